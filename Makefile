@@ -1,0 +1,50 @@
+# Thin driver over CMake/CTest. The real build lives in CMakeLists.txt.
+#   make            build everything into build/ (programs in build/bin/)
+#   make demo       install what is missing, build, run the main job
+#   make check      install what is missing, build, run every test
+#   make bench      print performance figures
+#   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all build deps check demo bench bench-fleet fuzz clean format
+
+all: build
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+$(ASAN_BUILD)/CMakeCache.txt:
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DATTEST_SANITIZE=ON >/dev/null
+
+build-asan: $(ASAN_BUILD)/CMakeCache.txt
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+deps:
+	@bash scripts/install-deps.sh
+
+check: deps
+	@bash scripts/check.sh $(BUILD) $(ASAN_BUILD)
+
+demo: deps build
+	@bash scripts/demo.sh $(BUILD)
+
+bench: build
+	@bash scripts/bench.sh $(BUILD)
+
+fuzz: deps
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTEST_FUZZ=ON >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@bash scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+format:
+	clang-format -i lib/*.[ch] common/*.[ch] cli/*.[ch] agent/*.[ch] sim/*.[ch] verifier/*.[ch] tests/unit/*.[ch] fuzz/*.c bench/*.c 2>/dev/null || true
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The whole test suite: the normal build's tests, then the unit tests and
+# fuzz-corpus replays again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Ends with one line "check: N passed, N failed" and exits non-zero on failure.
+set -uo pipefail
+build=${1:-build}
+asan=${2:-build-asan}
+jobs=$(nproc 2>/dev/null || echo 2)
+passed=0
+failed=0
+
+# ctest prints "NN% tests passed, F tests failed out of T"; add its counts up.
+run_ctest() {
+  local dir=$1; shift
+  local log
+  log=$(mktemp)
+  (cd "$dir" && ctest --output-on-failure -j "$jobs" "$@") 2>&1 | tee "$log"
+  local line
+  line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -n 1)
+  if [ -z "$line" ]; then
+    echo "check: ctest in $dir reported no summary" >&2
+    failed=$((failed + 1))
+  else
+    local f t
+    f=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
+    t=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$line")
+    passed=$((passed + t - f))
+    failed=$((failed + f))
+  fi
+  rm -f "$log"
+}
+
+build_dir() {
+  local dir=$1; shift
+  if [ ! -f "$dir/CMakeCache.txt" ]; then
+    cmake -S . -B "$dir" "$@" >/dev/null || return 1
+  fi
+  cmake --build "$dir" -j "$jobs" >/dev/null || cmake --build "$dir" -j 1
+}
+
+echo "== build ($build)"
+if build_dir "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+  echo "== tests ($build)"
+  run_ctest "$build"
+else
+  echo "check: build failed in $build" >&2
+  failed=$((failed + 1))
+fi
+
+echo "== build with ASan+UBSan ($asan)"
+if build_dir "$asan" -DCMAKE_BUILD_TYPE=Debug -DATTEST_SANITIZE=ON; then
+  echo "== unit tests and fuzz replays under ASan+UBSan ($asan)"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_ctest "$asan" -L 'unit|fuzz|sanitize'
+else
+  echo "check: build failed in $asan" >&2
+  failed=$((failed + 1))
+fi
+
+echo "check: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,27 @@
+# Unit tests: every tests/unit/test_*.c is one cmocka program and one test.
+# Tests run from the project root so that ../shared/testdata resolves.
+if(NOT ATTEST_FUZZ)
+  file(GLOB UNIT_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/test_*.c)
+  foreach(src ${UNIT_TESTS})
+    get_filename_component(name ${src} NAME_WE)
+    add_executable(${name} ${src} ${CMAKE_SOURCE_DIR}/tests/unit/testutil.c)
+    target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/unit)
+    target_link_libraries(${name} PRIVATE attest PkgConfig::CMOCKA)
+    set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+    add_test(NAME unit/${name} COMMAND ${CMAKE_BINARY_DIR}/tests/${name}
+             WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(unit/${name} PROPERTIES LABELS unit TIMEOUT 300)
+  endforeach()
+
+  # Integration tests: every tests/integration/*.sh drives the real binaries.
+  # They get the build's bin directory and start (and stop) their own services.
+  file(GLOB INTEG_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/test_*.sh)
+  foreach(src ${INTEG_TESTS})
+    get_filename_component(name ${src} NAME_WE)
+    add_test(NAME integration/${name} COMMAND bash ${src}
+             WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(integration/${name} PROPERTIES LABELS integration TIMEOUT 600
+      SKIP_RETURN_CODE 77
+      ENVIRONMENT "ATTEST_BIN=${CMAKE_BINARY_DIR}/bin;ATTEST_BUILD=${CMAKE_BINARY_DIR};ATTEST_SANITIZE=$<BOOL:${ATTEST_SANITIZE}>")
+  endforeach()
+endif()
