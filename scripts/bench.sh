@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# make bench: performance figures, each next to a peer or a limit measured in
+# the same run. Prints figures; asserts nothing (benchmarks are not tests).
+set -uo pipefail
+build=${1:-build}
+bin="$build/bin"
+logs_dir="../shared/testdata/eventlogs"
+shopt -s nullglob
+
+now_ns() { date +%s%N; }
+
+# Wall time (ms, per run) of a command, averaged over RUNS runs.
+time_cmd() {
+  local runs=$1; shift
+  local t0 t1
+  t0=$(now_ns)
+  for ((i = 0; i < runs; i++)); do "$@" >/dev/null 2>&1; done
+  t1=$(now_ns)
+  echo $(((t1 - t0) / runs / 1000))
+}
+
+if [ ! -d "$logs_dir" ]; then
+  echo "bench: $logs_dir absent; event log figures need the shared real logs" >&2
+else
+  logs=()
+  for f in "$logs_dir"/*.bin; do
+    case $f in *malformed*) continue ;; esac
+    logs+=("$f")
+  done
+
+  echo "== event log: parse + replay + content checks, in one process (bench_eventlog)"
+  if [ -x "$bin/bench_eventlog" ]; then
+    "$bin/bench_eventlog" "${logs[@]}"
+  else
+    echo "bench_eventlog not built"
+  fi
+
+  echo
+  echo "== event log: whole-process time per file, attestctl eventlog replay vs tpm2_eventlog"
+  printf '%-52s %12s %12s %8s\n' "log" "attestctl" "tpm2_eventlog" "ratio"
+  runs=20
+  for f in "${logs[@]}"; do
+    ours=$(time_cmd $runs "$bin/attestctl" eventlog replay "$f")
+    if tpm2_eventlog "$f" >/dev/null 2>&1; then
+      peer=$(time_cmd $runs tpm2_eventlog "$f")
+      ratio=$(awk -v a="$ours" -v b="$peer" 'BEGIN { printf "%.1fx", b / (a ? a : 1) }')
+      printf '%-52s %9d us %9d us %8s\n' "${f##*/}" "$ours" "$peer" "$ratio"
+    else
+      printf '%-52s %9d us %12s %8s\n' "${f##*/}" "$ours" "(fails)" "-"
+    fi
+  done
+  echo "(ratio = tpm2_eventlog time / attestctl time; above 1x means attestctl is faster)"
+fi
+
+echo
+echo "== quote verification on one core (bench_quote)"
+if [ -x "$bin/bench_quote" ]; then
+  "$bin/bench_quote"
+else
+  echo "bench_quote not built"
+fi
+if [ -x scripts/bench-checkquote.sh ]; then
+  bash scripts/bench-checkquote.sh "$build"
+fi
