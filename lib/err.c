@@ -17,6 +17,7 @@ const char *attest_strerror(int code)
 	case ATTEST_E_NOTFOUND: return "not found";
 	case ATTEST_E_STATE: return "operation not valid in this state";
 	case ATTEST_E_TRAILING: return "unexpected trailing bytes";
+	case ATTEST_E_EXISTS: return "already exists";
 	default: return "unknown error";
 	}
 }

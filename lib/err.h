@@ -22,7 +22,8 @@ enum attest_err {
 	ATTEST_E_NOTFOUND = -11,   /* the thing asked for does not exist */
 	ATTEST_E_STATE = -12,      /* operation not valid in the current state */
 	ATTEST_E_TRAILING = -13,   /* well formed, then unexpected extra bytes */
-	ATTEST_E__MIN = -14
+	ATTEST_E_EXISTS = -14,     /* a record with that unique name/key exists */
+	ATTEST_E__MIN = -15
 };
 
 /* Sentence for an error code; never NULL, even for unknown codes. */
