@@ -1,0 +1,491 @@
+/* TPM2_Quote verification and AK attribute checks. */
+#include "quote.h"
+
+#include <openssl/crypto.h>
+#include <openssl/ecdsa.h>
+#include <openssl/err.h>
+#include <openssl/rsa.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "err.h"
+#include "hex.h"
+
+static const char *const codes[QUOTE_STATUS__COUNT] = {
+	[QUOTE_OK] = "OK",
+	[QUOTE_MALFORMED] = "QUOTE_MALFORMED",
+	[QUOTE_SIGNATURE_MALFORMED] = "SIGNATURE_MALFORMED",
+	[QUOTE_SIGNATURE_UNSUPPORTED] = "SIGNATURE_UNSUPPORTED",
+	[QUOTE_SIGNATURE_SCHEME_MISMATCH] = "SIGNATURE_SCHEME_MISMATCH",
+	[QUOTE_SIGNATURE_INVALID] = "QUOTE_SIGNATURE_INVALID",
+	[QUOTE_BAD_MAGIC] = "QUOTE_BAD_MAGIC",
+	[QUOTE_BAD_TYPE] = "QUOTE_BAD_TYPE",
+	[QUOTE_NONCE_MISMATCH] = "NONCE_MISMATCH",
+	[QUOTE_PCR_DIGEST_MISMATCH] = "PCR_DIGEST_MISMATCH",
+	[QUOTE_PCR_SELECTION_MISMATCH] = "PCR_SELECTION_MISMATCH",
+	[QUOTE_PCR_SELECTION_UNSUPPORTED] = "PCR_SELECTION_UNSUPPORTED",
+	[QUOTE_PCR_VALUE_MISSING] = "PCR_VALUE_MISSING",
+	[QUOTE_PCR_NOT_QUOTED] = "PCR_NOT_QUOTED",
+	[QUOTE_AK_UNSUPPORTED] = "AK_UNSUPPORTED",
+	[QUOTE_AK_NOT_RESTRICTED] = "AK_NOT_RESTRICTED",
+	[QUOTE_AK_NOT_SIGNING] = "AK_NOT_SIGNING",
+	[QUOTE_AK_DECRYPT] = "AK_DECRYPT",
+	[QUOTE_AK_NOT_FIXED_TPM] = "AK_NOT_FIXED_TPM",
+	[QUOTE_AK_NOT_FIXED_PARENT] = "AK_NOT_FIXED_PARENT",
+	[QUOTE_AK_NOT_SENSITIVE_DATA_ORIGIN] = "AK_NOT_SENSITIVE_DATA_ORIGIN",
+	[QUOTE_AK_NAME_ALG] = "AK_NAME_ALG",
+	[QUOTE_AK_SCHEME] = "AK_SCHEME",
+	[QUOTE_NONCE_NOT_FRESH] = "NONCE_NOT_FRESH",
+	[QUOTE_EVENTLOG_MISSING] = "EVENTLOG_MISSING",
+	[QUOTE_EVENTLOG_INVALID] = "EVENTLOG_INVALID",
+	[QUOTE_EVENTLOG_BANK_MISSING] = "EVENTLOG_BANK_MISSING",
+	[QUOTE_EVENTLOG_REPLAY_MISMATCH] = "EVENTLOG_REPLAY_MISMATCH",
+};
+
+const char *quote_status_code(enum quote_status s)
+{
+	if ((unsigned)s >= QUOTE_STATUS__COUNT || !codes[s])
+		return "UNKNOWN";
+	return codes[s];
+}
+
+const struct quote_pcr_bank *quote_pcrs_bank(const struct quote_pcrs *p, uint16_t alg)
+{
+	for (uint32_t i = 0; p && i < p->bank_count && i < QUOTE_MAX_BANKS; i++)
+		if (p->banks[i].alg == alg)
+			return &p->banks[i];
+	return NULL;
+}
+
+int quote_pcrs_set(struct quote_pcrs *p, uint16_t alg, unsigned index, const uint8_t *value,
+		   size_t size)
+{
+	size_t dsize = tpm_alg_digest_size(alg);
+	if (!p || !value || index >= QUOTE_NUM_PCRS || !dsize || size != dsize)
+		return ATTEST_E_ARG;
+	struct quote_pcr_bank *b = (struct quote_pcr_bank *)quote_pcrs_bank(p, alg);
+	if (!b) {
+		if (p->bank_count >= QUOTE_MAX_BANKS)
+			return ATTEST_E_LIMIT;
+		b = &p->banks[p->bank_count++];
+		memset(b, 0, sizeof *b);
+		b->alg = alg;
+		b->size = (uint16_t)dsize;
+	}
+	memcpy(b->value[index], value, size);
+	b->present |= 1u << index;
+	return 0;
+}
+
+void quote_reasons_add(struct quote_reasons *rs, enum quote_status st, int pcr, uint16_t alg,
+		       const uint8_t *expected, size_t expected_len, const uint8_t *actual,
+		       size_t actual_len, const char *fmt, ...)
+{
+	if (!rs)
+		return;
+	if (rs->count >= QUOTE_MAX_REASONS) {
+		rs->dropped++;
+		return;
+	}
+	struct quote_reason *r = &rs->list[rs->count++];
+	memset(r, 0, sizeof *r);
+	r->status = st;
+	r->pcr = pcr;
+	r->alg = alg;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->message, sizeof r->message, fmt, ap);
+	va_end(ap);
+	if (expected)
+		hex_encode(expected, expected_len > 64 ? 64 : expected_len, r->expected);
+	if (actual)
+		hex_encode(actual, actual_len > 64 ? 64 : actual_len, r->actual);
+}
+
+bool quote_reasons_has(const struct quote_reasons *rs, enum quote_status st)
+{
+	for (size_t i = 0; rs && i < rs->count; i++)
+		if (rs->list[i].status == st)
+			return true;
+	return false;
+}
+
+/* The AK's declared scheme, or TPM2_ALG_NULL; and its hash. */
+static void key_scheme(const TPMT_PUBLIC *k, TPM2_ALG_ID *scheme, TPM2_ALG_ID *hash)
+{
+	*scheme = TPM2_ALG_NULL;
+	*hash = TPM2_ALG_NULL;
+	if (k->type == TPM2_ALG_RSA) {
+		*scheme = k->parameters.rsaDetail.scheme.scheme;
+		if (*scheme != TPM2_ALG_NULL)
+			*hash = k->parameters.rsaDetail.scheme.details.anySig.hashAlg;
+	} else if (k->type == TPM2_ALG_ECC) {
+		*scheme = k->parameters.eccDetail.scheme.scheme;
+		if (*scheme != TPM2_ALG_NULL)
+			*hash = k->parameters.eccDetail.scheme.details.anySig.hashAlg;
+	}
+}
+
+void quote_check_ak(const TPMT_PUBLIC *ak, struct quote_reasons *rs)
+{
+	if (!ak)
+		return;
+	TPMA_OBJECT a = ak->objectAttributes;
+	bool key_ok = false;
+	if (ak->type == TPM2_ALG_RSA)
+		key_ok = ak->parameters.rsaDetail.keyBits == 2048 && ak->unique.rsa.size == 256;
+	else if (ak->type == TPM2_ALG_ECC)
+		key_ok = tpm_ecc_curve_size(ak->parameters.eccDetail.curveID) != 0;
+	if (!key_ok)
+		quote_reasons_add(rs, QUOTE_AK_UNSUPPORTED, -1, 0, NULL, 0, NULL, 0,
+				  "the AK is a %s key we do not support (need RSA-2048 or ECC P-256/P-384)",
+				  tpm_alg_name(ak->type));
+	if (!(a & TPMA_OBJECT_RESTRICTED))
+		quote_reasons_add(rs, QUOTE_AK_NOT_RESTRICTED, -1, 0, NULL, 0, NULL, 0,
+				  "the AK is not restricted: it could sign data that imitates a quote");
+	if (!(a & TPMA_OBJECT_SIGN_ENCRYPT))
+		quote_reasons_add(rs, QUOTE_AK_NOT_SIGNING, -1, 0, NULL, 0, NULL, 0,
+				  "the AK does not have the sign attribute");
+	if (a & TPMA_OBJECT_DECRYPT)
+		quote_reasons_add(rs, QUOTE_AK_DECRYPT, -1, 0, NULL, 0, NULL, 0,
+				  "the AK has the decrypt attribute: an AK must be a signing-only key");
+	if (!(a & TPMA_OBJECT_FIXEDTPM))
+		quote_reasons_add(rs, QUOTE_AK_NOT_FIXED_TPM, -1, 0, NULL, 0, NULL, 0,
+				  "the AK is not fixedTPM: it could have been imported from outside the TPM");
+	if (!(a & TPMA_OBJECT_FIXEDPARENT))
+		quote_reasons_add(rs, QUOTE_AK_NOT_FIXED_PARENT, -1, 0, NULL, 0, NULL, 0,
+				  "the AK is not fixedParent: it could be duplicated");
+	if (!(a & TPMA_OBJECT_SENSITIVEDATAORIGIN))
+		quote_reasons_add(rs, QUOTE_AK_NOT_SENSITIVE_DATA_ORIGIN, -1, 0, NULL, 0, NULL, 0,
+				  "the AK is not sensitiveDataOrigin: the TPM did not generate its private key");
+	if (ak->nameAlg != TPM2_ALG_SHA256)
+		quote_reasons_add(rs, QUOTE_AK_NAME_ALG, -1, 0, NULL, 0, NULL, 0,
+				  "the AK's name algorithm is %s, not sha256", tpm_alg_name(ak->nameAlg));
+	TPM2_ALG_ID scheme, hash;
+	key_scheme(ak, &scheme, &hash);
+	bool scheme_ok = scheme == TPM2_ALG_NULL;
+	if (ak->type == TPM2_ALG_RSA && (scheme == TPM2_ALG_RSASSA || scheme == TPM2_ALG_RSAPSS))
+		scheme_ok = hash == TPM2_ALG_SHA256;
+	if (ak->type == TPM2_ALG_ECC && scheme == TPM2_ALG_ECDSA)
+		scheme_ok = hash == TPM2_ALG_SHA256;
+	if (!scheme_ok)
+		quote_reasons_add(rs, QUOTE_AK_SCHEME, -1, 0, NULL, 0, NULL, 0,
+				  "the AK's signing scheme is %s with %s; need rsassa/rsapss (RSA) or "
+				  "ecdsa (ECC) with sha256",
+				  tpm_alg_name(scheme), tpm_alg_name(hash));
+}
+
+int quote_pcr_digest(const TPML_PCR_SELECTION *sel, const struct quote_pcrs *pcrs,
+		     TPM2_ALG_ID alg, uint8_t out[static QUOTE_MAX_DIGEST], size_t *ret_len)
+{
+	const EVP_MD *md = tpm_alg_md(alg);
+	if (!sel || !pcrs || !md)
+		return ATTEST_E_ARG;
+	if (sel->count > TPM2_NUM_PCR_BANKS)
+		return ATTEST_E_FORMAT;
+	/* Check everything is there before hashing anything. */
+	for (uint32_t i = 0; i < sel->count; i++) {
+		const TPMS_PCR_SELECTION *s = &sel->pcrSelections[i];
+		const struct quote_pcr_bank *b = quote_pcrs_bank(pcrs, s->hash);
+		for (unsigned byte = 0; byte < s->sizeofSelect && byte < TPM2_PCR_SELECT_MAX; byte++)
+			for (unsigned bit = 0; bit < 8; bit++) {
+				if (!(s->pcrSelect[byte] & (1u << bit)))
+					continue;
+				unsigned idx = byte * 8 + bit;
+				if (idx >= QUOTE_NUM_PCRS || !tpm_alg_digest_size(s->hash))
+					return ATTEST_E_UNSUPPORTED;
+				if (!b || !(b->present & (1u << idx)))
+					return ATTEST_E_NOTFOUND;
+			}
+	}
+	int rc = ATTEST_E_CRYPTO;
+	unsigned int n = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (!ctx || !EVP_DigestInit_ex(ctx, md, NULL))
+		goto out;
+	for (uint32_t i = 0; i < sel->count; i++) {
+		const TPMS_PCR_SELECTION *s = &sel->pcrSelections[i];
+		const struct quote_pcr_bank *b = quote_pcrs_bank(pcrs, s->hash);
+		for (unsigned byte = 0; byte < s->sizeofSelect && byte < TPM2_PCR_SELECT_MAX; byte++)
+			for (unsigned bit = 0; bit < 8; bit++)
+				if (s->pcrSelect[byte] & (1u << bit))
+					if (!EVP_DigestUpdate(ctx, b->value[byte * 8 + bit], b->size))
+						goto out;
+	}
+	if (!EVP_DigestFinal_ex(ctx, out, &n))
+		goto out;
+	*ret_len = n;
+	rc = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+/* Verify sig over msg with key. 1 valid, 0 invalid, negative on error. */
+static int verify_sig(const TPMT_PUBLIC *ak, EVP_PKEY *key, const TPMT_SIGNATURE *sig,
+		      const uint8_t *msg, size_t msg_len)
+{
+	const uint8_t *der = NULL;
+	size_t der_len = 0;
+	uint8_t *ecder = NULL;
+	int pad = 0;
+	if (sig->sigAlg == TPM2_ALG_RSASSA || sig->sigAlg == TPM2_ALG_RSAPSS) {
+		const TPMS_SIGNATURE_RSA *r = &sig->signature.rsassa; /* same layout for rsapss */
+		der = r->sig.buffer;
+		der_len = r->sig.size;
+		pad = sig->sigAlg == TPM2_ALG_RSASSA ? RSA_PKCS1_PADDING : RSA_PKCS1_PSS_PADDING;
+	} else {
+		const TPMS_SIGNATURE_ECC *e = &sig->signature.ecdsa;
+		ECDSA_SIG *es = ECDSA_SIG_new();
+		BIGNUM *r = BN_bin2bn(e->signatureR.buffer, e->signatureR.size, NULL);
+		BIGNUM *s = BN_bin2bn(e->signatureS.buffer, e->signatureS.size, NULL);
+		if (!es || !r || !s || !ECDSA_SIG_set0(es, r, s)) {
+			ECDSA_SIG_free(es);
+			BN_free(r);
+			BN_free(s);
+			return ATTEST_E_NOMEM;
+		}
+		int n = i2d_ECDSA_SIG(es, &ecder);
+		ECDSA_SIG_free(es);
+		if (n <= 0)
+			return ATTEST_E_NOMEM;
+		der = ecder;
+		der_len = (size_t)n;
+	}
+	int rc = ATTEST_E_CRYPTO;
+	EVP_PKEY_CTX *pctx = NULL;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (!ctx || EVP_DigestVerifyInit(ctx, &pctx, EVP_sha256(), NULL, key) != 1)
+		goto out;
+	if (ak->type == TPM2_ALG_RSA) {
+		if (EVP_PKEY_CTX_set_rsa_padding(pctx, pad) != 1)
+			goto out;
+		/* TPMs use salt = digest size, FIPS-mode ones the maximum: accept both. */
+		if (pad == RSA_PKCS1_PSS_PADDING &&
+		    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_AUTO) != 1)
+			goto out;
+	}
+	rc = EVP_DigestVerify(ctx, der, der_len, msg, msg_len) == 1 ? 1 : 0;
+	ERR_clear_error(); /* a bad signature leaves errors queued */
+out:
+	EVP_MD_CTX_free(ctx);
+	OPENSSL_free(ecder);
+	return rc;
+}
+
+static void check_signature(const TPMT_PUBLIC *ak, EVP_PKEY *key, const uint8_t *attest,
+			    size_t attest_len, const uint8_t *sigbuf, size_t sig_len,
+			    struct quote_reasons *rs, int *fatal)
+{
+	TPMT_SIGNATURE sig;
+	struct tpm_error terr;
+	if (tpm_signature_decode(sigbuf, sig_len, &sig, &terr) < 0) {
+		quote_reasons_add(rs, QUOTE_SIGNATURE_MALFORMED, -1, 0, NULL, 0, NULL, 0, "%s",
+				  terr.message);
+		return;
+	}
+	bool kind_ok = (ak->type == TPM2_ALG_RSA &&
+			(sig.sigAlg == TPM2_ALG_RSASSA || sig.sigAlg == TPM2_ALG_RSAPSS)) ||
+		       (ak->type == TPM2_ALG_ECC && sig.sigAlg == TPM2_ALG_ECDSA);
+	if (!kind_ok) {
+		quote_reasons_add(rs, QUOTE_SIGNATURE_SCHEME_MISMATCH, -1, 0, NULL, 0, NULL, 0,
+				  "the quote is signed with %s, which a %s AK cannot produce",
+				  tpm_alg_name(sig.sigAlg), tpm_alg_name(ak->type));
+		return;
+	}
+	TPM2_ALG_ID hash = sig.signature.any.hashAlg;
+	if (hash != TPM2_ALG_SHA256) {
+		quote_reasons_add(rs, QUOTE_SIGNATURE_UNSUPPORTED, -1, 0, NULL, 0, NULL, 0,
+				  "the quote signature uses %s; only sha256 is accepted",
+				  tpm_alg_name(hash));
+		return;
+	}
+	TPM2_ALG_ID kscheme, khash;
+	key_scheme(ak, &kscheme, &khash);
+	if (kscheme != TPM2_ALG_NULL && (kscheme != sig.sigAlg || khash != hash)) {
+		quote_reasons_add(rs, QUOTE_SIGNATURE_SCHEME_MISMATCH, -1, 0, NULL, 0, NULL, 0,
+				  "the quote is signed with %s/%s but the AK's scheme is %s/%s",
+				  tpm_alg_name(sig.sigAlg), tpm_alg_name(hash),
+				  tpm_alg_name(kscheme), tpm_alg_name(khash));
+		return;
+	}
+	int v = verify_sig(ak, key, &sig, attest, attest_len);
+	if (v < 0) {
+		*fatal = v;
+		return;
+	}
+	if (v == 0)
+		quote_reasons_add(rs, QUOTE_SIGNATURE_INVALID, -1, 0, NULL, 0, NULL, 0,
+				  "the quote's %s signature does not verify with the AK",
+				  tpm_alg_name(sig.sigAlg));
+}
+
+/* Whether `have` selects every PCR that `want` selects. */
+static bool selection_covers(const TPML_PCR_SELECTION *have, const TPML_PCR_SELECTION *want)
+{
+	for (uint32_t i = 0; i < want->count && i < TPM2_NUM_PCR_BANKS; i++) {
+		const TPMS_PCR_SELECTION *w = &want->pcrSelections[i];
+		for (unsigned byte = 0; byte < w->sizeofSelect && byte < TPM2_PCR_SELECT_MAX; byte++) {
+			uint8_t got = 0;
+			for (uint32_t j = 0; j < have->count && j < TPM2_NUM_PCR_BANKS; j++) {
+				const TPMS_PCR_SELECTION *h = &have->pcrSelections[j];
+				if (h->hash == w->hash && byte < h->sizeofSelect)
+					got |= h->pcrSelect[byte];
+			}
+			if ((w->pcrSelect[byte] & got) != w->pcrSelect[byte])
+				return false;
+		}
+	}
+	return true;
+}
+
+static void check_pcrs(const TPMS_QUOTE_INFO *q, const struct quote_pcrs *pcrs,
+		       const TPML_PCR_SELECTION *want, struct quote_reasons *rs, int *fatal)
+{
+	const TPML_PCR_SELECTION *sel = &q->pcrSelect;
+	bool usable = true;
+	uint32_t quoted[QUOTE_MAX_BANKS] = { 0 }; /* per reported bank: bits quoted */
+	for (uint32_t i = 0; i < sel->count; i++) {
+		const TPMS_PCR_SELECTION *s = &sel->pcrSelections[i];
+		const struct quote_pcr_bank *b = quote_pcrs_bank(pcrs, s->hash);
+		if (!tpm_alg_digest_size(s->hash)) {
+			quote_reasons_add(rs, QUOTE_PCR_SELECTION_UNSUPPORTED, -1, s->hash, NULL, 0,
+					  NULL, 0, "the quote selects PCRs of bank %s (0x%04x), which we "
+					  "cannot hash", tpm_alg_name(s->hash), s->hash);
+			usable = false;
+			continue;
+		}
+		for (unsigned byte = 0; byte < s->sizeofSelect; byte++)
+			for (unsigned bit = 0; bit < 8; bit++) {
+				if (!(s->pcrSelect[byte] & (1u << bit)))
+					continue;
+				unsigned idx = byte * 8 + bit;
+				if (idx >= QUOTE_NUM_PCRS) {
+					quote_reasons_add(rs, QUOTE_PCR_SELECTION_UNSUPPORTED, (int)idx,
+							  s->hash, NULL, 0, NULL, 0,
+							  "the quote selects PCR %u, beyond PCR %u",
+							  idx, QUOTE_NUM_PCRS - 1);
+					usable = false;
+					continue;
+				}
+				if (!b || !(b->present & (1u << idx))) {
+					quote_reasons_add(rs, QUOTE_PCR_VALUE_MISSING, (int)idx, s->hash,
+							  NULL, 0, NULL, 0,
+							  "PCR %u (%s) is quoted but its value was not reported",
+							  idx, tpm_alg_name(s->hash));
+					usable = false;
+					continue;
+				}
+				quoted[b - pcrs->banks] |= 1u << idx;
+			}
+	}
+	/* A reported value the quote does not cover is unauthenticated. */
+	for (uint32_t i = 0; pcrs && i < pcrs->bank_count && i < QUOTE_MAX_BANKS; i++) {
+		uint32_t extra = pcrs->banks[i].present & ~quoted[i];
+		for (unsigned idx = 0; idx < QUOTE_NUM_PCRS; idx++)
+			if (extra & (1u << idx))
+				quote_reasons_add(rs, QUOTE_PCR_NOT_QUOTED, (int)idx, pcrs->banks[i].alg,
+						  NULL, 0, pcrs->banks[i].value[idx], pcrs->banks[i].size,
+						  "PCR %u (%s) was reported but the quote does not cover it",
+						  idx, tpm_alg_name(pcrs->banks[i].alg));
+	}
+	if (want && !selection_covers(sel, want))
+		quote_reasons_add(rs, QUOTE_PCR_SELECTION_MISMATCH, -1, 0, NULL, 0, NULL, 0,
+				  "the quote does not cover every PCR the policy selects");
+	if (!usable)
+		return;
+	uint8_t d[QUOTE_MAX_DIGEST];
+	size_t dlen = 0;
+	/* The TPM hashes the PCRs with the signing scheme's hash: SHA-256. */
+	int e = quote_pcr_digest(sel, pcrs, TPM2_ALG_SHA256, d, &dlen);
+	if (e < 0) {
+		*fatal = e;
+		return;
+	}
+	if (q->pcrDigest.size != dlen || CRYPTO_memcmp(q->pcrDigest.buffer, d, dlen) != 0)
+		quote_reasons_add(rs, QUOTE_PCR_DIGEST_MISMATCH, -1, 0, q->pcrDigest.buffer,
+				  q->pcrDigest.size, d, dlen,
+				  "the quote's PCR digest is not the hash of the reported PCR values "
+				  "(expected = quoted, actual = computed from the values)");
+}
+
+int quote_verify(const TPMT_PUBLIC *ak, EVP_PKEY *ak_key, const uint8_t *attest,
+		 size_t attest_len, const uint8_t *sig, size_t sig_len, const uint8_t *qualifying,
+		 size_t qualifying_len, const struct quote_pcrs *pcrs,
+		 const TPML_PCR_SELECTION *want, struct quote_info *info,
+		 struct quote_reasons *rs)
+{
+	if (!ak || !rs || !pcrs || (!attest && attest_len) || (!sig && sig_len) ||
+	    (!qualifying && qualifying_len))
+		return ATTEST_E_ARG;
+	int fatal = 0;
+	EVP_PKEY *own = NULL;
+	if (!ak_key) {
+		int e = tpm_public_to_pkey(ak, &own);
+		if (e < 0) {
+			quote_reasons_add(rs, QUOTE_AK_UNSUPPORTED, -1, 0, NULL, 0, NULL, 0,
+					  "the AK's public key cannot be used (%s)", attest_strerror(e));
+			return 0;
+		}
+		ak_key = own;
+	}
+	if (info)
+		memset(info, 0, sizeof *info);
+
+	check_signature(ak, ak_key, attest, attest_len, sig, sig_len, rs, &fatal);
+	if (fatal)
+		goto out;
+
+	/* magic and type first, from the raw bytes, so that they are reported
+	 * as such even when the rest does not decode. */
+	if (attest_len < 6) {
+		quote_reasons_add(rs, QUOTE_MALFORMED, -1, 0, NULL, 0, NULL, 0,
+				  "the quote is %zu bytes, too short for TPMS_ATTEST", attest_len);
+		goto out;
+	}
+	uint32_t magic = (uint32_t)attest[0] << 24 | (uint32_t)attest[1] << 16 |
+			 (uint32_t)attest[2] << 8 | attest[3];
+	uint16_t type = (uint16_t)(attest[4] << 8 | attest[5]);
+	if (magic != TPM2_GENERATED_VALUE) {
+		uint8_t want_magic[4] = { 0xff, 'T', 'C', 'G' };
+		quote_reasons_add(rs, QUOTE_BAD_MAGIC, -1, 0, want_magic, 4, attest, 4,
+				  "the quote's magic is 0x%08x, not TPM_GENERATED_VALUE", magic);
+	}
+	if (type != TPM2_ST_ATTEST_QUOTE) {
+		uint8_t want_type[2] = { 0x80, 0x18 };
+		quote_reasons_add(rs, QUOTE_BAD_TYPE, -1, 0, want_type, 2, attest + 4, 2,
+				  "the attestation type is 0x%04x, not TPM_ST_ATTEST_QUOTE", type);
+		goto out; /* the rest would be another structure */
+	}
+	TPMS_ATTEST a;
+	struct tpm_error terr;
+	if (tpm_attest_decode(attest, attest_len, &a, &terr) < 0) {
+		quote_reasons_add(rs, QUOTE_MALFORMED, -1, 0, NULL, 0, NULL, 0, "%s", terr.message);
+		goto out;
+	}
+	if (info) {
+		info->decoded = true;
+		info->clock = a.clockInfo;
+		info->firmware_version = a.firmwareVersion;
+		info->signer_len = a.qualifiedSigner.size <= TPM_NAME_MAX ? a.qualifiedSigner.size : 0;
+		memcpy(info->signer, a.qualifiedSigner.name, info->signer_len);
+		info->selection = a.attested.quote.pcrSelect;
+		info->pcr_digest_len = a.attested.quote.pcrDigest.size <= QUOTE_MAX_DIGEST
+					       ? a.attested.quote.pcrDigest.size
+					       : 0;
+		memcpy(info->pcr_digest, a.attested.quote.pcrDigest.buffer, info->pcr_digest_len);
+		info->extra_data_len = a.extraData.size <= 64 ? a.extraData.size : 0;
+		memcpy(info->extra_data, a.extraData.buffer, info->extra_data_len);
+	}
+	if (a.extraData.size != qualifying_len ||
+	    CRYPTO_memcmp(a.extraData.buffer, qualifying, qualifying_len) != 0)
+		quote_reasons_add(rs, QUOTE_NONCE_MISMATCH, -1, 0, qualifying, qualifying_len,
+				  a.extraData.buffer, a.extraData.size,
+				  "the quote's extraData is not the expected qualifying data (nonce "
+				  "and metadata)");
+	check_pcrs(&a.attested.quote, pcrs, want, rs, &fatal);
+out:
+	EVP_PKEY_free(own);
+	return fatal;
+}
