@@ -1,0 +1,1310 @@
+/* The agent's TPM module (see tpm.h for the contract, docs/agent-tpm.md for
+ * the why). tpm2-tss ESAPI over tctildr. */
+#include "tpm.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <tss2/tss2_esys.h>
+#include <tss2/tss2_mu.h>
+#include <tss2/tss2_rc.h>
+#include <tss2/tss2_tctildr.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "tpm_templates.h"
+
+struct agent_tpm {
+	ESYS_CONTEXT *esys;
+	TSS2_TCTI_CONTEXT *tcti;
+	char *tcti_conf;
+	char err[AGENT_TPM_ERRMSG_SIZE];
+	UINT16 nv_buffer_max;
+
+	bool have_ek;
+	ESYS_TR ek;
+	TPMI_ALG_HASH ek_name_alg;
+	enum ek_policy ek_policy;
+	const char *ek_template_used;
+	uint8_t ek_pub[sizeof(TPM2B_PUBLIC)];
+	size_t ek_pub_len;
+
+	bool have_ak;
+	ESYS_TR ak;
+	uint8_t ak_pub[sizeof(TPM2B_PUBLIC)];
+	size_t ak_pub_len;
+	uint8_t ak_priv[sizeof(TPM2B_PRIVATE)];
+	size_t ak_priv_len;
+	uint8_t ak_name[sizeof(TPMU_NAME)];
+	size_t ak_name_len;
+};
+
+__attribute__((format(printf, 3, 4))) static int fail(struct agent_tpm *t, int code,
+						       const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(t->err, sizeof t->err, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* The one place a TSS2_RC becomes an attest error. */
+static int fail_rc(struct agent_tpm *t, const char *what, TSS2_RC rc)
+{
+	return fail(t, ATTEST_E_TPM, "%s: %s (0x%08x)", what, Tss2_RC_Decode(rc), (unsigned)rc);
+}
+
+/* TPM warnings that mean "ask again": TPM_RC_RETRY, TPM_RC_YIELDED and
+ * TPM_RC_TESTING, from the TPM itself or relayed by a resource manager. */
+static bool rc_retryable(TSS2_RC rc)
+{
+	TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
+	if (layer != TSS2_TPM_RC_LAYER && layer != TSS2_RESMGR_TPM_RC_LAYER)
+		return false;
+	TSS2_RC base = rc & 0xFFFFu;
+	return base == TPM2_RC_RETRY || base == TPM2_RC_YIELDED || base == TPM2_RC_TESTING;
+}
+
+/* Called after each attempt: true (after a short pause) if the command
+ * should be sent again. Bounded, so a TPM stuck in self-test fails in about
+ * two seconds instead of hanging the caller. */
+static bool retry_again(TSS2_RC rc, unsigned *attempt)
+{
+	if (!rc_retryable(rc) || *attempt + 1 >= AGENT_TPM_RETRIES)
+		return false;
+	(*attempt)++;
+	long ms = (rc & 0xFFFFu) == TPM2_RC_TESTING ? 100 : 5L * *attempt;
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+	return true;
+}
+
+static void flush(struct agent_tpm *t, ESYS_TR *h)
+{
+	if (*h == ESYS_TR_NONE)
+		return;
+	/* Flushing can only fail if the handle is already gone; nothing else
+	 * to do then. */
+	(void)Esys_FlushContext(t->esys, *h);
+	*h = ESYS_TR_NONE;
+}
+
+const char *agent_tpm_ek_kind_name(enum agent_tpm_ek_kind kind)
+{
+	switch (kind) {
+	case AGENT_TPM_EK_RSA2048: return "rsa2048";
+	case AGENT_TPM_EK_ECC_P256: return "ecc-p256";
+	case AGENT_TPM_EK_RSA2048_H: return "rsa2048-h";
+	case AGENT_TPM_EK_ECC_P256_H: return "ecc-p256-h";
+	case AGENT_TPM_EK_ECC_P384_H: return "ecc-p384-h";
+	default: return "unknown";
+	}
+}
+
+uint32_t agent_tpm_ek_cert_index(enum agent_tpm_ek_kind kind)
+{
+	switch (kind) {
+	case AGENT_TPM_EK_RSA2048: return AGENT_TPM_NV_RSA2048_EKCERT;
+	case AGENT_TPM_EK_ECC_P256: return AGENT_TPM_NV_ECC_P256_EKCERT;
+	case AGENT_TPM_EK_RSA2048_H: return AGENT_TPM_NV_RSA2048_HI_EKCERT;
+	case AGENT_TPM_EK_ECC_P256_H: return AGENT_TPM_NV_ECC_P256_HI_EKCERT;
+	case AGENT_TPM_EK_ECC_P384_H: return AGENT_TPM_NV_ECC_P384_HI_EKCERT;
+	default: return 0;
+	}
+}
+
+/* ---- PCR selections ---------------------------------------------------- */
+
+static uint16_t bank_alg(const char *name, size_t n)
+{
+	static const struct {
+		const char *name;
+		uint16_t alg;
+	} names[] = {{"sha1", TPM2_ALG_SHA1},
+		     {"sha256", TPM2_ALG_SHA256},
+		     {"sha384", TPM2_ALG_SHA384},
+		     {"sha512", TPM2_ALG_SHA512}};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strlen(names[i].name) == n && memcmp(names[i].name, name, n) == 0)
+			return names[i].alg;
+	return 0;
+}
+
+static size_t alg_size(uint16_t alg)
+{
+	switch (alg) {
+	case TPM2_ALG_SHA1: return 20;
+	case TPM2_ALG_SHA256: return 32;
+	case TPM2_ALG_SHA384: return 48;
+	case TPM2_ALG_SHA512: return 64;
+	default: return 0;
+	}
+}
+
+/* A PCR number: decimal digits only, 0..23. */
+static bool parse_pcr(const char *s, size_t n, unsigned *ret)
+{
+	if (n == 0 || n > 2)
+		return false;
+	unsigned v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	if (v >= AGENT_TPM_NUM_PCRS)
+		return false;
+	*ret = v;
+	return true;
+}
+
+static bool parse_pcr_list(const char *s, size_t n, uint32_t *ret)
+{
+	if (n == 3 && memcmp(s, "all", 3) == 0) {
+		*ret = (1u << AGENT_TPM_NUM_PCRS) - 1;
+		return true;
+	}
+	uint32_t mask = 0;
+	size_t i = 0;
+	while (i < n) {
+		size_t j = i;
+		while (j < n && s[j] != ',')
+			j++;
+		const char *dash = memchr(s + i, '-', j - i);
+		unsigned lo, hi;
+		if (dash) {
+			size_t dl = (size_t)(dash - (s + i));
+			if (!parse_pcr(s + i, dl, &lo) || !parse_pcr(dash + 1, j - i - dl - 1, &hi) ||
+			    lo > hi)
+				return false;
+		} else {
+			if (!parse_pcr(s + i, j - i, &lo))
+				return false;
+			hi = lo;
+		}
+		for (unsigned p = lo; p <= hi; p++)
+			mask |= 1u << p;
+		if (j == n)
+			break;
+		i = j + 1;
+		if (i == n) /* trailing comma */
+			return false;
+	}
+	if (mask == 0)
+		return false;
+	*ret = mask;
+	return true;
+}
+
+int agent_tpm_pcr_selection_parse(const char *s, struct agent_tpm_pcr_selection *ret)
+{
+	struct agent_tpm_pcr_selection sel = {0};
+	if (!s || !*s)
+		return ATTEST_E_FORMAT;
+	size_t len = strlen(s), i = 0;
+	while (i <= len) {
+		size_t j = i;
+		while (j < len && s[j] != '+')
+			j++;
+		const char *colon = memchr(s + i, ':', j - i);
+		if (!colon || sel.count == AGENT_TPM_MAX_BANKS)
+			return ATTEST_E_FORMAT;
+		size_t nl = (size_t)(colon - (s + i));
+		uint16_t alg = bank_alg(s + i, nl);
+		uint32_t mask;
+		if (!alg || !parse_pcr_list(colon + 1, j - i - nl - 1, &mask))
+			return ATTEST_E_FORMAT;
+		for (uint32_t b = 0; b < sel.count; b++)
+			if (sel.banks[b].alg == alg)
+				return ATTEST_E_FORMAT;
+		sel.banks[sel.count].alg = alg;
+		sel.banks[sel.count].mask = mask;
+		sel.count++;
+		i = j + 1;
+	}
+	*ret = sel;
+	return 0;
+}
+
+static void to_tpml_selection(const struct agent_tpm_pcr_selection *sel, TPML_PCR_SELECTION *out)
+{
+	memset(out, 0, sizeof *out);
+	out->count = sel->count;
+	for (uint32_t b = 0; b < sel->count; b++) {
+		out->pcrSelections[b].hash = sel->banks[b].alg;
+		out->pcrSelections[b].sizeofSelect = 3;
+		for (unsigned p = 0; p < AGENT_TPM_NUM_PCRS; p++)
+			if (sel->banks[b].mask & (1u << p))
+				out->pcrSelections[b].pcrSelect[p / 8] |= (uint8_t)(1u << (p % 8));
+	}
+}
+
+/* ---- open / close ---------------------------------------------------- */
+
+int agent_tpm_open(const char *tcti, struct agent_tpm **ret, char errmsg[AGENT_TPM_ERRMSG_SIZE])
+{
+	struct agent_tpm *t = calloc(1, sizeof *t);
+	if (!t) {
+		if (errmsg)
+			snprintf(errmsg, AGENT_TPM_ERRMSG_SIZE, "out of memory");
+		return ATTEST_E_NOMEM;
+	}
+	t->ek = t->ak = ESYS_TR_NONE;
+	/* tpm2-tss logs every TPM error on stderr by default; we report each
+	 * failure once, with its decoded text, so keep the library quiet
+	 * unless the user asked for its log. */
+	setenv("TSS2_LOG", "all+none", 0);
+	t->tcti_conf = strdup(tcti ? tcti : "");
+	int rc = ATTEST_E_NOMEM;
+	if (!t->tcti_conf) {
+		fail(t, rc, "out of memory");
+		goto err;
+	}
+	TSS2_RC r = Tss2_TctiLdr_Initialize(tcti && *tcti ? tcti : NULL, &t->tcti);
+	if (r != TSS2_RC_SUCCESS) {
+		rc = fail(t, ATTEST_E_TPM, "cannot open TCTI \"%s\": %s (0x%08x)", t->tcti_conf,
+			  Tss2_RC_Decode(r), (unsigned)r);
+		goto err;
+	}
+	r = Esys_Initialize(&t->esys, t->tcti, NULL);
+	if (r != TSS2_RC_SUCCESS) {
+		rc = fail_rc(t, "Esys_Initialize", r);
+		goto err;
+	}
+	*ret = t;
+	return 0;
+err:
+	if (errmsg)
+		snprintf(errmsg, AGENT_TPM_ERRMSG_SIZE, "%s", t->err);
+	agent_tpm_close(t);
+	return rc;
+}
+
+void agent_tpm_close(struct agent_tpm *t)
+{
+	if (!t)
+		return;
+	if (t->esys) {
+		flush(t, &t->ak);
+		flush(t, &t->ek);
+		Esys_Finalize(&t->esys);
+	}
+	if (t->tcti)
+		Tss2_TctiLdr_Finalize(&t->tcti);
+	OPENSSL_cleanse(t->ak_priv, sizeof t->ak_priv);
+	free(t->tcti_conf);
+	free(t);
+}
+
+const char *agent_tpm_last_error(const struct agent_tpm *t)
+{
+	return t ? t->err : "";
+}
+
+const char *agent_tpm_tcti(const struct agent_tpm *t)
+{
+	return t->tcti_conf;
+}
+
+/* ---- capabilities ---------------------------------------------------- */
+
+static int get_cap(struct agent_tpm *t, TPM2_CAP cap, UINT32 prop, UINT32 count,
+		   TPMS_CAPABILITY_DATA **ret)
+{
+	TSS2_RC r;
+	unsigned attempt = 0;
+	TPMI_YES_NO more = TPM2_NO;
+	do {
+		r = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, cap, prop,
+				       count, &more, ret);
+	} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
+	if (r != TSS2_RC_SUCCESS)
+		return fail_rc(t, "TPM2_GetCapability", r);
+	return 0;
+}
+
+/* Value of one TPM property; ATTEST_E_NOTFOUND if the TPM does not list it. */
+static int get_prop(struct agent_tpm *t, TPM2_PT pt, UINT32 *ret)
+{
+	TPMS_CAPABILITY_DATA *cd = NULL;
+	int rc = get_cap(t, TPM2_CAP_TPM_PROPERTIES, pt, 1, &cd);
+	if (rc)
+		return rc;
+	rc = ATTEST_E_NOTFOUND;
+	if (cd->data.tpmProperties.count >= 1 && cd->data.tpmProperties.tpmProperty[0].property == pt) {
+		*ret = cd->data.tpmProperties.tpmProperty[0].value;
+		rc = 0;
+	}
+	Esys_Free(cd);
+	return rc;
+}
+
+/* Whether a handle (NV index, persistent, ...) exists. */
+static int handle_exists(struct agent_tpm *t, TPM2_HANDLE h, bool *ret)
+{
+	TPMS_CAPABILITY_DATA *cd = NULL;
+	int rc = get_cap(t, TPM2_CAP_HANDLES, h, 1, &cd);
+	if (rc)
+		return rc;
+	*ret = cd->data.handles.count >= 1 && cd->data.handles.handle[0] == h;
+	Esys_Free(cd);
+	return 0;
+}
+
+static int count_handles(struct agent_tpm *t, TPM2_HANDLE first, uint32_t *ret)
+{
+	TPMS_CAPABILITY_DATA *cd = NULL;
+	int rc = get_cap(t, TPM2_CAP_HANDLES, first, TPM2_MAX_CAP_HANDLES, &cd);
+	if (rc)
+		return rc;
+	/* The TPM lists only handles of the type first names. */
+	uint32_t n = cd->data.handles.count;
+	Esys_Free(cd);
+	*ret = n;
+	return 0;
+}
+
+int agent_tpm_loaded_counts(struct agent_tpm *t, uint32_t *ret_transient, uint32_t *ret_sessions)
+{
+	uint32_t tr, lo, sa;
+	/* Literal handle ranges: tss2's TPM2_TRANSIENT_FIRST shifts into the
+	 * sign bit of an int. Transient objects, loaded sessions, saved
+	 * sessions. */
+	int rc = count_handles(t, 0x80000000u, &tr);
+	if (!rc)
+		rc = count_handles(t, 0x02000000u, &lo);
+	if (!rc)
+		rc = count_handles(t, 0x03000000u, &sa);
+	if (rc)
+		return rc;
+	*ret_transient = tr;
+	/* Loaded and saved sessions share the TPM's session slots. */
+	*ret_sessions = lo + sa;
+	return 0;
+}
+
+static void prop_chars(UINT32 v, char *out)
+{
+	for (int i = 0; i < 4; i++) {
+		char c = (char)((v >> (24 - 8 * i)) & 0xFF);
+		out[i] = (c >= 0x20 && c < 0x7f) ? c : '\0';
+	}
+}
+
+/* Four chars, NULs and trailing spaces cut (TPMs pad either way). */
+static void trim(char *s)
+{
+	size_t n = strlen(s);
+	while (n > 0 && s[n - 1] == ' ')
+		s[--n] = '\0';
+}
+
+int agent_tpm_info(struct agent_tpm *t, struct agent_tpm_info *ret)
+{
+	struct agent_tpm_info info;
+	memset(&info, 0, sizeof info);
+	UINT32 v;
+	int rc = get_prop(t, TPM2_PT_MANUFACTURER, &v);
+	if (rc)
+		return rc == ATTEST_E_NOTFOUND ? fail(t, rc, "TPM does not report its manufacturer")
+					       : rc;
+	info.manufacturer_id = v;
+	prop_chars(v, info.manufacturer);
+	/* Strings with embedded NULs are cut at the first one. */
+	info.manufacturer[4] = '\0';
+	trim(info.manufacturer);
+
+	char vend[17] = {0};
+	size_t vn = 0;
+	for (TPM2_PT pt = TPM2_PT_VENDOR_STRING_1; pt <= TPM2_PT_VENDOR_STRING_4; pt++) {
+		if (get_prop(t, pt, &v) != 0)
+			break;
+		char c4[4];
+		prop_chars(v, c4);
+		for (int i = 0; i < 4; i++)
+			if (c4[i] && vn < 16)
+				vend[vn++] = c4[i];
+	}
+	vend[vn] = '\0';
+	trim(vend);
+	memcpy(info.vendor, vend, sizeof info.vendor);
+
+	if (get_prop(t, TPM2_PT_FIRMWARE_VERSION_1, &v) == 0)
+		info.firmware_version_1 = v;
+	if (get_prop(t, TPM2_PT_FIRMWARE_VERSION_2, &v) == 0)
+		info.firmware_version_2 = v;
+	if (get_prop(t, TPM2_PT_REVISION, &v) == 0)
+		info.spec_revision = v;
+
+	TPMS_CAPABILITY_DATA *cd = NULL;
+	rc = get_cap(t, TPM2_CAP_PCRS, 0, 1, &cd);
+	if (rc)
+		return rc;
+	const TPML_PCR_SELECTION *ps = &cd->data.assignedPCR;
+	for (UINT32 i = 0; i < ps->count; i++) {
+		bool any = false;
+		for (int j = 0; j < ps->pcrSelections[i].sizeofSelect; j++)
+			any |= ps->pcrSelections[i].pcrSelect[j] != 0;
+		if (any && info.bank_count < sizeof info.banks / sizeof info.banks[0])
+			info.banks[info.bank_count++] = ps->pcrSelections[i].hash;
+	}
+	Esys_Free(cd);
+	agent_tpm_interface(t->tcti_conf, info.interface, sizeof info.interface);
+	*ret = info;
+	return 0;
+}
+
+void agent_tpm_interface(const char *tcti, char *out, size_t cap)
+{
+	snprintf(out, cap, "unknown");
+	if (!tcti)
+		return;
+	const char *dev;
+	if (strcmp(tcti, "device") == 0)
+		dev = "/dev/tpm0";
+	else if (strncmp(tcti, "device:", 7) == 0)
+		dev = tcti + 7;
+	else
+		return; /* emulator, tabrmd, ...: no Linux driver to name */
+	const char *base = strrchr(dev, '/');
+	base = base ? base + 1 : dev;
+	/* /dev/tpmrmN is the kernel resource manager in front of tpmN. */
+	char name[32];
+	if (strncmp(base, "tpmrm", 5) == 0)
+		snprintf(name, sizeof name, "tpm%s", base + 5);
+	else
+		snprintf(name, sizeof name, "%s", base);
+	if (strncmp(name, "tpm", 3) != 0 || strchr(name, '/') || strstr(name, ".."))
+		return;
+	char path[128], link[PATH_MAX];
+	snprintf(path, sizeof path, "/sys/class/tpm/%s/device/driver", name);
+	ssize_t n = readlink(path, link, sizeof link - 1);
+	if (n <= 0)
+		return;
+	link[n] = '\0';
+	const char *drv = strrchr(link, '/');
+	snprintf(out, cap, "%s", drv ? drv + 1 : link);
+}
+
+/* ---- NV -------------------------------------------------------------- */
+
+int agent_tpm_nv_read(struct agent_tpm *t, uint32_t index, uint8_t **ret, size_t *ret_len)
+{
+	bool exists = false;
+	int rc = handle_exists(t, index, &exists);
+	if (rc)
+		return rc;
+	if (!exists)
+		return fail(t, ATTEST_E_NOTFOUND, "NV index 0x%08x is not defined", index);
+	if (t->nv_buffer_max == 0) {
+		UINT32 v = 0;
+		/* 512 is a size every TPM accepts if it does not say. */
+		t->nv_buffer_max = (get_prop(t, TPM2_PT_NV_BUFFER_MAX, &v) == 0 && v > 0 && v <= 4096)
+					   ? (UINT16)v
+					   : 512;
+	}
+
+	ESYS_TR nv = ESYS_TR_NONE;
+	TPM2B_NV_PUBLIC *nvpub = NULL;
+	TPM2B_NAME *nvname = NULL;
+	uint8_t *buf = NULL;
+	TSS2_RC r = Esys_TR_FromTPMPublic(t->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					  &nv);
+	if (r != TSS2_RC_SUCCESS) {
+		rc = fail_rc(t, "TPM2_NV_ReadPublic", r);
+		goto out;
+	}
+	r = Esys_NV_ReadPublic(t->esys, nv, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &nvpub,
+			       &nvname);
+	if (r != TSS2_RC_SUCCESS) {
+		rc = fail_rc(t, "TPM2_NV_ReadPublic", r);
+		goto out;
+	}
+	size_t size = nvpub->nvPublic.dataSize;
+	if (size > AGENT_TPM_EK_CERT_MAX) {
+		rc = fail(t, ATTEST_E_LIMIT, "NV index 0x%08x holds %zu bytes, more than %u", index,
+			  size, AGENT_TPM_EK_CERT_MAX);
+		goto out;
+	}
+	/* EK certificate indices are readable with their own (empty) auth or
+	 * the owner's (empty on a provisioned server), per the profile. */
+	ESYS_TR auth = (nvpub->nvPublic.attributes & TPMA_NV_AUTHREAD) ? nv : ESYS_TR_RH_OWNER;
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		rc = fail(t, ATTEST_E_NOMEM, "out of memory");
+		goto out;
+	}
+	size_t off = 0;
+	while (off < size) {
+		UINT16 chunk = (UINT16)(size - off < t->nv_buffer_max ? size - off : t->nv_buffer_max);
+		TPM2B_MAX_NV_BUFFER *data = NULL;
+		unsigned attempt = 0;
+		do {
+			r = Esys_NV_Read(t->esys, auth, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+					 ESYS_TR_NONE, chunk, (UINT16)off, &data);
+		} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
+		if (r != TSS2_RC_SUCCESS) {
+			rc = fail_rc(t, "TPM2_NV_Read", r);
+			goto out;
+		}
+		if (data->size != chunk) {
+			Esys_Free(data);
+			rc = fail(t, ATTEST_E_TPM, "TPM2_NV_Read returned %u bytes, asked %u",
+				  (unsigned)data->size, (unsigned)chunk);
+			goto out;
+		}
+		memcpy(buf + off, data->buffer, chunk);
+		off += chunk;
+		Esys_Free(data);
+	}
+	*ret = buf;
+	*ret_len = size;
+	buf = NULL;
+	rc = 0;
+out:
+	free(buf);
+	Esys_Free(nvpub);
+	Esys_Free(nvname);
+	/* NV handles are not transient: close the ESAPI object, do not flush. */
+	if (nv != ESYS_TR_NONE)
+		(void)Esys_TR_Close(t->esys, &nv);
+	return rc;
+}
+
+/* ---- EK -------------------------------------------------------------- */
+
+/* Start a policy session in the EK's name algorithm and satisfy the EK's
+ * policy. continueSession is set so the session survives its use; the
+ * caller flushes it on every path. */
+static int ek_policy_session(struct agent_tpm *t, ESYS_TR *ret)
+{
+	TPMT_SYM_DEF sym = {.algorithm = TPM2_ALG_NULL};
+	ESYS_TR s = ESYS_TR_NONE;
+	unsigned attempt = 0;
+	TSS2_RC r;
+	do {
+		r = Esys_StartAuthSession(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+					  ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_POLICY, &sym,
+					  t->ek_name_alg, &s);
+	} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
+	if (r != TSS2_RC_SUCCESS)
+		return fail_rc(t, "TPM2_StartAuthSession", r);
+
+	int rc = 0;
+	TPM2B_TIMEOUT *timeout = NULL;
+	TPMT_TK_AUTH *ticket = NULL;
+	attempt = 0;
+	do {
+		r = Esys_PolicySecret(t->esys, ESYS_TR_RH_ENDORSEMENT, s, ESYS_TR_PASSWORD,
+				      ESYS_TR_NONE, ESYS_TR_NONE, NULL, NULL, NULL, 0, &timeout,
+				      &ticket);
+	} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
+	Esys_Free(timeout);
+	Esys_Free(ticket);
+	if (r != TSS2_RC_SUCCESS) {
+		rc = fail_rc(t, "TPM2_PolicySecret(TPM_RH_ENDORSEMENT)", r);
+		goto err;
+	}
+	if (t->ek_policy == EK_POLICY_B) {
+		TPML_DIGEST branches = {.count = 2};
+		if (!ek_policy_branches(t->ek_name_alg, &branches.digests[0], &branches.digests[1])) {
+			rc = fail(t, ATTEST_E_UNSUPPORTED, "no PolicyB branches for hash 0x%04x",
+				  t->ek_name_alg);
+			goto err;
+		}
+		r = Esys_PolicyOR(t->esys, s, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &branches);
+		if (r != TSS2_RC_SUCCESS) {
+			rc = fail_rc(t, "TPM2_PolicyOR", r);
+			goto err;
+		}
+	}
+	r = Esys_TRSess_SetAttributes(t->esys, s, TPMA_SESSION_CONTINUESESSION, 0xff);
+	if (r != TSS2_RC_SUCCESS) {
+		rc = fail_rc(t, "Esys_TRSess_SetAttributes", r);
+		goto err;
+	}
+	*ret = s;
+	return 0;
+err:
+	flush(t, &s);
+	return rc;
+}
+
+/* Big-endian bytes of the certificate's key in the TPM's layout: the RSA
+ * modulus, or X||Y of the EC point. Returns false for other keys. */
+static bool cert_key_bytes(EVP_PKEY *pk, uint8_t *out, size_t cap, size_t *ret_len)
+{
+	if (EVP_PKEY_get_base_id(pk) == EVP_PKEY_RSA) {
+		BIGNUM *n = NULL;
+		if (!EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_N, &n))
+			return false;
+		int nb = BN_num_bytes(n);
+		bool ok = nb > 0 && (size_t)nb <= cap && BN_bn2bin(n, out) == nb;
+		BN_free(n);
+		*ret_len = ok ? (size_t)nb : 0;
+		return ok;
+	}
+	if (EVP_PKEY_get_base_id(pk) == EVP_PKEY_EC) {
+		uint8_t pt[1 + 2 * 66];
+		size_t n = 0;
+		if (!EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt,
+						     sizeof pt, &n) ||
+		    n < 3 || pt[0] != 0x04 || n - 1 > cap)
+			return false;
+		memcpy(out, pt + 1, n - 1);
+		*ret_len = n - 1;
+		return true;
+	}
+	return false;
+}
+
+static bool tpm_key_matches(const TPMT_PUBLIC *p, const uint8_t *key, size_t key_len)
+{
+	if (p->type == TPM2_ALG_RSA)
+		return p->unique.rsa.size == key_len &&
+		       memcmp(p->unique.rsa.buffer, key, key_len) == 0;
+	if (p->type == TPM2_ALG_ECC) {
+		size_t xs = p->unique.ecc.x.size, ys = p->unique.ecc.y.size;
+		return xs == ys && xs + ys == key_len && memcmp(p->unique.ecc.x.buffer, key, xs) == 0 &&
+		       memcmp(p->unique.ecc.y.buffer, key + xs, ys) == 0;
+	}
+	return false;
+}
+
+/* A TPMT_PUBLIC stored in an EK template NV index (vendor-provisioned),
+ * with the L-range nonce applied. false if there is none or it does not
+ * unmarshal exactly. */
+static bool nv_template(struct agent_tpm *t, enum agent_tpm_ek_kind kind, TPM2B_PUBLIC *ret)
+{
+	uint32_t idx = ek_template_index(kind);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	if (!idx || agent_tpm_nv_read(t, idx, &buf, &len) != 0)
+		return false;
+	TPM2B_PUBLIC p;
+	memset(&p, 0, sizeof p);
+	size_t off = 0;
+	bool ok = Tss2_MU_TPMT_PUBLIC_Unmarshal(buf, len, &off, &p.publicArea) ==
+			  TSS2_RC_SUCCESS &&
+		  off == len;
+	free(buf);
+	if (!ok)
+		return false;
+	uint32_t nidx = ek_nonce_index(kind);
+	uint8_t *nonce = NULL;
+	size_t nlen = 0;
+	if (nidx && agent_tpm_nv_read(t, nidx, &nonce, &nlen) == 0) {
+		if (p.publicArea.type == TPM2_ALG_RSA && nlen <= 256) {
+			memset(p.publicArea.unique.rsa.buffer, 0, 256);
+			memcpy(p.publicArea.unique.rsa.buffer, nonce, nlen);
+			p.publicArea.unique.rsa.size = 256;
+		} else if (p.publicArea.type == TPM2_ALG_ECC && nlen <= 32) {
+			memset(&p.publicArea.unique.ecc, 0, sizeof p.publicArea.unique.ecc);
+			memcpy(p.publicArea.unique.ecc.x.buffer, nonce, nlen);
+			p.publicArea.unique.ecc.x.size = 32;
+			p.publicArea.unique.ecc.y.size = 32;
+		}
+		free(nonce);
+	}
+	*ret = p;
+	return true;
+}
+
+/* CreatePrimary under the endorsement hierarchy. */
+static int create_primary(struct agent_tpm *t, const TPM2B_PUBLIC *tmpl, ESYS_TR *ret_h,
+			  TPM2B_PUBLIC **ret_pub)
+{
+	TPM2B_SENSITIVE_CREATE sens;
+	memset(&sens, 0, sizeof sens);
+	TPM2B_DATA outside = {.size = 0};
+	TPML_PCR_SELECTION pcrs = {.count = 0};
+	TPM2B_CREATION_DATA *cd = NULL;
+	TPM2B_DIGEST *ch = NULL;
+	TPMT_TK_CREATION *ct = NULL;
+	TSS2_RC r;
+	unsigned attempt = 0;
+	do {
+		r = Esys_CreatePrimary(t->esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD,
+				       ESYS_TR_NONE, ESYS_TR_NONE, &sens, tmpl, &outside, &pcrs,
+				       ret_h, ret_pub, &cd, &ch, &ct);
+	} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
+	Esys_Free(cd);
+	Esys_Free(ch);
+	Esys_Free(ct);
+	if (r != TSS2_RC_SUCCESS)
+		return fail_rc(t, "TPM2_CreatePrimary(EK)", r);
+	return 0;
+}
+
+int agent_tpm_ek_create(struct agent_tpm *t, enum agent_tpm_ek_kind kind, const uint8_t *cert,
+			size_t cert_len)
+{
+	if ((unsigned)kind >= AGENT_TPM_EK_KIND_COUNT)
+		return fail(t, ATTEST_E_ARG, "unknown EK kind %d", (int)kind);
+
+	uint8_t key[512];
+	size_t key_len = 0;
+	if (cert) {
+		const unsigned char *p = cert;
+		X509 *x = d2i_X509(NULL, &p, (long)cert_len);
+		EVP_PKEY *pk = x ? X509_get0_pubkey(x) : NULL;
+		bool ok = pk && cert_key_bytes(pk, key, sizeof key, &key_len);
+		X509_free(x);
+		if (!ok)
+			return fail(t, ATTEST_E_FORMAT,
+				    "EK certificate (%s) does not parse or holds no RSA/EC key",
+				    agent_tpm_ek_kind_name(kind));
+	}
+
+	/* Candidates in order: the vendor's template from NV, the profile's
+	 * template, the profile's template with the other unique form. */
+	TPM2B_PUBLIC cand[3];
+	const char *cand_name[3];
+	size_t nc = 0;
+	if (nv_template(t, kind, &cand[nc]))
+		cand_name[nc++] = "nv";
+	bool high = kind == AGENT_TPM_EK_RSA2048_H || kind == AGENT_TPM_EK_ECC_P256_H ||
+		    kind == AGENT_TPM_EK_ECC_P384_H;
+	ek_template(kind, !high, &cand[nc]);
+	cand_name[nc++] = "profile";
+	if (cert) {
+		ek_template(kind, high, &cand[nc]);
+		cand_name[nc++] = high ? "profile-zero-unique" : "profile-empty-unique";
+	}
+
+	for (size_t i = 0; i < nc; i++) {
+		ESYS_TR h = ESYS_TR_NONE;
+		TPM2B_PUBLIC *pub = NULL;
+		int rc = create_primary(t, &cand[i], &h, &pub);
+		if (rc)
+			return rc;
+		if (cert && !tpm_key_matches(&pub->publicArea, key, key_len)) {
+			Esys_Free(pub);
+			flush(t, &h);
+			continue;
+		}
+		enum ek_policy pol = ek_policy_of(pub->publicArea.nameAlg, &pub->publicArea.authPolicy);
+		size_t off = 0;
+		uint8_t m[sizeof t->ek_pub];
+		TSS2_RC r = Tss2_MU_TPM2B_PUBLIC_Marshal(pub, m, sizeof m, &off);
+		TPMI_ALG_HASH name_alg = pub->publicArea.nameAlg;
+		Esys_Free(pub);
+		if (r != TSS2_RC_SUCCESS || pol == 0) {
+			flush(t, &h);
+			return r != TSS2_RC_SUCCESS
+				       ? fail_rc(t, "marshal EK public", r)
+				       : fail(t, ATTEST_E_UNSUPPORTED,
+					      "EK authPolicy is neither the profile's PolicyA nor PolicyB");
+		}
+		/* Replace the EK: an AK loaded under the old one goes too. */
+		flush(t, &t->ak);
+		t->have_ak = false;
+		flush(t, &t->ek);
+		t->ek = h;
+		t->have_ek = true;
+		t->ek_name_alg = name_alg;
+		t->ek_policy = pol;
+		t->ek_template_used = cand_name[i];
+		memcpy(t->ek_pub, m, off);
+		t->ek_pub_len = off;
+		return 0;
+	}
+	return fail(t, ATTEST_E_VERIFY,
+		    "no %s EK template gives the key in the EK certificate (tried %zu)",
+		    agent_tpm_ek_kind_name(kind), nc);
+}
+
+int agent_tpm_ek_public(const struct agent_tpm *t, const uint8_t **ret, size_t *ret_len)
+{
+	if (!t->have_ek)
+		return ATTEST_E_STATE;
+	*ret = t->ek_pub;
+	*ret_len = t->ek_pub_len;
+	return 0;
+}
+
+const char *agent_tpm_ek_template_used(const struct agent_tpm *t)
+{
+	return t->have_ek ? t->ek_template_used : "none";
+}
+
+/* ---- AK -------------------------------------------------------------- */
+
+static int ak_store(struct agent_tpm *t, ESYS_TR h, const TPM2B_PUBLIC *pub,
+		    const TPM2B_PRIVATE *priv)
+{
+	size_t po = 0, so = 0;
+	uint8_t pm[sizeof t->ak_pub], sm[sizeof t->ak_priv];
+	TSS2_RC r = Tss2_MU_TPM2B_PUBLIC_Marshal(pub, pm, sizeof pm, &po);
+	if (r == TSS2_RC_SUCCESS)
+		r = Tss2_MU_TPM2B_PRIVATE_Marshal(priv, sm, sizeof sm, &so);
+	TPM2B_NAME *name = NULL;
+	if (r == TSS2_RC_SUCCESS)
+		r = Esys_TR_GetName(t->esys, h, &name);
+	if (r != TSS2_RC_SUCCESS) {
+		OPENSSL_cleanse(sm, sizeof sm);
+		return fail_rc(t, "store AK", r);
+	}
+	flush(t, &t->ak);
+	t->ak = h;
+	t->have_ak = true;
+	memcpy(t->ak_pub, pm, po);
+	t->ak_pub_len = po;
+	memcpy(t->ak_priv, sm, so);
+	t->ak_priv_len = so;
+	OPENSSL_cleanse(sm, sizeof sm);
+	memcpy(t->ak_name, name->name, name->size);
+	t->ak_name_len = name->size;
+	Esys_Free(name);
+	return 0;
+}
+
+static int ak_load(struct agent_tpm *t, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv,
+		   ESYS_TR *ret)
+{
+	ESYS_TR s = ESYS_TR_NONE;
+	int rc = ek_policy_session(t, &s);
+	if (rc)
+		return rc;
+	TSS2_RC r;
+	unsigned attempt = 0;
+	do {
+		r = Esys_Load(t->esys, t->ek, s, ESYS_TR_NONE, ESYS_TR_NONE, priv, pub, ret);
+	} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
+	flush(t, &s);
+	if (r != TSS2_RC_SUCCESS)
+		return fail_rc(t, "TPM2_Load(AK)", r);
+	return 0;
+}
+
+int agent_tpm_ak_create(struct agent_tpm *t, enum agent_tpm_ak_alg alg)
+{
+	if (!t->have_ek)
+		return fail(t, ATTEST_E_STATE, "no EK loaded: create the EK before the AK");
+	TPM2B_PUBLIC tmpl;
+	ak_template(alg, &tmpl);
+	TPM2B_SENSITIVE_CREATE sens;
+	memset(&sens, 0, sizeof sens);
+	TPM2B_DATA outside = {.size = 0};
+	TPML_PCR_SELECTION pcrs = {.count = 0};
+	TPM2B_PRIVATE *priv = NULL;
+	TPM2B_PUBLIC *pub = NULL;
+	TPM2B_CREATION_DATA *cd = NULL;
+	TPM2B_DIGEST *ch = NULL;
+	TPMT_TK_CREATION *ct = NULL;
+	ESYS_TR s = ESYS_TR_NONE, h = ESYS_TR_NONE;
+
+	int rc = ek_policy_session(t, &s);
+	if (rc)
+		return rc;
+	TSS2_RC r;
+	unsigned attempt = 0;
+	do {
+		r = Esys_Create(t->esys, t->ek, s, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl,
+				&outside, &pcrs, &priv, &pub, &cd, &ch, &ct);
+	} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
+	flush(t, &s);
+	if (r != TSS2_RC_SUCCESS) {
+		rc = fail_rc(t, "TPM2_Create(AK under EK)", r);
+		goto out;
+	}
+	rc = ak_load(t, pub, priv, &h);
+	if (rc)
+		goto out;
+	rc = ak_store(t, h, pub, priv);
+	if (rc)
+		flush(t, &h);
+out:
+	if (priv)
+		OPENSSL_cleanse(priv, sizeof *priv);
+	Esys_Free(priv);
+	Esys_Free(pub);
+	Esys_Free(cd);
+	Esys_Free(ch);
+	Esys_Free(ct);
+	return rc;
+}
+
+int agent_tpm_ak_load(struct agent_tpm *t, const uint8_t *pub_m, size_t pub_len,
+		      const uint8_t *priv_m, size_t priv_len)
+{
+	if (!t->have_ek)
+		return fail(t, ATTEST_E_STATE, "no EK loaded: create the EK before loading the AK");
+	TPM2B_PUBLIC pub;
+	TPM2B_PRIVATE priv;
+	memset(&pub, 0, sizeof pub);
+	memset(&priv, 0, sizeof priv);
+	size_t po = 0, so = 0;
+	if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(pub_m, pub_len, &po, &pub) != TSS2_RC_SUCCESS ||
+	    po != pub_len ||
+	    Tss2_MU_TPM2B_PRIVATE_Unmarshal(priv_m, priv_len, &so, &priv) != TSS2_RC_SUCCESS ||
+	    so != priv_len)
+		return fail(t, ATTEST_E_FORMAT, "saved AK blobs do not unmarshal exactly");
+	ESYS_TR h = ESYS_TR_NONE;
+	int rc = ak_load(t, &pub, &priv, &h);
+	if (!rc) {
+		rc = ak_store(t, h, &pub, &priv);
+		if (rc)
+			flush(t, &h);
+	}
+	OPENSSL_cleanse(&priv, sizeof priv);
+	return rc;
+}
+
+int agent_tpm_ak_public(const struct agent_tpm *t, const uint8_t **ret, size_t *ret_len)
+{
+	if (!t->have_ak)
+		return ATTEST_E_STATE;
+	*ret = t->ak_pub;
+	*ret_len = t->ak_pub_len;
+	return 0;
+}
+
+int agent_tpm_ak_private(const struct agent_tpm *t, const uint8_t **ret, size_t *ret_len)
+{
+	if (!t->have_ak)
+		return ATTEST_E_STATE;
+	*ret = t->ak_priv;
+	*ret_len = t->ak_priv_len;
+	return 0;
+}
+
+int agent_tpm_ak_name(const struct agent_tpm *t, const uint8_t **ret, size_t *ret_len)
+{
+	if (!t->have_ak)
+		return ATTEST_E_STATE;
+	*ret = t->ak_name;
+	*ret_len = t->ak_name_len;
+	return 0;
+}
+
+int agent_tpm_activate_credential(struct agent_tpm *t, const uint8_t *id_object,
+				  size_t id_object_len, const uint8_t *enc_secret,
+				  size_t enc_secret_len, uint8_t **ret, size_t *ret_len)
+{
+	if (!t->have_ek || !t->have_ak)
+		return fail(t, ATTEST_E_STATE, "credential activation needs the EK and an AK loaded");
+	TPM2B_ID_OBJECT cred;
+	TPM2B_ENCRYPTED_SECRET sec;
+	memset(&cred, 0, sizeof cred);
+	memset(&sec, 0, sizeof sec);
+	size_t o1 = 0, o2 = 0;
+	if (Tss2_MU_TPM2B_ID_OBJECT_Unmarshal(id_object, id_object_len, &o1, &cred) !=
+		    TSS2_RC_SUCCESS ||
+	    o1 != id_object_len ||
+	    Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal(enc_secret, enc_secret_len, &o2, &sec) !=
+		    TSS2_RC_SUCCESS ||
+	    o2 != enc_secret_len)
+		return fail(t, ATTEST_E_FORMAT,
+			    "credential is not one TPM2B_ID_OBJECT and one TPM2B_ENCRYPTED_SECRET");
+
+	ESYS_TR s = ESYS_TR_NONE;
+	int rc = ek_policy_session(t, &s);
+	if (rc)
+		return rc;
+	TPM2B_DIGEST *out = NULL;
+	TSS2_RC r;
+	unsigned attempt = 0;
+	do {
+		r = Esys_ActivateCredential(t->esys, t->ak, t->ek, ESYS_TR_PASSWORD, s, ESYS_TR_NONE,
+					    &cred, &sec, &out);
+	} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
+	flush(t, &s);
+	if (r != TSS2_RC_SUCCESS)
+		return fail_rc(t, "TPM2_ActivateCredential", r);
+	uint8_t *buf = malloc(out->size ? out->size : 1);
+	if (!buf) {
+		OPENSSL_cleanse(out, sizeof *out);
+		Esys_Free(out);
+		return fail(t, ATTEST_E_NOMEM, "out of memory");
+	}
+	memcpy(buf, out->buffer, out->size);
+	*ret_len = out->size;
+	*ret = buf;
+	OPENSSL_cleanse(out, sizeof *out);
+	Esys_Free(out);
+	return 0;
+}
+
+/* ---- PCRs and quotes ------------------------------------------------- */
+
+int agent_tpm_pcr_read(struct agent_tpm *t, const struct agent_tpm_pcr_selection *sel,
+		       struct agent_tpm_pcr_values *ret)
+{
+	struct agent_tpm_pcr_values *v = calloc(1, sizeof *v);
+	if (!v)
+		return fail(t, ATTEST_E_NOMEM, "out of memory");
+	struct agent_tpm_pcr_selection left = *sel;
+	v->count = sel->count;
+	for (uint32_t b = 0; b < sel->count; b++) {
+		v->banks[b].alg = sel->banks[b].alg;
+		v->banks[b].size = (uint16_t)alg_size(sel->banks[b].alg);
+	}
+	int rc = 0;
+	/* TPM2_PCR_Read answers at most 8 digests per call and says which in
+	 * pcrSelectionOut; ask again for what is left until nothing is. */
+	for (;;) {
+		bool any = false;
+		for (uint32_t b = 0; b < left.count; b++)
+			any |= left.banks[b].mask != 0;
+		if (!any)
+			break;
+		TPML_PCR_SELECTION in;
+		to_tpml_selection(&left, &in);
+		UINT32 counter;
+		TPML_PCR_SELECTION *out = NULL;
+		TPML_DIGEST *dig = NULL;
+		TSS2_RC r;
+		unsigned attempt = 0;
+		do {
+			r = Esys_PCR_Read(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &in,
+					  &counter, &out, &dig);
+		} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
+		if (r != TSS2_RC_SUCCESS) {
+			rc = fail_rc(t, "TPM2_PCR_Read", r);
+			goto out;
+		}
+		UINT32 di = 0;
+		bool progress = false;
+		for (UINT32 i = 0; i < out->count && rc == 0; i++) {
+			uint32_t b = 0;
+			while (b < left.count && left.banks[b].alg != out->pcrSelections[i].hash)
+				b++;
+			for (unsigned p = 0; p < AGENT_TPM_NUM_PCRS && rc == 0; p++) {
+				if (p / 8 >= out->pcrSelections[i].sizeofSelect ||
+				    !(out->pcrSelections[i].pcrSelect[p / 8] & (1u << (p % 8))))
+					continue;
+				if (b == left.count || di >= dig->count ||
+				    dig->digests[di].size != v->banks[b].size) {
+					rc = fail(t, ATTEST_E_TPM,
+						  "TPM2_PCR_Read answered a selection it was not asked");
+					break;
+				}
+				memcpy(v->banks[b].pcr[p], dig->digests[di].buffer, v->banks[b].size);
+				v->banks[b].mask |= 1u << p;
+				left.banks[b].mask &= ~(1u << p);
+				di++;
+				progress = true;
+			}
+		}
+		Esys_Free(out);
+		Esys_Free(dig);
+		if (rc)
+			goto out;
+		if (!progress) {
+			for (uint32_t b = 0; b < left.count; b++)
+				if (left.banks[b].mask) {
+					rc = fail(t, ATTEST_E_NOTFOUND,
+						  "the TPM has no %s PCRs in 0x%06x (bank not active?)",
+						  left.banks[b].alg == TPM2_ALG_SHA1     ? "sha1"
+						  : left.banks[b].alg == TPM2_ALG_SHA256 ? "sha256"
+						  : left.banks[b].alg == TPM2_ALG_SHA384 ? "sha384"
+											 : "sha512",
+						  (unsigned)left.banks[b].mask);
+					break;
+				}
+			goto out;
+		}
+	}
+	*ret = *v;
+out:
+	free(v);
+	return rc;
+}
+
+/* SHA-256 (the AK's signing hash) over the PCR values in the order of the
+ * quote's own selection; false if a value the quote covers is missing. */
+static bool pcr_digest(const TPML_PCR_SELECTION *qs, const struct agent_tpm_pcr_values *v,
+		       uint8_t out[32])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	for (UINT32 i = 0; ok && i < qs->count; i++) {
+		uint32_t b = 0;
+		while (b < v->count && v->banks[b].alg != qs->pcrSelections[i].hash)
+			b++;
+		for (unsigned p = 0; ok && p < AGENT_TPM_NUM_PCRS; p++) {
+			if (p / 8 >= qs->pcrSelections[i].sizeofSelect ||
+			    !(qs->pcrSelections[i].pcrSelect[p / 8] & (1u << (p % 8))))
+				continue;
+			ok = b < v->count && (v->banks[b].mask & (1u << p)) &&
+			     EVP_DigestUpdate(ctx, v->banks[b].pcr[p], v->banks[b].size);
+		}
+	}
+	unsigned n = 0;
+	ok = ok && EVP_DigestFinal_ex(ctx, out, &n) && n == 32;
+	EVP_MD_CTX_free(ctx);
+	return ok;
+}
+
+#define QUOTE_ATTEMPTS 5
+
+int agent_tpm_quote(struct agent_tpm *t, const struct agent_tpm_pcr_selection *sel,
+		    const uint8_t *qualifying, size_t qualifying_len, uint8_t **ret_attest,
+		    size_t *ret_attest_len, uint8_t **ret_sig, size_t *ret_sig_len,
+		    struct agent_tpm_pcr_values *ret_pcrs)
+{
+	if (!t->have_ak)
+		return fail(t, ATTEST_E_STATE, "no AK loaded");
+	TPM2B_DATA qd = {.size = 0};
+	if (qualifying_len > sizeof qd.buffer)
+		return fail(t, ATTEST_E_ARG, "qualifying data of %zu bytes (at most %zu)",
+			    qualifying_len, sizeof qd.buffer);
+	memcpy(qd.buffer, qualifying, qualifying_len);
+	qd.size = (UINT16)qualifying_len;
+	TPML_PCR_SELECTION in;
+	to_tpml_selection(sel, &in);
+	TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL}; /* the AK's own */
+
+	struct agent_tpm_pcr_values *v = calloc(1, sizeof *v);
+	if (!v)
+		return fail(t, ATTEST_E_NOMEM, "out of memory");
+	int rc = 0;
+	for (int attempt = 0; attempt < QUOTE_ATTEMPTS; attempt++) {
+		TPM2B_ATTEST *quoted = NULL;
+		TPMT_SIGNATURE *sig = NULL;
+		TSS2_RC r;
+		unsigned ra = 0;
+		do {
+			r = Esys_Quote(t->esys, t->ak, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+				       &qd, &scheme, &in, &quoted, &sig);
+		} while (r != TSS2_RC_SUCCESS && retry_again(r, &ra));
+		if (r != TSS2_RC_SUCCESS) {
+			rc = fail_rc(t, "TPM2_Quote", r);
+			break;
+		}
+		TPMS_ATTEST att;
+		size_t off = 0;
+		memset(&att, 0, sizeof att);
+		rc = 0;
+		if (Tss2_MU_TPMS_ATTEST_Unmarshal(quoted->attestationData, quoted->size, &off, &att) !=
+			    TSS2_RC_SUCCESS ||
+		    off != quoted->size || att.type != TPM2_ST_ATTEST_QUOTE)
+			rc = fail(t, ATTEST_E_TPM, "TPM2_Quote returned an unreadable TPMS_ATTEST");
+		if (!rc)
+			rc = agent_tpm_pcr_read(t, sel, v);
+		uint8_t d[32];
+		if (!rc && !pcr_digest(&att.attested.quote.pcrSelect, v, d))
+			rc = fail(t, ATTEST_E_TPM, "quote covers PCRs that could not be read");
+		if (!rc && (att.attested.quote.pcrDigest.size != 32 ||
+			    memcmp(att.attested.quote.pcrDigest.buffer, d, 32) != 0)) {
+			/* A PCR moved between the quote and the read: take both again. */
+			Esys_Free(quoted);
+			Esys_Free(sig);
+			rc = fail(t, ATTEST_E_STATE, "PCRs kept changing during %d quotes",
+				  QUOTE_ATTEMPTS);
+			continue;
+		}
+		uint8_t sm[sizeof(TPMT_SIGNATURE)];
+		size_t so = 0;
+		if (!rc && Tss2_MU_TPMT_SIGNATURE_Marshal(sig, sm, sizeof sm, &so) != TSS2_RC_SUCCESS)
+			rc = fail(t, ATTEST_E_TPM, "cannot marshal the quote's signature");
+		uint8_t *a = NULL, *s = NULL;
+		if (!rc) {
+			a = malloc(quoted->size);
+			s = malloc(so);
+			if (!a || !s) {
+				free(a);
+				free(s);
+				rc = fail(t, ATTEST_E_NOMEM, "out of memory");
+			}
+		}
+		if (!rc) {
+			memcpy(a, quoted->attestationData, quoted->size);
+			memcpy(s, sm, so);
+			*ret_attest = a;
+			*ret_attest_len = quoted->size;
+			*ret_sig = s;
+			*ret_sig_len = so;
+			if (ret_pcrs)
+				*ret_pcrs = *v;
+		}
+		Esys_Free(quoted);
+		Esys_Free(sig);
+		break;
+	}
+	free(v);
+	return rc;
+}
+
+int agent_tpm_clock(struct agent_tpm *t, uint32_t *ret_reset_count, uint32_t *ret_restart_count)
+{
+	TPMS_TIME_INFO *ti = NULL;
+	TSS2_RC r;
+	unsigned attempt = 0;
+	do {
+		r = Esys_ReadClock(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &ti);
+	} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
+	if (r != TSS2_RC_SUCCESS)
+		return fail_rc(t, "TPM2_ReadClock", r);
+	*ret_reset_count = ti->clockInfo.resetCount;
+	*ret_restart_count = ti->clockInfo.restartCount;
+	Esys_Free(ti);
+	return 0;
+}
+
+/* ---- simulated hosts --------------------------------------------------- */
+
+int agent_tpm_startup(struct agent_tpm *t, uint8_t locality)
+{
+	if (locality > 4)
+		return fail(t, ATTEST_E_ARG, "locality %u (0-4)", locality);
+	TSS2_RC r;
+	if (locality != 0) {
+		r = Tss2_Tcti_SetLocality(t->tcti, locality);
+		if (r != TSS2_RC_SUCCESS)
+			return fail(t, ATTEST_E_UNSUPPORTED,
+				    "TCTI \"%s\" cannot set locality %u: %s", t->tcti_conf,
+				    locality, Tss2_RC_Decode(r));
+	}
+	unsigned attempt = 0;
+	do {
+		r = Esys_Startup(t->esys, TPM2_SU_CLEAR);
+	} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
+	int rc = 0;
+	if (r != TSS2_RC_SUCCESS)
+		rc = fail_rc(t, "TPM2_Startup(CLEAR)", r);
+	if (locality != 0) {
+		TSS2_RC r2 = Tss2_Tcti_SetLocality(t->tcti, 0);
+		if (r2 != TSS2_RC_SUCCESS && !rc)
+			rc = fail(t, ATTEST_E_TPM, "cannot return to locality 0: %s",
+				  Tss2_RC_Decode(r2));
+	}
+	return rc;
+}
+
+int agent_tpm_pcr_extend(struct agent_tpm *t, uint32_t pcr, size_t n, const uint16_t *algs,
+			 const uint8_t *const *digests)
+{
+	TPML_DIGEST_VALUES dv;
+	memset(&dv, 0, sizeof dv);
+	if (pcr >= AGENT_TPM_NUM_PCRS || n == 0 || n > TPM2_NUM_PCR_BANKS)
+		return fail(t, ATTEST_E_ARG, "PCR %u with %zu digests", pcr, n);
+	for (size_t i = 0; i < n; i++) {
+		size_t sz = alg_size(algs[i]);
+		if (!sz)
+			return fail(t, ATTEST_E_UNSUPPORTED, "hash algorithm 0x%04x", algs[i]);
+		dv.digests[i].hashAlg = algs[i];
+		memcpy(&dv.digests[i].digest, digests[i], sz);
+	}
+	dv.count = (UINT32)n;
+	TSS2_RC r;
+	unsigned attempt = 0;
+	do {
+		r = Esys_PCR_Extend(t->esys, ESYS_TR_PCR0 + pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+				    ESYS_TR_NONE, &dv);
+	} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
+	if (r != TSS2_RC_SUCCESS)
+		return fail_rc(t, "TPM2_PCR_Extend", r);
+	return 0;
+}

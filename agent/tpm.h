@@ -1,0 +1,231 @@
+/* The agent's TPM module: the one place in attest that talks to a TPM.
+ *
+ * Everything goes through tpm2-tss ESAPI over a TCTI chosen by one string
+ * (tctildr syntax): "device:/dev/tpmrm0" for hardware, "swtpm:host=127.0.0.1,
+ * port=P" for the emulator. attest-agent and attest-sim both link it.
+ *
+ * Contract, for every function below:
+ *  - returns 0 or a negative ATTEST_E_* code; a TPM response code becomes
+ *    ATTEST_E_TPM, and its Tss2_RC_Decode() text, with the command that
+ *    failed, is kept in the context for agent_tpm_last_error(): the TPM
+ *    return code is turned into our error once, here, and nowhere else;
+ *  - TPM_RC_RETRY, TPM_RC_YIELDED and TPM_RC_TESTING are retried a bounded
+ *    number of times (AGENT_TPM_RETRIES, short back-off) before failing;
+ *  - every transient object and session the module creates is flushed on
+ *    every path; the EK and the AK stay loaded inside the context until
+ *    replaced or agent_tpm_close();
+ *  - out-parameters are written only on success; buffers returned as
+ *    uint8_t ** are malloc'd and owned by the caller (free()).
+ *
+ * The EK and the AK: agent_tpm_ek_create() creates the EK from the TCG EK
+ * Credential Profile template that matches an EK certificate (or a given
+ * profile), agent_tpm_ak_create() then creates a fresh signing AK in the
+ * endorsement hierarchy under that EK (the quote's clock and firmware fields
+ * are then not obfuscated; see docs/agent-tpm.md). */
+#ifndef ATTEST_AGENT_TPM_H
+#define ATTEST_AGENT_TPM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AGENT_TPM_ERRMSG_SIZE 256u
+#define AGENT_TPM_RETRIES 20u          /* attempts on RETRY/YIELDED/TESTING */
+#define AGENT_TPM_EK_CERT_MAX 4096u    /* bytes; larger NV certificates are refused */
+#define AGENT_TPM_MAX_BANKS 4u         /* PCR banks in one selection */
+#define AGENT_TPM_NUM_PCRS 24u         /* PCRs 0..23 */
+#define AGENT_TPM_DIGEST_MAX 64u       /* SHA-512 */
+#define AGENT_TPM_BLOB_MAX 1024u       /* marshalled key blobs, credentials */
+
+/* TCG EK Credential Profile NV indices of EK certificates. */
+#define AGENT_TPM_NV_RSA2048_EKCERT 0x01c00002u     /* low range, template L-1 */
+#define AGENT_TPM_NV_ECC_P256_EKCERT 0x01c0000au    /* low range, template L-2 */
+#define AGENT_TPM_NV_RSA2048_HI_EKCERT 0x01c00012u  /* high range, template H-1 */
+#define AGENT_TPM_NV_ECC_P256_HI_EKCERT 0x01c00014u /* high range, template H-2 */
+#define AGENT_TPM_NV_ECC_P384_HI_EKCERT 0x01c00016u /* high range, template H-3 */
+
+struct agent_tpm;
+
+/* The EK profiles we support: one template and one certificate index each. */
+enum agent_tpm_ek_kind {
+	AGENT_TPM_EK_RSA2048 = 0,    /* L-1, cert at 0x01c00002 */
+	AGENT_TPM_EK_ECC_P256 = 1,   /* L-2, cert at 0x01c0000a */
+	AGENT_TPM_EK_RSA2048_H = 2,  /* H-1, cert at 0x01c00012 */
+	AGENT_TPM_EK_ECC_P256_H = 3, /* H-2, cert at 0x01c00014 */
+	AGENT_TPM_EK_ECC_P384_H = 4, /* H-3, cert at 0x01c00016 */
+	AGENT_TPM_EK_KIND_COUNT = 5
+};
+
+enum agent_tpm_ak_alg {
+	AGENT_TPM_AK_RSA = 0, /* RSA-2048, RSASSA with SHA-256 */
+	AGENT_TPM_AK_ECC = 1  /* ECC NIST P-256, ECDSA with SHA-256 */
+};
+
+/* Short name of an EK kind ("rsa2048", "ecc-p384-h"). Never NULL. */
+const char *agent_tpm_ek_kind_name(enum agent_tpm_ek_kind kind);
+
+/* NV index of the EK certificate of a kind. */
+uint32_t agent_tpm_ek_cert_index(enum agent_tpm_ek_kind kind);
+
+/* A PCR selection: per bank (TPM_ALG_ID), a bit mask of PCRs 0..23. */
+struct agent_tpm_pcr_selection {
+	uint32_t count;
+	struct {
+		uint16_t alg;
+		uint32_t mask;
+	} banks[AGENT_TPM_MAX_BANKS];
+};
+
+/* Parse "sha256:0-7,10+sha1:0,1" (tpm2-tools style: banks joined by '+',
+ * PCRs by ',' with a-b ranges; "sha256:all" is 0-23). ATTEST_E_FORMAT with
+ * no change to *ret on anything else (unknown bank, PCR > 23, empty list,
+ * a bank named twice). */
+int agent_tpm_pcr_selection_parse(const char *s, struct agent_tpm_pcr_selection *ret);
+
+/* PCR values read from the TPM, same layout as the selection. */
+struct agent_tpm_pcr_values {
+	uint32_t count;
+	struct {
+		uint16_t alg;
+		uint16_t size;
+		uint32_t mask; /* PCRs actually returned */
+		uint8_t pcr[AGENT_TPM_NUM_PCRS][AGENT_TPM_DIGEST_MAX];
+	} banks[AGENT_TPM_MAX_BANKS];
+};
+
+/* What the TPM says about itself. */
+struct agent_tpm_info {
+	char manufacturer[5];   /* TPM_PT_MANUFACTURER as 4 ASCII chars ("IFX", "IBM") */
+	uint32_t manufacturer_id;
+	char vendor[17];        /* TPM_PT_VENDOR_STRING_1..4, trailing NULs/spaces cut */
+	uint32_t firmware_version_1; /* TPM_PT_FIRMWARE_VERSION_1 */
+	uint32_t firmware_version_2; /* TPM_PT_FIRMWARE_VERSION_2 */
+	uint32_t spec_revision;      /* TPM_PT_REVISION (e.g. 164 = 1.64) */
+	uint32_t bank_count;         /* active PCR banks (at least one PCR allocated) */
+	uint16_t banks[AGENT_TPM_MAX_BANKS * 2];
+	char interface[32];          /* Linux driver: "tpm_tis", "tpm_crb", ...; "unknown" */
+};
+
+/* Open the TPM behind a TCTI string (NULL or "" = tctildr's default). On
+ * success *ret is a context for agent_tpm_close(). On failure errmsg (if not
+ * NULL) holds a sentence; ATTEST_E_ARG for a bad string, ATTEST_E_TPM when
+ * the TCTI or ESAPI cannot start, ATTEST_E_NOMEM. */
+int agent_tpm_open(const char *tcti, struct agent_tpm **ret, char errmsg[AGENT_TPM_ERRMSG_SIZE]);
+
+/* Flush the EK and AK (if loaded) and close; NULL is fine. */
+void agent_tpm_close(struct agent_tpm *t);
+
+/* The sentence for the last failure in this context ("" if none). */
+const char *agent_tpm_last_error(const struct agent_tpm *t);
+
+/* The TCTI string the context was opened with. */
+const char *agent_tpm_tcti(const struct agent_tpm *t);
+
+/* ---- identity -------------------------------------------------------- */
+
+/* Read an NV index holding an EK certificate, in chunks of
+ * TPM_PT_NV_BUFFER_MAX. On success *ret (caller frees) holds the bytes as
+ * stored (DER, possibly with trailing padding some vendors leave).
+ * ATTEST_E_NOTFOUND if the index is not defined, ATTEST_E_LIMIT if larger
+ * than AGENT_TPM_EK_CERT_MAX. */
+int agent_tpm_nv_read(struct agent_tpm *t, uint32_t index, uint8_t **ret, size_t *ret_len);
+
+/* TPM properties and the Linux interface driver. */
+int agent_tpm_info(struct agent_tpm *t, struct agent_tpm_info *ret);
+
+/* Linux TPM interface for a TCTI string: the driver bound to the TPM
+ * device (/sys/class/tpm/tpmN/device/driver), e.g. "tpm_tis" or "tpm_crb";
+ * "unknown" for an emulator or when sysfs does not say. Writes at most cap
+ * bytes including the NUL. No TPM access. */
+void agent_tpm_interface(const char *tcti, char *out, size_t cap);
+
+/* Create the EK of a kind and keep it loaded in the context (replacing any
+ * previous one). The template comes from the TCG EK Credential Profile (or
+ * from the TPM's EK template NV index when present). If cert (DER, cert_len
+ * bytes) is given, the created key must equal the certificate's key: the
+ * profile's template is tried first, then the variant some provisioners use
+ * (unique field zero-filled instead of empty, high-range templates);
+ * ATTEST_E_VERIFY if none matches. With cert NULL the profile's template is
+ * used as is. */
+int agent_tpm_ek_create(struct agent_tpm *t, enum agent_tpm_ek_kind kind, const uint8_t *cert,
+			size_t cert_len);
+
+/* Which template produced the loaded EK: "nv" (the vendor's, from the EK
+ * template NV index), "profile", "profile-zero-unique" or
+ * "profile-empty-unique" (the other unique form); "none" without an EK. */
+const char *agent_tpm_ek_template_used(const struct agent_tpm *t);
+
+/* The loaded EK's public area as marshalled TPM2B_PUBLIC (pointer into the
+ * context, valid until the EK changes). ATTEST_E_STATE if no EK. */
+int agent_tpm_ek_public(const struct agent_tpm *t, const uint8_t **ret, size_t *ret_len);
+
+/* Create a fresh AK under the loaded EK (endorsement hierarchy): restricted,
+ * sign, fixedTPM, fixedParent, sensitiveDataOrigin, userWithAuth, SHA-256
+ * name; then load it, replacing any AK in the context. Satisfies the EK's
+ * policy (PolicySecret(TPM_RH_ENDORSEMENT), plus PolicyOR for the
+ * high-range PolicyB) in a policy session for Create and Load.
+ * ATTEST_E_STATE without an EK. */
+int agent_tpm_ak_create(struct agent_tpm *t, enum agent_tpm_ak_alg alg);
+
+/* The loaded AK: public as marshalled TPM2B_PUBLIC, private as marshalled
+ * TPM2B_PRIVATE (a blob only this TPM can load, under this EK), and its Name
+ * (nameAlg || digest). Pointers into the context, valid until the AK changes.
+ * ATTEST_E_STATE without an AK. */
+int agent_tpm_ak_public(const struct agent_tpm *t, const uint8_t **ret, size_t *ret_len);
+int agent_tpm_ak_private(const struct agent_tpm *t, const uint8_t **ret, size_t *ret_len);
+int agent_tpm_ak_name(const struct agent_tpm *t, const uint8_t **ret, size_t *ret_len);
+
+/* Load an AK saved earlier (marshalled TPM2B_PUBLIC and TPM2B_PRIVATE) under
+ * the loaded EK. ATTEST_E_FORMAT for blobs that do not unmarshal exactly,
+ * ATTEST_E_TPM if the TPM refuses them. */
+int agent_tpm_ak_load(struct agent_tpm *t, const uint8_t *pub, size_t pub_len,
+		      const uint8_t *priv, size_t priv_len);
+
+/* TPM2_ActivateCredential with the AK as activateHandle and the EK as
+ * keyHandle (EK policy session). id_object is the marshalled TPM2B_ID_OBJECT
+ * and enc_secret the marshalled TPM2B_ENCRYPTED_SECRET, both with their
+ * 2-byte size, as TPM2_MakeCredential produces them. On success *ret (caller
+ * frees and should wipe) is the recovered secret. ATTEST_E_TPM when the TPM
+ * refuses (credential for another AK name or another EK). */
+int agent_tpm_activate_credential(struct agent_tpm *t, const uint8_t *id_object,
+				  size_t id_object_len, const uint8_t *enc_secret,
+				  size_t enc_secret_len, uint8_t **ret, size_t *ret_len);
+
+/* ---- evidence -------------------------------------------------------- */
+
+/* Read the PCRs of a selection (loops: TPM2_PCR_Read returns at most 8 per
+ * call). Banks the TPM does not have are ATTEST_E_NOTFOUND. */
+int agent_tpm_pcr_read(struct agent_tpm *t, const struct agent_tpm_pcr_selection *sel,
+		       struct agent_tpm_pcr_values *ret);
+
+/* TPM2_Quote with the AK over sel and qualifying data (at most 64 bytes).
+ * The PCR values are read as well and checked against the quote's
+ * pcrDigest; if a PCR changed between the two, both are taken again (a
+ * bounded number of times). On success *ret_attest is the TPMS_ATTEST bytes
+ * (TPM2B_ATTEST contents), *ret_sig the marshalled TPMT_SIGNATURE, and
+ * *ret_pcrs the values the quote covers. ATTEST_E_STATE without an AK. */
+int agent_tpm_quote(struct agent_tpm *t, const struct agent_tpm_pcr_selection *sel,
+		    const uint8_t *qualifying, size_t qualifying_len, uint8_t **ret_attest,
+		    size_t *ret_attest_len, uint8_t **ret_sig, size_t *ret_sig_len,
+		    struct agent_tpm_pcr_values *ret_pcrs);
+
+/* TPM2_ReadClock: resetCount and restartCount (boot and resume counters). */
+int agent_tpm_clock(struct agent_tpm *t, uint32_t *ret_reset_count, uint32_t *ret_restart_count);
+
+/* ---- for simulated hosts (attest-sim) ------------------------------- */
+
+/* TPM2_Startup(CLEAR) issued at the given locality (0-4) when the TCTI can
+ * set localities (swtpm: through its control channel), then back to
+ * locality 0. ATTEST_E_UNSUPPORTED if locality != 0 and the TCTI cannot. */
+int agent_tpm_startup(struct agent_tpm *t, uint8_t locality);
+
+/* TPM2_PCR_Extend of PCR pcr with one digest per bank (TPML_DIGEST_VALUES):
+ * algs[i]/digests[i] of the size of that algorithm, n <= AGENT_TPM_MAX_BANKS*2. */
+int agent_tpm_pcr_extend(struct agent_tpm *t, uint32_t pcr, size_t n, const uint16_t *algs,
+			 const uint8_t *const *digests);
+
+/* Handles of transient objects and sessions loaded right now (for tests and
+ * `attest-agent selftest`): *ret_count of each. */
+int agent_tpm_loaded_counts(struct agent_tpm *t, uint32_t *ret_transient, uint32_t *ret_sessions);
+
+#endif
