@@ -5,5 +5,6 @@
 #define ATTEST_CLI_H
 
 int cmd_eventlog(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 #endif

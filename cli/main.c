@@ -12,6 +12,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "eventlog", cmd_eventlog, "inspect a measured-boot event log (show, replay, facts)" },
+	{ "verify", cmd_verify, "verify an evidence bundle (quote, nonce, PCRs, event log)" },
 };
 
 static void usage(FILE *f)

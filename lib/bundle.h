@@ -1,0 +1,85 @@
+/* Evidence bundles: the JSON an agent produces for one attestation, and its
+ * whole verification.
+ *
+ *   { "ak_public": base64 TPM2B_PUBLIC, "quote": base64 TPMS_ATTEST,
+ *     "signature": base64 TPMT_SIGNATURE,
+ *     "pcrs": { "sha256": { "0": hex, ... }, ... }, "nonce": hex,
+ *     "metadata": { ... }, "eventlog": base64 (optional) }
+ *
+ * Parsing checks shape, sizes and encodings (strict base64, hex, PCR indexes
+ * "0".."23" without leading zeros, known banks) and fails with a sentence;
+ * unknown members are ignored. Verification failures are reasons
+ * (quote.h), never parse errors. */
+#ifndef ATTEST_BUNDLE_H
+#define ATTEST_BUNDLE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <tss2/tss2_tpm2_types.h>
+
+#include "evidence.h"
+#include "quote.h"
+
+#define BUNDLE_MAX_SIZE (24u * 1024 * 1024) /* JSON text: a 16 MiB log in base64 fits */
+#define BUNDLE_MAX_DEPTH 8u                 /* nesting of arrays/objects */
+#define BUNDLE_METADATA_MAX (64u * 1024)    /* canonical metadata bytes */
+
+struct bundle {
+	uint8_t *ak_public; /* marshalled TPM2B_PUBLIC */
+	size_t ak_public_len;
+	uint8_t *quote; /* TPMS_ATTEST bytes */
+	size_t quote_len;
+	uint8_t *signature; /* TPMT_SIGNATURE bytes */
+	size_t signature_len;
+	struct quote_pcrs pcrs;
+	uint8_t nonce[EVIDENCE_NONCE_MAX];
+	size_t nonce_len;
+	json_t *metadata;          /* the object as received */
+	char *metadata_canonical;  /* evidence_metadata_canonical() of it */
+	uint8_t *eventlog;         /* NULL if the bundle has none */
+	size_t eventlog_len;
+};
+
+struct bundle_error {
+	char message[192];
+};
+
+/* Parse a bundle (len bytes of JSON, at most BUNDLE_MAX_SIZE, nesting at
+ * most BUNDLE_MAX_DEPTH). On success *ret is a new bundle the caller frees
+ * with bundle_free(). ATTEST_E_LIMIT, ATTEST_E_FORMAT or ATTEST_E_NOMEM with
+ * err (optional) filled in; *ret untouched on failure. */
+int bundle_parse(const uint8_t *buf, size_t len, struct bundle **ret, struct bundle_error *err);
+
+/* Frees a bundle; NULL is fine. */
+void bundle_free(struct bundle *b);
+
+struct bundle_result {
+	struct quote_reasons reasons; /* empty: verified */
+	struct quote_info quote;      /* what the quote says, if it decoded */
+	bool ak_decoded;
+	TPMT_PUBLIC ak;
+	uint8_t ak_name[TPM_NAME_MAX];
+	size_t ak_name_len;
+	bool replayed; /* the event log parsed and replayed */
+};
+
+/* Verify a bundle: AK attributes, quote signature (by enrolled_ak if given,
+ * else by the bundle's own ak_public), magic/type, extraData against
+ * SHA-256(nonce || SHA-256(canonical metadata)), PCR digest, and the event
+ * log replayed against every quoted PCR (EVENTLOG_REPLAY_MISMATCH names the
+ * PCR, expected = quoted value, actual = replayed). If expected_nonce is
+ * non-NULL the bundle's nonce must equal it (NONCE_NOT_FRESH otherwise).
+ * Returns 0 when the checks ran (verified iff res->reasons.count == 0),
+ * negative ATTEST_E_* if they could not (memory, OpenSSL). */
+int bundle_verify(const struct bundle *b, const TPMT_PUBLIC *enrolled_ak,
+		  const uint8_t *expected_nonce, size_t expected_nonce_len,
+		  struct bundle_result *res);
+
+/* Bank name in bundles ("sha256") to TPM_ALG_ID, 0 if unknown; and back
+ * (NULL if unknown). */
+uint16_t bundle_bank_alg(const char *name);
+const char *bundle_bank_name(uint16_t alg);
+
+#endif
