@@ -13,6 +13,11 @@ if(NOT ATTEST_FUZZ)
     set_tests_properties(unit/${name} PROPERTIES LABELS unit TIMEOUT 300)
   endforeach()
 
+  # Test driver for the TPM evidence integration test (MakeCredential, EK certs).
+  add_executable(evidence-tool ${CMAKE_SOURCE_DIR}/tests/integration/evidence_tool.c)
+  target_link_libraries(evidence-tool PRIVATE attest-common attest)
+  set_target_properties(evidence-tool PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+
   # Integration tests: every tests/integration/*.sh drives the real binaries.
   # They get the build's bin directory and start (and stop) their own services.
   file(GLOB INTEG_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/test_*.sh)
@@ -23,5 +28,20 @@ if(NOT ATTEST_FUZZ)
     set_tests_properties(integration/${name} PROPERTIES LABELS integration TIMEOUT 600
       SKIP_RETURN_CODE 77
       ENVIRONMENT "ATTEST_BIN=${CMAKE_BINARY_DIR}/bin;ATTEST_BUILD=${CMAKE_BINARY_DIR};ATTEST_SANITIZE=$<BOOL:${ATTEST_SANITIZE}>")
+  endforeach()
+endif()
+
+# Storage tests: every tests/integration/test_store*.c is a cmocka program
+# against real SQLite files (label unit, so the sanitizer build runs them).
+if(NOT ATTEST_FUZZ AND TARGET attest-store)
+  file(GLOB STORE_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/test_store*.c)
+  foreach(src ${STORE_TESTS})
+    get_filename_component(name ${src} NAME_WE)
+    add_executable(${name} ${src})
+    target_link_libraries(${name} PRIVATE attest-store PkgConfig::CMOCKA)
+    set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+    add_test(NAME unit/${name} COMMAND ${CMAKE_BINARY_DIR}/tests/${name}
+             WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(unit/${name} PROPERTIES LABELS unit TIMEOUT 120)
   endforeach()
 endif()
