@@ -290,9 +290,14 @@ static int parse_spec_id(struct parse_state *st, const struct eventlog_event *ev
 	}
 	uint8_t vendor_size;
 	const uint8_t *vendor;
-	if (reader_u8(&r, &vendor_size) < 0 || reader_bytes(&r, vendor_size, &vendor) < 0)
-		return fail(st, ATTEST_E_FORMAT, base + r.off, 0,
-			    "Spec ID Event03 ends inside its vendor info");
+	size_t voff = base + r.off;
+	if (reader_u8(&r, &vendor_size) < 0)
+		return fail(st, ATTEST_E_FORMAT, voff, 0,
+			    "Spec ID Event03 ends before its vendorInfoSize");
+	if (reader_bytes(&r, vendor_size, &vendor) < 0)
+		return fail(st, ATTEST_E_FORMAT, voff, 0,
+			    "Spec ID vendorInfoSize %u but only %zu bytes left", vendor_size,
+			    reader_left(&r));
 	if (reader_left(&r) != 0)
 		return fail(st, ATTEST_E_FORMAT, base + r.off, 0,
 			    "%zu unexpected bytes after the Spec ID Event03 vendor info",
