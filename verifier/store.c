@@ -1,0 +1,512 @@
+/* The store's backend-independent core: opening by URL, migrations, query and
+ * transaction helpers, input checks, row helpers. Records live in
+ * store_hosts.c (hosts, leases, AKs, nonces, results, alarms) and
+ * store_admin.c (events, policies, CAs, tokens). */
+#include "store_internal.h"
+
+#include "err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ------------------------------------------------------------------ */
+/* Names */
+
+static const char *const trust_names[] = {"unknown", "green", "red"};
+static const char *const conn_names[] = {"disconnected", "connected", "not_responding"};
+static const char *const role_names[] = {"viewer", "admin"};
+
+#define NAME_OF(tab, i) ((size_t)(i) < sizeof(tab) / sizeof(tab[0]) ? tab[i] : "invalid")
+
+const char *store_trust_name(enum store_trust t)
+{
+	return NAME_OF(trust_names, t);
+}
+
+const char *store_conn_name(enum store_conn c)
+{
+	return NAME_OF(conn_names, c);
+}
+
+const char *store_role_name(enum store_role r)
+{
+	return NAME_OF(role_names, r);
+}
+
+static int parse_name(const char *const *tab, size_t n, const char *s, int *ret)
+{
+	if (!s)
+		return ATTEST_E_ARG;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(tab[i], s) == 0) {
+			*ret = (int)i;
+			return 0;
+		}
+	}
+	return ATTEST_E_ARG;
+}
+
+int store_trust_parse(const char *s, enum store_trust *ret)
+{
+	int v;
+	int rc = parse_name(trust_names, 3, s, &v);
+	if (rc == 0)
+		*ret = (enum store_trust)v;
+	return rc;
+}
+
+int store_conn_parse(const char *s, enum store_conn *ret)
+{
+	int v;
+	int rc = parse_name(conn_names, 3, s, &v);
+	if (rc == 0)
+		*ret = (enum store_conn)v;
+	return rc;
+}
+
+int store_role_parse(const char *s, enum store_role *ret)
+{
+	int v;
+	int rc = parse_name(role_names, 2, s, &v);
+	if (rc == 0)
+		*ret = (enum store_role)v;
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Rows */
+
+void store_rows_free(struct store_rows *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->nrows * r->ncols; i++)
+		free(r->cells[i].p);
+	free(r->cells);
+	free(r);
+}
+
+struct store_cell *store_rows_add_row(struct store_rows *r)
+{
+	size_t ncols = r->ncols ? r->ncols : 1;
+	if (r->nrows == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 8;
+		if (cap > SIZE_MAX / sizeof(struct store_cell) / ncols)
+			return NULL;
+		struct store_cell *cells = realloc(r->cells, cap * ncols * sizeof(*cells));
+		if (!cells)
+			return NULL;
+		r->cells = cells;
+		r->cap = cap;
+	}
+	struct store_cell *row = &r->cells[r->nrows * r->ncols];
+	memset(row, 0, ncols * sizeof(*row));
+	r->nrows++;
+	return row;
+}
+
+static const struct store_cell *cell(const struct store_rows *rows, size_t r, size_t c)
+{
+	return &rows->cells[r * rows->ncols + c];
+}
+
+int64_t cell_int(const struct store_rows *rows, size_t r, size_t c)
+{
+	const struct store_cell *x = cell(rows, r, c);
+	return x->type == STORE_V_INT ? x->i : 0;
+}
+
+int64_t cell_count(const struct store_rows *rows, size_t r, size_t c)
+{
+	const struct store_cell *x = cell(rows, r, c);
+	return x->type == STORE_V_INT ? x->i : -1;
+}
+
+bool cell_is_null(const struct store_rows *rows, size_t r, size_t c)
+{
+	return cell(rows, r, c)->type == STORE_V_NULL;
+}
+
+void *cell_take(struct store_rows *rows, size_t r, size_t c, size_t *ret_len)
+{
+	struct store_cell *x = &rows->cells[r * rows->ncols + c];
+	void *p = x->p;
+	if (ret_len)
+		*ret_len = p ? x->len : 0;
+	x->p = NULL;
+	return p;
+}
+
+/* ------------------------------------------------------------------ */
+/* Errors, queries, transactions */
+
+int store_fail(struct store *s, int rc, const char *msg)
+{
+	snprintf(s->msg, sizeof(s->msg), "%s", msg);
+	s->msg_own = true;
+	return rc;
+}
+
+const char *store_errmsg(const struct store *s)
+{
+	if (!s)
+		return "no store";
+	return s->msg_own ? s->msg : s->drv->errmsg(s->conn);
+}
+
+const char *store_backend_name(const struct store *s)
+{
+	return s->drv->name;
+}
+
+int sq_exec(struct store *s, const char *sql, const struct store_value *p, size_t n,
+	    int64_t *ret_changes)
+{
+	s->msg_own = false;
+	return s->drv->query(s->conn, sql, p, n, 0, NULL, ret_changes);
+}
+
+int sq_rows(struct store *s, const char *sql, const struct store_value *p, size_t n, size_t max,
+	    struct store_rows **ret)
+{
+	s->msg_own = false;
+	return s->drv->query(s->conn, sql, p, n, max, ret, NULL);
+}
+
+int sq_int(struct store *s, const char *sql, const struct store_value *p, size_t n, int64_t *ret)
+{
+	struct store_rows *rows = NULL;
+	int rc = sq_rows(s, sql, p, n, 1, &rows);
+	if (rc)
+		return rc;
+	if (rows->nrows == 0 || rows->ncols < 1)
+		rc = ATTEST_E_NOTFOUND;
+	else
+		*ret = cell_int(rows, 0, 0);
+	store_rows_free(rows);
+	return rc;
+}
+
+int tx_begin(struct store *s, bool write)
+{
+	s->msg_own = false;
+	return s->drv->begin(s->conn, write);
+}
+
+int tx_commit(struct store *s)
+{
+	int rc = s->drv->commit(s->conn);
+	if (rc)
+		s->drv->rollback(s->conn);
+	return rc;
+}
+
+void tx_rollback(struct store *s)
+{
+	s->drv->rollback(s->conn);
+}
+
+const char *sql_join(char *buf, size_t size, const char *a, const char *b, const char *c)
+{
+	int n = snprintf(buf, size, "%s%s%s", a, b, c ? c : "");
+	/* The parts are compile-time constants sized by the caller; truncation
+	 * would be a programming error, made harmless by an invalid statement. */
+	if (n < 0 || (size_t)n >= size)
+		buf[0] = 0;
+	return buf;
+}
+
+/* ------------------------------------------------------------------ */
+/* Input checks */
+
+int check_text(struct store *s, const char *what, const char *v, size_t max, bool nullable)
+{
+	char m[128];
+	if (!v) {
+		if (nullable)
+			return 0;
+		snprintf(m, sizeof(m), "%s is missing", what);
+		return store_fail(s, ATTEST_E_ARG, m);
+	}
+	size_t n = strnlen(v, max + 1);
+	if (n > max) {
+		snprintf(m, sizeof(m), "%s is longer than %zu bytes", what, max);
+		return store_fail(s, ATTEST_E_LIMIT, m);
+	}
+	return 0;
+}
+
+/* A name: 1..STORE_NAME_MAX bytes, no control characters or spaces at the
+ * ends (names appear in tables, URLs and logs). */
+int check_name(struct store *s, const char *what, const char *v)
+{
+	char m[128];
+	int rc = check_text(s, what, v, STORE_NAME_MAX, false);
+	if (rc)
+		return rc;
+	size_t n = strlen(v);
+	if (n == 0 || v[0] == ' ' || v[n - 1] == ' ') {
+		snprintf(m, sizeof(m), "%s is empty or starts/ends with a space", what);
+		return store_fail(s, ATTEST_E_ARG, m);
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)v[i];
+		if (ch < 0x20 || ch == 0x7f) {
+			snprintf(m, sizeof(m), "%s contains a control character", what);
+			return store_fail(s, ATTEST_E_ARG, m);
+		}
+	}
+	return 0;
+}
+
+int check_json(struct store *s, const char *what, const char *v, json_type type, bool nullable)
+{
+	char m[160];
+	int rc = check_text(s, what, v, STORE_JSON_MAX, nullable);
+	if (rc || !v)
+		return rc;
+	json_error_t err;
+	json_t *j = json_loads(v, JSON_REJECT_DUPLICATES, &err);
+	bool ok = j && json_typeof(j) == type;
+	json_decref(j);
+	if (!ok) {
+		snprintf(m, sizeof(m), "%s is not a JSON %s", what,
+			 type == JSON_ARRAY ? "array" : "object");
+		return store_fail(s, ATTEST_E_FORMAT, m);
+	}
+	return 0;
+}
+
+int check_blob(struct store *s, const char *what, const void *p, size_t len, size_t max,
+	       bool nullable)
+{
+	char m[128];
+	if (!p || len == 0) {
+		if (nullable && !p)
+			return 0;
+		snprintf(m, sizeof(m), "%s is missing", what);
+		return store_fail(s, ATTEST_E_ARG, m);
+	}
+	if (len > max) {
+		snprintf(m, sizeof(m), "%s is longer than %zu bytes", what, max);
+		return store_fail(s, ATTEST_E_LIMIT, m);
+	}
+	return 0;
+}
+
+int check_page(struct store *s, const struct store_page *page, int64_t *ret_limit,
+	       int64_t *ret_offset)
+{
+	uint32_t limit = page ? page->limit : 0;
+	uint64_t offset = page ? page->offset : 0;
+	if (limit == 0)
+		limit = STORE_PAGE_DEFAULT;
+	if (limit > STORE_PAGE_MAX)
+		return store_fail(s, ATTEST_E_LIMIT, "page size exceeds STORE_PAGE_MAX");
+	if (offset > INT64_MAX)
+		return store_fail(s, ATTEST_E_LIMIT, "page offset too large");
+	*ret_limit = limit;
+	*ret_offset = (int64_t)offset;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Migrations */
+
+int store_schema_latest(void)
+{
+	return store_migrations[store_migrations_count - 1].version;
+}
+
+/* The migration text with the dialect's words in place of {ID} and {BLOB}.
+ * Returns a malloc'd string or NULL. */
+static char *dialect_sql(const struct store_driver *drv, const char *sql)
+{
+	const struct {
+		const char *word, *with;
+	} subst[] = {{"{ID}", drv->id_type}, {"{BLOB}", drv->blob_type}};
+	size_t cap = strlen(sql) * 2 + 256, len = 0;
+	char *out = malloc(cap);
+	if (!out)
+		return NULL;
+	for (const char *p = sql; *p;) {
+		const char *with = NULL;
+		size_t skip = 1;
+		for (size_t i = 0; i < sizeof(subst) / sizeof(subst[0]); i++) {
+			size_t wl = strlen(subst[i].word);
+			if (strncmp(p, subst[i].word, wl) == 0) {
+				with = subst[i].with;
+				skip = wl;
+			}
+		}
+		size_t add = with ? strlen(with) : 1;
+		if (cap - len <= add) {
+			cap = (cap + add) * 2;
+			char *n = realloc(out, cap);
+			if (!n) {
+				free(out);
+				return NULL;
+			}
+			out = n;
+		}
+		memcpy(out + len, with ? with : p, add);
+		len += add;
+		p += skip;
+	}
+	out[len] = 0;
+	return out;
+}
+
+static int current_version(struct store *s, int64_t *ret)
+{
+	return sq_int(s, "SELECT COALESCE(MAX(version), 0) FROM schema_version", NULL, 0, ret);
+}
+
+/* Apply one migration if the database is older; one transaction each, so a
+ * crash leaves the database at the previous version, never in between. */
+static int apply_migration(struct store *s, const struct store_migration *m)
+{
+	int64_t cur = 0;
+	char *sql = NULL;
+	int rc = tx_begin(s, true);
+	if (rc)
+		return rc;
+	if (*s->drv->migration_lock) {
+		rc = sq_exec(s, s->drv->migration_lock, NULL, 0, NULL);
+		if (rc)
+			goto rollback;
+	}
+	rc = current_version(s, &cur);
+	if (rc)
+		goto rollback;
+	if (cur >= m->version) {
+		tx_rollback(s);
+		return 0;
+	}
+	sql = dialect_sql(s->drv, m->sql);
+	if (!sql) {
+		rc = ATTEST_E_NOMEM;
+		goto rollback;
+	}
+	rc = s->drv->script(s->conn, sql);
+	if (rc)
+		goto rollback;
+	rc = sq_exec(s,
+		     "INSERT INTO schema_version (version, description, applied_at) "
+		     "VALUES ($1, $2, $3)",
+		     PARAMS(V_INT(m->version), V_TEXT(m->description), V_INT(time(NULL))), NULL);
+	if (rc)
+		goto rollback;
+	free(sql);
+	return tx_commit(s);
+rollback:
+	free(sql);
+	tx_rollback(s);
+	return rc;
+}
+
+static int migrate(struct store *s)
+{
+	int64_t cur = 0;
+	int rc = s->drv->script(s->conn, "CREATE TABLE IF NOT EXISTS schema_version (\n"
+					 "  version INTEGER PRIMARY KEY,\n"
+					 "  description TEXT NOT NULL,\n"
+					 "  applied_at BIGINT NOT NULL\n"
+					 ")");
+	if (rc)
+		return rc;
+	rc = current_version(s, &cur);
+	if (rc)
+		return rc;
+	if (cur > store_schema_latest())
+		return store_fail(s, ATTEST_E_UNSUPPORTED,
+				  "the database schema is newer than this program");
+	for (size_t i = 0; i < store_migrations_count; i++) {
+		rc = apply_migration(s, &store_migrations[i]);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int store_schema_version(struct store *s, int *ret)
+{
+	int64_t v = 0;
+	int rc = current_version(s, &v);
+	if (rc == 0)
+		*ret = (int)v;
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Opening */
+
+static char *msg_dup(const char *a, const char *b)
+{
+	size_t n = strlen(a) + strlen(b) + 3;
+	char *m = malloc(n);
+	if (m)
+		snprintf(m, n, "%s: %s", a, b);
+	return m;
+}
+
+int store_open(const char *url, struct store **ret, char **ret_err)
+{
+	const struct store_driver *drv = NULL;
+	const char *target = NULL;
+	char *err = NULL;
+	int rc;
+
+	if (!url || strnlen(url, STORE_URL_MAX + 1) > STORE_URL_MAX)
+		return ATTEST_E_ARG;
+	if (strncmp(url, "sqlite:", 7) == 0) {
+		drv = &store_sqlite_driver;
+		target = url + 7;
+	} else if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0) {
+#ifdef ATTEST_HAVE_LIBPQ
+		drv = &store_pg_driver;
+		target = url;
+#else
+		if (ret_err)
+			*ret_err = msg_dup(url, "PostgreSQL support is not built in");
+		return ATTEST_E_UNSUPPORTED;
+#endif
+	} else {
+		if (ret_err)
+			*ret_err = msg_dup("database URL", "expected sqlite:PATH or postgresql://...");
+		return ATTEST_E_ARG;
+	}
+
+	struct store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return ATTEST_E_NOMEM;
+	s->drv = drv;
+	rc = drv->open(target, &s->conn, &err);
+	if (rc) {
+		free(s);
+		if (ret_err)
+			*ret_err = err ? err : msg_dup(drv->name, "cannot open the database");
+		else
+			free(err);
+		return rc;
+	}
+	rc = migrate(s);
+	if (rc) {
+		if (ret_err)
+			*ret_err = msg_dup("schema migration", store_errmsg(s));
+		store_close(s);
+		return rc;
+	}
+	*ret = s;
+	return 0;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	s->drv->close(s->conn);
+	free(s);
+}

@@ -1,0 +1,499 @@
+/* The verifier's storage interface (docs/storage.md).
+ *
+ * Everything the verifier must not lose lives behind this one interface:
+ * inventory, AKs, nonces, trust and connection states, alarms, history,
+ * policies, the certified TPM list and API token hashes. A verifier holds no
+ * in-process state another instance would need: several verifiers may share
+ * one database (PostgreSQL) and divide the hosts through leases stored in it.
+ *
+ * Backends: "sqlite:PATH" (embedded default) and "postgresql://..." (libpq,
+ * when built in). Both run the same schema and migrations (store_schema.c)
+ * and the same SQL (store.c, store_hosts.c, store_admin.c); a backend is
+ * only a small driver (store_driver.h).
+ *
+ * Conventions for every function below:
+ * - returns 0 or a negative ATTEST_E_* code: ATTEST_E_NOTFOUND for a missing
+ *   row, ATTEST_E_EXISTS for a unique-key conflict (nothing is changed),
+ *   ATTEST_E_STATE for an operation the current rows forbid (lost lease,
+ *   nonce already used, policy still assigned), ATTEST_E_ARG / ATTEST_E_LIMIT
+ *   for bad or oversized input (checked before touching the database),
+ *   ATTEST_E_IO for a database failure (store_errmsg() says which);
+ * - out-parameters come last and are untouched on failure; records returned
+ *   through `**ret` are allocated and freed with the matching *_free(), which
+ *   accepts NULL;
+ * - "now" is a parameter (unix seconds): the store never reads the clock;
+ * - a timestamp of 0 means "never / not set" (SQL NULL); a counter of -1
+ *   means "not known";
+ * - a struct store is one database connection: use it from one thread at a
+ *   time (open one per thread).
+ */
+#ifndef ATTEST_STORE_H
+#define ATTEST_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Caps, checked before anything is written or allocated. */
+#define STORE_URL_MAX 4096
+#define STORE_NAME_MAX 255          /* host, policy, token names; actors */
+#define STORE_TEXT_MAX 4096         /* addresses, messages, summaries, subjects */
+#define STORE_JSON_MAX (1024 * 1024) /* any JSON column (policy bodies are the largest) */
+#define STORE_BLOB_MAX (64 * 1024)  /* EK/AK public areas, CA certificates */
+#define STORE_NONCE_MAX 64
+#define STORE_AK_NAME_MAX 66        /* TPM2B_NAME: 2-byte nameAlg + SHA-512 digest */
+#define STORE_TOKEN_HASH_SIZE 32    /* SHA-256 */
+#define STORE_PAGE_DEFAULT 100      /* list size when the caller passes limit 0 */
+#define STORE_PAGE_MAX 1000         /* larger limits are refused with ATTEST_E_LIMIT */
+#define STORE_RESULTS_PER_HOST 500  /* attestation results kept per host (oldest dropped) */
+#define STORE_CLAIM_MAX 1000        /* hosts one store_claim_due_hosts() call may lease */
+
+enum store_trust { STORE_TRUST_UNKNOWN = 0, STORE_TRUST_GREEN, STORE_TRUST_RED };
+enum store_conn { STORE_CONN_DISCONNECTED = 0, STORE_CONN_CONNECTED, STORE_CONN_NOT_RESPONDING };
+enum store_role { STORE_ROLE_VIEWER = 0, STORE_ROLE_ADMIN };
+
+/* Names used in the database, the API and the CLI ("green", "not_responding",
+ * "admin", ...). The *_parse functions return ATTEST_E_ARG for other text. */
+const char *store_trust_name(enum store_trust t);
+const char *store_conn_name(enum store_conn c);
+const char *store_role_name(enum store_role r);
+int store_trust_parse(const char *s, enum store_trust *ret);
+int store_conn_parse(const char *s, enum store_conn *ret);
+int store_role_parse(const char *s, enum store_role *ret);
+
+/* ------------------------------------------------------------------ */
+/* Opening */
+
+struct store;
+
+/* Open (creating if needed) the database named by url and bring its schema
+ * up to date: "sqlite:PATH" or "postgresql://..." / "postgres://...".
+ * A new SQLite file is created with mode 0600. ATTEST_E_ARG for an unknown
+ * scheme, ATTEST_E_UNSUPPORTED for a backend not built in or a database
+ * whose schema is newer than this program, ATTEST_E_IO if it cannot be
+ * opened or migrated. When ret_err is not NULL, a failure also sets *ret_err
+ * to a malloc'd sentence saying why (caller frees). */
+int store_open(const char *url, struct store **ret, char **ret_err);
+
+/* Close the connection. Accepts NULL. */
+void store_close(struct store *s);
+
+/* "sqlite" or "postgresql". */
+const char *store_backend_name(const struct store *s);
+
+/* The database's message for the last failed call on s (never NULL). */
+const char *store_errmsg(const struct store *s);
+
+/* Schema version in the database (the newest applied migration). */
+int store_schema_version(struct store *s, int *ret);
+
+/* Newest schema version this program knows. */
+int store_schema_latest(void);
+
+/* Paging for list functions: at most `limit` rows (0 = STORE_PAGE_DEFAULT,
+ * above STORE_PAGE_MAX = ATTEST_E_LIMIT) after skipping `offset`. */
+struct store_page {
+	uint32_t limit;
+	uint64_t offset;
+};
+
+/* ------------------------------------------------------------------ */
+/* Hosts */
+
+struct store_host {
+	int64_t id;
+	char *name;
+	char *address;        /* host:port of the agent */
+	char *thumbprint;     /* pinned agent TLS certificate, e.g. "SHA256:ab12..", or NULL */
+	int64_t policy_id;    /* 0: the default policy */
+	char *policy_name;    /* NULL when policy_id is 0 */
+	bool enabled;         /* operator intent: false after "disconnect" (not scheduled) */
+	enum store_conn connection;
+	enum store_trust trust;
+	char *reasons_json;   /* JSON array of {code, message, evidence}; "[]" when none */
+	int64_t last_attested, last_seen, evidence_expires;
+	char *tpm_json;       /* TPM identity read at connect time, or NULL (none read / no TPM) */
+	uint8_t *ek_public;   /* TPM2B_PUBLIC of the EK, or NULL */
+	size_t ek_public_len;
+	bool ek_certified;    /* EK certificate chains to the certified TPM list */
+	char *software_json;  /* software versions deduced from the evidence, or NULL */
+	char *ak_name;        /* hex Name of the current AK, or NULL */
+	int64_t reset_count, restart_count; /* last seen in a quote; -1 unknown */
+	char *boot_id;        /* last seen, or NULL */
+	int64_t interval_s;   /* attestation interval */
+	int64_t next_due;     /* when the host is next due for attestation */
+	int64_t failures;     /* consecutive failures to reach the host (for backoff) */
+	char *lease_owner;    /* verifier instance holding the host, or NULL */
+	int64_t lease_expires;
+	int64_t created_at, updated_at;
+};
+
+struct store_host_list {
+	size_t n;
+	struct store_host *v;
+};
+
+void store_host_free(struct store_host *h);
+void store_host_list_free(struct store_host_list *l);
+
+struct store_host_new {
+	const char *name;       /* unique, 1..STORE_NAME_MAX printable characters */
+	const char *address;    /* host:port */
+	const char *thumbprint; /* may be NULL (pinned on first contact) */
+	int64_t policy_id;      /* 0: the default policy */
+	int64_t interval_s;     /* > 0 */
+};
+
+/* Add a host (trust unknown, connection disconnected, enabled, due now).
+ * *ret_id is its id. ATTEST_E_EXISTS if the name is taken, ATTEST_E_NOTFOUND
+ * if policy_id names no policy. The caller logs the admin event. */
+int store_host_add(struct store *s, const struct store_host_new *h, int64_t now, int64_t *ret_id);
+
+/* Fetch one host by id or by name. ATTEST_E_NOTFOUND if absent. */
+int store_host_get(struct store *s, int64_t id, struct store_host **ret);
+int store_host_get_by_name(struct store *s, const char *name, struct store_host **ret);
+
+/* Hosts ordered by name, one page. */
+int store_host_list(struct store *s, const struct store_page *page, struct store_host_list **ret);
+int store_host_count(struct store *s, int64_t *ret);
+
+/* Delete a host with its AKs, nonces, results and alarms; its events stay
+ * (with the host's name). ATTEST_E_NOTFOUND if absent. */
+int store_host_remove(struct store *s, int64_t id);
+
+/* Single-field updates; each sets updated_at = now. ATTEST_E_NOTFOUND if the
+ * host (or, for set_policy, the policy; 0 = default) does not exist. */
+int store_host_set_address(struct store *s, int64_t id, const char *address, int64_t now);
+int store_host_set_thumbprint(struct store *s, int64_t id, const char *thumbprint, int64_t now);
+int store_host_set_policy(struct store *s, int64_t id, int64_t policy_id, int64_t now);
+int store_host_set_enabled(struct store *s, int64_t id, bool enabled, int64_t now);
+int store_host_set_interval(struct store *s, int64_t id, int64_t interval_s, int64_t now);
+/* Make the host due at `next_due` (now = attest as soon as possible). */
+int store_host_set_next_due(struct store *s, int64_t id, int64_t next_due, int64_t now);
+
+/* Record the connection state. When it differs from the stored one, an event
+ * (kind "connection", actor, message) is written in the same transaction and
+ * *ret_changed (may be NULL) is true. Connected also sets last_seen = now. */
+int store_host_set_connection(struct store *s, int64_t id, enum store_conn c, const char *actor,
+			      const char *message, int64_t now, bool *ret_changed);
+
+/* TPM identity read at connect time. tpm_json NULL clears it (no TPM). */
+struct store_identity {
+	const char *tpm_json;      /* JSON object: manufacturer, model, firmware, interface, banks, ... */
+	const uint8_t *ek_public;  /* may be NULL */
+	size_t ek_public_len;
+	bool ek_certified;
+};
+int store_host_set_identity(struct store *s, int64_t id, const struct store_identity *ident,
+			    int64_t now);
+
+/* Restart counters and boot id last seen (-1 / NULL = unknown). */
+int store_host_set_boot(struct store *s, int64_t id, int64_t reset_count, int64_t restart_count,
+			const char *boot_id, int64_t now);
+
+/* A new trust verdict for a host. */
+struct store_verdict {
+	int64_t host_id;
+	enum store_trust trust;
+	const char *reasons_json;  /* JSON array; NULL = "[]" */
+	bool attested;             /* a completed attestation: sets last_attested = now, appends
+				      to the result history (below fields used) */
+	int64_t duration_ms;       /* attestation time, request to verdict */
+	int64_t evidence_expires;  /* 0 = keep */
+	const char *software_json; /* JSON object; NULL = keep */
+};
+
+struct store_transition {
+	enum store_trust previous;
+	bool changed;        /* previous != new trust */
+	int64_t alarm_id;    /* alarm raised by this call, or 0 */
+	int64_t cleared;     /* alarms cleared by this call */
+};
+
+/* Store a verdict in ONE transaction: the host's trust and reasons; the
+ * result history (capped at STORE_RESULTS_PER_HOST per host); on a change,
+ * an event (kind "trust"); on entering red, an alarm (raised once, however
+ * many instances race: the transition is compared inside the transaction
+ * and at most one open alarm per host exists); on green, every open alarm of
+ * the host cleared. With lease_owner non-NULL, nothing is written unless that
+ * owner holds a live lease on the host (ATTEST_E_STATE: a slower instance
+ * whose lease expired cannot overwrite a newer verdict). *ret may be NULL. */
+int store_host_set_trust(struct store *s, const struct store_verdict *v, const char *lease_owner,
+			 const char *actor, int64_t now, struct store_transition *ret);
+
+/* ------------------------------------------------------------------ */
+/* Leases and scheduling (several verifier instances, docs/storage.md) */
+
+/* Lease up to max (<= STORE_CLAIM_MAX) hosts that are enabled, due
+ * (next_due <= now) and not leased (or whose lease expired) to owner until
+ * now + lease_seconds, earliest due first. Exclusive: two instances never get
+ * the same host while its lease is live (SQLite: one writer; PostgreSQL:
+ * FOR UPDATE SKIP LOCKED). *ret holds the leased hosts (possibly none). */
+int store_claim_due_hosts(struct store *s, const char *owner, int64_t now, int64_t lease_seconds,
+			  size_t max, struct store_host_list **ret);
+
+/* Extend owner's lease on a host to now + lease_seconds. ATTEST_E_STATE if
+ * owner no longer holds a live lease (another instance may have the host). */
+int store_lease_renew(struct store *s, int64_t host_id, const char *owner, int64_t now,
+		      int64_t lease_seconds);
+
+/* Give the host back: clear the lease, set next_due and the consecutive
+ * failure count (-1 = keep). ATTEST_E_STATE if owner does not hold it. */
+int store_lease_release(struct store *s, int64_t host_id, const char *owner, int64_t next_due,
+			int64_t failures, int64_t now);
+
+/* ------------------------------------------------------------------ */
+/* AKs */
+
+struct store_ak {
+	int64_t id, host_id;
+	char *name_hex;         /* TPM Name (nameAlg || digest), lowercase hex */
+	uint8_t *public_area;   /* TPM2B_PUBLIC as received */
+	size_t public_len;
+	int64_t enrolled_at, retired_at; /* retired_at 0: current */
+};
+
+void store_ak_free(struct store_ak *ak);
+
+/* Store an AK whose credential activation succeeded, retiring (for good)
+ * every earlier AK of the host, and log an "ak" event, in one transaction.
+ * ATTEST_E_EXISTS if that AK Name was ever stored (an AK is never
+ * re-enrolled), ATTEST_E_NOTFOUND if the host does not exist. */
+int store_ak_enroll(struct store *s, int64_t host_id, const uint8_t *name, size_t name_len,
+		    const uint8_t *public_area, size_t public_len, int64_t now, int64_t *ret_id);
+
+/* The host's current AK. ATTEST_E_NOTFOUND if none (never enrolled, or retired). */
+int store_ak_current(struct store *s, int64_t host_id, struct store_ak **ret);
+
+/* Is name the host's current, non-retired AK? 0 if yes; ATTEST_E_STATE if it
+ * was the host's AK and is retired; ATTEST_E_NOTFOUND if it never was. */
+int store_ak_check(struct store *s, int64_t host_id, const uint8_t *name, size_t name_len);
+
+/* Retire the host's current AK (reconnect, TPM gone). *ret_n (may be NULL)
+ * is how many were retired (0 or 1). */
+int store_ak_retire_all(struct store *s, int64_t host_id, int64_t now, int64_t *ret_n);
+
+/* ------------------------------------------------------------------ */
+/* Nonces: single use, short validity, shared by all instances */
+
+/* Remember a nonce issued to a host, valid until expires_at.
+ * ATTEST_E_EXISTS if the value was ever issued (draw a new one). */
+int store_nonce_add(struct store *s, int64_t host_id, const uint8_t *nonce, size_t len, int64_t now,
+		    int64_t expires_at);
+
+/* Consume a nonce atomically, once across all instances: 0 if it was issued
+ * to host_id, unused and unexpired (it is now used); ATTEST_E_STATE if it was
+ * already used or has expired; ATTEST_E_NOTFOUND if it was never issued to
+ * this host (or was purged). */
+int store_nonce_consume(struct store *s, int64_t host_id, const uint8_t *nonce, size_t len,
+			int64_t now);
+
+/* Delete nonces that expired before `before` (safe: a purged nonce is
+ * refused as unknown). *ret_n (may be NULL) is the count deleted. */
+int store_nonce_purge(struct store *s, int64_t before, int64_t *ret_n);
+
+/* ------------------------------------------------------------------ */
+/* Attestation results (history written by store_host_set_trust) */
+
+struct store_result {
+	int64_t id, host_id, at;
+	enum store_trust trust;
+	char *reasons_json;
+	int64_t duration_ms;
+};
+
+struct store_result_list {
+	size_t n;
+	struct store_result *v;
+};
+
+void store_result_list_free(struct store_result_list *l);
+
+/* A host's results, newest first. */
+int store_result_list(struct store *s, int64_t host_id, const struct store_page *page,
+		      struct store_result_list **ret);
+
+/* ------------------------------------------------------------------ */
+/* Alarms (raised and cleared by store_host_set_trust) */
+
+struct store_alarm {
+	int64_t id, host_id;
+	char *host_name;
+	int64_t raised_at;
+	char *summary;       /* reason codes, e.g. "SECURE_BOOT_DISABLED, TPM_NOT_CERTIFIED" */
+	char *reasons_json;  /* the reasons when raised */
+	int64_t cleared_at, acked_at;
+	char *acked_by;
+};
+
+struct store_alarm_list {
+	size_t n;
+	struct store_alarm *v;
+};
+
+void store_alarm_free(struct store_alarm *a);
+void store_alarm_list_free(struct store_alarm_list *l);
+
+struct store_alarm_filter {
+	int64_t host_id;   /* 0: all hosts */
+	bool open_only;    /* not cleared */
+	bool unacked_only; /* not acknowledged */
+};
+
+/* Alarms, newest first. filter may be NULL (all). */
+int store_alarm_list(struct store *s, const struct store_alarm_filter *filter,
+		     const struct store_page *page, struct store_alarm_list **ret);
+int store_alarm_get(struct store *s, int64_t id, struct store_alarm **ret);
+
+/* Acknowledge an alarm (and log an "alarm" event). ATTEST_E_NOTFOUND if
+ * absent, ATTEST_E_STATE if already acknowledged. */
+int store_alarm_ack(struct store *s, int64_t id, const char *by, int64_t now);
+
+/* ------------------------------------------------------------------ */
+/* Event history: every state change (written by the store in the same
+ * transaction as the change) and every admin action (written by the API
+ * layer with store_event_add). */
+
+struct store_event {
+	int64_t id, at, host_id; /* host_id 0: not about a host, or host removed */
+	char *host_name;         /* the host's name when the event was written */
+	char *kind;              /* "trust", "connection", "alarm", "ak", "host", "policy", ... */
+	char *actor;             /* "verifier", or the token name of an operator */
+	char *message;
+	char *details_json;      /* JSON object or NULL */
+};
+
+struct store_event_list {
+	size_t n;
+	struct store_event *v;
+};
+
+void store_event_list_free(struct store_event_list *l);
+
+struct store_event_new {
+	int64_t host_id;          /* 0: none */
+	const char *kind, *actor, *message;
+	const char *details_json; /* JSON object, may be NULL */
+};
+
+/* Append an event. ATTEST_E_NOTFOUND if host_id names no host. */
+int store_event_add(struct store *s, const struct store_event_new *e, int64_t now, int64_t *ret_id);
+
+struct store_event_filter {
+	int64_t host_id;   /* 0: any */
+	const char *kind;  /* NULL: any */
+	int64_t since;     /* at >= since (0: no bound) */
+	int64_t until;     /* at < until (0: no bound) */
+	int64_t before_id; /* cursor: id < before_id (0: from the newest) */
+};
+
+/* Events, newest first (pass the last id returned as before_id for the next
+ * page; page->offset also works). filter may be NULL. */
+int store_event_list(struct store *s, const struct store_event_filter *filter,
+		     const struct store_page *page, struct store_event_list **ret);
+
+/* Delete events older than `before`. */
+int store_event_purge(struct store *s, int64_t before, int64_t *ret_n);
+
+/* ------------------------------------------------------------------ */
+/* Policies (approved configurations) */
+
+struct store_policy {
+	int64_t id;
+	char *name;
+	char *body_json;  /* the policy document (format: docs/policy.md) */
+	bool is_default;
+	int64_t nhosts;   /* hosts assigned explicitly */
+	int64_t created_at, updated_at;
+};
+
+struct store_policy_list {
+	size_t n;
+	struct store_policy *v;
+};
+
+void store_policy_free(struct store_policy *p);
+void store_policy_list_free(struct store_policy_list *l);
+
+/* Add a policy. It becomes the default if make_default is set or if there is
+ * no default yet (so exactly one default exists once any policy does).
+ * ATTEST_E_EXISTS if the name is taken. */
+int store_policy_add(struct store *s, const char *name, const char *body_json, bool make_default,
+		     int64_t now, int64_t *ret_id);
+int store_policy_get(struct store *s, int64_t id, struct store_policy **ret);
+int store_policy_get_by_name(struct store *s, const char *name, struct store_policy **ret);
+/* ATTEST_E_NOTFOUND if no policy exists yet. */
+int store_policy_get_default(struct store *s, struct store_policy **ret);
+/* The host's assigned policy, or the default. */
+int store_policy_for_host(struct store *s, int64_t host_id, struct store_policy **ret);
+int store_policy_list(struct store *s, const struct store_page *page, struct store_policy_list **ret);
+int store_policy_update(struct store *s, int64_t id, const char *body_json, int64_t now);
+/* Make id the one default. */
+int store_policy_set_default(struct store *s, int64_t id, int64_t now);
+/* ATTEST_E_STATE if it is the default or hosts are assigned to it. */
+int store_policy_remove(struct store *s, int64_t id);
+
+/* ------------------------------------------------------------------ */
+/* Certified TPM list: vendor CA certificates */
+
+struct store_ca {
+	int64_t id;
+	char *fingerprint; /* SHA-256 of the DER, lowercase hex */
+	char *subject;
+	uint8_t *der;
+	size_t der_len;
+	char *source;      /* "builtin", "attestctl", a file name ... */
+	int64_t added_at;
+};
+
+struct store_ca_list {
+	size_t n;
+	struct store_ca *v;
+};
+
+void store_ca_free(struct store_ca *c);
+void store_ca_list_free(struct store_ca_list *l);
+
+/* Add a CA certificate (the store computes its fingerprint; the caller has
+ * parsed it and gives its subject). ATTEST_E_EXISTS if already present. */
+int store_ca_add(struct store *s, const uint8_t *der, size_t der_len, const char *subject,
+		 const char *source, int64_t now, int64_t *ret_id);
+int store_ca_get_by_fingerprint(struct store *s, const char *fingerprint_hex, struct store_ca **ret);
+/* Ordered by id. */
+int store_ca_list(struct store *s, const struct store_page *page, struct store_ca_list **ret);
+int store_ca_remove(struct store *s, int64_t id);
+
+/* ------------------------------------------------------------------ */
+/* API tokens: only SHA-256(token) is stored, never the token */
+
+struct store_token {
+	int64_t id;
+	char *name;
+	enum store_role role;
+	int64_t created_at;
+};
+
+struct store_token_list {
+	size_t n;
+	struct store_token *v;
+};
+
+void store_token_free(struct store_token *t);
+void store_token_list_free(struct store_token_list *l);
+
+/* SHA-256 of the token's bytes: the only form the store keeps. */
+int store_token_hash(const char *token, size_t len, uint8_t out[static STORE_TOKEN_HASH_SIZE]);
+
+/* ATTEST_E_EXISTS if the name or the hash exists. */
+int store_token_add(struct store *s, const char *name, enum store_role role,
+		    const uint8_t hash[static STORE_TOKEN_HASH_SIZE], int64_t now, int64_t *ret_id);
+
+/* The token whose hash this is, or ATTEST_E_NOTFOUND. Looking up by a hash
+ * leaks nothing useful through timing (an attacker would need preimages);
+ * the stored hash is still compared with CRYPTO_memcmp before success. */
+int store_token_lookup(struct store *s, const uint8_t hash[static STORE_TOKEN_HASH_SIZE],
+		       struct store_token **ret);
+int store_token_list(struct store *s, const struct store_page *page, struct store_token_list **ret);
+int store_token_remove(struct store *s, int64_t id);
+
+#endif

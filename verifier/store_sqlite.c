@@ -1,0 +1,386 @@
+/* SQLite driver for the store (store_driver.h).
+ *
+ * Settings, chosen for a verifier that must survive kill -9 and share the
+ * file with other connections:
+ * - journal_mode=WAL: readers never block the writer and a crash at any
+ *   point leaves the last committed transaction intact;
+ * - synchronous=FULL: each commit is fsync'ed to the WAL before it returns,
+ *   so a committed nonce consumption, alarm or AK enrollment also survives
+ *   power loss or an OS crash, not only a killed process (NORMAL would be
+ *   enough for kill -9 but can roll back the last commits on power loss,
+ *   which could make a used nonce usable again). Cost: one fsync per
+ *   commit, measured in docs/storage.md;
+ * - busy_timeout: a writer waits up to STORE_SQLITE_BUSY_MS for another
+ *   connection's write transaction instead of failing at once;
+ * - foreign_keys=ON: SQLite leaves them off by default;
+ * - write transactions start with BEGIN IMMEDIATE, taking the write lock
+ *   before the first read, so a read-then-write transaction never has to
+ *   upgrade its lock (in WAL mode an upgrade can fail with SQLITE_BUSY
+ *   without waiting) and concurrent writers are strictly serialised, which
+ *   is what makes the store's compare-then-write transactions exclusive.
+ * Prepared statements are cached per connection (keyed by SQL text). */
+#include "store_driver.h"
+
+#include "err.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define STORE_SQLITE_BUSY_MS 10000
+#define STORE_SQLITE_CACHE 64
+
+struct sqlite_conn {
+	sqlite3 *db;
+	struct {
+		char *sql;
+		sqlite3_stmt *stmt;
+	} cache[STORE_SQLITE_CACHE];
+	size_t next_evict;
+	char msg[256];
+};
+
+static void set_msg(struct sqlite_conn *c, const char *what)
+{
+	snprintf(c->msg, sizeof(c->msg), "%s: %s", what, c->db ? sqlite3_errmsg(c->db) : "no database");
+}
+
+/* Map SQLite's extended result code of the last failure to ATTEST_E_*. */
+static int map_error(struct sqlite_conn *c, const char *what)
+{
+	set_msg(c, what);
+	switch (sqlite3_extended_errcode(c->db)) {
+	case SQLITE_CONSTRAINT_UNIQUE:
+	case SQLITE_CONSTRAINT_PRIMARYKEY:
+		return ATTEST_E_EXISTS;
+	case SQLITE_CONSTRAINT_FOREIGNKEY:
+		return ATTEST_E_STATE;
+	case SQLITE_CONSTRAINT_CHECK:
+	case SQLITE_CONSTRAINT_NOTNULL:
+		return ATTEST_E_ARG;
+	case SQLITE_NOMEM:
+		return ATTEST_E_NOMEM;
+	default:
+		return ATTEST_E_IO;
+	}
+}
+
+static int exec_simple(struct sqlite_conn *c, const char *sql)
+{
+	if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return map_error(c, sql);
+	return 0;
+}
+
+static void sqlite_close(void *conn)
+{
+	struct sqlite_conn *c = conn;
+	if (!c)
+		return;
+	for (size_t i = 0; i < STORE_SQLITE_CACHE; i++) {
+		sqlite3_finalize(c->cache[i].stmt);
+		free(c->cache[i].sql);
+	}
+	sqlite3_close(c->db);
+	free(c);
+}
+
+static char *dup_msg(const char *a, const char *b)
+{
+	size_t n = strlen(a) + strlen(b) + 3;
+	char *m = malloc(n);
+	if (m)
+		snprintf(m, n, "%s: %s", a, b);
+	return m;
+}
+
+/* Create a new database file with mode 0600 (SQLite would use the umask);
+ * its -wal and -shm files take the same mode. An existing file is left as
+ * it is. */
+static int precreate(const char *path, char **ret_err)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno == EEXIST)
+		return 0;
+	if (ret_err)
+		*ret_err = dup_msg(path, strerror(errno));
+	return ATTEST_E_IO;
+}
+
+static int sqlite_open(const char *path, void **ret_conn, char **ret_err)
+{
+	static const char *const setup[] = {
+		"PRAGMA foreign_keys = ON",
+		"PRAGMA synchronous = FULL",
+	};
+	if (!path || !*path)
+		return ATTEST_E_ARG;
+	if (strcmp(path, ":memory:") != 0) {
+		int rc = precreate(path, ret_err);
+		if (rc)
+			return rc;
+	}
+	struct sqlite_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return ATTEST_E_NOMEM;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+	int rc = ATTEST_E_IO;
+	if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
+		if (ret_err)
+			*ret_err = dup_msg(path, c->db ? sqlite3_errmsg(c->db) : "cannot open");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_busy_timeout(c->db, STORE_SQLITE_BUSY_MS);
+
+	/* journal_mode answers with the mode it got; anything but "wal" (e.g. a
+	 * file system without shared memory) is refused rather than run with
+	 * weaker guarantees than documented. */
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		if (ret_err)
+			*ret_err = dup_msg(path, sqlite3_errmsg(c->db));
+		goto fail;
+	}
+	const char *mode = (const char *)sqlite3_column_text(st, 0);
+	bool wal = mode && strcmp(mode, "wal") == 0;
+	bool mem = strcmp(path, ":memory:") == 0;
+	sqlite3_finalize(st);
+	if (!wal && !mem) {
+		if (ret_err)
+			*ret_err = dup_msg(path, "cannot switch the database to WAL mode");
+		goto fail;
+	}
+	for (size_t i = 0; i < sizeof(setup) / sizeof(setup[0]); i++) {
+		rc = exec_simple(c, setup[i]);
+		if (rc) {
+			if (ret_err)
+				*ret_err = dup_msg(path, c->msg);
+			goto fail;
+		}
+	}
+	*ret_conn = c;
+	return 0;
+fail:
+	sqlite_close(c);
+	return rc ? rc : ATTEST_E_IO;
+}
+
+static int sqlite_begin(void *conn, bool write)
+{
+	return exec_simple(conn, write ? "BEGIN IMMEDIATE" : "BEGIN");
+}
+
+static int sqlite_commit(void *conn)
+{
+	return exec_simple(conn, "COMMIT");
+}
+
+static void sqlite_rollback(void *conn)
+{
+	struct sqlite_conn *c = conn;
+	/* Some errors (e.g. SQLITE_FULL) already rolled back: only roll back
+	 * what is still open. */
+	if (!sqlite3_get_autocommit(c->db))
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int sqlite_script(void *conn, const char *sql)
+{
+	struct sqlite_conn *c = conn;
+	if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return map_error(c, "schema");
+	return 0;
+}
+
+/* A prepared statement for sql from the cache, or newly prepared. */
+static int get_stmt(struct sqlite_conn *c, const char *sql, sqlite3_stmt **ret)
+{
+	for (size_t i = 0; i < STORE_SQLITE_CACHE; i++) {
+		if (c->cache[i].sql && strcmp(c->cache[i].sql, sql) == 0) {
+			*ret = c->cache[i].stmt;
+			return 0;
+		}
+	}
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+		return map_error(c, "prepare");
+	char *copy = strdup(sql);
+	if (!copy) {
+		sqlite3_finalize(st);
+		return ATTEST_E_NOMEM;
+	}
+	size_t slot = c->next_evict;
+	c->next_evict = (c->next_evict + 1) % STORE_SQLITE_CACHE;
+	sqlite3_finalize(c->cache[slot].stmt);
+	free(c->cache[slot].sql);
+	c->cache[slot].sql = copy;
+	c->cache[slot].stmt = st;
+	*ret = st;
+	return 0;
+}
+
+/* Bind $1..$n by name: a statement may use a parameter several times or in
+ * any order, as PostgreSQL allows. */
+static int bind_params(struct sqlite_conn *c, sqlite3_stmt *st, const struct store_value *params,
+		       size_t n)
+{
+	if ((size_t)sqlite3_bind_parameter_count(st) != n) {
+		snprintf(c->msg, sizeof(c->msg), "statement expects %d parameters, got %zu",
+			 sqlite3_bind_parameter_count(st), n);
+		return ATTEST_E_ARG;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char name[24];
+		snprintf(name, sizeof(name), "$%zu", i + 1);
+		int idx = sqlite3_bind_parameter_index(st, name);
+		if (idx == 0) {
+			snprintf(c->msg, sizeof(c->msg), "statement has no parameter %s", name);
+			return ATTEST_E_ARG;
+		}
+		int rc;
+		const struct store_value *v = &params[i];
+		switch (v->type) {
+		case STORE_V_INT:
+			rc = sqlite3_bind_int64(st, idx, v->i);
+			break;
+		case STORE_V_TEXT:
+			rc = v->p ? sqlite3_bind_text(st, idx, v->p, -1, SQLITE_STATIC)
+				  : sqlite3_bind_null(st, idx);
+			break;
+		case STORE_V_BLOB:
+			if (v->len > INT32_MAX)
+				return ATTEST_E_LIMIT;
+			rc = v->p ? sqlite3_bind_blob(st, idx, v->p, (int)v->len, SQLITE_STATIC)
+				  : sqlite3_bind_null(st, idx);
+			break;
+		default:
+			rc = sqlite3_bind_null(st, idx);
+			break;
+		}
+		if (rc != SQLITE_OK)
+			return map_error(c, "bind");
+	}
+	return 0;
+}
+
+static int copy_cell(sqlite3_stmt *st, int col, struct store_cell *cell)
+{
+	switch (sqlite3_column_type(st, col)) {
+	case SQLITE_INTEGER:
+		cell->type = STORE_V_INT;
+		cell->i = sqlite3_column_int64(st, col);
+		return 0;
+	case SQLITE_NULL:
+		cell->type = STORE_V_NULL;
+		return 0;
+	case SQLITE_TEXT:
+	case SQLITE_BLOB: {
+		bool text = sqlite3_column_type(st, col) == SQLITE_TEXT;
+		const void *p = text ? (const void *)sqlite3_column_text(st, col)
+				     : sqlite3_column_blob(st, col);
+		int n = sqlite3_column_bytes(st, col);
+		if (n < 0 || (!p && n > 0))
+			return ATTEST_E_NOMEM;
+		cell->p = malloc((size_t)n + 1);
+		if (!cell->p)
+			return ATTEST_E_NOMEM;
+		if (n)
+			memcpy(cell->p, p, (size_t)n);
+		cell->p[n] = 0;
+		cell->len = (size_t)n;
+		cell->type = text ? STORE_V_TEXT : STORE_V_BLOB;
+		return 0;
+	}
+	default: /* REAL: the schema has none */
+		return ATTEST_E_FORMAT;
+	}
+}
+
+static int sqlite_query(void *conn, const char *sql, const struct store_value *params, size_t n,
+			size_t max_rows, struct store_rows **ret_rows, int64_t *ret_changes)
+{
+	struct sqlite_conn *c = conn;
+	sqlite3_stmt *st;
+	struct store_rows *rows = NULL;
+	int rc = get_stmt(c, sql, &st);
+	if (rc)
+		return rc;
+	rc = bind_params(c, st, params, n);
+	if (rc)
+		goto out;
+	rows = calloc(1, sizeof(*rows));
+	if (!rows) {
+		rc = ATTEST_E_NOMEM;
+		goto out;
+	}
+	rows->ncols = (size_t)sqlite3_column_count(st);
+	for (;;) {
+		int s = sqlite3_step(st);
+		if (s == SQLITE_DONE)
+			break;
+		if (s != SQLITE_ROW) {
+			rc = map_error(c, "step");
+			goto out;
+		}
+		if (rows->nrows >= max_rows) {
+			snprintf(c->msg, sizeof(c->msg), "more than %zu rows", max_rows);
+			rc = ATTEST_E_LIMIT;
+			goto out;
+		}
+		struct store_cell *row = store_rows_add_row(rows);
+		if (!row) {
+			rc = ATTEST_E_NOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < rows->ncols; i++) {
+			rc = copy_cell(st, (int)i, &row[i]);
+			if (rc)
+				goto out;
+		}
+	}
+	if (ret_changes)
+		*ret_changes = sqlite3_stmt_readonly(st) ? 0 : (int64_t)sqlite3_changes64(c->db);
+	if (ret_rows) {
+		*ret_rows = rows;
+		rows = NULL;
+	}
+out:
+	store_rows_free(rows);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+static const char *sqlite_errmsg(void *conn)
+{
+	struct sqlite_conn *c = conn;
+	return c->msg;
+}
+
+const struct store_driver store_sqlite_driver = {
+	.name = "sqlite",
+	.id_type = "INTEGER PRIMARY KEY AUTOINCREMENT",
+	.blob_type = "BLOB",
+	.lock_suffix = "",
+	.skip_locked = "",
+	.migration_lock = "",
+	.open = sqlite_open,
+	.close = sqlite_close,
+	.begin = sqlite_begin,
+	.commit = sqlite_commit,
+	.rollback = sqlite_rollback,
+	.script = sqlite_script,
+	.query = sqlite_query,
+	.errmsg = sqlite_errmsg,
+};
