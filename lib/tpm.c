@@ -205,6 +205,10 @@ int tpm_public_decode(const uint8_t *buf, size_t len, TPMT_PUBLIC *ret, struct t
 		seterr(err, "TPM2B_PUBLIC: %zu trailing bytes after the structure", len - 2 - declared);
 		return ATTEST_E_TRAILING;
 	}
+	if (declared == 0) {
+		seterr(err, "TPM2B_PUBLIC is empty");
+		return ATTEST_E_FORMAT;
+	}
 	TPMT_PUBLIC p;
 	memset(&p, 0, sizeof p);
 	size_t off = 0;
@@ -245,6 +249,10 @@ int tpm_attest_decode(const uint8_t *buf, size_t len, TPMS_ATTEST *ret, struct t
 		seterr(err, "TPMS_ATTEST of %zu bytes exceeds the cap of %zu", len, TPM_ATTEST_MAX);
 		return ATTEST_E_LIMIT;
 	}
+	if (len == 0) { /* tss2-mu logs an error for an empty buffer */
+		seterr(err, "TPMS_ATTEST: no bytes");
+		return ATTEST_E_TRUNCATED;
+	}
 	TPMS_ATTEST a;
 	memset(&a, 0, sizeof a);
 	size_t off = 0;
@@ -268,6 +276,10 @@ int tpm_signature_decode(const uint8_t *buf, size_t len, TPMT_SIGNATURE *ret,
 	if (!buf && len) {
 		seterr(err, "no buffer");
 		return ATTEST_E_ARG;
+	}
+	if (len == 0) {
+		seterr(err, "TPMT_SIGNATURE: no bytes");
+		return ATTEST_E_TRUNCATED;
 	}
 	TPMT_SIGNATURE s;
 	memset(&s, 0, sizeof s);

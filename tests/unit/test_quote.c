@@ -1,0 +1,495 @@
+/* Quote verification: every branch, with keys generated here and quotes
+ * built with tss2-mu and signed with OpenSSL; plus real swtpm quotes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "hex.h"
+#include "quote.h"
+#include "tpm.h"
+#include "tpm_build.h"
+#include "testutil.h"
+
+#define DATA "tests/unit/data/tpm/"
+#define MASK 0x0000ffu /* PCRs 0-7 */
+
+struct fx {
+	EVP_PKEY *key;
+	TPMT_PUBLIC ak;
+	TPM2_ALG_ID scheme;
+	uint8_t qd[32];
+	struct quote_pcrs pcrs;
+	TPML_PCR_SELECTION sel;
+	uint8_t attest[2048];
+	size_t attest_len;
+	uint8_t sig[1024];
+	size_t sig_len;
+};
+
+static void fx_pcrs(struct fx *f)
+{
+	memset(&f->pcrs, 0, sizeof f->pcrs);
+	for (unsigned i = 0; i < 8; i++) {
+		uint8_t v[32];
+		memset(v, (int)(0x10 + i), sizeof v);
+		assert_int_equal(quote_pcrs_set(&f->pcrs, TPM2_ALG_SHA256, i, v, 32), 0);
+	}
+}
+
+/* (Re)build and sign the quote from f's fields; digest_override if non-NULL. */
+static void fx_quote(struct fx *f, const uint8_t *digest_override)
+{
+	uint8_t d[QUOTE_MAX_DIGEST];
+	size_t dl = 0;
+	if (digest_override)
+		memcpy(d, digest_override, 32);
+	else
+		assert_int_equal(quote_pcr_digest(&f->sel, &f->pcrs, TPM2_ALG_SHA256, d, &dl), 0);
+	f->attest_len = tb_attest(f->qd, sizeof f->qd, &f->sel, d, f->attest, sizeof f->attest);
+	f->sig_len = tb_sign(f->key, f->scheme, TPM2_ALG_SHA256, f->attest, f->attest_len, f->sig,
+			     sizeof f->sig);
+}
+
+static struct fx *fx_new(EVP_PKEY *key, TPM2_ALG_ID scheme, TPM2_ALG_ID key_scheme)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	f->key = key;
+	f->scheme = scheme;
+	tb_public(key, TB_AK_ATTRS, key_scheme, &f->ak);
+	memset(f->qd, 0x42, sizeof f->qd);
+	fx_pcrs(f);
+	tb_sel(MASK, &f->sel);
+	fx_quote(f, NULL);
+	return f;
+}
+
+static void fx_free(struct fx *f)
+{
+	EVP_PKEY_free(f->key);
+	free(f);
+}
+
+static int run(struct fx *f, struct quote_reasons *rs, struct quote_info *info)
+{
+	memset(rs, 0, sizeof *rs);
+	return quote_verify(&f->ak, NULL, f->attest, f->attest_len, f->sig, f->sig_len, f->qd,
+			    sizeof f->qd, &f->pcrs, NULL, info, rs);
+}
+
+static void expect_only(struct fx *f, enum quote_status st)
+{
+	struct quote_reasons rs;
+	assert_int_equal(run(f, &rs, NULL), 0);
+	if (rs.count != 1 || rs.list[0].status != st) {
+		for (size_t i = 0; i < rs.count; i++)
+			fprintf(stderr, "reason %s: %s\n", quote_status_code(rs.list[i].status),
+				rs.list[i].message);
+		fail_msg("expected exactly %s", quote_status_code(st));
+	}
+}
+
+static void expect_has(struct fx *f, enum quote_status st)
+{
+	struct quote_reasons rs;
+	assert_int_equal(run(f, &rs, NULL), 0);
+	if (!quote_reasons_has(&rs, st))
+		fail_msg("expected %s among %zu reasons", quote_status_code(st), rs.count);
+}
+
+static void test_good_all_schemes(void **state)
+{
+	struct fx *fs[] = {
+		fx_new(tb_rsa_key(), TPM2_ALG_RSASSA, TPM2_ALG_RSASSA),
+		fx_new(tb_rsa_key(), TPM2_ALG_RSAPSS, TPM2_ALG_RSAPSS),
+		fx_new(tb_rsa_key(), TPM2_ALG_RSAPSS, TPM2_ALG_NULL),
+		fx_new(tb_ec_key("P-256"), TPM2_ALG_ECDSA, TPM2_ALG_ECDSA),
+		fx_new(tb_ec_key("P-384"), TPM2_ALG_ECDSA, TPM2_ALG_ECDSA),
+	};
+	for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) {
+		struct quote_reasons rs;
+		struct quote_info info;
+		assert_int_equal(run(fs[i], &rs, &info), 0);
+		assert_int_equal(rs.count, 0);
+		assert_true(info.decoded);
+		assert_int_equal(info.clock.resetCount, 7);
+		assert_int_equal(info.clock.restartCount, 2);
+		assert_int_equal(info.clock.safe, 1);
+		assert_true(info.firmware_version == 0x2019102300163636ull);
+		assert_int_equal(info.signer_len, 34);
+		assert_int_equal(info.selection.count, 1);
+		/* with a converted key passed in, the same result */
+		EVP_PKEY *k = NULL;
+		assert_int_equal(tpm_public_to_pkey(&fs[i]->ak, &k), 0);
+		memset(&rs, 0, sizeof rs);
+		assert_int_equal(quote_verify(&fs[i]->ak, k, fs[i]->attest, fs[i]->attest_len,
+					      fs[i]->sig, fs[i]->sig_len, fs[i]->qd, 32, &fs[i]->pcrs,
+					      NULL, NULL, &rs),
+				 0);
+		assert_int_equal(rs.count, 0);
+		EVP_PKEY_free(k);
+		fx_free(fs[i]);
+	}
+}
+
+static void test_wrong_nonce(void **state)
+{
+	struct fx *f = fx_new(tb_rsa_key(), TPM2_ALG_RSASSA, TPM2_ALG_RSASSA);
+	struct quote_reasons rs;
+	uint8_t other[32];
+	memset(other, 0x43, sizeof other);
+	memset(&rs, 0, sizeof rs);
+	assert_int_equal(quote_verify(&f->ak, NULL, f->attest, f->attest_len, f->sig, f->sig_len,
+				      other, sizeof other, &f->pcrs, NULL, NULL, &rs),
+			 0);
+	assert_int_equal(rs.count, 1);
+	assert_int_equal(rs.list[0].status, QUOTE_NONCE_MISMATCH);
+	assert_string_equal(quote_status_code(rs.list[0].status), "NONCE_MISMATCH");
+	char hex[65];
+	hex_encode(other, 32, hex);
+	assert_string_equal(rs.list[0].expected, hex);
+	hex_encode(f->qd, 32, hex);
+	assert_string_equal(rs.list[0].actual, hex);
+	/* a shorter expected value is a mismatch too, not a prefix match */
+	memset(&rs, 0, sizeof rs);
+	assert_int_equal(quote_verify(&f->ak, NULL, f->attest, f->attest_len, f->sig, f->sig_len,
+				      f->qd, 16, &f->pcrs, NULL, NULL, &rs),
+			 0);
+	assert_true(quote_reasons_has(&rs, QUOTE_NONCE_MISMATCH));
+	fx_free(f);
+}
+
+static void test_pcr_value_changed(void **state)
+{
+	struct fx *f = fx_new(tb_ec_key("P-256"), TPM2_ALG_ECDSA, TPM2_ALG_ECDSA);
+	f->pcrs.banks[0].value[4][0] ^= 1; /* reported value no longer the quoted one */
+	expect_only(f, QUOTE_PCR_DIGEST_MISMATCH);
+	fx_free(f);
+}
+
+static void test_pcr_digest_changed(void **state)
+{
+	struct fx *f = fx_new(tb_rsa_key(), TPM2_ALG_RSASSA, TPM2_ALG_RSASSA);
+	uint8_t d[32];
+	memset(d, 0x99, sizeof d);
+	fx_quote(f, d); /* validly signed, but the digest is not over these values */
+	struct quote_reasons rs;
+	assert_int_equal(run(f, &rs, NULL), 0);
+	assert_int_equal(rs.count, 1);
+	assert_int_equal(rs.list[0].status, QUOTE_PCR_DIGEST_MISMATCH);
+	assert_string_equal(rs.list[0].expected,
+			    "9999999999999999999999999999999999999999999999999999999999999999");
+	fx_free(f);
+}
+
+static void test_signature_bit_flips(void **state)
+{
+	struct fx *f = fx_new(tb_rsa_key(), TPM2_ALG_RSASSA, TPM2_ALG_RSASSA);
+	f->sig[f->sig_len - 1] ^= 0x08;
+	expect_only(f, QUOTE_SIGNATURE_INVALID);
+	fx_free(f);
+	f = fx_new(tb_ec_key("P-256"), TPM2_ALG_ECDSA, TPM2_ALG_ECDSA);
+	f->sig[f->sig_len - 1] ^= 0x01;
+	expect_only(f, QUOTE_SIGNATURE_INVALID);
+	fx_free(f);
+	/* a flipped bit in the signed quote (clock) */
+	f = fx_new(tb_rsa_key(), TPM2_ALG_RSASSA, TPM2_ALG_RSASSA);
+	f->attest[f->attest_len - 40] ^= 0x80;
+	expect_has(f, QUOTE_SIGNATURE_INVALID);
+	fx_free(f);
+}
+
+static void test_wrong_key(void **state)
+{
+	struct fx *f = fx_new(tb_rsa_key(), TPM2_ALG_RSASSA, TPM2_ALG_RSASSA);
+	EVP_PKEY *other = tb_rsa_key();
+	tb_public(other, TB_AK_ATTRS, TPM2_ALG_RSASSA, &f->ak); /* another TPM's AK */
+	expect_only(f, QUOTE_SIGNATURE_INVALID);
+	EVP_PKEY_free(other);
+	fx_free(f);
+}
+
+static void test_scheme_checks(void **state)
+{
+	/* AK declares RSASSA, quote signed with RSAPSS */
+	struct fx *f = fx_new(tb_rsa_key(), TPM2_ALG_RSAPSS, TPM2_ALG_RSASSA);
+	expect_only(f, QUOTE_SIGNATURE_SCHEME_MISMATCH);
+	fx_free(f);
+	/* ECDSA signature against an RSA AK */
+	f = fx_new(tb_ec_key("P-256"), TPM2_ALG_ECDSA, TPM2_ALG_ECDSA);
+	EVP_PKEY *r = tb_rsa_key();
+	tb_public(r, TB_AK_ATTRS, TPM2_ALG_NULL, &f->ak);
+	expect_only(f, QUOTE_SIGNATURE_SCHEME_MISMATCH);
+	EVP_PKEY_free(r);
+	fx_free(f);
+	/* SHA-384 signature: refused */
+	f = fx_new(tb_rsa_key(), TPM2_ALG_RSASSA, TPM2_ALG_NULL);
+	f->sig_len = tb_sign(f->key, TPM2_ALG_RSASSA, TPM2_ALG_SHA384, f->attest, f->attest_len,
+			     f->sig, sizeof f->sig);
+	expect_only(f, QUOTE_SIGNATURE_UNSUPPORTED);
+	fx_free(f);
+}
+
+static void test_magic_and_type(void **state)
+{
+	struct fx *f = fx_new(tb_rsa_key(), TPM2_ALG_RSASSA, TPM2_ALG_RSASSA);
+	f->attest[0] = 0xfe; /* re-signed: only the magic is wrong */
+	f->sig_len = tb_sign(f->key, f->scheme, TPM2_ALG_SHA256, f->attest, f->attest_len, f->sig,
+			     sizeof f->sig);
+	expect_only(f, QUOTE_BAD_MAGIC);
+	fx_free(f);
+	f = fx_new(tb_rsa_key(), TPM2_ALG_RSASSA, TPM2_ALG_RSASSA);
+	f->attest[5] = 0x17; /* TPM_ST_ATTEST_CERTIFY: a signed certify is not a quote */
+	f->sig_len = tb_sign(f->key, f->scheme, TPM2_ALG_SHA256, f->attest, f->attest_len, f->sig,
+			     sizeof f->sig);
+	expect_only(f, QUOTE_BAD_TYPE);
+	fx_free(f);
+}
+
+static void test_selection_checks(void **state)
+{
+	struct fx *f = fx_new(tb_rsa_key(), TPM2_ALG_RSASSA, TPM2_ALG_RSASSA);
+	struct quote_reasons rs;
+	/* a quoted PCR whose value is missing */
+	f->pcrs.banks[0].present &= ~(1u << 3);
+	assert_int_equal(run(f, &rs, NULL), 0);
+	assert_int_equal(rs.count, 1);
+	assert_int_equal(rs.list[0].status, QUOTE_PCR_VALUE_MISSING);
+	assert_int_equal(rs.list[0].pcr, 3);
+	fx_pcrs(f);
+	/* a reported PCR the quote does not cover */
+	uint8_t v[32] = { 0 };
+	assert_int_equal(quote_pcrs_set(&f->pcrs, TPM2_ALG_SHA256, 10, v, 32), 0);
+	assert_int_equal(run(f, &rs, NULL), 0);
+	assert_int_equal(rs.count, 1);
+	assert_int_equal(rs.list[0].status, QUOTE_PCR_NOT_QUOTED);
+	assert_int_equal(rs.list[0].pcr, 10);
+	fx_pcrs(f);
+	/* the policy wants PCR 8 too */
+	TPML_PCR_SELECTION want;
+	tb_sel(0x1ffu, &want);
+	memset(&rs, 0, sizeof rs);
+	assert_int_equal(quote_verify(&f->ak, NULL, f->attest, f->attest_len, f->sig, f->sig_len,
+				      f->qd, 32, &f->pcrs, &want, NULL, &rs),
+			 0);
+	assert_int_equal(rs.count, 1);
+	assert_int_equal(rs.list[0].status, QUOTE_PCR_SELECTION_MISMATCH);
+	tb_sel(0x81u, &want);
+	memset(&rs, 0, sizeof rs);
+	assert_int_equal(quote_verify(&f->ak, NULL, f->attest, f->attest_len, f->sig, f->sig_len,
+				      f->qd, 32, &f->pcrs, &want, NULL, &rs),
+			 0);
+	assert_int_equal(rs.count, 0);
+	fx_free(f);
+}
+
+/* Two banks: the digest covers them in selection order. */
+static void test_two_banks_order(void **state)
+{
+	struct fx *f = fx_new(tb_rsa_key(), TPM2_ALG_RSASSA, TPM2_ALG_RSASSA);
+	TPML_PCR_SELECTION sel;
+	tb_sel(0x81u, &sel);
+	sel.count = 2;
+	sel.pcrSelections[1] = sel.pcrSelections[0];
+	sel.pcrSelections[0].hash = TPM2_ALG_SHA1;
+	sel.pcrSelections[0].pcrSelect[0] = 0x01;
+	uint8_t v1[20];
+	memset(v1, 0x77, sizeof v1);
+	memset(&f->pcrs, 0, sizeof f->pcrs);
+	uint8_t v[32];
+	memset(v, 1, 32);
+	quote_pcrs_set(&f->pcrs, TPM2_ALG_SHA256, 0, v, 32);
+	memset(v, 7, 32);
+	quote_pcrs_set(&f->pcrs, TPM2_ALG_SHA256, 7, v, 32);
+	quote_pcrs_set(&f->pcrs, TPM2_ALG_SHA1, 0, v1, 20);
+	f->sel = sel;
+	fx_quote(f, NULL);
+	struct quote_reasons rs;
+	assert_int_equal(run(f, &rs, NULL), 0);
+	assert_int_equal(rs.count, 0);
+	/* the hash by hand: sha1 PCR0 || sha256 PCR0 || sha256 PCR7 */
+	uint8_t cat[20 + 64], want[32], got[QUOTE_MAX_DIGEST];
+	size_t gl;
+	memcpy(cat, v1, 20);
+	memset(cat + 20, 1, 32);
+	memset(cat + 52, 7, 32);
+	EVP_Digest(cat, sizeof cat, want, NULL, EVP_sha256(), NULL);
+	assert_int_equal(quote_pcr_digest(&sel, &f->pcrs, TPM2_ALG_SHA256, got, &gl), 0);
+	assert_memory_equal(got, want, 32);
+	fx_free(f);
+}
+
+static void test_malformed(void **state)
+{
+	struct fx *f = fx_new(tb_rsa_key(), TPM2_ALG_RSASSA, TPM2_ALG_RSASSA);
+	struct quote_reasons rs;
+	size_t full = f->attest_len;
+	for (size_t cut = 0; cut < full; cut += 7) {
+		f->attest_len = cut;
+		f->sig_len = tb_sign(f->key, f->scheme, TPM2_ALG_SHA256, f->attest, cut, f->sig,
+				     sizeof f->sig);
+		assert_int_equal(run(f, &rs, NULL), 0);
+		assert_true(quote_reasons_has(&rs, QUOTE_MALFORMED) ||
+			    quote_reasons_has(&rs, QUOTE_BAD_MAGIC) ||
+			    quote_reasons_has(&rs, QUOTE_BAD_TYPE));
+	}
+	/* trailing bytes after a signed quote */
+	f->attest_len = full + 1;
+	f->attest[full] = 0;
+	f->sig_len = tb_sign(f->key, f->scheme, TPM2_ALG_SHA256, f->attest, full + 1, f->sig,
+			     sizeof f->sig);
+	expect_only(f, QUOTE_MALFORMED);
+	/* a truncated signature */
+	fx_quote(f, NULL);
+	f->sig_len -= 1;
+	expect_only(f, QUOTE_SIGNATURE_MALFORMED);
+	f->sig_len = 0;
+	expect_only(f, QUOTE_SIGNATURE_MALFORMED);
+	fx_free(f);
+}
+
+static void test_ak_checks(void **state)
+{
+	EVP_PKEY *k = tb_rsa_key();
+	TPMT_PUBLIC p;
+	struct quote_reasons rs;
+	tb_public(k, TB_AK_ATTRS, TPM2_ALG_RSASSA, &p);
+	memset(&rs, 0, sizeof rs);
+	quote_check_ak(&p, &rs);
+	assert_int_equal(rs.count, 0);
+	static const struct {
+		TPMA_OBJECT clear, set;
+		enum quote_status st;
+	} cases[] = {
+		{ TPMA_OBJECT_RESTRICTED, 0, QUOTE_AK_NOT_RESTRICTED },
+		{ TPMA_OBJECT_SIGN_ENCRYPT, 0, QUOTE_AK_NOT_SIGNING },
+		{ 0, TPMA_OBJECT_DECRYPT, QUOTE_AK_DECRYPT },
+		{ TPMA_OBJECT_FIXEDTPM, 0, QUOTE_AK_NOT_FIXED_TPM },
+		{ TPMA_OBJECT_FIXEDPARENT, 0, QUOTE_AK_NOT_FIXED_PARENT },
+		{ TPMA_OBJECT_SENSITIVEDATAORIGIN, 0, QUOTE_AK_NOT_SENSITIVE_DATA_ORIGIN },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		TPMT_PUBLIC q = p;
+		q.objectAttributes = (q.objectAttributes & ~cases[i].clear) | cases[i].set;
+		memset(&rs, 0, sizeof rs);
+		quote_check_ak(&q, &rs);
+		assert_int_equal(rs.count, 1);
+		assert_int_equal(rs.list[0].status, cases[i].st);
+	}
+	TPMT_PUBLIC q = p;
+	q.objectAttributes &= ~TPMA_OBJECT_USERWITHAUTH; /* allowed either way */
+	memset(&rs, 0, sizeof rs);
+	quote_check_ak(&q, &rs);
+	assert_int_equal(rs.count, 0);
+	q = p;
+	q.nameAlg = TPM2_ALG_SHA384;
+	memset(&rs, 0, sizeof rs);
+	quote_check_ak(&q, &rs);
+	assert_int_equal(rs.count, 1);
+	assert_int_equal(rs.list[0].status, QUOTE_AK_NAME_ALG);
+	q = p;
+	q.parameters.rsaDetail.scheme.details.anySig.hashAlg = TPM2_ALG_SHA1;
+	memset(&rs, 0, sizeof rs);
+	quote_check_ak(&q, &rs);
+	assert_int_equal(rs.count, 1);
+	assert_int_equal(rs.list[0].status, QUOTE_AK_SCHEME);
+	/* everything wrong at once: each its own reason */
+	q = p;
+	q.objectAttributes = TPMA_OBJECT_DECRYPT;
+	memset(&rs, 0, sizeof rs);
+	quote_check_ak(&q, &rs);
+	assert_int_equal(rs.count, 6);
+	EVP_PKEY_free(k);
+}
+
+static void test_real_swtpm_quotes(void **state)
+{
+	static const char *const cases[][2] = {
+		{ DATA "ak-rsa.pub", DATA "quote-rsa" },
+		{ DATA "ak-ecc.pub", DATA "quote-ecc" },
+	};
+	size_t qlen, plen;
+	char *qhex = (char *)testutil_read_file(DATA "quote.qualifying.hex", &qlen);
+	uint8_t *pv = testutil_read_file(DATA "quote.pcrs.bin", &plen);
+	assert_non_null(qhex);
+	assert_non_null(pv);
+	assert_int_equal(plen, 8 * 32);
+	uint8_t qd[64];
+	size_t qdl = 0;
+	char hexz[129];
+	memcpy(hexz, qhex, qlen < 128 ? qlen : 128);
+	hexz[qlen < 128 ? qlen : 128] = '\0';
+	assert_int_equal(hex_decode(hexz, qd, sizeof qd, &qdl), 0);
+	struct quote_pcrs pcrs;
+	memset(&pcrs, 0, sizeof pcrs);
+	for (unsigned i = 0; i < 8; i++)
+		assert_int_equal(quote_pcrs_set(&pcrs, TPM2_ALG_SHA256, i, pv + 32 * i, 32), 0);
+	for (size_t c = 0; c < 2; c++) {
+		char path[128];
+		size_t publen, alen, slen;
+		uint8_t *pub = testutil_read_file(cases[c][0], &publen);
+		snprintf(path, sizeof path, "%s.attest", cases[c][1]);
+		uint8_t *att = testutil_read_file(path, &alen);
+		snprintf(path, sizeof path, "%s.sig", cases[c][1]);
+		uint8_t *sig = testutil_read_file(path, &slen);
+		TPMT_PUBLIC ak;
+		assert_int_equal(tpm_public_decode(pub, publen, &ak, NULL), 0);
+		struct quote_reasons rs;
+		struct quote_info info;
+		memset(&rs, 0, sizeof rs);
+		assert_int_equal(quote_verify(&ak, NULL, att, alen, sig, slen, qd, qdl, &pcrs, NULL,
+					      &info, &rs),
+				 0);
+		for (size_t i = 0; i < rs.count; i++)
+			fprintf(stderr, "%s: %s\n", quote_status_code(rs.list[i].status),
+				rs.list[i].message);
+		assert_int_equal(rs.count, 0);
+		memset(&rs, 0, sizeof rs);
+		quote_check_ak(&ak, &rs);
+		assert_int_equal(rs.count, 0);
+		free(pub);
+		free(att);
+		free(sig);
+	}
+	free(qhex);
+	free(pv);
+}
+
+static void test_reasons_cap(void **state)
+{
+	struct quote_reasons *rs = calloc(1, sizeof *rs);
+	for (unsigned i = 0; i < QUOTE_MAX_REASONS + 5; i++)
+		quote_reasons_add(rs, QUOTE_PCR_VALUE_MISSING, (int)i, 0, NULL, 0, NULL, 0, "r%u", i);
+	assert_int_equal(rs->count, QUOTE_MAX_REASONS);
+	assert_int_equal(rs->dropped, 5);
+	assert_string_equal(quote_status_code(QUOTE_STATUS__COUNT), "UNKNOWN");
+	for (int s = 1; s < QUOTE_STATUS__COUNT; s++)
+		assert_string_not_equal(quote_status_code((enum quote_status)s), "UNKNOWN");
+	free(rs);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good_all_schemes),
+		cmocka_unit_test(test_wrong_nonce),
+		cmocka_unit_test(test_pcr_value_changed),
+		cmocka_unit_test(test_pcr_digest_changed),
+		cmocka_unit_test(test_signature_bit_flips),
+		cmocka_unit_test(test_wrong_key),
+		cmocka_unit_test(test_scheme_checks),
+		cmocka_unit_test(test_magic_and_type),
+		cmocka_unit_test(test_selection_checks),
+		cmocka_unit_test(test_two_banks_order),
+		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_ak_checks),
+		cmocka_unit_test(test_real_swtpm_quotes),
+		cmocka_unit_test(test_reasons_cap),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
