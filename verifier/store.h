@@ -221,6 +221,15 @@ struct store_transition {
 int store_host_set_trust(struct store *s, const struct store_verdict *v, const char *lease_owner,
 			 const char *actor, int64_t now, struct store_transition *ret);
 
+/* Reason code stored when evidence expires. */
+#define STORE_REASON_EVIDENCE_EXPIRED "EVIDENCE_EXPIRED"
+
+/* Every green host whose evidence expired (evidence_expires <= now) becomes
+ * unknown with reason STORE_REASON_EVIDENCE_EXPIRED and a "trust" event, in
+ * one transaction; safe to run from every instance. *ret_n (may be NULL) is
+ * the number of hosts changed. */
+int store_expire_evidence(struct store *s, int64_t now, int64_t *ret_n);
+
 /* ------------------------------------------------------------------ */
 /* Leases and scheduling (several verifier instances, docs/storage.md) */
 

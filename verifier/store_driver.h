@@ -74,7 +74,8 @@ struct store_driver {
 	 * schema migrations). */
 	int (*script)(void *conn, const char *sql);
 	/* Run one statement. Rows (at most max_rows, else ATTEST_E_LIMIT) go to
-	 * *ret_rows when it is not NULL; *ret_changes (may be NULL) gets the rows
+	 * *ret_rows when it is not NULL, else they are read and dropped (a
+	 * locking SELECT); *ret_changes (may be NULL) gets the rows
 	 * inserted/updated/deleted. Errors: ATTEST_E_EXISTS unique violation,
 	 * ATTEST_E_STATE foreign-key violation, ATTEST_E_ARG check/not-null
 	 * violation, ATTEST_E_IO anything else. */

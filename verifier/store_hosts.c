@@ -591,6 +591,48 @@ rollback:
 	return rc;
 }
 
+int store_expire_evidence(struct store *s, int64_t now, int64_t *ret_n)
+{
+	static const char reasons[] =
+		"[{\"code\":\"" STORE_REASON_EVIDENCE_EXPIRED "\","
+		"\"message\":\"no valid attestation within the evidence validity\"}]";
+	char sql[256];
+	int64_t n = 0;
+	int rc = tx_begin(s, true);
+	if (rc)
+		return rc;
+	/* Lock the rows first (PostgreSQL) so that an instance running this at
+	 * the same time waits, then finds nothing left to change. */
+	rc = sq_exec(s,
+		     sql_join(sql, sizeof(sql),
+			      "SELECT id FROM hosts WHERE trust_state = 'green' "
+			      "AND evidence_expires <= $1",
+			      s->drv->lock_suffix, NULL),
+		     PARAMS(V_INT(now)), NULL);
+	if (rc == 0)
+		rc = sq_exec(s,
+			     "INSERT INTO events (at, host_id, host_name, kind, actor, message, details) "
+			     "SELECT $1, id, name, 'trust', 'verifier', "
+			     "'trust green -> unknown: evidence expired', "
+			     "'{\"from\":\"green\",\"to\":\"unknown\"}' FROM hosts "
+			     "WHERE trust_state = 'green' AND evidence_expires <= $1",
+			     PARAMS(V_INT(now)), NULL);
+	if (rc == 0)
+		rc = sq_exec(s,
+			     "UPDATE hosts SET trust_state = 'unknown', reasons = $2, updated_at = $1 "
+			     "WHERE trust_state = 'green' AND evidence_expires <= $1",
+			     PARAMS(V_INT(now), V_TEXT(reasons)), &n);
+	if (rc) {
+		tx_rollback(s);
+		return rc;
+	}
+	if ((rc = tx_commit(s)))
+		return rc;
+	if (ret_n)
+		*ret_n = n;
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Leases */
 

@@ -333,6 +333,8 @@ static int sqlite_query(void *conn, const char *sql, const struct store_value *p
 			rc = map_error(c, "step");
 			goto out;
 		}
+		if (!ret_rows)
+			continue; /* rows not wanted (e.g. SELECT ... FOR UPDATE) */
 		if (rows->nrows >= max_rows) {
 			snprintf(c->msg, sizeof(c->msg), "more than %zu rows", max_rows);
 			rc = ATTEST_E_LIMIT;

@@ -741,6 +741,24 @@ static void test_leases(void **state)
 	assert_int_equal(h->failures, 2);
 	assert_int_equal(h->trust, STORE_TRUST_GREEN);
 	store_host_free(h);
+	/* Evidence expiry: green -> unknown once, with its reason and event. */
+	int64_t expired = 0;
+	assert_int_equal(store_host_set_trust(s, &(struct store_verdict){.host_id = ids[1],
+		.trust = STORE_TRUST_GREEN, .attested = true, .evidence_expires = T0 + 150},
+		NULL, NULL, T0 + 131, NULL), 0);
+	assert_int_equal(store_expire_evidence(s, T0 + 149, &expired), 0);
+	assert_int_equal(expired, 0);
+	assert_int_equal(store_expire_evidence(s, T0 + 150, &expired), 0);
+	assert_int_equal(expired, 1);
+	assert_int_equal(store_expire_evidence(s, T0 + 151, &expired), 0);
+	assert_int_equal(expired, 0);
+	assert_int_equal(store_host_get(s, ids[1], &h), 0);
+	assert_int_equal(h->trust, STORE_TRUST_UNKNOWN);
+	assert_non_null(strstr(h->reasons_json, STORE_REASON_EVIDENCE_EXPIRED));
+	store_host_free(h);
+	assert_int_equal(sql_int(c->path, "SELECT COUNT(*) FROM events WHERE message = "
+					  "'trust green -> unknown: evidence expired'"), 1);
+
 	/* Released and not yet due: not claimed; due: claimed again. */
 	assert_int_equal(store_claim_due_hosts(s, "x", T0 + 190, 30, 1000, &l), 0);
 	for (size_t i = 0; i < l->n; i++)
