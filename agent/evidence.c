@@ -1,6 +1,7 @@
 /* attest-agent evidence: one quote, printed as an evidence bundle
  * (docs/protocol.md, "Evidence bundle"). For scripts, audits and tests; the
  * daemon answers POST /v1/quote with the same fields. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,7 +146,9 @@ int cmd_evidence(int argc, char **argv)
 	rc = fileio_read(logpath, EVENTLOG_MAX_SIZE, &log, &log_len);
 	if (rc) {
 		fprintf(stderr, "attest-agent evidence: cannot read event log %s: %s\n", logpath,
-			rc == ATTEST_E_LIMIT ? "larger than the cap" : attest_strerror(rc));
+			rc == ATTEST_E_LIMIT ? "larger than the cap"
+			: rc == ATTEST_E_IO  ? strerror(errno)
+					     : attest_strerror(rc));
 		goto out;
 	}
 	uint8_t qd[EVIDENCE_QUALIFYING_SIZE];
