@@ -556,8 +556,22 @@ static int hash(EVP_MD_CTX *ctx, const EVP_MD *md, const uint8_t *p, size_t n, u
 
 int eventlog_content_check(const struct eventlog *log, struct eventlog_checks **ret)
 {
+	return eventlog_content_check_bank(log, 0, ret);
+}
+
+int eventlog_content_check_bank(const struct eventlog *log, uint16_t only_alg,
+				struct eventlog_checks **ret)
+{
 	if (!log || !ret || log->bank_count > EVENTLOG_MAX_BANKS)
 		return ATTEST_E_ARG;
+	if (only_alg) {
+		uint32_t b;
+		for (b = 0; b < log->bank_count; b++)
+			if (log->banks[b].alg == only_alg)
+				break;
+		if (b == log->bank_count)
+			return ATTEST_E_NOTFOUND;
+	}
 	int e = ATTEST_E_NOMEM;
 	EVP_MD *mds[EVENTLOG_MAX_BANKS] = { 0 };
 	EVP_MD_CTX *ctx = NULL;
@@ -570,7 +584,8 @@ int eventlog_content_check(const struct eventlog *log, struct eventlog_checks **
 	if (!c->status || !ctx)
 		goto out;
 	for (uint32_t b = 0; b < log->bank_count; b++)
-		mds[b] = eventlog_fetch_md(log->banks[b].alg, log->banks[b].size);
+		if (!only_alg || log->banks[b].alg == only_alg)
+			mds[b] = eventlog_fetch_md(log->banks[b].alg, log->banks[b].size);
 
 	size_t fcap = 0;
 	for (size_t i = 0; i < log->event_count; i++) {

@@ -69,6 +69,14 @@ struct eventlog_checks {
  * 0 even when events fail; ATTEST_E_NOMEM / ATTEST_E_CRYPTO otherwise. */
 int eventlog_content_check(const struct eventlog *log, struct eventlog_checks **ret);
 
+/* The same, checking only bank only_alg (0: every bank, as above). The
+ * verifier checks the bank it quotes: a digest in another bank does not
+ * reach the PCRs it trusts, and each extra bank costs a full hash of the
+ * checked data. An event is PASS when that bank matches. ATTEST_E_NOTFOUND
+ * if the log has no such bank. */
+int eventlog_content_check_bank(const struct eventlog *log, uint16_t only_alg,
+				struct eventlog_checks **ret);
+
 /* NULL is fine. */
 void eventlog_checks_free(struct eventlog_checks *c);
 
@@ -146,6 +154,11 @@ void eventlog_facts_free(struct eventlog_facts *f);
 /* The event's digest in bank alg, or NULL. */
 const struct eventlog_digest *eventlog_event_digest(const struct eventlog_event *ev,
 						    uint16_t alg);
+
+/* eventlog_replay() for one bank only (0: every bank): the verifier needs
+ * just the bank it quotes, and every other bank costs a hash per event.
+ * Banks not replayed keep touched == 0. */
+int eventlog_replay_bank(const struct eventlog *log, uint16_t only_alg, struct eventlog_pcrs *ret);
 
 /* OpenSSL name of a TPM_ALG_ID ("SHA256", "SM3"), or NULL. */
 const char *eventlog_alg_evp_name(uint16_t alg);

@@ -54,6 +54,11 @@ EVP_MD *eventlog_fetch_md(uint16_t alg, uint16_t size)
 
 int eventlog_replay(const struct eventlog *log, struct eventlog_pcrs *ret)
 {
+	return eventlog_replay_bank(log, 0, ret);
+}
+
+int eventlog_replay_bank(const struct eventlog *log, uint16_t only_alg, struct eventlog_pcrs *ret)
+{
 	if (!log || !ret || log->bank_count > EVENTLOG_MAX_BANKS)
 		return ATTEST_E_ARG;
 	struct eventlog_pcrs out;
@@ -73,6 +78,8 @@ int eventlog_replay(const struct eventlog *log, struct eventlog_pcrs *ret)
 		struct eventlog_pcr_bank *pb = &out.banks[b];
 		pb->alg = log->banks[b].alg;
 		pb->size = log->banks[b].size;
+		if (only_alg && pb->alg != only_alg)
+			continue;
 		EVP_MD *md = eventlog_fetch_md(pb->alg, pb->size);
 		if (!md)
 			continue; /* a bank we cannot compute stays untouched */
