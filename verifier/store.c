@@ -162,14 +162,14 @@ const char *store_backend_name(const struct store *s)
 }
 
 int sq_exec(struct store *s, const char *sql, const struct store_value *p, size_t n,
-	    int64_t *ret_changes)
+            int64_t *ret_changes)
 {
 	s->msg_own = false;
 	return s->drv->query(s->conn, sql, p, n, 0, NULL, ret_changes);
 }
 
 int sq_rows(struct store *s, const char *sql, const struct store_value *p, size_t n, size_t max,
-	    struct store_rows **ret)
+            struct store_rows **ret)
 {
 	s->msg_own = false;
 	return s->drv->query(s->conn, sql, p, n, max, ret, NULL);
@@ -273,14 +273,14 @@ int check_json(struct store *s, const char *what, const char *v, json_type type,
 	json_decref(j);
 	if (!ok) {
 		snprintf(m, sizeof(m), "%s is not a JSON %s", what,
-			 type == JSON_ARRAY ? "array" : "object");
+		         type == JSON_ARRAY ? "array" : "object");
 		return store_fail(s, ATTEST_E_FORMAT, m);
 	}
 	return 0;
 }
 
 int check_blob(struct store *s, const char *what, const void *p, size_t len, size_t max,
-	       bool nullable)
+               bool nullable)
 {
 	char m[128];
 	if (!p || len == 0) {
@@ -297,7 +297,7 @@ int check_blob(struct store *s, const char *what, const void *p, size_t len, siz
 }
 
 int check_page(struct store *s, const struct store_page *page, int64_t *ret_limit,
-	       int64_t *ret_offset)
+               int64_t *ret_offset)
 {
 	uint32_t limit = page ? page->limit : 0;
 	uint64_t offset = page ? page->offset : 0;
@@ -394,9 +394,9 @@ static int apply_migration(struct store *s, const struct store_migration *m)
 	if (rc)
 		goto rollback;
 	rc = sq_exec(s,
-		     "INSERT INTO schema_version (version, description, applied_at) "
-		     "VALUES ($1, $2, $3)",
-		     PARAMS(V_INT(m->version), V_TEXT(m->description), V_INT(time(NULL))), NULL);
+	             "INSERT INTO schema_version (version, description, applied_at) "
+	             "VALUES ($1, $2, $3)",
+	             PARAMS(V_INT(m->version), V_TEXT(m->description), V_INT(time(NULL))), NULL);
 	if (rc)
 		goto rollback;
 	free(sql);
@@ -411,10 +411,10 @@ static int migrate(struct store *s)
 {
 	int64_t cur = 0;
 	int rc = s->drv->script(s->conn, "CREATE TABLE IF NOT EXISTS schema_version (\n"
-					 "  version INTEGER PRIMARY KEY,\n"
-					 "  description TEXT NOT NULL,\n"
-					 "  applied_at BIGINT NOT NULL\n"
-					 ")");
+	                                 "  version INTEGER PRIMARY KEY,\n"
+	                                 "  description TEXT NOT NULL,\n"
+	                                 "  applied_at BIGINT NOT NULL\n"
+	                                 ")");
 	if (rc)
 		return rc;
 	rc = current_version(s, &cur);
@@ -422,7 +422,7 @@ static int migrate(struct store *s)
 		return rc;
 	if (cur > store_schema_latest())
 		return store_fail(s, ATTEST_E_UNSUPPORTED,
-				  "the database schema is newer than this program");
+		                  "the database schema is newer than this program");
 	for (size_t i = 0; i < store_migrations_count; i++) {
 		rc = apply_migration(s, &store_migrations[i]);
 		if (rc)
@@ -475,7 +475,8 @@ int store_open(const char *url, struct store **ret, char **ret_err)
 #endif
 	} else {
 		if (ret_err)
-			*ret_err = msg_dup("database URL", "expected sqlite:PATH or postgresql://...");
+			*ret_err =
+			    msg_dup("database URL", "expected sqlite:PATH or postgresql://...");
 		return ATTEST_E_ARG;
 	}
 

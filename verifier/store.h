@@ -35,18 +35,18 @@
 #include <stdint.h>
 
 /* Caps, checked before anything is written or allocated. */
-#define STORE_URL_MAX 4096
-#define STORE_NAME_MAX 255          /* host, policy, token names; actors */
-#define STORE_TEXT_MAX 4096         /* addresses, messages, summaries, subjects */
-#define STORE_JSON_MAX (1024 * 1024) /* any JSON column (policy bodies are the largest) */
-#define STORE_BLOB_MAX (64 * 1024)  /* EK/AK public areas, CA certificates */
-#define STORE_NONCE_MAX 64
-#define STORE_AK_NAME_MAX 66        /* TPM2B_NAME: 2-byte nameAlg + SHA-512 digest */
-#define STORE_TOKEN_HASH_SIZE 32    /* SHA-256 */
-#define STORE_PAGE_DEFAULT 100      /* list size when the caller passes limit 0 */
-#define STORE_PAGE_MAX 1000         /* larger limits are refused with ATTEST_E_LIMIT */
+#define STORE_URL_MAX          4096
+#define STORE_NAME_MAX         255           /* host, policy, token names; actors */
+#define STORE_TEXT_MAX         4096          /* addresses, messages, summaries, subjects */
+#define STORE_JSON_MAX         (1024 * 1024) /* any JSON column (policy bodies are the largest) */
+#define STORE_BLOB_MAX         (64 * 1024)   /* EK/AK public areas, CA certificates */
+#define STORE_NONCE_MAX        64
+#define STORE_AK_NAME_MAX      66   /* TPM2B_NAME: 2-byte nameAlg + SHA-512 digest */
+#define STORE_TOKEN_HASH_SIZE  32   /* SHA-256 */
+#define STORE_PAGE_DEFAULT     100  /* list size when the caller passes limit 0 */
+#define STORE_PAGE_MAX         1000 /* larger limits are refused with ATTEST_E_LIMIT */
 #define STORE_RESULTS_PER_HOST 500  /* attestation results kept per host (oldest dropped) */
-#define STORE_CLAIM_MAX 1000        /* hosts one store_claim_due_hosts() call may lease */
+#define STORE_CLAIM_MAX        1000 /* hosts one store_claim_due_hosts() call may lease */
 
 enum store_trust { STORE_TRUST_UNKNOWN = 0, STORE_TRUST_GREEN, STORE_TRUST_RED };
 enum store_conn { STORE_CONN_DISCONNECTED = 0, STORE_CONN_CONNECTED, STORE_CONN_NOT_RESPONDING };
@@ -103,27 +103,27 @@ struct store_page {
 struct store_host {
 	int64_t id;
 	char *name;
-	char *address;        /* host:port of the agent */
-	char *thumbprint;     /* pinned agent TLS certificate, e.g. "SHA256:ab12..", or NULL */
-	int64_t policy_id;    /* 0: the default policy */
-	char *policy_name;    /* NULL when policy_id is 0 */
-	bool enabled;         /* operator intent: false after "disconnect" (not scheduled) */
+	char *address;     /* host:port of the agent */
+	char *thumbprint;  /* pinned agent TLS certificate, e.g. "SHA256:ab12..", or NULL */
+	int64_t policy_id; /* 0: the default policy */
+	char *policy_name; /* NULL when policy_id is 0 */
+	bool enabled;      /* operator intent: false after "disconnect" (not scheduled) */
 	enum store_conn connection;
 	enum store_trust trust;
-	char *reasons_json;   /* JSON array of {code, message, evidence}; "[]" when none */
+	char *reasons_json; /* JSON array of {code, message, evidence}; "[]" when none */
 	int64_t last_attested, last_seen, evidence_expires;
-	char *tpm_json;       /* TPM identity read at connect time, or NULL (none read / no TPM) */
-	uint8_t *ek_public;   /* TPM2B_PUBLIC of the EK, or NULL */
+	char *tpm_json;     /* TPM identity read at connect time, or NULL (none read / no TPM) */
+	uint8_t *ek_public; /* TPM2B_PUBLIC of the EK, or NULL */
 	size_t ek_public_len;
-	bool ek_certified;    /* EK certificate chains to the certified TPM list */
-	char *software_json;  /* software versions deduced from the evidence, or NULL */
-	char *ak_name;        /* hex Name of the current AK, or NULL */
+	bool ek_certified;   /* EK certificate chains to the certified TPM list */
+	char *software_json; /* software versions deduced from the evidence, or NULL */
+	char *ak_name;       /* hex Name of the current AK, or NULL */
 	int64_t reset_count, restart_count; /* last seen in a quote; -1 unknown */
-	char *boot_id;        /* last seen, or NULL */
-	int64_t interval_s;   /* attestation interval */
-	int64_t next_due;     /* when the host is next due for attestation */
-	int64_t failures;     /* consecutive failures to reach the host (for backoff) */
-	char *lease_owner;    /* verifier instance holding the host, or NULL */
+	char *boot_id;                      /* last seen, or NULL */
+	int64_t interval_s;                 /* attestation interval */
+	int64_t next_due;                   /* when the host is next due for attestation */
+	int64_t failures;  /* consecutive failures to reach the host (for backoff) */
+	char *lease_owner; /* verifier instance holding the host, or NULL */
 	int64_t lease_expires;
 	int64_t created_at, updated_at;
 };
@@ -175,21 +175,22 @@ int store_host_set_next_due(struct store *s, int64_t id, int64_t next_due, int64
  * (kind "connection", actor, message) is written in the same transaction and
  * *ret_changed (may be NULL) is true. Connected also sets last_seen = now. */
 int store_host_set_connection(struct store *s, int64_t id, enum store_conn c, const char *actor,
-			      const char *message, int64_t now, bool *ret_changed);
+                              const char *message, int64_t now, bool *ret_changed);
 
 /* TPM identity read at connect time. tpm_json NULL clears it (no TPM). */
 struct store_identity {
-	const char *tpm_json;      /* JSON object: manufacturer, model, firmware, interface, banks, ... */
-	const uint8_t *ek_public;  /* may be NULL */
+	const char
+	    *tpm_json; /* JSON object: manufacturer, model, firmware, interface, banks, ... */
+	const uint8_t *ek_public; /* may be NULL */
 	size_t ek_public_len;
 	bool ek_certified;
 };
 int store_host_set_identity(struct store *s, int64_t id, const struct store_identity *ident,
-			    int64_t now);
+                            int64_t now);
 
 /* Restart counters and boot id last seen (-1 / NULL = unknown). */
 int store_host_set_boot(struct store *s, int64_t id, int64_t reset_count, int64_t restart_count,
-			const char *boot_id, int64_t now);
+                        const char *boot_id, int64_t now);
 
 /* A new trust verdict for a host. */
 struct store_verdict {
@@ -197,7 +198,7 @@ struct store_verdict {
 	enum store_trust trust;
 	const char *reasons_json;  /* JSON array; NULL = "[]" */
 	bool attested;             /* a completed attestation: sets last_attested = now, appends
-				      to the result history (below fields used) */
+	                              to the result history (below fields used) */
 	int64_t duration_ms;       /* attestation time, request to verdict */
 	int64_t evidence_expires;  /* 0 = keep */
 	const char *software_json; /* JSON object; NULL = keep */
@@ -205,9 +206,9 @@ struct store_verdict {
 
 struct store_transition {
 	enum store_trust previous;
-	bool changed;        /* previous != new trust */
-	int64_t alarm_id;    /* alarm raised by this call, or 0 */
-	int64_t cleared;     /* alarms cleared by this call */
+	bool changed;     /* previous != new trust */
+	int64_t alarm_id; /* alarm raised by this call, or 0 */
+	int64_t cleared;  /* alarms cleared by this call */
 };
 
 /* Store a verdict in ONE transaction: the host's trust and reasons; the
@@ -219,7 +220,7 @@ struct store_transition {
  * owner holds a live lease on the host (ATTEST_E_STATE: a slower instance
  * whose lease expired cannot overwrite a newer verdict). *ret may be NULL. */
 int store_host_set_trust(struct store *s, const struct store_verdict *v, const char *lease_owner,
-			 const char *actor, int64_t now, struct store_transition *ret);
+                         const char *actor, int64_t now, struct store_transition *ret);
 
 /* Reason code stored when evidence expires. */
 #define STORE_REASON_EVIDENCE_EXPIRED "EVIDENCE_EXPIRED"
@@ -239,25 +240,25 @@ int store_expire_evidence(struct store *s, int64_t now, int64_t *ret_n);
  * the same host while its lease is live (SQLite: one writer; PostgreSQL:
  * FOR UPDATE SKIP LOCKED). *ret holds the leased hosts (possibly none). */
 int store_claim_due_hosts(struct store *s, const char *owner, int64_t now, int64_t lease_seconds,
-			  size_t max, struct store_host_list **ret);
+                          size_t max, struct store_host_list **ret);
 
 /* Extend owner's lease on a host to now + lease_seconds. ATTEST_E_STATE if
  * owner no longer holds a live lease (another instance may have the host). */
 int store_lease_renew(struct store *s, int64_t host_id, const char *owner, int64_t now,
-		      int64_t lease_seconds);
+                      int64_t lease_seconds);
 
 /* Give the host back: clear the lease, set next_due and the consecutive
  * failure count (-1 = keep). ATTEST_E_STATE if owner does not hold it. */
 int store_lease_release(struct store *s, int64_t host_id, const char *owner, int64_t next_due,
-			int64_t failures, int64_t now);
+                        int64_t failures, int64_t now);
 
 /* ------------------------------------------------------------------ */
 /* AKs */
 
 struct store_ak {
 	int64_t id, host_id;
-	char *name_hex;         /* TPM Name (nameAlg || digest), lowercase hex */
-	uint8_t *public_area;   /* TPM2B_PUBLIC as received */
+	char *name_hex;       /* TPM Name (nameAlg || digest), lowercase hex */
+	uint8_t *public_area; /* TPM2B_PUBLIC as received */
 	size_t public_len;
 	int64_t enrolled_at, retired_at; /* retired_at 0: current */
 };
@@ -269,7 +270,7 @@ void store_ak_free(struct store_ak *ak);
  * ATTEST_E_EXISTS if that AK Name was ever stored (an AK is never
  * re-enrolled), ATTEST_E_NOTFOUND if the host does not exist. */
 int store_ak_enroll(struct store *s, int64_t host_id, const uint8_t *name, size_t name_len,
-		    const uint8_t *public_area, size_t public_len, int64_t now, int64_t *ret_id);
+                    const uint8_t *public_area, size_t public_len, int64_t now, int64_t *ret_id);
 
 /* The host's current AK. ATTEST_E_NOTFOUND if none (never enrolled, or retired). */
 int store_ak_current(struct store *s, int64_t host_id, struct store_ak **ret);
@@ -288,14 +289,14 @@ int store_ak_retire_all(struct store *s, int64_t host_id, int64_t now, int64_t *
 /* Remember a nonce issued to a host, valid until expires_at.
  * ATTEST_E_EXISTS if the value was ever issued (draw a new one). */
 int store_nonce_add(struct store *s, int64_t host_id, const uint8_t *nonce, size_t len, int64_t now,
-		    int64_t expires_at);
+                    int64_t expires_at);
 
 /* Consume a nonce atomically, once across all instances: 0 if it was issued
  * to host_id, unused and unexpired (it is now used); ATTEST_E_STATE if it was
  * already used or has expired; ATTEST_E_NOTFOUND if it was never issued to
  * this host (or was purged). */
 int store_nonce_consume(struct store *s, int64_t host_id, const uint8_t *nonce, size_t len,
-			int64_t now);
+                        int64_t now);
 
 /* Delete nonces that expired before `before` (safe: a purged nonce is
  * refused as unknown). *ret_n (may be NULL) is the count deleted. */
@@ -320,7 +321,7 @@ void store_result_list_free(struct store_result_list *l);
 
 /* A host's results, newest first. */
 int store_result_list(struct store *s, int64_t host_id, const struct store_page *page,
-		      struct store_result_list **ret);
+                      struct store_result_list **ret);
 
 /* ------------------------------------------------------------------ */
 /* Alarms (raised and cleared by store_host_set_trust) */
@@ -329,8 +330,8 @@ struct store_alarm {
 	int64_t id, host_id;
 	char *host_name;
 	int64_t raised_at;
-	char *summary;       /* reason codes, e.g. "SECURE_BOOT_DISABLED, TPM_NOT_CERTIFIED" */
-	char *reasons_json;  /* the reasons when raised */
+	char *summary;      /* reason codes, e.g. "SECURE_BOOT_DISABLED, TPM_NOT_CERTIFIED" */
+	char *reasons_json; /* the reasons when raised */
 	int64_t cleared_at, acked_at;
 	char *acked_by;
 };
@@ -351,7 +352,7 @@ struct store_alarm_filter {
 
 /* Alarms, newest first. filter may be NULL (all). */
 int store_alarm_list(struct store *s, const struct store_alarm_filter *filter,
-		     const struct store_page *page, struct store_alarm_list **ret);
+                     const struct store_page *page, struct store_alarm_list **ret);
 int store_alarm_get(struct store *s, int64_t id, struct store_alarm **ret);
 
 /* Acknowledge an alarm (and log an "alarm" event). ATTEST_E_NOTFOUND if
@@ -369,7 +370,7 @@ struct store_event {
 	char *kind;              /* "trust", "connection", "alarm", "ak", "host", "policy", ... */
 	char *actor;             /* "verifier", or the token name of an operator */
 	char *message;
-	char *details_json;      /* JSON object or NULL */
+	char *details_json; /* JSON object or NULL */
 };
 
 struct store_event_list {
@@ -380,7 +381,7 @@ struct store_event_list {
 void store_event_list_free(struct store_event_list *l);
 
 struct store_event_new {
-	int64_t host_id;          /* 0: none */
+	int64_t host_id; /* 0: none */
 	const char *kind, *actor, *message;
 	const char *details_json; /* JSON object, may be NULL */
 };
@@ -399,7 +400,7 @@ struct store_event_filter {
 /* Events, newest first (pass the last id returned as before_id for the next
  * page; page->offset also works). filter may be NULL. */
 int store_event_list(struct store *s, const struct store_event_filter *filter,
-		     const struct store_page *page, struct store_event_list **ret);
+                     const struct store_page *page, struct store_event_list **ret);
 
 /* Delete events older than `before`. */
 int store_event_purge(struct store *s, int64_t before, int64_t *ret_n);
@@ -410,9 +411,9 @@ int store_event_purge(struct store *s, int64_t before, int64_t *ret_n);
 struct store_policy {
 	int64_t id;
 	char *name;
-	char *body_json;  /* the policy document (format: docs/policy.md) */
+	char *body_json; /* the policy document (format: docs/policy.md) */
 	bool is_default;
-	int64_t nhosts;   /* hosts assigned explicitly */
+	int64_t nhosts; /* hosts assigned explicitly */
 	int64_t created_at, updated_at;
 };
 
@@ -428,14 +429,15 @@ void store_policy_list_free(struct store_policy_list *l);
  * no default yet (so exactly one default exists once any policy does).
  * ATTEST_E_EXISTS if the name is taken. */
 int store_policy_add(struct store *s, const char *name, const char *body_json, bool make_default,
-		     int64_t now, int64_t *ret_id);
+                     int64_t now, int64_t *ret_id);
 int store_policy_get(struct store *s, int64_t id, struct store_policy **ret);
 int store_policy_get_by_name(struct store *s, const char *name, struct store_policy **ret);
 /* ATTEST_E_NOTFOUND if no policy exists yet. */
 int store_policy_get_default(struct store *s, struct store_policy **ret);
 /* The host's assigned policy, or the default. */
 int store_policy_for_host(struct store *s, int64_t host_id, struct store_policy **ret);
-int store_policy_list(struct store *s, const struct store_page *page, struct store_policy_list **ret);
+int store_policy_list(struct store *s, const struct store_page *page,
+                      struct store_policy_list **ret);
 int store_policy_update(struct store *s, int64_t id, const char *body_json, int64_t now);
 /* Make id the one default. */
 int store_policy_set_default(struct store *s, int64_t id, int64_t now);
@@ -451,7 +453,7 @@ struct store_ca {
 	char *subject;
 	uint8_t *der;
 	size_t der_len;
-	char *source;      /* "builtin", "attestctl", a file name ... */
+	char *source; /* "builtin", "attestctl", a file name ... */
 	int64_t added_at;
 };
 
@@ -466,8 +468,9 @@ void store_ca_list_free(struct store_ca_list *l);
 /* Add a CA certificate (the store computes its fingerprint; the caller has
  * parsed it and gives its subject). ATTEST_E_EXISTS if already present. */
 int store_ca_add(struct store *s, const uint8_t *der, size_t der_len, const char *subject,
-		 const char *source, int64_t now, int64_t *ret_id);
-int store_ca_get_by_fingerprint(struct store *s, const char *fingerprint_hex, struct store_ca **ret);
+                 const char *source, int64_t now, int64_t *ret_id);
+int store_ca_get_by_fingerprint(struct store *s, const char *fingerprint_hex,
+                                struct store_ca **ret);
 /* Ordered by id. */
 int store_ca_list(struct store *s, const struct store_page *page, struct store_ca_list **ret);
 int store_ca_remove(struct store *s, int64_t id);
@@ -495,13 +498,13 @@ int store_token_hash(const char *token, size_t len, uint8_t out[static STORE_TOK
 
 /* ATTEST_E_EXISTS if the name or the hash exists. */
 int store_token_add(struct store *s, const char *name, enum store_role role,
-		    const uint8_t hash[static STORE_TOKEN_HASH_SIZE], int64_t now, int64_t *ret_id);
+                    const uint8_t hash[static STORE_TOKEN_HASH_SIZE], int64_t now, int64_t *ret_id);
 
 /* The token whose hash this is, or ATTEST_E_NOTFOUND. Looking up by a hash
  * leaks nothing useful through timing (an attacker would need preimages);
  * the stored hash is still compared with CRYPTO_memcmp before success. */
 int store_token_lookup(struct store *s, const uint8_t hash[static STORE_TOKEN_HASH_SIZE],
-		       struct store_token **ret);
+                       struct store_token **ret);
 int store_token_list(struct store *s, const struct store_page *page, struct store_token_list **ret);
 int store_token_remove(struct store *s, int64_t id);
 

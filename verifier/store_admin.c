@@ -23,16 +23,17 @@ static void *items_alloc(size_t n, size_t sz)
 /* Events */
 
 int event_insert(struct store *s, int64_t host_id, const char *kind, const char *actor,
-		 const char *message, const char *details_json, int64_t now, int64_t *ret_id)
+                 const char *message, const char *details_json, int64_t now, int64_t *ret_id)
 {
 	int64_t id = 0;
-	int rc = sq_int(s,
-			"INSERT INTO events (at, host_id, host_name, kind, actor, message, details) "
-			"VALUES ($1, $2, (SELECT name FROM hosts WHERE id = $2), $3, $4, $5, $6) "
-			"RETURNING id",
-			PARAMS(V_INT(now), host_id ? V_INT(host_id) : V_NULL, V_TEXT(kind),
-			       V_TEXT(actor), V_TEXT(message), V_TEXT(details_json)),
-			&id);
+	int rc =
+	    sq_int(s,
+	           "INSERT INTO events (at, host_id, host_name, kind, actor, message, details) "
+	           "VALUES ($1, $2, (SELECT name FROM hosts WHERE id = $2), $3, $4, $5, $6) "
+	           "RETURNING id",
+	           PARAMS(V_INT(now), host_id ? V_INT(host_id) : V_NULL, V_TEXT(kind),
+	                  V_TEXT(actor), V_TEXT(message), V_TEXT(details_json)),
+	           &id);
 	if (rc == ATTEST_E_STATE) /* foreign key: no such host */
 		rc = ATTEST_E_NOTFOUND;
 	if (rc == 0 && ret_id)
@@ -45,12 +46,13 @@ int store_event_add(struct store *s, const struct store_event_new *e, int64_t no
 	int rc;
 	if (!e || e->host_id < 0)
 		return ATTEST_E_ARG;
-	if ((rc = check_name(s, "event kind", e->kind)) || (rc = check_name(s, "actor", e->actor)) ||
+	if ((rc = check_name(s, "event kind", e->kind)) ||
+	    (rc = check_name(s, "actor", e->actor)) ||
 	    (rc = check_text(s, "message", e->message, STORE_TEXT_MAX, false)) ||
 	    (rc = check_json(s, "details", e->details_json, JSON_OBJECT, true)))
 		return rc;
 	return event_insert(s, e->host_id, e->kind, e->actor, e->message, e->details_json, now,
-			    ret_id);
+	                    ret_id);
 }
 
 void store_event_list_free(struct store_event_list *l)
@@ -69,7 +71,7 @@ void store_event_list_free(struct store_event_list *l)
 }
 
 int store_event_list(struct store *s, const struct store_event_filter *filter,
-		     const struct store_page *page, struct store_event_list **ret)
+                     const struct store_page *page, struct store_event_list **ret)
 {
 	struct store_event_filter f = filter ? *filter : (struct store_event_filter){0};
 	int64_t limit, offset;
@@ -80,13 +82,13 @@ int store_event_list(struct store *s, const struct store_event_filter *filter,
 		return rc;
 	/* A filter is off when its parameter is 0 / NULL. */
 	rc = sq_rows(s,
-		     "SELECT id, at, host_id, host_name, kind, actor, message, details FROM events "
-		     "WHERE (host_id = $1 OR $1 = 0) AND (kind = $2 OR $2 IS NULL) "
-		     "AND (at >= $3 OR $3 = 0) AND (at < $4 OR $4 = 0) AND (id < $5 OR $5 = 0) "
-		     "ORDER BY id DESC LIMIT $6 OFFSET $7",
-		     PARAMS(V_INT(f.host_id), V_TEXT(f.kind), V_INT(f.since), V_INT(f.until),
-			    V_INT(f.before_id), V_INT(limit), V_INT(offset)),
-		     (size_t)limit, &rows);
+	             "SELECT id, at, host_id, host_name, kind, actor, message, details FROM events "
+	             "WHERE (host_id = $1 OR $1 = 0) AND (kind = $2 OR $2 IS NULL) "
+	             "AND (at >= $3 OR $3 = 0) AND (at < $4 OR $4 = 0) AND (id < $5 OR $5 = 0) "
+	             "ORDER BY id DESC LIMIT $6 OFFSET $7",
+	             PARAMS(V_INT(f.host_id), V_TEXT(f.kind), V_INT(f.since), V_INT(f.until),
+	                    V_INT(f.before_id), V_INT(limit), V_INT(offset)),
+	             (size_t)limit, &rows);
 	if (rc)
 		return rc;
 	struct store_event_list *l = calloc(1, sizeof(*l));
@@ -165,7 +167,7 @@ static void decode_policy(struct store_rows *rows, size_t r, struct store_policy
 }
 
 static int policy_one(struct store *s, const char *sql, const struct store_value *p, size_t n,
-		      struct store_policy **ret)
+                      struct store_policy **ret)
 {
 	struct store_rows *rows = NULL;
 	int rc = sq_rows(s, sql, p, n, 1, &rows);
@@ -185,7 +187,7 @@ static int policy_one(struct store *s, const char *sql, const struct store_value
 }
 
 int store_policy_add(struct store *s, const char *name, const char *body_json, bool make_default,
-		     int64_t now, int64_t *ret_id)
+                     int64_t now, int64_t *ret_id)
 {
 	int64_t id = 0, ndefault = 0;
 	int rc;
@@ -198,17 +200,18 @@ int store_policy_add(struct store *s, const char *name, const char *body_json, b
 	if (rc)
 		goto rollback;
 	if (make_default && ndefault) {
-		rc = sq_exec(s, "UPDATE policies SET is_default = 0, updated_at = $1 WHERE is_default = 1",
-			     PARAMS(V_INT(now)), NULL);
+		rc = sq_exec(
+		    s, "UPDATE policies SET is_default = 0, updated_at = $1 WHERE is_default = 1",
+		    PARAMS(V_INT(now)), NULL);
 		if (rc)
 			goto rollback;
 	}
-	rc = sq_int(s,
-		    "INSERT INTO policies (name, body, is_default, created_at, updated_at) "
-		    "VALUES ($1, $2, $3, $4, $4) RETURNING id",
-		    PARAMS(V_TEXT(name), V_TEXT(body_json), V_INT(make_default || !ndefault),
-			   V_INT(now)),
-		    &id);
+	rc = sq_int(
+	    s,
+	    "INSERT INTO policies (name, body, is_default, created_at, updated_at) "
+	    "VALUES ($1, $2, $3, $4, $4) RETURNING id",
+	    PARAMS(V_TEXT(name), V_TEXT(body_json), V_INT(make_default || !ndefault), V_INT(now)),
+	    &id);
 	if (rc == ATTEST_E_EXISTS)
 		store_fail(s, rc, "a policy with that name already exists");
 	if (rc)
@@ -245,7 +248,7 @@ int store_policy_for_host(struct store *s, int64_t host_id, struct store_policy 
 {
 	int64_t policy_id = 0;
 	int rc = sq_int(s, "SELECT policy_id FROM hosts WHERE id = $1", PARAMS(V_INT(host_id)),
-			&policy_id);
+	                &policy_id);
 	if (rc)
 		return rc;
 	if (policy_id)
@@ -253,7 +256,8 @@ int store_policy_for_host(struct store *s, int64_t host_id, struct store_policy 
 	return store_policy_get_default(s, ret);
 }
 
-int store_policy_list(struct store *s, const struct store_page *page, struct store_policy_list **ret)
+int store_policy_list(struct store *s, const struct store_page *page,
+                      struct store_policy_list **ret)
 {
 	int64_t limit, offset;
 	struct store_rows *rows = NULL;
@@ -262,7 +266,7 @@ int store_policy_list(struct store *s, const struct store_page *page, struct sto
 	if (rc)
 		return rc;
 	rc = sq_rows(s, "SELECT " POLICY_COLS " ORDER BY p.name LIMIT $1 OFFSET $2",
-		     PARAMS(V_INT(limit), V_INT(offset)), (size_t)limit, &rows);
+	             PARAMS(V_INT(limit), V_INT(offset)), (size_t)limit, &rows);
 	if (rc)
 		return rc;
 	struct store_policy_list *l = calloc(1, sizeof(*l));
@@ -287,7 +291,7 @@ int store_policy_update(struct store *s, int64_t id, const char *body_json, int6
 	if (rc)
 		return rc;
 	rc = sq_exec(s, "UPDATE policies SET body = $2, updated_at = $3 WHERE id = $1",
-		     PARAMS(V_INT(id), V_TEXT(body_json), V_INT(now)), &changed);
+	             PARAMS(V_INT(id), V_TEXT(body_json), V_INT(now)), &changed);
 	if (rc == 0 && changed == 0)
 		rc = ATTEST_E_NOTFOUND;
 	return rc;
@@ -302,12 +306,12 @@ int store_policy_set_default(struct store *s, int64_t id, int64_t now)
 	rc = sq_int(s, "SELECT 1 FROM policies WHERE id = $1", PARAMS(V_INT(id)), &one);
 	if (rc == 0)
 		rc = sq_exec(s,
-			     "UPDATE policies SET is_default = 0, updated_at = $2 "
-			     "WHERE is_default = 1 AND id <> $1",
-			     PARAMS(V_INT(id), V_INT(now)), NULL);
+		             "UPDATE policies SET is_default = 0, updated_at = $2 "
+		             "WHERE is_default = 1 AND id <> $1",
+		             PARAMS(V_INT(id), V_INT(now)), NULL);
 	if (rc == 0)
 		rc = sq_exec(s, "UPDATE policies SET is_default = 1, updated_at = $2 WHERE id = $1",
-			     PARAMS(V_INT(id), V_INT(now)), NULL);
+		             PARAMS(V_INT(id), V_INT(now)), NULL);
 	if (rc) {
 		tx_rollback(s);
 		return rc;
@@ -322,7 +326,7 @@ int store_policy_remove(struct store *s, int64_t id)
 	if (rc)
 		return rc;
 	rc = sq_int(s, "SELECT is_default FROM policies WHERE id = $1", PARAMS(V_INT(id)),
-		    &is_default);
+	            &is_default);
 	if (rc == 0 && is_default)
 		rc = store_fail(s, ATTEST_E_STATE, "the default policy cannot be removed");
 	if (rc == 0) {
@@ -387,7 +391,7 @@ static int sha256(const void *p, size_t len, uint8_t out[static 32])
 }
 
 int store_ca_add(struct store *s, const uint8_t *der, size_t der_len, const char *subject,
-		 const char *source, int64_t now, int64_t *ret_id)
+                 const char *source, int64_t now, int64_t *ret_id)
 {
 	uint8_t fp[32];
 	char hex[65];
@@ -400,14 +404,15 @@ int store_ca_add(struct store *s, const uint8_t *der, size_t der_len, const char
 	if ((rc = sha256(der, der_len, fp)))
 		return rc;
 	hex_encode(fp, sizeof(fp), hex);
-	rc = sq_int(s,
-		    "INSERT INTO tpm_cas (fingerprint, subject, der, source, added_at) "
-		    "VALUES ($1, $2, $3, $4, $5) RETURNING id",
-		    PARAMS(V_TEXT(hex), V_TEXT(subject), V_BLOB(der, der_len), V_TEXT(source),
-			   V_INT(now)),
-		    &id);
+	rc = sq_int(
+	    s,
+	    "INSERT INTO tpm_cas (fingerprint, subject, der, source, added_at) "
+	    "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+	    PARAMS(V_TEXT(hex), V_TEXT(subject), V_BLOB(der, der_len), V_TEXT(source), V_INT(now)),
+	    &id);
 	if (rc == ATTEST_E_EXISTS)
-		return store_fail(s, rc, "this CA certificate is already in the certified TPM list");
+		return store_fail(s, rc,
+		                  "this CA certificate is already in the certified TPM list");
 	if (rc == 0 && ret_id)
 		*ret_id = id;
 	return rc;
@@ -424,7 +429,7 @@ int store_ca_get_by_fingerprint(struct store *s, const char *fingerprint_hex, st
 		lower[i] = (char)tolower((unsigned char)fingerprint_hex[i]);
 	lower[64] = 0;
 	int rc = sq_rows(s, "SELECT " CA_COLS " WHERE fingerprint = $1", PARAMS(V_TEXT(lower)), 1,
-			 &rows);
+	                 &rows);
 	if (rc)
 		return rc;
 	struct store_ca *c = NULL;
@@ -449,7 +454,7 @@ int store_ca_list(struct store *s, const struct store_page *page, struct store_c
 	if (rc)
 		return rc;
 	rc = sq_rows(s, "SELECT " CA_COLS " ORDER BY id LIMIT $1 OFFSET $2",
-		     PARAMS(V_INT(limit), V_INT(offset)), (size_t)limit, &rows);
+	             PARAMS(V_INT(limit), V_INT(offset)), (size_t)limit, &rows);
 	if (rc)
 		return rc;
 	struct store_ca_list *l = calloc(1, sizeof(*l));
@@ -505,7 +510,7 @@ int store_token_hash(const char *token, size_t len, uint8_t out[static STORE_TOK
 }
 
 int store_token_add(struct store *s, const char *name, enum store_role role,
-		    const uint8_t hash[static STORE_TOKEN_HASH_SIZE], int64_t now, int64_t *ret_id)
+                    const uint8_t hash[static STORE_TOKEN_HASH_SIZE], int64_t now, int64_t *ret_id)
 {
 	int64_t id = 0;
 	int rc;
@@ -514,11 +519,11 @@ int store_token_add(struct store *s, const char *name, enum store_role role,
 	if ((unsigned)role > STORE_ROLE_ADMIN)
 		return ATTEST_E_ARG;
 	rc = sq_int(s,
-		    "INSERT INTO api_tokens (name, token_hash, role, created_at) "
-		    "VALUES ($1, $2, $3, $4) RETURNING id",
-		    PARAMS(V_TEXT(name), V_BLOB(hash, STORE_TOKEN_HASH_SIZE),
-			   V_TEXT(store_role_name(role)), V_INT(now)),
-		    &id);
+	            "INSERT INTO api_tokens (name, token_hash, role, created_at) "
+	            "VALUES ($1, $2, $3, $4) RETURNING id",
+	            PARAMS(V_TEXT(name), V_BLOB(hash, STORE_TOKEN_HASH_SIZE),
+	                   V_TEXT(store_role_name(role)), V_INT(now)),
+	            &id);
 	if (rc == ATTEST_E_EXISTS)
 		return store_fail(s, rc, "a token with that name (or value) already exists");
 	if (rc == 0 && ret_id)
@@ -527,15 +532,15 @@ int store_token_add(struct store *s, const char *name, enum store_role role,
 }
 
 int store_token_lookup(struct store *s, const uint8_t hash[static STORE_TOKEN_HASH_SIZE],
-		       struct store_token **ret)
+                       struct store_token **ret)
 {
 	struct store_rows *rows = NULL;
 	struct store_token *t = NULL;
 	enum store_role role = STORE_ROLE_VIEWER;
 	int rc = sq_rows(s,
-			 "SELECT id, name, role, created_at, token_hash FROM api_tokens "
-			 "WHERE token_hash = $1",
-			 PARAMS(V_BLOB(hash, STORE_TOKEN_HASH_SIZE)), 1, &rows);
+	                 "SELECT id, name, role, created_at, token_hash FROM api_tokens "
+	                 "WHERE token_hash = $1",
+	                 PARAMS(V_BLOB(hash, STORE_TOKEN_HASH_SIZE)), 1, &rows);
 	if (rc)
 		return rc;
 	const struct store_cell *h = rows->nrows ? &rows->cells[4] : NULL;
@@ -565,9 +570,10 @@ int store_token_list(struct store *s, const struct store_page *page, struct stor
 	int rc = check_page(s, page, &limit, &offset);
 	if (rc)
 		return rc;
-	rc = sq_rows(s, "SELECT id, name, role, created_at FROM api_tokens ORDER BY id "
-			"LIMIT $1 OFFSET $2",
-		     PARAMS(V_INT(limit), V_INT(offset)), (size_t)limit, &rows);
+	rc = sq_rows(s,
+	             "SELECT id, name, role, created_at FROM api_tokens ORDER BY id "
+	             "LIMIT $1 OFFSET $2",
+	             PARAMS(V_INT(limit), V_INT(offset)), (size_t)limit, &rows);
 	if (rc)
 		return rc;
 	struct store_token_list *l = calloc(1, sizeof(*l));
@@ -582,7 +588,8 @@ int store_token_list(struct store *s, const struct store_page *page, struct stor
 		v[i].id = cell_int(rows, i, 0);
 		v[i].name = cell_take(rows, i, 1, NULL);
 		v[i].role = STORE_ROLE_VIEWER;
-		(void)store_role_parse((const char *)rows->cells[i * rows->ncols + 2].p, &v[i].role);
+		(void)store_role_parse((const char *)rows->cells[i * rows->ncols + 2].p,
+		                       &v[i].role);
 		v[i].created_at = cell_int(rows, i, 3);
 	}
 	store_rows_free(rows);

@@ -80,7 +80,7 @@ struct store_driver {
 	 * ATTEST_E_STATE foreign-key violation, ATTEST_E_ARG check/not-null
 	 * violation, ATTEST_E_IO anything else. */
 	int (*query)(void *conn, const char *sql, const struct store_value *params, size_t nparams,
-		     size_t max_rows, struct store_rows **ret_rows, int64_t *ret_changes);
+	             size_t max_rows, struct store_rows **ret_rows, int64_t *ret_changes);
 	/* Last error text of the connection (never NULL). */
 	const char *(*errmsg)(void *conn);
 };

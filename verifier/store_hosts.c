@@ -15,15 +15,15 @@
 
 /* The columns decode_host() reads, in order. Qualified with the table name,
  * not an alias: SQLite's RETURNING clause does not see aliases. */
-#define HOST_COLS                                                                          \
-	"hosts.id, hosts.name, hosts.address, hosts.thumbprint, hosts.policy_id, "         \
-	"(SELECT p.name FROM policies p WHERE p.id = hosts.policy_id), "                   \
-	"hosts.enabled, hosts.conn_state, hosts.trust_state, hosts.reasons, "              \
-	"hosts.last_attested, hosts.last_seen, hosts.evidence_expires, hosts.tpm, "        \
-	"hosts.ek_public, hosts.ek_certified, hosts.software, "                            \
-	"(SELECT a.name FROM aks a WHERE a.host_id = hosts.id AND a.retired_at IS NULL), " \
-	"hosts.reset_count, hosts.restart_count, hosts.boot_id, hosts.interval_s, "        \
-	"hosts.next_due, hosts.failures, hosts.lease_owner, hosts.lease_expires, "         \
+#define HOST_COLS                                                                                  \
+	"hosts.id, hosts.name, hosts.address, hosts.thumbprint, hosts.policy_id, "                 \
+	"(SELECT p.name FROM policies p WHERE p.id = hosts.policy_id), "                           \
+	"hosts.enabled, hosts.conn_state, hosts.trust_state, hosts.reasons, "                      \
+	"hosts.last_attested, hosts.last_seen, hosts.evidence_expires, hosts.tpm, "                \
+	"hosts.ek_public, hosts.ek_certified, hosts.software, "                                    \
+	"(SELECT a.name FROM aks a WHERE a.host_id = hosts.id AND a.retired_at IS NULL), "         \
+	"hosts.reset_count, hosts.restart_count, hosts.boot_id, hosts.interval_s, "                \
+	"hosts.next_due, hosts.failures, hosts.lease_owner, hosts.lease_expires, "                 \
 	"hosts.created_at, hosts.updated_at"
 
 static void host_clear(struct store_host *h)
@@ -73,35 +73,35 @@ static void decode_host(struct store_rows *rows, size_t r, struct store_host *h)
 	size_t ek_len;
 	uint8_t *ek = cell_take(rows, r, 14, &ek_len);
 	*h = (struct store_host){
-		.id = cell_int(rows, r, 0),
-		.name = cell_take(rows, r, 1, NULL),
-		.address = cell_take(rows, r, 2, NULL),
-		.thumbprint = cell_take(rows, r, 3, NULL),
-		.policy_id = cell_int(rows, r, 4),
-		.policy_name = cell_take(rows, r, 5, NULL),
-		.enabled = cell_int(rows, r, 6) != 0,
-		.connection = conn,
-		.trust = trust,
-		.reasons_json = cell_take(rows, r, 9, NULL),
-		.last_attested = cell_int(rows, r, 10),
-		.last_seen = cell_int(rows, r, 11),
-		.evidence_expires = cell_int(rows, r, 12),
-		.tpm_json = cell_take(rows, r, 13, NULL),
-		.ek_public = ek,
-		.ek_public_len = ek_len,
-		.ek_certified = cell_int(rows, r, 15) != 0,
-		.software_json = cell_take(rows, r, 16, NULL),
-		.ak_name = cell_take(rows, r, 17, NULL),
-		.reset_count = cell_count(rows, r, 18),
-		.restart_count = cell_count(rows, r, 19),
-		.boot_id = cell_take(rows, r, 20, NULL),
-		.interval_s = cell_int(rows, r, 21),
-		.next_due = cell_int(rows, r, 22),
-		.failures = cell_int(rows, r, 23),
-		.lease_owner = cell_take(rows, r, 24, NULL),
-		.lease_expires = cell_int(rows, r, 25),
-		.created_at = cell_int(rows, r, 26),
-		.updated_at = cell_int(rows, r, 27),
+	    .id = cell_int(rows, r, 0),
+	    .name = cell_take(rows, r, 1, NULL),
+	    .address = cell_take(rows, r, 2, NULL),
+	    .thumbprint = cell_take(rows, r, 3, NULL),
+	    .policy_id = cell_int(rows, r, 4),
+	    .policy_name = cell_take(rows, r, 5, NULL),
+	    .enabled = cell_int(rows, r, 6) != 0,
+	    .connection = conn,
+	    .trust = trust,
+	    .reasons_json = cell_take(rows, r, 9, NULL),
+	    .last_attested = cell_int(rows, r, 10),
+	    .last_seen = cell_int(rows, r, 11),
+	    .evidence_expires = cell_int(rows, r, 12),
+	    .tpm_json = cell_take(rows, r, 13, NULL),
+	    .ek_public = ek,
+	    .ek_public_len = ek_len,
+	    .ek_certified = cell_int(rows, r, 15) != 0,
+	    .software_json = cell_take(rows, r, 16, NULL),
+	    .ak_name = cell_take(rows, r, 17, NULL),
+	    .reset_count = cell_count(rows, r, 18),
+	    .restart_count = cell_count(rows, r, 19),
+	    .boot_id = cell_take(rows, r, 20, NULL),
+	    .interval_s = cell_int(rows, r, 21),
+	    .next_due = cell_int(rows, r, 22),
+	    .failures = cell_int(rows, r, 23),
+	    .lease_owner = cell_take(rows, r, 24, NULL),
+	    .lease_expires = cell_int(rows, r, 25),
+	    .created_at = cell_int(rows, r, 26),
+	    .updated_at = cell_int(rows, r, 27),
 	};
 }
 
@@ -124,7 +124,7 @@ static int hosts_from_rows(struct store_rows *rows, struct store_host_list **ret
 }
 
 static int host_one(struct store *s, const char *sql, const struct store_value *p, size_t n,
-		    struct store_host **ret)
+                    struct store_host **ret)
 {
 	struct store_rows *rows = NULL;
 	int rc = sq_rows(s, sql, p, n, 1, &rows);
@@ -173,13 +173,13 @@ int store_host_add(struct store *s, const struct store_host_new *h, int64_t now,
 	rc = policy_exists(s, h->policy_id);
 	if (rc)
 		goto rollback;
-	rc = sq_int(s,
-		    "INSERT INTO hosts (name, address, thumbprint, policy_id, interval_s, next_due, "
-		    "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $6) RETURNING id",
-		    PARAMS(V_TEXT(h->name), V_TEXT(h->address), V_TEXT(h->thumbprint),
-			   h->policy_id ? V_INT(h->policy_id) : V_NULL, V_INT(h->interval_s),
-			   V_INT(now)),
-		    &id);
+	rc = sq_int(
+	    s,
+	    "INSERT INTO hosts (name, address, thumbprint, policy_id, interval_s, next_due, "
+	    "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $6) RETURNING id",
+	    PARAMS(V_TEXT(h->name), V_TEXT(h->address), V_TEXT(h->thumbprint),
+	           h->policy_id ? V_INT(h->policy_id) : V_NULL, V_INT(h->interval_s), V_INT(now)),
+	    &id);
 	if (rc)
 		goto rollback;
 	if ((rc = tx_commit(s)))
@@ -197,7 +197,7 @@ rollback:
 int store_host_get(struct store *s, int64_t id, struct store_host **ret)
 {
 	return host_one(s, "SELECT " HOST_COLS " FROM hosts WHERE hosts.id = $1", PARAMS(V_INT(id)),
-			ret);
+	                ret);
 }
 
 int store_host_get_by_name(struct store *s, const char *name, struct store_host **ret)
@@ -206,7 +206,7 @@ int store_host_get_by_name(struct store *s, const char *name, struct store_host 
 	if (rc)
 		return rc;
 	return host_one(s, "SELECT " HOST_COLS " FROM hosts WHERE hosts.name = $1",
-			PARAMS(V_TEXT(name)), ret);
+	                PARAMS(V_TEXT(name)), ret);
 }
 
 int store_host_list(struct store *s, const struct store_page *page, struct store_host_list **ret)
@@ -217,7 +217,7 @@ int store_host_list(struct store *s, const struct store_page *page, struct store
 	if (rc)
 		return rc;
 	rc = sq_rows(s, "SELECT " HOST_COLS " FROM hosts ORDER BY hosts.name LIMIT $1 OFFSET $2",
-		     PARAMS(V_INT(limit), V_INT(offset)), (size_t)limit, &rows);
+	             PARAMS(V_INT(limit), V_INT(offset)), (size_t)limit, &rows);
 	if (rc)
 		return rc;
 	rc = hosts_from_rows(rows, ret);
@@ -251,7 +251,7 @@ int store_host_set_address(struct store *s, int64_t id, const char *address, int
 	if (rc)
 		return rc;
 	return one_row(s, "UPDATE hosts SET address = $2, updated_at = $3 WHERE id = $1",
-		       PARAMS(V_INT(id), V_TEXT(address), V_INT(now)));
+	               PARAMS(V_INT(id), V_TEXT(address), V_INT(now)));
 }
 
 int store_host_set_thumbprint(struct store *s, int64_t id, const char *thumbprint, int64_t now)
@@ -260,7 +260,7 @@ int store_host_set_thumbprint(struct store *s, int64_t id, const char *thumbprin
 	if (rc)
 		return rc;
 	return one_row(s, "UPDATE hosts SET thumbprint = $2, updated_at = $3 WHERE id = $1",
-		       PARAMS(V_INT(id), V_TEXT(thumbprint), V_INT(now)));
+	               PARAMS(V_INT(id), V_TEXT(thumbprint), V_INT(now)));
 }
 
 int store_host_set_policy(struct store *s, int64_t id, int64_t policy_id, int64_t now)
@@ -273,7 +273,7 @@ int store_host_set_policy(struct store *s, int64_t id, int64_t policy_id, int64_
 	rc = policy_exists(s, policy_id);
 	if (rc == 0)
 		rc = one_row(s, "UPDATE hosts SET policy_id = $2, updated_at = $3 WHERE id = $1",
-			     PARAMS(V_INT(id), policy_id ? V_INT(policy_id) : V_NULL, V_INT(now)));
+		             PARAMS(V_INT(id), policy_id ? V_INT(policy_id) : V_NULL, V_INT(now)));
 	if (rc) {
 		tx_rollback(s);
 		return rc;
@@ -284,7 +284,7 @@ int store_host_set_policy(struct store *s, int64_t id, int64_t policy_id, int64_
 int store_host_set_enabled(struct store *s, int64_t id, bool enabled, int64_t now)
 {
 	return one_row(s, "UPDATE hosts SET enabled = $2, updated_at = $3 WHERE id = $1",
-		       PARAMS(V_INT(id), V_INT(enabled ? 1 : 0), V_INT(now)));
+	               PARAMS(V_INT(id), V_INT(enabled ? 1 : 0), V_INT(now)));
 }
 
 int store_host_set_interval(struct store *s, int64_t id, int64_t interval_s, int64_t now)
@@ -292,44 +292,44 @@ int store_host_set_interval(struct store *s, int64_t id, int64_t interval_s, int
 	if (interval_s <= 0)
 		return store_fail(s, ATTEST_E_ARG, "interval must be positive");
 	return one_row(s, "UPDATE hosts SET interval_s = $2, updated_at = $3 WHERE id = $1",
-		       PARAMS(V_INT(id), V_INT(interval_s), V_INT(now)));
+	               PARAMS(V_INT(id), V_INT(interval_s), V_INT(now)));
 }
 
 int store_host_set_next_due(struct store *s, int64_t id, int64_t next_due, int64_t now)
 {
 	return one_row(s, "UPDATE hosts SET next_due = $2, updated_at = $3 WHERE id = $1",
-		       PARAMS(V_INT(id), V_INT(next_due), V_INT(now)));
+	               PARAMS(V_INT(id), V_INT(next_due), V_INT(now)));
 }
 
 int store_host_set_identity(struct store *s, int64_t id, const struct store_identity *ident,
-			    int64_t now)
+                            int64_t now)
 {
 	int rc;
 	if (!ident)
 		return ATTEST_E_ARG;
 	if ((rc = check_json(s, "TPM identity", ident->tpm_json, JSON_OBJECT, true)) ||
 	    (rc = check_blob(s, "EK public area", ident->ek_public, ident->ek_public_len,
-			     STORE_BLOB_MAX, true)))
+	                     STORE_BLOB_MAX, true)))
 		return rc;
 	return one_row(s,
-		       "UPDATE hosts SET tpm = $2, ek_public = $3, ek_certified = $4, "
-		       "updated_at = $5 WHERE id = $1",
-		       PARAMS(V_INT(id), V_TEXT(ident->tpm_json),
-			      V_BLOB(ident->ek_public, ident->ek_public_len),
-			      V_INT(ident->ek_certified ? 1 : 0), V_INT(now)));
+	               "UPDATE hosts SET tpm = $2, ek_public = $3, ek_certified = $4, "
+	               "updated_at = $5 WHERE id = $1",
+	               PARAMS(V_INT(id), V_TEXT(ident->tpm_json),
+	                      V_BLOB(ident->ek_public, ident->ek_public_len),
+	                      V_INT(ident->ek_certified ? 1 : 0), V_INT(now)));
 }
 
 int store_host_set_boot(struct store *s, int64_t id, int64_t reset_count, int64_t restart_count,
-			const char *boot_id, int64_t now)
+                        const char *boot_id, int64_t now)
 {
 	int rc = check_text(s, "boot id", boot_id, STORE_NAME_MAX, true);
 	if (rc)
 		return rc;
 	return one_row(s,
-		       "UPDATE hosts SET reset_count = $2, restart_count = $3, boot_id = $4, "
-		       "updated_at = $5 WHERE id = $1",
-		       PARAMS(V_INT(id), V_COUNT(reset_count), V_COUNT(restart_count),
-			      V_TEXT(boot_id), V_INT(now)));
+	               "UPDATE hosts SET reset_count = $2, restart_count = $3, boot_id = $4, "
+	               "updated_at = $5 WHERE id = $1",
+	               PARAMS(V_INT(id), V_COUNT(reset_count), V_COUNT(restart_count),
+	                      V_TEXT(boot_id), V_INT(now)));
 }
 
 /* {"from": a, "to": b} as compact JSON (caller frees), or NULL. */
@@ -348,7 +348,7 @@ static int lock_host_text(struct store *s, int64_t id, const char *col_sql, char
 	char sql[256];
 	struct store_rows *rows = NULL;
 	int rc = sq_rows(s, sql_join(sql, sizeof(sql), col_sql, s->drv->lock_suffix, NULL),
-			 PARAMS(V_INT(id)), 1, &rows);
+	                 PARAMS(V_INT(id)), 1, &rows);
 	if (rc)
 		return rc;
 	if (rows->nrows == 0)
@@ -360,7 +360,7 @@ static int lock_host_text(struct store *s, int64_t id, const char *col_sql, char
 }
 
 int store_host_set_connection(struct store *s, int64_t id, enum store_conn c, const char *actor,
-			      const char *message, int64_t now, bool *ret_changed)
+                              const char *message, int64_t now, bool *ret_changed)
 {
 	char *prev = NULL, *details = NULL;
 	const char *name = store_conn_name(c);
@@ -377,12 +377,12 @@ int store_host_set_connection(struct store *s, int64_t id, enum store_conn c, co
 		goto rollback;
 	if (c == STORE_CONN_CONNECTED)
 		rc = sq_exec(s,
-			     "UPDATE hosts SET conn_state = $2, last_seen = $3, updated_at = $3 "
-			     "WHERE id = $1",
-			     PARAMS(V_INT(id), V_TEXT(name), V_INT(now)), NULL);
+		             "UPDATE hosts SET conn_state = $2, last_seen = $3, updated_at = $3 "
+		             "WHERE id = $1",
+		             PARAMS(V_INT(id), V_TEXT(name), V_INT(now)), NULL);
 	else
 		rc = sq_exec(s, "UPDATE hosts SET conn_state = $2, updated_at = $3 WHERE id = $1",
-			     PARAMS(V_INT(id), V_TEXT(name), V_INT(now)), NULL);
+		             PARAMS(V_INT(id), V_TEXT(name), V_INT(now)), NULL);
 	if (rc)
 		goto rollback;
 	bool changed = !prev || strcmp(prev, name) != 0;
@@ -390,10 +390,10 @@ int store_host_set_connection(struct store *s, int64_t id, enum store_conn c, co
 		char m[STORE_TEXT_MAX + 64];
 		details = from_to_json(prev ? prev : "", name);
 		snprintf(m, sizeof(m), "connection %s -> %s%s%s", prev ? prev : "?", name,
-			 message ? ": " : "", message ? message : "");
+		         message ? ": " : "", message ? message : "");
 		rc = details ? event_insert(s, id, "connection", actor ? actor : "verifier", m,
-					    details, now, NULL)
-			     : ATTEST_E_NOMEM;
+		                            details, now, NULL)
+		             : ATTEST_E_NOMEM;
 		if (rc)
 			goto rollback;
 	}
@@ -424,7 +424,8 @@ static char *alarm_summary(const char *reasons_json)
 	size_t i;
 	json_t *r;
 	buf[0] = 0;
-	json_array_foreach(j, i, r) {
+	json_array_foreach(j, i, r)
+	{
 		const char *code = json_string_value(json_object_get(r, "code"));
 		if (!code)
 			continue;
@@ -440,7 +441,7 @@ static char *alarm_summary(const char *reasons_json)
 }
 
 int store_host_set_trust(struct store *s, const struct store_verdict *v, const char *lease_owner,
-			 const char *actor, int64_t now, struct store_transition *ret)
+                         const char *actor, int64_t now, struct store_transition *ret)
 {
 	struct store_transition t = {0};
 	struct store_rows *rows = NULL;
@@ -463,11 +464,12 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 		return rc;
 	/* Read the previous state with the row locked, so the comparison and
 	 * the writes below are one step for every instance. */
-	rc = sq_rows(s,
-		     sql_join(sql, sizeof(sql),
-			      "SELECT trust_state, lease_owner, lease_expires FROM hosts WHERE id = $1",
-			      s->drv->lock_suffix, NULL),
-		     PARAMS(V_INT(v->host_id)), 1, &rows);
+	rc = sq_rows(
+	    s,
+	    sql_join(sql, sizeof(sql),
+	             "SELECT trust_state, lease_owner, lease_expires FROM hosts WHERE id = $1",
+	             s->drv->lock_suffix, NULL),
+	    PARAMS(V_INT(v->host_id)), 1, &rows);
 	if (rc)
 		goto rollback;
 	if (rows->nrows == 0) {
@@ -478,49 +480,51 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 	if (lease_owner) {
 		const char *held = (const char *)rows->cells[1].p;
 		if (!held || strcmp(held, lease_owner) != 0 || cell_int(rows, 0, 2) <= now) {
-			rc = store_fail(s, ATTEST_E_STATE, "the host's lease is not held by this owner");
+			rc = store_fail(s, ATTEST_E_STATE,
+			                "the host's lease is not held by this owner");
 			goto rollback;
 		}
 	}
 	t.changed = t.previous != v->trust;
 
-	rc = sq_exec(s, "UPDATE hosts SET trust_state = $2, reasons = $3, updated_at = $4 WHERE id = $1",
-		     PARAMS(V_INT(v->host_id), V_TEXT(to), V_TEXT(reasons), V_INT(now)), NULL);
+	rc = sq_exec(
+	    s, "UPDATE hosts SET trust_state = $2, reasons = $3, updated_at = $4 WHERE id = $1",
+	    PARAMS(V_INT(v->host_id), V_TEXT(to), V_TEXT(reasons), V_INT(now)), NULL);
 	if (rc)
 		goto rollback;
 	if (v->attested) {
 		rc = sq_exec(s,
-			     "UPDATE hosts SET last_attested = $2, "
-			     "evidence_expires = COALESCE($3, evidence_expires), "
-			     "software = COALESCE($4, software) WHERE id = $1",
-			     PARAMS(V_INT(v->host_id), V_INT(now), V_TIME(v->evidence_expires),
-				    V_TEXT(v->software_json)),
-			     NULL);
+		             "UPDATE hosts SET last_attested = $2, "
+		             "evidence_expires = COALESCE($3, evidence_expires), "
+		             "software = COALESCE($4, software) WHERE id = $1",
+		             PARAMS(V_INT(v->host_id), V_INT(now), V_TIME(v->evidence_expires),
+		                    V_TEXT(v->software_json)),
+		             NULL);
 		if (rc)
 			goto rollback;
 		rc = sq_exec(s,
-			     "INSERT INTO results (host_id, at, trust_state, reasons, duration_ms) "
-			     "VALUES ($1, $2, $3, $4, $5)",
-			     PARAMS(V_INT(v->host_id), V_INT(now), V_TEXT(to), V_TEXT(reasons),
-				    V_INT(v->duration_ms)),
-			     NULL);
+		             "INSERT INTO results (host_id, at, trust_state, reasons, duration_ms) "
+		             "VALUES ($1, $2, $3, $4, $5)",
+		             PARAMS(V_INT(v->host_id), V_INT(now), V_TEXT(to), V_TEXT(reasons),
+		                    V_INT(v->duration_ms)),
+		             NULL);
 		if (rc)
 			goto rollback;
 		/* Keep the newest STORE_RESULTS_PER_HOST results of the host. */
 		rc = sq_exec(s,
-			     "DELETE FROM results WHERE host_id = $1 AND id <= "
-			     "(SELECT id FROM results WHERE host_id = $1 "
-			     "ORDER BY id DESC LIMIT 1 OFFSET $2)",
-			     PARAMS(V_INT(v->host_id), V_INT(STORE_RESULTS_PER_HOST)), NULL);
+		             "DELETE FROM results WHERE host_id = $1 AND id <= "
+		             "(SELECT id FROM results WHERE host_id = $1 "
+		             "ORDER BY id DESC LIMIT 1 OFFSET $2)",
+		             PARAMS(V_INT(v->host_id), V_INT(STORE_RESULTS_PER_HOST)), NULL);
 		if (rc)
 			goto rollback;
 	} else if (v->evidence_expires || v->software_json) {
 		rc = sq_exec(s,
-			     "UPDATE hosts SET evidence_expires = COALESCE($2, evidence_expires), "
-			     "software = COALESCE($3, software) WHERE id = $1",
-			     PARAMS(V_INT(v->host_id), V_TIME(v->evidence_expires),
-				    V_TEXT(v->software_json)),
-			     NULL);
+		             "UPDATE hosts SET evidence_expires = COALESCE($2, evidence_expires), "
+		             "software = COALESCE($3, software) WHERE id = $1",
+		             PARAMS(V_INT(v->host_id), V_TIME(v->evidence_expires),
+		                    V_TEXT(v->software_json)),
+		             NULL);
 		if (rc)
 			goto rollback;
 	}
@@ -531,7 +535,7 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 		snprintf(m, sizeof(m), "trust %s -> %s", from, to);
 		details = from_to_json(from, to);
 		rc = details ? event_insert(s, v->host_id, "trust", who, m, details, now, NULL)
-			     : ATTEST_E_NOMEM;
+		             : ATTEST_E_NOMEM;
 		if (rc)
 			goto rollback;
 	}
@@ -545,11 +549,12 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 			rc = ATTEST_E_NOMEM;
 			goto rollback;
 		}
-		rc = sq_rows(s,
-			     "INSERT INTO alarms (host_id, raised_at, summary, reasons) "
-			     "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING id",
-			     PARAMS(V_INT(v->host_id), V_INT(now), V_TEXT(summary), V_TEXT(reasons)),
-			     1, &ins);
+		rc =
+		    sq_rows(s,
+		            "INSERT INTO alarms (host_id, raised_at, summary, reasons) "
+		            "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING id",
+		            PARAMS(V_INT(v->host_id), V_INT(now), V_TEXT(summary), V_TEXT(reasons)),
+		            1, &ins);
 		if (rc)
 			goto rollback;
 		t.alarm_id = ins->nrows ? cell_int(ins, 0, 0) : 0;
@@ -563,14 +568,15 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 		}
 	}
 	if (v->trust == STORE_TRUST_GREEN) {
-		rc = sq_exec(s,
-			     "UPDATE alarms SET cleared_at = $2 WHERE host_id = $1 AND cleared_at IS NULL",
-			     PARAMS(V_INT(v->host_id), V_INT(now)), &t.cleared);
+		rc = sq_exec(
+		    s,
+		    "UPDATE alarms SET cleared_at = $2 WHERE host_id = $1 AND cleared_at IS NULL",
+		    PARAMS(V_INT(v->host_id), V_INT(now)), &t.cleared);
 		if (rc)
 			goto rollback;
 		if (t.cleared) {
-			rc = event_insert(s, v->host_id, "alarm", who, "alarm cleared: trust is green",
-					  NULL, now, NULL);
+			rc = event_insert(s, v->host_id, "alarm", who,
+			                  "alarm cleared: trust is green", NULL, now, NULL);
 			if (rc)
 				goto rollback;
 		}
@@ -594,8 +600,8 @@ rollback:
 int store_expire_evidence(struct store *s, int64_t now, int64_t *ret_n)
 {
 	static const char reasons[] =
-		"[{\"code\":\"" STORE_REASON_EVIDENCE_EXPIRED "\","
-		"\"message\":\"no valid attestation within the evidence validity\"}]";
+	    "[{\"code\":\"" STORE_REASON_EVIDENCE_EXPIRED "\","
+	    "\"message\":\"no valid attestation within the evidence validity\"}]";
 	char sql[256];
 	int64_t n = 0;
 	int rc = tx_begin(s, true);
@@ -604,24 +610,26 @@ int store_expire_evidence(struct store *s, int64_t now, int64_t *ret_n)
 	/* Lock the rows first (PostgreSQL) so that an instance running this at
 	 * the same time waits, then finds nothing left to change. */
 	rc = sq_exec(s,
-		     sql_join(sql, sizeof(sql),
-			      "SELECT id FROM hosts WHERE trust_state = 'green' "
-			      "AND evidence_expires <= $1",
-			      s->drv->lock_suffix, NULL),
-		     PARAMS(V_INT(now)), NULL);
+	             sql_join(sql, sizeof(sql),
+	                      "SELECT id FROM hosts WHERE trust_state = 'green' "
+	                      "AND evidence_expires <= $1",
+	                      s->drv->lock_suffix, NULL),
+	             PARAMS(V_INT(now)), NULL);
 	if (rc == 0)
-		rc = sq_exec(s,
-			     "INSERT INTO events (at, host_id, host_name, kind, actor, message, details) "
-			     "SELECT $1, id, name, 'trust', 'verifier', "
-			     "'trust green -> unknown: evidence expired', "
-			     "'{\"from\":\"green\",\"to\":\"unknown\"}' FROM hosts "
-			     "WHERE trust_state = 'green' AND evidence_expires <= $1",
-			     PARAMS(V_INT(now)), NULL);
+		rc = sq_exec(
+		    s,
+		    "INSERT INTO events (at, host_id, host_name, kind, actor, message, details) "
+		    "SELECT $1, id, name, 'trust', 'verifier', "
+		    "'trust green -> unknown: evidence expired', "
+		    "'{\"from\":\"green\",\"to\":\"unknown\"}' FROM hosts "
+		    "WHERE trust_state = 'green' AND evidence_expires <= $1",
+		    PARAMS(V_INT(now)), NULL);
 	if (rc == 0)
-		rc = sq_exec(s,
-			     "UPDATE hosts SET trust_state = 'unknown', reasons = $2, updated_at = $1 "
-			     "WHERE trust_state = 'green' AND evidence_expires <= $1",
-			     PARAMS(V_INT(now), V_TEXT(reasons)), &n);
+		rc = sq_exec(
+		    s,
+		    "UPDATE hosts SET trust_state = 'unknown', reasons = $2, updated_at = $1 "
+		    "WHERE trust_state = 'green' AND evidence_expires <= $1",
+		    PARAMS(V_INT(now), V_TEXT(reasons)), &n);
 	if (rc) {
 		tx_rollback(s);
 		return rc;
@@ -637,7 +645,7 @@ int store_expire_evidence(struct store *s, int64_t now, int64_t *ret_n)
 /* Leases */
 
 int store_claim_due_hosts(struct store *s, const char *owner, int64_t now, int64_t lease_seconds,
-			  size_t max, struct store_host_list **ret)
+                          size_t max, struct store_host_list **ret)
 {
 	/* One statement: pick the due, unleased hosts (earliest first) and
 	 * lease them. PostgreSQL appends FOR UPDATE SKIP LOCKED to the inner
@@ -651,17 +659,17 @@ int store_claim_due_hosts(struct store *s, const char *owner, int64_t now, int64
 	if (lease_seconds <= 0 || max == 0 || max > STORE_CLAIM_MAX)
 		return store_fail(s, ATTEST_E_ARG, "lease seconds and max must be positive");
 	sql_join(sql, sizeof(sql),
-		 "UPDATE hosts SET lease_owner = $1, lease_expires = $2 "
-		 "WHERE hosts.id IN (SELECT id FROM hosts "
-		 "WHERE enabled = 1 AND next_due <= $3 "
-		 "AND (lease_owner IS NULL OR lease_expires <= $3) "
-		 "ORDER BY next_due, id LIMIT $4",
-		 s->drv->skip_locked, ") RETURNING " HOST_COLS);
+	         "UPDATE hosts SET lease_owner = $1, lease_expires = $2 "
+	         "WHERE hosts.id IN (SELECT id FROM hosts "
+	         "WHERE enabled = 1 AND next_due <= $3 "
+	         "AND (lease_owner IS NULL OR lease_expires <= $3) "
+	         "ORDER BY next_due, id LIMIT $4",
+	         s->drv->skip_locked, ") RETURNING " HOST_COLS);
 	if ((rc = tx_begin(s, true)))
 		return rc;
 	rc = sq_rows(s, sql,
-		     PARAMS(V_TEXT(owner), V_INT(now + lease_seconds), V_INT(now), V_INT(max)), max,
-		     &rows);
+	             PARAMS(V_TEXT(owner), V_INT(now + lease_seconds), V_INT(now), V_INT(max)), max,
+	             &rows);
 	if (rc) {
 		tx_rollback(s);
 		return rc;
@@ -687,7 +695,7 @@ static int lease_lost(struct store *s, int64_t host_id)
 }
 
 int store_lease_renew(struct store *s, int64_t host_id, const char *owner, int64_t now,
-		      int64_t lease_seconds)
+                      int64_t lease_seconds)
 {
 	int64_t changed = 0;
 	int rc;
@@ -696,29 +704,29 @@ int store_lease_renew(struct store *s, int64_t host_id, const char *owner, int64
 	if (lease_seconds <= 0)
 		return ATTEST_E_ARG;
 	rc = sq_exec(s,
-		     "UPDATE hosts SET lease_expires = $3 "
-		     "WHERE id = $1 AND lease_owner = $2 AND lease_expires > $4",
-		     PARAMS(V_INT(host_id), V_TEXT(owner), V_INT(now + lease_seconds), V_INT(now)),
-		     &changed);
+	             "UPDATE hosts SET lease_expires = $3 "
+	             "WHERE id = $1 AND lease_owner = $2 AND lease_expires > $4",
+	             PARAMS(V_INT(host_id), V_TEXT(owner), V_INT(now + lease_seconds), V_INT(now)),
+	             &changed);
 	if (rc == 0 && changed == 0)
 		rc = lease_lost(s, host_id);
 	return rc;
 }
 
 int store_lease_release(struct store *s, int64_t host_id, const char *owner, int64_t next_due,
-			int64_t failures, int64_t now)
+                        int64_t failures, int64_t now)
 {
 	int64_t changed = 0;
 	int rc;
 	if ((rc = check_name(s, "lease owner", owner)))
 		return rc;
-	rc = sq_exec(s,
-		     "UPDATE hosts SET lease_owner = NULL, lease_expires = NULL, next_due = $3, "
-		     "failures = COALESCE($4, failures), updated_at = $5 "
-		     "WHERE id = $1 AND lease_owner = $2",
-		     PARAMS(V_INT(host_id), V_TEXT(owner), V_INT(next_due), V_COUNT(failures),
-			    V_INT(now)),
-		     &changed);
+	rc = sq_exec(
+	    s,
+	    "UPDATE hosts SET lease_owner = NULL, lease_expires = NULL, next_due = $3, "
+	    "failures = COALESCE($4, failures), updated_at = $5 "
+	    "WHERE id = $1 AND lease_owner = $2",
+	    PARAMS(V_INT(host_id), V_TEXT(owner), V_INT(next_due), V_COUNT(failures), V_INT(now)),
+	    &changed);
 	if (rc == 0 && changed == 0)
 		rc = lease_lost(s, host_id);
 	return rc;
@@ -737,7 +745,7 @@ void store_ak_free(struct store_ak *ak)
 }
 
 static int name_to_hex(struct store *s, const uint8_t *name, size_t len,
-		       char out[static 2 * STORE_AK_NAME_MAX + 1])
+                       char out[static 2 * STORE_AK_NAME_MAX + 1])
 {
 	int rc = check_blob(s, "AK name", name, len, STORE_AK_NAME_MAX, false);
 	if (rc)
@@ -747,7 +755,7 @@ static int name_to_hex(struct store *s, const uint8_t *name, size_t len,
 }
 
 int store_ak_enroll(struct store *s, int64_t host_id, const uint8_t *name, size_t name_len,
-		    const uint8_t *public_area, size_t public_len, int64_t now, int64_t *ret_id)
+                    const uint8_t *public_area, size_t public_len, int64_t now, int64_t *ret_id)
 {
 	char hex[2 * STORE_AK_NAME_MAX + 1], m[2 * STORE_AK_NAME_MAX + 32];
 	char *prev = NULL;
@@ -763,14 +771,14 @@ int store_ak_enroll(struct store *s, int64_t host_id, const uint8_t *name, size_
 	if (rc)
 		goto rollback;
 	rc = sq_exec(s, "UPDATE aks SET retired_at = $2 WHERE host_id = $1 AND retired_at IS NULL",
-		     PARAMS(V_INT(host_id), V_INT(now)), NULL);
+	             PARAMS(V_INT(host_id), V_INT(now)), NULL);
 	if (rc)
 		goto rollback;
-	rc = sq_int(s,
-		    "INSERT INTO aks (host_id, name, public_area, enrolled_at) "
-		    "VALUES ($1, $2, $3, $4) RETURNING id",
-		    PARAMS(V_INT(host_id), V_TEXT(hex), V_BLOB(public_area, public_len), V_INT(now)),
-		    &id);
+	rc = sq_int(
+	    s,
+	    "INSERT INTO aks (host_id, name, public_area, enrolled_at) "
+	    "VALUES ($1, $2, $3, $4) RETURNING id",
+	    PARAMS(V_INT(host_id), V_TEXT(hex), V_BLOB(public_area, public_len), V_INT(now)), &id);
 	if (rc == ATTEST_E_EXISTS)
 		store_fail(s, rc, "this AK was enrolled before; an AK is never accepted again");
 	if (rc)
@@ -793,9 +801,9 @@ int store_ak_current(struct store *s, int64_t host_id, struct store_ak **ret)
 {
 	struct store_rows *rows = NULL;
 	int rc = sq_rows(s,
-			 "SELECT id, host_id, name, public_area, enrolled_at, retired_at FROM aks "
-			 "WHERE host_id = $1 AND retired_at IS NULL",
-			 PARAMS(V_INT(host_id)), 1, &rows);
+	                 "SELECT id, host_id, name, public_area, enrolled_at, retired_at FROM aks "
+	                 "WHERE host_id = $1 AND retired_at IS NULL",
+	                 PARAMS(V_INT(host_id)), 1, &rows);
 	if (rc)
 		return rc;
 	if (rows->nrows == 0) {
@@ -826,7 +834,7 @@ int store_ak_check(struct store *s, int64_t host_id, const uint8_t *name, size_t
 	if (rc)
 		return rc;
 	rc = sq_rows(s, "SELECT retired_at FROM aks WHERE host_id = $1 AND name = $2",
-		     PARAMS(V_INT(host_id), V_TEXT(hex)), 1, &rows);
+	             PARAMS(V_INT(host_id), V_TEXT(hex)), 1, &rows);
 	if (rc)
 		return rc;
 	if (rows->nrows == 0)
@@ -840,8 +848,9 @@ int store_ak_check(struct store *s, int64_t host_id, const uint8_t *name, size_t
 int store_ak_retire_all(struct store *s, int64_t host_id, int64_t now, int64_t *ret_n)
 {
 	int64_t n = 0;
-	int rc = sq_exec(s, "UPDATE aks SET retired_at = $2 WHERE host_id = $1 AND retired_at IS NULL",
-			 PARAMS(V_INT(host_id), V_INT(now)), &n);
+	int rc =
+	    sq_exec(s, "UPDATE aks SET retired_at = $2 WHERE host_id = $1 AND retired_at IS NULL",
+	            PARAMS(V_INT(host_id), V_INT(now)), &n);
 	if (rc == 0 && ret_n)
 		*ret_n = n;
 	return rc;
@@ -851,7 +860,7 @@ int store_ak_retire_all(struct store *s, int64_t host_id, int64_t now, int64_t *
 /* Nonces */
 
 int store_nonce_add(struct store *s, int64_t host_id, const uint8_t *nonce, size_t len, int64_t now,
-		    int64_t expires_at)
+                    int64_t expires_at)
 {
 	int rc = check_blob(s, "nonce", nonce, len, STORE_NONCE_MAX, false);
 	if (rc)
@@ -859,16 +868,17 @@ int store_nonce_add(struct store *s, int64_t host_id, const uint8_t *nonce, size
 	if (expires_at <= now)
 		return store_fail(s, ATTEST_E_ARG, "nonce must expire after now");
 	rc = sq_exec(s,
-		     "INSERT INTO nonces (value, host_id, created_at, expires_at) "
-		     "VALUES ($1, $2, $3, $4)",
-		     PARAMS(V_BLOB(nonce, len), V_INT(host_id), V_INT(now), V_INT(expires_at)), NULL);
+	             "INSERT INTO nonces (value, host_id, created_at, expires_at) "
+	             "VALUES ($1, $2, $3, $4)",
+	             PARAMS(V_BLOB(nonce, len), V_INT(host_id), V_INT(now), V_INT(expires_at)),
+	             NULL);
 	if (rc == ATTEST_E_STATE) /* foreign key: no such host */
 		rc = ATTEST_E_NOTFOUND;
 	return rc;
 }
 
 int store_nonce_consume(struct store *s, int64_t host_id, const uint8_t *nonce, size_t len,
-			int64_t now)
+                        int64_t now)
 {
 	int64_t changed = 0, one;
 	int rc = check_blob(s, "nonce", nonce, len, STORE_NONCE_MAX, false);
@@ -877,13 +887,13 @@ int store_nonce_consume(struct store *s, int64_t host_id, const uint8_t *nonce, 
 	/* The guarded UPDATE is the whole decision: of any number of
 	 * concurrent consumers on any instance, exactly one changes the row. */
 	rc = sq_exec(s,
-		     "UPDATE nonces SET used_at = $3 WHERE value = $1 AND host_id = $2 "
-		     "AND used_at IS NULL AND expires_at > $3",
-		     PARAMS(V_BLOB(nonce, len), V_INT(host_id), V_INT(now)), &changed);
+	             "UPDATE nonces SET used_at = $3 WHERE value = $1 AND host_id = $2 "
+	             "AND used_at IS NULL AND expires_at > $3",
+	             PARAMS(V_BLOB(nonce, len), V_INT(host_id), V_INT(now)), &changed);
 	if (rc || changed == 1)
 		return rc;
 	rc = sq_int(s, "SELECT 1 FROM nonces WHERE value = $1 AND host_id = $2",
-		    PARAMS(V_BLOB(nonce, len), V_INT(host_id)), &one);
+	            PARAMS(V_BLOB(nonce, len), V_INT(host_id)), &one);
 	if (rc)
 		return rc;
 	return store_fail(s, ATTEST_E_STATE, "nonce already used or expired");
@@ -912,7 +922,7 @@ void store_result_list_free(struct store_result_list *l)
 }
 
 int store_result_list(struct store *s, int64_t host_id, const struct store_page *page,
-		      struct store_result_list **ret)
+                      struct store_result_list **ret)
 {
 	int64_t limit, offset;
 	struct store_rows *rows = NULL;
@@ -920,9 +930,9 @@ int store_result_list(struct store *s, int64_t host_id, const struct store_page 
 	if (rc)
 		return rc;
 	rc = sq_rows(s,
-		     "SELECT id, host_id, at, trust_state, reasons, duration_ms FROM results "
-		     "WHERE host_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
-		     PARAMS(V_INT(host_id), V_INT(limit), V_INT(offset)), (size_t)limit, &rows);
+	             "SELECT id, host_id, at, trust_state, reasons, duration_ms FROM results "
+	             "WHERE host_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
+	             PARAMS(V_INT(host_id), V_INT(limit), V_INT(offset)), (size_t)limit, &rows);
 	if (rc)
 		return rc;
 	struct store_result_list *l = calloc(1, sizeof(*l));
@@ -937,7 +947,8 @@ int store_result_list(struct store *s, int64_t host_id, const struct store_page 
 		x->host_id = cell_int(rows, i, 1);
 		x->at = cell_int(rows, i, 2);
 		x->trust = STORE_TRUST_UNKNOWN;
-		(void)store_trust_parse((const char *)rows->cells[i * rows->ncols + 3].p, &x->trust);
+		(void)store_trust_parse((const char *)rows->cells[i * rows->ncols + 3].p,
+		                        &x->trust);
 		x->reasons_json = cell_take(rows, i, 4, NULL);
 		x->duration_ms = cell_int(rows, i, 5);
 	}
@@ -993,7 +1004,7 @@ static void decode_alarm(struct store_rows *rows, size_t r, struct store_alarm *
 }
 
 int store_alarm_list(struct store *s, const struct store_alarm_filter *filter,
-		     const struct store_page *page, struct store_alarm_list **ret)
+                     const struct store_page *page, struct store_alarm_list **ret)
 {
 	struct store_alarm_filter f = filter ? *filter : (struct store_alarm_filter){0};
 	int64_t limit, offset;
@@ -1004,12 +1015,12 @@ int store_alarm_list(struct store *s, const struct store_alarm_filter *filter,
 	/* Each filter is "off" when its parameter is 0; the column comparison
 	 * comes first so PostgreSQL infers the parameter as BIGINT. */
 	rc = sq_rows(s,
-		     "SELECT " ALARM_COLS " WHERE (a.host_id = $1 OR $1 = 0) "
-		     "AND ($2 = 0 OR a.cleared_at IS NULL) AND ($3 = 0 OR a.acked_at IS NULL) "
-		     "ORDER BY a.id DESC LIMIT $4 OFFSET $5",
-		     PARAMS(V_INT(f.host_id), V_INT(f.open_only), V_INT(f.unacked_only),
-			    V_INT(limit), V_INT(offset)),
-		     (size_t)limit, &rows);
+	             "SELECT " ALARM_COLS " WHERE (a.host_id = $1 OR $1 = 0) "
+	             "AND ($2 = 0 OR a.cleared_at IS NULL) AND ($3 = 0 OR a.acked_at IS NULL) "
+	             "ORDER BY a.id DESC LIMIT $4 OFFSET $5",
+	             PARAMS(V_INT(f.host_id), V_INT(f.open_only), V_INT(f.unacked_only),
+	                    V_INT(limit), V_INT(offset)),
+	             (size_t)limit, &rows);
 	if (rc)
 		return rc;
 	struct store_alarm_list *l = calloc(1, sizeof(*l));
@@ -1055,10 +1066,11 @@ int store_alarm_ack(struct store *s, int64_t id, const char *by, int64_t now)
 		return rc;
 	if ((rc = tx_begin(s, true)))
 		return rc;
-	rc = sq_rows(s,
-		     sql_join(sql, sizeof(sql), "SELECT host_id, acked_at FROM alarms WHERE id = $1",
-			      s->drv->lock_suffix, NULL),
-		     PARAMS(V_INT(id)), 1, &rows);
+	rc =
+	    sq_rows(s,
+	            sql_join(sql, sizeof(sql), "SELECT host_id, acked_at FROM alarms WHERE id = $1",
+	                     s->drv->lock_suffix, NULL),
+	            PARAMS(V_INT(id)), 1, &rows);
 	if (rc)
 		goto rollback;
 	if (rows->nrows == 0) {
@@ -1070,7 +1082,7 @@ int store_alarm_ack(struct store *s, int64_t id, const char *by, int64_t now)
 		goto rollback;
 	}
 	rc = sq_exec(s, "UPDATE alarms SET acked_at = $2, acked_by = $3 WHERE id = $1",
-		     PARAMS(V_INT(id), V_INT(now), V_TEXT(by)), NULL);
+	             PARAMS(V_INT(id), V_INT(now), V_TEXT(by)), NULL);
 	if (rc)
 		goto rollback;
 	snprintf(m, sizeof(m), "alarm %lld acknowledged by %s", (long long)id, by);

@@ -17,24 +17,24 @@ struct store {
 
 /* Parameter constructors. V_TIME/V_COUNT map the API's "not set" (0 / -1)
  * to NULL. */
-#define V_NULL ((struct store_value){.type = STORE_V_NULL})
-#define V_INT(x) ((struct store_value){.type = STORE_V_INT, .i = (int64_t)(x)})
-#define V_TEXT(s) ((struct store_value){.type = STORE_V_TEXT, .p = (s)})
+#define V_NULL       ((struct store_value){.type = STORE_V_NULL})
+#define V_INT(x)     ((struct store_value){.type = STORE_V_INT, .i = (int64_t)(x)})
+#define V_TEXT(s)    ((struct store_value){.type = STORE_V_TEXT, .p = (s)})
 #define V_BLOB(b, n) ((struct store_value){.type = STORE_V_BLOB, .p = (b), .len = (n)})
-#define V_TIME(t) ((t) != 0 ? V_INT(t) : V_NULL)
-#define V_COUNT(c) ((c) >= 0 ? V_INT(c) : V_NULL)
+#define V_TIME(t)    ((t) != 0 ? V_INT(t) : V_NULL)
+#define V_COUNT(c)   ((c) >= 0 ? V_INT(c) : V_NULL)
 
 /* PARAMS(a, b, c) expands to the array and its length, for the sq_* calls. */
 #define PARAMS(...)                                                                                \
 	(const struct store_value[]){__VA_ARGS__},                                                 \
-		(sizeof((const struct store_value[]){__VA_ARGS__}) / sizeof(struct store_value))
+	    (sizeof((const struct store_value[]){__VA_ARGS__}) / sizeof(struct store_value))
 
 /* Run a statement; *ret_changes (may be NULL) = rows changed. */
 int sq_exec(struct store *s, const char *sql, const struct store_value *p, size_t n,
-	    int64_t *ret_changes);
+            int64_t *ret_changes);
 /* Run a query returning at most max rows (more = ATTEST_E_LIMIT). */
 int sq_rows(struct store *s, const char *sql, const struct store_value *p, size_t n, size_t max,
-	    struct store_rows **ret);
+            struct store_rows **ret);
 /* A query returning one integer: ATTEST_E_NOTFOUND if no row; NULL reads 0. */
 int sq_int(struct store *s, const char *sql, const struct store_value *p, size_t n, int64_t *ret);
 
@@ -57,15 +57,15 @@ int check_name(struct store *s, const char *what, const char *v);
 int check_text(struct store *s, const char *what, const char *v, size_t max, bool nullable);
 int check_json(struct store *s, const char *what, const char *v, json_type type, bool nullable);
 int check_blob(struct store *s, const char *what, const void *p, size_t len, size_t max,
-	       bool nullable);
+               bool nullable);
 int check_page(struct store *s, const struct store_page *page, int64_t *ret_limit,
-	       int64_t *ret_offset);
+               int64_t *ret_offset);
 int store_fail(struct store *s, int rc, const char *msg);
 
 /* Append an event inside the caller's transaction (store_admin.c). host_id 0
  * = none; the host's current name is copied into the event. */
 int event_insert(struct store *s, int64_t host_id, const char *kind, const char *actor,
-		 const char *message, const char *details_json, int64_t now, int64_t *ret_id);
+                 const char *message, const char *details_json, int64_t now, int64_t *ret_id);
 
 /* Build "a" "b" into buf (for the dialect's lock suffixes; never values). */
 const char *sql_join(char *buf, size_t size, const char *a, const char *b, const char *c);

@@ -15,142 +15,142 @@
 #include "store_driver.h"
 
 static const char schema_v1[] =
-	/* Approved configurations. Exactly one is the default once any exists:
-	 * the partial unique index allows at most one row with is_default = 1
-	 * and the store makes the first policy the default. */
-	"CREATE TABLE policies (\n"
-	"  id {ID},\n"
-	"  name TEXT NOT NULL UNIQUE,\n"
-	"  body TEXT NOT NULL,                        -- JSON policy document\n"
-	"  is_default INTEGER NOT NULL DEFAULT 0 CHECK (is_default IN (0, 1)),\n"
-	"  created_at BIGINT NOT NULL,\n"
-	"  updated_at BIGINT NOT NULL\n"
-	");\n"
-	"CREATE UNIQUE INDEX policies_one_default ON policies (is_default) WHERE is_default = 1;\n"
+    /* Approved configurations. Exactly one is the default once any exists:
+     * the partial unique index allows at most one row with is_default = 1
+     * and the store makes the first policy the default. */
+    "CREATE TABLE policies (\n"
+    "  id {ID},\n"
+    "  name TEXT NOT NULL UNIQUE,\n"
+    "  body TEXT NOT NULL,                        -- JSON policy document\n"
+    "  is_default INTEGER NOT NULL DEFAULT 0 CHECK (is_default IN (0, 1)),\n"
+    "  created_at BIGINT NOT NULL,\n"
+    "  updated_at BIGINT NOT NULL\n"
+    ");\n"
+    "CREATE UNIQUE INDEX policies_one_default ON policies (is_default) WHERE is_default = 1;\n"
 
-	/* The inventory: one row per managed host, everything the verifier
-	 * knows about it, and the scheduling and lease columns that let several
-	 * verifier instances share the work. */
-	"CREATE TABLE hosts (\n"
-	"  id {ID},\n"
-	"  name TEXT NOT NULL UNIQUE,\n"
-	"  address TEXT NOT NULL,                     -- host:port of the agent\n"
-	"  thumbprint TEXT,                           -- pinned agent TLS certificate\n"
-	"  policy_id BIGINT REFERENCES policies (id), -- NULL: the default policy\n"
-	"  enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)), -- 0 after disconnect\n"
-	"  conn_state TEXT NOT NULL DEFAULT 'disconnected'\n"
-	"    CHECK (conn_state IN ('connected', 'disconnected', 'not_responding')),\n"
-	"  trust_state TEXT NOT NULL DEFAULT 'unknown'\n"
-	"    CHECK (trust_state IN ('green', 'red', 'unknown')),\n"
-	"  reasons TEXT NOT NULL DEFAULT '[]',        -- JSON [{code, message, evidence}]\n"
-	"  last_attested BIGINT,\n"
-	"  last_seen BIGINT,\n"
-	"  evidence_expires BIGINT,                   -- trust is unknown after this\n"
-	"  tpm TEXT,                                  -- JSON identity read at connect time\n"
-	"  ek_public {BLOB},                          -- TPM2B_PUBLIC of the EK\n"
-	"  ek_certified INTEGER NOT NULL DEFAULT 0 CHECK (ek_certified IN (0, 1)),\n"
-	"  software TEXT,                             -- JSON versions deduced from evidence\n"
-	"  reset_count BIGINT,                        -- clockInfo last seen in a quote\n"
-	"  restart_count BIGINT,\n"
-	"  boot_id TEXT,\n"
-	"  interval_s BIGINT NOT NULL CHECK (interval_s > 0),\n"
-	"  next_due BIGINT NOT NULL,                  -- next attestation\n"
-	"  failures BIGINT NOT NULL DEFAULT 0,        -- consecutive unreachable, for backoff\n"
-	"  lease_owner TEXT,                          -- verifier instance working on it\n"
-	"  lease_expires BIGINT,\n"
-	"  created_at BIGINT NOT NULL,\n"
-	"  updated_at BIGINT NOT NULL\n"
-	");\n"
-	"CREATE INDEX hosts_due ON hosts (next_due) WHERE enabled = 1;\n"
-	"CREATE INDEX hosts_policy ON hosts (policy_id);\n"
+    /* The inventory: one row per managed host, everything the verifier
+     * knows about it, and the scheduling and lease columns that let several
+     * verifier instances share the work. */
+    "CREATE TABLE hosts (\n"
+    "  id {ID},\n"
+    "  name TEXT NOT NULL UNIQUE,\n"
+    "  address TEXT NOT NULL,                     -- host:port of the agent\n"
+    "  thumbprint TEXT,                           -- pinned agent TLS certificate\n"
+    "  policy_id BIGINT REFERENCES policies (id), -- NULL: the default policy\n"
+    "  enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)), -- 0 after disconnect\n"
+    "  conn_state TEXT NOT NULL DEFAULT 'disconnected'\n"
+    "    CHECK (conn_state IN ('connected', 'disconnected', 'not_responding')),\n"
+    "  trust_state TEXT NOT NULL DEFAULT 'unknown'\n"
+    "    CHECK (trust_state IN ('green', 'red', 'unknown')),\n"
+    "  reasons TEXT NOT NULL DEFAULT '[]',        -- JSON [{code, message, evidence}]\n"
+    "  last_attested BIGINT,\n"
+    "  last_seen BIGINT,\n"
+    "  evidence_expires BIGINT,                   -- trust is unknown after this\n"
+    "  tpm TEXT,                                  -- JSON identity read at connect time\n"
+    "  ek_public {BLOB},                          -- TPM2B_PUBLIC of the EK\n"
+    "  ek_certified INTEGER NOT NULL DEFAULT 0 CHECK (ek_certified IN (0, 1)),\n"
+    "  software TEXT,                             -- JSON versions deduced from evidence\n"
+    "  reset_count BIGINT,                        -- clockInfo last seen in a quote\n"
+    "  restart_count BIGINT,\n"
+    "  boot_id TEXT,\n"
+    "  interval_s BIGINT NOT NULL CHECK (interval_s > 0),\n"
+    "  next_due BIGINT NOT NULL,                  -- next attestation\n"
+    "  failures BIGINT NOT NULL DEFAULT 0,        -- consecutive unreachable, for backoff\n"
+    "  lease_owner TEXT,                          -- verifier instance working on it\n"
+    "  lease_expires BIGINT,\n"
+    "  created_at BIGINT NOT NULL,\n"
+    "  updated_at BIGINT NOT NULL\n"
+    ");\n"
+    "CREATE INDEX hosts_due ON hosts (next_due) WHERE enabled = 1;\n"
+    "CREATE INDEX hosts_policy ON hosts (policy_id);\n"
 
-	/* Attestation keys. A host has at most one current AK (retired_at
-	 * NULL); a retired AK is kept so that it is recognised and refused, and
-	 * an AK Name can never be enrolled twice. */
-	"CREATE TABLE aks (\n"
-	"  id {ID},\n"
-	"  host_id BIGINT NOT NULL REFERENCES hosts (id) ON DELETE CASCADE,\n"
-	"  name TEXT NOT NULL UNIQUE,                 -- TPM Name, lowercase hex\n"
-	"  public_area {BLOB} NOT NULL,               -- TPM2B_PUBLIC\n"
-	"  enrolled_at BIGINT NOT NULL,\n"
-	"  retired_at BIGINT\n"
-	");\n"
-	"CREATE UNIQUE INDEX aks_one_current ON aks (host_id) WHERE retired_at IS NULL;\n"
+    /* Attestation keys. A host has at most one current AK (retired_at
+     * NULL); a retired AK is kept so that it is recognised and refused, and
+     * an AK Name can never be enrolled twice. */
+    "CREATE TABLE aks (\n"
+    "  id {ID},\n"
+    "  host_id BIGINT NOT NULL REFERENCES hosts (id) ON DELETE CASCADE,\n"
+    "  name TEXT NOT NULL UNIQUE,                 -- TPM Name, lowercase hex\n"
+    "  public_area {BLOB} NOT NULL,               -- TPM2B_PUBLIC\n"
+    "  enrolled_at BIGINT NOT NULL,\n"
+    "  retired_at BIGINT\n"
+    ");\n"
+    "CREATE UNIQUE INDEX aks_one_current ON aks (host_id) WHERE retired_at IS NULL;\n"
 
-	/* Nonces issued for quotes: single use (used_at set atomically once),
-	 * short validity. Shared, so any instance can check any answer. */
-	"CREATE TABLE nonces (\n"
-	"  value {BLOB} PRIMARY KEY,\n"
-	"  host_id BIGINT NOT NULL REFERENCES hosts (id) ON DELETE CASCADE,\n"
-	"  created_at BIGINT NOT NULL,\n"
-	"  expires_at BIGINT NOT NULL,\n"
-	"  used_at BIGINT\n"
-	");\n"
-	"CREATE INDEX nonces_expires ON nonces (expires_at);\n"
-	"CREATE INDEX nonces_host ON nonces (host_id);\n"
+    /* Nonces issued for quotes: single use (used_at set atomically once),
+     * short validity. Shared, so any instance can check any answer. */
+    "CREATE TABLE nonces (\n"
+    "  value {BLOB} PRIMARY KEY,\n"
+    "  host_id BIGINT NOT NULL REFERENCES hosts (id) ON DELETE CASCADE,\n"
+    "  created_at BIGINT NOT NULL,\n"
+    "  expires_at BIGINT NOT NULL,\n"
+    "  used_at BIGINT\n"
+    ");\n"
+    "CREATE INDEX nonces_expires ON nonces (expires_at);\n"
+    "CREATE INDEX nonces_host ON nonces (host_id);\n"
 
-	/* Attestation history, capped per host by the store. */
-	"CREATE TABLE results (\n"
-	"  id {ID},\n"
-	"  host_id BIGINT NOT NULL REFERENCES hosts (id) ON DELETE CASCADE,\n"
-	"  at BIGINT NOT NULL,\n"
-	"  trust_state TEXT NOT NULL CHECK (trust_state IN ('green', 'red', 'unknown')),\n"
-	"  reasons TEXT NOT NULL,\n"
-	"  duration_ms BIGINT NOT NULL\n"
-	");\n"
-	"CREATE INDEX results_host ON results (host_id, id);\n"
+    /* Attestation history, capped per host by the store. */
+    "CREATE TABLE results (\n"
+    "  id {ID},\n"
+    "  host_id BIGINT NOT NULL REFERENCES hosts (id) ON DELETE CASCADE,\n"
+    "  at BIGINT NOT NULL,\n"
+    "  trust_state TEXT NOT NULL CHECK (trust_state IN ('green', 'red', 'unknown')),\n"
+    "  reasons TEXT NOT NULL,\n"
+    "  duration_ms BIGINT NOT NULL\n"
+    ");\n"
+    "CREATE INDEX results_host ON results (host_id, id);\n"
 
-	/* Alarms: raised on entering red, cleared on green, acknowledged by an
-	 * operator. At most one open (uncleared) alarm per host. */
-	"CREATE TABLE alarms (\n"
-	"  id {ID},\n"
-	"  host_id BIGINT NOT NULL REFERENCES hosts (id) ON DELETE CASCADE,\n"
-	"  raised_at BIGINT NOT NULL,\n"
-	"  summary TEXT NOT NULL,\n"
-	"  reasons TEXT NOT NULL,\n"
-	"  cleared_at BIGINT,\n"
-	"  acked_at BIGINT,\n"
-	"  acked_by TEXT\n"
-	");\n"
-	"CREATE UNIQUE INDEX alarms_one_open ON alarms (host_id) WHERE cleared_at IS NULL;\n"
-	"CREATE INDEX alarms_host ON alarms (host_id, id);\n"
+    /* Alarms: raised on entering red, cleared on green, acknowledged by an
+     * operator. At most one open (uncleared) alarm per host. */
+    "CREATE TABLE alarms (\n"
+    "  id {ID},\n"
+    "  host_id BIGINT NOT NULL REFERENCES hosts (id) ON DELETE CASCADE,\n"
+    "  raised_at BIGINT NOT NULL,\n"
+    "  summary TEXT NOT NULL,\n"
+    "  reasons TEXT NOT NULL,\n"
+    "  cleared_at BIGINT,\n"
+    "  acked_at BIGINT,\n"
+    "  acked_by TEXT\n"
+    ");\n"
+    "CREATE UNIQUE INDEX alarms_one_open ON alarms (host_id) WHERE cleared_at IS NULL;\n"
+    "CREATE INDEX alarms_host ON alarms (host_id, id);\n"
 
-	/* Event history: every state change and admin action. Events outlive
-	 * their host (host_id becomes NULL, host_name keeps the name). */
-	"CREATE TABLE events (\n"
-	"  id {ID},\n"
-	"  at BIGINT NOT NULL,\n"
-	"  host_id BIGINT REFERENCES hosts (id) ON DELETE SET NULL,\n"
-	"  host_name TEXT,\n"
-	"  kind TEXT NOT NULL,\n"
-	"  actor TEXT NOT NULL,\n"
-	"  message TEXT NOT NULL,\n"
-	"  details TEXT                               -- JSON object\n"
-	");\n"
-	"CREATE INDEX events_host ON events (host_id, id);\n"
-	"CREATE INDEX events_at ON events (at);\n"
+    /* Event history: every state change and admin action. Events outlive
+     * their host (host_id becomes NULL, host_name keeps the name). */
+    "CREATE TABLE events (\n"
+    "  id {ID},\n"
+    "  at BIGINT NOT NULL,\n"
+    "  host_id BIGINT REFERENCES hosts (id) ON DELETE SET NULL,\n"
+    "  host_name TEXT,\n"
+    "  kind TEXT NOT NULL,\n"
+    "  actor TEXT NOT NULL,\n"
+    "  message TEXT NOT NULL,\n"
+    "  details TEXT                               -- JSON object\n"
+    ");\n"
+    "CREATE INDEX events_host ON events (host_id, id);\n"
+    "CREATE INDEX events_at ON events (at);\n"
 
-	/* The certified TPM list: vendor CA certificates EK chains must reach. */
-	"CREATE TABLE tpm_cas (\n"
-	"  id {ID},\n"
-	"  fingerprint TEXT NOT NULL UNIQUE,          -- SHA-256 of der, lowercase hex\n"
-	"  subject TEXT NOT NULL,\n"
-	"  der {BLOB} NOT NULL,\n"
-	"  source TEXT NOT NULL,\n"
-	"  added_at BIGINT NOT NULL\n"
-	");\n"
+    /* The certified TPM list: vendor CA certificates EK chains must reach. */
+    "CREATE TABLE tpm_cas (\n"
+    "  id {ID},\n"
+    "  fingerprint TEXT NOT NULL UNIQUE,          -- SHA-256 of der, lowercase hex\n"
+    "  subject TEXT NOT NULL,\n"
+    "  der {BLOB} NOT NULL,\n"
+    "  source TEXT NOT NULL,\n"
+    "  added_at BIGINT NOT NULL\n"
+    ");\n"
 
-	/* Operator API tokens: SHA-256 of the token only, never the token. */
-	"CREATE TABLE api_tokens (\n"
-	"  id {ID},\n"
-	"  name TEXT NOT NULL UNIQUE,\n"
-	"  token_hash {BLOB} NOT NULL UNIQUE,\n"
-	"  role TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),\n"
-	"  created_at BIGINT NOT NULL\n"
-	");\n";
+    /* Operator API tokens: SHA-256 of the token only, never the token. */
+    "CREATE TABLE api_tokens (\n"
+    "  id {ID},\n"
+    "  name TEXT NOT NULL UNIQUE,\n"
+    "  token_hash {BLOB} NOT NULL UNIQUE,\n"
+    "  role TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),\n"
+    "  created_at BIGINT NOT NULL\n"
+    ");\n";
 
 const struct store_migration store_migrations[] = {
-	{1, "initial schema", schema_v1},
+    {1, "initial schema", schema_v1},
 };
 
 const size_t store_migrations_count = sizeof(store_migrations) / sizeof(store_migrations[0]);

@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #define STORE_SQLITE_BUSY_MS 10000
-#define STORE_SQLITE_CACHE 64
+#define STORE_SQLITE_CACHE   64
 
 struct sqlite_conn {
 	sqlite3 *db;
@@ -46,7 +46,8 @@ struct sqlite_conn {
 
 static void set_msg(struct sqlite_conn *c, const char *what)
 {
-	snprintf(c->msg, sizeof(c->msg), "%s: %s", what, c->db ? sqlite3_errmsg(c->db) : "no database");
+	snprintf(c->msg, sizeof(c->msg), "%s: %s", what,
+	         c->db ? sqlite3_errmsg(c->db) : "no database");
 }
 
 /* Map SQLite's extended result code of the last failure to ATTEST_E_*. */
@@ -55,17 +56,12 @@ static int map_error(struct sqlite_conn *c, const char *what)
 	set_msg(c, what);
 	switch (sqlite3_extended_errcode(c->db)) {
 	case SQLITE_CONSTRAINT_UNIQUE:
-	case SQLITE_CONSTRAINT_PRIMARYKEY:
-		return ATTEST_E_EXISTS;
-	case SQLITE_CONSTRAINT_FOREIGNKEY:
-		return ATTEST_E_STATE;
+	case SQLITE_CONSTRAINT_PRIMARYKEY: return ATTEST_E_EXISTS;
+	case SQLITE_CONSTRAINT_FOREIGNKEY: return ATTEST_E_STATE;
 	case SQLITE_CONSTRAINT_CHECK:
-	case SQLITE_CONSTRAINT_NOTNULL:
-		return ATTEST_E_ARG;
-	case SQLITE_NOMEM:
-		return ATTEST_E_NOMEM;
-	default:
-		return ATTEST_E_IO;
+	case SQLITE_CONSTRAINT_NOTNULL: return ATTEST_E_ARG;
+	case SQLITE_NOMEM: return ATTEST_E_NOMEM;
+	default: return ATTEST_E_IO;
 	}
 }
 
@@ -118,8 +114,8 @@ static int precreate(const char *path, char **ret_err)
 static int sqlite_open(const char *path, void **ret_conn, char **ret_err)
 {
 	static const char *const setup[] = {
-		"PRAGMA foreign_keys = ON",
-		"PRAGMA synchronous = FULL",
+	    "PRAGMA foreign_keys = ON",
+	    "PRAGMA synchronous = FULL",
 	};
 	if (!path || !*path)
 		return ATTEST_E_ARG;
@@ -233,11 +229,11 @@ static int get_stmt(struct sqlite_conn *c, const char *sql, sqlite3_stmt **ret)
 /* Bind $1..$n by name: a statement may use a parameter several times or in
  * any order, as PostgreSQL allows. */
 static int bind_params(struct sqlite_conn *c, sqlite3_stmt *st, const struct store_value *params,
-		       size_t n)
+                       size_t n)
 {
 	if ((size_t)sqlite3_bind_parameter_count(st) != n) {
 		snprintf(c->msg, sizeof(c->msg), "statement expects %d parameters, got %zu",
-			 sqlite3_bind_parameter_count(st), n);
+		         sqlite3_bind_parameter_count(st), n);
 		return ATTEST_E_ARG;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -251,22 +247,18 @@ static int bind_params(struct sqlite_conn *c, sqlite3_stmt *st, const struct sto
 		int rc;
 		const struct store_value *v = &params[i];
 		switch (v->type) {
-		case STORE_V_INT:
-			rc = sqlite3_bind_int64(st, idx, v->i);
-			break;
+		case STORE_V_INT: rc = sqlite3_bind_int64(st, idx, v->i); break;
 		case STORE_V_TEXT:
 			rc = v->p ? sqlite3_bind_text(st, idx, v->p, -1, SQLITE_STATIC)
-				  : sqlite3_bind_null(st, idx);
+			          : sqlite3_bind_null(st, idx);
 			break;
 		case STORE_V_BLOB:
 			if (v->len > INT32_MAX)
 				return ATTEST_E_LIMIT;
 			rc = v->p ? sqlite3_bind_blob(st, idx, v->p, (int)v->len, SQLITE_STATIC)
-				  : sqlite3_bind_null(st, idx);
+			          : sqlite3_bind_null(st, idx);
 			break;
-		default:
-			rc = sqlite3_bind_null(st, idx);
-			break;
+		default: rc = sqlite3_bind_null(st, idx); break;
 		}
 		if (rc != SQLITE_OK)
 			return map_error(c, "bind");
@@ -281,14 +273,12 @@ static int copy_cell(sqlite3_stmt *st, int col, struct store_cell *cell)
 		cell->type = STORE_V_INT;
 		cell->i = sqlite3_column_int64(st, col);
 		return 0;
-	case SQLITE_NULL:
-		cell->type = STORE_V_NULL;
-		return 0;
+	case SQLITE_NULL: cell->type = STORE_V_NULL; return 0;
 	case SQLITE_TEXT:
 	case SQLITE_BLOB: {
 		bool text = sqlite3_column_type(st, col) == SQLITE_TEXT;
 		const void *p = text ? (const void *)sqlite3_column_text(st, col)
-				     : sqlite3_column_blob(st, col);
+		                     : sqlite3_column_blob(st, col);
 		int n = sqlite3_column_bytes(st, col);
 		if (n < 0 || (!p && n > 0))
 			return ATTEST_E_NOMEM;
@@ -302,13 +292,12 @@ static int copy_cell(sqlite3_stmt *st, int col, struct store_cell *cell)
 		cell->type = text ? STORE_V_TEXT : STORE_V_BLOB;
 		return 0;
 	}
-	default: /* REAL: the schema has none */
-		return ATTEST_E_FORMAT;
+	default: /* REAL: the schema has none */ return ATTEST_E_FORMAT;
 	}
 }
 
 static int sqlite_query(void *conn, const char *sql, const struct store_value *params, size_t n,
-			size_t max_rows, struct store_rows **ret_rows, int64_t *ret_changes)
+                        size_t max_rows, struct store_rows **ret_rows, int64_t *ret_changes)
 {
 	struct sqlite_conn *c = conn;
 	sqlite3_stmt *st;
@@ -371,18 +360,18 @@ static const char *sqlite_errmsg(void *conn)
 }
 
 const struct store_driver store_sqlite_driver = {
-	.name = "sqlite",
-	.id_type = "INTEGER PRIMARY KEY AUTOINCREMENT",
-	.blob_type = "BLOB",
-	.lock_suffix = "",
-	.skip_locked = "",
-	.migration_lock = "",
-	.open = sqlite_open,
-	.close = sqlite_close,
-	.begin = sqlite_begin,
-	.commit = sqlite_commit,
-	.rollback = sqlite_rollback,
-	.script = sqlite_script,
-	.query = sqlite_query,
-	.errmsg = sqlite_errmsg,
+    .name = "sqlite",
+    .id_type = "INTEGER PRIMARY KEY AUTOINCREMENT",
+    .blob_type = "BLOB",
+    .lock_suffix = "",
+    .skip_locked = "",
+    .migration_lock = "",
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .begin = sqlite_begin,
+    .commit = sqlite_commit,
+    .rollback = sqlite_rollback,
+    .script = sqlite_script,
+    .query = sqlite_query,
+    .errmsg = sqlite_errmsg,
 };

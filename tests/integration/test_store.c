@@ -24,8 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define T0 1700000000 /* "now" in these tests */
-#define NPROC 4       /* concurrent connections in the race tests */
+#define T0    1700000000 /* "now" in these tests */
+#define NPROC 4          /* concurrent connections in the race tests */
 
 struct ctx {
 	char dir[64];
@@ -78,12 +78,15 @@ static struct store *open_ok(const struct ctx *c)
 
 static int64_t add_host(struct store *s, const char *name, int64_t now)
 {
-	struct store_host_new h = {.name = name, .address = "127.0.0.1:8443",
-				   .thumbprint = "SHA256:00aa", .interval_s = 60};
+	struct store_host_new h = {.name = name,
+	                           .address = "127.0.0.1:8443",
+	                           .thumbprint = "SHA256:00aa",
+	                           .interval_s = 60};
 	int64_t id = 0;
 	int rc = store_host_add(s, &h, now, &id);
 	if (rc)
-		fprintf(stderr, "host_add %s: %s (%s)\n", name, attest_strerror(rc), store_errmsg(s));
+		fprintf(stderr, "host_add %s: %s (%s)\n", name, attest_strerror(rc),
+		        store_errmsg(s));
 	assert_int_equal(rc, 0);
 	assert_true(id > 0);
 	return id;
@@ -160,7 +163,7 @@ static int64_t *run_workers(const struct ctx *c, int n, worker_fn fn, void *arg,
 	close(barrier[0]);
 	close(results[1]);
 	usleep(100 * 1000); /* let every worker open its connection */
-	close(barrier[1]);   /* go */
+	close(barrier[1]);  /* go */
 
 	size_t cap = 1024, count = 0;
 	int64_t *vals = malloc(cap * sizeof(*vals));
@@ -207,7 +210,7 @@ static void test_migrate_from_empty(void **state)
 	s = open_ok(c);
 	store_close(s);
 	assert_int_equal(sql_int(c->path, "SELECT COUNT(*) FROM schema_version"),
-			 store_schema_latest());
+	                 store_schema_latest());
 
 	/* A database written by a newer program is refused, untouched. */
 	sql_exec(c->path, "INSERT INTO schema_version VALUES (999, 'future', 0)");
@@ -246,25 +249,33 @@ static void test_reopen_keeps_everything(void **state)
 	const uint8_t der[] = {0x30, 0x03, 0x02, 0x01, 0x01};
 	uint8_t hash[STORE_TOKEN_HASH_SIZE];
 
-	assert_int_equal(store_policy_add(s, "default", "{\"secure_boot\":true}", false, T0, &pid), 0);
+	assert_int_equal(store_policy_add(s, "default", "{\"secure_boot\":true}", false, T0, &pid),
+	                 0);
 	hid = add_host(s, "web-1", T0);
 	assert_int_equal(store_host_set_policy(s, hid, pid, T0), 0);
-	struct store_identity ident = {.tpm_json = "{\"manufacturer\":\"IBM\",\"banks\":[\"sha256\"]}",
-				       .ek_public = akpub, .ek_public_len = sizeof(akpub),
-				       .ek_certified = true};
+	struct store_identity ident = {.tpm_json =
+	                                   "{\"manufacturer\":\"IBM\",\"banks\":[\"sha256\"]}",
+	                               .ek_public = akpub,
+	                               .ek_public_len = sizeof(akpub),
+	                               .ek_certified = true};
 	assert_int_equal(store_host_set_identity(s, hid, &ident, T0), 0);
 	assert_int_equal(store_host_set_boot(s, hid, 3, 1, "boot-abc", T0), 0);
-	assert_int_equal(store_ak_enroll(s, hid, ak, sizeof(ak), akpub, sizeof(akpub), T0, NULL), 0);
+	assert_int_equal(store_ak_enroll(s, hid, ak, sizeof(ak), akpub, sizeof(akpub), T0, NULL),
+	                 0);
 	assert_int_equal(store_nonce_add(s, hid, nonce, sizeof(nonce), T0, T0 + 30), 0);
-	struct store_verdict v = {.host_id = hid, .trust = STORE_TRUST_RED, .attested = true,
-				  .reasons_json = "[{\"code\":\"SECURE_BOOT_DISABLED\",\"message\":\"off\"}]",
-				  .duration_ms = 42, .evidence_expires = T0 + 300,
-				  .software_json = "{\"kernel\":\"6.1.0\"}"};
+	struct store_verdict v = {.host_id = hid,
+	                          .trust = STORE_TRUST_RED,
+	                          .attested = true,
+	                          .reasons_json =
+	                              "[{\"code\":\"SECURE_BOOT_DISABLED\",\"message\":\"off\"}]",
+	                          .duration_ms = 42,
+	                          .evidence_expires = T0 + 300,
+	                          .software_json = "{\"kernel\":\"6.1.0\"}"};
 	struct store_transition t;
 	assert_int_equal(store_host_set_trust(s, &v, NULL, NULL, T0 + 1, &t), 0);
 	assert_true(t.alarm_id > 0);
-	assert_int_equal(store_host_set_connection(s, hid, STORE_CONN_CONNECTED, NULL, NULL, T0 + 1,
-						   NULL), 0);
+	assert_int_equal(
+	    store_host_set_connection(s, hid, STORE_CONN_CONNECTED, NULL, NULL, T0 + 1, NULL), 0);
 	assert_int_equal(store_ca_add(s, der, sizeof(der), "CN=Test CA", "test", T0, &cid), 0);
 	assert_int_equal(store_token_hash("secret-token", 12, hash), 0);
 	assert_int_equal(store_token_add(s, "admin", STORE_ROLE_ADMIN, hash, T0, &tid), 0);
@@ -336,7 +347,8 @@ static void test_reopen_keeps_everything(void **state)
 
 	/* Only the token's hash is in the file, never the token. */
 	assert_int_equal(sql_int(c->path, "SELECT COUNT(*) FROM api_tokens "
-					  "WHERE instr(CAST(token_hash AS TEXT), 'secret') > 0"), 0);
+	                                  "WHERE instr(CAST(token_hash AS TEXT), 'secret') > 0"),
+	                 0);
 }
 
 static void test_unique_violations(void **state)
@@ -367,14 +379,17 @@ static void test_unique_violations(void **state)
 
 	const uint8_t der[] = {1, 2, 3};
 	assert_int_equal(store_ca_add(s, der, sizeof(der), "CN=a", "test", T0, NULL), 0);
-	assert_int_equal(store_ca_add(s, der, sizeof(der), "CN=b", "test", T0, NULL), ATTEST_E_EXISTS);
+	assert_int_equal(store_ca_add(s, der, sizeof(der), "CN=b", "test", T0, NULL),
+	                 ATTEST_E_EXISTS);
 
 	uint8_t h1[32], h2[32];
 	store_token_hash("t1", 2, h1);
 	store_token_hash("t2", 2, h2);
 	assert_int_equal(store_token_add(s, "ops", STORE_ROLE_VIEWER, h1, T0, NULL), 0);
-	assert_int_equal(store_token_add(s, "ops", STORE_ROLE_ADMIN, h2, T0, NULL), ATTEST_E_EXISTS);
-	assert_int_equal(store_token_add(s, "ops2", STORE_ROLE_ADMIN, h1, T0, NULL), ATTEST_E_EXISTS);
+	assert_int_equal(store_token_add(s, "ops", STORE_ROLE_ADMIN, h2, T0, NULL),
+	                 ATTEST_E_EXISTS);
+	assert_int_equal(store_token_add(s, "ops2", STORE_ROLE_ADMIN, h1, T0, NULL),
+	                 ATTEST_E_EXISTS);
 	struct store_token *tok = NULL;
 	assert_int_equal(store_token_lookup(s, h2, &tok), ATTEST_E_NOTFOUND);
 	assert_int_equal(store_token_lookup(s, h1, &tok), 0);
@@ -480,8 +495,10 @@ static void go_red(struct store *s, int idx, void *arg, int fd)
 {
 	const int64_t *ids = arg;
 	for (int i = 0; i < NHOSTS; i++) {
-		struct store_verdict v = {.host_id = ids[i], .trust = STORE_TRUST_RED, .attested = true,
-					  .reasons_json = "[{\"code\":\"PCR_DIGEST_MISMATCH\"}]"};
+		struct store_verdict v = {.host_id = ids[i],
+		                          .trust = STORE_TRUST_RED,
+		                          .attested = true,
+		                          .reasons_json = "[{\"code\":\"PCR_DIGEST_MISMATCH\"}]"};
 		struct store_transition t = {0};
 		if (store_host_set_trust(s, &v, NULL, NULL, T0 + 10, &t) != 0)
 			_exit(5);
@@ -512,7 +529,8 @@ static void test_alarm_raised_once(void **state)
 	}
 	free(raised);
 	assert_int_equal(sql_int(c->path, "SELECT COUNT(*) FROM alarms"), NHOSTS);
-	assert_int_equal(sql_int(c->path, "SELECT COUNT(*) FROM events WHERE kind = 'trust'"), NHOSTS);
+	assert_int_equal(sql_int(c->path, "SELECT COUNT(*) FROM events WHERE kind = 'trust'"),
+	                 NHOSTS);
 	assert_int_equal(sql_int(c->path, "SELECT COUNT(*) FROM results"), NPROC * NHOSTS);
 
 	/* Red again: no new alarm. Green: cleared. Red: a new one. */
@@ -587,7 +605,8 @@ static void test_alarm_raised_once(void **state)
 	assert_int_equal(store_host_remove(s, h), 0);
 	assert_int_equal(store_host_remove(s, h), ATTEST_E_NOTFOUND);
 	assert_int_equal(sql_int(c->path, "SELECT COUNT(*) FROM events WHERE host_name = 'host-00' "
-					  "AND host_id IS NULL"), 7);
+	                                  "AND host_id IS NULL"),
+	                 7);
 	assert_int_equal(sql_int(c->path, "SELECT COUNT(*) FROM alarms WHERE host_id = 1"), 0);
 	store_close(s);
 }
@@ -598,8 +617,8 @@ static void test_results_capped(void **state)
 	struct store *s = open_ok(c);
 	int64_t h = add_host(s, "busy", T0);
 	for (int i = 0; i < STORE_RESULTS_PER_HOST + 10; i++) {
-		struct store_verdict v = {.host_id = h, .trust = STORE_TRUST_GREEN, .attested = true,
-					  .duration_ms = i};
+		struct store_verdict v = {
+		    .host_id = h, .trust = STORE_TRUST_GREEN, .attested = true, .duration_ms = i};
 		assert_int_equal(store_host_set_trust(s, &v, NULL, NULL, T0 + i, NULL), 0);
 	}
 	assert_int_equal(sql_int(c->path, "SELECT COUNT(*) FROM results"), STORE_RESULTS_PER_HOST);
@@ -635,11 +654,11 @@ static void test_ak_retire(void **state)
 	assert_int_equal(store_ak_check(s, h, x, sizeof(x)), ATTEST_E_NOTFOUND);
 	/* An old AK can never come back, even for another host. */
 	assert_int_equal(store_ak_enroll(s, h, a, sizeof(a), pub, sizeof(pub), T0 + 6, NULL),
-			 ATTEST_E_EXISTS);
+	                 ATTEST_E_EXISTS);
 	assert_int_equal(store_ak_enroll(s, h2, a, sizeof(a), pub, sizeof(pub), T0 + 6, NULL),
-			 ATTEST_E_EXISTS);
+	                 ATTEST_E_EXISTS);
 	assert_int_equal(store_ak_enroll(s, 9999, x, sizeof(x), pub, sizeof(pub), T0, NULL),
-			 ATTEST_E_NOTFOUND);
+	                 ATTEST_E_NOTFOUND);
 	assert_int_equal(store_ak_current(s, h, &ak), 0);
 	assert_int_equal(ak->id, idb);
 	assert_int_equal(ak->enrolled_at, T0 + 5);
@@ -725,14 +744,15 @@ static void test_leases(void **state)
 	store_host_list_free(l);
 	assert_int_equal(store_lease_renew(s, ids[0], old_owner, T0 + 131, 30), ATTEST_E_STATE);
 	struct store_verdict v = {.host_id = ids[0], .trust = STORE_TRUST_GREEN, .attested = true};
-	assert_int_equal(store_host_set_trust(s, &v, old_owner, NULL, T0 + 131, NULL), ATTEST_E_STATE);
+	assert_int_equal(store_host_set_trust(s, &v, old_owner, NULL, T0 + 131, NULL),
+	                 ATTEST_E_STATE);
 	assert_int_equal(store_host_get(s, ids[0], &h), 0);
 	assert_int_equal(h->trust, STORE_TRUST_UNKNOWN);
 	store_host_free(h);
 	assert_int_equal(store_host_set_trust(s, &v, "late", NULL, T0 + 131, NULL), 0);
 	assert_int_equal(store_lease_renew(s, ids[0], "late", T0 + 131, 30), 0);
 	assert_int_equal(store_lease_release(s, ids[0], old_owner, T0 + 200, 0, T0 + 131),
-			 ATTEST_E_STATE);
+	                 ATTEST_E_STATE);
 	assert_int_equal(store_lease_release(s, ids[0], "late", T0 + 191, 2, T0 + 132), 0);
 	assert_int_equal(store_lease_release(s, 9999, "late", T0, 0, T0), ATTEST_E_NOTFOUND);
 	assert_int_equal(store_host_get(s, ids[0], &h), 0);
@@ -743,9 +763,13 @@ static void test_leases(void **state)
 	store_host_free(h);
 	/* Evidence expiry: green -> unknown once, with its reason and event. */
 	int64_t expired = 0;
-	assert_int_equal(store_host_set_trust(s, &(struct store_verdict){.host_id = ids[1],
-		.trust = STORE_TRUST_GREEN, .attested = true, .evidence_expires = T0 + 150},
-		NULL, NULL, T0 + 131, NULL), 0);
+	assert_int_equal(store_host_set_trust(s,
+	                                      &(struct store_verdict){.host_id = ids[1],
+	                                                              .trust = STORE_TRUST_GREEN,
+	                                                              .attested = true,
+	                                                              .evidence_expires = T0 + 150},
+	                                      NULL, NULL, T0 + 131, NULL),
+	                 0);
 	assert_int_equal(store_expire_evidence(s, T0 + 149, &expired), 0);
 	assert_int_equal(expired, 0);
 	assert_int_equal(store_expire_evidence(s, T0 + 150, &expired), 0);
@@ -757,7 +781,8 @@ static void test_leases(void **state)
 	assert_non_null(strstr(h->reasons_json, STORE_REASON_EVIDENCE_EXPIRED));
 	store_host_free(h);
 	assert_int_equal(sql_int(c->path, "SELECT COUNT(*) FROM events WHERE message = "
-					  "'trust green -> unknown: evidence expired'"), 1);
+	                                  "'trust green -> unknown: evidence expired'"),
+	                 1);
 
 	/* Released and not yet due: not claimed; due: claimed again. */
 	assert_int_equal(store_claim_due_hosts(s, "x", T0 + 190, 30, 1000, &l), 0);
@@ -816,16 +841,21 @@ static void test_policies_and_connection(void **state)
 
 	bool changed = false;
 	assert_int_equal(store_host_set_connection(s, h, STORE_CONN_NOT_RESPONDING, NULL, "timeout",
-						   T0 + 3, &changed), 0);
+	                                           T0 + 3, &changed),
+	                 0);
 	assert_true(changed);
 	assert_int_equal(store_host_set_connection(s, h, STORE_CONN_NOT_RESPONDING, NULL, "timeout",
-						   T0 + 4, &changed), 0);
+	                                           T0 + 4, &changed),
+	                 0);
 	assert_false(changed);
-	assert_int_equal(store_host_set_connection(s, 999, STORE_CONN_CONNECTED, NULL, NULL, T0,
-						   &changed), ATTEST_E_NOTFOUND);
-	struct store_event_new e = {.host_id = h, .kind = "host", .actor = "alice",
-				    .message = "host disconnected by operator",
-				    .details_json = "{\"reason\":\"maintenance\"}"};
+	assert_int_equal(
+	    store_host_set_connection(s, 999, STORE_CONN_CONNECTED, NULL, NULL, T0, &changed),
+	    ATTEST_E_NOTFOUND);
+	struct store_event_new e = {.host_id = h,
+	                            .kind = "host",
+	                            .actor = "alice",
+	                            .message = "host disconnected by operator",
+	                            .details_json = "{\"reason\":\"maintenance\"}"};
 	assert_int_equal(store_event_add(s, &e, T0 + 5, NULL), 0);
 	e.host_id = 999;
 	assert_int_equal(store_event_add(s, &e, T0 + 5, NULL), ATTEST_E_NOTFOUND);
@@ -863,8 +893,8 @@ static void test_kill9_loses_nothing_committed(void **state)
 			int64_t id;
 			if (store_host_add(w, &h, T0, &id) != 0)
 				_exit(3);
-			struct store_verdict v = {.host_id = id, .trust = STORE_TRUST_RED,
-						  .attested = true};
+			struct store_verdict v = {
+			    .host_id = id, .trust = STORE_TRUST_RED, .attested = true};
 			if (store_host_set_trust(w, &v, NULL, NULL, T0, NULL) != 0)
 				_exit(4);
 			put64(fds[1], i); /* both transactions of i committed */
@@ -909,24 +939,24 @@ static void test_kill9_loses_nothing_committed(void **state)
 		store_host_free(h);
 	}
 	fprintf(stderr, "kill -9 after %lld committed iterations: all present\n",
-		(long long)last + 1);
+	        (long long)last + 1);
 	store_close(s);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_migrate_from_empty, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_urls, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unique_violations, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nonce_single_use, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_alarm_raised_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_results_capped, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ak_retire, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_policies_and_connection, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_kill9_loses_nothing_committed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_migrate_from_empty, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_urls, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unique_violations, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_nonce_single_use, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_alarm_raised_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_results_capped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ak_retire, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_policies_and_connection, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kill9_loses_nothing_committed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
