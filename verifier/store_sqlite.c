@@ -300,7 +300,7 @@ static int sqlite_query(void *conn, const char *sql, const struct store_value *p
                         size_t max_rows, struct store_rows **ret_rows, int64_t *ret_changes)
 {
 	struct sqlite_conn *c = conn;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	struct store_rows *rows = NULL;
 	int rc = get_stmt(c, sql, &st);
 	if (rc)
