@@ -1,0 +1,299 @@
+/* Evidence bundles: parse errors, and whole verification of bundles built
+ * here (key generated, quote over PCRs replayed from a real event log). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base64.h"
+#include "bundle.h"
+#include "err.h"
+#include "eventlog.h"
+#include "evidence.h"
+#include "hex.h"
+#include "tpm_build.h"
+#include "testutil.h"
+
+#define LOG TESTDATA_DIR "/eventlogs/gce-ubuntu2104-no-secureboot.bin"
+#define OTHER_LOG TESTDATA_DIR "/eventlogs/gce-rhel8-secureboot.bin"
+
+static char *b64(const uint8_t *b, size_t n)
+{
+	char *s = malloc(BASE64_ENCODED_SIZE(n));
+	base64_encode(b, n, s);
+	return s;
+}
+
+/* A bundle as JSON: key signs a quote over pcrs (sha256 0-7) for nonce and
+ * meta; log (may be NULL) attached. */
+static json_t *make_bundle(EVP_PKEY *key, const uint8_t pcrs[8][32], const uint8_t nonce[32],
+			   json_t *meta, const uint8_t *log, size_t log_len)
+{
+	TPMT_PUBLIC ak;
+	tb_public(key, TB_AK_ATTRS, TPM2_ALG_RSASSA, &ak);
+	uint8_t pub[1024], att[2048], sig[1024];
+	size_t publen = tb_marshal_public(&ak, pub, sizeof pub);
+	char *canon = NULL;
+	assert_int_equal(evidence_metadata_canonical(meta, &canon), 0);
+	uint8_t qd[32];
+	assert_int_equal(evidence_qualifying_data(nonce, 32, (const uint8_t *)canon, strlen(canon),
+						  qd),
+			 0);
+	free(canon);
+	TPML_PCR_SELECTION sel;
+	tb_sel(0xffu, &sel);
+	uint8_t cat[8 * 32], d[32];
+	memcpy(cat, pcrs, sizeof cat);
+	EVP_Digest(cat, sizeof cat, d, NULL, EVP_sha256(), NULL);
+	size_t alen = tb_attest(qd, 32, &sel, d, att, sizeof att);
+	size_t slen = tb_sign(key, TPM2_ALG_RSASSA, TPM2_ALG_SHA256, att, alen, sig, sizeof sig);
+	json_t *bank = json_object();
+	for (int i = 0; i < 8; i++) {
+		char hex[65], k[4];
+		hex_encode(pcrs[i], 32, hex);
+		snprintf(k, sizeof k, "%d", i);
+		json_object_set_new(bank, k, json_string(hex));
+	}
+	char nhex[65];
+	hex_encode(nonce, 32, nhex);
+	char *a = b64(pub, publen), *q = b64(att, alen), *s = b64(sig, slen);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:{s:o}, s:s, s:O}", "ak_public", a, "quote", q,
+			      "signature", s, "pcrs", "sha256", bank, "nonce", nhex, "metadata", meta);
+	free(a);
+	free(q);
+	free(s);
+	if (log) {
+		char *l = b64(log, log_len);
+		json_object_set_new(o, "eventlog", json_string(l));
+		free(l);
+	}
+	return o;
+}
+
+static struct bundle *parse_json(json_t *o)
+{
+	char *s = json_dumps(o, JSON_COMPACT);
+	struct bundle *b = NULL;
+	struct bundle_error err;
+	int e = bundle_parse((const uint8_t *)s, strlen(s), &b, &err);
+	if (e != 0)
+		fail_msg("bundle_parse: %s", err.message);
+	free(s);
+	return b;
+}
+
+static void replayed_pcrs(const uint8_t *log, size_t len, uint8_t out[8][32])
+{
+	struct eventlog *l = NULL;
+	assert_int_equal(eventlog_parse(log, len, &l, NULL), 0);
+	struct eventlog_pcrs *p = malloc(sizeof *p);
+	assert_int_equal(eventlog_replay(l, p), 0);
+	const struct eventlog_pcr_bank *b = eventlog_pcrs_bank(p, EVENTLOG_ALG_SHA256);
+	assert_non_null(b);
+	for (int i = 0; i < 8; i++)
+		memcpy(out[i], b->pcr[i], 32);
+	free(p);
+	eventlog_free(l);
+}
+
+static size_t verify(struct bundle *b, const uint8_t *nonce, struct bundle_result *res)
+{
+	assert_int_equal(bundle_verify(b, NULL, nonce, nonce ? 32 : 0, res), 0);
+	return res->reasons.count;
+}
+
+static void test_whole_verification(void **state)
+{
+	if (!testutil_have_shared())
+		skip();
+	size_t len, olen;
+	uint8_t *log = testutil_read_file(LOG, &len), *other = testutil_read_file(OTHER_LOG, &olen);
+	assert_non_null(log);
+	assert_non_null(other);
+	uint8_t pcrs[8][32], nonce[32];
+	replayed_pcrs(log, len, pcrs);
+	memset(nonce, 0x6e, sizeof nonce);
+	EVP_PKEY *key = tb_rsa_key();
+	json_t *meta = json_pack("{s:s, s:s}", "hostname", "h1", "agent_version", "0.1.0");
+	struct bundle_result *res = calloc(1, sizeof *res);
+
+	json_t *o = make_bundle(key, pcrs, nonce, meta, log, len);
+	struct bundle *b = parse_json(o);
+	assert_int_equal(verify(b, nonce, res), 0);
+	assert_true(res->replayed);
+	assert_true(res->ak_decoded);
+	assert_int_equal(res->quote.clock.resetCount, 7);
+	/* freshness: another nonce was asked for */
+	uint8_t asked[32];
+	memset(asked, 0x01, sizeof asked);
+	assert_int_equal(verify(b, asked, res), 1);
+	assert_int_equal(res->reasons.list[0].status, QUOTE_NONCE_NOT_FRESH);
+	bundle_free(b);
+
+	/* metadata edited after quoting */
+	json_object_set_new(json_object_get(o, "metadata"), "hostname", json_string("h2"));
+	b = parse_json(o);
+	assert_int_equal(verify(b, NULL, res), 1);
+	assert_int_equal(res->reasons.list[0].status, QUOTE_NONCE_MISMATCH);
+	bundle_free(b);
+	json_decref(o);
+
+	/* the log of another machine: replay mismatch naming PCRs */
+	o = make_bundle(key, pcrs, nonce, meta, other, olen);
+	b = parse_json(o);
+	assert_true(verify(b, NULL, res) >= 1);
+	for (size_t i = 0; i < res->reasons.count; i++) {
+		assert_int_equal(res->reasons.list[i].status, QUOTE_EVENTLOG_REPLAY_MISMATCH);
+		assert_true(res->reasons.list[i].pcr >= 0 && res->reasons.list[i].pcr < 8);
+		assert_int_equal(strlen(res->reasons.list[i].expected), 64);
+		assert_int_equal(strlen(res->reasons.list[i].actual), 64);
+	}
+	bundle_free(b);
+	json_decref(o);
+
+	/* a PCR extended behind the log's back: exactly that PCR */
+	pcrs[4][0] ^= 0xff;
+	o = make_bundle(key, pcrs, nonce, meta, log, len);
+	b = parse_json(o);
+	assert_int_equal(verify(b, NULL, res), 1);
+	assert_int_equal(res->reasons.list[0].status, QUOTE_EVENTLOG_REPLAY_MISMATCH);
+	assert_int_equal(res->reasons.list[0].pcr, 4);
+	assert_string_equal(quote_status_code(res->reasons.list[0].status),
+			    "EVENTLOG_REPLAY_MISMATCH");
+	bundle_free(b);
+	json_decref(o);
+	pcrs[4][0] ^= 0xff;
+
+	/* no log, a log that does not parse */
+	o = make_bundle(key, pcrs, nonce, meta, NULL, 0);
+	b = parse_json(o);
+	assert_int_equal(verify(b, NULL, res), 1);
+	assert_int_equal(res->reasons.list[0].status, QUOTE_EVENTLOG_MISSING);
+	bundle_free(b);
+	json_decref(o);
+	o = make_bundle(key, pcrs, nonce, meta, (const uint8_t *)"not a log at all", 16);
+	b = parse_json(o);
+	assert_int_equal(verify(b, NULL, res), 1);
+	assert_int_equal(res->reasons.list[0].status, QUOTE_EVENTLOG_INVALID);
+	bundle_free(b);
+
+	/* the enrolled AK is another key: the signature fails */
+	EVP_PKEY *enrolled = tb_rsa_key();
+	TPMT_PUBLIC eak;
+	tb_public(enrolled, TB_AK_ATTRS, TPM2_ALG_RSASSA, &eak);
+	b = parse_json(o);
+	assert_int_equal(bundle_verify(b, &eak, NULL, 0, res), 0);
+	assert_true(quote_reasons_has(&res->reasons, QUOTE_SIGNATURE_INVALID));
+	bundle_free(b);
+	json_decref(o);
+	EVP_PKEY_free(enrolled);
+
+	free(res);
+	json_decref(meta);
+	EVP_PKEY_free(key);
+	free(log);
+	free(other);
+}
+
+static int parse_str(const char *s, struct bundle_error *err)
+{
+	struct bundle *b = NULL;
+	int e = bundle_parse((const uint8_t *)s, strlen(s), &b, err);
+	bundle_free(b);
+	return e;
+}
+
+static void test_parse_errors(void **state)
+{
+	EVP_PKEY *key = tb_rsa_key();
+	uint8_t pcrs[8][32] = { { 0 } }, nonce[32] = { 1 };
+	json_t *meta = json_object();
+	json_t *good = make_bundle(key, pcrs, nonce, meta, NULL, 0);
+	struct bundle_error err;
+	static const struct {
+		const char *key;
+		const char *json; /* replacement value, JSON text; NULL deletes */
+		const char *msg;  /* expected in the error */
+	} cases[] = {
+		{ "ak_public", NULL, "\"ak_public\" is missing" },
+		{ "quote", "\"AAA\"", "not strict base64" },
+		{ "signature", "42", "base64 string" },
+		{ "pcrs", "{\"sha256\": {\"01\": \"00\"}}", "not a PCR index" },
+		{ "pcrs", "{\"sha256\": {\"24\": \"00\"}}", "not a PCR index" },
+		{ "pcrs", "{\"sha256\": {\"-1\": \"00\"}}", "not a PCR index" },
+		{ "pcrs", "{\"md5\": {}}", "unknown PCR bank" },
+		{ "pcrs", "{\"sha256\": {\"0\": \"0011\"}}", "32 bytes of hex" },
+		{ "pcrs", "[]", "object of banks" },
+		{ "nonce", "\"0011\"", "\"nonce\"" },
+		{ "nonce", "\"zz\"", "\"nonce\"" },
+		{ "metadata", "[]", "\"metadata\" must be an object" },
+		{ "eventlog", "\"@@@@\"", "\"eventlog\" is not strict base64" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		json_t *o = json_deep_copy(good);
+		if (cases[i].json)
+			json_object_set_new(o, cases[i].key, json_loads(cases[i].json, JSON_DECODE_ANY,
+									 NULL));
+		else
+			json_object_del(o, cases[i].key);
+		char *s = json_dumps(o, JSON_COMPACT);
+		memset(&err, 0, sizeof err);
+		assert_int_not_equal(parse_str(s, &err), 0);
+		if (!strstr(err.message, cases[i].msg))
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.message, cases[i].msg);
+		free(s);
+		json_decref(o);
+	}
+	/* the unchanged bundle parses; unknown members are ignored */
+	json_object_set_new(good, "future_field", json_true());
+	char *s = json_dumps(good, JSON_COMPACT);
+	assert_int_equal(parse_str(s, &err), 0);
+	/* duplicate keys are refused */
+	char *dup = malloc(strlen(s) + 32);
+	snprintf(dup, strlen(s) + 32, "{\"nonce\":\"00\",%s", s + 1);
+	assert_int_equal(parse_str(dup, &err), ATTEST_E_FORMAT);
+	free(dup);
+	free(s);
+	/* nesting, size, non-objects */
+	assert_int_equal(parse_str("[[[[[[[[[1]]]]]]]]]", &err), ATTEST_E_LIMIT);
+	assert_int_equal(parse_str("{\"a\":\"[[[[[[[[[[[[\"}", &err), ATTEST_E_FORMAT);
+	assert_int_equal(parse_str("[]", &err), ATTEST_E_FORMAT);
+	assert_int_equal(parse_str("", &err), ATTEST_E_FORMAT);
+	struct bundle *b = NULL;
+	assert_int_equal(bundle_parse((const uint8_t *)"{}", (size_t)BUNDLE_MAX_SIZE + 1, &b, &err),
+			 ATTEST_E_LIMIT);
+	assert_null(b);
+	json_decref(good);
+	json_decref(meta);
+	EVP_PKEY_free(key);
+}
+
+static void test_bad_ak_in_bundle(void **state)
+{
+	/* an AK the decoder refuses is a reason, not a crash */
+	const char *s = "{\"ak_public\":\"AAA=\",\"quote\":\"AA==\",\"signature\":\"AA==\","
+			"\"pcrs\":{},\"nonce\":\"00000000000000000000000000000000\",\"metadata\":{}}";
+	struct bundle *b = NULL;
+	struct bundle_error err;
+	assert_int_equal(bundle_parse((const uint8_t *)s, strlen(s), &b, &err), 0);
+	struct bundle_result *res = calloc(1, sizeof *res);
+	assert_int_equal(bundle_verify(b, NULL, NULL, 0, res), 0);
+	assert_int_equal(res->reasons.count, 1);
+	assert_int_equal(res->reasons.list[0].status, QUOTE_AK_UNSUPPORTED);
+	free(res);
+	bundle_free(b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_whole_verification),
+		cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_bad_ak_in_bundle),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
