@@ -86,10 +86,9 @@ static void for_each_log(void (*fn)(const char *name, uint8_t *buf, size_t len))
 static void truncations(const char *name, uint8_t *buf, size_t len)
 {
 	for (size_t n = 0; n <= len; n++) {
-		/* An exact-size heap copy, so ASan sees any read past the end. */
-		uint8_t *cut = malloc(n ? n : 1);
-		assert_non_null(cut);
-		memcpy(cut, buf, n);
+		/* The parser reads only its own exact-size heap copy of the
+		 * input, so ASan sees any read past n without another copy. */
+		const uint8_t *cut = buf;
 		struct eventlog *log = NULL;
 		int e = eventlog_parse(cut, n, &log, NULL);
 		if (e == 0) {
@@ -104,7 +103,6 @@ static void truncations(const char *name, uint8_t *buf, size_t len)
 		} else {
 			assert_null(log);
 		}
-		free(cut);
 	}
 }
 
