@@ -1,0 +1,44 @@
+/* Reason codes: the stable strings a verification failure is reported
+ * with, and a default sentence for each.
+ *
+ * A reason code is part of the API (REST, CLI --json, alarms, scripts):
+ * once published it is never renamed. The codes of the quote and bundle
+ * layers are spelled in quote.h (quote_status_code()); the codes the
+ * verification pipeline (verify.h) and enrollment add are spelled here.
+ * reason_sentence() knows both sets, so any code the project emits has a
+ * default sentence; docs/policy.md lists them all with their meaning. */
+#ifndef ATTEST_REASON_H
+#define ATTEST_REASON_H
+
+#include <stddef.h>
+
+/* Enrollment (the verifier's enrollment flow). */
+#define REASON_TPM_NOT_CERTIFIED "TPM_NOT_CERTIFIED"
+#define REASON_AK_ACTIVATION_FAILED "AK_ACTIVATION_FAILED"
+/* Verification pipeline (verify.h), in pipeline order. */
+#define REASON_AK_NOT_ENROLLED "AK_NOT_ENROLLED"
+#define REASON_HOST_RESTARTED_REENROLLING "HOST_RESTARTED_REENROLLING"
+#define REASON_EVENT_CONTENT_MISMATCH "EVENT_CONTENT_MISMATCH"
+#define REASON_SECURE_BOOT_DISABLED "SECURE_BOOT_DISABLED"
+#define REASON_SHA256_BANK_MISSING "SHA256_BANK_MISSING"
+#define REASON_PCR_BANK_MISSING "PCR_BANK_MISSING"
+#define REASON_NOT_UEFI "NOT_UEFI"
+#define REASON_TPM_INTERFACE_NOT_ALLOWED "TPM_INTERFACE_NOT_ALLOWED"
+#define REASON_AGENT_VERSION_TOO_OLD "AGENT_VERSION_TOO_OLD"
+#define REASON_CONFIGURATION_NOT_APPROVED "CONFIGURATION_NOT_APPROVED"
+#define REASON_VERIFIER_ERROR "VERIFIER_ERROR"
+
+/* One known code and its default sentence. */
+struct reason_info {
+	const char *code;
+	const char *sentence;
+};
+
+/* Default sentence for a code (any code in quote.h or above), or NULL if
+ * the code is not known. */
+const char *reason_sentence(const char *code);
+
+/* The whole table (static, never freed): *ret_count entries. */
+const struct reason_info *reason_table(size_t *ret_count);
+
+#endif
