@@ -12,6 +12,8 @@
 
 int cmd_evidence(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
+/* The daemon: attest-agent --listen ADDR:PORT ... (daemon.c, docs/agent.md). */
+int cmd_daemon(int argc, char **argv);
 
 /* Host metadata bound into quotes: hostname, os_release (PRETTY_NAME of
  * /etc/os-release), kernel (uname -r), boot_id, agent_version; all strings
@@ -26,5 +28,27 @@ int agent_metadata(json_t **ret);
  * Errors as agent_tpm_ek_create(). */
 int agent_ek_setup(struct agent_tpm *t, int kind, uint8_t **ret_cert, size_t *ret_cert_len,
 		   enum agent_tpm_ek_kind *ret_kind);
+
+/* Quote the PCRs of sel with the AK loaded in t over
+ * qualifyingData = SHA-256(nonce || SHA-256(canonical meta)) and build the
+ * evidence bundle (docs/protocol.md): ak_public, quote, signature, pcrs,
+ * nonce, metadata (a new reference to meta is taken), eventlog (log_len
+ * bytes of log, may be 0). On success *ret is a new object and, if
+ * ret_tpm_ns is not NULL, *ret_tpm_ns the time spent in the TPM (quote and
+ * PCR read). ATTEST_E_STATE without an AK, ATTEST_E_ARG for a nonce outside
+ * 16..64 bytes, the TPM module's errors (agent_tpm_last_error), or
+ * ATTEST_E_NOMEM. */
+int agent_evidence_bundle(struct agent_tpm *t, const struct agent_tpm_pcr_selection *sel,
+			  const uint8_t *nonce, size_t nonce_len, json_t *meta, const uint8_t *log,
+			  size_t log_len, json_t **ret, uint64_t *ret_tpm_ns);
+
+/* o[key] = base64 of n bytes; ATTEST_E_NOMEM on failure. */
+int agent_json_put_b64(json_t *o, const char *key, const uint8_t *b, size_t n);
+
+/* "sha1", "sha256", "sha384", "sha512" for a TPM_ALG_ID; "unknown" else. */
+const char *agent_bank_name(uint16_t alg);
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t agent_now_ns(void);
 
 #endif

@@ -36,50 +36,6 @@ static void usage(FILE *f)
 		EVIDENCE_NONCE_MIN, EVIDENCE_NONCE_MAX);
 }
 
-static const char *bank_name(uint16_t alg)
-{
-	switch (alg) {
-	case 0x0004: return "sha1";
-	case 0x000B: return "sha256";
-	case 0x000C: return "sha384";
-	case 0x000D: return "sha512";
-	default: return "unknown";
-	}
-}
-
-static int put_b64(json_t *o, const char *key, const uint8_t *b, size_t n)
-{
-	char *s = b64enc(b, n);
-	if (!s)
-		return ATTEST_E_NOMEM;
-	int rc = json_object_set_new(o, key, json_string(s)) == 0 ? 0 : ATTEST_E_NOMEM;
-	free(s);
-	return rc;
-}
-
-static json_t *pcrs_json(const struct agent_tpm_pcr_values *v)
-{
-	json_t *o = json_object();
-	for (uint32_t b = 0; o && b < v->count; b++) {
-		json_t *bank = json_object();
-		if (!bank || json_object_set_new(o, bank_name(v->banks[b].alg), bank) != 0)
-			goto err;
-		for (unsigned p = 0; p < AGENT_TPM_NUM_PCRS; p++) {
-			if (!(v->banks[b].mask & (1u << p)))
-				continue;
-			char hex[2 * AGENT_TPM_DIGEST_MAX + 1], idx[4];
-			hex_encode(v->banks[b].pcr[p], v->banks[b].size, hex);
-			snprintf(idx, sizeof idx, "%u", p);
-			if (json_object_set_new(bank, idx, json_string(hex)) != 0)
-				goto err;
-		}
-	}
-	return o;
-err:
-	json_decref(o);
-	return NULL;
-}
-
 int cmd_evidence(int argc, char **argv)
 {
 	static const struct option opts[] = {{"tcti", required_argument, NULL, 't'},
@@ -132,16 +88,11 @@ int cmd_evidence(int argc, char **argv)
 	}
 
 	int status = 1;
-	uint8_t *log = NULL, *cert = NULL, *attest = NULL, *sig = NULL;
-	size_t log_len = 0, cert_len = 0, attest_len = 0, sig_len = 0;
+	uint8_t *log = NULL, *cert = NULL;
+	size_t log_len = 0, cert_len = 0;
 	json_t *meta = NULL, *out = NULL;
-	char *canon = NULL, *text = NULL;
+	char *text = NULL;
 	struct agent_tpm *t = NULL;
-	struct agent_tpm_pcr_values *vals = calloc(1, sizeof *vals);
-	if (!vals) {
-		fprintf(stderr, "attest-agent evidence: out of memory\n");
-		return 1;
-	}
 
 	rc = fileio_read(logpath, EVENTLOG_MAX_SIZE, &log, &log_len);
 	if (rc) {
@@ -151,13 +102,7 @@ int cmd_evidence(int argc, char **argv)
 					     : attest_strerror(rc));
 		goto out;
 	}
-	uint8_t qd[EVIDENCE_QUALIFYING_SIZE];
 	rc = agent_metadata(&meta);
-	if (!rc)
-		rc = evidence_metadata_canonical(meta, &canon);
-	if (!rc)
-		rc = evidence_qualifying_data(nonce, nonce_len, (const uint8_t *)canon, strlen(canon),
-					      qd);
 	if (rc) {
 		fprintf(stderr, "attest-agent evidence: metadata: %s\n", attest_strerror(rc));
 		goto out;
@@ -174,29 +119,13 @@ int cmd_evidence(int argc, char **argv)
 	if (!rc)
 		rc = agent_tpm_ak_create(t, ecc ? AGENT_TPM_AK_ECC : AGENT_TPM_AK_RSA);
 	if (!rc)
-		rc = agent_tpm_quote(t, &sel, qd, sizeof qd, &attest, &attest_len, &sig, &sig_len,
-				     vals);
+		rc = agent_evidence_bundle(t, &sel, nonce, nonce_len, meta, log, log_len, &out, NULL);
+	if (rc == ATTEST_E_NOMEM)
+		goto nomem;
 	if (rc) {
 		fprintf(stderr, "attest-agent evidence: %s\n", agent_tpm_last_error(t));
 		goto out;
 	}
-	const uint8_t *akpub;
-	size_t akpub_len;
-	agent_tpm_ak_public(t, &akpub, &akpub_len);
-
-	out = json_object();
-	json_t *pj = pcrs_json(vals);
-	if (!out || !pj || put_b64(out, "ak_public", akpub, akpub_len) ||
-	    put_b64(out, "quote", attest, attest_len) || put_b64(out, "signature", sig, sig_len) ||
-	    json_object_set_new(out, "pcrs", pj) != 0) {
-		json_decref(pj);
-		goto nomem;
-	}
-	char nhex[2 * EVIDENCE_NONCE_MAX + 1];
-	hex_encode(nonce, nonce_len, nhex);
-	if (json_object_set_new(out, "nonce", json_string(nhex)) != 0 ||
-	    json_object_set(out, "metadata", meta) != 0 || put_b64(out, "eventlog", log, log_len))
-		goto nomem;
 	text = json_dumps(out, JSON_INDENT(2));
 	if (!text)
 		goto nomem;
@@ -211,13 +140,9 @@ nomem:
 out:
 	agent_tpm_close(t);
 	free(text);
-	free(canon);
 	json_decref(out);
 	json_decref(meta);
 	free(log);
 	free(cert);
-	free(attest);
-	free(sig);
-	free(vals);
 	return status;
 }

@@ -1,5 +1,6 @@
-/* attest-agent: the attester. Dispatches to one command per file; the
- * daemon (attest-agent --listen ..., docs/architecture.md) slots in here. */
+/* attest-agent: the attester. `attest-agent --listen ...` (options first,
+ * no command) runs the daemon (daemon.c, docs/agent.md); the commands below
+ * are one-shot tools. */
 #include <stdio.h>
 #include <string.h>
 
@@ -7,11 +8,13 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: attest-agent COMMAND [OPTIONS]\n"
+	fprintf(f, "usage: attest-agent --listen ADDR:PORT [OPTIONS]   run the daemon\n"
+		   "       attest-agent COMMAND [OPTIONS]\n"
 		   "\n"
 		   "Commands:\n"
 		   "  evidence   quote this host's TPM once and print the evidence bundle (JSON)\n"
 		   "\n"
+		   "attest-agent --help-daemon describes the daemon's options;\n"
 		   "attest-agent COMMAND --help describes a command. Version " ATTEST_VERSION ".\n");
 }
 
@@ -26,6 +29,10 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (strcmp(cmd, "--help-daemon") == 0) {
+		char *hargv[] = {argv[0], "--help", NULL};
+		return cmd_daemon(2, hargv);
+	}
 	if (strcmp(cmd, "--version") == 0) {
 		printf("attest-agent %s\n", ATTEST_VERSION);
 		return 0;
@@ -36,6 +43,8 @@ int main(int argc, char **argv)
 	 * selftest.c); it changes nothing on a real TPM but loads keys. */
 	if (strcmp(cmd, "selftest") == 0)
 		return cmd_selftest(argc - 1, argv + 1);
+	if (cmd[0] == '-' && cmd[1] == '-')
+		return cmd_daemon(argc, argv);
 	fprintf(stderr, "attest-agent: unknown command \"%s\"\n", cmd);
 	usage(stderr);
 	return 2;

@@ -1,0 +1,701 @@
+/* attest-agent --listen ADDR:PORT ...: the attester daemon (docs/agent.md).
+ *
+ * This file is the network side, all on one libevent loop: flags, the TLS
+ * identity, the verifier pins (DATA_DIR/verifiers), the Agent API v1 routes
+ * (docs/protocol.md) and their input checks. Anything that needs the TPM or
+ * the AK files is a job for the worker thread (daemon_worker.c); a request
+ * is checked completely before it becomes a job, so a refused request
+ * changes nothing. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "agent.h"
+#include "base64.h"
+#include "daemon.h"
+#include "err.h"
+#include "evidence.h"
+#include "fileio.h"
+#include "hex.h"
+#include "https.h"
+#include "tlsid.h"
+
+#define DEFAULT_TCTI "device:/dev/tpmrm0"
+#define DEFAULT_EVENTLOG "/sys/kernel/security/tpm0/binary_bios_measurements"
+#define DEFAULT_DATA_DIR "/var/lib/attest-agent"
+#define DEFAULT_PCRS "sha256:0-7"
+#define TLSID_NAME "agent"
+#define PCRS_TEXT_MAX 256u
+
+struct agentd {
+	struct agentd_config cfg;
+	struct event_base *base;
+	struct https_server *srv;
+	struct agentd_worker *worker;
+	char verifiers[AGENTD_MAX_VERIFIERS][TLSID_THUMBPRINT_SIZE];
+	size_t nverifiers;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: attest-agent --listen ADDR:PORT [--tcti TCTI] [--eventlog FILE]\n"
+		"                    [--data-dir DIR] [--trust-verifier SHA256:HEX]... [--timeout S]\n"
+		"       attest-agent [--data-dir DIR] --trust-verifier SHA256:HEX...\n"
+		"\n"
+		"Serve the Agent API v1 (docs/protocol.md) over HTTPS with mutual TLS.\n"
+		"\n"
+		"  --listen ADDR:PORT     e.g. 0.0.0.0:7443, [::]:7443; port 0 picks a free port\n"
+		"  --tcti TCTI            the TPM (default " DEFAULT_TCTI ")\n"
+		"  --eventlog FILE        measured-boot event log, read for every quote\n"
+		"                         (default " DEFAULT_EVENTLOG ")\n"
+		"  --data-dir DIR         TLS identity, verifier pins, AKs (default " DEFAULT_DATA_DIR ")\n"
+		"  --trust-verifier TP    add a verifier certificate thumbprint to DIR/verifiers;\n"
+		"                         without --listen: add it and exit\n"
+		"  --timeout S            drop a connection idle for S seconds (default %u)\n"
+		"\n"
+		"On start it prints \"thumbprint SHA256:...\" and \"listening ADDR:PORT\" on stdout\n"
+		"and logs to stderr. SIGTERM or SIGINT stop it.\n",
+		AGENTD_DEFAULT_TIMEOUT_S);
+}
+
+/* ---- verifier pins --------------------------------------------------------- */
+
+static int verifiers_path(const struct agentd *d, char *out, size_t cap)
+{
+	if ((size_t)snprintf(out, cap, "%s/verifiers", d->cfg.data_dir) >= cap)
+		return ATTEST_E_ARG;
+	return 0;
+}
+
+/* Read DATA_DIR/verifiers: one thumbprint per line, '#' comments and blank
+ * lines allowed. A missing file is an empty list; a bad line is an error
+ * (the operator wrote something we would otherwise silently not trust). */
+static int verifiers_load(struct agentd *d)
+{
+	char path[AGENTD_PATH_MAX];
+	int rc = verifiers_path(d, path, sizeof path);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	if (!rc)
+		rc = fileio_read(path, AGENTD_VERIFIERS_FILE_MAX, &buf, &len);
+	if (rc == ATTEST_E_IO && errno == ENOENT)
+		return 0;
+	if (rc) {
+		fprintf(stderr, "attest-agent: cannot read %s: %s\n", path,
+			rc == ATTEST_E_IO ? strerror(errno) : attest_strerror(rc));
+		return rc;
+	}
+	if (memchr(buf, '\0', len)) {
+		fprintf(stderr, "attest-agent: %s is not a text file\n", path);
+		free(buf);
+		return ATTEST_E_FORMAT;
+	}
+	unsigned lineno = 0;
+	rc = 0;
+	for (char *p = (char *)buf; p && *p && !rc;) {
+		char *eol = strchr(p, '\n');
+		if (eol)
+			*eol = '\0';
+		lineno++;
+		char *s = p;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		char *e = s + strlen(s);
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+			*--e = '\0';
+		if (*s && *s != '#') {
+			char tp[TLSID_THUMBPRINT_SIZE];
+			if (tlsid_thumbprint_parse(s, tp) != 0) {
+				fprintf(stderr,
+					"attest-agent: %s line %u: \"%.80s\" is not a SHA256:<64 hex> "
+					"thumbprint\n",
+					path, lineno, s);
+				rc = ATTEST_E_FORMAT;
+			} else if (d->nverifiers >= AGENTD_MAX_VERIFIERS) {
+				fprintf(stderr, "attest-agent: %s: more than %u thumbprints\n", path,
+					AGENTD_MAX_VERIFIERS);
+				rc = ATTEST_E_LIMIT;
+			} else {
+				memcpy(d->verifiers[d->nverifiers++], tp, sizeof tp);
+			}
+		}
+		p = eol ? eol + 1 : NULL;
+	}
+	free(buf);
+	return rc;
+}
+
+static int verifiers_save(const struct agentd *d)
+{
+	char path[AGENTD_PATH_MAX];
+	int rc = verifiers_path(d, path, sizeof path);
+	if (rc)
+		return rc;
+	size_t cap = 128 + d->nverifiers * (TLSID_THUMBPRINT_LEN + 1);
+	char *text = malloc(cap);
+	if (!text)
+		return ATTEST_E_NOMEM;
+	size_t n = (size_t)snprintf(text, cap,
+				    "# attest-agent: verifier certificates this agent answers "
+				    "(one thumbprint per line)\n");
+	for (size_t i = 0; i < d->nverifiers && n < cap; i++)
+		n += (size_t)snprintf(text + n, cap - n, "%s\n", d->verifiers[i]);
+	rc = fileio_write_atomic(path, text, n, 0644);
+	free(text);
+	return rc;
+}
+
+static bool verifier_known(const struct agentd *d, const char *tp)
+{
+	bool found = false;
+	for (size_t i = 0; i < d->nverifiers; i++)
+		found |= tlsid_thumbprint_equal(d->verifiers[i], tp) != 0;
+	return found;
+}
+
+/* Add a thumbprint (memory and file). 0 if added or already there. */
+static int verifier_add(struct agentd *d, const char *tp)
+{
+	if (verifier_known(d, tp))
+		return 0;
+	if (d->nverifiers >= AGENTD_MAX_VERIFIERS)
+		return ATTEST_E_LIMIT;
+	memcpy(d->verifiers[d->nverifiers++], tp, TLSID_THUMBPRINT_SIZE);
+	int rc = verifiers_save(d);
+	if (rc)
+		d->nverifiers--;
+	return rc;
+}
+
+/* May this caller use the API? Replies 403 (or 500) and returns false if
+ * not. With no pins yet, the first GET /v1/identity (pin_first) pins its
+ * caller. */
+static bool authorized(struct agentd *d, struct https_request *req, bool pin_first)
+{
+	const char *tp = https_request_peer_thumbprint(req);
+	if (!tp) { /* cannot happen with mutual TLS required; be explicit */
+		https_reply_error(req, 403, "VERIFIER_NOT_TRUSTED", "no client certificate");
+		return false;
+	}
+	if (verifier_known(d, tp))
+		return true;
+	if (d->nverifiers == 0 && pin_first) {
+		int rc = verifier_add(d, tp);
+		if (rc) {
+			fprintf(stderr, "attest-agent: cannot pin verifier %s: %s\n", tp,
+				rc == ATTEST_E_IO ? strerror(errno) : attest_strerror(rc));
+			https_reply_error(req, 500, "STATE_NOT_SAVED",
+					  "cannot record the verifier's thumbprint");
+			return false;
+		}
+		fprintf(stderr, "attest-agent: first verifier pinned: %s (from %s)\n", tp,
+			https_request_peer_addr(req));
+		return true;
+	}
+	fprintf(stderr, "attest-agent: refused %s %s from %s: certificate %s is not trusted\n",
+		https_request_method(req), https_request_path(req), https_request_peer_addr(req),
+		tp);
+	char msg[160];
+	snprintf(msg, sizeof msg,
+		 d->nverifiers ? "client certificate %s is not a trusted verifier"
+			       : "client certificate %s is not trusted: no verifier is pinned "
+				 "yet, and only GET /v1/identity pins the first one",
+		 tp);
+	https_reply_error(req, 403, "VERIFIER_NOT_TRUSTED", msg);
+	return false;
+}
+
+/* ---- requests --------------------------------------------------------------- */
+
+static void bad_request(struct https_request *req, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void bad_request(struct https_request *req, const char *fmt, ...)
+{
+	char msg[AGENTD_MSG_SIZE];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	https_reply_error(req, 400, "BAD_REQUEST", msg);
+}
+
+/* The body as a JSON object; replies 400 and returns NULL otherwise. An
+ * empty body counts as {} where empty_ok. */
+static json_t *body_object(struct https_request *req, bool empty_ok)
+{
+	const uint8_t *b;
+	size_t n;
+	https_request_body(req, &b, &n);
+	if (n == 0) {
+		if (empty_ok)
+			return json_object();
+		bad_request(req, "the request body is empty; a JSON object is expected");
+		return NULL;
+	}
+	json_t *o = NULL;
+	char err[200];
+	if (https_request_json(req, &o, err, sizeof err) != 0) {
+		bad_request(req, "the request body is not JSON: %s", err);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		bad_request(req, "the request body must be a JSON object");
+		return NULL;
+	}
+	return o;
+}
+
+/* A string member, or NULL (with a 400 sent) if present but not a string.
+ * *missing tells absent from wrong. */
+static const char *member_string(struct https_request *req, json_t *o, const char *key,
+				 bool *missing, bool *bad)
+{
+	json_t *v = json_object_get(o, key);
+	*missing = v == NULL;
+	*bad = false;
+	if (!v)
+		return NULL;
+	if (!json_is_string(v)) {
+		bad_request(req, "\"%s\" must be a string", key);
+		*bad = true;
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+static bool route_exact(struct https_request *req)
+{
+	if (https_request_path_rest(req)[0] == '\0')
+		return true;
+	https_reply_error(req, 404, "not_found", "no such resource");
+	return false;
+}
+
+static struct agentd_job *job_new(enum agentd_job_kind kind, struct https_request *req)
+{
+	struct agentd_job *j = calloc(1, sizeof *j);
+	if (!j) {
+		https_reply_error(req, 500, "INTERNAL", "out of memory");
+		return NULL;
+	}
+	j->kind = kind;
+	j->req = req;
+	j->start_ns = agent_now_ns();
+	return j;
+}
+
+static void submit(struct agentd *d, struct agentd_job *j)
+{
+	if (agentd_worker_submit(d->worker, j) == 0)
+		return;
+	https_reply_header(j->req, "Retry-After", "1");
+	https_reply_error(j->req, 503, "BUSY", "too many TPM requests waiting; retry shortly");
+	agentd_job_free(j);
+}
+
+static void on_identity(struct https_request *req, void *arg)
+{
+	struct agentd *d = arg;
+	if (!route_exact(req) || !authorized(d, req, true))
+		return;
+	struct agentd_job *j = job_new(AGENTD_JOB_IDENTITY, req);
+	if (j)
+		submit(d, j);
+}
+
+static void on_ak(struct https_request *req, void *arg)
+{
+	struct agentd *d = arg;
+	if (!route_exact(req) || !authorized(d, req, false))
+		return;
+	json_t *o = body_object(req, true);
+	if (!o)
+		return;
+	bool missing, bad;
+	const char *type = member_string(req, o, "type", &missing, &bad);
+	enum agent_tpm_ak_alg alg = AGENT_TPM_AK_RSA;
+	if (bad)
+		goto out;
+	if (!missing) {
+		if (strcmp(type, "rsa") == 0) {
+			alg = AGENT_TPM_AK_RSA;
+		} else if (strcmp(type, "ecc") == 0) {
+			alg = AGENT_TPM_AK_ECC;
+		} else {
+			bad_request(req, "\"type\" must be \"rsa\" or \"ecc\", not \"%.32s\"", type);
+			goto out;
+		}
+	}
+	struct agentd_job *j = job_new(AGENTD_JOB_AK, req);
+	if (j) {
+		j->ak_alg = alg;
+		submit(d, j);
+	}
+out:
+	json_decref(o);
+}
+
+/* Decode a required base64 member into a new buffer; replies 400 if absent
+ * or malformed. */
+static int member_b64(struct https_request *req, json_t *o, const char *key, uint8_t **ret,
+		      size_t *ret_len)
+{
+	bool missing, bad;
+	const char *s = member_string(req, o, key, &missing, &bad);
+	if (bad)
+		return ATTEST_E_FORMAT;
+	if (missing) {
+		bad_request(req, "\"%s\" is missing", key);
+		return ATTEST_E_FORMAT;
+	}
+	int rc = base64_decode_alloc(s, strlen(s), AGENT_TPM_BLOB_MAX, ret, ret_len);
+	if (rc == ATTEST_E_LIMIT) {
+		bad_request(req, "\"%s\" is larger than %u bytes", key, AGENT_TPM_BLOB_MAX);
+		return rc;
+	}
+	if (rc) {
+		bad_request(req, "\"%s\" is not base64 (RFC 4648, standard alphabet, padded)", key);
+		return rc;
+	}
+	if (*ret_len < 2) {
+		free(*ret);
+		*ret = NULL;
+		bad_request(req, "\"%s\" is too short to be a TPM2B structure", key);
+		return ATTEST_E_FORMAT;
+	}
+	return 0;
+}
+
+static void on_activate(struct https_request *req, void *arg)
+{
+	struct agentd *d = arg;
+	if (!route_exact(req) || !authorized(d, req, false))
+		return;
+	json_t *o = body_object(req, false);
+	if (!o)
+		return;
+	struct agentd_job *j = job_new(AGENTD_JOB_ACTIVATE, req);
+	if (!j)
+		goto out;
+	bool missing, bad;
+	const char *name = member_string(req, o, "ak_name", &missing, &bad);
+	if (bad)
+		goto fail;
+	if (missing) {
+		bad_request(req, "\"ak_name\" is missing");
+		goto fail;
+	}
+	if (hex_decode(name, j->ak_name, sizeof j->ak_name, &j->ak_name_len) != 0 ||
+	    j->ak_name_len < 2) {
+		bad_request(req, "\"ak_name\" must be a TPM Name in hex (4 to %u digits)",
+			    2 * AGENTD_NAME_MAX);
+		goto fail;
+	}
+	if (member_b64(req, o, "credential_blob", &j->cred, &j->cred_len) != 0 ||
+	    member_b64(req, o, "secret", &j->secret, &j->secret_len) != 0)
+		goto fail;
+	submit(d, j);
+	goto out;
+fail:
+	agentd_job_free(j);
+out:
+	json_decref(o);
+}
+
+static void on_quote(struct https_request *req, void *arg)
+{
+	struct agentd *d = arg;
+	if (!route_exact(req) || !authorized(d, req, false))
+		return;
+	json_t *o = body_object(req, false);
+	if (!o)
+		return;
+	struct agentd_job *j = job_new(AGENTD_JOB_QUOTE, req);
+	if (!j)
+		goto out;
+	bool missing, bad;
+	const char *nonce = member_string(req, o, "nonce", &missing, &bad);
+	if (bad)
+		goto fail;
+	if (missing) {
+		bad_request(req, "\"nonce\" is missing");
+		goto fail;
+	}
+	size_t nlen = strlen(nonce);
+	if (nlen < 2 * EVIDENCE_NONCE_MIN || nlen > 2 * EVIDENCE_NONCE_MAX ||
+	    hex_decode(nonce, j->nonce, sizeof j->nonce, &j->nonce_len) != 0 ||
+	    j->nonce_len < EVIDENCE_NONCE_MIN) {
+		bad_request(req, "\"nonce\" must be %u to %u bytes in hex (%u to %u digits); got %zu "
+			    "characters%s",
+			    EVIDENCE_NONCE_MIN, EVIDENCE_NONCE_MAX, 2 * EVIDENCE_NONCE_MIN,
+			    2 * EVIDENCE_NONCE_MAX, nlen,
+			    nlen >= 2 * EVIDENCE_NONCE_MIN && nlen <= 2 * EVIDENCE_NONCE_MAX
+				    ? " that are not hex"
+				    : "");
+		goto fail;
+	}
+	const char *pcrs = member_string(req, o, "pcrs", &missing, &bad);
+	if (bad)
+		goto fail;
+	if (missing)
+		pcrs = DEFAULT_PCRS;
+	if (strlen(pcrs) > PCRS_TEXT_MAX || agent_tpm_pcr_selection_parse(pcrs, &j->sel) != 0) {
+		bad_request(req,
+			    "\"pcrs\" \"%.64s\" is not a PCR selection: expected e.g. "
+			    "sha256:0-7,14+sha1:0 (banks sha1, sha256, sha384, sha512; PCRs 0-23)",
+			    pcrs);
+		goto fail;
+	}
+	submit(d, j);
+	goto out;
+fail:
+	agentd_job_free(j);
+out:
+	json_decref(o);
+}
+
+static const char *job_name(enum agentd_job_kind k)
+{
+	switch (k) {
+	case AGENTD_JOB_IDENTITY: return "identity";
+	case AGENTD_JOB_AK: return "ak";
+	case AGENTD_JOB_ACTIVATE: return "activate";
+	case AGENTD_JOB_QUOTE: return "quote";
+	}
+	return "?";
+}
+
+/* A job came back from the worker: answer its request. */
+static void on_job_done(struct agentd_job *j, void *arg)
+{
+	struct https_request *req = j->req;
+	uint64_t total = agent_now_ns() - j->start_ns;
+	double total_ms = (double)total / 1e6, tpm_ms = (double)j->tpm_ns / 1e6;
+	if (j->status == 200 && j->kind == AGENTD_JOB_QUOTE &&
+	    json_object_set_new(j->answer, "timing",
+				json_pack("{s:f,s:f}", "tpm_ms", tpm_ms, "total_ms", total_ms)) != 0) {
+		j->status = 500;
+		j->code = "INTERNAL";
+		snprintf(j->message, sizeof j->message, "out of memory");
+	}
+	if (j->status == 200) {
+		fprintf(stderr, "attest-agent: %s from %s: 200 in %.1f ms (TPM %.1f ms)\n",
+			job_name(j->kind), https_request_peer_addr(req), total_ms, tpm_ms);
+		https_reply_json(req, 200, j->answer);
+		j->answer = NULL;
+	} else {
+		fprintf(stderr, "attest-agent: %s from %s: %d %s: %s\n", job_name(j->kind),
+			https_request_peer_addr(req), j->status, j->code, j->message);
+		https_reply_error(req, j->status, j->code, j->message);
+	}
+	agentd_job_free(j);
+}
+
+/* ---- start and stop ----------------------------------------------------------- */
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct agentd *d = arg;
+	fprintf(stderr, "attest-agent: %s: stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	event_base_loopbreak(d->base);
+}
+
+static int ensure_dir(const char *dir)
+{
+	if (mkdir(dir, 0700) == 0 || errno == EEXIST) {
+		struct stat st;
+		if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+			return 0;
+		errno = ENOTDIR;
+	}
+	fprintf(stderr, "attest-agent: data directory %s: %s\n", dir, strerror(errno));
+	return ATTEST_E_IO;
+}
+
+/* "ADDR:PORT" of the listen address with the port actually bound. */
+static void bound_address(const char *listen, uint16_t port, char *out, size_t cap)
+{
+	const char *colon = strrchr(listen, ':');
+	int alen = colon ? (int)(colon - listen) : (int)strlen(listen);
+	snprintf(out, cap, "%.*s:%u", alen, listen, (unsigned)port);
+}
+
+int cmd_daemon(int argc, char **argv)
+{
+	static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
+					     {"tcti", required_argument, NULL, 't'},
+					     {"eventlog", required_argument, NULL, 'e'},
+					     {"data-dir", required_argument, NULL, 'd'},
+					     {"trust-verifier", required_argument, NULL, 'v'},
+					     {"timeout", required_argument, NULL, 'T'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
+	const char *listen = NULL;
+	const char *trust[AGENTD_MAX_VERIFIERS];
+	size_t ntrust = 0;
+	unsigned long timeout_s = AGENTD_DEFAULT_TIMEOUT_S;
+	struct agentd *d = calloc(1, sizeof *d);
+	if (!d) {
+		fprintf(stderr, "attest-agent: out of memory\n");
+		return 1;
+	}
+	d->cfg.tcti = DEFAULT_TCTI;
+	d->cfg.eventlog = DEFAULT_EVENTLOG;
+	d->cfg.data_dir = DEFAULT_DATA_DIR;
+	int status = 2, c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l': listen = optarg; break;
+		case 't': d->cfg.tcti = optarg; break;
+		case 'e': d->cfg.eventlog = optarg; break;
+		case 'd': d->cfg.data_dir = optarg; break;
+		case 'v':
+			if (ntrust == AGENTD_MAX_VERIFIERS) {
+				fprintf(stderr, "attest-agent: too many --trust-verifier\n");
+				goto out;
+			}
+			trust[ntrust++] = optarg;
+			break;
+		case 'T': {
+			char *end = NULL;
+			errno = 0;
+			timeout_s = strtoul(optarg, &end, 10);
+			if (errno || !end || *end || end == optarg || timeout_s == 0 ||
+			    timeout_s > 3600) {
+				fprintf(stderr,
+					"attest-agent: --timeout \"%s\": expected 1 to 3600 seconds\n",
+					optarg);
+				goto out;
+			}
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			status = 0;
+			goto out;
+		default: usage(stderr); goto out;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "attest-agent: unexpected argument \"%s\"\n", argv[optind]);
+		goto out;
+	}
+	if (!listen && ntrust == 0) {
+		fprintf(stderr, "attest-agent: --listen ADDR:PORT is required\n");
+		usage(stderr);
+		goto out;
+	}
+	char tps[AGENTD_MAX_VERIFIERS][TLSID_THUMBPRINT_SIZE];
+	for (size_t i = 0; i < ntrust; i++)
+		if (tlsid_thumbprint_parse(trust[i], tps[i]) != 0) {
+			fprintf(stderr,
+				"attest-agent: --trust-verifier \"%s\": expected SHA256: followed by "
+				"64 hex digits\n",
+				trust[i]);
+			goto out;
+		}
+
+	status = 1;
+	if (ensure_dir(d->cfg.data_dir) != 0 || verifiers_load(d) != 0)
+		goto out;
+	for (size_t i = 0; i < ntrust; i++) {
+		bool known = verifier_known(d, tps[i]);
+		int rc = verifier_add(d, tps[i]);
+		if (rc) {
+			fprintf(stderr, "attest-agent: cannot add %s to %s/verifiers: %s\n", tps[i],
+				d->cfg.data_dir,
+				rc == ATTEST_E_IO ? strerror(errno) : attest_strerror(rc));
+			goto out;
+		}
+		if (!known)
+			fprintf(stderr, "attest-agent: verifier %s trusted from now on\n", tps[i]);
+	}
+	if (!listen) {
+		status = 0;
+		goto out;
+	}
+
+	char err[512];
+	struct tlsid *id = NULL;
+	int rc = tlsid_load_or_create(d->cfg.data_dir, TLSID_NAME, NULL, &id, err, sizeof err);
+	if (rc) {
+		fprintf(stderr, "attest-agent: TLS identity: %s\n", err);
+		goto out;
+	}
+	memcpy(d->cfg.thumbprint, id->thumbprint, sizeof d->cfg.thumbprint);
+	if (id->created)
+		fprintf(stderr, "attest-agent: created a new TLS identity in %s/%s.{key,crt}\n",
+			d->cfg.data_dir, TLSID_NAME);
+
+	struct event *sigterm = NULL, *sigint = NULL;
+	d->base = event_base_new();
+	if (!d->base)
+		goto stop;
+	sigterm = evsignal_new(d->base, SIGTERM, on_signal, d);
+	sigint = evsignal_new(d->base, SIGINT, on_signal, d);
+	if (!sigterm || !sigint || evsignal_add(sigterm, NULL) || evsignal_add(sigint, NULL))
+		goto stop;
+	rc = agentd_worker_start(&d->cfg, d->base, on_job_done, d, &d->worker);
+	if (rc) {
+		fprintf(stderr, "attest-agent: cannot start the TPM worker: %s\n",
+			attest_strerror(rc));
+		goto stop;
+	}
+	struct https_server_config sc = {
+		.listen = listen,
+		.identity = id,
+		.client_cert = HTTPS_CLIENT_CERT_REQUIRED,
+		.max_body = AGENTD_MAX_BODY,
+		.timeout_ms = (unsigned)timeout_s * 1000u,
+		.max_connections = AGENTD_MAX_CONNECTIONS,
+	};
+	rc = https_server_new(d->base, &sc, &d->srv, err, sizeof err);
+	if (rc) {
+		fprintf(stderr, "attest-agent: %s\n", err);
+		goto stop;
+	}
+	if (https_server_route(d->srv, "GET", "/v1/identity", on_identity, d) ||
+	    https_server_route(d->srv, "POST", "/v1/ak", on_ak, d) ||
+	    https_server_route(d->srv, "POST", "/v1/activate", on_activate, d) ||
+	    https_server_route(d->srv, "POST", "/v1/quote", on_quote, d))
+		goto stop;
+	char where[128];
+	bound_address(listen, https_server_port(d->srv), where, sizeof where);
+	if (printf("thumbprint %s\nlistening %s\n", d->cfg.thumbprint, where) < 0 ||
+	    fflush(stdout) != 0)
+		goto stop;
+	fprintf(stderr,
+		"attest-agent %s: listening on %s, TPM %s, event log %s, data %s, %zu verifier(s) "
+		"trusted%s\n",
+		ATTEST_VERSION, where, d->cfg.tcti, d->cfg.eventlog, d->cfg.data_dir, d->nverifiers,
+		d->nverifiers ? "" : " (the first GET /v1/identity will be pinned)");
+	if (event_base_dispatch(d->base) < 0)
+		goto stop;
+	status = 0;
+stop:
+	/* The worker first: it drops the jobs that still hold requests, which
+	 * the server then frees with their connections. */
+	agentd_worker_stop(d->worker);
+	https_server_free(d->srv);
+	if (sigterm)
+		event_free(sigterm);
+	if (sigint)
+		event_free(sigint);
+	if (d->base)
+		event_base_free(d->base);
+	tlsid_free(id);
+out:
+	free(d);
+	return status;
+}

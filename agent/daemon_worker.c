@@ -1,0 +1,712 @@
+/* The daemon's TPM worker: one thread, one TPM job at a time, so TPM
+ * commands (tens to hundreds of milliseconds on an emulator, more on some
+ * chips) never hold up the event loop's TLS handshakes and replies.
+ *
+ * Every job opens the TPM, does its work and closes it again: nothing stays
+ * loaded between requests (the emulator has no resource manager and three
+ * object slots), a TPM that was absent is simply tried again next time, and
+ * no TCTI connection is held (swtpm serves one client at a time).
+ *
+ * The AKs: a pending one (POST /v1/ak) and a current one (after a
+ * successful POST /v1/activate), each saved as JSON in DATA_DIR with the
+ * TPM-wrapped blobs (only this TPM can load them, under this EK). Only this
+ * thread reads or changes them once the worker runs. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/crypto.h>
+
+#include "agent.h"
+#include "b64enc.h"
+#include "base64.h"
+#include "daemon.h"
+#include "err.h"
+#include "eventlog.h"
+#include "fileio.h"
+#include "hex.h"
+
+struct agentd_ak {
+	bool have;
+	enum agent_tpm_ek_kind ek_kind;
+	uint8_t pub[AGENT_TPM_BLOB_MAX];
+	size_t pub_len;
+	uint8_t priv[AGENT_TPM_BLOB_MAX];
+	size_t priv_len;
+	uint8_t name[AGENTD_NAME_MAX];
+	size_t name_len;
+};
+
+struct agentd_worker {
+	const struct agentd_config *cfg;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct agentd_job *queue, *queue_tail;
+	unsigned queued;
+	struct agentd_job *done, *done_tail;
+	bool stop;
+	int efd;
+	struct event *ev;
+	agentd_done_fn done_fn;
+	void *done_arg;
+	struct agentd_ak pending, current;
+};
+
+void agentd_job_free(struct agentd_job *j)
+{
+	if (!j)
+		return;
+	if (j->cred)
+		OPENSSL_cleanse(j->cred, j->cred_len);
+	if (j->secret)
+		OPENSSL_cleanse(j->secret, j->secret_len);
+	free(j->cred);
+	free(j->secret);
+	json_decref(j->answer);
+	OPENSSL_cleanse(j->nonce, sizeof j->nonce);
+	free(j);
+}
+
+const char *agentd_ek_kind_api_name(enum agent_tpm_ek_kind kind)
+{
+	switch (kind) {
+	case AGENT_TPM_EK_RSA2048:
+	case AGENT_TPM_EK_RSA2048_H: return "rsa2048";
+	case AGENT_TPM_EK_ECC_P256:
+	case AGENT_TPM_EK_ECC_P256_H: return "ecc_p256";
+	case AGENT_TPM_EK_ECC_P384_H: return "ecc_p384";
+	default: return "unknown";
+	}
+}
+
+__attribute__((format(printf, 4, 5))) static void job_fail(struct agentd_job *j, int status,
+							 const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(j->message, sizeof j->message, fmt, ap);
+	va_end(ap);
+	j->status = status;
+	j->code = code;
+	json_decref(j->answer);
+	j->answer = NULL;
+}
+
+/* ---- AK files ------------------------------------------------------------ */
+
+static int ak_path(const struct agentd_config *cfg, const char *which, char *out, size_t cap)
+{
+	if ((size_t)snprintf(out, cap, "%s/ak-%s.json", cfg->data_dir, which) >= cap)
+		return ATTEST_E_ARG;
+	return 0;
+}
+
+static int ak_kind_parse(const char *s, enum agent_tpm_ek_kind *ret)
+{
+	for (int k = 0; k < AGENT_TPM_EK_KIND_COUNT; k++)
+		if (strcmp(s, agent_tpm_ek_kind_name((enum agent_tpm_ek_kind)k)) == 0) {
+			*ret = (enum agent_tpm_ek_kind)k;
+			return 0;
+		}
+	return ATTEST_E_FORMAT;
+}
+
+/* Read DATA_DIR/ak-WHICH.json into *ret. ATTEST_E_IO with errno ENOENT if
+ * absent, ATTEST_E_FORMAT if it does not hold what ak_save wrote. */
+static int ak_read(const struct agentd_config *cfg, const char *which, struct agentd_ak *ret)
+{
+	char path[AGENTD_PATH_MAX];
+	int rc = ak_path(cfg, which, path, sizeof path);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	if (!rc)
+		rc = fileio_read(path, AGENTD_AK_FILE_MAX, &buf, &len);
+	if (rc)
+		return rc;
+	json_t *o = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, NULL);
+	free(buf);
+	const char *kind = NULL, *pub = NULL, *priv = NULL, *name = NULL;
+	struct agentd_ak ak;
+	memset(&ak, 0, sizeof ak);
+	rc = ATTEST_E_FORMAT;
+	if (!o || json_unpack(o, "{s:s,s:s,s:s,s:s}", "ek_kind", &kind, "public", &pub,
+			      "private", &priv, "name", &name) != 0)
+		goto out;
+	if (ak_kind_parse(kind, &ak.ek_kind) != 0 ||
+	    base64_decode(pub, strlen(pub), ak.pub, sizeof ak.pub, &ak.pub_len) != 0 ||
+	    base64_decode(priv, strlen(priv), ak.priv, sizeof ak.priv, &ak.priv_len) != 0 ||
+	    hex_decode(name, ak.name, sizeof ak.name, &ak.name_len) != 0 || ak.pub_len == 0 ||
+	    ak.priv_len == 0 || ak.name_len < 2)
+		goto out;
+	ak.have = true;
+	*ret = ak;
+	rc = 0;
+out:
+	OPENSSL_cleanse(&ak, sizeof ak);
+	json_decref(o);
+	return rc;
+}
+
+static int ak_save(const struct agentd_config *cfg, const char *which, const struct agentd_ak *ak)
+{
+	char path[AGENTD_PATH_MAX];
+	int rc = ak_path(cfg, which, path, sizeof path);
+	if (rc)
+		return rc;
+	char name[2 * AGENTD_NAME_MAX + 1];
+	hex_encode(ak->name, ak->name_len, name);
+	json_t *o = json_pack("{s:i,s:s,s:s}", "version", 1, "ek_kind",
+			      agent_tpm_ek_kind_name(ak->ek_kind), "name", name);
+	char *text = NULL;
+	rc = ATTEST_E_NOMEM;
+	if (o && agent_json_put_b64(o, "public", ak->pub, ak->pub_len) == 0 &&
+	    agent_json_put_b64(o, "private", ak->priv, ak->priv_len) == 0)
+		text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+	if (text)
+		rc = fileio_write_atomic(path, text, strlen(text), 0600);
+	free(text);
+	json_decref(o);
+	return rc;
+}
+
+static int ak_remove(const struct agentd_config *cfg, const char *which)
+{
+	char path[AGENTD_PATH_MAX];
+	int rc = ak_path(cfg, which, path, sizeof path);
+	if (rc)
+		return rc;
+	return unlink(path) == 0 || errno == ENOENT ? 0 : ATTEST_E_IO;
+}
+
+static void ak_startup_load(struct agentd_worker *w, const char *which, struct agentd_ak *slot)
+{
+	int rc = ak_read(w->cfg, which, slot);
+	if (rc == 0) {
+		fprintf(stderr, "attest-agent: loaded the %s AK from %s/ak-%s.json\n", which,
+			w->cfg->data_dir, which);
+	} else if (!(rc == ATTEST_E_IO && errno == ENOENT)) {
+		fprintf(stderr, "attest-agent: ignoring %s/ak-%s.json: %s\n", w->cfg->data_dir,
+			which,
+			rc == ATTEST_E_IO ? strerror(errno)
+			: rc == ATTEST_E_FORMAT
+				? "not an AK file written by this agent"
+				: attest_strerror(rc));
+	}
+}
+
+/* ---- TPM jobs ------------------------------------------------------------ */
+
+/* Open the TPM and create the EK of kind (-1: the first certificate's).
+ * On failure the job holds a 503 and *ret is NULL. */
+static struct agent_tpm *tpm_begin(struct agentd_worker *w, struct agentd_job *j, int kind,
+				   enum agent_tpm_ek_kind *ret_kind)
+{
+	char emsg[AGENT_TPM_ERRMSG_SIZE];
+	struct agent_tpm *t = NULL;
+	if (agent_tpm_open(w->cfg->tcti, &t, emsg) != 0) {
+		job_fail(j, 503, "TPM_UNAVAILABLE", "%s", emsg);
+		return NULL;
+	}
+	uint8_t *cert = NULL;
+	size_t cert_len = 0;
+	enum agent_tpm_ek_kind k;
+	int rc = agent_ek_setup(t, kind, &cert, &cert_len, &k);
+	free(cert);
+	if (rc) {
+		job_fail(j, 503, "TPM_UNAVAILABLE", "cannot create the EK: %s",
+			 agent_tpm_last_error(t));
+		agent_tpm_close(t);
+		return NULL;
+	}
+	if (ret_kind)
+		*ret_kind = k;
+	return t;
+}
+
+static const char *interface_name(const char *driver)
+{
+	if (strncmp(driver, "tpm_tis", 7) == 0)
+		return "tis";
+	if (strncmp(driver, "tpm_crb", 7) == 0)
+		return "crb";
+	return "unknown";
+}
+
+static void job_identity(struct agentd_worker *w, struct agentd_job *j)
+{
+	json_t *meta = NULL, *tpm = NULL;
+	struct agent_tpm *t = NULL;
+	if (agent_metadata(&meta) != 0) {
+		job_fail(j, 500, "INTERNAL", "out of memory");
+		return;
+	}
+	j->answer = json_pack("{s:O,s:O,s:s}", "agent_version", json_object_get(meta, "agent_version"),
+			      "boot_id", json_object_get(meta, "boot_id"), "tls_fingerprint",
+			      w->cfg->thumbprint);
+	json_decref(meta);
+	if (!j->answer)
+		goto nomem;
+
+	char emsg[AGENT_TPM_ERRMSG_SIZE];
+	int rc = agent_tpm_open(w->cfg->tcti, &t, emsg);
+	struct agent_tpm_info info;
+	if (!rc && (rc = agent_tpm_info(t, &info)) != 0)
+		snprintf(emsg, sizeof emsg, "%s", agent_tpm_last_error(t));
+	json_t *certs = NULL;
+	if (!rc) {
+		certs = json_array();
+		if (!certs)
+			goto nomem;
+		for (int k = 0; k < AGENT_TPM_EK_KIND_COUNT && !rc; k++) {
+			uint32_t idx = agent_tpm_ek_cert_index((enum agent_tpm_ek_kind)k);
+			uint8_t *der = NULL;
+			size_t der_len = 0;
+			int r2 = agent_tpm_nv_read(t, idx, &der, &der_len);
+			if (r2 == ATTEST_E_NOTFOUND)
+				continue;
+			if (r2) {
+				/* An unreadable certificate is reported, not fatal:
+				 * the verifier decides what a missing one means. */
+				fprintf(stderr, "attest-agent: EK certificate at 0x%08x: %s\n",
+					(unsigned)idx, agent_tpm_last_error(t));
+				continue;
+			}
+			char ix[16];
+			snprintf(ix, sizeof ix, "0x%08x", (unsigned)idx);
+			json_t *c = json_pack("{s:s}", "nv_index", ix);
+			if (!c || agent_json_put_b64(c, "der", der, der_len) != 0 ||
+			    json_array_append_new(certs, c) != 0) {
+				json_decref(c);
+				free(der);
+				json_decref(certs);
+				goto nomem;
+			}
+			free(der);
+		}
+	}
+	enum agent_tpm_ek_kind kind = AGENT_TPM_EK_RSA2048;
+	if (!rc) {
+		uint8_t *cert = NULL;
+		size_t cert_len = 0;
+		rc = agent_ek_setup(t, -1, &cert, &cert_len, &kind);
+		free(cert);
+		if (rc)
+			snprintf(emsg, sizeof emsg, "cannot create the EK: %s", agent_tpm_last_error(t));
+	}
+	if (rc) {
+		json_decref(certs);
+		tpm = json_pack("{s:b,s:s}", "present", 0, "error", emsg);
+	} else {
+		char fw[24], iface[32];
+		snprintf(fw, sizeof fw, "%x.%x", (unsigned)info.firmware_version_1,
+			 (unsigned)info.firmware_version_2);
+		agent_tpm_interface(w->cfg->tcti, iface, sizeof iface);
+		json_t *banks = json_array();
+		for (uint32_t b = 0; banks && b < info.bank_count; b++)
+			if (json_array_append_new(banks, json_string(agent_bank_name(info.banks[b]))))
+				break;
+		tpm = json_pack("{s:b,s:s,s:s,s:s,s:s,s:o,s:s,s:o}", "present", 1, "manufacturer",
+				info.manufacturer, "vendor", info.vendor, "firmware", fw, "interface",
+				interface_name(iface), "banks", banks, "ek_kind",
+				agentd_ek_kind_api_name(kind), "ek_certificates", certs);
+		const uint8_t *ekpub;
+		size_t ekpub_len;
+		if (tpm && (agent_tpm_ek_public(t, &ekpub, &ekpub_len) != 0 ||
+			    agent_json_put_b64(tpm, "ek_public", ekpub, ekpub_len) != 0)) {
+			json_decref(tpm);
+			tpm = NULL;
+		}
+	}
+	agent_tpm_close(t);
+	t = NULL;
+	if (!tpm || json_object_set_new(j->answer, "tpm", tpm) != 0)
+		goto nomem;
+	j->status = 200;
+	return;
+nomem:
+	agent_tpm_close(t);
+	job_fail(j, 500, "INTERNAL", "out of memory");
+}
+
+static void job_ak(struct agentd_worker *w, struct agentd_job *j)
+{
+	enum agent_tpm_ek_kind kind;
+	struct agent_tpm *t = tpm_begin(w, j, -1, &kind);
+	if (!t)
+		return;
+	struct agentd_ak ak;
+	memset(&ak, 0, sizeof ak);
+	const uint8_t *pub, *priv, *name;
+	size_t pub_len, priv_len, name_len;
+	if (agent_tpm_ak_create(t, j->ak_alg) != 0) {
+		job_fail(j, 503, "TPM_UNAVAILABLE", "%s", agent_tpm_last_error(t));
+		goto out;
+	}
+	if (agent_tpm_ak_public(t, &pub, &pub_len) || agent_tpm_ak_private(t, &priv, &priv_len) ||
+	    agent_tpm_ak_name(t, &name, &name_len) || pub_len > sizeof ak.pub ||
+	    priv_len > sizeof ak.priv || name_len > sizeof ak.name) {
+		job_fail(j, 500, "INTERNAL", "the TPM returned an AK larger than expected");
+		goto out;
+	}
+	ak.have = true;
+	ak.ek_kind = kind;
+	memcpy(ak.pub, pub, pub_len);
+	ak.pub_len = pub_len;
+	memcpy(ak.priv, priv, priv_len);
+	ak.priv_len = priv_len;
+	memcpy(ak.name, name, name_len);
+	ak.name_len = name_len;
+	if (ak_save(w->cfg, "pending", &ak) != 0) {
+		job_fail(j, 500, "STATE_NOT_SAVED", "cannot write %s/ak-pending.json: %s",
+			 w->cfg->data_dir, strerror(errno));
+		goto out;
+	}
+	w->pending = ak;
+	char hex[2 * AGENTD_NAME_MAX + 1];
+	hex_encode(ak.name, ak.name_len, hex);
+	j->answer = json_pack("{s:s}", "ak_name", hex);
+	if (!j->answer || agent_json_put_b64(j->answer, "ak_public", ak.pub, ak.pub_len) != 0) {
+		job_fail(j, 500, "INTERNAL", "out of memory");
+		goto out;
+	}
+	j->status = 200;
+out:
+	OPENSSL_cleanse(&ak, sizeof ak);
+	agent_tpm_close(t);
+}
+
+static void job_activate(struct agentd_worker *w, struct agentd_job *j)
+{
+	if (!w->pending.have || w->pending.name_len != j->ak_name_len ||
+	    CRYPTO_memcmp(w->pending.name, j->ak_name, j->ak_name_len) != 0) {
+		job_fail(j, 409, "AK_NOT_PENDING",
+			 w->pending.have ? "ak_name is not the name of the pending AK"
+					 : "no AK is pending activation (POST /v1/ak first)");
+		return;
+	}
+	struct agent_tpm *t = tpm_begin(w, j, (int)w->pending.ek_kind, NULL);
+	if (!t)
+		return;
+	uint8_t *secret = NULL;
+	size_t secret_len = 0;
+	int rc = agent_tpm_ak_load(t, w->pending.pub, w->pending.pub_len, w->pending.priv,
+				   w->pending.priv_len);
+	if (rc) {
+		job_fail(j, 503, "TPM_UNAVAILABLE", "cannot load the pending AK: %s",
+			 agent_tpm_last_error(t));
+		goto out;
+	}
+	rc = agent_tpm_activate_credential(t, j->cred, j->cred_len, j->secret, j->secret_len,
+					   &secret, &secret_len);
+	if (rc == ATTEST_E_TPM || rc == ATTEST_E_FORMAT) {
+		job_fail(j, 422, "ACTIVATION_FAILED", "the TPM refused the credential: %s",
+			 agent_tpm_last_error(t));
+		goto out;
+	}
+	if (rc) {
+		job_fail(j, 503, "TPM_UNAVAILABLE", "%s", agent_tpm_last_error(t));
+		goto out;
+	}
+	/* Current first, then drop pending: a crash in between leaves both
+	 * files, and the pending one is harmless (it is replaced by the next
+	 * POST /v1/ak, or activated again). */
+	if (ak_save(w->cfg, "current", &w->pending) != 0) {
+		job_fail(j, 500, "STATE_NOT_SAVED", "cannot write %s/ak-current.json: %s",
+			 w->cfg->data_dir, strerror(errno));
+		goto out;
+	}
+	w->current = w->pending;
+	OPENSSL_cleanse(&w->pending, sizeof w->pending);
+	if (ak_remove(w->cfg, "pending") != 0)
+		fprintf(stderr, "attest-agent: cannot remove %s/ak-pending.json: %s\n",
+			w->cfg->data_dir, strerror(errno));
+	j->answer = json_object();
+	if (!j->answer || agent_json_put_b64(j->answer, "secret", secret, secret_len) != 0) {
+		job_fail(j, 500, "INTERNAL", "out of memory");
+		goto out;
+	}
+	char hex[2 * AGENTD_NAME_MAX + 1];
+	hex_encode(w->current.name, w->current.name_len, hex);
+	fprintf(stderr, "attest-agent: AK %s activated; it is now the current AK\n", hex);
+	j->status = 200;
+out:
+	if (secret)
+		OPENSSL_cleanse(secret, secret_len);
+	free(secret);
+	agent_tpm_close(t);
+}
+
+static void job_quote(struct agentd_worker *w, struct agentd_job *j)
+{
+	if (!w->current.have) {
+		job_fail(j, 409, "NO_AK", "the agent has no activated AK: enroll it first");
+		return;
+	}
+	uint8_t *log = NULL;
+	size_t log_len = 0;
+	json_t *meta = NULL;
+	struct agent_tpm *t = NULL;
+	int rc = fileio_read(w->cfg->eventlog, EVENTLOG_MAX_SIZE, &log, &log_len);
+	if (rc == ATTEST_E_IO && errno == ENOENT) {
+		/* No log (no UEFI, or no TPM driver exporting it): send none and
+		 * let the verifier say what that means. */
+		log = NULL;
+		log_len = 0;
+	} else if (rc) {
+		job_fail(j, 500, "EVENTLOG_UNREADABLE", "cannot read the event log %s: %s",
+			 w->cfg->eventlog,
+			 rc == ATTEST_E_LIMIT ? "larger than the 16 MiB cap"
+			 : rc == ATTEST_E_IO  ? strerror(errno)
+					      : attest_strerror(rc));
+		return;
+	}
+	if (agent_metadata(&meta) != 0 ||
+	    json_object_set_new(meta, "tls_fingerprint", json_string(w->cfg->thumbprint)) != 0) {
+		job_fail(j, 500, "INTERNAL", "out of memory");
+		goto out;
+	}
+	uint64_t t0 = agent_now_ns();
+	t = tpm_begin(w, j, (int)w->current.ek_kind, NULL);
+	if (!t)
+		goto out;
+	rc = agent_tpm_ak_load(t, w->current.pub, w->current.pub_len, w->current.priv,
+			       w->current.priv_len);
+	uint64_t t1 = agent_now_ns();
+	j->tpm_ns += t1 - t0;
+	if (rc == ATTEST_E_TPM || rc == ATTEST_E_FORMAT) {
+		/* The TPM no longer takes the AK (cleared, or another TPM): the
+		 * verifier enrolls a new one. */
+		job_fail(j, 409, "NO_AK", "the saved AK does not load any more: %s",
+			 agent_tpm_last_error(t));
+		goto out;
+	}
+	if (rc) {
+		job_fail(j, 503, "TPM_UNAVAILABLE", "%s", agent_tpm_last_error(t));
+		goto out;
+	}
+	uint64_t quote_ns = 0;
+	rc = agent_evidence_bundle(t, &j->sel, j->nonce, j->nonce_len, meta, log, log_len,
+				   &j->answer, &quote_ns);
+	j->tpm_ns += quote_ns;
+	if (rc == ATTEST_E_NOTFOUND) {
+		job_fail(j, 422, "PCR_BANK_INACTIVE", "%s", agent_tpm_last_error(t));
+		goto out;
+	}
+	if (rc == ATTEST_E_NOMEM) {
+		job_fail(j, 500, "INTERNAL", "out of memory");
+		goto out;
+	}
+	if (rc) {
+		job_fail(j, 503, "TPM_UNAVAILABLE", "%s", agent_tpm_last_error(t));
+		goto out;
+	}
+	uint32_t resets = 0, restarts = 0;
+	uint64_t t2 = agent_now_ns();
+	rc = agent_tpm_clock(t, &resets, &restarts);
+	agent_tpm_close(t);
+	t = NULL;
+	j->tpm_ns += agent_now_ns() - t2;
+	if (rc) {
+		job_fail(j, 503, "TPM_UNAVAILABLE", "TPM2_ReadClock failed");
+		goto out;
+	}
+	char hex[2 * AGENTD_NAME_MAX + 1];
+	hex_encode(w->current.name, w->current.name_len, hex);
+	if (json_object_set_new(j->answer, "ak_name", json_string(hex)) != 0 ||
+	    json_object_set_new(j->answer, "clock",
+				json_pack("{s:I,s:I}", "reset_count", (json_int_t)resets,
+					  "restart_count", (json_int_t)restarts)) != 0) {
+		job_fail(j, 500, "INTERNAL", "out of memory");
+		goto out;
+	}
+	j->status = 200;
+out:
+	if (t) {
+		uint64_t t3 = agent_now_ns();
+		agent_tpm_close(t);
+		j->tpm_ns += agent_now_ns() - t3;
+	}
+	json_decref(meta);
+	free(log);
+}
+
+static void run_job(struct agentd_worker *w, struct agentd_job *j)
+{
+	/* A quote times its TPM parts itself; the other jobs are TPM work
+	 * through and through, so their whole run counts. */
+	uint64_t t0 = agent_now_ns();
+	if (j->kind != AGENTD_JOB_QUOTE) {
+		switch (j->kind) {
+		case AGENTD_JOB_IDENTITY: job_identity(w, j); break;
+		case AGENTD_JOB_AK: job_ak(w, j); break;
+		case AGENTD_JOB_ACTIVATE: job_activate(w, j); break;
+		default: job_fail(j, 500, "INTERNAL", "unknown job"); break;
+		}
+		j->tpm_ns = agent_now_ns() - t0;
+		return;
+	}
+	switch (j->kind) {
+	case AGENTD_JOB_IDENTITY: job_identity(w, j); break;
+	case AGENTD_JOB_AK: job_ak(w, j); break;
+	case AGENTD_JOB_ACTIVATE: job_activate(w, j); break;
+	case AGENTD_JOB_QUOTE: job_quote(w, j); break;
+	default: job_fail(j, 500, "INTERNAL", "unknown job"); break;
+	}
+}
+
+/* ---- thread and hand-over -------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+	struct agentd_worker *w = arg;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->stop && !w->queue)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->stop)
+			break;
+		struct agentd_job *j = w->queue;
+		w->queue = j->next;
+		if (!w->queue)
+			w->queue_tail = NULL;
+		w->queued--;
+		j->next = NULL;
+		pthread_mutex_unlock(&w->mu);
+
+		run_job(w, j);
+
+		pthread_mutex_lock(&w->mu);
+		if (w->done_tail)
+			w->done_tail->next = j;
+		else
+			w->done = j;
+		w->done_tail = j;
+		uint64_t one = 1;
+		/* eventfd counts: a write can only fail if the counter is at
+		 * its maximum, and then the loop is woken anyway. */
+		if (write(w->efd, &one, sizeof one) < 0) {
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct agentd_worker *w = arg;
+	uint64_t n;
+	if (read(fd, &n, sizeof n) < 0) {
+		/* EAGAIN: another wake-up already drained it. */
+	}
+	pthread_mutex_lock(&w->mu);
+	struct agentd_job *list = w->done;
+	w->done = w->done_tail = NULL;
+	pthread_mutex_unlock(&w->mu);
+	while (list) {
+		struct agentd_job *j = list;
+		list = j->next;
+		j->next = NULL;
+		w->done_fn(j, w->done_arg);
+	}
+}
+
+int agentd_worker_start(const struct agentd_config *cfg, struct event_base *base,
+			agentd_done_fn done, void *arg, struct agentd_worker **ret)
+{
+	struct agentd_worker *w = calloc(1, sizeof *w);
+	if (!w)
+		return ATTEST_E_NOMEM;
+	w->cfg = cfg;
+	w->done_fn = done;
+	w->done_arg = arg;
+	w->efd = -1;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	ak_startup_load(w, "pending", &w->pending);
+	ak_startup_load(w, "current", &w->current);
+
+	int rc = ATTEST_E_IO;
+	w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->efd < 0)
+		goto fail;
+	w->ev = event_new(base, w->efd, EV_READ | EV_PERSIST, on_done, w);
+	if (!w->ev || event_add(w->ev, NULL) != 0)
+		goto fail;
+	/* The worker takes no signals: SIGTERM/SIGINT go to the loop thread. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int e = pthread_create(&w->thread, NULL, worker_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e != 0) {
+		errno = e;
+		goto fail;
+	}
+	w->started = true;
+	*ret = w;
+	return 0;
+fail:
+	agentd_worker_stop(w);
+	return rc;
+}
+
+int agentd_worker_submit(struct agentd_worker *w, struct agentd_job *job)
+{
+	pthread_mutex_lock(&w->mu);
+	if (w->queued >= AGENTD_MAX_QUEUED) {
+		pthread_mutex_unlock(&w->mu);
+		return ATTEST_E_LIMIT;
+	}
+	job->next = NULL;
+	if (w->queue_tail)
+		w->queue_tail->next = job;
+	else
+		w->queue = job;
+	w->queue_tail = job;
+	w->queued++;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
+static void free_list(struct agentd_job *j)
+{
+	while (j) {
+		struct agentd_job *next = j->next;
+		agentd_job_free(j);
+		j = next;
+	}
+}
+
+void agentd_worker_stop(struct agentd_worker *w)
+{
+	if (!w)
+		return;
+	if (w->started) {
+		pthread_mutex_lock(&w->mu);
+		w->stop = true;
+		pthread_cond_signal(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+		pthread_join(w->thread, NULL);
+	}
+	free_list(w->queue);
+	free_list(w->done);
+	if (w->ev)
+		event_free(w->ev);
+	if (w->efd >= 0)
+		close(w->efd);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	OPENSSL_cleanse(&w->pending, sizeof w->pending);
+	OPENSSL_cleanse(&w->current, sizeof w->current);
+	free(w);
+}
