@@ -1,0 +1,156 @@
+/* The verification pipeline: one attestation's evidence in, a verdict out.
+ *
+ * verify_attestation() runs the checks DESIGN.md lists, in this order, and
+ * reports every failure as a reason (stable code from reason.h / quote.h, a
+ * sentence, and the evidence: PCR, event, digests, what the policy allows):
+ *
+ *   1. signature by the enrolled AK      QUOTE_SIGNATURE_INVALID, ...
+ *   2. magic / type                      QUOTE_BAD_MAGIC, QUOTE_BAD_TYPE
+ *   3. extraData = qualifying data       NONCE_MISMATCH
+ *   4. PCR digest                        PCR_DIGEST_MISMATCH, PCR_SELECTION_MISMATCH, ...
+ *   5. restart counters / boot id        HOST_RESTARTED_REENROLLING
+ *   6. event log parses                  EVENTLOG_MISSING, EVENTLOG_INVALID
+ *   7. replay equals the quoted PCRs     EVENTLOG_REPLAY_MISMATCH (PCR + event)
+ *   8. content of the events used        EVENT_CONTENT_MISMATCH (one per event)
+ *   9. requirements                      SECURE_BOOT_DISABLED, SHA256_BANK_MISSING,
+ *                                        NOT_UEFI, TPM_INTERFACE_NOT_ALLOWED,
+ *                                        AGENT_VERSION_TOO_OLD, TPM_NOT_CERTIFIED
+ *  10. the approved configuration        CONFIGURATION_NOT_APPROVED (one per difference)
+ *
+ * A quote whose signature does not verify (or that does not decode) stops
+ * the pipeline: nothing else in that evidence can be believed.
+ *
+ * The verdict is GREEN only if every check ran and none failed. A check that
+ * could not run (out of memory, OpenSSL failure, missing input) adds a
+ * VERIFIER_ERROR reason and the verdict is RED: the verifier never comes out
+ * green by not looking. A restart (step 5) alone gives RESTARTED: the caller
+ * enrolls the host again (new AK) and attests afresh; with other failures
+ * the verdict is RED and `restarted` is still set.
+ *
+ * Facts from the event log (Secure Boot, PK/KEK/db/dbx, firmware, boot
+ * applications, kernel) count only when the event that shows them lies in a
+ * quoted sha256 PCR whose replay matched and its content check did not fail;
+ * otherwise the requirement or reference value they would satisfy fails. */
+#ifndef ATTEST_VERIFY_H
+#define ATTEST_VERIFY_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <tss2/tss2_tpm2_types.h>
+
+#include "bundle.h"
+#include "policy.h"
+
+#define VERIFY_MAX_REASONS 64u /* further reasons are counted in reasons_dropped */
+#define VERIFY_TEXT_MAX 512u   /* message, description, allowed */
+#define VERIFY_VALUE_MAX 160u  /* expected / actual (hex digests or short text) */
+
+enum verify_verdict {
+	VERIFY_RED = 0, /* attestation failed (also: a check could not run) */
+	VERIFY_GREEN = 1,
+	VERIFY_RESTARTED = 2 /* only the restart was found: re-enroll, then attest */
+};
+
+/* What the agent reported about itself at enrollment/identity time. */
+struct verify_host {
+	const char *tpm_interface; /* "tis", "crb", "unknown"; NULL = unknown */
+	const uint16_t *banks;     /* active PCR banks (TPM_ALG_IDs) */
+	size_t bank_count;         /* 0: not reported (then the quote decides) */
+	const char *agent_version; /* NULL: take metadata.agent_version */
+	bool ek_certified;         /* EK chain verified at enrollment */
+};
+
+/* What the verifier remembers from the host's last verified quote. */
+struct verify_previous {
+	bool have_clock; /* false: first attestation since enrollment */
+	uint32_t reset_count;
+	uint32_t restart_count;
+	const char *boot_id; /* NULL: unknown */
+};
+
+struct verify_input {
+	const struct bundle *bundle; /* parsed evidence (bundle_parse) */
+	/* the enrolled AK: decoded, or marshalled TPM2B_PUBLIC (ak wins) */
+	const TPMT_PUBLIC *ak;
+	const uint8_t *ak_public;
+	size_t ak_public_len;
+	const uint8_t *nonce; /* the nonce the verifier sent */
+	size_t nonce_len;
+	struct verify_previous previous;
+	struct verify_host host;
+	const struct policy *policy; /* required */
+};
+
+struct verify_reason {
+	const char *code; /* static string, e.g. "SECURE_BOOT_DISABLED" */
+	char message[VERIFY_TEXT_MAX];
+	/* evidence; unset fields are -1 / 0 / "" */
+	int pcr;
+	uint16_t bank;         /* TPM_ALG_ID */
+	int64_t event;         /* event number in the log */
+	const char *event_type; /* "EV_IPL", static */
+	char description[VERIFY_TEXT_MAX]; /* the event decoded */
+	char expected[VERIFY_VALUE_MAX];
+	char actual[VERIFY_VALUE_MAX];
+	char allowed[VERIFY_TEXT_MAX]; /* what the policy allows */
+};
+
+/* Software deduced from the evidence; NULL when unknown. Owned. */
+struct verify_software {
+	char *firmware;       /* S-CRTM version text, else first firmware description */
+	char *boot_loader;    /* boot applications' paths, " -> "-joined */
+	char *kernel;         /* kernel release (metadata) */
+	char *kernel_image;   /* from the event log */
+	char *kernel_cmdline; /* from the event log */
+	char *os;             /* metadata os_release */
+	char *tpm_firmware;   /* quote's firmwareVersion, hex */
+	char *agent_version;
+};
+
+struct verify_clock {
+	bool known; /* the quote decoded and its signature verified */
+	uint64_t clock;
+	uint32_t reset_count;
+	uint32_t restart_count;
+	bool safe;
+	char boot_id[128]; /* metadata boot_id ("" if none) */
+};
+
+struct verify_result {
+	enum verify_verdict verdict;
+	bool restarted; /* re-enroll before trusting again */
+	size_t reason_count;
+	size_t reasons_dropped;
+	struct verify_reason reasons[VERIFY_MAX_REASONS];
+	struct verify_software software;
+	struct verify_clock clock;
+};
+
+/* Run the pipeline. On return 0, *ret is a new result (free with
+ * verify_result_free) whatever the verdict, including when a check could
+ * not run. Returns ATTEST_E_ARG (in or ret NULL) or ATTEST_E_NOMEM (no
+ * result could be allocated) otherwise, *ret untouched: the caller must
+ * then treat the host as not attested. */
+int verify_attestation(const struct verify_input *in, struct verify_result **ret);
+
+/* NULL is fine. */
+void verify_result_free(struct verify_result *r);
+
+/* "green", "red" or "unknown" (RESTARTED: unknown until re-enrolled). */
+const char *verify_trust_name(const struct verify_result *r);
+
+/* Whether a reason with this code is in the result. */
+bool verify_result_has(const struct verify_result *r, const char *code);
+
+/* The result as JSON: {"trust", "restarted", "reasons": [{"code", "message",
+ * "evidence": {...}}], "reasons_dropped"?, "software": {...}, "clock": {...}}.
+ * On success *ret is a new reference the caller json_decref()s.
+ * ATTEST_E_NOMEM, ATTEST_E_ARG. */
+int verify_result_json(const struct verify_result *r, json_t **ret);
+
+/* Only the reasons array of verify_result_json (what storage keeps). */
+int verify_reasons_json(const struct verify_result *r, json_t **ret);
+
+#endif
