@@ -1,0 +1,961 @@
+/* The verification pipeline end to end, without a TPM: a real event log
+ * (../shared/testdata) is "booted" into simulated PCR values, a quote over
+ * them is built with tss2-mu and signed with an OpenSSL key standing in for
+ * the AK, and verify_attestation() must find exactly what was done to the
+ * evidence, with the reasons in DESIGN.md's order. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bundle.h"
+#include "err.h"
+#include "eventlog.h"
+#include "eventlog_build.h"
+#include "eventlog_facts.h"
+#include "evidence.h"
+#include "policy.h"
+#include "reason.h"
+#include "testutil.h"
+#include "tpm_build.h"
+#include "verify.h"
+
+#define QEMU_LOG TESTDATA_DIR "/eventlogs/qemu-ovmf-ubuntu-secureboot.bin"
+#define NOSB_LOG TESTDATA_DIR "/eventlogs/gce-ubuntu2104-no-secureboot.bin"
+
+static EVP_PKEY *g_ak_key;    /* the enrolled AK */
+static EVP_PKEY *g_other_key; /* some other key */
+
+/* One simulated host and the verifier's view of it. */
+struct fx {
+	uint8_t *log;
+	size_t log_len;
+	struct quote_pcrs tpm; /* what the simulated TPM's sha256 PCRs hold */
+	uint32_t mask;         /* PCRs the quote covers */
+	uint8_t nonce[32];     /* the nonce the verifier sent */
+	json_t *meta;
+	EVP_PKEY *signer;
+	TPMT_PUBLIC ak;
+	struct policy *policy;
+	uint16_t banks[2];
+	struct verify_host host;
+	struct verify_previous prev;
+};
+
+/* "Boot" a log into the TPM: extend every sha256 digest, except event
+ * number skip (-1: none); then extend extra into PCR extra_pcr (-1: none). */
+static void tpm_boot(struct fx *f, long skip, int extra_pcr, const uint8_t *extra)
+{
+	struct eventlog *log = NULL;
+	assert_int_equal(eventlog_parse(f->log, f->log_len, &log, NULL), 0);
+	uint8_t pcr[24][32];
+	memset(pcr, 0, sizeof pcr);
+	if (log->has_hcrtm)
+		pcr[0][31] = 4;
+	else if (log->has_startup_locality)
+		pcr[0][31] = log->startup_locality;
+	for (size_t i = 0; i < log->event_count; i++) {
+		const struct eventlog_event *ev = &log->events[i];
+		const struct eventlog_digest *d = eventlog_event_digest(ev, EVENTLOG_ALG_SHA256);
+		if (ev->type == EV_NO_ACTION || ev->pcr >= 24 || !d || (long)ev->number == skip)
+			continue;
+		tb_extend(EVENTLOG_ALG_SHA256, 32, pcr[ev->pcr], d->bytes);
+	}
+	if (extra_pcr >= 0)
+		tb_extend(EVENTLOG_ALG_SHA256, 32, pcr[extra_pcr], extra);
+	memset(&f->tpm, 0, sizeof f->tpm);
+	for (unsigned i = 0; i < 24; i++)
+		assert_int_equal(quote_pcrs_set(&f->tpm, TPM2_ALG_SHA256, i, pcr[i], 32), 0);
+	eventlog_free(log);
+}
+
+static struct fx *fx_new_log(uint8_t *log, size_t len)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	f->log = log;
+	f->log_len = len;
+	f->mask = 0xff;
+	memset(f->nonce, 0x5a, sizeof f->nonce);
+	f->meta = json_pack("{s:s, s:s, s:s, s:s, s:s}", "hostname", "web-01", "os_release",
+			    "Ubuntu 20.04.3 LTS", "kernel", "5.4.0-81-generic", "boot_id",
+			    "6c1f3a52-0000-4000-8000-000000000001", "agent_version", "1.0.0");
+	f->signer = g_ak_key;
+	tb_public(g_ak_key, TB_AK_ATTRS, TPM2_ALG_ECDSA, &f->ak);
+	assert_int_equal(policy_default(&f->policy), 0);
+	f->banks[0] = TPM2_ALG_SHA1;
+	f->banks[1] = TPM2_ALG_SHA256;
+	f->host.tpm_interface = "crb";
+	f->host.banks = f->banks;
+	f->host.bank_count = 2;
+	f->host.agent_version = "1.0.0";
+	f->host.ek_certified = true;
+	f->prev.have_clock = true;
+	f->prev.reset_count = 7; /* what tb_attest puts in the quote */
+	f->prev.restart_count = 2;
+	f->prev.boot_id = "6c1f3a52-0000-4000-8000-000000000001";
+	tpm_boot(f, -1, -1, NULL);
+	return f;
+}
+
+/* NULL (and the test skipped) without the shared test data. */
+static struct fx *fx_new(const char *path)
+{
+	if (!testutil_have_shared())
+		return NULL;
+	size_t len = 0;
+	uint8_t *log = testutil_read_file(path, &len);
+	if (!log) {
+		fprintf(stderr, "skip: %s not readable\n", path);
+		return NULL;
+	}
+	return fx_new_log(log, len);
+}
+
+static void fx_free(struct fx *f)
+{
+	if (!f)
+		return;
+	free(f->log);
+	json_decref(f->meta);
+	policy_free(f->policy);
+	free(f);
+}
+
+static uint8_t *dup_bytes(const void *p, size_t n)
+{
+	uint8_t *d = malloc(n ? n : 1);
+	assert_non_null(d);
+	memcpy(d, p, n);
+	return d;
+}
+
+/* The evidence the agent would send: quote over f->mask of the TPM's
+ * values, signed by f->signer, extraData bound to f->nonce and f->meta. */
+static struct bundle *make_bundle(const struct fx *f)
+{
+	struct bundle *b = calloc(1, sizeof *b);
+	assert_non_null(b);
+	for (unsigned i = 0; i < 24; i++)
+		if (f->mask & (1u << i))
+			assert_int_equal(quote_pcrs_set(&b->pcrs, TPM2_ALG_SHA256, i,
+							f->tpm.banks[0].value[i], 32),
+					 0);
+	memcpy(b->nonce, f->nonce, sizeof f->nonce);
+	b->nonce_len = sizeof f->nonce;
+	b->metadata = json_deep_copy(f->meta);
+	assert_int_equal(evidence_metadata_canonical(b->metadata, &b->metadata_canonical), 0);
+	uint8_t qd[32];
+	assert_int_equal(evidence_qualifying_data(f->nonce, sizeof f->nonce,
+						  (const uint8_t *)b->metadata_canonical,
+						  strlen(b->metadata_canonical), qd),
+			 0);
+	TPML_PCR_SELECTION sel;
+	tb_sel(f->mask, &sel);
+	uint8_t digest[QUOTE_MAX_DIGEST];
+	size_t dl = 0;
+	assert_int_equal(quote_pcr_digest(&sel, &b->pcrs, TPM2_ALG_SHA256, digest, &dl), 0);
+	uint8_t attest[2048], sig[1024], pub[1024];
+	size_t alen = tb_attest(qd, sizeof qd, &sel, digest, attest, sizeof attest);
+	size_t slen = tb_sign(f->signer, TPM2_ALG_ECDSA, TPM2_ALG_SHA256, attest, alen, sig,
+			      sizeof sig);
+	size_t plen = tb_marshal_public(&f->ak, pub, sizeof pub);
+	b->quote = dup_bytes(attest, alen);
+	b->quote_len = alen;
+	b->signature = dup_bytes(sig, slen);
+	b->signature_len = slen;
+	b->ak_public = dup_bytes(pub, plen);
+	b->ak_public_len = plen;
+	if (f->log) {
+		b->eventlog = dup_bytes(f->log, f->log_len);
+		b->eventlog_len = f->log_len;
+	}
+	return b;
+}
+
+static struct verify_result *run_bundle(const struct fx *f, const struct bundle *b)
+{
+	struct verify_input in;
+	memset(&in, 0, sizeof in);
+	in.bundle = b;
+	in.ak = &f->ak;
+	in.nonce = f->nonce;
+	in.nonce_len = sizeof f->nonce;
+	in.previous = f->prev;
+	in.host = f->host;
+	in.policy = f->policy;
+	struct verify_result *r = NULL;
+	assert_int_equal(verify_attestation(&in, &r), 0);
+	assert_non_null(r);
+	return r;
+}
+
+static struct verify_result *run(const struct fx *f)
+{
+	struct bundle *b = make_bundle(f);
+	struct verify_result *r = run_bundle(f, b);
+	bundle_free(b);
+	return r;
+}
+
+static void dump(const struct verify_result *r)
+{
+	for (size_t i = 0; i < r->reason_count; i++)
+		fprintf(stderr, "  reason %zu: %s: %s (pcr %d event %lld)\n", i, r->reasons[i].code,
+			r->reasons[i].message, r->reasons[i].pcr, (long long)r->reasons[i].event);
+}
+
+/* Exactly one reason, with this code. */
+static const struct verify_reason *expect_only(const struct verify_result *r, const char *code)
+{
+	if (r->reason_count != 1 || strcmp(r->reasons[0].code, code) != 0) {
+		fprintf(stderr, "expected only %s, got:\n", code);
+		dump(r);
+		fail();
+	}
+	assert_int_equal(r->verdict, VERIFY_RED);
+	assert_string_equal(verify_trust_name(r), "red");
+	assert_non_null(reason_sentence(code));
+	return &r->reasons[0];
+}
+
+/* ---- tests ---- */
+
+static void test_green(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	struct verify_result *r = run(f);
+	if (r->reason_count)
+		dump(r);
+	assert_int_equal(r->reason_count, 0);
+	assert_int_equal(r->verdict, VERIFY_GREEN);
+	assert_false(r->restarted);
+	assert_string_equal(verify_trust_name(r), "green");
+	/* software deduced from the evidence */
+	assert_non_null(r->software.boot_loader);
+	assert_non_null(strstr(r->software.boot_loader, "shimx64.efi"));
+	assert_non_null(strstr(r->software.boot_loader, "grubx64.efi"));
+	assert_string_equal(r->software.kernel_image, "/boot/vmlinuz-5.4.0-81-generic");
+	assert_non_null(strstr(r->software.kernel_cmdline, "root=UUID=68a3fb48"));
+	assert_string_equal(r->software.os, "Ubuntu 20.04.3 LTS");
+	assert_string_equal(r->software.kernel, "5.4.0-81-generic");
+	assert_non_null(r->software.firmware);
+	assert_true(r->clock.known);
+	assert_int_equal(r->clock.reset_count, 7);
+	assert_int_equal(r->clock.restart_count, 2);
+	verify_result_free(r);
+
+	/* the AK given marshalled works the same */
+	struct bundle *b = make_bundle(f);
+	struct verify_input in;
+	memset(&in, 0, sizeof in);
+	in.bundle = b;
+	in.ak_public = b->ak_public;
+	in.ak_public_len = b->ak_public_len;
+	in.nonce = f->nonce;
+	in.nonce_len = sizeof f->nonce;
+	in.host = f->host;
+	in.policy = f->policy;
+	assert_int_equal(verify_attestation(&in, &r), 0);
+	assert_int_equal(r->verdict, VERIFY_GREEN);
+	verify_result_free(r);
+	bundle_free(b);
+	fx_free(f);
+}
+
+static void test_signature_invalid(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	f->signer = g_other_key;
+	struct verify_result *r = run(f);
+	/* nothing after a bad signature is believed: the pipeline stops */
+	expect_only(r, "QUOTE_SIGNATURE_INVALID");
+	assert_false(r->clock.known);
+	verify_result_free(r);
+	fx_free(f);
+}
+
+static void test_ak_not_enrolled(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	struct bundle *b = make_bundle(f);
+	struct verify_input in;
+	memset(&in, 0, sizeof in);
+	in.bundle = b;
+	in.nonce = f->nonce;
+	in.nonce_len = sizeof f->nonce;
+	in.host = f->host;
+	in.policy = f->policy;
+	struct verify_result *r = NULL;
+	assert_int_equal(verify_attestation(&in, &r), 0);
+	expect_only(r, REASON_AK_NOT_ENROLLED);
+	verify_result_free(r);
+	uint8_t junk[8] = { 0 };
+	in.ak_public = junk;
+	in.ak_public_len = sizeof junk;
+	assert_int_equal(verify_attestation(&in, &r), 0);
+	expect_only(r, REASON_AK_NOT_ENROLLED);
+	verify_result_free(r);
+	bundle_free(b);
+	fx_free(f);
+}
+
+static void test_nonce_mismatch(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	/* a quote made for another nonce (a replayed old quote) */
+	struct bundle *b = make_bundle(f);
+	f->nonce[0] ^= 1;
+	struct verify_result *r = run_bundle(f, b);
+	expect_only(r, "NONCE_MISMATCH");
+	verify_result_free(r);
+	bundle_free(b);
+	f->nonce[0] ^= 1;
+
+	/* metadata edited after the quote was made */
+	b = make_bundle(f);
+	json_object_set_new(b->metadata, "hostname", json_string("web-02"));
+	free(b->metadata_canonical);
+	assert_int_equal(evidence_metadata_canonical(b->metadata, &b->metadata_canonical), 0);
+	r = run_bundle(f, b);
+	const struct verify_reason *rs = expect_only(r, "NONCE_MISMATCH");
+	assert_int_equal(strlen(rs->expected), 64);
+	assert_int_equal(strlen(rs->actual), 64);
+	assert_string_not_equal(rs->expected, rs->actual);
+	verify_result_free(r);
+	bundle_free(b);
+	fx_free(f);
+}
+
+static void test_pcr_digest_mismatch(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	struct bundle *b = make_bundle(f);
+	b->pcrs.banks[0].value[3][0] ^= 0x80; /* a value changed after quoting */
+	struct verify_result *r = run_bundle(f, b);
+	assert_true(r->reason_count >= 1);
+	assert_string_equal(r->reasons[0].code, "PCR_DIGEST_MISMATCH");
+	/* unbound values are not replayed against */
+	assert_false(verify_result_has(r, "EVENTLOG_REPLAY_MISMATCH") &&
+		     r->reasons[1].pcr != 3);
+	assert_int_equal(r->verdict, VERIFY_RED);
+	verify_result_free(r);
+	bundle_free(b);
+	fx_free(f);
+}
+
+static void test_replay_tpm_has_extra(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	/* a boot that measured something into PCR 4 the log does not show */
+	uint8_t evil[32];
+	memset(evil, 0xee, sizeof evil);
+	tpm_boot(f, -1, 4, evil);
+	struct verify_result *r = run(f);
+	assert_true(r->reason_count >= 1);
+	const struct verify_reason *rs = &r->reasons[0];
+	assert_string_equal(rs->code, "EVENTLOG_REPLAY_MISMATCH");
+	assert_int_equal(rs->pcr, 4);
+	assert_int_equal(rs->bank, TPM2_ALG_SHA256);
+	assert_int_equal(rs->event, 100); /* PCR 4's last logged event */
+	assert_string_equal(rs->event_type, "EV_EFI_BOOT_SERVICES_APPLICATION");
+	assert_non_null(strstr(rs->message, "measurements the log does not show"));
+	assert_int_equal(strlen(rs->expected), 64);
+	assert_string_not_equal(rs->expected, rs->actual);
+	assert_int_equal(r->verdict, VERIFY_RED);
+	/* what PCR 4 showed (boot applications) is no longer believed */
+	verify_result_free(r);
+	fx_free(f);
+}
+
+static void test_replay_log_has_extra(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	/* the TPM never saw event 105 (PCR 5), but the log lists it */
+	tpm_boot(f, 105, -1, NULL);
+	struct verify_result *r = run(f);
+	assert_true(r->reason_count >= 1);
+	const struct verify_reason *rs = &r->reasons[0];
+	assert_string_equal(rs->code, "EVENTLOG_REPLAY_MISMATCH");
+	assert_int_equal(rs->pcr, 5);
+	assert_int_equal(rs->event, 105);
+	assert_string_equal(rs->event_type, "EV_EFI_ACTION");
+	assert_non_null(strstr(rs->message, "never measured"));
+	assert_non_null(strstr(rs->description, "Exit Boot Services"));
+	verify_result_free(r);
+	fx_free(f);
+}
+
+/* Offset of event n's data in the raw log. */
+static size_t data_offset(const struct fx *f, size_t n)
+{
+	struct eventlog *log = NULL;
+	assert_int_equal(eventlog_parse(f->log, f->log_len, &log, NULL), 0);
+	size_t off = (size_t)(log->events[n].data - log->raw);
+	eventlog_free(log);
+	return off;
+}
+
+static void test_event_content_mismatch(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	/* event 18 (EV_EFI_ACTION, PCR 4) claims other text; digests unchanged,
+	 * so the log still replays to the TPM's values */
+	f->log[data_offset(f, 18)] ^= 0x20;
+	struct verify_result *r = run(f);
+	const struct verify_reason *rs = expect_only(r, REASON_EVENT_CONTENT_MISMATCH);
+	assert_int_equal(rs->event, 18);
+	assert_int_equal(rs->pcr, 4);
+	assert_string_equal(rs->event_type, "EV_EFI_ACTION");
+	assert_int_equal(strlen(rs->expected), 64);
+	assert_int_equal(strlen(rs->actual), 64);
+	assert_non_null(strstr(rs->allowed, "H(event data)"));
+	verify_result_free(r);
+
+	/* the same lie in the SecureBoot variable: the content check fails and
+	 * Secure Boot can no longer be confirmed */
+	f->log[data_offset(f, 18)] ^= 0x20;
+	struct eventlog *log = NULL;
+	assert_int_equal(eventlog_parse(f->log, f->log_len, &log, NULL), 0);
+	size_t off = (size_t)(log->events[4].data - log->raw) + log->events[4].data_len - 1;
+	eventlog_free(log);
+	assert_int_equal(f->log[off], 1);
+	f->log[off] = 0;
+	r = run(f);
+	assert_int_equal(r->reason_count, 2);
+	assert_string_equal(r->reasons[0].code, REASON_EVENT_CONTENT_MISMATCH);
+	assert_int_equal(r->reasons[0].event, 4);
+	assert_string_equal(r->reasons[1].code, REASON_SECURE_BOOT_DISABLED);
+	verify_result_free(r);
+	fx_free(f);
+}
+
+static void test_secure_boot_disabled(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(NOSB_LOG);
+	if (!f)
+		skip();
+	struct verify_result *r = run(f);
+	const struct verify_reason *rs = expect_only(r, REASON_SECURE_BOOT_DISABLED);
+	assert_int_equal(rs->pcr, 7);
+	assert_int_equal(rs->event, 3);
+	assert_string_equal(rs->actual, "disabled");
+	verify_result_free(r);
+
+	/* a policy that does not require it: green */
+	f->policy->secure_boot = false;
+	r = run(f);
+	assert_int_equal(r->verdict, VERIFY_GREEN);
+	verify_result_free(r);
+	fx_free(f);
+}
+
+static void test_secure_boot_pcr_not_quoted(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	/* policy quotes 0-6 only: PCR 7 (Secure Boot) backs nothing */
+	f->policy->selection[0].mask = 0x7f;
+	f->mask = 0x7f;
+	struct verify_result *r = run(f);
+	const struct verify_reason *rs = expect_only(r, REASON_SECURE_BOOT_DISABLED);
+	assert_non_null(strstr(rs->message, "cannot be confirmed"));
+	verify_result_free(r);
+	/* and a quote that covers less than the policy asks for */
+	f->policy->selection[0].mask = 0xff;
+	r = run(f);
+	assert_string_equal(r->reasons[0].code, "PCR_SELECTION_MISMATCH");
+	verify_result_free(r);
+	fx_free(f);
+}
+
+static void test_sha256_bank_missing(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	f->host.bank_count = 1; /* the agent reports only SHA-1 active */
+	struct verify_result *r = run(f);
+	const struct verify_reason *rs = expect_only(r, REASON_SHA256_BANK_MISSING);
+	assert_non_null(strstr(rs->message, "not active"));
+	verify_result_free(r);
+	fx_free(f);
+}
+
+static void test_not_uefi(void **state)
+{
+	(void)state;
+	/* a BIOS-style log: separators and a POST code, no EV_EFI_* event */
+	const struct tbanks bk = { 1, { EVENTLOG_ALG_SHA256 }, { 32 } };
+	struct tbuf b = { 0 };
+	tb_spec_id(&b, &bk);
+	tb_agile(&b, &bk, 0, EV_POST_CODE, "BIOS", 4);
+	static const uint8_t zero4[4];
+	for (uint32_t pcr = 0; pcr < 8; pcr++)
+		tb_agile(&b, &bk, pcr, EV_SEPARATOR, zero4, 4);
+	struct fx *f = fx_new_log(b.p, b.len);
+	f->policy->secure_boot = false;
+	struct verify_result *r = run(f);
+	expect_only(r, REASON_NOT_UEFI);
+	verify_result_free(r);
+	/* with the default policy Secure Boot is missing as well, first */
+	f->policy->secure_boot = true;
+	r = run(f);
+	assert_int_equal(r->reason_count, 2);
+	assert_string_equal(r->reasons[0].code, REASON_SECURE_BOOT_DISABLED);
+	assert_string_equal(r->reasons[1].code, REASON_NOT_UEFI);
+	verify_result_free(r);
+	fx_free(f);
+}
+
+static void test_tpm_interface(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	f->policy->tpm_interfaces = POLICY_TPM_TIS; /* the seed's TIS-only rule */
+	struct verify_result *r = run(f);
+	const struct verify_reason *rs = expect_only(r, REASON_TPM_INTERFACE_NOT_ALLOWED);
+	assert_string_equal(rs->actual, "crb");
+	assert_string_equal(rs->allowed, "tis");
+	verify_result_free(r);
+	f->host.tpm_interface = NULL; /* unknown is not allowed either */
+	r = run(f);
+	expect_only(r, REASON_TPM_INTERFACE_NOT_ALLOWED);
+	verify_result_free(r);
+	f->host.tpm_interface = "tis";
+	r = run(f);
+	assert_int_equal(r->verdict, VERIFY_GREEN);
+	verify_result_free(r);
+	fx_free(f);
+}
+
+static void test_agent_version(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	f->policy->min_agent_version = strdup("6.7");
+	f->host.agent_version = "6.5";
+	struct verify_result *r = run(f);
+	const struct verify_reason *rs = expect_only(r, REASON_AGENT_VERSION_TOO_OLD);
+	assert_string_equal(rs->actual, "6.5");
+	verify_result_free(r);
+	f->host.agent_version = "6.10";
+	r = run(f);
+	assert_int_equal(r->verdict, VERIFY_GREEN);
+	verify_result_free(r);
+	/* no identity version: the signed metadata's ("1.0.0") is used */
+	f->host.agent_version = NULL;
+	r = run(f);
+	expect_only(r, REASON_AGENT_VERSION_TOO_OLD);
+	verify_result_free(r);
+	fx_free(f);
+}
+
+static void test_tpm_not_certified(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	f->host.ek_certified = false;
+	struct verify_result *r = run(f);
+	expect_only(r, REASON_TPM_NOT_CERTIFIED);
+	verify_result_free(r);
+	f->policy->certified_tpm = false;
+	r = run(f);
+	assert_int_equal(r->verdict, VERIFY_GREEN);
+	verify_result_free(r);
+	fx_free(f);
+}
+
+/* Learn a policy from the host's own evidence (as attestctl policy create
+ * --from-host does), then verify against it. */
+static struct policy *learn(struct fx *f)
+{
+	struct eventlog *log = NULL;
+	struct eventlog_checks *checks = NULL;
+	struct eventlog_facts *facts = NULL;
+	assert_int_equal(eventlog_parse(f->log, f->log_len, &log, NULL), 0);
+	assert_int_equal(eventlog_content_check_bank(log, EVENTLOG_ALG_SHA256, &checks), 0);
+	assert_int_equal(eventlog_facts_derive(log, checks, &facts), 0);
+	struct policy_learn_input in = { log, checks, facts, &f->tpm, NULL };
+	struct policy *p = NULL;
+	char *summary = NULL;
+	assert_int_equal(policy_learn(&in, &p, &summary), 0);
+	assert_non_null(strstr(summary, "shimx64.efi"));
+	free(summary);
+	eventlog_facts_free(facts);
+	eventlog_checks_free(checks);
+	eventlog_free(log);
+	return p;
+}
+
+static void test_learned_policy(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	policy_free(f->policy);
+	f->policy = learn(f);
+	assert_true(f->policy->has_kernel_cmdlines);
+	f->mask = policy_selection_mask(f->policy, TPM2_ALG_SHA256);
+	assert_int_equal(f->mask, 0x1ff); /* 0-7 plus 8 for the command line */
+	struct verify_result *r = run(f);
+	if (r->reason_count)
+		dump(r);
+	assert_int_equal(r->verdict, VERIFY_GREEN);
+	verify_result_free(r);
+
+	/* an approved command line that is not this host's */
+	free(f->policy->kernel_cmdlines.v[0]);
+	f->policy->kernel_cmdlines.v[0] = strdup("/boot/vmlinuz-5.4.0-81-generic ro quiet");
+	r = run(f);
+	const struct verify_reason *rs = expect_only(r, REASON_CONFIGURATION_NOT_APPROVED);
+	assert_non_null(strstr(rs->message, "kernel command line"));
+	assert_int_equal(rs->event, 101);
+	assert_int_equal(rs->pcr, 8);
+	assert_non_null(strstr(rs->actual, "console=ttyS0"));
+	assert_non_null(strstr(rs->allowed, "ro quiet"));
+	verify_result_free(r);
+	policy_free(f->policy);
+
+	/* a host whose boot loader differs: grub measured with another digest
+	 * (simulated: the TPM and the log agree, the policy approves another) */
+	f->policy = learn(f);
+	f->policy->boot_apps[1].digest[0] ^= 1;
+	r = run(f);
+	rs = expect_only(r, REASON_CONFIGURATION_NOT_APPROVED);
+	assert_non_null(strstr(rs->message, "grubx64.efi"));
+	assert_int_equal(rs->event, 32);
+	assert_int_equal(rs->pcr, 4);
+	verify_result_free(r);
+	policy_free(f->policy);
+
+	/* PCR values: one differs; dbx older than required */
+	f->policy = learn(f);
+	f->policy->pcr_values[2].v[0][0] ^= 1;
+	f->policy->dbx.min_entries = 5;
+	r = run(f);
+	assert_int_equal(r->reason_count, 2);
+	assert_string_equal(r->reasons[0].code, REASON_CONFIGURATION_NOT_APPROVED);
+	assert_non_null(strstr(r->reasons[0].message, "dbx"));
+	assert_non_null(strstr(r->reasons[0].message, "older"));
+	assert_string_equal(r->reasons[1].code, REASON_CONFIGURATION_NOT_APPROVED);
+	assert_int_equal(r->reasons[1].pcr, 2);
+	verify_result_free(r);
+	fx_free(f);
+}
+
+static void test_restart(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	f->prev.reset_count = 6; /* the TPM was reset since the last quote */
+	struct verify_result *r = run(f);
+	assert_int_equal(r->reason_count, 1);
+	assert_string_equal(r->reasons[0].code, REASON_HOST_RESTARTED_REENROLLING);
+	assert_int_equal(r->verdict, VERIFY_RESTARTED);
+	assert_true(r->restarted);
+	assert_string_equal(verify_trust_name(r), "unknown");
+	verify_result_free(r);
+
+	/* boot id changed, counters not (e.g. counters unknown before) */
+	f->prev.reset_count = 7;
+	f->prev.boot_id = "6c1f3a52-0000-4000-8000-000000000000";
+	r = run(f);
+	assert_int_equal(r->verdict, VERIFY_RESTARTED);
+	assert_string_equal(r->reasons[0].actual, "6c1f3a52-0000-4000-8000-000000000001");
+	verify_result_free(r);
+
+	/* a restart plus a real failure: red, and still re-enroll */
+	f->host.ek_certified = false;
+	r = run(f);
+	assert_int_equal(r->verdict, VERIFY_RED);
+	assert_true(r->restarted);
+	assert_int_equal(r->reason_count, 2);
+	assert_string_equal(r->reasons[0].code, REASON_HOST_RESTARTED_REENROLLING);
+	assert_string_equal(r->reasons[1].code, REASON_TPM_NOT_CERTIFIED);
+	verify_result_free(r);
+
+	/* a replayed quote's counters say nothing: not a restart */
+	f->host.ek_certified = true;
+	f->prev.boot_id = NULL;
+	f->prev.restart_count = 1;
+	struct bundle *b = make_bundle(f);
+	f->nonce[1] ^= 1;
+	r = run_bundle(f, b);
+	expect_only(r, "NONCE_MISMATCH");
+	assert_false(r->restarted);
+	verify_result_free(r);
+	bundle_free(b);
+	fx_free(f);
+}
+
+static void test_reason_order(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(NOSB_LOG);
+	if (!f)
+		skip();
+	/* everything at once: stale nonce, a lying event, Secure Boot off,
+	 * SHA-1-only identity, TIS-only policy, old agent, uncertified TPM,
+	 * an approved PCR value that differs, and a restart */
+	f->log[data_offset(f, 1)] ^= 0x01; /* event 1: EV_S_CRTM_VERSION, PCR 0 */
+	tpm_boot(f, -1, -1, NULL);
+	struct bundle *b = make_bundle(f);
+	f->nonce[0] ^= 1;
+	f->host.bank_count = 1;
+	f->policy->tpm_interfaces = POLICY_TPM_TIS;
+	f->policy->min_agent_version = strdup("2");
+	f->host.ek_certified = false;
+	char bad[256];
+	snprintf(bad, sizeof bad,
+		 "{\"version\":1,\"reference\":{\"pcrs\":{\"sha256\":{\"0\":[\"%064d\"]}}}}", 0);
+	struct policy *p = NULL;
+	struct policy_error perr;
+	int pe = policy_parse(bad, strlen(bad), &p, &perr);
+	if (pe < 0)
+		fprintf(stderr, "%s\n", perr.message);
+	assert_int_equal(pe, 0);
+	p->tpm_interfaces = POLICY_TPM_TIS;
+	p->min_agent_version = strdup("2");
+	policy_free(f->policy);
+	f->policy = p;
+	struct verify_result *r = run_bundle(f, b);
+	const char *want[] = { "NONCE_MISMATCH",
+			       REASON_EVENT_CONTENT_MISMATCH,
+			       REASON_SECURE_BOOT_DISABLED,
+			       REASON_SHA256_BANK_MISSING,
+			       REASON_TPM_INTERFACE_NOT_ALLOWED,
+			       REASON_AGENT_VERSION_TOO_OLD,
+			       REASON_TPM_NOT_CERTIFIED,
+			       REASON_CONFIGURATION_NOT_APPROVED };
+	if (r->reason_count != sizeof want / sizeof want[0])
+		dump(r);
+	assert_int_equal(r->reason_count, sizeof want / sizeof want[0]);
+	for (size_t i = 0; i < r->reason_count; i++)
+		assert_string_equal(r->reasons[i].code, want[i]);
+	assert_int_equal(r->verdict, VERIFY_RED);
+	verify_result_free(r);
+	bundle_free(b);
+
+	/* with a fresh nonce, the restart comes right after the quote checks
+	 * and before the event log's reasons */
+	f->nonce[0] ^= 1;
+	f->prev.restart_count = 1;
+	r = run(f);
+	assert_string_equal(r->reasons[0].code, REASON_HOST_RESTARTED_REENROLLING);
+	assert_string_equal(r->reasons[1].code, REASON_EVENT_CONTENT_MISMATCH);
+	assert_int_equal(r->verdict, VERIFY_RED);
+	verify_result_free(r);
+	fx_free(f);
+}
+
+static void test_eventlog_missing_or_invalid(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	struct bundle *b = make_bundle(f);
+	free(b->eventlog);
+	b->eventlog = NULL;
+	b->eventlog_len = 0;
+	struct verify_result *r = run_bundle(f, b);
+	expect_only(r, "EVENTLOG_MISSING");
+	verify_result_free(r);
+	/* a learned policy cannot be checked without a log: still one more reason */
+	b->eventlog = dup_bytes("bogus invalid event log", 23);
+	b->eventlog_len = 23;
+	r = run_bundle(f, b);
+	expect_only(r, "EVENTLOG_INVALID");
+	verify_result_free(r);
+	bundle_free(b);
+	fx_free(f);
+}
+
+static void test_internal_errors_never_green(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	struct bundle *b = make_bundle(f);
+	struct verify_input in;
+	memset(&in, 0, sizeof in);
+	in.bundle = b;
+	in.ak = &f->ak;
+	in.host = f->host;
+	in.policy = f->policy;
+	struct verify_result *r = NULL;
+	/* no expected nonce */
+	assert_int_equal(verify_attestation(&in, &r), 0);
+	expect_only(r, REASON_VERIFIER_ERROR);
+	verify_result_free(r);
+	/* a nonce the verifier could never have sent (too short) */
+	in.nonce = f->nonce;
+	in.nonce_len = 8;
+	assert_int_equal(verify_attestation(&in, &r), 0);
+	const struct verify_reason *rs = expect_only(r, REASON_VERIFIER_ERROR);
+	assert_non_null(strstr(rs->message, "could not complete"));
+	verify_result_free(r);
+	/* no policy */
+	in.nonce_len = sizeof f->nonce;
+	in.policy = NULL;
+	assert_int_equal(verify_attestation(&in, &r), 0);
+	expect_only(r, REASON_VERIFIER_ERROR);
+	verify_result_free(r);
+	assert_int_equal(verify_attestation(NULL, &r), ATTEST_E_ARG);
+	assert_int_equal(verify_attestation(&in, NULL), ATTEST_E_ARG);
+	bundle_free(b);
+	fx_free(f);
+}
+
+static void test_json(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	uint8_t evil[32];
+	memset(evil, 0xee, sizeof evil);
+	tpm_boot(f, -1, 4, evil);
+	struct verify_result *r = run(f);
+	json_t *j = NULL;
+	assert_int_equal(verify_result_json(r, &j), 0);
+	assert_string_equal(json_string_value(json_object_get(j, "trust")), "red");
+	json_t *reasons = json_object_get(j, "reasons");
+	assert_true(json_array_size(reasons) >= 1);
+	json_t *r0 = json_array_get(reasons, 0);
+	assert_string_equal(json_string_value(json_object_get(r0, "code")),
+			    "EVENTLOG_REPLAY_MISMATCH");
+	assert_non_null(json_string_value(json_object_get(r0, "message")));
+	json_t *ev = json_object_get(r0, "evidence");
+	assert_int_equal(json_integer_value(json_object_get(ev, "pcr")), 4);
+	assert_int_equal(json_integer_value(json_object_get(ev, "event")), 100);
+	assert_string_equal(json_string_value(json_object_get(ev, "bank")), "sha256");
+	assert_string_equal(json_string_value(json_object_get(ev, "event_type")),
+			    "EV_EFI_BOOT_SERVICES_APPLICATION");
+	assert_int_equal(strlen(json_string_value(json_object_get(ev, "expected"))), 64);
+	json_t *clk = json_object_get(j, "clock");
+	assert_int_equal(json_integer_value(json_object_get(clk, "reset_count")), 7);
+	json_t *sw = json_object_get(j, "software");
+	assert_string_equal(json_string_value(json_object_get(sw, "os")), "Ubuntu 20.04.3 LTS");
+	json_decref(j);
+	json_t *a = NULL;
+	assert_int_equal(verify_reasons_json(r, &a), 0);
+	assert_int_equal(json_array_size(a), r->reason_count);
+	json_decref(a);
+	verify_result_free(r);
+	fx_free(f);
+}
+
+static void test_reason_table(void **state)
+{
+	(void)state;
+	/* every quote/bundle code has a sentence: one spelling project-wide */
+	for (int s = QUOTE_OK + 1; s < QUOTE_STATUS__COUNT; s++)
+		assert_non_null(reason_sentence(quote_status_code((enum quote_status)s)));
+	const char *required[] = { "TPM_NOT_CERTIFIED",	       "AK_ACTIVATION_FAILED",
+				   "QUOTE_SIGNATURE_INVALID",  "NONCE_MISMATCH",
+				   "PCR_DIGEST_MISMATCH",      "EVENTLOG_REPLAY_MISMATCH",
+				   "EVENT_CONTENT_MISMATCH",   "SECURE_BOOT_DISABLED",
+				   "SHA256_BANK_MISSING",      "NOT_UEFI",
+				   "TPM_INTERFACE_NOT_ALLOWED", "AGENT_VERSION_TOO_OLD",
+				   "CONFIGURATION_NOT_APPROVED", "HOST_RESTARTED_REENROLLING" };
+	for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+		assert_non_null(reason_sentence(required[i]));
+	assert_null(reason_sentence("NO_SUCH_CODE"));
+	assert_null(reason_sentence(NULL));
+	size_t n = 0;
+	const struct reason_info *t = reason_table(&n);
+	assert_true(n >= 14);
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = i + 1; k < n; k++)
+			assert_string_not_equal(t[i].code, t[k].code);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	g_ak_key = tb_ec_key("P-256");
+	g_other_key = tb_ec_key("P-256");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	EVP_PKEY_free(g_ak_key);
+	EVP_PKEY_free(g_other_key);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_green),
+		cmocka_unit_test(test_signature_invalid),
+		cmocka_unit_test(test_ak_not_enrolled),
+		cmocka_unit_test(test_nonce_mismatch),
+		cmocka_unit_test(test_pcr_digest_mismatch),
+		cmocka_unit_test(test_replay_tpm_has_extra),
+		cmocka_unit_test(test_replay_log_has_extra),
+		cmocka_unit_test(test_event_content_mismatch),
+		cmocka_unit_test(test_secure_boot_disabled),
+		cmocka_unit_test(test_secure_boot_pcr_not_quoted),
+		cmocka_unit_test(test_sha256_bank_missing),
+		cmocka_unit_test(test_not_uefi),
+		cmocka_unit_test(test_tpm_interface),
+		cmocka_unit_test(test_agent_version),
+		cmocka_unit_test(test_tpm_not_certified),
+		cmocka_unit_test(test_learned_policy),
+		cmocka_unit_test(test_restart),
+		cmocka_unit_test(test_reason_order),
+		cmocka_unit_test(test_eventlog_missing_or_invalid),
+		cmocka_unit_test(test_internal_errors_never_green),
+		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_reason_table),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
