@@ -204,7 +204,7 @@ static bool authorized(struct agentd *d, struct https_request *req, bool pin_fir
 	fprintf(stderr, "attest-agent: refused %s %s from %s: certificate %s is not trusted\n",
 		https_request_method(req), https_request_path(req), https_request_peer_addr(req),
 		tp);
-	char msg[160];
+	char msg[AGENTD_MSG_SIZE];
 	snprintf(msg, sizeof msg,
 		 d->nverifiers ? "client certificate %s is not a trusted verifier"
 			       : "client certificate %s is not trusted: no verifier is pinned "
