@@ -1,0 +1,925 @@
+/* Operator API (docs/api.md): policies, certified TPM list, alarms, events,
+ * tokens, status and /metrics. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "base64.h"
+#include "b64enc.h"
+#include "err.h"
+#include "hex.h"
+#include "policy.h"
+#include "verifier.h"
+
+const double *scheduler_hist_bounds(void);
+
+/* Split the path rest "NAME[/action]" into name (cap bytes) and action. */
+static bool split_rest(struct https_request *req, char *name, size_t cap, const char **action)
+{
+	const char *rest = https_request_path_rest(req);
+	const char *slash = strchr(rest, '/');
+	size_t nl = slash ? (size_t)(slash - rest) : strlen(rest);
+	if (nl >= cap) {
+		https_reply_error(req, 404, "NOT_FOUND", "no such resource");
+		return false;
+	}
+	memcpy(name, rest, nl);
+	name[nl] = '\0';
+	*action = slash ? slash + 1 : "";
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* policies */
+
+static json_t *policy_json(const struct store_policy *p, bool body)
+{
+	json_t *j = json_pack("{s:s,s:b,s:I,s:o,s:o}", "name", p->name, "default", p->is_default,
+			      "hosts", (json_int_t)p->nhosts, "created_at", api_time(p->created_at),
+			      "updated_at", api_time(p->updated_at));
+	if (body)
+		json_object_set_new(j, "body", api_parse_stored(p->body_json));
+	return j;
+}
+
+/* Validate a policy document with the policy engine; on success *ret is its
+ * canonical JSON (caller frees). Replies 400 and returns false otherwise. */
+static bool policy_check(struct https_request *req, json_t *doc, char **ret)
+{
+	if (!json_is_object(doc)) {
+		https_reply_error(req, 400, "INVALID_FIELD", "the policy must be a JSON object");
+		return false;
+	}
+	char *text = json_dumps(doc, JSON_COMPACT);
+	struct policy *p = NULL;
+	struct policy_error pe;
+	memset(&pe, 0, sizeof pe);
+	int rc = text ? policy_parse(text, strlen(text), &p, &pe) : ATTEST_E_NOMEM;
+	free(text);
+	if (rc < 0) {
+		char m[600];
+		snprintf(m, sizeof m, "the policy is refused: %s", pe.message);
+		https_reply_error(req, 400, "INVALID_FIELD", m);
+		return false;
+	}
+	char *canon = NULL;
+	rc = policy_to_json(p, false, &canon);
+	policy_free(p);
+	if (rc < 0) {
+		https_reply_error(req, 500, "INTERNAL", "cannot serialise the policy");
+		return false;
+	}
+	*ret = canon;
+	return true;
+}
+
+static void policy_reply(struct verifier *v, struct https_request *req, int status,
+			 const char *name, json_t *extra)
+{
+	struct store_policy *p = NULL;
+	int rc = store_policy_get_by_name(v->store, name, &p);
+	if (rc < 0) {
+		json_decref(extra);
+		api_store_error(v, req, rc, "policy");
+		return;
+	}
+	json_t *j = policy_json(p, true);
+	store_policy_free(p);
+	if (extra)
+		json_object_update(j, extra);
+	json_decref(extra);
+	https_reply_json(req, status, j);
+}
+
+static void policy_put(struct verifier *v, struct https_request *req, const char *name,
+		       struct api_ctx *ctx)
+{
+	json_t *b = NULL;
+	char *canon = NULL;
+	if (!api_name_ok(name)) {
+		https_reply_error(req, 400, "INVALID_FIELD", "bad policy name");
+		return;
+	}
+	if (!api_body(req, VERIFIER_POLICY_BODY_MAX, &b))
+		return;
+	if (!policy_check(req, b, &canon))
+		goto out;
+	struct store_policy *old = NULL;
+	int64_t now = verifier_now();
+	int rc;
+	int status = 201;
+	if (store_policy_get_by_name(v->store, name, &old) == 0) {
+		rc = store_policy_update(v->store, old->id, canon, now);
+		status = 200;
+		store_policy_free(old);
+	} else {
+		rc = store_policy_add(v->store, name, canon, false, now, NULL);
+	}
+	if (rc < 0) {
+		api_store_error(v, req, rc, "policy");
+		goto out;
+	}
+	api_event(v, 0, "policy", ctx->actor, "policy %s %s", name,
+		  status == 201 ? "created" : "replaced");
+	policy_reply(v, req, status, name, NULL);
+out:
+	free(canon);
+	json_decref(b);
+}
+
+static void policy_create(struct verifier *v, struct https_request *req, struct api_ctx *ctx)
+{
+	static const char *const keys[] = {"name", "body", "from_host", NULL};
+	json_t *b = NULL;
+	char *canon = NULL;
+	if (!api_body(req, VERIFIER_POLICY_BODY_MAX, &b))
+		return;
+	if (!api_known_fields(req, b, keys))
+		goto out;
+	const char *name = json_string_value(json_object_get(b, "name"));
+	json_t *body = json_object_get(b, "body");
+	json_t *from = json_object_get(b, "from_host");
+	if (name == NULL || !api_name_ok(name)) {
+		https_reply_error(req, 400, name ? "INVALID_FIELD" : "MISSING_FIELD",
+				  "name (a policy name) is required");
+		goto out;
+	}
+	if ((body == NULL) == (from == NULL)) {
+		https_reply_error(req, 400, "INVALID_FIELD", "give exactly one of body or from_host");
+		goto out;
+	}
+	if (from != NULL) {
+		/* Learning needs the host's last good evidence, which this version
+		 * does not keep yet (docs/api.md). */
+		https_reply_error(req, 409, "BUSY",
+				  "learning a policy from a host is not available in this version "
+				  "of the verifier yet");
+		goto out;
+	}
+	if (!policy_check(req, body, &canon))
+		goto out;
+	int rc = store_policy_add(v->store, name, canon, false, verifier_now(), NULL);
+	if (rc < 0) {
+		api_store_error(v, req, rc, "policy");
+		goto out;
+	}
+	api_event(v, 0, "policy", ctx->actor, "policy %s created", name);
+	policy_reply(v, req, 201, name, NULL);
+out:
+	free(canon);
+	json_decref(b);
+}
+
+static void policy_assign(struct verifier *v, struct https_request *req, const char *name,
+			  struct api_ctx *ctx)
+{
+	static const char *const keys[] = {"host", "default", NULL};
+	json_t *b = NULL;
+	if (!api_body(req, VERIFIER_API_BODY_MAX, &b))
+		return;
+	if (!api_known_fields(req, b, keys))
+		goto out;
+	struct store_policy *p = NULL;
+	int rc = store_policy_get_by_name(v->store, name, &p);
+	if (rc < 0) {
+		api_store_error(v, req, rc, "policy");
+		goto out;
+	}
+	int64_t pid = p->id, now = verifier_now();
+	store_policy_free(p);
+	const char *host = json_string_value(json_object_get(b, "host"));
+	json_t *def = json_object_get(b, "default");
+	if ((host == NULL) == (def == NULL) || (def && !json_is_true(def))) {
+		https_reply_error(req, 400, "INVALID_FIELD",
+				  "give {\"host\": NAME} or {\"default\": true}");
+		goto out;
+	}
+	if (host) {
+		struct store_host *h = NULL;
+		rc = store_host_get_by_name(v->store, host, &h);
+		if (rc < 0) {
+			api_store_error(v, req, rc, "host");
+			goto out;
+		}
+		int64_t hid = h->id;
+		store_host_free(h);
+		rc = store_host_set_policy(v->store, hid, pid, now);
+		if (rc == 0)
+			rc = store_host_set_next_due(v->store, hid, now, now);
+		if (rc == 0)
+			api_event(v, hid, "policy", ctx->actor, "policy %s assigned to host %s",
+				  name, host);
+	} else {
+		rc = store_policy_set_default(v->store, pid, now);
+		if (rc == 0)
+			api_event(v, 0, "policy", ctx->actor, "policy %s is the default", name);
+	}
+	if (rc < 0) {
+		api_store_error(v, req, rc, "policy");
+		goto out;
+	}
+	scheduler_kick(v);
+	policy_reply(v, req, 200, name, NULL);
+out:
+	json_decref(b);
+}
+
+static void route_policies(struct https_request *req, void *arg)
+{
+	struct verifier *v = arg;
+	const char *method = https_request_method(req);
+	bool get = strcmp(method, "GET") == 0;
+	struct api_ctx ctx;
+	if (!api_auth(v, req, !get, false, &ctx))
+		return;
+	char name[STORE_NAME_MAX + 1];
+	const char *action;
+	if (!split_rest(req, name, sizeof name, &action))
+		return;
+	if (name[0] == '\0') {
+		if (get) {
+			struct store_page pg;
+			struct store_policy_list *pl = NULL;
+			if (!api_page(req, &pg))
+				return;
+			int rc = store_policy_list(v->store, &pg, &pl);
+			if (rc < 0) {
+				api_store_error(v, req, rc, "policies");
+				return;
+			}
+			json_t *a = json_array();
+			for (size_t i = 0; i < pl->n; i++)
+				json_array_append_new(a, policy_json(&pl->v[i], false));
+			store_policy_list_free(pl);
+			https_reply_json(req, 200, json_pack("{s:o}", "policies", a));
+		} else if (strcmp(method, "POST") == 0)
+			policy_create(v, req, &ctx);
+		else
+			https_reply_error(req, 405, "METHOD_NOT_ALLOWED", "GET or POST");
+		return;
+	}
+	if (strcmp(action, "assign") == 0) {
+		if (strcmp(method, "POST") == 0)
+			policy_assign(v, req, name, &ctx);
+		else
+			https_reply_error(req, 405, "METHOD_NOT_ALLOWED", "POST");
+		return;
+	}
+	if (action[0] != '\0') {
+		https_reply_error(req, 404, "NOT_FOUND", "no such policy action");
+		return;
+	}
+	if (get) {
+		policy_reply(v, req, 200, name, NULL);
+	} else if (strcmp(method, "PUT") == 0) {
+		policy_put(v, req, name, &ctx);
+	} else if (strcmp(method, "DELETE") == 0) {
+		struct store_policy *p = NULL;
+		int rc = store_policy_get_by_name(v->store, name, &p);
+		if (rc == 0) {
+			rc = store_policy_remove(v->store, p->id);
+			store_policy_free(p);
+		}
+		if (rc == ATTEST_E_STATE) {
+			https_reply_error(req, 409, "POLICY_IN_USE",
+					  "the policy is the default or assigned to hosts");
+			return;
+		}
+		if (rc < 0) {
+			api_store_error(v, req, rc, "policy");
+			return;
+		}
+		api_event(v, 0, "policy", ctx.actor, "policy %s removed", name);
+		https_reply_json(req, 200, json_pack("{s:s}", "removed", name));
+	} else {
+		https_reply_error(req, 405, "METHOD_NOT_ALLOWED", "GET, PUT or DELETE");
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* certified TPM list */
+
+static json_t *ca_json(const struct store_ca *c, bool pem)
+{
+	json_t *j = json_pack("{s:I,s:s,s:s,s:s,s:o}", "id", (json_int_t)c->id, "fingerprint",
+			      c->fingerprint, "subject", c->subject ? c->subject : "", "source",
+			      c->source ? c->source : "", "added_at", api_time(c->added_at));
+	if (pem) {
+		const unsigned char *p = c->der;
+		X509 *x = d2i_X509(NULL, &p, (long)c->der_len);
+		BIO *bio = BIO_new(BIO_s_mem());
+		if (x && bio && PEM_write_bio_X509(bio, x) == 1) {
+			char *data = NULL;
+			long n = BIO_get_mem_data(bio, &data);
+			json_object_set_new(j, "pem", json_stringn(data, (size_t)n));
+		}
+		BIO_free(bio);
+		X509_free(x);
+	}
+	return j;
+}
+
+/* Find a CA by fingerprint or numeric id. */
+static int ca_find(struct verifier *v, const char *key, struct store_ca **ret)
+{
+	char *end = NULL;
+	long long id = strtoll(key, &end, 10);
+	if (end != key && *end == '\0' && strlen(key) < 20) {
+		uint64_t off = 0;
+		for (;;) {
+			struct store_ca_list *cl = NULL;
+			struct store_page pg = {.limit = STORE_PAGE_MAX, .offset = off};
+			int rc = store_ca_list(v->store, &pg, &cl);
+			if (rc < 0)
+				return rc;
+			for (size_t i = 0; i < cl->n; i++)
+				if (cl->v[i].id == id) {
+					rc = store_ca_get_by_fingerprint(v->store,
+									 cl->v[i].fingerprint, ret);
+					store_ca_list_free(cl);
+					return rc;
+				}
+			size_t n = cl->n;
+			store_ca_list_free(cl);
+			if (n < STORE_PAGE_MAX)
+				return ATTEST_E_NOTFOUND;
+			off += n;
+		}
+	}
+	char lower[80];
+	size_t l = strlen(key);
+	if (l >= sizeof lower)
+		return ATTEST_E_NOTFOUND;
+	for (size_t i = 0; i <= l; i++)
+		lower[i] = (char)((key[i] >= 'A' && key[i] <= 'F') ? key[i] + 32 : key[i]);
+	return store_ca_get_by_fingerprint(v->store, lower, ret);
+}
+
+static void ca_add(struct verifier *v, struct https_request *req, struct api_ctx *ctx)
+{
+	static const char *const keys[] = {"pem", "der", "source", NULL};
+	json_t *b = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	if (!api_body(req, VERIFIER_API_BODY_MAX, &b))
+		return;
+	if (!api_known_fields(req, b, keys))
+		goto out;
+	json_t *pem = json_object_get(b, "pem"), *der = json_object_get(b, "der");
+	json_t *src = json_object_get(b, "source");
+	if ((pem == NULL) == (der == NULL) || (pem && !json_is_string(pem)) ||
+	    (der && !json_is_string(der)) || (src && !json_is_string(src))) {
+		https_reply_error(req, 400, "INVALID_FIELD",
+				  "give exactly one of pem (text) or der (base64)");
+		goto out;
+	}
+	if (pem) {
+		len = json_string_length(pem);
+		buf = malloc(len + 1);
+		if (buf == NULL)
+			goto nomem;
+		memcpy(buf, json_string_value(pem), len + 1);
+	} else if (base64_decode_alloc(json_string_value(der), json_string_length(der),
+				       VERIFIER_API_BODY_MAX, &buf, &len) < 0) {
+		https_reply_error(req, 400, "INVALID_FIELD", "der must be strict base64");
+		goto out;
+	}
+	const char *source = src ? json_string_value(src) : "attestctl";
+	if (strlen(source) == 0 || strlen(source) > STORE_NAME_MAX)
+		source = "attestctl";
+	json_t *added = json_array();
+	size_t n_ok = 0, n_dup = 0;
+	int rc = verifier_import_certs(v->store, buf, len, source, added, &n_ok, &n_dup);
+	if (rc == ATTEST_E_FORMAT) {
+		json_decref(added);
+		https_reply_error(req, 400, "INVALID_FIELD", "no X.509 certificate in the body");
+		goto out;
+	}
+	if (rc < 0) {
+		json_decref(added);
+		api_store_error(v, req, rc, "CA certificate");
+		goto out;
+	}
+	if (n_ok == 0) {
+		json_decref(added);
+		https_reply_error(req, 409, "EXISTS", "every certificate given is already listed");
+		goto out;
+	}
+	/* The answer names each added CA with its fingerprint. */
+	json_t *outl = json_array();
+	size_t i;
+	json_t *x;
+	json_array_foreach(added, i, x)
+	{
+		json_int_t id = json_integer_value(json_object_get(x, "id"));
+		char key[32];
+		snprintf(key, sizeof key, "%lld", (long long)id);
+		struct store_ca *c = NULL;
+		if (ca_find(v, key, &c) == 0) {
+			json_array_append_new(outl, ca_json(c, false));
+			api_event(v, 0, "ca", ctx->actor, "CA added to the certified TPM list: %s",
+				  c->subject ? c->subject : c->fingerprint);
+			store_ca_free(c);
+		}
+	}
+	json_decref(added);
+	https_reply_json(req, 201, json_pack("{s:o,s:I}", "added", outl, "already_present",
+					     (json_int_t)n_dup));
+	goto out;
+nomem:
+	https_reply_error(req, 500, "INTERNAL", "out of memory");
+out:
+	free(buf);
+	json_decref(b);
+}
+
+static void route_cas(struct https_request *req, void *arg)
+{
+	struct verifier *v = arg;
+	const char *method = https_request_method(req);
+	bool get = strcmp(method, "GET") == 0;
+	struct api_ctx ctx;
+	if (!api_auth(v, req, !get, false, &ctx))
+		return;
+	char key[STORE_NAME_MAX + 1];
+	const char *action;
+	if (!split_rest(req, key, sizeof key, &action))
+		return;
+	if (key[0] == '\0') {
+		if (get) {
+			struct store_page pg;
+			struct store_ca_list *cl = NULL;
+			if (!api_page(req, &pg))
+				return;
+			int rc = store_ca_list(v->store, &pg, &cl);
+			if (rc < 0) {
+				api_store_error(v, req, rc, "CAs");
+				return;
+			}
+			json_t *a = json_array();
+			for (size_t i = 0; i < cl->n; i++)
+				json_array_append_new(a, ca_json(&cl->v[i], false));
+			store_ca_list_free(cl);
+			https_reply_json(req, 200, json_pack("{s:o}", "cas", a));
+		} else if (strcmp(method, "POST") == 0)
+			ca_add(v, req, &ctx);
+		else
+			https_reply_error(req, 405, "METHOD_NOT_ALLOWED", "GET or POST");
+		return;
+	}
+	if (action[0] != '\0') {
+		https_reply_error(req, 404, "NOT_FOUND", "no such resource");
+		return;
+	}
+	struct store_ca *c = NULL;
+	int rc = ca_find(v, key, &c);
+	if (rc < 0) {
+		api_store_error(v, req, rc, "CA certificate");
+		return;
+	}
+	if (get) {
+		https_reply_json(req, 200, ca_json(c, true));
+	} else if (strcmp(method, "DELETE") == 0) {
+		rc = store_ca_remove(v->store, c->id);
+		if (rc < 0)
+			api_store_error(v, req, rc, "CA certificate");
+		else {
+			api_event(v, 0, "ca", ctx.actor,
+				  "CA removed from the certified TPM list: %s",
+				  c->subject ? c->subject : c->fingerprint);
+			https_reply_json(req, 200, json_pack("{s:s}", "removed", c->fingerprint));
+		}
+	} else {
+		https_reply_error(req, 405, "METHOD_NOT_ALLOWED", "GET or DELETE");
+	}
+	store_ca_free(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* alarms, events */
+
+static json_t *alarm_json(const struct store_alarm *a)
+{
+	return json_pack("{s:I,s:s,s:o,s:s,s:o,s:o,s:o,s:o}", "id", (json_int_t)a->id, "host",
+			 a->host_name ? a->host_name : "", "raised_at", api_time(a->raised_at),
+			 "summary", a->summary ? a->summary : "", "reasons",
+			 api_parse_stored(a->reasons_json), "cleared_at", api_time(a->cleared_at),
+			 "acked_at", api_time(a->acked_at), "acked_by",
+			 a->acked_by ? json_string(a->acked_by) : json_null());
+}
+
+static bool host_filter(struct verifier *v, struct https_request *req, int64_t *ret)
+{
+	const char *host = https_request_query(req, "host");
+	*ret = 0;
+	if (host == NULL)
+		return true;
+	struct store_host *h = NULL;
+	int rc = store_host_get_by_name(v->store, host, &h);
+	if (rc < 0) {
+		api_store_error(v, req, rc, "host");
+		return false;
+	}
+	*ret = h->id;
+	store_host_free(h);
+	return true;
+}
+
+static void route_alarms(struct https_request *req, void *arg)
+{
+	struct verifier *v = arg;
+	const char *method = https_request_method(req);
+	bool get = strcmp(method, "GET") == 0;
+	struct api_ctx ctx;
+	if (!api_auth(v, req, !get, false, &ctx))
+		return;
+	char key[32];
+	const char *action;
+	if (!split_rest(req, key, sizeof key, &action))
+		return;
+	if (key[0] == '\0' && get) {
+		struct store_page pg;
+		struct store_alarm_filter f = {0};
+		if (!api_page(req, &pg) || !host_filter(v, req, &f.host_id))
+			return;
+		const char *o = https_request_query(req, "open"), *u = https_request_query(req, "unacked");
+		f.open_only = o && strcmp(o, "1") == 0;
+		f.unacked_only = u && strcmp(u, "1") == 0;
+		struct store_alarm_list *al = NULL;
+		int rc = store_alarm_list(v->store, &f, &pg, &al);
+		if (rc < 0) {
+			api_store_error(v, req, rc, "alarms");
+			return;
+		}
+		json_t *a = json_array();
+		for (size_t i = 0; i < al->n; i++)
+			json_array_append_new(a, alarm_json(&al->v[i]));
+		store_alarm_list_free(al);
+		https_reply_json(req, 200, json_pack("{s:o}", "alarms", a));
+		return;
+	}
+	char *end = NULL;
+	long long id = strtoll(key, &end, 10);
+	if (key[0] == '\0' || *end != '\0' || id <= 0) {
+		https_reply_error(req, 404, "NOT_FOUND", "no such alarm");
+		return;
+	}
+	if (strcmp(action, "ack") == 0 && strcmp(method, "POST") == 0) {
+		int rc = store_alarm_ack(v->store, id, ctx.actor, verifier_now());
+		if (rc == ATTEST_E_STATE) {
+			https_reply_error(req, 409, "ALREADY_ACKNOWLEDGED",
+					  "the alarm was already acknowledged");
+			return;
+		}
+		if (rc < 0) {
+			api_store_error(v, req, rc, "alarm");
+			return;
+		}
+	} else if (action[0] != '\0' || !get) {
+		https_reply_error(req, 405, "METHOD_NOT_ALLOWED", "GET, or POST .../ack");
+		return;
+	}
+	struct store_alarm *a = NULL;
+	int rc = store_alarm_get(v->store, id, &a);
+	if (rc < 0) {
+		api_store_error(v, req, rc, "alarm");
+		return;
+	}
+	https_reply_json(req, 200, alarm_json(a));
+	store_alarm_free(a);
+}
+
+static void route_events(struct https_request *req, void *arg)
+{
+	struct verifier *v = arg;
+	struct api_ctx ctx;
+	if (!api_auth(v, req, false, false, &ctx))
+		return;
+	if (https_request_path_rest(req)[0] != '\0') {
+		https_reply_error(req, 404, "NOT_FOUND", "no such resource");
+		return;
+	}
+	struct store_page pg;
+	struct store_event_filter f = {0};
+	if (!api_page(req, &pg) || !host_filter(v, req, &f.host_id) ||
+	    !api_query_int(req, "since", &f.since) || !api_query_int(req, "until", &f.until) ||
+	    !api_query_int(req, "before_id", &f.before_id))
+		return;
+	f.kind = https_request_query(req, "kind");
+	struct store_event_list *el = NULL;
+	int rc = store_event_list(v->store, &f, &pg, &el);
+	if (rc < 0) {
+		api_store_error(v, req, rc, "events");
+		return;
+	}
+	json_t *a = json_array();
+	int64_t last = 0;
+	for (size_t i = 0; i < el->n; i++) {
+		const struct store_event *e = &el->v[i];
+		json_array_append_new(
+		    a, json_pack("{s:I,s:I,s:o,s:s,s:s,s:s,s:o}", "id", (json_int_t)e->id, "at",
+				 (json_int_t)e->at, "host",
+				 e->host_name ? json_string(e->host_name) : json_null(), "kind",
+				 e->kind ? e->kind : "", "actor", e->actor ? e->actor : "",
+				 "message", e->message ? e->message : "", "details",
+				 api_parse_stored(e->details_json)));
+		last = e->id;
+	}
+	uint32_t lim = pg.limit ? pg.limit : STORE_PAGE_DEFAULT;
+	json_t *j = json_pack("{s:o}", "events", a);
+	if (el->n == lim && last > 0)
+		json_object_set_new(j, "next_before_id", json_integer(last));
+	store_event_list_free(el);
+	https_reply_json(req, 200, j);
+}
+
+/* ------------------------------------------------------------------ */
+/* tokens */
+
+static void route_tokens(struct https_request *req, void *arg)
+{
+	struct verifier *v = arg;
+	const char *method = https_request_method(req);
+	struct api_ctx ctx;
+	if (!api_auth(v, req, true, true, &ctx))
+		return;
+	char name[STORE_NAME_MAX + 1];
+	const char *action;
+	if (!split_rest(req, name, sizeof name, &action))
+		return;
+	if (name[0] == '\0' && strcmp(method, "GET") == 0) {
+		struct store_page pg;
+		struct store_token_list *tl = NULL;
+		if (!api_page(req, &pg))
+			return;
+		int rc = store_token_list(v->store, &pg, &tl);
+		if (rc < 0) {
+			api_store_error(v, req, rc, "tokens");
+			return;
+		}
+		json_t *a = json_array();
+		for (size_t i = 0; i < tl->n; i++)
+			json_array_append_new(
+			    a, json_pack("{s:I,s:s,s:s,s:o}", "id", (json_int_t)tl->v[i].id, "name",
+					 tl->v[i].name, "role", store_role_name(tl->v[i].role),
+					 "created_at", api_time(tl->v[i].created_at)));
+		store_token_list_free(tl);
+		https_reply_json(req, 200, json_pack("{s:o}", "tokens", a));
+		return;
+	}
+	if (name[0] == '\0' && strcmp(method, "POST") == 0) {
+		static const char *const keys[] = {"name", "role", NULL};
+		json_t *b = NULL;
+		if (!api_body(req, VERIFIER_API_BODY_MAX, &b))
+			return;
+		const char *tn = json_string_value(json_object_get(b, "name"));
+		const char *rn = json_string_value(json_object_get(b, "role"));
+		enum store_role role;
+		if (!api_known_fields(req, b, keys)) {
+			json_decref(b);
+			return;
+		}
+		if (tn == NULL || !api_name_ok(tn) || rn == NULL || store_role_parse(rn, &role) < 0) {
+			json_decref(b);
+			https_reply_error(req, 400, "INVALID_FIELD",
+					  "give name and role (viewer or admin)");
+			return;
+		}
+		uint8_t raw[32], hash[STORE_TOKEN_HASH_SIZE];
+		char tok[65];
+		if (RAND_bytes(raw, sizeof raw) != 1) {
+			json_decref(b);
+			https_reply_error(req, 500, "INTERNAL", "no randomness");
+			return;
+		}
+		hex_encode(raw, sizeof raw, tok);
+		OPENSSL_cleanse(raw, sizeof raw);
+		int rc = store_token_hash(tok, strlen(tok), hash);
+		if (rc == 0)
+			rc = store_token_add(v->store, tn, role, hash, verifier_now(), NULL);
+		if (rc < 0) {
+			OPENSSL_cleanse(tok, sizeof tok);
+			json_decref(b);
+			api_store_error(v, req, rc, "token");
+			return;
+		}
+		api_event(v, 0, "token", ctx.actor, "%s token %s created", rn, tn);
+		https_reply_json(req, 201,
+				 json_pack("{s:s,s:s,s:s}", "name", tn, "role", rn, "token", tok));
+		OPENSSL_cleanse(tok, sizeof tok);
+		json_decref(b);
+		return;
+	}
+	if (name[0] != '\0' && action[0] == '\0' && strcmp(method, "DELETE") == 0) {
+		struct store_token_list *tl = NULL;
+		struct store_page pg = {.limit = STORE_PAGE_MAX};
+		int rc = store_token_list(v->store, &pg, &tl);
+		int64_t id = 0;
+		if (rc == 0) {
+			for (size_t i = 0; i < tl->n; i++)
+				if (strcmp(tl->v[i].name, name) == 0)
+					id = tl->v[i].id;
+			store_token_list_free(tl);
+			rc = id ? store_token_remove(v->store, id) : ATTEST_E_NOTFOUND;
+		}
+		if (rc < 0) {
+			api_store_error(v, req, rc, "token");
+			return;
+		}
+		api_event(v, 0, "token", ctx.actor, "token %s removed", name);
+		https_reply_json(req, 200, json_pack("{s:s}", "removed", name));
+		return;
+	}
+	https_reply_error(req, 405, "METHOD_NOT_ALLOWED", "GET, POST or DELETE NAME");
+}
+
+/* ------------------------------------------------------------------ */
+/* status and metrics */
+
+struct counts {
+	int64_t total, trust[3], conn[3], matrix[3][3];
+};
+
+static int count_hosts(struct verifier *v, struct counts *c)
+{
+	memset(c, 0, sizeof *c);
+	uint64_t off = 0;
+	for (;;) {
+		struct store_host_list *hl = NULL;
+		struct store_page pg = {.limit = STORE_PAGE_MAX, .offset = off};
+		int rc = store_host_list(v->store, &pg, &hl);
+		if (rc < 0)
+			return rc;
+		for (size_t i = 0; i < hl->n; i++) {
+			unsigned t = (unsigned)hl->v[i].trust % 3, k = (unsigned)hl->v[i].connection % 3;
+			c->total++;
+			c->trust[t]++;
+			c->conn[k]++;
+			c->matrix[t][k]++;
+		}
+		size_t n = hl->n;
+		store_host_list_free(hl);
+		if (n < STORE_PAGE_MAX)
+			return 0;
+		off += n;
+	}
+}
+
+static void route_status(struct https_request *req, void *arg)
+{
+	struct verifier *v = arg;
+	struct api_ctx ctx;
+	if (!api_auth(v, req, false, false, &ctx))
+		return;
+	struct counts c;
+	if (count_hosts(v, &c) < 0) {
+		api_store_error(v, req, ATTEST_E_IO, "hosts");
+		return;
+	}
+	json_t *hosts = json_pack(
+	    "{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "total", (json_int_t)c.total, "green",
+	    (json_int_t)c.trust[STORE_TRUST_GREEN], "red", (json_int_t)c.trust[STORE_TRUST_RED],
+	    "unknown", (json_int_t)c.trust[STORE_TRUST_UNKNOWN], "connected",
+	    (json_int_t)c.conn[STORE_CONN_CONNECTED], "disconnected",
+	    (json_int_t)c.conn[STORE_CONN_DISCONNECTED], "not_responding",
+	    (json_int_t)c.conn[STORE_CONN_NOT_RESPONDING]);
+	https_reply_json(req, 200,
+			 json_pack("{s:s,s:s,s:s,s:s,s:o,s:I,s:s}", "version", ATTEST_VERSION,
+				   "instance", v->cfg.instance, "thumbprint", v->id->thumbprint,
+				   "db_backend", store_backend_name(v->store), "hosts", hosts,
+				   "in_flight", (json_int_t)v->in_flight, "role",
+				   store_role_name(ctx.role)));
+}
+
+struct textbuf {
+	char *p;
+	size_t len, cap;
+	bool failed;
+};
+
+static void tb_printf(struct textbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tb_printf(struct textbuf *b, const char *fmt, ...)
+{
+	if (b->failed)
+		return;
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->failed = true;
+			return;
+		}
+		if (b->p && (size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t ncap = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
+		char *np = realloc(b->p, ncap);
+		if (np == NULL) {
+			b->failed = true;
+			return;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+}
+
+static void route_metrics(struct https_request *req, void *arg)
+{
+	struct verifier *v = arg;
+	struct api_ctx ctx;
+	if (!api_auth(v, req, false, false, &ctx))
+		return;
+	struct counts c;
+	if (count_hosts(v, &c) < 0) {
+		https_reply_error(req, 500, "INTERNAL", "database failure");
+		return;
+	}
+	struct store_alarm_filter af = {.open_only = true};
+	struct store_page pg = {.limit = STORE_PAGE_MAX};
+	struct store_alarm_list *al = NULL;
+	size_t open_alarms = 0;
+	if (store_alarm_list(v->store, &af, &pg, &al) == 0) {
+		open_alarms = al->n;
+		store_alarm_list_free(al);
+	}
+	struct textbuf b = {0};
+	tb_printf(&b, "# HELP attest_hosts Hosts by trust and connection state.\n"
+		      "# TYPE attest_hosts gauge\n");
+	for (int t = 0; t < 3; t++)
+		for (int k = 0; k < 3; k++)
+			tb_printf(&b, "attest_hosts{trust=\"%s\",connection=\"%s\"} %lld\n",
+				  store_trust_name((enum store_trust)t),
+				  store_conn_name((enum store_conn)k), (long long)c.matrix[t][k]);
+	const struct verifier_metrics *m = &v->m;
+	tb_printf(&b,
+		  "# HELP attest_attestations_total Attestations finished, by result.\n"
+		  "# TYPE attest_attestations_total counter\n"
+		  "attest_attestations_total{result=\"green\"} %llu\n"
+		  "attest_attestations_total{result=\"red\"} %llu\n"
+		  "attest_attestations_total{result=\"unknown\"} %llu\n"
+		  "attest_attestations_total{result=\"error\"} %llu\n"
+		  "# HELP attest_enrollments_total Enrollments, by result.\n"
+		  "# TYPE attest_enrollments_total counter\n"
+		  "attest_enrollments_total{result=\"ok\"} %llu\n"
+		  "attest_enrollments_total{result=\"failed\"} %llu\n",
+		  (unsigned long long)m->attest_green, (unsigned long long)m->attest_red,
+		  (unsigned long long)m->attest_unknown, (unsigned long long)m->attest_error,
+		  (unsigned long long)m->enroll_ok, (unsigned long long)m->enroll_failed);
+	tb_printf(&b, "# HELP attest_attestation_duration_seconds Request to verdict.\n"
+		      "# TYPE attest_attestation_duration_seconds histogram\n");
+	const double *bounds = scheduler_hist_bounds();
+	uint64_t cum = 0;
+	for (int i = 0; i < VERIFIER_HIST_BUCKETS; i++) {
+		cum += m->hist[i];
+		tb_printf(&b, "attest_attestation_duration_seconds_bucket{le=\"%g\"} %llu\n",
+			  bounds[i], (unsigned long long)cum);
+	}
+	cum += m->hist[VERIFIER_HIST_BUCKETS];
+	tb_printf(&b,
+		  "attest_attestation_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+		  "attest_attestation_duration_seconds_sum %.6f\n"
+		  "attest_attestation_duration_seconds_count %llu\n"
+		  "# HELP attest_in_flight Enrollments and attestations in progress.\n"
+		  "# TYPE attest_in_flight gauge\n"
+		  "attest_in_flight %u\n"
+		  "# HELP attest_open_alarms Alarms not cleared.\n"
+		  "# TYPE attest_open_alarms gauge\n"
+		  "attest_open_alarms %zu\n",
+		  (unsigned long long)cum, m->hist_sum, (unsigned long long)m->hist_count,
+		  v->in_flight, open_alarms);
+	if (b.failed) {
+		free(b.p);
+		https_reply_error(req, 500, "INTERNAL", "out of memory");
+		return;
+	}
+	https_reply_bytes(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);
+	free(b.p);
+}
+
+static void route_api_fallback(struct https_request *req, void *arg)
+{
+	https_reply_error(req, 404, "NOT_FOUND", "no such API path (see docs/api.md)");
+}
+
+int api_admin_register(struct verifier *v)
+{
+	int rc = 0;
+	rc |= https_server_route(v->srv, NULL, "/api/v1/policies", route_policies, v);
+	rc |= https_server_route(v->srv, NULL, "/api/v1/cas", route_cas, v);
+	rc |= https_server_route(v->srv, NULL, "/api/v1/alarms", route_alarms, v);
+	rc |= https_server_route(v->srv, "GET", "/api/v1/events", route_events, v);
+	rc |= https_server_route(v->srv, NULL, "/api/v1/tokens", route_tokens, v);
+	rc |= https_server_route(v->srv, "GET", "/api/v1/status", route_status, v);
+	rc |= https_server_route(v->srv, "GET", "/metrics", route_metrics, v);
+	rc |= https_server_route(v->srv, NULL, "/api/", route_api_fallback, v);
+	return rc < 0 ? ATTEST_E_ARG : 0;
+}

@@ -1,0 +1,1147 @@
+/* The scheduler and the per-host jobs: enrollment (identity, EK certificate
+ * chain, AK, credential activation) and attestation (nonce, quote,
+ * verification, verdict). Event-driven on the one libevent loop: a job is a
+ * chain of HTTPS callbacks, never a blocking call. Hosts are taken through
+ * store leases (store_claim_due_hosts), so nothing here must survive a
+ * restart: a killed verifier loses at most the attestations in flight,
+ * whose hosts are claimed again when the leases end (or at once by the same
+ * instance name, see main.c). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "base64.h"
+#include "b64enc.h"
+#include "bundle.h"
+#include "credential.h"
+#include "ekcert.h"
+#include "err.h"
+#include "eventlog.h"
+#include "eventlog_facts.h"
+#include "hex.h"
+#include "policy.h"
+#include "quote.h"
+#include "reason.h"
+#include "tpm.h"
+#include "verifier.h"
+#ifdef ATTEST_HAVE_VERIFY
+#include "verify.h"
+#endif
+
+#define TICK_MS 1000
+#define EXPIRE_EVERY_S 5
+#define CREDENTIAL_SIZE 32
+#define IDENTITY_MAX (256u * 1024u)
+#define QUOTE_ANSWER_MAX BUNDLE_MAX_SIZE
+
+static const double hist_bounds[VERIFIER_HIST_BUCKETS] = {0.05, 0.1, 0.25, 0.5, 1,  2,
+							   5,    10,  20,   30,  60, 120};
+
+struct waiter {
+	struct waiter *next;
+	struct verifier *v;
+	int64_t host_id;
+	uint64_t after_seq;
+	int status;
+	struct https_request *req;
+	struct event *timer;
+};
+
+enum job_step { STEP_IDENTITY, STEP_AK, STEP_ACTIVATE, STEP_QUOTE };
+
+struct job {
+	struct job *next;
+	struct verifier *v;
+	uint64_t seq;
+	int64_t host_id;
+	char name[STORE_NAME_MAX + 1];
+	char host[256];
+	uint16_t port;
+	char pin[TLSID_THUMBPRINT_SIZE];
+	struct timespec t0;
+	enum job_step step;
+	int enrollments; /* done in this job (restart: once more) */
+	bool check_only; /* host had no TPM at connect: only look whether one appeared */
+	char *reqbody;
+	/* enrollment */
+	TPMT_PUBLIC ek;
+	uint8_t *ak_public;
+	size_t ak_public_len;
+	uint8_t ak_name[TPM_NAME_MAX];
+	size_t ak_name_len;
+	uint8_t secret[CREDENTIAL_SIZE];
+	/* attestation */
+	uint8_t nonce[VERIFIER_NONCE_SIZE];
+};
+
+static void job_request(struct job *j, const char *method, const char *path, json_t *body,
+			size_t max_response);
+
+/* ------------------------------------------------------------------ */
+/* small helpers */
+
+static double elapsed_s(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* A reasons array with one or two entries. */
+static char *reasons1(const char *code, const char *msg, const char *code2, const char *msg2)
+{
+	json_t *a = json_array();
+	json_array_append_new(a, json_pack("{s:s,s:s}", "code", code, "message", msg));
+	if (code2 != NULL)
+		json_array_append_new(a, json_pack("{s:s,s:s}", "code", code2, "message", msg2));
+	char *s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
+}
+
+static void job_free(struct job *j)
+{
+	if (j == NULL)
+		return;
+	free(j->reqbody);
+	free(j->ak_public);
+	OPENSSL_cleanse(j->secret, sizeof j->secret);
+	OPENSSL_cleanse(j->nonce, sizeof j->nonce);
+	free(j);
+}
+
+static void waiter_drop(struct verifier *v, struct waiter *w)
+{
+	for (struct waiter **p = &v->waiters; *p; p = &(*p)->next)
+		if (*p == w) {
+			*p = w->next;
+			break;
+		}
+	if (w->timer)
+		event_free(w->timer);
+	free(w);
+}
+
+/* The job is over: release the host with its next due time, answer the
+ * waiters, start more work. */
+static void job_end(struct job *j, int64_t next_due, int64_t failures)
+{
+	struct verifier *v = j->v;
+	int64_t now = verifier_now();
+	bool again = false;
+	for (struct waiter *w = v->waiters; w; w = w->next)
+		if (w->host_id == j->host_id && w->after_seq >= j->seq)
+			again = true; /* asked after this job started: attest again now */
+	(void)store_lease_release(v->store, j->host_id, v->cfg.instance, again ? now : next_due,
+				  failures, now);
+	struct waiter *w = v->waiters;
+	while (w) {
+		struct waiter *nx = w->next;
+		if (w->host_id == j->host_id && j->seq > w->after_seq) {
+			api_reply_host(v, w->req, w->status, j->host_id);
+			waiter_drop(v, w);
+		}
+		w = nx;
+	}
+	for (struct job **p = &v->jobs; *p; p = &(*p)->next)
+		if (*p == j) {
+			*p = j->next;
+			break;
+		}
+	v->in_flight--;
+	job_free(j);
+	scheduler_kick(v);
+}
+
+static int64_t jittered(const struct verifier *v, int64_t interval)
+{
+	uint32_t r = 0;
+	(void)RAND_bytes((unsigned char *)&r, sizeof r);
+	int64_t span = interval / 10; /* +/- 10 % */
+	if (span <= 0)
+		return interval;
+	return interval - span + (int64_t)(r % (uint32_t)(2 * span + 1));
+}
+
+static void record_metrics(struct verifier *v, enum store_trust t, double secs)
+{
+	if (t == STORE_TRUST_GREEN)
+		v->m.attest_green++;
+	else if (t == STORE_TRUST_RED)
+		v->m.attest_red++;
+	else
+		v->m.attest_unknown++;
+	size_t b = 0;
+	while (b < VERIFIER_HIST_BUCKETS && secs > hist_bounds[b])
+		b++;
+	v->m.hist[b]++;
+	v->m.hist_sum += secs;
+	v->m.hist_count++;
+}
+
+/* Write a verdict reached while talking to the agent (so it is connected). */
+static void job_verdict(struct job *j, enum store_trust trust, const char *reasons_json,
+			const char *software_json, bool attested)
+{
+	struct verifier *v = j->v;
+	int64_t now = verifier_now();
+	struct store_host *h = NULL;
+	int64_t interval = v->cfg.interval_s;
+	if (store_host_get(v->store, j->host_id, &h) == 0) {
+		interval = h->interval_s;
+		/* Disconnected or removed meanwhile: the operator's word wins. */
+		if (h->enabled) {
+			(void)store_host_set_connection(v->store, j->host_id,
+							STORE_CONN_CONNECTED, "verifier",
+							"the agent answers", now, NULL);
+			double secs = elapsed_s(&j->t0);
+			struct store_verdict vd = {
+			    .host_id = j->host_id,
+			    .trust = trust,
+			    .reasons_json = reasons_json,
+			    .attested = attested,
+			    .duration_ms = (int64_t)(secs * 1000),
+			    .evidence_expires = trust == STORE_TRUST_GREEN
+						    ? now + v->cfg.evidence_validity_s
+						    : 0,
+			    .software_json = software_json,
+			};
+			struct store_transition tr = {0};
+			int rc = store_host_set_trust(v->store, &vd, v->cfg.instance, "verifier",
+						      now, &tr);
+			if (rc < 0)
+				fprintf(stderr, "attest-verifier: %s: verdict not stored: %s\n",
+					j->name, store_errmsg(v->store));
+			else if (tr.changed)
+				fprintf(stderr, "attest-verifier: %s: %s -> %s\n", j->name,
+					store_trust_name(tr.previous), store_trust_name(trust));
+			record_metrics(v, trust, secs);
+		}
+		store_host_free(h);
+	}
+	job_end(j, now + jittered(v, interval), 0);
+}
+
+static void job_red(struct job *j, const char *code, const char *msg, const char *code2,
+		    const char *msg2)
+{
+	char *r = reasons1(code, msg, code2, msg2);
+	fprintf(stderr, "attest-verifier: %s: %s: %s\n", j->name, code, msg);
+	job_verdict(j, STORE_TRUST_RED, r, NULL, true);
+	free(r);
+}
+
+/* The agent could not be reached: connection not_responding, backoff; the
+ * trust state is left alone until its evidence expires. */
+static void job_unreachable(struct job *j, const struct https_result *res)
+{
+	struct verifier *v = j->v;
+	int64_t now = verifier_now();
+	struct store_host *h = NULL;
+	int64_t failures = 1, interval = v->cfg.interval_s;
+	char msg[600];
+	snprintf(msg, sizeof msg, "the agent at %s:%u does not answer: %s", j->host,
+		 (unsigned)j->port, res->message && res->message[0] ? res->message
+								  : https_error_name(res->error));
+	if (store_host_get(v->store, j->host_id, &h) == 0) {
+		failures = h->failures + 1;
+		interval = h->interval_s;
+		if (h->enabled)
+			(void)store_host_set_connection(v->store, j->host_id,
+							STORE_CONN_NOT_RESPONDING, "verifier", msg,
+							now, NULL);
+		store_host_free(h);
+	}
+	v->m.attest_error++;
+	/* Backoff: 5 s, 10 s, 20 s ... capped by the interval and an hour. */
+	int64_t delay = 5;
+	for (int64_t i = 1; i < failures && delay < VERIFIER_BACKOFF_MAX; i++)
+		delay *= 2;
+	if (delay > interval)
+		delay = interval;
+	if (delay > VERIFIER_BACKOFF_MAX)
+		delay = VERIFIER_BACKOFF_MAX;
+	fprintf(stderr, "attest-verifier: %s: %s (retry in %lld s)\n", j->name, msg,
+		(long long)delay);
+	job_end(j, now + jittered(v, delay), failures);
+}
+
+/* Common handling of an agent answer: transport failures and thumbprint
+ * mismatches end the job; returns true when the caller should go on. */
+static bool job_answer_ok(struct job *j, const struct https_result *res)
+{
+	if (res->error == HTTPS_E_PIN) {
+		char m[700];
+		snprintf(m, sizeof m,
+			 "the agent at %s:%u presents %s, not the pinned certificate %s",
+			 j->host, (unsigned)j->port,
+			 res->peer_thumbprint ? res->peer_thumbprint : "another certificate", j->pin);
+		job_red(j, "AGENT_THUMBPRINT_MISMATCH", m, NULL, NULL);
+		return false;
+	}
+	if (res->error != HTTPS_OK) {
+		job_unreachable(j, res);
+		return false;
+	}
+	return true;
+}
+
+/* "code: message" of an agent error answer, into buf. */
+static void agent_error_text(const struct https_result *res, char *buf, size_t cap,
+			     char *code, size_t codecap)
+{
+	json_t *e = json_loadb((const char *)res->body, res->body_len, 0, NULL);
+	const char *c = json_string_value(json_object_get(json_object_get(e, "error"), "code"));
+	const char *m = json_string_value(json_object_get(json_object_get(e, "error"), "message"));
+	snprintf(code, codecap, "%s", c ? c : "");
+	snprintf(buf, cap, "the agent answered HTTP %d%s%s%s%s", res->status, c ? " " : "",
+		 c ? c : "", m ? ": " : "", m ? m : "");
+	json_decref(e);
+}
+
+static json_t *parse_answer(const struct https_result *res)
+{
+	if (res->body_len > 0 && res->body_len < QUOTE_ANSWER_MAX)
+		return json_loadb((const char *)res->body, res->body_len, JSON_REJECT_DUPLICATES,
+				  NULL);
+	return NULL;
+}
+
+/* Decode a base64 member of obj into a new buffer. */
+static int b64_member(json_t *obj, const char *key, size_t max, uint8_t **ret, size_t *ret_len)
+{
+	json_t *s = json_object_get(obj, key);
+	if (!json_is_string(s))
+		return ATTEST_E_FORMAT;
+	return base64_decode_alloc(json_string_value(s), json_string_length(s), max, ret, ret_len);
+}
+
+/* ------------------------------------------------------------------ */
+/* enrollment */
+
+static void enroll_start(struct job *j);
+static void quote_start(struct job *j);
+
+static void enroll_failed_metric(struct job *j)
+{
+	j->v->m.enroll_failed++;
+}
+
+/* Check the EK certificates the agent read from NV. Fills summary (JSON
+ * object, consumed) and returns true if one chains to the certified list and
+ * carries the EK. code and msg say why not. */
+static bool check_ek_certs(struct job *j, json_t *tpm, json_t *summary, const char **code,
+			   char *msg, size_t msgcap)
+{
+	struct ekcert_store *es = NULL;
+	if (api_load_castore(j->v, &es) < 0) {
+		*code = "VERIFIER_ERROR";
+		snprintf(msg, msgcap, "cannot load the certified TPM list");
+		return false;
+	}
+	json_t *certs = json_object_get(tpm, "ek_certificates");
+	bool ok = false, have = false;
+	*code = "EK_CERT_MISSING";
+	snprintf(msg, msgcap, "the TPM has no EK certificate in NV (%s)",
+		 ekcert_store_count(es) ? "cannot check it against the certified TPM list"
+					: "and the certified TPM list is empty");
+	size_t i;
+	json_t *c;
+	json_array_foreach(certs, i, c)
+	{
+		uint8_t *der = NULL;
+		size_t dl = 0;
+		if (b64_member(c, "der", EKCERT_MAX_SIZE, &der, &dl) < 0)
+			continue;
+		struct ekcert_info info;
+		struct ekcert_result res;
+		memset(&info, 0, sizeof info);
+		memset(&res, 0, sizeof res);
+		int rc = ekcert_verify(es, der, dl, &j->ek, time(NULL), &info, &res);
+		free(der);
+		if (rc < 0)
+			continue;
+		/* A certificate for another EK (RSA vs ECC) says nothing about ours. */
+		if (res.status == EKCERT_KEY_MISMATCH && have)
+			continue;
+		have = true;
+		const char *nv = json_string_value(json_object_get(c, "nv_index"));
+		json_object_set_new(summary, "nv_index", json_string(nv ? nv : ""));
+		json_object_set_new(summary, "status", json_string(res.status == EKCERT_OK
+									? "ok"
+									: ekcert_status_code(
+									      res.status)));
+		json_object_set_new(summary, "strict_der", json_boolean(info.strict_der));
+		json_object_set_new(summary, "subject", json_string(info.subject));
+		json_object_set_new(summary, "issuer", json_string(info.issuer));
+		json_object_set_new(summary, "not_after", json_string(info.not_after));
+		json_object_set_new(summary, "message", json_string(res.message));
+		if (info.manufacturer[0])
+			json_object_set_new(summary, "manufacturer",
+					    json_string(info.manufacturer));
+		if (res.status == EKCERT_OK) {
+			ok = true;
+			break;
+		}
+		*code = ekcert_status_code(res.status);
+		snprintf(msg, msgcap, "%s%s", res.message,
+			 info.strict_der ? "" : " (the certificate is not strict DER)");
+	}
+	ekcert_store_free(es);
+	return ok;
+}
+
+static void on_activate(const struct https_result *res, void *arg)
+{
+	struct job *j = arg;
+	struct verifier *v = j->v;
+	if (!job_answer_ok(j, res))
+		return;
+	char m[700], code[64];
+	if (res->status != 200) {
+		agent_error_text(res, m, sizeof m, code, sizeof code);
+		enroll_failed_metric(j);
+		job_red(j, REASON_AK_ACTIVATION_FAILED, m, NULL, NULL);
+		return;
+	}
+	json_t *a = parse_answer(res);
+	uint8_t *sec = NULL;
+	size_t sl = 0;
+	bool ok = a != NULL && b64_member(a, "secret", CREDENTIAL_MAX, &sec, &sl) == 0 &&
+		  sl == CREDENTIAL_SIZE && CRYPTO_memcmp(sec, j->secret, CREDENTIAL_SIZE) == 0;
+	if (sec)
+		OPENSSL_cleanse(sec, sl);
+	free(sec);
+	json_decref(a);
+	OPENSSL_cleanse(j->secret, sizeof j->secret);
+	if (!ok) {
+		enroll_failed_metric(j);
+		job_red(j, REASON_AK_ACTIVATION_FAILED,
+			"the secret the agent returned is not the one sealed to its EK: the AK is "
+			"not in the same TPM as the EK",
+			NULL, NULL);
+		return;
+	}
+	int64_t now = verifier_now();
+	int rc = store_ak_enroll(v->store, j->host_id, j->ak_name, j->ak_name_len, j->ak_public,
+				 j->ak_public_len, now, NULL);
+	if (rc < 0) {
+		enroll_failed_metric(j);
+		job_red(j, REASON_AK_ACTIVATION_FAILED,
+			rc == ATTEST_E_EXISTS ? "the agent offered an AK that was enrolled before; "
+						"an AK is never accepted twice"
+					      : "the AK could not be stored",
+			NULL, NULL);
+		return;
+	}
+	/* The next quote sets the restart baseline for this AK. */
+	(void)store_host_set_boot(v->store, j->host_id, -1, -1, NULL, now);
+	v->m.enroll_ok++;
+	char hexname[2 * TPM_NAME_MAX + 1];
+	hex_encode(j->ak_name, j->ak_name_len, hexname);
+	fprintf(stderr, "attest-verifier: %s: AK %s enrolled\n", j->name, hexname);
+	quote_start(j);
+}
+
+static void on_ak(const struct https_result *res, void *arg)
+{
+	struct job *j = arg;
+	if (!job_answer_ok(j, res))
+		return;
+	char m[700], code[64];
+	if (res->status != 200) {
+		agent_error_text(res, m, sizeof m, code, sizeof code);
+		enroll_failed_metric(j);
+		job_red(j, "AGENT_ERROR", m, NULL, NULL);
+		return;
+	}
+	json_t *a = parse_answer(res);
+	TPMT_PUBLIC ak;
+	struct tpm_error te = {{0}};
+	free(j->ak_public);
+	j->ak_public = NULL;
+	if (a == NULL ||
+	    b64_member(a, "ak_public", TPM_PUBLIC_MAX, &j->ak_public, &j->ak_public_len) < 0 ||
+	    tpm_public_decode(j->ak_public, j->ak_public_len, &ak, &te) < 0) {
+		json_decref(a);
+		snprintf(m, sizeof m, "the agent's AK public area is unusable: %s",
+			 te.message[0] ? te.message : "missing or not base64");
+		enroll_failed_metric(j);
+		job_red(j, REASON_AK_ACTIVATION_FAILED, m, "AGENT_ERROR", m);
+		return;
+	}
+	json_decref(a);
+	struct quote_reasons rs;
+	memset(&rs, 0, sizeof rs);
+	quote_check_ak(&ak, &rs);
+	if (rs.count > 0) {
+		enroll_failed_metric(j);
+		job_red(j, REASON_AK_ACTIVATION_FAILED, "the AK the agent created is unacceptable",
+			quote_status_code(rs.list[0].status), rs.list[0].message);
+		return;
+	}
+	if (tpm_public_name(&ak, j->ak_name, &j->ak_name_len) < 0) {
+		enroll_failed_metric(j);
+		job_red(j, REASON_AK_ACTIVATION_FAILED, "cannot compute the AK's Name", NULL, NULL);
+		return;
+	}
+	struct credential_out co;
+	if (RAND_bytes(j->secret, sizeof j->secret) != 1 ||
+	    credential_make(&j->ek, j->ak_name, j->ak_name_len, j->secret, sizeof j->secret,
+			    &co) < 0) {
+		enroll_failed_metric(j);
+		job_red(j, REASON_AK_ACTIVATION_FAILED, "MakeCredential failed for this EK", NULL,
+			NULL);
+		return;
+	}
+	char hexname[2 * TPM_NAME_MAX + 1];
+	hex_encode(j->ak_name, j->ak_name_len, hexname);
+	char *blob = b64enc(co.blob, co.blob_len), *sec = b64enc(co.secret, co.secret_len);
+	json_t *body = json_pack("{s:s,s:s,s:s}", "ak_name", hexname, "credential_blob",
+				 blob ? blob : "", "secret", sec ? sec : "");
+	free(blob);
+	free(sec);
+	OPENSSL_cleanse(&co, sizeof co);
+	j->step = STEP_ACTIVATE;
+	job_request(j, "POST", "/v1/activate", body, 64 * 1024);
+}
+
+static void on_identity(const struct https_result *res, void *arg)
+{
+	struct job *j = arg;
+	struct verifier *v = j->v;
+	if (!job_answer_ok(j, res))
+		return;
+	char m[700], code[64];
+	if (res->status != 200) {
+		agent_error_text(res, m, sizeof m, code, sizeof code);
+		enroll_failed_metric(j);
+		job_red(j, "AGENT_ERROR", m, NULL, NULL);
+		return;
+	}
+	json_t *id = parse_answer(res);
+	json_t *tpm = json_object_get(id, "tpm");
+	if (!json_is_object(tpm)) {
+		json_decref(id);
+		enroll_failed_metric(j);
+		job_red(j, "AGENT_ERROR", "the agent's identity answer has no tpm object", NULL,
+			NULL);
+		return;
+	}
+	bool present = json_is_true(json_object_get(tpm, "present"));
+	int64_t now = verifier_now();
+	if (j->check_only) {
+		/* TPM presence is read at connect time only. */
+		json_decref(id);
+		if (present)
+			job_verdict(j, STORE_TRUST_UNKNOWN,
+				    "[{\"code\":\"TPM_ADDED_RECONNECT_REQUIRED\",\"message\":\"a TPM "
+				    "appeared after the host was connected; TPM presence and "
+				    "identity are read at connect time only: disconnect and "
+				    "reconnect the host to use it\"}]",
+				    NULL, false);
+		else
+			job_verdict(j, STORE_TRUST_UNKNOWN,
+				    "[{\"code\":\"TPM_NOT_PRESENT\",\"message\":\"the host reported "
+				    "no usable TPM when it was connected\"}]",
+				    NULL, false);
+		return;
+	}
+	/* What we keep: the identity without the large blobs. */
+	json_t *keep = json_deep_copy(tpm);
+	json_object_del(keep, "ek_public");
+	json_object_del(keep, "ek_certificates");
+	json_t *av = json_object_get(id, "agent_version"), *bid = json_object_get(id, "boot_id");
+	if (json_is_string(av))
+		json_object_set(keep, "agent_version", av);
+	if (json_is_string(bid))
+		json_object_set(keep, "boot_id", bid);
+	if (!present) {
+		char *t = json_dumps(keep, JSON_COMPACT);
+		struct store_identity si = {.tpm_json = t};
+		(void)store_host_set_identity(v->store, j->host_id, &si, now);
+		free(t);
+		json_decref(keep);
+		json_decref(id);
+		job_verdict(j, STORE_TRUST_UNKNOWN,
+			    "[{\"code\":\"TPM_NOT_PRESENT\",\"message\":\"the agent reports no usable "
+			    "TPM; a TPM added later is used only after the host is disconnected and "
+			    "reconnected\"}]",
+			    NULL, false);
+		return;
+	}
+	uint8_t *ekpub = NULL;
+	size_t eklen = 0;
+	struct tpm_error te = {{0}};
+	if (b64_member(tpm, "ek_public", TPM_PUBLIC_MAX, &ekpub, &eklen) < 0 ||
+	    tpm_public_decode(ekpub, eklen, &j->ek, &te) < 0) {
+		free(ekpub);
+		json_decref(keep);
+		json_decref(id);
+		snprintf(m, sizeof m, "the agent's EK public area is unusable: %s",
+			 te.message[0] ? te.message : "missing or not base64");
+		enroll_failed_metric(j);
+		job_red(j, REASON_TPM_NOT_CERTIFIED, m, NULL, NULL);
+		return;
+	}
+	json_t *summary = json_object();
+	const char *why = NULL;
+	bool certified = check_ek_certs(j, tpm, summary, &why, m, sizeof m);
+	json_object_set_new(keep, "ek_certificate", summary);
+	char *t = json_dumps(keep, JSON_COMPACT);
+	struct store_identity si = {.tpm_json = t, .ek_public = ekpub, .ek_public_len = eklen,
+				    .ek_certified = certified};
+	int rc = store_host_set_identity(v->store, j->host_id, &si, now);
+	free(t);
+	free(ekpub);
+	json_decref(keep);
+	json_decref(id);
+	if (rc < 0) {
+		enroll_failed_metric(j);
+		job_red(j, REASON_VERIFIER_ERROR, "cannot store the host's TPM identity", NULL,
+			NULL);
+		return;
+	}
+	if (!certified) {
+		char top[800];
+		snprintf(top, sizeof top,
+			 "the TPM's EK certificate does not chain to the certified TPM list (%s)",
+			 why);
+		enroll_failed_metric(j);
+		job_red(j, REASON_TPM_NOT_CERTIFIED, top, why, m);
+		return;
+	}
+	j->step = STEP_AK;
+	json_t *body = json_object();
+	job_request(j, "POST", "/v1/ak", body, 64 * 1024);
+}
+
+static void enroll_start(struct job *j)
+{
+	j->enrollments++;
+	j->step = STEP_IDENTITY;
+	job_request(j, "GET", "/v1/identity", NULL, IDENTITY_MAX);
+}
+
+/* ------------------------------------------------------------------ */
+/* attestation */
+
+/* "sha256:0,1,2" for the policy's selection. */
+static void selection_text(const struct policy *p, char *buf, size_t cap)
+{
+	size_t off = 0;
+	buf[0] = '\0';
+	for (size_t b = 0; b < p->selection_count; b++) {
+		const char *bank = bundle_bank_name(p->selection[b].alg);
+		if (bank == NULL || p->selection[b].mask == 0)
+			continue;
+		off += (size_t)snprintf(buf + off, cap - off, "%s%s:", off ? "+" : "", bank);
+		bool first = true;
+		for (unsigned i = 0; i < QUOTE_NUM_PCRS && off < cap; i++)
+			if (p->selection[b].mask & (1u << i)) {
+				off += (size_t)snprintf(buf + off, cap - off, "%s%u",
+							first ? "" : ",", i);
+				first = false;
+			}
+		if (off >= cap)
+			break;
+	}
+	if (buf[0] == '\0' || off >= cap)
+		snprintf(buf, cap, "sha256:0-7");
+}
+
+static int load_policy(struct verifier *v, int64_t host_id, struct policy **ret)
+{
+	struct store_policy *sp = NULL;
+	int rc = store_policy_for_host(v->store, host_id, &sp);
+	if (rc == ATTEST_E_NOTFOUND)
+		return policy_default(ret);
+	if (rc < 0)
+		return rc;
+	struct policy_error pe;
+	rc = policy_parse(sp->body_json, strlen(sp->body_json), ret, &pe);
+	store_policy_free(sp);
+	return rc;
+}
+
+static void quote_start(struct job *j)
+{
+	struct verifier *v = j->v;
+	struct policy *p = NULL;
+	if (load_policy(v, j->host_id, &p) < 0) {
+		job_red(j, REASON_VERIFIER_ERROR, "the host's policy cannot be loaded", NULL, NULL);
+		return;
+	}
+	char sel[256];
+	selection_text(p, sel, sizeof sel);
+	policy_free(p);
+	int64_t now = verifier_now();
+	int64_t validity = (int64_t)(v->cfg.timeout_ms / 1000) * 2 + 30;
+	int rc = ATTEST_E_EXISTS;
+	for (int tries = 0; tries < 3 && rc == ATTEST_E_EXISTS; tries++) {
+		if (RAND_bytes(j->nonce, sizeof j->nonce) != 1)
+			break;
+		rc = store_nonce_add(v->store, j->host_id, j->nonce, sizeof j->nonce, now,
+				     now + validity);
+	}
+	if (rc < 0) {
+		job_red(j, REASON_VERIFIER_ERROR, "cannot issue a nonce", NULL, NULL);
+		return;
+	}
+	char hexnonce[2 * VERIFIER_NONCE_SIZE + 1];
+	hex_encode(j->nonce, sizeof j->nonce, hexnonce);
+	json_t *body = json_pack("{s:s,s:s}", "nonce", hexnonce, "pcrs", sel);
+	j->step = STEP_QUOTE;
+	job_request(j, "POST", "/v1/quote", body, QUOTE_ANSWER_MAX);
+}
+
+/* The host restarted (or the evidence says so): forget the AK and enroll. */
+static void reenroll(struct job *j)
+{
+	struct verifier *v = j->v;
+	int64_t now = verifier_now();
+	(void)store_ak_retire_all(v->store, j->host_id, now, NULL);
+	(void)store_host_set_boot(v->store, j->host_id, -1, -1, NULL, now);
+	api_event(v, j->host_id, "enroll", "verifier",
+		  "host %s restarted: enrolling a new AK before trusting it again", j->name);
+	enroll_start(j);
+}
+
+#ifdef ATTEST_HAVE_VERIFY
+static uint16_t bank_id(const char *s)
+{
+	return s ? bundle_bank_alg(s) : 0;
+}
+
+static void verify_and_store(struct job *j, struct bundle *b, const struct store_host *h,
+			     const struct store_ak *ak, struct policy *p)
+{
+	struct verifier *v = j->v;
+	json_t *tpm = api_parse_stored(h->tpm_json);
+	uint16_t banks[QUOTE_MAX_BANKS];
+	size_t nb = 0;
+	size_t i;
+	json_t *x;
+	json_array_foreach(json_object_get(tpm, "banks"), i, x)
+	{
+		uint16_t id = bank_id(json_string_value(x));
+		if (id != 0 && nb < QUOTE_MAX_BANKS)
+			banks[nb++] = id;
+	}
+	struct verify_input in = {
+	    .bundle = b,
+	    .ak_public = ak->public_area,
+	    .ak_public_len = ak->public_len,
+	    .nonce = j->nonce,
+	    .nonce_len = sizeof j->nonce,
+	    .previous = {.have_clock = h->reset_count >= 0 && h->restart_count >= 0,
+			 .reset_count = (uint32_t)(h->reset_count < 0 ? 0 : h->reset_count),
+			 .restart_count = (uint32_t)(h->restart_count < 0 ? 0 : h->restart_count),
+			 .boot_id = h->boot_id},
+	    .host = {.tpm_interface = json_string_value(json_object_get(tpm, "interface")),
+		     .banks = banks,
+		     .bank_count = nb,
+		     .agent_version = json_string_value(json_object_get(tpm, "agent_version")),
+		     .ek_certified = h->ek_certified},
+	    .policy = p,
+	};
+	struct verify_result *r = NULL;
+	int rc = verify_attestation(&in, &r);
+	json_decref(tpm);
+	if (rc < 0) {
+		job_red(j, REASON_VERIFIER_ERROR, "the verification could not run", NULL, NULL);
+		return;
+	}
+	if (r->verdict == VERIFY_RESTARTED && j->enrollments < 2) {
+		verify_result_free(r);
+		reenroll(j);
+		return;
+	}
+	json_t *reasons = NULL, *full = NULL;
+	(void)verify_reasons_json(r, &reasons);
+	(void)verify_result_json(r, &full);
+	char *rj = reasons ? json_dumps(reasons, JSON_COMPACT) : NULL;
+	char *sw = full ? json_dumps(json_object_get(full, "software"), JSON_COMPACT) : NULL;
+	enum store_trust t = r->verdict == VERIFY_GREEN ? STORE_TRUST_GREEN : STORE_TRUST_RED;
+	if (r->restarted) {
+		/* Red with a restart: enroll afresh next time. */
+		(void)store_ak_retire_all(v->store, j->host_id, verifier_now(), NULL);
+		(void)store_host_set_boot(v->store, j->host_id, -1, -1, NULL, verifier_now());
+	} else if (r->clock.known) {
+		(void)store_host_set_boot(v->store, j->host_id, r->clock.reset_count,
+					  r->clock.restart_count,
+					  r->clock.boot_id[0] ? r->clock.boot_id : NULL,
+					  verifier_now());
+	}
+	if (t == STORE_TRUST_RED && r->reason_count > 0)
+		fprintf(stderr, "attest-verifier: %s: red: %s: %s\n", j->name, r->reasons[0].code,
+			r->reasons[0].message);
+	verify_result_free(r);
+	json_decref(reasons);
+	json_decref(full);
+	job_verdict(j, t, rj ? rj : "[]", sw, true);
+	free(rj);
+	free(sw);
+}
+#else
+/* Interim pipeline until lib/verify.c lands: quote + replay (bundle_verify),
+ * restart counters, Secure Boot / UEFI from the verified log. */
+static void verify_and_store(struct job *j, struct bundle *b, const struct store_host *h,
+			     const struct store_ak *ak, struct policy *p)
+{
+	struct verifier *v = j->v;
+	TPMT_PUBLIC akpub;
+	struct bundle_result br;
+	memset(&br, 0, sizeof br);
+	if (tpm_public_decode(ak->public_area, ak->public_len, &akpub, NULL) < 0 ||
+	    bundle_verify(b, &akpub, j->nonce, sizeof j->nonce, &br) < 0) {
+		job_red(j, REASON_VERIFIER_ERROR, "the verification could not run", NULL, NULL);
+		return;
+	}
+	json_t *reasons = json_array();
+	for (size_t i = 0; i < br.reasons.count; i++)
+		json_array_append_new(reasons,
+				      json_pack("{s:s,s:s}", "code",
+						quote_status_code(br.reasons.list[i].status),
+						"message", br.reasons.list[i].message));
+	bool sig_ok = br.quote.decoded &&
+		      !quote_reasons_has(&br.reasons, QUOTE_SIGNATURE_INVALID) &&
+		      !quote_reasons_has(&br.reasons, QUOTE_SIGNATURE_MALFORMED);
+	const char *boot_id = json_string_value(json_object_get(b->metadata, "boot_id"));
+	if (sig_ok && h->reset_count >= 0 &&
+	    ((int64_t)br.quote.clock.resetCount != h->reset_count ||
+	     (int64_t)br.quote.clock.restartCount != h->restart_count ||
+	     (h->boot_id && boot_id && strcmp(h->boot_id, boot_id) != 0))) {
+		json_decref(reasons);
+		if (j->enrollments < 2) {
+			reenroll(j);
+			return;
+		}
+	}
+	json_t *sw = json_object();
+	if (br.replayed && b->eventlog != NULL) {
+		struct eventlog *log = NULL;
+		struct eventlog_checks *c = NULL;
+		struct eventlog_facts *f = NULL;
+		if (eventlog_parse(b->eventlog, b->eventlog_len, &log, NULL) == 0 &&
+		    eventlog_content_check(log, &c) == 0 && eventlog_facts_derive(log, c, &f) == 0) {
+			if (p->uefi && !f->is_uefi)
+				json_array_append_new(reasons,
+						      json_pack("{s:s,s:s}", "code", REASON_NOT_UEFI,
+								"message",
+								"the event log shows no UEFI boot"));
+			if (p->secure_boot && f->secure_boot != EVENTLOG_SECURE_BOOT_ENABLED)
+				json_array_append_new(
+				    reasons, json_pack("{s:s,s:s}", "code",
+						       REASON_SECURE_BOOT_DISABLED, "message",
+						       "UEFI Secure Boot is not enabled (PCR 7)"));
+			if (f->firmware_count > 0)
+				json_object_set_new(sw, "firmware",
+						    json_string(f->firmware[0].text));
+			if (f->kernel_cmdline)
+				json_object_set_new(sw, "kernel_cmdline",
+						    json_string(f->kernel_cmdline));
+		}
+		eventlog_facts_free(f);
+		eventlog_checks_free(c);
+		eventlog_free(log);
+	}
+	const char *k = json_string_value(json_object_get(b->metadata, "kernel"));
+	const char *os = json_string_value(json_object_get(b->metadata, "os_release"));
+	if (k)
+		json_object_set_new(sw, "kernel", json_string(k));
+	if (os)
+		json_object_set_new(sw, "os", json_string(os));
+	if (p->certified_tpm && !h->ek_certified)
+		json_array_append_new(reasons, json_pack("{s:s,s:s}", "code",
+							 REASON_TPM_NOT_CERTIFIED, "message",
+							 "the TPM is not on the certified list"));
+	if (sig_ok)
+		(void)store_host_set_boot(v->store, j->host_id, br.quote.clock.resetCount,
+					  br.quote.clock.restartCount, boot_id, verifier_now());
+	enum store_trust t = json_array_size(reasons) == 0 ? STORE_TRUST_GREEN : STORE_TRUST_RED;
+	char *rj = json_dumps(reasons, JSON_COMPACT), *swj = json_dumps(sw, JSON_COMPACT);
+	json_decref(reasons);
+	json_decref(sw);
+	job_verdict(j, t, rj ? rj : "[]", swj, true);
+	free(rj);
+	free(swj);
+}
+#endif
+
+static void on_quote(const struct https_result *res, void *arg)
+{
+	struct job *j = arg;
+	struct verifier *v = j->v;
+	if (!job_answer_ok(j, res))
+		return;
+	char m[700], code[64];
+	if (res->status != 200) {
+		agent_error_text(res, m, sizeof m, code, sizeof code);
+		(void)store_nonce_consume(v->store, j->host_id, j->nonce, sizeof j->nonce,
+					  verifier_now());
+		if (res->status == 409 && strcmp(code, "NO_AK") == 0 && j->enrollments == 0) {
+			(void)store_ak_retire_all(v->store, j->host_id, verifier_now(), NULL);
+			enroll_start(j);
+			return;
+		}
+		job_red(j, "AGENT_ERROR", m, NULL, NULL);
+		return;
+	}
+	struct bundle *b = NULL;
+	struct bundle_error be = {{0}};
+	if (bundle_parse(res->body, res->body_len, &b, &be) < 0) {
+		snprintf(m, sizeof m, "the agent's evidence is malformed: %s", be.message);
+		job_red(j, "EVIDENCE_MALFORMED", m, NULL, NULL);
+		return;
+	}
+	/* Single use, across every instance sharing the database. */
+	int rc = store_nonce_consume(v->store, j->host_id, j->nonce, sizeof j->nonce,
+				     verifier_now());
+	if (rc < 0) {
+		bundle_free(b);
+		job_red(j, "NONCE_NOT_FRESH",
+			"the nonce of this quote was already used or has expired", NULL, NULL);
+		return;
+	}
+	struct store_host *h = NULL;
+	struct store_ak *ak = NULL;
+	struct policy *p = NULL;
+	if (store_host_get(v->store, j->host_id, &h) < 0 ||
+	    store_ak_current(v->store, j->host_id, &ak) < 0 ||
+	    load_policy(v, j->host_id, &p) < 0) {
+		job_red(j, REASON_VERIFIER_ERROR, "the host, its AK or its policy cannot be loaded",
+			NULL, NULL);
+	} else {
+		verify_and_store(j, b, h, ak, p);
+	}
+	policy_free(p);
+	store_ak_free(ak);
+	store_host_free(h);
+	bundle_free(b);
+}
+
+static void on_answer(const struct https_result *res, void *arg)
+{
+	struct job *j = arg;
+	free(j->reqbody);
+	j->reqbody = NULL;
+	switch (j->step) {
+	case STEP_IDENTITY: on_identity(res, arg); break;
+	case STEP_AK: on_ak(res, arg); break;
+	case STEP_ACTIVATE: on_activate(res, arg); break;
+	case STEP_QUOTE: on_quote(res, arg); break;
+	}
+}
+
+static void job_request(struct job *j, const char *method, const char *path, json_t *body,
+			size_t max_response)
+{
+	free(j->reqbody);
+	j->reqbody = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	struct https_call call = {
+	    .host = j->host,
+	    .port = j->port,
+	    .method = method,
+	    .path = path,
+	    .body = j->reqbody,
+	    .body_len = j->reqbody ? strlen(j->reqbody) : 0,
+	    .verify = HTTPS_VERIFY_PIN,
+	    .pin = j->pin,
+	    .timeout_ms = j->v->cfg.timeout_ms,
+	    .max_response = max_response,
+	};
+	if (https_client_request(j->v->cli, &call, on_answer, j) < 0) {
+		struct https_result r = {.error = HTTPS_E_INTERNAL,
+					 .message = "cannot start the request"};
+		job_unreachable(j, &r);
+	}
+}
+
+static void job_start(struct verifier *v, const struct store_host *h)
+{
+	struct job *j = calloc(1, sizeof *j);
+	if (j == NULL)
+		goto fail;
+	j->v = v;
+	j->seq = ++v->job_seq;
+	j->host_id = h->id;
+	snprintf(j->name, sizeof j->name, "%s", h->name);
+	clock_gettime(CLOCK_MONOTONIC, &j->t0);
+	j->next = v->jobs;
+	v->jobs = j;
+	v->in_flight++;
+	if (verifier_split_address(h->address, j->host, sizeof j->host, &j->port) < 0) {
+		job_red(j, "AGENT_ERROR", "the host's address is not host:port", NULL, NULL);
+		return;
+	}
+	if (h->thumbprint == NULL || tlsid_thumbprint_parse(h->thumbprint, j->pin) < 0) {
+		job_red(j, "AGENT_THUMBPRINT_MISMATCH", "no agent thumbprint is pinned for this host",
+			NULL, NULL);
+		return;
+	}
+	if (h->ak_name != NULL) {
+		quote_start(j);
+		return;
+	}
+	if (h->tpm_json != NULL) {
+		json_t *t = api_parse_stored(h->tpm_json);
+		bool present = json_is_true(json_object_get(t, "present"));
+		json_decref(t);
+		if (!present) {
+			j->check_only = true;
+			j->step = STEP_IDENTITY;
+			job_request(j, "GET", "/v1/identity", NULL, IDENTITY_MAX);
+			return;
+		}
+	}
+	enroll_start(j);
+	return;
+fail:
+	(void)store_lease_release(v->store, h->id, v->cfg.instance, verifier_now() + 5, -1,
+				  verifier_now());
+}
+
+/* ------------------------------------------------------------------ */
+/* scheduler */
+
+static void schedule_round(struct verifier *v)
+{
+	int64_t now = verifier_now();
+	if (now - v->last_expire >= EXPIRE_EVERY_S) {
+		v->last_expire = now;
+		int64_t n = 0;
+		(void)store_expire_evidence(v->store, now, &n);
+		if (n > 0)
+			fprintf(stderr, "attest-verifier: evidence expired for %lld host(s)\n",
+				(long long)n);
+		(void)store_nonce_purge(v->store, now - 3600, NULL);
+	}
+	if (v->in_flight >= v->cfg.concurrency)
+		return;
+	size_t room = v->cfg.concurrency - v->in_flight;
+	if (room > STORE_CLAIM_MAX)
+		room = STORE_CLAIM_MAX;
+	/* A lease covers the longest job: enrollment, a quote, a re-enrollment
+	 * after a restart and another quote, each request up to the timeout. */
+	int64_t lease = (int64_t)(v->cfg.timeout_ms / 1000 + 1) * 8 + 10;
+	struct store_host_list *hl = NULL;
+	if (store_claim_due_hosts(v->store, v->cfg.instance, now, lease, room, &hl) < 0) {
+		fprintf(stderr, "attest-verifier: claiming hosts: %s\n", store_errmsg(v->store));
+		return;
+	}
+	for (size_t i = 0; i < hl->n; i++) {
+		if (scheduler_busy(v, hl->v[i].id))
+			continue;
+		job_start(v, &hl->v[i]);
+	}
+	store_host_list_free(hl);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	schedule_round(arg);
+}
+
+int scheduler_start(struct verifier *v)
+{
+	v->tick = event_new(v->base, -1, EV_PERSIST, on_tick, v);
+	v->kick = event_new(v->base, -1, 0, on_tick, v);
+	if (v->tick == NULL || v->kick == NULL)
+		return ATTEST_E_NOMEM;
+	struct timeval tv = {.tv_sec = TICK_MS / 1000, .tv_usec = (TICK_MS % 1000) * 1000};
+	event_add(v->tick, &tv);
+	event_active(v->kick, 0, 0);
+	return 0;
+}
+
+void scheduler_kick(struct verifier *v)
+{
+	if (v->kick != NULL && !event_pending(v->kick, EV_TIMEOUT, NULL))
+		event_active(v->kick, 0, 0);
+}
+
+bool scheduler_busy(const struct verifier *v, int64_t host_id)
+{
+	for (const struct job *j = v->jobs; j; j = j->next)
+		if (j->host_id == host_id)
+			return true;
+	return false;
+}
+
+static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct waiter *w = arg;
+	https_reply_error(w->req, 504, "ATTESTATION_PENDING",
+			  "the attestation has not finished yet; look at the host later");
+	waiter_drop(w->v, w);
+}
+
+void scheduler_wait(struct verifier *v, int64_t host_id, struct https_request *req, int status)
+{
+	struct waiter *w = calloc(1, sizeof *w);
+	if (w == NULL) {
+		https_reply_error(req, 500, "INTERNAL", "out of memory");
+		return;
+	}
+	w->v = v;
+	w->host_id = host_id;
+	w->after_seq = v->job_seq;
+	w->status = status;
+	w->req = req;
+	w->timer = evtimer_new(v->base, on_wait_timeout, w);
+	if (w->timer == NULL) {
+		free(w);
+		https_reply_error(req, 500, "INTERNAL", "out of memory");
+		return;
+	}
+	/* Long enough for a restart: two enrollments and two quotes. */
+	uint64_t ms = (uint64_t)v->cfg.timeout_ms * 10 + 5000;
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+	evtimer_add(w->timer, &tv);
+	w->next = v->waiters;
+	v->waiters = w;
+}
+
+void scheduler_stop(struct verifier *v)
+{
+	if (v->tick)
+		event_del(v->tick);
+}
+
+void scheduler_free(struct verifier *v)
+{
+	while (v->waiters) {
+		struct waiter *w = v->waiters;
+		v->waiters = w->next;
+		if (w->timer)
+			event_free(w->timer);
+		free(w);
+	}
+	/* The HTTPS client is freed after this (its callbacks never run again);
+	 * the hosts' leases run out or are released at the next start. */
+	while (v->jobs) {
+		struct job *j = v->jobs;
+		v->jobs = j->next;
+		job_free(j);
+	}
+	if (v->tick)
+		event_free(v->tick);
+	if (v->kick)
+		event_free(v->kick);
+	v->tick = v->kick = NULL;
+}
+
+/* Used by api_admin.c for /metrics. */
+const double *scheduler_hist_bounds(void);
+const double *scheduler_hist_bounds(void)
+{
+	return hist_bounds;
+}

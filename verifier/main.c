@@ -1,0 +1,440 @@
+/* attest-verifier: the service (the vCenter role). Options, first-start
+ * identity and admin token, certified TPM list import, the event loop.
+ * The operator API is in api*.c (docs/api.md), scheduling and the
+ * enrollment/attestation jobs in attest.c. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "ekcert.h"
+#include "err.h"
+#include "fileio.h"
+#include "hex.h"
+#include "verifier.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:8443"
+#define DEFAULT_CA_DIR "/usr/local/share/attest/tpm-cas"
+#define ADMIN_TOKEN_BYTES 32
+#define CA_FILE_MAX (1024u * 1024u)
+
+int64_t verifier_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: attest-verifier --data-dir DIR [--listen ADDR:PORT] [--db URL]\n"
+		"                       [--attest-interval SECONDS] [--ca-dir DIR]\n"
+		"                       [--concurrency N] [--timeout-ms N]\n"
+		"                       [--evidence-validity SECONDS] [--instance NAME]\n"
+		"\n"
+		"  --listen ADDR:PORT         operator API and /metrics (default " DEFAULT_LISTEN
+		"; port 0: any)\n"
+		"  --db URL                   sqlite:PATH (default sqlite:DIR/verifier.db) or postgresql://...\n"
+		"  --data-dir DIR             TLS identity and admin.token\n"
+		"  --attest-interval SECONDS  per-host attestation interval for new hosts (default 60)\n"
+		"  --ca-dir DIR               certified TPM list imported on first start\n"
+		"                             (default " DEFAULT_CA_DIR " if present)\n"
+		"  --concurrency N            most enrollments/attestations in flight (default 64)\n"
+		"  --timeout-ms N             per request to an agent (default 10000)\n"
+		"  --evidence-validity SECONDS  a green verdict expires after (default 3 x interval)\n"
+		"  --instance NAME            lease owner name (default: the host name)\n"
+		"See docs/api.md. Version " ATTEST_VERSION ".\n");
+}
+
+static int parse_num(const char *opt, const char *s, long long min, long long max, long long *ret)
+{
+	char *end = NULL;
+	errno = 0;
+	long long x = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || x < min || x > max) {
+		fprintf(stderr, "attest-verifier: %s wants a number from %lld to %lld, not \"%s\"\n",
+			opt, min, max, s);
+		return -1;
+	}
+	*ret = x;
+	return 0;
+}
+
+/* Create the admin token on first start: only when the store has no token
+ * yet. The file is written before the hash is stored, so a crash in between
+ * leaves a file whose token is unknown, and the next start makes a new one. */
+static int ensure_admin_token(struct verifier *v, char *path, size_t pathlen)
+{
+	struct store_token_list *tl = NULL;
+	struct store_page pg = {.limit = 1};
+	int rc = store_token_list(v->store, &pg, &tl);
+	if (rc < 0) {
+		fprintf(stderr, "attest-verifier: reading tokens: %s\n", store_errmsg(v->store));
+		return rc;
+	}
+	size_t have = tl->n;
+	store_token_list_free(tl);
+	snprintf(path, pathlen, "%s/admin.token", v->cfg.data_dir);
+	if (have > 0)
+		return 0;
+
+	uint8_t raw[ADMIN_TOKEN_BYTES];
+	char tok[2 * ADMIN_TOKEN_BYTES + 2];
+	uint8_t hash[STORE_TOKEN_HASH_SIZE];
+	if (RAND_bytes(raw, sizeof raw) != 1) {
+		fprintf(stderr, "attest-verifier: no randomness for the admin token\n");
+		return ATTEST_E_CRYPTO;
+	}
+	hex_encode(raw, sizeof raw, tok);
+	OPENSSL_cleanse(raw, sizeof raw);
+	size_t toklen = strlen(tok);
+	tok[toklen] = '\n';
+	rc = fileio_write_atomic(path, tok, toklen + 1, 0600);
+	tok[toklen] = '\0';
+	if (rc < 0) {
+		fprintf(stderr, "attest-verifier: cannot write %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	rc = store_token_hash(tok, toklen, hash);
+	if (rc == 0)
+		rc = store_token_add(v->store, "admin", STORE_ROLE_ADMIN, hash, verifier_now(), NULL);
+	if (rc < 0) {
+		fprintf(stderr, "attest-verifier: storing the admin token: %s\n",
+			store_errmsg(v->store));
+		goto out;
+	}
+	struct store_event_new e = {.kind = "token", .actor = "verifier",
+				    .message = "admin token created on first start"};
+	(void)store_event_add(v->store, &e, verifier_now(), NULL);
+	fprintf(stderr, "attest-verifier: created admin token in %s\n", path);
+out:
+	OPENSSL_cleanse(tok, sizeof tok);
+	return rc;
+}
+
+static bool ca_file_name(const char *n)
+{
+	static const char *const ext[] = {".pem", ".crt", ".cer", ".der"};
+	size_t l = strlen(n);
+	for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+		size_t el = strlen(ext[i]);
+		if (l > el && strcasecmp(n + l - el, ext[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+int verifier_import_certs(struct store *st, const uint8_t *buf, size_t len, const char *source,
+			  json_t *added, size_t *ret_added, size_t *ret_dup)
+{
+	size_t n_ok = 0, n_dup = 0, n_seen = 0;
+	int rc = 0;
+	BIO *bio = BIO_new_mem_buf(buf, (int)len);
+	if (bio == NULL)
+		return ATTEST_E_NOMEM;
+	X509 *x = NULL;
+	bool pem = len >= 11 && memmem(buf, len, "-----BEGIN", 10) != NULL;
+	for (;;) {
+		if (pem)
+			x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+		else if (n_seen == 0) {
+			const unsigned char *p = buf;
+			x = d2i_X509(NULL, &p, (long)len);
+		} else
+			x = NULL;
+		if (x == NULL)
+			break;
+		n_seen++;
+		unsigned char *der = NULL;
+		int dl = i2d_X509(x, &der);
+		char subject[STORE_TEXT_MAX];
+		X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof subject);
+		if (dl > 0) {
+			int64_t id = 0;
+			int r = store_ca_add(st, der, (size_t)dl, subject, source, verifier_now(),
+					     &id);
+			if (r == 0) {
+				n_ok++;
+				if (added != NULL) {
+					json_array_append_new(added,
+							      json_pack("{s:I,s:s,s:s}", "id",
+									(json_int_t)id, "subject",
+									subject, "source", source));
+				}
+			} else if (r == ATTEST_E_EXISTS)
+				n_dup++;
+			else
+				rc = r;
+		}
+		OPENSSL_free(der);
+		X509_free(x);
+		if (rc < 0)
+			break;
+	}
+	BIO_free(bio);
+	if (rc == 0 && n_seen == 0)
+		rc = ATTEST_E_FORMAT;
+	if (ret_added)
+		*ret_added = n_ok;
+	if (ret_dup)
+		*ret_dup = n_dup;
+	return rc;
+}
+
+static int import_ca_dir(struct verifier *v)
+{
+	struct store_ca_list *cl = NULL;
+	struct store_page pg = {.limit = 1};
+	int rc = store_ca_list(v->store, &pg, &cl);
+	if (rc < 0)
+		return rc;
+	size_t have = cl->n;
+	store_ca_list_free(cl);
+	const char *dir = v->cfg.ca_dir;
+	bool explicit = dir != NULL;
+	if (!explicit)
+		dir = DEFAULT_CA_DIR;
+	if (have > 0)
+		return 0; /* imported before; operators' removals stick */
+	DIR *d = opendir(dir);
+	if (d == NULL) {
+		if (explicit) {
+			fprintf(stderr, "attest-verifier: --ca-dir %s: %s\n", dir, strerror(errno));
+			return ATTEST_E_IO;
+		}
+		fprintf(stderr,
+			"attest-verifier: the certified TPM list is empty; add vendor EK CA "
+			"certificates with attestctl ca add (docs/api.md)\n");
+		return 0;
+	}
+	size_t total = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || !ca_file_name(de->d_name))
+			continue;
+		char path[PATH_MAX];
+		if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, de->d_name) >= sizeof path)
+			continue;
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		if (fileio_read(path, CA_FILE_MAX, &buf, &len) < 0) {
+			fprintf(stderr, "attest-verifier: skipping %s: cannot read it\n", path);
+			continue;
+		}
+		size_t added = 0, dup = 0;
+		int r = verifier_import_certs(v->store, buf, len, de->d_name, NULL, &added, &dup);
+		free(buf);
+		if (r < 0)
+			fprintf(stderr, "attest-verifier: skipping %s: %s\n", path,
+				r == ATTEST_E_FORMAT ? "no certificate in it" : attest_strerror(r));
+		total += added;
+	}
+	closedir(d);
+	fprintf(stderr, "attest-verifier: imported %zu CA certificate(s) from %s\n", total, dir);
+	if (total > 0) {
+		struct store_event_new e = {.kind = "ca", .actor = "verifier",
+					    .message = "certified TPM list imported on first start"};
+		(void)store_event_add(v->store, &e, verifier_now(), NULL);
+	}
+	return 0;
+}
+
+/* Leases held under our instance name by an earlier run of this process
+ * (killed): give them back at once rather than waiting for them to expire. */
+static void release_own_leases(struct verifier *v)
+{
+	uint64_t off = 0;
+	for (;;) {
+		struct store_host_list *hl = NULL;
+		struct store_page pg = {.limit = STORE_PAGE_MAX, .offset = off};
+		if (store_host_list(v->store, &pg, &hl) < 0)
+			return;
+		for (size_t i = 0; i < hl->n; i++) {
+			const struct store_host *h = &hl->v[i];
+			if (h->lease_owner != NULL && strcmp(h->lease_owner, v->cfg.instance) == 0)
+				(void)store_lease_release(v->store, h->id, v->cfg.instance,
+							  verifier_now(), -1, verifier_now());
+		}
+		size_t n = hl->n;
+		store_host_list_free(hl);
+		if (n < STORE_PAGE_MAX)
+			return;
+		off += n;
+	}
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct verifier *v = arg;
+	fprintf(stderr, "attest-verifier: signal %d, stopping\n", (int)sig);
+	event_base_loopbreak(v->base);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"listen", required_argument, NULL, 'l'},
+	    {"db", required_argument, NULL, 'd'},
+	    {"data-dir", required_argument, NULL, 'D'},
+	    {"attest-interval", required_argument, NULL, 'i'},
+	    {"ca-dir", required_argument, NULL, 'c'},
+	    {"concurrency", required_argument, NULL, 'n'},
+	    {"timeout-ms", required_argument, NULL, 't'},
+	    {"evidence-validity", required_argument, NULL, 'e'},
+	    {"instance", required_argument, NULL, 'I'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	static struct verifier v; /* zeroed; one per process */
+	struct verifier_config *cfg = &v.cfg;
+	cfg->listen = DEFAULT_LISTEN;
+	cfg->interval_s = VERIFIER_DEFAULT_INTERVAL;
+	cfg->concurrency = VERIFIER_DEFAULT_CONCURRENCY;
+	cfg->timeout_ms = VERIFIER_DEFAULT_TIMEOUT_MS;
+	cfg->pcrs = "sha256:0-7";
+	long long x;
+	int c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l': cfg->listen = optarg; break;
+		case 'd': cfg->db_url = optarg; break;
+		case 'D': cfg->data_dir = optarg; break;
+		case 'c': cfg->ca_dir = optarg; break;
+		case 'i':
+			if (parse_num("--attest-interval", optarg, 1, 86400 * 7, &x) < 0)
+				return 2;
+			cfg->interval_s = x;
+			break;
+		case 'n':
+			if (parse_num("--concurrency", optarg, 1, VERIFIER_MAX_CONCURRENCY, &x) < 0)
+				return 2;
+			cfg->concurrency = (unsigned)x;
+			break;
+		case 't':
+			if (parse_num("--timeout-ms", optarg, 100, 600000, &x) < 0)
+				return 2;
+			cfg->timeout_ms = (unsigned)x;
+			break;
+		case 'e':
+			if (parse_num("--evidence-validity", optarg, 1, 86400 * 30, &x) < 0)
+				return 2;
+			cfg->evidence_validity_s = x;
+			break;
+		case 'I':
+			if (strlen(optarg) == 0 || strlen(optarg) > STORE_NAME_MAX) {
+				fprintf(stderr, "attest-verifier: bad --instance\n");
+				return 2;
+			}
+			memcpy(cfg->instance, optarg, strlen(optarg) + 1);
+			break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("attest-verifier %s\n", ATTEST_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc || cfg->data_dir == NULL) {
+		usage(stderr);
+		return 2;
+	}
+	if (cfg->evidence_validity_s == 0)
+		cfg->evidence_validity_s = 3 * cfg->interval_s;
+	if (cfg->instance[0] == '\0' && gethostname(cfg->instance, sizeof cfg->instance - 1) != 0)
+		memcpy(cfg->instance, "verifier", sizeof "verifier");
+	signal(SIGPIPE, SIG_IGN);
+
+	int rc = 1;
+	char dburl[PATH_MAX + 16], errbuf[512], tokpath[PATH_MAX];
+	if (mkdir(cfg->data_dir, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "attest-verifier: cannot create %s: %s\n", cfg->data_dir,
+			strerror(errno));
+		return 1;
+	}
+	if (cfg->db_url == NULL) {
+		snprintf(dburl, sizeof dburl, "sqlite:%s/verifier.db", cfg->data_dir);
+		cfg->db_url = dburl;
+	}
+	char *serr = NULL;
+	if (store_open(cfg->db_url, &v.store, &serr) < 0) {
+		fprintf(stderr, "attest-verifier: %s\n", serr ? serr : "cannot open the database");
+		free(serr);
+		return 1;
+	}
+	if (tlsid_load_or_create(cfg->data_dir, "verifier", NULL, &v.id, errbuf, sizeof errbuf) <
+	    0) {
+		fprintf(stderr, "attest-verifier: TLS identity: %s\n", errbuf);
+		goto out;
+	}
+	if (ensure_admin_token(&v, tokpath, sizeof tokpath) < 0)
+		goto out;
+	if (import_ca_dir(&v) < 0)
+		goto out;
+	release_own_leases(&v);
+
+	v.base = event_base_new();
+	if (v.base == NULL)
+		goto out;
+	struct https_server_config sc = {
+	    .listen = cfg->listen,
+	    .identity = v.id,
+	    .client_cert = HTTPS_CLIENT_CERT_NONE,
+	    .max_body = VERIFIER_POLICY_BODY_MAX,
+	};
+	if (https_server_new(v.base, &sc, &v.srv, errbuf, sizeof errbuf) < 0) {
+		fprintf(stderr, "attest-verifier: %s\n", errbuf);
+		goto out;
+	}
+	if (https_client_new(v.base, v.id, NULL, &v.cli, errbuf, sizeof errbuf) < 0) {
+		fprintf(stderr, "attest-verifier: HTTPS client: %s\n", errbuf);
+		goto out;
+	}
+	if (api_register(&v) < 0 || api_admin_register(&v) < 0) {
+		fprintf(stderr, "attest-verifier: cannot register the API routes\n");
+		goto out;
+	}
+	if (scheduler_start(&v) < 0)
+		goto out;
+	v.sigint = evsignal_new(v.base, SIGINT, on_signal, &v);
+	v.sigterm = evsignal_new(v.base, SIGTERM, on_signal, &v);
+	if (v.sigint == NULL || v.sigterm == NULL || evsignal_add(v.sigint, NULL) < 0 ||
+	    evsignal_add(v.sigterm, NULL) < 0)
+		goto out;
+
+	/* The listen URL with the bound port (the host part as given). */
+	const char *colon = strrchr(cfg->listen, ':');
+	int hl = colon ? (int)(colon - cfg->listen) : (int)strlen(cfg->listen);
+	printf("listen https://%.*s:%u\n", hl, cfg->listen, (unsigned)https_server_port(v.srv));
+	printf("thumbprint %s\n", v.id->thumbprint);
+	printf("admin-token %s\n", tokpath);
+	fflush(stdout);
+	fprintf(stderr, "attest-verifier %s: instance %s, database %s (%s)\n", ATTEST_VERSION,
+		cfg->instance, cfg->db_url, store_backend_name(v.store));
+
+	event_base_dispatch(v.base);
+	rc = 0;
+out:
+	scheduler_free(&v);
+	if (v.sigint)
+		event_free(v.sigint);
+	if (v.sigterm)
+		event_free(v.sigterm);
+	https_client_free(v.cli);
+	https_server_free(v.srv);
+	if (v.base)
+		event_base_free(v.base);
+	tlsid_free(v.id);
+	store_close(v.store);
+	return rc;
+}

@@ -1,0 +1,144 @@
+/* attest-verifier internals: the service state shared by main.c, the
+ * operator API (api*.c) and the scheduler/attestation jobs (attest.c).
+ *
+ * Everything that must survive a restart lives in the store; what is here is
+ * process-local (connections, timers, counters, jobs in flight). One thread
+ * runs the libevent loop; nothing blocks except short store transactions. */
+#ifndef ATTEST_VERIFIER_H
+#define ATTEST_VERIFIER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "https.h"
+#include "store.h"
+#include "tlsid.h"
+
+#define VERIFIER_DEFAULT_INTERVAL 60
+#define VERIFIER_DEFAULT_CONCURRENCY 64
+#define VERIFIER_DEFAULT_TIMEOUT_MS 10000
+#define VERIFIER_MAX_CONCURRENCY 10000
+#define VERIFIER_API_BODY_MAX (64u * 1024u)    /* most request bodies */
+#define VERIFIER_POLICY_BODY_MAX (1024u * 1024u) /* policy documents */
+#define VERIFIER_JSON_DEPTH_MAX 32
+#define VERIFIER_NONCE_SIZE 32
+#define VERIFIER_BACKOFF_MAX 3600 /* seconds between tries of an unreachable host */
+#define VERIFIER_HIST_BUCKETS 12
+
+struct verifier_config {
+	const char *listen;
+	const char *db_url;
+	const char *data_dir;
+	const char *ca_dir;
+	char instance[STORE_NAME_MAX + 1];
+	int64_t interval_s;
+	unsigned concurrency;
+	unsigned timeout_ms;
+	int64_t evidence_validity_s;
+	const char *pcrs; /* PCR selection asked in quotes */
+};
+
+struct verifier_metrics {
+	uint64_t attest_green, attest_red, attest_unknown, attest_error;
+	uint64_t enroll_ok, enroll_failed;
+	uint64_t hist[VERIFIER_HIST_BUCKETS + 1]; /* last one: +Inf */
+	double hist_sum;
+	uint64_t hist_count;
+};
+
+struct job;
+struct ekcert_store;
+struct waiter;
+
+struct verifier {
+	struct verifier_config cfg;
+	struct event_base *base;
+	struct store *store;
+	struct tlsid *id;
+	struct https_server *srv;
+	struct https_client *cli;
+	struct event *tick;    /* scheduler timer */
+	struct event *kick;    /* run the scheduler now (on-demand attestation) */
+	struct event *sigint, *sigterm;
+	unsigned in_flight;
+	uint64_t job_seq;      /* jobs started so far */
+	struct job *jobs;      /* in flight (linked list) */
+	struct waiter *waiters;
+	struct verifier_metrics m;
+	int64_t last_expire;
+};
+
+/* Wall clock, unix seconds. */
+int64_t verifier_now(void);
+
+/* main.c: add every certificate in buf (DER, or PEM with several) to the
+ * certified TPM list; each added one is appended to `added` (JSON array, may
+ * be NULL). *ret_added / *ret_dup (may be NULL) count added and already
+ * present ones. ATTEST_E_FORMAT if nothing in buf is a certificate. */
+int verifier_import_certs(struct store *st, const uint8_t *buf, size_t len, const char *source,
+			  json_t *added, size_t *ret_added, size_t *ret_dup);
+
+/* --- attest.c: scheduler and jobs --- */
+
+/* Start the scheduler timers. 0 or ATTEST_E_NOMEM. */
+int scheduler_start(struct verifier *v);
+void scheduler_stop(struct verifier *v);
+/* Run a scheduler round soon (after a host became due). */
+void scheduler_kick(struct verifier *v);
+/* Whether a job runs for host_id. */
+bool scheduler_busy(const struct verifier *v, int64_t host_id);
+/* Answer req with the host (with status) once an attestation of host_id
+ * that starts after this call has finished, or with 504 after a timeout. */
+void scheduler_wait(struct verifier *v, int64_t host_id, struct https_request *req, int status);
+/* Drop waiters and jobs (shutdown). */
+void scheduler_free(struct verifier *v);
+
+/* --- api.c --- */
+
+/* Register every route. 0 or a negative ATTEST_E_*. */
+int api_register(struct verifier *v);
+/* Host record as API JSON (new reference, NULL if out of memory). */
+json_t *api_host_json(const struct store_host *h);
+/* Host reply by id (200), for waiters. */
+void api_reply_host(struct verifier *v, struct https_request *req, int status, int64_t host_id);
+/* Load the certified TPM list from the store into a new ekcert store. */
+int api_load_castore(struct verifier *v, struct ekcert_store **ret);
+
+/* --- api_admin.c --- */
+int api_admin_register(struct verifier *v);
+
+/* Shared API helpers (api.c) */
+struct api_ctx {
+	struct verifier *v;
+	enum store_role role;
+	char actor[STORE_NAME_MAX + 1];
+};
+/* Authenticate; on failure replies (401/403) and returns false. */
+bool api_auth(struct verifier *v, struct https_request *req, bool change, bool admin_only,
+	      struct api_ctx *ctx);
+/* Parse the JSON object body (size cap, depth cap); replies 400/413 on failure. */
+bool api_body(struct https_request *req, size_t cap, json_t **ret);
+/* Every key of obj must be in the NULL-terminated list; replies 400 otherwise. */
+bool api_known_fields(struct https_request *req, json_t *obj, const char *const *keys);
+/* Reply with the error for a store failure (404/409/400/500). */
+void api_store_error(struct verifier *v, struct https_request *req, int rc, const char *what);
+/* Parse limit/offset query parameters; replies 400 on failure. */
+bool api_page(struct https_request *req, struct store_page *page);
+/* Optional integer query parameter; replies 400 on failure. */
+bool api_query_int(struct https_request *req, const char *name, int64_t *val);
+/* Timestamp as JSON (0 -> null). */
+json_t *api_time(int64_t t);
+/* Parse stored JSON text (NULL -> json null). */
+json_t *api_parse_stored(const char *text);
+/* Log an admin event (failures ignored: the action itself succeeded). */
+void api_event(struct verifier *v, int64_t host_id, const char *kind, const char *actor,
+	       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Split "host:port" or "[v6]:port"; ATTEST_E_FORMAT if malformed. */
+int verifier_split_address(const char *addr, char *host, size_t cap, uint16_t *port);
+/* Whether a name is acceptable for hosts/policies/tokens. */
+bool api_name_ok(const char *name);
+
+#endif
