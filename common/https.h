@@ -1,0 +1,253 @@
+/* HTTPS (HTTP/1.1 over TLS 1.2+) server and client on one libevent loop.
+ *
+ * One event_base, one TLS stack (OpenSSL 3 through bufferevent_openssl),
+ * nothing blocks: DNS goes through evdns, every connection has a timeout.
+ * Trust is by certificate thumbprint (tlsid.h), not by certificate chains:
+ *  - a server in mutual-TLS mode accepts any client certificate at the TLS
+ *    level (the handshake still proves the client holds its key) and hands
+ *    the handler the client's thumbprint to compare with its pins;
+ *  - a client either pins the server's thumbprint, or trusts a CA file
+ *    (with host name checks), or only fetches the thumbprint.
+ * See docs/transport.md for limits, the thumbprint format and the reasons.
+ *
+ * Threading: everything runs on the thread running the event_base. */
+#ifndef ATTEST_HTTPS_H
+#define ATTEST_HTTPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "tlsid.h"
+
+struct event_base;
+
+/* ------------------------------------------------------------------ */
+/* Defaults (used where a config field is 0) and hard caps.           */
+
+#define HTTPS_DEFAULT_MAX_BODY (1u << 20)      /* request body, server */
+#define HTTPS_DEFAULT_MAX_HEADERS (16u * 1024u) /* all request headers */
+#define HTTPS_DEFAULT_TIMEOUT_MS 30000u         /* idle read/write */
+#define HTTPS_DEFAULT_MAX_CONNECTIONS 1024u
+#define HTTPS_DEFAULT_MAX_RESPONSE (16u << 20) /* response body, client */
+#define HTTPS_DEFAULT_REQUEST_TIMEOUT_MS 30000u
+#define HTTPS_MAX_ROUTES 128
+
+/* ------------------------------------------------------------------ */
+/* Server                                                             */
+
+enum https_client_cert {
+	HTTPS_CLIENT_CERT_NONE = 0, /* plain TLS: no client certificate asked */
+	HTTPS_CLIENT_CERT_OPTIONAL, /* asked for; connections without one still served */
+	HTTPS_CLIENT_CERT_REQUIRED, /* mutual TLS: handshake fails without one */
+};
+
+struct https_server_config {
+	/* "127.0.0.1:8443", "[::1]:0", "0.0.0.0:8443", "[::]:8443". Port 0 picks
+	 * a free port: read it back with https_server_port(). */
+	const char *listen;
+	const struct tlsid *identity; /* server certificate + key (not owned) */
+	enum https_client_cert client_cert;
+	size_t max_body;          /* request body cap: larger -> 413, handler never called */
+	size_t max_headers;       /* request line + headers cap */
+	unsigned timeout_ms;      /* idle timeout per connection, TLS handshake included */
+	unsigned max_connections; /* above it, accepting pauses until one closes */
+};
+
+struct https_server;
+struct https_request;
+
+/* A route handler. It must answer exactly once with one of the https_reply_*
+ * functions, now or later (asynchronously, from another callback on the same
+ * event_base). req stays valid until that reply (or https_server_free). */
+typedef void (*https_handler_fn)(struct https_request *req, void *arg);
+
+/* Bind, listen and serve on base. On failure returns ATTEST_E_ARG (bad
+ * config or address), ATTEST_E_IO (bind/listen failed, errno kept),
+ * ATTEST_E_CRYPTO or ATTEST_E_NOMEM, with a sentence in errbuf if given. */
+int https_server_new(struct event_base *base, const struct https_server_config *cfg,
+		     struct https_server **ret, char *errbuf, size_t errlen);
+
+/* The port actually bound (useful after port 0). */
+uint16_t https_server_port(const struct https_server *srv);
+
+/* Route requests whose method equals method (NULL: any method) and whose
+ * path is prefix, or starts with prefix followed by '/' (a prefix ending in
+ * '/' matches anything below it). The longest matching prefix wins; a path
+ * matched only with other methods gets 405, an unmatched path 404.
+ * ATTEST_E_LIMIT beyond HTTPS_MAX_ROUTES, ATTEST_E_ARG on a bad prefix. */
+int https_server_route(struct https_server *srv, const char *method, const char *prefix,
+		       https_handler_fn fn, void *arg);
+
+/* Number of connections currently open. */
+unsigned https_server_connections(const struct https_server *srv);
+
+/* Stop listening, close every connection, free everything (NULL accepted).
+ * Requests still waiting for an asynchronous reply are dropped: their
+ * pointers become invalid, so cancel the work that holds them first. */
+void https_server_free(struct https_server *srv);
+
+/* --- request accessors (valid until the reply) --- */
+
+const char *https_request_method(const struct https_request *req); /* "GET", ... */
+/* Decoded path ("/v1/hosts/web-1"), never NULL. */
+const char *https_request_path(const struct https_request *req);
+/* Part of the path after the matched route prefix and its '/' ("web-1" for
+ * route "/v1/hosts"); "" if none. */
+const char *https_request_path_rest(const struct https_request *req);
+/* Value of a query parameter (decoded), or NULL. */
+const char *https_request_query(const struct https_request *req, const char *name);
+/* Value of a request header (case-insensitive name), or NULL. */
+const char *https_request_header(const struct https_request *req, const char *name);
+/* "SHA256:..." of the client certificate, or NULL if it sent none. */
+const char *https_request_peer_thumbprint(const struct https_request *req);
+/* Client address as text ("127.0.0.1", "::1"), for logs; never NULL. */
+const char *https_request_peer_addr(const struct https_request *req);
+/* The request body (already limited to max_body). *ret points into the
+ * request (valid until the reply) and is NUL-terminated; may be empty. */
+void https_request_body(const struct https_request *req, const uint8_t **ret, size_t *ret_len);
+/* The body parsed as JSON (jansson, duplicate keys rejected). On success
+ * *ret is a new reference (caller decrefs). ATTEST_E_FORMAT if it is not
+ * JSON (if errbuf is given, jansson's message). */
+int https_request_json(const struct https_request *req, json_t **ret, char *errbuf, size_t errlen);
+/* The token of an "Authorization: Bearer TOKEN" header, or NULL if there is
+ * no such header or the token has characters outside RFC 6750's token68.
+ * Compare it in constant time. */
+const char *https_request_bearer(const struct https_request *req);
+/* The event_base the server runs on (to schedule asynchronous work). */
+struct event_base *https_request_base(const struct https_request *req);
+
+/* --- replies: each ends the request (req is invalid afterwards) --- */
+
+/* Add or replace a response header before replying (e.g. a page's own
+ * Content-Security-Policy, or Retry-After). Invalid values are ignored. */
+void https_reply_header(struct https_request *req, const char *name, const char *value);
+/* JSON reply; takes the reference to body (NULL: empty object). */
+void https_reply_json(struct https_request *req, int status, json_t *body);
+/* {"error": {"code": CODE, "message": MESSAGE}} with the status. */
+void https_reply_error(struct https_request *req, int status, const char *code,
+		       const char *message);
+/* Raw bytes with a content type (e.g. "text/html; charset=utf-8"). */
+void https_reply_bytes(struct https_request *req, int status, const char *content_type,
+		       const void *body, size_t len);
+
+/* Every reply carries: Content-Type, Cache-Control: no-store,
+ * X-Content-Type-Options: nosniff, X-Frame-Options: DENY, Referrer-Policy:
+ * no-referrer and Content-Security-Policy: default-src 'none';
+ * frame-ancestors 'none' (replace the last with https_reply_header for
+ * HTML pages). Errors libevent answers itself (400 malformed, 413 too
+ * large) carry its small fixed HTML body. */
+
+/* ------------------------------------------------------------------ */
+/* Client                                                             */
+
+struct https_client;
+
+/* Create a client on base. identity (may be NULL) is the certificate the
+ * client presents when a server asks for one; ca_file (may be NULL) is the
+ * PEM bundle used by HTTPS_VERIFY_CA requests. Neither is owned after the
+ * call returns (the certificate and key are referenced by the TLS context).
+ * ATTEST_E_IO if ca_file cannot be loaded, ATTEST_E_CRYPTO, ATTEST_E_NOMEM. */
+int https_client_new(struct event_base *base, const struct tlsid *identity, const char *ca_file,
+		     struct https_client **ret, char *errbuf, size_t errlen);
+
+/* Cancel every request in flight (their callbacks are NOT called) and free
+ * the client (NULL accepted). Never call it from inside a completion
+ * callback of the same client. */
+void https_client_free(struct https_client *cli);
+
+/* Requests in flight. */
+unsigned https_client_pending(const struct https_client *cli);
+
+enum https_verify {
+	/* The server certificate's thumbprint must equal call.pin. Chains and
+	 * names are not checked: the pin is the whole trust decision. */
+	HTTPS_VERIFY_PIN = 0,
+	/* The server certificate must chain to the client's ca_file and name
+	 * call.host (DNS name or IP address in subjectAltName). */
+	HTTPS_VERIFY_CA,
+	/* Connect, take the server certificate's thumbprint, and stop before
+	 * sending anything (the "accept this thumbprint?" step of adding a host).
+	 * Success is error == 0, status == 0, peer_thumbprint set. */
+	HTTPS_VERIFY_FETCH,
+};
+
+/* Outcome classes (result.error). */
+enum https_error {
+	HTTPS_OK = 0,
+	HTTPS_E_CONNECT = -1,  /* refused, unreachable, name not resolved */
+	HTTPS_E_TIMEOUT = -2,  /* no complete answer within timeout_ms */
+	HTTPS_E_TLS = -3,      /* handshake failed (protocol, CA check, our certificate refused) */
+	HTTPS_E_PIN = -4,      /* server thumbprint differs from the pin (see peer_thumbprint) */
+	HTTPS_E_PROTOCOL = -5, /* connection closed early or malformed HTTP */
+	HTTPS_E_TOO_LARGE = -6, /* response above max_response */
+	HTTPS_E_INTERNAL = -7, /* out of memory or a local failure */
+};
+
+/* Short name of an https_error ("connect", "timeout", "tls", "pin", ...). */
+const char *https_error_name(int error);
+
+struct https_call {
+	const char *host; /* DNS name, IPv4 or IPv6 literal (without brackets) */
+	uint16_t port;
+	const char *method; /* "GET", "POST", "PUT", "DELETE"; NULL = GET */
+	const char *path;   /* "/v1/quote?x=1"; NULL = "/" */
+	const void *body;   /* may be NULL */
+	size_t body_len;
+	const char *content_type; /* of the body; NULL = application/json if body */
+	const char *bearer;       /* adds "Authorization: Bearer ..." if not NULL */
+	enum https_verify verify;
+	const char *pin;          /* HTTPS_VERIFY_PIN: thumbprint (any form tlsid_thumbprint_parse takes) */
+	unsigned timeout_ms;      /* whole request; 0 = HTTPS_DEFAULT_REQUEST_TIMEOUT_MS */
+	size_t max_response;      /* body cap; 0 = HTTPS_DEFAULT_MAX_RESPONSE */
+};
+
+struct https_result {
+	int error;           /* HTTPS_OK or an https_error */
+	const char *message; /* "" on success, else e.g. "connection refused", "timed out
+			      * after 5000 ms", "TLS: thumbprint mismatch (got SHA256:...)" */
+	int status;          /* HTTP status (0 if no response) */
+	const uint8_t *body; /* response body, NUL-terminated (never NULL) */
+	size_t body_len;
+	const char *content_type;    /* response Content-Type or NULL */
+	const char *peer_thumbprint; /* server certificate seen, or NULL if none */
+};
+
+/* Everything in *res is valid only during the callback: copy what you keep.
+ * The callback may start new requests. */
+typedef void (*https_done_fn)(const struct https_result *res, void *arg);
+
+/* Start a request. The callback is called exactly once, later (never from
+ * inside this call), unless the client is freed first. Returns 0, or
+ * ATTEST_E_ARG (bad call: no host, bad pin, CA mode without ca_file),
+ * ATTEST_E_NOMEM / ATTEST_E_CRYPTO (callback not called then). */
+int https_client_request(struct https_client *cli, const struct https_call *call,
+			 https_done_fn done, void *arg);
+
+/* ------------------------------------------------------------------ */
+/* Synchronous wrapper (for attestctl): runs a private event_base until the
+ * one request completes. */
+
+struct https_response {
+	int error;
+	char message[512];
+	int status;
+	uint8_t *body; /* malloc'd, NUL-terminated (never NULL after a call) */
+	size_t body_len;
+	char content_type[128];
+	char peer_thumbprint[TLSID_THUMBPRINT_SIZE]; /* "" if none seen */
+};
+
+/* Perform call synchronously with the given client identity and CA file
+ * (both may be NULL). Returns 0 when the exchange produced a result (look at
+ * ret->error and ret->status), or a negative ATTEST_E_* if it could not be
+ * started (then ret holds only a message). Free with https_response_clear. */
+int https_request_sync(const struct tlsid *identity, const char *ca_file,
+		       const struct https_call *call, struct https_response *ret);
+
+/* Free the body of a response and zero it (NULL accepted). */
+void https_response_clear(struct https_response *resp);
+
+#endif

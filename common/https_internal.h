@@ -1,0 +1,25 @@
+/* Internal to common/https_*.c: the TLS context settings both sides share. */
+#ifndef ATTEST_HTTPS_INTERNAL_H
+#define ATTEST_HTTPS_INTERNAL_H
+
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+#include "tlsid.h"
+
+/* A TLS context with the project's settings: TLS 1.2 minimum (1.3 is
+ * preferred by OpenSSL's negotiation), ECDHE + AEAD suites only for 1.2, no
+ * renegotiation, no compression, and identity (may be NULL) as the
+ * certificate and key. NULL on failure (OpenSSL's queue cleared). */
+SSL_CTX *https_tls_ctx_new(int server, const struct tlsid *identity);
+
+/* Make writes to a peer that has gone away fail with EPIPE instead of
+ * killing the process: OpenSSL writes to sockets with write(2), which raises
+ * SIGPIPE. Sets SIGPIPE to ignored if it still has its default action. */
+void https_ignore_sigpipe(void);
+
+/* Text of the first OpenSSL error code (reason string) into buf. */
+void https_tls_errstr(unsigned long code, char *buf, size_t len);
+
+#endif

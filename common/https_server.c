@@ -1,0 +1,661 @@
+/* HTTPS server: evhttp over bufferevent_openssl, a small router, replies
+ * with security headers. Contract in https.h, reasons in docs/transport.md. */
+#include "https.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "err.h"
+#include "https_internal.h"
+
+#define HTTPS_MAX_PREFIX 256
+
+struct https_route {
+	char method[16]; /* "" = any */
+	char prefix[HTTPS_MAX_PREFIX];
+	size_t plen;
+	https_handler_fn fn;
+	void *arg;
+};
+
+/* One per accepted connection, hung on its SSL object so that OpenSSL tells
+ * us (through the ex_data free callback) when the connection is gone. */
+struct https_conn {
+	struct https_server *srv; /* NULL once the server is freed */
+	struct https_conn *prev, *next;
+};
+
+struct https_server {
+	struct event_base *base;
+	struct evhttp *http;
+	struct evconnlistener *listener; /* owned by http */
+	SSL_CTX *ctx;
+	uint16_t port;
+	unsigned nconn, max_conn;
+	int paused;
+	size_t max_body;
+	struct https_conn *conns;
+	struct https_request *live; /* requests awaiting their reply */
+	struct https_route routes[HTTPS_MAX_ROUTES];
+	size_t nroutes;
+};
+
+struct https_request {
+	struct https_server *srv;
+	struct evhttp_request *req;
+	struct https_request *prev, *next;
+	const char *method;
+	char *path; /* decoded */
+	const char *rest;
+	struct evkeyvalq query;
+	int have_query;
+	uint8_t *body;
+	size_t body_len;
+	char thumb[TLSID_THUMBPRINT_SIZE];
+	int have_thumb;
+	char peer[64];
+};
+
+__attribute__((format(printf, 3, 4))) static void seterr(char *buf, size_t len, const char *fmt, ...)
+{
+	if (!buf || !len)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+/* ---------------------------------------------------------------- */
+/* Connection accounting                                             */
+
+static int conn_idx = -1;
+static CRYPTO_ONCE conn_idx_once = CRYPTO_ONCE_STATIC_INIT;
+
+static void conn_unlink(struct https_server *srv, struct https_conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
+/* Called by OpenSSL from SSL_free (when libevent frees the connection). */
+static void conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	struct https_conn *c = ptr;
+	if (!c)
+		return;
+	struct https_server *srv = c->srv;
+	if (srv) {
+		conn_unlink(srv, c);
+		srv->nconn--;
+		if (srv->paused && srv->nconn < srv->max_conn && srv->listener) {
+			evconnlistener_enable(srv->listener);
+			srv->paused = 0;
+		}
+	}
+	free(c);
+}
+
+static void conn_idx_init(void)
+{
+	conn_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_gone);
+}
+
+/* evhttp asks for a bufferevent for each accepted socket. It must never get
+ * NULL: it would then speak plain HTTP on that socket. If we cannot make a
+ * TLS one, we hand it a TLS bufferevent on a context-less path that fails
+ * the handshake; if even that fails, we abort rather than serve cleartext. */
+static struct bufferevent *server_bevcb(struct event_base *base, void *arg)
+{
+	struct https_server *srv = arg;
+	SSL *ssl = SSL_new(srv->ctx);
+	struct https_conn *c = calloc(1, sizeof *c);
+	if (!ssl || !c || conn_idx < 0 || !SSL_set_ex_data(ssl, conn_idx, c)) {
+		free(c);
+		SSL_free(ssl);
+		ERR_clear_error();
+		abort(); /* out of memory in the accept path: never fall back to cleartext */
+	}
+	c->srv = srv;
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->nconn++;
+	struct bufferevent *bev =
+		bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+					       BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (!bev)
+		abort(); /* same reason as above; SSL_new just succeeded */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	if (srv->nconn >= srv->max_conn && !srv->paused && srv->listener) {
+		evconnlistener_disable(srv->listener);
+		srv->paused = 1;
+	}
+	return bev;
+}
+
+/* mTLS: any certificate is accepted here (its key was proven by the
+ * handshake); whether it is trusted is the handler's thumbprint check. */
+static int accept_any_cert(int preverify_ok, X509_STORE_CTX *x509)
+{
+	return 1;
+}
+
+/* ---------------------------------------------------------------- */
+/* Requests and replies                                              */
+
+static void request_free(struct https_request *r)
+{
+	struct https_server *srv = r->srv;
+	if (r->prev)
+		r->prev->next = r->next;
+	else if (srv)
+		srv->live = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	if (r->have_query)
+		evhttp_clear_headers(&r->query);
+	free(r->path);
+	free(r->body);
+	free(r);
+}
+
+static int header_value_ok(const char *v)
+{
+	for (; *v; v++)
+		if ((unsigned char)*v < 0x20 || *v == 0x7f)
+			return 0;
+	return 1;
+}
+
+void https_reply_header(struct https_request *req, const char *name, const char *value)
+{
+	if (!req || !name || !value || !header_value_ok(name) || !header_value_ok(value) ||
+	    strchr(name, ':'))
+		return;
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req->req);
+	evhttp_remove_header(h, name);
+	evhttp_add_header(h, name, value);
+}
+
+static void add_default(struct evkeyvalq *h, const char *name, const char *value)
+{
+	if (!evhttp_find_header(h, name))
+		evhttp_add_header(h, name, value);
+}
+
+void https_reply_bytes(struct https_request *req, int status, const char *content_type,
+		       const void *body, size_t len)
+{
+	if (!req)
+		return;
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req->req);
+	evhttp_remove_header(h, "Content-Type");
+	evhttp_add_header(h, "Content-Type",
+			  content_type && header_value_ok(content_type) ? content_type
+									: "application/octet-stream");
+	add_default(h, "Cache-Control", "no-store");
+	add_default(h, "X-Content-Type-Options", "nosniff");
+	add_default(h, "X-Frame-Options", "DENY");
+	add_default(h, "Referrer-Policy", "no-referrer");
+	add_default(h, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+	struct evbuffer *out = evbuffer_new();
+	if (out && len)
+		evbuffer_add(out, body, len);
+	if (status < 100 || status > 599)
+		status = 500;
+	/* evhttp frees req after sending (or at once if the client is gone). */
+	evhttp_send_reply(req->req, status, NULL, out);
+	evbuffer_free(out);
+	request_free(req);
+}
+
+void https_reply_json(struct https_request *req, int status, json_t *body)
+{
+	if (!req) {
+		json_decref(body);
+		return;
+	}
+	if (!body)
+		body = json_object();
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (!text) {
+		static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+		https_reply_bytes(req, 500, "application/json", oom, sizeof oom - 1);
+		return;
+	}
+	https_reply_bytes(req, status, "application/json", text, strlen(text));
+	free(text);
+}
+
+void https_reply_error(struct https_request *req, int status, const char *code,
+		       const char *message)
+{
+	json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "error", "message",
+			      message ? message : "");
+	https_reply_json(req, status, o);
+}
+
+const char *https_request_method(const struct https_request *req)
+{
+	return req->method;
+}
+
+const char *https_request_path(const struct https_request *req)
+{
+	return req->path;
+}
+
+const char *https_request_path_rest(const struct https_request *req)
+{
+	return req->rest ? req->rest : "";
+}
+
+const char *https_request_query(const struct https_request *req, const char *name)
+{
+	if (!req->have_query)
+		return NULL;
+	return evhttp_find_header(&req->query, name);
+}
+
+const char *https_request_header(const struct https_request *req, const char *name)
+{
+	return evhttp_find_header(evhttp_request_get_input_headers(req->req), name);
+}
+
+const char *https_request_peer_thumbprint(const struct https_request *req)
+{
+	return req->have_thumb ? req->thumb : NULL;
+}
+
+const char *https_request_peer_addr(const struct https_request *req)
+{
+	return req->peer;
+}
+
+void https_request_body(const struct https_request *req, const uint8_t **ret, size_t *ret_len)
+{
+	*ret = req->body;
+	*ret_len = req->body_len;
+}
+
+int https_request_json(const struct https_request *req, json_t **ret, char *errbuf, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *j = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!j) {
+		seterr(errbuf, errlen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+		       jerr.text);
+		return ATTEST_E_FORMAT;
+	}
+	*ret = j;
+	return 0;
+}
+
+/* RFC 6750: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
+const char *https_request_bearer(const struct https_request *req)
+{
+	const char *v = https_request_header(req, "Authorization");
+	if (!v || strncasecmp(v, "Bearer ", 7) != 0)
+		return NULL;
+	v += 7;
+	while (*v == ' ')
+		v++;
+	size_t i = 0;
+	while ((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+	       (v[i] >= '0' && v[i] <= '9') || (v[i] && strchr("-._~+/", v[i])))
+		i++;
+	if (i == 0)
+		return NULL;
+	size_t j = i;
+	while (v[j] == '=')
+		j++;
+	return v[j] == '\0' ? v : NULL;
+}
+
+struct event_base *https_request_base(const struct https_request *req)
+{
+	return req->srv->base;
+}
+
+static const char *method_name(enum evhttp_cmd_type cmd)
+{
+	switch (cmd) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	case EVHTTP_REQ_TRACE: return "TRACE";
+	case EVHTTP_REQ_CONNECT: return "CONNECT";
+	case EVHTTP_REQ_PATCH: return "PATCH";
+	}
+	return "UNKNOWN";
+}
+
+/* Does route prefix p (length n) cover path? Returns the rest or NULL. */
+static const char *prefix_match(const char *p, size_t n, const char *path)
+{
+	if (strncmp(path, p, n) != 0)
+		return NULL;
+	if (p[n - 1] == '/')
+		return path + n;
+	if (path[n] == '\0')
+		return path + n;
+	if (path[n] == '/')
+		return path + n + 1;
+	return NULL;
+}
+
+static void dispatch(struct evhttp_request *ev, void *arg)
+{
+	struct https_server *srv = arg;
+	struct https_request *r = calloc(1, sizeof *r);
+	if (!r) {
+		evhttp_send_error(ev, 500, NULL);
+		return;
+	}
+	r->srv = srv;
+	r->req = ev;
+	r->method = method_name(evhttp_request_get_command(ev));
+	r->next = srv->live;
+	if (srv->live)
+		srv->live->prev = r;
+	srv->live = r;
+	snprintf(r->peer, sizeof r->peer, "?");
+
+	struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
+	if (evcon) {
+		char *addr = NULL;
+		ev_uint16_t port = 0;
+		evhttp_connection_get_peer(evcon, &addr, &port);
+		if (addr)
+			snprintf(r->peer, sizeof r->peer, "%s", addr);
+		SSL *ssl = bufferevent_openssl_get_ssl(evhttp_connection_get_bufferevent(evcon));
+		X509 *peer = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+		if (peer && tlsid_thumbprint_of(peer, r->thumb) == 0)
+			r->have_thumb = 1;
+	}
+
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
+	const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
+	size_t dlen = 0;
+	r->path = evhttp_uridecode(raw && *raw ? raw : "/", 0, &dlen);
+	if (!r->path || strlen(r->path) != dlen || r->path[0] != '/') {
+		https_reply_error(r, 400, "bad_request", "invalid request path");
+		return;
+	}
+	const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+	if (q) {
+		/* evhttp_parse_query_str initialises the list (and empties it on error). */
+		r->have_query = 1;
+		if (evhttp_parse_query_str(q, &r->query) < 0) {
+			https_reply_error(r, 400, "bad_request", "invalid query string");
+			return;
+		}
+	}
+
+	/* Longest matching prefix; remember whether the path matched at all. */
+	const struct https_route *best = NULL;
+	int path_known = 0;
+	for (size_t i = 0; i < srv->nroutes; i++) {
+		const struct https_route *rt = &srv->routes[i];
+		if (!prefix_match(rt->prefix, rt->plen, r->path))
+			continue;
+		path_known = 1;
+		if (rt->method[0] && strcmp(rt->method, r->method) != 0)
+			continue;
+		if (!best || rt->plen > best->plen)
+			best = rt;
+	}
+	if (!best) {
+		if (path_known)
+			https_reply_error(r, 405, "method_not_allowed", "method not allowed here");
+		else
+			https_reply_error(r, 404, "not_found", "no such resource");
+		return;
+	}
+	r->rest = prefix_match(best->prefix, best->plen, r->path);
+
+	struct evbuffer *in = evhttp_request_get_input_buffer(ev);
+	size_t n = evbuffer_get_length(in);
+	if (n > srv->max_body) { /* evhttp enforces this; a second look costs nothing */
+		https_reply_error(r, 413, "too_large", "request body too large");
+		return;
+	}
+	r->body = malloc(n + 1);
+	if (!r->body) {
+		https_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	if (n && evbuffer_remove(in, r->body, n) != (int)n) {
+		https_reply_error(r, 500, "internal", "cannot read the request body");
+		return;
+	}
+	r->body[n] = 0;
+	r->body_len = n;
+	best->fn(r, best->arg);
+}
+
+/* ---------------------------------------------------------------- */
+/* Server lifecycle                                                  */
+
+int https_server_route(struct https_server *srv, const char *method, const char *prefix,
+		       https_handler_fn fn, void *arg)
+{
+	if (!srv || !prefix || prefix[0] != '/' || !fn || strlen(prefix) >= HTTPS_MAX_PREFIX ||
+	    (method && strlen(method) >= sizeof srv->routes[0].method))
+		return ATTEST_E_ARG;
+	if (srv->nroutes >= HTTPS_MAX_ROUTES)
+		return ATTEST_E_LIMIT;
+	struct https_route *rt = &srv->routes[srv->nroutes++];
+	snprintf(rt->method, sizeof rt->method, "%s", method ? method : "");
+	snprintf(rt->prefix, sizeof rt->prefix, "%s", prefix);
+	rt->plen = strlen(prefix);
+	rt->fn = fn;
+	rt->arg = arg;
+	return 0;
+}
+
+uint16_t https_server_port(const struct https_server *srv)
+{
+	return srv->port;
+}
+
+unsigned https_server_connections(const struct https_server *srv)
+{
+	return srv->nconn;
+}
+
+/* "ADDR:PORT" with a numeric address ("[v6]:PORT" for IPv6); port 0 allowed
+ * (evutil_parse_sockaddr_port refuses it, hence our own parser). */
+static int parse_listen(const char *s, struct sockaddr_storage *ss, int *sslen)
+{
+	const char *colon = strrchr(s, ':');
+	if (!colon || !colon[1] || strlen(colon + 1) > 5)
+		return ATTEST_E_ARG;
+	for (const char *p = colon + 1; *p; p++)
+		if (*p < '0' || *p > '9')
+			return ATTEST_E_ARG;
+	unsigned long port = strtoul(colon + 1, NULL, 10);
+	if (port > 65535)
+		return ATTEST_E_ARG;
+	char addr[INET6_ADDRSTRLEN + 1];
+	size_t alen = (size_t)(colon - s);
+	memset(ss, 0, sizeof *ss);
+	if (s[0] == '[') {
+		if (alen < 3 || s[alen - 1] != ']' || alen - 2 >= sizeof addr)
+			return ATTEST_E_ARG;
+		memcpy(addr, s + 1, alen - 2);
+		addr[alen - 2] = '\0';
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+		if (inet_pton(AF_INET6, addr, &a6->sin6_addr) != 1)
+			return ATTEST_E_ARG;
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		*sslen = (int)sizeof *a6;
+		return 0;
+	}
+	if (alen == 0 || alen >= sizeof addr)
+		return ATTEST_E_ARG;
+	memcpy(addr, s, alen);
+	addr[alen] = '\0';
+	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+	if (inet_pton(AF_INET, addr, &a4->sin_addr) != 1)
+		return ATTEST_E_ARG;
+	a4->sin_family = AF_INET;
+	a4->sin_port = htons((uint16_t)port);
+	*sslen = (int)sizeof *a4;
+	return 0;
+}
+
+int https_server_new(struct event_base *base, const struct https_server_config *cfg,
+		     struct https_server **ret, char *errbuf, size_t errlen)
+{
+	if (!base || !cfg || !cfg->listen || !cfg->identity || !ret) {
+		seterr(errbuf, errlen, "missing listen address or identity");
+		return ATTEST_E_ARG;
+	}
+	struct sockaddr_storage ss;
+	int sslen;
+	if (parse_listen(cfg->listen, &ss, &sslen) < 0) {
+		seterr(errbuf, errlen, "invalid listen address '%s' (want IP:PORT or [IPv6]:PORT)",
+		       cfg->listen);
+		return ATTEST_E_ARG;
+	}
+	if (!CRYPTO_THREAD_run_once(&conn_idx_once, conn_idx_init) || conn_idx < 0)
+		return ATTEST_E_CRYPTO;
+	https_ignore_sigpipe();
+
+	struct https_server *srv = calloc(1, sizeof *srv);
+	int rc = ATTEST_E_NOMEM;
+	if (!srv)
+		return rc;
+	srv->base = base;
+	srv->max_conn = cfg->max_connections ? cfg->max_connections : HTTPS_DEFAULT_MAX_CONNECTIONS;
+	srv->max_body = cfg->max_body ? cfg->max_body : HTTPS_DEFAULT_MAX_BODY;
+
+	srv->ctx = https_tls_ctx_new(1, cfg->identity);
+	if (!srv->ctx) {
+		seterr(errbuf, errlen, "cannot set up TLS with the server identity");
+		rc = ATTEST_E_CRYPTO;
+		goto fail;
+	}
+	static const unsigned char sid[] = "attest";
+	SSL_CTX_set_session_id_context(srv->ctx, sid, sizeof sid - 1);
+	switch (cfg->client_cert) {
+	case HTTPS_CLIENT_CERT_NONE:
+		SSL_CTX_set_verify(srv->ctx, SSL_VERIFY_NONE, NULL);
+		break;
+	case HTTPS_CLIENT_CERT_OPTIONAL:
+		SSL_CTX_set_verify(srv->ctx, SSL_VERIFY_PEER, accept_any_cert);
+		break;
+	case HTTPS_CLIENT_CERT_REQUIRED:
+		SSL_CTX_set_verify(srv->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+				   accept_any_cert);
+		break;
+	default:
+		rc = ATTEST_E_ARG;
+		goto fail;
+	}
+
+	srv->http = evhttp_new(base);
+	if (!srv->http)
+		goto fail;
+	evhttp_set_bevcb(srv->http, server_bevcb, srv);
+	evhttp_set_gencb(srv->http, dispatch, srv);
+	evhttp_set_max_body_size(srv->http, (ev_ssize_t)srv->max_body);
+	evhttp_set_max_headers_size(srv->http,
+				    (ev_ssize_t)(cfg->max_headers ? cfg->max_headers
+								  : HTTPS_DEFAULT_MAX_HEADERS));
+	unsigned tmo = cfg->timeout_ms ? cfg->timeout_ms : HTTPS_DEFAULT_TIMEOUT_MS;
+	struct timeval tv = {.tv_sec = tmo / 1000, .tv_usec = (tmo % 1000) * 1000};
+	evhttp_set_timeout_tv(srv->http, &tv);
+	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+						      EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+	evhttp_set_default_content_type(srv->http, "text/plain; charset=utf-8");
+	/* Read (and drop) the rest of an oversized body before closing, so the
+	 * client gets its 413 instead of a connection reset. */
+	evhttp_set_flags(srv->http, EVHTTP_SERVER_LINGERING_CLOSE);
+
+	struct evconnlistener *lst = evconnlistener_new_bind(
+		base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+		128, (struct sockaddr *)&ss, sslen);
+	if (!lst) {
+		int e = errno;
+		seterr(errbuf, errlen, "cannot listen on %s: %s", cfg->listen, strerror(e));
+		errno = e;
+		rc = ATTEST_E_IO;
+		goto fail;
+	}
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof bound;
+	if (getsockname(evconnlistener_get_fd(lst), (struct sockaddr *)&bound, &blen) < 0) {
+		evconnlistener_free(lst);
+		rc = ATTEST_E_IO;
+		goto fail;
+	}
+	srv->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+						: ntohs(((struct sockaddr_in *)&bound)->sin_port);
+	if (!evhttp_bind_listener(srv->http, lst)) {
+		evconnlistener_free(lst);
+		goto fail;
+	}
+	srv->listener = lst;
+	*ret = srv;
+	return 0;
+fail:
+	https_server_free(srv);
+	return rc;
+}
+
+void https_server_free(struct https_server *srv)
+{
+	if (!srv)
+		return;
+	/* Requests evhttp already detached (client gone, reply pending) are ours
+	 * to free; the others go with their connections in evhttp_free. */
+	while (srv->live) {
+		struct https_request *r = srv->live;
+		if (!evhttp_request_get_connection(r->req))
+			evhttp_request_free(r->req);
+		request_free(r);
+	}
+	/* Connections are finalised later by libevent: cut their link to us. */
+	for (struct https_conn *c = srv->conns, *next; c; c = next) {
+		next = c->next;
+		c->srv = NULL;
+		c->prev = c->next = NULL;
+	}
+	srv->conns = NULL;
+	srv->listener = NULL;
+	if (srv->http)
+		evhttp_free(srv->http);
+	SSL_CTX_free(srv->ctx);
+	free(srv);
+}

@@ -1,0 +1,58 @@
+/* TLS context settings shared by the HTTPS server and client. */
+#include "https_internal.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+
+/* TLS 1.2 suites: forward secrecy and AEAD only. TLS 1.3 suites are
+ * OpenSSL's defaults, all of which qualify. */
+#define HTTPS_TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+SSL_CTX *https_tls_ctx_new(int server, const struct tlsid *identity)
+{
+	SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+	if (!ctx)
+		goto fail;
+	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+	    !SSL_CTX_set_cipher_list(ctx, HTTPS_TLS12_CIPHERS))
+		goto fail;
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+					 (server ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0));
+	/* Idle connections (thousands on a verifier) keep no I/O buffers. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (identity) {
+		if (SSL_CTX_use_certificate(ctx, identity->cert) != 1 ||
+		    SSL_CTX_use_PrivateKey(ctx, identity->key) != 1 ||
+		    SSL_CTX_check_private_key(ctx) != 1)
+			goto fail;
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	return NULL;
+}
+
+void https_tls_errstr(unsigned long code, char *buf, size_t len)
+{
+	const char *reason = ERR_reason_error_string(code);
+	if (reason)
+		snprintf(buf, len, "%s", reason);
+	else
+		snprintf(buf, len, "error %lu", code);
+}
+
+void https_ignore_sigpipe(void)
+{
+	struct sigaction old;
+	if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = SIG_IGN;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGPIPE, &sa, NULL);
+	}
+}
