@@ -45,3 +45,20 @@ if(NOT ATTEST_FUZZ AND TARGET attest-store)
     set_tests_properties(unit/${name} PROPERTIES LABELS unit TIMEOUT 120)
   endforeach()
 endif()
+
+# Loopback-only C test programs (cmocka) for the programs' shared I/O code:
+# every tests/integration/test_https*.c, linked with attest-common. Labelled
+# unit so that make check also runs them under ASan+UBSan+LSan.
+if(NOT ATTEST_FUZZ)
+  find_package(Threads REQUIRED)
+  file(GLOB HTTPS_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/test_https*.c)
+  foreach(src ${HTTPS_TESTS})
+    get_filename_component(name ${src} NAME_WE)
+    add_executable(${name} ${src})
+    target_link_libraries(${name} PRIVATE attest-common PkgConfig::CMOCKA Threads::Threads)
+    set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+    add_test(NAME unit/${name} COMMAND ${CMAKE_BINARY_DIR}/tests/${name}
+             WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(unit/${name} PROPERTIES LABELS unit TIMEOUT 120)
+  endforeach()
+endif()
