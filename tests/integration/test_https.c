@@ -585,6 +585,20 @@ static void test_body_cap(void **state)
 	assert_int_equal(r.error, HTTPS_OK);
 	assert_int_equal(r.status, 413);
 	assert_int_equal(sc.calls, 1);
+
+	/* Headers over the 16 KiB default: refused, handler not called. */
+	static char hdr[20000 + 200];
+	int k = snprintf(hdr, sizeof hdr, "GET /v1/ping HTTP/1.1\r\nHost: x\r\nX-Big: ");
+	memset(hdr + k, 'b', 20000);
+	memcpy(hdr + k + 20000, "\r\n\r\n", 5);
+	struct raw raw = {.port = https_server_port(srv), .tls = 1, .id = client_id, .send = hdr};
+	pthread_t th;
+	pthread_create(&th, NULL, raw_thread, &raw);
+	run_until(base, &raw.done, 5000);
+	pthread_join(th, NULL);
+	print_message("20 KB of headers: %.40s\n", raw.out);
+	assert_non_null(strstr(raw.out, "HTTP/1.1 400"));
+	assert_int_equal(sc.calls, 1);
 	https_client_free(cli);
 	https_server_free(srv);
 	event_base_free(base);
