@@ -155,11 +155,32 @@ static void policy_create(struct verifier *v, struct https_request *req, struct 
 		goto out;
 	}
 	if (from != NULL) {
-		/* Learning needs the host's last good evidence, which this version
-		 * does not keep yet (docs/api.md). */
-		https_reply_error(req, 409, "BUSY",
-				  "learning a policy from a host is not available in this version "
-				  "of the verifier yet");
+		struct store_host *h = NULL;
+		struct store_policy *exist = NULL;
+		if (store_policy_get_by_name(v->store, name, &exist) == 0) {
+			store_policy_free(exist);
+			https_reply_error(req, 409, "EXISTS", "a policy with that name exists");
+			goto out;
+		}
+		if (!json_is_string(from)) {
+			https_reply_error(req, 400, "INVALID_FIELD", "from_host must be a host name");
+			goto out;
+		}
+		int rc = store_host_get_by_name(v->store, json_string_value(from), &h);
+		if (rc < 0) {
+			api_store_error(v, req, rc, "host");
+			goto out;
+		}
+		bool enabled = h->enabled;
+		int64_t hid = h->id;
+		store_host_free(h);
+		if (!enabled) {
+			https_reply_error(req, 409, "BUSY",
+					  "the host is disconnected; reconnect it first");
+			goto out;
+		}
+		/* Answered when the host's fresh evidence has been verified. */
+		scheduler_learn(v, hid, name, ctx->actor, req);
 		goto out;
 	}
 	if (!policy_check(req, body, &canon))

@@ -30,9 +30,7 @@
 #include "reason.h"
 #include "tpm.h"
 #include "verifier.h"
-#ifdef ATTEST_HAVE_VERIFY
 #include "verify.h"
-#endif
 
 #define TICK_MS 1000
 #define EXPIRE_EVERY_S 5
@@ -51,6 +49,15 @@ struct waiter {
 	int status;
 	struct https_request *req;
 	struct event *timer;
+};
+
+struct learn {
+	struct learn *next;
+	int64_t host_id;
+	uint64_t after_seq;
+	char name[STORE_NAME_MAX + 1];
+	char actor[STORE_NAME_MAX + 1];
+	struct https_request *req;
 };
 
 enum job_step { STEP_IDENTITY, STEP_AK, STEP_ACTIVATE, STEP_QUOTE };
@@ -148,6 +155,17 @@ static void job_end(struct job *j, int64_t next_due, int64_t failures)
 			waiter_drop(v, w);
 		}
 		w = nx;
+	}
+	for (struct learn **lp = &v->learns; *lp;) {
+		struct learn *l = *lp;
+		if (l->host_id == j->host_id && j->seq > l->after_seq) {
+			https_reply_error(l->req, 409, "HOST_NOT_ATTESTED",
+					  "the host's evidence could not be verified, so nothing "
+					  "was learned; see the host's reasons");
+			*lp = l->next;
+			free(l);
+		} else
+			lp = &l->next;
 	}
 	for (struct job **p = &v->jobs; *p; p = &(*p)->next)
 		if (*p == j) {
@@ -713,7 +731,88 @@ static void reenroll(struct job *j)
 	enroll_start(j);
 }
 
-#ifdef ATTEST_HAVE_VERIFY
+/* Answer the learn requests waiting for this job with a policy learned
+ * from evidence b (already verified by the caller). */
+static void learn_from(struct job *j, const struct bundle *b, const struct policy *base)
+{
+	struct verifier *v = j->v;
+	for (struct learn **lp = &v->learns; *lp;) {
+		struct learn *l = *lp;
+		if (l->host_id != j->host_id || j->seq <= l->after_seq) {
+			lp = &l->next;
+			continue;
+		}
+		*lp = l->next;
+		struct eventlog *log = NULL;
+		struct eventlog_checks *c = NULL;
+		struct eventlog_facts *f = NULL;
+		struct policy *p = NULL;
+		char *summary = NULL, *text = NULL;
+		int64_t id = 0;
+		int rc = b->eventlog ? eventlog_parse(b->eventlog, b->eventlog_len, &log, NULL)
+				     : ATTEST_E_FORMAT;
+		if (rc == 0)
+			rc = eventlog_content_check_bank(log, TPM2_ALG_SHA256, &c);
+		if (rc == 0)
+			rc = eventlog_facts_derive(log, c, &f);
+		if (rc == 0) {
+			struct policy_learn_input in = {.log = log, .checks = c, .facts = f,
+							.pcrs = &b->pcrs, .base = base};
+			rc = policy_learn(&in, &p, &summary);
+		}
+		if (rc == 0)
+			rc = policy_to_json(p, false, &text);
+		if (rc == 0)
+			rc = store_policy_add(v->store, l->name, text, false, verifier_now(), &id);
+		if (rc == 0) {
+			api_event(v, j->host_id, "policy", l->actor,
+				  "policy %s learned from host %s", l->name, j->name);
+			json_t *learned = json_array();
+			char *save = NULL;
+			for (char *line = summary ? strtok_r(summary, "\n", &save) : NULL; line;
+			     line = strtok_r(NULL, "\n", &save))
+				json_array_append_new(learned, json_string(line));
+			json_t *body = json_loads(text, 0, NULL);
+			https_reply_json(l->req, 201,
+					 json_pack("{s:s,s:b,s:I,s:o,s:o}", "name", l->name,
+						   "default", 0, "hosts", (json_int_t)0, "body",
+						   body ? body : json_null(), "learned", learned));
+		} else if (rc == ATTEST_E_EXISTS) {
+			https_reply_error(l->req, 409, "EXISTS", "a policy with that name exists");
+		} else {
+			https_reply_error(l->req, 500, "INTERNAL",
+					  "the policy could not be learned from this evidence");
+		}
+		free(summary);
+		free(text);
+		policy_free(p);
+		eventlog_facts_free(f);
+		eventlog_checks_free(c);
+		eventlog_free(log);
+		free(l);
+	}
+}
+
+void scheduler_learn(struct verifier *v, int64_t host_id, const char *name, const char *actor,
+		     struct https_request *req)
+{
+	struct learn *l = calloc(1, sizeof *l);
+	if (l == NULL) {
+		https_reply_error(req, 500, "INTERNAL", "out of memory");
+		return;
+	}
+	l->host_id = host_id;
+	l->after_seq = v->job_seq;
+	snprintf(l->name, sizeof l->name, "%s", name);
+	snprintf(l->actor, sizeof l->actor, "%s", actor);
+	l->req = req;
+	l->next = v->learns;
+	v->learns = l;
+	int64_t now = verifier_now();
+	(void)store_host_set_next_due(v->store, host_id, now, now);
+	scheduler_kick(v);
+}
+
 static uint16_t bank_id(const char *s)
 {
 	return s ? bundle_bank_alg(s) : 0;
@@ -763,6 +862,14 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 		reenroll(j);
 		return;
 	}
+	/* Learning needs evidence that verified; differences from the current
+	 * policy are what a new policy is for. */
+	bool learnable = r->verdict != VERIFY_RESTARTED;
+	for (size_t k = 0; k < r->reason_count && learnable; k++)
+		if (strcmp(r->reasons[k].code, REASON_CONFIGURATION_NOT_APPROVED) != 0)
+			learnable = false;
+	if (learnable && v->learns != NULL)
+		learn_from(j, b, p);
 	json_t *reasons = NULL, *full = NULL;
 	(void)verify_reasons_json(r, &reasons);
 	(void)verify_result_json(r, &full);
@@ -789,91 +896,6 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	free(rj);
 	free(sw);
 }
-#else
-/* Interim pipeline until lib/verify.c lands: quote + replay (bundle_verify),
- * restart counters, Secure Boot / UEFI from the verified log. */
-static void verify_and_store(struct job *j, struct bundle *b, const struct store_host *h,
-			     const struct store_ak *ak, struct policy *p)
-{
-	struct verifier *v = j->v;
-	TPMT_PUBLIC akpub;
-	struct bundle_result br;
-	memset(&br, 0, sizeof br);
-	if (tpm_public_decode(ak->public_area, ak->public_len, &akpub, NULL) < 0 ||
-	    bundle_verify(b, &akpub, j->nonce, sizeof j->nonce, &br) < 0) {
-		job_red(j, REASON_VERIFIER_ERROR, "the verification could not run", NULL, NULL);
-		return;
-	}
-	json_t *reasons = json_array();
-	for (size_t i = 0; i < br.reasons.count; i++)
-		json_array_append_new(reasons,
-				      json_pack("{s:s,s:s}", "code",
-						quote_status_code(br.reasons.list[i].status),
-						"message", br.reasons.list[i].message));
-	bool sig_ok = br.quote.decoded &&
-		      !quote_reasons_has(&br.reasons, QUOTE_SIGNATURE_INVALID) &&
-		      !quote_reasons_has(&br.reasons, QUOTE_SIGNATURE_MALFORMED);
-	const char *boot_id = json_string_value(json_object_get(b->metadata, "boot_id"));
-	if (sig_ok && h->reset_count >= 0 &&
-	    ((int64_t)br.quote.clock.resetCount != h->reset_count ||
-	     (int64_t)br.quote.clock.restartCount != h->restart_count ||
-	     (h->boot_id && boot_id && strcmp(h->boot_id, boot_id) != 0))) {
-		json_decref(reasons);
-		if (j->enrollments < 2) {
-			reenroll(j);
-			return;
-		}
-	}
-	json_t *sw = json_object();
-	if (br.replayed && b->eventlog != NULL) {
-		struct eventlog *log = NULL;
-		struct eventlog_checks *c = NULL;
-		struct eventlog_facts *f = NULL;
-		if (eventlog_parse(b->eventlog, b->eventlog_len, &log, NULL) == 0 &&
-		    eventlog_content_check(log, &c) == 0 && eventlog_facts_derive(log, c, &f) == 0) {
-			if (p->uefi && !f->is_uefi)
-				json_array_append_new(reasons,
-						      json_pack("{s:s,s:s}", "code", REASON_NOT_UEFI,
-								"message",
-								"the event log shows no UEFI boot"));
-			if (p->secure_boot && f->secure_boot != EVENTLOG_SECURE_BOOT_ENABLED)
-				json_array_append_new(
-				    reasons, json_pack("{s:s,s:s}", "code",
-						       REASON_SECURE_BOOT_DISABLED, "message",
-						       "UEFI Secure Boot is not enabled (PCR 7)"));
-			if (f->firmware_count > 0)
-				json_object_set_new(sw, "firmware",
-						    json_string(f->firmware[0].text));
-			if (f->kernel_cmdline)
-				json_object_set_new(sw, "kernel_cmdline",
-						    json_string(f->kernel_cmdline));
-		}
-		eventlog_facts_free(f);
-		eventlog_checks_free(c);
-		eventlog_free(log);
-	}
-	const char *k = json_string_value(json_object_get(b->metadata, "kernel"));
-	const char *os = json_string_value(json_object_get(b->metadata, "os_release"));
-	if (k)
-		json_object_set_new(sw, "kernel", json_string(k));
-	if (os)
-		json_object_set_new(sw, "os", json_string(os));
-	if (p->certified_tpm && !h->ek_certified)
-		json_array_append_new(reasons, json_pack("{s:s,s:s}", "code",
-							 REASON_TPM_NOT_CERTIFIED, "message",
-							 "the TPM is not on the certified list"));
-	if (sig_ok)
-		(void)store_host_set_boot(v->store, j->host_id, br.quote.clock.resetCount,
-					  br.quote.clock.restartCount, boot_id, verifier_now());
-	enum store_trust t = json_array_size(reasons) == 0 ? STORE_TRUST_GREEN : STORE_TRUST_RED;
-	char *rj = json_dumps(reasons, JSON_COMPACT), *swj = json_dumps(sw, JSON_COMPACT);
-	json_decref(reasons);
-	json_decref(sw);
-	job_verdict(j, t, rj ? rj : "[]", swj, true);
-	free(rj);
-	free(swj);
-}
-#endif
 
 static void on_quote(const struct https_result *res, void *arg)
 {
@@ -1124,6 +1146,11 @@ void scheduler_free(struct verifier *v)
 		if (w->timer)
 			event_free(w->timer);
 		free(w);
+	}
+	while (v->learns) {
+		struct learn *l = v->learns;
+		v->learns = l->next;
+		free(l);
 	}
 	/* The HTTPS client is freed after this (its callbacks never run again);
 	 * the hosts' leases run out or are released at the next start. */

@@ -50,6 +50,7 @@ struct verifier_metrics {
 };
 
 struct job;
+struct learn;
 struct ekcert_store;
 struct waiter;
 
@@ -67,6 +68,7 @@ struct verifier {
 	uint64_t job_seq;      /* jobs started so far */
 	struct job *jobs;      /* in flight (linked list) */
 	struct waiter *waiters;
+	struct learn *learns;  /* policies to learn from a host's next evidence */
 	struct verifier_metrics m;
 	int64_t last_expire;
 };
@@ -93,6 +95,12 @@ bool scheduler_busy(const struct verifier *v, int64_t host_id);
 /* Answer req with the host (with status) once an attestation of host_id
  * that starts after this call has finished, or with 504 after a timeout. */
 void scheduler_wait(struct verifier *v, int64_t host_id, struct https_request *req, int status);
+/* Learn policy `name` from the next evidence of host_id that verifies
+ * (quote, nonce, replay; only approved-configuration differences allowed)
+ * and answer req with 201 and the policy, or 409 if the host cannot be
+ * attested. Takes a copy of name and actor. */
+void scheduler_learn(struct verifier *v, int64_t host_id, const char *name, const char *actor,
+		     struct https_request *req);
 /* Drop waiters and jobs (shutdown). */
 void scheduler_free(struct verifier *v);
 

@@ -202,6 +202,25 @@ reboot() {
   ok "reboot -> restart detected, re-enrolled with a new AK, green again"
 }
 
+learn_and_reconnect() {
+  call "$admin" POST /api/v1/policies '{"name":"learned","from_host":"good"}' 201
+  [ "$(field '.learned|length')" -gt 0 ] || fail "nothing learned: $body"
+  call "$admin" POST /api/v1/policies/learned/assign '{"host":"good"}' 200
+  call "$admin" POST "/api/v1/hosts/good/attest?wait=1" 200
+  [ "$(field .policy)" = learned ] && [ "$(field .trust)" = green ] ||
+    fail "good under its learned policy: $(field .policy) $(field .trust) $(field -c .reasons)"
+  call "$admin" POST /api/v1/hosts/good/disconnect 200
+  [ "$(field .connection)" = disconnected ] && [ "$(field .trust)" = unknown ] ||
+    fail "disconnect: $(field .connection) $(field .trust)"
+  call "$admin" POST "/api/v1/hosts/good/attest" 409
+  call "$admin" POST "/api/v1/hosts/good/reconnect?wait=1" 200
+  [ "$(field .trust)" = green ] && [ "$(field .connection)" = connected ] ||
+    fail "reconnect: $(field .trust) $(field -c .reasons)"
+  [ "$(field .ak_name)" != "$good_ak" ] || fail "reconnect kept the old AK"
+  good_ak=$(field .ak_name)
+  ok "policy learned from a host ($(field '.tpm.manufacturer') TPM), assigned, green; disconnect -> unknown; reconnect -> new AK, green"
+}
+
 tamper() {
   "$bin/attest-sim" extend "$good_dir" 4 "$(printf 'ab%.0s' $(seq 32))" >/dev/null || fail "attest-sim extend"
   call "$admin" POST "/api/v1/hosts/good/attest?wait=1" 200
@@ -262,6 +281,7 @@ uncertified
 wrong_thumbprint
 viewer
 reboot
+learn_and_reconnect
 tamper
 unreachable
 kill9
