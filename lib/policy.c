@@ -16,7 +16,7 @@
 /* ---- small helpers ---- */
 
 static void seterr(struct policy_error *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void seterr(struct policy_error *err, const char *fmt, ...)
 {
@@ -180,7 +180,7 @@ static void ranges_format(uint32_t mask, char *out, size_t cap)
 		while (j + 1 < QUOTE_NUM_PCRS && (mask & (1u << (j + 1))))
 			j++;
 		int n = j > i ? snprintf(out + len, cap - len, "%s%u-%u", len ? "," : "", i, j)
-			      : snprintf(out + len, cap - len, "%s%u", len ? "," : "", i);
+		              : snprintf(out + len, cap - len, "%s%u", len ? "," : "", i);
 		if (n < 0 || (size_t)n >= cap - len)
 			return;
 		len += (size_t)n;
@@ -245,7 +245,7 @@ static size_t text_depth(const char *s, size_t len)
 
 /* Refuse any key of obj not in allowed (NULL-terminated). */
 static int known_keys(json_t *obj, const char *where, const char *const *allowed,
-		      struct policy_error *err)
+                      struct policy_error *err)
 {
 	const char *k;
 	json_t *v;
@@ -263,7 +263,7 @@ static int known_keys(json_t *obj, const char *where, const char *const *allowed
 }
 
 static int get_bool(json_t *obj, const char *key, const char *where, bool *ret,
-		    struct policy_error *err)
+                    struct policy_error *err)
 {
 	json_t *v = json_object_get(obj, key);
 	if (!v)
@@ -301,7 +301,7 @@ static int text_dup(json_t *v, const char *path, char **ret, struct policy_error
 
 /* An array of at most POLICY_MAX_ITEMS entries (may be empty). */
 static int get_array(json_t *obj, const char *key, const char *where, json_t **ret,
-		     struct policy_error *err)
+                     struct policy_error *err)
 {
 	json_t *v = json_object_get(obj, key);
 	if (!json_is_array(v)) {
@@ -318,7 +318,7 @@ static int get_array(json_t *obj, const char *key, const char *where, json_t **r
 }
 
 static int get_strings(json_t *obj, const char *key, const char *where, bool *has,
-		       struct policy_strings *ret, struct policy_error *err)
+                       struct policy_strings *ret, struct policy_error *err)
 {
 	if (!json_object_get(obj, key))
 		return 0;
@@ -344,7 +344,7 @@ static int get_strings(json_t *obj, const char *key, const char *where, bool *ha
 }
 
 static int digest_of(json_t *v, const char *path, size_t size, uint8_t *out,
-		     struct policy_error *err)
+                     struct policy_error *err)
 {
 	size_t n = 0;
 	if (!json_is_string(v) || json_string_length(v) != 2 * size ||
@@ -360,7 +360,7 @@ static int digest_of(json_t *v, const char *path, size_t size, uint8_t *out,
 }
 
 static int get_digests(json_t *obj, const char *key, const char *where, bool *has,
-		       struct policy_digests *ret, struct policy_error *err)
+                       struct policy_digests *ret, struct policy_error *err)
 {
 	if (!json_object_get(obj, key))
 		return 0;
@@ -387,7 +387,7 @@ static int get_digests(json_t *obj, const char *key, const char *where, bool *ha
 }
 
 static int count_of(json_t *obj, const char *key, const char *where, int64_t *ret,
-		    struct policy_error *err)
+                    struct policy_error *err)
 {
 	json_t *v = json_object_get(obj, key);
 	if (!v)
@@ -417,8 +417,9 @@ static int get_banks(json_t *req, struct policy *p, struct policy_error *err)
 	{
 		uint16_t alg = json_is_string(v) ? bundle_bank_alg(json_string_value(v)) : 0;
 		if (!alg) {
-			seterr(err, "policy: requirements.banks[%zu]: \"%.32s\" is not a bank "
-				    "(sha1, sha256, sha384, sha512)",
+			seterr(err,
+			       "policy: requirements.banks[%zu]: \"%.32s\" is not a bank "
+			       "(sha1, sha256, sha384, sha512)",
 			       i, json_is_string(v) ? json_string_value(v) : "?");
 			return ATTEST_E_FORMAT;
 		}
@@ -456,8 +457,9 @@ static int get_interfaces(json_t *req, struct policy *p, struct policy_error *er
 		} else if (!strcmp(s, "crb")) {
 			p->tpm_interfaces |= POLICY_TPM_CRB;
 		} else {
-			seterr(err, "policy: requirements.tpm_interfaces[%zu]: \"%.32s\" is not "
-				    "\"tis\" or \"crb\"",
+			seterr(err,
+			       "policy: requirements.tpm_interfaces[%zu]: \"%.32s\" is not "
+			       "\"tis\" or \"crb\"",
 			       i, s);
 			return ATTEST_E_FORMAT;
 		}
@@ -472,11 +474,12 @@ static int get_selection(json_t *req, struct policy *p, struct policy_error *err
 		return 0;
 	if (!json_is_object(o) || json_object_size(o) == 0) {
 		seterr(err, "policy: requirements.quote_pcrs must be an object of banks, e.g. "
-			    "{\"sha256\": \"0-7\"}");
+		            "{\"sha256\": \"0-7\"}");
 		return ATTEST_E_FORMAT;
 	}
 	if (json_object_size(o) > POLICY_MAX_BANKS) {
-		seterr(err, "policy: requirements.quote_pcrs: more than %u banks", POLICY_MAX_BANKS);
+		seterr(err, "policy: requirements.quote_pcrs: more than %u banks",
+		       POLICY_MAX_BANKS);
 		return ATTEST_E_LIMIT;
 	}
 	p->selection_count = 0;
@@ -486,13 +489,16 @@ static int get_selection(json_t *req, struct policy *p, struct policy_error *err
 	{
 		uint16_t alg = bundle_bank_alg(bank);
 		if (!alg) {
-			seterr(err, "policy: requirements.quote_pcrs: \"%.32s\" is not a bank", bank);
+			seterr(err, "policy: requirements.quote_pcrs: \"%.32s\" is not a bank",
+			       bank);
 			return ATTEST_E_FORMAT;
 		}
 		uint32_t mask = 0;
-		if (!json_is_string(v) || policy_pcr_ranges_parse(json_string_value(v), &mask) < 0) {
-			seterr(err, "policy: requirements.quote_pcrs.%s: \"%.64s\" is not a PCR list "
-				    "like \"0-7\" or \"0-9,14\" (PCRs 0..23)",
+		if (!json_is_string(v) ||
+		    policy_pcr_ranges_parse(json_string_value(v), &mask) < 0) {
+			seterr(err,
+			       "policy: requirements.quote_pcrs.%s: \"%.64s\" is not a PCR list "
+			       "like \"0-7\" or \"0-9,14\" (PCRs 0..23)",
 			       bank, json_is_string(v) ? json_string_value(v) : "?");
 			return ATTEST_E_FORMAT;
 		}
@@ -509,9 +515,9 @@ static int get_selection(json_t *req, struct policy *p, struct policy_error *err
 
 static int parse_requirements(json_t *req, struct policy *p, struct policy_error *err)
 {
-	static const char *const keys[] = { "secure_boot", "banks", "uefi", "certified_tpm",
-					    "tpm_interfaces", "min_agent_version", "quote_pcrs",
-					    NULL };
+	static const char *const keys[] = {
+	    "secure_boot",       "banks",      "uefi", "certified_tpm", "tpm_interfaces",
+	    "min_agent_version", "quote_pcrs", NULL};
 	if (!json_is_object(req)) {
 		seterr(err, "policy: requirements must be an object");
 		return ATTEST_E_FORMAT;
@@ -529,8 +535,9 @@ static int parse_requirements(json_t *req, struct policy *p, struct policy_error
 		int cmp;
 		if (!json_is_string(v) || json_string_length(v) > 64 ||
 		    policy_version_compare(json_string_value(v), "0", &cmp) < 0) {
-			seterr(err, "policy: requirements.min_agent_version: \"%.64s\" is not a "
-				    "dotted version like \"6.7\"",
+			seterr(err,
+			       "policy: requirements.min_agent_version: \"%.64s\" is not a "
+			       "dotted version like \"6.7\"",
 			       json_is_string(v) ? json_string_value(v) : "?");
 			return ATTEST_E_FORMAT;
 		}
@@ -541,9 +548,9 @@ static int parse_requirements(json_t *req, struct policy *p, struct policy_error
 }
 
 static int parse_sigdb(json_t *ref, const char *key, struct policy_sigdb *s,
-		       struct policy_error *err)
+                       struct policy_error *err)
 {
-	static const char *const keys[] = { "digests", "entries", "min_entries", NULL };
+	static const char *const keys[] = {"digests", "entries", "min_entries", NULL};
 	json_t *o = json_object_get(ref, key);
 	if (!o)
 		return 0;
@@ -565,7 +572,7 @@ static int parse_sigdb(json_t *ref, const char *key, struct policy_sigdb *s,
 
 static int parse_boot_apps(json_t *ref, struct policy *p, struct policy_error *err)
 {
-	static const char *const keys[] = { "path", "digest", NULL };
+	static const char *const keys[] = {"path", "digest", NULL};
 	if (!json_object_get(ref, "boot_apps"))
 		return 0;
 	json_t *a;
@@ -612,8 +619,9 @@ static int parse_pcr_values(json_t *ref, struct policy *p, struct policy_error *
 	if (!o)
 		return 0;
 	if (!json_is_object(o) || json_object_size(o) > POLICY_MAX_BANKS) {
-		seterr(err, "policy: reference.pcrs must be an object of at most %u banks, e.g. "
-			    "{\"sha256\": {\"0\": [\"<hex>\"]}}",
+		seterr(err,
+		       "policy: reference.pcrs must be an object of at most %u banks, e.g. "
+		       "{\"sha256\": {\"0\": [\"<hex>\"]}}",
 		       POLICY_MAX_BANKS);
 		return ATTEST_E_FORMAT;
 	}
@@ -640,8 +648,9 @@ static int parse_pcr_values(json_t *ref, struct policy *p, struct policy_error *
 			/* one index, no leading zeros, nothing after it */
 			if ((idx[0] == '0' && idx[1]) || dec(&q, QUOTE_NUM_PCRS - 1, &index) < 0 ||
 			    *q || policy_pcr_ranges_parse(idx, &mask) < 0) {
-				seterr(err, "policy: reference.pcrs.%s: \"%.16s\" is not a PCR index "
-					    "0..23",
+				seterr(err,
+				       "policy: reference.pcrs.%s: \"%.16s\" is not a PCR index "
+				       "0..23",
 				       bank, idx);
 				return ATTEST_E_FORMAT;
 			}
@@ -649,8 +658,9 @@ static int parse_pcr_values(json_t *ref, struct policy *p, struct policy_error *
 			snprintf(where, sizeof where, "reference.pcrs.%s.%s", bank, idx);
 			if (!json_is_array(list) || json_array_size(list) == 0 ||
 			    json_array_size(list) > POLICY_MAX_ITEMS) {
-				seterr(err, "policy: %s must be a non-empty array of at most %u hex "
-					    "values",
+				seterr(err,
+				       "policy: %s must be a non-empty array of at most %u hex "
+				       "values",
 				       where, POLICY_MAX_ITEMS);
 				return ATTEST_E_FORMAT;
 			}
@@ -679,10 +689,17 @@ static int parse_pcr_values(json_t *ref, struct policy *p, struct policy_error *
 
 static int parse_reference(json_t *ref, struct policy *p, struct policy_error *err)
 {
-	static const char *const keys[] = { "firmware_versions", "firmware_blobs", "boot_apps",
-					    "kernel_cmdlines",   "kernel_images",  "pk",
-					    "kek",		 "db",		   "dbx",
-					    "pcrs",		 NULL };
+	static const char *const keys[] = {"firmware_versions",
+	                                   "firmware_blobs",
+	                                   "boot_apps",
+	                                   "kernel_cmdlines",
+	                                   "kernel_images",
+	                                   "pk",
+	                                   "kek",
+	                                   "db",
+	                                   "dbx",
+	                                   "pcrs",
+	                                   NULL};
 	if (!json_is_object(ref)) {
 		seterr(err, "policy: reference must be an object");
 		return ATTEST_E_FORMAT;
@@ -690,14 +707,14 @@ static int parse_reference(json_t *ref, struct policy *p, struct policy_error *e
 	int e;
 	if ((e = known_keys(ref, "reference", keys, err)) < 0 ||
 	    (e = get_strings(ref, "firmware_versions", "reference", &p->has_firmware_versions,
-			     &p->firmware_versions, err)) < 0 ||
+	                     &p->firmware_versions, err)) < 0 ||
 	    (e = get_digests(ref, "firmware_blobs", "reference", &p->has_firmware_blobs,
-			     &p->firmware_blobs, err)) < 0 ||
+	                     &p->firmware_blobs, err)) < 0 ||
 	    (e = parse_boot_apps(ref, p, err)) < 0 ||
 	    (e = get_strings(ref, "kernel_cmdlines", "reference", &p->has_kernel_cmdlines,
-			     &p->kernel_cmdlines, err)) < 0 ||
+	                     &p->kernel_cmdlines, err)) < 0 ||
 	    (e = get_strings(ref, "kernel_images", "reference", &p->has_kernel_images,
-			     &p->kernel_images, err)) < 0 ||
+	                     &p->kernel_images, err)) < 0 ||
 	    (e = parse_sigdb(ref, "pk", &p->pk, err)) < 0 ||
 	    (e = parse_sigdb(ref, "kek", &p->kek, err)) < 0 ||
 	    (e = parse_sigdb(ref, "db", &p->db, err)) < 0 ||
@@ -709,8 +726,8 @@ static int parse_reference(json_t *ref, struct policy *p, struct policy_error *e
 
 int policy_parse(const char *json, size_t len, struct policy **ret, struct policy_error *err)
 {
-	static const char *const keys[] = { "version", "description", "requirements", "reference",
-					    NULL };
+	static const char *const keys[] = {"version", "description", "requirements", "reference",
+	                                   NULL};
 	if ((!json && len) || !ret)
 		return ATTEST_E_ARG;
 	if (len > POLICY_MAX_SIZE) {
@@ -892,8 +909,8 @@ static int reference_json(const struct policy *p, json_t *root)
 		for (size_t i = 0; i < p->boot_app_count; i++) {
 			json_t *o = json_object();
 			if (json_array_append_new(a, o) < 0 ||
-			    (e = put(o, "digest", hexstr(p->boot_apps[i].digest, POLICY_DIGEST_SIZE))) <
-				    0)
+			    (e = put(o, "digest",
+			             hexstr(p->boot_apps[i].digest, POLICY_DIGEST_SIZE))) < 0)
 				return ATTEST_E_NOMEM;
 			if (p->boot_apps[i].path &&
 			    (e = put(o, "path", json_string(p->boot_apps[i].path))) < 0)
@@ -919,8 +936,8 @@ static int reference_json(const struct policy *p, json_t *root)
 			if (!list && (e = put(bank, idx, list = json_array())) < 0)
 				return e;
 			for (size_t k = 0; k < pv->count; k++)
-				if (json_array_append_new(list, hexstr(pv->v[k], eventlog_alg_size(pv->alg))) <
-				    0)
+				if (json_array_append_new(
+				        list, hexstr(pv->v[k], eventlog_alg_size(pv->alg))) < 0)
 					return ATTEST_E_NOMEM;
 		}
 	}
@@ -942,8 +959,8 @@ int policy_to_json(const struct policy *p, bool pretty, char **ret)
 	if (e == 0)
 		e = reference_json(p, root);
 	if (e == 0) {
-		size_t flags = JSON_SORT_KEYS | JSON_ENSURE_ASCII |
-			       (pretty ? JSON_INDENT(2) : JSON_COMPACT);
+		size_t flags =
+		    JSON_SORT_KEYS | JSON_ENSURE_ASCII | (pretty ? JSON_INDENT(2) : JSON_COMPACT);
 		char *s = json_dumps(root, flags);
 		if (!s)
 			e = ATTEST_E_NOMEM;

@@ -25,13 +25,13 @@
 #include "eventlog_facts.h"
 #include "quote.h"
 
-#define POLICY_VERSION 1u
-#define POLICY_MAX_SIZE (1024u * 1024) /* JSON text bytes */
-#define POLICY_MAX_DEPTH 6u            /* nesting of objects/arrays */
-#define POLICY_MAX_ITEMS 1024u         /* entries in any one list */
-#define POLICY_MAX_TEXT 4096u          /* bytes of any one string */
-#define POLICY_MAX_BANKS 4u            /* banks in requirements/reference */
-#define POLICY_DIGEST_SIZE 32u         /* SHA-256 */
+#define POLICY_VERSION     1u
+#define POLICY_MAX_SIZE    (1024u * 1024) /* JSON text bytes */
+#define POLICY_MAX_DEPTH   6u             /* nesting of objects/arrays */
+#define POLICY_MAX_ITEMS   1024u          /* entries in any one list */
+#define POLICY_MAX_TEXT    4096u          /* bytes of any one string */
+#define POLICY_MAX_BANKS   4u             /* banks in requirements/reference */
+#define POLICY_DIGEST_SIZE 32u            /* SHA-256 */
 
 /* TPM interfaces (bit mask in requirements.tpm_interfaces). */
 #define POLICY_TPM_TIS 0x1u
@@ -56,7 +56,7 @@ struct policy_sigdb {
 };
 
 struct policy_boot_app {
-	char *path;                       /* NULL: any path (digest only) */
+	char *path; /* NULL: any path (digest only) */
 	uint8_t digest[POLICY_DIGEST_SIZE];
 };
 
@@ -158,7 +158,7 @@ struct policy_learn_input {
 	const struct eventlog_facts *facts;   /* eventlog_facts_derive of log, checks */
 	const struct quote_pcrs *pcrs;        /* the quoted PCR values */
 	const struct policy *base;            /* requirements and selection to keep;
-						 NULL: policy_default() */
+	                                         NULL: policy_default() */
 };
 
 /* Build a policy that approves exactly the host's configuration: the base's

@@ -67,13 +67,12 @@ static bool usable(struct learn *l, int64_t event, bool needs_pass, const char *
 	const struct eventlog_event *ev = &log->events[event];
 	uint8_t st = l->in->checks->status[event];
 	if (ev->pcr >= QUOTE_NUM_PCRS || !l->quoted || !(l->quoted->present & (1u << ev->pcr))) {
-		say(&l->sum, "not approved: %s (event %u): PCR %u was not quoted\n",
-		    what, ev->number, ev->pcr);
+		say(&l->sum, "not approved: %s (event %u): PCR %u was not quoted\n", what,
+		    ev->number, ev->pcr);
 		return false;
 	}
 	if (st == EVENTLOG_CHECK_FAIL || (needs_pass && st != EVENTLOG_CHECK_PASS)) {
-		say(&l->sum,
-		    "not approved: %s (event %u): its content check did not pass\n", what,
+		say(&l->sum, "not approved: %s (event %u): its content check did not pass\n", what,
 		    ev->number);
 		return false;
 	}
@@ -92,7 +91,7 @@ static void need_pcr(struct learn *l, int64_t event)
 static const uint8_t *sha256_of(const struct learn *l, int64_t event)
 {
 	const struct eventlog_digest *d =
-		eventlog_event_digest(&l->in->log->events[event], TPM2_ALG_SHA256);
+	    eventlog_event_digest(&l->in->log->events[event], TPM2_ALG_SHA256);
 	return d && d->size == POLICY_DIGEST_SIZE ? d->bytes : NULL;
 }
 
@@ -229,9 +228,10 @@ static int learn_boot_apps(struct learn *l)
 		const char *path = a->path && a->path[0] ? a->path : NULL;
 		bool dup = false;
 		for (size_t k = 0; k < p->boot_app_count && !dup; k++)
-			dup = !memcmp(p->boot_apps[k].digest, d, POLICY_DIGEST_SIZE) &&
-			      ((!path && !p->boot_apps[k].path) ||
-			       (path && p->boot_apps[k].path && !strcmp(path, p->boot_apps[k].path)));
+			dup =
+			    !memcmp(p->boot_apps[k].digest, d, POLICY_DIGEST_SIZE) &&
+			    ((!path && !p->boot_apps[k].path) ||
+			     (path && p->boot_apps[k].path && !strcmp(path, p->boot_apps[k].path)));
 		if (dup)
 			continue;
 		struct policy_boot_app *b = &p->boot_apps[p->boot_app_count];
@@ -273,7 +273,7 @@ static int learn_kernel(struct learn *l)
 }
 
 static int learn_sigdb(struct learn *l, const char *name, const struct eventlog_sigdb *s,
-		       struct policy_sigdb *ps, bool at_least)
+                       struct policy_sigdb *ps, bool at_least)
 {
 	if (!s->present) {
 		say(&l->sum, "not approved: %s: the log does not show it\n", name);
@@ -308,8 +308,9 @@ static void warn_requirements(struct learn *l)
 	const struct eventlog_facts *f = l->in->facts;
 	const struct policy *p = l->p;
 	if (p->secure_boot && f->secure_boot != EVENTLOG_SECURE_BOOT_ENABLED)
-		say(&l->sum, "warning: this host's Secure Boot is %s; the policy requires it "
-			     "enabled\n",
+		say(&l->sum,
+		    "warning: this host's Secure Boot is %s; the policy requires it "
+		    "enabled\n",
 		    eventlog_secure_boot_name(f->secure_boot));
 	if (p->uefi && !f->is_uefi)
 		say(&l->sum, "warning: this host did not boot with UEFI; the policy requires it\n");
@@ -355,7 +356,8 @@ int policy_learn(const struct policy_learn_input *in, struct policy **ret, char 
 		r[0] = '\0';
 		for (unsigned i = 0; i < QUOTE_NUM_PCRS; i++)
 			if (m & (1u << i)) {
-				int n = snprintf(r + len, sizeof r - len, "%s%u", len ? "," : "", i);
+				int n =
+				    snprintf(r + len, sizeof r - len, "%s%u", len ? "," : "", i);
 				if (n > 0 && (size_t)n < sizeof r - len)
 					len += (size_t)n;
 			}

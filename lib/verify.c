@@ -26,9 +26,9 @@ struct run {
 	struct verify_reason scratch; /* target of reasons past the cap */
 	TPMT_PUBLIC ak;
 	struct quote_info qi;
-	bool authentic;  /* the quote decoded and the enrolled AK signed it */
-	bool fresh;      /* ... and it answers our nonce and this metadata */
-	bool pcrs_bound; /* ... and the reported PCR values are the quoted ones */
+	bool authentic;      /* the quote decoded and the enrolled AK signed it */
+	bool fresh;          /* ... and it answers our nonce and this metadata */
+	bool pcrs_bound;     /* ... and the reported PCR values are the quoted ones */
 	uint32_t quoted256;  /* sha256 PCRs the quote covers */
 	uint32_t trusted256; /* of those: bound, and the log replays to them */
 	struct eventlog *log;
@@ -39,7 +39,7 @@ struct run {
 /* ---- reasons ---- */
 
 static struct verify_reason *add(struct run *c, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static struct verify_reason *add(struct run *c, const char *code, const char *fmt, ...)
 {
@@ -96,8 +96,8 @@ static void allowed_strings(struct verify_reason *rs, const struct policy_string
 	size_t len = 0;
 	buf[0] = '\0';
 	for (size_t i = 0; i < s->count && len < sizeof buf - 1; i++) {
-		int n = snprintf(buf + len, sizeof buf - len, "%s\"%s\"", i ? ", " : "one of: ",
-				 s->v[i]);
+		int n = snprintf(buf + len, sizeof buf - len, "%s\"%s\"",
+		                 i ? ", " : "one of: ", s->v[i]);
 		if (n < 0)
 			break;
 		len += (size_t)n < sizeof buf - len ? (size_t)n : sizeof buf - len - 1;
@@ -114,7 +114,7 @@ static void allowed_digests(struct verify_reason *rs, const struct policy_digest
 		hexto(rs->expected, d->v[0], POLICY_DIGEST_SIZE);
 	} else {
 		snprintf(rs->allowed, sizeof rs->allowed, "one of %zu approved SHA-256 digests",
-			 d->count);
+		         d->count);
 	}
 }
 
@@ -155,7 +155,8 @@ static bool event_ok(const struct run *c, int64_t i)
 
 static const uint8_t *sha256_digest(const struct run *c, int64_t i)
 {
-	const struct eventlog_digest *d = eventlog_event_digest(&c->log->events[i], TPM2_ALG_SHA256);
+	const struct eventlog_digest *d =
+	    eventlog_event_digest(&c->log->events[i], TPM2_ALG_SHA256);
 	return d && d->size == POLICY_DIGEST_SIZE ? d->bytes : NULL;
 }
 
@@ -171,10 +172,8 @@ static bool quote_reason_breaks_authenticity(enum quote_status s)
 	case QUOTE_SIGNATURE_INVALID:
 	case QUOTE_BAD_MAGIC:
 	case QUOTE_BAD_TYPE:
-	case QUOTE_AK_UNSUPPORTED:
-		return true;
-	default:
-		return false;
+	case QUOTE_AK_UNSUPPORTED: return true;
+	default: return false;
 	}
 }
 
@@ -192,7 +191,7 @@ static int step_quote(struct run *c)
 	const char *m = b->metadata_canonical ? b->metadata_canonical : "";
 	uint8_t qd[EVIDENCE_QUALIFYING_SIZE];
 	int e = evidence_qualifying_data(c->in->nonce, c->in->nonce_len, (const uint8_t *)m,
-					 strlen(m), qd);
+	                                 strlen(m), qd);
 	if (e < 0)
 		return e; /* our own nonce is unusable: nothing can be checked */
 	TPML_PCR_SELECTION want;
@@ -201,7 +200,7 @@ static int step_quote(struct run *c)
 	if (!qr)
 		return ATTEST_E_NOMEM;
 	e = quote_verify(&c->ak, NULL, b->quote, b->quote_len, b->signature, b->signature_len, qd,
-			 sizeof qd, &b->pcrs, &want, &c->qi, qr);
+	                 sizeof qd, &b->pcrs, &want, &c->qi, qr);
 	if (e < 0)
 		goto out;
 	c->authentic = c->qi.decoded;
@@ -225,7 +224,8 @@ static int step_quote(struct run *c)
 		c->r->reasons_dropped += qr->dropped;
 	c->fresh = c->fresh && c->authentic;
 	c->pcrs_bound = c->pcrs_bound && c->authentic;
-	for (uint32_t i = 0; c->authentic && i < c->qi.selection.count && i < TPM2_NUM_PCR_BANKS; i++) {
+	for (uint32_t i = 0; c->authentic && i < c->qi.selection.count && i < TPM2_NUM_PCR_BANKS;
+	     i++) {
 		const TPMS_PCR_SELECTION *s = &c->qi.selection.pcrSelections[i];
 		if (s->hash != TPM2_ALG_SHA256)
 			continue;
@@ -254,22 +254,21 @@ static void step_restart(struct run *c)
 		textto(clk->boot_id, sizeof clk->boot_id, boot_id);
 	if (!c->fresh)
 		return; /* counters of a stale quote say nothing about now */
-	if (prev->have_clock && (clk->reset_count != prev->reset_count ||
-				 clk->restart_count != prev->restart_count)) {
-		struct verify_reason *rs =
-			add(c, REASON_HOST_RESTARTED_REENROLLING,
-			    "the TPM's resetCount/restartCount changed from %u/%u to %u/%u: the "
-			    "host restarted",
-			    prev->reset_count, prev->restart_count, clk->reset_count,
-			    clk->restart_count);
+	if (prev->have_clock &&
+	    (clk->reset_count != prev->reset_count || clk->restart_count != prev->restart_count)) {
+		struct verify_reason *rs = add(
+		    c, REASON_HOST_RESTARTED_REENROLLING,
+		    "the TPM's resetCount/restartCount changed from %u/%u to %u/%u: the "
+		    "host restarted",
+		    prev->reset_count, prev->restart_count, clk->reset_count, clk->restart_count);
 		snprintf(rs->expected, sizeof rs->expected, "resetCount=%u restartCount=%u",
-			 prev->reset_count, prev->restart_count);
+		         prev->reset_count, prev->restart_count);
 		snprintf(rs->actual, sizeof rs->actual, "resetCount=%u restartCount=%u",
-			 clk->reset_count, clk->restart_count);
+		         clk->reset_count, clk->restart_count);
 		c->r->restarted = true;
 	} else if (prev->boot_id && boot_id && strcmp(prev->boot_id, boot_id) != 0) {
 		struct verify_reason *rs = add(c, REASON_HOST_RESTARTED_REENROLLING,
-					       "the host's boot id changed: the host restarted");
+		                               "the host's boot id changed: the host restarted");
 		textto(rs->expected, sizeof rs->expected, prev->boot_id);
 		textto(rs->actual, sizeof rs->actual, boot_id);
 		c->r->restarted = true;
@@ -294,9 +293,9 @@ static int step_eventlog_parse(struct run *c)
 	if (e < 0) {
 		c->log = NULL;
 		struct verify_reason *rs =
-			add(c, quote_status_code(QUOTE_EVENTLOG_INVALID),
-			    "the event log does not parse: event %zu at offset %zu: %s", lerr.event,
-			    lerr.offset, lerr.message);
+		    add(c, quote_status_code(QUOTE_EVENTLOG_INVALID),
+		        "the event log does not parse: event %zu at offset %zu: %s", lerr.event,
+		        lerr.offset, lerr.message);
 		rs->event = (int64_t)lerr.event;
 	}
 	return 0;
@@ -313,7 +312,7 @@ static int step_eventlog_parse(struct run *c)
  *    extended without being logged, or a logged digest was altered); name
  *    the PCR's last logged event. */
 static int explain_mismatch(struct run *c, uint16_t alg, unsigned idx, const uint8_t *quoted,
-			    const uint8_t *replayed, size_t size)
+                            const uint8_t *replayed, size_t size)
 {
 	const EVP_MD *md = tpm_alg_md(alg);
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -324,9 +323,9 @@ static int explain_mismatch(struct run *c, uint16_t alg, unsigned idx, const uin
 	uint8_t v[EVENTLOG_MAX_DIGEST];
 	memset(v, 0, sizeof v);
 	if (idx == 0)
-		v[size - 1] = c->log->has_hcrtm ? 4 : c->log->has_startup_locality
-							   ? c->log->startup_locality
-							   : 0;
+		v[size - 1] = c->log->has_hcrtm              ? 4
+		              : c->log->has_startup_locality ? c->log->startup_locality
+		                                             : 0;
 	int64_t matched = memcmp(v, quoted, size) == 0 ? -1 : -2; /* -2: never */
 	int64_t last = -1, extra = -1;
 	size_t extra_count = 0;
@@ -357,25 +356,26 @@ static int explain_mismatch(struct run *c, uint16_t alg, unsigned idx, const uin
 	struct verify_reason *rs;
 	const char *bank = eventlog_alg_name(alg);
 	if (extra >= 0) {
-		rs = add(c, quote_status_code(QUOTE_EVENTLOG_REPLAY_MISMATCH),
-			 "PCR %u (%s): the TPM's value is explained by the log only up to %s; event "
-			 "%zu and %zu event(s) in all after it are in the log but were never "
-			 "measured into the TPM",
-			 idx, bank, matched < 0 ? "its initial value" : "an earlier event",
-			 (size_t)c->log->events[extra].number, extra_count);
+		rs =
+		    add(c, quote_status_code(QUOTE_EVENTLOG_REPLAY_MISMATCH),
+		        "PCR %u (%s): the TPM's value is explained by the log only up to %s; event "
+		        "%zu and %zu event(s) in all after it are in the log but were never "
+		        "measured into the TPM",
+		        idx, bank, matched < 0 ? "its initial value" : "an earlier event",
+		        (size_t)c->log->events[extra].number, extra_count);
 		at_event(c, rs, (size_t)extra);
 	} else if (last >= 0) {
 		rs = add(c, quote_status_code(QUOTE_EVENTLOG_REPLAY_MISMATCH),
-			 "PCR %u (%s): the TPM holds measurements the log does not show (or a "
-			 "logged digest was altered); the log's last event for this PCR is event "
-			 "%u",
-			 idx, bank, c->log->events[last].number);
+		         "PCR %u (%s): the TPM holds measurements the log does not show (or a "
+		         "logged digest was altered); the log's last event for this PCR is event "
+		         "%u",
+		         idx, bank, c->log->events[last].number);
 		at_event(c, rs, (size_t)last);
 	} else {
 		rs = add(c, quote_status_code(QUOTE_EVENTLOG_REPLAY_MISMATCH),
-			 "PCR %u (%s): the log shows no event for this PCR, yet the TPM's value is "
-			 "not its initial value: the TPM holds measurements the log does not show",
-			 idx, bank);
+		         "PCR %u (%s): the log shows no event for this PCR, yet the TPM's value is "
+		         "not its initial value: the TPM holds measurements the log does not show",
+		         idx, bank);
 	}
 	rs->pcr = (int)idx;
 	rs->bank = alg;
@@ -405,9 +405,9 @@ static int step_replay(struct run *c)
 		const struct eventlog_pcr_bank *r = eventlog_pcrs_bank(rep, s->hash);
 		if (!r || !r->size) {
 			struct verify_reason *rs =
-				add(c, quote_status_code(QUOTE_EVENTLOG_BANK_MISSING),
-				    "the event log has no %s digests, but the quote covers that bank",
-				    tpm_alg_name(s->hash));
+			    add(c, quote_status_code(QUOTE_EVENTLOG_BANK_MISSING),
+			        "the event log has no %s digests, but the quote covers that bank",
+			        tpm_alg_name(s->hash));
 			rs->bank = s->hash;
 			continue;
 		}
@@ -418,7 +418,7 @@ static int step_replay(struct run *c)
 				continue;
 			if (CRYPTO_memcmp(q->value[idx], r->pcr[idx], q->size) != 0) {
 				e = explain_mismatch(c, s->hash, idx, q->value[idx], r->pcr[idx],
-						     q->size);
+				                     q->size);
 				continue;
 			}
 			if (s->hash == TPM2_ALG_SHA256 && c->pcrs_bound)
@@ -443,10 +443,10 @@ static int step_content(struct run *c)
 		if (f->pcr >= EVENTLOG_NUM_PCRS || !(c->quoted256 & (1u << f->pcr)))
 			continue; /* a PCR nothing relies on */
 		struct verify_reason *rs =
-			add(c, REASON_EVENT_CONTENT_MISMATCH,
-			    "event %u (%s, PCR %u): its %s digest is not the hash of the data it "
-			    "shows, so the log lies about what was measured",
-			    f->event, eventlog_type_name(f->type), f->pcr, eventlog_alg_name(f->alg));
+		    add(c, REASON_EVENT_CONTENT_MISMATCH,
+		        "event %u (%s, PCR %u): its %s digest is not the hash of the data it "
+		        "shows, so the log lies about what was measured",
+		        f->event, eventlog_type_name(f->type), f->pcr, eventlog_alg_name(f->alg));
 		at_event(c, rs, f->event);
 		rs->bank = f->alg;
 		hexto(rs->expected, f->expected, f->size);
@@ -468,22 +468,23 @@ static void check_secure_boot(struct run *c)
 	struct verify_reason *rs;
 	if (!f->has_secure_boot_event)
 		rs = add(c, REASON_SECURE_BOOT_DISABLED,
-			 "the event log has no SecureBoot variable event: Secure Boot is not shown "
-			 "enabled");
+		         "the event log has no SecureBoot variable event: Secure Boot is not shown "
+		         "enabled");
 	else if (f->secure_boot == EVENTLOG_SECURE_BOOT_DISABLED)
-		rs = add(c, REASON_SECURE_BOOT_DISABLED,
-			 "Secure Boot is disabled (the SecureBoot variable measured in event %u is 0)",
-			 f->secure_boot_event);
+		rs = add(
+		    c, REASON_SECURE_BOOT_DISABLED,
+		    "Secure Boot is disabled (the SecureBoot variable measured in event %u is 0)",
+		    f->secure_boot_event);
 	else if (f->secure_boot == EVENTLOG_SECURE_BOOT_ENABLED)
 		rs = add(c, REASON_SECURE_BOOT_DISABLED,
-			 "Secure Boot cannot be confirmed: event %u is in a PCR that is not quoted "
-			 "or does not replay",
-			 f->secure_boot_event);
+		         "Secure Boot cannot be confirmed: event %u is in a PCR that is not quoted "
+		         "or does not replay",
+		         f->secure_boot_event);
 	else
 		rs = add(c, REASON_SECURE_BOOT_DISABLED,
-			 "Secure Boot state is unknown: the SecureBoot event %u does not verify or "
-			 "has an unexpected value",
-			 f->secure_boot_event);
+		         "Secure Boot state is unknown: the SecureBoot event %u does not verify or "
+		         "has an unexpected value",
+		         f->secure_boot_event);
 	if (f->has_secure_boot_event)
 		at_event(c, rs, f->secure_boot_event);
 	textto(rs->actual, sizeof rs->actual, eventlog_secure_boot_name(f->secure_boot));
@@ -500,12 +501,11 @@ static void check_banks(struct run *c)
 		for (size_t k = 0; k < h->bank_count && h->banks; k++)
 			active = active || h->banks[k] == alg;
 		bool quoted = false;
-		for (uint32_t k = 0; c->authentic && k < c->qi.selection.count &&
-				     k < TPM2_NUM_PCR_BANKS;
-		     k++) {
+		for (uint32_t k = 0;
+		     c->authentic && k < c->qi.selection.count && k < TPM2_NUM_PCR_BANKS; k++) {
 			const TPMS_PCR_SELECTION *s = &c->qi.selection.pcrSelections[k];
 			quoted = quoted || (s->hash == alg && s->sizeofSelect &&
-					    (s->pcrSelect[0] | s->pcrSelect[1] | s->pcrSelect[2]));
+			                    (s->pcrSelect[0] | s->pcrSelect[1] | s->pcrSelect[2]));
 		}
 		bool logged = !c->log;
 		for (uint32_t k = 0; c->log && k < c->log->bank_count; k++)
@@ -513,12 +513,12 @@ static void check_banks(struct run *c)
 		if (active && quoted && logged)
 			continue;
 		const char *name = bundle_bank_name(alg);
-		struct verify_reason *rs =
-			add(c, alg == TPM2_ALG_SHA256 ? REASON_SHA256_BANK_MISSING
-						      : REASON_PCR_BANK_MISSING,
-			    "the %s PCR bank is required but%s%s%s", name,
-			    active ? "" : " not active in the TPM", quoted ? "" : " not quoted",
-			    logged ? "" : " not in the event log");
+		struct verify_reason *rs = add(
+		    c,
+		    alg == TPM2_ALG_SHA256 ? REASON_SHA256_BANK_MISSING : REASON_PCR_BANK_MISSING,
+		    "the %s PCR bank is required but%s%s%s", name,
+		    active ? "" : " not active in the TPM", quoted ? "" : " not quoted",
+		    logged ? "" : " not in the event log");
 		rs->bank = alg;
 		textto(rs->expected, sizeof rs->expected, name);
 	}
@@ -542,18 +542,18 @@ static void check_interface(struct run *c)
 	if (!allowed)
 		return;
 	const char *have = c->in->host.tpm_interface ? c->in->host.tpm_interface : "unknown";
-	uint32_t bit = !strcmp(have, "tis") ? POLICY_TPM_TIS : !strcmp(have, "crb") ? POLICY_TPM_CRB
-										     : 0;
+	uint32_t bit = !strcmp(have, "tis")   ? POLICY_TPM_TIS
+	               : !strcmp(have, "crb") ? POLICY_TPM_CRB
+	                                      : 0;
 	if (allowed & bit)
 		return;
-	struct verify_reason *rs = add(c, REASON_TPM_INTERFACE_NOT_ALLOWED,
-				       "the TPM's interface is %s, which the policy does not allow",
-				       have);
+	struct verify_reason *rs =
+	    add(c, REASON_TPM_INTERFACE_NOT_ALLOWED,
+	        "the TPM's interface is %s, which the policy does not allow", have);
 	textto(rs->actual, sizeof rs->actual, have);
-	snprintf(rs->allowed, sizeof rs->allowed, "%s%s%s",
-		 allowed & POLICY_TPM_TIS ? "tis" : "",
-		 (allowed & POLICY_TPM_TIS) && (allowed & POLICY_TPM_CRB) ? ", " : "",
-		 allowed & POLICY_TPM_CRB ? "crb" : "");
+	snprintf(rs->allowed, sizeof rs->allowed, "%s%s%s", allowed & POLICY_TPM_TIS ? "tis" : "",
+	         (allowed & POLICY_TPM_TIS) && (allowed & POLICY_TPM_CRB) ? ", " : "",
+	         allowed & POLICY_TPM_CRB ? "crb" : "");
 }
 
 static void check_agent_version(struct run *c)
@@ -563,13 +563,13 @@ static void check_agent_version(struct run *c)
 		return;
 	/* the identity's version, else the one signed into the quote's metadata */
 	const char *have = c->in->host.agent_version ? c->in->host.agent_version
-						      : (c->fresh ? meta(c, "agent_version") : NULL);
+	                                             : (c->fresh ? meta(c, "agent_version") : NULL);
 	int cmp = -1;
 	if (have && policy_version_compare(have, min, &cmp) == 0 && cmp >= 0)
 		return;
-	struct verify_reason *rs =
-		add(c, REASON_AGENT_VERSION_TOO_OLD, "the agent's version is %s; the policy requires %s or later",
-		    have ? have : "unknown", min);
+	struct verify_reason *rs = add(c, REASON_AGENT_VERSION_TOO_OLD,
+	                               "the agent's version is %s; the policy requires %s or later",
+	                               have ? have : "unknown", min);
 	textto(rs->actual, sizeof rs->actual, have ? have : "unknown");
 	snprintf(rs->allowed, sizeof rs->allowed, "%.64s or later", min);
 }
@@ -596,7 +596,7 @@ static void step_requirements(struct run *c)
 /* ---- step 10: the approved configuration ---- */
 
 static struct verify_reason *not_approved(struct run *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static struct verify_reason *not_approved(struct run *c, const char *fmt, ...)
 {
@@ -623,16 +623,16 @@ static void check_firmware(struct run *c)
 			    has_string(&p->firmware_versions, t->text))
 				continue;
 			struct verify_reason *rs = not_approved(
-				c, "firmware version \"%.200s\" (event %u) is %s", t->text, t->event,
-				t->verified && event_ok(c, t->event) ? "not approved"
-								     : "not verifiable");
+			    c, "firmware version \"%.200s\" (event %u) is %s", t->text, t->event,
+			    t->verified && event_ok(c, t->event) ? "not approved"
+			                                         : "not verifiable");
 			at_event(c, rs, t->event);
 			textto(rs->actual, sizeof rs->actual, t->text);
 			allowed_strings(rs, &p->firmware_versions);
 		}
 		if (!seen) {
 			struct verify_reason *rs =
-				not_approved(c, "the event log shows no firmware version (S-CRTM)");
+			    not_approved(c, "the event log shows no firmware version (S-CRTM)");
 			allowed_strings(rs, &p->firmware_versions);
 		}
 	}
@@ -646,8 +646,8 @@ static void check_firmware(struct run *c)
 			if (d && event_ok(c, (int64_t)i) && has_digest(&p->firmware_blobs, d))
 				continue;
 			struct verify_reason *rs = not_approved(
-				c, "firmware blob (event %u) is %s", ev->number,
-				d && event_ok(c, (int64_t)i) ? "not approved" : "not verifiable");
+			    c, "firmware blob (event %u) is %s", ev->number,
+			    d && event_ok(c, (int64_t)i) ? "not approved" : "not verifiable");
 			at_event(c, rs, i);
 			rs->bank = TPM2_ALG_SHA256;
 			if (d)
@@ -681,10 +681,10 @@ static void check_boot_apps(struct run *c)
 		bool ok = d && event_ok(c, a->event);
 		if (ok && boot_app_approved(p, a->path, d))
 			continue;
-		struct verify_reason *rs = not_approved(
-			c, "boot application %.200s (event %u) is %s",
-			a->path && a->path[0] ? a->path : "(no path)", a->event,
-			ok ? "not approved" : "not verifiable");
+		struct verify_reason *rs =
+		    not_approved(c, "boot application %.200s (event %u) is %s",
+		                 a->path && a->path[0] ? a->path : "(no path)", a->event,
+		                 ok ? "not approved" : "not verifiable");
 		at_event(c, rs, a->event);
 		rs->bank = TPM2_ALG_SHA256;
 		if (d)
@@ -693,9 +693,10 @@ static void check_boot_apps(struct run *c)
 		for (size_t k = 0; k < p->boot_app_count && len + 1 < sizeof rs->allowed; k++) {
 			char h[17];
 			hex_encode(p->boot_apps[k].digest, 8, h);
-			int n = snprintf(rs->allowed + len, sizeof rs->allowed - len, "%s%s %s...",
-					 k ? ", " : "",
-					 p->boot_apps[k].path ? p->boot_apps[k].path : "(any path)", h);
+			int n =
+			    snprintf(rs->allowed + len, sizeof rs->allowed - len, "%s%s %s...",
+			             k ? ", " : "",
+			             p->boot_apps[k].path ? p->boot_apps[k].path : "(any path)", h);
 			if (n < 0 || (size_t)n >= sizeof rs->allowed - len)
 				break;
 			len += (size_t)n;
@@ -712,14 +713,16 @@ static void check_kernel(struct run *c)
 		if (!ok || !has_string(&p->kernel_cmdlines, f->kernel_cmdline)) {
 			struct verify_reason *rs;
 			if (!f->kernel_cmdline)
-				rs = not_approved(c, "the event log shows no verified kernel command "
-						     "line");
+				rs = not_approved(c,
+				                  "the event log shows no verified kernel command "
+				                  "line");
 			else
 				rs = not_approved(
-					c, "kernel command line \"%.300s\" (event %lld) is %s",
-					f->kernel_cmdline, (long long)f->kernel_cmdline_event,
-					ok ? "not approved"
-					   : "not verifiable (its PCR is not quoted or does not replay)");
+				    c, "kernel command line \"%.300s\" (event %lld) is %s",
+				    f->kernel_cmdline, (long long)f->kernel_cmdline_event,
+				    ok ? "not approved"
+				       : "not verifiable (its PCR is not quoted or does not "
+				         "replay)");
 			if (f->kernel_cmdline) {
 				at_event(c, rs, (size_t)f->kernel_cmdline_event);
 				textto(rs->actual, sizeof rs->actual, f->kernel_cmdline);
@@ -735,8 +738,8 @@ static void check_kernel(struct run *c)
 				rs = not_approved(c, "the event log shows no kernel image");
 			else
 				rs = not_approved(c, "kernel image %.300s (event %lld) is %s",
-						  f->kernel_image, (long long)f->kernel_image_event,
-						  ok ? "not approved" : "not verifiable");
+				                  f->kernel_image, (long long)f->kernel_image_event,
+				                  ok ? "not approved" : "not verifiable");
 			if (f->kernel_image) {
 				at_event(c, rs, (size_t)f->kernel_image_event);
 				textto(rs->actual, sizeof rs->actual, f->kernel_image);
@@ -747,18 +750,18 @@ static void check_kernel(struct run *c)
 }
 
 static void check_sigdb(struct run *c, const char *name, const struct eventlog_sigdb *s,
-			const struct policy_sigdb *ps)
+                        const struct policy_sigdb *ps)
 {
 	if (!ps->set)
 		return;
 	struct verify_reason *rs;
 	if (!s->present || !s->verified || !s->well_formed || !event_ok(c, s->event)) {
 		rs = not_approved(c, "%s: %s", name,
-				  !s->present ? "the event log does not show this variable"
-				  : !s->verified ? "its event does not verify"
-				  : !s->well_formed ? "its signature lists do not parse"
-						    : "its event is in a PCR that is not quoted or "
-						      "does not replay");
+		                  !s->present       ? "the event log does not show this variable"
+		                  : !s->verified    ? "its event does not verify"
+		                  : !s->well_formed ? "its signature lists do not parse"
+		                                    : "its event is in a PCR that is not quoted or "
+		                                      "does not replay");
 		if (s->present)
 			at_event(c, rs, s->event);
 		return;
@@ -774,19 +777,20 @@ static void check_sigdb(struct run *c, const char *name, const struct eventlog_s
 	}
 	if (ps->entries >= 0 && (int64_t)s->entries != ps->entries) {
 		rs = not_approved(c, "%s (event %u) has %u entries; the policy approves %lld", name,
-				  s->event, s->entries, (long long)ps->entries);
+		                  s->event, s->entries, (long long)ps->entries);
 		at_event(c, rs, s->event);
 		snprintf(rs->actual, sizeof rs->actual, "%u entries", s->entries);
 		snprintf(rs->allowed, sizeof rs->allowed, "%lld entries", (long long)ps->entries);
 	}
 	if (ps->min_entries >= 0 && (int64_t)s->entries < ps->min_entries) {
-		rs = not_approved(c, "%s (event %u) has %u entries, fewer than the %lld the policy "
-				     "requires: it is older than the approved one",
-				  name, s->event, s->entries, (long long)ps->min_entries);
+		rs = not_approved(c,
+		                  "%s (event %u) has %u entries, fewer than the %lld the policy "
+		                  "requires: it is older than the approved one",
+		                  name, s->event, s->entries, (long long)ps->min_entries);
 		at_event(c, rs, s->event);
 		snprintf(rs->actual, sizeof rs->actual, "%u entries", s->entries);
 		snprintf(rs->allowed, sizeof rs->allowed, "at least %lld entries",
-			 (long long)ps->min_entries);
+		         (long long)ps->min_entries);
 	}
 }
 
@@ -799,9 +803,10 @@ static void check_pcr_values(struct run *c)
 		const char *bank = bundle_bank_name(pv->alg);
 		struct verify_reason *rs;
 		if (!c->pcrs_bound || !q || !(q->present & (1u << pv->index))) {
-			rs = not_approved(c, "PCR %u (%s) cannot be checked: its value is not "
-					     "quoted",
-					  pv->index, bank);
+			rs = not_approved(c,
+			                  "PCR %u (%s) cannot be checked: its value is not "
+			                  "quoted",
+			                  pv->index, bank);
 		} else {
 			bool ok = false;
 			for (size_t k = 0; k < pv->count && !ok; k++)
@@ -809,7 +814,7 @@ static void check_pcr_values(struct run *c)
 			if (ok)
 				continue;
 			rs = not_approved(c, "PCR %u (%s) has a value the policy does not approve",
-					  pv->index, bank);
+			                  pv->index, bank);
 			hexto(rs->actual, q->value[pv->index], q->size);
 		}
 		rs->pcr = (int)pv->index;
@@ -817,7 +822,7 @@ static void check_pcr_values(struct run *c)
 		if (pv->count)
 			hexto(rs->expected, pv->v[0], eventlog_alg_size(pv->alg));
 		snprintf(rs->allowed, sizeof rs->allowed, "%zu approved value%s", pv->count,
-			 pv->count == 1 ? "" : "s");
+		         pv->count == 1 ? "" : "s");
 	}
 }
 
@@ -834,7 +839,7 @@ static void step_configuration(struct run *c)
 	const struct eventlog_facts *f = c->facts;
 	if (needs_facts(p) && !f) {
 		not_approved(c, "the approved configuration cannot be checked without a usable "
-				"event log");
+		                "event log");
 	} else if (f) {
 		check_firmware(c);
 		check_boot_apps(c);
@@ -921,7 +926,7 @@ static int decode_ak(struct run *c)
 		return 0;
 	add(c, REASON_AK_NOT_ENROLLED, "%s",
 	    c->in->ak_public ? "the enrolled AK does not decode"
-			     : "no attestation key is enrolled for this host");
+	                     : "no attestation key is enrolled for this host");
 	return 1; /* nothing can be checked, but that is a result, not an error */
 }
 
@@ -933,8 +938,8 @@ static int run_pipeline(struct run *c)
 	if ((e = step_quote(c)) < 0) /* 1-4 */
 		return e;
 	if (!c->authentic)
-		return 0; /* nothing else in this evidence can be believed */
-	step_restart(c); /* 5 */
+		return 0;                     /* nothing else in this evidence can be believed */
+	step_restart(c);                      /* 5 */
 	if ((e = step_eventlog_parse(c)) < 0) /* 6 */
 		return e;
 	if (c->log && (e = step_replay(c)) < 0) /* 7 */
@@ -1005,12 +1010,9 @@ const char *verify_trust_name(const struct verify_result *r)
 	if (!r)
 		return "unknown";
 	switch (r->verdict) {
-	case VERIFY_GREEN:
-		return "green";
-	case VERIFY_RED:
-		return "red";
-	default:
-		return "unknown";
+	case VERIFY_GREEN: return "green";
+	case VERIFY_RED: return "red";
+	default: return "unknown";
 	}
 }
 
@@ -1071,10 +1073,10 @@ static int reason_json(const struct verify_reason *rs, json_t **ret)
 	const struct {
 		const char *key;
 		const char *val;
-	} texts[] = { { "description", rs->description },
-		      { "expected", rs->expected },
-		      { "actual", rs->actual },
-		      { "allowed", rs->allowed } };
+	} texts[] = {{"description", rs->description},
+	             {"expected", rs->expected},
+	             {"actual", rs->actual},
+	             {"allowed", rs->allowed}};
 	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
 		if (texts[i].val[0] && (e = jset(ev, texts[i].key, jstr(texts[i].val))) < 0)
 			goto out;

@@ -43,9 +43,9 @@
 #include "bundle.h"
 #include "policy.h"
 
-#define VERIFY_MAX_REASONS 64u /* further reasons are counted in reasons_dropped */
-#define VERIFY_TEXT_MAX 512u   /* message, description, allowed */
-#define VERIFY_VALUE_MAX 160u  /* expected / actual (hex digests or short text) */
+#define VERIFY_MAX_REASONS 64u  /* further reasons are counted in reasons_dropped */
+#define VERIFY_TEXT_MAX    512u /* message, description, allowed */
+#define VERIFY_VALUE_MAX   160u /* expected / actual (hex digests or short text) */
 
 enum verify_verdict {
 	VERIFY_RED = 0, /* attestation failed (also: a check could not run) */
@@ -88,9 +88,9 @@ struct verify_reason {
 	char message[VERIFY_TEXT_MAX];
 	/* evidence; unset fields are -1 / 0 / "" */
 	int pcr;
-	uint16_t bank;         /* TPM_ALG_ID */
-	int64_t event;         /* event number in the log */
-	const char *event_type; /* "EV_IPL", static */
+	uint16_t bank;                     /* TPM_ALG_ID */
+	int64_t event;                     /* event number in the log */
+	const char *event_type;            /* "EV_IPL", static */
 	char description[VERIFY_TEXT_MAX]; /* the event decoded */
 	char expected[VERIFY_VALUE_MAX];
 	char actual[VERIFY_VALUE_MAX];

@@ -18,7 +18,7 @@
 #include "testutil.h"
 
 #define QEMU_LOG TESTDATA_DIR "/eventlogs/qemu-ovmf-ubuntu-secureboot.bin"
-#define D64 "9af72c68c7de19603879020c14f88c2bfa8d06503153866b9888c48d0c5d2a58"
+#define D64      "9af72c68c7de19603879020c14f88c2bfa8d06503153866b9888c48d0c5d2a58"
 
 static char *to_json(const struct policy *p)
 {
@@ -64,8 +64,8 @@ static void test_default(void **state)
 	assert_false(p->has_boot_apps || p->pk.set || p->pcr_value_count);
 	char *s = to_json(p);
 	assert_string_equal(s, "{\"reference\":{},\"requirements\":{\"banks\":[\"sha256\"],"
-			       "\"certified_tpm\":true,\"quote_pcrs\":{\"sha256\":\"0-7\"},"
-			       "\"secure_boot\":true,\"uefi\":true},\"version\":1}");
+	                       "\"certified_tpm\":true,\"quote_pcrs\":{\"sha256\":\"0-7\"},"
+	                       "\"secure_boot\":true,\"uefi\":true},\"version\":1}");
 	/* the minimal document means the same */
 	struct policy *q = NULL;
 	assert_int_equal(policy_parse("{\"version\":1}", 13, &q, NULL), 0);
@@ -86,18 +86,18 @@ static void test_default(void **state)
 }
 
 static const char full[] =
-	"{\"version\": 1, \"description\": \"web tier\","
-	" \"requirements\": {\"secure_boot\": true, \"banks\": [\"sha256\", \"sha1\"],"
-	"  \"uefi\": true, \"certified_tpm\": false, \"tpm_interfaces\": [\"tis\"],"
-	"  \"min_agent_version\": \"6.7\", \"quote_pcrs\": {\"sha256\": \"0-9,14\", \"sha1\": \"0\"}},"
-	" \"reference\": {\"firmware_versions\": [\"hex 0000\"], \"firmware_blobs\": [\"" D64 "\"],"
-	"  \"boot_apps\": [{\"path\": \"\\\\EFI\\\\ubuntu\\\\shimx64.efi\", \"digest\": \"" D64 "\"},"
-	"                {\"digest\": \"" D64 "\"}],"
-	"  \"kernel_cmdlines\": [\"ro quiet\"], \"kernel_images\": [\"/boot/vmlinuz\"],"
-	"  \"pk\": {\"digests\": [\"" D64 "\"], \"entries\": 1}, \"kek\": {\"entries\": 2},"
-	"  \"db\": {\"digests\": []}, \"dbx\": {\"min_entries\": 371},"
-	"  \"pcrs\": {\"sha256\": {\"0\": [\"" D64 "\", \"" D64 "\"], \"14\": [\"" D64 "\"]},"
-	"           \"sha1\": {\"0\": [\"0000000000000000000000000000000000000000\"]}}}}";
+    "{\"version\": 1, \"description\": \"web tier\","
+    " \"requirements\": {\"secure_boot\": true, \"banks\": [\"sha256\", \"sha1\"],"
+    "  \"uefi\": true, \"certified_tpm\": false, \"tpm_interfaces\": [\"tis\"],"
+    "  \"min_agent_version\": \"6.7\", \"quote_pcrs\": {\"sha256\": \"0-9,14\", \"sha1\": \"0\"}},"
+    " \"reference\": {\"firmware_versions\": [\"hex 0000\"], \"firmware_blobs\": [\"" D64 "\"],"
+    "  \"boot_apps\": [{\"path\": \"\\\\EFI\\\\ubuntu\\\\shimx64.efi\", \"digest\": \"" D64 "\"},"
+    "                {\"digest\": \"" D64 "\"}],"
+    "  \"kernel_cmdlines\": [\"ro quiet\"], \"kernel_images\": [\"/boot/vmlinuz\"],"
+    "  \"pk\": {\"digests\": [\"" D64 "\"], \"entries\": 1}, \"kek\": {\"entries\": 2},"
+    "  \"db\": {\"digests\": []}, \"dbx\": {\"min_entries\": 371},"
+    "  \"pcrs\": {\"sha256\": {\"0\": [\"" D64 "\", \"" D64 "\"], \"14\": [\"" D64 "\"]},"
+    "           \"sha1\": {\"0\": [\"0000000000000000000000000000000000000000\"]}}}}";
 
 static void test_full_round_trip(void **state)
 {
@@ -140,88 +140,89 @@ static void test_errors_name_the_key(void **state)
 {
 	(void)state;
 	static const struct bad cases[] = {
-		{ "", ATTEST_E_FORMAT, "not JSON" },
-		{ "[1]", ATTEST_E_FORMAT, "top level" },
-		{ "{}", ATTEST_E_FORMAT, "\"version\" is missing" },
-		{ "{\"version\":2}", ATTEST_E_UNSUPPORTED, "version must be 1" },
-		{ "{\"version\":\"1\"}", ATTEST_E_FORMAT, "version must be 1" },
-		{ "{\"version\":1,\"version\":1}", ATTEST_E_FORMAT, "duplicate" },
-		{ "{\"version\":1,\"requirement\":{}}", ATTEST_E_FORMAT,
-		  "unknown key \"requirement\" in the policy" },
-		{ "{\"version\":1,\"description\":5}", ATTEST_E_FORMAT, "description must be a string" },
-		{ "{\"version\":1,\"requirements\":[]}", ATTEST_E_FORMAT, "requirements must be an object" },
-		{ "{\"version\":1,\"requirements\":{\"secureboot\":false}}", ATTEST_E_FORMAT,
-		  "unknown key \"secureboot\" in requirements" },
-		{ "{\"version\":1,\"requirements\":{\"secure_boot\":1}}", ATTEST_E_FORMAT,
-		  "requirements.secure_boot must be true or false" },
-		{ "{\"version\":1,\"requirements\":{\"uefi\":\"yes\"}}", ATTEST_E_FORMAT,
-		  "requirements.uefi" },
-		{ "{\"version\":1,\"requirements\":{\"certified_tpm\":null}}", ATTEST_E_FORMAT,
-		  "requirements.certified_tpm" },
-		{ "{\"version\":1,\"requirements\":{\"banks\":\"sha256\"}}", ATTEST_E_FORMAT,
-		  "requirements.banks must be an array" },
-		{ "{\"version\":1,\"requirements\":{\"banks\":[\"sha3\"]}}", ATTEST_E_FORMAT,
-		  "requirements.banks[0]: \"sha3\"" },
-		{ "{\"version\":1,\"requirements\":{\"banks\":[\"sha256\",\"sha256\"]}}",
-		  ATTEST_E_FORMAT, "listed twice" },
-		{ "{\"version\":1,\"requirements\":{\"tpm_interfaces\":[\"tis\",\"fifo\"]}}",
-		  ATTEST_E_FORMAT, "requirements.tpm_interfaces[1]: \"fifo\"" },
-		{ "{\"version\":1,\"requirements\":{\"min_agent_version\":\"v6\"}}", ATTEST_E_FORMAT,
-		  "requirements.min_agent_version: \"v6\"" },
-		{ "{\"version\":1,\"requirements\":{\"min_agent_version\":6.7}}", ATTEST_E_FORMAT,
-		  "requirements.min_agent_version" },
-		{ "{\"version\":1,\"requirements\":{\"quote_pcrs\":{}}}", ATTEST_E_FORMAT,
-		  "requirements.quote_pcrs must be an object" },
-		{ "{\"version\":1,\"requirements\":{\"quote_pcrs\":{\"sha256\":\"0-24\"}}}",
-		  ATTEST_E_FORMAT, "requirements.quote_pcrs.sha256: \"0-24\"" },
-		{ "{\"version\":1,\"requirements\":{\"quote_pcrs\":{\"sha256\":\"7-3\"}}}",
-		  ATTEST_E_FORMAT, "\"7-3\"" },
-		{ "{\"version\":1,\"requirements\":{\"quote_pcrs\":{\"md5\":\"0\"}}}", ATTEST_E_FORMAT,
-		  "\"md5\" is not a bank" },
-		{ "{\"version\":1,\"requirements\":{\"quote_pcrs\":{\"sha1\":\"0-7\"}}}",
-		  ATTEST_E_FORMAT, "must select PCRs in the sha256 bank" },
-		{ "{\"version\":1,\"reference\":{\"boot_app\":[]}}", ATTEST_E_FORMAT,
-		  "unknown key \"boot_app\" in reference" },
-		{ "{\"version\":1,\"reference\":{\"kernel_cmdlines\":\"ro\"}}", ATTEST_E_FORMAT,
-		  "reference.kernel_cmdlines must be an array" },
-		{ "{\"version\":1,\"reference\":{\"kernel_images\":[1]}}", ATTEST_E_FORMAT,
-		  "reference.kernel_images[0] must be a string" },
-		{ "{\"version\":1,\"reference\":{\"firmware_blobs\":[\"abcd\"]}}", ATTEST_E_FORMAT,
-		  "reference.firmware_blobs[0]: \"abcd\" is not 32 bytes of hex" },
-		{ "{\"version\":1,\"reference\":{\"boot_apps\":[{\"path\":\"x\"}]}}", ATTEST_E_FORMAT,
-		  "reference.boot_apps[0].digest is missing" },
-		{ "{\"version\":1,\"reference\":{\"boot_apps\":[{\"digest\":\"" D64 "\",\"hash\":1}]}}",
-		  ATTEST_E_FORMAT, "unknown key \"hash\" in reference.boot_apps[0]" },
-		{ "{\"version\":1,\"reference\":{\"boot_apps\":[{\"digest\":\"" D64 "\",\"path\":1}]}}",
-		  ATTEST_E_FORMAT, "reference.boot_apps[0].path must be a string" },
-		{ "{\"version\":1,\"reference\":{\"boot_apps\":[\"" D64 "\"]}}", ATTEST_E_FORMAT,
-		  "reference.boot_apps[0] must be an object" },
-		{ "{\"version\":1,\"reference\":{\"dbx\":{\"min_entry\":3}}}", ATTEST_E_FORMAT,
-		  "unknown key \"min_entry\" in reference.dbx" },
-		{ "{\"version\":1,\"reference\":{\"dbx\":{\"min_entries\":-1}}}", ATTEST_E_FORMAT,
-		  "reference.dbx.min_entries must be an integer" },
-		{ "{\"version\":1,\"reference\":{\"pk\":{\"entries\":1.5}}}", ATTEST_E_FORMAT,
-		  "reference.pk.entries" },
-		{ "{\"version\":1,\"reference\":{\"kek\":[]}}", ATTEST_E_FORMAT,
-		  "reference.kek must be an object" },
-		{ "{\"version\":1,\"reference\":{\"db\":{\"digests\":[\"zz\"]}}}", ATTEST_E_FORMAT,
-		  "reference.db.digests[0]: \"zz\"" },
-		{ "{\"version\":1,\"reference\":{\"pcrs\":{\"sha256\":{\"01\":[\"" D64 "\"]}}}}",
-		  ATTEST_E_FORMAT, "reference.pcrs.sha256: \"01\" is not a PCR index" },
-		{ "{\"version\":1,\"reference\":{\"pcrs\":{\"sha256\":{\"24\":[\"" D64 "\"]}}}}",
-		  ATTEST_E_FORMAT, "\"24\" is not a PCR index" },
-		{ "{\"version\":1,\"reference\":{\"pcrs\":{\"sha256\":{\"0-3\":[\"" D64 "\"]}}}}",
-		  ATTEST_E_FORMAT, "\"0-3\" is not a PCR index" },
-		{ "{\"version\":1,\"reference\":{\"pcrs\":{\"sha256\":{\"0\":[]}}}}", ATTEST_E_FORMAT,
-		  "reference.pcrs.sha256.0 must be a non-empty array" },
-		{ "{\"version\":1,\"reference\":{\"pcrs\":{\"sha1\":{\"0\":[\"" D64 "\"]}}}}",
-		  ATTEST_E_FORMAT, "reference.pcrs.sha1.0[0]" },
-		{ "{\"version\":1,\"reference\":{\"pcrs\":{\"sha3\":{}}}}", ATTEST_E_FORMAT,
-		  "reference.pcrs.sha3: is not a bank" },
-		{ "{\"version\":1,\"reference\":{\"pcrs\":[]}}", ATTEST_E_FORMAT,
-		  "reference.pcrs must be an object" },
-		{ "{\"version\":1,\"reference\":{\"pcrs\":{\"sha256\":{\"0\":[[[[[1]]]]]}}}}",
-		  ATTEST_E_LIMIT, "nested deeper" },
+	    {"", ATTEST_E_FORMAT, "not JSON"},
+	    {"[1]", ATTEST_E_FORMAT, "top level"},
+	    {"{}", ATTEST_E_FORMAT, "\"version\" is missing"},
+	    {"{\"version\":2}", ATTEST_E_UNSUPPORTED, "version must be 1"},
+	    {"{\"version\":\"1\"}", ATTEST_E_FORMAT, "version must be 1"},
+	    {"{\"version\":1,\"version\":1}", ATTEST_E_FORMAT, "duplicate"},
+	    {"{\"version\":1,\"requirement\":{}}", ATTEST_E_FORMAT,
+	     "unknown key \"requirement\" in the policy"},
+	    {"{\"version\":1,\"description\":5}", ATTEST_E_FORMAT, "description must be a string"},
+	    {"{\"version\":1,\"requirements\":[]}", ATTEST_E_FORMAT,
+	     "requirements must be an object"},
+	    {"{\"version\":1,\"requirements\":{\"secureboot\":false}}", ATTEST_E_FORMAT,
+	     "unknown key \"secureboot\" in requirements"},
+	    {"{\"version\":1,\"requirements\":{\"secure_boot\":1}}", ATTEST_E_FORMAT,
+	     "requirements.secure_boot must be true or false"},
+	    {"{\"version\":1,\"requirements\":{\"uefi\":\"yes\"}}", ATTEST_E_FORMAT,
+	     "requirements.uefi"},
+	    {"{\"version\":1,\"requirements\":{\"certified_tpm\":null}}", ATTEST_E_FORMAT,
+	     "requirements.certified_tpm"},
+	    {"{\"version\":1,\"requirements\":{\"banks\":\"sha256\"}}", ATTEST_E_FORMAT,
+	     "requirements.banks must be an array"},
+	    {"{\"version\":1,\"requirements\":{\"banks\":[\"sha3\"]}}", ATTEST_E_FORMAT,
+	     "requirements.banks[0]: \"sha3\""},
+	    {"{\"version\":1,\"requirements\":{\"banks\":[\"sha256\",\"sha256\"]}}",
+	     ATTEST_E_FORMAT, "listed twice"},
+	    {"{\"version\":1,\"requirements\":{\"tpm_interfaces\":[\"tis\",\"fifo\"]}}",
+	     ATTEST_E_FORMAT, "requirements.tpm_interfaces[1]: \"fifo\""},
+	    {"{\"version\":1,\"requirements\":{\"min_agent_version\":\"v6\"}}", ATTEST_E_FORMAT,
+	     "requirements.min_agent_version: \"v6\""},
+	    {"{\"version\":1,\"requirements\":{\"min_agent_version\":6.7}}", ATTEST_E_FORMAT,
+	     "requirements.min_agent_version"},
+	    {"{\"version\":1,\"requirements\":{\"quote_pcrs\":{}}}", ATTEST_E_FORMAT,
+	     "requirements.quote_pcrs must be an object"},
+	    {"{\"version\":1,\"requirements\":{\"quote_pcrs\":{\"sha256\":\"0-24\"}}}",
+	     ATTEST_E_FORMAT, "requirements.quote_pcrs.sha256: \"0-24\""},
+	    {"{\"version\":1,\"requirements\":{\"quote_pcrs\":{\"sha256\":\"7-3\"}}}",
+	     ATTEST_E_FORMAT, "\"7-3\""},
+	    {"{\"version\":1,\"requirements\":{\"quote_pcrs\":{\"md5\":\"0\"}}}", ATTEST_E_FORMAT,
+	     "\"md5\" is not a bank"},
+	    {"{\"version\":1,\"requirements\":{\"quote_pcrs\":{\"sha1\":\"0-7\"}}}",
+	     ATTEST_E_FORMAT, "must select PCRs in the sha256 bank"},
+	    {"{\"version\":1,\"reference\":{\"boot_app\":[]}}", ATTEST_E_FORMAT,
+	     "unknown key \"boot_app\" in reference"},
+	    {"{\"version\":1,\"reference\":{\"kernel_cmdlines\":\"ro\"}}", ATTEST_E_FORMAT,
+	     "reference.kernel_cmdlines must be an array"},
+	    {"{\"version\":1,\"reference\":{\"kernel_images\":[1]}}", ATTEST_E_FORMAT,
+	     "reference.kernel_images[0] must be a string"},
+	    {"{\"version\":1,\"reference\":{\"firmware_blobs\":[\"abcd\"]}}", ATTEST_E_FORMAT,
+	     "reference.firmware_blobs[0]: \"abcd\" is not 32 bytes of hex"},
+	    {"{\"version\":1,\"reference\":{\"boot_apps\":[{\"path\":\"x\"}]}}", ATTEST_E_FORMAT,
+	     "reference.boot_apps[0].digest is missing"},
+	    {"{\"version\":1,\"reference\":{\"boot_apps\":[{\"digest\":\"" D64 "\",\"hash\":1}]}}",
+	     ATTEST_E_FORMAT, "unknown key \"hash\" in reference.boot_apps[0]"},
+	    {"{\"version\":1,\"reference\":{\"boot_apps\":[{\"digest\":\"" D64 "\",\"path\":1}]}}",
+	     ATTEST_E_FORMAT, "reference.boot_apps[0].path must be a string"},
+	    {"{\"version\":1,\"reference\":{\"boot_apps\":[\"" D64 "\"]}}", ATTEST_E_FORMAT,
+	     "reference.boot_apps[0] must be an object"},
+	    {"{\"version\":1,\"reference\":{\"dbx\":{\"min_entry\":3}}}", ATTEST_E_FORMAT,
+	     "unknown key \"min_entry\" in reference.dbx"},
+	    {"{\"version\":1,\"reference\":{\"dbx\":{\"min_entries\":-1}}}", ATTEST_E_FORMAT,
+	     "reference.dbx.min_entries must be an integer"},
+	    {"{\"version\":1,\"reference\":{\"pk\":{\"entries\":1.5}}}", ATTEST_E_FORMAT,
+	     "reference.pk.entries"},
+	    {"{\"version\":1,\"reference\":{\"kek\":[]}}", ATTEST_E_FORMAT,
+	     "reference.kek must be an object"},
+	    {"{\"version\":1,\"reference\":{\"db\":{\"digests\":[\"zz\"]}}}", ATTEST_E_FORMAT,
+	     "reference.db.digests[0]: \"zz\""},
+	    {"{\"version\":1,\"reference\":{\"pcrs\":{\"sha256\":{\"01\":[\"" D64 "\"]}}}}",
+	     ATTEST_E_FORMAT, "reference.pcrs.sha256: \"01\" is not a PCR index"},
+	    {"{\"version\":1,\"reference\":{\"pcrs\":{\"sha256\":{\"24\":[\"" D64 "\"]}}}}",
+	     ATTEST_E_FORMAT, "\"24\" is not a PCR index"},
+	    {"{\"version\":1,\"reference\":{\"pcrs\":{\"sha256\":{\"0-3\":[\"" D64 "\"]}}}}",
+	     ATTEST_E_FORMAT, "\"0-3\" is not a PCR index"},
+	    {"{\"version\":1,\"reference\":{\"pcrs\":{\"sha256\":{\"0\":[]}}}}", ATTEST_E_FORMAT,
+	     "reference.pcrs.sha256.0 must be a non-empty array"},
+	    {"{\"version\":1,\"reference\":{\"pcrs\":{\"sha1\":{\"0\":[\"" D64 "\"]}}}}",
+	     ATTEST_E_FORMAT, "reference.pcrs.sha1.0[0]"},
+	    {"{\"version\":1,\"reference\":{\"pcrs\":{\"sha3\":{}}}}", ATTEST_E_FORMAT,
+	     "reference.pcrs.sha3: is not a bank"},
+	    {"{\"version\":1,\"reference\":{\"pcrs\":[]}}", ATTEST_E_FORMAT,
+	     "reference.pcrs must be an object"},
+	    {"{\"version\":1,\"reference\":{\"pcrs\":{\"sha256\":{\"0\":[[[[[1]]]]]}}}}",
+	     ATTEST_E_LIMIT, "nested deeper"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct policy *p = (struct policy *)0x1;
@@ -230,7 +231,7 @@ static void test_errors_name_the_key(void **state)
 		int e = policy_parse(cases[i].json, strlen(cases[i].json), &p, &err);
 		if (e != cases[i].rc || !strstr(err.message, cases[i].says)) {
 			fprintf(stderr, "case %zu: %s\n  rc %d, message: %s\n  wanted: %s\n", i,
-				cases[i].json, e, err.message, cases[i].says);
+			        cases[i].json, e, err.message, cases[i].says);
 			fail();
 		}
 		assert_ptr_equal(p, (struct policy *)0x1); /* untouched on failure */
@@ -294,8 +295,8 @@ static void test_versions_and_ranges(void **state)
 	assert_int_equal(m, 0x43ff);
 	assert_int_equal(policy_pcr_ranges_parse("23", &m), 0);
 	assert_int_equal(m, 1u << 23);
-	const char *bad[] = { "", "24", "0-", "-1", "1,", "a", "0 - 7", "3-1", "0,,1",
-			      "00000000001" };
+	const char *bad[] = {"",  "24",    "0-",  "-1",   "1,",
+	                     "a", "0 - 7", "3-1", "0,,1", "00000000001"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_int_equal(policy_pcr_ranges_parse(bad[i], &m), ATTEST_E_FORMAT);
 }
@@ -323,13 +324,13 @@ static void test_learn_from_real_log(void **state)
 	memset(&pcrs, 0, sizeof pcrs);
 	for (unsigned i = 0; i < 8; i++)
 		assert_int_equal(quote_pcrs_set(&pcrs, TPM2_ALG_SHA256, i, rb->pcr[i], 32), 0);
-	struct policy_learn_input in = { log, checks, facts, &pcrs, NULL };
+	struct policy_learn_input in = {log, checks, facts, &pcrs, NULL};
 	struct policy *p = NULL;
 	char *summary = NULL;
 	assert_int_equal(policy_learn(&in, &p, &summary), 0);
 	assert_false(p->has_kernel_cmdlines);
 	assert_non_null(strstr(summary, "not approved: kernel command line (event 101): PCR 8 was "
-					"not quoted"));
+	                                "not quoted"));
 	assert_int_equal(policy_selection_mask(p, TPM2_ALG_SHA256), 0xff);
 	free(summary);
 	policy_free(p);
@@ -337,7 +338,8 @@ static void test_learn_from_real_log(void **state)
 	/* quoted 0-9 and 14: everything is learned */
 	for (unsigned i = 8; i < 24; i++)
 		if (i <= 9 || i == 14)
-			assert_int_equal(quote_pcrs_set(&pcrs, TPM2_ALG_SHA256, i, rb->pcr[i], 32), 0);
+			assert_int_equal(quote_pcrs_set(&pcrs, TPM2_ALG_SHA256, i, rb->pcr[i], 32),
+			                 0);
 	assert_int_equal(policy_learn(&in, &p, &summary), 0);
 	assert_true(p->secure_boot && p->uefi && p->certified_tpm); /* never relaxed */
 	assert_int_equal(p->pcr_value_count, 8);
@@ -349,9 +351,10 @@ static void test_learn_from_real_log(void **state)
 	assert_int_equal(p->boot_app_count, 3);
 	assert_string_equal(p->boot_apps[0].path, "\\EFI\\ubuntu\\shimx64.efi");
 	assert_null(p->boot_apps[2].path); /* the kernel, loaded without a device path */
-	assert_string_equal(p->kernel_cmdlines.v[0],
-			    "/boot/vmlinuz-5.4.0-81-generic root=UUID=68a3fb48-331d-433e-9ab6-"
-			    "f89f3b877c81 ro biosdevname=0 net.ifnames=0 console=tty1 console=ttyS0");
+	assert_string_equal(
+	    p->kernel_cmdlines.v[0],
+	    "/boot/vmlinuz-5.4.0-81-generic root=UUID=68a3fb48-331d-433e-9ab6-"
+	    "f89f3b877c81 ro biosdevname=0 net.ifnames=0 console=tty1 console=ttyS0");
 	assert_string_equal(p->kernel_images.v[0], "/boot/vmlinuz-5.4.0-81-generic");
 	assert_int_equal(p->pk.entries, 1);
 	assert_int_equal(p->pk.digests.count, 1);
@@ -371,7 +374,7 @@ static void test_learn_from_real_log(void **state)
 	/* a base policy's requirements are kept; no summary wanted */
 	struct policy *base = NULL;
 	const char *bj = "{\"version\":1,\"requirements\":{\"tpm_interfaces\":[\"tis\"],"
-			 "\"min_agent_version\":\"6.7\"}}";
+	                 "\"min_agent_version\":\"6.7\"}}";
 	assert_int_equal(policy_parse(bj, strlen(bj), &base, NULL), 0);
 	in.base = base;
 	assert_int_equal(policy_learn(&in, &p, NULL), 0);
@@ -391,12 +394,12 @@ static void test_learn_from_real_log(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_default),
-		cmocka_unit_test(test_full_round_trip),
-		cmocka_unit_test(test_errors_name_the_key),
-		cmocka_unit_test(test_caps),
-		cmocka_unit_test(test_versions_and_ranges),
-		cmocka_unit_test(test_learn_from_real_log),
+	    cmocka_unit_test(test_default),
+	    cmocka_unit_test(test_full_round_trip),
+	    cmocka_unit_test(test_errors_name_the_key),
+	    cmocka_unit_test(test_caps),
+	    cmocka_unit_test(test_versions_and_ranges),
+	    cmocka_unit_test(test_learn_from_real_log),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

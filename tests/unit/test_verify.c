@@ -83,8 +83,8 @@ static struct fx *fx_new_log(uint8_t *log, size_t len)
 	f->mask = 0xff;
 	memset(f->nonce, 0x5a, sizeof f->nonce);
 	f->meta = json_pack("{s:s, s:s, s:s, s:s, s:s}", "hostname", "web-01", "os_release",
-			    "Ubuntu 20.04.3 LTS", "kernel", "5.4.0-81-generic", "boot_id",
-			    "6c1f3a52-0000-4000-8000-000000000001", "agent_version", "1.0.0");
+	                    "Ubuntu 20.04.3 LTS", "kernel", "5.4.0-81-generic", "boot_id",
+	                    "6c1f3a52-0000-4000-8000-000000000001", "agent_version", "1.0.0");
 	f->signer = g_ak_key;
 	tb_public(g_ak_key, TB_AK_ATTRS, TPM2_ALG_ECDSA, &f->ak);
 	assert_int_equal(policy_default(&f->policy), 0);
@@ -144,17 +144,17 @@ static struct bundle *make_bundle(const struct fx *f)
 	for (unsigned i = 0; i < 24; i++)
 		if (f->mask & (1u << i))
 			assert_int_equal(quote_pcrs_set(&b->pcrs, TPM2_ALG_SHA256, i,
-							f->tpm.banks[0].value[i], 32),
-					 0);
+			                                f->tpm.banks[0].value[i], 32),
+			                 0);
 	memcpy(b->nonce, f->nonce, sizeof f->nonce);
 	b->nonce_len = sizeof f->nonce;
 	b->metadata = json_deep_copy(f->meta);
 	assert_int_equal(evidence_metadata_canonical(b->metadata, &b->metadata_canonical), 0);
 	uint8_t qd[32];
 	assert_int_equal(evidence_qualifying_data(f->nonce, sizeof f->nonce,
-						  (const uint8_t *)b->metadata_canonical,
-						  strlen(b->metadata_canonical), qd),
-			 0);
+	                                          (const uint8_t *)b->metadata_canonical,
+	                                          strlen(b->metadata_canonical), qd),
+	                 0);
 	TPML_PCR_SELECTION sel;
 	tb_sel(f->mask, &sel);
 	uint8_t digest[QUOTE_MAX_DIGEST];
@@ -162,8 +162,8 @@ static struct bundle *make_bundle(const struct fx *f)
 	assert_int_equal(quote_pcr_digest(&sel, &b->pcrs, TPM2_ALG_SHA256, digest, &dl), 0);
 	uint8_t attest[2048], sig[1024], pub[1024];
 	size_t alen = tb_attest(qd, sizeof qd, &sel, digest, attest, sizeof attest);
-	size_t slen = tb_sign(f->signer, TPM2_ALG_ECDSA, TPM2_ALG_SHA256, attest, alen, sig,
-			      sizeof sig);
+	size_t slen =
+	    tb_sign(f->signer, TPM2_ALG_ECDSA, TPM2_ALG_SHA256, attest, alen, sig, sizeof sig);
 	size_t plen = tb_marshal_public(&f->ak, pub, sizeof pub);
 	b->quote = dup_bytes(attest, alen);
 	b->quote_len = alen;
@@ -207,7 +207,7 @@ static void dump(const struct verify_result *r)
 {
 	for (size_t i = 0; i < r->reason_count; i++)
 		fprintf(stderr, "  reason %zu: %s: %s (pcr %d event %lld)\n", i, r->reasons[i].code,
-			r->reasons[i].message, r->reasons[i].pcr, (long long)r->reasons[i].event);
+		        r->reasons[i].message, r->reasons[i].pcr, (long long)r->reasons[i].event);
 }
 
 /* Exactly one reason, with this code. */
@@ -304,7 +304,7 @@ static void test_ak_not_enrolled(void **state)
 	assert_int_equal(verify_attestation(&in, &r), 0);
 	expect_only(r, REASON_AK_NOT_ENROLLED);
 	verify_result_free(r);
-	uint8_t junk[8] = { 0 };
+	uint8_t junk[8] = {0};
 	in.ak_public = junk;
 	in.ak_public_len = sizeof junk;
 	assert_int_equal(verify_attestation(&in, &r), 0);
@@ -356,8 +356,7 @@ static void test_pcr_digest_mismatch(void **state)
 	assert_true(r->reason_count >= 1);
 	assert_string_equal(r->reasons[0].code, "PCR_DIGEST_MISMATCH");
 	/* unbound values are not replayed against */
-	assert_false(verify_result_has(r, "EVENTLOG_REPLAY_MISMATCH") &&
-		     r->reasons[1].pcr != 3);
+	assert_false(verify_result_has(r, "EVENTLOG_REPLAY_MISMATCH") && r->reasons[1].pcr != 3);
 	assert_int_equal(r->verdict, VERIFY_RED);
 	verify_result_free(r);
 	bundle_free(b);
@@ -519,8 +518,8 @@ static void test_not_uefi(void **state)
 {
 	(void)state;
 	/* a BIOS-style log: separators and a POST code, no EV_EFI_* event */
-	const struct tbanks bk = { 1, { EVENTLOG_ALG_SHA256 }, { 32 } };
-	struct tbuf b = { 0 };
+	const struct tbanks bk = {1, {EVENTLOG_ALG_SHA256}, {32}};
+	struct tbuf b = {0};
 	tb_spec_id(&b, &bk);
 	tb_agile(&b, &bk, 0, EV_POST_CODE, "BIOS", 4);
 	static const uint8_t zero4[4];
@@ -615,7 +614,7 @@ static struct policy *learn(struct fx *f)
 	assert_int_equal(eventlog_parse(f->log, f->log_len, &log, NULL), 0);
 	assert_int_equal(eventlog_content_check_bank(log, EVENTLOG_ALG_SHA256, &checks), 0);
 	assert_int_equal(eventlog_facts_derive(log, checks, &facts), 0);
-	struct policy_learn_input in = { log, checks, facts, &f->tpm, NULL };
+	struct policy_learn_input in = {log, checks, facts, &f->tpm, NULL};
 	struct policy *p = NULL;
 	char *summary = NULL;
 	assert_int_equal(policy_learn(&in, &p, &summary), 0);
@@ -750,7 +749,7 @@ static void test_reason_order(void **state)
 	f->host.ek_certified = false;
 	char bad[256];
 	snprintf(bad, sizeof bad,
-		 "{\"version\":1,\"reference\":{\"pcrs\":{\"sha256\":{\"0\":[\"%064d\"]}}}}", 0);
+	         "{\"version\":1,\"reference\":{\"pcrs\":{\"sha256\":{\"0\":[\"%064d\"]}}}}", 0);
 	struct policy *p = NULL;
 	struct policy_error perr;
 	int pe = policy_parse(bad, strlen(bad), &p, &perr);
@@ -762,14 +761,14 @@ static void test_reason_order(void **state)
 	policy_free(f->policy);
 	f->policy = p;
 	struct verify_result *r = run_bundle(f, b);
-	const char *want[] = { "NONCE_MISMATCH",
-			       REASON_EVENT_CONTENT_MISMATCH,
-			       REASON_SECURE_BOOT_DISABLED,
-			       REASON_SHA256_BANK_MISSING,
-			       REASON_TPM_INTERFACE_NOT_ALLOWED,
-			       REASON_AGENT_VERSION_TOO_OLD,
-			       REASON_TPM_NOT_CERTIFIED,
-			       REASON_CONFIGURATION_NOT_APPROVED };
+	const char *want[] = {"NONCE_MISMATCH",
+	                      REASON_EVENT_CONTENT_MISMATCH,
+	                      REASON_SECURE_BOOT_DISABLED,
+	                      REASON_SHA256_BANK_MISSING,
+	                      REASON_TPM_INTERFACE_NOT_ALLOWED,
+	                      REASON_AGENT_VERSION_TOO_OLD,
+	                      REASON_TPM_NOT_CERTIFIED,
+	                      REASON_CONFIGURATION_NOT_APPROVED};
 	if (r->reason_count != sizeof want / sizeof want[0])
 		dump(r);
 	assert_int_equal(r->reason_count, sizeof want / sizeof want[0]);
@@ -868,14 +867,14 @@ static void test_json(void **state)
 	assert_true(json_array_size(reasons) >= 1);
 	json_t *r0 = json_array_get(reasons, 0);
 	assert_string_equal(json_string_value(json_object_get(r0, "code")),
-			    "EVENTLOG_REPLAY_MISMATCH");
+	                    "EVENTLOG_REPLAY_MISMATCH");
 	assert_non_null(json_string_value(json_object_get(r0, "message")));
 	json_t *ev = json_object_get(r0, "evidence");
 	assert_int_equal(json_integer_value(json_object_get(ev, "pcr")), 4);
 	assert_int_equal(json_integer_value(json_object_get(ev, "event")), 100);
 	assert_string_equal(json_string_value(json_object_get(ev, "bank")), "sha256");
 	assert_string_equal(json_string_value(json_object_get(ev, "event_type")),
-			    "EV_EFI_BOOT_SERVICES_APPLICATION");
+	                    "EV_EFI_BOOT_SERVICES_APPLICATION");
 	assert_int_equal(strlen(json_string_value(json_object_get(ev, "expected"))), 64);
 	json_t *clk = json_object_get(j, "clock");
 	assert_int_equal(json_integer_value(json_object_get(clk, "reset_count")), 7);
@@ -896,13 +895,13 @@ static void test_reason_table(void **state)
 	/* every quote/bundle code has a sentence: one spelling project-wide */
 	for (int s = QUOTE_OK + 1; s < QUOTE_STATUS__COUNT; s++)
 		assert_non_null(reason_sentence(quote_status_code((enum quote_status)s)));
-	const char *required[] = { "TPM_NOT_CERTIFIED",	       "AK_ACTIVATION_FAILED",
-				   "QUOTE_SIGNATURE_INVALID",  "NONCE_MISMATCH",
-				   "PCR_DIGEST_MISMATCH",      "EVENTLOG_REPLAY_MISMATCH",
-				   "EVENT_CONTENT_MISMATCH",   "SECURE_BOOT_DISABLED",
-				   "SHA256_BANK_MISSING",      "NOT_UEFI",
-				   "TPM_INTERFACE_NOT_ALLOWED", "AGENT_VERSION_TOO_OLD",
-				   "CONFIGURATION_NOT_APPROVED", "HOST_RESTARTED_REENROLLING" };
+	const char *required[] = {"TPM_NOT_CERTIFIED",          "AK_ACTIVATION_FAILED",
+	                          "QUOTE_SIGNATURE_INVALID",    "NONCE_MISMATCH",
+	                          "PCR_DIGEST_MISMATCH",        "EVENTLOG_REPLAY_MISMATCH",
+	                          "EVENT_CONTENT_MISMATCH",     "SECURE_BOOT_DISABLED",
+	                          "SHA256_BANK_MISSING",        "NOT_UEFI",
+	                          "TPM_INTERFACE_NOT_ALLOWED",  "AGENT_VERSION_TOO_OLD",
+	                          "CONFIGURATION_NOT_APPROVED", "HOST_RESTARTED_REENROLLING"};
 	for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
 		assert_non_null(reason_sentence(required[i]));
 	assert_null(reason_sentence("NO_SUCH_CODE"));
@@ -934,28 +933,28 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_green),
-		cmocka_unit_test(test_signature_invalid),
-		cmocka_unit_test(test_ak_not_enrolled),
-		cmocka_unit_test(test_nonce_mismatch),
-		cmocka_unit_test(test_pcr_digest_mismatch),
-		cmocka_unit_test(test_replay_tpm_has_extra),
-		cmocka_unit_test(test_replay_log_has_extra),
-		cmocka_unit_test(test_event_content_mismatch),
-		cmocka_unit_test(test_secure_boot_disabled),
-		cmocka_unit_test(test_secure_boot_pcr_not_quoted),
-		cmocka_unit_test(test_sha256_bank_missing),
-		cmocka_unit_test(test_not_uefi),
-		cmocka_unit_test(test_tpm_interface),
-		cmocka_unit_test(test_agent_version),
-		cmocka_unit_test(test_tpm_not_certified),
-		cmocka_unit_test(test_learned_policy),
-		cmocka_unit_test(test_restart),
-		cmocka_unit_test(test_reason_order),
-		cmocka_unit_test(test_eventlog_missing_or_invalid),
-		cmocka_unit_test(test_internal_errors_never_green),
-		cmocka_unit_test(test_json),
-		cmocka_unit_test(test_reason_table),
+	    cmocka_unit_test(test_green),
+	    cmocka_unit_test(test_signature_invalid),
+	    cmocka_unit_test(test_ak_not_enrolled),
+	    cmocka_unit_test(test_nonce_mismatch),
+	    cmocka_unit_test(test_pcr_digest_mismatch),
+	    cmocka_unit_test(test_replay_tpm_has_extra),
+	    cmocka_unit_test(test_replay_log_has_extra),
+	    cmocka_unit_test(test_event_content_mismatch),
+	    cmocka_unit_test(test_secure_boot_disabled),
+	    cmocka_unit_test(test_secure_boot_pcr_not_quoted),
+	    cmocka_unit_test(test_sha256_bank_missing),
+	    cmocka_unit_test(test_not_uefi),
+	    cmocka_unit_test(test_tpm_interface),
+	    cmocka_unit_test(test_agent_version),
+	    cmocka_unit_test(test_tpm_not_certified),
+	    cmocka_unit_test(test_learned_policy),
+	    cmocka_unit_test(test_restart),
+	    cmocka_unit_test(test_reason_order),
+	    cmocka_unit_test(test_eventlog_missing_or_invalid),
+	    cmocka_unit_test(test_internal_errors_never_green),
+	    cmocka_unit_test(test_json),
+	    cmocka_unit_test(test_reason_table),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
