@@ -28,12 +28,12 @@
 #include "https.h"
 #include "tlsid.h"
 
-#define DEFAULT_TCTI "device:/dev/tpmrm0"
+#define DEFAULT_TCTI     "device:/dev/tpmrm0"
 #define DEFAULT_EVENTLOG "/sys/kernel/security/tpm0/binary_bios_measurements"
 #define DEFAULT_DATA_DIR "/var/lib/attest-agent"
-#define DEFAULT_PCRS "sha256:0-7"
-#define TLSID_NAME "agent"
-#define PCRS_TEXT_MAX 256u
+#define DEFAULT_PCRS     "sha256:0-7"
+#define TLSID_NAME       "agent"
+#define PCRS_TEXT_MAX    256u
 
 struct agentd {
 	struct agentd_config cfg;
@@ -46,25 +46,27 @@ struct agentd {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: attest-agent --listen ADDR:PORT [--tcti TCTI] [--eventlog FILE]\n"
-		"                    [--data-dir DIR] [--trust-verifier SHA256:HEX]... [--timeout S]\n"
-		"       attest-agent [--data-dir DIR] --trust-verifier SHA256:HEX...\n"
-		"\n"
-		"Serve the Agent API v1 (docs/protocol.md) over HTTPS with mutual TLS.\n"
-		"\n"
-		"  --listen ADDR:PORT     e.g. 0.0.0.0:7443, [::]:7443; port 0 picks a free port\n"
-		"  --tcti TCTI            the TPM (default " DEFAULT_TCTI ")\n"
-		"  --eventlog FILE        measured-boot event log, read for every quote\n"
-		"                         (default " DEFAULT_EVENTLOG ")\n"
-		"  --data-dir DIR         TLS identity, verifier pins, AKs (default " DEFAULT_DATA_DIR ")\n"
-		"  --trust-verifier TP    add a verifier certificate thumbprint to DIR/verifiers;\n"
-		"                         without --listen: add it and exit\n"
-		"  --timeout S            drop a connection idle for S seconds (default %u)\n"
-		"\n"
-		"On start it prints \"thumbprint SHA256:...\" and \"listening ADDR:PORT\" on stdout\n"
-		"and logs to stderr. SIGTERM or SIGINT stop it.\n",
-		AGENTD_DEFAULT_TIMEOUT_S);
+	fprintf(
+	    f,
+	    "usage: attest-agent --listen ADDR:PORT [--tcti TCTI] [--eventlog FILE]\n"
+	    "                    [--data-dir DIR] [--trust-verifier SHA256:HEX]... [--timeout S]\n"
+	    "       attest-agent [--data-dir DIR] --trust-verifier SHA256:HEX...\n"
+	    "\n"
+	    "Serve the Agent API v1 (docs/protocol.md) over HTTPS with mutual TLS.\n"
+	    "\n"
+	    "  --listen ADDR:PORT     e.g. 0.0.0.0:7443, [::]:7443; port 0 picks a free port\n"
+	    "  --tcti TCTI            the TPM (default " DEFAULT_TCTI ")\n"
+	    "  --eventlog FILE        measured-boot event log, read for every quote\n"
+	    "                         (default " DEFAULT_EVENTLOG ")\n"
+	    "  --data-dir DIR         TLS identity, verifier pins, AKs (default " DEFAULT_DATA_DIR
+	    ")\n"
+	    "  --trust-verifier TP    add a verifier certificate thumbprint to DIR/verifiers;\n"
+	    "                         without --listen: add it and exit\n"
+	    "  --timeout S            drop a connection idle for S seconds (default %u)\n"
+	    "\n"
+	    "On start it prints \"thumbprint SHA256:...\" and \"listening ADDR:PORT\" on stdout\n"
+	    "and logs to stderr. SIGTERM or SIGINT stop it.\n",
+	    AGENTD_DEFAULT_TIMEOUT_S);
 }
 
 /* ---- verifier pins --------------------------------------------------------- */
@@ -91,7 +93,7 @@ static int verifiers_load(struct agentd *d)
 		return 0;
 	if (rc) {
 		fprintf(stderr, "attest-agent: cannot read %s: %s\n", path,
-			rc == ATTEST_E_IO ? strerror(errno) : attest_strerror(rc));
+		        rc == ATTEST_E_IO ? strerror(errno) : attest_strerror(rc));
 		return rc;
 	}
 	if (memchr(buf, '\0', len)) {
@@ -115,14 +117,15 @@ static int verifiers_load(struct agentd *d)
 		if (*s && *s != '#') {
 			char tp[TLSID_THUMBPRINT_SIZE];
 			if (tlsid_thumbprint_parse(s, tp) != 0) {
-				fprintf(stderr,
-					"attest-agent: %s line %u: \"%.80s\" is not a SHA256:<64 hex> "
-					"thumbprint\n",
-					path, lineno, s);
+				fprintf(
+				    stderr,
+				    "attest-agent: %s line %u: \"%.80s\" is not a SHA256:<64 hex> "
+				    "thumbprint\n",
+				    path, lineno, s);
 				rc = ATTEST_E_FORMAT;
 			} else if (d->nverifiers >= AGENTD_MAX_VERIFIERS) {
-				fprintf(stderr, "attest-agent: %s: more than %u thumbprints\n", path,
-					AGENTD_MAX_VERIFIERS);
+				fprintf(stderr, "attest-agent: %s: more than %u thumbprints\n",
+				        path, AGENTD_MAX_VERIFIERS);
 				rc = ATTEST_E_LIMIT;
 			} else {
 				memcpy(d->verifiers[d->nverifiers++], tp, sizeof tp);
@@ -145,8 +148,8 @@ static int verifiers_save(const struct agentd *d)
 	if (!text)
 		return ATTEST_E_NOMEM;
 	size_t n = (size_t)snprintf(text, cap,
-				    "# attest-agent: verifier certificates this agent answers "
-				    "(one thumbprint per line)\n");
+	                            "# attest-agent: verifier certificates this agent answers "
+	                            "(one thumbprint per line)\n");
 	for (size_t i = 0; i < d->nverifiers && n < cap; i++)
 		n += (size_t)snprintf(text + n, cap - n, "%s\n", d->verifiers[i]);
 	rc = fileio_write_atomic(path, text, n, 0644);
@@ -192,24 +195,24 @@ static bool authorized(struct agentd *d, struct https_request *req, bool pin_fir
 		int rc = verifier_add(d, tp);
 		if (rc) {
 			fprintf(stderr, "attest-agent: cannot pin verifier %s: %s\n", tp,
-				rc == ATTEST_E_IO ? strerror(errno) : attest_strerror(rc));
+			        rc == ATTEST_E_IO ? strerror(errno) : attest_strerror(rc));
 			https_reply_error(req, 500, "STATE_NOT_SAVED",
-					  "cannot record the verifier's thumbprint");
+			                  "cannot record the verifier's thumbprint");
 			return false;
 		}
 		fprintf(stderr, "attest-agent: first verifier pinned: %s (from %s)\n", tp,
-			https_request_peer_addr(req));
+		        https_request_peer_addr(req));
 		return true;
 	}
 	fprintf(stderr, "attest-agent: refused %s %s from %s: certificate %s is not trusted\n",
-		https_request_method(req), https_request_path(req), https_request_peer_addr(req),
-		tp);
+	        https_request_method(req), https_request_path(req), https_request_peer_addr(req),
+	        tp);
 	char msg[AGENTD_MSG_SIZE];
 	snprintf(msg, sizeof msg,
-		 d->nverifiers ? "client certificate %s is not a trusted verifier"
-			       : "client certificate %s is not trusted: no verifier is pinned "
-				 "yet, and only GET /v1/identity pins the first one",
-		 tp);
+	         d->nverifiers ? "client certificate %s is not a trusted verifier"
+	                       : "client certificate %s is not trusted: no verifier is pinned "
+	                         "yet, and only GET /v1/identity pins the first one",
+	         tp);
 	https_reply_error(req, 403, "VERIFIER_NOT_TRUSTED", msg);
 	return false;
 }
@@ -217,7 +220,7 @@ static bool authorized(struct agentd *d, struct https_request *req, bool pin_fir
 /* ---- requests --------------------------------------------------------------- */
 
 static void bad_request(struct https_request *req, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static void bad_request(struct https_request *req, const char *fmt, ...)
 {
 	char msg[AGENTD_MSG_SIZE];
@@ -258,7 +261,7 @@ static json_t *body_object(struct https_request *req, bool empty_ok)
 /* A string member, or NULL (with a 400 sent) if present but not a string.
  * *missing tells absent from wrong. */
 static const char *member_string(struct https_request *req, json_t *o, const char *key,
-				 bool *missing, bool *bad)
+                                 bool *missing, bool *bad)
 {
 	json_t *v = json_object_get(o, key);
 	*missing = v == NULL;
@@ -332,7 +335,8 @@ static void on_ak(struct https_request *req, void *arg)
 		} else if (strcmp(type, "ecc") == 0) {
 			alg = AGENT_TPM_AK_ECC;
 		} else {
-			bad_request(req, "\"type\" must be \"rsa\" or \"ecc\", not \"%.32s\"", type);
+			bad_request(req, "\"type\" must be \"rsa\" or \"ecc\", not \"%.32s\"",
+			            type);
 			goto out;
 		}
 	}
@@ -348,7 +352,7 @@ out:
 /* Decode a required base64 member into a new buffer; replies 400 if absent
  * or malformed. */
 static int member_b64(struct https_request *req, json_t *o, const char *key, uint8_t **ret,
-		      size_t *ret_len)
+                      size_t *ret_len)
 {
 	bool missing, bad;
 	const char *s = member_string(req, o, key, &missing, &bad);
@@ -398,7 +402,7 @@ static void on_activate(struct https_request *req, void *arg)
 	if (hex_decode(name, j->ak_name, sizeof j->ak_name, &j->ak_name_len) != 0 ||
 	    j->ak_name_len < 2) {
 		bad_request(req, "\"ak_name\" must be a TPM Name in hex (4 to %u digits)",
-			    2 * AGENTD_NAME_MAX);
+		            2 * AGENTD_NAME_MAX);
 		goto fail;
 	}
 	if (member_b64(req, o, "credential_blob", &j->cred, &j->cred_len) != 0 ||
@@ -435,13 +439,14 @@ static void on_quote(struct https_request *req, void *arg)
 	if (nlen < 2 * EVIDENCE_NONCE_MIN || nlen > 2 * EVIDENCE_NONCE_MAX ||
 	    hex_decode(nonce, j->nonce, sizeof j->nonce, &j->nonce_len) != 0 ||
 	    j->nonce_len < EVIDENCE_NONCE_MIN) {
-		bad_request(req, "\"nonce\" must be %u to %u bytes in hex (%u to %u digits); got %zu "
-			    "characters%s",
-			    EVIDENCE_NONCE_MIN, EVIDENCE_NONCE_MAX, 2 * EVIDENCE_NONCE_MIN,
-			    2 * EVIDENCE_NONCE_MAX, nlen,
-			    nlen >= 2 * EVIDENCE_NONCE_MIN && nlen <= 2 * EVIDENCE_NONCE_MAX
-				    ? " that are not hex"
-				    : "");
+		bad_request(req,
+		            "\"nonce\" must be %u to %u bytes in hex (%u to %u digits); got %zu "
+		            "characters%s",
+		            EVIDENCE_NONCE_MIN, EVIDENCE_NONCE_MAX, 2 * EVIDENCE_NONCE_MIN,
+		            2 * EVIDENCE_NONCE_MAX, nlen,
+		            nlen >= 2 * EVIDENCE_NONCE_MIN && nlen <= 2 * EVIDENCE_NONCE_MAX
+		                ? " that are not hex"
+		                : "");
 		goto fail;
 	}
 	const char *pcrs = member_string(req, o, "pcrs", &missing, &bad);
@@ -451,9 +456,9 @@ static void on_quote(struct https_request *req, void *arg)
 		pcrs = DEFAULT_PCRS;
 	if (strlen(pcrs) > PCRS_TEXT_MAX || agent_tpm_pcr_selection_parse(pcrs, &j->sel) != 0) {
 		bad_request(req,
-			    "\"pcrs\" \"%.64s\" is not a PCR selection: expected e.g. "
-			    "sha256:0-7,14+sha1:0 (banks sha1, sha256, sha384, sha512; PCRs 0-23)",
-			    pcrs);
+		            "\"pcrs\" \"%.64s\" is not a PCR selection: expected e.g. "
+		            "sha256:0-7,14+sha1:0 (banks sha1, sha256, sha384, sha512; PCRs 0-23)",
+		            pcrs);
 		goto fail;
 	}
 	submit(d, j);
@@ -483,19 +488,20 @@ static void on_job_done(struct agentd_job *j, void *arg)
 	double total_ms = (double)total / 1e6, tpm_ms = (double)j->tpm_ns / 1e6;
 	if (j->status == 200 && j->kind == AGENTD_JOB_QUOTE &&
 	    json_object_set_new(j->answer, "timing",
-				json_pack("{s:f,s:f}", "tpm_ms", tpm_ms, "total_ms", total_ms)) != 0) {
+	                        json_pack("{s:f,s:f}", "tpm_ms", tpm_ms, "total_ms", total_ms)) !=
+	        0) {
 		j->status = 500;
 		j->code = "INTERNAL";
 		snprintf(j->message, sizeof j->message, "out of memory");
 	}
 	if (j->status == 200) {
 		fprintf(stderr, "attest-agent: %s from %s: 200 in %.1f ms (TPM %.1f ms)\n",
-			job_name(j->kind), https_request_peer_addr(req), total_ms, tpm_ms);
+		        job_name(j->kind), https_request_peer_addr(req), total_ms, tpm_ms);
 		https_reply_json(req, 200, j->answer);
 		j->answer = NULL;
 	} else {
 		fprintf(stderr, "attest-agent: %s from %s: %d %s: %s\n", job_name(j->kind),
-			https_request_peer_addr(req), j->status, j->code, j->message);
+		        https_request_peer_addr(req), j->status, j->code, j->message);
 		https_reply_error(req, j->status, j->code, j->message);
 	}
 	agentd_job_free(j);
@@ -533,13 +539,13 @@ static void bound_address(const char *listen, uint16_t port, char *out, size_t c
 int cmd_daemon(int argc, char **argv)
 {
 	static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
-					     {"tcti", required_argument, NULL, 't'},
-					     {"eventlog", required_argument, NULL, 'e'},
-					     {"data-dir", required_argument, NULL, 'd'},
-					     {"trust-verifier", required_argument, NULL, 'v'},
-					     {"timeout", required_argument, NULL, 'T'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"tcti", required_argument, NULL, 't'},
+	                                     {"eventlog", required_argument, NULL, 'e'},
+	                                     {"data-dir", required_argument, NULL, 'd'},
+	                                     {"trust-verifier", required_argument, NULL, 'v'},
+	                                     {"timeout", required_argument, NULL, 'T'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *listen = NULL;
 	const char *trust[AGENTD_MAX_VERIFIERS];
 	size_t ntrust = 0;
@@ -573,9 +579,10 @@ int cmd_daemon(int argc, char **argv)
 			timeout_s = strtoul(optarg, &end, 10);
 			if (errno || !end || *end || end == optarg || timeout_s == 0 ||
 			    timeout_s > 3600) {
-				fprintf(stderr,
-					"attest-agent: --timeout \"%s\": expected 1 to 3600 seconds\n",
-					optarg);
+				fprintf(
+				    stderr,
+				    "attest-agent: --timeout \"%s\": expected 1 to 3600 seconds\n",
+				    optarg);
 				goto out;
 			}
 			break;
@@ -599,10 +606,11 @@ int cmd_daemon(int argc, char **argv)
 	char tps[AGENTD_MAX_VERIFIERS][TLSID_THUMBPRINT_SIZE];
 	for (size_t i = 0; i < ntrust; i++)
 		if (tlsid_thumbprint_parse(trust[i], tps[i]) != 0) {
-			fprintf(stderr,
-				"attest-agent: --trust-verifier \"%s\": expected SHA256: followed by "
-				"64 hex digits\n",
-				trust[i]);
+			fprintf(
+			    stderr,
+			    "attest-agent: --trust-verifier \"%s\": expected SHA256: followed by "
+			    "64 hex digits\n",
+			    trust[i]);
 			goto out;
 		}
 
@@ -614,8 +622,8 @@ int cmd_daemon(int argc, char **argv)
 		int rc = verifier_add(d, tps[i]);
 		if (rc) {
 			fprintf(stderr, "attest-agent: cannot add %s to %s/verifiers: %s\n", tps[i],
-				d->cfg.data_dir,
-				rc == ATTEST_E_IO ? strerror(errno) : attest_strerror(rc));
+			        d->cfg.data_dir,
+			        rc == ATTEST_E_IO ? strerror(errno) : attest_strerror(rc));
 			goto out;
 		}
 		if (!known)
@@ -636,7 +644,7 @@ int cmd_daemon(int argc, char **argv)
 	memcpy(d->cfg.thumbprint, id->thumbprint, sizeof d->cfg.thumbprint);
 	if (id->created)
 		fprintf(stderr, "attest-agent: created a new TLS identity in %s/%s.{key,crt}\n",
-			d->cfg.data_dir, TLSID_NAME);
+		        d->cfg.data_dir, TLSID_NAME);
 
 	struct event *sigterm = NULL, *sigint = NULL;
 	d->base = event_base_new();
@@ -649,16 +657,16 @@ int cmd_daemon(int argc, char **argv)
 	rc = agentd_worker_start(&d->cfg, d->base, on_job_done, d, &d->worker);
 	if (rc) {
 		fprintf(stderr, "attest-agent: cannot start the TPM worker: %s\n",
-			attest_strerror(rc));
+		        attest_strerror(rc));
 		goto stop;
 	}
 	struct https_server_config sc = {
-		.listen = listen,
-		.identity = id,
-		.client_cert = HTTPS_CLIENT_CERT_REQUIRED,
-		.max_body = AGENTD_MAX_BODY,
-		.timeout_ms = (unsigned)timeout_s * 1000u,
-		.max_connections = AGENTD_MAX_CONNECTIONS,
+	    .listen = listen,
+	    .identity = id,
+	    .client_cert = HTTPS_CLIENT_CERT_REQUIRED,
+	    .max_body = AGENTD_MAX_BODY,
+	    .timeout_ms = (unsigned)timeout_s * 1000u,
+	    .max_connections = AGENTD_MAX_CONNECTIONS,
 	};
 	rc = https_server_new(d->base, &sc, &d->srv, err, sizeof err);
 	if (rc) {
@@ -676,10 +684,10 @@ int cmd_daemon(int argc, char **argv)
 	    fflush(stdout) != 0)
 		goto stop;
 	fprintf(stderr,
-		"attest-agent %s: listening on %s, TPM %s, event log %s, data %s, %zu verifier(s) "
-		"trusted%s\n",
-		ATTEST_VERSION, where, d->cfg.tcti, d->cfg.eventlog, d->cfg.data_dir, d->nverifiers,
-		d->nverifiers ? "" : " (the first GET /v1/identity will be pinned)");
+	        "attest-agent %s: listening on %s, TPM %s, event log %s, data %s, %zu verifier(s) "
+	        "trusted%s\n",
+	        ATTEST_VERSION, where, d->cfg.tcti, d->cfg.eventlog, d->cfg.data_dir, d->nverifiers,
+	        d->nverifiers ? "" : " (the first GET /v1/identity will be pinned)");
 	if (event_base_dispatch(d->base) < 0)
 		goto stop;
 	status = 0;

@@ -15,16 +15,16 @@
 #include "tlsid.h"
 #include "tpm.h"
 
-#define AGENTD_MAX_BODY (64u * 1024u)   /* request body cap (docs/protocol.md) */
-#define AGENTD_MAX_QUEUED 16u           /* TPM jobs waiting; beyond: 503 BUSY */
-#define AGENTD_MAX_CONNECTIONS 64u
-#define AGENTD_DEFAULT_TIMEOUT_S 10u    /* idle connection timeout */
-#define AGENTD_MAX_VERIFIERS 64u        /* thumbprints in DATA_DIR/verifiers */
+#define AGENTD_MAX_BODY           (64u * 1024u) /* request body cap (docs/protocol.md) */
+#define AGENTD_MAX_QUEUED         16u           /* TPM jobs waiting; beyond: 503 BUSY */
+#define AGENTD_MAX_CONNECTIONS    64u
+#define AGENTD_DEFAULT_TIMEOUT_S  10u /* idle connection timeout */
+#define AGENTD_MAX_VERIFIERS      64u /* thumbprints in DATA_DIR/verifiers */
 #define AGENTD_VERIFIERS_FILE_MAX (16u * 1024u)
-#define AGENTD_AK_FILE_MAX (16u * 1024u)
-#define AGENTD_NAME_MAX 68u             /* TPM2B_NAME contents: 2-byte alg + SHA-512 */
-#define AGENTD_MSG_SIZE 384u
-#define AGENTD_PATH_MAX 4096u
+#define AGENTD_AK_FILE_MAX        (16u * 1024u)
+#define AGENTD_NAME_MAX           68u /* TPM2B_NAME contents: 2-byte alg + SHA-512 */
+#define AGENTD_MSG_SIZE           384u
+#define AGENTD_PATH_MAX           4096u
 
 /* Settings shared by both sides; read-only once the daemon runs. */
 struct agentd_config {
@@ -48,8 +48,8 @@ struct agentd_job {
 	void *req;         /* the https_request, opaque to the worker */
 	uint64_t start_ns; /* when the request arrived (for timing.total_ms) */
 	/* inputs */
-	enum agent_tpm_ak_alg ak_alg;           /* AK */
-	uint8_t ak_name[AGENTD_NAME_MAX];       /* ACTIVATE */
+	enum agent_tpm_ak_alg ak_alg;     /* AK */
+	uint8_t ak_name[AGENTD_NAME_MAX]; /* ACTIVATE */
 	size_t ak_name_len;
 	uint8_t *cred; /* TPM2B_ID_OBJECT, malloc'd */
 	size_t cred_len;
@@ -81,7 +81,7 @@ typedef void (*agentd_done_fn)(struct agentd_job *job, void *arg);
  * thread and hook its completions into base. cfg must outlive the worker.
  * ATTEST_E_NOMEM or ATTEST_E_IO (thread, eventfd) on failure. */
 int agentd_worker_start(const struct agentd_config *cfg, struct event_base *base,
-			agentd_done_fn done, void *arg, struct agentd_worker **ret);
+                        agentd_done_fn done, void *arg, struct agentd_worker **ret);
 
 /* Queue a job (the worker owns it from here; it comes back through done).
  * ATTEST_E_LIMIT if AGENTD_MAX_QUEUED jobs already wait (job not taken). */

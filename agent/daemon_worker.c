@@ -89,7 +89,7 @@ const char *agentd_ek_kind_api_name(enum agent_tpm_ek_kind kind)
 }
 
 __attribute__((format(printf, 4, 5))) static void job_fail(struct agentd_job *j, int status,
-							 const char *code, const char *fmt, ...)
+                                                           const char *code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -138,8 +138,8 @@ static int ak_read(const struct agentd_config *cfg, const char *which, struct ag
 	struct agentd_ak ak;
 	memset(&ak, 0, sizeof ak);
 	rc = ATTEST_E_FORMAT;
-	if (!o || json_unpack(o, "{s:s,s:s,s:s,s:s}", "ek_kind", &kind, "public", &pub,
-			      "private", &priv, "name", &name) != 0)
+	if (!o || json_unpack(o, "{s:s,s:s,s:s,s:s}", "ek_kind", &kind, "public", &pub, "private",
+	                      &priv, "name", &name) != 0)
 		goto out;
 	if (ak_kind_parse(kind, &ak.ek_kind) != 0 ||
 	    base64_decode(pub, strlen(pub), ak.pub, sizeof ak.pub, &ak.pub_len) != 0 ||
@@ -165,7 +165,7 @@ static int ak_save(const struct agentd_config *cfg, const char *which, const str
 	char name[2 * AGENTD_NAME_MAX + 1];
 	hex_encode(ak->name, ak->name_len, name);
 	json_t *o = json_pack("{s:i,s:s,s:s}", "version", 1, "ek_kind",
-			      agent_tpm_ek_kind_name(ak->ek_kind), "name", name);
+	                      agent_tpm_ek_kind_name(ak->ek_kind), "name", name);
 	char *text = NULL;
 	rc = ATTEST_E_NOMEM;
 	if (o && agent_json_put_b64(o, "public", ak->pub, ak->pub_len) == 0 &&
@@ -192,14 +192,13 @@ static void ak_startup_load(struct agentd_worker *w, const char *which, struct a
 	int rc = ak_read(w->cfg, which, slot);
 	if (rc == 0) {
 		fprintf(stderr, "attest-agent: loaded the %s AK from %s/ak-%s.json\n", which,
-			w->cfg->data_dir, which);
+		        w->cfg->data_dir, which);
 	} else if (!(rc == ATTEST_E_IO && errno == ENOENT)) {
 		fprintf(stderr, "attest-agent: ignoring %s/ak-%s.json: %s\n", w->cfg->data_dir,
-			which,
-			rc == ATTEST_E_IO ? strerror(errno)
-			: rc == ATTEST_E_FORMAT
-				? "not an AK file written by this agent"
-				: attest_strerror(rc));
+		        which,
+		        rc == ATTEST_E_IO       ? strerror(errno)
+		        : rc == ATTEST_E_FORMAT ? "not an AK file written by this agent"
+		                                : attest_strerror(rc));
 	}
 }
 
@@ -208,7 +207,7 @@ static void ak_startup_load(struct agentd_worker *w, const char *which, struct a
 /* Open the TPM and create the EK of kind (-1: the first certificate's).
  * On failure the job holds a 503 and *ret is NULL. */
 static struct agent_tpm *tpm_begin(struct agentd_worker *w, struct agentd_job *j, int kind,
-				   enum agent_tpm_ek_kind *ret_kind)
+                                   enum agent_tpm_ek_kind *ret_kind)
 {
 	char emsg[AGENT_TPM_ERRMSG_SIZE];
 	struct agent_tpm *t = NULL;
@@ -223,7 +222,7 @@ static struct agent_tpm *tpm_begin(struct agentd_worker *w, struct agentd_job *j
 	free(cert);
 	if (rc) {
 		job_fail(j, 503, "TPM_UNAVAILABLE", "cannot create the EK: %s",
-			 agent_tpm_last_error(t));
+		         agent_tpm_last_error(t));
 		agent_tpm_close(t);
 		return NULL;
 	}
@@ -249,9 +248,9 @@ static void job_identity(struct agentd_worker *w, struct agentd_job *j)
 		job_fail(j, 500, "INTERNAL", "out of memory");
 		return;
 	}
-	j->answer = json_pack("{s:O,s:O,s:s}", "agent_version", json_object_get(meta, "agent_version"),
-			      "boot_id", json_object_get(meta, "boot_id"), "tls_fingerprint",
-			      w->cfg->thumbprint);
+	j->answer = json_pack(
+	    "{s:O,s:O,s:s}", "agent_version", json_object_get(meta, "agent_version"), "boot_id",
+	    json_object_get(meta, "boot_id"), "tls_fingerprint", w->cfg->thumbprint);
 	json_decref(meta);
 	if (!j->answer)
 		goto nomem;
@@ -277,7 +276,7 @@ static void job_identity(struct agentd_worker *w, struct agentd_job *j)
 				/* An unreadable certificate is reported, not fatal:
 				 * the verifier decides what a missing one means. */
 				fprintf(stderr, "attest-agent: EK certificate at 0x%08x: %s\n",
-					(unsigned)idx, agent_tpm_last_error(t));
+				        (unsigned)idx, agent_tpm_last_error(t));
 				continue;
 			}
 			char ix[16];
@@ -300,7 +299,8 @@ static void job_identity(struct agentd_worker *w, struct agentd_job *j)
 		rc = agent_ek_setup(t, -1, &cert, &cert_len, &kind);
 		free(cert);
 		if (rc)
-			snprintf(emsg, sizeof emsg, "cannot create the EK: %s", agent_tpm_last_error(t));
+			snprintf(emsg, sizeof emsg, "cannot create the EK: %s",
+			         agent_tpm_last_error(t));
 	}
 	if (rc) {
 		json_decref(certs);
@@ -308,20 +308,21 @@ static void job_identity(struct agentd_worker *w, struct agentd_job *j)
 	} else {
 		char fw[24], iface[32];
 		snprintf(fw, sizeof fw, "%x.%x", (unsigned)info.firmware_version_1,
-			 (unsigned)info.firmware_version_2);
+		         (unsigned)info.firmware_version_2);
 		agent_tpm_interface(w->cfg->tcti, iface, sizeof iface);
 		json_t *banks = json_array();
 		for (uint32_t b = 0; banks && b < info.bank_count; b++)
-			if (json_array_append_new(banks, json_string(agent_bank_name(info.banks[b]))))
+			if (json_array_append_new(banks,
+			                          json_string(agent_bank_name(info.banks[b]))))
 				break;
 		tpm = json_pack("{s:b,s:s,s:s,s:s,s:s,s:o,s:s,s:o}", "present", 1, "manufacturer",
-				info.manufacturer, "vendor", info.vendor, "firmware", fw, "interface",
-				interface_name(iface), "banks", banks, "ek_kind",
-				agentd_ek_kind_api_name(kind), "ek_certificates", certs);
+		                info.manufacturer, "vendor", info.vendor, "firmware", fw,
+		                "interface", interface_name(iface), "banks", banks, "ek_kind",
+		                agentd_ek_kind_api_name(kind), "ek_certificates", certs);
 		const uint8_t *ekpub;
 		size_t ekpub_len;
 		if (tpm && (agent_tpm_ek_public(t, &ekpub, &ekpub_len) != 0 ||
-			    agent_json_put_b64(tpm, "ek_public", ekpub, ekpub_len) != 0)) {
+		            agent_json_put_b64(tpm, "ek_public", ekpub, ekpub_len) != 0)) {
 			json_decref(tpm);
 			tpm = NULL;
 		}
@@ -367,7 +368,7 @@ static void job_ak(struct agentd_worker *w, struct agentd_job *j)
 	ak.name_len = name_len;
 	if (ak_save(w->cfg, "pending", &ak) != 0) {
 		job_fail(j, 500, "STATE_NOT_SAVED", "cannot write %s/ak-pending.json: %s",
-			 w->cfg->data_dir, strerror(errno));
+		         w->cfg->data_dir, strerror(errno));
 		goto out;
 	}
 	w->pending = ak;
@@ -389,8 +390,8 @@ static void job_activate(struct agentd_worker *w, struct agentd_job *j)
 	if (!w->pending.have || w->pending.name_len != j->ak_name_len ||
 	    CRYPTO_memcmp(w->pending.name, j->ak_name, j->ak_name_len) != 0) {
 		job_fail(j, 409, "AK_NOT_PENDING",
-			 w->pending.have ? "ak_name is not the name of the pending AK"
-					 : "no AK is pending activation (POST /v1/ak first)");
+		         w->pending.have ? "ak_name is not the name of the pending AK"
+		                         : "no AK is pending activation (POST /v1/ak first)");
 		return;
 	}
 	struct agent_tpm *t = tpm_begin(w, j, (int)w->pending.ek_kind, NULL);
@@ -399,17 +400,17 @@ static void job_activate(struct agentd_worker *w, struct agentd_job *j)
 	uint8_t *secret = NULL;
 	size_t secret_len = 0;
 	int rc = agent_tpm_ak_load(t, w->pending.pub, w->pending.pub_len, w->pending.priv,
-				   w->pending.priv_len);
+	                           w->pending.priv_len);
 	if (rc) {
 		job_fail(j, 503, "TPM_UNAVAILABLE", "cannot load the pending AK: %s",
-			 agent_tpm_last_error(t));
+		         agent_tpm_last_error(t));
 		goto out;
 	}
 	rc = agent_tpm_activate_credential(t, j->cred, j->cred_len, j->secret, j->secret_len,
-					   &secret, &secret_len);
+	                                   &secret, &secret_len);
 	if (rc == ATTEST_E_TPM || rc == ATTEST_E_FORMAT) {
 		job_fail(j, 422, "ACTIVATION_FAILED", "the TPM refused the credential: %s",
-			 agent_tpm_last_error(t));
+		         agent_tpm_last_error(t));
 		goto out;
 	}
 	if (rc) {
@@ -421,14 +422,14 @@ static void job_activate(struct agentd_worker *w, struct agentd_job *j)
 	 * POST /v1/ak, or activated again). */
 	if (ak_save(w->cfg, "current", &w->pending) != 0) {
 		job_fail(j, 500, "STATE_NOT_SAVED", "cannot write %s/ak-current.json: %s",
-			 w->cfg->data_dir, strerror(errno));
+		         w->cfg->data_dir, strerror(errno));
 		goto out;
 	}
 	w->current = w->pending;
 	OPENSSL_cleanse(&w->pending, sizeof w->pending);
 	if (ak_remove(w->cfg, "pending") != 0)
 		fprintf(stderr, "attest-agent: cannot remove %s/ak-pending.json: %s\n",
-			w->cfg->data_dir, strerror(errno));
+		        w->cfg->data_dir, strerror(errno));
 	j->answer = json_object();
 	if (!j->answer || agent_json_put_b64(j->answer, "secret", secret, secret_len) != 0) {
 		job_fail(j, 500, "INTERNAL", "out of memory");
@@ -463,10 +464,10 @@ static void job_quote(struct agentd_worker *w, struct agentd_job *j)
 		log_len = 0;
 	} else if (rc) {
 		job_fail(j, 500, "EVENTLOG_UNREADABLE", "cannot read the event log %s: %s",
-			 w->cfg->eventlog,
-			 rc == ATTEST_E_LIMIT ? "larger than the 16 MiB cap"
-			 : rc == ATTEST_E_IO  ? strerror(errno)
-					      : attest_strerror(rc));
+		         w->cfg->eventlog,
+		         rc == ATTEST_E_LIMIT ? "larger than the 16 MiB cap"
+		         : rc == ATTEST_E_IO  ? strerror(errno)
+		                              : attest_strerror(rc));
 		return;
 	}
 	if (agent_metadata(&meta) != 0 ||
@@ -479,14 +480,14 @@ static void job_quote(struct agentd_worker *w, struct agentd_job *j)
 	if (!t)
 		goto out;
 	rc = agent_tpm_ak_load(t, w->current.pub, w->current.pub_len, w->current.priv,
-			       w->current.priv_len);
+	                       w->current.priv_len);
 	uint64_t t1 = agent_now_ns();
 	j->tpm_ns += t1 - t0;
 	if (rc == ATTEST_E_TPM || rc == ATTEST_E_FORMAT) {
 		/* The TPM no longer takes the AK (cleared, or another TPM): the
 		 * verifier enrolls a new one. */
 		job_fail(j, 409, "NO_AK", "the saved AK does not load any more: %s",
-			 agent_tpm_last_error(t));
+		         agent_tpm_last_error(t));
 		goto out;
 	}
 	if (rc) {
@@ -495,7 +496,7 @@ static void job_quote(struct agentd_worker *w, struct agentd_job *j)
 	}
 	uint64_t quote_ns = 0;
 	rc = agent_evidence_bundle(t, &j->sel, j->nonce, j->nonce_len, meta, log, log_len,
-				   &j->answer, &quote_ns);
+	                           &j->answer, &quote_ns);
 	j->tpm_ns += quote_ns;
 	if (rc == ATTEST_E_NOTFOUND) {
 		job_fail(j, 422, "PCR_BANK_INACTIVE", "%s", agent_tpm_last_error(t));
@@ -523,8 +524,8 @@ static void job_quote(struct agentd_worker *w, struct agentd_job *j)
 	hex_encode(w->current.name, w->current.name_len, hex);
 	if (json_object_set_new(j->answer, "ak_name", json_string(hex)) != 0 ||
 	    json_object_set_new(j->answer, "clock",
-				json_pack("{s:I,s:I}", "reset_count", (json_int_t)resets,
-					  "restart_count", (json_int_t)restarts)) != 0) {
+	                        json_pack("{s:I,s:I}", "reset_count", (json_int_t)resets,
+	                                  "restart_count", (json_int_t)restarts)) != 0) {
 		job_fail(j, 500, "INTERNAL", "out of memory");
 		goto out;
 	}
@@ -541,26 +542,16 @@ out:
 
 static void run_job(struct agentd_worker *w, struct agentd_job *j)
 {
-	/* A quote times its TPM parts itself; the other jobs are TPM work
-	 * through and through, so their whole run counts. */
 	uint64_t t0 = agent_now_ns();
-	if (j->kind != AGENTD_JOB_QUOTE) {
-		switch (j->kind) {
-		case AGENTD_JOB_IDENTITY: job_identity(w, j); break;
-		case AGENTD_JOB_AK: job_ak(w, j); break;
-		case AGENTD_JOB_ACTIVATE: job_activate(w, j); break;
-		default: job_fail(j, 500, "INTERNAL", "unknown job"); break;
-		}
-		j->tpm_ns = agent_now_ns() - t0;
-		return;
-	}
 	switch (j->kind) {
 	case AGENTD_JOB_IDENTITY: job_identity(w, j); break;
 	case AGENTD_JOB_AK: job_ak(w, j); break;
 	case AGENTD_JOB_ACTIVATE: job_activate(w, j); break;
-	case AGENTD_JOB_QUOTE: job_quote(w, j); break;
+	case AGENTD_JOB_QUOTE: job_quote(w, j); return; /* times its TPM parts itself */
 	default: job_fail(j, 500, "INTERNAL", "unknown job"); break;
 	}
+	/* The other jobs are TPM work through and through: their whole run counts. */
+	j->tpm_ns = agent_now_ns() - t0;
 }
 
 /* ---- thread and hand-over -------------------------------------------------- */
@@ -620,7 +611,7 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 }
 
 int agentd_worker_start(const struct agentd_config *cfg, struct event_base *base,
-			agentd_done_fn done, void *arg, struct agentd_worker **ret)
+                        agentd_done_fn done, void *arg, struct agentd_worker **ret)
 {
 	struct agentd_worker *w = calloc(1, sizeof *w);
 	if (!w)

@@ -64,8 +64,8 @@ err:
 }
 
 int agent_evidence_bundle(struct agent_tpm *t, const struct agent_tpm_pcr_selection *sel,
-			  const uint8_t *nonce, size_t nonce_len, json_t *meta, const uint8_t *log,
-			  size_t log_len, json_t **ret, uint64_t *ret_tpm_ns)
+                          const uint8_t *nonce, size_t nonce_len, json_t *meta, const uint8_t *log,
+                          size_t log_len, json_t **ret, uint64_t *ret_tpm_ns)
 {
 	const uint8_t *akpub;
 	size_t akpub_len;
@@ -76,7 +76,7 @@ int agent_evidence_bundle(struct agent_tpm *t, const struct agent_tpm_pcr_select
 	int rc = evidence_metadata_canonical(meta, &canon);
 	if (!rc)
 		rc = evidence_qualifying_data(nonce, nonce_len, (const uint8_t *)canon,
-					      strlen(canon), qd);
+		                              strlen(canon), qd);
 	free(canon);
 	if (rc)
 		return rc;

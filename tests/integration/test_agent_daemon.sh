@@ -99,8 +99,9 @@ body() { printf '%s' "$1" >"$work/req.json"; }
 expect_error() {
   [ "$code" = "$1" ] || fail "expected $1 $2, got $code: $(head -c 300 "$work/resp")"
   [ "$(jq -r .error.code "$work/resp")" = "$2" ] || fail "expected code $2: $(cat "$work/resp")"
-  jq -r .error.message "$work/resp" | grep -q -E "$3" ||
-    fail "message does not match /$3/: $(jq -r .error.message "$work/resp")"
+  local msg
+  msg=$(jq -r .error.message "$work/resp")
+  grep -q -E -- "$3" <<<"$msg" || fail "message does not match /$3/: $msg"
 }
 # Fingerprint of everything in the data directory (names, modes, contents).
 state() { (cd "$dd" && for f in *; do stat -c '%n %a' "$f"; sha256sum "$f"; done) | sha256sum; }
@@ -321,7 +322,35 @@ cp "$work/resp" "$work/q2.json"
 call v1 GET /v1/identity
 [ "$code" = 200 ] || fail "v1 no longer trusted after restart"
 ok "restart: same thumbprint, same AK, quote verifies; --trust-verifier let v2 in, v1 still pinned"
+
+# Re-enrollment with an ECC AK: until it is activated, quotes keep the old AK.
+call v2 POST /v1/ak "$(body '{"type": "ecc"}'; echo "$work/req.json")"
+[ "$code" = 200 ] || fail "POST /v1/ak ecc: $code $(cat "$work/resp")"
+ename=$(jq -r .ak_name "$work/resp")
+jq -r .ak_public "$work/resp" | base64 -d >"$work/eak.pub"
+tpm2_print -t TPM2B_PUBLIC "$work/eak.pub" >"$work/eak.txt" 2>/dev/null || fail "ECC ak_public unreadable"
+grep -q -i 'ecc' "$work/eak.txt" || fail "type ecc gave no ECC AK"
+call v2 POST /v1/quote "$(body "{\"nonce\":\"$(openssl rand -hex 32)\"}"; echo "$work/req.json")"
+[ "$code" = 200 ] && [ "$(jq -r .ak_name "$work/resp")" = "$name" ] || fail "pending AK replaced the current one early"
+call v2 POST /v1/activate "$(cred_json "$ename" "$ename")"
+[ "$code" = 200 ] || fail "ECC AK activation: $code $(cat "$work/resp")"
+nonce=$(openssl rand -hex 32)
+call v2 POST /v1/quote "$(body "{\"nonce\":\"$nonce\"}"; echo "$work/req.json")"
+[ "$code" = 200 ] && [ "$(jq -r .ak_name "$work/resp")" = "$ename" ] || fail "quote not by the new ECC AK"
+cp "$work/resp" "$work/q3.json"
+"$bin/attestctl" verify "$work/q3.json" --nonce "$nonce" >/dev/null 2>&1 || fail "ECC AK quote does not verify"
+ok "ECC AK: the old AK quotes until the new one is activated, then the new one (verified)"
+# SIGTERM with requests in flight: still a clean exit.
+for i in 1 2 3; do
+  printf '{"nonce":"%s"}' "$(openssl rand -hex 32)" >"$work/late$i.json"
+  curl -sk --max-time 10 --cert "$work/v1.crt" --key "$work/v1.key" --data-binary "@$work/late$i.json" \
+    -o /dev/null "https://127.0.0.1:$port/v1/quote" &
+  pids+=($!)
+done
+sleep 0.2
 stop_agent
+wait "${pids[@]}" 2>/dev/null
+ok "SIGTERM with quotes in flight: exit status 0$([ "${ATTEST_SANITIZE:-0}" = 1 ] && echo ', no sanitizer report')"
 
 # --- no TPM: identity says so, the daemon keeps serving -------------------------------
 "$bin/attest-agent" --listen 127.0.0.1:0 --tcti "swtpm:host=127.0.0.1,port=1" \
@@ -341,5 +370,6 @@ expect_error 503 TPM_UNAVAILABLE "TCTI|connect|Esys"
 kill -TERM "$dead_pid"
 wait "$dead_pid" || fail "agent without TPM: bad exit status"
 dead_pid=""
+grep -q -E 'AddressSanitizer|LeakSanitizer|runtime error' "$work/dead.err" && fail "sanitizer report (no TPM)"
 ok "no TPM: identity answers present=false with the reason (each time), AK 503 TPM_UNAVAILABLE"
 echo "PASS"
