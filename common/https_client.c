@@ -169,6 +169,7 @@ static void info_cb(const SSL *ssl, int where, int ret)
 	struct call *c = SSL_get_app_data(ssl);
 	if (!c || !(where & SSL_CB_HANDSHAKE_START))
 		return;
+	https_tls_nodelay(ssl);
 	BIO *b = SSL_get_wbio(ssl);
 	if (b && !BIO_get_callback_ex(b)) {
 		BIO_set_callback_arg(b, (char *)c);
@@ -595,6 +596,10 @@ int https_client_request(struct https_client *cli, const struct https_call *call
 	/* From here on evhttp owns req. A failure to start is reported through
 	 * the callback like any other (finish() defers it to the timer). */
 	if (evhttp_make_request(c->evcon, req, cmd, path) < 0 && !c->finished) {
+		/* libevent 2.1 fails here only on allocation or socket setup
+		 * errors; on some of those it frees req, on others not, and we
+		 * cannot tell which: req is left alone (a rare leak beats a
+		 * double free). Connection errors proper come through on_response. */
 		c->sock_errno = errno;
 		classify_failure(c);
 		if (!c->error) {

@@ -159,6 +159,12 @@ static struct bufferevent *server_bevcb(struct event_base *base, void *arg)
 
 /* mTLS: any certificate is accepted here (its key was proven by the
  * handshake); whether it is trusted is the handler's thumbprint check. */
+static void server_info_cb(const SSL *ssl, int where, int ret)
+{
+	if ((where & SSL_CB_HANDSHAKE_START) && !SSL_is_init_finished(ssl))
+		https_tls_nodelay(ssl);
+}
+
 static int accept_any_cert(int preverify_ok, X509_STORE_CTX *x509)
 {
 	return 1;
@@ -566,6 +572,7 @@ int https_server_new(struct event_base *base, const struct https_server_config *
 		rc = ATTEST_E_CRYPTO;
 		goto fail;
 	}
+	SSL_CTX_set_info_callback(srv->ctx, server_info_cb);
 	static const unsigned char sid[] = "attest";
 	SSL_CTX_set_session_id_context(srv->ctx, sid, sizeof sid - 1);
 	switch (cfg->client_cert) {

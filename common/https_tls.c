@@ -1,7 +1,10 @@
 /* TLS context settings shared by the HTTPS server and client. */
 #include "https_internal.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -55,4 +58,12 @@ void https_ignore_sigpipe(void)
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGPIPE, &sa, NULL);
 	}
+}
+
+void https_tls_nodelay(const SSL *ssl)
+{
+	int fd = SSL_get_fd(ssl);
+	int one = 1;
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
