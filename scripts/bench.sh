@@ -62,3 +62,11 @@ fi
 if [ -x scripts/bench-checkquote.sh ]; then
   bash scripts/bench-checkquote.sh "$build"
 fi
+
+echo
+echo "== HTTPS transport on loopback: kept-alive TLS connection vs a handshake per request (bench_https)"
+if [ -x "$bin/bench_https" ]; then
+  "$bin/bench_https"
+else
+  echo "bench_https not built"
+fi
