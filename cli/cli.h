@@ -6,5 +6,13 @@
 
 int cmd_eventlog(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+/* Operator commands talking to attest-verifier (client.h; docs/cli.md). */
+int cmd_host(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+int cmd_ca(int argc, char **argv);
+int cmd_alarm(int argc, char **argv);
+int cmd_event(int argc, char **argv);
+int cmd_token(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 #endif
