@@ -319,6 +319,8 @@ static void print_host(const json_t *h)
 					break;
 				o += (size_t)n;
 			}
+			if (o == 0)
+				snprintf(codes, sizeof codes, "-");
 			const char *cells[] = {when, str_or(r, "trust", "?"), dur, codes};
 			client_table_add(t, cells);
 		}
