@@ -209,6 +209,12 @@ ctl policy show base; expect 0 "policy show"; out_has "Policy base"; out_has '"s
 ctl policy list; expect 0 "policy list"; out_has "base"
 ctl --json policy list; expect 0 "policy list --json"
 jq -e '.policies | map(.name) | index("base") != null' "$work/out" >/dev/null || fail "policy list --json"
+# Strings from the network never reach the terminal with control characters.
+printf '{"version": 1, "description": "\\u001b[2J\\u009b31m evil", "requirements": {}}' >"$work/esc.json"
+ctl policy create esc --file "$work/esc.json"; expect 0 "policy with escapes"
+ctl policy show esc; expect 0 "policy show esc"; out_has "?31m evil"
+if LC_ALL=C grep -q $'\e\|\xc2\x9b' "$work/out"; then fail "control characters printed"; fi
+ctl policy remove esc; expect 0 "policy remove"
 ok "policies: create from file (dup, replace, typo, broken JSON), show, list"
 
 if [ "$hosts" = 1 ]; then
@@ -241,6 +247,21 @@ if [ "$hosts" = 1 ]; then
   ctl --json host list; expect 0 "host list"
   jq -e '.hosts == [] and .total == 0' "$work/out" >/dev/null || fail "an unconfirmed host was added"
   ok "host add without confirmation: nothing added, the agent's thumbprint shown"
+
+  if command -v script >/dev/null; then
+    # On a terminal the operator is asked; "n" adds nothing, "y" pins what was shown.
+    (sleep 1; echo n) | script -qec "'$bin/attestctl' host add 127.0.0.1:$port_1 --name tty" /dev/null \
+      >"$work/out" 2>&1; rc=$?
+    expect 1 "terminal prompt answered n"; out_has "Accept this host's thumbprint"; out_has "$tp_1"
+    out_has "Not added."
+    (sleep 1; echo y) | script -qec "'$bin/attestctl' host add 127.0.0.1:$port_1 --name tty" /dev/null \
+      >"$work/out" 2>&1; rc=$?
+    expect 0 "terminal prompt answered y"; out_has "Added host tty"
+    ctl --json host show tty
+    jq -e --arg tp "$tp_1" '.thumbprint == $tp' "$work/out" >/dev/null || fail "prompted pin: $(cat "$work/out")"
+    ctl host remove tty; expect 0 "remove tty"
+    ok "host add on a terminal: the vCenter-style question, n and y"
+  fi
 
   t0=$(date +%s%N)
   ctl host add "127.0.0.1:$port_1" --name web-01 --thumbprint "$tp_1"
