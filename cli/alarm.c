@@ -8,25 +8,23 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: attestctl alarm COMMAND [ARGS...] [--json]\n"
-		"\n"
-		"An alarm is raised when a host's trust enters red and cleared when it\n"
-		"returns to green; cleared alarms stay as history.\n"
-		"  list [--all] [--unacked] [--host NAME] [--limit N]\n"
-		"      Open alarms, newest first (--all: cleared ones too; --unacked: only\n"
-		"      those nobody acknowledged).\n"
-		"  ack ID\n"
-		"      Acknowledge an alarm (admin token; the token's name is recorded).\n"
-		"\n"
-		"Global options: see 'attestctl host --help'.\n"
-		"Exit status: 0 done, 1 refused by the verifier or not reachable, 2 usage.\n");
+	fprintf(f, "usage: attestctl alarm COMMAND [ARGS...] [--json]\n"
+	           "\n"
+	           "An alarm is raised when a host's trust enters red and cleared when it\n"
+	           "returns to green; cleared alarms stay as history.\n"
+	           "  list [--all] [--unacked] [--host NAME] [--limit N]\n"
+	           "      Open alarms, newest first (--all: cleared ones too; --unacked: only\n"
+	           "      those nobody acknowledged).\n"
+	           "  ack ID\n"
+	           "      Acknowledge an alarm (admin token; the token's name is recorded).\n"
+	           "\n"
+	           "Global options: see 'attestctl host --help'.\n"
+	           "Exit status: 0 done, 1 refused by the verifier or not reachable, 2 usage.\n");
 }
 
 static void print_alarms(const json_t *alarms)
 {
-	static const char *const heads[] = {"ID",    "HOST",  "RAISED",
-					    "STATE", "ACKED", "SUMMARY"};
+	static const char *const heads[] = {"ID", "HOST", "RAISED", "STATE", "ACKED", "SUMMARY"};
 	struct client_table *t = client_table_new(6, heads);
 	size_t i;
 	json_t *a;
@@ -45,11 +43,12 @@ static void print_alarms(const json_t *alarms)
 			snprintf(state, sizeof state, "open");
 		if (client_int(a, "acked_at", &ak) && ak > 0)
 			snprintf(acked, sizeof acked, "by %s",
-				 client_str(a, "acked_by") ? client_str(a, "acked_by") : "?");
+			         client_str(a, "acked_by") ? client_str(a, "acked_by") : "?");
 		else
 			snprintf(acked, sizeof acked, "no");
-		const char *cells[] = {id,    client_str(a, "host"), client_time(r, raised),
-				       state, acked,                 client_str(a, "summary")};
+		const char *cells[] = {
+		    id,    client_str(a, "host"),   client_time(r, raised), state,
+		    acked, client_str(a, "summary")};
 		client_table_add(t, cells);
 	}
 	if (t)
@@ -62,10 +61,10 @@ static int alarm_list(int argc, char **argv)
 	const char *host = NULL, *limit = NULL, *pos[1];
 	bool all = false, unacked = false;
 	const struct client_opt opts[] = {{"--all", NULL, &all},
-					  {"--unacked", NULL, &unacked},
-					  {"--host", &host, NULL},
-					  {"--limit", &limit, NULL},
-					  {NULL, NULL, NULL}};
+	                                  {"--unacked", NULL, &unacked},
+	                                  {"--host", &host, NULL},
+	                                  {"--limit", &limit, NULL},
+	                                  {NULL, NULL, NULL}};
 	int npos;
 	int rc = client_parse("alarm list", usage, argc, argv, opts, pos, 0, 0, &npos);
 	if (rc != CLIENT_CONTINUE)
@@ -81,7 +80,7 @@ static int alarm_list(int argc, char **argv)
 		return CLIENT_EXIT_USAGE;
 	}
 	snprintf(path, sizeof path, "/alarms?limit=%lu%s%s%s%s", lim, all ? "" : "&open=1",
-		 unacked ? "&unacked=1" : "", host ? "&host=" : "", esc);
+	         unacked ? "&unacked=1" : "", host ? "&host=" : "", esc);
 	json_t *j = NULL;
 	if ((rc = client_request("GET", path, NULL, 0, &j)) != 0)
 		return rc;

@@ -15,25 +15,24 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: attestctl ca COMMAND [ARGS...] [--json]\n"
-		"\n"
-		"The certified TPM list: CA certificates an EK certificate must chain to.\n"
-		"  add FILE... [--source TEXT]\n"
-		"      Add the certificates in each FILE (PEM, possibly several, or DER).\n"
-		"      --source labels them (default: the file name). A file whose\n"
-		"      certificates are all listed already is reported and counts as a\n"
-		"      failure. Applies to the next enrollment of each host.\n"
-		"  list\n"
-		"      Every CA: id, subject, source, when added, SHA-256 fingerprint.\n"
-		"  remove ID|FINGERPRINT\n"
-		"      Remove one CA by its id or fingerprint (64 hex digits, colons and a\n"
-		"      SHA256: prefix allowed).\n"
-		"\n"
-		"With --json, 'ca add' prints the verifier's answer for each file, one JSON\n"
-		"document per file. Global options: see 'attestctl host --help'.\n"
-		"Exit status: 0 done, 1 refused by the verifier, unreadable or not reachable,\n"
-		"2 usage.\n");
+	fprintf(f, "usage: attestctl ca COMMAND [ARGS...] [--json]\n"
+	           "\n"
+	           "The certified TPM list: CA certificates an EK certificate must chain to.\n"
+	           "  add FILE... [--source TEXT]\n"
+	           "      Add the certificates in each FILE (PEM, possibly several, or DER).\n"
+	           "      --source labels them (default: the file name). A file whose\n"
+	           "      certificates are all listed already is reported and counts as a\n"
+	           "      failure. Applies to the next enrollment of each host.\n"
+	           "  list\n"
+	           "      Every CA: id, subject, source, when added, SHA-256 fingerprint.\n"
+	           "  remove ID|FINGERPRINT\n"
+	           "      Remove one CA by its id or fingerprint (64 hex digits, colons and a\n"
+	           "      SHA256: prefix allowed).\n"
+	           "\n"
+	           "With --json, 'ca add' prints the verifier's answer for each file, one JSON\n"
+	           "document per file. Global options: see 'attestctl host --help'.\n"
+	           "Exit status: 0 done, 1 refused by the verifier, unreadable or not reachable,\n"
+	           "2 usage.\n");
 }
 
 static int ca_add(int argc, char **argv)
@@ -41,8 +40,8 @@ static int ca_add(int argc, char **argv)
 	const char *source = NULL, *pos[CLIENT_MAX_POSITIONAL];
 	const struct client_opt opts[] = {{"--source", &source, NULL}, {NULL, NULL, NULL}};
 	int npos;
-	int rc = client_parse("ca add", usage, argc, argv, opts, pos, 1, CLIENT_MAX_POSITIONAL,
-			      &npos);
+	int rc =
+	    client_parse("ca add", usage, argc, argv, opts, pos, 1, CLIENT_MAX_POSITIONAL, &npos);
 	if (rc != CLIENT_CONTINUE)
 		return rc;
 	int status = 0;
@@ -53,8 +52,9 @@ static int ca_add(int argc, char **argv)
 		int e = fileio_read(file, CA_FILE_MAX, &buf, &len);
 		if (e < 0) {
 			client_err("cannot read %s: %s", file,
-				   e == ATTEST_E_LIMIT ? "larger than 48 KiB, not a certificate file"
-						       : attest_strerror(e));
+			           e == ATTEST_E_LIMIT
+			               ? "larger than 48 KiB, not a certificate file"
+			               : attest_strerror(e));
 			status = CLIENT_EXIT_FAIL;
 			continue;
 		}
@@ -69,13 +69,13 @@ static int ca_add(int argc, char **argv)
 		free(buf);
 		if (body == NULL) {
 			client_err("%s: not text a certificate can be sent as (or out of memory)",
-				   file);
+			           file);
 			status = CLIENT_EXIT_FAIL;
 			continue;
 		}
 		const char *slash = strrchr(file, '/');
 		json_object_set_new(body, "source",
-				    json_string(source ? source : (slash ? slash + 1 : file)));
+		                    json_string(source ? source : (slash ? slash + 1 : file)));
 		struct client_reply r;
 		e = client_call("POST", "/cas", body, 0, &r);
 		json_decref(body);
@@ -148,7 +148,7 @@ static int ca_list(int argc, char **argv)
 		client_int(c, "added_at", &a);
 		snprintf(id, sizeof id, "%lld", (long long)v);
 		const char *cells[] = {id, client_str(c, "subject"), client_str(c, "source"),
-				       client_time(a, added), client_str(c, "fingerprint")};
+		                       client_time(a, added), client_str(c, "fingerprint")};
 		client_table_add(t, cells);
 	}
 	if (t && json_array_size(cas) > 0)
@@ -196,7 +196,7 @@ static int ca_remove(int argc, char **argv)
 	char key[80], path[128];
 	if (ca_key(pos[0], key, sizeof key) < 0) {
 		client_err("\"%s\" is neither a CA id nor a SHA-256 fingerprint (64 hex digits)",
-			   pos[0]);
+		           pos[0]);
 		return CLIENT_EXIT_USAGE;
 	}
 	snprintf(path, sizeof path, "/cas/%s", key);

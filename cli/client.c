@@ -84,8 +84,11 @@ static int global_option(int argc, char **argv, int *i)
 	static const struct {
 		const char *name;
 		int which;
-	} g[] = {{"--server", 0}, {"--token-file", 1}, {"--server-thumbprint", 2},
-		 {"--timeout", 3}, {"--json", 4}};
+	} g[] = {{"--server", 0},
+	         {"--token-file", 1},
+	         {"--server-thumbprint", 2},
+	         {"--timeout", 3},
+	         {"--json", 4}};
 	const char *arg = argv[*i], *val = NULL;
 	for (size_t k = 0; k < sizeof g / sizeof g[0]; k++) {
 		if (!opt_match(g[k].name, arg, &val))
@@ -113,7 +116,7 @@ static int global_option(int argc, char **argv, int *i)
 			unsigned long s;
 			if (client_parse_uint(val, 1, CLIENT_TIMEOUT_MAX_S, &s) < 0) {
 				client_err("--timeout wants seconds from 1 to %u, not \"%s\"",
-					   CLIENT_TIMEOUT_MAX_S, val);
+				           CLIENT_TIMEOUT_MAX_S, val);
 				return -1;
 			}
 			client_g.timeout_ms = (unsigned)s * 1000u;
@@ -139,8 +142,8 @@ int client_global_options(int argc, char **argv)
 }
 
 int client_parse(const char *cmd, void (*usage)(FILE *f), int argc, char **argv,
-		 const struct client_opt *opts, const char **pos, int min_pos, int max_pos,
-		 int *ret_npos)
+                 const struct client_opt *opts, const char **pos, int min_pos, int max_pos,
+                 int *ret_npos)
 {
 	int npos = 0;
 	bool dashdash = false;
@@ -208,12 +211,13 @@ bad:
 }
 
 int client_parse_server(const char *url, char *host, size_t cap, uint16_t *port, char *err,
-			size_t errlen)
+                        size_t errlen)
 {
 	static const char scheme[] = "https://";
 	if (strncmp(url, scheme, sizeof scheme - 1) != 0) {
-		snprintf(err, errlen,
-			 "the server URL must start with https:// (the operator API is HTTPS only)");
+		snprintf(
+		    err, errlen,
+		    "the server URL must start with https:// (the operator API is HTTPS only)");
 		return ATTEST_E_FORMAT;
 	}
 	const char *h = url + sizeof scheme - 1, *hend, *rest;
@@ -258,7 +262,7 @@ int client_parse_server(const char *url, char *host, size_t cap, uint16_t *port,
 	}
 	if (rest[0] != '\0' && strcmp(rest, "/") != 0) {
 		snprintf(err, errlen,
-			 "the server URL is https://HOST:PORT only (no path; /api/v1 is added)");
+		         "the server URL is https://HOST:PORT only (no path; /api/v1 is added)");
 		return ATTEST_E_FORMAT;
 	}
 	memcpy(host, h, hl);
@@ -275,8 +279,8 @@ static bool token68(int c)
 
 int client_token_text(const char *text, size_t len, char *out, size_t cap)
 {
-	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' ||
-			   text[len - 1] == ' ' || text[len - 1] == '\t'))
+	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' ' ||
+	                   text[len - 1] == '\t'))
 		len--;
 	if (len == 0)
 		return ATTEST_E_FORMAT;
@@ -303,7 +307,7 @@ int client_escape(const char *s, char *out, size_t cap)
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-			     (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
+		             (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
 		size_t need = plain ? 1 : 3;
 		if (cap - o <= need) {
 			out[o] = '\0';
@@ -349,14 +353,14 @@ static int load_token(const char *path)
 	if (st.st_mode & 077) {
 		close(fd);
 		client_err("the token file %s is accessible by group or others (mode %04o): an API "
-			   "token is a password; run 'chmod 600 %s' and try again",
-			   path, (unsigned)(st.st_mode & 07777), path);
+		           "token is a password; run 'chmod 600 %s' and try again",
+		           path, (unsigned)(st.st_mode & 07777), path);
 		return CLIENT_EXIT_FAIL;
 	}
 	if (st.st_size > (off_t)CLIENT_TOKEN_FILE_MAX) {
 		close(fd);
 		client_err("the token file %s is larger than %u bytes: not a token file", path,
-			   CLIENT_TOKEN_FILE_MAX);
+		           CLIENT_TOKEN_FILE_MAX);
 		return CLIENT_EXIT_FAIL;
 	}
 	char buf[CLIENT_TOKEN_FILE_MAX + 1];
@@ -383,8 +387,8 @@ static int load_token(const char *path)
 	OPENSSL_cleanse(buf, sizeof buf);
 	if (rc < 0) {
 		client_err("the token file %s does not hold a token (one line of at most %u "
-			   "characters A-Z a-z 0-9 - . _ ~ + /)",
-			   path, CLIENT_TOKEN_MAX);
+		           "characters A-Z a-z 0-9 - . _ ~ + /)",
+		           path, CLIENT_TOKEN_MAX);
 		return CLIENT_EXIT_FAIL;
 	}
 	atexit(wipe_token);
@@ -394,21 +398,23 @@ static int load_token(const char *path)
 /* Connect without sending anything to show the thumbprint the server has. */
 static void show_seen_thumbprint(const char *server)
 {
-	struct https_call call = {.host = conn.host, .port = conn.port,
-				  .verify = HTTPS_VERIFY_FETCH, .timeout_ms = CLIENT_TIMEOUT_MS};
+	struct https_call call = {.host = conn.host,
+	                          .port = conn.port,
+	                          .verify = HTTPS_VERIFY_FETCH,
+	                          .timeout_ms = CLIENT_TIMEOUT_MS};
 	struct https_response resp;
 	int rc = https_request_sync(NULL, NULL, &call, &resp);
 	if (rc == 0 && resp.peer_thumbprint[0] != '\0') {
 		fprintf(stderr,
-			"  The verifier at %s presents the certificate thumbprint\n"
-			"    %s\n"
-			"  Compare it with the 'thumbprint' line attest-verifier printed when it\n"
-			"  started; if it is the same, pass --server-thumbprint %s\n"
-			"  (or set ATTEST_SERVER_THUMBPRINT).\n",
-			server, resp.peer_thumbprint, resp.peer_thumbprint);
+		        "  The verifier at %s presents the certificate thumbprint\n"
+		        "    %s\n"
+		        "  Compare it with the 'thumbprint' line attest-verifier printed when it\n"
+		        "  started; if it is the same, pass --server-thumbprint %s\n"
+		        "  (or set ATTEST_SERVER_THUMBPRINT).\n",
+		        server, resp.peer_thumbprint, resp.peer_thumbprint);
 	} else {
 		fprintf(stderr, "  (cannot connect to %s to show its thumbprint: %s)\n", server,
-			resp.message[0] ? resp.message : "unknown error");
+		        resp.message[0] ? resp.message : "unknown error");
 	}
 	https_response_clear(&resp);
 }
@@ -419,31 +425,33 @@ static int resolve(void)
 		return 0;
 	const char *server = setting(client_g.server, "ATTEST_SERVER");
 	if (server == NULL) {
-		client_err("no verifier given: pass --server https://HOST:PORT or set ATTEST_SERVER "
-			   "(attest-verifier prints its 'listen' URL at start)");
+		client_err(
+		    "no verifier given: pass --server https://HOST:PORT or set ATTEST_SERVER "
+		    "(attest-verifier prints its 'listen' URL at start)");
 		return CLIENT_EXIT_USAGE;
 	}
 	char err[256];
-	if (client_parse_server(server, conn.host, sizeof conn.host, &conn.port, err,
-				sizeof err) < 0) {
+	if (client_parse_server(server, conn.host, sizeof conn.host, &conn.port, err, sizeof err) <
+	    0) {
 		client_err("--server \"%s\": %s", server, err);
 		return CLIENT_EXIT_USAGE;
 	}
 	const char *tp = setting(client_g.thumbprint, "ATTEST_SERVER_THUMBPRINT");
 	if (tp == NULL) {
 		client_err("the verifier's certificate thumbprint is not pinned: attestctl only "
-			   "talks to a verifier whose thumbprint you confirmed");
+		           "talks to a verifier whose thumbprint you confirmed");
 		show_seen_thumbprint(server);
 		return CLIENT_EXIT_USAGE;
 	}
 	if (tlsid_thumbprint_parse(tp, conn.pin) < 0) {
-		client_err("--server-thumbprint \"%s\" is not SHA256: followed by 64 hex digits", tp);
+		client_err("--server-thumbprint \"%s\" is not SHA256: followed by 64 hex digits",
+		           tp);
 		return CLIENT_EXIT_USAGE;
 	}
 	const char *tf = setting(client_g.token_file, "ATTEST_TOKEN_FILE");
 	if (tf == NULL) {
 		client_err("no API token: pass --token-file FILE or set ATTEST_TOKEN_FILE (the "
-			   "verifier wrote an admin token to DATA_DIR/admin.token on first start)");
+		           "verifier wrote an admin token to DATA_DIR/admin.token on first start)");
 		return CLIENT_EXIT_USAGE;
 	}
 	int rc = load_token(tf);
@@ -465,7 +473,7 @@ void client_reply_clear(struct client_reply *r)
 }
 
 int client_call(const char *method, const char *path, json_t *body, unsigned timeout_ms,
-		struct client_reply *r)
+                struct client_reply *r)
 {
 	memset(r, 0, sizeof *r);
 	int rc = resolve();
@@ -485,11 +493,17 @@ int client_call(const char *method, const char *path, json_t *body, unsigned tim
 		}
 	}
 	unsigned to = client_g.timeout_ms ? client_g.timeout_ms
-					  : (timeout_ms ? timeout_ms : CLIENT_TIMEOUT_MS);
-	struct https_call call = {.host = conn.host, .port = conn.port, .method = method,
-				  .path = full, .body = text, .body_len = text ? strlen(text) : 0,
-				  .bearer = conn.token, .verify = HTTPS_VERIFY_PIN, .pin = conn.pin,
-				  .timeout_ms = to};
+	                                  : (timeout_ms ? timeout_ms : CLIENT_TIMEOUT_MS);
+	struct https_call call = {.host = conn.host,
+	                          .port = conn.port,
+	                          .method = method,
+	                          .path = full,
+	                          .body = text,
+	                          .body_len = text ? strlen(text) : 0,
+	                          .bearer = conn.token,
+	                          .verify = HTTPS_VERIFY_PIN,
+	                          .pin = conn.pin,
+	                          .timeout_ms = to};
 	struct https_response resp;
 	rc = https_request_sync(NULL, NULL, &call, &resp);
 	free(text);
@@ -499,25 +513,26 @@ int client_call(const char *method, const char *path, json_t *body, unsigned tim
 		return CLIENT_EXIT_FAIL;
 	}
 	if (resp.error == HTTPS_E_PIN) {
-		client_err("refusing the verifier at %s:%u: it presents the certificate thumbprint "
-			   "%s, not the pinned %s; nothing was sent. If its identity was re-created "
-			   "on purpose, check the new thumbprint attest-verifier printed and pin it.",
-			   conn.host, (unsigned)conn.port,
-			   resp.peer_thumbprint[0] ? resp.peer_thumbprint : "(none)", conn.pin);
+		client_err(
+		    "refusing the verifier at %s:%u: it presents the certificate thumbprint "
+		    "%s, not the pinned %s; nothing was sent. If its identity was re-created "
+		    "on purpose, check the new thumbprint attest-verifier printed and pin it.",
+		    conn.host, (unsigned)conn.port,
+		    resp.peer_thumbprint[0] ? resp.peer_thumbprint : "(none)", conn.pin);
 		https_response_clear(&resp);
 		return CLIENT_EXIT_FAIL;
 	}
 	if (resp.error != HTTPS_OK) {
 		client_err("cannot reach the verifier at %s:%u (%s): %s", conn.host,
-			   (unsigned)conn.port, https_error_name(resp.error), resp.message);
+		           (unsigned)conn.port, https_error_name(resp.error), resp.message);
 		https_response_clear(&resp);
 		return CLIENT_EXIT_FAIL;
 	}
 	r->status = resp.status;
 	if (resp.body_len > 0) {
 		json_error_t je;
-		r->json = json_loadb((const char *)resp.body, resp.body_len, JSON_REJECT_DUPLICATES,
-				     &je);
+		r->json =
+		    json_loadb((const char *)resp.body, resp.body_len, JSON_REJECT_DUPLICATES, &je);
 	}
 	https_response_clear(&resp);
 	json_t *e = r->json ? json_object_get(r->json, "error") : NULL;
@@ -539,18 +554,19 @@ void client_print_http_error(const struct client_reply *r)
 	if (client_g.json && r->json != NULL)
 		client_print_json(r->json);
 	fprintf(stderr, "attestctl%s%s: the verifier answered %d %s: ", cur_cmd[0] ? " " : "",
-		cur_cmd, r->status, r->code ? r->code : "(no error code)");
+	        cur_cmd, r->status, r->code ? r->code : "(no error code)");
 	client_puts(stderr, r->message ? r->message : "(no message)");
 	fputc('\n', stderr);
 	if (r->status == 401)
 		fprintf(stderr, "  The token was not accepted: check --token-file / "
-				"ATTEST_TOKEN_FILE (it must hold a token this verifier issued).\n");
+		                "ATTEST_TOKEN_FILE (it must hold a token this verifier issued).\n");
 	else if (r->status == 403)
-		fprintf(stderr, "  This needs an admin token; the token given is a viewer token.\n");
+		fprintf(stderr,
+		        "  This needs an admin token; the token given is a viewer token.\n");
 }
 
 int client_request(const char *method, const char *path, json_t *body, unsigned timeout_ms,
-		   json_t **ret)
+                   json_t **ret)
 {
 	struct client_reply r;
 	int rc = client_call(method, path, body, timeout_ms, &r);

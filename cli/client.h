@@ -14,22 +14,22 @@
 #include <jansson.h>
 
 /* Exit statuses of every operator command. */
-#define CLIENT_EXIT_OK 0
-#define CLIENT_EXIT_FAIL 1  /* refused by the verifier, network, local file */
+#define CLIENT_EXIT_OK    0
+#define CLIENT_EXIT_FAIL  1 /* refused by the verifier, network, local file */
 #define CLIENT_EXIT_USAGE 2 /* bad arguments or a missing setting */
 /* client_parse(): go on with the command. */
 #define CLIENT_CONTINUE (-1)
 
 /* Caps. */
-#define CLIENT_TOKEN_FILE_MAX 4096u     /* a token file is one short line */
-#define CLIENT_TOKEN_MAX 512u           /* token characters */
-#define CLIENT_HOST_MAX 256u            /* host part of --server */
-#define CLIENT_PATH_MAX 2048u           /* request path with query */
-#define CLIENT_MAX_POSITIONAL 256       /* positional arguments of one command */
-#define CLIENT_DEFAULT_PORT 8443
-#define CLIENT_TIMEOUT_MS 30000u        /* plain requests */
-#define CLIENT_WAIT_TIMEOUT_MS 180000u  /* requests that wait for a verdict */
-#define CLIENT_TIMEOUT_MAX_S 3600u
+#define CLIENT_TOKEN_FILE_MAX  4096u /* a token file is one short line */
+#define CLIENT_TOKEN_MAX       512u  /* token characters */
+#define CLIENT_HOST_MAX        256u  /* host part of --server */
+#define CLIENT_PATH_MAX        2048u /* request path with query */
+#define CLIENT_MAX_POSITIONAL  256   /* positional arguments of one command */
+#define CLIENT_DEFAULT_PORT    8443
+#define CLIENT_TIMEOUT_MS      30000u  /* plain requests */
+#define CLIENT_WAIT_TIMEOUT_MS 180000u /* requests that wait for a verdict */
+#define CLIENT_TIMEOUT_MAX_S   3600u
 
 /* Global options: command line first, then the environment. */
 struct client_global {
@@ -63,8 +63,8 @@ int client_global_options(int argc, char **argv);
  * usage to stdout for --help, or CLIENT_EXIT_USAGE after printing the
  * problem and usage to stderr. */
 int client_parse(const char *cmd, void (*usage)(FILE *f), int argc, char **argv,
-		 const struct client_opt *opts, const char **pos, int min_pos, int max_pos,
-		 int *ret_npos);
+                 const struct client_opt *opts, const char **pos, int min_pos, int max_pos,
+                 int *ret_npos);
 
 /* Print "attestctl CMD: " + message to stderr (CMD from the last
  * client_parse). */
@@ -74,7 +74,7 @@ void client_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * (cap bytes, brackets removed) and port (CLIENT_DEFAULT_PORT if absent).
  * Returns 0, or ATTEST_E_FORMAT with a sentence in err (errlen bytes). */
 int client_parse_server(const char *url, char *host, size_t cap, uint16_t *port, char *err,
-			size_t errlen);
+                        size_t errlen);
 
 /* Check a token file's text and copy the token (trailing whitespace and
  * newline removed) into out (cap bytes). The token must be 1 to
@@ -108,14 +108,14 @@ void client_reply_clear(struct client_reply *r);
  * (--timeout overrides both). Returns 0 when an HTTP answer arrived (any
  * status; *r filled, clear it with client_reply_clear). */
 int client_call(const char *method, const char *path, json_t *body, unsigned timeout_ms,
-		struct client_reply *r);
+                struct client_reply *r);
 
 /* client_call, then any status other than 2xx is printed as
  * "the verifier answered STATUS CODE: message" (with a hint for 401/403)
  * and gives CLIENT_EXIT_FAIL. On success *ret is the JSON answer (a new
  * reference; caller decrefs) and 0 is returned. body is not consumed. */
 int client_request(const char *method, const char *path, json_t *body, unsigned timeout_ms,
-		   json_t **ret);
+                   json_t **ret);
 
 /* Print the error of a non-2xx reply (as client_request does). */
 void client_print_http_error(const struct client_reply *r);
@@ -128,7 +128,7 @@ void client_print_json(const json_t *j);
 void client_puts(FILE *f, const char *s);
 
 /* JSON getters that tolerate absent keys and wrong types. */
-const char *client_str(const json_t *o, const char *key);  /* NULL if not a string */
+const char *client_str(const json_t *o, const char *key);        /* NULL if not a string */
 bool client_int(const json_t *o, const char *key, int64_t *ret); /* false if not an integer */
 
 /* "2026-01-02 15:04:05" (local time) or "never" for t <= 0. */

@@ -6,35 +6,34 @@
 #include "cli.h"
 #include "client.h"
 
-static const char *const kinds[] = {"trust", "connection", "alarm", "ak",     "host",
-				    "policy", "ca",        "token", "enroll", NULL};
+static const char *const kinds[] = {"trust",  "connection", "alarm", "ak",     "host",
+                                    "policy", "ca",         "token", "enroll", NULL};
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: attestctl event list [--host NAME] [--kind KIND] [--limit N]\n"
-		"                            [--before ID] [--json]\n"
-		"\n"
-		"The event history, newest first: every trust and connection change, alarm,\n"
-		"AK enrollment and operator action, with who did it (the token's name or\n"
-		"'verifier').\n"
-		"  --host NAME  only this host's events\n"
-		"  --kind KIND  trust, connection, alarm, ak, host, policy, ca, token, enroll\n"
-		"  --limit N    at most N events (1 to 1000, default 100)\n"
-		"  --before ID  page on: events older than event ID (the last line tells the\n"
-		"               ID to pass when there are more)\n"
-		"Global options: see 'attestctl host --help'.\n"
-		"Exit status: 0 done, 1 refused by the verifier or not reachable, 2 usage.\n");
+	fprintf(f, "usage: attestctl event list [--host NAME] [--kind KIND] [--limit N]\n"
+	           "                            [--before ID] [--json]\n"
+	           "\n"
+	           "The event history, newest first: every trust and connection change, alarm,\n"
+	           "AK enrollment and operator action, with who did it (the token's name or\n"
+	           "'verifier').\n"
+	           "  --host NAME  only this host's events\n"
+	           "  --kind KIND  trust, connection, alarm, ak, host, policy, ca, token, enroll\n"
+	           "  --limit N    at most N events (1 to 1000, default 100)\n"
+	           "  --before ID  page on: events older than event ID (the last line tells the\n"
+	           "               ID to pass when there are more)\n"
+	           "Global options: see 'attestctl host --help'.\n"
+	           "Exit status: 0 done, 1 refused by the verifier or not reachable, 2 usage.\n");
 }
 
 static int event_list(int argc, char **argv)
 {
 	const char *host = NULL, *kind = NULL, *limit = NULL, *before = NULL, *pos[1];
 	const struct client_opt opts[] = {{"--host", &host, NULL},
-					  {"--kind", &kind, NULL},
-					  {"--limit", &limit, NULL},
-					  {"--before", &before, NULL},
-					  {NULL, NULL, NULL}};
+	                                  {"--kind", &kind, NULL},
+	                                  {"--limit", &limit, NULL},
+	                                  {"--before", &before, NULL},
+	                                  {NULL, NULL, NULL}};
 	int npos;
 	int rc = client_parse("event list", usage, argc, argv, opts, pos, 0, 0, &npos);
 	if (rc != CLIENT_CONTINUE)
@@ -66,7 +65,7 @@ static int event_list(int argc, char **argv)
 	if (bid)
 		snprintf(bpart, sizeof bpart, "&before_id=%lu", bid);
 	snprintf(path, sizeof path, "/events?limit=%lu%s%s%s%s%s", lim, host ? "&host=" : "", esc,
-		 kind ? "&kind=" : "", kind ? kind : "", bpart);
+	         kind ? "&kind=" : "", kind ? kind : "", bpart);
 	json_t *j = NULL;
 	if ((rc = client_request("GET", path, NULL, 0, &j)) != 0)
 		return rc;
@@ -90,11 +89,11 @@ static int event_list(int argc, char **argv)
 		client_int(e, "at", &at);
 		snprintf(id, sizeof id, "%lld", (long long)v);
 		const char *cells[] = {id,
-				       client_time(at, when),
-				       client_str(e, "host"),
-				       client_str(e, "kind"),
-				       client_str(e, "actor"),
-				       client_str(e, "message")};
+		                       client_time(at, when),
+		                       client_str(e, "host"),
+		                       client_str(e, "kind"),
+		                       client_str(e, "actor"),
+		                       client_str(e, "message")};
 		client_table_add(t, cells);
 	}
 	if (t && json_array_size(events) > 0)

@@ -11,38 +11,37 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: attestctl host COMMAND [ARGS...] [--json]\n"
-		"\n"
-		"  add ADDR:PORT [--name NAME] [--thumbprint SHA256:HEX | --accept-thumbprint]\n"
-		"                [--policy NAME] [--interval SECONDS] [--no-wait]\n"
-		"      Add a host running attest-agent. Its certificate thumbprint must be\n"
-		"      confirmed: give the one attest-agent printed (--thumbprint), or accept\n"
-		"      whatever the agent shows now (--accept-thumbprint). With neither, the\n"
-		"      verifier reports the thumbprint it sees; on a terminal you are asked to\n"
-		"      accept it, otherwise nothing is added and the command to confirm it is\n"
-		"      printed. Waits for enrollment and the first verdict unless --no-wait.\n"
-		"  list [--trust green|red|unknown] [--connection STATE] [--limit N]\n"
-		"      One line per host: trust (green, red, unknown), connection state\n"
-		"      (connected, disconnected, not_responding), last attestation, reasons.\n"
-		"  show NAME\n"
-		"      Everything known about a host: TPM, EK certificate, AK, software\n"
-		"      versions, why it is not green (with the evidence), recent results.\n"
-		"  attest NAME [--no-wait]\n"
-		"      Attest now (enrolling first if needed) and print the verdict.\n"
-		"  disconnect NAME\n"
-		"      Stop attesting the host; its trust becomes unknown.\n"
-		"  reconnect NAME [--no-wait]\n"
-		"      Read the host's TPM presence and identity again, enroll a new AK and\n"
-		"      attest (how a TPM added to a managed host is taken into account).\n"
-		"  remove NAME\n"
-		"      Forget the host with its AKs, results and alarms (events stay).\n"
-		"\n"
-		"Global options (also before the command word): --server https://HOST:PORT\n"
-		"(ATTEST_SERVER), --server-thumbprint SHA256:HEX (ATTEST_SERVER_THUMBPRINT),\n"
-		"--token-file FILE (ATTEST_TOKEN_FILE), --timeout SECONDS, --json (print the\n"
-		"API's JSON instead of text). Changes need an admin token.\n"
-		"Exit status: 0 done, 1 refused by the verifier or not reachable, 2 usage.\n");
+	fprintf(f, "usage: attestctl host COMMAND [ARGS...] [--json]\n"
+	           "\n"
+	           "  add ADDR:PORT [--name NAME] [--thumbprint SHA256:HEX | --accept-thumbprint]\n"
+	           "                [--policy NAME] [--interval SECONDS] [--no-wait]\n"
+	           "      Add a host running attest-agent. Its certificate thumbprint must be\n"
+	           "      confirmed: give the one attest-agent printed (--thumbprint), or accept\n"
+	           "      whatever the agent shows now (--accept-thumbprint). With neither, the\n"
+	           "      verifier reports the thumbprint it sees; on a terminal you are asked to\n"
+	           "      accept it, otherwise nothing is added and the command to confirm it is\n"
+	           "      printed. Waits for enrollment and the first verdict unless --no-wait.\n"
+	           "  list [--trust green|red|unknown] [--connection STATE] [--limit N]\n"
+	           "      One line per host: trust (green, red, unknown), connection state\n"
+	           "      (connected, disconnected, not_responding), last attestation, reasons.\n"
+	           "  show NAME\n"
+	           "      Everything known about a host: TPM, EK certificate, AK, software\n"
+	           "      versions, why it is not green (with the evidence), recent results.\n"
+	           "  attest NAME [--no-wait]\n"
+	           "      Attest now (enrolling first if needed) and print the verdict.\n"
+	           "  disconnect NAME\n"
+	           "      Stop attesting the host; its trust becomes unknown.\n"
+	           "  reconnect NAME [--no-wait]\n"
+	           "      Read the host's TPM presence and identity again, enroll a new AK and\n"
+	           "      attest (how a TPM added to a managed host is taken into account).\n"
+	           "  remove NAME\n"
+	           "      Forget the host with its AKs, results and alarms (events stay).\n"
+	           "\n"
+	           "Global options (also before the command word): --server https://HOST:PORT\n"
+	           "(ATTEST_SERVER), --server-thumbprint SHA256:HEX (ATTEST_SERVER_THUMBPRINT),\n"
+	           "--token-file FILE (ATTEST_TOKEN_FILE), --timeout SECONDS, --json (print the\n"
+	           "API's JSON instead of text). Changes need an admin token.\n"
+	           "Exit status: 0 done, 1 refused by the verifier or not reachable, 2 usage.\n");
 }
 
 /* "host:port" or "[v6]:port", port 1..65535. */
@@ -178,8 +177,9 @@ static void print_tpm(const json_t *tpm)
 		return;
 	}
 	char line[512];
-	snprintf(line, sizeof line, "%s, vendor \"%s\", firmware %s", str_or(tpm, "manufacturer", "?"),
-		 str_or(tpm, "vendor", "?"), str_or(tpm, "firmware", "?"));
+	snprintf(line, sizeof line, "%s, vendor \"%s\", firmware %s",
+	         str_or(tpm, "manufacturer", "?"), str_or(tpm, "vendor", "?"),
+	         str_or(tpm, "firmware", "?"));
 	field("TPM", line);
 	field("TPM interface", str_or(tpm, "interface", "?"));
 	json_t *banks = json_object_get(tpm, "banks");
@@ -205,9 +205,9 @@ static void print_tpm(const json_t *tpm)
 	if (json_is_object(ekc)) {
 		json_t *sd = json_object_get(ekc, "strict_der");
 		snprintf(line, sizeof line, "%s%s%s%s", str_or(ekc, "status", "?"),
-			 client_str(ekc, "nv_index") ? " (NV " : "",
-			 client_str(ekc, "nv_index") ? client_str(ekc, "nv_index") : "",
-			 client_str(ekc, "nv_index") ? ")" : "");
+		         client_str(ekc, "nv_index") ? " (NV " : "",
+		         client_str(ekc, "nv_index") ? client_str(ekc, "nv_index") : "",
+		         client_str(ekc, "nv_index") ? ")" : "");
 		field("EK certificate", line);
 		if (json_is_false(sd))
 			field("", "not strict DER (parsed leniently)");
@@ -263,7 +263,7 @@ static void print_host(const json_t *h)
 	if (json_is_object(boot) && client_int(boot, "reset_count", &rc)) {
 		client_int(boot, "restart_count", &rs);
 		snprintf(line, sizeof line, "reset count %lld, restart count %lld, boot id %s",
-			 (long long)rc, (long long)rs, str_or(boot, "boot_id", "?"));
+		         (long long)rc, (long long)rs, str_or(boot, "boot_id", "?"));
 		field("boot", line);
 	}
 	json_t *sw = json_object_get(h, "software");
@@ -314,7 +314,7 @@ static void print_host(const json_t *h)
 			json_array_foreach(json_object_get(r, "reasons"), k, x)
 			{
 				int n = snprintf(codes + o, sizeof codes - o, "%s%s", o ? ", " : "",
-						 str_or(x, "code", "?"));
+				                 str_or(x, "code", "?"));
 				if (n < 0 || (size_t)n >= sizeof codes - o)
 					break;
 				o += (size_t)n;
@@ -350,13 +350,12 @@ static void reason_codes(const json_t *h, char *out, size_t cap)
 /* ------------------------------------------------------------------ */
 /* commands */
 
-static int name_path(const char *name, const char *action, const char *query, char *out,
-		     size_t cap)
+static int name_path(const char *name, const char *action, const char *query, char *out, size_t cap)
 {
 	char esc[CLIENT_PATH_MAX];
 	if (client_escape(name, esc, sizeof esc) < 0 ||
 	    (size_t)snprintf(out, cap, "/hosts/%s%s%s%s", esc, action[0] ? "/" : "", action,
-			     query) >= cap) {
+	                     query) >= cap) {
 		client_err("host name too long");
 		return CLIENT_EXIT_USAGE;
 	}
@@ -367,11 +366,11 @@ static int name_path(const char *name, const char *action, const char *query, ch
 static bool confirm_thumbprint(const char *addr, const char *tp)
 {
 	fprintf(stderr,
-		"The agent at %s presents the certificate thumbprint\n"
-		"  %s\n"
-		"Compare it with the 'thumbprint' line attest-agent printed on that host.\n"
-		"Accept this host's thumbprint and add the host? [y/N] ",
-		addr, tp);
+	        "The agent at %s presents the certificate thumbprint\n"
+	        "  %s\n"
+	        "Compare it with the 'thumbprint' line attest-agent printed on that host.\n"
+	        "Accept this host's thumbprint and add the host? [y/N] ",
+	        addr, tp);
 	fflush(stderr);
 	char line[16];
 	if (fgets(line, sizeof line, stdin) == NULL)
@@ -384,12 +383,12 @@ static int host_add(int argc, char **argv)
 	const char *name = NULL, *tp = NULL, *policy = NULL, *interval = NULL, *pos[1];
 	bool accept = false, nowait = false;
 	const struct client_opt opts[] = {{"--name", &name, NULL},
-					  {"--thumbprint", &tp, NULL},
-					  {"--accept-thumbprint", NULL, &accept},
-					  {"--policy", &policy, NULL},
-					  {"--interval", &interval, NULL},
-					  {"--no-wait", NULL, &nowait},
-					  {NULL, NULL, NULL}};
+	                                  {"--thumbprint", &tp, NULL},
+	                                  {"--accept-thumbprint", NULL, &accept},
+	                                  {"--policy", &policy, NULL},
+	                                  {"--interval", &interval, NULL},
+	                                  {"--no-wait", NULL, &nowait},
+	                                  {NULL, NULL, NULL}};
 	int npos;
 	int rc = client_parse("host add", usage, argc, argv, opts, pos, 1, 1, &npos);
 	if (rc != CLIENT_CONTINUE)
@@ -448,13 +447,15 @@ static int host_add(int argc, char **argv)
 		} else {
 			if (client_g.json)
 				client_print_json(r.json);
-			client_err("not added: the agent's certificate thumbprint must be confirmed");
-			fprintf(stderr,
-				"  The agent at %s presents %s.\n"
-				"  Compare it with the 'thumbprint' line attest-agent printed on that "
-				"host, then run:\n"
-				"    attestctl host add %s%s%s --thumbprint %s\n",
-				addr, seen_c, addr, name ? " --name " : "", name ? name : "", seen_c);
+			client_err(
+			    "not added: the agent's certificate thumbprint must be confirmed");
+			fprintf(
+			    stderr,
+			    "  The agent at %s presents %s.\n"
+			    "  Compare it with the 'thumbprint' line attest-agent printed on that "
+			    "host, then run:\n"
+			    "    attestctl host add %s%s%s --thumbprint %s\n",
+			    addr, seen_c, addr, name ? " --name " : "", name ? name : "", seen_c);
 			rc = CLIENT_EXIT_FAIL;
 		}
 	}
@@ -483,9 +484,9 @@ static int host_list(int argc, char **argv)
 {
 	const char *trust = NULL, *conn = NULL, *limit = NULL, *pos[1];
 	const struct client_opt opts[] = {{"--trust", &trust, NULL},
-					  {"--connection", &conn, NULL},
-					  {"--limit", &limit, NULL},
-					  {NULL, NULL, NULL}};
+	                                  {"--connection", &conn, NULL},
+	                                  {"--limit", &limit, NULL},
+	                                  {NULL, NULL, NULL}};
 	int npos;
 	int rc = client_parse("host list", usage, argc, argv, opts, pos, 0, 0, &npos);
 	if (rc != CLIENT_CONTINUE)
@@ -497,7 +498,7 @@ static int host_list(int argc, char **argv)
 	if (conn && strcmp(conn, "connected") && strcmp(conn, "disconnected") &&
 	    strcmp(conn, "not_responding")) {
 		client_err("--connection is connected, disconnected or not_responding, not \"%s\"",
-			   conn);
+		           conn);
 		return CLIENT_EXIT_USAGE;
 	}
 	unsigned long lim = 0;
@@ -510,8 +511,8 @@ static int host_list(int argc, char **argv)
 	for (uint64_t off = 0;;) {
 		char path[256];
 		snprintf(path, sizeof path, "/hosts?limit=%lu&offset=%llu%s%s%s%s",
-			 lim ? lim : 1000ul, (unsigned long long)off, trust ? "&trust=" : "",
-			 trust ? trust : "", conn ? "&connection=" : "", conn ? conn : "");
+		         lim ? lim : 1000ul, (unsigned long long)off, trust ? "&trust=" : "",
+		         trust ? trust : "", conn ? "&connection=" : "", conn ? conn : "");
 		json_t *j = NULL;
 		rc = client_request("GET", path, NULL, 0, &j);
 		if (rc != 0) {
@@ -532,8 +533,8 @@ static int host_list(int argc, char **argv)
 		json_decref(o);
 		return 0;
 	}
-	static const char *const heads[] = {"NAME",          "ADDRESS", "TRUST",
-					    "CONNECTION",    "LAST ATTESTED", "REASONS"};
+	static const char *const heads[] = {"NAME",       "ADDRESS",       "TRUST",
+	                                    "CONNECTION", "LAST ATTESTED", "REASONS"};
 	struct client_table *t = client_table_new(6, heads);
 	size_t i;
 	json_t *h;
@@ -546,8 +547,8 @@ static int host_list(int argc, char **argv)
 		client_int(h, "last_attested", &la);
 		reason_codes(h, codes, sizeof codes);
 		const char *cells[] = {str_or(h, "name", "?"),  str_or(h, "address", "?"),
-				       str_or(h, "trust", "?"), str_or(h, "connection", "?"),
-				       client_ago(la, ago),     codes};
+		                       str_or(h, "trust", "?"), str_or(h, "connection", "?"),
+		                       client_ago(la, ago),     codes};
 		client_table_add(t, cells);
 	}
 	if (t && json_array_size(all) > 0)
@@ -597,11 +598,11 @@ static int host_action(const char *action, int argc, char **argv)
 	bool remove = !strcmp(action, "remove");
 	char path[CLIENT_PATH_MAX];
 	if ((rc = name_path(pos[0], remove ? "" : action, waits && !nowait ? "?wait=1" : "", path,
-			    sizeof path)) != 0)
+	                    sizeof path)) != 0)
 		return rc;
 	json_t *j = NULL;
 	rc = client_request(remove ? "DELETE" : "POST", path, NULL,
-			    waits && !nowait ? CLIENT_WAIT_TIMEOUT_MS : 0, &j);
+	                    waits && !nowait ? CLIENT_WAIT_TIMEOUT_MS : 0, &j);
 	if (rc != 0)
 		return rc;
 	if (client_g.json) {

@@ -14,23 +14,23 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: attestctl policy COMMAND [ARGS...] [--json]\n"
-		"\n"
-		"Approved configurations (policies; the document format is in docs/policy.md).\n"
-		"  create NAME --from-host HOST\n"
-		"      Learn a policy from HOST's last good evidence and print what it approved.\n"
-		"  create NAME --file FILE [--replace]\n"
-		"      Create a policy from a JSON document ('-' reads standard input);\n"
-		"      --replace overwrites an existing policy of that name.\n"
-		"  show NAME      the policy, the hosts using it, and its document\n"
-		"  list           every policy, which one is the default, how many hosts use it\n"
-		"  assign NAME --host HOST | --default\n"
-		"      Use the policy for HOST (attested again at once), or make it the\n"
-		"      default for hosts without their own.\n"
-		"  remove NAME    delete a policy that is neither the default nor assigned\n"
-		"\n"
-		"Global options: see 'attestctl host --help'. Changes need an admin token.\n"
-		"Exit status: 0 done, 1 refused by the verifier or not reachable, 2 usage.\n");
+	        "usage: attestctl policy COMMAND [ARGS...] [--json]\n"
+	        "\n"
+	        "Approved configurations (policies; the document format is in docs/policy.md).\n"
+	        "  create NAME --from-host HOST\n"
+	        "      Learn a policy from HOST's last good evidence and print what it approved.\n"
+	        "  create NAME --file FILE [--replace]\n"
+	        "      Create a policy from a JSON document ('-' reads standard input);\n"
+	        "      --replace overwrites an existing policy of that name.\n"
+	        "  show NAME      the policy, the hosts using it, and its document\n"
+	        "  list           every policy, which one is the default, how many hosts use it\n"
+	        "  assign NAME --host HOST | --default\n"
+	        "      Use the policy for HOST (attested again at once), or make it the\n"
+	        "      default for hosts without their own.\n"
+	        "  remove NAME    delete a policy that is neither the default nor assigned\n"
+	        "\n"
+	        "Global options: see 'attestctl host --help'. Changes need an admin token.\n"
+	        "Exit status: 0 done, 1 refused by the verifier or not reachable, 2 usage.\n");
 }
 
 static int policy_path(const char *name, const char *action, char *out, size_t cap)
@@ -38,7 +38,7 @@ static int policy_path(const char *name, const char *action, char *out, size_t c
 	char esc[CLIENT_PATH_MAX];
 	if (client_escape(name, esc, sizeof esc) < 0 ||
 	    (size_t)snprintf(out, cap, "/policies/%s%s%s", esc, action[0] ? "/" : "", action) >=
-		cap) {
+	        cap) {
 		client_err("policy name too long");
 		return CLIENT_EXIT_USAGE;
 	}
@@ -60,9 +60,9 @@ static int policy_create(int argc, char **argv)
 	const char *from = NULL, *file = NULL, *pos[1];
 	bool replace = false;
 	const struct client_opt opts[] = {{"--from-host", &from, NULL},
-					  {"--file", &file, NULL},
-					  {"--replace", NULL, &replace},
-					  {NULL, NULL, NULL}};
+	                                  {"--file", &file, NULL},
+	                                  {"--replace", NULL, &replace},
+	                                  {NULL, NULL, NULL}};
 	int npos;
 	int rc = client_parse("policy create", usage, argc, argv, opts, pos, 1, 1, &npos);
 	if (rc != CLIENT_CONTINUE)
@@ -83,7 +83,7 @@ static int policy_create(int argc, char **argv)
 		int e = fileio_read(file, POLICY_FILE_MAX, &buf, &len);
 		if (e < 0) {
 			client_err("cannot read %s: %s", file,
-				   e == ATTEST_E_LIMIT ? "larger than 1 MiB" : attest_strerror(e));
+			           e == ATTEST_E_LIMIT ? "larger than 1 MiB" : attest_strerror(e));
 			return CLIENT_EXIT_FAIL;
 		}
 		json_error_t je;
@@ -92,7 +92,7 @@ static int policy_create(int argc, char **argv)
 		if (!json_is_object(doc)) {
 			if (doc == NULL)
 				client_err("%s is not JSON: line %d, column %d: %s", file, je.line,
-					   je.column, je.text);
+				           je.column, je.text);
 			else
 				client_err("%s: a policy document is a JSON object", file);
 			json_decref(doc);
@@ -168,7 +168,8 @@ static int policy_show(int argc, char **argv)
 		print_summary_line(j);
 		printf("Created %s, updated %s.\nDocument:\n", client_time(c, t1),
 		       client_time(u, t2));
-		char *text = json_dumps(json_object_get(j, "body"), JSON_INDENT(2) | JSON_ENCODE_ANY);
+		char *text =
+		    json_dumps(json_object_get(j, "body"), JSON_INDENT(2) | JSON_ENCODE_ANY);
 		client_puts(stdout, text ? text : "null");
 		fputc('\n', stdout);
 		free(text);
@@ -206,8 +207,8 @@ static int policy_list(int argc, char **argv)
 		client_int(p, "updated_at", &u);
 		snprintf(n, sizeof n, "%lld", (long long)h);
 		const char *cells[] = {client_str(p, "name"),
-				       json_is_true(json_object_get(p, "default")) ? "yes" : "no", n,
-				       client_time(u, upd)};
+		                       json_is_true(json_object_get(p, "default")) ? "yes" : "no",
+		                       n, client_time(u, upd)};
 		client_table_add(t, cells);
 	}
 	if (t)

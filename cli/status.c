@@ -7,14 +7,13 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: attestctl status [--json]\n"
-		"\n"
-		"The verifier's version, instance name, certificate thumbprint, database,\n"
-		"how many hosts are green, red and unknown, and attestations in flight.\n"
-		"Also a quick check of --server, --server-thumbprint and --token-file\n"
-		"(any token may read it). Global options: see 'attestctl host --help'.\n"
-		"Exit status: 0 done, 1 refused by the verifier or not reachable, 2 usage.\n");
+	fprintf(f, "usage: attestctl status [--json]\n"
+	           "\n"
+	           "The verifier's version, instance name, certificate thumbprint, database,\n"
+	           "how many hosts are green, red and unknown, and attestations in flight.\n"
+	           "Also a quick check of --server, --server-thumbprint and --token-file\n"
+	           "(any token may read it). Global options: see 'attestctl host --help'.\n"
+	           "Exit status: 0 done, 1 refused by the verifier or not reachable, 2 usage.\n");
 }
 
 int cmd_status(int argc, char **argv)
@@ -42,7 +41,7 @@ int cmd_status(int argc, char **argv)
 	json_t *h = json_object_get(j, "hosts");
 	int64_t v[7] = {0};
 	static const char *const hk[] = {"total",     "green",        "red",           "unknown",
-					 "connected", "disconnected", "not_responding"};
+	                                 "connected", "disconnected", "not_responding"};
 	for (size_t i = 0; i < 7; i++)
 		client_int(h, hk[i], &v[i]);
 	printf("%-12s %lld: %lld green, %lld red, %lld unknown\n", "hosts", (long long)v[0],

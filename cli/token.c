@@ -14,22 +14,21 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: attestctl token COMMAND [ARGS...] [--json]\n"
-		"\n"
-		"Operator API tokens. Managing them needs an admin token.\n"
-		"  create NAME --role viewer|admin [--output FILE]\n"
-		"      Create a token. A viewer may only read; an admin may change things.\n"
-		"      The token is shown this once (the verifier keeps only its SHA-256):\n"
-		"      printed on standard output, or with --output written to FILE (a new\n"
-		"      file, mode 0600) ready for --token-file.\n"
-		"  list             every token's name, role and creation time (never the\n"
-		"                   token itself)\n"
-		"  remove NAME      revoke a token\n"
-		"\n"
-		"Global options: see 'attestctl host --help'.\n"
-		"Exit status: 0 done, 1 refused by the verifier, not reachable or the output\n"
-		"file exists, 2 usage.\n");
+	fprintf(f, "usage: attestctl token COMMAND [ARGS...] [--json]\n"
+	           "\n"
+	           "Operator API tokens. Managing them needs an admin token.\n"
+	           "  create NAME --role viewer|admin [--output FILE]\n"
+	           "      Create a token. A viewer may only read; an admin may change things.\n"
+	           "      The token is shown this once (the verifier keeps only its SHA-256):\n"
+	           "      printed on standard output, or with --output written to FILE (a new\n"
+	           "      file, mode 0600) ready for --token-file.\n"
+	           "  list             every token's name, role and creation time (never the\n"
+	           "                   token itself)\n"
+	           "  remove NAME      revoke a token\n"
+	           "\n"
+	           "Global options: see 'attestctl host --help'.\n"
+	           "Exit status: 0 done, 1 refused by the verifier, not reachable or the output\n"
+	           "file exists, 2 usage.\n");
 }
 
 static int token_create(int argc, char **argv)
@@ -49,7 +48,7 @@ static int token_create(int argc, char **argv)
 	struct stat st;
 	if (output && lstat(output, &st) == 0) {
 		client_err("%s exists; not overwriting it (remove it or choose another file)",
-			   output);
+		           output);
 		return CLIENT_EXIT_FAIL;
 	}
 	json_t *body = json_pack("{s:s,s:s}", "name", pos[0], "role", role);
@@ -77,9 +76,9 @@ static int token_create(int argc, char **argv)
 		}
 		if (e < 0) {
 			client_err("the token was created but cannot be written to %s: %s (remove "
-				   "it with 'attestctl token remove %s' and try again)",
-				   output, e == ATTEST_E_IO ? strerror(errno) : attest_strerror(e),
-				   pos[0]);
+			           "it with 'attestctl token remove %s' and try again)",
+			           output, e == ATTEST_E_IO ? strerror(errno) : attest_strerror(e),
+			           pos[0]);
 			json_decref(j);
 			return CLIENT_EXIT_FAIL;
 		}
@@ -94,9 +93,10 @@ static int token_create(int argc, char **argv)
 	} else {
 		client_puts(stdout, tok);
 		fputc('\n', stdout);
-		fprintf(stderr, "Created %s token %s. It is shown this once: keep it in a file "
-				"of mode 0600 for --token-file.\n",
-			role, pos[0]);
+		fprintf(stderr,
+		        "Created %s token %s. It is shown this once: keep it in a file "
+		        "of mode 0600 for --token-file.\n",
+		        role, pos[0]);
 	}
 	json_decref(j);
 	return 0;
@@ -129,7 +129,7 @@ static int token_list(int argc, char **argv)
 		int64_t c = 0;
 		client_int(x, "created_at", &c);
 		const char *cells[] = {client_str(x, "name"), client_str(x, "role"),
-				       client_time(c, when)};
+		                       client_time(c, when)};
 		client_table_add(t, cells);
 	}
 	if (t)
