@@ -1,0 +1,533 @@
+/* PostgreSQL driver for the store (store_driver.h), on libpq.
+ *
+ * The store's SQL is shared with SQLite; this file only connects, runs
+ * statements and transactions, and says how PostgreSQL spells the dialect
+ * words. Choices (docs/storage.md, "PostgreSQL"):
+ * - Write transactions are BEGIN ISOLATION LEVEL READ COMMITTED, said
+ *   explicitly so a server default cannot change it. Every compare-then-write
+ *   in the store either locks its row first (lock_suffix, FOR UPDATE) or is
+ *   one guarded UPDATE, which PostgreSQL re-checks against the newest row
+ *   version after waiting for a concurrent writer; lease claims use
+ *   FOR UPDATE SKIP LOCKED. SERIALIZABLE would turn every such wait into an
+ *   abort-and-retry without adding a guarantee the locks do not give.
+ * - Every store transaction takes its locks in its first statement, so a
+ *   deadlock (40P01) or serialization failure (40001) can only hit a
+ *   statement the driver may run again on its own: an autocommit statement,
+ *   or the first statement after BEGIN (the driver rolls back, begins again
+ *   and re-runs it; nothing the caller saw depended on the aborted try).
+ *   STORE_PG_ATTEMPTS tries at most; the last server message is kept.
+ * - Blob parameters go in binary format (paramFormats 1, type bytea): no
+ *   escaping. Integers and text go as text and take the type the statement
+ *   gives them. Results come as text and are converted by column type OID.
+ * - Prepared statements are cached per connection under a name derived from
+ *   a hash of the SQL text (PQprepare once, PQexecPrepared after); the full
+ *   text is compared, so a hash collision only costs an unprepared run.
+ * - Connection loss: the call that meets it fails with ATTEST_E_IO and
+ *   libpq's message; the next call outside a transaction reconnects
+ *   (PQreset) and starts a fresh statement cache.
+ * - A script run outside a transaction (the store's CREATE TABLE IF NOT
+ *   EXISTS schema_version) is run in its own transaction under the migration
+ *   advisory lock, since concurrent CREATE TABLE IF NOT EXISTS can fail on
+ *   PostgreSQL's catalogue unique indexes.
+ * - Server notices (e.g. "relation already exists, skipping") are dropped:
+ *   the store never logs. */
+#include "store_driver.h"
+
+#include "err.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STORE_PG_CACHE          256  /* prepared statements kept per connection */
+#define STORE_PG_ATTEMPTS       4    /* tries of a statement hit by 40001/40P01 */
+#define STORE_PG_PARAMS_MAX     64   /* parameters of one statement */
+#define STORE_PG_CONNECT_TIMEOUT "10" /* seconds, unless the URL says otherwise */
+/* Key of the advisory lock serialising schema migrations ("attest" in hex). */
+#define STORE_PG_MIGRATION_KEY "617474657374"
+
+/* Type OIDs (server catalog pg_type, stable across versions). */
+#define OID_BYTEA 17
+#define OID_INT8  20
+#define OID_INT2  21
+#define OID_INT4  23
+
+struct pg_stmt {
+	char *sql;
+	uint64_t hash;
+	char name[24];
+};
+
+struct pg_conn {
+	PGconn *db;
+	bool in_tx;          /* between a successful BEGIN and COMMIT/ROLLBACK */
+	bool tx_write;       /* the open transaction's kind, to begin it again */
+	unsigned tx_stmts;   /* statements run since BEGIN */
+	size_t ncache;
+	struct pg_stmt cache[STORE_PG_CACHE];
+	char msg[512];
+};
+
+static void ignore_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/* FNV-1a 64 of the SQL text: the prepared statement's name. */
+static uint64_t sql_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* libpq's messages end with a newline; keep one line per part. */
+static void set_msg(struct pg_conn *c, const char *what, const char *detail)
+{
+	snprintf(c->msg, sizeof(c->msg), "%s: %s", what, detail && *detail ? detail : "unknown error");
+	size_t n = strlen(c->msg);
+	while (n > 0 && (c->msg[n - 1] == '\n' || c->msg[n - 1] == ' '))
+		c->msg[--n] = 0;
+	for (size_t i = 0; i < n; i++)
+		if (c->msg[i] == '\n')
+			c->msg[i] = ' ';
+}
+
+static void cache_clear(struct pg_conn *c)
+{
+	for (size_t i = 0; i < c->ncache; i++)
+		free(c->cache[i].sql);
+	c->ncache = 0;
+}
+
+static bool retryable(const char *sqlstate)
+{
+	return sqlstate && (strcmp(sqlstate, "40001") == 0 || strcmp(sqlstate, "40P01") == 0);
+}
+
+/* Turn a failed result into ATTEST_E_* and a message. res may be NULL (no
+ * result at all: the connection is gone or out of memory). */
+static int map_result(struct pg_conn *c, const PGresult *res, const char *what)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if (!state || PQstatus(c->db) == CONNECTION_BAD) {
+		/* No server error: libpq's own message (connection lost, ...). */
+		const char *m = res ? PQresultErrorMessage(res) : "";
+		set_msg(c, what, *m ? m : PQerrorMessage(c->db));
+		return ATTEST_E_IO;
+	}
+	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	const char *constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+	char detail[400];
+	/* The primary message and the constraint, never DETAIL: it quotes row
+	 * values (nonces, token hashes) that have no place in a log. */
+	snprintf(detail, sizeof(detail), "%s (SQLSTATE %s%s%s)", primary ? primary : "error", state,
+	         constraint ? ", constraint " : "", constraint ? constraint : "");
+	set_msg(c, what, detail);
+	if (strcmp(state, "23505") == 0)
+		return ATTEST_E_EXISTS;
+	if (strcmp(state, "23503") == 0)
+		return ATTEST_E_STATE;
+	if (strcmp(state, "23514") == 0 || strcmp(state, "23502") == 0)
+		return ATTEST_E_ARG;
+	if (strcmp(state, "53200") == 0)
+		return ATTEST_E_NOMEM;
+	return ATTEST_E_IO;
+}
+
+/* Run a command without parameters or rows (BEGIN, COMMIT, ...). */
+static int exec_cmd(struct pg_conn *c, const char *sql)
+{
+	PGresult *res = PQexec(c->db, sql);
+	int rc = 0;
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = map_result(c, res, sql);
+	PQclear(res);
+	return rc;
+}
+
+/* Outside a transaction, a connection that broke is opened again. */
+static int ensure_connected(struct pg_conn *c)
+{
+	if (PQstatus(c->db) == CONNECTION_OK)
+		return 0;
+	if (c->in_tx) {
+		set_msg(c, "postgresql", "connection lost inside a transaction");
+		return ATTEST_E_IO;
+	}
+	cache_clear(c); /* the server forgot the prepared statements */
+	PQreset(c->db);
+	if (PQstatus(c->db) != CONNECTION_OK) {
+		set_msg(c, "postgresql: reconnect", PQerrorMessage(c->db));
+		return ATTEST_E_IO;
+	}
+	return 0;
+}
+
+static void pg_close(void *conn)
+{
+	struct pg_conn *c = conn;
+	if (!c)
+		return;
+	cache_clear(c);
+	PQfinish(c->db);
+	free(c);
+}
+
+static int pg_open(const char *target, void **ret_conn, char **ret_err)
+{
+	/* Later keywords override earlier ones: the URL may set its own
+	 * timeout and application name; the encoding is always UTF-8. */
+	const char *const keys[] = {"connect_timeout", "fallback_application_name", "dbname",
+	                            "client_encoding", NULL};
+	const char *const vals[] = {STORE_PG_CONNECT_TIMEOUT, "attest-verifier", target, "UTF8",
+	                            NULL};
+	if (!target || !*target)
+		return ATTEST_E_ARG;
+	struct pg_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return ATTEST_E_NOMEM;
+	c->db = PQconnectdbParams(keys, vals, 1);
+	if (!c->db) {
+		free(c);
+		return ATTEST_E_NOMEM;
+	}
+	if (PQstatus(c->db) != CONNECTION_OK) {
+		set_msg(c, "postgresql", PQerrorMessage(c->db));
+		if (ret_err)
+			*ret_err = strdup(c->msg);
+		pg_close(c);
+		return ATTEST_E_IO;
+	}
+	PQsetNoticeProcessor(c->db, ignore_notice, NULL);
+	*ret_conn = c;
+	return 0;
+}
+
+static const char *begin_sql(bool write)
+{
+	/* Reads see one snapshot; writes rely on row locks (see top). */
+	return write ? "BEGIN ISOLATION LEVEL READ COMMITTED"
+	             : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+}
+
+static int pg_begin(void *conn, bool write)
+{
+	struct pg_conn *c = conn;
+	int rc = ensure_connected(c);
+	if (rc)
+		return rc;
+	if (PQtransactionStatus(c->db) != PQTRANS_IDLE) {
+		set_msg(c, "BEGIN", "a transaction is already open");
+		return ATTEST_E_STATE;
+	}
+	rc = exec_cmd(c, begin_sql(write));
+	if (rc)
+		return rc;
+	c->in_tx = true;
+	c->tx_write = write;
+	c->tx_stmts = 0;
+	return 0;
+}
+
+static void pg_rollback(void *conn)
+{
+	struct pg_conn *c = conn;
+	c->in_tx = false;
+	if (PQstatus(c->db) == CONNECTION_OK && PQtransactionStatus(c->db) != PQTRANS_IDLE) {
+		PGresult *res = PQexec(c->db, "ROLLBACK");
+		PQclear(res);
+	}
+}
+
+static int pg_commit(void *conn)
+{
+	struct pg_conn *c = conn;
+	if (!c->in_tx) {
+		set_msg(c, "COMMIT", "no transaction is open");
+		return ATTEST_E_STATE;
+	}
+	/* COMMIT of a failed transaction "succeeds" as a ROLLBACK: refuse it. */
+	if (PQtransactionStatus(c->db) != PQTRANS_INTRANS) {
+		set_msg(c, "COMMIT", "the transaction failed earlier and was not committed");
+		return ATTEST_E_IO;
+	}
+	PGresult *res = PQexec(c->db, "COMMIT");
+	int rc = 0;
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = map_result(c, res, "COMMIT");
+	else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+		set_msg(c, "COMMIT", "the server rolled the transaction back");
+		rc = ATTEST_E_IO;
+	}
+	PQclear(res);
+	if (rc == 0)
+		c->in_tx = false;
+	return rc;
+}
+
+static int pg_script(void *conn, const char *sql)
+{
+	struct pg_conn *c = conn;
+	int rc = ensure_connected(c);
+	if (rc)
+		return rc;
+	if (c->in_tx)
+		return exec_cmd(c, sql);
+	/* Alone: atomically, one instance at a time (see top). */
+	if ((rc = pg_begin(c, true)) ||
+	    (rc = exec_cmd(c, "SELECT pg_advisory_xact_lock(" STORE_PG_MIGRATION_KEY ")")) ||
+	    (rc = exec_cmd(c, sql)) || (rc = pg_commit(c))) {
+		pg_rollback(c);
+		return rc;
+	}
+	return 0;
+}
+
+/* The cached prepared statement for sql, preparing it if new. *ret is NULL
+ * when the cache is full (the statement then runs unprepared). */
+static int get_stmt(struct pg_conn *c, const char *sql, int nparams, const Oid *types,
+                    const struct pg_stmt **ret)
+{
+	uint64_t h = sql_hash(sql);
+	*ret = NULL;
+	for (size_t i = 0; i < c->ncache; i++) {
+		if (c->cache[i].hash == h && strcmp(c->cache[i].sql, sql) == 0) {
+			*ret = &c->cache[i];
+			return 0;
+		}
+	}
+	if (c->ncache == STORE_PG_CACHE)
+		return 0;
+	struct pg_stmt *st = &c->cache[c->ncache];
+	/* A different text with the same hash gets the next free name. */
+	snprintf(st->name, sizeof(st->name), "a%016llx_%zu", (unsigned long long)h, c->ncache);
+	st->sql = strdup(sql);
+	if (!st->sql)
+		return ATTEST_E_NOMEM;
+	st->hash = h;
+	PGresult *res = PQprepare(c->db, st->name, sql, nparams, types);
+	int rc = 0;
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = map_result(c, res, "prepare");
+	PQclear(res);
+	if (rc) {
+		free(st->sql);
+		st->sql = NULL;
+		return rc;
+	}
+	c->ncache++;
+	*ret = st;
+	return 0;
+}
+
+static int parse_int(const char *s, int64_t *ret)
+{
+	char *end = NULL;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end)
+		return ATTEST_E_FORMAT;
+	*ret = v;
+	return 0;
+}
+
+static int copy_cell(struct pg_conn *c, const PGresult *res, int r, int col, struct store_cell *cell)
+{
+	if (PQgetisnull(res, r, col)) {
+		cell->type = STORE_V_NULL;
+		return 0;
+	}
+	const char *v = PQgetvalue(res, r, col);
+	Oid type = PQftype(res, col);
+	if (type == OID_INT8 || type == OID_INT4 || type == OID_INT2) {
+		cell->type = STORE_V_INT;
+		if (parse_int(v, &cell->i)) {
+			set_msg(c, "result", "integer column does not parse");
+			return ATTEST_E_FORMAT;
+		}
+		return 0;
+	}
+	const unsigned char *p = (const unsigned char *)v;
+	size_t n = (size_t)PQgetlength(res, r, col);
+	unsigned char *unesc = NULL;
+	if (type == OID_BYTEA) {
+		unesc = PQunescapeBytea(p, &n);
+		if (!unesc)
+			return ATTEST_E_NOMEM;
+		p = unesc;
+	}
+	cell->p = malloc(n + 1);
+	if (!cell->p) {
+		PQfreemem(unesc);
+		return ATTEST_E_NOMEM;
+	}
+	if (n)
+		memcpy(cell->p, p, n);
+	cell->p[n] = 0;
+	cell->len = n;
+	cell->type = type == OID_BYTEA ? STORE_V_BLOB : STORE_V_TEXT;
+	PQfreemem(unesc);
+	return 0;
+}
+
+static int rows_from_result(struct pg_conn *c, const PGresult *res, size_t max_rows,
+                            struct store_rows **ret)
+{
+	size_t nrows = (size_t)PQntuples(res);
+	if (nrows > max_rows) {
+		snprintf(c->msg, sizeof(c->msg), "more than %zu rows", max_rows);
+		return ATTEST_E_LIMIT;
+	}
+	struct store_rows *rows = calloc(1, sizeof(*rows));
+	if (!rows)
+		return ATTEST_E_NOMEM;
+	rows->ncols = (size_t)PQnfields(res);
+	for (size_t r = 0; r < nrows; r++) {
+		struct store_cell *row = store_rows_add_row(rows);
+		if (!row) {
+			store_rows_free(rows);
+			return ATTEST_E_NOMEM;
+		}
+		for (size_t i = 0; i < rows->ncols; i++) {
+			int rc = copy_cell(c, res, (int)r, (int)i, &row[i]);
+			if (rc) {
+				store_rows_free(rows);
+				return rc;
+			}
+		}
+	}
+	*ret = rows;
+	return 0;
+}
+
+/* Run the statement once. *ret_res gets the result, even a failed one. */
+static int run_once(struct pg_conn *c, const char *sql, int n, const Oid *types,
+                    const char *const *values, const int *lengths, const int *formats,
+                    PGresult **ret_res)
+{
+	const struct pg_stmt *st = NULL;
+	int rc = get_stmt(c, sql, n, types, &st);
+	if (rc)
+		return rc;
+	if (st)
+		*ret_res = PQexecPrepared(c->db, st->name, n, values, lengths, formats, 0);
+	else
+		*ret_res = PQexecParams(c->db, sql, n, types, values, lengths, formats, 0);
+	ExecStatusType status = PQresultStatus(*ret_res);
+	if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+		return 0;
+	return map_result(c, *ret_res, "query");
+}
+
+static int pg_query(void *conn, const char *sql, const struct store_value *params, size_t n,
+                    size_t max_rows, struct store_rows **ret_rows, int64_t *ret_changes)
+{
+	struct pg_conn *c = conn;
+	Oid types[STORE_PG_PARAMS_MAX];
+	const char *values[STORE_PG_PARAMS_MAX];
+	int lengths[STORE_PG_PARAMS_MAX], formats[STORE_PG_PARAMS_MAX];
+	char ints[STORE_PG_PARAMS_MAX][24];
+	PGresult *res = NULL;
+	int rc;
+
+	if (n > STORE_PG_PARAMS_MAX) {
+		set_msg(c, "query", "too many parameters");
+		return ATTEST_E_LIMIT;
+	}
+	if ((rc = ensure_connected(c)))
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		const struct store_value *v = &params[i];
+		types[i] = 0; /* the statement decides */
+		values[i] = NULL;
+		lengths[i] = 0;
+		formats[i] = 0;
+		switch (v->type) {
+		case STORE_V_INT:
+			snprintf(ints[i], sizeof(ints[i]), "%lld", (long long)v->i);
+			values[i] = ints[i];
+			break;
+		case STORE_V_TEXT: values[i] = v->p; break;
+		case STORE_V_BLOB:
+			if (v->len > INT32_MAX)
+				return ATTEST_E_LIMIT;
+			types[i] = OID_BYTEA;
+			formats[i] = 1; /* raw bytes, no escaping */
+			lengths[i] = (int)v->len;
+			values[i] = v->p ? (v->len ? v->p : "") : NULL;
+			break;
+		default: break;
+		}
+	}
+
+	for (unsigned attempt = 1;; attempt++) {
+		bool first = c->tx_stmts == 0;
+		rc = run_once(c, sql, (int)n, types, values, lengths, formats, &res);
+		if (c->in_tx)
+			c->tx_stmts++;
+		const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+		if (rc == 0 || !retryable(state) || attempt == STORE_PG_ATTEMPTS ||
+		    (c->in_tx && !first))
+			break;
+		/* Deadlock victim or serialization failure in a statement that
+		 * may run again: the whole (so far one-statement) transaction. */
+		PQclear(res);
+		res = NULL;
+		if (c->in_tx) {
+			bool write = c->tx_write;
+			pg_rollback(c);
+			if ((rc = pg_begin(c, write)))
+				return rc;
+		}
+	}
+	if (rc) {
+		if (retryable(res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL)) {
+			size_t len = strlen(c->msg);
+			snprintf(c->msg + len, sizeof(c->msg) - len, ", gave up after retrying");
+		}
+		PQclear(res);
+		return rc;
+	}
+	if (ret_rows)
+		rc = rows_from_result(c, res, max_rows, ret_rows);
+	if (rc == 0 && ret_changes) {
+		/* Rows inserted/updated/deleted; a SELECT changes none. */
+		const char *status = PQcmdStatus(res);
+		const char *tuples = PQcmdTuples(res);
+		*ret_changes = 0;
+		if (strncmp(status, "SELECT", 6) != 0 && *tuples && parse_int(tuples, ret_changes))
+			rc = ATTEST_E_FORMAT;
+	}
+	PQclear(res);
+	return rc;
+}
+
+static const char *pg_errmsg(void *conn)
+{
+	struct pg_conn *c = conn;
+	return c->msg;
+}
+
+const struct store_driver store_pg_driver = {
+    .name = "postgresql",
+    .id_type = "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+    .blob_type = "BYTEA",
+    .lock_suffix = " FOR UPDATE",
+    .skip_locked = " FOR UPDATE SKIP LOCKED",
+    .migration_lock = "SELECT pg_advisory_xact_lock(" STORE_PG_MIGRATION_KEY ")",
+    .open = pg_open,
+    .close = pg_close,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .script = pg_script,
+    .query = pg_query,
+    .errmsg = pg_errmsg,
+};
