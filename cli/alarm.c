@@ -127,6 +127,11 @@ static int alarm_ack(int argc, char **argv)
 
 int cmd_alarm(int argc, char **argv)
 {
+	int lead = client_global_options(argc, argv); /* attestctl alarm --json list */
+	if (lead < 0)
+		return CLIENT_EXIT_USAGE;
+	argc -= lead;
+	argv += lead;
 	if (argc < 2) {
 		usage(stderr);
 		return CLIENT_EXIT_USAGE;

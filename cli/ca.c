@@ -217,6 +217,11 @@ static int ca_remove(int argc, char **argv)
 
 int cmd_ca(int argc, char **argv)
 {
+	int lead = client_global_options(argc, argv); /* attestctl ca --json list */
+	if (lead < 0)
+		return CLIENT_EXIT_USAGE;
+	argc -= lead;
+	argv += lead;
 	if (argc < 2) {
 		usage(stderr);
 		return CLIENT_EXIT_USAGE;

@@ -110,6 +110,11 @@ static int event_list(int argc, char **argv)
 
 int cmd_event(int argc, char **argv)
 {
+	int lead = client_global_options(argc, argv); /* attestctl event --json list */
+	if (lead < 0)
+		return CLIENT_EXIT_USAGE;
+	argc -= lead;
+	argv += lead;
 	if (argc < 2) {
 		usage(stderr);
 		return CLIENT_EXIT_USAGE;

@@ -37,7 +37,7 @@ static void usage(FILE *f)
 	           "  remove NAME\n"
 	           "      Forget the host with its AKs, results and alarms (events stay).\n"
 	           "\n"
-	           "Global options (also before the command word): --server https://HOST:PORT\n"
+	           "Global options (anywhere on the line): --server https://HOST:PORT\n"
 	           "(ATTEST_SERVER), --server-thumbprint SHA256:HEX (ATTEST_SERVER_THUMBPRINT),\n"
 	           "--token-file FILE (ATTEST_TOKEN_FILE), --timeout SECONDS, --json (print the\n"
 	           "API's JSON instead of text). Changes need an admin token.\n"
@@ -631,6 +631,11 @@ static int host_action(const char *action, int argc, char **argv)
 
 int cmd_host(int argc, char **argv)
 {
+	int lead = client_global_options(argc, argv); /* attestctl host --json list */
+	if (lead < 0)
+		return CLIENT_EXIT_USAGE;
+	argc -= lead;
+	argv += lead;
 	if (argc < 2) {
 		usage(stderr);
 		return CLIENT_EXIT_USAGE;

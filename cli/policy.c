@@ -288,6 +288,11 @@ static int policy_remove(int argc, char **argv)
 
 int cmd_policy(int argc, char **argv)
 {
+	int lead = client_global_options(argc, argv); /* attestctl policy --json list */
+	if (lead < 0)
+		return CLIENT_EXIT_USAGE;
+	argc -= lead;
+	argv += lead;
 	if (argc < 2) {
 		usage(stderr);
 		return CLIENT_EXIT_USAGE;

@@ -168,6 +168,11 @@ static int token_remove(int argc, char **argv)
 
 int cmd_token(int argc, char **argv)
 {
+	int lead = client_global_options(argc, argv); /* attestctl token --json list */
+	if (lead < 0)
+		return CLIENT_EXIT_USAGE;
+	argc -= lead;
+	argv += lead;
 	if (argc < 2) {
 		usage(stderr);
 		return CLIENT_EXIT_USAGE;

@@ -130,6 +130,8 @@ jq -e --arg tp "$vtp" '.thumbprint == $tp and .hosts.total == 0 and (.version|ty
   "$work/out" >/dev/null || fail "status --json: $(cat "$work/out")"
 export ATTEST_TOKEN_FILE="$admin"
 ctl status; expect 0 "status from the environment"; out_has "$vtp"
+ctl host --json list; expect 0 "global option between group and command"
+jq -e '.hosts == [] and .total == 0' "$work/out" >/dev/null || fail "host --json list: $(cat "$work/out")"
 ok "global options and environment"
 
 # ---------------------------------------------------------------- tokens
