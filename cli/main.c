@@ -1,5 +1,6 @@
 /* attestctl: operator command line for attest. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -35,6 +36,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	/* tss2-mu writes a warning to stderr for every malformed structure it is
+	 * given; evidence comes from peers, so keep them from flooding the log. */
+	setenv("TSS2_LOG", "all+none", 0);
 	/* Global options of the operator commands may precede the command. */
 	int lead = client_global_options(argc, argv);
 	if (lead < 0)
