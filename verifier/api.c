@@ -762,6 +762,8 @@ static void route_hosts(struct https_request *req, void *arg)
 			host_remove(v, req, h, &ctx);
 		else
 			https_reply_error(req, 405, "METHOD_NOT_ALLOWED", "GET or DELETE");
+	} else if (strcmp(action, "evidence") == 0) {
+		api_evidence_host(v, req, h); /* api_evidence.c */
 	} else if (strcmp(action, "disconnect") == 0 || strcmp(action, "reconnect") == 0 ||
 		   strcmp(action, "attest") == 0) {
 		if (strcmp(method, "POST") != 0)

@@ -135,11 +135,16 @@ out:
 
 static void policy_create(struct verifier *v, struct https_request *req, struct api_ctx *ctx)
 {
-	static const char *const keys[] = {"name", "body", "from_host", NULL};
+	static const char *const keys[] = {"name", "body", "from_host", "dry_run", NULL};
 	json_t *b = NULL;
 	char *canon = NULL;
 	if (!api_body(req, VERIFIER_POLICY_BODY_MAX, &b))
 		return;
+	json_t *dry = json_object_get(b, "dry_run");
+	if (dry != NULL && !json_is_false(dry)) {
+		api_evidence_dry_run(v, req, b); /* api_evidence.c: stores nothing */
+		goto out;
+	}
 	if (!api_known_fields(req, b, keys))
 		goto out;
 	const char *name = json_string_value(json_object_get(b, "name"));

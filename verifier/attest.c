@@ -870,6 +870,7 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 			learnable = false;
 	if (learnable && v->learns != NULL)
 		learn_from(j, b, p);
+	api_evidence_record(v, j->host_id, b, learnable); /* for the dashboard */
 	json_t *reasons = NULL, *full = NULL;
 	(void)verify_reasons_json(r, &reasons);
 	(void)verify_result_json(r, &full);

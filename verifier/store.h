@@ -508,4 +508,31 @@ int store_token_lookup(struct store *s, const uint8_t hash[static STORE_TOKEN_HA
 int store_token_list(struct store *s, const struct store_page *page, struct store_token_list **ret);
 int store_token_remove(struct store *s, int64_t id);
 
+/* ------------------------------------------------------------------ */
+/* Last evidence: each host's newest attestation evidence (store_evidence.c),
+ * for the dashboard's Security view and dry-run policy learning. One row
+ * per host, replaced on every completed attestation, removed with the host. */
+
+#define STORE_EVIDENCE_LOG_MAX (16 * 1024 * 1024) /* EVENTLOG_MAX_SIZE */
+
+struct store_evidence {
+	int64_t host_id;
+	int64_t at;            /* when it was verified */
+	uint8_t *eventlog;     /* raw event log as the agent sent it, or NULL */
+	size_t eventlog_len;
+	char *pcrs_json;       /* quoted PCR values: {"sha256": {"0": "hex", ...}, ...} */
+	char *metadata_json;   /* the quote's metadata object, or NULL */
+	bool verified;         /* quote signature, nonce and replay verified */
+};
+
+/* NULL is fine. */
+void store_evidence_free(struct store_evidence *e);
+
+/* Replace the host's last evidence with e (unless the stored one is newer
+ * than e->at). ATTEST_E_STATE if the host does not exist (removed). */
+int store_evidence_put(struct store *s, const struct store_evidence *e);
+
+/* The host's last evidence. ATTEST_E_NOTFOUND if none was stored. */
+int store_evidence_get(struct store *s, int64_t host_id, struct store_evidence **ret);
+
 #endif

@@ -149,8 +149,21 @@ static const char schema_v1[] =
     "  created_at BIGINT NOT NULL\n"
     ");\n";
 
+/* Each host's last attestation evidence (store_evidence.c): the raw event
+ * log and the quoted PCRs the dashboard shows and dry-run learning reads. */
+static const char schema_v2[] =
+    "CREATE TABLE evidence (\n"
+    "  host_id BIGINT PRIMARY KEY REFERENCES hosts (id) ON DELETE CASCADE,\n"
+    "  at BIGINT NOT NULL,\n"
+    "  eventlog {BLOB},                           -- as the agent sent it\n"
+    "  pcrs TEXT NOT NULL,                        -- JSON {bank: {index: hex}}\n"
+    "  metadata TEXT,                             -- JSON object\n"
+    "  verified INTEGER NOT NULL CHECK (verified IN (0, 1)) -- quote, nonce, replay\n"
+    ");\n";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", schema_v1},
+    {2, "last evidence per host", schema_v2},
 };
 
 const size_t store_migrations_count = sizeof(store_migrations) / sizeof(store_migrations[0]);

@@ -118,6 +118,22 @@ int api_load_castore(struct verifier *v, struct ekcert_store **ret);
 /* --- api_admin.c --- */
 int api_admin_register(struct verifier *v);
 
+/* --- api_evidence.c: the last evidence (dashboard Security view) --- */
+struct bundle;
+/* Keep b as host_id's last evidence; verified = it passed every check but
+ * the approved configuration (what learning needs). Failures are logged. */
+void api_evidence_record(struct verifier *v, int64_t host_id, const struct bundle *b,
+			 bool verified);
+/* GET /api/v1/hosts/NAME/evidence (called by api.c's host routes). */
+void api_evidence_host(struct verifier *v, struct https_request *req,
+		       const struct store_host *h);
+/* POST /api/v1/policies with "dry_run": true (called by api_admin.c; body is
+ * the parsed request, borrowed). */
+void api_evidence_dry_run(struct verifier *v, struct https_request *req, json_t *body);
+
+/* --- web.c: the dashboard's static assets --- */
+int web_register(struct verifier *v);
+
 /* Shared API helpers (api.c) */
 struct api_ctx {
 	struct verifier *v;

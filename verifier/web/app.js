@@ -1,0 +1,964 @@
+// attest dashboard: a small single-page app over the operator API (/api/v1).
+// No framework, no build step. Every string that comes from the server is
+// put into the page with textContent (the h() helper below), never parsed
+// as HTML. The API token lives in sessionStorage: this tab only, gone when
+// it closes (docs/dashboard.md says why).
+'use strict';
+
+(function () {
+  const TOKEN_KEY = 'attest.token';
+  const POLL_MS = 2500;
+  const SVG = 'http://www.w3.org/2000/svg';
+
+  const state = {
+    token: null,
+    role: null,        // 'admin' | 'viewer'
+    status: null,
+    route: null,
+    timer: null,
+    refresh: null,     // the current view's refresh function
+    busy: false,
+    fleet: {q: '', trust: '', conn: '', sort: 'state'},
+    log: {diverging: false, pcr: '', q: ''},
+    hostStamp: null,   // what the host view last rendered (to avoid needless redraws)
+  };
+
+  // ---------------------------------------------------------------- DOM
+
+  // h('tag.class', {attr: value, onclick: fn}, child...): strings become
+  // text nodes, so server data is never interpreted as markup.
+  function h(spec, attrs, ...kids) {
+    const [tag, ...classes] = spec.split('.');
+    const el = document.createElement(tag || 'div');
+    if (classes.length) el.className = classes.join(' ');
+    if (attrs) {
+      for (const [k, v] of Object.entries(attrs)) {
+        if (v === undefined || v === null || v === false) continue;
+        if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+        else if (k === 'text') el.textContent = v;
+        else el.setAttribute(k, v === true ? '' : String(v));
+      }
+    }
+    append(el, kids);
+    return el;
+  }
+  function append(el, kids) {
+    for (const k of kids.flat(Infinity)) {
+      if (k === null || k === undefined || k === false) continue;
+      el.appendChild(typeof k === 'object' ? k : document.createTextNode(String(k)));
+    }
+    return el;
+  }
+  const $ = (sel) => document.querySelector(sel);
+
+  // Icons: fixed path data (never server data).
+  const ICONS = {
+    green: 'M12 2 3 6v6c0 5.5 3.8 10.3 9 11.5 5.2-1.2 9-6 9-11.5V6zm-1.5 14.5-4-4 1.4-1.4 2.6 2.6 5.6-5.6 1.4 1.4z',
+    red: 'M12 2 3 6v6c0 5.5 3.8 10.3 9 11.5 5.2-1.2 9-6 9-11.5V6zm3.5 12.1-1.4 1.4L12 13.4l-2.1 2.1-1.4-1.4 2.1-2.1-2.1-2.1 1.4-1.4 2.1 2.1 2.1-2.1 1.4 1.4-2.1 2.1z',
+    unknown: 'M12 2 3 6v6c0 5.5 3.8 10.3 9 11.5 5.2-1.2 9-6 9-11.5V6zm1 16h-2v-2h2zm1.6-6.6-.9.9c-.6.6-.7 1-.7 1.7h-2v-.5c0-1 .4-1.7 1-2.3l1.2-1.2c.4-.3.5-.8.5-1.2A1.7 1.7 0 0 0 12 7.3 1.7 1.7 0 0 0 10.3 9h-2a3.7 3.7 0 0 1 7.4 0c0 .9-.4 1.7-1.1 2.4z',
+    connected: 'M4 12h3l2-5 4 10 2-5h5',
+    disconnected: 'M5 12h14',
+    not_responding: 'M12 4v9m0 4v2',
+    bell: 'M12 22a2.5 2.5 0 0 0 2.5-2.5h-5A2.5 2.5 0 0 0 12 22zm7-6V11a7 7 0 0 0-5.5-6.8V3a1.5 1.5 0 0 0-3 0v1.2A7 7 0 0 0 5 11v5l-2 2v1h18v-1z',
+  };
+  function icon(name, label) {
+    const s = document.createElementNS(SVG, 'svg');
+    s.setAttribute('viewBox', '0 0 24 24');
+    s.setAttribute('class', 'icon icon-' + name);
+    if (label) { s.setAttribute('role', 'img'); s.setAttribute('aria-label', label); }
+    else s.setAttribute('aria-hidden', 'true');
+    const p = document.createElementNS(SVG, 'path');
+    p.setAttribute('d', ICONS[name] || ICONS.unknown);
+    if (name === 'connected' || name === 'disconnected' || name === 'not_responding') {
+      p.setAttribute('fill', 'none');
+      p.setAttribute('stroke', 'currentColor');
+      p.setAttribute('stroke-width', '2.2');
+      p.setAttribute('stroke-linecap', 'round');
+    } else p.setAttribute('fill', 'currentColor');
+    s.appendChild(p);
+    return s;
+  }
+
+  const TRUST_WORDS = {green: 'Trusted', red: 'Not trusted', unknown: 'Unknown'};
+  const TRUST_LONG = {
+    green: 'Attested and trusted: the TPM quote verified and the host booted an approved configuration.',
+    red: 'Attestation failed: the host is not trusted. An alarm was raised.',
+    unknown: 'Not vouched for: never attested, disconnected, without a TPM, or its evidence expired.',
+  };
+  const CONN_WORDS = {connected: 'Connected', disconnected: 'Disconnected', not_responding: 'Not responding'};
+
+  function trustBadge(t, big) {
+    t = TRUST_WORDS[t] ? t : 'unknown';
+    return h('span.badge.trust-' + t + (big ? '.big' : ''), {'data-state': t},
+      icon(t), h('span', {text: TRUST_WORDS[t]}));
+  }
+  function connBadge(c) {
+    const w = CONN_WORDS[c] || c;
+    return h('span.conn.conn-' + c, null, icon(c), h('span', {text: w}));
+  }
+
+  function fmtTime(t) {
+    if (!t) return 'never';
+    return new Date(t * 1000).toLocaleString(undefined, {
+      year: 'numeric', month: 'short', day: 'numeric',
+      hour: '2-digit', minute: '2-digit', second: '2-digit'});
+  }
+  function ago(t) {
+    if (!t) return 'never';
+    const s = Math.round(Date.now() / 1000 - t);
+    if (s < 0) return 'in ' + dur(-s);
+    if (s < 5) return 'just now';
+    return dur(s) + ' ago';
+  }
+  function dur(s) {
+    if (s < 60) return s + ' s';
+    if (s < 3600) return Math.floor(s / 60) + ' min';
+    if (s < 86400) return Math.floor(s / 3600) + ' h';
+    return Math.floor(s / 86400) + ' d';
+  }
+  function timeEl(t) {
+    return h('time', {datetime: t ? new Date(t * 1000).toISOString() : null,
+      title: t ? fmtTime(t) : null, text: ago(t)});
+  }
+
+  function toast(msg, kind) {
+    const t = h('div.toast' + (kind ? '.' + kind : ''), {role: kind === 'error' ? 'alert' : 'status'},
+      h('span', {text: msg}),
+      h('button.ghost', {type: 'button', 'aria-label': 'Dismiss', onclick: () => t.remove()}, '×'));
+    $('#toasts').appendChild(t);
+    setTimeout(() => t.remove(), kind === 'error' ? 12000 : 5000);
+  }
+
+  // ---------------------------------------------------------------- API
+
+  class ApiError extends Error {
+    constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+  }
+
+  async function api(method, path, body) {
+    const opts = {method, headers: {Authorization: 'Bearer ' + state.token}, cache: 'no-store'};
+    if (body !== undefined) {
+      opts.headers['Content-Type'] = 'application/json';
+      opts.body = JSON.stringify(body);
+    }
+    let res;
+    try {
+      res = await fetch('/api/v1' + path, opts);
+    } catch (e) {
+      throw new ApiError(0, 'NETWORK', 'The verifier cannot be reached (' + e.message + ').');
+    }
+    let data = null;
+    try { data = await res.json(); } catch (e) { data = null; }
+    if (!res.ok) {
+      const err = (data && data.error) || {};
+      const e = new ApiError(res.status, err.code || 'HTTP_' + res.status,
+        err.message || ('HTTP ' + res.status));
+      if (res.status === 401) { signOut('Your token was refused: ' + e.message + '. Sign in again.'); }
+      throw e;
+    }
+    return data;
+  }
+
+  // A change from a button: runs fn, reports success or the server's refusal
+  // (a 403 for a viewer token says so in the server's own words).
+  async function act(btn, fn, done) {
+    if (btn) btn.disabled = true;
+    try {
+      const r = await fn();
+      if (done) toast(typeof done === 'function' ? done(r) : done, 'ok');
+      await refreshNow();
+      return r;
+    } catch (e) {
+      const prefix = e.status === 403 ? 'Refused (403 ' + e.code + '): ' : (e.code ? e.code + ': ' : '');
+      toast(prefix + e.message, 'error');
+      return null;
+    } finally {
+      if (btn && btn.isConnected) btn.disabled = !isAdmin();
+    }
+  }
+
+  const isAdmin = () => state.role === 'admin';
+  const enc = encodeURIComponent;
+
+  // An admin action button: for a viewer it is shown disabled with the
+  // reason, and the API refuses the change anyway.
+  function adminButton(label, onclick, extra) {
+    const cls = (extra && extra.cls) || '';
+    const attrs = Object.assign({type: 'button', onclick}, extra || {});
+    delete attrs.cls;
+    if (!isAdmin()) {
+      attrs.disabled = true;
+      attrs.title = 'Needs an admin token: this token may only read.';
+      attrs['aria-disabled'] = 'true';
+    }
+    return h('button' + cls, attrs, label);
+  }
+
+  // ---------------------------------------------------------------- sign in / out
+
+  function showSignin(msg) {
+    $('#top').hidden = true;
+    $('#view').replaceChildren();
+    $('#signin').hidden = false;
+    $('#signin-error').textContent = msg || '';
+    const t = $('#token');
+    t.value = '';
+    t.focus();
+  }
+
+  function signOut(msg) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    state.token = null;
+    state.role = null;
+    stopPolling();
+    if (location.hash !== '' && location.hash !== '#/') history.replaceState(null, '', '#/');
+    showSignin(msg);
+  }
+
+  async function signIn(token) {
+    state.token = token;
+    const st = await api('GET', '/status');
+    state.role = st.role;
+    state.status = st;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    $('#signin').hidden = true;
+    $('#top').hidden = false;
+    const r = $('#who-role');
+    r.textContent = st.role === 'admin' ? 'Admin' : 'Viewer (read only)';
+    r.className = 'role role-' + st.role;
+    route();
+  }
+
+  // ---------------------------------------------------------------- polling
+
+  function startPolling() {
+    stopPolling();
+    if (document.hidden) return;
+    state.timer = setInterval(() => { refreshNow(); }, POLL_MS);
+    $('#live').textContent = 'Live';
+    $('#live').className = 'live on';
+  }
+  function stopPolling() {
+    if (state.timer) clearInterval(state.timer);
+    state.timer = null;
+    const l = $('#live');
+    if (l) { l.textContent = document.hidden ? 'Paused' : ''; l.className = 'live'; }
+  }
+  async function refreshNow() {
+    if (!state.refresh || state.busy || !state.token) return;
+    // Do not redraw under an open dialog.
+    if ($('#dialog').open) return;
+    state.busy = true;
+    try {
+      await state.refresh();
+      updateAlarmCount();
+    } catch (e) {
+      if (e.status !== 401) showViewError(e);
+    } finally {
+      state.busy = false;
+    }
+  }
+  document.addEventListener('visibilitychange', () => {
+    if (!state.token) return;
+    if (document.hidden) stopPolling();
+    else { refreshNow(); startPolling(); }
+  });
+
+  async function updateAlarmCount() {
+    try {
+      const a = await api('GET', '/alarms?open=1&unacked=1&limit=1000');
+      const n = a.alarms.length;
+      const el = $('#nav-alarms');
+      el.textContent = n ? String(n) : '';
+      el.title = n ? n + ' open alarm(s) not acknowledged' : '';
+    } catch (e) { /* shown by the view */ }
+  }
+
+  function showViewError(e) {
+    let el = $('#view-error');
+    if (!el) {
+      el = h('p.error', {id: 'view-error', role: 'alert'});
+      $('#view').prepend(el);
+    }
+    el.textContent = (e.code ? e.code + ': ' : '') + e.message;
+  }
+  function clearViewError() { const el = $('#view-error'); if (el) el.remove(); }
+
+  // ---------------------------------------------------------------- router
+
+  function route() {
+    if (!state.token) return;
+    const hash = location.hash.replace(/^#\/?/, '');
+    const parts = hash.split('/').map(decodeURIComponent);
+    const name = parts[0] || 'fleet';
+    state.route = parts;
+    state.hostStamp = null;
+    for (const a of document.querySelectorAll('[data-nav]')) {
+      if (a.dataset.nav === (name === 'host' ? 'fleet' : name === 'policy' ? 'policies' : name))
+        a.setAttribute('aria-current', 'page');
+      else a.removeAttribute('aria-current');
+    }
+    const views = {fleet: viewFleet, host: viewHost, alarms: viewAlarms, events: viewEvents,
+      policies: viewPolicies, policy: viewPolicy};
+    const v = views[name] || viewFleet;
+    $('#view').replaceChildren();
+    state.refresh = null;
+    v(parts.slice(1)).then(() => {
+      refreshNow();
+      startPolling();
+    });
+    $('#main').focus({preventScroll: true});
+  }
+  window.addEventListener('hashchange', route);
+
+  // ---------------------------------------------------------------- fleet
+
+  const TRUST_RANK = {red: 0, unknown: 1, green: 2};
+  const CONN_RANK = {not_responding: 0, disconnected: 1, connected: 2};
+
+  async function viewFleet() {
+    document.title = 'Fleet · attest';
+    const f = state.fleet;
+    const counts = h('div.counts', {id: 'counts', role: 'group', 'aria-label': 'Hosts per state'});
+    const search = h('input', {type: 'search', id: 'fleet-search', name: 'q', placeholder: 'Name or address',
+      value: f.q, oninput: (e) => { f.q = e.target.value; draw(); }});
+    const trustSel = select('fleet-trust', [['', 'Any trust state'], ['green', 'Trusted (green)'],
+      ['red', 'Not trusted (red)'], ['unknown', 'Unknown']], f.trust, (v) => { f.trust = v; draw(); });
+    const connSel = select('fleet-conn', [['', 'Any connection'], ['connected', 'Connected'],
+      ['disconnected', 'Disconnected'], ['not_responding', 'Not responding']], f.conn, (v) => { f.conn = v; draw(); });
+    const sortSel = select('fleet-sort', [['state', 'Trust state (red first)'],
+      ['attested', 'Last attestation (newest first)'], ['attested-old', 'Last attestation (oldest first)'],
+      ['name', 'Name']], f.sort, (v) => { f.sort = v; draw(); });
+    const tbody = h('tbody', {id: 'fleet-rows'});
+    const summary = h('p.muted', {id: 'fleet-summary', 'aria-live': 'polite'});
+    $('#view').append(
+      h('div.page-head', null, h('h1', {text: 'Fleet'}), summary),
+      counts,
+      h('form.filters', {role: 'search', onsubmit: (e) => e.preventDefault()},
+        field('Search', search), field('Trust', trustSel), field('Connection', connSel),
+        field('Sort by', sortSel)),
+      h('div.table-wrap', null,
+        h('table.fleet', null,
+          h('caption.sr-only', {text: 'Hosts with their hardware trust and connection state'}),
+          h('thead', null, h('tr', null,
+            h('th', {scope: 'col'}, sortHead('Host', 'name')),
+            h('th', {scope: 'col'}, sortHead('Trust state', 'state')),
+            h('th', {scope: 'col', text: 'Connection'}),
+            h('th', {scope: 'col'}, sortHead('Last attested', 'attested')),
+            h('th.hide-narrow', {scope: 'col', text: 'Why'}),
+            h('th.hide-narrow', {scope: 'col', text: 'Configuration'}),
+            h('th', {scope: 'col'}, h('span.sr-only', {text: 'Actions'})))),
+          tbody)));
+
+    let hosts = [];
+    function sortHead(label, key) {
+      return h('button.th-sort', {type: 'button', 'aria-pressed': f.sort === key ? 'true' : 'false',
+        onclick: () => { f.sort = key; sortSel.value = key; draw(); }}, label);
+    }
+    function draw() {
+      const q = f.q.trim().toLowerCase();
+      let list = hosts.filter((x) => (!f.trust || x.trust === f.trust) && (!f.conn || x.connection === f.conn) &&
+        (!q || x.name.toLowerCase().includes(q) || x.address.toLowerCase().includes(q)));
+      const by = {
+        state: (a, b) => TRUST_RANK[a.trust] - TRUST_RANK[b.trust] || CONN_RANK[a.connection] - CONN_RANK[b.connection] || a.name.localeCompare(b.name),
+        attested: (a, b) => (b.last_attested || 0) - (a.last_attested || 0) || a.name.localeCompare(b.name),
+        'attested-old': (a, b) => (a.last_attested || 0) - (b.last_attested || 0) || a.name.localeCompare(b.name),
+        name: (a, b) => a.name.localeCompare(b.name),
+      }[f.sort] || ((a, b) => a.name.localeCompare(b.name));
+      list = list.slice().sort(by);
+      for (const b of document.querySelectorAll('.th-sort'))
+        b.setAttribute('aria-pressed', 'false');
+      const rows = list.map((x) => {
+        const why = (x.reasons && x.reasons[0]) ? x.reasons[0].message : '';
+        return h('tr', {'data-host': x.name, 'data-trust': x.trust, 'data-connection': x.connection,
+          class: 'row-' + x.trust},
+          h('th', {scope: 'row'}, h('a', {href: '#/host/' + enc(x.name), text: x.name}),
+            h('div.muted.small', {text: x.address})),
+          h('td', null, trustBadge(x.trust)),
+          h('td', null, connBadge(x.connection)),
+          h('td', null, timeEl(x.last_attested)),
+          h('td.hide-narrow.why', {text: why, title: why}),
+          h('td.hide-narrow', {text: x.policy || 'default'}),
+          h('td.actions', null, adminButton('Attest now', (e) => act(e.currentTarget,
+            () => api('POST', '/hosts/' + enc(x.name) + '/attest'), 'Attestation of ' + x.name + ' queued'),
+            {'aria-label': 'Attest ' + x.name + ' now', cls: '.small', disabled: !x.enabled || !isAdmin()})));
+      });
+      if (!rows.length)
+        rows.push(h('tr', null, h('td.empty', {colspan: 7,
+          text: hosts.length ? 'No host matches these filters.' : 'No hosts yet. Add one with attestctl host add.'})));
+      tbody.replaceChildren(...rows);
+      summary.textContent = list.length === hosts.length ? hosts.length + ' host(s)'
+        : list.length + ' of ' + hosts.length + ' host(s) shown';
+    }
+    function drawCounts() {
+      const c = {green: 0, red: 0, unknown: 0, connected: 0, disconnected: 0, not_responding: 0};
+      for (const x of hosts) { c[x.trust]++; c[x.connection]++; }
+      const tile = (key, kind, label, ic) => h('button.tile.tile-' + key, {type: 'button',
+        'aria-pressed': (kind === 'trust' ? f.trust : f.conn) === key ? 'true' : 'false',
+        'data-count': key,
+        onclick: () => {
+          if (kind === 'trust') { f.trust = f.trust === key ? '' : key; trustSel.value = f.trust; }
+          else { f.conn = f.conn === key ? '' : key; connSel.value = f.conn; }
+          drawCounts(); draw();
+        }}, ic, h('span.n', {text: String(c[key])}), h('span.l', {text: label}));
+      counts.replaceChildren(
+        tile('green', 'trust', 'Trusted', icon('green')),
+        tile('red', 'trust', 'Not trusted', icon('red')),
+        tile('unknown', 'trust', 'Unknown', icon('unknown')),
+        h('span.sep', {'aria-hidden': 'true'}),
+        tile('connected', 'conn', 'Connected', icon('connected')),
+        tile('disconnected', 'conn', 'Disconnected', icon('disconnected')),
+        tile('not_responding', 'conn', 'Not responding', icon('not_responding')));
+    }
+    state.refresh = async () => {
+      const all = [];
+      for (let off = 0; ; off += 1000) {
+        const r = await api('GET', '/hosts?limit=1000&offset=' + off);
+        all.push(...r.hosts);
+        if (r.hosts.length < 1000) break;
+      }
+      hosts = all;
+      clearViewError();
+      drawCounts();
+      draw();
+    };
+  }
+
+  function select(id, options, value, onchange) {
+    const s = h('select', {id, name: id, onchange: (e) => onchange(e.target.value)},
+      options.map(([v, l]) => h('option', {value: v, text: l})));
+    s.value = value;
+    return s;
+  }
+  function field(label, input) {
+    return h('div.field', null, h('label', {for: input.id, text: label}), input);
+  }
+
+  // ---------------------------------------------------------------- host
+
+  // What a reason means for the operator, beyond the verifier's sentence.
+  const ADVICE = {
+    SECURE_BOOT_DISABLED: 'Secure Boot was not on when the host booted, so boot code that nobody signed could have run. Enable UEFI Secure Boot in the firmware setup and reboot the host.',
+    TPM_NOT_CERTIFIED: 'The TPM\'s endorsement key certificate does not chain to a vendor in the certified TPM list: the verifier cannot tell a real TPM from an emulation.',
+    EVENTLOG_REPLAY_MISMATCH: 'The event log does not explain the PCR values the TPM signed: something was measured that the log does not show (or the log was edited).',
+    EVENT_CONTENT_MISMATCH: 'An event\'s data does not hash to the digest it carries: the log says one thing and measured another.',
+    CONFIGURATION_NOT_APPROVED: 'The host booted software or settings that its approved configuration does not list. If the change is expected, approve this host\'s configuration.',
+    AGENT_THUMBPRINT_MISMATCH: 'The agent presents another TLS certificate than the one pinned: an impersonation, or the agent\'s identity was re-created (remove and re-add the host).',
+    HOST_RESTARTED_REENROLLING: 'The host restarted: a new attestation key is being enrolled.',
+    QUOTE_SIGNATURE_INVALID: 'The quote was not signed by the host\'s enrolled attestation key.',
+    NOT_YET_ATTESTED: 'Enrollment and the first attestation are pending.',
+    HOST_DISCONNECTED: 'An operator disconnected the host; reconnect it to attest it again.',
+    EVIDENCE_EXPIRED: 'No fresh attestation arrived within the evidence validity.',
+    TPM_ADDED_RECONNECT_REQUIRED: 'A TPM appeared after the host was connected. TPM presence is read at connect time: disconnect and reconnect the host to use it.',
+    TPM_INTERFACE_NOT_ALLOWED: 'The policy requires a TPM on the TIS/FIFO interface.',
+    SHA256_BANK_MISSING: 'The TPM does not use its SHA-256 PCR bank.',
+    NOT_UEFI: 'The host did not boot through UEFI.',
+    AGENT_VERSION_TOO_OLD: 'Update attest-agent on the host.',
+  };
+
+  function dl(pairs) {
+    return h('dl.kv', null, pairs.filter((p) => p && p[1] !== undefined).map(([k, v]) =>
+      [h('dt', {text: k}), h('dd', null, v === null || v === '' ? h('span.muted', {text: '—'}) :
+        (typeof v === 'object' ? v : String(v)))]));
+  }
+  function mono(s, cls) { return h('code' + (cls || ''), {text: s}); }
+  function yesNo(b, yes, no) {
+    return h('span.yn.' + (b ? 'yes' : 'no'), null, icon(b ? 'green' : 'red'), h('span', {text: b ? (yes || 'Yes') : (no || 'No')}));
+  }
+
+  async function viewHost(args) {
+    const name = args[0] || '';
+    document.title = name + ' · attest';
+    const root = h('div.host', {id: 'host-view', 'data-host': name});
+    $('#view').append(h('p', null, h('a', {href: '#/fleet', text: '← Fleet'})), root);
+    let evid = null, evidStamp = null;
+    state.refresh = async () => {
+      const host = await api('GET', '/hosts/' + enc(name));
+      const stamp = host.updated_at + '|' + host.last_attested + '|' + host.trust + '|' + host.connection;
+      if (stamp !== evidStamp) {
+        try { evid = await api('GET', '/hosts/' + enc(name) + '/evidence'); }
+        catch (e) { if (e.status === 404) evid = null; else throw e; }
+        evidStamp = stamp;
+      }
+      const full = stamp + '|' + state.role;
+      if (full === state.hostStamp && root.childElementCount) {
+        // Only the relative times move.
+        for (const t of root.querySelectorAll('time[datetime]'))
+          t.textContent = ago(Date.parse(t.getAttribute('datetime')) / 1000);
+        return;
+      }
+      state.hostStamp = full;
+      const [alarms, events] = await Promise.all([
+        api('GET', '/alarms?host=' + enc(name) + '&limit=20'),
+        api('GET', '/events?host=' + enc(name) + '&limit=30')]);
+      clearViewError();
+      renderHost(root, host, evid, alarms.alarms, events.events);
+    };
+  }
+
+  function renderHost(root, host, ev, alarms, events) {
+    const scrollY = window.scrollY;
+    const tpm = host.tpm || {};
+    const ek = tpm.ek_certificate || {};
+    const facts = ev && ev.facts;
+    const sw = host.software || {};
+    root.setAttribute('data-trust', host.trust);
+
+    const actions = h('div.actions', {role: 'group', 'aria-label': 'Operator actions'},
+      adminButton('Attest now', (e) => act(e.currentTarget,
+        () => api('POST', '/hosts/' + enc(host.name) + '/attest'), 'Attestation queued'),
+      {disabled: !host.enabled || !isAdmin(), cls: '.primary'}),
+      host.enabled
+        ? adminButton('Disconnect', (e) => confirmDialog('Disconnect ' + host.name + '?',
+            [h('p', {text: 'The host will no longer be attested and its trust state becomes unknown until you reconnect it.'})],
+            'Disconnect', () => api('POST', '/hosts/' + enc(host.name) + '/disconnect'), host.name + ' disconnected'))
+        : adminButton('Reconnect', (e) => act(e.currentTarget,
+            () => api('POST', '/hosts/' + enc(host.name) + '/reconnect'),
+            host.name + ' reconnecting: TPM identity re-read, new AK enrolled')),
+      adminButton('Approve this configuration…', () => approveDialog(host)),
+      adminButton('Remove…', () => confirmDialog('Remove ' + host.name + '?',
+        [h('p', {text: 'The host is deleted with its attestation keys, results and alarms. Its events stay in the history. The agent is not touched.'})],
+        'Remove', async () => { await api('DELETE', '/hosts/' + enc(host.name)); location.hash = '#/fleet'; },
+        host.name + ' removed', true), {cls: '.danger'}));
+
+    // --- Summary -> Security
+    const reasons = host.reasons || [];
+    const security = h('section.panel.security.sec-' + host.trust, {id: 'security', 'aria-labelledby': 'security-h'},
+      h('h2', {id: 'security-h', text: 'Security'}),
+      h('div.verdict', null,
+        trustBadge(host.trust, true),
+        h('div', null,
+          h('p.verdict-text', {id: 'trust-words', text: TRUST_LONG[host.trust] || ''}),
+          dl([['Last attested', host.last_attested ? [timeEl(host.last_attested), ' (' + fmtTime(host.last_attested) + ')'] : 'never'],
+            ['Evidence valid until', host.evidence_expires ? fmtTime(host.evidence_expires) : null],
+            ['Connection', connBadge(host.connection)],
+            ['Next attestation', host.next_due ? fmtTime(host.next_due) : (host.enabled ? null : 'not scheduled (disconnected)')],
+            ['Approved configuration', host.policy ? h('a', {href: '#/policy/' + enc(host.policy), text: host.policy}) : 'the default']]))),
+      reasons.length ? h('div.reasons', null,
+        h('h3', {text: host.trust === 'red' ? 'Why this host is not trusted' : 'Why'}),
+        h('ol.reason-list', {id: 'reasons'}, reasons.map((r) => reasonItem(r, ev)))) : null);
+
+    // --- TPM
+    const tpmPanel = h('section.panel', {id: 'tpm', 'aria-labelledby': 'tpm-h'},
+      h('h2', {id: 'tpm-h', text: 'TPM'}),
+      host.tpm ? dl([
+        ['Manufacturer', tpm.manufacturer],
+        ['Model (vendor string)', tpm.vendor],
+        ['Firmware', tpm.firmware],
+        ['Interface', tpm.interface ? tpm.interface.toUpperCase() : null],
+        ['PCR banks', (tpm.banks || []).join(', ')],
+        ['Endorsement key', tpm.ek_kind],
+        ['Certified TPM', yesNo(host.ek_certified, 'Yes: its EK certificate chains to the certified TPM list', 'No')],
+        ['EK certificate', ek.status ? h('span', null, mono(ek.status), ek.message ? ' — ' + ek.message : '') : null],
+        ['EK certificate NV index', ek.nv_index],
+        ['EK certificate issuer', ek.issuer],
+        ['EK certificate subject', ek.subject],
+        ['Strict DER', ek.strict_der === undefined ? null : (ek.strict_der ? 'yes' : 'no (parsed leniently)')],
+        ['Attestation key (AK) name', host.ak_name ? mono(host.ak_name, '.wrap') : 'none enrolled'],
+        ['AK enrolled', ev && ev.ak && ev.ak.enrolled_at ? fmtTime(ev.ak.enrolled_at) : null],
+        ['Agent version', tpm.agent_version],
+        ['Boot', host.boot ? 'reset count ' + host.boot.reset_count + ', restart count ' + host.boot.restart_count : null],
+      ]) : h('p.muted', {text: 'No TPM identity read yet (or the agent reported none).'}));
+
+    // --- Secure Boot
+    const sbState = facts ? facts.secure_boot : null;
+    const sb = h('section.panel', {id: 'secure-boot', 'aria-labelledby': 'sb-h'},
+      h('h2', {id: 'sb-h', text: 'Secure Boot'}),
+      facts ? [
+        h('p', null, sbState === 'enabled' ? yesNo(true, 'Enabled') : sbState === 'disabled' ? yesNo(false, 'Disabled') :
+          h('span.yn.unknown', null, icon('unknown'), h('span', {text: 'Unknown'})),
+          facts.secure_boot_event !== null ? h('span.muted', {text: ' (SecureBoot variable, event ' + facts.secure_boot_event + ')'}) : null),
+        h('div.table-wrap', null, h('table.compact', null,
+          h('caption.sr-only', {text: 'Secure Boot key databases'}),
+          h('thead', null, h('tr', null, ['Variable', 'Measured', 'Verified', 'Entries', 'Lists', 'Event'].map((x) => h('th', {scope: 'col', text: x})))),
+          h('tbody', null, [['PK', facts.pk], ['KEK', facts.kek], ['db', facts.db], ['dbx', facts.dbx]].map(([n, d]) =>
+            h('tr', null, h('th', {scope: 'row', text: n}),
+              h('td', {text: d.present ? 'yes' : 'no'}),
+              h('td', {text: d.present ? (d.verified ? 'yes' : 'no') : '—'}),
+              h('td', {text: d.present && d.verified && d.well_formed ? String(d.entries) : '—'}),
+              h('td', {text: d.present && d.verified && d.well_formed ? String(d.lists) : '—'}),
+              h('td', {text: d.present ? String(d.event) : '—'}))))))]
+        : h('p.muted', {text: 'No evidence stored yet.'}));
+
+    // --- Software
+    const software = h('section.panel', {id: 'software', 'aria-labelledby': 'sw-h'},
+      h('h2', {id: 'sw-h', text: 'Software (deduced from the evidence)'}),
+      host.software ? dl([
+        ['Firmware', sw.firmware], ['Boot loader', sw.boot_loader], ['Kernel', sw.kernel],
+        ['Kernel image', sw.kernel_image], ['Kernel command line', sw.kernel_cmdline ? mono(sw.kernel_cmdline, '.wrap') : null],
+        ['Operating system', sw.os], ['TPM firmware (quote)', sw.tpm_firmware], ['Agent', sw.agent_version]])
+        : h('p.muted', {text: 'Not known yet.'}));
+
+    root.replaceChildren(
+      h('div.page-head', null,
+        h('h1', null, host.name, ' ', trustBadge(host.trust)),
+        h('p.muted', null, host.address, ' · ', connBadge(host.connection),
+          host.thumbprint ? [' · agent ', mono(host.thumbprint, '.small.wrap')] : null)),
+      actions,
+      h('nav.toc', {'aria-label': 'On this page'}, h('ul', null,
+        [['#security', 'Security'], ['#tpm', 'TPM'], ['#secure-boot', 'Secure Boot'], ['#software', 'Software'],
+          ['#pcrs', 'PCRs'], ['#eventlog', 'Event log'], ['#host-alarms', 'Alarms'], ['#history', 'History']]
+          .map(([href, l]) => h('li', null, h('a', {href: '#/host/' + enc(host.name), 'data-target': href.slice(1),
+            onclick: (e) => { e.preventDefault(); const t = document.getElementById(href.slice(1)); if (t) { t.scrollIntoView(); t.focus({preventScroll: true}); } },
+            text: l}))))),
+      security,
+      h('div.grid2', null, tpmPanel, h('div', null, sb, software)),
+      pcrPanel(ev),
+      eventLogPanel(ev),
+      hostAlarms(alarms),
+      historyPanel(host, events));
+    window.scrollTo(0, scrollY);
+  }
+
+  function reasonItem(r, ev) {
+    const e = r.evidence || {};
+    const rows = [];
+    if (e.pcr !== undefined) rows.push(['PCR', (e.bank ? e.bank + ' ' : '') + 'PCR ' + e.pcr]);
+    if (e.event !== undefined) {
+      const evt = ev && ev.events ? ev.events.find((x) => x.number === e.event) : null;
+      rows.push(['Event', h('span', null, h('a', {href: '#/host/' + enc(state.route[1] || ''),
+        onclick: (x) => { x.preventDefault(); focusEvent(e.event); }, text: 'event ' + e.event}),
+      e.event_type || (evt && evt.type_name) ? [' · ', mono(e.event_type || evt.type_name)] : null)]);
+      if (!e.description && evt && evt.description) rows.push(['What it measured', evt.description]);
+    }
+    if (e.description) rows.push(['What it measured', e.description]);
+    if (e.expected) rows.push(['Expected', mono(e.expected, '.wrap')]);
+    if (e.actual) rows.push(['Actual', mono(e.actual, '.wrap')]);
+    if (e.allowed) rows.push(['The approved configuration allows', e.allowed]);
+    const adv = ADVICE[r.code];
+    return h('li.reason', {'data-code': r.code},
+      h('p.reason-msg', null, icon('red'), h('span', {text: r.message || r.code})),
+      h('p.reason-code', null, mono(r.code)),
+      adv ? h('p.advice', {text: adv}) : null,
+      rows.length ? dl(rows) : null);
+  }
+
+  function focusEvent(n) {
+    state.log.diverging = false; state.log.pcr = ''; state.log.q = '';
+    const panel = document.getElementById('eventlog');
+    if (panel && panel.redraw) panel.redraw();
+    const row = document.getElementById('ev-' + n);
+    if (row) { row.scrollIntoView({block: 'center'}); row.classList.add('flash'); row.focus(); }
+  }
+
+  function pcrPanel(ev) {
+    const rows = ev ? ev.pcrs : [];
+    return h('section.panel', {id: 'pcrs', tabindex: '-1', 'aria-labelledby': 'pcr-h'},
+      h('h2', {id: 'pcr-h', text: 'PCRs (last quote)'}),
+      rows.length ? h('div.table-wrap', null, h('table.compact.pcrs', null,
+        h('caption.sr-only', {text: 'Quoted and replayed PCR values'}),
+        h('thead', null, h('tr', null, ['PCR', 'Bank', 'Quoted by the TPM', 'Replayed from the event log', 'Agree'].map((x) => h('th', {scope: 'col', text: x})))),
+        h('tbody', null, rows.map((p) => h('tr', {class: p.matches === false ? 'diverges' : null, 'data-pcr': p.index},
+          h('th', {scope: 'row', text: String(p.index)}),
+          h('td', {text: p.bank}),
+          h('td', null, mono(p.quoted, '.digest')),
+          h('td', null, p.replayed ? mono(p.replayed, '.digest') : h('span.muted', {text: '—'})),
+          h('td', null, p.matches === null ? h('span.muted', {text: 'n/a'}) : yesNo(p.matches, 'yes', 'NO')))))))
+        : h('p.muted', {text: 'No evidence stored yet.'}));
+  }
+
+  function eventLogPanel(ev) {
+    const panel = h('section.panel', {id: 'eventlog', tabindex: '-1', 'aria-labelledby': 'log-h'});
+    const L = state.log;
+    if (!ev || !ev.eventlog) {
+      panel.append(h('h2', {id: 'log-h', text: 'Event log'}), h('p.muted', {text: 'No event log stored yet.'}));
+      return panel;
+    }
+    if (ev.eventlog.error) {
+      panel.append(h('h2', {id: 'log-h', text: 'Event log'}),
+        h('p.error', {text: 'The event log does not parse: ' + ev.eventlog.error}));
+      return panel;
+    }
+    const events = ev.events || [];
+    const pcrs = [...new Set(events.map((e) => e.pcr).filter((p) => p !== null))].sort((a, b) => a - b);
+    const only = h('input', {type: 'checkbox', id: 'log-diverging', checked: L.diverging,
+      onchange: (e) => { L.diverging = e.target.checked; draw(); }});
+    const pcrSel = select('log-pcr', [['', 'All PCRs'], ...pcrs.map((p) => [String(p), 'PCR ' + p])], L.pcr,
+      (v) => { L.pcr = v; draw(); });
+    const q = h('input', {type: 'search', id: 'log-q', placeholder: 'Type or description', value: L.q,
+      oninput: (e) => { L.q = e.target.value; draw(); }});
+    const tbody = h('tbody');
+    const shown = h('p.muted.small', {'aria-live': 'polite'});
+    function draw() {
+      const qq = L.q.trim().toLowerCase();
+      const list = events.filter((e) => (!L.diverging || e.diverges) && (L.pcr === '' || String(e.pcr) === L.pcr) &&
+        (!qq || e.type_name.toLowerCase().includes(qq) || e.description.toLowerCase().includes(qq)));
+      tbody.replaceChildren(...list.map((e) => h('tr', {id: 'ev-' + e.number, tabindex: '-1',
+        class: e.diverges ? 'diverges' : null, 'data-event': e.number, 'data-diverges': e.diverges ? 'true' : 'false'},
+        h('th', {scope: 'row', text: String(e.number)}),
+        h('td', {text: e.pcr === null ? '—' : String(e.pcr)}),
+        h('td', null, mono(e.type_name)),
+        h('td.desc', null, h('span', {text: e.description}),
+          e.diverges ? h('div.diverge-note', null, icon('red'), h('span', {text: 'Diverges: ' + e.reasons.join(', ')})) : null),
+        h('td', null, e.digests.sha256 ? mono(e.digests.sha256, '.digest') : (e.digests.sha1 ? mono(e.digests.sha1, '.digest') : '—')),
+        h('td', {text: e.check === 'pass' ? 'verified' : e.check === 'fail' ? 'MISMATCH' : e.check === 'none' ? '—' : e.check}))));
+      shown.textContent = list.length + ' of ' + events.length + ' events shown' +
+        (ev.eventlog.events_truncated ? ' (the log has ' + ev.eventlog.event_count + '; the first ' + events.length + ' are listed)' : '');
+    }
+    panel.redraw = () => { only.checked = L.diverging; pcrSel.value = L.pcr; q.value = L.q; draw(); };
+    panel.append(
+      h('h2', {id: 'log-h', text: 'Event log'}),
+      h('p.muted', {text: ev.eventlog.format + ' log, banks ' + ev.eventlog.banks.join(', ') + ', ' +
+        ev.eventlog.event_count + ' events; ' + (ev.diverging.length ? ev.diverging.length + ' diverging (highlighted)' : 'none diverging') +
+        (ev.verified ? '.' : '. This evidence did not fully verify: the log is shown as the host sent it.')}),
+      h('form.filters', {onsubmit: (e) => e.preventDefault()},
+        h('div.field.check', null, only, h('label', {for: 'log-diverging', text: 'Only diverging events'})),
+        field('PCR', pcrSel), field('Search', q)),
+      shown,
+      h('div.table-wrap.log', null, h('table.compact.events', null,
+        h('caption.sr-only', {text: 'Measured boot events'}),
+        h('thead', null, h('tr', null, ['#', 'PCR', 'Type', 'Description', 'SHA-256 digest', 'Content'].map((x) => h('th', {scope: 'col', text: x})))),
+        tbody)));
+    draw();
+    return panel;
+  }
+
+  function alarmState(a) {
+    return a.cleared_at ? 'cleared' : 'open';
+  }
+
+  function alarmRow(a, withHost) {
+    const ackd = !!a.acked_at;
+    return h('tr', {'data-alarm': a.id, 'data-acked': ackd ? 'true' : 'false', 'data-alarm-host': a.host,
+      class: a.cleared_at ? 'cleared' : 'open'},
+      h('th', {scope: 'row', text: '#' + a.id}),
+      withHost ? h('td', null, h('a', {href: '#/host/' + enc(a.host), text: a.host})) : null,
+      h('td', null, timeEl(a.raised_at)),
+      h('td.why', null, h('span', {text: (a.reasons && a.reasons[0] && a.reasons[0].message) || a.summary}),
+        h('div.muted.small', {text: a.summary})),
+      h('td', null, a.cleared_at ? h('span.badge.trust-green', null, icon('green'), h('span', {text: 'Cleared'}))
+        : h('span.badge.trust-red', null, icon('bell'), h('span', {text: 'Open'}))),
+      h('td.ack', null, ackd ? h('span', {text: 'Acknowledged by ' + a.acked_by + ', ' + ago(a.acked_at)})
+        : adminButton('Acknowledge', (e) => act(e.currentTarget, () => api('POST', '/alarms/' + a.id + '/ack'),
+          'Alarm #' + a.id + ' acknowledged'), {'aria-label': 'Acknowledge alarm ' + a.id + ' of ' + a.host, cls: '.small'})));
+  }
+
+  function alarmTable(list, withHost, id) {
+    return h('div.table-wrap', null, h('table.compact.alarms', {id},
+      h('caption.sr-only', {text: 'Alarms'}),
+      h('thead', null, h('tr', null, ['Alarm', withHost ? 'Host' : null, 'Raised', 'Reason', 'State', 'Acknowledged']
+        .filter(Boolean).map((x) => h('th', {scope: 'col', text: x})))),
+      h('tbody', null, list.length ? list.map((a) => alarmRow(a, withHost))
+        : h('tr', null, h('td.empty', {colspan: withHost ? 6 : 5, text: 'No alarms.'})))));
+  }
+
+  function hostAlarms(alarms) {
+    return h('section.panel', {id: 'host-alarms', tabindex: '-1', 'aria-labelledby': 'ha-h'},
+      h('h2', {id: 'ha-h', text: 'Alarms'}), alarmTable(alarms, false, 'host-alarm-table'));
+  }
+
+  function timeline(events) {
+    return h('ol.timeline', null, events.map((e) => h('li.kind-' + e.kind, {'data-event-id': e.id},
+      h('span.when', null, timeEl(e.at)),
+      h('span.kind', {text: e.kind}),
+      h('span.msg', null, e.host && state.route[0] !== 'host' ? [h('a', {href: '#/host/' + enc(e.host), text: e.host}), ': '] : null,
+        e.message, h('span.muted.small', {text: ' — ' + e.actor})))));
+  }
+
+  function historyPanel(host, events) {
+    const results = host.results || [];
+    return h('section.panel', {id: 'history', tabindex: '-1', 'aria-labelledby': 'hi-h'},
+      h('h2', {id: 'hi-h', text: 'History'}),
+      h('div.grid2', null,
+        h('div', null, h('h3', {text: 'Last attestations'}),
+          results.length ? h('ol.results', null, results.map((r) => h('li', null, trustBadge(r.trust), ' ', timeEl(r.at),
+            h('span.muted.small', {text: ' · ' + r.duration_ms + ' ms' + (r.reasons && r.reasons.length ? ' · ' + r.reasons.map((x) => x.code).join(', ') : '')}))))
+            : h('p.muted', {text: 'None yet.'})),
+        h('div', null, h('h3', {text: 'Events'}), timeline(events))));
+  }
+
+  // ---------------------------------------------------------------- dialogs
+
+  function openDialog(title, body, buttons) {
+    const d = $('#dialog');
+    $('#dialog-title').textContent = title;
+    $('#dialog-body').replaceChildren(...body);
+    $('#dialog-error').textContent = '';
+    $('#dialog-actions').replaceChildren(...buttons);
+    if (!d.open) d.showModal();
+    const f = d.querySelector('input, button.primary, button.danger');
+    if (f) f.focus();
+    return d;
+  }
+  function closeDialog() { const d = $('#dialog'); if (d.open) d.close(); refreshNow(); }
+
+  function confirmDialog(title, body, label, fn, done, danger) {
+    const go = h('button' + (danger ? '.danger' : '.primary'), {type: 'button', onclick: async () => {
+      go.disabled = true;
+      try {
+        await fn();
+        closeDialog();
+        toast(done, 'ok');
+      } catch (e) {
+        $('#dialog-error').textContent = (e.status === 403 ? 'Refused (403): ' : '') + e.message;
+        go.disabled = false;
+      }
+    }}, label);
+    openDialog(title, body, [h('button', {type: 'button', onclick: closeDialog}, 'Cancel'), go]);
+  }
+
+  // "Approve this host's configuration": a dry run first shows what would
+  // be approved; only the second step creates the policy.
+  function approveDialog(host) {
+    const nameIn = h('input', {id: 'approve-name', name: 'name', required: true,
+      value: host.name + '-' + new Date().toISOString().slice(0, 10)});
+    const assign = h('input', {type: 'checkbox', id: 'approve-assign', checked: true});
+    const preview = h('div.preview', {id: 'approve-preview', 'aria-live': 'polite'});
+    const previewBtn = h('button.primary', {type: 'button', onclick: doPreview}, 'Show what will be approved');
+    const confirmBtn = h('button.primary', {type: 'button', hidden: true, onclick: doApprove}, 'Approve');
+    async function doPreview() {
+      $('#dialog-error').textContent = '';
+      previewBtn.disabled = true;
+      try {
+        const r = await api('POST', '/policies', {name: nameIn.value, from_host: host.name, dry_run: true});
+        preview.replaceChildren(
+          h('p', {text: 'From the evidence of ' + fmtTime(r.evidence_at) + ', the policy "' + nameIn.value + '" would approve:'}),
+          h('ul.learned', null, r.learned.map((l) => h('li', {text: l}))),
+          h('details', null, h('summary', {text: 'Policy document'}), h('pre', {text: JSON.stringify(r.body, null, 2)})),
+          h('p.muted.small', {text: 'Approving attests the host again and learns from that fresh evidence.'}));
+        previewBtn.hidden = true;
+        confirmBtn.hidden = false;
+        confirmBtn.focus();
+      } catch (e) {
+        $('#dialog-error').textContent = (e.status === 403 ? 'Refused (403): ' : e.code + ': ') + e.message;
+      } finally { previewBtn.disabled = false; }
+    }
+    async function doApprove() {
+      confirmBtn.disabled = true;
+      try {
+        const r = await api('POST', '/policies', {name: nameIn.value, from_host: host.name});
+        if (assign.checked) await api('POST', '/policies/' + enc(r.name) + '/assign', {host: host.name});
+        closeDialog();
+        toast('Configuration of ' + host.name + ' approved as "' + r.name + '"' + (assign.checked ? ' and assigned' : ''), 'ok');
+      } catch (e) {
+        $('#dialog-error').textContent = (e.status === 403 ? 'Refused (403): ' : e.code + ': ') + e.message;
+        confirmBtn.disabled = false;
+      }
+    }
+    nameIn.addEventListener('input', () => { previewBtn.hidden = false; confirmBtn.hidden = true; preview.replaceChildren(); });
+    openDialog('Approve the configuration of ' + host.name, [
+      h('p', {text: 'A new approved configuration (policy) is learned from this host\'s verified evidence: its PCR values, firmware, boot applications, kernel and Secure Boot databases.'}),
+      field('Policy name', nameIn),
+      h('div.field.check', null, assign, h('label', {for: 'approve-assign', text: 'Assign it to ' + host.name})),
+      preview,
+    ], [h('button', {type: 'button', onclick: closeDialog}, 'Cancel'), previewBtn, confirmBtn]);
+  }
+
+  // ---------------------------------------------------------------- alarms, events
+
+  async function viewAlarms() {
+    document.title = 'Alarms · attest';
+    const box = h('div', {id: 'alarms-box'});
+    let filter = 'open';
+    const sel = select('alarm-filter', [['open', 'Open'], ['unacked', 'Not acknowledged'], ['all', 'All (with history)']],
+      filter, (v) => { filter = v; refreshNow(); });
+    const tl = h('div', {id: 'alarm-events'});
+    $('#view').append(h('div.page-head', null, h('h1', {text: 'Alarms'}),
+      h('p.muted', {text: 'An alarm is raised when a host enters red and cleared when it returns to green.'})),
+    h('form.filters', {onsubmit: (e) => e.preventDefault()}, field('Show', sel)), box,
+    h('section.panel', null, h('h2', {text: 'Alarm history'}), tl));
+    state.refresh = async () => {
+      const q = filter === 'open' ? '?open=1&limit=1000' : filter === 'unacked' ? '?unacked=1&limit=1000' : '?limit=1000';
+      const [a, ev] = await Promise.all([api('GET', '/alarms' + q), api('GET', '/events?kind=alarm&limit=30')]);
+      clearViewError();
+      box.replaceChildren(alarmTable(a.alarms, true, 'alarm-table'));
+      tl.replaceChildren(ev.events.length ? timeline(ev.events) : h('p.muted', {text: 'Nothing yet.'}));
+    };
+  }
+
+  async function viewEvents() {
+    document.title = 'Events · attest';
+    let kind = '';
+    let pages = 1;
+    const sel = select('event-kind', [['', 'All kinds'], ...['trust', 'connection', 'alarm', 'ak', 'host', 'policy', 'ca', 'token', 'enroll']
+      .map((k) => [k, k])], kind, (v) => { kind = v; pages = 1; refreshNow(); });
+    const box = h('div', {id: 'events-box'});
+    const more = h('button', {type: 'button', onclick: () => { pages++; refreshNow(); }}, 'Older events');
+    $('#view').append(h('div.page-head', null, h('h1', {text: 'Event history'})),
+      h('form.filters', {onsubmit: (e) => e.preventDefault()}, field('Kind', sel)),
+      h('section.panel', null, box, more));
+    state.refresh = async () => {
+      const all = [];
+      let before = 0;
+      for (let p = 0; p < pages; p++) {
+        const r = await api('GET', '/events?limit=100' + (kind ? '&kind=' + enc(kind) : '') + (before ? '&before_id=' + before : ''));
+        all.push(...r.events);
+        if (!r.next_before_id) { more.hidden = true; break; }
+        more.hidden = false;
+        before = r.next_before_id;
+      }
+      clearViewError();
+      box.replaceChildren(all.length ? timeline(all) : h('p.muted', {text: 'No events.'}));
+    };
+  }
+
+  // ---------------------------------------------------------------- policies
+
+  async function viewPolicies() {
+    document.title = 'Approved configurations · attest';
+    const box = h('div');
+    $('#view').append(h('div.page-head', null, h('h1', {text: 'Approved configurations'}),
+      h('p.muted', {text: 'A host is trusted only when its measured boot matches its approved configuration (policy). Hosts without one use the default.'})), box);
+    state.refresh = async () => {
+      const [p, hs] = await Promise.all([api('GET', '/policies'), api('GET', '/hosts?limit=1000')]);
+      const users = (pol) => hs.hosts.filter((x) => x.policy === pol.name || (x.policy === null && pol.default));
+      clearViewError();
+      box.replaceChildren(h('div.table-wrap', null, h('table.compact', {id: 'policy-table'},
+        h('caption.sr-only', {text: 'Approved configurations'}),
+        h('thead', null, h('tr', null, ['Name', 'Default', 'Hosts using it', 'Updated'].map((x) => h('th', {scope: 'col', text: x})))),
+        h('tbody', null, p.policies.length ? p.policies.map((pol) => h('tr', {'data-policy': pol.name},
+          h('th', {scope: 'row'}, h('a', {href: '#/policy/' + enc(pol.name), text: pol.name})),
+          h('td', {text: pol.default ? 'yes' : ''}),
+          h('td', null, users(pol).map((x, i) => [i ? ', ' : '', h('a', {href: '#/host/' + enc(x.name), text: x.name})]),
+            users(pol).length ? null : h('span.muted', {text: 'none'})),
+          h('td', null, timeEl(pol.updated_at))))
+          : h('tr', null, h('td.empty', {colspan: 4, text: 'No policy yet: hosts are checked against the built-in requirements.'}))))));
+    };
+  }
+
+  async function viewPolicy(args) {
+    const name = args[0] || '';
+    document.title = name + ' · attest';
+    const box = h('div');
+    $('#view').append(h('p', null, h('a', {href: '#/policies', text: '← Approved configurations'})), box);
+    let drawn = null;
+    state.refresh = async () => {
+      const [p, hs] = await Promise.all([api('GET', '/policies/' + enc(name)), api('GET', '/hosts?limit=1000')]);
+      const users = hs.hosts.filter((x) => x.policy === p.name || (x.policy === null && p.default));
+      const stamp = p.updated_at + '|' + users.map((x) => x.name + x.trust).join(',');
+      if (stamp === drawn) return;
+      drawn = stamp;
+      clearViewError();
+      box.replaceChildren(
+        h('div.page-head', null, h('h1', {text: p.name}), h('p.muted', {text: (p.default ? 'The default configuration. ' : '') + 'Updated ' + fmtTime(p.updated_at)})),
+        h('section.panel', null, h('h2', {text: 'Hosts using it'}),
+          users.length ? h('ul.hostlist', null, users.map((x) => h('li', {'data-host': x.name, 'data-trust': x.trust},
+            h('a', {href: '#/host/' + enc(x.name), text: x.name}), ' ', trustBadge(x.trust))))
+            : h('p.muted', {text: 'No host uses it.'})),
+        h('section.panel', null, h('h2', {text: 'Document'}), h('pre.policy', {text: JSON.stringify(p.body, null, 2)})));
+    };
+  }
+
+  // ---------------------------------------------------------------- start
+
+  document.addEventListener('DOMContentLoaded', () => {
+    $('#signin-form').addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const tok = new FormData(e.target).get('token').trim();
+      const btn = e.target.querySelector('button[type=submit]');
+      btn.disabled = true;
+      $('#signin-error').textContent = '';
+      try { await signIn(tok); }
+      catch (err) {
+        state.token = null;
+        sessionStorage.removeItem(TOKEN_KEY);
+        showSignin(err.status === 401 ? 'This token is not known to the verifier.' : err.message);
+      } finally { btn.disabled = false; }
+    });
+    $('#signout').addEventListener('click', () => signOut('Signed out.'));
+    $('#dialog').addEventListener('close', () => refreshNow());
+    const saved = sessionStorage.getItem(TOKEN_KEY);
+    if (saved) signIn(saved).catch((err) => showSignin(err.message));
+    else showSignin('');
+  });
+})();
