@@ -186,6 +186,19 @@ static int policy_one(struct store *s, const char *sql, const struct store_value
 	return rc;
 }
 
+/* Transactions that read or move the default policy have no one row to
+ * lock (there may be no default yet, and the default moves): on PostgreSQL
+ * they take the store's advisory lock, as migrations do, so they run one at
+ * a time as on SQLite (whose write transactions are exclusive). Without it,
+ * two operators changing the default at once could both see the same old
+ * default and one would fail on the one-default index. */
+static int policy_lock(struct store *s)
+{
+	if (!*s->drv->migration_lock)
+		return 0;
+	return sq_exec(s, s->drv->migration_lock, NULL, 0, NULL);
+}
+
 int store_policy_add(struct store *s, const char *name, const char *body_json, bool make_default,
                      int64_t now, int64_t *ret_id)
 {
@@ -196,6 +209,8 @@ int store_policy_add(struct store *s, const char *name, const char *body_json, b
 		return rc;
 	if ((rc = tx_begin(s, true)))
 		return rc;
+	if ((rc = policy_lock(s)))
+		goto rollback;
 	rc = sq_int(s, "SELECT COUNT(*) FROM policies WHERE is_default = 1", NULL, 0, &ndefault);
 	if (rc)
 		goto rollback;
@@ -303,7 +318,9 @@ int store_policy_set_default(struct store *s, int64_t id, int64_t now)
 	int rc = tx_begin(s, true);
 	if (rc)
 		return rc;
-	rc = sq_int(s, "SELECT 1 FROM policies WHERE id = $1", PARAMS(V_INT(id)), &one);
+	rc = policy_lock(s);
+	if (rc == 0)
+		rc = sq_int(s, "SELECT 1 FROM policies WHERE id = $1", PARAMS(V_INT(id)), &one);
 	if (rc == 0)
 		rc = sq_exec(s,
 		             "UPDATE policies SET is_default = 0, updated_at = $2 "
@@ -325,8 +342,10 @@ int store_policy_remove(struct store *s, int64_t id)
 	int rc = tx_begin(s, true);
 	if (rc)
 		return rc;
-	rc = sq_int(s, "SELECT is_default FROM policies WHERE id = $1", PARAMS(V_INT(id)),
-	            &is_default);
+	rc = policy_lock(s);
+	if (rc == 0)
+		rc = sq_int(s, "SELECT is_default FROM policies WHERE id = $1", PARAMS(V_INT(id)),
+		            &is_default);
 	if (rc == 0 && is_default)
 		rc = store_fail(s, ATTEST_E_STATE, "the default policy cannot be removed");
 	if (rc == 0) {

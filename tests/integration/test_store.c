@@ -1287,6 +1287,53 @@ static void test_copy_sqlite(void **state)
 	}
 }
 
+/* ------------------------------------------------------------------ */
+/* The default policy under racing operators */
+
+#define NPOLICY_ROUNDS 25
+
+static void flip_default(struct store *s, int idx, void *arg, int fd)
+{
+	const int64_t *pids = arg;
+	int64_t ok = 0;
+	for (int i = 0; i < NPOLICY_ROUNDS; i++) {
+		int rc = store_policy_set_default(s, pids[(idx + i) % NPROC], T0 + i);
+		if (rc != 0) {
+			fprintf(stderr, "set_default: %s (%s)\n", attest_strerror(rc),
+			        store_errmsg(s));
+			_exit(9);
+		}
+		ok++;
+	}
+	char name[32];
+	snprintf(name, sizeof(name), "added-%d", idx);
+	if (store_policy_add(s, name, "{}", true, T0, NULL) != 0)
+		_exit(10);
+	put64(fd, ok);
+}
+
+static void test_default_policy_race(void **state)
+{
+	struct ctx *c = *state;
+	struct store *s = open_ok(c);
+	int64_t pids[NPROC];
+	for (int i = 0; i < NPROC; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "pol-%d", i);
+		assert_int_equal(store_policy_add(s, name, "{}", false, T0, &pids[i]), 0);
+	}
+	size_t count = 0;
+	int64_t *ok = run_workers(c, NPROC, flip_default, pids, &count);
+	assert_int_equal(count, NPROC);
+	for (size_t i = 0; i < count; i++)
+		assert_int_equal(ok[i], NPOLICY_ROUNDS);
+	free(ok);
+	/* Every call succeeded, and there is still exactly one default. */
+	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM policies WHERE is_default = 1"), 1);
+	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM policies"), 2 * NPROC);
+	store_close(s);
+}
+
 int main(void)
 {
 #ifndef ATTEST_HAVE_LIBPQ
@@ -1311,6 +1358,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_concurrent_first_open, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_connection_loss, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_copy_sqlite, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_default_policy_race, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
