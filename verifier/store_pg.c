@@ -94,9 +94,15 @@ static void set_msg(struct pg_conn *c, const char *what, const char *detail)
 	size_t n = strlen(c->msg);
 	while (n > 0 && (c->msg[n - 1] == '\n' || c->msg[n - 1] == ' '))
 		c->msg[--n] = 0;
-	for (size_t i = 0; i < n; i++)
-		if (c->msg[i] == '\n')
-			c->msg[i] = ' ';
+	/* One line: newlines and tabs become single spaces. */
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = c->msg[i] == '\n' || c->msg[i] == '\t' ? ' ' : c->msg[i];
+		if (ch == ' ' && o > 0 && c->msg[o - 1] == ' ')
+			continue;
+		c->msg[o++] = ch;
+	}
+	c->msg[o] = 0;
 }
 
 static void cache_clear(struct pg_conn *c)
@@ -119,7 +125,12 @@ static int map_result(struct pg_conn *c, const PGresult *res, const char *what)
 	if (!state || PQstatus(c->db) == CONNECTION_BAD) {
 		/* No server error: libpq's own message (connection lost, ...). */
 		const char *m = res ? PQresultErrorMessage(res) : "";
-		set_msg(c, what, *m ? m : PQerrorMessage(c->db));
+		char w[96];
+		snprintf(w, sizeof(w), "postgresql: %s: %s", what,
+		         PQstatus(c->db) == CONNECTION_BAD
+		             ? "connection lost (reconnecting on the next call)"
+		             : "no answer");
+		set_msg(c, w, *m ? m : PQerrorMessage(c->db));
 		return ATTEST_E_IO;
 	}
 	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
