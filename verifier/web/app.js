@@ -20,7 +20,6 @@
     busy: false,
     fleet: {q: '', trust: '', conn: '', sort: 'state'},
     log: {diverging: false, pcr: '', q: ''},
-    hostStamp: null,   // what the host view last rendered (to avoid needless redraws)
   };
 
   // ---------------------------------------------------------------- DOM
@@ -189,7 +188,6 @@
     if (!isAdmin()) {
       attrs.disabled = true;
       attrs.title = 'Needs an admin token: this token may only read.';
-      attrs['aria-disabled'] = 'true';
     }
     return h('button' + cls, attrs, label);
   }
@@ -292,7 +290,7 @@
     const parts = hash.split('/').map(decodeURIComponent);
     const name = parts[0] || 'fleet';
     state.route = parts;
-    state.hostStamp = null;
+    stamps.clear();
     for (const a of document.querySelectorAll('[data-nav]')) {
       if (a.dataset.nav === (name === 'host' ? 'fleet' : name === 'policy' ? 'policies' : name))
         a.setAttribute('aria-current', 'page');
@@ -310,6 +308,41 @@
     $('#main').focus({preventScroll: true});
   }
   window.addEventListener('hashchange', route);
+
+  // ---------------------------------------------------------------- redraws
+
+  // Views redraw only when their data changed (a redraw on every poll would
+  // take the keyboard focus away); relative times are updated in place.
+  function tickTimes(root) {
+    for (const t of (root || document).querySelectorAll('time[datetime]'))
+      t.textContent = ago(Date.parse(t.getAttribute('datetime')) / 1000);
+  }
+  const stamps = new Map();
+  function changed(key, data) {
+    const s = JSON.stringify(data);
+    if (stamps.get(key) === s) { tickTimes($('#view')); return false; }
+    stamps.set(key, s);
+    return true;
+  }
+  // Run fn (which rebuilds part of the view) and put the focus back on the
+  // equivalent element if it was inside the view.
+  function redraw(fn) {
+    const a = document.activeElement;
+    const inView = a && a !== document.body && $('#view').contains(a);
+    const key = inView ? {id: a.id, tag: a.tagName, label: a.getAttribute('aria-label'),
+      href: a.getAttribute('href'), text: a.textContent, ev: a.dataset && a.dataset.event} : null;
+    fn();
+    if (!key || (document.activeElement && $('#view').contains(document.activeElement) &&
+        document.activeElement !== document.body)) return;
+    let el = key.id ? document.getElementById(key.id) : null;
+    if (!el) {
+      for (const c of $('#view').querySelectorAll(key.tag)) {
+        if ((key.ev && c.dataset.event === key.ev) || (!key.ev && c.getAttribute('aria-label') === key.label &&
+            c.getAttribute('href') === key.href && c.textContent === key.text)) { el = c; break; }
+      }
+    }
+    if (el) el.focus({preventScroll: true});
+  }
 
   // ---------------------------------------------------------------- fleet
 
@@ -417,10 +450,10 @@
         all.push(...r.hosts);
         if (r.hosts.length < 1000) break;
       }
-      hosts = all;
       clearViewError();
-      drawCounts();
-      draw();
+      if (!changed('fleet', all)) return;
+      hosts = all;
+      redraw(() => { drawCounts(); draw(); });
     };
   }
 
@@ -481,18 +514,12 @@
         evidStamp = stamp;
       }
       const full = stamp + '|' + state.role;
-      if (full === state.hostStamp && root.childElementCount) {
-        // Only the relative times move.
-        for (const t of root.querySelectorAll('time[datetime]'))
-          t.textContent = ago(Date.parse(t.getAttribute('datetime')) / 1000);
-        return;
-      }
-      state.hostStamp = full;
       const [alarms, events] = await Promise.all([
         api('GET', '/alarms?host=' + enc(name) + '&limit=20'),
         api('GET', '/events?host=' + enc(name) + '&limit=30')]);
       clearViewError();
-      renderHost(root, host, evid, alarms.alarms, events.events);
+      if (!changed('host', [full, alarms, events]) && root.childElementCount) return;
+      redraw(() => renderHost(root, host, evid, alarms.alarms, events.events));
     };
   }
 
@@ -565,7 +592,7 @@
     const sb = h('section.panel', {id: 'secure-boot', 'aria-labelledby': 'sb-h'},
       h('h2', {id: 'sb-h', text: 'Secure Boot'}),
       facts ? [
-        h('p', null, sbState === 'enabled' ? yesNo(true, 'Enabled') : sbState === 'disabled' ? yesNo(false, 'Disabled') :
+        h('p', null, sbState === 'enabled' ? yesNo(true, 'Enabled') : sbState === 'disabled' ? yesNo(false, '', 'Disabled') :
           h('span.yn.unknown', null, icon('unknown'), h('span', {text: 'Unknown'})),
           facts.secure_boot_event !== null ? h('span.muted', {text: ' (SecureBoot variable, event ' + facts.secure_boot_event + ')'}) : null),
         h('div.table-wrap', null, h('table.compact', null,
@@ -861,8 +888,11 @@
       const q = filter === 'open' ? '?open=1&limit=1000' : filter === 'unacked' ? '?unacked=1&limit=1000' : '?limit=1000';
       const [a, ev] = await Promise.all([api('GET', '/alarms' + q), api('GET', '/events?kind=alarm&limit=30')]);
       clearViewError();
-      box.replaceChildren(alarmTable(a.alarms, true, 'alarm-table'));
-      tl.replaceChildren(ev.events.length ? timeline(ev.events) : h('p.muted', {text: 'Nothing yet.'}));
+      if (!changed('alarms', [filter, a, ev])) return;
+      redraw(() => {
+        box.replaceChildren(alarmTable(a.alarms, true, 'alarm-table'));
+        tl.replaceChildren(ev.events.length ? timeline(ev.events) : h('p.muted', {text: 'Nothing yet.'}));
+      });
     };
   }
 
@@ -888,7 +918,8 @@
         before = r.next_before_id;
       }
       clearViewError();
-      box.replaceChildren(all.length ? timeline(all) : h('p.muted', {text: 'No events.'}));
+      if (!changed('events', [kind, all])) return;
+      redraw(() => box.replaceChildren(all.length ? timeline(all) : h('p.muted', {text: 'No events.'})));
     };
   }
 
@@ -903,7 +934,8 @@
       const [p, hs] = await Promise.all([api('GET', '/policies'), api('GET', '/hosts?limit=1000')]);
       const users = (pol) => hs.hosts.filter((x) => x.policy === pol.name || (x.policy === null && pol.default));
       clearViewError();
-      box.replaceChildren(h('div.table-wrap', null, h('table.compact', {id: 'policy-table'},
+      if (!changed('policies', [p, hs.hosts.map((x) => [x.name, x.policy])])) return;
+      redraw(() => box.replaceChildren(h('div.table-wrap', null, h('table.compact', {id: 'policy-table'},
         h('caption.sr-only', {text: 'Approved configurations'}),
         h('thead', null, h('tr', null, ['Name', 'Default', 'Hosts using it', 'Updated'].map((x) => h('th', {scope: 'col', text: x})))),
         h('tbody', null, p.policies.length ? p.policies.map((pol) => h('tr', {'data-policy': pol.name},
@@ -912,7 +944,7 @@
           h('td', null, users(pol).map((x, i) => [i ? ', ' : '', h('a', {href: '#/host/' + enc(x.name), text: x.name})]),
             users(pol).length ? null : h('span.muted', {text: 'none'})),
           h('td', null, timeEl(pol.updated_at))))
-          : h('tr', null, h('td.empty', {colspan: 4, text: 'No policy yet: hosts are checked against the built-in requirements.'}))))));
+          : h('tr', null, h('td.empty', {colspan: 4, text: 'No policy yet: hosts are checked against the built-in requirements.'})))))));
     };
   }
 
