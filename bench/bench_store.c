@@ -64,7 +64,8 @@ int main(int argc, char **argv)
 	for (long i = 0; i < n; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "bench-%06ld", i);
-		struct store_host_new h = {.name = name, .address = "10.0.0.1:8443", .interval_s = 60};
+		struct store_host_new h = {
+		    .name = name, .address = "10.0.0.1:8443", .interval_s = 60};
 		if ((rc = store_host_add(s, &h, T0, &ids[i])))
 			return die(s, "host add", rc);
 	}
@@ -79,19 +80,22 @@ int main(int argc, char **argv)
 		if ((rc = store_nonce_consume(s, ids[i], nonce, sizeof(nonce), T0 + 1)))
 			return die(s, "nonce consume", rc);
 	}
-	printf("%-44s %10.0f pairs/s\n", "nonce add + consume (2 commits)", (double)n / (now_s() - t));
+	printf("%-44s %10.0f pairs/s\n", "nonce add + consume (2 commits)",
+	       (double)n / (now_s() - t));
 
 	t = now_s();
 	for (long i = 0; i < n; i++) {
 		struct store_verdict v = {.host_id = ids[(i / 2) % n],
 		                          .trust = i % 2 ? STORE_TRUST_GREEN : STORE_TRUST_RED,
 		                          .attested = true,
-		                          .reasons_json = i % 2 ? "[]" : "[{\"code\":\"PCR_MISMATCH\"}]",
+		                          .reasons_json =
+		                              i % 2 ? "[]" : "[{\"code\":\"PCR_MISMATCH\"}]",
 		                          .duration_ms = 12};
 		if ((rc = store_host_set_trust(s, &v, NULL, NULL, T0 + 2, NULL)))
 			return die(s, "verdict", rc);
 	}
-	printf("%-44s %10.0f /s\n", "verdict + history (half raise alarms)", (double)n / (now_s() - t));
+	printf("%-44s %10.0f /s\n", "verdict + history (half raise alarms)",
+	       (double)n / (now_s() - t));
 
 	t = now_s();
 	long done = 0;
@@ -104,7 +108,8 @@ int main(int argc, char **argv)
 			break;
 		}
 		for (size_t j = 0; j < l->n; j++)
-			if ((rc = store_lease_release(s, l->v[j].id, "bench", T0 + 1000, 0, T0 + 3)))
+			if ((rc =
+			         store_lease_release(s, l->v[j].id, "bench", T0 + 1000, 0, T0 + 3)))
 				return die(s, "release", rc);
 		done += (long)l->n;
 		store_host_list_free(l);

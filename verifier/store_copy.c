@@ -21,24 +21,19 @@
 
 struct copy_table {
 	const char *name;
-	const char *key;  /* primary key, the copy order */
-	bool int_key;     /* integer key: paged by key, else read at once */
-	bool identity;    /* key is generated (SQLite AUTOINCREMENT / PG identity) */
-	int since;        /* schema version that created the table */
+	const char *key; /* primary key, the copy order */
+	bool int_key;    /* integer key: paged by key, else read at once */
+	bool identity;   /* key is generated (SQLite AUTOINCREMENT / PG identity) */
+	int since;       /* schema version that created the table */
 };
 
 /* Dependency order: every table after the tables it references. */
 static const struct copy_table copy_tables[] = {
-    {"policies", "id", true, true, 1},
-    {"hosts", "id", true, true, 1},
-    {"aks", "id", true, true, 1},
-    {"nonces", "value", false, false, 1},
-    {"results", "id", true, true, 1},
-    {"alarms", "id", true, true, 1},
-    {"events", "id", true, true, 1},
-    {"tpm_cas", "id", true, true, 1},
-    {"api_tokens", "id", true, true, 1},
-    {"evidence", "host_id", true, false, 2},
+    {"policies", "id", true, true, 1},   {"hosts", "id", true, true, 1},
+    {"aks", "id", true, true, 1},        {"nonces", "value", false, false, 1},
+    {"results", "id", true, true, 1},    {"alarms", "id", true, true, 1},
+    {"events", "id", true, true, 1},     {"tpm_cas", "id", true, true, 1},
+    {"api_tokens", "id", true, true, 1}, {"evidence", "host_id", true, false, 2},
 };
 
 const char *store_copy_table(size_t i)
@@ -111,7 +106,8 @@ static int insert_rows(struct store *dst, const char *table, const struct store_
 		return store_fail(dst, ATTEST_E_LIMIT, "too many columns to copy");
 	len = (size_t)snprintf(sql, sizeof(sql), "INSERT INTO %s VALUES (", table);
 	for (size_t i = 0; i < rows->ncols && len < sizeof(sql); i++)
-		len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s$%zu", i ? ", " : "", i + 1);
+		len +=
+		    (size_t)snprintf(sql + len, sizeof(sql) - len, "%s$%zu", i ? ", " : "", i + 1);
 	if (len + 2 > sizeof(sql))
 		return store_fail(dst, ATTEST_E_LIMIT, "statement too long");
 	memcpy(sql + len, ")", 2);

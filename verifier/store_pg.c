@@ -10,12 +10,13 @@
  *   version after waiting for a concurrent writer; lease claims use
  *   FOR UPDATE SKIP LOCKED. SERIALIZABLE would turn every such wait into an
  *   abort-and-retry without adding a guarantee the locks do not give.
- * - Every store transaction takes its locks in its first statement, so a
- *   deadlock (40P01) or serialization failure (40001) can only hit a
- *   statement the driver may run again on its own: an autocommit statement,
- *   or the first statement after BEGIN (the driver rolls back, begins again
- *   and re-runs it; nothing the caller saw depended on the aborted try).
- *   STORE_PG_ATTEMPTS tries at most; the last server message is kept.
+ * - The store's guarded transactions take their locks in their first
+ *   statement, so a deadlock (40P01) or serialization failure (40001) there
+ *   hits a statement the driver may run again on its own: an autocommit
+ *   statement, or the first statement after BEGIN (the driver rolls back,
+ *   begins again and re-runs it; nothing the caller saw depended on the
+ *   aborted try). STORE_PG_ATTEMPTS tries at most; the last server message
+ *   is kept. A later statement is never replayed: its failure is returned.
  * - Blob parameters go in binary format (paramFormats 1, type bytea): no
  *   escaping. Integers and text go as text and take the type the statement
  *   gives them. Results come as text and are converted by column type OID.
@@ -41,9 +42,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STORE_PG_CACHE          256  /* prepared statements kept per connection */
-#define STORE_PG_ATTEMPTS       4    /* tries of a statement hit by 40001/40P01 */
-#define STORE_PG_PARAMS_MAX     64   /* parameters of one statement */
+#define STORE_PG_CACHE           256  /* prepared statements kept per connection */
+#define STORE_PG_ATTEMPTS        4    /* tries of a statement hit by 40001/40P01 */
+#define STORE_PG_PARAMS_MAX      64   /* parameters of one statement */
 #define STORE_PG_CONNECT_TIMEOUT "10" /* seconds, unless the URL says otherwise */
 /* Key of the advisory lock serialising schema migrations ("attest" in hex). */
 #define STORE_PG_MIGRATION_KEY "617474657374"
@@ -62,9 +63,9 @@ struct pg_stmt {
 
 struct pg_conn {
 	PGconn *db;
-	bool in_tx;          /* between a successful BEGIN and COMMIT/ROLLBACK */
-	bool tx_write;       /* the open transaction's kind, to begin it again */
-	unsigned tx_stmts;   /* statements run since BEGIN */
+	bool in_tx;        /* between a successful BEGIN and COMMIT/ROLLBACK */
+	bool tx_write;     /* the open transaction's kind, to begin it again */
+	unsigned tx_stmts; /* statements run since BEGIN */
 	size_t ncache;
 	struct pg_stmt cache[STORE_PG_CACHE];
 	char msg[512];
@@ -90,7 +91,8 @@ static uint64_t sql_hash(const char *s)
 /* libpq's messages end with a newline; keep one line per part. */
 static void set_msg(struct pg_conn *c, const char *what, const char *detail)
 {
-	snprintf(c->msg, sizeof(c->msg), "%s: %s", what, detail && *detail ? detail : "unknown error");
+	snprintf(c->msg, sizeof(c->msg), "%s: %s", what,
+	         detail && *detail ? detail : "unknown error");
 	size_t n = strlen(c->msg);
 	while (n > 0 && (c->msg[n - 1] == '\n' || c->msg[n - 1] == ' '))
 		c->msg[--n] = 0;
@@ -349,7 +351,8 @@ static int parse_int(const char *s, int64_t *ret)
 	return 0;
 }
 
-static int copy_cell(struct pg_conn *c, const PGresult *res, int r, int col, struct store_cell *cell)
+static int copy_cell(struct pg_conn *c, const PGresult *res, int r, int col,
+                     struct store_cell *cell)
 {
 	if (PQgetisnull(res, r, col)) {
 		cell->type = STORE_V_NULL;

@@ -292,8 +292,7 @@ static void test_migrate_from_empty(void **state)
 	/* One row per migration, even after reopening. */
 	s = open_ok(c);
 	store_close(s);
-	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM schema_version"),
-	                 store_schema_latest());
+	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM schema_version"), store_schema_latest());
 
 	/* A database written by a newer program is refused, untouched. */
 	sql_exec(c, "INSERT INTO schema_version VALUES (999, 'future', 0)");
@@ -615,8 +614,7 @@ static void test_alarm_raised_once(void **state)
 	}
 	free(raised);
 	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM alarms"), NHOSTS);
-	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM events WHERE kind = 'trust'"),
-	                 NHOSTS);
+	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM events WHERE kind = 'trust'"), NHOSTS);
 	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM results"), NPROC * NHOSTS);
 
 	/* Red again: no new alarm. Green: cleared. Red: a new one. */
@@ -691,7 +689,7 @@ static void test_alarm_raised_once(void **state)
 	assert_int_equal(store_host_remove(s, h), 0);
 	assert_int_equal(store_host_remove(s, h), ATTEST_E_NOTFOUND);
 	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM events WHERE host_name = 'host-00' "
-	                                  "AND host_id IS NULL"),
+	                            "AND host_id IS NULL"),
 	                 7);
 	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM alarms WHERE host_id = 1"), 0);
 	store_close(s);
@@ -867,7 +865,7 @@ static void test_leases(void **state)
 	assert_non_null(strstr(h->reasons_json, STORE_REASON_EVIDENCE_EXPIRED));
 	store_host_free(h);
 	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM events WHERE message = "
-	                                  "'trust green -> unknown: evidence expired'"),
+	                            "'trust green -> unknown: evidence expired'"),
 	                 1);
 
 	/* Released and not yet due: not claimed; due: claimed again. */
@@ -1177,12 +1175,12 @@ static void test_copy_sqlite(void **state)
 		snprintf(name, sizeof(name), "m-%d", i);
 		ids[i] = add_host(src, name, T0 + i);
 		uint8_t ak[34] = {0x00, 0x0b, (uint8_t)i, 0x00, 0xff};
-		assert_int_equal(store_ak_enroll(src, ids[i], ak, sizeof(ak), pub, sizeof(pub), T0,
-		                                 NULL),
-		                 0);
+		assert_int_equal(
+		    store_ak_enroll(src, ids[i], ak, sizeof(ak), pub, sizeof(pub), T0, NULL), 0);
 		uint8_t nonce[32];
 		nonce_of(i, nonce);
-		assert_int_equal(store_nonce_add(src, ids[i], nonce, sizeof(nonce), T0, T0 + 60), 0);
+		assert_int_equal(store_nonce_add(src, ids[i], nonce, sizeof(nonce), T0, T0 + 60),
+		                 0);
 		struct store_verdict v = {.host_id = ids[i],
 		                          .trust = i % 2 ? STORE_TRUST_RED : STORE_TRUST_GREEN,
 		                          .attested = true,
@@ -1191,9 +1189,8 @@ static void test_copy_sqlite(void **state)
 		assert_int_equal(store_host_set_trust(src, &v, NULL, NULL, T0 + 10, NULL), 0);
 	}
 	uint8_t ak2[34] = {0x00, 0x0b, 0x99};
-	assert_int_equal(store_ak_enroll(src, ids[0], ak2, sizeof(ak2), pub, sizeof(pub), T0 + 20,
-	                                 NULL),
-	                 0);
+	assert_int_equal(
+	    store_ak_enroll(src, ids[0], ak2, sizeof(ak2), pub, sizeof(pub), T0 + 20, NULL), 0);
 	assert_int_equal(store_host_set_policy(src, ids[1], pa, T0), 0);
 	struct store_identity ident = {.tpm_json = "{\"manufacturer\":\"NTC\"}",
 	                               .ek_public = pub,
