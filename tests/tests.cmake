@@ -18,6 +18,12 @@ if(NOT ATTEST_FUZZ)
   target_link_libraries(evidence-tool PRIVATE attest-common attest)
   set_target_properties(evidence-tool PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 
+  # Test-only adversary for test_attacks_*.sh: an agent-in-the-middle that
+  # forwards Agent API v1 calls to real agents and rewrites answers.
+  add_executable(mitm_agent ${CMAKE_SOURCE_DIR}/tests/integration/mitm_agent.c)
+  target_link_libraries(mitm_agent PRIVATE attest-common attest)
+  set_target_properties(mitm_agent PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+
   # Integration tests: every tests/integration/*.sh drives the real binaries.
   # They get the build's bin directory and start (and stop) their own services.
   file(GLOB INTEG_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/test_*.sh)
