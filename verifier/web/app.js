@@ -531,7 +531,7 @@
     const sw = host.software || {};
     root.setAttribute('data-trust', host.trust);
 
-    const actions = h('div.actions', {role: 'group', 'aria-label': 'Operator actions'},
+    const actions = h('div.host-actions', {role: 'group', 'aria-label': 'Operator actions'},
       adminButton('Attest now', (e) => act(e.currentTarget,
         () => api('POST', '/hosts/' + enc(host.name) + '/attest'), 'Attestation queued'),
       {disabled: !host.enabled || !isAdmin(), cls: '.primary'}),
