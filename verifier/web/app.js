@@ -727,7 +727,7 @@
       h('h2', {id: 'log-h', text: 'Event log'}),
       h('p.muted', {text: ev.eventlog.format + ' log, banks ' + ev.eventlog.banks.join(', ') + ', ' +
         ev.eventlog.event_count + ' events; ' + (ev.diverging.length ? ev.diverging.length + ' diverging (highlighted)' : 'none diverging') +
-        (ev.verified ? '.' : '. This evidence did not fully verify: the log is shown as the host sent it.')}),
+        (ev.verified ? '.' : '. This evidence failed a check (see the reasons above): the log is shown as the host sent it.')}),
       h('form.filters', {onsubmit: (e) => e.preventDefault()},
         h('div.field.check', null, only, h('label', {for: 'log-diverging', text: 'Only diverging events'})),
         field('PCR', pcrSel), field('Search', q)),
