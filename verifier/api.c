@@ -619,12 +619,21 @@ static void host_show(struct verifier *v, struct https_request *req, struct stor
 	struct store_page pg = {.limit = 10};
 	json_t *res = json_array();
 	if (store_result_list(v->store, h->id, &pg, &rl) == 0) {
-		for (size_t i = 0; i < rl->n; i++)
-			json_array_append_new(
-			    res, json_pack("{s:I,s:s,s:o,s:I}", "at", (json_int_t)rl->v[i].at,
-					   "trust", store_trust_name(rl->v[i].trust), "reasons",
-					   api_parse_stored(rl->v[i].reasons_json), "duration_ms",
-					   (json_int_t)rl->v[i].duration_ms));
+		for (size_t i = 0; i < rl->n; i++) {
+			const struct store_result *r = &rl->v[i];
+			json_t *o = json_pack("{s:I,s:s,s:o,s:I}", "at", (json_int_t)r->at, "trust",
+					      store_trust_name(r->trust), "reasons",
+					      api_parse_stored(r->reasons_json), "duration_ms",
+					      (json_int_t)r->duration_ms);
+			/* Which verifier instance ran it, and its start in ms: with
+			 * several instances, shows no two overlapped. */
+			json_object_set_new(o, "started_ms",
+					    r->started_ms ? json_integer(r->started_ms)
+							  : json_null());
+			json_object_set_new(o, "instance",
+					    r->instance ? json_string(r->instance) : json_null());
+			json_array_append_new(res, o);
+		}
 		store_result_list_free(rl);
 	}
 	json_object_set_new(j, "results", res);

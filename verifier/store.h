@@ -200,6 +200,7 @@ struct store_verdict {
 	bool attested;             /* a completed attestation: sets last_attested = now, appends
 	                              to the result history (below fields used) */
 	int64_t duration_ms;       /* attestation time, request to verdict */
+	int64_t started_ms;        /* when it started, unix milliseconds (0 = not known) */
 	int64_t evidence_expires;  /* 0 = keep */
 	const char *software_json; /* JSON object; NULL = keep */
 };
@@ -218,7 +219,8 @@ struct store_transition {
  * and at most one open alarm per host exists); on green, every open alarm of
  * the host cleared. With lease_owner non-NULL, nothing is written unless that
  * owner holds a live lease on the host (ATTEST_E_STATE: a slower instance
- * whose lease expired cannot overwrite a newer verdict). *ret may be NULL. */
+ * whose lease expired cannot overwrite a newer verdict); the history row
+ * records lease_owner as the instance. *ret may be NULL. */
 int store_host_set_trust(struct store *s, const struct store_verdict *v, const char *lease_owner,
                          const char *actor, int64_t now, struct store_transition *ret);
 
@@ -310,6 +312,8 @@ struct store_result {
 	enum store_trust trust;
 	char *reasons_json;
 	int64_t duration_ms;
+	int64_t started_ms; /* unix milliseconds, 0 if not recorded */
+	char *instance;     /* lease owner that wrote it, or NULL */
 };
 
 struct store_result_list {
@@ -522,7 +526,8 @@ struct store_evidence {
 	size_t eventlog_len;
 	char *pcrs_json;       /* quoted PCR values: {"sha256": {"0": "hex", ...}, ...} */
 	char *metadata_json;   /* the quote's metadata object, or NULL */
-	bool verified;         /* quote signature, nonce and replay verified */
+	bool verified;         /* every check passed but, possibly, the approved
+	                          configuration (what learning a policy needs) */
 };
 
 /* NULL is fine. */

@@ -130,7 +130,8 @@ static int insert_rows(struct store *dst, const char *table, const struct store_
 
 /* Copy one table; *ret_n += rows, *ret_max = highest integer key. */
 static int copy_table(struct store *src, struct store *dst, const struct copy_table *t,
-                      int64_t *ret_n, int64_t *ret_max, char **ret_err)
+                      store_copy_progress_fn *fn, void *arg, int64_t *ret_n, int64_t *ret_max,
+                      char **ret_err)
 {
 	char sql[256];
 	int64_t after = 0, n = 0;
@@ -158,6 +159,8 @@ static int copy_table(struct store *src, struct store *dst, const struct copy_ta
 			after = rows->cells[(got - 1) * rows->ncols].i;
 		n += (int64_t)got;
 		store_rows_free(rows);
+		if (fn)
+			fn(t->name, n, got < COPY_PAGE, arg);
 		if (got < COPY_PAGE)
 			break;
 	}
@@ -167,6 +170,12 @@ static int copy_table(struct store *src, struct store *dst, const struct copy_ta
 }
 
 int store_copy(struct store *src, struct store *dst, int64_t *ret_rows, char **ret_err)
+{
+	return store_copy_progress(src, dst, NULL, NULL, ret_rows, ret_err);
+}
+
+int store_copy_progress(struct store *src, struct store *dst, store_copy_progress_fn *fn, void *arg,
+                        int64_t *ret_rows, char **ret_err)
 {
 	int sv = 0, dv = 0, rc;
 	int64_t total = 0;
@@ -199,7 +208,7 @@ int store_copy(struct store *src, struct store *dst, int64_t *ret_rows, char **r
 			          ATTEST_E_STATE);
 			goto out;
 		}
-		if ((rc = copy_table(src, dst, t, &total, &max_key, ret_err)))
+		if ((rc = copy_table(src, dst, t, fn, arg, &total, &max_key, ret_err)))
 			goto out;
 		if (!t->identity)
 			continue;

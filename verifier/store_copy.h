@@ -7,6 +7,7 @@
 
 #include "store.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,15 @@
  * *ret_err (may be NULL) gets a malloc'd sentence naming the table and the
  * database's message. */
 int store_copy(struct store *src, struct store *dst, int64_t *ret_rows, char **ret_err);
+
+/* Called by store_copy_progress() after each batch of rows written: the
+ * table, the rows of it copied so far, and done = true once for each table
+ * when it is complete (also for an empty table). */
+typedef void store_copy_progress_fn(const char *table, int64_t rows, bool done, void *arg);
+
+/* store_copy() reporting progress through fn (may be NULL) with arg. */
+int store_copy_progress(struct store *src, struct store *dst, store_copy_progress_fn *fn, void *arg,
+                        int64_t *ret_rows, char **ret_err);
 
 /* The i-th table store_copy() copies, in its order, or NULL past the end
  * (tests check that every table of the schema is in the list). */

@@ -503,10 +503,11 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 		if (rc)
 			goto rollback;
 		rc = sq_exec(s,
-		             "INSERT INTO results (host_id, at, trust_state, reasons, duration_ms) "
-		             "VALUES ($1, $2, $3, $4, $5)",
+		             "INSERT INTO results (host_id, at, trust_state, reasons, duration_ms, "
+		             "started_ms, instance) VALUES ($1, $2, $3, $4, $5, $6, $7)",
 		             PARAMS(V_INT(v->host_id), V_INT(now), V_TEXT(to), V_TEXT(reasons),
-		                    V_INT(v->duration_ms)),
+		                    V_INT(v->duration_ms), V_TIME(v->started_ms),
+		                    V_TEXT(lease_owner)),
 		             NULL);
 		if (rc)
 			goto rollback;
@@ -915,8 +916,10 @@ void store_result_list_free(struct store_result_list *l)
 {
 	if (!l)
 		return;
-	for (size_t i = 0; i < l->n; i++)
+	for (size_t i = 0; i < l->n; i++) {
 		free(l->v[i].reasons_json);
+		free(l->v[i].instance);
+	}
 	free(l->v);
 	free(l);
 }
@@ -930,7 +933,8 @@ int store_result_list(struct store *s, int64_t host_id, const struct store_page 
 	if (rc)
 		return rc;
 	rc = sq_rows(s,
-	             "SELECT id, host_id, at, trust_state, reasons, duration_ms FROM results "
+	             "SELECT id, host_id, at, trust_state, reasons, duration_ms, started_ms, "
+	             "instance FROM results "
 	             "WHERE host_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
 	             PARAMS(V_INT(host_id), V_INT(limit), V_INT(offset)), (size_t)limit, &rows);
 	if (rc)
@@ -951,6 +955,8 @@ int store_result_list(struct store *s, int64_t host_id, const struct store_page 
 		                        &x->trust);
 		x->reasons_json = cell_take(rows, i, 4, NULL);
 		x->duration_ms = cell_int(rows, i, 5);
+		x->started_ms = cell_int(rows, i, 6);
+		x->instance = cell_take(rows, i, 7, NULL);
 	}
 	store_rows_free(rows);
 	*ret = l;

@@ -161,9 +161,17 @@ static const char schema_v2[] =
     "  verified INTEGER NOT NULL CHECK (verified IN (0, 1)) -- quote, nonce, replay\n"
     ");\n";
 
+/* Who attested, and exactly when it started: with several verifier
+ * instances the history says which instance ran each attestation, and the
+ * start (unix milliseconds; the end is started_ms + duration_ms) shows that
+ * no two attestations of a host overlapped. NULL in rows written before. */
+static const char schema_v3[] = "ALTER TABLE results ADD COLUMN started_ms BIGINT;\n"
+                                "ALTER TABLE results ADD COLUMN instance TEXT;\n";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", schema_v1},
     {2, "last evidence per host", schema_v2},
+    {3, "attestation start and instance in the history", schema_v3},
 };
 
 const size_t store_migrations_count = sizeof(store_migrations) / sizeof(store_migrations[0]);
