@@ -72,6 +72,9 @@ struct job {
 	uint16_t port;
 	char pin[TLSID_THUMBPRINT_SIZE];
 	struct timespec t0;
+	int64_t started_ms;  /* wall clock at the start, unix ms (history) */
+	int64_t lease_until; /* our lease on the host ends then unless renewed */
+	bool lost;           /* the lease could not be renewed: write nothing more */
 	enum job_step step;
 	int enrollments; /* done in this job (restart: once more) */
 	bool check_only; /* host had no TPM at connect: only look whether one appeared */
@@ -225,6 +228,7 @@ static void job_verdict(struct job *j, enum store_trust trust, const char *reaso
 			    .reasons_json = reasons_json,
 			    .attested = attested,
 			    .duration_ms = (int64_t)(secs * 1000),
+			    .started_ms = j->started_ms,
 			    .evidence_expires = trust == STORE_TRUST_GREEN
 						    ? now + v->cfg.evidence_validity_s
 						    : 0,
@@ -950,11 +954,45 @@ static void on_quote(const struct https_result *res, void *arg)
 	bundle_free(b);
 }
 
+/* Keep the lease on the job's host: renew it once less than half of it is
+ * left. False once it is lost (expired, or another instance holds the
+ * host): the job must then write nothing, since the host may be another
+ * instance's now (the store refuses a stale owner's verdict as well). */
+static bool job_hold(struct job *j)
+{
+	struct verifier *v = j->v;
+	if (j->lost)
+		return false;
+	int64_t now = verifier_now(), lease = v->cfg.lease_s;
+	if (now + lease / 2 < j->lease_until)
+		return true;
+	int rc = store_lease_renew(v->store, j->host_id, v->cfg.instance, now, lease);
+	if (rc == 0) {
+		j->lease_until = now + lease;
+		return true;
+	}
+	/* A database error leaves the lease as it was: keep working while it
+	 * lasts; past it, another instance may have the host. */
+	if (rc != ATTEST_E_STATE && now < j->lease_until)
+		return true;
+	j->lost = true;
+	fprintf(stderr,
+		"attest-verifier: %s: lease lost (%s): abandoning this attestation, another "
+		"instance may have the host\n",
+		j->name, rc == ATTEST_E_STATE ? "expired" : store_errmsg(v->store));
+	return false;
+}
+
 static void on_answer(const struct https_result *res, void *arg)
 {
 	struct job *j = arg;
 	free(j->reqbody);
 	j->reqbody = NULL;
+	if (!job_hold(j)) {
+		j->v->m.attest_error++;
+		job_end(j, verifier_now(), -1);
+		return;
+	}
 	switch (j->step) {
 	case STEP_IDENTITY: on_identity(res, arg); break;
 	case STEP_AK: on_ak(res, arg); break;
@@ -988,7 +1026,7 @@ static void job_request(struct job *j, const char *method, const char *path, jso
 	}
 }
 
-static void job_start(struct verifier *v, const struct store_host *h)
+static void job_start(struct verifier *v, const struct store_host *h, int64_t claimed_at)
 {
 	struct job *j = calloc(1, sizeof *j);
 	if (j == NULL)
@@ -998,6 +1036,10 @@ static void job_start(struct verifier *v, const struct store_host *h)
 	j->host_id = h->id;
 	snprintf(j->name, sizeof j->name, "%s", h->name);
 	clock_gettime(CLOCK_MONOTONIC, &j->t0);
+	struct timespec wall;
+	clock_gettime(CLOCK_REALTIME, &wall);
+	j->started_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+	j->lease_until = claimed_at + v->cfg.lease_s;
 	j->next = v->jobs;
 	v->jobs = j;
 	v->in_flight++;
@@ -1038,6 +1080,9 @@ fail:
 static void schedule_round(struct verifier *v)
 {
 	int64_t now = verifier_now();
+	/* Renew the leases of long jobs before they run out. */
+	for (struct job *j = v->jobs; j; j = j->next)
+		(void)job_hold(j);
 	if (now - v->last_expire >= EXPIRE_EVERY_S) {
 		v->last_expire = now;
 		int64_t n = 0;
@@ -1052,9 +1097,9 @@ static void schedule_round(struct verifier *v)
 	size_t room = v->cfg.concurrency - v->in_flight;
 	if (room > STORE_CLAIM_MAX)
 		room = STORE_CLAIM_MAX;
-	/* A lease covers the longest job: enrollment, a quote, a re-enrollment
-	 * after a restart and another quote, each request up to the timeout. */
-	int64_t lease = (int64_t)(v->cfg.timeout_ms / 1000 + 1) * 8 + 10;
+	/* A lease lasts --lease-seconds; jobs that run longer (enrollment, a
+	 * re-enrollment after a restart, slow agents) renew it (job_hold). */
+	int64_t lease = v->cfg.lease_s;
 	struct store_host_list *hl = NULL;
 	if (store_claim_due_hosts(v->store, v->cfg.instance, now, lease, room, &hl) < 0) {
 		fprintf(stderr, "attest-verifier: claiming hosts: %s\n", store_errmsg(v->store));
@@ -1063,7 +1108,7 @@ static void schedule_round(struct verifier *v)
 	for (size_t i = 0; i < hl->n; i++) {
 		if (scheduler_busy(v, hl->v[i].id))
 			continue;
-		job_start(v, &hl->v[i]);
+		job_start(v, &hl->v[i], now);
 	}
 	store_host_list_free(hl);
 }

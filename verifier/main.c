@@ -24,6 +24,7 @@
 #include "err.h"
 #include "fileio.h"
 #include "hex.h"
+#include "store_copy.h"
 #include "verifier.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8443"
@@ -43,6 +44,8 @@ static void usage(FILE *f)
 		"                       [--attest-interval SECONDS] [--ca-dir DIR]\n"
 		"                       [--concurrency N] [--timeout-ms N]\n"
 		"                       [--evidence-validity SECONDS] [--instance NAME]\n"
+		"                       [--lease-seconds N]\n"
+		"       attest-verifier migrate-db --from URL --to URL\n"
 		"\n"
 		"  --listen ADDR:PORT         operator API and /metrics (default " DEFAULT_LISTEN
 		"; port 0: any)\n"
@@ -54,7 +57,11 @@ static void usage(FILE *f)
 		"  --concurrency N            most enrollments/attestations in flight (default 64)\n"
 		"  --timeout-ms N             per request to an agent (default 10000)\n"
 		"  --evidence-validity SECONDS  a green verdict expires after (default 3 x interval)\n"
-		"  --instance NAME            lease owner name (default: the host name)\n"
+		"  --instance NAME            lease owner name (default HOSTNAME:PORT)\n"
+		"  --lease-seconds N          hosts of a dead instance move to the others within\n"
+		"                             two of these (default 30)\n"
+		"  migrate-db                 copy a whole database into an empty one\n"
+		"                             (SQLite -> PostgreSQL), verifiers stopped\n"
 		"See docs/api.md. Version " ATTEST_VERSION ".\n");
 }
 
@@ -72,10 +79,11 @@ static int parse_num(const char *opt, const char *s, long long min, long long ma
 	return 0;
 }
 
-/* Create the admin token on first start: only when the store has no token
- * yet. The file is written before the hash is stored, so a crash in between
- * leaves a file whose token is unknown, and the next start makes a new one. */
-static int ensure_admin_token(struct verifier *v, char *path, size_t pathlen)
+/* Whether this is the database's first start: it holds no API token yet.
+ * The admin token is the last thing a first start writes, so a database with
+ * a token has been set up (by this instance, another instance sharing it, or
+ * migrate-db) and a new instance joining it must not set it up again. */
+static int database_is_new(struct verifier *v, bool *ret)
 {
 	struct store_token_list *tl = NULL;
 	struct store_page pg = {.limit = 1};
@@ -84,10 +92,21 @@ static int ensure_admin_token(struct verifier *v, char *path, size_t pathlen)
 		fprintf(stderr, "attest-verifier: reading tokens: %s\n", store_errmsg(v->store));
 		return rc;
 	}
-	size_t have = tl->n;
+	*ret = tl->n == 0;
 	store_token_list_free(tl);
+	return 0;
+}
+
+/* Create the admin token on the database's first start. The file is
+ * written before the hash is stored, so a crash in between leaves a file
+ * whose token is unknown, and the next start makes a new one. Two instances
+ * starting together on a new database: one stores "admin", the other is
+ * refused (the name is unique) and says so. */
+static int ensure_admin_token(struct verifier *v, bool first, char *path, size_t pathlen)
+{
+	int rc;
 	snprintf(path, pathlen, "%s/admin.token", v->cfg.data_dir);
-	if (have > 0)
+	if (!first)
 		return 0;
 
 	uint8_t raw[ADMIN_TOKEN_BYTES];
@@ -110,6 +129,14 @@ static int ensure_admin_token(struct verifier *v, char *path, size_t pathlen)
 	rc = store_token_hash(tok, toklen, hash);
 	if (rc == 0)
 		rc = store_token_add(v->store, "admin", STORE_ROLE_ADMIN, hash, verifier_now(), NULL);
+	if (rc == ATTEST_E_EXISTS) {
+		fprintf(stderr,
+			"attest-verifier: another instance set this database up at the same "
+			"moment; start this one again with a copy of that instance's data "
+			"directory (docs/operations.md)\n");
+		(void)unlink(path);
+		goto out;
+	}
 	if (rc < 0) {
 		fprintf(stderr, "attest-verifier: storing the admin token: %s\n",
 			store_errmsg(v->store));
@@ -193,9 +220,14 @@ int verifier_import_certs(struct store *st, const uint8_t *buf, size_t len, cons
 	return rc;
 }
 
-static int import_ca_dir(struct verifier *v)
+/* The certified TPM list from --ca-dir, on the database's first start only
+ * (and only if it holds no CA): an operator's removals stick, and an
+ * instance joining a shared database does not import again. */
+static int import_ca_dir(struct verifier *v, bool first)
 {
 	struct store_ca_list *cl = NULL;
+	if (!first)
+		return 0;
 	struct store_page pg = {.limit = 1};
 	int rc = store_ca_list(v->store, &pg, &cl);
 	if (rc < 0)
@@ -275,6 +307,117 @@ static void release_own_leases(struct verifier *v)
 	}
 }
 
+/* A URL for messages: the password of "scheme://user:password@host" hidden. */
+static void url_redacted(const char *url, char *buf, size_t cap)
+{
+	const char *scheme = strstr(url, "://");
+	const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+	const char *colon = scheme ? strchr(scheme + 3, ':') : NULL;
+	if (at != NULL && colon != NULL && colon < at)
+		snprintf(buf, cap, "%.*s:***%s", (int)(colon - url), url, at);
+	else
+		snprintf(buf, cap, "%s", url);
+}
+
+static void copy_progress(const char *table, int64_t rows, bool done, void *arg)
+{
+	(void)arg;
+	if (done)
+		printf("  %-12s %lld row(s)\n", table, (long long)rows);
+	else
+		printf("  %-12s %lld row(s) so far...\n", table, (long long)rows);
+	fflush(stdout);
+}
+
+/* attest-verifier migrate-db --from URL --to URL: the whole database into
+ * an empty one (store_copy), e.g. SQLite to PostgreSQL. */
+static int migrate_db(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"from", required_argument, NULL, 'f'},
+	    {"to", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *from = NULL, *to = NULL;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f': from = optarg; break;
+		case 't': to = optarg; break;
+		case 'h':
+			printf("usage: attest-verifier migrate-db --from URL --to URL\n"
+			       "Copy every record of the database at --from (e.g.\n"
+			       "sqlite:/var/lib/attest/verifier.db) into the empty database at --to\n"
+			       "(e.g. postgresql://attest@db/attest), ids kept. Stop the verifiers\n"
+			       "first. See docs/operations.md.\n");
+			return 0;
+		default: return 2;
+		}
+	}
+	if (optind != argc || from == NULL || to == NULL) {
+		fprintf(stderr, "usage: attest-verifier migrate-db --from URL --to URL\n");
+		return 2;
+	}
+	char sf[STORE_URL_MAX], st[STORE_URL_MAX];
+	url_redacted(from, sf, sizeof sf);
+	url_redacted(to, st, sizeof st);
+	if (strcmp(from, to) == 0) {
+		fprintf(stderr, "attest-verifier: migrate-db: --from and --to are the same database\n");
+		return 2;
+	}
+	struct store *src = NULL, *dst = NULL;
+	char *err = NULL;
+	int rc = 1;
+	int64_t rows = 0;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	printf("opening the source %s\n", sf);
+	fflush(stdout);
+	if (store_open(from, &src, &err) < 0) {
+		fprintf(stderr, "attest-verifier: migrate-db: source %s: %s\n", sf,
+			err ? err : "cannot open it");
+		goto out;
+	}
+	printf("opening the destination %s (creating the schema if needed)\n", st);
+	fflush(stdout);
+	if (store_open(to, &dst, &err) < 0) {
+		fprintf(stderr, "attest-verifier: migrate-db: destination %s: %s\n", st,
+			err ? err : "cannot open it");
+		goto out;
+	}
+	printf("copying %s -> %s, one transaction on each side:\n", store_backend_name(src),
+	       store_backend_name(dst));
+	fflush(stdout);
+	int r = store_copy_progress(src, dst, copy_progress, NULL, &rows, &err);
+	if (r == ATTEST_E_STATE && err != NULL && strstr(err, "already holds") != NULL) {
+		fprintf(stderr,
+			"attest-verifier: migrate-db: refused: the destination %s is not empty "
+			"(%s). migrate-db only copies into a database without records, so that "
+			"nothing there is overwritten or mixed; create a new database (e.g. "
+			"createdb) and run it again. Nothing was written.\n",
+			st, err);
+		goto out;
+	}
+	if (r < 0) {
+		fprintf(stderr,
+			"attest-verifier: migrate-db: %s; nothing was written to the destination\n",
+			err ? err : attest_strerror(r));
+		goto out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("done: %lld row(s) copied in %.1f s; start the verifiers with --db %s\n",
+	       (long long)rows,
+	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, st);
+	rc = 0;
+out:
+	free(err);
+	store_close(dst);
+	store_close(src);
+	return rc;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct verifier *v = arg;
@@ -297,10 +440,13 @@ int main(int argc, char **argv)
 	    {"timeout-ms", required_argument, NULL, 't'},
 	    {"evidence-validity", required_argument, NULL, 'e'},
 	    {"instance", required_argument, NULL, 'I'},
+	    {"lease-seconds", required_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
+	if (argc >= 2 && strcmp(argv[1], "migrate-db") == 0)
+		return migrate_db(argc - 1, argv + 1);
 	static struct verifier v; /* zeroed; one per process */
 	struct verifier_config *cfg = &v.cfg;
 	cfg->listen = DEFAULT_LISTEN;
@@ -308,6 +454,7 @@ int main(int argc, char **argv)
 	cfg->concurrency = VERIFIER_DEFAULT_CONCURRENCY;
 	cfg->timeout_ms = VERIFIER_DEFAULT_TIMEOUT_MS;
 	cfg->pcrs = "sha256:0-7";
+	cfg->lease_s = VERIFIER_DEFAULT_LEASE_S;
 	long long x;
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -343,6 +490,11 @@ int main(int argc, char **argv)
 			}
 			memcpy(cfg->instance, optarg, strlen(optarg) + 1);
 			break;
+		case 'L':
+			if (parse_num("--lease-seconds", optarg, VERIFIER_MIN_LEASE_S, 3600, &x) < 0)
+				return 2;
+			cfg->lease_s = x;
+			break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("attest-verifier %s\n", ATTEST_VERSION); return 0;
 		default: usage(stderr); return 2;
@@ -354,8 +506,6 @@ int main(int argc, char **argv)
 	}
 	if (cfg->evidence_validity_s == 0)
 		cfg->evidence_validity_s = 3 * cfg->interval_s;
-	if (cfg->instance[0] == '\0' && gethostname(cfg->instance, sizeof cfg->instance - 1) != 0)
-		memcpy(cfg->instance, "verifier", sizeof "verifier");
 	signal(SIGPIPE, SIG_IGN);
 
 	int rc = 1;
@@ -380,11 +530,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "attest-verifier: TLS identity: %s\n", errbuf);
 		goto out;
 	}
-	if (ensure_admin_token(&v, tokpath, sizeof tokpath) < 0)
+	bool first = false;
+	if (database_is_new(&v, &first) < 0)
 		goto out;
-	if (import_ca_dir(&v) < 0)
+	/* CAs before the token: the token marks a finished first start. */
+	if (import_ca_dir(&v, first) < 0)
 		goto out;
-	release_own_leases(&v);
+	if (ensure_admin_token(&v, first, tokpath, sizeof tokpath) < 0)
+		goto out;
 
 	v.base = event_base_new();
 	if (v.base == NULL)
@@ -407,6 +560,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "attest-verifier: cannot register the API routes\n");
 		goto out;
 	}
+	/* Default lease owner name: HOSTNAME:PORT, unique among instances on
+	 * one machine and the same across restarts with a fixed port. */
+	if (cfg->instance[0] == '\0') {
+		char hn[STORE_NAME_MAX - 8];
+		if (gethostname(hn, sizeof hn) != 0)
+			memcpy(hn, "verifier", sizeof "verifier");
+		hn[sizeof hn - 1] = '\0';
+		snprintf(cfg->instance, sizeof cfg->instance, "%s:%u", hn,
+			 (unsigned)https_server_port(v.srv));
+	}
+	release_own_leases(&v);
 	if (scheduler_start(&v) < 0)
 		goto out;
 	v.sigint = evsignal_new(v.base, SIGINT, on_signal, &v);

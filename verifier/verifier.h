@@ -20,6 +20,8 @@
 #define VERIFIER_DEFAULT_INTERVAL 60
 #define VERIFIER_DEFAULT_CONCURRENCY 64
 #define VERIFIER_DEFAULT_TIMEOUT_MS 10000
+#define VERIFIER_DEFAULT_LEASE_S 30 /* a dead instance's hosts move within two of these */
+#define VERIFIER_MIN_LEASE_S 2
 #define VERIFIER_MAX_CONCURRENCY 10000
 #define VERIFIER_API_BODY_MAX (64u * 1024u)    /* most request bodies */
 #define VERIFIER_POLICY_BODY_MAX (1024u * 1024u) /* policy documents */
@@ -38,6 +40,7 @@ struct verifier_config {
 	unsigned concurrency;
 	unsigned timeout_ms;
 	int64_t evidence_validity_s;
+	int64_t lease_s; /* --lease-seconds: how long a claimed host stays ours unrenewed */
 	const char *pcrs; /* PCR selection asked in quotes */
 };
 
