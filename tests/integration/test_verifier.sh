@@ -12,6 +12,8 @@
 #   tamper           attest-sim extend -> red EVENTLOG_REPLAY_MISMATCH on PCR 4
 #   unreachable      agent stopped -> connection not_responding
 #   kill9            verifier killed during attestation -> restart, nothing lost
+# ATTEST_TEST_DB=postgresql://... runs the same scenarios against that
+# (empty) database instead of SQLite (test_verifier_pg.sh does).
 set -uo pipefail
 bin=${ATTEST_BIN:-build/bin}
 logs=../shared/testdata/eventlogs
@@ -70,7 +72,7 @@ start_verifier() {
   : >"$work/ver.out"
   "$bin/attest-verifier" --listen 127.0.0.1:0 --data-dir "$work/vd" --ca-dir "$work/cas" \
     --attest-interval 300 --timeout-ms 5000 --instance test-verifier \
-    >"$work/ver.out" 2>>"$work/ver.err" &
+    ${ATTEST_TEST_DB:+--db "$ATTEST_TEST_DB"} >"$work/ver.out" 2>>"$work/ver.err" &
   ver_pid=$!
   for _ in $(seq 100); do
     grep -q '^admin-token ' "$work/ver.out" && break
@@ -112,7 +114,12 @@ first_start() {
   [ "$(stat -c %a "$work/vd/admin.token")" = 600 ] || fail "admin.token is not mode 0600"
   admin=$(tr -d '\n' <"$work/vd/admin.token")
   [[ "$admin" =~ ^[0-9a-f]{64}$ ]] || fail "admin token is not 64 hex digits"
-  ! grep -q "$admin" "$work/vd/verifier.db"* || fail "the token itself is in the database"
+  if [ -n "${ATTEST_TEST_DB:-}" ]; then
+    pg_dump -d "$ATTEST_TEST_DB" >"$work/dump.sql" || fail "pg_dump"
+    ! grep -q "$admin" "$work/dump.sql" || fail "the token itself is in the database"
+  else
+    ! grep -q "$admin" "$work/vd/verifier.db"* || fail "the token itself is in the database"
+  fi
   [ "$(curl -sk -o /dev/null -w '%{http_code}' "$url/api/v1/hosts")" = 401 ] || fail "no token: not 401"
   call "${admin}x" GET /api/v1/hosts 401
   call "$admin" GET /api/v1/cas 200
