@@ -126,10 +126,15 @@ db_consistent() {
       OR evidence_expires IS NULL OR last_attested IS NULL
       OR NOT EXISTS (SELECT 1 FROM aks WHERE host_id = hosts.id AND retired_at IS NULL));")
   [ -z "$r" ] || fail "green without green evidence or AK: $r"
-  # The newest result must not be older than the newest trust event into
-  # green (a green verdict always writes both in one transaction).
   r=$(sqlite3 -batch "$f" "SELECT count(*) FROM results;")
   [ "$r" -gt 0 ] || fail "no results at all"
+  # Every green verdict consumed a nonce of its host (single use): never
+  # more green results than used nonces, per host.
+  r=$(sqlite3 -batch "$f" "
+    SELECT h.name FROM hosts h WHERE
+      (SELECT count(*) FROM results WHERE host_id = h.id AND trust_state = 'green') >
+      (SELECT count(*) FROM nonces WHERE host_id = h.id AND used_at IS NOT NULL);")
+  [ -z "$r" ] || fail "more green verdicts than used nonces: $r"
   # Nonces: unique by construction (primary key); each used at most once
   # and never after it expired.
   r=$(sqlite3 -batch "$f" "SELECT count(*) - count(DISTINCT value) FROM nonces;")
