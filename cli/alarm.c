@@ -127,25 +127,10 @@ static int alarm_ack(int argc, char **argv)
 
 int cmd_alarm(int argc, char **argv)
 {
-	int lead = client_global_options(argc, argv); /* attestctl alarm --json list */
-	if (lead < 0)
-		return CLIENT_EXIT_USAGE;
-	argc -= lead;
-	argv += lead;
-	if (argc < 2) {
-		usage(stderr);
-		return CLIENT_EXIT_USAGE;
-	}
-	const char *sub = argv[1];
-	if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
-		usage(stdout);
-		return 0;
-	}
-	if (!strcmp(sub, "list"))
-		return alarm_list(argc - 1, argv + 1);
-	if (!strcmp(sub, "ack"))
-		return alarm_ack(argc - 1, argv + 1);
-	fprintf(stderr, "attestctl alarm: unknown command \"%s\"\n", sub);
-	usage(stderr);
-	return CLIENT_EXIT_USAGE;
+	static const struct client_subcommand subs[] = {
+	    {"list", alarm_list},
+	    {"ack", alarm_ack},
+	    {NULL, NULL},
+	};
+	return client_dispatch("alarm", usage, subs, argc, argv);
 }

@@ -217,27 +217,11 @@ static int ca_remove(int argc, char **argv)
 
 int cmd_ca(int argc, char **argv)
 {
-	int lead = client_global_options(argc, argv); /* attestctl ca --json list */
-	if (lead < 0)
-		return CLIENT_EXIT_USAGE;
-	argc -= lead;
-	argv += lead;
-	if (argc < 2) {
-		usage(stderr);
-		return CLIENT_EXIT_USAGE;
-	}
-	const char *sub = argv[1];
-	if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
-		usage(stdout);
-		return 0;
-	}
-	if (!strcmp(sub, "add"))
-		return ca_add(argc - 1, argv + 1);
-	if (!strcmp(sub, "list"))
-		return ca_list(argc - 1, argv + 1);
-	if (!strcmp(sub, "remove"))
-		return ca_remove(argc - 1, argv + 1);
-	fprintf(stderr, "attestctl ca: unknown command \"%s\"\n", sub);
-	usage(stderr);
-	return CLIENT_EXIT_USAGE;
+	static const struct client_subcommand subs[] = {
+	    {"add", ca_add},
+	    {"list", ca_list},
+	    {"remove", ca_remove},
+	    {NULL, NULL},
+	};
+	return client_dispatch("ca", usage, subs, argc, argv);
 }

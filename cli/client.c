@@ -771,3 +771,28 @@ void client_table_free(struct client_table *t)
 	free(t->cells);
 	free(t);
 }
+
+int client_dispatch(const char *group, void (*usage)(FILE *f), const struct client_subcommand *subs,
+		    int argc, char **argv)
+{
+	int lead = client_global_options(argc, argv); /* attestctl host --json list */
+	if (lead < 0)
+		return CLIENT_EXIT_USAGE;
+	argc -= lead;
+	argv += lead;
+	if (argc < 2) {
+		usage(stderr);
+		return CLIENT_EXIT_USAGE;
+	}
+	const char *sub = argv[1];
+	if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
+		usage(stdout);
+		return CLIENT_EXIT_OK;
+	}
+	for (const struct client_subcommand *c = subs; c->name; c++)
+		if (!strcmp(sub, c->name))
+			return c->run(argc - 1, argv + 1);
+	fprintf(stderr, "attestctl %s: unknown command \"%s\"\n", group, sub);
+	usage(stderr);
+	return CLIENT_EXIT_USAGE;
+}

@@ -66,6 +66,21 @@ int client_parse(const char *cmd, void (*usage)(FILE *f), int argc, char **argv,
                  const struct client_opt *opts, const char **pos, int min_pos, int max_pos,
                  int *ret_npos);
 
+/* One subcommand of a command group ("host add"): run gets the arguments
+ * from the subcommand's own word on. */
+struct client_subcommand {
+	const char *name;
+	int (*run)(int argc, char **argv);
+};
+
+/* The entry point of a command group (attestctl GROUP [global options] SUB
+ * ...): consumes global options placed before SUB, answers --help/-h/help
+ * with usage on stdout, and runs the subcommand of subs (NULL-name
+ * terminated) named SUB. A missing or unknown SUB prints usage to stderr and
+ * gives CLIENT_EXIT_USAGE. */
+int client_dispatch(const char *group, void (*usage)(FILE *f), const struct client_subcommand *subs,
+		    int argc, char **argv);
+
 /* Print "attestctl CMD: " + message to stderr (CMD from the last
  * client_parse). */
 void client_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -110,23 +110,9 @@ static int event_list(int argc, char **argv)
 
 int cmd_event(int argc, char **argv)
 {
-	int lead = client_global_options(argc, argv); /* attestctl event --json list */
-	if (lead < 0)
-		return CLIENT_EXIT_USAGE;
-	argc -= lead;
-	argv += lead;
-	if (argc < 2) {
-		usage(stderr);
-		return CLIENT_EXIT_USAGE;
-	}
-	const char *sub = argv[1];
-	if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
-		usage(stdout);
-		return 0;
-	}
-	if (!strcmp(sub, "list"))
-		return event_list(argc - 1, argv + 1);
-	fprintf(stderr, "attestctl event: unknown command \"%s\"\n", sub);
-	usage(stderr);
-	return CLIENT_EXIT_USAGE;
+	static const struct client_subcommand subs[] = {
+	    {"list", event_list},
+	    {NULL, NULL},
+	};
+	return client_dispatch("event", usage, subs, argc, argv);
 }

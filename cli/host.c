@@ -629,32 +629,38 @@ static int host_action(const char *action, int argc, char **argv)
 	return 0;
 }
 
+/* attestctl host disconnect|reconnect|attest|remove NAME: one request each. */
+static int host_disconnect(int argc, char **argv)
+{
+	return host_action("disconnect", argc, argv);
+}
+
+static int host_reconnect(int argc, char **argv)
+{
+	return host_action("reconnect", argc, argv);
+}
+
+static int host_attest(int argc, char **argv)
+{
+	return host_action("attest", argc, argv);
+}
+
+static int host_remove(int argc, char **argv)
+{
+	return host_action("remove", argc, argv);
+}
+
 int cmd_host(int argc, char **argv)
 {
-	int lead = client_global_options(argc, argv); /* attestctl host --json list */
-	if (lead < 0)
-		return CLIENT_EXIT_USAGE;
-	argc -= lead;
-	argv += lead;
-	if (argc < 2) {
-		usage(stderr);
-		return CLIENT_EXIT_USAGE;
-	}
-	const char *sub = argv[1];
-	if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
-		usage(stdout);
-		return 0;
-	}
-	if (!strcmp(sub, "add"))
-		return host_add(argc - 1, argv + 1);
-	if (!strcmp(sub, "list"))
-		return host_list(argc - 1, argv + 1);
-	if (!strcmp(sub, "show"))
-		return host_show(argc - 1, argv + 1);
-	if (!strcmp(sub, "disconnect") || !strcmp(sub, "reconnect") || !strcmp(sub, "attest") ||
-	    !strcmp(sub, "remove"))
-		return host_action(sub, argc - 1, argv + 1);
-	fprintf(stderr, "attestctl host: unknown command \"%s\"\n", sub);
-	usage(stderr);
-	return CLIENT_EXIT_USAGE;
+	static const struct client_subcommand subs[] = {
+	    {"add", host_add},
+	    {"list", host_list},
+	    {"show", host_show},
+	    {"disconnect", host_disconnect},
+	    {"reconnect", host_reconnect},
+	    {"attest", host_attest},
+	    {"remove", host_remove},
+	    {NULL, NULL},
+	};
+	return client_dispatch("host", usage, subs, argc, argv);
 }

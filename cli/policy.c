@@ -288,31 +288,13 @@ static int policy_remove(int argc, char **argv)
 
 int cmd_policy(int argc, char **argv)
 {
-	int lead = client_global_options(argc, argv); /* attestctl policy --json list */
-	if (lead < 0)
-		return CLIENT_EXIT_USAGE;
-	argc -= lead;
-	argv += lead;
-	if (argc < 2) {
-		usage(stderr);
-		return CLIENT_EXIT_USAGE;
-	}
-	const char *sub = argv[1];
-	if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
-		usage(stdout);
-		return 0;
-	}
-	if (!strcmp(sub, "create"))
-		return policy_create(argc - 1, argv + 1);
-	if (!strcmp(sub, "show"))
-		return policy_show(argc - 1, argv + 1);
-	if (!strcmp(sub, "list"))
-		return policy_list(argc - 1, argv + 1);
-	if (!strcmp(sub, "assign"))
-		return policy_assign(argc - 1, argv + 1);
-	if (!strcmp(sub, "remove"))
-		return policy_remove(argc - 1, argv + 1);
-	fprintf(stderr, "attestctl policy: unknown command \"%s\"\n", sub);
-	usage(stderr);
-	return CLIENT_EXIT_USAGE;
+	static const struct client_subcommand subs[] = {
+	    {"create", policy_create},
+	    {"show", policy_show},
+	    {"list", policy_list},
+	    {"assign", policy_assign},
+	    {"remove", policy_remove},
+	    {NULL, NULL},
+	};
+	return client_dispatch("policy", usage, subs, argc, argv);
 }

@@ -168,27 +168,11 @@ static int token_remove(int argc, char **argv)
 
 int cmd_token(int argc, char **argv)
 {
-	int lead = client_global_options(argc, argv); /* attestctl token --json list */
-	if (lead < 0)
-		return CLIENT_EXIT_USAGE;
-	argc -= lead;
-	argv += lead;
-	if (argc < 2) {
-		usage(stderr);
-		return CLIENT_EXIT_USAGE;
-	}
-	const char *sub = argv[1];
-	if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
-		usage(stdout);
-		return 0;
-	}
-	if (!strcmp(sub, "create"))
-		return token_create(argc - 1, argv + 1);
-	if (!strcmp(sub, "list"))
-		return token_list(argc - 1, argv + 1);
-	if (!strcmp(sub, "remove"))
-		return token_remove(argc - 1, argv + 1);
-	fprintf(stderr, "attestctl token: unknown command \"%s\"\n", sub);
-	usage(stderr);
-	return CLIENT_EXIT_USAGE;
+	static const struct client_subcommand subs[] = {
+	    {"create", token_create},
+	    {"list", token_list},
+	    {"remove", token_remove},
+	    {NULL, NULL},
+	};
+	return client_dispatch("token", usage, subs, argc, argv);
 }
