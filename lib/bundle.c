@@ -13,6 +13,7 @@
 #include "eventlog.h"
 #include "hex.h"
 #include "tpm.h"
+#include "jsontext.h"
 
 static void seterr(struct bundle_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -53,35 +54,6 @@ const char *bundle_bank_name(uint16_t alg)
 	default:
 		return NULL;
 	}
-}
-
-/* Nesting depth of JSON text, counted before jansson sees it, so that a
- * deeply nested document is refused without recursion. */
-static size_t json_depth(const uint8_t *buf, size_t len)
-{
-	size_t depth = 0, max = 0;
-	bool in_str = false, esc = false;
-	for (size_t i = 0; i < len; i++) {
-		uint8_t c = buf[i];
-		if (in_str) {
-			if (esc)
-				esc = false;
-			else if (c == '\\')
-				esc = true;
-			else if (c == '"')
-				in_str = false;
-			continue;
-		}
-		if (c == '"') {
-			in_str = true;
-		} else if (c == '{' || c == '[') {
-			if (++depth > max)
-				max = depth;
-		} else if ((c == '}' || c == ']') && depth) {
-			depth--;
-		}
-	}
-	return max;
 }
 
 static int get_b64(json_t *root, const char *key, size_t max, bool required, uint8_t **ret,
@@ -194,7 +166,7 @@ int bundle_parse(const uint8_t *buf, size_t len, struct bundle **ret, struct bun
 		seterr(err, "bundle: %zu bytes exceeds the cap of %u", len, BUNDLE_MAX_SIZE);
 		return ATTEST_E_LIMIT;
 	}
-	if (json_depth(buf, len) > BUNDLE_MAX_DEPTH) {
+	if (jsontext_depth(buf, len) > BUNDLE_MAX_DEPTH) {
 		seterr(err, "bundle: JSON nested deeper than %u levels", BUNDLE_MAX_DEPTH);
 		return ATTEST_E_LIMIT;
 	}

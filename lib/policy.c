@@ -12,6 +12,7 @@
 #include "bundle.h"
 #include "err.h"
 #include "hex.h"
+#include "jsontext.h"
 
 /* ---- small helpers ---- */
 
@@ -215,33 +216,6 @@ int policy_version_compare(const char *a, const char *b, int *ret)
 }
 
 /* ---- parsing ---- */
-
-/* Nesting depth of JSON text, counted before jansson sees it, so that a
- * deeply nested document is refused without recursion. */
-static size_t text_depth(const char *s, size_t len)
-{
-	size_t depth = 0, max = 0;
-	bool in_str = false, esc = false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (in_str) {
-			if (esc)
-				esc = false;
-			else if (c == '\\')
-				esc = true;
-			else if (c == '"')
-				in_str = false;
-		} else if (c == '"') {
-			in_str = true;
-		} else if (c == '{' || c == '[') {
-			if (++depth > max)
-				max = depth;
-		} else if ((c == '}' || c == ']') && depth) {
-			depth--;
-		}
-	}
-	return max;
-}
 
 /* Refuse any key of obj not in allowed (NULL-terminated). */
 static int known_keys(json_t *obj, const char *where, const char *const *allowed,
@@ -734,7 +708,7 @@ int policy_parse(const char *json, size_t len, struct policy **ret, struct polic
 		seterr(err, "policy: %zu bytes exceeds the cap of %u", len, POLICY_MAX_SIZE);
 		return ATTEST_E_LIMIT;
 	}
-	if (text_depth(json, len) > POLICY_MAX_DEPTH) {
+	if (jsontext_depth((const uint8_t *)json, len) > POLICY_MAX_DEPTH) {
 		seterr(err, "policy: JSON nested deeper than %u levels", POLICY_MAX_DEPTH);
 		return ATTEST_E_LIMIT;
 	}

@@ -11,6 +11,7 @@
 #include "ekcert.h"
 #include "err.h"
 #include "verifier.h"
+#include "jsontext.h"
 
 /* ------------------------------------------------------------------ */
 /* helpers */
@@ -115,34 +116,6 @@ static int json_depth(const json_t *j, int depth)
 	return max;
 }
 
-/* Depth of brackets in the raw text, checked before jansson builds a tree
- * (its own limit is far higher). Strings are skipped. */
-static bool raw_depth_ok(const uint8_t *b, size_t n)
-{
-	int depth = 0;
-	bool in_str = false, esc = false;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t c = b[i];
-		if (in_str) {
-			if (esc)
-				esc = false;
-			else if (c == '\\')
-				esc = true;
-			else if (c == '"')
-				in_str = false;
-			continue;
-		}
-		if (c == '"')
-			in_str = true;
-		else if (c == '{' || c == '[') {
-			if (++depth > VERIFIER_JSON_DEPTH_MAX)
-				return false;
-		} else if (c == '}' || c == ']')
-			depth--;
-	}
-	return true;
-}
-
 bool api_body(struct https_request *req, size_t cap, json_t **ret)
 {
 	const uint8_t *b;
@@ -154,7 +127,7 @@ bool api_body(struct https_request *req, size_t cap, json_t **ret)
 		https_reply_error(req, 413, "BODY_TOO_LARGE", m);
 		return false;
 	}
-	if (!raw_depth_ok(b, n)) {
+	if (jsontext_depth(b, n) > VERIFIER_JSON_DEPTH_MAX) {
 		https_reply_error(req, 400, "JSON_TOO_DEEP", "the JSON body is nested too deeply");
 		return false;
 	}
