@@ -667,6 +667,7 @@ int cmd_daemon(int argc, char **argv)
 	    .max_body = AGENTD_MAX_BODY,
 	    .timeout_ms = (unsigned)timeout_s * 1000u,
 	    .max_connections = AGENTD_MAX_CONNECTIONS,
+	    .max_per_peer = AGENTD_MAX_PER_PEER,
 	};
 	rc = https_server_new(d->base, &sc, &d->srv, err, sizeof err);
 	if (rc) {

@@ -18,6 +18,7 @@
 #define AGENTD_MAX_BODY           (64u * 1024u) /* request body cap (docs/protocol.md) */
 #define AGENTD_MAX_QUEUED         16u           /* TPM jobs waiting; beyond: 503 BUSY */
 #define AGENTD_MAX_CONNECTIONS    64u
+#define AGENTD_MAX_PER_PEER       16u /* connections from one address: others keep room */
 #define AGENTD_DEFAULT_TIMEOUT_S  10u /* idle connection timeout */
 #define AGENTD_MAX_VERIFIERS      64u /* thumbprints in DATA_DIR/verifiers */
 #define AGENTD_VERIFIERS_FILE_MAX (16u * 1024u)

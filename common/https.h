@@ -30,6 +30,8 @@ struct event_base;
 #define HTTPS_DEFAULT_MAX_BODY (1u << 20)      /* request body, server */
 #define HTTPS_DEFAULT_MAX_HEADERS (16u * 1024u) /* all request headers */
 #define HTTPS_DEFAULT_TIMEOUT_MS 30000u         /* idle read/write */
+#define HTTPS_DEFAULT_REQUEST_DEADLINE_MS 20000u /* whole request, see below */
+#define HTTPS_DEFAULT_MAX_PER_PEER 256u         /* connections from one address */
 #define HTTPS_DEFAULT_MAX_CONNECTIONS 1024u
 #define HTTPS_DEFAULT_MAX_RESPONSE (16u << 20) /* response body, client */
 #define HTTPS_DEFAULT_REQUEST_TIMEOUT_MS 30000u
@@ -54,6 +56,17 @@ struct https_server_config {
 	size_t max_headers;       /* request line + headers cap */
 	unsigned timeout_ms;      /* idle timeout per connection, TLS handshake included */
 	unsigned max_connections; /* above it, accepting pauses until one closes */
+	/* Total time a client has, from the accept (or from the previous reply
+	 * on a kept-alive connection) to the end of its request: TLS handshake,
+	 * request line, headers and body. The idle timeout alone lets a client
+	 * that trickles a byte now and then keep its slot forever; past this
+	 * deadline the connection is closed whatever it sends. While a handler
+	 * works on a request the deadline does not run. */
+	unsigned request_deadline_ms;
+	/* Most connections open at once from one client address; a connection
+	 * above it is closed as soon as its TLS handshake starts, so that one
+	 * peer cannot take every one of max_connections. */
+	unsigned max_per_peer;
 };
 
 struct https_server;

@@ -40,6 +40,10 @@ struct https_route {
 struct https_conn {
 	struct https_server *srv; /* NULL once the server is freed */
 	struct https_conn *prev, *next;
+	struct bufferevent *bev;  /* the connection's (owned by evhttp) */
+	struct event *deadline;   /* request deadline timer, or NULL */
+	int counted;              /* peer address known and counted */
+	char peer[INET6_ADDRSTRLEN];
 };
 
 struct https_server {
@@ -48,7 +52,8 @@ struct https_server {
 	struct evconnlistener *listener; /* owned by http */
 	SSL_CTX *ctx;
 	uint16_t port;
-	unsigned nconn, max_conn;
+	unsigned nconn, max_conn, max_per_peer;
+	struct timeval deadline;
 	int paused;
 	size_t max_body;
 	struct https_conn *conns;
@@ -106,6 +111,8 @@ static void conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long
 	struct https_conn *c = ptr;
 	if (!c)
 		return;
+	if (c->deadline)
+		event_free(c->deadline);
 	struct https_server *srv = c->srv;
 	if (srv) {
 		conn_unlink(srv, c);
@@ -121,6 +128,77 @@ static void conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long
 static void conn_idx_init(void)
 {
 	conn_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_gone);
+}
+
+/* Close a connection from underneath evhttp: shutting the socket down makes
+ * the next read see end-of-file, and evhttp frees the connection through its
+ * ordinary "peer closed" path, whatever state it is in (TLS handshake,
+ * request line, headers, body, idle keep-alive). */
+static void conn_cut(struct https_conn *c)
+{
+	evutil_socket_t fd = c->bev ? bufferevent_getfd(c->bev) : -1;
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+}
+
+static void conn_count_peer(struct https_conn *c);
+
+/* The timer's first run comes at once after the accept (evhttp has given the
+ * bufferevent its socket by then): count the peer, then run the deadline. */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct https_conn *c = arg;
+	if (!c->srv)
+		return;
+	if (!c->counted) {
+		conn_count_peer(c);
+		evtimer_add(c->deadline, &c->srv->deadline);
+		return;
+	}
+	conn_cut(c);
+}
+
+static void deadline_arm(struct https_conn *c)
+{
+	if (c && c->srv && c->deadline && c->counted)
+		evtimer_add(c->deadline, &c->srv->deadline);
+}
+
+static void deadline_stop(struct https_conn *c)
+{
+	if (c && c->deadline && c->counted)
+		evtimer_del(c->deadline);
+}
+
+/* The connection record of an evhttp request (NULL if it is gone). */
+static struct https_conn *conn_of(struct evhttp_request *ev)
+{
+	struct evhttp_connection *evcon = ev ? evhttp_request_get_connection(ev) : NULL;
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	return ssl && conn_idx >= 0 ? SSL_get_ex_data(ssl, conn_idx) : NULL;
+}
+
+/* First sight of the socket: learn the peer's address and enforce the
+ * per-address cap (a connection over it is cut before any TLS work). */
+static void conn_count_peer(struct https_conn *c)
+{
+	c->counted = 1;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	evutil_socket_t fd = c->bev ? bufferevent_getfd(c->bev) : -1;
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return;
+	const void *a = ss.ss_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+						 : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+	if (!inet_ntop(ss.ss_family, a, c->peer, sizeof c->peer))
+		return;
+	unsigned same = 0;
+	for (const struct https_conn *o = c->srv->conns; o; o = o->next)
+		if (o != c && o->peer[0] && strcmp(o->peer, c->peer) == 0)
+			same++;
+	if (same >= c->srv->max_per_peer)
+		shutdown(fd, SHUT_RDWR); /* refused: evhttp closes it at once */
 }
 
 /* evhttp asks for a bufferevent for each accepted socket. It must never get
@@ -150,6 +228,13 @@ static struct bufferevent *server_bevcb(struct event_base *base, void *arg)
 	if (!bev)
 		abort(); /* same reason as above; SSL_new just succeeded */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	c->bev = bev;
+	/* Without a timer the connection still has the idle timeout. */
+	c->deadline = evtimer_new(base, on_deadline, c);
+	if (c->deadline) {
+		static const struct timeval now = {0, 0};
+		evtimer_add(c->deadline, &now); /* first run: count the peer */
+	}
 	if (srv->nconn >= srv->max_conn && !srv->paused && srv->listener) {
 		evconnlistener_disable(srv->listener);
 		srv->paused = 1;
@@ -233,6 +318,9 @@ void https_reply_bytes(struct https_request *req, int status, const char *conten
 		evbuffer_add(out, body, len);
 	if (status < 100 || status > 599)
 		status = 500;
+	/* The next request on this connection (keep-alive) gets its own deadline,
+	 * which also bounds a client that does not read this answer. */
+	deadline_arm(conn_of(req->req));
 	/* evhttp frees req after sending (or at once if the client is gone). */
 	evhttp_send_reply(req->req, status, NULL, out);
 	evbuffer_free(out);
@@ -395,6 +483,8 @@ static void dispatch(struct evhttp_request *ev, void *arg)
 	srv->live = r;
 	snprintf(r->peer, sizeof r->peer, "?");
 
+	/* The whole request has arrived: the handler's time is not the client's. */
+	deadline_stop(conn_of(ev));
 	struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
 	if (evcon) {
 		char *addr = NULL;
@@ -565,6 +655,11 @@ int https_server_new(struct event_base *base, const struct https_server_config *
 	srv->base = base;
 	srv->max_conn = cfg->max_connections ? cfg->max_connections : HTTPS_DEFAULT_MAX_CONNECTIONS;
 	srv->max_body = cfg->max_body ? cfg->max_body : HTTPS_DEFAULT_MAX_BODY;
+	srv->max_per_peer = cfg->max_per_peer ? cfg->max_per_peer : HTTPS_DEFAULT_MAX_PER_PEER;
+	unsigned dl = cfg->request_deadline_ms ? cfg->request_deadline_ms
+					       : HTTPS_DEFAULT_REQUEST_DEADLINE_MS;
+	srv->deadline.tv_sec = dl / 1000;
+	srv->deadline.tv_usec = (suseconds_t)(dl % 1000) * 1000;
 
 	srv->ctx = https_tls_ctx_new(1, cfg->identity);
 	if (!srv->ctx) {
