@@ -10,6 +10,7 @@
 
 #include "ekcert.h"
 #include "err.h"
+#include "api_parse.h"
 #include "verifier.h"
 #include "jsontext.h"
 
@@ -29,18 +30,6 @@ json_t *api_parse_stored(const char *text)
 	return j ? j : json_null();
 }
 
-bool api_name_ok(const char *name)
-{
-	size_t n = strlen(name);
-	if (n == 0 || n > STORE_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)name[i];
-		if (c < 0x21 || c == 0x7f || c == '/' || c == '?' || c == '#' || c == '%')
-			return false;
-	}
-	return true;
-}
 
 void api_event(struct verifier *v, int64_t host_id, const char *kind, const char *actor,
 	       const char *fmt, ...)
@@ -85,94 +74,28 @@ bool api_auth(struct verifier *v, struct https_request *req, bool change, bool a
 	return true;
 }
 
-static int json_depth(const json_t *j, int depth)
-{
-	if (depth > VERIFIER_JSON_DEPTH_MAX)
-		return depth;
-	int max = depth;
-	if (json_is_object(j)) {
-		const char *k;
-		json_t *x;
-		json_object_foreach((json_t *)j, k, x)
-		{
-			int d = json_depth(x, depth + 1);
-			if (d > max)
-				max = d;
-			if (max > VERIFIER_JSON_DEPTH_MAX)
-				break;
-		}
-	} else if (json_is_array(j)) {
-		size_t i;
-		json_t *x;
-		json_array_foreach(j, i, x)
-		{
-			int d = json_depth(x, depth + 1);
-			if (d > max)
-				max = d;
-			if (max > VERIFIER_JSON_DEPTH_MAX)
-				break;
-		}
-	}
-	return max;
-}
 
 bool api_body(struct https_request *req, size_t cap, json_t **ret)
 {
 	const uint8_t *b;
 	size_t n;
+	struct api_refusal why;
 	https_request_body(req, &b, &n);
-	if (n > cap) {
-		char m[128];
-		snprintf(m, sizeof m, "the request body is larger than %zu bytes", cap);
-		https_reply_error(req, 413, "BODY_TOO_LARGE", m);
-		return false;
-	}
-	if (jsontext_depth(b, n) > VERIFIER_JSON_DEPTH_MAX) {
-		https_reply_error(req, 400, "JSON_TOO_DEEP", "the JSON body is nested too deeply");
-		return false;
-	}
-	json_t *j = NULL;
-	char err[256] = "";
-	if (n == 0) {
-		j = json_object();
-	} else if (https_request_json(req, &j, err, sizeof err) < 0) {
-		char m[400];
-		snprintf(m, sizeof m, "the body is not valid JSON: %s", err);
-		https_reply_error(req, 400, "INVALID_JSON", m);
-		return false;
-	}
-	if (!json_is_object(j)) {
-		json_decref(j);
-		https_reply_error(req, 400, "INVALID_JSON", "the body must be a JSON object");
-		return false;
-	}
-	if (json_depth(j, 1) > VERIFIER_JSON_DEPTH_MAX) {
-		json_decref(j);
-		https_reply_error(req, 400, "JSON_TOO_DEEP", "the JSON body is nested too deeply");
-		return false;
-	}
-	*ret = j;
-	return true;
+	int rc = api_parse_body(b, n, cap, ret, &why);
+	if (rc == ATTEST_E_NOMEM)
+		https_reply_error(req, 500, "INTERNAL", "out of memory");
+	else if (rc)
+		https_reply_error(req, why.status, why.code, why.message);
+	return rc == 0;
 }
 
 bool api_known_fields(struct https_request *req, json_t *obj, const char *const *keys)
 {
-	const char *k;
-	json_t *x;
-	json_object_foreach(obj, k, x)
-	{
-		bool ok = false;
-		for (size_t i = 0; keys[i] != NULL; i++)
-			if (strcmp(keys[i], k) == 0)
-				ok = true;
-		if (!ok) {
-			char m[STORE_NAME_MAX + 64];
-			snprintf(m, sizeof m, "unknown field \"%.*s\"", STORE_NAME_MAX, k);
-			https_reply_error(req, 400, "UNKNOWN_FIELD", m);
-			return false;
-		}
-	}
-	return true;
+	struct api_refusal why;
+	if (api_parse_known_fields(obj, keys, &why) == 0)
+		return true;
+	https_reply_error(req, why.status, why.code, why.message);
+	return false;
 }
 
 void api_store_error(struct verifier *v, struct https_request *req, int rc, const char *what)
@@ -324,39 +247,6 @@ void api_reply_host(struct verifier *v, struct https_request *req, int status, i
 }
 
 /* Split "host:port" / "[v6]:port" into host (cap bytes) and port. */
-int verifier_split_address(const char *addr, char *host, size_t cap, uint16_t *port)
-{
-	const char *colon, *h = addr;
-	size_t hl;
-	if (addr[0] == '[') {
-		const char *rb = strchr(addr, ']');
-		if (rb == NULL || rb[1] != ':')
-			return ATTEST_E_FORMAT;
-		h = addr + 1;
-		hl = (size_t)(rb - h);
-		colon = rb + 1;
-	} else {
-		colon = strrchr(addr, ':');
-		if (colon == NULL || strchr(addr, ':') != colon)
-			return ATTEST_E_FORMAT;
-		hl = (size_t)(colon - addr);
-	}
-	if (hl == 0 || hl >= cap)
-		return ATTEST_E_FORMAT;
-	for (size_t i = 0; i < hl; i++)
-		if ((unsigned char)h[i] <= 0x20 || h[i] == '/' || h[i] == '@')
-			return ATTEST_E_FORMAT;
-	char *end = NULL;
-	errno = 0;
-	unsigned long p = strtoul(colon + 1, &end, 10);
-	if (errno != 0 || end == colon + 1 || *end != '\0' || p == 0 || p > 65535 ||
-	    colon[1] == '+' || colon[1] == '-')
-		return ATTEST_E_FORMAT;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	*port = (uint16_t)p;
-	return 0;
-}
 
 struct add_ctx {
 	struct verifier *v;
@@ -443,71 +333,18 @@ static void add_fetched(const struct https_result *res, void *arg)
 
 static void hosts_add(struct verifier *v, struct https_request *req, struct api_ctx *ctx)
 {
-	static const char *const keys[] = {"address", "name", "thumbprint", "accept_thumbprint",
-					   "policy", "interval_s", NULL};
 	json_t *b = NULL;
 	if (!api_body(req, VERIFIER_API_BODY_MAX, &b))
 		return;
 	struct add_ctx *a = NULL;
-	if (!api_known_fields(req, b, keys))
-		goto out;
-	json_t *jaddr = json_object_get(b, "address"), *jname = json_object_get(b, "name"),
-	       *jtp = json_object_get(b, "thumbprint"),
-	       *jacc = json_object_get(b, "accept_thumbprint"),
-	       *jpol = json_object_get(b, "policy"), *jint = json_object_get(b, "interval_s");
-	char hostpart[256];
-	uint16_t port;
-	if (jaddr == NULL) {
-		https_reply_error(req, 400, "MISSING_FIELD", "address is required (host:port)");
+	struct api_host_add in;
+	struct api_refusal why;
+	if (api_parse_host_add(b, v->cfg.interval_s, &in, &why) < 0) {
+		https_reply_error(req, why.status, why.code, why.message);
 		goto out;
 	}
-	if (!json_is_string(jaddr) || json_string_length(jaddr) > STORE_TEXT_MAX ||
-	    verifier_split_address(json_string_value(jaddr), hostpart, sizeof hostpart, &port) <
-		0) {
-		https_reply_error(req, 400, "INVALID_FIELD",
-				  "address must be host:port (IPv6 as [addr]:port)");
-		goto out;
-	}
-	const char *name = json_string_value(jaddr);
-	if (jname != NULL && !json_is_null(jname)) {
-		if (!json_is_string(jname) || !api_name_ok(json_string_value(jname))) {
-			https_reply_error(req, 400, "INVALID_FIELD",
-					  "name must be 1-255 printable characters without "
-					  "spaces, '/', '?', '#' or '%'");
-			goto out;
-		}
-		name = json_string_value(jname);
-	} else if (!api_name_ok(name)) {
-		https_reply_error(req, 400, "INVALID_FIELD", "give the host a name");
-		goto out;
-	}
-	char tp[TLSID_THUMBPRINT_SIZE] = "";
-	if (jtp != NULL && !json_is_null(jtp)) {
-		if (!json_is_string(jtp) || tlsid_thumbprint_parse(json_string_value(jtp), tp) < 0) {
-			https_reply_error(req, 400, "INVALID_FIELD",
-					  "thumbprint must be SHA256: followed by 64 hex digits");
-			goto out;
-		}
-	}
-	if (jacc != NULL && !json_is_boolean(jacc)) {
-		https_reply_error(req, 400, "INVALID_FIELD", "accept_thumbprint must be a boolean");
-		goto out;
-	}
-	if (jpol != NULL && !json_is_null(jpol) &&
-	    (!json_is_string(jpol) || !api_name_ok(json_string_value(jpol)))) {
-		https_reply_error(req, 400, "INVALID_FIELD", "policy must be a policy name");
-		goto out;
-	}
-	int64_t interval = v->cfg.interval_s;
-	if (jint != NULL) {
-		if (!json_is_integer(jint) || json_integer_value(jint) < 1 ||
-		    json_integer_value(jint) > 86400 * 7) {
-			https_reply_error(req, 400, "INVALID_FIELD",
-					  "interval_s must be an integer from 1 to 604800");
-			goto out;
-		}
-		interval = json_integer_value(jint);
-	}
+	const char *name = in.name;
+	const char *tp = in.have_thumbprint ? in.thumbprint : "";
 	struct store_host *existing = NULL;
 	if (store_host_get_by_name(v->store, name, &existing) == 0) {
 		store_host_free(existing);
@@ -521,20 +358,19 @@ static void hosts_add(struct verifier *v, struct https_request *req, struct api_
 	a->req = req;
 	memcpy(a->actor, ctx->actor, sizeof a->actor);
 	a->name = strdup(name);
-	a->address = strdup(json_string_value(jaddr));
-	a->policy = jpol && json_is_string(jpol) ? strdup(json_string_value(jpol)) : NULL;
-	a->interval_s = interval;
-	a->accept = jacc != NULL && json_is_true(jacc);
+	a->address = strdup(in.address);
+	a->policy = in.policy ? strdup(in.policy) : NULL;
+	a->interval_s = in.interval_s;
+	a->accept = in.accept_thumbprint;
 	a->wait = flag_query(req, "wait");
-	if (a->name == NULL || a->address == NULL ||
-	    (jpol && json_is_string(jpol) && a->policy == NULL))
+	if (a->name == NULL || a->address == NULL || (in.policy && a->policy == NULL))
 		goto nomem;
 	if (tp[0] != '\0') {
 		add_finish(a, tp);
 		goto out;
 	}
 	/* Show me the thumbprint: connect, read the certificate, send nothing. */
-	struct https_call call = {.host = hostpart, .port = port, .verify = HTTPS_VERIFY_FETCH,
+	struct https_call call = {.host = in.host, .port = in.port, .verify = HTTPS_VERIFY_FETCH,
 				  .timeout_ms = v->cfg.timeout_ms};
 	if (https_client_request(v->cli, &call, add_fetched, a) < 0) {
 		https_reply_error(req, 502, "HOST_UNREACHABLE", "cannot start a connection");

@@ -163,9 +163,7 @@ json_t *api_parse_stored(const char *text);
 /* Log an admin event (failures ignored: the action itself succeeded). */
 void api_event(struct verifier *v, int64_t host_id, const char *kind, const char *actor,
 	       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-/* Split "host:port" or "[v6]:port"; ATTEST_E_FORMAT if malformed. */
-int verifier_split_address(const char *addr, char *host, size_t cap, uint16_t *port);
-/* Whether a name is acceptable for hosts/policies/tokens. */
-bool api_name_ok(const char *name);
+/* verifier_split_address() and api_name_ok() are in api_parse.h. */
+#include "api_parse.h"
 
 #endif

@@ -1,0 +1,311 @@
+/* Operator API request bodies -> checked values (see api_parse.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_parse.h"
+#include "base64.h"
+#include "err.h"
+#include "jsontext.h"
+
+__attribute__((format(printf, 4, 5))) static int refuse(struct api_refusal *why, int status,
+                                                        const char *code, const char *fmt, ...)
+{
+	why->status = status;
+	why->code = code;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why->message, sizeof why->message, fmt, ap);
+	va_end(ap);
+	return status == 413 ? ATTEST_E_LIMIT : ATTEST_E_FORMAT;
+}
+
+bool api_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > API_PARSE_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c < 0x21 || c == 0x7f || c == '/' || c == '?' || c == '#' || c == '%')
+			return false;
+	}
+	return true;
+}
+
+int verifier_split_address(const char *addr, char *host, size_t cap, uint16_t *port)
+{
+	const char *colon, *h = addr;
+	size_t hl;
+	if (addr[0] == '[') {
+		const char *rb = strchr(addr, ']');
+		if (rb == NULL || rb[1] != ':')
+			return ATTEST_E_FORMAT;
+		h = addr + 1;
+		hl = (size_t)(rb - h);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(addr, ':');
+		if (colon == NULL || strchr(addr, ':') != colon)
+			return ATTEST_E_FORMAT;
+		hl = (size_t)(colon - addr);
+	}
+	if (hl == 0 || hl >= cap)
+		return ATTEST_E_FORMAT;
+	for (size_t i = 0; i < hl; i++)
+		if ((unsigned char)h[i] <= 0x20 || h[i] == '/' || h[i] == '@')
+			return ATTEST_E_FORMAT;
+	char *end = NULL;
+	errno = 0;
+	unsigned long p = strtoul(colon + 1, &end, 10);
+	if (errno != 0 || end == colon + 1 || *end != '\0' || p == 0 || p > 65535 ||
+	    colon[1] == '+' || colon[1] == '-')
+		return ATTEST_E_FORMAT;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	*port = (uint16_t)p;
+	return 0;
+}
+
+static int json_depth(const json_t *j, int depth)
+{
+	if (depth > API_PARSE_DEPTH_MAX)
+		return depth;
+	int max = depth;
+	if (json_is_object(j)) {
+		const char *k;
+		json_t *x;
+		json_object_foreach((json_t *)j, k, x)
+		{
+			int d = json_depth(x, depth + 1);
+			if (d > max)
+				max = d;
+			if (max > API_PARSE_DEPTH_MAX)
+				break;
+		}
+	} else if (json_is_array(j)) {
+		size_t i;
+		json_t *x;
+		json_array_foreach(j, i, x)
+		{
+			int d = json_depth(x, depth + 1);
+			if (d > max)
+				max = d;
+			if (max > API_PARSE_DEPTH_MAX)
+				break;
+		}
+	}
+	return max;
+}
+
+int api_parse_body(const uint8_t *body, size_t len, size_t cap, json_t **ret,
+                   struct api_refusal *why)
+{
+	if (len > cap)
+		return refuse(why, 413, "BODY_TOO_LARGE", "the request body is larger than %zu bytes",
+		              cap);
+	/* Depth first, on the text: jansson would recurse before we could. */
+	if (jsontext_depth(body, len) > API_PARSE_DEPTH_MAX)
+		return refuse(why, 400, "JSON_TOO_DEEP", "the JSON body is nested too deeply");
+	json_t *j;
+	if (len == 0) {
+		j = json_object();
+		if (j == NULL)
+			return ATTEST_E_NOMEM;
+	} else {
+		json_error_t jerr;
+		j = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
+		if (j == NULL)
+			return refuse(why, 400, "INVALID_JSON",
+			              "the body is not valid JSON: invalid JSON at line %d column %d: "
+			              "%s",
+			              jerr.line, jerr.column, jerr.text);
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return refuse(why, 400, "INVALID_JSON", "the body must be a JSON object");
+	}
+	if (json_depth(j, 1) > API_PARSE_DEPTH_MAX) {
+		json_decref(j);
+		return refuse(why, 400, "JSON_TOO_DEEP", "the JSON body is nested too deeply");
+	}
+	*ret = j;
+	return 0;
+}
+
+int api_parse_known_fields(json_t *obj, const char *const *keys, struct api_refusal *why)
+{
+	const char *k;
+	json_t *x;
+	json_object_foreach(obj, k, x)
+	{
+		bool known = false;
+		for (size_t i = 0; keys[i] && !known; i++)
+			known = strcmp(k, keys[i]) == 0;
+		if (!known)
+			return refuse(why, 400, "UNKNOWN_FIELD", "unknown field \"%.255s\"", k);
+	}
+	return 0;
+}
+
+int api_parse_host_add(json_t *b, int64_t default_interval, struct api_host_add *ret,
+                       struct api_refusal *why)
+{
+	static const char *const keys[] = {"address", "name", "thumbprint", "accept_thumbprint",
+	                                   "policy", "interval_s", NULL};
+	int rc = api_parse_known_fields(b, keys, why);
+	if (rc)
+		return rc;
+	json_t *jaddr = json_object_get(b, "address"), *jname = json_object_get(b, "name"),
+	       *jtp = json_object_get(b, "thumbprint"),
+	       *jacc = json_object_get(b, "accept_thumbprint"),
+	       *jpol = json_object_get(b, "policy"), *jint = json_object_get(b, "interval_s");
+	struct api_host_add a;
+	memset(&a, 0, sizeof a);
+	if (jaddr == NULL)
+		return refuse(why, 400, "MISSING_FIELD", "address is required (host:port)");
+	if (!json_is_string(jaddr) || json_string_length(jaddr) > API_PARSE_TEXT_MAX ||
+	    strlen(json_string_value(jaddr)) != json_string_length(jaddr) ||
+	    verifier_split_address(json_string_value(jaddr), a.host, sizeof a.host, &a.port) < 0)
+		return refuse(why, 400, "INVALID_FIELD",
+		              "address must be host:port (IPv6 as [addr]:port)");
+	a.address = a.name = json_string_value(jaddr);
+	if (jname != NULL && !json_is_null(jname)) {
+		if (!json_is_string(jname) || !api_name_ok(json_string_value(jname)))
+			return refuse(why, 400, "INVALID_FIELD",
+			              "name must be 1-255 printable characters without spaces, '/', "
+			              "'?', '#' or '%%'");
+		a.name = json_string_value(jname);
+	} else if (!api_name_ok(a.name)) {
+		return refuse(why, 400, "INVALID_FIELD", "give the host a name");
+	}
+	if (jtp != NULL && !json_is_null(jtp)) {
+		if (!json_is_string(jtp) || tlsid_thumbprint_parse(json_string_value(jtp), a.thumbprint) < 0)
+			return refuse(why, 400, "INVALID_FIELD",
+			              "thumbprint must be SHA256: followed by 64 hex digits");
+		a.have_thumbprint = true;
+	}
+	if (jacc != NULL && !json_is_boolean(jacc))
+		return refuse(why, 400, "INVALID_FIELD", "accept_thumbprint must be a boolean");
+	a.accept_thumbprint = json_is_true(jacc);
+	if (jpol != NULL && !json_is_null(jpol)) {
+		if (!json_is_string(jpol) || !api_name_ok(json_string_value(jpol)))
+			return refuse(why, 400, "INVALID_FIELD", "policy must be a policy name");
+		a.policy = json_string_value(jpol);
+	}
+	a.interval_s = default_interval;
+	if (jint != NULL) {
+		if (!json_is_integer(jint) || json_integer_value(jint) < 1 ||
+		    json_integer_value(jint) > API_PARSE_INTERVAL_MAX)
+			return refuse(why, 400, "INVALID_FIELD",
+			              "interval_s must be an integer from 1 to %d", API_PARSE_INTERVAL_MAX);
+		a.interval_s = json_integer_value(jint);
+	}
+	*ret = a;
+	return 0;
+}
+
+int api_parse_policy_create(json_t *b, struct api_policy_create *ret, struct api_refusal *why)
+{
+	static const char *const keys[] = {"name", "body", "from_host", "dry_run", NULL};
+	int rc = api_parse_known_fields(b, keys, why);
+	if (rc)
+		return rc;
+	const char *name = json_string_value(json_object_get(b, "name"));
+	json_t *body = json_object_get(b, "body"), *from = json_object_get(b, "from_host");
+	if (name == NULL || !api_name_ok(name))
+		return refuse(why, 400, name ? "INVALID_FIELD" : "MISSING_FIELD",
+		              "name (a policy name) is required");
+	if ((body == NULL) == (from == NULL))
+		return refuse(why, 400, "INVALID_FIELD", "give exactly one of body or from_host");
+	if (from != NULL && (!json_is_string(from) || !api_name_ok(json_string_value(from))))
+		return refuse(why, 400, "INVALID_FIELD", "from_host must be a host name");
+	if (body != NULL && !json_is_object(body))
+		return refuse(why, 400, "INVALID_FIELD", "body must be a policy document (object)");
+	ret->name = name;
+	ret->body = body;
+	ret->from_host = from ? json_string_value(from) : NULL;
+	return 0;
+}
+
+int api_parse_policy_assign(json_t *b, struct api_policy_assign *ret, struct api_refusal *why)
+{
+	static const char *const keys[] = {"host", "default", NULL};
+	int rc = api_parse_known_fields(b, keys, why);
+	if (rc)
+		return rc;
+	json_t *jh = json_object_get(b, "host"), *def = json_object_get(b, "default");
+	const char *host = json_string_value(jh);
+	if ((jh == NULL) == (def == NULL) || (jh && (host == NULL || !api_name_ok(host))) ||
+	    (def && !json_is_true(def)))
+		return refuse(why, 400, "INVALID_FIELD", "give {\"host\": NAME} or {\"default\": true}");
+	ret->host = host;
+	return 0;
+}
+
+int api_parse_ca_add(json_t *b, size_t der_max, uint8_t **ret_buf, size_t *ret_len,
+                     const char **ret_source, struct api_refusal *why)
+{
+	static const char *const keys[] = {"pem", "der", "source", NULL};
+	int rc = api_parse_known_fields(b, keys, why);
+	if (rc)
+		return rc;
+	json_t *pem = json_object_get(b, "pem"), *der = json_object_get(b, "der");
+	json_t *src = json_object_get(b, "source");
+	if ((pem == NULL) == (der == NULL) || (pem && !json_is_string(pem)) ||
+	    (der && !json_is_string(der)) || (src && !json_is_string(src)))
+		return refuse(why, 400, "INVALID_FIELD",
+		              "give exactly one of pem (text) or der (base64)");
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	if (pem) {
+		len = json_string_length(pem);
+		buf = malloc(len + 1);
+		if (buf == NULL)
+			return ATTEST_E_NOMEM;
+		memcpy(buf, json_string_value(pem), len + 1);
+	} else if (base64_decode_alloc(json_string_value(der), json_string_length(der), der_max,
+	                               &buf, &len) < 0) {
+		free(buf);
+		return refuse(why, 400, "INVALID_FIELD", "der must be strict base64");
+	}
+	const char *source = src ? json_string_value(src) : "attestctl";
+	if (strlen(source) == 0 || strlen(source) > API_PARSE_NAME_MAX)
+		source = "attestctl";
+	*ret_buf = buf;
+	*ret_len = len;
+	*ret_source = source;
+	return 0;
+}
+
+int api_parse_token_add(json_t *b, const char **ret_name, const char **ret_role,
+                        struct api_refusal *why)
+{
+	static const char *const keys[] = {"name", "role", NULL};
+	int rc = api_parse_known_fields(b, keys, why);
+	if (rc)
+		return rc;
+	const char *tn = json_string_value(json_object_get(b, "name"));
+	const char *rn = json_string_value(json_object_get(b, "role"));
+	if (tn == NULL || !api_name_ok(tn) || rn == NULL ||
+	    (strcmp(rn, "viewer") != 0 && strcmp(rn, "admin") != 0))
+		return refuse(why, 400, "INVALID_FIELD", "give name and role (viewer or admin)");
+	*ret_name = tn;
+	*ret_role = rn;
+	return 0;
+}
+
+int api_parse_id(const char *text, int64_t *ret)
+{
+	if (text == NULL || text[0] < '1' || text[0] > '9')
+		return ATTEST_E_FORMAT;
+	char *end = NULL;
+	errno = 0;
+	unsigned long long x = strtoull(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || x > (unsigned long long)INT64_MAX)
+		return ATTEST_E_FORMAT;
+	*ret = (int64_t)x;
+	return 0;
+}
