@@ -26,14 +26,16 @@
 #include "fileio.h"
 #include "hex.h"
 #include "https.h"
+#include "request.h"
 #include "tlsid.h"
 
 #define DEFAULT_TCTI     "device:/dev/tpmrm0"
 #define DEFAULT_EVENTLOG "/sys/kernel/security/tpm0/binary_bios_measurements"
 #define DEFAULT_DATA_DIR "/var/lib/attest-agent"
-#define DEFAULT_PCRS     "sha256:0-7"
 #define TLSID_NAME       "agent"
-#define PCRS_TEXT_MAX    256u
+
+_Static_assert(AGENT_REQ_NAME_MAX <= AGENTD_NAME_MAX, "AK Name does not fit the job");
+_Static_assert(AGENT_REQ_NONCE_MAX <= sizeof(((struct agentd_job *)0)->nonce), "nonce size");
 
 struct agentd {
 	struct agentd_config cfg;
@@ -231,51 +233,6 @@ static void bad_request(struct https_request *req, const char *fmt, ...)
 	https_reply_error(req, 400, "BAD_REQUEST", msg);
 }
 
-/* The body as a JSON object; replies 400 and returns NULL otherwise. An
- * empty body counts as {} where empty_ok. */
-static json_t *body_object(struct https_request *req, bool empty_ok)
-{
-	const uint8_t *b;
-	size_t n;
-	https_request_body(req, &b, &n);
-	if (n == 0) {
-		if (empty_ok)
-			return json_object();
-		bad_request(req, "the request body is empty; a JSON object is expected");
-		return NULL;
-	}
-	json_t *o = NULL;
-	char err[200];
-	if (https_request_json(req, &o, err, sizeof err) != 0) {
-		bad_request(req, "the request body is not JSON: %s", err);
-		return NULL;
-	}
-	if (!json_is_object(o)) {
-		json_decref(o);
-		bad_request(req, "the request body must be a JSON object");
-		return NULL;
-	}
-	return o;
-}
-
-/* A string member, or NULL (with a 400 sent) if present but not a string.
- * *missing tells absent from wrong. */
-static const char *member_string(struct https_request *req, json_t *o, const char *key,
-                                 bool *missing, bool *bad)
-{
-	json_t *v = json_object_get(o, key);
-	*missing = v == NULL;
-	*bad = false;
-	if (!v)
-		return NULL;
-	if (!json_is_string(v)) {
-		bad_request(req, "\"%s\" must be a string", key);
-		*bad = true;
-		return NULL;
-	}
-	return json_string_value(v);
-}
-
 static bool route_exact(struct https_request *req)
 {
 	if (https_request_path_rest(req)[0] == '\0')
@@ -316,157 +273,73 @@ static void on_identity(struct https_request *req, void *arg)
 		submit(d, j);
 }
 
+/* Parse the request body with parse (agent/request.c); replies 400 and
+ * returns false if it is refused. */
+static bool parse_body(struct https_request *req,
+                       int (*parse)(const uint8_t *, size_t, struct agent_req *,
+                                    char[static AGENT_REQ_MSG_SIZE]),
+                       struct agent_req *r)
+{
+	const uint8_t *b;
+	size_t n;
+	char msg[AGENT_REQ_MSG_SIZE];
+	https_request_body(req, &b, &n);
+	if (parse(b, n, r, msg) == 0)
+		return true;
+	bad_request(req, "%s", msg);
+	return false;
+}
+
 static void on_ak(struct https_request *req, void *arg)
 {
 	struct agentd *d = arg;
-	if (!route_exact(req) || !authorized(d, req, false))
+	struct agent_req r;
+	if (!route_exact(req) || !authorized(d, req, false) || !parse_body(req, agent_request_ak, &r))
 		return;
-	json_t *o = body_object(req, true);
-	if (!o)
-		return;
-	bool missing, bad;
-	const char *type = member_string(req, o, "type", &missing, &bad);
-	enum agent_tpm_ak_alg alg = AGENT_TPM_AK_RSA;
-	if (bad)
-		goto out;
-	if (!missing) {
-		if (strcmp(type, "rsa") == 0) {
-			alg = AGENT_TPM_AK_RSA;
-		} else if (strcmp(type, "ecc") == 0) {
-			alg = AGENT_TPM_AK_ECC;
-		} else {
-			bad_request(req, "\"type\" must be \"rsa\" or \"ecc\", not \"%.32s\"",
-			            type);
-			goto out;
-		}
-	}
 	struct agentd_job *j = job_new(AGENTD_JOB_AK, req);
 	if (j) {
-		j->ak_alg = alg;
+		j->ak_alg = r.ak_alg;
 		submit(d, j);
 	}
-out:
-	json_decref(o);
-}
-
-/* Decode a required base64 member into a new buffer; replies 400 if absent
- * or malformed. */
-static int member_b64(struct https_request *req, json_t *o, const char *key, uint8_t **ret,
-                      size_t *ret_len)
-{
-	bool missing, bad;
-	const char *s = member_string(req, o, key, &missing, &bad);
-	if (bad)
-		return ATTEST_E_FORMAT;
-	if (missing) {
-		bad_request(req, "\"%s\" is missing", key);
-		return ATTEST_E_FORMAT;
-	}
-	int rc = base64_decode_alloc(s, strlen(s), AGENT_TPM_BLOB_MAX, ret, ret_len);
-	if (rc == ATTEST_E_LIMIT) {
-		bad_request(req, "\"%s\" is larger than %u bytes", key, AGENT_TPM_BLOB_MAX);
-		return rc;
-	}
-	if (rc) {
-		bad_request(req, "\"%s\" is not base64 (RFC 4648, standard alphabet, padded)", key);
-		return rc;
-	}
-	if (*ret_len < 2) {
-		free(*ret);
-		*ret = NULL;
-		bad_request(req, "\"%s\" is too short to be a TPM2B structure", key);
-		return ATTEST_E_FORMAT;
-	}
-	return 0;
+	agent_request_clear(&r);
 }
 
 static void on_activate(struct https_request *req, void *arg)
 {
 	struct agentd *d = arg;
-	if (!route_exact(req) || !authorized(d, req, false))
-		return;
-	json_t *o = body_object(req, false);
-	if (!o)
+	struct agent_req r;
+	if (!route_exact(req) || !authorized(d, req, false) ||
+	    !parse_body(req, agent_request_activate, &r))
 		return;
 	struct agentd_job *j = job_new(AGENTD_JOB_ACTIVATE, req);
-	if (!j)
-		goto out;
-	bool missing, bad;
-	const char *name = member_string(req, o, "ak_name", &missing, &bad);
-	if (bad)
-		goto fail;
-	if (missing) {
-		bad_request(req, "\"ak_name\" is missing");
-		goto fail;
+	if (j) {
+		memcpy(j->ak_name, r.ak_name, r.ak_name_len);
+		j->ak_name_len = r.ak_name_len;
+		j->cred = r.cred; /* the job owns the blobs from here */
+		j->cred_len = r.cred_len;
+		j->secret = r.secret;
+		j->secret_len = r.secret_len;
+		r.cred = r.secret = NULL;
+		submit(d, j);
 	}
-	if (hex_decode(name, j->ak_name, sizeof j->ak_name, &j->ak_name_len) != 0 ||
-	    j->ak_name_len < 2) {
-		bad_request(req, "\"ak_name\" must be a TPM Name in hex (4 to %u digits)",
-		            2 * AGENTD_NAME_MAX);
-		goto fail;
-	}
-	if (member_b64(req, o, "credential_blob", &j->cred, &j->cred_len) != 0 ||
-	    member_b64(req, o, "secret", &j->secret, &j->secret_len) != 0)
-		goto fail;
-	submit(d, j);
-	goto out;
-fail:
-	agentd_job_free(j);
-out:
-	json_decref(o);
+	agent_request_clear(&r);
 }
 
 static void on_quote(struct https_request *req, void *arg)
 {
 	struct agentd *d = arg;
-	if (!route_exact(req) || !authorized(d, req, false))
-		return;
-	json_t *o = body_object(req, false);
-	if (!o)
+	struct agent_req r;
+	if (!route_exact(req) || !authorized(d, req, false) ||
+	    !parse_body(req, agent_request_quote, &r))
 		return;
 	struct agentd_job *j = job_new(AGENTD_JOB_QUOTE, req);
-	if (!j)
-		goto out;
-	bool missing, bad;
-	const char *nonce = member_string(req, o, "nonce", &missing, &bad);
-	if (bad)
-		goto fail;
-	if (missing) {
-		bad_request(req, "\"nonce\" is missing");
-		goto fail;
+	if (j) {
+		memcpy(j->nonce, r.nonce, r.nonce_len);
+		j->nonce_len = r.nonce_len;
+		j->sel = r.sel;
+		submit(d, j);
 	}
-	size_t nlen = strlen(nonce);
-	if (nlen < 2 * EVIDENCE_NONCE_MIN || nlen > 2 * EVIDENCE_NONCE_MAX ||
-	    hex_decode(nonce, j->nonce, sizeof j->nonce, &j->nonce_len) != 0 ||
-	    j->nonce_len < EVIDENCE_NONCE_MIN) {
-		bad_request(req,
-		            "\"nonce\" must be %u to %u bytes in hex (%u to %u digits); got %zu "
-		            "characters%s",
-		            EVIDENCE_NONCE_MIN, EVIDENCE_NONCE_MAX, 2 * EVIDENCE_NONCE_MIN,
-		            2 * EVIDENCE_NONCE_MAX, nlen,
-		            nlen >= 2 * EVIDENCE_NONCE_MIN && nlen <= 2 * EVIDENCE_NONCE_MAX
-		                ? " that are not hex"
-		                : "");
-		goto fail;
-	}
-	const char *pcrs = member_string(req, o, "pcrs", &missing, &bad);
-	if (bad)
-		goto fail;
-	if (missing)
-		pcrs = DEFAULT_PCRS;
-	if (strlen(pcrs) > PCRS_TEXT_MAX || agent_tpm_pcr_selection_parse(pcrs, &j->sel) != 0) {
-		bad_request(req,
-		            "\"pcrs\" \"%.64s\" is not a PCR selection: expected e.g. "
-		            "sha256:0-7,14+sha1:0 (banks sha1, sha256, sha384, sha512; PCRs 0-23)",
-		            pcrs);
-		goto fail;
-	}
-	submit(d, j);
-	goto out;
-fail:
-	agentd_job_free(j);
-out:
-	json_decref(o);
+	agent_request_clear(&r);
 }
 
 static const char *job_name(enum agentd_job_kind k)
