@@ -12,7 +12,7 @@ PKGS=(
   # TPM peers: emulator and reference tools
   swtpm swtpm-tools tpm2-tools openssl
   # services and tools the tests start
-  postgresql sqlite3 chromium valgrind jq curl
+  postgresql sqlite3 chromium valgrind jq curl python3
 )
 # Node.js for the browser tests: use the machine's own if it has one (it may
 # come from another packager whose nodejs conflicts with Debian's npm).
