@@ -24,6 +24,7 @@
 #include "err.h"
 #include "fileio.h"
 #include "hex.h"
+#include "policy.h"
 #include "store_copy.h"
 #include "verifier.h"
 
@@ -283,6 +284,35 @@ static int import_ca_dir(struct verifier *v, bool first)
 	return 0;
 }
 
+/* The built-in default policy (the seed's requirements: Secure Boot on,
+ * SHA-256 bank, UEFI, certified TPM) stored as "default" on the database's
+ * first start, so operators see and can edit what applies out of the box. */
+static int store_builtin_default(struct verifier *v, bool first)
+{
+	if (!first)
+		return 0;
+	struct store_policy *sp = NULL;
+	int rc = store_policy_get_default(v->store, &sp);
+	store_policy_free(sp);
+	if (rc != ATTEST_E_NOTFOUND)
+		return rc; /* one exists already (or the store failed) */
+	struct policy *p = NULL;
+	char *json = NULL;
+	rc = policy_default(&p);
+	if (rc == 0)
+		rc = policy_to_json(p, false, &json);
+	if (rc == 0)
+		rc = store_policy_add(v->store, "default", json, true, verifier_now(), NULL);
+	if (rc == ATTEST_E_EXISTS)
+		rc = 0; /* another instance starting at the same time stored it */
+	if (rc < 0)
+		fprintf(stderr, "attest-verifier: cannot store the default policy: %s\n",
+			attest_strerror(rc));
+	free(json);
+	policy_free(p);
+	return rc;
+}
+
 /* Leases held under our instance name by an earlier run of this process
  * (killed): give them back at once rather than waiting for them to expire. */
 static void release_own_leases(struct verifier *v)
@@ -534,7 +564,7 @@ int main(int argc, char **argv)
 	if (database_is_new(&v, &first) < 0)
 		goto out;
 	/* CAs before the token: the token marks a finished first start. */
-	if (import_ca_dir(&v, first) < 0)
+	if (import_ca_dir(&v, first) < 0 || store_builtin_default(&v, first) < 0)
 		goto out;
 	if (ensure_admin_token(&v, first, tokpath, sizeof tokpath) < 0)
 		goto out;

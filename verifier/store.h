@@ -429,8 +429,10 @@ struct store_policy_list {
 void store_policy_free(struct store_policy *p);
 void store_policy_list_free(struct store_policy_list *l);
 
-/* Add a policy. It becomes the default if make_default is set or if there is
- * no default yet (so exactly one default exists once any policy does).
+/* Add a policy; it becomes the default only if make_default is set (an
+ * approved configuration learned from one host must never silently become
+ * every host's). At most one default exists; with none, the verifier uses
+ * the built-in policy_default().
  * ATTEST_E_EXISTS if the name is taken. */
 int store_policy_add(struct store *s, const char *name, const char *body_json, bool make_default,
                      int64_t now, int64_t *ret_id);

@@ -225,7 +225,7 @@ int store_policy_add(struct store *s, const char *name, const char *body_json, b
 	    s,
 	    "INSERT INTO policies (name, body, is_default, created_at, updated_at) "
 	    "VALUES ($1, $2, $3, $4, $4) RETURNING id",
-	    PARAMS(V_TEXT(name), V_TEXT(body_json), V_INT(make_default || !ndefault), V_INT(now)),
+	    PARAMS(V_TEXT(name), V_TEXT(body_json), V_INT(make_default), V_INT(now)),
 	    &id);
 	if (rc == ATTEST_E_EXISTS)
 		store_fail(s, rc, "a policy with that name already exists");

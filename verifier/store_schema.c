@@ -15,9 +15,9 @@
 #include "store_driver.h"
 
 static const char schema_v1[] =
-    /* Approved configurations. Exactly one is the default once any exists:
-     * the partial unique index allows at most one row with is_default = 1
-     * and the store makes the first policy the default. */
+    /* Approved configurations. The partial unique index allows at most one
+     * row with is_default = 1; the verifier stores its built-in default
+     * policy on first start. */
     "CREATE TABLE policies (\n"
     "  id {ID},\n"
     "  name TEXT NOT NULL UNIQUE,\n"

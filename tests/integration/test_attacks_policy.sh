@@ -103,8 +103,8 @@ host l gce-debian10-secureboot-sha1-legacy.bin "$work/ca"
 mitm qi i
 verifier_up
 
-# The first policy becomes the default (docs/storage.md): make it the seed's
-# requirements, so that p's learned policy applies to p only.
+# A policy stored from a file, with the seed's requirements only; p's learned
+# policy below is assigned to p alone.
 printf '{"version":1}' >"$work/seed.json"
 ctl policy create seed --file "$work/seed.json"
 add p "127.0.0.1:$p_port" "$p_thumb"; expect_green

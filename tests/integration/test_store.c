@@ -459,7 +459,7 @@ static void test_unique_violations(void **state)
 	struct store_policy *p = NULL;
 	assert_int_equal(store_policy_get(s, pid, &p), 0);
 	assert_string_equal(p->body_json, "{}");
-	assert_true(p->is_default);
+	assert_false(p->is_default); /* the refused add (make_default) changed nothing */
 	store_policy_free(p);
 
 	const uint8_t der[] = {1, 2, 3};
@@ -893,8 +893,11 @@ static void test_policies_and_connection(void **state)
 	assert_int_equal(store_policy_get_default(s, &p), ATTEST_E_NOTFOUND);
 	assert_int_equal(store_policy_add(s, "base", "{\"require\":{}}", false, T0, &a), 0);
 	assert_int_equal(store_policy_add(s, "strict", "{}", false, T0, &b), 0);
+	/* Adding never promotes a policy to default on its own. */
+	assert_int_equal(store_policy_get_default(s, &p), ATTEST_E_NOTFOUND);
+	assert_int_equal(store_policy_set_default(s, a, T0 + 1), 0);
 	assert_int_equal(store_policy_get_default(s, &p), 0);
-	assert_int_equal(p->id, a); /* the first policy became the default */
+	assert_int_equal(p->id, a);
 	store_policy_free(p);
 	assert_int_equal(store_policy_set_default(s, b, T0 + 1), 0);
 	assert_int_equal(store_policy_set_default(s, 999, T0 + 1), ATTEST_E_NOTFOUND);
