@@ -32,7 +32,7 @@
 #include "verifier.h"
 #include "verify.h"
 
-#define TICK_MS 1000
+#define TICK_MS 1000 /* mean time between scheduler rounds; each is 50-150 % of it */
 #define EXPIRE_EVERY_S 5
 #define CREDENTIAL_SIZE 32
 #define IDENTITY_MAX (256u * 1024u)
@@ -184,7 +184,12 @@ static int64_t jittered(const struct verifier *v, int64_t interval)
 {
 	uint32_t r = 0;
 	(void)RAND_bytes((unsigned char *)&r, sizeof r);
-	int64_t span = interval / 10; /* +/- 10 % */
+	/* +/- 10 %, and at least a second from 2 s up: due times are whole
+	 * seconds, so without it hosts attested together stay in step forever
+	 * and arrive at the instances sharing a database in one lump. */
+	int64_t span = interval / 10;
+	if (span < 1 && interval >= 2)
+		span = 1;
 	if (span <= 0)
 		return interval;
 	return interval - span + (int64_t)(r % (uint32_t)(2 * span + 1));
@@ -1118,14 +1123,34 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	schedule_round(arg);
 }
 
+/* Arm the next round at a random 50-150 % of TICK_MS. Hosts fall due on
+ * whole seconds; with a fixed period, the instance whose round comes first
+ * after each second would claim every due host, always the same one. A
+ * random period lets each of several instances sharing a database come
+ * first in turn, so the hosts spread over them. */
+static void tick_arm(struct verifier *v)
+{
+	uint32_t r = 0;
+	(void)RAND_bytes((unsigned char *)&r, sizeof r);
+	unsigned ms = TICK_MS / 2 + r % (TICK_MS + 1);
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+	event_add(v->tick, &tv);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct verifier *v = arg;
+	schedule_round(v);
+	tick_arm(v);
+}
+
 int scheduler_start(struct verifier *v)
 {
-	v->tick = event_new(v->base, -1, EV_PERSIST, on_tick, v);
+	v->tick = event_new(v->base, -1, 0, on_timer, v);
 	v->kick = event_new(v->base, -1, 0, on_tick, v);
 	if (v->tick == NULL || v->kick == NULL)
 		return ATTEST_E_NOMEM;
-	struct timeval tv = {.tv_sec = TICK_MS / 1000, .tv_usec = (TICK_MS % 1000) * 1000};
-	event_add(v->tick, &tv);
+	tick_arm(v);
 	event_active(v->kick, 0, 0);
 	return 0;
 }
