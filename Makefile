@@ -3,6 +3,7 @@
 #   make demo       install what is missing, build, run the main job
 #   make check      install what is missing, build, run every test
 #   make bench      print performance figures
+#   make bench-fleet  the whole service with N simulated hosts (minutes; not in check)
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
 BUILD ?= build
 ASAN_BUILD ?= build-asan
@@ -37,6 +38,9 @@ demo: deps build
 
 bench: build
 	@bash scripts/bench.sh $(BUILD)
+
+bench-fleet: build
+	@bash scripts/bench-fleet.sh $(BUILD)
 
 fuzz: deps
 	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTEST_FUZZ=ON >/dev/null
