@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "agent_answer.h"
 #include "base64.h"
 #include "b64enc.h"
 #include "bundle.h"
@@ -37,6 +38,7 @@
 #define CREDENTIAL_SIZE 32
 #define IDENTITY_MAX (256u * 1024u)
 #define QUOTE_ANSWER_MAX BUNDLE_MAX_SIZE
+#define STORE_RETRY_S 5 /* a job the database failed is tried again after this */
 
 static const double hist_bounds[VERIFIER_HIST_BUCKETS] = {0.05, 0.1, 0.25, 0.5, 1,  2,
 							   5,    10,  20,   30,  60, 120};
@@ -219,6 +221,7 @@ static void job_verdict(struct job *j, enum store_trust trust, const char *reaso
 	int64_t now = verifier_now();
 	struct store_host *h = NULL;
 	int64_t interval = v->cfg.interval_s;
+	bool stored = true;
 	if (store_host_get(v->store, j->host_id, &h) == 0) {
 		interval = h->interval_s;
 		/* Disconnected or removed meanwhile: the operator's word wins. */
@@ -242,17 +245,46 @@ static void job_verdict(struct job *j, enum store_trust trust, const char *reaso
 			struct store_transition tr = {0};
 			int rc = store_host_set_trust(v->store, &vd, v->cfg.instance, "verifier",
 						      now, &tr);
-			if (rc < 0)
+			if (rc < 0) {
 				fprintf(stderr, "attest-verifier: %s: verdict not stored: %s\n",
 					j->name, store_errmsg(v->store));
+				stored = false;
+			}
 			else if (tr.changed)
 				fprintf(stderr, "attest-verifier: %s: %s -> %s\n", j->name,
 					store_trust_name(tr.previous), store_trust_name(trust));
 			record_metrics(v, trust, secs);
 		}
 		store_host_free(h);
+	} else {
+		stored = false;
 	}
-	job_end(j, now + jittered(v, interval), 0);
+	/* A verdict the database did not take is no verdict: try again soon. */
+	job_end(j, stored ? now + jittered(v, interval) : now + STORE_RETRY_S, stored ? 0 : -1);
+}
+
+/* Whether a store call failed for the database's sake (locked, full,
+ * connection lost, out of memory) rather than because of what was asked. */
+static bool store_failure(int rc)
+{
+	return rc == ATTEST_E_IO || rc == ATTEST_E_NOMEM;
+}
+
+/* The verifier's own storage failed in the middle of a job. Nothing about
+ * the host was decided, so no verdict is written: not red (the host did
+ * nothing wrong, and an alarm would be false), never green (a check could
+ * not run). The trust state stays as the last completed attestation left
+ * it, and turns unknown when its evidence expires; the host is tried again
+ * after STORE_RETRY_S. */
+static void job_store_error(struct job *j, const char *what)
+{
+	struct verifier *v = j->v;
+	fprintf(stderr,
+		"attest-verifier: %s: database error while %s: %s; no verdict written, retry in "
+		"%d s\n",
+		j->name, what, store_errmsg(v->store), STORE_RETRY_S);
+	v->m.attest_error++;
+	job_end(j, verifier_now() + STORE_RETRY_S, -1);
 }
 
 static void job_red(struct job *j, const char *code, const char *msg, const char *code2,
@@ -319,34 +351,11 @@ static bool job_answer_ok(struct job *j, const struct https_result *res)
 	return true;
 }
 
-/* "code: message" of an agent error answer, into buf. */
+/* "the agent answered HTTP ... CODE: message" of an agent error answer. */
 static void agent_error_text(const struct https_result *res, char *buf, size_t cap,
 			     char *code, size_t codecap)
 {
-	json_t *e = json_loadb((const char *)res->body, res->body_len, 0, NULL);
-	const char *c = json_string_value(json_object_get(json_object_get(e, "error"), "code"));
-	const char *m = json_string_value(json_object_get(json_object_get(e, "error"), "message"));
-	snprintf(code, codecap, "%s", c ? c : "");
-	snprintf(buf, cap, "the agent answered HTTP %d%s%s%s%s", res->status, c ? " " : "",
-		 c ? c : "", m ? ": " : "", m ? m : "");
-	json_decref(e);
-}
-
-static json_t *parse_answer(const struct https_result *res)
-{
-	if (res->body_len > 0 && res->body_len < QUOTE_ANSWER_MAX)
-		return json_loadb((const char *)res->body, res->body_len, JSON_REJECT_DUPLICATES,
-				  NULL);
-	return NULL;
-}
-
-/* Decode a base64 member of obj into a new buffer. */
-static int b64_member(json_t *obj, const char *key, size_t max, uint8_t **ret, size_t *ret_len)
-{
-	json_t *s = json_object_get(obj, key);
-	if (!json_is_string(s))
-		return ATTEST_E_FORMAT;
-	return base64_decode_alloc(json_string_value(s), json_string_length(s), max, ret, ret_len);
+	agent_answer_error(res->body, res->body_len, res->status, buf, cap, code, codecap);
 }
 
 /* ------------------------------------------------------------------ */
@@ -361,45 +370,36 @@ static void enroll_failed_metric(struct job *j)
 }
 
 /* Check the EK certificates the agent read from NV. Fills summary (JSON
- * object, consumed) and returns true if one chains to the certified list and
- * carries the EK. code and msg say why not. */
-static bool check_ek_certs(struct job *j, json_t *tpm, json_t *summary, const char **code,
-			   char *msg, size_t msgcap)
+ * object, consumed) and returns 1 if one chains to the certified list and
+ * carries the EK, 0 if none does (code and msg say why), or a negative
+ * ATTEST_E_* when the certified TPM list cannot be read. */
+static int check_ek_certs(struct job *j, const struct agent_identity *id, json_t *summary,
+			  const char **code, char *msg, size_t msgcap)
 {
 	struct ekcert_store *es = NULL;
-	if (api_load_castore(j->v, &es) < 0) {
-		*code = "VERIFIER_ERROR";
-		snprintf(msg, msgcap, "cannot load the certified TPM list");
-		return false;
-	}
-	json_t *certs = json_object_get(tpm, "ek_certificates");
-	bool ok = false, have = false;
+	int rc = api_load_castore(j->v, &es);
+	if (rc < 0)
+		return rc;
+	bool have = false;
+	int ok = 0;
 	*code = "EK_CERT_MISSING";
 	snprintf(msg, msgcap, "the TPM has no EK certificate in NV (%s)",
 		 ekcert_store_count(es) ? "cannot check it against the certified TPM list"
 					: "and the certified TPM list is empty");
-	size_t i;
-	json_t *c;
-	json_array_foreach(certs, i, c)
-	{
-		uint8_t *der = NULL;
-		size_t dl = 0;
-		if (b64_member(c, "der", EKCERT_MAX_SIZE, &der, &dl) < 0)
-			continue;
+	for (size_t i = 0; i < id->ncerts; i++) {
 		struct ekcert_info info;
 		struct ekcert_result res;
 		memset(&info, 0, sizeof info);
 		memset(&res, 0, sizeof res);
-		int rc = ekcert_verify(es, der, dl, &j->ek, time(NULL), &info, &res);
-		free(der);
+		rc = ekcert_verify(es, id->certs[i].der, id->certs[i].len, &id->ek, time(NULL),
+				   &info, &res);
 		if (rc < 0)
 			continue;
 		/* A certificate for another EK (RSA vs ECC) says nothing about ours. */
 		if (res.status == EKCERT_KEY_MISMATCH && have)
 			continue;
 		have = true;
-		const char *nv = json_string_value(json_object_get(c, "nv_index"));
-		json_object_set_new(summary, "nv_index", json_string(nv ? nv : ""));
+		json_object_set_new(summary, "nv_index", json_string(id->certs[i].nv_index));
 		json_object_set_new(summary, "status", json_string(res.status == EKCERT_OK
 									? "ok"
 									: ekcert_status_code(
@@ -413,7 +413,7 @@ static bool check_ek_certs(struct job *j, json_t *tpm, json_t *summary, const ch
 			json_object_set_new(summary, "manufacturer",
 					    json_string(info.manufacturer));
 		if (res.status == EKCERT_OK) {
-			ok = true;
+			ok = 1;
 			break;
 		}
 		*code = ekcert_status_code(res.status);
@@ -437,15 +437,11 @@ static void on_activate(const struct https_result *res, void *arg)
 		job_red(j, REASON_AK_ACTIVATION_FAILED, m, NULL, NULL);
 		return;
 	}
-	json_t *a = parse_answer(res);
-	uint8_t *sec = NULL;
+	uint8_t sec[AGENT_ANSWER_SECRET_MAX];
 	size_t sl = 0;
-	bool ok = a != NULL && b64_member(a, "secret", CREDENTIAL_MAX, &sec, &sl) == 0 &&
+	bool ok = agent_answer_activate(res->body, res->body_len, sec, &sl) == 0 &&
 		  sl == CREDENTIAL_SIZE && CRYPTO_memcmp(sec, j->secret, CREDENTIAL_SIZE) == 0;
-	if (sec)
-		OPENSSL_cleanse(sec, sl);
-	free(sec);
-	json_decref(a);
+	OPENSSL_cleanse(sec, sizeof sec);
 	OPENSSL_cleanse(j->secret, sizeof j->secret);
 	if (!ok) {
 		enroll_failed_metric(j);
@@ -458,6 +454,10 @@ static void on_activate(const struct https_result *res, void *arg)
 	int64_t now = verifier_now();
 	int rc = store_ak_enroll(v->store, j->host_id, j->ak_name, j->ak_name_len, j->ak_public,
 				 j->ak_public_len, now, NULL);
+	if (store_failure(rc)) {
+		job_store_error(j, "storing the AK");
+		return;
+	}
 	if (rc < 0) {
 		enroll_failed_metric(j);
 		job_red(j, REASON_AK_ACTIVATION_FAILED,
@@ -488,22 +488,16 @@ static void on_ak(const struct https_result *res, void *arg)
 		job_red(j, "AGENT_ERROR", m, NULL, NULL);
 		return;
 	}
-	json_t *a = parse_answer(res);
 	TPMT_PUBLIC ak;
-	struct tpm_error te = {{0}};
+	char am[AGENT_ANSWER_MSG_SIZE];
 	free(j->ak_public);
 	j->ak_public = NULL;
-	if (a == NULL ||
-	    b64_member(a, "ak_public", TPM_PUBLIC_MAX, &j->ak_public, &j->ak_public_len) < 0 ||
-	    tpm_public_decode(j->ak_public, j->ak_public_len, &ak, &te) < 0) {
-		json_decref(a);
-		snprintf(m, sizeof m, "the agent's AK public area is unusable: %s",
-			 te.message[0] ? te.message : "missing or not base64");
+	if (agent_answer_ak(res->body, res->body_len, &j->ak_public, &j->ak_public_len, &ak, am) <
+	    0) {
 		enroll_failed_metric(j);
-		job_red(j, REASON_AK_ACTIVATION_FAILED, m, "AGENT_ERROR", m);
+		job_red(j, REASON_AK_ACTIVATION_FAILED, am, "AGENT_ERROR", am);
 		return;
 	}
-	json_decref(a);
 	struct quote_reasons rs;
 	memset(&rs, 0, sizeof rs);
 	quote_check_ak(&ak, &rs);
@@ -552,20 +546,23 @@ static void on_identity(const struct https_result *res, void *arg)
 		job_red(j, "AGENT_ERROR", m, NULL, NULL);
 		return;
 	}
-	json_t *id = parse_answer(res);
-	json_t *tpm = json_object_get(id, "tpm");
-	if (!json_is_object(tpm)) {
-		json_decref(id);
-		enroll_failed_metric(j);
-		job_red(j, "AGENT_ERROR", "the agent's identity answer has no tpm object", NULL,
-			NULL);
+	struct agent_identity id;
+	char am[AGENT_ANSWER_MSG_SIZE];
+	int rc = agent_answer_identity(res->body, res->body_len, &id, am);
+	if (rc == ATTEST_E_NOMEM) {
+		job_store_error(j, "reading the agent's identity (out of memory)");
 		return;
 	}
-	bool present = json_is_true(json_object_get(tpm, "present"));
+	if (rc < 0) {
+		enroll_failed_metric(j);
+		job_red(j, "AGENT_ERROR", am, NULL, NULL);
+		return;
+	}
 	int64_t now = verifier_now();
 	if (j->check_only) {
 		/* TPM presence is read at connect time only. */
-		json_decref(id);
+		bool present = id.present;
+		agent_identity_clear(&id);
 		if (present)
 			job_verdict(j, STORE_TRUST_UNKNOWN,
 				    "[{\"code\":\"TPM_ADDED_RECONNECT_REQUIRED\",\"message\":\"a TPM "
@@ -580,22 +577,16 @@ static void on_identity(const struct https_result *res, void *arg)
 				    NULL, false);
 		return;
 	}
-	/* What we keep: the identity without the large blobs. */
-	json_t *keep = json_deep_copy(tpm);
-	json_object_del(keep, "ek_public");
-	json_object_del(keep, "ek_certificates");
-	json_t *av = json_object_get(id, "agent_version"), *bid = json_object_get(id, "boot_id");
-	if (json_is_string(av))
-		json_object_set(keep, "agent_version", av);
-	if (json_is_string(bid))
-		json_object_set(keep, "boot_id", bid);
-	if (!present) {
-		char *t = json_dumps(keep, JSON_COMPACT);
+	if (!id.present) {
+		char *t = json_dumps(id.keep, JSON_COMPACT);
 		struct store_identity si = {.tpm_json = t};
-		(void)store_host_set_identity(v->store, j->host_id, &si, now);
+		rc = t ? store_host_set_identity(v->store, j->host_id, &si, now) : ATTEST_E_NOMEM;
 		free(t);
-		json_decref(keep);
-		json_decref(id);
+		agent_identity_clear(&id);
+		if (store_failure(rc)) {
+			job_store_error(j, "storing the host's TPM identity");
+			return;
+		}
 		job_verdict(j, STORE_TRUST_UNKNOWN,
 			    "[{\"code\":\"TPM_NOT_PRESENT\",\"message\":\"the agent reports no usable "
 			    "TPM; a TPM added later is used only after the host is disconnected and "
@@ -603,39 +594,42 @@ static void on_identity(const struct https_result *res, void *arg)
 			    NULL, false);
 		return;
 	}
-	uint8_t *ekpub = NULL;
-	size_t eklen = 0;
-	struct tpm_error te = {{0}};
-	if (b64_member(tpm, "ek_public", TPM_PUBLIC_MAX, &ekpub, &eklen) < 0 ||
-	    tpm_public_decode(ekpub, eklen, &j->ek, &te) < 0) {
-		free(ekpub);
-		json_decref(keep);
-		json_decref(id);
-		snprintf(m, sizeof m, "the agent's EK public area is unusable: %s",
-			 te.message[0] ? te.message : "missing or not base64");
+	if (!id.ek_ok) {
+		snprintf(m, sizeof m, "%s", id.ek_error);
+		agent_identity_clear(&id);
 		enroll_failed_metric(j);
 		job_red(j, REASON_TPM_NOT_CERTIFIED, m, NULL, NULL);
 		return;
 	}
+	j->ek = id.ek;
 	json_t *summary = json_object();
 	const char *why = NULL;
-	bool certified = check_ek_certs(j, tpm, summary, &why, m, sizeof m);
-	json_object_set_new(keep, "ek_certificate", summary);
-	char *t = json_dumps(keep, JSON_COMPACT);
-	struct store_identity si = {.tpm_json = t, .ek_public = ekpub, .ek_public_len = eklen,
-				    .ek_certified = certified};
-	int rc = store_host_set_identity(v->store, j->host_id, &si, now);
+	int certified = check_ek_certs(j, &id, summary, &why, m, sizeof m);
+	if (certified < 0) {
+		json_decref(summary);
+		agent_identity_clear(&id);
+		job_store_error(j, "loading the certified TPM list");
+		return;
+	}
+	json_object_set_new(id.keep, "ek_certificate", summary);
+	char *t = json_dumps(id.keep, JSON_COMPACT);
+	struct store_identity si = {.tpm_json = t, .ek_public = id.ek_public,
+				    .ek_public_len = id.ek_public_len,
+				    .ek_certified = certified == 1};
+	rc = t ? store_host_set_identity(v->store, j->host_id, &si, now) : ATTEST_E_NOMEM;
 	free(t);
-	free(ekpub);
-	json_decref(keep);
-	json_decref(id);
+	agent_identity_clear(&id);
+	if (store_failure(rc)) {
+		job_store_error(j, "storing the host's TPM identity");
+		return;
+	}
 	if (rc < 0) {
 		enroll_failed_metric(j);
 		job_red(j, REASON_VERIFIER_ERROR, "cannot store the host's TPM identity", NULL,
 			NULL);
 		return;
 	}
-	if (!certified) {
+	if (certified != 1) {
 		char top[800];
 		snprintf(top, sizeof top,
 			 "the TPM's EK certificate does not chain to the certified TPM list (%s)",
@@ -701,7 +695,12 @@ static void quote_start(struct job *j)
 {
 	struct verifier *v = j->v;
 	struct policy *p = NULL;
-	if (load_policy(v, j->host_id, &p) < 0) {
+	int prc = load_policy(v, j->host_id, &p);
+	if (store_failure(prc)) {
+		job_store_error(j, "loading the host's policy");
+		return;
+	}
+	if (prc < 0) {
 		job_red(j, REASON_VERIFIER_ERROR, "the host's policy cannot be loaded", NULL, NULL);
 		return;
 	}
@@ -718,7 +717,7 @@ static void quote_start(struct job *j)
 				     now + validity);
 	}
 	if (rc < 0) {
-		job_red(j, REASON_VERIFIER_ERROR, "cannot issue a nonce", NULL, NULL);
+		job_store_error(j, "issuing a nonce");
 		return;
 	}
 	char hexnonce[2 * VERIFIER_NONCE_SIZE + 1];
@@ -936,6 +935,12 @@ static void on_quote(const struct https_result *res, void *arg)
 	/* Single use, across every instance sharing the database. */
 	int rc = store_nonce_consume(v->store, j->host_id, j->nonce, sizeof j->nonce,
 				     verifier_now());
+	if (rc < 0 && rc != ATTEST_E_STATE && rc != ATTEST_E_NOTFOUND) {
+		/* Not decided: the database could not say whether it is fresh. */
+		bundle_free(b);
+		job_store_error(j, "consuming the nonce");
+		return;
+	}
 	if (rc < 0) {
 		bundle_free(b);
 		job_red(j, "NONCE_NOT_FRESH",
@@ -945,11 +950,14 @@ static void on_quote(const struct https_result *res, void *arg)
 	struct store_host *h = NULL;
 	struct store_ak *ak = NULL;
 	struct policy *p = NULL;
-	if (store_host_get(v->store, j->host_id, &h) < 0 ||
-	    store_ak_current(v->store, j->host_id, &ak) < 0 ||
-	    load_policy(v, j->host_id, &p) < 0) {
-		job_red(j, REASON_VERIFIER_ERROR, "the host, its AK or its policy cannot be loaded",
-			NULL, NULL);
+	if ((rc = store_host_get(v->store, j->host_id, &h)) < 0 ||
+	    (rc = store_ak_current(v->store, j->host_id, &ak)) < 0 ||
+	    (rc = load_policy(v, j->host_id, &p)) < 0) {
+		if (store_failure(rc))
+			job_store_error(j, "loading the host, its AK or its policy");
+		else
+			job_red(j, REASON_VERIFIER_ERROR,
+				"the host, its AK or its policy cannot be loaded", NULL, NULL);
 	} else {
 		verify_and_store(j, b, h, ak, p);
 	}
