@@ -135,7 +135,6 @@ out:
 
 static void policy_create(struct verifier *v, struct https_request *req, struct api_ctx *ctx)
 {
-	static const char *const keys[] = {"name", "body", "from_host", "dry_run", NULL};
 	json_t *b = NULL;
 	char *canon = NULL;
 	if (!api_body(req, VERIFIER_POLICY_BODY_MAX, &b))
@@ -145,21 +144,15 @@ static void policy_create(struct verifier *v, struct https_request *req, struct 
 		api_evidence_dry_run(v, req, b); /* api_evidence.c: stores nothing */
 		goto out;
 	}
-	if (!api_known_fields(req, b, keys))
-		goto out;
-	const char *name = json_string_value(json_object_get(b, "name"));
-	json_t *body = json_object_get(b, "body");
-	json_t *from = json_object_get(b, "from_host");
-	if (name == NULL || !api_name_ok(name)) {
-		https_reply_error(req, 400, name ? "INVALID_FIELD" : "MISSING_FIELD",
-				  "name (a policy name) is required");
+	struct api_policy_create in;
+	struct api_refusal why;
+	if (api_parse_policy_create(b, &in, &why) < 0) {
+		https_reply_error(req, why.status, why.code, why.message);
 		goto out;
 	}
-	if ((body == NULL) == (from == NULL)) {
-		https_reply_error(req, 400, "INVALID_FIELD", "give exactly one of body or from_host");
-		goto out;
-	}
-	if (from != NULL) {
+	const char *name = in.name;
+	json_t *body = in.body;
+	if (in.from_host != NULL) {
 		struct store_host *h = NULL;
 		struct store_policy *exist = NULL;
 		if (store_policy_get_by_name(v->store, name, &exist) == 0) {
@@ -167,11 +160,7 @@ static void policy_create(struct verifier *v, struct https_request *req, struct 
 			https_reply_error(req, 409, "EXISTS", "a policy with that name exists");
 			goto out;
 		}
-		if (!json_is_string(from)) {
-			https_reply_error(req, 400, "INVALID_FIELD", "from_host must be a host name");
-			goto out;
-		}
-		int rc = store_host_get_by_name(v->store, json_string_value(from), &h);
+		int rc = store_host_get_by_name(v->store, in.from_host, &h);
 		if (rc < 0) {
 			api_store_error(v, req, rc, "host");
 			goto out;
@@ -205,12 +194,15 @@ out:
 static void policy_assign(struct verifier *v, struct https_request *req, const char *name,
 			  struct api_ctx *ctx)
 {
-	static const char *const keys[] = {"host", "default", NULL};
 	json_t *b = NULL;
+	struct api_policy_assign in;
+	struct api_refusal why;
 	if (!api_body(req, VERIFIER_API_BODY_MAX, &b))
 		return;
-	if (!api_known_fields(req, b, keys))
+	if (api_parse_policy_assign(b, &in, &why) < 0) {
+		https_reply_error(req, why.status, why.code, why.message);
 		goto out;
+	}
 	struct store_policy *p = NULL;
 	int rc = store_policy_get_by_name(v->store, name, &p);
 	if (rc < 0) {
@@ -219,13 +211,7 @@ static void policy_assign(struct verifier *v, struct https_request *req, const c
 	}
 	int64_t pid = p->id, now = verifier_now();
 	store_policy_free(p);
-	const char *host = json_string_value(json_object_get(b, "host"));
-	json_t *def = json_object_get(b, "default");
-	if ((host == NULL) == (def == NULL) || (def && !json_is_true(def))) {
-		https_reply_error(req, 400, "INVALID_FIELD",
-				  "give {\"host\": NAME} or {\"default\": true}");
-		goto out;
-	}
+	const char *host = in.host;
 	if (host) {
 		struct store_host *h = NULL;
 		rc = store_host_get_by_name(v->store, host, &h);
@@ -389,36 +375,20 @@ static int ca_find(struct verifier *v, const char *key, struct store_ca **ret)
 
 static void ca_add(struct verifier *v, struct https_request *req, struct api_ctx *ctx)
 {
-	static const char *const keys[] = {"pem", "der", "source", NULL};
 	json_t *b = NULL;
 	uint8_t *buf = NULL;
 	size_t len = 0;
+	const char *source = NULL;
+	struct api_refusal why;
 	if (!api_body(req, VERIFIER_API_BODY_MAX, &b))
 		return;
-	if (!api_known_fields(req, b, keys))
-		goto out;
-	json_t *pem = json_object_get(b, "pem"), *der = json_object_get(b, "der");
-	json_t *src = json_object_get(b, "source");
-	if ((pem == NULL) == (der == NULL) || (pem && !json_is_string(pem)) ||
-	    (der && !json_is_string(der)) || (src && !json_is_string(src))) {
-		https_reply_error(req, 400, "INVALID_FIELD",
-				  "give exactly one of pem (text) or der (base64)");
+	int prc = api_parse_ca_add(b, VERIFIER_API_BODY_MAX, &buf, &len, &source, &why);
+	if (prc == ATTEST_E_NOMEM)
+		goto nomem;
+	if (prc < 0) {
+		https_reply_error(req, why.status, why.code, why.message);
 		goto out;
 	}
-	if (pem) {
-		len = json_string_length(pem);
-		buf = malloc(len + 1);
-		if (buf == NULL)
-			goto nomem;
-		memcpy(buf, json_string_value(pem), len + 1);
-	} else if (base64_decode_alloc(json_string_value(der), json_string_length(der),
-				       VERIFIER_API_BODY_MAX, &buf, &len) < 0) {
-		https_reply_error(req, 400, "INVALID_FIELD", "der must be strict base64");
-		goto out;
-	}
-	const char *source = src ? json_string_value(src) : "attestctl";
-	if (strlen(source) == 0 || strlen(source) > STORE_NAME_MAX)
-		source = "attestctl";
 	json_t *added = json_array();
 	size_t n_ok = 0, n_dup = 0;
 	int rc = verifier_import_certs(v->store, buf, len, source, added, &n_ok, &n_dup);
@@ -700,21 +670,16 @@ static void route_tokens(struct https_request *req, void *arg)
 		return;
 	}
 	if (name[0] == '\0' && strcmp(method, "POST") == 0) {
-		static const char *const keys[] = {"name", "role", NULL};
 		json_t *b = NULL;
 		if (!api_body(req, VERIFIER_API_BODY_MAX, &b))
 			return;
-		const char *tn = json_string_value(json_object_get(b, "name"));
-		const char *rn = json_string_value(json_object_get(b, "role"));
+		const char *tn = NULL, *rn = NULL;
 		enum store_role role;
-		if (!api_known_fields(req, b, keys)) {
+		struct api_refusal why = {.status = 400, .code = "INVALID_FIELD",
+					  .message = "give name and role (viewer or admin)"};
+		if (api_parse_token_add(b, &tn, &rn, &why) < 0 || store_role_parse(rn, &role) < 0) {
 			json_decref(b);
-			return;
-		}
-		if (tn == NULL || !api_name_ok(tn) || rn == NULL || store_role_parse(rn, &role) < 0) {
-			json_decref(b);
-			https_reply_error(req, 400, "INVALID_FIELD",
-					  "give name and role (viewer or admin)");
+			https_reply_error(req, why.status, why.code, why.message);
 			return;
 		}
 		uint8_t raw[32], hash[STORE_TOKEN_HASH_SIZE];

@@ -220,10 +220,8 @@ int api_parse_policy_create(json_t *b, struct api_policy_create *ret, struct api
 		              "name (a policy name) is required");
 	if ((body == NULL) == (from == NULL))
 		return refuse(why, 400, "INVALID_FIELD", "give exactly one of body or from_host");
-	if (from != NULL && (!json_is_string(from) || !api_name_ok(json_string_value(from))))
+	if (from != NULL && !json_is_string(from))
 		return refuse(why, 400, "INVALID_FIELD", "from_host must be a host name");
-	if (body != NULL && !json_is_object(body))
-		return refuse(why, 400, "INVALID_FIELD", "body must be a policy document (object)");
 	ret->name = name;
 	ret->body = body;
 	ret->from_host = from ? json_string_value(from) : NULL;
@@ -238,7 +236,7 @@ int api_parse_policy_assign(json_t *b, struct api_policy_assign *ret, struct api
 		return rc;
 	json_t *jh = json_object_get(b, "host"), *def = json_object_get(b, "default");
 	const char *host = json_string_value(jh);
-	if ((jh == NULL) == (def == NULL) || (jh && (host == NULL || !api_name_ok(host))) ||
+	if ((jh == NULL) == (def == NULL) || (jh && host == NULL) ||
 	    (def && !json_is_true(def)))
 		return refuse(why, 400, "INVALID_FIELD", "give {\"host\": NAME} or {\"default\": true}");
 	ret->host = host;

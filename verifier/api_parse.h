@@ -56,8 +56,8 @@ struct api_host_add {
 int api_parse_host_add(json_t *b, int64_t default_interval, struct api_host_add *ret,
                        struct api_refusal *why);
 
-/* POST /api/v1/policies (not a dry run): exactly one of body (borrowed) or
- * from_host. */
+/* POST /api/v1/policies (not a dry run): a valid name and exactly one of
+ * body (borrowed; the policy engine checks it) or from_host (a string). */
 struct api_policy_create {
 	const char *name;
 	json_t *body;
