@@ -177,9 +177,15 @@ static void job_end(struct job *j, int64_t next_due, int64_t failures)
 			*p = j->next;
 			break;
 		}
+	/* Claim more at once only when this job's end frees a slot that was
+	 * missing (or the host is wanted again now). Otherwise the next random
+	 * round claims: an instance that kicked a round at every job end would
+	 * be first at every second and take the due hosts from the others. */
+	bool was_full = v->in_flight >= v->cfg.concurrency;
 	v->in_flight--;
 	job_free(j);
-	scheduler_kick(v);
+	if (was_full || again)
+		scheduler_kick(v);
 }
 
 static int64_t jittered(const struct verifier *v, int64_t interval)

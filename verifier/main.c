@@ -629,6 +629,11 @@ out:
 		event_free(v.sigterm);
 	https_client_free(v.cli);
 	https_server_free(v.srv);
+	/* A connection freed in the middle of its I/O (jobs in flight at a
+	 * SIGTERM) may hold a deferred callback, and libevent frees its
+	 * bufferevent only once that has run: run them before freeing the base. */
+	for (int i = 0; v.base != NULL && i < 3; i++)
+		(void)event_base_loop(v.base, EVLOOP_NONBLOCK);
 	if (v.base)
 		event_base_free(v.base);
 	tlsid_free(v.id);
