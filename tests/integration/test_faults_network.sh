@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Faults between verifier and hosts (issue 7): a real verifier attesting two
-# real agents on swtpm every 2 s, evidence valid 8 s.
+# real agents on swtpm every 2 s, evidence valid 12 s.
 #   unreachable_short  agent frozen (SIGSTOP: connections open but nothing
 #                      answers) for a few seconds -> not_responding, no green
 #                      verdict meanwhile, trust left as it was while the last
@@ -29,7 +29,7 @@ trap cleanup EXIT
 
 for n in a b; do sim $n qemu-ovmf-ubuntu-secureboot.bin "$work/ca"; done
 mkdir -p "$work/cas" && cp "$work/ca/ca.pem" "$work/cas/"
-start_verifier --attest-interval 2 --timeout-ms 1500 --evidence-validity 8
+start_verifier --attest-interval 2 --timeout-ms 1500 --evidence-validity 12
 admin=$(tr -d '\n' <"$work/vd/admin.token")
 for n in a b; do add_host $n; done
 ok "two hosts green"
@@ -37,9 +37,10 @@ ok "two hosts green"
 conn_is() { [ "$(hostf "$1" .connection)" = "$2" ]; }
 trust_is() { [ "$(hostf "$1" .trust)" = "$2" ]; }
 green_after() { [ "$(greens_since "$1" "$2")" -ge 1 ]; }
+b_attested_after() { [ "$(last_attested b)" -gt "$1" ]; }
 b_fine() {
+  wait_until 20 b_attested_after "$1" || fail "b was not attested while a was unreachable"
   trust_is b green || fail "b is $(hostf b .trust) while a was unreachable"
-  [ "$(last_attested b)" -gt "$1" ] || fail "b was not attested while a was unreachable"
 }
 
 unreachable_short() {
@@ -64,7 +65,7 @@ unreachable_long() {
   agent_kill a TERM
   wait_until 10 conn_is a not_responding || fail "stopped agent: a is $(hostf a .connection)"
   local t0=$(( $(date +%s) + 1 )); sleep 1
-  wait_until 20 trust_is a unknown || fail "a still $(hostf a .trust) past its evidence validity"
+  wait_until 40 trust_is a unknown || fail "a still $(hostf a .trust) past its evidence validity"
   [ "$(hostf a '.reasons[0].code')" = EVIDENCE_EXPIRED ] || fail "a reasons: $(hostf a -c .reasons)"
   call "$admin" GET "/api/v1/events?host=a&kind=trust" 200
   field '.events[0].message' | grep -q 'green -> unknown' || fail "no expiry event: $body"
