@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: the normal build's tests, then the unit tests and
-# fuzz-corpus replays again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The whole test suite: the normal build's tests, then all of them again
+# (unit, integration against the sanitized binaries, fuzz-corpus replays)
+# under AddressSanitizer + UndefinedBehaviorSanitizer.
 # Ends with one line "check: N passed, N failed" and exits non-zero on failure.
 set -uo pipefail
 build=${1:-build}
@@ -49,9 +50,9 @@ fi
 
 echo "== build with ASan+UBSan ($asan)"
 if build_dir "$asan" -DCMAKE_BUILD_TYPE=Debug -DATTEST_SANITIZE=ON; then
-  echo "== unit tests and fuzz replays under ASan+UBSan ($asan)"
+  echo "== every test again under ASan+UBSan ($asan)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_ctest "$asan" -L 'unit|fuzz|sanitize'
+    run_ctest "$asan"
 else
   echo "check: build failed in $asan" >&2
   failed=$((failed + 1))

@@ -150,8 +150,15 @@ static void job_end(struct job *j, int64_t next_due, int64_t failures)
 	for (struct waiter *w = v->waiters; w; w = w->next)
 		if (w->host_id == j->host_id && w->after_seq >= j->seq)
 			again = true; /* asked after this job started: attest again now */
-	(void)store_lease_release(v->store, j->host_id, v->cfg.instance, again ? now : next_due,
-				  failures, now);
+	/* If the database cannot take the release (it is down), the lease runs
+	 * out by itself: the host is attested again within --lease-seconds. */
+	if (store_lease_release(v->store, j->host_id, v->cfg.instance, again ? now : next_due,
+				failures, now) < 0 &&
+	    !j->lost)
+		fprintf(stderr,
+			"attest-verifier: %s: lease not released (%s); the host waits for it to "
+			"expire (%lld s)\n",
+			j->name, store_errmsg(v->store), (long long)v->cfg.lease_s);
 	struct waiter *w = v->waiters;
 	while (w) {
 		struct waiter *nx = w->next;

@@ -29,7 +29,7 @@ trap cleanup EXIT
 
 for n in a b; do sim $n qemu-ovmf-ubuntu-secureboot.bin "$work/ca"; done
 mkdir -p "$work/cas" && cp "$work/ca/ca.pem" "$work/cas/"
-start_verifier --attest-interval 2 --timeout-ms 1500 --evidence-validity 12
+start_verifier --attest-interval 2 --timeout-ms 3000 --evidence-validity 12
 admin=$(tr -d '\n' <"$work/vd/admin.token")
 for n in a b; do add_host $n; done
 ok "two hosts green"

@@ -6,6 +6,8 @@
 # the connection is gone. The verifier reports the lost connection, writes
 # no verdict it could not check (no red, no alarm), reconnects by itself and
 # attests everything green again; the API answers again without a restart.
+# A job that ends while the server is still down cannot release its lease:
+# that host waits for the lease to expire (--lease-seconds, 5 s here).
 # Skips (77) without a PostgreSQL server.
 set -uo pipefail
 bin=${ATTEST_BIN:-build/bin}
@@ -38,7 +40,8 @@ all_green_after() {
 
 for n in a b; do sim $n qemu-ovmf-ubuntu-secureboot.bin "$work/ca"; done
 mkdir -p "$work/cas" && cp "$work/ca/ca.pem" "$work/cas/"
-start_verifier --db "$PG_URL" --attest-interval 1 --timeout-ms 5000 --evidence-validity 120
+start_verifier --db "$PG_URL" --attest-interval 1 --timeout-ms 5000 --evidence-validity 120 \
+  --lease-seconds 5
 admin=$(tr -d '\n' <"$work/vd/admin.token")
 for n in a b; do add_host $n; done
 ok "two hosts green on PostgreSQL"
