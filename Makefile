@@ -5,13 +5,15 @@
 #   make bench      print performance figures
 #   make bench-fleet  the whole service with N simulated hosts (minutes; not in check)
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
+#   make install    install the programs, the agent's systemd unit and the
+#                   (empty) certified TPM list directory under PREFIX
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all build deps check demo bench bench-fleet fuzz clean format
+.PHONY: all build deps check demo bench bench-fleet fuzz clean format install
 
 all: build
 
@@ -49,6 +51,16 @@ fuzz: deps
 
 format:
 	clang-format -i lib/*.[ch] common/*.[ch] cli/*.[ch] agent/*.[ch] sim/*.[ch] verifier/*.[ch] tests/unit/*.[ch] fuzz/*.c bench/*.c 2>/dev/null || true
+
+PREFIX ?= /usr/local
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/attest/tpm-cas \
+		$(DESTDIR)/etc/systemd/system
+	install -m 0755 $(BUILD)/bin/attest-agent $(BUILD)/bin/attest-verifier \
+		$(BUILD)/bin/attestctl $(BUILD)/bin/attest-sim $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 contrib/attest-agent.service $(DESTDIR)/etc/systemd/system/
+	@echo "installed; add your TPM vendors' EK CA certificates with"
+	@echo "  scripts/install-tpm-cas.sh --dest $(DESTDIR)$(PREFIX)/share/attest/tpm-cas FILE_OR_DIR..."
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
