@@ -42,7 +42,7 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 if [ -f "$here/tests/browser/package-lock.json" ] && command -v npm >/dev/null 2>&1; then
   want=$(sed -n 's/^ *"playwright-core": *"\([0-9][0-9.]*\)".*/\1/p' "$here/tests/browser/package.json" | head -1)
   have=$(sed -n 's/^  "version": *"\([^"]*\)".*/\1/p' \
-    "$here/tests/browser/node_modules/playwright-core/package.json" 2>/dev/null | head -1)
+    "$here/tests/browser/node_modules/playwright-core/package.json" 2>/dev/null | head -1 || true)
   if [ -z "$want" ] || [ "$want" != "$have" ]; then
     echo "install-deps: npm ci in tests/browser (playwright-core $want)"
     (cd "$here/tests/browser" && npm ci --prefer-offline --no-audit --no-fund --silent) ||
