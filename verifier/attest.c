@@ -90,6 +90,7 @@ struct job {
 	uint8_t secret[CREDENTIAL_SIZE];
 	/* attestation */
 	uint8_t nonce[VERIFIER_NONCE_SIZE];
+	bool quote_sha256_only; /* the quote asked for sha256 PCRs and no other bank */
 };
 
 static void job_request(struct job *j, const char *method, const char *path, json_t *body,
@@ -719,6 +720,7 @@ static void quote_start(struct job *j)
 	}
 	char sel[256];
 	selection_text(p, sel, sizeof sel);
+	j->quote_sha256_only = !strncmp(sel, "sha256:", 7) && !strchr(sel, '+');
 	policy_free(p);
 	int64_t now = verifier_now();
 	int64_t validity = (int64_t)(v->cfg.timeout_ms / 1000) * 2 + 30;
@@ -933,6 +935,14 @@ static void on_quote(const struct https_result *res, void *arg)
 		if (res->status == 409 && strcmp(code, "NO_AK") == 0 && j->enrollments == 0) {
 			(void)store_ak_retire_all(v->store, j->host_id, verifier_now(), NULL);
 			enroll_start(j);
+			return;
+		}
+		if (res->status == 422 && strcmp(code, "PCR_BANK_INACTIVE") == 0) {
+			/* A TPM without the bank the policy quotes (a SHA-1-only TPM):
+			 * a requirement unmet, named as such, not an agent fault. */
+			job_red(j, j->quote_sha256_only ? REASON_SHA256_BANK_MISSING
+							 : REASON_PCR_BANK_MISSING,
+				m, NULL, NULL);
 			return;
 		}
 		job_red(j, "AGENT_ERROR", m, NULL, NULL);

@@ -5,6 +5,7 @@
 # host's own report is the attack (the TPM interface).
 #   secure_boot_disabled   Secure Boot off                    -> red SECURE_BOOT_DISABLED
 #   sha1_only_bank         firmware that measures SHA-1 only   -> red SHA256_BANK_MISSING
+#   sha1_only_tpm          TPM whose SHA-256 bank is deallocated -> red SHA256_BANK_MISSING
 #   crb_under_tis_policy   interface crb (and unknown) under a TIS-only policy
 #                                                             -> red TPM_INTERFACE_NOT_ALLOWED
 #   firmware_not_approved  S-CRTM version not in the policy     -> red CONFIGURATION_NOT_APPROVED
@@ -47,6 +48,22 @@ sha1_only_bank() {
   expect_red SHA256_BANK_MISSING
   [ "$(field .policy)" = null ] || fail "l is under policy $(field .policy)"
   ok "sha1_only_bank: a SHA-1-only log (sha256 bank unused) -> red SHA256_BANK_MISSING ($(field '[.reasons[].code]|join(",")'))"
+}
+
+# The TPM itself without a SHA-256 bank: tpm2_pcrallocate (platform
+# hierarchy) takes effect at the next TPM reset, which attest-sim reboot is.
+sha1_only_tpm() {
+  command -v tpm2_pcrallocate >/dev/null || { echo "skip sha1_only_tpm: no tpm2_pcrallocate"; return; }
+  tpm2_pcrallocate -T "$l_tcti" sha1:all+sha256:none >/dev/null 2>"$work/alloc.err" ||
+    fail "tpm2_pcrallocate: $(cat "$work/alloc.err")"
+  "$bin/attest-sim" reboot "$l_dir" >/dev/null 2>"$work/l.reboot.err" ||
+    fail "attest-sim reboot l: $(cat "$work/l.reboot.err")"
+  tpm2_pcrread -T "$l_tcti" sha256:0 2>/dev/null | grep -q '0 *:' &&
+    fail "the sha256 bank is still active after the reset"
+  attest l
+  expect_red SHA256_BANK_MISSING
+  field '.reasons[].code' | grep -qx AGENT_ERROR && fail "reported as an agent fault: $(field -c .reasons)"
+  ok "sha1_only_tpm: a TPM with no SHA-256 bank -> red SHA256_BANK_MISSING ($(field '[.reasons[].code]|join(",")'))"
 }
 
 crb_under_tis_policy() {
@@ -119,6 +136,7 @@ ok "setup: p green under its own learned policy"
 
 secure_boot_disabled
 sha1_only_bank
+sha1_only_tpm
 crb_under_tis_policy
 firmware_not_approved
 boot_loader_not_approved
