@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STORE_SQLITE_BUSY_MS 10000
@@ -111,6 +112,54 @@ static int precreate(const char *path, char **ret_err)
 	return ATTEST_E_IO;
 }
 
+/* The journal mode of the connection's database ("wal", "delete", ...)
+ * after running pragma (a query or a change) into buf; the SQLite result
+ * code of the step. */
+static int journal_mode(struct sqlite_conn *c, const char *pragma, char *buf, size_t cap)
+{
+	sqlite3_stmt *st = NULL;
+	buf[0] = 0;
+	int rc = sqlite3_prepare_v2(c->db, pragma, -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW && sqlite3_column_text(st, 0))
+			snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Put the database in WAL mode (persistent: done once per file). Switching
+ * a new file needs it to itself for an instant; several processes opening
+ * the same new file at once (verifier instances starting together) can find
+ * it busy while another switches it, without SQLite's busy handler running.
+ * So: look first, switch, and on a busy answer look again a bounded number
+ * of times (at most about 2 s, at open only) until one of them has done it. */
+static int ensure_wal(struct sqlite_conn *c, char **ret_err, const char *path)
+{
+	char mode[16];
+	int rc = SQLITE_OK;
+	for (int attempt = 0; attempt < 100; attempt++) {
+		rc = journal_mode(c, "PRAGMA journal_mode", mode, sizeof mode);
+		if (rc == SQLITE_ROW && strcmp(mode, "wal") == 0)
+			return 0;
+		if (rc == SQLITE_ROW)
+			rc = journal_mode(c, "PRAGMA journal_mode = WAL", mode, sizeof mode);
+		if (rc == SQLITE_ROW && strcmp(mode, "wal") == 0)
+			return 0;
+		bool busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ||
+			    (rc == SQLITE_ROW && strcmp(mode, "wal") != 0);
+		if (!busy)
+			break;
+		struct timespec ts = {.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	if (ret_err)
+		*ret_err = dup_msg(path, rc == SQLITE_ROW ? "cannot switch the database to WAL mode"
+							  : sqlite3_errmsg(c->db));
+	return ATTEST_E_IO;
+}
+
 static int sqlite_open(const char *path, void **ret_conn, char **ret_err)
 {
 	static const char *const setup[] = {
@@ -140,23 +189,9 @@ static int sqlite_open(const char *path, void **ret_conn, char **ret_err)
 	/* journal_mode answers with the mode it got; anything but "wal" (e.g. a
 	 * file system without shared memory) is refused rather than run with
 	 * weaker guarantees than documented. */
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_finalize(st);
-		if (ret_err)
-			*ret_err = dup_msg(path, sqlite3_errmsg(c->db));
-		goto fail;
-	}
-	const char *mode = (const char *)sqlite3_column_text(st, 0);
-	bool wal = mode && strcmp(mode, "wal") == 0;
 	bool mem = strcmp(path, ":memory:") == 0;
-	sqlite3_finalize(st);
-	if (!wal && !mem) {
-		if (ret_err)
-			*ret_err = dup_msg(path, "cannot switch the database to WAL mode");
+	if (!mem && ensure_wal(c, ret_err, path) < 0)
 		goto fail;
-	}
 	for (size_t i = 0; i < sizeof(setup) / sizeof(setup[0]); i++) {
 		rc = exec_simple(c, setup[i]);
 		if (rc) {
