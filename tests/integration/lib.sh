@@ -7,7 +7,8 @@
 #
 #   sim NAME LOG CADIR   create + boot a simulated host, start its agent:
 #                        sets NAME_port, NAME_thumb, NAME_pid, NAME_dir
-#   start_verifier       start attest-verifier on a free port with CA dir
+#   start_verifier [ARGS] start attest-verifier on a free port with CA dir
+#                        (on ATTEST_TEST_DB instead of SQLite if set)
 #                        $work/cas: sets url, vthumb, ver_pid; admin token in
 #                        $work/vd/admin.token
 #   call TOKEN METHOD PATH [BODY] STATUS   curl the API; sets $body or fails
@@ -55,8 +56,8 @@ sim() {
 start_verifier() {
   : >"$work/ver.out"
   "$bin/attest-verifier" --listen 127.0.0.1:0 --data-dir "$work/vd" --ca-dir "$work/cas" \
-    --attest-interval 300 --timeout-ms 5000 --instance test-verifier "$@" \
-    >"$work/ver.out" 2>>"$work/ver.err" &
+    --attest-interval 300 --timeout-ms 5000 --instance test-verifier \
+    ${ATTEST_TEST_DB:+--db "$ATTEST_TEST_DB"} "$@" >"$work/ver.out" 2>>"$work/ver.err" &
   ver_pid=$!
   for _ in $(seq 100); do
     grep -q '^admin-token ' "$work/ver.out" && break

@@ -26,84 +26,16 @@ for b in attest-sim attest-agent attest-verifier; do
 done
 
 work=$(mktemp -d /tmp/attest-test-verifier.XXXXXX)
-ver_pid=""
-agent_pids=()
-sims=()
+# sim, start_verifier, api, call, field, fail, ok: shared with the other
+# end-to-end tests. ATTEST_TEST_DB=postgresql://... runs it on PostgreSQL.
+. "$(dirname "$0")/lib.sh"
 cleanup() {
-  [ -n "$ver_pid" ] && kill -TERM "$ver_pid" 2>/dev/null && wait "$ver_pid" 2>/dev/null
-  for p in "${agent_pids[@]}"; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-  for s in "${sims[@]}"; do "$bin/attest-sim" stop "$s" >/dev/null 2>&1; done
+  lib_cleanup
   rm -rf "$work"
 }
 trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  echo "--- verifier stderr (last 30 lines)"; tail -30 "$work/ver.err" 2>/dev/null
-  exit 1
-}
-ok() { echo "ok: $*"; }
 
-# --- simulated hosts and their agents -------------------------------------
-# sim NAME LOG CADIR: create and boot a simulated host, start its agent;
-# sets NAME_port, NAME_thumb, NAME_pid (agent), NAME_dir.
-sim() {
-  local n=$1 log=$2 ca=$3 d="$work/$1"
-  "$bin/attest-sim" create "$d" --eventlog "$logs/$log" --ek-ca "$ca" >/dev/null \
-    2>"$work/$n.sim.err" || fail "attest-sim create $n: $(tail -3 "$work/$n.sim.err")"
-  sims+=("$d")
-  local tcti
-  tcti=$("$bin/attest-sim" boot "$d") || fail "attest-sim boot $n"
-  "$bin/attest-agent" --listen 127.0.0.1:0 --tcti "$tcti" --eventlog "$d/eventlog.bin" \
-    --data-dir "$d/agent" >"$work/$n.out" 2>"$work/$n.err" &
-  local pid=$!
-  agent_pids+=("$pid")
-  for _ in $(seq 100); do
-    grep -q '^listening ' "$work/$n.out" && break
-    kill -0 "$pid" 2>/dev/null || fail "agent $n exited: $(tail -3 "$work/$n.err")"
-    sleep 0.1
-  done
-  eval "${n}_port=$(sed -n 's/^listening 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$work/$n.out")"
-  eval "${n}_thumb=$(sed -n 's/^thumbprint \(SHA256:[0-9a-f]*\)$/\1/p' "$work/$n.out")"
-  eval "${n}_pid=$pid"
-  eval "${n}_dir=$d"
-}
-
-start_verifier() {
-  : >"$work/ver.out"
-  "$bin/attest-verifier" --listen 127.0.0.1:0 --data-dir "$work/vd" --ca-dir "$work/cas" \
-    --attest-interval 300 --timeout-ms 5000 --instance test-verifier \
-    ${ATTEST_TEST_DB:+--db "$ATTEST_TEST_DB"} >"$work/ver.out" 2>>"$work/ver.err" &
-  ver_pid=$!
-  for _ in $(seq 100); do
-    grep -q '^admin-token ' "$work/ver.out" && break
-    kill -0 "$ver_pid" 2>/dev/null || fail "verifier exited at start"
-    sleep 0.1
-  done
-  url=$(sed -n 's/^listen \(https:.*\)$/\1/p' "$work/ver.out")
-  vthumb=$(sed -n 's/^thumbprint \(SHA256:[0-9a-f]*\)$/\1/p' "$work/ver.out")
-  [ -n "$url" ] && [ -n "$vthumb" ] || fail "verifier did not print listen/thumbprint"
-}
-
-# api TOKEN METHOD PATH [BODY]: prints the body, then the status on the last line.
-api() {
-  local tok=$1 m=$2 p=$3 b=${4:-}
-  if [ -n "$b" ]; then
-    curl -sk -X "$m" -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' \
-      --data "$b" -w '\n%{http_code}' "$url$p"
-  else
-    curl -sk -X "$m" -H "Authorization: Bearer $tok" -w '\n%{http_code}' "$url$p"
-  fi
-}
-# call TOKEN METHOD PATH [BODY] EXPECTED_STATUS: sets $body or fails.
-call() {
-  local want=${!#} out st
-  out=$(api "${@:1:$#-1}")
-  st=$(tail -n1 <<<"$out")
-  body=$(sed '$d' <<<"$out")
-  [ "$st" = "$want" ] || fail "$2 $3: HTTP $st, wanted $want: $body"
-}
 host() { call "$admin" GET "/api/v1/hosts/$1" 200; }
-field() { jq -r "$1" <<<"$body"; }
 
 # --- the scenarios ---------------------------------------------------------
 
