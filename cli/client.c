@@ -13,6 +13,7 @@
 
 #include "client.h"
 #include "err.h"
+#include "termtext.h"
 #include "https.h"
 #include "tlsid.h"
 
@@ -590,31 +591,11 @@ void client_print_json(const json_t *j)
 	fputc('\n', stdout);
 }
 
-/* Copy s with controls replaced by '?' (C1 controls are U+0080..U+009F,
- * 0xC2 0x80..0x9F in UTF-8). Returns a malloc'd string or NULL. */
+/* s through termtext_escape (controls, bidi formatting and invalid UTF-8
+ * made visible). Returns a malloc'd string or NULL. */
 static char *clean_dup(const char *s)
 {
-	if (s == NULL)
-		s = "-";
-	size_t n = strlen(s);
-	char *o = malloc(n + 1);
-	if (o == NULL)
-		return NULL;
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
-		    (unsigned char)s[i + 1] <= 0x9f) {
-			o[k++] = '?';
-			i++;
-		} else if (c < 0x20 || c == 0x7f) {
-			o[k++] = '?';
-		} else {
-			o[k++] = (char)c;
-		}
-	}
-	o[k] = '\0';
-	return o;
+	return termtext_dup(s == NULL ? "-" : s);
 }
 
 void client_puts(FILE *f, const char *s)
@@ -624,6 +605,39 @@ void client_puts(FILE *f, const char *s)
 		return;
 	fputs(c, f);
 	free(c);
+}
+
+void client_puts_lines(FILE *f, const char *text)
+{
+	if (text == NULL)
+		text = "-";
+	for (;;) {
+		const char *nl = strchr(text, '\n');
+		size_t n = nl ? (size_t)(nl - text) : strlen(text);
+		char *line = strndup(text, n);
+		if (line == NULL)
+			return;
+		client_puts(f, line);
+		fputc('\n', f);
+		free(line);
+		if (nl == NULL)
+			return;
+		text = nl + 1;
+	}
+}
+
+void client_line(FILE *f, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = NULL;
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	client_puts(f, s);
+	fputc('\n', f);
+	free(s);
 }
 
 const char *client_str(const json_t *o, const char *key)
@@ -773,7 +787,7 @@ void client_table_free(struct client_table *t)
 }
 
 int client_dispatch(const char *group, void (*usage)(FILE *f), const struct client_subcommand *subs,
-		    int argc, char **argv)
+                    int argc, char **argv)
 {
 	int lead = client_global_options(argc, argv); /* attestctl host --json list */
 	if (lead < 0)

@@ -79,7 +79,7 @@ struct client_subcommand {
  * terminated) named SUB. A missing or unknown SUB prints usage to stderr and
  * gives CLIENT_EXIT_USAGE. */
 int client_dispatch(const char *group, void (*usage)(FILE *f), const struct client_subcommand *subs,
-		    int argc, char **argv);
+                    int argc, char **argv);
 
 /* Print "attestctl CMD: " + message to stderr (CMD from the last
  * client_parse). */
@@ -138,9 +138,21 @@ void client_print_http_error(const struct client_reply *r);
 /* Pretty-print JSON to stdout, with a newline. */
 void client_print_json(const json_t *j);
 
-/* Write s to f with control characters (C0, DEL, C1) replaced by '?', so a
- * string from the network cannot drive the terminal. NULL prints "-". */
+/* Write s to f through termtext_escape (lib/termtext.h: C0/C1 controls,
+ * DEL, bidi formatting characters and invalid UTF-8 made visible), so a
+ * string from the network, an agent or a log cannot drive the terminal.
+ * NULL prints "-". Every text-mode output of such a string goes through
+ * here (or client_table, or client_line). */
 void client_puts(FILE *f, const char *s);
+
+/* Multi-line text (pretty JSON): each line through client_puts, the
+ * newlines kept; ends with a newline. NULL prints "-". */
+void client_puts_lines(FILE *f, const char *text);
+
+/* One output line: printf-style, the whole result through client_puts,
+ * then a newline (fmt carries none). For lines that mix our own words with
+ * untrusted values. */
+void client_line(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* JSON getters that tolerate absent keys and wrong types. */
 const char *client_str(const json_t *o, const char *key);        /* NULL if not a string */

@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "client.h"
 #include "err.h"
 #include "eventlog.h"
 #include "eventlog_facts.h"
@@ -70,7 +71,7 @@ static int load(const char *path, struct eventlog **ret)
 	e = eventlog_parse(buf, len, ret, &err);
 	free(buf);
 	if (e < 0) {
-		fprintf(stderr, "attestctl: %s: %s: %s\n", path,
+		client_line(stderr, "attestctl: %s: %s: %s", path,
 			err.message[0] ? err.message : "parse failed", attest_strerror(e));
 		return 1;
 	}
@@ -216,8 +217,8 @@ static int do_show(const struct eventlog *log, bool json)
 				hex_encode(ev->digests[k].bytes, ev->digests[k].size, hexbuf);
 				printf(" %s:%s", bank_name(ev->digests[k].alg, tmp), hexbuf);
 			}
-			printf(" %s%s\n", desc,
-			       checks->status[i] == EVENTLOG_CHECK_FAIL ? " [CONTENT MISMATCH]" : "");
+			client_line(stdout, " %s%s", desc,
+				    checks->status[i] == EVENTLOG_CHECK_FAIL ? " [CONTENT MISMATCH]" : "");
 		}
 	}
 	free(desc);
@@ -384,7 +385,7 @@ static int do_facts(const struct eventlog *log, bool json)
 		sigdb_text("db", &f->db);
 		sigdb_text("dbx", &f->dbx);
 		for (size_t i = 0; i < f->firmware_count; i++)
-			printf("firmware:       %s (event %u, %s%s)\n", f->firmware[i].text,
+			client_line(stdout, "firmware:       %s (event %u, %s%s)", f->firmware[i].text,
 			       f->firmware[i].event, eventlog_type_name(f->firmware[i].type),
 			       f->firmware[i].type == EV_S_CRTM_VERSION && !f->firmware[i].verified
 				       ? ", CONTENT CHECK FAILED"
@@ -396,11 +397,13 @@ static int do_facts(const struct eventlog *log, bool json)
 			if (!d)
 				d = &log->events[ba->event].digests[0];
 			hex_encode(d->bytes, d->size, a);
-			printf("boot app:       %s (event %u, %s)\n", ba->path, ba->event, a);
+			client_line(stdout, "boot app:       %s (event %u, %s)", ba->path, ba->event, a);
 		}
-		printf("kernel:         %s%s\n", f->kernel_image ? f->kernel_image : "(not shown)",
+		client_line(stdout, "kernel:         %s%s",
+			    f->kernel_image ? f->kernel_image : "(not shown)",
 		       f->kernel_image_from_boot_app ? " (last boot application)" : "");
-		printf("kernel cmdline: %s\n", f->kernel_cmdline ? f->kernel_cmdline : "(not shown)");
+		client_line(stdout, "kernel cmdline: %s",
+			    f->kernel_cmdline ? f->kernel_cmdline : "(not shown)");
 		printf("content checks: %zu events checked, %zu failed\n", c->checked,
 		       c->failed_events);
 		for (size_t i = 0; i < c->failures_kept; i++) {

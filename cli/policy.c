@@ -168,10 +168,12 @@ static int policy_show(int argc, char **argv)
 		print_summary_line(j);
 		printf("Created %s, updated %s.\nDocument:\n", client_time(c, t1),
 		       client_time(u, t2));
-		char *text =
-		    json_dumps(json_object_get(j, "body"), JSON_INDENT(2) | JSON_ENCODE_ANY);
-		client_puts(stdout, text ? text : "null");
-		fputc('\n', stdout);
+		/* Pretty JSON, key order as stored; jansson writes control
+		 * characters inside strings as \uXXXX, so every newline here is
+		 * the layout's, and each line is escaped on its own. */
+		char *text = json_dumps(json_object_get(j, "body"),
+		                        JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+		client_puts_lines(stdout, text ? text : "null");
 		free(text);
 	}
 	json_decref(j);
@@ -289,12 +291,8 @@ static int policy_remove(int argc, char **argv)
 int cmd_policy(int argc, char **argv)
 {
 	static const struct client_subcommand subs[] = {
-	    {"create", policy_create},
-	    {"show", policy_show},
-	    {"list", policy_list},
-	    {"assign", policy_assign},
-	    {"remove", policy_remove},
-	    {NULL, NULL},
+	    {"create", policy_create}, {"show", policy_show},     {"list", policy_list},
+	    {"assign", policy_assign}, {"remove", policy_remove}, {NULL, NULL},
 	};
 	return client_dispatch("policy", usage, subs, argc, argv);
 }

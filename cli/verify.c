@@ -8,6 +8,7 @@
 
 #include "bundle.h"
 #include "cli.h"
+#include "client.h"
 #include "err.h"
 #include "fileio.h"
 #include "hex.h"
@@ -113,14 +114,14 @@ static void print_text(const struct bundle_result *res)
 	printf("NOT verified: %zu reason(s)\n", res->reasons.count + res->reasons.dropped);
 	for (size_t i = 0; i < res->reasons.count; i++) {
 		const struct quote_reason *r = &res->reasons.list[i];
-		printf("%s: %s\n", quote_status_code(r->status), r->message);
+		client_line(stdout, "%s: %s", quote_status_code(r->status), r->message);
 		if (r->pcr >= 0)
 			printf("  pcr: %d (%s)\n", r->pcr,
 			       bundle_bank_name(r->alg) ? bundle_bank_name(r->alg) : "?");
 		if (r->expected[0])
-			printf("  expected: %s\n", r->expected);
+			client_line(stdout, "  expected: %s", r->expected);
 		if (r->actual[0])
-			printf("  actual:   %s\n", r->actual);
+			client_line(stdout, "  actual:   %s", r->actual);
 	}
 }
 
@@ -164,7 +165,7 @@ int cmd_verify(int argc, char **argv)
 	size_t len = 0;
 	int e = fileio_read(path, BUNDLE_MAX_SIZE, &buf, &len);
 	if (e < 0) {
-		fprintf(stderr, "attestctl verify: %s: %s\n", path,
+		client_line(stderr, "attestctl verify: %s: %s", path,
 			e == ATTEST_E_IO ? strerror(errno) : attest_strerror(e));
 		return 1;
 	}
@@ -182,7 +183,8 @@ int cmd_verify(int argc, char **argv)
 			free(s);
 			json_decref(o);
 		} else {
-			printf("NOT verified: 1 reason(s)\nBUNDLE_MALFORMED: %s\n", berr.message);
+			printf("NOT verified: 1 reason(s)\n");
+			client_line(stdout, "BUNDLE_MALFORMED: %s", berr.message);
 		}
 		return 1;
 	}

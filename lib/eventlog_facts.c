@@ -13,6 +13,7 @@
 #include "err.h"
 #include "eventlog_internal.h"
 #include "reader.h"
+#include "termtext.h"
 
 /* ---- small text builder (truncates safely, marks cuts with "...") ---- */
 
@@ -73,14 +74,26 @@ static void tguid(struct text *t, const uint8_t *g)
 
 static void tutf16(struct text *t, const uint8_t *p, size_t units)
 {
-	char tmp[512];
+	char tmp[512], safe[4 * sizeof tmp];
 	size_t u = units > 160 ? 160 : units;
 	efi_utf16le_to_utf8(p, u, true, tmp, sizeof tmp, NULL);
-	/* Keep control characters out of terminals. */
-	for (char *c = tmp; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7F)
-			*c = '?';
-	tadd(t, "%s%s", tmp, u < units ? "..." : "");
+	/* Keep control and bidi formatting characters out of terminals. */
+	termtext_escape(tmp, strlen(tmp), safe, sizeof safe, NULL);
+	tadd(t, "%s%s", safe, u < units ? "..." : "");
+}
+
+/* A device path rendered as text through termtext_escape: its UTF-16
+ * file names are the log's, and may carry ESC, BEL or U+202E. */
+static void device_path_text(const uint8_t *p, size_t n, bool file_only, char *out, size_t cap)
+{
+	char raw[1024];
+	int e = file_only ? efi_device_path_file(p, n, raw, sizeof raw)
+			  : efi_device_path_render(p, n, raw, sizeof raw);
+	if (e < 0 && file_only) {
+		out[0] = '\0';
+		return;
+	}
+	termtext_escape(raw, strnlen(raw, sizeof raw), out, cap, NULL);
 }
 
 /* True if data looks like UTF-16LE text: even length, ASCII-range units. */
@@ -105,16 +118,22 @@ static char *string_data(const uint8_t *p, size_t n)
 {
 	if (n > EVENTLOG_MAX_FACT_TEXT)
 		n = EVENTLOG_MAX_FACT_TEXT;
-	char *s = malloc(3 * n / 2 + 2 > n + 1 ? 3 * n / 2 + 2 : n + 1);
-	if (!s)
-		return NULL;
 	if (looks_utf16(p, n)) {
-		efi_utf16le_to_utf8(p, n / 2, true, s, 3 * n / 2 + 2, NULL);
-		for (char *c = s; *c; c++)
-			if ((unsigned char)*c < 0x20 || *c == 0x7F)
-				*c = '?';
+		/* looks_utf16 admits only units below U+0100: at most 2 bytes
+		 * of UTF-8 each, then at most 4 bytes of escape per byte. */
+		char *u = malloc(n + 1);
+		char *s = u ? malloc(4 * n + 1) : NULL;
+		if (s) {
+			size_t ulen = 0;
+			efi_utf16le_to_utf8(p, n / 2, true, u, n + 1, &ulen);
+			termtext_escape(u, ulen, s, 4 * n + 1, NULL);
+		}
+		free(u);
 		return s;
 	}
+	char *s = malloc(n + 1);
+	if (!s)
+		return NULL;
 	size_t o = 0;
 	for (size_t i = 0; i < n && p[i]; i++)
 		s[o++] = p[i] >= 0x20 && p[i] < 0x7F ? (char)p[i] : '?';
@@ -256,8 +275,8 @@ static void describe_variable(struct text *t, const struct eventlog_event *ev)
 			tadd(t, "\"");
 			const uint8_t *fp;
 			if (!reader_bytes(&r, fplen, &fp) && fplen) {
-				char dp[512];
-				efi_device_path_render(fp, fplen, dp, sizeof dp);
+				char dp[2048];
+				device_path_text(fp, fplen, false, dp, sizeof dp);
 				tadd(t, " %s", dp);
 			}
 			return;
@@ -276,10 +295,10 @@ static void describe_image(struct text *t, const struct eventlog_event *ev)
 		tadd(t, "malformed UEFI_IMAGE_LOAD_EVENT (%u bytes)", ev->data_len);
 		return;
 	}
-	char dp[1024];
+	char dp[4096];
 	dp[0] = '\0';
 	if (dplen <= reader_left(&r))
-		efi_device_path_render(r.buf + r.off, (size_t)dplen, dp, sizeof dp);
+		device_path_text(r.buf + r.off, (size_t)dplen, false, dp, sizeof dp);
 	else
 		tadd(t, "(device path length %llu exceeds the data) ", (unsigned long long)dplen);
 	tadd(t, "%s [at 0x%llx, 0x%llx bytes, link 0x%llx]", dp[0] ? dp : "(no device path)",
@@ -728,15 +747,14 @@ static int add_boot_app(struct eventlog_facts *f, const struct eventlog_event *e
 {
 	if (f->boot_app_count >= EVENTLOG_MAX_FACT_ITEMS)
 		return 0;
-	char dp[1024], file[1024];
+	char dp[4096], file[4096];
 	dp[0] = file[0] = '\0';
 	struct reader r;
 	uint64_t dplen;
 	reader_init(&r, ev->data, ev->data_len);
 	if (!reader_skip(&r, 24) && !reader_u64le(&r, &dplen) && dplen <= reader_left(&r)) {
-		efi_device_path_render(r.buf + r.off, (size_t)dplen, dp, sizeof dp);
-		if (efi_device_path_file(r.buf + r.off, (size_t)dplen, file, sizeof file) < 0)
-			file[0] = '\0';
+		device_path_text(r.buf + r.off, (size_t)dplen, false, dp, sizeof dp);
+		device_path_text(r.buf + r.off, (size_t)dplen, true, file, sizeof file);
 	}
 	struct eventlog_boot_app *n = realloc(f->boot_apps, (f->boot_app_count + 1) * sizeof *n);
 	if (!n)
