@@ -79,7 +79,10 @@ static void defaults(struct policy *p)
 	p->tpm_interfaces = 0;
 	p->selection_count = 1;
 	p->selection[0].alg = TPM2_ALG_SHA256;
-	p->selection[0].mask = 0xffu; /* PCRs 0-7 */
+	/* PCRs 0-9: the firmware's 0-7 and the boot loader's 8 (grub's
+	 * commands and kernel command line) and 9 (the files it loaded), so
+	 * that every fact the software view reads is quoted. */
+	p->selection[0].mask = POLICY_DEFAULT_SHA256_PCRS;
 	p->pk.entries = p->kek.entries = p->db.entries = p->dbx.entries = -1;
 	p->pk.min_entries = p->kek.min_entries = p->db.min_entries = p->dbx.min_entries = -1;
 }
@@ -94,6 +97,42 @@ int policy_default(struct policy **ret)
 	defaults(p);
 	*ret = p;
 	return 0;
+}
+
+int policy_default_upgrade(const char *json, size_t len, char **ret)
+{
+	if (!json || !ret)
+		return ATTEST_E_ARG;
+	struct policy *stored = NULL, *old = NULL, *cur = NULL;
+	char *a = NULL, *b = NULL;
+	int e = policy_parse(json, len, &stored, NULL);
+	if (e == ATTEST_E_NOMEM)
+		return e;
+	if (e < 0)
+		return 0; /* not a policy this verifier reads: not ours to touch */
+	e = ATTEST_E_NOMEM;
+	if (policy_default(&old) < 0 || policy_default(&cur) < 0)
+		goto out;
+	old->selection[0].mask = POLICY_DEFAULT_SHA256_PCRS_V1;
+	if ((e = policy_to_json(stored, false, &a)) < 0 || (e = policy_to_json(old, false, &b)) < 0)
+		goto out;
+	e = 0;
+	if (strcmp(a, b) != 0)
+		goto out; /* edited by an operator: kept as it is */
+	free(a);
+	a = NULL;
+	if ((e = policy_to_json(cur, false, &a)) < 0)
+		goto out;
+	*ret = a;
+	a = NULL;
+	e = 1;
+out:
+	free(a);
+	free(b);
+	policy_free(stored);
+	policy_free(old);
+	policy_free(cur);
+	return e;
 }
 
 uint32_t policy_selection_mask(const struct policy *p, uint16_t alg)

@@ -111,11 +111,25 @@ struct policy_error {
 	char message[256];
 };
 
+/* The sha256 PCRs the default policy quotes: 0-9, every PCR whose events
+ * the software view and the policy's reference values read (firmware 0-7,
+ * grub's strings 8, files 9). Releases before this one quoted 0-7 (_V1). */
+#define POLICY_DEFAULT_SHA256_PCRS    0x3ffu
+#define POLICY_DEFAULT_SHA256_PCRS_V1 0xffu
+
 /* The out-of-the-box policy: the seed's requirements only (Secure Boot on,
  * SHA-256 bank, UEFI, certified TPM, any TPM interface, no minimum agent
- * version, quote sha256 PCRs 0-7), no reference values. On success *ret is
+ * version, quote sha256 PCRs 0-9), no reference values. On success *ret is
  * new (free with policy_free). ATTEST_E_NOMEM. */
 int policy_default(struct policy **ret);
+
+/* The stored built-in default of an earlier release, brought up to date.
+ * If the len bytes of policy JSON are exactly the earlier built-in default
+ * (quote_pcrs sha256 0-7, nothing else changed), returns 1 and *ret is the
+ * canonical JSON of today's policy_default() (malloc'd; caller frees).
+ * Returns 0 (*ret untouched) for any other document, an operator's edit
+ * included: that is kept as it is. ATTEST_E_NOMEM, ATTEST_E_ARG. */
+int policy_default_upgrade(const char *json, size_t len, char **ret);
 
 /* Parse len bytes of policy JSON (at most POLICY_MAX_SIZE). On success *ret
  * is new (free with policy_free). ATTEST_E_LIMIT / ATTEST_E_FORMAT /

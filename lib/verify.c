@@ -868,6 +868,79 @@ static int set_text(char **slot, const char *s)
 	return 0;
 }
 
+/* Why the text event i shows is not proven, into why (NULL: it is). The
+ * event must lie in a quoted sha256 PCR that replays, and its content
+ * check must have passed: only then is the text the one the TPM measured. */
+static const char *not_proven(const struct run *c, int64_t i, char *why, size_t cap)
+{
+	if (!c->log || !c->checks || i < 0 || (size_t)i >= c->log->event_count) {
+		snprintf(why, cap, "no event of the log shows it");
+		return why;
+	}
+	uint32_t pcr = c->log->events[i].pcr;
+	uint8_t st = c->checks->status[i];
+	if (pcr >= EVENTLOG_NUM_PCRS || !(c->quoted256 & (1u << pcr)))
+		snprintf(why, cap, "event %lld is in PCR %u, which the quote does not cover",
+		         (long long)i, pcr);
+	else if (!(c->trusted256 & (1u << pcr)))
+		snprintf(why, cap, "PCR %u does not replay to the quoted value", pcr);
+	else if (st == EVENTLOG_CHECK_FAIL)
+		snprintf(why, cap, "event %lld's digest is not the hash of its data", (long long)i);
+	else if (st != EVENTLOG_CHECK_PASS)
+		snprintf(why, cap, "event %lld's digest does not cover this text", (long long)i);
+	else
+		return NULL;
+	return why;
+}
+
+static bool pcr_trusted(const struct run *c, int64_t i)
+{
+	if (!c->log || i < 0 || (size_t)i >= c->log->event_count)
+		return false;
+	uint32_t pcr = c->log->events[i].pcr;
+	return pcr < EVENTLOG_NUM_PCRS && (c->trusted256 & (1u << pcr));
+}
+
+/* For a file path the log gives beside an image's digest (event i). */
+static const char *path_why(const struct run *c, int64_t i, char *why, size_t cap)
+{
+	if (!pcr_trusted(c, i) && not_proven(c, i, why, cap))
+		return why;
+	return "a file path from the log: the measured digest covers the image, not its name";
+}
+
+static int unverified(struct run *c, const char *field, const char *value, int64_t event,
+                      const char *why)
+{
+	struct verify_software *sw = &c->r->software;
+	if (!value || sw->not_verified_count >= VERIFY_SOFTWARE_FIELDS)
+		return 0;
+	struct verify_unverified *u = &sw->not_verified[sw->not_verified_count];
+	memset(u, 0, sizeof *u);
+	int e = set_text(&u->value, value);
+	if (e < 0)
+		return e;
+	u->field = field;
+	u->event = event;
+	u->pcr = -1;
+	if (event >= 0 && c->log && (size_t)event < c->log->event_count &&
+	    c->log->events[event].pcr < EVENTLOG_NUM_PCRS)
+		u->pcr = (int)c->log->events[event].pcr;
+	textto(u->why, sizeof u->why, why);
+	sw->not_verified_count++;
+	return 0;
+}
+
+/* One text fact from event i: into *slot if proven, else not_verified. */
+static int fact(struct run *c, const char *field, char **slot, const char *value, int64_t i)
+{
+	char why[VERIFY_TEXT_MAX];
+	if (!value)
+		return 0;
+	const char *no = not_proven(c, i, why, sizeof why);
+	return no ? unverified(c, field, value, i, no) : set_text(slot, value);
+}
+
 static int step_software(struct run *c)
 {
 	struct verify_software *sw = &c->r->software;
@@ -887,29 +960,69 @@ static int step_software(struct run *c)
 	}
 	if (!f)
 		return 0;
-	const char *fw = NULL;
-	for (size_t i = 0; i < f->firmware_count && !fw; i++)
-		if (f->firmware[i].type == EV_S_CRTM_VERSION && f->firmware[i].verified)
-			fw = f->firmware[i].text;
-	if (!fw && f->firmware_count)
-		fw = f->firmware[0].text;
-	if ((e = set_text(&sw->firmware, fw)) < 0 ||
-	    (e = set_text(&sw->kernel_image, f->kernel_image)) < 0 ||
-	    (e = set_text(&sw->kernel_cmdline, f->kernel_cmdline)) < 0)
+	/* Firmware: the first S-CRTM version that is proven; else what the
+	 * log says, marked. A firmware blob's description is never covered
+	 * by its digest (the digest is of the blob). */
+	const struct eventlog_fact_text *fw = NULL, *claimed = NULL;
+	char why[VERIFY_TEXT_MAX];
+	for (size_t i = 0; i < f->firmware_count && !fw; i++) {
+		const struct eventlog_fact_text *t = &f->firmware[i];
+		if (t->type == EV_S_CRTM_VERSION && !not_proven(c, t->event, why, sizeof why))
+			fw = t;
+		else if (!claimed)
+			claimed = t;
+	}
+	if (fw)
+		e = set_text(&sw->firmware, fw->text);
+	else if (claimed)
+		e = unverified(c, "firmware", claimed->text, claimed->event,
+		               not_proven(c, claimed->event, why, sizeof why)
+		                   ? why
+		                   : "the description is not covered by the measured digest");
+	if (e < 0)
 		return e;
+	/* Kernel command line and image: grub's strings (PCR 8) are proven
+	 * when their PCR is; an image guessed from the last boot application
+	 * is a file path, which the application's digest does not cover. */
+	if ((e = fact(c, "kernel_cmdline", &sw->kernel_cmdline, f->kernel_cmdline,
+	              f->kernel_cmdline_event)) < 0)
+		return e;
+	if (f->kernel_image && f->kernel_image_from_boot_app)
+		e = unverified(c, "kernel_image", f->kernel_image, f->kernel_image_event,
+		               path_why(c, f->kernel_image_event, why, sizeof why));
+	else
+		e = fact(c, "kernel_image", &sw->kernel_image, f->kernel_image,
+		         f->kernel_image_event);
+	if (e < 0)
+		return e;
+	/* Boot loader: the boot applications' file paths. The firmware
+	 * measures each image (the digest that the policy's boot_applications
+	 * approve); the path beside it is the log's label, never proven. */
 	char chain[1024];
 	size_t len = 0;
 	chain[0] = '\0';
+	const char *pcr_why = NULL;
+	int64_t one = -1;
 	for (size_t i = 0; i < f->boot_app_count; i++) {
 		const char *path = f->boot_apps[i].path;
 		if (!path || !path[0])
 			continue;
+		int64_t ev = f->boot_apps[i].event;
+		one = one == -1 ? ev : -2;
+		if (!pcr_why && !pcr_trusted(c, ev))
+			pcr_why = not_proven(c, ev, why, sizeof why);
 		int n = snprintf(chain + len, sizeof chain - len, "%s%s", len ? " -> " : "", path);
 		if (n < 0 || (size_t)n >= sizeof chain - len)
 			break;
 		len += (size_t)n;
 	}
-	return len ? set_text(&sw->boot_loader, chain) : 0;
+	if (len)
+		e = unverified(c, "boot_loader", chain, one >= 0 ? one : -1,
+		               pcr_why ? pcr_why
+		                       : "file paths from the log: the measured digests cover the "
+		                         "images, not their names (a policy's boot_applications "
+		                         "approve the digests)");
+	return e;
 }
 
 /* ---- the pipeline ---- */
@@ -1002,6 +1115,8 @@ void verify_result_free(struct verify_result *r)
 	free(r->software.os);
 	free(r->software.tpm_firmware);
 	free(r->software.agent_version);
+	for (size_t i = 0; i < r->software.not_verified_count; i++)
+		free(r->software.not_verified[i].value);
 	free(r);
 }
 
@@ -1113,6 +1228,38 @@ static json_t *opt_string(const char *s)
 	return s ? jstr(s) : json_null();
 }
 
+/* "reported_by_agent" and "not_verified" beside the software fields. */
+static int software_claims_json(const struct verify_software *s, json_t *sw)
+{
+	json_t *agent = json_array(), *nv = json_object();
+	int e = ATTEST_E_NOMEM;
+	if (!agent || !nv) {
+		json_decref(agent);
+		json_decref(nv);
+		return e;
+	}
+	if ((e = jset(sw, "reported_by_agent", agent)) < 0 ||
+	    (e = jset(sw, "not_verified", nv)) < 0)
+		return e;
+	const struct {
+		const char *key;
+		const char *val;
+	} rep[] = {{"kernel", s->kernel}, {"os", s->os}, {"agent_version", s->agent_version}};
+	for (size_t i = 0; i < sizeof rep / sizeof rep[0]; i++)
+		if (rep[i].val && json_array_append_new(agent, json_string(rep[i].key)) < 0)
+			return ATTEST_E_NOMEM;
+	for (size_t i = 0; i < s->not_verified_count; i++) {
+		const struct verify_unverified *u = &s->not_verified[i];
+		json_t *o = json_object();
+		if (!o || jset(nv, u->field, o) < 0 || jset(o, "value", jstr(u->value)) < 0 ||
+		    jset(o, "why", jstr(u->why)) < 0 ||
+		    (u->event >= 0 && jset(o, "event", json_integer(u->event)) < 0) ||
+		    (u->pcr >= 0 && jset(o, "pcr", json_integer(u->pcr)) < 0))
+			return ATTEST_E_NOMEM;
+	}
+	return 0;
+}
+
 int verify_result_json(const struct verify_result *r, json_t **ret)
 {
 	if (!r || !ret)
@@ -1140,7 +1287,8 @@ int verify_result_json(const struct verify_result *r, json_t **ret)
 	    (e = jset(sw, "kernel_cmdline", opt_string(s->kernel_cmdline))) < 0 ||
 	    (e = jset(sw, "os", opt_string(s->os))) < 0 ||
 	    (e = jset(sw, "tpm_firmware", opt_string(s->tpm_firmware))) < 0 ||
-	    (e = jset(sw, "agent_version", opt_string(s->agent_version))) < 0)
+	    (e = jset(sw, "agent_version", opt_string(s->agent_version))) < 0 ||
+	    (e = software_claims_json(s, sw)) < 0)
 		goto out;
 	const struct verify_clock *k = &r->clock;
 	if ((e = jset(clk, "known", json_boolean(k->known))) < 0)

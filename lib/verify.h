@@ -97,9 +97,27 @@ struct verify_reason {
 	char allowed[VERIFY_TEXT_MAX]; /* what the policy allows */
 };
 
-/* Software deduced from the evidence; NULL when unknown. Owned. */
+/* A software fact the event log claims but the evidence does not prove. */
+struct verify_unverified {
+	const char *field; /* "firmware", "boot_loader", "kernel_image", "kernel_cmdline" */
+	char *value;       /* what the log says; owned */
+	int64_t event;     /* the event that says it (-1: several) */
+	int pcr;           /* its PCR (-1: several or none) */
+	char why[VERIFY_TEXT_MAX];
+};
+
+#define VERIFY_SOFTWARE_FIELDS 4u /* facts read from the event log */
+
+/* Software deduced from the evidence; NULL when unknown. Owned.
+ * firmware, boot_loader, kernel_image and kernel_cmdline are set only when
+ * an event in a quoted sha256 PCR whose replay matched, and whose content
+ * check passed (its digest is the hash of the text shown), says so. What
+ * the log claims otherwise is in not_verified, with the reason, never in
+ * those fields. kernel, os and agent_version are the agent's report
+ * (metadata bound to the quote, not measured); tpm_firmware is from the
+ * signed quote. */
 struct verify_software {
-	char *firmware;       /* S-CRTM version text, else first firmware description */
+	char *firmware;       /* S-CRTM version text */
 	char *boot_loader;    /* boot applications' paths, " -> "-joined */
 	char *kernel;         /* kernel release (metadata) */
 	char *kernel_image;   /* from the event log */
@@ -107,6 +125,8 @@ struct verify_software {
 	char *os;             /* metadata os_release */
 	char *tpm_firmware;   /* quote's firmwareVersion, hex */
 	char *agent_version;
+	size_t not_verified_count;
+	struct verify_unverified not_verified[VERIFY_SOFTWARE_FIELDS];
 };
 
 struct verify_clock {
@@ -146,6 +166,10 @@ bool verify_result_has(const struct verify_result *r, const char *code);
 
 /* The result as JSON: {"trust", "restarted", "reasons": [{"code", "message",
  * "evidence": {...}}], "reasons_dropped"?, "software": {...}, "clock": {...}}.
+ * software holds the fields of struct verify_software (null when unknown),
+ * "reported_by_agent": the names of the fields that are the agent's report,
+ * and "not_verified": {FIELD: {"value", "event"?, "pcr"?, "why"}} for what
+ * the log claims without proof (docs/api.md, "Host object").
  * On success *ret is a new reference the caller json_decref()s.
  * ATTEST_E_NOMEM, ATTEST_E_ARG. */
 int verify_result_json(const struct verify_result *r, json_t **ret);

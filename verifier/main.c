@@ -313,6 +313,40 @@ static int store_builtin_default(struct verifier *v, bool first)
 	return rc;
 }
 
+/* The built-in default stored by an earlier release quoted sha256 PCRs 0-7,
+ * fewer than the software view reads (8: grub's strings, 9: its files). If
+ * the policy named "default" is still exactly that document, bring it up to
+ * today's built-in default; an operator's edit is kept as it is (and
+ * docs/policy.md says what to add). Runs on every start; idempotent. */
+static int upgrade_builtin_default(struct verifier *v)
+{
+	struct store_policy *sp = NULL;
+	int rc = store_policy_get_by_name(v->store, "default", &sp);
+	if (rc == ATTEST_E_NOTFOUND)
+		return 0;
+	if (rc < 0)
+		return rc;
+	char *json = NULL;
+	rc = policy_default_upgrade(sp->body_json, strlen(sp->body_json), &json);
+	if (rc == 1)
+		rc = store_policy_update(v->store, sp->id, json, verifier_now());
+	if (rc == 0 && json != NULL) {
+		struct store_event_new e = {
+		    .kind = "policy",
+		    .actor = "verifier",
+		    .message = "built-in default policy upgraded: it now quotes sha256 PCRs 0-9 "
+		               "(was 0-7), so the boot loader's PCRs 8 and 9 are verified"};
+		(void)store_event_add(v->store, &e, verifier_now(), NULL);
+		fprintf(stderr, "attest-verifier: %s\n", e.message);
+	}
+	if (rc < 0)
+		fprintf(stderr, "attest-verifier: cannot upgrade the default policy: %s\n",
+		        attest_strerror(rc));
+	free(json);
+	store_policy_free(sp);
+	return rc < 0 ? rc : 0;
+}
+
 /* Leases held under our instance name by an earlier run of this process
  * (killed): give them back at once rather than waiting for them to expire. */
 static void release_own_leases(struct verifier *v)
@@ -564,7 +598,8 @@ int main(int argc, char **argv)
 	if (database_is_new(&v, &first) < 0)
 		goto out;
 	/* CAs before the token: the token marks a finished first start. */
-	if (import_ca_dir(&v, first) < 0 || store_builtin_default(&v, first) < 0)
+	if (import_ca_dir(&v, first) < 0 || store_builtin_default(&v, first) < 0 ||
+	    upgrade_builtin_default(&v) < 0)
 		goto out;
 	if (ensure_admin_token(&v, first, tokpath, sizeof tokpath) < 0)
 		goto out;

@@ -48,6 +48,53 @@ static void assert_round_trip(const struct policy *p)
 	policy_free(q);
 }
 
+/* The built-in default an earlier release stored (sha256 0-7) is brought
+ * up to date; any other document, an operator's edit included, is not. */
+static void test_default_upgrade(void **state)
+{
+	(void)state;
+	const char *v1 = "{\"reference\":{},\"requirements\":{\"banks\":[\"sha256\"],"
+	                 "\"certified_tpm\":true,\"quote_pcrs\":{\"sha256\":\"0-7\"},"
+	                 "\"secure_boot\":true,\"uefi\":true},\"version\":1}";
+	char *out = NULL;
+	assert_int_equal(policy_default_upgrade(v1, strlen(v1), &out), 1);
+	assert_non_null(strstr(out, "\"quote_pcrs\":{\"sha256\":\"0-9\"}"));
+	/* the upgrade is the default, and upgrading it again does nothing */
+	struct policy *d = NULL;
+	assert_int_equal(policy_default(&d), 0);
+	char *dj = to_json(d);
+	assert_string_equal(out, dj);
+	char *again = NULL;
+	assert_int_equal(policy_default_upgrade(out, strlen(out), &again), 0);
+	assert_null(again);
+	free(out);
+	free(dj);
+	policy_free(d);
+	/* pretty-printed, keys in another order: the same document */
+	const char *v1b = "{\"version\": 1, \"requirements\": {\"quote_pcrs\": {\"sha256\": "
+	                  "\"0-7\"}, \"uefi\": true}}";
+	out = NULL;
+	assert_int_equal(policy_default_upgrade(v1b, strlen(v1b), &out), 1);
+	free(out);
+	/* edits are kept: a description, another selection, TIS only */
+	const char *edits[] = {
+	    "{\"version\":1,\"description\":\"ours\",\"requirements\":{\"quote_pcrs\":"
+	    "{\"sha256\":\"0-7\"}}}",
+	    "{\"version\":1,\"requirements\":{\"quote_pcrs\":{\"sha256\":\"0-7,14\"}}}",
+	    "{\"version\":1,\"requirements\":{\"quote_pcrs\":{\"sha256\":\"0-7\"},"
+	    "\"tpm_interfaces\":[\"tis\"]}}",
+	    "{\"version\":1,\"requirements\":{\"quote_pcrs\":{\"sha256\":\"0-7\"},"
+	    "\"secure_boot\":false}}",
+	    "not json",
+	};
+	for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+		out = NULL;
+		assert_int_equal(policy_default_upgrade(edits[i], strlen(edits[i]), &out), 0);
+		assert_null(out);
+	}
+	assert_int_equal(policy_default_upgrade(NULL, 0, &out), ATTEST_E_ARG);
+}
+
 static void test_default(void **state)
 {
 	(void)state;
@@ -60,11 +107,12 @@ static void test_default(void **state)
 	assert_int_equal(p->banks[0], TPM2_ALG_SHA256);
 	assert_int_equal(p->tpm_interfaces, 0); /* TIS-only rule off */
 	assert_null(p->min_agent_version);
-	assert_int_equal(policy_selection_mask(p, TPM2_ALG_SHA256), 0xff);
+	/* 0-9 since issue 12: every PCR the software view reads is quoted */
+	assert_int_equal(policy_selection_mask(p, TPM2_ALG_SHA256), 0x3ff);
 	assert_false(p->has_boot_apps || p->pk.set || p->pcr_value_count);
 	char *s = to_json(p);
 	assert_string_equal(s, "{\"reference\":{},\"requirements\":{\"banks\":[\"sha256\"],"
-	                       "\"certified_tpm\":true,\"quote_pcrs\":{\"sha256\":\"0-7\"},"
+	                       "\"certified_tpm\":true,\"quote_pcrs\":{\"sha256\":\"0-9\"},"
 	                       "\"secure_boot\":true,\"uefi\":true},\"version\":1}");
 	/* the minimal document means the same */
 	struct policy *q = NULL;
@@ -76,7 +124,7 @@ static void test_default(void **state)
 	assert_int_equal(sel.count, 1);
 	assert_int_equal(sel.pcrSelections[0].hash, TPM2_ALG_SHA256);
 	assert_int_equal(sel.pcrSelections[0].pcrSelect[0], 0xff);
-	assert_int_equal(sel.pcrSelections[0].pcrSelect[1], 0);
+	assert_int_equal(sel.pcrSelections[0].pcrSelect[1], 0x03);
 	free(s);
 	free(t);
 	policy_free(p);
@@ -331,7 +379,9 @@ static void test_learn_from_real_log(void **state)
 	assert_false(p->has_kernel_cmdlines);
 	assert_non_null(strstr(summary, "not approved: kernel command line (event 101): PCR 8 was "
 	                                "not quoted"));
-	assert_int_equal(policy_selection_mask(p, TPM2_ALG_SHA256), 0xff);
+	/* the selection is the base's (the default's 0-9): the next quote
+	 * covers PCR 8, and a policy learned then approves the command line */
+	assert_int_equal(policy_selection_mask(p, TPM2_ALG_SHA256), POLICY_DEFAULT_SHA256_PCRS);
 	free(summary);
 	policy_free(p);
 
@@ -342,7 +392,7 @@ static void test_learn_from_real_log(void **state)
 			                 0);
 	assert_int_equal(policy_learn(&in, &p, &summary), 0);
 	assert_true(p->secure_boot && p->uefi && p->certified_tpm); /* never relaxed */
-	assert_int_equal(p->pcr_value_count, 8);
+	assert_int_equal(p->pcr_value_count, 10); /* the default selection, 0-9, pinned */
 	assert_int_equal(p->pcr_values[0].index, 0);
 	assert_memory_equal(p->pcr_values[0].v[0], rb->pcr[0], 32);
 	assert_true(p->has_firmware_versions);
@@ -362,10 +412,11 @@ static void test_learn_from_real_log(void **state)
 	assert_int_equal(p->db.entries, 2);
 	assert_int_equal(p->dbx.entries, -1);
 	assert_int_equal(p->dbx.min_entries, 1); /* a newer dbx stays approved */
-	assert_int_equal(policy_selection_mask(p, TPM2_ALG_SHA256), 0x1ff);
+	/* the default's 0-9 (PCR 8, which the command line needs, is in it) */
+	assert_int_equal(policy_selection_mask(p, TPM2_ALG_SHA256), 0x3ff);
 	assert_non_null(strstr(summary, "boot application: \\EFI\\ubuntu\\grubx64.efi"));
 	assert_non_null(strstr(summary, "dbx: at least 1 entries"));
-	assert_non_null(strstr(summary, "quote: sha256 PCRs 0,1,2,3,4,5,6,7,8"));
+	assert_non_null(strstr(summary, "quote: sha256 PCRs 0,1,2,3,4,5,6,7,8,9\n"));
 	assert_null(strstr(summary, "warning"));
 	assert_round_trip(p);
 	free(summary);
@@ -395,6 +446,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_default),
+	    cmocka_unit_test(test_default_upgrade),
 	    cmocka_unit_test(test_full_round_trip),
 	    cmocka_unit_test(test_errors_name_the_key),
 	    cmocka_unit_test(test_caps),

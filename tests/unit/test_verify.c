@@ -80,7 +80,7 @@ static struct fx *fx_new_log(uint8_t *log, size_t len)
 	assert_non_null(f);
 	f->log = log;
 	f->log_len = len;
-	f->mask = 0xff;
+	f->mask = POLICY_DEFAULT_SHA256_PCRS; /* what the default policy asks */
 	memset(f->nonce, 0x5a, sizeof f->nonce);
 	f->meta = json_pack("{s:s, s:s, s:s, s:s, s:s}", "hostname", "web-01", "os_release",
 	                    "Ubuntu 20.04.3 LTS", "kernel", "5.4.0-81-generic", "boot_id",
@@ -224,6 +224,15 @@ static const struct verify_reason *expect_only(const struct verify_result *r, co
 	return &r->reasons[0];
 }
 
+static const struct verify_unverified *find_unverified(const struct verify_result *r,
+                                                       const char *field)
+{
+	for (size_t i = 0; i < r->software.not_verified_count; i++)
+		if (!strcmp(r->software.not_verified[i].field, field))
+			return &r->software.not_verified[i];
+	return NULL;
+}
+
 /* ---- tests ---- */
 
 static void test_green(void **state)
@@ -239,10 +248,17 @@ static void test_green(void **state)
 	assert_int_equal(r->verdict, VERIFY_GREEN);
 	assert_false(r->restarted);
 	assert_string_equal(verify_trust_name(r), "green");
-	/* software deduced from the evidence */
-	assert_non_null(r->software.boot_loader);
-	assert_non_null(strstr(r->software.boot_loader, "shimx64.efi"));
-	assert_non_null(strstr(r->software.boot_loader, "grubx64.efi"));
+	/* software deduced from the evidence: grub's strings in PCR 8 (quoted
+	 * by the default policy) are proven; the boot applications' paths are
+	 * the log's labels (their digests are of the images): not verified */
+	assert_null(r->software.boot_loader);
+	const struct verify_unverified *bl = find_unverified(r, "boot_loader");
+	assert_non_null(bl);
+	assert_non_null(strstr(bl->value, "shimx64.efi"));
+	assert_non_null(strstr(bl->value, "grubx64.efi"));
+	assert_non_null(strstr(bl->why, "not their names"));
+	assert_null(find_unverified(r, "kernel_cmdline"));
+	assert_null(find_unverified(r, "kernel_image"));
 	assert_string_equal(r->software.kernel_image, "/boot/vmlinuz-5.4.0-81-generic");
 	assert_non_null(strstr(r->software.kernel_cmdline, "root=UUID=68a3fb48"));
 	assert_string_equal(r->software.os, "Ubuntu 20.04.3 LTS");
@@ -500,6 +516,104 @@ static void test_secure_boot_pcr_not_quoted(void **state)
 	fx_free(f);
 }
 
+/* Replace every occurrence of from by to (same length) in the log bytes. */
+static size_t edit_log(struct fx *f, const char *from, const char *to)
+{
+	size_t n = strlen(from), count = 0;
+	assert_int_equal(strlen(to), n);
+	for (size_t i = 0; i + n <= f->log_len; i++)
+		if (!memcmp(f->log + i, from, n)) {
+			memcpy(f->log + i, to, n);
+			count++;
+		}
+	return count;
+}
+
+/* Issue 12, item 1: the software view shows as deduced from the evidence
+ * only what an event in a quoted, replayed PCR with a passing content check
+ * says; the rest is in not_verified, with the reason. */
+static void test_software_from_unquoted_pcrs(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	/* the pre-issue-12 default: sha256 0-7; grub's strings are in PCR 8 */
+	f->policy->selection[0].mask = POLICY_DEFAULT_SHA256_PCRS_V1;
+	f->mask = POLICY_DEFAULT_SHA256_PCRS_V1;
+	struct verify_result *r = run(f);
+	assert_int_equal(r->verdict, VERIFY_GREEN);
+	assert_null(r->software.kernel_cmdline);
+	assert_null(r->software.kernel_image);
+	assert_non_null(r->software.firmware); /* S-CRTM version, PCR 0 */
+	const struct verify_unverified *u = find_unverified(r, "kernel_cmdline");
+	assert_non_null(u);
+	assert_non_null(strstr(u->value, "console=ttyS0"));
+	assert_int_equal(u->event, 101);
+	assert_int_equal(u->pcr, 8);
+	assert_non_null(strstr(u->why, "PCR 8, which the quote does not cover"));
+	assert_non_null(find_unverified(r, "kernel_image"));
+	json_t *j = NULL;
+	assert_int_equal(verify_result_json(r, &j), 0);
+	json_t *sw = json_object_get(j, "software");
+	assert_true(json_is_null(json_object_get(sw, "kernel_cmdline")));
+	json_t *nv = json_object_get(json_object_get(sw, "not_verified"), "kernel_cmdline");
+	assert_non_null(strstr(json_string_value(json_object_get(nv, "value")), "ttyS0"));
+	assert_int_equal(json_integer_value(json_object_get(nv, "pcr")), 8);
+	assert_int_equal(json_integer_value(json_object_get(nv, "event")), 101);
+	assert_non_null(json_string_value(json_object_get(nv, "why")));
+	json_t *agent = json_object_get(sw, "reported_by_agent");
+	assert_int_equal(json_array_size(agent), 3);
+	assert_string_equal(json_string_value(json_array_get(agent, 0)), "kernel");
+	json_decref(j);
+	verify_result_free(r);
+
+	/* PCR 8 quoted but the TPM holds something else there: not proven */
+	f->policy->selection[0].mask = POLICY_DEFAULT_SHA256_PCRS;
+	f->mask = POLICY_DEFAULT_SHA256_PCRS;
+	uint8_t evil[32];
+	memset(evil, 0xe8, sizeof evil);
+	tpm_boot(f, -1, 8, evil);
+	r = run(f);
+	assert_true(verify_result_has(r, "EVENTLOG_REPLAY_MISMATCH"));
+	assert_null(r->software.kernel_cmdline);
+	u = find_unverified(r, "kernel_cmdline");
+	assert_non_null(u);
+	assert_non_null(strstr(u->why, "does not replay"));
+	verify_result_free(r);
+	fx_free(f);
+}
+
+/* A log whose PCR 8 text was edited after the fact (digests left as they
+ * were, so it still replays): never shown as the verified command line. */
+static void test_software_edited_pcr8(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	/* the TPM booted the real log; the log then says ttyS9 */
+	assert_true(edit_log(f, "console=ttyS0", "console=ttyS9") >= 1);
+	struct verify_result *r = run(f);
+	assert_int_equal(r->verdict, VERIFY_RED);
+	assert_true(verify_result_has(r, REASON_EVENT_CONTENT_MISMATCH));
+	assert_true(r->software.kernel_cmdline == NULL ||
+	            !strstr(r->software.kernel_cmdline, "ttyS9"));
+	for (size_t i = 0; i < r->software.not_verified_count; i++)
+		if (!strcmp(r->software.not_verified[i].field, "kernel_cmdline"))
+			assert_null(strstr(r->software.not_verified[i].why, "quote does not"));
+	verify_result_free(r);
+	/* the same edit with PCR 8 not quoted: green (nothing relies on PCR
+	 * 8), and the edited text is not shown as verified either */
+	f->policy->selection[0].mask = POLICY_DEFAULT_SHA256_PCRS_V1;
+	f->mask = POLICY_DEFAULT_SHA256_PCRS_V1;
+	r = run(f);
+	assert_null(r->software.kernel_cmdline);
+	assert_null(r->software.kernel_image);
+	verify_result_free(r);
+	fx_free(f);
+}
+
 static void test_sha256_bank_missing(void **state)
 {
 	(void)state;
@@ -636,7 +750,7 @@ static void test_learned_policy(void **state)
 	f->policy = learn(f);
 	assert_true(f->policy->has_kernel_cmdlines);
 	f->mask = policy_selection_mask(f->policy, TPM2_ALG_SHA256);
-	assert_int_equal(f->mask, 0x1ff); /* 0-7 plus 8 for the command line */
+	assert_int_equal(f->mask, 0x3ff); /* the default 0-9 (8 holds the command line) */
 	struct verify_result *r = run(f);
 	if (r->reason_count)
 		dump(r);
@@ -943,6 +1057,8 @@ int main(void)
 	    cmocka_unit_test(test_event_content_mismatch),
 	    cmocka_unit_test(test_secure_boot_disabled),
 	    cmocka_unit_test(test_secure_boot_pcr_not_quoted),
+	    cmocka_unit_test(test_software_from_unquoted_pcrs),
+	    cmocka_unit_test(test_software_edited_pcr8),
 	    cmocka_unit_test(test_sha256_bank_missing),
 	    cmocka_unit_test(test_not_uefi),
 	    cmocka_unit_test(test_tpm_interface),
