@@ -40,8 +40,13 @@ void client_err(const char *fmt, ...)
 	va_list ap;
 	fprintf(stderr, "attestctl%s%s: ", cur_cmd[0] ? " " : "", cur_cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	char *s = NULL;
+	int n = vasprintf(&s, fmt, ap);
 	va_end(ap);
+	/* Messages quote arguments, files and answers: escaped like output. */
+	if (n >= 0)
+		client_puts(stderr, s);
+	free(s);
 	fputc('\n', stderr);
 }
 
@@ -605,6 +610,24 @@ void client_puts(FILE *f, const char *s)
 		return;
 	fputs(c, f);
 	free(c);
+}
+
+int client_name_check(const char *what, const char *name)
+{
+	uint32_t cp = 0;
+	bool invalid = false;
+	size_t n = strlen(name);
+	size_t at = termtext_first_unsafe(name, n, &cp, &invalid);
+	if (at == n)
+		return 0;
+	if (invalid)
+		client_err("the %s is not valid UTF-8 (byte 0x%02X at offset %zu)", what,
+		           (unsigned)cp, at);
+	else
+		client_err("the %s contains U+%04X at offset %zu: control and bidirectional "
+		           "formatting characters are not allowed",
+		           what, (unsigned)cp, at);
+	return CLIENT_EXIT_USAGE;
 }
 
 void client_puts_lines(FILE *f, const char *text)

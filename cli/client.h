@@ -102,6 +102,12 @@ int client_token_text(const char *text, size_t len, char *out, size_t cap);
  * ATTEST_E_LIMIT if it does not fit (out then holds a truncated string). */
 int client_escape(const char *s, char *out, size_t cap);
 
+/* A name the operator gives for a new host, policy or token: refused here
+ * (message naming the character, CLIENT_EXIT_USAGE) if it holds a control
+ * character, a bidirectional formatting character or invalid UTF-8, as the
+ * verifier refuses it; 0 if not. what: "host name". */
+int client_name_check(const char *what, const char *name);
+
 /* Parse a decimal count in [min, max] (no sign, no spaces). 0 or
  * ATTEST_E_FORMAT. */
 int client_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *ret);

@@ -412,6 +412,8 @@ static int host_add(int argc, char **argv)
 		client_err("--interval wants seconds from 1 to 604800, not \"%s\"", interval);
 		return CLIENT_EXIT_USAGE;
 	}
+	if ((rc = client_name_check(name ? "host name" : "address", name ? name : addr)) != 0)
+		return rc;
 	json_t *body = json_pack("{s:s}", "address", addr);
 	if (name)
 		json_object_set_new(body, "name", json_string(name));

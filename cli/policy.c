@@ -76,6 +76,8 @@ static int policy_create(int argc, char **argv)
 		client_err("--replace goes with --file");
 		return CLIENT_EXIT_USAGE;
 	}
+	if ((rc = client_name_check("policy name", pos[0])) != 0)
+		return rc;
 	json_t *req = NULL, *j = NULL;
 	if (file) {
 		uint8_t *buf = NULL;

@@ -51,6 +51,8 @@ static int token_create(int argc, char **argv)
 		           output);
 		return CLIENT_EXIT_FAIL;
 	}
+	if ((rc = client_name_check("token name", pos[0])) != 0)
+		return rc;
 	json_t *body = json_pack("{s:s,s:s}", "name", pos[0], "role", role);
 	json_t *j = NULL;
 	rc = client_request("POST", "/tokens", body, 0, &j);

@@ -108,15 +108,28 @@ char *termtext_dup(const char *s)
 	return o;
 }
 
-bool termtext_needs_escape(const char *s, size_t len)
+size_t termtext_first_unsafe(const char *s, size_t len, uint32_t *ret_cp, bool *ret_invalid)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	for (size_t i = 0; p && i < len;) {
 		char esc[TERMTEXT_ESCAPE_MAX + 1];
 		size_t el;
-		i += one(p + i, len - i, esc, &el);
-		if (el)
-			return true;
+		size_t k = one(p + i, len - i, esc, &el);
+		if (el) {
+			uint32_t cp = p[i];
+			bool invalid = utf8_decode(p + i, len - i, &cp) == 0;
+			if (ret_cp)
+				*ret_cp = invalid ? p[i] : cp;
+			if (ret_invalid)
+				*ret_invalid = invalid;
+			return i;
+		}
+		i += k;
 	}
-	return false;
+	return len;
+}
+
+bool termtext_needs_escape(const char *s, size_t len)
+{
+	return s && termtext_first_unsafe(s, len, NULL, NULL) < len;
 }

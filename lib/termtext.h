@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Longest escape of one input byte sequence ("\u202E"). */
 #define TERMTEXT_ESCAPE_MAX 6u
@@ -39,5 +40,12 @@ char *termtext_dup(const char *s);
 /* Whether s holds anything termtext_escape would change (a control, a
  * bidirectional formatting character, invalid UTF-8). */
 bool termtext_needs_escape(const char *s, size_t len);
+
+/* Where the first thing termtext_escape would change starts in len bytes
+ * of s: its byte offset (len if there is none). *ret_cp (may be NULL) gets
+ * its code point, or the byte value when the bytes there are not valid
+ * UTF-8 (then *ret_invalid, may be NULL, is true). For messages that name
+ * the character, e.g. refusing a name. */
+size_t termtext_first_unsafe(const char *s, size_t len, uint32_t *ret_cp, bool *ret_invalid);
 
 #endif

@@ -102,8 +102,11 @@ static void policy_put(struct verifier *v, struct https_request *req, const char
 {
 	json_t *b = NULL;
 	char *canon = NULL;
-	if (!api_name_ok(name)) {
-		https_reply_error(req, 400, "INVALID_FIELD", "bad policy name");
+	char nb[160], msg[200];
+	const char *np = api_name_problem(name, nb, sizeof nb);
+	if (np != NULL) {
+		snprintf(msg, sizeof msg, "policy name %s", np);
+		https_reply_error(req, 400, "INVALID_FIELD", msg);
 		return;
 	}
 	if (!api_body(req, VERIFIER_POLICY_BODY_MAX, &b))

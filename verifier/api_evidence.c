@@ -408,8 +408,11 @@ void api_evidence_dry_run(struct verifier *v, struct https_request *req, json_t 
 	const char *name = NULL;
 	if (jname != NULL && !json_is_null(jname)) {
 		name = json_string_value(jname);
-		if (name == NULL || !api_name_ok(name)) {
-			https_reply_error(req, 400, "INVALID_FIELD", "name must be a policy name");
+		char nb[160], msg[200];
+		const char *np = name ? api_name_problem(name, nb, sizeof nb) : "must be a string";
+		if (np != NULL) {
+			snprintf(msg, sizeof msg, "policy name %s", np);
+			https_reply_error(req, 400, "INVALID_FIELD", msg);
 			return;
 		}
 		struct store_policy *exist = NULL;

@@ -9,6 +9,7 @@
 #include "base64.h"
 #include "err.h"
 #include "jsontext.h"
+#include "termtext.h"
 
 __attribute__((format(printf, 4, 5))) static int refuse(struct api_refusal *why, int status,
                                                         const char *code, const char *fmt, ...)
@@ -22,17 +23,50 @@ __attribute__((format(printf, 4, 5))) static int refuse(struct api_refusal *why,
 	return status == 413 ? ATTEST_E_LIMIT : ATTEST_E_FORMAT;
 }
 
-bool api_name_ok(const char *name)
+const char *api_name_problem(const char *name, char *buf, size_t cap)
 {
-	size_t n = strlen(name);
-	if (n == 0 || n > API_PARSE_NAME_MAX)
-		return false;
+	size_t n = name ? strlen(name) : 0;
+	if (n == 0)
+		return "is empty";
+	if (n > API_PARSE_NAME_MAX) {
+		snprintf(buf, cap, "is %zu bytes long (at most %u)", n, API_PARSE_NAME_MAX);
+		return buf;
+	}
+	/* Controls, bidirectional formatting and invalid UTF-8: the one
+	 * definition of what may not reach a terminal (lib/termtext.h). A name
+	 * is shown in every listing, so it is refused rather than escaped. */
+	uint32_t cp = 0;
+	bool invalid = false;
+	size_t at = termtext_first_unsafe(name, n, &cp, &invalid);
+	if (at < n) {
+		if (invalid)
+			snprintf(buf, cap, "is not valid UTF-8 (byte 0x%02X at offset %zu)",
+			         (unsigned)cp, at);
+		else
+			snprintf(
+			    buf, cap,
+			    "contains U+%04X at offset %zu: control and bidirectional formatting "
+			    "characters are not allowed",
+			    (unsigned)cp, at);
+		return buf;
+	}
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)name[i];
-		if (c < 0x21 || c == 0x7f || c == '/' || c == '?' || c == '#' || c == '%')
-			return false;
+		if (c == ' ' || c == '/' || c == '?' || c == '#' || c == '%') {
+			snprintf(buf, cap,
+			         "contains '%c' at offset %zu: spaces, '/', '?', '#' and '%%' "
+			         "are not allowed",
+			         c, i);
+			return buf;
+		}
 	}
-	return true;
+	return NULL;
+}
+
+bool api_name_ok(const char *name)
+{
+	char buf[160];
+	return api_name_problem(name, buf, sizeof buf) == NULL;
 }
 
 int verifier_split_address(const char *addr, char *host, size_t cap, uint16_t *port)
@@ -172,14 +206,20 @@ int api_parse_host_add(json_t *b, int64_t default_interval, struct api_host_add 
 		return refuse(why, 400, "INVALID_FIELD",
 		              "address must be host:port (IPv6 as [addr]:port)");
 	a.address = a.name = json_string_value(jaddr);
+	char nb[160];
+	const char *np;
 	if (jname != NULL && !json_is_null(jname)) {
-		if (!json_is_string(jname) || !api_name_ok(json_string_value(jname)))
+		if (!json_is_string(jname) ||
+		    strlen(json_string_value(jname)) != json_string_length(jname))
 			return refuse(why, 400, "INVALID_FIELD",
 			              "name must be 1-255 printable characters without spaces, '/', "
 			              "'?', '#' or '%%'");
+		if ((np = api_name_problem(json_string_value(jname), nb, sizeof nb)) != NULL)
+			return refuse(why, 400, "INVALID_FIELD", "host name %s", np);
 		a.name = json_string_value(jname);
-	} else if (!api_name_ok(a.name)) {
-		return refuse(why, 400, "INVALID_FIELD", "give the host a name");
+	} else if ((np = api_name_problem(a.name, nb, sizeof nb)) != NULL) {
+		return refuse(why, 400, "INVALID_FIELD",
+		              "give the host a name (the address as a name %s)", np);
 	}
 	if (jtp != NULL && !json_is_null(jtp)) {
 		if (!json_is_string(jtp) || tlsid_thumbprint_parse(json_string_value(jtp), a.thumbprint) < 0)
@@ -215,9 +255,14 @@ int api_parse_policy_create(json_t *b, struct api_policy_create *ret, struct api
 		return rc;
 	const char *name = json_string_value(json_object_get(b, "name"));
 	json_t *body = json_object_get(b, "body"), *from = json_object_get(b, "from_host");
-	if (name == NULL || !api_name_ok(name))
-		return refuse(why, 400, name ? "INVALID_FIELD" : "MISSING_FIELD",
-		              "name (a policy name) is required");
+	char nb[160];
+	const char *np;
+	if (name == NULL)
+		return refuse(why, 400, "MISSING_FIELD", "name (a policy name) is required");
+	if (strlen(name) != json_string_length(json_object_get(b, "name")))
+		return refuse(why, 400, "INVALID_FIELD", "policy name contains U+0000");
+	if ((np = api_name_problem(name, nb, sizeof nb)) != NULL)
+		return refuse(why, 400, "INVALID_FIELD", "policy name %s", np);
 	if ((body == NULL) == (from == NULL))
 		return refuse(why, 400, "INVALID_FIELD", "give exactly one of body or from_host");
 	if (from != NULL && !json_is_string(from))
@@ -287,8 +332,13 @@ int api_parse_token_add(json_t *b, const char **ret_name, const char **ret_role,
 		return rc;
 	const char *tn = json_string_value(json_object_get(b, "name"));
 	const char *rn = json_string_value(json_object_get(b, "role"));
-	if (tn == NULL || !api_name_ok(tn) || rn == NULL ||
-	    (strcmp(rn, "viewer") != 0 && strcmp(rn, "admin") != 0))
+	char nb[160];
+	const char *np;
+	if (tn != NULL && strlen(tn) != json_string_length(json_object_get(b, "name")))
+		return refuse(why, 400, "INVALID_FIELD", "token name contains U+0000");
+	if (tn != NULL && (np = api_name_problem(tn, nb, sizeof nb)) != NULL)
+		return refuse(why, 400, "INVALID_FIELD", "token name %s", np);
+	if (tn == NULL || rn == NULL || (strcmp(rn, "viewer") != 0 && strcmp(rn, "admin") != 0))
 		return refuse(why, 400, "INVALID_FIELD", "give name and role (viewer or admin)");
 	*ret_name = tn;
 	*ret_role = rn;

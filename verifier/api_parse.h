@@ -26,8 +26,15 @@ struct api_refusal {
 };
 
 /* Whether a name is acceptable for hosts, policies and tokens: 1-255
- * printable characters without spaces, '/', '?', '#' or '%'. */
+ * bytes of valid UTF-8 without spaces, '/', '?', '#' or '%', control
+ * characters (C0, DEL, C1) or bidirectional formatting characters
+ * (U+202A-U+202E, U+2066-U+2069, ...: lib/termtext.h). */
 bool api_name_ok(const char *name);
+
+/* The same, saying why not: NULL if the name is acceptable, else a phrase
+ * to follow "host name " ("contains U+202E at offset 3: ..."), written in
+ * buf (cap bytes) or static. */
+const char *api_name_problem(const char *name, char *buf, size_t cap);
 
 /* Split "host:port" or "[v6]:port" into host (cap bytes) and port 1-65535.
  * ATTEST_E_FORMAT if malformed; host untouched then. */

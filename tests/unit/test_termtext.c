@@ -166,6 +166,27 @@ static void test_dup(void **state)
 	assert_true(termtext_needs_escape("\r", 1));
 }
 
+static void test_first_unsafe(void **state)
+{
+	uint32_t cp = 0;
+	bool inv = true;
+	assert_int_equal(termtext_first_unsafe("web-01", 6, &cp, &inv), 6);
+	assert_int_equal(termtext_first_unsafe("web\xe2\x80\xae"
+	                                       "10",
+	                                       8, &cp, &inv),
+	                 3);
+	assert_int_equal(cp, 0x202E);
+	assert_false(inv);
+	assert_int_equal(termtext_first_unsafe("h\xc3\xa9\x1b", 4, &cp, &inv), 3);
+	assert_int_equal(cp, 0x1B);
+	assert_int_equal(termtext_first_unsafe("ab\xff", 3, &cp, &inv), 2);
+	assert_int_equal(cp, 0xFF);
+	assert_true(inv);
+	assert_int_equal(termtext_first_unsafe("\xc2\x9b", 2, &cp, &inv), 0);
+	assert_int_equal(cp, 0x9B);
+	assert_false(inv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -178,6 +199,7 @@ int main(void)
 	    cmocka_unit_test(test_cut_never_splits),
 	    cmocka_unit_test(test_worst_case_size),
 	    cmocka_unit_test(test_dup),
+	    cmocka_unit_test(test_first_unsafe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
