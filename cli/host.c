@@ -222,6 +222,59 @@ static void print_tpm(const json_t *tpm)
 		field("agent version", client_str(tpm, "agent_version"));
 }
 
+/* Whether key is listed in the software object's reported_by_agent. */
+static bool agent_reported(const json_t *sw, const char *key)
+{
+	size_t i;
+	json_t *x;
+	json_array_foreach(json_object_get(sw, "reported_by_agent"), i, x)
+	{
+		if (json_is_string(x) && !strcmp(json_string_value(x), key))
+			return true;
+	}
+	return false;
+}
+
+/* The software view: what the evidence proves, what the agent reports,
+ * and what the event log claims without proof, each said as such. */
+static void print_software(const json_t *sw)
+{
+	static const struct {
+		const char *key, *label;
+	} fields[] = {{"firmware", "firmware"},
+	              {"boot_loader", "boot loader"},
+	              {"kernel_image", "kernel image"},
+	              {"kernel_cmdline", "kernel cmdline"},
+	              {"kernel", "kernel"},
+	              {"os", "os"},
+	              {"tpm_firmware", "tpm firmware"},
+	              {"agent_version", "agent version"}};
+	printf("Software (deduced from the last evidence):\n");
+	if (!json_is_object(sw) || json_object_size(sw) == 0) {
+		printf("  (none yet)\n");
+		return;
+	}
+	const json_t *nv = json_object_get(sw, "not_verified");
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		const char *v = client_str(sw, fields[i].key);
+		const json_t *claim = json_object_get(nv, fields[i].key);
+		if (v != NULL) {
+			printf("  %-18s ", fields[i].label);
+			client_line(stdout, "%s%s", v,
+			            agent_reported(sw, fields[i].key) ? " (reported by the agent)"
+			                                              : "");
+		} else if (json_is_object(claim)) {
+			/* Never shown as a fact: the log says it, nothing proves it. */
+			printf("  %-18s ", fields[i].label);
+			client_line(stdout, "NOT VERIFIED: %s", str_or(claim, "value", "?"));
+			printf("  %-18s ", "");
+			client_line(stdout, "(%s)", str_or(claim, "why", "no reason given"));
+		} else if (json_object_get(sw, fields[i].key) != NULL) {
+			field(fields[i].label, "(unknown)");
+		}
+	}
+}
+
 static void print_host(const json_t *h)
 {
 	char t1[32], t2[32], line[256];
@@ -266,23 +319,7 @@ static void print_host(const json_t *h)
 		         (long long)rc, (long long)rs, str_or(boot, "boot_id", "?"));
 		field("boot", line);
 	}
-	json_t *sw = json_object_get(h, "software");
-	printf("Software (deduced from the last evidence):\n");
-	if (!json_is_object(sw) || json_object_size(sw) == 0) {
-		printf("  (none yet)\n");
-	} else {
-		const char *k;
-		json_t *x;
-		json_object_foreach(sw, k, x)
-		{
-			char label[64];
-			snprintf(label, sizeof label, "%s", k);
-			for (char *p = label; *p; p++)
-				if (*p == '_')
-					*p = ' ';
-			field(label, json_is_string(x) ? json_string_value(x) : "(unknown)");
-		}
-	}
+	print_software(json_object_get(h, "software"));
 	json_t *reasons = json_object_get(h, "reasons");
 	if (json_array_size(reasons) > 0) {
 		printf("Why it is not green:\n");
