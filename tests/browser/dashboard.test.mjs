@@ -118,6 +118,25 @@ test('the red host shows why, with the evidence', async () => {
   assert.ok(focused !== undefined, 'Enter on the event link did not focus the event row');
 });
 
+test('the software view marks what the evidence does not prove (issue 12)', async () => {
+  await admin.evaluate(() => { location.hash = '#/host/good'; });
+  const sw = admin.locator('#software');
+  // Boot loader paths are the log's labels: shown, marked, with the reason.
+  const bl = sw.locator('.not-verified[data-field="boot_loader"]');
+  await bl.waitFor();
+  const blText = await bl.innerText();
+  assert.match(blText, /Not verified/);
+  assert.match(blText, /shimx64\.efi/);
+  assert.match(blText, /not their names/);
+  // The default policy quotes PCR 8: grub's command line is a proven fact.
+  assert.equal(await sw.locator('.not-verified[data-field="kernel_cmdline"]').count(), 0);
+  assert.match(await sw.innerText(), /Kernel command line\s+\/boot\/vmlinuz[^\n]*console=ttyS0/);
+  // The agent's own report says so.
+  assert.match(await sw.innerText(), /Operating system\s+[^\n]+\(reported by the agent\)/);
+  await sw.scrollIntoViewIfNeeded();
+  await admin.screenshot({path: path.join(SHOTS, 'host-software.png')});
+});
+
 test('approving a host configuration shows what will be approved first', async () => {
   await admin.goto(URL_ + '/#/host/good');
   await admin.locator('#host-view[data-trust="green"] #security').waitFor();

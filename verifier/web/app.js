@@ -610,10 +610,12 @@
     // --- Software
     const software = h('section.panel', {id: 'software', 'aria-labelledby': 'sw-h'},
       h('h2', {id: 'sw-h', text: 'Software (deduced from the evidence)'}),
-      host.software ? dl([
-        ['Firmware', sw.firmware], ['Boot loader', sw.boot_loader], ['Kernel', sw.kernel],
-        ['Kernel image', sw.kernel_image], ['Kernel command line', sw.kernel_cmdline ? mono(sw.kernel_cmdline, '.wrap') : null],
-        ['Operating system', sw.os], ['TPM firmware (quote)', sw.tpm_firmware], ['Agent', sw.agent_version]])
+      host.software ? [dl([
+        swFact(sw, 'firmware', 'Firmware'), swFact(sw, 'boot_loader', 'Boot loader'),
+        swFact(sw, 'kernel_image', 'Kernel image'), swFact(sw, 'kernel_cmdline', 'Kernel command line', true),
+        swFact(sw, 'kernel', 'Kernel'), swFact(sw, 'os', 'Operating system'),
+        ['TPM firmware (quote)', sw.tpm_firmware], swFact(sw, 'agent_version', 'Agent')]),
+      h('p.hint', {text: 'Shown as facts: what an event in a quoted PCR proves (its replay matched, its digest is the hash of the text). "Reported by the agent": the agent\'s own words, bound to the quote but not measured. "Not verified": what the event log says without proof.'})]
         : h('p.muted', {text: 'Not known yet.'}));
 
     root.replaceChildren(
@@ -635,6 +637,24 @@
       hostAlarms(alarms),
       historyPanel(host, events));
     window.scrollTo(0, scrollY);
+  }
+
+  // One software row: a proven value; the agent's report, said so; or what
+  // the log claims without proof, marked "Not verified" with the reason.
+  function swFact(sw, key, label, code) {
+    const v = sw[key];
+    const text = (x) => code ? mono(x, '.wrap') : h('span', {text: x});
+    if (v !== null && v !== undefined) {
+      const agent = (sw.reported_by_agent || []).includes(key);
+      return [label, agent ? h('span', null, text(v), h('span.muted', {text: ' (reported by the agent)'})) : text(v)];
+    }
+    const c = (sw.not_verified || {})[key];
+    if (c && typeof c.value === 'string') {
+      return [label, h('span.not-verified', {'data-field': key},
+        h('span.yn.unknown', null, icon('unknown'), h('span', {text: 'Not verified'})), ' ',
+        text(c.value), h('span.hint.why', {text: ' ' + (c.why || '')}))];
+    }
+    return [label, v === undefined ? undefined : null];
   }
 
   function reasonItem(r, ev) {
