@@ -214,7 +214,7 @@ jq -e '.policies | map(.name) | index("base") != null' "$work/out" >/dev/null ||
 # Strings from the network never reach the terminal with control characters.
 printf '{"version": 1, "description": "\\u001b[2J\\u009b31m evil", "requirements": {}}' >"$work/esc.json"
 ctl policy create esc --file "$work/esc.json"; expect 0 "policy with escapes"
-ctl policy show esc; expect 0 "policy show esc"; out_has "?31m evil"
+ctl policy show esc; expect 0 "policy show esc"; out_has '"\u001B[2J\u009B31m evil"'
 if LC_ALL=C grep -q $'\e\|\xc2\x9b' "$work/out"; then fail "control characters printed"; fi
 ctl policy remove esc; expect 0 "policy remove"
 ok "policies: create from file (dup, replace, typo, broken JSON), show, list"
