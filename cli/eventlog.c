@@ -72,7 +72,7 @@ static int load(const char *path, struct eventlog **ret)
 	free(buf);
 	if (e < 0) {
 		client_line(stderr, "attestctl: %s: %s: %s", path,
-			err.message[0] ? err.message : "parse failed", attest_strerror(e));
+		            err.message[0] ? err.message : "parse failed", attest_strerror(e));
 		return 1;
 	}
 	return 0;
@@ -218,7 +218,8 @@ static int do_show(const struct eventlog *log, bool json)
 				printf(" %s:%s", bank_name(ev->digests[k].alg, tmp), hexbuf);
 			}
 			client_line(stdout, " %s%s", desc,
-				    checks->status[i] == EVENTLOG_CHECK_FAIL ? " [CONTENT MISMATCH]" : "");
+			            checks->status[i] == EVENTLOG_CHECK_FAIL ? " [CONTENT MISMATCH]"
+			                                                     : "");
 		}
 	}
 	free(desc);
@@ -385,11 +386,12 @@ static int do_facts(const struct eventlog *log, bool json)
 		sigdb_text("db", &f->db);
 		sigdb_text("dbx", &f->dbx);
 		for (size_t i = 0; i < f->firmware_count; i++)
-			client_line(stdout, "firmware:       %s (event %u, %s%s)", f->firmware[i].text,
-			       f->firmware[i].event, eventlog_type_name(f->firmware[i].type),
-			       f->firmware[i].type == EV_S_CRTM_VERSION && !f->firmware[i].verified
-				       ? ", CONTENT CHECK FAILED"
-				       : "");
+			client_line(
+			    stdout, "firmware:       %s (event %u, %s%s)", f->firmware[i].text,
+			    f->firmware[i].event, eventlog_type_name(f->firmware[i].type),
+			    f->firmware[i].type == EV_S_CRTM_VERSION && !f->firmware[i].verified
+			        ? ", CONTENT CHECK FAILED"
+			        : "");
 		for (size_t i = 0; i < f->boot_app_count; i++) {
 			const struct eventlog_boot_app *ba = &f->boot_apps[i];
 			const struct eventlog_digest *d =
@@ -397,13 +399,14 @@ static int do_facts(const struct eventlog *log, bool json)
 			if (!d)
 				d = &log->events[ba->event].digests[0];
 			hex_encode(d->bytes, d->size, a);
-			client_line(stdout, "boot app:       %s (event %u, %s)", ba->path, ba->event, a);
+			client_line(stdout, "boot app:       %s (event %u, %s)", ba->path,
+			            ba->event, a);
 		}
 		client_line(stdout, "kernel:         %s%s",
-			    f->kernel_image ? f->kernel_image : "(not shown)",
-		       f->kernel_image_from_boot_app ? " (last boot application)" : "");
+		            f->kernel_image ? f->kernel_image : "(not shown)",
+		            f->kernel_image_from_boot_app ? " (last boot application)" : "");
 		client_line(stdout, "kernel cmdline: %s",
-			    f->kernel_cmdline ? f->kernel_cmdline : "(not shown)");
+		            f->kernel_cmdline ? f->kernel_cmdline : "(not shown)");
 		printf("content checks: %zu events checked, %zu failed\n", c->checked,
 		       c->failed_events);
 		for (size_t i = 0; i < c->failures_kept; i++) {

@@ -166,7 +166,7 @@ int cmd_verify(int argc, char **argv)
 	int e = fileio_read(path, BUNDLE_MAX_SIZE, &buf, &len);
 	if (e < 0) {
 		client_line(stderr, "attestctl verify: %s: %s", path,
-			e == ATTEST_E_IO ? strerror(errno) : attest_strerror(e));
+		            e == ATTEST_E_IO ? strerror(errno) : attest_strerror(e));
 		return 1;
 	}
 	struct bundle *b = NULL;

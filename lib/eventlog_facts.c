@@ -88,7 +88,7 @@ static void device_path_text(const uint8_t *p, size_t n, bool file_only, char *o
 {
 	char raw[1024];
 	int e = file_only ? efi_device_path_file(p, n, raw, sizeof raw)
-			  : efi_device_path_render(p, n, raw, sizeof raw);
+	                  : efi_device_path_render(p, n, raw, sizeof raw);
 	if (e < 0 && file_only) {
 		out[0] = '\0';
 		return;

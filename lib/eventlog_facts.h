@@ -84,10 +84,11 @@ void eventlog_checks_free(struct eventlog_checks *c);
  * has none. */
 const char *eventlog_check_rule(uint32_t type);
 
-/* Decode one event into a line of printable text (non-printable bytes
- * escaped; UTF-16 names and device paths through termtext_escape, so ESC,
- * BEL, CR or U+202E in a log come out as "\x1b", "\u202E") in buf (cap bytes, NUL-terminated, cut with "..." if needed).
- * Returns the length written, or ATTEST_E_ARG for a NULL/0-sized buffer.
+/* Decode one event into a line of printable text in buf (cap bytes,
+ * NUL-terminated, cut with "..." if needed). Non-printable bytes are
+ * escaped; UTF-16 names and device paths go through termtext_escape, so
+ * ESC, BEL, CR or U+202E in a log come out as "\x1b", "\u202E". Returns
+ * the length written, or ATTEST_E_ARG for a NULL/0-sized buffer.
  * Malformed data is described as such, never an error. */
 int eventlog_event_describe(const struct eventlog_event *ev, char *buf, size_t cap);
 
@@ -123,7 +124,7 @@ struct eventlog_boot_app {
 	uint32_t pcr;
 	char *path;        /* file path from the device path, else the rendering */
 	char *device_path; /* full device path text; "" if the event has none */
-	/* both through termtext_escape: the log's UTF-16 may carry controls */
+	                   /* both through termtext_escape: the log's UTF-16 may carry controls */
 };
 
 struct eventlog_facts {
