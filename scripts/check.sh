@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: the normal build's tests, then all of them again
+# The whole test suite: the house style (scripts/style.sh, one test), the
+# normal build's tests, then all of them again
 # (unit, integration against the sanitized binaries, fuzz-corpus replays)
 # under AddressSanitizer + UndefinedBehaviorSanitizer.
 # Ends with one line "check: N passed, N failed, N skipped" (and, when
@@ -70,6 +71,15 @@ build_dir() {
   fi
   cmake --build "$dir" -j "$jobs" >/dev/null || cmake --build "$dir" -j 1
 }
+
+# House style: one test, passed, failed, or skipped when clang-format is missing.
+echo "== style (clang-format)"
+bash scripts/style.sh
+case $? in
+0) passed=$((passed + 1)) ;;
+77) skipped=$((skipped + 1)) ;;
+*) failed=$((failed + 1)) ;;
+esac
 
 echo "== build ($build)"
 if build_dir "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
