@@ -294,7 +294,8 @@ static void on_ak(struct https_request *req, void *arg)
 {
 	struct agentd *d = arg;
 	struct agent_req r;
-	if (!route_exact(req) || !authorized(d, req, false) || !parse_body(req, agent_request_ak, &r))
+	if (!route_exact(req) || !authorized(d, req, false) ||
+	    !parse_body(req, agent_request_ak, &r))
 		return;
 	struct agentd_job *j = job_new(AGENTD_JOB_AK, req);
 	if (j) {

@@ -59,12 +59,11 @@ int fileio_read(const char *path, size_t max, uint8_t **ret, size_t *ret_len)
 	return 0;
 out_free:
 	free(buf);
-out_close:
-	{
-		int saved = errno;
-		close(fd);
-		errno = saved;
-	}
+out_close : {
+	int saved = errno;
+	close(fd);
+	errno = saved;
+}
 	return rc;
 }
 
