@@ -491,7 +491,6 @@ int main(int argc, char **argv)
 	cfg->interval_s = VERIFIER_DEFAULT_INTERVAL;
 	cfg->concurrency = VERIFIER_DEFAULT_CONCURRENCY;
 	cfg->timeout_ms = VERIFIER_DEFAULT_TIMEOUT_MS;
-	cfg->pcrs = "sha256:0-7";
 	cfg->lease_s = VERIFIER_DEFAULT_LEASE_S;
 	long long x;
 	int c;

@@ -40,8 +40,7 @@ struct verifier_config {
 	unsigned concurrency;
 	unsigned timeout_ms;
 	int64_t evidence_validity_s;
-	int64_t lease_s;  /* --lease-seconds: how long a claimed host stays ours unrenewed */
-	const char *pcrs; /* PCR selection asked in quotes */
+	int64_t lease_s; /* --lease-seconds: how long a claimed host stays ours unrenewed */
 };
 
 struct verifier_metrics {
