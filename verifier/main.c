@@ -20,6 +20,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
+#include "certbundle.h"
 #include "ekcert.h"
 #include "err.h"
 #include "fileio.h"
@@ -173,22 +174,12 @@ int verifier_import_certs(struct store *st, const uint8_t *buf, size_t len, cons
                           json_t *added, size_t *ret_added, size_t *ret_dup)
 {
 	size_t n_ok = 0, n_dup = 0, n_seen = 0;
-	int rc = 0;
-	BIO *bio = BIO_new_mem_buf(buf, (int)len);
-	if (bio == NULL)
-		return ATTEST_E_NOMEM;
-	X509 *x = NULL;
-	bool pem = len >= 11 && memmem(buf, len, "-----BEGIN", 10) != NULL;
-	for (;;) {
-		if (pem)
-			x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-		else if (n_seen == 0) {
-			const unsigned char *p = buf;
-			x = d2i_X509(NULL, &p, (long)len);
-		} else
-			x = NULL;
-		if (x == NULL)
-			break;
+	STACK_OF(X509) *certs = NULL;
+	int rc = certbundle_split(buf, len, &certs);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < sk_X509_num(certs); i++) {
+		X509 *x = sk_X509_value(certs, i);
 		n_seen++;
 		unsigned char *der = NULL;
 		int dl = i2d_X509(x, &der);
@@ -211,11 +202,10 @@ int verifier_import_certs(struct store *st, const uint8_t *buf, size_t len, cons
 				rc = r;
 		}
 		OPENSSL_free(der);
-		X509_free(x);
 		if (rc < 0)
 			break;
 	}
-	BIO_free(bio);
+	sk_X509_pop_free(certs, X509_free);
 	if (rc == 0 && n_seen == 0)
 		rc = ATTEST_E_FORMAT;
 	if (ret_added)
