@@ -26,6 +26,7 @@
 #include "eventlog.h"
 #include "eventlog_facts.h"
 #include "hex.h"
+#include "host_policy.h"
 #include "policy.h"
 #include "quote.h"
 #include "reason.h"
@@ -691,31 +692,21 @@ static void selection_text(const struct policy *p, char *buf, size_t cap)
 		snprintf(buf, cap, "sha256:0-7");
 }
 
-static int load_policy(struct verifier *v, int64_t host_id, struct policy **ret)
-{
-	struct store_policy *sp = NULL;
-	int rc = store_policy_for_host(v->store, host_id, &sp);
-	if (rc == ATTEST_E_NOTFOUND)
-		return policy_default(ret);
-	if (rc < 0)
-		return rc;
-	struct policy_error pe;
-	rc = policy_parse(sp->body_json, strlen(sp->body_json), ret, &pe);
-	store_policy_free(sp);
-	return rc;
-}
-
 static void quote_start(struct job *j)
 {
 	struct verifier *v = j->v;
 	struct policy *p = NULL;
-	int prc = load_policy(v, j->host_id, &p);
+	struct policy_error pe;
+	int prc = host_policy_load(v->store, j->host_id, &p, &pe);
 	if (store_failure(prc)) {
 		job_store_error(j, "loading the host's policy");
 		return;
 	}
 	if (prc < 0) {
-		job_red(j, REASON_VERIFIER_ERROR, "the host's policy cannot be loaded", NULL, NULL);
+		char msg[320];
+		snprintf(msg, sizeof msg, "the host's policy cannot be loaded%s%s",
+		         pe.message[0] ? ": " : "", pe.message);
+		job_red(j, REASON_VERIFIER_ERROR, msg, NULL, NULL);
 		return;
 	}
 	char sel[256];
@@ -973,14 +964,17 @@ static void on_quote(const struct https_result *res, void *arg)
 	struct store_host *h = NULL;
 	struct store_ak *ak = NULL;
 	struct policy *p = NULL;
+	struct policy_error pe = {""};
 	if ((rc = store_host_get(v->store, j->host_id, &h)) < 0 ||
 	    (rc = store_ak_current(v->store, j->host_id, &ak)) < 0 ||
-	    (rc = load_policy(v, j->host_id, &p)) < 0) {
+	    (rc = host_policy_load(v->store, j->host_id, &p, &pe)) < 0) {
+		char msg[320];
+		snprintf(msg, sizeof msg, "the host, its AK or its policy cannot be loaded%s%s",
+		         pe.message[0] ? ": " : "", pe.message);
 		if (store_failure(rc))
 			job_store_error(j, "loading the host, its AK or its policy");
 		else
-			job_red(j, REASON_VERIFIER_ERROR,
-			        "the host, its AK or its policy cannot be loaded", NULL, NULL);
+			job_red(j, REASON_VERIFIER_ERROR, msg, NULL, NULL);
 	} else {
 		verify_and_store(j, b, h, ak, p);
 	}
