@@ -13,6 +13,7 @@
 #include "api_parse.h"
 #include "verifier.h"
 #include "jsontext.h"
+#include "reason.h"
 
 /* ------------------------------------------------------------------ */
 /* helpers */
@@ -290,11 +291,11 @@ static void add_finish(struct add_ctx *a, const char *thumbprint)
 		api_store_error(v, req, rc, "host");
 		return;
 	}
-	struct store_verdict vd = {
-	    .host_id = id,
-	    .trust = STORE_TRUST_UNKNOWN,
-	    .reasons_json = "[{\"code\":\"NOT_YET_ATTESTED\",\"message\":\"the host was added; "
-	                    "enrollment and attestation are pending\"}]"};
+	struct store_verdict vd = {.host_id = id,
+	                           .trust = STORE_TRUST_UNKNOWN,
+	                           .reasons_json = "[{\"code\":\"" REASON_NOT_YET_ATTESTED
+	                                           "\",\"message\":\"the host was added; "
+	                                           "enrollment and attestation are pending\"}]"};
 	(void)store_host_set_trust(v->store, &vd, NULL, a->actor, now, NULL);
 	api_event(v, id, "host", a->actor, "host %s added at %s, agent thumbprint %s pinned",
 	          a->name, a->address, thumbprint);
@@ -465,7 +466,7 @@ static void host_disconnect(struct verifier *v, struct https_request *req, struc
 		    .host_id = h->id,
 		    .trust = STORE_TRUST_UNKNOWN,
 		    .reasons_json =
-		        "[{\"code\":\"HOST_DISCONNECTED\",\"message\":\"the operator "
+		        "[{\"code\":\"" REASON_HOST_DISCONNECTED "\",\"message\":\"the operator "
 		        "disconnected the host; it is not attested until reconnected\"}]"};
 		rc = store_host_set_trust(v->store, &vd, NULL, ctx->actor, now, NULL);
 	}
@@ -493,9 +494,10 @@ static void host_reconnect(struct verifier *v, struct https_request *req, struct
 		struct store_verdict vd = {
 		    .host_id = h->id,
 		    .trust = STORE_TRUST_UNKNOWN,
-		    .reasons_json = "[{\"code\":\"NOT_YET_ATTESTED\",\"message\":\"the host was "
-		                    "reconnected; its TPM identity is read again and a new AK "
-		                    "enrolled\"}]"};
+		    .reasons_json =
+		        "[{\"code\":\"" REASON_NOT_YET_ATTESTED "\",\"message\":\"the host was "
+		        "reconnected; its TPM identity is read again and a new AK "
+		        "enrolled\"}]"};
 		rc = store_host_set_trust(v->store, &vd, NULL, ctx->actor, now, NULL);
 	}
 	if (rc == 0)
@@ -604,7 +606,40 @@ static void route_hosts(struct https_request *req, void *arg)
 	store_host_free(h);
 }
 
+/* GET /api/v1/reasons (viewer): every reason code with its sentence and
+ * advice, from lib/reason.c, so that clients (the dashboard) keep no copy. */
+static void route_reasons(struct https_request *req, void *arg)
+{
+	struct verifier *v = arg;
+	struct api_ctx ctx;
+	if (!api_auth(v, req, false, false, &ctx))
+		return;
+	if (strcmp(https_request_method(req), "GET") != 0) {
+		https_reply_error(req, 405, "METHOD_NOT_ALLOWED", "GET");
+		return;
+	}
+	size_t n = 0;
+	const struct reason_info *t = reason_table(&n);
+	json_t *list = json_array();
+	for (size_t i = 0; list != NULL && i < n; i++) {
+		json_t *r = json_pack("{s:s,s:s,s:s?}", "code", t[i].code, "sentence",
+		                      t[i].sentence, "advice", t[i].advice);
+		if (r == NULL || json_array_append_new(list, r) != 0) {
+			json_decref(list);
+			list = NULL;
+		}
+	}
+	if (list == NULL) {
+		https_reply_error(req, 500, "INTERNAL", "out of memory");
+		return;
+	}
+	https_reply_json(req, 200, json_pack("{s:o}", "reasons", list));
+}
+
 int api_register(struct verifier *v)
 {
-	return https_server_route(v->srv, NULL, "/api/v1/hosts", route_hosts, v);
+	int rc = https_server_route(v->srv, NULL, "/api/v1/hosts", route_hosts, v);
+	if (rc == 0)
+		rc = https_server_route(v->srv, NULL, "/api/v1/reasons", route_reasons, v);
+	return rc;
 }
