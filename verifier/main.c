@@ -49,6 +49,7 @@ static void usage(FILE *f)
 	    "                       [--evidence-validity SECONDS] [--instance NAME]\n"
 	    "                       [--lease-seconds N]\n"
 	    "       attest-verifier migrate-db --from URL --to URL\n"
+	    "       attest-verifier --routes\n"
 	    "\n"
 	    "  --listen ADDR:PORT         operator API and /metrics (default " DEFAULT_LISTEN
 	    "; port 0: any)\n"
@@ -67,6 +68,8 @@ static void usage(FILE *f)
 	    "                             two of these (default 30)\n"
 	    "  migrate-db                 copy a whole database into an empty one\n"
 	    "                             (SQLite -> PostgreSQL), verifiers stopped\n"
+	    "  --routes                   print the route table (METHOD PATTERN ROLE BODY_CAP)\n"
+	    "                             and exit\n"
 	    "See docs/api.md. Version " ATTEST_VERSION ".\n");
 }
 
@@ -471,6 +474,7 @@ int main(int argc, char **argv)
 	    {"lease-seconds", required_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
+	    {"routes", no_argument, NULL, 'R'},
 	    {NULL, 0, NULL, 0},
 	};
 	if (argc >= 2 && strcmp(argv[1], "migrate-db") == 0)
@@ -524,6 +528,7 @@ int main(int argc, char **argv)
 			cfg->lease_s = x;
 			break;
 		case 'h': usage(stdout); return 0;
+		case 'R': api_routes_print(stdout); return 0;
 		case 'V': printf("attest-verifier %s\n", ATTEST_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GET /api/v1/reasons: the verifier serves lib/reason.c's table (code,
 # sentence, advice) to any token, the dashboard's one source of advice.
-#   auth       no token -> 401; a viewer token reads it; POST -> 405
+#   auth       no token -> 401; a viewer token reads it; POST -> 403/405
 #   table      codes unique, each with a sentence; advice where expected
 #   documented every reason code docs/policy.md lists, and the service's
 #              codes docs/api.md lists, are served
@@ -27,9 +27,10 @@ out=$(curl -sk -w '\n%{http_code}' "$url/api/v1/reasons")
 [ "$(tail -n1 <<<"$out")" = 401 ] || fail "no token: $(tail -n1 <<<"$out"), wanted 401"
 call "$admin" POST /api/v1/tokens '{"name":"reader","role":"viewer"}' 201
 viewer=$(field .token)
-call "$viewer" POST /api/v1/reasons '{}' 405
+call "$viewer" POST /api/v1/reasons '{}' 403
+call "$admin" POST /api/v1/reasons '{}' 405
 call "$viewer" GET /api/v1/reasons 200
-ok "auth: 401 without a token, 200 for a viewer, 405 for POST"
+ok "auth: 401 without a token, 200 for a viewer; POST: 403 for a viewer, 405 for an admin"
 
 # table
 n=$(field '.reasons | length')
