@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "agent.h"
+#include "alg.h"
 #include "b64enc.h"
 #include "err.h"
 #include "evidence.h"
@@ -20,13 +21,8 @@ uint64_t agent_now_ns(void)
 
 const char *agent_bank_name(uint16_t alg)
 {
-	switch (alg) {
-	case 0x0004: return "sha1";
-	case 0x000B: return "sha256";
-	case 0x000C: return "sha384";
-	case 0x000D: return "sha512";
-	default: return "unknown";
-	}
+	const struct alg_hash *h = alg_bank_by_id(alg);
+	return h ? h->name : "unknown";
 }
 
 int agent_json_put_b64(json_t *o, const char *key, const uint8_t *b, size_t n)

@@ -19,6 +19,7 @@
 #include <tss2/tss2_tctildr.h>
 #include <unistd.h>
 
+#include "alg.h"
 #include "err.h"
 #include "tpm_templates.h"
 
@@ -127,28 +128,20 @@ uint32_t agent_tpm_ek_cert_index(enum agent_tpm_ek_kind kind)
 
 static uint16_t bank_alg(const char *name, size_t n)
 {
-	static const struct {
-		const char *name;
-		uint16_t alg;
-	} names[] = {{"sha1", TPM2_ALG_SHA1},
-	             {"sha256", TPM2_ALG_SHA256},
-	             {"sha384", TPM2_ALG_SHA384},
-	             {"sha512", TPM2_ALG_SHA512}};
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (strlen(names[i].name) == n && memcmp(names[i].name, name, n) == 0)
-			return names[i].alg;
-	return 0;
+	const struct alg_hash *h = alg_bank_by_name(name, n);
+	return h ? h->id : 0;
 }
 
 static size_t alg_size(uint16_t alg)
 {
-	switch (alg) {
-	case TPM2_ALG_SHA1: return 20;
-	case TPM2_ALG_SHA256: return 32;
-	case TPM2_ALG_SHA384: return 48;
-	case TPM2_ALG_SHA512: return 64;
-	default: return 0;
-	}
+	const struct alg_hash *h = alg_bank_by_id(alg);
+	return h ? h->size : 0;
+}
+
+static const char *bank_name(uint16_t alg)
+{
+	const struct alg_hash *h = alg_bank_by_id(alg);
+	return h ? h->name : "unknown";
 }
 
 /* A PCR number: decimal digits only, 0..23. */
@@ -1114,10 +1107,7 @@ int agent_tpm_pcr_read(struct agent_tpm *t, const struct agent_tpm_pcr_selection
 					rc = fail(
 					    t, ATTEST_E_NOTFOUND,
 					    "the TPM has no %s PCRs in 0x%06x (bank not active?)",
-					    left.banks[b].alg == TPM2_ALG_SHA1     ? "sha1"
-					    : left.banks[b].alg == TPM2_ALG_SHA256 ? "sha256"
-					    : left.banks[b].alg == TPM2_ALG_SHA384 ? "sha384"
-					                                           : "sha512",
+					    bank_name(left.banks[b].alg),
 					    (unsigned)left.banks[b].mask);
 					break;
 				}

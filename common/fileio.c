@@ -67,12 +67,41 @@ out_close : {
 	return rc;
 }
 
+/* Make the rename durable: fsync the directory that holds path. Best
+ * effort, as not every file system lets a directory be opened or synced. */
+static void sync_parent(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	if (slash == NULL) {
+		dir[0] = '.';
+		dir[1] = '\0';
+	} else {
+		size_t n = slash == path ? 1 : (size_t)(slash - path);
+		if (n >= sizeof dir)
+			return;
+		memcpy(dir, path, n);
+		dir[n] = '\0';
+	}
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+}
+
 int fileio_write_atomic(const char *path, const void *buf, size_t len, unsigned mode)
 {
 	char tmp[4096];
 	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp)
 		return ATTEST_E_ARG;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	/* A leftover of a crashed run with the same pid, or anything planted
+	 * there, goes; then the temporary must be a file this call creates:
+	 * O_EXCL refuses an existing name (a symlink included) and O_NOFOLLOW
+	 * a symlink, so no write lands anywhere else. Mode 0600 until the
+	 * bytes are in, so a secret is never in a wider file. */
+	(void)unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return ATTEST_E_IO;
 	const uint8_t *p = buf;
@@ -87,16 +116,16 @@ int fileio_write_atomic(const char *path, const void *buf, size_t len, unsigned 
 		p += n;
 		left -= (size_t)n;
 	}
-	if (fchmod(fd, mode) < 0 || fsync(fd) < 0)
+	if (fchmod(fd, (mode_t)mode) < 0 || fsync(fd) < 0)
 		goto fail;
 	if (close(fd) < 0) {
 		fd = -1;
 		goto fail;
 	}
-	if (rename(tmp, path) < 0) {
-		fd = -1;
+	fd = -1;
+	if (rename(tmp, path) < 0)
 		goto fail;
-	}
+	sync_parent(path);
 	return 0;
 fail : {
 	int saved = errno;

@@ -149,55 +149,6 @@ void tlsid_free(struct tlsid *id)
 	free(id);
 }
 
-/* Write a secret file atomically: a fresh temporary (O_EXCL, mode 0600 from
- * the start, so the bytes are never in a wider file), fsync, rename, and
- * fsync of the directory so the rename survives a crash. */
-static int write_private(const char *dir, const char *path, const void *buf, size_t len)
-{
-	char tmp[TLSID_MAX_PATH];
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp)
-		return ATTEST_E_ARG;
-	(void)unlink(tmp);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return ATTEST_E_IO;
-	const uint8_t *p = buf;
-	size_t left = len;
-	while (left) {
-		ssize_t n = write(fd, p, left);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		p += n;
-		left -= (size_t)n;
-	}
-	if (fchmod(fd, 0600) < 0 || fsync(fd) < 0)
-		goto fail;
-	if (close(fd) < 0) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0)
-		goto fail;
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		(void)fsync(dfd);
-		close(dfd);
-	}
-	return 0;
-fail : {
-	int saved = errno;
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	errno = saved;
-}
-	return ATTEST_E_IO;
-}
-
 /* Read and parse the key file, refusing loose permissions. The raw PEM is
  * read into a fixed buffer (no realloc copies) and wiped afterwards. */
 static int load_key(const char *path, EVP_PKEY **ret, char *errbuf, size_t errlen)
@@ -439,7 +390,7 @@ static int write_cert(const char *path, X509 *cert)
 	return rc;
 }
 
-static int write_key(const char *dir, const char *path, EVP_PKEY *key)
+static int write_key(const char *path, EVP_PKEY *key)
 {
 	/* A secure-memory BIO clears its buffer when freed. */
 	BIO *bio = BIO_new(BIO_s_secmem());
@@ -449,7 +400,7 @@ static int write_key(const char *dir, const char *path, EVP_PKEY *key)
 	if (PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL)) {
 		char *data = NULL;
 		long n = BIO_get_mem_data(bio, &data);
-		rc = n > 0 ? write_private(dir, path, data, (size_t)n) : ATTEST_E_CRYPTO;
+		rc = n > 0 ? fileio_write_atomic(path, data, (size_t)n, 0600) : ATTEST_E_CRYPTO;
 	}
 	BIO_free(bio);
 	return rc;
@@ -497,7 +448,7 @@ int tlsid_load_or_create(const char *dir, const char *name, const char *const *s
 			rc = ATTEST_E_CRYPTO;
 			goto fail;
 		}
-		if ((rc = write_key(dir, keypath, id->key)) < 0) {
+		if ((rc = write_key(keypath, id->key)) < 0) {
 			seterr(errbuf, errlen, "%s: cannot write: %s", keypath, strerror(errno));
 			goto fail;
 		}

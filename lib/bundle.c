@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alg.h"
 #include "base64.h"
 #include "err.h"
 #include "eventlog.h"
@@ -30,26 +31,14 @@ static void seterr(struct bundle_error *err, const char *fmt, ...)
 
 uint16_t bundle_bank_alg(const char *name)
 {
-	if (!strcmp(name, "sha1"))
-		return TPM2_ALG_SHA1;
-	if (!strcmp(name, "sha256"))
-		return TPM2_ALG_SHA256;
-	if (!strcmp(name, "sha384"))
-		return TPM2_ALG_SHA384;
-	if (!strcmp(name, "sha512"))
-		return TPM2_ALG_SHA512;
-	return 0;
+	const struct alg_hash *h = alg_bank_by_name(name, strlen(name));
+	return h ? h->id : 0;
 }
 
 const char *bundle_bank_name(uint16_t alg)
 {
-	switch (alg) {
-	case TPM2_ALG_SHA1: return "sha1";
-	case TPM2_ALG_SHA256: return "sha256";
-	case TPM2_ALG_SHA384: return "sha384";
-	case TPM2_ALG_SHA512: return "sha512";
-	default: return NULL;
-	}
+	const struct alg_hash *h = alg_bank_by_id(alg);
+	return h ? h->name : NULL;
 }
 
 static int get_b64(json_t *root, const char *key, size_t max, bool required, uint8_t **ret,

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "certbundle.h"
 #include "err.h"
 #include "tpm.h"
 
@@ -72,52 +73,17 @@ X509 *ekcert_store_get(const struct ekcert_store *s, size_t i)
 	return sk_X509_value(s->certs, (int)i);
 }
 
-static bool is_pem(const uint8_t *buf, size_t len)
-{
-	static const char tag[] = "-----BEGIN";
-	/* PEM may follow a text preamble; look for the tag anywhere. */
-	for (size_t i = 0; len >= sizeof tag - 1 && i <= len - (sizeof tag - 1); i++)
-		if (!memcmp(buf + i, tag, sizeof tag - 1))
-			return true;
-	return false;
-}
-
 int ekcert_store_add(struct ekcert_store *s, const uint8_t *buf, size_t len, size_t *ret_added)
 {
 	if (!s || (!buf && len))
 		return ATTEST_E_ARG;
 	if (len > EKCERT_MAX_SIZE)
 		return ATTEST_E_LIMIT;
-	STACK_OF(X509) *got = sk_X509_new_null();
-	if (!got)
-		return ATTEST_E_NOMEM;
-	int rc = ATTEST_E_FORMAT;
-	if (len && is_pem(buf, len)) {
-		BIO *bio = BIO_new_mem_buf(buf, (int)len);
-		if (!bio) {
-			rc = ATTEST_E_NOMEM;
-			goto out;
-		}
-		X509 *x;
-		while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
-			if (!sk_X509_push(got, x)) {
-				X509_free(x);
-				BIO_free(bio);
-				rc = ATTEST_E_NOMEM;
-				goto out;
-			}
-		}
-		BIO_free(bio);
-	} else if (len) {
-		const uint8_t *p = buf;
-		X509 *x = d2i_X509(NULL, &p, (long)len);
-		if (x && !sk_X509_push(got, x)) {
-			X509_free(x);
-			rc = ATTEST_E_NOMEM;
-			goto out;
-		}
-	}
-	ERR_clear_error();
+	STACK_OF(X509) *got = NULL;
+	int rc = certbundle_split(buf, len, &got);
+	if (rc)
+		return rc;
+	rc = ATTEST_E_FORMAT;
 	size_t n = (size_t)sk_X509_num(got);
 	if (n == 0)
 		goto out;
@@ -317,7 +283,7 @@ int ekcert_parse(const uint8_t *buf, size_t len, X509 **ret, struct ekcert_info 
 	}
 	X509 *x = NULL;
 	size_t der_len = 0;
-	if (is_pem(buf, len)) {
+	if (certbundle_is_pem(buf, len)) {
 		BIO *bio = BIO_new_mem_buf(buf, (int)len);
 		if (!bio)
 			return ATTEST_E_NOMEM;

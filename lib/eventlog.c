@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alg.h"
 #include "err.h"
 #include "reader.h"
 
@@ -52,26 +53,14 @@ static int fail(struct parse_state *st, int code, size_t offset, size_t event, c
 
 size_t eventlog_alg_size(uint16_t alg)
 {
-	switch (alg) {
-	case EVENTLOG_ALG_SHA1: return 20;
-	case EVENTLOG_ALG_SHA256:
-	case EVENTLOG_ALG_SM3_256: return 32;
-	case EVENTLOG_ALG_SHA384: return 48;
-	case EVENTLOG_ALG_SHA512: return 64;
-	default: return 0;
-	}
+	const struct alg_hash *h = alg_hash_by_id(alg);
+	return h ? h->size : 0;
 }
 
 const char *eventlog_alg_name(uint16_t alg)
 {
-	switch (alg) {
-	case EVENTLOG_ALG_SHA1: return "sha1";
-	case EVENTLOG_ALG_SHA256: return "sha256";
-	case EVENTLOG_ALG_SHA384: return "sha384";
-	case EVENTLOG_ALG_SHA512: return "sha512";
-	case EVENTLOG_ALG_SM3_256: return "sm3_256";
-	default: return NULL;
-	}
+	const struct alg_hash *h = alg_hash_by_id(alg);
+	return h ? h->name : NULL;
 }
 
 /* Append one event slot, growing geometrically up to the cap. */

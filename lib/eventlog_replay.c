@@ -5,20 +5,15 @@
 
 #include <openssl/evp.h>
 
+#include "alg.h"
 #include "err.h"
 #include "eventlog_facts.h"
 #include "eventlog_internal.h"
 
 const char *eventlog_alg_evp_name(uint16_t alg)
 {
-	switch (alg) {
-	case EVENTLOG_ALG_SHA1: return "SHA1";
-	case EVENTLOG_ALG_SHA256: return "SHA256";
-	case EVENTLOG_ALG_SHA384: return "SHA384";
-	case EVENTLOG_ALG_SHA512: return "SHA512";
-	case EVENTLOG_ALG_SM3_256: return "SM3";
-	default: return NULL;
-	}
+	const struct alg_hash *h = alg_hash_by_id(alg);
+	return h ? h->evp_name : NULL;
 }
 
 const struct eventlog_pcr_bank *eventlog_pcrs_bank(const struct eventlog_pcrs *p, uint16_t alg)

@@ -5,8 +5,10 @@
  * once published it is never renamed. The codes of the quote and bundle
  * layers are spelled in quote.h (quote_status_code()); the codes the
  * verification pipeline (verify.h) and enrollment add are spelled here.
- * reason_sentence() knows both sets, so any code the project emits has a
- * default sentence; docs/policy.md lists them all with their meaning. */
+ * The EK certificate codes are spelled in ekcert.h (ekcert_status_code()).
+ * reason_sentence() knows every set, so any code the project emits has a
+ * default sentence; docs/policy.md and docs/api.md list them with their
+ * meaning. */
 #ifndef ATTEST_REASON_H
 #define ATTEST_REASON_H
 
@@ -27,11 +29,25 @@
 #define REASON_AGENT_VERSION_TOO_OLD      "AGENT_VERSION_TOO_OLD"
 #define REASON_CONFIGURATION_NOT_APPROVED "CONFIGURATION_NOT_APPROVED"
 #define REASON_VERIFIER_ERROR             "VERIFIER_ERROR"
+/* The service (verifier/): talking to the agent, and host states. */
+#define REASON_AGENT_ERROR                  "AGENT_ERROR"
+#define REASON_AGENT_THUMBPRINT_MISMATCH    "AGENT_THUMBPRINT_MISMATCH"
+#define REASON_EVIDENCE_MALFORMED           "EVIDENCE_MALFORMED"
+#define REASON_EK_CERT_MISSING              "EK_CERT_MISSING"
+#define REASON_NOT_YET_ATTESTED             "NOT_YET_ATTESTED"
+#define REASON_HOST_DISCONNECTED            "HOST_DISCONNECTED"
+#define REASON_EVIDENCE_EXPIRED             "EVIDENCE_EXPIRED"
+#define REASON_TPM_NOT_PRESENT              "TPM_NOT_PRESENT"
+#define REASON_TPM_ADDED_RECONNECT_REQUIRED "TPM_ADDED_RECONNECT_REQUIRED"
 
-/* One known code and its default sentence. */
+/* One known code, its default sentence (what it means), and, for the codes
+ * where an operator can do something about it, advice (what to do; NULL
+ * otherwise). The verifier serves the table (GET /api/v1/reasons) and the
+ * dashboard shows the advice from there. */
 struct reason_info {
 	const char *code;
 	const char *sentence;
+	const char *advice;
 };
 
 /* Default sentence for a code (any code in quote.h or above), or NULL if

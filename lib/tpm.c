@@ -9,6 +9,7 @@
 #include <string.h>
 #include <tss2/tss2_mu.h>
 
+#include "alg.h"
 #include "err.h"
 
 static void seterr(struct tpm_error *err, const char *fmt, ...)
@@ -34,38 +35,26 @@ static int mu_err(TSS2_RC rc)
 
 const EVP_MD *tpm_alg_md(TPM2_ALG_ID alg)
 {
-	switch (alg) {
-	case TPM2_ALG_SHA1: return EVP_sha1();
-	case TPM2_ALG_SHA256: return EVP_sha256();
-	case TPM2_ALG_SHA384: return EVP_sha384();
-	case TPM2_ALG_SHA512: return EVP_sha512();
-	default: return NULL;
-	}
+	const struct alg_hash *h = alg_bank_by_id(alg);
+	return h ? h->md() : NULL;
 }
 
 size_t tpm_alg_digest_size(TPM2_ALG_ID alg)
 {
-	switch (alg) {
-	case TPM2_ALG_SHA1: return 20;
-	case TPM2_ALG_SHA256: return 32;
-	case TPM2_ALG_SHA384: return 48;
-	case TPM2_ALG_SHA512: return 64;
-	default: return 0;
-	}
+	const struct alg_hash *h = alg_bank_by_id(alg);
+	return h ? h->size : 0;
 }
 
 const char *tpm_alg_name(TPM2_ALG_ID alg)
 {
+	const struct alg_hash *h = alg_hash_by_id(alg);
+	if (h)
+		return h->name;
 	switch (alg) {
 	case TPM2_ALG_RSA: return "rsa";
 	case TPM2_ALG_ECC: return "ecc";
 	case TPM2_ALG_KEYEDHASH: return "keyedhash";
 	case TPM2_ALG_SYMCIPHER: return "symcipher";
-	case TPM2_ALG_SHA1: return "sha1";
-	case TPM2_ALG_SHA256: return "sha256";
-	case TPM2_ALG_SHA384: return "sha384";
-	case TPM2_ALG_SHA512: return "sha512";
-	case TPM2_ALG_SM3_256: return "sm3_256";
 	case TPM2_ALG_RSASSA: return "rsassa";
 	case TPM2_ALG_RSAPSS: return "rsapss";
 	case TPM2_ALG_ECDSA: return "ecdsa";

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite: the normal build's tests, then all of them again
+# The whole test suite: the house style (scripts/style.sh, one test), the
+# normal build's tests, then all of them again
 # (unit, integration against the sanitized binaries, fuzz-corpus replays)
 # under AddressSanitizer + UndefinedBehaviorSanitizer.
-# Ends with one line "check: N passed, N failed" and exits non-zero on failure.
+# Ends with one line "check: N passed, N failed, N skipped" (and, when
+# passing cmocka programs skipped some of their cases, how many) and exits
+# non-zero on failure.
 set -uo pipefail
 build=${1:-build}
 asan=${2:-build-asan}
@@ -10,6 +13,30 @@ jobs=$(nproc 2>/dev/null || echo 2)
 passed=0
 skipped=0
 failed=0
+# Cases that cmocka programs skipped (skip(), e.g. ../shared/testdata absent)
+# while the rest of the program passed. A program whose every case skipped
+# exits 77 (tests/unit/run_cmocka.sh) and is counted in $skipped; one that
+# also passed cases stays passed, since its passes are real, and its skipped
+# cases are counted here and named in the closing line rather than hidden in
+# the pass count. Counting whole programs as skipped instead would hide those
+# passes; counting only cases would mix two units in one figure.
+skipped_cases=0
+skipped_in=0
+
+# Skipped cmocka cases of the programs that passed, from ctest's full log
+# (the console shows only the output of failed tests).
+count_skipped_cases() {
+  local log=$1/Testing/Temporary/LastTest.log
+  [ -f "$log" ] || return 0
+  local counts
+  counts=$(awk '
+    /^[0-9]+\/[0-9]+ Test: / { n = 0 }
+    /^\[  SKIPPED \] [0-9]+ test\(s\)/ { n = $4 }
+    /^Test Passed\.$/ { if (n > 0) { cases += n; progs++ } n = 0 }
+    END { printf "%d %d\n", cases, progs }' "$log")
+  skipped_cases=$((skipped_cases + ${counts% *}))
+  skipped_in=$((skipped_in + ${counts#* }))
+}
 
 # ctest prints "NN% tests passed, F tests failed out of T"; add its counts up.
 run_ctest() {
@@ -32,6 +59,7 @@ run_ctest() {
     passed=$((passed + t - f - sk))
     skipped=$((skipped + sk))
     failed=$((failed + f))
+    count_skipped_cases "$dir"
   fi
   rm -f "$log"
 }
@@ -43,6 +71,15 @@ build_dir() {
   fi
   cmake --build "$dir" -j "$jobs" >/dev/null || cmake --build "$dir" -j 1
 }
+
+# House style: one test, passed, failed, or skipped when clang-format is missing.
+echo "== style (clang-format)"
+bash scripts/style.sh
+case $? in
+0) passed=$((passed + 1)) ;;
+77) skipped=$((skipped + 1)) ;;
+*) failed=$((failed + 1)) ;;
+esac
 
 echo "== build ($build)"
 if build_dir "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
@@ -63,5 +100,9 @@ else
   failed=$((failed + 1))
 fi
 
-echo "check: $passed passed, $failed failed, $skipped skipped"
+partly=""
+if [ "$skipped_cases" -gt 0 ]; then
+  partly=" (and $skipped_cases cases skipped inside $skipped_in of the passed programs)"
+fi
+echo "check: $passed passed, $failed failed, $skipped skipped$partly"
 [ "$failed" -eq 0 ]

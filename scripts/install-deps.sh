@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(
   # toolchain
-  build-essential cmake pkg-config clang libclang-rt-14-dev llvm
+  build-essential cmake pkg-config clang libclang-rt-14-dev llvm clang-format
   # libraries
   libssl-dev libtss2-dev libevent-dev libjansson-dev libsqlite3-dev libpq-dev libcmocka-dev
   # TPM peers: emulator and reference tools

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../agent/tpm.h"
+#include "alg.h"
 #include "err.h"
 #include "eventlog.h"
 #include "fileio.h"
@@ -297,10 +298,8 @@ static int cmd_stop(int argc, char **argv)
 
 static int derive(uint16_t alg, const uint8_t *in, size_t n, uint8_t *out)
 {
-	const EVP_MD *md = alg == 0x0004   ? EVP_sha1()
-	                   : alg == 0x000C ? EVP_sha384()
-	                   : alg == 0x000D ? EVP_sha512()
-	                                   : NULL;
+	const struct alg_hash *h = alg_bank_by_id(alg);
+	const EVP_MD *md = h ? h->md() : NULL;
 	unsigned len = 0;
 	return md && EVP_Digest(in, n, out, &len, md, NULL) ? 0 : ATTEST_E_UNSUPPORTED;
 }

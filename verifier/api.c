@@ -13,6 +13,7 @@
 #include "api_parse.h"
 #include "verifier.h"
 #include "jsontext.h"
+#include "reason.h"
 
 /* ------------------------------------------------------------------ */
 /* helpers */
@@ -290,11 +291,11 @@ static void add_finish(struct add_ctx *a, const char *thumbprint)
 		api_store_error(v, req, rc, "host");
 		return;
 	}
-	struct store_verdict vd = {
-	    .host_id = id,
-	    .trust = STORE_TRUST_UNKNOWN,
-	    .reasons_json = "[{\"code\":\"NOT_YET_ATTESTED\",\"message\":\"the host was added; "
-	                    "enrollment and attestation are pending\"}]"};
+	struct store_verdict vd = {.host_id = id,
+	                           .trust = STORE_TRUST_UNKNOWN,
+	                           .reasons_json = "[{\"code\":\"" REASON_NOT_YET_ATTESTED
+	                                           "\",\"message\":\"the host was added; "
+	                                           "enrollment and attestation are pending\"}]"};
 	(void)store_host_set_trust(v->store, &vd, NULL, a->actor, now, NULL);
 	api_event(v, id, "host", a->actor, "host %s added at %s, agent thumbprint %s pinned",
 	          a->name, a->address, thumbprint);
@@ -331,11 +332,8 @@ static void add_fetched(const struct https_result *res, void *arg)
 	add_ctx_free(a);
 }
 
-static void hosts_add(struct verifier *v, struct https_request *req, struct api_ctx *ctx)
+static void hosts_add(struct verifier *v, struct https_request *req, struct api_ctx *ctx, json_t *b)
 {
-	json_t *b = NULL;
-	if (!api_body(req, VERIFIER_API_BODY_MAX, &b))
-		return;
 	struct add_ctx *a = NULL;
 	struct api_host_add in;
 	struct api_refusal why;
@@ -384,7 +382,6 @@ nomem:
 	https_reply_error(req, 500, "INTERNAL", "out of memory");
 out:
 	add_ctx_free(a);
-	json_decref(b);
 }
 
 static void hosts_list(struct verifier *v, struct https_request *req)
@@ -465,7 +462,7 @@ static void host_disconnect(struct verifier *v, struct https_request *req, struc
 		    .host_id = h->id,
 		    .trust = STORE_TRUST_UNKNOWN,
 		    .reasons_json =
-		        "[{\"code\":\"HOST_DISCONNECTED\",\"message\":\"the operator "
+		        "[{\"code\":\"" REASON_HOST_DISCONNECTED "\",\"message\":\"the operator "
 		        "disconnected the host; it is not attested until reconnected\"}]"};
 		rc = store_host_set_trust(v->store, &vd, NULL, ctx->actor, now, NULL);
 	}
@@ -493,9 +490,10 @@ static void host_reconnect(struct verifier *v, struct https_request *req, struct
 		struct store_verdict vd = {
 		    .host_id = h->id,
 		    .trust = STORE_TRUST_UNKNOWN,
-		    .reasons_json = "[{\"code\":\"NOT_YET_ATTESTED\",\"message\":\"the host was "
-		                    "reconnected; its TPM identity is read again and a new AK "
-		                    "enrolled\"}]"};
+		    .reasons_json =
+		        "[{\"code\":\"" REASON_NOT_YET_ATTESTED "\",\"message\":\"the host was "
+		        "reconnected; its TPM identity is read again and a new AK "
+		        "enrolled\"}]"};
 		rc = store_host_set_trust(v->store, &vd, NULL, ctx->actor, now, NULL);
 	}
 	if (rc == 0)
@@ -545,66 +543,248 @@ static void host_remove(struct verifier *v, struct https_request *req, struct st
 	https_reply_json(req, 200, json_pack("{s:s}", "removed", h->name));
 }
 
-static void route_hosts(struct https_request *req, void *arg)
-{
-	struct verifier *v = arg;
-	const char *method = https_request_method(req);
-	const char *rest = https_request_path_rest(req);
-	bool get = strcmp(method, "GET") == 0;
+/* ---- the route table ---------------------------------------------- */
+
+/* One request on its way through the table: authenticated, its host looked
+ * up ({name} routes) and its body parsed (routes with a body cap). */
+struct api_call {
+	struct verifier *v;
+	struct https_request *req;
 	struct api_ctx ctx;
-	if (!api_auth(v, req, !get, false, &ctx))
-		return;
-	if (rest[0] == '\0') {
-		if (get)
-			hosts_list(v, req);
-		else if (strcmp(method, "POST") == 0)
-			hosts_add(v, req, &ctx);
-		else
-			https_reply_error(req, 405, "METHOD_NOT_ALLOWED", "GET or POST");
-		return;
+	struct store_host *host; /* owned by the dispatcher */
+	json_t *body;            /* owned by the dispatcher */
+};
+
+static void call_hosts_list(struct api_call *c)
+{
+	hosts_list(c->v, c->req);
+}
+static void call_hosts_add(struct api_call *c)
+{
+	hosts_add(c->v, c->req, &c->ctx, c->body);
+}
+static void call_host_show(struct api_call *c)
+{
+	host_show(c->v, c->req, c->host);
+}
+static void call_host_remove(struct api_call *c)
+{
+	host_remove(c->v, c->req, c->host, &c->ctx);
+}
+static void call_host_evidence(struct api_call *c)
+{
+	api_evidence_host(c->v, c->req, c->host); /* api_evidence.c */
+}
+static void call_host_attest(struct api_call *c)
+{
+	host_attest(c->v, c->req, c->host);
+}
+static void call_host_disconnect(struct api_call *c)
+{
+	host_disconnect(c->v, c->req, c->host, &c->ctx);
+}
+static void call_host_reconnect(struct api_call *c)
+{
+	host_reconnect(c->v, c->req, c->host, &c->ctx);
+}
+static void call_reasons(struct api_call *c);
+
+/* Who may call a route: any valid token, or an admin token. */
+enum api_role { API_VIEWER, API_ADMIN };
+
+/* Every route this file serves, with who may call it and how large a body
+ * it reads (0: none). A pattern is a base path, optionally followed by
+ * "/{name}" (a host name: 1-255 bytes, looked up before the handler runs,
+ * 404 if unknown) and "/ACTION". Paths of a base that match no pattern: 404;
+ * a pattern with other methods only: 405 naming them. docs/api.md documents
+ * each one (tests/integration/test_api_routes.sh checks both ways).
+ * The routes of api_admin.c are still hand-dispatched there. */
+static const struct api_route {
+	const char *method;
+	const char *pattern;
+	enum api_role role;
+	size_t body_cap;
+	void (*handler)(struct api_call *c);
+} routes[] = {
+    {"GET", "/api/v1/hosts", API_VIEWER, 0, call_hosts_list},
+    {"POST", "/api/v1/hosts", API_ADMIN, VERIFIER_API_BODY_MAX, call_hosts_add},
+    {"GET", "/api/v1/hosts/{name}", API_VIEWER, 0, call_host_show},
+    {"DELETE", "/api/v1/hosts/{name}", API_ADMIN, 0, call_host_remove},
+    {"GET", "/api/v1/hosts/{name}/evidence", API_VIEWER, 0, call_host_evidence},
+    {"POST", "/api/v1/hosts/{name}/attest", API_ADMIN, 0, call_host_attest},
+    {"POST", "/api/v1/hosts/{name}/disconnect", API_ADMIN, 0, call_host_disconnect},
+    {"POST", "/api/v1/hosts/{name}/reconnect", API_ADMIN, 0, call_host_reconnect},
+    {"GET", "/api/v1/reasons", API_VIEWER, 0, call_reasons},
+};
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+/* A pattern's parts: base, whether it names a host, and its action. */
+struct pattern {
+	size_t base_len;
+	bool named;
+	const char *action; /* "" for none */
+};
+
+static struct pattern pattern_of(const char *p)
+{
+	struct pattern r = {strlen(p), false, ""};
+	const char *n = strstr(p, "/{name}");
+	if (n != NULL) {
+		r.base_len = (size_t)(n - p);
+		r.named = true;
+		r.action = n[7] == '/' ? n + 8 : "";
 	}
-	char name[STORE_NAME_MAX + 1];
+	return r;
+}
+
+/* A request path's parts, against a base: the host name and the action. */
+struct path_parts {
+	bool named;
+	const char *name; /* not NUL-terminated: name_len bytes */
+	size_t name_len;
+	const char *action;
+};
+
+/* Whether route r has the base of path; fills *pp. */
+static bool same_base(const struct api_route *r, const char *path, struct path_parts *pp)
+{
+	struct pattern pt = pattern_of(r->pattern);
+	if (strncmp(path, r->pattern, pt.base_len) != 0)
+		return false;
+	const char *rest = path + pt.base_len;
+	if (rest[0] != '\0' && rest[0] != '/')
+		return false;
+	if (rest[0] == '/')
+		rest++;
+	if (rest[0] == '\0') { /* the base itself, with or without a final '/' */
+		*pp = (struct path_parts){false, NULL, 0, ""};
+		return true;
+	}
 	const char *slash = strchr(rest, '/');
-	size_t nl = slash ? (size_t)(slash - rest) : strlen(rest);
-	const char *action = slash ? slash + 1 : "";
-	if (nl == 0 || nl > STORE_NAME_MAX) {
-		https_reply_error(req, 404, "NOT_FOUND", "no such host");
+	*pp = (struct path_parts){true, rest, slash ? (size_t)(slash - rest) : strlen(rest),
+	                          slash ? slash + 1 : ""};
+	return true;
+}
+
+static bool route_matches(const struct api_route *r, const struct path_parts *pp)
+{
+	struct pattern pt = pattern_of(r->pattern);
+	return pt.named == pp->named && strcmp(pt.action, pp->action) == 0;
+}
+
+/* The one handler of every route in the table: authenticate (the route's
+ * role; for a method the path does not have, a change needs an admin), look
+ * the host up, answer 404/405 from the table, read the body, call. */
+static void route_table(struct https_request *req, void *arg)
+{
+	struct api_call c = {.v = arg, .req = req};
+	const char *method = https_request_method(req);
+	const char *path = https_request_path(req);
+	const struct api_route *hit = NULL;
+	struct path_parts pp = {0};
+	bool base = false, base_named = false; /* the base has {name} routes */
+	for (size_t i = 0; i < NROUTES; i++) {
+		struct path_parts p;
+		if (!same_base(&routes[i], path, &p))
+			continue;
+		base = true;
+		base_named |= pattern_of(routes[i].pattern).named;
+		pp = p;
+		if (!hit && route_matches(&routes[i], &p) && strcmp(routes[i].method, method) == 0)
+			hit = &routes[i];
+	}
+	bool admin = hit ? hit->role == API_ADMIN : strcmp(method, "GET") != 0;
+	if (!api_auth(c.v, req, admin, false, &c.ctx))
+		return;
+	if (!base || (pp.named && !base_named)) {
+		https_reply_error(req, 404, "NOT_FOUND", "no such API path (see docs/api.md)");
 		return;
 	}
-	memcpy(name, rest, nl);
-	name[nl] = '\0';
-	struct store_host *h = NULL;
-	int rc = store_host_get_by_name(v->store, name, &h);
-	if (rc < 0) {
-		api_store_error(v, req, rc, "host");
+	if (pp.named) {
+		char name[STORE_NAME_MAX + 1];
+		if (pp.name_len == 0 || pp.name_len > STORE_NAME_MAX) {
+			https_reply_error(req, 404, "NOT_FOUND", "no such host");
+			return;
+		}
+		memcpy(name, pp.name, pp.name_len);
+		name[pp.name_len] = '\0';
+		int rc = store_host_get_by_name(c.v->store, name, &c.host);
+		if (rc < 0) {
+			api_store_error(c.v, req, rc, "host");
+			return;
+		}
+	}
+	if (hit == NULL) {
+		char allowed[64] = "";
+		for (size_t i = 0; i < NROUTES; i++) {
+			struct path_parts p;
+			if (same_base(&routes[i], path, &p) && route_matches(&routes[i], &p))
+				snprintf(allowed + strlen(allowed),
+				         sizeof allowed - strlen(allowed), "%s%s",
+				         allowed[0] ? " or " : "", routes[i].method);
+		}
+		if (allowed[0])
+			https_reply_error(req, 405, "METHOD_NOT_ALLOWED", allowed);
+		else
+			https_reply_error(req, 404, "NOT_FOUND", "no such host action");
+		goto out;
+	}
+	if (hit->body_cap > 0 && !api_body(req, hit->body_cap, &c.body))
+		goto out;
+	hit->handler(&c);
+out:
+	json_decref(c.body);
+	store_host_free(c.host);
+}
+
+void api_routes_print(FILE *f)
+{
+	for (size_t i = 0; i < NROUTES; i++)
+		fprintf(f, "%s %s %s %zu\n", routes[i].method, routes[i].pattern,
+		        routes[i].role == API_ADMIN ? "admin" : "viewer", routes[i].body_cap);
+}
+/* GET /api/v1/reasons (viewer): every reason code with its sentence and
+ * advice, from lib/reason.c, so that clients (the dashboard) keep no copy. */
+static void call_reasons(struct api_call *c)
+{
+	struct https_request *req = c->req;
+	size_t n = 0;
+	const struct reason_info *t = reason_table(&n);
+	json_t *list = json_array();
+	for (size_t i = 0; list != NULL && i < n; i++) {
+		json_t *r = json_pack("{s:s,s:s,s:s?}", "code", t[i].code, "sentence",
+		                      t[i].sentence, "advice", t[i].advice);
+		if (r == NULL || json_array_append_new(list, r) != 0) {
+			json_decref(list);
+			list = NULL;
+		}
+	}
+	if (list == NULL) {
+		https_reply_error(req, 500, "INTERNAL", "out of memory");
 		return;
 	}
-	if (action[0] == '\0') {
-		if (get)
-			host_show(v, req, h);
-		else if (strcmp(method, "DELETE") == 0)
-			host_remove(v, req, h, &ctx);
-		else
-			https_reply_error(req, 405, "METHOD_NOT_ALLOWED", "GET or DELETE");
-	} else if (strcmp(action, "evidence") == 0) {
-		api_evidence_host(v, req, h); /* api_evidence.c */
-	} else if (strcmp(action, "disconnect") == 0 || strcmp(action, "reconnect") == 0 ||
-	           strcmp(action, "attest") == 0) {
-		if (strcmp(method, "POST") != 0)
-			https_reply_error(req, 405, "METHOD_NOT_ALLOWED", "POST");
-		else if (action[0] == 'd')
-			host_disconnect(v, req, h, &ctx);
-		else if (action[0] == 'r')
-			host_reconnect(v, req, h, &ctx);
-		else
-			host_attest(v, req, h);
-	} else {
-		https_reply_error(req, 404, "NOT_FOUND", "no such host action");
-	}
-	store_host_free(h);
+	https_reply_json(req, 200, json_pack("{s:o}", "reasons", list));
 }
 
 int api_register(struct verifier *v)
 {
-	return https_server_route(v->srv, NULL, "/api/v1/hosts", route_hosts, v);
+	/* Each base path of the table once: the table does the rest. */
+	for (size_t i = 0; i < NROUTES; i++) {
+		struct pattern pt = pattern_of(routes[i].pattern);
+		bool seen = false;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = pattern_of(routes[k].pattern).base_len == pt.base_len &&
+			       strncmp(routes[k].pattern, routes[i].pattern, pt.base_len) == 0;
+		if (seen)
+			continue;
+		char base[64];
+		if (pt.base_len >= sizeof base)
+			return ATTEST_E_ARG;
+		memcpy(base, routes[i].pattern, pt.base_len);
+		base[pt.base_len] = '\0';
+		int rc = https_server_route(v->srv, NULL, base, route_table, v);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }

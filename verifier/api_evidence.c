@@ -17,6 +17,7 @@
 #include "eventlog.h"
 #include "eventlog_facts.h"
 #include "hex.h"
+#include "host_policy.h"
 #include "policy.h"
 #include "reason.h"
 #include "verifier.h"
@@ -374,20 +375,6 @@ void api_evidence_host(struct verifier *v, struct https_request *req, const stru
 	evidence_show(v, req, h);
 }
 
-static int host_policy(struct verifier *v, int64_t host_id, struct policy **ret)
-{
-	struct store_policy *sp = NULL;
-	int rc = store_policy_for_host(v->store, host_id, &sp);
-	if (rc == ATTEST_E_NOTFOUND)
-		return policy_default(ret);
-	if (rc < 0)
-		return rc;
-	struct policy_error pe;
-	rc = policy_parse(sp->body_json, strlen(sp->body_json), ret, &pe);
-	store_policy_free(sp);
-	return rc;
-}
-
 void api_evidence_dry_run(struct verifier *v, struct https_request *req, json_t *b)
 {
 	static const char *const keys[] = {"name", "from_host", "dry_run", NULL};
@@ -450,8 +437,9 @@ void api_evidence_dry_run(struct verifier *v, struct https_request *req, json_t 
 	json_decref(pj);
 	if (rc == 0)
 		rc = parse_log(e, &p);
+	struct policy_error pe = {""};
 	if (rc == 0)
-		rc = host_policy(v, h->id, &base);
+		rc = host_policy_load(v->store, h->id, &base, &pe);
 	if (rc == 0) {
 		struct policy_learn_input in = {
 		    .log = p.log, .checks = p.checks, .facts = p.facts, .pcrs = &q, .base = base};
@@ -460,8 +448,11 @@ void api_evidence_dry_run(struct verifier *v, struct https_request *req, json_t 
 	if (rc == 0)
 		rc = policy_to_json(learned, false, &text);
 	if (rc < 0) {
-		https_reply_error(req, 500, "INTERNAL",
-		                  "the policy could not be learned from the stored evidence");
+		char msg[320];
+		snprintf(msg, sizeof msg,
+		         "the policy could not be learned from the stored evidence%s%s",
+		         pe.message[0] ? ": the host's policy does not parse: " : "", pe.message);
+		https_reply_error(req, 500, "INTERNAL", msg);
 		goto out;
 	}
 	json_t *lines = json_array();

@@ -26,6 +26,7 @@
 #include "eventlog.h"
 #include "eventlog_facts.h"
 #include "hex.h"
+#include "host_policy.h"
 #include "policy.h"
 #include "quote.h"
 #include "reason.h"
@@ -352,7 +353,7 @@ static bool job_answer_ok(struct job *j, const struct https_result *res)
 		    m, sizeof m, "the agent at %s:%u presents %s, not the pinned certificate %s",
 		    j->host, (unsigned)j->port,
 		    res->peer_thumbprint ? res->peer_thumbprint : "another certificate", j->pin);
-		job_red(j, "AGENT_THUMBPRINT_MISMATCH", m, NULL, NULL);
+		job_red(j, REASON_AGENT_THUMBPRINT_MISMATCH, m, NULL, NULL);
 		return false;
 	}
 	if (res->error != HTTPS_OK) {
@@ -393,7 +394,7 @@ static int check_ek_certs(struct job *j, const struct agent_identity *id, json_t
 		return rc;
 	bool have = false;
 	int ok = 0;
-	*code = "EK_CERT_MISSING";
+	*code = REASON_EK_CERT_MISSING;
 	snprintf(msg, msgcap, "the TPM has no EK certificate in NV (%s)",
 	         ekcert_store_count(es) ? "cannot check it against the certified TPM list"
 	                                : "and the certified TPM list is empty");
@@ -495,7 +496,7 @@ static void on_ak(const struct https_result *res, void *arg)
 	if (res->status != 200) {
 		agent_error_text(res, m, sizeof m, code, sizeof code);
 		enroll_failed_metric(j);
-		job_red(j, "AGENT_ERROR", m, NULL, NULL);
+		job_red(j, REASON_AGENT_ERROR, m, NULL, NULL);
 		return;
 	}
 	TPMT_PUBLIC ak;
@@ -505,7 +506,7 @@ static void on_ak(const struct https_result *res, void *arg)
 	if (agent_answer_ak(res->body, res->body_len, &j->ak_public, &j->ak_public_len, &ak, am) <
 	    0) {
 		enroll_failed_metric(j);
-		job_red(j, REASON_AK_ACTIVATION_FAILED, am, "AGENT_ERROR", am);
+		job_red(j, REASON_AK_ACTIVATION_FAILED, am, REASON_AGENT_ERROR, am);
 		return;
 	}
 	struct quote_reasons rs;
@@ -553,7 +554,7 @@ static void on_identity(const struct https_result *res, void *arg)
 	if (res->status != 200) {
 		agent_error_text(res, m, sizeof m, code, sizeof code);
 		enroll_failed_metric(j);
-		job_red(j, "AGENT_ERROR", m, NULL, NULL);
+		job_red(j, REASON_AGENT_ERROR, m, NULL, NULL);
 		return;
 	}
 	struct agent_identity id;
@@ -565,7 +566,7 @@ static void on_identity(const struct https_result *res, void *arg)
 	}
 	if (rc < 0) {
 		enroll_failed_metric(j);
-		job_red(j, "AGENT_ERROR", am, NULL, NULL);
+		job_red(j, REASON_AGENT_ERROR, am, NULL, NULL);
 		return;
 	}
 	int64_t now = verifier_now();
@@ -574,19 +575,19 @@ static void on_identity(const struct https_result *res, void *arg)
 		bool present = id.present;
 		agent_identity_clear(&id);
 		if (present)
-			job_verdict(
-			    j, STORE_TRUST_UNKNOWN,
-			    "[{\"code\":\"TPM_ADDED_RECONNECT_REQUIRED\",\"message\":\"a TPM "
-			    "appeared after the host was connected; TPM presence and "
-			    "identity are read at connect time only: disconnect and "
-			    "reconnect the host to use it\"}]",
-			    NULL, false);
+			job_verdict(j, STORE_TRUST_UNKNOWN,
+			            "[{\"code\":\"" REASON_TPM_ADDED_RECONNECT_REQUIRED
+			            "\",\"message\":\"a TPM "
+			            "appeared after the host was connected; TPM presence and "
+			            "identity are read at connect time only: disconnect and "
+			            "reconnect the host to use it\"}]",
+			            NULL, false);
 		else
-			job_verdict(
-			    j, STORE_TRUST_UNKNOWN,
-			    "[{\"code\":\"TPM_NOT_PRESENT\",\"message\":\"the host reported "
-			    "no usable TPM when it was connected\"}]",
-			    NULL, false);
+			job_verdict(j, STORE_TRUST_UNKNOWN,
+			            "[{\"code\":\"" REASON_TPM_NOT_PRESENT
+			            "\",\"message\":\"the host reported "
+			            "no usable TPM when it was connected\"}]",
+			            NULL, false);
 		return;
 	}
 	if (!id.present) {
@@ -601,7 +602,8 @@ static void on_identity(const struct https_result *res, void *arg)
 		}
 		job_verdict(
 		    j, STORE_TRUST_UNKNOWN,
-		    "[{\"code\":\"TPM_NOT_PRESENT\",\"message\":\"the agent reports no usable "
+		    "[{\"code\":\"" REASON_TPM_NOT_PRESENT
+		    "\",\"message\":\"the agent reports no usable "
 		    "TPM; a TPM added later is used only after the host is disconnected and "
 		    "reconnected\"}]",
 		    NULL, false);
@@ -691,31 +693,21 @@ static void selection_text(const struct policy *p, char *buf, size_t cap)
 		snprintf(buf, cap, "sha256:0-7");
 }
 
-static int load_policy(struct verifier *v, int64_t host_id, struct policy **ret)
-{
-	struct store_policy *sp = NULL;
-	int rc = store_policy_for_host(v->store, host_id, &sp);
-	if (rc == ATTEST_E_NOTFOUND)
-		return policy_default(ret);
-	if (rc < 0)
-		return rc;
-	struct policy_error pe;
-	rc = policy_parse(sp->body_json, strlen(sp->body_json), ret, &pe);
-	store_policy_free(sp);
-	return rc;
-}
-
 static void quote_start(struct job *j)
 {
 	struct verifier *v = j->v;
 	struct policy *p = NULL;
-	int prc = load_policy(v, j->host_id, &p);
+	struct policy_error pe;
+	int prc = host_policy_load(v->store, j->host_id, &p, &pe);
 	if (store_failure(prc)) {
 		job_store_error(j, "loading the host's policy");
 		return;
 	}
 	if (prc < 0) {
-		job_red(j, REASON_VERIFIER_ERROR, "the host's policy cannot be loaded", NULL, NULL);
+		char msg[320];
+		snprintf(msg, sizeof msg, "the host's policy cannot be loaded%s%s",
+		         pe.message[0] ? ": " : "", pe.message);
+		job_red(j, REASON_VERIFIER_ERROR, msg, NULL, NULL);
 		return;
 	}
 	char sel[256];
@@ -945,14 +937,14 @@ static void on_quote(const struct https_result *res, void *arg)
 			        m, NULL, NULL);
 			return;
 		}
-		job_red(j, "AGENT_ERROR", m, NULL, NULL);
+		job_red(j, REASON_AGENT_ERROR, m, NULL, NULL);
 		return;
 	}
 	struct bundle *b = NULL;
 	struct bundle_error be = {{0}};
 	if (bundle_parse(res->body, res->body_len, &b, &be) < 0) {
 		snprintf(m, sizeof m, "the agent's evidence is malformed: %s", be.message);
-		job_red(j, "EVIDENCE_MALFORMED", m, NULL, NULL);
+		job_red(j, REASON_EVIDENCE_MALFORMED, m, NULL, NULL);
 		return;
 	}
 	/* Single use, across every instance sharing the database. */
@@ -966,21 +958,24 @@ static void on_quote(const struct https_result *res, void *arg)
 	}
 	if (rc < 0) {
 		bundle_free(b);
-		job_red(j, "NONCE_NOT_FRESH",
+		job_red(j, quote_status_code(QUOTE_NONCE_NOT_FRESH),
 		        "the nonce of this quote was already used or has expired", NULL, NULL);
 		return;
 	}
 	struct store_host *h = NULL;
 	struct store_ak *ak = NULL;
 	struct policy *p = NULL;
+	struct policy_error pe = {""};
 	if ((rc = store_host_get(v->store, j->host_id, &h)) < 0 ||
 	    (rc = store_ak_current(v->store, j->host_id, &ak)) < 0 ||
-	    (rc = load_policy(v, j->host_id, &p)) < 0) {
+	    (rc = host_policy_load(v->store, j->host_id, &p, &pe)) < 0) {
+		char msg[320];
+		snprintf(msg, sizeof msg, "the host, its AK or its policy cannot be loaded%s%s",
+		         pe.message[0] ? ": " : "", pe.message);
 		if (store_failure(rc))
 			job_store_error(j, "loading the host, its AK or its policy");
 		else
-			job_red(j, REASON_VERIFIER_ERROR,
-			        "the host, its AK or its policy cannot be loaded", NULL, NULL);
+			job_red(j, REASON_VERIFIER_ERROR, msg, NULL, NULL);
 	} else {
 		verify_and_store(j, b, h, ak, p);
 	}
@@ -1080,11 +1075,11 @@ static void job_start(struct verifier *v, const struct store_host *h, int64_t cl
 	v->jobs = j;
 	v->in_flight++;
 	if (verifier_split_address(h->address, j->host, sizeof j->host, &j->port) < 0) {
-		job_red(j, "AGENT_ERROR", "the host's address is not host:port", NULL, NULL);
+		job_red(j, REASON_AGENT_ERROR, "the host's address is not host:port", NULL, NULL);
 		return;
 	}
 	if (h->thumbprint == NULL || tlsid_thumbprint_parse(h->thumbprint, j->pin) < 0) {
-		job_red(j, "AGENT_THUMBPRINT_MISMATCH",
+		job_red(j, REASON_AGENT_THUMBPRINT_MISMATCH,
 		        "no agent thumbprint is pinned for this host", NULL, NULL);
 		return;
 	}

@@ -20,6 +20,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
+#include "certbundle.h"
 #include "ekcert.h"
 #include "err.h"
 #include "fileio.h"
@@ -48,6 +49,7 @@ static void usage(FILE *f)
 	    "                       [--evidence-validity SECONDS] [--instance NAME]\n"
 	    "                       [--lease-seconds N]\n"
 	    "       attest-verifier migrate-db --from URL --to URL\n"
+	    "       attest-verifier --routes\n"
 	    "\n"
 	    "  --listen ADDR:PORT         operator API and /metrics (default " DEFAULT_LISTEN
 	    "; port 0: any)\n"
@@ -66,6 +68,8 @@ static void usage(FILE *f)
 	    "                             two of these (default 30)\n"
 	    "  migrate-db                 copy a whole database into an empty one\n"
 	    "                             (SQLite -> PostgreSQL), verifiers stopped\n"
+	    "  --routes                   print the route table (METHOD PATTERN ROLE BODY_CAP)\n"
+	    "                             and exit\n"
 	    "See docs/api.md. Version " ATTEST_VERSION ".\n");
 }
 
@@ -173,22 +177,12 @@ int verifier_import_certs(struct store *st, const uint8_t *buf, size_t len, cons
                           json_t *added, size_t *ret_added, size_t *ret_dup)
 {
 	size_t n_ok = 0, n_dup = 0, n_seen = 0;
-	int rc = 0;
-	BIO *bio = BIO_new_mem_buf(buf, (int)len);
-	if (bio == NULL)
-		return ATTEST_E_NOMEM;
-	X509 *x = NULL;
-	bool pem = len >= 11 && memmem(buf, len, "-----BEGIN", 10) != NULL;
-	for (;;) {
-		if (pem)
-			x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-		else if (n_seen == 0) {
-			const unsigned char *p = buf;
-			x = d2i_X509(NULL, &p, (long)len);
-		} else
-			x = NULL;
-		if (x == NULL)
-			break;
+	STACK_OF(X509) *certs = NULL;
+	int rc = certbundle_split(buf, len, &certs);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < sk_X509_num(certs); i++) {
+		X509 *x = sk_X509_value(certs, i);
 		n_seen++;
 		unsigned char *der = NULL;
 		int dl = i2d_X509(x, &der);
@@ -211,11 +205,10 @@ int verifier_import_certs(struct store *st, const uint8_t *buf, size_t len, cons
 				rc = r;
 		}
 		OPENSSL_free(der);
-		X509_free(x);
 		if (rc < 0)
 			break;
 	}
-	BIO_free(bio);
+	sk_X509_pop_free(certs, X509_free);
 	if (rc == 0 && n_seen == 0)
 		rc = ATTEST_E_FORMAT;
 	if (ret_added)
@@ -515,6 +508,7 @@ int main(int argc, char **argv)
 	    {"lease-seconds", required_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
+	    {"routes", no_argument, NULL, 'R'},
 	    {NULL, 0, NULL, 0},
 	};
 	if (argc >= 2 && strcmp(argv[1], "migrate-db") == 0)
@@ -525,7 +519,6 @@ int main(int argc, char **argv)
 	cfg->interval_s = VERIFIER_DEFAULT_INTERVAL;
 	cfg->concurrency = VERIFIER_DEFAULT_CONCURRENCY;
 	cfg->timeout_ms = VERIFIER_DEFAULT_TIMEOUT_MS;
-	cfg->pcrs = "sha256:0-7";
 	cfg->lease_s = VERIFIER_DEFAULT_LEASE_S;
 	long long x;
 	int c;
@@ -569,6 +562,7 @@ int main(int argc, char **argv)
 			cfg->lease_s = x;
 			break;
 		case 'h': usage(stdout); return 0;
+		case 'R': api_routes_print(stdout); return 0;
 		case 'V': printf("attest-verifier %s\n", ATTEST_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -34,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "reason.h"
+
 /* Caps, checked before anything is written or allocated. */
 #define STORE_URL_MAX          4096
 #define STORE_NAME_MAX         255           /* host, policy, token names; actors */
@@ -224,8 +226,8 @@ struct store_transition {
 int store_host_set_trust(struct store *s, const struct store_verdict *v, const char *lease_owner,
                          const char *actor, int64_t now, struct store_transition *ret);
 
-/* Reason code stored when evidence expires. */
-#define STORE_REASON_EVIDENCE_EXPIRED "EVIDENCE_EXPIRED"
+/* Reason code stored when evidence expires (lib/reason.h). */
+#define STORE_REASON_EVIDENCE_EXPIRED REASON_EVIDENCE_EXPIRED
 
 /* Every green host whose evidence expired (evidence_expires <= now) becomes
  * unknown with reason STORE_REASON_EVIDENCE_EXPIRED and a "trust" event, in

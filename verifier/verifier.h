@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -40,8 +41,7 @@ struct verifier_config {
 	unsigned concurrency;
 	unsigned timeout_ms;
 	int64_t evidence_validity_s;
-	int64_t lease_s;  /* --lease-seconds: how long a claimed host stays ours unrenewed */
-	const char *pcrs; /* PCR selection asked in quotes */
+	int64_t lease_s; /* --lease-seconds: how long a claimed host stays ours unrenewed */
 };
 
 struct verifier_metrics {
@@ -111,6 +111,8 @@ void scheduler_free(struct verifier *v);
 
 /* Register every route. 0 or a negative ATTEST_E_*. */
 int api_register(struct verifier *v);
+/* The route table, one "METHOD PATTERN ROLE BODY_CAP" line each (--routes). */
+void api_routes_print(FILE *f);
 /* Host record as API JSON (new reference, NULL if out of memory). */
 json_t *api_host_json(const struct store_host *h);
 /* Host reply by id (200), for waiters. */

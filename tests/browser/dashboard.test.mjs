@@ -100,6 +100,8 @@ test('the red host shows why, with the evidence', async () => {
   const text = await reason.innerText();
   assert.match(text, /Secure Boot is disabled \(the SecureBoot variable measured in event \d+ is 0\)/);
   assert.match(text, /SECURE_BOOT_DISABLED/);
+  // The advice comes from the verifier's reason table (GET /api/v1/reasons).
+  assert.match(text, /Enable UEFI Secure Boot in the firmware setup and reboot the host\./);
   assert.match(await admin.locator('#security').innerText(), /Not trusted/);
   // The event log browser highlights the SecureBoot event.
   const div = admin.locator('#eventlog tr.diverges');

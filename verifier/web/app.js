@@ -469,25 +469,17 @@
 
   // ---------------------------------------------------------------- host
 
-  // What a reason means for the operator, beyond the verifier's sentence.
-  const ADVICE = {
-    SECURE_BOOT_DISABLED: 'Secure Boot was not on when the host booted, so boot code that nobody signed could have run. Enable UEFI Secure Boot in the firmware setup and reboot the host.',
-    TPM_NOT_CERTIFIED: 'The TPM\'s endorsement key certificate does not chain to a vendor in the certified TPM list: the verifier cannot tell a real TPM from an emulation.',
-    EVENTLOG_REPLAY_MISMATCH: 'The event log does not explain the PCR values the TPM signed: something was measured that the log does not show (or the log was edited).',
-    EVENT_CONTENT_MISMATCH: 'An event\'s data does not hash to the digest it carries: the log says one thing and measured another.',
-    CONFIGURATION_NOT_APPROVED: 'The host booted software or settings that its approved configuration does not list. If the change is expected, approve this host\'s configuration.',
-    AGENT_THUMBPRINT_MISMATCH: 'The agent presents another TLS certificate than the one pinned: an impersonation, or the agent\'s identity was re-created (remove and re-add the host).',
-    HOST_RESTARTED_REENROLLING: 'The host restarted: a new attestation key is being enrolled.',
-    QUOTE_SIGNATURE_INVALID: 'The quote was not signed by the host\'s enrolled attestation key.',
-    NOT_YET_ATTESTED: 'Enrollment and the first attestation are pending.',
-    HOST_DISCONNECTED: 'An operator disconnected the host; reconnect it to attest it again.',
-    EVIDENCE_EXPIRED: 'No fresh attestation arrived within the evidence validity.',
-    TPM_ADDED_RECONNECT_REQUIRED: 'A TPM appeared after the host was connected. TPM presence is read at connect time: disconnect and reconnect the host to use it.',
-    TPM_INTERFACE_NOT_ALLOWED: 'The policy requires a TPM on the TIS/FIFO interface.',
-    SHA256_BANK_MISSING: 'The TPM does not use its SHA-256 PCR bank.',
-    NOT_UEFI: 'The host did not boot through UEFI.',
-    AGENT_VERSION_TOO_OLD: 'Update attest-agent on the host.',
-  };
+  // What a reason means for the operator, beyond the verifier's sentence:
+  // the advice column of the verifier's reason table (GET /api/v1/reasons,
+  // lib/reason.c), fetched once per page load; the dashboard keeps no copy.
+  let ADVICE = null;
+  async function loadAdvice() {
+    if (ADVICE) return;
+    const t = await api('GET', '/reasons');
+    const m = {};
+    for (const r of t.reasons || []) if (r.advice) m[r.code] = r.advice;
+    ADVICE = m;
+  }
 
   function dl(pairs) {
     return h('dl.kv', null, pairs.filter((p) => p && p[1] !== undefined).map(([k, v]) =>
@@ -506,6 +498,7 @@
     $('#view').append(h('p', null, h('a', {href: '#/fleet', text: '← Fleet'})), root);
     let evid = null, evidStamp = null;
     state.refresh = async () => {
+      await loadAdvice();
       const host = await api('GET', '/hosts/' + enc(name));
       const stamp = host.updated_at + '|' + host.last_attested + '|' + host.trust + '|' + host.connection;
       if (stamp !== evidStamp) {
@@ -672,7 +665,7 @@
     if (e.expected) rows.push(['Expected', mono(e.expected, '.wrap')]);
     if (e.actual) rows.push(['Actual', mono(e.actual, '.wrap')]);
     if (e.allowed) rows.push(['The approved configuration allows', e.allowed]);
-    const adv = ADVICE[r.code];
+    const adv = ADVICE && ADVICE[r.code];
     return h('li.reason', {'data-code': r.code},
       h('p.reason-msg', null, icon('red'), h('span', {text: r.message || r.code})),
       h('p.reason-code', null, mono(r.code)),
