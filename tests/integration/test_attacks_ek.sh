@@ -129,7 +129,7 @@ agent_cert_changed() {
 
 # --- setup -------------------------------------------------------------------
 mitm_init qe
-host e qemu-ovmf-ubuntu-secureboot.bin "$work/ca"
+host e qemu-ovmf-ubuntu-secureboot.bin "$work/ca" --trust-verifier "$qe_mthumb"
 host f qemu-ovmf-ubuntu-secureboot.bin "$work/ca" --trust-verifier "$qe_mthumb"
 host g qemu-ovmf-ubuntu-secureboot.bin "$work/ca"
 mitm qe e f
