@@ -43,7 +43,16 @@ struct https_conn {
 	struct bufferevent *bev;  /* the connection's (owned by evhttp) */
 	struct event *deadline;   /* request deadline timer, or NULL */
 	int counted;              /* peer address known and counted */
+	int live;                 /* counted in its peer's share (not refused, not evicted) */
+	int busy;                 /* a handler has its request: not evicted */
+	unsigned long long seq;   /* accept order: the oldest is evicted first */
 	char peer[INET6_ADDRSTRLEN];
+};
+
+/* The connections each client address holds (live ones only). */
+struct https_peer {
+	char addr[INET6_ADDRSTRLEN];
+	unsigned n;
 };
 
 struct https_server {
@@ -53,6 +62,11 @@ struct https_server {
 	SSL_CTX *ctx;
 	uint16_t port;
 	unsigned nconn, max_conn, max_per_peer;
+	unsigned hard_max; /* accepted sockets, refused ones still closing included */
+	unsigned nlive;    /* connections counted in the budget (max_conn) */
+	unsigned long long seq;
+	struct https_peer *peers; /* nlive peers at most: max_conn entries */
+	unsigned npeers;
 	struct timeval deadline;
 	int paused;
 	size_t max_body;
@@ -105,6 +119,46 @@ static void conn_unlink(struct https_server *srv, struct https_conn *c)
 	c->prev = c->next = NULL;
 }
 
+/* ---------------------------------------------------------------- */
+/* The connection budget: max_conn live connections, shared fairly    */
+/* among client addresses (docs/transport.md, "Connection budget").  */
+
+static struct https_peer *peer_find(struct https_server *srv, const char *addr)
+{
+	for (unsigned i = 0; i < srv->npeers; i++)
+		if (strcmp(srv->peers[i].addr, addr) == 0)
+			return &srv->peers[i];
+	return NULL;
+}
+
+/* Count c in its address's share. */
+static void conn_hold(struct https_server *srv, struct https_conn *c)
+{
+	struct https_peer *p = peer_find(srv, c->peer);
+	if (!p) {
+		if (srv->npeers >= srv->max_conn)
+			return; /* cannot happen: nlive < max_conn here */
+		p = &srv->peers[srv->npeers++];
+		memcpy(p->addr, c->peer, sizeof p->addr);
+		p->n = 0;
+	}
+	p->n++;
+	c->live = 1;
+	srv->nlive++;
+}
+
+/* c no longer counts (closed, refused or evicted). */
+static void conn_release(struct https_server *srv, struct https_conn *c)
+{
+	if (!c->live)
+		return;
+	c->live = 0;
+	srv->nlive--;
+	struct https_peer *p = peer_find(srv, c->peer);
+	if (p && --p->n == 0)
+		*p = srv->peers[--srv->npeers];
+}
+
 /* Called by OpenSSL from SSL_free (when libevent frees the connection). */
 static void conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
@@ -115,9 +169,10 @@ static void conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long
 		event_free(c->deadline);
 	struct https_server *srv = c->srv;
 	if (srv) {
+		conn_release(srv, c);
 		conn_unlink(srv, c);
 		srv->nconn--;
-		if (srv->paused && srv->nconn < srv->max_conn && srv->listener) {
+		if (srv->paused && srv->nconn < srv->hard_max && srv->listener) {
 			evconnlistener_enable(srv->listener);
 			srv->paused = 0;
 		}
@@ -160,12 +215,16 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
 static void deadline_arm(struct https_conn *c)
 {
+	if (c)
+		c->busy = 0;
 	if (c && c->srv && c->deadline && c->counted)
 		evtimer_add(c->deadline, &c->srv->deadline);
 }
 
 static void deadline_stop(struct https_conn *c)
 {
+	if (c)
+		c->busy = 1;
 	if (c && c->deadline && c->counted)
 		evtimer_del(c->deadline);
 }
@@ -179,10 +238,47 @@ static struct https_conn *conn_of(struct evhttp_request *ev)
 	return ssl && conn_idx >= 0 ? SSL_get_ex_data(ssl, conn_idx) : NULL;
 }
 
-/* First sight of the socket: learn the peer's address and enforce the
- * per-address cap (a connection over it is cut before any TLS work). */
+/* Close c now (before any TLS work if it was just accepted). */
+static void conn_refuse(struct https_server *srv, struct https_conn *c)
+{
+	conn_release(srv, c);
+	conn_cut(c);
+}
+
+/* The table is full and a connection from an address holding `mine` others
+ * arrived: the connection to close in its favour, or NULL if it must be
+ * refused itself. The victim is the oldest connection (not in a handler) of
+ * the address holding the most, and only if that address holds more than
+ * the newcomer's would with it: every address keeps at least its fair
+ * share, a newcomer address always gets its first connection while the
+ * others hold more than one between them, and no address grows past the
+ * others at their expense. */
+static struct https_conn *budget_victim(struct https_server *srv, const struct https_conn *c,
+					unsigned mine)
+{
+	unsigned most = 0;
+	for (unsigned i = 0; i < srv->npeers; i++)
+		if (srv->peers[i].n > most && strcmp(srv->peers[i].addr, c->peer) != 0)
+			most = srv->peers[i].n;
+	if (most <= mine)
+		return NULL;
+	struct https_conn *victim = NULL;
+	for (struct https_conn *o = srv->conns; o; o = o->next) {
+		if (!o->live || o->busy || o == c || (victim && o->seq > victim->seq))
+			continue;
+		const struct https_peer *p = peer_find(srv, o->peer);
+		if (p && p->n == most)
+			victim = o;
+	}
+	return victim;
+}
+
+/* First sight of the socket: learn the peer's address, enforce the
+ * per-address cap and the budget (a connection refused is cut before any
+ * TLS work). */
 static void conn_count_peer(struct https_conn *c)
 {
+	struct https_server *srv = c->srv;
 	c->counted = 1;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
@@ -191,14 +287,25 @@ static void conn_count_peer(struct https_conn *c)
 		return;
 	const void *a = ss.ss_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
 						 : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
-	if (!inet_ntop(ss.ss_family, a, c->peer, sizeof c->peer))
+	if (!inet_ntop(ss.ss_family, a, c->peer, sizeof c->peer)) {
+		c->peer[0] = '\0';
 		return;
-	unsigned same = 0;
-	for (const struct https_conn *o = c->srv->conns; o; o = o->next)
-		if (o != c && o->peer[0] && strcmp(o->peer, c->peer) == 0)
-			same++;
-	if (same >= c->srv->max_per_peer)
-		shutdown(fd, SHUT_RDWR); /* refused: evhttp closes it at once */
+	}
+	const struct https_peer *p = peer_find(srv, c->peer);
+	unsigned mine = p ? p->n : 0;
+	if (mine >= srv->max_per_peer) {
+		conn_refuse(srv, c); /* evhttp closes it at once */
+		return;
+	}
+	if (srv->nlive >= srv->max_conn) {
+		struct https_conn *victim = budget_victim(srv, c, mine);
+		if (!victim) {
+			conn_refuse(srv, c);
+			return;
+		}
+		conn_refuse(srv, victim);
+	}
+	conn_hold(srv, c);
 }
 
 /* evhttp asks for a bufferevent for each accepted socket. It must never get
@@ -217,6 +324,7 @@ static struct bufferevent *server_bevcb(struct event_base *base, void *arg)
 		abort(); /* out of memory in the accept path: never fall back to cleartext */
 	}
 	c->srv = srv;
+	c->seq = ++srv->seq;
 	c->next = srv->conns;
 	if (srv->conns)
 		srv->conns->prev = c;
@@ -235,7 +343,7 @@ static struct bufferevent *server_bevcb(struct event_base *base, void *arg)
 		static const struct timeval now = {0, 0};
 		evtimer_add(c->deadline, &now); /* first run: count the peer */
 	}
-	if (srv->nconn >= srv->max_conn && !srv->paused && srv->listener) {
+	if (srv->nconn >= srv->hard_max && !srv->paused && srv->listener) {
 		evconnlistener_disable(srv->listener);
 		srv->paused = 1;
 	}
@@ -466,6 +574,19 @@ static const char *prefix_match(const char *p, size_t n, const char *path)
 	return NULL;
 }
 
+/* More than one Content-Length field (RFC 9112 section 6.3: a message
+ * whose length is ambiguous is refused; equal copies are refused too, as
+ * no client of ours sends them). evhttp framed the body by the first one. */
+static int content_length_repeated(struct evhttp_request *ev)
+{
+	const struct evkeyvalq *h = evhttp_request_get_input_headers(ev);
+	unsigned n = 0;
+	for (const struct evkeyval *kv = h ? h->tqh_first : NULL; kv; kv = kv->next.tqe_next)
+		if (evutil_ascii_strcasecmp(kv->key, "Content-Length") == 0)
+			n++;
+	return n > 1;
+}
+
 static void dispatch(struct evhttp_request *ev, void *arg)
 {
 	struct https_server *srv = arg;
@@ -496,6 +617,14 @@ static void dispatch(struct evhttp_request *ev, void *arg)
 		X509 *peer = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
 		if (peer && tlsid_thumbprint_of(peer, r->thumb) == 0)
 			r->have_thumb = 1;
+	}
+
+	if (content_length_repeated(ev)) {
+		/* The connection's framing is lost: answer, then close it. */
+		https_reply_header(r, "Connection", "close");
+		https_reply_error(r, 400, "bad_request",
+				  "more than one Content-Length header (RFC 9112 6.3)");
+		return;
 	}
 
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
@@ -656,6 +785,12 @@ int https_server_new(struct event_base *base, const struct https_server_config *
 	srv->max_conn = cfg->max_connections ? cfg->max_connections : HTTPS_DEFAULT_MAX_CONNECTIONS;
 	srv->max_body = cfg->max_body ? cfg->max_body : HTTPS_DEFAULT_MAX_BODY;
 	srv->max_per_peer = cfg->max_per_peer ? cfg->max_per_peer : HTTPS_DEFAULT_MAX_PER_PEER;
+	/* Room above the budget for sockets being refused or evicted (they
+	 * close within a loop turn or two); accepting pauses only there. */
+	srv->hard_max = srv->max_conn + (srv->max_conn / 4 > 8 ? srv->max_conn / 4 : 8);
+	srv->peers = calloc(srv->max_conn, sizeof *srv->peers);
+	if (!srv->peers)
+		goto fail;
 	unsigned dl = cfg->request_deadline_ms ? cfg->request_deadline_ms
 					       : HTTPS_DEFAULT_REQUEST_DEADLINE_MS;
 	srv->deadline.tv_sec = dl / 1000;
@@ -759,5 +894,6 @@ void https_server_free(struct https_server *srv)
 	if (srv->http)
 		evhttp_free(srv->http);
 	SSL_CTX_free(srv->ctx);
+	free(srv->peers);
 	free(srv);
 }
