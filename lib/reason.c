@@ -13,6 +13,9 @@ static const struct reason_info table[] = {
     {"AK_ACTIVATION_FAILED",
      "Credential activation failed: the attestation key is not proven to live in the "
      "host's certified TPM."},
+    {"EK_ALREADY_ENROLLED",
+     "The TPM's endorsement key is already enrolled for another host: a cloned or moved "
+     "TPM, or one machine added twice."},
     {"AK_NOT_ENROLLED", "No usable attestation key is enrolled for this host."},
     /* quote */
     {"QUOTE_MALFORMED", "The quote (TPMS_ATTEST) does not decode."},
