@@ -42,12 +42,21 @@ verifier_thumbprint() {
 }
 
 # The agent arguments that say whom an agent trusts: the caller's, or else
-# the verifier of this test (agents pin no one by themselves).
+# the verifier of this test (agents pin no one by themselves). The marker
+# --trust-nobody (dropped here) starts an agent that trusts no one.
 trust_args() {
-  local a
+  local a rest=()
   for a in "$@"; do
-    case $a in --trust-verifier|--trust-first-verifier) printf '%s\n' "$@"; return;; esac
+    case $a in
+      --trust-verifier|--trust-first-verifier) printf '%s\n' "$@"; return;;
+      --trust-nobody) ;;
+      *) rest+=("$a");;
+    esac
   done
+  if [ ${#rest[@]} != $# ]; then
+    [ ${#rest[@]} = 0 ] || printf '%s\n' "${rest[@]}"
+    return
+  fi
   printf '%s\n' "$@" --trust-verifier "$vthumb"
 }
 

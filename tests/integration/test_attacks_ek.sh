@@ -13,6 +13,10 @@
 #   ak_unrestricted       AK public without `restricted`           -> red AK_NOT_RESTRICTED,
 #                                                                   refused before activation
 #   ak_foreign            AK living in f's TPM                     -> red AK_ACTIVATION_FAILED
+#   fresh_agent           an agent given no verifier, reached first by
+#                         the adversary                            -> 403 to both, nothing pinned;
+#                                                                   red AGENT_ERROR VERIFIER_NOT_TRUSTED;
+#                                                                   verifier given by thumbprint -> green
 #   agent_twice           f's agent added again under another name -> 409 AGENT_ALREADY_ADDED
 #                                                                   naming f (API and attestctl)
 #   tpm_twice             a second agent on f's TPM (same EK)      -> red EK_ALREADY_ENROLLED
@@ -115,6 +119,29 @@ ak_foreign() {
   ok "ak_foreign: AK living in f's TPM -> f's TPM cannot activate e's credential (422), red AK_ACTIVATION_FAILED, no AK"
 }
 
+fresh_agent() {
+  local cert=(--cert "$work/qe.mitm/mitm.crt" --key "$work/qe.mitm/mitm.key") st
+  # The adversary reaches the new host first.
+  st=$(curl -sk --max-time 20 "${cert[@]}" -o "$work/h.first" -w '%{http_code}' \
+    "https://127.0.0.1:$h_port/v1/identity")
+  [ "$st" = 403 ] && [ "$(jq -r .error.code "$work/h.first")" = VERIFIER_NOT_TRUSTED ] ||
+    fail "a fresh agent served its first caller: $st $(cat "$work/h.first")"
+  [ -s "$h_dir/agent/verifiers" ] && grep -q '^SHA256' "$h_dir/agent/verifiers" && fail "the first caller was pinned"
+  grep -q 'no verifier is trusted yet: every request is refused' "$work/h.err" || fail "no start-up notice"
+  add h "127.0.0.1:$h_port" "$h_thumb"
+  expect_red AGENT_ERROR
+  field '.reasons[0].message' | grep -q VERIFIER_NOT_TRUSTED || fail "reason: $(field -c .reasons)"
+  no_ak
+  # The operator gives the running agent the verifier's thumbprint.
+  "$bin/attest-agent" --data-dir "$h_dir/agent" --trust-verifier "$vthumb" 2>>"$work/h.err" ||
+    fail "attest-agent --trust-verifier"
+  reconnect h; expect_green
+  st=$(curl -sk --max-time 20 "${cert[@]}" -o "$work/h.first" -w '%{http_code}' \
+    "https://127.0.0.1:$h_port/v1/identity")
+  [ "$st" = 403 ] || fail "the adversary is served after the verifier was given: $st"
+  ok "fresh_agent: adversary first -> 403, nothing pinned; verifier -> red AGENT_ERROR VERIFIER_NOT_TRUSTED; verifier's thumbprint given to the running agent -> green; adversary still 403"
+}
+
 agent_twice() {
   add f "127.0.0.1:$f_port" "$f_thumb"; expect_green
   call "$admin" POST "/api/v1/hosts?wait=1" \
@@ -172,6 +199,7 @@ mitm_init qe
 host e qemu-ovmf-ubuntu-secureboot.bin "$work/ca" --trust-verifier "$qe_mthumb"
 host f qemu-ovmf-ubuntu-secureboot.bin "$work/ca" --trust-verifier "$qe_mthumb"
 host g qemu-ovmf-ubuntu-secureboot.bin "$work/ca"
+host h qemu-ovmf-ubuntu-secureboot.bin "$work/ca" --trust-nobody
 mitm qe e f
 # What the adversary learns from e and f (their identities, over its own
 # pinned certificate): e's EK public key, f's EK certificate.
@@ -230,6 +258,7 @@ ek_other_key
 ek_swap
 ak_unrestricted
 ak_foreign
+fresh_agent
 agent_twice
 tpm_twice
 agent_cert_changed
