@@ -164,7 +164,8 @@ static int verifiers_load(struct agentd *d)
 }
 
 /* Has DATA_DIR/verifiers changed since it was read (an operator ran
- * attest-agent --trust-verifier, or edited it)? Then read it again. */
+ * attest-agent --trust-verifier, or edited it)? Then read it again; if the
+ * new content does not read well, keep the pins we had (and say so once). */
 static void verifiers_refresh(struct agentd *d)
 {
 	char path[AGENTD_PATH_MAX];
@@ -178,9 +179,16 @@ static void verifiers_refresh(struct agentd *d)
 	    st.st_mtim.tv_sec == o->st_mtim.tv_sec && st.st_mtim.tv_nsec == o->st_mtim.tv_nsec)
 		return;
 	size_t before = d->nverifiers;
-	if (verifiers_load(d) == 0)
+	if (verifiers_load(d) == 0) {
 		fprintf(stderr, "attest-agent: %s changed: %zu verifier(s) trusted (was %zu)\n",
 		        path, d->nverifiers, before);
+	} else {
+		d->pins_seen = st;
+		fprintf(stderr,
+		        "attest-agent: %s changed but cannot be used: still trusting the %zu "
+		        "verifier(s) read before\n",
+		        path, d->nverifiers);
+	}
 }
 
 static int verifiers_save(const struct agentd *d)
@@ -241,9 +249,7 @@ static bool authorized(struct agentd *d, struct https_request *req, bool pin_fir
 		https_reply_error(req, 403, "VERIFIER_NOT_TRUSTED", "no client certificate");
 		return false;
 	}
-	if (verifier_known(d, tp))
-		return true;
-	verifiers_refresh(d);
+	verifiers_refresh(d); /* a stat per request: pins added or removed apply at once */
 	if (verifier_known(d, tp))
 		return true;
 	if (d->nverifiers == 0 && d->tofu && pin_first) {

@@ -148,6 +148,14 @@ call v2 POST /v1/quote "$(body "{\"nonce\":\"$(openssl rand -hex 32)\"}"; echo "
 expect_error 403 VERIFIER_NOT_TRUSTED "not a trusted verifier"
 curl -sk --max-time 10 -o /dev/null "https://127.0.0.1:$port/v1/identity" &&
   fail "a client without a certificate was served"
+# A pin file that no longer reads well: the pins read before are kept.
+cp "$dd/verifiers" "$work/verifiers.good"
+echo "not a thumbprint" >>"$dd/verifiers"
+call v1 GET /v1/identity
+[ "$code" = 200 ] || fail "a broken pin file dropped the pins: $code"
+grep -q 'verifiers changed but cannot be used: still trusting the 1 verifier' "$work/agent.err" ||
+  fail "the broken pin file is not reported"
+cp "$work/verifiers.good" "$dd/verifiers"
 ok "verifier v1 given by thumbprint to the running agent: v1 served 200; v2 refused 403 VERIFIER_NOT_TRUSTED; no certificate: TLS refused"
 
 # Trust on first use, for labs: an agent of its own (own data dir), loudly logged.
