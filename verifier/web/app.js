@@ -487,6 +487,7 @@
     SHA256_BANK_MISSING: 'The TPM does not use its SHA-256 PCR bank.',
     NOT_UEFI: 'The host did not boot through UEFI.',
     AGENT_VERSION_TOO_OLD: 'Update attest-agent on the host.',
+    EK_ALREADY_ENROLLED: 'This TPM is already enrolled for another host (named above): a cloned or moved TPM, or one machine added twice. If the TPM really moved, remove the other host first.',
   };
 
   function dl(pairs) {
