@@ -43,14 +43,17 @@ struct https_conn {
 	struct bufferevent *bev;  /* the connection's (owned by evhttp) */
 	struct event *deadline;   /* request deadline timer, or NULL */
 	int counted;              /* peer address known and counted */
-	int live;                 /* counted in its peer's share (not refused, not evicted) */
+	int live;                 /* counted in its address's share (not refused, not evicted) */
+	struct https_peer *share; /* that share while live */
 	int busy;                 /* a handler has its request: not evicted */
 	unsigned long long seq;   /* accept order: the oldest is evicted first */
 	char peer[INET6_ADDRSTRLEN];
 };
 
-/* The connections each client address holds (live ones only). */
+/* The connections one client address holds (live ones only); freed when
+ * it holds none. */
 struct https_peer {
+	struct https_peer *prev, *next;
 	char addr[INET6_ADDRSTRLEN];
 	unsigned n;
 };
@@ -65,8 +68,7 @@ struct https_server {
 	unsigned hard_max; /* accepted sockets, refused ones still closing included */
 	unsigned nlive;    /* connections counted in the budget (max_conn) */
 	unsigned long long seq;
-	struct https_peer *peers; /* nlive peers at most: max_conn entries */
-	unsigned npeers;
+	struct https_peer *peers; /* addresses holding live connections */
 	struct timeval deadline;
 	int paused;
 	size_t max_body;
@@ -125,26 +127,31 @@ static void conn_unlink(struct https_server *srv, struct https_conn *c)
 
 static struct https_peer *peer_find(struct https_server *srv, const char *addr)
 {
-	for (unsigned i = 0; i < srv->npeers; i++)
-		if (strcmp(srv->peers[i].addr, addr) == 0)
-			return &srv->peers[i];
+	for (struct https_peer *p = srv->peers; p; p = p->next)
+		if (strcmp(p->addr, addr) == 0)
+			return p;
 	return NULL;
 }
 
-/* Count c in its address's share. */
-static void conn_hold(struct https_server *srv, struct https_conn *c)
+/* Count c in its address's share (p: that share, or NULL if the address
+ * holds nothing yet). 0, or -1 out of memory (c is then not admitted). */
+static int conn_hold(struct https_server *srv, struct https_conn *c, struct https_peer *p)
 {
-	struct https_peer *p = peer_find(srv, c->peer);
 	if (!p) {
-		if (srv->npeers >= srv->max_conn)
-			return; /* cannot happen: nlive < max_conn here */
-		p = &srv->peers[srv->npeers++];
+		p = calloc(1, sizeof *p);
+		if (!p)
+			return -1;
 		memcpy(p->addr, c->peer, sizeof p->addr);
-		p->n = 0;
+		p->next = srv->peers;
+		if (srv->peers)
+			srv->peers->prev = p;
+		srv->peers = p;
 	}
 	p->n++;
+	c->share = p;
 	c->live = 1;
 	srv->nlive++;
+	return 0;
 }
 
 /* c no longer counts (closed, refused or evicted). */
@@ -152,11 +159,19 @@ static void conn_release(struct https_server *srv, struct https_conn *c)
 {
 	if (!c->live)
 		return;
+	struct https_peer *p = c->share;
 	c->live = 0;
+	c->share = NULL;
 	srv->nlive--;
-	struct https_peer *p = peer_find(srv, c->peer);
-	if (p && --p->n == 0)
-		*p = srv->peers[--srv->npeers];
+	if (--p->n)
+		return;
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		srv->peers = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	free(p);
 }
 
 /* Called by OpenSSL from SSL_free (when libevent frees the connection). */
@@ -245,31 +260,26 @@ static void conn_refuse(struct https_server *srv, struct https_conn *c)
 	conn_cut(c);
 }
 
-/* The table is full and a connection from an address holding `mine` others
- * arrived: the connection to close in its favour, or NULL if it must be
- * refused itself. The victim is the oldest connection (not in a handler) of
- * the address holding the most, and only if that address holds more than
- * the newcomer's would with it: every address keeps at least its fair
- * share, a newcomer address always gets its first connection while the
- * others hold more than one between them, and no address grows past the
- * others at their expense. */
-static struct https_conn *budget_victim(struct https_server *srv, const struct https_conn *c,
-					unsigned mine)
+/* The table is full and a connection arrived from the address whose share
+ * is own (NULL: none yet): the connection to close in its favour, or NULL
+ * if the newcomer must be refused itself. The victim is the oldest
+ * connection (not in a handler) of the address holding the most, and only
+ * if that address holds more than the newcomer's does now: so shares even
+ * out (none grows past another at its expense), and a newcomer address
+ * always gets its first connection. O(addresses + connections). */
+static struct https_conn *budget_victim(struct https_server *srv, const struct https_peer *own)
 {
-	unsigned most = 0;
-	for (unsigned i = 0; i < srv->npeers; i++)
-		if (srv->peers[i].n > most && strcmp(srv->peers[i].addr, c->peer) != 0)
-			most = srv->peers[i].n;
+	unsigned most = 0, mine = own ? own->n : 0;
+	for (const struct https_peer *p = srv->peers; p; p = p->next)
+		if (p != own && p->n > most)
+			most = p->n;
 	if (most <= mine)
 		return NULL;
 	struct https_conn *victim = NULL;
-	for (struct https_conn *o = srv->conns; o; o = o->next) {
-		if (!o->live || o->busy || o == c || (victim && o->seq > victim->seq))
-			continue;
-		const struct https_peer *p = peer_find(srv, o->peer);
-		if (p && p->n == most)
+	for (struct https_conn *o = srv->conns; o; o = o->next)
+		if (o->live && !o->busy && o->share != own && o->share->n == most &&
+		    (!victim || o->seq < victim->seq))
 			victim = o;
-	}
 	return victim;
 }
 
@@ -291,21 +301,21 @@ static void conn_count_peer(struct https_conn *c)
 		c->peer[0] = '\0';
 		return;
 	}
-	const struct https_peer *p = peer_find(srv, c->peer);
-	unsigned mine = p ? p->n : 0;
-	if (mine >= srv->max_per_peer) {
+	struct https_peer *own = peer_find(srv, c->peer);
+	if (own && own->n >= srv->max_per_peer) {
 		conn_refuse(srv, c); /* evhttp closes it at once */
 		return;
 	}
 	if (srv->nlive >= srv->max_conn) {
-		struct https_conn *victim = budget_victim(srv, c, mine);
+		struct https_conn *victim = budget_victim(srv, own);
 		if (!victim) {
 			conn_refuse(srv, c);
 			return;
 		}
-		conn_refuse(srv, victim);
+		conn_refuse(srv, victim); /* own survives: victim is another address's */
 	}
-	conn_hold(srv, c);
+	if (conn_hold(srv, c, own) < 0)
+		conn_refuse(srv, c);
 }
 
 /* evhttp asks for a bufferevent for each accepted socket. It must never get
@@ -788,9 +798,7 @@ int https_server_new(struct event_base *base, const struct https_server_config *
 	/* Room above the budget for sockets being refused or evicted (they
 	 * close within a loop turn or two); accepting pauses only there. */
 	srv->hard_max = srv->max_conn + (srv->max_conn / 4 > 8 ? srv->max_conn / 4 : 8);
-	srv->peers = calloc(srv->max_conn, sizeof *srv->peers);
-	if (!srv->peers)
-		goto fail;
+
 	unsigned dl = cfg->request_deadline_ms ? cfg->request_deadline_ms
 					       : HTTPS_DEFAULT_REQUEST_DEADLINE_MS;
 	srv->deadline.tv_sec = dl / 1000;
@@ -894,6 +902,9 @@ void https_server_free(struct https_server *srv)
 	if (srv->http)
 		evhttp_free(srv->http);
 	SSL_CTX_free(srv->ctx);
-	free(srv->peers);
+	for (struct https_peer *p = srv->peers, *next; p; p = next) {
+		next = p->next;
+		free(p);
+	}
 	free(srv);
 }
