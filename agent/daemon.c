@@ -44,6 +44,8 @@ struct agentd {
 	struct agentd_worker *worker;
 	char verifiers[AGENTD_MAX_VERIFIERS][TLSID_THUMBPRINT_SIZE];
 	size_t nverifiers;
+	bool tofu;             /* --trust-first-verifier: pin the first caller (labs only) */
+	struct stat pins_seen; /* DATA_DIR/verifiers as last read (st_ino 0: absent) */
 };
 
 static void usage(FILE *f)
@@ -52,9 +54,13 @@ static void usage(FILE *f)
 	    f,
 	    "usage: attest-agent --listen ADDR:PORT [--tcti TCTI] [--eventlog FILE]\n"
 	    "                    [--data-dir DIR] [--trust-verifier SHA256:HEX]... [--timeout S]\n"
+	    "                    [--trust-first-verifier]\n"
 	    "       attest-agent [--data-dir DIR] --trust-verifier SHA256:HEX...\n"
 	    "\n"
 	    "Serve the Agent API v1 (docs/protocol.md) over HTTPS with mutual TLS.\n"
+	    "Only the verifiers whose certificate thumbprints are in DIR/verifiers are\n"
+	    "answered; an agent with none refuses every caller. The verifier prints its\n"
+	    "thumbprint at start (also: attest-verifier thumbprint --data-dir DIR).\n"
 	    "\n"
 	    "  --listen ADDR:PORT     e.g. 0.0.0.0:7443, [::]:7443; port 0 picks a free port\n"
 	    "  --tcti TCTI            the TPM (default " DEFAULT_TCTI ")\n"
@@ -63,7 +69,11 @@ static void usage(FILE *f)
 	    "  --data-dir DIR         TLS identity, verifier pins, AKs (default " DEFAULT_DATA_DIR
 	    ")\n"
 	    "  --trust-verifier TP    add a verifier certificate thumbprint to DIR/verifiers;\n"
-	    "                         without --listen: add it and exit\n"
+	    "                         without --listen: add it and exit (a running agent\n"
+	    "                         reads DIR/verifiers again when it changes)\n"
+	    "  --trust-first-verifier LABS ONLY: with no verifier trusted yet, trust\n"
+	    "                         whichever client first calls GET /v1/identity\n"
+	    "                         (trust on first use; logged as a warning)\n"
 	    "  --timeout S            drop a connection idle for S seconds (default %u)\n"
 	    "\n"
 	    "On start it prints \"thumbprint SHA256:...\" and \"listening ADDR:PORT\" on stdout\n"
@@ -82,17 +92,24 @@ static int verifiers_path(const struct agentd *d, char *out, size_t cap)
 
 /* Read DATA_DIR/verifiers: one thumbprint per line, '#' comments and blank
  * lines allowed. A missing file is an empty list; a bad line is an error
- * (the operator wrote something we would otherwise silently not trust). */
+ * (the operator wrote something we would otherwise silently not trust).
+ * The pins change only if the whole file reads well. */
 static int verifiers_load(struct agentd *d)
 {
 	char path[AGENTD_PATH_MAX];
 	int rc = verifiers_path(d, path, sizeof path);
 	uint8_t *buf = NULL;
 	size_t len = 0;
+	struct stat st;
+	if (!rc && stat(path, &st) != 0)
+		memset(&st, 0, sizeof st);
 	if (!rc)
 		rc = fileio_read(path, AGENTD_VERIFIERS_FILE_MAX, &buf, &len);
-	if (rc == ATTEST_E_IO && errno == ENOENT)
+	if (rc == ATTEST_E_IO && errno == ENOENT) {
+		d->nverifiers = 0;
+		memset(&d->pins_seen, 0, sizeof d->pins_seen);
 		return 0;
+	}
 	if (rc) {
 		fprintf(stderr, "attest-agent: cannot read %s: %s\n", path,
 		        rc == ATTEST_E_IO ? strerror(errno) : attest_strerror(rc));
@@ -103,6 +120,8 @@ static int verifiers_load(struct agentd *d)
 		free(buf);
 		return ATTEST_E_FORMAT;
 	}
+	static char pins[AGENTD_MAX_VERIFIERS][TLSID_THUMBPRINT_SIZE]; /* event loop only */
+	size_t npins = 0;
 	unsigned lineno = 0;
 	rc = 0;
 	for (char *p = (char *)buf; p && *p && !rc;) {
@@ -125,18 +144,51 @@ static int verifiers_load(struct agentd *d)
 				    "thumbprint\n",
 				    path, lineno, s);
 				rc = ATTEST_E_FORMAT;
-			} else if (d->nverifiers >= AGENTD_MAX_VERIFIERS) {
+			} else if (npins >= AGENTD_MAX_VERIFIERS) {
 				fprintf(stderr, "attest-agent: %s: more than %u thumbprints\n",
 				        path, AGENTD_MAX_VERIFIERS);
 				rc = ATTEST_E_LIMIT;
 			} else {
-				memcpy(d->verifiers[d->nverifiers++], tp, sizeof tp);
+				memcpy(pins[npins++], tp, sizeof tp);
 			}
 		}
 		p = eol ? eol + 1 : NULL;
 	}
 	free(buf);
+	if (!rc) {
+		memcpy(d->verifiers, pins, npins * sizeof pins[0]);
+		d->nverifiers = npins;
+		d->pins_seen = st;
+	}
 	return rc;
+}
+
+/* Has DATA_DIR/verifiers changed since it was read (an operator ran
+ * attest-agent --trust-verifier, or edited it)? Then read it again; if the
+ * new content does not read well, keep the pins we had (and say so once). */
+static void verifiers_refresh(struct agentd *d)
+{
+	char path[AGENTD_PATH_MAX];
+	struct stat st;
+	if (verifiers_path(d, path, sizeof path) != 0)
+		return;
+	if (stat(path, &st) != 0)
+		memset(&st, 0, sizeof st);
+	const struct stat *o = &d->pins_seen;
+	if (st.st_ino == o->st_ino && st.st_dev == o->st_dev && st.st_size == o->st_size &&
+	    st.st_mtim.tv_sec == o->st_mtim.tv_sec && st.st_mtim.tv_nsec == o->st_mtim.tv_nsec)
+		return;
+	size_t before = d->nverifiers;
+	if (verifiers_load(d) == 0) {
+		fprintf(stderr, "attest-agent: %s changed: %zu verifier(s) trusted (was %zu)\n",
+		        path, d->nverifiers, before);
+	} else {
+		d->pins_seen = st;
+		fprintf(stderr,
+		        "attest-agent: %s changed but cannot be used: still trusting the %zu "
+		        "verifier(s) read before\n",
+		        path, d->nverifiers);
+	}
 }
 
 static int verifiers_save(const struct agentd *d)
@@ -176,13 +228,19 @@ static int verifier_add(struct agentd *d, const char *tp)
 		return ATTEST_E_LIMIT;
 	memcpy(d->verifiers[d->nverifiers++], tp, TLSID_THUMBPRINT_SIZE);
 	int rc = verifiers_save(d);
-	if (rc)
+	if (rc) {
 		d->nverifiers--;
-	return rc;
+		return rc;
+	}
+	char path[AGENTD_PATH_MAX];
+	if (verifiers_path(d, path, sizeof path) == 0 && stat(path, &d->pins_seen) != 0)
+		memset(&d->pins_seen, 0, sizeof d->pins_seen);
+	return 0;
 }
 
 /* May this caller use the API? Replies 403 (or 500) and returns false if
- * not. With no pins yet, the first GET /v1/identity (pin_first) pins its
+ * not. Nobody is pinned by default: only with --trust-first-verifier (labs)
+ * and no pin yet does the first GET /v1/identity (pin_first) pin its
  * caller. */
 static bool authorized(struct agentd *d, struct https_request *req, bool pin_first)
 {
@@ -191,9 +249,10 @@ static bool authorized(struct agentd *d, struct https_request *req, bool pin_fir
 		https_reply_error(req, 403, "VERIFIER_NOT_TRUSTED", "no client certificate");
 		return false;
 	}
+	verifiers_refresh(d); /* a stat per request: pins added or removed apply at once */
 	if (verifier_known(d, tp))
 		return true;
-	if (d->nverifiers == 0 && pin_first) {
+	if (d->nverifiers == 0 && d->tofu && pin_first) {
 		int rc = verifier_add(d, tp);
 		if (rc) {
 			fprintf(stderr, "attest-agent: cannot pin verifier %s: %s\n", tp,
@@ -202,19 +261,29 @@ static bool authorized(struct agentd *d, struct https_request *req, bool pin_fir
 			                  "cannot record the verifier's thumbprint");
 			return false;
 		}
-		fprintf(stderr, "attest-agent: first verifier pinned: %s (from %s)\n", tp,
-		        https_request_peer_addr(req));
+		fprintf(
+		    stderr,
+		    "attest-agent: WARNING: trust on first use (--trust-first-verifier): "
+		    "pinned the first caller %s (from %s) as this agent's verifier, unchecked\n",
+		    tp, https_request_peer_addr(req));
 		return true;
 	}
-	fprintf(stderr, "attest-agent: refused %s %s from %s: certificate %s is not trusted\n",
+	fprintf(stderr, "attest-agent: refused %s %s from %s: certificate %s is not trusted%s\n",
 	        https_request_method(req), https_request_path(req), https_request_peer_addr(req),
-	        tp);
+	        tp, d->nverifiers ? "" : " (no verifier is trusted yet)");
 	char msg[AGENTD_MSG_SIZE];
-	snprintf(msg, sizeof msg,
-	         d->nverifiers ? "client certificate %s is not a trusted verifier"
-	                       : "client certificate %s is not trusted: no verifier is pinned "
-	                         "yet, and only GET /v1/identity pins the first one",
-	         tp);
+	if (d->nverifiers)
+		snprintf(msg, sizeof msg, "client certificate %s is not a trusted verifier", tp);
+	else if (d->tofu)
+		snprintf(msg, sizeof msg,
+		         "client certificate %s is not trusted: no verifier is pinned yet, and "
+		         "only GET /v1/identity pins the first one",
+		         tp);
+	else
+		snprintf(msg, sizeof msg,
+		         "client certificate %s is not trusted: this agent trusts no verifier "
+		         "yet; give it the verifier's thumbprint (attest-agent --trust-verifier)",
+		         tp);
 	https_reply_error(req, 403, "VERIFIER_NOT_TRUSTED", msg);
 	return false;
 }
@@ -418,6 +487,7 @@ int cmd_daemon(int argc, char **argv)
 	                                     {"data-dir", required_argument, NULL, 'd'},
 	                                     {"trust-verifier", required_argument, NULL, 'v'},
 	                                     {"timeout", required_argument, NULL, 'T'},
+	                                     {"trust-first-verifier", no_argument, NULL, 'F'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
 	const char *listen = NULL;
@@ -447,6 +517,7 @@ int cmd_daemon(int argc, char **argv)
 			}
 			trust[ntrust++] = optarg;
 			break;
+		case 'F': d->tofu = true; break;
 		case 'T': {
 			char *end = NULL;
 			errno = 0;
@@ -560,9 +631,25 @@ int cmd_daemon(int argc, char **argv)
 		goto stop;
 	fprintf(stderr,
 	        "attest-agent %s: listening on %s, TPM %s, event log %s, data %s, %zu verifier(s) "
-	        "trusted%s\n",
-	        ATTEST_VERSION, where, d->cfg.tcti, d->cfg.eventlog, d->cfg.data_dir, d->nverifiers,
-	        d->nverifiers ? "" : " (the first GET /v1/identity will be pinned)");
+	        "trusted\n",
+	        ATTEST_VERSION, where, d->cfg.tcti, d->cfg.eventlog, d->cfg.data_dir,
+	        d->nverifiers);
+	if (d->tofu && d->nverifiers == 0)
+		fprintf(
+		    stderr,
+		    "attest-agent: WARNING: --trust-first-verifier: no verifier is trusted yet, "
+		    "and whichever client first calls GET /v1/identity will be trusted as this "
+		    "agent's verifier, unchecked. Use this in a lab only; elsewhere give the "
+		    "verifier's thumbprint with --trust-verifier.\n");
+	else if (d->nverifiers == 0)
+		fprintf(
+		    stderr,
+		    "attest-agent: no verifier is trusted yet: every request is refused until "
+		    "one is. Give the verifier's certificate thumbprint (attest-verifier prints "
+		    "it at start; attest-verifier thumbprint --data-dir DIR shows it):\n"
+		    "  attest-agent --data-dir %s --trust-verifier SHA256:...\n"
+		    "(this running agent reads %s/verifiers again when it changes)\n",
+		    d->cfg.data_dir, d->cfg.data_dir);
 	if (event_base_dispatch(d->base) < 0)
 		goto stop;
 	status = 0;

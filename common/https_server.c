@@ -40,10 +40,22 @@ struct https_route {
 struct https_conn {
 	struct https_server *srv; /* NULL once the server is freed */
 	struct https_conn *prev, *next;
-	struct bufferevent *bev; /* the connection's (owned by evhttp) */
-	struct event *deadline;  /* request deadline timer, or NULL */
-	int counted;             /* peer address known and counted */
+	struct bufferevent *bev;  /* the connection's (owned by evhttp) */
+	struct event *deadline;   /* request deadline timer, or NULL */
+	int counted;              /* peer address known and counted */
+	int live;                 /* counted in its address's share (not refused, not evicted) */
+	struct https_peer *share; /* that share while live */
+	int busy;                 /* a handler has its request: not evicted */
+	unsigned long long seq;   /* accept order: the oldest is evicted first */
 	char peer[INET6_ADDRSTRLEN];
+};
+
+/* The connections one client address holds (live ones only); freed when
+ * it holds none. */
+struct https_peer {
+	struct https_peer *prev, *next;
+	char addr[INET6_ADDRSTRLEN];
+	unsigned n;
 };
 
 struct https_server {
@@ -53,6 +65,10 @@ struct https_server {
 	SSL_CTX *ctx;
 	uint16_t port;
 	unsigned nconn, max_conn, max_per_peer;
+	unsigned hard_max; /* accepted sockets, refused ones still closing included */
+	unsigned nlive;    /* connections counted in the budget (max_conn) */
+	unsigned long long seq;
+	struct https_peer *peers; /* addresses holding live connections */
 	struct timeval deadline;
 	int paused;
 	size_t max_body;
@@ -106,6 +122,59 @@ static void conn_unlink(struct https_server *srv, struct https_conn *c)
 	c->prev = c->next = NULL;
 }
 
+/* ---------------------------------------------------------------- */
+/* The connection budget: max_conn live connections, shared fairly    */
+/* among client addresses (docs/transport.md, "Connection budget").  */
+
+static struct https_peer *peer_find(struct https_server *srv, const char *addr)
+{
+	for (struct https_peer *p = srv->peers; p; p = p->next)
+		if (strcmp(p->addr, addr) == 0)
+			return p;
+	return NULL;
+}
+
+/* Count c in its address's share (p: that share, or NULL if the address
+ * holds nothing yet). 0, or -1 out of memory (c is then not admitted). */
+static int conn_hold(struct https_server *srv, struct https_conn *c, struct https_peer *p)
+{
+	if (!p) {
+		p = calloc(1, sizeof *p);
+		if (!p)
+			return -1;
+		memcpy(p->addr, c->peer, sizeof p->addr);
+		p->next = srv->peers;
+		if (srv->peers)
+			srv->peers->prev = p;
+		srv->peers = p;
+	}
+	p->n++;
+	c->share = p;
+	c->live = 1;
+	srv->nlive++;
+	return 0;
+}
+
+/* c no longer counts (closed, refused or evicted). */
+static void conn_release(struct https_server *srv, struct https_conn *c)
+{
+	if (!c->live)
+		return;
+	struct https_peer *p = c->share;
+	c->live = 0;
+	c->share = NULL;
+	srv->nlive--;
+	if (--p->n)
+		return;
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		srv->peers = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	free(p);
+}
+
 /* Called by OpenSSL from SSL_free (when libevent frees the connection). */
 static void conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
@@ -116,9 +185,10 @@ static void conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long
 		event_free(c->deadline);
 	struct https_server *srv = c->srv;
 	if (srv) {
+		conn_release(srv, c);
 		conn_unlink(srv, c);
 		srv->nconn--;
-		if (srv->paused && srv->nconn < srv->max_conn && srv->listener) {
+		if (srv->paused && srv->nconn < srv->hard_max && srv->listener) {
 			evconnlistener_enable(srv->listener);
 			srv->paused = 0;
 		}
@@ -161,12 +231,16 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
 static void deadline_arm(struct https_conn *c)
 {
+	if (c)
+		c->busy = 0;
 	if (c && c->srv && c->deadline && c->counted)
 		evtimer_add(c->deadline, &c->srv->deadline);
 }
 
 static void deadline_stop(struct https_conn *c)
 {
+	if (c)
+		c->busy = 1;
 	if (c && c->deadline && c->counted)
 		evtimer_del(c->deadline);
 }
@@ -180,10 +254,42 @@ static struct https_conn *conn_of(struct evhttp_request *ev)
 	return ssl && conn_idx >= 0 ? SSL_get_ex_data(ssl, conn_idx) : NULL;
 }
 
-/* First sight of the socket: learn the peer's address and enforce the
- * per-address cap (a connection over it is cut before any TLS work). */
+/* Close c now (before any TLS work if it was just accepted). */
+static void conn_refuse(struct https_server *srv, struct https_conn *c)
+{
+	conn_release(srv, c);
+	conn_cut(c);
+}
+
+/* The table is full and a connection arrived from the address whose share
+ * is own (NULL: none yet): the connection to close in its favour, or NULL
+ * if the newcomer must be refused itself. The victim is the oldest
+ * connection (not in a handler) of the address holding the most, and only
+ * if that address holds more than the newcomer's does now: so shares even
+ * out (none grows past another at its expense), and a newcomer address
+ * always gets its first connection. O(addresses + connections). */
+static struct https_conn *budget_victim(struct https_server *srv, const struct https_peer *own)
+{
+	unsigned most = 0, mine = own ? own->n : 0;
+	for (const struct https_peer *p = srv->peers; p; p = p->next)
+		if (p != own && p->n > most)
+			most = p->n;
+	if (most <= mine)
+		return NULL;
+	struct https_conn *victim = NULL;
+	for (struct https_conn *o = srv->conns; o; o = o->next)
+		if (o->live && !o->busy && o->share != own && o->share->n == most &&
+		    (!victim || o->seq < victim->seq))
+			victim = o;
+	return victim;
+}
+
+/* First sight of the socket: learn the peer's address, enforce the
+ * per-address cap and the budget (a connection refused is cut before any
+ * TLS work). */
 static void conn_count_peer(struct https_conn *c)
 {
+	struct https_server *srv = c->srv;
 	c->counted = 1;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
@@ -193,14 +299,25 @@ static void conn_count_peer(struct https_conn *c)
 	const void *a = ss.ss_family == AF_INET6
 	                    ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
 	                    : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
-	if (!inet_ntop(ss.ss_family, a, c->peer, sizeof c->peer))
+	if (!inet_ntop(ss.ss_family, a, c->peer, sizeof c->peer)) {
+		c->peer[0] = '\0';
 		return;
-	unsigned same = 0;
-	for (const struct https_conn *o = c->srv->conns; o; o = o->next)
-		if (o != c && o->peer[0] && strcmp(o->peer, c->peer) == 0)
-			same++;
-	if (same >= c->srv->max_per_peer)
-		shutdown(fd, SHUT_RDWR); /* refused: evhttp closes it at once */
+	}
+	struct https_peer *own = peer_find(srv, c->peer);
+	if (own && own->n >= srv->max_per_peer) {
+		conn_refuse(srv, c); /* evhttp closes it at once */
+		return;
+	}
+	if (srv->nlive >= srv->max_conn) {
+		struct https_conn *victim = budget_victim(srv, own);
+		if (!victim) {
+			conn_refuse(srv, c);
+			return;
+		}
+		conn_refuse(srv, victim); /* own survives: victim is another address's */
+	}
+	if (conn_hold(srv, c, own) < 0)
+		conn_refuse(srv, c);
 }
 
 /* evhttp asks for a bufferevent for each accepted socket. It must never get
@@ -219,6 +336,7 @@ static struct bufferevent *server_bevcb(struct event_base *base, void *arg)
 		abort(); /* out of memory in the accept path: never fall back to cleartext */
 	}
 	c->srv = srv;
+	c->seq = ++srv->seq;
 	c->next = srv->conns;
 	if (srv->conns)
 		srv->conns->prev = c;
@@ -237,7 +355,7 @@ static struct bufferevent *server_bevcb(struct event_base *base, void *arg)
 		static const struct timeval now = {0, 0};
 		evtimer_add(c->deadline, &now); /* first run: count the peer */
 	}
-	if (srv->nconn >= srv->max_conn && !srv->paused && srv->listener) {
+	if (srv->nconn >= srv->hard_max && !srv->paused && srv->listener) {
 		evconnlistener_disable(srv->listener);
 		srv->paused = 1;
 	}
@@ -470,6 +588,19 @@ static const char *prefix_match(const char *p, size_t n, const char *path)
 	return NULL;
 }
 
+/* More than one Content-Length field (RFC 9112 section 6.3: a message
+ * whose length is ambiguous is refused; equal copies are refused too, as
+ * no client of ours sends them). evhttp framed the body by the first one. */
+static int content_length_repeated(struct evhttp_request *ev)
+{
+	const struct evkeyvalq *h = evhttp_request_get_input_headers(ev);
+	unsigned n = 0;
+	for (const struct evkeyval *kv = h ? h->tqh_first : NULL; kv; kv = kv->next.tqe_next)
+		if (evutil_ascii_strcasecmp(kv->key, "Content-Length") == 0)
+			n++;
+	return n > 1;
+}
+
 static void dispatch(struct evhttp_request *ev, void *arg)
 {
 	struct https_server *srv = arg;
@@ -500,6 +631,14 @@ static void dispatch(struct evhttp_request *ev, void *arg)
 		X509 *peer = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
 		if (peer && tlsid_thumbprint_of(peer, r->thumb) == 0)
 			r->have_thumb = 1;
+	}
+
+	if (content_length_repeated(ev)) {
+		/* The connection's framing is lost: answer, then close it. */
+		https_reply_header(r, "Connection", "close");
+		https_reply_error(r, 400, "bad_request",
+		                  "more than one Content-Length header (RFC 9112 6.3)");
+		return;
 	}
 
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
@@ -660,6 +799,10 @@ int https_server_new(struct event_base *base, const struct https_server_config *
 	srv->max_conn = cfg->max_connections ? cfg->max_connections : HTTPS_DEFAULT_MAX_CONNECTIONS;
 	srv->max_body = cfg->max_body ? cfg->max_body : HTTPS_DEFAULT_MAX_BODY;
 	srv->max_per_peer = cfg->max_per_peer ? cfg->max_per_peer : HTTPS_DEFAULT_MAX_PER_PEER;
+	/* Room above the budget for sockets being refused or evicted (they
+	 * close within a loop turn or two); accepting pauses only there. */
+	srv->hard_max = srv->max_conn + (srv->max_conn / 4 > 8 ? srv->max_conn / 4 : 8);
+
 	unsigned dl =
 	    cfg->request_deadline_ms ? cfg->request_deadline_ms : HTTPS_DEFAULT_REQUEST_DEADLINE_MS;
 	srv->deadline.tv_sec = dl / 1000;
@@ -759,5 +902,9 @@ void https_server_free(struct https_server *srv)
 	if (srv->http)
 		evhttp_free(srv->http);
 	SSL_CTX_free(srv->ctx);
+	for (struct https_peer *p = srv->peers, *next; p; p = next) {
+		next = p->next;
+		free(p);
+	}
 	free(srv);
 }

@@ -16,6 +16,11 @@ static const struct reason_info table[] = {
      "Credential activation failed: the attestation key is not proven to live in the "
      "host's certified TPM.",
      NULL},
+    {"EK_ALREADY_ENROLLED",
+     "The TPM's endorsement key is already enrolled for another host: a cloned or moved "
+     "TPM, or one machine added twice.",
+     "This TPM is already enrolled for another host (named above): a cloned or moved TPM, or "
+     "one machine added twice. If the TPM really moved, remove the other host first."},
     {"AK_NOT_ENROLLED", "No usable attestation key is enrolled for this host.", NULL},
     /* quote */
     {"QUOTE_MALFORMED", "The quote (TPMS_ATTEST) does not decode.", NULL},

@@ -17,6 +17,7 @@
 /* Enrollment (the verifier's enrollment flow). */
 #define REASON_TPM_NOT_CERTIFIED    "TPM_NOT_CERTIFIED"
 #define REASON_AK_ACTIVATION_FAILED "AK_ACTIVATION_FAILED"
+#define REASON_EK_ALREADY_ENROLLED  "EK_ALREADY_ENROLLED"
 /* Verification pipeline (verify.h), in pipeline order. */
 #define REASON_AK_NOT_ENROLLED            "AK_NOT_ENROLLED"
 #define REASON_HOST_RESTARTED_REENROLLING "HOST_RESTARTED_REENROLLING"

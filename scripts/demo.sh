@@ -47,6 +47,12 @@ wait_line() {
 }
 
 step "1. Three simulated hosts (swtpm + real event logs) and their agents"
+# An agent answers only the verifiers it was told about: give each the
+# verifier's certificate thumbprint (its identity is made here, before the
+# verifier first starts, and kept in its data directory).
+vthumb=$("$bin/attest-verifier" thumbprint --data-dir "$work/verifier" | sed -n 's/^thumbprint //p')
+[ -n "$vthumb" ] || die "attest-verifier thumbprint failed"
+echo "  verifier identity $vthumb: every agent gets --trust-verifier $vthumb"
 # The certified TPM list holds the CA of the "certified" hosts only; the
 # uncertified host's EK certificate comes from a CA the verifier never saw.
 host() { # NAME LOG CADIR
@@ -59,7 +65,7 @@ host() { # NAME LOG CADIR
   local tcti
   tcti=$("$bin/attest-sim" boot "$d" 2>>"$work/$n.sim.err") || die "attest-sim boot $n failed"
   "$bin/attest-agent" --listen 127.0.0.1:0 --tcti "$tcti" --eventlog "$d/eventlog.bin" \
-    --data-dir "$d/agent" >"$work/$n.agent.out" 2>"$work/$n.agent.err" &
+    --data-dir "$d/agent" --trust-verifier "$vthumb" >"$work/$n.agent.out" 2>"$work/$n.agent.err" &
   pids+=($!)
   wait_line "$work/$n.agent.out" '^listening ' $! || die "agent $n did not start: $(tail -3 "$work/$n.agent.err")"
   local addr thumb
@@ -88,7 +94,8 @@ if ! start_verifier "$listen"; then
 fi
 pids+=($vpid)
 url=$(sed -n 's/^listen //p' "$work/verifier.out")
-vthumb=$(sed -n 's/^thumbprint //p' "$work/verifier.out")
+[ "$(sed -n 's/^thumbprint //p' "$work/verifier.out")" = "$vthumb" ] ||
+  die "the verifier does not present the identity the agents trust"
 export ATTEST_SERVER="$url" ATTEST_TOKEN_FILE="$work/verifier/admin.token" ATTEST_SERVER_THUMBPRINT="$vthumb"
 echo "  verifier $url ($vthumb), log in $work/verifier.log"
 

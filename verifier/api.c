@@ -281,6 +281,27 @@ static void add_finish(struct add_ctx *a, const char *thumbprint)
 		policy_id = p->id;
 		store_policy_free(p);
 	}
+	/* One agent is one host: a second name for it would make the two
+	 * enrollments replace each other's AK (the first host red for ever). */
+	char *other = NULL;
+	int orc = store_host_with_thumbprint(v->store, thumbprint, 0, &other);
+	if (orc == 0) {
+		char m[STORE_NAME_MAX + 300];
+		snprintf(m, sizeof m,
+		         "host \"%s\" already has the agent with thumbprint %s; an agent can be "
+		         "one host only (remove \"%s\" first to rename it)",
+		         other, thumbprint, other);
+		json_t *e =
+		    json_pack("{s:{s:s,s:s,s:s,s:s}}", "error", "code", "AGENT_ALREADY_ADDED",
+		              "message", m, "host", other, "thumbprint", thumbprint);
+		free(other);
+		https_reply_json(req, 409, e);
+		return;
+	}
+	if (orc != ATTEST_E_NOTFOUND) {
+		api_store_error(v, req, orc, "host");
+		return;
+	}
 	struct store_host_new hn = {.name = a->name,
 	                            .address = a->address,
 	                            .thumbprint = thumbprint,

@@ -616,6 +616,28 @@ static void on_identity(const struct https_result *res, void *arg)
 		job_red(j, REASON_TPM_NOT_CERTIFIED, m, NULL, NULL);
 		return;
 	}
+	/* One TPM is one host: an EK already bound to another host is a cloned
+	 * or moved TPM (or one machine added twice), never a second identity. */
+	char *ek_owner = NULL;
+	rc = store_host_with_ek(v->store, id.ek_public, id.ek_public_len, j->host_id, &ek_owner);
+	if (rc == 0) {
+		snprintf(
+		    m, sizeof m,
+		    "this TPM's endorsement key is already enrolled for host \"%s\" (a cloned or "
+		    "moved TPM, or one machine added twice); if the TPM moved, remove \"%s\" "
+		    "first",
+		    ek_owner, ek_owner);
+		free(ek_owner);
+		agent_identity_clear(&id);
+		enroll_failed_metric(j);
+		job_red(j, REASON_EK_ALREADY_ENROLLED, m, NULL, NULL);
+		return;
+	}
+	if (rc != ATTEST_E_NOTFOUND) {
+		agent_identity_clear(&id);
+		job_store_error(j, "comparing the EK with the other hosts'");
+		return;
+	}
 	j->ek = id.ek;
 	json_t *summary = json_object();
 	const char *why = NULL;

@@ -49,6 +49,7 @@ static void usage(FILE *f)
 	    "                       [--evidence-validity SECONDS] [--instance NAME]\n"
 	    "                       [--lease-seconds N]\n"
 	    "       attest-verifier migrate-db --from URL --to URL\n"
+	    "       attest-verifier thumbprint --data-dir DIR\n"
 	    "       attest-verifier --routes\n"
 	    "\n"
 	    "  --listen ADDR:PORT         operator API and /metrics (default " DEFAULT_LISTEN
@@ -68,6 +69,9 @@ static void usage(FILE *f)
 	    "                             two of these (default 30)\n"
 	    "  migrate-db                 copy a whole database into an empty one\n"
 	    "                             (SQLite -> PostgreSQL), verifiers stopped\n"
+	    "  thumbprint                 print \"thumbprint SHA256:...\" of the TLS identity in\n"
+	    "                             DIR (created if missing), the pin agents are given\n"
+	    "                             with attest-agent --trust-verifier; then exit\n"
 	    "  --routes                   print the route table (METHOD PATTERN ROLE BODY_CAP)\n"
 	    "                             and exit\n"
 	    "See docs/api.md. Version " ATTEST_VERSION ".\n");
@@ -490,6 +494,49 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(v->base);
 }
 
+/* attest-verifier thumbprint --data-dir DIR: the identity's thumbprint,
+ * for attest-agent --trust-verifier, without starting the service (the
+ * identity is created as at a first start if it does not exist yet). */
+static int show_thumbprint(int argc, char **argv)
+{
+	static const struct option opts[] = {{"data-dir", required_argument, NULL, 'D'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
+	const char *dir = NULL;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'D': dir = optarg; break;
+		case 'h':
+			printf("usage: attest-verifier thumbprint --data-dir DIR\n"
+			       "Print \"thumbprint SHA256:...\" of the verifier's TLS identity in "
+			       "DIR\n"
+			       "(created if missing): give it to every agent with\n"
+			       "attest-agent --trust-verifier.\n");
+			return 0;
+		default: return 2;
+		}
+	}
+	if (optind != argc || dir == NULL) {
+		fprintf(stderr, "usage: attest-verifier thumbprint --data-dir DIR\n");
+		return 2;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "attest-verifier: cannot create %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	struct tlsid *id = NULL;
+	char errbuf[512];
+	if (tlsid_load_or_create(dir, "verifier", NULL, &id, errbuf, sizeof errbuf) < 0) {
+		fprintf(stderr, "attest-verifier: TLS identity: %s\n", errbuf);
+		return 1;
+	}
+	printf("thumbprint %s\n", id->thumbprint);
+	tlsid_free(id);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	/* tss2-mu writes a warning to stderr for every malformed structure it is
@@ -513,6 +560,8 @@ int main(int argc, char **argv)
 	};
 	if (argc >= 2 && strcmp(argv[1], "migrate-db") == 0)
 		return migrate_db(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "thumbprint") == 0)
+		return show_thumbprint(argc - 1, argv + 1);
 	static struct verifier v; /* zeroed; one per process */
 	struct verifier_config *cfg = &v.cfg;
 	cfg->listen = DEFAULT_LISTEN;

@@ -148,12 +148,22 @@ struct store_host_new {
 
 /* Add a host (trust unknown, connection disconnected, enabled, due now).
  * *ret_id is its id. ATTEST_E_EXISTS if the name is taken, ATTEST_E_NOTFOUND
- * if policy_id names no policy. The caller logs the admin event. */
+ * if policy_id names no policy. The caller logs the admin event (and checks
+ * store_host_with_thumbprint() first: one agent is one host). */
 int store_host_add(struct store *s, const struct store_host_new *h, int64_t now, int64_t *ret_id);
 
 /* Fetch one host by id or by name. ATTEST_E_NOTFOUND if absent. */
 int store_host_get(struct store *s, int64_t id, struct store_host **ret);
 int store_host_get_by_name(struct store *s, const char *name, struct store_host **ret);
+
+/* The name of a host other than exclude_id (0: none excluded) that already
+ * has this agent certificate thumbprint (an agent is one host), or this EK
+ * public area (a TPM is one host): 0 and *ret_name (caller frees), or
+ * ATTEST_E_NOTFOUND if there is none. */
+int store_host_with_thumbprint(struct store *s, const char *thumbprint, int64_t exclude_id,
+                               char **ret_name);
+int store_host_with_ek(struct store *s, const uint8_t *ek_public, size_t len, int64_t exclude_id,
+                       char **ret_name);
 
 /* Hosts ordered by name, one page. */
 int store_host_list(struct store *s, const struct store_page *page, struct store_host_list **ret);

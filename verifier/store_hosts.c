@@ -194,6 +194,46 @@ rollback:
 	return rc;
 }
 
+/* The name in the first row of a one-column query, or ATTEST_E_NOTFOUND. */
+static int first_name(struct store *s, const char *sql, const struct store_value *p, size_t n,
+                      char **ret_name)
+{
+	struct store_rows *rows = NULL;
+	int rc = sq_rows(s, sql, p, n, 1, &rows);
+	if (rc)
+		return rc;
+	char *name = rows->nrows ? cell_take(rows, 0, 0, NULL) : NULL;
+	store_rows_free(rows);
+	if (!name)
+		return ATTEST_E_NOTFOUND;
+	*ret_name = name;
+	return 0;
+}
+
+int store_host_with_thumbprint(struct store *s, const char *thumbprint, int64_t exclude_id,
+                               char **ret_name)
+{
+	int rc = check_text(s, "thumbprint", thumbprint, STORE_TEXT_MAX, false);
+	if (rc)
+		return rc;
+	return first_name(s,
+	                  "SELECT name FROM hosts WHERE thumbprint = $1 AND id <> $2 "
+	                  "ORDER BY id LIMIT 1",
+	                  PARAMS(V_TEXT(thumbprint), V_INT(exclude_id)), ret_name);
+}
+
+int store_host_with_ek(struct store *s, const uint8_t *ek_public, size_t len, int64_t exclude_id,
+                       char **ret_name)
+{
+	int rc = check_blob(s, "EK public area", ek_public, len, STORE_BLOB_MAX, false);
+	if (rc)
+		return rc;
+	return first_name(s,
+	                  "SELECT name FROM hosts WHERE ek_public = $1 AND id <> $2 "
+	                  "ORDER BY id LIMIT 1",
+	                  PARAMS(V_BLOB(ek_public, len), V_INT(exclude_id)), ret_name);
+}
+
 int store_host_get(struct store *s, int64_t id, struct store_host **ret)
 {
 	return host_one(s, "SELECT " HOST_COLS " FROM hosts WHERE hosts.id = $1", PARAMS(V_INT(id)),

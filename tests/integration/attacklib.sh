@@ -3,7 +3,9 @@
 #
 #   attack_init NAME         prerequisites (exit 77 = skip), $work, EXIT trap
 #   host NAME LOG CADIR [AGENT ARGS...]
-#                            simulated host (attest-sim) + real attest-agent:
+#                            simulated host (attest-sim) + real attest-agent
+#                            that trusts the test's verifier ($vthumb) unless
+#                            AGENT ARGS name whom it trusts:
 #                            NAME_port NAME_thumb NAME_pid NAME_dir
 #   restart_agent NAME [AGENT ARGS...]
 #                            stop NAME's agent, start it again on the same port
@@ -57,11 +59,13 @@ wait_listening() {
 start_agent_on() {
   local n=$1 listen=$2
   shift 2
-  local d tcti
+  local d tcti targs
   eval "d=\$${n}_dir; tcti=\$${n}_tcti"
+  [ -n "${vthumb:-}" ] || verifier_thumbprint
+  mapfile -t targs < <(trust_args "$@")
   : >"$work/$n.out"
   "$bin/attest-agent" --listen "$listen" --tcti "$tcti" --eventlog "$d/eventlog.bin" \
-    --data-dir "$d/agent" "$@" >"$work/$n.out" 2>>"$work/$n.err" &
+    --data-dir "$d/agent" "${targs[@]}" >"$work/$n.out" 2>>"$work/$n.err" &
   local pid=$!
   agent_pids+=("$pid")
   wait_listening "$work/$n.out" "$pid" "agent $n"

@@ -5,8 +5,13 @@
 # the variable ver_pid that lib_cleanup stops; set your own EXIT trap that
 # calls lib_cleanup (and removes $work).
 #
-#   sim NAME LOG CADIR   create + boot a simulated host, start its agent:
-#                        sets NAME_port, NAME_thumb, NAME_pid, NAME_dir
+#   verifier_thumbprint  the thumbprint of the verifier identity in $work/vd
+#                        (created there if new): sets vthumb
+#   sim NAME LOG CADIR [AGENT ARGS]
+#                        create + boot a simulated host, start its agent
+#                        (trusting the verifier: --trust-verifier $vthumb,
+#                        unless AGENT ARGS say whom to trust): sets
+#                        NAME_port, NAME_thumb, NAME_pid, NAME_dir
 #   start_verifier [ARGS] start attest-verifier on a free port with CA dir
 #                        (on ATTEST_TEST_DB instead of SQLite if set)
 #                        $work/cas: sets url, vthumb, ver_pid; admin token in
@@ -31,15 +36,43 @@ fail() {
 }
 ok() { echo "ok: $*"; }
 
+verifier_thumbprint() {
+  vthumb=$("$bin/attest-verifier" thumbprint --data-dir "$work/vd" | sed -n 's/^thumbprint //p')
+  [ -n "$vthumb" ] || fail "attest-verifier thumbprint --data-dir $work/vd"
+}
+
+# The agent arguments that say whom an agent trusts: the caller's, or else
+# the verifier of this test (agents pin no one by themselves). The marker
+# --trust-nobody (dropped here) starts an agent that trusts no one.
+trust_args() {
+  local a rest=()
+  for a in "$@"; do
+    case $a in
+      --trust-verifier|--trust-first-verifier) printf '%s\n' "$@"; return;;
+      --trust-nobody) ;;
+      *) rest+=("$a");;
+    esac
+  done
+  if [ ${#rest[@]} != $# ]; then
+    [ ${#rest[@]} = 0 ] || printf '%s\n' "${rest[@]}"
+    return
+  fi
+  printf '%s\n' "$@" --trust-verifier "$vthumb"
+}
+
 sim() {
   local n=$1 log=$2 ca=$3 d="$work/$1"
+  shift 3
+  local targs
+  [ -n "${vthumb:-}" ] || verifier_thumbprint
+  mapfile -t targs < <(trust_args "$@")
   "$bin/attest-sim" create "$d" --eventlog "$logs/$log" --ek-ca "$ca" >/dev/null \
     2>"$work/$n.sim.err" || fail "attest-sim create $n: $(tail -3 "$work/$n.sim.err")"
   sims+=("$d")
   local tcti
   tcti=$("$bin/attest-sim" boot "$d") || fail "attest-sim boot $n"
   "$bin/attest-agent" --listen 127.0.0.1:0 --tcti "$tcti" --eventlog "$d/eventlog.bin" \
-    --data-dir "$d/agent" >"$work/$n.out" 2>"$work/$n.err" &
+    --data-dir "$d/agent" "${targs[@]}" >"$work/$n.out" 2>"$work/$n.err" &
   local pid=$!
   agent_pids+=("$pid")
   for _ in $(seq 100); do

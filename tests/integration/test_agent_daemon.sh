@@ -2,8 +2,12 @@
 # The attest-agent daemon against a real swtpm (attest-sim), real TLS, curl
 # as the verifier, and the reference tools:
 #  - first start: thumbprint printed (and served), key file 0600, free port;
-#  - pinning: the first GET /v1/identity pins its caller, any other client
-#    certificate gets 403 VERIFIER_NOT_TRUSTED, none at all fails TLS;
+#  - pinning: a fresh agent pins no one: it says so at start and refuses
+#    every caller (GET /v1/identity too) with 403 VERIFIER_NOT_TRUSTED;
+#    the verifier's thumbprint given afterwards (attest-agent --trust-verifier,
+#    read by the running agent) lets that verifier in and no other; none at
+#    all fails TLS; --trust-first-verifier (labs) pins the first GET
+#    /v1/identity only, with a warning at start and when it pins;
 #  - identity fields; the EK certificates' keys equal the EK public;
 #  - POST /v1/ak -> tpm2_makecredential (the peer) -> POST /v1/activate gives
 #    the secret back; wrong ak_name 409, credential for another AK 422;
@@ -118,20 +122,66 @@ served=$(openssl s_client -connect "127.0.0.1:$port" -cert "$work/v2.crt" -key "
 ok "first start: identity created (key 0600), thumbprint printed and served, port $port"
 
 # --- pinning ---------------------------------------------------------------------
-call v2 POST /v1/ak "$(body '{}'; echo "$work/req.json")"
-expect_error 403 VERIFIER_NOT_TRUSTED "only GET /v1/identity pins"
-if [ -f "$dd/verifiers" ] && grep -q '^SHA256' "$dd/verifiers"; then fail "POST /v1/ak pinned a verifier"; fi
+grep -q 'no verifier is trusted yet: every request is refused' "$work/agent.err" ||
+  fail "a fresh agent does not say at start that it trusts no verifier"
+grep -q -- '--trust-verifier SHA256' "$work/agent.err" || fail "the start message does not say how to trust one"
+for who in v1 v2; do
+  call $who GET /v1/identity
+  expect_error 403 VERIFIER_NOT_TRUSTED "trusts no verifier yet.*--trust-verifier"
+done
+call v1 POST /v1/ak "$(body '{}'; echo "$work/req.json")"
+expect_error 403 VERIFIER_NOT_TRUSTED "trusts no verifier yet"
+if [ -f "$dd/verifiers" ] && grep -q '^SHA256' "$dd/verifiers"; then fail "a caller was pinned without a pin or TOFU flag"; fi
+grep -q 'refused GET /v1/identity .*(no verifier is trusted yet)' "$work/agent.err" || fail "refusal not logged"
+ok "fresh agent: pins no one, says so at start, refuses the first callers (v1, v2) 403 VERIFIER_NOT_TRUSTED"
+# The real verifier given afterwards by thumbprint, to the running agent.
+"$bin/attest-agent" --data-dir "$dd" --trust-verifier "$(cat "$work/v1.tp")" 2>>"$work/agent.err" ||
+  fail "attest-agent --trust-verifier (no --listen)"
 call v1 GET /v1/identity
-[ "$code" = 200 ] || fail "identity: $code $(cat "$work/resp")"
+[ "$code" = 200 ] || fail "identity after --trust-verifier: $code $(cat "$work/resp")"
 cp "$work/resp" "$work/identity.json"
-grep -qx "$(cat "$work/v1.tp")" "$dd/verifiers" || fail "first verifier not written to verifiers"
+grep -q 'verifiers changed: 1 verifier(s) trusted (was 0)' "$work/agent.err" || fail "reload not logged"
+grep -qx "$(cat "$work/v1.tp")" "$dd/verifiers" || fail "v1 not in verifiers"
 call v2 GET /v1/identity
 expect_error 403 VERIFIER_NOT_TRUSTED "not a trusted verifier"
 call v2 POST /v1/quote "$(body "{\"nonce\":\"$(openssl rand -hex 32)\"}"; echo "$work/req.json")"
 expect_error 403 VERIFIER_NOT_TRUSTED "not a trusted verifier"
 curl -sk --max-time 10 -o /dev/null "https://127.0.0.1:$port/v1/identity" &&
   fail "a client without a certificate was served"
-ok "first GET /v1/identity pinned v1; v2 refused 403 VERIFIER_NOT_TRUSTED; no certificate: TLS refused"
+# A pin file that no longer reads well: the pins read before are kept.
+cp "$dd/verifiers" "$work/verifiers.good"
+echo "not a thumbprint" >>"$dd/verifiers"
+call v1 GET /v1/identity
+[ "$code" = 200 ] || fail "a broken pin file dropped the pins: $code"
+grep -q 'verifiers changed but cannot be used: still trusting the 1 verifier' "$work/agent.err" ||
+  fail "the broken pin file is not reported"
+cp "$work/verifiers.good" "$dd/verifiers"
+ok "verifier v1 given by thumbprint to the running agent: v1 served 200; v2 refused 403 VERIFIER_NOT_TRUSTED; no certificate: TLS refused"
+
+# Trust on first use, for labs: an agent of its own (own data dir), loudly logged.
+tofu_dd="$work/tofu-data"
+"$bin/attest-agent" --listen 127.0.0.1:0 --tcti "$tcti" --eventlog "$work/eventlog.bin" \
+  --data-dir "$tofu_dd" --trust-first-verifier >"$work/tofu.out" 2>"$work/tofu.err" &
+dead_pid=$!
+for _ in $(seq 100); do grep -q '^listening ' "$work/tofu.out" && break; sleep 0.1; done
+tofu_port=$(sed -n 's/^listening 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$work/tofu.out")
+[ -n "$tofu_port" ] || fail "TOFU agent did not start: $(tail -3 "$work/tofu.err")"
+grep -q 'WARNING: --trust-first-verifier: no verifier is trusted yet, and whichever client first calls GET /v1/identity will be trusted' \
+  "$work/tofu.err" || fail "no warning at start with --trust-first-verifier"
+port_main=$port; port=$tofu_port
+call v2 POST /v1/ak "$(body '{}'; echo "$work/req.json")"
+expect_error 403 VERIFIER_NOT_TRUSTED "only GET /v1/identity pins"
+[ -f "$tofu_dd/verifiers" ] && grep -q '^SHA256' "$tofu_dd/verifiers" && fail "POST /v1/ak pinned a verifier"
+call v2 GET /v1/identity
+[ "$code" = 200 ] || fail "TOFU: first identity: $code $(cat "$work/resp")"
+grep -q "WARNING: trust on first use (--trust-first-verifier): pinned the first caller $(cat "$work/v2.tp")" \
+  "$work/tofu.err" || fail "the TOFU pin is not logged as a warning"
+grep -qx "$(cat "$work/v2.tp")" "$tofu_dd/verifiers" || fail "TOFU pin not written to verifiers"
+call v1 GET /v1/identity
+expect_error 403 VERIFIER_NOT_TRUSTED "not a trusted verifier"
+port=$port_main
+kill -TERM "$dead_pid"; wait "$dead_pid"; dead_pid=""
+ok "--trust-first-verifier: warned at start; POST /v1/ak pins no one; first GET /v1/identity pinned v2 (warning logged); v1 then refused"
 
 # --- identity --------------------------------------------------------------------
 j="$work/identity.json"
@@ -354,7 +404,8 @@ ok "SIGTERM with quotes in flight: exit status 0$([ "${ATTEST_SANITIZE:-0}" = 1 
 
 # --- no TPM: identity says so, the daemon keeps serving -------------------------------
 "$bin/attest-agent" --listen 127.0.0.1:0 --tcti "swtpm:host=127.0.0.1,port=1" \
-  --eventlog "$work/eventlog.bin" --data-dir "$work/dead" >"$work/dead.out" 2>"$work/dead.err" &
+  --eventlog "$work/eventlog.bin" --data-dir "$work/dead" --trust-verifier "$(cat "$work/v1.tp")" \
+  >"$work/dead.out" 2>"$work/dead.err" &
 dead_pid=$!
 for _ in $(seq 100); do grep -q '^listening ' "$work/dead.out" && break; sleep 0.1; done
 port=$(sed -n 's/^listening 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$work/dead.out")

@@ -12,6 +12,15 @@
 #                          address: an honest client is served within 2 s; the
 #                          attacker holds at most max_per_peer slots; drippers
 #                          are cut at the request deadline (20 s)
+#   spread_slow_clients    200 silent connections from one address, then 90 each
+#                          from 12 more (127.0.0.10-21): past the budget (1024)
+#                          no address holds more than its fair share (+1), every
+#                          address keeps a share, an honest newcomer address
+#                          is served within 2 s
+#   repeated_content_length  two Content-Length fields (different, or equal) with
+#                          a smuggled request after the first framing, raw over
+#                          TLS to the verifier and to the agent -> one 400, then
+#                          the connection closed; the smuggled request never runs
 . "$(dirname "$0")/attacklib.sh"
 attack_init attacks-api
 
@@ -188,6 +197,78 @@ slow_clients() {
   ok "slow_clients: 400 silent + 40 dripping from 127.0.0.2 -> $held held (cap 256), rest closed; honest client worst $worst ms; drippers cut by $(jq .drip_closed_max_s <<<"$r") s: $r"
 }
 
+spread_slow_clients() {
+  command -v python3 >/dev/null && python3 -c 'import ssl' 2>/dev/null || {
+    echo "skip: spread_slow_clients needs python3"; return 0; }
+  local port=${url##*:}
+  python3 "$(dirname "$0")/slow_clients.py" spread 127.0.0.1 "$port" 127.0.0.3 200 127.0.0.10 12 90 4 \
+    >"$work/spread.json" 2>"$work/spread.err" &
+  local spid=$!
+  for _ in $(seq 300); do grep -q marked "$work/spread.err" 2>/dev/null && break; sleep 0.2; done
+  grep -q marked "$work/spread.err" || fail "spread clients did not start: $(cat "$work/spread.err")"
+  # An honest client from an address of its own (127.0.0.1) meanwhile.
+  local worst=0 t0 ms
+  for _ in $(seq 5); do
+    t0=$(date +%s%N)
+    hit "$admin" GET /api/v1/status "" --max-time 5
+    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    [ "$st" = 200 ] || fail "honest client refused during the spread attack: $st"
+    [ $ms -gt $worst ] && worst=$ms
+    sleep 0.2
+  done
+  [ $worst -lt 2000 ] || fail "honest client waited $worst ms during the spread attack"
+  wait "$spid" || fail "slow_clients.py spread: $(cat "$work/spread.err")"
+  local r; r=$(cat "$work/spread.json")
+  # 13 addresses share 1024 slots: a fair share is 78.
+  jq -e '.heavy_connected == 200 and .spread_connected >= 1000 and .total_open <= 1024 and
+    .heavy_open <= 80 and .spread_open_max <= 80 and .spread_open_min >= 70' <<<"$r" >/dev/null ||
+    fail "the budget was not shared fairly: $r"
+  hit "$admin" GET /api/v1/status
+  [ "$st" = 200 ] || fail "the verifier stopped serving"
+  ok "spread_slow_clients: 200 + 12 x 90 silent from 13 addresses -> $(jq -c '{heavy_open,spread_open_min,spread_open_max,total_open}' <<<"$r") (budget 1024, fair share 78); honest newcomer worst $worst ms"
+}
+
+# raw_tls HOST:PORT CERTARGS... <<< REQUEST: the server's whole answer until it
+# closes (timeout 10 s: status 124 means it did not close).
+raw_tls() {
+  local where=$1; shift
+  timeout 10 openssl s_client -quiet -connect "$where" "$@" 2>/dev/null
+}
+
+repeated_content_length() {
+  local smuggle="DELETE /api/v1/hosts/s HTTP/1.1"$'\r\n'"Host: x"$'\r\n'"Authorization: Bearer $admin"$'\r\n\r\n'
+  local n=${#smuggle} out rc
+  for pair in "2 $((2 + n))" "2 2"; do
+    set -- $pair
+    out=$(printf 'POST /api/v1/policies/p9 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\nContent-Length: %s\r\n\r\n{}%s' \
+      "$admin" "$1" "$2" "$smuggle" | raw_tls "127.0.0.1:${url##*:}")
+    rc=$?
+    [ $rc != 124 ] || fail "verifier: connection not closed after a repeated Content-Length ($1, $2)"
+    grep -q '^HTTP/1.1 400' <<<"$out" || fail "verifier: Content-Length $1 and $2 not refused: $out"
+    [ "$(grep -c '^HTTP/1.1' <<<"$out")" = 1 ] || fail "verifier: more than one answer: $out"
+  done
+  call "$admin" GET /api/v1/hosts/s 200
+  call "$admin" GET /api/v1/policies/p9 404
+  # The agent, as its verifier (the verifier's own identity).
+  local q='{"nonce":"'$(openssl rand -hex 32)'"}' quotes
+  quotes=$(grep -c 'quote from' "$work/s.err")
+  for pair in "${#q} 5" "${#q} ${#q}"; do
+    set -- $pair
+    out=$(printf 'POST /v1/quote HTTP/1.1\r\nHost: x\r\nContent-Length: %s\r\nContent-Length: %s\r\n\r\n%sGET /v1/identity HTTP/1.1\r\nHost: x\r\n\r\n' \
+      "$1" "$2" "$q" | raw_tls "127.0.0.1:$s_port" -cert "$work/vd/verifier.crt" -key "$work/vd/verifier.key")
+    rc=$?
+    [ $rc != 124 ] || fail "agent: connection not closed after a repeated Content-Length ($1, $2)"
+    grep -q '^HTTP/1.1 400' <<<"$out" || fail "agent: Content-Length $1 and $2 not refused: $out"
+    [ "$(grep -c '^HTTP/1.1' <<<"$out")" = 1 ] || fail "agent: more than one answer: $out"
+  done
+  [ "$(grep -c 'quote from' "$work/s.err")" = "$quotes" ] || fail "the agent ran a quote for a refused request"
+  # One Content-Length: the agent answers as ever.
+  out=$(printf 'POST /v1/quote HTTP/1.1\r\nHost: x\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' \
+    "${#q}" "$q" | raw_tls "127.0.0.1:$s_port" -cert "$work/vd/verifier.crt" -key "$work/vd/verifier.key")
+  grep -q '^HTTP/1.1 200' <<<"$out" || fail "agent: a normal raw quote failed: $(head -3 <<<"$out")"
+  ok "repeated_content_length: conflicting and equal pairs with a smuggled request -> one 400 and close, verifier and agent; host s kept, no policy p9, no quote"
+}
+
 host s qemu-ovmf-ubuntu-secureboot.bin "$work/ca"
 host n gce-ubuntu2104-no-secureboot.bin "$work/ca"
 verifier_up
@@ -210,5 +291,7 @@ viewer_admin
 oversized_body
 deep_json
 slow_clients
+spread_slow_clients
+repeated_content_length
 verifier_down
 echo PASS

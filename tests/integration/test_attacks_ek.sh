@@ -13,6 +13,14 @@
 #   ak_unrestricted       AK public without `restricted`           -> red AK_NOT_RESTRICTED,
 #                                                                   refused before activation
 #   ak_foreign            AK living in f's TPM                     -> red AK_ACTIVATION_FAILED
+#   fresh_agent           an agent given no verifier, reached first by
+#                         the adversary                            -> 403 to both, nothing pinned;
+#                                                                   red AGENT_ERROR VERIFIER_NOT_TRUSTED;
+#                                                                   verifier given by thumbprint -> green
+#   agent_twice           f's agent added again under another name -> 409 AGENT_ALREADY_ADDED
+#                                                                   naming f (API and attestctl)
+#   tpm_twice             a second agent on f's TPM (same EK)      -> red EK_ALREADY_ENROLLED
+#                                                                   naming f, no AK; f stays green
 #   agent_cert_changed    agent's TLS identity replaced (MITM)     -> red AGENT_THUMBPRINT_MISMATCH
 . "$(dirname "$0")/attacklib.sh"
 attack_init attacks-ek
@@ -111,6 +119,65 @@ ak_foreign() {
   ok "ak_foreign: AK living in f's TPM -> f's TPM cannot activate e's credential (422), red AK_ACTIVATION_FAILED, no AK"
 }
 
+fresh_agent() {
+  local cert=(--cert "$work/qe.mitm/mitm.crt" --key "$work/qe.mitm/mitm.key") st
+  # The adversary reaches the new host first.
+  st=$(curl -sk --max-time 20 "${cert[@]}" -o "$work/h.first" -w '%{http_code}' \
+    "https://127.0.0.1:$h_port/v1/identity")
+  [ "$st" = 403 ] && [ "$(jq -r .error.code "$work/h.first")" = VERIFIER_NOT_TRUSTED ] ||
+    fail "a fresh agent served its first caller: $st $(cat "$work/h.first")"
+  [ -s "$h_dir/agent/verifiers" ] && grep -q '^SHA256' "$h_dir/agent/verifiers" && fail "the first caller was pinned"
+  grep -q 'no verifier is trusted yet: every request is refused' "$work/h.err" || fail "no start-up notice"
+  add h "127.0.0.1:$h_port" "$h_thumb"
+  expect_red AGENT_ERROR
+  field '.reasons[0].message' | grep -q VERIFIER_NOT_TRUSTED || fail "reason: $(field -c .reasons)"
+  no_ak
+  # The operator gives the running agent the verifier's thumbprint.
+  "$bin/attest-agent" --data-dir "$h_dir/agent" --trust-verifier "$vthumb" 2>>"$work/h.err" ||
+    fail "attest-agent --trust-verifier"
+  reconnect h; expect_green
+  st=$(curl -sk --max-time 20 "${cert[@]}" -o "$work/h.first" -w '%{http_code}' \
+    "https://127.0.0.1:$h_port/v1/identity")
+  [ "$st" = 403 ] || fail "the adversary is served after the verifier was given: $st"
+  ok "fresh_agent: adversary first -> 403, nothing pinned; verifier -> red AGENT_ERROR VERIFIER_NOT_TRUSTED; verifier's thumbprint given to the running agent -> green; adversary still 403"
+}
+
+agent_twice() {
+  add f "127.0.0.1:$f_port" "$f_thumb"; expect_green
+  call "$admin" POST "/api/v1/hosts?wait=1" \
+    "{\"address\":\"127.0.0.1:$f_port\",\"name\":\"f-again\",\"thumbprint\":\"$f_thumb\"}" 409
+  [ "$(field .error.code)" = AGENT_ALREADY_ADDED ] && [ "$(field .error.host)" = f ] ||
+    fail "second add of f's agent: $body"
+  field .error.message | grep -q 'host "f" already has the agent' || fail "message: $body"
+  # The same through attestctl (another address string for the same agent).
+  "$bin/attestctl" --server "$url" --server-thumbprint "$vthumb" --token-file "$work/vd/admin.token" \
+    host add "localhost:$f_port" --name f-third --thumbprint "$f_thumb" >"$work/ctl.out" 2>"$work/ctl.err" &&
+    fail "attestctl added f's agent a second time"
+  grep -q 'host "f" already has the agent' "$work/ctl.err" || fail "attestctl: $(cat "$work/ctl.err")"
+  call "$admin" GET "/api/v1/hosts/f-again" 404
+  call "$admin" GET "/api/v1/hosts/f-third" 404
+  attest f; expect_green
+  ok "agent_twice: f's agent added again as f-again (API) and f-third (attestctl) -> 409 AGENT_ALREADY_ADDED naming f; f green"
+}
+
+tpm_twice() {
+  # A second agent (own TLS identity) on f's swtpm: the same EK, as a cloned
+  # or moved TPM presents it.
+  f2_dir="$work/f2"; f2_tcti=$f_tcti
+  mkdir -p "$f2_dir" && cp "$f_dir/eventlog.bin" "$f2_dir/eventlog.bin"
+  start_agent_on f2 127.0.0.1:0
+  [ "$f2_thumb" != "$f_thumb" ] || fail "f2 has f's TLS identity"
+  add f2 "127.0.0.1:$f2_port" "$f2_thumb"
+  expect_red EK_ALREADY_ENROLLED
+  no_ak
+  field '.reasons[]|select(.code=="EK_ALREADY_ENROLLED")|.message' | grep -q 'already enrolled for host "f"' ||
+    fail "the reason does not name f: $(field -c .reasons)"
+  field '.reasons[].code' | grep -q QUOTE_SIGNATURE_INVALID && fail "misleading QUOTE_SIGNATURE_INVALID"
+  attest f; expect_green
+  call "$admin" DELETE "/api/v1/hosts/f2" 200
+  ok "tpm_twice: second agent on f's TPM (same EK) -> red EK_ALREADY_ENROLLED naming f, no AK; f still green"
+}
+
 agent_cert_changed() {
   add g "127.0.0.1:$g_port" "$g_thumb"; expect_green
   local old=$g_thumb
@@ -129,9 +196,10 @@ agent_cert_changed() {
 
 # --- setup -------------------------------------------------------------------
 mitm_init qe
-host e qemu-ovmf-ubuntu-secureboot.bin "$work/ca"
+host e qemu-ovmf-ubuntu-secureboot.bin "$work/ca" --trust-verifier "$qe_mthumb"
 host f qemu-ovmf-ubuntu-secureboot.bin "$work/ca" --trust-verifier "$qe_mthumb"
 host g qemu-ovmf-ubuntu-secureboot.bin "$work/ca"
+host h qemu-ovmf-ubuntu-secureboot.bin "$work/ca" --trust-nobody
 mitm qe e f
 # What the adversary learns from e and f (their identities, over its own
 # pinned certificate): e's EK public key, f's EK certificate.
@@ -190,6 +258,9 @@ ek_other_key
 ek_swap
 ak_unrestricted
 ak_foreign
+fresh_agent
+agent_twice
+tpm_twice
 agent_cert_changed
 verifier_down
 echo PASS

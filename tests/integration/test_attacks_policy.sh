@@ -114,7 +114,7 @@ dbx_too_old() {
 
 mitm_init qi
 host p qemu-ovmf-ubuntu-secureboot.bin "$work/ca"
-host i qemu-ovmf-ubuntu-secureboot.bin "$work/ca"
+host i qemu-ovmf-ubuntu-secureboot.bin "$work/ca" --trust-verifier "$qi_mthumb"
 host s gce-ubuntu2104-no-secureboot.bin "$work/ca"
 host l gce-debian10-secureboot-sha1-legacy.bin "$work/ca"
 mitm qi i

@@ -102,8 +102,8 @@ old_ak() {
 
 mitm_init qa
 mitm_init qn
-host a qemu-ovmf-ubuntu-secureboot.bin "$work/ca"
-host n gce-ubuntu2104-no-secureboot.bin "$work/ca"
+host a qemu-ovmf-ubuntu-secureboot.bin "$work/ca" --trust-verifier "$qa_mthumb"
+host n gce-ubuntu2104-no-secureboot.bin "$work/ca" --trust-verifier "$qn_mthumb"
 verifier_up
 # Host b is honest and enrolled by the verifier; the adversary controls its
 # OS too (b's agent also serves the adversary's certificate).

@@ -229,7 +229,7 @@ if [ "$hosts" = 1 ]; then
     local tcti
     tcti=$("$bin/attest-sim" boot "$h") || fail "attest-sim boot h$n"
     "$bin/attest-agent" --listen 127.0.0.1:0 --tcti "$tcti" --eventlog "$h/eventlog.bin" \
-      --data-dir "$work/a$n" >"$work/a$n.out" 2>"$work/a$n.err" &
+      --data-dir "$work/a$n" --trust-verifier "$vtp" >"$work/a$n.out" 2>"$work/a$n.err" &
     apids+=($!)
     for _ in $(seq 100); do grep -q '^listening ' "$work/a$n.out" && break; sleep 0.1; done
     eval "port_$n=$(sed -n 's/^listening 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$work/a$n.out")"

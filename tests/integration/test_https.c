@@ -154,6 +154,7 @@ struct raw {
 	int tls;
 	const struct tlsid *id; /* client certificate or NULL */
 	const char *send;       /* bytes to send after the handshake, or NULL */
+	const char *src;        /* source address (127.0.0.X), or NULL: 127.0.0.1 */
 	char out[8192];
 	size_t outlen;
 	int handshake_ok;
@@ -168,6 +169,12 @@ static void *raw_thread(void *arg)
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(r->port)};
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
 	double t0 = now_s();
+	if (r->src) {
+		struct sockaddr_in src = {.sin_family = AF_INET};
+		inet_pton(AF_INET, r->src, &src.sin_addr);
+		if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0)
+			goto out;
+	}
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
 		goto out;
 	if (!r->tls) {
@@ -695,7 +702,9 @@ static void test_max_connections(void **state)
 	int never = 0;
 	run_until(base, &never, 200);
 	assert_int_equal(https_server_connections(srv), 2);
-	/* A third client waits in the backlog until the idle ones time out. */
+	/* The table is full and this address holds all of it: a third
+	 * connection from it is refused at once (no other address to take a
+	 * slot from); once the idle ones time out it is served. */
 	struct https_client *cli = NULL;
 	assert_int_equal(https_client_new(base, client_id, NULL, &cli, NULL, 0), 0);
 	struct https_call call = {.host = "127.0.0.1",
@@ -707,9 +716,15 @@ static void test_max_connections(void **state)
 	double t0 = now_s();
 	do_call(base, cli, &call, &r);
 	double waited = now_s() - t0;
-	print_message("third connection served after %.2f s\n", waited);
+	print_message("third connection from the same address: %s after %.2f s\n", r.msg, waited);
+	assert_int_not_equal(r.status, 200);
+	assert_true(waited < 0.5);
+	run_until(base, &s1.done, 3000);
+	run_until(base, &s2.done, 3000);
+	t0 = now_s();
+	do_call(base, cli, &call, &r);
 	assert_int_equal(r.status, 200);
-	assert_true(waited > 0.5);
+	assert_true(now_s() - t0 < 0.5);
 	run_until(base, &s1.done, 3000);
 	run_until(base, &s2.done, 3000);
 	pthread_join(t1, NULL);
@@ -926,15 +941,122 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* RFC 9112 6.3: a request with more than one Content-Length is answered 400
+ * and its connection closed; what follows its body is never parsed as a
+ * request of its own (a smuggling attempt). */
+static void test_content_length_repeated(void **state)
+{
+	static const char *const reqs[] = {
+	    /* conflicting: the first frames 5 bytes; the rest would be a second request */
+	    "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 48\r\n"
+	    "\r\n{\"a\":1GET /v1/ping HTTP/1.1\r\nHost: x\r\n\r\n",
+	    /* identical copies: refused as well (documented choice) */
+	    "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\ncontent-length: 7\r\n"
+	    "\r\n{\"a\":1}GET /v1/ping HTTP/1.1\r\nHost: x\r\n\r\n",
+	};
+	struct event_base *base = event_base_new();
+	struct srvctx sc = {0};
+	struct https_server *srv =
+	    start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 0, 0);
+	assert_non_null(srv);
+	for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
+		struct raw raw = {
+		    .port = https_server_port(srv), .tls = 1, .id = client_id, .send = reqs[i]};
+		pthread_t th;
+		pthread_create(&th, NULL, raw_thread, &raw);
+		run_until(base, &raw.done, 5000);
+		pthread_join(th, NULL);
+		print_message("repeated Content-Length %zu: %.60s\n", i, raw.out);
+		assert_true(raw.done);
+		assert_non_null(strstr(raw.out, "HTTP/1.1 400"));
+		assert_non_null(strstr(raw.out, "Content-Length"));
+		/* one answer only, then the server closed (raw.done: EOF seen) */
+		assert_null(strstr(strstr(raw.out, "HTTP/1.1 400") + 1, "HTTP/1.1"));
+		assert_true(raw.elapsed < 2.0);
+	}
+	assert_int_equal(sc.calls, 0); /* neither the echo nor the smuggled ping ran */
+	/* One Content-Length: served as ever. */
+	struct raw ok = {.port = https_server_port(srv),
+	                 .tls = 1,
+	                 .id = client_id,
+	                 .send = "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n"
+	                         "Connection: close\r\n\r\n{\"a\":1}"};
+	pthread_t th;
+	pthread_create(&th, NULL, raw_thread, &ok);
+	run_until(base, &ok.done, 5000);
+	pthread_join(th, NULL);
+	assert_non_null(strstr(ok.out, "HTTP/1.1 200"));
+	assert_int_equal(sc.calls, 1);
+	https_server_free(srv);
+	event_base_free(base);
+}
+
+/* The connection budget: with the table full, a newcomer address evicts
+ * the oldest connection of the address holding the most; an address that
+ * already holds as much as every other is refused instead. */
+static void test_budget_fair_share(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct srvctx sc = {0};
+	struct https_server *srv =
+	    start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 20000, 4);
+	assert_non_null(srv);
+	uint16_t port = https_server_port(srv);
+	enum { A1, A2, A3, A4, B, C, D, E, F, N };
+	static const char *const src[N] = {"127.0.0.1", "127.0.0.1", "127.0.0.1",
+	                                   "127.0.0.1", "127.0.0.2", "127.0.0.1",
+	                                   "127.0.0.3", "127.0.0.2", "127.0.0.4"};
+	struct raw r[N];
+	pthread_t th[N];
+	int never = 0;
+	for (int i = 0; i < N; i++) {
+		r[i] = (struct raw){.port = port, .src = src[i]};
+		if (i == F) { /* a real request from a fourth address */
+			r[i].tls = 1;
+			r[i].id = client_id;
+			r[i].send = "GET /v1/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+		}
+		pthread_create(&th[i], NULL, raw_thread, &r[i]);
+		run_until(base, i == F ? &r[i].done : &never, i == F ? 5000 : 150);
+	}
+	run_until(base, &never, 200);
+	/* .1 filled the table (4); B (.2) evicted A1; C (.1, holding 3 against 1)
+	 * was refused; D (.3) evicted A2; E (.2, 1 against 2) evicted A3; F (.4)
+	 * found .1 .2 .3 at 1 2 1, evicted B, and was served. */
+	static const int closed[N] = {[A1] = 1, [A2] = 1, [A3] = 1, [B] = 1, [C] = 1, [F] = 1};
+	for (int i = 0; i < N; i++) {
+		print_message("connection %d from %s: %s\n", i, src[i],
+		              r[i].done ? "closed" : "open");
+		assert_int_equal(r[i].done, closed[i]);
+	}
+	assert_non_null(strstr(r[F].out, "HTTP/1.1 200"));
+	assert_true(r[F].elapsed < 2.0);
+	assert_true(https_server_connections(srv) <= 4);
+	https_server_free(srv); /* closes A4, D, E */
+	for (int i = 0; i < N; i++) {
+		run_until(base, &r[i].done, 3000);
+		pthread_join(th[i], NULL);
+	}
+	event_base_free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_identity),        cmocka_unit_test(test_thumbprint_parse),
-	    cmocka_unit_test(test_mtls_roundtrip),  cmocka_unit_test(test_ipv6_loopback),
-	    cmocka_unit_test(test_refusals),        cmocka_unit_test(test_ca_mode),
-	    cmocka_unit_test(test_body_cap),        cmocka_unit_test(test_slow_clients_dropped),
-	    cmocka_unit_test(test_max_connections), cmocka_unit_test(test_many_concurrent),
-	    cmocka_unit_test(test_client_errors),   cmocka_unit_test(test_sync_wrapper),
+	    cmocka_unit_test(test_identity),
+	    cmocka_unit_test(test_thumbprint_parse),
+	    cmocka_unit_test(test_mtls_roundtrip),
+	    cmocka_unit_test(test_ipv6_loopback),
+	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_ca_mode),
+	    cmocka_unit_test(test_body_cap),
+	    cmocka_unit_test(test_slow_clients_dropped),
+	    cmocka_unit_test(test_max_connections),
+	    cmocka_unit_test(test_content_length_repeated),
+	    cmocka_unit_test(test_budget_fair_share),
+	    cmocka_unit_test(test_many_concurrent),
+	    cmocka_unit_test(test_client_errors),
+	    cmocka_unit_test(test_sync_wrapper),
 	};
 	return cmocka_run_group_tests_name("https", tests, setup, teardown);
 }

@@ -29,7 +29,7 @@ trap cleanup EXIT
 start_agent() {
   : >"$work/agent.out"
   "$bin/attest-agent" --listen "$2" --tcti "$1" --eventlog "$work/h/eventlog.bin" \
-    --data-dir "$work/agent" >"$work/agent.out" 2>>"$work/agent.err" &
+    --data-dir "$work/agent" --trust-verifier "$vthumb" >"$work/agent.out" 2>>"$work/agent.err" &
   agent=$!
   for _ in $(seq 100); do
     grep -q '^listening ' "$work/agent.out" && return 0

@@ -39,8 +39,10 @@ d="$work/h"
   >/dev/null 2>"$work/sim.err" || fail "attest-sim create: $(tail -3 "$work/sim.err")"
 sims+=("$d")
 tcti=$("$bin/attest-sim" boot "$d") || fail "attest-sim boot"
+verifier_thumbprint # the identity the verifier below uses: the agent trusts it
 "${vg[@]}" --log-file="$work/agent.vg" "$bin/attest-agent" --listen 127.0.0.1:0 --tcti "$tcti" \
-  --eventlog "$d/eventlog.bin" --data-dir "$d/agent" >"$work/h.out" 2>"$work/h.err" &
+  --eventlog "$d/eventlog.bin" --data-dir "$d/agent" --trust-verifier "$vthumb" \
+  >"$work/h.out" 2>"$work/h.err" &
 apid=$!
 agent_pids+=("$apid")
 wait_until 60 grep -q '^listening ' "$work/h.out" || fail "agent under valgrind did not start: $(tail -5 "$work/h.err")"

@@ -1015,7 +1015,8 @@ static void test_reason_table(void **state)
 	                          "EVENT_CONTENT_MISMATCH",     "SECURE_BOOT_DISABLED",
 	                          "SHA256_BANK_MISSING",        "NOT_UEFI",
 	                          "TPM_INTERFACE_NOT_ALLOWED",  "AGENT_VERSION_TOO_OLD",
-	                          "CONFIGURATION_NOT_APPROVED", "HOST_RESTARTED_REENROLLING"};
+	                          "CONFIGURATION_NOT_APPROVED", "HOST_RESTARTED_REENROLLING",
+	                          "EK_ALREADY_ENROLLED"};
 	for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
 		assert_non_null(reason_sentence(required[i]));
 	assert_null(reason_sentence("NO_SUCH_CODE"));
