@@ -27,7 +27,7 @@ int agent_metadata(json_t **ret);
  * the certificate (caller frees; NULL if none) and *ret_kind the profile.
  * Errors as agent_tpm_ek_create(). */
 int agent_ek_setup(struct agent_tpm *t, int kind, uint8_t **ret_cert, size_t *ret_cert_len,
-		   enum agent_tpm_ek_kind *ret_kind);
+                   enum agent_tpm_ek_kind *ret_kind);
 
 /* Quote the PCRs of sel with the AK loaded in t over
  * qualifyingData = SHA-256(nonce || SHA-256(canonical meta)) and build the
@@ -39,8 +39,8 @@ int agent_ek_setup(struct agent_tpm *t, int kind, uint8_t **ret_cert, size_t *re
  * 16..64 bytes, the TPM module's errors (agent_tpm_last_error), or
  * ATTEST_E_NOMEM. */
 int agent_evidence_bundle(struct agent_tpm *t, const struct agent_tpm_pcr_selection *sel,
-			  const uint8_t *nonce, size_t nonce_len, json_t *meta, const uint8_t *log,
-			  size_t log_len, json_t **ret, uint64_t *ret_tpm_ns);
+                          const uint8_t *nonce, size_t nonce_len, json_t *meta, const uint8_t *log,
+                          size_t log_len, json_t **ret, uint64_t *ret_tpm_ns);
 
 /* o[key] = base64 of n bytes; ATTEST_E_NOMEM on failure. */
 int agent_json_put_b64(json_t *o, const char *key, const uint8_t *b, size_t n);

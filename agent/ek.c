@@ -5,11 +5,11 @@
 #include "err.h"
 
 int agent_ek_setup(struct agent_tpm *t, int kind, uint8_t **ret_cert, size_t *ret_cert_len,
-		   enum agent_tpm_ek_kind *ret_kind)
+                   enum agent_tpm_ek_kind *ret_kind)
 {
 	static const enum agent_tpm_ek_kind order[] = {
-		AGENT_TPM_EK_RSA2048, AGENT_TPM_EK_ECC_P256, AGENT_TPM_EK_ECC_P384_H,
-		AGENT_TPM_EK_RSA2048_H, AGENT_TPM_EK_ECC_P256_H};
+	    AGENT_TPM_EK_RSA2048, AGENT_TPM_EK_ECC_P256, AGENT_TPM_EK_ECC_P384_H,
+	    AGENT_TPM_EK_RSA2048_H, AGENT_TPM_EK_ECC_P256_H};
 	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
 		if (kind >= 0 && (int)order[i] != kind)
 			continue;

@@ -17,34 +17,35 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: attest-agent evidence --tcti TCTI --eventlog FILE --nonce HEX\n"
-		"                             [--pcrs SELECTION] [--ecc]\n"
-		"\n"
-		"Create a fresh AK under the TPM's EK, quote the PCRs over the nonce and this\n"
-		"host's metadata, and print the evidence bundle (JSON) on stdout.\n"
-		"\n"
-		"  --tcti TCTI        the TPM: device:/dev/tpmrm0, swtpm:host=127.0.0.1,port=P\n"
-		"  --eventlog FILE    the measured-boot event log to send (e.g.\n"
-		"                     /sys/kernel/security/tpm0/binary_bios_measurements)\n"
-		"  --nonce HEX        the verifier's nonce, %u to %u bytes\n"
-		"  --pcrs SELECTION   PCRs to quote, e.g. sha256:0-7,14+sha1:0 (default sha256:0-7)\n"
-		"  --ecc              ECC P-256 AK (default RSA-2048)\n"
-		"\n"
-		"qualifyingData = SHA-256(nonce || SHA-256(canonical metadata JSON)).\n"
-		"Exit status: 0 printed, 1 failed (reason on stderr), 2 usage error.\n",
-		EVIDENCE_NONCE_MIN, EVIDENCE_NONCE_MAX);
+	fprintf(
+	    f,
+	    "usage: attest-agent evidence --tcti TCTI --eventlog FILE --nonce HEX\n"
+	    "                             [--pcrs SELECTION] [--ecc]\n"
+	    "\n"
+	    "Create a fresh AK under the TPM's EK, quote the PCRs over the nonce and this\n"
+	    "host's metadata, and print the evidence bundle (JSON) on stdout.\n"
+	    "\n"
+	    "  --tcti TCTI        the TPM: device:/dev/tpmrm0, swtpm:host=127.0.0.1,port=P\n"
+	    "  --eventlog FILE    the measured-boot event log to send (e.g.\n"
+	    "                     /sys/kernel/security/tpm0/binary_bios_measurements)\n"
+	    "  --nonce HEX        the verifier's nonce, %u to %u bytes\n"
+	    "  --pcrs SELECTION   PCRs to quote, e.g. sha256:0-7,14+sha1:0 (default sha256:0-7)\n"
+	    "  --ecc              ECC P-256 AK (default RSA-2048)\n"
+	    "\n"
+	    "qualifyingData = SHA-256(nonce || SHA-256(canonical metadata JSON)).\n"
+	    "Exit status: 0 printed, 1 failed (reason on stderr), 2 usage error.\n",
+	    EVIDENCE_NONCE_MIN, EVIDENCE_NONCE_MAX);
 }
 
 int cmd_evidence(int argc, char **argv)
 {
 	static const struct option opts[] = {{"tcti", required_argument, NULL, 't'},
-					     {"eventlog", required_argument, NULL, 'e'},
-					     {"nonce", required_argument, NULL, 'n'},
-					     {"pcrs", required_argument, NULL, 'p'},
-					     {"ecc", no_argument, NULL, 'c'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"eventlog", required_argument, NULL, 'e'},
+	                                     {"nonce", required_argument, NULL, 'n'},
+	                                     {"pcrs", required_argument, NULL, 'p'},
+	                                     {"ecc", no_argument, NULL, 'c'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *tcti = NULL, *logpath = NULL, *nonce_hex = NULL, *pcrs = "sha256:0-7";
 	bool ecc = false;
 	int c;
@@ -61,11 +62,13 @@ int cmd_evidence(int argc, char **argv)
 		}
 	}
 	if (optind != argc) {
-		fprintf(stderr, "attest-agent evidence: unexpected argument \"%s\"\n", argv[optind]);
+		fprintf(stderr, "attest-agent evidence: unexpected argument \"%s\"\n",
+		        argv[optind]);
 		return 2;
 	}
 	if (!tcti || !logpath || !nonce_hex) {
-		fprintf(stderr, "attest-agent evidence: --tcti, --eventlog and --nonce are required\n");
+		fprintf(stderr,
+		        "attest-agent evidence: --tcti, --eventlog and --nonce are required\n");
 		usage(stderr);
 		return 2;
 	}
@@ -74,16 +77,16 @@ int cmd_evidence(int argc, char **argv)
 	int rc = hex_decode(nonce_hex, nonce, sizeof nonce, &nonce_len);
 	if (rc || nonce_len < EVIDENCE_NONCE_MIN) {
 		fprintf(stderr,
-			"attest-agent evidence: --nonce \"%s\" is not %u to %u bytes of hex\n",
-			nonce_hex, EVIDENCE_NONCE_MIN, EVIDENCE_NONCE_MAX);
+		        "attest-agent evidence: --nonce \"%s\" is not %u to %u bytes of hex\n",
+		        nonce_hex, EVIDENCE_NONCE_MIN, EVIDENCE_NONCE_MAX);
 		return 2;
 	}
 	struct agent_tpm_pcr_selection sel;
 	if (agent_tpm_pcr_selection_parse(pcrs, &sel) != 0) {
 		fprintf(stderr,
-			"attest-agent evidence: --pcrs \"%s\": expected e.g. sha256:0-7,14+sha1:0 "
-			"(banks sha1/sha256/sha384/sha512, PCRs 0-23)\n",
-			pcrs);
+		        "attest-agent evidence: --pcrs \"%s\": expected e.g. sha256:0-7,14+sha1:0 "
+		        "(banks sha1/sha256/sha384/sha512, PCRs 0-23)\n",
+		        pcrs);
 		return 2;
 	}
 
@@ -97,9 +100,9 @@ int cmd_evidence(int argc, char **argv)
 	rc = fileio_read(logpath, EVENTLOG_MAX_SIZE, &log, &log_len);
 	if (rc) {
 		fprintf(stderr, "attest-agent evidence: cannot read event log %s: %s\n", logpath,
-			rc == ATTEST_E_LIMIT ? "larger than the cap"
-			: rc == ATTEST_E_IO  ? strerror(errno)
-					     : attest_strerror(rc));
+		        rc == ATTEST_E_LIMIT ? "larger than the cap"
+		        : rc == ATTEST_E_IO  ? strerror(errno)
+		                             : attest_strerror(rc));
 		goto out;
 	}
 	rc = agent_metadata(&meta);
@@ -119,7 +122,8 @@ int cmd_evidence(int argc, char **argv)
 	if (!rc)
 		rc = agent_tpm_ak_create(t, ecc ? AGENT_TPM_AK_ECC : AGENT_TPM_AK_RSA);
 	if (!rc)
-		rc = agent_evidence_bundle(t, &sel, nonce, nonce_len, meta, log, log_len, &out, NULL);
+		rc = agent_evidence_bundle(t, &sel, nonce, nonce_len, meta, log, log_len, &out,
+		                           NULL);
 	if (rc == ATTEST_E_NOMEM)
 		goto nomem;
 	if (rc) {

@@ -8,14 +8,15 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: attest-agent --listen ADDR:PORT [OPTIONS]   run the daemon\n"
-		   "       attest-agent COMMAND [OPTIONS]\n"
-		   "\n"
-		   "Commands:\n"
-		   "  evidence   quote this host's TPM once and print the evidence bundle (JSON)\n"
-		   "\n"
-		   "attest-agent --help-daemon describes the daemon's options;\n"
-		   "attest-agent COMMAND --help describes a command. Version " ATTEST_VERSION ".\n");
+	fprintf(f,
+	        "usage: attest-agent --listen ADDR:PORT [OPTIONS]   run the daemon\n"
+	        "       attest-agent COMMAND [OPTIONS]\n"
+	        "\n"
+	        "Commands:\n"
+	        "  evidence   quote this host's TPM once and print the evidence bundle (JSON)\n"
+	        "\n"
+	        "attest-agent --help-daemon describes the daemon's options;\n"
+	        "attest-agent COMMAND --help describes a command. Version " ATTEST_VERSION ".\n");
 }
 
 int main(int argc, char **argv)

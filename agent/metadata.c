@@ -35,8 +35,8 @@ static char *pretty_name(const char *text)
 static int set_str(json_t *o, const char *k, const char *v)
 {
 	return json_object_set_new(o, k, json_string(v && *v ? v : "unknown")) == 0
-		       ? 0
-		       : ATTEST_E_NOMEM;
+	           ? 0
+	           : ATTEST_E_NOMEM;
 }
 
 int agent_metadata(json_t **ret)

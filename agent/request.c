@@ -109,7 +109,8 @@ int agent_request_ak(const uint8_t *body, size_t len, struct agent_req *ret,
 		else if (strcmp(type, "ecc") == 0)
 			alg = AGENT_TPM_AK_ECC;
 		else
-			rc = refuse(msg, "\"type\" must be \"rsa\" or \"ecc\", not \"%.32s\"", type);
+			rc =
+			    refuse(msg, "\"type\" must be \"rsa\" or \"ecc\", not \"%.32s\"", type);
 	}
 	json_decref(o);
 	if (rc)
@@ -166,11 +167,12 @@ int agent_request_quote(const uint8_t *body, size_t len, struct agent_req *ret,
 		bool len_ok = nlen >= 2 * EVIDENCE_NONCE_MIN && nlen <= 2 * EVIDENCE_NONCE_MAX;
 		if (!len_ok || hex_decode(nonce, r.nonce, sizeof r.nonce, &r.nonce_len) != 0 ||
 		    r.nonce_len < EVIDENCE_NONCE_MIN)
-			rc = refuse(msg,
-			            "\"nonce\" must be %u to %u bytes in hex (%u to %u digits); got "
-			            "%zu characters%s",
-			            EVIDENCE_NONCE_MIN, EVIDENCE_NONCE_MAX, 2 * EVIDENCE_NONCE_MIN,
-			            2 * EVIDENCE_NONCE_MAX, nlen, len_ok ? " that are not hex" : "");
+			rc =
+			    refuse(msg,
+			           "\"nonce\" must be %u to %u bytes in hex (%u to %u digits); got "
+			           "%zu characters%s",
+			           EVIDENCE_NONCE_MIN, EVIDENCE_NONCE_MAX, 2 * EVIDENCE_NONCE_MIN,
+			           2 * EVIDENCE_NONCE_MAX, nlen, len_ok ? " that are not hex" : "");
 	}
 	if (!rc)
 		rc = member_string(o, "pcrs", &pcrs, msg);
@@ -179,11 +181,12 @@ int agent_request_quote(const uint8_t *body, size_t len, struct agent_req *ret,
 			pcrs = AGENT_REQ_DEFAULT_PCRS;
 		if (strlen(pcrs) > AGENT_REQ_PCRS_MAX ||
 		    agent_tpm_pcr_selection_parse(pcrs, &r.sel) != 0)
-			rc = refuse(msg,
-			            "\"pcrs\" \"%.64s\" is not a PCR selection: expected e.g. "
-			            "sha256:0-7,14+sha1:0 (banks sha1, sha256, sha384, sha512; PCRs "
-			            "0-23)",
-			            pcrs);
+			rc =
+			    refuse(msg,
+			           "\"pcrs\" \"%.64s\" is not a PCR selection: expected e.g. "
+			           "sha256:0-7,14+sha1:0 (banks sha1, sha256, sha384, sha512; PCRs "
+			           "0-23)",
+			           pcrs);
 	}
 	json_decref(o);
 	if (rc)

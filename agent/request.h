@@ -10,22 +10,22 @@
 
 #include "tpm.h"
 
-#define AGENT_REQ_NAME_MAX 68u  /* TPM2B_NAME contents: 2-byte alg + SHA-512 */
-#define AGENT_REQ_NONCE_MAX 64u /* = EVIDENCE_NONCE_MAX */
-#define AGENT_REQ_PCRS_MAX 256u /* characters of a "pcrs" selection */
-#define AGENT_REQ_MSG_SIZE 384u
+#define AGENT_REQ_NAME_MAX     68u  /* TPM2B_NAME contents: 2-byte alg + SHA-512 */
+#define AGENT_REQ_NONCE_MAX    64u  /* = EVIDENCE_NONCE_MAX */
+#define AGENT_REQ_PCRS_MAX     256u /* characters of a "pcrs" selection */
+#define AGENT_REQ_MSG_SIZE     384u
 #define AGENT_REQ_DEFAULT_PCRS "sha256:0-7"
 
 /* One parsed request; which fields are set depends on the route. */
 struct agent_req {
-	enum agent_tpm_ak_alg ak_alg;             /* POST /v1/ak */
-	uint8_t ak_name[AGENT_REQ_NAME_MAX];      /* POST /v1/activate */
+	enum agent_tpm_ak_alg ak_alg;        /* POST /v1/ak */
+	uint8_t ak_name[AGENT_REQ_NAME_MAX]; /* POST /v1/activate */
 	size_t ak_name_len;
 	uint8_t *cred; /* TPM2B_ID_OBJECT (with its size), malloc'd */
 	size_t cred_len;
 	uint8_t *secret; /* TPM2B_ENCRYPTED_SECRET (with its size), malloc'd */
 	size_t secret_len;
-	uint8_t nonce[AGENT_REQ_NONCE_MAX];       /* POST /v1/quote */
+	uint8_t nonce[AGENT_REQ_NONCE_MAX]; /* POST /v1/quote */
 	size_t nonce_len;
 	struct agent_tpm_pcr_selection sel;
 };

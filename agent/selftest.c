@@ -22,7 +22,7 @@
 #include "hex.h"
 
 #define SELFTEST_PATH_MAX 4096
-#define CRED_FILE_MAX 4096u
+#define CRED_FILE_MAX     4096u
 
 static int kind_parse(const char *s)
 {
@@ -74,7 +74,8 @@ static int info(struct agent_tpm *t)
 	for (int k = 0; k < AGENT_TPM_EK_KIND_COUNT; k++) {
 		uint8_t *c = NULL;
 		size_t n = 0;
-		rc = agent_tpm_nv_read(t, agent_tpm_ek_cert_index((enum agent_tpm_ek_kind)k), &c, &n);
+		rc = agent_tpm_nv_read(t, agent_tpm_ek_cert_index((enum agent_tpm_ek_kind)k), &c,
+		                       &n);
 		if (rc == ATTEST_E_NOTFOUND)
 			continue;
 		if (rc)
@@ -103,12 +104,10 @@ static int split_cred(const uint8_t *b, size_t n, size_t *ret_id_len)
 
 int cmd_selftest(int argc, char **argv)
 {
-	static const struct option opts[] = {{"tcti", required_argument, NULL, 't'},
-					     {"dir", required_argument, NULL, 'd'},
-					     {"ek", required_argument, NULL, 'k'},
-					     {"cred", required_argument, NULL, 'c'},
-					     {"ecc", no_argument, NULL, 'e'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"tcti", required_argument, NULL, 't'}, {"dir", required_argument, NULL, 'd'},
+	    {"ek", required_argument, NULL, 'k'},   {"cred", required_argument, NULL, 'c'},
+	    {"ecc", no_argument, NULL, 'e'},        {NULL, 0, NULL, 0}};
 	if (argc < 2) {
 		fprintf(stderr, "usage: attest-agent selftest info|ak|activate --tcti T ...\n");
 		return 2;
@@ -126,7 +125,8 @@ int cmd_selftest(int argc, char **argv)
 		case 'k':
 			kind = kind_parse(optarg);
 			if (kind < 0) {
-				fprintf(stderr, "attest-agent selftest: unknown EK kind \"%s\"\n", optarg);
+				fprintf(stderr, "attest-agent selftest: unknown EK kind \"%s\"\n",
+				        optarg);
 				return 2;
 			}
 			break;
@@ -196,11 +196,12 @@ int cmd_selftest(int argc, char **argv)
 	size_t id_len = 0;
 	if (fileio_read(cred, CRED_FILE_MAX, &cb, &cb_len) != 0 ||
 	    split_cred(cb, cb_len, &id_len) != 0) {
-		fprintf(stderr, "attest-agent selftest: %s is not a tpm2_makecredential file\n", cred);
+		fprintf(stderr, "attest-agent selftest: %s is not a tpm2_makecredential file\n",
+		        cred);
 		goto out;
 	}
 	rc = agent_tpm_activate_credential(t, cb + 8, id_len, cb + 8 + id_len, cb_len - 8 - id_len,
-					   &secret, &secret_len);
+	                                   &secret, &secret_len);
 	if (rc)
 		goto done;
 	for (size_t i = 0; i < secret_len; i++)
@@ -211,7 +212,7 @@ int cmd_selftest(int argc, char **argv)
 done:
 	if (rc)
 		fprintf(stderr, "attest-agent selftest %s: %s\n", sub,
-			*agent_tpm_last_error(t) ? agent_tpm_last_error(t) : attest_strerror(rc));
+		        *agent_tpm_last_error(t) ? agent_tpm_last_error(t) : attest_strerror(rc));
 	else
 		status = 0;
 out:

@@ -48,7 +48,7 @@ struct agent_tpm {
 };
 
 __attribute__((format(printf, 3, 4))) static int fail(struct agent_tpm *t, int code,
-						       const char *fmt, ...)
+                                                      const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -131,9 +131,9 @@ static uint16_t bank_alg(const char *name, size_t n)
 		const char *name;
 		uint16_t alg;
 	} names[] = {{"sha1", TPM2_ALG_SHA1},
-		     {"sha256", TPM2_ALG_SHA256},
-		     {"sha384", TPM2_ALG_SHA384},
-		     {"sha512", TPM2_ALG_SHA512}};
+	             {"sha256", TPM2_ALG_SHA256},
+	             {"sha384", TPM2_ALG_SHA384},
+	             {"sha512", TPM2_ALG_SHA512}};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (strlen(names[i].name) == n && memcmp(names[i].name, name, n) == 0)
 			return names[i].alg;
@@ -184,8 +184,8 @@ static bool parse_pcr_list(const char *s, size_t n, uint32_t *ret)
 		unsigned lo, hi;
 		if (dash) {
 			size_t dl = (size_t)(dash - (s + i));
-			if (!parse_pcr(s + i, dl, &lo) || !parse_pcr(dash + 1, j - i - dl - 1, &hi) ||
-			    lo > hi)
+			if (!parse_pcr(s + i, dl, &lo) ||
+			    !parse_pcr(dash + 1, j - i - dl - 1, &hi) || lo > hi)
 				return false;
 		} else {
 			if (!parse_pcr(s + i, j - i, &lo))
@@ -273,7 +273,7 @@ int agent_tpm_open(const char *tcti, struct agent_tpm **ret, char errmsg[AGENT_T
 	TSS2_RC r = Tss2_TctiLdr_Initialize(tcti && *tcti ? tcti : NULL, &t->tcti);
 	if (r != TSS2_RC_SUCCESS) {
 		rc = fail(t, ATTEST_E_TPM, "cannot open TCTI \"%s\": %s (0x%08x)", t->tcti_conf,
-			  Tss2_RC_Decode(r), (unsigned)r);
+		          Tss2_RC_Decode(r), (unsigned)r);
 		goto err;
 	}
 	r = Esys_Initialize(&t->esys, t->tcti, NULL);
@@ -319,14 +319,14 @@ const char *agent_tpm_tcti(const struct agent_tpm *t)
 /* ---- capabilities ---------------------------------------------------- */
 
 static int get_cap(struct agent_tpm *t, TPM2_CAP cap, UINT32 prop, UINT32 count,
-		   TPMS_CAPABILITY_DATA **ret)
+                   TPMS_CAPABILITY_DATA **ret)
 {
 	TSS2_RC r;
 	unsigned attempt = 0;
 	TPMI_YES_NO more = TPM2_NO;
 	do {
 		r = Esys_GetCapability(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, cap, prop,
-				       count, &more, ret);
+		                       count, &more, ret);
 	} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
 	if (r != TSS2_RC_SUCCESS)
 		return fail_rc(t, "TPM2_GetCapability", r);
@@ -341,7 +341,8 @@ static int get_prop(struct agent_tpm *t, TPM2_PT pt, UINT32 *ret)
 	if (rc)
 		return rc;
 	rc = ATTEST_E_NOTFOUND;
-	if (cd->data.tpmProperties.count >= 1 && cd->data.tpmProperties.tpmProperty[0].property == pt) {
+	if (cd->data.tpmProperties.count >= 1 &&
+	    cd->data.tpmProperties.tpmProperty[0].property == pt) {
 		*ret = cd->data.tpmProperties.tpmProperty[0].value;
 		rc = 0;
 	}
@@ -417,7 +418,7 @@ int agent_tpm_info(struct agent_tpm *t, struct agent_tpm_info *ret)
 	int rc = get_prop(t, TPM2_PT_MANUFACTURER, &v);
 	if (rc)
 		return rc == ATTEST_E_NOTFOUND ? fail(t, rc, "TPM does not report its manufacturer")
-					       : rc;
+		                               : rc;
 	info.manufacturer_id = v;
 	prop_chars(v, info.manufacturer);
 	/* Strings with embedded NULs are cut at the first one. */
@@ -509,23 +510,23 @@ int agent_tpm_nv_read(struct agent_tpm *t, uint32_t index, uint8_t **ret, size_t
 	if (t->nv_buffer_max == 0) {
 		UINT32 v = 0;
 		/* 512 is a size every TPM accepts if it does not say. */
-		t->nv_buffer_max = (get_prop(t, TPM2_PT_NV_BUFFER_MAX, &v) == 0 && v > 0 && v <= 4096)
-					   ? (UINT16)v
-					   : 512;
+		t->nv_buffer_max =
+		    (get_prop(t, TPM2_PT_NV_BUFFER_MAX, &v) == 0 && v > 0 && v <= 4096) ? (UINT16)v
+		                                                                        : 512;
 	}
 
 	ESYS_TR nv = ESYS_TR_NONE;
 	TPM2B_NV_PUBLIC *nvpub = NULL;
 	TPM2B_NAME *nvname = NULL;
 	uint8_t *buf = NULL;
-	TSS2_RC r = Esys_TR_FromTPMPublic(t->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-					  &nv);
+	TSS2_RC r =
+	    Esys_TR_FromTPMPublic(t->esys, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &nv);
 	if (r != TSS2_RC_SUCCESS) {
 		rc = fail_rc(t, "TPM2_NV_ReadPublic", r);
 		goto out;
 	}
 	r = Esys_NV_ReadPublic(t->esys, nv, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &nvpub,
-			       &nvname);
+	                       &nvname);
 	if (r != TSS2_RC_SUCCESS) {
 		rc = fail_rc(t, "TPM2_NV_ReadPublic", r);
 		goto out;
@@ -533,7 +534,7 @@ int agent_tpm_nv_read(struct agent_tpm *t, uint32_t index, uint8_t **ret, size_t
 	size_t size = nvpub->nvPublic.dataSize;
 	if (size > AGENT_TPM_EK_CERT_MAX) {
 		rc = fail(t, ATTEST_E_LIMIT, "NV index 0x%08x holds %zu bytes, more than %u", index,
-			  size, AGENT_TPM_EK_CERT_MAX);
+		          size, AGENT_TPM_EK_CERT_MAX);
 		goto out;
 	}
 	/* EK certificate indices are readable with their own (empty) auth or
@@ -546,12 +547,13 @@ int agent_tpm_nv_read(struct agent_tpm *t, uint32_t index, uint8_t **ret, size_t
 	}
 	size_t off = 0;
 	while (off < size) {
-		UINT16 chunk = (UINT16)(size - off < t->nv_buffer_max ? size - off : t->nv_buffer_max);
+		UINT16 chunk =
+		    (UINT16)(size - off < t->nv_buffer_max ? size - off : t->nv_buffer_max);
 		TPM2B_MAX_NV_BUFFER *data = NULL;
 		unsigned attempt = 0;
 		do {
 			r = Esys_NV_Read(t->esys, auth, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-					 ESYS_TR_NONE, chunk, (UINT16)off, &data);
+			                 ESYS_TR_NONE, chunk, (UINT16)off, &data);
 		} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
 		if (r != TSS2_RC_SUCCESS) {
 			rc = fail_rc(t, "TPM2_NV_Read", r);
@@ -560,7 +562,7 @@ int agent_tpm_nv_read(struct agent_tpm *t, uint32_t index, uint8_t **ret, size_t
 		if (data->size != chunk) {
 			Esys_Free(data);
 			rc = fail(t, ATTEST_E_TPM, "TPM2_NV_Read returned %u bytes, asked %u",
-				  (unsigned)data->size, (unsigned)chunk);
+			          (unsigned)data->size, (unsigned)chunk);
 			goto out;
 		}
 		memcpy(buf + off, data->buffer, chunk);
@@ -594,8 +596,8 @@ static int ek_policy_session(struct agent_tpm *t, ESYS_TR *ret)
 	TSS2_RC r;
 	do {
 		r = Esys_StartAuthSession(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-					  ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_POLICY, &sym,
-					  t->ek_name_alg, &s);
+		                          ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_POLICY, &sym,
+		                          t->ek_name_alg, &s);
 	} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
 	if (r != TSS2_RC_SUCCESS)
 		return fail_rc(t, "TPM2_StartAuthSession", r);
@@ -606,8 +608,8 @@ static int ek_policy_session(struct agent_tpm *t, ESYS_TR *ret)
 	attempt = 0;
 	do {
 		r = Esys_PolicySecret(t->esys, ESYS_TR_RH_ENDORSEMENT, s, ESYS_TR_PASSWORD,
-				      ESYS_TR_NONE, ESYS_TR_NONE, NULL, NULL, NULL, 0, &timeout,
-				      &ticket);
+		                      ESYS_TR_NONE, ESYS_TR_NONE, NULL, NULL, NULL, 0, &timeout,
+		                      &ticket);
 	} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
 	Esys_Free(timeout);
 	Esys_Free(ticket);
@@ -617,9 +619,10 @@ static int ek_policy_session(struct agent_tpm *t, ESYS_TR *ret)
 	}
 	if (t->ek_policy == EK_POLICY_B) {
 		TPML_DIGEST branches = {.count = 2};
-		if (!ek_policy_branches(t->ek_name_alg, &branches.digests[0], &branches.digests[1])) {
+		if (!ek_policy_branches(t->ek_name_alg, &branches.digests[0],
+		                        &branches.digests[1])) {
 			rc = fail(t, ATTEST_E_UNSUPPORTED, "no PolicyB branches for hash 0x%04x",
-				  t->ek_name_alg);
+			          t->ek_name_alg);
 			goto err;
 		}
 		r = Esys_PolicyOR(t->esys, s, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &branches);
@@ -658,7 +661,7 @@ static bool cert_key_bytes(EVP_PKEY *pk, uint8_t *out, size_t cap, size_t *ret_l
 		uint8_t pt[1 + 2 * 66];
 		size_t n = 0;
 		if (!EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt,
-						     sizeof pt, &n) ||
+		                                     sizeof pt, &n) ||
 		    n < 3 || pt[0] != 0x04 || n - 1 > cap)
 			return false;
 		memcpy(out, pt + 1, n - 1);
@@ -675,7 +678,8 @@ static bool tpm_key_matches(const TPMT_PUBLIC *p, const uint8_t *key, size_t key
 		       memcmp(p->unique.rsa.buffer, key, key_len) == 0;
 	if (p->type == TPM2_ALG_ECC) {
 		size_t xs = p->unique.ecc.x.size, ys = p->unique.ecc.y.size;
-		return xs == ys && xs + ys == key_len && memcmp(p->unique.ecc.x.buffer, key, xs) == 0 &&
+		return xs == ys && xs + ys == key_len &&
+		       memcmp(p->unique.ecc.x.buffer, key, xs) == 0 &&
 		       memcmp(p->unique.ecc.y.buffer, key + xs, ys) == 0;
 	}
 	return false;
@@ -694,9 +698,8 @@ static bool nv_template(struct agent_tpm *t, enum agent_tpm_ek_kind kind, TPM2B_
 	TPM2B_PUBLIC p;
 	memset(&p, 0, sizeof p);
 	size_t off = 0;
-	bool ok = Tss2_MU_TPMT_PUBLIC_Unmarshal(buf, len, &off, &p.publicArea) ==
-			  TSS2_RC_SUCCESS &&
-		  off == len;
+	bool ok = Tss2_MU_TPMT_PUBLIC_Unmarshal(buf, len, &off, &p.publicArea) == TSS2_RC_SUCCESS &&
+	          off == len;
 	free(buf);
 	if (!ok)
 		return false;
@@ -722,7 +725,7 @@ static bool nv_template(struct agent_tpm *t, enum agent_tpm_ek_kind kind, TPM2B_
 
 /* CreatePrimary under the endorsement hierarchy. */
 static int create_primary(struct agent_tpm *t, const TPM2B_PUBLIC *tmpl, ESYS_TR *ret_h,
-			  TPM2B_PUBLIC **ret_pub)
+                          TPM2B_PUBLIC **ret_pub)
 {
 	TPM2B_SENSITIVE_CREATE sens;
 	memset(&sens, 0, sizeof sens);
@@ -735,8 +738,8 @@ static int create_primary(struct agent_tpm *t, const TPM2B_PUBLIC *tmpl, ESYS_TR
 	unsigned attempt = 0;
 	do {
 		r = Esys_CreatePrimary(t->esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD,
-				       ESYS_TR_NONE, ESYS_TR_NONE, &sens, tmpl, &outside, &pcrs,
-				       ret_h, ret_pub, &cd, &ch, &ct);
+		                       ESYS_TR_NONE, ESYS_TR_NONE, &sens, tmpl, &outside, &pcrs,
+		                       ret_h, ret_pub, &cd, &ch, &ct);
 	} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
 	Esys_Free(cd);
 	Esys_Free(ch);
@@ -747,7 +750,7 @@ static int create_primary(struct agent_tpm *t, const TPM2B_PUBLIC *tmpl, ESYS_TR
 }
 
 int agent_tpm_ek_create(struct agent_tpm *t, enum agent_tpm_ek_kind kind, const uint8_t *cert,
-			size_t cert_len)
+                        size_t cert_len)
 {
 	if ((unsigned)kind >= AGENT_TPM_EK_KIND_COUNT)
 		return fail(t, ATTEST_E_ARG, "unknown EK kind %d", (int)kind);
@@ -762,8 +765,8 @@ int agent_tpm_ek_create(struct agent_tpm *t, enum agent_tpm_ek_kind kind, const 
 		X509_free(x);
 		if (!ok)
 			return fail(t, ATTEST_E_FORMAT,
-				    "EK certificate (%s) does not parse or holds no RSA/EC key",
-				    agent_tpm_ek_kind_name(kind));
+			            "EK certificate (%s) does not parse or holds no RSA/EC key",
+			            agent_tpm_ek_kind_name(kind));
 	}
 
 	/* Candidates in order: the vendor's template from NV, the profile's
@@ -774,7 +777,7 @@ int agent_tpm_ek_create(struct agent_tpm *t, enum agent_tpm_ek_kind kind, const 
 	if (nv_template(t, kind, &cand[nc]))
 		cand_name[nc++] = "nv";
 	bool high = kind == AGENT_TPM_EK_RSA2048_H || kind == AGENT_TPM_EK_ECC_P256_H ||
-		    kind == AGENT_TPM_EK_ECC_P384_H;
+	            kind == AGENT_TPM_EK_ECC_P384_H;
 	ek_template(kind, !high, &cand[nc]);
 	cand_name[nc++] = "profile";
 	if (cert) {
@@ -793,7 +796,8 @@ int agent_tpm_ek_create(struct agent_tpm *t, enum agent_tpm_ek_kind kind, const 
 			flush(t, &h);
 			continue;
 		}
-		enum ek_policy pol = ek_policy_of(pub->publicArea.nameAlg, &pub->publicArea.authPolicy);
+		enum ek_policy pol =
+		    ek_policy_of(pub->publicArea.nameAlg, &pub->publicArea.authPolicy);
 		size_t off = 0;
 		uint8_t m[sizeof t->ek_pub];
 		TSS2_RC r = Tss2_MU_TPM2B_PUBLIC_Marshal(pub, m, sizeof m, &off);
@@ -801,10 +805,10 @@ int agent_tpm_ek_create(struct agent_tpm *t, enum agent_tpm_ek_kind kind, const 
 		Esys_Free(pub);
 		if (r != TSS2_RC_SUCCESS || pol == 0) {
 			flush(t, &h);
-			return r != TSS2_RC_SUCCESS
-				       ? fail_rc(t, "marshal EK public", r)
-				       : fail(t, ATTEST_E_UNSUPPORTED,
-					      "EK authPolicy is neither the profile's PolicyA nor PolicyB");
+			return r != TSS2_RC_SUCCESS ? fail_rc(t, "marshal EK public", r)
+			                            : fail(t, ATTEST_E_UNSUPPORTED,
+			                                   "EK authPolicy is neither the profile's "
+			                                   "PolicyA nor PolicyB");
 		}
 		/* Replace the EK: an AK loaded under the old one goes too. */
 		flush(t, &t->ak);
@@ -820,8 +824,8 @@ int agent_tpm_ek_create(struct agent_tpm *t, enum agent_tpm_ek_kind kind, const 
 		return 0;
 	}
 	return fail(t, ATTEST_E_VERIFY,
-		    "no %s EK template gives the key in the EK certificate (tried %zu)",
-		    agent_tpm_ek_kind_name(kind), nc);
+	            "no %s EK template gives the key in the EK certificate (tried %zu)",
+	            agent_tpm_ek_kind_name(kind), nc);
 }
 
 int agent_tpm_ek_public(const struct agent_tpm *t, const uint8_t **ret, size_t *ret_len)
@@ -841,7 +845,7 @@ const char *agent_tpm_ek_template_used(const struct agent_tpm *t)
 /* ---- AK -------------------------------------------------------------- */
 
 static int ak_store(struct agent_tpm *t, ESYS_TR h, const TPM2B_PUBLIC *pub,
-		    const TPM2B_PRIVATE *priv)
+                    const TPM2B_PRIVATE *priv)
 {
 	size_t po = 0, so = 0;
 	uint8_t pm[sizeof t->ak_pub], sm[sizeof t->ak_priv];
@@ -870,7 +874,7 @@ static int ak_store(struct agent_tpm *t, ESYS_TR h, const TPM2B_PUBLIC *pub,
 }
 
 static int ak_load(struct agent_tpm *t, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv,
-		   ESYS_TR *ret)
+                   ESYS_TR *ret)
 {
 	ESYS_TR s = ESYS_TR_NONE;
 	int rc = ek_policy_session(t, &s);
@@ -911,7 +915,7 @@ int agent_tpm_ak_create(struct agent_tpm *t, enum agent_tpm_ak_alg alg)
 	unsigned attempt = 0;
 	do {
 		r = Esys_Create(t->esys, t->ek, s, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl,
-				&outside, &pcrs, &priv, &pub, &cd, &ch, &ct);
+		                &outside, &pcrs, &priv, &pub, &cd, &ch, &ct);
 	} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
 	flush(t, &s);
 	if (r != TSS2_RC_SUCCESS) {
@@ -936,7 +940,7 @@ out:
 }
 
 int agent_tpm_ak_load(struct agent_tpm *t, const uint8_t *pub_m, size_t pub_len,
-		      const uint8_t *priv_m, size_t priv_len)
+                      const uint8_t *priv_m, size_t priv_len)
 {
 	if (!t->have_ek)
 		return fail(t, ATTEST_E_STATE, "no EK loaded: create the EK before loading the AK");
@@ -989,24 +993,25 @@ int agent_tpm_ak_name(const struct agent_tpm *t, const uint8_t **ret, size_t *re
 }
 
 int agent_tpm_activate_credential(struct agent_tpm *t, const uint8_t *id_object,
-				  size_t id_object_len, const uint8_t *enc_secret,
-				  size_t enc_secret_len, uint8_t **ret, size_t *ret_len)
+                                  size_t id_object_len, const uint8_t *enc_secret,
+                                  size_t enc_secret_len, uint8_t **ret, size_t *ret_len)
 {
 	if (!t->have_ek || !t->have_ak)
-		return fail(t, ATTEST_E_STATE, "credential activation needs the EK and an AK loaded");
+		return fail(t, ATTEST_E_STATE,
+		            "credential activation needs the EK and an AK loaded");
 	TPM2B_ID_OBJECT cred;
 	TPM2B_ENCRYPTED_SECRET sec;
 	memset(&cred, 0, sizeof cred);
 	memset(&sec, 0, sizeof sec);
 	size_t o1 = 0, o2 = 0;
 	if (Tss2_MU_TPM2B_ID_OBJECT_Unmarshal(id_object, id_object_len, &o1, &cred) !=
-		    TSS2_RC_SUCCESS ||
+	        TSS2_RC_SUCCESS ||
 	    o1 != id_object_len ||
 	    Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal(enc_secret, enc_secret_len, &o2, &sec) !=
-		    TSS2_RC_SUCCESS ||
+	        TSS2_RC_SUCCESS ||
 	    o2 != enc_secret_len)
 		return fail(t, ATTEST_E_FORMAT,
-			    "credential is not one TPM2B_ID_OBJECT and one TPM2B_ENCRYPTED_SECRET");
+		            "credential is not one TPM2B_ID_OBJECT and one TPM2B_ENCRYPTED_SECRET");
 
 	ESYS_TR s = ESYS_TR_NONE;
 	int rc = ek_policy_session(t, &s);
@@ -1016,8 +1021,8 @@ int agent_tpm_activate_credential(struct agent_tpm *t, const uint8_t *id_object,
 	TSS2_RC r;
 	unsigned attempt = 0;
 	do {
-		r = Esys_ActivateCredential(t->esys, t->ak, t->ek, ESYS_TR_PASSWORD, s, ESYS_TR_NONE,
-					    &cred, &sec, &out);
+		r = Esys_ActivateCredential(t->esys, t->ak, t->ek, ESYS_TR_PASSWORD, s,
+		                            ESYS_TR_NONE, &cred, &sec, &out);
 	} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
 	flush(t, &s);
 	if (r != TSS2_RC_SUCCESS)
@@ -1039,7 +1044,7 @@ int agent_tpm_activate_credential(struct agent_tpm *t, const uint8_t *id_object,
 /* ---- PCRs and quotes ------------------------------------------------- */
 
 int agent_tpm_pcr_read(struct agent_tpm *t, const struct agent_tpm_pcr_selection *sel,
-		       struct agent_tpm_pcr_values *ret)
+                       struct agent_tpm_pcr_values *ret)
 {
 	struct agent_tpm_pcr_values *v = calloc(1, sizeof *v);
 	if (!v)
@@ -1068,7 +1073,7 @@ int agent_tpm_pcr_read(struct agent_tpm *t, const struct agent_tpm_pcr_selection
 		unsigned attempt = 0;
 		do {
 			r = Esys_PCR_Read(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &in,
-					  &counter, &out, &dig);
+			                  &counter, &out, &dig);
 		} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
 		if (r != TSS2_RC_SUCCESS) {
 			rc = fail_rc(t, "TPM2_PCR_Read", r);
@@ -1086,11 +1091,13 @@ int agent_tpm_pcr_read(struct agent_tpm *t, const struct agent_tpm_pcr_selection
 					continue;
 				if (b == left.count || di >= dig->count ||
 				    dig->digests[di].size != v->banks[b].size) {
-					rc = fail(t, ATTEST_E_TPM,
-						  "TPM2_PCR_Read answered a selection it was not asked");
+					rc = fail(
+					    t, ATTEST_E_TPM,
+					    "TPM2_PCR_Read answered a selection it was not asked");
 					break;
 				}
-				memcpy(v->banks[b].pcr[p], dig->digests[di].buffer, v->banks[b].size);
+				memcpy(v->banks[b].pcr[p], dig->digests[di].buffer,
+				       v->banks[b].size);
 				v->banks[b].mask |= 1u << p;
 				left.banks[b].mask &= ~(1u << p);
 				di++;
@@ -1104,13 +1111,14 @@ int agent_tpm_pcr_read(struct agent_tpm *t, const struct agent_tpm_pcr_selection
 		if (!progress) {
 			for (uint32_t b = 0; b < left.count; b++)
 				if (left.banks[b].mask) {
-					rc = fail(t, ATTEST_E_NOTFOUND,
-						  "the TPM has no %s PCRs in 0x%06x (bank not active?)",
-						  left.banks[b].alg == TPM2_ALG_SHA1     ? "sha1"
-						  : left.banks[b].alg == TPM2_ALG_SHA256 ? "sha256"
-						  : left.banks[b].alg == TPM2_ALG_SHA384 ? "sha384"
-											 : "sha512",
-						  (unsigned)left.banks[b].mask);
+					rc = fail(
+					    t, ATTEST_E_NOTFOUND,
+					    "the TPM has no %s PCRs in 0x%06x (bank not active?)",
+					    left.banks[b].alg == TPM2_ALG_SHA1     ? "sha1"
+					    : left.banks[b].alg == TPM2_ALG_SHA256 ? "sha256"
+					    : left.banks[b].alg == TPM2_ALG_SHA384 ? "sha384"
+					                                           : "sha512",
+					    (unsigned)left.banks[b].mask);
 					break;
 				}
 			goto out;
@@ -1125,7 +1133,7 @@ out:
 /* SHA-256 (the AK's signing hash) over the PCR values in the order of the
  * quote's own selection; false if a value the quote covers is missing. */
 static bool pcr_digest(const TPML_PCR_SELECTION *qs, const struct agent_tpm_pcr_values *v,
-		       uint8_t out[32])
+                       uint8_t out[32])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
@@ -1150,16 +1158,16 @@ static bool pcr_digest(const TPML_PCR_SELECTION *qs, const struct agent_tpm_pcr_
 #define QUOTE_ATTEMPTS 5
 
 int agent_tpm_quote(struct agent_tpm *t, const struct agent_tpm_pcr_selection *sel,
-		    const uint8_t *qualifying, size_t qualifying_len, uint8_t **ret_attest,
-		    size_t *ret_attest_len, uint8_t **ret_sig, size_t *ret_sig_len,
-		    struct agent_tpm_pcr_values *ret_pcrs)
+                    const uint8_t *qualifying, size_t qualifying_len, uint8_t **ret_attest,
+                    size_t *ret_attest_len, uint8_t **ret_sig, size_t *ret_sig_len,
+                    struct agent_tpm_pcr_values *ret_pcrs)
 {
 	if (!t->have_ak)
 		return fail(t, ATTEST_E_STATE, "no AK loaded");
 	TPM2B_DATA qd = {.size = 0};
 	if (qualifying_len > sizeof qd.buffer)
 		return fail(t, ATTEST_E_ARG, "qualifying data of %zu bytes (at most %zu)",
-			    qualifying_len, sizeof qd.buffer);
+		            qualifying_len, sizeof qd.buffer);
 	memcpy(qd.buffer, qualifying, qualifying_len);
 	qd.size = (UINT16)qualifying_len;
 	TPML_PCR_SELECTION in;
@@ -1177,7 +1185,7 @@ int agent_tpm_quote(struct agent_tpm *t, const struct agent_tpm_pcr_selection *s
 		unsigned ra = 0;
 		do {
 			r = Esys_Quote(t->esys, t->ak, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-				       &qd, &scheme, &in, &quoted, &sig);
+			               &qd, &scheme, &in, &quoted, &sig);
 		} while (r != TSS2_RC_SUCCESS && retry_again(r, &ra));
 		if (r != TSS2_RC_SUCCESS) {
 			rc = fail_rc(t, "TPM2_Quote", r);
@@ -1187,8 +1195,8 @@ int agent_tpm_quote(struct agent_tpm *t, const struct agent_tpm_pcr_selection *s
 		size_t off = 0;
 		memset(&att, 0, sizeof att);
 		rc = 0;
-		if (Tss2_MU_TPMS_ATTEST_Unmarshal(quoted->attestationData, quoted->size, &off, &att) !=
-			    TSS2_RC_SUCCESS ||
+		if (Tss2_MU_TPMS_ATTEST_Unmarshal(quoted->attestationData, quoted->size, &off,
+		                                  &att) != TSS2_RC_SUCCESS ||
 		    off != quoted->size || att.type != TPM2_ST_ATTEST_QUOTE)
 			rc = fail(t, ATTEST_E_TPM, "TPM2_Quote returned an unreadable TPMS_ATTEST");
 		if (!rc)
@@ -1197,17 +1205,18 @@ int agent_tpm_quote(struct agent_tpm *t, const struct agent_tpm_pcr_selection *s
 		if (!rc && !pcr_digest(&att.attested.quote.pcrSelect, v, d))
 			rc = fail(t, ATTEST_E_TPM, "quote covers PCRs that could not be read");
 		if (!rc && (att.attested.quote.pcrDigest.size != 32 ||
-			    memcmp(att.attested.quote.pcrDigest.buffer, d, 32) != 0)) {
+		            memcmp(att.attested.quote.pcrDigest.buffer, d, 32) != 0)) {
 			/* A PCR moved between the quote and the read: take both again. */
 			Esys_Free(quoted);
 			Esys_Free(sig);
 			rc = fail(t, ATTEST_E_STATE, "PCRs kept changing during %d quotes",
-				  QUOTE_ATTEMPTS);
+			          QUOTE_ATTEMPTS);
 			continue;
 		}
 		uint8_t sm[sizeof(TPMT_SIGNATURE)];
 		size_t so = 0;
-		if (!rc && Tss2_MU_TPMT_SIGNATURE_Marshal(sig, sm, sizeof sm, &so) != TSS2_RC_SUCCESS)
+		if (!rc &&
+		    Tss2_MU_TPMT_SIGNATURE_Marshal(sig, sm, sizeof sm, &so) != TSS2_RC_SUCCESS)
 			rc = fail(t, ATTEST_E_TPM, "cannot marshal the quote's signature");
 		uint8_t *a = NULL, *s = NULL;
 		if (!rc) {
@@ -1264,8 +1273,8 @@ int agent_tpm_startup(struct agent_tpm *t, uint8_t locality)
 		r = Tss2_Tcti_SetLocality(t->tcti, locality);
 		if (r != TSS2_RC_SUCCESS)
 			return fail(t, ATTEST_E_UNSUPPORTED,
-				    "TCTI \"%s\" cannot set locality %u: %s", t->tcti_conf,
-				    locality, Tss2_RC_Decode(r));
+			            "TCTI \"%s\" cannot set locality %u: %s", t->tcti_conf,
+			            locality, Tss2_RC_Decode(r));
 	}
 	unsigned attempt = 0;
 	do {
@@ -1278,13 +1287,13 @@ int agent_tpm_startup(struct agent_tpm *t, uint8_t locality)
 		TSS2_RC r2 = Tss2_Tcti_SetLocality(t->tcti, 0);
 		if (r2 != TSS2_RC_SUCCESS && !rc)
 			rc = fail(t, ATTEST_E_TPM, "cannot return to locality 0: %s",
-				  Tss2_RC_Decode(r2));
+			          Tss2_RC_Decode(r2));
 	}
 	return rc;
 }
 
 int agent_tpm_pcr_extend(struct agent_tpm *t, uint32_t pcr, size_t n, const uint16_t *algs,
-			 const uint8_t *const *digests)
+                         const uint8_t *const *digests)
 {
 	TPML_DIGEST_VALUES dv;
 	memset(&dv, 0, sizeof dv);
@@ -1302,7 +1311,7 @@ int agent_tpm_pcr_extend(struct agent_tpm *t, uint32_t pcr, size_t n, const uint
 	unsigned attempt = 0;
 	do {
 		r = Esys_PCR_Extend(t->esys, ESYS_TR_PCR0 + pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-				    ESYS_TR_NONE, &dv);
+		                    ESYS_TR_NONE, &dv);
 	} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
 	if (r != TSS2_RC_SUCCESS)
 		return fail_rc(t, "TPM2_PCR_Extend", r);

@@ -30,17 +30,17 @@
 #include <stdint.h>
 
 #define AGENT_TPM_ERRMSG_SIZE 256u
-#define AGENT_TPM_RETRIES 20u          /* attempts on RETRY/YIELDED/TESTING */
-#define AGENT_TPM_EK_CERT_MAX 4096u    /* bytes; larger NV certificates are refused */
-#define AGENT_TPM_MAX_BANKS 4u         /* PCR banks in one selection */
-#define AGENT_TPM_NUM_PCRS 24u         /* PCRs 0..23 */
-#define AGENT_TPM_DIGEST_MAX 64u       /* SHA-512 */
-#define AGENT_TPM_BLOB_MAX 1024u       /* marshalled key blobs, credentials */
+#define AGENT_TPM_RETRIES     20u   /* attempts on RETRY/YIELDED/TESTING */
+#define AGENT_TPM_EK_CERT_MAX 4096u /* bytes; larger NV certificates are refused */
+#define AGENT_TPM_MAX_BANKS   4u    /* PCR banks in one selection */
+#define AGENT_TPM_NUM_PCRS    24u   /* PCRs 0..23 */
+#define AGENT_TPM_DIGEST_MAX  64u   /* SHA-512 */
+#define AGENT_TPM_BLOB_MAX    1024u /* marshalled key blobs, credentials */
 
 /* TCG EK Credential Profile NV indices of EK certificates. */
-#define AGENT_TPM_NV_RSA2048_EKCERT 0x01c00002u     /* low range, template L-1 */
-#define AGENT_TPM_NV_ECC_P256_EKCERT 0x01c0000au    /* low range, template L-2 */
-#define AGENT_TPM_NV_RSA2048_HI_EKCERT 0x01c00012u  /* high range, template H-1 */
+#define AGENT_TPM_NV_RSA2048_EKCERT     0x01c00002u /* low range, template L-1 */
+#define AGENT_TPM_NV_ECC_P256_EKCERT    0x01c0000au /* low range, template L-2 */
+#define AGENT_TPM_NV_RSA2048_HI_EKCERT  0x01c00012u /* high range, template H-1 */
 #define AGENT_TPM_NV_ECC_P256_HI_EKCERT 0x01c00014u /* high range, template H-2 */
 #define AGENT_TPM_NV_ECC_P384_HI_EKCERT 0x01c00016u /* high range, template H-3 */
 
@@ -95,15 +95,15 @@ struct agent_tpm_pcr_values {
 
 /* What the TPM says about itself. */
 struct agent_tpm_info {
-	char manufacturer[5];   /* TPM_PT_MANUFACTURER as 4 ASCII chars ("IFX", "IBM") */
+	char manufacturer[5]; /* TPM_PT_MANUFACTURER as 4 ASCII chars ("IFX", "IBM") */
 	uint32_t manufacturer_id;
-	char vendor[17];        /* TPM_PT_VENDOR_STRING_1..4, trailing NULs/spaces cut */
+	char vendor[17];             /* TPM_PT_VENDOR_STRING_1..4, trailing NULs/spaces cut */
 	uint32_t firmware_version_1; /* TPM_PT_FIRMWARE_VERSION_1 */
 	uint32_t firmware_version_2; /* TPM_PT_FIRMWARE_VERSION_2 */
 	uint32_t spec_revision;      /* TPM_PT_REVISION (e.g. 164 = 1.64) */
 	uint32_t bank_count;         /* active PCR banks (at least one PCR allocated) */
 	uint16_t banks[AGENT_TPM_MAX_BANKS * 2];
-	char interface[32];          /* Linux driver: "tpm_tis", "tpm_crb", ...; "unknown" */
+	char interface[32]; /* Linux driver: "tpm_tis", "tpm_crb", ...; "unknown" */
 };
 
 /* Open the TPM behind a TCTI string (NULL or "" = tctildr's default). On
@@ -148,7 +148,7 @@ void agent_tpm_interface(const char *tcti, char *out, size_t cap);
  * ATTEST_E_VERIFY if none matches. With cert NULL the profile's template is
  * used as is. */
 int agent_tpm_ek_create(struct agent_tpm *t, enum agent_tpm_ek_kind kind, const uint8_t *cert,
-			size_t cert_len);
+                        size_t cert_len);
 
 /* Which template produced the loaded EK: "nv" (the vendor's, from the EK
  * template NV index), "profile", "profile-zero-unique" or
@@ -178,8 +178,8 @@ int agent_tpm_ak_name(const struct agent_tpm *t, const uint8_t **ret, size_t *re
 /* Load an AK saved earlier (marshalled TPM2B_PUBLIC and TPM2B_PRIVATE) under
  * the loaded EK. ATTEST_E_FORMAT for blobs that do not unmarshal exactly,
  * ATTEST_E_TPM if the TPM refuses them. */
-int agent_tpm_ak_load(struct agent_tpm *t, const uint8_t *pub, size_t pub_len,
-		      const uint8_t *priv, size_t priv_len);
+int agent_tpm_ak_load(struct agent_tpm *t, const uint8_t *pub, size_t pub_len, const uint8_t *priv,
+                      size_t priv_len);
 
 /* TPM2_ActivateCredential with the AK as activateHandle and the EK as
  * keyHandle (EK policy session). id_object is the marshalled TPM2B_ID_OBJECT
@@ -188,15 +188,15 @@ int agent_tpm_ak_load(struct agent_tpm *t, const uint8_t *pub, size_t pub_len,
  * frees and should wipe) is the recovered secret. ATTEST_E_TPM when the TPM
  * refuses (credential for another AK name or another EK). */
 int agent_tpm_activate_credential(struct agent_tpm *t, const uint8_t *id_object,
-				  size_t id_object_len, const uint8_t *enc_secret,
-				  size_t enc_secret_len, uint8_t **ret, size_t *ret_len);
+                                  size_t id_object_len, const uint8_t *enc_secret,
+                                  size_t enc_secret_len, uint8_t **ret, size_t *ret_len);
 
 /* ---- evidence -------------------------------------------------------- */
 
 /* Read the PCRs of a selection (loops: TPM2_PCR_Read returns at most 8 per
  * call). Banks the TPM does not have are ATTEST_E_NOTFOUND. */
 int agent_tpm_pcr_read(struct agent_tpm *t, const struct agent_tpm_pcr_selection *sel,
-		       struct agent_tpm_pcr_values *ret);
+                       struct agent_tpm_pcr_values *ret);
 
 /* TPM2_Quote with the AK over sel and qualifying data (at most 64 bytes).
  * The PCR values are read as well and checked against the quote's
@@ -205,9 +205,9 @@ int agent_tpm_pcr_read(struct agent_tpm *t, const struct agent_tpm_pcr_selection
  * (TPM2B_ATTEST contents), *ret_sig the marshalled TPMT_SIGNATURE, and
  * *ret_pcrs the values the quote covers. ATTEST_E_STATE without an AK. */
 int agent_tpm_quote(struct agent_tpm *t, const struct agent_tpm_pcr_selection *sel,
-		    const uint8_t *qualifying, size_t qualifying_len, uint8_t **ret_attest,
-		    size_t *ret_attest_len, uint8_t **ret_sig, size_t *ret_sig_len,
-		    struct agent_tpm_pcr_values *ret_pcrs);
+                    const uint8_t *qualifying, size_t qualifying_len, uint8_t **ret_attest,
+                    size_t *ret_attest_len, uint8_t **ret_sig, size_t *ret_sig_len,
+                    struct agent_tpm_pcr_values *ret_pcrs);
 
 /* TPM2_ReadClock: resetCount and restartCount (boot and resume counters). */
 int agent_tpm_clock(struct agent_tpm *t, uint32_t *ret_reset_count, uint32_t *ret_restart_count);
@@ -222,7 +222,7 @@ int agent_tpm_startup(struct agent_tpm *t, uint8_t locality);
 /* TPM2_PCR_Extend of PCR pcr with one digest per bank (TPML_DIGEST_VALUES):
  * algs[i]/digests[i] of the size of that algorithm, n <= AGENT_TPM_MAX_BANKS*2. */
 int agent_tpm_pcr_extend(struct agent_tpm *t, uint32_t pcr, size_t n, const uint16_t *algs,
-			 const uint8_t *const *digests);
+                         const uint8_t *const *digests);
 
 /* Handles of transient objects and sessions loaded right now (for tests and
  * `attest-agent selftest`): *ret_count of each. */

@@ -12,22 +12,22 @@
  * profile's EK policy NV index; PolicyB is PolicyOR(PolicyA, PolicyC).
  * docs/agent-tpm.md shows how to recompute A and B. */
 static const char POLICY_A_SHA256[] =
-	"837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa";
+    "837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa";
 static const char POLICY_B_SHA256[] =
-	"ca3d0a99a2b93906f7a3342414efcfb3a385d44cd1fd459089d19b5071c0b7a0";
+    "ca3d0a99a2b93906f7a3342414efcfb3a385d44cd1fd459089d19b5071c0b7a0";
 static const char POLICY_C_SHA256[] =
-	"3767e2edd43ff45a3a7e1eaefcef78643dca964632e7aad82c673a30d8633fde";
+    "3767e2edd43ff45a3a7e1eaefcef78643dca964632e7aad82c673a30d8633fde";
 static const char POLICY_A_SHA384[] = "8bbf2266537c171cb56e403c4dc1d4b64f432611dc386e6f"
-				      "532050c3278c930e143e8bb1133824ccb431053871c6db53";
+                                      "532050c3278c930e143e8bb1133824ccb431053871c6db53";
 static const char POLICY_B_SHA384[] = "b26e7d28d11a50bc53d882bcf5fd3a1a074148bb35d3b4e4"
-				      "cb1c0ad9bde419cacb47ba09699646150f9fc000f3f80e12";
+                                      "cb1c0ad9bde419cacb47ba09699646150f9fc000f3f80e12";
 static const char POLICY_C_SHA384[] = "d6032ce61f2fb3c240eb3cf6a33237ef2b6a16f4293c22b4"
-				      "55e261cffd217ad5b4947c2d73e63005eed2dc2b3593d165";
+                                      "55e261cffd217ad5b4947c2d73e63005eed2dc2b3593d165";
 
 /* fixedTPM | fixedParent | sensitiveDataOrigin | adminWithPolicy |
  * restricted | decrypt: the low-range EK (no userWithAuth). */
-#define EK_ATTRS_L                                                                        \
-	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN | \
+#define EK_ATTRS_L                                                                                 \
+	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |        \
 	 TPMA_OBJECT_ADMINWITHPOLICY | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT)
 /* The high range adds userWithAuth. */
 #define EK_ATTRS_H (EK_ATTRS_L | TPMA_OBJECT_USERWITHAUTH)
@@ -49,7 +49,7 @@ bool ek_template(enum agent_tpm_ek_kind kind, bool zero_unique, TPM2B_PUBLIC *re
 	TPMT_PUBLIC *a = &p.publicArea;
 	bool rsa = kind == AGENT_TPM_EK_RSA2048 || kind == AGENT_TPM_EK_RSA2048_H;
 	bool high = kind == AGENT_TPM_EK_RSA2048_H || kind == AGENT_TPM_EK_ECC_P256_H ||
-		    kind == AGENT_TPM_EK_ECC_P384_H;
+	            kind == AGENT_TPM_EK_ECC_P384_H;
 	if ((unsigned)kind >= AGENT_TPM_EK_KIND_COUNT)
 		return false;
 
@@ -61,9 +61,9 @@ bool ek_template(enum agent_tpm_ek_kind kind, bool zero_unique, TPM2B_PUBLIC *re
 		set_digest(&a->authPolicy, high ? POLICY_B_SHA256 : POLICY_A_SHA256);
 
 	TPMT_SYM_DEF_OBJECT sym = {
-		.algorithm = TPM2_ALG_AES,
-		.keyBits.aes = kind == AGENT_TPM_EK_ECC_P384_H ? 256 : 128,
-		.mode.aes = TPM2_ALG_CFB,
+	    .algorithm = TPM2_ALG_AES,
+	    .keyBits.aes = kind == AGENT_TPM_EK_ECC_P384_H ? 256 : 128,
+	    .mode.aes = TPM2_ALG_CFB,
 	};
 	if (rsa) {
 		a->type = TPM2_ALG_RSA;
@@ -78,7 +78,7 @@ bool ek_template(enum agent_tpm_ek_kind kind, bool zero_unique, TPM2B_PUBLIC *re
 		a->parameters.eccDetail.symmetric = sym;
 		a->parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
 		a->parameters.eccDetail.curveID =
-			kind == AGENT_TPM_EK_ECC_P384_H ? TPM2_ECC_NIST_P384 : TPM2_ECC_NIST_P256;
+		    kind == AGENT_TPM_EK_ECC_P384_H ? TPM2_ECC_NIST_P384 : TPM2_ECC_NIST_P256;
 		a->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
 		a->unique.ecc.x.size = zero_unique ? n : 0;
 		a->unique.ecc.y.size = zero_unique ? n : 0;
@@ -113,7 +113,8 @@ static bool digest_is(const TPM2B_DIGEST *d, const char *hex)
 {
 	TPM2B_DIGEST want;
 	set_digest(&want, hex);
-	return want.size != 0 && d->size == want.size && memcmp(d->buffer, want.buffer, d->size) == 0;
+	return want.size != 0 && d->size == want.size &&
+	       memcmp(d->buffer, want.buffer, d->size) == 0;
 }
 
 enum ek_policy ek_policy_of(TPMI_ALG_HASH name_alg, const TPM2B_DIGEST *p)
@@ -154,8 +155,8 @@ void ak_template(enum agent_tpm_ak_alg alg, TPM2B_PUBLIC *ret)
 	TPMT_PUBLIC *a = &p.publicArea;
 	a->nameAlg = TPM2_ALG_SHA256;
 	a->objectAttributes = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT |
-			      TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-			      TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH;
+	                      TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+	                      TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH;
 	if (alg == AGENT_TPM_AK_ECC) {
 		a->type = TPM2_ALG_ECC;
 		a->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;

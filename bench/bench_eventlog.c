@@ -75,7 +75,7 @@ int main(int argc, char **argv)
 	if (!in)
 		return 1;
 	for (int i = 1; i < argc; i++) {
-		struct input x = { argv[i], NULL, 0 };
+		struct input x = {argv[i], NULL, 0};
 		if (fileio_read(argv[i], EVENTLOG_MAX_SIZE, &x.buf, &x.len) < 0) {
 			fprintf(stderr, "bench_eventlog: cannot read %s\n", argv[i]);
 			continue;
@@ -131,10 +131,10 @@ int main(int argc, char **argv)
 	double sha_mbs = (double)total * (double)srounds / t / 1e6;
 
 	printf("event logs: %zu files, %zu bytes\n", n, total);
-	printf("parse+replay+content-check (SHA-256 bank): %8.1f MB/s  %9.0f logs/s\n",
-	       ours_mbs[0], ours_logs[0]);
-	printf("parse+replay+content-check (every bank):  %8.1f MB/s  %9.0f logs/s\n",
-	       ours_mbs[1], ours_logs[1]);
+	printf("parse+replay+content-check (SHA-256 bank): %8.1f MB/s  %9.0f logs/s\n", ours_mbs[0],
+	       ours_logs[0]);
+	printf("parse+replay+content-check (every bank):  %8.1f MB/s  %9.0f logs/s\n", ours_mbs[1],
+	       ours_logs[1]);
 	printf("SHA-256 (EVP) over the same bytes:         %8.1f MB/s  %9.0f logs/s\n", sha_mbs,
 	       (double)n * (double)srounds / t);
 	printf("ratio to SHA-256, SHA-256 bank (target >= 0.5): %.2f\n", ours_mbs[0] / sha_mbs);

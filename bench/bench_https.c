@@ -87,7 +87,8 @@ static double keepalive(uint16_t port, const struct tlsid *id, int n)
 				buf[len] = 0;
 				char *end = strstr(buf, "\r\n\r\n");
 				char *cl = strcasestr(buf, "Content-Length:");
-				if (end && cl && len >= (size_t)(end + 4 - buf) + strtoul(cl + 15, NULL, 10))
+				if (end && cl &&
+				    len >= (size_t)(end + 4 - buf) + strtoul(cl + 15, NULL, 10))
 					break;
 			}
 			ok++;
@@ -134,13 +135,16 @@ static void on_done(const struct https_result *r, void *arg)
 }
 
 static double handshakes(uint16_t port, const struct tlsid *id, const char *pin, int n, int window,
-			 int *failed)
+                         int *failed)
 {
 	struct flight f = {.total = n, .window = window};
 	f.base = event_base_new();
 	https_client_new(f.base, id, NULL, &f.cli, NULL, 0);
-	f.call = (struct https_call){.host = "127.0.0.1", .port = port, .path = "/v1/ping",
-				     .verify = HTTPS_VERIFY_PIN, .pin = pin};
+	f.call = (struct https_call){.host = "127.0.0.1",
+	                             .port = port,
+	                             .path = "/v1/ping",
+	                             .verify = HTTPS_VERIFY_PIN,
+	                             .pin = pin};
 	double t0 = now_s();
 	launch(&f);
 	event_base_dispatch(f.base);
@@ -168,8 +172,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct srv s = {.base = event_base_new()};
-	struct https_server_config cfg = {.listen = "127.0.0.1:0", .identity = sid,
-					  .client_cert = HTTPS_CLIENT_CERT_REQUIRED};
+	struct https_server_config cfg = {
+	    .listen = "127.0.0.1:0", .identity = sid, .client_cert = HTTPS_CLIENT_CERT_REQUIRED};
 	struct https_server *srv = NULL;
 	if (https_server_new(s.base, &cfg, &srv, err, sizeof err) < 0) {
 		fprintf(stderr, "bench_https: %s\n", err);
@@ -184,11 +188,15 @@ int main(int argc, char **argv)
 	double ka = keepalive(port, cid, n);
 	double seq = handshakes(port, cid, sid->thumbprint, n / 4, 1, &f1);
 	double par = handshakes(port, cid, sid->thumbprint, n / 2, 32, &f2);
-	printf("HTTPS on loopback, mutual TLS with P-256 certificates (server and client on 2 threads)\n");
-	printf("  one TLS connection, keep-alive, sequential : %8.0f requests/s (%d requests)\n", ka, n);
-	printf("  new TLS handshake per request, sequential  : %8.0f requests/s (%d requests, %d failed)\n",
+	printf("HTTPS on loopback, mutual TLS with P-256 certificates (server and client on 2 "
+	       "threads)\n");
+	printf("  one TLS connection, keep-alive, sequential : %8.0f requests/s (%d requests)\n",
+	       ka, n);
+	printf("  new TLS handshake per request, sequential  : %8.0f requests/s (%d requests, %d "
+	       "failed)\n",
 	       seq, n / 4, f1);
-	printf("  new TLS handshake per request, 32 in flight: %8.0f requests/s (%d requests, %d failed)\n",
+	printf("  new TLS handshake per request, 32 in flight: %8.0f requests/s (%d requests, %d "
+	       "failed)\n",
 	       par, n / 2, f2);
 	if (seq > 0)
 		printf("  keep-alive / handshake (sequential)       : %8.1fx\n", ka / seq);

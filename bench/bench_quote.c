@@ -5,7 +5,8 @@
  * EVP_DigestVerify over the same bytes with the same, already loaded key,
  * measured in the same run. Prints one line per key type and the ratio
  * (target >= 0.5), and the rate when the caller passes the AK already
- * converted (a verifier caching enrolled AKs). Usage: bench_quote [SECONDS per measurement, default 2]. */
+ * converted (a verifier caching enrolled AKs). Usage: bench_quote [SECONDS per measurement, default
+ * 2]. */
 #include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
@@ -57,14 +58,14 @@ static void make(struct setup *s, int ecc)
 {
 	memset(s, 0, sizeof *s);
 	s->key = ecc ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")
-		     : EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	             : EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
 	if (!s->key)
 		die("keygen");
 	TPMT_PUBLIC *p = &s->ak;
 	p->nameAlg = TPM2_ALG_SHA256;
 	p->objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-			      TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-			      TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT;
+	                      TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
+	                      TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT;
 	if (ecc) {
 		p->type = TPM2_ALG_ECC;
 		p->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
@@ -107,7 +108,7 @@ static void make(struct setup *s, int ecc)
 	a.attested.quote.pcrSelect = sel;
 	size_t dl = 0;
 	if (quote_pcr_digest(&sel, &s->pcrs, TPM2_ALG_SHA256, a.attested.quote.pcrDigest.buffer,
-			     &dl) < 0)
+	                     &dl) < 0)
 		die("pcr digest");
 	a.attested.quote.pcrDigest.size = (uint16_t)dl;
 	size_t off = 0;
@@ -152,7 +153,7 @@ static double rate_ours(struct setup *s, EVP_PKEY *key, double secs)
 		for (int i = 0; i < 64; i++) {
 			rs->count = rs->dropped = 0;
 			if (quote_verify(&s->ak, key, s->attest, s->attest_len, s->sig, s->sig_len,
-					 s->qd, sizeof s->qd, &s->pcrs, NULL, NULL, rs) != 0 ||
+			                 s->qd, sizeof s->qd, &s->pcrs, NULL, NULL, rs) != 0 ||
 			    rs->count != 0)
 				die("quote_verify (not verified)");
 		}
@@ -170,9 +171,10 @@ static double rate_raw(struct setup *s, double secs)
 	do {
 		for (int i = 0; i < 64; i++) {
 			EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-			if (!ctx || EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, s->key) != 1 ||
+			if (!ctx ||
+			    EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, s->key) != 1 ||
 			    EVP_DigestVerify(ctx, s->raw_sig, s->raw_sig_len, s->attest,
-					     s->attest_len) != 1)
+			                     s->attest_len) != 1)
 				die("raw verify");
 			EVP_MD_CTX_free(ctx);
 		}
@@ -193,7 +195,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	static const char *const names[] = { "RSA-2048 RSASSA-SHA256", "ECC P-256 ECDSA-SHA256" };
+	static const char *const names[] = {"RSA-2048 RSASSA-SHA256", "ECC P-256 ECDSA-SHA256"};
 	int ok = 1;
 	for (int ecc = 0; ecc < 2; ecc++) {
 		struct setup s;
@@ -205,10 +207,11 @@ int main(int argc, char **argv)
 		double raw = rate_raw(&s, secs), ours = rate_ours(&s, NULL, secs);
 		double cached_rate = rate_ours(&s, cached, secs);
 		double ratio = ours / raw;
-		printf("quote verify %-24s attest quote_verify: %9.0f/s   openssl EVP_DigestVerify: "
-		       "%9.0f/s   ratio %.2f (target >= 0.50)   with the AK key cached: %9.0f/s "
-		       "(ratio %.2f)\n",
-		       names[ecc], ours, raw, ratio, cached_rate, cached_rate / raw);
+		printf(
+		    "quote verify %-24s attest quote_verify: %9.0f/s   openssl EVP_DigestVerify: "
+		    "%9.0f/s   ratio %.2f (target >= 0.50)   with the AK key cached: %9.0f/s "
+		    "(ratio %.2f)\n",
+		    names[ecc], ours, raw, ratio, cached_rate, cached_rate / raw);
 		EVP_PKEY_free(cached);
 		ok &= ratio >= 0.5;
 		EVP_PKEY_free(s.key);

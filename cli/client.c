@@ -773,7 +773,7 @@ void client_table_free(struct client_table *t)
 }
 
 int client_dispatch(const char *group, void (*usage)(FILE *f), const struct client_subcommand *subs,
-		    int argc, char **argv)
+                    int argc, char **argv)
 {
 	int lead = client_global_options(argc, argv); /* attestctl host --json list */
 	if (lead < 0)

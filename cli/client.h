@@ -79,7 +79,7 @@ struct client_subcommand {
  * terminated) named SUB. A missing or unknown SUB prints usage to stderr and
  * gives CLIENT_EXIT_USAGE. */
 int client_dispatch(const char *group, void (*usage)(FILE *f), const struct client_subcommand *subs,
-		    int argc, char **argv);
+                    int argc, char **argv);
 
 /* Print "attestctl CMD: " + message to stderr (CMD from the last
  * client_parse). */

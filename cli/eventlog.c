@@ -18,38 +18,41 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: attestctl eventlog show FILE [--json]\n"
-		"       attestctl eventlog replay FILE [--json]\n"
-		"       attestctl eventlog facts FILE [--json]\n"
-		"\n"
-		"Inspect a TCG measured-boot event log (crypto-agile or legacy SHA-1), e.g.\n"
-		"/sys/kernel/security/tpm0/binary_bios_measurements. FILE '-' reads stdin.\n"
-		"  show    one line per event: number, PCR, type, digest per bank, decoded data\n"
-		"  replay  the PCR values the log computes, per bank\n"
-		"  facts   Secure Boot state, PK/KEK/db/dbx, firmware, boot applications,\n"
-		"          kernel, and the content checks (digest = hash of the data)\n"
-		"Exit status: 0 ok, 1 the log could not be read or parsed, 2 usage error.\n");
+	        "usage: attestctl eventlog show FILE [--json]\n"
+	        "       attestctl eventlog replay FILE [--json]\n"
+	        "       attestctl eventlog facts FILE [--json]\n"
+	        "\n"
+	        "Inspect a TCG measured-boot event log (crypto-agile or legacy SHA-1), e.g.\n"
+	        "/sys/kernel/security/tpm0/binary_bios_measurements. FILE '-' reads stdin.\n"
+	        "  show    one line per event: number, PCR, type, digest per bank, decoded data\n"
+	        "  replay  the PCR values the log computes, per bank\n"
+	        "  facts   Secure Boot state, PK/KEK/db/dbx, firmware, boot applications,\n"
+	        "          kernel, and the content checks (digest = hash of the data)\n"
+	        "Exit status: 0 ok, 1 the log could not be read or parsed, 2 usage error.\n");
 }
 
 static void sub_usage(FILE *f, const char *sub)
 {
 	if (!strcmp(sub, "show"))
 		fprintf(f, "usage: attestctl eventlog show FILE [--json]\n"
-			   "One line per event: number, PCR, type name, digest per bank and the\n"
-			   "decoded event data. --json prints the whole parsed log, with each\n"
-			   "event's data in hex, its summary and its content check.\n");
+		           "One line per event: number, PCR, type name, digest per bank and the\n"
+		           "decoded event data. --json prints the whole parsed log, with each\n"
+		           "event's data in hex, its summary and its content check.\n");
 	else if (!strcmp(sub, "replay"))
-		fprintf(f, "usage: attestctl eventlog replay FILE [--json]\n"
-			   "Replays the log: every PCR starts at zero (PCR 0 at the StartupLocality,\n"
-			   "or 4 with an H-CRTM event), EV_NO_ACTION is skipped. --json prints\n"
-			   "{\"<bank>\": {\"<pcr>\": \"<hex>\", ...}, ...} for every bank of the log and\n"
-			   "every PCR it extends.\n");
+		fprintf(
+		    f,
+		    "usage: attestctl eventlog replay FILE [--json]\n"
+		    "Replays the log: every PCR starts at zero (PCR 0 at the StartupLocality,\n"
+		    "or 4 with an H-CRTM event), EV_NO_ACTION is skipped. --json prints\n"
+		    "{\"<bank>\": {\"<pcr>\": \"<hex>\", ...}, ...} for every bank of the log and\n"
+		    "every PCR it extends.\n");
 	else
-		fprintf(f, "usage: attestctl eventlog facts FILE [--json]\n"
-			   "What the log says: Secure Boot (enabled/disabled/unknown), PK/KEK/db/dbx\n"
-			   "entry counts, firmware versions, boot applications, kernel and command\n"
-			   "line, plus every event whose digest is not the hash of its data. A\n"
-			   "fact is taken only from events whose content check passed.\n");
+		fprintf(f,
+		        "usage: attestctl eventlog facts FILE [--json]\n"
+		        "What the log says: Secure Boot (enabled/disabled/unknown), PK/KEK/db/dbx\n"
+		        "entry counts, firmware versions, boot applications, kernel and command\n"
+		        "line, plus every event whose digest is not the hash of its data. A\n"
+		        "fact is taken only from events whose content check passed.\n");
 }
 
 static int load(const char *path, struct eventlog **ret)
@@ -59,7 +62,7 @@ static int load(const char *path, struct eventlog **ret)
 	int e = fileio_read(path, EVENTLOG_MAX_SIZE, &buf, &len);
 	if (e == ATTEST_E_LIMIT) {
 		fprintf(stderr, "attestctl: %s: larger than the %u-byte event log cap\n", path,
-			EVENTLOG_MAX_SIZE);
+		        EVENTLOG_MAX_SIZE);
 		return 1;
 	}
 	if (e < 0) {
@@ -71,7 +74,7 @@ static int load(const char *path, struct eventlog **ret)
 	free(buf);
 	if (e < 0) {
 		fprintf(stderr, "attestctl: %s: %s: %s\n", path,
-			err.message[0] ? err.message : "parse failed", attest_strerror(e));
+		        err.message[0] ? err.message : "parse failed", attest_strerror(e));
 		return 1;
 	}
 	return 0;
@@ -100,14 +103,10 @@ static json_t *hex_json(const uint8_t *p, size_t n)
 static const char *check_name(uint8_t st)
 {
 	switch (st) {
-	case EVENTLOG_CHECK_PASS:
-		return "pass";
-	case EVENTLOG_CHECK_FAIL:
-		return "FAIL";
-	case EVENTLOG_CHECK_UNVERIFIABLE:
-		return "unverifiable";
-	default:
-		return "none";
+	case EVENTLOG_CHECK_PASS: return "pass";
+	case EVENTLOG_CHECK_FAIL: return "FAIL";
+	case EVENTLOG_CHECK_UNVERIFIABLE: return "unverifiable";
+	default: return "none";
 	}
 }
 
@@ -130,7 +129,7 @@ static json_t *digests_json(const struct eventlog_event *ev)
 	for (uint32_t k = 0; d && k < ev->digest_count; k++) {
 		char tmp[8];
 		json_object_set_new(d, bank_name(ev->digests[k].alg, tmp),
-				    hex_json(ev->digests[k].bytes, ev->digests[k].size));
+		                    hex_json(ev->digests[k].bytes, ev->digests[k].size));
 	}
 	return d;
 }
@@ -154,46 +153,47 @@ static int do_show(const struct eventlog *log, bool json)
 		json_t *banks = json_array();
 		json_t *events = json_array();
 		json_object_set_new(root, "format",
-				    json_string(log->format == EVENTLOG_FORMAT_CRYPTO_AGILE
-							? "crypto-agile"
-							: "legacy-sha1"));
+		                    json_string(log->format == EVENTLOG_FORMAT_CRYPTO_AGILE
+		                                    ? "crypto-agile"
+		                                    : "legacy-sha1"));
 		for (uint32_t b = 0; b < log->bank_count; b++) {
 			char tmp[8];
-			json_array_append_new(banks,
-					      json_pack("{s:s, s:i}", "alg",
-							bank_name(log->banks[b].alg, tmp), "size",
-							(int)log->banks[b].size));
+			json_array_append_new(banks, json_pack("{s:s, s:i}", "alg",
+			                                       bank_name(log->banks[b].alg, tmp),
+			                                       "size", (int)log->banks[b].size));
 		}
 		json_object_set_new(root, "banks", banks);
 		json_object_set_new(root, "startup_locality",
-				    log->has_startup_locality
-					    ? json_integer(log->startup_locality)
-					    : json_null());
+		                    log->has_startup_locality ? json_integer(log->startup_locality)
+		                                              : json_null());
 		json_object_set_new(root, "hcrtm", json_boolean(log->has_hcrtm));
-		json_object_set_new(root, "trailing_bytes", json_integer((json_int_t)log->trailing_bytes));
+		json_object_set_new(root, "trailing_bytes",
+		                    json_integer((json_int_t)log->trailing_bytes));
 		for (size_t i = 0; i < log->event_count; i++) {
 			const struct eventlog_event *ev = &log->events[i];
 			eventlog_event_describe(ev, desc, DESCRIBE_CAP);
 			json_t *je = json_object();
 			json_object_set_new(je, "number", json_integer(ev->number));
 			json_object_set_new(je, "offset", json_integer((json_int_t)ev->offset));
-			json_object_set_new(je, "pcr", ev->pcr == EVENTLOG_PCR_NONE
-							       ? json_integer(-1)
-							       : json_integer(ev->pcr));
+			json_object_set_new(je, "pcr",
+			                    ev->pcr == EVENTLOG_PCR_NONE ? json_integer(-1)
+			                                                 : json_integer(ev->pcr));
 			json_object_set_new(je, "type", json_integer(ev->type));
-			json_object_set_new(je, "type_name", json_string(eventlog_type_name(ev->type)));
+			json_object_set_new(je, "type_name",
+			                    json_string(eventlog_type_name(ev->type)));
 			json_object_set_new(je, "digests", digests_json(ev));
 			json_object_set_new(je, "data", hex_json(ev->data, ev->data_len));
 			json_object_set_new(je, "summary", json_string(desc));
 			json_object_set_new(je, "content_check",
-					    json_string(check_name(checks->status[i])));
+			                    json_string(check_name(checks->status[i])));
 			json_array_append_new(events, je);
 		}
 		json_object_set_new(root, "events", events);
 		rc = print_json(root);
 	} else {
-		printf("format %s, banks",
-		       log->format == EVENTLOG_FORMAT_CRYPTO_AGILE ? "crypto-agile" : "legacy-sha1");
+		printf("format %s, banks", log->format == EVENTLOG_FORMAT_CRYPTO_AGILE
+		                               ? "crypto-agile"
+		                               : "legacy-sha1");
 		for (uint32_t b = 0; b < log->bank_count; b++) {
 			char tmp[8];
 			printf(" %s", bank_name(log->banks[b].alg, tmp));
@@ -207,7 +207,8 @@ static int do_show(const struct eventlog *log, bool json)
 			const struct eventlog_event *ev = &log->events[i];
 			eventlog_event_describe(ev, desc, DESCRIBE_CAP);
 			if (ev->pcr == EVENTLOG_PCR_NONE)
-				printf("%4u PCR  - %-32s", ev->number, eventlog_type_name(ev->type));
+				printf("%4u PCR  - %-32s", ev->number,
+				       eventlog_type_name(ev->type));
 			else
 				printf("%4u PCR %2u %-32s", ev->number, ev->pcr,
 				       eventlog_type_name(ev->type));
@@ -217,7 +218,8 @@ static int do_show(const struct eventlog *log, bool json)
 				printf(" %s:%s", bank_name(ev->digests[k].alg, tmp), hexbuf);
 			}
 			printf(" %s%s\n", desc,
-			       checks->status[i] == EVENTLOG_CHECK_FAIL ? " [CONTENT MISMATCH]" : "");
+			       checks->status[i] == EVENTLOG_CHECK_FAIL ? " [CONTENT MISMATCH]"
+			                                                : "");
 		}
 	}
 	free(desc);
@@ -246,8 +248,9 @@ static int do_replay(const struct eventlog *log, bool json)
 				    log->events[i].pcr < EVENTLOG_NUM_PCRS)
 					touched_any = true;
 			if (touched_any)
-				fprintf(stderr, "attestctl: bank %s cannot be computed here; skipped\n",
-					name);
+				fprintf(stderr,
+				        "attestctl: bank %s cannot be computed here; skipped\n",
+				        name);
 			if (!touched_any && json)
 				json_object_set_new(root, name, json_object());
 			continue;
@@ -277,10 +280,10 @@ static json_t *sigdb_json(const struct eventlog *log, const struct eventlog_sigd
 {
 	if (!s->present)
 		return json_pack("{s:b}", "present", 0);
-	json_t *j = json_pack("{s:b, s:b, s:b, s:i, s:i, s:i, s:I}", "present", 1, "verified",
-			      s->verified, "well_formed", s->well_formed, "event", (int)s->event,
-			      "lists", (int)s->lists, "entries", (int)s->entries, "data_len",
-			      (json_int_t)s->data_len);
+	json_t *j =
+	    json_pack("{s:b, s:b, s:b, s:i, s:i, s:i, s:I}", "present", 1, "verified", s->verified,
+	              "well_formed", s->well_formed, "event", (int)s->event, "lists", (int)s->lists,
+	              "entries", (int)s->entries, "data_len", (json_int_t)s->data_len);
 	if (j)
 		json_object_set_new(j, "digests", digests_json(&log->events[s->event]));
 	return j;
@@ -318,42 +321,44 @@ static int do_facts(const struct eventlog *log, bool json)
 		json_t *root = json_object();
 		json_object_set_new(root, "uefi", json_boolean(f->is_uefi));
 		json_object_set_new(root, "secure_boot",
-				    json_string(eventlog_secure_boot_name(f->secure_boot)));
+		                    json_string(eventlog_secure_boot_name(f->secure_boot)));
 		json_object_set_new(root, "secure_boot_event",
-				    f->has_secure_boot_event ? json_integer(f->secure_boot_event)
-							     : json_null());
+		                    f->has_secure_boot_event ? json_integer(f->secure_boot_event)
+		                                             : json_null());
 		json_object_set_new(root, "pk", sigdb_json(log, &f->pk));
 		json_object_set_new(root, "kek", sigdb_json(log, &f->kek));
 		json_object_set_new(root, "db", sigdb_json(log, &f->db));
 		json_object_set_new(root, "dbx", sigdb_json(log, &f->dbx));
 		json_t *fw = json_array();
 		for (size_t i = 0; i < f->firmware_count; i++)
-			json_array_append_new(
-				fw, json_pack("{s:i, s:s, s:s, s:b}", "event",
-					      (int)f->firmware[i].event, "type",
-					      eventlog_type_name(f->firmware[i].type), "text",
-					      f->firmware[i].text, "verified", f->firmware[i].verified));
+			json_array_append_new(fw, json_pack("{s:i, s:s, s:s, s:b}", "event",
+			                                    (int)f->firmware[i].event, "type",
+			                                    eventlog_type_name(f->firmware[i].type),
+			                                    "text", f->firmware[i].text, "verified",
+			                                    f->firmware[i].verified));
 		json_object_set_new(root, "firmware", fw);
 		json_t *apps = json_array();
 		for (size_t i = 0; i < f->boot_app_count; i++) {
 			const struct eventlog_boot_app *ba = &f->boot_apps[i];
-			json_t *ja = json_pack("{s:i, s:i, s:s, s:s}", "event", (int)ba->event, "pcr",
-					       (int)ba->pcr, "path", ba->path, "device_path",
-					       ba->device_path);
+			json_t *ja = json_pack("{s:i, s:i, s:s, s:s}", "event", (int)ba->event,
+			                       "pcr", (int)ba->pcr, "path", ba->path, "device_path",
+			                       ba->device_path);
 			if (ja)
 				json_object_set_new(ja, "digests",
-						    digests_json(&log->events[ba->event]));
+				                    digests_json(&log->events[ba->event]));
 			json_array_append_new(apps, ja);
 		}
 		json_object_set_new(root, "boot_applications", apps);
 		json_object_set_new(root, "kernel_cmdline",
-				    f->kernel_cmdline ? json_string(f->kernel_cmdline) : json_null());
+		                    f->kernel_cmdline ? json_string(f->kernel_cmdline)
+		                                      : json_null());
 		json_object_set_new(root, "kernel_image",
-				    f->kernel_image ? json_string(f->kernel_image) : json_null());
+		                    f->kernel_image ? json_string(f->kernel_image) : json_null());
 		json_object_set_new(root, "kernel_image_source",
-				    !f->kernel_image		    ? json_null()
-				    : f->kernel_image_from_boot_app ? json_string("last boot application")
-								    : json_string("boot loader"));
+		                    !f->kernel_image ? json_null()
+		                    : f->kernel_image_from_boot_app
+		                        ? json_string("last boot application")
+		                        : json_string("boot loader"));
 		json_t *fails = json_array();
 		for (size_t i = 0; i < c->failures_kept; i++) {
 			const struct eventlog_check_failure *x = &c->failures[i];
@@ -361,17 +366,17 @@ static int do_facts(const struct eventlog *log, bool json)
 			hex_encode(x->expected, x->size, a);
 			hex_encode(x->actual, x->size, b);
 			json_array_append_new(
-				fails, json_pack("{s:i, s:i, s:s, s:s, s:s, s:s, s:s}", "event",
-						 (int)x->event, "pcr", (int)x->pcr, "type",
-						 eventlog_type_name(x->type), "bank",
-						 bank_name(x->alg, tmp), "expected", a, "actual", b,
-						 "rule", x->rule ? x->rule : ""));
+			    fails,
+			    json_pack("{s:i, s:i, s:s, s:s, s:s, s:s, s:s}", "event", (int)x->event,
+			              "pcr", (int)x->pcr, "type", eventlog_type_name(x->type),
+			              "bank", bank_name(x->alg, tmp), "expected", a, "actual", b,
+			              "rule", x->rule ? x->rule : ""));
 		}
 		json_object_set_new(root, "content_checks",
-				    json_pack("{s:I, s:I, s:I, s:o}", "checked",
-					      (json_int_t)c->checked, "failed_events",
-					      (json_int_t)c->failed_events, "failures_total",
-					      (json_int_t)c->failure_count, "failures", fails));
+		                    json_pack("{s:I, s:I, s:I, s:o}", "checked",
+		                              (json_int_t)c->checked, "failed_events",
+		                              (json_int_t)c->failed_events, "failures_total",
+		                              (json_int_t)c->failure_count, "failures", fails));
 		rc = print_json(root);
 	} else {
 		printf("UEFI:           %s\n", f->is_uefi ? "yes" : "no");
@@ -387,12 +392,12 @@ static int do_facts(const struct eventlog *log, bool json)
 			printf("firmware:       %s (event %u, %s%s)\n", f->firmware[i].text,
 			       f->firmware[i].event, eventlog_type_name(f->firmware[i].type),
 			       f->firmware[i].type == EV_S_CRTM_VERSION && !f->firmware[i].verified
-				       ? ", CONTENT CHECK FAILED"
-				       : "");
+			           ? ", CONTENT CHECK FAILED"
+			           : "");
 		for (size_t i = 0; i < f->boot_app_count; i++) {
 			const struct eventlog_boot_app *ba = &f->boot_apps[i];
 			const struct eventlog_digest *d =
-				eventlog_event_digest(&log->events[ba->event], EVENTLOG_ALG_SHA256);
+			    eventlog_event_digest(&log->events[ba->event], EVENTLOG_ALG_SHA256);
 			if (!d)
 				d = &log->events[ba->event].digests[0];
 			hex_encode(d->bytes, d->size, a);
@@ -400,7 +405,8 @@ static int do_facts(const struct eventlog *log, bool json)
 		}
 		printf("kernel:         %s%s\n", f->kernel_image ? f->kernel_image : "(not shown)",
 		       f->kernel_image_from_boot_app ? " (last boot application)" : "");
-		printf("kernel cmdline: %s\n", f->kernel_cmdline ? f->kernel_cmdline : "(not shown)");
+		printf("kernel cmdline: %s\n",
+		       f->kernel_cmdline ? f->kernel_cmdline : "(not shown)");
 		printf("content checks: %zu events checked, %zu failed\n", c->checked,
 		       c->failed_events);
 		for (size_t i = 0; i < c->failures_kept; i++) {
@@ -409,8 +415,8 @@ static int do_facts(const struct eventlog *log, bool json)
 			hex_encode(x->expected, x->size, a);
 			hex_encode(x->actual, x->size, b);
 			printf("  MISMATCH event %u PCR %u %s %s: expected %s, log has %s (%s)\n",
-			       x->event, x->pcr, eventlog_type_name(x->type), bank_name(x->alg, tmp), a,
-			       b, x->rule ? x->rule : "");
+			       x->event, x->pcr, eventlog_type_name(x->type),
+			       bank_name(x->alg, tmp), a, b, x->rule ? x->rule : "");
 		}
 		if (c->failure_count > c->failures_kept)
 			printf("  ... and %zu more\n", c->failure_count - c->failures_kept);
@@ -446,7 +452,8 @@ int cmd_eventlog(int argc, char **argv)
 		if (!strcmp(argv[i], "--json")) {
 			json = true;
 		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-			fprintf(stderr, "attestctl eventlog %s: unknown option '%s'\n", sub, argv[i]);
+			fprintf(stderr, "attestctl eventlog %s: unknown option '%s'\n", sub,
+			        argv[i]);
 			sub_usage(stderr, sub);
 			return 2;
 		} else if (!file) {

@@ -13,15 +13,15 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "eventlog", cmd_eventlog, "inspect a measured-boot event log (show, replay, facts)" },
-	{ "verify", cmd_verify, "verify an evidence bundle (quote, nonce, PCRs, event log)" },
-	{ "host", cmd_host, "add, list, show, attest, disconnect, reconnect, remove hosts" },
-	{ "policy", cmd_policy, "approved configurations: create, show, list, assign, remove" },
-	{ "ca", cmd_ca, "certified TPM list: add, list, remove EK CA certificates" },
-	{ "alarm", cmd_alarm, "list and acknowledge alarms" },
-	{ "event", cmd_event, "list the event history" },
-	{ "token", cmd_token, "create, list, remove operator API tokens" },
-	{ "status", cmd_status, "the verifier's state and host counts" },
+    {"eventlog", cmd_eventlog, "inspect a measured-boot event log (show, replay, facts)"},
+    {"verify", cmd_verify, "verify an evidence bundle (quote, nonce, PCRs, event log)"},
+    {"host", cmd_host, "add, list, show, attest, disconnect, reconnect, remove hosts"},
+    {"policy", cmd_policy, "approved configurations: create, show, list, assign, remove"},
+    {"ca", cmd_ca, "certified TPM list: add, list, remove EK CA certificates"},
+    {"alarm", cmd_alarm, "list and acknowledge alarms"},
+    {"event", cmd_event, "list the event history"},
+    {"token", cmd_token, "create, list, remove operator API tokens"},
+    {"status", cmd_status, "the verifier's state and host counts"},
 };
 
 static void usage(FILE *f)
@@ -30,8 +30,8 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n'attestctl COMMAND --help' describes each command. The operator commands\n"
-		   "take --server URL --server-thumbprint SHA256:HEX --token-file FILE\n"
-		   "(or ATTEST_SERVER, ATTEST_SERVER_THUMBPRINT, ATTEST_TOKEN_FILE) and --json.\n");
+	           "take --server URL --server-thumbprint SHA256:HEX --token-file FILE\n"
+	           "(or ATTEST_SERVER, ATTEST_SERVER_THUMBPRINT, ATTEST_TOKEN_FILE) and --json.\n");
 }
 
 int main(int argc, char **argv)

@@ -289,12 +289,8 @@ static int policy_remove(int argc, char **argv)
 int cmd_policy(int argc, char **argv)
 {
 	static const struct client_subcommand subs[] = {
-	    {"create", policy_create},
-	    {"show", policy_show},
-	    {"list", policy_list},
-	    {"assign", policy_assign},
-	    {"remove", policy_remove},
-	    {NULL, NULL},
+	    {"create", policy_create}, {"show", policy_show},     {"list", policy_list},
+	    {"assign", policy_assign}, {"remove", policy_remove}, {NULL, NULL},
 	};
 	return client_dispatch("policy", usage, subs, argc, argv);
 }

@@ -16,16 +16,16 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: attestctl verify BUNDLE [--nonce HEX] [--json]\n"
-		"\n"
-		"Verifies an evidence bundle (from 'attest-agent evidence'; '-' reads stdin):\n"
-		"the AK's attributes, the quote's signature by the bundle's AK, magic and type,\n"
-		"extraData = SHA-256(nonce || SHA-256(metadata)), the PCR digest over the\n"
-		"reported values, and the event log replayed against every quoted PCR.\n"
-		"  --nonce HEX  the nonce you asked for: the bundle must answer it (freshness)\n"
-		"  --json       print {\"verified\", \"reasons\", \"pcrs\", \"clock\", ...}\n"
-		"Exit status: 0 verified, 1 not verified or unreadable, 2 usage error.\n"
-		"Every failure is printed with its reason code and the evidence that failed.\n");
+	        "usage: attestctl verify BUNDLE [--nonce HEX] [--json]\n"
+	        "\n"
+	        "Verifies an evidence bundle (from 'attest-agent evidence'; '-' reads stdin):\n"
+	        "the AK's attributes, the quote's signature by the bundle's AK, magic and type,\n"
+	        "extraData = SHA-256(nonce || SHA-256(metadata)), the PCR digest over the\n"
+	        "reported values, and the event log replayed against every quoted PCR.\n"
+	        "  --nonce HEX  the nonce you asked for: the bundle must answer it (freshness)\n"
+	        "  --json       print {\"verified\", \"reasons\", \"pcrs\", \"clock\", ...}\n"
+	        "Exit status: 0 verified, 1 not verified or unreadable, 2 usage error.\n"
+	        "Every failure is printed with its reason code and the evidence that failed.\n");
 }
 
 static json_t *pcrs_json(const struct quote_pcrs *p)
@@ -50,8 +50,8 @@ static json_t *pcrs_json(const struct quote_pcrs *p)
 
 static json_t *reason_json(const struct quote_reason *r)
 {
-	json_t *o = json_pack("{s:s, s:s}", "code", quote_status_code(r->status), "message",
-			      r->message);
+	json_t *o =
+	    json_pack("{s:s, s:s}", "code", quote_status_code(r->status), "message", r->message);
 	if (!o)
 		return NULL;
 	if (r->pcr >= 0)
@@ -74,15 +74,16 @@ static void print_json(const struct bundle *b, const struct bundle_result *res)
 	json_object_set_new(o, "verified", json_boolean(res->reasons.count == 0));
 	json_object_set_new(o, "reasons", reasons);
 	if (res->reasons.dropped)
-		json_object_set_new(o, "reasons_dropped", json_integer((json_int_t)res->reasons.dropped));
+		json_object_set_new(o, "reasons_dropped",
+		                    json_integer((json_int_t)res->reasons.dropped));
 	json_object_set_new(o, "pcrs", pcrs_json(&b->pcrs));
 	if (res->quote.decoded) {
 		const TPMS_CLOCK_INFO *c = &res->quote.clock;
 		json_object_set_new(o, "clock",
-				    json_pack("{s:I, s:I, s:I, s:b}", "clock", (json_int_t)c->clock,
-					      "reset_count", (json_int_t)c->resetCount,
-					      "restart_count", (json_int_t)c->restartCount, "safe",
-					      c->safe ? 1 : 0));
+		                    json_pack("{s:I, s:I, s:I, s:b}", "clock", (json_int_t)c->clock,
+		                              "reset_count", (json_int_t)c->resetCount,
+		                              "restart_count", (json_int_t)c->restartCount, "safe",
+		                              c->safe ? 1 : 0));
 		char fw[17];
 		snprintf(fw, sizeof fw, "%016llx", (unsigned long long)res->quote.firmware_version);
 		json_object_set_new(o, "firmware_version", json_string(fw));
@@ -155,9 +156,9 @@ int cmd_verify(int argc, char **argv)
 	uint8_t nonce[EVIDENCE_NONCE_MAX];
 	size_t nonce_len = 0;
 	if (nonce_hex && (hex_decode(nonce_hex, nonce, sizeof nonce, &nonce_len) < 0 ||
-			  nonce_len < EVIDENCE_NONCE_MIN)) {
+	                  nonce_len < EVIDENCE_NONCE_MIN)) {
 		fprintf(stderr, "attestctl verify: --nonce must be %u to %u bytes of hex\n",
-			EVIDENCE_NONCE_MIN, EVIDENCE_NONCE_MAX);
+		        EVIDENCE_NONCE_MIN, EVIDENCE_NONCE_MAX);
 		return 2;
 	}
 	uint8_t *buf = NULL;
@@ -165,17 +166,17 @@ int cmd_verify(int argc, char **argv)
 	int e = fileio_read(path, BUNDLE_MAX_SIZE, &buf, &len);
 	if (e < 0) {
 		fprintf(stderr, "attestctl verify: %s: %s\n", path,
-			e == ATTEST_E_IO ? strerror(errno) : attest_strerror(e));
+		        e == ATTEST_E_IO ? strerror(errno) : attest_strerror(e));
 		return 1;
 	}
 	struct bundle *b = NULL;
-	struct bundle_error berr = { { 0 } };
+	struct bundle_error berr = {{0}};
 	e = bundle_parse(buf, len, &b, &berr);
 	free(buf);
 	if (e < 0) {
 		if (json) {
-			json_t *o = json_pack("{s:b, s:[{s:s, s:s}]}", "verified", 0, "reasons", "code",
-					      "BUNDLE_MALFORMED", "message", berr.message);
+			json_t *o = json_pack("{s:b, s:[{s:s, s:s}]}", "verified", 0, "reasons",
+			                      "code", "BUNDLE_MALFORMED", "message", berr.message);
 			char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
 			if (s)
 				printf("%s\n", s);

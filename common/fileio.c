@@ -59,12 +59,11 @@ int fileio_read(const char *path, size_t max, uint8_t **ret, size_t *ret_len)
 	return 0;
 out_free:
 	free(buf);
-out_close:
-	{
-		int saved = errno;
-		close(fd);
-		errno = saved;
-	}
+out_close : {
+	int saved = errno;
+	close(fd);
+	errno = saved;
+}
 	return rc;
 }
 
@@ -99,13 +98,12 @@ int fileio_write_atomic(const char *path, const void *buf, size_t len, unsigned 
 		goto fail;
 	}
 	return 0;
-fail:
-	{
-		int saved = errno;
-		if (fd >= 0)
-			close(fd);
-		unlink(tmp);
-		errno = saved;
-	}
+fail : {
+	int saved = errno;
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	errno = saved;
+}
 	return ATTEST_E_IO;
 }

@@ -27,15 +27,15 @@ struct event_base;
 /* ------------------------------------------------------------------ */
 /* Defaults (used where a config field is 0) and hard caps.           */
 
-#define HTTPS_DEFAULT_MAX_BODY (1u << 20)      /* request body, server */
-#define HTTPS_DEFAULT_MAX_HEADERS (16u * 1024u) /* all request headers */
-#define HTTPS_DEFAULT_TIMEOUT_MS 30000u         /* idle read/write */
-#define HTTPS_DEFAULT_REQUEST_DEADLINE_MS 20000u /* whole request, see below */
-#define HTTPS_DEFAULT_MAX_PER_PEER 256u         /* connections from one address */
-#define HTTPS_DEFAULT_MAX_CONNECTIONS 1024u
-#define HTTPS_DEFAULT_MAX_RESPONSE (16u << 20) /* response body, client */
-#define HTTPS_DEFAULT_REQUEST_TIMEOUT_MS 30000u
-#define HTTPS_MAX_ROUTES 128
+#define HTTPS_DEFAULT_MAX_BODY            (1u << 20)    /* request body, server */
+#define HTTPS_DEFAULT_MAX_HEADERS         (16u * 1024u) /* all request headers */
+#define HTTPS_DEFAULT_TIMEOUT_MS          30000u        /* idle read/write */
+#define HTTPS_DEFAULT_REQUEST_DEADLINE_MS 20000u        /* whole request, see below */
+#define HTTPS_DEFAULT_MAX_PER_PEER        256u          /* connections from one address */
+#define HTTPS_DEFAULT_MAX_CONNECTIONS     1024u
+#define HTTPS_DEFAULT_MAX_RESPONSE        (16u << 20) /* response body, client */
+#define HTTPS_DEFAULT_REQUEST_TIMEOUT_MS  30000u
+#define HTTPS_MAX_ROUTES                  128
 
 /* ------------------------------------------------------------------ */
 /* Server                                                             */
@@ -81,7 +81,7 @@ typedef void (*https_handler_fn)(struct https_request *req, void *arg);
  * config or address), ATTEST_E_IO (bind/listen failed, errno kept),
  * ATTEST_E_CRYPTO or ATTEST_E_NOMEM, with a sentence in errbuf if given. */
 int https_server_new(struct event_base *base, const struct https_server_config *cfg,
-		     struct https_server **ret, char *errbuf, size_t errlen);
+                     struct https_server **ret, char *errbuf, size_t errlen);
 
 /* The port actually bound (useful after port 0). */
 uint16_t https_server_port(const struct https_server *srv);
@@ -92,7 +92,7 @@ uint16_t https_server_port(const struct https_server *srv);
  * matched only with other methods gets 405, an unmatched path 404.
  * ATTEST_E_LIMIT beyond HTTPS_MAX_ROUTES, ATTEST_E_ARG on a bad prefix. */
 int https_server_route(struct https_server *srv, const char *method, const char *prefix,
-		       https_handler_fn fn, void *arg);
+                       https_handler_fn fn, void *arg);
 
 /* Number of connections currently open. */
 unsigned https_server_connections(const struct https_server *srv);
@@ -141,10 +141,10 @@ void https_reply_header(struct https_request *req, const char *name, const char 
 void https_reply_json(struct https_request *req, int status, json_t *body);
 /* {"error": {"code": CODE, "message": MESSAGE}} with the status. */
 void https_reply_error(struct https_request *req, int status, const char *code,
-		       const char *message);
+                       const char *message);
 /* Raw bytes with a content type (e.g. "text/html; charset=utf-8"). */
 void https_reply_bytes(struct https_request *req, int status, const char *content_type,
-		       const void *body, size_t len);
+                       const void *body, size_t len);
 
 /* Every reply carries: Content-Type, Cache-Control: no-store,
  * X-Content-Type-Options: nosniff, X-Frame-Options: DENY, Referrer-Policy:
@@ -164,7 +164,7 @@ struct https_client;
  * call returns (the certificate and key are referenced by the TLS context).
  * ATTEST_E_IO if ca_file cannot be loaded, ATTEST_E_CRYPTO, ATTEST_E_NOMEM. */
 int https_client_new(struct event_base *base, const struct tlsid *identity, const char *ca_file,
-		     struct https_client **ret, char *errbuf, size_t errlen);
+                     struct https_client **ret, char *errbuf, size_t errlen);
 
 /* Cancel every request in flight (their callbacks are NOT called) and free
  * the client (NULL accepted). Never call it from inside a completion
@@ -190,13 +190,13 @@ enum https_verify {
 /* Outcome classes (result.error). */
 enum https_error {
 	HTTPS_OK = 0,
-	HTTPS_E_CONNECT = -1,  /* refused, unreachable, name not resolved */
-	HTTPS_E_TIMEOUT = -2,  /* no complete answer within timeout_ms */
-	HTTPS_E_TLS = -3,      /* handshake failed (protocol, CA check, our certificate refused) */
-	HTTPS_E_PIN = -4,      /* server thumbprint differs from the pin (see peer_thumbprint) */
-	HTTPS_E_PROTOCOL = -5, /* connection closed early or malformed HTTP */
+	HTTPS_E_CONNECT = -1,   /* refused, unreachable, name not resolved */
+	HTTPS_E_TIMEOUT = -2,   /* no complete answer within timeout_ms */
+	HTTPS_E_TLS = -3,       /* handshake failed (protocol, CA check, our certificate refused) */
+	HTTPS_E_PIN = -4,       /* server thumbprint differs from the pin (see peer_thumbprint) */
+	HTTPS_E_PROTOCOL = -5,  /* connection closed early or malformed HTTP */
 	HTTPS_E_TOO_LARGE = -6, /* response above max_response */
-	HTTPS_E_INTERNAL = -7, /* out of memory or a local failure */
+	HTTPS_E_INTERNAL = -7,  /* out of memory or a local failure */
 };
 
 /* Short name of an https_error ("connect", "timeout", "tls", "pin", ...). */
@@ -212,15 +212,15 @@ struct https_call {
 	const char *content_type; /* of the body; NULL = application/json if body */
 	const char *bearer;       /* adds "Authorization: Bearer ..." if not NULL */
 	enum https_verify verify;
-	const char *pin;          /* HTTPS_VERIFY_PIN: thumbprint (any form tlsid_thumbprint_parse takes) */
-	unsigned timeout_ms;      /* whole request; 0 = HTTPS_DEFAULT_REQUEST_TIMEOUT_MS */
-	size_t max_response;      /* body cap; 0 = HTTPS_DEFAULT_MAX_RESPONSE */
+	const char *pin; /* HTTPS_VERIFY_PIN: thumbprint (any form tlsid_thumbprint_parse takes) */
+	unsigned timeout_ms; /* whole request; 0 = HTTPS_DEFAULT_REQUEST_TIMEOUT_MS */
+	size_t max_response; /* body cap; 0 = HTTPS_DEFAULT_MAX_RESPONSE */
 };
 
 struct https_result {
 	int error;           /* HTTPS_OK or an https_error */
 	const char *message; /* "" on success, else e.g. "connection refused", "timed out
-			      * after 5000 ms", "TLS: thumbprint mismatch (got SHA256:...)" */
+	                      * after 5000 ms", "TLS: thumbprint mismatch (got SHA256:...)" */
 	int status;          /* HTTP status (0 if no response) */
 	const uint8_t *body; /* response body, NUL-terminated (never NULL) */
 	size_t body_len;
@@ -237,7 +237,7 @@ typedef void (*https_done_fn)(const struct https_result *res, void *arg);
  * ATTEST_E_ARG (bad call: no host, bad pin, CA mode without ca_file),
  * ATTEST_E_NOMEM / ATTEST_E_CRYPTO (callback not called then). */
 int https_client_request(struct https_client *cli, const struct https_call *call,
-			 https_done_fn done, void *arg);
+                         https_done_fn done, void *arg);
 
 /* ------------------------------------------------------------------ */
 /* Synchronous wrapper (for attestctl): runs a private event_base until the
@@ -258,7 +258,7 @@ struct https_response {
  * ret->error and ret->status), or a negative ATTEST_E_* if it could not be
  * started (then ret holds only a message). Free with https_response_clear. */
 int https_request_sync(const struct tlsid *identity, const char *ca_file,
-		       const struct https_call *call, struct https_response *ret);
+                       const struct https_call *call, struct https_response *ret);
 
 /* Free the body of a response and zero it (NULL accepted). */
 void https_response_clear(struct https_response *resp);

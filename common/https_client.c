@@ -33,7 +33,7 @@
 #include "https_internal.h"
 
 #define HTTPS_CLIENT_MAX_HEADERS (64u * 1024u)
-#define HTTPS_MAX_HOST 253
+#define HTTPS_MAX_HOST           253
 
 struct https_client {
 	struct event_base *base;
@@ -140,7 +140,7 @@ static int verify_cb(int preverify_ok, X509_STORE_CTX *x)
 
 /* Notes that the server spoke TLS (tells "refused" from "TLS failed"). */
 static void msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
-		   SSL *ssl, void *arg)
+                   SSL *ssl, void *arg)
 {
 	struct call *c = SSL_get_app_data(ssl);
 	if (c && !write_p && content_type != SSL3_RT_HEADER)
@@ -152,7 +152,7 @@ static void msg_cb(int write_p, int version, int content_type, const void *buf, 
  * libevent reports the failure errno says ENOTCONN. So we watch the socket
  * BIO's results and keep the first hard error. */
 static long bio_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl, int ret,
-		   size_t *processed)
+                   size_t *processed)
 {
 	struct call *c = (struct call *)BIO_get_callback_arg(b);
 	if (c && (oper & BIO_CB_RETURN) && ret <= 0 && !c->sock_errno &&
@@ -354,13 +354,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	}
 	static const uint8_t empty[1];
 	struct https_result res = {
-		.error = c->error,
-		.message = c->error ? c->message : "",
-		.status = c->error ? 0 : c->status,
-		.body = c->body && !c->error ? c->body : empty,
-		.body_len = c->body && !c->error ? c->body_len : 0,
-		.content_type = c->content_type[0] ? c->content_type : NULL,
-		.peer_thumbprint = c->have_seen ? c->seen : NULL,
+	    .error = c->error,
+	    .message = c->error ? c->message : "",
+	    .status = c->error ? 0 : c->status,
+	    .body = c->body && !c->error ? c->body : empty,
+	    .body_len = c->body && !c->error ? c->body_len : 0,
+	    .content_type = c->content_type[0] ? c->content_type : NULL,
+	    .peer_thumbprint = c->have_seen ? c->seen : NULL,
 	};
 	https_done_fn done = c->done;
 	void *darg = c->arg;
@@ -382,7 +382,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 /* Public API                                                        */
 
 int https_client_new(struct event_base *base, const struct tlsid *identity, const char *ca_file,
-		     struct https_client **ret, char *errbuf, size_t errlen)
+                     struct https_client **ret, char *errbuf, size_t errlen)
 {
 	if (!base || !ret)
 		return ATTEST_E_ARG;
@@ -402,7 +402,8 @@ int https_client_new(struct event_base *base, const struct tlsid *identity, cons
 		if (SSL_CTX_load_verify_locations(cli->ctx, ca_file, NULL) != 1) {
 			ERR_clear_error();
 			if (errbuf && errlen)
-				snprintf(errbuf, errlen, "%s: cannot load CA certificates", ca_file);
+				snprintf(errbuf, errlen, "%s: cannot load CA certificates",
+				         ca_file);
 			SSL_CTX_free(cli->ctx);
 			free(cli);
 			return ATTEST_E_IO;
@@ -440,8 +441,8 @@ static int host_ok(const char *h)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		char ch = h[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      ch == '-' || ch == '.' || ch == ':'))
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == ':'))
 			return 0;
 	}
 	return 1;
@@ -473,13 +474,14 @@ static int value_ok(const char *v)
 }
 
 int https_client_request(struct https_client *cli, const struct https_call *call,
-			 https_done_fn done, void *arg)
+                         https_done_fn done, void *arg)
 {
 	if (!cli || !call || !done || !call->host || !host_ok(call->host) || call->port == 0)
 		return ATTEST_E_ARG;
 	enum evhttp_cmd_type cmd = method_cmd(call->method);
 	const char *path = call->path ? call->path : "/";
-	if (!cmd || path[0] != '/' || !value_ok(path) || (call->bearer && !value_ok(call->bearer)) ||
+	if (!cmd || path[0] != '/' || !value_ok(path) ||
+	    (call->bearer && !value_ok(call->bearer)) ||
 	    (call->content_type && !value_ok(call->content_type)) ||
 	    (call->body_len && !call->body))
 		return ATTEST_E_ARG;
@@ -503,8 +505,8 @@ int https_client_request(struct https_client *cli, const struct https_call *call
 	c->timeout_ms = call->timeout_ms ? call->timeout_ms : HTTPS_DEFAULT_REQUEST_TIMEOUT_MS;
 	snprintf(c->host, sizeof c->host, "%s", call->host);
 	unsigned char ipbuf[16];
-	c->host_is_ip = inet_pton(AF_INET, c->host, ipbuf) == 1 ||
-			inet_pton(AF_INET6, c->host, ipbuf) == 1;
+	c->host_is_ip =
+	    inet_pton(AF_INET, c->host, ipbuf) == 1 || inet_pton(AF_INET6, c->host, ipbuf) == 1;
 	if (!c->host_is_ip && strchr(c->host, ':')) {
 		free(c);
 		return ATTEST_E_ARG;
@@ -525,13 +527,14 @@ int https_client_request(struct https_client *cli, const struct https_call *call
 	if (!c->host_is_ip && !SSL_set_tlsext_host_name(c->ssl, c->host))
 		goto fail_ssl;
 	if (c->verify == HTTPS_VERIFY_CA) {
-		int ok = c->host_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->host)
-				       : SSL_set1_host(c->ssl, c->host);
+		int ok = c->host_is_ip
+		             ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->host)
+		             : SSL_set1_host(c->ssl, c->host);
 		if (ok != 1)
 			goto fail_ssl;
 	}
 	c->bev = bufferevent_openssl_socket_new(cli->base, -1, c->ssl, BUFFEREVENT_SSL_CONNECTING,
-						BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	                                        BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (!c->bev)
 		goto fail_ssl;
 	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
@@ -540,20 +543,22 @@ int https_client_request(struct https_client *cli, const struct https_call *call
 	if (!c->host_is_ip) {
 		if (!cli->dns)
 			cli->dns = evdns_base_new(cli->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-								 EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+			                                         EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 		if (!cli->dns)
 			goto fail;
 		dns = cli->dns;
 	}
-	c->evcon = evhttp_connection_base_bufferevent_new(cli->base, dns, c->bev, c->host, call->port);
+	c->evcon =
+	    evhttp_connection_base_bufferevent_new(cli->base, dns, c->bev, c->host, call->port);
 	if (!c->evcon)
 		goto fail; /* bev freed by call_free */
-	struct timeval tv = {.tv_sec = c->timeout_ms / 1000, .tv_usec = (c->timeout_ms % 1000) * 1000};
+	struct timeval tv = {.tv_sec = c->timeout_ms / 1000,
+	                     .tv_usec = (c->timeout_ms % 1000) * 1000};
 	evhttp_connection_set_timeout_tv(c->evcon, &tv);
 	evhttp_connection_set_retries(c->evcon, 0);
 	evhttp_connection_set_max_body_size(
-		c->evcon, (ev_ssize_t)(call->max_response ? call->max_response
-							  : HTTPS_DEFAULT_MAX_RESPONSE));
+	    c->evcon,
+	    (ev_ssize_t)(call->max_response ? call->max_response : HTTPS_DEFAULT_MAX_RESPONSE));
 	evhttp_connection_set_max_headers_size(c->evcon, HTTPS_CLIENT_MAX_HEADERS);
 
 	req = evhttp_request_new(on_response, c);
@@ -581,8 +586,9 @@ int https_client_request(struct https_client *cli, const struct https_call *call
 	}
 	if (call->body) {
 		evhttp_add_header(h, "Content-Type",
-				  call->content_type ? call->content_type : "application/json");
-		if (evbuffer_add(evhttp_request_get_output_buffer(req), call->body, call->body_len) < 0)
+		                  call->content_type ? call->content_type : "application/json");
+		if (evbuffer_add(evhttp_request_get_output_buffer(req), call->body,
+		                 call->body_len) < 0)
 			goto fail;
 	}
 
@@ -650,15 +656,15 @@ static void sync_done(const struct https_result *res, void *arg)
 		snprintf(r->message, sizeof r->message, "out of memory");
 	}
 	snprintf(r->content_type, sizeof r->content_type, "%s",
-		 res->content_type ? res->content_type : "");
+	         res->content_type ? res->content_type : "");
 	snprintf(r->peer_thumbprint, sizeof r->peer_thumbprint, "%s",
-		 res->peer_thumbprint ? res->peer_thumbprint : "");
+	         res->peer_thumbprint ? res->peer_thumbprint : "");
 	st->done = 1;
 	event_base_loopbreak(st->base);
 }
 
 int https_request_sync(const struct tlsid *identity, const char *ca_file,
-		       const struct https_call *call, struct https_response *ret)
+                       const struct https_call *call, struct https_response *ret)
 {
 	memset(ret, 0, sizeof *ret);
 	struct sync_state st = {.resp = ret};
@@ -674,7 +680,8 @@ int https_request_sync(const struct tlsid *identity, const char *ca_file,
 		goto out;
 	rc = https_client_request(cli, call, sync_done, &st);
 	if (rc < 0) {
-		snprintf(ret->message, sizeof ret->message, "invalid request: %s", attest_strerror(rc));
+		snprintf(ret->message, sizeof ret->message, "invalid request: %s",
+		         attest_strerror(rc));
 		goto out;
 	}
 	while (!st.done)

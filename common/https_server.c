@@ -94,7 +94,8 @@ struct https_request {
 	char peer[64];
 };
 
-__attribute__((format(printf, 3, 4))) static void seterr(char *buf, size_t len, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void seterr(char *buf, size_t len, const char *fmt,
+                                                         ...)
 {
 	if (!buf || !len)
 		return;
@@ -295,8 +296,9 @@ static void conn_count_peer(struct https_conn *c)
 	evutil_socket_t fd = c->bev ? bufferevent_getfd(c->bev) : -1;
 	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
 		return;
-	const void *a = ss.ss_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
-						 : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+	const void *a = ss.ss_family == AF_INET6
+	                    ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+	                    : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
 	if (!inet_ntop(ss.ss_family, a, c->peer, sizeof c->peer)) {
 		c->peer[0] = '\0';
 		return;
@@ -341,8 +343,8 @@ static struct bufferevent *server_bevcb(struct event_base *base, void *arg)
 	srv->conns = c;
 	srv->nconn++;
 	struct bufferevent *bev =
-		bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-					       BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	    bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	                                   BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (!bev)
 		abort(); /* same reason as above; SSL_new just succeeded */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
@@ -417,15 +419,16 @@ static void add_default(struct evkeyvalq *h, const char *name, const char *value
 }
 
 void https_reply_bytes(struct https_request *req, int status, const char *content_type,
-		       const void *body, size_t len)
+                       const void *body, size_t len)
 {
 	if (!req)
 		return;
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req->req);
 	evhttp_remove_header(h, "Content-Type");
 	evhttp_add_header(h, "Content-Type",
-			  content_type && header_value_ok(content_type) ? content_type
-									: "application/octet-stream");
+	                  content_type && header_value_ok(content_type)
+	                      ? content_type
+	                      : "application/octet-stream");
 	add_default(h, "Cache-Control", "no-store");
 	add_default(h, "X-Content-Type-Options", "nosniff");
 	add_default(h, "X-Frame-Options", "DENY");
@@ -456,7 +459,8 @@ void https_reply_json(struct https_request *req, int status, json_t *body)
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
 	if (!text) {
-		static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+		static const char oom[] =
+		    "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
 		https_reply_bytes(req, 500, "application/json", oom, sizeof oom - 1);
 		return;
 	}
@@ -464,11 +468,10 @@ void https_reply_json(struct https_request *req, int status, json_t *body)
 	free(text);
 }
 
-void https_reply_error(struct https_request *req, int status, const char *code,
-		       const char *message)
+void https_reply_error(struct https_request *req, int status, const char *code, const char *message)
 {
 	json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "error", "message",
-			      message ? message : "");
+	                      message ? message : "");
 	https_reply_json(req, status, o);
 }
 
@@ -518,10 +521,11 @@ void https_request_body(const struct https_request *req, const uint8_t **ret, si
 int https_request_json(const struct https_request *req, json_t **ret, char *errbuf, size_t errlen)
 {
 	json_error_t jerr;
-	json_t *j = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *j =
+	    json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!j) {
-		seterr(errbuf, errlen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
-		       jerr.text);
+		seterr(errbuf, errlen, "invalid JSON at line %d column %d: %s", jerr.line,
+		       jerr.column, jerr.text);
 		return ATTEST_E_FORMAT;
 	}
 	*ret = j;
@@ -633,7 +637,7 @@ static void dispatch(struct evhttp_request *ev, void *arg)
 		/* The connection's framing is lost: answer, then close it. */
 		https_reply_header(r, "Connection", "close");
 		https_reply_error(r, 400, "bad_request",
-				  "more than one Content-Length header (RFC 9112 6.3)");
+		                  "more than one Content-Length header (RFC 9112 6.3)");
 		return;
 	}
 
@@ -701,7 +705,7 @@ static void dispatch(struct evhttp_request *ev, void *arg)
 /* Server lifecycle                                                  */
 
 int https_server_route(struct https_server *srv, const char *method, const char *prefix,
-		       https_handler_fn fn, void *arg)
+                       https_handler_fn fn, void *arg)
 {
 	if (!srv || !prefix || prefix[0] != '/' || !fn || strlen(prefix) >= HTTPS_MAX_PREFIX ||
 	    (method && strlen(method) >= sizeof srv->routes[0].method))
@@ -770,7 +774,7 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, int *sslen)
 }
 
 int https_server_new(struct event_base *base, const struct https_server_config *cfg,
-		     struct https_server **ret, char *errbuf, size_t errlen)
+                     struct https_server **ret, char *errbuf, size_t errlen)
 {
 	if (!base || !cfg || !cfg->listen || !cfg->identity || !ret) {
 		seterr(errbuf, errlen, "missing listen address or identity");
@@ -799,8 +803,8 @@ int https_server_new(struct event_base *base, const struct https_server_config *
 	 * close within a loop turn or two); accepting pauses only there. */
 	srv->hard_max = srv->max_conn + (srv->max_conn / 4 > 8 ? srv->max_conn / 4 : 8);
 
-	unsigned dl = cfg->request_deadline_ms ? cfg->request_deadline_ms
-					       : HTTPS_DEFAULT_REQUEST_DEADLINE_MS;
+	unsigned dl =
+	    cfg->request_deadline_ms ? cfg->request_deadline_ms : HTTPS_DEFAULT_REQUEST_DEADLINE_MS;
 	srv->deadline.tv_sec = dl / 1000;
 	srv->deadline.tv_usec = (suseconds_t)(dl % 1000) * 1000;
 
@@ -814,19 +818,15 @@ int https_server_new(struct event_base *base, const struct https_server_config *
 	static const unsigned char sid[] = "attest";
 	SSL_CTX_set_session_id_context(srv->ctx, sid, sizeof sid - 1);
 	switch (cfg->client_cert) {
-	case HTTPS_CLIENT_CERT_NONE:
-		SSL_CTX_set_verify(srv->ctx, SSL_VERIFY_NONE, NULL);
-		break;
+	case HTTPS_CLIENT_CERT_NONE: SSL_CTX_set_verify(srv->ctx, SSL_VERIFY_NONE, NULL); break;
 	case HTTPS_CLIENT_CERT_OPTIONAL:
 		SSL_CTX_set_verify(srv->ctx, SSL_VERIFY_PEER, accept_any_cert);
 		break;
 	case HTTPS_CLIENT_CERT_REQUIRED:
 		SSL_CTX_set_verify(srv->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-				   accept_any_cert);
+		                   accept_any_cert);
 		break;
-	default:
-		rc = ATTEST_E_ARG;
-		goto fail;
+	default: rc = ATTEST_E_ARG; goto fail;
 	}
 
 	srv->http = evhttp_new(base);
@@ -835,22 +835,22 @@ int https_server_new(struct event_base *base, const struct https_server_config *
 	evhttp_set_bevcb(srv->http, server_bevcb, srv);
 	evhttp_set_gencb(srv->http, dispatch, srv);
 	evhttp_set_max_body_size(srv->http, (ev_ssize_t)srv->max_body);
-	evhttp_set_max_headers_size(srv->http,
-				    (ev_ssize_t)(cfg->max_headers ? cfg->max_headers
-								  : HTTPS_DEFAULT_MAX_HEADERS));
+	evhttp_set_max_headers_size(
+	    srv->http,
+	    (ev_ssize_t)(cfg->max_headers ? cfg->max_headers : HTTPS_DEFAULT_MAX_HEADERS));
 	unsigned tmo = cfg->timeout_ms ? cfg->timeout_ms : HTTPS_DEFAULT_TIMEOUT_MS;
 	struct timeval tv = {.tv_sec = tmo / 1000, .tv_usec = (tmo % 1000) * 1000};
 	evhttp_set_timeout_tv(srv->http, &tv);
 	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-						      EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+	                                          EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
 	evhttp_set_default_content_type(srv->http, "text/plain; charset=utf-8");
 	/* Read (and drop) the rest of an oversized body before closing, so the
 	 * client gets its 413 instead of a connection reset. */
 	evhttp_set_flags(srv->http, EVHTTP_SERVER_LINGERING_CLOSE);
 
 	struct evconnlistener *lst = evconnlistener_new_bind(
-		base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-		128, (struct sockaddr *)&ss, sslen);
+	    base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    128, (struct sockaddr *)&ss, sslen);
 	if (!lst) {
 		int e = errno;
 		seterr(errbuf, errlen, "cannot listen on %s: %s", cfg->listen, strerror(e));
@@ -866,7 +866,7 @@ int https_server_new(struct event_base *base, const struct https_server_config *
 		goto fail;
 	}
 	srv->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
-						: ntohs(((struct sockaddr_in *)&bound)->sin_port);
+	                                        : ntohs(((struct sockaddr_in *)&bound)->sin_port);
 	if (!evhttp_bind_listener(srv->http, lst)) {
 		evconnlistener_free(lst);
 		goto fail;

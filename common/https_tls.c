@@ -23,7 +23,7 @@ SSL_CTX *https_tls_ctx_new(int server, const struct tlsid *identity)
 	    !SSL_CTX_set_cipher_list(ctx, HTTPS_TLS12_CIPHERS))
 		goto fail;
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-					 (server ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0));
+	                             (server ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0));
 	/* Idle connections (thousands on a verifier) keep no I/O buffers. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	if (identity) {

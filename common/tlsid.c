@@ -27,7 +27,8 @@
 #define TLSID_MAX_NAME 64 /* X.509 upper bound for a common name */
 #define TLSID_MAX_PATH 4096
 
-__attribute__((format(printf, 3, 4))) static void seterr(char *buf, size_t len, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void seterr(char *buf, size_t len, const char *fmt,
+                                                         ...)
 {
 	if (!buf || !len)
 		return;
@@ -187,7 +188,7 @@ static int write_private(const char *dir, const char *path, const void *buf, siz
 		close(dfd);
 	}
 	return 0;
-fail: {
+fail : {
 	int saved = errno;
 	if (fd >= 0)
 		close(fd);
@@ -229,8 +230,8 @@ static int load_key(const char *path, EVP_PKEY **ret, char *errbuf, size_t errle
 		goto out;
 	}
 	if (st.st_size <= 0 || (uint64_t)st.st_size > TLSID_MAX_KEY_FILE) {
-		seterr(errbuf, errlen, "%s: size %lld outside 1..%u bytes", path, (long long)st.st_size,
-		       TLSID_MAX_KEY_FILE);
+		seterr(errbuf, errlen, "%s: size %lld outside 1..%u bytes", path,
+		       (long long)st.st_size, TLSID_MAX_KEY_FILE);
 		rc = ATTEST_E_LIMIT;
 		goto out;
 	}
@@ -252,7 +253,8 @@ static int load_key(const char *path, EVP_PKEY **ret, char *errbuf, size_t errle
 			break;
 		len += (size_t)n;
 		if (len > TLSID_MAX_KEY_FILE) {
-			seterr(errbuf, errlen, "%s: larger than %u bytes", path, TLSID_MAX_KEY_FILE);
+			seterr(errbuf, errlen, "%s: larger than %u bytes", path,
+			       TLSID_MAX_KEY_FILE);
 			rc = ATTEST_E_LIMIT;
 			goto out;
 		}
@@ -365,8 +367,9 @@ static int add_sans(X509 *x, const char *const *sans)
 			goto out;
 		}
 	}
-	rc = X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT) == 1 ? 0
-										   : ATTEST_E_CRYPTO;
+	rc = X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT) == 1
+	         ? 0
+	         : ATTEST_E_CRYPTO;
 out:
 	GENERAL_NAMES_free(gens);
 	return rc;
@@ -396,7 +399,7 @@ static int make_cert(EVP_PKEY *key, const char *name, const char *const *sans, X
 		goto out;
 	X509_NAME *nm = X509_get_subject_name(x);
 	if (!X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_UTF8, (const unsigned char *)name, -1,
-					-1, 0) ||
+	                                -1, 0) ||
 	    !X509_set_issuer_name(x, nm) || !X509_set_pubkey(x, key))
 		goto out;
 	X509V3_CTX ctx;
@@ -453,7 +456,7 @@ static int write_key(const char *dir, const char *path, EVP_PKEY *key)
 }
 
 int tlsid_load_or_create(const char *dir, const char *name, const char *const *sans,
-			 struct tlsid **ret, char *errbuf, size_t errlen)
+                         struct tlsid **ret, char *errbuf, size_t errlen)
 {
 	char keypath[TLSID_MAX_PATH], crtpath[TLSID_MAX_PATH];
 	if (errbuf && errlen)

@@ -19,11 +19,11 @@
 #include <openssl/x509.h>
 
 /* "SHA256:" + 64 hex digits; the _SIZE includes the NUL. */
-#define TLSID_THUMBPRINT_LEN 71
+#define TLSID_THUMBPRINT_LEN  71
 #define TLSID_THUMBPRINT_SIZE 72
 
 /* Caps on the identity files read back (a P-256 key is ~250 bytes). */
-#define TLSID_MAX_KEY_FILE (16u * 1024u)
+#define TLSID_MAX_KEY_FILE  (16u * 1024u)
 #define TLSID_MAX_CERT_FILE (64u * 1024u)
 /* Most subjectAltName entries accepted when creating a certificate. */
 #define TLSID_MAX_SANS 32
@@ -34,7 +34,7 @@ struct tlsid {
 	EVP_PKEY *key; /* private key (owned) */
 	X509 *cert;    /* certificate (owned) */
 	char thumbprint[TLSID_THUMBPRINT_SIZE];
-	int created;   /* 1 if this call created the files, 0 if it loaded them */
+	int created; /* 1 if this call created the files, 0 if it loaded them */
 };
 
 /* Load DIR/NAME.key and DIR/NAME.crt, creating what is missing:
@@ -55,7 +55,7 @@ struct tlsid {
  * returns a negative ATTEST_E_* and, if errbuf is not NULL, a sentence
  * naming the file in errbuf (errlen bytes, always NUL-terminated). */
 int tlsid_load_or_create(const char *dir, const char *name, const char *const *sans,
-			 struct tlsid **ret, char *errbuf, size_t errlen);
+                         struct tlsid **ret, char *errbuf, size_t errlen);
 
 /* Free an identity (NULL accepted). The key is freed by OpenSSL, which
  * clears private key material. */

@@ -24,7 +24,8 @@ static void operator_bodies(const uint8_t *data, size_t size)
 	    (ha.port == 0 || !api_name_ok(ha.name) || ha.interval_s < 1))
 		abort();
 	struct api_policy_create pc;
-	if (api_parse_policy_create(b, &pc, &why) == 0 && (pc.body == NULL) == (pc.from_host == NULL))
+	if (api_parse_policy_create(b, &pc, &why) == 0 &&
+	    (pc.body == NULL) == (pc.from_host == NULL))
 		abort();
 	struct api_policy_assign pa;
 	(void)api_parse_policy_assign(b, &pa, &why);
@@ -55,8 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(pub);
 	uint8_t secret[AGENT_ANSWER_SECRET_MAX];
 	size_t sl = 0;
-	if (agent_answer_activate(data, size, secret, &sl) == 0 &&
-	    (sl == 0 || sl > sizeof secret))
+	if (agent_answer_activate(data, size, secret, &sl) == 0 && (sl == 0 || sl > sizeof secret))
 		abort();
 	char text[700], code[64];
 	agent_answer_error(data, size, 409, text, sizeof text, code, sizeof code);

@@ -87,8 +87,7 @@ int base64_decode(const char *in, size_t in_len, uint8_t *out, size_t cap, size_
 	return 0;
 }
 
-int base64_decode_alloc(const char *in, size_t in_len, size_t max, uint8_t **ret,
-			size_t *ret_len)
+int base64_decode_alloc(const char *in, size_t in_len, size_t max, uint8_t **ret, size_t *ret_len)
 {
 	if (in_len % 4)
 		return ATTEST_E_FORMAT;

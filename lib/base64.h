@@ -26,7 +26,6 @@ int base64_decode(const char *in, size_t in_len, uint8_t *out, size_t cap, size_
 /* Decode into a new buffer (caller frees); max caps the decoded size
  * (ATTEST_E_LIMIT beyond it). An empty string gives a 1-byte allocation
  * and *ret_len = 0, so callers can always free(). */
-int base64_decode_alloc(const char *in, size_t in_len, size_t max, uint8_t **ret,
-			size_t *ret_len);
+int base64_decode_alloc(const char *in, size_t in_len, size_t max, uint8_t **ret, size_t *ret_len);
 
 #endif

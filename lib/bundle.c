@@ -15,7 +15,8 @@
 #include "tpm.h"
 #include "jsontext.h"
 
-static void seterr(struct bundle_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void seterr(struct bundle_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void seterr(struct bundle_error *err, const char *fmt, ...)
 {
@@ -43,21 +44,16 @@ uint16_t bundle_bank_alg(const char *name)
 const char *bundle_bank_name(uint16_t alg)
 {
 	switch (alg) {
-	case TPM2_ALG_SHA1:
-		return "sha1";
-	case TPM2_ALG_SHA256:
-		return "sha256";
-	case TPM2_ALG_SHA384:
-		return "sha384";
-	case TPM2_ALG_SHA512:
-		return "sha512";
-	default:
-		return NULL;
+	case TPM2_ALG_SHA1: return "sha1";
+	case TPM2_ALG_SHA256: return "sha256";
+	case TPM2_ALG_SHA384: return "sha384";
+	case TPM2_ALG_SHA512: return "sha512";
+	default: return NULL;
 	}
 }
 
 static int get_b64(json_t *root, const char *key, size_t max, bool required, uint8_t **ret,
-		   size_t *ret_len, struct bundle_error *err)
+                   size_t *ret_len, struct bundle_error *err)
 {
 	json_t *v = json_object_get(root, key);
 	if (!v) {
@@ -121,8 +117,8 @@ static int get_pcrs(json_t *root, struct quote_pcrs *pcrs, struct bundle_error *
 		{
 			unsigned i;
 			if (pcr_index(idx, &i) < 0) {
-				seterr(err, "bundle: pcrs.%s: \"%.16s\" is not a PCR index 0..23", bname,
-				       idx);
+				seterr(err, "bundle: pcrs.%s: \"%.16s\" is not a PCR index 0..23",
+				       bname, idx);
 				return ATTEST_E_FORMAT;
 			}
 			uint8_t d[QUOTE_MAX_DIGEST];
@@ -130,8 +126,8 @@ static int get_pcrs(json_t *root, struct quote_pcrs *pcrs, struct bundle_error *
 			if (!json_is_string(val) ||
 			    hex_decode(json_string_value(val), d, sizeof d, &n) < 0 ||
 			    n != tpm_alg_digest_size(alg)) {
-				seterr(err, "bundle: pcrs.%s.%s must be %zu bytes of hex", bname, idx,
-				       tpm_alg_digest_size(alg));
+				seterr(err, "bundle: pcrs.%s.%s must be %zu bytes of hex", bname,
+				       idx, tpm_alg_digest_size(alg));
 				return ATTEST_E_FORMAT;
 			}
 			int e = quote_pcrs_set(pcrs, alg, i, d, n);
@@ -187,14 +183,14 @@ int bundle_parse(const uint8_t *buf, size_t len, struct bundle **ret, struct bun
 		seterr(err, "bundle: top level must be an object");
 		goto out;
 	}
-	if ((rc = get_b64(root, "ak_public", TPM_PUBLIC_MAX, true, &b->ak_public,
-			  &b->ak_public_len, err)) < 0 ||
+	if ((rc = get_b64(root, "ak_public", TPM_PUBLIC_MAX, true, &b->ak_public, &b->ak_public_len,
+	                  err)) < 0 ||
 	    (rc = get_b64(root, "quote", TPM_ATTEST_MAX, true, &b->quote, &b->quote_len, err)) <
-		    0 ||
+	        0 ||
 	    (rc = get_b64(root, "signature", TPM_SIGNATURE_MAX, true, &b->signature,
-			  &b->signature_len, err)) < 0 ||
+	                  &b->signature_len, err)) < 0 ||
 	    (rc = get_b64(root, "eventlog", EVENTLOG_MAX_SIZE, false, &b->eventlog,
-			  &b->eventlog_len, err)) < 0)
+	                  &b->eventlog_len, err)) < 0)
 		goto out;
 	rc = ATTEST_E_FORMAT;
 	if ((rc = get_pcrs(root, &b->pcrs, err)) < 0)
@@ -235,12 +231,13 @@ out:
 
 /* Compare every quoted PCR with the log's replay. */
 static int check_replay(const struct bundle *b, const struct quote_info *qi,
-			struct bundle_result *res)
+                        struct bundle_result *res)
 {
 	struct quote_reasons *rs = &res->reasons;
 	if (!b->eventlog) {
-		quote_reasons_add(rs, QUOTE_EVENTLOG_MISSING, -1, 0, NULL, 0, NULL, 0,
-				  "the bundle carries no event log, so the PCR values are unexplained");
+		quote_reasons_add(
+		    rs, QUOTE_EVENTLOG_MISSING, -1, 0, NULL, 0, NULL, 0,
+		    "the bundle carries no event log, so the PCR values are unexplained");
 		return 0;
 	}
 	struct eventlog *log = NULL;
@@ -251,8 +248,8 @@ static int check_replay(const struct bundle *b, const struct quote_info *qi,
 		return e;
 	if (e < 0) {
 		quote_reasons_add(rs, QUOTE_EVENTLOG_INVALID, -1, 0, NULL, 0, NULL, 0,
-				  "the event log does not parse: event %zu at offset %zu: %s",
-				  lerr.event, lerr.offset, lerr.message);
+		                  "the event log does not parse: event %zu at offset %zu: %s",
+		                  lerr.event, lerr.offset, lerr.message);
 		return 0;
 	}
 	struct eventlog_pcrs *rep = malloc(sizeof *rep);
@@ -275,24 +272,27 @@ static int check_replay(const struct bundle *b, const struct quote_info *qi,
 		if (!q)
 			continue; /* already a PCR_VALUE_MISSING reason */
 		if (!r || !r->touched) {
-			quote_reasons_add(rs, QUOTE_EVENTLOG_BANK_MISSING, -1, s->hash, NULL, 0, NULL,
-					  0, "the event log has no %s digests, but the quote covers "
-					  "that bank", tpm_alg_name(s->hash));
+			quote_reasons_add(rs, QUOTE_EVENTLOG_BANK_MISSING, -1, s->hash, NULL, 0,
+			                  NULL, 0,
+			                  "the event log has no %s digests, but the quote covers "
+			                  "that bank",
+			                  tpm_alg_name(s->hash));
 			continue;
 		}
-		for (unsigned byte = 0; byte < s->sizeofSelect && byte < TPM2_PCR_SELECT_MAX; byte++)
+		for (unsigned byte = 0; byte < s->sizeofSelect && byte < TPM2_PCR_SELECT_MAX;
+		     byte++)
 			for (unsigned bit = 0; bit < 8; bit++) {
 				unsigned idx = byte * 8 + bit;
 				if (!(s->pcrSelect[byte] & (1u << bit)) || idx >= QUOTE_NUM_PCRS ||
 				    !(q->present & (1u << idx)))
 					continue;
 				if (CRYPTO_memcmp(q->value[idx], r->pcr[idx], q->size) != 0)
-					quote_reasons_add(rs, QUOTE_EVENTLOG_REPLAY_MISMATCH, (int)idx,
-							  s->hash, q->value[idx], q->size,
-							  r->pcr[idx], q->size,
-							  "PCR %u (%s): the event log replays to a "
-							  "different value than the TPM quoted",
-							  idx, tpm_alg_name(s->hash));
+					quote_reasons_add(rs, QUOTE_EVENTLOG_REPLAY_MISMATCH,
+					                  (int)idx, s->hash, q->value[idx], q->size,
+					                  r->pcr[idx], q->size,
+					                  "PCR %u (%s): the event log replays to a "
+					                  "different value than the TPM quoted",
+					                  idx, tpm_alg_name(s->hash));
 			}
 	}
 	free(rep);
@@ -300,8 +300,8 @@ static int check_replay(const struct bundle *b, const struct quote_info *qi,
 }
 
 int bundle_verify(const struct bundle *b, const TPMT_PUBLIC *enrolled_ak,
-		  const uint8_t *expected_nonce, size_t expected_nonce_len,
-		  struct bundle_result *res)
+                  const uint8_t *expected_nonce, size_t expected_nonce_len,
+                  struct bundle_result *res)
 {
 	if (!b || !res || (!expected_nonce && expected_nonce_len))
 		return ATTEST_E_ARG;
@@ -313,26 +313,26 @@ int bundle_verify(const struct bundle *b, const TPMT_PUBLIC *enrolled_ak,
 		tpm_public_name(&res->ak, res->ak_name, &res->ak_name_len);
 	} else {
 		quote_reasons_add(rs, QUOTE_AK_UNSUPPORTED, -1, 0, NULL, 0, NULL, 0,
-				  "ak_public: %s", terr.message);
+		                  "ak_public: %s", terr.message);
 	}
 	const TPMT_PUBLIC *ak = enrolled_ak ? enrolled_ak : res->ak_decoded ? &res->ak : NULL;
 	if (res->ak_decoded)
 		quote_check_ak(&res->ak, rs);
 	if (expected_nonce && (expected_nonce_len != b->nonce_len ||
-			       CRYPTO_memcmp(expected_nonce, b->nonce, b->nonce_len) != 0))
+	                       CRYPTO_memcmp(expected_nonce, b->nonce, b->nonce_len) != 0))
 		quote_reasons_add(rs, QUOTE_NONCE_NOT_FRESH, -1, 0, expected_nonce,
-				  expected_nonce_len, b->nonce, b->nonce_len,
-				  "the bundle answers another nonce than the one asked for");
+		                  expected_nonce_len, b->nonce, b->nonce_len,
+		                  "the bundle answers another nonce than the one asked for");
 	if (!ak)
 		return 0;
 	uint8_t qd[EVIDENCE_QUALIFYING_SIZE];
 	const char *meta = b->metadata_canonical ? b->metadata_canonical : "";
 	int e = evidence_qualifying_data(b->nonce, b->nonce_len, (const uint8_t *)meta,
-					 strlen(meta), qd);
+	                                 strlen(meta), qd);
 	if (e < 0)
 		return e;
 	e = quote_verify(ak, NULL, b->quote, b->quote_len, b->signature, b->signature_len, qd,
-			 sizeof qd, &b->pcrs, NULL, &res->quote, rs);
+	                 sizeof qd, &b->pcrs, NULL, &res->quote, rs);
 	if (e < 0)
 		return e;
 	if (res->quote.decoded)

@@ -22,9 +22,9 @@
 #include "evidence.h"
 #include "quote.h"
 
-#define BUNDLE_MAX_SIZE (24u * 1024 * 1024) /* JSON text: a 16 MiB log in base64 fits */
-#define BUNDLE_MAX_DEPTH 8u                 /* nesting of arrays/objects */
-#define BUNDLE_METADATA_MAX (64u * 1024)    /* canonical metadata bytes */
+#define BUNDLE_MAX_SIZE     (24u * 1024 * 1024) /* JSON text: a 16 MiB log in base64 fits */
+#define BUNDLE_MAX_DEPTH    8u                  /* nesting of arrays/objects */
+#define BUNDLE_METADATA_MAX (64u * 1024)        /* canonical metadata bytes */
 
 struct bundle {
 	uint8_t *ak_public; /* marshalled TPM2B_PUBLIC */
@@ -36,9 +36,9 @@ struct bundle {
 	struct quote_pcrs pcrs;
 	uint8_t nonce[EVIDENCE_NONCE_MAX];
 	size_t nonce_len;
-	json_t *metadata;          /* the object as received */
-	char *metadata_canonical;  /* evidence_metadata_canonical() of it */
-	uint8_t *eventlog;         /* NULL if the bundle has none */
+	json_t *metadata;         /* the object as received */
+	char *metadata_canonical; /* evidence_metadata_canonical() of it */
+	uint8_t *eventlog;        /* NULL if the bundle has none */
 	size_t eventlog_len;
 };
 
@@ -74,8 +74,8 @@ struct bundle_result {
  * Returns 0 when the checks ran (verified iff res->reasons.count == 0),
  * negative ATTEST_E_* if they could not (memory, OpenSSL). */
 int bundle_verify(const struct bundle *b, const TPMT_PUBLIC *enrolled_ak,
-		  const uint8_t *expected_nonce, size_t expected_nonce_len,
-		  struct bundle_result *res);
+                  const uint8_t *expected_nonce, size_t expected_nonce_len,
+                  struct bundle_result *res);
 
 /* Bank name in bundles ("sha256") to TPM_ALG_ID, 0 if unknown; and back
  * (NULL if unknown). */

@@ -13,8 +13,8 @@
 #include "err.h"
 #include "tpm.h"
 
-#define KDF_MAX_BYTES 512u
-#define KDF_LABEL_MAX 32u
+#define KDF_MAX_BYTES   512u
+#define KDF_LABEL_MAX   32u
 #define KDF_CONTEXT_MAX 128u
 
 static void put_u32be(uint8_t *p, uint32_t v)
@@ -26,8 +26,8 @@ static void put_u32be(uint8_t *p, uint32_t v)
 }
 
 int credential_kdfa(TPM2_ALG_ID alg, const uint8_t *key, size_t key_len, const char *label,
-		    const uint8_t *context_u, size_t u_len, const uint8_t *context_v, size_t v_len,
-		    unsigned bits, uint8_t *out)
+                    const uint8_t *context_u, size_t u_len, const uint8_t *context_v, size_t v_len,
+                    unsigned bits, uint8_t *out)
 {
 	const EVP_MD *md = tpm_alg_md(alg);
 	if (!md || !key || !label || !out || bits == 0 || bits % 8 || bits / 8 > KDF_MAX_BYTES ||
@@ -69,8 +69,8 @@ out:
 }
 
 int credential_kdfe(TPM2_ALG_ID alg, const uint8_t *z, size_t z_len, const char *label,
-		    const uint8_t *party_u, size_t u_len, const uint8_t *party_v, size_t v_len,
-		    unsigned bits, uint8_t *out)
+                    const uint8_t *party_u, size_t u_len, const uint8_t *party_v, size_t v_len,
+                    unsigned bits, uint8_t *out)
 {
 	const EVP_MD *md = tpm_alg_md(alg);
 	if (!md || !z || !label || !out || bits == 0 || bits % 8 || bits / 8 > KDF_MAX_BYTES ||
@@ -109,8 +109,8 @@ out:
 static const EVP_CIPHER *ek_cipher(const TPMT_PUBLIC *ek, unsigned *ret_bits)
 {
 	const TPMT_SYM_DEF_OBJECT *s = ek->type == TPM2_ALG_RSA
-					       ? &ek->parameters.rsaDetail.symmetric
-					       : &ek->parameters.eccDetail.symmetric;
+	                                   ? &ek->parameters.rsaDetail.symmetric
+	                                   : &ek->parameters.eccDetail.symmetric;
 	if (s->algorithm != TPM2_ALG_AES || s->mode.aes != TPM2_ALG_CFB)
 		return NULL;
 	*ret_bits = s->keyBits.aes;
@@ -123,7 +123,7 @@ static const EVP_CIPHER *ek_cipher(const TPMT_PUBLIC *ek, unsigned *ret_bits)
 
 /* RSA: random seed, OAEP to the EK with label "IDENTITY\0". */
 static int seed_rsa(const TPMT_PUBLIC *ek, const EVP_MD *md, uint8_t *seed, size_t seed_len,
-		    uint8_t *enc, size_t enc_cap, size_t *enc_len)
+                    uint8_t *enc, size_t enc_cap, size_t *enc_len)
 {
 	static const char label[] = "IDENTITY";
 	int rc = ATTEST_E_CRYPTO;
@@ -139,7 +139,8 @@ static int seed_rsa(const TPMT_PUBLIC *ek, const EVP_MD *md, uint8_t *seed, size
 	lab = OPENSSL_memdup(label, sizeof label); /* with its NUL */
 	if (!ctx || !lab || EVP_PKEY_encrypt_init(ctx) <= 0 ||
 	    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
-	    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, md) <= 0 || EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) <= 0)
+	    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, md) <= 0 ||
+	    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) <= 0)
 		goto out;
 	if (EVP_PKEY_CTX_set0_rsa_oaep_label(ctx, lab, (int)sizeof label) <= 0)
 		goto out;
@@ -167,7 +168,7 @@ static void put_tpm2b(uint8_t *p, const uint8_t *b, size_t n)
  * seed = KDFe(nameAlg, Z, "IDENTITY", ephemeral.x, EK.x); the secret is the
  * marshalled ephemeral TPMS_ECC_POINT. */
 static int seed_ecc(const TPMT_PUBLIC *ek, TPM2_ALG_ID name_alg, uint8_t *seed, size_t seed_len,
-		    uint8_t *enc, size_t enc_cap, size_t *enc_len)
+                    uint8_t *enc, size_t enc_cap, size_t *enc_len)
 {
 	size_t n = tpm_ecc_curve_size(ek->parameters.eccDetail.curveID);
 	const char *group = n == 32 ? "P-256" : "P-384";
@@ -194,7 +195,7 @@ static int seed_ecc(const TPMT_PUBLIC *ek, TPM2_ALG_ID name_alg, uint8_t *seed, 
 	    BN_bn2binpad(x, ex, (int)n) != (int)n || BN_bn2binpad(y, ey, (int)n) != (int)n)
 		goto out;
 	e = credential_kdfe(name_alg, z, n, "IDENTITY", ex, n, ek->unique.ecc.x.buffer, n,
-			    (unsigned)(seed_len * 8), seed);
+	                    (unsigned)(seed_len * 8), seed);
 	if (e < 0) {
 		rc = e;
 		goto out;
@@ -214,7 +215,7 @@ out:
 }
 
 int credential_make(const TPMT_PUBLIC *ek, const uint8_t *name, size_t name_len,
-		    const uint8_t *credential, size_t credential_len, struct credential_out *ret)
+                    const uint8_t *credential, size_t credential_len, struct credential_out *ret)
 {
 	if (!ek || !name || !credential || !ret || name_len < 2 || name_len > TPM_NAME_MAX ||
 	    credential_len == 0 || credential_len > CREDENTIAL_MAX)
@@ -231,7 +232,7 @@ int credential_make(const TPMT_PUBLIC *ek, const uint8_t *name, size_t name_len,
 	int rc = ATTEST_E_CRYPTO;
 	uint8_t seed[64], sym_key[32], hmac_key[64], plain[2 + CREDENTIAL_MAX];
 	uint8_t enc_identity[2 + CREDENTIAL_MAX], mac[EVP_MAX_MD_SIZE];
-	uint8_t iv[16] = { 0 };
+	uint8_t iv[16] = {0};
 	struct credential_out out;
 	EVP_CIPHER_CTX *cctx = NULL;
 	memset(&out, 0, sizeof out);
@@ -240,8 +241,8 @@ int credential_make(const TPMT_PUBLIC *ek, const uint8_t *name, size_t name_len,
 	uint8_t *enc = out.secret + 2;
 	size_t enc_len = 0;
 	int e = ek->type == TPM2_ALG_RSA
-			? seed_rsa(ek, md, seed, dsize, enc, sizeof out.secret - 2, &enc_len)
-			: seed_ecc(ek, ek->nameAlg, seed, dsize, enc, sizeof out.secret - 2, &enc_len);
+	            ? seed_rsa(ek, md, seed, dsize, enc, sizeof out.secret - 2, &enc_len)
+	            : seed_ecc(ek, ek->nameAlg, seed, dsize, enc, sizeof out.secret - 2, &enc_len);
 	if (e < 0) {
 		rc = e;
 		goto out;
@@ -252,7 +253,7 @@ int credential_make(const TPMT_PUBLIC *ek, const uint8_t *name, size_t name_len,
 
 	/* 2. encIdentity = CFB(symKey, 0, TPM2B_DIGEST(credential)). */
 	e = credential_kdfa(ek->nameAlg, seed, dsize, "STORAGE", name, name_len, NULL, 0, sym_bits,
-			    sym_key);
+	                    sym_key);
 	if (e < 0) {
 		rc = e;
 		goto out;
@@ -269,7 +270,7 @@ int credential_make(const TPMT_PUBLIC *ek, const uint8_t *name, size_t name_len,
 
 	/* 3. outerHMAC = HMAC(KDFa(seed, "INTEGRITY"), encIdentity || name). */
 	e = credential_kdfa(ek->nameAlg, seed, dsize, "INTEGRITY", NULL, 0, NULL, 0,
-			    (unsigned)(dsize * 8), hmac_key);
+	                    (unsigned)(dsize * 8), hmac_key);
 	if (e < 0) {
 		rc = e;
 		goto out;

@@ -21,7 +21,7 @@
 
 #define CREDENTIAL_MAX 64u /* bytes of credential (TPM2B_DIGEST) */
 /* Marshalled outputs: TPM2B_ID_OBJECT and TPM2B_ENCRYPTED_SECRET. */
-#define CREDENTIAL_BLOB_MAX (2u + sizeof(((TPM2B_ID_OBJECT *)0)->credential))
+#define CREDENTIAL_BLOB_MAX   (2u + sizeof(((TPM2B_ID_OBJECT *)0)->credential))
 #define CREDENTIAL_SECRET_MAX (2u + sizeof(((TPM2B_ENCRYPTED_SECRET *)0)->secret))
 
 struct credential_out {
@@ -39,19 +39,19 @@ struct credential_out {
  * use (says nothing more: the caller knows the EK), ATTEST_E_CRYPTO if
  * OpenSSL fails. *ret untouched on failure. */
 int credential_make(const TPMT_PUBLIC *ek, const uint8_t *name, size_t name_len,
-		    const uint8_t *credential, size_t credential_len, struct credential_out *ret);
+                    const uint8_t *credential, size_t credential_len, struct credential_out *ret);
 
 /* KDFa (Part 1, 11.4.10.2), HMAC counter mode with hash alg: writes
  * bits/8 bytes (bits a multiple of 8, at most 8*512) to out. The label is
  * hashed with its terminating NUL. */
 int credential_kdfa(TPM2_ALG_ID alg, const uint8_t *key, size_t key_len, const char *label,
-		    const uint8_t *context_u, size_t u_len, const uint8_t *context_v, size_t v_len,
-		    unsigned bits, uint8_t *out);
+                    const uint8_t *context_u, size_t u_len, const uint8_t *context_v, size_t v_len,
+                    unsigned bits, uint8_t *out);
 
 /* KDFe (Part 1, 11.4.10.3), the ECDH KDF: hash counter mode over
  * Z || label\0 || party_u || party_v; bits/8 bytes to out. */
 int credential_kdfe(TPM2_ALG_ID alg, const uint8_t *z, size_t z_len, const char *label,
-		    const uint8_t *party_u, size_t u_len, const uint8_t *party_v, size_t v_len,
-		    unsigned bits, uint8_t *out);
+                    const uint8_t *party_u, size_t u_len, const uint8_t *party_v, size_t v_len,
+                    unsigned bits, uint8_t *out);
 
 #endif

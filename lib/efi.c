@@ -9,15 +9,12 @@
 #include "reader.h"
 
 /* GUIDs are stored as u32 LE, u16 LE, u16 LE, 8 bytes. */
-const uint8_t EFI_GLOBAL_VARIABLE_GUID[EFI_GUID_SIZE] = { 0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93,
-							  0xd2, 0x11, 0xaa, 0x0d, 0x00, 0xe0,
-							  0x98, 0x03, 0x2b, 0x8c };
+const uint8_t EFI_GLOBAL_VARIABLE_GUID[EFI_GUID_SIZE] = {
+    0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11, 0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03, 0x2b, 0x8c};
 const uint8_t EFI_IMAGE_SECURITY_DATABASE_GUID[EFI_GUID_SIZE] = {
-	0xcb, 0xb2, 0x19, 0xd7, 0x3a, 0x3d, 0x96, 0x45, 0xa3, 0xbc, 0xda, 0xd0, 0x0e, 0x67, 0x65, 0x6f
-};
-const uint8_t EFI_SHIM_LOCK_GUID[EFI_GUID_SIZE] = { 0x50, 0xab, 0x5d, 0x60, 0x46, 0xe0,
-						    0x00, 0x43, 0xab, 0xb6, 0x3d, 0xd8,
-						    0x10, 0xdd, 0x8b, 0x23 };
+    0xcb, 0xb2, 0x19, 0xd7, 0x3a, 0x3d, 0x96, 0x45, 0xa3, 0xbc, 0xda, 0xd0, 0x0e, 0x67, 0x65, 0x6f};
+const uint8_t EFI_SHIM_LOCK_GUID[EFI_GUID_SIZE] = {0x50, 0xab, 0x5d, 0x60, 0x46, 0xe0, 0x00, 0x43,
+                                                   0xab, 0xb6, 0x3d, 0xd8, 0x10, 0xdd, 0x8b, 0x23};
 
 struct guid_name {
 	uint8_t guid[EFI_GUID_SIZE];
@@ -25,38 +22,38 @@ struct guid_name {
 };
 
 static const struct guid_name guid_names[] = {
-	{ { 0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11, 0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03, 0x2b,
-	    0x8c },
-	  "EFI_GLOBAL_VARIABLE" },
-	{ { 0xcb, 0xb2, 0x19, 0xd7, 0x3a, 0x3d, 0x96, 0x45, 0xa3, 0xbc, 0xda, 0xd0, 0x0e, 0x67, 0x65,
-	    0x6f },
-	  "EFI_IMAGE_SECURITY_DATABASE" },
-	{ { 0x50, 0xab, 0x5d, 0x60, 0x46, 0xe0, 0x00, 0x43, 0xab, 0xb6, 0x3d, 0xd8, 0x10, 0xdd, 0x8b,
-	    0x23 },
-	  "SHIM_LOCK" },
-	/* a5c059a1-94e4-4aa7-87b5-ab155c2bf072 */
-	{ { 0xa1, 0x59, 0xc0, 0xa5, 0xe4, 0x94, 0xa7, 0x4a, 0x87, 0xb5, 0xab, 0x15, 0x5c, 0x2b, 0xf0,
-	    0x72 },
-	  "EFI_CERT_X509" },
-	/* c1c41626-504c-4092-aca9-41f936934328 */
-	{ { 0x26, 0x16, 0xc4, 0xc1, 0x4c, 0x50, 0x92, 0x40, 0xac, 0xa9, 0x41, 0xf9, 0x36, 0x93, 0x43,
-	    0x28 },
-	  "EFI_CERT_SHA256" },
-	/* 3c5766e8-269c-4e34-aa14-ed776e85b3b6 */
-	{ { 0xe8, 0x66, 0x57, 0x3c, 0x9c, 0x26, 0x34, 0x4e, 0xaa, 0x14, 0xed, 0x77, 0x6e, 0x85, 0xb3,
-	    0xb6 },
-	  "EFI_CERT_RSA2048" },
-	/* 77fa9abd-0359-4d32-bd60-28f4e78f784b: Microsoft as signature owner */
-	{ { 0xbd, 0x9a, 0xfa, 0x77, 0x59, 0x03, 0x32, 0x4d, 0xbd, 0x60, 0x28, 0xf4, 0xe7, 0x8f, 0x78,
-	    0x4b },
-	  "MICROSOFT" },
+    {{0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11, 0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03, 0x2b,
+      0x8c},
+     "EFI_GLOBAL_VARIABLE"},
+    {{0xcb, 0xb2, 0x19, 0xd7, 0x3a, 0x3d, 0x96, 0x45, 0xa3, 0xbc, 0xda, 0xd0, 0x0e, 0x67, 0x65,
+      0x6f},
+     "EFI_IMAGE_SECURITY_DATABASE"},
+    {{0x50, 0xab, 0x5d, 0x60, 0x46, 0xe0, 0x00, 0x43, 0xab, 0xb6, 0x3d, 0xd8, 0x10, 0xdd, 0x8b,
+      0x23},
+     "SHIM_LOCK"},
+    /* a5c059a1-94e4-4aa7-87b5-ab155c2bf072 */
+    {{0xa1, 0x59, 0xc0, 0xa5, 0xe4, 0x94, 0xa7, 0x4a, 0x87, 0xb5, 0xab, 0x15, 0x5c, 0x2b, 0xf0,
+      0x72},
+     "EFI_CERT_X509"},
+    /* c1c41626-504c-4092-aca9-41f936934328 */
+    {{0x26, 0x16, 0xc4, 0xc1, 0x4c, 0x50, 0x92, 0x40, 0xac, 0xa9, 0x41, 0xf9, 0x36, 0x93, 0x43,
+      0x28},
+     "EFI_CERT_SHA256"},
+    /* 3c5766e8-269c-4e34-aa14-ed776e85b3b6 */
+    {{0xe8, 0x66, 0x57, 0x3c, 0x9c, 0x26, 0x34, 0x4e, 0xaa, 0x14, 0xed, 0x77, 0x6e, 0x85, 0xb3,
+      0xb6},
+     "EFI_CERT_RSA2048"},
+    /* 77fa9abd-0359-4d32-bd60-28f4e78f784b: Microsoft as signature owner */
+    {{0xbd, 0x9a, 0xfa, 0x77, 0x59, 0x03, 0x32, 0x4d, 0xbd, 0x60, 0x28, 0xf4, 0xe7, 0x8f, 0x78,
+      0x4b},
+     "MICROSOFT"},
 };
 
 void efi_guid_format(const uint8_t g[EFI_GUID_SIZE], char out[EFI_GUID_STR_LEN + 1])
 {
 	static const char hexd[] = "0123456789abcdef";
 	/* Byte order of each character pair in the text form. */
-	static const uint8_t order[16] = { 3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15 };
+	static const uint8_t order[16] = {3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15};
 	size_t o = 0;
 	for (size_t i = 0; i < 16; i++) {
 		if (i == 4 || i == 6 || i == 8 || i == 10)
@@ -99,8 +96,8 @@ static size_t utf8_put(uint32_t cp, char tmp[4])
 	return 4;
 }
 
-int efi_utf16le_to_utf8(const uint8_t *in, size_t n_units, bool stop_at_nul, char *out,
-			size_t cap, size_t *ret_len)
+int efi_utf16le_to_utf8(const uint8_t *in, size_t n_units, bool stop_at_nul, char *out, size_t cap,
+                        size_t *ret_len)
 {
 	size_t o = 0;
 	int e = 0;
@@ -165,7 +162,7 @@ int efi_variable_data_parse(const uint8_t *buf, size_t len, struct efi_variable_
 }
 
 bool efi_variable_is(const struct efi_variable_data *v, const uint8_t guid[EFI_GUID_SIZE],
-		     const char *name)
+                     const char *name)
 {
 	if (memcmp(v->guid, guid, EFI_GUID_SIZE) != 0)
 		return false;
@@ -196,8 +193,9 @@ int efi_signature_db_walk(const uint8_t *buf, size_t len, efi_signature_fn fn, v
 			return ATTEST_E_LIMIT;
 		const uint8_t *type;
 		uint32_t list_size, header_size, sig_size;
-		if (reader_bytes(&r, EFI_GUID_SIZE, &type) < 0 || reader_u32le(&r, &list_size) < 0 ||
-		    reader_u32le(&r, &header_size) < 0 || reader_u32le(&r, &sig_size) < 0)
+		if (reader_bytes(&r, EFI_GUID_SIZE, &type) < 0 ||
+		    reader_u32le(&r, &list_size) < 0 || reader_u32le(&r, &header_size) < 0 ||
+		    reader_u32le(&r, &sig_size) < 0)
 			return ATTEST_E_TRUNCATED;
 		if (list_size < SIGLIST_HEADER)
 			return ATTEST_E_FORMAT;
@@ -214,7 +212,7 @@ int efi_signature_db_walk(const uint8_t *buf, size_t len, efi_signature_fn fn, v
 				return ATTEST_E_FORMAT;
 			if (fn) {
 				int e = fn(ctx, type, sig, sig + EFI_GUID_SIZE,
-					   sig_size - EFI_GUID_SIZE);
+				           sig_size - EFI_GUID_SIZE);
 				if (e)
 					return e;
 			}
@@ -225,14 +223,14 @@ int efi_signature_db_walk(const uint8_t *buf, size_t len, efi_signature_fn fn, v
 }
 
 static int count_one(void *ctx, const uint8_t *type, const uint8_t *owner, const uint8_t *data,
-		     size_t len)
+                     size_t len)
 {
 	(*(uint32_t *)ctx)++;
 	return 0;
 }
 
 int efi_signature_db_count(const uint8_t *buf, size_t len, uint32_t *ret_lists,
-			   uint32_t *ret_entries)
+                           uint32_t *ret_entries)
 {
 	uint32_t entries = 0;
 	int e = efi_signature_db_walk(buf, len, count_one, &entries);
@@ -319,7 +317,7 @@ static void text_utf16(struct text *t, const uint8_t *p, size_t nbytes)
 		/* Do not split a surrogate pair across chunks. */
 		if (chunk < units - done) {
 			uint32_t last = (uint32_t)p[2 * (done + chunk - 1)] |
-					(uint32_t)p[2 * (done + chunk - 1) + 1] << 8;
+			                (uint32_t)p[2 * (done + chunk - 1) + 1] << 8;
 			if (last >= 0xD800 && last <= 0xDBFF)
 				chunk--;
 		}
@@ -361,7 +359,7 @@ static void render_node(struct text *t, uint8_t type, uint8_t sub, struct reader
 		if (n == 20 && !reader_u32le(b, &u32a) && !reader_u64le(b, &u64a) &&
 		    !reader_u64le(b, &u64b)) {
 			text_add(t, "MemoryMapped(0x%x,0x%llx,0x%llx)", u32a,
-				 (unsigned long long)u64a, (unsigned long long)u64b);
+			         (unsigned long long)u64a, (unsigned long long)u64b);
 			return;
 		}
 		break;
@@ -402,7 +400,7 @@ static void render_node(struct text *t, uint8_t type, uint8_t sub, struct reader
 		if (n == 4 && !reader_u8(b, &u8a) && !reader_u8(b, &u8b) &&
 		    !reader_u16le(b, &u16a)) {
 			text_add(t, "Ata(%s,%s,0x%x)", u8a ? "Secondary" : "Primary",
-				 u8b ? "Slave" : "Master", u16a);
+			         u8b ? "Slave" : "Master", u16a);
 			return;
 		}
 		break;
@@ -429,7 +427,7 @@ static void render_node(struct text *t, uint8_t type, uint8_t sub, struct reader
 	case 0x030C: /* IPv4 */
 		if (n >= 19) {
 			text_add(t, "IPv4(%u.%u.%u.%u,%u.%u.%u.%u)", p[4], p[5], p[6], p[7], p[0],
-				 p[1], p[2], p[3]);
+			         p[1], p[2], p[3]);
 			return;
 		}
 		break;
@@ -478,7 +476,7 @@ static void render_node(struct text *t, uint8_t type, uint8_t sub, struct reader
 				text_add(t, "%u,0", u8b);
 			}
 			text_add(t, ",0x%llx,0x%llx)", (unsigned long long)u64a,
-				 (unsigned long long)u64b);
+			         (unsigned long long)u64b);
 			return;
 		}
 		break;
@@ -486,13 +484,11 @@ static void render_node(struct text *t, uint8_t type, uint8_t sub, struct reader
 		if (n == 20 && !reader_u32le(b, &u32a) && !reader_u64le(b, &u64a) &&
 		    !reader_u64le(b, &u64b)) {
 			text_add(t, "CDROM(0x%x,0x%llx,0x%llx)", u32a, (unsigned long long)u64a,
-				 (unsigned long long)u64b);
+			         (unsigned long long)u64b);
 			return;
 		}
 		break;
-	case 0x0404: /* file path */
-		text_utf16(t, p, n);
-		return;
+	case 0x0404: /* file path */ text_utf16(t, p, n); return;
 	case 0x0406: /* PIWG firmware file */
 	case 0x0407: /* PIWG firmware volume */
 		if (n == 16) {
@@ -506,7 +502,7 @@ static void render_node(struct text *t, uint8_t type, uint8_t sub, struct reader
 		if (n == 20 && !reader_u32le(b, &u32a) && !reader_u64le(b, &u64a) &&
 		    !reader_u64le(b, &u64b)) {
 			text_add(t, "Offset(0x%llx,0x%llx)", (unsigned long long)u64a,
-				 (unsigned long long)u64b);
+			         (unsigned long long)u64b);
 			return;
 		}
 		break;
@@ -519,8 +515,7 @@ static void render_node(struct text *t, uint8_t type, uint8_t sub, struct reader
 			return;
 		}
 		break;
-	default:
-		break;
+	default: break;
 	}
 	text_add(t, "Path(%u,%u,", type, sub);
 	text_hex(t, p, n);
@@ -529,7 +524,7 @@ static void render_node(struct text *t, uint8_t type, uint8_t sub, struct reader
 
 /* Walk the nodes; render all of them (file_only: only the FilePath nodes). */
 static int walk_path(const uint8_t *buf, size_t len, struct text *t, bool file_only,
-		     bool *ret_found)
+                     bool *ret_found)
 {
 	struct reader r;
 	reader_init(&r, buf, len);
@@ -569,7 +564,7 @@ static int walk_path(const uint8_t *buf, size_t len, struct text *t, bool file_o
 			/* Successive FilePath nodes form one path. */
 			const uint8_t *bp = body.buf;
 			bool sep = found && body.len >= 2 && !(bp[0] == '\\' && bp[1] == 0) &&
-				   t->len > 0 && t->buf[t->len - 1] != '\\';
+			           t->len > 0 && t->buf[t->len - 1] != '\\';
 			if (sep)
 				text_add(t, "\\");
 			render_node(t, type, sub, &body);
@@ -590,7 +585,7 @@ int efi_device_path_render(const uint8_t *buf, size_t len, char *out, size_t cap
 {
 	if (!out || cap == 0)
 		return ATTEST_E_ARG;
-	struct text t = { out, cap, 0, false };
+	struct text t = {out, cap, 0, false};
 	bool found;
 	return walk_path(buf, len, &t, false, &found);
 }
@@ -599,7 +594,7 @@ int efi_device_path_file(const uint8_t *buf, size_t len, char *out, size_t cap)
 {
 	if (!out || cap == 0)
 		return ATTEST_E_ARG;
-	struct text t = { out, cap, 0, false };
+	struct text t = {out, cap, 0, false};
 	bool found = false;
 	int e = walk_path(buf, len, &t, true, &found);
 	if (e < 0)

@@ -10,11 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define EFI_GUID_SIZE 16
+#define EFI_GUID_SIZE    16
 #define EFI_GUID_STR_LEN 36 /* "8be4df61-93ca-11d2-aa0d-00e098032b8c" */
 
 /* Caps on what a hostile log can make us walk. */
-#define EFI_MAX_SIGLISTS 4096u      /* EFI_SIGNATURE_LISTs in one variable */
+#define EFI_MAX_SIGLISTS      4096u /* EFI_SIGNATURE_LISTs in one variable */
 #define EFI_MAX_DEVPATH_NODES 256u  /* nodes rendered from one device path */
 
 /* Well-known GUIDs (in their on-disk, mixed-endian byte order). */
@@ -35,18 +35,18 @@ const char *efi_guid_name(const uint8_t guid[EFI_GUID_SIZE]);
  * output is always valid UTF-8; 3*n_units+1 bytes always suffice. If out is
  * too small the text is cut at a character boundary and ATTEST_E_LIMIT is
  * returned. *ret_len (may be NULL) gets the UTF-8 length without the NUL. */
-int efi_utf16le_to_utf8(const uint8_t *in, size_t n_units, bool stop_at_nul, char *out,
-			size_t cap, size_t *ret_len);
+int efi_utf16le_to_utf8(const uint8_t *in, size_t n_units, bool stop_at_nul, char *out, size_t cap,
+                        size_t *ret_len);
 
 /* UEFI_VARIABLE_DATA: VariableName GUID, UnicodeNameLength u64,
  * VariableDataLength u64, UnicodeName[], VariableData[]. */
 struct efi_variable_data {
-	const uint8_t *guid;    /* 16 bytes */
-	const uint8_t *name;    /* UTF-16LE, name_units code units */
+	const uint8_t *guid; /* 16 bytes */
+	const uint8_t *name; /* UTF-16LE, name_units code units */
 	size_t name_units;
-	const uint8_t *data;    /* VariableData */
+	const uint8_t *data; /* VariableData */
 	size_t data_len;
-	size_t trailing;        /* bytes after VariableData (0 in a well-formed event) */
+	size_t trailing; /* bytes after VariableData (0 in a well-formed event) */
 };
 
 /* Decode len bytes at buf. ATTEST_E_TRUNCATED if the lengths announce more
@@ -55,7 +55,7 @@ int efi_variable_data_parse(const uint8_t *buf, size_t len, struct efi_variable_
 
 /* True if the variable's GUID is guid and its name equals the ASCII name. */
 bool efi_variable_is(const struct efi_variable_data *v, const uint8_t guid[EFI_GUID_SIZE],
-		     const char *name);
+                     const char *name);
 
 /* A signature database (PK, KEK, db, dbx): a sequence of EFI_SIGNATURE_LIST.
  * Counts the lists and the signatures in them; checks each list's sizes
@@ -63,13 +63,13 @@ bool efi_variable_is(const struct efi_variable_data *v, const uint8_t guid[EFI_G
  * Returns ATTEST_E_FORMAT/TRUNCATED on a malformed database, ATTEST_E_LIMIT
  * past EFI_MAX_SIGLISTS. Outputs untouched on failure. */
 int efi_signature_db_count(const uint8_t *buf, size_t len, uint32_t *ret_lists,
-			   uint32_t *ret_entries);
+                           uint32_t *ret_entries);
 
 /* Called once per signature by efi_signature_db_walk: type is the list's
  * SignatureType GUID, owner the entry's SignatureOwner, data the rest.
  * A non-zero return stops the walk and is returned by it. */
 typedef int (*efi_signature_fn)(void *ctx, const uint8_t *type, const uint8_t *owner,
-				const uint8_t *data, size_t len);
+                                const uint8_t *data, size_t len);
 
 /* Validate like efi_signature_db_count and call fn for every signature. */
 int efi_signature_db_walk(const uint8_t *buf, size_t len, efi_signature_fn fn, void *ctx);

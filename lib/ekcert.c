@@ -16,19 +16,19 @@
 #include "tpm.h"
 
 struct ekcert_store {
-	STACK_OF(X509) *certs;
+	STACK_OF(X509) * certs;
 };
 
 static const char *const status_codes[] = {
-	[EKCERT_OK] = "OK",
-	[EKCERT_MALFORMED] = "EK_CERT_MALFORMED",
-	[EKCERT_UNKNOWN_ISSUER] = "EK_CERT_UNKNOWN_ISSUER",
-	[EKCERT_EXPIRED] = "EK_CERT_EXPIRED",
-	[EKCERT_NOT_YET_VALID] = "EK_CERT_NOT_YET_VALID",
-	[EKCERT_BAD_SIGNATURE] = "EK_CERT_BAD_SIGNATURE",
-	[EKCERT_UNHANDLED_CRITICAL] = "EK_CERT_UNHANDLED_CRITICAL_EXTENSION",
-	[EKCERT_CHAIN_INVALID] = "EK_CERT_CHAIN_INVALID",
-	[EKCERT_KEY_MISMATCH] = "EK_CERT_KEY_MISMATCH",
+    [EKCERT_OK] = "OK",
+    [EKCERT_MALFORMED] = "EK_CERT_MALFORMED",
+    [EKCERT_UNKNOWN_ISSUER] = "EK_CERT_UNKNOWN_ISSUER",
+    [EKCERT_EXPIRED] = "EK_CERT_EXPIRED",
+    [EKCERT_NOT_YET_VALID] = "EK_CERT_NOT_YET_VALID",
+    [EKCERT_BAD_SIGNATURE] = "EK_CERT_BAD_SIGNATURE",
+    [EKCERT_UNHANDLED_CRITICAL] = "EK_CERT_UNHANDLED_CRITICAL_EXTENSION",
+    [EKCERT_CHAIN_INVALID] = "EK_CERT_CHAIN_INVALID",
+    [EKCERT_KEY_MISMATCH] = "EK_CERT_KEY_MISMATCH",
 };
 
 const char *ekcert_status_code(enum ekcert_status s)
@@ -303,7 +303,7 @@ static void fill_info(X509 *x, const uint8_t *der, size_t der_len, struct ekcert
 }
 
 int ekcert_parse(const uint8_t *buf, size_t len, X509 **ret, struct ekcert_info *info,
-		 char msg[static 160])
+                 char msg[static 160])
 {
 	msg[0] = '\0';
 	if (!buf || !len) {
@@ -312,7 +312,7 @@ int ekcert_parse(const uint8_t *buf, size_t len, X509 **ret, struct ekcert_info 
 	}
 	if (len > EKCERT_MAX_SIZE) {
 		snprintf(msg, 160, "certificate of %zu bytes exceeds the cap of %u", len,
-			 EKCERT_MAX_SIZE);
+		         EKCERT_MAX_SIZE);
 		return ATTEST_E_LIMIT;
 	}
 	X509 *x = NULL;
@@ -332,8 +332,10 @@ int ekcert_parse(const uint8_t *buf, size_t len, X509 **ret, struct ekcert_info 
 	} else {
 		der_len = der_outer_len(buf, len);
 		if (!der_len) {
-			snprintf(msg, 160, "not a DER certificate: the outer SEQUENCE header is "
-					   "missing or longer than the %zu bytes given", len);
+			snprintf(msg, 160,
+			         "not a DER certificate: the outer SEQUENCE header is "
+			         "missing or longer than the %zu bytes given",
+			         len);
 			return ATTEST_E_FORMAT;
 		}
 		const uint8_t *p = buf;
@@ -391,7 +393,7 @@ static int verify_cb(int ok, X509_STORE_CTX *ctx)
 }
 
 static void fail(struct ekcert_result *res, enum ekcert_status st, int depth, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static void fail(struct ekcert_result *res, enum ekcert_status st, int depth, const char *fmt, ...)
 {
@@ -409,7 +411,7 @@ static bool self_signed(X509 *x)
 }
 
 int ekcert_verify_x509(const struct ekcert_store *store, X509 *cert, const TPMT_PUBLIC *ek,
-		       time_t now, bool roots_only, struct ekcert_result *res)
+                       time_t now, bool roots_only, struct ekcert_result *res)
 {
 	if (!store || !cert || !res)
 		return ATTEST_E_ARG;
@@ -463,8 +465,8 @@ int ekcert_verify_x509(const struct ekcert_store *store, X509 *cert, const TPMT_
 			     subj, iss);
 			break;
 		case X509_V_ERR_CERT_HAS_EXPIRED:
-			fail(res, EKCERT_EXPIRED, depth,
-			     "%s \"%s\" expired on %s (valid from %s)", who, subj, na, nb);
+			fail(res, EKCERT_EXPIRED, depth, "%s \"%s\" expired on %s (valid from %s)",
+			     who, subj, na, nb);
 			break;
 		case X509_V_ERR_CERT_NOT_YET_VALID:
 			fail(res, EKCERT_NOT_YET_VALID, depth,
@@ -472,8 +474,8 @@ int ekcert_verify_x509(const struct ekcert_store *store, X509 *cert, const TPMT_
 			break;
 		case X509_V_ERR_CERT_SIGNATURE_FAILURE:
 			fail(res, EKCERT_BAD_SIGNATURE, depth,
-			     "the signature on %s \"%s\" does not verify with the key of \"%s\"", who,
-			     subj, iss);
+			     "the signature on %s \"%s\" does not verify with the key of \"%s\"",
+			     who, subj, iss);
 			break;
 		case X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION:
 			fail(res, EKCERT_UNHANDLED_CRITICAL, depth,
@@ -500,7 +502,8 @@ int ekcert_verify_x509(const struct ekcert_store *store, X509 *cert, const TPMT_
 			name_line(X509_get_subject_name(cert), subj, sizeof subj);
 			fail(res, EKCERT_KEY_MISMATCH, 0,
 			     "the EK certificate \"%s\" certifies a different key than the TPM's "
-			     "%s EK", subj, tpm_alg_name(ek->type));
+			     "%s EK",
+			     subj, tpm_alg_name(ek->type));
 			rc = 0;
 			goto out;
 		}
@@ -518,8 +521,8 @@ out:
 }
 
 int ekcert_verify(const struct ekcert_store *store, const uint8_t *buf, size_t len,
-		  const TPMT_PUBLIC *ek, time_t now, struct ekcert_info *info,
-		  struct ekcert_result *res)
+                  const TPMT_PUBLIC *ek, time_t now, struct ekcert_info *info,
+                  struct ekcert_result *res)
 {
 	if (!store || !res)
 		return ATTEST_E_ARG;

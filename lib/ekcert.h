@@ -28,8 +28,8 @@
 #include <time.h>
 #include <tss2/tss2_tpm2_types.h>
 
-#define EKCERT_MAX_SIZE (64u * 1024)   /* one certificate or PEM buffer */
-#define EKCERT_STORE_MAX 4096u          /* certificates in a trust store */
+#define EKCERT_MAX_SIZE  (64u * 1024) /* one certificate or PEM buffer */
+#define EKCERT_STORE_MAX 4096u        /* certificates in a trust store */
 
 struct ekcert_store;
 
@@ -50,18 +50,18 @@ size_t ekcert_store_count(const struct ekcert_store *s);
 
 /* Facts read from an EK certificate. */
 struct ekcert_info {
-	bool strict_der;       /* re-encoding gives back the input bytes */
-	size_t trailing_bytes; /* bytes after the DER certificate (NV padding) */
-	bool has_tpm_san;      /* manufacturer etc. found (SAN or subject) */
+	bool strict_der;          /* re-encoding gives back the input bytes */
+	size_t trailing_bytes;    /* bytes after the DER certificate (NV padding) */
+	bool has_tpm_san;         /* manufacturer etc. found (SAN or subject) */
 	char manufacturer_id[32]; /* as written, e.g. "id:49465800" */
 	char manufacturer[8];     /* the vendor ID as ASCII, e.g. "IFX" */
 	char model[64];
-	char version[32];         /* as written, e.g. "id:00070002" */
-	char subject[256];        /* one line; "" for an empty subject */
+	char version[32];  /* as written, e.g. "id:00070002" */
+	char subject[256]; /* one line; "" for an empty subject */
 	char issuer[256];
-	char not_before[32];      /* "2026-11-27T00:01:52Z" */
+	char not_before[32]; /* "2026-11-27T00:01:52Z" */
 	char not_after[32];
-	char key_type[16];        /* "RSA-2048", "EC-P-384", ... */
+	char key_type[16]; /* "RSA-2048", "EC-P-384", ... */
 };
 
 /* Parse an EK certificate (DER, possibly followed by padding) and read its
@@ -69,18 +69,18 @@ struct ekcert_info {
  * X509_free) and *info is filled. ATTEST_E_FORMAT if OpenSSL cannot read it
  * at all (msg, optional, says why, e.g. not DER), ATTEST_E_LIMIT if too big. */
 int ekcert_parse(const uint8_t *buf, size_t len, X509 **ret, struct ekcert_info *info,
-		 char msg[static 160]);
+                 char msg[static 160]);
 
 enum ekcert_status {
 	EKCERT_OK = 0,
-	EKCERT_MALFORMED,             /* "EK_CERT_MALFORMED" */
-	EKCERT_UNKNOWN_ISSUER,        /* "EK_CERT_UNKNOWN_ISSUER" */
-	EKCERT_EXPIRED,               /* "EK_CERT_EXPIRED" (leaf or a CA) */
-	EKCERT_NOT_YET_VALID,         /* "EK_CERT_NOT_YET_VALID" */
-	EKCERT_BAD_SIGNATURE,         /* "EK_CERT_BAD_SIGNATURE" */
-	EKCERT_UNHANDLED_CRITICAL,    /* "EK_CERT_UNHANDLED_CRITICAL_EXTENSION" */
-	EKCERT_CHAIN_INVALID,         /* "EK_CERT_CHAIN_INVALID" anything else */
-	EKCERT_KEY_MISMATCH,          /* "EK_CERT_KEY_MISMATCH" cert key != EK */
+	EKCERT_MALFORMED,          /* "EK_CERT_MALFORMED" */
+	EKCERT_UNKNOWN_ISSUER,     /* "EK_CERT_UNKNOWN_ISSUER" */
+	EKCERT_EXPIRED,            /* "EK_CERT_EXPIRED" (leaf or a CA) */
+	EKCERT_NOT_YET_VALID,      /* "EK_CERT_NOT_YET_VALID" */
+	EKCERT_BAD_SIGNATURE,      /* "EK_CERT_BAD_SIGNATURE" */
+	EKCERT_UNHANDLED_CRITICAL, /* "EK_CERT_UNHANDLED_CRITICAL_EXTENSION" */
+	EKCERT_CHAIN_INVALID,      /* "EK_CERT_CHAIN_INVALID" anything else */
+	EKCERT_KEY_MISMATCH,       /* "EK_CERT_KEY_MISMATCH" cert key != EK */
 };
 
 /* Stable reason code for a status; never NULL. */
@@ -98,14 +98,14 @@ struct ekcert_result {
  * Returns 0 when the verification ran (res->status says the outcome),
  * ATTEST_E_ARG / ATTEST_E_NOMEM / ATTEST_E_CRYPTO if it could not. */
 int ekcert_verify(const struct ekcert_store *store, const uint8_t *buf, size_t len,
-		  const TPMT_PUBLIC *ek, time_t now, struct ekcert_info *info,
-		  struct ekcert_result *res);
+                  const TPMT_PUBLIC *ek, time_t now, struct ekcert_info *info,
+                  struct ekcert_result *res);
 
 /* Like ekcert_verify() but for a certificate already parsed, and with only
  * the store's self-signed certificates as anchors when roots_only is true
  * (used to check that a store's intermediates chain to its roots). */
 int ekcert_verify_x509(const struct ekcert_store *store, X509 *cert, const TPMT_PUBLIC *ek,
-		       time_t now, bool roots_only, struct ekcert_result *res);
+                       time_t now, bool roots_only, struct ekcert_result *res);
 
 /* The store's certificates, for callers that list it. Borrowed pointer,
  * NULL past the end. */

@@ -31,8 +31,8 @@ struct parse_state {
 	struct eventlog_error *err;
 };
 
-static int fail(struct parse_state *st, int code, size_t offset, size_t event, const char *fmt,
-		...) __attribute__((format(printf, 5, 6)));
+static int fail(struct parse_state *st, int code, size_t offset, size_t event, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 static int fail(struct parse_state *st, int code, size_t offset, size_t event, const char *fmt, ...)
 {
@@ -44,8 +44,8 @@ static int fail(struct parse_state *st, int code, size_t offset, size_t event, c
 		va_end(ap);
 		st->err->offset = offset;
 		st->err->event = event;
-		snprintf(st->err->message, sizeof st->err->message, "event %zu at offset %zu: %s", event,
-			 offset, what);
+		snprintf(st->err->message, sizeof st->err->message, "event %zu at offset %zu: %s",
+		         event, offset, what);
 	}
 	return code;
 }
@@ -53,35 +53,24 @@ static int fail(struct parse_state *st, int code, size_t offset, size_t event, c
 size_t eventlog_alg_size(uint16_t alg)
 {
 	switch (alg) {
-	case EVENTLOG_ALG_SHA1:
-		return 20;
+	case EVENTLOG_ALG_SHA1: return 20;
 	case EVENTLOG_ALG_SHA256:
-	case EVENTLOG_ALG_SM3_256:
-		return 32;
-	case EVENTLOG_ALG_SHA384:
-		return 48;
-	case EVENTLOG_ALG_SHA512:
-		return 64;
-	default:
-		return 0;
+	case EVENTLOG_ALG_SM3_256: return 32;
+	case EVENTLOG_ALG_SHA384: return 48;
+	case EVENTLOG_ALG_SHA512: return 64;
+	default: return 0;
 	}
 }
 
 const char *eventlog_alg_name(uint16_t alg)
 {
 	switch (alg) {
-	case EVENTLOG_ALG_SHA1:
-		return "sha1";
-	case EVENTLOG_ALG_SHA256:
-		return "sha256";
-	case EVENTLOG_ALG_SHA384:
-		return "sha384";
-	case EVENTLOG_ALG_SHA512:
-		return "sha512";
-	case EVENTLOG_ALG_SM3_256:
-		return "sm3_256";
-	default:
-		return NULL;
+	case EVENTLOG_ALG_SHA1: return "sha1";
+	case EVENTLOG_ALG_SHA256: return "sha256";
+	case EVENTLOG_ALG_SHA384: return "sha384";
+	case EVENTLOG_ALG_SHA512: return "sha512";
+	case EVENTLOG_ALG_SM3_256: return "sm3_256";
+	default: return NULL;
 	}
 }
 
@@ -91,7 +80,7 @@ static int new_event(struct parse_state *st, size_t offset, struct eventlog_even
 	struct eventlog *log = st->log;
 	if (log->event_count >= EVENTLOG_MAX_EVENTS)
 		return fail(st, ATTEST_E_LIMIT, offset, log->event_count,
-			    "more than %u events (the cap)", EVENTLOG_MAX_EVENTS);
+		            "more than %u events (the cap)", EVENTLOG_MAX_EVENTS);
 	if (log->event_count == st->cap) {
 		size_t ncap = st->cap ? st->cap * 2 : 64;
 		if (ncap > EVENTLOG_MAX_EVENTS)
@@ -124,25 +113,25 @@ static int check_event(struct parse_state *st, struct eventlog_event *ev)
 	if (ev->pcr == EVENTLOG_PCR_NONE) {
 		if (ev->type != EV_NO_ACTION)
 			return fail(st, ATTEST_E_FORMAT, ev->offset, ev->number,
-				    "PCR index 0xFFFFFFFF is only allowed on EV_NO_ACTION, "
-				    "event type is 0x%08x",
-				    ev->type);
+			            "PCR index 0xFFFFFFFF is only allowed on EV_NO_ACTION, "
+			            "event type is 0x%08x",
+			            ev->type);
 	} else if (ev->pcr >= EVENTLOG_NUM_PCRS) {
 		return fail(st, ATTEST_E_FORMAT, ev->offset, ev->number,
-			    "PCR index %u out of range (0..%u)", ev->pcr, EVENTLOG_NUM_PCRS - 1);
+		            "PCR index %u out of range (0..%u)", ev->pcr, EVENTLOG_NUM_PCRS - 1);
 	}
 	if (ev->type == EV_NO_ACTION && ev->data_len >= 16 &&
 	    !memcmp(ev->data, startup_locality_sig, 16)) {
 		if (ev->data_len != 17)
 			return fail(st, ATTEST_E_FORMAT, ev->offset, ev->number,
-				    "StartupLocality event data is %u bytes, expected 17",
-				    ev->data_len);
+			            "StartupLocality event data is %u bytes, expected 17",
+			            ev->data_len);
 		if (ev->pcr != 0)
 			return fail(st, ATTEST_E_FORMAT, ev->offset, ev->number,
-				    "StartupLocality event on PCR %u, expected PCR 0", ev->pcr);
+			            "StartupLocality event on PCR %u, expected PCR 0", ev->pcr);
 		if (st->log->has_startup_locality)
 			return fail(st, ATTEST_E_FORMAT, ev->offset, ev->number,
-				    "second StartupLocality event");
+			            "second StartupLocality event");
 		st->log->has_startup_locality = true;
 		st->log->startup_locality = ev->data[16];
 	}
@@ -156,15 +145,15 @@ static int read_data(struct parse_state *st, struct eventlog_event *ev, size_t f
 	uint32_t size;
 	if (reader_u32le(&st->r, &size) < 0)
 		return fail(st, ATTEST_E_TRUNCATED, field_off, ev->number,
-			    "log ends inside the event data size field");
+		            "log ends inside the event data size field");
 	if (size > EVENTLOG_MAX_EVENT_DATA)
 		return fail(st, ATTEST_E_LIMIT, field_off, ev->number,
-			    "event data size %u exceeds the cap of %u bytes", size,
-			    EVENTLOG_MAX_EVENT_DATA);
+		            "event data size %u exceeds the cap of %u bytes", size,
+		            EVENTLOG_MAX_EVENT_DATA);
 	if (reader_bytes(&st->r, size, &ev->data) < 0)
 		return fail(st, ATTEST_E_TRUNCATED, field_off + 4, ev->number,
-			    "event data size %u but only %zu bytes left", size,
-			    reader_left(&st->r));
+		            "event data size %u but only %zu bytes left", size,
+		            reader_left(&st->r));
 	ev->data_len = size;
 	return 0;
 }
@@ -175,15 +164,15 @@ static int parse_sha1_event(struct parse_state *st, struct eventlog_event *ev)
 	size_t off = st->r.off;
 	if (reader_u32le(&st->r, &ev->pcr) < 0 || reader_u32le(&st->r, &ev->type) < 0)
 		return fail(st, ATTEST_E_TRUNCATED, off, ev->number,
-			    "log ends inside the record header (%zu bytes left, need 8)",
-			    reader_left(&st->r));
+		            "log ends inside the record header (%zu bytes left, need 8)",
+		            reader_left(&st->r));
 	const uint8_t *d;
 	if (reader_bytes(&st->r, SHA1_SIZE, &d) < 0)
 		return fail(st, ATTEST_E_TRUNCATED, off + 8, ev->number,
-			    "log ends inside the SHA-1 digest (%zu bytes left, need 20)",
-			    reader_left(&st->r));
+		            "log ends inside the SHA-1 digest (%zu bytes left, need 20)",
+		            reader_left(&st->r));
 	ev->digest_count = 1;
-	ev->digests[0] = (struct eventlog_digest){ EVENTLOG_ALG_SHA1, SHA1_SIZE, d };
+	ev->digests[0] = (struct eventlog_digest){EVENTLOG_ALG_SHA1, SHA1_SIZE, d};
 	int e = read_data(st, ev, off + 28);
 	if (e < 0)
 		return e;
@@ -199,40 +188,41 @@ static int parse_agile_event(struct parse_state *st, struct eventlog_event *ev)
 	if (reader_u32le(&st->r, &ev->pcr) < 0 || reader_u32le(&st->r, &ev->type) < 0 ||
 	    reader_u32le(&st->r, &count) < 0)
 		return fail(st, ATTEST_E_TRUNCATED, off, ev->number,
-			    "log ends inside the record header (%zu bytes left, need 12)",
-			    reader_left(&st->r));
+		            "log ends inside the record header (%zu bytes left, need 12)",
+		            reader_left(&st->r));
 	/* Windows logs events after boot in the active bank(s) only, so an
 	 * event may carry a subset of the declared banks (never more). */
 	if (count > log->bank_count || (count == 0 && ev->type != EV_NO_ACTION))
 		return fail(st, count > EVENTLOG_MAX_BANKS ? ATTEST_E_LIMIT : ATTEST_E_FORMAT,
-			    off + 8, ev->number,
-			    "digest count %u, but the Spec ID header declares %u banks", count,
-			    log->bank_count);
+		            off + 8, ev->number,
+		            "digest count %u, but the Spec ID header declares %u banks", count,
+		            log->bank_count);
 	for (uint32_t i = 0; i < count; i++) {
 		size_t aoff = st->r.off;
 		uint16_t alg;
 		if (reader_u16le(&st->r, &alg) < 0)
 			return fail(st, ATTEST_E_TRUNCATED, aoff, ev->number,
-				    "log ends inside digest %u's algorithm id", i);
+			            "log ends inside digest %u's algorithm id", i);
 		uint32_t b;
 		for (b = 0; b < log->bank_count; b++)
 			if (log->banks[b].alg == alg)
 				break;
 		if (b == log->bank_count)
-			return fail(st, ATTEST_E_FORMAT, aoff, ev->number,
-				    "digest %u has algorithm 0x%04x, not declared in the Spec ID header",
-				    i, alg);
+			return fail(
+			    st, ATTEST_E_FORMAT, aoff, ev->number,
+			    "digest %u has algorithm 0x%04x, not declared in the Spec ID header", i,
+			    alg);
 		for (uint32_t j = 0; j < i; j++)
 			if (ev->digests[j].alg == alg)
 				return fail(st, ATTEST_E_FORMAT, aoff, ev->number,
-					    "algorithm 0x%04x appears twice in one event", alg);
+				            "algorithm 0x%04x appears twice in one event", alg);
 		uint16_t size = log->banks[b].size;
 		const uint8_t *d;
 		if (reader_bytes(&st->r, size, &d) < 0)
 			return fail(st, ATTEST_E_TRUNCATED, aoff + 2, ev->number,
-				    "log ends inside the 0x%04x digest (%zu bytes left, need %u)",
-				    alg, reader_left(&st->r), size);
-		ev->digests[i] = (struct eventlog_digest){ alg, size, d };
+			            "log ends inside the 0x%04x digest (%zu bytes left, need %u)",
+			            alg, reader_left(&st->r), size);
+		ev->digests[i] = (struct eventlog_digest){alg, size, d};
 	}
 	ev->digest_count = count;
 	int e = read_data(st, ev, st->r.off);
@@ -250,58 +240,58 @@ static int parse_spec_id(struct parse_state *st, const struct eventlog_event *ev
 	reader_init(&r, ev->data, ev->data_len);
 	if (reader_skip(&r, SPEC_ID_FIXED - 4) < 0)
 		return fail(st, ATTEST_E_FORMAT, base, 0,
-			    "Spec ID Event03 data is %u bytes, shorter than its fixed part",
-			    ev->data_len);
+		            "Spec ID Event03 data is %u bytes, shorter than its fixed part",
+		            ev->data_len);
 	uint8_t uintn = ev->data[23];
 	if (uintn != 1 && uintn != 2)
 		return fail(st, ATTEST_E_FORMAT, base + 23, 0,
-			    "Spec ID uintnSize %u, expected 1 or 2", uintn);
+		            "Spec ID uintnSize %u, expected 1 or 2", uintn);
 	uint32_t n;
 	if (reader_u32le(&r, &n) < 0)
 		return fail(st, ATTEST_E_FORMAT, base + r.off, 0,
-			    "Spec ID Event03 ends before numberOfAlgorithms");
+		            "Spec ID Event03 ends before numberOfAlgorithms");
 	if (n == 0)
 		return fail(st, ATTEST_E_FORMAT, base + 24, 0, "Spec ID declares 0 algorithms");
 	if (n > EVENTLOG_MAX_BANKS)
 		return fail(st, ATTEST_E_LIMIT, base + 24, 0,
-			    "Spec ID declares %u algorithms, more than the cap of %u", n,
-			    EVENTLOG_MAX_BANKS);
+		            "Spec ID declares %u algorithms, more than the cap of %u", n,
+		            EVENTLOG_MAX_BANKS);
 	for (uint32_t i = 0; i < n; i++) {
 		size_t aoff = base + r.off;
 		uint16_t alg, size;
 		if (reader_u16le(&r, &alg) < 0 || reader_u16le(&r, &size) < 0)
 			return fail(st, ATTEST_E_FORMAT, aoff, 0,
-				    "Spec ID Event03 ends inside algorithm entry %u of %u", i, n);
+			            "Spec ID Event03 ends inside algorithm entry %u of %u", i, n);
 		for (uint32_t j = 0; j < i; j++)
 			if (log->banks[j].alg == alg)
 				return fail(st, ATTEST_E_FORMAT, aoff, 0,
-					    "Spec ID lists algorithm 0x%04x twice", alg);
+				            "Spec ID lists algorithm 0x%04x twice", alg);
 		size_t known = eventlog_alg_size(alg);
 		if (known && known != size)
 			return fail(st, ATTEST_E_FORMAT, aoff + 2, 0,
-				    "Spec ID declares digest size %u for %s, which is %zu bytes",
-				    size, eventlog_alg_name(alg), known);
+			            "Spec ID declares digest size %u for %s, which is %zu bytes",
+			            size, eventlog_alg_name(alg), known);
 		if (size == 0 || size > EVENTLOG_MAX_DIGEST)
 			return fail(st, size ? ATTEST_E_LIMIT : ATTEST_E_FORMAT, aoff + 2, 0,
-				    "Spec ID declares digest size %u for algorithm 0x%04x "
-				    "(must be 1..%u)",
-				    size, alg, EVENTLOG_MAX_DIGEST);
-		log->banks[i] = (struct eventlog_bank){ alg, size };
+			            "Spec ID declares digest size %u for algorithm 0x%04x "
+			            "(must be 1..%u)",
+			            size, alg, EVENTLOG_MAX_DIGEST);
+		log->banks[i] = (struct eventlog_bank){alg, size};
 	}
 	uint8_t vendor_size;
 	const uint8_t *vendor;
 	size_t voff = base + r.off;
 	if (reader_u8(&r, &vendor_size) < 0)
 		return fail(st, ATTEST_E_FORMAT, voff, 0,
-			    "Spec ID Event03 ends before its vendorInfoSize");
+		            "Spec ID Event03 ends before its vendorInfoSize");
 	if (reader_bytes(&r, vendor_size, &vendor) < 0)
 		return fail(st, ATTEST_E_FORMAT, voff, 0,
-			    "Spec ID vendorInfoSize %u but only %zu bytes left", vendor_size,
-			    reader_left(&r));
+		            "Spec ID vendorInfoSize %u but only %zu bytes left", vendor_size,
+		            reader_left(&r));
 	if (reader_left(&r) != 0)
 		return fail(st, ATTEST_E_FORMAT, base + r.off, 0,
-			    "%zu unexpected bytes after the Spec ID Event03 vendor info",
-			    reader_left(&r));
+		            "%zu unexpected bytes after the Spec ID Event03 vendor info",
+		            reader_left(&r));
 	log->bank_count = n;
 	return 0;
 }
@@ -316,9 +306,9 @@ void eventlog_free(struct eventlog *log)
 }
 
 int eventlog_parse(const uint8_t *buf, size_t len, struct eventlog **ret,
-		   struct eventlog_error *err)
+                   struct eventlog_error *err)
 {
-	struct parse_state st = { .err = err };
+	struct parse_state st = {.err = err};
 	int e;
 
 	if (err)
@@ -327,7 +317,7 @@ int eventlog_parse(const uint8_t *buf, size_t len, struct eventlog **ret,
 		return ATTEST_E_ARG;
 	if (len > EVENTLOG_MAX_SIZE)
 		return fail(&st, ATTEST_E_LIMIT, 0, 0, "log is %zu bytes, more than the cap of %u",
-			    len, EVENTLOG_MAX_SIZE);
+		            len, EVENTLOG_MAX_SIZE);
 	if (len == 0)
 		return fail(&st, ATTEST_E_FORMAT, 0, 0, "log is empty");
 
@@ -351,8 +341,8 @@ int eventlog_parse(const uint8_t *buf, size_t len, struct eventlog **ret,
 	log->event_count = 1;
 	if (ev->type == EV_NO_ACTION && ev->data_len >= 16 && !memcmp(ev->data, spec_id_03, 16)) {
 		if (ev->pcr != 0) {
-			e = fail(&st, ATTEST_E_FORMAT, 0, 0, "Spec ID Event03 on PCR %u, expected PCR 0",
-				 ev->pcr);
+			e = fail(&st, ATTEST_E_FORMAT, 0, 0,
+			         "Spec ID Event03 on PCR %u, expected PCR 0", ev->pcr);
 			goto out_free;
 		}
 		if ((e = parse_spec_id(&st, ev)) < 0)
@@ -361,7 +351,7 @@ int eventlog_parse(const uint8_t *buf, size_t len, struct eventlog **ret,
 	} else {
 		log->format = EVENTLOG_FORMAT_LEGACY_SHA1;
 		log->bank_count = 1;
-		log->banks[0] = (struct eventlog_bank){ EVENTLOG_ALG_SHA1, SHA1_SIZE };
+		log->banks[0] = (struct eventlog_bank){EVENTLOG_ALG_SHA1, SHA1_SIZE};
 	}
 
 	while (reader_left(&st.r) > 0) {
@@ -376,7 +366,7 @@ int eventlog_parse(const uint8_t *buf, size_t len, struct eventlog **ret,
 		if ((e = new_event(&st, off, &ev)) < 0)
 			goto out_free;
 		e = log->format == EVENTLOG_FORMAT_CRYPTO_AGILE ? parse_agile_event(&st, ev)
-								: parse_sha1_event(&st, ev);
+		                                                : parse_sha1_event(&st, ev);
 		if (e < 0)
 			goto out_free;
 		log->event_count++;

@@ -18,62 +18,62 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define EVENTLOG_MAX_SIZE (16u * 1024 * 1024) /* whole log, bytes */
-#define EVENTLOG_MAX_EVENTS 100000u           /* events in one log */
-#define EVENTLOG_MAX_EVENT_DATA (1u * 1024 * 1024) /* one event's data */
-#define EVENTLOG_MAX_BANKS 8u                 /* digests per event */
-#define EVENTLOG_MAX_DIGEST 64u               /* bytes, SHA-512 */
-#define EVENTLOG_NUM_PCRS 24u                 /* PCRs 0..23 can be extended */
-#define EVENTLOG_PCR_NONE 0xFFFFFFFFu         /* Windows' trailing EV_NO_ACTION */
+#define EVENTLOG_MAX_SIZE       (16u * 1024 * 1024) /* whole log, bytes */
+#define EVENTLOG_MAX_EVENTS     100000u             /* events in one log */
+#define EVENTLOG_MAX_EVENT_DATA (1u * 1024 * 1024)  /* one event's data */
+#define EVENTLOG_MAX_BANKS      8u                  /* digests per event */
+#define EVENTLOG_MAX_DIGEST     64u                 /* bytes, SHA-512 */
+#define EVENTLOG_NUM_PCRS       24u                 /* PCRs 0..23 can be extended */
+#define EVENTLOG_PCR_NONE       0xFFFFFFFFu         /* Windows' trailing EV_NO_ACTION */
 
 /* TPM_ALG_ID values of the hash algorithms logs use. */
-#define EVENTLOG_ALG_SHA1 0x0004
-#define EVENTLOG_ALG_SHA256 0x000B
-#define EVENTLOG_ALG_SHA384 0x000C
-#define EVENTLOG_ALG_SHA512 0x000D
+#define EVENTLOG_ALG_SHA1    0x0004
+#define EVENTLOG_ALG_SHA256  0x000B
+#define EVENTLOG_ALG_SHA384  0x000C
+#define EVENTLOG_ALG_SHA512  0x000D
 #define EVENTLOG_ALG_SM3_256 0x0012
 
 /* Event types of the TCG PC Client Platform Firmware Profile. */
-#define EV_PREBOOT_CERT 0x00000000u
-#define EV_POST_CODE 0x00000001u
-#define EV_UNUSED 0x00000002u
-#define EV_NO_ACTION 0x00000003u
-#define EV_SEPARATOR 0x00000004u
-#define EV_ACTION 0x00000005u
-#define EV_EVENT_TAG 0x00000006u
-#define EV_S_CRTM_CONTENTS 0x00000007u
-#define EV_S_CRTM_VERSION 0x00000008u
-#define EV_CPU_MICROCODE 0x00000009u
-#define EV_PLATFORM_CONFIG_FLAGS 0x0000000Au
-#define EV_TABLE_OF_DEVICES 0x0000000Bu
-#define EV_COMPACT_HASH 0x0000000Cu
-#define EV_IPL 0x0000000Du
-#define EV_IPL_PARTITION_DATA 0x0000000Eu
-#define EV_NONHOST_CODE 0x0000000Fu
-#define EV_NONHOST_CONFIG 0x00000010u
-#define EV_NONHOST_INFO 0x00000011u
-#define EV_OMIT_BOOT_DEVICE_EVENTS 0x00000012u
-#define EV_POST_CODE2 0x00000013u
-#define EV_EFI_EVENT_BASE 0x80000000u
-#define EV_EFI_VARIABLE_DRIVER_CONFIG 0x80000001u
-#define EV_EFI_VARIABLE_BOOT 0x80000002u
+#define EV_PREBOOT_CERT                  0x00000000u
+#define EV_POST_CODE                     0x00000001u
+#define EV_UNUSED                        0x00000002u
+#define EV_NO_ACTION                     0x00000003u
+#define EV_SEPARATOR                     0x00000004u
+#define EV_ACTION                        0x00000005u
+#define EV_EVENT_TAG                     0x00000006u
+#define EV_S_CRTM_CONTENTS               0x00000007u
+#define EV_S_CRTM_VERSION                0x00000008u
+#define EV_CPU_MICROCODE                 0x00000009u
+#define EV_PLATFORM_CONFIG_FLAGS         0x0000000Au
+#define EV_TABLE_OF_DEVICES              0x0000000Bu
+#define EV_COMPACT_HASH                  0x0000000Cu
+#define EV_IPL                           0x0000000Du
+#define EV_IPL_PARTITION_DATA            0x0000000Eu
+#define EV_NONHOST_CODE                  0x0000000Fu
+#define EV_NONHOST_CONFIG                0x00000010u
+#define EV_NONHOST_INFO                  0x00000011u
+#define EV_OMIT_BOOT_DEVICE_EVENTS       0x00000012u
+#define EV_POST_CODE2                    0x00000013u
+#define EV_EFI_EVENT_BASE                0x80000000u
+#define EV_EFI_VARIABLE_DRIVER_CONFIG    0x80000001u
+#define EV_EFI_VARIABLE_BOOT             0x80000002u
 #define EV_EFI_BOOT_SERVICES_APPLICATION 0x80000003u
-#define EV_EFI_BOOT_SERVICES_DRIVER 0x80000004u
-#define EV_EFI_RUNTIME_SERVICES_DRIVER 0x80000005u
-#define EV_EFI_GPT_EVENT 0x80000006u
-#define EV_EFI_ACTION 0x80000007u
-#define EV_EFI_PLATFORM_FIRMWARE_BLOB 0x80000008u
-#define EV_EFI_HANDOFF_TABLES 0x80000009u
-#define EV_EFI_PLATFORM_FIRMWARE_BLOB2 0x8000000Au
-#define EV_EFI_HANDOFF_TABLES2 0x8000000Bu
-#define EV_EFI_VARIABLE_BOOT2 0x8000000Cu
-#define EV_EFI_GPT_EVENT2 0x8000000Du
-#define EV_EFI_HCRTM_EVENT 0x80000010u
-#define EV_EFI_VARIABLE_AUTHORITY 0x800000E0u
-#define EV_EFI_SPDM_FIRMWARE_BLOB 0x800000E1u
-#define EV_EFI_SPDM_FIRMWARE_CONFIG 0x800000E2u
-#define EV_EFI_SPDM_DEVICE_POLICY 0x800000E3u
-#define EV_EFI_SPDM_DEVICE_AUTHORITY 0x800000E4u
+#define EV_EFI_BOOT_SERVICES_DRIVER      0x80000004u
+#define EV_EFI_RUNTIME_SERVICES_DRIVER   0x80000005u
+#define EV_EFI_GPT_EVENT                 0x80000006u
+#define EV_EFI_ACTION                    0x80000007u
+#define EV_EFI_PLATFORM_FIRMWARE_BLOB    0x80000008u
+#define EV_EFI_HANDOFF_TABLES            0x80000009u
+#define EV_EFI_PLATFORM_FIRMWARE_BLOB2   0x8000000Au
+#define EV_EFI_HANDOFF_TABLES2           0x8000000Bu
+#define EV_EFI_VARIABLE_BOOT2            0x8000000Cu
+#define EV_EFI_GPT_EVENT2                0x8000000Du
+#define EV_EFI_HCRTM_EVENT               0x80000010u
+#define EV_EFI_VARIABLE_AUTHORITY        0x800000E0u
+#define EV_EFI_SPDM_FIRMWARE_BLOB        0x800000E1u
+#define EV_EFI_SPDM_FIRMWARE_CONFIG      0x800000E2u
+#define EV_EFI_SPDM_DEVICE_POLICY        0x800000E3u
+#define EV_EFI_SPDM_DEVICE_AUTHORITY     0x800000E4u
 
 enum eventlog_format {
 	EVENTLOG_FORMAT_LEGACY_SHA1 = 1, /* TCG_PCR_EVENT records only */
@@ -127,7 +127,7 @@ struct eventlog_error {
  * eventlog_free(). On failure returns a negative ATTEST_E_* code, leaves *ret
  * untouched and, if err is non-NULL, fills it in. */
 int eventlog_parse(const uint8_t *buf, size_t len, struct eventlog **ret,
-		   struct eventlog_error *err);
+                   struct eventlog_error *err);
 
 /* Frees a log from eventlog_parse(); NULL is fine. */
 void eventlog_free(struct eventlog *log);

@@ -162,7 +162,7 @@ static char *version_text(const uint8_t *p, size_t n)
 /* Prefixes upstream grub (and distribution patches) put before a measured
  * string; the digest covers only what follows, without the NUL. */
 static const char *const grub_prefixes[] = {
-	"grub_cmd: ", "kernel_cmdline: ", "module_cmdline: ", "grub_kernel_cmdline ", "grub_cmd ",
+    "grub_cmd: ", "kernel_cmdline: ", "module_cmdline: ", "grub_kernel_cmdline ", "grub_cmd ",
 };
 
 /* If ev is a grub string event, the length of its prefix; else 0. */
@@ -182,8 +182,7 @@ static size_t grub_prefix(const struct eventlog_event *ev, const char **ret_pref
 }
 
 /* The measured part of a grub string: after the prefix, before the NUL. */
-static void grub_payload(const struct eventlog_event *ev, size_t plen, const uint8_t **p,
-			 size_t *n)
+static void grub_payload(const struct eventlog_event *ev, size_t plen, const uint8_t **p, size_t *n)
 {
 	*p = ev->data + plen;
 	*n = ev->data_len - plen;
@@ -215,10 +214,10 @@ static void describe_variable(struct text *t, const struct eventlog_event *ev)
 		return;
 	}
 	bool sigdb = efi_variable_is(&v, EFI_GLOBAL_VARIABLE_GUID, "PK") ||
-		     efi_variable_is(&v, EFI_GLOBAL_VARIABLE_GUID, "KEK") ||
-		     efi_variable_is(&v, EFI_IMAGE_SECURITY_DATABASE_GUID, "db") ||
-		     efi_variable_is(&v, EFI_IMAGE_SECURITY_DATABASE_GUID, "dbx") ||
-		     ev->type == EV_EFI_VARIABLE_AUTHORITY;
+	             efi_variable_is(&v, EFI_GLOBAL_VARIABLE_GUID, "KEK") ||
+	             efi_variable_is(&v, EFI_IMAGE_SECURITY_DATABASE_GUID, "db") ||
+	             efi_variable_is(&v, EFI_IMAGE_SECURITY_DATABASE_GUID, "dbx") ||
+	             ev->type == EV_EFI_VARIABLE_AUTHORITY;
 	if (sigdb && ev->type != EV_EFI_VARIABLE_AUTHORITY) {
 		uint32_t lists, entries;
 		if (efi_signature_db_count(v.data, v.data_len, &lists, &entries) == 0)
@@ -326,7 +325,7 @@ int eventlog_event_describe(const struct eventlog_event *ev, char *buf, size_t c
 {
 	if (!ev || !buf || cap == 0)
 		return ATTEST_E_ARG;
-	struct text t = { buf, cap, 0, false };
+	struct text t = {buf, cap, 0, false};
 	buf[0] = '\0';
 	struct reader r;
 	uint64_t a, b;
@@ -346,7 +345,7 @@ int eventlog_event_describe(const struct eventlog_event *ev, char *buf, size_t c
 	case EV_SEPARATOR:
 		if (ev->data_len == 4) {
 			uint32_t v = (uint32_t)ev->data[0] | (uint32_t)ev->data[1] << 8 |
-				     (uint32_t)ev->data[2] << 16 | (uint32_t)ev->data[3] << 24;
+			             (uint32_t)ev->data[2] << 16 | (uint32_t)ev->data[3] << 24;
 			tadd(&t, "0x%08x%s", v, v == 0xFFFFFFFFu ? " (error)" : "");
 		} else {
 			tstr(&t, ev->data, ev->data_len > 64 ? 64 : ev->data_len, false);
@@ -373,20 +372,14 @@ int eventlog_event_describe(const struct eventlog_event *ev, char *buf, size_t c
 		break;
 	case EV_ACTION:
 	case EV_EFI_ACTION:
-	case EV_IPL:
-		tstr(&t, ev->data, ev->data_len > 1024 ? 1024 : ev->data_len, true);
-		break;
+	case EV_IPL: tstr(&t, ev->data, ev->data_len > 1024 ? 1024 : ev->data_len, true); break;
 	case EV_EFI_VARIABLE_DRIVER_CONFIG:
 	case EV_EFI_VARIABLE_BOOT:
 	case EV_EFI_VARIABLE_BOOT2:
-	case EV_EFI_VARIABLE_AUTHORITY:
-		describe_variable(&t, ev);
-		break;
+	case EV_EFI_VARIABLE_AUTHORITY: describe_variable(&t, ev); break;
 	case EV_EFI_BOOT_SERVICES_APPLICATION:
 	case EV_EFI_BOOT_SERVICES_DRIVER:
-	case EV_EFI_RUNTIME_SERVICES_DRIVER:
-		describe_image(&t, ev);
-		break;
+	case EV_EFI_RUNTIME_SERVICES_DRIVER: describe_image(&t, ev); break;
 	case EV_EFI_HANDOFF_TABLES:
 	case EV_EFI_HANDOFF_TABLES2: {
 		if (ev->type == EV_EFI_HANDOFF_TABLES2) {
@@ -428,9 +421,7 @@ int eventlog_event_describe(const struct eventlog_event *ev, char *buf, size_t c
 		tadd(&t, ", %llu partition%s", (unsigned long long)parts, parts == 1 ? "" : "s");
 		break;
 	}
-	case EV_NO_ACTION:
-		describe_no_action(&t, ev);
-		break;
+	case EV_NO_ACTION: describe_no_action(&t, ev); break;
 	default:
 		if (ev->data_len > 0 && ev->data_len <= 256) {
 			bool text = true;
@@ -459,19 +450,15 @@ const char *eventlog_check_rule(uint32_t type)
 	case EV_EFI_ACTION:
 	case EV_S_CRTM_VERSION:
 	case EV_EFI_GPT_EVENT:
-	case EV_EFI_GPT_EVENT2:
-		return "digest = H(event data)";
-	case EV_EFI_VARIABLE_DRIVER_CONFIG:
-		return "digest = H(UEFI_VARIABLE_DATA)";
+	case EV_EFI_GPT_EVENT2: return "digest = H(event data)";
+	case EV_EFI_VARIABLE_DRIVER_CONFIG: return "digest = H(UEFI_VARIABLE_DATA)";
 	case EV_EFI_VARIABLE_AUTHORITY:
 		return "digest = H(UEFI_VARIABLE_DATA) (or old shim's H(data minus last byte))";
 	case EV_EFI_VARIABLE_BOOT:
-	case EV_EFI_VARIABLE_BOOT2:
-		return "digest = H(UEFI_VARIABLE_DATA) or H(VariableData)";
+	case EV_EFI_VARIABLE_BOOT2: return "digest = H(UEFI_VARIABLE_DATA) or H(VariableData)";
 	case EV_IPL:
 		return "grub string: digest = H(text after the prefix, without or with its NUL)";
-	default:
-		return NULL;
+	default: return NULL;
 	}
 }
 
@@ -531,8 +518,7 @@ static int rule_ranges(const struct eventlog_event *ev, const uint8_t *p[2], siz
 		}
 		return 1;
 	}
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 
@@ -560,7 +546,7 @@ int eventlog_content_check(const struct eventlog *log, struct eventlog_checks **
 }
 
 int eventlog_content_check_bank(const struct eventlog *log, uint16_t only_alg,
-				struct eventlog_checks **ret)
+                                struct eventlog_checks **ret)
 {
 	if (!log || !ret || log->bank_count > EVENTLOG_MAX_BANKS)
 		return ATTEST_E_ARG;
@@ -573,7 +559,7 @@ int eventlog_content_check_bank(const struct eventlog *log, uint16_t only_alg,
 			return ATTEST_E_NOTFOUND;
 	}
 	int e = ATTEST_E_NOMEM;
-	EVP_MD *mds[EVENTLOG_MAX_BANKS] = { 0 };
+	EVP_MD *mds[EVENTLOG_MAX_BANKS] = {0};
 	EVP_MD_CTX *ctx = NULL;
 	struct eventlog_checks *c = calloc(1, sizeof *c);
 	if (!c)
@@ -627,7 +613,7 @@ int eventlog_content_check_bank(const struct eventlog *log, uint16_t only_alg,
 				if (ncap > EVENTLOG_MAX_CHECK_FAILURES)
 					ncap = EVENTLOG_MAX_CHECK_FAILURES;
 				struct eventlog_check_failure *nf =
-					realloc(c->failures, ncap * sizeof *nf);
+				    realloc(c->failures, ncap * sizeof *nf);
 				if (!nf) {
 					e = ATTEST_E_NOMEM;
 					goto out;
@@ -669,12 +655,9 @@ out:
 const char *eventlog_secure_boot_name(enum eventlog_secure_boot sb)
 {
 	switch (sb) {
-	case EVENTLOG_SECURE_BOOT_ENABLED:
-		return "enabled";
-	case EVENTLOG_SECURE_BOOT_DISABLED:
-		return "disabled";
-	default:
-		return "unknown";
+	case EVENTLOG_SECURE_BOOT_ENABLED: return "enabled";
+	case EVENTLOG_SECURE_BOOT_DISABLED: return "disabled";
+	default: return "unknown";
 	}
 }
 
@@ -704,7 +687,7 @@ void eventlog_facts_free(struct eventlog_facts *f)
 }
 
 static int add_firmware(struct eventlog_facts *f, const struct eventlog_event *ev, bool verified,
-			char *text)
+                        char *text)
 {
 	if (!text)
 		return ATTEST_E_NOMEM;
@@ -712,15 +695,13 @@ static int add_firmware(struct eventlog_facts *f, const struct eventlog_event *e
 		free(text);
 		return 0;
 	}
-	struct eventlog_fact_text *n =
-		realloc(f->firmware, (f->firmware_count + 1) * sizeof *n);
+	struct eventlog_fact_text *n = realloc(f->firmware, (f->firmware_count + 1) * sizeof *n);
 	if (!n) {
 		free(text);
 		return ATTEST_E_NOMEM;
 	}
 	f->firmware = n;
-	n[f->firmware_count++] =
-		(struct eventlog_fact_text){ ev->number, ev->type, verified, text };
+	n[f->firmware_count++] = (struct eventlog_fact_text){ev->number, ev->type, verified, text};
 	return 0;
 }
 
@@ -749,12 +730,12 @@ static int add_boot_app(struct eventlog_facts *f, const struct eventlog_event *e
 		free(dps);
 		return ATTEST_E_NOMEM;
 	}
-	n[f->boot_app_count++] = (struct eventlog_boot_app){ ev->number, ev->pcr, path, dps };
+	n[f->boot_app_count++] = (struct eventlog_boot_app){ev->number, ev->pcr, path, dps};
 	return 0;
 }
 
 static void sigdb_note(struct eventlog_sigdb *s, const struct eventlog_event *ev,
-		       const struct efi_variable_data *v, bool verified)
+                       const struct efi_variable_data *v, bool verified)
 {
 	memset(s, 0, sizeof *s);
 	s->present = true;
@@ -810,7 +791,7 @@ static int replace_str(char **slot, char *s)
 }
 
 int eventlog_facts_derive(const struct eventlog *log, const struct eventlog_checks *checks,
-			  struct eventlog_facts **ret)
+                          struct eventlog_facts **ret)
 {
 	if (!log || !checks || !ret || checks->event_count != log->event_count)
 		return ATTEST_E_ARG;
@@ -843,8 +824,7 @@ int eventlog_facts_derive(const struct eventlog *log, const struct eventlog_chec
 			break;
 		}
 		case EV_EFI_VARIABLE_DRIVER_CONFIG:
-			if (ev->pcr != 7 ||
-			    efi_variable_data_parse(ev->data, ev->data_len, &v) < 0)
+			if (ev->pcr != 7 || efi_variable_data_parse(ev->data, ev->data_len, &v) < 0)
 				break;
 			if (efi_variable_is(&v, EFI_GLOBAL_VARIABLE_GUID, "SecureBoot")) {
 				f->has_secure_boot_event = true;
@@ -867,9 +847,7 @@ int eventlog_facts_derive(const struct eventlog *log, const struct eventlog_chec
 				sigdb_note(&f->dbx, ev, &v, ok);
 			}
 			break;
-		case EV_EFI_BOOT_SERVICES_APPLICATION:
-			e = add_boot_app(f, ev);
-			break;
+		case EV_EFI_BOOT_SERVICES_APPLICATION: e = add_boot_app(f, ev); break;
 		case EV_IPL: {
 			const char *prefix = NULL;
 			size_t plen = grub_prefix(ev, &prefix);
@@ -900,8 +878,7 @@ int eventlog_facts_derive(const struct eventlog *log, const struct eventlog_chec
 			}
 			break;
 		}
-		default:
-			break;
+		default: break;
 		}
 	}
 	/* No boot loader strings: the last application the firmware loaded

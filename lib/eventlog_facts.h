@@ -33,13 +33,13 @@
 #define EVENTLOG_MAX_CHECK_FAILURES 4096u
 /* Strings kept in facts (firmware versions, boot applications). */
 #define EVENTLOG_MAX_FACT_ITEMS 1024u
-#define EVENTLOG_MAX_FACT_TEXT 4096u
+#define EVENTLOG_MAX_FACT_TEXT  4096u
 
 /* Per-event content check status. */
 enum eventlog_check {
-	EVENTLOG_CHECK_NONE = 0, /* no rule: the digest covers something not in the log */
-	EVENTLOG_CHECK_PASS = 1, /* every computable bank matches the rule */
-	EVENTLOG_CHECK_FAIL = 2, /* at least one bank does not */
+	EVENTLOG_CHECK_NONE = 0,        /* no rule: the digest covers something not in the log */
+	EVENTLOG_CHECK_PASS = 1,        /* every computable bank matches the rule */
+	EVENTLOG_CHECK_FAIL = 2,        /* at least one bank does not */
 	EVENTLOG_CHECK_UNVERIFIABLE = 3 /* has a rule, but no bank's hash can be computed */
 };
 
@@ -75,7 +75,7 @@ int eventlog_content_check(const struct eventlog *log, struct eventlog_checks **
  * checked data. An event is PASS when that bank matches. ATTEST_E_NOTFOUND
  * if the log has no such bank. */
 int eventlog_content_check_bank(const struct eventlog *log, uint16_t only_alg,
-				struct eventlog_checks **ret);
+                                struct eventlog_checks **ret);
 
 /* NULL is fine. */
 void eventlog_checks_free(struct eventlog_checks *c);
@@ -107,7 +107,7 @@ struct eventlog_sigdb {
 	uint32_t event;   /* event number (the last one if several) */
 	uint32_t lists;   /* valid when verified && well_formed */
 	uint32_t entries;
-	size_t data_len;  /* VariableData bytes */
+	size_t data_len; /* VariableData bytes */
 };
 
 struct eventlog_fact_text {
@@ -134,10 +134,10 @@ struct eventlog_facts {
 	struct eventlog_fact_text *firmware;
 	size_t boot_app_count; /* EV_EFI_BOOT_SERVICES_APPLICATION, in log order */
 	struct eventlog_boot_app *boot_apps;
-	char *kernel_cmdline; /* NULL if the log does not show it (verified only) */
-	int64_t kernel_cmdline_event; /* -1 if none */
-	char *kernel_image;           /* NULL if unknown */
-	int64_t kernel_image_event;   /* -1 if none */
+	char *kernel_cmdline;            /* NULL if the log does not show it (verified only) */
+	int64_t kernel_cmdline_event;    /* -1 if none */
+	char *kernel_image;              /* NULL if unknown */
+	int64_t kernel_image_event;      /* -1 if none */
 	bool kernel_image_from_boot_app; /* true: guessed as the last boot application */
 };
 
@@ -146,14 +146,13 @@ struct eventlog_facts {
  * (free with eventlog_facts_free). ATTEST_E_ARG on mismatched inputs,
  * ATTEST_E_NOMEM. */
 int eventlog_facts_derive(const struct eventlog *log, const struct eventlog_checks *checks,
-			  struct eventlog_facts **ret);
+                          struct eventlog_facts **ret);
 
 /* NULL is fine. */
 void eventlog_facts_free(struct eventlog_facts *f);
 
 /* The event's digest in bank alg, or NULL. */
-const struct eventlog_digest *eventlog_event_digest(const struct eventlog_event *ev,
-						    uint16_t alg);
+const struct eventlog_digest *eventlog_event_digest(const struct eventlog_event *ev, uint16_t alg);
 
 /* eventlog_replay() for one bank only (0: every bank): the verifier needs
  * just the bank it quotes, and every other bank costs a hash per event.

@@ -12,18 +12,12 @@
 const char *eventlog_alg_evp_name(uint16_t alg)
 {
 	switch (alg) {
-	case EVENTLOG_ALG_SHA1:
-		return "SHA1";
-	case EVENTLOG_ALG_SHA256:
-		return "SHA256";
-	case EVENTLOG_ALG_SHA384:
-		return "SHA384";
-	case EVENTLOG_ALG_SHA512:
-		return "SHA512";
-	case EVENTLOG_ALG_SM3_256:
-		return "SM3";
-	default:
-		return NULL;
+	case EVENTLOG_ALG_SHA1: return "SHA1";
+	case EVENTLOG_ALG_SHA256: return "SHA256";
+	case EVENTLOG_ALG_SHA384: return "SHA384";
+	case EVENTLOG_ALG_SHA512: return "SHA512";
+	case EVENTLOG_ALG_SM3_256: return "SM3";
+	default: return NULL;
 	}
 }
 
@@ -98,7 +92,8 @@ int eventlog_replay_bank(const struct eventlog *log, uint16_t only_alg, struct e
 				continue; /* parser guarantees one per bank */
 			uint8_t *p = pb->pcr[ev->pcr];
 			unsigned int outlen = 0;
-			if (!EVP_DigestInit_ex2(ctx, md, NULL) || !EVP_DigestUpdate(ctx, p, pb->size) ||
+			if (!EVP_DigestInit_ex2(ctx, md, NULL) ||
+			    !EVP_DigestUpdate(ctx, p, pb->size) ||
 			    !EVP_DigestUpdate(ctx, d->bytes, d->size) ||
 			    !EVP_DigestFinal_ex(ctx, p, &outlen) || outlen != pb->size) {
 				e = ATTEST_E_CRYPTO;

@@ -14,13 +14,13 @@
 #include <stdint.h>
 
 #define EVIDENCE_QUALIFYING_SIZE 32u
-#define EVIDENCE_NONCE_MIN 16u /* bytes; shorter nonces are refused */
-#define EVIDENCE_NONCE_MAX 64u
+#define EVIDENCE_NONCE_MIN       16u /* bytes; shorter nonces are refused */
+#define EVIDENCE_NONCE_MAX       64u
 
 /* Compute qualifyingData into out. ATTEST_E_ARG if the nonce length is out of
  * [EVIDENCE_NONCE_MIN, EVIDENCE_NONCE_MAX]; ATTEST_E_CRYPTO if hashing fails. */
 int evidence_qualifying_data(const uint8_t *nonce, size_t nonce_len, const uint8_t *metadata,
-			     size_t metadata_len, uint8_t out[static EVIDENCE_QUALIFYING_SIZE]);
+                             size_t metadata_len, uint8_t out[static EVIDENCE_QUALIFYING_SIZE]);
 
 /* Canonical bytes of a metadata object. On success *ret is a malloc'd
  * NUL-terminated string (caller frees). ATTEST_E_FORMAT if meta is not an

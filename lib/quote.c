@@ -13,34 +13,34 @@
 #include "hex.h"
 
 static const char *const codes[QUOTE_STATUS__COUNT] = {
-	[QUOTE_OK] = "OK",
-	[QUOTE_MALFORMED] = "QUOTE_MALFORMED",
-	[QUOTE_SIGNATURE_MALFORMED] = "SIGNATURE_MALFORMED",
-	[QUOTE_SIGNATURE_UNSUPPORTED] = "SIGNATURE_UNSUPPORTED",
-	[QUOTE_SIGNATURE_SCHEME_MISMATCH] = "SIGNATURE_SCHEME_MISMATCH",
-	[QUOTE_SIGNATURE_INVALID] = "QUOTE_SIGNATURE_INVALID",
-	[QUOTE_BAD_MAGIC] = "QUOTE_BAD_MAGIC",
-	[QUOTE_BAD_TYPE] = "QUOTE_BAD_TYPE",
-	[QUOTE_NONCE_MISMATCH] = "NONCE_MISMATCH",
-	[QUOTE_PCR_DIGEST_MISMATCH] = "PCR_DIGEST_MISMATCH",
-	[QUOTE_PCR_SELECTION_MISMATCH] = "PCR_SELECTION_MISMATCH",
-	[QUOTE_PCR_SELECTION_UNSUPPORTED] = "PCR_SELECTION_UNSUPPORTED",
-	[QUOTE_PCR_VALUE_MISSING] = "PCR_VALUE_MISSING",
-	[QUOTE_PCR_NOT_QUOTED] = "PCR_NOT_QUOTED",
-	[QUOTE_AK_UNSUPPORTED] = "AK_UNSUPPORTED",
-	[QUOTE_AK_NOT_RESTRICTED] = "AK_NOT_RESTRICTED",
-	[QUOTE_AK_NOT_SIGNING] = "AK_NOT_SIGNING",
-	[QUOTE_AK_DECRYPT] = "AK_DECRYPT",
-	[QUOTE_AK_NOT_FIXED_TPM] = "AK_NOT_FIXED_TPM",
-	[QUOTE_AK_NOT_FIXED_PARENT] = "AK_NOT_FIXED_PARENT",
-	[QUOTE_AK_NOT_SENSITIVE_DATA_ORIGIN] = "AK_NOT_SENSITIVE_DATA_ORIGIN",
-	[QUOTE_AK_NAME_ALG] = "AK_NAME_ALG",
-	[QUOTE_AK_SCHEME] = "AK_SCHEME",
-	[QUOTE_NONCE_NOT_FRESH] = "NONCE_NOT_FRESH",
-	[QUOTE_EVENTLOG_MISSING] = "EVENTLOG_MISSING",
-	[QUOTE_EVENTLOG_INVALID] = "EVENTLOG_INVALID",
-	[QUOTE_EVENTLOG_BANK_MISSING] = "EVENTLOG_BANK_MISSING",
-	[QUOTE_EVENTLOG_REPLAY_MISMATCH] = "EVENTLOG_REPLAY_MISMATCH",
+    [QUOTE_OK] = "OK",
+    [QUOTE_MALFORMED] = "QUOTE_MALFORMED",
+    [QUOTE_SIGNATURE_MALFORMED] = "SIGNATURE_MALFORMED",
+    [QUOTE_SIGNATURE_UNSUPPORTED] = "SIGNATURE_UNSUPPORTED",
+    [QUOTE_SIGNATURE_SCHEME_MISMATCH] = "SIGNATURE_SCHEME_MISMATCH",
+    [QUOTE_SIGNATURE_INVALID] = "QUOTE_SIGNATURE_INVALID",
+    [QUOTE_BAD_MAGIC] = "QUOTE_BAD_MAGIC",
+    [QUOTE_BAD_TYPE] = "QUOTE_BAD_TYPE",
+    [QUOTE_NONCE_MISMATCH] = "NONCE_MISMATCH",
+    [QUOTE_PCR_DIGEST_MISMATCH] = "PCR_DIGEST_MISMATCH",
+    [QUOTE_PCR_SELECTION_MISMATCH] = "PCR_SELECTION_MISMATCH",
+    [QUOTE_PCR_SELECTION_UNSUPPORTED] = "PCR_SELECTION_UNSUPPORTED",
+    [QUOTE_PCR_VALUE_MISSING] = "PCR_VALUE_MISSING",
+    [QUOTE_PCR_NOT_QUOTED] = "PCR_NOT_QUOTED",
+    [QUOTE_AK_UNSUPPORTED] = "AK_UNSUPPORTED",
+    [QUOTE_AK_NOT_RESTRICTED] = "AK_NOT_RESTRICTED",
+    [QUOTE_AK_NOT_SIGNING] = "AK_NOT_SIGNING",
+    [QUOTE_AK_DECRYPT] = "AK_DECRYPT",
+    [QUOTE_AK_NOT_FIXED_TPM] = "AK_NOT_FIXED_TPM",
+    [QUOTE_AK_NOT_FIXED_PARENT] = "AK_NOT_FIXED_PARENT",
+    [QUOTE_AK_NOT_SENSITIVE_DATA_ORIGIN] = "AK_NOT_SENSITIVE_DATA_ORIGIN",
+    [QUOTE_AK_NAME_ALG] = "AK_NAME_ALG",
+    [QUOTE_AK_SCHEME] = "AK_SCHEME",
+    [QUOTE_NONCE_NOT_FRESH] = "NONCE_NOT_FRESH",
+    [QUOTE_EVENTLOG_MISSING] = "EVENTLOG_MISSING",
+    [QUOTE_EVENTLOG_INVALID] = "EVENTLOG_INVALID",
+    [QUOTE_EVENTLOG_BANK_MISSING] = "EVENTLOG_BANK_MISSING",
+    [QUOTE_EVENTLOG_REPLAY_MISMATCH] = "EVENTLOG_REPLAY_MISMATCH",
 };
 
 const char *quote_status_code(enum quote_status s)
@@ -59,7 +59,7 @@ const struct quote_pcr_bank *quote_pcrs_bank(const struct quote_pcrs *p, uint16_
 }
 
 int quote_pcrs_set(struct quote_pcrs *p, uint16_t alg, unsigned index, const uint8_t *value,
-		   size_t size)
+                   size_t size)
 {
 	size_t dsize = tpm_alg_digest_size(alg);
 	if (!p || !value || index >= QUOTE_NUM_PCRS || !dsize || size != dsize)
@@ -79,8 +79,8 @@ int quote_pcrs_set(struct quote_pcrs *p, uint16_t alg, unsigned index, const uin
 }
 
 void quote_reasons_add(struct quote_reasons *rs, enum quote_status st, int pcr, uint16_t alg,
-		       const uint8_t *expected, size_t expected_len, const uint8_t *actual,
-		       size_t actual_len, const char *fmt, ...)
+                       const uint8_t *expected, size_t expected_len, const uint8_t *actual,
+                       size_t actual_len, const char *fmt, ...)
 {
 	if (!rs)
 		return;
@@ -138,30 +138,36 @@ void quote_check_ak(const TPMT_PUBLIC *ak, struct quote_reasons *rs)
 	else if (ak->type == TPM2_ALG_ECC)
 		key_ok = tpm_ecc_curve_size(ak->parameters.eccDetail.curveID) != 0;
 	if (!key_ok)
-		quote_reasons_add(rs, QUOTE_AK_UNSUPPORTED, -1, 0, NULL, 0, NULL, 0,
-				  "the AK is a %s key we do not support (need RSA-2048 or ECC P-256/P-384)",
-				  tpm_alg_name(ak->type));
+		quote_reasons_add(
+		    rs, QUOTE_AK_UNSUPPORTED, -1, 0, NULL, 0, NULL, 0,
+		    "the AK is a %s key we do not support (need RSA-2048 or ECC P-256/P-384)",
+		    tpm_alg_name(ak->type));
 	if (!(a & TPMA_OBJECT_RESTRICTED))
-		quote_reasons_add(rs, QUOTE_AK_NOT_RESTRICTED, -1, 0, NULL, 0, NULL, 0,
-				  "the AK is not restricted: it could sign data that imitates a quote");
+		quote_reasons_add(
+		    rs, QUOTE_AK_NOT_RESTRICTED, -1, 0, NULL, 0, NULL, 0,
+		    "the AK is not restricted: it could sign data that imitates a quote");
 	if (!(a & TPMA_OBJECT_SIGN_ENCRYPT))
 		quote_reasons_add(rs, QUOTE_AK_NOT_SIGNING, -1, 0, NULL, 0, NULL, 0,
-				  "the AK does not have the sign attribute");
+		                  "the AK does not have the sign attribute");
 	if (a & TPMA_OBJECT_DECRYPT)
-		quote_reasons_add(rs, QUOTE_AK_DECRYPT, -1, 0, NULL, 0, NULL, 0,
-				  "the AK has the decrypt attribute: an AK must be a signing-only key");
+		quote_reasons_add(
+		    rs, QUOTE_AK_DECRYPT, -1, 0, NULL, 0, NULL, 0,
+		    "the AK has the decrypt attribute: an AK must be a signing-only key");
 	if (!(a & TPMA_OBJECT_FIXEDTPM))
-		quote_reasons_add(rs, QUOTE_AK_NOT_FIXED_TPM, -1, 0, NULL, 0, NULL, 0,
-				  "the AK is not fixedTPM: it could have been imported from outside the TPM");
+		quote_reasons_add(
+		    rs, QUOTE_AK_NOT_FIXED_TPM, -1, 0, NULL, 0, NULL, 0,
+		    "the AK is not fixedTPM: it could have been imported from outside the TPM");
 	if (!(a & TPMA_OBJECT_FIXEDPARENT))
 		quote_reasons_add(rs, QUOTE_AK_NOT_FIXED_PARENT, -1, 0, NULL, 0, NULL, 0,
-				  "the AK is not fixedParent: it could be duplicated");
+		                  "the AK is not fixedParent: it could be duplicated");
 	if (!(a & TPMA_OBJECT_SENSITIVEDATAORIGIN))
-		quote_reasons_add(rs, QUOTE_AK_NOT_SENSITIVE_DATA_ORIGIN, -1, 0, NULL, 0, NULL, 0,
-				  "the AK is not sensitiveDataOrigin: the TPM did not generate its private key");
+		quote_reasons_add(
+		    rs, QUOTE_AK_NOT_SENSITIVE_DATA_ORIGIN, -1, 0, NULL, 0, NULL, 0,
+		    "the AK is not sensitiveDataOrigin: the TPM did not generate its private key");
 	if (ak->nameAlg != TPM2_ALG_SHA256)
 		quote_reasons_add(rs, QUOTE_AK_NAME_ALG, -1, 0, NULL, 0, NULL, 0,
-				  "the AK's name algorithm is %s, not sha256", tpm_alg_name(ak->nameAlg));
+		                  "the AK's name algorithm is %s, not sha256",
+		                  tpm_alg_name(ak->nameAlg));
 	TPM2_ALG_ID scheme, hash;
 	key_scheme(ak, &scheme, &hash);
 	bool scheme_ok = scheme == TPM2_ALG_NULL;
@@ -170,14 +176,15 @@ void quote_check_ak(const TPMT_PUBLIC *ak, struct quote_reasons *rs)
 	if (ak->type == TPM2_ALG_ECC && scheme == TPM2_ALG_ECDSA)
 		scheme_ok = hash == TPM2_ALG_SHA256;
 	if (!scheme_ok)
-		quote_reasons_add(rs, QUOTE_AK_SCHEME, -1, 0, NULL, 0, NULL, 0,
-				  "the AK's signing scheme is %s with %s; need rsassa/rsapss (RSA) or "
-				  "ecdsa (ECC) with sha256",
-				  tpm_alg_name(scheme), tpm_alg_name(hash));
+		quote_reasons_add(
+		    rs, QUOTE_AK_SCHEME, -1, 0, NULL, 0, NULL, 0,
+		    "the AK's signing scheme is %s with %s; need rsassa/rsapss (RSA) or "
+		    "ecdsa (ECC) with sha256",
+		    tpm_alg_name(scheme), tpm_alg_name(hash));
 }
 
-int quote_pcr_digest(const TPML_PCR_SELECTION *sel, const struct quote_pcrs *pcrs,
-		     TPM2_ALG_ID alg, uint8_t out[static QUOTE_MAX_DIGEST], size_t *ret_len)
+int quote_pcr_digest(const TPML_PCR_SELECTION *sel, const struct quote_pcrs *pcrs, TPM2_ALG_ID alg,
+                     uint8_t out[static QUOTE_MAX_DIGEST], size_t *ret_len)
 {
 	const EVP_MD *md = tpm_alg_md(alg);
 	if (!sel || !pcrs || !md)
@@ -188,7 +195,8 @@ int quote_pcr_digest(const TPML_PCR_SELECTION *sel, const struct quote_pcrs *pcr
 	for (uint32_t i = 0; i < sel->count; i++) {
 		const TPMS_PCR_SELECTION *s = &sel->pcrSelections[i];
 		const struct quote_pcr_bank *b = quote_pcrs_bank(pcrs, s->hash);
-		for (unsigned byte = 0; byte < s->sizeofSelect && byte < TPM2_PCR_SELECT_MAX; byte++)
+		for (unsigned byte = 0; byte < s->sizeofSelect && byte < TPM2_PCR_SELECT_MAX;
+		     byte++)
 			for (unsigned bit = 0; bit < 8; bit++) {
 				if (!(s->pcrSelect[byte] & (1u << bit)))
 					continue;
@@ -207,10 +215,12 @@ int quote_pcr_digest(const TPML_PCR_SELECTION *sel, const struct quote_pcrs *pcr
 	for (uint32_t i = 0; i < sel->count; i++) {
 		const TPMS_PCR_SELECTION *s = &sel->pcrSelections[i];
 		const struct quote_pcr_bank *b = quote_pcrs_bank(pcrs, s->hash);
-		for (unsigned byte = 0; byte < s->sizeofSelect && byte < TPM2_PCR_SELECT_MAX; byte++)
+		for (unsigned byte = 0; byte < s->sizeofSelect && byte < TPM2_PCR_SELECT_MAX;
+		     byte++)
 			for (unsigned bit = 0; bit < 8; bit++)
 				if (s->pcrSelect[byte] & (1u << bit))
-					if (!EVP_DigestUpdate(ctx, b->value[byte * 8 + bit], b->size))
+					if (!EVP_DigestUpdate(ctx, b->value[byte * 8 + bit],
+					                      b->size))
 						goto out;
 	}
 	if (!EVP_DigestFinal_ex(ctx, out, &n))
@@ -224,7 +234,7 @@ out:
 
 /* Verify sig over msg with key. 1 valid, 0 invalid, negative on error. */
 static int verify_sig(const TPMT_PUBLIC *ak, EVP_PKEY *key, const TPMT_SIGNATURE *sig,
-		      const uint8_t *msg, size_t msg_len)
+                      const uint8_t *msg, size_t msg_len)
 {
 	const uint8_t *der = NULL;
 	size_t der_len = 0;
@@ -275,39 +285,39 @@ out:
 }
 
 static void check_signature(const TPMT_PUBLIC *ak, EVP_PKEY *key, const uint8_t *attest,
-			    size_t attest_len, const uint8_t *sigbuf, size_t sig_len,
-			    struct quote_reasons *rs, int *fatal)
+                            size_t attest_len, const uint8_t *sigbuf, size_t sig_len,
+                            struct quote_reasons *rs, int *fatal)
 {
 	TPMT_SIGNATURE sig;
 	struct tpm_error terr;
 	if (tpm_signature_decode(sigbuf, sig_len, &sig, &terr) < 0) {
 		quote_reasons_add(rs, QUOTE_SIGNATURE_MALFORMED, -1, 0, NULL, 0, NULL, 0, "%s",
-				  terr.message);
+		                  terr.message);
 		return;
 	}
 	bool kind_ok = (ak->type == TPM2_ALG_RSA &&
-			(sig.sigAlg == TPM2_ALG_RSASSA || sig.sigAlg == TPM2_ALG_RSAPSS)) ||
-		       (ak->type == TPM2_ALG_ECC && sig.sigAlg == TPM2_ALG_ECDSA);
+	                (sig.sigAlg == TPM2_ALG_RSASSA || sig.sigAlg == TPM2_ALG_RSAPSS)) ||
+	               (ak->type == TPM2_ALG_ECC && sig.sigAlg == TPM2_ALG_ECDSA);
 	if (!kind_ok) {
 		quote_reasons_add(rs, QUOTE_SIGNATURE_SCHEME_MISMATCH, -1, 0, NULL, 0, NULL, 0,
-				  "the quote is signed with %s, which a %s AK cannot produce",
-				  tpm_alg_name(sig.sigAlg), tpm_alg_name(ak->type));
+		                  "the quote is signed with %s, which a %s AK cannot produce",
+		                  tpm_alg_name(sig.sigAlg), tpm_alg_name(ak->type));
 		return;
 	}
 	TPM2_ALG_ID hash = sig.signature.any.hashAlg;
 	if (hash != TPM2_ALG_SHA256) {
 		quote_reasons_add(rs, QUOTE_SIGNATURE_UNSUPPORTED, -1, 0, NULL, 0, NULL, 0,
-				  "the quote signature uses %s; only sha256 is accepted",
-				  tpm_alg_name(hash));
+		                  "the quote signature uses %s; only sha256 is accepted",
+		                  tpm_alg_name(hash));
 		return;
 	}
 	TPM2_ALG_ID kscheme, khash;
 	key_scheme(ak, &kscheme, &khash);
 	if (kscheme != TPM2_ALG_NULL && (kscheme != sig.sigAlg || khash != hash)) {
 		quote_reasons_add(rs, QUOTE_SIGNATURE_SCHEME_MISMATCH, -1, 0, NULL, 0, NULL, 0,
-				  "the quote is signed with %s/%s but the AK's scheme is %s/%s",
-				  tpm_alg_name(sig.sigAlg), tpm_alg_name(hash),
-				  tpm_alg_name(kscheme), tpm_alg_name(khash));
+		                  "the quote is signed with %s/%s but the AK's scheme is %s/%s",
+		                  tpm_alg_name(sig.sigAlg), tpm_alg_name(hash),
+		                  tpm_alg_name(kscheme), tpm_alg_name(khash));
 		return;
 	}
 	int v = verify_sig(ak, key, &sig, attest, attest_len);
@@ -317,8 +327,8 @@ static void check_signature(const TPMT_PUBLIC *ak, EVP_PKEY *key, const uint8_t 
 	}
 	if (v == 0)
 		quote_reasons_add(rs, QUOTE_SIGNATURE_INVALID, -1, 0, NULL, 0, NULL, 0,
-				  "the quote's %s signature does not verify with the AK",
-				  tpm_alg_name(sig.sigAlg));
+		                  "the quote's %s signature does not verify with the AK",
+		                  tpm_alg_name(sig.sigAlg));
 }
 
 /* Whether `have` selects every PCR that `want` selects. */
@@ -326,7 +336,8 @@ static bool selection_covers(const TPML_PCR_SELECTION *have, const TPML_PCR_SELE
 {
 	for (uint32_t i = 0; i < want->count && i < TPM2_NUM_PCR_BANKS; i++) {
 		const TPMS_PCR_SELECTION *w = &want->pcrSelections[i];
-		for (unsigned byte = 0; byte < w->sizeofSelect && byte < TPM2_PCR_SELECT_MAX; byte++) {
+		for (unsigned byte = 0; byte < w->sizeofSelect && byte < TPM2_PCR_SELECT_MAX;
+		     byte++) {
 			uint8_t got = 0;
 			for (uint32_t j = 0; j < have->count && j < TPM2_NUM_PCR_BANKS; j++) {
 				const TPMS_PCR_SELECTION *h = &have->pcrSelections[j];
@@ -341,18 +352,20 @@ static bool selection_covers(const TPML_PCR_SELECTION *have, const TPML_PCR_SELE
 }
 
 static void check_pcrs(const TPMS_QUOTE_INFO *q, const struct quote_pcrs *pcrs,
-		       const TPML_PCR_SELECTION *want, struct quote_reasons *rs, int *fatal)
+                       const TPML_PCR_SELECTION *want, struct quote_reasons *rs, int *fatal)
 {
 	const TPML_PCR_SELECTION *sel = &q->pcrSelect;
 	bool usable = true;
-	uint32_t quoted[QUOTE_MAX_BANKS] = { 0 }; /* per reported bank: bits quoted */
+	uint32_t quoted[QUOTE_MAX_BANKS] = {0}; /* per reported bank: bits quoted */
 	for (uint32_t i = 0; i < sel->count; i++) {
 		const TPMS_PCR_SELECTION *s = &sel->pcrSelections[i];
 		const struct quote_pcr_bank *b = quote_pcrs_bank(pcrs, s->hash);
 		if (!tpm_alg_digest_size(s->hash)) {
 			quote_reasons_add(rs, QUOTE_PCR_SELECTION_UNSUPPORTED, -1, s->hash, NULL, 0,
-					  NULL, 0, "the quote selects PCRs of bank %s (0x%04x), which we "
-					  "cannot hash", tpm_alg_name(s->hash), s->hash);
+			                  NULL, 0,
+			                  "the quote selects PCRs of bank %s (0x%04x), which we "
+			                  "cannot hash",
+			                  tpm_alg_name(s->hash), s->hash);
 			usable = false;
 			continue;
 		}
@@ -362,18 +375,19 @@ static void check_pcrs(const TPMS_QUOTE_INFO *q, const struct quote_pcrs *pcrs,
 					continue;
 				unsigned idx = byte * 8 + bit;
 				if (idx >= QUOTE_NUM_PCRS) {
-					quote_reasons_add(rs, QUOTE_PCR_SELECTION_UNSUPPORTED, (int)idx,
-							  s->hash, NULL, 0, NULL, 0,
-							  "the quote selects PCR %u, beyond PCR %u",
-							  idx, QUOTE_NUM_PCRS - 1);
+					quote_reasons_add(rs, QUOTE_PCR_SELECTION_UNSUPPORTED,
+					                  (int)idx, s->hash, NULL, 0, NULL, 0,
+					                  "the quote selects PCR %u, beyond PCR %u",
+					                  idx, QUOTE_NUM_PCRS - 1);
 					usable = false;
 					continue;
 				}
 				if (!b || !(b->present & (1u << idx))) {
-					quote_reasons_add(rs, QUOTE_PCR_VALUE_MISSING, (int)idx, s->hash,
-							  NULL, 0, NULL, 0,
-							  "PCR %u (%s) is quoted but its value was not reported",
-							  idx, tpm_alg_name(s->hash));
+					quote_reasons_add(
+					    rs, QUOTE_PCR_VALUE_MISSING, (int)idx, s->hash, NULL, 0,
+					    NULL, 0,
+					    "PCR %u (%s) is quoted but its value was not reported",
+					    idx, tpm_alg_name(s->hash));
 					usable = false;
 					continue;
 				}
@@ -385,14 +399,15 @@ static void check_pcrs(const TPMS_QUOTE_INFO *q, const struct quote_pcrs *pcrs,
 		uint32_t extra = pcrs->banks[i].present & ~quoted[i];
 		for (unsigned idx = 0; idx < QUOTE_NUM_PCRS; idx++)
 			if (extra & (1u << idx))
-				quote_reasons_add(rs, QUOTE_PCR_NOT_QUOTED, (int)idx, pcrs->banks[i].alg,
-						  NULL, 0, pcrs->banks[i].value[idx], pcrs->banks[i].size,
-						  "PCR %u (%s) was reported but the quote does not cover it",
-						  idx, tpm_alg_name(pcrs->banks[i].alg));
+				quote_reasons_add(
+				    rs, QUOTE_PCR_NOT_QUOTED, (int)idx, pcrs->banks[i].alg, NULL, 0,
+				    pcrs->banks[i].value[idx], pcrs->banks[i].size,
+				    "PCR %u (%s) was reported but the quote does not cover it", idx,
+				    tpm_alg_name(pcrs->banks[i].alg));
 	}
 	if (want && !selection_covers(sel, want))
 		quote_reasons_add(rs, QUOTE_PCR_SELECTION_MISMATCH, -1, 0, NULL, 0, NULL, 0,
-				  "the quote does not cover every PCR the policy selects");
+		                  "the quote does not cover every PCR the policy selects");
 	if (!usable)
 		return;
 	uint8_t d[QUOTE_MAX_DIGEST];
@@ -404,17 +419,17 @@ static void check_pcrs(const TPMS_QUOTE_INFO *q, const struct quote_pcrs *pcrs,
 		return;
 	}
 	if (q->pcrDigest.size != dlen || CRYPTO_memcmp(q->pcrDigest.buffer, d, dlen) != 0)
-		quote_reasons_add(rs, QUOTE_PCR_DIGEST_MISMATCH, -1, 0, q->pcrDigest.buffer,
-				  q->pcrDigest.size, d, dlen,
-				  "the quote's PCR digest is not the hash of the reported PCR values "
-				  "(expected = quoted, actual = computed from the values)");
+		quote_reasons_add(
+		    rs, QUOTE_PCR_DIGEST_MISMATCH, -1, 0, q->pcrDigest.buffer, q->pcrDigest.size, d,
+		    dlen,
+		    "the quote's PCR digest is not the hash of the reported PCR values "
+		    "(expected = quoted, actual = computed from the values)");
 }
 
-int quote_verify(const TPMT_PUBLIC *ak, EVP_PKEY *ak_key, const uint8_t *attest,
-		 size_t attest_len, const uint8_t *sig, size_t sig_len, const uint8_t *qualifying,
-		 size_t qualifying_len, const struct quote_pcrs *pcrs,
-		 const TPML_PCR_SELECTION *want, struct quote_info *info,
-		 struct quote_reasons *rs)
+int quote_verify(const TPMT_PUBLIC *ak, EVP_PKEY *ak_key, const uint8_t *attest, size_t attest_len,
+                 const uint8_t *sig, size_t sig_len, const uint8_t *qualifying,
+                 size_t qualifying_len, const struct quote_pcrs *pcrs,
+                 const TPML_PCR_SELECTION *want, struct quote_info *info, struct quote_reasons *rs)
 {
 	if (!ak || !rs || !pcrs || (!attest && attest_len) || (!sig && sig_len) ||
 	    (!qualifying && qualifying_len))
@@ -425,7 +440,8 @@ int quote_verify(const TPMT_PUBLIC *ak, EVP_PKEY *ak_key, const uint8_t *attest,
 		int e = tpm_public_to_pkey(ak, &own);
 		if (e < 0) {
 			quote_reasons_add(rs, QUOTE_AK_UNSUPPORTED, -1, 0, NULL, 0, NULL, 0,
-					  "the AK's public key cannot be used (%s)", attest_strerror(e));
+			                  "the AK's public key cannot be used (%s)",
+			                  attest_strerror(e));
 			return 0;
 		}
 		ak_key = own;
@@ -441,21 +457,21 @@ int quote_verify(const TPMT_PUBLIC *ak, EVP_PKEY *ak_key, const uint8_t *attest,
 	 * as such even when the rest does not decode. */
 	if (attest_len < 6) {
 		quote_reasons_add(rs, QUOTE_MALFORMED, -1, 0, NULL, 0, NULL, 0,
-				  "the quote is %zu bytes, too short for TPMS_ATTEST", attest_len);
+		                  "the quote is %zu bytes, too short for TPMS_ATTEST", attest_len);
 		goto out;
 	}
 	uint32_t magic = (uint32_t)attest[0] << 24 | (uint32_t)attest[1] << 16 |
-			 (uint32_t)attest[2] << 8 | attest[3];
+	                 (uint32_t)attest[2] << 8 | attest[3];
 	uint16_t type = (uint16_t)(attest[4] << 8 | attest[5]);
 	if (magic != TPM2_GENERATED_VALUE) {
-		uint8_t want_magic[4] = { 0xff, 'T', 'C', 'G' };
+		uint8_t want_magic[4] = {0xff, 'T', 'C', 'G'};
 		quote_reasons_add(rs, QUOTE_BAD_MAGIC, -1, 0, want_magic, 4, attest, 4,
-				  "the quote's magic is 0x%08x, not TPM_GENERATED_VALUE", magic);
+		                  "the quote's magic is 0x%08x, not TPM_GENERATED_VALUE", magic);
 	}
 	if (type != TPM2_ST_ATTEST_QUOTE) {
-		uint8_t want_type[2] = { 0x80, 0x18 };
+		uint8_t want_type[2] = {0x80, 0x18};
 		quote_reasons_add(rs, QUOTE_BAD_TYPE, -1, 0, want_type, 2, attest + 4, 2,
-				  "the attestation type is 0x%04x, not TPM_ST_ATTEST_QUOTE", type);
+		                  "the attestation type is 0x%04x, not TPM_ST_ATTEST_QUOTE", type);
 		goto out; /* the rest would be another structure */
 	}
 	TPMS_ATTEST a;
@@ -468,22 +484,24 @@ int quote_verify(const TPMT_PUBLIC *ak, EVP_PKEY *ak_key, const uint8_t *attest,
 		info->decoded = true;
 		info->clock = a.clockInfo;
 		info->firmware_version = a.firmwareVersion;
-		info->signer_len = a.qualifiedSigner.size <= TPM_NAME_MAX ? a.qualifiedSigner.size : 0;
+		info->signer_len =
+		    a.qualifiedSigner.size <= TPM_NAME_MAX ? a.qualifiedSigner.size : 0;
 		memcpy(info->signer, a.qualifiedSigner.name, info->signer_len);
 		info->selection = a.attested.quote.pcrSelect;
 		info->pcr_digest_len = a.attested.quote.pcrDigest.size <= QUOTE_MAX_DIGEST
-					       ? a.attested.quote.pcrDigest.size
-					       : 0;
+		                           ? a.attested.quote.pcrDigest.size
+		                           : 0;
 		memcpy(info->pcr_digest, a.attested.quote.pcrDigest.buffer, info->pcr_digest_len);
 		info->extra_data_len = a.extraData.size <= 64 ? a.extraData.size : 0;
 		memcpy(info->extra_data, a.extraData.buffer, info->extra_data_len);
 	}
 	if (a.extraData.size != qualifying_len ||
 	    CRYPTO_memcmp(a.extraData.buffer, qualifying, qualifying_len) != 0)
-		quote_reasons_add(rs, QUOTE_NONCE_MISMATCH, -1, 0, qualifying, qualifying_len,
-				  a.extraData.buffer, a.extraData.size,
-				  "the quote's extraData is not the expected qualifying data (nonce "
-				  "and metadata)");
+		quote_reasons_add(
+		    rs, QUOTE_NONCE_MISMATCH, -1, 0, qualifying, qualifying_len, a.extraData.buffer,
+		    a.extraData.size,
+		    "the quote's extraData is not the expected qualifying data (nonce "
+		    "and metadata)");
 	check_pcrs(&a.attested.quote, pcrs, want, rs, &fatal);
 out:
 	EVP_PKEY_free(own);

@@ -20,38 +20,38 @@
 
 #include "tpm.h"
 
-#define QUOTE_NUM_PCRS 24u    /* PCRs 0..23: what PC Client TPMs have */
-#define QUOTE_MAX_BANKS 4u    /* banks a caller may report values for */
-#define QUOTE_MAX_DIGEST 64u  /* bytes, SHA-512 */
+#define QUOTE_NUM_PCRS    24u /* PCRs 0..23: what PC Client TPMs have */
+#define QUOTE_MAX_BANKS   4u  /* banks a caller may report values for */
+#define QUOTE_MAX_DIGEST  64u /* bytes, SHA-512 */
 #define QUOTE_MAX_REASONS 32u /* further reasons are counted, not stored */
-#define QUOTE_HEX_MAX (2u * 64u + 1u)
+#define QUOTE_HEX_MAX     (2u * 64u + 1u)
 
 enum quote_status {
 	QUOTE_OK = 0,
 	/* quote */
-	QUOTE_MALFORMED,                /* "QUOTE_MALFORMED" TPMS_ATTEST does not decode */
-	QUOTE_SIGNATURE_MALFORMED,      /* "SIGNATURE_MALFORMED" TPMT_SIGNATURE does not decode */
-	QUOTE_SIGNATURE_UNSUPPORTED,    /* "SIGNATURE_UNSUPPORTED" scheme/hash we do not verify */
+	QUOTE_MALFORMED,                 /* "QUOTE_MALFORMED" TPMS_ATTEST does not decode */
+	QUOTE_SIGNATURE_MALFORMED,       /* "SIGNATURE_MALFORMED" TPMT_SIGNATURE does not decode */
+	QUOTE_SIGNATURE_UNSUPPORTED,     /* "SIGNATURE_UNSUPPORTED" scheme/hash we do not verify */
 	QUOTE_SIGNATURE_SCHEME_MISMATCH, /* "SIGNATURE_SCHEME_MISMATCH" not the AK's scheme */
-	QUOTE_SIGNATURE_INVALID,        /* "QUOTE_SIGNATURE_INVALID" */
-	QUOTE_BAD_MAGIC,                /* "QUOTE_BAD_MAGIC" not TPM_GENERATED_VALUE */
-	QUOTE_BAD_TYPE,                 /* "QUOTE_BAD_TYPE" not TPM_ST_ATTEST_QUOTE */
-	QUOTE_NONCE_MISMATCH,           /* "NONCE_MISMATCH" extraData != qualifying data */
-	QUOTE_PCR_DIGEST_MISMATCH,      /* "PCR_DIGEST_MISMATCH" */
-	QUOTE_PCR_SELECTION_MISMATCH,   /* "PCR_SELECTION_MISMATCH" */
+	QUOTE_SIGNATURE_INVALID,         /* "QUOTE_SIGNATURE_INVALID" */
+	QUOTE_BAD_MAGIC,                 /* "QUOTE_BAD_MAGIC" not TPM_GENERATED_VALUE */
+	QUOTE_BAD_TYPE,                  /* "QUOTE_BAD_TYPE" not TPM_ST_ATTEST_QUOTE */
+	QUOTE_NONCE_MISMATCH,            /* "NONCE_MISMATCH" extraData != qualifying data */
+	QUOTE_PCR_DIGEST_MISMATCH,       /* "PCR_DIGEST_MISMATCH" */
+	QUOTE_PCR_SELECTION_MISMATCH,    /* "PCR_SELECTION_MISMATCH" */
 	QUOTE_PCR_SELECTION_UNSUPPORTED, /* "PCR_SELECTION_UNSUPPORTED" bank or PCR >= 24 */
-	QUOTE_PCR_VALUE_MISSING,        /* "PCR_VALUE_MISSING" quoted but not reported */
-	QUOTE_PCR_NOT_QUOTED,           /* "PCR_NOT_QUOTED" reported but not quoted */
+	QUOTE_PCR_VALUE_MISSING,         /* "PCR_VALUE_MISSING" quoted but not reported */
+	QUOTE_PCR_NOT_QUOTED,            /* "PCR_NOT_QUOTED" reported but not quoted */
 	/* attestation key */
-	QUOTE_AK_UNSUPPORTED,           /* "AK_UNSUPPORTED" not RSA-2048 / ECC P-256/P-384 */
-	QUOTE_AK_NOT_RESTRICTED,        /* "AK_NOT_RESTRICTED" */
-	QUOTE_AK_NOT_SIGNING,           /* "AK_NOT_SIGNING" */
-	QUOTE_AK_DECRYPT,               /* "AK_DECRYPT" */
-	QUOTE_AK_NOT_FIXED_TPM,         /* "AK_NOT_FIXED_TPM" */
-	QUOTE_AK_NOT_FIXED_PARENT,      /* "AK_NOT_FIXED_PARENT" */
+	QUOTE_AK_UNSUPPORTED,               /* "AK_UNSUPPORTED" not RSA-2048 / ECC P-256/P-384 */
+	QUOTE_AK_NOT_RESTRICTED,            /* "AK_NOT_RESTRICTED" */
+	QUOTE_AK_NOT_SIGNING,               /* "AK_NOT_SIGNING" */
+	QUOTE_AK_DECRYPT,                   /* "AK_DECRYPT" */
+	QUOTE_AK_NOT_FIXED_TPM,             /* "AK_NOT_FIXED_TPM" */
+	QUOTE_AK_NOT_FIXED_PARENT,          /* "AK_NOT_FIXED_PARENT" */
 	QUOTE_AK_NOT_SENSITIVE_DATA_ORIGIN, /* "AK_NOT_SENSITIVE_DATA_ORIGIN" */
-	QUOTE_AK_NAME_ALG,              /* "AK_NAME_ALG" nameAlg is not SHA-256 */
-	QUOTE_AK_SCHEME,                /* "AK_SCHEME" not a SHA-256 signing scheme */
+	QUOTE_AK_NAME_ALG,                  /* "AK_NAME_ALG" nameAlg is not SHA-256 */
+	QUOTE_AK_SCHEME,                    /* "AK_SCHEME" not a SHA-256 signing scheme */
 	/* evidence bundle (bundle.h) */
 	QUOTE_NONCE_NOT_FRESH,          /* "NONCE_NOT_FRESH" bundle nonce != the one asked for */
 	QUOTE_EVENTLOG_MISSING,         /* "EVENTLOG_MISSING" */
@@ -84,7 +84,7 @@ const struct quote_pcr_bank *quote_pcrs_bank(const struct quote_pcrs *p, uint16_
  * adds the bank if needed. ATTEST_E_ARG for a bad index/size/algorithm,
  * ATTEST_E_LIMIT if QUOTE_MAX_BANKS banks are already in use. */
 int quote_pcrs_set(struct quote_pcrs *p, uint16_t alg, unsigned index, const uint8_t *value,
-		   size_t size);
+                   size_t size);
 
 struct quote_reason {
 	enum quote_status status;
@@ -104,8 +104,9 @@ struct quote_reasons {
 /* Append a reason; expected/actual may be NULL (then ""). Values longer
  * than 64 bytes are cut in the hex (the message should say more). */
 void quote_reasons_add(struct quote_reasons *rs, enum quote_status st, int pcr, uint16_t alg,
-		       const uint8_t *expected, size_t expected_len, const uint8_t *actual,
-		       size_t actual_len, const char *fmt, ...) __attribute__((format(printf, 9, 10)));
+                       const uint8_t *expected, size_t expected_len, const uint8_t *actual,
+                       size_t actual_len, const char *fmt, ...)
+    __attribute__((format(printf, 9, 10)));
 
 /* Whether any reason with status st is in the list. */
 bool quote_reasons_has(const struct quote_reasons *rs, enum quote_status st);
@@ -145,17 +146,16 @@ void quote_check_ak(const TPMT_PUBLIC *ak, struct quote_reasons *rs);
  * reason per failure to rs (which the caller zeroes first) and fills info
  * (optional). Returns 0 when the checks ran (verified iff rs->count == 0),
  * ATTEST_E_ARG, ATTEST_E_NOMEM or ATTEST_E_CRYPTO otherwise. */
-int quote_verify(const TPMT_PUBLIC *ak, EVP_PKEY *ak_key, const uint8_t *attest,
-		 size_t attest_len, const uint8_t *sig, size_t sig_len, const uint8_t *qualifying,
-		 size_t qualifying_len, const struct quote_pcrs *pcrs,
-		 const TPML_PCR_SELECTION *want, struct quote_info *info,
-		 struct quote_reasons *rs);
+int quote_verify(const TPMT_PUBLIC *ak, EVP_PKEY *ak_key, const uint8_t *attest, size_t attest_len,
+                 const uint8_t *sig, size_t sig_len, const uint8_t *qualifying,
+                 size_t qualifying_len, const struct quote_pcrs *pcrs,
+                 const TPML_PCR_SELECTION *want, struct quote_info *info, struct quote_reasons *rs);
 
 /* Hash of the reported PCR values selected by sel, in the TPM's order, with
  * hash algorithm alg, into out (*ret_len = digest size). ATTEST_E_NOTFOUND if
  * a selected value is missing, ATTEST_E_UNSUPPORTED for an unknown bank or a
  * PCR index >= QUOTE_NUM_PCRS. */
-int quote_pcr_digest(const TPML_PCR_SELECTION *sel, const struct quote_pcrs *pcrs,
-		     TPM2_ALG_ID alg, uint8_t out[static QUOTE_MAX_DIGEST], size_t *ret_len);
+int quote_pcr_digest(const TPML_PCR_SELECTION *sel, const struct quote_pcrs *pcrs, TPM2_ALG_ID alg,
+                     uint8_t out[static QUOTE_MAX_DIGEST], size_t *ret_len);
 
 #endif

@@ -11,7 +11,8 @@
 
 #include "err.h"
 
-static void seterr(struct tpm_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void seterr(struct tpm_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void seterr(struct tpm_error *err, const char *fmt, ...)
 {
@@ -34,102 +35,66 @@ static int mu_err(TSS2_RC rc)
 const EVP_MD *tpm_alg_md(TPM2_ALG_ID alg)
 {
 	switch (alg) {
-	case TPM2_ALG_SHA1:
-		return EVP_sha1();
-	case TPM2_ALG_SHA256:
-		return EVP_sha256();
-	case TPM2_ALG_SHA384:
-		return EVP_sha384();
-	case TPM2_ALG_SHA512:
-		return EVP_sha512();
-	default:
-		return NULL;
+	case TPM2_ALG_SHA1: return EVP_sha1();
+	case TPM2_ALG_SHA256: return EVP_sha256();
+	case TPM2_ALG_SHA384: return EVP_sha384();
+	case TPM2_ALG_SHA512: return EVP_sha512();
+	default: return NULL;
 	}
 }
 
 size_t tpm_alg_digest_size(TPM2_ALG_ID alg)
 {
 	switch (alg) {
-	case TPM2_ALG_SHA1:
-		return 20;
-	case TPM2_ALG_SHA256:
-		return 32;
-	case TPM2_ALG_SHA384:
-		return 48;
-	case TPM2_ALG_SHA512:
-		return 64;
-	default:
-		return 0;
+	case TPM2_ALG_SHA1: return 20;
+	case TPM2_ALG_SHA256: return 32;
+	case TPM2_ALG_SHA384: return 48;
+	case TPM2_ALG_SHA512: return 64;
+	default: return 0;
 	}
 }
 
 const char *tpm_alg_name(TPM2_ALG_ID alg)
 {
 	switch (alg) {
-	case TPM2_ALG_RSA:
-		return "rsa";
-	case TPM2_ALG_ECC:
-		return "ecc";
-	case TPM2_ALG_KEYEDHASH:
-		return "keyedhash";
-	case TPM2_ALG_SYMCIPHER:
-		return "symcipher";
-	case TPM2_ALG_SHA1:
-		return "sha1";
-	case TPM2_ALG_SHA256:
-		return "sha256";
-	case TPM2_ALG_SHA384:
-		return "sha384";
-	case TPM2_ALG_SHA512:
-		return "sha512";
-	case TPM2_ALG_SM3_256:
-		return "sm3_256";
-	case TPM2_ALG_RSASSA:
-		return "rsassa";
-	case TPM2_ALG_RSAPSS:
-		return "rsapss";
-	case TPM2_ALG_ECDSA:
-		return "ecdsa";
-	case TPM2_ALG_ECDAA:
-		return "ecdaa";
-	case TPM2_ALG_SM2:
-		return "sm2";
-	case TPM2_ALG_ECSCHNORR:
-		return "ecschnorr";
-	case TPM2_ALG_HMAC:
-		return "hmac";
-	case TPM2_ALG_AES:
-		return "aes";
-	case TPM2_ALG_CFB:
-		return "cfb";
-	case TPM2_ALG_NULL:
-		return "null";
-	default:
-		return "unknown";
+	case TPM2_ALG_RSA: return "rsa";
+	case TPM2_ALG_ECC: return "ecc";
+	case TPM2_ALG_KEYEDHASH: return "keyedhash";
+	case TPM2_ALG_SYMCIPHER: return "symcipher";
+	case TPM2_ALG_SHA1: return "sha1";
+	case TPM2_ALG_SHA256: return "sha256";
+	case TPM2_ALG_SHA384: return "sha384";
+	case TPM2_ALG_SHA512: return "sha512";
+	case TPM2_ALG_SM3_256: return "sm3_256";
+	case TPM2_ALG_RSASSA: return "rsassa";
+	case TPM2_ALG_RSAPSS: return "rsapss";
+	case TPM2_ALG_ECDSA: return "ecdsa";
+	case TPM2_ALG_ECDAA: return "ecdaa";
+	case TPM2_ALG_SM2: return "sm2";
+	case TPM2_ALG_ECSCHNORR: return "ecschnorr";
+	case TPM2_ALG_HMAC: return "hmac";
+	case TPM2_ALG_AES: return "aes";
+	case TPM2_ALG_CFB: return "cfb";
+	case TPM2_ALG_NULL: return "null";
+	default: return "unknown";
 	}
 }
 
 size_t tpm_ecc_curve_size(TPM2_ECC_CURVE curve)
 {
 	switch (curve) {
-	case TPM2_ECC_NIST_P256:
-		return 32;
-	case TPM2_ECC_NIST_P384:
-		return 48;
-	default:
-		return 0;
+	case TPM2_ECC_NIST_P256: return 32;
+	case TPM2_ECC_NIST_P384: return 48;
+	default: return 0;
 	}
 }
 
 static const char *curve_group_name(TPM2_ECC_CURVE curve)
 {
 	switch (curve) {
-	case TPM2_ECC_NIST_P256:
-		return "P-256";
-	case TPM2_ECC_NIST_P384:
-		return "P-384";
-	default:
-		return NULL;
+	case TPM2_ECC_NIST_P256: return "P-256";
+	case TPM2_ECC_NIST_P384: return "P-384";
+	default: return NULL;
 	}
 }
 
@@ -150,7 +115,9 @@ int tpm_public_marshal(const TPMT_PUBLIC *pub, uint8_t *out, size_t cap, size_t 
 static int check_supported_key(const TPMT_PUBLIC *p, struct tpm_error *err)
 {
 	if (!tpm_alg_md(p->nameAlg) || p->nameAlg == TPM2_ALG_SHA1) {
-		seterr(err, "TPMT_PUBLIC nameAlg %s (0x%04x) is not supported (need sha256, sha384 or sha512)",
+		seterr(err,
+		       "TPMT_PUBLIC nameAlg %s (0x%04x) is not supported (need sha256, sha384 or "
+		       "sha512)",
 		       tpm_alg_name(p->nameAlg), p->nameAlg);
 		return ATTEST_E_UNSUPPORTED;
 	}
@@ -161,7 +128,8 @@ static int check_supported_key(const TPMT_PUBLIC *p, struct tpm_error *err)
 			return ATTEST_E_UNSUPPORTED;
 		}
 		if (p->unique.rsa.size != 256) {
-			seterr(err, "RSA-2048 modulus is %u bytes, expected 256", p->unique.rsa.size);
+			seterr(err, "RSA-2048 modulus is %u bytes, expected 256",
+			       p->unique.rsa.size);
 			return ATTEST_E_FORMAT;
 		}
 		return 0;
@@ -198,11 +166,13 @@ int tpm_public_decode(const uint8_t *buf, size_t len, TPMT_PUBLIC *ret, struct t
 	}
 	size_t declared = (size_t)buf[0] << 8 | buf[1];
 	if (len - 2 < declared) {
-		seterr(err, "TPM2B_PUBLIC announces %zu bytes but only %zu follow", declared, len - 2);
+		seterr(err, "TPM2B_PUBLIC announces %zu bytes but only %zu follow", declared,
+		       len - 2);
 		return ATTEST_E_TRUNCATED;
 	}
 	if (len - 2 > declared) {
-		seterr(err, "TPM2B_PUBLIC: %zu trailing bytes after the structure", len - 2 - declared);
+		seterr(err, "TPM2B_PUBLIC: %zu trailing bytes after the structure",
+		       len - 2 - declared);
 		return ATTEST_E_TRAILING;
 	}
 	if (declared == 0) {
@@ -270,8 +240,7 @@ int tpm_attest_decode(const uint8_t *buf, size_t len, TPMS_ATTEST *ret, struct t
 	return 0;
 }
 
-int tpm_signature_decode(const uint8_t *buf, size_t len, TPMT_SIGNATURE *ret,
-			 struct tpm_error *err)
+int tpm_signature_decode(const uint8_t *buf, size_t len, TPMT_SIGNATURE *ret, struct tpm_error *err)
 {
 	if (!buf && len) {
 		seterr(err, "no buffer");
@@ -388,7 +357,8 @@ int tpm_public_to_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **ret)
 	if (!pub || !ret)
 		return ATTEST_E_ARG;
 	if (pub->type == TPM2_ALG_RSA) {
-		if (pub->unique.rsa.size == 0 || pub->unique.rsa.size > sizeof pub->unique.rsa.buffer)
+		if (pub->unique.rsa.size == 0 ||
+		    pub->unique.rsa.size > sizeof pub->unique.rsa.buffer)
 			return ATTEST_E_FORMAT;
 		return rsa_to_pkey(pub, ret);
 	}

@@ -22,8 +22,8 @@
 /* A Name is nameAlg (2 bytes, big endian) || H(TPMT_PUBLIC). */
 #define TPM_NAME_MAX (2u + 64u)
 /* Largest marshalled TPM2B_PUBLIC / TPMS_ATTEST / TPMT_SIGNATURE we read. */
-#define TPM_PUBLIC_MAX ((size_t)sizeof(TPM2B_PUBLIC))
-#define TPM_ATTEST_MAX ((size_t)sizeof(TPMS_ATTEST))
+#define TPM_PUBLIC_MAX    ((size_t)sizeof(TPM2B_PUBLIC))
+#define TPM_ATTEST_MAX    ((size_t)sizeof(TPMS_ATTEST))
 #define TPM_SIGNATURE_MAX ((size_t)sizeof(TPMT_SIGNATURE))
 
 /* Why a decode failed, as a sentence. Optional everywhere (NULL is fine). */
@@ -47,7 +47,7 @@ int tpm_attest_decode(const uint8_t *buf, size_t len, TPMS_ATTEST *ret, struct t
 
 /* Decode a marshalled TPMT_SIGNATURE. Errors as tpm_public_decode(). */
 int tpm_signature_decode(const uint8_t *buf, size_t len, TPMT_SIGNATURE *ret,
-			 struct tpm_error *err);
+                         struct tpm_error *err);
 
 /* Marshal a TPMT_PUBLIC into out (cap bytes). On success *ret_len is the
  * byte count. ATTEST_E_LIMIT if it does not fit, ATTEST_E_FORMAT if tss2-mu

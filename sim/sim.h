@@ -14,10 +14,10 @@
 
 /* What sim.conf in a host directory records (key=value lines). */
 struct sim_conf {
-	char dir[SIM_PATH_MAX];   /* absolute host directory */
+	char dir[SIM_PATH_MAX]; /* absolute host directory */
 	char ca_dir[SIM_PATH_MAX];
-	bool ecc_ak;              /* the AK this host's agent should make */
-	bool sha1_bank;           /* SHA-1 bank active besides SHA-256 */
+	bool ecc_ak;    /* the AK this host's agent should make */
+	bool sha1_bank; /* SHA-1 bank active besides SHA-256 */
 };
 
 /* What a running simulated host recorded at boot. */

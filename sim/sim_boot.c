@@ -66,9 +66,9 @@ int sim_boot(const char *dir, unsigned port)
 	rc = agent_tpm_startup(t, loc);
 	if (rc == ATTEST_E_UNSUPPORTED && loc != 0) {
 		fprintf(stderr,
-			"attest-sim: the emulator cannot start up at locality %u (%s); started at "
-			"locality 0: PCR 0 will NOT match this log's replay\n",
-			loc, agent_tpm_last_error(t));
+		        "attest-sim: the emulator cannot start up at locality %u (%s); started at "
+		        "locality 0: PCR 0 will NOT match this log's replay\n",
+		        loc, agent_tpm_last_error(t));
 		rc = agent_tpm_startup(t, 0);
 	}
 	if (rc) {
@@ -76,9 +76,10 @@ int sim_boot(const char *dir, unsigned port)
 		goto out;
 	}
 	if (log->has_hcrtm)
-		fprintf(stderr, "attest-sim: this log has an H-CRTM event (PCR 0 starts at 4 on real "
-				"hardware); the simulator cannot reproduce an H-CRTM sequence with its "
-				"digest, so PCR 0 will NOT match this log's replay\n");
+		fprintf(stderr,
+		        "attest-sim: this log has an H-CRTM event (PCR 0 starts at 4 on real "
+		        "hardware); the simulator cannot reproduce an H-CRTM sequence with its "
+		        "digest, so PCR 0 will NOT match this log's replay\n");
 
 	uint16_t algs[AGENT_TPM_MAX_BANKS * 2];
 	size_t nalg = 0;
@@ -115,14 +116,14 @@ int sim_boot(const char *dir, unsigned port)
 		rc = agent_tpm_pcr_extend(t, e->pcr, n, ea, ed);
 		if (rc) {
 			fprintf(stderr, "attest-sim: event %u: %s\n", e->number,
-				agent_tpm_last_error(t));
+			        agent_tpm_last_error(t));
 			goto out;
 		}
 		extended++;
 	}
 	if (skipped_pcr)
 		fprintf(stderr, "attest-sim: %zu events name a PCR beyond 23; not extended\n",
-			skipped_pcr);
+		        skipped_pcr);
 	(void)extended;
 out:
 	agent_tpm_close(t);

@@ -55,9 +55,10 @@ static int create_ca(const char *ca_dir)
 	    !X509_gmtime_adj(X509_getm_notBefore(cert), -3600) ||
 	    !X509_gmtime_adj(X509_getm_notAfter(cert), (long)CA_DAYS * 24 * 3600) ||
 	    !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"attest",
-					-1, -1, 0) ||
+	                                -1, -1, 0) ||
 	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-					(const unsigned char *)"attest-sim test EK CA", -1, -1, 0) ||
+	                                (const unsigned char *)"attest-sim test EK CA", -1, -1,
+	                                0) ||
 	    !X509_set_issuer_name(cert, name) || !X509_set_pubkey(cert, key))
 		goto out;
 	if (add_ext(cert, NID_basic_constraints, "critical,CA:TRUE") ||

@@ -19,9 +19,9 @@
 
 extern char **environ;
 
-#define START_ATTEMPTS 5
-#define START_WAIT_MS 5000
-#define STOP_WAIT_MS 5000
+#define START_ATTEMPTS  5
+#define START_WAIT_MS   5000
+#define STOP_WAIT_MS    5000
 #define CTRL_TIMEOUT_MS 5000
 
 /* swtpm control channel commands (swtpm's tpm_ioctl.h). */
@@ -60,8 +60,8 @@ static int free_port_pair(unsigned *ret)
 		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		socklen_t al = sizeof a;
 		bool ok = s1 >= 0 && s2 >= 0 && bind(s1, (struct sockaddr *)&a, sizeof a) == 0 &&
-			  getsockname(s1, (struct sockaddr *)&a, &al) == 0 &&
-			  ntohs(a.sin_port) < 65535;
+		          getsockname(s1, (struct sockaddr *)&a, &al) == 0 &&
+		          ntohs(a.sin_port) < 65535;
 		unsigned p = ok ? ntohs(a.sin_port) : 0;
 		if (ok) {
 			a.sin_port = htons((uint16_t)(p + 1));
@@ -89,9 +89,8 @@ static int spawn_swtpm(const char *dir, unsigned port, pid_t *ret)
 	snprintf(log, sizeof log, "file=%s", lp);
 	snprintf(server, sizeof server, "type=tcp,port=%u,bindaddr=127.0.0.1", port);
 	snprintf(ctrl, sizeof ctrl, "type=tcp,port=%u,bindaddr=127.0.0.1", port + 1);
-	char *argv[] = {"swtpm",   "socket",         "--tpm2",  "--tpmstate", state,
-			"--server", server,          "--ctrl",  ctrl,         "--flags",
-			"not-need-init", "--log",    log,       NULL};
+	char *argv[] = {"swtpm",  "socket", "--tpm2",  "--tpmstate",    state,   "--server", server,
+	                "--ctrl", ctrl,     "--flags", "not-need-init", "--log", log,        NULL};
 
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
@@ -106,7 +105,8 @@ static int spawn_swtpm(const char *dir, unsigned port, pid_t *ret)
 	 * stdout (tcti=$(attest-sim boot DIR)) must not wait for swtpm. */
 	if (posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID) != 0 ||
 	    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) != 0 ||
-	    posix_spawn_file_actions_addopen(&fa, 1, lp, O_WRONLY | O_CREAT | O_APPEND, 0644) != 0 ||
+	    posix_spawn_file_actions_addopen(&fa, 1, lp, O_WRONLY | O_CREAT | O_APPEND, 0644) !=
+	        0 ||
 	    posix_spawn_file_actions_adddup2(&fa, 1, 2) != 0)
 		goto out;
 	int e = posix_spawnp(ret, "swtpm", &fa, &at, argv, environ);
@@ -161,7 +161,7 @@ int sim_swtpm_start(const char *dir, struct sim_run *ret)
 		}
 	}
 	fprintf(stderr, "attest-sim: swtpm exited at start %d times; see %s/swtpm.log\n",
-		START_ATTEMPTS, dir);
+	        START_ATTEMPTS, dir);
 	return ATTEST_E_IO;
 }
 
@@ -213,7 +213,8 @@ int sim_ctrl_init(unsigned ctrl_port)
 	close(fd);
 	if (!ok)
 		return ATTEST_E_IO;
-	uint32_t code = (uint32_t)res[0] << 24 | (uint32_t)res[1] << 16 | (uint32_t)res[2] << 8 | res[3];
+	uint32_t code =
+	    (uint32_t)res[0] << 24 | (uint32_t)res[1] << 16 | (uint32_t)res[2] << 8 | res[3];
 	if (code != 0) {
 		fprintf(stderr, "attest-sim: swtpm CMD_INIT answered 0x%08x\n", code);
 		return ATTEST_E_IO;

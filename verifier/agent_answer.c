@@ -51,7 +51,8 @@ int agent_answer_identity(const uint8_t *body, size_t len, struct agent_identity
 	json_t *tpm = json_object_get(o, "tpm");
 	if (!json_is_object(tpm)) {
 		json_decref(o);
-		snprintf(msg, AGENT_ANSWER_MSG_SIZE, "the agent's identity answer has no tpm object");
+		snprintf(msg, AGENT_ANSWER_MSG_SIZE,
+		         "the agent's identity answer has no tpm object");
 		return ATTEST_E_FORMAT;
 	}
 	int rc = ATTEST_E_NOMEM;
@@ -89,7 +90,8 @@ int agent_answer_identity(const uint8_t *body, size_t len, struct agent_identity
 		ret->ncerts++;
 	}
 	struct tpm_error te = {{0}};
-	if (b64_member(tpm, "ek_public", TPM_PUBLIC_MAX, &ret->ek_public, &ret->ek_public_len) < 0 ||
+	if (b64_member(tpm, "ek_public", TPM_PUBLIC_MAX, &ret->ek_public, &ret->ek_public_len) <
+	        0 ||
 	    tpm_public_decode(ret->ek_public, ret->ek_public_len, &ret->ek, &te) < 0) {
 		free(ret->ek_public);
 		ret->ek_public = NULL;

@@ -14,20 +14,20 @@
 
 #include "tpm.h"
 
-#define AGENT_ANSWER_MAX (24u * 1024u * 1024u) /* = BUNDLE_MAX_SIZE: the largest answer */
-#define AGENT_ANSWER_CERTS_MAX 8u              /* EK certificates looked at */
-#define AGENT_ANSWER_SECRET_MAX 64u            /* = CREDENTIAL_MAX */
-#define AGENT_ANSWER_MSG_SIZE 256u
+#define AGENT_ANSWER_MAX        (24u * 1024u * 1024u) /* = BUNDLE_MAX_SIZE: the largest answer */
+#define AGENT_ANSWER_CERTS_MAX  8u                    /* EK certificates looked at */
+#define AGENT_ANSWER_SECRET_MAX 64u                   /* = CREDENTIAL_MAX */
+#define AGENT_ANSWER_MSG_SIZE   256u
 
 /* GET /v1/identity. */
 struct agent_identity {
-	bool present;   /* tpm.present is true */
-	json_t *keep;   /* what the store keeps: the tpm object without ek_public and
-	                 * ek_certificates, plus agent_version and boot_id (strings
-	                 * only); owned */
+	bool present;       /* tpm.present is true */
+	json_t *keep;       /* what the store keeps: the tpm object without ek_public and
+	                     * ek_certificates, plus agent_version and boot_id (strings
+	                     * only); owned */
 	uint8_t *ek_public; /* TPM2B_PUBLIC as sent (present only), malloc'd */
 	size_t ek_public_len;
-	bool ek_ok;     /* ek_public decoded; else ek_error says why */
+	bool ek_ok; /* ek_public decoded; else ek_error says why */
 	char ek_error[AGENT_ANSWER_MSG_SIZE];
 	TPMT_PUBLIC ek; /* decoded ek_public */
 	size_t ncerts;  /* EK certificates that are base64 (others skipped) */

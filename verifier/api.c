@@ -30,22 +30,21 @@ json_t *api_parse_stored(const char *text)
 	return j ? j : json_null();
 }
 
-
 void api_event(struct verifier *v, int64_t host_id, const char *kind, const char *actor,
-	       const char *fmt, ...)
+               const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	struct store_event_new e = {.host_id = host_id, .kind = kind, .actor = actor,
-				    .message = msg};
+	struct store_event_new e = {
+	    .host_id = host_id, .kind = kind, .actor = actor, .message = msg};
 	(void)store_event_add(v->store, &e, verifier_now(), NULL);
 }
 
 bool api_auth(struct verifier *v, struct https_request *req, bool change, bool admin_only,
-	      struct api_ctx *ctx)
+              struct api_ctx *ctx)
 {
 	const char *tok = https_request_bearer(req);
 	uint8_t hash[STORE_TOKEN_HASH_SIZE];
@@ -55,8 +54,8 @@ bool api_auth(struct verifier *v, struct https_request *req, bool change, bool a
 		OPENSSL_cleanse(hash, sizeof hash);
 		https_reply_header(req, "WWW-Authenticate", "Bearer realm=\"attest\"");
 		https_reply_error(req, 401, "UNAUTHENTICATED",
-				  tok == NULL ? "an Authorization: Bearer token is required"
-					      : "unknown token");
+		                  tok == NULL ? "an Authorization: Bearer token is required"
+		                              : "unknown token");
 		return false;
 	}
 	OPENSSL_cleanse(hash, sizeof hash);
@@ -66,14 +65,13 @@ bool api_auth(struct verifier *v, struct https_request *req, bool change, bool a
 	store_token_free(t);
 	if ((change || admin_only) && ctx->role != STORE_ROLE_ADMIN) {
 		https_reply_error(req, 403, "FORBIDDEN",
-				  admin_only ? "this needs an admin token"
-					     : "a viewer token may only read; this change needs an "
-					       "admin token");
+		                  admin_only ? "this needs an admin token"
+		                             : "a viewer token may only read; this change needs an "
+		                               "admin token");
 		return false;
 	}
 	return true;
 }
-
 
 bool api_body(struct https_request *req, size_t cap, json_t **ret)
 {
@@ -122,7 +120,7 @@ void api_store_error(struct verifier *v, struct https_request *req, int rc, cons
 		return;
 	default:
 		fprintf(stderr, "attest-verifier: database: %s: %s\n", what,
-			store_errmsg(v->store));
+		        store_errmsg(v->store));
 		https_reply_error(req, 500, "INTERNAL", "database failure; nothing was changed");
 	}
 }
@@ -204,12 +202,11 @@ json_t *api_host_json(const struct store_host *h)
 		json_decref(reasons);
 		reasons = json_array();
 	}
-	json_t *boot = json_pack("{s:o,s:o,s:o}", "reset_count",
-				 h->reset_count >= 0 ? json_integer(h->reset_count) : json_null(),
-				 "restart_count",
-				 h->restart_count >= 0 ? json_integer(h->restart_count)
-						       : json_null(),
-				 "boot_id", h->boot_id ? json_string(h->boot_id) : json_null());
+	json_t *boot = json_pack(
+	    "{s:o,s:o,s:o}", "reset_count",
+	    h->reset_count >= 0 ? json_integer(h->reset_count) : json_null(), "restart_count",
+	    h->restart_count >= 0 ? json_integer(h->restart_count) : json_null(), "boot_id",
+	    h->boot_id ? json_string(h->boot_id) : json_null());
 	json_t *j = json_pack(
 	    "{s:s,s:s,s:o,s:o,s:b,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:I,s:I,s:o,s:b,s:o,s:o,s:o,s:o,s:o,"
 	    "s:o}",
@@ -290,12 +287,12 @@ static void add_finish(struct add_ctx *a, const char *thumbprint)
 	if (orc == 0) {
 		char m[STORE_NAME_MAX + 300];
 		snprintf(m, sizeof m,
-			 "host \"%s\" already has the agent with thumbprint %s; an agent can be "
-			 "one host only (remove \"%s\" first to rename it)",
-			 other, thumbprint, other);
-		json_t *e = json_pack("{s:{s:s,s:s,s:s,s:s}}", "error", "code",
-				      "AGENT_ALREADY_ADDED", "message", m, "host", other,
-				      "thumbprint", thumbprint);
+		         "host \"%s\" already has the agent with thumbprint %s; an agent can be "
+		         "one host only (remove \"%s\" first to rename it)",
+		         other, thumbprint, other);
+		json_t *e =
+		    json_pack("{s:{s:s,s:s,s:s,s:s}}", "error", "code", "AGENT_ALREADY_ADDED",
+		              "message", m, "host", other, "thumbprint", thumbprint);
 		free(other);
 		https_reply_json(req, 409, e);
 		return;
@@ -304,21 +301,24 @@ static void add_finish(struct add_ctx *a, const char *thumbprint)
 		api_store_error(v, req, orc, "host");
 		return;
 	}
-	struct store_host_new hn = {.name = a->name, .address = a->address,
-				    .thumbprint = thumbprint, .policy_id = policy_id,
-				    .interval_s = a->interval_s};
+	struct store_host_new hn = {.name = a->name,
+	                            .address = a->address,
+	                            .thumbprint = thumbprint,
+	                            .policy_id = policy_id,
+	                            .interval_s = a->interval_s};
 	int rc = store_host_add(v->store, &hn, now, &id);
 	if (rc < 0) {
 		api_store_error(v, req, rc, "host");
 		return;
 	}
 	struct store_verdict vd = {
-	    .host_id = id, .trust = STORE_TRUST_UNKNOWN,
+	    .host_id = id,
+	    .trust = STORE_TRUST_UNKNOWN,
 	    .reasons_json = "[{\"code\":\"NOT_YET_ATTESTED\",\"message\":\"the host was added; "
-			    "enrollment and attestation are pending\"}]"};
+	                    "enrollment and attestation are pending\"}]"};
 	(void)store_host_set_trust(v->store, &vd, NULL, a->actor, now, NULL);
 	api_event(v, id, "host", a->actor, "host %s added at %s, agent thumbprint %s pinned",
-		  a->name, a->address, thumbprint);
+	          a->name, a->address, thumbprint);
 	scheduler_kick(v);
 	if (a->wait)
 		scheduler_wait(v, id, req, 201);
@@ -333,20 +333,20 @@ static void add_fetched(const struct https_result *res, void *arg)
 	if (res->peer_thumbprint == NULL) {
 		char m[600];
 		snprintf(m, sizeof m, "cannot reach the agent at %s: %s", a->address,
-			 res->message ? res->message : https_error_name(res->error));
+		         res->message ? res->message : https_error_name(res->error));
 		https_reply_error(req, 502, "HOST_UNREACHABLE", m);
 	} else if (a->accept) {
 		add_finish(a, res->peer_thumbprint);
 	} else {
 		char m[600];
 		snprintf(m, sizeof m,
-			 "the agent at %s presents the certificate thumbprint %s; check it against "
-			 "the one attest-agent printed, then add the host again with that "
-			 "thumbprint (or accept_thumbprint)",
-			 a->address, res->peer_thumbprint);
+		         "the agent at %s presents the certificate thumbprint %s; check it against "
+		         "the one attest-agent printed, then add the host again with that "
+		         "thumbprint (or accept_thumbprint)",
+		         a->address, res->peer_thumbprint);
 		json_t *e = json_pack("{s:{s:s,s:s,s:s,s:s}}", "error", "code",
-				      "THUMBPRINT_NOT_CONFIRMED", "message", m, "address",
-				      a->address, "thumbprint", res->peer_thumbprint);
+		                      "THUMBPRINT_NOT_CONFIRMED", "message", m, "address",
+		                      a->address, "thumbprint", res->peer_thumbprint);
 		https_reply_json(req, 409, e);
 	}
 	add_ctx_free(a);
@@ -391,8 +391,10 @@ static void hosts_add(struct verifier *v, struct https_request *req, struct api_
 		goto out;
 	}
 	/* Show me the thumbprint: connect, read the certificate, send nothing. */
-	struct https_call call = {.host = in.host, .port = in.port, .verify = HTTPS_VERIFY_FETCH,
-				  .timeout_ms = v->cfg.timeout_ms};
+	struct https_call call = {.host = in.host,
+	                          .port = in.port,
+	                          .verify = HTTPS_VERIFY_FETCH,
+	                          .timeout_ms = v->cfg.timeout_ms};
 	if (https_client_request(v->cli, &call, add_fetched, a) < 0) {
 		https_reply_error(req, 502, "HOST_UNREACHABLE", "cannot start a connection");
 		goto out;
@@ -418,8 +420,8 @@ static void hosts_list(struct verifier *v, struct https_request *req)
 	if ((ftrust && store_trust_parse(ftrust, &t) < 0) ||
 	    (fconn && store_conn_parse(fconn, &c) < 0)) {
 		https_reply_error(req, 400, "INVALID_PARAMETER",
-				  "trust is green|red|unknown, connection is "
-				  "connected|disconnected|not_responding");
+		                  "trust is green|red|unknown, connection is "
+		                  "connected|disconnected|not_responding");
 		return;
 	}
 	struct store_host_list *hl = NULL;
@@ -439,7 +441,8 @@ static void hosts_list(struct verifier *v, struct https_request *req)
 		json_array_append_new(arr, api_host_json(&hl->v[i]));
 	}
 	store_host_list_free(hl);
-	https_reply_json(req, 200, json_pack("{s:o,s:I}", "hosts", arr, "total", (json_int_t)total));
+	https_reply_json(req, 200,
+	                 json_pack("{s:o,s:I}", "hosts", arr, "total", (json_int_t)total));
 }
 
 static void host_show(struct verifier *v, struct https_request *req, struct store_host *h)
@@ -452,16 +455,16 @@ static void host_show(struct verifier *v, struct https_request *req, struct stor
 		for (size_t i = 0; i < rl->n; i++) {
 			const struct store_result *r = &rl->v[i];
 			json_t *o = json_pack("{s:I,s:s,s:o,s:I}", "at", (json_int_t)r->at, "trust",
-					      store_trust_name(r->trust), "reasons",
-					      api_parse_stored(r->reasons_json), "duration_ms",
-					      (json_int_t)r->duration_ms);
+			                      store_trust_name(r->trust), "reasons",
+			                      api_parse_stored(r->reasons_json), "duration_ms",
+			                      (json_int_t)r->duration_ms);
 			/* Which verifier instance ran it, and its start in ms: with
 			 * several instances, shows no two overlapped. */
 			json_object_set_new(o, "started_ms",
-					    r->started_ms ? json_integer(r->started_ms)
-							  : json_null());
+			                    r->started_ms ? json_integer(r->started_ms)
+			                                  : json_null());
 			json_object_set_new(o, "instance",
-					    r->instance ? json_string(r->instance) : json_null());
+			                    r->instance ? json_string(r->instance) : json_null());
 			json_array_append_new(res, o);
 		}
 		store_result_list_free(rl);
@@ -471,18 +474,20 @@ static void host_show(struct verifier *v, struct https_request *req, struct stor
 }
 
 static void host_disconnect(struct verifier *v, struct https_request *req, struct store_host *h,
-			    struct api_ctx *ctx)
+                            struct api_ctx *ctx)
 {
 	int64_t now = verifier_now();
 	int rc = store_host_set_enabled(v->store, h->id, false, now);
 	if (rc == 0)
 		rc = store_host_set_connection(v->store, h->id, STORE_CONN_DISCONNECTED, ctx->actor,
-					       "disconnected by the operator", now, NULL);
+		                               "disconnected by the operator", now, NULL);
 	if (rc == 0) {
 		struct store_verdict vd = {
-		    .host_id = h->id, .trust = STORE_TRUST_UNKNOWN,
-		    .reasons_json = "[{\"code\":\"HOST_DISCONNECTED\",\"message\":\"the operator "
-				    "disconnected the host; it is not attested until reconnected\"}]"};
+		    .host_id = h->id,
+		    .trust = STORE_TRUST_UNKNOWN,
+		    .reasons_json =
+		        "[{\"code\":\"HOST_DISCONNECTED\",\"message\":\"the operator "
+		        "disconnected the host; it is not attested until reconnected\"}]"};
 		rc = store_host_set_trust(v->store, &vd, NULL, ctx->actor, now, NULL);
 	}
 	if (rc < 0) {
@@ -494,7 +499,7 @@ static void host_disconnect(struct verifier *v, struct https_request *req, struc
 }
 
 static void host_reconnect(struct verifier *v, struct https_request *req, struct store_host *h,
-			   struct api_ctx *ctx)
+                           struct api_ctx *ctx)
 {
 	int64_t now = verifier_now();
 	struct store_identity none = {0};
@@ -507,10 +512,11 @@ static void host_reconnect(struct verifier *v, struct https_request *req, struct
 		rc = store_host_set_boot(v->store, h->id, -1, -1, NULL, now);
 	if (rc == 0) {
 		struct store_verdict vd = {
-		    .host_id = h->id, .trust = STORE_TRUST_UNKNOWN,
+		    .host_id = h->id,
+		    .trust = STORE_TRUST_UNKNOWN,
 		    .reasons_json = "[{\"code\":\"NOT_YET_ATTESTED\",\"message\":\"the host was "
-				    "reconnected; its TPM identity is read again and a new AK "
-				    "enrolled\"}]"};
+		                    "reconnected; its TPM identity is read again and a new AK "
+		                    "enrolled\"}]"};
 		rc = store_host_set_trust(v->store, &vd, NULL, ctx->actor, now, NULL);
 	}
 	if (rc == 0)
@@ -520,7 +526,7 @@ static void host_reconnect(struct verifier *v, struct https_request *req, struct
 		return;
 	}
 	api_event(v, h->id, "host", ctx->actor,
-		  "host %s reconnected: TPM identity re-read, AK re-enrolled", h->name);
+	          "host %s reconnected: TPM identity re-read, AK re-enrolled", h->name);
 	scheduler_kick(v);
 	if (flag_query(req, "wait"))
 		scheduler_wait(v, h->id, req, 200);
@@ -532,7 +538,7 @@ static void host_attest(struct verifier *v, struct https_request *req, struct st
 {
 	if (!h->enabled) {
 		https_reply_error(req, 409, "BUSY",
-				  "the host is disconnected; reconnect it to attest it");
+		                  "the host is disconnected; reconnect it to attest it");
 		return;
 	}
 	int64_t now = verifier_now();
@@ -549,7 +555,7 @@ static void host_attest(struct verifier *v, struct https_request *req, struct st
 }
 
 static void host_remove(struct verifier *v, struct https_request *req, struct store_host *h,
-			struct api_ctx *ctx)
+                        struct api_ctx *ctx)
 {
 	int rc = store_host_remove(v->store, h->id);
 	if (rc < 0) {
@@ -604,7 +610,7 @@ static void route_hosts(struct https_request *req, void *arg)
 	} else if (strcmp(action, "evidence") == 0) {
 		api_evidence_host(v, req, h); /* api_evidence.c */
 	} else if (strcmp(action, "disconnect") == 0 || strcmp(action, "reconnect") == 0 ||
-		   strcmp(action, "attest") == 0) {
+	           strcmp(action, "attest") == 0) {
 		if (strcmp(method, "POST") != 0)
 			https_reply_error(req, 405, "METHOD_NOT_ALLOWED", "POST");
 		else if (action[0] == 'd')

@@ -41,8 +41,8 @@ static bool split_rest(struct https_request *req, char *name, size_t cap, const 
 static json_t *policy_json(const struct store_policy *p, bool body)
 {
 	json_t *j = json_pack("{s:s,s:b,s:I,s:o,s:o}", "name", p->name, "default", p->is_default,
-			      "hosts", (json_int_t)p->nhosts, "created_at", api_time(p->created_at),
-			      "updated_at", api_time(p->updated_at));
+	                      "hosts", (json_int_t)p->nhosts, "created_at", api_time(p->created_at),
+	                      "updated_at", api_time(p->updated_at));
 	if (body)
 		json_object_set_new(j, "body", api_parse_stored(p->body_json));
 	return j;
@@ -80,7 +80,7 @@ static bool policy_check(struct https_request *req, json_t *doc, char **ret)
 }
 
 static void policy_reply(struct verifier *v, struct https_request *req, int status,
-			 const char *name, json_t *extra)
+                         const char *name, json_t *extra)
 {
 	struct store_policy *p = NULL;
 	int rc = store_policy_get_by_name(v->store, name, &p);
@@ -98,7 +98,7 @@ static void policy_reply(struct verifier *v, struct https_request *req, int stat
 }
 
 static void policy_put(struct verifier *v, struct https_request *req, const char *name,
-		       struct api_ctx *ctx)
+                       struct api_ctx *ctx)
 {
 	json_t *b = NULL;
 	char *canon = NULL;
@@ -126,7 +126,7 @@ static void policy_put(struct verifier *v, struct https_request *req, const char
 		goto out;
 	}
 	api_event(v, 0, "policy", ctx->actor, "policy %s %s", name,
-		  status == 201 ? "created" : "replaced");
+	          status == 201 ? "created" : "replaced");
 	policy_reply(v, req, status, name, NULL);
 out:
 	free(canon);
@@ -170,7 +170,7 @@ static void policy_create(struct verifier *v, struct https_request *req, struct 
 		store_host_free(h);
 		if (!enabled) {
 			https_reply_error(req, 409, "BUSY",
-					  "the host is disconnected; reconnect it first");
+			                  "the host is disconnected; reconnect it first");
 			goto out;
 		}
 		/* Answered when the host's fresh evidence has been verified. */
@@ -192,7 +192,7 @@ out:
 }
 
 static void policy_assign(struct verifier *v, struct https_request *req, const char *name,
-			  struct api_ctx *ctx)
+                          struct api_ctx *ctx)
 {
 	json_t *b = NULL;
 	struct api_policy_assign in;
@@ -226,7 +226,7 @@ static void policy_assign(struct verifier *v, struct https_request *req, const c
 			rc = store_host_set_next_due(v->store, hid, now, now);
 		if (rc == 0)
 			api_event(v, hid, "policy", ctx->actor, "policy %s assigned to host %s",
-				  name, host);
+			          name, host);
 	} else {
 		rc = store_policy_set_default(v->store, pid, now);
 		if (rc == 0)
@@ -300,7 +300,7 @@ static void route_policies(struct https_request *req, void *arg)
 		}
 		if (rc == ATTEST_E_STATE) {
 			https_reply_error(req, 409, "POLICY_IN_USE",
-					  "the policy is the default or assigned to hosts");
+			                  "the policy is the default or assigned to hosts");
 			return;
 		}
 		if (rc < 0) {
@@ -320,8 +320,8 @@ static void route_policies(struct https_request *req, void *arg)
 static json_t *ca_json(const struct store_ca *c, bool pem)
 {
 	json_t *j = json_pack("{s:I,s:s,s:s,s:s,s:o}", "id", (json_int_t)c->id, "fingerprint",
-			      c->fingerprint, "subject", c->subject ? c->subject : "", "source",
-			      c->source ? c->source : "", "added_at", api_time(c->added_at));
+	                      c->fingerprint, "subject", c->subject ? c->subject : "", "source",
+	                      c->source ? c->source : "", "added_at", api_time(c->added_at));
 	if (pem) {
 		const unsigned char *p = c->der;
 		X509 *x = d2i_X509(NULL, &p, (long)c->der_len);
@@ -353,7 +353,7 @@ static int ca_find(struct verifier *v, const char *key, struct store_ca **ret)
 			for (size_t i = 0; i < cl->n; i++)
 				if (cl->v[i].id == id) {
 					rc = store_ca_get_by_fingerprint(v->store,
-									 cl->v[i].fingerprint, ret);
+					                                 cl->v[i].fingerprint, ret);
 					store_ca_list_free(cl);
 					return rc;
 				}
@@ -420,13 +420,13 @@ static void ca_add(struct verifier *v, struct https_request *req, struct api_ctx
 		if (ca_find(v, key, &c) == 0) {
 			json_array_append_new(outl, ca_json(c, false));
 			api_event(v, 0, "ca", ctx->actor, "CA added to the certified TPM list: %s",
-				  c->subject ? c->subject : c->fingerprint);
+			          c->subject ? c->subject : c->fingerprint);
 			store_ca_free(c);
 		}
 	}
 	json_decref(added);
-	https_reply_json(req, 201, json_pack("{s:o,s:I}", "added", outl, "already_present",
-					     (json_int_t)n_dup));
+	https_reply_json(
+	    req, 201, json_pack("{s:o,s:I}", "added", outl, "already_present", (json_int_t)n_dup));
 	goto out;
 nomem:
 	https_reply_error(req, 500, "INTERNAL", "out of memory");
@@ -487,8 +487,8 @@ static void route_cas(struct https_request *req, void *arg)
 			api_store_error(v, req, rc, "CA certificate");
 		else {
 			api_event(v, 0, "ca", ctx.actor,
-				  "CA removed from the certified TPM list: %s",
-				  c->subject ? c->subject : c->fingerprint);
+			          "CA removed from the certified TPM list: %s",
+			          c->subject ? c->subject : c->fingerprint);
 			https_reply_json(req, 200, json_pack("{s:s}", "removed", c->fingerprint));
 		}
 	} else {
@@ -503,11 +503,11 @@ static void route_cas(struct https_request *req, void *arg)
 static json_t *alarm_json(const struct store_alarm *a)
 {
 	return json_pack("{s:I,s:s,s:o,s:s,s:o,s:o,s:o,s:o}", "id", (json_int_t)a->id, "host",
-			 a->host_name ? a->host_name : "", "raised_at", api_time(a->raised_at),
-			 "summary", a->summary ? a->summary : "", "reasons",
-			 api_parse_stored(a->reasons_json), "cleared_at", api_time(a->cleared_at),
-			 "acked_at", api_time(a->acked_at), "acked_by",
-			 a->acked_by ? json_string(a->acked_by) : json_null());
+	                 a->host_name ? a->host_name : "", "raised_at", api_time(a->raised_at),
+	                 "summary", a->summary ? a->summary : "", "reasons",
+	                 api_parse_stored(a->reasons_json), "cleared_at", api_time(a->cleared_at),
+	                 "acked_at", api_time(a->acked_at), "acked_by",
+	                 a->acked_by ? json_string(a->acked_by) : json_null());
 }
 
 static bool host_filter(struct verifier *v, struct https_request *req, int64_t *ret)
@@ -544,7 +544,8 @@ static void route_alarms(struct https_request *req, void *arg)
 		struct store_alarm_filter f = {0};
 		if (!api_page(req, &pg) || !host_filter(v, req, &f.host_id))
 			return;
-		const char *o = https_request_query(req, "open"), *u = https_request_query(req, "unacked");
+		const char *o = https_request_query(req, "open"),
+		           *u = https_request_query(req, "unacked");
 		f.open_only = o && strcmp(o, "1") == 0;
 		f.unacked_only = u && strcmp(u, "1") == 0;
 		struct store_alarm_list *al = NULL;
@@ -570,7 +571,7 @@ static void route_alarms(struct https_request *req, void *arg)
 		int rc = store_alarm_ack(v->store, id, ctx.actor, verifier_now());
 		if (rc == ATTEST_E_STATE) {
 			https_reply_error(req, 409, "ALREADY_ACKNOWLEDGED",
-					  "the alarm was already acknowledged");
+			                  "the alarm was already acknowledged");
 			return;
 		}
 		if (rc < 0) {
@@ -620,11 +621,11 @@ static void route_events(struct https_request *req, void *arg)
 		const struct store_event *e = &el->v[i];
 		json_array_append_new(
 		    a, json_pack("{s:I,s:I,s:o,s:s,s:s,s:s,s:o}", "id", (json_int_t)e->id, "at",
-				 (json_int_t)e->at, "host",
-				 e->host_name ? json_string(e->host_name) : json_null(), "kind",
-				 e->kind ? e->kind : "", "actor", e->actor ? e->actor : "",
-				 "message", e->message ? e->message : "", "details",
-				 api_parse_stored(e->details_json)));
+		                 (json_int_t)e->at, "host",
+		                 e->host_name ? json_string(e->host_name) : json_null(), "kind",
+		                 e->kind ? e->kind : "", "actor", e->actor ? e->actor : "",
+		                 "message", e->message ? e->message : "", "details",
+		                 api_parse_stored(e->details_json)));
 		last = e->id;
 	}
 	uint32_t lim = pg.limit ? pg.limit : STORE_PAGE_DEFAULT;
@@ -663,8 +664,8 @@ static void route_tokens(struct https_request *req, void *arg)
 		for (size_t i = 0; i < tl->n; i++)
 			json_array_append_new(
 			    a, json_pack("{s:I,s:s,s:s,s:o}", "id", (json_int_t)tl->v[i].id, "name",
-					 tl->v[i].name, "role", store_role_name(tl->v[i].role),
-					 "created_at", api_time(tl->v[i].created_at)));
+			                 tl->v[i].name, "role", store_role_name(tl->v[i].role),
+			                 "created_at", api_time(tl->v[i].created_at)));
 		store_token_list_free(tl);
 		https_reply_json(req, 200, json_pack("{s:o}", "tokens", a));
 		return;
@@ -675,8 +676,9 @@ static void route_tokens(struct https_request *req, void *arg)
 			return;
 		const char *tn = NULL, *rn = NULL;
 		enum store_role role;
-		struct api_refusal why = {.status = 400, .code = "INVALID_FIELD",
-					  .message = "give name and role (viewer or admin)"};
+		struct api_refusal why = {.status = 400,
+		                          .code = "INVALID_FIELD",
+		                          .message = "give name and role (viewer or admin)"};
 		if (api_parse_token_add(b, &tn, &rn, &why) < 0 || store_role_parse(rn, &role) < 0) {
 			json_decref(b);
 			https_reply_error(req, why.status, why.code, why.message);
@@ -702,7 +704,7 @@ static void route_tokens(struct https_request *req, void *arg)
 		}
 		api_event(v, 0, "token", ctx.actor, "%s token %s created", rn, tn);
 		https_reply_json(req, 201,
-				 json_pack("{s:s,s:s,s:s}", "name", tn, "role", rn, "token", tok));
+		                 json_pack("{s:s,s:s,s:s}", "name", tn, "role", rn, "token", tok));
 		OPENSSL_cleanse(tok, sizeof tok);
 		json_decref(b);
 		return;
@@ -748,7 +750,8 @@ static int count_hosts(struct verifier *v, struct counts *c)
 		if (rc < 0)
 			return rc;
 		for (size_t i = 0; i < hl->n; i++) {
-			unsigned t = (unsigned)hl->v[i].trust % 3, k = (unsigned)hl->v[i].connection % 3;
+			unsigned t = (unsigned)hl->v[i].trust % 3,
+			         k = (unsigned)hl->v[i].connection % 3;
 			c->total++;
 			c->trust[t]++;
 			c->conn[k]++;
@@ -773,19 +776,19 @@ static void route_status(struct https_request *req, void *arg)
 		api_store_error(v, req, ATTEST_E_IO, "hosts");
 		return;
 	}
-	json_t *hosts = json_pack(
-	    "{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "total", (json_int_t)c.total, "green",
-	    (json_int_t)c.trust[STORE_TRUST_GREEN], "red", (json_int_t)c.trust[STORE_TRUST_RED],
-	    "unknown", (json_int_t)c.trust[STORE_TRUST_UNKNOWN], "connected",
-	    (json_int_t)c.conn[STORE_CONN_CONNECTED], "disconnected",
-	    (json_int_t)c.conn[STORE_CONN_DISCONNECTED], "not_responding",
-	    (json_int_t)c.conn[STORE_CONN_NOT_RESPONDING]);
+	json_t *hosts = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "total", (json_int_t)c.total,
+	                          "green", (json_int_t)c.trust[STORE_TRUST_GREEN], "red",
+	                          (json_int_t)c.trust[STORE_TRUST_RED], "unknown",
+	                          (json_int_t)c.trust[STORE_TRUST_UNKNOWN], "connected",
+	                          (json_int_t)c.conn[STORE_CONN_CONNECTED], "disconnected",
+	                          (json_int_t)c.conn[STORE_CONN_DISCONNECTED], "not_responding",
+	                          (json_int_t)c.conn[STORE_CONN_NOT_RESPONDING]);
 	https_reply_json(req, 200,
-			 json_pack("{s:s,s:s,s:s,s:s,s:o,s:I,s:s}", "version", ATTEST_VERSION,
-				   "instance", v->cfg.instance, "thumbprint", v->id->thumbprint,
-				   "db_backend", store_backend_name(v->store), "hosts", hosts,
-				   "in_flight", (json_int_t)v->in_flight, "role",
-				   store_role_name(ctx.role)));
+	                 json_pack("{s:s,s:s,s:s,s:s,s:o,s:I,s:s}", "version", ATTEST_VERSION,
+	                           "instance", v->cfg.instance, "thumbprint", v->id->thumbprint,
+	                           "db_backend", store_backend_name(v->store), "hosts", hosts,
+	                           "in_flight", (json_int_t)v->in_flight, "role",
+	                           store_role_name(ctx.role)));
 }
 
 struct textbuf {
@@ -794,7 +797,8 @@ struct textbuf {
 	bool failed;
 };
 
-static void tb_printf(struct textbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tb_printf(struct textbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void tb_printf(struct textbuf *b, const char *fmt, ...)
 {
 	if (b->failed)
@@ -844,49 +848,49 @@ static void route_metrics(struct https_request *req, void *arg)
 	}
 	struct textbuf b = {0};
 	tb_printf(&b, "# HELP attest_hosts Hosts by trust and connection state.\n"
-		      "# TYPE attest_hosts gauge\n");
+	              "# TYPE attest_hosts gauge\n");
 	for (int t = 0; t < 3; t++)
 		for (int k = 0; k < 3; k++)
 			tb_printf(&b, "attest_hosts{trust=\"%s\",connection=\"%s\"} %lld\n",
-				  store_trust_name((enum store_trust)t),
-				  store_conn_name((enum store_conn)k), (long long)c.matrix[t][k]);
+			          store_trust_name((enum store_trust)t),
+			          store_conn_name((enum store_conn)k), (long long)c.matrix[t][k]);
 	const struct verifier_metrics *m = &v->m;
 	tb_printf(&b,
-		  "# HELP attest_attestations_total Attestations finished, by result.\n"
-		  "# TYPE attest_attestations_total counter\n"
-		  "attest_attestations_total{result=\"green\"} %llu\n"
-		  "attest_attestations_total{result=\"red\"} %llu\n"
-		  "attest_attestations_total{result=\"unknown\"} %llu\n"
-		  "attest_attestations_total{result=\"error\"} %llu\n"
-		  "# HELP attest_enrollments_total Enrollments, by result.\n"
-		  "# TYPE attest_enrollments_total counter\n"
-		  "attest_enrollments_total{result=\"ok\"} %llu\n"
-		  "attest_enrollments_total{result=\"failed\"} %llu\n",
-		  (unsigned long long)m->attest_green, (unsigned long long)m->attest_red,
-		  (unsigned long long)m->attest_unknown, (unsigned long long)m->attest_error,
-		  (unsigned long long)m->enroll_ok, (unsigned long long)m->enroll_failed);
+	          "# HELP attest_attestations_total Attestations finished, by result.\n"
+	          "# TYPE attest_attestations_total counter\n"
+	          "attest_attestations_total{result=\"green\"} %llu\n"
+	          "attest_attestations_total{result=\"red\"} %llu\n"
+	          "attest_attestations_total{result=\"unknown\"} %llu\n"
+	          "attest_attestations_total{result=\"error\"} %llu\n"
+	          "# HELP attest_enrollments_total Enrollments, by result.\n"
+	          "# TYPE attest_enrollments_total counter\n"
+	          "attest_enrollments_total{result=\"ok\"} %llu\n"
+	          "attest_enrollments_total{result=\"failed\"} %llu\n",
+	          (unsigned long long)m->attest_green, (unsigned long long)m->attest_red,
+	          (unsigned long long)m->attest_unknown, (unsigned long long)m->attest_error,
+	          (unsigned long long)m->enroll_ok, (unsigned long long)m->enroll_failed);
 	tb_printf(&b, "# HELP attest_attestation_duration_seconds Request to verdict.\n"
-		      "# TYPE attest_attestation_duration_seconds histogram\n");
+	              "# TYPE attest_attestation_duration_seconds histogram\n");
 	const double *bounds = scheduler_hist_bounds();
 	uint64_t cum = 0;
 	for (int i = 0; i < VERIFIER_HIST_BUCKETS; i++) {
 		cum += m->hist[i];
 		tb_printf(&b, "attest_attestation_duration_seconds_bucket{le=\"%g\"} %llu\n",
-			  bounds[i], (unsigned long long)cum);
+		          bounds[i], (unsigned long long)cum);
 	}
 	cum += m->hist[VERIFIER_HIST_BUCKETS];
 	tb_printf(&b,
-		  "attest_attestation_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
-		  "attest_attestation_duration_seconds_sum %.6f\n"
-		  "attest_attestation_duration_seconds_count %llu\n"
-		  "# HELP attest_in_flight Enrollments and attestations in progress.\n"
-		  "# TYPE attest_in_flight gauge\n"
-		  "attest_in_flight %u\n"
-		  "# HELP attest_open_alarms Alarms not cleared.\n"
-		  "# TYPE attest_open_alarms gauge\n"
-		  "attest_open_alarms %zu\n",
-		  (unsigned long long)cum, m->hist_sum, (unsigned long long)m->hist_count,
-		  v->in_flight, open_alarms);
+	          "attest_attestation_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+	          "attest_attestation_duration_seconds_sum %.6f\n"
+	          "attest_attestation_duration_seconds_count %llu\n"
+	          "# HELP attest_in_flight Enrollments and attestations in progress.\n"
+	          "# TYPE attest_in_flight gauge\n"
+	          "attest_in_flight %u\n"
+	          "# HELP attest_open_alarms Alarms not cleared.\n"
+	          "# TYPE attest_open_alarms gauge\n"
+	          "attest_open_alarms %zu\n",
+	          (unsigned long long)cum, m->hist_sum, (unsigned long long)m->hist_count,
+	          v->in_flight, open_alarms);
 	if (b.failed) {
 		free(b.p);
 		https_reply_error(req, 500, "INTERNAL", "out of memory");

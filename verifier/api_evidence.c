@@ -22,7 +22,7 @@
 #include "verifier.h"
 
 #define EVIDENCE_EVENTS_MAX 10000u /* events listed in one answer (real logs: < 1000) */
-#define EVIDENCE_DESC_MAX 512u     /* one event's decoded description */
+#define EVIDENCE_DESC_MAX   512u   /* one event's decoded description */
 
 /* A JSON string from text that may hold bytes that are not UTF-8 (event
  * data a host chose): such bytes become '?'. NULL text gives null. */
@@ -92,7 +92,8 @@ static int pcrs_from_json(json_t *j, struct quote_pcrs *out)
 			unsigned long i = strtoul(idx, &end, 10);
 			uint8_t d[QUOTE_MAX_DIGEST];
 			size_t dl = 0;
-			if (end == idx || *end != '\0' || i >= QUOTE_NUM_PCRS || !json_is_string(x) ||
+			if (end == idx || *end != '\0' || i >= QUOTE_NUM_PCRS ||
+			    !json_is_string(x) ||
 			    hex_decode(json_string_value(x), d, sizeof d, &dl) < 0)
 				return ATTEST_E_FORMAT;
 			int rc = quote_pcrs_set(out, alg, (unsigned)i, d, dl);
@@ -103,8 +104,7 @@ static int pcrs_from_json(json_t *j, struct quote_pcrs *out)
 	return 0;
 }
 
-void api_evidence_record(struct verifier *v, int64_t host_id, const struct bundle *b,
-			 bool verified)
+void api_evidence_record(struct verifier *v, int64_t host_id, const struct bundle *b, bool verified)
 {
 	json_t *pj = pcrs_to_json(&b->pcrs);
 	char *pcrs = pj ? json_dumps(pj, JSON_COMPACT) : NULL;
@@ -122,7 +122,7 @@ void api_evidence_record(struct verifier *v, int64_t host_id, const struct bundl
 	/* Losing it only costs the dashboard's detail view: log and go on. */
 	if (pcrs == NULL || store_evidence_put(v->store, &e) < 0)
 		fprintf(stderr, "attest-verifier: host %lld: last evidence not stored: %s\n",
-			(long long)host_id, pcrs ? store_errmsg(v->store) : "out of memory");
+		        (long long)host_id, pcrs ? store_errmsg(v->store) : "out of memory");
 	free(pcrs);
 	free(meta);
 }
@@ -174,26 +174,25 @@ static json_t *sigdb_json(const struct eventlog_sigdb *d)
 	if (!d->present)
 		return json_pack("{s:b}", "present", 0);
 	return json_pack("{s:b,s:b,s:b,s:I,s:I,s:I,s:I}", "present", 1, "verified", d->verified,
-			 "well_formed", d->well_formed, "event", (json_int_t)d->event, "lists",
-			 (json_int_t)d->lists, "entries", (json_int_t)d->entries, "bytes",
-			 (json_int_t)d->data_len);
+	                 "well_formed", d->well_formed, "event", (json_int_t)d->event, "lists",
+	                 (json_int_t)d->lists, "entries", (json_int_t)d->entries, "bytes",
+	                 (json_int_t)d->data_len);
 }
 
 static json_t *facts_json(const struct eventlog_facts *f)
 {
 	json_t *fw = json_array(), *apps = json_array();
 	for (size_t i = 0; fw && i < f->firmware_count; i++)
-		json_array_append_new(fw, json_pack("{s:I,s:s,s:b,s:o}", "event",
-						     (json_int_t)f->firmware[i].event, "type",
-						     eventlog_type_name(f->firmware[i].type),
-						     "verified", f->firmware[i].verified, "text",
-						     jtext(f->firmware[i].text)));
+		json_array_append_new(
+		    fw, json_pack("{s:I,s:s,s:b,s:o}", "event", (json_int_t)f->firmware[i].event,
+		                  "type", eventlog_type_name(f->firmware[i].type), "verified",
+		                  f->firmware[i].verified, "text", jtext(f->firmware[i].text)));
 	for (size_t i = 0; apps && i < f->boot_app_count; i++)
 		json_array_append_new(apps, json_pack("{s:I,s:I,s:o,s:o}", "event",
-						      (json_int_t)f->boot_apps[i].event, "pcr",
-						      (json_int_t)f->boot_apps[i].pcr, "path",
-						      jtext(f->boot_apps[i].path), "device_path",
-						      jtext(f->boot_apps[i].device_path)));
+		                                      (json_int_t)f->boot_apps[i].event, "pcr",
+		                                      (json_int_t)f->boot_apps[i].pcr, "path",
+		                                      jtext(f->boot_apps[i].path), "device_path",
+		                                      jtext(f->boot_apps[i].device_path)));
 	return json_pack(
 	    "{s:b,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "uefi", f->is_uefi,
 	    "secure_boot", eventlog_secure_boot_name(f->secure_boot), "secure_boot_event",
@@ -250,29 +249,28 @@ static json_t *pcr_table(const struct quote_pcrs *q, const struct eventlog *log)
 			json_t *rv = json_null(), *match = json_null();
 			if (rb != NULL && i < EVENTLOG_NUM_PCRS && rb->size == bk->size) {
 				rv = jhex(rb->pcr[i], rb->size);
-				match = json_boolean(memcmp(rb->pcr[i], bk->value[i], bk->size) == 0);
+				match =
+				    json_boolean(memcmp(rb->pcr[i], bk->value[i], bk->size) == 0);
 			}
-			json_array_append_new(rows, json_pack("{s:I,s:s,s:o,s:o,s:o,s:b}", "index",
-							      (json_int_t)i, "bank",
-							      bundle_bank_name(bk->alg), "quoted",
-							      jhex(bk->value[i], bk->size),
-							      "replayed", rv, "matches", match,
-							      "extended_by_log",
-							      rb != NULL && (rb->touched & (1u << i))));
+			json_array_append_new(
+			    rows, json_pack("{s:I,s:s,s:o,s:o,s:o,s:b}", "index", (json_int_t)i,
+			                    "bank", bundle_bank_name(bk->alg), "quoted",
+			                    jhex(bk->value[i], bk->size), "replayed", rv, "matches",
+			                    match, "extended_by_log",
+			                    rb != NULL && (rb->touched & (1u << i))));
 		}
 	}
 	return rows;
 }
 
-static void evidence_show(struct verifier *v, struct https_request *req,
-			  const struct store_host *h)
+static void evidence_show(struct verifier *v, struct https_request *req, const struct store_host *h)
 {
 	struct store_evidence *e = NULL;
 	int rc = store_evidence_get(v->store, h->id, &e);
 	if (rc == ATTEST_E_NOTFOUND) {
 		https_reply_error(req, 404, "NOT_FOUND",
-				  "no evidence stored for this host yet: it has not been attested "
-				  "since the verifier started keeping evidence");
+		                  "no evidence stored for this host yet: it has not been attested "
+		                  "since the verifier started keeping evidence");
 		return;
 	}
 	if (rc < 0) {
@@ -297,13 +295,13 @@ static void evidence_show(struct verifier *v, struct https_request *req,
 			json_array_append_new(banks, json_string(bn ? bn : "unknown"));
 		}
 		size_t shown = p.log->event_count < EVIDENCE_EVENTS_MAX ? p.log->event_count
-									 : EVIDENCE_EVENTS_MAX;
+		                                                        : EVIDENCE_EVENTS_MAX;
 		logj = json_pack("{s:s,s:o,s:I,s:b,s:I}", "format",
-				 p.log->format == EVENTLOG_FORMAT_CRYPTO_AGILE ? "crypto-agile"
-									 : "legacy-sha1",
-				 "banks", banks, "event_count", (json_int_t)p.log->event_count,
-				 "events_truncated", shown < p.log->event_count, "bytes",
-				 (json_int_t)e->eventlog_len);
+		                 p.log->format == EVENTLOG_FORMAT_CRYPTO_AGILE ? "crypto-agile"
+		                                                               : "legacy-sha1",
+		                 "banks", banks, "event_count", (json_int_t)p.log->event_count,
+		                 "events_truncated", shown < p.log->event_count, "bytes",
+		                 (json_int_t)e->eventlog_len);
 		char desc[EVIDENCE_DESC_MAX];
 		for (size_t i = 0; i < shown; i++) {
 			const struct eventlog_event *ev = &p.log->events[i];
@@ -311,44 +309,44 @@ static void evidence_show(struct verifier *v, struct https_request *req,
 			for (uint32_t k = 0; k < ev->digest_count && k < EVENTLOG_MAX_BANKS; k++) {
 				const char *an = eventlog_alg_name(ev->digests[k].alg);
 				if (an != NULL)
-					json_object_set_new(dg, an,
-							    jhex(ev->digests[k].bytes,
-								 ev->digests[k].size));
+					json_object_set_new(
+					    dg, an,
+					    jhex(ev->digests[k].bytes, ev->digests[k].size));
 			}
 			if (eventlog_event_describe(ev, desc, sizeof desc) < 0)
 				desc[0] = '\0';
 			uint8_t st = p.checks && i < p.checks->event_count ? p.checks->status[i]
-									 : EVENTLOG_CHECK_NONE;
+			                                                   : EVENTLOG_CHECK_NONE;
 			char k[24];
 			snprintf(k, sizeof k, "%zu", i);
 			json_t *codes = json_object_get(why, k);
 			json_t *reasons = codes ? json_incref(codes) : json_array();
 			if (st == EVENTLOG_CHECK_FAIL && codes == NULL)
 				json_array_append_new(reasons,
-						      json_string(REASON_EVENT_CONTENT_MISMATCH));
+				                      json_string(REASON_EVENT_CONTENT_MISMATCH));
 			bool diverges = json_array_size(reasons) > 0;
 			if (diverges)
 				json_array_append_new(diverging, json_integer((json_int_t)i));
 			json_array_append_new(
 			    events,
 			    json_pack("{s:I,s:o,s:I,s:s,s:o,s:o,s:s,s:b,s:o,s:I}", "number",
-				      (json_int_t)ev->number, "pcr",
-				      ev->pcr == EVENTLOG_PCR_NONE ? json_null()
-								   : json_integer(ev->pcr),
-				      "type", (json_int_t)ev->type, "type_name",
-				      eventlog_type_name(ev->type), "digests", dg, "description",
-				      jtext(desc), "check", check_name(st), "diverges", diverges,
-				      "reasons", reasons, "data_bytes", (json_int_t)ev->data_len));
+			              (json_int_t)ev->number, "pcr",
+			              ev->pcr == EVENTLOG_PCR_NONE ? json_null()
+			                                           : json_integer(ev->pcr),
+			              "type", (json_int_t)ev->type, "type_name",
+			              eventlog_type_name(ev->type), "digests", dg, "description",
+			              jtext(desc), "check", check_name(st), "diverges", diverges,
+			              "reasons", reasons, "data_bytes", (json_int_t)ev->data_len));
 		}
 	} else if (e->eventlog != NULL) {
 		logj = json_pack("{s:o,s:I}", "error", jtext(p.err.message), "bytes",
-				 (json_int_t)e->eventlog_len);
+		                 (json_int_t)e->eventlog_len);
 	}
 	json_t *ak = json_null();
 	struct store_ak *cur = NULL;
 	if (store_ak_current(v->store, h->id, &cur) == 0) {
 		ak = json_pack("{s:s,s:o}", "name", cur->name_hex, "enrolled_at",
-			       api_time(cur->enrolled_at));
+		               api_time(cur->enrolled_at));
 		store_ak_free(cur);
 	}
 	json_t *out = json_pack(
@@ -402,7 +400,7 @@ void api_evidence_dry_run(struct verifier *v, struct https_request *req, json_t 
 	}
 	if (!json_is_string(from)) {
 		https_reply_error(req, 400, from ? "INVALID_FIELD" : "MISSING_FIELD",
-				  "a dry run needs from_host (a host name)");
+		                  "a dry run needs from_host (a host name)");
 		return;
 	}
 	const char *name = NULL;
@@ -433,9 +431,10 @@ void api_evidence_dry_run(struct verifier *v, struct https_request *req, json_t 
 	rc = store_evidence_get(v->store, h->id, &e);
 	if (rc == ATTEST_E_NOTFOUND || (rc == 0 && !e->verified)) {
 		https_reply_error(req, 409, "HOST_NOT_ATTESTED",
-				  rc == 0 ? "the host's last evidence did not verify (see its "
-					    "reasons): nothing can be learned from it"
-					  : "no evidence of this host is stored yet: attest it first");
+		                  rc == 0
+		                      ? "the host's last evidence did not verify (see its "
+		                        "reasons): nothing can be learned from it"
+		                      : "no evidence of this host is stored yet: attest it first");
 		goto out;
 	}
 	if (rc < 0) {
@@ -451,15 +450,15 @@ void api_evidence_dry_run(struct verifier *v, struct https_request *req, json_t 
 	if (rc == 0)
 		rc = host_policy(v, h->id, &base);
 	if (rc == 0) {
-		struct policy_learn_input in = {.log = p.log, .checks = p.checks, .facts = p.facts,
-						.pcrs = &q, .base = base};
+		struct policy_learn_input in = {
+		    .log = p.log, .checks = p.checks, .facts = p.facts, .pcrs = &q, .base = base};
 		rc = policy_learn(&in, &learned, &summary);
 	}
 	if (rc == 0)
 		rc = policy_to_json(learned, false, &text);
 	if (rc < 0) {
 		https_reply_error(req, 500, "INTERNAL",
-				  "the policy could not be learned from the stored evidence");
+		                  "the policy could not be learned from the stored evidence");
 		goto out;
 	}
 	json_t *lines = json_array();
@@ -469,10 +468,10 @@ void api_evidence_dry_run(struct verifier *v, struct https_request *req, json_t 
 		json_array_append_new(lines, jtext(line));
 	json_t *body = json_loads(text, 0, NULL);
 	https_reply_json(req, 200,
-			 json_pack("{s:b,s:o,s:s,s:o,s:o,s:o}", "dry_run", 1, "name",
-				   name ? json_string(name) : json_null(), "from_host", h->name,
-				   "evidence_at", api_time(e->at), "body",
-				   body ? body : json_null(), "learned", lines));
+	                 json_pack("{s:b,s:o,s:s,s:o,s:o,s:o}", "dry_run", 1, "name",
+	                           name ? json_string(name) : json_null(), "from_host", h->name,
+	                           "evidence_at", api_time(e->at), "body",
+	                           body ? body : json_null(), "learned", lines));
 out:
 	free(summary);
 	free(text);

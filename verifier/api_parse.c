@@ -104,8 +104,8 @@ int api_parse_body(const uint8_t *body, size_t len, size_t cap, json_t **ret,
                    struct api_refusal *why)
 {
 	if (len > cap)
-		return refuse(why, 413, "BODY_TOO_LARGE", "the request body is larger than %zu bytes",
-		              cap);
+		return refuse(why, 413, "BODY_TOO_LARGE",
+		              "the request body is larger than %zu bytes", cap);
 	/* Depth first, on the text: jansson would recurse before we could. */
 	if (jsontext_depth(body, len) > API_PARSE_DEPTH_MAX)
 		return refuse(why, 400, "JSON_TOO_DEEP", "the JSON body is nested too deeply");
@@ -118,10 +118,11 @@ int api_parse_body(const uint8_t *body, size_t len, size_t cap, json_t **ret,
 		json_error_t jerr;
 		j = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
 		if (j == NULL)
-			return refuse(why, 400, "INVALID_JSON",
-			              "the body is not valid JSON: invalid JSON at line %d column %d: "
-			              "%s",
-			              jerr.line, jerr.column, jerr.text);
+			return refuse(
+			    why, 400, "INVALID_JSON",
+			    "the body is not valid JSON: invalid JSON at line %d column %d: "
+			    "%s",
+			    jerr.line, jerr.column, jerr.text);
 	}
 	if (!json_is_object(j)) {
 		json_decref(j);
@@ -153,8 +154,8 @@ int api_parse_known_fields(json_t *obj, const char *const *keys, struct api_refu
 int api_parse_host_add(json_t *b, int64_t default_interval, struct api_host_add *ret,
                        struct api_refusal *why)
 {
-	static const char *const keys[] = {"address", "name", "thumbprint", "accept_thumbprint",
-	                                   "policy", "interval_s", NULL};
+	static const char *const keys[] = {
+	    "address", "name", "thumbprint", "accept_thumbprint", "policy", "interval_s", NULL};
 	int rc = api_parse_known_fields(b, keys, why);
 	if (rc)
 		return rc;
@@ -174,15 +175,17 @@ int api_parse_host_add(json_t *b, int64_t default_interval, struct api_host_add 
 	a.address = a.name = json_string_value(jaddr);
 	if (jname != NULL && !json_is_null(jname)) {
 		if (!json_is_string(jname) || !api_name_ok(json_string_value(jname)))
-			return refuse(why, 400, "INVALID_FIELD",
-			              "name must be 1-255 printable characters without spaces, '/', "
-			              "'?', '#' or '%%'");
+			return refuse(
+			    why, 400, "INVALID_FIELD",
+			    "name must be 1-255 printable characters without spaces, '/', "
+			    "'?', '#' or '%%'");
 		a.name = json_string_value(jname);
 	} else if (!api_name_ok(a.name)) {
 		return refuse(why, 400, "INVALID_FIELD", "give the host a name");
 	}
 	if (jtp != NULL && !json_is_null(jtp)) {
-		if (!json_is_string(jtp) || tlsid_thumbprint_parse(json_string_value(jtp), a.thumbprint) < 0)
+		if (!json_is_string(jtp) ||
+		    tlsid_thumbprint_parse(json_string_value(jtp), a.thumbprint) < 0)
 			return refuse(why, 400, "INVALID_FIELD",
 			              "thumbprint must be SHA256: followed by 64 hex digits");
 		a.have_thumbprint = true;
@@ -200,7 +203,8 @@ int api_parse_host_add(json_t *b, int64_t default_interval, struct api_host_add 
 		if (!json_is_integer(jint) || json_integer_value(jint) < 1 ||
 		    json_integer_value(jint) > API_PARSE_INTERVAL_MAX)
 			return refuse(why, 400, "INVALID_FIELD",
-			              "interval_s must be an integer from 1 to %d", API_PARSE_INTERVAL_MAX);
+			              "interval_s must be an integer from 1 to %d",
+			              API_PARSE_INTERVAL_MAX);
 		a.interval_s = json_integer_value(jint);
 	}
 	*ret = a;
@@ -236,9 +240,9 @@ int api_parse_policy_assign(json_t *b, struct api_policy_assign *ret, struct api
 		return rc;
 	json_t *jh = json_object_get(b, "host"), *def = json_object_get(b, "default");
 	const char *host = json_string_value(jh);
-	if ((jh == NULL) == (def == NULL) || (jh && host == NULL) ||
-	    (def && !json_is_true(def)))
-		return refuse(why, 400, "INVALID_FIELD", "give {\"host\": NAME} or {\"default\": true}");
+	if ((jh == NULL) == (def == NULL) || (jh && host == NULL) || (def && !json_is_true(def)))
+		return refuse(why, 400, "INVALID_FIELD",
+		              "give {\"host\": NAME} or {\"default\": true}");
 	ret->host = host;
 	return 0;
 }

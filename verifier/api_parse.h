@@ -14,9 +14,9 @@
 
 #include "tlsid.h"
 
-#define API_PARSE_NAME_MAX 255      /* = STORE_NAME_MAX */
-#define API_PARSE_TEXT_MAX 4096     /* = STORE_TEXT_MAX: an address */
-#define API_PARSE_DEPTH_MAX 32      /* = VERIFIER_JSON_DEPTH_MAX */
+#define API_PARSE_NAME_MAX     255  /* = STORE_NAME_MAX */
+#define API_PARSE_TEXT_MAX     4096 /* = STORE_TEXT_MAX: an address */
+#define API_PARSE_DEPTH_MAX    32   /* = VERIFIER_JSON_DEPTH_MAX */
 #define API_PARSE_INTERVAL_MAX (86400 * 7)
 
 struct api_refusal {

@@ -33,15 +33,15 @@
 #include "verifier.h"
 #include "verify.h"
 
-#define TICK_MS 1000 /* mean time between scheduler rounds; each is 50-150 % of it */
-#define EXPIRE_EVERY_S 5
-#define CREDENTIAL_SIZE 32
-#define IDENTITY_MAX (256u * 1024u)
+#define TICK_MS          1000 /* mean time between scheduler rounds; each is 50-150 % of it */
+#define EXPIRE_EVERY_S   5
+#define CREDENTIAL_SIZE  32
+#define IDENTITY_MAX     (256u * 1024u)
 #define QUOTE_ANSWER_MAX BUNDLE_MAX_SIZE
-#define STORE_RETRY_S 5 /* a job the database failed is tried again after this */
+#define STORE_RETRY_S    5 /* a job the database failed is tried again after this */
 
 static const double hist_bounds[VERIFIER_HIST_BUCKETS] = {0.05, 0.1, 0.25, 0.5, 1,  2,
-							   5,    10,  20,   30,  60, 120};
+                                                          5,    10,  20,   30,  60, 120};
 
 struct waiter {
 	struct waiter *next;
@@ -94,7 +94,7 @@ struct job {
 };
 
 static void job_request(struct job *j, const char *method, const char *path, json_t *body,
-			size_t max_response);
+                        size_t max_response);
 
 /* ------------------------------------------------------------------ */
 /* small helpers */
@@ -154,12 +154,12 @@ static void job_end(struct job *j, int64_t next_due, int64_t failures)
 	/* If the database cannot take the release (it is down), the lease runs
 	 * out by itself: the host is attested again within --lease-seconds. */
 	if (store_lease_release(v->store, j->host_id, v->cfg.instance, again ? now : next_due,
-				failures, now) < 0 &&
+	                        failures, now) < 0 &&
 	    !j->lost)
 		fprintf(stderr,
-			"attest-verifier: %s: lease not released (%s); the host waits for it to "
-			"expire (%lld s)\n",
-			j->name, store_errmsg(v->store), (long long)v->cfg.lease_s);
+		        "attest-verifier: %s: lease not released (%s); the host waits for it to "
+		        "expire (%lld s)\n",
+		        j->name, store_errmsg(v->store), (long long)v->cfg.lease_s);
 	struct waiter *w = v->waiters;
 	while (w) {
 		struct waiter *nx = w->next;
@@ -173,8 +173,8 @@ static void job_end(struct job *j, int64_t next_due, int64_t failures)
 		struct learn *l = *lp;
 		if (l->host_id == j->host_id && j->seq > l->after_seq) {
 			https_reply_error(l->req, 409, "HOST_NOT_ATTESTED",
-					  "the host's evidence could not be verified, so nothing "
-					  "was learned; see the host's reasons");
+			                  "the host's evidence could not be verified, so nothing "
+			                  "was learned; see the host's reasons");
 			*lp = l->next;
 			free(l);
 		} else
@@ -229,7 +229,7 @@ static void record_metrics(struct verifier *v, enum store_trust t, double secs)
 
 /* Write a verdict reached while talking to the agent (so it is connected). */
 static void job_verdict(struct job *j, enum store_trust trust, const char *reasons_json,
-			const char *software_json, bool attested)
+                        const char *software_json, bool attested)
 {
 	struct verifier *v = j->v;
 	int64_t now = verifier_now();
@@ -240,9 +240,8 @@ static void job_verdict(struct job *j, enum store_trust trust, const char *reaso
 		interval = h->interval_s;
 		/* Disconnected or removed meanwhile: the operator's word wins. */
 		if (h->enabled) {
-			(void)store_host_set_connection(v->store, j->host_id,
-							STORE_CONN_CONNECTED, "verifier",
-							"the agent answers", now, NULL);
+			(void)store_host_set_connection(v->store, j->host_id, STORE_CONN_CONNECTED,
+			                                "verifier", "the agent answers", now, NULL);
 			double secs = elapsed_s(&j->t0);
 			struct store_verdict vd = {
 			    .host_id = j->host_id,
@@ -251,22 +250,20 @@ static void job_verdict(struct job *j, enum store_trust trust, const char *reaso
 			    .attested = attested,
 			    .duration_ms = (int64_t)(secs * 1000),
 			    .started_ms = j->started_ms,
-			    .evidence_expires = trust == STORE_TRUST_GREEN
-						    ? now + v->cfg.evidence_validity_s
-						    : 0,
+			    .evidence_expires =
+			        trust == STORE_TRUST_GREEN ? now + v->cfg.evidence_validity_s : 0,
 			    .software_json = software_json,
 			};
 			struct store_transition tr = {0};
 			int rc = store_host_set_trust(v->store, &vd, v->cfg.instance, "verifier",
-						      now, &tr);
+			                              now, &tr);
 			if (rc < 0) {
 				fprintf(stderr, "attest-verifier: %s: verdict not stored: %s\n",
-					j->name, store_errmsg(v->store));
+				        j->name, store_errmsg(v->store));
 				stored = false;
-			}
-			else if (tr.changed)
+			} else if (tr.changed)
 				fprintf(stderr, "attest-verifier: %s: %s -> %s\n", j->name,
-					store_trust_name(tr.previous), store_trust_name(trust));
+				        store_trust_name(tr.previous), store_trust_name(trust));
 			record_metrics(v, trust, secs);
 		}
 		store_host_free(h);
@@ -294,15 +291,15 @@ static void job_store_error(struct job *j, const char *what)
 {
 	struct verifier *v = j->v;
 	fprintf(stderr,
-		"attest-verifier: %s: database error while %s: %s; no verdict written, retry in "
-		"%d s\n",
-		j->name, what, store_errmsg(v->store), STORE_RETRY_S);
+	        "attest-verifier: %s: database error while %s: %s; no verdict written, retry in "
+	        "%d s\n",
+	        j->name, what, store_errmsg(v->store), STORE_RETRY_S);
 	v->m.attest_error++;
 	job_end(j, verifier_now() + STORE_RETRY_S, -1);
 }
 
 static void job_red(struct job *j, const char *code, const char *msg, const char *code2,
-		    const char *msg2)
+                    const char *msg2)
 {
 	char *r = reasons1(code, msg, code2, msg2);
 	fprintf(stderr, "attest-verifier: %s: %s: %s\n", j->name, code, msg);
@@ -320,15 +317,15 @@ static void job_unreachable(struct job *j, const struct https_result *res)
 	int64_t failures = 1, interval = v->cfg.interval_s;
 	char msg[600];
 	snprintf(msg, sizeof msg, "the agent at %s:%u does not answer: %s", j->host,
-		 (unsigned)j->port, res->message && res->message[0] ? res->message
-								  : https_error_name(res->error));
+	         (unsigned)j->port,
+	         res->message && res->message[0] ? res->message : https_error_name(res->error));
 	if (store_host_get(v->store, j->host_id, &h) == 0) {
 		failures = h->failures + 1;
 		interval = h->interval_s;
 		if (h->enabled)
 			(void)store_host_set_connection(v->store, j->host_id,
-							STORE_CONN_NOT_RESPONDING, "verifier", msg,
-							now, NULL);
+			                                STORE_CONN_NOT_RESPONDING, "verifier", msg,
+			                                now, NULL);
 		store_host_free(h);
 	}
 	v->m.attest_error++;
@@ -341,7 +338,7 @@ static void job_unreachable(struct job *j, const struct https_result *res)
 	if (delay > VERIFIER_BACKOFF_MAX)
 		delay = VERIFIER_BACKOFF_MAX;
 	fprintf(stderr, "attest-verifier: %s: %s (retry in %lld s)\n", j->name, msg,
-		(long long)delay);
+	        (long long)delay);
 	job_end(j, now + jittered(v, delay), failures);
 }
 
@@ -351,10 +348,10 @@ static bool job_answer_ok(struct job *j, const struct https_result *res)
 {
 	if (res->error == HTTPS_E_PIN) {
 		char m[700];
-		snprintf(m, sizeof m,
-			 "the agent at %s:%u presents %s, not the pinned certificate %s",
-			 j->host, (unsigned)j->port,
-			 res->peer_thumbprint ? res->peer_thumbprint : "another certificate", j->pin);
+		snprintf(
+		    m, sizeof m, "the agent at %s:%u presents %s, not the pinned certificate %s",
+		    j->host, (unsigned)j->port,
+		    res->peer_thumbprint ? res->peer_thumbprint : "another certificate", j->pin);
 		job_red(j, "AGENT_THUMBPRINT_MISMATCH", m, NULL, NULL);
 		return false;
 	}
@@ -366,8 +363,8 @@ static bool job_answer_ok(struct job *j, const struct https_result *res)
 }
 
 /* "the agent answered HTTP ... CODE: message" of an agent error answer. */
-static void agent_error_text(const struct https_result *res, char *buf, size_t cap,
-			     char *code, size_t codecap)
+static void agent_error_text(const struct https_result *res, char *buf, size_t cap, char *code,
+                             size_t codecap)
 {
 	agent_answer_error(res->body, res->body_len, res->status, buf, cap, code, codecap);
 }
@@ -388,7 +385,7 @@ static void enroll_failed_metric(struct job *j)
  * carries the EK, 0 if none does (code and msg say why), or a negative
  * ATTEST_E_* when the certified TPM list cannot be read. */
 static int check_ek_certs(struct job *j, const struct agent_identity *id, json_t *summary,
-			  const char **code, char *msg, size_t msgcap)
+                          const char **code, char *msg, size_t msgcap)
 {
 	struct ekcert_store *es = NULL;
 	int rc = api_load_castore(j->v, &es);
@@ -398,15 +395,15 @@ static int check_ek_certs(struct job *j, const struct agent_identity *id, json_t
 	int ok = 0;
 	*code = "EK_CERT_MISSING";
 	snprintf(msg, msgcap, "the TPM has no EK certificate in NV (%s)",
-		 ekcert_store_count(es) ? "cannot check it against the certified TPM list"
-					: "and the certified TPM list is empty");
+	         ekcert_store_count(es) ? "cannot check it against the certified TPM list"
+	                                : "and the certified TPM list is empty");
 	for (size_t i = 0; i < id->ncerts; i++) {
 		struct ekcert_info info;
 		struct ekcert_result res;
 		memset(&info, 0, sizeof info);
 		memset(&res, 0, sizeof res);
 		rc = ekcert_verify(es, id->certs[i].der, id->certs[i].len, &id->ek, time(NULL),
-				   &info, &res);
+		                   &info, &res);
 		if (rc < 0)
 			continue;
 		/* A certificate for another EK (RSA vs ECC) says nothing about ours. */
@@ -414,10 +411,9 @@ static int check_ek_certs(struct job *j, const struct agent_identity *id, json_t
 			continue;
 		have = true;
 		json_object_set_new(summary, "nv_index", json_string(id->certs[i].nv_index));
-		json_object_set_new(summary, "status", json_string(res.status == EKCERT_OK
-									? "ok"
-									: ekcert_status_code(
-									      res.status)));
+		json_object_set_new(
+		    summary, "status",
+		    json_string(res.status == EKCERT_OK ? "ok" : ekcert_status_code(res.status)));
 		json_object_set_new(summary, "strict_der", json_boolean(info.strict_der));
 		json_object_set_new(summary, "subject", json_string(info.subject));
 		json_object_set_new(summary, "issuer", json_string(info.issuer));
@@ -425,14 +421,14 @@ static int check_ek_certs(struct job *j, const struct agent_identity *id, json_t
 		json_object_set_new(summary, "message", json_string(res.message));
 		if (info.manufacturer[0])
 			json_object_set_new(summary, "manufacturer",
-					    json_string(info.manufacturer));
+			                    json_string(info.manufacturer));
 		if (res.status == EKCERT_OK) {
 			ok = 1;
 			break;
 		}
 		*code = ekcert_status_code(res.status);
 		snprintf(msg, msgcap, "%s%s", res.message,
-			 info.strict_der ? "" : " (the certificate is not strict DER)");
+		         info.strict_der ? "" : " (the certificate is not strict DER)");
 	}
 	ekcert_store_free(es);
 	return ok;
@@ -454,20 +450,20 @@ static void on_activate(const struct https_result *res, void *arg)
 	uint8_t sec[AGENT_ANSWER_SECRET_MAX];
 	size_t sl = 0;
 	bool ok = agent_answer_activate(res->body, res->body_len, sec, &sl) == 0 &&
-		  sl == CREDENTIAL_SIZE && CRYPTO_memcmp(sec, j->secret, CREDENTIAL_SIZE) == 0;
+	          sl == CREDENTIAL_SIZE && CRYPTO_memcmp(sec, j->secret, CREDENTIAL_SIZE) == 0;
 	OPENSSL_cleanse(sec, sizeof sec);
 	OPENSSL_cleanse(j->secret, sizeof j->secret);
 	if (!ok) {
 		enroll_failed_metric(j);
 		job_red(j, REASON_AK_ACTIVATION_FAILED,
-			"the secret the agent returned is not the one sealed to its EK: the AK is "
-			"not in the same TPM as the EK",
-			NULL, NULL);
+		        "the secret the agent returned is not the one sealed to its EK: the AK is "
+		        "not in the same TPM as the EK",
+		        NULL, NULL);
 		return;
 	}
 	int64_t now = verifier_now();
 	int rc = store_ak_enroll(v->store, j->host_id, j->ak_name, j->ak_name_len, j->ak_public,
-				 j->ak_public_len, now, NULL);
+	                         j->ak_public_len, now, NULL);
 	if (store_failure(rc)) {
 		job_store_error(j, "storing the AK");
 		return;
@@ -475,10 +471,10 @@ static void on_activate(const struct https_result *res, void *arg)
 	if (rc < 0) {
 		enroll_failed_metric(j);
 		job_red(j, REASON_AK_ACTIVATION_FAILED,
-			rc == ATTEST_E_EXISTS ? "the agent offered an AK that was enrolled before; "
-						"an AK is never accepted twice"
-					      : "the AK could not be stored",
-			NULL, NULL);
+		        rc == ATTEST_E_EXISTS ? "the agent offered an AK that was enrolled before; "
+		                                "an AK is never accepted twice"
+		                              : "the AK could not be stored",
+		        NULL, NULL);
 		return;
 	}
 	/* The next quote sets the restart baseline for this AK. */
@@ -518,7 +514,7 @@ static void on_ak(const struct https_result *res, void *arg)
 	if (rs.count > 0) {
 		enroll_failed_metric(j);
 		job_red(j, REASON_AK_ACTIVATION_FAILED, "the AK the agent created is unacceptable",
-			quote_status_code(rs.list[0].status), rs.list[0].message);
+		        quote_status_code(rs.list[0].status), rs.list[0].message);
 		return;
 	}
 	if (tpm_public_name(&ak, j->ak_name, &j->ak_name_len) < 0) {
@@ -528,18 +524,18 @@ static void on_ak(const struct https_result *res, void *arg)
 	}
 	struct credential_out co;
 	if (RAND_bytes(j->secret, sizeof j->secret) != 1 ||
-	    credential_make(&j->ek, j->ak_name, j->ak_name_len, j->secret, sizeof j->secret,
-			    &co) < 0) {
+	    credential_make(&j->ek, j->ak_name, j->ak_name_len, j->secret, sizeof j->secret, &co) <
+	        0) {
 		enroll_failed_metric(j);
 		job_red(j, REASON_AK_ACTIVATION_FAILED, "MakeCredential failed for this EK", NULL,
-			NULL);
+		        NULL);
 		return;
 	}
 	char hexname[2 * TPM_NAME_MAX + 1];
 	hex_encode(j->ak_name, j->ak_name_len, hexname);
 	char *blob = b64enc(co.blob, co.blob_len), *sec = b64enc(co.secret, co.secret_len);
 	json_t *body = json_pack("{s:s,s:s,s:s}", "ak_name", hexname, "credential_blob",
-				 blob ? blob : "", "secret", sec ? sec : "");
+	                         blob ? blob : "", "secret", sec ? sec : "");
 	free(blob);
 	free(sec);
 	OPENSSL_cleanse(&co, sizeof co);
@@ -578,17 +574,19 @@ static void on_identity(const struct https_result *res, void *arg)
 		bool present = id.present;
 		agent_identity_clear(&id);
 		if (present)
-			job_verdict(j, STORE_TRUST_UNKNOWN,
-				    "[{\"code\":\"TPM_ADDED_RECONNECT_REQUIRED\",\"message\":\"a TPM "
-				    "appeared after the host was connected; TPM presence and "
-				    "identity are read at connect time only: disconnect and "
-				    "reconnect the host to use it\"}]",
-				    NULL, false);
+			job_verdict(
+			    j, STORE_TRUST_UNKNOWN,
+			    "[{\"code\":\"TPM_ADDED_RECONNECT_REQUIRED\",\"message\":\"a TPM "
+			    "appeared after the host was connected; TPM presence and "
+			    "identity are read at connect time only: disconnect and "
+			    "reconnect the host to use it\"}]",
+			    NULL, false);
 		else
-			job_verdict(j, STORE_TRUST_UNKNOWN,
-				    "[{\"code\":\"TPM_NOT_PRESENT\",\"message\":\"the host reported "
-				    "no usable TPM when it was connected\"}]",
-				    NULL, false);
+			job_verdict(
+			    j, STORE_TRUST_UNKNOWN,
+			    "[{\"code\":\"TPM_NOT_PRESENT\",\"message\":\"the host reported "
+			    "no usable TPM when it was connected\"}]",
+			    NULL, false);
 		return;
 	}
 	if (!id.present) {
@@ -601,11 +599,12 @@ static void on_identity(const struct https_result *res, void *arg)
 			job_store_error(j, "storing the host's TPM identity");
 			return;
 		}
-		job_verdict(j, STORE_TRUST_UNKNOWN,
-			    "[{\"code\":\"TPM_NOT_PRESENT\",\"message\":\"the agent reports no usable "
-			    "TPM; a TPM added later is used only after the host is disconnected and "
-			    "reconnected\"}]",
-			    NULL, false);
+		job_verdict(
+		    j, STORE_TRUST_UNKNOWN,
+		    "[{\"code\":\"TPM_NOT_PRESENT\",\"message\":\"the agent reports no usable "
+		    "TPM; a TPM added later is used only after the host is disconnected and "
+		    "reconnected\"}]",
+		    NULL, false);
 		return;
 	}
 	if (!id.ek_ok) {
@@ -620,11 +619,12 @@ static void on_identity(const struct https_result *res, void *arg)
 	char *ek_owner = NULL;
 	rc = store_host_with_ek(v->store, id.ek_public, id.ek_public_len, j->host_id, &ek_owner);
 	if (rc == 0) {
-		snprintf(m, sizeof m,
-			 "this TPM's endorsement key is already enrolled for host \"%s\" (a cloned or "
-			 "moved TPM, or one machine added twice); if the TPM moved, remove \"%s\" "
-			 "first",
-			 ek_owner, ek_owner);
+		snprintf(
+		    m, sizeof m,
+		    "this TPM's endorsement key is already enrolled for host \"%s\" (a cloned or "
+		    "moved TPM, or one machine added twice); if the TPM moved, remove \"%s\" "
+		    "first",
+		    ek_owner, ek_owner);
 		free(ek_owner);
 		agent_identity_clear(&id);
 		enroll_failed_metric(j);
@@ -648,9 +648,10 @@ static void on_identity(const struct https_result *res, void *arg)
 	}
 	json_object_set_new(id.keep, "ek_certificate", summary);
 	char *t = json_dumps(id.keep, JSON_COMPACT);
-	struct store_identity si = {.tpm_json = t, .ek_public = id.ek_public,
-				    .ek_public_len = id.ek_public_len,
-				    .ek_certified = certified == 1};
+	struct store_identity si = {.tpm_json = t,
+	                            .ek_public = id.ek_public,
+	                            .ek_public_len = id.ek_public_len,
+	                            .ek_certified = certified == 1};
 	rc = t ? store_host_set_identity(v->store, j->host_id, &si, now) : ATTEST_E_NOMEM;
 	free(t);
 	agent_identity_clear(&id);
@@ -661,14 +662,14 @@ static void on_identity(const struct https_result *res, void *arg)
 	if (rc < 0) {
 		enroll_failed_metric(j);
 		job_red(j, REASON_VERIFIER_ERROR, "cannot store the host's TPM identity", NULL,
-			NULL);
+		        NULL);
 		return;
 	}
 	if (certified != 1) {
 		char top[800];
 		snprintf(top, sizeof top,
-			 "the TPM's EK certificate does not chain to the certified TPM list (%s)",
-			 why);
+		         "the TPM's EK certificate does not chain to the certified TPM list (%s)",
+		         why);
 		enroll_failed_metric(j);
 		job_red(j, REASON_TPM_NOT_CERTIFIED, top, why, m);
 		return;
@@ -702,7 +703,7 @@ static void selection_text(const struct policy *p, char *buf, size_t cap)
 		for (unsigned i = 0; i < QUOTE_NUM_PCRS && off < cap; i++)
 			if (p->selection[b].mask & (1u << i)) {
 				off += (size_t)snprintf(buf + off, cap - off, "%s%u",
-							first ? "" : ",", i);
+				                        first ? "" : ",", i);
 				first = false;
 			}
 		if (off >= cap)
@@ -750,7 +751,7 @@ static void quote_start(struct job *j)
 		if (RAND_bytes(j->nonce, sizeof j->nonce) != 1)
 			break;
 		rc = store_nonce_add(v->store, j->host_id, j->nonce, sizeof j->nonce, now,
-				     now + validity);
+		                     now + validity);
 	}
 	if (rc < 0) {
 		job_store_error(j, "issuing a nonce");
@@ -771,7 +772,7 @@ static void reenroll(struct job *j)
 	(void)store_ak_retire_all(v->store, j->host_id, now, NULL);
 	(void)store_host_set_boot(v->store, j->host_id, -1, -1, NULL, now);
 	api_event(v, j->host_id, "enroll", "verifier",
-		  "host %s restarted: enrolling a new AK before trusting it again", j->name);
+	          "host %s restarted: enrolling a new AK before trusting it again", j->name);
 	enroll_start(j);
 }
 
@@ -794,14 +795,14 @@ static void learn_from(struct job *j, const struct bundle *b, const struct polic
 		char *summary = NULL, *text = NULL;
 		int64_t id = 0;
 		int rc = b->eventlog ? eventlog_parse(b->eventlog, b->eventlog_len, &log, NULL)
-				     : ATTEST_E_FORMAT;
+		                     : ATTEST_E_FORMAT;
 		if (rc == 0)
 			rc = eventlog_content_check_bank(log, TPM2_ALG_SHA256, &c);
 		if (rc == 0)
 			rc = eventlog_facts_derive(log, c, &f);
 		if (rc == 0) {
-			struct policy_learn_input in = {.log = log, .checks = c, .facts = f,
-							.pcrs = &b->pcrs, .base = base};
+			struct policy_learn_input in = {
+			    .log = log, .checks = c, .facts = f, .pcrs = &b->pcrs, .base = base};
 			rc = policy_learn(&in, &p, &summary);
 		}
 		if (rc == 0)
@@ -810,7 +811,7 @@ static void learn_from(struct job *j, const struct bundle *b, const struct polic
 			rc = store_policy_add(v->store, l->name, text, false, verifier_now(), &id);
 		if (rc == 0) {
 			api_event(v, j->host_id, "policy", l->actor,
-				  "policy %s learned from host %s", l->name, j->name);
+			          "policy %s learned from host %s", l->name, j->name);
 			json_t *learned = json_array();
 			char *save = NULL;
 			for (char *line = summary ? strtok_r(summary, "\n", &save) : NULL; line;
@@ -818,14 +819,14 @@ static void learn_from(struct job *j, const struct bundle *b, const struct polic
 				json_array_append_new(learned, json_string(line));
 			json_t *body = json_loads(text, 0, NULL);
 			https_reply_json(l->req, 201,
-					 json_pack("{s:s,s:b,s:I,s:o,s:o}", "name", l->name,
-						   "default", 0, "hosts", (json_int_t)0, "body",
-						   body ? body : json_null(), "learned", learned));
+			                 json_pack("{s:s,s:b,s:I,s:o,s:o}", "name", l->name,
+			                           "default", 0, "hosts", (json_int_t)0, "body",
+			                           body ? body : json_null(), "learned", learned));
 		} else if (rc == ATTEST_E_EXISTS) {
 			https_reply_error(l->req, 409, "EXISTS", "a policy with that name exists");
 		} else {
 			https_reply_error(l->req, 500, "INTERNAL",
-					  "the policy could not be learned from this evidence");
+			                  "the policy could not be learned from this evidence");
 		}
 		free(summary);
 		free(text);
@@ -838,7 +839,7 @@ static void learn_from(struct job *j, const struct bundle *b, const struct polic
 }
 
 void scheduler_learn(struct verifier *v, int64_t host_id, const char *name, const char *actor,
-		     struct https_request *req)
+                     struct https_request *req)
 {
 	struct learn *l = calloc(1, sizeof *l);
 	if (l == NULL) {
@@ -863,7 +864,7 @@ static uint16_t bank_id(const char *s)
 }
 
 static void verify_and_store(struct job *j, struct bundle *b, const struct store_host *h,
-			     const struct store_ak *ak, struct policy *p)
+                             const struct store_ak *ak, struct policy *p)
 {
 	struct verifier *v = j->v;
 	json_t *tpm = api_parse_stored(h->tpm_json);
@@ -884,14 +885,14 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	    .nonce = j->nonce,
 	    .nonce_len = sizeof j->nonce,
 	    .previous = {.have_clock = h->reset_count >= 0 && h->restart_count >= 0,
-			 .reset_count = (uint32_t)(h->reset_count < 0 ? 0 : h->reset_count),
-			 .restart_count = (uint32_t)(h->restart_count < 0 ? 0 : h->restart_count),
-			 .boot_id = h->boot_id},
+	                 .reset_count = (uint32_t)(h->reset_count < 0 ? 0 : h->reset_count),
+	                 .restart_count = (uint32_t)(h->restart_count < 0 ? 0 : h->restart_count),
+	                 .boot_id = h->boot_id},
 	    .host = {.tpm_interface = json_string_value(json_object_get(tpm, "interface")),
-		     .banks = banks,
-		     .bank_count = nb,
-		     .agent_version = json_string_value(json_object_get(tpm, "agent_version")),
-		     .ek_certified = h->ek_certified},
+	             .banks = banks,
+	             .bank_count = nb,
+	             .agent_version = json_string_value(json_object_get(tpm, "agent_version")),
+	             .ek_certified = h->ek_certified},
 	    .policy = p,
 	};
 	struct verify_result *r = NULL;
@@ -926,14 +927,13 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 		(void)store_ak_retire_all(v->store, j->host_id, verifier_now(), NULL);
 		(void)store_host_set_boot(v->store, j->host_id, -1, -1, NULL, verifier_now());
 	} else if (r->clock.known) {
-		(void)store_host_set_boot(v->store, j->host_id, r->clock.reset_count,
-					  r->clock.restart_count,
-					  r->clock.boot_id[0] ? r->clock.boot_id : NULL,
-					  verifier_now());
+		(void)store_host_set_boot(
+		    v->store, j->host_id, r->clock.reset_count, r->clock.restart_count,
+		    r->clock.boot_id[0] ? r->clock.boot_id : NULL, verifier_now());
 	}
 	if (t == STORE_TRUST_RED && r->reason_count > 0)
 		fprintf(stderr, "attest-verifier: %s: red: %s: %s\n", j->name, r->reasons[0].code,
-			r->reasons[0].message);
+		        r->reasons[0].message);
 	verify_result_free(r);
 	json_decref(reasons);
 	json_decref(full);
@@ -952,7 +952,7 @@ static void on_quote(const struct https_result *res, void *arg)
 	if (res->status != 200) {
 		agent_error_text(res, m, sizeof m, code, sizeof code);
 		(void)store_nonce_consume(v->store, j->host_id, j->nonce, sizeof j->nonce,
-					  verifier_now());
+		                          verifier_now());
 		if (res->status == 409 && strcmp(code, "NO_AK") == 0 && j->enrollments == 0) {
 			(void)store_ak_retire_all(v->store, j->host_id, verifier_now(), NULL);
 			enroll_start(j);
@@ -961,9 +961,10 @@ static void on_quote(const struct https_result *res, void *arg)
 		if (res->status == 422 && strcmp(code, "PCR_BANK_INACTIVE") == 0) {
 			/* A TPM without the bank the policy quotes (a SHA-1-only TPM):
 			 * a requirement unmet, named as such, not an agent fault. */
-			job_red(j, j->quote_sha256_only ? REASON_SHA256_BANK_MISSING
-							 : REASON_PCR_BANK_MISSING,
-				m, NULL, NULL);
+			job_red(j,
+			        j->quote_sha256_only ? REASON_SHA256_BANK_MISSING
+			                             : REASON_PCR_BANK_MISSING,
+			        m, NULL, NULL);
 			return;
 		}
 		job_red(j, "AGENT_ERROR", m, NULL, NULL);
@@ -977,8 +978,8 @@ static void on_quote(const struct https_result *res, void *arg)
 		return;
 	}
 	/* Single use, across every instance sharing the database. */
-	int rc = store_nonce_consume(v->store, j->host_id, j->nonce, sizeof j->nonce,
-				     verifier_now());
+	int rc =
+	    store_nonce_consume(v->store, j->host_id, j->nonce, sizeof j->nonce, verifier_now());
 	if (rc < 0 && rc != ATTEST_E_STATE && rc != ATTEST_E_NOTFOUND) {
 		/* Not decided: the database could not say whether it is fresh. */
 		bundle_free(b);
@@ -988,7 +989,7 @@ static void on_quote(const struct https_result *res, void *arg)
 	if (rc < 0) {
 		bundle_free(b);
 		job_red(j, "NONCE_NOT_FRESH",
-			"the nonce of this quote was already used or has expired", NULL, NULL);
+		        "the nonce of this quote was already used or has expired", NULL, NULL);
 		return;
 	}
 	struct store_host *h = NULL;
@@ -1001,7 +1002,7 @@ static void on_quote(const struct https_result *res, void *arg)
 			job_store_error(j, "loading the host, its AK or its policy");
 		else
 			job_red(j, REASON_VERIFIER_ERROR,
-				"the host, its AK or its policy cannot be loaded", NULL, NULL);
+			        "the host, its AK or its policy cannot be loaded", NULL, NULL);
 	} else {
 		verify_and_store(j, b, h, ak, p);
 	}
@@ -1034,9 +1035,9 @@ static bool job_hold(struct job *j)
 		return true;
 	j->lost = true;
 	fprintf(stderr,
-		"attest-verifier: %s: lease lost (%s): abandoning this attestation, another "
-		"instance may have the host\n",
-		j->name, rc == ATTEST_E_STATE ? "expired" : store_errmsg(v->store));
+	        "attest-verifier: %s: lease lost (%s): abandoning this attestation, another "
+	        "instance may have the host\n",
+	        j->name, rc == ATTEST_E_STATE ? "expired" : store_errmsg(v->store));
 	return false;
 }
 
@@ -1059,7 +1060,7 @@ static void on_answer(const struct https_result *res, void *arg)
 }
 
 static void job_request(struct job *j, const char *method, const char *path, json_t *body,
-			size_t max_response)
+                        size_t max_response)
 {
 	free(j->reqbody);
 	j->reqbody = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -1078,7 +1079,7 @@ static void job_request(struct job *j, const char *method, const char *path, jso
 	};
 	if (https_client_request(j->v->cli, &call, on_answer, j) < 0) {
 		struct https_result r = {.error = HTTPS_E_INTERNAL,
-					 .message = "cannot start the request"};
+		                         .message = "cannot start the request"};
 		job_unreachable(j, &r);
 	}
 }
@@ -1105,8 +1106,8 @@ static void job_start(struct verifier *v, const struct store_host *h, int64_t cl
 		return;
 	}
 	if (h->thumbprint == NULL || tlsid_thumbprint_parse(h->thumbprint, j->pin) < 0) {
-		job_red(j, "AGENT_THUMBPRINT_MISMATCH", "no agent thumbprint is pinned for this host",
-			NULL, NULL);
+		job_red(j, "AGENT_THUMBPRINT_MISMATCH",
+		        "no agent thumbprint is pinned for this host", NULL, NULL);
 		return;
 	}
 	if (h->ak_name != NULL) {
@@ -1128,7 +1129,7 @@ static void job_start(struct verifier *v, const struct store_host *h, int64_t cl
 	return;
 fail:
 	(void)store_lease_release(v->store, h->id, v->cfg.instance, verifier_now() + 5, -1,
-				  verifier_now());
+	                          verifier_now());
 }
 
 /* ------------------------------------------------------------------ */
@@ -1146,7 +1147,7 @@ static void schedule_round(struct verifier *v)
 		(void)store_expire_evidence(v->store, now, &n);
 		if (n > 0)
 			fprintf(stderr, "attest-verifier: evidence expired for %lld host(s)\n",
-				(long long)n);
+			        (long long)n);
 		(void)store_nonce_purge(v->store, now - 3600, NULL);
 	}
 	if (v->in_flight >= v->cfg.concurrency)
@@ -1225,7 +1226,7 @@ static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct waiter *w = arg;
 	https_reply_error(w->req, 504, "ATTESTATION_PENDING",
-			  "the attestation has not finished yet; look at the host later");
+	                  "the attestation has not finished yet; look at the host later");
 	waiter_drop(w->v, w);
 }
 
@@ -1249,7 +1250,8 @@ void scheduler_wait(struct verifier *v, int64_t host_id, struct https_request *r
 	}
 	/* Long enough for a restart: two enrollments and two quotes. */
 	uint64_t ms = (uint64_t)v->cfg.timeout_ms * 10 + 5000;
-	struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+	                     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 	evtimer_add(w->timer, &tv);
 	w->next = v->waiters;
 	v->waiters = w;

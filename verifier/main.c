@@ -28,10 +28,10 @@
 #include "store_copy.h"
 #include "verifier.h"
 
-#define DEFAULT_LISTEN "127.0.0.1:8443"
-#define DEFAULT_CA_DIR "/usr/local/share/attest/tpm-cas"
+#define DEFAULT_LISTEN    "127.0.0.1:8443"
+#define DEFAULT_CA_DIR    "/usr/local/share/attest/tpm-cas"
 #define ADMIN_TOKEN_BYTES 32
-#define CA_FILE_MAX (1024u * 1024u)
+#define CA_FILE_MAX       (1024u * 1024u)
 
 int64_t verifier_now(void)
 {
@@ -40,34 +40,37 @@ int64_t verifier_now(void)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: attest-verifier --data-dir DIR [--listen ADDR:PORT] [--db URL]\n"
-		"                       [--attest-interval SECONDS] [--ca-dir DIR]\n"
-		"                       [--concurrency N] [--timeout-ms N]\n"
-		"                       [--evidence-validity SECONDS] [--instance NAME]\n"
-		"                       [--lease-seconds N]\n"
-		"       attest-verifier migrate-db --from URL --to URL\n"
-		"       attest-verifier thumbprint --data-dir DIR\n"
-		"\n"
-		"  --listen ADDR:PORT         operator API and /metrics (default " DEFAULT_LISTEN
-		"; port 0: any)\n"
-		"  --db URL                   sqlite:PATH (default sqlite:DIR/verifier.db) or postgresql://...\n"
-		"  --data-dir DIR             TLS identity and admin.token\n"
-		"  --attest-interval SECONDS  per-host attestation interval for new hosts (default 60)\n"
-		"  --ca-dir DIR               certified TPM list imported on first start\n"
-		"                             (default " DEFAULT_CA_DIR " if present)\n"
-		"  --concurrency N            most enrollments/attestations in flight (default 64)\n"
-		"  --timeout-ms N             per request to an agent (default 10000)\n"
-		"  --evidence-validity SECONDS  a green verdict expires after (default 3 x interval)\n"
-		"  --instance NAME            lease owner name (default HOSTNAME:PORT)\n"
-		"  --lease-seconds N          hosts of a dead instance move to the others within\n"
-		"                             two of these (default 30)\n"
-		"  migrate-db                 copy a whole database into an empty one\n"
-		"                             (SQLite -> PostgreSQL), verifiers stopped\n"
-		"  thumbprint                 print \"thumbprint SHA256:...\" of the TLS identity in\n"
-		"                             DIR (created if missing), the pin agents are given\n"
-		"                             with attest-agent --trust-verifier; then exit\n"
-		"See docs/api.md. Version " ATTEST_VERSION ".\n");
+	fprintf(
+	    f,
+	    "usage: attest-verifier --data-dir DIR [--listen ADDR:PORT] [--db URL]\n"
+	    "                       [--attest-interval SECONDS] [--ca-dir DIR]\n"
+	    "                       [--concurrency N] [--timeout-ms N]\n"
+	    "                       [--evidence-validity SECONDS] [--instance NAME]\n"
+	    "                       [--lease-seconds N]\n"
+	    "       attest-verifier migrate-db --from URL --to URL\n"
+	    "       attest-verifier thumbprint --data-dir DIR\n"
+	    "\n"
+	    "  --listen ADDR:PORT         operator API and /metrics (default " DEFAULT_LISTEN
+	    "; port 0: any)\n"
+	    "  --db URL                   sqlite:PATH (default sqlite:DIR/verifier.db) or "
+	    "postgresql://...\n"
+	    "  --data-dir DIR             TLS identity and admin.token\n"
+	    "  --attest-interval SECONDS  per-host attestation interval for new hosts (default "
+	    "60)\n"
+	    "  --ca-dir DIR               certified TPM list imported on first start\n"
+	    "                             (default " DEFAULT_CA_DIR " if present)\n"
+	    "  --concurrency N            most enrollments/attestations in flight (default 64)\n"
+	    "  --timeout-ms N             per request to an agent (default 10000)\n"
+	    "  --evidence-validity SECONDS  a green verdict expires after (default 3 x interval)\n"
+	    "  --instance NAME            lease owner name (default HOSTNAME:PORT)\n"
+	    "  --lease-seconds N          hosts of a dead instance move to the others within\n"
+	    "                             two of these (default 30)\n"
+	    "  migrate-db                 copy a whole database into an empty one\n"
+	    "                             (SQLite -> PostgreSQL), verifiers stopped\n"
+	    "  thumbprint                 print \"thumbprint SHA256:...\" of the TLS identity in\n"
+	    "                             DIR (created if missing), the pin agents are given\n"
+	    "                             with attest-agent --trust-verifier; then exit\n"
+	    "See docs/api.md. Version " ATTEST_VERSION ".\n");
 }
 
 static int parse_num(const char *opt, const char *s, long long min, long long max, long long *ret)
@@ -76,8 +79,9 @@ static int parse_num(const char *opt, const char *s, long long min, long long ma
 	errno = 0;
 	long long x = strtoll(s, &end, 10);
 	if (errno != 0 || end == s || *end != '\0' || x < min || x > max) {
-		fprintf(stderr, "attest-verifier: %s wants a number from %lld to %lld, not \"%s\"\n",
-			opt, min, max, s);
+		fprintf(stderr,
+		        "attest-verifier: %s wants a number from %lld to %lld, not \"%s\"\n", opt,
+		        min, max, s);
 		return -1;
 	}
 	*ret = x;
@@ -133,22 +137,23 @@ static int ensure_admin_token(struct verifier *v, bool first, char *path, size_t
 	}
 	rc = store_token_hash(tok, toklen, hash);
 	if (rc == 0)
-		rc = store_token_add(v->store, "admin", STORE_ROLE_ADMIN, hash, verifier_now(), NULL);
+		rc = store_token_add(v->store, "admin", STORE_ROLE_ADMIN, hash, verifier_now(),
+		                     NULL);
 	if (rc == ATTEST_E_EXISTS) {
 		fprintf(stderr,
-			"attest-verifier: another instance set this database up at the same "
-			"moment; start this one again with a copy of that instance's data "
-			"directory (docs/operations.md)\n");
+		        "attest-verifier: another instance set this database up at the same "
+		        "moment; start this one again with a copy of that instance's data "
+		        "directory (docs/operations.md)\n");
 		(void)unlink(path);
 		goto out;
 	}
 	if (rc < 0) {
 		fprintf(stderr, "attest-verifier: storing the admin token: %s\n",
-			store_errmsg(v->store));
+		        store_errmsg(v->store));
 		goto out;
 	}
-	struct store_event_new e = {.kind = "token", .actor = "verifier",
-				    .message = "admin token created on first start"};
+	struct store_event_new e = {
+	    .kind = "token", .actor = "verifier", .message = "admin token created on first start"};
 	(void)store_event_add(v->store, &e, verifier_now(), NULL);
 	fprintf(stderr, "attest-verifier: created admin token in %s\n", path);
 out:
@@ -169,7 +174,7 @@ static bool ca_file_name(const char *n)
 }
 
 int verifier_import_certs(struct store *st, const uint8_t *buf, size_t len, const char *source,
-			  json_t *added, size_t *ret_added, size_t *ret_dup)
+                          json_t *added, size_t *ret_added, size_t *ret_dup)
 {
 	size_t n_ok = 0, n_dup = 0, n_seen = 0;
 	int rc = 0;
@@ -195,15 +200,14 @@ int verifier_import_certs(struct store *st, const uint8_t *buf, size_t len, cons
 		X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof subject);
 		if (dl > 0) {
 			int64_t id = 0;
-			int r = store_ca_add(st, der, (size_t)dl, subject, source, verifier_now(),
-					     &id);
+			int r =
+			    store_ca_add(st, der, (size_t)dl, subject, source, verifier_now(), &id);
 			if (r == 0) {
 				n_ok++;
 				if (added != NULL) {
-					json_array_append_new(added,
-							      json_pack("{s:I,s:s,s:s}", "id",
-									(json_int_t)id, "subject",
-									subject, "source", source));
+					json_array_append_new(
+					    added, json_pack("{s:I,s:s,s:s}", "id", (json_int_t)id,
+					                     "subject", subject, "source", source));
 				}
 			} else if (r == ATTEST_E_EXISTS)
 				n_dup++;
@@ -252,8 +256,8 @@ static int import_ca_dir(struct verifier *v, bool first)
 			return ATTEST_E_IO;
 		}
 		fprintf(stderr,
-			"attest-verifier: the certified TPM list is empty; add vendor EK CA "
-			"certificates with attestctl ca add (docs/api.md)\n");
+		        "attest-verifier: the certified TPM list is empty; add vendor EK CA "
+		        "certificates with attestctl ca add (docs/api.md)\n");
 		return 0;
 	}
 	size_t total = 0;
@@ -275,14 +279,16 @@ static int import_ca_dir(struct verifier *v, bool first)
 		free(buf);
 		if (r < 0)
 			fprintf(stderr, "attest-verifier: skipping %s: %s\n", path,
-				r == ATTEST_E_FORMAT ? "no certificate in it" : attest_strerror(r));
+			        r == ATTEST_E_FORMAT ? "no certificate in it" : attest_strerror(r));
 		total += added;
 	}
 	closedir(d);
 	fprintf(stderr, "attest-verifier: imported %zu CA certificate(s) from %s\n", total, dir);
 	if (total > 0) {
-		struct store_event_new e = {.kind = "ca", .actor = "verifier",
-					    .message = "certified TPM list imported on first start"};
+		struct store_event_new e = {.kind = "ca",
+		                            .actor = "verifier",
+		                            .message =
+		                                "certified TPM list imported on first start"};
 		(void)store_event_add(v->store, &e, verifier_now(), NULL);
 	}
 	return 0;
@@ -311,7 +317,7 @@ static int store_builtin_default(struct verifier *v, bool first)
 		rc = 0; /* another instance starting at the same time stored it */
 	if (rc < 0)
 		fprintf(stderr, "attest-verifier: cannot store the default policy: %s\n",
-			attest_strerror(rc));
+		        attest_strerror(rc));
 	free(json);
 	policy_free(p);
 	return rc;
@@ -331,7 +337,7 @@ static void release_own_leases(struct verifier *v)
 			const struct store_host *h = &hl->v[i];
 			if (h->lease_owner != NULL && strcmp(h->lease_owner, v->cfg.instance) == 0)
 				(void)store_lease_release(v->store, h->id, v->cfg.instance,
-							  verifier_now(), -1, verifier_now());
+				                          verifier_now(), -1, verifier_now());
 		}
 		size_t n = hl->n;
 		store_host_list_free(hl);
@@ -381,11 +387,12 @@ static int migrate_db(int argc, char **argv)
 		case 'f': from = optarg; break;
 		case 't': to = optarg; break;
 		case 'h':
-			printf("usage: attest-verifier migrate-db --from URL --to URL\n"
-			       "Copy every record of the database at --from (e.g.\n"
-			       "sqlite:/var/lib/attest/verifier.db) into the empty database at --to\n"
-			       "(e.g. postgresql://attest@db/attest), ids kept. Stop the verifiers\n"
-			       "first. See docs/operations.md.\n");
+			printf(
+			    "usage: attest-verifier migrate-db --from URL --to URL\n"
+			    "Copy every record of the database at --from (e.g.\n"
+			    "sqlite:/var/lib/attest/verifier.db) into the empty database at --to\n"
+			    "(e.g. postgresql://attest@db/attest), ids kept. Stop the verifiers\n"
+			    "first. See docs/operations.md.\n");
 			return 0;
 		default: return 2;
 		}
@@ -398,7 +405,8 @@ static int migrate_db(int argc, char **argv)
 	url_redacted(from, sf, sizeof sf);
 	url_redacted(to, st, sizeof st);
 	if (strcmp(from, to) == 0) {
-		fprintf(stderr, "attest-verifier: migrate-db: --from and --to are the same database\n");
+		fprintf(stderr,
+		        "attest-verifier: migrate-db: --from and --to are the same database\n");
 		return 2;
 	}
 	struct store *src = NULL, *dst = NULL;
@@ -411,14 +419,14 @@ static int migrate_db(int argc, char **argv)
 	fflush(stdout);
 	if (store_open(from, &src, &err) < 0) {
 		fprintf(stderr, "attest-verifier: migrate-db: source %s: %s\n", sf,
-			err ? err : "cannot open it");
+		        err ? err : "cannot open it");
 		goto out;
 	}
 	printf("opening the destination %s (creating the schema if needed)\n", st);
 	fflush(stdout);
 	if (store_open(to, &dst, &err) < 0) {
 		fprintf(stderr, "attest-verifier: migrate-db: destination %s: %s\n", st,
-			err ? err : "cannot open it");
+		        err ? err : "cannot open it");
 		goto out;
 	}
 	printf("copying %s -> %s, one transaction on each side:\n", store_backend_name(src),
@@ -427,17 +435,17 @@ static int migrate_db(int argc, char **argv)
 	int r = store_copy_progress(src, dst, copy_progress, NULL, &rows, &err);
 	if (r == ATTEST_E_STATE && err != NULL && strstr(err, "already holds") != NULL) {
 		fprintf(stderr,
-			"attest-verifier: migrate-db: refused: the destination %s is not empty "
-			"(%s). migrate-db only copies into a database without records, so that "
-			"nothing there is overwritten or mixed; create a new database (e.g. "
-			"createdb) and run it again. Nothing was written.\n",
-			st, err);
+		        "attest-verifier: migrate-db: refused: the destination %s is not empty "
+		        "(%s). migrate-db only copies into a database without records, so that "
+		        "nothing there is overwritten or mixed; create a new database (e.g. "
+		        "createdb) and run it again. Nothing was written.\n",
+		        st, err);
 		goto out;
 	}
 	if (r < 0) {
 		fprintf(stderr,
-			"attest-verifier: migrate-db: %s; nothing was written to the destination\n",
-			err ? err : attest_strerror(r));
+		        "attest-verifier: migrate-db: %s; nothing was written to the destination\n",
+		        err ? err : attest_strerror(r));
 		goto out;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -465,8 +473,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static int show_thumbprint(int argc, char **argv)
 {
 	static const struct option opts[] = {{"data-dir", required_argument, NULL, 'D'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *dir = NULL;
 	int c;
 	optind = 1;
@@ -475,7 +483,8 @@ static int show_thumbprint(int argc, char **argv)
 		case 'D': dir = optarg; break;
 		case 'h':
 			printf("usage: attest-verifier thumbprint --data-dir DIR\n"
-			       "Print \"thumbprint SHA256:...\" of the verifier's TLS identity in DIR\n"
+			       "Print \"thumbprint SHA256:...\" of the verifier's TLS identity in "
+			       "DIR\n"
 			       "(created if missing): give it to every agent with\n"
 			       "attest-agent --trust-verifier.\n");
 			return 0;
@@ -569,7 +578,8 @@ int main(int argc, char **argv)
 			memcpy(cfg->instance, optarg, strlen(optarg) + 1);
 			break;
 		case 'L':
-			if (parse_num("--lease-seconds", optarg, VERIFIER_MIN_LEASE_S, 3600, &x) < 0)
+			if (parse_num("--lease-seconds", optarg, VERIFIER_MIN_LEASE_S, 3600, &x) <
+			    0)
 				return 2;
 			cfg->lease_s = x;
 			break;
@@ -590,7 +600,7 @@ int main(int argc, char **argv)
 	char dburl[PATH_MAX + 16], errbuf[512], tokpath[PATH_MAX];
 	if (mkdir(cfg->data_dir, 0700) < 0 && errno != EEXIST) {
 		fprintf(stderr, "attest-verifier: cannot create %s: %s\n", cfg->data_dir,
-			strerror(errno));
+		        strerror(errno));
 		return 1;
 	}
 	if (cfg->db_url == NULL) {
@@ -646,7 +656,7 @@ int main(int argc, char **argv)
 			memcpy(hn, "verifier", sizeof "verifier");
 		hn[sizeof hn - 1] = '\0';
 		snprintf(cfg->instance, sizeof cfg->instance, "%s:%u", hn,
-			 (unsigned)https_server_port(v.srv));
+		         (unsigned)https_server_port(v.srv));
 	}
 	release_own_leases(&v);
 	if (scheduler_start(&v) < 0)
@@ -665,7 +675,7 @@ int main(int argc, char **argv)
 	printf("admin-token %s\n", tokpath);
 	fflush(stdout);
 	fprintf(stderr, "attest-verifier %s: instance %s, database %s (%s)\n", ATTEST_VERSION,
-		cfg->instance, cfg->db_url, store_backend_name(v.store));
+	        cfg->instance, cfg->db_url, store_backend_name(v.store));
 
 	event_base_dispatch(v.base);
 	rc = 0;

@@ -533,13 +533,13 @@ int store_token_remove(struct store *s, int64_t id);
 
 struct store_evidence {
 	int64_t host_id;
-	int64_t at;            /* when it was verified */
-	uint8_t *eventlog;     /* raw event log as the agent sent it, or NULL */
+	int64_t at;        /* when it was verified */
+	uint8_t *eventlog; /* raw event log as the agent sent it, or NULL */
 	size_t eventlog_len;
-	char *pcrs_json;       /* quoted PCR values: {"sha256": {"0": "hex", ...}, ...} */
-	char *metadata_json;   /* the quote's metadata object, or NULL */
-	bool verified;         /* every check passed but, possibly, the approved
-	                          configuration (what learning a policy needs) */
+	char *pcrs_json;     /* quoted PCR values: {"sha256": {"0": "hex", ...}, ...} */
+	char *metadata_json; /* the quote's metadata object, or NULL */
+	bool verified;       /* every check passed but, possibly, the approved
+	                        configuration (what learning a policy needs) */
 };
 
 /* NULL is fine. */

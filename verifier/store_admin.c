@@ -221,12 +221,10 @@ int store_policy_add(struct store *s, const char *name, const char *body_json, b
 		if (rc)
 			goto rollback;
 	}
-	rc = sq_int(
-	    s,
-	    "INSERT INTO policies (name, body, is_default, created_at, updated_at) "
-	    "VALUES ($1, $2, $3, $4, $4) RETURNING id",
-	    PARAMS(V_TEXT(name), V_TEXT(body_json), V_INT(make_default), V_INT(now)),
-	    &id);
+	rc = sq_int(s,
+	            "INSERT INTO policies (name, body, is_default, created_at, updated_at) "
+	            "VALUES ($1, $2, $3, $4, $4) RETURNING id",
+	            PARAMS(V_TEXT(name), V_TEXT(body_json), V_INT(make_default), V_INT(now)), &id);
 	if (rc == ATTEST_E_EXISTS)
 		store_fail(s, rc, "a policy with that name already exists");
 	if (rc)

@@ -148,7 +148,7 @@ static int ensure_wal(struct sqlite_conn *c, char **ret_err, const char *path)
 		if (rc == SQLITE_ROW && strcmp(mode, "wal") == 0)
 			return 0;
 		bool busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ||
-			    (rc == SQLITE_ROW && strcmp(mode, "wal") != 0);
+		            (rc == SQLITE_ROW && strcmp(mode, "wal") != 0);
 		if (!busy)
 			break;
 		struct timespec ts = {.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000};
@@ -156,7 +156,7 @@ static int ensure_wal(struct sqlite_conn *c, char **ret_err, const char *path)
 	}
 	if (ret_err)
 		*ret_err = dup_msg(path, rc == SQLITE_ROW ? "cannot switch the database to WAL mode"
-							  : sqlite3_errmsg(c->db));
+		                                          : sqlite3_errmsg(c->db));
 	return ATTEST_E_IO;
 }
 

@@ -17,18 +17,18 @@
 #include "store.h"
 #include "tlsid.h"
 
-#define VERIFIER_DEFAULT_INTERVAL 60
+#define VERIFIER_DEFAULT_INTERVAL    60
 #define VERIFIER_DEFAULT_CONCURRENCY 64
-#define VERIFIER_DEFAULT_TIMEOUT_MS 10000
-#define VERIFIER_DEFAULT_LEASE_S 30 /* a dead instance's hosts move within two of these */
-#define VERIFIER_MIN_LEASE_S 2
-#define VERIFIER_MAX_CONCURRENCY 10000
-#define VERIFIER_API_BODY_MAX (64u * 1024u)    /* most request bodies */
-#define VERIFIER_POLICY_BODY_MAX (1024u * 1024u) /* policy documents */
-#define VERIFIER_JSON_DEPTH_MAX 32
-#define VERIFIER_NONCE_SIZE 32
-#define VERIFIER_BACKOFF_MAX 3600 /* seconds between tries of an unreachable host */
-#define VERIFIER_HIST_BUCKETS 12
+#define VERIFIER_DEFAULT_TIMEOUT_MS  10000
+#define VERIFIER_DEFAULT_LEASE_S     30 /* a dead instance's hosts move within two of these */
+#define VERIFIER_MIN_LEASE_S         2
+#define VERIFIER_MAX_CONCURRENCY     10000
+#define VERIFIER_API_BODY_MAX        (64u * 1024u)   /* most request bodies */
+#define VERIFIER_POLICY_BODY_MAX     (1024u * 1024u) /* policy documents */
+#define VERIFIER_JSON_DEPTH_MAX      32
+#define VERIFIER_NONCE_SIZE          32
+#define VERIFIER_BACKOFF_MAX         3600 /* seconds between tries of an unreachable host */
+#define VERIFIER_HIST_BUCKETS        12
 
 struct verifier_config {
 	const char *listen;
@@ -40,7 +40,7 @@ struct verifier_config {
 	unsigned concurrency;
 	unsigned timeout_ms;
 	int64_t evidence_validity_s;
-	int64_t lease_s; /* --lease-seconds: how long a claimed host stays ours unrenewed */
+	int64_t lease_s;  /* --lease-seconds: how long a claimed host stays ours unrenewed */
 	const char *pcrs; /* PCR selection asked in quotes */
 };
 
@@ -64,14 +64,14 @@ struct verifier {
 	struct tlsid *id;
 	struct https_server *srv;
 	struct https_client *cli;
-	struct event *tick;    /* scheduler timer */
-	struct event *kick;    /* run the scheduler now (on-demand attestation) */
+	struct event *tick; /* scheduler timer */
+	struct event *kick; /* run the scheduler now (on-demand attestation) */
 	struct event *sigint, *sigterm;
 	unsigned in_flight;
-	uint64_t job_seq;      /* jobs started so far */
-	struct job *jobs;      /* in flight (linked list) */
+	uint64_t job_seq; /* jobs started so far */
+	struct job *jobs; /* in flight (linked list) */
 	struct waiter *waiters;
-	struct learn *learns;  /* policies to learn from a host's next evidence */
+	struct learn *learns; /* policies to learn from a host's next evidence */
 	struct verifier_metrics m;
 	int64_t last_expire;
 };
@@ -84,7 +84,7 @@ int64_t verifier_now(void);
  * be NULL). *ret_added / *ret_dup (may be NULL) count added and already
  * present ones. ATTEST_E_FORMAT if nothing in buf is a certificate. */
 int verifier_import_certs(struct store *st, const uint8_t *buf, size_t len, const char *source,
-			  json_t *added, size_t *ret_added, size_t *ret_dup);
+                          json_t *added, size_t *ret_added, size_t *ret_dup);
 
 /* --- attest.c: scheduler and jobs --- */
 
@@ -103,7 +103,7 @@ void scheduler_wait(struct verifier *v, int64_t host_id, struct https_request *r
  * and answer req with 201 and the policy, or 409 if the host cannot be
  * attested. Takes a copy of name and actor. */
 void scheduler_learn(struct verifier *v, int64_t host_id, const char *name, const char *actor,
-		     struct https_request *req);
+                     struct https_request *req);
 /* Drop waiters and jobs (shutdown). */
 void scheduler_free(struct verifier *v);
 
@@ -126,10 +126,9 @@ struct bundle;
 /* Keep b as host_id's last evidence; verified = it passed every check but
  * the approved configuration (what learning needs). Failures are logged. */
 void api_evidence_record(struct verifier *v, int64_t host_id, const struct bundle *b,
-			 bool verified);
+                         bool verified);
 /* GET /api/v1/hosts/NAME/evidence (called by api.c's host routes). */
-void api_evidence_host(struct verifier *v, struct https_request *req,
-		       const struct store_host *h);
+void api_evidence_host(struct verifier *v, struct https_request *req, const struct store_host *h);
 /* POST /api/v1/policies with "dry_run": true (called by api_admin.c; body is
  * the parsed request, borrowed). */
 void api_evidence_dry_run(struct verifier *v, struct https_request *req, json_t *body);
@@ -145,7 +144,7 @@ struct api_ctx {
 };
 /* Authenticate; on failure replies (401/403) and returns false. */
 bool api_auth(struct verifier *v, struct https_request *req, bool change, bool admin_only,
-	      struct api_ctx *ctx);
+              struct api_ctx *ctx);
 /* Parse the JSON object body (size cap, depth cap); replies 400/413 on failure. */
 bool api_body(struct https_request *req, size_t cap, json_t **ret);
 /* Every key of obj must be in the NULL-terminated list; replies 400 otherwise. */
@@ -162,7 +161,7 @@ json_t *api_time(int64_t t);
 json_t *api_parse_stored(const char *text);
 /* Log an admin event (failures ignored: the action itself succeeded). */
 void api_event(struct verifier *v, int64_t host_id, const char *kind, const char *actor,
-	       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* verifier_split_address() and api_name_ok() are in api_parse.h. */
 #include "api_parse.h"
 

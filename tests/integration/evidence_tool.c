@@ -32,7 +32,7 @@ static int load_pub(const char *path, TPMT_PUBLIC *pub)
 		fprintf(stderr, "evidence-tool: cannot read %s\n", path);
 		return -1;
 	}
-	struct tpm_error err = { { 0 } };
+	struct tpm_error err = {{0}};
 	int e = tpm_public_decode(buf, len, pub, &err);
 	free(buf);
 	if (e < 0) {
@@ -56,7 +56,7 @@ static int cmd_name(const char *path)
 }
 
 static int cmd_makecred(const char *ekpath, const char *namepath, const char *secret_hex,
-			const char *out)
+                        const char *out)
 {
 	TPMT_PUBLIC ek;
 	if (load_pub(ekpath, &ek) < 0)
@@ -81,7 +81,7 @@ static int cmd_makecred(const char *ekpath, const char *namepath, const char *se
 		goto out;
 	}
 	uint8_t file[8 + CREDENTIAL_BLOB_MAX + CREDENTIAL_SECRET_MAX];
-	static const uint8_t header[8] = { 0xba, 0xdc, 0xc0, 0xde, 0, 0, 0, 1 };
+	static const uint8_t header[8] = {0xba, 0xdc, 0xc0, 0xde, 0, 0, 0, 1};
 	memcpy(file, header, 8);
 	memcpy(file + 8, co.blob, co.blob_len);
 	memcpy(file + 8 + co.blob_len, co.secret, co.secret_len);
@@ -134,8 +134,8 @@ static int cmd_ekcert(const char *certpath, const char *ekpath, int ncas, char *
 	}
 	printf("%s: %s\n", ekcert_status_code(res.status), res.message);
 	printf("manufacturer=%s (%s) model=%s version=%s strict_der=%d trailing=%zu key=%s\n",
-	       info.manufacturer_id, info.manufacturer, info.model, info.version,
-	       info.strict_der, info.trailing_bytes, info.key_type);
+	       info.manufacturer_id, info.manufacturer, info.model, info.version, info.strict_der,
+	       info.trailing_bytes, info.key_type);
 	return res.status == EKCERT_OK ? 0 : 1;
 }
 
@@ -163,6 +163,6 @@ int main(int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[1], "akcheck"))
 		return cmd_akcheck(argv[2]);
 	fprintf(stderr, "usage: evidence-tool name PUB | makecred EKPUB NAMEFILE SECRETHEX OUT |\n"
-			"       ekcert CERT EKPUB|- CAFILE... | akcheck PUB\n");
+	                "       ekcert CERT EKPUB|- CAFILE... | akcheck PUB\n");
 	return 2;
 }

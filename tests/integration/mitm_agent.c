@@ -47,7 +47,7 @@
 
 #define MODE_MAX 1024
 #define FILE_MAX (64u * 1024u)
-#define B64_MAX (32u << 20)
+#define B64_MAX  (32u << 20)
 
 struct upstream {
 	char host[64];
@@ -149,7 +149,7 @@ static int flip_last(uint8_t *b, size_t n)
 static int lie_secureboot(uint8_t *b, size_t n)
 {
 	static const uint8_t name[] = {'S', 0, 'e', 0, 'c', 0, 'u', 0, 'r', 0,
-				       'e', 0, 'B', 0, 'o', 0, 'o', 0, 't', 0};
+	                               'e', 0, 'B', 0, 'o', 0, 'o', 0, 't', 0};
 	int edits = 0;
 	for (size_t i = 32; i + sizeof name < n; i++) {
 		if (memcmp(b + i, name, sizeof name) != 0)
@@ -194,7 +194,7 @@ static int set_certs(json_t *ans, const char *file)
 		return -1;
 	json_t *tpm = json_object_get(ans, "tpm");
 	json_object_set_new(tpm, "ek_certificates",
-			    json_pack("[{s:s,s:s}]", "nv_index", "0x01c00002", "der", e));
+	                    json_pack("[{s:s,s:s}]", "nv_index", "0x01c00002", "der", e));
 	free(e);
 	return 0;
 }
@@ -212,7 +212,7 @@ static char *rewrite(struct pending *p, const uint8_t *body, size_t len)
 			rc = set_certs(ans, p->arg);
 		else if (is(p, "interface"))
 			rc = json_object_set_new(json_object_get(ans, "tpm"), "interface",
-						 json_string(p->arg));
+			                         json_string(p->arg));
 	} else if (strcmp(p->path, "/v1/ak") == 0) {
 		if (is(p, "unrestricted-ak"))
 			rc = edit_b64(ans, "ak_public", clear_restricted);
@@ -259,7 +259,8 @@ static void on_upstream(const struct https_result *res, void *arg)
 	snprintf(what, sizeof what, "status=%d", res->status);
 	log_line(p, what);
 	if (res->status != 200) {
-		https_reply_bytes(p->req, res->status, "application/json", res->body, res->body_len);
+		https_reply_bytes(p->req, res->status, "application/json", res->body,
+		                  res->body_len);
 		pending_free(p);
 		return;
 	}
@@ -373,9 +374,9 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
 static int usage(void)
 {
 	fprintf(stderr, "usage: mitm_agent --data-dir DIR --init\n"
-			"       mitm_agent --listen ADDR:PORT --data-dir DIR --mode-file F\n"
-			"                  --upstream HOST:PORT --pin TP [--upstream2 HOST:PORT "
-			"--pin2 TP]\n");
+	                "       mitm_agent --listen ADDR:PORT --data-dir DIR --mode-file F\n"
+	                "                  --upstream HOST:PORT --pin TP [--upstream2 HOST:PORT "
+	                "--pin2 TP]\n");
 	return 2;
 }
 

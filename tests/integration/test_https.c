@@ -72,9 +72,9 @@ static void h_echo(struct https_request *req, void *arg)
 	const char *tok = https_request_bearer(req);
 	const char *q = https_request_query(req, "x");
 	https_reply_json(req, 200,
-			 json_pack("{s:s?,s:I,s:s,s:s,s:s?,s:s?}", "peer", tp, "len", (json_int_t)len,
-				   "method", https_request_method(req), "rest",
-				   https_request_path_rest(req), "token", tok, "x", q));
+	                 json_pack("{s:s?,s:I,s:s,s:s,s:s?,s:s?}", "peer", tp, "len",
+	                           (json_int_t)len, "method", https_request_method(req), "rest",
+	                           https_request_path_rest(req), "token", tok, "x", q));
 }
 
 static void h_ping(struct https_request *req, void *arg)
@@ -85,16 +85,16 @@ static void h_ping(struct https_request *req, void *arg)
 }
 
 static struct https_server *start_server(struct event_base *base, struct srvctx *sc,
-					 const char *listen, enum https_client_cert mode,
-					 size_t max_body, unsigned timeout_ms, unsigned max_conn)
+                                         const char *listen, enum https_client_cert mode,
+                                         size_t max_body, unsigned timeout_ms, unsigned max_conn)
 {
 	struct https_server_config cfg = {
-		.listen = listen,
-		.identity = server_id,
-		.client_cert = mode,
-		.max_body = max_body,
-		.timeout_ms = timeout_ms,
-		.max_connections = max_conn,
+	    .listen = listen,
+	    .identity = server_id,
+	    .client_cert = mode,
+	    .max_body = max_body,
+	    .timeout_ms = timeout_ms,
+	    .max_connections = max_conn,
 	};
 	struct https_server *srv = NULL;
 	char err[256];
@@ -132,13 +132,13 @@ static void on_done(const struct https_result *r, void *arg)
 	snprintf(x->msg, sizeof x->msg, "%s", r->message);
 	snprintf(x->thumb, sizeof x->thumb, "%s", r->peer_thumbprint ? r->peer_thumbprint : "");
 	snprintf(x->body, sizeof x->body, "%.*s", (int)(r->body_len < 4000 ? r->body_len : 4000),
-		 (const char *)r->body);
+	         (const char *)r->body);
 	if (x->counter)
 		(*x->counter)++;
 }
 
 static void do_call(struct event_base *base, struct https_client *cli, struct https_call *call,
-		    struct res *out)
+                    struct res *out)
 {
 	memset(out, 0, sizeof *out);
 	assert_int_equal(https_client_request(cli, call, on_done, out), 0);
@@ -198,7 +198,8 @@ static void *raw_thread(void *arg)
 		if (r->send)
 			SSL_write(ssl, r->send, (int)strlen(r->send));
 		int n;
-		while ((n = SSL_read(ssl, r->out + r->outlen, (int)(sizeof r->out - 1 - r->outlen))) > 0)
+		while ((n = SSL_read(ssl, r->out + r->outlen,
+		                     (int)(sizeof r->out - 1 - r->outlen))) > 0)
 			r->outlen += (size_t)n;
 		r->out[r->outlen] = 0;
 	}
@@ -243,7 +244,8 @@ static void test_identity(void **state)
 	char cn[128];
 	X509_NAME_get_text_by_NID(X509_get_subject_name(a->cert), NID_commonName, cn, sizeof cn);
 	assert_string_equal(cn, "agent");
-	assert_true(ASN1_TIME_cmp_time_t(X509_get0_notAfter(a->cert), time(NULL) + 9L * 365 * 86400) > 0);
+	assert_true(
+	    ASN1_TIME_cmp_time_t(X509_get0_notAfter(a->cert), time(NULL) + 9L * 365 * 86400) > 0);
 
 	/* Reloaded identical. */
 	assert_int_equal(tlsid_load_or_create(dir, "agent", sans, &b, err, sizeof err), 0);
@@ -256,12 +258,12 @@ static void test_identity(void **state)
 	/* Key readable by group: refused, and the message says why. */
 	assert_int_equal(chmod(path, 0640), 0);
 	assert_int_equal(tlsid_load_or_create(dir, "agent", sans, &b, err, sizeof err),
-			 ATTEST_E_STATE);
+	                 ATTEST_E_STATE);
 	assert_null(b);
 	assert_non_null(strstr(err, "group or others"));
 	assert_int_equal(chmod(path, 0604), 0);
 	assert_int_equal(tlsid_load_or_create(dir, "agent", sans, &b, err, sizeof err),
-			 ATTEST_E_STATE);
+	                 ATTEST_E_STATE);
 	assert_int_equal(chmod(path, 0600), 0);
 
 	/* Certificate without its key: refused, nothing replaced. */
@@ -269,7 +271,7 @@ static void test_identity(void **state)
 	snprintf(moved, sizeof moved, "%s.moved", path);
 	assert_int_equal(rename(path, moved), 0);
 	assert_int_equal(tlsid_load_or_create(dir, "agent", sans, &b, err, sizeof err),
-			 ATTEST_E_NOTFOUND);
+	                 ATTEST_E_NOTFOUND);
 	assert_non_null(strstr(err, "missing"));
 	assert_int_equal(rename(moved, path), 0);
 
@@ -283,7 +285,8 @@ static void test_identity(void **state)
 	tlsid_free(b);
 
 	/* Names that would escape the directory are refused. */
-	assert_int_equal(tlsid_load_or_create(dir, "../x", NULL, &b, err, sizeof err), ATTEST_E_ARG);
+	assert_int_equal(tlsid_load_or_create(dir, "../x", NULL, &b, err, sizeof err),
+	                 ATTEST_E_ARG);
 	assert_int_equal(tlsid_load_or_create(dir, "", NULL, &b, err, sizeof err), ATTEST_E_ARG);
 	tlsid_free(a);
 }
@@ -297,7 +300,7 @@ static void test_thumbprint_parse(void **state)
 	snprintf(canon, sizeof canon, "%s", tp);
 	/* Upper case, prefix in lower case, no prefix, colon pairs. */
 	for (size_t i = 0; text[i] = (char)(i < 7 ? tp[i] : (tp[i] >= 'a' ? tp[i] - 32 : tp[i])),
-		    i < TLSID_THUMBPRINT_LEN;
+	            i < TLSID_THUMBPRINT_LEN;
 	     i++)
 		;
 	assert_int_equal(tlsid_thumbprint_parse(text, out), 0);
@@ -341,21 +344,21 @@ static void test_mtls_roundtrip(void **state)
 	struct event_base *base = event_base_new();
 	struct srvctx sc = {0};
 	struct https_server *srv =
-		start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 0, 0);
+	    start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 0, 0);
 	assert_non_null(srv);
 	struct https_client *cli = NULL;
 	assert_int_equal(https_client_new(base, client_id, NULL, &cli, NULL, 0), 0);
 	static const char body[] = "{\"hello\":\"world\"}";
 	struct https_call call = {
-		.host = "127.0.0.1",
-		.port = https_server_port(srv),
-		.method = "POST",
-		.path = "/v1/echo/sub?x=a%20b",
-		.body = body,
-		.body_len = sizeof body - 1,
-		.bearer = "tok-123.abc",
-		.verify = HTTPS_VERIFY_PIN,
-		.pin = server_id->thumbprint,
+	    .host = "127.0.0.1",
+	    .port = https_server_port(srv),
+	    .method = "POST",
+	    .path = "/v1/echo/sub?x=a%20b",
+	    .body = body,
+	    .body_len = sizeof body - 1,
+	    .bearer = "tok-123.abc",
+	    .verify = HTTPS_VERIFY_PIN,
+	    .pin = server_id->thumbprint,
 	};
 	struct res r;
 	do_call(base, cli, &call, &r);
@@ -366,7 +369,8 @@ static void test_mtls_roundtrip(void **state)
 	assert_non_null(j);
 	/* The server saw our client certificate's thumbprint. */
 	assert_string_equal(json_string_value(json_object_get(j, "peer")), client_id->thumbprint);
-	assert_int_equal(json_integer_value(json_object_get(j, "len")), (json_int_t)(sizeof body - 1));
+	assert_int_equal(json_integer_value(json_object_get(j, "len")),
+	                 (json_int_t)(sizeof body - 1));
 	assert_string_equal(json_string_value(json_object_get(j, "rest")), "sub");
 	assert_string_equal(json_string_value(json_object_get(j, "token")), "tok-123.abc");
 	assert_string_equal(json_string_value(json_object_get(j, "x")), "a b");
@@ -404,8 +408,10 @@ static void test_mtls_roundtrip(void **state)
 	assert_int_equal(r.status, 200);
 
 	/* Response headers, seen by a raw client. */
-	struct raw raw = {.port = https_server_port(srv), .tls = 1, .id = client_id,
-			  .send = "GET /v1/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"};
+	struct raw raw = {.port = https_server_port(srv),
+	                  .tls = 1,
+	                  .id = client_id,
+	                  .send = "GET /v1/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"};
 	pthread_t th;
 	pthread_create(&th, NULL, raw_thread, &raw);
 	run_until(base, &raw.done, 5000);
@@ -427,15 +433,18 @@ static void test_ipv6_loopback(void **state)
 	struct event_base *base = event_base_new();
 	struct srvctx sc = {0};
 	struct https_server *srv =
-		start_server(base, &sc, "[::1]:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 0, 0);
+	    start_server(base, &sc, "[::1]:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 0, 0);
 	if (!srv) {
 		event_base_free(base);
 		skip(); /* no IPv6 loopback in this sandbox */
 	}
 	struct https_client *cli = NULL;
 	assert_int_equal(https_client_new(base, client_id, NULL, &cli, NULL, 0), 0);
-	struct https_call call = {.host = "::1", .port = https_server_port(srv), .path = "/v1/ping",
-				  .verify = HTTPS_VERIFY_PIN, .pin = server_id->thumbprint};
+	struct https_call call = {.host = "::1",
+	                          .port = https_server_port(srv),
+	                          .path = "/v1/ping",
+	                          .verify = HTTPS_VERIFY_PIN,
+	                          .pin = server_id->thumbprint};
 	struct res r;
 	do_call(base, cli, &call, &r);
 	assert_int_equal(r.error, HTTPS_OK);
@@ -450,14 +459,17 @@ static void test_refusals(void **state)
 	struct event_base *base = event_base_new();
 	struct srvctx sc = {0};
 	struct https_server *srv =
-		start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 0, 0);
+	    start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 0, 0);
 	assert_non_null(srv);
 	struct https_client *anon = NULL, *cli = NULL;
 	assert_int_equal(https_client_new(base, NULL, NULL, &anon, NULL, 0), 0);
 	assert_int_equal(https_client_new(base, client_id, NULL, &cli, NULL, 0), 0);
-	struct https_call call = {.host = "127.0.0.1", .port = https_server_port(srv),
-				  .path = "/v1/ping", .verify = HTTPS_VERIFY_PIN,
-				  .pin = server_id->thumbprint, .timeout_ms = 5000};
+	struct https_call call = {.host = "127.0.0.1",
+	                          .port = https_server_port(srv),
+	                          .path = "/v1/ping",
+	                          .verify = HTTPS_VERIFY_PIN,
+	                          .pin = server_id->thumbprint,
+	                          .timeout_ms = 5000};
 	struct res r;
 
 	/* No client certificate in mTLS mode: refused, handler never runs. */
@@ -495,8 +507,9 @@ static void test_refusals(void **state)
 	assert_int_equal(https_client_request(cli, &call, on_done, &r), ATTEST_E_ARG);
 
 	/* Raw TLS client without a certificate: no HTTP answer at all. */
-	struct raw raw = {.port = https_server_port(srv), .tls = 1,
-			  .send = "GET /v1/ping HTTP/1.1\r\nHost: x\r\n\r\n"};
+	struct raw raw = {.port = https_server_port(srv),
+	                  .tls = 1,
+	                  .send = "GET /v1/ping HTTP/1.1\r\nHost: x\r\n\r\n"};
 	pthread_t th;
 	pthread_create(&th, NULL, raw_thread, &raw);
 	run_until(base, &raw.done, 5000);
@@ -515,7 +528,7 @@ static void test_ca_mode(void **state)
 	struct event_base *base = event_base_new();
 	struct srvctx sc = {0};
 	struct https_server *srv =
-		start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_NONE, 0, 0, 0);
+	    start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_NONE, 0, 0, 0);
 	assert_non_null(srv);
 	char ca[600], wrong[600];
 	snprintf(ca, sizeof ca, "%s/server.crt", tmpdir);
@@ -523,8 +536,11 @@ static void test_ca_mode(void **state)
 	struct https_client *cli = NULL, *bad = NULL;
 	assert_int_equal(https_client_new(base, NULL, ca, &cli, NULL, 0), 0);
 	assert_int_equal(https_client_new(base, NULL, wrong, &bad, NULL, 0), 0);
-	struct https_call call = {.host = "127.0.0.1", .port = https_server_port(srv),
-				  .path = "/v1/ping", .verify = HTTPS_VERIFY_CA, .bearer = "t"};
+	struct https_call call = {.host = "127.0.0.1",
+	                          .port = https_server_port(srv),
+	                          .path = "/v1/ping",
+	                          .verify = HTTPS_VERIFY_CA,
+	                          .bearer = "t"};
 	struct res r;
 	do_call(base, cli, &call, &r);
 	assert_int_equal(r.error, HTTPS_OK);
@@ -572,16 +588,21 @@ static void test_body_cap(void **state)
 	struct event_base *base = event_base_new();
 	struct srvctx sc = {0};
 	struct https_server *srv =
-		start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 1024, 0, 0);
+	    start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 1024, 0, 0);
 	assert_non_null(srv);
 	struct https_client *cli = NULL;
 	assert_int_equal(https_client_new(base, client_id, NULL, &cli, NULL, 0), 0);
 	static char big[1025];
 	memset(big, 'a', sizeof big);
-	struct https_call call = {.host = "127.0.0.1", .port = https_server_port(srv),
-				  .method = "POST", .path = "/v1/echo", .body = big,
-				  .body_len = 1024, .content_type = "text/plain",
-				  .verify = HTTPS_VERIFY_PIN, .pin = server_id->thumbprint};
+	struct https_call call = {.host = "127.0.0.1",
+	                          .port = https_server_port(srv),
+	                          .method = "POST",
+	                          .path = "/v1/echo",
+	                          .body = big,
+	                          .body_len = 1024,
+	                          .content_type = "text/plain",
+	                          .verify = HTTPS_VERIFY_PIN,
+	                          .pin = server_id->thumbprint};
 	struct res r;
 	do_call(base, cli, &call, &r);
 	assert_int_equal(r.status, 200);
@@ -616,14 +637,16 @@ static void test_slow_clients_dropped(void **state)
 	struct event_base *base = event_base_new();
 	struct srvctx sc = {0};
 	struct https_server *srv =
-		start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 1000, 0);
+	    start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 1000, 0);
 	assert_non_null(srv);
 	uint16_t port = https_server_port(srv);
 	/* 1: TCP connect, send nothing (stuck before the TLS handshake).
 	 * 2: TLS handshake, then half a request header. */
 	struct raw silent = {.port = port, .tls = 0};
-	struct raw half = {.port = port, .tls = 1, .id = client_id,
-			   .send = "GET /v1/ping HTTP/1.1\r\nHost: x\r\nX-Slow: "};
+	struct raw half = {.port = port,
+	                   .tls = 1,
+	                   .id = client_id,
+	                   .send = "GET /v1/ping HTTP/1.1\r\nHost: x\r\nX-Slow: "};
 	pthread_t t1, t2;
 	pthread_create(&t1, NULL, raw_thread, &silent);
 	pthread_create(&t2, NULL, raw_thread, &half);
@@ -633,8 +656,11 @@ static void test_slow_clients_dropped(void **state)
 	/* Meanwhile a normal client is served at once. */
 	struct https_client *cli = NULL;
 	assert_int_equal(https_client_new(base, client_id, NULL, &cli, NULL, 0), 0);
-	struct https_call call = {.host = "127.0.0.1", .port = port, .path = "/v1/ping",
-				  .verify = HTTPS_VERIFY_PIN, .pin = server_id->thumbprint};
+	struct https_call call = {.host = "127.0.0.1",
+	                          .port = port,
+	                          .path = "/v1/ping",
+	                          .verify = HTTPS_VERIFY_PIN,
+	                          .pin = server_id->thumbprint};
 	struct res r;
 	double t0 = now_s();
 	do_call(base, cli, &call, &r);
@@ -648,7 +674,7 @@ static void test_slow_clients_dropped(void **state)
 	pthread_join(t1, NULL);
 	pthread_join(t2, NULL);
 	print_message("silent dropped after %.2f s, half header after %.2f s\n", silent.elapsed,
-		      half.elapsed);
+	              half.elapsed);
 	assert_true(silent.done && half.done);
 	assert_true(half.handshake_ok);
 	assert_true(silent.elapsed > 0.8 && silent.elapsed < 3.0);
@@ -666,7 +692,7 @@ static void test_max_connections(void **state)
 	struct event_base *base = event_base_new();
 	struct srvctx sc = {0};
 	struct https_server *srv =
-		start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 1000, 2);
+	    start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 1000, 2);
 	assert_non_null(srv);
 	uint16_t port = https_server_port(srv);
 	struct raw s1 = {.port = port}, s2 = {.port = port};
@@ -681,8 +707,11 @@ static void test_max_connections(void **state)
 	 * slot from); once the idle ones time out it is served. */
 	struct https_client *cli = NULL;
 	assert_int_equal(https_client_new(base, client_id, NULL, &cli, NULL, 0), 0);
-	struct https_call call = {.host = "127.0.0.1", .port = port, .path = "/v1/ping",
-				  .verify = HTTPS_VERIFY_PIN, .pin = server_id->thumbprint};
+	struct https_call call = {.host = "127.0.0.1",
+	                          .port = port,
+	                          .path = "/v1/ping",
+	                          .verify = HTTPS_VERIFY_PIN,
+	                          .pin = server_id->thumbprint};
 	struct res r;
 	double t0 = now_s();
 	do_call(base, cli, &call, &r);
@@ -711,7 +740,7 @@ static void test_many_concurrent(void **state)
 	struct event_base *base = event_base_new();
 	struct srvctx sc = {0};
 	struct https_server *srv =
-		start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 0, 0);
+	    start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 0, 0);
 	assert_non_null(srv);
 	struct https_client *cli = NULL;
 	assert_int_equal(https_client_new(base, client_id, NULL, &cli, NULL, 0), 0);
@@ -721,10 +750,15 @@ static void test_many_concurrent(void **state)
 	double t0 = now_s();
 	for (int i = 0; i < N; i++) {
 		snprintf(body, sizeof body, "{\"i\":%d}", i);
-		struct https_call call = {.host = "127.0.0.1", .port = https_server_port(srv),
-					  .method = "POST", .path = "/v1/echo", .body = body,
-					  .body_len = strlen(body), .verify = HTTPS_VERIFY_PIN,
-					  .pin = server_id->thumbprint, .timeout_ms = 20000};
+		struct https_call call = {.host = "127.0.0.1",
+		                          .port = https_server_port(srv),
+		                          .method = "POST",
+		                          .path = "/v1/echo",
+		                          .body = body,
+		                          .body_len = strlen(body),
+		                          .verify = HTTPS_VERIFY_PIN,
+		                          .pin = server_id->thumbprint,
+		                          .timeout_ms = 20000};
 		rs[i].counter = &completed;
 		assert_int_equal(https_client_request(cli, &call, on_done, &rs[i]), 0);
 	}
@@ -767,8 +801,11 @@ static void test_client_errors(void **state)
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
 	uint16_t dead = ntohs(sa.sin_port);
 	close(fd);
-	struct https_call call = {.host = "127.0.0.1", .port = dead, .path = "/v1/ping",
-				  .verify = HTTPS_VERIFY_PIN, .pin = server_id->thumbprint};
+	struct https_call call = {.host = "127.0.0.1",
+	                          .port = dead,
+	                          .path = "/v1/ping",
+	                          .verify = HTTPS_VERIFY_PIN,
+	                          .pin = server_id->thumbprint};
 	struct res r;
 	do_call(base, cli, &call, &r);
 	print_message("closed port: %s (%s)\n", https_error_name(r.error), r.msg);
@@ -787,7 +824,8 @@ static void test_client_errors(void **state)
 	double t0 = now_s();
 	do_call(base, cli, &call, &r);
 	double dt = now_s() - t0;
-	print_message("silent server: %s (%s) after %.2f s\n", https_error_name(r.error), r.msg, dt);
+	print_message("silent server: %s (%s) after %.2f s\n", https_error_name(r.error), r.msg,
+	              dt);
 	assert_int_equal(r.error, HTTPS_E_TIMEOUT);
 	assert_true(dt >= 0.45 && dt < 2.0);
 	assert_non_null(strstr(r.msg, "timed out"));
@@ -853,8 +891,11 @@ static void test_sync_wrapper(void **state)
 	pthread_create(&th, NULL, server_thread, &t);
 	char ca[600];
 	snprintf(ca, sizeof ca, "%s/server.crt", tmpdir);
-	struct https_call call = {.host = "127.0.0.1", .port = https_server_port(t.srv),
-				  .path = "/v1/ping", .verify = HTTPS_VERIFY_CA, .bearer = "tok"};
+	struct https_call call = {.host = "127.0.0.1",
+	                          .port = https_server_port(t.srv),
+	                          .path = "/v1/ping",
+	                          .verify = HTTPS_VERIFY_CA,
+	                          .bearer = "tok"};
 	struct https_response resp;
 	assert_int_equal(https_request_sync(NULL, ca, &call, &resp), 0);
 	assert_int_equal(resp.error, HTTPS_OK);
@@ -906,21 +947,21 @@ static int teardown(void **state)
 static void test_content_length_repeated(void **state)
 {
 	static const char *const reqs[] = {
-		/* conflicting: the first frames 5 bytes; the rest would be a second request */
-		"POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 48\r\n"
-		"\r\n{\"a\":1GET /v1/ping HTTP/1.1\r\nHost: x\r\n\r\n",
-		/* identical copies: refused as well (documented choice) */
-		"POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\ncontent-length: 7\r\n"
-		"\r\n{\"a\":1}GET /v1/ping HTTP/1.1\r\nHost: x\r\n\r\n",
+	    /* conflicting: the first frames 5 bytes; the rest would be a second request */
+	    "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 48\r\n"
+	    "\r\n{\"a\":1GET /v1/ping HTTP/1.1\r\nHost: x\r\n\r\n",
+	    /* identical copies: refused as well (documented choice) */
+	    "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\ncontent-length: 7\r\n"
+	    "\r\n{\"a\":1}GET /v1/ping HTTP/1.1\r\nHost: x\r\n\r\n",
 	};
 	struct event_base *base = event_base_new();
 	struct srvctx sc = {0};
 	struct https_server *srv =
-		start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 0, 0);
+	    start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 0, 0);
 	assert_non_null(srv);
 	for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
-		struct raw raw = {.port = https_server_port(srv), .tls = 1, .id = client_id,
-				  .send = reqs[i]};
+		struct raw raw = {
+		    .port = https_server_port(srv), .tls = 1, .id = client_id, .send = reqs[i]};
 		pthread_t th;
 		pthread_create(&th, NULL, raw_thread, &raw);
 		run_until(base, &raw.done, 5000);
@@ -935,9 +976,11 @@ static void test_content_length_repeated(void **state)
 	}
 	assert_int_equal(sc.calls, 0); /* neither the echo nor the smuggled ping ran */
 	/* One Content-Length: served as ever. */
-	struct raw ok = {.port = https_server_port(srv), .tls = 1, .id = client_id,
-			 .send = "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n"
-				 "Connection: close\r\n\r\n{\"a\":1}"};
+	struct raw ok = {.port = https_server_port(srv),
+	                 .tls = 1,
+	                 .id = client_id,
+	                 .send = "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n"
+	                         "Connection: close\r\n\r\n{\"a\":1}"};
 	pthread_t th;
 	pthread_create(&th, NULL, raw_thread, &ok);
 	run_until(base, &ok.done, 5000);
@@ -956,13 +999,13 @@ static void test_budget_fair_share(void **state)
 	struct event_base *base = event_base_new();
 	struct srvctx sc = {0};
 	struct https_server *srv =
-		start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 20000, 4);
+	    start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 20000, 4);
 	assert_non_null(srv);
 	uint16_t port = https_server_port(srv);
 	enum { A1, A2, A3, A4, B, C, D, E, F, N };
-	static const char *const src[N] = {"127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.1",
-					   "127.0.0.2", "127.0.0.1", "127.0.0.3", "127.0.0.2",
-					   "127.0.0.4"};
+	static const char *const src[N] = {"127.0.0.1", "127.0.0.1", "127.0.0.1",
+	                                   "127.0.0.1", "127.0.0.2", "127.0.0.1",
+	                                   "127.0.0.3", "127.0.0.2", "127.0.0.4"};
 	struct raw r[N];
 	pthread_t th[N];
 	int never = 0;
@@ -982,7 +1025,8 @@ static void test_budget_fair_share(void **state)
 	 * found .1 .2 .3 at 1 2 1, evicted B, and was served. */
 	static const int closed[N] = {[A1] = 1, [A2] = 1, [A3] = 1, [B] = 1, [C] = 1, [F] = 1};
 	for (int i = 0; i < N; i++) {
-		print_message("connection %d from %s: %s\n", i, src[i], r[i].done ? "closed" : "open");
+		print_message("connection %d from %s: %s\n", i, src[i],
+		              r[i].done ? "closed" : "open");
 		assert_int_equal(r[i].done, closed[i]);
 	}
 	assert_non_null(strstr(r[F].out, "HTTP/1.1 200"));
@@ -999,20 +1043,20 @@ static void test_budget_fair_share(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_identity),
-		cmocka_unit_test(test_thumbprint_parse),
-		cmocka_unit_test(test_mtls_roundtrip),
-		cmocka_unit_test(test_ipv6_loopback),
-		cmocka_unit_test(test_refusals),
-		cmocka_unit_test(test_ca_mode),
-		cmocka_unit_test(test_body_cap),
-		cmocka_unit_test(test_slow_clients_dropped),
-		cmocka_unit_test(test_max_connections),
-		cmocka_unit_test(test_content_length_repeated),
-		cmocka_unit_test(test_budget_fair_share),
-		cmocka_unit_test(test_many_concurrent),
-		cmocka_unit_test(test_client_errors),
-		cmocka_unit_test(test_sync_wrapper),
+	    cmocka_unit_test(test_identity),
+	    cmocka_unit_test(test_thumbprint_parse),
+	    cmocka_unit_test(test_mtls_roundtrip),
+	    cmocka_unit_test(test_ipv6_loopback),
+	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_ca_mode),
+	    cmocka_unit_test(test_body_cap),
+	    cmocka_unit_test(test_slow_clients_dropped),
+	    cmocka_unit_test(test_max_connections),
+	    cmocka_unit_test(test_content_length_repeated),
+	    cmocka_unit_test(test_budget_fair_share),
+	    cmocka_unit_test(test_many_concurrent),
+	    cmocka_unit_test(test_client_errors),
+	    cmocka_unit_test(test_sync_wrapper),
 	};
 	return cmocka_run_group_tests_name("https", tests, setup, teardown);
 }

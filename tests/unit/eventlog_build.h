@@ -39,13 +39,13 @@ static inline void tb_u8(struct tbuf *b, uint8_t v)
 
 static inline void tb_u16(struct tbuf *b, uint16_t v)
 {
-	uint8_t x[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
+	uint8_t x[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
 	tb_put(b, x, 2);
 }
 
 static inline void tb_u32(struct tbuf *b, uint32_t v)
 {
-	uint8_t x[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+	uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
 	tb_put(b, x, 4);
 }
 
@@ -58,16 +58,11 @@ static inline void tb_u64(struct tbuf *b, uint64_t v)
 static inline const char *tb_evp(uint16_t alg)
 {
 	switch (alg) {
-	case EVENTLOG_ALG_SHA1:
-		return "SHA1";
-	case EVENTLOG_ALG_SHA256:
-		return "SHA256";
-	case EVENTLOG_ALG_SHA384:
-		return "SHA384";
-	case EVENTLOG_ALG_SHA512:
-		return "SHA512";
-	default:
-		return NULL;
+	case EVENTLOG_ALG_SHA1: return "SHA1";
+	case EVENTLOG_ALG_SHA256: return "SHA256";
+	case EVENTLOG_ALG_SHA384: return "SHA384";
+	case EVENTLOG_ALG_SHA512: return "SHA512";
+	default: return NULL;
 	}
 }
 
@@ -95,13 +90,13 @@ struct tbanks {
 /* The SHA-1-format Spec ID Event03 header event. */
 static inline void tb_spec_id(struct tbuf *b, const struct tbanks *bk)
 {
-	struct tbuf d = { 0 };
+	struct tbuf d = {0};
 	tb_put(&d, "Spec ID Event03", 16);
-	tb_u32(&d, 0);        /* platformClass */
-	tb_u8(&d, 0);         /* specVersionMinor */
-	tb_u8(&d, 2);         /* specVersionMajor */
-	tb_u8(&d, 0);         /* specErrata */
-	tb_u8(&d, 2);         /* uintnSize */
+	tb_u32(&d, 0); /* platformClass */
+	tb_u8(&d, 0);  /* specVersionMinor */
+	tb_u8(&d, 2);  /* specVersionMajor */
+	tb_u8(&d, 0);  /* specErrata */
+	tb_u8(&d, 2);  /* uintnSize */
 	tb_u32(&d, bk->n);
 	for (uint32_t i = 0; i < bk->n; i++) {
 		tb_u16(&d, bk->alg[i]);
@@ -119,7 +114,7 @@ static inline void tb_spec_id(struct tbuf *b, const struct tbanks *bk)
 
 /* A TCG_PCR_EVENT2 whose digests are H(hashed) in every bank. */
 static inline void tb_agile_h(struct tbuf *b, const struct tbanks *bk, uint32_t pcr, uint32_t type,
-			      const void *hashed, size_t hlen, const void *data, size_t len)
+                              const void *hashed, size_t hlen, const void *data, size_t len)
 {
 	tb_u32(b, pcr);
 	tb_u32(b, type);
@@ -135,14 +130,14 @@ static inline void tb_agile_h(struct tbuf *b, const struct tbanks *bk, uint32_t 
 }
 
 static inline void tb_agile(struct tbuf *b, const struct tbanks *bk, uint32_t pcr, uint32_t type,
-			    const void *data, size_t len)
+                            const void *data, size_t len)
 {
 	tb_agile_h(b, bk, pcr, type, data, len, data, len);
 }
 
 /* A TCG_PCR_EVENT (SHA-1 only) with digest H(hashed). */
 static inline void tb_legacy_h(struct tbuf *b, uint32_t pcr, uint32_t type, const void *hashed,
-			       size_t hlen, const void *data, size_t len)
+                               size_t hlen, const void *data, size_t len)
 {
 	uint8_t h[20];
 	tb_hash(EVENTLOG_ALG_SHA1, 20, hashed, hlen, h);
@@ -155,7 +150,7 @@ static inline void tb_legacy_h(struct tbuf *b, uint32_t pcr, uint32_t type, cons
 
 /* UEFI_VARIABLE_DATA for an ASCII name. */
 static inline void tb_vardata(struct tbuf *b, const uint8_t guid[16], const char *name,
-			      const void *data, size_t len)
+                              const void *data, size_t len)
 {
 	size_t n = strlen(name);
 	tb_put(b, guid, 16);

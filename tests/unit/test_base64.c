@@ -13,9 +13,13 @@
 #include "err.h"
 
 static const char *const vec[][2] = {
-	{ "", "" },         { "f", "Zg==" },         { "fo", "Zm8=" },
-	{ "foo", "Zm9v" },  { "foob", "Zm9vYg==" },  { "fooba", "Zm9vYmE=" },
-	{ "foobar", "Zm9vYmFy" },
+    {"", ""},
+    {"f", "Zg=="},
+    {"fo", "Zm8="},
+    {"foo", "Zm9v"},
+    {"foob", "Zm9vYg=="},
+    {"fooba", "Zm9vYmE="},
+    {"foobar", "Zm9vYmFy"},
 };
 
 static void test_rfc4648_vectors(void **state)
@@ -26,7 +30,8 @@ static void test_rfc4648_vectors(void **state)
 		size_t n = 99;
 		base64_encode((const uint8_t *)vec[i][0], strlen(vec[i][0]), enc);
 		assert_string_equal(enc, vec[i][1]);
-		assert_int_equal(base64_decode(vec[i][1], strlen(vec[i][1]), dec, sizeof dec, &n), 0);
+		assert_int_equal(base64_decode(vec[i][1], strlen(vec[i][1]), dec, sizeof dec, &n),
+		                 0);
 		assert_int_equal(n, strlen(vec[i][0]));
 		assert_memory_equal(dec, vec[i][0], n);
 	}
@@ -51,18 +56,17 @@ static void test_all_bytes_round_trip(void **state)
 static void test_refusals(void **state)
 {
 	static const char *const bad[] = {
-		"Zg=",      /* length not a multiple of 4 */
-		"Zg",       /* missing padding */
-		"Zh==",     /* non-zero bits under the padding */
-		"Zm9=",     /* idem, one '=' */
-		"Z===",     /* too much padding */
-		"=Zg=",     /* padding first */
-		"Zg==Zg==", /* padding in the middle */
-		"Zm9v\n",   /* whitespace */
-		"Zm 9v",    /* space */
-		"Zm9-",     /* URL-safe alphabet */
-		"Zm9_",
-		"Zm=v",     /* '=' then data */
+	    "Zg=",              /* length not a multiple of 4 */
+	    "Zg",               /* missing padding */
+	    "Zh==",             /* non-zero bits under the padding */
+	    "Zm9=",             /* idem, one '=' */
+	    "Z===",             /* too much padding */
+	    "=Zg=",             /* padding first */
+	    "Zg==Zg==",         /* padding in the middle */
+	    "Zm9v\n",           /* whitespace */
+	    "Zm 9v",            /* space */
+	    "Zm9-",             /* URL-safe alphabet */
+	    "Zm9_",     "Zm=v", /* '=' then data */
 	};
 	uint8_t out[16];
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -98,10 +102,10 @@ static void test_caps(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rfc4648_vectors),
-		cmocka_unit_test(test_all_bytes_round_trip),
-		cmocka_unit_test(test_refusals),
-		cmocka_unit_test(test_caps),
+	    cmocka_unit_test(test_rfc4648_vectors),
+	    cmocka_unit_test(test_all_bytes_round_trip),
+	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_caps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,7 +18,7 @@
 #include "tpm_build.h"
 #include "testutil.h"
 
-#define LOG TESTDATA_DIR "/eventlogs/gce-ubuntu2104-no-secureboot.bin"
+#define LOG       TESTDATA_DIR "/eventlogs/gce-ubuntu2104-no-secureboot.bin"
 #define OTHER_LOG TESTDATA_DIR "/eventlogs/gce-rhel8-secureboot.bin"
 
 static char *b64(const uint8_t *b, size_t n)
@@ -31,7 +31,7 @@ static char *b64(const uint8_t *b, size_t n)
 /* A bundle as JSON: key signs a quote over pcrs (sha256 0-7) for nonce and
  * meta; log (may be NULL) attached. */
 static json_t *make_bundle(EVP_PKEY *key, const uint8_t pcrs[8][32], const uint8_t nonce[32],
-			   json_t *meta, const uint8_t *log, size_t log_len)
+                           json_t *meta, const uint8_t *log, size_t log_len)
 {
 	TPMT_PUBLIC ak;
 	tb_public(key, TB_AK_ATTRS, TPM2_ALG_RSASSA, &ak);
@@ -40,9 +40,8 @@ static json_t *make_bundle(EVP_PKEY *key, const uint8_t pcrs[8][32], const uint8
 	char *canon = NULL;
 	assert_int_equal(evidence_metadata_canonical(meta, &canon), 0);
 	uint8_t qd[32];
-	assert_int_equal(evidence_qualifying_data(nonce, 32, (const uint8_t *)canon, strlen(canon),
-						  qd),
-			 0);
+	assert_int_equal(
+	    evidence_qualifying_data(nonce, 32, (const uint8_t *)canon, strlen(canon), qd), 0);
 	free(canon);
 	TPML_PCR_SELECTION sel;
 	tb_sel(0xffu, &sel);
@@ -61,8 +60,9 @@ static json_t *make_bundle(EVP_PKEY *key, const uint8_t pcrs[8][32], const uint8
 	char nhex[65];
 	hex_encode(nonce, 32, nhex);
 	char *a = b64(pub, publen), *q = b64(att, alen), *s = b64(sig, slen);
-	json_t *o = json_pack("{s:s, s:s, s:s, s:{s:o}, s:s, s:O}", "ak_public", a, "quote", q,
-			      "signature", s, "pcrs", "sha256", bank, "nonce", nhex, "metadata", meta);
+	json_t *o =
+	    json_pack("{s:s, s:s, s:s, s:{s:o}, s:s, s:O}", "ak_public", a, "quote", q, "signature",
+	              s, "pcrs", "sha256", bank, "nonce", nhex, "metadata", meta);
 	free(a);
 	free(q);
 	free(s);
@@ -163,7 +163,7 @@ static void test_whole_verification(void **state)
 	assert_int_equal(res->reasons.list[0].status, QUOTE_EVENTLOG_REPLAY_MISMATCH);
 	assert_int_equal(res->reasons.list[0].pcr, 4);
 	assert_string_equal(quote_status_code(res->reasons.list[0].status),
-			    "EVENTLOG_REPLAY_MISMATCH");
+	                    "EVENTLOG_REPLAY_MISMATCH");
 	bundle_free(b);
 	json_decref(o);
 	pcrs[4][0] ^= 0xff;
@@ -210,7 +210,7 @@ static int parse_str(const char *s, struct bundle_error *err)
 static void test_parse_errors(void **state)
 {
 	EVP_PKEY *key = tb_rsa_key();
-	uint8_t pcrs[8][32] = { { 0 } }, nonce[32] = { 1 };
+	uint8_t pcrs[8][32] = {{0}}, nonce[32] = {1};
 	json_t *meta = json_object();
 	json_t *good = make_bundle(key, pcrs, nonce, meta, NULL, 0);
 	struct bundle_error err;
@@ -219,25 +219,25 @@ static void test_parse_errors(void **state)
 		const char *json; /* replacement value, JSON text; NULL deletes */
 		const char *msg;  /* expected in the error */
 	} cases[] = {
-		{ "ak_public", NULL, "\"ak_public\" is missing" },
-		{ "quote", "\"AAA\"", "not strict base64" },
-		{ "signature", "42", "base64 string" },
-		{ "pcrs", "{\"sha256\": {\"01\": \"00\"}}", "not a PCR index" },
-		{ "pcrs", "{\"sha256\": {\"24\": \"00\"}}", "not a PCR index" },
-		{ "pcrs", "{\"sha256\": {\"-1\": \"00\"}}", "not a PCR index" },
-		{ "pcrs", "{\"md5\": {}}", "unknown PCR bank" },
-		{ "pcrs", "{\"sha256\": {\"0\": \"0011\"}}", "32 bytes of hex" },
-		{ "pcrs", "[]", "object of banks" },
-		{ "nonce", "\"0011\"", "\"nonce\"" },
-		{ "nonce", "\"zz\"", "\"nonce\"" },
-		{ "metadata", "[]", "\"metadata\" must be an object" },
-		{ "eventlog", "\"@@@@\"", "\"eventlog\" is not strict base64" },
+	    {"ak_public", NULL, "\"ak_public\" is missing"},
+	    {"quote", "\"AAA\"", "not strict base64"},
+	    {"signature", "42", "base64 string"},
+	    {"pcrs", "{\"sha256\": {\"01\": \"00\"}}", "not a PCR index"},
+	    {"pcrs", "{\"sha256\": {\"24\": \"00\"}}", "not a PCR index"},
+	    {"pcrs", "{\"sha256\": {\"-1\": \"00\"}}", "not a PCR index"},
+	    {"pcrs", "{\"md5\": {}}", "unknown PCR bank"},
+	    {"pcrs", "{\"sha256\": {\"0\": \"0011\"}}", "32 bytes of hex"},
+	    {"pcrs", "[]", "object of banks"},
+	    {"nonce", "\"0011\"", "\"nonce\""},
+	    {"nonce", "\"zz\"", "\"nonce\""},
+	    {"metadata", "[]", "\"metadata\" must be an object"},
+	    {"eventlog", "\"@@@@\"", "\"eventlog\" is not strict base64"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		json_t *o = json_deep_copy(good);
 		if (cases[i].json)
-			json_object_set_new(o, cases[i].key, json_loads(cases[i].json, JSON_DECODE_ANY,
-									 NULL));
+			json_object_set_new(o, cases[i].key,
+			                    json_loads(cases[i].json, JSON_DECODE_ANY, NULL));
 		else
 			json_object_del(o, cases[i].key);
 		char *s = json_dumps(o, JSON_COMPACT);
@@ -265,7 +265,7 @@ static void test_parse_errors(void **state)
 	assert_int_equal(parse_str("", &err), ATTEST_E_FORMAT);
 	struct bundle *b = NULL;
 	assert_int_equal(bundle_parse((const uint8_t *)"{}", (size_t)BUNDLE_MAX_SIZE + 1, &b, &err),
-			 ATTEST_E_LIMIT);
+	                 ATTEST_E_LIMIT);
 	assert_null(b);
 	json_decref(good);
 	json_decref(meta);
@@ -275,8 +275,9 @@ static void test_parse_errors(void **state)
 static void test_bad_ak_in_bundle(void **state)
 {
 	/* an AK the decoder refuses is a reason, not a crash */
-	const char *s = "{\"ak_public\":\"AAA=\",\"quote\":\"AA==\",\"signature\":\"AA==\","
-			"\"pcrs\":{},\"nonce\":\"00000000000000000000000000000000\",\"metadata\":{}}";
+	const char *s =
+	    "{\"ak_public\":\"AAA=\",\"quote\":\"AA==\",\"signature\":\"AA==\","
+	    "\"pcrs\":{},\"nonce\":\"00000000000000000000000000000000\",\"metadata\":{}}";
 	struct bundle *b = NULL;
 	struct bundle_error err;
 	assert_int_equal(bundle_parse((const uint8_t *)s, strlen(s), &b, &err), 0);
@@ -291,9 +292,9 @@ static void test_bad_ak_in_bundle(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_whole_verification),
-		cmocka_unit_test(test_parse_errors),
-		cmocka_unit_test(test_bad_ak_in_bundle),
+	    cmocka_unit_test(test_whole_verification),
+	    cmocka_unit_test(test_parse_errors),
+	    cmocka_unit_test(test_bad_ak_in_bundle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

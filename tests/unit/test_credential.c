@@ -29,9 +29,9 @@ static void test_kdfa_matches_openssl_kbkdf(void **state)
 	memset(v, 0x22, sizeof v);
 	for (int withv = 0; withv < 2; withv++) {
 		assert_int_equal(credential_kdfa(TPM2_ALG_SHA256, key, sizeof key, "STORAGE", u,
-						 sizeof u, withv ? v : NULL, withv ? sizeof v : 0,
-						 sizeof ours * 8, ours),
-				 0);
+		                                 sizeof u, withv ? v : NULL, withv ? sizeof v : 0,
+		                                 sizeof ours * 8, ours),
+		                 0);
 		/* KBKDF hashes Label || 0x00 || Context: the TPM's label NUL. */
 		uint8_t ctx[sizeof u + sizeof v];
 		memcpy(ctx, u, sizeof u);
@@ -39,13 +39,13 @@ static void test_kdfa_matches_openssl_kbkdf(void **state)
 		EVP_KDF *kdf = EVP_KDF_fetch(NULL, "KBKDF", NULL);
 		EVP_KDF_CTX *kc = EVP_KDF_CTX_new(kdf);
 		OSSL_PARAM p[] = {
-			OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MAC, "HMAC", 0),
-			OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0),
-			OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, key, sizeof key),
-			OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, "STORAGE", 7),
-			OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, ctx,
-							  sizeof u + (withv ? sizeof v : 0)),
-			OSSL_PARAM_construct_end(),
+		    OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MAC, "HMAC", 0),
+		    OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0),
+		    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, key, sizeof key),
+		    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, "STORAGE", 7),
+		    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, ctx,
+		                                      sizeof u + (withv ? sizeof v : 0)),
+		    OSSL_PARAM_construct_end(),
 		};
 		assert_int_equal(EVP_KDF_derive(kc, theirs, sizeof theirs, p), 1);
 		assert_memory_equal(ours, theirs, sizeof ours);
@@ -54,9 +54,9 @@ static void test_kdfa_matches_openssl_kbkdf(void **state)
 	}
 	/* bad arguments */
 	assert_int_equal(credential_kdfa(TPM2_ALG_SHA256, key, 32, "X", NULL, 0, NULL, 0, 12, ours),
-			 ATTEST_E_ARG);
+	                 ATTEST_E_ARG);
 	assert_int_equal(credential_kdfa(0x1234, key, 32, "X", NULL, 0, NULL, 0, 128, ours),
-			 ATTEST_E_ARG);
+	                 ATTEST_E_ARG);
 }
 
 static void test_kdfe_matches_openssl_sskdf(void **state)
@@ -66,8 +66,8 @@ static void test_kdfe_matches_openssl_sskdf(void **state)
 	memset(u, 0x01, sizeof u);
 	memset(v, 0x02, sizeof v);
 	assert_int_equal(credential_kdfe(TPM2_ALG_SHA384, z, sizeof z, "IDENTITY", u, sizeof u, v,
-					 sizeof v, sizeof ours * 8, ours),
-			 0);
+	                                 sizeof v, sizeof ours * 8, ours),
+	                 0);
 	uint8_t info[9 + 96];
 	memcpy(info, "IDENTITY", 9); /* with the NUL */
 	memcpy(info + 9, u, 48);
@@ -75,10 +75,10 @@ static void test_kdfe_matches_openssl_sskdf(void **state)
 	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "SSKDF", NULL);
 	EVP_KDF_CTX *kc = EVP_KDF_CTX_new(kdf);
 	OSSL_PARAM p[] = {
-		OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA384", 0),
-		OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, z, sizeof z),
-		OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, sizeof info),
-		OSSL_PARAM_construct_end(),
+	    OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA384", 0),
+	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, z, sizeof z),
+	    OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, sizeof info),
+	    OSSL_PARAM_construct_end(),
 	};
 	assert_int_equal(EVP_KDF_derive(kc, theirs, sizeof theirs, p), 1);
 	assert_memory_equal(ours, theirs, sizeof ours);
@@ -89,22 +89,21 @@ static void test_kdfe_matches_openssl_sskdf(void **state)
 /* An EK-like storage key: restricted decrypt with AES-bits CFB. */
 static void ek_public(EVP_PKEY *k, unsigned aes_bits, TPM2_ALG_ID name_alg, TPMT_PUBLIC *p)
 {
-	tb_public(k, TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-			     TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_ADMINWITHPOLICY |
-			     TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT,
-		  TPM2_ALG_NULL, p);
+	tb_public(k,
+	          TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |
+	              TPMA_OBJECT_ADMINWITHPOLICY | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT,
+	          TPM2_ALG_NULL, p);
 	p->nameAlg = name_alg;
 	TPMT_SYM_DEF_OBJECT *s = p->type == TPM2_ALG_RSA ? &p->parameters.rsaDetail.symmetric
-							 : &p->parameters.eccDetail.symmetric;
+	                                                 : &p->parameters.eccDetail.symmetric;
 	s->algorithm = TPM2_ALG_AES;
 	s->keyBits.aes = (TPMI_AES_KEY_BITS)aes_bits;
 	s->mode.aes = TPM2_ALG_CFB;
 }
 
 /* The TPM's half, from Part 1: recover the seed, check the HMAC, decrypt. */
-static int activate(EVP_PKEY *ek_priv, const TPMT_PUBLIC *ek, const uint8_t *name,
-		    size_t name_len, const struct credential_out *co, uint8_t *out,
-		    size_t *out_len)
+static int activate(EVP_PKEY *ek_priv, const TPMT_PUBLIC *ek, const uint8_t *name, size_t name_len,
+                    const struct credential_out *co, uint8_t *out, size_t *out_len)
 {
 	const EVP_MD *md = tpm_alg_md(ek->nameAlg);
 	size_t ds = tpm_alg_digest_size(ek->nameAlg);
@@ -141,8 +140,9 @@ static int activate(EVP_PKEY *ek_priv, const TPMT_PUBLIC *ek, const uint8_t *nam
 		EVP_PKEY_CTX_free(c);
 		EVP_PKEY_free(ephk);
 		assert_int_equal(credential_kdfe(ek->nameAlg, z, zl, "IDENTITY", x, n,
-						 ek->unique.ecc.x.buffer, n, (unsigned)ds * 8, seed),
-				 0);
+		                                 ek->unique.ecc.x.buffer, n, (unsigned)ds * 8,
+		                                 seed),
+		                 0);
 		seed_len = ds;
 	}
 	assert_int_equal(seed_len, ds);
@@ -156,24 +156,24 @@ static int activate(EVP_PKEY *ek_priv, const TPMT_PUBLIC *ek, const uint8_t *nam
 	uint8_t hkey[64], want[64], msg[256];
 	unsigned int wl = 0;
 	assert_int_equal(credential_kdfa(ek->nameAlg, seed, ds, "INTEGRITY", NULL, 0, NULL, 0,
-					 (unsigned)ds * 8, hkey),
-			 0);
+	                                 (unsigned)ds * 8, hkey),
+	                 0);
 	memcpy(msg, enc, enc_len);
 	memcpy(msg + enc_len, name, name_len);
 	HMAC(md, hkey, (int)ds, msg, enc_len + name_len, want, &wl);
 	if (CRYPTO_memcmp(want, mac, ds) != 0)
 		return -2; /* TPM_RC_INTEGRITY */
 	const TPMT_SYM_DEF_OBJECT *s = ek->type == TPM2_ALG_RSA
-					       ? &ek->parameters.rsaDetail.symmetric
-					       : &ek->parameters.eccDetail.symmetric;
-	uint8_t sym[32], iv[16] = { 0 }, plain[256];
+	                                   ? &ek->parameters.rsaDetail.symmetric
+	                                   : &ek->parameters.eccDetail.symmetric;
+	uint8_t sym[32], iv[16] = {0}, plain[256];
 	assert_int_equal(credential_kdfa(ek->nameAlg, seed, ds, "STORAGE", name, name_len, NULL, 0,
-					 s->keyBits.aes, sym),
-			 0);
+	                                 s->keyBits.aes, sym),
+	                 0);
 	EVP_CIPHER_CTX *cc = EVP_CIPHER_CTX_new();
 	int l1 = 0, l2 = 0;
 	EVP_DecryptInit_ex(cc, s->keyBits.aes == 128 ? EVP_aes_128_cfb128() : EVP_aes_256_cfb128(),
-			   NULL, sym, iv);
+	                   NULL, sym, iv);
 	EVP_DecryptUpdate(cc, plain, &l1, enc, (int)enc_len);
 	EVP_DecryptFinal_ex(cc, plain + l1, &l2);
 	EVP_CIPHER_CTX_free(cc);
@@ -188,7 +188,7 @@ static void round_trip(EVP_PKEY *k, unsigned aes_bits, TPM2_ALG_ID name_alg)
 {
 	TPMT_PUBLIC ek;
 	ek_public(k, aes_bits, name_alg, &ek);
-	uint8_t name[34] = { 0x00, 0x0b }, other[34];
+	uint8_t name[34] = {0x00, 0x0b}, other[34];
 	memset(name + 2, 0xa5, 32);
 	memcpy(other, name, sizeof other);
 	other[33] ^= 1;
@@ -232,7 +232,7 @@ static void test_another_ek_fails(void **state)
 	TPMT_PUBLIC ea, eb;
 	ek_public(a, 128, TPM2_ALG_SHA256, &ea);
 	ek_public(b, 128, TPM2_ALG_SHA256, &eb);
-	uint8_t name[34] = { 0x00, 0x0b }, cred[16] = { 1 }, got[64];
+	uint8_t name[34] = {0x00, 0x0b}, cred[16] = {1}, got[64];
 	size_t gl;
 	struct credential_out co;
 	assert_int_equal(credential_make(&ea, name, sizeof name, cred, sizeof cred, &co), 0);
@@ -245,7 +245,7 @@ static void test_refusals(void **state)
 {
 	EVP_PKEY *k = tb_ec_key("P-256");
 	TPMT_PUBLIC ek;
-	uint8_t name[34] = { 0x00, 0x0b }, cred[65] = { 0 };
+	uint8_t name[34] = {0x00, 0x0b}, cred[65] = {0};
 	struct credential_out co;
 	memset(&co, 0x7e, sizeof co);
 	struct credential_out canary = co;
@@ -255,13 +255,13 @@ static void test_refusals(void **state)
 	assert_int_equal(credential_make(&ek, name, 1, cred, 16, &co), ATTEST_E_ARG);
 	ek.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL; /* not a storage key */
 	assert_int_equal(credential_make(&ek, name, sizeof name, cred, 16, &co),
-			 ATTEST_E_UNSUPPORTED);
+	                 ATTEST_E_UNSUPPORTED);
 	ek_public(k, 192, TPM2_ALG_SHA256, &ek);
 	assert_int_equal(credential_make(&ek, name, sizeof name, cred, 16, &co),
-			 ATTEST_E_UNSUPPORTED);
+	                 ATTEST_E_UNSUPPORTED);
 	ek_public(k, 128, TPM2_ALG_SHA1, &ek);
 	assert_int_equal(credential_make(&ek, name, sizeof name, cred, 16, &co),
-			 ATTEST_E_UNSUPPORTED);
+	                 ATTEST_E_UNSUPPORTED);
 	assert_memory_equal(&co, &canary, sizeof co);
 	EVP_PKEY_free(k);
 }
@@ -269,12 +269,12 @@ static void test_refusals(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_kdfa_matches_openssl_kbkdf),
-		cmocka_unit_test(test_kdfe_matches_openssl_sskdf),
-		cmocka_unit_test(test_round_trip_rsa),
-		cmocka_unit_test(test_round_trip_ecc),
-		cmocka_unit_test(test_another_ek_fails),
-		cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_kdfa_matches_openssl_kbkdf),
+	    cmocka_unit_test(test_kdfe_matches_openssl_sskdf),
+	    cmocka_unit_test(test_round_trip_rsa),
+	    cmocka_unit_test(test_round_trip_ecc),
+	    cmocka_unit_test(test_another_ek_fails),
+	    cmocka_unit_test(test_refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

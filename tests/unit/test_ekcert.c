@@ -19,7 +19,7 @@
 #include "tpm_build.h"
 #include "testutil.h"
 
-#define DATA "tests/unit/data/tpm/"
+#define DATA   "tests/unit/data/tpm/"
 #define VENDOR TESTDATA_DIR "/tpm-vendor-cas"
 #define T_2025 ((time_t)1735689600) /* 2025-01-01 */
 #define T_2027 ((time_t)1798761600) /* 2027-01-01 */
@@ -209,8 +209,8 @@ static void test_swtpm_ek_certs(void **state)
 
 /* ---- certificates made here ---------------------------------------------- */
 
-static X509 *make_cert(EVP_PKEY *key, EVP_PKEY *signer, X509 *issuer, bool ca,
-		       const char *crit_oid, bool tpm_san)
+static X509 *make_cert(EVP_PKEY *key, EVP_PKEY *signer, X509 *issuer, bool ca, const char *crit_oid,
+                       bool tpm_san)
 {
 	X509 *x = X509_new();
 	X509_set_version(x, 2);
@@ -219,25 +219,25 @@ static X509 *make_cert(EVP_PKEY *key, EVP_PKEY *signer, X509 *issuer, bool ca,
 	X509_time_adj_ex(X509_getm_notAfter(x), 3650, 0, NULL);
 	X509_set_pubkey(x, key);
 	if (ca)
-		X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-					   (const unsigned char *)(issuer ? "Test TPM Intermediate CA"
-									       : "Test TPM CA"),
-					   -1, -1, 0);
+		X509_NAME_add_entry_by_txt(
+		    X509_get_subject_name(x), "CN", MBSTRING_ASC,
+		    (const unsigned char *)(issuer ? "Test TPM Intermediate CA" : "Test TPM CA"),
+		    -1, -1, 0);
 	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : X509_get_subject_name(x));
 	X509V3_CTX v3;
 	X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
 	X509_EXTENSION *bc = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints,
-						 ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+	                                         ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
 	X509_add_ext(x, bc, -1);
 	X509_EXTENSION_free(bc);
 	if (tpm_san) {
 		X509_NAME *dn = X509_NAME_new();
 		X509_NAME_add_entry_by_txt(dn, "2.23.133.2.1", MBSTRING_UTF8,
-					   (const unsigned char *)"id:49465800", -1, -1, 0);
+		                           (const unsigned char *)"id:49465800", -1, -1, 0);
 		X509_NAME_add_entry_by_txt(dn, "2.23.133.2.2", MBSTRING_UTF8,
-					   (const unsigned char *)"SLB9670", -1, -1, 0);
+		                           (const unsigned char *)"SLB9670", -1, -1, 0);
 		X509_NAME_add_entry_by_txt(dn, "2.23.133.2.3", MBSTRING_UTF8,
-					   (const unsigned char *)"id:00070002", -1, -1, 0);
+		                           (const unsigned char *)"id:00070002", -1, -1, 0);
 		GENERAL_NAME *g = GENERAL_NAME_new();
 		g->type = GEN_DIRNAME;
 		g->d.directoryName = dn;
@@ -247,7 +247,7 @@ static X509 *make_cert(EVP_PKEY *key, EVP_PKEY *signer, X509 *issuer, bool ca,
 		GENERAL_NAMES_free(gs);
 	}
 	if (crit_oid) {
-		static const unsigned char der_null[] = { 0x05, 0x00 };
+		static const unsigned char der_null[] = {0x05, 0x00};
 		ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
 		ASN1_OCTET_STRING_set(os, der_null, sizeof der_null);
 		ASN1_OBJECT *obj = OBJ_txt2obj(crit_oid, 1);
@@ -348,7 +348,7 @@ static void test_store_inputs(void **state)
 	assert_int_equal(ekcert_store_count(s), 2);
 	char msg[160];
 	assert_int_equal(ekcert_parse((const uint8_t *)"\x30\x82\xff\xff", 4, NULL, NULL, msg),
-			 ATTEST_E_FORMAT);
+	                 ATTEST_E_FORMAT);
 	assert_non_null(strstr(msg, "SEQUENCE"));
 	free(a);
 	free(b);
@@ -360,11 +360,11 @@ static void test_store_inputs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vendor_intermediates_chain),
-		cmocka_unit_test(test_vendor_expiry_dates),
-		cmocka_unit_test(test_swtpm_ek_certs),
-		cmocka_unit_test(test_tcg_quirks),
-		cmocka_unit_test(test_store_inputs),
+	    cmocka_unit_test(test_vendor_intermediates_chain),
+	    cmocka_unit_test(test_vendor_expiry_dates),
+	    cmocka_unit_test(test_swtpm_ek_certs),
+	    cmocka_unit_test(test_tcg_quirks),
+	    cmocka_unit_test(test_store_inputs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

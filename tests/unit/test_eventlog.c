@@ -19,8 +19,8 @@
 #include "hex.h"
 #include "testutil.h"
 
-static const struct tbanks two = { 2, { EVENTLOG_ALG_SHA1, EVENTLOG_ALG_SHA256 }, { 20, 32 } };
-static const uint8_t sep[4] = { 0, 0, 0, 0 };
+static const struct tbanks two = {2, {EVENTLOG_ALG_SHA1, EVENTLOG_ALG_SHA256}, {20, 32}};
+static const uint8_t sep[4] = {0, 0, 0, 0};
 
 /* Parse expecting failure with code; the message must name the offset. */
 static void expect_error(const struct tbuf *b, int code, size_t offset, size_t event)
@@ -60,7 +60,7 @@ static void build_basic(struct tbuf *b)
 
 static void test_empty(void **state)
 {
-	struct tbuf b = { 0 };
+	struct tbuf b = {0};
 	uint8_t one = 0;
 	b.p = &one;
 	expect_error(&b, ATTEST_E_FORMAT, 0, 0);
@@ -73,7 +73,7 @@ static void test_empty(void **state)
 
 static void test_agile_ok_and_replay(void **state)
 {
-	struct tbuf b = { 0 };
+	struct tbuf b = {0};
 	build_basic(&b);
 	struct eventlog *log = parse_ok(&b);
 	assert_int_equal(log->format, EVENTLOG_FORMAT_CRYPTO_AGILE);
@@ -89,7 +89,7 @@ static void test_agile_ok_and_replay(void **state)
 	const struct eventlog_pcr_bank *s256 = eventlog_pcrs_bank(&p, EVENTLOG_ALG_SHA256);
 	assert_non_null(s256);
 	assert_int_equal(s256->touched, 0xFF);
-	uint8_t want[32] = { 0 }, d[32];
+	uint8_t want[32] = {0}, d[32];
 	tb_hash(EVENTLOG_ALG_SHA256, 32, sep, 4, d);
 	tb_extend(EVENTLOG_ALG_SHA256, 32, want, d);
 	uint8_t want4[32];
@@ -107,7 +107,7 @@ static void test_agile_ok_and_replay(void **state)
  * read, never a crash; the exact fit parses. */
 static void test_short_by_one_every_prefix(void **state)
 {
-	struct tbuf b = { 0 };
+	struct tbuf b = {0};
 	build_basic(&b);
 	for (size_t n = 1; n < b.len; n++) {
 		struct eventlog *log = NULL;
@@ -134,7 +134,7 @@ static void test_short_by_one_every_prefix(void **state)
 
 static void test_trailing(void **state)
 {
-	struct tbuf b = { 0 };
+	struct tbuf b = {0};
 	build_basic(&b);
 	static const uint8_t zeros[100];
 	tb_put(&b, zeros, 100);
@@ -158,12 +158,12 @@ static void test_caps(void **state)
 	size_t big = (size_t)EVENTLOG_MAX_SIZE + 1;
 	uint8_t *p = calloc(1, big);
 	assert_non_null(p);
-	struct tbuf b = { p, big, big };
+	struct tbuf b = {p, big, big};
 	expect_error(&b, ATTEST_E_LIMIT, 0, 0);
 	free(p);
 
 	/* Event data size, checked before reading. */
-	struct tbuf c = { 0 };
+	struct tbuf c = {0};
 	tb_spec_id(&c, &two);
 	size_t off = c.len;
 	tb_agile(&c, &two, 0, EV_SEPARATOR, sep, 4);
@@ -174,7 +174,7 @@ static void test_caps(void **state)
 	free(c.p);
 
 	/* Event count: legacy records of 32 bytes each. */
-	struct tbuf rec = { 0 }, d = { 0 };
+	struct tbuf rec = {0}, d = {0};
 	tb_legacy_h(&rec, 1, EV_POST_CODE, "", 0, NULL, 0);
 	assert_int_equal(rec.len, 32);
 	for (uint32_t i = 0; i <= EVENTLOG_MAX_EVENTS; i++)
@@ -191,9 +191,9 @@ static void test_caps(void **state)
 
 /* Spec ID header variants; data starts at offset 32. */
 static void spec_with(struct tbuf *b, uint32_t n, const uint16_t *pairs, uint8_t vendor,
-		      size_t extra)
+                      size_t extra)
 {
-	struct tbuf d = { 0 };
+	struct tbuf d = {0};
 	tb_put(&d, "Spec ID Event03", 16);
 	tb_u32(&d, 0);
 	tb_u8(&d, 0);
@@ -219,8 +219,8 @@ static void spec_with(struct tbuf *b, uint32_t n, const uint16_t *pairs, uint8_t
 
 static void test_bad_spec_header(void **state)
 {
-	const uint16_t ok[] = { EVENTLOG_ALG_SHA256, 32, EVENTLOG_ALG_SHA1, 20 };
-	struct tbuf b = { 0 };
+	const uint16_t ok[] = {EVENTLOG_ALG_SHA256, 32, EVENTLOG_ALG_SHA1, 20};
+	struct tbuf b = {0};
 
 	spec_with(&b, 0, ok, 0, 0);
 	expect_error(&b, ATTEST_E_FORMAT, 32 + 24, 0);
@@ -233,19 +233,19 @@ static void test_bad_spec_header(void **state)
 	spec_with(&b, 9, nine, 0, 0);
 	expect_error(&b, ATTEST_E_LIMIT, 32 + 24, 0);
 	b.len = 0;
-	const uint16_t dup[] = { EVENTLOG_ALG_SHA256, 32, EVENTLOG_ALG_SHA256, 32 };
+	const uint16_t dup[] = {EVENTLOG_ALG_SHA256, 32, EVENTLOG_ALG_SHA256, 32};
 	spec_with(&b, 2, dup, 0, 0);
 	expect_error(&b, ATTEST_E_FORMAT, 32 + 32, 0);
 	b.len = 0;
-	const uint16_t badsize[] = { EVENTLOG_ALG_SHA256, 20 };
+	const uint16_t badsize[] = {EVENTLOG_ALG_SHA256, 20};
 	spec_with(&b, 1, badsize, 0, 0);
 	expect_error(&b, ATTEST_E_FORMAT, 32 + 30, 0);
 	b.len = 0;
-	const uint16_t toobig[] = { 0x7777, 65 };
+	const uint16_t toobig[] = {0x7777, 65};
 	spec_with(&b, 1, toobig, 0, 0);
 	expect_error(&b, ATTEST_E_LIMIT, 32 + 30, 0);
 	b.len = 0;
-	const uint16_t zero[] = { 0x7777, 0 };
+	const uint16_t zero[] = {0x7777, 0};
 	spec_with(&b, 1, zero, 0, 0);
 	expect_error(&b, ATTEST_E_FORMAT, 32 + 30, 0);
 	b.len = 0;
@@ -279,8 +279,8 @@ static void test_bad_spec_header(void **state)
 static void test_unknown_alg(void **state)
 {
 	/* A bank we cannot hash parses (declared size) and is left untouched. */
-	const struct tbanks bk = { 2, { 0x7777, EVENTLOG_ALG_SHA256 }, { 24, 32 } };
-	struct tbuf b = { 0 };
+	const struct tbanks bk = {2, {0x7777, EVENTLOG_ALG_SHA256}, {24, 32}};
+	struct tbuf b = {0};
 	tb_spec_id(&b, &bk);
 	tb_agile(&b, &bk, 7, EV_SEPARATOR, sep, 4);
 	struct eventlog *log = parse_ok(&b);
@@ -298,7 +298,7 @@ static void test_unknown_alg(void **state)
 
 static void test_event_digest_errors(void **state)
 {
-	struct tbuf b = { 0 };
+	struct tbuf b = {0};
 	tb_spec_id(&b, &two);
 	size_t off = b.len;
 	tb_agile(&b, &two, 0, EV_SEPARATOR, sep, 4);
@@ -316,7 +316,7 @@ static void test_event_digest_errors(void **state)
 	tb_u32(&b, 0);
 	tb_u32(&b, EV_SEPARATOR);
 	tb_u32(&b, 2);
-	uint8_t h[32] = { 0 };
+	uint8_t h[32] = {0};
 	tb_u16(&b, EVENTLOG_ALG_SHA1);
 	tb_put(&b, h, 20);
 	tb_u16(&b, EVENTLOG_ALG_SHA1);
@@ -346,7 +346,7 @@ static void test_event_digest_errors(void **state)
 
 	/* A subset of the banks (Windows after boot): parsed, replayed per bank. */
 	b.len = off;
-	struct tbanks only256 = { 1, { EVENTLOG_ALG_SHA256 }, { 32 } };
+	struct tbanks only256 = {1, {EVENTLOG_ALG_SHA256}, {32}};
 	tb_agile(&b, &only256, 11, EV_COMPACT_HASH, sep, 4);
 	log = parse_ok(&b);
 	struct eventlog_pcrs p;
@@ -368,7 +368,7 @@ static void test_event_digest_errors(void **state)
 
 static void test_pcr_index(void **state)
 {
-	struct tbuf b = { 0 };
+	struct tbuf b = {0};
 	tb_spec_id(&b, &two);
 	size_t off = b.len;
 	tb_agile(&b, &two, 24, EV_SEPARATOR, sep, 4);
@@ -391,7 +391,7 @@ static void test_pcr_index(void **state)
 
 static void test_startup_locality_and_hcrtm(void **state)
 {
-	struct tbuf b = { 0 };
+	struct tbuf b = {0};
 	tb_spec_id(&b, &two);
 	size_t loc_off = b.len;
 	tb_agile(&b, &two, 0, EV_NO_ACTION, "StartupLocality\0\3", 17);
@@ -401,7 +401,7 @@ static void test_startup_locality_and_hcrtm(void **state)
 	assert_int_equal(log->startup_locality, 3);
 	struct eventlog_pcrs p;
 	assert_int_equal(eventlog_replay(log, &p), 0);
-	uint8_t want[32] = { 0 }, d[32];
+	uint8_t want[32] = {0}, d[32];
 	want[31] = 3;
 	tb_hash(EVENTLOG_ALG_SHA256, 32, sep, 4, d);
 	tb_extend(EVENTLOG_ALG_SHA256, 32, want, d);
@@ -435,7 +435,7 @@ static void test_startup_locality_and_hcrtm(void **state)
 
 static void test_legacy(void **state)
 {
-	struct tbuf b = { 0 };
+	struct tbuf b = {0};
 	tb_legacy_h(&b, 0, EV_S_CRTM_VERSION, "v1", 2, "v1", 2);
 	tb_legacy_h(&b, 7, EV_SEPARATOR, sep, 4, sep, 4);
 	struct eventlog *log = parse_ok(&b);
@@ -444,7 +444,7 @@ static void test_legacy(void **state)
 	assert_int_equal(log->event_count, 2);
 	struct eventlog_pcrs p;
 	assert_int_equal(eventlog_replay(log, &p), 0);
-	uint8_t want[20] = { 0 }, d[20];
+	uint8_t want[20] = {0}, d[20];
 	tb_hash(EVENTLOG_ALG_SHA1, 20, "v1", 2, d);
 	tb_extend(EVENTLOG_ALG_SHA1, 20, want, d); /* first event is extended */
 	assert_memory_equal(p.banks[0].pcr[0], want, 20);
@@ -466,7 +466,8 @@ static void test_legacy(void **state)
 static void test_names(void **state)
 {
 	assert_string_equal(eventlog_type_name(EV_SEPARATOR), "EV_SEPARATOR");
-	assert_string_equal(eventlog_type_name(EV_EFI_VARIABLE_AUTHORITY), "EV_EFI_VARIABLE_AUTHORITY");
+	assert_string_equal(eventlog_type_name(EV_EFI_VARIABLE_AUTHORITY),
+	                    "EV_EFI_VARIABLE_AUTHORITY");
 	assert_string_equal(eventlog_type_name(EV_EFI_HCRTM_EVENT), "EV_EFI_HCRTM_EVENT");
 	assert_string_equal(eventlog_type_name(0x12345), "unknown");
 	assert_string_equal(eventlog_alg_name(EVENTLOG_ALG_SM3_256), "sm3_256");
@@ -488,8 +489,8 @@ static void test_real_logs_replay(void **state)
 			continue;
 		char jpath[512], bpath[512];
 		snprintf(jpath, sizeof jpath, "%s/eventlogs/%s", TESTDATA_DIR, de->d_name);
-		snprintf(bpath, sizeof bpath, "%s/eventlogs/%.*s.bin", TESTDATA_DIR,
-			 (int)(nl - 10), de->d_name);
+		snprintf(bpath, sizeof bpath, "%s/eventlogs/%.*s.bin", TESTDATA_DIR, (int)(nl - 10),
+		         de->d_name);
 		json_error_t jerr;
 		json_t *want = json_load_file(jpath, 0, &jerr);
 		assert_non_null(want);
@@ -506,11 +507,11 @@ static void test_real_logs_replay(void **state)
 		json_t *pcrs;
 		json_object_foreach(want, bank, pcrs)
 		{
-			uint16_t alg = !strcmp(bank, "sha1")	   ? EVENTLOG_ALG_SHA1
-				       : !strcmp(bank, "sha256")   ? EVENTLOG_ALG_SHA256
-				       : !strcmp(bank, "sha384")   ? EVENTLOG_ALG_SHA384
-				       : !strcmp(bank, "sm3_256") ? EVENTLOG_ALG_SM3_256
-								   : 0;
+			uint16_t alg = !strcmp(bank, "sha1")      ? EVENTLOG_ALG_SHA1
+			               : !strcmp(bank, "sha256")  ? EVENTLOG_ALG_SHA256
+			               : !strcmp(bank, "sha384")  ? EVENTLOG_ALG_SHA384
+			               : !strcmp(bank, "sm3_256") ? EVENTLOG_ALG_SM3_256
+			                                          : 0;
 			const struct eventlog_pcr_bank *pb = eventlog_pcrs_bank(&p, alg);
 			if (!pb)
 				fail_msg("%s: bank %s missing", bpath, bank);
@@ -523,9 +524,10 @@ static void test_real_logs_replay(void **state)
 				assert_true(*end == '\0' && i < EVENTLOG_NUM_PCRS);
 				char got[2 * EVENTLOG_MAX_DIGEST + 1];
 				hex_encode(pb->pcr[i], pb->size, got);
-				if (!(pb->touched & (1u << i)) || strcmp(got, json_string_value(hexv)))
-					fail_msg("%s: %s PCR %lu: got %s want %s", bpath, bank, i, got,
-						 json_string_value(hexv));
+				if (!(pb->touched & (1u << i)) ||
+				    strcmp(got, json_string_value(hexv)))
+					fail_msg("%s: %s PCR %lu: got %s want %s", bpath, bank, i,
+					         got, json_string_value(hexv));
 				checked++;
 			}
 		}
@@ -544,12 +546,12 @@ static void test_real_logs_parse(void **state)
 	if (!testutil_have_shared())
 		skip();
 	static const char *const good[] = {
-		"lenovo-thinkpad-p51-windows-secureboot.bin",
-		"lenovo-sr645-server-pxe-no-secureboot.bin",
-		"supermicro-server-pxe-secureboot.bin",
-		"qemu-ovmf-ubuntu-secureboot.bin",
+	    "lenovo-thinkpad-p51-windows-secureboot.bin",
+	    "lenovo-sr645-server-pxe-no-secureboot.bin",
+	    "supermicro-server-pxe-secureboot.bin",
+	    "qemu-ovmf-ubuntu-secureboot.bin",
 	};
-	static const size_t counts[] = { 59, 47, 60, 106 };
+	static const size_t counts[] = {59, 47, 60, 106};
 	for (size_t i = 0; i < 4; i++) {
 		char path[512];
 		snprintf(path, sizeof path, "%s/eventlogs/%s", TESTDATA_DIR, good[i]);
@@ -565,7 +567,8 @@ static void test_real_logs_parse(void **state)
 		free(buf);
 	}
 	size_t len;
-	uint8_t *buf = testutil_read_file(TESTDATA_DIR "/eventlogs/malformed-keylime-bogus-text.bin", &len);
+	uint8_t *buf =
+	    testutil_read_file(TESTDATA_DIR "/eventlogs/malformed-keylime-bogus-text.bin", &len);
 	assert_non_null(buf);
 	struct eventlog *log = NULL;
 	struct eventlog_error err;
@@ -579,20 +582,20 @@ static void test_real_logs_parse(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_empty),
-		cmocka_unit_test(test_agile_ok_and_replay),
-		cmocka_unit_test(test_short_by_one_every_prefix),
-		cmocka_unit_test(test_trailing),
-		cmocka_unit_test(test_caps),
-		cmocka_unit_test(test_bad_spec_header),
-		cmocka_unit_test(test_unknown_alg),
-		cmocka_unit_test(test_event_digest_errors),
-		cmocka_unit_test(test_pcr_index),
-		cmocka_unit_test(test_startup_locality_and_hcrtm),
-		cmocka_unit_test(test_legacy),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_real_logs_replay),
-		cmocka_unit_test(test_real_logs_parse),
+	    cmocka_unit_test(test_empty),
+	    cmocka_unit_test(test_agile_ok_and_replay),
+	    cmocka_unit_test(test_short_by_one_every_prefix),
+	    cmocka_unit_test(test_trailing),
+	    cmocka_unit_test(test_caps),
+	    cmocka_unit_test(test_bad_spec_header),
+	    cmocka_unit_test(test_unknown_alg),
+	    cmocka_unit_test(test_event_digest_errors),
+	    cmocka_unit_test(test_pcr_index),
+	    cmocka_unit_test(test_startup_locality_and_hcrtm),
+	    cmocka_unit_test(test_legacy),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_real_logs_replay),
+	    cmocka_unit_test(test_real_logs_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

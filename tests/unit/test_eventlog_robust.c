@@ -145,8 +145,8 @@ static void test_bit_flips(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_truncations),
-		cmocka_unit_test(test_bit_flips),
+	    cmocka_unit_test(test_truncations),
+	    cmocka_unit_test(test_bit_flips),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

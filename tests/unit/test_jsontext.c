@@ -50,10 +50,10 @@ static void test_very_deep(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_depths),
-		cmocka_unit_test(test_brackets_in_strings_do_not_count),
-		cmocka_unit_test(test_unbalanced_text_does_not_underflow),
-		cmocka_unit_test(test_very_deep),
+	    cmocka_unit_test(test_depths),
+	    cmocka_unit_test(test_brackets_in_strings_do_not_count),
+	    cmocka_unit_test(test_unbalanced_text_does_not_underflow),
+	    cmocka_unit_test(test_very_deep),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -53,7 +53,7 @@ static void fx_quote(struct fx *f, const uint8_t *digest_override)
 		assert_int_equal(quote_pcr_digest(&f->sel, &f->pcrs, TPM2_ALG_SHA256, d, &dl), 0);
 	f->attest_len = tb_attest(f->qd, sizeof f->qd, &f->sel, d, f->attest, sizeof f->attest);
 	f->sig_len = tb_sign(f->key, f->scheme, TPM2_ALG_SHA256, f->attest, f->attest_len, f->sig,
-			     sizeof f->sig);
+	                     sizeof f->sig);
 }
 
 static struct fx *fx_new(EVP_PKEY *key, TPM2_ALG_ID scheme, TPM2_ALG_ID key_scheme)
@@ -79,7 +79,7 @@ static int run(struct fx *f, struct quote_reasons *rs, struct quote_info *info)
 {
 	memset(rs, 0, sizeof *rs);
 	return quote_verify(&f->ak, NULL, f->attest, f->attest_len, f->sig, f->sig_len, f->qd,
-			    sizeof f->qd, &f->pcrs, NULL, info, rs);
+	                    sizeof f->qd, &f->pcrs, NULL, info, rs);
 }
 
 static void expect_only(struct fx *f, enum quote_status st)
@@ -89,7 +89,7 @@ static void expect_only(struct fx *f, enum quote_status st)
 	if (rs.count != 1 || rs.list[0].status != st) {
 		for (size_t i = 0; i < rs.count; i++)
 			fprintf(stderr, "reason %s: %s\n", quote_status_code(rs.list[i].status),
-				rs.list[i].message);
+			        rs.list[i].message);
 		fail_msg("expected exactly %s", quote_status_code(st));
 	}
 }
@@ -105,11 +105,11 @@ static void expect_has(struct fx *f, enum quote_status st)
 static void test_good_all_schemes(void **state)
 {
 	struct fx *fs[] = {
-		fx_new(tb_rsa_key(), TPM2_ALG_RSASSA, TPM2_ALG_RSASSA),
-		fx_new(tb_rsa_key(), TPM2_ALG_RSAPSS, TPM2_ALG_RSAPSS),
-		fx_new(tb_rsa_key(), TPM2_ALG_RSAPSS, TPM2_ALG_NULL),
-		fx_new(tb_ec_key("P-256"), TPM2_ALG_ECDSA, TPM2_ALG_ECDSA),
-		fx_new(tb_ec_key("P-384"), TPM2_ALG_ECDSA, TPM2_ALG_ECDSA),
+	    fx_new(tb_rsa_key(), TPM2_ALG_RSASSA, TPM2_ALG_RSASSA),
+	    fx_new(tb_rsa_key(), TPM2_ALG_RSAPSS, TPM2_ALG_RSAPSS),
+	    fx_new(tb_rsa_key(), TPM2_ALG_RSAPSS, TPM2_ALG_NULL),
+	    fx_new(tb_ec_key("P-256"), TPM2_ALG_ECDSA, TPM2_ALG_ECDSA),
+	    fx_new(tb_ec_key("P-384"), TPM2_ALG_ECDSA, TPM2_ALG_ECDSA),
 	};
 	for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) {
 		struct quote_reasons rs;
@@ -128,9 +128,9 @@ static void test_good_all_schemes(void **state)
 		assert_int_equal(tpm_public_to_pkey(&fs[i]->ak, &k), 0);
 		memset(&rs, 0, sizeof rs);
 		assert_int_equal(quote_verify(&fs[i]->ak, k, fs[i]->attest, fs[i]->attest_len,
-					      fs[i]->sig, fs[i]->sig_len, fs[i]->qd, 32, &fs[i]->pcrs,
-					      NULL, NULL, &rs),
-				 0);
+		                              fs[i]->sig, fs[i]->sig_len, fs[i]->qd, 32,
+		                              &fs[i]->pcrs, NULL, NULL, &rs),
+		                 0);
 		assert_int_equal(rs.count, 0);
 		EVP_PKEY_free(k);
 		fx_free(fs[i]);
@@ -145,8 +145,8 @@ static void test_wrong_nonce(void **state)
 	memset(other, 0x43, sizeof other);
 	memset(&rs, 0, sizeof rs);
 	assert_int_equal(quote_verify(&f->ak, NULL, f->attest, f->attest_len, f->sig, f->sig_len,
-				      other, sizeof other, &f->pcrs, NULL, NULL, &rs),
-			 0);
+	                              other, sizeof other, &f->pcrs, NULL, NULL, &rs),
+	                 0);
 	assert_int_equal(rs.count, 1);
 	assert_int_equal(rs.list[0].status, QUOTE_NONCE_MISMATCH);
 	assert_string_equal(quote_status_code(rs.list[0].status), "NONCE_MISMATCH");
@@ -158,8 +158,8 @@ static void test_wrong_nonce(void **state)
 	/* a shorter expected value is a mismatch too, not a prefix match */
 	memset(&rs, 0, sizeof rs);
 	assert_int_equal(quote_verify(&f->ak, NULL, f->attest, f->attest_len, f->sig, f->sig_len,
-				      f->qd, 16, &f->pcrs, NULL, NULL, &rs),
-			 0);
+	                              f->qd, 16, &f->pcrs, NULL, NULL, &rs),
+	                 0);
 	assert_true(quote_reasons_has(&rs, QUOTE_NONCE_MISMATCH));
 	fx_free(f);
 }
@@ -183,7 +183,7 @@ static void test_pcr_digest_changed(void **state)
 	assert_int_equal(rs.count, 1);
 	assert_int_equal(rs.list[0].status, QUOTE_PCR_DIGEST_MISMATCH);
 	assert_string_equal(rs.list[0].expected,
-			    "9999999999999999999999999999999999999999999999999999999999999999");
+	                    "9999999999999999999999999999999999999999999999999999999999999999");
 	fx_free(f);
 }
 
@@ -230,7 +230,7 @@ static void test_scheme_checks(void **state)
 	/* SHA-384 signature: refused */
 	f = fx_new(tb_rsa_key(), TPM2_ALG_RSASSA, TPM2_ALG_NULL);
 	f->sig_len = tb_sign(f->key, TPM2_ALG_RSASSA, TPM2_ALG_SHA384, f->attest, f->attest_len,
-			     f->sig, sizeof f->sig);
+	                     f->sig, sizeof f->sig);
 	expect_only(f, QUOTE_SIGNATURE_UNSUPPORTED);
 	fx_free(f);
 }
@@ -240,13 +240,13 @@ static void test_magic_and_type(void **state)
 	struct fx *f = fx_new(tb_rsa_key(), TPM2_ALG_RSASSA, TPM2_ALG_RSASSA);
 	f->attest[0] = 0xfe; /* re-signed: only the magic is wrong */
 	f->sig_len = tb_sign(f->key, f->scheme, TPM2_ALG_SHA256, f->attest, f->attest_len, f->sig,
-			     sizeof f->sig);
+	                     sizeof f->sig);
 	expect_only(f, QUOTE_BAD_MAGIC);
 	fx_free(f);
 	f = fx_new(tb_rsa_key(), TPM2_ALG_RSASSA, TPM2_ALG_RSASSA);
 	f->attest[5] = 0x17; /* TPM_ST_ATTEST_CERTIFY: a signed certify is not a quote */
 	f->sig_len = tb_sign(f->key, f->scheme, TPM2_ALG_SHA256, f->attest, f->attest_len, f->sig,
-			     sizeof f->sig);
+	                     sizeof f->sig);
 	expect_only(f, QUOTE_BAD_TYPE);
 	fx_free(f);
 }
@@ -263,7 +263,7 @@ static void test_selection_checks(void **state)
 	assert_int_equal(rs.list[0].pcr, 3);
 	fx_pcrs(f);
 	/* a reported PCR the quote does not cover */
-	uint8_t v[32] = { 0 };
+	uint8_t v[32] = {0};
 	assert_int_equal(quote_pcrs_set(&f->pcrs, TPM2_ALG_SHA256, 10, v, 32), 0);
 	assert_int_equal(run(f, &rs, NULL), 0);
 	assert_int_equal(rs.count, 1);
@@ -275,15 +275,15 @@ static void test_selection_checks(void **state)
 	tb_sel(0x1ffu, &want);
 	memset(&rs, 0, sizeof rs);
 	assert_int_equal(quote_verify(&f->ak, NULL, f->attest, f->attest_len, f->sig, f->sig_len,
-				      f->qd, 32, &f->pcrs, &want, NULL, &rs),
-			 0);
+	                              f->qd, 32, &f->pcrs, &want, NULL, &rs),
+	                 0);
 	assert_int_equal(rs.count, 1);
 	assert_int_equal(rs.list[0].status, QUOTE_PCR_SELECTION_MISMATCH);
 	tb_sel(0x81u, &want);
 	memset(&rs, 0, sizeof rs);
 	assert_int_equal(quote_verify(&f->ak, NULL, f->attest, f->attest_len, f->sig, f->sig_len,
-				      f->qd, 32, &f->pcrs, &want, NULL, &rs),
-			 0);
+	                              f->qd, 32, &f->pcrs, &want, NULL, &rs),
+	                 0);
 	assert_int_equal(rs.count, 0);
 	fx_free(f);
 }
@@ -332,17 +332,17 @@ static void test_malformed(void **state)
 	for (size_t cut = 0; cut < full; cut += 7) {
 		f->attest_len = cut;
 		f->sig_len = tb_sign(f->key, f->scheme, TPM2_ALG_SHA256, f->attest, cut, f->sig,
-				     sizeof f->sig);
+		                     sizeof f->sig);
 		assert_int_equal(run(f, &rs, NULL), 0);
 		assert_true(quote_reasons_has(&rs, QUOTE_MALFORMED) ||
-			    quote_reasons_has(&rs, QUOTE_BAD_MAGIC) ||
-			    quote_reasons_has(&rs, QUOTE_BAD_TYPE));
+		            quote_reasons_has(&rs, QUOTE_BAD_MAGIC) ||
+		            quote_reasons_has(&rs, QUOTE_BAD_TYPE));
 	}
 	/* trailing bytes after a signed quote */
 	f->attest_len = full + 1;
 	f->attest[full] = 0;
-	f->sig_len = tb_sign(f->key, f->scheme, TPM2_ALG_SHA256, f->attest, full + 1, f->sig,
-			     sizeof f->sig);
+	f->sig_len =
+	    tb_sign(f->key, f->scheme, TPM2_ALG_SHA256, f->attest, full + 1, f->sig, sizeof f->sig);
 	expect_only(f, QUOTE_MALFORMED);
 	/* a truncated signature */
 	fx_quote(f, NULL);
@@ -366,12 +366,12 @@ static void test_ak_checks(void **state)
 		TPMA_OBJECT clear, set;
 		enum quote_status st;
 	} cases[] = {
-		{ TPMA_OBJECT_RESTRICTED, 0, QUOTE_AK_NOT_RESTRICTED },
-		{ TPMA_OBJECT_SIGN_ENCRYPT, 0, QUOTE_AK_NOT_SIGNING },
-		{ 0, TPMA_OBJECT_DECRYPT, QUOTE_AK_DECRYPT },
-		{ TPMA_OBJECT_FIXEDTPM, 0, QUOTE_AK_NOT_FIXED_TPM },
-		{ TPMA_OBJECT_FIXEDPARENT, 0, QUOTE_AK_NOT_FIXED_PARENT },
-		{ TPMA_OBJECT_SENSITIVEDATAORIGIN, 0, QUOTE_AK_NOT_SENSITIVE_DATA_ORIGIN },
+	    {TPMA_OBJECT_RESTRICTED, 0, QUOTE_AK_NOT_RESTRICTED},
+	    {TPMA_OBJECT_SIGN_ENCRYPT, 0, QUOTE_AK_NOT_SIGNING},
+	    {0, TPMA_OBJECT_DECRYPT, QUOTE_AK_DECRYPT},
+	    {TPMA_OBJECT_FIXEDTPM, 0, QUOTE_AK_NOT_FIXED_TPM},
+	    {TPMA_OBJECT_FIXEDPARENT, 0, QUOTE_AK_NOT_FIXED_PARENT},
+	    {TPMA_OBJECT_SENSITIVEDATAORIGIN, 0, QUOTE_AK_NOT_SENSITIVE_DATA_ORIGIN},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		TPMT_PUBLIC q = p;
@@ -410,8 +410,8 @@ static void test_ak_checks(void **state)
 static void test_real_swtpm_quotes(void **state)
 {
 	static const char *const cases[][2] = {
-		{ DATA "ak-rsa.pub", DATA "quote-rsa" },
-		{ DATA "ak-ecc.pub", DATA "quote-ecc" },
+	    {DATA "ak-rsa.pub", DATA "quote-rsa"},
+	    {DATA "ak-ecc.pub", DATA "quote-ecc"},
 	};
 	size_t qlen, plen;
 	char *qhex = (char *)testutil_read_file(DATA "quote.qualifying.hex", &qlen);
@@ -442,12 +442,12 @@ static void test_real_swtpm_quotes(void **state)
 		struct quote_reasons rs;
 		struct quote_info info;
 		memset(&rs, 0, sizeof rs);
-		assert_int_equal(quote_verify(&ak, NULL, att, alen, sig, slen, qd, qdl, &pcrs, NULL,
-					      &info, &rs),
-				 0);
+		assert_int_equal(
+		    quote_verify(&ak, NULL, att, alen, sig, slen, qd, qdl, &pcrs, NULL, &info, &rs),
+		    0);
 		for (size_t i = 0; i < rs.count; i++)
 			fprintf(stderr, "%s: %s\n", quote_status_code(rs.list[i].status),
-				rs.list[i].message);
+			        rs.list[i].message);
 		assert_int_equal(rs.count, 0);
 		memset(&rs, 0, sizeof rs);
 		quote_check_ak(&ak, &rs);
@@ -464,7 +464,8 @@ static void test_reasons_cap(void **state)
 {
 	struct quote_reasons *rs = calloc(1, sizeof *rs);
 	for (unsigned i = 0; i < QUOTE_MAX_REASONS + 5; i++)
-		quote_reasons_add(rs, QUOTE_PCR_VALUE_MISSING, (int)i, 0, NULL, 0, NULL, 0, "r%u", i);
+		quote_reasons_add(rs, QUOTE_PCR_VALUE_MISSING, (int)i, 0, NULL, 0, NULL, 0, "r%u",
+		                  i);
 	assert_int_equal(rs->count, QUOTE_MAX_REASONS);
 	assert_int_equal(rs->dropped, 5);
 	assert_string_equal(quote_status_code(QUOTE_STATUS__COUNT), "UNKNOWN");
@@ -476,20 +477,13 @@ static void test_reasons_cap(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_good_all_schemes),
-		cmocka_unit_test(test_wrong_nonce),
-		cmocka_unit_test(test_pcr_value_changed),
-		cmocka_unit_test(test_pcr_digest_changed),
-		cmocka_unit_test(test_signature_bit_flips),
-		cmocka_unit_test(test_wrong_key),
-		cmocka_unit_test(test_scheme_checks),
-		cmocka_unit_test(test_magic_and_type),
-		cmocka_unit_test(test_selection_checks),
-		cmocka_unit_test(test_two_banks_order),
-		cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_ak_checks),
-		cmocka_unit_test(test_real_swtpm_quotes),
-		cmocka_unit_test(test_reasons_cap),
+	    cmocka_unit_test(test_good_all_schemes),    cmocka_unit_test(test_wrong_nonce),
+	    cmocka_unit_test(test_pcr_value_changed),   cmocka_unit_test(test_pcr_digest_changed),
+	    cmocka_unit_test(test_signature_bit_flips), cmocka_unit_test(test_wrong_key),
+	    cmocka_unit_test(test_scheme_checks),       cmocka_unit_test(test_magic_and_type),
+	    cmocka_unit_test(test_selection_checks),    cmocka_unit_test(test_two_banks_order),
+	    cmocka_unit_test(test_malformed),           cmocka_unit_test(test_ak_checks),
+	    cmocka_unit_test(test_real_swtpm_quotes),   cmocka_unit_test(test_reasons_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,7 +25,7 @@ static void test_empty(void **state)
 
 static void test_integers(void **state)
 {
-	const uint8_t in[] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	const uint8_t in[] = {1, 2, 3, 4, 5, 6, 7, 8};
 	struct reader r;
 	uint16_t a;
 	uint32_t b;
@@ -51,7 +51,7 @@ static void test_integers(void **state)
 
 static void test_short_by_one_leaves_offset(void **state)
 {
-	const uint8_t in[] = { 1, 2, 3 };
+	const uint8_t in[] = {1, 2, 3};
 	struct reader r;
 	uint32_t v;
 	uint64_t w;
@@ -69,7 +69,7 @@ static void test_short_by_one_leaves_offset(void **state)
 
 static void test_huge_lengths_do_not_wrap(void **state)
 {
-	const uint8_t in[] = { 1, 2, 3, 4 };
+	const uint8_t in[] = {1, 2, 3, 4};
 	struct reader r, sub;
 	reader_init(&r, in, sizeof in);
 	assert_int_equal(reader_skip(&r, 2), 0);
@@ -80,7 +80,7 @@ static void test_huge_lengths_do_not_wrap(void **state)
 
 static void test_sub_and_tpm2b(void **state)
 {
-	const uint8_t in[] = { 0x00, 0x02, 0xaa, 0xbb, 0xcc };
+	const uint8_t in[] = {0x00, 0x02, 0xaa, 0xbb, 0xcc};
 	struct reader r, sub;
 	uint8_t b;
 	reader_init(&r, in, sizeof in);
@@ -92,7 +92,7 @@ static void test_sub_and_tpm2b(void **state)
 	assert_int_equal(b, 0xaa);
 	assert_int_equal(reader_left(&r), 1); /* trailing byte stays */
 
-	const uint8_t bad[] = { 0x00, 0x05, 0xaa };
+	const uint8_t bad[] = {0x00, 0x05, 0xaa};
 	reader_init(&r, bad, sizeof bad);
 	assert_int_equal(reader_tpm2b(&r, 100, &sub), ATTEST_E_TRUNCATED);
 	assert_int_equal(r.off, 0);
@@ -126,13 +126,13 @@ static void test_strerror(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_empty),
-		cmocka_unit_test(test_integers),
-		cmocka_unit_test(test_short_by_one_leaves_offset),
-		cmocka_unit_test(test_huge_lengths_do_not_wrap),
-		cmocka_unit_test(test_sub_and_tpm2b),
-		cmocka_unit_test(test_hex),
-		cmocka_unit_test(test_strerror),
+	    cmocka_unit_test(test_empty),
+	    cmocka_unit_test(test_integers),
+	    cmocka_unit_test(test_short_by_one_leaves_offset),
+	    cmocka_unit_test(test_huge_lengths_do_not_wrap),
+	    cmocka_unit_test(test_sub_and_tpm2b),
+	    cmocka_unit_test(test_hex),
+	    cmocka_unit_test(test_strerror),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,8 +27,8 @@ static uint8_t *load(const char *name, size_t *len)
 static void test_real_publics_and_names(void **state)
 {
 	static const char *const keys[][2] = {
-		{ DATA "ak-rsa.pub", DATA "ak-rsa.name" },
-		{ DATA "ak-ecc.pub", DATA "ak-ecc.name" },
+	    {DATA "ak-rsa.pub", DATA "ak-rsa.name"},
+	    {DATA "ak-ecc.pub", DATA "ak-ecc.name"},
 	};
 	for (size_t i = 0; i < 2; i++) {
 		size_t len, nlen;
@@ -211,12 +211,12 @@ static void test_attest_and_signature(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_real_publics_and_names),
-		cmocka_unit_test(test_real_eks),
-		cmocka_unit_test(test_public_truncations_and_trailing),
-		cmocka_unit_test(test_unsupported_keys),
-		cmocka_unit_test(test_pkey_match),
-		cmocka_unit_test(test_attest_and_signature),
+	    cmocka_unit_test(test_real_publics_and_names),
+	    cmocka_unit_test(test_real_eks),
+	    cmocka_unit_test(test_public_truncations_and_trailing),
+	    cmocka_unit_test(test_unsupported_keys),
+	    cmocka_unit_test(test_pkey_match),
+	    cmocka_unit_test(test_attest_and_signature),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

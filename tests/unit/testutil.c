@@ -33,6 +33,7 @@ bool testutil_have_shared(void)
 	if (stat(TESTDATA_DIR "/eventlogs", &st) == 0 && S_ISDIR(st.st_mode))
 		return true;
 	if (!warned++)
-		fprintf(stderr, "SKIP: %s not found; tests on real data are skipped\n", TESTDATA_DIR);
+		fprintf(stderr, "SKIP: %s not found; tests on real data are skipped\n",
+		        TESTDATA_DIR);
 	return false;
 }

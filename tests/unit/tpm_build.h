@@ -14,8 +14,8 @@
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_tpm2_types.h>
 
-#define TB_AK_ATTRS                                                                        \
-	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN | \
+#define TB_AK_ATTRS                                                                                \
+	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |        \
 	 TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT)
 
 static inline void tb_die(const char *what)
@@ -99,8 +99,8 @@ static inline size_t tb_marshal_public(const TPMT_PUBLIC *p, uint8_t *out, size_
 
 /* A quote over sel with pcrDigest = digest (32 bytes), marshalled. */
 static inline size_t tb_attest(const uint8_t *extra, size_t extra_len,
-			       const TPML_PCR_SELECTION *sel, const uint8_t digest[32],
-			       uint8_t *out, size_t cap)
+                               const TPML_PCR_SELECTION *sel, const uint8_t digest[32],
+                               uint8_t *out, size_t cap)
 {
 	TPMS_ATTEST a;
 	memset(&a, 0, sizeof a);
@@ -128,8 +128,8 @@ static inline size_t tb_attest(const uint8_t *extra, size_t extra_len,
 
 /* Sign msg with k as a TPM would (scheme RSASSA/RSAPSS/ECDSA, hash), and
  * marshal the TPMT_SIGNATURE. */
-static inline size_t tb_sign(EVP_PKEY *k, TPM2_ALG_ID scheme, TPM2_ALG_ID hash,
-			     const uint8_t *msg, size_t len, uint8_t *out, size_t cap)
+static inline size_t tb_sign(EVP_PKEY *k, TPM2_ALG_ID scheme, TPM2_ALG_ID hash, const uint8_t *msg,
+                             size_t len, uint8_t *out, size_t cap)
 {
 	const EVP_MD *md = hash == TPM2_ALG_SHA384 ? EVP_sha384() : EVP_sha256();
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
