@@ -22,35 +22,65 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: attest-sim COMMAND DIR [OPTIONS]\n"
-		"\n"
-		"A simulated host is a directory DIR: a TPM emulator's state (swtpm) with EK\n"
-		"certificates from a test CA, and a real event log that each boot extends into\n"
-		"the TPM's PCRs.\n"
-		"\n"
-		"  create DIR --eventlog FILE [--ek-ca CADIR] [--ecc]\n"
-		"        new TPM state in DIR (runs swtpm_setup): RSA-2048 and ECC P-384 EKs with\n"
-		"        certificates signed by the CA in CADIR (default DIR/ca; created if\n"
-		"        missing, certificate CADIR/ca.pem); SHA-256 bank, plus SHA-1 if the log\n"
-		"        has it; the log is copied to DIR/eventlog.bin. --ecc records that this\n"
-		"        host's agent makes an ECC AK (see `status`).\n"
-		"  boot DIR\n"
-		"        start swtpm on free loopback ports, TPM2_Startup (at the log's\n"
-		"        StartupLocality), extend every logged digest (EV_NO_ACTION skipped);\n"
-		"        print the TCTI string (swtpm:host=127.0.0.1,port=P)\n"
-		"  reboot DIR\n"
-		"        power-cycle the running TPM (resetCount changes) and boot again; print\n"
-		"        the TCTI string\n"
-		"  extend DIR PCR HEX\n"
-		"        tamper: extend 32 bytes HEX into PCR in the SHA-256 bank, and\n"
-		"        H(HEX bytes) in every other active bank\n"
-		"  stop DIR\n"
-		"        stop this host's swtpm (only the process recorded in DIR whose command\n"
-		"        line names DIR/state)\n"
-		"  status DIR\n"
-		"        JSON: running, pid, tcti, reset_count, restart_count, ak\n"
-		"\n"
-		"Needs swtpm and swtpm_setup on PATH. Exit status 0 ok, 1 failure, 2 usage.\n");
+	        "usage: attest-sim COMMAND DIR [OPTIONS]\n"
+	        "\n"
+	        "A simulated host is a directory DIR: a TPM emulator's state (swtpm) with EK\n"
+	        "certificates from a test CA, and a real event log that each boot extends into\n"
+	        "the TPM's PCRs.\n"
+	        "\n"
+	        "  create DIR --eventlog FILE [--ek-ca CADIR] [--ecc]\n"
+	        "        new TPM state in DIR (runs swtpm_setup): RSA-2048 and ECC P-384 EKs with\n"
+	        "        certificates signed by the CA in CADIR (default DIR/ca; created if\n"
+	        "        missing, certificate CADIR/ca.pem); SHA-256 bank, plus SHA-1 if the log\n"
+	        "        has it; the log is copied to DIR/eventlog.bin. --ecc records that this\n"
+	        "        host's agent makes an ECC AK (see `status`).\n"
+	        "  boot DIR\n"
+	        "        start swtpm on free loopback ports, TPM2_Startup (at the log's\n"
+	        "        StartupLocality), extend every logged digest (EV_NO_ACTION skipped);\n"
+	        "        print the TCTI string (swtpm:host=127.0.0.1,port=P)\n"
+	        "  reboot DIR\n"
+	        "        power-cycle the running TPM (resetCount changes) and boot again; print\n"
+	        "        the TCTI string\n"
+	        "  extend DIR PCR HEX\n"
+	        "        tamper: extend 32 bytes HEX into PCR in the SHA-256 bank, and\n"
+	        "        H(HEX bytes) in every other active bank\n"
+	        "  stop DIR\n"
+	        "        stop this host's swtpm (only the process recorded in DIR whose command\n"
+	        "        line names DIR/state)\n"
+	        "  status DIR\n"
+	        "        JSON: running, pid, tcti, reset_count, restart_count, ak\n"
+	        "\n"
+	        "A VM host is a directory DIR too: QEMU (TCG) with OVMF booting Debian's signed\n"
+	        "shim, grub and kernel, swtpm as its TPM, the real attest-agent inside.\n"
+	        "\n"
+	        "  create DIR --vm [--tpm tis|crb|none] [--secure-boot on|off]\n"
+	        "             [--kernel VERSION] [--ek-ca CADIR]\n"
+	        "        TPM state as above (also with --tpm none: a TPM can be fitted later);\n"
+	        "        OVMF variables with Microsoft's keys (Secure Boot on, default) or none\n"
+	        "        (off); an ESP image with shim, grub, linux-image-VERSION (default: the\n"
+	        "        newest 6.1.0-NN-amd64 in the archive) and an initramfs holding busybox\n"
+	        "        and this build's attest-agent; a persistent data disk for the agent.\n"
+	        "        Packages come from apt-get download into ATTEST_VM_CACHE (default\n"
+	        "        /var/cache/attest-vm). Exit status 3 if they cannot be fetched.\n"
+	        "  boot DIR [--trust-verifier SHA256:HEX] [--tpm tis|crb|none] [--tpm-noise]\n"
+	        "           [--timeout S]\n"
+	        "        start swtpm and QEMU; the thumbprint goes to the agent through the\n"
+	        "        data disk; --tpm changes the TPM fitted (recorded); --tpm-noise runs\n"
+	        "        another TPM user in the guest (attest-agent evidence in a loop); wait\n"
+	        "        up to S seconds (default 180) for the agent; last line printed:\n"
+	        "        agent 127.0.0.1:PORT SHA256:<agent thumbprint>\n"
+	        "  reboot DIR [--trust-verifier TP] [--tpm-noise|--no-tpm-noise] [--timeout S]\n"
+	        "        reset the running guest (QMP system_reset: the TPM is reset, new\n"
+	        "        resetCount; the data disk is kept); prints the agent line again\n"
+	        "  kernel DIR VERSION\n"
+	        "        install linux-image-VERSION on the ESP: it runs from the next boot\n"
+	        "  stop DIR, status DIR\n"
+	        "        as above, for QEMU and swtpm (status: running, vm, tpm, secure_boot,\n"
+	        "        kernel, pid, swtpm_pid, agent, thumbprint)\n"
+	        "\n"
+	        "Needs swtpm and swtpm_setup on PATH (VM hosts: qemu-system-x86_64, ovmf,\n"
+	        "mtools, dosfstools, cpio, busybox-static). Exit status 0 ok, 1 failure,\n"
+	        "2 usage, 3 (create --vm) Debian's packages cannot be fetched.\n");
 }
 
 static int abspath(const char *in, char out[SIM_PATH_MAX])
@@ -69,12 +99,60 @@ static int write_text(const char *dir, const char *name, const char *text)
 	return rc ? rc : fileio_write_atomic(p, text, strlen(text), 0644);
 }
 
+int sim_tpm_state_create(const struct sim_conf *c)
+{
+	struct sim_conf conf = *c;
+	char state[SIM_PATH_MAX];
+	/* swtpm_setup runs swtpm_localca with configuration files we write
+	 * here, so it signs with our CA and never the system one. */
+	char text[4 * SIM_PATH_MAX + 256];
+	snprintf(text, sizeof text,
+	         "statedir = %s\nsigningkey = %s/ca-key.pem\nissuercert = %s/ca.pem\n"
+	         "certserial = %s/certserial\n",
+	         conf.ca_dir, conf.ca_dir, conf.ca_dir, conf.ca_dir);
+	if (write_text(conf.dir, "swtpm-localca.conf", text) ||
+	    write_text(conf.dir, "swtpm-localca.options",
+	               "--platform-manufacturer attest\n--platform-version 1.0\n"
+	               "--platform-model attest-sim\n"))
+		return 1;
+	snprintf(text, sizeof text,
+	         "create_certs_tool = swtpm_localca\n"
+	         "create_certs_tool_config = %s/swtpm-localca.conf\n"
+	         "create_certs_tool_options = %s/swtpm-localca.options\n"
+	         "active_pcr_banks = sha256\n",
+	         conf.dir, conf.dir);
+	if (write_text(conf.dir, "swtpm_setup.conf", text))
+		return 1;
+	if (sim_path(state, conf.dir, "state") || (mkdir(state, 0755) != 0 && errno != EEXIST))
+		return 1;
+	char cfg[SIM_PATH_MAX], setup_log[SIM_PATH_MAX];
+	if (sim_path(cfg, conf.dir, "swtpm_setup.conf") ||
+	    sim_path(setup_log, conf.dir, "swtpm_setup.log"))
+		return 1;
+	char *args[] = {"swtpm_setup",
+	                "--tpm2",
+	                "--tpm-state",
+	                state,
+	                "--create-ek-cert",
+	                "--config",
+	                cfg,
+	                "--pcr-banks",
+	                conf.sha1_bank ? "sha1,sha256" : "sha256",
+	                "--write-ek-cert-files",
+	                conf.dir,
+	                "--overwrite",
+	                NULL};
+	if (sim_run_wait(args, setup_log) != 0)
+		return 1;
+	return 0;
+}
+
 static int cmd_create(int argc, char **argv)
 {
 	static const struct option opts[] = {{"eventlog", required_argument, NULL, 'e'},
-					     {"ek-ca", required_argument, NULL, 'c'},
-					     {"ecc", no_argument, NULL, 'E'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"ek-ca", required_argument, NULL, 'c'},
+	                                     {"ecc", no_argument, NULL, 'E'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *logpath = NULL, *ca = NULL;
 	bool ecc = false;
 	int c;
@@ -88,7 +166,8 @@ static int cmd_create(int argc, char **argv)
 		}
 	}
 	if (optind != argc || !logpath) {
-		fprintf(stderr, "attest-sim create: usage: create DIR --eventlog FILE [--ek-ca CADIR] [--ecc]\n");
+		fprintf(stderr, "attest-sim create: usage: create DIR --eventlog FILE [--ek-ca "
+		                "CADIR] [--ecc]\n");
 		return 2;
 	}
 	const char *dir_arg = argv[1];
@@ -102,7 +181,7 @@ static int cmd_create(int argc, char **argv)
 	}
 	if (eventlog_parse(raw, raw_len, &log, &perr) != 0) {
 		fprintf(stderr, "attest-sim create: %s: %s (offset %zu)\n", logpath, perr.message,
-			perr.offset);
+		        perr.offset);
 		free(raw);
 		return 1;
 	}
@@ -115,9 +194,10 @@ static int cmd_create(int argc, char **argv)
 	eventlog_free(log);
 
 	int status = 1;
-	char p[SIM_PATH_MAX], state[SIM_PATH_MAX];
+	char p[SIM_PATH_MAX];
 	if (mkdir(dir_arg, 0755) != 0 && errno != EEXIST) {
-		fprintf(stderr, "attest-sim create: cannot create %s: %s\n", dir_arg, strerror(errno));
+		fprintf(stderr, "attest-sim create: cannot create %s: %s\n", dir_arg,
+		        strerror(errno));
 		goto out;
 	}
 	if (abspath(dir_arg, conf.dir) != 0 || sim_path(p, conf.dir, "sim.conf") != 0)
@@ -143,37 +223,7 @@ static int cmd_create(int argc, char **argv)
 		goto out;
 	}
 
-	/* swtpm_setup runs swtpm_localca with configuration files we write
-	 * here, so it signs with our CA and never the system one. */
-	char text[4 * SIM_PATH_MAX + 256];
-	snprintf(text, sizeof text,
-		 "statedir = %s\nsigningkey = %s/ca-key.pem\nissuercert = %s/ca.pem\n"
-		 "certserial = %s/certserial\n",
-		 conf.ca_dir, conf.ca_dir, conf.ca_dir, conf.ca_dir);
-	if (write_text(conf.dir, "swtpm-localca.conf", text) ||
-	    write_text(conf.dir, "swtpm-localca.options",
-		       "--platform-manufacturer attest\n--platform-version 1.0\n"
-		       "--platform-model attest-sim\n"))
-		goto out;
-	snprintf(text, sizeof text,
-		 "create_certs_tool = swtpm_localca\n"
-		 "create_certs_tool_config = %s/swtpm-localca.conf\n"
-		 "create_certs_tool_options = %s/swtpm-localca.options\n"
-		 "active_pcr_banks = sha256\n",
-		 conf.dir, conf.dir);
-	if (write_text(conf.dir, "swtpm_setup.conf", text))
-		goto out;
-	if (sim_path(state, conf.dir, "state") || (mkdir(state, 0755) != 0 && errno != EEXIST))
-		goto out;
-	char cfg[SIM_PATH_MAX], setup_log[SIM_PATH_MAX];
-	if (sim_path(cfg, conf.dir, "swtpm_setup.conf") ||
-	    sim_path(setup_log, conf.dir, "swtpm_setup.log"))
-		goto out;
-	char *args[] = {"swtpm_setup",     "--tpm2",     "--tpm-state",
-			state,             "--create-ek-cert", "--config",
-			cfg,               "--pcr-banks", conf.sha1_bank ? "sha1,sha256" : "sha256",
-			"--write-ek-cert-files", conf.dir, "--overwrite", NULL};
-	if (sim_run_wait(args, setup_log) != 0)
+	if (sim_tpm_state_create(&conf) != 0)
 		goto out;
 	if (sim_conf_write(&conf) != 0) {
 		fprintf(stderr, "attest-sim create: cannot write %s/sim.conf\n", conf.dir);
@@ -190,8 +240,8 @@ static int host_dir(const char *arg, struct sim_conf *conf)
 {
 	char dir[SIM_PATH_MAX];
 	if (abspath(arg, dir) != 0 || sim_conf_read(dir, conf) != 0) {
-		fprintf(stderr, "attest-sim: %s is not a simulated host (no sim.conf; run create)\n",
-			arg);
+		fprintf(stderr,
+		        "attest-sim: %s is not a simulated host (no sim.conf; run create)\n", arg);
 		return ATTEST_E_NOTFOUND;
 	}
 	/* Trust the directory we were given over the one recorded (moved). */
@@ -201,27 +251,31 @@ static int host_dir(const char *arg, struct sim_conf *conf)
 
 static int running(const struct sim_conf *conf, struct sim_run *run)
 {
-	return sim_run_read(conf->dir, run) == 0 && sim_pid_is_ours(run->pid, conf->dir) ? 0
-											: ATTEST_E_NOTFOUND;
+	return sim_run_read(conf->dir, run) == 0 && sim_pid_is_ours(run->pid, conf->dir)
+	           ? 0
+	           : ATTEST_E_NOTFOUND;
 }
 
 static int cmd_boot(int argc, char **argv, bool reboot)
 {
 	const char *cmd = reboot ? "reboot" : "boot";
+	struct sim_conf conf;
+	struct sim_run run;
+	char tcti[96];
+	if (argc >= 2 && host_dir(argv[1], &conf) != 0)
+		return 1;
+	if (argc >= 2 && conf.vm)
+		return sim_vm_boot(&conf, argc, argv, reboot);
 	if (argc != 2) {
 		fprintf(stderr, "attest-sim %s: usage: %s DIR\n", cmd, cmd);
 		return 2;
 	}
-	struct sim_conf conf;
-	struct sim_run run;
-	char tcti[96];
-	if (host_dir(argv[1], &conf) != 0)
-		return 1;
 	bool up = running(&conf, &run) == 0;
 	if (!reboot && up) {
 		sim_tcti(tcti, sizeof tcti, run.port);
-		fprintf(stderr, "attest-sim boot: %s is already running (pid %ld, %s); use reboot\n",
-			conf.dir, (long)run.pid, tcti);
+		fprintf(stderr,
+		        "attest-sim boot: %s is already running (pid %ld, %s); use reboot\n",
+		        conf.dir, (long)run.pid, tcti);
 		return 1;
 	}
 	if (reboot && !up) {
@@ -240,7 +294,8 @@ static int cmd_boot(int argc, char **argv, bool reboot)
 		if (sim_swtpm_start(conf.dir, &run) != 0)
 			return 1;
 		if (sim_run_write(conf.dir, &run) != 0) {
-			fprintf(stderr, "attest-sim boot: cannot record the swtpm pid in %s\n", conf.dir);
+			fprintf(stderr, "attest-sim boot: cannot record the swtpm pid in %s\n",
+			        conf.dir);
 			sim_swtpm_stop(conf.dir, &run);
 			return 1;
 		}
@@ -267,6 +322,8 @@ static int cmd_stop(int argc, char **argv)
 	struct sim_run run;
 	if (host_dir(argv[1], &conf) != 0)
 		return 1;
+	if (conf.vm)
+		return sim_vm_stop(&conf);
 	if (sim_run_read(conf.dir, &run) != 0) {
 		fprintf(stderr, "attest-sim stop: %s is not running\n", conf.dir);
 		return 0;
@@ -275,17 +332,18 @@ static int cmd_stop(int argc, char **argv)
 	sim_run_clear(conf.dir);
 	if (rc == ATTEST_E_NOTFOUND)
 		fprintf(stderr,
-			"attest-sim stop: pid %ld is not this host's swtpm (already gone); left alone\n",
-			(long)run.pid);
+		        "attest-sim stop: pid %ld is not this host's swtpm (already gone); left "
+		        "alone\n",
+		        (long)run.pid);
 	return rc && rc != ATTEST_E_NOTFOUND ? 1 : 0;
 }
 
 static int derive(uint16_t alg, const uint8_t *in, size_t n, uint8_t *out)
 {
-	const EVP_MD *md = alg == 0x0004 ? EVP_sha1()
-			   : alg == 0x000C ? EVP_sha384()
-			   : alg == 0x000D ? EVP_sha512()
-					   : NULL;
+	const EVP_MD *md = alg == 0x0004   ? EVP_sha1()
+	                   : alg == 0x000C ? EVP_sha384()
+	                   : alg == 0x000D ? EVP_sha512()
+	                                   : NULL;
 	unsigned len = 0;
 	return md && EVP_Digest(in, n, out, &len, md, NULL) ? 0 : ATTEST_E_UNSUPPORTED;
 }
@@ -308,12 +366,18 @@ static int cmd_extend(int argc, char **argv)
 	uint8_t d[32];
 	size_t dl = 0;
 	if (hex_decode(argv[3], d, sizeof d, &dl) != 0 || dl != 32) {
-		fprintf(stderr, "attest-sim extend: \"%s\" is not 32 bytes of hex (a SHA-256 digest)\n",
-			argv[3]);
+		fprintf(stderr,
+		        "attest-sim extend: \"%s\" is not 32 bytes of hex (a SHA-256 digest)\n",
+		        argv[3]);
 		return 2;
 	}
 	if (host_dir(argv[1], &conf) != 0)
 		return 1;
+	if (conf.vm) {
+		fprintf(stderr, "attest-sim extend: %s is a VM host: its firmware measures\n",
+		        conf.dir);
+		return 1;
+	}
 	if (running(&conf, &run) != 0) {
 		fprintf(stderr, "attest-sim extend: %s is not running; boot it first\n", conf.dir);
 		return 1;
@@ -359,6 +423,8 @@ static int cmd_status(int argc, char **argv)
 	struct sim_run run;
 	if (host_dir(argv[1], &conf) != 0)
 		return 1;
+	if (conf.vm)
+		return sim_vm_status(&conf);
 	if (running(&conf, &run) != 0) {
 		printf("{\"running\": false, \"ak\": \"%s\"}\n", conf.ecc_ak ? "ecc" : "rsa");
 		return 0;
@@ -399,8 +465,26 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!strcmp(cmd, "create"))
+	if (!strcmp(cmd, "create")) {
+		for (int i = 3; i < argc; i++)
+			if (!strcmp(argv[i], "--vm"))
+				return sim_vm_create(argc - 1, argv + 1);
 		return cmd_create(argc - 1, argv + 1);
+	}
+	if (!strcmp(cmd, "kernel")) {
+		struct sim_conf conf;
+		if (argc != 4) {
+			fprintf(stderr, "attest-sim kernel: usage: kernel DIR VERSION\n");
+			return 2;
+		}
+		if (host_dir(argv[2], &conf) != 0)
+			return 1;
+		if (!conf.vm) {
+			fprintf(stderr, "attest-sim kernel: %s is not a VM host\n", conf.dir);
+			return 1;
+		}
+		return sim_vm_kernel(&conf, argv[3]);
+	}
 	if (!strcmp(cmd, "boot"))
 		return cmd_boot(argc - 1, argv + 1, false);
 	if (!strcmp(cmd, "reboot"))

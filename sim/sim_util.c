@@ -27,10 +27,18 @@ int sim_conf_write(const struct sim_conf *c)
 	int rc = sim_path(path, c->dir, "sim.conf");
 	if (rc)
 		return rc;
-	int n = snprintf(buf, sizeof buf, "dir=%s\nca_dir=%s\nak=%s\nbanks=%s\n", c->dir,
-			 c->ca_dir, c->ecc_ak ? "ecc" : "rsa", c->sha1_bank ? "sha1,sha256" : "sha256");
+	int n = snprintf(buf, sizeof buf, "dir=%s\nca_dir=%s\nak=%s\nbanks=%s\n", c->dir, c->ca_dir,
+	                 c->ecc_ak ? "ecc" : "rsa", c->sha1_bank ? "sha1,sha256" : "sha256");
 	if (n < 0 || (size_t)n >= sizeof buf)
 		return ATTEST_E_LIMIT;
+	if (c->vm) {
+		int m = snprintf(buf + n, sizeof buf - (size_t)n,
+		                 "vm=1\ntpm=%s\nsecure_boot=%s\nkernel=%s\n", c->tpm,
+		                 c->secure_boot ? "on" : "off", c->kernel);
+		if (m < 0 || (size_t)m >= sizeof buf - (size_t)n)
+			return ATTEST_E_LIMIT;
+		n += m;
+	}
 	return fileio_write_atomic(path, buf, (size_t)n, 0644);
 }
 
@@ -69,10 +77,22 @@ int sim_conf_read(const char *dir, struct sim_conf *ret)
 	char ak[8], banks[32];
 	const char *t = (const char *)buf;
 	if (!conf_get(t, "dir", c.dir, sizeof c.dir) ||
-	    !conf_get(t, "ca_dir", c.ca_dir, sizeof c.ca_dir) || !conf_get(t, "ak", ak, sizeof ak) ||
-	    !conf_get(t, "banks", banks, sizeof banks)) {
+	    !conf_get(t, "ca_dir", c.ca_dir, sizeof c.ca_dir) ||
+	    !conf_get(t, "ak", ak, sizeof ak) || !conf_get(t, "banks", banks, sizeof banks)) {
 		free(buf);
 		return ATTEST_E_FORMAT;
+	}
+	char vm[4], sb[4];
+	if (conf_get(t, "vm", vm, sizeof vm) && strcmp(vm, "1") == 0) {
+		c.vm = true;
+		if (!conf_get(t, "tpm", c.tpm, sizeof c.tpm) ||
+		    !conf_get(t, "secure_boot", sb, sizeof sb) ||
+		    !conf_get(t, "kernel", c.kernel, sizeof c.kernel) ||
+		    (strcmp(c.tpm, "tis") && strcmp(c.tpm, "crb") && strcmp(c.tpm, "none"))) {
+			free(buf);
+			return ATTEST_E_FORMAT;
+		}
+		c.secure_boot = strcmp(sb, "on") == 0;
 	}
 	free(buf);
 	c.ecc_ak = strcmp(ak, "ecc") == 0;
@@ -106,7 +126,7 @@ int sim_run_read(const char *dir, struct sim_run *ret)
 	unsigned long p = 0, q = 0;
 	const char *t = (const char *)buf;
 	bool ok = conf_get(t, "pid", pid, sizeof pid) && conf_get(t, "port", port, sizeof port) &&
-		  parse_uint(pid, 4194304, &p) && p > 1 && parse_uint(port, 65534, &q) && q > 0;
+	          parse_uint(pid, 4194304, &p) && p > 1 && parse_uint(port, 65534, &q) && q > 0;
 	free(buf);
 	if (!ok)
 		return ATTEST_E_FORMAT;
@@ -171,7 +191,7 @@ int sim_run_wait(char *const argv[], const char *logpath)
 	int rc = ATTEST_E_IO;
 	if (posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0) != 0 ||
 	    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, logpath,
-					     O_WRONLY | O_CREAT | O_APPEND, 0644) != 0 ||
+	                                     O_WRONLY | O_CREAT | O_APPEND, 0644) != 0 ||
 	    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO) != 0)
 		goto out;
 	pid_t pid;
@@ -187,7 +207,7 @@ int sim_run_wait(char *const argv[], const char *logpath)
 		rc = 0;
 	else
 		fprintf(stderr, "attest-sim: %s failed (status %d); see %s\n", argv[0],
-			WIFEXITED(st) ? WEXITSTATUS(st) : -1, logpath);
+		        WIFEXITED(st) ? WEXITSTATUS(st) : -1, logpath);
 out:
 	posix_spawn_file_actions_destroy(&fa);
 	return rc;
