@@ -333,6 +333,38 @@ static int free_port(unsigned *ret)
 	return rc;
 }
 
+static bool port_is_free(unsigned port)
+{
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int one = 1;
+	/* As QEMU's slirp binds its forwarded ports: SO_REUSEADDR, so that the
+	 * last boot's connections in TIME_WAIT do not count as the port taken. */
+	bool ok = s >= 0 && setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+	          bind(s, (struct sockaddr *)&a, sizeof a) == 0;
+	if (s >= 0)
+		close(s);
+	return ok;
+}
+
+/* DIR/vm.port: the forwarded port of the last boot (0 if none). */
+static unsigned last_port(const char *dir)
+{
+	char path[SIM_PATH_MAX];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	if (sim_path(path, dir, "vm.port") || fileio_read(path, 16, &buf, &len))
+		return 0;
+	char text[17];
+	memcpy(text, buf, len);
+	text[len] = '\0';
+	free(buf);
+	char *end = NULL;
+	long v = strtol(text, &end, 10);
+	return end != text && (*end == '\n' || !*end) && v > 1024 && v < 65536 ? (unsigned)v : 0;
+}
+
 static int start_swtpm(const char *dir, pid_t *ret)
 {
 	char st[SIM_PATH_MAX], sock[SIM_PATH_MAX], lp[SIM_PATH_MAX];
@@ -446,6 +478,14 @@ static int console_scan(const char *dir, size_t from, char thumb[THUMB_MAX], con
 	int rc = 0;
 	bool listening = false;
 	thumb[0] = '\0';
+	/* Shim prints this and waits for a key, without ending the line. */
+	static const char sv[] = "Security Violation";
+	if (from < len && memmem(buf + from, len - from, sv, sizeof sv - 1)) {
+		*why = "the boot chain was refused: \"Security Violation\" on the console "
+		       "(shim or the firmware would not run a boot loader)";
+		free(buf);
+		return -1;
+	}
 	for (size_t i = from < len ? from : len; i < len;) {
 		const char *l = (const char *)buf + i;
 		const char *nl = memchr(l, '\n', len - i);
@@ -454,7 +494,6 @@ static int console_scan(const char *dir, size_t from, char thumb[THUMB_MAX], con
 			break; /* an unfinished line: next time */
 		static const char tp[] = "attest-vm: agent: thumbprint ";
 		static const char ls[] = "attest-vm: agent: listening ";
-		static const char sv[] = "Security Violation";
 		static const char gone[] = "attest-vm: attest-agent exited";
 		if (n > sizeof tp - 1 && !strncmp(l, tp, sizeof tp - 1)) {
 			const char *v = l + sizeof tp - 1;
@@ -467,11 +506,6 @@ static int console_scan(const char *dir, size_t from, char thumb[THUMB_MAX], con
 			}
 		} else if (n >= sizeof ls - 1 && !strncmp(l, ls, sizeof ls - 1)) {
 			listening = true;
-		} else if (memmem(l, n, sv, sizeof sv - 1)) {
-			*why = "the boot chain was refused: \"Security Violation\" on the console "
-			       "(shim or the firmware would not run a boot loader)";
-			rc = -1;
-			break;
 		} else if (n >= sizeof gone - 1 && !strncmp(l, gone, sizeof gone - 1)) {
 			*why = "the agent exited inside the guest";
 			rc = -1;
@@ -505,9 +539,19 @@ static void console_tail(const char *dir)
 		if (buf[--start] == '\n' && start + 1 < len)
 			lines++;
 	fprintf(stderr, "attest-sim: last console lines (%s):\n", path);
-	for (size_t i = start; i < len; i++)
+	/* Printable text only: the firmware paints the screen with ANSI escape
+	 * sequences (ESC [ ... letter), which are skipped. */
+	for (size_t i = start; i < len; i++) {
+		if (buf[i] == 0x1b) {
+			while (i + 1 < len && !((buf[i + 1] >= 'A' && buf[i + 1] <= 'Z') ||
+			                        (buf[i + 1] >= 'a' && buf[i + 1] <= 'z')))
+				i++;
+			i++;
+			continue;
+		}
 		if (buf[i] == '\n' || (buf[i] >= 0x20 && buf[i] < 0x7f))
 			fputc(buf[i], stderr);
+	}
 	fputc('\n', stderr);
 	free(buf);
 }
@@ -701,8 +745,15 @@ int sim_vm_boot(const struct sim_conf *conf, int argc, char **argv, bool reboot)
 		return 1;
 	double t0 = now_s();
 	int rc = ATTEST_E_IO;
+	/* The port of the last boot first: a host keeps its address across
+	 * power cycles, as the verifier knows it by that address. */
+	unsigned last = last_port(c.dir);
 	for (int attempt = 0; attempt < START_ATTEMPTS; attempt++) {
-		if (free_port(&r.port) != 0 || start_qemu(&c, r.port, &r.qemu) != 0)
+		if (attempt == 0 && last && port_is_free(last))
+			r.port = last;
+		else if (free_port(&r.port) != 0)
+			break;
+		if (start_qemu(&c, r.port, &r.qemu) != 0)
 			break;
 		if (run_write(c.dir, &r) != 0) {
 			fprintf(stderr, "attest-sim boot: cannot record the pids in %s\n", c.dir);
@@ -729,6 +780,10 @@ int sim_vm_boot(const struct sim_conf *conf, int argc, char **argv, bool reboot)
 		return 1;
 	}
 	run_write(c.dir, &r);
+	char pp[SIM_PATH_MAX], pt[16];
+	int pn = snprintf(pt, sizeof pt, "%u\n", r.port);
+	if (sim_path(pp, c.dir, "vm.port") == 0)
+		(void)fileio_write_atomic(pp, pt, (size_t)pn, 0644);
 	fprintf(stderr, "attest-sim boot: agent up %.1f s after QEMU started\n", now_s() - t0);
 	printf("agent 127.0.0.1:%u %s\n", r.port, r.thumb);
 	return fflush(stdout) == 0 ? 0 : 1;
@@ -806,9 +861,9 @@ static int helper(const char *dir, char *const args[])
 	if (sim_path(log, dir, "vm-image.log"))
 		return 1;
 	pid_t pid;
-	char *argv[8] = {"bash"};
+	char *argv[12] = {"bash"};
 	size_t n = 1;
-	for (size_t i = 0; args[i] && n < 7; i++)
+	for (size_t i = 0; args[i] && n < 11; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
 	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -847,7 +902,8 @@ static int esp_build(const struct sim_conf *c)
 	char h[SIM_PATH_MAX], a[SIM_PATH_MAX];
 	if (helper_paths(h, a) != 0)
 		return 1;
-	char *args[] = {h, "esp", (char *)c->dir, (char *)c->kernel, a, NULL};
+	char *args[] = {
+	    h, "esp", (char *)c->dir, (char *)c->kernel, a, c->secure_boot ? "on" : "off", NULL};
 	return helper(c->dir, args);
 }
 

@@ -6,12 +6,14 @@
 #
 #   vm-image.sh kernels              signed kernel versions the archive has,
 #                                    newest first (6.1.0-NN-amd64)
-#   vm-image.sh esp DIR VERSION AGENT
-#                                    DIR/esp.img: shim as EFI/BOOT/BOOTX64.EFI,
+#   vm-image.sh esp DIR VERSION AGENT on|off
+#                                    DIR/esp.img (for Secure Boot on|off): shim as EFI/BOOT/BOOTX64.EFI,
 #                                    grub as EFI/BOOT/grubx64.efi, grub.cfg in
 #                                    EFI/debian/, the kernel VERSION and an
 #                                    initramfs holding busybox and AGENT
 #   vm-image.sh data DIR             DIR/data.img: the guest's persistent disk
+#   vm-image.sh unpacked PKG         the directory PKG is unpacked in (fetched
+#                                    if needed): tests read the files from it
 #
 # Cache: ${ATTEST_VM_CACHE:-/var/cache/attest-vm} (falls back to
 # ~/.cache/attest-vm when that is not writable); reused across runs.
@@ -123,8 +125,8 @@ build_initrd() { # build_initrd OUT KDIR VERSION AGENT
   mv "$out.tmp" "$out"
 }
 
-esp() { # esp DIR VERSION AGENT
-  local dir=$1 ver=$2 agent=$3
+esp() { # esp DIR VERSION AGENT SB
+  local dir=$1 ver=$2 agent=$3 sb=$4
   [ -x "$agent" ] || die "agent $agent not found"
   local shim grub kdir
   shim=$(fetch shim-signed)
@@ -135,12 +137,19 @@ esp() { # esp DIR VERSION AGENT
   build_initrd "$initrd" "$kdir" "$ver" "$agent"
   # grub.cfg: what a Debian install writes, reduced to one entry. The
   # command line is measured into PCR 8: nothing host-specific goes there.
+  # With Secure Boot off, Debian's grub runs `linux` through the legacy
+  # boot protocol, which skips the kernel's EFI stub: the kernel then never
+  # gets the firmware's event log (no binary_bios_measurements). Such a
+  # host boots with linuxefi (the EFI handover) so that the verifier sees
+  # its log and says why it is not trusted.
+  local lcmd=linux icmd=initrd
+  [ "$sb" = off ] && lcmd=linuxefi icmd=initrdefi
   cat >"$dir/grub.cfg" <<EOF
 set timeout=0
 set default=0
 menuentry 'Debian GNU/Linux, with Linux $ver' {
-	linux /vmlinuz-$ver console=ttyS0 quiet
-	initrd /initrd.img-$ver
+	$lcmd /vmlinuz-$ver console=ttyS0 quiet
+	$icmd /initrd.img-$ver
 }
 EOF
   local kb ib img="$dir/esp.img.tmp"
@@ -174,8 +183,9 @@ data() {
 
 case "${1:-}" in
 kernels) kernels ;;
+unpacked) [ $# -eq 2 ] || die "usage: unpacked PKG"; fetch "$2" ;;
 kernels-to) [ $# -eq 2 ] || die "usage: kernels-to FILE"; kernels >"$2" ;;
-esp) [ $# -eq 4 ] || die "usage: esp DIR VERSION AGENT"; esp "$2" "$3" "$4" ;;
+esp) [ $# -eq 5 ] || die "usage: esp DIR VERSION AGENT on|off"; esp "$2" "$3" "$4" "$5" ;;
 data) [ $# -eq 2 ] || die "usage: data DIR"; data "$2" ;;
-*) die "usage: vm-image.sh kernels | esp DIR VERSION AGENT | data DIR" ;;
+*) die "usage: vm-image.sh kernels | unpacked PKG | esp DIR VERSION AGENT on|off | data DIR" ;;
 esac

@@ -18,6 +18,9 @@ mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null
 
 sb=$(od -An -tu1 /sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c 2>/dev/null | awk "{print \$5}")
 echo "attest-vm: kernel $(uname -r) secure-boot=${sb:-absent} lockdown=$(cat /sys/kernel/security/lockdown 2>/dev/null)"
+log=/sys/kernel/security/tpm0/binary_bios_measurements
+[ -e $log ] && echo "attest-vm: event log $(cat $log | wc -c) bytes"
+dmesg | grep -E "^\[ *[0-9.]*\] (efi: |tpm|TPM|Kernel command line|Secure boot)" | sed 's/^/attest-vm: dmesg: /'
 for t in /sys/class/tpm/tpm*; do
 	[ -e "$t/device/driver" ] && echo "attest-vm: $(basename $t) driver $(basename $(readlink $t/device/driver))"
 done
