@@ -2,6 +2,7 @@
  * grub and kernel, swtpm as the guest's TIS or CRB TPM, and the real
  * attest-agent inside (docs/simulator.md, "VM hosts"). The disk images are
  * built by sim/vm-image.sh; this file runs and watches the processes. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -468,25 +469,51 @@ static int start_qemu(const struct sim_conf *c, unsigned port, pid_t *ret)
 /* Read the console from offset `from`; find the agent's lines. 1 when the
  * agent is up (thumbprint copied), 0 not yet, <0 the boot failed (why in
  * `why`). */
-static int console_scan(const char *dir, size_t from, char thumb[THUMB_MAX], const char **why)
+/* At most CONSOLE_MAX bytes of DIR/console.log from offset `from` (a long
+ * running guest's console grows; only this boot's part is read). */
+static int console_read(const char *dir, size_t from, uint8_t **ret, size_t *ret_len)
 {
 	char path[SIM_PATH_MAX];
+	if (sim_path(path, dir, "console.log"))
+		return ATTEST_E_LIMIT;
+	FILE *f = fopen(path, "rbe");
+	if (!f)
+		return ATTEST_E_NOTFOUND;
+	uint8_t *buf = malloc(CONSOLE_MAX);
+	size_t n = 0;
+	int rc = buf && fseeko(f, (off_t)from, SEEK_SET) == 0 ? 0 : ATTEST_E_IO;
+	if (!rc) {
+		n = fread(buf, 1, CONSOLE_MAX, f);
+		rc = ferror(f) ? ATTEST_E_IO : 0;
+	}
+	fclose(f);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	*ret = buf;
+	*ret_len = n;
+	return 0;
+}
+
+static int console_scan(const char *dir, size_t from, char thumb[THUMB_MAX], const char **why)
+{
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	if (sim_path(path, dir, "console.log") || fileio_read(path, CONSOLE_MAX, &buf, &len))
+	if (console_read(dir, from, &buf, &len))
 		return 0;
 	int rc = 0;
 	bool listening = false;
 	thumb[0] = '\0';
 	/* Shim prints this and waits for a key, without ending the line. */
 	static const char sv[] = "Security Violation";
-	if (from < len && memmem(buf + from, len - from, sv, sizeof sv - 1)) {
+	if (memmem(buf, len, sv, sizeof sv - 1)) {
 		*why = "the boot chain was refused: \"Security Violation\" on the console "
 		       "(shim or the firmware would not run a boot loader)";
 		free(buf);
 		return -1;
 	}
-	for (size_t i = from < len ? from : len; i < len;) {
+	for (size_t i = 0; i < len;) {
 		const char *l = (const char *)buf + i;
 		const char *nl = memchr(l, '\n', len - i);
 		size_t n = nl ? (size_t)(nl - l) : len - i;
@@ -527,12 +554,12 @@ static size_t console_size(const char *dir)
 	                                                                       : 0;
 }
 
-static void console_tail(const char *dir)
+static void console_tail(const char *dir, size_t from)
 {
 	char path[SIM_PATH_MAX];
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	if (sim_path(path, dir, "console.log") || fileio_read(path, CONSOLE_MAX, &buf, &len))
+	if (sim_path(path, dir, "console.log") || console_read(dir, from, &buf, &len))
 		return;
 	size_t start = len, lines = 0;
 	while (start > 0 && lines < 8)
@@ -579,7 +606,7 @@ static int wait_agent(const char *dir, const struct vm_run *r, size_t from, int 
 		fprintf(stderr, "attest-sim: the agent did not come up within %d s\n", timeout_s);
 	else
 		fprintf(stderr, "attest-sim: boot failed: %s\n", why);
-	console_tail(dir);
+	console_tail(dir, from);
 	return ATTEST_E_IO;
 }
 
@@ -907,11 +934,19 @@ static int esp_build(const struct sim_conf *c)
 	return helper(c->dir, args);
 }
 
+/* A Debian kernel ABI name such as 6.1.0-56-amd64 (it becomes a package
+ * name and file names). */
+static bool kernel_ok(const char *v)
+{
+	size_t n = strlen(v);
+	return n > 6 && n < 64 && isdigit((unsigned char)v[0]) && strspn(v, "0123456789.-") > 2 &&
+	       strcmp(v + n - 6, "-amd64") == 0 && strspn(v, "0123456789.-amd") == n;
+}
+
 int sim_vm_kernel(const struct sim_conf *conf, const char *version)
 {
 	struct sim_conf c = *conf;
-	if (strlen(version) >= sizeof c.kernel || strncmp(version, "6.", 2) != 0 ||
-	    strspn(version, "0123456789.-amd") != strlen(version)) {
+	if (!kernel_ok(version)) {
 		fprintf(stderr,
 		        "attest-sim kernel: \"%s\" is not a kernel version like "
 		        "6.1.0-56-amd64\n",
@@ -1051,8 +1086,13 @@ int sim_vm_create(int argc, char **argv)
 	if (sim_ca_ensure(c.ca_dir) != 0)
 		return 1;
 	if (kernel) {
-		if (strlen(kernel) >= sizeof c.kernel)
+		if (!kernel_ok(kernel)) {
+			fprintf(stderr,
+			        "attest-sim create: \"%s\" is not a kernel version like "
+			        "6.1.0-56-amd64\n",
+			        kernel);
 			return 2;
+		}
 		snprintf(c.kernel, sizeof c.kernel, "%s", kernel);
 	} else {
 		int rc = latest_kernel(c.dir, c.kernel);
