@@ -1050,6 +1050,13 @@ int sim_vm_create(int argc, char **argv)
 		                "[--secure-boot on|off] [--kernel VERSION] [--ek-ca CADIR]\n");
 		return 2;
 	}
+	if (kernel && !kernel_ok(kernel)) {
+		fprintf(stderr,
+		        "attest-sim create: \"%s\" is not a kernel version like "
+		        "6.1.0-56-amd64\n",
+		        kernel);
+		return 2;
+	}
 	const char *dir_arg = argv[1];
 	char buf[PATH_MAX], p[SIM_PATH_MAX];
 	if (mkdir(dir_arg, 0755) != 0 && errno != EEXIST) {
@@ -1086,13 +1093,6 @@ int sim_vm_create(int argc, char **argv)
 	if (sim_ca_ensure(c.ca_dir) != 0)
 		return 1;
 	if (kernel) {
-		if (!kernel_ok(kernel)) {
-			fprintf(stderr,
-			        "attest-sim create: \"%s\" is not a kernel version like "
-			        "6.1.0-56-amd64\n",
-			        kernel);
-			return 2;
-		}
 		snprintf(c.kernel, sizeof c.kernel, "%s", kernel);
 	} else {
 		int rc = latest_kernel(c.dir, c.kernel);
