@@ -42,7 +42,9 @@ sw=$(jq -c .software <<<"$body")
   fail "software view does not show shim then grub: $sw"
 [ "$(field .software.kernel)" = "$k_old" ] || fail "software view does not show kernel $k_old: $sw"
 check_boot_apps h "$k_old"
+a=$(date +%s.%N)
 attest h
+t_quiet=$(echo "$(date +%s.%N) - $a" | bc)
 ak1=$(field .ak_name) reset1=$(field .boot.reset_count)
 [ "$reset1" != null ] || fail "no boot.reset_count: $(jq -c .boot <<<"$body")"
 ok "1. Secure Boot, TIS: green under the default policy (boot ${boot1}s), interface tis, software $sw"
@@ -130,4 +132,4 @@ for i in $(seq 6); do
   [ "$(field .trust)" != green ] || fail "the tampered host became green"
 done
 ok "7b. the host never answers: $(field .connection), trust $seen then $(field .trust), never green"
-echo "figures: first boot to green ${green1}s after test start (boot ${boot1}s); per attestation ${times[*]} s; total $(($(date +%s) - t_start))s"
+echo "figures: first boot to green ${green1}s after test start (boot ${boot1}s); one attestation ${t_quiet}s alone, ${times[*]} s beside another TPM user; total $(($(date +%s) - t_start))s"
