@@ -5,6 +5,11 @@
 #   trusted      QEMU/OVMF Ubuntu, Secure Boot on, certified TPM  -> green
 #   sb-off       GCE Ubuntu 21.04, Secure Boot off                 -> red SECURE_BOOT_DISABLED
 #   uncertified  GCE RHEL 8, TPM whose EK CA is not certified      -> red TPM_NOT_CERTIFIED
+# With DEMO_VM=1, a fourth host beside them is a real UEFI machine: QEMU/OVMF
+# booting Debian's signed shim, grub and kernel with Secure Boot on, swtpm as
+# its TIS TPM and the real agent inside (attest-sim create --vm; about 30 s
+# to boot, more the first time while Debian's packages are fetched):
+#   vm-uefi      Debian 12 signed chain, Secure Boot on, TIS       -> green
 # Prints the dashboard URL, the admin token and attestctl commands to try,
 # then runs until Ctrl-C, which stops everything it started (by pid).
 set -uo pipefail
@@ -99,13 +104,33 @@ url=$(sed -n 's/^listen //p' "$work/verifier.out")
 export ATTEST_SERVER="$url" ATTEST_TOKEN_FILE="$work/verifier/admin.token" ATTEST_SERVER_THUMBPRINT="$vthumb"
 echo "  verifier $url ($vthumb), log in $work/verifier.log"
 
+nhosts=3
+if [ "${DEMO_VM:-0}" = 1 ]; then
+  step "2b. A real UEFI Secure Boot host in QEMU (DEMO_VM=1; about 30 s)"
+  d="$work/vm-uefi"
+  if [ ! -f "$d/sim.conf" ]; then
+    "$bin/attest-sim" create "$d" --vm --tpm tis --ek-ca "$work/certified-ca" >/dev/null 2>"$work/vm-uefi.sim.err" ||
+      die "attest-sim create --vm failed: $(tail -5 "$work/vm-uefi.sim.err")"
+  fi
+  sims+=("$d")
+  line=$("$bin/attest-sim" boot "$d" --trust-verifier "$vthumb" 2>>"$work/vm-uefi.sim.err" | tail -n1) ||
+    die "the VM did not boot: $(tail -5 "$work/vm-uefi.sim.err")"
+  vm_addr=$(cut -d' ' -f2 <<<"$line") vm_thumb=$(cut -d' ' -f3 <<<"$line")
+  printf '  %-12s %-22s agent %s  %s\n' vm-uefi "Debian 12 signed chain" "$vm_addr" "$vm_thumb"
+  echo "  guest console: $d/console.log"
+  nhosts=4
+fi
+
 step "3. Adding the hosts (the operator confirms each agent's thumbprint)"
 "$bin/attestctl" host add "$trusted_addr" --name trusted --thumbprint "$trusted_thumb" >/dev/null || die "host add trusted failed"
 "$bin/attestctl" host add "$sb_off_addr" --name sb-off --thumbprint "$sb_off_thumb" >/dev/null || die "host add sb-off failed"
 "$bin/attestctl" host add "$uncertified_addr" --name uncertified --thumbprint "$uncertified_thumb" >/dev/null || die "host add uncertified failed"
-for _ in $(seq 100); do
+if [ "$nhosts" = 4 ]; then
+  "$bin/attestctl" host add "$vm_addr" --name vm-uefi --thumbprint "$vm_thumb" >/dev/null || die "host add vm-uefi failed"
+fi
+for _ in $(seq 150); do
   n=$("$bin/attestctl" host list --json 2>/dev/null | jq '[.hosts[]? // .[]? | select(.trust != "unknown")] | length' 2>/dev/null)
-  [ "${n:-0}" -ge 3 ] && break
+  [ "${n:-0}" -ge "$nhosts" ] && break
   sleep 0.2
 done
 "$bin/attestctl" host list
@@ -127,7 +152,8 @@ Try, in another shell:
   $bin/attestctl host attest trusted && $bin/attestctl host show trusted     # now red, PCR 4
   $bin/attest-sim reboot $work/trusted && $bin/attestctl host attest trusted  # re-enrolled, green
 
-Hosts are attested every ${interval}s. Ctrl-C stops the verifier, the agents and the emulators.
+Hosts are attested every ${interval}s. Ctrl-C stops the verifier, the agents and the emulators
+(and the VM, with DEMO_VM=1: attest-sim reboot $work/vm-uefi reboots it for real).
 EOF2
 if [ -n "${DEMO_EXIT_AFTER_START:-}" ]; then exit 0; fi
 while kill -0 "$vpid" 2>/dev/null; do sleep 1; done

@@ -13,6 +13,9 @@ PKGS=(
   swtpm swtpm-tools tpm2-tools openssl
   # services and tools the tests start
   postgresql sqlite3 chromium valgrind jq curl python3
+  # VM hosts (attest-sim create --vm, tests/integration/test_vm_*.sh): QEMU
+  # and OVMF, and what builds the guest's disks from Debian's packages
+  qemu-system-x86 ovmf dosfstools mtools cpio busybox-static binutils bc
 )
 # Node.js for the browser tests: use the machine's own if it has one (it may
 # come from another packager whose nodejs conflicts with Debian's npm).

@@ -51,7 +51,37 @@ static void usage(FILE *f)
 	        "  status DIR\n"
 	        "        JSON: running, pid, tcti, reset_count, restart_count, ak\n"
 	        "\n"
-	        "Needs swtpm and swtpm_setup on PATH. Exit status 0 ok, 1 failure, 2 usage.\n");
+	        "A VM host is a directory DIR too: QEMU (TCG) with OVMF booting Debian's signed\n"
+	        "shim, grub and kernel, swtpm as its TPM, the real attest-agent inside.\n"
+	        "\n"
+	        "  create DIR --vm [--tpm tis|crb|none] [--secure-boot on|off]\n"
+	        "             [--kernel VERSION] [--ek-ca CADIR]\n"
+	        "        TPM state as above (also with --tpm none: a TPM can be fitted later);\n"
+	        "        OVMF variables with Microsoft's keys (Secure Boot on, default) or none\n"
+	        "        (off); an ESP image with shim, grub, linux-image-VERSION (default: the\n"
+	        "        newest 6.1.0-NN-amd64 in the archive) and an initramfs holding busybox\n"
+	        "        and this build's attest-agent; a persistent data disk for the agent.\n"
+	        "        Packages come from apt-get download into ATTEST_VM_CACHE (default\n"
+	        "        /var/cache/attest-vm). Exit status 3 if they cannot be fetched.\n"
+	        "  boot DIR [--trust-verifier SHA256:HEX] [--tpm tis|crb|none] [--tpm-noise]\n"
+	        "           [--timeout S]\n"
+	        "        start swtpm and QEMU; the thumbprint goes to the agent through the\n"
+	        "        data disk; --tpm changes the TPM fitted (recorded); --tpm-noise runs\n"
+	        "        another TPM user in the guest (attest-agent evidence in a loop); wait\n"
+	        "        up to S seconds (default 180) for the agent; last line printed:\n"
+	        "        agent 127.0.0.1:PORT SHA256:<agent thumbprint>\n"
+	        "  reboot DIR [--trust-verifier TP] [--tpm-noise|--no-tpm-noise] [--timeout S]\n"
+	        "        reset the running guest (QMP system_reset: the TPM is reset, new\n"
+	        "        resetCount; the data disk is kept); prints the agent line again\n"
+	        "  kernel DIR VERSION\n"
+	        "        install linux-image-VERSION on the ESP: it runs from the next boot\n"
+	        "  stop DIR, status DIR\n"
+	        "        as above, for QEMU and swtpm (status: running, vm, tpm, secure_boot,\n"
+	        "        kernel, pid, swtpm_pid, agent, thumbprint)\n"
+	        "\n"
+	        "Needs swtpm and swtpm_setup on PATH (VM hosts: qemu-system-x86_64, ovmf,\n"
+	        "mtools, dosfstools, cpio, busybox-static). Exit status 0 ok, 1 failure,\n"
+	        "2 usage, 3 (create --vm) Debian's packages cannot be fetched.\n");
 }
 
 static int abspath(const char *in, char out[SIM_PATH_MAX])
@@ -68,6 +98,54 @@ static int write_text(const char *dir, const char *name, const char *text)
 	char p[SIM_PATH_MAX];
 	int rc = sim_path(p, dir, name);
 	return rc ? rc : fileio_write_atomic(p, text, strlen(text), 0644);
+}
+
+int sim_tpm_state_create(const struct sim_conf *c)
+{
+	struct sim_conf conf = *c;
+	char state[SIM_PATH_MAX];
+	/* swtpm_setup runs swtpm_localca with configuration files we write
+	 * here, so it signs with our CA and never the system one. */
+	char text[4 * SIM_PATH_MAX + 256];
+	snprintf(text, sizeof text,
+	         "statedir = %s\nsigningkey = %s/ca-key.pem\nissuercert = %s/ca.pem\n"
+	         "certserial = %s/certserial\n",
+	         conf.ca_dir, conf.ca_dir, conf.ca_dir, conf.ca_dir);
+	if (write_text(conf.dir, "swtpm-localca.conf", text) ||
+	    write_text(conf.dir, "swtpm-localca.options",
+	               "--platform-manufacturer attest\n--platform-version 1.0\n"
+	               "--platform-model attest-sim\n"))
+		return 1;
+	snprintf(text, sizeof text,
+	         "create_certs_tool = swtpm_localca\n"
+	         "create_certs_tool_config = %s/swtpm-localca.conf\n"
+	         "create_certs_tool_options = %s/swtpm-localca.options\n"
+	         "active_pcr_banks = sha256\n",
+	         conf.dir, conf.dir);
+	if (write_text(conf.dir, "swtpm_setup.conf", text))
+		return 1;
+	if (sim_path(state, conf.dir, "state") || (mkdir(state, 0755) != 0 && errno != EEXIST))
+		return 1;
+	char cfg[SIM_PATH_MAX], setup_log[SIM_PATH_MAX];
+	if (sim_path(cfg, conf.dir, "swtpm_setup.conf") ||
+	    sim_path(setup_log, conf.dir, "swtpm_setup.log"))
+		return 1;
+	char *args[] = {"swtpm_setup",
+	                "--tpm2",
+	                "--tpm-state",
+	                state,
+	                "--create-ek-cert",
+	                "--config",
+	                cfg,
+	                "--pcr-banks",
+	                conf.sha1_bank ? "sha1,sha256" : "sha256",
+	                "--write-ek-cert-files",
+	                conf.dir,
+	                "--overwrite",
+	                NULL};
+	if (sim_run_wait(args, setup_log) != 0)
+		return 1;
+	return 0;
 }
 
 static int cmd_create(int argc, char **argv)
@@ -117,7 +195,7 @@ static int cmd_create(int argc, char **argv)
 	eventlog_free(log);
 
 	int status = 1;
-	char p[SIM_PATH_MAX], state[SIM_PATH_MAX];
+	char p[SIM_PATH_MAX];
 	if (mkdir(dir_arg, 0755) != 0 && errno != EEXIST) {
 		fprintf(stderr, "attest-sim create: cannot create %s: %s\n", dir_arg,
 		        strerror(errno));
@@ -146,46 +224,7 @@ static int cmd_create(int argc, char **argv)
 		goto out;
 	}
 
-	/* swtpm_setup runs swtpm_localca with configuration files we write
-	 * here, so it signs with our CA and never the system one. */
-	char text[4 * SIM_PATH_MAX + 256];
-	snprintf(text, sizeof text,
-	         "statedir = %s\nsigningkey = %s/ca-key.pem\nissuercert = %s/ca.pem\n"
-	         "certserial = %s/certserial\n",
-	         conf.ca_dir, conf.ca_dir, conf.ca_dir, conf.ca_dir);
-	if (write_text(conf.dir, "swtpm-localca.conf", text) ||
-	    write_text(conf.dir, "swtpm-localca.options",
-	               "--platform-manufacturer attest\n--platform-version 1.0\n"
-	               "--platform-model attest-sim\n"))
-		goto out;
-	snprintf(text, sizeof text,
-	         "create_certs_tool = swtpm_localca\n"
-	         "create_certs_tool_config = %s/swtpm-localca.conf\n"
-	         "create_certs_tool_options = %s/swtpm-localca.options\n"
-	         "active_pcr_banks = sha256\n",
-	         conf.dir, conf.dir);
-	if (write_text(conf.dir, "swtpm_setup.conf", text))
-		goto out;
-	if (sim_path(state, conf.dir, "state") || (mkdir(state, 0755) != 0 && errno != EEXIST))
-		goto out;
-	char cfg[SIM_PATH_MAX], setup_log[SIM_PATH_MAX];
-	if (sim_path(cfg, conf.dir, "swtpm_setup.conf") ||
-	    sim_path(setup_log, conf.dir, "swtpm_setup.log"))
-		goto out;
-	char *args[] = {"swtpm_setup",
-	                "--tpm2",
-	                "--tpm-state",
-	                state,
-	                "--create-ek-cert",
-	                "--config",
-	                cfg,
-	                "--pcr-banks",
-	                conf.sha1_bank ? "sha1,sha256" : "sha256",
-	                "--write-ek-cert-files",
-	                conf.dir,
-	                "--overwrite",
-	                NULL};
-	if (sim_run_wait(args, setup_log) != 0)
+	if (sim_tpm_state_create(&conf) != 0)
 		goto out;
 	if (sim_conf_write(&conf) != 0) {
 		fprintf(stderr, "attest-sim create: cannot write %s/sim.conf\n", conf.dir);
@@ -221,15 +260,17 @@ static int running(const struct sim_conf *conf, struct sim_run *run)
 static int cmd_boot(int argc, char **argv, bool reboot)
 {
 	const char *cmd = reboot ? "reboot" : "boot";
+	struct sim_conf conf;
+	struct sim_run run;
+	char tcti[96];
+	if (argc >= 2 && host_dir(argv[1], &conf) != 0)
+		return 1;
+	if (argc >= 2 && conf.vm)
+		return sim_vm_boot(&conf, argc, argv, reboot);
 	if (argc != 2) {
 		fprintf(stderr, "attest-sim %s: usage: %s DIR\n", cmd, cmd);
 		return 2;
 	}
-	struct sim_conf conf;
-	struct sim_run run;
-	char tcti[96];
-	if (host_dir(argv[1], &conf) != 0)
-		return 1;
 	bool up = running(&conf, &run) == 0;
 	if (!reboot && up) {
 		sim_tcti(tcti, sizeof tcti, run.port);
@@ -282,6 +323,8 @@ static int cmd_stop(int argc, char **argv)
 	struct sim_run run;
 	if (host_dir(argv[1], &conf) != 0)
 		return 1;
+	if (conf.vm)
+		return sim_vm_stop(&conf);
 	if (sim_run_read(conf.dir, &run) != 0) {
 		fprintf(stderr, "attest-sim stop: %s is not running\n", conf.dir);
 		return 0;
@@ -329,6 +372,11 @@ static int cmd_extend(int argc, char **argv)
 	}
 	if (host_dir(argv[1], &conf) != 0)
 		return 1;
+	if (conf.vm) {
+		fprintf(stderr, "attest-sim extend: %s is a VM host: its firmware measures\n",
+		        conf.dir);
+		return 1;
+	}
 	if (running(&conf, &run) != 0) {
 		fprintf(stderr, "attest-sim extend: %s is not running; boot it first\n", conf.dir);
 		return 1;
@@ -374,6 +422,8 @@ static int cmd_status(int argc, char **argv)
 	struct sim_run run;
 	if (host_dir(argv[1], &conf) != 0)
 		return 1;
+	if (conf.vm)
+		return sim_vm_status(&conf);
 	if (running(&conf, &run) != 0) {
 		printf("{\"running\": false, \"ak\": \"%s\"}\n", conf.ecc_ak ? "ecc" : "rsa");
 		return 0;
@@ -414,8 +464,26 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!strcmp(cmd, "create"))
+	if (!strcmp(cmd, "create")) {
+		for (int i = 3; i < argc; i++)
+			if (!strcmp(argv[i], "--vm"))
+				return sim_vm_create(argc - 1, argv + 1);
 		return cmd_create(argc - 1, argv + 1);
+	}
+	if (!strcmp(cmd, "kernel")) {
+		struct sim_conf conf;
+		if (argc != 4) {
+			fprintf(stderr, "attest-sim kernel: usage: kernel DIR VERSION\n");
+			return 2;
+		}
+		if (host_dir(argv[2], &conf) != 0)
+			return 1;
+		if (!conf.vm) {
+			fprintf(stderr, "attest-sim kernel: %s is not a VM host\n", conf.dir);
+			return 1;
+		}
+		return sim_vm_kernel(&conf, argv[3]);
+	}
 	if (!strcmp(cmd, "boot"))
 		return cmd_boot(argc - 1, argv + 1, false);
 	if (!strcmp(cmd, "reboot"))

@@ -18,6 +18,11 @@ struct sim_conf {
 	char ca_dir[SIM_PATH_MAX];
 	bool ecc_ak;    /* the AK this host's agent should make */
 	bool sha1_bank; /* SHA-1 bank active besides SHA-256 */
+	/* VM hosts only (sim_vm.c): QEMU + OVMF booting Debian's signed chain. */
+	bool vm;
+	char tpm[8];      /* "tis", "crb" or "none": the TPM device the VM has */
+	bool secure_boot; /* OVMF variables with Microsoft's keys enrolled */
+	char kernel[64];  /* 6.1.0-NN-amd64 on the ESP */
 };
 
 /* What a running simulated host recorded at boot. */
@@ -39,6 +44,18 @@ bool sim_pid_is_ours(pid_t pid, const char *dir);
 /* Run argv (PATH lookup), stdout+stderr appended to logpath; wait for it.
  * 0 if it exited 0. */
 int sim_run_wait(char *const argv[], const char *logpath);
+
+/* main.c: swtpm_setup for the host in conf->dir with EKs certified by the
+ * CA in conf->ca_dir (written before). Messages on stderr. */
+int sim_tpm_state_create(const struct sim_conf *conf);
+
+/* sim_vm.c: VM hosts. Each takes the command's argc/argv (argv[1] = DIR)
+ * and returns the exit status. */
+int sim_vm_create(int argc, char **argv);
+int sim_vm_boot(const struct sim_conf *conf, int argc, char **argv, bool reboot);
+int sim_vm_stop(const struct sim_conf *conf);
+int sim_vm_status(const struct sim_conf *conf);
+int sim_vm_kernel(const struct sim_conf *conf, const char *version);
 
 /* sim_ca.c: the test EK CA in ca_dir (ca.pem, ca-key.pem, certserial),
  * created if missing, under a lock so parallel creates share one CA. */

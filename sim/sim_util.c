@@ -31,6 +31,14 @@ int sim_conf_write(const struct sim_conf *c)
 	                 c->ecc_ak ? "ecc" : "rsa", c->sha1_bank ? "sha1,sha256" : "sha256");
 	if (n < 0 || (size_t)n >= sizeof buf)
 		return ATTEST_E_LIMIT;
+	if (c->vm) {
+		int m = snprintf(buf + n, sizeof buf - (size_t)n,
+		                 "vm=1\ntpm=%s\nsecure_boot=%s\nkernel=%s\n", c->tpm,
+		                 c->secure_boot ? "on" : "off", c->kernel);
+		if (m < 0 || (size_t)m >= sizeof buf - (size_t)n)
+			return ATTEST_E_LIMIT;
+		n += m;
+	}
 	return fileio_write_atomic(path, buf, (size_t)n, 0644);
 }
 
@@ -73,6 +81,18 @@ int sim_conf_read(const char *dir, struct sim_conf *ret)
 	    !conf_get(t, "ak", ak, sizeof ak) || !conf_get(t, "banks", banks, sizeof banks)) {
 		free(buf);
 		return ATTEST_E_FORMAT;
+	}
+	char vm[4], sb[4];
+	if (conf_get(t, "vm", vm, sizeof vm) && strcmp(vm, "1") == 0) {
+		c.vm = true;
+		if (!conf_get(t, "tpm", c.tpm, sizeof c.tpm) ||
+		    !conf_get(t, "secure_boot", sb, sizeof sb) ||
+		    !conf_get(t, "kernel", c.kernel, sizeof c.kernel) ||
+		    (strcmp(c.tpm, "tis") && strcmp(c.tpm, "crb") && strcmp(c.tpm, "none"))) {
+			free(buf);
+			return ATTEST_E_FORMAT;
+		}
+		c.secure_boot = strcmp(sb, "on") == 0;
 	}
 	free(buf);
 	c.ecc_ak = strcmp(ak, "ecc") == 0;

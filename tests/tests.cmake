@@ -46,6 +46,14 @@ if(NOT ATTEST_FUZZ)
   # Integration tests: every tests/integration/*.sh drives the real binaries.
   # They get the build's bin directory and start (and stop) their own services.
   file(GLOB INTEG_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/test_*.sh)
+  # VM hosts (test_vm_*.sh: QEMU without KVM, 20-40 s per boot) run in the
+  # normal build only: the agent inside the guest is the code the sanitizer
+  # build already tests against swtpm, and a second pass would double the
+  # suite's longest tests. One at a time (RUN_SERIAL): TCG takes a whole core.
+  file(GLOB VM_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/test_vm_*.sh)
+  if(ATTEST_SANITIZE AND VM_TESTS)
+    list(REMOVE_ITEM INTEG_TESTS ${VM_TESTS})
+  endif()
   foreach(src ${INTEG_TESTS})
     get_filename_component(name ${src} NAME_WE)
     add_test(NAME integration/${name} COMMAND bash ${src}
@@ -53,6 +61,13 @@ if(NOT ATTEST_FUZZ)
     set_tests_properties(integration/${name} PROPERTIES LABELS integration TIMEOUT 600
       SKIP_RETURN_CODE 77
       ENVIRONMENT "ATTEST_BIN=${CMAKE_BINARY_DIR}/bin;ATTEST_BUILD=${CMAKE_BINARY_DIR};ATTEST_SANITIZE=$<BOOL:${ATTEST_SANITIZE}>")
+  endforeach()
+  foreach(src ${VM_TESTS})
+    get_filename_component(name ${src} NAME_WE)
+    if(TEST integration/${name})
+      set_tests_properties(integration/${name} PROPERTIES LABELS "integration;vm" RUN_SERIAL TRUE
+        TIMEOUT 900)
+    endif()
   endforeach()
 endif()
 
