@@ -52,6 +52,7 @@ static void usage(FILE *f)
 	    f,
 	    "usage: attest-agent --listen ADDR:PORT [--tcti TCTI] [--eventlog FILE]\n"
 	    "                    [--data-dir DIR] [--trust-verifier SHA256:HEX]... [--timeout S]\n"
+	    "                    [--tpm-timeout S]\n"
 	    "       attest-agent [--data-dir DIR] --trust-verifier SHA256:HEX...\n"
 	    "\n"
 	    "Serve the Agent API v1 (docs/protocol.md) over HTTPS with mutual TLS.\n"
@@ -65,10 +66,12 @@ static void usage(FILE *f)
 	    "  --trust-verifier TP    add a verifier certificate thumbprint to DIR/verifiers;\n"
 	    "                         without --listen: add it and exit\n"
 	    "  --timeout S            drop a connection idle for S seconds (default %u)\n"
+	    "  --tpm-timeout S        wait at most S seconds for each TPM command, then answer\n"
+	    "                         503 TPM_TIMEOUT and reopen the TPM (default %u)\n"
 	    "\n"
 	    "On start it prints \"thumbprint SHA256:...\" and \"listening ADDR:PORT\" on stdout\n"
 	    "and logs to stderr. SIGTERM or SIGINT stop it.\n",
-	    AGENTD_DEFAULT_TIMEOUT_S);
+	    AGENTD_DEFAULT_TIMEOUT_S, AGENTD_DEFAULT_TPM_TIMEOUT_S);
 }
 
 /* ---- verifier pins --------------------------------------------------------- */
@@ -417,6 +420,7 @@ int cmd_daemon(int argc, char **argv)
 	                                     {"data-dir", required_argument, NULL, 'd'},
 	                                     {"trust-verifier", required_argument, NULL, 'v'},
 	                                     {"timeout", required_argument, NULL, 'T'},
+	                                     {"tpm-timeout", required_argument, NULL, 'M'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
 	const char *listen = NULL;
@@ -431,6 +435,7 @@ int cmd_daemon(int argc, char **argv)
 	d->cfg.tcti = DEFAULT_TCTI;
 	d->cfg.eventlog = DEFAULT_EVENTLOG;
 	d->cfg.data_dir = DEFAULT_DATA_DIR;
+	d->cfg.tpm_timeout_ms = AGENTD_DEFAULT_TPM_TIMEOUT_S * 1000u;
 	int status = 2, c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -458,6 +463,20 @@ int cmd_daemon(int argc, char **argv)
 				    optarg);
 				goto out;
 			}
+			break;
+		}
+		case 'M': {
+			char *end = NULL;
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (errno || !end || *end || end == optarg || v == 0 || v > 3600) {
+				fprintf(stderr,
+				        "attest-agent: --tpm-timeout \"%s\": expected 1 to 3600 "
+				        "seconds\n",
+				        optarg);
+				goto out;
+			}
+			d->cfg.tpm_timeout_ms = (unsigned)v * 1000u;
 			break;
 		}
 		case 'h':
