@@ -278,9 +278,8 @@ static struct agent_tpm *tpm_open_msg(struct agentd_worker *w, char emsg[AGENT_T
 {
 	struct agent_tpm *t = NULL;
 	*timed_out = false;
-	if (agent_tpm_open(w->cfg->tcti, &t, emsg) != 0)
+	if (agent_tpm_open_timeout(w->cfg->tcti, w->cfg->tpm_timeout_ms, &t, emsg, timed_out) != 0)
 		return NULL;
-	agent_tpm_set_timeout(t, w->cfg->tpm_timeout_ms);
 	if (w->after_timeout && !behind_rm(w->cfg->tcti)) {
 		uint32_t n = 0;
 		if (agent_tpm_flush_all(t, &n) != 0) {

@@ -5,6 +5,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -35,6 +38,11 @@ struct deadline_tcti {
 	TSS2_TCTI_CONTEXT *inner;
 	struct agent_tpm *t;
 	bool awaiting; /* a command went out, its response not yet polled for */
+	/* swtpm with a deadline: our own socket to its data port (its TCTI
+	 * offers neither poll handles nor receive timeouts); -1 otherwise. */
+	int fd;
+	uint8_t hdr[10]; /* a response header read by a size query */
+	bool have_hdr;
 };
 
 struct agent_tpm {
@@ -287,26 +295,161 @@ static struct deadline_tcti *dl_of(TSS2_TCTI_CONTEXT *c)
 	return (struct deadline_tcti *)c;
 }
 
+/* Milliseconds left before the deadline that started at *start. */
+static long long ms_left(const struct deadline_tcti *d, const struct timespec *start)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long long spent =
+	    (now.tv_sec - start->tv_sec) * 1000LL + (now.tv_nsec - start->tv_nsec) / 1000000LL;
+	return (long long)d->t->timeout_ms - spent;
+}
+
+/* Read or write exactly n bytes on d->fd before the deadline; 0, or
+ * TSS2_TCTI_RC_IO_ERROR (with timed_out set when the time ran out). */
+static TSS2_RC sock_io(struct deadline_tcti *d, bool out, uint8_t *buf, size_t n,
+		       const struct timespec *start)
+{
+	size_t done = 0;
+	while (done < n) {
+		long long left = ms_left(d, start);
+		if (left <= 0) {
+			d->t->timed_out = true;
+			return TSS2_TCTI_RC_IO_ERROR;
+		}
+		struct pollfd p = {.fd = d->fd, .events = out ? POLLOUT : POLLIN};
+		int pr = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr < 0)
+			return TSS2_TCTI_RC_IO_ERROR;
+		if (pr == 0)
+			continue; /* the deadline check above ends it */
+		ssize_t k = out ? send(d->fd, buf + done, n - done, MSG_NOSIGNAL)
+				: recv(d->fd, buf + done, n - done, 0);
+		if (k < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (k <= 0)
+			return TSS2_TCTI_RC_IO_ERROR;
+		done += (size_t)k;
+	}
+	return TSS2_RC_SUCCESS;
+}
+
+static TSS2_RC own_transmit(struct deadline_tcti *d, size_t size, const uint8_t *cmd)
+{
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	d->have_hdr = false;
+	return sock_io(d, true, (uint8_t *)cmd, size, &start);
+}
+
+/* TCTI receive semantics: resp NULL asks for the size (the header is read
+ * and kept); then the whole response. */
+static TSS2_RC own_receive(struct deadline_tcti *d, size_t *size, uint8_t *resp)
+{
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (!d->have_hdr) {
+		TSS2_RC r = sock_io(d, false, d->hdr, sizeof d->hdr, &start);
+		if (r != TSS2_RC_SUCCESS)
+			return r;
+		d->have_hdr = true;
+	}
+	uint32_t total = (uint32_t)d->hdr[2] << 24 | (uint32_t)d->hdr[3] << 16 |
+			 (uint32_t)d->hdr[4] << 8 | d->hdr[5];
+	if (total < sizeof d->hdr || total > 65536u)
+		return TSS2_TCTI_RC_MALFORMED_RESPONSE;
+	if (!resp) {
+		*size = total;
+		return TSS2_RC_SUCCESS;
+	}
+	if (*size < total)
+		return TSS2_TCTI_RC_INSUFFICIENT_BUFFER;
+	memcpy(resp, d->hdr, sizeof d->hdr);
+	TSS2_RC r = sock_io(d, false, resp + sizeof d->hdr, total - sizeof d->hdr, &start);
+	if (r != TSS2_RC_SUCCESS)
+		return r;
+	d->have_hdr = false;
+	*size = total;
+	return TSS2_RC_SUCCESS;
+}
+
+/* "swtpm:host=H,port=P" (either order, defaults localhost and 2321): connect
+ * to the data port within the deadline. -1 if conf is not that or the
+ * connection fails (errmsg says why). */
+static int own_connect(const char *conf, unsigned ms, char *err, size_t errcap)
+{
+	char host[256] = "localhost", port[16] = "2321";
+	const char *p = conf + 5;
+	if (*p == ':')
+		p++;
+	while (*p) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		if (n > 5 && strncmp(p, "host=", 5) == 0 && n - 5 < sizeof host)
+			snprintf(host, sizeof host, "%.*s", (int)(n - 5), p + 5);
+		else if (n > 5 && strncmp(p, "port=", 5) == 0 && n - 5 < sizeof port)
+			snprintf(port, sizeof port, "%.*s", (int)(n - 5), p + 5);
+		else {
+			snprintf(err, errcap, "TCTI \"%s\": unknown swtpm option \"%.*s\"", conf,
+				 (int)n, p);
+			return -1;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	struct addrinfo *ai = NULL;
+	int e = getaddrinfo(host, port, &hints, &ai);
+	if (e != 0) {
+		snprintf(err, errcap, "TCTI \"%s\": %s", conf, gai_strerror(e));
+		return -1;
+	}
+	int fd = -1;
+	for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			continue;
+		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+			break;
+		struct pollfd pf = {.fd = fd, .events = POLLOUT};
+		int soerr = 0;
+		socklen_t sl = sizeof soerr;
+		if (errno != EINPROGRESS || poll(&pf, 1, ms > INT_MAX ? INT_MAX : (int)ms) != 1 ||
+		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(ai);
+	if (fd < 0)
+		snprintf(err, errcap, "cannot connect to swtpm at %s port %s", host, port);
+	return fd;
+}
+
 static TSS2_RC dl_transmit(TSS2_TCTI_CONTEXT *c, size_t size, const uint8_t *cmd)
 {
 	struct deadline_tcti *d = dl_of(c);
 	if (d->t->timed_out)
 		return TSS2_TCTI_RC_IO_ERROR;
+	if (d->fd >= 0)
+		return own_transmit(d, size, cmd);
 	TSS2_RC r = Tss2_Tcti_Transmit(d->inner, size, cmd);
 	d->awaiting = r == TSS2_RC_SUCCESS;
 	return r;
 }
 
-/* Wait until the real TCTI has something to read, at most timeout_ms.
- * true if it has (or if it offers no handle to wait on: then the real
- * receive blocks, and only the kernel driver's own timeouts bound it). */
-static bool dl_wait(struct deadline_tcti *d)
+/* Wait until the real TCTI has something to read, at most timeout_ms:
+ * 1 if it has, 0 if the time is up, -1 if it offers no handle to wait on. */
+static int dl_wait(struct deadline_tcti *d)
 {
 	size_t n = 0;
 	TSS2_TCTI_POLL_HANDLE h[4];
 	if (Tss2_Tcti_GetPollHandles(d->inner, NULL, &n) != TSS2_RC_SUCCESS || n == 0 ||
 	    n > sizeof h / sizeof h[0] || Tss2_Tcti_GetPollHandles(d->inner, h, &n) != TSS2_RC_SUCCESS)
-		return true;
+		return -1;
 	for (size_t i = 0; i < n; i++)
 		h[i].events = POLLIN;
 	struct timespec start, now;
@@ -317,12 +460,12 @@ static bool dl_wait(struct deadline_tcti *d)
 				  (now.tv_nsec - start.tv_nsec) / 1000000LL;
 		long long left = (long long)d->t->timeout_ms - spent;
 		if (left <= 0)
-			return false;
+			return 0;
 		int pr = poll(h, (nfds_t)n, left > INT_MAX ? INT_MAX : (int)left);
 		if (pr > 0)
-			return true;
+			return 1;
 		if (pr < 0 && errno != EINTR)
-			return true; /* let the real receive report the error */
+			return 1; /* let the real receive report the error */
 	}
 }
 
@@ -331,16 +474,32 @@ static TSS2_RC dl_receive(TSS2_TCTI_CONTEXT *c, size_t *size, uint8_t *resp, int
 	struct deadline_tcti *d = dl_of(c);
 	if (d->t->timed_out)
 		return TSS2_TCTI_RC_IO_ERROR;
-	/* Poll once per command: a second receive (after a size query) reads
-	 * what has already arrived. */
-	if (d->awaiting && d->t->timeout_ms > 0) {
-		if (!dl_wait(d)) {
-			d->t->timed_out = true;
-			return TSS2_TCTI_RC_IO_ERROR;
-		}
-	}
+	if (d->fd >= 0)
+		return own_receive(d, size, resp);
+	if (!d->awaiting || d->t->timeout_ms == 0)
+		return Tss2_Tcti_Receive(d->inner, size, resp, timeout);
+	/* Bound the wait once per command (a second receive, after a size
+	 * query, reads what has already arrived): with the TCTI's poll handles
+	 * when it has them (device), else with its own receive timeout (swtpm:
+	 * it polls its socket and answers TRY_AGAIN when the time is up). */
 	d->awaiting = false;
-	return Tss2_Tcti_Receive(d->inner, size, resp, timeout);
+	int w = dl_wait(d);
+	if (w == 0) {
+		d->t->timed_out = true;
+		return TSS2_TCTI_RC_IO_ERROR;
+	}
+	if (w == 1)
+		return Tss2_Tcti_Receive(d->inner, size, resp, timeout);
+	int32_t ms = d->t->timeout_ms > INT32_MAX ? INT32_MAX : (int32_t)d->t->timeout_ms;
+	TSS2_RC r = Tss2_Tcti_Receive(d->inner, size, resp, ms);
+	if ((r & TSS2_RC_LAYER_MASK) == TSS2_TCTI_RC_LAYER &&
+	    (r & 0xffffu) == TSS2_BASE_RC_TRY_AGAIN) {
+		d->t->timed_out = true;
+		return TSS2_TCTI_RC_IO_ERROR;
+	}
+	if (r == TSS2_TCTI_RC_BAD_VALUE) /* a TCTI without receive timeouts */
+		return Tss2_Tcti_Receive(d->inner, size, resp, timeout);
+	return r;
 }
 
 static void dl_finalize(TSS2_TCTI_CONTEXT *c)
@@ -350,22 +509,26 @@ static void dl_finalize(TSS2_TCTI_CONTEXT *c)
 
 static TSS2_RC dl_cancel(TSS2_TCTI_CONTEXT *c)
 {
-	return Tss2_Tcti_Cancel(dl_of(c)->inner);
+	struct deadline_tcti *d = dl_of(c);
+	return d->inner ? Tss2_Tcti_Cancel(d->inner) : TSS2_TCTI_RC_NOT_IMPLEMENTED;
 }
 
 static TSS2_RC dl_poll_handles(TSS2_TCTI_CONTEXT *c, TSS2_TCTI_POLL_HANDLE *h, size_t *n)
 {
-	return Tss2_Tcti_GetPollHandles(dl_of(c)->inner, h, n);
+	struct deadline_tcti *d = dl_of(c);
+	return d->inner ? Tss2_Tcti_GetPollHandles(d->inner, h, n) : TSS2_TCTI_RC_NOT_IMPLEMENTED;
 }
 
 static TSS2_RC dl_set_locality(TSS2_TCTI_CONTEXT *c, uint8_t locality)
 {
-	return Tss2_Tcti_SetLocality(dl_of(c)->inner, locality);
+	struct deadline_tcti *d = dl_of(c);
+	return d->inner ? Tss2_Tcti_SetLocality(d->inner, locality) : TSS2_TCTI_RC_NOT_IMPLEMENTED;
 }
 
 static TSS2_RC dl_make_sticky(TSS2_TCTI_CONTEXT *c, TPM2_HANDLE *h, uint8_t sticky)
 {
-	return Tss2_Tcti_MakeSticky(dl_of(c)->inner, h, sticky);
+	struct deadline_tcti *d = dl_of(c);
+	return d->inner ? Tss2_Tcti_MakeSticky(d->inner, h, sticky) : TSS2_TCTI_RC_NOT_IMPLEMENTED;
 }
 
 void agent_tpm_set_timeout(struct agent_tpm *t, unsigned ms)
@@ -380,8 +543,125 @@ bool agent_tpm_timed_out(const struct agent_tpm *t)
 
 /* ---- open / close ---------------------------------------------------- */
 
+/* Some TCTIs talk to the TPM while they start (swtpm's asks its control
+ * channel for its capabilities) and would wait for ever on a hung one. With
+ * a deadline, the start runs on a helper thread; if the deadline passes the
+ * helper is left to finish on its own and finalize what it made. While one
+ * such start is still hanging, later opens fail at once instead of piling
+ * up threads. */
+struct tcti_start {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char *conf;
+	TSS2_TCTI_CONTEXT *tcti;
+	TSS2_RC r;
+	bool done, abandoned;
+};
+
+static pthread_mutex_t hung_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned hung_starts;
+
+static void tcti_start_free(struct tcti_start *st)
+{
+	pthread_mutex_destroy(&st->mu);
+	pthread_cond_destroy(&st->cv);
+	free(st->conf);
+	free(st);
+}
+
+static void *tcti_start_main(void *arg)
+{
+	struct tcti_start *st = arg;
+	TSS2_TCTI_CONTEXT *tc = NULL;
+	TSS2_RC r = Tss2_TctiLdr_Initialize(st->conf[0] ? st->conf : NULL, &tc);
+	pthread_mutex_lock(&st->mu);
+	st->done = true;
+	st->r = r;
+	st->tcti = tc;
+	bool abandoned = st->abandoned;
+	pthread_cond_signal(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+	if (abandoned) {
+		if (r == TSS2_RC_SUCCESS)
+			Tss2_TctiLdr_Finalize(&tc);
+		tcti_start_free(st);
+		pthread_mutex_lock(&hung_mu);
+		hung_starts--;
+		pthread_mutex_unlock(&hung_mu);
+	}
+	return NULL;
+}
+
+/* Tss2_TctiLdr_Initialize within ms (0: no bound). *ret_timed_out says
+ * whether the deadline passed. */
+static TSS2_RC tcti_start(const char *conf, unsigned ms, TSS2_TCTI_CONTEXT **ret,
+			  bool *ret_timed_out)
+{
+	*ret_timed_out = false;
+	if (ms == 0)
+		return Tss2_TctiLdr_Initialize(conf[0] ? conf : NULL, ret);
+	pthread_mutex_lock(&hung_mu);
+	unsigned hung = hung_starts;
+	pthread_mutex_unlock(&hung_mu);
+	if (hung) {
+		*ret_timed_out = true;
+		return TSS2_TCTI_RC_IO_ERROR;
+	}
+	struct tcti_start *st = calloc(1, sizeof *st);
+	if (!st || !(st->conf = strdup(conf))) {
+		free(st);
+		return TSS2_TCTI_RC_MEMORY;
+	}
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->cv, NULL);
+	pthread_attr_t attr;
+	pthread_t th;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int e = pthread_create(&th, &attr, tcti_start_main, st);
+	pthread_attr_destroy(&attr);
+	if (e != 0) {
+		tcti_start_free(st);
+		return TSS2_TCTI_RC_GENERAL_FAILURE;
+	}
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += ms / 1000;
+	dl.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&st->mu);
+	while (!st->done)
+		if (pthread_cond_timedwait(&st->cv, &st->mu, &dl) == ETIMEDOUT)
+			break;
+	if (!st->done) {
+		st->abandoned = true;
+		pthread_mutex_lock(&hung_mu);
+		hung_starts++;
+		pthread_mutex_unlock(&hung_mu);
+		pthread_mutex_unlock(&st->mu);
+		*ret_timed_out = true;
+		return TSS2_TCTI_RC_IO_ERROR;
+	}
+	pthread_mutex_unlock(&st->mu);
+	TSS2_RC r = st->r;
+	*ret = st->tcti;
+	tcti_start_free(st);
+	return r;
+}
+
 int agent_tpm_open(const char *tcti, struct agent_tpm **ret, char errmsg[AGENT_TPM_ERRMSG_SIZE])
 {
+	bool to;
+	return agent_tpm_open_timeout(tcti, 0, ret, errmsg, &to);
+}
+
+int agent_tpm_open_timeout(const char *tcti, unsigned ms, struct agent_tpm **ret,
+			   char errmsg[AGENT_TPM_ERRMSG_SIZE], bool *ret_timed_out)
+{
+	*ret_timed_out = false;
 	struct agent_tpm *t = calloc(1, sizeof *t);
 	if (!t) {
 		if (errmsg)
@@ -389,6 +669,7 @@ int agent_tpm_open(const char *tcti, struct agent_tpm **ret, char errmsg[AGENT_T
 		return ATTEST_E_NOMEM;
 	}
 	t->ek = t->ak = ESYS_TR_NONE;
+	t->dl.fd = -1;
 	/* tpm2-tss logs every TPM error on stderr by default; we report each
 	 * failure once, with its decoded text, so keep the library quiet
 	 * unless the user asked for its log. */
@@ -399,7 +680,26 @@ int agent_tpm_open(const char *tcti, struct agent_tpm **ret, char errmsg[AGENT_T
 		fail(t, rc, "out of memory");
 		goto err;
 	}
-	TSS2_RC r = Tss2_TctiLdr_Initialize(tcti && *tcti ? tcti : NULL, &t->tcti);
+	t->timeout_ms = ms;
+	t->dl.fd = -1;
+	bool to = false;
+	TSS2_RC r = TSS2_RC_SUCCESS;
+	if (ms > 0 && strncmp(t->tcti_conf, "swtpm", 5) == 0 &&
+	    (t->tcti_conf[5] == '\0' || t->tcti_conf[5] == ':')) {
+		t->dl.fd = own_connect(t->tcti_conf, ms, t->err, sizeof t->err);
+		if (t->dl.fd < 0) {
+			rc = ATTEST_E_TPM;
+			goto err;
+		}
+	} else {
+		r = tcti_start(t->tcti_conf, ms, &t->tcti, &to);
+	}
+	if (to) {
+		*ret_timed_out = true;
+		rc = fail(t, ATTEST_E_TPM, "cannot open TCTI \"%s\": the TPM did not answer within %u ms",
+			  t->tcti_conf, ms);
+		goto err;
+	}
 	if (r != TSS2_RC_SUCCESS) {
 		rc = fail(t, ATTEST_E_TPM, "cannot open TCTI \"%s\": %s (0x%08x)", t->tcti_conf,
 			  Tss2_RC_Decode(r), (unsigned)r);
@@ -441,6 +741,8 @@ void agent_tpm_close(struct agent_tpm *t)
 	}
 	if (t->tcti)
 		Tss2_TctiLdr_Finalize(&t->tcti);
+	if (t->dl.fd >= 0)
+		close(t->dl.fd);
 	OPENSSL_cleanse(t->ak_priv, sizeof t->ak_priv);
 	free(t->tcti_conf);
 	free(t);
@@ -1400,6 +1702,8 @@ int agent_tpm_startup(struct agent_tpm *t, uint8_t locality)
 	if (locality > 4)
 		return fail(t, ATTEST_E_ARG, "locality %u (0-4)", locality);
 	TSS2_RC r;
+	if (locality != 0 && !t->tcti)
+		return fail(t, ATTEST_E_UNSUPPORTED, "this TPM connection cannot set localities");
 	if (locality != 0) {
 		r = Tss2_Tcti_SetLocality(t->tcti, locality);
 		if (r != TSS2_RC_SUCCESS)

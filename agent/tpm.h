@@ -112,6 +112,13 @@ struct agent_tpm_info {
  * the TCTI or ESAPI cannot start, ATTEST_E_NOMEM. */
 int agent_tpm_open(const char *tcti, struct agent_tpm **ret, char errmsg[AGENT_TPM_ERRMSG_SIZE]);
 
+/* agent_tpm_open() with every wait for the TPM bounded to ms milliseconds
+ * (0: none), the TCTI's own start included (swtpm's asks the TPM's control
+ * channel); as agent_tpm_set_timeout() from then on. *ret_timed_out says
+ * whether a failure was the deadline passing. */
+int agent_tpm_open_timeout(const char *tcti, unsigned ms, struct agent_tpm **ret,
+			   char errmsg[AGENT_TPM_ERRMSG_SIZE], bool *ret_timed_out);
+
 /* Flush the EK and AK (if loaded) and close; NULL is fine. */
 void agent_tpm_close(struct agent_tpm *t);
 

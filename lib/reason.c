@@ -14,6 +14,10 @@ static const struct reason_info table[] = {
      "Credential activation failed: the attestation key is not proven to live in the "
      "host's certified TPM."},
     {"AK_NOT_ENROLLED", "No usable attestation key is enrolled for this host."},
+    /* connection (the host is not_responding; trust is left alone) */
+    {"TPM_TIMEOUT",
+     "The agent's TPM did not answer within the agent's --tpm-timeout; the host is shown "
+     "not responding until it does."},
     /* quote */
     {"QUOTE_MALFORMED", "The quote (TPMS_ATTEST) does not decode."},
     {"SIGNATURE_MALFORMED", "The quote's signature (TPMT_SIGNATURE) does not decode."},

@@ -15,6 +15,8 @@
 /* Enrollment (the verifier's enrollment flow). */
 #define REASON_TPM_NOT_CERTIFIED    "TPM_NOT_CERTIFIED"
 #define REASON_AK_ACTIVATION_FAILED "AK_ACTIVATION_FAILED"
+/* Connection (not a verdict): the agent's TPM did not answer in time. */
+#define REASON_TPM_TIMEOUT "TPM_TIMEOUT"
 /* Verification pipeline (verify.h), in pipeline order. */
 #define REASON_AK_NOT_ENROLLED            "AK_NOT_ENROLLED"
 #define REASON_HOST_RESTARTED_REENROLLING "HOST_RESTARTED_REENROLLING"

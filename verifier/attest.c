@@ -310,18 +310,16 @@ static void job_red(struct job *j, const char *code, const char *msg, const char
 	free(r);
 }
 
-/* The agent could not be reached: connection not_responding, backoff; the
- * trust state is left alone until its evidence expires. */
-static void job_unreachable(struct job *j, const struct https_result *res)
+/* The agent, or its TPM, does not answer: connection not_responding with
+ * msg, backoff; the trust state is left alone until its evidence expires
+ * (never red: the host did nothing wrong; never green: nothing was
+ * checked). */
+static void job_not_responding(struct job *j, const char *msg)
 {
 	struct verifier *v = j->v;
 	int64_t now = verifier_now();
 	struct store_host *h = NULL;
 	int64_t failures = 1, interval = v->cfg.interval_s;
-	char msg[600];
-	snprintf(msg, sizeof msg, "the agent at %s:%u does not answer: %s", j->host,
-		 (unsigned)j->port, res->message && res->message[0] ? res->message
-								  : https_error_name(res->error));
 	if (store_host_get(v->store, j->host_id, &h) == 0) {
 		failures = h->failures + 1;
 		interval = h->interval_s;
@@ -343,6 +341,30 @@ static void job_unreachable(struct job *j, const struct https_result *res)
 	fprintf(stderr, "attest-verifier: %s: %s (retry in %lld s)\n", j->name, msg,
 		(long long)delay);
 	job_end(j, now + jittered(v, delay), failures);
+}
+
+/* The agent could not be reached. */
+static void job_unreachable(struct job *j, const struct https_result *res)
+{
+	char msg[600];
+	snprintf(msg, sizeof msg, "the agent at %s:%u does not answer: %s", j->host,
+		 (unsigned)j->port, res->message && res->message[0] ? res->message
+								  : https_error_name(res->error));
+	job_not_responding(j, msg);
+}
+
+/* The agent answered 503 TPM_TIMEOUT: its TPM did not answer within the
+ * agent's --tpm-timeout. Not the host's fault and nothing verified:
+ * not_responding with reason TPM_TIMEOUT. true if that was the answer. */
+static bool job_tpm_timeout(struct job *j, const struct https_result *res, const char *code,
+			    const char *m)
+{
+	if (res->status != 503 || strcmp(code, REASON_TPM_TIMEOUT) != 0)
+		return false;
+	char msg[800];
+	snprintf(msg, sizeof msg, "%s: %s", REASON_TPM_TIMEOUT, m);
+	job_not_responding(j, msg);
+	return true;
 }
 
 /* Common handling of an agent answer: transport failures and thumbprint
@@ -447,6 +469,8 @@ static void on_activate(const struct https_result *res, void *arg)
 	char m[700], code[64];
 	if (res->status != 200) {
 		agent_error_text(res, m, sizeof m, code, sizeof code);
+		if (job_tpm_timeout(j, res, code, m))
+			return;
 		enroll_failed_metric(j);
 		job_red(j, REASON_AK_ACTIVATION_FAILED, m, NULL, NULL);
 		return;
@@ -498,6 +522,8 @@ static void on_ak(const struct https_result *res, void *arg)
 	char m[700], code[64];
 	if (res->status != 200) {
 		agent_error_text(res, m, sizeof m, code, sizeof code);
+		if (job_tpm_timeout(j, res, code, m))
+			return;
 		enroll_failed_metric(j);
 		job_red(j, "AGENT_ERROR", m, NULL, NULL);
 		return;
@@ -556,6 +582,8 @@ static void on_identity(const struct https_result *res, void *arg)
 	char m[700], code[64];
 	if (res->status != 200) {
 		agent_error_text(res, m, sizeof m, code, sizeof code);
+		if (job_tpm_timeout(j, res, code, m))
+			return;
 		enroll_failed_metric(j);
 		job_red(j, "AGENT_ERROR", m, NULL, NULL);
 		return;
@@ -932,6 +960,8 @@ static void on_quote(const struct https_result *res, void *arg)
 		agent_error_text(res, m, sizeof m, code, sizeof code);
 		(void)store_nonce_consume(v->store, j->host_id, j->nonce, sizeof j->nonce,
 					  verifier_now());
+		if (job_tpm_timeout(j, res, code, m))
+			return;
 		if (res->status == 409 && strcmp(code, "NO_AK") == 0 && j->enrollments == 0) {
 			(void)store_ak_retire_all(v->store, j->host_id, verifier_now(), NULL);
 			enroll_start(j);
