@@ -12,6 +12,7 @@
 
 int cmd_evidence(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
+int cmd_ek(int argc, char **argv); /* ek_cmd.c */
 /* The daemon: attest-agent --listen ADDR:PORT ... (daemon.c, docs/agent.md). */
 int cmd_daemon(int argc, char **argv);
 

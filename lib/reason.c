@@ -13,6 +13,9 @@ static const struct reason_info table[] = {
     {"AK_ACTIVATION_FAILED",
      "Credential activation failed: the attestation key is not proven to live in the "
      "host's certified TPM."},
+    {"EK_KEY_NOT_APPROVED",
+     "The TPM's endorsement key is not the one the operator approved for this host "
+     "(attestctl host add --ek)."},
     {"AK_NOT_ENROLLED", "No usable attestation key is enrolled for this host."},
     /* connection (the host is not_responding; trust is left alone) */
     {"TPM_TIMEOUT",
@@ -64,6 +67,9 @@ static const struct reason_info table[] = {
     {"PCR_BANK_MISSING", "A PCR bank the policy requires is not active, quoted and logged."},
     {"NOT_UEFI", "The host did not boot with UEFI (the event log has no UEFI events)."},
     {"TPM_INTERFACE_NOT_ALLOWED", "The TPM's interface is not one the policy allows."},
+    {"EK_TRUST_NOT_ALLOWED",
+     "The way this host's endorsement key is trusted (tpm.ek_trust) is not one the policy "
+     "accepts."},
     {"AGENT_VERSION_TOO_OLD", "The agent is older than the policy's minimum version."},
     {"CONFIGURATION_NOT_APPROVED",
      "The host's boot configuration differs from the approved configuration."},

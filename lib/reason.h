@@ -15,6 +15,7 @@
 /* Enrollment (the verifier's enrollment flow). */
 #define REASON_TPM_NOT_CERTIFIED    "TPM_NOT_CERTIFIED"
 #define REASON_AK_ACTIVATION_FAILED "AK_ACTIVATION_FAILED"
+#define REASON_EK_KEY_NOT_APPROVED  "EK_KEY_NOT_APPROVED"
 /* Connection (not a verdict): the agent's TPM did not answer in time. */
 #define REASON_TPM_TIMEOUT "TPM_TIMEOUT"
 /* Verification pipeline (verify.h), in pipeline order. */
@@ -26,6 +27,7 @@
 #define REASON_PCR_BANK_MISSING           "PCR_BANK_MISSING"
 #define REASON_NOT_UEFI                   "NOT_UEFI"
 #define REASON_TPM_INTERFACE_NOT_ALLOWED  "TPM_INTERFACE_NOT_ALLOWED"
+#define REASON_EK_TRUST_NOT_ALLOWED       "EK_TRUST_NOT_ALLOWED"
 #define REASON_AGENT_VERSION_TOO_OLD      "AGENT_VERSION_TOO_OLD"
 #define REASON_CONFIGURATION_NOT_APPROVED "CONFIGURATION_NOT_APPROVED"
 #define REASON_VERIFIER_ERROR             "VERIFIER_ERROR"

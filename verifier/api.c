@@ -255,6 +255,7 @@ struct add_ctx {
 	char *name, *address, *policy;
 	int64_t interval_s;
 	bool accept, wait;
+	char ek[72]; /* operator-approved EK key hash, or "" */
 };
 
 static void add_ctx_free(struct add_ctx *a)
@@ -287,6 +288,8 @@ static void add_finish(struct add_ctx *a, const char *thumbprint)
 				    .thumbprint = thumbprint, .policy_id = policy_id,
 				    .interval_s = a->interval_s};
 	int rc = store_host_add(v->store, &hn, now, &id);
+	if (rc == 0 && a->ek[0])
+		rc = store_host_set_ek_key(v->store, id, a->ek, now);
 	if (rc < 0) {
 		api_store_error(v, req, rc, "host");
 		return;
@@ -363,6 +366,8 @@ static void hosts_add(struct verifier *v, struct https_request *req, struct api_
 	a->interval_s = in.interval_s;
 	a->accept = in.accept_thumbprint;
 	a->wait = flag_query(req, "wait");
+	if (in.have_ek)
+		memcpy(a->ek, in.ek, sizeof a->ek);
 	if (a->name == NULL || a->address == NULL || (in.policy && a->policy == NULL))
 		goto nomem;
 	if (tp[0] != '\0') {
@@ -582,6 +587,8 @@ static void route_hosts(struct https_request *req, void *arg)
 			https_reply_error(req, 405, "METHOD_NOT_ALLOWED", "GET or DELETE");
 	} else if (strcmp(action, "evidence") == 0) {
 		api_evidence_host(v, req, h); /* api_evidence.c */
+	} else if (strcmp(action, "ek-cert") == 0) {
+		api_host_ek_cert(v, req, h, &ctx); /* api_ek.c */
 	} else if (strcmp(action, "disconnect") == 0 || strcmp(action, "reconnect") == 0 ||
 		   strcmp(action, "attest") == 0) {
 		if (strcmp(method, "POST") != 0)

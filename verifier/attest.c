@@ -427,8 +427,11 @@ static int check_ek_certs(struct job *j, const struct agent_identity *id, json_t
 		struct ekcert_result res;
 		memset(&info, 0, sizeof info);
 		memset(&res, 0, sizeof res);
-		rc = ekcert_verify(es, id->certs[i].der, id->certs[i].len, &id->ek, time(NULL),
-				   &info, &res);
+		struct ekcert_der chain[AGENT_ANSWER_CERTS_MAX];
+		for (size_t k = 0; k < id->nchain; k++)
+			chain[k] = (struct ekcert_der){id->chain[k].der, id->chain[k].len};
+		rc = ekcert_verify_chain(es, id->certs[i].der, id->certs[i].len, chain, id->nchain,
+					 &id->ek, time(NULL), &info, &res);
 		if (rc < 0)
 			continue;
 		/* A certificate for another EK (RSA vs ECC) says nothing about ours. */
@@ -458,6 +461,83 @@ static int check_ek_certs(struct job *j, const struct agent_identity *id, json_t
 	}
 	ekcert_store_free(es);
 	return ok;
+}
+
+/* A TPM whose EK has no certificate that verifies from NV: what the
+ * operator supplied for this host (docs/operations.md). Returns the EK
+ * trust it establishes ("operator_certificate": their certificate chains to
+ * the certified list and carries this EK; "operator_key": they approved
+ * this EK's key hash), or NULL with code/msg updated when it establishes
+ * none; *ret_err < 0 on a store failure. keep gets "ek_sha256" (need
+ * false: only that). */
+static const char *operator_ek(struct job *j, const struct agent_identity *id, bool need,
+			       json_t *keep, json_t *summary, const char **code, char *msg,
+			       size_t msgcap, int *ret_err)
+{
+	*ret_err = 0;
+	uint8_t hash[32];
+	char hex[72] = "";
+	if (ekcert_key_sha256(&id->ek, hash) == 0) {
+		ekcert_key_sha256_text(hash, hex);
+		json_object_set_new(keep, "ek_sha256", json_string(hex));
+	}
+	if (!need)
+		return NULL;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	char *key = NULL;
+	int rc = store_host_get_ek_operator(j->v->store, j->host_id, &der, &len, &key);
+	if (rc < 0) {
+		*ret_err = rc;
+		return NULL;
+	}
+	const char *trust = NULL;
+	if (der) {
+		struct ekcert_store *es = NULL;
+		rc = api_load_castore(j->v, &es);
+		if (rc < 0) {
+			*ret_err = rc;
+			goto out;
+		}
+		struct ekcert_der chain[AGENT_ANSWER_CERTS_MAX];
+		for (size_t k = 0; k < id->nchain; k++)
+			chain[k] = (struct ekcert_der){id->chain[k].der, id->chain[k].len};
+		struct ekcert_info info;
+		struct ekcert_result res;
+		memset(&info, 0, sizeof info);
+		memset(&res, 0, sizeof res);
+		rc = ekcert_verify_chain(es, der, len, chain, id->nchain, &id->ek, time(NULL), &info,
+					 &res);
+		ekcert_store_free(es);
+		json_object_set_new(summary, "source", json_string("operator"));
+		json_object_set_new(summary, "status",
+				    json_string(rc < 0		       ? "EK_CERT_CHAIN_INVALID"
+						: res.status == EKCERT_OK ? "ok"
+									  : ekcert_status_code(res.status)));
+		json_object_set_new(summary, "subject", json_string(info.subject));
+		json_object_set_new(summary, "issuer", json_string(info.issuer));
+		json_object_set_new(summary, "not_after", json_string(info.not_after));
+		json_object_set_new(summary, "message", json_string(res.message));
+		if (rc == 0 && res.status == EKCERT_OK) {
+			trust = "operator_certificate";
+			goto out;
+		}
+		*code = rc < 0 ? "EK_CERT_CHAIN_INVALID" : ekcert_status_code(res.status);
+		snprintf(msg, msgcap, "the EK certificate the operator supplied: %s", res.message);
+	}
+	if (key && hex[0] && strcmp(key, hex) == 0) {
+		trust = "operator_key";
+	} else if (key) {
+		*code = REASON_EK_KEY_NOT_APPROVED;
+		snprintf(msg, msgcap,
+			 "the TPM's EK key hash is %s, not %s which the operator approved for this "
+			 "host",
+			 hex[0] ? hex : "unknown", key);
+	}
+out:
+	free(der);
+	free(key);
+	return trust;
 }
 
 static void on_activate(const struct https_result *res, void *arg)
@@ -653,6 +733,26 @@ static void on_identity(const struct https_result *res, void *arg)
 		job_store_error(j, "loading the certified TPM list");
 		return;
 	}
+	/* How the EK is trusted (tpm.ek_trust): its certificate from NV, else
+	 * what the operator supplied for this host. operator_key is not a
+	 * certified vendor: ek_certified stays false and the policy decides. */
+	const char *ek_trust = certified == 1 ? "certified" : NULL;
+	int oerr = 0;
+	const char *op =
+	    operator_ek(j, &id, certified != 1, id.keep, summary, &why, m, sizeof m, &oerr);
+	if (oerr < 0) {
+		json_decref(summary);
+		agent_identity_clear(&id);
+		job_store_error(j, "reading the operator's EK certificate or key");
+		return;
+	}
+	if (!ek_trust && op) {
+		ek_trust = op;
+		if (strcmp(op, "operator_certificate") == 0)
+			certified = 1;
+	}
+	if (ek_trust)
+		json_object_set_new(id.keep, "ek_trust", json_string(ek_trust));
 	json_object_set_new(id.keep, "ek_certificate", summary);
 	char *t = json_dumps(id.keep, JSON_COMPACT);
 	struct store_identity si = {.tpm_json = t, .ek_public = id.ek_public,
@@ -671,7 +771,7 @@ static void on_identity(const struct https_result *res, void *arg)
 			NULL);
 		return;
 	}
-	if (certified != 1) {
+	if (certified != 1 && !ek_trust) {
 		char top[800];
 		snprintf(top, sizeof top,
 			 "the TPM's EK certificate does not chain to the certified TPM list (%s)",
@@ -898,7 +998,8 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 		     .banks = banks,
 		     .bank_count = nb,
 		     .agent_version = json_string_value(json_object_get(tpm, "agent_version")),
-		     .ek_certified = h->ek_certified},
+		     .ek_certified = h->ek_certified,
+		     .ek_trust = json_string_value(json_object_get(tpm, "ek_trust"))},
 	    .policy = p,
 	};
 	struct verify_result *r = NULL;

@@ -134,6 +134,11 @@ void api_evidence_host(struct verifier *v, struct https_request *req,
  * the parsed request, borrowed). */
 void api_evidence_dry_run(struct verifier *v, struct https_request *req, json_t *body);
 
+/* --- api_ek.c: PUT/DELETE /api/v1/hosts/NAME/ek-cert (called by api.c) --- */
+struct api_ctx;
+void api_host_ek_cert(struct verifier *v, struct https_request *req, const struct store_host *h,
+		      const struct api_ctx *ctx);
+
 /* --- web.c: the dashboard's static assets --- */
 int web_register(struct verifier *v);
 
