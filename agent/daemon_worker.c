@@ -16,6 +16,7 @@
  * TPM-wrapped blobs (only this TPM can load them, under this EK). Only this
  * thread reads or changes them once the worker runs. */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -806,10 +808,28 @@ static void run_job(struct agentd_worker *w, struct agentd_job *j)
 static void *worker_main(void *arg)
 {
 	struct agentd_worker *w = arg;
+	bool untrimmed = false;
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		while (!w->stop && !w->queue)
-			pthread_cond_wait(&w->cv, &w->mu);
+		while (!w->stop && !w->queue) {
+			if (!untrimmed) {
+				pthread_cond_wait(&w->cv, &w->mu);
+				continue;
+			}
+			/* Idle for a moment after a job: the loop thread has sent
+			 * and freed its answer by now; give those pages back. */
+			struct timespec dl;
+			clock_gettime(CLOCK_REALTIME, &dl);
+			dl.tv_nsec += 200 * 1000000L;
+			if (dl.tv_nsec >= 1000000000L) {
+				dl.tv_sec++;
+				dl.tv_nsec -= 1000000000L;
+			}
+			if (pthread_cond_timedwait(&w->cv, &w->mu, &dl) == ETIMEDOUT && !w->queue) {
+				malloc_trim(0);
+				untrimmed = false;
+			}
+		}
 		if (w->stop)
 			break;
 		struct agentd_job *j = w->queue;
@@ -821,6 +841,7 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&w->mu);
 
 		run_job(w, j);
+		untrimmed = true;
 
 		pthread_mutex_lock(&w->mu);
 		if (w->done_tail)
@@ -869,6 +890,12 @@ int agentd_worker_start(const struct agentd_config *cfg, struct event_base *base
 	w->efd = -1;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
+	/* The agent's private memory budget is 2 MB (docs/agent-tpm.md): one
+	 * malloc arena for both threads (a second one keeps its own free
+	 * pages), large buffers (event log, answers) mapped and unmapped on
+	 * their own, and free pages trimmed when idle (worker_main). */
+	mallopt(M_ARENA_MAX, 1);
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 	ak_startup_load(w, "pending", &w->pending);
 	ak_startup_load(w, "current", &w->current);
 

@@ -14,8 +14,9 @@ TPM2_Create, TPM2_Sign and TPM2_Quote.
 
 After every command it rewrites FILE (atomically) with the counts of commands
 forwarded and of those answered with success, by name, e.g.
-{"Quote": {"sent": 3, "ok": 3}, ...} (a TPM may answer TPM_RC_RETRY and get
-the command again), so a test can say exactly what the TPM was asked to do.
+{"Quote": {"sent": 3, "ok": 3, "tpm_ms": 12.5}, ...} (a TPM may answer
+TPM_RC_RETRY and get the command again; tpm_ms is swtpm's own time, without
+the added delay), so a test can say exactly what the TPM was asked to do.
 SIGTERM stops it.
 """
 import argparse
@@ -103,14 +104,17 @@ def serve_data(client, upstream_port, counts_path):
                     pass
             if delay:
                 time.sleep(delay)
+            t0 = time.monotonic()
             up.sendall(cmd)
             resp, rc = read_message(up)
+            tpm_ms = (time.monotonic() - t0) * 1000.0
             if resp is None:
                 break
             with lock:
-                c = counts.setdefault(name_of(cc), {"sent": 0, "ok": 0})
+                c = counts.setdefault(name_of(cc), {"sent": 0, "ok": 0, "tpm_ms": 0.0})
                 c["sent"] += 1
                 c["ok"] += rc == 0
+                c["tpm_ms"] = round(c["tpm_ms"] + tpm_ms, 3)
                 write_counts(counts_path)
             if log_path:
                 with lock, open(log_path, "a") as f:
