@@ -722,6 +722,7 @@ static int host_ek_cert(int argc, char **argv)
 	}
 	json_t *j = NULL;
 	rc = client_request(remove ? "DELETE" : "PUT", path, body, 0, &j);
+	json_decref(body);
 	if (rc != 0)
 		return rc;
 	if (client_g.json) {
