@@ -158,8 +158,8 @@ int api_parse_known_fields(json_t *obj, const char *const *keys, struct api_refu
 int api_parse_host_add(json_t *b, int64_t default_interval, struct api_host_add *ret,
                        struct api_refusal *why)
 {
-	static const char *const keys[] = {"address",  "name",       "thumbprint", "accept_thumbprint",
-	                                   "policy",   "interval_s", "ek",         NULL};
+	static const char *const keys[] = {"address", "name", "thumbprint", "accept_thumbprint",
+	                                   "policy", "interval_s", "ek", NULL};
 	int rc = api_parse_known_fields(b, keys, why);
 	if (rc)
 		return rc;
