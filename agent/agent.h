@@ -12,6 +12,7 @@
 
 int cmd_evidence(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
+int cmd_ek(int argc, char **argv); /* ek_cmd.c */
 /* The daemon: attest-agent --listen ADDR:PORT ... (daemon.c, docs/agent.md). */
 int cmd_daemon(int argc, char **argv);
 
@@ -21,13 +22,22 @@ int cmd_daemon(int argc, char **argv);
 int agent_metadata(json_t **ret);
 
 /* Find the EK: read the EK certificates the TPM holds in NV (RSA-2048,
- * ECC P-256, then the high-range P-384, RSA-2048, P-256 indices) and create
- * the EK matching the first certificate found; with none, create the
- * RSA-2048 (L-1) EK. kind >= 0 forces one profile. On success *ret_cert is
- * the certificate (caller frees; NULL if none) and *ret_kind the profile.
+ * ECC P-256, then the high-range P-384, RSA-2048, P-256 indices) and use
+ * the EK matching the first certificate found: the persistent one when the
+ * TPM has it (agent_tpm_ek_persistent), else a new one from its template;
+ * with no certificate, the persistent or a new RSA-2048 (L-1) EK. kind >= 0 forces one profile. On
+ * success *ret_cert is the certificate (caller frees; NULL if none) and *ret_kind the profile.
  * Errors as agent_tpm_ek_create(). */
 int agent_ek_setup(struct agent_tpm *t, int kind, uint8_t **ret_cert, size_t *ret_cert_len,
                    enum agent_tpm_ek_kind *ret_kind);
+
+/* The EK certificate's issuer chain the TPM holds (TCG EK Credential
+ * Profile indices 0x01c00100-0x01c001ff, each one or more DER certificates
+ * end to end; at most AGENT_EK_CHAIN_MAX): *ret is a new JSON array of
+ * {"nv_index": "0x01c00100", "der": base64}, empty when there is none. An
+ * unreadable index is reported on stderr and skipped. */
+#define AGENT_EK_CHAIN_MAX 8u
+int agent_ek_chain(struct agent_tpm *t, json_t **ret);
 
 /* Quote the PCRs of sel with the AK loaded in t over
  * qualifyingData = SHA-256(nonce || SHA-256(canonical meta)) and build the

@@ -55,6 +55,7 @@ static void usage(FILE *f)
 	    "usage: attest-agent --listen ADDR:PORT [--tcti TCTI] [--eventlog FILE]\n"
 	    "                    [--data-dir DIR] [--trust-verifier SHA256:HEX]... [--timeout S]\n"
 	    "                    [--trust-first-verifier]\n"
+	    "                    [--tpm-timeout S]\n"
 	    "       attest-agent [--data-dir DIR] --trust-verifier SHA256:HEX...\n"
 	    "\n"
 	    "Serve the Agent API v1 (docs/protocol.md) over HTTPS with mutual TLS.\n"
@@ -75,10 +76,12 @@ static void usage(FILE *f)
 	    "                         whichever client first calls GET /v1/identity\n"
 	    "                         (trust on first use; logged as a warning)\n"
 	    "  --timeout S            drop a connection idle for S seconds (default %u)\n"
+	    "  --tpm-timeout S        wait at most S seconds for each TPM command, then answer\n"
+	    "                         503 TPM_TIMEOUT and reopen the TPM (default %u)\n"
 	    "\n"
 	    "On start it prints \"thumbprint SHA256:...\" and \"listening ADDR:PORT\" on stdout\n"
 	    "and logs to stderr. SIGTERM or SIGINT stop it.\n",
-	    AGENTD_DEFAULT_TIMEOUT_S);
+	    AGENTD_DEFAULT_TIMEOUT_S, AGENTD_DEFAULT_TPM_TIMEOUT_S);
 }
 
 /* ---- verifier pins --------------------------------------------------------- */
@@ -488,6 +491,7 @@ int cmd_daemon(int argc, char **argv)
 	                                     {"trust-verifier", required_argument, NULL, 'v'},
 	                                     {"timeout", required_argument, NULL, 'T'},
 	                                     {"trust-first-verifier", no_argument, NULL, 'F'},
+	                                     {"tpm-timeout", required_argument, NULL, 'M'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
 	const char *listen = NULL;
@@ -502,6 +506,7 @@ int cmd_daemon(int argc, char **argv)
 	d->cfg.tcti = DEFAULT_TCTI;
 	d->cfg.eventlog = DEFAULT_EVENTLOG;
 	d->cfg.data_dir = DEFAULT_DATA_DIR;
+	d->cfg.tpm_timeout_ms = AGENTD_DEFAULT_TPM_TIMEOUT_S * 1000u;
 	int status = 2, c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -530,6 +535,20 @@ int cmd_daemon(int argc, char **argv)
 				    optarg);
 				goto out;
 			}
+			break;
+		}
+		case 'M': {
+			char *end = NULL;
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (errno || !end || *end || end == optarg || v == 0 || v > 3600) {
+				fprintf(stderr,
+				        "attest-agent: --tpm-timeout \"%s\": expected 1 to 3600 "
+				        "seconds\n",
+				        optarg);
+				goto out;
+			}
+			d->cfg.tpm_timeout_ms = (unsigned)v * 1000u;
 			break;
 		}
 		case 'h':

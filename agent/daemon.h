@@ -15,23 +15,29 @@
 #include "tlsid.h"
 #include "tpm.h"
 
-#define AGENTD_MAX_BODY           (64u * 1024u) /* request body cap (docs/protocol.md) */
-#define AGENTD_MAX_QUEUED         16u           /* TPM jobs waiting; beyond: 503 BUSY */
-#define AGENTD_MAX_CONNECTIONS    64u
-#define AGENTD_MAX_PER_PEER       16u /* connections from one address: others keep room */
-#define AGENTD_DEFAULT_TIMEOUT_S  10u /* idle connection timeout */
-#define AGENTD_MAX_VERIFIERS      64u /* thumbprints in DATA_DIR/verifiers */
-#define AGENTD_VERIFIERS_FILE_MAX (16u * 1024u)
-#define AGENTD_AK_FILE_MAX        (16u * 1024u)
-#define AGENTD_NAME_MAX           68u /* TPM2B_NAME contents: 2-byte alg + SHA-512 */
-#define AGENTD_MSG_SIZE           384u
-#define AGENTD_PATH_MAX           4096u
+#define AGENTD_MAX_BODY          (64u * 1024u) /* request body cap (docs/protocol.md) */
+#define AGENTD_MAX_QUEUED        16u           /* TPM jobs waiting; beyond: 503 BUSY */
+#define AGENTD_MAX_CONNECTIONS   64u
+#define AGENTD_MAX_PER_PEER      16u /* connections from one address: others keep room */
+#define AGENTD_DEFAULT_TIMEOUT_S 10u /* idle connection timeout */
+/* Per TPM command. Discrete chips take up to tens of seconds for an RSA key
+ * (TPM2_CreatePrimary, TPM2_Create) on a bad day; the kernel allows 300 s
+ * for its longest commands. 120 s passes every healthy chip with room and
+ * still ends a hang within two minutes (docs/agent-tpm.md). */
+#define AGENTD_DEFAULT_TPM_TIMEOUT_S 120u
+#define AGENTD_MAX_VERIFIERS         64u /* thumbprints in DATA_DIR/verifiers */
+#define AGENTD_VERIFIERS_FILE_MAX    (16u * 1024u)
+#define AGENTD_AK_FILE_MAX           (16u * 1024u)
+#define AGENTD_NAME_MAX              68u /* TPM2B_NAME contents: 2-byte alg + SHA-512 */
+#define AGENTD_MSG_SIZE              384u
+#define AGENTD_PATH_MAX              4096u
 
 /* Settings shared by both sides; read-only once the daemon runs. */
 struct agentd_config {
 	const char *tcti;
 	const char *eventlog;
 	const char *data_dir;
+	unsigned tpm_timeout_ms;                /* --tpm-timeout, per TPM command */
 	char thumbprint[TLSID_THUMBPRINT_SIZE]; /* the agent's own certificate */
 };
 

@@ -5,13 +5,18 @@
  * Every job opens the TPM, does its work and closes it again: nothing stays
  * loaded between requests (the emulator has no resource manager and three
  * object slots), a TPM that was absent is simply tried again next time, and
- * no TCTI connection is held (swtpm serves one client at a time).
+ * no TCTI connection is held (swtpm serves one client at a time). What is
+ * kept is outside the TPM: the EK's and AKs' saved contexts (TPM2_ContextSave
+ * blobs, valid until the TPM resets), so a quote costs one TPM2_ContextLoad
+ * and one signature, and the EK is made once per TPM reset
+ * (docs/agent-tpm.md). Every TPM command waits at most --tpm-timeout.
  *
  * The AKs: a pending one (POST /v1/ak) and a current one (after a
  * successful POST /v1/activate), each saved as JSON in DATA_DIR with the
  * TPM-wrapped blobs (only this TPM can load them, under this EK). Only this
  * thread reads or changes them once the worker runs. */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -19,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -44,6 +50,23 @@ struct agentd_ak {
 	size_t name_len;
 };
 
+/* A TPM-made blob kept in memory (a saved context). */
+struct agentd_ctx {
+	uint8_t *p;
+	size_t n;
+};
+
+/* The EK as found in this TPM: its persistent handle, or the context saved
+ * when it was created (valid until the TPM resets). */
+struct agentd_ek {
+	bool have;
+	enum agent_tpm_ek_kind kind;
+	uint32_t handle; /* persistent handle, 0 if transient */
+	struct agentd_ctx ctx;
+	uint8_t pub[AGENT_TPM_BLOB_MAX];
+	size_t pub_len;
+};
+
 struct agentd_worker {
 	const struct agentd_config *cfg;
 	pthread_t thread;
@@ -59,6 +82,10 @@ struct agentd_worker {
 	agentd_done_fn done_fn;
 	void *done_arg;
 	struct agentd_ak pending, current;
+	/* Only the worker thread touches these. */
+	struct agentd_ctx pending_ctx, current_ctx; /* the AKs' saved contexts */
+	struct agentd_ek ek;
+	bool after_timeout; /* a command timed out: clean up on the next open */
 };
 
 void agentd_job_free(struct agentd_job *j)
@@ -204,16 +231,124 @@ static void ak_startup_load(struct agentd_worker *w, const char *which, struct a
 
 /* ---- TPM jobs ------------------------------------------------------------ */
 
-/* Open the TPM and create the EK of kind (-1: the first certificate's).
- * On failure the job holds a 503 and *ret is NULL. */
-static struct agent_tpm *tpm_begin(struct agentd_worker *w, struct agentd_job *j, int kind,
-                                   enum agent_tpm_ek_kind *ret_kind)
+static void ctx_drop(struct agentd_ctx *c)
+{
+	if (c->p)
+		OPENSSL_cleanse(c->p, c->n);
+	free(c->p);
+	c->p = NULL;
+	c->n = 0;
+}
+
+static void ek_drop(struct agentd_worker *w)
+{
+	ctx_drop(&w->ek.ctx);
+	memset(&w->ek, 0, sizeof w->ek);
+}
+
+/* Whether the TCTI goes through a resource manager, which flushes what a
+ * client left loaded when it disconnects (the kernel's /dev/tpmrmN,
+ * tpm2-abrmd). Without one (swtpm, /dev/tpmN) what a timed-out command
+ * loaded stays in the TPM. */
+static bool behind_rm(const char *tcti)
+{
+	return strstr(tcti, "tpmrm") != NULL || strncmp(tcti, "tabrmd", 6) == 0;
+}
+
+/* Turn a failed TPM call into the job's answer: 503 TPM_TIMEOUT when the
+ * TPM did not answer in time, else status/code with the module's text. */
+static void tpm_fail(struct agentd_worker *w, struct agentd_job *j, struct agent_tpm *t, int status,
+                     const char *code, const char *what)
+{
+	if (agent_tpm_timed_out(t)) {
+		w->after_timeout = true;
+		job_fail(j, 503, "TPM_TIMEOUT", "%s%s%s", what ? what : "", what ? ": " : "",
+		         agent_tpm_last_error(t));
+		fprintf(stderr, "attest-agent: %s\n", j->message);
+		return;
+	}
+	job_fail(j, status, code, "%s%s%s", what ? what : "", what ? ": " : "",
+	         agent_tpm_last_error(t));
+}
+
+/* Open the TPM with the command deadline. After a timeout on a TPM without
+ * a resource manager, what the unanswered command may have loaded is
+ * flushed first (swtpm has three object slots). NULL on failure, with a
+ * sentence in emsg and *timed_out saying whether the TPM did not answer. */
+static struct agent_tpm *tpm_open_msg(struct agentd_worker *w, char emsg[AGENT_TPM_ERRMSG_SIZE],
+                                      bool *timed_out)
+{
+	struct agent_tpm *t = NULL;
+	*timed_out = false;
+	if (agent_tpm_open_timeout(w->cfg->tcti, w->cfg->tpm_timeout_ms, &t, emsg, timed_out) != 0)
+		return NULL;
+	if (w->after_timeout && !behind_rm(w->cfg->tcti)) {
+		uint32_t n = 0;
+		if (agent_tpm_flush_all(t, &n) != 0) {
+			*timed_out = agent_tpm_timed_out(t);
+			snprintf(emsg, AGENT_TPM_ERRMSG_SIZE, "%s", agent_tpm_last_error(t));
+			agent_tpm_close(t);
+			return NULL;
+		}
+		if (n)
+			fprintf(stderr,
+			        "attest-agent: the TPM answers again; flushed %u handle(s) left by "
+			        "the command that timed out\n",
+			        (unsigned)n);
+	}
+	w->after_timeout = false;
+	return t;
+}
+
+static struct agent_tpm *tpm_open(struct agentd_worker *w, struct agentd_job *j)
 {
 	char emsg[AGENT_TPM_ERRMSG_SIZE];
-	struct agent_tpm *t = NULL;
-	if (agent_tpm_open(w->cfg->tcti, &t, emsg) != 0) {
-		job_fail(j, 503, "TPM_UNAVAILABLE", "%s", emsg);
-		return NULL;
+	bool to = false;
+	struct agent_tpm *t = tpm_open_msg(w, emsg, &to);
+	if (!t)
+		job_fail(j, 503, to ? "TPM_TIMEOUT" : "TPM_UNAVAILABLE", "%s", emsg);
+	return t;
+}
+
+/* Make the EK of kind (-1: the first certificate's) the loaded one: the
+ * kept one (persistent handle, or the context saved when it was created
+ * in this TPM reset), else find or create it and keep it. A TPM Reset
+ * invalidates the saved context: the load fails and the EK is made again,
+ * once per reset. 0, or the job holds the failure. */
+static int ek_ready(struct agentd_worker *w, struct agentd_job *j, struct agent_tpm *t, int kind,
+                    enum agent_tpm_ek_kind *ret_kind)
+{
+	const uint8_t *pub;
+	size_t pub_len;
+	if (w->ek.have && (kind < 0 || kind == (int)w->ek.kind)) {
+		if (agent_tpm_ek_public(t, &pub, &pub_len) == 0) {
+			if (ret_kind)
+				*ret_kind = w->ek.kind;
+			return 0; /* loaded already in this job */
+		}
+		int rc;
+		if (w->ek.handle) {
+			rc = agent_tpm_ek_persistent(t, w->ek.kind, NULL, 0);
+			if (!rc &&
+			    (agent_tpm_ek_public(t, &pub, &pub_len) != 0 ||
+			     pub_len != w->ek.pub_len || memcmp(pub, w->ek.pub, pub_len) != 0)) {
+				agent_tpm_ek_unload(t);
+				rc = ATTEST_E_VERIFY;
+			}
+		} else {
+			rc = agent_tpm_ek_load_context(t, w->ek.ctx.p, w->ek.ctx.n, w->ek.pub,
+			                               w->ek.pub_len);
+		}
+		if (!rc) {
+			if (ret_kind)
+				*ret_kind = w->ek.kind;
+			return 0;
+		}
+		if (agent_tpm_timed_out(t)) {
+			tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", "cannot load the EK");
+			return -1;
+		}
+		ek_drop(w); /* another TPM reset, or another TPM: find it again */
 	}
 	uint8_t *cert = NULL;
 	size_t cert_len = 0;
@@ -221,14 +356,67 @@ static struct agent_tpm *tpm_begin(struct agentd_worker *w, struct agentd_job *j
 	int rc = agent_ek_setup(t, kind, &cert, &cert_len, &k);
 	free(cert);
 	if (rc) {
-		job_fail(j, 503, "TPM_UNAVAILABLE", "cannot create the EK: %s",
-		         agent_tpm_last_error(t));
-		agent_tpm_close(t);
-		return NULL;
+		tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", "cannot create the EK");
+		return -1;
 	}
 	if (ret_kind)
 		*ret_kind = k;
-	return t;
+	if (agent_tpm_ek_public(t, &pub, &pub_len) != 0 || pub_len > sizeof w->ek.pub)
+		return 0;
+	struct agentd_ctx c = {0};
+	uint32_t handle = agent_tpm_ek_handle(t);
+	if (!handle && agent_tpm_context_save(t, false, &c.p, &c.n) != 0) {
+		if (agent_tpm_timed_out(t)) {
+			tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", "cannot save the EK");
+			return -1;
+		}
+		return 0; /* not kept: made again next time */
+	}
+	ek_drop(w);
+	w->ek.have = true;
+	w->ek.kind = k;
+	w->ek.handle = handle;
+	w->ek.ctx = c;
+	memcpy(w->ek.pub, pub, pub_len);
+	w->ek.pub_len = pub_len;
+	return 0;
+}
+
+/* Make the AK of slot the loaded one: from its saved context (one
+ * TPM2_ContextLoad), else load its blobs under the EK and keep the context.
+ * An AK whose blobs the TPM refuses fails the job with 409 NO_AK. */
+static int ak_ready(struct agentd_worker *w, struct agentd_job *j, struct agent_tpm *t,
+                    const struct agentd_ak *slot, struct agentd_ctx *ctx)
+{
+	if (ctx->p) {
+		int rc = agent_tpm_ak_load_context(t, ctx->p, ctx->n, slot->pub, slot->pub_len);
+		if (!rc)
+			return 0;
+		if (agent_tpm_timed_out(t)) {
+			tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", "cannot load the AK");
+			return -1;
+		}
+		ctx_drop(ctx);
+	}
+	if (ek_ready(w, j, t, (int)slot->ek_kind, NULL) != 0)
+		return -1;
+	int rc = agent_tpm_ak_load(t, slot->pub, slot->pub_len, slot->priv, slot->priv_len);
+	if (rc) {
+		if (agent_tpm_timed_out(t))
+			tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", "cannot load the AK");
+		else if (rc == ATTEST_E_TPM || rc == ATTEST_E_FORMAT)
+			/* The TPM no longer takes the AK (cleared, or another TPM):
+			 * the verifier enrolls a new one. */
+			tpm_fail(w, j, t, 409, "NO_AK", "the saved AK does not load any more");
+		else
+			tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", "cannot load the AK");
+		return -1;
+	}
+	if (agent_tpm_context_save(t, true, &ctx->p, &ctx->n) != 0 && agent_tpm_timed_out(t)) {
+		tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", "cannot save the AK");
+		return -1;
+	}
+	return 0;
 }
 
 static const char *interface_name(const char *driver)
@@ -240,70 +428,105 @@ static const char *interface_name(const char *driver)
 	return "unknown";
 }
 
+/* The EK certificates in NV as a JSON array; NULL and the job failed on a
+ * timeout or out of memory. */
+static json_t *read_certs(struct agentd_worker *w, struct agentd_job *j, struct agent_tpm *t)
+{
+	json_t *certs = json_array();
+	if (!certs)
+		goto nomem;
+	for (int k = 0; k < AGENT_TPM_EK_KIND_COUNT; k++) {
+		uint32_t idx = agent_tpm_ek_cert_index((enum agent_tpm_ek_kind)k);
+		uint8_t *der = NULL;
+		size_t der_len = 0;
+		int r2 = agent_tpm_nv_read(t, idx, &der, &der_len);
+		if (r2 == ATTEST_E_NOTFOUND)
+			continue;
+		if (r2) {
+			if (agent_tpm_timed_out(t)) {
+				json_decref(certs);
+				tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE",
+				         "reading EK certificates");
+				return NULL;
+			}
+			/* An unreadable certificate is reported, not fatal:
+			 * the verifier decides what a missing one means. */
+			fprintf(stderr, "attest-agent: EK certificate at 0x%08x: %s\n",
+			        (unsigned)idx, agent_tpm_last_error(t));
+			continue;
+		}
+		char ix[16];
+		snprintf(ix, sizeof ix, "0x%08x", (unsigned)idx);
+		json_t *c = json_pack("{s:s}", "nv_index", ix);
+		if (!c || agent_json_put_b64(c, "der", der, der_len) != 0 ||
+		    json_array_append_new(certs, c) != 0) {
+			json_decref(c);
+			free(der);
+			goto nomem;
+		}
+		free(der);
+	}
+	return certs;
+nomem:
+	json_decref(certs);
+	job_fail(j, 500, "INTERNAL", "out of memory");
+	return NULL;
+}
+
 static void job_identity(struct agentd_worker *w, struct agentd_job *j)
 {
-	json_t *meta = NULL, *tpm = NULL;
+	json_t *meta = NULL, *tpm = NULL, *certs = NULL, *chain = NULL, *ans = NULL;
 	struct agent_tpm *t = NULL;
 	if (agent_metadata(&meta) != 0) {
 		job_fail(j, 500, "INTERNAL", "out of memory");
 		return;
 	}
-	j->answer = json_pack(
-	    "{s:O,s:O,s:s}", "agent_version", json_object_get(meta, "agent_version"), "boot_id",
-	    json_object_get(meta, "boot_id"), "tls_fingerprint", w->cfg->thumbprint);
+	/* Kept apart until the end: a failing step replaces the job's answer. */
+	ans = json_pack("{s:O,s:O,s:s}", "agent_version", json_object_get(meta, "agent_version"),
+	                "boot_id", json_object_get(meta, "boot_id"), "tls_fingerprint",
+	                w->cfg->thumbprint);
 	json_decref(meta);
-	if (!j->answer)
+	if (!ans)
 		goto nomem;
 
 	char emsg[AGENT_TPM_ERRMSG_SIZE];
-	int rc = agent_tpm_open(w->cfg->tcti, &t, emsg);
+	bool to = false;
+	t = tpm_open_msg(w, emsg, &to);
+	if (!t && to) {
+		job_fail(j, 503, "TPM_TIMEOUT", "%s", emsg);
+		goto out;
+	}
+	int rc = t ? 0 : -1;
 	struct agent_tpm_info info;
 	if (!rc && (rc = agent_tpm_info(t, &info)) != 0)
 		snprintf(emsg, sizeof emsg, "%s", agent_tpm_last_error(t));
-	json_t *certs = NULL;
 	if (!rc) {
-		certs = json_array();
+		certs = read_certs(w, j, t);
 		if (!certs)
+			goto out;
+		rc = agent_ek_chain(t, &chain);
+		if (rc == ATTEST_E_NOMEM)
 			goto nomem;
-		for (int k = 0; k < AGENT_TPM_EK_KIND_COUNT && !rc; k++) {
-			uint32_t idx = agent_tpm_ek_cert_index((enum agent_tpm_ek_kind)k);
-			uint8_t *der = NULL;
-			size_t der_len = 0;
-			int r2 = agent_tpm_nv_read(t, idx, &der, &der_len);
-			if (r2 == ATTEST_E_NOTFOUND)
-				continue;
-			if (r2) {
-				/* An unreadable certificate is reported, not fatal:
-				 * the verifier decides what a missing one means. */
-				fprintf(stderr, "attest-agent: EK certificate at 0x%08x: %s\n",
-				        (unsigned)idx, agent_tpm_last_error(t));
-				continue;
-			}
-			char ix[16];
-			snprintf(ix, sizeof ix, "0x%08x", (unsigned)idx);
-			json_t *c = json_pack("{s:s}", "nv_index", ix);
-			if (!c || agent_json_put_b64(c, "der", der, der_len) != 0 ||
-			    json_array_append_new(certs, c) != 0) {
-				json_decref(c);
-				free(der);
-				json_decref(certs);
-				goto nomem;
-			}
-			free(der);
-		}
+		if (rc)
+			snprintf(emsg, sizeof emsg, "%s", agent_tpm_last_error(t));
 	}
 	enum agent_tpm_ek_kind kind = AGENT_TPM_EK_RSA2048;
-	if (!rc) {
-		uint8_t *cert = NULL;
-		size_t cert_len = 0;
-		rc = agent_ek_setup(t, -1, &cert, &cert_len, &kind);
-		free(cert);
-		if (rc)
-			snprintf(emsg, sizeof emsg, "cannot create the EK: %s",
-			         agent_tpm_last_error(t));
+	if (!rc && ek_ready(w, j, t, -1, &kind) != 0) {
+		if (j->code && strcmp(j->code, "TPM_TIMEOUT") == 0)
+			goto out;
+		snprintf(emsg, sizeof emsg, "cannot create the EK: %s", agent_tpm_last_error(t));
+		j->code = NULL;
+		j->status = 0;
+		rc = -1;
+	}
+	if (rc && t && agent_tpm_timed_out(t)) {
+		tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", NULL);
+		goto out;
 	}
 	if (rc) {
 		json_decref(certs);
+		json_decref(chain);
+		certs = chain = NULL;
 		tpm = json_pack("{s:b,s:s}", "present", 0, "error", emsg);
 	} else {
 		char fw[24], iface[32];
@@ -315,10 +538,12 @@ static void job_identity(struct agentd_worker *w, struct agentd_job *j)
 			if (json_array_append_new(banks,
 			                          json_string(agent_bank_name(info.banks[b]))))
 				break;
-		tpm = json_pack("{s:b,s:s,s:s,s:s,s:s,s:o,s:s,s:o}", "present", 1, "manufacturer",
-		                info.manufacturer, "vendor", info.vendor, "firmware", fw,
-		                "interface", interface_name(iface), "banks", banks, "ek_kind",
-		                agentd_ek_kind_api_name(kind), "ek_certificates", certs);
+		tpm = json_pack("{s:b,s:s,s:s,s:s,s:s,s:o,s:s,s:o,s:o}", "present", 1,
+		                "manufacturer", info.manufacturer, "vendor", info.vendor,
+		                "firmware", fw, "interface", interface_name(iface), "banks", banks,
+		                "ek_kind", agentd_ek_kind_api_name(kind), "ek_certificates", certs,
+		                "ek_chain", chain);
+		certs = chain = NULL;
 		const uint8_t *ekpub;
 		size_t ekpub_len;
 		if (tpm && (agent_tpm_ek_public(t, &ekpub, &ekpub_len) != 0 ||
@@ -329,27 +554,36 @@ static void job_identity(struct agentd_worker *w, struct agentd_job *j)
 	}
 	agent_tpm_close(t);
 	t = NULL;
-	if (!tpm || json_object_set_new(j->answer, "tpm", tpm) != 0)
+	if (!tpm || json_object_set_new(ans, "tpm", tpm) != 0)
 		goto nomem;
+	json_decref(j->answer);
+	j->answer = ans;
 	j->status = 200;
 	return;
 nomem:
-	agent_tpm_close(t);
 	job_fail(j, 500, "INTERNAL", "out of memory");
+out:
+	json_decref(ans);
+	json_decref(certs);
+	json_decref(chain);
+	agent_tpm_close(t);
 }
 
 static void job_ak(struct agentd_worker *w, struct agentd_job *j)
 {
 	enum agent_tpm_ek_kind kind;
-	struct agent_tpm *t = tpm_begin(w, j, -1, &kind);
+	struct agent_tpm *t = tpm_open(w, j);
 	if (!t)
 		return;
 	struct agentd_ak ak;
 	memset(&ak, 0, sizeof ak);
+	struct agentd_ctx ctx = {0};
 	const uint8_t *pub, *priv, *name;
 	size_t pub_len, priv_len, name_len;
+	if (ek_ready(w, j, t, -1, &kind) != 0)
+		goto out;
 	if (agent_tpm_ak_create(t, j->ak_alg) != 0) {
-		job_fail(j, 503, "TPM_UNAVAILABLE", "%s", agent_tpm_last_error(t));
+		tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", NULL);
 		goto out;
 	}
 	if (agent_tpm_ak_public(t, &pub, &pub_len) || agent_tpm_ak_private(t, &priv, &priv_len) ||
@@ -366,12 +600,20 @@ static void job_ak(struct agentd_worker *w, struct agentd_job *j)
 	ak.priv_len = priv_len;
 	memcpy(ak.name, name, name_len);
 	ak.name_len = name_len;
+	/* Keep it loadable with one TPM2_ContextLoad for the activation. */
+	if (agent_tpm_context_save(t, true, &ctx.p, &ctx.n) != 0 && agent_tpm_timed_out(t)) {
+		tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", "cannot save the AK");
+		goto out;
+	}
 	if (ak_save(w->cfg, "pending", &ak) != 0) {
 		job_fail(j, 500, "STATE_NOT_SAVED", "cannot write %s/ak-pending.json: %s",
 		         w->cfg->data_dir, strerror(errno));
 		goto out;
 	}
 	w->pending = ak;
+	ctx_drop(&w->pending_ctx);
+	w->pending_ctx = ctx;
+	ctx.p = NULL;
 	char hex[2 * AGENTD_NAME_MAX + 1];
 	hex_encode(ak.name, ak.name_len, hex);
 	j->answer = json_pack("{s:s}", "ak_name", hex);
@@ -381,6 +623,7 @@ static void job_ak(struct agentd_worker *w, struct agentd_job *j)
 	}
 	j->status = 200;
 out:
+	ctx_drop(&ctx);
 	OPENSSL_cleanse(&ak, sizeof ak);
 	agent_tpm_close(t);
 }
@@ -394,20 +637,26 @@ static void job_activate(struct agentd_worker *w, struct agentd_job *j)
 		                         : "no AK is pending activation (POST /v1/ak first)");
 		return;
 	}
-	struct agent_tpm *t = tpm_begin(w, j, (int)w->pending.ek_kind, NULL);
+	struct agent_tpm *t = tpm_open(w, j);
 	if (!t)
 		return;
 	uint8_t *secret = NULL;
 	size_t secret_len = 0;
-	int rc = agent_tpm_ak_load(t, w->pending.pub, w->pending.pub_len, w->pending.priv,
-	                           w->pending.priv_len);
-	if (rc) {
-		job_fail(j, 503, "TPM_UNAVAILABLE", "cannot load the pending AK: %s",
-		         agent_tpm_last_error(t));
+	/* The EK first: loading one unloads any AK. */
+	if (ek_ready(w, j, t, (int)w->pending.ek_kind, NULL) != 0)
+		goto out;
+	if (ak_ready(w, j, t, &w->pending, &w->pending_ctx) != 0) {
+		if (j->status == 409)
+			job_fail(j, 503, "TPM_UNAVAILABLE", "cannot load the pending AK: %s",
+			         agent_tpm_last_error(t));
 		goto out;
 	}
-	rc = agent_tpm_activate_credential(t, j->cred, j->cred_len, j->secret, j->secret_len,
-	                                   &secret, &secret_len);
+	int rc = agent_tpm_activate_credential(t, j->cred, j->cred_len, j->secret, j->secret_len,
+	                                       &secret, &secret_len);
+	if (rc && agent_tpm_timed_out(t)) {
+		tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", NULL);
+		goto out;
+	}
 	if (rc == ATTEST_E_TPM || rc == ATTEST_E_FORMAT) {
 		job_fail(j, 422, "ACTIVATION_FAILED", "the TPM refused the credential: %s",
 		         agent_tpm_last_error(t));
@@ -427,6 +676,10 @@ static void job_activate(struct agentd_worker *w, struct agentd_job *j)
 	}
 	w->current = w->pending;
 	OPENSSL_cleanse(&w->pending, sizeof w->pending);
+	ctx_drop(&w->current_ctx);
+	w->current_ctx = w->pending_ctx;
+	w->pending_ctx.p = NULL;
+	w->pending_ctx.n = 0;
 	if (ak_remove(w->cfg, "pending") != 0)
 		fprintf(stderr, "attest-agent: cannot remove %s/ak-pending.json: %s\n",
 		        w->cfg->data_dir, strerror(errno));
@@ -446,6 +699,9 @@ out:
 	agent_tpm_close(t);
 }
 
+/* A quote costs: TPM2_ContextLoad of the AK, TPM2_Quote, TPM2_PCR_Read,
+ * TPM2_ReadClock and TPM2_FlushContext; the EK is needed only when the
+ * saved AK context no longer loads (a TPM Reset). */
 static void job_quote(struct agentd_worker *w, struct agentd_job *j)
 {
 	if (!w->current.have) {
@@ -476,28 +732,21 @@ static void job_quote(struct agentd_worker *w, struct agentd_job *j)
 		goto out;
 	}
 	uint64_t t0 = agent_now_ns();
-	t = tpm_begin(w, j, (int)w->current.ek_kind, NULL);
+	t = tpm_open(w, j);
 	if (!t)
 		goto out;
-	rc = agent_tpm_ak_load(t, w->current.pub, w->current.pub_len, w->current.priv,
-	                       w->current.priv_len);
-	uint64_t t1 = agent_now_ns();
-	j->tpm_ns += t1 - t0;
-	if (rc == ATTEST_E_TPM || rc == ATTEST_E_FORMAT) {
-		/* The TPM no longer takes the AK (cleared, or another TPM): the
-		 * verifier enrolls a new one. */
-		job_fail(j, 409, "NO_AK", "the saved AK does not load any more: %s",
-		         agent_tpm_last_error(t));
+	rc = ak_ready(w, j, t, &w->current, &w->current_ctx);
+	j->tpm_ns += agent_now_ns() - t0;
+	if (rc)
 		goto out;
-	}
-	if (rc) {
-		job_fail(j, 503, "TPM_UNAVAILABLE", "%s", agent_tpm_last_error(t));
-		goto out;
-	}
 	uint64_t quote_ns = 0;
 	rc = agent_evidence_bundle(t, &j->sel, j->nonce, j->nonce_len, meta, log, log_len,
 	                           &j->answer, &quote_ns);
 	j->tpm_ns += quote_ns;
+	if (rc && agent_tpm_timed_out(t)) {
+		tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", NULL);
+		goto out;
+	}
 	if (rc == ATTEST_E_NOTFOUND) {
 		job_fail(j, 422, "PCR_BANK_INACTIVE", "%s", agent_tpm_last_error(t));
 		goto out;
@@ -513,13 +762,13 @@ static void job_quote(struct agentd_worker *w, struct agentd_job *j)
 	uint32_t resets = 0, restarts = 0;
 	uint64_t t2 = agent_now_ns();
 	rc = agent_tpm_clock(t, &resets, &restarts);
+	if (rc) {
+		tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", NULL);
+		goto out;
+	}
 	agent_tpm_close(t);
 	t = NULL;
 	j->tpm_ns += agent_now_ns() - t2;
-	if (rc) {
-		job_fail(j, 503, "TPM_UNAVAILABLE", "TPM2_ReadClock failed");
-		goto out;
-	}
 	char hex[2 * AGENTD_NAME_MAX + 1];
 	hex_encode(w->current.name, w->current.name_len, hex);
 	if (json_object_set_new(j->answer, "ak_name", json_string(hex)) != 0 ||
@@ -559,10 +808,28 @@ static void run_job(struct agentd_worker *w, struct agentd_job *j)
 static void *worker_main(void *arg)
 {
 	struct agentd_worker *w = arg;
+	bool untrimmed = false;
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		while (!w->stop && !w->queue)
-			pthread_cond_wait(&w->cv, &w->mu);
+		while (!w->stop && !w->queue) {
+			if (!untrimmed) {
+				pthread_cond_wait(&w->cv, &w->mu);
+				continue;
+			}
+			/* Idle for a moment after a job: the loop thread has sent
+			 * and freed its answer by now; give those pages back. */
+			struct timespec dl;
+			clock_gettime(CLOCK_REALTIME, &dl);
+			dl.tv_nsec += 200 * 1000000L;
+			if (dl.tv_nsec >= 1000000000L) {
+				dl.tv_sec++;
+				dl.tv_nsec -= 1000000000L;
+			}
+			if (pthread_cond_timedwait(&w->cv, &w->mu, &dl) == ETIMEDOUT && !w->queue) {
+				malloc_trim(0);
+				untrimmed = false;
+			}
+		}
 		if (w->stop)
 			break;
 		struct agentd_job *j = w->queue;
@@ -574,6 +841,7 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&w->mu);
 
 		run_job(w, j);
+		untrimmed = true;
 
 		pthread_mutex_lock(&w->mu);
 		if (w->done_tail)
@@ -622,6 +890,12 @@ int agentd_worker_start(const struct agentd_config *cfg, struct event_base *base
 	w->efd = -1;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
+	/* The agent's private memory budget is 2 MB (docs/agent-tpm.md): one
+	 * malloc arena for both threads (a second one keeps its own free
+	 * pages), large buffers (event log, answers) mapped and unmapped on
+	 * their own, and free pages trimmed when idle (worker_main). */
+	mallopt(M_ARENA_MAX, 1);
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 	ak_startup_load(w, "pending", &w->pending);
 	ak_startup_load(w, "current", &w->current);
 
@@ -699,5 +973,8 @@ void agentd_worker_stop(struct agentd_worker *w)
 	pthread_cond_destroy(&w->cv);
 	OPENSSL_cleanse(&w->pending, sizeof w->pending);
 	OPENSSL_cleanse(&w->current, sizeof w->current);
+	ctx_drop(&w->pending_ctx);
+	ctx_drop(&w->current_ctx);
+	ek_drop(w);
 	free(w);
 }

@@ -14,6 +14,7 @@ static void usage(FILE *f)
 	        "\n"
 	        "Commands:\n"
 	        "  evidence   quote this host's TPM once and print the evidence bundle (JSON)\n"
+	        "  ek         print the EK and its key hash (for attestctl host add --ek)\n"
 	        "\n"
 	        "attest-agent --help-daemon describes the daemon's options;\n"
 	        "attest-agent COMMAND --help describes a command. Version " ATTEST_VERSION ".\n");
@@ -40,6 +41,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "evidence") == 0)
 		return cmd_evidence(argc - 1, argv + 1);
+	if (strcmp(cmd, "ek") == 0)
+		return cmd_ek(argc - 1, argv + 1);
 	/* Not listed in --help: a test driver for the TPM module (see
 	 * selftest.c); it changes nothing on a real TPM but loads keys. */
 	if (strcmp(cmd, "selftest") == 0)

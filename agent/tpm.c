@@ -4,6 +4,10 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -23,9 +27,33 @@
 #include "err.h"
 #include "tpm_templates.h"
 
+/* The TCTI ESAPI talks to: a thin layer over the real one (tctildr) that
+ * bounds every wait for a response (agent_tpm_set_timeout). tpm2-tss's
+ * synchronous calls would wait for ever, and the swtpm/mssim TCTIs refuse a
+ * receive timeout; so before handing the receive to the real TCTI, this
+ * layer polls its poll handles with the time left. When the deadline passes
+ * the context is marked timed out and every later command fails at once:
+ * the caller closes it and opens a new one (docs/agent-tpm.md). */
+struct deadline_tcti {
+	TSS2_TCTI_CONTEXT_COMMON_V2 common; /* must be first: ESAPI casts */
+	TSS2_TCTI_CONTEXT *inner;
+	struct agent_tpm *t;
+	bool awaiting; /* a command went out, its response not yet polled for */
+	/* swtpm with a deadline: our own socket to its data port (its TCTI
+	 * offers neither poll handles nor receive timeouts); -1 otherwise. */
+	int fd;
+	uint8_t hdr[10]; /* a response header read by a size query */
+	bool have_hdr;
+};
+
 struct agent_tpm {
 	ESYS_CONTEXT *esys;
-	TSS2_TCTI_CONTEXT *tcti;
+	TSS2_TCTI_CONTEXT *tcti; /* the real TCTI */
+	struct deadline_tcti dl;
+	unsigned timeout_ms; /* 0: wait as long as the TPM takes */
+	bool timed_out;
+	bool ek_persistent; /* t->ek is a persistent handle: close it, never flush */
+	uint32_t ek_handle;
 	char *tcti_conf;
 	char err[AGENT_TPM_ERRMSG_SIZE];
 	UINT16 nv_buffer_max;
@@ -61,6 +89,9 @@ __attribute__((format(printf, 3, 4))) static int fail(struct agent_tpm *t, int c
 /* The one place a TSS2_RC becomes an attest error. */
 static int fail_rc(struct agent_tpm *t, const char *what, TSS2_RC rc)
 {
+	if (t->timed_out)
+		return fail(t, ATTEST_E_TPM, "%s: the TPM did not answer within %u ms", what,
+		            t->timeout_ms);
 	return fail(t, ATTEST_E_TPM, "%s: %s (0x%08x)", what, Tss2_RC_Decode(rc), (unsigned)rc);
 }
 
@@ -94,6 +125,14 @@ static void flush(struct agent_tpm *t, ESYS_TR *h)
 {
 	if (*h == ESYS_TR_NONE)
 		return;
+	if (h == &t->ek && t->ek_persistent) {
+		/* A persistent EK stays in the TPM: only the ESAPI object goes. */
+		(void)Esys_TR_Close(t->esys, h);
+		*h = ESYS_TR_NONE;
+		t->ek_persistent = false;
+		t->ek_handle = 0;
+		return;
+	}
 	/* Flushing can only fail if the handle is already gone; nothing else
 	 * to do then. */
 	(void)Esys_FlushContext(t->esys, *h);
@@ -242,10 +281,381 @@ static void to_tpml_selection(const struct agent_tpm_pcr_selection *sel, TPML_PC
 	}
 }
 
+/* ---- the deadline TCTI ------------------------------------------------ */
+
+static struct deadline_tcti *dl_of(TSS2_TCTI_CONTEXT *c)
+{
+	return (struct deadline_tcti *)c;
+}
+
+/* Milliseconds left before the deadline that started at *start. */
+static long long ms_left(const struct deadline_tcti *d, const struct timespec *start)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long long spent =
+	    (now.tv_sec - start->tv_sec) * 1000LL + (now.tv_nsec - start->tv_nsec) / 1000000LL;
+	return (long long)d->t->timeout_ms - spent;
+}
+
+/* Read or write exactly n bytes on d->fd before the deadline; 0, or
+ * TSS2_TCTI_RC_IO_ERROR (with timed_out set when the time ran out). */
+static TSS2_RC sock_io(struct deadline_tcti *d, bool out, uint8_t *buf, size_t n,
+                       const struct timespec *start)
+{
+	size_t done = 0;
+	while (done < n) {
+		long long left = ms_left(d, start);
+		if (left <= 0) {
+			d->t->timed_out = true;
+			return TSS2_TCTI_RC_IO_ERROR;
+		}
+		struct pollfd p = {.fd = d->fd, .events = out ? POLLOUT : POLLIN};
+		int pr = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr < 0)
+			return TSS2_TCTI_RC_IO_ERROR;
+		if (pr == 0)
+			continue; /* the deadline check above ends it */
+		ssize_t k = out ? send(d->fd, buf + done, n - done, MSG_NOSIGNAL)
+		                : recv(d->fd, buf + done, n - done, 0);
+		if (k < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (k <= 0)
+			return TSS2_TCTI_RC_IO_ERROR;
+		done += (size_t)k;
+	}
+	return TSS2_RC_SUCCESS;
+}
+
+static TSS2_RC own_transmit(struct deadline_tcti *d, size_t size, const uint8_t *cmd)
+{
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	d->have_hdr = false;
+	return sock_io(d, true, (uint8_t *)cmd, size, &start);
+}
+
+/* TCTI receive semantics: resp NULL asks for the size (the header is read
+ * and kept); then the whole response. */
+static TSS2_RC own_receive(struct deadline_tcti *d, size_t *size, uint8_t *resp)
+{
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (!d->have_hdr) {
+		TSS2_RC r = sock_io(d, false, d->hdr, sizeof d->hdr, &start);
+		if (r != TSS2_RC_SUCCESS)
+			return r;
+		d->have_hdr = true;
+	}
+	uint32_t total = (uint32_t)d->hdr[2] << 24 | (uint32_t)d->hdr[3] << 16 |
+	                 (uint32_t)d->hdr[4] << 8 | d->hdr[5];
+	if (total < sizeof d->hdr || total > 65536u)
+		return TSS2_TCTI_RC_MALFORMED_RESPONSE;
+	if (!resp) {
+		*size = total;
+		return TSS2_RC_SUCCESS;
+	}
+	if (*size < total)
+		return TSS2_TCTI_RC_INSUFFICIENT_BUFFER;
+	memcpy(resp, d->hdr, sizeof d->hdr);
+	TSS2_RC r = sock_io(d, false, resp + sizeof d->hdr, total - sizeof d->hdr, &start);
+	if (r != TSS2_RC_SUCCESS)
+		return r;
+	d->have_hdr = false;
+	*size = total;
+	return TSS2_RC_SUCCESS;
+}
+
+/* "swtpm:host=H,port=P" (either order, defaults localhost and 2321): connect
+ * to the data port within the deadline. -1 if conf is not that or the
+ * connection fails (errmsg says why). */
+static int own_connect(const char *conf, unsigned ms, char *err, size_t errcap)
+{
+	char host[256] = "localhost", port[16] = "2321";
+	const char *p = conf + 5;
+	if (*p == ':')
+		p++;
+	while (*p) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		if (n > 5 && strncmp(p, "host=", 5) == 0 && n - 5 < sizeof host)
+			snprintf(host, sizeof host, "%.*s", (int)(n - 5), p + 5);
+		else if (n > 5 && strncmp(p, "port=", 5) == 0 && n - 5 < sizeof port)
+			snprintf(port, sizeof port, "%.*s", (int)(n - 5), p + 5);
+		else {
+			snprintf(err, errcap, "TCTI \"%s\": unknown swtpm option \"%.*s\"", conf,
+			         (int)n, p);
+			return -1;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	struct addrinfo *ai = NULL;
+	int e = getaddrinfo(host, port, &hints, &ai);
+	if (e != 0) {
+		snprintf(err, errcap, "TCTI \"%s\": %s", conf, gai_strerror(e));
+		return -1;
+	}
+	int fd = -1;
+	for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			continue;
+		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+			break;
+		struct pollfd pf = {.fd = fd, .events = POLLOUT};
+		int soerr = 0;
+		socklen_t sl = sizeof soerr;
+		if (errno != EINPROGRESS || poll(&pf, 1, ms > INT_MAX ? INT_MAX : (int)ms) != 1 ||
+		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(ai);
+	if (fd < 0)
+		snprintf(err, errcap, "cannot connect to swtpm at %s port %s", host, port);
+	return fd;
+}
+
+static TSS2_RC dl_transmit(TSS2_TCTI_CONTEXT *c, size_t size, const uint8_t *cmd)
+{
+	struct deadline_tcti *d = dl_of(c);
+	if (d->t->timed_out)
+		return TSS2_TCTI_RC_IO_ERROR;
+	if (d->fd >= 0)
+		return own_transmit(d, size, cmd);
+	TSS2_RC r = Tss2_Tcti_Transmit(d->inner, size, cmd);
+	d->awaiting = r == TSS2_RC_SUCCESS;
+	return r;
+}
+
+/* Wait until the real TCTI has something to read, at most timeout_ms:
+ * 1 if it has, 0 if the time is up, -1 if it offers no handle to wait on. */
+static int dl_wait(struct deadline_tcti *d)
+{
+	size_t n = 0;
+	TSS2_TCTI_POLL_HANDLE h[4];
+	if (Tss2_Tcti_GetPollHandles(d->inner, NULL, &n) != TSS2_RC_SUCCESS || n == 0 ||
+	    n > sizeof h / sizeof h[0] ||
+	    Tss2_Tcti_GetPollHandles(d->inner, h, &n) != TSS2_RC_SUCCESS)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		h[i].events = POLLIN;
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long long spent = (now.tv_sec - start.tv_sec) * 1000LL +
+		                  (now.tv_nsec - start.tv_nsec) / 1000000LL;
+		long long left = (long long)d->t->timeout_ms - spent;
+		if (left <= 0)
+			return 0;
+		int pr = poll(h, (nfds_t)n, left > INT_MAX ? INT_MAX : (int)left);
+		if (pr > 0)
+			return 1;
+		if (pr < 0 && errno != EINTR)
+			return 1; /* let the real receive report the error */
+	}
+}
+
+static TSS2_RC dl_receive(TSS2_TCTI_CONTEXT *c, size_t *size, uint8_t *resp, int32_t timeout)
+{
+	struct deadline_tcti *d = dl_of(c);
+	if (d->t->timed_out)
+		return TSS2_TCTI_RC_IO_ERROR;
+	if (d->fd >= 0)
+		return own_receive(d, size, resp);
+	if (!d->awaiting || d->t->timeout_ms == 0)
+		return Tss2_Tcti_Receive(d->inner, size, resp, timeout);
+	/* Bound the wait once per command (a second receive, after a size
+	 * query, reads what has already arrived): with the TCTI's poll handles
+	 * when it has them (device), else with its own receive timeout (swtpm:
+	 * it polls its socket and answers TRY_AGAIN when the time is up). */
+	d->awaiting = false;
+	int w = dl_wait(d);
+	if (w == 0) {
+		d->t->timed_out = true;
+		return TSS2_TCTI_RC_IO_ERROR;
+	}
+	if (w == 1)
+		return Tss2_Tcti_Receive(d->inner, size, resp, timeout);
+	int32_t ms = d->t->timeout_ms > INT32_MAX ? INT32_MAX : (int32_t)d->t->timeout_ms;
+	TSS2_RC r = Tss2_Tcti_Receive(d->inner, size, resp, ms);
+	if ((r & TSS2_RC_LAYER_MASK) == TSS2_TCTI_RC_LAYER &&
+	    (r & 0xffffu) == TSS2_BASE_RC_TRY_AGAIN) {
+		d->t->timed_out = true;
+		return TSS2_TCTI_RC_IO_ERROR;
+	}
+	if (r == TSS2_TCTI_RC_BAD_VALUE) /* a TCTI without receive timeouts */
+		return Tss2_Tcti_Receive(d->inner, size, resp, timeout);
+	return r;
+}
+
+static void dl_finalize(TSS2_TCTI_CONTEXT *c)
+{
+	(void)c; /* the real TCTI is finalized by agent_tpm_close() */
+}
+
+static TSS2_RC dl_cancel(TSS2_TCTI_CONTEXT *c)
+{
+	struct deadline_tcti *d = dl_of(c);
+	return d->inner ? Tss2_Tcti_Cancel(d->inner) : TSS2_TCTI_RC_NOT_IMPLEMENTED;
+}
+
+static TSS2_RC dl_poll_handles(TSS2_TCTI_CONTEXT *c, TSS2_TCTI_POLL_HANDLE *h, size_t *n)
+{
+	struct deadline_tcti *d = dl_of(c);
+	return d->inner ? Tss2_Tcti_GetPollHandles(d->inner, h, n) : TSS2_TCTI_RC_NOT_IMPLEMENTED;
+}
+
+static TSS2_RC dl_set_locality(TSS2_TCTI_CONTEXT *c, uint8_t locality)
+{
+	struct deadline_tcti *d = dl_of(c);
+	return d->inner ? Tss2_Tcti_SetLocality(d->inner, locality) : TSS2_TCTI_RC_NOT_IMPLEMENTED;
+}
+
+static TSS2_RC dl_make_sticky(TSS2_TCTI_CONTEXT *c, TPM2_HANDLE *h, uint8_t sticky)
+{
+	struct deadline_tcti *d = dl_of(c);
+	return d->inner ? Tss2_Tcti_MakeSticky(d->inner, h, sticky) : TSS2_TCTI_RC_NOT_IMPLEMENTED;
+}
+
+void agent_tpm_set_timeout(struct agent_tpm *t, unsigned ms)
+{
+	t->timeout_ms = ms;
+}
+
+bool agent_tpm_timed_out(const struct agent_tpm *t)
+{
+	return t && t->timed_out;
+}
+
 /* ---- open / close ---------------------------------------------------- */
+
+/* Some TCTIs talk to the TPM while they start (swtpm's asks its control
+ * channel for its capabilities) and would wait for ever on a hung one. With
+ * a deadline, the start runs on a helper thread; if the deadline passes the
+ * helper is left to finish on its own and finalize what it made. While one
+ * such start is still hanging, later opens fail at once instead of piling
+ * up threads. */
+struct tcti_start {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char *conf;
+	TSS2_TCTI_CONTEXT *tcti;
+	TSS2_RC r;
+	bool done, abandoned;
+};
+
+static pthread_mutex_t hung_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned hung_starts;
+
+static void tcti_start_free(struct tcti_start *st)
+{
+	pthread_mutex_destroy(&st->mu);
+	pthread_cond_destroy(&st->cv);
+	free(st->conf);
+	free(st);
+}
+
+static void *tcti_start_main(void *arg)
+{
+	struct tcti_start *st = arg;
+	TSS2_TCTI_CONTEXT *tc = NULL;
+	TSS2_RC r = Tss2_TctiLdr_Initialize(st->conf[0] ? st->conf : NULL, &tc);
+	pthread_mutex_lock(&st->mu);
+	st->done = true;
+	st->r = r;
+	st->tcti = tc;
+	bool abandoned = st->abandoned;
+	pthread_cond_signal(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+	if (abandoned) {
+		if (r == TSS2_RC_SUCCESS)
+			Tss2_TctiLdr_Finalize(&tc);
+		tcti_start_free(st);
+		pthread_mutex_lock(&hung_mu);
+		hung_starts--;
+		pthread_mutex_unlock(&hung_mu);
+	}
+	return NULL;
+}
+
+/* Tss2_TctiLdr_Initialize within ms (0: no bound). *ret_timed_out says
+ * whether the deadline passed. */
+static TSS2_RC tcti_start(const char *conf, unsigned ms, TSS2_TCTI_CONTEXT **ret,
+                          bool *ret_timed_out)
+{
+	*ret_timed_out = false;
+	if (ms == 0)
+		return Tss2_TctiLdr_Initialize(conf[0] ? conf : NULL, ret);
+	pthread_mutex_lock(&hung_mu);
+	unsigned hung = hung_starts;
+	pthread_mutex_unlock(&hung_mu);
+	if (hung) {
+		*ret_timed_out = true;
+		return TSS2_TCTI_RC_IO_ERROR;
+	}
+	struct tcti_start *st = calloc(1, sizeof *st);
+	if (!st || !(st->conf = strdup(conf))) {
+		free(st);
+		return TSS2_TCTI_RC_MEMORY;
+	}
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->cv, NULL);
+	pthread_attr_t attr;
+	pthread_t th;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int e = pthread_create(&th, &attr, tcti_start_main, st);
+	pthread_attr_destroy(&attr);
+	if (e != 0) {
+		tcti_start_free(st);
+		return TSS2_TCTI_RC_GENERAL_FAILURE;
+	}
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += ms / 1000;
+	dl.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&st->mu);
+	while (!st->done)
+		if (pthread_cond_timedwait(&st->cv, &st->mu, &dl) == ETIMEDOUT)
+			break;
+	if (!st->done) {
+		st->abandoned = true;
+		pthread_mutex_lock(&hung_mu);
+		hung_starts++;
+		pthread_mutex_unlock(&hung_mu);
+		pthread_mutex_unlock(&st->mu);
+		*ret_timed_out = true;
+		return TSS2_TCTI_RC_IO_ERROR;
+	}
+	pthread_mutex_unlock(&st->mu);
+	TSS2_RC r = st->r;
+	*ret = st->tcti;
+	tcti_start_free(st);
+	return r;
+}
 
 int agent_tpm_open(const char *tcti, struct agent_tpm **ret, char errmsg[AGENT_TPM_ERRMSG_SIZE])
 {
+	bool to;
+	return agent_tpm_open_timeout(tcti, 0, ret, errmsg, &to);
+}
+
+int agent_tpm_open_timeout(const char *tcti, unsigned ms, struct agent_tpm **ret,
+                           char errmsg[AGENT_TPM_ERRMSG_SIZE], bool *ret_timed_out)
+{
+	*ret_timed_out = false;
 	struct agent_tpm *t = calloc(1, sizeof *t);
 	if (!t) {
 		if (errmsg)
@@ -253,6 +663,7 @@ int agent_tpm_open(const char *tcti, struct agent_tpm **ret, char errmsg[AGENT_T
 		return ATTEST_E_NOMEM;
 	}
 	t->ek = t->ak = ESYS_TR_NONE;
+	t->dl.fd = -1;
 	/* tpm2-tss logs every TPM error on stderr by default; we report each
 	 * failure once, with its decoded text, so keep the library quiet
 	 * unless the user asked for its log. */
@@ -263,13 +674,44 @@ int agent_tpm_open(const char *tcti, struct agent_tpm **ret, char errmsg[AGENT_T
 		fail(t, rc, "out of memory");
 		goto err;
 	}
-	TSS2_RC r = Tss2_TctiLdr_Initialize(tcti && *tcti ? tcti : NULL, &t->tcti);
+	t->timeout_ms = ms;
+	t->dl.fd = -1;
+	bool to = false;
+	TSS2_RC r = TSS2_RC_SUCCESS;
+	if (ms > 0 && strncmp(t->tcti_conf, "swtpm", 5) == 0 &&
+	    (t->tcti_conf[5] == '\0' || t->tcti_conf[5] == ':')) {
+		t->dl.fd = own_connect(t->tcti_conf, ms, t->err, sizeof t->err);
+		if (t->dl.fd < 0) {
+			rc = ATTEST_E_TPM;
+			goto err;
+		}
+	} else {
+		r = tcti_start(t->tcti_conf, ms, &t->tcti, &to);
+	}
+	if (to) {
+		*ret_timed_out = true;
+		rc = fail(t, ATTEST_E_TPM,
+		          "cannot open TCTI \"%s\": the TPM did not answer within %u ms",
+		          t->tcti_conf, ms);
+		goto err;
+	}
 	if (r != TSS2_RC_SUCCESS) {
 		rc = fail(t, ATTEST_E_TPM, "cannot open TCTI \"%s\": %s (0x%08x)", t->tcti_conf,
 		          Tss2_RC_Decode(r), (unsigned)r);
 		goto err;
 	}
-	r = Esys_Initialize(&t->esys, t->tcti, NULL);
+	t->dl.common.v1.magic = 0x61747465737464ULL; /* "attestd": ours, not tctildr's */
+	t->dl.common.v1.version = 2;
+	t->dl.common.v1.transmit = dl_transmit;
+	t->dl.common.v1.receive = dl_receive;
+	t->dl.common.v1.finalize = dl_finalize;
+	t->dl.common.v1.cancel = dl_cancel;
+	t->dl.common.v1.getPollHandles = dl_poll_handles;
+	t->dl.common.v1.setLocality = dl_set_locality;
+	t->dl.common.makeSticky = dl_make_sticky;
+	t->dl.inner = t->tcti;
+	t->dl.t = t;
+	r = Esys_Initialize(&t->esys, (TSS2_TCTI_CONTEXT *)&t->dl, NULL);
 	if (r != TSS2_RC_SUCCESS) {
 		rc = fail_rc(t, "Esys_Initialize", r);
 		goto err;
@@ -294,6 +736,8 @@ void agent_tpm_close(struct agent_tpm *t)
 	}
 	if (t->tcti)
 		Tss2_TctiLdr_Finalize(&t->tcti);
+	if (t->dl.fd >= 0)
+		close(t->dl.fd);
 	OPENSSL_cleanse(t->ak_priv, sizeof t->ak_priv);
 	free(t->tcti_conf);
 	free(t);
@@ -1259,6 +1703,8 @@ int agent_tpm_startup(struct agent_tpm *t, uint8_t locality)
 	if (locality > 4)
 		return fail(t, ATTEST_E_ARG, "locality %u (0-4)", locality);
 	TSS2_RC r;
+	if (locality != 0 && !t->tcti)
+		return fail(t, ATTEST_E_UNSUPPORTED, "this TPM connection cannot set localities");
 	if (locality != 0) {
 		r = Tss2_Tcti_SetLocality(t->tcti, locality);
 		if (r != TSS2_RC_SUCCESS)
@@ -1305,5 +1751,310 @@ int agent_tpm_pcr_extend(struct agent_tpm *t, uint32_t pcr, size_t n, const uint
 	} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
 	if (r != TSS2_RC_SUCCESS)
 		return fail_rc(t, "TPM2_PCR_Extend", r);
+	return 0;
+}
+
+/* ---- keeping keys between requests -------------------------------------- */
+
+int agent_tpm_context_save(struct agent_tpm *t, bool ak, uint8_t **ret, size_t *ret_len)
+{
+	ESYS_TR h = ak ? t->ak : t->ek;
+	if ((ak && !t->have_ak) || (!ak && !t->have_ek) || h == ESYS_TR_NONE)
+		return fail(t, ATTEST_E_STATE, "no %s loaded to save", ak ? "AK" : "EK");
+	if (!ak && t->ek_persistent)
+		return fail(t, ATTEST_E_STATE, "the EK is persistent: nothing to save");
+	TPMS_CONTEXT *ctx = NULL;
+	TSS2_RC r;
+	unsigned attempt = 0;
+	do {
+		r = Esys_ContextSave(t->esys, h, &ctx);
+	} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
+	if (r != TSS2_RC_SUCCESS)
+		return fail_rc(t, ak ? "TPM2_ContextSave(AK)" : "TPM2_ContextSave(EK)", r);
+	uint8_t *buf = malloc(sizeof *ctx);
+	size_t off = 0;
+	int rc = 0;
+	if (!buf)
+		rc = fail(t, ATTEST_E_NOMEM, "out of memory");
+	else if ((r = Tss2_MU_TPMS_CONTEXT_Marshal(ctx, buf, sizeof *ctx, &off)) != TSS2_RC_SUCCESS)
+		rc = fail_rc(t, "marshal a saved context", r);
+	Esys_Free(ctx);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	*ret = buf;
+	*ret_len = off;
+	return 0;
+}
+
+static int context_load(struct agent_tpm *t, const uint8_t *blob, size_t len, const char *what,
+                        ESYS_TR *ret)
+{
+	TPMS_CONTEXT ctx;
+	memset(&ctx, 0, sizeof ctx);
+	size_t off = 0;
+	if (Tss2_MU_TPMS_CONTEXT_Unmarshal(blob, len, &off, &ctx) != TSS2_RC_SUCCESS || off != len)
+		return fail(t, ATTEST_E_FORMAT, "saved %s context does not unmarshal exactly",
+		            what);
+	TSS2_RC r;
+	unsigned attempt = 0;
+	do {
+		r = Esys_ContextLoad(t->esys, &ctx, ret);
+	} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
+	if (r != TSS2_RC_SUCCESS) {
+		char m[64];
+		snprintf(m, sizeof m, "TPM2_ContextLoad(%s)", what);
+		return fail_rc(t, m, r);
+	}
+	return 0;
+}
+
+/* Take an EK public (marshalled TPM2B_PUBLIC) as the context's EK. */
+static int ek_adopt(struct agent_tpm *t, ESYS_TR h, const uint8_t *pub, size_t pub_len,
+                    const char *how)
+{
+	TPM2B_PUBLIC p;
+	memset(&p, 0, sizeof p);
+	size_t off = 0;
+	if (pub_len > sizeof t->ek_pub ||
+	    Tss2_MU_TPM2B_PUBLIC_Unmarshal(pub, pub_len, &off, &p) != TSS2_RC_SUCCESS ||
+	    off != pub_len)
+		return fail(t, ATTEST_E_FORMAT, "EK public does not unmarshal exactly");
+	enum ek_policy pol = ek_policy_of(p.publicArea.nameAlg, &p.publicArea.authPolicy);
+	if (pol == 0)
+		return fail(t, ATTEST_E_UNSUPPORTED,
+		            "EK authPolicy is neither the profile's PolicyA nor PolicyB");
+	flush(t, &t->ak);
+	t->have_ak = false;
+	flush(t, &t->ek);
+	t->ek = h;
+	t->have_ek = true;
+	t->ek_name_alg = p.publicArea.nameAlg;
+	t->ek_policy = pol;
+	t->ek_template_used = how;
+	memcpy(t->ek_pub, pub, pub_len);
+	t->ek_pub_len = pub_len;
+	return 0;
+}
+
+int agent_tpm_ek_load_context(struct agent_tpm *t, const uint8_t *ctx, size_t ctx_len,
+                              const uint8_t *pub, size_t pub_len)
+{
+	ESYS_TR h = ESYS_TR_NONE;
+	int rc = context_load(t, ctx, ctx_len, "EK", &h);
+	if (rc)
+		return rc;
+	/* The TPM checked the context's integrity; make sure it is the EK we
+	 * think it is before trusting the public we were given for it. */
+	TPM2B_PUBLIC *out = NULL;
+	TSS2_RC r =
+	    Esys_ReadPublic(t->esys, h, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &out, NULL, NULL);
+	uint8_t m[sizeof(TPM2B_PUBLIC)];
+	size_t off = 0;
+	if (r == TSS2_RC_SUCCESS)
+		r = Tss2_MU_TPM2B_PUBLIC_Marshal(out, m, sizeof m, &off);
+	Esys_Free(out);
+	if (r != TSS2_RC_SUCCESS) {
+		flush(t, &h);
+		return fail_rc(t, "TPM2_ReadPublic(EK)", r);
+	}
+	if (off != pub_len || memcmp(m, pub, off) != 0) {
+		flush(t, &h);
+		return fail(t, ATTEST_E_VERIFY, "the saved EK context holds another key");
+	}
+	rc = ek_adopt(t, h, pub, pub_len, "saved");
+	if (rc)
+		flush(t, &h);
+	return rc;
+}
+
+int agent_tpm_ak_load_context(struct agent_tpm *t, const uint8_t *ctx, size_t ctx_len,
+                              const uint8_t *pub, size_t pub_len)
+{
+	if (pub_len > sizeof t->ak_pub)
+		return fail(t, ATTEST_E_ARG, "AK public of %zu bytes", pub_len);
+	ESYS_TR h = ESYS_TR_NONE;
+	int rc = context_load(t, ctx, ctx_len, "AK", &h);
+	if (rc)
+		return rc;
+	TPM2B_NAME *name = NULL;
+	TSS2_RC r = Esys_TR_GetName(t->esys, h, &name);
+	if (r != TSS2_RC_SUCCESS || name->size > sizeof t->ak_name) {
+		Esys_Free(name);
+		flush(t, &h);
+		return fail_rc(t, "Esys_TR_GetName(AK)", r);
+	}
+	flush(t, &t->ak);
+	t->ak = h;
+	t->have_ak = true;
+	memcpy(t->ak_pub, pub, pub_len);
+	t->ak_pub_len = pub_len;
+	memcpy(t->ak_name, name->name, name->size);
+	t->ak_name_len = name->size;
+	Esys_Free(name);
+	/* The private blob stays with the caller: the context replaces it. */
+	t->ak_priv_len = 0;
+	return 0;
+}
+
+void agent_tpm_ak_unload(struct agent_tpm *t)
+{
+	flush(t, &t->ak);
+	t->have_ak = false;
+}
+
+void agent_tpm_ek_unload(struct agent_tpm *t)
+{
+	agent_tpm_ak_unload(t);
+	flush(t, &t->ek);
+	t->have_ek = false;
+}
+
+/* Whether a persistent object is an EK of kind: the profile's shape
+ * (restricted decrypt key of the kind's algorithm with PolicyA or PolicyB)
+ * and, with a certificate, the certificate's key. */
+static bool persistent_is_ek(const TPMT_PUBLIC *p, enum agent_tpm_ek_kind kind, const uint8_t *key,
+                             size_t key_len)
+{
+	TPM2B_PUBLIC tmpl;
+	if (!ek_template(kind, true, &tmpl) || p->type != tmpl.publicArea.type ||
+	    p->nameAlg != tmpl.publicArea.nameAlg ||
+	    (p->objectAttributes & (TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT)) !=
+	        (TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT) ||
+	    ek_policy_of(p->nameAlg, &p->authPolicy) == 0)
+		return false;
+	if (p->type == TPM2_ALG_ECC &&
+	    p->parameters.eccDetail.curveID != tmpl.publicArea.parameters.eccDetail.curveID)
+		return false;
+	if (p->type == TPM2_ALG_RSA &&
+	    p->parameters.rsaDetail.keyBits != tmpl.publicArea.parameters.rsaDetail.keyBits)
+		return false;
+	return key ? tpm_key_matches(p, key, key_len) : true;
+}
+
+int agent_tpm_ek_persistent(struct agent_tpm *t, enum agent_tpm_ek_kind kind, const uint8_t *cert,
+                            size_t cert_len)
+{
+	uint8_t key[512];
+	size_t key_len = 0;
+	if (cert) {
+		const unsigned char *p = cert;
+		X509 *x = d2i_X509(NULL, &p, (long)cert_len);
+		EVP_PKEY *pk = x ? X509_get0_pubkey(x) : NULL;
+		bool ok = pk && cert_key_bytes(pk, key, sizeof key, &key_len);
+		X509_free(x);
+		if (!ok)
+			return fail(t, ATTEST_E_FORMAT, "EK certificate does not parse");
+	}
+	/* The profile's EK handles are 0x81010001 (RSA 2048), 0x81010002 (ECC
+	 * P-256) and further ones in 0x810100xx for the other templates: look
+	 * at every persistent object of that range, the kind's usual handle
+	 * first. */
+	TPMS_CAPABILITY_DATA *cd = NULL;
+	int rc = get_cap(t, TPM2_CAP_HANDLES, 0x81010000u, TPM2_MAX_CAP_HANDLES, &cd);
+	if (rc)
+		return rc;
+	uint32_t want = kind == AGENT_TPM_EK_ECC_P256 ? 0x81010002u : 0x81010001u;
+	uint32_t list[TPM2_MAX_CAP_HANDLES + 1];
+	size_t n = 0;
+	list[n++] = want;
+	for (UINT32 i = 0; i < cd->data.handles.count && n < TPM2_MAX_CAP_HANDLES + 1; i++) {
+		uint32_t h = cd->data.handles.handle[i];
+		if (h >= 0x81010000u && h <= 0x810100ffu && h != want)
+			list[n++] = h;
+	}
+	bool want_present = false;
+	for (UINT32 i = 0; i < cd->data.handles.count; i++)
+		want_present |= cd->data.handles.handle[i] == want;
+	Esys_Free(cd);
+	for (size_t i = want_present ? 0 : 1; i < n; i++) {
+		ESYS_TR h = ESYS_TR_NONE;
+		TPM2B_PUBLIC *out = NULL;
+		TSS2_RC r = Esys_TR_FromTPMPublic(t->esys, list[i], ESYS_TR_NONE, ESYS_TR_NONE,
+		                                  ESYS_TR_NONE, &h);
+		if (r == TSS2_RC_SUCCESS)
+			r = Esys_ReadPublic(t->esys, h, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+			                    &out, NULL, NULL);
+		if (r != TSS2_RC_SUCCESS) {
+			if (h != ESYS_TR_NONE)
+				(void)Esys_TR_Close(t->esys, &h);
+			if (t->timed_out)
+				return fail_rc(t, "TPM2_ReadPublic(persistent EK)", r);
+			continue;
+		}
+		bool match = persistent_is_ek(&out->publicArea, kind, cert ? key : NULL, key_len);
+		uint8_t m[sizeof(TPM2B_PUBLIC)];
+		size_t off = 0;
+		if (match &&
+		    Tss2_MU_TPM2B_PUBLIC_Marshal(out, m, sizeof m, &off) != TSS2_RC_SUCCESS)
+			match = false;
+		Esys_Free(out);
+		if (!match) {
+			(void)Esys_TR_Close(t->esys, &h);
+			continue;
+		}
+		rc = ek_adopt(t, h, m, off, "persistent");
+		if (rc) {
+			(void)Esys_TR_Close(t->esys, &h);
+			return rc;
+		}
+		t->ek_persistent = true;
+		t->ek_handle = list[i];
+		return 0;
+	}
+	return fail(t, ATTEST_E_NOTFOUND, "no persistent %s EK%s", agent_tpm_ek_kind_name(kind),
+	            cert ? " with the certificate's key" : "");
+}
+
+uint32_t agent_tpm_ek_handle(const struct agent_tpm *t)
+{
+	return t->have_ek && t->ek_persistent ? t->ek_handle : 0;
+}
+
+int agent_tpm_flush_all(struct agent_tpm *t, uint32_t *ret_flushed)
+{
+	uint32_t flushed = 0;
+	static const uint32_t firsts[] = {0x80000000u, 0x02000000u};
+	for (size_t k = 0; k < 2; k++) {
+		TPMS_CAPABILITY_DATA *cd = NULL;
+		int rc = get_cap(t, TPM2_CAP_HANDLES, firsts[k], TPM2_MAX_CAP_HANDLES, &cd);
+		if (rc)
+			return rc;
+		for (UINT32 i = 0; i < cd->data.handles.count; i++) {
+			TPM2_HANDLE h = cd->data.handles.handle[i];
+			if ((h & 0xff000000u) != (firsts[k] & 0xff000000u))
+				continue;
+			ESYS_TR e = ESYS_TR_NONE;
+			if (Esys_TR_FromTPMPublic(t->esys, h, ESYS_TR_NONE, ESYS_TR_NONE,
+			                          ESYS_TR_NONE, &e) != TSS2_RC_SUCCESS)
+				continue;
+			if (Esys_FlushContext(t->esys, e) == TSS2_RC_SUCCESS)
+				flushed++;
+			else
+				(void)Esys_TR_Close(t->esys, &e);
+		}
+		Esys_Free(cd);
+	}
+	if (ret_flushed)
+		*ret_flushed = flushed;
+	return 0;
+}
+
+int agent_tpm_nv_list(struct agent_tpm *t, uint32_t first, uint32_t last, uint32_t *out, size_t cap,
+                      size_t *ret_n)
+{
+	TPMS_CAPABILITY_DATA *cd = NULL;
+	int rc = get_cap(t, TPM2_CAP_HANDLES, first, TPM2_MAX_CAP_HANDLES, &cd);
+	if (rc)
+		return rc;
+	size_t n = 0;
+	for (UINT32 i = 0; i < cd->data.handles.count && n < cap; i++) {
+		uint32_t h = cd->data.handles.handle[i];
+		if (h >= first && h <= last)
+			out[n++] = h;
+	}
+	Esys_Free(cd);
+	*ret_n = n;
 	return 0;
 }

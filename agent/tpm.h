@@ -112,6 +112,13 @@ struct agent_tpm_info {
  * the TCTI or ESAPI cannot start, ATTEST_E_NOMEM. */
 int agent_tpm_open(const char *tcti, struct agent_tpm **ret, char errmsg[AGENT_TPM_ERRMSG_SIZE]);
 
+/* agent_tpm_open() with every wait for the TPM bounded to ms milliseconds
+ * (0: none), the TCTI's own start included (swtpm's asks the TPM's control
+ * channel); as agent_tpm_set_timeout() from then on. *ret_timed_out says
+ * whether a failure was the deadline passing. */
+int agent_tpm_open_timeout(const char *tcti, unsigned ms, struct agent_tpm **ret,
+                           char errmsg[AGENT_TPM_ERRMSG_SIZE], bool *ret_timed_out);
+
 /* Flush the EK and AK (if loaded) and close; NULL is fine. */
 void agent_tpm_close(struct agent_tpm *t);
 
@@ -129,6 +136,15 @@ const char *agent_tpm_tcti(const struct agent_tpm *t);
  * ATTEST_E_NOTFOUND if the index is not defined, ATTEST_E_LIMIT if larger
  * than AGENT_TPM_EK_CERT_MAX. */
 int agent_tpm_nv_read(struct agent_tpm *t, uint32_t index, uint8_t **ret, size_t *ret_len);
+
+/* The NV indices defined in first..last (at most cap, ascending). */
+int agent_tpm_nv_list(struct agent_tpm *t, uint32_t first, uint32_t last, uint32_t *out, size_t cap,
+                      size_t *ret_n);
+
+/* TCG EK Credential Profile: NV indices holding the EK certificate's
+ * issuer chain (DER certificates, one or several per index, end to end). */
+#define AGENT_TPM_NV_EK_CHAIN_FIRST 0x01c00100u
+#define AGENT_TPM_NV_EK_CHAIN_LAST  0x01c001ffu
 
 /* TPM properties and the Linux interface driver. */
 int agent_tpm_info(struct agent_tpm *t, struct agent_tpm_info *ret);
@@ -211,6 +227,56 @@ int agent_tpm_quote(struct agent_tpm *t, const struct agent_tpm_pcr_selection *s
 
 /* TPM2_ReadClock: resetCount and restartCount (boot and resume counters). */
 int agent_tpm_clock(struct agent_tpm *t, uint32_t *ret_reset_count, uint32_t *ret_restart_count);
+
+/* ---- deadlines and keeping keys between requests --------------------- */
+
+/* Bound every wait for a TPM response to ms milliseconds (0: no bound, the
+ * default). When a response does not come in time the command fails with
+ * ATTEST_E_TPM, agent_tpm_timed_out() turns true, and every later command
+ * on this context fails at once: close it and open a new one. The bound
+ * needs a TCTI with poll handles (swtpm, mssim, device); others wait as
+ * long as their driver does. */
+void agent_tpm_set_timeout(struct agent_tpm *t, unsigned ms);
+bool agent_tpm_timed_out(const struct agent_tpm *t);
+
+/* TPM2_ContextSave of the loaded AK (ak true) or EK: *ret (caller frees)
+ * is the marshalled TPMS_CONTEXT (with ESAPI's metadata), which
+ * agent_tpm_*_load_context() reloads until the TPM resets (TPM2_Startup
+ * CLEAR after a TPM Reset invalidates it: the load then fails with
+ * ATTEST_E_TPM). ATTEST_E_STATE without that key or for a persistent EK. */
+int agent_tpm_context_save(struct agent_tpm *t, bool ak, uint8_t **ret, size_t *ret_len);
+
+/* Reload a saved EK context as the context's EK; pub is the EK's
+ * marshalled TPM2B_PUBLIC as agent_tpm_ek_public() gave it when saved, and
+ * must be what the TPM reloaded (else ATTEST_E_VERIFY). */
+int agent_tpm_ek_load_context(struct agent_tpm *t, const uint8_t *ctx, size_t ctx_len,
+                              const uint8_t *pub, size_t pub_len);
+
+/* Reload a saved AK context as the context's AK (for a quote or a
+ * credential activation); pub is its marshalled TPM2B_PUBLIC (what
+ * agent_tpm_ak_public() answers from then on; the private blob is not
+ * needed and agent_tpm_ak_private() answers an empty one). */
+int agent_tpm_ak_load_context(struct agent_tpm *t, const uint8_t *ctx, size_t ctx_len,
+                              const uint8_t *pub, size_t pub_len);
+
+/* Flush the AK (and the EK: a persistent EK is only forgotten). */
+void agent_tpm_ak_unload(struct agent_tpm *t);
+void agent_tpm_ek_unload(struct agent_tpm *t);
+
+/* Use a persistent EK (TCG EK Credential Profile handles 0x81010001 RSA,
+ * 0x81010002 ECC P-256, and the others of 0x810100xx): one of the kind's
+ * shape whose key is the certificate's (any of that shape if cert is NULL).
+ * ATTEST_E_NOTFOUND if there is none. */
+int agent_tpm_ek_persistent(struct agent_tpm *t, enum agent_tpm_ek_kind kind, const uint8_t *cert,
+                            size_t cert_len);
+
+/* The persistent handle of the loaded EK, 0 if it is transient. */
+uint32_t agent_tpm_ek_handle(const struct agent_tpm *t);
+
+/* Flush every transient object and loaded session in the TPM: only for a
+ * TPM reached without a resource manager (swtpm, /dev/tpm0) after a command
+ * timed out, when what that command loaded is no longer known. */
+int agent_tpm_flush_all(struct agent_tpm *t, uint32_t *ret_flushed);
 
 /* ---- for simulated hosts (attest-sim) ------------------------------- */
 

@@ -1,12 +1,15 @@
-/* attestctl host add|list|show|disconnect|reconnect|remove|attest */
+/* attestctl host add|list|show|disconnect|reconnect|remove|attest|ek-cert */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "b64enc.h"
 #include "cli.h"
 #include "client.h"
 #include "err.h"
+#include "fileio.h"
 #include "tlsid.h"
 
 static void usage(FILE *f)
@@ -14,13 +17,18 @@ static void usage(FILE *f)
 	fprintf(f, "usage: attestctl host COMMAND [ARGS...] [--json]\n"
 	           "\n"
 	           "  add ADDR:PORT [--name NAME] [--thumbprint SHA256:HEX | --accept-thumbprint]\n"
-	           "                [--policy NAME] [--interval SECONDS] [--no-wait]\n"
+	           "                [--policy NAME] [--interval SECONDS] [--ek SHA256:HEX]\n"
+	           "                [--no-wait]\n"
 	           "      Add a host running attest-agent. Its certificate thumbprint must be\n"
 	           "      confirmed: give the one attest-agent printed (--thumbprint), or accept\n"
 	           "      whatever the agent shows now (--accept-thumbprint). With neither, the\n"
 	           "      verifier reports the thumbprint it sees; on a terminal you are asked to\n"
 	           "      accept it, otherwise nothing is added and the command to confirm it is\n"
 	           "      printed. Waits for enrollment and the first verdict unless --no-wait.\n"
+	           "      --ek approves the TPM's EK by its key hash (what 'attest-agent ek'\n"
+	           "      prints on that host) when the TPM holds no EK certificate: the host's\n"
+	           "      tpm.ek_trust is then operator_key, which the default policy does not\n"
+	           "      accept (docs/operations.md).\n"
 	           "  list [--trust green|red|unknown] [--connection STATE] [--limit N]\n"
 	           "      One line per host: trust (green, red, unknown), connection state\n"
 	           "      (connected, disconnected, not_responding), last attestation, reasons.\n"
@@ -36,6 +44,11 @@ static void usage(FILE *f)
 	           "      attest (how a TPM added to a managed host is taken into account).\n"
 	           "  remove NAME\n"
 	           "      Forget the host with its AKs, results and alarms (events stay).\n"
+	           "  ek-cert NAME FILE | ek-cert NAME --remove\n"
+	           "      Supply the EK certificate (PEM or DER) of a host whose TPM holds none\n"
+	           "      in NV, e.g. one downloaded from the TPM vendor. It must chain to the\n"
+	           "      certified TPM list and carry the TPM's EK; tpm.ek_trust is then\n"
+	           "      operator_certificate. The host is enrolled again at once.\n"
 	           "\n"
 	           "Global options (anywhere on the line): --server https://HOST:PORT\n"
 	           "(ATTEST_SERVER), --server-thumbprint SHA256:HEX (ATTEST_SERVER_THUMBPRINT),\n"
@@ -201,6 +214,10 @@ static void print_tpm(const json_t *tpm)
 	}
 	if (client_str(tpm, "ek_kind"))
 		field("EK", client_str(tpm, "ek_kind"));
+	if (client_str(tpm, "ek_trust"))
+		field("EK trust", client_str(tpm, "ek_trust"));
+	if (client_str(tpm, "ek_sha256"))
+		field("EK key hash", client_str(tpm, "ek_sha256"));
 	json_t *ekc = json_object_get(tpm, "ek_certificate");
 	if (json_is_object(ekc)) {
 		json_t *sd = json_object_get(ekc, "strict_der");
@@ -417,15 +434,13 @@ static bool confirm_thumbprint(const char *addr, const char *tp)
 
 static int host_add(int argc, char **argv)
 {
-	const char *name = NULL, *tp = NULL, *policy = NULL, *interval = NULL, *pos[1];
+	const char *name = NULL, *tp = NULL, *policy = NULL, *interval = NULL, *ek = NULL, *pos[1];
 	bool accept = false, nowait = false;
-	const struct client_opt opts[] = {{"--name", &name, NULL},
-	                                  {"--thumbprint", &tp, NULL},
-	                                  {"--accept-thumbprint", NULL, &accept},
-	                                  {"--policy", &policy, NULL},
-	                                  {"--interval", &interval, NULL},
-	                                  {"--no-wait", NULL, &nowait},
-	                                  {NULL, NULL, NULL}};
+	const struct client_opt opts[] = {
+	    {"--name", &name, NULL},      {"--ek", &ek, NULL},
+	    {"--thumbprint", &tp, NULL},  {"--accept-thumbprint", NULL, &accept},
+	    {"--policy", &policy, NULL},  {"--interval", &interval, NULL},
+	    {"--no-wait", NULL, &nowait}, {NULL, NULL, NULL}};
 	int npos;
 	int rc = client_parse("host add", usage, argc, argv, opts, pos, 1, 1, &npos);
 	if (rc != CLIENT_CONTINUE)
@@ -451,9 +466,20 @@ static int host_add(int argc, char **argv)
 	}
 	if ((rc = client_name_check(name ? "host name" : "address", name ? name : addr)) != 0)
 		return rc;
+	if (ek) {
+		bool ok = strlen(ek) == 7 + 64 && strncmp(ek, "SHA256:", 7) == 0;
+		for (size_t i = 7; ok && ek[i]; i++)
+			ok = isxdigit((unsigned char)ek[i]) != 0;
+		if (!ok) {
+			client_err("--ek \"%s\" is not SHA256: followed by 64 hex digits", ek);
+			return CLIENT_EXIT_USAGE;
+		}
+	}
 	json_t *body = json_pack("{s:s}", "address", addr);
 	if (name)
 		json_object_set_new(body, "name", json_string(name));
+	if (ek)
+		json_object_set_new(body, "ek", json_string(ek));
 	if (tp)
 		json_object_set_new(body, "thumbprint", json_string(canon));
 	if (accept)
@@ -689,6 +715,67 @@ static int host_remove(int argc, char **argv)
 	return host_action("remove", argc, argv);
 }
 
+#define EK_CERT_FILE_MAX (48u * 1024u)
+
+/* attestctl host ek-cert NAME FILE | NAME --remove */
+static int host_ek_cert(int argc, char **argv)
+{
+	const char *pos[2];
+	bool remove = false;
+	const struct client_opt opts[] = {{"--remove", NULL, &remove}, {NULL, NULL, NULL}};
+	int npos;
+	int rc = client_parse("host ek-cert", usage, argc, argv, opts, pos, 1, 2, &npos);
+	if (rc != CLIENT_CONTINUE)
+		return rc;
+	if ((npos == 2) == remove) {
+		client_err("give the certificate FILE, or --remove");
+		return CLIENT_EXIT_USAGE;
+	}
+	char path[CLIENT_PATH_MAX];
+	if ((rc = name_path(pos[0], "ek-cert", "", path, sizeof path)) != 0)
+		return rc;
+	json_t *body = NULL;
+	if (!remove) {
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		int e = fileio_read(pos[1], EK_CERT_FILE_MAX, &buf, &len);
+		if (e < 0) {
+			client_err("cannot read %s: %s", pos[1],
+			           e == ATTEST_E_LIMIT
+			               ? "larger than 48 KiB, not a certificate file"
+			               : attest_strerror(e));
+			return CLIENT_EXIT_FAIL;
+		}
+		if (memmem(buf, len, "-----BEGIN", 10) != NULL) {
+			body = json_pack("{s:s%}", "pem", (const char *)buf, len);
+		} else {
+			char *b64 = b64enc(buf, len);
+			body = b64 ? json_pack("{s:s}", "der", b64) : NULL;
+			free(b64);
+		}
+		free(buf);
+		if (body == NULL) {
+			client_err("%s: not a certificate file (or out of memory)", pos[1]);
+			return CLIENT_EXIT_FAIL;
+		}
+	}
+	json_t *j = NULL;
+	rc = client_request(remove ? "DELETE" : "PUT", path, body, 0, &j);
+	json_decref(body);
+	if (rc != 0)
+		return rc;
+	if (client_g.json) {
+		client_print_json(j);
+	} else {
+		printf(remove ? "EK certificate of " : "EK certificate supplied for ");
+		client_puts(stdout, pos[0]);
+		printf(remove ? " removed; the host is enrolled again.\n"
+		              : "; the host is enrolled again with it.\n");
+	}
+	json_decref(j);
+	return 0;
+}
+
 int cmd_host(int argc, char **argv)
 {
 	static const struct client_subcommand subs[] = {
@@ -699,6 +786,7 @@ int cmd_host(int argc, char **argv)
 	    {"reconnect", host_reconnect},
 	    {"attest", host_attest},
 	    {"remove", host_remove},
+	    {"ek-cert", host_ek_cert},
 	    {NULL, NULL},
 	};
 	return client_dispatch("host", usage, subs, argc, argv);

@@ -15,7 +15,7 @@ struct command {
 static const struct command commands[] = {
     {"eventlog", cmd_eventlog, "inspect a measured-boot event log (show, replay, facts)"},
     {"verify", cmd_verify, "verify an evidence bundle (quote, nonce, PCRs, event log)"},
-    {"host", cmd_host, "add, list, show, attest, disconnect, reconnect, remove hosts"},
+    {"host", cmd_host, "add, list, show, attest, disconnect, reconnect, remove hosts; ek-cert"},
     {"policy", cmd_policy, "approved configurations: create, show, list, assign, remove"},
     {"ca", cmd_ca, "certified TPM list: add, list, remove EK CA certificates"},
     {"alarm", cmd_alarm, "list and acknowledge alarms"},

@@ -1,5 +1,6 @@
 /* Fuzz EK certificate parsing (DER with padding, or PEM) and SAN reading,
- * then chain verification against an empty store. */
+ * then chain verification against an empty store, and with the input's
+ * two halves as the certificate and the chain a TPM offers from NV. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ekcert_store_new(&s) == 0) {
 		struct ekcert_result r;
 		ekcert_verify(s, data, size, NULL, 1700000000, NULL, &r);
+		struct ekcert_der chain[2] = {{data + size / 2, size - size / 2}, {data, size / 2}};
+		ekcert_verify_chain(s, data, size / 2, chain, 2, NULL, 1700000000, NULL, &r);
 		ekcert_store_add(s, data, size, NULL);
 		ekcert_store_free(s);
 	}

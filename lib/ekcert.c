@@ -376,8 +376,11 @@ static bool self_signed(X509 *x)
 	return X509_check_issued(x, x) == X509_V_OK;
 }
 
-int ekcert_verify_x509(const struct ekcert_store *store, X509 *cert, const TPMT_PUBLIC *ek,
-                       time_t now, bool roots_only, struct ekcert_result *res)
+/* extra: certificates offered to build the path (the TPM's chain from NV),
+ * never anchors. */
+static int verify_x509(const struct ekcert_store *store, X509 *cert, STACK_OF(X509) * extra,
+                       const TPMT_PUBLIC *ek, time_t now, bool roots_only,
+                       struct ekcert_result *res)
 {
 	if (!store || !cert || !res)
 		return ATTEST_E_ARG;
@@ -389,6 +392,9 @@ int ekcert_verify_x509(const struct ekcert_store *store, X509 *cert, const TPMT_
 	STACK_OF(X509) *untrusted = sk_X509_new_null();
 	if (!xs || !ctx || !untrusted)
 		goto out;
+	for (int i = 0; extra && i < sk_X509_num(extra); i++)
+		if (!sk_X509_push(untrusted, sk_X509_value(extra, i)))
+			goto out;
 	for (int i = 0; i < sk_X509_num(store->certs); i++) {
 		X509 *c = sk_X509_value(store->certs, i);
 		if (roots_only && !self_signed(c)) {
@@ -486,6 +492,60 @@ out:
 	return rc;
 }
 
+int ekcert_verify_x509(const struct ekcert_store *store, X509 *cert, const TPMT_PUBLIC *ek,
+                       time_t now, bool roots_only, struct ekcert_result *res)
+{
+	return verify_x509(store, cert, NULL, ek, now, roots_only, res);
+}
+
+int ekcert_verify_chain(const struct ekcert_store *store, const uint8_t *buf, size_t len,
+                        const struct ekcert_der *chain, size_t nchain, const TPMT_PUBLIC *ek,
+                        time_t now, struct ekcert_info *info, struct ekcert_result *res)
+{
+	if (!store || !res || (nchain && !chain) || nchain > EKCERT_CHAIN_MAX)
+		return ATTEST_E_ARG;
+	X509 *x = NULL;
+	char msg[160];
+	struct ekcert_info tmp;
+	int e = ekcert_parse(buf, len, &x, info ? info : &tmp, msg);
+	if (e == ATTEST_E_FORMAT || e == ATTEST_E_LIMIT) {
+		memset(res, 0, sizeof *res);
+		fail(res, EKCERT_MALFORMED, 0, "the EK certificate cannot be read: %s", msg);
+		return 0;
+	}
+	if (e < 0)
+		return e;
+	STACK_OF(X509) *extra = sk_X509_new_null();
+	if (!extra) {
+		X509_free(x);
+		return ATTEST_E_NOMEM;
+	}
+	for (size_t i = 0; i < nchain; i++) {
+		const unsigned char *p = chain[i].der;
+		X509 *c = NULL;
+		if (chain[i].len == 0 || chain[i].len > EKCERT_MAX_SIZE ||
+		    !(c = d2i_X509(NULL, &p, (long)chain[i].len))) {
+			ERR_clear_error();
+			memset(res, 0, sizeof *res);
+			fail(res, EKCERT_CHAIN_INVALID, (int)i + 1,
+			     "certificate %zu of the EK certificate's chain cannot be read", i + 1);
+			sk_X509_pop_free(extra, X509_free);
+			X509_free(x);
+			return 0;
+		}
+		if (!sk_X509_push(extra, c)) {
+			X509_free(c);
+			sk_X509_pop_free(extra, X509_free);
+			X509_free(x);
+			return ATTEST_E_NOMEM;
+		}
+	}
+	e = verify_x509(store, x, extra, ek, now, false, res);
+	sk_X509_pop_free(extra, X509_free);
+	X509_free(x);
+	return e;
+}
+
 int ekcert_verify(const struct ekcert_store *store, const uint8_t *buf, size_t len,
                   const TPMT_PUBLIC *ek, time_t now, struct ekcert_info *info,
                   struct ekcert_result *res)
@@ -506,4 +566,37 @@ int ekcert_verify(const struct ekcert_store *store, const uint8_t *buf, size_t l
 	e = ekcert_verify_x509(store, x, ek, now, false, res);
 	X509_free(x);
 	return e;
+}
+
+int ekcert_key_sha256(const TPMT_PUBLIC *ek, uint8_t out[32])
+{
+	if (!ek || !out)
+		return ATTEST_E_ARG;
+	EVP_PKEY *k = NULL;
+	int rc = tpm_public_to_pkey(ek, &k);
+	if (rc < 0)
+		return rc;
+	unsigned char *der = NULL;
+	int n = i2d_PUBKEY(k, &der);
+	EVP_PKEY_free(k);
+	if (n <= 0) {
+		ERR_clear_error();
+		return ATTEST_E_CRYPTO;
+	}
+	unsigned int ol = 0;
+	int ok = EVP_Digest(der, (size_t)n, out, &ol, EVP_sha256(), NULL);
+	OPENSSL_free(der);
+	ERR_clear_error();
+	return ok && ol == 32 ? 0 : ATTEST_E_CRYPTO;
+}
+
+void ekcert_key_sha256_text(const uint8_t hash[32], char out[72])
+{
+	static const char hx[] = "0123456789abcdef";
+	memcpy(out, "SHA256:", 7);
+	for (size_t i = 0; i < 32; i++) {
+		out[7 + 2 * i] = hx[hash[i] >> 4];
+		out[8 + 2 * i] = hx[hash[i] & 15];
+	}
+	out[71] = '\0';
 }

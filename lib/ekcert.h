@@ -101,11 +101,39 @@ int ekcert_verify(const struct ekcert_store *store, const uint8_t *buf, size_t l
                   const TPMT_PUBLIC *ek, time_t now, struct ekcert_info *info,
                   struct ekcert_result *res);
 
+/* One DER certificate (borrowed). */
+struct ekcert_der {
+	const uint8_t *der;
+	size_t len;
+};
+
+#define EKCERT_CHAIN_MAX 8u /* certificates a TPM's chain may offer */
+
+/* ekcert_verify() with the issuer chain the TPM holds in NV (TCG EK
+ * Credential Profile indices 0x01c00100..): those certificates help build
+ * the path to the trust store, but only the store's certificates are
+ * anchors, so a store holding just the vendor's root is enough. A chain
+ * certificate that does not parse is EKCERT_CHAIN_INVALID. ATTEST_E_ARG
+ * past EKCERT_CHAIN_MAX. */
+int ekcert_verify_chain(const struct ekcert_store *store, const uint8_t *buf, size_t len,
+                        const struct ekcert_der *chain, size_t nchain, const TPMT_PUBLIC *ek,
+                        time_t now, struct ekcert_info *info, struct ekcert_result *res);
+
 /* Like ekcert_verify() but for a certificate already parsed, and with only
  * the store's self-signed certificates as anchors when roots_only is true
  * (used to check that a store's intermediates chain to its roots). */
 int ekcert_verify_x509(const struct ekcert_store *store, X509 *cert, const TPMT_PUBLIC *ek,
                        time_t now, bool roots_only, struct ekcert_result *res);
+
+/* The EK key hash operators approve a TPM by (attestctl host add --ek):
+ * SHA-256 of the DER SubjectPublicKeyInfo of the EK public key, the same
+ * bytes `openssl pkey -pubin -outform der` writes for it. 0, or
+ * ATTEST_E_UNSUPPORTED for a key type lib/tpm.c cannot convert,
+ * ATTEST_E_NOMEM / ATTEST_E_CRYPTO. */
+int ekcert_key_sha256(const TPMT_PUBLIC *ek, uint8_t out[32]);
+
+/* "SHA256:" and 64 lowercase hex digits of a hash, in out (72 bytes). */
+void ekcert_key_sha256_text(const uint8_t hash[32], char out[72]);
 
 /* The store's certificates, for callers that list it. Borrowed pointer,
  * NULL past the end. */

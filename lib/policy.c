@@ -480,6 +480,49 @@ static int get_interfaces(json_t *req, struct policy *p, struct policy_error *er
 	return 0;
 }
 
+unsigned policy_ek_trust_bit(const char *word)
+{
+	if (!word)
+		return 0;
+	if (!strcmp(word, "certified"))
+		return POLICY_EK_CERTIFIED;
+	if (!strcmp(word, "operator_certificate"))
+		return POLICY_EK_OPERATOR_CERTIFICATE;
+	if (!strcmp(word, "operator_key"))
+		return POLICY_EK_OPERATOR_KEY;
+	return 0;
+}
+
+static int get_ek_trust(json_t *req, struct policy *p, struct policy_error *err)
+{
+	if (!json_object_get(req, "ek_trust"))
+		return 0;
+	json_t *a;
+	int e = get_array(req, "ek_trust", "requirements", &a, err);
+	if (e < 0)
+		return e;
+	size_t i;
+	json_t *v;
+	json_array_foreach(a, i, v)
+	{
+		unsigned bit = policy_ek_trust_bit(json_is_string(v) ? json_string_value(v) : "");
+		if (!bit) {
+			seterr(
+			    err,
+			    "policy: requirements.ek_trust[%zu]: \"%.32s\" is not \"certified\", "
+			    "\"operator_certificate\" or \"operator_key\"",
+			    i, json_is_string(v) ? json_string_value(v) : "?");
+			return ATTEST_E_FORMAT;
+		}
+		p->ek_trust |= bit;
+	}
+	if (!p->ek_trust) {
+		seterr(err, "policy: requirements.ek_trust must name at least one way");
+		return ATTEST_E_FORMAT;
+	}
+	return 0;
+}
+
 static int get_selection(json_t *req, struct policy *p, struct policy_error *err)
 {
 	json_t *o = json_object_get(req, "quote_pcrs");
@@ -528,9 +571,9 @@ static int get_selection(json_t *req, struct policy *p, struct policy_error *err
 
 static int parse_requirements(json_t *req, struct policy *p, struct policy_error *err)
 {
-	static const char *const keys[] = {
-	    "secure_boot",       "banks",      "uefi", "certified_tpm", "tpm_interfaces",
-	    "min_agent_version", "quote_pcrs", NULL};
+	static const char *const keys[] = {"secure_boot",   "banks",          "uefi",
+	                                   "certified_tpm", "tpm_interfaces", "min_agent_version",
+	                                   "quote_pcrs",    "ek_trust",       NULL};
 	if (!json_is_object(req)) {
 		seterr(err, "policy: requirements must be an object");
 		return ATTEST_E_FORMAT;
@@ -541,7 +584,7 @@ static int parse_requirements(json_t *req, struct policy *p, struct policy_error
 	    (e = get_bool(req, "uefi", "requirements", &p->uefi, err)) < 0 ||
 	    (e = get_bool(req, "certified_tpm", "requirements", &p->certified_tpm, err)) < 0 ||
 	    (e = get_banks(req, p, err)) < 0 || (e = get_interfaces(req, p, err)) < 0 ||
-	    (e = get_selection(req, p, err)) < 0)
+	    (e = get_ek_trust(req, p, err)) < 0 || (e = get_selection(req, p, err)) < 0)
 		return e;
 	json_t *v = json_object_get(req, "min_agent_version");
 	if (v) {
@@ -890,6 +933,17 @@ static int requirements_json(const struct policy *p, json_t *root)
 		if ((p->tpm_interfaces & POLICY_TPM_TIS) &&
 		    json_array_append_new(ifs, json_string("tis")) < 0)
 			return ATTEST_E_NOMEM;
+	}
+	if (p->ek_trust) {
+		json_t *et = json_array();
+		if ((e = put(req, "ek_trust", et)) < 0)
+			return e;
+		static const char *const words[] = {"certified", "operator_certificate",
+		                                    "operator_key"};
+		for (unsigned b = 0; b < 3; b++)
+			if ((p->ek_trust & (1u << b)) &&
+			    json_array_append_new(et, json_string(words[b])) < 0)
+				return ATTEST_E_NOMEM;
 	}
 	if (p->min_agent_version &&
 	    (e = put(req, "min_agent_version", json_string(p->min_agent_version))) < 0)

@@ -37,6 +37,14 @@
 #define POLICY_TPM_TIS 0x1u
 #define POLICY_TPM_CRB 0x2u
 
+/* How a host's EK may be trusted (tpm.ek_trust; requirements.ek_trust). */
+#define POLICY_EK_CERTIFIED            0x1u /* EK certificate from the TPM's NV */
+#define POLICY_EK_OPERATOR_CERTIFICATE 0x2u /* certificate the operator supplied */
+#define POLICY_EK_OPERATOR_KEY         0x4u /* EK key hash the operator approved */
+
+/* The POLICY_EK_* bit of an ek_trust word ("certified", ...); 0 if unknown. */
+unsigned policy_ek_trust_bit(const char *word);
+
 struct policy_strings {
 	size_t count;
 	char **v; /* owned */
@@ -85,6 +93,7 @@ struct policy {
 	size_t bank_count; /* required active banks (TPM_ALG_IDs) */
 	uint16_t banks[POLICY_MAX_BANKS];
 	uint32_t tpm_interfaces; /* POLICY_TPM_* mask; 0: any interface */
+	uint32_t ek_trust;       /* POLICY_EK_* mask; 0: any (certified_tpm still applies) */
 	char *min_agent_version; /* NULL: no minimum */
 	size_t selection_count;
 	struct policy_selection selection[POLICY_MAX_BANKS];

@@ -136,6 +136,7 @@ static int copy_requirements(const struct policy *base, struct policy *p)
 	p->bank_count = base->bank_count;
 	memcpy(p->banks, base->banks, sizeof p->banks);
 	p->tpm_interfaces = base->tpm_interfaces;
+	p->ek_trust = base->ek_trust;
 	p->selection_count = base->selection_count;
 	memcpy(p->selection, base->selection, sizeof p->selection);
 	p->pk.entries = p->kek.entries = p->db.entries = p->dbx.entries = -1;

@@ -22,6 +22,16 @@ static const struct reason_info table[] = {
      "This TPM is already enrolled for another host (named above): a cloned or moved TPM, or "
      "one machine added twice. If the TPM really moved, remove the other host first."},
     {"AK_NOT_ENROLLED", "No usable attestation key is enrolled for this host.", NULL},
+    {"EK_KEY_NOT_APPROVED",
+     "The TPM's endorsement key is not the one the operator approved for this host "
+     "(attestctl host add --ek).",
+     NULL},
+    /* connection (the host is not_responding; trust is left alone) */
+    {"TPM_TIMEOUT",
+     "The agent's TPM did not answer within the agent's --tpm-timeout; the host is shown "
+     "not responding until it does.",
+     "The TPM is slow or hung. The agent recovers by itself when the TPM answers again; if it "
+     "does not, check the TPM (and the kernel's log) on the host."},
     /* quote */
     {"QUOTE_MALFORMED", "The quote (TPMS_ATTEST) does not decode.", NULL},
     {"SIGNATURE_MALFORMED", "The quote's signature (TPMT_SIGNATURE) does not decode.", NULL},
@@ -85,6 +95,10 @@ static const struct reason_info table[] = {
      "The host did not boot through UEFI."},
     {"TPM_INTERFACE_NOT_ALLOWED", "The TPM's interface is not one the policy allows.",
      "The policy requires a TPM on the TIS/FIFO interface."},
+    {"EK_TRUST_NOT_ALLOWED",
+     "The way this host's endorsement key is trusted (tpm.ek_trust) is not one the policy "
+     "accepts.",
+     NULL},
     {"AGENT_VERSION_TOO_OLD", "The agent is older than the policy's minimum version.",
      "Update attest-agent on the host."},
     {"CONFIGURATION_NOT_APPROVED",

@@ -578,9 +578,36 @@ static void check_certified(struct run *c)
 {
 	if (!c->in->policy->certified_tpm || c->in->host.ek_certified)
 		return;
-	add(c, REASON_TPM_NOT_CERTIFIED,
-	    "the TPM's endorsement key certificate was not verified against the certified TPM "
-	    "list at enrollment");
+	const char *t = c->in->host.ek_trust;
+	if (t && !strcmp(t, "operator_key"))
+		add(c, REASON_TPM_NOT_CERTIFIED,
+		    "the TPM's endorsement key is trusted only because the operator approved its "
+		    "key hash (ek_trust operator_key), and the policy requires a TPM of a "
+		    "certified "
+		    "vendor (requirements.certified_tpm)");
+	else
+		add(c, REASON_TPM_NOT_CERTIFIED,
+		    "the TPM's endorsement key certificate was not verified against the certified "
+		    "TPM list at enrollment");
+}
+
+static void check_ek_trust(struct run *c)
+{
+	uint32_t allowed = c->in->policy->ek_trust;
+	if (!allowed)
+		return;
+	const char *t = c->in->host.ek_trust;
+	if (!t && c->in->host.ek_certified)
+		t = "certified";
+	if (policy_ek_trust_bit(t) & allowed)
+		return;
+	struct verify_reason *rs =
+	    add(c, REASON_EK_TRUST_NOT_ALLOWED,
+	        "the host's EK is trusted as %s; the policy accepts only %s%s%s", t ? t : "nothing",
+	        (allowed & POLICY_EK_CERTIFIED) ? "certified " : "",
+	        (allowed & POLICY_EK_OPERATOR_CERTIFICATE) ? "operator_certificate " : "",
+	        (allowed & POLICY_EK_OPERATOR_KEY) ? "operator_key" : "");
+	textto(rs->actual, sizeof rs->actual, t ? t : "none");
 }
 
 static void step_requirements(struct run *c)
@@ -591,6 +618,7 @@ static void step_requirements(struct run *c)
 	check_interface(c);
 	check_agent_version(c);
 	check_certified(c);
+	check_ek_trust(c);
 }
 
 /* ---- step 10: the approved configuration ---- */

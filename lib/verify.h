@@ -60,6 +60,8 @@ struct verify_host {
 	size_t bank_count;         /* 0: not reported (then the quote decides) */
 	const char *agent_version; /* NULL: take metadata.agent_version */
 	bool ek_certified;         /* EK chain verified at enrollment */
+	const char *ek_trust;      /* tpm.ek_trust ("certified", "operator_certificate",
+	                            * "operator_key"); NULL: "certified" if ek_certified */
 };
 
 /* What the verifier remembers from the host's last verified quote. */

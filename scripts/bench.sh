@@ -70,3 +70,5 @@ if [ -x "$bin/bench_https" ]; then
 else
   echo "bench_https not built"
 fi
+
+bash scripts/bench-agent-tpm.sh "$build"

@@ -40,6 +40,8 @@ void agent_identity_clear(struct agent_identity *id)
 	free(id->ek_public);
 	for (size_t i = 0; i < id->ncerts; i++)
 		free(id->certs[i].der);
+	for (size_t i = 0; i < id->nchain; i++)
+		free(id->chain[i].der);
 	memset(id, 0, sizeof *id);
 }
 
@@ -62,6 +64,7 @@ int agent_answer_identity(const uint8_t *body, size_t len, struct agent_identity
 		goto fail;
 	json_object_del(ret->keep, "ek_public");
 	json_object_del(ret->keep, "ek_certificates");
+	json_object_del(ret->keep, "ek_chain");
 	json_t *av = json_object_get(o, "agent_version"), *bid = json_object_get(o, "boot_id");
 	if ((json_is_string(av) && json_object_set(ret->keep, "agent_version", av) != 0) ||
 	    (json_is_string(bid) && json_object_set(ret->keep, "boot_id", bid) != 0))
@@ -88,6 +91,20 @@ int agent_answer_identity(const uint8_t *body, size_t len, struct agent_identity
 		if (nv != NULL && strlen(nv) < sizeof ret->certs[0].nv_index)
 			memcpy(ret->certs[ret->ncerts].nv_index, nv, strlen(nv) + 1);
 		ret->ncerts++;
+	}
+	json_array_foreach(json_object_get(tpm, "ek_chain"), i, c)
+	{
+		if (ret->nchain == AGENT_ANSWER_CERTS_MAX)
+			break;
+		uint8_t *der = NULL;
+		size_t dl = 0;
+		if (b64_member(c, "der", EKCERT_MAX_SIZE, &der, &dl) < 0) {
+			free(der);
+			continue;
+		}
+		ret->chain[ret->nchain].der = der;
+		ret->chain[ret->nchain].len = dl;
+		ret->nchain++;
 	}
 	struct tpm_error te = {{0}};
 	if (b64_member(tpm, "ek_public", TPM_PUBLIC_MAX, &ret->ek_public, &ret->ek_public_len) <

@@ -22,8 +22,8 @@
 /* GET /v1/identity. */
 struct agent_identity {
 	bool present;       /* tpm.present is true */
-	json_t *keep;       /* what the store keeps: the tpm object without ek_public and
-	                     * ek_certificates, plus agent_version and boot_id (strings
+	json_t *keep;       /* what the store keeps: the tpm object without ek_public,
+	                     * ek_certificates and ek_chain, plus agent_version and boot_id (strings
 	                     * only); owned */
 	uint8_t *ek_public; /* TPM2B_PUBLIC as sent (present only), malloc'd */
 	size_t ek_public_len;
@@ -36,6 +36,11 @@ struct agent_identity {
 		size_t len;
 		char nv_index[16]; /* as sent if a short string, else "" */
 	} certs[AGENT_ANSWER_CERTS_MAX];
+	size_t nchain; /* the EK certificate's issuer chain from NV (tpm.ek_chain) */
+	struct {
+		uint8_t *der; /* malloc'd, at most EKCERT_MAX_SIZE */
+		size_t len;
+	} chain[AGENT_ANSWER_CERTS_MAX];
 };
 
 /* Parse an identity answer. 0: *ret filled (free with

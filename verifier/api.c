@@ -253,6 +253,7 @@ struct add_ctx {
 	char *name, *address, *policy;
 	int64_t interval_s;
 	bool accept, wait;
+	char ek[72]; /* operator-approved EK key hash, or "" */
 };
 
 static void add_ctx_free(struct add_ctx *a)
@@ -308,6 +309,8 @@ static void add_finish(struct add_ctx *a, const char *thumbprint)
 	                            .policy_id = policy_id,
 	                            .interval_s = a->interval_s};
 	int rc = store_host_add(v->store, &hn, now, &id);
+	if (rc == 0 && a->ek[0])
+		rc = store_host_set_ek_key(v->store, id, a->ek, now);
 	if (rc < 0) {
 		api_store_error(v, req, rc, "host");
 		return;
@@ -382,6 +385,8 @@ static void hosts_add(struct verifier *v, struct https_request *req, struct api_
 	a->interval_s = in.interval_s;
 	a->accept = in.accept_thumbprint;
 	a->wait = flag_query(req, "wait");
+	if (in.have_ek)
+		memcpy(a->ek, in.ek, sizeof a->ek);
 	if (a->name == NULL || a->address == NULL || (in.policy && a->policy == NULL))
 		goto nomem;
 	if (tp[0] != '\0') {
@@ -596,6 +601,14 @@ static void call_host_evidence(struct api_call *c)
 {
 	api_evidence_host(c->v, c->req, c->host); /* api_evidence.c */
 }
+static void call_host_ek_cert_put(struct api_call *c)
+{
+	api_host_ek_cert_put(c->v, c->req, c->host, &c->ctx, c->body); /* api_ek.c */
+}
+static void call_host_ek_cert_delete(struct api_call *c)
+{
+	api_host_ek_cert_delete(c->v, c->req, c->host, &c->ctx); /* api_ek.c */
+}
 static void call_host_attest(struct api_call *c)
 {
 	host_attest(c->v, c->req, c->host);
@@ -632,6 +645,8 @@ static const struct api_route {
     {"GET", "/api/v1/hosts/{name}", API_VIEWER, 0, call_host_show},
     {"DELETE", "/api/v1/hosts/{name}", API_ADMIN, 0, call_host_remove},
     {"GET", "/api/v1/hosts/{name}/evidence", API_VIEWER, 0, call_host_evidence},
+    {"PUT", "/api/v1/hosts/{name}/ek-cert", API_ADMIN, 4 * API_EK_CERT_MAX, call_host_ek_cert_put},
+    {"DELETE", "/api/v1/hosts/{name}/ek-cert", API_ADMIN, 0, call_host_ek_cert_delete},
     {"POST", "/api/v1/hosts/{name}/attest", API_ADMIN, 0, call_host_attest},
     {"POST", "/api/v1/hosts/{name}/disconnect", API_ADMIN, 0, call_host_disconnect},
     {"POST", "/api/v1/hosts/{name}/reconnect", API_ADMIN, 0, call_host_reconnect},

@@ -1,9 +1,14 @@
 /* Operator API request bodies -> checked values (see api_parse.h). */
+#include <ctype.h>
 #include <errno.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api_parse.h"
 #include "base64.h"
@@ -189,7 +194,8 @@ int api_parse_host_add(json_t *b, int64_t default_interval, struct api_host_add 
                        struct api_refusal *why)
 {
 	static const char *const keys[] = {
-	    "address", "name", "thumbprint", "accept_thumbprint", "policy", "interval_s", NULL};
+	    "address", "name",       "thumbprint", "accept_thumbprint",
+	    "policy",  "interval_s", "ek",         NULL};
 	int rc = api_parse_known_fields(b, keys, why);
 	if (rc)
 		return rc;
@@ -247,7 +253,83 @@ int api_parse_host_add(json_t *b, int64_t default_interval, struct api_host_add 
 			              API_PARSE_INTERVAL_MAX);
 		a.interval_s = json_integer_value(jint);
 	}
+	json_t *jek = json_object_get(b, "ek");
+	if (jek != NULL && !json_is_null(jek)) {
+		const char *e = json_is_string(jek) ? json_string_value(jek) : "";
+		bool ok = strlen(e) == 7 + 64 && strncasecmp(e, "SHA256:", 7) == 0;
+		for (size_t i = 7; ok && i < 7 + 64; i++)
+			ok = isxdigit((unsigned char)e[i]) != 0;
+		if (!ok)
+			return refuse(why, 400, "INVALID_FIELD",
+			              "ek must be SHA256: followed by the 64 hex digits of the EK "
+			              "key hash (attest-agent ek prints it)");
+		memcpy(a.ek, "SHA256:", 7);
+		for (size_t i = 7; i < 7 + 64; i++)
+			a.ek[i] = (char)tolower((unsigned char)e[i]);
+		a.ek[71] = '\0';
+		a.have_ek = true;
+	}
 	*ret = a;
+	return 0;
+}
+
+int api_parse_ek_cert(json_t *b, size_t der_max, uint8_t **ret, size_t *ret_len,
+                      struct api_refusal *why)
+{
+	static const char *const keys[] = {"pem", "der", NULL};
+	int rc = api_parse_known_fields(b, keys, why);
+	if (rc)
+		return rc;
+	json_t *pem = json_object_get(b, "pem"), *der = json_object_get(b, "der");
+	if ((pem == NULL) == (der == NULL) || (pem && !json_is_string(pem)) ||
+	    (der && !json_is_string(der)))
+		return refuse(why, 400, "INVALID_FIELD",
+		              "give exactly one of pem (text) or der (base64)");
+	X509 *x = NULL;
+	if (pem) {
+		if (json_string_length(pem) > der_max * 2)
+			return refuse(why, 400, "INVALID_FIELD", "pem is larger than %zu bytes",
+			              der_max * 2);
+		BIO *bio = BIO_new_mem_buf(json_string_value(pem), (int)json_string_length(pem));
+		x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+		BIO_free(bio);
+	} else {
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		if (base64_decode_alloc(json_string_value(der), json_string_length(der), der_max,
+		                        &buf, &len) < 0) {
+			free(buf);
+			return refuse(why, 400, "INVALID_FIELD", "der must be strict base64");
+		}
+		const unsigned char *p = buf;
+		x = d2i_X509(NULL, &p, (long)len);
+		if (x && p != buf + len) { /* one certificate, nothing after it */
+			X509_free(x);
+			x = NULL;
+		}
+		free(buf);
+	}
+	ERR_clear_error();
+	if (x == NULL)
+		return refuse(why, 400, "INVALID_FIELD", "not an X.509 certificate");
+	unsigned char *out = NULL;
+	int n = i2d_X509(x, &out);
+	X509_free(x);
+	if (n <= 0 || (size_t)n > der_max) {
+		OPENSSL_free(out);
+		ERR_clear_error();
+		return refuse(why, 400, "INVALID_FIELD", "the certificate is larger than %zu bytes",
+		              der_max);
+	}
+	uint8_t *copy = malloc((size_t)n);
+	if (copy == NULL) {
+		OPENSSL_free(out);
+		return ATTEST_E_NOMEM;
+	}
+	memcpy(copy, out, (size_t)n);
+	OPENSSL_free(out);
+	*ret = copy;
+	*ret_len = (size_t)n;
 	return 0;
 }
 

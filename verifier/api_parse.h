@@ -59,6 +59,8 @@ struct api_host_add {
 	bool accept_thumbprint;
 	const char *policy; /* NULL: the default */
 	int64_t interval_s; /* default_interval when absent */
+	bool have_ek;       /* "ek": the operator approves this EK key hash */
+	char ek[72];        /* "SHA256:" + 64 lowercase hex (ekcert_key_sha256) */
 };
 int api_parse_host_add(json_t *b, int64_t default_interval, struct api_host_add *ret,
                        struct api_refusal *why);
@@ -83,6 +85,13 @@ int api_parse_policy_assign(json_t *b, struct api_policy_assign *ret, struct api
  * the DER bytes; source defaults to "attestctl". */
 int api_parse_ca_add(json_t *b, size_t der_max, uint8_t **ret_buf, size_t *ret_len,
                      const char **ret_source, struct api_refusal *why);
+
+/* PUT /api/v1/hosts/NAME/ek-cert: {"pem": text} or {"der": base64}, the
+ * EK certificate the operator supplies for a TPM without one in NV. *ret
+ * (malloc'd, caller frees) is the certificate in DER (the first PEM block);
+ * 400 INVALID_FIELD when it is not one readable certificate. */
+int api_parse_ek_cert(json_t *b, size_t der_max, uint8_t **ret, size_t *ret_len,
+                      struct api_refusal *why);
 
 /* POST /api/v1/tokens: {"name": N, "role": "viewer"|"admin"}; role as text. */
 int api_parse_token_add(json_t *b, const char **ret_name, const char **ret_role,

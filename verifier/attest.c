@@ -308,18 +308,16 @@ static void job_red(struct job *j, const char *code, const char *msg, const char
 	free(r);
 }
 
-/* The agent could not be reached: connection not_responding, backoff; the
- * trust state is left alone until its evidence expires. */
-static void job_unreachable(struct job *j, const struct https_result *res)
+/* The agent, or its TPM, does not answer: connection not_responding with
+ * msg, backoff; the trust state is left alone until its evidence expires
+ * (never red: the host did nothing wrong; never green: nothing was
+ * checked). */
+static void job_not_responding(struct job *j, const char *msg)
 {
 	struct verifier *v = j->v;
 	int64_t now = verifier_now();
 	struct store_host *h = NULL;
 	int64_t failures = 1, interval = v->cfg.interval_s;
-	char msg[600];
-	snprintf(msg, sizeof msg, "the agent at %s:%u does not answer: %s", j->host,
-	         (unsigned)j->port,
-	         res->message && res->message[0] ? res->message : https_error_name(res->error));
 	if (store_host_get(v->store, j->host_id, &h) == 0) {
 		failures = h->failures + 1;
 		interval = h->interval_s;
@@ -341,6 +339,30 @@ static void job_unreachable(struct job *j, const struct https_result *res)
 	fprintf(stderr, "attest-verifier: %s: %s (retry in %lld s)\n", j->name, msg,
 	        (long long)delay);
 	job_end(j, now + jittered(v, delay), failures);
+}
+
+/* The agent could not be reached. */
+static void job_unreachable(struct job *j, const struct https_result *res)
+{
+	char msg[600];
+	snprintf(msg, sizeof msg, "the agent at %s:%u does not answer: %s", j->host,
+	         (unsigned)j->port,
+	         res->message && res->message[0] ? res->message : https_error_name(res->error));
+	job_not_responding(j, msg);
+}
+
+/* The agent answered 503 TPM_TIMEOUT: its TPM did not answer within the
+ * agent's --tpm-timeout. Not the host's fault and nothing verified:
+ * not_responding with reason TPM_TIMEOUT. true if that was the answer. */
+static bool job_tpm_timeout(struct job *j, const struct https_result *res, const char *code,
+                            const char *m)
+{
+	if (res->status != 503 || strcmp(code, REASON_TPM_TIMEOUT) != 0)
+		return false;
+	char msg[800];
+	snprintf(msg, sizeof msg, "%s: %s", REASON_TPM_TIMEOUT, m);
+	job_not_responding(j, msg);
+	return true;
 }
 
 /* Common handling of an agent answer: transport failures and thumbprint
@@ -403,8 +425,11 @@ static int check_ek_certs(struct job *j, const struct agent_identity *id, json_t
 		struct ekcert_result res;
 		memset(&info, 0, sizeof info);
 		memset(&res, 0, sizeof res);
-		rc = ekcert_verify(es, id->certs[i].der, id->certs[i].len, &id->ek, time(NULL),
-		                   &info, &res);
+		struct ekcert_der chain[AGENT_ANSWER_CERTS_MAX];
+		for (size_t k = 0; k < id->nchain; k++)
+			chain[k] = (struct ekcert_der){id->chain[k].der, id->chain[k].len};
+		rc = ekcert_verify_chain(es, id->certs[i].der, id->certs[i].len, chain, id->nchain,
+		                         &id->ek, time(NULL), &info, &res);
 		if (rc < 0)
 			continue;
 		/* A certificate for another EK (RSA vs ECC) says nothing about ours. */
@@ -435,6 +460,84 @@ static int check_ek_certs(struct job *j, const struct agent_identity *id, json_t
 	return ok;
 }
 
+/* A TPM whose EK has no certificate that verifies from NV: what the
+ * operator supplied for this host (docs/operations.md). Returns the EK
+ * trust it establishes ("operator_certificate": their certificate chains to
+ * the certified list and carries this EK; "operator_key": they approved
+ * this EK's key hash), or NULL with code/msg updated when it establishes
+ * none; *ret_err < 0 on a store failure. keep gets "ek_sha256" (need
+ * false: only that). */
+static const char *operator_ek(struct job *j, const struct agent_identity *id, bool need,
+                               json_t *keep, json_t *summary, const char **code, char *msg,
+                               size_t msgcap, int *ret_err)
+{
+	*ret_err = 0;
+	uint8_t hash[32];
+	char hex[72] = "";
+	if (ekcert_key_sha256(&id->ek, hash) == 0) {
+		ekcert_key_sha256_text(hash, hex);
+		json_object_set_new(keep, "ek_sha256", json_string(hex));
+	}
+	if (!need)
+		return NULL;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	char *key = NULL;
+	int rc = store_host_get_ek_operator(j->v->store, j->host_id, &der, &len, &key);
+	if (rc < 0) {
+		*ret_err = rc;
+		return NULL;
+	}
+	const char *trust = NULL;
+	if (der) {
+		struct ekcert_store *es = NULL;
+		rc = api_load_castore(j->v, &es);
+		if (rc < 0) {
+			*ret_err = rc;
+			goto out;
+		}
+		struct ekcert_der chain[AGENT_ANSWER_CERTS_MAX];
+		for (size_t k = 0; k < id->nchain; k++)
+			chain[k] = (struct ekcert_der){id->chain[k].der, id->chain[k].len};
+		struct ekcert_info info;
+		struct ekcert_result res;
+		memset(&info, 0, sizeof info);
+		memset(&res, 0, sizeof res);
+		rc = ekcert_verify_chain(es, der, len, chain, id->nchain, &id->ek, time(NULL),
+		                         &info, &res);
+		ekcert_store_free(es);
+		json_object_set_new(summary, "source", json_string("operator"));
+		json_object_set_new(summary, "status",
+		                    json_string(rc < 0 ? "EK_CERT_CHAIN_INVALID"
+		                                : res.status == EKCERT_OK
+		                                    ? "ok"
+		                                    : ekcert_status_code(res.status)));
+		json_object_set_new(summary, "subject", json_string(info.subject));
+		json_object_set_new(summary, "issuer", json_string(info.issuer));
+		json_object_set_new(summary, "not_after", json_string(info.not_after));
+		json_object_set_new(summary, "message", json_string(res.message));
+		if (rc == 0 && res.status == EKCERT_OK) {
+			trust = "operator_certificate";
+			goto out;
+		}
+		*code = rc < 0 ? "EK_CERT_CHAIN_INVALID" : ekcert_status_code(res.status);
+		snprintf(msg, msgcap, "the EK certificate the operator supplied: %s", res.message);
+	}
+	if (key && hex[0] && strcmp(key, hex) == 0) {
+		trust = "operator_key";
+	} else if (key) {
+		*code = REASON_EK_KEY_NOT_APPROVED;
+		snprintf(msg, msgcap,
+		         "the TPM's EK key hash is %s, not %s which the operator approved for this "
+		         "host",
+		         hex[0] ? hex : "unknown", key);
+	}
+out:
+	free(der);
+	free(key);
+	return trust;
+}
+
 static void on_activate(const struct https_result *res, void *arg)
 {
 	struct job *j = arg;
@@ -444,6 +547,8 @@ static void on_activate(const struct https_result *res, void *arg)
 	char m[700], code[64];
 	if (res->status != 200) {
 		agent_error_text(res, m, sizeof m, code, sizeof code);
+		if (job_tpm_timeout(j, res, code, m))
+			return;
 		enroll_failed_metric(j);
 		job_red(j, REASON_AK_ACTIVATION_FAILED, m, NULL, NULL);
 		return;
@@ -495,6 +600,8 @@ static void on_ak(const struct https_result *res, void *arg)
 	char m[700], code[64];
 	if (res->status != 200) {
 		agent_error_text(res, m, sizeof m, code, sizeof code);
+		if (job_tpm_timeout(j, res, code, m))
+			return;
 		enroll_failed_metric(j);
 		job_red(j, REASON_AGENT_ERROR, m, NULL, NULL);
 		return;
@@ -553,6 +660,8 @@ static void on_identity(const struct https_result *res, void *arg)
 	char m[700], code[64];
 	if (res->status != 200) {
 		agent_error_text(res, m, sizeof m, code, sizeof code);
+		if (job_tpm_timeout(j, res, code, m))
+			return;
 		enroll_failed_metric(j);
 		job_red(j, REASON_AGENT_ERROR, m, NULL, NULL);
 		return;
@@ -648,6 +757,26 @@ static void on_identity(const struct https_result *res, void *arg)
 		job_store_error(j, "loading the certified TPM list");
 		return;
 	}
+	/* How the EK is trusted (tpm.ek_trust): its certificate from NV, else
+	 * what the operator supplied for this host. operator_key is not a
+	 * certified vendor: ek_certified stays false and the policy decides. */
+	const char *ek_trust = certified == 1 ? "certified" : NULL;
+	int oerr = 0;
+	const char *op =
+	    operator_ek(j, &id, certified != 1, id.keep, summary, &why, m, sizeof m, &oerr);
+	if (oerr < 0) {
+		json_decref(summary);
+		agent_identity_clear(&id);
+		job_store_error(j, "reading the operator's EK certificate or key");
+		return;
+	}
+	if (!ek_trust && op) {
+		ek_trust = op;
+		if (strcmp(op, "operator_certificate") == 0)
+			certified = 1;
+	}
+	if (ek_trust)
+		json_object_set_new(id.keep, "ek_trust", json_string(ek_trust));
 	json_object_set_new(id.keep, "ek_certificate", summary);
 	char *t = json_dumps(id.keep, JSON_COMPACT);
 	struct store_identity si = {.tpm_json = t,
@@ -667,7 +796,7 @@ static void on_identity(const struct https_result *res, void *arg)
 		        NULL);
 		return;
 	}
-	if (certified != 1) {
+	if (certified != 1 && !ek_trust) {
 		char top[800];
 		snprintf(top, sizeof top,
 		         "the TPM's EK certificate does not chain to the certified TPM list (%s)",
@@ -884,7 +1013,8 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	             .banks = banks,
 	             .bank_count = nb,
 	             .agent_version = json_string_value(json_object_get(tpm, "agent_version")),
-	             .ek_certified = h->ek_certified},
+	             .ek_certified = h->ek_certified,
+	             .ek_trust = json_string_value(json_object_get(tpm, "ek_trust"))},
 	    .policy = p,
 	};
 	struct verify_result *r = NULL;
@@ -945,6 +1075,8 @@ static void on_quote(const struct https_result *res, void *arg)
 		agent_error_text(res, m, sizeof m, code, sizeof code);
 		(void)store_nonce_consume(v->store, j->host_id, j->nonce, sizeof j->nonce,
 		                          verifier_now());
+		if (job_tpm_timeout(j, res, code, m))
+			return;
 		if (res->status == 409 && strcmp(code, "NO_AK") == 0 && j->enrollments == 0) {
 			(void)store_ak_retire_all(v->store, j->host_id, verifier_now(), NULL);
 			enroll_start(j);

@@ -200,6 +200,18 @@ struct store_identity {
 int store_host_set_identity(struct store *s, int64_t id, const struct store_identity *ident,
                             int64_t now);
 
+/* What the operator supplied for a host's EK (store_ek.c): a certificate
+ * (DER, at most STORE_BLOB_MAX; NULL clears) and the approved EK key hash
+ * ("SHA256:" + 64 lowercase hex; NULL clears). ATTEST_E_NOTFOUND without
+ * the host. */
+int store_host_set_ek_cert(struct store *s, int64_t id, const uint8_t *der, size_t len,
+                           int64_t now);
+int store_host_set_ek_key(struct store *s, int64_t id, const char *sha256, int64_t now);
+/* Both, as stored: *ret_der (caller frees; NULL if none) and *ret_key
+ * (caller frees; NULL if none). */
+int store_host_get_ek_operator(struct store *s, int64_t id, uint8_t **ret_der, size_t *ret_len,
+                               char **ret_key);
+
 /* Restart counters and boot id last seen (-1 / NULL = unknown). */
 int store_host_set_boot(struct store *s, int64_t id, int64_t reset_count, int64_t restart_count,
                         const char *boot_id, int64_t now);

@@ -168,10 +168,19 @@ static const char schema_v2[] =
 static const char schema_v3[] = "ALTER TABLE results ADD COLUMN started_ms BIGINT;\n"
                                 "ALTER TABLE results ADD COLUMN instance TEXT;\n";
 
+/* What the operator says about a host's EK when its TPM holds no EK
+ * certificate (docs/operations.md): a certificate they obtained from the
+ * vendor (DER, still verified against the certified TPM list), or the
+ * SHA-256 of the EK's DER SubjectPublicKeyInfo they approve
+ * ("SHA256:" + 64 lowercase hex). NULL: not given. */
+static const char schema_v4[] = "ALTER TABLE hosts ADD COLUMN ek_operator_cert {BLOB};\n"
+                                "ALTER TABLE hosts ADD COLUMN ek_operator_key TEXT;\n";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", schema_v1},
     {2, "last evidence per host", schema_v2},
     {3, "attestation start and instance in the history", schema_v3},
+    {4, "operator-supplied EK certificate or EK key hash", schema_v4},
 };
 
 const size_t store_migrations_count = sizeof(store_migrations) / sizeof(store_migrations[0]);

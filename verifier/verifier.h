@@ -135,6 +135,16 @@ void api_evidence_host(struct verifier *v, struct https_request *req, const stru
  * the parsed request, borrowed). */
 void api_evidence_dry_run(struct verifier *v, struct https_request *req, json_t *body);
 
+/* --- api_ek.c: PUT/DELETE /api/v1/hosts/NAME/ek-cert (called by api.c) --- */
+struct api_ctx;
+/* PUT (body: {"pem"} or {"der"}) and DELETE /api/v1/hosts/NAME/ek-cert
+ * (api_ek.c). */
+#define API_EK_CERT_MAX (16u * 1024u) /* a certificate; EK certificates are ~1-2 kB */
+void api_host_ek_cert_put(struct verifier *v, struct https_request *req, const struct store_host *h,
+                          const struct api_ctx *ctx, json_t *body);
+void api_host_ek_cert_delete(struct verifier *v, struct https_request *req,
+                             const struct store_host *h, const struct api_ctx *ctx);
+
 /* --- web.c: the dashboard's static assets --- */
 int web_register(struct verifier *v);
 

@@ -331,6 +331,85 @@ static void test_tcg_quirks(void **state)
 	ekcert_store_free(s);
 }
 
+/* The TPM's chain from NV: an intermediate offered by the TPM builds the
+ * path to a root-only store, but is never an anchor by itself; a chain
+ * entry that does not parse is EKCERT_CHAIN_INVALID. And the EK key hash is
+ * SHA-256 of the DER SubjectPublicKeyInfo. */
+static void test_nv_chain_and_key_hash(void **state)
+{
+	(void)state;
+	EVP_PKEY *rootk = tb_ec_key("P-256"), *intk = tb_ec_key("P-256"), *ekk = tb_rsa_key();
+	X509 *root = make_cert(rootk, rootk, NULL, true, NULL, false);
+	X509 *inter = make_cert(intk, rootk, root, true, NULL, false);
+	X509 *leaf = make_cert(ekk, intk, inter, false, NULL, true);
+	TPMT_PUBLIC ek;
+	tb_public(ekk, TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT, TPM2_ALG_NULL, &ek);
+	uint8_t *rb, *ib, *lb;
+	size_t rn = der(root, &rb), in = der(inter, &ib), ln = der(leaf, &lb);
+	struct ekcert_store *roots = NULL, *inters = NULL;
+	assert_int_equal(ekcert_store_new(&roots), 0);
+	assert_int_equal(ekcert_store_add(roots, rb, rn, NULL), 0);
+	struct ekcert_result r;
+	/* without the chain: unknown issuer */
+	assert_int_equal(ekcert_verify_chain(roots, lb, ln, NULL, 0, &ek, time(NULL), NULL, &r), 0);
+	assert_int_equal(r.status, EKCERT_UNKNOWN_ISSUER);
+	/* with it: ok */
+	struct ekcert_der chain[2] = {{ib, in}, {rb, rn}};
+	assert_int_equal(ekcert_verify_chain(roots, lb, ln, chain, 1, &ek, time(NULL), NULL, &r),
+	                 0);
+	if (r.status != EKCERT_OK)
+		fail_msg("%s", r.message);
+	/* the chain is no anchor: a store without the root stays unknown, even
+	 * when the TPM also offers the (self-signed) root */
+	assert_int_equal(ekcert_store_new(&inters), 0);
+	EVP_PKEY *otherk = tb_ec_key("P-256");
+	X509 *other = make_cert(otherk, otherk, NULL, true, NULL, false);
+	uint8_t *ob;
+	size_t on = der(other, &ob);
+	assert_int_equal(ekcert_store_add(inters, ob, on, NULL), 0);
+	assert_int_equal(ekcert_verify_chain(inters, lb, ln, chain, 2, &ek, time(NULL), NULL, &r),
+	                 0);
+	assert_int_not_equal(r.status, EKCERT_OK);
+	/* garbage in the chain */
+	uint8_t junk[3] = {0x30, 0x01, 0x00};
+	struct ekcert_der bad[1] = {{junk, sizeof junk}};
+	assert_int_equal(ekcert_verify_chain(roots, lb, ln, bad, 1, &ek, time(NULL), NULL, &r), 0);
+	assert_int_equal(r.status, EKCERT_CHAIN_INVALID);
+	assert_int_equal(ekcert_verify_chain(roots, lb, ln, bad, EKCERT_CHAIN_MAX + 1, &ek,
+	                                     time(NULL), NULL, &r),
+	                 ATTEST_E_ARG);
+
+	/* key hash = sha256(i2d_PUBKEY) */
+	uint8_t h[32], want[32];
+	assert_int_equal(ekcert_key_sha256(&ek, h), 0);
+	unsigned char *spki = NULL;
+	int sn = i2d_PUBKEY(ekk, &spki);
+	assert_true(sn > 0);
+	unsigned int wl = 0;
+	assert_true(EVP_Digest(spki, (size_t)sn, want, &wl, EVP_sha256(), NULL));
+	OPENSSL_free(spki);
+	assert_memory_equal(h, want, 32);
+	char text[72];
+	ekcert_key_sha256_text(h, text);
+	assert_int_equal(strlen(text), 71);
+	assert_memory_equal(text, "SHA256:", 7);
+
+	OPENSSL_free(rb);
+	OPENSSL_free(ib);
+	OPENSSL_free(lb);
+	OPENSSL_free(ob);
+	X509_free(root);
+	X509_free(inter);
+	X509_free(leaf);
+	X509_free(other);
+	EVP_PKEY_free(rootk);
+	EVP_PKEY_free(intk);
+	EVP_PKEY_free(ekk);
+	EVP_PKEY_free(otherk);
+	ekcert_store_free(roots);
+	ekcert_store_free(inters);
+}
+
 static void test_store_inputs(void **state)
 {
 	struct ekcert_store *s = NULL;
@@ -364,6 +443,7 @@ int main(void)
 	    cmocka_unit_test(test_vendor_expiry_dates),
 	    cmocka_unit_test(test_swtpm_ek_certs),
 	    cmocka_unit_test(test_tcg_quirks),
+	    cmocka_unit_test(test_nv_chain_and_key_hash),
 	    cmocka_unit_test(test_store_inputs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -205,6 +205,10 @@ static void test_errors_name_the_key(void **state)
 	     "requirements.secure_boot must be true or false"},
 	    {"{\"version\":1,\"requirements\":{\"uefi\":\"yes\"}}", ATTEST_E_FORMAT,
 	     "requirements.uefi"},
+	    {"{\"version\":1,\"requirements\":{\"ek_trust\":[\"vendor\"]}}", ATTEST_E_FORMAT,
+	     "requirements.ek_trust[0]: \"vendor\""},
+	    {"{\"version\":1,\"requirements\":{\"ek_trust\":[]}}", ATTEST_E_FORMAT,
+	     "requirements.ek_trust must name at least one"},
 	    {"{\"version\":1,\"requirements\":{\"certified_tpm\":null}}", ATTEST_E_FORMAT,
 	     "requirements.certified_tpm"},
 	    {"{\"version\":1,\"requirements\":{\"banks\":\"sha256\"}}", ATTEST_E_FORMAT,
@@ -284,6 +288,34 @@ static void test_errors_name_the_key(void **state)
 		}
 		assert_ptr_equal(p, (struct policy *)0x1); /* untouched on failure */
 	}
+}
+
+/* requirements.ek_trust: parsed into the mask, written back in canonical
+ * order, absent when not given. */
+static void test_ek_trust(void **state)
+{
+	(void)state;
+	static const char doc[] =
+	    "{\"version\":1,\"requirements\":{\"ek_trust\":[\"operator_key\",\"certified\"]}}";
+	struct policy *p = NULL;
+	struct policy_error err;
+	assert_int_equal(policy_parse(doc, strlen(doc), &p, &err), 0);
+	assert_int_equal(p->ek_trust, POLICY_EK_CERTIFIED | POLICY_EK_OPERATOR_KEY);
+	char *j = to_json(p);
+	assert_non_null(strstr(j, "\"ek_trust\":[\"certified\",\"operator_key\"]"));
+	free(j);
+	assert_round_trip(p);
+	policy_free(p);
+	assert_int_equal(policy_default(&p), 0);
+	assert_int_equal(p->ek_trust, 0);
+	j = to_json(p);
+	assert_null(strstr(j, "ek_trust"));
+	free(j);
+	policy_free(p);
+	assert_int_equal(policy_ek_trust_bit("operator_certificate"),
+	                 POLICY_EK_OPERATOR_CERTIFICATE);
+	assert_int_equal(policy_ek_trust_bit("Certified"), 0);
+	assert_int_equal(policy_ek_trust_bit(NULL), 0);
 }
 
 static void test_caps(void **state)
@@ -449,6 +481,7 @@ int main(void)
 	    cmocka_unit_test(test_default_upgrade),
 	    cmocka_unit_test(test_full_round_trip),
 	    cmocka_unit_test(test_errors_name_the_key),
+	    cmocka_unit_test(test_ek_trust),
 	    cmocka_unit_test(test_caps),
 	    cmocka_unit_test(test_versions_and_ranges),
 	    cmocka_unit_test(test_learn_from_real_log),

@@ -718,6 +718,48 @@ static void test_tpm_not_certified(void **state)
 	fx_free(f);
 }
 
+/* How the EK is trusted: operator_key is not a certified vendor (the
+ * default policy refuses it, saying why); requirements.ek_trust limits the
+ * accepted ways (EK_TRUST_NOT_ALLOWED). */
+static void test_ek_trust(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	f->host.ek_certified = false;
+	f->host.ek_trust = "operator_key";
+	struct verify_result *r = run(f);
+	expect_only(r, REASON_TPM_NOT_CERTIFIED);
+	assert_non_null(strstr(r->reasons[0].message, "operator_key"));
+	verify_result_free(r);
+	f->policy->certified_tpm = false;
+	r = run(f);
+	assert_int_equal(r->verdict, VERIFY_GREEN);
+	verify_result_free(r);
+	f->policy->ek_trust = POLICY_EK_CERTIFIED;
+	r = run(f);
+	expect_only(r, REASON_EK_TRUST_NOT_ALLOWED);
+	verify_result_free(r);
+	f->policy->ek_trust = POLICY_EK_CERTIFIED | POLICY_EK_OPERATOR_KEY;
+	r = run(f);
+	assert_int_equal(r->verdict, VERIFY_GREEN);
+	verify_result_free(r);
+	/* no ek_trust recorded (hosts enrolled before it existed): certified
+	 * if the certificate verified */
+	f->host.ek_trust = NULL;
+	f->host.ek_certified = true;
+	f->policy->ek_trust = POLICY_EK_CERTIFIED;
+	r = run(f);
+	assert_int_equal(r->verdict, VERIFY_GREEN);
+	verify_result_free(r);
+	f->host.ek_trust = "operator_certificate";
+	r = run(f);
+	expect_only(r, REASON_EK_TRUST_NOT_ALLOWED);
+	verify_result_free(r);
+	fx_free(f);
+}
+
 /* Learn a policy from the host's own evidence (as attestctl policy create
  * --from-host does), then verify against it. */
 static struct policy *learn(struct fx *f)
@@ -1009,14 +1051,24 @@ static void test_reason_table(void **state)
 	/* every quote/bundle code has a sentence: one spelling project-wide */
 	for (int s = QUOTE_OK + 1; s < QUOTE_STATUS__COUNT; s++)
 		assert_non_null(reason_sentence(quote_status_code((enum quote_status)s)));
-	const char *required[] = {"TPM_NOT_CERTIFIED",          "AK_ACTIVATION_FAILED",
-	                          "QUOTE_SIGNATURE_INVALID",    "NONCE_MISMATCH",
-	                          "PCR_DIGEST_MISMATCH",        "EVENTLOG_REPLAY_MISMATCH",
-	                          "EVENT_CONTENT_MISMATCH",     "SECURE_BOOT_DISABLED",
-	                          "SHA256_BANK_MISSING",        "NOT_UEFI",
-	                          "TPM_INTERFACE_NOT_ALLOWED",  "AGENT_VERSION_TOO_OLD",
-	                          "CONFIGURATION_NOT_APPROVED", "HOST_RESTARTED_REENROLLING",
-	                          "EK_ALREADY_ENROLLED"};
+	const char *required[] = {"TPM_NOT_CERTIFIED",
+	                          "AK_ACTIVATION_FAILED",
+	                          "QUOTE_SIGNATURE_INVALID",
+	                          "NONCE_MISMATCH",
+	                          "PCR_DIGEST_MISMATCH",
+	                          "EVENTLOG_REPLAY_MISMATCH",
+	                          "EVENT_CONTENT_MISMATCH",
+	                          "SECURE_BOOT_DISABLED",
+	                          "SHA256_BANK_MISSING",
+	                          "NOT_UEFI",
+	                          "TPM_INTERFACE_NOT_ALLOWED",
+	                          "AGENT_VERSION_TOO_OLD",
+	                          "CONFIGURATION_NOT_APPROVED",
+	                          "HOST_RESTARTED_REENROLLING",
+	                          "TPM_TIMEOUT",
+	                          "EK_ALREADY_ENROLLED",
+	                          "EK_KEY_NOT_APPROVED",
+	                          "EK_TRUST_NOT_ALLOWED"};
 	for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
 		assert_non_null(reason_sentence(required[i]));
 	assert_null(reason_sentence("NO_SUCH_CODE"));
@@ -1065,6 +1117,7 @@ int main(void)
 	    cmocka_unit_test(test_tpm_interface),
 	    cmocka_unit_test(test_agent_version),
 	    cmocka_unit_test(test_tpm_not_certified),
+	    cmocka_unit_test(test_ek_trust),
 	    cmocka_unit_test(test_learned_policy),
 	    cmocka_unit_test(test_restart),
 	    cmocka_unit_test(test_reason_order),
