@@ -66,8 +66,17 @@ start_agent() {
   local t=$1
   shift
   : >"$work/agent.out"
+  # curl plays the verifier with certificate v1: the agent is given its
+  # thumbprint, as an operator gives it the verifier's.
+  if [ ! -f "$work/v1.crt" ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+      -keyout "$work/v1.key" -out "$work/v1.crt" -subj "/CN=v1" 2>/dev/null || fail "openssl req"
+  fi
+  local v1tp
+  v1tp="SHA256:$(openssl x509 -in "$work/v1.crt" -outform der | sha256sum | cut -c1-64)"
   "$bin/attest-agent" --listen 127.0.0.1:0 --tcti "$t" --eventlog "$work/host/eventlog.bin" \
-    --data-dir "$work/agent-data" "$@" >"$work/agent.out" 2>>"$work/agent.err" &
+    --data-dir "$work/agent-data" --trust-verifier "$v1tp" "$@" >"$work/agent.out" \
+    2>>"$work/agent.err" &
   agent_pid=$!
   for _ in $(seq 100); do
     grep -q '^listening ' "$work/agent.out" && break
@@ -76,10 +85,6 @@ start_agent() {
   done
   port=$(sed -n 's/^listening 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$work/agent.out")
   [ -n "$port" ] || fail "agent printed no port"
-  if [ ! -f "$work/v1.crt" ]; then
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-      -keyout "$work/v1.key" -out "$work/v1.crt" -subj "/CN=v1" 2>/dev/null || fail "openssl req"
-  fi
 }
 
 call() {
