@@ -35,6 +35,9 @@
 #define TLSID_NAME       "agent"
 
 _Static_assert(AGENT_REQ_NAME_MAX <= AGENTD_NAME_MAX, "AK Name does not fit the job");
+_Static_assert(AGENT_REQ_BLOB_MAX == TPMDEV_BLOB_MAX, "blob caps differ");
+_Static_assert(AGENT_REQ_AK_RSA == (int)TPMDEV_AK_RSA && AGENT_REQ_AK_ECC == (int)TPMDEV_AK_ECC,
+               "AK kinds differ");
 _Static_assert(AGENT_REQ_NONCE_MAX <= sizeof(((struct agentd_job *)0)->nonce), "nonce size");
 
 struct agentd {
@@ -371,7 +374,7 @@ static void on_ak(struct https_request *req, void *arg)
 		return;
 	struct agentd_job *j = job_new(AGENTD_JOB_AK, req);
 	if (j) {
-		j->ak_alg = r.ak_alg;
+		j->ak_alg = r.ak_alg == AGENT_REQ_AK_ECC ? TPMDEV_AK_ECC : TPMDEV_AK_RSA;
 		submit(d, j);
 	}
 	agent_request_clear(&r);

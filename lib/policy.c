@@ -13,6 +13,7 @@
 #include "err.h"
 #include "hex.h"
 #include "jsontext.h"
+#include "pcrsel.h"
 
 /* ---- small helpers ---- */
 
@@ -182,50 +183,10 @@ static int dec(const char **s, unsigned long max, unsigned long *ret)
 
 int policy_pcr_ranges_parse(const char *s, uint32_t *ret)
 {
-	if (!s || !ret || !*s)
+	/* The selection grammar of pcrsel.h, without its "all". */
+	if (!s || !ret || strcmp(s, "all") == 0)
 		return ATTEST_E_FORMAT;
-	uint32_t mask = 0;
-	const char *p = s;
-	for (;;) {
-		unsigned long a, b;
-		if (dec(&p, QUOTE_NUM_PCRS - 1, &a) < 0)
-			return ATTEST_E_FORMAT;
-		b = a;
-		if (*p == '-') {
-			p++;
-			if (dec(&p, QUOTE_NUM_PCRS - 1, &b) < 0 || b < a)
-				return ATTEST_E_FORMAT;
-		}
-		for (unsigned long i = a; i <= b; i++)
-			mask |= 1u << i;
-		if (*p == '\0')
-			break;
-		if (*p != ',')
-			return ATTEST_E_FORMAT;
-		p++;
-	}
-	*ret = mask;
-	return 0;
-}
-
-/* "0-7,9,14" for a mask into out (cap >= 80 always suffices). */
-static void ranges_format(uint32_t mask, char *out, size_t cap)
-{
-	size_t len = 0;
-	out[0] = '\0';
-	for (unsigned i = 0; i < QUOTE_NUM_PCRS; i++) {
-		if (!(mask & (1u << i)))
-			continue;
-		unsigned j = i;
-		while (j + 1 < QUOTE_NUM_PCRS && (mask & (1u << (j + 1))))
-			j++;
-		int n = j > i ? snprintf(out + len, cap - len, "%s%u-%u", len ? "," : "", i, j)
-		              : snprintf(out + len, cap - len, "%s%u", len ? "," : "", i);
-		if (n < 0 || (size_t)n >= cap - len)
-			return;
-		len += (size_t)n;
-		i = j;
-	}
+	return pcrsel_ranges_parse(s, strlen(s), ret);
 }
 
 int policy_version_compare(const char *a, const char *b, int *ret)
@@ -919,7 +880,7 @@ static int requirements_json(const struct policy *p, json_t *root)
 			return ATTEST_E_NOMEM;
 	for (size_t i = 0; i < p->selection_count; i++) {
 		char r[96];
-		ranges_format(p->selection[i].mask, r, sizeof r);
+		pcrsel_ranges_format(p->selection[i].mask, r, sizeof r);
 		if ((e = put(sel, bundle_bank_name(p->selection[i].alg), json_string(r))) < 0)
 			return e;
 	}
