@@ -48,9 +48,9 @@ int agent_ek_chain(struct tpmdev *t, json_t **ret);
  * PCR read). ATTEST_E_STATE without an AK, ATTEST_E_ARG for a nonce outside
  * 16..64 bytes, the TPM module's errors (tpmdev_last_error), or
  * ATTEST_E_NOMEM. */
-int agent_evidence_bundle(struct tpmdev *t, const struct pcrsel *sel,
-                          const uint8_t *nonce, size_t nonce_len, json_t *meta, const uint8_t *log,
-                          size_t log_len, json_t **ret, uint64_t *ret_tpm_ns);
+int agent_evidence_bundle(struct tpmdev *t, const struct pcrsel *sel, const uint8_t *nonce,
+                          size_t nonce_len, json_t *meta, const uint8_t *log, size_t log_len,
+                          json_t **ret, uint64_t *ret_tpm_ns);
 
 /* o[key] = base64 of n bytes; ATTEST_E_NOMEM on failure. */
 int agent_json_put_b64(json_t *o, const char *key, const uint8_t *b, size_t n);

@@ -55,7 +55,7 @@ struct agentd_job {
 	void *req;         /* the https_request, opaque to the worker */
 	uint64_t start_ns; /* when the request arrived (for timing.total_ms) */
 	/* inputs */
-	enum tpmdev_ak_alg ak_alg;     /* AK */
+	enum tpmdev_ak_alg ak_alg;        /* AK */
 	uint8_t ak_name[AGENTD_NAME_MAX]; /* ACTIVATE */
 	size_t ak_name_len;
 	uint8_t *cred; /* TPM2B_ID_OBJECT, malloc'd */

@@ -276,7 +276,7 @@ static void tpm_fail(struct agentd_worker *w, struct agentd_job *j, struct tpmde
  * flushed first (swtpm has three object slots). NULL on failure, with a
  * sentence in emsg and *timed_out saying whether the TPM did not answer. */
 static struct tpmdev *tpm_open_msg(struct agentd_worker *w, char emsg[TPMDEV_ERRMSG_SIZE],
-                                      bool *timed_out)
+                                   bool *timed_out)
 {
 	struct tpmdev *t = NULL;
 	*timed_out = false;
@@ -330,14 +330,14 @@ static int ek_ready(struct agentd_worker *w, struct agentd_job *j, struct tpmdev
 		if (w->ek.handle) {
 			rc = tpmdev_ek_persistent(t, w->ek.kind, NULL, 0);
 			if (!rc &&
-			    (tpmdev_ek_public(t, &pub, &pub_len) != 0 ||
-			     pub_len != w->ek.pub_len || memcmp(pub, w->ek.pub, pub_len) != 0)) {
+			    (tpmdev_ek_public(t, &pub, &pub_len) != 0 || pub_len != w->ek.pub_len ||
+			     memcmp(pub, w->ek.pub, pub_len) != 0)) {
 				tpmdev_ek_unload(t);
 				rc = ATTEST_E_VERIFY;
 			}
 		} else {
 			rc = tpmdev_ek_load_context(t, w->ek.ctx.p, w->ek.ctx.n, w->ek.pub,
-			                               w->ek.pub_len);
+			                            w->ek.pub_len);
 		}
 		if (!rc) {
 			if (ret_kind)
@@ -652,7 +652,7 @@ static void job_activate(struct agentd_worker *w, struct agentd_job *j)
 		goto out;
 	}
 	int rc = tpmdev_activate_credential(t, j->cred, j->cred_len, j->secret, j->secret_len,
-	                                       &secret, &secret_len);
+	                                    &secret, &secret_len);
 	if (rc && tpmdev_timed_out(t)) {
 		tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", NULL);
 		goto out;

@@ -19,9 +19,9 @@ static int ek_get(struct tpmdev *t, enum tpmdev_ek_kind kind, const uint8_t *cer
 int agent_ek_setup(struct tpmdev *t, int kind, uint8_t **ret_cert, size_t *ret_cert_len,
                    enum tpmdev_ek_kind *ret_kind)
 {
-	static const enum tpmdev_ek_kind order[] = {
-	    TPMDEV_EK_RSA2048, TPMDEV_EK_ECC_P256, TPMDEV_EK_ECC_P384_H,
-	    TPMDEV_EK_RSA2048_H, TPMDEV_EK_ECC_P256_H};
+	static const enum tpmdev_ek_kind order[] = {TPMDEV_EK_RSA2048, TPMDEV_EK_ECC_P256,
+	                                            TPMDEV_EK_ECC_P384_H, TPMDEV_EK_RSA2048_H,
+	                                            TPMDEV_EK_ECC_P256_H};
 	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
 		if (kind >= 0 && (int)order[i] != kind)
 			continue;
@@ -81,7 +81,7 @@ int agent_ek_chain(struct tpmdev *t, json_t **ret)
 	uint32_t idx[AGENT_EK_CHAIN_MAX];
 	size_t n = 0;
 	int rc = tpmdev_nv_list(t, TPMDEV_NV_EK_CHAIN_FIRST, TPMDEV_NV_EK_CHAIN_LAST, idx,
-	                           AGENT_EK_CHAIN_MAX, &n);
+	                        AGENT_EK_CHAIN_MAX, &n);
 	if (rc)
 		return rc;
 	json_t *a = json_array();

@@ -59,9 +59,9 @@ err:
 	return NULL;
 }
 
-int agent_evidence_bundle(struct tpmdev *t, const struct pcrsel *sel,
-                          const uint8_t *nonce, size_t nonce_len, json_t *meta, const uint8_t *log,
-                          size_t log_len, json_t **ret, uint64_t *ret_tpm_ns)
+int agent_evidence_bundle(struct tpmdev *t, const struct pcrsel *sel, const uint8_t *nonce,
+                          size_t nonce_len, json_t *meta, const uint8_t *log, size_t log_len,
+                          json_t **ret, uint64_t *ret_tpm_ns)
 {
 	const uint8_t *akpub;
 	size_t akpub_len;

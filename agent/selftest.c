@@ -74,8 +74,7 @@ static int info(struct tpmdev *t)
 	for (int k = 0; k < TPMDEV_EK_KIND_COUNT; k++) {
 		uint8_t *c = NULL;
 		size_t n = 0;
-		rc = tpmdev_nv_read(t, tpmdev_ek_cert_index((enum tpmdev_ek_kind)k), &c,
-		                       &n);
+		rc = tpmdev_nv_read(t, tpmdev_ek_cert_index((enum tpmdev_ek_kind)k), &c, &n);
 		if (rc == ATTEST_E_NOTFOUND)
 			continue;
 		if (rc)
@@ -201,7 +200,7 @@ int cmd_selftest(int argc, char **argv)
 		goto out;
 	}
 	rc = tpmdev_activate_credential(t, cb + 8, id_len, cb + 8 + id_len, cb_len - 8 - id_len,
-	                                   &secret, &secret_len);
+	                                &secret, &secret_len);
 	if (rc)
 		goto done;
 	for (size_t i = 0; i < secret_len; i++)

@@ -76,8 +76,8 @@ struct tpmdev {
 	size_t ak_name_len;
 };
 
-__attribute__((format(printf, 3, 4))) static int fail(struct tpmdev *t, int code,
-                                                      const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(struct tpmdev *t, int code, const char *fmt,
+                                                      ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -562,7 +562,7 @@ int tpmdev_open(const char *tcti, struct tpmdev **ret, char errmsg[TPMDEV_ERRMSG
 }
 
 int tpmdev_open_timeout(const char *tcti, unsigned ms, struct tpmdev **ret,
-                           char errmsg[TPMDEV_ERRMSG_SIZE], bool *ret_timed_out)
+                        char errmsg[TPMDEV_ERRMSG_SIZE], bool *ret_timed_out)
 {
 	*ret_timed_out = false;
 	struct tpmdev *t = calloc(1, sizeof *t);
@@ -1096,7 +1096,7 @@ static int create_primary(struct tpmdev *t, const TPM2B_PUBLIC *tmpl, ESYS_TR *r
 }
 
 int tpmdev_ek_create(struct tpmdev *t, enum tpmdev_ek_kind kind, const uint8_t *cert,
-                        size_t cert_len)
+                     size_t cert_len)
 {
 	if ((unsigned)kind >= TPMDEV_EK_KIND_COUNT)
 		return fail(t, ATTEST_E_ARG, "unknown EK kind %d", (int)kind);
@@ -1190,8 +1190,7 @@ const char *tpmdev_ek_template_used(const struct tpmdev *t)
 
 /* ---- AK -------------------------------------------------------------- */
 
-static int ak_store(struct tpmdev *t, ESYS_TR h, const TPM2B_PUBLIC *pub,
-                    const TPM2B_PRIVATE *priv)
+static int ak_store(struct tpmdev *t, ESYS_TR h, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv)
 {
 	size_t po = 0, so = 0;
 	uint8_t pm[sizeof t->ak_pub], sm[sizeof t->ak_priv];
@@ -1285,8 +1284,8 @@ out:
 	return rc;
 }
 
-int tpmdev_ak_load(struct tpmdev *t, const uint8_t *pub_m, size_t pub_len,
-                      const uint8_t *priv_m, size_t priv_len)
+int tpmdev_ak_load(struct tpmdev *t, const uint8_t *pub_m, size_t pub_len, const uint8_t *priv_m,
+                   size_t priv_len)
 {
 	if (!t->have_ek)
 		return fail(t, ATTEST_E_STATE, "no EK loaded: create the EK before loading the AK");
@@ -1338,9 +1337,9 @@ int tpmdev_ak_name(const struct tpmdev *t, const uint8_t **ret, size_t *ret_len)
 	return 0;
 }
 
-int tpmdev_activate_credential(struct tpmdev *t, const uint8_t *id_object,
-                                  size_t id_object_len, const uint8_t *enc_secret,
-                                  size_t enc_secret_len, uint8_t **ret, size_t *ret_len)
+int tpmdev_activate_credential(struct tpmdev *t, const uint8_t *id_object, size_t id_object_len,
+                               const uint8_t *enc_secret, size_t enc_secret_len, uint8_t **ret,
+                               size_t *ret_len)
 {
 	if (!t->have_ek || !t->have_ak)
 		return fail(t, ATTEST_E_STATE,
@@ -1389,8 +1388,7 @@ int tpmdev_activate_credential(struct tpmdev *t, const uint8_t *id_object,
 
 /* ---- PCRs and quotes ------------------------------------------------- */
 
-int tpmdev_pcr_read(struct tpmdev *t, const struct pcrsel *sel,
-                       struct tpmdev_pcr_values *ret)
+int tpmdev_pcr_read(struct tpmdev *t, const struct pcrsel *sel, struct tpmdev_pcr_values *ret)
 {
 	struct tpmdev_pcr_values *v = calloc(1, sizeof *v);
 	if (!v)
@@ -1500,10 +1498,9 @@ static bool pcr_digest(const TPML_PCR_SELECTION *qs, const struct tpmdev_pcr_val
 
 #define QUOTE_ATTEMPTS 5
 
-int tpmdev_quote(struct tpmdev *t, const struct pcrsel *sel,
-                    const uint8_t *qualifying, size_t qualifying_len, uint8_t **ret_attest,
-                    size_t *ret_attest_len, uint8_t **ret_sig, size_t *ret_sig_len,
-                    struct tpmdev_pcr_values *ret_pcrs)
+int tpmdev_quote(struct tpmdev *t, const struct pcrsel *sel, const uint8_t *qualifying,
+                 size_t qualifying_len, uint8_t **ret_attest, size_t *ret_attest_len,
+                 uint8_t **ret_sig, size_t *ret_sig_len, struct tpmdev_pcr_values *ret_pcrs)
 {
 	if (!t->have_ak)
 		return fail(t, ATTEST_E_STATE, "no AK loaded");
@@ -1638,7 +1635,7 @@ int tpmdev_startup(struct tpmdev *t, uint8_t locality)
 }
 
 int tpmdev_pcr_extend(struct tpmdev *t, uint32_t pcr, size_t n, const uint16_t *algs,
-                         const uint8_t *const *digests)
+                      const uint8_t *const *digests)
 {
 	TPML_DIGEST_VALUES dv;
 	memset(&dv, 0, sizeof dv);
@@ -1747,8 +1744,8 @@ static int ek_adopt(struct tpmdev *t, ESYS_TR h, const uint8_t *pub, size_t pub_
 	return 0;
 }
 
-int tpmdev_ek_load_context(struct tpmdev *t, const uint8_t *ctx, size_t ctx_len,
-                              const uint8_t *pub, size_t pub_len)
+int tpmdev_ek_load_context(struct tpmdev *t, const uint8_t *ctx, size_t ctx_len, const uint8_t *pub,
+                           size_t pub_len)
 {
 	ESYS_TR h = ESYS_TR_NONE;
 	int rc = context_load(t, ctx, ctx_len, "EK", &h);
@@ -1778,8 +1775,8 @@ int tpmdev_ek_load_context(struct tpmdev *t, const uint8_t *ctx, size_t ctx_len,
 	return rc;
 }
 
-int tpmdev_ak_load_context(struct tpmdev *t, const uint8_t *ctx, size_t ctx_len,
-                              const uint8_t *pub, size_t pub_len)
+int tpmdev_ak_load_context(struct tpmdev *t, const uint8_t *ctx, size_t ctx_len, const uint8_t *pub,
+                           size_t pub_len)
 {
 	if (pub_len > sizeof t->ak_pub)
 		return fail(t, ATTEST_E_ARG, "AK public of %zu bytes", pub_len);
@@ -1843,7 +1840,7 @@ static bool persistent_is_ek(const TPMT_PUBLIC *p, enum tpmdev_ek_kind kind, con
 }
 
 int tpmdev_ek_persistent(struct tpmdev *t, enum tpmdev_ek_kind kind, const uint8_t *cert,
-                            size_t cert_len)
+                         size_t cert_len)
 {
 	uint8_t key[512];
 	size_t key_len = 0;
@@ -1951,7 +1948,7 @@ int tpmdev_flush_all(struct tpmdev *t, uint32_t *ret_flushed)
 }
 
 int tpmdev_nv_list(struct tpmdev *t, uint32_t first, uint32_t last, uint32_t *out, size_t cap,
-                      size_t *ret_n)
+                   size_t *ret_n)
 {
 	TPMS_CAPABILITY_DATA *cd = NULL;
 	int rc = get_cap(t, TPM2_CAP_HANDLES, first, TPM2_MAX_CAP_HANDLES, &cd);

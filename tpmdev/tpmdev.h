@@ -32,12 +32,12 @@
 #include "pcrsel.h" /* struct pcrsel, the PCR selections quoted and read */
 
 #define TPMDEV_ERRMSG_SIZE 256u
-#define TPMDEV_RETRIES     20u   /* attempts on RETRY/YIELDED/TESTING */
-#define TPMDEV_EK_CERT_MAX 4096u /* bytes; larger NV certificates are refused */
+#define TPMDEV_RETRIES     20u              /* attempts on RETRY/YIELDED/TESTING */
+#define TPMDEV_EK_CERT_MAX 4096u            /* bytes; larger NV certificates are refused */
 #define TPMDEV_MAX_BANKS   PCRSEL_MAX_BANKS /* PCR banks in one selection */
 #define TPMDEV_NUM_PCRS    PCRSEL_NUM_PCRS  /* PCRs 0..23 */
-#define TPMDEV_DIGEST_MAX  64u   /* SHA-512 */
-#define TPMDEV_BLOB_MAX    1024u /* marshalled key blobs, credentials */
+#define TPMDEV_DIGEST_MAX  64u              /* SHA-512 */
+#define TPMDEV_BLOB_MAX    1024u            /* marshalled key blobs, credentials */
 
 /* TCG EK Credential Profile NV indices of EK certificates. */
 #define TPMDEV_NV_RSA2048_EKCERT     0x01c00002u /* low range, template L-1 */
@@ -104,7 +104,7 @@ int tpmdev_open(const char *tcti, struct tpmdev **ret, char errmsg[TPMDEV_ERRMSG
  * channel); as tpmdev_set_timeout() from then on. *ret_timed_out says
  * whether a failure was the deadline passing. */
 int tpmdev_open_timeout(const char *tcti, unsigned ms, struct tpmdev **ret,
-                           char errmsg[TPMDEV_ERRMSG_SIZE], bool *ret_timed_out);
+                        char errmsg[TPMDEV_ERRMSG_SIZE], bool *ret_timed_out);
 
 /* Flush the EK and AK (if loaded) and close; NULL is fine. */
 void tpmdev_close(struct tpmdev *t);
@@ -126,7 +126,7 @@ int tpmdev_nv_read(struct tpmdev *t, uint32_t index, uint8_t **ret, size_t *ret_
 
 /* The NV indices defined in first..last (at most cap, ascending). */
 int tpmdev_nv_list(struct tpmdev *t, uint32_t first, uint32_t last, uint32_t *out, size_t cap,
-                      size_t *ret_n);
+                   size_t *ret_n);
 
 /* TCG EK Credential Profile: NV indices holding the EK certificate's
  * issuer chain (DER certificates, one or several per index, end to end). */
@@ -151,7 +151,7 @@ void tpmdev_interface(const char *tcti, char *out, size_t cap);
  * ATTEST_E_VERIFY if none matches. With cert NULL the profile's template is
  * used as is. */
 int tpmdev_ek_create(struct tpmdev *t, enum tpmdev_ek_kind kind, const uint8_t *cert,
-                        size_t cert_len);
+                     size_t cert_len);
 
 /* Which template produced the loaded EK: "nv" (the vendor's, from the EK
  * template NV index), "profile", "profile-zero-unique" or
@@ -182,7 +182,7 @@ int tpmdev_ak_name(const struct tpmdev *t, const uint8_t **ret, size_t *ret_len)
  * the loaded EK. ATTEST_E_FORMAT for blobs that do not unmarshal exactly,
  * ATTEST_E_TPM if the TPM refuses them. */
 int tpmdev_ak_load(struct tpmdev *t, const uint8_t *pub, size_t pub_len, const uint8_t *priv,
-                      size_t priv_len);
+                   size_t priv_len);
 
 /* TPM2_ActivateCredential with the AK as activateHandle and the EK as
  * keyHandle (EK policy session). id_object is the marshalled TPM2B_ID_OBJECT
@@ -190,16 +190,15 @@ int tpmdev_ak_load(struct tpmdev *t, const uint8_t *pub, size_t pub_len, const u
  * 2-byte size, as TPM2_MakeCredential produces them. On success *ret (caller
  * frees and should wipe) is the recovered secret. ATTEST_E_TPM when the TPM
  * refuses (credential for another AK name or another EK). */
-int tpmdev_activate_credential(struct tpmdev *t, const uint8_t *id_object,
-                                  size_t id_object_len, const uint8_t *enc_secret,
-                                  size_t enc_secret_len, uint8_t **ret, size_t *ret_len);
+int tpmdev_activate_credential(struct tpmdev *t, const uint8_t *id_object, size_t id_object_len,
+                               const uint8_t *enc_secret, size_t enc_secret_len, uint8_t **ret,
+                               size_t *ret_len);
 
 /* ---- evidence -------------------------------------------------------- */
 
 /* Read the PCRs of a selection (loops: TPM2_PCR_Read returns at most 8 per
  * call). Banks the TPM does not have are ATTEST_E_NOTFOUND. */
-int tpmdev_pcr_read(struct tpmdev *t, const struct pcrsel *sel,
-                       struct tpmdev_pcr_values *ret);
+int tpmdev_pcr_read(struct tpmdev *t, const struct pcrsel *sel, struct tpmdev_pcr_values *ret);
 
 /* TPM2_Quote with the AK over sel and qualifying data (at most 64 bytes).
  * The PCR values are read as well and checked against the quote's
@@ -207,10 +206,9 @@ int tpmdev_pcr_read(struct tpmdev *t, const struct pcrsel *sel,
  * bounded number of times). On success *ret_attest is the TPMS_ATTEST bytes
  * (TPM2B_ATTEST contents), *ret_sig the marshalled TPMT_SIGNATURE, and
  * *ret_pcrs the values the quote covers. ATTEST_E_STATE without an AK. */
-int tpmdev_quote(struct tpmdev *t, const struct pcrsel *sel,
-                    const uint8_t *qualifying, size_t qualifying_len, uint8_t **ret_attest,
-                    size_t *ret_attest_len, uint8_t **ret_sig, size_t *ret_sig_len,
-                    struct tpmdev_pcr_values *ret_pcrs);
+int tpmdev_quote(struct tpmdev *t, const struct pcrsel *sel, const uint8_t *qualifying,
+                 size_t qualifying_len, uint8_t **ret_attest, size_t *ret_attest_len,
+                 uint8_t **ret_sig, size_t *ret_sig_len, struct tpmdev_pcr_values *ret_pcrs);
 
 /* TPM2_ReadClock: resetCount and restartCount (boot and resume counters). */
 int tpmdev_clock(struct tpmdev *t, uint32_t *ret_reset_count, uint32_t *ret_restart_count);
@@ -236,15 +234,15 @@ int tpmdev_context_save(struct tpmdev *t, bool ak, uint8_t **ret, size_t *ret_le
 /* Reload a saved EK context as the context's EK; pub is the EK's
  * marshalled TPM2B_PUBLIC as tpmdev_ek_public() gave it when saved, and
  * must be what the TPM reloaded (else ATTEST_E_VERIFY). */
-int tpmdev_ek_load_context(struct tpmdev *t, const uint8_t *ctx, size_t ctx_len,
-                              const uint8_t *pub, size_t pub_len);
+int tpmdev_ek_load_context(struct tpmdev *t, const uint8_t *ctx, size_t ctx_len, const uint8_t *pub,
+                           size_t pub_len);
 
 /* Reload a saved AK context as the context's AK (for a quote or a
  * credential activation); pub is its marshalled TPM2B_PUBLIC (what
  * tpmdev_ak_public() answers from then on; the private blob is not
  * needed and tpmdev_ak_private() answers an empty one). */
-int tpmdev_ak_load_context(struct tpmdev *t, const uint8_t *ctx, size_t ctx_len,
-                              const uint8_t *pub, size_t pub_len);
+int tpmdev_ak_load_context(struct tpmdev *t, const uint8_t *ctx, size_t ctx_len, const uint8_t *pub,
+                           size_t pub_len);
 
 /* Flush the AK (and the EK: a persistent EK is only forgotten). */
 void tpmdev_ak_unload(struct tpmdev *t);
@@ -255,7 +253,7 @@ void tpmdev_ek_unload(struct tpmdev *t);
  * shape whose key is the certificate's (any of that shape if cert is NULL).
  * ATTEST_E_NOTFOUND if there is none. */
 int tpmdev_ek_persistent(struct tpmdev *t, enum tpmdev_ek_kind kind, const uint8_t *cert,
-                            size_t cert_len);
+                         size_t cert_len);
 
 /* The persistent handle of the loaded EK, 0 if it is transient. */
 uint32_t tpmdev_ek_handle(const struct tpmdev *t);
@@ -275,7 +273,7 @@ int tpmdev_startup(struct tpmdev *t, uint8_t locality);
 /* TPM2_PCR_Extend of PCR pcr with one digest per bank (TPML_DIGEST_VALUES):
  * algs[i]/digests[i] of the size of that algorithm, n <= TPMDEV_MAX_BANKS*2. */
 int tpmdev_pcr_extend(struct tpmdev *t, uint32_t pcr, size_t n, const uint16_t *algs,
-                         const uint8_t *const *digests);
+                      const uint8_t *const *digests);
 
 /* Handles of transient objects and sessions loaded right now (for tests and
  * `attest-agent selftest`): *ret_count of each. */
