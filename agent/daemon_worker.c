@@ -38,6 +38,7 @@
 #include "eventlog.h"
 #include "fileio.h"
 #include "hex.h"
+#include "log.h"
 
 struct agentd_ak {
 	bool have;
@@ -218,14 +219,12 @@ static void ak_startup_load(struct agentd_worker *w, const char *which, struct a
 {
 	int rc = ak_read(w->cfg, which, slot);
 	if (rc == 0) {
-		fprintf(stderr, "attest-agent: loaded the %s AK from %s/ak-%s.json\n", which,
-		        w->cfg->data_dir, which);
+		log_info("loaded the %s AK from %s/ak-%s.json", which, w->cfg->data_dir, which);
 	} else if (!(rc == ATTEST_E_IO && errno == ENOENT)) {
-		fprintf(stderr, "attest-agent: ignoring %s/ak-%s.json: %s\n", w->cfg->data_dir,
-		        which,
-		        rc == ATTEST_E_IO       ? strerror(errno)
-		        : rc == ATTEST_E_FORMAT ? "not an AK file written by this agent"
-		                                : attest_strerror(rc));
+		log_warning("ignoring %s/ak-%s.json: %s", w->cfg->data_dir, which,
+		            rc == ATTEST_E_IO       ? strerror(errno)
+		            : rc == ATTEST_E_FORMAT ? "not an AK file written by this agent"
+		                                    : attest_strerror(rc));
 	}
 }
 
@@ -264,7 +263,7 @@ static void tpm_fail(struct agentd_worker *w, struct agentd_job *j, struct tpmde
 		w->after_timeout = true;
 		job_fail(j, 503, "TPM_TIMEOUT", "%s%s%s", what ? what : "", what ? ": " : "",
 		         tpmdev_last_error(t));
-		fprintf(stderr, "attest-agent: %s\n", j->message);
+		log_error("%s", j->message);
 		return;
 	}
 	job_fail(j, status, code, "%s%s%s", what ? what : "", what ? ": " : "",
@@ -291,10 +290,9 @@ static struct tpmdev *tpm_open_msg(struct agentd_worker *w, char emsg[TPMDEV_ERR
 			return NULL;
 		}
 		if (n)
-			fprintf(stderr,
-			        "attest-agent: the TPM answers again; flushed %u handle(s) left by "
-			        "the command that timed out\n",
-			        (unsigned)n);
+			log_info("the TPM answers again; flushed %u handle(s) left by "
+			         "the command that timed out",
+			         (unsigned)n);
 	}
 	w->after_timeout = false;
 	return t;
@@ -451,8 +449,8 @@ static json_t *read_certs(struct agentd_worker *w, struct agentd_job *j, struct 
 			}
 			/* An unreadable certificate is reported, not fatal:
 			 * the verifier decides what a missing one means. */
-			fprintf(stderr, "attest-agent: EK certificate at 0x%08x: %s\n",
-			        (unsigned)idx, tpmdev_last_error(t));
+			log_warning("EK certificate at 0x%08x: %s", (unsigned)idx,
+			            tpmdev_last_error(t));
 			continue;
 		}
 		char ix[16];
@@ -681,8 +679,8 @@ static void job_activate(struct agentd_worker *w, struct agentd_job *j)
 	w->pending_ctx.p = NULL;
 	w->pending_ctx.n = 0;
 	if (ak_remove(w->cfg, "pending") != 0)
-		fprintf(stderr, "attest-agent: cannot remove %s/ak-pending.json: %s\n",
-		        w->cfg->data_dir, strerror(errno));
+		log_warning("cannot remove %s/ak-pending.json: %s", w->cfg->data_dir,
+		            strerror(errno));
 	j->answer = json_object();
 	if (!j->answer || agent_json_put_b64(j->answer, "secret", secret, secret_len) != 0) {
 		job_fail(j, 500, "INTERNAL", "out of memory");
@@ -690,7 +688,7 @@ static void job_activate(struct agentd_worker *w, struct agentd_job *j)
 	}
 	char hex[2 * AGENTD_NAME_MAX + 1];
 	hex_encode(w->current.name, w->current.name_len, hex);
-	fprintf(stderr, "attest-agent: AK %s activated; it is now the current AK\n", hex);
+	log_info("AK %s activated; it is now the current AK", hex);
 	j->status = 200;
 out:
 	if (secret)

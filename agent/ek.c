@@ -6,6 +6,7 @@
 
 #include "agent.h"
 #include "err.h"
+#include "log.h"
 
 /* The persistent EK of kind when there is one, else a new one. */
 static int ek_get(struct tpmdev *t, enum tpmdev_ek_kind kind, const uint8_t *cert, size_t len)
@@ -97,8 +98,8 @@ int agent_ek_chain(struct tpmdev *t, json_t **ret)
 				json_decref(a);
 				return rc;
 			}
-			fprintf(stderr, "attest-agent: EK chain index 0x%08x: %s\n",
-			        (unsigned)idx[i], tpmdev_last_error(t));
+			log_warning("EK chain index 0x%08x: %s", (unsigned)idx[i],
+			            tpmdev_last_error(t));
 			continue;
 		}
 		size_t off = 0;

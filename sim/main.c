@@ -19,6 +19,7 @@
 #include "fileio.h"
 #include "hex.h"
 #include "sim.h"
+#include "log.h"
 
 static void usage(FILE *f)
 {
@@ -241,8 +242,7 @@ static int host_dir(const char *arg, struct sim_conf *conf)
 {
 	char dir[SIM_PATH_MAX];
 	if (abspath(arg, dir) != 0 || sim_conf_read(dir, conf) != 0) {
-		fprintf(stderr,
-		        "attest-sim: %s is not a simulated host (no sim.conf; run create)\n", arg);
+		log_error("%s is not a simulated host (no sim.conf; run create)", arg);
 		return ATTEST_E_NOTFOUND;
 	}
 	/* Trust the directory we were given over the one recorded (moved). */
@@ -450,6 +450,7 @@ static int cmd_status(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	log_init("attest-sim", LOG_LEVEL_INFO);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

@@ -9,6 +9,7 @@
 #include "eventlog.h"
 #include "fileio.h"
 #include "sim.h"
+#include "log.h"
 
 int sim_tcti(char *out, size_t cap, unsigned port)
 {
@@ -41,13 +42,13 @@ int sim_boot(const char *dir, unsigned port)
 	if (!rc)
 		rc = fileio_read(path, EVENTLOG_MAX_SIZE, &raw, &raw_len);
 	if (rc) {
-		fprintf(stderr, "attest-sim: cannot read %s\n", path);
+		log_error("cannot read %s", path);
 		return rc;
 	}
 	rc = eventlog_parse(raw, raw_len, &log, &perr);
 	free(raw);
 	if (rc) {
-		fprintf(stderr, "attest-sim: %s: %s\n", path, perr.message);
+		log_error("%s: %s", path, perr.message);
 		return rc;
 	}
 
@@ -55,7 +56,7 @@ int sim_boot(const char *dir, unsigned port)
 	sim_tcti(tcti, sizeof tcti, port);
 	rc = tpmdev_open(tcti, &t, emsg);
 	if (rc) {
-		fprintf(stderr, "attest-sim: %s\n", emsg);
+		log_error("%s", emsg);
 		goto out;
 	}
 
@@ -65,27 +66,25 @@ int sim_boot(const char *dir, unsigned port)
 	uint8_t loc = log->has_startup_locality ? log->startup_locality : 0;
 	rc = tpmdev_startup(t, loc);
 	if (rc == ATTEST_E_UNSUPPORTED && loc != 0) {
-		fprintf(stderr,
-		        "attest-sim: the emulator cannot start up at locality %u (%s); started at "
-		        "locality 0: PCR 0 will NOT match this log's replay\n",
-		        loc, tpmdev_last_error(t));
+		log_warning("the emulator cannot start up at locality %u (%s); started at "
+		            "locality 0: PCR 0 will NOT match this log's replay",
+		            loc, tpmdev_last_error(t));
 		rc = tpmdev_startup(t, 0);
 	}
 	if (rc) {
-		fprintf(stderr, "attest-sim: %s\n", tpmdev_last_error(t));
+		log_error("%s", tpmdev_last_error(t));
 		goto out;
 	}
 	if (log->has_hcrtm)
-		fprintf(stderr,
-		        "attest-sim: this log has an H-CRTM event (PCR 0 starts at 4 on real "
-		        "hardware); the simulator cannot reproduce an H-CRTM sequence with its "
-		        "digest, so PCR 0 will NOT match this log's replay\n");
+		log_warning("this log has an H-CRTM event (PCR 0 starts at 4 on real "
+		            "hardware); the simulator cannot reproduce an H-CRTM sequence with its "
+		            "digest, so PCR 0 will NOT match this log's replay");
 
 	uint16_t algs[TPMDEV_MAX_BANKS * 2];
 	size_t nalg = 0;
 	rc = active_banks(t, algs, &nalg);
 	if (rc) {
-		fprintf(stderr, "attest-sim: %s\n", tpmdev_last_error(t));
+		log_error("%s", tpmdev_last_error(t));
 		goto out;
 	}
 	size_t extended = 0, skipped_pcr = 0;
@@ -115,15 +114,13 @@ int sim_boot(const char *dir, unsigned port)
 			continue;
 		rc = tpmdev_pcr_extend(t, e->pcr, n, ea, ed);
 		if (rc) {
-			fprintf(stderr, "attest-sim: event %u: %s\n", e->number,
-			        tpmdev_last_error(t));
+			log_error("event %u: %s", e->number, tpmdev_last_error(t));
 			goto out;
 		}
 		extended++;
 	}
 	if (skipped_pcr)
-		fprintf(stderr, "attest-sim: %zu events name a PCR beyond 23; not extended\n",
-		        skipped_pcr);
+		log_warning("%zu events name a PCR beyond 23; not extended", skipped_pcr);
 	(void)extended;
 out:
 	tpmdev_close(t);
