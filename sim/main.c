@@ -176,7 +176,7 @@ static int cmd_create(int argc, char **argv)
 	uint8_t *raw = NULL;
 	size_t raw_len = 0;
 	struct eventlog *log = NULL;
-	struct eventlog_error perr;
+	struct diag perr;
 	if (fileio_read(logpath, EVENTLOG_MAX_SIZE, &raw, &raw_len) != 0) {
 		fprintf(stderr, "attest-sim create: cannot read event log %s\n", logpath);
 		return 1;

@@ -36,7 +36,7 @@ int sim_boot(const char *dir, unsigned port)
 	uint8_t *raw = NULL;
 	size_t raw_len = 0;
 	struct eventlog *log = NULL;
-	struct eventlog_error perr;
+	struct diag perr;
 	struct tpmdev *t = NULL;
 	int rc = sim_path(path, dir, "eventlog.bin");
 	if (!rc)
