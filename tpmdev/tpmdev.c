@@ -1,4 +1,4 @@
-/* The agent's TPM module (see tpm.h for the contract, docs/agent-tpm.md for
+/* tpmdev, the TPM module (see tpmdev.h for the contract, docs/agent-tpm.md for
  * the why). tpm2-tss ESAPI over tctildr. */
 #include "tpmdev.h"
 

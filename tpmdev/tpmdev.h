@@ -1,4 +1,5 @@
-/* The agent's TPM module: the one place in attest that talks to a TPM.
+/* tpmdev, the TPM module of attest-agent and attest-sim: the one place in
+ * attest that talks to a TPM.
  *
  * Everything goes through tpm2-tss ESAPI over a TCTI chosen by one string
  * (tctildr syntax): "device:/dev/tpmrm0" for hardware, "swtpm:host=127.0.0.1,

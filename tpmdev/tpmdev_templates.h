@@ -1,5 +1,5 @@
 /* TCG EK Credential Profile templates and the EK policies (internal to the
- * agent's TPM module: agent/tpm.c is its only user). See docs/agent-tpm.md. */
+ * TPM module: tpmdev.c is its only user). See docs/agent-tpm.md. */
 #ifndef ATTEST_TPMDEV_TEMPLATES_H
 #define ATTEST_TPMDEV_TEMPLATES_H
 

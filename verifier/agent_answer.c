@@ -140,7 +140,8 @@ int agent_answer_ak(const uint8_t *body, size_t len, uint8_t **ret_public, size_
 	    tpm_public_decode(pub, pl, &ak, &te) < 0) {
 		free(pub);
 		json_decref(o);
-		snprintf(msg, AGENT_ANSWER_MSG_SIZE, "the agent's AK public area is unusable: %.215s",
+		snprintf(msg, AGENT_ANSWER_MSG_SIZE,
+		         "the agent's AK public area is unusable: %.215s",
 		         te.message[0] ? te.message : "missing or not base64");
 		return ATTEST_E_FORMAT;
 	}
