@@ -16,6 +16,7 @@
 #include "request.h"
 
 _Static_assert(AGENT_REQ_NONCE_MAX == EVIDENCE_NONCE_MAX, "nonce caps differ");
+_Static_assert(AGENT_REQ_PCRS_MAX <= PCRSEL_TEXT_MAX, "pcrs cap above the parser's");
 
 __attribute__((format(printf, 2, 3))) static int refuse(char *msg, const char *fmt, ...)
 {
