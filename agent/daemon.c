@@ -28,6 +28,7 @@
 #include "https.h"
 #include "request.h"
 #include "tlsid.h"
+#include "log.h"
 
 #define DEFAULT_TCTI     "device:/dev/tpmrm0"
 #define DEFAULT_EVENTLOG "/sys/kernel/security/tpm0/binary_bios_measurements"
@@ -35,6 +36,9 @@
 #define TLSID_NAME       "agent"
 
 _Static_assert(AGENT_REQ_NAME_MAX <= AGENTD_NAME_MAX, "AK Name does not fit the job");
+_Static_assert(AGENT_REQ_BLOB_MAX == TPMDEV_BLOB_MAX, "blob caps differ");
+_Static_assert(AGENT_REQ_AK_RSA == (int)TPMDEV_AK_RSA && AGENT_REQ_AK_ECC == (int)TPMDEV_AK_ECC,
+               "AK kinds differ");
 _Static_assert(AGENT_REQ_NONCE_MAX <= sizeof(((struct agentd_job *)0)->nonce), "nonce size");
 
 struct agentd {
@@ -114,12 +118,12 @@ static int verifiers_load(struct agentd *d)
 		return 0;
 	}
 	if (rc) {
-		fprintf(stderr, "attest-agent: cannot read %s: %s\n", path,
-		        rc == ATTEST_E_IO ? strerror(errno) : attest_strerror(rc));
+		log_error("cannot read %s: %s", path,
+		          rc == ATTEST_E_IO ? strerror(errno) : attest_strerror(rc));
 		return rc;
 	}
 	if (memchr(buf, '\0', len)) {
-		fprintf(stderr, "attest-agent: %s is not a text file\n", path);
+		log_error("%s is not a text file", path);
 		free(buf);
 		return ATTEST_E_FORMAT;
 	}
@@ -141,15 +145,13 @@ static int verifiers_load(struct agentd *d)
 		if (*s && *s != '#') {
 			char tp[TLSID_THUMBPRINT_SIZE];
 			if (tlsid_thumbprint_parse(s, tp) != 0) {
-				fprintf(
-				    stderr,
-				    "attest-agent: %s line %u: \"%.80s\" is not a SHA256:<64 hex> "
-				    "thumbprint\n",
-				    path, lineno, s);
+				log_error("%s line %u: \"%.80s\" is not a SHA256:<64 hex> "
+				          "thumbprint",
+				          path, lineno, s);
 				rc = ATTEST_E_FORMAT;
 			} else if (npins >= AGENTD_MAX_VERIFIERS) {
-				fprintf(stderr, "attest-agent: %s: more than %u thumbprints\n",
-				        path, AGENTD_MAX_VERIFIERS);
+				log_error("%s: more than %u thumbprints", path,
+				          AGENTD_MAX_VERIFIERS);
 				rc = ATTEST_E_LIMIT;
 			} else {
 				memcpy(pins[npins++], tp, sizeof tp);
@@ -183,14 +185,13 @@ static void verifiers_refresh(struct agentd *d)
 		return;
 	size_t before = d->nverifiers;
 	if (verifiers_load(d) == 0) {
-		fprintf(stderr, "attest-agent: %s changed: %zu verifier(s) trusted (was %zu)\n",
-		        path, d->nverifiers, before);
+		log_info("%s changed: %zu verifier(s) trusted (was %zu)", path, d->nverifiers,
+		         before);
 	} else {
 		d->pins_seen = st;
-		fprintf(stderr,
-		        "attest-agent: %s changed but cannot be used: still trusting the %zu "
-		        "verifier(s) read before\n",
-		        path, d->nverifiers);
+		log_warning("%s changed but cannot be used: still trusting the %zu "
+		            "verifier(s) read before",
+		            path, d->nverifiers);
 	}
 }
 
@@ -258,22 +259,22 @@ static bool authorized(struct agentd *d, struct https_request *req, bool pin_fir
 	if (d->nverifiers == 0 && d->tofu && pin_first) {
 		int rc = verifier_add(d, tp);
 		if (rc) {
-			fprintf(stderr, "attest-agent: cannot pin verifier %s: %s\n", tp,
-			        rc == ATTEST_E_IO ? strerror(errno) : attest_strerror(rc));
+			log_error("cannot pin verifier %s: %s", tp,
+			          rc == ATTEST_E_IO ? strerror(errno) : attest_strerror(rc));
 			https_reply_error(req, 500, "STATE_NOT_SAVED",
 			                  "cannot record the verifier's thumbprint");
 			return false;
 		}
-		fprintf(
-		    stderr,
-		    "attest-agent: WARNING: trust on first use (--trust-first-verifier): "
-		    "pinned the first caller %s (from %s) as this agent's verifier, unchecked\n",
+		log_warning(
+		    "WARNING: trust on first use (--trust-first-verifier): "
+		    "pinned the first caller %s (from %s) as this agent's verifier, unchecked",
 		    tp, https_request_peer_addr(req));
 		return true;
 	}
-	fprintf(stderr, "attest-agent: refused %s %s from %s: certificate %s is not trusted%s\n",
-	        https_request_method(req), https_request_path(req), https_request_peer_addr(req),
-	        tp, d->nverifiers ? "" : " (no verifier is trusted yet)");
+	log_warning("refused %s %s from %s: certificate %s is not trusted%s",
+	            https_request_method(req), https_request_path(req),
+	            https_request_peer_addr(req), tp,
+	            d->nverifiers ? "" : " (no verifier is trusted yet)");
 	char msg[AGENTD_MSG_SIZE];
 	if (d->nverifiers)
 		snprintf(msg, sizeof msg, "client certificate %s is not a trusted verifier", tp);
@@ -371,7 +372,7 @@ static void on_ak(struct https_request *req, void *arg)
 		return;
 	struct agentd_job *j = job_new(AGENTD_JOB_AK, req);
 	if (j) {
-		j->ak_alg = r.ak_alg;
+		j->ak_alg = r.ak_alg == AGENT_REQ_AK_ECC ? TPMDEV_AK_ECC : TPMDEV_AK_RSA;
 		submit(d, j);
 	}
 	agent_request_clear(&r);
@@ -441,13 +442,13 @@ static void on_job_done(struct agentd_job *j, void *arg)
 		snprintf(j->message, sizeof j->message, "out of memory");
 	}
 	if (j->status == 200) {
-		fprintf(stderr, "attest-agent: %s from %s: 200 in %.1f ms (TPM %.1f ms)\n",
-		        job_name(j->kind), https_request_peer_addr(req), total_ms, tpm_ms);
+		log_info("%s from %s: 200 in %.1f ms (TPM %.1f ms)", job_name(j->kind),
+		         https_request_peer_addr(req), total_ms, tpm_ms);
 		https_reply_json(req, 200, j->answer);
 		j->answer = NULL;
 	} else {
-		fprintf(stderr, "attest-agent: %s from %s: %d %s: %s\n", job_name(j->kind),
-		        https_request_peer_addr(req), j->status, j->code, j->message);
+		log_warning("%s from %s: %d %s: %s", job_name(j->kind),
+		            https_request_peer_addr(req), j->status, j->code, j->message);
 		https_reply_error(req, j->status, j->code, j->message);
 	}
 	agentd_job_free(j);
@@ -458,7 +459,7 @@ static void on_job_done(struct agentd_job *j, void *arg)
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct agentd *d = arg;
-	fprintf(stderr, "attest-agent: %s: stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	event_base_loopbreak(d->base);
 }
 
@@ -470,7 +471,7 @@ static int ensure_dir(const char *dir)
 			return 0;
 		errno = ENOTDIR;
 	}
-	fprintf(stderr, "attest-agent: data directory %s: %s\n", dir, strerror(errno));
+	log_error("data directory %s: %s", dir, strerror(errno));
 	return ATTEST_E_IO;
 }
 
@@ -500,7 +501,7 @@ int cmd_daemon(int argc, char **argv)
 	unsigned long timeout_s = AGENTD_DEFAULT_TIMEOUT_S;
 	struct agentd *d = calloc(1, sizeof *d);
 	if (!d) {
-		fprintf(stderr, "attest-agent: out of memory\n");
+		log_error("out of memory");
 		return 1;
 	}
 	d->cfg.tcti = DEFAULT_TCTI;
@@ -585,13 +586,12 @@ int cmd_daemon(int argc, char **argv)
 		bool known = verifier_known(d, tps[i]);
 		int rc = verifier_add(d, tps[i]);
 		if (rc) {
-			fprintf(stderr, "attest-agent: cannot add %s to %s/verifiers: %s\n", tps[i],
-			        d->cfg.data_dir,
-			        rc == ATTEST_E_IO ? strerror(errno) : attest_strerror(rc));
+			log_error("cannot add %s to %s/verifiers: %s", tps[i], d->cfg.data_dir,
+			          rc == ATTEST_E_IO ? strerror(errno) : attest_strerror(rc));
 			goto out;
 		}
 		if (!known)
-			fprintf(stderr, "attest-agent: verifier %s trusted from now on\n", tps[i]);
+			log_info("verifier %s trusted from now on", tps[i]);
 	}
 	if (!listen) {
 		status = 0;
@@ -602,13 +602,13 @@ int cmd_daemon(int argc, char **argv)
 	struct tlsid *id = NULL;
 	int rc = tlsid_load_or_create(d->cfg.data_dir, TLSID_NAME, NULL, &id, err, sizeof err);
 	if (rc) {
-		fprintf(stderr, "attest-agent: TLS identity: %s\n", err);
+		log_error("TLS identity: %s", err);
 		goto out;
 	}
 	memcpy(d->cfg.thumbprint, id->thumbprint, sizeof d->cfg.thumbprint);
 	if (id->created)
-		fprintf(stderr, "attest-agent: created a new TLS identity in %s/%s.{key,crt}\n",
-		        d->cfg.data_dir, TLSID_NAME);
+		log_info("created a new TLS identity in %s/%s.{key,crt}", d->cfg.data_dir,
+		         TLSID_NAME);
 
 	struct event *sigterm = NULL, *sigint = NULL;
 	d->base = event_base_new();
@@ -620,8 +620,7 @@ int cmd_daemon(int argc, char **argv)
 		goto stop;
 	rc = agentd_worker_start(&d->cfg, d->base, on_job_done, d, &d->worker);
 	if (rc) {
-		fprintf(stderr, "attest-agent: cannot start the TPM worker: %s\n",
-		        attest_strerror(rc));
+		log_error("cannot start the TPM worker: %s", attest_strerror(rc));
 		goto stop;
 	}
 	struct https_server_config sc = {
@@ -635,7 +634,7 @@ int cmd_daemon(int argc, char **argv)
 	};
 	rc = https_server_new(d->base, &sc, &d->srv, err, sizeof err);
 	if (rc) {
-		fprintf(stderr, "attest-agent: %s\n", err);
+		log_error("%s", err);
 		goto stop;
 	}
 	if (https_server_route(d->srv, "GET", "/v1/identity", on_identity, d) ||
@@ -654,12 +653,11 @@ int cmd_daemon(int argc, char **argv)
 	        ATTEST_VERSION, where, d->cfg.tcti, d->cfg.eventlog, d->cfg.data_dir,
 	        d->nverifiers);
 	if (d->tofu && d->nverifiers == 0)
-		fprintf(
-		    stderr,
-		    "attest-agent: WARNING: --trust-first-verifier: no verifier is trusted yet, "
+		log_warning(
+		    "WARNING: --trust-first-verifier: no verifier is trusted yet, "
 		    "and whichever client first calls GET /v1/identity will be trusted as this "
 		    "agent's verifier, unchecked. Use this in a lab only; elsewhere give the "
-		    "verifier's thumbprint with --trust-verifier.\n");
+		    "verifier's thumbprint with --trust-verifier.");
 	else if (d->nverifiers == 0)
 		fprintf(
 		    stderr,

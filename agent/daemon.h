@@ -13,7 +13,7 @@
 #include <jansson.h>
 
 #include "tlsid.h"
-#include "tpm.h"
+#include "tpmdev.h"
 
 #define AGENTD_MAX_BODY          (64u * 1024u) /* request body cap (docs/protocol.md) */
 #define AGENTD_MAX_QUEUED        16u           /* TPM jobs waiting; beyond: 503 BUSY */
@@ -55,7 +55,7 @@ struct agentd_job {
 	void *req;         /* the https_request, opaque to the worker */
 	uint64_t start_ns; /* when the request arrived (for timing.total_ms) */
 	/* inputs */
-	enum agent_tpm_ak_alg ak_alg;     /* AK */
+	enum tpmdev_ak_alg ak_alg;        /* AK */
 	uint8_t ak_name[AGENTD_NAME_MAX]; /* ACTIVATE */
 	size_t ak_name_len;
 	uint8_t *cred; /* TPM2B_ID_OBJECT, malloc'd */
@@ -64,7 +64,7 @@ struct agentd_job {
 	size_t secret_len;
 	uint8_t nonce[64]; /* QUOTE */
 	size_t nonce_len;
-	struct agent_tpm_pcr_selection sel;
+	struct pcrsel sel;
 	/* outputs: status 200 and answer, or an error status, code and message */
 	int status;
 	const char *code;
@@ -99,6 +99,6 @@ int agentd_worker_submit(struct agentd_worker *w, struct agentd_job *job);
 void agentd_worker_stop(struct agentd_worker *w);
 
 /* "rsa2048", "ecc_p256", "ecc_p384": the EK kind as the API names it. */
-const char *agentd_ek_kind_api_name(enum agent_tpm_ek_kind kind);
+const char *agentd_ek_kind_api_name(enum tpmdev_ek_kind kind);
 
 #endif

@@ -38,13 +38,14 @@
 #include "eventlog.h"
 #include "fileio.h"
 #include "hex.h"
+#include "log.h"
 
 struct agentd_ak {
 	bool have;
-	enum agent_tpm_ek_kind ek_kind;
-	uint8_t pub[AGENT_TPM_BLOB_MAX];
+	enum tpmdev_ek_kind ek_kind;
+	uint8_t pub[TPMDEV_BLOB_MAX];
 	size_t pub_len;
-	uint8_t priv[AGENT_TPM_BLOB_MAX];
+	uint8_t priv[TPMDEV_BLOB_MAX];
 	size_t priv_len;
 	uint8_t name[AGENTD_NAME_MAX];
 	size_t name_len;
@@ -60,10 +61,10 @@ struct agentd_ctx {
  * when it was created (valid until the TPM resets). */
 struct agentd_ek {
 	bool have;
-	enum agent_tpm_ek_kind kind;
+	enum tpmdev_ek_kind kind;
 	uint32_t handle; /* persistent handle, 0 if transient */
 	struct agentd_ctx ctx;
-	uint8_t pub[AGENT_TPM_BLOB_MAX];
+	uint8_t pub[TPMDEV_BLOB_MAX];
 	size_t pub_len;
 };
 
@@ -103,14 +104,14 @@ void agentd_job_free(struct agentd_job *j)
 	free(j);
 }
 
-const char *agentd_ek_kind_api_name(enum agent_tpm_ek_kind kind)
+const char *agentd_ek_kind_api_name(enum tpmdev_ek_kind kind)
 {
 	switch (kind) {
-	case AGENT_TPM_EK_RSA2048:
-	case AGENT_TPM_EK_RSA2048_H: return "rsa2048";
-	case AGENT_TPM_EK_ECC_P256:
-	case AGENT_TPM_EK_ECC_P256_H: return "ecc_p256";
-	case AGENT_TPM_EK_ECC_P384_H: return "ecc_p384";
+	case TPMDEV_EK_RSA2048:
+	case TPMDEV_EK_RSA2048_H: return "rsa2048";
+	case TPMDEV_EK_ECC_P256:
+	case TPMDEV_EK_ECC_P256_H: return "ecc_p256";
+	case TPMDEV_EK_ECC_P384_H: return "ecc_p384";
 	default: return "unknown";
 	}
 }
@@ -137,11 +138,11 @@ static int ak_path(const struct agentd_config *cfg, const char *which, char *out
 	return 0;
 }
 
-static int ak_kind_parse(const char *s, enum agent_tpm_ek_kind *ret)
+static int ak_kind_parse(const char *s, enum tpmdev_ek_kind *ret)
 {
-	for (int k = 0; k < AGENT_TPM_EK_KIND_COUNT; k++)
-		if (strcmp(s, agent_tpm_ek_kind_name((enum agent_tpm_ek_kind)k)) == 0) {
-			*ret = (enum agent_tpm_ek_kind)k;
+	for (int k = 0; k < TPMDEV_EK_KIND_COUNT; k++)
+		if (strcmp(s, tpmdev_ek_kind_name((enum tpmdev_ek_kind)k)) == 0) {
+			*ret = (enum tpmdev_ek_kind)k;
 			return 0;
 		}
 	return ATTEST_E_FORMAT;
@@ -192,7 +193,7 @@ static int ak_save(const struct agentd_config *cfg, const char *which, const str
 	char name[2 * AGENTD_NAME_MAX + 1];
 	hex_encode(ak->name, ak->name_len, name);
 	json_t *o = json_pack("{s:i,s:s,s:s}", "version", 1, "ek_kind",
-	                      agent_tpm_ek_kind_name(ak->ek_kind), "name", name);
+	                      tpmdev_ek_kind_name(ak->ek_kind), "name", name);
 	char *text = NULL;
 	rc = ATTEST_E_NOMEM;
 	if (o && agent_json_put_b64(o, "public", ak->pub, ak->pub_len) == 0 &&
@@ -218,14 +219,12 @@ static void ak_startup_load(struct agentd_worker *w, const char *which, struct a
 {
 	int rc = ak_read(w->cfg, which, slot);
 	if (rc == 0) {
-		fprintf(stderr, "attest-agent: loaded the %s AK from %s/ak-%s.json\n", which,
-		        w->cfg->data_dir, which);
+		log_info("loaded the %s AK from %s/ak-%s.json", which, w->cfg->data_dir, which);
 	} else if (!(rc == ATTEST_E_IO && errno == ENOENT)) {
-		fprintf(stderr, "attest-agent: ignoring %s/ak-%s.json: %s\n", w->cfg->data_dir,
-		        which,
-		        rc == ATTEST_E_IO       ? strerror(errno)
-		        : rc == ATTEST_E_FORMAT ? "not an AK file written by this agent"
-		                                : attest_strerror(rc));
+		log_warning("ignoring %s/ak-%s.json: %s", w->cfg->data_dir, which,
+		            rc == ATTEST_E_IO       ? strerror(errno)
+		            : rc == ATTEST_E_FORMAT ? "not an AK file written by this agent"
+		                                    : attest_strerror(rc));
 	}
 }
 
@@ -257,54 +256,53 @@ static bool behind_rm(const char *tcti)
 
 /* Turn a failed TPM call into the job's answer: 503 TPM_TIMEOUT when the
  * TPM did not answer in time, else status/code with the module's text. */
-static void tpm_fail(struct agentd_worker *w, struct agentd_job *j, struct agent_tpm *t, int status,
+static void tpm_fail(struct agentd_worker *w, struct agentd_job *j, struct tpmdev *t, int status,
                      const char *code, const char *what)
 {
-	if (agent_tpm_timed_out(t)) {
+	if (tpmdev_timed_out(t)) {
 		w->after_timeout = true;
 		job_fail(j, 503, "TPM_TIMEOUT", "%s%s%s", what ? what : "", what ? ": " : "",
-		         agent_tpm_last_error(t));
-		fprintf(stderr, "attest-agent: %s\n", j->message);
+		         tpmdev_last_error(t));
+		log_error("%s", j->message);
 		return;
 	}
 	job_fail(j, status, code, "%s%s%s", what ? what : "", what ? ": " : "",
-	         agent_tpm_last_error(t));
+	         tpmdev_last_error(t));
 }
 
 /* Open the TPM with the command deadline. After a timeout on a TPM without
  * a resource manager, what the unanswered command may have loaded is
  * flushed first (swtpm has three object slots). NULL on failure, with a
  * sentence in emsg and *timed_out saying whether the TPM did not answer. */
-static struct agent_tpm *tpm_open_msg(struct agentd_worker *w, char emsg[AGENT_TPM_ERRMSG_SIZE],
-                                      bool *timed_out)
+static struct tpmdev *tpm_open_msg(struct agentd_worker *w, char emsg[TPMDEV_ERRMSG_SIZE],
+                                   bool *timed_out)
 {
-	struct agent_tpm *t = NULL;
+	struct tpmdev *t = NULL;
 	*timed_out = false;
-	if (agent_tpm_open_timeout(w->cfg->tcti, w->cfg->tpm_timeout_ms, &t, emsg, timed_out) != 0)
+	if (tpmdev_open_timeout(w->cfg->tcti, w->cfg->tpm_timeout_ms, &t, emsg, timed_out) != 0)
 		return NULL;
 	if (w->after_timeout && !behind_rm(w->cfg->tcti)) {
 		uint32_t n = 0;
-		if (agent_tpm_flush_all(t, &n) != 0) {
-			*timed_out = agent_tpm_timed_out(t);
-			snprintf(emsg, AGENT_TPM_ERRMSG_SIZE, "%s", agent_tpm_last_error(t));
-			agent_tpm_close(t);
+		if (tpmdev_flush_all(t, &n) != 0) {
+			*timed_out = tpmdev_timed_out(t);
+			snprintf(emsg, TPMDEV_ERRMSG_SIZE, "%s", tpmdev_last_error(t));
+			tpmdev_close(t);
 			return NULL;
 		}
 		if (n)
-			fprintf(stderr,
-			        "attest-agent: the TPM answers again; flushed %u handle(s) left by "
-			        "the command that timed out\n",
-			        (unsigned)n);
+			log_info("the TPM answers again; flushed %u handle(s) left by "
+			         "the command that timed out",
+			         (unsigned)n);
 	}
 	w->after_timeout = false;
 	return t;
 }
 
-static struct agent_tpm *tpm_open(struct agentd_worker *w, struct agentd_job *j)
+static struct tpmdev *tpm_open(struct agentd_worker *w, struct agentd_job *j)
 {
-	char emsg[AGENT_TPM_ERRMSG_SIZE];
+	char emsg[TPMDEV_ERRMSG_SIZE];
 	bool to = false;
-	struct agent_tpm *t = tpm_open_msg(w, emsg, &to);
+	struct tpmdev *t = tpm_open_msg(w, emsg, &to);
 	if (!t)
 		job_fail(j, 503, to ? "TPM_TIMEOUT" : "TPM_UNAVAILABLE", "%s", emsg);
 	return t;
@@ -315,36 +313,36 @@ static struct agent_tpm *tpm_open(struct agentd_worker *w, struct agentd_job *j)
  * in this TPM reset), else find or create it and keep it. A TPM Reset
  * invalidates the saved context: the load fails and the EK is made again,
  * once per reset. 0, or the job holds the failure. */
-static int ek_ready(struct agentd_worker *w, struct agentd_job *j, struct agent_tpm *t, int kind,
-                    enum agent_tpm_ek_kind *ret_kind)
+static int ek_ready(struct agentd_worker *w, struct agentd_job *j, struct tpmdev *t, int kind,
+                    enum tpmdev_ek_kind *ret_kind)
 {
 	const uint8_t *pub;
 	size_t pub_len;
 	if (w->ek.have && (kind < 0 || kind == (int)w->ek.kind)) {
-		if (agent_tpm_ek_public(t, &pub, &pub_len) == 0) {
+		if (tpmdev_ek_public(t, &pub, &pub_len) == 0) {
 			if (ret_kind)
 				*ret_kind = w->ek.kind;
 			return 0; /* loaded already in this job */
 		}
 		int rc;
 		if (w->ek.handle) {
-			rc = agent_tpm_ek_persistent(t, w->ek.kind, NULL, 0);
+			rc = tpmdev_ek_persistent(t, w->ek.kind, NULL, 0);
 			if (!rc &&
-			    (agent_tpm_ek_public(t, &pub, &pub_len) != 0 ||
-			     pub_len != w->ek.pub_len || memcmp(pub, w->ek.pub, pub_len) != 0)) {
-				agent_tpm_ek_unload(t);
+			    (tpmdev_ek_public(t, &pub, &pub_len) != 0 || pub_len != w->ek.pub_len ||
+			     memcmp(pub, w->ek.pub, pub_len) != 0)) {
+				tpmdev_ek_unload(t);
 				rc = ATTEST_E_VERIFY;
 			}
 		} else {
-			rc = agent_tpm_ek_load_context(t, w->ek.ctx.p, w->ek.ctx.n, w->ek.pub,
-			                               w->ek.pub_len);
+			rc = tpmdev_ek_load_context(t, w->ek.ctx.p, w->ek.ctx.n, w->ek.pub,
+			                            w->ek.pub_len);
 		}
 		if (!rc) {
 			if (ret_kind)
 				*ret_kind = w->ek.kind;
 			return 0;
 		}
-		if (agent_tpm_timed_out(t)) {
+		if (tpmdev_timed_out(t)) {
 			tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", "cannot load the EK");
 			return -1;
 		}
@@ -352,7 +350,7 @@ static int ek_ready(struct agentd_worker *w, struct agentd_job *j, struct agent_
 	}
 	uint8_t *cert = NULL;
 	size_t cert_len = 0;
-	enum agent_tpm_ek_kind k;
+	enum tpmdev_ek_kind k;
 	int rc = agent_ek_setup(t, kind, &cert, &cert_len, &k);
 	free(cert);
 	if (rc) {
@@ -361,12 +359,12 @@ static int ek_ready(struct agentd_worker *w, struct agentd_job *j, struct agent_
 	}
 	if (ret_kind)
 		*ret_kind = k;
-	if (agent_tpm_ek_public(t, &pub, &pub_len) != 0 || pub_len > sizeof w->ek.pub)
+	if (tpmdev_ek_public(t, &pub, &pub_len) != 0 || pub_len > sizeof w->ek.pub)
 		return 0;
 	struct agentd_ctx c = {0};
-	uint32_t handle = agent_tpm_ek_handle(t);
-	if (!handle && agent_tpm_context_save(t, false, &c.p, &c.n) != 0) {
-		if (agent_tpm_timed_out(t)) {
+	uint32_t handle = tpmdev_ek_handle(t);
+	if (!handle && tpmdev_context_save(t, false, &c.p, &c.n) != 0) {
+		if (tpmdev_timed_out(t)) {
 			tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", "cannot save the EK");
 			return -1;
 		}
@@ -385,14 +383,14 @@ static int ek_ready(struct agentd_worker *w, struct agentd_job *j, struct agent_
 /* Make the AK of slot the loaded one: from its saved context (one
  * TPM2_ContextLoad), else load its blobs under the EK and keep the context.
  * An AK whose blobs the TPM refuses fails the job with 409 NO_AK. */
-static int ak_ready(struct agentd_worker *w, struct agentd_job *j, struct agent_tpm *t,
+static int ak_ready(struct agentd_worker *w, struct agentd_job *j, struct tpmdev *t,
                     const struct agentd_ak *slot, struct agentd_ctx *ctx)
 {
 	if (ctx->p) {
-		int rc = agent_tpm_ak_load_context(t, ctx->p, ctx->n, slot->pub, slot->pub_len);
+		int rc = tpmdev_ak_load_context(t, ctx->p, ctx->n, slot->pub, slot->pub_len);
 		if (!rc)
 			return 0;
-		if (agent_tpm_timed_out(t)) {
+		if (tpmdev_timed_out(t)) {
 			tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", "cannot load the AK");
 			return -1;
 		}
@@ -400,9 +398,9 @@ static int ak_ready(struct agentd_worker *w, struct agentd_job *j, struct agent_
 	}
 	if (ek_ready(w, j, t, (int)slot->ek_kind, NULL) != 0)
 		return -1;
-	int rc = agent_tpm_ak_load(t, slot->pub, slot->pub_len, slot->priv, slot->priv_len);
+	int rc = tpmdev_ak_load(t, slot->pub, slot->pub_len, slot->priv, slot->priv_len);
 	if (rc) {
-		if (agent_tpm_timed_out(t))
+		if (tpmdev_timed_out(t))
 			tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", "cannot load the AK");
 		else if (rc == ATTEST_E_TPM || rc == ATTEST_E_FORMAT)
 			/* The TPM no longer takes the AK (cleared, or another TPM):
@@ -412,7 +410,7 @@ static int ak_ready(struct agentd_worker *w, struct agentd_job *j, struct agent_
 			tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", "cannot load the AK");
 		return -1;
 	}
-	if (agent_tpm_context_save(t, true, &ctx->p, &ctx->n) != 0 && agent_tpm_timed_out(t)) {
+	if (tpmdev_context_save(t, true, &ctx->p, &ctx->n) != 0 && tpmdev_timed_out(t)) {
 		tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", "cannot save the AK");
 		return -1;
 	}
@@ -430,20 +428,20 @@ static const char *interface_name(const char *driver)
 
 /* The EK certificates in NV as a JSON array; NULL and the job failed on a
  * timeout or out of memory. */
-static json_t *read_certs(struct agentd_worker *w, struct agentd_job *j, struct agent_tpm *t)
+static json_t *read_certs(struct agentd_worker *w, struct agentd_job *j, struct tpmdev *t)
 {
 	json_t *certs = json_array();
 	if (!certs)
 		goto nomem;
-	for (int k = 0; k < AGENT_TPM_EK_KIND_COUNT; k++) {
-		uint32_t idx = agent_tpm_ek_cert_index((enum agent_tpm_ek_kind)k);
+	for (int k = 0; k < TPMDEV_EK_KIND_COUNT; k++) {
+		uint32_t idx = tpmdev_ek_cert_index((enum tpmdev_ek_kind)k);
 		uint8_t *der = NULL;
 		size_t der_len = 0;
-		int r2 = agent_tpm_nv_read(t, idx, &der, &der_len);
+		int r2 = tpmdev_nv_read(t, idx, &der, &der_len);
 		if (r2 == ATTEST_E_NOTFOUND)
 			continue;
 		if (r2) {
-			if (agent_tpm_timed_out(t)) {
+			if (tpmdev_timed_out(t)) {
 				json_decref(certs);
 				tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE",
 				         "reading EK certificates");
@@ -451,8 +449,8 @@ static json_t *read_certs(struct agentd_worker *w, struct agentd_job *j, struct 
 			}
 			/* An unreadable certificate is reported, not fatal:
 			 * the verifier decides what a missing one means. */
-			fprintf(stderr, "attest-agent: EK certificate at 0x%08x: %s\n",
-			        (unsigned)idx, agent_tpm_last_error(t));
+			log_warning("EK certificate at 0x%08x: %s", (unsigned)idx,
+			            tpmdev_last_error(t));
 			continue;
 		}
 		char ix[16];
@@ -476,7 +474,7 @@ nomem:
 static void job_identity(struct agentd_worker *w, struct agentd_job *j)
 {
 	json_t *meta = NULL, *tpm = NULL, *certs = NULL, *chain = NULL, *ans = NULL;
-	struct agent_tpm *t = NULL;
+	struct tpmdev *t = NULL;
 	if (agent_metadata(&meta) != 0) {
 		job_fail(j, 500, "INTERNAL", "out of memory");
 		return;
@@ -489,7 +487,7 @@ static void job_identity(struct agentd_worker *w, struct agentd_job *j)
 	if (!ans)
 		goto nomem;
 
-	char emsg[AGENT_TPM_ERRMSG_SIZE];
+	char emsg[TPMDEV_ERRMSG_SIZE];
 	bool to = false;
 	t = tpm_open_msg(w, emsg, &to);
 	if (!t && to) {
@@ -497,9 +495,9 @@ static void job_identity(struct agentd_worker *w, struct agentd_job *j)
 		goto out;
 	}
 	int rc = t ? 0 : -1;
-	struct agent_tpm_info info;
-	if (!rc && (rc = agent_tpm_info(t, &info)) != 0)
-		snprintf(emsg, sizeof emsg, "%s", agent_tpm_last_error(t));
+	struct tpmdev_info info;
+	if (!rc && (rc = tpmdev_info(t, &info)) != 0)
+		snprintf(emsg, sizeof emsg, "%s", tpmdev_last_error(t));
 	if (!rc) {
 		certs = read_certs(w, j, t);
 		if (!certs)
@@ -508,18 +506,18 @@ static void job_identity(struct agentd_worker *w, struct agentd_job *j)
 		if (rc == ATTEST_E_NOMEM)
 			goto nomem;
 		if (rc)
-			snprintf(emsg, sizeof emsg, "%s", agent_tpm_last_error(t));
+			snprintf(emsg, sizeof emsg, "%s", tpmdev_last_error(t));
 	}
-	enum agent_tpm_ek_kind kind = AGENT_TPM_EK_RSA2048;
+	enum tpmdev_ek_kind kind = TPMDEV_EK_RSA2048;
 	if (!rc && ek_ready(w, j, t, -1, &kind) != 0) {
 		if (j->code && strcmp(j->code, "TPM_TIMEOUT") == 0)
 			goto out;
-		snprintf(emsg, sizeof emsg, "cannot create the EK: %s", agent_tpm_last_error(t));
+		snprintf(emsg, sizeof emsg, "cannot create the EK: %s", tpmdev_last_error(t));
 		j->code = NULL;
 		j->status = 0;
 		rc = -1;
 	}
-	if (rc && t && agent_tpm_timed_out(t)) {
+	if (rc && t && tpmdev_timed_out(t)) {
 		tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", NULL);
 		goto out;
 	}
@@ -532,7 +530,7 @@ static void job_identity(struct agentd_worker *w, struct agentd_job *j)
 		char fw[24], iface[32];
 		snprintf(fw, sizeof fw, "%x.%x", (unsigned)info.firmware_version_1,
 		         (unsigned)info.firmware_version_2);
-		agent_tpm_interface(w->cfg->tcti, iface, sizeof iface);
+		tpmdev_interface(w->cfg->tcti, iface, sizeof iface);
 		json_t *banks = json_array();
 		for (uint32_t b = 0; banks && b < info.bank_count; b++)
 			if (json_array_append_new(banks,
@@ -546,13 +544,13 @@ static void job_identity(struct agentd_worker *w, struct agentd_job *j)
 		certs = chain = NULL;
 		const uint8_t *ekpub;
 		size_t ekpub_len;
-		if (tpm && (agent_tpm_ek_public(t, &ekpub, &ekpub_len) != 0 ||
+		if (tpm && (tpmdev_ek_public(t, &ekpub, &ekpub_len) != 0 ||
 		            agent_json_put_b64(tpm, "ek_public", ekpub, ekpub_len) != 0)) {
 			json_decref(tpm);
 			tpm = NULL;
 		}
 	}
-	agent_tpm_close(t);
+	tpmdev_close(t);
 	t = NULL;
 	if (!tpm || json_object_set_new(ans, "tpm", tpm) != 0)
 		goto nomem;
@@ -566,13 +564,13 @@ out:
 	json_decref(ans);
 	json_decref(certs);
 	json_decref(chain);
-	agent_tpm_close(t);
+	tpmdev_close(t);
 }
 
 static void job_ak(struct agentd_worker *w, struct agentd_job *j)
 {
-	enum agent_tpm_ek_kind kind;
-	struct agent_tpm *t = tpm_open(w, j);
+	enum tpmdev_ek_kind kind;
+	struct tpmdev *t = tpm_open(w, j);
 	if (!t)
 		return;
 	struct agentd_ak ak;
@@ -582,12 +580,12 @@ static void job_ak(struct agentd_worker *w, struct agentd_job *j)
 	size_t pub_len, priv_len, name_len;
 	if (ek_ready(w, j, t, -1, &kind) != 0)
 		goto out;
-	if (agent_tpm_ak_create(t, j->ak_alg) != 0) {
+	if (tpmdev_ak_create(t, j->ak_alg) != 0) {
 		tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", NULL);
 		goto out;
 	}
-	if (agent_tpm_ak_public(t, &pub, &pub_len) || agent_tpm_ak_private(t, &priv, &priv_len) ||
-	    agent_tpm_ak_name(t, &name, &name_len) || pub_len > sizeof ak.pub ||
+	if (tpmdev_ak_public(t, &pub, &pub_len) || tpmdev_ak_private(t, &priv, &priv_len) ||
+	    tpmdev_ak_name(t, &name, &name_len) || pub_len > sizeof ak.pub ||
 	    priv_len > sizeof ak.priv || name_len > sizeof ak.name) {
 		job_fail(j, 500, "INTERNAL", "the TPM returned an AK larger than expected");
 		goto out;
@@ -601,7 +599,7 @@ static void job_ak(struct agentd_worker *w, struct agentd_job *j)
 	memcpy(ak.name, name, name_len);
 	ak.name_len = name_len;
 	/* Keep it loadable with one TPM2_ContextLoad for the activation. */
-	if (agent_tpm_context_save(t, true, &ctx.p, &ctx.n) != 0 && agent_tpm_timed_out(t)) {
+	if (tpmdev_context_save(t, true, &ctx.p, &ctx.n) != 0 && tpmdev_timed_out(t)) {
 		tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", "cannot save the AK");
 		goto out;
 	}
@@ -625,7 +623,7 @@ static void job_ak(struct agentd_worker *w, struct agentd_job *j)
 out:
 	ctx_drop(&ctx);
 	OPENSSL_cleanse(&ak, sizeof ak);
-	agent_tpm_close(t);
+	tpmdev_close(t);
 }
 
 static void job_activate(struct agentd_worker *w, struct agentd_job *j)
@@ -637,7 +635,7 @@ static void job_activate(struct agentd_worker *w, struct agentd_job *j)
 		                         : "no AK is pending activation (POST /v1/ak first)");
 		return;
 	}
-	struct agent_tpm *t = tpm_open(w, j);
+	struct tpmdev *t = tpm_open(w, j);
 	if (!t)
 		return;
 	uint8_t *secret = NULL;
@@ -648,22 +646,22 @@ static void job_activate(struct agentd_worker *w, struct agentd_job *j)
 	if (ak_ready(w, j, t, &w->pending, &w->pending_ctx) != 0) {
 		if (j->status == 409)
 			job_fail(j, 503, "TPM_UNAVAILABLE", "cannot load the pending AK: %s",
-			         agent_tpm_last_error(t));
+			         tpmdev_last_error(t));
 		goto out;
 	}
-	int rc = agent_tpm_activate_credential(t, j->cred, j->cred_len, j->secret, j->secret_len,
-	                                       &secret, &secret_len);
-	if (rc && agent_tpm_timed_out(t)) {
+	int rc = tpmdev_activate_credential(t, j->cred, j->cred_len, j->secret, j->secret_len,
+	                                    &secret, &secret_len);
+	if (rc && tpmdev_timed_out(t)) {
 		tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", NULL);
 		goto out;
 	}
 	if (rc == ATTEST_E_TPM || rc == ATTEST_E_FORMAT) {
 		job_fail(j, 422, "ACTIVATION_FAILED", "the TPM refused the credential: %s",
-		         agent_tpm_last_error(t));
+		         tpmdev_last_error(t));
 		goto out;
 	}
 	if (rc) {
-		job_fail(j, 503, "TPM_UNAVAILABLE", "%s", agent_tpm_last_error(t));
+		job_fail(j, 503, "TPM_UNAVAILABLE", "%s", tpmdev_last_error(t));
 		goto out;
 	}
 	/* Current first, then drop pending: a crash in between leaves both
@@ -681,8 +679,8 @@ static void job_activate(struct agentd_worker *w, struct agentd_job *j)
 	w->pending_ctx.p = NULL;
 	w->pending_ctx.n = 0;
 	if (ak_remove(w->cfg, "pending") != 0)
-		fprintf(stderr, "attest-agent: cannot remove %s/ak-pending.json: %s\n",
-		        w->cfg->data_dir, strerror(errno));
+		log_warning("cannot remove %s/ak-pending.json: %s", w->cfg->data_dir,
+		            strerror(errno));
 	j->answer = json_object();
 	if (!j->answer || agent_json_put_b64(j->answer, "secret", secret, secret_len) != 0) {
 		job_fail(j, 500, "INTERNAL", "out of memory");
@@ -690,13 +688,13 @@ static void job_activate(struct agentd_worker *w, struct agentd_job *j)
 	}
 	char hex[2 * AGENTD_NAME_MAX + 1];
 	hex_encode(w->current.name, w->current.name_len, hex);
-	fprintf(stderr, "attest-agent: AK %s activated; it is now the current AK\n", hex);
+	log_info("AK %s activated; it is now the current AK", hex);
 	j->status = 200;
 out:
 	if (secret)
 		OPENSSL_cleanse(secret, secret_len);
 	free(secret);
-	agent_tpm_close(t);
+	tpmdev_close(t);
 }
 
 /* A quote costs: TPM2_ContextLoad of the AK, TPM2_Quote, TPM2_PCR_Read,
@@ -711,7 +709,7 @@ static void job_quote(struct agentd_worker *w, struct agentd_job *j)
 	uint8_t *log = NULL;
 	size_t log_len = 0;
 	json_t *meta = NULL;
-	struct agent_tpm *t = NULL;
+	struct tpmdev *t = NULL;
 	int rc = fileio_read(w->cfg->eventlog, EVENTLOG_MAX_SIZE, &log, &log_len);
 	if (rc == ATTEST_E_IO && errno == ENOENT) {
 		/* No log (no UEFI, or no TPM driver exporting it): send none and
@@ -743,12 +741,12 @@ static void job_quote(struct agentd_worker *w, struct agentd_job *j)
 	rc = agent_evidence_bundle(t, &j->sel, j->nonce, j->nonce_len, meta, log, log_len,
 	                           &j->answer, &quote_ns);
 	j->tpm_ns += quote_ns;
-	if (rc && agent_tpm_timed_out(t)) {
+	if (rc && tpmdev_timed_out(t)) {
 		tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", NULL);
 		goto out;
 	}
 	if (rc == ATTEST_E_NOTFOUND) {
-		job_fail(j, 422, "PCR_BANK_INACTIVE", "%s", agent_tpm_last_error(t));
+		job_fail(j, 422, "PCR_BANK_INACTIVE", "%s", tpmdev_last_error(t));
 		goto out;
 	}
 	if (rc == ATTEST_E_NOMEM) {
@@ -756,17 +754,17 @@ static void job_quote(struct agentd_worker *w, struct agentd_job *j)
 		goto out;
 	}
 	if (rc) {
-		job_fail(j, 503, "TPM_UNAVAILABLE", "%s", agent_tpm_last_error(t));
+		job_fail(j, 503, "TPM_UNAVAILABLE", "%s", tpmdev_last_error(t));
 		goto out;
 	}
 	uint32_t resets = 0, restarts = 0;
 	uint64_t t2 = agent_now_ns();
-	rc = agent_tpm_clock(t, &resets, &restarts);
+	rc = tpmdev_clock(t, &resets, &restarts);
 	if (rc) {
 		tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", NULL);
 		goto out;
 	}
-	agent_tpm_close(t);
+	tpmdev_close(t);
 	t = NULL;
 	j->tpm_ns += agent_now_ns() - t2;
 	char hex[2 * AGENTD_NAME_MAX + 1];
@@ -782,7 +780,7 @@ static void job_quote(struct agentd_worker *w, struct agentd_job *j)
 out:
 	if (t) {
 		uint64_t t3 = agent_now_ns();
-		agent_tpm_close(t);
+		tpmdev_close(t);
 		j->tpm_ns += agent_now_ns() - t3;
 	}
 	json_decref(meta);

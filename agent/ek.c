@@ -6,28 +6,29 @@
 
 #include "agent.h"
 #include "err.h"
+#include "log.h"
 
 /* The persistent EK of kind when there is one, else a new one. */
-static int ek_get(struct agent_tpm *t, enum agent_tpm_ek_kind kind, const uint8_t *cert, size_t len)
+static int ek_get(struct tpmdev *t, enum tpmdev_ek_kind kind, const uint8_t *cert, size_t len)
 {
-	int rc = agent_tpm_ek_persistent(t, kind, cert, len);
-	if (rc == 0 || agent_tpm_timed_out(t))
+	int rc = tpmdev_ek_persistent(t, kind, cert, len);
+	if (rc == 0 || tpmdev_timed_out(t))
 		return rc;
-	return agent_tpm_ek_create(t, kind, cert, len);
+	return tpmdev_ek_create(t, kind, cert, len);
 }
 
-int agent_ek_setup(struct agent_tpm *t, int kind, uint8_t **ret_cert, size_t *ret_cert_len,
-                   enum agent_tpm_ek_kind *ret_kind)
+int agent_ek_setup(struct tpmdev *t, int kind, uint8_t **ret_cert, size_t *ret_cert_len,
+                   enum tpmdev_ek_kind *ret_kind)
 {
-	static const enum agent_tpm_ek_kind order[] = {
-	    AGENT_TPM_EK_RSA2048, AGENT_TPM_EK_ECC_P256, AGENT_TPM_EK_ECC_P384_H,
-	    AGENT_TPM_EK_RSA2048_H, AGENT_TPM_EK_ECC_P256_H};
+	static const enum tpmdev_ek_kind order[] = {TPMDEV_EK_RSA2048, TPMDEV_EK_ECC_P256,
+	                                            TPMDEV_EK_ECC_P384_H, TPMDEV_EK_RSA2048_H,
+	                                            TPMDEV_EK_ECC_P256_H};
 	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
 		if (kind >= 0 && (int)order[i] != kind)
 			continue;
 		uint8_t *cert = NULL;
 		size_t len = 0;
-		int rc = agent_tpm_nv_read(t, agent_tpm_ek_cert_index(order[i]), &cert, &len);
+		int rc = tpmdev_nv_read(t, tpmdev_ek_cert_index(order[i]), &cert, &len);
 		if (rc == ATTEST_E_NOTFOUND)
 			continue;
 		if (rc)
@@ -44,7 +45,7 @@ int agent_ek_setup(struct agent_tpm *t, int kind, uint8_t **ret_cert, size_t *re
 	}
 	/* No certificate (many firmware TPMs ship none): the persistent EK if
 	 * the platform made one, else the profile's template. */
-	enum agent_tpm_ek_kind k = kind >= 0 ? (enum agent_tpm_ek_kind)kind : AGENT_TPM_EK_RSA2048;
+	enum tpmdev_ek_kind k = kind >= 0 ? (enum tpmdev_ek_kind)kind : TPMDEV_EK_RSA2048;
 	int rc = ek_get(t, k, NULL, 0);
 	if (rc)
 		return rc;
@@ -76,12 +77,12 @@ static size_t der_seq_len(const uint8_t *b, size_t n)
 	return len <= n - hdr ? hdr + len : 0;
 }
 
-int agent_ek_chain(struct agent_tpm *t, json_t **ret)
+int agent_ek_chain(struct tpmdev *t, json_t **ret)
 {
 	uint32_t idx[AGENT_EK_CHAIN_MAX];
 	size_t n = 0;
-	int rc = agent_tpm_nv_list(t, AGENT_TPM_NV_EK_CHAIN_FIRST, AGENT_TPM_NV_EK_CHAIN_LAST, idx,
-	                           AGENT_EK_CHAIN_MAX, &n);
+	int rc = tpmdev_nv_list(t, TPMDEV_NV_EK_CHAIN_FIRST, TPMDEV_NV_EK_CHAIN_LAST, idx,
+	                        AGENT_EK_CHAIN_MAX, &n);
 	if (rc)
 		return rc;
 	json_t *a = json_array();
@@ -91,14 +92,14 @@ int agent_ek_chain(struct agent_tpm *t, json_t **ret)
 	for (size_t i = 0; i < n; i++) {
 		uint8_t *buf = NULL;
 		size_t len = 0;
-		rc = agent_tpm_nv_read(t, idx[i], &buf, &len);
+		rc = tpmdev_nv_read(t, idx[i], &buf, &len);
 		if (rc) {
-			if (agent_tpm_timed_out(t)) {
+			if (tpmdev_timed_out(t)) {
 				json_decref(a);
 				return rc;
 			}
-			fprintf(stderr, "attest-agent: EK chain index 0x%08x: %s\n",
-			        (unsigned)idx[i], agent_tpm_last_error(t));
+			log_warning("EK chain index 0x%08x: %s", (unsigned)idx[i],
+			            tpmdev_last_error(t));
 			continue;
 		}
 		size_t off = 0;

@@ -52,15 +52,15 @@ int cmd_ek(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	char emsg[AGENT_TPM_ERRMSG_SIZE];
-	struct agent_tpm *t = NULL;
-	if (agent_tpm_open(tcti, &t, emsg) != 0) {
+	char emsg[TPMDEV_ERRMSG_SIZE];
+	struct tpmdev *t = NULL;
+	if (tpmdev_open(tcti, &t, emsg) != 0) {
 		fprintf(stderr, "attest-agent ek: %s\n", emsg);
 		return 1;
 	}
 	uint8_t *cert = NULL;
 	size_t cert_len = 0;
-	enum agent_tpm_ek_kind kind;
+	enum tpmdev_ek_kind kind;
 	int rc = agent_ek_setup(t, -1, &cert, &cert_len, &kind);
 	const uint8_t *pub = NULL;
 	size_t pub_len = 0;
@@ -68,31 +68,31 @@ int cmd_ek(int argc, char **argv)
 	memset(&p, 0, sizeof p);
 	size_t off = 0;
 	uint8_t hash[32];
-	if (rc == 0 && (agent_tpm_ek_public(t, &pub, &pub_len) != 0 ||
+	if (rc == 0 && (tpmdev_ek_public(t, &pub, &pub_len) != 0 ||
 	                Tss2_MU_TPM2B_PUBLIC_Unmarshal(pub, pub_len, &off, &p) != TSS2_RC_SUCCESS ||
 	                ekcert_key_sha256(&p.publicArea, hash) != 0))
 		rc = ATTEST_E_FORMAT;
 	if (rc) {
 		fprintf(stderr, "attest-agent ek: %s\n",
 		        rc == ATTEST_E_FORMAT ? "cannot read the EK's public key"
-		                              : agent_tpm_last_error(t));
+		                              : tpmdev_last_error(t));
 		free(cert);
-		agent_tpm_close(t);
+		tpmdev_close(t);
 		return 1;
 	}
 	char text[72];
 	ekcert_key_sha256_text(hash, text);
-	printf("ek_kind %s\n", agent_tpm_ek_kind_name(kind));
+	printf("ek_kind %s\n", tpmdev_ek_kind_name(kind));
 	if (cert)
-		printf("ek_certificate 0x%08x\n", (unsigned)agent_tpm_ek_cert_index(kind));
+		printf("ek_certificate 0x%08x\n", (unsigned)tpmdev_ek_cert_index(kind));
 	else
 		printf("ek_certificate none\n");
-	if (agent_tpm_ek_handle(t))
-		printf("ek_handle 0x%08x\n", (unsigned)agent_tpm_ek_handle(t));
+	if (tpmdev_ek_handle(t))
+		printf("ek_handle 0x%08x\n", (unsigned)tpmdev_ek_handle(t));
 	else
 		printf("ek_handle transient\n");
 	printf("ek_sha256 %s\n", text);
 	free(cert);
-	agent_tpm_close(t);
+	tpmdev_close(t);
 	return 0;
 }

@@ -81,8 +81,8 @@ int cmd_evidence(int argc, char **argv)
 		        nonce_hex, EVIDENCE_NONCE_MIN, EVIDENCE_NONCE_MAX);
 		return 2;
 	}
-	struct agent_tpm_pcr_selection sel;
-	if (agent_tpm_pcr_selection_parse(pcrs, &sel) != 0) {
+	struct pcrsel sel;
+	if (pcrsel_parse(pcrs, &sel) != 0) {
 		fprintf(stderr,
 		        "attest-agent evidence: --pcrs \"%s\": expected e.g. sha256:0-7,14+sha1:0 "
 		        "(banks sha1/sha256/sha384/sha512, PCRs 0-23)\n",
@@ -95,7 +95,7 @@ int cmd_evidence(int argc, char **argv)
 	size_t log_len = 0, cert_len = 0;
 	json_t *meta = NULL, *out = NULL;
 	char *text = NULL;
-	struct agent_tpm *t = NULL;
+	struct tpmdev *t = NULL;
 
 	rc = fileio_read(logpath, EVENTLOG_MAX_SIZE, &log, &log_len);
 	if (rc) {
@@ -111,23 +111,23 @@ int cmd_evidence(int argc, char **argv)
 		goto out;
 	}
 
-	char emsg[AGENT_TPM_ERRMSG_SIZE];
-	rc = agent_tpm_open(tcti, &t, emsg);
+	char emsg[TPMDEV_ERRMSG_SIZE];
+	rc = tpmdev_open(tcti, &t, emsg);
 	if (rc) {
 		fprintf(stderr, "attest-agent evidence: %s\n", emsg);
 		goto out;
 	}
-	enum agent_tpm_ek_kind kind;
+	enum tpmdev_ek_kind kind;
 	rc = agent_ek_setup(t, -1, &cert, &cert_len, &kind);
 	if (!rc)
-		rc = agent_tpm_ak_create(t, ecc ? AGENT_TPM_AK_ECC : AGENT_TPM_AK_RSA);
+		rc = tpmdev_ak_create(t, ecc ? TPMDEV_AK_ECC : TPMDEV_AK_RSA);
 	if (!rc)
 		rc = agent_evidence_bundle(t, &sel, nonce, nonce_len, meta, log, log_len, &out,
 		                           NULL);
 	if (rc == ATTEST_E_NOMEM)
 		goto nomem;
 	if (rc) {
-		fprintf(stderr, "attest-agent evidence: %s\n", agent_tpm_last_error(t));
+		fprintf(stderr, "attest-agent evidence: %s\n", tpmdev_last_error(t));
 		goto out;
 	}
 	text = json_dumps(out, JSON_INDENT(2));
@@ -142,7 +142,7 @@ int cmd_evidence(int argc, char **argv)
 nomem:
 	fprintf(stderr, "attest-agent evidence: out of memory\n");
 out:
-	agent_tpm_close(t);
+	tpmdev_close(t);
 	free(text);
 	json_decref(out);
 	json_decref(meta);

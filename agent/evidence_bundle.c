@@ -36,17 +36,17 @@ int agent_json_put_b64(json_t *o, const char *key, const uint8_t *b, size_t n)
 }
 
 /* {"sha256": {"0": "<hex>", ...}, ...} */
-static json_t *pcrs_json(const struct agent_tpm_pcr_values *v)
+static json_t *pcrs_json(const struct tpmdev_pcr_values *v)
 {
 	json_t *o = json_object();
 	for (uint32_t b = 0; o && b < v->count; b++) {
 		json_t *bank = json_object();
 		if (!bank || json_object_set_new(o, agent_bank_name(v->banks[b].alg), bank) != 0)
 			goto err;
-		for (unsigned p = 0; p < AGENT_TPM_NUM_PCRS; p++) {
+		for (unsigned p = 0; p < TPMDEV_NUM_PCRS; p++) {
 			if (!(v->banks[b].mask & (1u << p)))
 				continue;
-			char hex[2 * AGENT_TPM_DIGEST_MAX + 1], idx[4];
+			char hex[2 * TPMDEV_DIGEST_MAX + 1], idx[4];
 			hex_encode(v->banks[b].pcr[p], v->banks[b].size, hex);
 			snprintf(idx, sizeof idx, "%u", p);
 			if (json_object_set_new(bank, idx, json_string(hex)) != 0)
@@ -59,13 +59,13 @@ err:
 	return NULL;
 }
 
-int agent_evidence_bundle(struct agent_tpm *t, const struct agent_tpm_pcr_selection *sel,
-                          const uint8_t *nonce, size_t nonce_len, json_t *meta, const uint8_t *log,
-                          size_t log_len, json_t **ret, uint64_t *ret_tpm_ns)
+int agent_evidence_bundle(struct tpmdev *t, const struct pcrsel *sel, const uint8_t *nonce,
+                          size_t nonce_len, json_t *meta, const uint8_t *log, size_t log_len,
+                          json_t **ret, uint64_t *ret_tpm_ns)
 {
 	const uint8_t *akpub;
 	size_t akpub_len;
-	if (agent_tpm_ak_public(t, &akpub, &akpub_len) != 0)
+	if (tpmdev_ak_public(t, &akpub, &akpub_len) != 0)
 		return ATTEST_E_STATE;
 	char *canon = NULL;
 	uint8_t qd[EVIDENCE_QUALIFYING_SIZE];
@@ -80,11 +80,11 @@ int agent_evidence_bundle(struct agent_tpm *t, const struct agent_tpm_pcr_select
 	uint8_t *attest = NULL, *sig = NULL;
 	size_t attest_len = 0, sig_len = 0;
 	json_t *out = NULL;
-	struct agent_tpm_pcr_values *vals = calloc(1, sizeof *vals);
+	struct tpmdev_pcr_values *vals = calloc(1, sizeof *vals);
 	if (!vals)
 		return ATTEST_E_NOMEM;
 	uint64_t t0 = agent_now_ns();
-	rc = agent_tpm_quote(t, sel, qd, sizeof qd, &attest, &attest_len, &sig, &sig_len, vals);
+	rc = tpmdev_quote(t, sel, qd, sizeof qd, &attest, &attest_len, &sig, &sig_len, vals);
 	uint64_t t1 = agent_now_ns();
 	if (rc)
 		goto out;

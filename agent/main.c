@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "log.h"
 
 static void usage(FILE *f)
 {
@@ -22,6 +23,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	log_init("attest-agent", LOG_LEVEL_INFO);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

@@ -16,6 +16,7 @@
 #include "request.h"
 
 _Static_assert(AGENT_REQ_NONCE_MAX == EVIDENCE_NONCE_MAX, "nonce caps differ");
+_Static_assert(AGENT_REQ_PCRS_MAX <= PCRSEL_TEXT_MAX, "pcrs cap above the parser's");
 
 __attribute__((format(printf, 2, 3))) static int refuse(char *msg, const char *fmt, ...)
 {
@@ -77,9 +78,9 @@ static int member_b64(json_t *o, const char *key, uint8_t **ret, size_t *ret_len
 		return refuse(msg, "\"%s\" is missing", key);
 	uint8_t *buf = NULL;
 	size_t n = 0;
-	rc = base64_decode_alloc(s, strlen(s), AGENT_TPM_BLOB_MAX, &buf, &n);
+	rc = base64_decode_alloc(s, strlen(s), AGENT_REQ_BLOB_MAX, &buf, &n);
 	if (rc == ATTEST_E_LIMIT) {
-		refuse(msg, "\"%s\" is larger than %u bytes", key, AGENT_TPM_BLOB_MAX);
+		refuse(msg, "\"%s\" is larger than %u bytes", key, AGENT_REQ_BLOB_MAX);
 		return ATTEST_E_LIMIT;
 	}
 	if (rc)
@@ -101,13 +102,13 @@ int agent_request_ak(const uint8_t *body, size_t len, struct agent_req *ret,
 	if (!o)
 		return ATTEST_E_FORMAT;
 	const char *type;
-	enum agent_tpm_ak_alg alg = AGENT_TPM_AK_RSA;
+	enum agent_req_ak_alg alg = AGENT_REQ_AK_RSA;
 	int rc = member_string(o, "type", &type, msg);
 	if (!rc && type) {
 		if (strcmp(type, "rsa") == 0)
-			alg = AGENT_TPM_AK_RSA;
+			alg = AGENT_REQ_AK_RSA;
 		else if (strcmp(type, "ecc") == 0)
-			alg = AGENT_TPM_AK_ECC;
+			alg = AGENT_REQ_AK_ECC;
 		else
 			rc =
 			    refuse(msg, "\"type\" must be \"rsa\" or \"ecc\", not \"%.32s\"", type);
@@ -179,8 +180,7 @@ int agent_request_quote(const uint8_t *body, size_t len, struct agent_req *ret,
 	if (!rc) {
 		if (!pcrs)
 			pcrs = AGENT_REQ_DEFAULT_PCRS;
-		if (strlen(pcrs) > AGENT_REQ_PCRS_MAX ||
-		    agent_tpm_pcr_selection_parse(pcrs, &r.sel) != 0)
+		if (strlen(pcrs) > AGENT_REQ_PCRS_MAX || pcrsel_parse(pcrs, &r.sel) != 0)
 			rc =
 			    refuse(msg,
 			           "\"pcrs\" \"%.64s\" is not a PCR selection: expected e.g. "

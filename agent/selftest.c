@@ -26,8 +26,8 @@
 
 static int kind_parse(const char *s)
 {
-	for (int k = 0; k < AGENT_TPM_EK_KIND_COUNT; k++)
-		if (strcmp(s, agent_tpm_ek_kind_name((enum agent_tpm_ek_kind)k)) == 0)
+	for (int k = 0; k < TPMDEV_EK_KIND_COUNT; k++)
+		if (strcmp(s, tpmdev_ek_kind_name((enum tpmdev_ek_kind)k)) == 0)
 			return k;
 	return -2;
 }
@@ -54,13 +54,13 @@ static int read_file(const char *dir, const char *name, uint8_t **b, size_t *n)
 	return rc;
 }
 
-static int info(struct agent_tpm *t)
+static int info(struct tpmdev *t)
 {
-	struct agent_tpm_info in;
-	int rc = agent_tpm_info(t, &in);
+	struct tpmdev_info in;
+	int rc = tpmdev_info(t, &in);
 	uint32_t tr = 0, se = 0;
 	if (!rc)
-		rc = agent_tpm_loaded_counts(t, &tr, &se);
+		rc = tpmdev_loaded_counts(t, &tr, &se);
 	if (rc)
 		return rc;
 	printf("{\"manufacturer\": \"%s\", \"vendor\": \"%s\", \"firmware\": \"%08x.%08x\", "
@@ -71,17 +71,16 @@ static int info(struct agent_tpm *t)
 		printf("%s\"0x%04x\"", i ? ", " : "", in.banks[i]);
 	printf("], \"ek_certificates\": [");
 	bool first = true;
-	for (int k = 0; k < AGENT_TPM_EK_KIND_COUNT; k++) {
+	for (int k = 0; k < TPMDEV_EK_KIND_COUNT; k++) {
 		uint8_t *c = NULL;
 		size_t n = 0;
-		rc = agent_tpm_nv_read(t, agent_tpm_ek_cert_index((enum agent_tpm_ek_kind)k), &c,
-		                       &n);
+		rc = tpmdev_nv_read(t, tpmdev_ek_cert_index((enum tpmdev_ek_kind)k), &c, &n);
 		if (rc == ATTEST_E_NOTFOUND)
 			continue;
 		if (rc)
 			return rc;
 		printf("%s{\"kind\": \"%s\", \"bytes\": %zu}", first ? "" : ", ",
-		       agent_tpm_ek_kind_name((enum agent_tpm_ek_kind)k), n);
+		       tpmdev_ek_kind_name((enum tpmdev_ek_kind)k), n);
 		first = false;
 		free(c);
 	}
@@ -141,9 +140,9 @@ int cmd_selftest(int argc, char **argv)
 		return 2;
 	}
 
-	char emsg[AGENT_TPM_ERRMSG_SIZE];
-	struct agent_tpm *t = NULL;
-	int rc = agent_tpm_open(tcti, &t, emsg);
+	char emsg[TPMDEV_ERRMSG_SIZE];
+	struct tpmdev *t = NULL;
+	int rc = tpmdev_open(tcti, &t, emsg);
 	if (rc) {
 		fprintf(stderr, "attest-agent selftest: %s\n", emsg);
 		return 1;
@@ -151,7 +150,7 @@ int cmd_selftest(int argc, char **argv)
 	int status = 1;
 	uint8_t *cert = NULL, *pub = NULL, *priv = NULL, *cb = NULL, *secret = NULL;
 	size_t cert_len = 0, pub_len = 0, priv_len = 0, cb_len = 0, secret_len = 0;
-	enum agent_tpm_ek_kind k;
+	enum tpmdev_ek_kind k;
 	if (is_info) {
 		rc = info(t);
 		goto done;
@@ -162,19 +161,19 @@ int cmd_selftest(int argc, char **argv)
 	if (is_ak) {
 		const uint8_t *p;
 		size_t n;
-		rc = agent_tpm_ak_create(t, ecc ? AGENT_TPM_AK_ECC : AGENT_TPM_AK_RSA);
+		rc = tpmdev_ak_create(t, ecc ? TPMDEV_AK_ECC : TPMDEV_AK_RSA);
 		if (rc)
 			goto done;
-		agent_tpm_ek_public(t, &p, &n);
+		tpmdev_ek_public(t, &p, &n);
 		if ((rc = write_file(dir, "ek.pub", p, n)))
 			goto out;
-		agent_tpm_ak_public(t, &p, &n);
+		tpmdev_ak_public(t, &p, &n);
 		if ((rc = write_file(dir, "ak.pub", p, n)))
 			goto out;
-		agent_tpm_ak_private(t, &p, &n);
+		tpmdev_ak_private(t, &p, &n);
 		if ((rc = write_file(dir, "ak.priv", p, n)))
 			goto out;
-		agent_tpm_ak_name(t, &p, &n);
+		tpmdev_ak_name(t, &p, &n);
 		char hex[2 * 70 + 2];
 		if (n > 70)
 			goto out;
@@ -183,14 +182,14 @@ int cmd_selftest(int argc, char **argv)
 			goto out;
 		if (cert && (rc = write_file(dir, "ek.cert", cert, cert_len)))
 			goto out;
-		printf("%s %s\n", agent_tpm_ek_kind_name(k), agent_tpm_ek_template_used(t));
+		printf("%s %s\n", tpmdev_ek_kind_name(k), tpmdev_ek_template_used(t));
 		status = 0;
 		goto out;
 	}
 	/* activate */
 	if (read_file(dir, "ak.pub", &pub, &pub_len) || read_file(dir, "ak.priv", &priv, &priv_len))
 		goto out;
-	rc = agent_tpm_ak_load(t, pub, pub_len, priv, priv_len);
+	rc = tpmdev_ak_load(t, pub, pub_len, priv, priv_len);
 	if (rc)
 		goto done;
 	size_t id_len = 0;
@@ -200,8 +199,8 @@ int cmd_selftest(int argc, char **argv)
 		        cred);
 		goto out;
 	}
-	rc = agent_tpm_activate_credential(t, cb + 8, id_len, cb + 8 + id_len, cb_len - 8 - id_len,
-	                                   &secret, &secret_len);
+	rc = tpmdev_activate_credential(t, cb + 8, id_len, cb + 8 + id_len, cb_len - 8 - id_len,
+	                                &secret, &secret_len);
 	if (rc)
 		goto done;
 	for (size_t i = 0; i < secret_len; i++)
@@ -212,11 +211,11 @@ int cmd_selftest(int argc, char **argv)
 done:
 	if (rc)
 		fprintf(stderr, "attest-agent selftest %s: %s\n", sub,
-		        *agent_tpm_last_error(t) ? agent_tpm_last_error(t) : attest_strerror(rc));
+		        *tpmdev_last_error(t) ? tpmdev_last_error(t) : attest_strerror(rc));
 	else
 		status = 0;
 out:
-	agent_tpm_close(t);
+	tpmdev_close(t);
 	free(cert);
 	free(pub);
 	if (priv)

@@ -70,7 +70,7 @@ static int load(const char *path, struct eventlog **ret)
 		fprintf(stderr, "attestctl: %s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	struct eventlog_error err;
+	struct diag err;
 	e = eventlog_parse(buf, len, ret, &err);
 	free(buf);
 	if (e < 0) {

@@ -171,7 +171,7 @@ int cmd_verify(int argc, char **argv)
 		return 1;
 	}
 	struct bundle *b = NULL;
-	struct bundle_error berr = {{0}};
+	struct diag berr = {0};
 	e = bundle_parse(buf, len, &b, &berr);
 	free(buf);
 	if (e < 0) {

@@ -7,7 +7,6 @@
 #    FUZZ_SOURCES_<name> (extra .c files) and FUZZ_LIBS_<name> (libraries);
 #    nothing here may open a TPM, a file or a socket.
 set(FUZZ_SOURCES_agent_request ${CMAKE_SOURCE_DIR}/agent/request.c)
-set(FUZZ_LIBS_agent_request attest-tpm)
 set(FUZZ_SOURCES_verifier_request ${CMAKE_SOURCE_DIR}/verifier/agent_answer.c
                                   ${CMAKE_SOURCE_DIR}/verifier/api_parse.c)
 set(FUZZ_LIBS_verifier_request attest-common)

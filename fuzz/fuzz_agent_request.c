@@ -16,20 +16,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct agent_req r;
 
 	if (agent_request_ak(data, size, &r, msg) == 0) {
-		if (r.ak_alg != AGENT_TPM_AK_RSA && r.ak_alg != AGENT_TPM_AK_ECC)
+		if (r.ak_alg != AGENT_REQ_AK_RSA && r.ak_alg != AGENT_REQ_AK_ECC)
 			abort();
 		agent_request_clear(&r);
 	}
 	if (agent_request_activate(data, size, &r, msg) == 0) {
 		if (r.ak_name_len < 2 || r.ak_name_len > sizeof r.ak_name || !r.cred ||
-		    r.cred_len < 2 || r.cred_len > AGENT_TPM_BLOB_MAX || !r.secret ||
-		    r.secret_len < 2 || r.secret_len > AGENT_TPM_BLOB_MAX)
+		    r.cred_len < 2 || r.cred_len > AGENT_REQ_BLOB_MAX || !r.secret ||
+		    r.secret_len < 2 || r.secret_len > AGENT_REQ_BLOB_MAX)
 			abort();
 		agent_request_clear(&r);
 	}
 	if (agent_request_quote(data, size, &r, msg) == 0) {
 		if (r.nonce_len < 16 || r.nonce_len > sizeof r.nonce || r.sel.count == 0 ||
-		    r.sel.count > AGENT_TPM_MAX_BANKS)
+		    r.sel.count > PCRSEL_MAX_BANKS)
 			abort();
 		agent_request_clear(&r);
 	}

@@ -11,7 +11,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct bundle *b = NULL;
-	struct bundle_error err;
+	struct diag err;
 	if (bundle_parse(data, size, &b, &err) != 0)
 		return 0;
 	struct bundle_result *res = malloc(sizeof *res);

@@ -10,7 +10,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct eventlog *log = NULL;
-	struct eventlog_error err;
+	struct diag err;
 	if (eventlog_parse(data, size, &log, &err) < 0)
 		return 0;
 	struct eventlog_pcrs pcrs;

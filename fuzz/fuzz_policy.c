@@ -11,7 +11,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct policy *p = NULL;
-	struct policy_error err;
+	struct diag err;
 	if (policy_parse((const char *)data, size, &p, &err) < 0)
 		return 0;
 	char *a = NULL, *b = NULL;

@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	const uint8_t *in = data + 1;
 	size_t len = size - 1;
-	struct tpm_error err;
+	struct diag err;
 	switch (data[0] % 3) {
 	case 0: {
 		TPMT_PUBLIC p;

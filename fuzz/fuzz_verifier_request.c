@@ -61,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char text[700], code[64];
 	agent_answer_error(data, size, 409, text, sizeof text, code, sizeof code);
 	struct bundle *bd = NULL;
-	struct bundle_error be;
+	struct diag be;
 	if (bundle_parse(data, size, &bd, &be) == 0)
 		bundle_free(bd);
 	operator_bodies(data, size);

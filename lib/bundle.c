@@ -16,19 +16,6 @@
 #include "tpm.h"
 #include "jsontext.h"
 
-static void seterr(struct bundle_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void seterr(struct bundle_error *err, const char *fmt, ...)
-{
-	if (!err)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof err->message, fmt, ap);
-	va_end(ap);
-}
-
 uint16_t bundle_bank_alg(const char *name)
 {
 	const struct alg_hash *h = alg_bank_by_name(name, strlen(name));
@@ -42,7 +29,7 @@ const char *bundle_bank_name(uint16_t alg)
 }
 
 static int get_b64(json_t *root, const char *key, size_t max, bool required, uint8_t **ret,
-                   size_t *ret_len, struct bundle_error *err)
+                   size_t *ret_len, struct diag *err)
 {
 	json_t *v = json_object_get(root, key);
 	if (!v) {
@@ -51,18 +38,18 @@ static int get_b64(json_t *root, const char *key, size_t max, bool required, uin
 			*ret_len = 0;
 			return 0;
 		}
-		seterr(err, "bundle: \"%s\" is missing", key);
+		diag_set(err, "bundle: \"%s\" is missing", key);
 		return ATTEST_E_FORMAT;
 	}
 	if (!json_is_string(v)) {
-		seterr(err, "bundle: \"%s\" must be a base64 string", key);
+		diag_set(err, "bundle: \"%s\" must be a base64 string", key);
 		return ATTEST_E_FORMAT;
 	}
 	int e = base64_decode_alloc(json_string_value(v), json_string_length(v), max, ret, ret_len);
 	if (e == ATTEST_E_LIMIT)
-		seterr(err, "bundle: \"%s\" decodes to more than %zu bytes", key, max);
+		diag_set(err, "bundle: \"%s\" decodes to more than %zu bytes", key, max);
 	else if (e < 0)
-		seterr(err, "bundle: \"%s\" is not strict base64 (RFC 4648 with padding)", key);
+		diag_set(err, "bundle: \"%s\" is not strict base64 (RFC 4648 with padding)", key);
 	return e;
 }
 
@@ -80,11 +67,11 @@ static int pcr_index(const char *s, unsigned *ret)
 	return 0;
 }
 
-static int get_pcrs(json_t *root, struct quote_pcrs *pcrs, struct bundle_error *err)
+static int get_pcrs(json_t *root, struct quote_pcrs *pcrs, struct diag *err)
 {
 	json_t *banks = json_object_get(root, "pcrs");
 	if (!json_is_object(banks)) {
-		seterr(err, "bundle: \"pcrs\" must be an object of banks");
+		diag_set(err, "bundle: \"pcrs\" must be an object of banks");
 		return ATTEST_E_FORMAT;
 	}
 	const char *bname;
@@ -93,11 +80,11 @@ static int get_pcrs(json_t *root, struct quote_pcrs *pcrs, struct bundle_error *
 	{
 		uint16_t alg = bundle_bank_alg(bname);
 		if (!alg) {
-			seterr(err, "bundle: unknown PCR bank \"%.32s\"", bname);
+			diag_set(err, "bundle: unknown PCR bank \"%.32s\"", bname);
 			return ATTEST_E_FORMAT;
 		}
 		if (!json_is_object(bank)) {
-			seterr(err, "bundle: pcrs.%s must be an object", bname);
+			diag_set(err, "bundle: pcrs.%s must be an object", bname);
 			return ATTEST_E_FORMAT;
 		}
 		const char *idx;
@@ -106,8 +93,8 @@ static int get_pcrs(json_t *root, struct quote_pcrs *pcrs, struct bundle_error *
 		{
 			unsigned i;
 			if (pcr_index(idx, &i) < 0) {
-				seterr(err, "bundle: pcrs.%s: \"%.16s\" is not a PCR index 0..23",
-				       bname, idx);
+				diag_set(err, "bundle: pcrs.%s: \"%.16s\" is not a PCR index 0..23",
+				         bname, idx);
 				return ATTEST_E_FORMAT;
 			}
 			uint8_t d[QUOTE_MAX_DIGEST];
@@ -115,13 +102,13 @@ static int get_pcrs(json_t *root, struct quote_pcrs *pcrs, struct bundle_error *
 			if (!json_is_string(val) ||
 			    hex_decode(json_string_value(val), d, sizeof d, &n) < 0 ||
 			    n != tpm_alg_digest_size(alg)) {
-				seterr(err, "bundle: pcrs.%s.%s must be %zu bytes of hex", bname,
-				       idx, tpm_alg_digest_size(alg));
+				diag_set(err, "bundle: pcrs.%s.%s must be %zu bytes of hex", bname,
+				         idx, tpm_alg_digest_size(alg));
 				return ATTEST_E_FORMAT;
 			}
 			int e = quote_pcrs_set(pcrs, alg, i, d, n);
 			if (e < 0) {
-				seterr(err, "bundle: too many PCR banks");
+				diag_set(err, "bundle: too many PCR banks");
 				return e;
 			}
 		}
@@ -143,23 +130,23 @@ void bundle_free(struct bundle *b)
 	free(b);
 }
 
-int bundle_parse(const uint8_t *buf, size_t len, struct bundle **ret, struct bundle_error *err)
+int bundle_parse(const uint8_t *buf, size_t len, struct bundle **ret, struct diag *err)
 {
 	if (!buf && len)
 		return ATTEST_E_ARG;
 	if (len > BUNDLE_MAX_SIZE) {
-		seterr(err, "bundle: %zu bytes exceeds the cap of %u", len, BUNDLE_MAX_SIZE);
+		diag_set(err, "bundle: %zu bytes exceeds the cap of %u", len, BUNDLE_MAX_SIZE);
 		return ATTEST_E_LIMIT;
 	}
 	if (jsontext_depth(buf, len) > BUNDLE_MAX_DEPTH) {
-		seterr(err, "bundle: JSON nested deeper than %u levels", BUNDLE_MAX_DEPTH);
+		diag_set(err, "bundle: JSON nested deeper than %u levels", BUNDLE_MAX_DEPTH);
 		return ATTEST_E_LIMIT;
 	}
 	json_error_t jerr;
 	json_t *root = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		seterr(err, "bundle: not JSON: %s at line %d column %d", jerr.text, jerr.line,
-		       jerr.column);
+		diag_set(err, "bundle: not JSON: %s at line %d column %d", jerr.text, jerr.line,
+		         jerr.column);
 		return ATTEST_E_FORMAT;
 	}
 	int rc = ATTEST_E_FORMAT;
@@ -169,7 +156,7 @@ int bundle_parse(const uint8_t *buf, size_t len, struct bundle **ret, struct bun
 		goto out;
 	}
 	if (!json_is_object(root)) {
-		seterr(err, "bundle: top level must be an object");
+		diag_set(err, "bundle: top level must be an object");
 		goto out;
 	}
 	if ((rc = get_b64(root, "ak_public", TPM_PUBLIC_MAX, true, &b->ak_public, &b->ak_public_len,
@@ -189,23 +176,23 @@ int bundle_parse(const uint8_t *buf, size_t len, struct bundle **ret, struct bun
 	if (!json_is_string(nonce) ||
 	    hex_decode(json_string_value(nonce), b->nonce, sizeof b->nonce, &b->nonce_len) < 0 ||
 	    b->nonce_len < EVIDENCE_NONCE_MIN) {
-		seterr(err, "bundle: \"nonce\" must be %u to %u bytes of hex", EVIDENCE_NONCE_MIN,
-		       EVIDENCE_NONCE_MAX);
+		diag_set(err, "bundle: \"nonce\" must be %u to %u bytes of hex", EVIDENCE_NONCE_MIN,
+		         EVIDENCE_NONCE_MAX);
 		goto out;
 	}
 	json_t *meta = json_object_get(root, "metadata");
 	if (!json_is_object(meta)) {
-		seterr(err, "bundle: \"metadata\" must be an object");
+		diag_set(err, "bundle: \"metadata\" must be an object");
 		goto out;
 	}
 	b->metadata = json_incref(meta);
 	rc = evidence_metadata_canonical(meta, &b->metadata_canonical);
 	if (rc < 0) {
-		seterr(err, "bundle: metadata cannot be serialised");
+		diag_set(err, "bundle: metadata cannot be serialised");
 		goto out;
 	}
 	if (strlen(b->metadata_canonical) > BUNDLE_METADATA_MAX) {
-		seterr(err, "bundle: metadata exceeds %u bytes", BUNDLE_METADATA_MAX);
+		diag_set(err, "bundle: metadata exceeds %u bytes", BUNDLE_METADATA_MAX);
 		rc = ATTEST_E_LIMIT;
 		goto out;
 	}
@@ -230,7 +217,7 @@ static int check_replay(const struct bundle *b, const struct quote_info *qi,
 		return 0;
 	}
 	struct eventlog *log = NULL;
-	struct eventlog_error lerr;
+	struct diag lerr;
 	memset(&lerr, 0, sizeof lerr);
 	int e = eventlog_parse(b->eventlog, b->eventlog_len, &log, &lerr);
 	if (e == ATTEST_E_NOMEM)
@@ -296,7 +283,7 @@ int bundle_verify(const struct bundle *b, const TPMT_PUBLIC *enrolled_ak,
 		return ATTEST_E_ARG;
 	memset(res, 0, sizeof *res);
 	struct quote_reasons *rs = &res->reasons;
-	struct tpm_error terr;
+	struct diag terr;
 	if (tpm_public_decode(b->ak_public, b->ak_public_len, &res->ak, &terr) == 0) {
 		res->ak_decoded = true;
 		tpm_public_name(&res->ak, res->ak_name, &res->ak_name_len);

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <tss2/tss2_tpm2_types.h>
 
+#include "diag.h"
 #include "evidence.h"
 #include "quote.h"
 
@@ -42,15 +43,13 @@ struct bundle {
 	size_t eventlog_len;
 };
 
-struct bundle_error {
-	char message[192];
-};
+/* Why parsing failed: struct diag (diag.h). */
 
 /* Parse a bundle (len bytes of JSON, at most BUNDLE_MAX_SIZE, nesting at
  * most BUNDLE_MAX_DEPTH). On success *ret is a new bundle the caller frees
  * with bundle_free(). ATTEST_E_LIMIT, ATTEST_E_FORMAT or ATTEST_E_NOMEM with
  * err (optional) filled in; *ret untouched on failure. */
-int bundle_parse(const uint8_t *buf, size_t len, struct bundle **ret, struct bundle_error *err);
+int bundle_parse(const uint8_t *buf, size_t len, struct bundle **ret, struct diag *err);
 
 /* Frees a bundle; NULL is fine. */
 void bundle_free(struct bundle *b);

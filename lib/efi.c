@@ -7,6 +7,7 @@
 
 #include "err.h"
 #include "reader.h"
+#include "textbuf.h"
 
 /* GUIDs are stored as u32 LE, u16 LE, u16 LE, 8 bytes. */
 const uint8_t EFI_GLOBAL_VARIABLE_GUID[EFI_GUID_SIZE] = {
@@ -256,55 +257,21 @@ int efi_signature_db_count(const uint8_t *buf, size_t len, uint32_t *ret_lists,
 
 /* ---- device paths ---- */
 
-struct text {
-	char *buf;
-	size_t cap; /* > 0 */
-	size_t len;
-	bool cut;
-};
-
-static void text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void text_add(struct text *t, const char *fmt, ...)
-{
-	if (t->cut)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		t->buf[t->len] = '\0';
-		t->cut = true;
-		return;
-	}
-	if ((size_t)n >= t->cap - t->len) {
-		t->cut = true;
-		t->len = t->cap - 1;
-		/* Mark the cut; cap >= 4 gets a visible "...". */
-		if (t->cap >= 4)
-			memcpy(t->buf + t->cap - 4, "...", 4);
-		t->buf[t->cap - 1] = '\0';
-		return;
-	}
-	t->len += (size_t)n;
-}
-
-static void text_hex(struct text *t, const uint8_t *p, size_t n)
+static void text_hex(struct textbuf *t, const uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n && !t->cut; i++)
-		text_add(t, "%02x", p[i]);
+		textbuf_add(t, "%02x", p[i]);
 }
 
-static void text_guid(struct text *t, const uint8_t *g)
+static void text_guid(struct textbuf *t, const uint8_t *g)
 {
 	char s[EFI_GUID_STR_LEN + 1];
 	efi_guid_format(g, s);
-	text_add(t, "%s", s);
+	textbuf_add(t, "%s", s);
 }
 
 /* UTF-16 text of a node body (FilePath, URI is ASCII). */
-static void text_utf16(struct text *t, const uint8_t *p, size_t nbytes)
+static void text_utf16(struct textbuf *t, const uint8_t *p, size_t nbytes)
 {
 	char tmp[256];
 	size_t units = nbytes / 2;
@@ -330,7 +297,7 @@ static void text_utf16(struct text *t, const uint8_t *p, size_t nbytes)
 				break;
 			}
 		efi_utf16le_to_utf8(p + 2 * done, chunk, false, tmp, sizeof tmp, NULL);
-		text_add(t, "%s", tmp);
+		textbuf_add(t, "%s", tmp);
 		done += chunk;
 		if (stop || done == before)
 			break;
@@ -338,7 +305,7 @@ static void text_utf16(struct text *t, const uint8_t *p, size_t nbytes)
 }
 
 /* Rendering of one node's body (after the 4-byte header) into t. */
-static void render_node(struct text *t, uint8_t type, uint8_t sub, struct reader *b)
+static void render_node(struct textbuf *t, uint8_t type, uint8_t sub, struct reader *b)
 {
 	const uint8_t *p = b->buf + b->off;
 	size_t n = reader_left(b);
@@ -351,15 +318,15 @@ static void render_node(struct text *t, uint8_t type, uint8_t sub, struct reader
 	switch (type << 8 | sub) {
 	case 0x0101: /* PCI */
 		if (n == 2 && !reader_u8(b, &u8a) && !reader_u8(b, &u8b)) {
-			text_add(t, "Pci(0x%x,0x%x)", u8b, u8a);
+			textbuf_add(t, "Pci(0x%x,0x%x)", u8b, u8a);
 			return;
 		}
 		break;
 	case 0x0103: /* memory mapped */
 		if (n == 20 && !reader_u32le(b, &u32a) && !reader_u64le(b, &u64a) &&
 		    !reader_u64le(b, &u64b)) {
-			text_add(t, "MemoryMapped(0x%x,0x%llx,0x%llx)", u32a,
-			         (unsigned long long)u64a, (unsigned long long)u64b);
+			textbuf_add(t, "MemoryMapped(0x%x,0x%llx,0x%llx)", u32a,
+			            (unsigned long long)u64a, (unsigned long long)u64b);
 			return;
 		}
 		break;
@@ -367,124 +334,127 @@ static void render_node(struct text *t, uint8_t type, uint8_t sub, struct reader
 	case 0x030A: /* vendor messaging */
 	case 0x0403: /* vendor media */
 		if (n >= 16 && !reader_bytes(b, 16, &g)) {
-			text_add(t, "%s(", type == 1 ? "VenHw" : type == 3 ? "VenMsg" : "VenMedia");
+			textbuf_add(t, "%s(",
+			            type == 1   ? "VenHw"
+			            : type == 3 ? "VenMsg"
+			                        : "VenMedia");
 			text_guid(t, g);
 			if (reader_left(b)) {
-				text_add(t, ",");
+				textbuf_add(t, ",");
 				text_hex(t, b->buf + b->off, reader_left(b));
 			}
-			text_add(t, ")");
+			textbuf_add(t, ")");
 			return;
 		}
 		break;
 	case 0x0105: /* controller */
 		if (n == 4 && !reader_u32le(b, &u32a)) {
-			text_add(t, "Ctrl(0x%x)", u32a);
+			textbuf_add(t, "Ctrl(0x%x)", u32a);
 			return;
 		}
 		break;
 	case 0x0201: /* ACPI */
 		if (n == 8 && !reader_u32le(b, &u32a) && !reader_u32le(b, &u32b)) {
 			if (u32a == 0x0A0341D0)
-				text_add(t, "PciRoot(0x%x)", u32b);
+				textbuf_add(t, "PciRoot(0x%x)", u32b);
 			else if (u32a == 0x0A0841D0)
-				text_add(t, "PcieRoot(0x%x)", u32b);
+				textbuf_add(t, "PcieRoot(0x%x)", u32b);
 			else if ((u32a & 0xFFFF) == 0x41D0)
-				text_add(t, "Acpi(PNP%04X,0x%x)", u32a >> 16, u32b);
+				textbuf_add(t, "Acpi(PNP%04X,0x%x)", u32a >> 16, u32b);
 			else
-				text_add(t, "Acpi(0x%08x,0x%x)", u32a, u32b);
+				textbuf_add(t, "Acpi(0x%08x,0x%x)", u32a, u32b);
 			return;
 		}
 		break;
 	case 0x0301: /* ATAPI */
 		if (n == 4 && !reader_u8(b, &u8a) && !reader_u8(b, &u8b) &&
 		    !reader_u16le(b, &u16a)) {
-			text_add(t, "Ata(%s,%s,0x%x)", u8a ? "Secondary" : "Primary",
-			         u8b ? "Slave" : "Master", u16a);
+			textbuf_add(t, "Ata(%s,%s,0x%x)", u8a ? "Secondary" : "Primary",
+			            u8b ? "Slave" : "Master", u16a);
 			return;
 		}
 		break;
 	case 0x0302: /* SCSI */
 		if (n == 4 && !reader_u16le(b, &u16a) && !reader_u16le(b, &u16b)) {
-			text_add(t, "Scsi(0x%x,0x%x)", u16a, u16b);
+			textbuf_add(t, "Scsi(0x%x,0x%x)", u16a, u16b);
 			return;
 		}
 		break;
 	case 0x0305: /* USB */
 		if (n == 2 && !reader_u8(b, &u8a) && !reader_u8(b, &u8b)) {
-			text_add(t, "USB(0x%x,0x%x)", u8a, u8b);
+			textbuf_add(t, "USB(0x%x,0x%x)", u8a, u8b);
 			return;
 		}
 		break;
 	case 0x030B: /* MAC */
 		if (n == 33) {
-			text_add(t, "MAC(");
+			textbuf_add(t, "MAC(");
 			text_hex(t, p, 6);
-			text_add(t, ",0x%x)", p[32]);
+			textbuf_add(t, ",0x%x)", p[32]);
 			return;
 		}
 		break;
 	case 0x030C: /* IPv4 */
 		if (n >= 19) {
-			text_add(t, "IPv4(%u.%u.%u.%u,%u.%u.%u.%u)", p[4], p[5], p[6], p[7], p[0],
-			         p[1], p[2], p[3]);
+			textbuf_add(t, "IPv4(%u.%u.%u.%u,%u.%u.%u.%u)", p[4], p[5], p[6], p[7],
+			            p[0], p[1], p[2], p[3]);
 			return;
 		}
 		break;
 	case 0x030D: /* IPv6 */
 		if (n >= 36) {
-			text_add(t, "IPv6(");
+			textbuf_add(t, "IPv6(");
 			for (int i = 16; i < 32; i += 2)
-				text_add(t, "%s%x", i > 16 ? ":" : "", p[i] << 8 | p[i + 1]);
-			text_add(t, ")");
+				textbuf_add(t, "%s%x", i > 16 ? ":" : "", p[i] << 8 | p[i + 1]);
+			textbuf_add(t, ")");
 			return;
 		}
 		break;
 	case 0x0312: /* SATA */
 		if (n == 6 && !reader_u16le(b, &u16a) && !reader_u16le(b, &u16b) &&
 		    !reader_u16le(b, &u16c)) {
-			text_add(t, "Sata(0x%x,0x%x,0x%x)", u16a, u16b, u16c);
+			textbuf_add(t, "Sata(0x%x,0x%x,0x%x)", u16a, u16b, u16c);
 			return;
 		}
 		break;
 	case 0x0317: /* NVMe namespace */
 		if (n == 12 && !reader_u32le(b, &u32a)) {
-			text_add(t, "NVMe(0x%x,", u32a);
+			textbuf_add(t, "NVMe(0x%x,", u32a);
 			for (int i = 0; i < 8; i++)
-				text_add(t, "%s%02X", i ? "-" : "", p[4 + i]);
-			text_add(t, ")");
+				textbuf_add(t, "%s%02X", i ? "-" : "", p[4 + i]);
+			textbuf_add(t, ")");
 			return;
 		}
 		break;
 	case 0x0318: /* URI, ASCII */
-		text_add(t, "Uri(");
+		textbuf_add(t, "Uri(");
 		for (size_t i = 0; i < n && !t->cut; i++)
-			text_add(t, "%c", p[i] >= 0x20 && p[i] < 0x7F ? p[i] : '?');
-		text_add(t, ")");
+			textbuf_add(t, "%c", p[i] >= 0x20 && p[i] < 0x7F ? p[i] : '?');
+		textbuf_add(t, ")");
 		return;
 	case 0x0401: /* hard drive */
 		if (n == 38 && !reader_u32le(b, &u32a) && !reader_u64le(b, &u64a) &&
 		    !reader_u64le(b, &u64b) && !reader_bytes(b, 16, &g) && !reader_u8(b, &u8a) &&
 		    !reader_u8(b, &u8b)) {
-			text_add(t, "HD(%u,", u32a);
+			textbuf_add(t, "HD(%u,", u32a);
 			if (u8b == 2) {
-				text_add(t, "GPT,");
+				textbuf_add(t, "GPT,");
 				text_guid(t, g);
 			} else if (u8b == 1) {
-				text_add(t, "MBR,0x%02x%02x%02x%02x", g[3], g[2], g[1], g[0]);
+				textbuf_add(t, "MBR,0x%02x%02x%02x%02x", g[3], g[2], g[1], g[0]);
 			} else {
-				text_add(t, "%u,0", u8b);
+				textbuf_add(t, "%u,0", u8b);
 			}
-			text_add(t, ",0x%llx,0x%llx)", (unsigned long long)u64a,
-			         (unsigned long long)u64b);
+			textbuf_add(t, ",0x%llx,0x%llx)", (unsigned long long)u64a,
+			            (unsigned long long)u64b);
 			return;
 		}
 		break;
 	case 0x0402: /* CD-ROM */
 		if (n == 20 && !reader_u32le(b, &u32a) && !reader_u64le(b, &u64a) &&
 		    !reader_u64le(b, &u64b)) {
-			text_add(t, "CDROM(0x%x,0x%llx,0x%llx)", u32a, (unsigned long long)u64a,
-			         (unsigned long long)u64b);
+			textbuf_add(t, "CDROM(0x%x,0x%llx,0x%llx)", u32a, (unsigned long long)u64a,
+			            (unsigned long long)u64b);
 			return;
 		}
 		break;
@@ -492,38 +462,38 @@ static void render_node(struct text *t, uint8_t type, uint8_t sub, struct reader
 	case 0x0406: /* PIWG firmware file */
 	case 0x0407: /* PIWG firmware volume */
 		if (n == 16) {
-			text_add(t, "%s(", sub == 6 ? "FvFile" : "Fv");
+			textbuf_add(t, "%s(", sub == 6 ? "FvFile" : "Fv");
 			text_guid(t, p);
-			text_add(t, ")");
+			textbuf_add(t, ")");
 			return;
 		}
 		break;
 	case 0x0408: /* relative offset range */
 		if (n == 20 && !reader_u32le(b, &u32a) && !reader_u64le(b, &u64a) &&
 		    !reader_u64le(b, &u64b)) {
-			text_add(t, "Offset(0x%llx,0x%llx)", (unsigned long long)u64a,
-			         (unsigned long long)u64b);
+			textbuf_add(t, "Offset(0x%llx,0x%llx)", (unsigned long long)u64a,
+			            (unsigned long long)u64b);
 			return;
 		}
 		break;
 	case 0x0501: /* BIOS boot specification */
 		if (n >= 4 && !reader_u16le(b, &u16a) && !reader_u16le(b, &u16b)) {
-			text_add(t, "BBS(0x%x,", u16a);
+			textbuf_add(t, "BBS(0x%x,", u16a);
 			for (size_t i = 4; i < n && p[i] && !t->cut; i++)
-				text_add(t, "%c", p[i] >= 0x20 && p[i] < 0x7F ? p[i] : '?');
-			text_add(t, ",0x%x)", u16b);
+				textbuf_add(t, "%c", p[i] >= 0x20 && p[i] < 0x7F ? p[i] : '?');
+			textbuf_add(t, ",0x%x)", u16b);
 			return;
 		}
 		break;
 	default: break;
 	}
-	text_add(t, "Path(%u,%u,", type, sub);
+	textbuf_add(t, "Path(%u,%u,", type, sub);
 	text_hex(t, p, n);
-	text_add(t, ")");
+	textbuf_add(t, ")");
 }
 
 /* Walk the nodes; render all of them (file_only: only the FilePath nodes). */
-static int walk_path(const uint8_t *buf, size_t len, struct text *t, bool file_only,
+static int walk_path(const uint8_t *buf, size_t len, struct textbuf *t, bool file_only,
                      bool *ret_found)
 {
 	struct reader r;
@@ -538,22 +508,22 @@ static int walk_path(const uint8_t *buf, size_t len, struct text *t, bool file_o
 		struct reader body;
 		if (reader_u8(&r, &type) < 0 || reader_u8(&r, &sub) < 0 ||
 		    reader_u16le(&r, &nlen) < 0) {
-			text_add(t, "<malformed>");
+			textbuf_add(t, "<malformed>");
 			return ATTEST_E_TRUNCATED;
 		}
 		if (nlen < 4 || reader_sub(&r, nlen - 4u, &body) < 0) {
-			text_add(t, "<malformed>");
+			textbuf_add(t, "<malformed>");
 			return nlen < 4 ? ATTEST_E_FORMAT : ATTEST_E_TRUNCATED;
 		}
 		if (type == 0x7F && sub == 0xFF)
 			break; /* end of the whole path */
 		if (++nodes > EFI_MAX_DEVPATH_NODES) {
-			text_add(t, "<too many nodes>");
+			textbuf_add(t, "<too many nodes>");
 			return ATTEST_E_LIMIT;
 		}
 		if (type == 0x7F) {
 			if (!file_only)
-				text_add(t, ",");
+				textbuf_add(t, ",");
 			prev_file = false;
 			continue;
 		}
@@ -566,13 +536,13 @@ static int walk_path(const uint8_t *buf, size_t len, struct text *t, bool file_o
 			bool sep = found && body.len >= 2 && !(bp[0] == '\\' && bp[1] == 0) &&
 			           t->len > 0 && t->buf[t->len - 1] != '\\';
 			if (sep)
-				text_add(t, "\\");
+				textbuf_add(t, "\\");
 			render_node(t, type, sub, &body);
 			found = true;
 			continue;
 		}
 		if (t->len > 0 && t->buf[t->len - 1] != ',' && !(is_file && prev_file))
-			text_add(t, "/");
+			textbuf_add(t, "/");
 		render_node(t, type, sub, &body);
 		prev_file = is_file;
 		found = true;
@@ -585,7 +555,8 @@ int efi_device_path_render(const uint8_t *buf, size_t len, char *out, size_t cap
 {
 	if (!out || cap == 0)
 		return ATTEST_E_ARG;
-	struct text t = {out, cap, 0, false};
+	struct textbuf t;
+	textbuf_fixed(&t, out, cap);
 	bool found;
 	return walk_path(buf, len, &t, false, &found);
 }
@@ -594,7 +565,8 @@ int efi_device_path_file(const uint8_t *buf, size_t len, char *out, size_t cap)
 {
 	if (!out || cap == 0)
 		return ATTEST_E_ARG;
-	struct text t = {out, cap, 0, false};
+	struct textbuf t;
+	textbuf_fixed(&t, out, cap);
 	bool found = false;
 	int e = walk_path(buf, len, &t, true, &found);
 	if (e < 0)

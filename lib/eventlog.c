@@ -29,7 +29,7 @@ struct parse_state {
 	struct reader r;
 	struct eventlog *log;
 	size_t cap; /* allocated events */
-	struct eventlog_error *err;
+	struct diag *err;
 };
 
 static int fail(struct parse_state *st, int code, size_t offset, size_t event, const char *fmt, ...)
@@ -294,8 +294,7 @@ void eventlog_free(struct eventlog *log)
 	free(log);
 }
 
-int eventlog_parse(const uint8_t *buf, size_t len, struct eventlog **ret,
-                   struct eventlog_error *err)
+int eventlog_parse(const uint8_t *buf, size_t len, struct eventlog **ret, struct diag *err)
 {
 	struct parse_state st = {.err = err};
 	int e;

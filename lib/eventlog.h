@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "diag.h"
+
 #define EVENTLOG_MAX_SIZE       (16u * 1024 * 1024) /* whole log, bytes */
 #define EVENTLOG_MAX_EVENTS     100000u             /* events in one log */
 #define EVENTLOG_MAX_EVENT_DATA (1u * 1024 * 1024)  /* one event's data */
@@ -116,18 +118,13 @@ struct eventlog {
 	size_t raw_len;
 };
 
-/* Where and why parsing failed. */
-struct eventlog_error {
-	size_t offset;     /* byte offset in the input */
-	size_t event;      /* event number being parsed (0-based) */
-	char message[192]; /* a sentence naming the field and the bad value */
-};
+/* Where and why parsing failed: struct diag (diag.h), with offset and event
+ * set. */
 
 /* Parse len bytes at buf. On success *ret is a new log the caller frees with
  * eventlog_free(). On failure returns a negative ATTEST_E_* code, leaves *ret
  * untouched and, if err is non-NULL, fills it in. */
-int eventlog_parse(const uint8_t *buf, size_t len, struct eventlog **ret,
-                   struct eventlog_error *err);
+int eventlog_parse(const uint8_t *buf, size_t len, struct eventlog **ret, struct diag *err);
 
 /* Frees a log from eventlog_parse(); NULL is fine. */
 void eventlog_free(struct eventlog *log);

@@ -14,72 +14,43 @@
 #include "eventlog_internal.h"
 #include "reader.h"
 #include "termtext.h"
-
-/* ---- small text builder (truncates safely, marks cuts with "...") ---- */
-
-struct text {
-	char *buf;
-	size_t cap;
-	size_t len;
-	bool cut;
-};
-
-static void tadd(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void tadd(struct text *t, const char *fmt, ...)
-{
-	if (t->cut)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-	va_end(ap);
-	if (n >= 0 && (size_t)n < t->cap - t->len) {
-		t->len += (size_t)n;
-		return;
-	}
-	t->cut = true;
-	t->len = t->cap - 1;
-	if (t->cap >= 4)
-		memcpy(t->buf + t->cap - 4, "...", 4);
-	t->buf[t->cap - 1] = '\0';
-}
+#include "textbuf.h"
 
 /* Printable ASCII as is, anything else as \xNN; stops at a NUL when asked. */
-static void tstr(struct text *t, const uint8_t *p, size_t n, bool stop_at_nul)
+static void tstr(struct textbuf *t, const uint8_t *p, size_t n, bool stop_at_nul)
 {
 	for (size_t i = 0; i < n && !t->cut; i++) {
 		if (p[i] == 0 && stop_at_nul)
 			break;
 		if (p[i] >= 0x20 && p[i] < 0x7F && p[i] != '\\')
-			tadd(t, "%c", p[i]);
+			textbuf_add(t, "%c", p[i]);
 		else if (p[i] == '\\')
-			tadd(t, "\\");
+			textbuf_add(t, "\\");
 		else
-			tadd(t, "\\x%02x", p[i]);
+			textbuf_add(t, "\\x%02x", p[i]);
 	}
 }
 
-static void tguid(struct text *t, const uint8_t *g)
+static void tguid(struct textbuf *t, const uint8_t *g)
 {
 	const char *name = efi_guid_name(g);
 	if (name) {
-		tadd(t, "%s", name);
+		textbuf_add(t, "%s", name);
 		return;
 	}
 	char s[EFI_GUID_STR_LEN + 1];
 	efi_guid_format(g, s);
-	tadd(t, "%s", s);
+	textbuf_add(t, "%s", s);
 }
 
-static void tutf16(struct text *t, const uint8_t *p, size_t units)
+static void tutf16(struct textbuf *t, const uint8_t *p, size_t units)
 {
 	char tmp[512], safe[4 * sizeof tmp];
 	size_t u = units > 160 ? 160 : units;
 	efi_utf16le_to_utf8(p, u, true, tmp, sizeof tmp, NULL);
 	/* Keep control and bidi formatting characters out of terminals. */
 	termtext_escape(tmp, strlen(tmp), safe, sizeof safe, NULL);
-	tadd(t, "%s%s", safe, u < units ? "..." : "");
+	textbuf_add(t, "%s%s", safe, u < units ? "..." : "");
 }
 
 /* A device path rendered as text through termtext_escape: its UTF-16
@@ -212,24 +183,24 @@ static void grub_payload(const struct eventlog_event *ev, size_t plen, const uin
 
 /* ---- describe ---- */
 
-static void describe_variable(struct text *t, const struct eventlog_event *ev)
+static void describe_variable(struct textbuf *t, const struct eventlog_event *ev)
 {
 	struct efi_variable_data v;
 	if (efi_variable_data_parse(ev->data, ev->data_len, &v) < 0) {
-		tadd(t, "malformed UEFI_VARIABLE_DATA (%u bytes)", ev->data_len);
+		textbuf_add(t, "malformed UEFI_VARIABLE_DATA (%u bytes)", ev->data_len);
 		return;
 	}
 	tguid(t, v.guid);
-	tadd(t, ":");
+	textbuf_add(t, ":");
 	tutf16(t, v.name, v.name_units);
 	if (efi_variable_is(&v, EFI_GLOBAL_VARIABLE_GUID, "SecureBoot") ||
 	    efi_variable_is(&v, EFI_GLOBAL_VARIABLE_GUID, "SetupMode") ||
 	    efi_variable_is(&v, EFI_GLOBAL_VARIABLE_GUID, "AuditMode") ||
 	    efi_variable_is(&v, EFI_GLOBAL_VARIABLE_GUID, "DeployedMode")) {
 		if (v.data_len == 1)
-			tadd(t, " = %u", v.data[0]);
+			textbuf_add(t, " = %u", v.data[0]);
 		else
-			tadd(t, " (%zu bytes)", v.data_len);
+			textbuf_add(t, " (%zu bytes)", v.data_len);
 		return;
 	}
 	bool sigdb = efi_variable_is(&v, EFI_GLOBAL_VARIABLE_GUID, "PK") ||
@@ -240,15 +211,16 @@ static void describe_variable(struct text *t, const struct eventlog_event *ev)
 	if (sigdb && ev->type != EV_EFI_VARIABLE_AUTHORITY) {
 		uint32_t lists, entries;
 		if (efi_signature_db_count(v.data, v.data_len, &lists, &entries) == 0)
-			tadd(t, " (%u lists, %u entries, %zu bytes)", lists, entries, v.data_len);
+			textbuf_add(t, " (%u lists, %u entries, %zu bytes)", lists, entries,
+			            v.data_len);
 		else
-			tadd(t, " (malformed signature list, %zu bytes)", v.data_len);
+			textbuf_add(t, " (malformed signature list, %zu bytes)", v.data_len);
 		return;
 	}
 	if (efi_variable_is(&v, EFI_GLOBAL_VARIABLE_GUID, "BootOrder")) {
-		tadd(t, " =");
+		textbuf_add(t, " =");
 		for (size_t i = 0; i + 1 < v.data_len && i < 64; i += 2)
-			tadd(t, " %04X", v.data[i] | v.data[i + 1] << 8);
+			textbuf_add(t, " %04X", v.data[i] | v.data[i + 1] << 8);
 		return;
 	}
 	/* Boot#### holds an EFI_LOAD_OPTION: attributes, path length,
@@ -269,29 +241,29 @@ static void describe_variable(struct text *t, const struct eventlog_event *ev)
 					break;
 				units++;
 			}
-			tadd(t, " \"");
+			textbuf_add(t, " \"");
 			tutf16(t, desc, units);
-			tadd(t, "\"");
+			textbuf_add(t, "\"");
 			const uint8_t *fp;
 			if (!reader_bytes(&r, fplen, &fp) && fplen) {
 				char dp[2048];
 				device_path_text(fp, fplen, false, dp, sizeof dp);
-				tadd(t, " %s", dp);
+				textbuf_add(t, " %s", dp);
 			}
 			return;
 		}
 	}
-	tadd(t, " (%zu bytes)", v.data_len);
+	textbuf_add(t, " (%zu bytes)", v.data_len);
 }
 
-static void describe_image(struct text *t, const struct eventlog_event *ev)
+static void describe_image(struct textbuf *t, const struct eventlog_event *ev)
 {
 	struct reader r;
 	uint64_t loc, len, link, dplen;
 	reader_init(&r, ev->data, ev->data_len);
 	if (reader_u64le(&r, &loc) < 0 || reader_u64le(&r, &len) < 0 ||
 	    reader_u64le(&r, &link) < 0 || reader_u64le(&r, &dplen) < 0) {
-		tadd(t, "malformed UEFI_IMAGE_LOAD_EVENT (%u bytes)", ev->data_len);
+		textbuf_add(t, "malformed UEFI_IMAGE_LOAD_EVENT (%u bytes)", ev->data_len);
 		return;
 	}
 	char dp[4096];
@@ -299,52 +271,54 @@ static void describe_image(struct text *t, const struct eventlog_event *ev)
 	if (dplen <= reader_left(&r))
 		device_path_text(r.buf + r.off, (size_t)dplen, false, dp, sizeof dp);
 	else
-		tadd(t, "(device path length %llu exceeds the data) ", (unsigned long long)dplen);
-	tadd(t, "%s [at 0x%llx, 0x%llx bytes, link 0x%llx]", dp[0] ? dp : "(no device path)",
-	     (unsigned long long)loc, (unsigned long long)len, (unsigned long long)link);
+		textbuf_add(t, "(device path length %llu exceeds the data) ",
+		            (unsigned long long)dplen);
+	textbuf_add(t, "%s [at 0x%llx, 0x%llx bytes, link 0x%llx]", dp[0] ? dp : "(no device path)",
+	            (unsigned long long)loc, (unsigned long long)len, (unsigned long long)link);
 }
 
-static void describe_no_action(struct text *t, const struct eventlog_event *ev)
+static void describe_no_action(struct textbuf *t, const struct eventlog_event *ev)
 {
 	if (ev->data_len >= 24 && !memcmp(ev->data, "Spec ID Event03", 16)) {
 		struct reader r;
 		uint32_t n;
 		reader_init(&r, ev->data, ev->data_len);
 		reader_skip(&r, 24);
-		tadd(t, "Spec ID Event03");
+		textbuf_add(t, "Spec ID Event03");
 		if (!reader_u32le(&r, &n) && n <= EVENTLOG_MAX_BANKS) {
-			tadd(t, ":");
+			textbuf_add(t, ":");
 			for (uint32_t i = 0; i < n; i++) {
 				uint16_t alg, size;
 				if (reader_u16le(&r, &alg) || reader_u16le(&r, &size))
 					break;
 				const char *name = eventlog_alg_name(alg);
 				if (name)
-					tadd(t, " %s", name);
+					textbuf_add(t, " %s", name);
 				else
-					tadd(t, " 0x%04x", alg);
+					textbuf_add(t, " 0x%04x", alg);
 			}
 		}
 		return;
 	}
 	if (ev->data_len == 17 && !memcmp(ev->data, "StartupLocality", 16)) {
-		tadd(t, "StartupLocality %u", ev->data[16]);
+		textbuf_add(t, "StartupLocality %u", ev->data[16]);
 		return;
 	}
 	if (ev->data_len >= 16 && ev->data[15] == 0 && memchr(ev->data, 0, 16) &&
 	    ev->data[0] >= 0x20 && ev->data[0] < 0x7F) {
 		tstr(t, ev->data, 16, true);
-		tadd(t, " (%u bytes)", ev->data_len);
+		textbuf_add(t, " (%u bytes)", ev->data_len);
 		return;
 	}
-	tadd(t, "%u bytes", ev->data_len);
+	textbuf_add(t, "%u bytes", ev->data_len);
 }
 
 int eventlog_event_describe(const struct eventlog_event *ev, char *buf, size_t cap)
 {
 	if (!ev || !buf || cap == 0)
 		return ATTEST_E_ARG;
-	struct text t = {buf, cap, 0, false};
+	struct textbuf t;
+	textbuf_fixed(&t, buf, cap);
 	buf[0] = '\0';
 	struct reader r;
 	uint64_t a, b;
@@ -357,7 +331,7 @@ int eventlog_event_describe(const struct eventlog_event *ev, char *buf, size_t c
 	case EV_EFI_HCRTM_EVENT: {
 		char *s = version_text(ev->data, ev->data_len);
 		if (s)
-			tadd(&t, "%s", s);
+			textbuf_add(&t, "%s", s);
 		free(s);
 		break;
 	}
@@ -365,7 +339,7 @@ int eventlog_event_describe(const struct eventlog_event *ev, char *buf, size_t c
 		if (ev->data_len == 4) {
 			uint32_t v = (uint32_t)ev->data[0] | (uint32_t)ev->data[1] << 8 |
 			             (uint32_t)ev->data[2] << 16 | (uint32_t)ev->data[3] << 24;
-			tadd(&t, "0x%08x%s", v, v == 0xFFFFFFFFu ? " (error)" : "");
+			textbuf_add(&t, "0x%08x%s", v, v == 0xFFFFFFFFu ? " (error)" : "");
 		} else {
 			tstr(&t, ev->data, ev->data_len > 64 ? 64 : ev->data_len, false);
 		}
@@ -373,8 +347,8 @@ int eventlog_event_describe(const struct eventlog_event *ev, char *buf, size_t c
 	case EV_POST_CODE:
 	case EV_EFI_PLATFORM_FIRMWARE_BLOB:
 		if (ev->data_len == 16 && !reader_u64le(&r, &a) && !reader_u64le(&r, &b)) {
-			tadd(&t, "blob at 0x%llx, 0x%llx bytes", (unsigned long long)a,
-			     (unsigned long long)b);
+			textbuf_add(&t, "blob at 0x%llx, 0x%llx bytes", (unsigned long long)a,
+			            (unsigned long long)b);
 			break;
 		}
 		tstr(&t, ev->data, ev->data_len > 256 ? 256 : ev->data_len, true);
@@ -383,10 +357,11 @@ int eventlog_event_describe(const struct eventlog_event *ev, char *buf, size_t c
 		if (!reader_u8(&r, &n8) && !reader_bytes(&r, n8, &p) && !reader_u64le(&r, &a) &&
 		    !reader_u64le(&r, &b)) {
 			tstr(&t, p, n8, true);
-			tadd(&t, " at 0x%llx, 0x%llx bytes", (unsigned long long)a,
-			     (unsigned long long)b);
+			textbuf_add(&t, " at 0x%llx, 0x%llx bytes", (unsigned long long)a,
+			            (unsigned long long)b);
 		} else {
-			tadd(&t, "malformed UEFI_PLATFORM_FIRMWARE_BLOB2 (%u bytes)", ev->data_len);
+			textbuf_add(&t, "malformed UEFI_PLATFORM_FIRMWARE_BLOB2 (%u bytes)",
+			            ev->data_len);
 		}
 		break;
 	case EV_ACTION:
@@ -403,24 +378,25 @@ int eventlog_event_describe(const struct eventlog_event *ev, char *buf, size_t c
 	case EV_EFI_HANDOFF_TABLES2: {
 		if (ev->type == EV_EFI_HANDOFF_TABLES2) {
 			if (reader_u8(&r, &n8) || reader_bytes(&r, n8, &p)) {
-				tadd(&t, "malformed UEFI_HANDOFF_TABLE_POINTERS2");
+				textbuf_add(&t, "malformed UEFI_HANDOFF_TABLE_POINTERS2");
 				break;
 			}
 			tstr(&t, p, n8, true);
-			tadd(&t, ": ");
+			textbuf_add(&t, ": ");
 		}
 		if (reader_u64le(&r, &a) || a > reader_left(&r) / 24) {
-			tadd(&t, "malformed UEFI_HANDOFF_TABLE_POINTERS (%u bytes)", ev->data_len);
+			textbuf_add(&t, "malformed UEFI_HANDOFF_TABLE_POINTERS (%u bytes)",
+			            ev->data_len);
 			break;
 		}
-		tadd(&t, "%llu table%s", (unsigned long long)a, a == 1 ? "" : "s");
+		textbuf_add(&t, "%llu table%s", (unsigned long long)a, a == 1 ? "" : "s");
 		for (uint64_t i = 0; i < a && i < 8; i++) {
 			const uint8_t *g;
 			reader_bytes(&r, 16, &g);
 			reader_u64le(&r, &b);
-			tadd(&t, "%s", i ? ", " : ": ");
+			textbuf_add(&t, "%s", i ? ", " : ": ");
 			tguid(&t, g);
-			tadd(&t, " at 0x%llx", (unsigned long long)b);
+			textbuf_add(&t, " at 0x%llx", (unsigned long long)b);
 		}
 		break;
 	}
@@ -432,12 +408,13 @@ int eventlog_event_describe(const struct eventlog_event *ev, char *buf, size_t c
 		uint64_t parts;
 		if (reader_bytes(&r, 92, &hdr) || reader_u64le(&r, &parts) ||
 		    memcmp(hdr, "EFI PART", 8)) {
-			tadd(&t, "malformed UEFI_GPT_DATA (%u bytes)", ev->data_len);
+			textbuf_add(&t, "malformed UEFI_GPT_DATA (%u bytes)", ev->data_len);
 			break;
 		}
-		tadd(&t, "GPT disk ");
+		textbuf_add(&t, "GPT disk ");
 		tguid(&t, hdr + 56);
-		tadd(&t, ", %llu partition%s", (unsigned long long)parts, parts == 1 ? "" : "s");
+		textbuf_add(&t, ", %llu partition%s", (unsigned long long)parts,
+		            parts == 1 ? "" : "s");
 		break;
 	}
 	case EV_NO_ACTION: describe_no_action(&t, ev); break;
@@ -453,7 +430,7 @@ int eventlog_event_describe(const struct eventlog_event *ev, char *buf, size_t c
 				break;
 			}
 		}
-		tadd(&t, "%u bytes", ev->data_len);
+		textbuf_add(&t, "%u bytes", ev->data_len);
 		break;
 	}
 	return (int)t.len;

@@ -13,21 +13,9 @@
 #include "err.h"
 #include "hex.h"
 #include "jsontext.h"
+#include "pcrsel.h"
 
 /* ---- small helpers ---- */
-
-static void seterr(struct policy_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void seterr(struct policy_error *err, const char *fmt, ...)
-{
-	if (!err)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof err->message, fmt, ap);
-	va_end(ap);
-}
 
 static void strings_free(struct policy_strings *s)
 {
@@ -182,50 +170,10 @@ static int dec(const char **s, unsigned long max, unsigned long *ret)
 
 int policy_pcr_ranges_parse(const char *s, uint32_t *ret)
 {
-	if (!s || !ret || !*s)
+	/* The selection grammar of pcrsel.h, without its "all". */
+	if (!s || !ret || strcmp(s, "all") == 0)
 		return ATTEST_E_FORMAT;
-	uint32_t mask = 0;
-	const char *p = s;
-	for (;;) {
-		unsigned long a, b;
-		if (dec(&p, QUOTE_NUM_PCRS - 1, &a) < 0)
-			return ATTEST_E_FORMAT;
-		b = a;
-		if (*p == '-') {
-			p++;
-			if (dec(&p, QUOTE_NUM_PCRS - 1, &b) < 0 || b < a)
-				return ATTEST_E_FORMAT;
-		}
-		for (unsigned long i = a; i <= b; i++)
-			mask |= 1u << i;
-		if (*p == '\0')
-			break;
-		if (*p != ',')
-			return ATTEST_E_FORMAT;
-		p++;
-	}
-	*ret = mask;
-	return 0;
-}
-
-/* "0-7,9,14" for a mask into out (cap >= 80 always suffices). */
-static void ranges_format(uint32_t mask, char *out, size_t cap)
-{
-	size_t len = 0;
-	out[0] = '\0';
-	for (unsigned i = 0; i < QUOTE_NUM_PCRS; i++) {
-		if (!(mask & (1u << i)))
-			continue;
-		unsigned j = i;
-		while (j + 1 < QUOTE_NUM_PCRS && (mask & (1u << (j + 1))))
-			j++;
-		int n = j > i ? snprintf(out + len, cap - len, "%s%u-%u", len ? "," : "", i, j)
-		              : snprintf(out + len, cap - len, "%s%u", len ? "," : "", i);
-		if (n < 0 || (size_t)n >= cap - len)
-			return;
-		len += (size_t)n;
-		i = j;
-	}
+	return pcrsel_ranges_parse(s, strlen(s), ret);
 }
 
 int policy_version_compare(const char *a, const char *b, int *ret)
@@ -257,8 +205,7 @@ int policy_version_compare(const char *a, const char *b, int *ret)
 /* ---- parsing ---- */
 
 /* Refuse any key of obj not in allowed (NULL-terminated). */
-static int known_keys(json_t *obj, const char *where, const char *const *allowed,
-                      struct policy_error *err)
+static int known_keys(json_t *obj, const char *where, const char *const *allowed, struct diag *err)
 {
 	const char *k;
 	json_t *v;
@@ -268,41 +215,40 @@ static int known_keys(json_t *obj, const char *where, const char *const *allowed
 		for (size_t i = 0; allowed[i] && !ok; i++)
 			ok = !strcmp(k, allowed[i]);
 		if (!ok) {
-			seterr(err, "policy: unknown key \"%.64s\" in %s", k, where);
+			diag_set(err, "policy: unknown key \"%.64s\" in %s", k, where);
 			return ATTEST_E_FORMAT;
 		}
 	}
 	return 0;
 }
 
-static int get_bool(json_t *obj, const char *key, const char *where, bool *ret,
-                    struct policy_error *err)
+static int get_bool(json_t *obj, const char *key, const char *where, bool *ret, struct diag *err)
 {
 	json_t *v = json_object_get(obj, key);
 	if (!v)
 		return 0; /* keep the default */
 	if (!json_is_boolean(v)) {
-		seterr(err, "policy: %s.%s must be true or false", where, key);
+		diag_set(err, "policy: %s.%s must be true or false", where, key);
 		return ATTEST_E_FORMAT;
 	}
 	*ret = json_is_true(v);
 	return 0;
 }
 
-static int text_dup(json_t *v, const char *path, char **ret, struct policy_error *err)
+static int text_dup(json_t *v, const char *path, char **ret, struct diag *err)
 {
 	if (!json_is_string(v)) {
-		seterr(err, "policy: %s must be a string", path);
+		diag_set(err, "policy: %s must be a string", path);
 		return ATTEST_E_FORMAT;
 	}
 	size_t n = json_string_length(v);
 	if (n > POLICY_MAX_TEXT) {
-		seterr(err, "policy: %s is %zu bytes, more than the cap of %u", path, n,
-		       POLICY_MAX_TEXT);
+		diag_set(err, "policy: %s is %zu bytes, more than the cap of %u", path, n,
+		         POLICY_MAX_TEXT);
 		return ATTEST_E_LIMIT;
 	}
 	if (memchr(json_string_value(v), '\0', n)) {
-		seterr(err, "policy: %s contains a NUL character", path);
+		diag_set(err, "policy: %s contains a NUL character", path);
 		return ATTEST_E_FORMAT;
 	}
 	char *s = strdup(json_string_value(v));
@@ -314,16 +260,16 @@ static int text_dup(json_t *v, const char *path, char **ret, struct policy_error
 
 /* An array of at most POLICY_MAX_ITEMS entries (may be empty). */
 static int get_array(json_t *obj, const char *key, const char *where, json_t **ret,
-                     struct policy_error *err)
+                     struct diag *err)
 {
 	json_t *v = json_object_get(obj, key);
 	if (!json_is_array(v)) {
-		seterr(err, "policy: %s.%s must be an array", where, key);
+		diag_set(err, "policy: %s.%s must be an array", where, key);
 		return ATTEST_E_FORMAT;
 	}
 	if (json_array_size(v) > POLICY_MAX_ITEMS) {
-		seterr(err, "policy: %s.%s has %zu entries, more than the cap of %u", where, key,
-		       json_array_size(v), POLICY_MAX_ITEMS);
+		diag_set(err, "policy: %s.%s has %zu entries, more than the cap of %u", where, key,
+		         json_array_size(v), POLICY_MAX_ITEMS);
 		return ATTEST_E_LIMIT;
 	}
 	*ret = v;
@@ -331,7 +277,7 @@ static int get_array(json_t *obj, const char *key, const char *where, json_t **r
 }
 
 static int get_strings(json_t *obj, const char *key, const char *where, bool *has,
-                       struct policy_strings *ret, struct policy_error *err)
+                       struct policy_strings *ret, struct diag *err)
 {
 	if (!json_object_get(obj, key))
 		return 0;
@@ -356,24 +302,23 @@ static int get_strings(json_t *obj, const char *key, const char *where, bool *ha
 	return 0;
 }
 
-static int digest_of(json_t *v, const char *path, size_t size, uint8_t *out,
-                     struct policy_error *err)
+static int digest_of(json_t *v, const char *path, size_t size, uint8_t *out, struct diag *err)
 {
 	size_t n = 0;
 	if (!json_is_string(v) || json_string_length(v) != 2 * size ||
 	    hex_decode(json_string_value(v), out, size, &n) < 0 || n != size) {
 		if (json_is_string(v))
-			seterr(err, "policy: %s: \"%.80s\" is not %zu bytes of hex", path,
-			       json_string_value(v), size);
+			diag_set(err, "policy: %s: \"%.80s\" is not %zu bytes of hex", path,
+			         json_string_value(v), size);
 		else
-			seterr(err, "policy: %s must be a hex string of %zu bytes", path, size);
+			diag_set(err, "policy: %s must be a hex string of %zu bytes", path, size);
 		return ATTEST_E_FORMAT;
 	}
 	return 0;
 }
 
 static int get_digests(json_t *obj, const char *key, const char *where, bool *has,
-                       struct policy_digests *ret, struct policy_error *err)
+                       struct policy_digests *ret, struct diag *err)
 {
 	if (!json_object_get(obj, key))
 		return 0;
@@ -399,23 +344,22 @@ static int get_digests(json_t *obj, const char *key, const char *where, bool *ha
 	return 0;
 }
 
-static int count_of(json_t *obj, const char *key, const char *where, int64_t *ret,
-                    struct policy_error *err)
+static int count_of(json_t *obj, const char *key, const char *where, int64_t *ret, struct diag *err)
 {
 	json_t *v = json_object_get(obj, key);
 	if (!v)
 		return 0;
 	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 	    json_integer_value(v) > (json_int_t)UINT32_MAX) {
-		seterr(err, "policy: %s.%s must be an integer from 0 to %u", where, key,
-		       UINT32_MAX);
+		diag_set(err, "policy: %s.%s must be an integer from 0 to %u", where, key,
+		         UINT32_MAX);
 		return ATTEST_E_FORMAT;
 	}
 	*ret = (int64_t)json_integer_value(v);
 	return 0;
 }
 
-static int get_banks(json_t *req, struct policy *p, struct policy_error *err)
+static int get_banks(json_t *req, struct policy *p, struct diag *err)
 {
 	if (!json_object_get(req, "banks"))
 		return 0;
@@ -430,21 +374,21 @@ static int get_banks(json_t *req, struct policy *p, struct policy_error *err)
 	{
 		uint16_t alg = json_is_string(v) ? bundle_bank_alg(json_string_value(v)) : 0;
 		if (!alg) {
-			seterr(err,
-			       "policy: requirements.banks[%zu]: \"%.32s\" is not a bank "
-			       "(sha1, sha256, sha384, sha512)",
-			       i, json_is_string(v) ? json_string_value(v) : "?");
+			diag_set(err,
+			         "policy: requirements.banks[%zu]: \"%.32s\" is not a bank "
+			         "(sha1, sha256, sha384, sha512)",
+			         i, json_is_string(v) ? json_string_value(v) : "?");
 			return ATTEST_E_FORMAT;
 		}
 		for (size_t k = 0; k < p->bank_count; k++)
 			if (p->banks[k] == alg) {
-				seterr(err, "policy: requirements.banks: \"%s\" is listed twice",
-				       json_string_value(v));
+				diag_set(err, "policy: requirements.banks: \"%s\" is listed twice",
+				         json_string_value(v));
 				return ATTEST_E_FORMAT;
 			}
 		if (p->bank_count >= POLICY_MAX_BANKS) {
-			seterr(err, "policy: requirements.banks: more than %u banks",
-			       POLICY_MAX_BANKS);
+			diag_set(err, "policy: requirements.banks: more than %u banks",
+			         POLICY_MAX_BANKS);
 			return ATTEST_E_LIMIT;
 		}
 		p->banks[p->bank_count++] = alg;
@@ -452,7 +396,7 @@ static int get_banks(json_t *req, struct policy *p, struct policy_error *err)
 	return 0;
 }
 
-static int get_interfaces(json_t *req, struct policy *p, struct policy_error *err)
+static int get_interfaces(json_t *req, struct policy *p, struct diag *err)
 {
 	if (!json_object_get(req, "tpm_interfaces"))
 		return 0;
@@ -470,10 +414,10 @@ static int get_interfaces(json_t *req, struct policy *p, struct policy_error *er
 		} else if (!strcmp(s, "crb")) {
 			p->tpm_interfaces |= POLICY_TPM_CRB;
 		} else {
-			seterr(err,
-			       "policy: requirements.tpm_interfaces[%zu]: \"%.32s\" is not "
-			       "\"tis\" or \"crb\"",
-			       i, s);
+			diag_set(err,
+			         "policy: requirements.tpm_interfaces[%zu]: \"%.32s\" is not "
+			         "\"tis\" or \"crb\"",
+			         i, s);
 			return ATTEST_E_FORMAT;
 		}
 	}
@@ -493,7 +437,7 @@ unsigned policy_ek_trust_bit(const char *word)
 	return 0;
 }
 
-static int get_ek_trust(json_t *req, struct policy *p, struct policy_error *err)
+static int get_ek_trust(json_t *req, struct policy *p, struct diag *err)
 {
 	if (!json_object_get(req, "ek_trust"))
 		return 0;
@@ -507,7 +451,7 @@ static int get_ek_trust(json_t *req, struct policy *p, struct policy_error *err)
 	{
 		unsigned bit = policy_ek_trust_bit(json_is_string(v) ? json_string_value(v) : "");
 		if (!bit) {
-			seterr(
+			diag_set(
 			    err,
 			    "policy: requirements.ek_trust[%zu]: \"%.32s\" is not \"certified\", "
 			    "\"operator_certificate\" or \"operator_key\"",
@@ -517,25 +461,25 @@ static int get_ek_trust(json_t *req, struct policy *p, struct policy_error *err)
 		p->ek_trust |= bit;
 	}
 	if (!p->ek_trust) {
-		seterr(err, "policy: requirements.ek_trust must name at least one way");
+		diag_set(err, "policy: requirements.ek_trust must name at least one way");
 		return ATTEST_E_FORMAT;
 	}
 	return 0;
 }
 
-static int get_selection(json_t *req, struct policy *p, struct policy_error *err)
+static int get_selection(json_t *req, struct policy *p, struct diag *err)
 {
 	json_t *o = json_object_get(req, "quote_pcrs");
 	if (!o)
 		return 0;
 	if (!json_is_object(o) || json_object_size(o) == 0) {
-		seterr(err, "policy: requirements.quote_pcrs must be an object of banks, e.g. "
-		            "{\"sha256\": \"0-7\"}");
+		diag_set(err, "policy: requirements.quote_pcrs must be an object of banks, e.g. "
+		              "{\"sha256\": \"0-7\"}");
 		return ATTEST_E_FORMAT;
 	}
 	if (json_object_size(o) > POLICY_MAX_BANKS) {
-		seterr(err, "policy: requirements.quote_pcrs: more than %u banks",
-		       POLICY_MAX_BANKS);
+		diag_set(err, "policy: requirements.quote_pcrs: more than %u banks",
+		         POLICY_MAX_BANKS);
 		return ATTEST_E_LIMIT;
 	}
 	p->selection_count = 0;
@@ -545,17 +489,17 @@ static int get_selection(json_t *req, struct policy *p, struct policy_error *err
 	{
 		uint16_t alg = bundle_bank_alg(bank);
 		if (!alg) {
-			seterr(err, "policy: requirements.quote_pcrs: \"%.32s\" is not a bank",
-			       bank);
+			diag_set(err, "policy: requirements.quote_pcrs: \"%.32s\" is not a bank",
+			         bank);
 			return ATTEST_E_FORMAT;
 		}
 		uint32_t mask = 0;
 		if (!json_is_string(v) ||
 		    policy_pcr_ranges_parse(json_string_value(v), &mask) < 0) {
-			seterr(err,
-			       "policy: requirements.quote_pcrs.%s: \"%.64s\" is not a PCR list "
-			       "like \"0-7\" or \"0-9,14\" (PCRs 0..23)",
-			       bank, json_is_string(v) ? json_string_value(v) : "?");
+			diag_set(err,
+			         "policy: requirements.quote_pcrs.%s: \"%.64s\" is not a PCR list "
+			         "like \"0-7\" or \"0-9,14\" (PCRs 0..23)",
+			         bank, json_is_string(v) ? json_string_value(v) : "?");
 			return ATTEST_E_FORMAT;
 		}
 		p->selection[p->selection_count].alg = alg;
@@ -563,19 +507,20 @@ static int get_selection(json_t *req, struct policy *p, struct policy_error *err
 		p->selection_count++;
 	}
 	if (!policy_selection_mask(p, TPM2_ALG_SHA256)) {
-		seterr(err, "policy: requirements.quote_pcrs must select PCRs in the sha256 bank");
+		diag_set(err,
+		         "policy: requirements.quote_pcrs must select PCRs in the sha256 bank");
 		return ATTEST_E_FORMAT;
 	}
 	return 0;
 }
 
-static int parse_requirements(json_t *req, struct policy *p, struct policy_error *err)
+static int parse_requirements(json_t *req, struct policy *p, struct diag *err)
 {
 	static const char *const keys[] = {"secure_boot",   "banks",          "uefi",
 	                                   "certified_tpm", "tpm_interfaces", "min_agent_version",
 	                                   "quote_pcrs",    "ek_trust",       NULL};
 	if (!json_is_object(req)) {
-		seterr(err, "policy: requirements must be an object");
+		diag_set(err, "policy: requirements must be an object");
 		return ATTEST_E_FORMAT;
 	}
 	int e;
@@ -591,10 +536,10 @@ static int parse_requirements(json_t *req, struct policy *p, struct policy_error
 		int cmp;
 		if (!json_is_string(v) || json_string_length(v) > 64 ||
 		    policy_version_compare(json_string_value(v), "0", &cmp) < 0) {
-			seterr(err,
-			       "policy: requirements.min_agent_version: \"%.64s\" is not a "
-			       "dotted version like \"6.7\"",
-			       json_is_string(v) ? json_string_value(v) : "?");
+			diag_set(err,
+			         "policy: requirements.min_agent_version: \"%.64s\" is not a "
+			         "dotted version like \"6.7\"",
+			         json_is_string(v) ? json_string_value(v) : "?");
 			return ATTEST_E_FORMAT;
 		}
 		if (!(p->min_agent_version = strdup(json_string_value(v))))
@@ -603,8 +548,7 @@ static int parse_requirements(json_t *req, struct policy *p, struct policy_error
 	return 0;
 }
 
-static int parse_sigdb(json_t *ref, const char *key, struct policy_sigdb *s,
-                       struct policy_error *err)
+static int parse_sigdb(json_t *ref, const char *key, struct policy_sigdb *s, struct diag *err)
 {
 	static const char *const keys[] = {"digests", "entries", "min_entries", NULL};
 	json_t *o = json_object_get(ref, key);
@@ -613,7 +557,7 @@ static int parse_sigdb(json_t *ref, const char *key, struct policy_sigdb *s,
 	char where[32];
 	snprintf(where, sizeof where, "reference.%s", key);
 	if (!json_is_object(o)) {
-		seterr(err, "policy: %s must be an object", where);
+		diag_set(err, "policy: %s must be an object", where);
 		return ATTEST_E_FORMAT;
 	}
 	int e;
@@ -626,7 +570,7 @@ static int parse_sigdb(json_t *ref, const char *key, struct policy_sigdb *s,
 	return 0;
 }
 
-static int parse_boot_apps(json_t *ref, struct policy *p, struct policy_error *err)
+static int parse_boot_apps(json_t *ref, struct policy *p, struct diag *err)
 {
 	static const char *const keys[] = {"path", "digest", NULL};
 	if (!json_object_get(ref, "boot_apps"))
@@ -646,7 +590,7 @@ static int parse_boot_apps(json_t *ref, struct policy *p, struct policy_error *e
 		char where[64], path[96];
 		snprintf(where, sizeof where, "reference.boot_apps[%zu]", i);
 		if (!json_is_object(v)) {
-			seterr(err, "policy: %s must be an object {\"path\", \"digest\"}", where);
+			diag_set(err, "policy: %s must be an object {\"path\", \"digest\"}", where);
 			return ATTEST_E_FORMAT;
 		}
 		struct policy_boot_app *b = &p->boot_apps[i];
@@ -655,7 +599,7 @@ static int parse_boot_apps(json_t *ref, struct policy *p, struct policy_error *e
 		json_t *d = json_object_get(v, "digest");
 		snprintf(path, sizeof path, "%s.digest", where);
 		if (!d) {
-			seterr(err, "policy: %s is missing", path);
+			diag_set(err, "policy: %s is missing", path);
 			return ATTEST_E_FORMAT;
 		}
 		if ((e = digest_of(d, path, POLICY_DIGEST_SIZE, b->digest, err)) < 0)
@@ -669,16 +613,16 @@ static int parse_boot_apps(json_t *ref, struct policy *p, struct policy_error *e
 	return 0;
 }
 
-static int parse_pcr_values(json_t *ref, struct policy *p, struct policy_error *err)
+static int parse_pcr_values(json_t *ref, struct policy *p, struct diag *err)
 {
 	json_t *o = json_object_get(ref, "pcrs");
 	if (!o)
 		return 0;
 	if (!json_is_object(o) || json_object_size(o) > POLICY_MAX_BANKS) {
-		seterr(err,
-		       "policy: reference.pcrs must be an object of at most %u banks, e.g. "
-		       "{\"sha256\": {\"0\": [\"<hex>\"]}}",
-		       POLICY_MAX_BANKS);
+		diag_set(err,
+		         "policy: reference.pcrs must be an object of at most %u banks, e.g. "
+		         "{\"sha256\": {\"0\": [\"<hex>\"]}}",
+		         POLICY_MAX_BANKS);
 		return ATTEST_E_FORMAT;
 	}
 	p->pcr_values = calloc(POLICY_MAX_BANKS * QUOTE_NUM_PCRS, sizeof *p->pcr_values);
@@ -690,8 +634,8 @@ static int parse_pcr_values(json_t *ref, struct policy *p, struct policy_error *
 	{
 		uint16_t alg = bundle_bank_alg(bank);
 		if (!alg || !json_is_object(b)) {
-			seterr(err, "policy: reference.pcrs.%.32s: %s", bank,
-			       alg ? "must be an object of PCR indexes" : "is not a bank");
+			diag_set(err, "policy: reference.pcrs.%.32s: %s", bank,
+			         alg ? "must be an object of PCR indexes" : "is not a bank");
 			return ATTEST_E_FORMAT;
 		}
 		const char *idx;
@@ -704,20 +648,20 @@ static int parse_pcr_values(json_t *ref, struct policy *p, struct policy_error *
 			/* one index, no leading zeros, nothing after it */
 			if ((idx[0] == '0' && idx[1]) || dec(&q, QUOTE_NUM_PCRS - 1, &index) < 0 ||
 			    *q || policy_pcr_ranges_parse(idx, &mask) < 0) {
-				seterr(err,
-				       "policy: reference.pcrs.%s: \"%.16s\" is not a PCR index "
-				       "0..23",
-				       bank, idx);
+				diag_set(err,
+				         "policy: reference.pcrs.%s: \"%.16s\" is not a PCR index "
+				         "0..23",
+				         bank, idx);
 				return ATTEST_E_FORMAT;
 			}
 			char where[64];
 			snprintf(where, sizeof where, "reference.pcrs.%s.%s", bank, idx);
 			if (!json_is_array(list) || json_array_size(list) == 0 ||
 			    json_array_size(list) > POLICY_MAX_ITEMS) {
-				seterr(err,
-				       "policy: %s must be a non-empty array of at most %u hex "
-				       "values",
-				       where, POLICY_MAX_ITEMS);
+				diag_set(err,
+				         "policy: %s must be a non-empty array of at most %u hex "
+				         "values",
+				         where, POLICY_MAX_ITEMS);
 				return ATTEST_E_FORMAT;
 			}
 			struct policy_pcr_values *pv = &p->pcr_values[p->pcr_value_count];
@@ -743,7 +687,7 @@ static int parse_pcr_values(json_t *ref, struct policy *p, struct policy_error *
 	return 0;
 }
 
-static int parse_reference(json_t *ref, struct policy *p, struct policy_error *err)
+static int parse_reference(json_t *ref, struct policy *p, struct diag *err)
 {
 	static const char *const keys[] = {"firmware_versions",
 	                                   "firmware_blobs",
@@ -757,7 +701,7 @@ static int parse_reference(json_t *ref, struct policy *p, struct policy_error *e
 	                                   "pcrs",
 	                                   NULL};
 	if (!json_is_object(ref)) {
-		seterr(err, "policy: reference must be an object");
+		diag_set(err, "policy: reference must be an object");
 		return ATTEST_E_FORMAT;
 	}
 	int e;
@@ -780,25 +724,25 @@ static int parse_reference(json_t *ref, struct policy *p, struct policy_error *e
 	return 0;
 }
 
-int policy_parse(const char *json, size_t len, struct policy **ret, struct policy_error *err)
+int policy_parse(const char *json, size_t len, struct policy **ret, struct diag *err)
 {
 	static const char *const keys[] = {"version", "description", "requirements", "reference",
 	                                   NULL};
 	if ((!json && len) || !ret)
 		return ATTEST_E_ARG;
 	if (len > POLICY_MAX_SIZE) {
-		seterr(err, "policy: %zu bytes exceeds the cap of %u", len, POLICY_MAX_SIZE);
+		diag_set(err, "policy: %zu bytes exceeds the cap of %u", len, POLICY_MAX_SIZE);
 		return ATTEST_E_LIMIT;
 	}
 	if (jsontext_depth((const uint8_t *)json, len) > POLICY_MAX_DEPTH) {
-		seterr(err, "policy: JSON nested deeper than %u levels", POLICY_MAX_DEPTH);
+		diag_set(err, "policy: JSON nested deeper than %u levels", POLICY_MAX_DEPTH);
 		return ATTEST_E_LIMIT;
 	}
 	json_error_t jerr;
 	json_t *root = json_loadb(json ? json : "", len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		seterr(err, "policy: not JSON: %s at line %d column %d", jerr.text, jerr.line,
-		       jerr.column);
+		diag_set(err, "policy: not JSON: %s at line %d column %d", jerr.text, jerr.line,
+		         jerr.column);
 		return ATTEST_E_FORMAT;
 	}
 	int e = ATTEST_E_NOMEM;
@@ -808,21 +752,21 @@ int policy_parse(const char *json, size_t len, struct policy **ret, struct polic
 	defaults(p);
 	e = ATTEST_E_FORMAT;
 	if (!json_is_object(root)) {
-		seterr(err, "policy: the top level must be an object");
+		diag_set(err, "policy: the top level must be an object");
 		goto out;
 	}
 	if ((e = known_keys(root, "the policy", keys, err)) < 0)
 		goto out;
 	json_t *ver = json_object_get(root, "version");
 	if (!ver) {
-		seterr(err, "policy: \"version\" is missing (this verifier reads version %u)",
-		       POLICY_VERSION);
+		diag_set(err, "policy: \"version\" is missing (this verifier reads version %u)",
+		         POLICY_VERSION);
 		e = ATTEST_E_FORMAT;
 		goto out;
 	}
 	if (!json_is_integer(ver) || json_integer_value(ver) != POLICY_VERSION) {
-		seterr(err, "policy: version must be %u (this verifier reads version %u only)",
-		       POLICY_VERSION, POLICY_VERSION);
+		diag_set(err, "policy: version must be %u (this verifier reads version %u only)",
+		         POLICY_VERSION, POLICY_VERSION);
 		e = json_is_integer(ver) ? ATTEST_E_UNSUPPORTED : ATTEST_E_FORMAT;
 		goto out;
 	}
@@ -840,7 +784,7 @@ int policy_parse(const char *json, size_t len, struct policy **ret, struct polic
 	e = 0;
 out:
 	if (e == ATTEST_E_NOMEM)
-		seterr(err, "policy: out of memory");
+		diag_set(err, "policy: out of memory");
 	policy_free(p);
 	json_decref(root);
 	return e;
@@ -919,7 +863,7 @@ static int requirements_json(const struct policy *p, json_t *root)
 			return ATTEST_E_NOMEM;
 	for (size_t i = 0; i < p->selection_count; i++) {
 		char r[96];
-		ranges_format(p->selection[i].mask, r, sizeof r);
+		pcrsel_ranges_format(p->selection[i].mask, r, sizeof r);
 		if ((e = put(sel, bundle_bank_name(p->selection[i].alg), json_string(r))) < 0)
 			return e;
 	}

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <tss2/tss2_tpm2_types.h>
 
+#include "diag.h"
 #include "eventlog.h"
 #include "eventlog_facts.h"
 #include "quote.h"
@@ -115,10 +116,8 @@ struct policy {
 	struct policy_pcr_values *pcr_values;
 };
 
-/* Why parsing failed: a sentence naming the key path and the bad value. */
-struct policy_error {
-	char message[256];
-};
+/* Why parsing failed: struct diag (diag.h), a sentence naming the key path
+ * and the bad value. */
 
 /* The sha256 PCRs the default policy quotes: 0-9, every PCR whose events
  * the software view and the policy's reference values read (firmware 0-7,
@@ -144,7 +143,7 @@ int policy_default_upgrade(const char *json, size_t len, char **ret);
  * is new (free with policy_free). ATTEST_E_LIMIT / ATTEST_E_FORMAT /
  * ATTEST_E_UNSUPPORTED (a version other than POLICY_VERSION) /
  * ATTEST_E_NOMEM, with err (optional) filled in; *ret untouched on failure. */
-int policy_parse(const char *json, size_t len, struct policy **ret, struct policy_error *err);
+int policy_parse(const char *json, size_t len, struct policy **ret, struct diag *err);
 
 /* Canonical JSON of a policy (keys sorted; indented with two spaces if
  * pretty, else compact). On success *ret is a malloc'd NUL-terminated

@@ -9,52 +9,15 @@
 #include "bundle.h"
 #include "err.h"
 #include "hex.h"
+#include "textbuf.h"
 
 #define SUMMARY_MAX (256u * 1024) /* bytes of summary text */
-
-/* Growable text for the summary; a failed allocation is remembered and
- * reported once at the end. */
-struct sbuf {
-	char *s;
-	size_t len, cap;
-	bool nomem;
-};
-
-static void say(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void say(struct sbuf *b, const char *fmt, ...)
-{
-	if (b->nomem)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || b->len + (size_t)n + 1 > SUMMARY_MAX)
-		return; /* a summary that long is cut, not an error */
-	if (b->len + (size_t)n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		while (cap < b->len + (size_t)n + 1)
-			cap *= 2;
-		char *s = realloc(b->s, cap);
-		if (!s) {
-			b->nomem = true;
-			return;
-		}
-		b->s = s;
-		b->cap = cap;
-	}
-	va_start(ap, fmt);
-	vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
 
 struct learn {
 	const struct policy_learn_input *in;
 	const struct quote_pcr_bank *quoted; /* sha256 values, or NULL */
 	struct policy *p;
-	struct sbuf sum;
+	struct textbuf sum; /* growable, up to SUMMARY_MAX */
 };
 
 /* Whether an event can back a learned value: its PCR was quoted in the
@@ -67,13 +30,14 @@ static bool usable(struct learn *l, int64_t event, bool needs_pass, const char *
 	const struct eventlog_event *ev = &log->events[event];
 	uint8_t st = l->in->checks->status[event];
 	if (ev->pcr >= QUOTE_NUM_PCRS || !l->quoted || !(l->quoted->present & (1u << ev->pcr))) {
-		say(&l->sum, "not approved: %s (event %u): PCR %u was not quoted\n", what,
-		    ev->number, ev->pcr);
+		textbuf_add(&l->sum, "not approved: %s (event %u): PCR %u was not quoted\n", what,
+		            ev->number, ev->pcr);
 		return false;
 	}
 	if (st == EVENTLOG_CHECK_FAIL || (needs_pass && st != EVENTLOG_CHECK_PASS)) {
-		say(&l->sum, "not approved: %s (event %u): its content check did not pass\n", what,
-		    ev->number);
+		textbuf_add(&l->sum,
+		            "not approved: %s (event %u): its content check did not pass\n", what,
+		            ev->number);
 		return false;
 	}
 	return true;
@@ -160,8 +124,8 @@ static int learn_pcrs(struct learn *l)
 			if (!(s->mask & (1u << i)))
 				continue;
 			if (!q || !(q->present & (1u << i))) {
-				say(&l->sum, "not approved: PCR %u (%s): no quoted value\n", i,
-				    bundle_bank_name(s->alg));
+				textbuf_add(&l->sum, "not approved: PCR %u (%s): no quoted value\n",
+				            i, bundle_bank_name(s->alg));
 				continue;
 			}
 			struct policy_pcr_values *pv = &p->pcr_values[p->pcr_value_count];
@@ -174,8 +138,8 @@ static int learn_pcrs(struct learn *l)
 			p->pcr_value_count++;
 			learned++;
 		}
-		say(&l->sum, "PCR values: %u %s PCRs pinned to their quoted values\n", learned,
-		    bundle_bank_name(s->alg));
+		textbuf_add(&l->sum, "PCR values: %u %s PCRs pinned to their quoted values\n",
+		            learned, bundle_bank_name(s->alg));
 	}
 	return 0;
 }
@@ -192,7 +156,7 @@ static int learn_firmware(struct learn *l)
 		if ((e = add_string(&l->p->firmware_versions, t->text)) < 0)
 			return e;
 		l->p->has_firmware_versions = true;
-		say(&l->sum, "firmware version: \"%s\" (event %u)\n", t->text, t->event);
+		textbuf_add(&l->sum, "firmware version: \"%s\" (event %u)\n", t->text, t->event);
 	}
 	for (size_t i = 0; i < log->event_count; i++) {
 		const struct eventlog_event *ev = &log->events[i];
@@ -207,7 +171,7 @@ static int learn_firmware(struct learn *l)
 		l->p->has_firmware_blobs = true;
 		char h[2 * POLICY_DIGEST_SIZE + 1];
 		hex_encode(d, POLICY_DIGEST_SIZE, h);
-		say(&l->sum, "firmware blob: %s (event %u)\n", h, ev->number);
+		textbuf_add(&l->sum, "firmware blob: %s (event %u)\n", h, ev->number);
 	}
 	return 0;
 }
@@ -243,8 +207,8 @@ static int learn_boot_apps(struct learn *l)
 		p->has_boot_apps = true;
 		char h[2 * POLICY_DIGEST_SIZE + 1];
 		hex_encode(d, POLICY_DIGEST_SIZE, h);
-		say(&l->sum, "boot application: %s %s (event %u)\n", path ? path : "(no path)", h,
-		    a->event);
+		textbuf_add(&l->sum, "boot application: %s %s (event %u)\n",
+		            path ? path : "(no path)", h, a->event);
 	}
 	return 0;
 }
@@ -258,8 +222,8 @@ static int learn_kernel(struct learn *l)
 			return e;
 		l->p->has_kernel_cmdlines = true;
 		need_pcr(l, f->kernel_cmdline_event);
-		say(&l->sum, "kernel command line: \"%s\" (event %lld)\n", f->kernel_cmdline,
-		    (long long)f->kernel_cmdline_event);
+		textbuf_add(&l->sum, "kernel command line: \"%s\" (event %lld)\n",
+		            f->kernel_cmdline, (long long)f->kernel_cmdline_event);
 	}
 	if (f->kernel_image &&
 	    usable(l, f->kernel_image_event, !f->kernel_image_from_boot_app, "kernel image")) {
@@ -267,8 +231,8 @@ static int learn_kernel(struct learn *l)
 			return e;
 		l->p->has_kernel_images = true;
 		need_pcr(l, f->kernel_image_event);
-		say(&l->sum, "kernel image: %s (event %lld)\n", f->kernel_image,
-		    (long long)f->kernel_image_event);
+		textbuf_add(&l->sum, "kernel image: %s (event %lld)\n", f->kernel_image,
+		            (long long)f->kernel_image_event);
 	}
 	return 0;
 }
@@ -277,12 +241,12 @@ static int learn_sigdb(struct learn *l, const char *name, const struct eventlog_
                        struct policy_sigdb *ps, bool at_least)
 {
 	if (!s->present) {
-		say(&l->sum, "not approved: %s: the log does not show it\n", name);
+		textbuf_add(&l->sum, "not approved: %s: the log does not show it\n", name);
 		return 0;
 	}
 	if (!s->verified || !s->well_formed) {
-		say(&l->sum, "not approved: %s (event %u): %s\n", name, s->event,
-		    !s->verified ? "its content check did not pass" : "it does not parse");
+		textbuf_add(&l->sum, "not approved: %s (event %u): %s\n", name, s->event,
+		            !s->verified ? "its content check did not pass" : "it does not parse");
 		return 0;
 	}
 	const uint8_t *d = sha256_of(l, s->event);
@@ -292,13 +256,15 @@ static int learn_sigdb(struct learn *l, const char *name, const struct eventlog_
 	if (at_least) {
 		/* a dbx only grows with updates: approve this one and newer */
 		ps->min_entries = s->entries;
-		say(&l->sum, "%s: at least %u entries (event %u)\n", name, s->entries, s->event);
+		textbuf_add(&l->sum, "%s: at least %u entries (event %u)\n", name, s->entries,
+		            s->event);
 		return 0;
 	}
 	ps->entries = s->entries;
 	char h[2 * POLICY_DIGEST_SIZE + 1];
 	hex_encode(d, POLICY_DIGEST_SIZE, h);
-	say(&l->sum, "%s: %u entries, digest %s (event %u)\n", name, s->entries, h, s->event);
+	textbuf_add(&l->sum, "%s: %u entries, digest %s (event %u)\n", name, s->entries, h,
+	            s->event);
 	return add_digest(&ps->digests, d);
 }
 
@@ -309,14 +275,15 @@ static void warn_requirements(struct learn *l)
 	const struct eventlog_facts *f = l->in->facts;
 	const struct policy *p = l->p;
 	if (p->secure_boot && f->secure_boot != EVENTLOG_SECURE_BOOT_ENABLED)
-		say(&l->sum,
-		    "warning: this host's Secure Boot is %s; the policy requires it "
-		    "enabled\n",
-		    eventlog_secure_boot_name(f->secure_boot));
+		textbuf_add(&l->sum,
+		            "warning: this host's Secure Boot is %s; the policy requires it "
+		            "enabled\n",
+		            eventlog_secure_boot_name(f->secure_boot));
 	if (p->uefi && !f->is_uefi)
-		say(&l->sum, "warning: this host did not boot with UEFI; the policy requires it\n");
+		textbuf_add(&l->sum,
+		            "warning: this host did not boot with UEFI; the policy requires it\n");
 	if (!l->quoted)
-		say(&l->sum, "warning: no sha256 PCR values were quoted\n");
+		textbuf_add(&l->sum, "warning: no sha256 PCR values were quoted\n");
 }
 
 int policy_learn(const struct policy_learn_input *in, struct policy **ret, char **ret_summary)
@@ -336,6 +303,7 @@ int policy_learn(const struct policy_learn_input *in, struct policy **ret, char 
 	memset(&l, 0, sizeof l);
 	l.in = in;
 	l.quoted = quote_pcrs_bank(in->pcrs, TPM2_ALG_SHA256);
+	textbuf_growable(&l.sum, SUMMARY_MAX);
 	l.p = calloc(1, sizeof *l.p);
 	if (!l.p) {
 		e = ATTEST_E_NOMEM;
@@ -362,24 +330,23 @@ int policy_learn(const struct policy_learn_input *in, struct policy **ret, char 
 				if (n > 0 && (size_t)n < sizeof r - len)
 					len += (size_t)n;
 			}
-		say(&l.sum, "quote: sha256 PCRs %s\n", r);
+		textbuf_add(&l.sum, "quote: sha256 PCRs %s\n", r);
 	}
 	if (l.sum.nomem) {
 		e = ATTEST_E_NOMEM;
 		goto out;
 	}
 	if (ret_summary) {
-		*ret_summary = l.sum.s ? l.sum.s : strdup("");
+		*ret_summary = textbuf_take(&l.sum);
 		if (!*ret_summary) {
 			e = ATTEST_E_NOMEM;
 			goto out;
 		}
-		l.sum.s = NULL;
 	}
 	*ret = l.p;
 	l.p = NULL;
 out:
-	free(l.sum.s);
+	textbuf_free(&l.sum);
 	policy_free(l.p);
 	policy_free(def);
 	return e;

@@ -289,7 +289,7 @@ static void check_signature(const TPMT_PUBLIC *ak, EVP_PKEY *key, const uint8_t 
                             struct quote_reasons *rs, int *fatal)
 {
 	TPMT_SIGNATURE sig;
-	struct tpm_error terr;
+	struct diag terr;
 	if (tpm_signature_decode(sigbuf, sig_len, &sig, &terr) < 0) {
 		quote_reasons_add(rs, QUOTE_SIGNATURE_MALFORMED, -1, 0, NULL, 0, NULL, 0, "%s",
 		                  terr.message);
@@ -475,7 +475,7 @@ int quote_verify(const TPMT_PUBLIC *ak, EVP_PKEY *ak_key, const uint8_t *attest,
 		goto out; /* the rest would be another structure */
 	}
 	TPMS_ATTEST a;
-	struct tpm_error terr;
+	struct diag terr;
 	if (tpm_attest_decode(attest, attest_len, &a, &terr) < 0) {
 		quote_reasons_add(rs, QUOTE_MALFORMED, -1, 0, NULL, 0, NULL, 0, "%s", terr.message);
 		goto out;

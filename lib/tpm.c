@@ -12,19 +12,6 @@
 #include "alg.h"
 #include "err.h"
 
-static void seterr(struct tpm_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void seterr(struct tpm_error *err, const char *fmt, ...)
-{
-	if (!err)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof err->message, fmt, ap);
-	va_end(ap);
-}
-
 /* tss2-mu codes -> ours. INSUFFICIENT_BUFFER is the only "ran out of bytes". */
 static int mu_err(TSS2_RC rc)
 {
@@ -101,24 +88,25 @@ int tpm_public_marshal(const TPMT_PUBLIC *pub, uint8_t *out, size_t cap, size_t 
 
 /* What attest accepts as a key: the caller has a structurally valid
  * TPMT_PUBLIC; say precisely what we refuse. */
-static int check_supported_key(const TPMT_PUBLIC *p, struct tpm_error *err)
+static int check_supported_key(const TPMT_PUBLIC *p, struct diag *err)
 {
 	if (!tpm_alg_md(p->nameAlg) || p->nameAlg == TPM2_ALG_SHA1) {
-		seterr(err,
-		       "TPMT_PUBLIC nameAlg %s (0x%04x) is not supported (need sha256, sha384 or "
-		       "sha512)",
-		       tpm_alg_name(p->nameAlg), p->nameAlg);
+		diag_set(err,
+		         "TPMT_PUBLIC nameAlg %s (0x%04x) is not supported (need sha256, sha384 or "
+		         "sha512)",
+		         tpm_alg_name(p->nameAlg), p->nameAlg);
 		return ATTEST_E_UNSUPPORTED;
 	}
 	if (p->type == TPM2_ALG_RSA) {
 		const TPMS_RSA_PARMS *r = &p->parameters.rsaDetail;
 		if (r->keyBits != 2048) {
-			seterr(err, "RSA key of %u bits is not supported (need 2048)", r->keyBits);
+			diag_set(err, "RSA key of %u bits is not supported (need 2048)",
+			         r->keyBits);
 			return ATTEST_E_UNSUPPORTED;
 		}
 		if (p->unique.rsa.size != 256) {
-			seterr(err, "RSA-2048 modulus is %u bytes, expected 256",
-			       p->unique.rsa.size);
+			diag_set(err, "RSA-2048 modulus is %u bytes, expected 256",
+			         p->unique.rsa.size);
 			return ATTEST_E_FORMAT;
 		}
 		return 0;
@@ -127,45 +115,46 @@ static int check_supported_key(const TPMT_PUBLIC *p, struct tpm_error *err)
 		const TPMS_ECC_PARMS *e = &p->parameters.eccDetail;
 		size_t n = tpm_ecc_curve_size(e->curveID);
 		if (!n) {
-			seterr(err, "ECC curve 0x%04x is not supported (need NIST P-256 or P-384)",
-			       e->curveID);
+			diag_set(err,
+			         "ECC curve 0x%04x is not supported (need NIST P-256 or P-384)",
+			         e->curveID);
 			return ATTEST_E_UNSUPPORTED;
 		}
 		if (p->unique.ecc.x.size != n || p->unique.ecc.y.size != n) {
-			seterr(err, "ECC point coordinates are %u and %u bytes, expected %zu",
-			       p->unique.ecc.x.size, p->unique.ecc.y.size, n);
+			diag_set(err, "ECC point coordinates are %u and %u bytes, expected %zu",
+			         p->unique.ecc.x.size, p->unique.ecc.y.size, n);
 			return ATTEST_E_FORMAT;
 		}
 		return 0;
 	}
-	seterr(err, "TPMT_PUBLIC type %s (0x%04x) is not supported (need rsa or ecc)",
-	       tpm_alg_name(p->type), p->type);
+	diag_set(err, "TPMT_PUBLIC type %s (0x%04x) is not supported (need rsa or ecc)",
+	         tpm_alg_name(p->type), p->type);
 	return ATTEST_E_UNSUPPORTED;
 }
 
-int tpm_public_decode(const uint8_t *buf, size_t len, TPMT_PUBLIC *ret, struct tpm_error *err)
+int tpm_public_decode(const uint8_t *buf, size_t len, TPMT_PUBLIC *ret, struct diag *err)
 {
 	if (!buf && len) {
-		seterr(err, "no buffer");
+		diag_set(err, "no buffer");
 		return ATTEST_E_ARG;
 	}
 	if (len < 2) {
-		seterr(err, "TPM2B_PUBLIC: %zu bytes, too short for its size field", len);
+		diag_set(err, "TPM2B_PUBLIC: %zu bytes, too short for its size field", len);
 		return ATTEST_E_TRUNCATED;
 	}
 	size_t declared = (size_t)buf[0] << 8 | buf[1];
 	if (len - 2 < declared) {
-		seterr(err, "TPM2B_PUBLIC announces %zu bytes but only %zu follow", declared,
-		       len - 2);
+		diag_set(err, "TPM2B_PUBLIC announces %zu bytes but only %zu follow", declared,
+		         len - 2);
 		return ATTEST_E_TRUNCATED;
 	}
 	if (len - 2 > declared) {
-		seterr(err, "TPM2B_PUBLIC: %zu trailing bytes after the structure",
-		       len - 2 - declared);
+		diag_set(err, "TPM2B_PUBLIC: %zu trailing bytes after the structure",
+		         len - 2 - declared);
 		return ATTEST_E_TRAILING;
 	}
 	if (declared == 0) {
-		seterr(err, "TPM2B_PUBLIC is empty");
+		diag_set(err, "TPM2B_PUBLIC is empty");
 		return ATTEST_E_FORMAT;
 	}
 	TPMT_PUBLIC p;
@@ -173,13 +162,13 @@ int tpm_public_decode(const uint8_t *buf, size_t len, TPMT_PUBLIC *ret, struct t
 	size_t off = 0;
 	TSS2_RC rc = Tss2_MU_TPMT_PUBLIC_Unmarshal(buf + 2, declared, &off, &p);
 	if (rc != TSS2_RC_SUCCESS) {
-		seterr(err, "TPMT_PUBLIC does not decode (%s)",
-		       rc == TSS2_MU_RC_INSUFFICIENT_BUFFER ? "truncated" : "bad value or size");
+		diag_set(err, "TPMT_PUBLIC does not decode (%s)",
+		         rc == TSS2_MU_RC_INSUFFICIENT_BUFFER ? "truncated" : "bad value or size");
 		return mu_err(rc);
 	}
 	if (off != declared) {
-		seterr(err, "TPM2B_PUBLIC size says %zu bytes but the TPMT_PUBLIC is %zu", declared,
-		       off);
+		diag_set(err, "TPM2B_PUBLIC size says %zu bytes but the TPMT_PUBLIC is %zu",
+		         declared, off);
 		return ATTEST_E_FORMAT;
 	}
 	/* The Name is computed over a re-marshalling: make sure it is the same
@@ -188,7 +177,7 @@ int tpm_public_decode(const uint8_t *buf, size_t len, TPMT_PUBLIC *ret, struct t
 	size_t again_len = 0;
 	if (tpm_public_marshal(&p, again, sizeof again, &again_len) < 0 || again_len != declared ||
 	    memcmp(again, buf + 2, declared) != 0) {
-		seterr(err, "TPMT_PUBLIC is not canonically encoded");
+		diag_set(err, "TPMT_PUBLIC is not canonically encoded");
 		return ATTEST_E_FORMAT;
 	}
 	int e = check_supported_key(&p, err);
@@ -198,18 +187,19 @@ int tpm_public_decode(const uint8_t *buf, size_t len, TPMT_PUBLIC *ret, struct t
 	return 0;
 }
 
-int tpm_attest_decode(const uint8_t *buf, size_t len, TPMS_ATTEST *ret, struct tpm_error *err)
+int tpm_attest_decode(const uint8_t *buf, size_t len, TPMS_ATTEST *ret, struct diag *err)
 {
 	if (!buf && len) {
-		seterr(err, "no buffer");
+		diag_set(err, "no buffer");
 		return ATTEST_E_ARG;
 	}
 	if (len > TPM_ATTEST_MAX) {
-		seterr(err, "TPMS_ATTEST of %zu bytes exceeds the cap of %zu", len, TPM_ATTEST_MAX);
+		diag_set(err, "TPMS_ATTEST of %zu bytes exceeds the cap of %zu", len,
+		         TPM_ATTEST_MAX);
 		return ATTEST_E_LIMIT;
 	}
 	if (len == 0) { /* tss2-mu logs an error for an empty buffer */
-		seterr(err, "TPMS_ATTEST: no bytes");
+		diag_set(err, "TPMS_ATTEST: no bytes");
 		return ATTEST_E_TRUNCATED;
 	}
 	TPMS_ATTEST a;
@@ -217,26 +207,26 @@ int tpm_attest_decode(const uint8_t *buf, size_t len, TPMS_ATTEST *ret, struct t
 	size_t off = 0;
 	TSS2_RC rc = Tss2_MU_TPMS_ATTEST_Unmarshal(buf, len, &off, &a);
 	if (rc != TSS2_RC_SUCCESS) {
-		seterr(err, "TPMS_ATTEST does not decode (%s)",
-		       rc == TSS2_MU_RC_INSUFFICIENT_BUFFER ? "truncated" : "bad value or size");
+		diag_set(err, "TPMS_ATTEST does not decode (%s)",
+		         rc == TSS2_MU_RC_INSUFFICIENT_BUFFER ? "truncated" : "bad value or size");
 		return mu_err(rc);
 	}
 	if (off != len) {
-		seterr(err, "TPMS_ATTEST: %zu trailing bytes after the structure", len - off);
+		diag_set(err, "TPMS_ATTEST: %zu trailing bytes after the structure", len - off);
 		return ATTEST_E_TRAILING;
 	}
 	*ret = a;
 	return 0;
 }
 
-int tpm_signature_decode(const uint8_t *buf, size_t len, TPMT_SIGNATURE *ret, struct tpm_error *err)
+int tpm_signature_decode(const uint8_t *buf, size_t len, TPMT_SIGNATURE *ret, struct diag *err)
 {
 	if (!buf && len) {
-		seterr(err, "no buffer");
+		diag_set(err, "no buffer");
 		return ATTEST_E_ARG;
 	}
 	if (len == 0) {
-		seterr(err, "TPMT_SIGNATURE: no bytes");
+		diag_set(err, "TPMT_SIGNATURE: no bytes");
 		return ATTEST_E_TRUNCATED;
 	}
 	TPMT_SIGNATURE s;
@@ -244,12 +234,12 @@ int tpm_signature_decode(const uint8_t *buf, size_t len, TPMT_SIGNATURE *ret, st
 	size_t off = 0;
 	TSS2_RC rc = Tss2_MU_TPMT_SIGNATURE_Unmarshal(buf, len, &off, &s);
 	if (rc != TSS2_RC_SUCCESS) {
-		seterr(err, "TPMT_SIGNATURE does not decode (%s)",
-		       rc == TSS2_MU_RC_INSUFFICIENT_BUFFER ? "truncated" : "bad value or size");
+		diag_set(err, "TPMT_SIGNATURE does not decode (%s)",
+		         rc == TSS2_MU_RC_INSUFFICIENT_BUFFER ? "truncated" : "bad value or size");
 		return mu_err(rc);
 	}
 	if (off != len) {
-		seterr(err, "TPMT_SIGNATURE: %zu trailing bytes after the structure", len - off);
+		diag_set(err, "TPMT_SIGNATURE: %zu trailing bytes after the structure", len - off);
 		return ATTEST_E_TRAILING;
 	}
 	*ret = s;

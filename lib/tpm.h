@@ -7,7 +7,7 @@
  * does not match its contents with ATTEST_E_FORMAT. Keys are restricted to
  * what attest supports (RSA-2048, ECC NIST P-256 and P-384; name algorithms
  * SHA-256, SHA-384, SHA-512); anything else is ATTEST_E_UNSUPPORTED with a
- * sentence in struct tpm_error naming the field and its value.
+ * sentence in struct diag naming the field and its value.
  *
  * Nothing here allocates except tpm_public_to_pkey(). */
 #ifndef ATTEST_TPM_H
@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "diag.h"
 #include <tss2/tss2_tpm2_types.h>
 
 /* A Name is nameAlg (2 bytes, big endian) || H(TPMT_PUBLIC). */
@@ -26,10 +28,8 @@
 #define TPM_ATTEST_MAX    ((size_t)sizeof(TPMS_ATTEST))
 #define TPM_SIGNATURE_MAX ((size_t)sizeof(TPMT_SIGNATURE))
 
-/* Why a decode failed, as a sentence. Optional everywhere (NULL is fine). */
-struct tpm_error {
-	char message[192];
-};
+/* Why a decode failed: struct diag (diag.h), a sentence. Optional
+ * everywhere (NULL is fine). */
 
 /* Decode a marshalled TPM2B_PUBLIC (u16 size, then TPMT_PUBLIC) into *ret.
  * Checks: the size field equals the bytes of the TPMT_PUBLIC, nothing
@@ -37,17 +37,16 @@ struct tpm_error {
  * right length, the name algorithm is SHA-256/384/512.
  * Errors: ATTEST_E_TRUNCATED, ATTEST_E_FORMAT, ATTEST_E_TRAILING,
  * ATTEST_E_UNSUPPORTED; *ret untouched on failure. */
-int tpm_public_decode(const uint8_t *buf, size_t len, TPMT_PUBLIC *ret, struct tpm_error *err);
+int tpm_public_decode(const uint8_t *buf, size_t len, TPMT_PUBLIC *ret, struct diag *err);
 
 /* Decode marshalled TPMS_ATTEST bytes (what TPM2_Quote signs; the TPM2B
  * size prefix of TPM2B_ATTEST is NOT included). Only structure is checked
  * here (magic and type are verification results, see quote.h).
  * Errors as tpm_public_decode(). */
-int tpm_attest_decode(const uint8_t *buf, size_t len, TPMS_ATTEST *ret, struct tpm_error *err);
+int tpm_attest_decode(const uint8_t *buf, size_t len, TPMS_ATTEST *ret, struct diag *err);
 
 /* Decode a marshalled TPMT_SIGNATURE. Errors as tpm_public_decode(). */
-int tpm_signature_decode(const uint8_t *buf, size_t len, TPMT_SIGNATURE *ret,
-                         struct tpm_error *err);
+int tpm_signature_decode(const uint8_t *buf, size_t len, TPMT_SIGNATURE *ret, struct diag *err);
 
 /* Marshal a TPMT_PUBLIC into out (cap bytes). On success *ret_len is the
  * byte count. ATTEST_E_LIMIT if it does not fit, ATTEST_E_FORMAT if tss2-mu

@@ -285,7 +285,7 @@ static int step_eventlog_parse(struct run *c)
 		    "the evidence carries no event log, so the PCR values are unexplained");
 		return 0;
 	}
-	struct eventlog_error lerr;
+	struct diag lerr;
 	memset(&lerr, 0, sizeof lerr);
 	int e = eventlog_parse(b->eventlog, b->eventlog_len, &c->log, &lerr);
 	if (e == ATTEST_E_NOMEM)
@@ -1061,7 +1061,7 @@ static int decode_ak(struct run *c)
 		c->ak = *c->in->ak;
 		return 0;
 	}
-	struct tpm_error terr;
+	struct diag terr;
 	if (c->in->ak_public &&
 	    tpm_public_decode(c->in->ak_public, c->in->ak_public_len, &c->ak, &terr) == 0)
 		return 0;

@@ -12,13 +12,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../agent/tpm.h"
+#include "tpmdev.h"
 #include "alg.h"
 #include "err.h"
 #include "eventlog.h"
 #include "fileio.h"
 #include "hex.h"
 #include "sim.h"
+#include "log.h"
 
 static void usage(FILE *f)
 {
@@ -175,7 +176,7 @@ static int cmd_create(int argc, char **argv)
 	uint8_t *raw = NULL;
 	size_t raw_len = 0;
 	struct eventlog *log = NULL;
-	struct eventlog_error perr;
+	struct diag perr;
 	if (fileio_read(logpath, EVENTLOG_MAX_SIZE, &raw, &raw_len) != 0) {
 		fprintf(stderr, "attest-sim create: cannot read event log %s\n", logpath);
 		return 1;
@@ -241,8 +242,7 @@ static int host_dir(const char *arg, struct sim_conf *conf)
 {
 	char dir[SIM_PATH_MAX];
 	if (abspath(arg, dir) != 0 || sim_conf_read(dir, conf) != 0) {
-		fprintf(stderr,
-		        "attest-sim: %s is not a simulated host (no sim.conf; run create)\n", arg);
+		log_error("%s is not a simulated host (no sim.conf; run create)", arg);
 		return ATTEST_E_NOTFOUND;
 	}
 	/* Trust the directory we were given over the one recorded (moved). */
@@ -358,7 +358,7 @@ static int cmd_extend(int argc, char **argv)
 	char *end = NULL;
 	errno = 0;
 	unsigned long pcr = strtoul(argv[2], &end, 10);
-	if (errno || end == argv[2] || *end || pcr >= AGENT_TPM_NUM_PCRS) {
+	if (errno || end == argv[2] || *end || pcr >= TPMDEV_NUM_PCRS) {
 		fprintf(stderr, "attest-sim extend: PCR \"%s\" is not 0-23\n", argv[2]);
 		return 2;
 	}
@@ -381,18 +381,18 @@ static int cmd_extend(int argc, char **argv)
 		fprintf(stderr, "attest-sim extend: %s is not running; boot it first\n", conf.dir);
 		return 1;
 	}
-	char tcti[96], emsg[AGENT_TPM_ERRMSG_SIZE];
+	char tcti[96], emsg[TPMDEV_ERRMSG_SIZE];
 	sim_tcti(tcti, sizeof tcti, run.port);
-	struct agent_tpm *t = NULL;
-	if (agent_tpm_open(tcti, &t, emsg) != 0) {
+	struct tpmdev *t = NULL;
+	if (tpmdev_open(tcti, &t, emsg) != 0) {
 		fprintf(stderr, "attest-sim extend: %s\n", emsg);
 		return 1;
 	}
-	struct agent_tpm_info info;
-	int rc = agent_tpm_info(t, &info);
-	uint16_t algs[AGENT_TPM_MAX_BANKS * 2];
-	uint8_t bufs[AGENT_TPM_MAX_BANKS * 2][64];
-	const uint8_t *dig[AGENT_TPM_MAX_BANKS * 2];
+	struct tpmdev_info info;
+	int rc = tpmdev_info(t, &info);
+	uint16_t algs[TPMDEV_MAX_BANKS * 2];
+	uint8_t bufs[TPMDEV_MAX_BANKS * 2][64];
+	const uint8_t *dig[TPMDEV_MAX_BANKS * 2];
 	size_t n = 0;
 	for (uint32_t i = 0; !rc && i < info.bank_count; i++) {
 		algs[n] = info.banks[i];
@@ -405,10 +405,10 @@ static int cmd_extend(int argc, char **argv)
 		n++;
 	}
 	if (!rc)
-		rc = agent_tpm_pcr_extend(t, (uint32_t)pcr, n, algs, dig);
+		rc = tpmdev_pcr_extend(t, (uint32_t)pcr, n, algs, dig);
 	if (rc)
-		fprintf(stderr, "attest-sim extend: %s\n", agent_tpm_last_error(t));
-	agent_tpm_close(t);
+		fprintf(stderr, "attest-sim extend: %s\n", tpmdev_last_error(t));
+	tpmdev_close(t);
 	return rc ? 1 : 0;
 }
 
@@ -428,16 +428,16 @@ static int cmd_status(int argc, char **argv)
 		printf("{\"running\": false, \"ak\": \"%s\"}\n", conf.ecc_ak ? "ecc" : "rsa");
 		return 0;
 	}
-	char tcti[96], emsg[AGENT_TPM_ERRMSG_SIZE];
+	char tcti[96], emsg[TPMDEV_ERRMSG_SIZE];
 	sim_tcti(tcti, sizeof tcti, run.port);
-	struct agent_tpm *t = NULL;
+	struct tpmdev *t = NULL;
 	uint32_t reset = 0, restart = 0;
-	int rc = agent_tpm_open(tcti, &t, emsg);
-	if (!rc && agent_tpm_clock(t, &reset, &restart) != 0) {
-		snprintf(emsg, sizeof emsg, "%s", agent_tpm_last_error(t));
+	int rc = tpmdev_open(tcti, &t, emsg);
+	if (!rc && tpmdev_clock(t, &reset, &restart) != 0) {
+		snprintf(emsg, sizeof emsg, "%s", tpmdev_last_error(t));
 		rc = ATTEST_E_TPM;
 	}
-	agent_tpm_close(t);
+	tpmdev_close(t);
 	if (rc) {
 		fprintf(stderr, "attest-sim status: %s\n", emsg);
 		return 1;
@@ -450,6 +450,7 @@ static int cmd_status(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	log_init("attest-sim", LOG_LEVEL_INFO);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

@@ -4,11 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../agent/tpm.h"
+#include "tpmdev.h"
 #include "err.h"
 #include "eventlog.h"
 #include "fileio.h"
 #include "sim.h"
+#include "log.h"
 
 int sim_tcti(char *out, size_t cap, unsigned port)
 {
@@ -17,10 +18,10 @@ int sim_tcti(char *out, size_t cap, unsigned port)
 }
 
 /* Which banks the TPM has active: extends carry exactly those. */
-static int active_banks(struct agent_tpm *t, uint16_t *algs, size_t *n)
+static int active_banks(struct tpmdev *t, uint16_t *algs, size_t *n)
 {
-	struct agent_tpm_info info;
-	int rc = agent_tpm_info(t, &info);
+	struct tpmdev_info info;
+	int rc = tpmdev_info(t, &info);
 	if (rc)
 		return rc;
 	*n = 0;
@@ -35,27 +36,27 @@ int sim_boot(const char *dir, unsigned port)
 	uint8_t *raw = NULL;
 	size_t raw_len = 0;
 	struct eventlog *log = NULL;
-	struct eventlog_error perr;
-	struct agent_tpm *t = NULL;
+	struct diag perr;
+	struct tpmdev *t = NULL;
 	int rc = sim_path(path, dir, "eventlog.bin");
 	if (!rc)
 		rc = fileio_read(path, EVENTLOG_MAX_SIZE, &raw, &raw_len);
 	if (rc) {
-		fprintf(stderr, "attest-sim: cannot read %s\n", path);
+		log_error("cannot read %s", path);
 		return rc;
 	}
 	rc = eventlog_parse(raw, raw_len, &log, &perr);
 	free(raw);
 	if (rc) {
-		fprintf(stderr, "attest-sim: %s: %s\n", path, perr.message);
+		log_error("%s: %s", path, perr.message);
 		return rc;
 	}
 
-	char emsg[AGENT_TPM_ERRMSG_SIZE];
+	char emsg[TPMDEV_ERRMSG_SIZE];
 	sim_tcti(tcti, sizeof tcti, port);
-	rc = agent_tpm_open(tcti, &t, emsg);
+	rc = tpmdev_open(tcti, &t, emsg);
 	if (rc) {
-		fprintf(stderr, "attest-sim: %s\n", emsg);
+		log_error("%s", emsg);
 		goto out;
 	}
 
@@ -63,29 +64,27 @@ int sim_boot(const char *dir, unsigned port)
 	 * profile); a StartupLocality event in the log says which. swtpm lets
 	 * us pick it through its control channel (CMD_SET_LOCALITY). */
 	uint8_t loc = log->has_startup_locality ? log->startup_locality : 0;
-	rc = agent_tpm_startup(t, loc);
+	rc = tpmdev_startup(t, loc);
 	if (rc == ATTEST_E_UNSUPPORTED && loc != 0) {
-		fprintf(stderr,
-		        "attest-sim: the emulator cannot start up at locality %u (%s); started at "
-		        "locality 0: PCR 0 will NOT match this log's replay\n",
-		        loc, agent_tpm_last_error(t));
-		rc = agent_tpm_startup(t, 0);
+		log_warning("the emulator cannot start up at locality %u (%s); started at "
+		            "locality 0: PCR 0 will NOT match this log's replay",
+		            loc, tpmdev_last_error(t));
+		rc = tpmdev_startup(t, 0);
 	}
 	if (rc) {
-		fprintf(stderr, "attest-sim: %s\n", agent_tpm_last_error(t));
+		log_error("%s", tpmdev_last_error(t));
 		goto out;
 	}
 	if (log->has_hcrtm)
-		fprintf(stderr,
-		        "attest-sim: this log has an H-CRTM event (PCR 0 starts at 4 on real "
-		        "hardware); the simulator cannot reproduce an H-CRTM sequence with its "
-		        "digest, so PCR 0 will NOT match this log's replay\n");
+		log_warning("this log has an H-CRTM event (PCR 0 starts at 4 on real "
+		            "hardware); the simulator cannot reproduce an H-CRTM sequence with its "
+		            "digest, so PCR 0 will NOT match this log's replay");
 
-	uint16_t algs[AGENT_TPM_MAX_BANKS * 2];
+	uint16_t algs[TPMDEV_MAX_BANKS * 2];
 	size_t nalg = 0;
 	rc = active_banks(t, algs, &nalg);
 	if (rc) {
-		fprintf(stderr, "attest-sim: %s\n", agent_tpm_last_error(t));
+		log_error("%s", tpmdev_last_error(t));
 		goto out;
 	}
 	size_t extended = 0, skipped_pcr = 0;
@@ -93,15 +92,15 @@ int sim_boot(const char *dir, unsigned port)
 		const struct eventlog_event *e = &log->events[i];
 		if (e->type == EV_NO_ACTION)
 			continue;
-		if (e->pcr >= AGENT_TPM_NUM_PCRS) {
+		if (e->pcr >= TPMDEV_NUM_PCRS) {
 			skipped_pcr++;
 			continue;
 		}
 		/* One digest per bank the TPM has and the event carries: a bank
 		 * the log lacks stays as the TPM has it (the verifier sees a
 		 * value the log does not explain, as on a real host). */
-		uint16_t ea[AGENT_TPM_MAX_BANKS * 2];
-		const uint8_t *ed[AGENT_TPM_MAX_BANKS * 2];
+		uint16_t ea[TPMDEV_MAX_BANKS * 2];
+		const uint8_t *ed[TPMDEV_MAX_BANKS * 2];
 		size_t n = 0;
 		for (size_t b = 0; b < nalg; b++)
 			for (uint32_t d = 0; d < e->digest_count; d++)
@@ -113,20 +112,18 @@ int sim_boot(const char *dir, unsigned port)
 				}
 		if (n == 0)
 			continue;
-		rc = agent_tpm_pcr_extend(t, e->pcr, n, ea, ed);
+		rc = tpmdev_pcr_extend(t, e->pcr, n, ea, ed);
 		if (rc) {
-			fprintf(stderr, "attest-sim: event %u: %s\n", e->number,
-			        agent_tpm_last_error(t));
+			log_error("event %u: %s", e->number, tpmdev_last_error(t));
 			goto out;
 		}
 		extended++;
 	}
 	if (skipped_pcr)
-		fprintf(stderr, "attest-sim: %zu events name a PCR beyond 23; not extended\n",
-		        skipped_pcr);
+		log_warning("%zu events name a PCR beyond 23; not extended", skipped_pcr);
 	(void)extended;
 out:
-	agent_tpm_close(t);
+	tpmdev_close(t);
 	eventlog_free(log);
 	return rc;
 }

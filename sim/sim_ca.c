@@ -16,6 +16,7 @@
 #include "err.h"
 #include "fileio.h"
 #include "sim.h"
+#include "log.h"
 
 #define CA_DAYS 3650
 
@@ -88,7 +89,7 @@ out:
 int sim_ca_ensure(const char *ca_dir)
 {
 	if (mkdir(ca_dir, 0755) != 0 && errno != EEXIST) {
-		fprintf(stderr, "attest-sim: cannot create %s: %s\n", ca_dir, strerror(errno));
+		log_error("cannot create %s: %s", ca_dir, strerror(errno));
 		return ATTEST_E_IO;
 	}
 	char lock[SIM_PATH_MAX], pem[SIM_PATH_MAX];
@@ -99,7 +100,7 @@ int sim_ca_ensure(const char *ca_dir)
 		return rc;
 	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0 || flock(fd, LOCK_EX) != 0) {
-		fprintf(stderr, "attest-sim: cannot lock %s: %s\n", lock, strerror(errno));
+		log_error("cannot lock %s: %s", lock, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return ATTEST_E_IO;
@@ -108,7 +109,7 @@ int sim_ca_ensure(const char *ca_dir)
 	if (access(pem, R_OK) != 0) {
 		rc = create_ca(ca_dir);
 		if (rc)
-			fprintf(stderr, "attest-sim: cannot create the test CA in %s\n", ca_dir);
+			log_error("cannot create the test CA in %s", ca_dir);
 	}
 	close(fd);
 	return rc;

@@ -16,6 +16,7 @@
 
 #include "err.h"
 #include "sim.h"
+#include "log.h"
 
 extern char **environ;
 
@@ -111,7 +112,7 @@ static int spawn_swtpm(const char *dir, unsigned port, pid_t *ret)
 		goto out;
 	int e = posix_spawnp(ret, "swtpm", &fa, &at, argv, environ);
 	if (e != 0) {
-		fprintf(stderr, "attest-sim: cannot run swtpm: %s\n", strerror(e));
+		log_error("cannot run swtpm: %s", strerror(e));
 		goto out;
 	}
 	rc = 0;
@@ -156,12 +157,11 @@ int sim_swtpm_start(const char *dir, struct sim_run *ret)
 		if (!exited) {
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);
-			fprintf(stderr, "attest-sim: swtpm did not come up on port %u\n", port);
+			log_error("swtpm did not come up on port %u", port);
 			return ATTEST_E_IO;
 		}
 	}
-	fprintf(stderr, "attest-sim: swtpm exited at start %d times; see %s/swtpm.log\n",
-	        START_ATTEMPTS, dir);
+	log_error("swtpm exited at start %d times; see %s/swtpm.log", START_ATTEMPTS, dir);
 	return ATTEST_E_IO;
 }
 
@@ -216,7 +216,7 @@ int sim_ctrl_init(unsigned ctrl_port)
 	uint32_t code =
 	    (uint32_t)res[0] << 24 | (uint32_t)res[1] << 16 | (uint32_t)res[2] << 8 | res[3];
 	if (code != 0) {
-		fprintf(stderr, "attest-sim: swtpm CMD_INIT answered 0x%08x\n", code);
+		log_error("swtpm CMD_INIT answered 0x%08x", code);
 		return ATTEST_E_IO;
 	}
 	return 0;

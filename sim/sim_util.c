@@ -12,6 +12,7 @@
 #include "err.h"
 #include "fileio.h"
 #include "sim.h"
+#include "log.h"
 
 extern char **environ;
 
@@ -196,7 +197,7 @@ int sim_run_wait(char *const argv[], const char *logpath)
 		goto out;
 	pid_t pid;
 	if (posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) != 0) {
-		fprintf(stderr, "attest-sim: cannot run %s: %s\n", argv[0], strerror(errno));
+		log_error("cannot run %s: %s", argv[0], strerror(errno));
 		goto out;
 	}
 	int st = 0;
@@ -206,8 +207,8 @@ int sim_run_wait(char *const argv[], const char *logpath)
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		rc = 0;
 	else
-		fprintf(stderr, "attest-sim: %s failed (status %d); see %s\n", argv[0],
-		        WIFEXITED(st) ? WEXITSTATUS(st) : -1, logpath);
+		log_error("%s failed (status %d); see %s", argv[0],
+		          WIFEXITED(st) ? WEXITSTATUS(st) : -1, logpath);
 out:
 	posix_spawn_file_actions_destroy(&fa);
 	return rc;

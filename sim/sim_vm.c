@@ -24,6 +24,7 @@
 #include "err.h"
 #include "fileio.h"
 #include "sim.h"
+#include "log.h"
 
 extern char **environ;
 
@@ -121,7 +122,7 @@ static int spawn_detached(char *const argv[], const char *logpath, pid_t *ret)
 		goto out;
 	int e = posix_spawnp(ret, argv[0], &fa, &at, argv, environ);
 	if (e != 0) {
-		fprintf(stderr, "attest-sim: cannot run %s: %s\n", argv[0], strerror(e));
+		log_error("cannot run %s: %s", argv[0], strerror(e));
 		goto out;
 	}
 	rc = 0;
@@ -373,7 +374,7 @@ static int start_swtpm(const char *dir, pid_t *ret)
 	struct sockaddr_un a;
 	if (sim_path(st, dir, "state") || sim_path(sock, dir, "swtpm.sock") ||
 	    sim_path(lp, dir, "swtpm.log") || strlen(sock) >= sizeof a.sun_path) {
-		fprintf(stderr, "attest-sim: %s is too long a path for swtpm's socket\n", dir);
+		log_error("%s is too long a path for swtpm's socket", dir);
 		return ATTEST_E_LIMIT;
 	}
 	unlink(sock);
@@ -395,7 +396,7 @@ static int start_swtpm(const char *dir, pid_t *ret)
 			break;
 		sleep_ms(10);
 	}
-	fprintf(stderr, "attest-sim: swtpm did not come up; see %s\n", lp);
+	log_error("swtpm did not come up; see %s", lp);
 	stop_pid(*ret, sim_pid_is_ours, dir);
 	return ATTEST_E_IO;
 }
@@ -565,7 +566,7 @@ static void console_tail(const char *dir, size_t from)
 	while (start > 0 && lines < 8)
 		if (buf[--start] == '\n' && start + 1 < len)
 			lines++;
-	fprintf(stderr, "attest-sim: last console lines (%s):\n", path);
+	log_info("last console lines (%s):", path);
 	/* Printable text only: the firmware paints the screen with ANSI escape
 	 * sequences (ESC [ ... letter), which are skipped. */
 	for (size_t i = start; i < len; i++) {
@@ -603,9 +604,9 @@ static int wait_agent(const char *dir, const struct vm_run *r, size_t from, int 
 		sleep_ms(200);
 	}
 	if (!why)
-		fprintf(stderr, "attest-sim: the agent did not come up within %d s\n", timeout_s);
+		log_error("the agent did not come up within %d s", timeout_s);
 	else
-		fprintf(stderr, "attest-sim: boot failed: %s\n", why);
+		log_error("boot failed: %s", why);
 	console_tail(dir, from);
 	return ATTEST_E_IO;
 }
@@ -686,7 +687,7 @@ static int apply_disk_opts(const char *dir, const struct boot_opts *o)
 	if (!rc && o->noise >= 0)
 		rc = data_put(dir, "tpm-noise", o->noise ? "1\n" : NULL);
 	if (rc)
-		fprintf(stderr, "attest-sim: cannot write the guest's data disk (mtools)\n");
+		log_error("cannot write the guest's data disk (mtools)");
 	return rc;
 }
 
@@ -874,8 +875,7 @@ static int helper_paths(char helper[SIM_PATH_MAX], char agent[SIM_PATH_MAX])
 			return ATTEST_E_LIMIT;
 	}
 	if (access(helper, R_OK) != 0 || access(agent, X_OK) != 0) {
-		fprintf(stderr, "attest-sim: need %s and %s (ATTEST_VM_HELPER, ATTEST_VM_AGENT)\n",
-		        helper, agent);
+		log_error("need %s and %s (ATTEST_VM_HELPER, ATTEST_VM_AGENT)", helper, agent);
 		return ATTEST_E_NOTFOUND;
 	}
 	return 0;
@@ -912,7 +912,7 @@ static int helper(const char *dir, char *const args[])
 			return 1;
 	int code = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 	if (code != 0) {
-		fprintf(stderr, "attest-sim: %s %s failed; from %s:\n", args[0], args[1], log);
+		log_error("%s %s failed; from %s:", args[0], args[1], log);
 		uint8_t *buf = NULL;
 		size_t len = 0;
 		if (fileio_read(log, 1 << 20, &buf, &len) == 0) {

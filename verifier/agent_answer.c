@@ -106,7 +106,7 @@ int agent_answer_identity(const uint8_t *body, size_t len, struct agent_identity
 		ret->chain[ret->nchain].len = dl;
 		ret->nchain++;
 	}
-	struct tpm_error te = {{0}};
+	struct tpm_error te = {0};
 	if (b64_member(tpm, "ek_public", TPM_PUBLIC_MAX, &ret->ek_public, &ret->ek_public_len) <
 	        0 ||
 	    tpm_public_decode(ret->ek_public, ret->ek_public_len, &ret->ek, &te) < 0) {
@@ -114,7 +114,7 @@ int agent_answer_identity(const uint8_t *body, size_t len, struct agent_identity
 		ret->ek_public = NULL;
 		ret->ek_public_len = 0;
 		snprintf(ret->ek_error, sizeof ret->ek_error,
-		         "the agent's EK public area is unusable: %s",
+		         "the agent's EK public area is unusable: %.215s",
 		         te.message[0] ? te.message : "missing or not base64");
 	} else {
 		ret->ek_ok = true;
@@ -135,12 +135,13 @@ int agent_answer_ak(const uint8_t *body, size_t len, uint8_t **ret_public, size_
 	uint8_t *pub = NULL;
 	size_t pl = 0;
 	TPMT_PUBLIC ak;
-	struct tpm_error te = {{0}};
+	struct tpm_error te = {0};
 	if (o == NULL || b64_member(o, "ak_public", TPM_PUBLIC_MAX, &pub, &pl) < 0 ||
 	    tpm_public_decode(pub, pl, &ak, &te) < 0) {
 		free(pub);
 		json_decref(o);
-		snprintf(msg, AGENT_ANSWER_MSG_SIZE, "the agent's AK public area is unusable: %s",
+		snprintf(msg, AGENT_ANSWER_MSG_SIZE,
+		         "the agent's AK public area is unusable: %.215s",
 		         te.message[0] ? te.message : "missing or not base64");
 		return ATTEST_E_FORMAT;
 	}

@@ -437,7 +437,7 @@ void api_evidence_dry_run(struct verifier *v, struct https_request *req, json_t 
 	json_decref(pj);
 	if (rc == 0)
 		rc = parse_log(e, &p);
-	struct policy_error pe = {""};
+	struct policy_error pe = {0};
 	if (rc == 0)
 		rc = host_policy_load(v->store, h->id, &base, &pe);
 	if (rc == 0) {
@@ -450,7 +450,7 @@ void api_evidence_dry_run(struct verifier *v, struct https_request *req, json_t 
 	if (rc < 0) {
 		char msg[320];
 		snprintf(msg, sizeof msg,
-		         "the policy could not be learned from the stored evidence%s%s",
+		         "the policy could not be learned from the stored evidence%s%.227s",
 		         pe.message[0] ? ": the host's policy does not parse: " : "", pe.message);
 		https_reply_error(req, 500, "INTERNAL", msg);
 		goto out;

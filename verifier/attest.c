@@ -1095,7 +1095,7 @@ static void on_quote(const struct https_result *res, void *arg)
 		return;
 	}
 	struct bundle *b = NULL;
-	struct bundle_error be = {{0}};
+	struct bundle_error be = {0};
 	if (bundle_parse(res->body, res->body_len, &b, &be) < 0) {
 		snprintf(m, sizeof m, "the agent's evidence is malformed: %s", be.message);
 		job_red(j, REASON_EVIDENCE_MALFORMED, m, NULL, NULL);
@@ -1119,7 +1119,7 @@ static void on_quote(const struct https_result *res, void *arg)
 	struct store_host *h = NULL;
 	struct store_ak *ak = NULL;
 	struct policy *p = NULL;
-	struct policy_error pe = {""};
+	struct policy_error pe = {0};
 	if ((rc = store_host_get(v->store, j->host_id, &h)) < 0 ||
 	    (rc = store_ak_current(v->store, j->host_id, &ak)) < 0 ||
 	    (rc = host_policy_load(v->store, j->host_id, &p, &pe)) < 0) {

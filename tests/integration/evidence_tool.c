@@ -32,7 +32,7 @@ static int load_pub(const char *path, TPMT_PUBLIC *pub)
 		fprintf(stderr, "evidence-tool: cannot read %s\n", path);
 		return -1;
 	}
-	struct tpm_error err = {{0}};
+	struct diag err = {0};
 	int e = tpm_public_decode(buf, len, pub, &err);
 	free(buf);
 	if (e < 0) {

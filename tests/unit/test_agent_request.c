@@ -4,6 +4,7 @@
  * untouched when a body is refused. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -80,7 +81,7 @@ static void test_body_refusals(void **state)
 	memset(&r, 0xa5, sizeof r);
 	char msg[AGENT_REQ_MSG_SIZE];
 	assert_int_equal(agent_request_ak(NULL, 0, &r, msg), 0);
-	assert_int_equal(r.ak_alg, AGENT_TPM_AK_RSA);
+	assert_int_equal(r.ak_alg, AGENT_REQ_AK_RSA);
 	assert_null(r.cred);
 }
 
@@ -92,14 +93,14 @@ static void test_ak(void **state)
 	char msg[AGENT_REQ_MSG_SIZE];
 	memset(&r, 0xa5, sizeof r);
 	assert_int_equal(parse(agent_request_ak, "{}", &r, msg), 0);
-	assert_int_equal(r.ak_alg, AGENT_TPM_AK_RSA);
+	assert_int_equal(r.ak_alg, AGENT_REQ_AK_RSA);
 	assert_null(r.cred); /* zeroed first */
 	assert_null(r.secret);
 	assert_int_equal(r.nonce_len, 0);
 	assert_int_equal(parse(agent_request_ak, "{\"type\":\"rsa\"}", &r, msg), 0);
-	assert_int_equal(r.ak_alg, AGENT_TPM_AK_RSA);
+	assert_int_equal(r.ak_alg, AGENT_REQ_AK_RSA);
 	assert_int_equal(parse(agent_request_ak, "{\"type\":\"ecc\",\"unknown\":[1]}", &r, msg), 0);
-	assert_int_equal(r.ak_alg, AGENT_TPM_AK_ECC);
+	assert_int_equal(r.ak_alg, AGENT_REQ_AK_ECC);
 	assert_int_equal(parse(agent_request_ak, "{\"type\":null}", &r, msg), ATTEST_E_FORMAT);
 
 	check_refused(agent_request_ak, "{\"type\":\"RSA\"}", ATTEST_E_FORMAT,
@@ -159,16 +160,16 @@ static void test_activate_accepts(void **state)
 	assert_null(r.secret);
 	agent_request_clear(NULL);
 
-	/* the largest: a 68-byte name, blobs of AGENT_TPM_BLOB_MAX */
+	/* the largest: a 68-byte name, blobs of AGENT_REQ_BLOB_MAX */
 	char name[2 * AGENT_REQ_NAME_MAX + 1];
 	memset(name, 'f', sizeof name - 1);
 	name[sizeof name - 1] = '\0';
-	text = activate_body(name, AGENT_TPM_BLOB_MAX, AGENT_TPM_BLOB_MAX);
+	text = activate_body(name, AGENT_REQ_BLOB_MAX, AGENT_REQ_BLOB_MAX);
 	assert_int_equal(parse(agent_request_activate, text, &r, msg), 0);
 	free(text);
 	assert_int_equal(r.ak_name_len, AGENT_REQ_NAME_MAX);
-	assert_int_equal(r.cred_len, AGENT_TPM_BLOB_MAX);
-	assert_int_equal(r.secret_len, AGENT_TPM_BLOB_MAX);
+	assert_int_equal(r.cred_len, AGENT_REQ_BLOB_MAX);
+	assert_int_equal(r.secret_len, AGENT_REQ_BLOB_MAX);
 	agent_request_clear(&r);
 }
 
@@ -215,15 +216,15 @@ static void test_activate_refusals(void **state)
 	              "{\"ak_name\":\"000b\",\"credential_blob\":\"AAE=\",\"secret\":\"AA==\"}",
 	              ATTEST_E_FORMAT, "\"secret\" is too short to be a TPM2B structure");
 
-	/* one byte over AGENT_TPM_BLOB_MAX: ATTEST_E_LIMIT, and nothing leaks (ASan) */
+	/* one byte over AGENT_REQ_BLOB_MAX: ATTEST_E_LIMIT, and nothing leaks (ASan) */
 	char limit[64];
 	snprintf(limit, sizeof limit, "\"credential_blob\" is larger than %u bytes",
-	         AGENT_TPM_BLOB_MAX);
-	text = activate_body("000b", AGENT_TPM_BLOB_MAX + 1, 2);
+	         AGENT_REQ_BLOB_MAX);
+	text = activate_body("000b", AGENT_REQ_BLOB_MAX + 1, 2);
 	check_refused(agent_request_activate, text, ATTEST_E_LIMIT, limit);
 	free(text);
-	snprintf(limit, sizeof limit, "\"secret\" is larger than %u bytes", AGENT_TPM_BLOB_MAX);
-	text = activate_body("000b", 2, AGENT_TPM_BLOB_MAX + 1);
+	snprintf(limit, sizeof limit, "\"secret\" is larger than %u bytes", AGENT_REQ_BLOB_MAX);
+	text = activate_body("000b", 2, AGENT_REQ_BLOB_MAX + 1);
 	check_refused(agent_request_activate, text, ATTEST_E_LIMIT, limit);
 	free(text);
 }

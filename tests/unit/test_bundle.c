@@ -78,7 +78,7 @@ static struct bundle *parse_json(json_t *o)
 {
 	char *s = json_dumps(o, JSON_COMPACT);
 	struct bundle *b = NULL;
-	struct bundle_error err;
+	struct diag err;
 	int e = bundle_parse((const uint8_t *)s, strlen(s), &b, &err);
 	if (e != 0)
 		fail_msg("bundle_parse: %s", err.message);
@@ -199,7 +199,7 @@ static void test_whole_verification(void **state)
 	free(other);
 }
 
-static int parse_str(const char *s, struct bundle_error *err)
+static int parse_str(const char *s, struct diag *err)
 {
 	struct bundle *b = NULL;
 	int e = bundle_parse((const uint8_t *)s, strlen(s), &b, err);
@@ -213,7 +213,7 @@ static void test_parse_errors(void **state)
 	uint8_t pcrs[8][32] = {{0}}, nonce[32] = {1};
 	json_t *meta = json_object();
 	json_t *good = make_bundle(key, pcrs, nonce, meta, NULL, 0);
-	struct bundle_error err;
+	struct diag err;
 	static const struct {
 		const char *key;
 		const char *json; /* replacement value, JSON text; NULL deletes */
@@ -279,7 +279,7 @@ static void test_bad_ak_in_bundle(void **state)
 	    "{\"ak_public\":\"AAA=\",\"quote\":\"AA==\",\"signature\":\"AA==\","
 	    "\"pcrs\":{},\"nonce\":\"00000000000000000000000000000000\",\"metadata\":{}}";
 	struct bundle *b = NULL;
-	struct bundle_error err;
+	struct diag err;
 	assert_int_equal(bundle_parse((const uint8_t *)s, strlen(s), &b, &err), 0);
 	struct bundle_result *res = calloc(1, sizeof *res);
 	assert_int_equal(bundle_verify(b, NULL, NULL, 0, res), 0);

@@ -26,7 +26,7 @@ static const uint8_t sep[4] = {0, 0, 0, 0};
 static void expect_error(const struct tbuf *b, int code, size_t offset, size_t event)
 {
 	struct eventlog *log = (struct eventlog *)0x1;
-	struct eventlog_error err;
+	struct diag err;
 	int e = eventlog_parse(b->p, b->len, &log, &err);
 	if (e != code)
 		fail_msg("expected %d, got %d (%s)", code, e, err.message);
@@ -42,7 +42,7 @@ static void expect_error(const struct tbuf *b, int code, size_t offset, size_t e
 static struct eventlog *parse_ok(const struct tbuf *b)
 {
 	struct eventlog *log = NULL;
-	struct eventlog_error err;
+	struct diag err;
 	int e = eventlog_parse(b->p, b->len, &log, &err);
 	if (e != 0)
 		fail_msg("parse failed: %d %s", e, err.message);
@@ -111,7 +111,7 @@ static void test_short_by_one_every_prefix(void **state)
 	build_basic(&b);
 	for (size_t n = 1; n < b.len; n++) {
 		struct eventlog *log = NULL;
-		struct eventlog_error err;
+		struct diag err;
 		int e = eventlog_parse(b.p, n, &log, &err);
 		if (e == 0) {
 			/* Only at a record boundary (or into zero padding). */
@@ -498,7 +498,7 @@ static void test_real_logs_replay(void **state)
 		uint8_t *buf = testutil_read_file(bpath, &len);
 		assert_non_null(buf);
 		struct eventlog *log = NULL;
-		struct eventlog_error err;
+		struct diag err;
 		if (eventlog_parse(buf, len, &log, &err) != 0)
 			fail_msg("%s: %s", bpath, err.message);
 		struct eventlog_pcrs p;
@@ -559,7 +559,7 @@ static void test_real_logs_parse(void **state)
 		uint8_t *buf = testutil_read_file(path, &len);
 		assert_non_null(buf);
 		struct eventlog *log = NULL;
-		struct eventlog_error err;
+		struct diag err;
 		if (eventlog_parse(buf, len, &log, &err) != 0)
 			fail_msg("%s: %s", path, err.message);
 		assert_int_equal(log->event_count, counts[i]);
@@ -571,7 +571,7 @@ static void test_real_logs_parse(void **state)
 	    testutil_read_file(TESTDATA_DIR "/eventlogs/malformed-keylime-bogus-text.bin", &len);
 	assert_non_null(buf);
 	struct eventlog *log = NULL;
-	struct eventlog_error err;
+	struct diag err;
 	assert_true(eventlog_parse(buf, len, &log, &err) < 0);
 	assert_null(log);
 	assert_non_null(strstr(err.message, "offset 28"));

@@ -28,7 +28,7 @@ struct derived {
 
 static void derive(const struct tbuf *b, struct derived *d)
 {
-	struct eventlog_error err;
+	struct diag err;
 	if (eventlog_parse(b->p, b->len, &d->log, &err) != 0)
 		fail_msg("parse: %s", err.message);
 	assert_int_equal(eventlog_content_check(d->log, &d->c), 0);

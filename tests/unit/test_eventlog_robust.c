@@ -25,7 +25,7 @@ static size_t parsed_ok, parse_errors;
 static void full_pipeline(const uint8_t *buf, size_t len)
 {
 	struct eventlog *log = NULL;
-	struct eventlog_error err;
+	struct diag err;
 	int e = eventlog_parse(buf, len, &log, &err);
 	if (e < 0) {
 		assert_true(e > ATTEST_E__MIN);

@@ -62,7 +62,7 @@ static void test_builtin_default(void **state)
 {
 	struct fx *f = *state;
 	struct policy *p = NULL;
-	struct policy_error pe;
+	struct diag pe;
 	memset(&pe, 'x', sizeof pe);
 	assert_int_equal(host_policy_load(f->s, f->host, &p, &pe), 0);
 	assert_non_null(p);
@@ -81,7 +81,7 @@ static void test_assigned_policy(void **state)
 	assign(f, "base", text);
 	free(text);
 	struct policy *p = NULL;
-	struct policy_error pe;
+	struct diag pe;
 	assert_int_equal(host_policy_load(f->s, f->host, &p, &pe), 0);
 	assert_non_null(p);
 	assert_string_equal(pe.message, "");
@@ -94,7 +94,7 @@ static void test_parse_error_kept(void **state)
 	/* stored, then no longer acceptable (e.g. written by another version) */
 	assign(f, "odd", "{\"version\":1,\"requirements\":{\"banks\":[\"md5\"]}}");
 	struct policy *p = NULL;
-	struct policy_error pe;
+	struct diag pe;
 	int rc = host_policy_load(f->s, f->host, &p, &pe);
 	assert_true(rc < 0);
 	assert_null(p);
@@ -107,7 +107,7 @@ static void test_newer_version_kept(void **state)
 	struct fx *f = *state;
 	assign(f, "future", "{\"version\":2}");
 	struct policy *p = NULL;
-	struct policy_error pe;
+	struct diag pe;
 	assert_true(host_policy_load(f->s, f->host, &p, &pe) < 0);
 	assert_null(p);
 	if (strstr(pe.message, "version") == NULL)

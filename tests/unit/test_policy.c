@@ -32,7 +32,7 @@ static void assert_round_trip(const struct policy *p)
 {
 	char *a = to_json(p);
 	struct policy *q = NULL;
-	struct policy_error err;
+	struct diag err;
 	int e = policy_parse(a, strlen(a), &q, &err);
 	if (e < 0)
 		fprintf(stderr, "%s\n%s\n", a, err.message);
@@ -151,7 +151,7 @@ static void test_full_round_trip(void **state)
 {
 	(void)state;
 	struct policy *p = NULL;
-	struct policy_error err;
+	struct diag err;
 	int e = policy_parse(full, strlen(full), &p, &err);
 	if (e < 0)
 		fprintf(stderr, "%s\n", err.message);
@@ -278,7 +278,7 @@ static void test_errors_name_the_key(void **state)
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct policy *p = (struct policy *)0x1;
-		struct policy_error err;
+		struct diag err;
 		memset(&err, 0, sizeof err);
 		int e = policy_parse(cases[i].json, strlen(cases[i].json), &p, &err);
 		if (e != cases[i].rc || !strstr(err.message, cases[i].says)) {
@@ -298,7 +298,7 @@ static void test_ek_trust(void **state)
 	static const char doc[] =
 	    "{\"version\":1,\"requirements\":{\"ek_trust\":[\"operator_key\",\"certified\"]}}";
 	struct policy *p = NULL;
-	struct policy_error err;
+	struct diag err;
 	assert_int_equal(policy_parse(doc, strlen(doc), &p, &err), 0);
 	assert_int_equal(p->ek_trust, POLICY_EK_CERTIFIED | POLICY_EK_OPERATOR_KEY);
 	char *j = to_json(p);
@@ -322,7 +322,7 @@ static void test_caps(void **state)
 {
 	(void)state;
 	struct policy *p = NULL;
-	struct policy_error err;
+	struct diag err;
 	/* one list entry more than the cap */
 	size_t n = 32 + (POLICY_MAX_ITEMS + 1) * 5;
 	char *s = malloc(n);

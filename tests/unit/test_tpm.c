@@ -87,7 +87,7 @@ static void test_public_truncations_and_trailing(void **state)
 	uint8_t *more = malloc(len + 1);
 	memcpy(more, pub, len);
 	more[len] = 0;
-	struct tpm_error err;
+	struct diag err;
 	assert_int_equal(tpm_public_decode(more, len + 1, &p, &err), ATTEST_E_TRAILING);
 	assert_non_null(strstr(err.message, "trailing"));
 	/* size field one too small: the TPMT_PUBLIC no longer fits */
@@ -102,7 +102,7 @@ static void test_unsupported_keys(void **state)
 	EVP_PKEY *k = tb_ec_key("P-256");
 	TPMT_PUBLIC p, q;
 	uint8_t buf[1024];
-	struct tpm_error err;
+	struct diag err;
 	tb_public(k, TB_AK_ATTRS, TPM2_ALG_ECDSA, &p);
 	size_t n = tb_marshal_public(&p, buf, sizeof buf);
 	assert_int_equal(tpm_public_decode(buf, n, &q, NULL), 0);

@@ -907,7 +907,7 @@ static void test_reason_order(void **state)
 	snprintf(bad, sizeof bad,
 	         "{\"version\":1,\"reference\":{\"pcrs\":{\"sha256\":{\"0\":[\"%064d\"]}}}}", 0);
 	struct policy *p = NULL;
-	struct policy_error perr;
+	struct diag perr;
 	int pe = policy_parse(bad, strlen(bad), &p, &perr);
 	if (pe < 0)
 		fprintf(stderr, "%s\n", perr.message);

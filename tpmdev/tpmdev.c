@@ -1,6 +1,6 @@
-/* The agent's TPM module (see tpm.h for the contract, docs/agent-tpm.md for
+/* tpmdev, the TPM module (see tpmdev.h for the contract, docs/agent-tpm.md for
  * the why). tpm2-tss ESAPI over tctildr. */
-#include "tpm.h"
+#include "tpmdev.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -25,10 +25,10 @@
 
 #include "alg.h"
 #include "err.h"
-#include "tpm_templates.h"
+#include "tpmdev_templates.h"
 
 /* The TCTI ESAPI talks to: a thin layer over the real one (tctildr) that
- * bounds every wait for a response (agent_tpm_set_timeout). tpm2-tss's
+ * bounds every wait for a response (tpmdev_set_timeout). tpm2-tss's
  * synchronous calls would wait for ever, and the swtpm/mssim TCTIs refuse a
  * receive timeout; so before handing the receive to the real TCTI, this
  * layer polls its poll handles with the time left. When the deadline passes
@@ -37,7 +37,7 @@
 struct deadline_tcti {
 	TSS2_TCTI_CONTEXT_COMMON_V2 common; /* must be first: ESAPI casts */
 	TSS2_TCTI_CONTEXT *inner;
-	struct agent_tpm *t;
+	struct tpmdev *t;
 	bool awaiting; /* a command went out, its response not yet polled for */
 	/* swtpm with a deadline: our own socket to its data port (its TCTI
 	 * offers neither poll handles nor receive timeouts); -1 otherwise. */
@@ -46,7 +46,7 @@ struct deadline_tcti {
 	bool have_hdr;
 };
 
-struct agent_tpm {
+struct tpmdev {
 	ESYS_CONTEXT *esys;
 	TSS2_TCTI_CONTEXT *tcti; /* the real TCTI */
 	struct deadline_tcti dl;
@@ -55,7 +55,7 @@ struct agent_tpm {
 	bool ek_persistent; /* t->ek is a persistent handle: close it, never flush */
 	uint32_t ek_handle;
 	char *tcti_conf;
-	char err[AGENT_TPM_ERRMSG_SIZE];
+	char err[TPMDEV_ERRMSG_SIZE];
 	UINT16 nv_buffer_max;
 
 	bool have_ek;
@@ -76,8 +76,8 @@ struct agent_tpm {
 	size_t ak_name_len;
 };
 
-__attribute__((format(printf, 3, 4))) static int fail(struct agent_tpm *t, int code,
-                                                      const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(struct tpmdev *t, int code, const char *fmt,
+                                                      ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -87,7 +87,7 @@ __attribute__((format(printf, 3, 4))) static int fail(struct agent_tpm *t, int c
 }
 
 /* The one place a TSS2_RC becomes an attest error. */
-static int fail_rc(struct agent_tpm *t, const char *what, TSS2_RC rc)
+static int fail_rc(struct tpmdev *t, const char *what, TSS2_RC rc)
 {
 	if (t->timed_out)
 		return fail(t, ATTEST_E_TPM, "%s: the TPM did not answer within %u ms", what,
@@ -111,7 +111,7 @@ static bool rc_retryable(TSS2_RC rc)
  * two seconds instead of hanging the caller. */
 static bool retry_again(TSS2_RC rc, unsigned *attempt)
 {
-	if (!rc_retryable(rc) || *attempt + 1 >= AGENT_TPM_RETRIES)
+	if (!rc_retryable(rc) || *attempt + 1 >= TPMDEV_RETRIES)
 		return false;
 	(*attempt)++;
 	long ms = (rc & 0xFFFFu) == TPM2_RC_TESTING ? 100 : 5L * *attempt;
@@ -121,7 +121,7 @@ static bool retry_again(TSS2_RC rc, unsigned *attempt)
 	return true;
 }
 
-static void flush(struct agent_tpm *t, ESYS_TR *h)
+static void flush(struct tpmdev *t, ESYS_TR *h)
 {
 	if (*h == ESYS_TR_NONE)
 		return;
@@ -139,37 +139,31 @@ static void flush(struct agent_tpm *t, ESYS_TR *h)
 	*h = ESYS_TR_NONE;
 }
 
-const char *agent_tpm_ek_kind_name(enum agent_tpm_ek_kind kind)
+const char *tpmdev_ek_kind_name(enum tpmdev_ek_kind kind)
 {
 	switch (kind) {
-	case AGENT_TPM_EK_RSA2048: return "rsa2048";
-	case AGENT_TPM_EK_ECC_P256: return "ecc-p256";
-	case AGENT_TPM_EK_RSA2048_H: return "rsa2048-h";
-	case AGENT_TPM_EK_ECC_P256_H: return "ecc-p256-h";
-	case AGENT_TPM_EK_ECC_P384_H: return "ecc-p384-h";
+	case TPMDEV_EK_RSA2048: return "rsa2048";
+	case TPMDEV_EK_ECC_P256: return "ecc-p256";
+	case TPMDEV_EK_RSA2048_H: return "rsa2048-h";
+	case TPMDEV_EK_ECC_P256_H: return "ecc-p256-h";
+	case TPMDEV_EK_ECC_P384_H: return "ecc-p384-h";
 	default: return "unknown";
 	}
 }
 
-uint32_t agent_tpm_ek_cert_index(enum agent_tpm_ek_kind kind)
+uint32_t tpmdev_ek_cert_index(enum tpmdev_ek_kind kind)
 {
 	switch (kind) {
-	case AGENT_TPM_EK_RSA2048: return AGENT_TPM_NV_RSA2048_EKCERT;
-	case AGENT_TPM_EK_ECC_P256: return AGENT_TPM_NV_ECC_P256_EKCERT;
-	case AGENT_TPM_EK_RSA2048_H: return AGENT_TPM_NV_RSA2048_HI_EKCERT;
-	case AGENT_TPM_EK_ECC_P256_H: return AGENT_TPM_NV_ECC_P256_HI_EKCERT;
-	case AGENT_TPM_EK_ECC_P384_H: return AGENT_TPM_NV_ECC_P384_HI_EKCERT;
+	case TPMDEV_EK_RSA2048: return TPMDEV_NV_RSA2048_EKCERT;
+	case TPMDEV_EK_ECC_P256: return TPMDEV_NV_ECC_P256_EKCERT;
+	case TPMDEV_EK_RSA2048_H: return TPMDEV_NV_RSA2048_HI_EKCERT;
+	case TPMDEV_EK_ECC_P256_H: return TPMDEV_NV_ECC_P256_HI_EKCERT;
+	case TPMDEV_EK_ECC_P384_H: return TPMDEV_NV_ECC_P384_HI_EKCERT;
 	default: return 0;
 	}
 }
 
 /* ---- PCR selections ---------------------------------------------------- */
-
-static uint16_t bank_alg(const char *name, size_t n)
-{
-	const struct alg_hash *h = alg_bank_by_name(name, n);
-	return h ? h->id : 0;
-}
 
 static size_t alg_size(uint16_t alg)
 {
@@ -183,99 +177,14 @@ static const char *bank_name(uint16_t alg)
 	return h ? h->name : "unknown";
 }
 
-/* A PCR number: decimal digits only, 0..23. */
-static bool parse_pcr(const char *s, size_t n, unsigned *ret)
-{
-	if (n == 0 || n > 2)
-		return false;
-	unsigned v = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (unsigned)(s[i] - '0');
-	}
-	if (v >= AGENT_TPM_NUM_PCRS)
-		return false;
-	*ret = v;
-	return true;
-}
-
-static bool parse_pcr_list(const char *s, size_t n, uint32_t *ret)
-{
-	if (n == 3 && memcmp(s, "all", 3) == 0) {
-		*ret = (1u << AGENT_TPM_NUM_PCRS) - 1;
-		return true;
-	}
-	uint32_t mask = 0;
-	size_t i = 0;
-	while (i < n) {
-		size_t j = i;
-		while (j < n && s[j] != ',')
-			j++;
-		const char *dash = memchr(s + i, '-', j - i);
-		unsigned lo, hi;
-		if (dash) {
-			size_t dl = (size_t)(dash - (s + i));
-			if (!parse_pcr(s + i, dl, &lo) ||
-			    !parse_pcr(dash + 1, j - i - dl - 1, &hi) || lo > hi)
-				return false;
-		} else {
-			if (!parse_pcr(s + i, j - i, &lo))
-				return false;
-			hi = lo;
-		}
-		for (unsigned p = lo; p <= hi; p++)
-			mask |= 1u << p;
-		if (j == n)
-			break;
-		i = j + 1;
-		if (i == n) /* trailing comma */
-			return false;
-	}
-	if (mask == 0)
-		return false;
-	*ret = mask;
-	return true;
-}
-
-int agent_tpm_pcr_selection_parse(const char *s, struct agent_tpm_pcr_selection *ret)
-{
-	struct agent_tpm_pcr_selection sel = {0};
-	if (!s || !*s)
-		return ATTEST_E_FORMAT;
-	size_t len = strlen(s), i = 0;
-	while (i <= len) {
-		size_t j = i;
-		while (j < len && s[j] != '+')
-			j++;
-		const char *colon = memchr(s + i, ':', j - i);
-		if (!colon || sel.count == AGENT_TPM_MAX_BANKS)
-			return ATTEST_E_FORMAT;
-		size_t nl = (size_t)(colon - (s + i));
-		uint16_t alg = bank_alg(s + i, nl);
-		uint32_t mask;
-		if (!alg || !parse_pcr_list(colon + 1, j - i - nl - 1, &mask))
-			return ATTEST_E_FORMAT;
-		for (uint32_t b = 0; b < sel.count; b++)
-			if (sel.banks[b].alg == alg)
-				return ATTEST_E_FORMAT;
-		sel.banks[sel.count].alg = alg;
-		sel.banks[sel.count].mask = mask;
-		sel.count++;
-		i = j + 1;
-	}
-	*ret = sel;
-	return 0;
-}
-
-static void to_tpml_selection(const struct agent_tpm_pcr_selection *sel, TPML_PCR_SELECTION *out)
+static void to_tpml_selection(const struct pcrsel *sel, TPML_PCR_SELECTION *out)
 {
 	memset(out, 0, sizeof *out);
 	out->count = sel->count;
 	for (uint32_t b = 0; b < sel->count; b++) {
 		out->pcrSelections[b].hash = sel->banks[b].alg;
 		out->pcrSelections[b].sizeofSelect = 3;
-		for (unsigned p = 0; p < AGENT_TPM_NUM_PCRS; p++)
+		for (unsigned p = 0; p < TPMDEV_NUM_PCRS; p++)
 			if (sel->banks[b].mask & (1u << p))
 				out->pcrSelections[b].pcrSelect[p / 8] |= (uint8_t)(1u << (p % 8));
 	}
@@ -498,7 +407,7 @@ static TSS2_RC dl_receive(TSS2_TCTI_CONTEXT *c, size_t *size, uint8_t *resp, int
 
 static void dl_finalize(TSS2_TCTI_CONTEXT *c)
 {
-	(void)c; /* the real TCTI is finalized by agent_tpm_close() */
+	(void)c; /* the real TCTI is finalized by tpmdev_close() */
 }
 
 static TSS2_RC dl_cancel(TSS2_TCTI_CONTEXT *c)
@@ -525,12 +434,12 @@ static TSS2_RC dl_make_sticky(TSS2_TCTI_CONTEXT *c, TPM2_HANDLE *h, uint8_t stic
 	return d->inner ? Tss2_Tcti_MakeSticky(d->inner, h, sticky) : TSS2_TCTI_RC_NOT_IMPLEMENTED;
 }
 
-void agent_tpm_set_timeout(struct agent_tpm *t, unsigned ms)
+void tpmdev_set_timeout(struct tpmdev *t, unsigned ms)
 {
 	t->timeout_ms = ms;
 }
 
-bool agent_tpm_timed_out(const struct agent_tpm *t)
+bool tpmdev_timed_out(const struct tpmdev *t)
 {
 	return t && t->timed_out;
 }
@@ -646,20 +555,20 @@ static TSS2_RC tcti_start(const char *conf, unsigned ms, TSS2_TCTI_CONTEXT **ret
 	return r;
 }
 
-int agent_tpm_open(const char *tcti, struct agent_tpm **ret, char errmsg[AGENT_TPM_ERRMSG_SIZE])
+int tpmdev_open(const char *tcti, struct tpmdev **ret, char errmsg[TPMDEV_ERRMSG_SIZE])
 {
 	bool to;
-	return agent_tpm_open_timeout(tcti, 0, ret, errmsg, &to);
+	return tpmdev_open_timeout(tcti, 0, ret, errmsg, &to);
 }
 
-int agent_tpm_open_timeout(const char *tcti, unsigned ms, struct agent_tpm **ret,
-                           char errmsg[AGENT_TPM_ERRMSG_SIZE], bool *ret_timed_out)
+int tpmdev_open_timeout(const char *tcti, unsigned ms, struct tpmdev **ret,
+                        char errmsg[TPMDEV_ERRMSG_SIZE], bool *ret_timed_out)
 {
 	*ret_timed_out = false;
-	struct agent_tpm *t = calloc(1, sizeof *t);
+	struct tpmdev *t = calloc(1, sizeof *t);
 	if (!t) {
 		if (errmsg)
-			snprintf(errmsg, AGENT_TPM_ERRMSG_SIZE, "out of memory");
+			snprintf(errmsg, TPMDEV_ERRMSG_SIZE, "out of memory");
 		return ATTEST_E_NOMEM;
 	}
 	t->ek = t->ak = ESYS_TR_NONE;
@@ -720,12 +629,12 @@ int agent_tpm_open_timeout(const char *tcti, unsigned ms, struct agent_tpm **ret
 	return 0;
 err:
 	if (errmsg)
-		snprintf(errmsg, AGENT_TPM_ERRMSG_SIZE, "%s", t->err);
-	agent_tpm_close(t);
+		snprintf(errmsg, TPMDEV_ERRMSG_SIZE, "%s", t->err);
+	tpmdev_close(t);
 	return rc;
 }
 
-void agent_tpm_close(struct agent_tpm *t)
+void tpmdev_close(struct tpmdev *t)
 {
 	if (!t)
 		return;
@@ -743,19 +652,19 @@ void agent_tpm_close(struct agent_tpm *t)
 	free(t);
 }
 
-const char *agent_tpm_last_error(const struct agent_tpm *t)
+const char *tpmdev_last_error(const struct tpmdev *t)
 {
 	return t ? t->err : "";
 }
 
-const char *agent_tpm_tcti(const struct agent_tpm *t)
+const char *tpmdev_tcti(const struct tpmdev *t)
 {
 	return t->tcti_conf;
 }
 
 /* ---- capabilities ---------------------------------------------------- */
 
-static int get_cap(struct agent_tpm *t, TPM2_CAP cap, UINT32 prop, UINT32 count,
+static int get_cap(struct tpmdev *t, TPM2_CAP cap, UINT32 prop, UINT32 count,
                    TPMS_CAPABILITY_DATA **ret)
 {
 	TSS2_RC r;
@@ -771,7 +680,7 @@ static int get_cap(struct agent_tpm *t, TPM2_CAP cap, UINT32 prop, UINT32 count,
 }
 
 /* Value of one TPM property; ATTEST_E_NOTFOUND if the TPM does not list it. */
-static int get_prop(struct agent_tpm *t, TPM2_PT pt, UINT32 *ret)
+static int get_prop(struct tpmdev *t, TPM2_PT pt, UINT32 *ret)
 {
 	TPMS_CAPABILITY_DATA *cd = NULL;
 	int rc = get_cap(t, TPM2_CAP_TPM_PROPERTIES, pt, 1, &cd);
@@ -788,7 +697,7 @@ static int get_prop(struct agent_tpm *t, TPM2_PT pt, UINT32 *ret)
 }
 
 /* Whether a handle (NV index, persistent, ...) exists. */
-static int handle_exists(struct agent_tpm *t, TPM2_HANDLE h, bool *ret)
+static int handle_exists(struct tpmdev *t, TPM2_HANDLE h, bool *ret)
 {
 	TPMS_CAPABILITY_DATA *cd = NULL;
 	int rc = get_cap(t, TPM2_CAP_HANDLES, h, 1, &cd);
@@ -799,7 +708,7 @@ static int handle_exists(struct agent_tpm *t, TPM2_HANDLE h, bool *ret)
 	return 0;
 }
 
-static int count_handles(struct agent_tpm *t, TPM2_HANDLE first, uint32_t *ret)
+static int count_handles(struct tpmdev *t, TPM2_HANDLE first, uint32_t *ret)
 {
 	TPMS_CAPABILITY_DATA *cd = NULL;
 	int rc = get_cap(t, TPM2_CAP_HANDLES, first, TPM2_MAX_CAP_HANDLES, &cd);
@@ -812,7 +721,7 @@ static int count_handles(struct agent_tpm *t, TPM2_HANDLE first, uint32_t *ret)
 	return 0;
 }
 
-int agent_tpm_loaded_counts(struct agent_tpm *t, uint32_t *ret_transient, uint32_t *ret_sessions)
+int tpmdev_loaded_counts(struct tpmdev *t, uint32_t *ret_transient, uint32_t *ret_sessions)
 {
 	uint32_t tr, lo, sa;
 	/* Literal handle ranges: tss2's TPM2_TRANSIENT_FIRST shifts into the
@@ -847,9 +756,9 @@ static void trim(char *s)
 		s[--n] = '\0';
 }
 
-int agent_tpm_info(struct agent_tpm *t, struct agent_tpm_info *ret)
+int tpmdev_info(struct tpmdev *t, struct tpmdev_info *ret)
 {
-	struct agent_tpm_info info;
+	struct tpmdev_info info;
 	memset(&info, 0, sizeof info);
 	UINT32 v;
 	int rc = get_prop(t, TPM2_PT_MANUFACTURER, &v);
@@ -897,12 +806,12 @@ int agent_tpm_info(struct agent_tpm *t, struct agent_tpm_info *ret)
 			info.banks[info.bank_count++] = ps->pcrSelections[i].hash;
 	}
 	Esys_Free(cd);
-	agent_tpm_interface(t->tcti_conf, info.interface, sizeof info.interface);
+	tpmdev_interface(t->tcti_conf, info.interface, sizeof info.interface);
 	*ret = info;
 	return 0;
 }
 
-void agent_tpm_interface(const char *tcti, char *out, size_t cap)
+void tpmdev_interface(const char *tcti, char *out, size_t cap)
 {
 	snprintf(out, cap, "unknown");
 	if (!tcti)
@@ -936,7 +845,7 @@ void agent_tpm_interface(const char *tcti, char *out, size_t cap)
 
 /* ---- NV -------------------------------------------------------------- */
 
-int agent_tpm_nv_read(struct agent_tpm *t, uint32_t index, uint8_t **ret, size_t *ret_len)
+int tpmdev_nv_read(struct tpmdev *t, uint32_t index, uint8_t **ret, size_t *ret_len)
 {
 	bool exists = false;
 	int rc = handle_exists(t, index, &exists);
@@ -969,9 +878,9 @@ int agent_tpm_nv_read(struct agent_tpm *t, uint32_t index, uint8_t **ret, size_t
 		goto out;
 	}
 	size_t size = nvpub->nvPublic.dataSize;
-	if (size > AGENT_TPM_EK_CERT_MAX) {
+	if (size > TPMDEV_EK_CERT_MAX) {
 		rc = fail(t, ATTEST_E_LIMIT, "NV index 0x%08x holds %zu bytes, more than %u", index,
-		          size, AGENT_TPM_EK_CERT_MAX);
+		          size, TPMDEV_EK_CERT_MAX);
 		goto out;
 	}
 	/* EK certificate indices are readable with their own (empty) auth or
@@ -1025,7 +934,7 @@ out:
 /* Start a policy session in the EK's name algorithm and satisfy the EK's
  * policy. continueSession is set so the session survives its use; the
  * caller flushes it on every path. */
-static int ek_policy_session(struct agent_tpm *t, ESYS_TR *ret)
+static int ek_policy_session(struct tpmdev *t, ESYS_TR *ret)
 {
 	TPMT_SYM_DEF sym = {.algorithm = TPM2_ALG_NULL};
 	ESYS_TR s = ESYS_TR_NONE;
@@ -1125,12 +1034,12 @@ static bool tpm_key_matches(const TPMT_PUBLIC *p, const uint8_t *key, size_t key
 /* A TPMT_PUBLIC stored in an EK template NV index (vendor-provisioned),
  * with the L-range nonce applied. false if there is none or it does not
  * unmarshal exactly. */
-static bool nv_template(struct agent_tpm *t, enum agent_tpm_ek_kind kind, TPM2B_PUBLIC *ret)
+static bool nv_template(struct tpmdev *t, enum tpmdev_ek_kind kind, TPM2B_PUBLIC *ret)
 {
 	uint32_t idx = ek_template_index(kind);
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	if (!idx || agent_tpm_nv_read(t, idx, &buf, &len) != 0)
+	if (!idx || tpmdev_nv_read(t, idx, &buf, &len) != 0)
 		return false;
 	TPM2B_PUBLIC p;
 	memset(&p, 0, sizeof p);
@@ -1143,7 +1052,7 @@ static bool nv_template(struct agent_tpm *t, enum agent_tpm_ek_kind kind, TPM2B_
 	uint32_t nidx = ek_nonce_index(kind);
 	uint8_t *nonce = NULL;
 	size_t nlen = 0;
-	if (nidx && agent_tpm_nv_read(t, nidx, &nonce, &nlen) == 0) {
+	if (nidx && tpmdev_nv_read(t, nidx, &nonce, &nlen) == 0) {
 		if (p.publicArea.type == TPM2_ALG_RSA && nlen <= 256) {
 			memset(p.publicArea.unique.rsa.buffer, 0, 256);
 			memcpy(p.publicArea.unique.rsa.buffer, nonce, nlen);
@@ -1161,7 +1070,7 @@ static bool nv_template(struct agent_tpm *t, enum agent_tpm_ek_kind kind, TPM2B_
 }
 
 /* CreatePrimary under the endorsement hierarchy. */
-static int create_primary(struct agent_tpm *t, const TPM2B_PUBLIC *tmpl, ESYS_TR *ret_h,
+static int create_primary(struct tpmdev *t, const TPM2B_PUBLIC *tmpl, ESYS_TR *ret_h,
                           TPM2B_PUBLIC **ret_pub)
 {
 	TPM2B_SENSITIVE_CREATE sens;
@@ -1186,10 +1095,10 @@ static int create_primary(struct agent_tpm *t, const TPM2B_PUBLIC *tmpl, ESYS_TR
 	return 0;
 }
 
-int agent_tpm_ek_create(struct agent_tpm *t, enum agent_tpm_ek_kind kind, const uint8_t *cert,
-                        size_t cert_len)
+int tpmdev_ek_create(struct tpmdev *t, enum tpmdev_ek_kind kind, const uint8_t *cert,
+                     size_t cert_len)
 {
-	if ((unsigned)kind >= AGENT_TPM_EK_KIND_COUNT)
+	if ((unsigned)kind >= TPMDEV_EK_KIND_COUNT)
 		return fail(t, ATTEST_E_ARG, "unknown EK kind %d", (int)kind);
 
 	uint8_t key[512];
@@ -1203,7 +1112,7 @@ int agent_tpm_ek_create(struct agent_tpm *t, enum agent_tpm_ek_kind kind, const 
 		if (!ok)
 			return fail(t, ATTEST_E_FORMAT,
 			            "EK certificate (%s) does not parse or holds no RSA/EC key",
-			            agent_tpm_ek_kind_name(kind));
+			            tpmdev_ek_kind_name(kind));
 	}
 
 	/* Candidates in order: the vendor's template from NV, the profile's
@@ -1213,8 +1122,8 @@ int agent_tpm_ek_create(struct agent_tpm *t, enum agent_tpm_ek_kind kind, const 
 	size_t nc = 0;
 	if (nv_template(t, kind, &cand[nc]))
 		cand_name[nc++] = "nv";
-	bool high = kind == AGENT_TPM_EK_RSA2048_H || kind == AGENT_TPM_EK_ECC_P256_H ||
-	            kind == AGENT_TPM_EK_ECC_P384_H;
+	bool high = kind == TPMDEV_EK_RSA2048_H || kind == TPMDEV_EK_ECC_P256_H ||
+	            kind == TPMDEV_EK_ECC_P384_H;
 	ek_template(kind, !high, &cand[nc]);
 	cand_name[nc++] = "profile";
 	if (cert) {
@@ -1262,10 +1171,10 @@ int agent_tpm_ek_create(struct agent_tpm *t, enum agent_tpm_ek_kind kind, const 
 	}
 	return fail(t, ATTEST_E_VERIFY,
 	            "no %s EK template gives the key in the EK certificate (tried %zu)",
-	            agent_tpm_ek_kind_name(kind), nc);
+	            tpmdev_ek_kind_name(kind), nc);
 }
 
-int agent_tpm_ek_public(const struct agent_tpm *t, const uint8_t **ret, size_t *ret_len)
+int tpmdev_ek_public(const struct tpmdev *t, const uint8_t **ret, size_t *ret_len)
 {
 	if (!t->have_ek)
 		return ATTEST_E_STATE;
@@ -1274,15 +1183,14 @@ int agent_tpm_ek_public(const struct agent_tpm *t, const uint8_t **ret, size_t *
 	return 0;
 }
 
-const char *agent_tpm_ek_template_used(const struct agent_tpm *t)
+const char *tpmdev_ek_template_used(const struct tpmdev *t)
 {
 	return t->have_ek ? t->ek_template_used : "none";
 }
 
 /* ---- AK -------------------------------------------------------------- */
 
-static int ak_store(struct agent_tpm *t, ESYS_TR h, const TPM2B_PUBLIC *pub,
-                    const TPM2B_PRIVATE *priv)
+static int ak_store(struct tpmdev *t, ESYS_TR h, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv)
 {
 	size_t po = 0, so = 0;
 	uint8_t pm[sizeof t->ak_pub], sm[sizeof t->ak_priv];
@@ -1310,7 +1218,7 @@ static int ak_store(struct agent_tpm *t, ESYS_TR h, const TPM2B_PUBLIC *pub,
 	return 0;
 }
 
-static int ak_load(struct agent_tpm *t, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv,
+static int ak_load(struct tpmdev *t, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv,
                    ESYS_TR *ret)
 {
 	ESYS_TR s = ESYS_TR_NONE;
@@ -1328,7 +1236,7 @@ static int ak_load(struct agent_tpm *t, const TPM2B_PUBLIC *pub, const TPM2B_PRI
 	return 0;
 }
 
-int agent_tpm_ak_create(struct agent_tpm *t, enum agent_tpm_ak_alg alg)
+int tpmdev_ak_create(struct tpmdev *t, enum tpmdev_ak_alg alg)
 {
 	if (!t->have_ek)
 		return fail(t, ATTEST_E_STATE, "no EK loaded: create the EK before the AK");
@@ -1376,8 +1284,8 @@ out:
 	return rc;
 }
 
-int agent_tpm_ak_load(struct agent_tpm *t, const uint8_t *pub_m, size_t pub_len,
-                      const uint8_t *priv_m, size_t priv_len)
+int tpmdev_ak_load(struct tpmdev *t, const uint8_t *pub_m, size_t pub_len, const uint8_t *priv_m,
+                   size_t priv_len)
 {
 	if (!t->have_ek)
 		return fail(t, ATTEST_E_STATE, "no EK loaded: create the EK before loading the AK");
@@ -1402,7 +1310,7 @@ int agent_tpm_ak_load(struct agent_tpm *t, const uint8_t *pub_m, size_t pub_len,
 	return rc;
 }
 
-int agent_tpm_ak_public(const struct agent_tpm *t, const uint8_t **ret, size_t *ret_len)
+int tpmdev_ak_public(const struct tpmdev *t, const uint8_t **ret, size_t *ret_len)
 {
 	if (!t->have_ak)
 		return ATTEST_E_STATE;
@@ -1411,7 +1319,7 @@ int agent_tpm_ak_public(const struct agent_tpm *t, const uint8_t **ret, size_t *
 	return 0;
 }
 
-int agent_tpm_ak_private(const struct agent_tpm *t, const uint8_t **ret, size_t *ret_len)
+int tpmdev_ak_private(const struct tpmdev *t, const uint8_t **ret, size_t *ret_len)
 {
 	if (!t->have_ak)
 		return ATTEST_E_STATE;
@@ -1420,7 +1328,7 @@ int agent_tpm_ak_private(const struct agent_tpm *t, const uint8_t **ret, size_t 
 	return 0;
 }
 
-int agent_tpm_ak_name(const struct agent_tpm *t, const uint8_t **ret, size_t *ret_len)
+int tpmdev_ak_name(const struct tpmdev *t, const uint8_t **ret, size_t *ret_len)
 {
 	if (!t->have_ak)
 		return ATTEST_E_STATE;
@@ -1429,9 +1337,9 @@ int agent_tpm_ak_name(const struct agent_tpm *t, const uint8_t **ret, size_t *re
 	return 0;
 }
 
-int agent_tpm_activate_credential(struct agent_tpm *t, const uint8_t *id_object,
-                                  size_t id_object_len, const uint8_t *enc_secret,
-                                  size_t enc_secret_len, uint8_t **ret, size_t *ret_len)
+int tpmdev_activate_credential(struct tpmdev *t, const uint8_t *id_object, size_t id_object_len,
+                               const uint8_t *enc_secret, size_t enc_secret_len, uint8_t **ret,
+                               size_t *ret_len)
 {
 	if (!t->have_ek || !t->have_ak)
 		return fail(t, ATTEST_E_STATE,
@@ -1480,13 +1388,12 @@ int agent_tpm_activate_credential(struct agent_tpm *t, const uint8_t *id_object,
 
 /* ---- PCRs and quotes ------------------------------------------------- */
 
-int agent_tpm_pcr_read(struct agent_tpm *t, const struct agent_tpm_pcr_selection *sel,
-                       struct agent_tpm_pcr_values *ret)
+int tpmdev_pcr_read(struct tpmdev *t, const struct pcrsel *sel, struct tpmdev_pcr_values *ret)
 {
-	struct agent_tpm_pcr_values *v = calloc(1, sizeof *v);
+	struct tpmdev_pcr_values *v = calloc(1, sizeof *v);
 	if (!v)
 		return fail(t, ATTEST_E_NOMEM, "out of memory");
-	struct agent_tpm_pcr_selection left = *sel;
+	struct pcrsel left = *sel;
 	v->count = sel->count;
 	for (uint32_t b = 0; b < sel->count; b++) {
 		v->banks[b].alg = sel->banks[b].alg;
@@ -1522,7 +1429,7 @@ int agent_tpm_pcr_read(struct agent_tpm *t, const struct agent_tpm_pcr_selection
 			uint32_t b = 0;
 			while (b < left.count && left.banks[b].alg != out->pcrSelections[i].hash)
 				b++;
-			for (unsigned p = 0; p < AGENT_TPM_NUM_PCRS && rc == 0; p++) {
+			for (unsigned p = 0; p < TPMDEV_NUM_PCRS && rc == 0; p++) {
 				if (p / 8 >= out->pcrSelections[i].sizeofSelect ||
 				    !(out->pcrSelections[i].pcrSelect[p / 8] & (1u << (p % 8))))
 					continue;
@@ -1566,7 +1473,7 @@ out:
 
 /* SHA-256 (the AK's signing hash) over the PCR values in the order of the
  * quote's own selection; false if a value the quote covers is missing. */
-static bool pcr_digest(const TPML_PCR_SELECTION *qs, const struct agent_tpm_pcr_values *v,
+static bool pcr_digest(const TPML_PCR_SELECTION *qs, const struct tpmdev_pcr_values *v,
                        uint8_t out[32])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -1575,7 +1482,7 @@ static bool pcr_digest(const TPML_PCR_SELECTION *qs, const struct agent_tpm_pcr_
 		uint32_t b = 0;
 		while (b < v->count && v->banks[b].alg != qs->pcrSelections[i].hash)
 			b++;
-		for (unsigned p = 0; ok && p < AGENT_TPM_NUM_PCRS; p++) {
+		for (unsigned p = 0; ok && p < TPMDEV_NUM_PCRS; p++) {
 			if (p / 8 >= qs->pcrSelections[i].sizeofSelect ||
 			    !(qs->pcrSelections[i].pcrSelect[p / 8] & (1u << (p % 8))))
 				continue;
@@ -1591,10 +1498,9 @@ static bool pcr_digest(const TPML_PCR_SELECTION *qs, const struct agent_tpm_pcr_
 
 #define QUOTE_ATTEMPTS 5
 
-int agent_tpm_quote(struct agent_tpm *t, const struct agent_tpm_pcr_selection *sel,
-                    const uint8_t *qualifying, size_t qualifying_len, uint8_t **ret_attest,
-                    size_t *ret_attest_len, uint8_t **ret_sig, size_t *ret_sig_len,
-                    struct agent_tpm_pcr_values *ret_pcrs)
+int tpmdev_quote(struct tpmdev *t, const struct pcrsel *sel, const uint8_t *qualifying,
+                 size_t qualifying_len, uint8_t **ret_attest, size_t *ret_attest_len,
+                 uint8_t **ret_sig, size_t *ret_sig_len, struct tpmdev_pcr_values *ret_pcrs)
 {
 	if (!t->have_ak)
 		return fail(t, ATTEST_E_STATE, "no AK loaded");
@@ -1608,7 +1514,7 @@ int agent_tpm_quote(struct agent_tpm *t, const struct agent_tpm_pcr_selection *s
 	to_tpml_selection(sel, &in);
 	TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL}; /* the AK's own */
 
-	struct agent_tpm_pcr_values *v = calloc(1, sizeof *v);
+	struct tpmdev_pcr_values *v = calloc(1, sizeof *v);
 	if (!v)
 		return fail(t, ATTEST_E_NOMEM, "out of memory");
 	int rc = 0;
@@ -1634,7 +1540,7 @@ int agent_tpm_quote(struct agent_tpm *t, const struct agent_tpm_pcr_selection *s
 		    off != quoted->size || att.type != TPM2_ST_ATTEST_QUOTE)
 			rc = fail(t, ATTEST_E_TPM, "TPM2_Quote returned an unreadable TPMS_ATTEST");
 		if (!rc)
-			rc = agent_tpm_pcr_read(t, sel, v);
+			rc = tpmdev_pcr_read(t, sel, v);
 		uint8_t d[32];
 		if (!rc && !pcr_digest(&att.attested.quote.pcrSelect, v, d))
 			rc = fail(t, ATTEST_E_TPM, "quote covers PCRs that could not be read");
@@ -1680,7 +1586,7 @@ int agent_tpm_quote(struct agent_tpm *t, const struct agent_tpm_pcr_selection *s
 	return rc;
 }
 
-int agent_tpm_clock(struct agent_tpm *t, uint32_t *ret_reset_count, uint32_t *ret_restart_count)
+int tpmdev_clock(struct tpmdev *t, uint32_t *ret_reset_count, uint32_t *ret_restart_count)
 {
 	TPMS_TIME_INFO *ti = NULL;
 	TSS2_RC r;
@@ -1698,7 +1604,7 @@ int agent_tpm_clock(struct agent_tpm *t, uint32_t *ret_reset_count, uint32_t *re
 
 /* ---- simulated hosts --------------------------------------------------- */
 
-int agent_tpm_startup(struct agent_tpm *t, uint8_t locality)
+int tpmdev_startup(struct tpmdev *t, uint8_t locality)
 {
 	if (locality > 4)
 		return fail(t, ATTEST_E_ARG, "locality %u (0-4)", locality);
@@ -1728,12 +1634,12 @@ int agent_tpm_startup(struct agent_tpm *t, uint8_t locality)
 	return rc;
 }
 
-int agent_tpm_pcr_extend(struct agent_tpm *t, uint32_t pcr, size_t n, const uint16_t *algs,
-                         const uint8_t *const *digests)
+int tpmdev_pcr_extend(struct tpmdev *t, uint32_t pcr, size_t n, const uint16_t *algs,
+                      const uint8_t *const *digests)
 {
 	TPML_DIGEST_VALUES dv;
 	memset(&dv, 0, sizeof dv);
-	if (pcr >= AGENT_TPM_NUM_PCRS || n == 0 || n > TPM2_NUM_PCR_BANKS)
+	if (pcr >= TPMDEV_NUM_PCRS || n == 0 || n > TPM2_NUM_PCR_BANKS)
 		return fail(t, ATTEST_E_ARG, "PCR %u with %zu digests", pcr, n);
 	for (size_t i = 0; i < n; i++) {
 		size_t sz = alg_size(algs[i]);
@@ -1756,7 +1662,7 @@ int agent_tpm_pcr_extend(struct agent_tpm *t, uint32_t pcr, size_t n, const uint
 
 /* ---- keeping keys between requests -------------------------------------- */
 
-int agent_tpm_context_save(struct agent_tpm *t, bool ak, uint8_t **ret, size_t *ret_len)
+int tpmdev_context_save(struct tpmdev *t, bool ak, uint8_t **ret, size_t *ret_len)
 {
 	ESYS_TR h = ak ? t->ak : t->ek;
 	if ((ak && !t->have_ak) || (!ak && !t->have_ek) || h == ESYS_TR_NONE)
@@ -1788,7 +1694,7 @@ int agent_tpm_context_save(struct agent_tpm *t, bool ak, uint8_t **ret, size_t *
 	return 0;
 }
 
-static int context_load(struct agent_tpm *t, const uint8_t *blob, size_t len, const char *what,
+static int context_load(struct tpmdev *t, const uint8_t *blob, size_t len, const char *what,
                         ESYS_TR *ret)
 {
 	TPMS_CONTEXT ctx;
@@ -1811,7 +1717,7 @@ static int context_load(struct agent_tpm *t, const uint8_t *blob, size_t len, co
 }
 
 /* Take an EK public (marshalled TPM2B_PUBLIC) as the context's EK. */
-static int ek_adopt(struct agent_tpm *t, ESYS_TR h, const uint8_t *pub, size_t pub_len,
+static int ek_adopt(struct tpmdev *t, ESYS_TR h, const uint8_t *pub, size_t pub_len,
                     const char *how)
 {
 	TPM2B_PUBLIC p;
@@ -1838,8 +1744,8 @@ static int ek_adopt(struct agent_tpm *t, ESYS_TR h, const uint8_t *pub, size_t p
 	return 0;
 }
 
-int agent_tpm_ek_load_context(struct agent_tpm *t, const uint8_t *ctx, size_t ctx_len,
-                              const uint8_t *pub, size_t pub_len)
+int tpmdev_ek_load_context(struct tpmdev *t, const uint8_t *ctx, size_t ctx_len, const uint8_t *pub,
+                           size_t pub_len)
 {
 	ESYS_TR h = ESYS_TR_NONE;
 	int rc = context_load(t, ctx, ctx_len, "EK", &h);
@@ -1869,8 +1775,8 @@ int agent_tpm_ek_load_context(struct agent_tpm *t, const uint8_t *ctx, size_t ct
 	return rc;
 }
 
-int agent_tpm_ak_load_context(struct agent_tpm *t, const uint8_t *ctx, size_t ctx_len,
-                              const uint8_t *pub, size_t pub_len)
+int tpmdev_ak_load_context(struct tpmdev *t, const uint8_t *ctx, size_t ctx_len, const uint8_t *pub,
+                           size_t pub_len)
 {
 	if (pub_len > sizeof t->ak_pub)
 		return fail(t, ATTEST_E_ARG, "AK public of %zu bytes", pub_len);
@@ -1898,15 +1804,15 @@ int agent_tpm_ak_load_context(struct agent_tpm *t, const uint8_t *ctx, size_t ct
 	return 0;
 }
 
-void agent_tpm_ak_unload(struct agent_tpm *t)
+void tpmdev_ak_unload(struct tpmdev *t)
 {
 	flush(t, &t->ak);
 	t->have_ak = false;
 }
 
-void agent_tpm_ek_unload(struct agent_tpm *t)
+void tpmdev_ek_unload(struct tpmdev *t)
 {
-	agent_tpm_ak_unload(t);
+	tpmdev_ak_unload(t);
 	flush(t, &t->ek);
 	t->have_ek = false;
 }
@@ -1914,7 +1820,7 @@ void agent_tpm_ek_unload(struct agent_tpm *t)
 /* Whether a persistent object is an EK of kind: the profile's shape
  * (restricted decrypt key of the kind's algorithm with PolicyA or PolicyB)
  * and, with a certificate, the certificate's key. */
-static bool persistent_is_ek(const TPMT_PUBLIC *p, enum agent_tpm_ek_kind kind, const uint8_t *key,
+static bool persistent_is_ek(const TPMT_PUBLIC *p, enum tpmdev_ek_kind kind, const uint8_t *key,
                              size_t key_len)
 {
 	TPM2B_PUBLIC tmpl;
@@ -1933,8 +1839,8 @@ static bool persistent_is_ek(const TPMT_PUBLIC *p, enum agent_tpm_ek_kind kind, 
 	return key ? tpm_key_matches(p, key, key_len) : true;
 }
 
-int agent_tpm_ek_persistent(struct agent_tpm *t, enum agent_tpm_ek_kind kind, const uint8_t *cert,
-                            size_t cert_len)
+int tpmdev_ek_persistent(struct tpmdev *t, enum tpmdev_ek_kind kind, const uint8_t *cert,
+                         size_t cert_len)
 {
 	uint8_t key[512];
 	size_t key_len = 0;
@@ -1955,7 +1861,7 @@ int agent_tpm_ek_persistent(struct agent_tpm *t, enum agent_tpm_ek_kind kind, co
 	int rc = get_cap(t, TPM2_CAP_HANDLES, 0x81010000u, TPM2_MAX_CAP_HANDLES, &cd);
 	if (rc)
 		return rc;
-	uint32_t want = kind == AGENT_TPM_EK_ECC_P256 ? 0x81010002u : 0x81010001u;
+	uint32_t want = kind == TPMDEV_EK_ECC_P256 ? 0x81010002u : 0x81010001u;
 	uint32_t list[TPM2_MAX_CAP_HANDLES + 1];
 	size_t n = 0;
 	list[n++] = want;
@@ -2003,16 +1909,16 @@ int agent_tpm_ek_persistent(struct agent_tpm *t, enum agent_tpm_ek_kind kind, co
 		t->ek_handle = list[i];
 		return 0;
 	}
-	return fail(t, ATTEST_E_NOTFOUND, "no persistent %s EK%s", agent_tpm_ek_kind_name(kind),
+	return fail(t, ATTEST_E_NOTFOUND, "no persistent %s EK%s", tpmdev_ek_kind_name(kind),
 	            cert ? " with the certificate's key" : "");
 }
 
-uint32_t agent_tpm_ek_handle(const struct agent_tpm *t)
+uint32_t tpmdev_ek_handle(const struct tpmdev *t)
 {
 	return t->have_ek && t->ek_persistent ? t->ek_handle : 0;
 }
 
-int agent_tpm_flush_all(struct agent_tpm *t, uint32_t *ret_flushed)
+int tpmdev_flush_all(struct tpmdev *t, uint32_t *ret_flushed)
 {
 	uint32_t flushed = 0;
 	static const uint32_t firsts[] = {0x80000000u, 0x02000000u};
@@ -2041,8 +1947,8 @@ int agent_tpm_flush_all(struct agent_tpm *t, uint32_t *ret_flushed)
 	return 0;
 }
 
-int agent_tpm_nv_list(struct agent_tpm *t, uint32_t first, uint32_t last, uint32_t *out, size_t cap,
-                      size_t *ret_n)
+int tpmdev_nv_list(struct tpmdev *t, uint32_t first, uint32_t last, uint32_t *out, size_t cap,
+                   size_t *ret_n)
 {
 	TPMS_CAPABILITY_DATA *cd = NULL;
 	int rc = get_cap(t, TPM2_CAP_HANDLES, first, TPM2_MAX_CAP_HANDLES, &cd);

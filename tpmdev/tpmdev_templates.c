@@ -1,7 +1,7 @@
 /* EK templates from the TCG EK Credential Profile for TPM Family 2.0
  * (Annex B: L-1, L-2 low range; H-1, H-2, H-3 high range), the policy
  * digests they carry, and attest's AK template. */
-#include "tpm_templates.h"
+#include "tpmdev_templates.h"
 
 #include <string.h>
 
@@ -42,27 +42,27 @@ static void set_digest(TPM2B_DIGEST *d, const char *hex)
 	d->size = (UINT16)n;
 }
 
-bool ek_template(enum agent_tpm_ek_kind kind, bool zero_unique, TPM2B_PUBLIC *ret)
+bool ek_template(enum tpmdev_ek_kind kind, bool zero_unique, TPM2B_PUBLIC *ret)
 {
 	TPM2B_PUBLIC p;
 	memset(&p, 0, sizeof p);
 	TPMT_PUBLIC *a = &p.publicArea;
-	bool rsa = kind == AGENT_TPM_EK_RSA2048 || kind == AGENT_TPM_EK_RSA2048_H;
-	bool high = kind == AGENT_TPM_EK_RSA2048_H || kind == AGENT_TPM_EK_ECC_P256_H ||
-	            kind == AGENT_TPM_EK_ECC_P384_H;
-	if ((unsigned)kind >= AGENT_TPM_EK_KIND_COUNT)
+	bool rsa = kind == TPMDEV_EK_RSA2048 || kind == TPMDEV_EK_RSA2048_H;
+	bool high = kind == TPMDEV_EK_RSA2048_H || kind == TPMDEV_EK_ECC_P256_H ||
+	            kind == TPMDEV_EK_ECC_P384_H;
+	if ((unsigned)kind >= TPMDEV_EK_KIND_COUNT)
 		return false;
 
-	a->nameAlg = kind == AGENT_TPM_EK_ECC_P384_H ? TPM2_ALG_SHA384 : TPM2_ALG_SHA256;
+	a->nameAlg = kind == TPMDEV_EK_ECC_P384_H ? TPM2_ALG_SHA384 : TPM2_ALG_SHA256;
 	a->objectAttributes = high ? EK_ATTRS_H : EK_ATTRS_L;
-	if (kind == AGENT_TPM_EK_ECC_P384_H)
+	if (kind == TPMDEV_EK_ECC_P384_H)
 		set_digest(&a->authPolicy, POLICY_B_SHA384);
 	else
 		set_digest(&a->authPolicy, high ? POLICY_B_SHA256 : POLICY_A_SHA256);
 
 	TPMT_SYM_DEF_OBJECT sym = {
 	    .algorithm = TPM2_ALG_AES,
-	    .keyBits.aes = kind == AGENT_TPM_EK_ECC_P384_H ? 256 : 128,
+	    .keyBits.aes = kind == TPMDEV_EK_ECC_P384_H ? 256 : 128,
 	    .mode.aes = TPM2_ALG_CFB,
 	};
 	if (rsa) {
@@ -73,12 +73,12 @@ bool ek_template(enum agent_tpm_ek_kind kind, bool zero_unique, TPM2B_PUBLIC *re
 		a->parameters.rsaDetail.exponent = 0;
 		a->unique.rsa.size = zero_unique ? 256 : 0;
 	} else {
-		UINT16 n = kind == AGENT_TPM_EK_ECC_P384_H ? 48 : 32;
+		UINT16 n = kind == TPMDEV_EK_ECC_P384_H ? 48 : 32;
 		a->type = TPM2_ALG_ECC;
 		a->parameters.eccDetail.symmetric = sym;
 		a->parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
 		a->parameters.eccDetail.curveID =
-		    kind == AGENT_TPM_EK_ECC_P384_H ? TPM2_ECC_NIST_P384 : TPM2_ECC_NIST_P256;
+		    kind == TPMDEV_EK_ECC_P384_H ? TPM2_ECC_NIST_P384 : TPM2_ECC_NIST_P256;
 		a->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
 		a->unique.ecc.x.size = zero_unique ? n : 0;
 		a->unique.ecc.y.size = zero_unique ? n : 0;
@@ -87,24 +87,24 @@ bool ek_template(enum agent_tpm_ek_kind kind, bool zero_unique, TPM2B_PUBLIC *re
 	return true;
 }
 
-uint32_t ek_template_index(enum agent_tpm_ek_kind kind)
+uint32_t ek_template_index(enum tpmdev_ek_kind kind)
 {
 	switch (kind) {
-	case AGENT_TPM_EK_RSA2048: return 0x01c00004u;
-	case AGENT_TPM_EK_ECC_P256: return 0x01c0000cu;
+	case TPMDEV_EK_RSA2048: return 0x01c00004u;
+	case TPMDEV_EK_ECC_P256: return 0x01c0000cu;
 	/* High range: the template index follows the certificate index. */
-	case AGENT_TPM_EK_RSA2048_H: return AGENT_TPM_NV_RSA2048_HI_EKCERT + 1;
-	case AGENT_TPM_EK_ECC_P256_H: return AGENT_TPM_NV_ECC_P256_HI_EKCERT + 1;
-	case AGENT_TPM_EK_ECC_P384_H: return AGENT_TPM_NV_ECC_P384_HI_EKCERT + 1;
+	case TPMDEV_EK_RSA2048_H: return TPMDEV_NV_RSA2048_HI_EKCERT + 1;
+	case TPMDEV_EK_ECC_P256_H: return TPMDEV_NV_ECC_P256_HI_EKCERT + 1;
+	case TPMDEV_EK_ECC_P384_H: return TPMDEV_NV_ECC_P384_HI_EKCERT + 1;
 	default: return 0;
 	}
 }
 
-uint32_t ek_nonce_index(enum agent_tpm_ek_kind kind)
+uint32_t ek_nonce_index(enum tpmdev_ek_kind kind)
 {
 	switch (kind) {
-	case AGENT_TPM_EK_RSA2048: return 0x01c00003u;
-	case AGENT_TPM_EK_ECC_P256: return 0x01c0000bu;
+	case TPMDEV_EK_RSA2048: return 0x01c00003u;
+	case TPMDEV_EK_ECC_P256: return 0x01c0000bu;
 	default: return 0;
 	}
 }
@@ -148,7 +148,7 @@ bool ek_policy_branches(TPMI_ALG_HASH alg, TPM2B_DIGEST *ret_a, TPM2B_DIGEST *re
 	return false;
 }
 
-void ak_template(enum agent_tpm_ak_alg alg, TPM2B_PUBLIC *ret)
+void ak_template(enum tpmdev_ak_alg alg, TPM2B_PUBLIC *ret)
 {
 	TPM2B_PUBLIC p;
 	memset(&p, 0, sizeof p);
@@ -157,7 +157,7 @@ void ak_template(enum agent_tpm_ak_alg alg, TPM2B_PUBLIC *ret)
 	a->objectAttributes = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT |
 	                      TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
 	                      TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH;
-	if (alg == AGENT_TPM_AK_ECC) {
+	if (alg == TPMDEV_AK_ECC) {
 		a->type = TPM2_ALG_ECC;
 		a->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
 		a->parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
