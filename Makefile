@@ -15,7 +15,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all build deps check demo bench bench-fleet fuzz clean format install
+.PHONY: all build build-asan deps check demo bench bench-fleet fuzz clean format install
 
 all: build
 

@@ -29,7 +29,7 @@ static void usage(FILE *f)
 	    "  --eventlog FILE    the measured-boot event log to send (e.g.\n"
 	    "                     /sys/kernel/security/tpm0/binary_bios_measurements)\n"
 	    "  --nonce HEX        the verifier's nonce, %u to %u bytes\n"
-	    "  --pcrs SELECTION   PCRs to quote, e.g. sha256:0-7,14+sha1:0 (default sha256:0-7)\n"
+	    "  --pcrs SELECTION   PCRs to quote, e.g. sha256:0-7,14+sha1:0 (default sha256:0-9)\n"
 	    "  --ecc              ECC P-256 AK (default RSA-2048)\n"
 	    "\n"
 	    "qualifyingData = SHA-256(nonce || SHA-256(canonical metadata JSON)).\n"
@@ -46,7 +46,7 @@ int cmd_evidence(int argc, char **argv)
 	                                     {"ecc", no_argument, NULL, 'c'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
-	const char *tcti = NULL, *logpath = NULL, *nonce_hex = NULL, *pcrs = "sha256:0-7";
+	const char *tcti = NULL, *logpath = NULL, *nonce_hex = NULL, *pcrs = "sha256:0-9";
 	bool ecc = false;
 	int c;
 	optind = 1;

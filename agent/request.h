@@ -15,7 +15,7 @@
 #define AGENT_REQ_NONCE_MAX    64u  /* = EVIDENCE_NONCE_MAX */
 #define AGENT_REQ_PCRS_MAX     256u /* characters of a "pcrs" selection */
 #define AGENT_REQ_MSG_SIZE     384u
-#define AGENT_REQ_DEFAULT_PCRS "sha256:0-7"
+#define AGENT_REQ_DEFAULT_PCRS "sha256:0-9"
 #define AGENT_REQ_BLOB_MAX     1024u /* = TPMDEV_BLOB_MAX: credential, secret */
 
 /* The AK kinds of POST /v1/ak; the same values as enum tpmdev_ak_alg. */

@@ -306,7 +306,7 @@ for i in 1 2 3 4 5; do
   overhead+="$(jq -r '"\(.timing.total_ms) \(.timing.tpm_ms)"' "$work/resp")"$'\n'
 done
 echo "$overhead" | awk 'NF==2 { t += $1; p += $2; o = $1 - $2; if (o > m) m = o; n++ }
-  END { printf "figure: quote (sha256:0-7, %d runs): total %.1f ms, TPM %.1f ms, agent overhead %.2f ms mean, %.2f ms max\n", n, t/n, p/n, (t-p)/n, m }'
+  END { printf "figure: quote (sha256:0-9, %d runs): total %.1f ms, TPM %.1f ms, agent overhead %.2f ms mean, %.2f ms max\n", n, t/n, p/n, (t-p)/n, m }'
 rss=$(sed -n 's/^VmRSS:[[:space:]]*//p' "/proc/$agent_pid/status")
 echo "figure: agent RSS after $((8 + 5)) quotes: $rss$([ "${ATTEST_SANITIZE:-0}" = 1 ] && echo ' (sanitizer build: ASan inflates it)')"
 

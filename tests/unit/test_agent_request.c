@@ -241,10 +241,10 @@ static void test_quote_accepts(void **state)
 	assert_int_equal(r.nonce_len, 16);
 	assert_memory_equal(r.nonce,
 	                    "\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff", 16);
-	/* the default selection, sha256:0-7 */
+	/* the default selection, sha256:0-9 (as the default policy) */
 	assert_int_equal(r.sel.count, 1);
 	assert_int_equal(r.sel.banks[0].alg, 0x000b);
-	assert_int_equal(r.sel.banks[0].mask, 0xff);
+	assert_int_equal(r.sel.banks[0].mask, 0x3ff);
 	assert_null(r.cred);
 
 	char text[256];
