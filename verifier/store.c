@@ -189,6 +189,55 @@ int sq_int(struct store *s, const char *sql, const struct store_value *p, size_t
 	return rc;
 }
 
+int store_rows_decode(struct store_rows *rows, size_t size, store_decode_fn *decode, void **ret_v,
+                      size_t *ret_n)
+{
+	/* At least one item, so that NULL only means out of memory. */
+	unsigned char *v = calloc(rows->nrows ? rows->nrows : 1, size);
+	if (!v)
+		return ATTEST_E_NOMEM;
+	for (size_t i = 0; i < rows->nrows; i++)
+		decode(rows, i, v + i * size);
+	*ret_v = v;
+	*ret_n = rows->nrows;
+	return 0;
+}
+
+int store_query_items(struct store *s, const char *sql, const struct store_value *p, size_t n,
+                      size_t max, size_t size, store_decode_fn *decode, void **ret_v, size_t *ret_n)
+{
+	struct store_rows *rows = NULL;
+	int rc = sq_rows(s, sql, p, n, max, &rows);
+	if (rc)
+		return rc;
+	rc = store_rows_decode(rows, size, decode, ret_v, ret_n);
+	store_rows_free(rows);
+	return rc;
+}
+
+int store_query_one(struct store *s, const char *sql, const struct store_value *p, size_t n,
+                    size_t size, store_decode_fn *decode, void **ret)
+{
+	void *v = NULL;
+	size_t nv = 0;
+	int rc = store_query_items(s, sql, p, n, 1, size, decode, &v, &nv);
+	if (rc)
+		return rc;
+	if (nv == 0) {
+		free(v);
+		return ATTEST_E_NOTFOUND;
+	}
+	*ret = v;
+	return 0;
+}
+
+void store_items_free(void *v, size_t n, size_t size, void (*clear)(void *item))
+{
+	for (size_t i = 0; v && i < n; i++)
+		clear((unsigned char *)v + i * size);
+	free(v);
+}
+
 int tx_begin(struct store *s, bool write)
 {
 	s->msg_own = false;

@@ -12,13 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A list's item array: calloc of at least one item, so NULL only means
- * out of memory. */
-static void *items_alloc(size_t n, size_t sz)
-{
-	return calloc(n ? n : 1, sz);
-}
-
 /* ------------------------------------------------------------------ */
 /* Events */
 
@@ -55,19 +48,34 @@ int store_event_add(struct store *s, const struct store_event_new *e, int64_t no
 	                    ret_id);
 }
 
+static void event_clear(void *item)
+{
+	struct store_event *e = item;
+	free(e->host_name);
+	free(e->kind);
+	free(e->actor);
+	free(e->message);
+	free(e->details_json);
+}
+
 void store_event_list_free(struct store_event_list *l)
 {
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->n; i++) {
-		free(l->v[i].host_name);
-		free(l->v[i].kind);
-		free(l->v[i].actor);
-		free(l->v[i].message);
-		free(l->v[i].details_json);
-	}
-	free(l->v);
+	if (l)
+		store_items_free(l->v, l->n, sizeof(*l->v), event_clear);
 	free(l);
+}
+
+static void decode_event(struct store_rows *rows, size_t r, void *item)
+{
+	struct store_event *e = item;
+	e->id = cell_int(rows, r, 0);
+	e->at = cell_int(rows, r, 1);
+	e->host_id = cell_int(rows, r, 2);
+	e->host_name = cell_take(rows, r, 3, NULL);
+	e->kind = cell_take(rows, r, 4, NULL);
+	e->actor = cell_take(rows, r, 5, NULL);
+	e->message = cell_take(rows, r, 6, NULL);
+	e->details_json = cell_take(rows, r, 7, NULL);
 }
 
 int store_event_list(struct store *s, const struct store_event_filter *filter,
@@ -75,41 +83,28 @@ int store_event_list(struct store *s, const struct store_event_filter *filter,
 {
 	struct store_event_filter f = filter ? *filter : (struct store_event_filter){0};
 	int64_t limit, offset;
-	struct store_rows *rows = NULL;
-	struct store_event *v = NULL;
+	void *v = NULL;
 	int rc = check_page(s, page, &limit, &offset);
 	if (rc || (rc = check_text(s, "event kind", f.kind, STORE_NAME_MAX, true)))
 		return rc;
-	/* A filter is off when its parameter is 0 / NULL. */
-	rc = sq_rows(s,
-	             "SELECT id, at, host_id, host_name, kind, actor, message, details FROM events "
-	             "WHERE (host_id = $1 OR $1 = 0) AND (kind = $2 OR $2 IS NULL) "
-	             "AND (at >= $3 OR $3 = 0) AND (at < $4 OR $4 = 0) AND (id < $5 OR $5 = 0) "
-	             "ORDER BY id DESC LIMIT $6 OFFSET $7",
-	             PARAMS(V_INT(f.host_id), V_TEXT(f.kind), V_INT(f.since), V_INT(f.until),
-	                    V_INT(f.before_id), V_INT(limit), V_INT(offset)),
-	             (size_t)limit, &rows);
-	if (rc)
-		return rc;
 	struct store_event_list *l = calloc(1, sizeof(*l));
-	if (l)
-		v = l->v = items_alloc(rows->nrows, sizeof(*l->v));
-	if (!l || !v) {
-		free(l);
-		store_rows_free(rows);
+	if (!l)
 		return ATTEST_E_NOMEM;
+	/* A filter is off when its parameter is 0 / NULL. */
+	rc = store_query_items(
+	    s,
+	    "SELECT id, at, host_id, host_name, kind, actor, message, details FROM events "
+	    "WHERE (host_id = $1 OR $1 = 0) AND (kind = $2 OR $2 IS NULL) "
+	    "AND (at >= $3 OR $3 = 0) AND (at < $4 OR $4 = 0) AND (id < $5 OR $5 = 0) "
+	    "ORDER BY id DESC LIMIT $6 OFFSET $7",
+	    PARAMS(V_INT(f.host_id), V_TEXT(f.kind), V_INT(f.since), V_INT(f.until),
+	           V_INT(f.before_id), V_INT(limit), V_INT(offset)),
+	    (size_t)limit, sizeof(*l->v), decode_event, &v, &l->n);
+	if (rc) {
+		free(l);
+		return rc;
 	}
-	for (size_t i = 0; i < rows->nrows; i++, l->n++) {
-		v[i].id = cell_int(rows, i, 0);
-		v[i].at = cell_int(rows, i, 1);
-		v[i].host_id = cell_int(rows, i, 2);
-		v[i].host_name = cell_take(rows, i, 3, NULL);
-		v[i].kind = cell_take(rows, i, 4, NULL);
-		v[i].actor = cell_take(rows, i, 5, NULL);
-		v[i].message = cell_take(rows, i, 6, NULL);
-		v[i].details_json = cell_take(rows, i, 7, NULL);
-	}
-	store_rows_free(rows);
+	l->v = v;
 	*ret = l;
 	return 0;
 }
@@ -131,8 +126,9 @@ int store_event_purge(struct store *s, int64_t before, int64_t *ret_n)
 	"(SELECT COUNT(*) FROM hosts h WHERE h.policy_id = p.id), p.created_at, p.updated_at "     \
 	"FROM policies p"
 
-static void policy_clear(struct store_policy *p)
+static void policy_clear(void *item)
 {
+	struct store_policy *p = item;
 	free(p->name);
 	free(p->body_json);
 }
@@ -147,16 +143,14 @@ void store_policy_free(struct store_policy *p)
 
 void store_policy_list_free(struct store_policy_list *l)
 {
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->n; i++)
-		policy_clear(&l->v[i]);
-	free(l->v);
+	if (l)
+		store_items_free(l->v, l->n, sizeof(*l->v), policy_clear);
 	free(l);
 }
 
-static void decode_policy(struct store_rows *rows, size_t r, struct store_policy *p)
+static void decode_policy(struct store_rows *rows, size_t r, void *item)
 {
+	struct store_policy *p = item;
 	p->id = cell_int(rows, r, 0);
 	p->name = cell_take(rows, r, 1, NULL);
 	p->body_json = cell_take(rows, r, 2, NULL);
@@ -169,20 +163,10 @@ static void decode_policy(struct store_rows *rows, size_t r, struct store_policy
 static int policy_one(struct store *s, const char *sql, const struct store_value *p, size_t n,
                       struct store_policy **ret)
 {
-	struct store_rows *rows = NULL;
-	int rc = sq_rows(s, sql, p, n, 1, &rows);
-	if (rc)
-		return rc;
-	struct store_policy *pol = NULL;
-	if (rows->nrows == 0)
-		rc = ATTEST_E_NOTFOUND;
-	else if (!(pol = calloc(1, sizeof(*pol))))
-		rc = ATTEST_E_NOMEM;
-	else
-		decode_policy(rows, 0, pol);
-	store_rows_free(rows);
+	void *v = NULL;
+	int rc = store_query_one(s, sql, p, n, sizeof(**ret), decode_policy, &v);
 	if (rc == 0)
-		*ret = pol;
+		*ret = v;
 	return rc;
 }
 
@@ -273,26 +257,21 @@ int store_policy_list(struct store *s, const struct store_page *page,
                       struct store_policy_list **ret)
 {
 	int64_t limit, offset;
-	struct store_rows *rows = NULL;
-	struct store_policy *v = NULL;
+	void *v = NULL;
 	int rc = check_page(s, page, &limit, &offset);
 	if (rc)
 		return rc;
-	rc = sq_rows(s, "SELECT " POLICY_COLS " ORDER BY p.name LIMIT $1 OFFSET $2",
-	             PARAMS(V_INT(limit), V_INT(offset)), (size_t)limit, &rows);
-	if (rc)
-		return rc;
 	struct store_policy_list *l = calloc(1, sizeof(*l));
-	if (l)
-		v = l->v = items_alloc(rows->nrows, sizeof(*l->v));
-	if (!l || !v) {
-		free(l);
-		store_rows_free(rows);
+	if (!l)
 		return ATTEST_E_NOMEM;
+	rc = store_query_items(s, "SELECT " POLICY_COLS " ORDER BY p.name LIMIT $1 OFFSET $2",
+	                       PARAMS(V_INT(limit), V_INT(offset)), (size_t)limit, sizeof(*l->v),
+	                       decode_policy, &v, &l->n);
+	if (rc) {
+		free(l);
+		return rc;
 	}
-	for (size_t i = 0; i < rows->nrows; i++, l->n++)
-		decode_policy(rows, i, &v[i]);
-	store_rows_free(rows);
+	l->v = v;
 	*ret = l;
 	return 0;
 }
@@ -361,8 +340,9 @@ int store_policy_remove(struct store *s, int64_t id)
 /* ------------------------------------------------------------------ */
 /* Certified TPM list */
 
-static void ca_clear(struct store_ca *c)
+static void ca_clear(void *item)
 {
+	struct store_ca *c = item;
 	free(c->fingerprint);
 	free(c->subject);
 	free(c->der);
@@ -379,18 +359,16 @@ void store_ca_free(struct store_ca *c)
 
 void store_ca_list_free(struct store_ca_list *l)
 {
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->n; i++)
-		ca_clear(&l->v[i]);
-	free(l->v);
+	if (l)
+		store_items_free(l->v, l->n, sizeof(*l->v), ca_clear);
 	free(l);
 }
 
 #define CA_COLS "id, fingerprint, subject, der, source, added_at FROM tpm_cas"
 
-static void decode_ca(struct store_rows *rows, size_t r, struct store_ca *c)
+static void decode_ca(struct store_rows *rows, size_t r, void *item)
 {
+	struct store_ca *c = item;
 	c->id = cell_int(rows, r, 0);
 	c->fingerprint = cell_take(rows, r, 1, NULL);
 	c->subject = cell_take(rows, r, 2, NULL);
@@ -438,25 +416,15 @@ int store_ca_add(struct store *s, const uint8_t *der, size_t der_len, const char
 int store_ca_get_by_fingerprint(struct store *s, const char *fingerprint_hex, struct store_ca **ret)
 {
 	char lower[65];
-	struct store_rows *rows = NULL;
 	size_t n = fingerprint_hex ? strnlen(fingerprint_hex, 65) : 0;
 	if (n != 64)
 		return store_fail(s, ATTEST_E_ARG, "fingerprint must be 64 hex digits");
 	for (size_t i = 0; i < 64; i++)
 		lower[i] = (char)tolower((unsigned char)fingerprint_hex[i]);
 	lower[64] = 0;
-	int rc = sq_rows(s, "SELECT " CA_COLS " WHERE fingerprint = $1", PARAMS(V_TEXT(lower)), 1,
-	                 &rows);
-	if (rc)
-		return rc;
-	struct store_ca *c = NULL;
-	if (rows->nrows == 0)
-		rc = ATTEST_E_NOTFOUND;
-	else if (!(c = calloc(1, sizeof(*c))))
-		rc = ATTEST_E_NOMEM;
-	else
-		decode_ca(rows, 0, c);
-	store_rows_free(rows);
+	void *c = NULL;
+	int rc = store_query_one(s, "SELECT " CA_COLS " WHERE fingerprint = $1",
+	                         PARAMS(V_TEXT(lower)), sizeof(**ret), decode_ca, &c);
 	if (rc == 0)
 		*ret = c;
 	return rc;
@@ -465,26 +433,21 @@ int store_ca_get_by_fingerprint(struct store *s, const char *fingerprint_hex, st
 int store_ca_list(struct store *s, const struct store_page *page, struct store_ca_list **ret)
 {
 	int64_t limit, offset;
-	struct store_rows *rows = NULL;
-	struct store_ca *v = NULL;
+	void *v = NULL;
 	int rc = check_page(s, page, &limit, &offset);
 	if (rc)
 		return rc;
-	rc = sq_rows(s, "SELECT " CA_COLS " ORDER BY id LIMIT $1 OFFSET $2",
-	             PARAMS(V_INT(limit), V_INT(offset)), (size_t)limit, &rows);
-	if (rc)
-		return rc;
 	struct store_ca_list *l = calloc(1, sizeof(*l));
-	if (l)
-		v = l->v = items_alloc(rows->nrows, sizeof(*l->v));
-	if (!l || !v) {
-		free(l);
-		store_rows_free(rows);
+	if (!l)
 		return ATTEST_E_NOMEM;
+	rc = store_query_items(s, "SELECT " CA_COLS " ORDER BY id LIMIT $1 OFFSET $2",
+	                       PARAMS(V_INT(limit), V_INT(offset)), (size_t)limit, sizeof(*l->v),
+	                       decode_ca, &v, &l->n);
+	if (rc) {
+		free(l);
+		return rc;
 	}
-	for (size_t i = 0; i < rows->nrows; i++, l->n++)
-		decode_ca(rows, i, &v[i]);
-	store_rows_free(rows);
+	l->v = v;
 	*ret = l;
 	return 0;
 }
@@ -509,14 +472,26 @@ void store_token_free(struct store_token *t)
 	free(t);
 }
 
+static void token_clear(void *item)
+{
+	free(((struct store_token *)item)->name);
+}
+
 void store_token_list_free(struct store_token_list *l)
 {
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i].name);
-	free(l->v);
+	if (l)
+		store_items_free(l->v, l->n, sizeof(*l->v), token_clear);
 	free(l);
+}
+
+static void decode_token(struct store_rows *rows, size_t r, void *item)
+{
+	struct store_token *t = item;
+	t->id = cell_int(rows, r, 0);
+	t->name = cell_take(rows, r, 1, NULL);
+	t->role = STORE_ROLE_VIEWER;
+	(void)store_role_parse((const char *)rows->cells[r * rows->ncols + 2].p, &t->role);
+	t->created_at = cell_int(rows, r, 3);
 }
 
 int store_token_hash(const char *token, size_t len, uint8_t out[static STORE_TOKEN_HASH_SIZE])
@@ -582,34 +557,23 @@ int store_token_lookup(struct store *s, const uint8_t hash[static STORE_TOKEN_HA
 int store_token_list(struct store *s, const struct store_page *page, struct store_token_list **ret)
 {
 	int64_t limit, offset;
-	struct store_rows *rows = NULL;
-	struct store_token *v = NULL;
+	void *v = NULL;
 	int rc = check_page(s, page, &limit, &offset);
 	if (rc)
 		return rc;
-	rc = sq_rows(s,
-	             "SELECT id, name, role, created_at FROM api_tokens ORDER BY id "
-	             "LIMIT $1 OFFSET $2",
-	             PARAMS(V_INT(limit), V_INT(offset)), (size_t)limit, &rows);
-	if (rc)
-		return rc;
 	struct store_token_list *l = calloc(1, sizeof(*l));
-	if (l)
-		v = l->v = items_alloc(rows->nrows, sizeof(*l->v));
-	if (!l || !v) {
-		free(l);
-		store_rows_free(rows);
+	if (!l)
 		return ATTEST_E_NOMEM;
+	rc = store_query_items(s,
+	                       "SELECT id, name, role, created_at FROM api_tokens ORDER BY id "
+	                       "LIMIT $1 OFFSET $2",
+	                       PARAMS(V_INT(limit), V_INT(offset)), (size_t)limit, sizeof(*l->v),
+	                       decode_token, &v, &l->n);
+	if (rc) {
+		free(l);
+		return rc;
 	}
-	for (size_t i = 0; i < rows->nrows; i++, l->n++) {
-		v[i].id = cell_int(rows, i, 0);
-		v[i].name = cell_take(rows, i, 1, NULL);
-		v[i].role = STORE_ROLE_VIEWER;
-		(void)store_role_parse((const char *)rows->cells[i * rows->ncols + 2].p,
-		                       &v[i].role);
-		v[i].created_at = cell_int(rows, i, 3);
-	}
-	store_rows_free(rows);
+	l->v = v;
 	*ret = l;
 	return 0;
 }

@@ -26,8 +26,9 @@
 	"hosts.next_due, hosts.failures, hosts.lease_owner, hosts.lease_expires, "                 \
 	"hosts.created_at, hosts.updated_at"
 
-static void host_clear(struct store_host *h)
+static void host_clear(void *item)
 {
+	struct store_host *h = item;
 	free(h->name);
 	free(h->address);
 	free(h->thumbprint);
@@ -51,16 +52,14 @@ void store_host_free(struct store_host *h)
 
 void store_host_list_free(struct store_host_list *l)
 {
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->n; i++)
-		host_clear(&l->v[i]);
-	free(l->v);
+	if (l)
+		store_items_free(l->v, l->n, sizeof(*l->v), host_clear);
 	free(l);
 }
 
-static void decode_host(struct store_rows *rows, size_t r, struct store_host *h)
+static void decode_host(struct store_rows *rows, size_t r, void *item)
 {
+	struct store_host *h = item;
 	enum store_conn conn = STORE_CONN_DISCONNECTED;
 	enum store_trust trust = STORE_TRUST_UNKNOWN;
 	char *cs = cell_take(rows, r, 7, NULL), *ts = cell_take(rows, r, 8, NULL);
@@ -108,17 +107,15 @@ static void decode_host(struct store_rows *rows, size_t r, struct store_host *h)
 static int hosts_from_rows(struct store_rows *rows, struct store_host_list **ret)
 {
 	struct store_host_list *l = calloc(1, sizeof(*l));
+	void *v = NULL;
 	if (!l)
 		return ATTEST_E_NOMEM;
-	if (rows->nrows) {
-		l->v = calloc(rows->nrows, sizeof(*l->v));
-		if (!l->v) {
-			free(l);
-			return ATTEST_E_NOMEM;
-		}
+	int rc = store_rows_decode(rows, sizeof(*l->v), decode_host, &v, &l->n);
+	if (rc) {
+		free(l);
+		return rc;
 	}
-	for (size_t i = 0; i < rows->nrows; i++)
-		decode_host(rows, i, &l->v[l->n++]);
+	l->v = v;
 	*ret = l;
 	return 0;
 }
@@ -126,23 +123,11 @@ static int hosts_from_rows(struct store_rows *rows, struct store_host_list **ret
 static int host_one(struct store *s, const char *sql, const struct store_value *p, size_t n,
                     struct store_host **ret)
 {
-	struct store_rows *rows = NULL;
-	int rc = sq_rows(s, sql, p, n, 1, &rows);
-	if (rc)
-		return rc;
-	if (rows->nrows == 0) {
-		store_rows_free(rows);
-		return ATTEST_E_NOTFOUND;
-	}
-	struct store_host *h = calloc(1, sizeof(*h));
-	if (!h) {
-		store_rows_free(rows);
-		return ATTEST_E_NOMEM;
-	}
-	decode_host(rows, 0, h);
-	store_rows_free(rows);
-	*ret = h;
-	return 0;
+	void *h = NULL;
+	int rc = store_query_one(s, sql, p, n, sizeof(**ret), decode_host, &h);
+	if (rc == 0)
+		*ret = h;
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -952,53 +937,56 @@ int store_nonce_purge(struct store *s, int64_t before, int64_t *ret_n)
 /* ------------------------------------------------------------------ */
 /* Results */
 
+static void result_clear(void *item)
+{
+	struct store_result *x = item;
+	free(x->reasons_json);
+	free(x->instance);
+}
+
 void store_result_list_free(struct store_result_list *l)
 {
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->n; i++) {
-		free(l->v[i].reasons_json);
-		free(l->v[i].instance);
-	}
-	free(l->v);
+	if (l)
+		store_items_free(l->v, l->n, sizeof(*l->v), result_clear);
 	free(l);
+}
+
+static void decode_result(struct store_rows *rows, size_t r, void *item)
+{
+	struct store_result *x = item;
+	x->id = cell_int(rows, r, 0);
+	x->host_id = cell_int(rows, r, 1);
+	x->at = cell_int(rows, r, 2);
+	x->trust = STORE_TRUST_UNKNOWN;
+	(void)store_trust_parse((const char *)rows->cells[r * rows->ncols + 3].p, &x->trust);
+	x->reasons_json = cell_take(rows, r, 4, NULL);
+	x->duration_ms = cell_int(rows, r, 5);
+	x->started_ms = cell_int(rows, r, 6);
+	x->instance = cell_take(rows, r, 7, NULL);
 }
 
 int store_result_list(struct store *s, int64_t host_id, const struct store_page *page,
                       struct store_result_list **ret)
 {
 	int64_t limit, offset;
-	struct store_rows *rows = NULL;
+	void *v = NULL;
 	int rc = check_page(s, page, &limit, &offset);
 	if (rc)
 		return rc;
-	rc = sq_rows(s,
-	             "SELECT id, host_id, at, trust_state, reasons, duration_ms, started_ms, "
-	             "instance FROM results "
-	             "WHERE host_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
-	             PARAMS(V_INT(host_id), V_INT(limit), V_INT(offset)), (size_t)limit, &rows);
-	if (rc)
-		return rc;
 	struct store_result_list *l = calloc(1, sizeof(*l));
-	if (!l || (rows->nrows && !(l->v = calloc(rows->nrows, sizeof(*l->v))))) {
-		free(l);
-		store_rows_free(rows);
+	if (!l)
 		return ATTEST_E_NOMEM;
+	rc = store_query_items(s,
+	                       "SELECT id, host_id, at, trust_state, reasons, duration_ms, "
+	                       "started_ms, instance FROM results "
+	                       "WHERE host_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
+	                       PARAMS(V_INT(host_id), V_INT(limit), V_INT(offset)), (size_t)limit,
+	                       sizeof(*l->v), decode_result, &v, &l->n);
+	if (rc) {
+		free(l);
+		return rc;
 	}
-	for (size_t i = 0; i < rows->nrows; i++, l->n++) {
-		struct store_result *x = &l->v[i];
-		x->id = cell_int(rows, i, 0);
-		x->host_id = cell_int(rows, i, 1);
-		x->at = cell_int(rows, i, 2);
-		x->trust = STORE_TRUST_UNKNOWN;
-		(void)store_trust_parse((const char *)rows->cells[i * rows->ncols + 3].p,
-		                        &x->trust);
-		x->reasons_json = cell_take(rows, i, 4, NULL);
-		x->duration_ms = cell_int(rows, i, 5);
-		x->started_ms = cell_int(rows, i, 6);
-		x->instance = cell_take(rows, i, 7, NULL);
-	}
-	store_rows_free(rows);
+	l->v = v;
 	*ret = l;
 	return 0;
 }
@@ -1010,8 +998,9 @@ int store_result_list(struct store *s, int64_t host_id, const struct store_page 
 	"a.id, a.host_id, h.name, a.raised_at, a.summary, a.reasons, a.cleared_at, a.acked_at, "   \
 	"a.acked_by FROM alarms a JOIN hosts h ON h.id = a.host_id"
 
-static void alarm_clear(struct store_alarm *a)
+static void alarm_clear(void *item)
 {
+	struct store_alarm *a = item;
 	free(a->host_name);
 	free(a->summary);
 	free(a->reasons_json);
@@ -1028,16 +1017,14 @@ void store_alarm_free(struct store_alarm *a)
 
 void store_alarm_list_free(struct store_alarm_list *l)
 {
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->n; i++)
-		alarm_clear(&l->v[i]);
-	free(l->v);
+	if (l)
+		store_items_free(l->v, l->n, sizeof(*l->v), alarm_clear);
 	free(l);
 }
 
-static void decode_alarm(struct store_rows *rows, size_t r, struct store_alarm *a)
+static void decode_alarm(struct store_rows *rows, size_t r, void *item)
 {
+	struct store_alarm *a = item;
 	a->id = cell_int(rows, r, 0);
 	a->host_id = cell_int(rows, r, 1);
 	a->host_name = cell_take(rows, r, 2, NULL);
@@ -1054,53 +1041,40 @@ int store_alarm_list(struct store *s, const struct store_alarm_filter *filter,
 {
 	struct store_alarm_filter f = filter ? *filter : (struct store_alarm_filter){0};
 	int64_t limit, offset;
-	struct store_rows *rows = NULL;
+	void *v = NULL;
 	int rc = check_page(s, page, &limit, &offset);
 	if (rc)
 		return rc;
+	struct store_alarm_list *l = calloc(1, sizeof(*l));
+	if (!l)
+		return ATTEST_E_NOMEM;
 	/* Each filter is "off" when its parameter is 0; the column comparison
 	 * comes first so PostgreSQL infers the parameter as BIGINT. */
-	rc = sq_rows(s,
-	             "SELECT " ALARM_COLS " WHERE (a.host_id = $1 OR $1 = 0) "
-	             "AND ($2 = 0 OR a.cleared_at IS NULL) AND ($3 = 0 OR a.acked_at IS NULL) "
-	             "ORDER BY a.id DESC LIMIT $4 OFFSET $5",
-	             PARAMS(V_INT(f.host_id), V_INT(f.open_only), V_INT(f.unacked_only),
-	                    V_INT(limit), V_INT(offset)),
-	             (size_t)limit, &rows);
-	if (rc)
-		return rc;
-	struct store_alarm_list *l = calloc(1, sizeof(*l));
-	if (!l || (rows->nrows && !(l->v = calloc(rows->nrows, sizeof(*l->v))))) {
+	rc = store_query_items(
+	    s,
+	    "SELECT " ALARM_COLS " WHERE (a.host_id = $1 OR $1 = 0) "
+	    "AND ($2 = 0 OR a.cleared_at IS NULL) AND ($3 = 0 OR a.acked_at IS NULL) "
+	    "ORDER BY a.id DESC LIMIT $4 OFFSET $5",
+	    PARAMS(V_INT(f.host_id), V_INT(f.open_only), V_INT(f.unacked_only), V_INT(limit),
+	           V_INT(offset)),
+	    (size_t)limit, sizeof(*l->v), decode_alarm, &v, &l->n);
+	if (rc) {
 		free(l);
-		store_rows_free(rows);
-		return ATTEST_E_NOMEM;
+		return rc;
 	}
-	for (size_t i = 0; i < rows->nrows; i++, l->n++)
-		decode_alarm(rows, i, &l->v[i]);
-	store_rows_free(rows);
+	l->v = v;
 	*ret = l;
 	return 0;
 }
 
 int store_alarm_get(struct store *s, int64_t id, struct store_alarm **ret)
 {
-	struct store_rows *rows = NULL;
-	int rc = sq_rows(s, "SELECT " ALARM_COLS " WHERE a.id = $1", PARAMS(V_INT(id)), 1, &rows);
-	if (rc)
-		return rc;
-	if (rows->nrows == 0) {
-		store_rows_free(rows);
-		return ATTEST_E_NOTFOUND;
-	}
-	struct store_alarm *a = calloc(1, sizeof(*a));
-	if (!a) {
-		store_rows_free(rows);
-		return ATTEST_E_NOMEM;
-	}
-	decode_alarm(rows, 0, a);
-	store_rows_free(rows);
-	*ret = a;
-	return 0;
+	void *a = NULL;
+	int rc = store_query_one(s, "SELECT " ALARM_COLS " WHERE a.id = $1", PARAMS(V_INT(id)),
+	                         sizeof(**ret), decode_alarm, &a);
+	if (rc == 0)
+		*ret = a;
+	return rc;
 }
 
 int store_alarm_ack(struct store *s, int64_t id, const char *by, int64_t now)

@@ -38,6 +38,23 @@ int sq_rows(struct store *s, const char *sql, const struct store_value *p, size_
 /* A query returning one integer: ATTEST_E_NOTFOUND if no row; NULL reads 0. */
 int sq_int(struct store *s, const char *sql, const struct store_value *p, size_t n, int64_t *ret);
 
+/* The one path from rows to structs: decode(rows, r, item) moves row r's
+ * cells into item (an array element of `size` bytes, zeroed before). */
+typedef void store_decode_fn(struct store_rows *rows, size_t r, void *item);
+/* Decode every row into a new array (at least one item long: NULL only on
+ * ATTEST_E_NOMEM); *ret_n = the number of rows. rows stays the caller's. */
+int store_rows_decode(struct store_rows *rows, size_t size, store_decode_fn *decode, void **ret_v,
+                      size_t *ret_n);
+/* Run a query of at most max rows and decode them as store_rows_decode(). */
+int store_query_items(struct store *s, const char *sql, const struct store_value *p, size_t n,
+                      size_t max, size_t size, store_decode_fn *decode, void **ret_v,
+                      size_t *ret_n);
+/* A query of one row decoded into a new item; ATTEST_E_NOTFOUND if none. */
+int store_query_one(struct store *s, const char *sql, const struct store_value *p, size_t n,
+                    size_t size, store_decode_fn *decode, void **ret);
+/* Clear each of n items with clear(item), then free the array (NULL ok). */
+void store_items_free(void *v, size_t n, size_t size, void (*clear)(void *item));
+
 /* Transactions (write = takes the write lock at once). */
 int tx_begin(struct store *s, bool write);
 int tx_commit(struct store *s);
