@@ -15,18 +15,18 @@
 /* ------------------------------------------------------------------ */
 /* Events */
 
-int event_insert(struct store *s, int64_t host_id, const char *kind, const char *actor,
-                 const char *message, const char *details_json, int64_t now, int64_t *ret_id)
+int store_event_insert(struct store *s, int64_t host_id, const char *kind, const char *actor,
+                       const char *message, const char *details_json, int64_t now, int64_t *ret_id)
 {
 	int64_t id = 0;
-	int rc =
-	    sq_int(s,
-	           "INSERT INTO events (at, host_id, host_name, kind, actor, message, details) "
-	           "VALUES ($1, $2, (SELECT name FROM hosts WHERE id = $2), $3, $4, $5, $6) "
-	           "RETURNING id",
-	           PARAMS(V_INT(now), host_id ? V_INT(host_id) : V_NULL, V_TEXT(kind),
-	                  V_TEXT(actor), V_TEXT(message), V_TEXT(details_json)),
-	           &id);
+	int rc = store_query_int(
+	    s,
+	    "INSERT INTO events (at, host_id, host_name, kind, actor, message, details) "
+	    "VALUES ($1, $2, (SELECT name FROM hosts WHERE id = $2), $3, $4, $5, $6) "
+	    "RETURNING id",
+	    PARAMS(V_INT(now), host_id ? V_INT(host_id) : V_NULL, V_TEXT(kind), V_TEXT(actor),
+	           V_TEXT(message), V_TEXT(details_json)),
+	    &id);
 	if (rc == ATTEST_E_STATE) /* foreign key: no such host */
 		rc = ATTEST_E_NOTFOUND;
 	if (rc == 0 && ret_id)
@@ -39,13 +39,13 @@ int store_event_add(struct store *s, const struct store_event_new *e, int64_t no
 	int rc;
 	if (!e || e->host_id < 0)
 		return ATTEST_E_ARG;
-	if ((rc = check_name(s, "event kind", e->kind)) ||
-	    (rc = check_name(s, "actor", e->actor)) ||
-	    (rc = check_text(s, "message", e->message, STORE_TEXT_MAX, false)) ||
-	    (rc = check_json(s, "details", e->details_json, JSON_OBJECT, true)))
+	if ((rc = store_check_name(s, "event kind", e->kind)) ||
+	    (rc = store_check_name(s, "actor", e->actor)) ||
+	    (rc = store_check_text(s, "message", e->message, STORE_TEXT_MAX, false)) ||
+	    (rc = store_check_json(s, "details", e->details_json, JSON_OBJECT, true)))
 		return rc;
-	return event_insert(s, e->host_id, e->kind, e->actor, e->message, e->details_json, now,
-	                    ret_id);
+	return store_event_insert(s, e->host_id, e->kind, e->actor, e->message, e->details_json,
+	                          now, ret_id);
 }
 
 static void event_clear(void *item)
@@ -68,14 +68,14 @@ void store_event_list_free(struct store_event_list *l)
 static void decode_event(struct store_rows *rows, size_t r, void *item)
 {
 	struct store_event *e = item;
-	e->id = cell_int(rows, r, 0);
-	e->at = cell_int(rows, r, 1);
-	e->host_id = cell_int(rows, r, 2);
-	e->host_name = cell_take(rows, r, 3, NULL);
-	e->kind = cell_take(rows, r, 4, NULL);
-	e->actor = cell_take(rows, r, 5, NULL);
-	e->message = cell_take(rows, r, 6, NULL);
-	e->details_json = cell_take(rows, r, 7, NULL);
+	e->id = store_cell_int(rows, r, 0);
+	e->at = store_cell_int(rows, r, 1);
+	e->host_id = store_cell_int(rows, r, 2);
+	e->host_name = store_cell_take(rows, r, 3, NULL);
+	e->kind = store_cell_take(rows, r, 4, NULL);
+	e->actor = store_cell_take(rows, r, 5, NULL);
+	e->message = store_cell_take(rows, r, 6, NULL);
+	e->details_json = store_cell_take(rows, r, 7, NULL);
 }
 
 int store_event_list(struct store *s, const struct store_event_filter *filter,
@@ -84,8 +84,8 @@ int store_event_list(struct store *s, const struct store_event_filter *filter,
 	struct store_event_filter f = filter ? *filter : (struct store_event_filter){0};
 	int64_t limit, offset;
 	void *v = NULL;
-	int rc = check_page(s, page, &limit, &offset);
-	if (rc || (rc = check_text(s, "event kind", f.kind, STORE_NAME_MAX, true)))
+	int rc = store_check_page(s, page, &limit, &offset);
+	if (rc || (rc = store_check_text(s, "event kind", f.kind, STORE_NAME_MAX, true)))
 		return rc;
 	struct store_event_list *l = calloc(1, sizeof(*l));
 	if (!l)
@@ -112,7 +112,7 @@ int store_event_list(struct store *s, const struct store_event_filter *filter,
 int store_event_purge(struct store *s, int64_t before, int64_t *ret_n)
 {
 	int64_t n = 0;
-	int rc = sq_exec(s, "DELETE FROM events WHERE at < $1", PARAMS(V_INT(before)), &n);
+	int rc = store_exec(s, "DELETE FROM events WHERE at < $1", PARAMS(V_INT(before)), &n);
 	if (rc == 0 && ret_n)
 		*ret_n = n;
 	return rc;
@@ -151,13 +151,13 @@ void store_policy_list_free(struct store_policy_list *l)
 static void decode_policy(struct store_rows *rows, size_t r, void *item)
 {
 	struct store_policy *p = item;
-	p->id = cell_int(rows, r, 0);
-	p->name = cell_take(rows, r, 1, NULL);
-	p->body_json = cell_take(rows, r, 2, NULL);
-	p->is_default = cell_int(rows, r, 3) != 0;
-	p->nhosts = cell_int(rows, r, 4);
-	p->created_at = cell_int(rows, r, 5);
-	p->updated_at = cell_int(rows, r, 6);
+	p->id = store_cell_int(rows, r, 0);
+	p->name = store_cell_take(rows, r, 1, NULL);
+	p->body_json = store_cell_take(rows, r, 2, NULL);
+	p->is_default = store_cell_int(rows, r, 3) != 0;
+	p->nhosts = store_cell_int(rows, r, 4);
+	p->created_at = store_cell_int(rows, r, 5);
+	p->updated_at = store_cell_int(rows, r, 6);
 }
 
 static int policy_one(struct store *s, const char *sql, const struct store_value *p, size_t n,
@@ -180,7 +180,7 @@ static int policy_lock(struct store *s)
 {
 	if (!*s->drv->migration_lock)
 		return 0;
-	return sq_exec(s, s->drv->migration_lock, NULL, 0, NULL);
+	return store_exec(s, s->drv->migration_lock, NULL, 0, NULL);
 }
 
 int store_policy_add(struct store *s, const char *name, const char *body_json, bool make_default,
@@ -188,38 +188,40 @@ int store_policy_add(struct store *s, const char *name, const char *body_json, b
 {
 	int64_t id = 0, ndefault = 0;
 	int rc;
-	if ((rc = check_name(s, "policy name", name)) ||
-	    (rc = check_json(s, "policy", body_json, JSON_OBJECT, false)))
+	if ((rc = store_check_name(s, "policy name", name)) ||
+	    (rc = store_check_json(s, "policy", body_json, JSON_OBJECT, false)))
 		return rc;
-	if ((rc = tx_begin(s, true)))
+	if ((rc = store_tx_begin(s, true)))
 		return rc;
 	if ((rc = policy_lock(s)))
 		goto rollback;
-	rc = sq_int(s, "SELECT COUNT(*) FROM policies WHERE is_default = 1", NULL, 0, &ndefault);
+	rc = store_query_int(s, "SELECT COUNT(*) FROM policies WHERE is_default = 1", NULL, 0,
+	                     &ndefault);
 	if (rc)
 		goto rollback;
 	if (make_default && ndefault) {
-		rc = sq_exec(
+		rc = store_exec(
 		    s, "UPDATE policies SET is_default = 0, updated_at = $1 WHERE is_default = 1",
 		    PARAMS(V_INT(now)), NULL);
 		if (rc)
 			goto rollback;
 	}
-	rc = sq_int(s,
-	            "INSERT INTO policies (name, body, is_default, created_at, updated_at) "
-	            "VALUES ($1, $2, $3, $4, $4) RETURNING id",
-	            PARAMS(V_TEXT(name), V_TEXT(body_json), V_INT(make_default), V_INT(now)), &id);
+	rc = store_query_int(
+	    s,
+	    "INSERT INTO policies (name, body, is_default, created_at, updated_at) "
+	    "VALUES ($1, $2, $3, $4, $4) RETURNING id",
+	    PARAMS(V_TEXT(name), V_TEXT(body_json), V_INT(make_default), V_INT(now)), &id);
 	if (rc == ATTEST_E_EXISTS)
 		store_fail(s, rc, "a policy with that name already exists");
 	if (rc)
 		goto rollback;
-	if ((rc = tx_commit(s)))
+	if ((rc = store_tx_commit(s)))
 		return rc;
 	if (ret_id)
 		*ret_id = id;
 	return 0;
 rollback:
-	tx_rollback(s);
+	store_tx_rollback(s);
 	return rc;
 }
 
@@ -230,7 +232,7 @@ int store_policy_get(struct store *s, int64_t id, struct store_policy **ret)
 
 int store_policy_get_by_name(struct store *s, const char *name, struct store_policy **ret)
 {
-	int rc = check_text(s, "policy name", name, STORE_NAME_MAX, false);
+	int rc = store_check_text(s, "policy name", name, STORE_NAME_MAX, false);
 	if (rc)
 		return rc;
 	return policy_one(s, "SELECT " POLICY_COLS " WHERE p.name = $1", PARAMS(V_TEXT(name)), ret);
@@ -244,8 +246,8 @@ int store_policy_get_default(struct store *s, struct store_policy **ret)
 int store_policy_for_host(struct store *s, int64_t host_id, struct store_policy **ret)
 {
 	int64_t policy_id = 0;
-	int rc = sq_int(s, "SELECT policy_id FROM hosts WHERE id = $1", PARAMS(V_INT(host_id)),
-	                &policy_id);
+	int rc = store_query_int(s, "SELECT policy_id FROM hosts WHERE id = $1",
+	                         PARAMS(V_INT(host_id)), &policy_id);
 	if (rc)
 		return rc;
 	if (policy_id)
@@ -258,7 +260,7 @@ int store_policy_list(struct store *s, const struct store_page *page,
 {
 	int64_t limit, offset;
 	void *v = NULL;
-	int rc = check_page(s, page, &limit, &offset);
+	int rc = store_check_page(s, page, &limit, &offset);
 	if (rc)
 		return rc;
 	struct store_policy_list *l = calloc(1, sizeof(*l));
@@ -279,11 +281,11 @@ int store_policy_list(struct store *s, const struct store_page *page,
 int store_policy_update(struct store *s, int64_t id, const char *body_json, int64_t now)
 {
 	int64_t changed = 0;
-	int rc = check_json(s, "policy", body_json, JSON_OBJECT, false);
+	int rc = store_check_json(s, "policy", body_json, JSON_OBJECT, false);
 	if (rc)
 		return rc;
-	rc = sq_exec(s, "UPDATE policies SET body = $2, updated_at = $3 WHERE id = $1",
-	             PARAMS(V_INT(id), V_TEXT(body_json), V_INT(now)), &changed);
+	rc = store_exec(s, "UPDATE policies SET body = $2, updated_at = $3 WHERE id = $1",
+	                PARAMS(V_INT(id), V_TEXT(body_json), V_INT(now)), &changed);
 	if (rc == 0 && changed == 0)
 		rc = ATTEST_E_NOTFOUND;
 	return rc;
@@ -292,49 +294,51 @@ int store_policy_update(struct store *s, int64_t id, const char *body_json, int6
 int store_policy_set_default(struct store *s, int64_t id, int64_t now)
 {
 	int64_t one;
-	int rc = tx_begin(s, true);
+	int rc = store_tx_begin(s, true);
 	if (rc)
 		return rc;
 	rc = policy_lock(s);
 	if (rc == 0)
-		rc = sq_int(s, "SELECT 1 FROM policies WHERE id = $1", PARAMS(V_INT(id)), &one);
+		rc = store_query_int(s, "SELECT 1 FROM policies WHERE id = $1", PARAMS(V_INT(id)),
+		                     &one);
 	if (rc == 0)
-		rc = sq_exec(s,
-		             "UPDATE policies SET is_default = 0, updated_at = $2 "
-		             "WHERE is_default = 1 AND id <> $1",
-		             PARAMS(V_INT(id), V_INT(now)), NULL);
+		rc = store_exec(s,
+		                "UPDATE policies SET is_default = 0, updated_at = $2 "
+		                "WHERE is_default = 1 AND id <> $1",
+		                PARAMS(V_INT(id), V_INT(now)), NULL);
 	if (rc == 0)
-		rc = sq_exec(s, "UPDATE policies SET is_default = 1, updated_at = $2 WHERE id = $1",
-		             PARAMS(V_INT(id), V_INT(now)), NULL);
+		rc = store_exec(s,
+		                "UPDATE policies SET is_default = 1, updated_at = $2 WHERE id = $1",
+		                PARAMS(V_INT(id), V_INT(now)), NULL);
 	if (rc) {
-		tx_rollback(s);
+		store_tx_rollback(s);
 		return rc;
 	}
-	return tx_commit(s);
+	return store_tx_commit(s);
 }
 
 int store_policy_remove(struct store *s, int64_t id)
 {
 	int64_t is_default = 0;
-	int rc = tx_begin(s, true);
+	int rc = store_tx_begin(s, true);
 	if (rc)
 		return rc;
 	rc = policy_lock(s);
 	if (rc == 0)
-		rc = sq_int(s, "SELECT is_default FROM policies WHERE id = $1", PARAMS(V_INT(id)),
-		            &is_default);
+		rc = store_query_int(s, "SELECT is_default FROM policies WHERE id = $1",
+		                     PARAMS(V_INT(id)), &is_default);
 	if (rc == 0 && is_default)
 		rc = store_fail(s, ATTEST_E_STATE, "the default policy cannot be removed");
 	if (rc == 0) {
-		rc = sq_exec(s, "DELETE FROM policies WHERE id = $1", PARAMS(V_INT(id)), NULL);
+		rc = store_exec(s, "DELETE FROM policies WHERE id = $1", PARAMS(V_INT(id)), NULL);
 		if (rc == ATTEST_E_STATE) /* foreign key from hosts */
 			store_fail(s, rc, "hosts are assigned to this policy");
 	}
 	if (rc) {
-		tx_rollback(s);
+		store_tx_rollback(s);
 		return rc;
 	}
-	return tx_commit(s);
+	return store_tx_commit(s);
 }
 
 /* ------------------------------------------------------------------ */
@@ -369,12 +373,12 @@ void store_ca_list_free(struct store_ca_list *l)
 static void decode_ca(struct store_rows *rows, size_t r, void *item)
 {
 	struct store_ca *c = item;
-	c->id = cell_int(rows, r, 0);
-	c->fingerprint = cell_take(rows, r, 1, NULL);
-	c->subject = cell_take(rows, r, 2, NULL);
-	c->der = cell_take(rows, r, 3, &c->der_len);
-	c->source = cell_take(rows, r, 4, NULL);
-	c->added_at = cell_int(rows, r, 5);
+	c->id = store_cell_int(rows, r, 0);
+	c->fingerprint = store_cell_take(rows, r, 1, NULL);
+	c->subject = store_cell_take(rows, r, 2, NULL);
+	c->der = store_cell_take(rows, r, 3, &c->der_len);
+	c->source = store_cell_take(rows, r, 4, NULL);
+	c->added_at = store_cell_int(rows, r, 5);
 }
 
 static int sha256(const void *p, size_t len, uint8_t out[static 32])
@@ -392,14 +396,14 @@ int store_ca_add(struct store *s, const uint8_t *der, size_t der_len, const char
 	char hex[65];
 	int64_t id = 0;
 	int rc;
-	if ((rc = check_blob(s, "certificate", der, der_len, STORE_BLOB_MAX, false)) ||
-	    (rc = check_text(s, "subject", subject, STORE_TEXT_MAX, false)) ||
-	    (rc = check_name(s, "source", source)))
+	if ((rc = store_check_blob(s, "certificate", der, der_len, STORE_BLOB_MAX, false)) ||
+	    (rc = store_check_text(s, "subject", subject, STORE_TEXT_MAX, false)) ||
+	    (rc = store_check_name(s, "source", source)))
 		return rc;
 	if ((rc = sha256(der, der_len, fp)))
 		return rc;
 	hex_encode(fp, sizeof(fp), hex);
-	rc = sq_int(
+	rc = store_query_int(
 	    s,
 	    "INSERT INTO tpm_cas (fingerprint, subject, der, source, added_at) "
 	    "VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -434,7 +438,7 @@ int store_ca_list(struct store *s, const struct store_page *page, struct store_c
 {
 	int64_t limit, offset;
 	void *v = NULL;
-	int rc = check_page(s, page, &limit, &offset);
+	int rc = store_check_page(s, page, &limit, &offset);
 	if (rc)
 		return rc;
 	struct store_ca_list *l = calloc(1, sizeof(*l));
@@ -455,7 +459,7 @@ int store_ca_list(struct store *s, const struct store_page *page, struct store_c
 int store_ca_remove(struct store *s, int64_t id)
 {
 	int64_t changed = 0;
-	int rc = sq_exec(s, "DELETE FROM tpm_cas WHERE id = $1", PARAMS(V_INT(id)), &changed);
+	int rc = store_exec(s, "DELETE FROM tpm_cas WHERE id = $1", PARAMS(V_INT(id)), &changed);
 	if (rc == 0 && changed == 0)
 		rc = ATTEST_E_NOTFOUND;
 	return rc;
@@ -487,11 +491,11 @@ void store_token_list_free(struct store_token_list *l)
 static void decode_token(struct store_rows *rows, size_t r, void *item)
 {
 	struct store_token *t = item;
-	t->id = cell_int(rows, r, 0);
-	t->name = cell_take(rows, r, 1, NULL);
+	t->id = store_cell_int(rows, r, 0);
+	t->name = store_cell_take(rows, r, 1, NULL);
 	t->role = STORE_ROLE_VIEWER;
 	(void)store_role_parse((const char *)rows->cells[r * rows->ncols + 2].p, &t->role);
-	t->created_at = cell_int(rows, r, 3);
+	t->created_at = store_cell_int(rows, r, 3);
 }
 
 int store_token_hash(const char *token, size_t len, uint8_t out[static STORE_TOKEN_HASH_SIZE])
@@ -506,16 +510,16 @@ int store_token_add(struct store *s, const char *name, enum store_role role,
 {
 	int64_t id = 0;
 	int rc;
-	if ((rc = check_name(s, "token name", name)))
+	if ((rc = store_check_name(s, "token name", name)))
 		return rc;
 	if ((unsigned)role > STORE_ROLE_ADMIN)
 		return ATTEST_E_ARG;
-	rc = sq_int(s,
-	            "INSERT INTO api_tokens (name, token_hash, role, created_at) "
-	            "VALUES ($1, $2, $3, $4) RETURNING id",
-	            PARAMS(V_TEXT(name), V_BLOB(hash, STORE_TOKEN_HASH_SIZE),
-	                   V_TEXT(store_role_name(role)), V_INT(now)),
-	            &id);
+	rc = store_query_int(s,
+	                     "INSERT INTO api_tokens (name, token_hash, role, created_at) "
+	                     "VALUES ($1, $2, $3, $4) RETURNING id",
+	                     PARAMS(V_TEXT(name), V_BLOB(hash, STORE_TOKEN_HASH_SIZE),
+	                            V_TEXT(store_role_name(role)), V_INT(now)),
+	                     &id);
 	if (rc == ATTEST_E_EXISTS)
 		return store_fail(s, rc, "a token with that name (or value) already exists");
 	if (rc == 0 && ret_id)
@@ -529,10 +533,10 @@ int store_token_lookup(struct store *s, const uint8_t hash[static STORE_TOKEN_HA
 	struct store_rows *rows = NULL;
 	struct store_token *t = NULL;
 	enum store_role role = STORE_ROLE_VIEWER;
-	int rc = sq_rows(s,
-	                 "SELECT id, name, role, created_at, token_hash FROM api_tokens "
-	                 "WHERE token_hash = $1",
-	                 PARAMS(V_BLOB(hash, STORE_TOKEN_HASH_SIZE)), 1, &rows);
+	int rc = store_query(s,
+	                     "SELECT id, name, role, created_at, token_hash FROM api_tokens "
+	                     "WHERE token_hash = $1",
+	                     PARAMS(V_BLOB(hash, STORE_TOKEN_HASH_SIZE)), 1, &rows);
 	if (rc)
 		return rc;
 	const struct store_cell *h = rows->nrows ? &rows->cells[4] : NULL;
@@ -543,10 +547,10 @@ int store_token_lookup(struct store *s, const uint8_t hash[static STORE_TOKEN_HA
 	else if (!(t = calloc(1, sizeof(*t))))
 		rc = ATTEST_E_NOMEM;
 	else {
-		t->id = cell_int(rows, 0, 0);
-		t->name = cell_take(rows, 0, 1, NULL);
+		t->id = store_cell_int(rows, 0, 0);
+		t->name = store_cell_take(rows, 0, 1, NULL);
 		t->role = role;
-		t->created_at = cell_int(rows, 0, 3);
+		t->created_at = store_cell_int(rows, 0, 3);
 	}
 	store_rows_free(rows);
 	if (rc == 0)
@@ -558,7 +562,7 @@ int store_token_list(struct store *s, const struct store_page *page, struct stor
 {
 	int64_t limit, offset;
 	void *v = NULL;
-	int rc = check_page(s, page, &limit, &offset);
+	int rc = store_check_page(s, page, &limit, &offset);
 	if (rc)
 		return rc;
 	struct store_token_list *l = calloc(1, sizeof(*l));
@@ -581,7 +585,7 @@ int store_token_list(struct store *s, const struct store_page *page, struct stor
 int store_token_remove(struct store *s, int64_t id)
 {
 	int64_t changed = 0;
-	int rc = sq_exec(s, "DELETE FROM api_tokens WHERE id = $1", PARAMS(V_INT(id)), &changed);
+	int rc = store_exec(s, "DELETE FROM api_tokens WHERE id = $1", PARAMS(V_INT(id)), &changed);
 	if (rc == 0 && changed == 0)
 		rc = ATTEST_E_NOTFOUND;
 	return rc;
