@@ -361,12 +361,10 @@ void api_hosts_add(struct api_call *c)
 {
 	struct verifier *v = c->v;
 	struct https_request *req = c->req;
-	struct api_ctx *ctx = &c->ctx;
-	json_t *b = c->body;
 	struct add_ctx *a = NULL;
 	struct api_host_add in;
 	struct api_refusal why;
-	if (api_parse_host_add(b, v->cfg.interval_s, &in, &why) < 0) {
+	if (api_parse_host_add(c->body, v->cfg.interval_s, &in, &why) < 0) {
 		https_reply_error(req, why.status, why.code, why.message);
 		goto out;
 	}
@@ -383,7 +381,7 @@ void api_hosts_add(struct api_call *c)
 		goto nomem;
 	a->v = v;
 	a->req = req;
-	memcpy(a->actor, ctx->actor, sizeof a->actor);
+	memcpy(a->actor, c->ctx.actor, sizeof a->actor);
 	a->name = strdup(name);
 	a->address = strdup(in.address);
 	a->policy = in.policy ? strdup(in.policy) : NULL;
@@ -490,12 +488,12 @@ void api_host_disconnect(struct api_call *c)
 	struct verifier *v = c->v;
 	struct https_request *req = c->req;
 	const struct store_host *h = c->host;
-	const struct api_ctx *ctx = &c->ctx;
 	int64_t now = verifier_now();
 	int rc = store_host_set_enabled(v->store, h->id, false, now);
 	if (rc == 0)
-		rc = store_host_set_connection(v->store, h->id, STORE_CONN_DISCONNECTED, ctx->actor,
-		                               "disconnected by the operator", now, NULL);
+		rc = store_host_set_connection(v->store, h->id, STORE_CONN_DISCONNECTED,
+		                               c->ctx.actor, "disconnected by the operator", now,
+		                               NULL);
 	if (rc == 0) {
 		struct store_verdict vd = {
 		    .host_id = h->id,
@@ -503,13 +501,13 @@ void api_host_disconnect(struct api_call *c)
 		    .reasons_json =
 		        "[{\"code\":\"" REASON_HOST_DISCONNECTED "\",\"message\":\"the operator "
 		        "disconnected the host; it is not attested until reconnected\"}]"};
-		rc = store_host_set_trust(v->store, &vd, NULL, ctx->actor, now, NULL);
+		rc = store_host_set_trust(v->store, &vd, NULL, c->ctx.actor, now, NULL);
 	}
 	if (rc < 0) {
 		api_store_error(v, req, rc, "host");
 		return;
 	}
-	api_event(v, h->id, "host", ctx->actor, "host %s disconnected", h->name);
+	api_event(v, h->id, "host", c->ctx.actor, "host %s disconnected", h->name);
 	api_reply_host(v, req, 200, h->id);
 }
 
@@ -518,7 +516,6 @@ void api_host_reconnect(struct api_call *c)
 	struct verifier *v = c->v;
 	struct https_request *req = c->req;
 	const struct store_host *h = c->host;
-	const struct api_ctx *ctx = &c->ctx;
 	int64_t now = verifier_now();
 	struct store_identity none = {0};
 	int rc = store_host_set_enabled(v->store, h->id, true, now);
@@ -536,7 +533,7 @@ void api_host_reconnect(struct api_call *c)
 		        "[{\"code\":\"" REASON_NOT_YET_ATTESTED "\",\"message\":\"the host was "
 		        "reconnected; its TPM identity is read again and a new AK "
 		        "enrolled\"}]"};
-		rc = store_host_set_trust(v->store, &vd, NULL, ctx->actor, now, NULL);
+		rc = store_host_set_trust(v->store, &vd, NULL, c->ctx.actor, now, NULL);
 	}
 	if (rc == 0)
 		rc = store_host_set_next_due(v->store, h->id, now, now);
@@ -544,7 +541,7 @@ void api_host_reconnect(struct api_call *c)
 		api_store_error(v, req, rc, "host");
 		return;
 	}
-	api_event(v, h->id, "host", ctx->actor,
+	api_event(v, h->id, "host", c->ctx.actor,
 	          "host %s reconnected: TPM identity re-read, AK re-enrolled", h->name);
 	scheduler_kick(v);
 	if (flag_query(req, "wait"))
@@ -581,13 +578,12 @@ void api_host_remove(struct api_call *c)
 	struct verifier *v = c->v;
 	struct https_request *req = c->req;
 	const struct store_host *h = c->host;
-	const struct api_ctx *ctx = &c->ctx;
 	int rc = store_host_remove(v->store, h->id);
 	if (rc < 0) {
 		api_store_error(v, req, rc, "host");
 		return;
 	}
-	api_event(v, 0, "host", ctx->actor, "host %s (%s) removed", h->name, h->address);
+	api_event(v, 0, "host", c->ctx.actor, "host %s (%s) removed", h->name, h->address);
 	https_reply_json(req, 200, json_pack("{s:s}", "removed", h->name));
 }
 

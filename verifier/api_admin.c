@@ -122,17 +122,15 @@ void api_policy_create(struct api_call *c)
 {
 	struct verifier *v = c->v;
 	struct https_request *req = c->req;
-	struct api_ctx *ctx = &c->ctx;
-	json_t *b = c->body;
 	char *canon = NULL;
-	json_t *dry = json_object_get(b, "dry_run");
+	json_t *dry = json_object_get(c->body, "dry_run");
 	if (dry != NULL && !json_is_false(dry)) {
-		api_evidence_dry_run(v, req, b); /* api_evidence.c: stores nothing */
+		api_evidence_dry_run(v, req, c->body); /* api_evidence.c: stores nothing */
 		goto out;
 	}
 	struct api_policy_create in;
 	struct api_refusal why;
-	if (api_parse_policy_create(b, &in, &why) < 0) {
+	if (api_parse_policy_create(c->body, &in, &why) < 0) {
 		https_reply_error(req, why.status, why.code, why.message);
 		goto out;
 	}
@@ -160,7 +158,7 @@ void api_policy_create(struct api_call *c)
 			goto out;
 		}
 		/* Answered when the host's fresh evidence has been verified. */
-		scheduler_learn(v, hid, name, ctx->actor, req);
+		scheduler_learn(v, hid, name, c->ctx.actor, req);
 		goto out;
 	}
 	if (!policy_check(req, body, &canon))
@@ -170,7 +168,7 @@ void api_policy_create(struct api_call *c)
 		api_store_error(v, req, rc, "policy");
 		goto out;
 	}
-	api_event(v, 0, "policy", ctx->actor, "policy %s created", name);
+	api_event(v, 0, "policy", c->ctx.actor, "policy %s created", name);
 	policy_reply(v, req, 201, name, NULL);
 out:
 	free(canon);
@@ -180,7 +178,6 @@ void api_policy_assign(struct api_call *c)
 {
 	struct verifier *v = c->v;
 	struct https_request *req = c->req;
-	struct api_ctx *ctx = &c->ctx;
 	const char *name = c->key;
 	struct api_policy_assign in;
 	struct api_refusal why;
@@ -210,12 +207,12 @@ void api_policy_assign(struct api_call *c)
 		if (rc == 0)
 			rc = store_host_set_next_due(v->store, hid, now, now);
 		if (rc == 0)
-			api_event(v, hid, "policy", ctx->actor, "policy %s assigned to host %s",
+			api_event(v, hid, "policy", c->ctx.actor, "policy %s assigned to host %s",
 			          name, host);
 	} else {
 		rc = store_policy_set_default(v->store, pid, now);
 		if (rc == 0)
-			api_event(v, 0, "policy", ctx->actor, "policy %s is the default", name);
+			api_event(v, 0, "policy", c->ctx.actor, "policy %s is the default", name);
 	}
 	if (rc < 0) {
 		api_store_error(v, req, rc, "policy");
