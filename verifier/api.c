@@ -100,31 +100,30 @@ bool api_known_fields(struct https_request *req, json_t *obj, const char *const 
 
 void api_store_error(struct verifier *v, struct https_request *req, int rc, const char *what)
 {
-	char m[512];
-	switch (rc) {
-	case ATTEST_E_NOTFOUND:
-		snprintf(m, sizeof m, "%s: not found", what);
-		https_reply_error(req, 404, "NOT_FOUND", m);
+	static const struct {
+		int rc, status;
+		const char *code, *says; /* NULL: "invalid value (the error's name)" */
+	} answers[] = {
+	    {ATTEST_E_NOTFOUND, 404, "NOT_FOUND", "not found"},
+	    {ATTEST_E_EXISTS, 409, "EXISTS", "already exists"},
+	    {ATTEST_E_ARG, 400, "INVALID_FIELD", NULL},
+	    {ATTEST_E_LIMIT, 400, "INVALID_FIELD", NULL},
+	    {ATTEST_E_FORMAT, 400, "INVALID_FIELD", NULL},
+	    {ATTEST_E_STATE, 409, "BUSY", "not possible in the current state"},
+	};
+	for (size_t i = 0; i < sizeof answers / sizeof answers[0]; i++) {
+		if (answers[i].rc != rc)
+			continue;
+		char m[512];
+		if (answers[i].says)
+			snprintf(m, sizeof m, "%s: %s", what, answers[i].says);
+		else
+			snprintf(m, sizeof m, "%s: invalid value (%s)", what, attest_strerror(rc));
+		https_reply_error(req, answers[i].status, answers[i].code, m);
 		return;
-	case ATTEST_E_EXISTS:
-		snprintf(m, sizeof m, "%s: already exists", what);
-		https_reply_error(req, 409, "EXISTS", m);
-		return;
-	case ATTEST_E_ARG:
-	case ATTEST_E_LIMIT:
-	case ATTEST_E_FORMAT:
-		snprintf(m, sizeof m, "%s: invalid value (%s)", what, attest_strerror(rc));
-		https_reply_error(req, 400, "INVALID_FIELD", m);
-		return;
-	case ATTEST_E_STATE:
-		snprintf(m, sizeof m, "%s: not possible in the current state", what);
-		https_reply_error(req, 409, "BUSY", m);
-		return;
-	default:
-		fprintf(stderr, "attest-verifier: database: %s: %s\n", what,
-		        store_errmsg(v->store));
-		https_reply_error(req, 500, "INTERNAL", "database failure; nothing was changed");
 	}
+	fprintf(stderr, "attest-verifier: database: %s: %s\n", what, store_errmsg(v->store));
+	https_reply_error(req, 500, "INTERNAL", "database failure; nothing was changed");
 }
 
 bool api_query_int(struct https_request *req, const char *name, int64_t *val)
@@ -245,7 +244,17 @@ void api_reply_host(struct verifier *v, struct https_request *req, int status, i
 	https_reply_json(req, status, j);
 }
 
-/* Split "host:port" / "[v6]:port" into host (cap bytes) and port. */
+/* Make a host unknown with one reason (code and message: constant text, no
+ * JSON escaping needed), as actor. */
+static int host_set_unknown(struct verifier *v, int64_t host_id, const char *code,
+                            const char *message, const char *actor, int64_t now)
+{
+	char reasons[512];
+	snprintf(reasons, sizeof reasons, "[{\"code\":\"%s\",\"message\":\"%s\"}]", code, message);
+	struct store_verdict vd = {
+	    .host_id = host_id, .trust = STORE_TRUST_UNKNOWN, .reasons_json = reasons};
+	return store_host_set_trust(v->store, &vd, NULL, actor, now, NULL);
+}
 
 struct add_ctx {
 	struct verifier *v;
@@ -316,12 +325,9 @@ static void add_finish(struct add_ctx *a, const char *thumbprint)
 		api_store_error(v, req, rc, "host");
 		return;
 	}
-	struct store_verdict vd = {.host_id = id,
-	                           .trust = STORE_TRUST_UNKNOWN,
-	                           .reasons_json = "[{\"code\":\"" REASON_NOT_YET_ATTESTED
-	                                           "\",\"message\":\"the host was added; "
-	                                           "enrollment and attestation are pending\"}]"};
-	(void)store_host_set_trust(v->store, &vd, NULL, a->actor, now, NULL);
+	(void)host_set_unknown(v, id, REASON_NOT_YET_ATTESTED,
+	                       "the host was added; enrollment and attestation are pending",
+	                       a->actor, now);
 	api_event(v, id, "host", a->actor, "host %s added at %s, agent thumbprint %s pinned",
 	          a->name, a->address, thumbprint);
 	scheduler_kick(v);
@@ -494,15 +500,11 @@ void api_host_disconnect(struct api_call *c)
 		rc = store_host_set_connection(v->store, h->id, STORE_CONN_DISCONNECTED,
 		                               c->ctx.actor, "disconnected by the operator", now,
 		                               NULL);
-	if (rc == 0) {
-		struct store_verdict vd = {
-		    .host_id = h->id,
-		    .trust = STORE_TRUST_UNKNOWN,
-		    .reasons_json =
-		        "[{\"code\":\"" REASON_HOST_DISCONNECTED "\",\"message\":\"the operator "
-		        "disconnected the host; it is not attested until reconnected\"}]"};
-		rc = store_host_set_trust(v->store, &vd, NULL, c->ctx.actor, now, NULL);
-	}
+	if (rc == 0)
+		rc = host_set_unknown(
+		    v, h->id, REASON_HOST_DISCONNECTED,
+		    "the operator disconnected the host; it is not attested until reconnected",
+		    c->ctx.actor, now);
 	if (rc < 0) {
 		api_store_error(v, req, rc, "host");
 		return;
@@ -525,16 +527,12 @@ void api_host_reconnect(struct api_call *c)
 		rc = store_host_set_identity(v->store, h->id, &none, now);
 	if (rc == 0)
 		rc = store_host_set_boot(v->store, h->id, -1, -1, NULL, now);
-	if (rc == 0) {
-		struct store_verdict vd = {
-		    .host_id = h->id,
-		    .trust = STORE_TRUST_UNKNOWN,
-		    .reasons_json =
-		        "[{\"code\":\"" REASON_NOT_YET_ATTESTED "\",\"message\":\"the host was "
-		        "reconnected; its TPM identity is read again and a new AK "
-		        "enrolled\"}]"};
-		rc = store_host_set_trust(v->store, &vd, NULL, c->ctx.actor, now, NULL);
-	}
+	if (rc == 0)
+		rc =
+		    host_set_unknown(v, h->id, REASON_NOT_YET_ATTESTED,
+		                     "the host was reconnected; its TPM identity is read again and "
+		                     "a new AK enrolled",
+		                     c->ctx.actor, now);
 	if (rc == 0)
 		rc = store_host_set_next_due(v->store, h->id, now, now);
 	if (rc < 0) {

@@ -47,31 +47,27 @@ int store_evidence_put(struct store *s, const struct store_evidence *e)
 	                  NULL);
 }
 
+static void decode_evidence(struct store_rows *rows, size_t r, void *item)
+{
+	struct store_evidence *e = item;
+	e->host_id = store_cell_int(rows, r, 0);
+	e->at = store_cell_int(rows, r, 1);
+	e->eventlog = store_cell_take(rows, r, 2, &e->eventlog_len);
+	e->pcrs_json = store_cell_take(rows, r, 3, NULL);
+	e->metadata_json = store_cell_take(rows, r, 4, NULL);
+	e->verified = store_cell_int(rows, r, 5) != 0;
+}
+
 int store_evidence_get(struct store *s, int64_t host_id, struct store_evidence **ret)
 {
-	struct store_rows *rows = NULL;
-	int rc = store_query(s,
-	                     "SELECT host_id, at, eventlog, pcrs, metadata, verified FROM evidence "
-	                     "WHERE host_id = $1",
-	                     PARAMS(V_INT(host_id)), 1, &rows);
+	void *v = NULL;
+	int rc = store_query_one(s,
+	                         "SELECT host_id, at, eventlog, pcrs, metadata, verified FROM "
+	                         "evidence WHERE host_id = $1",
+	                         PARAMS(V_INT(host_id)), sizeof(**ret), decode_evidence, &v);
 	if (rc)
 		return rc;
-	if (rows->nrows == 0) {
-		store_rows_free(rows);
-		return ATTEST_E_NOTFOUND;
-	}
-	struct store_evidence *e = calloc(1, sizeof(*e));
-	if (!e) {
-		store_rows_free(rows);
-		return ATTEST_E_NOMEM;
-	}
-	e->host_id = store_cell_int(rows, 0, 0);
-	e->at = store_cell_int(rows, 0, 1);
-	e->eventlog = store_cell_take(rows, 0, 2, &e->eventlog_len);
-	e->pcrs_json = store_cell_take(rows, 0, 3, NULL);
-	e->metadata_json = store_cell_take(rows, 0, 4, NULL);
-	e->verified = store_cell_int(rows, 0, 5) != 0;
-	store_rows_free(rows);
+	struct store_evidence *e = v;
 	if (!e->pcrs_json) {
 		store_evidence_free(e);
 		return ATTEST_E_IO;

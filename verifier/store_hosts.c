@@ -834,34 +834,27 @@ rollback:
 	return rc;
 }
 
+static void decode_ak(struct store_rows *rows, size_t r, void *item)
+{
+	struct store_ak *ak = item;
+	ak->id = store_cell_int(rows, r, 0);
+	ak->host_id = store_cell_int(rows, r, 1);
+	ak->name_hex = store_cell_take(rows, r, 2, NULL);
+	ak->public_area = store_cell_take(rows, r, 3, &ak->public_len);
+	ak->enrolled_at = store_cell_int(rows, r, 4);
+	ak->retired_at = store_cell_int(rows, r, 5);
+}
+
 int store_ak_current(struct store *s, int64_t host_id, struct store_ak **ret)
 {
-	struct store_rows *rows = NULL;
-	int rc =
-	    store_query(s,
-	                "SELECT id, host_id, name, public_area, enrolled_at, retired_at FROM aks "
-	                "WHERE host_id = $1 AND retired_at IS NULL",
-	                PARAMS(V_INT(host_id)), 1, &rows);
-	if (rc)
-		return rc;
-	if (rows->nrows == 0) {
-		store_rows_free(rows);
-		return ATTEST_E_NOTFOUND;
-	}
-	struct store_ak *ak = calloc(1, sizeof(*ak));
-	if (!ak) {
-		store_rows_free(rows);
-		return ATTEST_E_NOMEM;
-	}
-	ak->id = store_cell_int(rows, 0, 0);
-	ak->host_id = store_cell_int(rows, 0, 1);
-	ak->name_hex = store_cell_take(rows, 0, 2, NULL);
-	ak->public_area = store_cell_take(rows, 0, 3, &ak->public_len);
-	ak->enrolled_at = store_cell_int(rows, 0, 4);
-	ak->retired_at = store_cell_int(rows, 0, 5);
-	store_rows_free(rows);
-	*ret = ak;
-	return 0;
+	void *ak = NULL;
+	int rc = store_query_one(s,
+	                         "SELECT id, host_id, name, public_area, enrolled_at, retired_at "
+	                         "FROM aks WHERE host_id = $1 AND retired_at IS NULL",
+	                         PARAMS(V_INT(host_id)), sizeof(**ret), decode_ak, &ak);
+	if (rc == 0)
+		*ret = ak;
+	return rc;
 }
 
 int store_ak_check(struct store *s, int64_t host_id, const uint8_t *name, size_t name_len)
