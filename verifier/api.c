@@ -1,5 +1,6 @@
-/* Operator API (docs/api.md): authentication, shared helpers, and the host
- * inventory endpoints. Other resources are in api_admin.c. */
+/* Operator API (docs/api.md): authentication, shared helpers, the host
+ * inventory endpoints and the reason table. Other resources are in
+ * api_admin.c; the route table that calls them all is routes.c. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,7 +12,7 @@
 #include "ekcert.h"
 #include "err.h"
 #include "api_parse.h"
-#include "verifier.h"
+#include "api_routes.h"
 #include "jsontext.h"
 #include "reason.h"
 
@@ -99,31 +100,30 @@ bool api_known_fields(struct https_request *req, json_t *obj, const char *const 
 
 void api_store_error(struct verifier *v, struct https_request *req, int rc, const char *what)
 {
-	char m[512];
-	switch (rc) {
-	case ATTEST_E_NOTFOUND:
-		snprintf(m, sizeof m, "%s: not found", what);
-		https_reply_error(req, 404, "NOT_FOUND", m);
+	static const struct {
+		int rc, status;
+		const char *code, *says; /* NULL: "invalid value (the error's name)" */
+	} answers[] = {
+	    {ATTEST_E_NOTFOUND, 404, "NOT_FOUND", "not found"},
+	    {ATTEST_E_EXISTS, 409, "EXISTS", "already exists"},
+	    {ATTEST_E_ARG, 400, "INVALID_FIELD", NULL},
+	    {ATTEST_E_LIMIT, 400, "INVALID_FIELD", NULL},
+	    {ATTEST_E_FORMAT, 400, "INVALID_FIELD", NULL},
+	    {ATTEST_E_STATE, 409, "BUSY", "not possible in the current state"},
+	};
+	for (size_t i = 0; i < sizeof answers / sizeof answers[0]; i++) {
+		if (answers[i].rc != rc)
+			continue;
+		char m[512];
+		if (answers[i].says)
+			snprintf(m, sizeof m, "%s: %s", what, answers[i].says);
+		else
+			snprintf(m, sizeof m, "%s: invalid value (%s)", what, attest_strerror(rc));
+		https_reply_error(req, answers[i].status, answers[i].code, m);
 		return;
-	case ATTEST_E_EXISTS:
-		snprintf(m, sizeof m, "%s: already exists", what);
-		https_reply_error(req, 409, "EXISTS", m);
-		return;
-	case ATTEST_E_ARG:
-	case ATTEST_E_LIMIT:
-	case ATTEST_E_FORMAT:
-		snprintf(m, sizeof m, "%s: invalid value (%s)", what, attest_strerror(rc));
-		https_reply_error(req, 400, "INVALID_FIELD", m);
-		return;
-	case ATTEST_E_STATE:
-		snprintf(m, sizeof m, "%s: not possible in the current state", what);
-		https_reply_error(req, 409, "BUSY", m);
-		return;
-	default:
-		fprintf(stderr, "attest-verifier: database: %s: %s\n", what,
-		        store_errmsg(v->store));
-		https_reply_error(req, 500, "INTERNAL", "database failure; nothing was changed");
 	}
+	fprintf(stderr, "attest-verifier: database: %s: %s\n", what, store_errmsg(v->store));
+	https_reply_error(req, 500, "INTERNAL", "database failure; nothing was changed");
 }
 
 bool api_query_int(struct https_request *req, const char *name, int64_t *val)
@@ -244,7 +244,17 @@ void api_reply_host(struct verifier *v, struct https_request *req, int status, i
 	https_reply_json(req, status, j);
 }
 
-/* Split "host:port" / "[v6]:port" into host (cap bytes) and port. */
+/* Make a host unknown with one reason (code and message: constant text, no
+ * JSON escaping needed), as actor. */
+static int host_set_unknown(struct verifier *v, int64_t host_id, const char *code,
+                            const char *message, const char *actor, int64_t now)
+{
+	char reasons[512];
+	snprintf(reasons, sizeof reasons, "[{\"code\":\"%s\",\"message\":\"%s\"}]", code, message);
+	struct store_verdict vd = {
+	    .host_id = host_id, .trust = STORE_TRUST_UNKNOWN, .reasons_json = reasons};
+	return store_host_set_trust(v->store, &vd, NULL, actor, now, NULL);
+}
 
 struct add_ctx {
 	struct verifier *v;
@@ -315,12 +325,9 @@ static void add_finish(struct add_ctx *a, const char *thumbprint)
 		api_store_error(v, req, rc, "host");
 		return;
 	}
-	struct store_verdict vd = {.host_id = id,
-	                           .trust = STORE_TRUST_UNKNOWN,
-	                           .reasons_json = "[{\"code\":\"" REASON_NOT_YET_ATTESTED
-	                                           "\",\"message\":\"the host was added; "
-	                                           "enrollment and attestation are pending\"}]"};
-	(void)store_host_set_trust(v->store, &vd, NULL, a->actor, now, NULL);
+	(void)host_set_unknown(v, id, REASON_NOT_YET_ATTESTED,
+	                       "the host was added; enrollment and attestation are pending",
+	                       a->actor, now);
 	api_event(v, id, "host", a->actor, "host %s added at %s, agent thumbprint %s pinned",
 	          a->name, a->address, thumbprint);
 	scheduler_kick(v);
@@ -356,12 +363,14 @@ static void add_fetched(const struct https_result *res, void *arg)
 	add_ctx_free(a);
 }
 
-static void hosts_add(struct verifier *v, struct https_request *req, struct api_ctx *ctx, json_t *b)
+void api_hosts_add(struct api_call *c)
 {
+	struct verifier *v = c->v;
+	struct https_request *req = c->req;
 	struct add_ctx *a = NULL;
 	struct api_host_add in;
 	struct api_refusal why;
-	if (api_parse_host_add(b, v->cfg.interval_s, &in, &why) < 0) {
+	if (api_parse_host_add(c->body, v->cfg.interval_s, &in, &why) < 0) {
 		https_reply_error(req, why.status, why.code, why.message);
 		goto out;
 	}
@@ -378,7 +387,7 @@ static void hosts_add(struct verifier *v, struct https_request *req, struct api_
 		goto nomem;
 	a->v = v;
 	a->req = req;
-	memcpy(a->actor, ctx->actor, sizeof a->actor);
+	memcpy(a->actor, c->ctx.actor, sizeof a->actor);
 	a->name = strdup(name);
 	a->address = strdup(in.address);
 	a->policy = in.policy ? strdup(in.policy) : NULL;
@@ -410,17 +419,19 @@ out:
 	add_ctx_free(a);
 }
 
-static void hosts_list(struct verifier *v, struct https_request *req)
+void api_hosts_list(struct api_call *c)
 {
+	struct verifier *v = c->v;
+	struct https_request *req = c->req;
 	struct store_page pg;
 	if (!api_page(req, &pg))
 		return;
 	const char *ftrust = https_request_query(req, "trust");
 	const char *fconn = https_request_query(req, "connection");
 	enum store_trust t = STORE_TRUST_UNKNOWN;
-	enum store_conn c = STORE_CONN_DISCONNECTED;
+	enum store_conn k = STORE_CONN_DISCONNECTED;
 	if ((ftrust && store_trust_parse(ftrust, &t) < 0) ||
-	    (fconn && store_conn_parse(fconn, &c) < 0)) {
+	    (fconn && store_conn_parse(fconn, &k) < 0)) {
 		https_reply_error(req, 400, "INVALID_PARAMETER",
 		                  "trust is green|red|unknown, connection is "
 		                  "connected|disconnected|not_responding");
@@ -438,7 +449,7 @@ static void hosts_list(struct verifier *v, struct https_request *req)
 	}
 	json_t *arr = json_array();
 	for (size_t i = 0; i < hl->n; i++) {
-		if ((ftrust && hl->v[i].trust != t) || (fconn && hl->v[i].connection != c))
+		if ((ftrust && hl->v[i].trust != t) || (fconn && hl->v[i].connection != k))
 			continue;
 		json_array_append_new(arr, api_host_json(&hl->v[i]));
 	}
@@ -447,8 +458,11 @@ static void hosts_list(struct verifier *v, struct https_request *req)
 	                 json_pack("{s:o,s:I}", "hosts", arr, "total", (json_int_t)total));
 }
 
-static void host_show(struct verifier *v, struct https_request *req, struct store_host *h)
+void api_host_show(struct api_call *c)
 {
+	struct verifier *v = c->v;
+	struct https_request *req = c->req;
+	const struct store_host *h = c->host;
 	json_t *j = api_host_json(h);
 	struct store_result_list *rl = NULL;
 	struct store_page pg = {.limit = 10};
@@ -475,34 +489,35 @@ static void host_show(struct verifier *v, struct https_request *req, struct stor
 	https_reply_json(req, 200, j);
 }
 
-static void host_disconnect(struct verifier *v, struct https_request *req, struct store_host *h,
-                            struct api_ctx *ctx)
+void api_host_disconnect(struct api_call *c)
 {
+	struct verifier *v = c->v;
+	struct https_request *req = c->req;
+	const struct store_host *h = c->host;
 	int64_t now = verifier_now();
 	int rc = store_host_set_enabled(v->store, h->id, false, now);
 	if (rc == 0)
-		rc = store_host_set_connection(v->store, h->id, STORE_CONN_DISCONNECTED, ctx->actor,
-		                               "disconnected by the operator", now, NULL);
-	if (rc == 0) {
-		struct store_verdict vd = {
-		    .host_id = h->id,
-		    .trust = STORE_TRUST_UNKNOWN,
-		    .reasons_json =
-		        "[{\"code\":\"" REASON_HOST_DISCONNECTED "\",\"message\":\"the operator "
-		        "disconnected the host; it is not attested until reconnected\"}]"};
-		rc = store_host_set_trust(v->store, &vd, NULL, ctx->actor, now, NULL);
-	}
+		rc = store_host_set_connection(v->store, h->id, STORE_CONN_DISCONNECTED,
+		                               c->ctx.actor, "disconnected by the operator", now,
+		                               NULL);
+	if (rc == 0)
+		rc = host_set_unknown(
+		    v, h->id, REASON_HOST_DISCONNECTED,
+		    "the operator disconnected the host; it is not attested until reconnected",
+		    c->ctx.actor, now);
 	if (rc < 0) {
 		api_store_error(v, req, rc, "host");
 		return;
 	}
-	api_event(v, h->id, "host", ctx->actor, "host %s disconnected", h->name);
+	api_event(v, h->id, "host", c->ctx.actor, "host %s disconnected", h->name);
 	api_reply_host(v, req, 200, h->id);
 }
 
-static void host_reconnect(struct verifier *v, struct https_request *req, struct store_host *h,
-                           struct api_ctx *ctx)
+void api_host_reconnect(struct api_call *c)
 {
+	struct verifier *v = c->v;
+	struct https_request *req = c->req;
+	const struct store_host *h = c->host;
 	int64_t now = verifier_now();
 	struct store_identity none = {0};
 	int rc = store_host_set_enabled(v->store, h->id, true, now);
@@ -512,23 +527,19 @@ static void host_reconnect(struct verifier *v, struct https_request *req, struct
 		rc = store_host_set_identity(v->store, h->id, &none, now);
 	if (rc == 0)
 		rc = store_host_set_boot(v->store, h->id, -1, -1, NULL, now);
-	if (rc == 0) {
-		struct store_verdict vd = {
-		    .host_id = h->id,
-		    .trust = STORE_TRUST_UNKNOWN,
-		    .reasons_json =
-		        "[{\"code\":\"" REASON_NOT_YET_ATTESTED "\",\"message\":\"the host was "
-		        "reconnected; its TPM identity is read again and a new AK "
-		        "enrolled\"}]"};
-		rc = store_host_set_trust(v->store, &vd, NULL, ctx->actor, now, NULL);
-	}
+	if (rc == 0)
+		rc =
+		    host_set_unknown(v, h->id, REASON_NOT_YET_ATTESTED,
+		                     "the host was reconnected; its TPM identity is read again and "
+		                     "a new AK enrolled",
+		                     c->ctx.actor, now);
 	if (rc == 0)
 		rc = store_host_set_next_due(v->store, h->id, now, now);
 	if (rc < 0) {
 		api_store_error(v, req, rc, "host");
 		return;
 	}
-	api_event(v, h->id, "host", ctx->actor,
+	api_event(v, h->id, "host", c->ctx.actor,
 	          "host %s reconnected: TPM identity re-read, AK re-enrolled", h->name);
 	scheduler_kick(v);
 	if (flag_query(req, "wait"))
@@ -537,8 +548,11 @@ static void host_reconnect(struct verifier *v, struct https_request *req, struct
 		api_reply_host(v, req, 202, h->id);
 }
 
-static void host_attest(struct verifier *v, struct https_request *req, struct store_host *h)
+void api_host_attest(struct api_call *c)
 {
+	struct verifier *v = c->v;
+	struct https_request *req = c->req;
+	const struct store_host *h = c->host;
 	if (!h->enabled) {
 		https_reply_error(req, 409, "BUSY",
 		                  "the host is disconnected; reconnect it to attest it");
@@ -557,231 +571,23 @@ static void host_attest(struct verifier *v, struct https_request *req, struct st
 		https_reply_json(req, 202, json_pack("{s:b}", "queued", 1));
 }
 
-static void host_remove(struct verifier *v, struct https_request *req, struct store_host *h,
-                        struct api_ctx *ctx)
+void api_host_remove(struct api_call *c)
 {
+	struct verifier *v = c->v;
+	struct https_request *req = c->req;
+	const struct store_host *h = c->host;
 	int rc = store_host_remove(v->store, h->id);
 	if (rc < 0) {
 		api_store_error(v, req, rc, "host");
 		return;
 	}
-	api_event(v, 0, "host", ctx->actor, "host %s (%s) removed", h->name, h->address);
+	api_event(v, 0, "host", c->ctx.actor, "host %s (%s) removed", h->name, h->address);
 	https_reply_json(req, 200, json_pack("{s:s}", "removed", h->name));
 }
 
-/* ---- the route table ---------------------------------------------- */
-
-/* One request on its way through the table: authenticated, its host looked
- * up ({name} routes) and its body parsed (routes with a body cap). */
-struct api_call {
-	struct verifier *v;
-	struct https_request *req;
-	struct api_ctx ctx;
-	struct store_host *host; /* owned by the dispatcher */
-	json_t *body;            /* owned by the dispatcher */
-};
-
-static void call_hosts_list(struct api_call *c)
-{
-	hosts_list(c->v, c->req);
-}
-static void call_hosts_add(struct api_call *c)
-{
-	hosts_add(c->v, c->req, &c->ctx, c->body);
-}
-static void call_host_show(struct api_call *c)
-{
-	host_show(c->v, c->req, c->host);
-}
-static void call_host_remove(struct api_call *c)
-{
-	host_remove(c->v, c->req, c->host, &c->ctx);
-}
-static void call_host_evidence(struct api_call *c)
-{
-	api_evidence_host(c->v, c->req, c->host); /* api_evidence.c */
-}
-static void call_host_ek_cert_put(struct api_call *c)
-{
-	api_host_ek_cert_put(c->v, c->req, c->host, &c->ctx, c->body); /* api_ek.c */
-}
-static void call_host_ek_cert_delete(struct api_call *c)
-{
-	api_host_ek_cert_delete(c->v, c->req, c->host, &c->ctx); /* api_ek.c */
-}
-static void call_host_attest(struct api_call *c)
-{
-	host_attest(c->v, c->req, c->host);
-}
-static void call_host_disconnect(struct api_call *c)
-{
-	host_disconnect(c->v, c->req, c->host, &c->ctx);
-}
-static void call_host_reconnect(struct api_call *c)
-{
-	host_reconnect(c->v, c->req, c->host, &c->ctx);
-}
-static void call_reasons(struct api_call *c);
-
-/* Who may call a route: any valid token, or an admin token. */
-enum api_role { API_VIEWER, API_ADMIN };
-
-/* Every route this file serves, with who may call it and how large a body
- * it reads (0: none). A pattern is a base path, optionally followed by
- * "/{name}" (a host name: 1-255 bytes, looked up before the handler runs,
- * 404 if unknown) and "/ACTION". Paths of a base that match no pattern: 404;
- * a pattern with other methods only: 405 naming them. docs/api.md documents
- * each one (tests/integration/test_api_routes.sh checks both ways).
- * The routes of api_admin.c are still hand-dispatched there. */
-static const struct api_route {
-	const char *method;
-	const char *pattern;
-	enum api_role role;
-	size_t body_cap;
-	void (*handler)(struct api_call *c);
-} routes[] = {
-    {"GET", "/api/v1/hosts", API_VIEWER, 0, call_hosts_list},
-    {"POST", "/api/v1/hosts", API_ADMIN, VERIFIER_API_BODY_MAX, call_hosts_add},
-    {"GET", "/api/v1/hosts/{name}", API_VIEWER, 0, call_host_show},
-    {"DELETE", "/api/v1/hosts/{name}", API_ADMIN, 0, call_host_remove},
-    {"GET", "/api/v1/hosts/{name}/evidence", API_VIEWER, 0, call_host_evidence},
-    {"PUT", "/api/v1/hosts/{name}/ek-cert", API_ADMIN, 4 * API_EK_CERT_MAX, call_host_ek_cert_put},
-    {"DELETE", "/api/v1/hosts/{name}/ek-cert", API_ADMIN, 0, call_host_ek_cert_delete},
-    {"POST", "/api/v1/hosts/{name}/attest", API_ADMIN, 0, call_host_attest},
-    {"POST", "/api/v1/hosts/{name}/disconnect", API_ADMIN, 0, call_host_disconnect},
-    {"POST", "/api/v1/hosts/{name}/reconnect", API_ADMIN, 0, call_host_reconnect},
-    {"GET", "/api/v1/reasons", API_VIEWER, 0, call_reasons},
-};
-#define NROUTES (sizeof routes / sizeof routes[0])
-
-/* A pattern's parts: base, whether it names a host, and its action. */
-struct pattern {
-	size_t base_len;
-	bool named;
-	const char *action; /* "" for none */
-};
-
-static struct pattern pattern_of(const char *p)
-{
-	struct pattern r = {strlen(p), false, ""};
-	const char *n = strstr(p, "/{name}");
-	if (n != NULL) {
-		r.base_len = (size_t)(n - p);
-		r.named = true;
-		r.action = n[7] == '/' ? n + 8 : "";
-	}
-	return r;
-}
-
-/* A request path's parts, against a base: the host name and the action. */
-struct path_parts {
-	bool named;
-	const char *name; /* not NUL-terminated: name_len bytes */
-	size_t name_len;
-	const char *action;
-};
-
-/* Whether route r has the base of path; fills *pp. */
-static bool same_base(const struct api_route *r, const char *path, struct path_parts *pp)
-{
-	struct pattern pt = pattern_of(r->pattern);
-	if (strncmp(path, r->pattern, pt.base_len) != 0)
-		return false;
-	const char *rest = path + pt.base_len;
-	if (rest[0] != '\0' && rest[0] != '/')
-		return false;
-	if (rest[0] == '/')
-		rest++;
-	if (rest[0] == '\0') { /* the base itself, with or without a final '/' */
-		*pp = (struct path_parts){false, NULL, 0, ""};
-		return true;
-	}
-	const char *slash = strchr(rest, '/');
-	*pp = (struct path_parts){true, rest, slash ? (size_t)(slash - rest) : strlen(rest),
-	                          slash ? slash + 1 : ""};
-	return true;
-}
-
-static bool route_matches(const struct api_route *r, const struct path_parts *pp)
-{
-	struct pattern pt = pattern_of(r->pattern);
-	return pt.named == pp->named && strcmp(pt.action, pp->action) == 0;
-}
-
-/* The one handler of every route in the table: authenticate (the route's
- * role; for a method the path does not have, a change needs an admin), look
- * the host up, answer 404/405 from the table, read the body, call. */
-static void route_table(struct https_request *req, void *arg)
-{
-	struct api_call c = {.v = arg, .req = req};
-	const char *method = https_request_method(req);
-	const char *path = https_request_path(req);
-	const struct api_route *hit = NULL;
-	struct path_parts pp = {0};
-	bool base = false, base_named = false; /* the base has {name} routes */
-	for (size_t i = 0; i < NROUTES; i++) {
-		struct path_parts p;
-		if (!same_base(&routes[i], path, &p))
-			continue;
-		base = true;
-		base_named |= pattern_of(routes[i].pattern).named;
-		pp = p;
-		if (!hit && route_matches(&routes[i], &p) && strcmp(routes[i].method, method) == 0)
-			hit = &routes[i];
-	}
-	bool admin = hit ? hit->role == API_ADMIN : strcmp(method, "GET") != 0;
-	if (!api_auth(c.v, req, admin, false, &c.ctx))
-		return;
-	if (!base || (pp.named && !base_named)) {
-		https_reply_error(req, 404, "NOT_FOUND", "no such API path (see docs/api.md)");
-		return;
-	}
-	if (pp.named) {
-		char name[STORE_NAME_MAX + 1];
-		if (pp.name_len == 0 || pp.name_len > STORE_NAME_MAX) {
-			https_reply_error(req, 404, "NOT_FOUND", "no such host");
-			return;
-		}
-		memcpy(name, pp.name, pp.name_len);
-		name[pp.name_len] = '\0';
-		int rc = store_host_get_by_name(c.v->store, name, &c.host);
-		if (rc < 0) {
-			api_store_error(c.v, req, rc, "host");
-			return;
-		}
-	}
-	if (hit == NULL) {
-		char allowed[64] = "";
-		for (size_t i = 0; i < NROUTES; i++) {
-			struct path_parts p;
-			if (same_base(&routes[i], path, &p) && route_matches(&routes[i], &p))
-				snprintf(allowed + strlen(allowed),
-				         sizeof allowed - strlen(allowed), "%s%s",
-				         allowed[0] ? " or " : "", routes[i].method);
-		}
-		if (allowed[0])
-			https_reply_error(req, 405, "METHOD_NOT_ALLOWED", allowed);
-		else
-			https_reply_error(req, 404, "NOT_FOUND", "no such host action");
-		goto out;
-	}
-	if (hit->body_cap > 0 && !api_body(req, hit->body_cap, &c.body))
-		goto out;
-	hit->handler(&c);
-out:
-	json_decref(c.body);
-	store_host_free(c.host);
-}
-
-void api_routes_print(FILE *f)
-{
-	for (size_t i = 0; i < NROUTES; i++)
-		fprintf(f, "%s %s %s %zu\n", routes[i].method, routes[i].pattern,
-		        routes[i].role == API_ADMIN ? "admin" : "viewer", routes[i].body_cap);
-}
 /* GET /api/v1/reasons (viewer): every reason code with its sentence and
  * advice, from lib/reason.c, so that clients (the dashboard) keep no copy. */
-static void call_reasons(struct api_call *c)
+void api_reasons(struct api_call *c)
 {
 	struct https_request *req = c->req;
 	size_t n = 0;
@@ -800,27 +606,4 @@ static void call_reasons(struct api_call *c)
 		return;
 	}
 	https_reply_json(req, 200, json_pack("{s:o}", "reasons", list));
-}
-
-int api_register(struct verifier *v)
-{
-	/* Each base path of the table once: the table does the rest. */
-	for (size_t i = 0; i < NROUTES; i++) {
-		struct pattern pt = pattern_of(routes[i].pattern);
-		bool seen = false;
-		for (size_t k = 0; k < i && !seen; k++)
-			seen = pattern_of(routes[k].pattern).base_len == pt.base_len &&
-			       strncmp(routes[k].pattern, routes[i].pattern, pt.base_len) == 0;
-		if (seen)
-			continue;
-		char base[64];
-		if (pt.base_len >= sizeof base)
-			return ATTEST_E_ARG;
-		memcpy(base, routes[i].pattern, pt.base_len);
-		base[pt.base_len] = '\0';
-		int rc = https_server_route(v->srv, NULL, base, route_table, v);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
 }

@@ -112,24 +112,24 @@ static const struct store_cell *cell(const struct store_rows *rows, size_t r, si
 	return &rows->cells[r * rows->ncols + c];
 }
 
-int64_t cell_int(const struct store_rows *rows, size_t r, size_t c)
+int64_t store_cell_int(const struct store_rows *rows, size_t r, size_t c)
 {
 	const struct store_cell *x = cell(rows, r, c);
 	return x->type == STORE_V_INT ? x->i : 0;
 }
 
-int64_t cell_count(const struct store_rows *rows, size_t r, size_t c)
+int64_t store_cell_count(const struct store_rows *rows, size_t r, size_t c)
 {
 	const struct store_cell *x = cell(rows, r, c);
 	return x->type == STORE_V_INT ? x->i : -1;
 }
 
-bool cell_is_null(const struct store_rows *rows, size_t r, size_t c)
+bool store_cell_is_null(const struct store_rows *rows, size_t r, size_t c)
 {
 	return cell(rows, r, c)->type == STORE_V_NULL;
 }
 
-void *cell_take(struct store_rows *rows, size_t r, size_t c, size_t *ret_len)
+void *store_cell_take(struct store_rows *rows, size_t r, size_t c, size_t *ret_len)
 {
 	struct store_cell *x = &rows->cells[r * rows->ncols + c];
 	void *p = x->p;
@@ -161,41 +161,91 @@ const char *store_backend_name(const struct store *s)
 	return s->drv->name;
 }
 
-int sq_exec(struct store *s, const char *sql, const struct store_value *p, size_t n,
-            int64_t *ret_changes)
+int store_exec(struct store *s, const char *sql, const struct store_value *p, size_t n,
+               int64_t *ret_changes)
 {
 	s->msg_own = false;
 	return s->drv->query(s->conn, sql, p, n, 0, NULL, ret_changes);
 }
 
-int sq_rows(struct store *s, const char *sql, const struct store_value *p, size_t n, size_t max,
-            struct store_rows **ret)
+int store_query(struct store *s, const char *sql, const struct store_value *p, size_t n, size_t max,
+                struct store_rows **ret)
 {
 	s->msg_own = false;
 	return s->drv->query(s->conn, sql, p, n, max, ret, NULL);
 }
 
-int sq_int(struct store *s, const char *sql, const struct store_value *p, size_t n, int64_t *ret)
+int store_query_int(struct store *s, const char *sql, const struct store_value *p, size_t n,
+                    int64_t *ret)
 {
 	struct store_rows *rows = NULL;
-	int rc = sq_rows(s, sql, p, n, 1, &rows);
+	int rc = store_query(s, sql, p, n, 1, &rows);
 	if (rc)
 		return rc;
 	if (rows->nrows == 0 || rows->ncols < 1)
 		rc = ATTEST_E_NOTFOUND;
 	else
-		*ret = cell_int(rows, 0, 0);
+		*ret = store_cell_int(rows, 0, 0);
 	store_rows_free(rows);
 	return rc;
 }
 
-int tx_begin(struct store *s, bool write)
+int store_rows_decode(struct store_rows *rows, size_t size, store_decode_fn *decode, void **ret_v,
+                      size_t *ret_n)
+{
+	/* At least one item, so that NULL only means out of memory. */
+	unsigned char *v = calloc(rows->nrows ? rows->nrows : 1, size);
+	if (!v)
+		return ATTEST_E_NOMEM;
+	for (size_t i = 0; i < rows->nrows; i++)
+		decode(rows, i, v + i * size);
+	*ret_v = v;
+	*ret_n = rows->nrows;
+	return 0;
+}
+
+int store_query_items(struct store *s, const char *sql, const struct store_value *p, size_t n,
+                      size_t max, size_t size, store_decode_fn *decode, void **ret_v, size_t *ret_n)
+{
+	struct store_rows *rows = NULL;
+	int rc = store_query(s, sql, p, n, max, &rows);
+	if (rc)
+		return rc;
+	rc = store_rows_decode(rows, size, decode, ret_v, ret_n);
+	store_rows_free(rows);
+	return rc;
+}
+
+int store_query_one(struct store *s, const char *sql, const struct store_value *p, size_t n,
+                    size_t size, store_decode_fn *decode, void **ret)
+{
+	void *v = NULL;
+	size_t nv = 0;
+	int rc = store_query_items(s, sql, p, n, 1, size, decode, &v, &nv);
+	if (rc)
+		return rc;
+	if (nv == 0) {
+		free(v);
+		return ATTEST_E_NOTFOUND;
+	}
+	*ret = v;
+	return 0;
+}
+
+void store_items_free(void *v, size_t n, size_t size, void (*clear)(void *item))
+{
+	for (size_t i = 0; v && i < n; i++)
+		clear((unsigned char *)v + i * size);
+	free(v);
+}
+
+int store_tx_begin(struct store *s, bool write)
 {
 	s->msg_own = false;
 	return s->drv->begin(s->conn, write);
 }
 
-int tx_commit(struct store *s)
+int store_tx_commit(struct store *s)
 {
 	int rc = s->drv->commit(s->conn);
 	if (rc)
@@ -203,12 +253,12 @@ int tx_commit(struct store *s)
 	return rc;
 }
 
-void tx_rollback(struct store *s)
+void store_tx_rollback(struct store *s)
 {
 	s->drv->rollback(s->conn);
 }
 
-const char *sql_join(char *buf, size_t size, const char *a, const char *b, const char *c)
+const char *store_sql_join(char *buf, size_t size, const char *a, const char *b, const char *c)
 {
 	int n = snprintf(buf, size, "%s%s%s", a, b, c ? c : "");
 	/* The parts are compile-time constants sized by the caller; truncation
@@ -221,7 +271,7 @@ const char *sql_join(char *buf, size_t size, const char *a, const char *b, const
 /* ------------------------------------------------------------------ */
 /* Input checks */
 
-int check_text(struct store *s, const char *what, const char *v, size_t max, bool nullable)
+int store_check_text(struct store *s, const char *what, const char *v, size_t max, bool nullable)
 {
 	char m[128];
 	if (!v) {
@@ -240,10 +290,10 @@ int check_text(struct store *s, const char *what, const char *v, size_t max, boo
 
 /* A name: 1..STORE_NAME_MAX bytes, no control characters or spaces at the
  * ends (names appear in tables, URLs and logs). */
-int check_name(struct store *s, const char *what, const char *v)
+int store_check_name(struct store *s, const char *what, const char *v)
 {
 	char m[128];
-	int rc = check_text(s, what, v, STORE_NAME_MAX, false);
+	int rc = store_check_text(s, what, v, STORE_NAME_MAX, false);
 	if (rc)
 		return rc;
 	size_t n = strlen(v);
@@ -261,10 +311,11 @@ int check_name(struct store *s, const char *what, const char *v)
 	return 0;
 }
 
-int check_json(struct store *s, const char *what, const char *v, json_type type, bool nullable)
+int store_check_json(struct store *s, const char *what, const char *v, json_type type,
+                     bool nullable)
 {
 	char m[160];
-	int rc = check_text(s, what, v, STORE_JSON_MAX, nullable);
+	int rc = store_check_text(s, what, v, STORE_JSON_MAX, nullable);
 	if (rc || !v)
 		return rc;
 	json_error_t err;
@@ -279,8 +330,8 @@ int check_json(struct store *s, const char *what, const char *v, json_type type,
 	return 0;
 }
 
-int check_blob(struct store *s, const char *what, const void *p, size_t len, size_t max,
-               bool nullable)
+int store_check_blob(struct store *s, const char *what, const void *p, size_t len, size_t max,
+                     bool nullable)
 {
 	char m[128];
 	if (!p || len == 0) {
@@ -296,8 +347,8 @@ int check_blob(struct store *s, const char *what, const void *p, size_t len, siz
 	return 0;
 }
 
-int check_page(struct store *s, const struct store_page *page, int64_t *ret_limit,
-               int64_t *ret_offset)
+int store_check_page(struct store *s, const struct store_page *page, int64_t *ret_limit,
+                     int64_t *ret_offset)
 {
 	uint32_t limit = page ? page->limit : 0;
 	uint64_t offset = page ? page->offset : 0;
@@ -361,7 +412,8 @@ static char *dialect_sql(const struct store_driver *drv, const char *sql)
 
 static int current_version(struct store *s, int64_t *ret)
 {
-	return sq_int(s, "SELECT COALESCE(MAX(version), 0) FROM schema_version", NULL, 0, ret);
+	return store_query_int(s, "SELECT COALESCE(MAX(version), 0) FROM schema_version", NULL, 0,
+	                       ret);
 }
 
 /* Apply one migration if the database is older; one transaction each, so a
@@ -370,11 +422,11 @@ static int apply_migration(struct store *s, const struct store_migration *m)
 {
 	int64_t cur = 0;
 	char *sql = NULL;
-	int rc = tx_begin(s, true);
+	int rc = store_tx_begin(s, true);
 	if (rc)
 		return rc;
 	if (*s->drv->migration_lock) {
-		rc = sq_exec(s, s->drv->migration_lock, NULL, 0, NULL);
+		rc = store_exec(s, s->drv->migration_lock, NULL, 0, NULL);
 		if (rc)
 			goto rollback;
 	}
@@ -382,7 +434,7 @@ static int apply_migration(struct store *s, const struct store_migration *m)
 	if (rc)
 		goto rollback;
 	if (cur >= m->version) {
-		tx_rollback(s);
+		store_tx_rollback(s);
 		return 0;
 	}
 	sql = dialect_sql(s->drv, m->sql);
@@ -393,17 +445,17 @@ static int apply_migration(struct store *s, const struct store_migration *m)
 	rc = s->drv->script(s->conn, sql);
 	if (rc)
 		goto rollback;
-	rc = sq_exec(s,
-	             "INSERT INTO schema_version (version, description, applied_at) "
-	             "VALUES ($1, $2, $3)",
-	             PARAMS(V_INT(m->version), V_TEXT(m->description), V_INT(time(NULL))), NULL);
+	rc = store_exec(s,
+	                "INSERT INTO schema_version (version, description, applied_at) "
+	                "VALUES ($1, $2, $3)",
+	                PARAMS(V_INT(m->version), V_TEXT(m->description), V_INT(time(NULL))), NULL);
 	if (rc)
 		goto rollback;
 	free(sql);
-	return tx_commit(s);
+	return store_tx_commit(s);
 rollback:
 	free(sql);
-	tx_rollback(s);
+	store_tx_rollback(s);
 	return rc;
 }
 

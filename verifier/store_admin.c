@@ -12,28 +12,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A list's item array: calloc of at least one item, so NULL only means
- * out of memory. */
-static void *items_alloc(size_t n, size_t sz)
-{
-	return calloc(n ? n : 1, sz);
-}
-
 /* ------------------------------------------------------------------ */
 /* Events */
 
-int event_insert(struct store *s, int64_t host_id, const char *kind, const char *actor,
-                 const char *message, const char *details_json, int64_t now, int64_t *ret_id)
+int store_event_insert(struct store *s, int64_t host_id, const char *kind, const char *actor,
+                       const char *message, const char *details_json, int64_t now, int64_t *ret_id)
 {
 	int64_t id = 0;
-	int rc =
-	    sq_int(s,
-	           "INSERT INTO events (at, host_id, host_name, kind, actor, message, details) "
-	           "VALUES ($1, $2, (SELECT name FROM hosts WHERE id = $2), $3, $4, $5, $6) "
-	           "RETURNING id",
-	           PARAMS(V_INT(now), host_id ? V_INT(host_id) : V_NULL, V_TEXT(kind),
-	                  V_TEXT(actor), V_TEXT(message), V_TEXT(details_json)),
-	           &id);
+	int rc = store_query_int(
+	    s,
+	    "INSERT INTO events (at, host_id, host_name, kind, actor, message, details) "
+	    "VALUES ($1, $2, (SELECT name FROM hosts WHERE id = $2), $3, $4, $5, $6) "
+	    "RETURNING id",
+	    PARAMS(V_INT(now), host_id ? V_INT(host_id) : V_NULL, V_TEXT(kind), V_TEXT(actor),
+	           V_TEXT(message), V_TEXT(details_json)),
+	    &id);
 	if (rc == ATTEST_E_STATE) /* foreign key: no such host */
 		rc = ATTEST_E_NOTFOUND;
 	if (rc == 0 && ret_id)
@@ -46,28 +39,43 @@ int store_event_add(struct store *s, const struct store_event_new *e, int64_t no
 	int rc;
 	if (!e || e->host_id < 0)
 		return ATTEST_E_ARG;
-	if ((rc = check_name(s, "event kind", e->kind)) ||
-	    (rc = check_name(s, "actor", e->actor)) ||
-	    (rc = check_text(s, "message", e->message, STORE_TEXT_MAX, false)) ||
-	    (rc = check_json(s, "details", e->details_json, JSON_OBJECT, true)))
+	if ((rc = store_check_name(s, "event kind", e->kind)) ||
+	    (rc = store_check_name(s, "actor", e->actor)) ||
+	    (rc = store_check_text(s, "message", e->message, STORE_TEXT_MAX, false)) ||
+	    (rc = store_check_json(s, "details", e->details_json, JSON_OBJECT, true)))
 		return rc;
-	return event_insert(s, e->host_id, e->kind, e->actor, e->message, e->details_json, now,
-	                    ret_id);
+	return store_event_insert(s, e->host_id, e->kind, e->actor, e->message, e->details_json,
+	                          now, ret_id);
+}
+
+static void event_clear(void *item)
+{
+	struct store_event *e = item;
+	free(e->host_name);
+	free(e->kind);
+	free(e->actor);
+	free(e->message);
+	free(e->details_json);
 }
 
 void store_event_list_free(struct store_event_list *l)
 {
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->n; i++) {
-		free(l->v[i].host_name);
-		free(l->v[i].kind);
-		free(l->v[i].actor);
-		free(l->v[i].message);
-		free(l->v[i].details_json);
-	}
-	free(l->v);
+	if (l)
+		store_items_free(l->v, l->n, sizeof(*l->v), event_clear);
 	free(l);
+}
+
+static void decode_event(struct store_rows *rows, size_t r, void *item)
+{
+	struct store_event *e = item;
+	e->id = store_cell_int(rows, r, 0);
+	e->at = store_cell_int(rows, r, 1);
+	e->host_id = store_cell_int(rows, r, 2);
+	e->host_name = store_cell_take(rows, r, 3, NULL);
+	e->kind = store_cell_take(rows, r, 4, NULL);
+	e->actor = store_cell_take(rows, r, 5, NULL);
+	e->message = store_cell_take(rows, r, 6, NULL);
+	e->details_json = store_cell_take(rows, r, 7, NULL);
 }
 
 int store_event_list(struct store *s, const struct store_event_filter *filter,
@@ -75,41 +83,28 @@ int store_event_list(struct store *s, const struct store_event_filter *filter,
 {
 	struct store_event_filter f = filter ? *filter : (struct store_event_filter){0};
 	int64_t limit, offset;
-	struct store_rows *rows = NULL;
-	struct store_event *v = NULL;
-	int rc = check_page(s, page, &limit, &offset);
-	if (rc || (rc = check_text(s, "event kind", f.kind, STORE_NAME_MAX, true)))
-		return rc;
-	/* A filter is off when its parameter is 0 / NULL. */
-	rc = sq_rows(s,
-	             "SELECT id, at, host_id, host_name, kind, actor, message, details FROM events "
-	             "WHERE (host_id = $1 OR $1 = 0) AND (kind = $2 OR $2 IS NULL) "
-	             "AND (at >= $3 OR $3 = 0) AND (at < $4 OR $4 = 0) AND (id < $5 OR $5 = 0) "
-	             "ORDER BY id DESC LIMIT $6 OFFSET $7",
-	             PARAMS(V_INT(f.host_id), V_TEXT(f.kind), V_INT(f.since), V_INT(f.until),
-	                    V_INT(f.before_id), V_INT(limit), V_INT(offset)),
-	             (size_t)limit, &rows);
-	if (rc)
+	void *v = NULL;
+	int rc = store_check_page(s, page, &limit, &offset);
+	if (rc || (rc = store_check_text(s, "event kind", f.kind, STORE_NAME_MAX, true)))
 		return rc;
 	struct store_event_list *l = calloc(1, sizeof(*l));
-	if (l)
-		v = l->v = items_alloc(rows->nrows, sizeof(*l->v));
-	if (!l || !v) {
-		free(l);
-		store_rows_free(rows);
+	if (!l)
 		return ATTEST_E_NOMEM;
+	/* A filter is off when its parameter is 0 / NULL. */
+	rc = store_query_items(
+	    s,
+	    "SELECT id, at, host_id, host_name, kind, actor, message, details FROM events "
+	    "WHERE (host_id = $1 OR $1 = 0) AND (kind = $2 OR $2 IS NULL) "
+	    "AND (at >= $3 OR $3 = 0) AND (at < $4 OR $4 = 0) AND (id < $5 OR $5 = 0) "
+	    "ORDER BY id DESC LIMIT $6 OFFSET $7",
+	    PARAMS(V_INT(f.host_id), V_TEXT(f.kind), V_INT(f.since), V_INT(f.until),
+	           V_INT(f.before_id), V_INT(limit), V_INT(offset)),
+	    (size_t)limit, sizeof(*l->v), decode_event, &v, &l->n);
+	if (rc) {
+		free(l);
+		return rc;
 	}
-	for (size_t i = 0; i < rows->nrows; i++, l->n++) {
-		v[i].id = cell_int(rows, i, 0);
-		v[i].at = cell_int(rows, i, 1);
-		v[i].host_id = cell_int(rows, i, 2);
-		v[i].host_name = cell_take(rows, i, 3, NULL);
-		v[i].kind = cell_take(rows, i, 4, NULL);
-		v[i].actor = cell_take(rows, i, 5, NULL);
-		v[i].message = cell_take(rows, i, 6, NULL);
-		v[i].details_json = cell_take(rows, i, 7, NULL);
-	}
-	store_rows_free(rows);
+	l->v = v;
 	*ret = l;
 	return 0;
 }
@@ -117,7 +112,7 @@ int store_event_list(struct store *s, const struct store_event_filter *filter,
 int store_event_purge(struct store *s, int64_t before, int64_t *ret_n)
 {
 	int64_t n = 0;
-	int rc = sq_exec(s, "DELETE FROM events WHERE at < $1", PARAMS(V_INT(before)), &n);
+	int rc = store_exec(s, "DELETE FROM events WHERE at < $1", PARAMS(V_INT(before)), &n);
 	if (rc == 0 && ret_n)
 		*ret_n = n;
 	return rc;
@@ -131,8 +126,9 @@ int store_event_purge(struct store *s, int64_t before, int64_t *ret_n)
 	"(SELECT COUNT(*) FROM hosts h WHERE h.policy_id = p.id), p.created_at, p.updated_at "     \
 	"FROM policies p"
 
-static void policy_clear(struct store_policy *p)
+static void policy_clear(void *item)
 {
+	struct store_policy *p = item;
 	free(p->name);
 	free(p->body_json);
 }
@@ -147,42 +143,30 @@ void store_policy_free(struct store_policy *p)
 
 void store_policy_list_free(struct store_policy_list *l)
 {
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->n; i++)
-		policy_clear(&l->v[i]);
-	free(l->v);
+	if (l)
+		store_items_free(l->v, l->n, sizeof(*l->v), policy_clear);
 	free(l);
 }
 
-static void decode_policy(struct store_rows *rows, size_t r, struct store_policy *p)
+static void decode_policy(struct store_rows *rows, size_t r, void *item)
 {
-	p->id = cell_int(rows, r, 0);
-	p->name = cell_take(rows, r, 1, NULL);
-	p->body_json = cell_take(rows, r, 2, NULL);
-	p->is_default = cell_int(rows, r, 3) != 0;
-	p->nhosts = cell_int(rows, r, 4);
-	p->created_at = cell_int(rows, r, 5);
-	p->updated_at = cell_int(rows, r, 6);
+	struct store_policy *p = item;
+	p->id = store_cell_int(rows, r, 0);
+	p->name = store_cell_take(rows, r, 1, NULL);
+	p->body_json = store_cell_take(rows, r, 2, NULL);
+	p->is_default = store_cell_int(rows, r, 3) != 0;
+	p->nhosts = store_cell_int(rows, r, 4);
+	p->created_at = store_cell_int(rows, r, 5);
+	p->updated_at = store_cell_int(rows, r, 6);
 }
 
 static int policy_one(struct store *s, const char *sql, const struct store_value *p, size_t n,
                       struct store_policy **ret)
 {
-	struct store_rows *rows = NULL;
-	int rc = sq_rows(s, sql, p, n, 1, &rows);
-	if (rc)
-		return rc;
-	struct store_policy *pol = NULL;
-	if (rows->nrows == 0)
-		rc = ATTEST_E_NOTFOUND;
-	else if (!(pol = calloc(1, sizeof(*pol))))
-		rc = ATTEST_E_NOMEM;
-	else
-		decode_policy(rows, 0, pol);
-	store_rows_free(rows);
+	void *v = NULL;
+	int rc = store_query_one(s, sql, p, n, sizeof(**ret), decode_policy, &v);
 	if (rc == 0)
-		*ret = pol;
+		*ret = v;
 	return rc;
 }
 
@@ -196,7 +180,7 @@ static int policy_lock(struct store *s)
 {
 	if (!*s->drv->migration_lock)
 		return 0;
-	return sq_exec(s, s->drv->migration_lock, NULL, 0, NULL);
+	return store_exec(s, s->drv->migration_lock, NULL, 0, NULL);
 }
 
 int store_policy_add(struct store *s, const char *name, const char *body_json, bool make_default,
@@ -204,38 +188,40 @@ int store_policy_add(struct store *s, const char *name, const char *body_json, b
 {
 	int64_t id = 0, ndefault = 0;
 	int rc;
-	if ((rc = check_name(s, "policy name", name)) ||
-	    (rc = check_json(s, "policy", body_json, JSON_OBJECT, false)))
+	if ((rc = store_check_name(s, "policy name", name)) ||
+	    (rc = store_check_json(s, "policy", body_json, JSON_OBJECT, false)))
 		return rc;
-	if ((rc = tx_begin(s, true)))
+	if ((rc = store_tx_begin(s, true)))
 		return rc;
 	if ((rc = policy_lock(s)))
 		goto rollback;
-	rc = sq_int(s, "SELECT COUNT(*) FROM policies WHERE is_default = 1", NULL, 0, &ndefault);
+	rc = store_query_int(s, "SELECT COUNT(*) FROM policies WHERE is_default = 1", NULL, 0,
+	                     &ndefault);
 	if (rc)
 		goto rollback;
 	if (make_default && ndefault) {
-		rc = sq_exec(
+		rc = store_exec(
 		    s, "UPDATE policies SET is_default = 0, updated_at = $1 WHERE is_default = 1",
 		    PARAMS(V_INT(now)), NULL);
 		if (rc)
 			goto rollback;
 	}
-	rc = sq_int(s,
-	            "INSERT INTO policies (name, body, is_default, created_at, updated_at) "
-	            "VALUES ($1, $2, $3, $4, $4) RETURNING id",
-	            PARAMS(V_TEXT(name), V_TEXT(body_json), V_INT(make_default), V_INT(now)), &id);
+	rc = store_query_int(
+	    s,
+	    "INSERT INTO policies (name, body, is_default, created_at, updated_at) "
+	    "VALUES ($1, $2, $3, $4, $4) RETURNING id",
+	    PARAMS(V_TEXT(name), V_TEXT(body_json), V_INT(make_default), V_INT(now)), &id);
 	if (rc == ATTEST_E_EXISTS)
 		store_fail(s, rc, "a policy with that name already exists");
 	if (rc)
 		goto rollback;
-	if ((rc = tx_commit(s)))
+	if ((rc = store_tx_commit(s)))
 		return rc;
 	if (ret_id)
 		*ret_id = id;
 	return 0;
 rollback:
-	tx_rollback(s);
+	store_tx_rollback(s);
 	return rc;
 }
 
@@ -246,7 +232,7 @@ int store_policy_get(struct store *s, int64_t id, struct store_policy **ret)
 
 int store_policy_get_by_name(struct store *s, const char *name, struct store_policy **ret)
 {
-	int rc = check_text(s, "policy name", name, STORE_NAME_MAX, false);
+	int rc = store_check_text(s, "policy name", name, STORE_NAME_MAX, false);
 	if (rc)
 		return rc;
 	return policy_one(s, "SELECT " POLICY_COLS " WHERE p.name = $1", PARAMS(V_TEXT(name)), ret);
@@ -260,8 +246,8 @@ int store_policy_get_default(struct store *s, struct store_policy **ret)
 int store_policy_for_host(struct store *s, int64_t host_id, struct store_policy **ret)
 {
 	int64_t policy_id = 0;
-	int rc = sq_int(s, "SELECT policy_id FROM hosts WHERE id = $1", PARAMS(V_INT(host_id)),
-	                &policy_id);
+	int rc = store_query_int(s, "SELECT policy_id FROM hosts WHERE id = $1",
+	                         PARAMS(V_INT(host_id)), &policy_id);
 	if (rc)
 		return rc;
 	if (policy_id)
@@ -273,26 +259,21 @@ int store_policy_list(struct store *s, const struct store_page *page,
                       struct store_policy_list **ret)
 {
 	int64_t limit, offset;
-	struct store_rows *rows = NULL;
-	struct store_policy *v = NULL;
-	int rc = check_page(s, page, &limit, &offset);
-	if (rc)
-		return rc;
-	rc = sq_rows(s, "SELECT " POLICY_COLS " ORDER BY p.name LIMIT $1 OFFSET $2",
-	             PARAMS(V_INT(limit), V_INT(offset)), (size_t)limit, &rows);
+	void *v = NULL;
+	int rc = store_check_page(s, page, &limit, &offset);
 	if (rc)
 		return rc;
 	struct store_policy_list *l = calloc(1, sizeof(*l));
-	if (l)
-		v = l->v = items_alloc(rows->nrows, sizeof(*l->v));
-	if (!l || !v) {
-		free(l);
-		store_rows_free(rows);
+	if (!l)
 		return ATTEST_E_NOMEM;
+	rc = store_query_items(s, "SELECT " POLICY_COLS " ORDER BY p.name LIMIT $1 OFFSET $2",
+	                       PARAMS(V_INT(limit), V_INT(offset)), (size_t)limit, sizeof(*l->v),
+	                       decode_policy, &v, &l->n);
+	if (rc) {
+		free(l);
+		return rc;
 	}
-	for (size_t i = 0; i < rows->nrows; i++, l->n++)
-		decode_policy(rows, i, &v[i]);
-	store_rows_free(rows);
+	l->v = v;
 	*ret = l;
 	return 0;
 }
@@ -300,11 +281,11 @@ int store_policy_list(struct store *s, const struct store_page *page,
 int store_policy_update(struct store *s, int64_t id, const char *body_json, int64_t now)
 {
 	int64_t changed = 0;
-	int rc = check_json(s, "policy", body_json, JSON_OBJECT, false);
+	int rc = store_check_json(s, "policy", body_json, JSON_OBJECT, false);
 	if (rc)
 		return rc;
-	rc = sq_exec(s, "UPDATE policies SET body = $2, updated_at = $3 WHERE id = $1",
-	             PARAMS(V_INT(id), V_TEXT(body_json), V_INT(now)), &changed);
+	rc = store_exec(s, "UPDATE policies SET body = $2, updated_at = $3 WHERE id = $1",
+	                PARAMS(V_INT(id), V_TEXT(body_json), V_INT(now)), &changed);
 	if (rc == 0 && changed == 0)
 		rc = ATTEST_E_NOTFOUND;
 	return rc;
@@ -313,56 +294,59 @@ int store_policy_update(struct store *s, int64_t id, const char *body_json, int6
 int store_policy_set_default(struct store *s, int64_t id, int64_t now)
 {
 	int64_t one;
-	int rc = tx_begin(s, true);
+	int rc = store_tx_begin(s, true);
 	if (rc)
 		return rc;
 	rc = policy_lock(s);
 	if (rc == 0)
-		rc = sq_int(s, "SELECT 1 FROM policies WHERE id = $1", PARAMS(V_INT(id)), &one);
+		rc = store_query_int(s, "SELECT 1 FROM policies WHERE id = $1", PARAMS(V_INT(id)),
+		                     &one);
 	if (rc == 0)
-		rc = sq_exec(s,
-		             "UPDATE policies SET is_default = 0, updated_at = $2 "
-		             "WHERE is_default = 1 AND id <> $1",
-		             PARAMS(V_INT(id), V_INT(now)), NULL);
+		rc = store_exec(s,
+		                "UPDATE policies SET is_default = 0, updated_at = $2 "
+		                "WHERE is_default = 1 AND id <> $1",
+		                PARAMS(V_INT(id), V_INT(now)), NULL);
 	if (rc == 0)
-		rc = sq_exec(s, "UPDATE policies SET is_default = 1, updated_at = $2 WHERE id = $1",
-		             PARAMS(V_INT(id), V_INT(now)), NULL);
+		rc = store_exec(s,
+		                "UPDATE policies SET is_default = 1, updated_at = $2 WHERE id = $1",
+		                PARAMS(V_INT(id), V_INT(now)), NULL);
 	if (rc) {
-		tx_rollback(s);
+		store_tx_rollback(s);
 		return rc;
 	}
-	return tx_commit(s);
+	return store_tx_commit(s);
 }
 
 int store_policy_remove(struct store *s, int64_t id)
 {
 	int64_t is_default = 0;
-	int rc = tx_begin(s, true);
+	int rc = store_tx_begin(s, true);
 	if (rc)
 		return rc;
 	rc = policy_lock(s);
 	if (rc == 0)
-		rc = sq_int(s, "SELECT is_default FROM policies WHERE id = $1", PARAMS(V_INT(id)),
-		            &is_default);
+		rc = store_query_int(s, "SELECT is_default FROM policies WHERE id = $1",
+		                     PARAMS(V_INT(id)), &is_default);
 	if (rc == 0 && is_default)
 		rc = store_fail(s, ATTEST_E_STATE, "the default policy cannot be removed");
 	if (rc == 0) {
-		rc = sq_exec(s, "DELETE FROM policies WHERE id = $1", PARAMS(V_INT(id)), NULL);
+		rc = store_exec(s, "DELETE FROM policies WHERE id = $1", PARAMS(V_INT(id)), NULL);
 		if (rc == ATTEST_E_STATE) /* foreign key from hosts */
 			store_fail(s, rc, "hosts are assigned to this policy");
 	}
 	if (rc) {
-		tx_rollback(s);
+		store_tx_rollback(s);
 		return rc;
 	}
-	return tx_commit(s);
+	return store_tx_commit(s);
 }
 
 /* ------------------------------------------------------------------ */
 /* Certified TPM list */
 
-static void ca_clear(struct store_ca *c)
+static void ca_clear(void *item)
 {
+	struct store_ca *c = item;
 	free(c->fingerprint);
 	free(c->subject);
 	free(c->der);
@@ -379,24 +363,22 @@ void store_ca_free(struct store_ca *c)
 
 void store_ca_list_free(struct store_ca_list *l)
 {
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->n; i++)
-		ca_clear(&l->v[i]);
-	free(l->v);
+	if (l)
+		store_items_free(l->v, l->n, sizeof(*l->v), ca_clear);
 	free(l);
 }
 
 #define CA_COLS "id, fingerprint, subject, der, source, added_at FROM tpm_cas"
 
-static void decode_ca(struct store_rows *rows, size_t r, struct store_ca *c)
+static void decode_ca(struct store_rows *rows, size_t r, void *item)
 {
-	c->id = cell_int(rows, r, 0);
-	c->fingerprint = cell_take(rows, r, 1, NULL);
-	c->subject = cell_take(rows, r, 2, NULL);
-	c->der = cell_take(rows, r, 3, &c->der_len);
-	c->source = cell_take(rows, r, 4, NULL);
-	c->added_at = cell_int(rows, r, 5);
+	struct store_ca *c = item;
+	c->id = store_cell_int(rows, r, 0);
+	c->fingerprint = store_cell_take(rows, r, 1, NULL);
+	c->subject = store_cell_take(rows, r, 2, NULL);
+	c->der = store_cell_take(rows, r, 3, &c->der_len);
+	c->source = store_cell_take(rows, r, 4, NULL);
+	c->added_at = store_cell_int(rows, r, 5);
 }
 
 static int sha256(const void *p, size_t len, uint8_t out[static 32])
@@ -414,14 +396,14 @@ int store_ca_add(struct store *s, const uint8_t *der, size_t der_len, const char
 	char hex[65];
 	int64_t id = 0;
 	int rc;
-	if ((rc = check_blob(s, "certificate", der, der_len, STORE_BLOB_MAX, false)) ||
-	    (rc = check_text(s, "subject", subject, STORE_TEXT_MAX, false)) ||
-	    (rc = check_name(s, "source", source)))
+	if ((rc = store_check_blob(s, "certificate", der, der_len, STORE_BLOB_MAX, false)) ||
+	    (rc = store_check_text(s, "subject", subject, STORE_TEXT_MAX, false)) ||
+	    (rc = store_check_name(s, "source", source)))
 		return rc;
 	if ((rc = sha256(der, der_len, fp)))
 		return rc;
 	hex_encode(fp, sizeof(fp), hex);
-	rc = sq_int(
+	rc = store_query_int(
 	    s,
 	    "INSERT INTO tpm_cas (fingerprint, subject, der, source, added_at) "
 	    "VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -438,25 +420,15 @@ int store_ca_add(struct store *s, const uint8_t *der, size_t der_len, const char
 int store_ca_get_by_fingerprint(struct store *s, const char *fingerprint_hex, struct store_ca **ret)
 {
 	char lower[65];
-	struct store_rows *rows = NULL;
 	size_t n = fingerprint_hex ? strnlen(fingerprint_hex, 65) : 0;
 	if (n != 64)
 		return store_fail(s, ATTEST_E_ARG, "fingerprint must be 64 hex digits");
 	for (size_t i = 0; i < 64; i++)
 		lower[i] = (char)tolower((unsigned char)fingerprint_hex[i]);
 	lower[64] = 0;
-	int rc = sq_rows(s, "SELECT " CA_COLS " WHERE fingerprint = $1", PARAMS(V_TEXT(lower)), 1,
-	                 &rows);
-	if (rc)
-		return rc;
-	struct store_ca *c = NULL;
-	if (rows->nrows == 0)
-		rc = ATTEST_E_NOTFOUND;
-	else if (!(c = calloc(1, sizeof(*c))))
-		rc = ATTEST_E_NOMEM;
-	else
-		decode_ca(rows, 0, c);
-	store_rows_free(rows);
+	void *c = NULL;
+	int rc = store_query_one(s, "SELECT " CA_COLS " WHERE fingerprint = $1",
+	                         PARAMS(V_TEXT(lower)), sizeof(**ret), decode_ca, &c);
 	if (rc == 0)
 		*ret = c;
 	return rc;
@@ -465,26 +437,21 @@ int store_ca_get_by_fingerprint(struct store *s, const char *fingerprint_hex, st
 int store_ca_list(struct store *s, const struct store_page *page, struct store_ca_list **ret)
 {
 	int64_t limit, offset;
-	struct store_rows *rows = NULL;
-	struct store_ca *v = NULL;
-	int rc = check_page(s, page, &limit, &offset);
-	if (rc)
-		return rc;
-	rc = sq_rows(s, "SELECT " CA_COLS " ORDER BY id LIMIT $1 OFFSET $2",
-	             PARAMS(V_INT(limit), V_INT(offset)), (size_t)limit, &rows);
+	void *v = NULL;
+	int rc = store_check_page(s, page, &limit, &offset);
 	if (rc)
 		return rc;
 	struct store_ca_list *l = calloc(1, sizeof(*l));
-	if (l)
-		v = l->v = items_alloc(rows->nrows, sizeof(*l->v));
-	if (!l || !v) {
-		free(l);
-		store_rows_free(rows);
+	if (!l)
 		return ATTEST_E_NOMEM;
+	rc = store_query_items(s, "SELECT " CA_COLS " ORDER BY id LIMIT $1 OFFSET $2",
+	                       PARAMS(V_INT(limit), V_INT(offset)), (size_t)limit, sizeof(*l->v),
+	                       decode_ca, &v, &l->n);
+	if (rc) {
+		free(l);
+		return rc;
 	}
-	for (size_t i = 0; i < rows->nrows; i++, l->n++)
-		decode_ca(rows, i, &v[i]);
-	store_rows_free(rows);
+	l->v = v;
 	*ret = l;
 	return 0;
 }
@@ -492,7 +459,7 @@ int store_ca_list(struct store *s, const struct store_page *page, struct store_c
 int store_ca_remove(struct store *s, int64_t id)
 {
 	int64_t changed = 0;
-	int rc = sq_exec(s, "DELETE FROM tpm_cas WHERE id = $1", PARAMS(V_INT(id)), &changed);
+	int rc = store_exec(s, "DELETE FROM tpm_cas WHERE id = $1", PARAMS(V_INT(id)), &changed);
 	if (rc == 0 && changed == 0)
 		rc = ATTEST_E_NOTFOUND;
 	return rc;
@@ -509,14 +476,26 @@ void store_token_free(struct store_token *t)
 	free(t);
 }
 
+static void token_clear(void *item)
+{
+	free(((struct store_token *)item)->name);
+}
+
 void store_token_list_free(struct store_token_list *l)
 {
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i].name);
-	free(l->v);
+	if (l)
+		store_items_free(l->v, l->n, sizeof(*l->v), token_clear);
 	free(l);
+}
+
+static void decode_token(struct store_rows *rows, size_t r, void *item)
+{
+	struct store_token *t = item;
+	t->id = store_cell_int(rows, r, 0);
+	t->name = store_cell_take(rows, r, 1, NULL);
+	t->role = STORE_ROLE_VIEWER;
+	(void)store_role_parse((const char *)rows->cells[r * rows->ncols + 2].p, &t->role);
+	t->created_at = store_cell_int(rows, r, 3);
 }
 
 int store_token_hash(const char *token, size_t len, uint8_t out[static STORE_TOKEN_HASH_SIZE])
@@ -531,16 +510,16 @@ int store_token_add(struct store *s, const char *name, enum store_role role,
 {
 	int64_t id = 0;
 	int rc;
-	if ((rc = check_name(s, "token name", name)))
+	if ((rc = store_check_name(s, "token name", name)))
 		return rc;
 	if ((unsigned)role > STORE_ROLE_ADMIN)
 		return ATTEST_E_ARG;
-	rc = sq_int(s,
-	            "INSERT INTO api_tokens (name, token_hash, role, created_at) "
-	            "VALUES ($1, $2, $3, $4) RETURNING id",
-	            PARAMS(V_TEXT(name), V_BLOB(hash, STORE_TOKEN_HASH_SIZE),
-	                   V_TEXT(store_role_name(role)), V_INT(now)),
-	            &id);
+	rc = store_query_int(s,
+	                     "INSERT INTO api_tokens (name, token_hash, role, created_at) "
+	                     "VALUES ($1, $2, $3, $4) RETURNING id",
+	                     PARAMS(V_TEXT(name), V_BLOB(hash, STORE_TOKEN_HASH_SIZE),
+	                            V_TEXT(store_role_name(role)), V_INT(now)),
+	                     &id);
 	if (rc == ATTEST_E_EXISTS)
 		return store_fail(s, rc, "a token with that name (or value) already exists");
 	if (rc == 0 && ret_id)
@@ -554,10 +533,10 @@ int store_token_lookup(struct store *s, const uint8_t hash[static STORE_TOKEN_HA
 	struct store_rows *rows = NULL;
 	struct store_token *t = NULL;
 	enum store_role role = STORE_ROLE_VIEWER;
-	int rc = sq_rows(s,
-	                 "SELECT id, name, role, created_at, token_hash FROM api_tokens "
-	                 "WHERE token_hash = $1",
-	                 PARAMS(V_BLOB(hash, STORE_TOKEN_HASH_SIZE)), 1, &rows);
+	int rc = store_query(s,
+	                     "SELECT id, name, role, created_at, token_hash FROM api_tokens "
+	                     "WHERE token_hash = $1",
+	                     PARAMS(V_BLOB(hash, STORE_TOKEN_HASH_SIZE)), 1, &rows);
 	if (rc)
 		return rc;
 	const struct store_cell *h = rows->nrows ? &rows->cells[4] : NULL;
@@ -568,10 +547,10 @@ int store_token_lookup(struct store *s, const uint8_t hash[static STORE_TOKEN_HA
 	else if (!(t = calloc(1, sizeof(*t))))
 		rc = ATTEST_E_NOMEM;
 	else {
-		t->id = cell_int(rows, 0, 0);
-		t->name = cell_take(rows, 0, 1, NULL);
+		t->id = store_cell_int(rows, 0, 0);
+		t->name = store_cell_take(rows, 0, 1, NULL);
 		t->role = role;
-		t->created_at = cell_int(rows, 0, 3);
+		t->created_at = store_cell_int(rows, 0, 3);
 	}
 	store_rows_free(rows);
 	if (rc == 0)
@@ -582,34 +561,23 @@ int store_token_lookup(struct store *s, const uint8_t hash[static STORE_TOKEN_HA
 int store_token_list(struct store *s, const struct store_page *page, struct store_token_list **ret)
 {
 	int64_t limit, offset;
-	struct store_rows *rows = NULL;
-	struct store_token *v = NULL;
-	int rc = check_page(s, page, &limit, &offset);
-	if (rc)
-		return rc;
-	rc = sq_rows(s,
-	             "SELECT id, name, role, created_at FROM api_tokens ORDER BY id "
-	             "LIMIT $1 OFFSET $2",
-	             PARAMS(V_INT(limit), V_INT(offset)), (size_t)limit, &rows);
+	void *v = NULL;
+	int rc = store_check_page(s, page, &limit, &offset);
 	if (rc)
 		return rc;
 	struct store_token_list *l = calloc(1, sizeof(*l));
-	if (l)
-		v = l->v = items_alloc(rows->nrows, sizeof(*l->v));
-	if (!l || !v) {
-		free(l);
-		store_rows_free(rows);
+	if (!l)
 		return ATTEST_E_NOMEM;
+	rc = store_query_items(s,
+	                       "SELECT id, name, role, created_at FROM api_tokens ORDER BY id "
+	                       "LIMIT $1 OFFSET $2",
+	                       PARAMS(V_INT(limit), V_INT(offset)), (size_t)limit, sizeof(*l->v),
+	                       decode_token, &v, &l->n);
+	if (rc) {
+		free(l);
+		return rc;
 	}
-	for (size_t i = 0; i < rows->nrows; i++, l->n++) {
-		v[i].id = cell_int(rows, i, 0);
-		v[i].name = cell_take(rows, i, 1, NULL);
-		v[i].role = STORE_ROLE_VIEWER;
-		(void)store_role_parse((const char *)rows->cells[i * rows->ncols + 2].p,
-		                       &v[i].role);
-		v[i].created_at = cell_int(rows, i, 3);
-	}
-	store_rows_free(rows);
+	l->v = v;
 	*ret = l;
 	return 0;
 }
@@ -617,7 +585,7 @@ int store_token_list(struct store *s, const struct store_page *page, struct stor
 int store_token_remove(struct store *s, int64_t id)
 {
 	int64_t changed = 0;
-	int rc = sq_exec(s, "DELETE FROM api_tokens WHERE id = $1", PARAMS(V_INT(id)), &changed);
+	int rc = store_exec(s, "DELETE FROM api_tokens WHERE id = $1", PARAMS(V_INT(id)), &changed);
 	if (rc == 0 && changed == 0)
 		rc = ATTEST_E_NOTFOUND;
 	return rc;

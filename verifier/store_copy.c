@@ -68,13 +68,13 @@ static int src_last_id(struct store *src, const char *table, int64_t *ret)
 	int rc;
 	*ret = 0;
 	if (is_pg(src))
-		rc = sq_int(src,
-		            "SELECT COALESCE(pg_sequence_last_value("
-		            "pg_get_serial_sequence($1, 'id')::regclass), 0)",
-		            PARAMS(V_TEXT(table)), ret);
+		rc = store_query_int(src,
+		                     "SELECT COALESCE(pg_sequence_last_value("
+		                     "pg_get_serial_sequence($1, 'id')::regclass), 0)",
+		                     PARAMS(V_TEXT(table)), ret);
 	else
-		rc = sq_int(src, "SELECT seq FROM sqlite_sequence WHERE name = $1",
-		            PARAMS(V_TEXT(table)), ret);
+		rc = store_query_int(src, "SELECT seq FROM sqlite_sequence WHERE name = $1",
+		                     PARAMS(V_TEXT(table)), ret);
 	return rc == ATTEST_E_NOTFOUND ? 0 : rc;
 }
 
@@ -85,15 +85,15 @@ static int dst_set_last_id(struct store *dst, const char *table, int64_t last)
 	if (last <= 0)
 		return 0;
 	if (is_pg(dst))
-		return sq_int(dst, "SELECT setval(pg_get_serial_sequence($1, 'id'), $2)",
-		              PARAMS(V_TEXT(table), V_INT(last)), &ignored);
-	int rc = sq_exec(dst, "UPDATE sqlite_sequence SET seq = $2 WHERE name = $1 AND seq < $2",
-	                 PARAMS(V_TEXT(table), V_INT(last)), NULL);
+		return store_query_int(dst, "SELECT setval(pg_get_serial_sequence($1, 'id'), $2)",
+		                       PARAMS(V_TEXT(table), V_INT(last)), &ignored);
+	int rc = store_exec(dst, "UPDATE sqlite_sequence SET seq = $2 WHERE name = $1 AND seq < $2",
+	                    PARAMS(V_TEXT(table), V_INT(last)), NULL);
 	if (rc == 0)
-		rc = sq_exec(dst,
-		             "INSERT INTO sqlite_sequence (name, seq) SELECT $1, $2 "
-		             "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = $1)",
-		             PARAMS(V_TEXT(table), V_INT(last)), NULL);
+		rc = store_exec(dst,
+		                "INSERT INTO sqlite_sequence (name, seq) SELECT $1, $2 "
+		                "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = $1)",
+		                PARAMS(V_TEXT(table), V_INT(last)), NULL);
 	return rc;
 }
 
@@ -121,7 +121,7 @@ static int insert_rows(struct store *dst, const char *table, const struct store_
 			default: vals[i] = V_NULL; break;
 			}
 		}
-		int rc = sq_exec(dst, sql, vals, rows->ncols, NULL);
+		int rc = store_exec(dst, sql, vals, rows->ncols, NULL);
 		if (rc)
 			return rc;
 	}
@@ -145,8 +145,8 @@ static int copy_table(struct store *src, struct store *dst, const struct copy_ta
 	for (;;) {
 		struct store_rows *rows = NULL;
 		/* Keys are positive; an integer key pages by the last one seen. */
-		rc = sq_rows(src, sql, PARAMS(V_INT(t->int_key ? after : n), V_INT(COPY_PAGE)),
-		             COPY_PAGE, &rows);
+		rc = store_query(src, sql, PARAMS(V_INT(t->int_key ? after : n), V_INT(COPY_PAGE)),
+		                 COPY_PAGE, &rows);
 		if (rc)
 			return fail(ret_err, t->name, "reading", src, rc);
 		rc = insert_rows(dst, t->name, rows);
@@ -186,10 +186,10 @@ int store_copy_progress(struct store *src, struct store *dst, store_copy_progres
 	if (sv != dv || sv != store_schema_latest())
 		return fail(ret_err, "schema_version", "source and destination differ", NULL,
 		            ATTEST_E_STATE);
-	if ((rc = tx_begin(src, false)))
+	if ((rc = store_tx_begin(src, false)))
 		return fail(ret_err, "-", "starting the read", src, rc);
-	if ((rc = tx_begin(dst, true))) {
-		tx_rollback(src);
+	if ((rc = store_tx_begin(dst, true))) {
+		store_tx_rollback(src);
 		return fail(ret_err, "-", "starting the write", dst, rc);
 	}
 	for (size_t i = 0; i < sizeof(copy_tables) / sizeof(copy_tables[0]); i++) {
@@ -199,7 +199,7 @@ int store_copy_progress(struct store *src, struct store *dst, store_copy_progres
 		if (t->since > sv)
 			continue;
 		snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s", t->name);
-		if ((rc = sq_int(dst, sql, NULL, 0, &count))) {
+		if ((rc = store_query_int(dst, sql, NULL, 0, &count))) {
 			fail(ret_err, t->name, "counting", dst, rc);
 			goto out;
 		}
@@ -221,13 +221,13 @@ int store_copy_progress(struct store *src, struct store *dst, store_copy_progres
 			goto out;
 		}
 	}
-	rc = tx_commit(dst);
+	rc = store_tx_commit(dst);
 	if (rc)
 		fail(ret_err, "-", "commit", dst, rc);
 out:
 	if (rc)
-		tx_rollback(dst);
-	tx_rollback(src);
+		store_tx_rollback(dst);
+	store_tx_rollback(src);
 	if (rc == 0 && ret_rows)
 		*ret_rows = total;
 	return rc;

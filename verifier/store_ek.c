@@ -23,7 +23,7 @@ static int check_key(struct store *s, const char *k)
 static int one_row(struct store *s, const char *sql, const struct store_value *p, size_t n)
 {
 	int64_t changed = 0;
-	int rc = sq_exec(s, sql, p, n, &changed);
+	int rc = store_exec(s, sql, p, n, &changed);
 	if (rc == 0 && changed == 0)
 		rc = store_fail(s, ATTEST_E_NOTFOUND, "no such host");
 	return rc;
@@ -31,7 +31,7 @@ static int one_row(struct store *s, const char *sql, const struct store_value *p
 
 int store_host_set_ek_cert(struct store *s, int64_t id, const uint8_t *der, size_t len, int64_t now)
 {
-	int rc = check_blob(s, "EK certificate", der, len, STORE_BLOB_MAX, true);
+	int rc = store_check_blob(s, "EK certificate", der, len, STORE_BLOB_MAX, true);
 	if (rc)
 		return rc;
 	return one_row(s, "UPDATE hosts SET ek_operator_cert = $2, updated_at = $3 WHERE id = $1",
@@ -51,8 +51,8 @@ int store_host_get_ek_operator(struct store *s, int64_t id, uint8_t **ret_der, s
                                char **ret_key)
 {
 	struct store_rows *rows = NULL;
-	int rc = sq_rows(s, "SELECT ek_operator_cert, ek_operator_key FROM hosts WHERE id = $1",
-	                 PARAMS(V_INT(id)), 1, &rows);
+	int rc = store_query(s, "SELECT ek_operator_cert, ek_operator_key FROM hosts WHERE id = $1",
+	                     PARAMS(V_INT(id)), 1, &rows);
 	if (rc)
 		return rc;
 	if (rows->nrows == 0) {
@@ -60,9 +60,9 @@ int store_host_get_ek_operator(struct store *s, int64_t id, uint8_t **ret_der, s
 		return store_fail(s, ATTEST_E_NOTFOUND, "no such host");
 	}
 	size_t len = 0;
-	*ret_der = cell_take(rows, 0, 0, &len);
+	*ret_der = store_cell_take(rows, 0, 0, &len);
 	*ret_len = *ret_der ? len : 0;
-	*ret_key = cell_take(rows, 0, 1, NULL);
+	*ret_key = store_cell_take(rows, 0, 1, NULL);
 	store_rows_free(rows);
 	return 0;
 }

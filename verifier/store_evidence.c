@@ -26,52 +26,48 @@ int store_evidence_put(struct store *s, const struct store_evidence *e)
 	int rc;
 	if (!e || e->host_id <= 0)
 		return ATTEST_E_ARG;
-	if ((rc = check_blob(s, "event log", e->eventlog, e->eventlog_len, STORE_EVIDENCE_LOG_MAX,
-	                     true)) ||
-	    (rc = check_json(s, "pcrs", e->pcrs_json, JSON_OBJECT, false)) ||
-	    (rc = check_json(s, "metadata", e->metadata_json, JSON_OBJECT, true)))
+	if ((rc = store_check_blob(s, "event log", e->eventlog, e->eventlog_len,
+	                           STORE_EVIDENCE_LOG_MAX, true)) ||
+	    (rc = store_check_json(s, "pcrs", e->pcrs_json, JSON_OBJECT, false)) ||
+	    (rc = store_check_json(s, "metadata", e->metadata_json, JSON_OBJECT, true)))
 		return rc;
 	/* A slower instance must not replace newer evidence with older. */
-	return sq_exec(s,
-	               "INSERT INTO evidence (host_id, at, eventlog, pcrs, metadata, verified) "
-	               "VALUES ($1, $2, $3, $4, $5, $6) "
-	               "ON CONFLICT (host_id) DO UPDATE SET at = excluded.at, "
-	               "eventlog = excluded.eventlog, pcrs = excluded.pcrs, "
-	               "metadata = excluded.metadata, verified = excluded.verified "
-	               "WHERE evidence.at <= excluded.at",
-	               PARAMS(V_INT(e->host_id), V_INT(e->at),
-	                      e->eventlog ? V_BLOB(e->eventlog, e->eventlog_len) : V_NULL,
-	                      V_TEXT(e->pcrs_json),
-	                      e->metadata_json ? V_TEXT(e->metadata_json) : V_NULL,
-	                      V_INT(e->verified ? 1 : 0)),
-	               NULL);
+	return store_exec(s,
+	                  "INSERT INTO evidence (host_id, at, eventlog, pcrs, metadata, verified) "
+	                  "VALUES ($1, $2, $3, $4, $5, $6) "
+	                  "ON CONFLICT (host_id) DO UPDATE SET at = excluded.at, "
+	                  "eventlog = excluded.eventlog, pcrs = excluded.pcrs, "
+	                  "metadata = excluded.metadata, verified = excluded.verified "
+	                  "WHERE evidence.at <= excluded.at",
+	                  PARAMS(V_INT(e->host_id), V_INT(e->at),
+	                         e->eventlog ? V_BLOB(e->eventlog, e->eventlog_len) : V_NULL,
+	                         V_TEXT(e->pcrs_json),
+	                         e->metadata_json ? V_TEXT(e->metadata_json) : V_NULL,
+	                         V_INT(e->verified ? 1 : 0)),
+	                  NULL);
+}
+
+static void decode_evidence(struct store_rows *rows, size_t r, void *item)
+{
+	struct store_evidence *e = item;
+	e->host_id = store_cell_int(rows, r, 0);
+	e->at = store_cell_int(rows, r, 1);
+	e->eventlog = store_cell_take(rows, r, 2, &e->eventlog_len);
+	e->pcrs_json = store_cell_take(rows, r, 3, NULL);
+	e->metadata_json = store_cell_take(rows, r, 4, NULL);
+	e->verified = store_cell_int(rows, r, 5) != 0;
 }
 
 int store_evidence_get(struct store *s, int64_t host_id, struct store_evidence **ret)
 {
-	struct store_rows *rows = NULL;
-	int rc = sq_rows(s,
-	                 "SELECT host_id, at, eventlog, pcrs, metadata, verified FROM evidence "
-	                 "WHERE host_id = $1",
-	                 PARAMS(V_INT(host_id)), 1, &rows);
+	void *v = NULL;
+	int rc = store_query_one(s,
+	                         "SELECT host_id, at, eventlog, pcrs, metadata, verified FROM "
+	                         "evidence WHERE host_id = $1",
+	                         PARAMS(V_INT(host_id)), sizeof(**ret), decode_evidence, &v);
 	if (rc)
 		return rc;
-	if (rows->nrows == 0) {
-		store_rows_free(rows);
-		return ATTEST_E_NOTFOUND;
-	}
-	struct store_evidence *e = calloc(1, sizeof(*e));
-	if (!e) {
-		store_rows_free(rows);
-		return ATTEST_E_NOMEM;
-	}
-	e->host_id = cell_int(rows, 0, 0);
-	e->at = cell_int(rows, 0, 1);
-	e->eventlog = cell_take(rows, 0, 2, &e->eventlog_len);
-	e->pcrs_json = cell_take(rows, 0, 3, NULL);
-	e->metadata_json = cell_take(rows, 0, 4, NULL);
-	e->verified = cell_int(rows, 0, 5) != 0;
-	store_rows_free(rows);
+	struct store_evidence *e = v;
 	if (!e->pcrs_json) {
 		store_evidence_free(e);
 		return ATTEST_E_IO;

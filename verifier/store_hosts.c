@@ -26,8 +26,9 @@
 	"hosts.next_due, hosts.failures, hosts.lease_owner, hosts.lease_expires, "                 \
 	"hosts.created_at, hosts.updated_at"
 
-static void host_clear(struct store_host *h)
+static void host_clear(void *item)
 {
+	struct store_host *h = item;
 	free(h->name);
 	free(h->address);
 	free(h->thumbprint);
@@ -51,19 +52,17 @@ void store_host_free(struct store_host *h)
 
 void store_host_list_free(struct store_host_list *l)
 {
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->n; i++)
-		host_clear(&l->v[i]);
-	free(l->v);
+	if (l)
+		store_items_free(l->v, l->n, sizeof(*l->v), host_clear);
 	free(l);
 }
 
-static void decode_host(struct store_rows *rows, size_t r, struct store_host *h)
+static void decode_host(struct store_rows *rows, size_t r, void *item)
 {
+	struct store_host *h = item;
 	enum store_conn conn = STORE_CONN_DISCONNECTED;
 	enum store_trust trust = STORE_TRUST_UNKNOWN;
-	char *cs = cell_take(rows, r, 7, NULL), *ts = cell_take(rows, r, 8, NULL);
+	char *cs = store_cell_take(rows, r, 7, NULL), *ts = store_cell_take(rows, r, 8, NULL);
 	/* The schema's CHECKs allow only known words; anything else reads as
 	 * the safe default (disconnected, unknown: never green). */
 	(void)store_conn_parse(cs, &conn);
@@ -71,54 +70,52 @@ static void decode_host(struct store_rows *rows, size_t r, struct store_host *h)
 	free(cs);
 	free(ts);
 	size_t ek_len;
-	uint8_t *ek = cell_take(rows, r, 14, &ek_len);
+	uint8_t *ek = store_cell_take(rows, r, 14, &ek_len);
 	*h = (struct store_host){
-	    .id = cell_int(rows, r, 0),
-	    .name = cell_take(rows, r, 1, NULL),
-	    .address = cell_take(rows, r, 2, NULL),
-	    .thumbprint = cell_take(rows, r, 3, NULL),
-	    .policy_id = cell_int(rows, r, 4),
-	    .policy_name = cell_take(rows, r, 5, NULL),
-	    .enabled = cell_int(rows, r, 6) != 0,
+	    .id = store_cell_int(rows, r, 0),
+	    .name = store_cell_take(rows, r, 1, NULL),
+	    .address = store_cell_take(rows, r, 2, NULL),
+	    .thumbprint = store_cell_take(rows, r, 3, NULL),
+	    .policy_id = store_cell_int(rows, r, 4),
+	    .policy_name = store_cell_take(rows, r, 5, NULL),
+	    .enabled = store_cell_int(rows, r, 6) != 0,
 	    .connection = conn,
 	    .trust = trust,
-	    .reasons_json = cell_take(rows, r, 9, NULL),
-	    .last_attested = cell_int(rows, r, 10),
-	    .last_seen = cell_int(rows, r, 11),
-	    .evidence_expires = cell_int(rows, r, 12),
-	    .tpm_json = cell_take(rows, r, 13, NULL),
+	    .reasons_json = store_cell_take(rows, r, 9, NULL),
+	    .last_attested = store_cell_int(rows, r, 10),
+	    .last_seen = store_cell_int(rows, r, 11),
+	    .evidence_expires = store_cell_int(rows, r, 12),
+	    .tpm_json = store_cell_take(rows, r, 13, NULL),
 	    .ek_public = ek,
 	    .ek_public_len = ek_len,
-	    .ek_certified = cell_int(rows, r, 15) != 0,
-	    .software_json = cell_take(rows, r, 16, NULL),
-	    .ak_name = cell_take(rows, r, 17, NULL),
-	    .reset_count = cell_count(rows, r, 18),
-	    .restart_count = cell_count(rows, r, 19),
-	    .boot_id = cell_take(rows, r, 20, NULL),
-	    .interval_s = cell_int(rows, r, 21),
-	    .next_due = cell_int(rows, r, 22),
-	    .failures = cell_int(rows, r, 23),
-	    .lease_owner = cell_take(rows, r, 24, NULL),
-	    .lease_expires = cell_int(rows, r, 25),
-	    .created_at = cell_int(rows, r, 26),
-	    .updated_at = cell_int(rows, r, 27),
+	    .ek_certified = store_cell_int(rows, r, 15) != 0,
+	    .software_json = store_cell_take(rows, r, 16, NULL),
+	    .ak_name = store_cell_take(rows, r, 17, NULL),
+	    .reset_count = store_cell_count(rows, r, 18),
+	    .restart_count = store_cell_count(rows, r, 19),
+	    .boot_id = store_cell_take(rows, r, 20, NULL),
+	    .interval_s = store_cell_int(rows, r, 21),
+	    .next_due = store_cell_int(rows, r, 22),
+	    .failures = store_cell_int(rows, r, 23),
+	    .lease_owner = store_cell_take(rows, r, 24, NULL),
+	    .lease_expires = store_cell_int(rows, r, 25),
+	    .created_at = store_cell_int(rows, r, 26),
+	    .updated_at = store_cell_int(rows, r, 27),
 	};
 }
 
 static int hosts_from_rows(struct store_rows *rows, struct store_host_list **ret)
 {
 	struct store_host_list *l = calloc(1, sizeof(*l));
+	void *v = NULL;
 	if (!l)
 		return ATTEST_E_NOMEM;
-	if (rows->nrows) {
-		l->v = calloc(rows->nrows, sizeof(*l->v));
-		if (!l->v) {
-			free(l);
-			return ATTEST_E_NOMEM;
-		}
+	int rc = store_rows_decode(rows, sizeof(*l->v), decode_host, &v, &l->n);
+	if (rc) {
+		free(l);
+		return rc;
 	}
-	for (size_t i = 0; i < rows->nrows; i++)
-		decode_host(rows, i, &l->v[l->n++]);
+	l->v = v;
 	*ret = l;
 	return 0;
 }
@@ -126,23 +123,11 @@ static int hosts_from_rows(struct store_rows *rows, struct store_host_list **ret
 static int host_one(struct store *s, const char *sql, const struct store_value *p, size_t n,
                     struct store_host **ret)
 {
-	struct store_rows *rows = NULL;
-	int rc = sq_rows(s, sql, p, n, 1, &rows);
-	if (rc)
-		return rc;
-	if (rows->nrows == 0) {
-		store_rows_free(rows);
-		return ATTEST_E_NOTFOUND;
-	}
-	struct store_host *h = calloc(1, sizeof(*h));
-	if (!h) {
-		store_rows_free(rows);
-		return ATTEST_E_NOMEM;
-	}
-	decode_host(rows, 0, h);
-	store_rows_free(rows);
-	*ret = h;
-	return 0;
+	void *h = NULL;
+	int rc = store_query_one(s, sql, p, n, sizeof(**ret), decode_host, &h);
+	if (rc == 0)
+		*ret = h;
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -153,7 +138,8 @@ static int policy_exists(struct store *s, int64_t policy_id)
 	int64_t one;
 	if (policy_id == 0)
 		return 0;
-	return sq_int(s, "SELECT 1 FROM policies WHERE id = $1", PARAMS(V_INT(policy_id)), &one);
+	return store_query_int(s, "SELECT 1 FROM policies WHERE id = $1", PARAMS(V_INT(policy_id)),
+	                       &one);
 }
 
 int store_host_add(struct store *s, const struct store_host_new *h, int64_t now, int64_t *ret_id)
@@ -162,18 +148,18 @@ int store_host_add(struct store *s, const struct store_host_new *h, int64_t now,
 	int rc;
 	if (!h)
 		return ATTEST_E_ARG;
-	if ((rc = check_name(s, "host name", h->name)) ||
-	    (rc = check_text(s, "address", h->address, STORE_TEXT_MAX, false)) ||
-	    (rc = check_text(s, "thumbprint", h->thumbprint, STORE_TEXT_MAX, true)))
+	if ((rc = store_check_name(s, "host name", h->name)) ||
+	    (rc = store_check_text(s, "address", h->address, STORE_TEXT_MAX, false)) ||
+	    (rc = store_check_text(s, "thumbprint", h->thumbprint, STORE_TEXT_MAX, true)))
 		return rc;
 	if (h->interval_s <= 0 || h->policy_id < 0)
 		return store_fail(s, ATTEST_E_ARG, "interval must be positive");
-	if ((rc = tx_begin(s, true)))
+	if ((rc = store_tx_begin(s, true)))
 		return rc;
 	rc = policy_exists(s, h->policy_id);
 	if (rc)
 		goto rollback;
-	rc = sq_int(
+	rc = store_query_int(
 	    s,
 	    "INSERT INTO hosts (name, address, thumbprint, policy_id, interval_s, next_due, "
 	    "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $6) RETURNING id",
@@ -182,13 +168,13 @@ int store_host_add(struct store *s, const struct store_host_new *h, int64_t now,
 	    &id);
 	if (rc)
 		goto rollback;
-	if ((rc = tx_commit(s)))
+	if ((rc = store_tx_commit(s)))
 		return rc;
 	if (ret_id)
 		*ret_id = id;
 	return 0;
 rollback:
-	tx_rollback(s);
+	store_tx_rollback(s);
 	if (rc == ATTEST_E_EXISTS)
 		store_fail(s, rc, "a host with that name already exists");
 	return rc;
@@ -199,10 +185,10 @@ static int first_name(struct store *s, const char *sql, const struct store_value
                       char **ret_name)
 {
 	struct store_rows *rows = NULL;
-	int rc = sq_rows(s, sql, p, n, 1, &rows);
+	int rc = store_query(s, sql, p, n, 1, &rows);
 	if (rc)
 		return rc;
-	char *name = rows->nrows ? cell_take(rows, 0, 0, NULL) : NULL;
+	char *name = rows->nrows ? store_cell_take(rows, 0, 0, NULL) : NULL;
 	store_rows_free(rows);
 	if (!name)
 		return ATTEST_E_NOTFOUND;
@@ -213,7 +199,7 @@ static int first_name(struct store *s, const char *sql, const struct store_value
 int store_host_with_thumbprint(struct store *s, const char *thumbprint, int64_t exclude_id,
                                char **ret_name)
 {
-	int rc = check_text(s, "thumbprint", thumbprint, STORE_TEXT_MAX, false);
+	int rc = store_check_text(s, "thumbprint", thumbprint, STORE_TEXT_MAX, false);
 	if (rc)
 		return rc;
 	return first_name(s,
@@ -225,7 +211,7 @@ int store_host_with_thumbprint(struct store *s, const char *thumbprint, int64_t 
 int store_host_with_ek(struct store *s, const uint8_t *ek_public, size_t len, int64_t exclude_id,
                        char **ret_name)
 {
-	int rc = check_blob(s, "EK public area", ek_public, len, STORE_BLOB_MAX, false);
+	int rc = store_check_blob(s, "EK public area", ek_public, len, STORE_BLOB_MAX, false);
 	if (rc)
 		return rc;
 	return first_name(s,
@@ -242,7 +228,7 @@ int store_host_get(struct store *s, int64_t id, struct store_host **ret)
 
 int store_host_get_by_name(struct store *s, const char *name, struct store_host **ret)
 {
-	int rc = check_text(s, "host name", name, STORE_NAME_MAX, false);
+	int rc = store_check_text(s, "host name", name, STORE_NAME_MAX, false);
 	if (rc)
 		return rc;
 	return host_one(s, "SELECT " HOST_COLS " FROM hosts WHERE hosts.name = $1",
@@ -253,11 +239,12 @@ int store_host_list(struct store *s, const struct store_page *page, struct store
 {
 	int64_t limit, offset;
 	struct store_rows *rows = NULL;
-	int rc = check_page(s, page, &limit, &offset);
+	int rc = store_check_page(s, page, &limit, &offset);
 	if (rc)
 		return rc;
-	rc = sq_rows(s, "SELECT " HOST_COLS " FROM hosts ORDER BY hosts.name LIMIT $1 OFFSET $2",
-	             PARAMS(V_INT(limit), V_INT(offset)), (size_t)limit, &rows);
+	rc =
+	    store_query(s, "SELECT " HOST_COLS " FROM hosts ORDER BY hosts.name LIMIT $1 OFFSET $2",
+	                PARAMS(V_INT(limit), V_INT(offset)), (size_t)limit, &rows);
 	if (rc)
 		return rc;
 	rc = hosts_from_rows(rows, ret);
@@ -267,14 +254,14 @@ int store_host_list(struct store *s, const struct store_page *page, struct store
 
 int store_host_count(struct store *s, int64_t *ret)
 {
-	return sq_int(s, "SELECT COUNT(*) FROM hosts", NULL, 0, ret);
+	return store_query_int(s, "SELECT COUNT(*) FROM hosts", NULL, 0, ret);
 }
 
 /* Run an UPDATE/DELETE of one host: ATTEST_E_NOTFOUND if no row changed. */
 static int one_row(struct store *s, const char *sql, const struct store_value *p, size_t n)
 {
 	int64_t changed = 0;
-	int rc = sq_exec(s, sql, p, n, &changed);
+	int rc = store_exec(s, sql, p, n, &changed);
 	if (rc == 0 && changed == 0)
 		rc = ATTEST_E_NOTFOUND;
 	return rc;
@@ -287,7 +274,7 @@ int store_host_remove(struct store *s, int64_t id)
 
 int store_host_set_address(struct store *s, int64_t id, const char *address, int64_t now)
 {
-	int rc = check_text(s, "address", address, STORE_TEXT_MAX, false);
+	int rc = store_check_text(s, "address", address, STORE_TEXT_MAX, false);
 	if (rc)
 		return rc;
 	return one_row(s, "UPDATE hosts SET address = $2, updated_at = $3 WHERE id = $1",
@@ -296,7 +283,7 @@ int store_host_set_address(struct store *s, int64_t id, const char *address, int
 
 int store_host_set_thumbprint(struct store *s, int64_t id, const char *thumbprint, int64_t now)
 {
-	int rc = check_text(s, "thumbprint", thumbprint, STORE_TEXT_MAX, true);
+	int rc = store_check_text(s, "thumbprint", thumbprint, STORE_TEXT_MAX, true);
 	if (rc)
 		return rc;
 	return one_row(s, "UPDATE hosts SET thumbprint = $2, updated_at = $3 WHERE id = $1",
@@ -308,17 +295,17 @@ int store_host_set_policy(struct store *s, int64_t id, int64_t policy_id, int64_
 	int rc;
 	if (policy_id < 0)
 		return ATTEST_E_ARG;
-	if ((rc = tx_begin(s, true)))
+	if ((rc = store_tx_begin(s, true)))
 		return rc;
 	rc = policy_exists(s, policy_id);
 	if (rc == 0)
 		rc = one_row(s, "UPDATE hosts SET policy_id = $2, updated_at = $3 WHERE id = $1",
 		             PARAMS(V_INT(id), policy_id ? V_INT(policy_id) : V_NULL, V_INT(now)));
 	if (rc) {
-		tx_rollback(s);
+		store_tx_rollback(s);
 		return rc;
 	}
-	return tx_commit(s);
+	return store_tx_commit(s);
 }
 
 int store_host_set_enabled(struct store *s, int64_t id, bool enabled, int64_t now)
@@ -347,9 +334,9 @@ int store_host_set_identity(struct store *s, int64_t id, const struct store_iden
 	int rc;
 	if (!ident)
 		return ATTEST_E_ARG;
-	if ((rc = check_json(s, "TPM identity", ident->tpm_json, JSON_OBJECT, true)) ||
-	    (rc = check_blob(s, "EK public area", ident->ek_public, ident->ek_public_len,
-	                     STORE_BLOB_MAX, true)))
+	if ((rc = store_check_json(s, "TPM identity", ident->tpm_json, JSON_OBJECT, true)) ||
+	    (rc = store_check_blob(s, "EK public area", ident->ek_public, ident->ek_public_len,
+	                           STORE_BLOB_MAX, true)))
 		return rc;
 	return one_row(s,
 	               "UPDATE hosts SET tpm = $2, ek_public = $3, ek_certified = $4, "
@@ -362,7 +349,7 @@ int store_host_set_identity(struct store *s, int64_t id, const struct store_iden
 int store_host_set_boot(struct store *s, int64_t id, int64_t reset_count, int64_t restart_count,
                         const char *boot_id, int64_t now)
 {
-	int rc = check_text(s, "boot id", boot_id, STORE_NAME_MAX, true);
+	int rc = store_check_text(s, "boot id", boot_id, STORE_NAME_MAX, true);
 	if (rc)
 		return rc;
 	return one_row(s,
@@ -387,14 +374,15 @@ static int lock_host_text(struct store *s, int64_t id, const char *col_sql, char
 {
 	char sql[256];
 	struct store_rows *rows = NULL;
-	int rc = sq_rows(s, sql_join(sql, sizeof(sql), col_sql, s->drv->lock_suffix, NULL),
-	                 PARAMS(V_INT(id)), 1, &rows);
+	int rc =
+	    store_query(s, store_sql_join(sql, sizeof(sql), col_sql, s->drv->lock_suffix, NULL),
+	                PARAMS(V_INT(id)), 1, &rows);
 	if (rc)
 		return rc;
 	if (rows->nrows == 0)
 		rc = ATTEST_E_NOTFOUND;
 	else
-		*ret = cell_take(rows, 0, 0, NULL);
+		*ret = store_cell_take(rows, 0, 0, NULL);
 	store_rows_free(rows);
 	return rc;
 }
@@ -407,22 +395,23 @@ int store_host_set_connection(struct store *s, int64_t id, enum store_conn c, co
 	int rc;
 	if ((unsigned)c > STORE_CONN_NOT_RESPONDING)
 		return ATTEST_E_ARG;
-	if ((rc = check_name(s, "actor", actor ? actor : "verifier")) ||
-	    (rc = check_text(s, "message", message, STORE_TEXT_MAX, true)))
+	if ((rc = store_check_name(s, "actor", actor ? actor : "verifier")) ||
+	    (rc = store_check_text(s, "message", message, STORE_TEXT_MAX, true)))
 		return rc;
-	if ((rc = tx_begin(s, true)))
+	if ((rc = store_tx_begin(s, true)))
 		return rc;
 	rc = lock_host_text(s, id, "SELECT conn_state FROM hosts WHERE id = $1", &prev);
 	if (rc)
 		goto rollback;
 	if (c == STORE_CONN_CONNECTED)
-		rc = sq_exec(s,
-		             "UPDATE hosts SET conn_state = $2, last_seen = $3, updated_at = $3 "
-		             "WHERE id = $1",
-		             PARAMS(V_INT(id), V_TEXT(name), V_INT(now)), NULL);
+		rc = store_exec(s,
+		                "UPDATE hosts SET conn_state = $2, last_seen = $3, updated_at = $3 "
+		                "WHERE id = $1",
+		                PARAMS(V_INT(id), V_TEXT(name), V_INT(now)), NULL);
 	else
-		rc = sq_exec(s, "UPDATE hosts SET conn_state = $2, updated_at = $3 WHERE id = $1",
-		             PARAMS(V_INT(id), V_TEXT(name), V_INT(now)), NULL);
+		rc =
+		    store_exec(s, "UPDATE hosts SET conn_state = $2, updated_at = $3 WHERE id = $1",
+		               PARAMS(V_INT(id), V_TEXT(name), V_INT(now)), NULL);
 	if (rc)
 		goto rollback;
 	bool changed = !prev || strcmp(prev, name) != 0;
@@ -431,15 +420,15 @@ int store_host_set_connection(struct store *s, int64_t id, enum store_conn c, co
 		details = from_to_json(prev ? prev : "", name);
 		snprintf(m, sizeof(m), "connection %s -> %s%s%s", prev ? prev : "?", name,
 		         message ? ": " : "", message ? message : "");
-		rc = details ? event_insert(s, id, "connection", actor ? actor : "verifier", m,
-		                            details, now, NULL)
+		rc = details ? store_event_insert(s, id, "connection", actor ? actor : "verifier",
+		                                  m, details, now, NULL)
 		             : ATTEST_E_NOMEM;
 		if (rc)
 			goto rollback;
 	}
 	free(prev);
 	free(details);
-	if ((rc = tx_commit(s)))
+	if ((rc = store_tx_commit(s)))
 		return rc;
 	if (ret_changed)
 		*ret_changed = changed;
@@ -447,7 +436,7 @@ int store_host_set_connection(struct store *s, int64_t id, enum store_conn c, co
 rollback:
 	free(prev);
 	free(details);
-	tx_rollback(s);
+	store_tx_rollback(s);
 	return rc;
 }
 
@@ -493,22 +482,23 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 
 	if (!v || (unsigned)v->trust > STORE_TRUST_RED || v->duration_ms < 0)
 		return ATTEST_E_ARG;
-	if ((rc = check_json(s, "reasons", reasons, JSON_ARRAY, false)) ||
-	    (rc = check_json(s, "software", v->software_json, JSON_OBJECT, true)) ||
-	    (rc = check_name(s, "actor", who)) ||
-	    (rc = check_text(s, "lease owner", lease_owner, STORE_NAME_MAX, true)))
+	if ((rc = store_check_json(s, "reasons", reasons, JSON_ARRAY, false)) ||
+	    (rc = store_check_json(s, "software", v->software_json, JSON_OBJECT, true)) ||
+	    (rc = store_check_name(s, "actor", who)) ||
+	    (rc = store_check_text(s, "lease owner", lease_owner, STORE_NAME_MAX, true)))
 		return rc;
 	const char *to = store_trust_name(v->trust);
 
-	if ((rc = tx_begin(s, true)))
+	if ((rc = store_tx_begin(s, true)))
 		return rc;
 	/* Read the previous state with the row locked, so the comparison and
 	 * the writes below are one step for every instance. */
-	rc = sq_rows(
+	rc = store_query(
 	    s,
-	    sql_join(sql, sizeof(sql),
-	             "SELECT trust_state, lease_owner, lease_expires FROM hosts WHERE id = $1",
-	             s->drv->lock_suffix, NULL),
+	    store_sql_join(
+	        sql, sizeof(sql),
+	        "SELECT trust_state, lease_owner, lease_expires FROM hosts WHERE id = $1",
+	        s->drv->lock_suffix, NULL),
 	    PARAMS(V_INT(v->host_id)), 1, &rows);
 	if (rc)
 		goto rollback;
@@ -519,7 +509,7 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 	(void)store_trust_parse((const char *)rows->cells[0].p, &t.previous);
 	if (lease_owner) {
 		const char *held = (const char *)rows->cells[1].p;
-		if (!held || strcmp(held, lease_owner) != 0 || cell_int(rows, 0, 2) <= now) {
+		if (!held || strcmp(held, lease_owner) != 0 || store_cell_int(rows, 0, 2) <= now) {
 			rc = store_fail(s, ATTEST_E_STATE,
 			                "the host's lease is not held by this owner");
 			goto rollback;
@@ -527,45 +517,46 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 	}
 	t.changed = t.previous != v->trust;
 
-	rc = sq_exec(
+	rc = store_exec(
 	    s, "UPDATE hosts SET trust_state = $2, reasons = $3, updated_at = $4 WHERE id = $1",
 	    PARAMS(V_INT(v->host_id), V_TEXT(to), V_TEXT(reasons), V_INT(now)), NULL);
 	if (rc)
 		goto rollback;
 	if (v->attested) {
-		rc = sq_exec(s,
-		             "UPDATE hosts SET last_attested = $2, "
-		             "evidence_expires = COALESCE($3, evidence_expires), "
-		             "software = COALESCE($4, software) WHERE id = $1",
-		             PARAMS(V_INT(v->host_id), V_INT(now), V_TIME(v->evidence_expires),
-		                    V_TEXT(v->software_json)),
-		             NULL);
+		rc = store_exec(s,
+		                "UPDATE hosts SET last_attested = $2, "
+		                "evidence_expires = COALESCE($3, evidence_expires), "
+		                "software = COALESCE($4, software) WHERE id = $1",
+		                PARAMS(V_INT(v->host_id), V_INT(now), V_TIME(v->evidence_expires),
+		                       V_TEXT(v->software_json)),
+		                NULL);
 		if (rc)
 			goto rollback;
-		rc = sq_exec(s,
-		             "INSERT INTO results (host_id, at, trust_state, reasons, duration_ms, "
-		             "started_ms, instance) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-		             PARAMS(V_INT(v->host_id), V_INT(now), V_TEXT(to), V_TEXT(reasons),
-		                    V_INT(v->duration_ms), V_TIME(v->started_ms),
-		                    V_TEXT(lease_owner)),
-		             NULL);
+		rc = store_exec(
+		    s,
+		    "INSERT INTO results (host_id, at, trust_state, reasons, duration_ms, "
+		    "started_ms, instance) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+		    PARAMS(V_INT(v->host_id), V_INT(now), V_TEXT(to), V_TEXT(reasons),
+		           V_INT(v->duration_ms), V_TIME(v->started_ms), V_TEXT(lease_owner)),
+		    NULL);
 		if (rc)
 			goto rollback;
 		/* Keep the newest STORE_RESULTS_PER_HOST results of the host. */
-		rc = sq_exec(s,
-		             "DELETE FROM results WHERE host_id = $1 AND id <= "
-		             "(SELECT id FROM results WHERE host_id = $1 "
-		             "ORDER BY id DESC LIMIT 1 OFFSET $2)",
-		             PARAMS(V_INT(v->host_id), V_INT(STORE_RESULTS_PER_HOST)), NULL);
+		rc = store_exec(s,
+		                "DELETE FROM results WHERE host_id = $1 AND id <= "
+		                "(SELECT id FROM results WHERE host_id = $1 "
+		                "ORDER BY id DESC LIMIT 1 OFFSET $2)",
+		                PARAMS(V_INT(v->host_id), V_INT(STORE_RESULTS_PER_HOST)), NULL);
 		if (rc)
 			goto rollback;
 	} else if (v->evidence_expires || v->software_json) {
-		rc = sq_exec(s,
-		             "UPDATE hosts SET evidence_expires = COALESCE($2, evidence_expires), "
-		             "software = COALESCE($3, software) WHERE id = $1",
-		             PARAMS(V_INT(v->host_id), V_TIME(v->evidence_expires),
-		                    V_TEXT(v->software_json)),
-		             NULL);
+		rc = store_exec(
+		    s,
+		    "UPDATE hosts SET evidence_expires = COALESCE($2, evidence_expires), "
+		    "software = COALESCE($3, software) WHERE id = $1",
+		    PARAMS(V_INT(v->host_id), V_TIME(v->evidence_expires),
+		           V_TEXT(v->software_json)),
+		    NULL);
 		if (rc)
 			goto rollback;
 	}
@@ -575,8 +566,9 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 		const char *from = store_trust_name(t.previous);
 		snprintf(m, sizeof(m), "trust %s -> %s", from, to);
 		details = from_to_json(from, to);
-		rc = details ? event_insert(s, v->host_id, "trust", who, m, details, now, NULL)
-		             : ATTEST_E_NOMEM;
+		rc = details
+		         ? store_event_insert(s, v->host_id, "trust", who, m, details, now, NULL)
+		         : ATTEST_E_NOMEM;
 		if (rc)
 			goto rollback;
 	}
@@ -590,34 +582,34 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 			rc = ATTEST_E_NOMEM;
 			goto rollback;
 		}
-		rc =
-		    sq_rows(s,
-		            "INSERT INTO alarms (host_id, raised_at, summary, reasons) "
-		            "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING id",
-		            PARAMS(V_INT(v->host_id), V_INT(now), V_TEXT(summary), V_TEXT(reasons)),
-		            1, &ins);
+		rc = store_query(
+		    s,
+		    "INSERT INTO alarms (host_id, raised_at, summary, reasons) "
+		    "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING id",
+		    PARAMS(V_INT(v->host_id), V_INT(now), V_TEXT(summary), V_TEXT(reasons)), 1,
+		    &ins);
 		if (rc)
 			goto rollback;
-		t.alarm_id = ins->nrows ? cell_int(ins, 0, 0) : 0;
+		t.alarm_id = ins->nrows ? store_cell_int(ins, 0, 0) : 0;
 		store_rows_free(ins);
 		if (t.alarm_id) {
 			char m[STORE_TEXT_MAX];
 			snprintf(m, sizeof(m), "alarm raised: %s", summary);
-			rc = event_insert(s, v->host_id, "alarm", who, m, NULL, now, NULL);
+			rc = store_event_insert(s, v->host_id, "alarm", who, m, NULL, now, NULL);
 			if (rc)
 				goto rollback;
 		}
 	}
 	if (v->trust == STORE_TRUST_GREEN) {
-		rc = sq_exec(
+		rc = store_exec(
 		    s,
 		    "UPDATE alarms SET cleared_at = $2 WHERE host_id = $1 AND cleared_at IS NULL",
 		    PARAMS(V_INT(v->host_id), V_INT(now)), &t.cleared);
 		if (rc)
 			goto rollback;
 		if (t.cleared) {
-			rc = event_insert(s, v->host_id, "alarm", who,
-			                  "alarm cleared: trust is green", NULL, now, NULL);
+			rc = store_event_insert(s, v->host_id, "alarm", who,
+			                        "alarm cleared: trust is green", NULL, now, NULL);
 			if (rc)
 				goto rollback;
 		}
@@ -625,7 +617,7 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 	store_rows_free(rows);
 	free(details);
 	free(summary);
-	if ((rc = tx_commit(s)))
+	if ((rc = store_tx_commit(s)))
 		return rc;
 	if (ret)
 		*ret = t;
@@ -634,7 +626,7 @@ rollback:
 	store_rows_free(rows);
 	free(details);
 	free(summary);
-	tx_rollback(s);
+	store_tx_rollback(s);
 	return rc;
 }
 
@@ -645,19 +637,19 @@ int store_expire_evidence(struct store *s, int64_t now, int64_t *ret_n)
 	    "\"message\":\"no valid attestation within the evidence validity\"}]";
 	char sql[256];
 	int64_t n = 0;
-	int rc = tx_begin(s, true);
+	int rc = store_tx_begin(s, true);
 	if (rc)
 		return rc;
 	/* Lock the rows first (PostgreSQL) so that an instance running this at
 	 * the same time waits, then finds nothing left to change. */
-	rc = sq_exec(s,
-	             sql_join(sql, sizeof(sql),
-	                      "SELECT id FROM hosts WHERE trust_state = 'green' "
-	                      "AND evidence_expires <= $1",
-	                      s->drv->lock_suffix, NULL),
-	             PARAMS(V_INT(now)), NULL);
+	rc = store_exec(s,
+	                store_sql_join(sql, sizeof(sql),
+	                               "SELECT id FROM hosts WHERE trust_state = 'green' "
+	                               "AND evidence_expires <= $1",
+	                               s->drv->lock_suffix, NULL),
+	                PARAMS(V_INT(now)), NULL);
 	if (rc == 0)
-		rc = sq_exec(
+		rc = store_exec(
 		    s,
 		    "INSERT INTO events (at, host_id, host_name, kind, actor, message, details) "
 		    "SELECT $1, id, name, 'trust', 'verifier', "
@@ -666,16 +658,16 @@ int store_expire_evidence(struct store *s, int64_t now, int64_t *ret_n)
 		    "WHERE trust_state = 'green' AND evidence_expires <= $1",
 		    PARAMS(V_INT(now)), NULL);
 	if (rc == 0)
-		rc = sq_exec(
+		rc = store_exec(
 		    s,
 		    "UPDATE hosts SET trust_state = 'unknown', reasons = $2, updated_at = $1 "
 		    "WHERE trust_state = 'green' AND evidence_expires <= $1",
 		    PARAMS(V_INT(now), V_TEXT(reasons)), &n);
 	if (rc) {
-		tx_rollback(s);
+		store_tx_rollback(s);
 		return rc;
 	}
-	if ((rc = tx_commit(s)))
+	if ((rc = store_tx_commit(s)))
 		return rc;
 	if (ret_n)
 		*ret_n = n;
@@ -695,27 +687,27 @@ int store_claim_due_hosts(struct store *s, const char *owner, int64_t now, int64
 	char sql[2048];
 	struct store_rows *rows = NULL;
 	int rc;
-	if ((rc = check_name(s, "lease owner", owner)))
+	if ((rc = store_check_name(s, "lease owner", owner)))
 		return rc;
 	if (lease_seconds <= 0 || max == 0 || max > STORE_CLAIM_MAX)
 		return store_fail(s, ATTEST_E_ARG, "lease seconds and max must be positive");
-	sql_join(sql, sizeof(sql),
-	         "UPDATE hosts SET lease_owner = $1, lease_expires = $2 "
-	         "WHERE hosts.id IN (SELECT id FROM hosts "
-	         "WHERE enabled = 1 AND next_due <= $3 "
-	         "AND (lease_owner IS NULL OR lease_expires <= $3) "
-	         "ORDER BY next_due, id LIMIT $4",
-	         s->drv->skip_locked, ") RETURNING " HOST_COLS);
-	if ((rc = tx_begin(s, true)))
+	store_sql_join(sql, sizeof(sql),
+	               "UPDATE hosts SET lease_owner = $1, lease_expires = $2 "
+	               "WHERE hosts.id IN (SELECT id FROM hosts "
+	               "WHERE enabled = 1 AND next_due <= $3 "
+	               "AND (lease_owner IS NULL OR lease_expires <= $3) "
+	               "ORDER BY next_due, id LIMIT $4",
+	               s->drv->skip_locked, ") RETURNING " HOST_COLS);
+	if ((rc = store_tx_begin(s, true)))
 		return rc;
-	rc = sq_rows(s, sql,
-	             PARAMS(V_TEXT(owner), V_INT(now + lease_seconds), V_INT(now), V_INT(max)), max,
-	             &rows);
+	rc = store_query(s, sql,
+	                 PARAMS(V_TEXT(owner), V_INT(now + lease_seconds), V_INT(now), V_INT(max)),
+	                 max, &rows);
 	if (rc) {
-		tx_rollback(s);
+		store_tx_rollback(s);
 		return rc;
 	}
-	if ((rc = tx_commit(s))) {
+	if ((rc = store_tx_commit(s))) {
 		store_rows_free(rows);
 		return rc;
 	}
@@ -729,7 +721,8 @@ int store_claim_due_hosts(struct store *s, const char *owner, int64_t now, int64
 static int lease_lost(struct store *s, int64_t host_id)
 {
 	int64_t one;
-	int rc = sq_int(s, "SELECT 1 FROM hosts WHERE id = $1", PARAMS(V_INT(host_id)), &one);
+	int rc =
+	    store_query_int(s, "SELECT 1 FROM hosts WHERE id = $1", PARAMS(V_INT(host_id)), &one);
 	if (rc)
 		return rc;
 	return store_fail(s, ATTEST_E_STATE, "the host's lease is not held by this owner");
@@ -740,15 +733,16 @@ int store_lease_renew(struct store *s, int64_t host_id, const char *owner, int64
 {
 	int64_t changed = 0;
 	int rc;
-	if ((rc = check_name(s, "lease owner", owner)))
+	if ((rc = store_check_name(s, "lease owner", owner)))
 		return rc;
 	if (lease_seconds <= 0)
 		return ATTEST_E_ARG;
-	rc = sq_exec(s,
-	             "UPDATE hosts SET lease_expires = $3 "
-	             "WHERE id = $1 AND lease_owner = $2 AND lease_expires > $4",
-	             PARAMS(V_INT(host_id), V_TEXT(owner), V_INT(now + lease_seconds), V_INT(now)),
-	             &changed);
+	rc = store_exec(
+	    s,
+	    "UPDATE hosts SET lease_expires = $3 "
+	    "WHERE id = $1 AND lease_owner = $2 AND lease_expires > $4",
+	    PARAMS(V_INT(host_id), V_TEXT(owner), V_INT(now + lease_seconds), V_INT(now)),
+	    &changed);
 	if (rc == 0 && changed == 0)
 		rc = lease_lost(s, host_id);
 	return rc;
@@ -759,9 +753,9 @@ int store_lease_release(struct store *s, int64_t host_id, const char *owner, int
 {
 	int64_t changed = 0;
 	int rc;
-	if ((rc = check_name(s, "lease owner", owner)))
+	if ((rc = store_check_name(s, "lease owner", owner)))
 		return rc;
-	rc = sq_exec(
+	rc = store_exec(
 	    s,
 	    "UPDATE hosts SET lease_owner = NULL, lease_expires = NULL, next_due = $3, "
 	    "failures = COALESCE($4, failures), updated_at = $5 "
@@ -788,7 +782,7 @@ void store_ak_free(struct store_ak *ak)
 static int name_to_hex(struct store *s, const uint8_t *name, size_t len,
                        char out[static 2 * STORE_AK_NAME_MAX + 1])
 {
-	int rc = check_blob(s, "AK name", name, len, STORE_AK_NAME_MAX, false);
+	int rc = store_check_blob(s, "AK name", name, len, STORE_AK_NAME_MAX, false);
 	if (rc)
 		return rc;
 	hex_encode(name, len, out);
@@ -803,19 +797,21 @@ int store_ak_enroll(struct store *s, int64_t host_id, const uint8_t *name, size_
 	int64_t id = 0;
 	int rc;
 	if ((rc = name_to_hex(s, name, name_len, hex)) ||
-	    (rc = check_blob(s, "AK public area", public_area, public_len, STORE_BLOB_MAX, false)))
+	    (rc = store_check_blob(s, "AK public area", public_area, public_len, STORE_BLOB_MAX,
+	                           false)))
 		return rc;
-	if ((rc = tx_begin(s, true)))
+	if ((rc = store_tx_begin(s, true)))
 		return rc;
 	rc = lock_host_text(s, host_id, "SELECT name FROM hosts WHERE id = $1", &prev);
 	free(prev);
 	if (rc)
 		goto rollback;
-	rc = sq_exec(s, "UPDATE aks SET retired_at = $2 WHERE host_id = $1 AND retired_at IS NULL",
-	             PARAMS(V_INT(host_id), V_INT(now)), NULL);
+	rc = store_exec(s,
+	                "UPDATE aks SET retired_at = $2 WHERE host_id = $1 AND retired_at IS NULL",
+	                PARAMS(V_INT(host_id), V_INT(now)), NULL);
 	if (rc)
 		goto rollback;
-	rc = sq_int(
+	rc = store_query_int(
 	    s,
 	    "INSERT INTO aks (host_id, name, public_area, enrolled_at) "
 	    "VALUES ($1, $2, $3, $4) RETURNING id",
@@ -825,46 +821,40 @@ int store_ak_enroll(struct store *s, int64_t host_id, const uint8_t *name, size_
 	if (rc)
 		goto rollback;
 	snprintf(m, sizeof(m), "AK %s enrolled", hex);
-	rc = event_insert(s, host_id, "ak", "verifier", m, NULL, now, NULL);
+	rc = store_event_insert(s, host_id, "ak", "verifier", m, NULL, now, NULL);
 	if (rc)
 		goto rollback;
-	if ((rc = tx_commit(s)))
+	if ((rc = store_tx_commit(s)))
 		return rc;
 	if (ret_id)
 		*ret_id = id;
 	return 0;
 rollback:
-	tx_rollback(s);
+	store_tx_rollback(s);
 	return rc;
+}
+
+static void decode_ak(struct store_rows *rows, size_t r, void *item)
+{
+	struct store_ak *ak = item;
+	ak->id = store_cell_int(rows, r, 0);
+	ak->host_id = store_cell_int(rows, r, 1);
+	ak->name_hex = store_cell_take(rows, r, 2, NULL);
+	ak->public_area = store_cell_take(rows, r, 3, &ak->public_len);
+	ak->enrolled_at = store_cell_int(rows, r, 4);
+	ak->retired_at = store_cell_int(rows, r, 5);
 }
 
 int store_ak_current(struct store *s, int64_t host_id, struct store_ak **ret)
 {
-	struct store_rows *rows = NULL;
-	int rc = sq_rows(s,
-	                 "SELECT id, host_id, name, public_area, enrolled_at, retired_at FROM aks "
-	                 "WHERE host_id = $1 AND retired_at IS NULL",
-	                 PARAMS(V_INT(host_id)), 1, &rows);
-	if (rc)
-		return rc;
-	if (rows->nrows == 0) {
-		store_rows_free(rows);
-		return ATTEST_E_NOTFOUND;
-	}
-	struct store_ak *ak = calloc(1, sizeof(*ak));
-	if (!ak) {
-		store_rows_free(rows);
-		return ATTEST_E_NOMEM;
-	}
-	ak->id = cell_int(rows, 0, 0);
-	ak->host_id = cell_int(rows, 0, 1);
-	ak->name_hex = cell_take(rows, 0, 2, NULL);
-	ak->public_area = cell_take(rows, 0, 3, &ak->public_len);
-	ak->enrolled_at = cell_int(rows, 0, 4);
-	ak->retired_at = cell_int(rows, 0, 5);
-	store_rows_free(rows);
-	*ret = ak;
-	return 0;
+	void *ak = NULL;
+	int rc = store_query_one(s,
+	                         "SELECT id, host_id, name, public_area, enrolled_at, retired_at "
+	                         "FROM aks WHERE host_id = $1 AND retired_at IS NULL",
+	                         PARAMS(V_INT(host_id)), sizeof(**ret), decode_ak, &ak);
+	if (rc == 0)
+		*ret = ak;
+	return rc;
 }
 
 int store_ak_check(struct store *s, int64_t host_id, const uint8_t *name, size_t name_len)
@@ -874,13 +864,13 @@ int store_ak_check(struct store *s, int64_t host_id, const uint8_t *name, size_t
 	int rc = name_to_hex(s, name, name_len, hex);
 	if (rc)
 		return rc;
-	rc = sq_rows(s, "SELECT retired_at FROM aks WHERE host_id = $1 AND name = $2",
-	             PARAMS(V_INT(host_id), V_TEXT(hex)), 1, &rows);
+	rc = store_query(s, "SELECT retired_at FROM aks WHERE host_id = $1 AND name = $2",
+	                 PARAMS(V_INT(host_id), V_TEXT(hex)), 1, &rows);
 	if (rc)
 		return rc;
 	if (rows->nrows == 0)
 		rc = ATTEST_E_NOTFOUND;
-	else if (!cell_is_null(rows, 0, 0))
+	else if (!store_cell_is_null(rows, 0, 0))
 		rc = store_fail(s, ATTEST_E_STATE, "this AK is retired and never accepted again");
 	store_rows_free(rows);
 	return rc;
@@ -889,9 +879,9 @@ int store_ak_check(struct store *s, int64_t host_id, const uint8_t *name, size_t
 int store_ak_retire_all(struct store *s, int64_t host_id, int64_t now, int64_t *ret_n)
 {
 	int64_t n = 0;
-	int rc =
-	    sq_exec(s, "UPDATE aks SET retired_at = $2 WHERE host_id = $1 AND retired_at IS NULL",
-	            PARAMS(V_INT(host_id), V_INT(now)), &n);
+	int rc = store_exec(
+	    s, "UPDATE aks SET retired_at = $2 WHERE host_id = $1 AND retired_at IS NULL",
+	    PARAMS(V_INT(host_id), V_INT(now)), &n);
 	if (rc == 0 && ret_n)
 		*ret_n = n;
 	return rc;
@@ -903,16 +893,16 @@ int store_ak_retire_all(struct store *s, int64_t host_id, int64_t now, int64_t *
 int store_nonce_add(struct store *s, int64_t host_id, const uint8_t *nonce, size_t len, int64_t now,
                     int64_t expires_at)
 {
-	int rc = check_blob(s, "nonce", nonce, len, STORE_NONCE_MAX, false);
+	int rc = store_check_blob(s, "nonce", nonce, len, STORE_NONCE_MAX, false);
 	if (rc)
 		return rc;
 	if (expires_at <= now)
 		return store_fail(s, ATTEST_E_ARG, "nonce must expire after now");
-	rc = sq_exec(s,
-	             "INSERT INTO nonces (value, host_id, created_at, expires_at) "
-	             "VALUES ($1, $2, $3, $4)",
-	             PARAMS(V_BLOB(nonce, len), V_INT(host_id), V_INT(now), V_INT(expires_at)),
-	             NULL);
+	rc = store_exec(s,
+	                "INSERT INTO nonces (value, host_id, created_at, expires_at) "
+	                "VALUES ($1, $2, $3, $4)",
+	                PARAMS(V_BLOB(nonce, len), V_INT(host_id), V_INT(now), V_INT(expires_at)),
+	                NULL);
 	if (rc == ATTEST_E_STATE) /* foreign key: no such host */
 		rc = ATTEST_E_NOTFOUND;
 	return rc;
@@ -922,19 +912,19 @@ int store_nonce_consume(struct store *s, int64_t host_id, const uint8_t *nonce, 
                         int64_t now)
 {
 	int64_t changed = 0, one;
-	int rc = check_blob(s, "nonce", nonce, len, STORE_NONCE_MAX, false);
+	int rc = store_check_blob(s, "nonce", nonce, len, STORE_NONCE_MAX, false);
 	if (rc)
 		return rc;
 	/* The guarded UPDATE is the whole decision: of any number of
 	 * concurrent consumers on any instance, exactly one changes the row. */
-	rc = sq_exec(s,
-	             "UPDATE nonces SET used_at = $3 WHERE value = $1 AND host_id = $2 "
-	             "AND used_at IS NULL AND expires_at > $3",
-	             PARAMS(V_BLOB(nonce, len), V_INT(host_id), V_INT(now)), &changed);
+	rc = store_exec(s,
+	                "UPDATE nonces SET used_at = $3 WHERE value = $1 AND host_id = $2 "
+	                "AND used_at IS NULL AND expires_at > $3",
+	                PARAMS(V_BLOB(nonce, len), V_INT(host_id), V_INT(now)), &changed);
 	if (rc || changed == 1)
 		return rc;
-	rc = sq_int(s, "SELECT 1 FROM nonces WHERE value = $1 AND host_id = $2",
-	            PARAMS(V_BLOB(nonce, len), V_INT(host_id)), &one);
+	rc = store_query_int(s, "SELECT 1 FROM nonces WHERE value = $1 AND host_id = $2",
+	                     PARAMS(V_BLOB(nonce, len), V_INT(host_id)), &one);
 	if (rc)
 		return rc;
 	return store_fail(s, ATTEST_E_STATE, "nonce already used or expired");
@@ -943,7 +933,8 @@ int store_nonce_consume(struct store *s, int64_t host_id, const uint8_t *nonce, 
 int store_nonce_purge(struct store *s, int64_t before, int64_t *ret_n)
 {
 	int64_t n = 0;
-	int rc = sq_exec(s, "DELETE FROM nonces WHERE expires_at < $1", PARAMS(V_INT(before)), &n);
+	int rc =
+	    store_exec(s, "DELETE FROM nonces WHERE expires_at < $1", PARAMS(V_INT(before)), &n);
 	if (rc == 0 && ret_n)
 		*ret_n = n;
 	return rc;
@@ -952,53 +943,56 @@ int store_nonce_purge(struct store *s, int64_t before, int64_t *ret_n)
 /* ------------------------------------------------------------------ */
 /* Results */
 
+static void result_clear(void *item)
+{
+	struct store_result *x = item;
+	free(x->reasons_json);
+	free(x->instance);
+}
+
 void store_result_list_free(struct store_result_list *l)
 {
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->n; i++) {
-		free(l->v[i].reasons_json);
-		free(l->v[i].instance);
-	}
-	free(l->v);
+	if (l)
+		store_items_free(l->v, l->n, sizeof(*l->v), result_clear);
 	free(l);
+}
+
+static void decode_result(struct store_rows *rows, size_t r, void *item)
+{
+	struct store_result *x = item;
+	x->id = store_cell_int(rows, r, 0);
+	x->host_id = store_cell_int(rows, r, 1);
+	x->at = store_cell_int(rows, r, 2);
+	x->trust = STORE_TRUST_UNKNOWN;
+	(void)store_trust_parse((const char *)rows->cells[r * rows->ncols + 3].p, &x->trust);
+	x->reasons_json = store_cell_take(rows, r, 4, NULL);
+	x->duration_ms = store_cell_int(rows, r, 5);
+	x->started_ms = store_cell_int(rows, r, 6);
+	x->instance = store_cell_take(rows, r, 7, NULL);
 }
 
 int store_result_list(struct store *s, int64_t host_id, const struct store_page *page,
                       struct store_result_list **ret)
 {
 	int64_t limit, offset;
-	struct store_rows *rows = NULL;
-	int rc = check_page(s, page, &limit, &offset);
-	if (rc)
-		return rc;
-	rc = sq_rows(s,
-	             "SELECT id, host_id, at, trust_state, reasons, duration_ms, started_ms, "
-	             "instance FROM results "
-	             "WHERE host_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
-	             PARAMS(V_INT(host_id), V_INT(limit), V_INT(offset)), (size_t)limit, &rows);
+	void *v = NULL;
+	int rc = store_check_page(s, page, &limit, &offset);
 	if (rc)
 		return rc;
 	struct store_result_list *l = calloc(1, sizeof(*l));
-	if (!l || (rows->nrows && !(l->v = calloc(rows->nrows, sizeof(*l->v))))) {
-		free(l);
-		store_rows_free(rows);
+	if (!l)
 		return ATTEST_E_NOMEM;
+	rc = store_query_items(s,
+	                       "SELECT id, host_id, at, trust_state, reasons, duration_ms, "
+	                       "started_ms, instance FROM results "
+	                       "WHERE host_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
+	                       PARAMS(V_INT(host_id), V_INT(limit), V_INT(offset)), (size_t)limit,
+	                       sizeof(*l->v), decode_result, &v, &l->n);
+	if (rc) {
+		free(l);
+		return rc;
 	}
-	for (size_t i = 0; i < rows->nrows; i++, l->n++) {
-		struct store_result *x = &l->v[i];
-		x->id = cell_int(rows, i, 0);
-		x->host_id = cell_int(rows, i, 1);
-		x->at = cell_int(rows, i, 2);
-		x->trust = STORE_TRUST_UNKNOWN;
-		(void)store_trust_parse((const char *)rows->cells[i * rows->ncols + 3].p,
-		                        &x->trust);
-		x->reasons_json = cell_take(rows, i, 4, NULL);
-		x->duration_ms = cell_int(rows, i, 5);
-		x->started_ms = cell_int(rows, i, 6);
-		x->instance = cell_take(rows, i, 7, NULL);
-	}
-	store_rows_free(rows);
+	l->v = v;
 	*ret = l;
 	return 0;
 }
@@ -1010,8 +1004,9 @@ int store_result_list(struct store *s, int64_t host_id, const struct store_page 
 	"a.id, a.host_id, h.name, a.raised_at, a.summary, a.reasons, a.cleared_at, a.acked_at, "   \
 	"a.acked_by FROM alarms a JOIN hosts h ON h.id = a.host_id"
 
-static void alarm_clear(struct store_alarm *a)
+static void alarm_clear(void *item)
 {
+	struct store_alarm *a = item;
 	free(a->host_name);
 	free(a->summary);
 	free(a->reasons_json);
@@ -1028,25 +1023,23 @@ void store_alarm_free(struct store_alarm *a)
 
 void store_alarm_list_free(struct store_alarm_list *l)
 {
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->n; i++)
-		alarm_clear(&l->v[i]);
-	free(l->v);
+	if (l)
+		store_items_free(l->v, l->n, sizeof(*l->v), alarm_clear);
 	free(l);
 }
 
-static void decode_alarm(struct store_rows *rows, size_t r, struct store_alarm *a)
+static void decode_alarm(struct store_rows *rows, size_t r, void *item)
 {
-	a->id = cell_int(rows, r, 0);
-	a->host_id = cell_int(rows, r, 1);
-	a->host_name = cell_take(rows, r, 2, NULL);
-	a->raised_at = cell_int(rows, r, 3);
-	a->summary = cell_take(rows, r, 4, NULL);
-	a->reasons_json = cell_take(rows, r, 5, NULL);
-	a->cleared_at = cell_int(rows, r, 6);
-	a->acked_at = cell_int(rows, r, 7);
-	a->acked_by = cell_take(rows, r, 8, NULL);
+	struct store_alarm *a = item;
+	a->id = store_cell_int(rows, r, 0);
+	a->host_id = store_cell_int(rows, r, 1);
+	a->host_name = store_cell_take(rows, r, 2, NULL);
+	a->raised_at = store_cell_int(rows, r, 3);
+	a->summary = store_cell_take(rows, r, 4, NULL);
+	a->reasons_json = store_cell_take(rows, r, 5, NULL);
+	a->cleared_at = store_cell_int(rows, r, 6);
+	a->acked_at = store_cell_int(rows, r, 7);
+	a->acked_by = store_cell_take(rows, r, 8, NULL);
 }
 
 int store_alarm_list(struct store *s, const struct store_alarm_filter *filter,
@@ -1054,53 +1047,40 @@ int store_alarm_list(struct store *s, const struct store_alarm_filter *filter,
 {
 	struct store_alarm_filter f = filter ? *filter : (struct store_alarm_filter){0};
 	int64_t limit, offset;
-	struct store_rows *rows = NULL;
-	int rc = check_page(s, page, &limit, &offset);
-	if (rc)
-		return rc;
-	/* Each filter is "off" when its parameter is 0; the column comparison
-	 * comes first so PostgreSQL infers the parameter as BIGINT. */
-	rc = sq_rows(s,
-	             "SELECT " ALARM_COLS " WHERE (a.host_id = $1 OR $1 = 0) "
-	             "AND ($2 = 0 OR a.cleared_at IS NULL) AND ($3 = 0 OR a.acked_at IS NULL) "
-	             "ORDER BY a.id DESC LIMIT $4 OFFSET $5",
-	             PARAMS(V_INT(f.host_id), V_INT(f.open_only), V_INT(f.unacked_only),
-	                    V_INT(limit), V_INT(offset)),
-	             (size_t)limit, &rows);
+	void *v = NULL;
+	int rc = store_check_page(s, page, &limit, &offset);
 	if (rc)
 		return rc;
 	struct store_alarm_list *l = calloc(1, sizeof(*l));
-	if (!l || (rows->nrows && !(l->v = calloc(rows->nrows, sizeof(*l->v))))) {
-		free(l);
-		store_rows_free(rows);
+	if (!l)
 		return ATTEST_E_NOMEM;
+	/* Each filter is "off" when its parameter is 0; the column comparison
+	 * comes first so PostgreSQL infers the parameter as BIGINT. */
+	rc = store_query_items(
+	    s,
+	    "SELECT " ALARM_COLS " WHERE (a.host_id = $1 OR $1 = 0) "
+	    "AND ($2 = 0 OR a.cleared_at IS NULL) AND ($3 = 0 OR a.acked_at IS NULL) "
+	    "ORDER BY a.id DESC LIMIT $4 OFFSET $5",
+	    PARAMS(V_INT(f.host_id), V_INT(f.open_only), V_INT(f.unacked_only), V_INT(limit),
+	           V_INT(offset)),
+	    (size_t)limit, sizeof(*l->v), decode_alarm, &v, &l->n);
+	if (rc) {
+		free(l);
+		return rc;
 	}
-	for (size_t i = 0; i < rows->nrows; i++, l->n++)
-		decode_alarm(rows, i, &l->v[i]);
-	store_rows_free(rows);
+	l->v = v;
 	*ret = l;
 	return 0;
 }
 
 int store_alarm_get(struct store *s, int64_t id, struct store_alarm **ret)
 {
-	struct store_rows *rows = NULL;
-	int rc = sq_rows(s, "SELECT " ALARM_COLS " WHERE a.id = $1", PARAMS(V_INT(id)), 1, &rows);
-	if (rc)
-		return rc;
-	if (rows->nrows == 0) {
-		store_rows_free(rows);
-		return ATTEST_E_NOTFOUND;
-	}
-	struct store_alarm *a = calloc(1, sizeof(*a));
-	if (!a) {
-		store_rows_free(rows);
-		return ATTEST_E_NOMEM;
-	}
-	decode_alarm(rows, 0, a);
-	store_rows_free(rows);
-	*ret = a;
-	return 0;
+	void *a = NULL;
+	int rc = store_query_one(s, "SELECT " ALARM_COLS " WHERE a.id = $1", PARAMS(V_INT(id)),
+	                         sizeof(**ret), decode_alarm, &a);
+	if (rc == 0)
+		*ret = a;
+	return rc;
 }
 
 int store_alarm_ack(struct store *s, int64_t id, const char *by, int64_t now)
@@ -1108,37 +1088,37 @@ int store_alarm_ack(struct store *s, int64_t id, const char *by, int64_t now)
 	char sql[256], m[STORE_NAME_MAX + 64];
 	struct store_rows *rows = NULL;
 	int rc;
-	if ((rc = check_name(s, "acknowledged by", by)))
+	if ((rc = store_check_name(s, "acknowledged by", by)))
 		return rc;
-	if ((rc = tx_begin(s, true)))
+	if ((rc = store_tx_begin(s, true)))
 		return rc;
-	rc =
-	    sq_rows(s,
-	            sql_join(sql, sizeof(sql), "SELECT host_id, acked_at FROM alarms WHERE id = $1",
-	                     s->drv->lock_suffix, NULL),
-	            PARAMS(V_INT(id)), 1, &rows);
+	rc = store_query(s,
+	                 store_sql_join(sql, sizeof(sql),
+	                                "SELECT host_id, acked_at FROM alarms WHERE id = $1",
+	                                s->drv->lock_suffix, NULL),
+	                 PARAMS(V_INT(id)), 1, &rows);
 	if (rc)
 		goto rollback;
 	if (rows->nrows == 0) {
 		rc = ATTEST_E_NOTFOUND;
 		goto rollback;
 	}
-	if (!cell_is_null(rows, 0, 1)) {
+	if (!store_cell_is_null(rows, 0, 1)) {
 		rc = store_fail(s, ATTEST_E_STATE, "alarm already acknowledged");
 		goto rollback;
 	}
-	rc = sq_exec(s, "UPDATE alarms SET acked_at = $2, acked_by = $3 WHERE id = $1",
-	             PARAMS(V_INT(id), V_INT(now), V_TEXT(by)), NULL);
+	rc = store_exec(s, "UPDATE alarms SET acked_at = $2, acked_by = $3 WHERE id = $1",
+	                PARAMS(V_INT(id), V_INT(now), V_TEXT(by)), NULL);
 	if (rc)
 		goto rollback;
 	snprintf(m, sizeof(m), "alarm %lld acknowledged by %s", (long long)id, by);
-	rc = event_insert(s, cell_int(rows, 0, 0), "alarm", by, m, NULL, now, NULL);
+	rc = store_event_insert(s, store_cell_int(rows, 0, 0), "alarm", by, m, NULL, now, NULL);
 	if (rc)
 		goto rollback;
 	store_rows_free(rows);
-	return tx_commit(s);
+	return store_tx_commit(s);
 rollback:
 	store_rows_free(rows);
-	tx_rollback(s);
+	store_tx_rollback(s);
 	return rc;
 }

@@ -24,50 +24,70 @@ struct store {
 #define V_TIME(t)    ((t) != 0 ? V_INT(t) : V_NULL)
 #define V_COUNT(c)   ((c) >= 0 ? V_INT(c) : V_NULL)
 
-/* PARAMS(a, b, c) expands to the array and its length, for the sq_* calls. */
+/* PARAMS(a, b, c) expands to the array and its length, for store_exec(),
+ * store_query() and the like. */
 #define PARAMS(...)                                                                                \
 	(const struct store_value[]){__VA_ARGS__},                                                 \
 	    (sizeof((const struct store_value[]){__VA_ARGS__}) / sizeof(struct store_value))
 
 /* Run a statement; *ret_changes (may be NULL) = rows changed. */
-int sq_exec(struct store *s, const char *sql, const struct store_value *p, size_t n,
-            int64_t *ret_changes);
+int store_exec(struct store *s, const char *sql, const struct store_value *p, size_t n,
+               int64_t *ret_changes);
 /* Run a query returning at most max rows (more = ATTEST_E_LIMIT). */
-int sq_rows(struct store *s, const char *sql, const struct store_value *p, size_t n, size_t max,
-            struct store_rows **ret);
+int store_query(struct store *s, const char *sql, const struct store_value *p, size_t n, size_t max,
+                struct store_rows **ret);
 /* A query returning one integer: ATTEST_E_NOTFOUND if no row; NULL reads 0. */
-int sq_int(struct store *s, const char *sql, const struct store_value *p, size_t n, int64_t *ret);
+int store_query_int(struct store *s, const char *sql, const struct store_value *p, size_t n,
+                    int64_t *ret);
+
+/* The one path from rows to structs: decode(rows, r, item) moves row r's
+ * cells into item (an array element of `size` bytes, zeroed before). */
+typedef void store_decode_fn(struct store_rows *rows, size_t r, void *item);
+/* Decode every row into a new array (at least one item long: NULL only on
+ * ATTEST_E_NOMEM); *ret_n = the number of rows. rows stays the caller's. */
+int store_rows_decode(struct store_rows *rows, size_t size, store_decode_fn *decode, void **ret_v,
+                      size_t *ret_n);
+/* Run a query of at most max rows and decode them as store_rows_decode(). */
+int store_query_items(struct store *s, const char *sql, const struct store_value *p, size_t n,
+                      size_t max, size_t size, store_decode_fn *decode, void **ret_v,
+                      size_t *ret_n);
+/* A query of one row decoded into a new item; ATTEST_E_NOTFOUND if none. */
+int store_query_one(struct store *s, const char *sql, const struct store_value *p, size_t n,
+                    size_t size, store_decode_fn *decode, void **ret);
+/* Clear each of n items with clear(item), then free the array (NULL ok). */
+void store_items_free(void *v, size_t n, size_t size, void (*clear)(void *item));
 
 /* Transactions (write = takes the write lock at once). */
-int tx_begin(struct store *s, bool write);
-int tx_commit(struct store *s);
-void tx_rollback(struct store *s);
+int store_tx_begin(struct store *s, bool write);
+int store_tx_commit(struct store *s);
+void store_tx_rollback(struct store *s);
 
 /* Cell access; row r, column c. NULL reads as 0 / NULL. */
-int64_t cell_int(const struct store_rows *rows, size_t r, size_t c);
+int64_t store_cell_int(const struct store_rows *rows, size_t r, size_t c);
 /* NULL for a NULL cell; an integer read as -1 when NULL. */
-int64_t cell_count(const struct store_rows *rows, size_t r, size_t c);
-bool cell_is_null(const struct store_rows *rows, size_t r, size_t c);
+int64_t store_cell_count(const struct store_rows *rows, size_t r, size_t c);
+bool store_cell_is_null(const struct store_rows *rows, size_t r, size_t c);
 /* Move a text/blob cell's buffer out (caller frees); NULL for NULL. */
-void *cell_take(struct store_rows *rows, size_t r, size_t c, size_t *ret_len);
+void *store_cell_take(struct store_rows *rows, size_t r, size_t c, size_t *ret_len);
 
 /* Input checks; each records a message in s and returns ATTEST_E_ARG or
  * ATTEST_E_LIMIT. */
-int check_name(struct store *s, const char *what, const char *v);
-int check_text(struct store *s, const char *what, const char *v, size_t max, bool nullable);
-int check_json(struct store *s, const char *what, const char *v, json_type type, bool nullable);
-int check_blob(struct store *s, const char *what, const void *p, size_t len, size_t max,
-               bool nullable);
-int check_page(struct store *s, const struct store_page *page, int64_t *ret_limit,
-               int64_t *ret_offset);
+int store_check_name(struct store *s, const char *what, const char *v);
+int store_check_text(struct store *s, const char *what, const char *v, size_t max, bool nullable);
+int store_check_json(struct store *s, const char *what, const char *v, json_type type,
+                     bool nullable);
+int store_check_blob(struct store *s, const char *what, const void *p, size_t len, size_t max,
+                     bool nullable);
+int store_check_page(struct store *s, const struct store_page *page, int64_t *ret_limit,
+                     int64_t *ret_offset);
 int store_fail(struct store *s, int rc, const char *msg);
 
 /* Append an event inside the caller's transaction (store_admin.c). host_id 0
  * = none; the host's current name is copied into the event. */
-int event_insert(struct store *s, int64_t host_id, const char *kind, const char *actor,
-                 const char *message, const char *details_json, int64_t now, int64_t *ret_id);
+int store_event_insert(struct store *s, int64_t host_id, const char *kind, const char *actor,
+                       const char *message, const char *details_json, int64_t now, int64_t *ret_id);
 
 /* Build "a" "b" into buf (for the dialect's lock suffixes; never values). */
-const char *sql_join(char *buf, size_t size, const char *a, const char *b, const char *c);
+const char *store_sql_join(char *buf, size_t size, const char *a, const char *b, const char *c);
 
 #endif
