@@ -274,10 +274,152 @@ void enroll_on_ak(const struct https_result *res, void *arg)
 	job_request(j, "POST", "/v1/activate", body, 64 * 1024);
 }
 
+/* The host's identity when it had no TPM at connect time (check_only:
+ * only look whether one appeared) or reports none now. Consumes id. */
+static void identity_without_tpm(struct job *j, struct agent_identity *id, int64_t now)
+{
+	struct verifier *v = j->v;
+	if (j->check_only) {
+		/* TPM presence is read at connect time only. */
+		bool present = id->present;
+		agent_identity_clear(id);
+		if (present)
+			job_verdict(j, STORE_TRUST_UNKNOWN,
+			            "[{\"code\":\"" REASON_TPM_ADDED_RECONNECT_REQUIRED
+			            "\",\"message\":\"a TPM "
+			            "appeared after the host was connected; TPM presence and "
+			            "identity are read at connect time only: disconnect and "
+			            "reconnect the host to use it\"}]",
+			            NULL, false);
+		else
+			job_verdict(j, STORE_TRUST_UNKNOWN,
+			            "[{\"code\":\"" REASON_TPM_NOT_PRESENT
+			            "\",\"message\":\"the host reported "
+			            "no usable TPM when it was connected\"}]",
+			            NULL, false);
+		return;
+	}
+	char *t = json_dumps(id->keep, JSON_COMPACT);
+	struct store_identity si = {.tpm_json = t};
+	int rc = t ? store_host_set_identity(v->store, j->host_id, &si, now) : ATTEST_E_NOMEM;
+	free(t);
+	agent_identity_clear(id);
+	if (job_store_failure(rc)) {
+		job_store_error(j, "storing the host's TPM identity");
+		return;
+	}
+	job_verdict(j, STORE_TRUST_UNKNOWN,
+	            "[{\"code\":\"" REASON_TPM_NOT_PRESENT
+	            "\",\"message\":\"the agent reports no usable "
+	            "TPM; a TPM added later is used only after the host is disconnected and "
+	            "reconnected\"}]",
+	            NULL, false);
+}
+
+/* One TPM is one host: an EK already bound to another host is a cloned or
+ * moved TPM (or one machine added twice), never a second identity. False
+ * when the job ended here (red, or a store failure; id is then cleared). */
+static bool ek_is_ours(struct job *j, struct agent_identity *id)
+{
+	struct verifier *v = j->v;
+	char m[700];
+	char *ek_owner = NULL;
+	int rc =
+	    store_host_with_ek(v->store, id->ek_public, id->ek_public_len, j->host_id, &ek_owner);
+	if (rc == 0) {
+		snprintf(
+		    m, sizeof m,
+		    "this TPM's endorsement key is already enrolled for host \"%s\" (a cloned or "
+		    "moved TPM, or one machine added twice); if the TPM moved, remove \"%s\" "
+		    "first",
+		    ek_owner, ek_owner);
+		free(ek_owner);
+		agent_identity_clear(id);
+		enroll_failed_metric(j);
+		job_red(j, REASON_EK_ALREADY_ENROLLED, m, NULL, NULL);
+		return false;
+	}
+	if (rc != ATTEST_E_NOTFOUND) {
+		agent_identity_clear(id);
+		job_store_error(j, "comparing the EK with the other hosts'");
+		return false;
+	}
+	return true;
+}
+
+/* How the EK is trusted, the identity stored, then the AK step (or red).
+ * Consumes id. */
+static void identity_trust(struct job *j, struct agent_identity *id, int64_t now)
+{
+	struct verifier *v = j->v;
+	char m[700];
+	int rc;
+	j->ek = id->ek;
+	json_t *summary = json_object();
+	const char *why = NULL;
+	int certified = check_ek_certs(j, id, summary, &why, m, sizeof m);
+	if (certified < 0) {
+		json_decref(summary);
+		agent_identity_clear(id);
+		job_store_error(j, "loading the certified TPM list");
+		return;
+	}
+	/* How the EK is trusted (tpm.ek_trust): its certificate from NV, else
+	 * what the operator supplied for this host. operator_key is not a
+	 * certified vendor: ek_certified stays false and the policy decides. */
+	const char *ek_trust = certified == 1 ? "certified" : NULL;
+	int oerr = 0;
+	const char *op =
+	    operator_ek(j, id, certified != 1, id->keep, summary, &why, m, sizeof m, &oerr);
+	if (oerr < 0) {
+		json_decref(summary);
+		agent_identity_clear(id);
+		job_store_error(j, "reading the operator's EK certificate or key");
+		return;
+	}
+	if (!ek_trust && op) {
+		ek_trust = op;
+		if (strcmp(op, "operator_certificate") == 0)
+			certified = 1;
+	}
+	if (ek_trust)
+		json_object_set_new(id->keep, "ek_trust", json_string(ek_trust));
+	json_object_set_new(id->keep, "ek_certificate", summary);
+	char *t = json_dumps(id->keep, JSON_COMPACT);
+	struct store_identity si = {.tpm_json = t,
+	                            .ek_public = id->ek_public,
+	                            .ek_public_len = id->ek_public_len,
+	                            .ek_certified = certified == 1};
+	rc = t ? store_host_set_identity(v->store, j->host_id, &si, now) : ATTEST_E_NOMEM;
+	free(t);
+	agent_identity_clear(id);
+	if (job_store_failure(rc)) {
+		job_store_error(j, "storing the host's TPM identity");
+		return;
+	}
+	if (rc < 0) {
+		enroll_failed_metric(j);
+		job_red(j, REASON_VERIFIER_ERROR, "cannot store the host's TPM identity", NULL,
+		        NULL);
+		return;
+	}
+	if (certified != 1 && !ek_trust) {
+		char top[800];
+		snprintf(top, sizeof top,
+		         "the TPM's EK certificate does not chain to the certified TPM list (%s)",
+		         why);
+		enroll_failed_metric(j);
+		job_red(j, REASON_TPM_NOT_CERTIFIED, top, why, m);
+		return;
+	}
+	j->step = STEP_AK;
+	json_t *body = json_object();
+	job_request(j, "POST", "/v1/ak", body, 64 * 1024);
+}
+
 void enroll_on_identity(const struct https_result *res, void *arg)
 {
 	struct job *j = arg;
-	struct verifier *v = j->v;
 	if (!job_answer_ok(j, res))
 		return;
 	char m[700], code[64];
@@ -302,43 +444,8 @@ void enroll_on_identity(const struct https_result *res, void *arg)
 		return;
 	}
 	int64_t now = verifier_now();
-	if (j->check_only) {
-		/* TPM presence is read at connect time only. */
-		bool present = id.present;
-		agent_identity_clear(&id);
-		if (present)
-			job_verdict(j, STORE_TRUST_UNKNOWN,
-			            "[{\"code\":\"" REASON_TPM_ADDED_RECONNECT_REQUIRED
-			            "\",\"message\":\"a TPM "
-			            "appeared after the host was connected; TPM presence and "
-			            "identity are read at connect time only: disconnect and "
-			            "reconnect the host to use it\"}]",
-			            NULL, false);
-		else
-			job_verdict(j, STORE_TRUST_UNKNOWN,
-			            "[{\"code\":\"" REASON_TPM_NOT_PRESENT
-			            "\",\"message\":\"the host reported "
-			            "no usable TPM when it was connected\"}]",
-			            NULL, false);
-		return;
-	}
-	if (!id.present) {
-		char *t = json_dumps(id.keep, JSON_COMPACT);
-		struct store_identity si = {.tpm_json = t};
-		rc = t ? store_host_set_identity(v->store, j->host_id, &si, now) : ATTEST_E_NOMEM;
-		free(t);
-		agent_identity_clear(&id);
-		if (job_store_failure(rc)) {
-			job_store_error(j, "storing the host's TPM identity");
-			return;
-		}
-		job_verdict(
-		    j, STORE_TRUST_UNKNOWN,
-		    "[{\"code\":\"" REASON_TPM_NOT_PRESENT
-		    "\",\"message\":\"the agent reports no usable "
-		    "TPM; a TPM added later is used only after the host is disconnected and "
-		    "reconnected\"}]",
-		    NULL, false);
+	if (j->check_only || !id.present) {
+		identity_without_tpm(j, &id, now);
 		return;
 	}
 	if (!id.ek_ok) {
@@ -348,89 +455,9 @@ void enroll_on_identity(const struct https_result *res, void *arg)
 		job_red(j, REASON_TPM_NOT_CERTIFIED, m, NULL, NULL);
 		return;
 	}
-	/* One TPM is one host: an EK already bound to another host is a cloned
-	 * or moved TPM (or one machine added twice), never a second identity. */
-	char *ek_owner = NULL;
-	rc = store_host_with_ek(v->store, id.ek_public, id.ek_public_len, j->host_id, &ek_owner);
-	if (rc == 0) {
-		snprintf(
-		    m, sizeof m,
-		    "this TPM's endorsement key is already enrolled for host \"%s\" (a cloned or "
-		    "moved TPM, or one machine added twice); if the TPM moved, remove \"%s\" "
-		    "first",
-		    ek_owner, ek_owner);
-		free(ek_owner);
-		agent_identity_clear(&id);
-		enroll_failed_metric(j);
-		job_red(j, REASON_EK_ALREADY_ENROLLED, m, NULL, NULL);
+	if (!ek_is_ours(j, &id))
 		return;
-	}
-	if (rc != ATTEST_E_NOTFOUND) {
-		agent_identity_clear(&id);
-		job_store_error(j, "comparing the EK with the other hosts'");
-		return;
-	}
-	j->ek = id.ek;
-	json_t *summary = json_object();
-	const char *why = NULL;
-	int certified = check_ek_certs(j, &id, summary, &why, m, sizeof m);
-	if (certified < 0) {
-		json_decref(summary);
-		agent_identity_clear(&id);
-		job_store_error(j, "loading the certified TPM list");
-		return;
-	}
-	/* How the EK is trusted (tpm.ek_trust): its certificate from NV, else
-	 * what the operator supplied for this host. operator_key is not a
-	 * certified vendor: ek_certified stays false and the policy decides. */
-	const char *ek_trust = certified == 1 ? "certified" : NULL;
-	int oerr = 0;
-	const char *op =
-	    operator_ek(j, &id, certified != 1, id.keep, summary, &why, m, sizeof m, &oerr);
-	if (oerr < 0) {
-		json_decref(summary);
-		agent_identity_clear(&id);
-		job_store_error(j, "reading the operator's EK certificate or key");
-		return;
-	}
-	if (!ek_trust && op) {
-		ek_trust = op;
-		if (strcmp(op, "operator_certificate") == 0)
-			certified = 1;
-	}
-	if (ek_trust)
-		json_object_set_new(id.keep, "ek_trust", json_string(ek_trust));
-	json_object_set_new(id.keep, "ek_certificate", summary);
-	char *t = json_dumps(id.keep, JSON_COMPACT);
-	struct store_identity si = {.tpm_json = t,
-	                            .ek_public = id.ek_public,
-	                            .ek_public_len = id.ek_public_len,
-	                            .ek_certified = certified == 1};
-	rc = t ? store_host_set_identity(v->store, j->host_id, &si, now) : ATTEST_E_NOMEM;
-	free(t);
-	agent_identity_clear(&id);
-	if (job_store_failure(rc)) {
-		job_store_error(j, "storing the host's TPM identity");
-		return;
-	}
-	if (rc < 0) {
-		enroll_failed_metric(j);
-		job_red(j, REASON_VERIFIER_ERROR, "cannot store the host's TPM identity", NULL,
-		        NULL);
-		return;
-	}
-	if (certified != 1 && !ek_trust) {
-		char top[800];
-		snprintf(top, sizeof top,
-		         "the TPM's EK certificate does not chain to the certified TPM list (%s)",
-		         why);
-		enroll_failed_metric(j);
-		job_red(j, REASON_TPM_NOT_CERTIFIED, top, why, m);
-		return;
-	}
-	j->step = STEP_AK;
-	json_t *body = json_object();
-	job_request(j, "POST", "/v1/ak", body, 64 * 1024);
+	identity_trust(j, &id, now);
 }
 
 void enroll_start(struct job *j)
