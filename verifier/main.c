@@ -401,12 +401,10 @@ static int show_thumbprint(int argc, char **argv)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
-int main(int argc, char **argv)
+/* Options into cfg: -1 to go on, else the exit code (help, version,
+ * routes: 0; a bad option: 2). */
+static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 {
-	/* tss2-mu writes a warning to stderr for every malformed structure it is
-	 * given; evidence comes from peers, so keep them from flooding the log. */
-	setenv("TSS2_LOG", "all+none", 0);
-	log_init("attest-verifier", LOG_LEVEL_INFO);
 	static const struct option opts[] = {
 	    {"listen", required_argument, NULL, 'l'},
 	    {"db", required_argument, NULL, 'd'},
@@ -423,12 +421,6 @@ int main(int argc, char **argv)
 	    {"routes", no_argument, NULL, 'R'},
 	    {NULL, 0, NULL, 0},
 	};
-	if (argc >= 2 && strcmp(argv[1], "migrate-db") == 0)
-		return migrate_db(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "thumbprint") == 0)
-		return show_thumbprint(argc - 1, argv + 1);
-	static struct verifier v; /* zeroed; one per process */
-	struct verifier_config *cfg = &v.cfg;
 	cfg->listen = DEFAULT_LISTEN;
 	cfg->interval_s = VERIFIER_DEFAULT_INTERVAL;
 	cfg->concurrency = VERIFIER_DEFAULT_CONCURRENCY;
@@ -487,59 +479,74 @@ int main(int argc, char **argv)
 	}
 	if (cfg->evidence_validity_s == 0)
 		cfg->evidence_validity_s = 3 * cfg->interval_s;
-	signal(SIGPIPE, SIG_IGN);
+	return -1;
+}
 
-	int rc = 1;
-	char dburl[PATH_MAX + 16], errbuf[512], tokpath[PATH_MAX];
+/* The data directory, the database, the TLS identity, and what a first
+ * start sets up. -2 if nothing was opened, -1 on a later failure (then
+ * close_service), 0. */
+static int open_service(struct verifier *v, char *tokpath, size_t tokcap)
+{
+	static char dburl[PATH_MAX + 16]; /* cfg->db_url points here */
+	char errbuf[512];
+	struct verifier_config *cfg = &v->cfg;
 	if (mkdir(cfg->data_dir, 0700) < 0 && errno != EEXIST) {
 		log_error("cannot create %s: %s", cfg->data_dir, strerror(errno));
-		return 1;
+		return -2;
 	}
 	if (cfg->db_url == NULL) {
 		snprintf(dburl, sizeof dburl, "sqlite:%s/verifier.db", cfg->data_dir);
 		cfg->db_url = dburl;
 	}
 	char *serr = NULL;
-	if (store_open(cfg->db_url, &v.store, &serr) < 0) {
+	if (store_open(cfg->db_url, &v->store, &serr) < 0) {
 		log_error("%s", serr ? serr : "cannot open the database");
 		free(serr);
-		return 1;
+		return -2;
 	}
-	if (tlsid_load_or_create(cfg->data_dir, "verifier", NULL, &v.id, errbuf, sizeof errbuf) <
+	if (tlsid_load_or_create(cfg->data_dir, "verifier", NULL, &v->id, errbuf, sizeof errbuf) <
 	    0) {
 		log_error("TLS identity: %s", errbuf);
-		goto out;
+		return -1;
 	}
 	bool first = false;
-	if (database_is_new(&v, &first) < 0)
-		goto out;
+	if (database_is_new(v, &first) < 0)
+		return -1;
 	/* CAs before the token: the token marks a finished first start. */
-	if (castore_import_dir(&v, first) < 0 || store_builtin_default(&v, first) < 0 ||
-	    upgrade_builtin_default(&v) < 0)
-		goto out;
-	if (ensure_admin_token(&v, first, tokpath, sizeof tokpath) < 0)
-		goto out;
+	if (castore_import_dir(v, first) < 0 || store_builtin_default(v, first) < 0 ||
+	    upgrade_builtin_default(v) < 0)
+		return -1;
+	if (ensure_admin_token(v, first, tokpath, tokcap) < 0)
+		return -1;
+	return 0;
+}
 
-	v.base = event_base_new();
-	if (v.base == NULL)
-		goto out;
+/* The event loop, the API server, the HTTPS client, the scheduler and the
+ * signals. 0 or -1 (then close_service). */
+static int start_service(struct verifier *v)
+{
+	struct verifier_config *cfg = &v->cfg;
+	char errbuf[512];
+	v->base = event_base_new();
+	if (v->base == NULL)
+		return -1;
 	struct https_server_config sc = {
 	    .listen = cfg->listen,
-	    .identity = v.id,
+	    .identity = v->id,
 	    .client_cert = HTTPS_CLIENT_CERT_NONE,
 	    .max_body = VERIFIER_POLICY_BODY_MAX,
 	};
-	if (https_server_new(v.base, &sc, &v.srv, errbuf, sizeof errbuf) < 0) {
+	if (https_server_new(v->base, &sc, &v->srv, errbuf, sizeof errbuf) < 0) {
 		log_error("%s", errbuf);
-		goto out;
+		return -1;
 	}
-	if (https_client_new(v.base, v.id, NULL, &v.cli, errbuf, sizeof errbuf) < 0) {
+	if (https_client_new(v->base, v->id, NULL, &v->cli, errbuf, sizeof errbuf) < 0) {
 		log_error("HTTPS client: %s", errbuf);
-		goto out;
+		return -1;
 	}
-	if (api_register(&v) < 0 || api_admin_register(&v) < 0 || web_register(&v) < 0) {
+	if (api_register(v) < 0 || api_admin_register(v) < 0 || web_register(v) < 0) {
 		log_error("cannot register the API routes");
-		goto out;
+		return -1;
 	}
 	/* Default lease owner name: HOSTNAME:PORT, unique among instances on
 	 * one machine and the same across restarts with a fixed port. */
@@ -549,17 +556,66 @@ int main(int argc, char **argv)
 			memcpy(hn, "verifier", sizeof "verifier");
 		hn[sizeof hn - 1] = '\0';
 		snprintf(cfg->instance, sizeof cfg->instance, "%s:%u", hn,
-		         (unsigned)https_server_port(v.srv));
+		         (unsigned)https_server_port(v->srv));
 	}
-	release_own_leases(&v);
-	if (scheduler_start(&v) < 0)
-		goto out;
-	v.sigint = evsignal_new(v.base, SIGINT, on_signal, &v);
-	v.sigterm = evsignal_new(v.base, SIGTERM, on_signal, &v);
-	if (v.sigint == NULL || v.sigterm == NULL || evsignal_add(v.sigint, NULL) < 0 ||
-	    evsignal_add(v.sigterm, NULL) < 0)
-		goto out;
+	release_own_leases(v);
+	if (scheduler_start(v) < 0)
+		return -1;
+	v->sigint = evsignal_new(v->base, SIGINT, on_signal, v);
+	v->sigterm = evsignal_new(v->base, SIGTERM, on_signal, v);
+	if (v->sigint == NULL || v->sigterm == NULL || evsignal_add(v->sigint, NULL) < 0 ||
+	    evsignal_add(v->sigterm, NULL) < 0)
+		return -1;
+	return 0;
+}
 
+/* Undo open_service and start_service (any part may be missing). */
+static void close_service(struct verifier *v)
+{
+	scheduler_free(v);
+	castore_free(v);
+	if (v->sigint)
+		event_free(v->sigint);
+	if (v->sigterm)
+		event_free(v->sigterm);
+	https_client_free(v->cli);
+	https_server_free(v->srv);
+	/* A connection freed in the middle of its I/O (jobs in flight at a
+	 * SIGTERM) may hold a deferred callback, and libevent frees its
+	 * bufferevent only once that has run: run them before freeing the base. */
+	for (int i = 0; v->base != NULL && i < 3; i++)
+		(void)event_base_loop(v->base, EVLOOP_NONBLOCK);
+	if (v->base)
+		event_base_free(v->base);
+	tlsid_free(v->id);
+	store_close(v->store);
+}
+
+int main(int argc, char **argv)
+{
+	/* tss2-mu writes a warning to stderr for every malformed structure it is
+	 * given; evidence comes from peers, so keep them from flooding the log. */
+	setenv("TSS2_LOG", "all+none", 0);
+	log_init("attest-verifier", LOG_LEVEL_INFO);
+	if (argc >= 2 && strcmp(argv[1], "migrate-db") == 0)
+		return migrate_db(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "thumbprint") == 0)
+		return show_thumbprint(argc - 1, argv + 1);
+	static struct verifier v; /* zeroed; one per process */
+	struct verifier_config *cfg = &v.cfg;
+	int rc = parse_options(argc, argv, cfg);
+	if (rc >= 0)
+		return rc;
+	signal(SIGPIPE, SIG_IGN);
+
+	char tokpath[PATH_MAX];
+	rc = open_service(&v, tokpath, sizeof tokpath);
+	if (rc == -2)
+		return 1;
+	if (rc < 0 || start_service(&v) < 0) {
+		close_service(&v);
+		return 1;
+	}
 	/* The listen URL with the bound port (the host part as given). */
 	const char *colon = strrchr(cfg->listen, ':');
 	int hl = colon ? (int)(colon - cfg->listen) : (int)strlen(cfg->listen);
@@ -571,24 +627,6 @@ int main(int argc, char **argv)
 	        cfg->instance, cfg->db_url, store_backend_name(v.store));
 
 	event_base_dispatch(v.base);
-	rc = 0;
-out:
-	scheduler_free(&v);
-	castore_free(&v);
-	if (v.sigint)
-		event_free(v.sigint);
-	if (v.sigterm)
-		event_free(v.sigterm);
-	https_client_free(v.cli);
-	https_server_free(v.srv);
-	/* A connection freed in the middle of its I/O (jobs in flight at a
-	 * SIGTERM) may hold a deferred callback, and libevent frees its
-	 * bufferevent only once that has run: run them before freeing the base. */
-	for (int i = 0; v.base != NULL && i < 3; i++)
-		(void)event_base_loop(v.base, EVLOOP_NONBLOCK);
-	if (v.base)
-		event_base_free(v.base);
-	tlsid_free(v.id);
-	store_close(v.store);
-	return rc;
+	close_service(&v);
+	return 0;
 }
