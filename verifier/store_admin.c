@@ -502,8 +502,8 @@ int store_ca_marker(struct store *s, int64_t *ret_count, int64_t *ret_max_id)
 {
 	struct store_rows *rows = NULL;
 	/* One statement, so both come from one snapshot. */
-	int rc = sq_rows(s, "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM tpm_cas", NULL, 0, 1,
-	                 &rows);
+	int rc =
+	    sq_rows(s, "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM tpm_cas", NULL, 0, 1, &rows);
 	if (rc)
 		return rc;
 	if (rows->nrows != 1) {
