@@ -1,8 +1,9 @@
 /* The agent's answers to the verifier (docs/protocol.md, Agent API v1),
- * parsed with no network, database or clock: attest.c calls these on every
- * answer, fuzz/fuzz_verifier_request.c feeds them arbitrary bytes. An agent
- * on a compromised host controls every byte here, so this is the verifier's
- * most exposed surface: everything is capped, nothing is trusted. */
+ * parsed with no network, database or clock: the job (enroll.c,
+ * appraise.c) calls these on every answer, fuzz/fuzz_verifier_request.c
+ * feeds them arbitrary bytes. An agent on a compromised host controls every
+ * byte here, so this is the verifier's most exposed surface: everything is
+ * capped, nothing is trusted. */
 #ifndef ATTEST_VERIFIER_AGENT_ANSWER_H
 #define ATTEST_VERIFIER_AGENT_ANSWER_H
 

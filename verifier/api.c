@@ -14,6 +14,7 @@
 #include "api_parse.h"
 #include "api_routes.h"
 #include "jsontext.h"
+#include "log.h"
 #include "reason.h"
 
 /* ------------------------------------------------------------------ */
@@ -26,23 +27,16 @@ json_t *api_time(int64_t t)
 
 json_t *api_parse_stored(const char *text)
 {
-	if (text == NULL)
-		return json_null();
-	json_t *j = json_loads(text, JSON_DECODE_ANY, NULL);
-	return j ? j : json_null();
+	return verifier_json_stored(text);
 }
 
 void api_event(struct verifier *v, int64_t host_id, const char *kind, const char *actor,
                const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	verifier_vevent(v, host_id, kind, actor, fmt, ap);
 	va_end(ap);
-	struct store_event_new e = {
-	    .host_id = host_id, .kind = kind, .actor = actor, .message = msg};
-	(void)store_event_add(v->store, &e, verifier_now(), NULL);
 }
 
 bool api_auth(struct verifier *v, struct https_request *req, bool change, bool admin_only,
@@ -122,7 +116,7 @@ void api_store_error(struct verifier *v, struct https_request *req, int rc, cons
 		https_reply_error(req, answers[i].status, answers[i].code, m);
 		return;
 	}
-	fprintf(stderr, "attest-verifier: database: %s: %s\n", what, store_errmsg(v->store));
+	log_error("database: %s: %s", what, store_errmsg(v->store));
 	https_reply_error(req, 500, "INTERNAL", "database failure; nothing was changed");
 }
 
@@ -162,35 +156,6 @@ static bool flag_query(struct https_request *req, const char *name)
 {
 	const char *s = https_request_query(req, name);
 	return s != NULL && (strcmp(s, "1") == 0 || strcmp(s, "true") == 0);
-}
-
-int api_load_castore(struct verifier *v, struct ekcert_store **ret)
-{
-	struct ekcert_store *es = NULL;
-	int rc = ekcert_store_new(&es);
-	if (rc < 0)
-		return rc;
-	uint64_t off = 0;
-	for (;;) {
-		struct store_ca_list *cl = NULL;
-		struct store_page pg = {.limit = STORE_PAGE_MAX, .offset = off};
-		rc = store_ca_list(v->store, &pg, &cl);
-		if (rc < 0)
-			break;
-		for (size_t i = 0; i < cl->n; i++)
-			(void)ekcert_store_add(es, cl->v[i].der, cl->v[i].der_len, NULL);
-		size_t n = cl->n;
-		store_ca_list_free(cl);
-		if (n < STORE_PAGE_MAX)
-			break;
-		off += n;
-	}
-	if (rc < 0) {
-		ekcert_store_free(es);
-		return rc;
-	}
-	*ret = es;
-	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -254,6 +219,36 @@ static int host_set_unknown(struct verifier *v, int64_t host_id, const char *cod
 	struct store_verdict vd = {
 	    .host_id = host_id, .trust = STORE_TRUST_UNKNOWN, .reasons_json = reasons};
 	return store_host_set_trust(v->store, &vd, NULL, actor, now, NULL);
+}
+/* A caller of ?wait=1 waiting for the host's next attestation to end. */
+struct host_wait {
+	struct https_request *req;
+	int status;
+};
+
+static void host_waited(struct verifier *v, int64_t host_id, enum scheduler_wait_end end, void *arg)
+{
+	struct host_wait *w = arg;
+	if (end == SCHEDULER_WAIT_DONE)
+		api_reply_host(v, w->req, w->status, host_id);
+	else if (end == SCHEDULER_WAIT_TIMEOUT)
+		https_reply_error(w->req, 504, "ATTESTATION_PENDING",
+		                  "the attestation has not finished yet; look at the host later");
+	free(w);
+}
+
+/* Answer req with the host (with status) once an attestation of host_id
+ * that starts now has finished, or with 504 after a timeout. */
+static void wait_host(struct verifier *v, int64_t host_id, struct https_request *req, int status)
+{
+	struct host_wait *w = malloc(sizeof *w);
+	if (w != NULL) {
+		*w = (struct host_wait){.req = req, .status = status};
+		if (scheduler_wait(v, host_id, host_waited, w) == 0)
+			return;
+		free(w);
+	}
+	https_reply_error(req, 500, "INTERNAL", "out of memory");
 }
 
 struct add_ctx {
@@ -332,7 +327,7 @@ static void add_finish(struct add_ctx *a, const char *thumbprint)
 	          a->name, a->address, thumbprint);
 	scheduler_kick(v);
 	if (a->wait)
-		scheduler_wait(v, id, req, 201);
+		wait_host(v, id, req, 201);
 	else
 		api_reply_host(v, req, 201, id);
 }
@@ -543,7 +538,7 @@ void api_host_reconnect(struct api_call *c)
 	          "host %s reconnected: TPM identity re-read, AK re-enrolled", h->name);
 	scheduler_kick(v);
 	if (flag_query(req, "wait"))
-		scheduler_wait(v, h->id, req, 200);
+		wait_host(v, h->id, req, 200);
 	else
 		api_reply_host(v, req, 202, h->id);
 }
@@ -566,7 +561,7 @@ void api_host_attest(struct api_call *c)
 	}
 	scheduler_kick(v);
 	if (flag_query(req, "wait"))
-		scheduler_wait(v, h->id, req, 200);
+		wait_host(v, h->id, req, 200);
 	else
 		https_reply_json(req, 202, json_pack("{s:b}", "queued", 1));
 }

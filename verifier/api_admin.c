@@ -17,8 +17,6 @@
 #include "policy.h"
 #include "api_routes.h"
 
-const double *scheduler_hist_bounds(void);
-
 /* ------------------------------------------------------------------ */
 /* policies */
 
@@ -344,7 +342,7 @@ void api_ca_add(struct api_call *call)
 	}
 	json_t *added = json_array();
 	size_t n_ok = 0, n_dup = 0;
-	int rc = verifier_import_certs(v->store, buf, len, source, added, &n_ok, &n_dup);
+	int rc = castore_import(v->store, buf, len, source, added, &n_ok, &n_dup);
 	if (rc == ATTEST_E_FORMAT) {
 		json_decref(added);
 		https_reply_error(req, 400, "INVALID_FIELD", "no X.509 certificate in the body");
@@ -758,7 +756,7 @@ static void route_metrics(struct https_request *req, void *arg)
 	          (unsigned long long)m->enroll_ok, (unsigned long long)m->enroll_failed);
 	tb_printf(&b, "# HELP attest_attestation_duration_seconds Request to verdict.\n"
 	              "# TYPE attest_attestation_duration_seconds histogram\n");
-	const double *bounds = scheduler_hist_bounds();
+	const double *bounds = metrics_hist_bounds();
 	uint64_t cum = 0;
 	for (int i = 0; i < VERIFIER_HIST_BUCKETS; i++) {
 		cum += m->hist[i];

@@ -6,8 +6,8 @@
  *   POST /api/v1/policies {"from_host": H, "dry_run": true}   what learning
  *        a policy from H would approve, computed from the last evidence,
  *        storing nothing.
- * And the hook the attestation job calls to keep that evidence
- * (api_evidence_record). Nothing here changes a host's state. */
+ * The evidence itself is kept by the attestation job (appraise.c). Nothing
+ * here changes a host's state. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,29 +54,7 @@ static json_t *jhex(const uint8_t *b, size_t n)
 	return json_string(buf);
 }
 
-/* {"sha256": {"0": "hex", ...}, ...}: the bundle's own form. */
-static json_t *pcrs_to_json(const struct quote_pcrs *p)
-{
-	json_t *o = json_object();
-	for (uint32_t b = 0; o && b < p->bank_count && b < QUOTE_MAX_BANKS; b++) {
-		const struct quote_pcr_bank *bk = &p->banks[b];
-		const char *name = bundle_bank_name(bk->alg);
-		if (name == NULL)
-			continue;
-		json_t *vals = json_object();
-		for (unsigned i = 0; vals && i < QUOTE_NUM_PCRS; i++) {
-			if (!(bk->present & (1u << i)))
-				continue;
-			char k[4];
-			snprintf(k, sizeof k, "%u", i);
-			json_object_set_new(vals, k, jhex(bk->value[i], bk->size));
-		}
-		json_object_set_new(o, name, vals ? vals : json_object());
-	}
-	return o;
-}
-
-/* Back from pcrs_to_json's form (stored by us, still checked). */
+/* Back from the form appraise.c stores (by us, still checked). */
 static int pcrs_from_json(json_t *j, struct quote_pcrs *out)
 {
 	const char *bank, *idx;
@@ -103,29 +81,6 @@ static int pcrs_from_json(json_t *j, struct quote_pcrs *out)
 		}
 	}
 	return 0;
-}
-
-void api_evidence_record(struct verifier *v, int64_t host_id, const struct bundle *b, bool verified)
-{
-	json_t *pj = pcrs_to_json(&b->pcrs);
-	char *pcrs = pj ? json_dumps(pj, JSON_COMPACT) : NULL;
-	char *meta = json_is_object(b->metadata) ? json_dumps(b->metadata, JSON_COMPACT) : NULL;
-	json_decref(pj);
-	struct store_evidence e = {
-	    .host_id = host_id,
-	    .at = verifier_now(),
-	    .eventlog = b->eventlog,
-	    .eventlog_len = b->eventlog ? b->eventlog_len : 0,
-	    .pcrs_json = pcrs,
-	    .metadata_json = meta,
-	    .verified = verified,
-	};
-	/* Losing it only costs the dashboard's detail view: log and go on. */
-	if (pcrs == NULL || store_evidence_put(v->store, &e) < 0)
-		fprintf(stderr, "attest-verifier: host %lld: last evidence not stored: %s\n",
-		        (long long)host_id, pcrs ? store_errmsg(v->store) : "out of memory");
-	free(pcrs);
-	free(meta);
 }
 
 /* The parsed log with its sha256 content checks and facts, as the

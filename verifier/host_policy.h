@@ -1,6 +1,6 @@
 /* The policy a host is judged by: the one assigned to it, else the default
  * policy in the store, else the built-in default (policy_default). One
- * loader for attestation (attest.c) and learning (api_evidence.c). */
+ * loader for attestation (appraise.c) and learning (api_evidence.c). */
 #ifndef ATTEST_VERIFIER_HOST_POLICY_H
 #define ATTEST_VERIFIER_HOST_POLICY_H
 

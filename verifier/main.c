@@ -1,7 +1,7 @@
 /* attest-verifier: the service (the vCenter role). Options, first-start
  * identity and admin token, certified TPM list import, the event loop.
- * The operator API is in api*.c (docs/api.md), scheduling and the
- * enrollment/attestation jobs in attest.c. */
+ * The operator API is in api*.c (docs/api.md); the service modules under it
+ * are listed in docs/architecture.md. */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -25,19 +25,13 @@
 #include "err.h"
 #include "fileio.h"
 #include "hex.h"
+#include "log.h"
 #include "policy.h"
 #include "store_copy.h"
 #include "verifier.h"
 
 #define DEFAULT_LISTEN    "127.0.0.1:8443"
-#define DEFAULT_CA_DIR    "/usr/local/share/attest/tpm-cas"
 #define ADMIN_TOKEN_BYTES 32
-#define CA_FILE_MAX       (1024u * 1024u)
-
-int64_t verifier_now(void)
-{
-	return (int64_t)time(NULL);
-}
 
 static void usage(FILE *f)
 {
@@ -60,7 +54,7 @@ static void usage(FILE *f)
 	    "  --attest-interval SECONDS  per-host attestation interval for new hosts (default "
 	    "60)\n"
 	    "  --ca-dir DIR               certified TPM list imported on first start\n"
-	    "                             (default " DEFAULT_CA_DIR " if present)\n"
+	    "                             (default " VERIFIER_DEFAULT_CA_DIR " if present)\n"
 	    "  --concurrency N            most enrollments/attestations in flight (default 64)\n"
 	    "  --timeout-ms N             per request to an agent (default 10000)\n"
 	    "  --evidence-validity SECONDS  a green verdict expires after (default 3 x interval)\n"
@@ -102,7 +96,7 @@ static int database_is_new(struct verifier *v, bool *ret)
 	struct store_page pg = {.limit = 1};
 	int rc = store_token_list(v->store, &pg, &tl);
 	if (rc < 0) {
-		fprintf(stderr, "attest-verifier: reading tokens: %s\n", store_errmsg(v->store));
+		log_error("reading tokens: %s", store_errmsg(v->store));
 		return rc;
 	}
 	*ret = tl->n == 0;
@@ -126,7 +120,7 @@ static int ensure_admin_token(struct verifier *v, bool first, char *path, size_t
 	char tok[2 * ADMIN_TOKEN_BYTES + 2];
 	uint8_t hash[STORE_TOKEN_HASH_SIZE];
 	if (RAND_bytes(raw, sizeof raw) != 1) {
-		fprintf(stderr, "attest-verifier: no randomness for the admin token\n");
+		log_error("no randomness for the admin token");
 		return ATTEST_E_CRYPTO;
 	}
 	hex_encode(raw, sizeof raw, tok);
@@ -136,7 +130,7 @@ static int ensure_admin_token(struct verifier *v, bool first, char *path, size_t
 	rc = fileio_write_atomic(path, tok, toklen + 1, 0600);
 	tok[toklen] = '\0';
 	if (rc < 0) {
-		fprintf(stderr, "attest-verifier: cannot write %s: %s\n", path, strerror(errno));
+		log_error("cannot write %s: %s", path, strerror(errno));
 		goto out;
 	}
 	rc = store_token_hash(tok, toklen, hash);
@@ -144,147 +138,23 @@ static int ensure_admin_token(struct verifier *v, bool first, char *path, size_t
 		rc = store_token_add(v->store, "admin", STORE_ROLE_ADMIN, hash, verifier_now(),
 		                     NULL);
 	if (rc == ATTEST_E_EXISTS) {
-		fprintf(stderr,
-		        "attest-verifier: another instance set this database up at the same "
-		        "moment; start this one again with a copy of that instance's data "
-		        "directory (docs/operations.md)\n");
+		log_error("another instance set this database up at the same "
+		          "moment; start this one again with a copy of that instance's data "
+		          "directory (docs/operations.md)");
 		(void)unlink(path);
 		goto out;
 	}
 	if (rc < 0) {
-		fprintf(stderr, "attest-verifier: storing the admin token: %s\n",
-		        store_errmsg(v->store));
+		log_error("storing the admin token: %s", store_errmsg(v->store));
 		goto out;
 	}
 	struct store_event_new e = {
 	    .kind = "token", .actor = "verifier", .message = "admin token created on first start"};
 	(void)store_event_add(v->store, &e, verifier_now(), NULL);
-	fprintf(stderr, "attest-verifier: created admin token in %s\n", path);
+	log_info("created admin token in %s", path);
 out:
 	OPENSSL_cleanse(tok, sizeof tok);
 	return rc;
-}
-
-static bool ca_file_name(const char *n)
-{
-	static const char *const ext[] = {".pem", ".crt", ".cer", ".der"};
-	size_t l = strlen(n);
-	for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
-		size_t el = strlen(ext[i]);
-		if (l > el && strcasecmp(n + l - el, ext[i]) == 0)
-			return true;
-	}
-	return false;
-}
-
-int verifier_import_certs(struct store *st, const uint8_t *buf, size_t len, const char *source,
-                          json_t *added, size_t *ret_added, size_t *ret_dup)
-{
-	size_t n_ok = 0, n_dup = 0, n_seen = 0;
-	STACK_OF(X509) *certs = NULL;
-	int rc = certbundle_split(buf, len, &certs);
-	if (rc < 0)
-		return rc;
-	for (int i = 0; i < sk_X509_num(certs); i++) {
-		X509 *x = sk_X509_value(certs, i);
-		n_seen++;
-		unsigned char *der = NULL;
-		int dl = i2d_X509(x, &der);
-		char subject[STORE_TEXT_MAX];
-		X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof subject);
-		if (dl > 0) {
-			int64_t id = 0;
-			int r =
-			    store_ca_add(st, der, (size_t)dl, subject, source, verifier_now(), &id);
-			if (r == 0) {
-				n_ok++;
-				if (added != NULL) {
-					json_array_append_new(
-					    added, json_pack("{s:I,s:s,s:s}", "id", (json_int_t)id,
-					                     "subject", subject, "source", source));
-				}
-			} else if (r == ATTEST_E_EXISTS)
-				n_dup++;
-			else
-				rc = r;
-		}
-		OPENSSL_free(der);
-		if (rc < 0)
-			break;
-	}
-	sk_X509_pop_free(certs, X509_free);
-	if (rc == 0 && n_seen == 0)
-		rc = ATTEST_E_FORMAT;
-	if (ret_added)
-		*ret_added = n_ok;
-	if (ret_dup)
-		*ret_dup = n_dup;
-	return rc;
-}
-
-/* The certified TPM list from --ca-dir, on the database's first start only
- * (and only if it holds no CA): an operator's removals stick, and an
- * instance joining a shared database does not import again. */
-static int import_ca_dir(struct verifier *v, bool first)
-{
-	struct store_ca_list *cl = NULL;
-	if (!first)
-		return 0;
-	struct store_page pg = {.limit = 1};
-	int rc = store_ca_list(v->store, &pg, &cl);
-	if (rc < 0)
-		return rc;
-	size_t have = cl->n;
-	store_ca_list_free(cl);
-	const char *dir = v->cfg.ca_dir;
-	bool explicit = dir != NULL;
-	if (!explicit)
-		dir = DEFAULT_CA_DIR;
-	if (have > 0)
-		return 0; /* imported before; operators' removals stick */
-	DIR *d = opendir(dir);
-	if (d == NULL) {
-		if (explicit) {
-			fprintf(stderr, "attest-verifier: --ca-dir %s: %s\n", dir, strerror(errno));
-			return ATTEST_E_IO;
-		}
-		fprintf(stderr,
-		        "attest-verifier: the certified TPM list is empty; add vendor EK CA "
-		        "certificates with attestctl ca add (docs/api.md)\n");
-		return 0;
-	}
-	size_t total = 0;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' || !ca_file_name(de->d_name))
-			continue;
-		char path[PATH_MAX];
-		if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, de->d_name) >= sizeof path)
-			continue;
-		uint8_t *buf = NULL;
-		size_t len = 0;
-		if (fileio_read(path, CA_FILE_MAX, &buf, &len) < 0) {
-			fprintf(stderr, "attest-verifier: skipping %s: cannot read it\n", path);
-			continue;
-		}
-		size_t added = 0, dup = 0;
-		int r = verifier_import_certs(v->store, buf, len, de->d_name, NULL, &added, &dup);
-		free(buf);
-		if (r < 0)
-			fprintf(stderr, "attest-verifier: skipping %s: %s\n", path,
-			        r == ATTEST_E_FORMAT ? "no certificate in it" : attest_strerror(r));
-		total += added;
-	}
-	closedir(d);
-	fprintf(stderr, "attest-verifier: imported %zu CA certificate(s) from %s\n", total, dir);
-	if (total > 0) {
-		struct store_event_new e = {.kind = "ca",
-		                            .actor = "verifier",
-		                            .message =
-		                                "certified TPM list imported on first start"};
-		(void)store_event_add(v->store, &e, verifier_now(), NULL);
-	}
-	return 0;
 }
 
 /* The built-in default policy (the seed's requirements: Secure Boot on,
@@ -309,8 +179,7 @@ static int store_builtin_default(struct verifier *v, bool first)
 	if (rc == ATTEST_E_EXISTS)
 		rc = 0; /* another instance starting at the same time stored it */
 	if (rc < 0)
-		fprintf(stderr, "attest-verifier: cannot store the default policy: %s\n",
-		        attest_strerror(rc));
+		log_error("cannot store the default policy: %s", attest_strerror(rc));
 	free(json);
 	policy_free(p);
 	return rc;
@@ -340,11 +209,10 @@ static int upgrade_builtin_default(struct verifier *v)
 		    .message = "built-in default policy upgraded: it now quotes sha256 PCRs 0-9 "
 		               "(was 0-7), so the boot loader's PCRs 8 and 9 are verified"};
 		(void)store_event_add(v->store, &e, verifier_now(), NULL);
-		fprintf(stderr, "attest-verifier: %s\n", e.message);
+		log_notice("%s", e.message);
 	}
 	if (rc < 0)
-		fprintf(stderr, "attest-verifier: cannot upgrade the default policy: %s\n",
-		        attest_strerror(rc));
+		log_error("cannot upgrade the default policy: %s", attest_strerror(rc));
 	free(json);
 	store_policy_free(sp);
 	return rc < 0 ? rc : 0;
@@ -445,15 +313,13 @@ static int migrate_db(int argc, char **argv)
 	printf("opening the source %s\n", sf);
 	fflush(stdout);
 	if (store_open(from, &src, &err) < 0) {
-		fprintf(stderr, "attest-verifier: migrate-db: source %s: %s\n", sf,
-		        err ? err : "cannot open it");
+		log_error("migrate-db: source %s: %s", sf, err ? err : "cannot open it");
 		goto out;
 	}
 	printf("opening the destination %s (creating the schema if needed)\n", st);
 	fflush(stdout);
 	if (store_open(to, &dst, &err) < 0) {
-		fprintf(stderr, "attest-verifier: migrate-db: destination %s: %s\n", st,
-		        err ? err : "cannot open it");
+		log_error("migrate-db: destination %s: %s", st, err ? err : "cannot open it");
 		goto out;
 	}
 	printf("copying %s -> %s, one transaction on each side:\n", store_backend_name(src),
@@ -461,18 +327,16 @@ static int migrate_db(int argc, char **argv)
 	fflush(stdout);
 	int r = store_copy_progress(src, dst, copy_progress, NULL, &rows, &err);
 	if (r == ATTEST_E_STATE && err != NULL && strstr(err, "already holds") != NULL) {
-		fprintf(stderr,
-		        "attest-verifier: migrate-db: refused: the destination %s is not empty "
-		        "(%s). migrate-db only copies into a database without records, so that "
-		        "nothing there is overwritten or mixed; create a new database (e.g. "
-		        "createdb) and run it again. Nothing was written.\n",
-		        st, err);
+		log_error("migrate-db: refused: the destination %s is not empty "
+		          "(%s). migrate-db only copies into a database without records, so that "
+		          "nothing there is overwritten or mixed; create a new database (e.g. "
+		          "createdb) and run it again. Nothing was written.",
+		          st, err);
 		goto out;
 	}
 	if (r < 0) {
-		fprintf(stderr,
-		        "attest-verifier: migrate-db: %s; nothing was written to the destination\n",
-		        err ? err : attest_strerror(r));
+		log_error("migrate-db: %s; nothing was written to the destination",
+		          err ? err : attest_strerror(r));
 		goto out;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -490,7 +354,7 @@ out:
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct verifier *v = arg;
-	fprintf(stderr, "attest-verifier: signal %d, stopping\n", (int)sig);
+	log_info("signal %d, stopping", (int)sig);
 	event_base_loopbreak(v->base);
 }
 
@@ -523,13 +387,13 @@ static int show_thumbprint(int argc, char **argv)
 		return 2;
 	}
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		fprintf(stderr, "attest-verifier: cannot create %s: %s\n", dir, strerror(errno));
+		log_error("cannot create %s: %s", dir, strerror(errno));
 		return 1;
 	}
 	struct tlsid *id = NULL;
 	char errbuf[512];
 	if (tlsid_load_or_create(dir, "verifier", NULL, &id, errbuf, sizeof errbuf) < 0) {
-		fprintf(stderr, "attest-verifier: TLS identity: %s\n", errbuf);
+		log_error("TLS identity: %s", errbuf);
 		return 1;
 	}
 	printf("thumbprint %s\n", id->thumbprint);
@@ -537,11 +401,10 @@ static int show_thumbprint(int argc, char **argv)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
-int main(int argc, char **argv)
+/* Options into cfg: -1 to go on, else the exit code (help, version,
+ * routes: 0; a bad option: 2). */
+static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 {
-	/* tss2-mu writes a warning to stderr for every malformed structure it is
-	 * given; evidence comes from peers, so keep them from flooding the log. */
-	setenv("TSS2_LOG", "all+none", 0);
 	static const struct option opts[] = {
 	    {"listen", required_argument, NULL, 'l'},
 	    {"db", required_argument, NULL, 'd'},
@@ -558,12 +421,6 @@ int main(int argc, char **argv)
 	    {"routes", no_argument, NULL, 'R'},
 	    {NULL, 0, NULL, 0},
 	};
-	if (argc >= 2 && strcmp(argv[1], "migrate-db") == 0)
-		return migrate_db(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "thumbprint") == 0)
-		return show_thumbprint(argc - 1, argv + 1);
-	static struct verifier v; /* zeroed; one per process */
-	struct verifier_config *cfg = &v.cfg;
 	cfg->listen = DEFAULT_LISTEN;
 	cfg->interval_s = VERIFIER_DEFAULT_INTERVAL;
 	cfg->concurrency = VERIFIER_DEFAULT_CONCURRENCY;
@@ -622,60 +479,74 @@ int main(int argc, char **argv)
 	}
 	if (cfg->evidence_validity_s == 0)
 		cfg->evidence_validity_s = 3 * cfg->interval_s;
-	signal(SIGPIPE, SIG_IGN);
+	return -1;
+}
 
-	int rc = 1;
-	char dburl[PATH_MAX + 16], errbuf[512], tokpath[PATH_MAX];
+/* The data directory, the database, the TLS identity, and what a first
+ * start sets up. -2 if nothing was opened, -1 on a later failure (then
+ * close_service), 0. */
+static int open_service(struct verifier *v, char *tokpath, size_t tokcap)
+{
+	static char dburl[PATH_MAX + 16]; /* cfg->db_url points here */
+	char errbuf[512];
+	struct verifier_config *cfg = &v->cfg;
 	if (mkdir(cfg->data_dir, 0700) < 0 && errno != EEXIST) {
-		fprintf(stderr, "attest-verifier: cannot create %s: %s\n", cfg->data_dir,
-		        strerror(errno));
-		return 1;
+		log_error("cannot create %s: %s", cfg->data_dir, strerror(errno));
+		return -2;
 	}
 	if (cfg->db_url == NULL) {
 		snprintf(dburl, sizeof dburl, "sqlite:%s/verifier.db", cfg->data_dir);
 		cfg->db_url = dburl;
 	}
 	char *serr = NULL;
-	if (store_open(cfg->db_url, &v.store, &serr) < 0) {
-		fprintf(stderr, "attest-verifier: %s\n", serr ? serr : "cannot open the database");
+	if (store_open(cfg->db_url, &v->store, &serr) < 0) {
+		log_error("%s", serr ? serr : "cannot open the database");
 		free(serr);
-		return 1;
+		return -2;
 	}
-	if (tlsid_load_or_create(cfg->data_dir, "verifier", NULL, &v.id, errbuf, sizeof errbuf) <
+	if (tlsid_load_or_create(cfg->data_dir, "verifier", NULL, &v->id, errbuf, sizeof errbuf) <
 	    0) {
-		fprintf(stderr, "attest-verifier: TLS identity: %s\n", errbuf);
-		goto out;
+		log_error("TLS identity: %s", errbuf);
+		return -1;
 	}
 	bool first = false;
-	if (database_is_new(&v, &first) < 0)
-		goto out;
+	if (database_is_new(v, &first) < 0)
+		return -1;
 	/* CAs before the token: the token marks a finished first start. */
-	if (import_ca_dir(&v, first) < 0 || store_builtin_default(&v, first) < 0 ||
-	    upgrade_builtin_default(&v) < 0)
-		goto out;
-	if (ensure_admin_token(&v, first, tokpath, sizeof tokpath) < 0)
-		goto out;
+	if (castore_import_dir(v, first) < 0 || store_builtin_default(v, first) < 0 ||
+	    upgrade_builtin_default(v) < 0)
+		return -1;
+	if (ensure_admin_token(v, first, tokpath, tokcap) < 0)
+		return -1;
+	return 0;
+}
 
-	v.base = event_base_new();
-	if (v.base == NULL)
-		goto out;
+/* The event loop, the API server, the HTTPS client, the scheduler and the
+ * signals. 0 or -1 (then close_service). */
+static int start_service(struct verifier *v)
+{
+	struct verifier_config *cfg = &v->cfg;
+	char errbuf[512];
+	v->base = event_base_new();
+	if (v->base == NULL)
+		return -1;
 	struct https_server_config sc = {
 	    .listen = cfg->listen,
-	    .identity = v.id,
+	    .identity = v->id,
 	    .client_cert = HTTPS_CLIENT_CERT_NONE,
 	    .max_body = VERIFIER_POLICY_BODY_MAX,
 	};
-	if (https_server_new(v.base, &sc, &v.srv, errbuf, sizeof errbuf) < 0) {
-		fprintf(stderr, "attest-verifier: %s\n", errbuf);
-		goto out;
+	if (https_server_new(v->base, &sc, &v->srv, errbuf, sizeof errbuf) < 0) {
+		log_error("%s", errbuf);
+		return -1;
 	}
-	if (https_client_new(v.base, v.id, NULL, &v.cli, errbuf, sizeof errbuf) < 0) {
-		fprintf(stderr, "attest-verifier: HTTPS client: %s\n", errbuf);
-		goto out;
+	if (https_client_new(v->base, v->id, NULL, &v->cli, errbuf, sizeof errbuf) < 0) {
+		log_error("HTTPS client: %s", errbuf);
+		return -1;
 	}
-	if (api_register(&v) < 0 || api_admin_register(&v) < 0 || web_register(&v) < 0) {
-		fprintf(stderr, "attest-verifier: cannot register the API routes\n");
-		goto out;
+	if (api_register(v) < 0 || api_admin_register(v) < 0 || web_register(v) < 0) {
+		log_error("cannot register the API routes");
+		return -1;
 	}
 	/* Default lease owner name: HOSTNAME:PORT, unique among instances on
 	 * one machine and the same across restarts with a fixed port. */
@@ -685,17 +556,66 @@ int main(int argc, char **argv)
 			memcpy(hn, "verifier", sizeof "verifier");
 		hn[sizeof hn - 1] = '\0';
 		snprintf(cfg->instance, sizeof cfg->instance, "%s:%u", hn,
-		         (unsigned)https_server_port(v.srv));
+		         (unsigned)https_server_port(v->srv));
 	}
-	release_own_leases(&v);
-	if (scheduler_start(&v) < 0)
-		goto out;
-	v.sigint = evsignal_new(v.base, SIGINT, on_signal, &v);
-	v.sigterm = evsignal_new(v.base, SIGTERM, on_signal, &v);
-	if (v.sigint == NULL || v.sigterm == NULL || evsignal_add(v.sigint, NULL) < 0 ||
-	    evsignal_add(v.sigterm, NULL) < 0)
-		goto out;
+	release_own_leases(v);
+	if (scheduler_start(v) < 0)
+		return -1;
+	v->sigint = evsignal_new(v->base, SIGINT, on_signal, v);
+	v->sigterm = evsignal_new(v->base, SIGTERM, on_signal, v);
+	if (v->sigint == NULL || v->sigterm == NULL || evsignal_add(v->sigint, NULL) < 0 ||
+	    evsignal_add(v->sigterm, NULL) < 0)
+		return -1;
+	return 0;
+}
 
+/* Undo open_service and start_service (any part may be missing). */
+static void close_service(struct verifier *v)
+{
+	scheduler_free(v);
+	castore_free(v);
+	if (v->sigint)
+		event_free(v->sigint);
+	if (v->sigterm)
+		event_free(v->sigterm);
+	https_client_free(v->cli);
+	https_server_free(v->srv);
+	/* A connection freed in the middle of its I/O (jobs in flight at a
+	 * SIGTERM) may hold a deferred callback, and libevent frees its
+	 * bufferevent only once that has run: run them before freeing the base. */
+	for (int i = 0; v->base != NULL && i < 3; i++)
+		(void)event_base_loop(v->base, EVLOOP_NONBLOCK);
+	if (v->base)
+		event_base_free(v->base);
+	tlsid_free(v->id);
+	store_close(v->store);
+}
+
+int main(int argc, char **argv)
+{
+	/* tss2-mu writes a warning to stderr for every malformed structure it is
+	 * given; evidence comes from peers, so keep them from flooding the log. */
+	setenv("TSS2_LOG", "all+none", 0);
+	log_init("attest-verifier", LOG_LEVEL_INFO);
+	if (argc >= 2 && strcmp(argv[1], "migrate-db") == 0)
+		return migrate_db(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "thumbprint") == 0)
+		return show_thumbprint(argc - 1, argv + 1);
+	static struct verifier v; /* zeroed; one per process */
+	struct verifier_config *cfg = &v.cfg;
+	int rc = parse_options(argc, argv, cfg);
+	if (rc >= 0)
+		return rc;
+	signal(SIGPIPE, SIG_IGN);
+
+	char tokpath[PATH_MAX];
+	rc = open_service(&v, tokpath, sizeof tokpath);
+	if (rc == -2)
+		return 1;
+	if (rc < 0 || start_service(&v) < 0) {
+		close_service(&v);
+		return 1;
+	}
 	/* The listen URL with the bound port (the host part as given). */
 	const char *colon = strrchr(cfg->listen, ':');
 	int hl = colon ? (int)(colon - cfg->listen) : (int)strlen(cfg->listen);
@@ -707,23 +627,6 @@ int main(int argc, char **argv)
 	        cfg->instance, cfg->db_url, store_backend_name(v.store));
 
 	event_base_dispatch(v.base);
-	rc = 0;
-out:
-	scheduler_free(&v);
-	if (v.sigint)
-		event_free(v.sigint);
-	if (v.sigterm)
-		event_free(v.sigterm);
-	https_client_free(v.cli);
-	https_server_free(v.srv);
-	/* A connection freed in the middle of its I/O (jobs in flight at a
-	 * SIGTERM) may hold a deferred callback, and libevent frees its
-	 * bufferevent only once that has run: run them before freeing the base. */
-	for (int i = 0; v.base != NULL && i < 3; i++)
-		(void)event_base_loop(v.base, EVLOOP_NONBLOCK);
-	if (v.base)
-		event_base_free(v.base);
-	tlsid_free(v.id);
-	store_close(v.store);
-	return rc;
+	close_service(&v);
+	return 0;
 }

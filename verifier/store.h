@@ -504,6 +504,10 @@ int store_ca_get_by_fingerprint(struct store *s, const char *fingerprint_hex,
 /* Ordered by id. */
 int store_ca_list(struct store *s, const struct store_page *page, struct store_ca_list **ret);
 int store_ca_remove(struct store *s, int64_t id);
+/* How many CAs the list holds and the highest id. Ids are never reused
+ * (both backends' keys only grow), so any addition raises max_id and any
+ * removal alone lowers count: an unchanged pair is an unchanged list. */
+int store_ca_marker(struct store *s, int64_t *ret_count, int64_t *ret_max_id);
 
 /* ------------------------------------------------------------------ */
 /* API tokens: only SHA-256(token) is stored, never the token */

@@ -1,5 +1,8 @@
-/* attest-verifier internals: the service state shared by main.c, the
- * operator API (api*.c) and the scheduler/attestation jobs (attest.c).
+/* attest-verifier internals: the service state and the functions shared
+ * by main.c, the operator API (api*.c, web.c) and the service modules
+ * (scheduler.c, job.c, enroll.c, appraise.c, castore.c, metrics.c,
+ * service.c). Dependencies go one way: main -> api* -> service modules ->
+ * store; a service module never calls into the API (docs/architecture.md).
  *
  * Everything that must survive a restart lives in the store; what is here is
  * process-local (connections, timers, counters, jobs in flight). One thread
@@ -7,6 +10,7 @@
 #ifndef ATTEST_VERIFIER_H
 #define ATTEST_VERIFIER_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +34,7 @@
 #define VERIFIER_NONCE_SIZE          32
 #define VERIFIER_BACKOFF_MAX         3600 /* seconds between tries of an unreachable host */
 #define VERIFIER_HIST_BUCKETS        12
+#define VERIFIER_DEFAULT_CA_DIR      "/usr/local/share/attest/tpm-cas"
 
 struct verifier_config {
 	const char *listen;
@@ -55,6 +60,7 @@ struct verifier_metrics {
 struct job;
 struct learn;
 struct ekcert_store;
+struct castore;
 struct waiter;
 
 struct verifier {
@@ -73,20 +79,48 @@ struct verifier {
 	struct waiter *waiters;
 	struct learn *learns; /* policies to learn from a host's next evidence */
 	struct verifier_metrics m;
+	struct castore *castore; /* the certified TPM list, cached (castore.c) */
 	int64_t last_expire;
 };
 
+/* --- service.c --- */
+
 /* Wall clock, unix seconds. */
 int64_t verifier_now(void);
+/* Add an event to the audit log (failures ignored: the action itself
+ * succeeded). */
+void verifier_event(struct verifier *v, int64_t host_id, const char *kind, const char *actor,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void verifier_vevent(struct verifier *v, int64_t host_id, const char *kind, const char *actor,
+                     const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+/* Parse stored JSON text (NULL or unparsable -> json null). */
+json_t *verifier_json_stored(const char *text);
 
-/* main.c: add every certificate in buf (DER, or PEM with several) to the
- * certified TPM list; each added one is appended to `added` (JSON array, may
- * be NULL). *ret_added / *ret_dup (may be NULL) count added and already
- * present ones. ATTEST_E_FORMAT if nothing in buf is a certificate. */
-int verifier_import_certs(struct store *st, const uint8_t *buf, size_t len, const char *source,
-                          json_t *added, size_t *ret_added, size_t *ret_dup);
+/* --- castore.c: the certified TPM list --- */
 
-/* --- attest.c: scheduler and jobs --- */
+/* Add every certificate in buf (DER, or PEM with several) to the certified
+ * TPM list; each added one is appended to `added` (JSON array, may be NULL).
+ * *ret_added / *ret_dup (may be NULL) count added and already present ones.
+ * ATTEST_E_FORMAT if nothing in buf is a certificate. */
+int castore_import(struct store *st, const uint8_t *buf, size_t len, const char *source,
+                   json_t *added, size_t *ret_added, size_t *ret_dup);
+/* On the database's first start (first), import --ca-dir (or the default
+ * directory if it exists) unless the list holds a CA already. */
+int castore_import_dir(struct verifier *v, bool first);
+/* The certified TPM list as a trust store, borrowed: valid until the next
+ * castore_get or castore_free. Reloaded from the store only when the list
+ * changed (store_ca_marker), by this instance or another. */
+int castore_get(struct verifier *v, const struct ekcert_store **ret);
+void castore_free(struct verifier *v);
+
+/* --- metrics.c --- */
+
+/* Count a verdict (trust t) and its attestation's duration. */
+void metrics_verdict(struct verifier *v, enum store_trust t, double secs);
+/* The duration histogram's bucket bounds (VERIFIER_HIST_BUCKETS of them). */
+const double *metrics_hist_bounds(void);
+
+/* --- scheduler.c (the jobs themselves: job.h) --- */
 
 /* Start the scheduler timers. 0 or ATTEST_E_NOMEM. */
 int scheduler_start(struct verifier *v);
@@ -95,9 +129,17 @@ void scheduler_stop(struct verifier *v);
 void scheduler_kick(struct verifier *v);
 /* Whether a job runs for host_id. */
 bool scheduler_busy(const struct verifier *v, int64_t host_id);
-/* Answer req with the host (with status) once an attestation of host_id
- * that starts after this call has finished, or with 504 after a timeout. */
-void scheduler_wait(struct verifier *v, int64_t host_id, struct https_request *req, int status);
+/* How a wait ended: an attestation of the host that started after the
+ * wait began has finished; none finished in time; the scheduler is being
+ * freed (shutdown: answer nothing, free arg). */
+enum scheduler_wait_end { SCHEDULER_WAIT_DONE, SCHEDULER_WAIT_TIMEOUT, SCHEDULER_WAIT_CANCELLED };
+typedef void (*scheduler_wait_fn)(struct verifier *v, int64_t host_id, enum scheduler_wait_end end,
+                                  void *arg);
+/* Call fn(arg) once, when an attestation of host_id that starts after this
+ * call has finished, after a timeout (long enough for a restart's two
+ * enrollments and quotes), or at scheduler_free. 0 or ATTEST_E_NOMEM (fn is
+ * then never called). */
+int scheduler_wait(struct verifier *v, int64_t host_id, scheduler_wait_fn fn, void *arg);
 /* Learn policy `name` from the next evidence of host_id that verifies
  * (quote, nonce, replay; only approved-configuration differences allowed)
  * and answer req with 201 and the policy, or 409 if the host cannot be
@@ -115,20 +157,14 @@ int api_register(struct verifier *v);
 void api_routes_print(FILE *f);
 /* Host record as API JSON (new reference, NULL if out of memory). */
 json_t *api_host_json(const struct store_host *h);
-/* Host reply by id (200), for waiters. */
+/* Host reply by id (with status). */
 void api_reply_host(struct verifier *v, struct https_request *req, int status, int64_t host_id);
-/* Load the certified TPM list from the store into a new ekcert store. */
-int api_load_castore(struct verifier *v, struct ekcert_store **ret);
 
 /* --- api_admin.c --- */
 int api_admin_register(struct verifier *v);
 
-/* --- api_evidence.c: the last evidence (dashboard Security view) --- */
-struct bundle;
-/* Keep b as host_id's last evidence; verified = it passed every check but
- * the approved configuration (what learning needs). Failures are logged. */
-void api_evidence_record(struct verifier *v, int64_t host_id, const struct bundle *b,
-                         bool verified);
+/* --- api_evidence.c: the last evidence (dashboard Security view; kept by
+ * appraise.c) --- */
 /* GET /api/v1/hosts/NAME/evidence (called by api.c's host routes). */
 void api_evidence_host(struct verifier *v, struct https_request *req, const struct store_host *h);
 /* POST /api/v1/policies with "dry_run": true (called by api_admin.c; body is

@@ -1,0 +1,361 @@
+/* Attestation, the steps that appraise a host: a fresh nonce and a quote
+ * over the host policy's PCR selection, the evidence verified against the
+ * AK and the policy (lib/verify.h), the verdict and boot counters stored, a
+ * restart sent back to enrollment, the evidence kept for the dashboard, and
+ * policies learned from evidence that verified. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "bundle.h"
+#include "err.h"
+#include "eventlog.h"
+#include "eventlog_facts.h"
+#include "hex.h"
+#include "host_policy.h"
+#include "job.h"
+#include "log.h"
+#include "policy.h"
+#include "quote.h"
+#include "reason.h"
+#include "verifier.h"
+#include "verify.h"
+
+/* {"sha256": {"0": "hex", ...}, ...}: the bundle's own form. */
+static json_t *pcrs_to_json(const struct quote_pcrs *p)
+{
+	json_t *o = json_object();
+	for (uint32_t b = 0; o && b < p->bank_count && b < QUOTE_MAX_BANKS; b++) {
+		const struct quote_pcr_bank *bk = &p->banks[b];
+		const char *name = bundle_bank_name(bk->alg);
+		if (name == NULL)
+			continue;
+		json_t *vals = json_object();
+		for (unsigned i = 0; vals && i < QUOTE_NUM_PCRS; i++) {
+			if (!(bk->present & (1u << i)))
+				continue;
+			char k[4], hex[2 * QUOTE_MAX_DIGEST + 1];
+			bool fits = bk->size <= QUOTE_MAX_DIGEST;
+			if (fits)
+				hex_encode(bk->value[i], bk->size, hex);
+			snprintf(k, sizeof k, "%u", i);
+			json_object_set_new(vals, k, fits ? json_string(hex) : json_null());
+		}
+		json_object_set_new(o, name, vals ? vals : json_object());
+	}
+	return o;
+}
+
+/* Keep b as host_id's last evidence for the dashboard (api_evidence.c reads
+ * it); verified = it passed every check but the approved configuration. */
+static void evidence_keep(struct verifier *v, int64_t host_id, const struct bundle *b,
+                          bool verified)
+{
+	json_t *pj = pcrs_to_json(&b->pcrs);
+	char *pcrs = pj ? json_dumps(pj, JSON_COMPACT) : NULL;
+	char *meta = json_is_object(b->metadata) ? json_dumps(b->metadata, JSON_COMPACT) : NULL;
+	json_decref(pj);
+	struct store_evidence e = {
+	    .host_id = host_id,
+	    .at = verifier_now(),
+	    .eventlog = b->eventlog,
+	    .eventlog_len = b->eventlog ? b->eventlog_len : 0,
+	    .pcrs_json = pcrs,
+	    .metadata_json = meta,
+	    .verified = verified,
+	};
+	/* Losing it only costs the dashboard's detail view: log and go on. */
+	if (pcrs == NULL || store_evidence_put(v->store, &e) < 0)
+		log_error("host %lld: last evidence not stored: %s", (long long)host_id,
+		          pcrs ? store_errmsg(v->store) : "out of memory");
+	free(pcrs);
+	free(meta);
+}
+
+/* "sha256:0,1,2" for the policy's selection. */
+static void selection_text(const struct policy *p, char *buf, size_t cap)
+{
+	size_t off = 0;
+	buf[0] = '\0';
+	for (size_t b = 0; b < p->selection_count; b++) {
+		const char *bank = bundle_bank_name(p->selection[b].alg);
+		if (bank == NULL || p->selection[b].mask == 0)
+			continue;
+		off += (size_t)snprintf(buf + off, cap - off, "%s%s:", off ? "+" : "", bank);
+		bool first = true;
+		for (unsigned i = 0; i < QUOTE_NUM_PCRS && off < cap; i++)
+			if (p->selection[b].mask & (1u << i)) {
+				off += (size_t)snprintf(buf + off, cap - off, "%s%u",
+				                        first ? "" : ",", i);
+				first = false;
+			}
+		if (off >= cap)
+			break;
+	}
+	if (buf[0] == '\0' || off >= cap)
+		snprintf(buf, cap, "sha256:0-9");
+}
+
+void quote_start(struct job *j)
+{
+	struct verifier *v = j->v;
+	struct policy *p = NULL;
+	struct policy_error pe;
+	int prc = host_policy_load(v->store, j->host_id, &p, &pe);
+	if (job_store_failure(prc)) {
+		job_store_error(j, "loading the host's policy");
+		return;
+	}
+	if (prc < 0) {
+		char msg[320];
+		snprintf(msg, sizeof msg, "the host's policy cannot be loaded%s%s",
+		         pe.message[0] ? ": " : "", pe.message);
+		job_red(j, REASON_VERIFIER_ERROR, msg, NULL, NULL);
+		return;
+	}
+	char sel[256];
+	selection_text(p, sel, sizeof sel);
+	j->quote_sha256_only = !strncmp(sel, "sha256:", 7) && !strchr(sel, '+');
+	policy_free(p);
+	int64_t now = verifier_now();
+	int64_t validity = (int64_t)(v->cfg.timeout_ms / 1000) * 2 + 30;
+	int rc = ATTEST_E_EXISTS;
+	for (int tries = 0; tries < 3 && rc == ATTEST_E_EXISTS; tries++) {
+		if (RAND_bytes(j->nonce, sizeof j->nonce) != 1)
+			break;
+		rc = store_nonce_add(v->store, j->host_id, j->nonce, sizeof j->nonce, now,
+		                     now + validity);
+	}
+	if (rc < 0) {
+		job_store_error(j, "issuing a nonce");
+		return;
+	}
+	char hexnonce[2 * VERIFIER_NONCE_SIZE + 1];
+	hex_encode(j->nonce, sizeof j->nonce, hexnonce);
+	json_t *body = json_pack("{s:s,s:s}", "nonce", hexnonce, "pcrs", sel);
+	j->step = STEP_QUOTE;
+	job_request(j, "POST", "/v1/quote", body, QUOTE_ANSWER_MAX);
+}
+
+/* Answer the learn requests waiting for this job with a policy learned
+ * from evidence b (already verified by the caller). */
+static void learn_from(struct job *j, const struct bundle *b, const struct policy *base)
+{
+	struct verifier *v = j->v;
+	for (struct learn **lp = &v->learns; *lp;) {
+		struct learn *l = *lp;
+		if (l->host_id != j->host_id || j->seq <= l->after_seq) {
+			lp = &l->next;
+			continue;
+		}
+		*lp = l->next;
+		struct eventlog *log = NULL;
+		struct eventlog_checks *c = NULL;
+		struct eventlog_facts *f = NULL;
+		struct policy *p = NULL;
+		char *summary = NULL, *text = NULL;
+		int64_t id = 0;
+		int rc = b->eventlog ? eventlog_parse(b->eventlog, b->eventlog_len, &log, NULL)
+		                     : ATTEST_E_FORMAT;
+		if (rc == 0)
+			rc = eventlog_content_check_bank(log, TPM2_ALG_SHA256, &c);
+		if (rc == 0)
+			rc = eventlog_facts_derive(log, c, &f);
+		if (rc == 0) {
+			struct policy_learn_input in = {
+			    .log = log, .checks = c, .facts = f, .pcrs = &b->pcrs, .base = base};
+			rc = policy_learn(&in, &p, &summary);
+		}
+		if (rc == 0)
+			rc = policy_to_json(p, false, &text);
+		if (rc == 0)
+			rc = store_policy_add(v->store, l->name, text, false, verifier_now(), &id);
+		if (rc == 0) {
+			verifier_event(v, j->host_id, "policy", l->actor,
+			               "policy %s learned from host %s", l->name, j->name);
+			json_t *learned = json_array();
+			char *save = NULL;
+			for (char *line = summary ? strtok_r(summary, "\n", &save) : NULL; line;
+			     line = strtok_r(NULL, "\n", &save))
+				json_array_append_new(learned, json_string(line));
+			json_t *body = json_loads(text, 0, NULL);
+			https_reply_json(l->req, 201,
+			                 json_pack("{s:s,s:b,s:I,s:o,s:o}", "name", l->name,
+			                           "default", 0, "hosts", (json_int_t)0, "body",
+			                           body ? body : json_null(), "learned", learned));
+		} else if (rc == ATTEST_E_EXISTS) {
+			https_reply_error(l->req, 409, "EXISTS", "a policy with that name exists");
+		} else {
+			https_reply_error(l->req, 500, "INTERNAL",
+			                  "the policy could not be learned from this evidence");
+		}
+		free(summary);
+		free(text);
+		policy_free(p);
+		eventlog_facts_free(f);
+		eventlog_checks_free(c);
+		eventlog_free(log);
+		free(l);
+	}
+}
+
+static uint16_t bank_id(const char *s)
+{
+	return s ? bundle_bank_alg(s) : 0;
+}
+
+static void verify_and_store(struct job *j, struct bundle *b, const struct store_host *h,
+                             const struct store_ak *ak, struct policy *p)
+{
+	struct verifier *v = j->v;
+	json_t *tpm = verifier_json_stored(h->tpm_json);
+	uint16_t banks[QUOTE_MAX_BANKS];
+	size_t nb = 0;
+	size_t i;
+	json_t *x;
+	json_array_foreach(json_object_get(tpm, "banks"), i, x)
+	{
+		uint16_t id = bank_id(json_string_value(x));
+		if (id != 0 && nb < QUOTE_MAX_BANKS)
+			banks[nb++] = id;
+	}
+	struct verify_input in = {
+	    .bundle = b,
+	    .ak_public = ak->public_area,
+	    .ak_public_len = ak->public_len,
+	    .nonce = j->nonce,
+	    .nonce_len = sizeof j->nonce,
+	    .previous = {.have_clock = h->reset_count >= 0 && h->restart_count >= 0,
+	                 .reset_count = (uint32_t)(h->reset_count < 0 ? 0 : h->reset_count),
+	                 .restart_count = (uint32_t)(h->restart_count < 0 ? 0 : h->restart_count),
+	                 .boot_id = h->boot_id},
+	    .host = {.tpm_interface = json_string_value(json_object_get(tpm, "interface")),
+	             .banks = banks,
+	             .bank_count = nb,
+	             .agent_version = json_string_value(json_object_get(tpm, "agent_version")),
+	             .ek_certified = h->ek_certified,
+	             .ek_trust = json_string_value(json_object_get(tpm, "ek_trust"))},
+	    .policy = p,
+	};
+	struct verify_result *r = NULL;
+	int rc = verify_attestation(&in, &r);
+	json_decref(tpm);
+	if (rc < 0) {
+		job_red(j, REASON_VERIFIER_ERROR, "the verification could not run", NULL, NULL);
+		return;
+	}
+	if (r->verdict == VERIFY_RESTARTED && j->enrollments < 2) {
+		verify_result_free(r);
+		enroll_again(j);
+		return;
+	}
+	/* Learning needs evidence that verified; differences from the current
+	 * policy are what a new policy is for. */
+	bool learnable = r->verdict != VERIFY_RESTARTED;
+	for (size_t k = 0; k < r->reason_count && learnable; k++)
+		if (strcmp(r->reasons[k].code, REASON_CONFIGURATION_NOT_APPROVED) != 0)
+			learnable = false;
+	if (learnable && v->learns != NULL)
+		learn_from(j, b, p);
+	evidence_keep(v, j->host_id, b, learnable); /* for the dashboard */
+	json_t *reasons = NULL, *full = NULL;
+	(void)verify_reasons_json(r, &reasons);
+	(void)verify_result_json(r, &full);
+	char *rj = reasons ? json_dumps(reasons, JSON_COMPACT) : NULL;
+	char *sw = full ? json_dumps(json_object_get(full, "software"), JSON_COMPACT) : NULL;
+	enum store_trust t = r->verdict == VERIFY_GREEN ? STORE_TRUST_GREEN : STORE_TRUST_RED;
+	if (r->restarted) {
+		/* Red with a restart: enroll afresh next time. */
+		(void)store_ak_retire_all(v->store, j->host_id, verifier_now(), NULL);
+		(void)store_host_set_boot(v->store, j->host_id, -1, -1, NULL, verifier_now());
+	} else if (r->clock.known) {
+		(void)store_host_set_boot(
+		    v->store, j->host_id, r->clock.reset_count, r->clock.restart_count,
+		    r->clock.boot_id[0] ? r->clock.boot_id : NULL, verifier_now());
+	}
+	if (t == STORE_TRUST_RED && r->reason_count > 0)
+		log_info("%s: red: %s: %s", j->name, r->reasons[0].code, r->reasons[0].message);
+	verify_result_free(r);
+	json_decref(reasons);
+	json_decref(full);
+	job_verdict(j, t, rj ? rj : "[]", sw, true);
+	free(rj);
+	free(sw);
+}
+
+void appraise_on_quote(const struct https_result *res, void *arg)
+{
+	struct job *j = arg;
+	struct verifier *v = j->v;
+	if (!job_answer_ok(j, res))
+		return;
+	char m[700], code[64];
+	if (res->status != 200) {
+		job_agent_error(res, m, sizeof m, code, sizeof code);
+		(void)store_nonce_consume(v->store, j->host_id, j->nonce, sizeof j->nonce,
+		                          verifier_now());
+		if (job_tpm_timeout(j, res, code, m))
+			return;
+		if (res->status == 409 && strcmp(code, "NO_AK") == 0 && j->enrollments == 0) {
+			(void)store_ak_retire_all(v->store, j->host_id, verifier_now(), NULL);
+			enroll_start(j);
+			return;
+		}
+		if (res->status == 422 && strcmp(code, "PCR_BANK_INACTIVE") == 0) {
+			/* A TPM without the bank the policy quotes (a SHA-1-only TPM):
+			 * a requirement unmet, named as such, not an agent fault. */
+			job_red(j,
+			        j->quote_sha256_only ? REASON_SHA256_BANK_MISSING
+			                             : REASON_PCR_BANK_MISSING,
+			        m, NULL, NULL);
+			return;
+		}
+		job_red(j, REASON_AGENT_ERROR, m, NULL, NULL);
+		return;
+	}
+	struct bundle *b = NULL;
+	struct bundle_error be = {0};
+	if (bundle_parse(res->body, res->body_len, &b, &be) < 0) {
+		snprintf(m, sizeof m, "the agent's evidence is malformed: %s", be.message);
+		job_red(j, REASON_EVIDENCE_MALFORMED, m, NULL, NULL);
+		return;
+	}
+	/* Single use, across every instance sharing the database. */
+	int rc =
+	    store_nonce_consume(v->store, j->host_id, j->nonce, sizeof j->nonce, verifier_now());
+	if (rc < 0 && rc != ATTEST_E_STATE && rc != ATTEST_E_NOTFOUND) {
+		/* Not decided: the database could not say whether it is fresh. */
+		bundle_free(b);
+		job_store_error(j, "consuming the nonce");
+		return;
+	}
+	if (rc < 0) {
+		bundle_free(b);
+		job_red(j, quote_status_code(QUOTE_NONCE_NOT_FRESH),
+		        "the nonce of this quote was already used or has expired", NULL, NULL);
+		return;
+	}
+	struct store_host *h = NULL;
+	struct store_ak *ak = NULL;
+	struct policy *p = NULL;
+	struct policy_error pe = {0};
+	if ((rc = store_host_get(v->store, j->host_id, &h)) < 0 ||
+	    (rc = store_ak_current(v->store, j->host_id, &ak)) < 0 ||
+	    (rc = host_policy_load(v->store, j->host_id, &p, &pe)) < 0) {
+		char msg[320];
+		snprintf(msg, sizeof msg, "the host, its AK or its policy cannot be loaded%s%s",
+		         pe.message[0] ? ": " : "", pe.message);
+		if (job_store_failure(rc))
+			job_store_error(j, "loading the host, its AK or its policy");
+		else
+			job_red(j, REASON_VERIFIER_ERROR, msg, NULL, NULL);
+	} else {
+		verify_and_store(j, b, h, ak, p);
+	}
+	policy_free(p);
+	store_ak_free(ak);
+	store_host_free(h);
+	bundle_free(b);
+}

@@ -1,0 +1,313 @@
+/* One host's job: its start (enroll or quote, from what the store knows),
+ * its HTTPS requests to the agent (pinned to the host's thumbprint) and the
+ * dispatch of each answer to the step waiting for it (enroll.c, appraise.c),
+ * and the endings every step shares: a verdict, red with reasons, the agent
+ * or its TPM not responding (with backoff), a store failure (no verdict). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "agent_answer.h"
+#include "err.h"
+#include "job.h"
+#include "log.h"
+#include "reason.h"
+#include "verifier.h"
+
+static double elapsed_s(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* A reasons array with one or two entries. */
+static char *reasons1(const char *code, const char *msg, const char *code2, const char *msg2)
+{
+	json_t *a = json_array();
+	json_array_append_new(a, json_pack("{s:s,s:s}", "code", code, "message", msg));
+	if (code2 != NULL)
+		json_array_append_new(a, json_pack("{s:s,s:s}", "code", code2, "message", msg2));
+	char *s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
+}
+
+void job_free(struct job *j)
+{
+	if (j == NULL)
+		return;
+	free(j->reqbody);
+	free(j->ak_public);
+	OPENSSL_cleanse(j->secret, sizeof j->secret);
+	OPENSSL_cleanse(j->nonce, sizeof j->nonce);
+	free(j);
+}
+
+static int64_t jittered(const struct verifier *v, int64_t interval)
+{
+	uint32_t r = 0;
+	(void)RAND_bytes((unsigned char *)&r, sizeof r);
+	/* +/- 10 %, and at least a second from 2 s up: due times are whole
+	 * seconds, so without it hosts attested together stay in step forever
+	 * and arrive at the instances sharing a database in one lump. */
+	int64_t span = interval / 10;
+	if (span < 1 && interval >= 2)
+		span = 1;
+	if (span <= 0)
+		return interval;
+	return interval - span + (int64_t)(r % (uint32_t)(2 * span + 1));
+}
+
+/* Write a verdict reached while talking to the agent (so it is connected). */
+void job_verdict(struct job *j, enum store_trust trust, const char *reasons_json,
+                 const char *software_json, bool attested)
+{
+	struct verifier *v = j->v;
+	int64_t now = verifier_now();
+	struct store_host *h = NULL;
+	int64_t interval = v->cfg.interval_s;
+	bool stored = true;
+	if (store_host_get(v->store, j->host_id, &h) == 0) {
+		interval = h->interval_s;
+		/* Disconnected or removed meanwhile: the operator's word wins. */
+		if (h->enabled) {
+			(void)store_host_set_connection(v->store, j->host_id, STORE_CONN_CONNECTED,
+			                                "verifier", "the agent answers", now, NULL);
+			double secs = elapsed_s(&j->t0);
+			struct store_verdict vd = {
+			    .host_id = j->host_id,
+			    .trust = trust,
+			    .reasons_json = reasons_json,
+			    .attested = attested,
+			    .duration_ms = (int64_t)(secs * 1000),
+			    .started_ms = j->started_ms,
+			    .evidence_expires =
+			        trust == STORE_TRUST_GREEN ? now + v->cfg.evidence_validity_s : 0,
+			    .software_json = software_json,
+			};
+			struct store_transition tr = {0};
+			int rc = store_host_set_trust(v->store, &vd, v->cfg.instance, "verifier",
+			                              now, &tr);
+			if (rc < 0) {
+				log_error("%s: verdict not stored: %s", j->name,
+				          store_errmsg(v->store));
+				stored = false;
+			} else if (tr.changed)
+				log_info("%s: %s -> %s", j->name, store_trust_name(tr.previous),
+				         store_trust_name(trust));
+			metrics_verdict(v, trust, secs);
+		}
+		store_host_free(h);
+	} else {
+		stored = false;
+	}
+	/* A verdict the database did not take is no verdict: try again soon. */
+	job_end(j, stored ? now + jittered(v, interval) : now + STORE_RETRY_S, stored ? 0 : -1);
+}
+
+/* Whether a store call failed for the database's sake (locked, full,
+ * connection lost, out of memory) rather than because of what was asked. */
+bool job_store_failure(int rc)
+{
+	return rc == ATTEST_E_IO || rc == ATTEST_E_NOMEM;
+}
+
+/* The verifier's own storage failed in the middle of a job. Nothing about
+ * the host was decided, so no verdict is written: not red (the host did
+ * nothing wrong, and an alarm would be false), never green (a check could
+ * not run). The trust state stays as the last completed attestation left
+ * it, and turns unknown when its evidence expires; the host is tried again
+ * after STORE_RETRY_S. */
+void job_store_error(struct job *j, const char *what)
+{
+	struct verifier *v = j->v;
+	log_error("%s: database error while %s: %s; no verdict written, retry in %d s", j->name,
+	          what, store_errmsg(v->store), STORE_RETRY_S);
+	v->m.attest_error++;
+	job_end(j, verifier_now() + STORE_RETRY_S, -1);
+}
+
+void job_red(struct job *j, const char *code, const char *msg, const char *code2, const char *msg2)
+{
+	char *r = reasons1(code, msg, code2, msg2);
+	log_info("%s: %s: %s", j->name, code, msg);
+	job_verdict(j, STORE_TRUST_RED, r, NULL, true);
+	free(r);
+}
+
+/* The agent, or its TPM, does not answer: connection not_responding with
+ * msg, backoff; the trust state is left alone until its evidence expires
+ * (never red: the host did nothing wrong; never green: nothing was
+ * checked). */
+static void job_not_responding(struct job *j, const char *msg)
+{
+	struct verifier *v = j->v;
+	int64_t now = verifier_now();
+	struct store_host *h = NULL;
+	int64_t failures = 1, interval = v->cfg.interval_s;
+	if (store_host_get(v->store, j->host_id, &h) == 0) {
+		failures = h->failures + 1;
+		interval = h->interval_s;
+		if (h->enabled)
+			(void)store_host_set_connection(v->store, j->host_id,
+			                                STORE_CONN_NOT_RESPONDING, "verifier", msg,
+			                                now, NULL);
+		store_host_free(h);
+	}
+	v->m.attest_error++;
+	/* Backoff: 5 s, 10 s, 20 s ... capped by the interval and an hour. */
+	int64_t delay = 5;
+	for (int64_t i = 1; i < failures && delay < VERIFIER_BACKOFF_MAX; i++)
+		delay *= 2;
+	if (delay > interval)
+		delay = interval;
+	if (delay > VERIFIER_BACKOFF_MAX)
+		delay = VERIFIER_BACKOFF_MAX;
+	log_warning("%s: %s (retry in %lld s)", j->name, msg, (long long)delay);
+	job_end(j, now + jittered(v, delay), failures);
+}
+
+/* The agent could not be reached. */
+static void job_unreachable(struct job *j, const struct https_result *res)
+{
+	char msg[600];
+	snprintf(msg, sizeof msg, "the agent at %s:%u does not answer: %s", j->host,
+	         (unsigned)j->port,
+	         res->message && res->message[0] ? res->message : https_error_name(res->error));
+	job_not_responding(j, msg);
+}
+
+/* The agent answered 503 TPM_TIMEOUT: its TPM did not answer within the
+ * agent's --tpm-timeout. Not the host's fault and nothing verified:
+ * not_responding with reason TPM_TIMEOUT. true if that was the answer. */
+bool job_tpm_timeout(struct job *j, const struct https_result *res, const char *code, const char *m)
+{
+	if (res->status != 503 || strcmp(code, REASON_TPM_TIMEOUT) != 0)
+		return false;
+	char msg[800];
+	snprintf(msg, sizeof msg, "%s: %s", REASON_TPM_TIMEOUT, m);
+	job_not_responding(j, msg);
+	return true;
+}
+
+/* Common handling of an agent answer: transport failures and thumbprint
+ * mismatches end the job; returns true when the caller should go on. */
+bool job_answer_ok(struct job *j, const struct https_result *res)
+{
+	if (res->error == HTTPS_E_PIN) {
+		char m[700];
+		snprintf(
+		    m, sizeof m, "the agent at %s:%u presents %s, not the pinned certificate %s",
+		    j->host, (unsigned)j->port,
+		    res->peer_thumbprint ? res->peer_thumbprint : "another certificate", j->pin);
+		job_red(j, REASON_AGENT_THUMBPRINT_MISMATCH, m, NULL, NULL);
+		return false;
+	}
+	if (res->error != HTTPS_OK) {
+		job_unreachable(j, res);
+		return false;
+	}
+	return true;
+}
+
+/* "the agent answered HTTP ... CODE: message" of an agent error answer. */
+void job_agent_error(const struct https_result *res, char *buf, size_t cap, char *code,
+                     size_t codecap)
+{
+	agent_answer_error(res->body, res->body_len, res->status, buf, cap, code, codecap);
+}
+
+static void on_answer(const struct https_result *res, void *arg)
+{
+	struct job *j = arg;
+	free(j->reqbody);
+	j->reqbody = NULL;
+	if (!job_hold(j)) {
+		j->v->m.attest_error++;
+		job_end(j, verifier_now(), -1);
+		return;
+	}
+	switch (j->step) {
+	case STEP_IDENTITY: enroll_on_identity(res, arg); break;
+	case STEP_AK: enroll_on_ak(res, arg); break;
+	case STEP_ACTIVATE: enroll_on_activate(res, arg); break;
+	case STEP_QUOTE: appraise_on_quote(res, arg); break;
+	}
+}
+
+void job_request(struct job *j, const char *method, const char *path, json_t *body,
+                 size_t max_response)
+{
+	free(j->reqbody);
+	j->reqbody = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	struct https_call call = {
+	    .host = j->host,
+	    .port = j->port,
+	    .method = method,
+	    .path = path,
+	    .body = j->reqbody,
+	    .body_len = j->reqbody ? strlen(j->reqbody) : 0,
+	    .verify = HTTPS_VERIFY_PIN,
+	    .pin = j->pin,
+	    .timeout_ms = j->v->cfg.timeout_ms,
+	    .max_response = max_response,
+	};
+	if (https_client_request(j->v->cli, &call, on_answer, j) < 0) {
+		struct https_result r = {.error = HTTPS_E_INTERNAL,
+		                         .message = "cannot start the request"};
+		job_unreachable(j, &r);
+	}
+}
+
+void job_start(struct verifier *v, const struct store_host *h, int64_t claimed_at)
+{
+	struct job *j = calloc(1, sizeof *j);
+	if (j == NULL)
+		goto fail;
+	j->v = v;
+	j->seq = ++v->job_seq;
+	j->host_id = h->id;
+	snprintf(j->name, sizeof j->name, "%s", h->name);
+	clock_gettime(CLOCK_MONOTONIC, &j->t0);
+	struct timespec wall;
+	clock_gettime(CLOCK_REALTIME, &wall);
+	j->started_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+	j->lease_until = claimed_at + v->cfg.lease_s;
+	j->next = v->jobs;
+	v->jobs = j;
+	v->in_flight++;
+	if (verifier_split_address(h->address, j->host, sizeof j->host, &j->port) < 0) {
+		job_red(j, REASON_AGENT_ERROR, "the host's address is not host:port", NULL, NULL);
+		return;
+	}
+	if (h->thumbprint == NULL || tlsid_thumbprint_parse(h->thumbprint, j->pin) < 0) {
+		job_red(j, REASON_AGENT_THUMBPRINT_MISMATCH,
+		        "no agent thumbprint is pinned for this host", NULL, NULL);
+		return;
+	}
+	if (h->ak_name != NULL) {
+		quote_start(j);
+		return;
+	}
+	if (h->tpm_json != NULL) {
+		json_t *t = verifier_json_stored(h->tpm_json);
+		bool present = json_is_true(json_object_get(t, "present"));
+		json_decref(t);
+		if (!present) {
+			j->check_only = true;
+			j->step = STEP_IDENTITY;
+			job_request(j, "GET", "/v1/identity", NULL, IDENTITY_MAX);
+			return;
+		}
+	}
+	enroll_start(j);
+	return;
+fail:
+	(void)store_lease_release(v->store, h->id, v->cfg.instance, verifier_now() + 5, -1,
+	                          verifier_now());
+}

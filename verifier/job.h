@@ -1,0 +1,120 @@
+/* The verifier's attestation job, shared by the rooms that run it (internal
+ * to the service; the API never includes this):
+ *   scheduler.c  claims hosts, starts jobs, renews and releases leases,
+ *                answers waiters when a job ends (job_end, job_hold);
+ *   job.c        one host's job: its start, its HTTPS requests to the agent,
+ *                the verdict and the failure paths every step shares;
+ *   enroll.c     the enrollment steps (identity, EK checks, AK, activation);
+ *   appraise.c   the attestation steps (nonce, quote, verification, verdict,
+ *                learning a policy from the evidence).
+ * A job is a chain of HTTPS callbacks on the one libevent loop. */
+#ifndef ATTEST_VERIFIER_JOB_H
+#define ATTEST_VERIFIER_JOB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "bundle.h"
+#include "tpm.h"
+#include "verifier.h"
+
+#define CREDENTIAL_SIZE  32
+#define IDENTITY_MAX     (256u * 1024u)
+#define QUOTE_ANSWER_MAX BUNDLE_MAX_SIZE
+#define STORE_RETRY_S    5 /* a job the database failed is tried again after this */
+
+/* A learn request waiting for a host's next verified evidence. */
+struct learn {
+	struct learn *next;
+	int64_t host_id;
+	uint64_t after_seq;
+	char name[STORE_NAME_MAX + 1];
+	char actor[STORE_NAME_MAX + 1];
+	struct https_request *req;
+};
+
+enum job_step { STEP_IDENTITY, STEP_AK, STEP_ACTIVATE, STEP_QUOTE };
+
+struct job {
+	struct job *next;
+	struct verifier *v;
+	uint64_t seq;
+	int64_t host_id;
+	char name[STORE_NAME_MAX + 1];
+	char host[256];
+	uint16_t port;
+	char pin[TLSID_THUMBPRINT_SIZE];
+	struct timespec t0;
+	int64_t started_ms;  /* wall clock at the start, unix ms (history) */
+	int64_t lease_until; /* our lease on the host ends then unless renewed */
+	bool lost;           /* the lease could not be renewed: write nothing more */
+	enum job_step step;
+	int enrollments; /* done in this job (restart: once more) */
+	bool check_only; /* host had no TPM at connect: only look whether one appeared */
+	char *reqbody;
+	/* enrollment */
+	TPMT_PUBLIC ek;
+	uint8_t *ak_public;
+	size_t ak_public_len;
+	uint8_t ak_name[TPM_NAME_MAX];
+	size_t ak_name_len;
+	uint8_t secret[CREDENTIAL_SIZE];
+	/* attestation */
+	uint8_t nonce[VERIFIER_NONCE_SIZE];
+	bool quote_sha256_only; /* the quote asked for sha256 PCRs and no other bank */
+};
+
+/* --- job.c --- */
+
+/* Start a job for host h, claimed at claimed_at (linked into v->jobs). */
+void job_start(struct verifier *v, const struct store_host *h, int64_t claimed_at);
+void job_free(struct job *j);
+/* Send a request to the job's agent (body consumed, may be NULL); the answer
+ * goes to the step in j->step. */
+void job_request(struct job *j, const char *method, const char *path, json_t *body,
+                 size_t max_response);
+/* A verdict reached while talking to the agent (so it is connected). */
+void job_verdict(struct job *j, enum store_trust trust, const char *reasons_json,
+                 const char *software_json, bool attested);
+/* Red with one or two reasons (code2 may be NULL). */
+void job_red(struct job *j, const char *code, const char *msg, const char *code2, const char *msg2);
+/* Whether a store call failed for the database's sake, not the request's. */
+bool job_store_failure(int rc);
+/* The verifier's own storage failed: no verdict, retry soon. */
+void job_store_error(struct job *j, const char *what);
+/* Transport failures and thumbprint mismatches end the job; true: go on. */
+bool job_answer_ok(struct job *j, const struct https_result *res);
+/* A 503 TPM_TIMEOUT answer ends the job as not responding; true if it was. */
+bool job_tpm_timeout(struct job *j, const struct https_result *res, const char *code,
+                     const char *m);
+/* "the agent answered HTTP ... CODE: message" of an agent error answer. */
+void job_agent_error(const struct https_result *res, char *buf, size_t cap, char *code,
+                     size_t codecap);
+
+/* --- scheduler.c --- */
+
+/* The job is over: release the host with its next due time (failures: the
+ * host's count of failed tries, -1 to leave it), answer the waiters, free
+ * the job, start more work. */
+void job_end(struct job *j, int64_t next_due, int64_t failures);
+/* Keep the job's lease (renewed once half of it is gone); false once lost. */
+bool job_hold(struct job *j);
+
+/* --- enroll.c --- */
+
+/* Enroll: identity, EK checks, AK, activation, then the first quote. */
+void enroll_start(struct job *j);
+/* The host restarted: retire its AKs and enroll again. */
+void enroll_again(struct job *j);
+void enroll_on_identity(const struct https_result *res, void *arg);
+void enroll_on_ak(const struct https_result *res, void *arg);
+void enroll_on_activate(const struct https_result *res, void *arg);
+
+/* --- appraise.c --- */
+
+/* Issue a nonce and ask for a quote over the host policy's selection. */
+void quote_start(struct job *j);
+void appraise_on_quote(const struct https_result *res, void *arg);
+
+#endif
