@@ -1,6 +1,5 @@
 /* Operator API (docs/api.md): policies, certified TPM list, alarms, events,
  * tokens, status (handlers of the route table in routes.c) and /metrics. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include "err.h"
 #include "hex.h"
 #include "policy.h"
+#include "textbuf.h"
 #include "api_routes.h"
 
 /* ------------------------------------------------------------------ */
@@ -676,41 +676,8 @@ void api_status(struct api_call *call)
 	                           store_role_name(call->ctx.role)));
 }
 
-struct textbuf {
-	char *p;
-	size_t len, cap;
-	bool failed;
-};
-
-static void tb_printf(struct textbuf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void tb_printf(struct textbuf *b, const char *fmt, ...)
-{
-	if (b->failed)
-		return;
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->failed = true;
-			return;
-		}
-		if (b->p && (size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t ncap = (b->cap ? b->cap * 2 : 4096) + (size_t)n;
-		char *np = realloc(b->p, ncap);
-		if (np == NULL) {
-			b->failed = true;
-			return;
-		}
-		b->p = np;
-		b->cap = ncap;
-	}
-}
+/* The metrics page is small (a few kB); the cap only bounds a runaway. */
+#define METRICS_TEXT_MAX (1u << 20)
 
 static void route_metrics(struct https_request *req, void *arg)
 {
@@ -731,58 +698,59 @@ static void route_metrics(struct https_request *req, void *arg)
 		open_alarms = al->n;
 		store_alarm_list_free(al);
 	}
-	struct textbuf b = {0};
-	tb_printf(&b, "# HELP attest_hosts Hosts by trust and connection state.\n"
-	              "# TYPE attest_hosts gauge\n");
+	struct textbuf b;
+	textbuf_growable(&b, METRICS_TEXT_MAX);
+	textbuf_add(&b, "# HELP attest_hosts Hosts by trust and connection state.\n"
+	                "# TYPE attest_hosts gauge\n");
 	for (int t = 0; t < 3; t++)
 		for (int k = 0; k < 3; k++)
-			tb_printf(&b, "attest_hosts{trust=\"%s\",connection=\"%s\"} %lld\n",
-			          store_trust_name((enum store_trust)t),
-			          store_conn_name((enum store_conn)k), (long long)c.matrix[t][k]);
+			textbuf_add(&b, "attest_hosts{trust=\"%s\",connection=\"%s\"} %lld\n",
+			            store_trust_name((enum store_trust)t),
+			            store_conn_name((enum store_conn)k), (long long)c.matrix[t][k]);
 	const struct verifier_metrics *m = &v->m;
-	tb_printf(&b,
-	          "# HELP attest_attestations_total Attestations finished, by result.\n"
-	          "# TYPE attest_attestations_total counter\n"
-	          "attest_attestations_total{result=\"green\"} %llu\n"
-	          "attest_attestations_total{result=\"red\"} %llu\n"
-	          "attest_attestations_total{result=\"unknown\"} %llu\n"
-	          "attest_attestations_total{result=\"error\"} %llu\n"
-	          "# HELP attest_enrollments_total Enrollments, by result.\n"
-	          "# TYPE attest_enrollments_total counter\n"
-	          "attest_enrollments_total{result=\"ok\"} %llu\n"
-	          "attest_enrollments_total{result=\"failed\"} %llu\n",
-	          (unsigned long long)m->attest_green, (unsigned long long)m->attest_red,
-	          (unsigned long long)m->attest_unknown, (unsigned long long)m->attest_error,
-	          (unsigned long long)m->enroll_ok, (unsigned long long)m->enroll_failed);
-	tb_printf(&b, "# HELP attest_attestation_duration_seconds Request to verdict.\n"
-	              "# TYPE attest_attestation_duration_seconds histogram\n");
+	textbuf_add(&b,
+	            "# HELP attest_attestations_total Attestations finished, by result.\n"
+	            "# TYPE attest_attestations_total counter\n"
+	            "attest_attestations_total{result=\"green\"} %llu\n"
+	            "attest_attestations_total{result=\"red\"} %llu\n"
+	            "attest_attestations_total{result=\"unknown\"} %llu\n"
+	            "attest_attestations_total{result=\"error\"} %llu\n"
+	            "# HELP attest_enrollments_total Enrollments, by result.\n"
+	            "# TYPE attest_enrollments_total counter\n"
+	            "attest_enrollments_total{result=\"ok\"} %llu\n"
+	            "attest_enrollments_total{result=\"failed\"} %llu\n",
+	            (unsigned long long)m->attest_green, (unsigned long long)m->attest_red,
+	            (unsigned long long)m->attest_unknown, (unsigned long long)m->attest_error,
+	            (unsigned long long)m->enroll_ok, (unsigned long long)m->enroll_failed);
+	textbuf_add(&b, "# HELP attest_attestation_duration_seconds Request to verdict.\n"
+	                "# TYPE attest_attestation_duration_seconds histogram\n");
 	const double *bounds = metrics_hist_bounds();
 	uint64_t cum = 0;
 	for (int i = 0; i < VERIFIER_HIST_BUCKETS; i++) {
 		cum += m->hist[i];
-		tb_printf(&b, "attest_attestation_duration_seconds_bucket{le=\"%g\"} %llu\n",
-		          bounds[i], (unsigned long long)cum);
+		textbuf_add(&b, "attest_attestation_duration_seconds_bucket{le=\"%g\"} %llu\n",
+		            bounds[i], (unsigned long long)cum);
 	}
 	cum += m->hist[VERIFIER_HIST_BUCKETS];
-	tb_printf(&b,
-	          "attest_attestation_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
-	          "attest_attestation_duration_seconds_sum %.6f\n"
-	          "attest_attestation_duration_seconds_count %llu\n"
-	          "# HELP attest_in_flight Enrollments and attestations in progress.\n"
-	          "# TYPE attest_in_flight gauge\n"
-	          "attest_in_flight %u\n"
-	          "# HELP attest_open_alarms Alarms not cleared.\n"
-	          "# TYPE attest_open_alarms gauge\n"
-	          "attest_open_alarms %zu\n",
-	          (unsigned long long)cum, m->hist_sum, (unsigned long long)m->hist_count,
-	          v->in_flight, open_alarms);
-	if (b.failed) {
-		free(b.p);
+	textbuf_add(&b,
+	            "attest_attestation_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+	            "attest_attestation_duration_seconds_sum %.6f\n"
+	            "attest_attestation_duration_seconds_count %llu\n"
+	            "# HELP attest_in_flight Enrollments and attestations in progress.\n"
+	            "# TYPE attest_in_flight gauge\n"
+	            "attest_in_flight %u\n"
+	            "# HELP attest_open_alarms Alarms not cleared.\n"
+	            "# TYPE attest_open_alarms gauge\n"
+	            "attest_open_alarms %zu\n",
+	            (unsigned long long)cum, m->hist_sum, (unsigned long long)m->hist_count,
+	            v->in_flight, open_alarms);
+	if (b.nomem || b.buf == NULL) {
+		textbuf_free(&b);
 		https_reply_error(req, 500, "INTERNAL", "out of memory");
 		return;
 	}
-	https_reply_bytes(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.p, b.len);
-	free(b.p);
+	https_reply_bytes(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.buf, b.len);
+	textbuf_free(&b);
 }
 
 static void route_api_fallback(struct https_request *req, void *arg)
