@@ -28,6 +28,24 @@ static void enroll_failed_metric(struct job *j)
 	j->v->m.enroll_failed++;
 }
 
+/* The agent's answer to an enrollment step: true for a 200 to go on with.
+ * Otherwise the job has ended here: no answer, the TPM timed out (the host
+ * is not_responding), or the agent answered an error (red code). */
+static bool enroll_answer(struct job *j, const struct https_result *res, const char *code)
+{
+	if (!job_answer_ok(j, res))
+		return false;
+	if (res->status == 200)
+		return true;
+	char m[700], acode[64];
+	job_agent_error(res, m, sizeof m, acode, sizeof acode);
+	if (!job_tpm_timeout(j, res, acode, m)) {
+		enroll_failed_metric(j);
+		job_red(j, code, m, NULL, NULL);
+	}
+	return false;
+}
+
 /* Check the EK certificates the agent read from NV. Fills summary (JSON
  * object, consumed) and returns 1 if one chains to the certified list and
  * carries the EK, 0 if none does (code and msg say why), or a negative
@@ -165,17 +183,8 @@ void enroll_on_activate(const struct https_result *res, void *arg)
 {
 	struct job *j = arg;
 	struct verifier *v = j->v;
-	if (!job_answer_ok(j, res))
+	if (!enroll_answer(j, res, REASON_AK_ACTIVATION_FAILED))
 		return;
-	char m[700], code[64];
-	if (res->status != 200) {
-		job_agent_error(res, m, sizeof m, code, sizeof code);
-		if (job_tpm_timeout(j, res, code, m))
-			return;
-		enroll_failed_metric(j);
-		job_red(j, REASON_AK_ACTIVATION_FAILED, m, NULL, NULL);
-		return;
-	}
 	uint8_t sec[AGENT_ANSWER_SECRET_MAX];
 	size_t sl = 0;
 	bool ok = agent_answer_activate(res->body, res->body_len, sec, &sl) == 0 &&
@@ -218,17 +227,8 @@ void enroll_on_activate(const struct https_result *res, void *arg)
 void enroll_on_ak(const struct https_result *res, void *arg)
 {
 	struct job *j = arg;
-	if (!job_answer_ok(j, res))
+	if (!enroll_answer(j, res, REASON_AGENT_ERROR))
 		return;
-	char m[700], code[64];
-	if (res->status != 200) {
-		job_agent_error(res, m, sizeof m, code, sizeof code);
-		if (job_tpm_timeout(j, res, code, m))
-			return;
-		enroll_failed_metric(j);
-		job_red(j, REASON_AGENT_ERROR, m, NULL, NULL);
-		return;
-	}
 	TPMT_PUBLIC ak;
 	char am[AGENT_ANSWER_MSG_SIZE];
 	free(j->ak_public);
@@ -420,17 +420,9 @@ static void identity_trust(struct job *j, struct agent_identity *id, int64_t now
 void enroll_on_identity(const struct https_result *res, void *arg)
 {
 	struct job *j = arg;
-	if (!job_answer_ok(j, res))
+	if (!enroll_answer(j, res, REASON_AGENT_ERROR))
 		return;
-	char m[700], code[64];
-	if (res->status != 200) {
-		job_agent_error(res, m, sizeof m, code, sizeof code);
-		if (job_tpm_timeout(j, res, code, m))
-			return;
-		enroll_failed_metric(j);
-		job_red(j, REASON_AGENT_ERROR, m, NULL, NULL);
-		return;
-	}
+	char m[700];
 	struct agent_identity id;
 	char am[AGENT_ANSWER_MSG_SIZE];
 	int rc = agent_answer_identity(res->body, res->body_len, &id, am);
