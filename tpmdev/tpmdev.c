@@ -517,12 +517,12 @@ static TSS2_RC tcti_start(const char *conf, unsigned ms, TSS2_TCTI_CONTEXT **ret
 	}
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->cv, NULL);
-	pthread_attr_t attr;
+	/* Joinable: a start that ends in time is joined, so its stack is free
+	 * for the next one and the agent's memory does not depend on how fast
+	 * the machine retires threads; a hung one is detached and cleans up
+	 * after itself. */
 	pthread_t th;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	int e = pthread_create(&th, &attr, tcti_start_main, st);
-	pthread_attr_destroy(&attr);
+	int e = pthread_create(&th, NULL, tcti_start_main, st);
 	if (e != 0) {
 		tcti_start_free(st);
 		return TSS2_TCTI_RC_GENERAL_FAILURE;
@@ -545,10 +545,12 @@ static TSS2_RC tcti_start(const char *conf, unsigned ms, TSS2_TCTI_CONTEXT **ret
 		hung_starts++;
 		pthread_mutex_unlock(&hung_mu);
 		pthread_mutex_unlock(&st->mu);
+		pthread_detach(th);
 		*ret_timed_out = true;
 		return TSS2_TCTI_RC_IO_ERROR;
 	}
 	pthread_mutex_unlock(&st->mu);
+	pthread_join(th, NULL);
 	TSS2_RC r = st->r;
 	*ret = st->tcti;
 	tcti_start_free(st);

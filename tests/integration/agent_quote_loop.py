@@ -9,7 +9,7 @@ connection (client certificate = a pinned verifier), for the leak test and
 Prints one line per sample point:
 "after N quotes: rss_kb R private_kb P private_dirty_kb D" (from
 /proc/PID/smaps_rollup: Rss, Private_Clean + Private_Dirty, Private_Dirty;
-the lowest of three readings over 300 ms of idleness). Private_Clean counts
+each the lowest of 15 readings over 1.5 s of idleness). Private_Clean counts
 library pages no other process maps at that moment, so it moves with what
 else runs on the machine; Private_Dirty is the process's own. At the
 end "latency_ms min M median M p99 M max M". Exits 1 on any answer that is
@@ -79,13 +79,16 @@ def main():
             print("quote %d: HTTP %d %s" % (i, r.status, data[:200]), file=sys.stderr)
             return 1
         if i in samples and args.pid:
-            # idle figures: the lowest of a few readings over 300 ms, so a
-            # reading does not catch a connection's buffers in flight
+            # idle figures: the agent trims its free pages 200 ms after its
+            # last job, and a loaded machine may run that late; read every
+            # 100 ms for 1.5 s and keep the lowest of each figure, so a
+            # reading neither catches a connection's buffers in flight nor
+            # comes before the trim
             readings = []
-            for _ in range(3):
+            for _ in range(15):
                 time.sleep(0.1)
                 readings.append(memory(args.pid))
-            rss, priv, dirty = min(readings, key=lambda m: m[1])
+            rss, priv, dirty = (min(m[k] for m in readings) for k in range(3))
             print("after %d quotes: rss_kb %d private_kb %d private_dirty_kb %d" %
                   (i, rss, priv, dirty), flush=True)
     lat.sort()
