@@ -622,52 +622,16 @@ void api_token_remove(struct api_call *c)
 /* ------------------------------------------------------------------ */
 /* status and metrics */
 
-struct counts {
-	int64_t total, trust[3], conn[3], matrix[3][3];
-};
-
-static int count_hosts(struct verifier *v, struct counts *c)
-{
-	memset(c, 0, sizeof *c);
-	uint64_t off = 0;
-	for (;;) {
-		struct store_host_list *hl = NULL;
-		struct store_page pg = {.limit = STORE_PAGE_MAX, .offset = off};
-		int rc = store_host_list(v->store, &pg, &hl);
-		if (rc < 0)
-			return rc;
-		for (size_t i = 0; i < hl->n; i++) {
-			unsigned t = (unsigned)hl->v[i].trust % 3,
-			         k = (unsigned)hl->v[i].connection % 3;
-			c->total++;
-			c->trust[t]++;
-			c->conn[k]++;
-			c->matrix[t][k]++;
-		}
-		size_t n = hl->n;
-		store_host_list_free(hl);
-		if (n < STORE_PAGE_MAX)
-			return 0;
-		off += n;
-	}
-}
-
 void api_status(struct api_call *call)
 {
 	struct verifier *v = call->v;
 	struct https_request *req = call->req;
-	struct counts c;
-	if (count_hosts(v, &c) < 0) {
+	struct store_host_tally c;
+	if (store_host_tally(v->store, &c) < 0) {
 		api_store_error(v, req, ATTEST_E_IO, "hosts");
 		return;
 	}
-	json_t *hosts = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "total", (json_int_t)c.total,
-	                          "green", (json_int_t)c.trust[STORE_TRUST_GREEN], "red",
-	                          (json_int_t)c.trust[STORE_TRUST_RED], "unknown",
-	                          (json_int_t)c.trust[STORE_TRUST_UNKNOWN], "connected",
-	                          (json_int_t)c.conn[STORE_CONN_CONNECTED], "disconnected",
-	                          (json_int_t)c.conn[STORE_CONN_DISCONNECTED], "not_responding",
-	                          (json_int_t)c.conn[STORE_CONN_NOT_RESPONDING]);
+	json_t *hosts = api_tally_json(&c);
 	https_reply_json(req, 200,
 	                 json_pack("{s:s,s:s,s:s,s:s,s:o,s:I,s:s}", "version", ATTEST_VERSION,
 	                           "instance", v->cfg.instance, "thumbprint", v->id->thumbprint,
@@ -685,8 +649,8 @@ static void route_metrics(struct https_request *req, void *arg)
 	struct api_ctx ctx;
 	if (!api_auth(v, req, false, false, &ctx))
 		return;
-	struct counts c;
-	if (count_hosts(v, &c) < 0) {
+	struct store_host_tally c;
+	if (store_host_tally(v->store, &c) < 0) {
 		https_reply_error(req, 500, "INTERNAL", "database failure");
 		return;
 	}

@@ -28,6 +28,8 @@ void api_host_attest(struct api_call *c);
 void api_host_disconnect(struct api_call *c);
 void api_host_reconnect(struct api_call *c);
 void api_reasons(struct api_call *c);
+/* The whole fleet's counts per state ({"total", "green", ..., "not_responding"}). */
+json_t *api_tally_json(const struct store_host_tally *t);
 
 /* api_admin.c */
 void api_policies_list(struct api_call *c);

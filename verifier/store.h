@@ -169,6 +169,48 @@ int store_host_with_ek(struct store *s, const uint8_t *ek_public, size_t len, in
 int store_host_list(struct store *s, const struct store_page *page, struct store_host_list **ret);
 int store_host_count(struct store *s, int64_t *ret);
 
+/* The fleet view's query (GET /api/v1/hosts): filter, sort and page in SQL.
+ * Every sort ends with the host name, so the order is total and a page
+ * boundary never repeats or skips a host. */
+enum store_host_sort {
+	STORE_SORT_NAME = 0,
+	STORE_SORT_TRUST,         /* red, unknown, green; then connection, name */
+	STORE_SORT_CONNECTION,    /* not_responding, disconnected, connected; then trust, name */
+	STORE_SORT_LAST_ATTESTED, /* never first; then name */
+	STORE_SORT_LAST_SEEN,     /* never first; then name */
+	STORE_SORT_ADDRESS,       /* then name */
+};
+#define STORE_QUERY_TEXT_MAX 255 /* bytes of the name/address substring */
+
+struct store_host_query {
+	bool by_trust; /* only hosts whose trust is `trust` */
+	enum store_trust trust;
+	bool by_conn; /* only hosts whose connection is `conn` */
+	enum store_conn conn;
+	const char *text; /* NULL or "": any; else a substring of the name or the address,
+	                     ASCII letters matched without case; no control characters */
+	enum store_host_sort sort;
+	bool desc; /* every sort key reversed */
+};
+
+/* One page of the hosts q selects (NULL: all, by name) and *ret_total (may
+ * be NULL), how many hosts it selects in all; both read in one transaction.
+ * ATTEST_E_ARG / ATTEST_E_LIMIT for a bad sort or text. */
+int store_host_query(struct store *s, const struct store_host_query *q,
+                     const struct store_page *page, struct store_host_list **ret,
+                     int64_t *ret_total);
+/* The sort's word in the API ("name", "trust", "connection", "last_attested",
+ * "last_seen", "address"); parse returns ATTEST_E_ARG for other text. */
+const char *store_host_sort_name(enum store_host_sort sort);
+int store_host_sort_parse(const char *s, enum store_host_sort *ret);
+
+/* Hosts per state, the whole fleet, from one aggregate query (no row is
+ * read into memory): indexes are enum store_trust / enum store_conn. */
+struct store_host_tally {
+	int64_t total, trust[3], conn[3], matrix[3][3]; /* matrix[trust][conn] */
+};
+int store_host_tally(struct store *s, struct store_host_tally *ret);
+
 /* Delete a host with its AKs, nonces, results and alarms; its events stay
  * (with the host's name). ATTEST_E_NOTFOUND if absent. */
 int store_host_remove(struct store *s, int64_t id);

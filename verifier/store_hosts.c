@@ -6,6 +6,7 @@
 #include "err.h"
 #include "hex.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +256,207 @@ int store_host_list(struct store *s, const struct store_page *page, struct store
 int store_host_count(struct store *s, int64_t *ret)
 {
 	return store_query_int(s, "SELECT COUNT(*) FROM hosts", NULL, 0, ret);
+}
+
+/* ------------------------------------------------------------------ */
+/* The fleet view's query */
+
+static const char *const sort_names[] = {"name",          "trust",     "connection",
+                                         "last_attested", "last_seen", "address"};
+
+/* Severity ranks: the worst state sorts first. */
+#define TRUST_RANK "CASE hosts.trust_state WHEN 'red' THEN 0 WHEN 'unknown' THEN 1 ELSE 2 END"
+#define CONN_RANK                                                                                  \
+	"CASE hosts.conn_state WHEN 'not_responding' THEN 0 WHEN 'disconnected' THEN 1 ELSE 2 END"
+
+/* The sort keys of each order; the last is always the (unique) name. */
+static const char *const sort_keys[][4] = {
+    [STORE_SORT_NAME] = {"hosts.name", NULL},
+    [STORE_SORT_TRUST] = {TRUST_RANK, CONN_RANK, "hosts.name", NULL},
+    [STORE_SORT_CONNECTION] = {CONN_RANK, TRUST_RANK, "hosts.name", NULL},
+    [STORE_SORT_LAST_ATTESTED] = {"COALESCE(hosts.last_attested, 0)", "hosts.name", NULL},
+    [STORE_SORT_LAST_SEEN] = {"COALESCE(hosts.last_seen, 0)", "hosts.name", NULL},
+    [STORE_SORT_ADDRESS] = {"hosts.address", "hosts.name", NULL},
+};
+
+const char *store_host_sort_name(enum store_host_sort sort)
+{
+	return (unsigned)sort < sizeof sort_names / sizeof sort_names[0] ? sort_names[sort]
+	                                                                 : "name";
+}
+
+int store_host_sort_parse(const char *s, enum store_host_sort *ret)
+{
+	for (size_t i = 0; s && i < sizeof sort_names / sizeof sort_names[0]; i++) {
+		if (strcmp(s, sort_names[i]) == 0) {
+			*ret = (enum store_host_sort)i;
+			return 0;
+		}
+	}
+	return ATTEST_E_ARG;
+}
+
+/* The LIKE pattern for a substring: '%' + text with ASCII letters lowered
+ * and \, %, _ escaped + '%'. NULL on bad text (message set in s). */
+static char *like_pattern(struct store *s, const char *text, int *rc)
+{
+	size_t n = strlen(text);
+	if (n > STORE_QUERY_TEXT_MAX) {
+		*rc = store_fail(s, ATTEST_E_LIMIT, "search text is longer than 255 bytes");
+		return NULL;
+	}
+	char *p = malloc(2 * n + 3), *o = p;
+	if (!p) {
+		*rc = ATTEST_E_NOMEM;
+		return NULL;
+	}
+	*o++ = '%';
+	for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+		if (*c < 0x20 || *c == 0x7f) {
+			free(p);
+			*rc =
+			    store_fail(s, ATTEST_E_ARG, "search text contains a control character");
+			return NULL;
+		}
+		if (*c == '\\' || *c == '%' || *c == '_')
+			*o++ = '\\';
+		*o++ = (char)(*c >= 'A' && *c <= 'Z' ? *c + ('a' - 'A') : *c);
+	}
+	*o++ = '%';
+	*o = '\0';
+	return p;
+}
+
+/* Append printf text to buf (size cap); false if it did not fit. */
+static bool sql_add(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static bool sql_add(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf + *len, cap - *len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= cap - *len)
+		return false;
+	*len += (size_t)n;
+	return true;
+}
+
+#define QUERY_SQL_MAX 2048
+
+int store_host_query(struct store *s, const struct store_host_query *q,
+                     const struct store_page *page, struct store_host_list **ret,
+                     int64_t *ret_total)
+{
+	static const struct store_host_query all = {.sort = STORE_SORT_NAME};
+	int64_t limit, offset;
+	int rc = store_check_page(s, page, &limit, &offset);
+	if (rc)
+		return rc;
+	if (!q)
+		q = &all;
+	if ((unsigned)q->sort >= sizeof sort_keys / sizeof sort_keys[0])
+		return store_fail(s, ATTEST_E_ARG, "unknown sort");
+	if ((q->by_trust && (unsigned)q->trust > STORE_TRUST_RED) ||
+	    (q->by_conn && (unsigned)q->conn > STORE_CONN_NOT_RESPONDING))
+		return store_fail(s, ATTEST_E_ARG, "unknown state");
+	char *pattern = NULL;
+	if (q->text && *q->text && !(pattern = like_pattern(s, q->text, &rc)))
+		return rc;
+
+	/* The WHERE clause names only the filters given (so an index on the
+	 * state can serve it); values are bound, never written into the SQL. */
+	struct store_value p[5];
+	size_t np = 0, wl = 0, ol = 0;
+	char where[512] = "", order[512] = "", sql[QUERY_SQL_MAX];
+	bool ok = true;
+	if (q->by_trust) {
+		p[np++] = V_TEXT(store_trust_name(q->trust));
+		ok = ok && sql_add(where, sizeof where, &wl, " AND hosts.trust_state = $%zu", np);
+	}
+	if (q->by_conn) {
+		p[np++] = V_TEXT(store_conn_name(q->conn));
+		ok = ok && sql_add(where, sizeof where, &wl, " AND hosts.conn_state = $%zu", np);
+	}
+	if (pattern) {
+		p[np++] = V_TEXT(pattern);
+		ok = ok && sql_add(where, sizeof where, &wl,
+		                   " AND (lower(hosts.name) LIKE $%zu ESCAPE '\\' OR "
+		                   "lower(hosts.address) LIKE $%zu ESCAPE '\\')",
+		                   np, np);
+	}
+	for (size_t i = 0; sort_keys[q->sort][i]; i++)
+		ok = ok && sql_add(order, sizeof order, &ol, "%s%s%s", i ? ", " : "",
+		                   sort_keys[q->sort][i], q->desc ? " DESC" : "");
+	/* The page's ids first, then the full rows of those only: the
+	 * per-row subqueries of HOST_COLS run for one page, not the fleet. */
+	size_t sl = 0;
+	ok = ok && sql_add(sql, sizeof sql, &sl,
+	                   "SELECT " HOST_COLS " FROM hosts WHERE hosts.id IN (SELECT hosts.id "
+	                   "FROM hosts WHERE 1 = 1%s ORDER BY %s LIMIT $%zu OFFSET $%zu) "
+	                   "ORDER BY %s",
+	                   where, order, np + 1, np + 2, order);
+	if (!ok) {
+		free(pattern);
+		return store_fail(s, ATTEST_E_LIMIT, "host query too long");
+	}
+	struct store_rows *rows = NULL;
+	int64_t total = 0;
+	if ((rc = store_tx_begin(s, false))) {
+		free(pattern);
+		return rc;
+	}
+	if (ret_total) {
+		char count[QUERY_SQL_MAX];
+		snprintf(count, sizeof count, "SELECT COUNT(*) FROM hosts WHERE 1 = 1%s", where);
+		rc = store_query_int(s, count, p, np, &total);
+	}
+	if (rc == 0) {
+		p[np] = V_INT(limit);
+		p[np + 1] = V_INT(offset);
+		rc = store_query(s, sql, p, np + 2, (size_t)limit, &rows);
+	}
+	free(pattern);
+	if (rc == 0)
+		rc = store_tx_commit(s);
+	else
+		store_tx_rollback(s);
+	if (rc == 0)
+		rc = hosts_from_rows(rows, ret);
+	store_rows_free(rows);
+	if (rc == 0 && ret_total)
+		*ret_total = total;
+	return rc;
+}
+
+int store_host_tally(struct store *s, struct store_host_tally *ret)
+{
+	struct store_rows *rows = NULL;
+	/* At most 3 x 3 groups. */
+	int rc = store_query(s,
+	                     "SELECT hosts.trust_state, hosts.conn_state, COUNT(*) FROM hosts "
+	                     "GROUP BY hosts.trust_state, hosts.conn_state",
+	                     NULL, 0, 9, &rows);
+	if (rc)
+		return rc;
+	struct store_host_tally t;
+	memset(&t, 0, sizeof t);
+	for (size_t r = 0; r < rows->nrows; r++) {
+		enum store_trust tr = STORE_TRUST_UNKNOWN;
+		enum store_conn cn = STORE_CONN_DISCONNECTED;
+		const struct store_cell *c = &rows->cells[r * rows->ncols];
+		/* Unknown words count as the safe default, as decode_host() reads them. */
+		(void)store_trust_parse(c[0].type == STORE_V_TEXT ? (const char *)c[0].p : "", &tr);
+		(void)store_conn_parse(c[1].type == STORE_V_TEXT ? (const char *)c[1].p : "", &cn);
+		int64_t n = store_cell_int(rows, r, 2);
+		t.total += n;
+		t.trust[tr] += n;
+		t.conn[cn] += n;
+		t.matrix[tr][cn] += n;
+	}
+	store_rows_free(rows);
+	*ret = t;
+	return 0;
 }
 
 /* Run an UPDATE/DELETE of one host: ATTEST_E_NOTFOUND if no row changed. */
