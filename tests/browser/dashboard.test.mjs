@@ -20,6 +20,8 @@ const VIEWER = env('DASH_VIEWER');
 const SHOTS = env('DASH_SHOTS');
 const SIM = env('DASH_SIM');
 const GOOD_DIR = env('DASH_GOOD_DIR');
+const FLEETLIB = env('DASH_FLEETLIB'); // tests/integration/fleetlib.sh
+const DB = env('DASH_DB');             // the verifier's database (SQLite path or PostgreSQL URL)
 const EXE = process.env.DASH_CHROMIUM || '/usr/bin/chromium';
 const PROFILE = process.env.DASH_PROFILE || mkdtempSync(path.join(tmpdir(), 'attest-chromium-'));
 
@@ -52,6 +54,31 @@ async function signIn(page, token) {
   await page.locator('#top').waitFor({state: 'visible'});
 }
 
+// Poll fn until it returns a truthy value (the views redraw asynchronously).
+async function until(fn, what, ms = 15000) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    last = await fn();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail('timed out waiting for ' + what + ' (last: ' + JSON.stringify(last) + ')');
+}
+
+const rowNames = (page) => page.locator('#fleet-rows tr[data-host]')
+  .evaluateAll((rs) => rs.map((r) => r.dataset.host));
+
+// The fleet table shows exactly the page the API answers for this query.
+async function showsApi(page, query) {
+  const want = (await apiCall('GET', '/hosts?' + query, ADMIN)).body;
+  const names = want.hosts.map((x) => x.name);
+  await until(async () => JSON.stringify(await rowNames(page)) === JSON.stringify(names),
+    'the fleet table to show GET /hosts?' + query);
+  return want;
+}
+const hashOf = (page) => decodeURIComponent(new URL(page.url()).hash);
+
 const errors = [];
 function watch(page, who) {
   page.on('pageerror', (e) => errors.push(`${who}: ${e.message}`));
@@ -82,11 +109,15 @@ test('admin signs in; the fleet shows one green and one red host', async () => {
   await admin.locator('tr[data-host="good"]').waitFor({state: 'detached'});
   assert.equal(await admin.locator('tr[data-host]').count(), 1);
   await admin.locator('#fleet-search').fill('');
+  await admin.locator('tr[data-host="good"]').waitFor();
+  // Filters are asked of the server now: wait for the answer, not the click.
   await admin.locator('[data-count="red"]').click();
+  await admin.locator('tr[data-host="good"]').waitFor({state: 'detached'});
   assert.equal(await admin.locator('tr[data-host]').count(), 1);
   await admin.locator('[data-count="red"]').click();
+  await admin.locator('tr[data-host="good"]').waitFor();
   await admin.locator('#fleet-sort').selectOption('state');
-  assert.equal(await admin.locator('tr[data-host]').first().getAttribute('data-host'), 'nosb');
+  await until(async () => (await rowNames(admin)).join() === 'nosb,good', 'red first');
   await admin.screenshot({path: path.join(SHOTS, 'fleet.png')});
   await admin.setViewportSize({width: 400, height: 800});
   await admin.screenshot({path: path.join(SHOTS, 'fleet-narrow.png'), fullPage: true});
@@ -203,6 +234,89 @@ test('a host turning red appears without a reload', async () => {
   await reason.waitFor();
   assert.match(await reason.innerText(), /PCR 4/);
   assert.ok(await admin.locator('#pcrs tr.diverges[data-pcr="4"]').count() >= 1);
+});
+
+test('a fleet of 252 hosts is paged, filtered and sorted by the server; the URL keeps the view', async () => {
+  const fleet = (...a) => execFileSync('bash', [FLEETLIB, DB, ...a], {stdio: ['ignore', 'ignore', 'inherit']});
+  fleet('fill', '250');
+  const asked = [];
+  const onReq = (r) => { if (r.url().includes('/api/v1/hosts?')) asked.push(new URL(r.url()).searchParams); };
+  admin.on('request', onReq);
+  await admin.goto(URL_ + '/#/fleet');
+  await admin.locator('#fleet-pager[data-page="1"][data-pages="3"]').waitFor();
+  // Default: trust state, red first; one page of 100 of the 252.
+  let r = await showsApi(admin, 'sort=trust&order=asc&limit=100&offset=0');
+  assert.equal(r.total, 252);
+  assert.equal(await admin.locator('#fleet-rows tr[data-host]').count(), 100);
+  assert.equal(await admin.locator('#fleet-rows tr[data-host]').first().getAttribute('data-trust'), 'red');
+  // The tiles count the whole fleet (the server's counts), not the page.
+  for (const k of ['green', 'red', 'unknown', 'connected', 'disconnected', 'not_responding'])
+    assert.equal(await admin.locator(`[data-count="${k}"] .n`).innerText(), String(r.counts[k]), k);
+  assert.equal(r.counts.total, 252);
+  assert.match(await admin.locator('#fleet-summary').innerText(), /252 host\(s\), 1–100 shown/);
+  // Next, next: the server's pages 2 and 3; the last has 52 hosts and no next.
+  await admin.locator('#fleet-pager').getByRole('button', {name: 'Next page'}).click();
+  await admin.locator('#fleet-pager[data-page="2"]').waitFor();
+  assert.match(hashOf(admin), /page=2/);
+  await showsApi(admin, 'sort=trust&order=asc&limit=100&offset=100');
+  await admin.locator('#fleet-pager').getByRole('button', {name: 'Next page'}).click();
+  await admin.locator('#fleet-pager[data-page="3"]').waitFor();
+  r = await showsApi(admin, 'sort=trust&order=asc&limit=100&offset=200');
+  assert.equal(r.hosts.length, 52);
+  assert.ok(await admin.locator('#fleet-pager').getByRole('button', {name: 'Next page'}).isDisabled());
+  // A filter starts again at page 1 and counts its matches.
+  await admin.locator('[data-count="red"]').click();
+  await until(async () => /trust=red/.test(hashOf(admin)) && !/page=/.test(hashOf(admin)), 'trust=red in the URL');
+  r = await showsApi(admin, 'trust=red&sort=trust&order=asc&limit=100&offset=0');
+  assert.ok(r.total >= 25 && r.total <= 27, 'red hosts: ' + r.total);
+  assert.equal(await admin.locator('#fleet-pager').count(), 0);
+  assert.match(await admin.locator('#fleet-summary').innerText(), new RegExp(r.total + ' of 252 host'));
+  await admin.locator('[data-count="red"]').click();
+  await admin.locator('#fleet-search').fill('FLEET-0012');
+  r = await showsApi(admin, 'q=FLEET-0012&sort=trust&order=asc&limit=100&offset=0');
+  assert.equal(r.total, 10);
+  await admin.locator('#fleet-search').fill('');
+  // The Host header sorts by name; pressed again, Z to A.
+  await admin.locator('button.th-sort[data-sort="name"]').click();
+  await showsApi(admin, 'sort=name&order=asc&limit=100&offset=0');
+  await admin.locator('button.th-sort[data-sort="name"]').click();
+  r = await showsApi(admin, 'sort=name&order=desc&limit=100&offset=0');
+  assert.equal(r.hosts[0].name, 'nosb');
+  assert.match(hashOf(admin), /sort=name&order=desc/);
+  // Every request the view made asked the server for one page, never the fleet.
+  admin.off('request', onReq);
+  assert.ok(asked.length > 5, 'requests seen: ' + asked.length);
+  for (const p of asked) assert.equal(p.get('limit'), '100', 'asked for ' + p.toString());
+
+  // The URL is the view: a new tab opened on a link shows that page.
+  const link = URL_ + '/#/fleet?trust=green&connection=connected&sort=last_attested&order=desc&page=2';
+  const t = await ctx.newPage();
+  watch(t, 'link');
+  await t.goto(link);
+  await t.locator('form#signin-form input[name="token"]').fill(VIEWER);
+  await t.getByRole('button', {name: 'Sign in'}).click();
+  await t.locator('#fleet-pager[data-page="2"]').waitFor();
+  r = await showsApi(t, 'trust=green&connection=connected&sort=last_attested&order=desc&limit=100&offset=100');
+  assert.ok(r.hosts.length > 0 && r.hosts.every((x) => x.trust === 'green' && x.connection === 'connected'));
+  assert.equal(await t.locator('#fleet-trust').inputValue(), 'green');
+  assert.equal(await t.locator('#fleet-conn').inputValue(), 'connected');
+  assert.equal(await t.locator('#fleet-sort').inputValue(), 'attested');
+  await t.screenshot({path: path.join(SHOTS, 'fleet-252-filtered.png')});
+  await t.close();
+
+  // A host changing colour moves while the page is shown (no reload): sorted
+  // red first, fleet-00249 turning red joins page 1 and the red tile counts it.
+  await admin.goto(URL_ + '/#/fleet');
+  await admin.locator('#fleet-pager[data-page="1"]').waitFor();
+  await admin.evaluate(() => { window.__sameDocument = 'yes'; });
+  const red0 = Number(await admin.locator('[data-count="red"] .n').innerText());
+  assert.equal(await admin.locator('tr[data-host="fleet-00249"]').count(), 0);
+  fleet('sql', "UPDATE hosts SET trust_state = 'red', updated_at = updated_at + 1 WHERE name = 'fleet-00249'");
+  await admin.locator('tr[data-host="fleet-00249"][data-trust="red"]').waitFor({timeout: 20000});
+  await until(async () => Number(await admin.locator('[data-count="red"] .n').innerText()) === red0 + 1, 'red + 1');
+  await showsApi(admin, 'sort=trust&order=asc&limit=100&offset=0');
+  assert.equal(await admin.evaluate(() => window.__sameDocument), 'yes', 'the page was reloaded');
+  await admin.screenshot({path: path.join(SHOTS, 'fleet-252.png')});
 });
 
 test('sign out forgets the token', async () => {

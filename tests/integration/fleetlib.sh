@@ -1,7 +1,7 @@
 # A synthetic fleet written straight into the verifier's database, for the
-# fleet view's tests and bench (test_hosts_query.sh, test_dashboard.sh,
-# bench_dashboard.sh): hosts with verdicts, as attestation leaves them, without
-# an agent each. Source it after lib.sh and start_verifier (the schema is the
+# fleet view's tests and bench (test_hosts_query.sh, the browser test run by
+# test_dashboard.sh and its bench mode): hosts with verdicts, as attestation
+# leaves them, without an agent each. Source it after lib.sh and start_verifier (the schema is the
 # verifier's); ATTEST_TEST_DB (PostgreSQL) or $work/vd/verifier.db (SQLite).
 #
 #   fleet_fill N [PREFIX]  add N hosts named PREFIX-00001.. (default "fleet"):
@@ -10,8 +10,7 @@
 #     connected; last attested NOW - (i * 7 % 3600) (never when unknown);
 #     address 10.(i / 250).(i % 250).1:4433. Their next attestation is due in
 #     the year 2100, so the verifier leaves them as written.
-#   fleet_expect N VAR     the expected count of VAR (green, red, unknown,
-#     connected, disconnected, not_responding) among hosts 1..N
+#   fleet_db <SQL          run SQL on the database (e.g. turn a host red)
 fleet_sql() {
   local n=$1 prefix=$2 now
   now=$(date +%s)
@@ -35,28 +34,29 @@ FROM seq;
 SQL
 }
 
-fleet_fill() {
-  local n=$1 prefix=${2:-fleet}
-  if [ -n "${ATTEST_TEST_DB:-}" ]; then
-    fleet_sql "$n" "$prefix" | psql -X -q -v ON_ERROR_STOP=1 "$ATTEST_TEST_DB" >/dev/null ||
-      fail "fleet_fill: psql"
-  else
-    { echo ".timeout 10000"; fleet_sql "$n" "$prefix"; } |
-      sqlite3 -batch "$work/vd/verifier.db" || fail "fleet_fill: sqlite3"
-  fi
+# Run the SQL on stdin on the verifier's database: $FLEET_DB if set, else
+# ATTEST_TEST_DB, else $work/vd/verifier.db ("postgres..." URLs go to psql).
+fleet_db() {
+  local db=${FLEET_DB:-${ATTEST_TEST_DB:-$work/vd/verifier.db}}
+  case $db in
+    postgres*) psql -X -q -v ON_ERROR_STOP=1 "$db" >/dev/null;;
+    *) { echo ".timeout 10000"; cat; } | sqlite3 -batch "${db#sqlite:}";;
+  esac
 }
 
-fleet_expect() {
-  local n=$1 what=$2 i c=0
-  for ((i = 1; i <= n; i++)); do
-    case $what in
-      red) ((i % 10 == 0)) && c=$((c + 1));;
-      unknown) ((i % 10 == 1)) && c=$((c + 1));;
-      green) ((i % 10 > 1)) && c=$((c + 1));;
-      not_responding) ((i % 25 == 1)) && c=$((c + 1));;
-      disconnected) ((i % 25 == 2)) && c=$((c + 1));;
-      connected) ((i % 25 > 2 || i % 25 == 0)) && c=$((c + 1));;
-    esac
-  done
-  echo "$c"
+fleet_fill() {
+  local n=$1 prefix=${2:-fleet}
+  fleet_sql "$n" "$prefix" | fleet_db || fail "fleet_fill: writing $n hosts failed"
 }
+
+# As a command (the browser test): fleetlib.sh DB fill N [PREFIX] | fleetlib.sh DB sql SQL
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  set -uo pipefail
+  fail() { echo "fleetlib.sh: $*" >&2; exit 1; }
+  FLEET_DB=$1
+  case ${2:-} in
+    fill) fleet_fill "$3" "${4:-fleet}";;
+    sql) echo "$3" | fleet_db || fail "SQL failed: $3";;
+    *) fail "usage: fleetlib.sh DB fill N [PREFIX] | fleetlib.sh DB sql SQL";;
+  esac
+fi

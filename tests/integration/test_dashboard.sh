@@ -7,7 +7,10 @@
 #   browser  tests/browser/dashboard.test.mjs in headless Chromium
 #            (playwright-core): sign in, fleet states, the red host's reason,
 #            alarm acknowledged by admin and refused for viewer, a host
-#            turning red without a reload; screenshots in $ATTEST_BUILD/screenshots
+#            turning red without a reload; then 250 more hosts written into
+#            the database (fleetlib.sh): the fleet view pages, filters and
+#            sorts on the server, its URL reopens the same view, a host
+#            changing colour moves; screenshots in $ATTEST_BUILD/screenshots
 set -uo pipefail
 bin=${ATTEST_BIN:-build/bin}
 build=${ATTEST_BUILD:-$(dirname "$bin")}
@@ -18,7 +21,7 @@ command -v node >/dev/null || skip "node is not installed (scripts/install-deps.
 chromium=${CHROMIUM:-/usr/bin/chromium}
 [ -x "$chromium" ] || skip "$chromium is not installed (scripts/install-deps.sh)"
 command -v swtpm >/dev/null && command -v swtpm_setup >/dev/null || skip "swtpm not installed"
-for t in jq curl; do command -v $t >/dev/null || skip "$t not installed"; done
+for t in jq curl sqlite3; do command -v $t >/dev/null || skip "$t not installed"; done
 [ -d "$logs" ] || skip "$logs not found (shared test data)"
 for b in attest-sim attest-agent attest-verifier; do
   [ -x "$bin/$b" ] || skip "$bin/$b not built"
@@ -99,7 +102,8 @@ ok "evidence: $(jq '.events|length' <<<"$(api "$admin" GET /api/v1/hosts/nosb/ev
 mkdir -p "$build/screenshots"
 DASH_URL=$url DASH_ADMIN=$admin DASH_VIEWER=$viewer DASH_SIM="$bin/attest-sim" \
   DASH_GOOD_DIR=$good_dir DASH_SHOTS="$build/screenshots" DASH_CHROMIUM=$chromium \
-  DASH_PROFILE="$work/chromium-profile" \
+  DASH_PROFILE="$work/chromium-profile" DASH_FLEETLIB="$here/tests/integration/fleetlib.sh" \
+  DASH_DB="${ATTEST_TEST_DB:-$work/vd/verifier.db}" \
   node --test --test-reporter=spec "$here/tests/browser/dashboard.test.mjs" >"$work/node.out" 2>&1
 rc=$?
 cat "$work/node.out"

@@ -18,7 +18,8 @@
     timer: null,
     refresh: null,     // the current view's refresh function
     busy: false,
-    fleet: {q: '', trust: '', conn: '', sort: 'state'},
+    again: false,      // a refresh was asked for while one ran
+    fleet: null,       // the fleet view's filters, sort and page (from the URL)
     log: {diverging: false, pcr: '', q: ''},
   };
 
@@ -242,18 +243,28 @@
     const l = $('#live');
     if (l) { l.textContent = document.hidden ? 'Paused' : ''; l.className = 'live'; }
   }
+  // One refresh at a time. A refresh asked for while one runs (a filter
+  // changed during a poll) runs right after it, so the view always ends on
+  // the latest request and an older answer never lands last.
   async function refreshNow() {
-    if (!state.refresh || state.busy || !state.token) return;
+    if (!state.refresh || !state.token) return;
+    if (state.busy) { state.again = true; return; }
     // Do not redraw under an open dialog.
     if ($('#dialog').open) return;
     state.busy = true;
     try {
-      await state.refresh();
+      do {
+        state.again = false;
+        const fn = state.refresh;
+        await fn();
+        if (fn !== state.refresh) state.again = !!state.refresh; // the view changed meanwhile
+      } while (state.again && state.token);
       updateAlarmCount();
     } catch (e) {
       if (e.status !== 401) showViewError(e);
     } finally {
       state.busy = false;
+      state.again = false;
     }
   }
   document.addEventListener('visibilitychange', () => {
@@ -287,7 +298,9 @@
   function route() {
     if (!state.token) return;
     const hash = location.hash.replace(/^#\/?/, '');
-    const parts = hash.split('/').map(decodeURIComponent);
+    const qi = hash.indexOf('?');
+    const query = new URLSearchParams(qi < 0 ? '' : hash.slice(qi + 1));
+    const parts = (qi < 0 ? hash : hash.slice(0, qi)).split('/').map(decodeURIComponent);
     const name = parts[0] || 'fleet';
     state.route = parts;
     stamps.clear();
@@ -301,7 +314,7 @@
     const v = views[name] || viewFleet;
     $('#view').replaceChildren();
     state.refresh = null;
-    v(parts.slice(1)).then(() => {
+    v(parts.slice(1), query).then(() => {
       refreshNow();
       startPolling();
     });
@@ -346,62 +359,137 @@
 
   // ---------------------------------------------------------------- fleet
 
-  const TRUST_RANK = {red: 0, unknown: 1, green: 2};
-  const CONN_RANK = {not_responding: 0, disconnected: 1, connected: 2};
+  // The fleet view pages, filters and sorts on the server (GET /api/v1/hosts
+  // with trust, connection, q, sort, order, limit, offset): a refresh fetches
+  // one page of FLEET_PAGE hosts and the fleet's counts, whatever its size.
+  // Its state is in the URL (#/fleet?trust=red&sort=name&page=2), so a
+  // filtered view can be linked and survives a reload.
+  const FLEET_PAGE = 100;
+  // The sort menu's choices: [key, label, API sort, API order].
+  const FLEET_SORTS = [
+    ['state', 'Trust state (red first)', 'trust', 'asc'],
+    ['connection', 'Connection (not responding first)', 'connection', 'asc'],
+    ['attested', 'Last attestation (newest first)', 'last_attested', 'desc'],
+    ['attested-old', 'Last attestation (oldest first)', 'last_attested', 'asc'],
+    ['name', 'Name (A to Z)', 'name', 'asc'],
+    ['name-desc', 'Name (Z to A)', 'name', 'desc'],
+  ];
+  const TRUST_KEYS = ['green', 'red', 'unknown'];
+  const CONN_KEYS = ['connected', 'disconnected', 'not_responding'];
 
-  async function viewFleet() {
+  // The fleet state from the URL's query; unknown values fall back to the
+  // defaults (the server would refuse them).
+  function fleetFromQuery(p) {
+    const sort = FLEET_SORTS.find((s) => s[2] === p.get('sort') && s[3] === (p.get('order') || 'asc')) ||
+      FLEET_SORTS[0];
+    const page = parseInt(p.get('page') || '1', 10);
+    return {
+      q: (p.get('q') || '').slice(0, 255),
+      trust: TRUST_KEYS.includes(p.get('trust')) ? p.get('trust') : '',
+      conn: CONN_KEYS.includes(p.get('connection')) ? p.get('connection') : '',
+      sort: sort[0],
+      page: Number.isSafeInteger(page) && page > 0 ? page : 1,
+    };
+  }
+  // The API query of the fleet state (also the URL's, with page).
+  function fleetQuery(f, withPage) {
+    const s = FLEET_SORTS.find((x) => x[0] === f.sort) || FLEET_SORTS[0];
+    const p = new URLSearchParams();
+    if (f.trust) p.set('trust', f.trust);
+    if (f.conn) p.set('connection', f.conn);
+    if (f.q.trim()) p.set('q', f.q.trim());
+    if (withPage) {
+      if (s !== FLEET_SORTS[0]) { p.set('sort', s[2]); p.set('order', s[3]); }
+      if (f.page > 1) p.set('page', String(f.page));
+    } else {
+      p.set('sort', s[2]);
+      p.set('order', s[3]);
+      p.set('limit', String(FLEET_PAGE));
+      p.set('offset', String((f.page - 1) * FLEET_PAGE));
+    }
+    return p.toString();
+  }
+
+  // Previous / next and "page N of M" for a paged list (pages null: not
+  // known, and there is more); go(page) moves.
+  function pager(id, page, pages, go, label) {
+    return h('nav.pager', {id, 'aria-label': label, 'data-page': page, 'data-pages': pages},
+      h('button', {type: 'button', disabled: page <= 1, onclick: () => go(page - 1),
+        'aria-label': 'Previous page'}, '‹ Previous'),
+      h('span.muted', {'aria-live': 'polite', text: pages != null ? 'Page ' + page + ' of ' + pages : 'Page ' + page}),
+      h('button', {type: 'button', disabled: pages != null && page >= pages, onclick: () => go(page + 1),
+        'aria-label': 'Next page'}, 'Next ›'));
+  }
+
+  async function viewFleet(args, query) {
     document.title = 'Fleet · attest';
-    const f = state.fleet;
+    const f = fleetFromQuery(query);
+    state.fleet = f;
+    let total = 0, searchTimer = null;
     const counts = h('div.counts', {id: 'counts', role: 'group', 'aria-label': 'Hosts per state'});
     const search = h('input', {type: 'search', id: 'fleet-search', name: 'q', placeholder: 'Name or address',
-      value: f.q, oninput: (e) => { f.q = e.target.value; draw(); }});
+      maxlength: 255, value: f.q, oninput: (e) => {
+        clearTimeout(searchTimer);
+        searchTimer = setTimeout(() => { f.q = e.target.value; go(1); }, 250);
+      }});
     const trustSel = select('fleet-trust', [['', 'Any trust state'], ['green', 'Trusted (green)'],
-      ['red', 'Not trusted (red)'], ['unknown', 'Unknown']], f.trust, (v) => { f.trust = v; draw(); });
+      ['red', 'Not trusted (red)'], ['unknown', 'Unknown']], f.trust, (v) => { f.trust = v; go(1); });
     const connSel = select('fleet-conn', [['', 'Any connection'], ['connected', 'Connected'],
-      ['disconnected', 'Disconnected'], ['not_responding', 'Not responding']], f.conn, (v) => { f.conn = v; draw(); });
-    const sortSel = select('fleet-sort', [['state', 'Trust state (red first)'],
-      ['attested', 'Last attestation (newest first)'], ['attested-old', 'Last attestation (oldest first)'],
-      ['name', 'Name']], f.sort, (v) => { f.sort = v; draw(); });
+      ['disconnected', 'Disconnected'], ['not_responding', 'Not responding']], f.conn, (v) => { f.conn = v; go(1); });
+    const sortSel = select('fleet-sort', FLEET_SORTS.map((s) => [s[0], s[1]]), f.sort, (v) => { f.sort = v; go(1); });
     const tbody = h('tbody', {id: 'fleet-rows'});
     const summary = h('p.muted', {id: 'fleet-summary', 'aria-live': 'polite'});
+    const pagers = [h('div'), h('div')];
+    // A header sorts by its column; pressed again, it reverses (where it can).
+    const HEADS = {name: ['name', 'name-desc'], state: ['state'], connection: ['connection'],
+      attested: ['attested', 'attested-old']};
+    function sortHead(label, key) {
+      const keys = HEADS[key];
+      const on = keys.includes(f.sort);
+      return h('button.th-sort', {type: 'button', 'aria-pressed': on ? 'true' : 'false', 'data-sort': key,
+        onclick: () => { f.sort = on && keys.length > 1 ? keys[1 - keys.indexOf(f.sort)] : keys[0]; go(1); }},
+      label, on && f.sort !== keys[0] ? ' ↑' : on ? ' ↓' : '');
+    }
+    const head = h('tr');
+    function drawHead() {
+      head.replaceChildren(
+        h('th', {scope: 'col'}, sortHead('Host', 'name')),
+        h('th', {scope: 'col'}, sortHead('Trust state', 'state')),
+        h('th', {scope: 'col'}, sortHead('Connection', 'connection')),
+        h('th', {scope: 'col'}, sortHead('Last attested', 'attested')),
+        h('th.hide-narrow', {scope: 'col', text: 'Why'}),
+        h('th.hide-narrow', {scope: 'col', text: 'Configuration'}),
+        h('th', {scope: 'col'}, h('span.sr-only', {text: 'Actions'})));
+    }
     $('#view').append(
       h('div.page-head', null, h('h1', {text: 'Fleet'}), summary),
       counts,
       h('form.filters', {role: 'search', onsubmit: (e) => e.preventDefault()},
         field('Search', search), field('Trust', trustSel), field('Connection', connSel),
         field('Sort by', sortSel)),
+      pagers[0],
       h('div.table-wrap', null,
-        h('table.fleet', null,
+        h('table.fleet', {id: 'fleet-table'},
           h('caption.sr-only', {text: 'Hosts with their hardware trust and connection state'}),
-          h('thead', null, h('tr', null,
-            h('th', {scope: 'col'}, sortHead('Host', 'name')),
-            h('th', {scope: 'col'}, sortHead('Trust state', 'state')),
-            h('th', {scope: 'col', text: 'Connection'}),
-            h('th', {scope: 'col'}, sortHead('Last attested', 'attested')),
-            h('th.hide-narrow', {scope: 'col', text: 'Why'}),
-            h('th.hide-narrow', {scope: 'col', text: 'Configuration'}),
-            h('th', {scope: 'col'}, h('span.sr-only', {text: 'Actions'})))),
-          tbody)));
+          h('thead', null, head),
+          tbody)),
+      pagers[1]);
 
-    let hosts = [];
-    function sortHead(label, key) {
-      return h('button.th-sort', {type: 'button', 'aria-pressed': f.sort === key ? 'true' : 'false',
-        onclick: () => { f.sort = key; sortSel.value = key; draw(); }}, label);
+    // A change of filter, sort or page: into the URL (replaced, so Back
+    // leaves the fleet rather than stepping through every keystroke) and
+    // fetched at once.
+    function go(page) {
+      f.page = Math.max(1, page);
+      trustSel.value = f.trust;
+      connSel.value = f.conn;
+      sortSel.value = f.sort;
+      const q = fleetQuery(f, true);
+      history.replaceState(null, '', '#/fleet' + (q ? '?' + q : ''));
+      refreshNow();
     }
-    function draw() {
-      const q = f.q.trim().toLowerCase();
-      let list = hosts.filter((x) => (!f.trust || x.trust === f.trust) && (!f.conn || x.connection === f.conn) &&
-        (!q || x.name.toLowerCase().includes(q) || x.address.toLowerCase().includes(q)));
-      const by = {
-        state: (a, b) => TRUST_RANK[a.trust] - TRUST_RANK[b.trust] || CONN_RANK[a.connection] - CONN_RANK[b.connection] || a.name.localeCompare(b.name),
-        attested: (a, b) => (b.last_attested || 0) - (a.last_attested || 0) || a.name.localeCompare(b.name),
-        'attested-old': (a, b) => (a.last_attested || 0) - (b.last_attested || 0) || a.name.localeCompare(b.name),
-        name: (a, b) => a.name.localeCompare(b.name),
-      }[f.sort] || ((a, b) => a.name.localeCompare(b.name));
-      list = list.slice().sort(by);
-      for (const b of document.querySelectorAll('.th-sort'))
-        b.setAttribute('aria-pressed', 'false');
-      const rows = list.map((x) => {
+
+    function drawRows(r) {
+      const rows = r.hosts.map((x) => {
         const why = (x.reasons && x.reasons[0]) ? x.reasons[0].message : '';
         return h('tr', {'data-host': x.name, 'data-trust': x.trust, 'data-connection': x.connection,
           class: 'row-' + x.trust},
@@ -418,21 +506,26 @@
       });
       if (!rows.length)
         rows.push(h('tr', null, h('td.empty', {colspan: 7,
-          text: hosts.length ? 'No host matches these filters.' : 'No hosts yet. Add one with attestctl host add.'})));
+          text: r.counts.total ? 'No host matches these filters.' : 'No hosts yet. Add one with attestctl host add.'})));
       tbody.replaceChildren(...rows);
-      summary.textContent = list.length === hosts.length ? hosts.length + ' host(s)'
-        : list.length + ' of ' + hosts.length + ' host(s) shown';
+      const pages = Math.max(1, Math.ceil(total / FLEET_PAGE));
+      const first = total ? (f.page - 1) * FLEET_PAGE + 1 : 0;
+      const last = (f.page - 1) * FLEET_PAGE + r.hosts.length;
+      summary.textContent = (total === r.counts.total ? total + ' host(s)'
+        : total + ' of ' + r.counts.total + ' host(s) match') + (pages > 1 ? ', ' + first + '–' + last + ' shown' : '');
+      summary.dataset.total = String(total);
+      for (let i = 0; i < 2; i++)
+        pagers[i].replaceChildren(pages > 1 ? pager('fleet-pager' + (i ? '-bottom' : ''), f.page, pages, go,
+          i ? 'Hosts, pages (bottom)' : 'Hosts, pages') : '');
     }
-    function drawCounts() {
-      const c = {green: 0, red: 0, unknown: 0, connected: 0, disconnected: 0, not_responding: 0};
-      for (const x of hosts) { c[x.trust]++; c[x.connection]++; }
+    function drawCounts(c) {
       const tile = (key, kind, label, ic) => h('button.tile.tile-' + key, {type: 'button',
         'aria-pressed': (kind === 'trust' ? f.trust : f.conn) === key ? 'true' : 'false',
         'data-count': key,
         onclick: () => {
-          if (kind === 'trust') { f.trust = f.trust === key ? '' : key; trustSel.value = f.trust; }
-          else { f.conn = f.conn === key ? '' : key; connSel.value = f.conn; }
-          drawCounts(); draw();
+          if (kind === 'trust') f.trust = f.trust === key ? '' : key;
+          else f.conn = f.conn === key ? '' : key;
+          go(1);
         }}, ic, h('span.n', {text: String(c[key])}), h('span.l', {text: label}));
       counts.replaceChildren(
         tile('green', 'trust', 'Trusted', icon('green')),
@@ -444,16 +537,20 @@
         tile('not_responding', 'conn', 'Not responding', icon('not_responding')));
     }
     state.refresh = async () => {
-      const all = [];
-      for (let off = 0; ; off += 1000) {
-        const r = await api('GET', '/hosts?limit=1000&offset=' + off);
-        all.push(...r.hosts);
-        if (r.hosts.length < 1000) break;
+      let r = await api('GET', '/hosts?' + fleetQuery(f, false));
+      // Past the last page (the fleet shrank, or a filter matches fewer
+      // hosts): show the last page instead of an empty one.
+      const pages = Math.max(1, Math.ceil(r.total / FLEET_PAGE));
+      if (f.page > pages) {
+        f.page = pages;
+        const q = fleetQuery(f, true);
+        history.replaceState(null, '', '#/fleet' + (q ? '?' + q : ''));
+        r = await api('GET', '/hosts?' + fleetQuery(f, false));
       }
       clearViewError();
-      if (!changed('fleet', all)) return;
-      hosts = all;
-      redraw(() => { drawCounts(); draw(); });
+      if (!changed('fleet', [fleetQuery(f, false), r])) return;
+      total = r.total;
+      redraw(() => { drawHead(); drawCounts(r.counts); drawRows(r); });
     };
   }
 
@@ -886,24 +983,33 @@
 
   // ---------------------------------------------------------------- alarms, events
 
+  // Alarms, a page of ALARM_PAGE at a time (the API gives no total: "Next"
+  // is offered while a page comes back full).
+  const ALARM_PAGE = 100;
   async function viewAlarms() {
     document.title = 'Alarms · attest';
     const box = h('div', {id: 'alarms-box'});
-    let filter = 'open';
+    const pagerBox = h('div');
+    let filter = 'open', page = 1;
     const sel = select('alarm-filter', [['open', 'Open'], ['unacked', 'Not acknowledged'], ['all', 'All (with history)']],
-      filter, (v) => { filter = v; refreshNow(); });
+      filter, (v) => { filter = v; page = 1; refreshNow(); });
     const tl = h('div', {id: 'alarm-events'});
     $('#view').append(h('div.page-head', null, h('h1', {text: 'Alarms'}),
       h('p.muted', {text: 'An alarm is raised when a host enters red and cleared when it returns to green.'})),
-    h('form.filters', {onsubmit: (e) => e.preventDefault()}, field('Show', sel)), box,
+    h('form.filters', {onsubmit: (e) => e.preventDefault()}, field('Show', sel)), box, pagerBox,
     h('section.panel', null, h('h2', {text: 'Alarm history'}), tl));
+    const go = (p) => { page = Math.max(1, p); refreshNow(); };
     state.refresh = async () => {
-      const q = filter === 'open' ? '?open=1&limit=1000' : filter === 'unacked' ? '?unacked=1&limit=1000' : '?limit=1000';
+      const q = (filter === 'open' ? '?open=1&' : filter === 'unacked' ? '?unacked=1&' : '?') +
+        'limit=' + ALARM_PAGE + '&offset=' + (page - 1) * ALARM_PAGE;
       const [a, ev] = await Promise.all([api('GET', '/alarms' + q), api('GET', '/events?kind=alarm&limit=30')]);
+      if (!a.alarms.length && page > 1) { page--; return refreshNow(); }
       clearViewError();
-      if (!changed('alarms', [filter, a, ev])) return;
+      if (!changed('alarms', [filter, page, a, ev])) return;
+      const more = a.alarms.length === ALARM_PAGE;
       redraw(() => {
         box.replaceChildren(alarmTable(a.alarms, true, 'alarm-table'));
+        pagerBox.replaceChildren(page > 1 || more ? pager('alarm-pager', page, more ? null : page, go, 'Alarms, pages') : '');
         tl.replaceChildren(ev.events.length ? timeline(ev.events) : h('p.muted', {text: 'Nothing yet.'}));
       });
     };
