@@ -5,6 +5,7 @@
 #                   style check (scripts/style.sh)
 #   make bench      print performance figures
 #   make bench-fleet  the whole service with N simulated hosts (minutes; not in check)
+#   make bench-dashboard  the dashboard's fleet view at DASH_HOSTS hosts (default 10000)
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
 #   make install    install the programs, the agent's systemd unit and the
 #                   (empty) certified TPM list directory under PREFIX
@@ -15,7 +16,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all build build-asan deps check demo bench bench-fleet fuzz clean format install
+.PHONY: all build build-asan deps check demo bench bench-fleet bench-dashboard fuzz clean format install
 
 all: build
 
@@ -45,6 +46,9 @@ bench: build
 
 bench-fleet: build
 	@bash scripts/bench-fleet.sh $(BUILD)
+
+bench-dashboard: build
+	@ATTEST_BIN=$(BUILD)/bin bash tests/integration/test_dashboard.sh --bench $(or $(DASH_HOSTS),10000)
 
 fuzz: deps
 	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTEST_FUZZ=ON >/dev/null

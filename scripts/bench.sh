@@ -72,3 +72,7 @@ else
 fi
 
 bash scripts/bench-agent-tpm.sh "$build"
+
+# The fleet view at 10,000 hosts: API page latency, first paint (about 10 s).
+echo
+ATTEST_BIN="$bin" ATTEST_BUILD="$build" bash tests/integration/test_dashboard.sh --bench 10000

@@ -11,12 +11,46 @@
 #            the database (fleetlib.sh): the fleet view pages, filters and
 #            sorts on the server, its URL reopens the same view, a host
 #            changing colour moves; screenshots in $ATTEST_BUILD/screenshots
+#
+# --bench [N] (make bench-dashboard, scripts/bench.sh): no agents; a verifier
+# serving N hosts (default 10,000) written into its database by fleetlib.sh,
+# then tests/browser/dashboard.bench.mjs prints the API latency of the fleet
+# view's page queries and Chromium's first paint and time to the fleet
+# table. Prints figures, asserts nothing.
 set -uo pipefail
 bin=${ATTEST_BIN:-build/bin}
 build=${ATTEST_BUILD:-$(dirname "$bin")}
 logs=../shared/testdata/eventlogs
 here=$(cd "$(dirname "$0")/../.." && pwd)
 skip() { echo "SKIP: $*"; exit 77; }
+
+if [ "${1:-}" = --bench ]; then
+  hosts=${2:-10000}
+  echo "== dashboard at $hosts hosts (tests/integration/test_dashboard.sh --bench)"
+  skip() { echo "not run: $*"; exit 0; }
+  command -v node >/dev/null || skip "node is not installed"
+  chromium=${CHROMIUM:-/usr/bin/chromium}
+  [ -x "$chromium" ] || skip "$chromium is not installed"
+  for t in jq curl sqlite3; do command -v $t >/dev/null || skip "$t not installed"; done
+  [ -x "$bin/attest-verifier" ] || skip "$bin/attest-verifier not built"
+  [ -f "$here/tests/browser/node_modules/playwright-core/package.json" ] ||
+    skip "playwright-core not installed (scripts/install-deps.sh)"
+  work=$(mktemp -d /tmp/attest-bench-dashboard.XXXXXX)
+  # shellcheck source=lib.sh
+  . "$here/tests/integration/lib.sh"
+  # shellcheck source=fleetlib.sh
+  . "$here/tests/integration/fleetlib.sh"
+  trap 'lib_cleanup; rm -rf "$work"' EXIT
+  mkdir -p "$work/cas"
+  start_verifier
+  t0=$(date +%s%N)
+  fleet_fill "$hosts"
+  echo "fill: $hosts hosts with verdicts written into ${ATTEST_TEST_DB:+PostgreSQL}${ATTEST_TEST_DB:-SQLite} in $((($(date +%s%N) - t0) / 1000000)) ms"
+  DASH_URL=$url DASH_ADMIN=$(tr -d '\n' <"$work/vd/admin.token") DASH_HOSTS=$hosts \
+    DASH_CHROMIUM=$chromium DASH_PROFILE="$work/chromium-profile" \
+    node "$here/tests/browser/dashboard.bench.mjs" || fail "the bench failed"
+  exit 0
+fi
 command -v node >/dev/null || skip "node is not installed (scripts/install-deps.sh)"
 chromium=${CHROMIUM:-/usr/bin/chromium}
 [ -x "$chromium" ] || skip "$chromium is not installed (scripts/install-deps.sh)"
