@@ -45,7 +45,9 @@ if [ "${1:-}" = --bench ]; then
   start_verifier
   t0=$(date +%s%N)
   fleet_fill "$hosts"
-  echo "fill: $hosts hosts with verdicts written into ${ATTEST_TEST_DB:+PostgreSQL}${ATTEST_TEST_DB:-SQLite} in $((($(date +%s%N) - t0) / 1000000)) ms"
+  backend=SQLite
+  [ -n "${ATTEST_TEST_DB:-}" ] && backend=PostgreSQL
+  echo "fill: $hosts hosts with verdicts written into $backend in $((($(date +%s%N) - t0) / 1000000)) ms"
   DASH_URL=$url DASH_ADMIN=$(tr -d '\n' <"$work/vd/admin.token") DASH_HOSTS=$hosts \
     DASH_CHROMIUM=$chromium DASH_PROFILE="$work/chromium-profile" \
     node "$here/tests/browser/dashboard.bench.mjs" || fail "the bench failed"
