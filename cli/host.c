@@ -30,8 +30,12 @@ static void usage(FILE *f)
 	           "      tpm.ek_trust is then operator_key, which the default policy does not\n"
 	           "      accept (docs/operations.md).\n"
 	           "  list [--trust green|red|unknown] [--connection STATE] [--limit N]\n"
+	           "       [--sort KEY] [--desc]\n"
 	           "      One line per host: trust (green, red, unknown), connection state\n"
 	           "      (connected, disconnected, not_responding), last attestation, reasons.\n"
+	           "      Sorted by the verifier: KEY is name (default), trust (red first),\n"
+	           "      connection (not responding first), last_attested, last_seen or\n"
+	           "      address; --desc reverses it.\n"
 	           "  show NAME\n"
 	           "      Everything known about a host: TPM, EK certificate, AK, software\n"
 	           "      versions, why it is not green (with the evidence), recent results.\n"
@@ -547,11 +551,11 @@ static int host_add(int argc, char **argv)
 
 static int host_list(int argc, char **argv)
 {
-	const char *trust = NULL, *conn = NULL, *limit = NULL, *pos[1];
-	const struct client_opt opts[] = {{"--trust", &trust, NULL},
-	                                  {"--connection", &conn, NULL},
-	                                  {"--limit", &limit, NULL},
-	                                  {NULL, NULL, NULL}};
+	const char *trust = NULL, *conn = NULL, *limit = NULL, *sort = NULL, *pos[1];
+	bool desc = false;
+	const struct client_opt opts[] = {{"--trust", &trust, NULL}, {"--connection", &conn, NULL},
+	                                  {"--limit", &limit, NULL}, {"--sort", &sort, NULL},
+	                                  {"--desc", NULL, &desc},   {NULL, NULL, NULL}};
 	int npos;
 	int rc = client_parse("host list", usage, argc, argv, opts, pos, 0, 0, &npos);
 	if (rc != CLIENT_CONTINUE)
@@ -566,6 +570,18 @@ static int host_list(int argc, char **argv)
 		           conn);
 		return CLIENT_EXIT_USAGE;
 	}
+	static const char *const sorts[] = {"name",          "trust",     "connection",
+	                                    "last_attested", "last_seen", "address"};
+	bool sort_ok = sort == NULL;
+	for (size_t k = 0; sort && k < sizeof sorts / sizeof sorts[0]; k++)
+		sort_ok = sort_ok || strcmp(sort, sorts[k]) == 0;
+	if (!sort_ok) {
+		client_err(
+		    "--sort is name, trust, connection, last_attested, last_seen or address, "
+		    "not \"%s\"",
+		    sort);
+		return CLIENT_EXIT_USAGE;
+	}
 	unsigned long lim = 0;
 	if (limit && client_parse_uint(limit, 1, 1000, &lim) < 0) {
 		client_err("--limit wants a number from 1 to 1000, not \"%s\"", limit);
@@ -575,9 +591,10 @@ static int host_list(int argc, char **argv)
 	int64_t total = 0;
 	for (uint64_t off = 0;;) {
 		char path[256];
-		snprintf(path, sizeof path, "/hosts?limit=%lu&offset=%llu%s%s%s%s",
+		snprintf(path, sizeof path, "/hosts?limit=%lu&offset=%llu%s%s%s%s&sort=%s&order=%s",
 		         lim ? lim : 1000ul, (unsigned long long)off, trust ? "&trust=" : "",
-		         trust ? trust : "", conn ? "&connection=" : "", conn ? conn : "");
+		         trust ? trust : "", conn ? "&connection=" : "", conn ? conn : "",
+		         sort ? sort : "name", desc ? "desc" : "asc");
 		json_t *j = NULL;
 		rc = client_request("GET", path, NULL, 0, &j);
 		if (rc != 0) {
