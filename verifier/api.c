@@ -488,6 +488,23 @@ void api_hosts_list(struct api_call *c)
 	struct store_host_query q;
 	if (!api_page(req, &pg) || !hosts_query(req, &q))
 		return;
+	/* policy=NAME: the hosts judged against that policy. */
+	const char *policy = https_request_query(req, "policy");
+	if (policy) {
+		struct store_policy *p = NULL;
+		int prc = store_policy_get_by_name(v->store, policy, &p);
+		if (prc == ATTEST_E_NOTFOUND || prc == ATTEST_E_ARG || prc == ATTEST_E_LIMIT) {
+			bad_parameter(req, "query parameter policy names no policy");
+			return;
+		}
+		if (prc < 0) {
+			api_store_error(v, req, prc, "policy");
+			return;
+		}
+		q.policy_id = p->id;
+		q.policy_default = p->is_default;
+		store_policy_free(p);
+	}
 	struct store_host_list *hl = NULL;
 	struct store_host_tally tally;
 	int64_t total = 0;

@@ -187,8 +187,11 @@ struct store_host_query {
 	enum store_trust trust;
 	bool by_conn; /* only hosts whose connection is `conn` */
 	enum store_conn conn;
-	const char *text; /* NULL or "": any; else a substring of the name or the address,
-	                     ASCII letters matched without case; no control characters */
+	const char *text;  /* NULL or "": any; else a substring of the name or the address,
+	                      ASCII letters matched without case; no control characters */
+	int64_t policy_id; /* > 0: only hosts judged against that policy: assigned to it,
+	                      or unassigned when policy_default says it is the default */
+	bool policy_default;
 	enum store_host_sort sort;
 	bool desc; /* every sort key reversed */
 };

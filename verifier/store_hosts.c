@@ -358,7 +358,7 @@ int store_host_query(struct store *s, const struct store_host_query *q,
 	if ((unsigned)q->sort >= sizeof sort_keys / sizeof sort_keys[0])
 		return store_fail(s, ATTEST_E_ARG, "unknown sort");
 	if ((q->by_trust && (unsigned)q->trust > STORE_TRUST_RED) ||
-	    (q->by_conn && (unsigned)q->conn > STORE_CONN_NOT_RESPONDING))
+	    (q->by_conn && (unsigned)q->conn > STORE_CONN_NOT_RESPONDING) || q->policy_id < 0)
 		return store_fail(s, ATTEST_E_ARG, "unknown state");
 	char *pattern = NULL;
 	if (q->text && *q->text && !(pattern = like_pattern(s, q->text, &rc)))
@@ -366,7 +366,7 @@ int store_host_query(struct store *s, const struct store_host_query *q,
 
 	/* The WHERE clause names only the filters given (so an index on the
 	 * state can serve it); values are bound, never written into the SQL. */
-	struct store_value p[5];
+	struct store_value p[6];
 	size_t np = 0, wl = 0, ol = 0;
 	char where[512] = "", order[512] = "", sql[QUERY_SQL_MAX];
 	bool ok = true;
@@ -377,6 +377,14 @@ int store_host_query(struct store *s, const struct store_host_query *q,
 	if (q->by_conn) {
 		p[np++] = V_TEXT(store_conn_name(q->conn));
 		ok = ok && sql_add(where, sizeof where, &wl, " AND hosts.conn_state = $%zu", np);
+	}
+	if (q->policy_id > 0) {
+		p[np++] = V_INT(q->policy_id);
+		ok = ok && sql_add(where, sizeof where, &wl,
+		                   q->policy_default
+		                       ? " AND (hosts.policy_id = $%zu OR hosts.policy_id IS NULL)"
+		                       : " AND hosts.policy_id = $%zu",
+		                   np);
 	}
 	if (pattern) {
 		p[np++] = V_TEXT(pattern);

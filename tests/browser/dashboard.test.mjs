@@ -304,6 +304,24 @@ test('a fleet of 252 hosts is paged, filtered and sorted by the server; the URL 
   await t.screenshot({path: path.join(SHOTS, 'fleet-252-filtered.png')});
   await t.close();
 
+  // Approved configurations count their hosts on the server and link to
+  // the fleet view filtered by the policy.
+  await admin.goto(URL_ + '/#/policies');
+  const def = admin.locator('#policy-table tr[data-policy="default"]');
+  await def.waitFor();
+  assert.equal(await def.getAttribute('data-hosts'), '252');
+  await def.getByRole('link', {name: '247 more'}).click();
+  await admin.locator('#fleet-policy[data-policy="default"]').waitFor();
+  assert.match(hashOf(admin), /policy=default/);
+  r = await showsApi(admin, 'policy=default&sort=trust&order=asc&limit=100&offset=0');
+  assert.equal(r.total, 252);
+  await admin.locator('#fleet-policy').click(); // removes the filter
+  await until(async () => !/policy=/.test(hashOf(admin)), 'the policy filter removed');
+  await admin.goto(URL_ + '/#/policy/default');
+  await admin.locator('#policy-hosts[data-hosts="252"]').waitFor();
+  assert.equal(await admin.locator('#policy-hosts li[data-host]').count(), 100);
+  assert.equal(await admin.locator('#policy-hosts li[data-host]').first().getAttribute('data-trust'), 'red');
+
   // A host changing colour moves while the page is shown (no reload): sorted
   // red first, fleet-00249 turning red joins page 1 and the red tile counts it.
   await admin.goto(URL_ + '/#/fleet');

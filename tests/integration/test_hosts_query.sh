@@ -111,6 +111,26 @@ checks() {
   [ "$(field .total)" = $N ] || fail "$db: empty q"
   ok "$db: filters trust/connection/q in SQL before paging; %, _, \\ and ' literal"
 
+  # policy=NAME: hosts assigned to it, and for the default policy the
+  # unassigned ones too.
+  call "$admin" PUT /api/v1/policies/p1 '{"version":1}' 201
+  echo "UPDATE hosts SET policy_id = (SELECT id FROM policies WHERE name = 'p1')
+        WHERE name <= 'fleet-00010';" | fleet_db || fail "$db: assigning p1"
+  call "$viewer" GET "/api/v1/hosts?policy=p1&limit=1000" 200
+  [ "$(field .total)" = 10 ] && [ "$(field '.hosts[9].name')" = fleet-00010 ] &&
+    jq -e 'all(.hosts[]; .policy == "p1")' <<<"$body" >/dev/null || fail "$db: policy=p1: $(names)"
+  call "$viewer" GET "/api/v1/hosts?policy=p1&trust=red" 200
+  [ "$(names)" = fleet-00010 ] || fail "$db: policy=p1&trust=red: $(names)"
+  call "$viewer" GET /api/v1/policies 200
+  def=$(jq -r '.policies[]|select(.default)|.name' <<<"$body")
+  if [ -n "$def" ]; then
+    call "$viewer" GET "/api/v1/hosts?policy=$def&limit=1" 200
+    [ "$(field .total)" = $((N - 10)) ] || fail "$db: policy=$def (default): $(field .total)"
+  fi
+  call "$viewer" GET "/api/v1/hosts?policy=nope" 400
+  grep -q 'policy names no policy' <<<"$(field .error.message)" || fail "$db: policy=nope: $body"
+  ok "$db: policy=p1 -> its 10 hosts; the default policy${def:+ ($def)} -> the $((N - 10)) others; unknown -> 400"
+
   # Sorts: each total (every page boundary exact), both orders.
   call "$viewer" GET "/api/v1/hosts?sort=trust&limit=30" 200
   jq -e '[.hosts[:25][].trust]|all(. == "red")' <<<"$body" >/dev/null &&

@@ -1,6 +1,6 @@
 /* The fleet view's store queries (issue 14) against a real SQLite file:
- * store_host_query() filters, sorts and pages in SQL with a total that
- * counts the matches, escapes the search text, refuses bad arguments before
+ * store_host_query() filters (states, text, policy), sorts and pages in SQL
+ * with a total that counts the matches, escapes the search text, refuses bad arguments before
  * touching the database; store_host_tally() counts every state in one
  * query. (test_hosts_query.sh runs the same through the API on SQLite and
  * PostgreSQL.) */
@@ -197,6 +197,40 @@ static void test_sorts(void **state)
 	assert_int_equal(store_host_sort_parse(NULL, &k), ATTEST_E_ARG);
 }
 
+static void test_policy(void **state)
+{
+	struct ctx *c = *state;
+	char names[512];
+	int64_t total, p1 = 0, pd = 0;
+	assert_int_equal(store_policy_add(c->s, "p1", "{}", false, T0, &p1), 0);
+	assert_int_equal(store_policy_add(c->s, "base", "{}", true, T0, &pd), 0);
+	struct store_host *h = NULL;
+	assert_int_equal(store_host_get_by_name(c->s, "h02", &h), 0);
+	assert_int_equal(store_host_set_policy(c->s, h->id, p1, T0), 0);
+	store_host_free(h);
+	assert_int_equal(store_host_get_by_name(c->s, "h05", &h), 0);
+	assert_int_equal(store_host_set_policy(c->s, h->id, p1, T0), 0);
+	store_host_free(h);
+	assert_int_equal(store_host_get_by_name(c->s, "h12", &h), 0);
+	assert_int_equal(store_host_set_policy(c->s, h->id, pd, T0), 0);
+	store_host_free(h);
+	struct store_host_query q = {.policy_id = p1};
+	page(c->s, &q, 0, 0, names, sizeof names, &total);
+	assert_int_equal(total, 2);
+	assert_string_equal(names, "h02 h05");
+	/* The default policy: assigned explicitly (h12) or not at all. */
+	q = (struct store_host_query){
+	    .policy_id = pd, .policy_default = true, .by_trust = true, .trust = STORE_TRUST_RED};
+	page(c->s, &q, 0, 0, names, sizeof names, &total);
+	assert_string_equal(names, "h03 h06 h09 h12");
+	q.by_trust = false;
+	page(c->s, &q, 0, 0, names, sizeof names, &total);
+	assert_int_equal(total, 10);
+	q.policy_default = false; /* the same policy, were it not the default */
+	page(c->s, &q, 0, 0, names, sizeof names, &total);
+	assert_string_equal(names, "h12");
+}
+
 static void test_refused(void **state)
 {
 	struct ctx *c = *state;
@@ -252,6 +286,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_filters_and_total, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sorts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_policy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tally, setup, teardown),
 	};

@@ -385,6 +385,7 @@
     const page = parseInt(p.get('page') || '1', 10);
     return {
       q: (p.get('q') || '').slice(0, 255),
+      policy: p.get('policy') || '',
       trust: TRUST_KEYS.includes(p.get('trust')) ? p.get('trust') : '',
       conn: CONN_KEYS.includes(p.get('connection')) ? p.get('connection') : '',
       sort: sort[0],
@@ -398,6 +399,7 @@
     if (f.trust) p.set('trust', f.trust);
     if (f.conn) p.set('connection', f.conn);
     if (f.q.trim()) p.set('q', f.q.trim());
+    if (f.policy) p.set('policy', f.policy);
     if (withPage) {
       if (s !== FLEET_SORTS[0]) { p.set('sort', s[2]); p.set('order', s[3]); }
       if (f.page > 1) p.set('page', String(f.page));
@@ -408,6 +410,12 @@
       p.set('offset', String((f.page - 1) * FLEET_PAGE));
     }
     return p.toString();
+  }
+
+  // A link to the fleet view with these filters (fleetFromQuery's words).
+  function fleetLink(filters) {
+    const q = fleetQuery(Object.assign({q: '', trust: '', conn: '', policy: '', sort: FLEET_SORTS[0][0], page: 1}, filters), true);
+    return '#/fleet' + (q ? '?' + q : '');
   }
 
   // Previous / next and "page N of M" for a paged list (pages null: not
@@ -466,7 +474,12 @@
       counts,
       h('form.filters', {role: 'search', onsubmit: (e) => e.preventDefault()},
         field('Search', search), field('Trust', trustSel), field('Connection', connSel),
-        field('Sort by', sortSel)),
+        field('Sort by', sortSel),
+        // The policy filter comes from a link (Approved configurations).
+        f.policy ? h('div.field', null, h('span.label', {text: 'Configuration'}),
+          h('button.chip', {type: 'button', id: 'fleet-policy', 'data-policy': f.policy,
+            'aria-label': 'Configuration ' + f.policy + ': remove this filter',
+            onclick: (e) => { f.policy = ''; e.currentTarget.parentNode.remove(); go(1); }}, f.policy, ' ×')) : null),
       pagers[0],
       h('div.table-wrap', null,
         h('table.fleet', {id: 'fleet-table'},
@@ -1049,19 +1062,25 @@
     const box = h('div');
     $('#view').append(h('div.page-head', null, h('h1', {text: 'Approved configurations'}),
       h('p.muted', {text: 'A host is trusted only when its measured boot matches its approved configuration (policy). Hosts without one use the default.'})), box);
+    // Per policy, the first few hosts judged against it and their number,
+    // asked of the server (GET /hosts?policy=NAME), whatever the fleet's size.
+    const SHOWN = 5;
     state.refresh = async () => {
-      const [p, hs] = await Promise.all([api('GET', '/policies'), api('GET', '/hosts?limit=1000')]);
-      const users = (pol) => hs.hosts.filter((x) => x.policy === pol.name || (x.policy === null && pol.default));
+      const p = await api('GET', '/policies');
+      const uses = await Promise.all(p.policies.map((pol) =>
+        api('GET', '/hosts?limit=' + SHOWN + '&policy=' + enc(pol.name))));
       clearViewError();
-      if (!changed('policies', [p, hs.hosts.map((x) => [x.name, x.policy])])) return;
+      if (!changed('policies', [p, uses.map((u) => [u.total, u.hosts.map((x) => x.name)])])) return;
       redraw(() => box.replaceChildren(h('div.table-wrap', null, h('table.compact', {id: 'policy-table'},
         h('caption.sr-only', {text: 'Approved configurations'}),
         h('thead', null, h('tr', null, ['Name', 'Default', 'Hosts using it', 'Updated'].map((x) => h('th', {scope: 'col', text: x})))),
-        h('tbody', null, p.policies.length ? p.policies.map((pol) => h('tr', {'data-policy': pol.name},
+        h('tbody', null, p.policies.length ? p.policies.map((pol, i) => h('tr', {'data-policy': pol.name, 'data-hosts': uses[i].total},
           h('th', {scope: 'row'}, h('a', {href: '#/policy/' + enc(pol.name), text: pol.name})),
           h('td', {text: pol.default ? 'yes' : ''}),
-          h('td', null, users(pol).map((x, i) => [i ? ', ' : '', h('a', {href: '#/host/' + enc(x.name), text: x.name})]),
-            users(pol).length ? null : h('span.muted', {text: 'none'})),
+          h('td', null, uses[i].hosts.map((x, k) => [k ? ', ' : '', h('a', {href: '#/host/' + enc(x.name), text: x.name})]),
+            uses[i].total > uses[i].hosts.length ? [' and ', h('a', {href: fleetLink({policy: pol.name}),
+              text: (uses[i].total - uses[i].hosts.length) + ' more'})] : null,
+            uses[i].total ? null : h('span.muted', {text: 'none'})),
           h('td', null, timeEl(pol.updated_at))))
           : h('tr', null, h('td.empty', {colspan: 4, text: 'No policy yet: hosts are checked against the built-in requirements.'})))))));
     };
@@ -1074,15 +1093,19 @@
     $('#view').append(h('p', null, h('a', {href: '#/policies', text: '← Approved configurations'})), box);
     let drawn = null;
     state.refresh = async () => {
-      const [p, hs] = await Promise.all([api('GET', '/policies/' + enc(name)), api('GET', '/hosts?limit=1000')]);
-      const users = hs.hosts.filter((x) => x.policy === p.name || (x.policy === null && p.default));
-      const stamp = p.updated_at + '|' + users.map((x) => x.name + x.trust).join(',');
+      // The first page of its hosts, red first; the fleet view has them all.
+      const [p, hs] = await Promise.all([api('GET', '/policies/' + enc(name)),
+        api('GET', '/hosts?sort=trust&limit=' + FLEET_PAGE + '&policy=' + enc(name))]);
+      const users = hs.hosts;
+      const stamp = p.updated_at + '|' + hs.total + '|' + users.map((x) => x.name + x.trust).join(',');
       if (stamp === drawn) return;
       drawn = stamp;
       clearViewError();
       box.replaceChildren(
         h('div.page-head', null, h('h1', {text: p.name}), h('p.muted', {text: (p.default ? 'The default configuration. ' : '') + 'Updated ' + fmtTime(p.updated_at)})),
-        h('section.panel', null, h('h2', {text: 'Hosts using it'}),
+        h('section.panel', {id: 'policy-hosts', 'data-hosts': hs.total}, h('h2', {text: 'Hosts using it'}),
+          hs.total > users.length ? h('p.muted', null, hs.total + ' hosts; the first ' + users.length + ' by trust state (red first) are listed. ',
+            h('a', {href: fleetLink({policy: p.name}), text: 'All of them in the fleet view'})) : null,
           users.length ? h('ul.hostlist', null, users.map((x) => h('li', {'data-host': x.name, 'data-trust': x.trust},
             h('a', {href: '#/host/' + enc(x.name), text: x.name}), ' ', trustBadge(x.trust))))
             : h('p.muted', {text: 'No host uses it.'})),
