@@ -180,11 +180,12 @@ static void test_sorts(void **state)
 		for (int d = 0; d < 2; d++) {
 			q = (struct store_host_query){.sort = (enum store_host_sort)so, .desc = d};
 			char all[512], one[64], joined[512] = "";
+			size_t jl = 0;
 			page(c->s, &q, 0, 0, all, sizeof all, &total);
 			for (uint64_t i = 0; i < 12; i++) {
 				page(c->s, &q, 1, i, one, sizeof one, &total);
-				strcat(joined, i ? " " : "");
-				strcat(joined, one);
+				jl += (size_t)snprintf(joined + jl, sizeof joined - jl, "%s%s",
+				                       i ? " " : "", one);
 			}
 			assert_string_equal(joined, all);
 		}
