@@ -459,12 +459,18 @@
       label, on && f.sort !== keys[0] ? ' ↑' : on ? ' ↓' : '');
     }
     const head = h('tr');
+    // aria-sort on the column the rows are sorted by (in the API's order).
+    const sorted = (key) => {
+      if (!HEADS[key].includes(f.sort)) return {scope: 'col'};
+      const s = FLEET_SORTS.find((x) => x[0] === f.sort);
+      return {scope: 'col', 'aria-sort': s[3] === 'asc' ? 'ascending' : 'descending'};
+    };
     function drawHead() {
       head.replaceChildren(
-        h('th', {scope: 'col'}, sortHead('Host', 'name')),
-        h('th', {scope: 'col'}, sortHead('Trust state', 'state')),
-        h('th', {scope: 'col'}, sortHead('Connection', 'connection')),
-        h('th', {scope: 'col'}, sortHead('Last attested', 'attested')),
+        h('th', sorted('name'), sortHead('Host', 'name')),
+        h('th', sorted('state'), sortHead('Trust state', 'state')),
+        h('th', sorted('connection'), sortHead('Connection', 'connection')),
+        h('th', sorted('attested'), sortHead('Last attested', 'attested')),
         h('th.hide-narrow', {scope: 'col', text: 'Why'}),
         h('th.hide-narrow', {scope: 'col', text: 'Configuration'}),
         h('th', {scope: 'col'}, h('span.sr-only', {text: 'Actions'})));
