@@ -271,6 +271,13 @@ test('a fleet of 252 hosts is paged, filtered and sorted by the server; the URL 
   assert.ok(r.total >= 25 && r.total <= 27, 'red hosts: ' + r.total);
   assert.equal(await admin.locator('#fleet-pager').count(), 0);
   assert.match(await admin.locator('#fleet-summary').innerText(), new RegExp(r.total + ' of 252 host'));
+  // A host's page leads back to the same filtered view.
+  await admin.locator('#fleet-rows tr[data-host="nosb"] th a').click(); // has evidence (no 404)
+  await admin.locator('#host-view').waitFor();
+  await admin.getByRole('link', {name: '← Fleet'}).click();
+  await admin.locator('[data-count="red"][aria-pressed="true"]').waitFor();
+  assert.match(hashOf(admin), /trust=red/);
+  await showsApi(admin, 'trust=red&sort=trust&order=asc&limit=100&offset=0');
   await admin.locator('[data-count="red"]').click();
   await admin.locator('#fleet-search').fill('FLEET-0012');
   r = await showsApi(admin, 'q=FLEET-0012&sort=trust&order=asc&limit=100&offset=0');

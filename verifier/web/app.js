@@ -20,6 +20,7 @@
     busy: false,
     again: false,      // a refresh was asked for while one ran
     fleet: null,       // the fleet view's filters, sort and page (from the URL)
+    fleetHash: null,   // the fleet view's last URL, for "← Fleet"
     log: {diverging: false, pcr: '', q: ''},
   };
 
@@ -433,6 +434,7 @@
     document.title = 'Fleet · attest';
     const f = fleetFromQuery(query);
     state.fleet = f;
+    state.fleetHash = location.hash; // "← Fleet" on a host's page comes back to this view
     let total = 0, searchTimer = null;
     const counts = h('div.counts', {id: 'counts', role: 'group', 'aria-label': 'Hosts per state'});
     const search = h('input', {type: 'search', id: 'fleet-search', name: 'q', placeholder: 'Name or address',
@@ -503,7 +505,8 @@
       connSel.value = f.conn;
       sortSel.value = f.sort;
       const q = fleetQuery(f, true);
-      history.replaceState(null, '', '#/fleet' + (q ? '?' + q : ''));
+      state.fleetHash = '#/fleet' + (q ? '?' + q : '');
+      history.replaceState(null, '', state.fleetHash);
       refreshNow();
     }
 
@@ -563,7 +566,8 @@
       if (f.page > pages) {
         f.page = pages;
         const q = fleetQuery(f, true);
-        history.replaceState(null, '', '#/fleet' + (q ? '?' + q : ''));
+        state.fleetHash = '#/fleet' + (q ? '?' + q : '');
+        history.replaceState(null, '', state.fleetHash);
         r = await api('GET', '/hosts?' + fleetQuery(f, false));
       }
       clearViewError();
@@ -611,7 +615,7 @@
     const name = args[0] || '';
     document.title = name + ' · attest';
     const root = h('div.host', {id: 'host-view', 'data-host': name});
-    $('#view').append(h('p', null, h('a', {href: '#/fleet', text: '← Fleet'})), root);
+    $('#view').append(h('p', null, h('a', {href: state.fleetHash || '#/fleet', text: '← Fleet'})), root);
     let evid = null, evidStamp = null;
     state.refresh = async () => {
       await loadAdvice();
