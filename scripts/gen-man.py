@@ -16,6 +16,9 @@ import re
 import subprocess
 import sys
 
+# The programs of the Debian packages (debian/control); attest-sim is not one.
+PACKAGED = {"attest-agent", "attest-verifier", "attestctl"}
+
 # program: (section, NAME line, help invocations, FILES, SEE ALSO).
 # A help invocation is the argument list (the first one makes SYNOPSIS and
 # DESCRIPTION), or (SECTION TITLE, argument list); "COMMANDS" stands for one
@@ -29,7 +32,8 @@ PAGES = {
           "settings read by attest-agent.service (Debian package)"),
          ("/var/lib/attest-agent",
           "the daemon's --data-dir: TLS identity, verifier pins (verifiers), AKs"),
-         ("/lib/systemd/system/attest-agent.service", "the systemd unit")],
+         ("/lib/systemd/system/attest-agent.service",
+          "the systemd unit (Debian package; make install: /etc/systemd/system)")],
         ["attest-verifier(8)", "attestctl(1)", "attest-sim(1)"],
     ),
     "attest-verifier": (
@@ -43,7 +47,8 @@ PAGES = {
          ("/var/lib/attest-verifier",
           "the service's --data-dir (Debian package): verifier.key, verifier.crt, "
           "admin.token, verifier.db"),
-         ("/lib/systemd/system/attest-verifier.service", "the systemd unit")],
+         ("/lib/systemd/system/attest-verifier.service",
+          "the systemd unit (Debian package; make install: /etc/systemd/system)")],
         ["attestctl(1)", "attest-agent(8)"],
     ),
     "attestctl": (
@@ -233,6 +238,11 @@ def page(binary, name, spec, date, version):
     out.append(".SH SEE ALSO")
     refs = [re.match(r"(.+)\((\d)\)", r).groups() for r in see_also]
     out.append(",\n".join(f".BR {esc(n)} ({s})" for n, s in refs))
+    # "docs/X.md" in the help texts: where those pages are once installed
+    if name in PACKAGED:
+        out += [".PP", esc(f"The docs/ pages named above are in the attest source tree, and those "
+                           f"for this program in /usr/share/doc/{name}/ when it is installed "
+                           f"from its Debian package.")]
     return "\n".join(out) + "\n"
 
 
