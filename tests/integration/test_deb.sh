@@ -44,7 +44,7 @@ done
 pkgs=(attest-agent attest-verifier attestctl)
 # One run at a time on this machine; and never over an existing installation.
 exec 9>/run/lock/attest-test-deb.lock
-flock -w 900 9 || skip "another test_deb run holds /run/lock/attest-test-deb.lock"
+flock -w 600 9 || skip "another test_deb run holds /run/lock/attest-test-deb.lock"
 for p in "${pkgs[@]}"; do
   if dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^[ir]'; then
     skip "package $p is installed on this machine: this test installs and purges it"
