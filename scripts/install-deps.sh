@@ -16,6 +16,10 @@ PKGS=(
   # VM hosts (attest-sim create --vm, tests/integration/test_vm_*.sh): QEMU
   # and OVMF, and what builds the guest's disks from Debian's packages
   qemu-system-x86 ovmf dosfstools mtools cpio busybox-static binutils bc
+  # Debian packages (make deb, tests/integration/test_deb.sh): Debian's own
+  # build tooling and its checker; man-db reads the generated manual pages;
+  # systemd brings systemd-analyze and systemd-sysusers (the packages' users)
+  debhelper dpkg-dev fakeroot lintian man-db systemd
 )
 # Node.js for the browser tests: use the machine's own if it has one (it may
 # come from another packager whose nodejs conflicts with Debian's npm).

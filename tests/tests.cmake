@@ -69,6 +69,11 @@ if(NOT ATTEST_FUZZ)
         TIMEOUT 900)
     endif()
   endforeach()
+  # The Debian packages (test_deb.sh: builds them, dpkg -i on this machine as
+  # root, purges them): label deb selects it (ctest -L deb).
+  if(TEST integration/test_deb)
+    set_tests_properties(integration/test_deb PROPERTIES LABELS "integration;deb" TIMEOUT 900)
+  endif()
 endif()
 
 # Storage tests: every tests/integration/test_store*.c is a cmocka program
