@@ -16,6 +16,9 @@ PKGS=(
   # VM hosts (attest-sim create --vm, tests/integration/test_vm_*.sh): QEMU
   # and OVMF, and what builds the guest's disks from Debian's packages
   qemu-system-x86 ovmf dosfstools mtools cpio busybox-static binutils bc
+  # the software catalog's tests check PE Authenticode digests against
+  # independent tools (pesign prints the digest, sbverify lists signatures)
+  pesign sbsigntool
 )
 # Node.js for the browser tests: use the machine's own if it has one (it may
 # come from another packager whose nodejs conflicts with Debian's npm).
