@@ -14,5 +14,6 @@ int cmd_alarm(int argc, char **argv);
 int cmd_event(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_catalog(int argc, char **argv);
 
 #endif
