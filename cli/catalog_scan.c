@@ -327,8 +327,15 @@ static int scan_tar(int fd, const struct catalog_entry *base, struct scan_result
 		bool zero = true;
 		for (size_t i = 0; i < TAR_BLOCK && zero; i++)
 			zero = h[i] == 0;
-		if (zero)
-			break; /* end of archive */
+		if (zero) {
+			/* End of archive: the writer pads the stream to its record
+			 * size; read that too (capped), so dpkg-deb ends normally. */
+			uint8_t junk[TAR_BLOCK];
+			uint64_t more = 0;
+			while (read_full(fd, junk, TAR_BLOCK) == 0 && more < (1u << 20))
+				more += TAR_BLOCK;
+			break;
+		}
 		if (!header_ok(h)) {
 			rc = fail(err, errlen, ATTEST_E_FORMAT,
 			          "member %zu of the data archive has a bad header checksum",
