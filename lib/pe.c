@@ -49,12 +49,20 @@ static int at_u32(const uint8_t *buf, size_t len, size_t off, uint32_t *ret)
 	return reader_u32le(&r, ret);
 }
 
+/* SHA-256, and optionally a second algorithm over the same bytes. */
+struct hashers {
+	EVP_MD_CTX *a, *b; /* b may be NULL */
+};
+
 /* Hash buf[from..to); the caller has checked from <= to <= len. */
-static int hash_range(EVP_MD_CTX *md, const uint8_t *buf, size_t from, size_t to)
+static int hash_range(const struct hashers *h, const uint8_t *buf, size_t from, size_t to)
 {
 	if (to == from)
 		return 0;
-	return EVP_DigestUpdate(md, buf + from, to - from) == 1 ? 0 : ATTEST_E_CRYPTO;
+	if (EVP_DigestUpdate(h->a, buf + from, to - from) != 1 ||
+	    (h->b && EVP_DigestUpdate(h->b, buf + from, to - from) != 1))
+		return ATTEST_E_CRYPTO;
+	return 0;
 }
 
 /* One line for a certificate name, printable ASCII only (controls and
@@ -251,9 +259,12 @@ __attribute__((format(printf, 3, 4))) static int fail(char msg[static PE_MSG_SIZ
 	return code;
 }
 
-int pe_parse(const uint8_t *buf, size_t len, struct pe_info *ret, char msg[static PE_MSG_SIZE])
+/* Parse; also hash with alg2 into out2 when alg2 is not NULL. */
+static int parse(const uint8_t *buf, size_t len, const EVP_MD *alg2, uint8_t *out2,
+                 struct pe_info *ret, char msg[static PE_MSG_SIZE])
 {
 	struct pe_info info;
+	EVP_MD_CTX *md2 = NULL;
 	struct section secs[PE_MAX_SECTIONS];
 	EVP_MD_CTX *md = NULL;
 	int e;
@@ -379,24 +390,28 @@ int pe_parse(const uint8_t *buf, size_t len, struct pe_info *ret, char msg[stati
 	md = EVP_MD_CTX_new();
 	if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
 		goto crypto;
+	if (alg2 && (!(md2 = EVP_MD_CTX_new()) || EVP_DigestInit_ex(md2, alg2, NULL) != 1))
+		goto crypto;
+	struct hashers hs = {md, md2};
 	size_t checksum = opt + OPT_CHECKSUM;
-	if ((e = hash_range(md, buf, 0, checksum)) < 0)
+	if ((e = hash_range(&hs, buf, 0, checksum)) < 0)
 		goto crypto;
 	if (have_certdir) {
-		if ((e = hash_range(md, buf, checksum + 4, certdir)) < 0 ||
-		    (e = hash_range(md, buf, certdir + 8, size_headers)) < 0)
+		if ((e = hash_range(&hs, buf, checksum + 4, certdir)) < 0 ||
+		    (e = hash_range(&hs, buf, certdir + 8, size_headers)) < 0)
 			goto crypto;
-	} else if ((e = hash_range(md, buf, checksum + 4, size_headers)) < 0) {
+	} else if ((e = hash_range(&hs, buf, checksum + 4, size_headers)) < 0) {
 		goto crypto;
 	}
 	for (size_t i = 0; i < n; i++)
-		if ((e = hash_range(md, buf, secs[i].ptr, (size_t)secs[i].ptr + secs[i].size)) < 0)
+		if ((e = hash_range(&hs, buf, secs[i].ptr, (size_t)secs[i].ptr + secs[i].size)) < 0)
 			goto crypto;
 	/* Data after the sections (e.g. a debug table) and before the
 	 * certificate table is hashed too. */
-	if (hashed_end > sum && (e = hash_range(md, buf, sum, hashed_end)) < 0)
+	if (hashed_end > sum && (e = hash_range(&hs, buf, sum, hashed_end)) < 0)
 		goto crypto;
-	if (EVP_DigestFinal_ex(md, info.authenticode_sha256, NULL) != 1)
+	if (EVP_DigestFinal_ex(md, info.authenticode_sha256, NULL) != 1 ||
+	    (md2 && EVP_DigestFinal_ex(md2, out2, NULL) != 1))
 		goto crypto;
 	if (EVP_Digest(buf, len, info.file_sha256, NULL, EVP_sha256(), NULL) != 1)
 		goto crypto;
@@ -408,9 +423,36 @@ int pe_parse(const uint8_t *buf, size_t len, struct pe_info *ret, char msg[stati
 	e = 0;
 	goto out;
 crypto:
-	snprintf(msg, PE_MSG_SIZE, "SHA-256 failed");
+	snprintf(msg, PE_MSG_SIZE, "hashing failed");
 	e = ATTEST_E_CRYPTO;
 out:
 	EVP_MD_CTX_free(md);
+	EVP_MD_CTX_free(md2);
+	return e;
+}
+
+int pe_parse(const uint8_t *buf, size_t len, struct pe_info *ret, char msg[static PE_MSG_SIZE])
+{
+	return parse(buf, len, NULL, NULL, ret, msg);
+}
+
+int pe_authenticode(const uint8_t *buf, size_t len, const char *alg, uint8_t out[static 64],
+                    size_t *ret_len, char msg[static PE_MSG_SIZE])
+{
+	EVP_MD *m = alg ? EVP_MD_fetch(NULL, alg, NULL) : NULL;
+	msg[0] = '\0';
+	if (!m || EVP_MD_get_size(m) <= 0 || EVP_MD_get_size(m) > 64) {
+		EVP_MD_free(m);
+		snprintf(msg, PE_MSG_SIZE, "no digest algorithm \"%.40s\"", alg ? alg : "");
+		return ATTEST_E_UNSUPPORTED;
+	}
+	uint8_t d[64];
+	struct pe_info info;
+	int e = parse(buf, len, m, d, &info, msg);
+	if (e == 0) {
+		*ret_len = (size_t)EVP_MD_get_size(m);
+		memcpy(out, d, *ret_len);
+	}
+	EVP_MD_free(m);
 	return e;
 }

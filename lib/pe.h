@@ -65,4 +65,11 @@ struct pe_info {
  * read is an error, not an unsigned image. */
 int pe_parse(const uint8_t *buf, size_t len, struct pe_info *ret, char msg[static PE_MSG_SIZE]);
 
+/* The Authenticode digest with another algorithm (OpenSSL name: "SHA1",
+ * "SHA384", ...), as firmware extends into PCR banks other than SHA-256.
+ * out gets *ret_len bytes. Errors as pe_parse(), and ATTEST_E_UNSUPPORTED
+ * for an unknown algorithm. */
+int pe_authenticode(const uint8_t *buf, size_t len, const char *alg, uint8_t out[static 64],
+                    size_t *ret_len, char msg[static PE_MSG_SIZE]);
+
 #endif
