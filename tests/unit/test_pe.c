@@ -362,6 +362,41 @@ static void test_every_prefix(void **state)
 	free(cert);
 }
 
+/* The same layout hashed with another algorithm, as firmware does for the
+ * SHA-1 and SHA-384 banks. */
+static void test_other_algorithms(void **state)
+{
+	size_t clen, len;
+	uint8_t *cert = make_pkcs7(&clen);
+	uint8_t *b = build(cert, clen, &len);
+	struct pe_info info;
+	char msg[PE_MSG_SIZE];
+	assert_int_equal(pe_parse(b, len, &info, msg), 0);
+	uint8_t d[64];
+	size_t n = 0;
+	assert_int_equal(pe_authenticode(b, len, "SHA256", d, &n, msg), 0);
+	assert_int_equal(n, 32);
+	assert_memory_equal(d, info.authenticode_sha256, 32);
+	assert_int_equal(pe_authenticode(b, len, "SHA1", d, &n, msg), 0);
+	assert_int_equal(n, 20);
+	uint8_t want[20];
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(md, EVP_sha1(), NULL);
+	EVP_DigestUpdate(md, b, CHECKSUM);
+	EVP_DigestUpdate(md, b + CHECKSUM + 4, CERTDIR - CHECKSUM - 4);
+	EVP_DigestUpdate(md, b + CERTDIR + 8, len - clen - CERTDIR - 8);
+	EVP_DigestFinal_ex(md, want, NULL);
+	EVP_MD_CTX_free(md);
+	assert_memory_equal(d, want, 20);
+	assert_int_equal(pe_authenticode(b, len, "SHA384", d, &n, msg), 0);
+	assert_int_equal(n, 48);
+	assert_int_equal(pe_authenticode(b, len, "NO-SUCH-HASH", d, &n, msg), ATTEST_E_UNSUPPORTED);
+	assert_non_null(strstr(msg, "NO-SUCH-HASH"));
+	assert_int_equal(pe_authenticode(b, 10, "SHA1", d, &n, msg), ATTEST_E_TRUNCATED);
+	free(b);
+	free(cert);
+}
+
 static void test_args(void **state)
 {
 	char msg[PE_MSG_SIZE];
@@ -379,6 +414,7 @@ int main(void)
 	    cmocka_unit_test(test_few_directories),   cmocka_unit_test(test_signed_image),
 	    cmocka_unit_test(test_malformed_headers), cmocka_unit_test(test_malformed_cert_table),
 	    cmocka_unit_test(test_every_prefix),      cmocka_unit_test(test_args),
+	    cmocka_unit_test(test_other_algorithms),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
