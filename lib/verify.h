@@ -184,6 +184,14 @@ struct verify_result {
  * then treat the host as not attested. */
 int verify_attestation(const struct verify_input *in, struct verify_result **ret);
 
+/* What-if: evidence stored after an earlier verification (its quote,
+ * nonce and PCR binding passed then) judged against in->policy, as
+ * `attestctl policy check` does. in->bundle needs pcrs, eventlog and
+ * metadata only (quote, signature and nonce are not read); steps 6-10 and
+ * the software view run as in verify_attestation(); the selection is the
+ * PCRs the stored values cover. Same returns as verify_attestation(). */
+int verify_stored(const struct verify_input *in, struct verify_result **ret);
+
 /* NULL is fine. */
 void verify_result_free(struct verify_result *r);
 

@@ -12,6 +12,7 @@
 
 #include "err.h"
 #include "api_catalog.h"
+#include "api_policy_check.h"
 #include "api_routes.h"
 
 /* Who may call a route: any valid token, or an admin token. */
@@ -57,6 +58,7 @@ static const struct api_route {
     {"PUT", "/api/v1/policies/{name}", API_ADMIN, VERIFIER_POLICY_BODY_MAX, api_policy_put},
     {"DELETE", "/api/v1/policies/{name}", API_ADMIN, 0, api_policy_remove},
     {"POST", "/api/v1/policies/{name}/assign", API_ADMIN, VERIFIER_API_BODY_MAX, api_policy_assign},
+    {"GET", "/api/v1/policies/{name}/check", API_VIEWER, 0, api_policy_check},
     {"GET", "/api/v1/cas", API_VIEWER, 0, api_cas_list},
     {"POST", "/api/v1/cas", API_ADMIN, VERIFIER_API_BODY_MAX, api_ca_add},
     {"GET", "/api/v1/cas/{fingerprint}", API_VIEWER, 0, api_ca_show},

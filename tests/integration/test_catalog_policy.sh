@@ -93,6 +93,20 @@ want="kernel linux-image-$old_k $old_ver -> linux-image-$new_k $new_ver, approve
 field '.events[].message' | grep -qxF "$want" || fail "history lacks '$want': $(field -c '[.events[].message]')"
 ok "update to $new_k: stays green; history: $want"
 
+# what-if before enforcing: the learned policy would turn h red; nothing changes
+call "$admin" GET "/api/v1/events?limit=1000" 200; nev=$(field '.events | length')
+ctl policy check learned || fail "policy check: $(cat "$work/ctl.err")"
+grep -q "^h: green -> red" "$work/ctl.out" || fail "policy check learned: $(cat "$work/ctl.out")"
+grep -q "CONFIGURATION_NOT_APPROVED: boot application" "$work/ctl.out" || fail "no reason: $(cat "$work/ctl.out")"
+grep -q "1 host(s) would change colour" "$work/ctl.out" || fail "count: $(cat "$work/ctl.out")"
+ctl policy check catalog || fail "policy check catalog"
+grep -q "no host would change colour" "$work/ctl.out" || fail "catalog what-if: $(cat "$work/ctl.out")"
+call "$admin" GET /api/v1/hosts/h 200
+[ "$(field .trust)" = green ] && [ "$(field .policy)" = catalog ] || fail "policy check changed the host: $body"
+call "$admin" GET "/api/v1/events?limit=1000" 200
+[ "$(field '.events | length')" = "$nev" ] || fail "policy check wrote events"
+ok "policy check learned: h green -> red (CONFIGURATION_NOT_APPROVED), policy check catalog: no change; nothing changed"
+
 call "$admin" POST /api/v1/policies/learned/assign '{"host":"h"}' 200
 attest h; expect_red CONFIGURATION_NOT_APPROVED
 ok "the same update under the learned policy: red CONFIGURATION_NOT_APPROVED, as before"
