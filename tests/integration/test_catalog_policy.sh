@@ -137,5 +137,17 @@ ok "rollback to $old_k under minimum $new_ver: red: $(field '.reasons[] | select
 call "$admin" POST /api/v1/policies/catalog/assign '{"host":"h"}' 200
 attest h; expect_green
 ok "host h on $new_k under the stricter rule: green"
+# --- the dashboard: catalog page, named components, what-if ----------------------
+chromium=${CHROMIUM:-/usr/bin/chromium}
+if ! command -v node >/dev/null || [ ! -x "$chromium" ] ||
+  [ ! -f tests/browser/node_modules/playwright-core/package.json ]; then
+  fail "node, $chromium or playwright-core missing (scripts/install-deps.sh)"
+fi
+shots="${ATTEST_BUILD:-build}/screenshots"; mkdir -p "$shots"
+CAT_URL=$url CAT_TOKEN=$admin CAT_SHOTS="$shots" CAT_CHROMIUM=$chromium \
+  node --test --test-reporter=spec tests/browser/catalog.test.mjs >"$work/node.out" 2>&1
+rc=$?
+[ "$rc" = 0 ] || { cat "$work/node.out"; fail "browser test failed (node exit $rc)"; }
+ok "dashboard: catalog page, host components, policy what-if ($(grep -c '^✔' "$work/node.out") browser tests)"
 verifier_down
 echo PASS
