@@ -85,4 +85,7 @@ jq -e '.entries | length == 5' "$work/list.json" >/dev/null || fail "remove did 
 call "$tok" GET "/api/v1/events?limit=50" 200
 field '.events[].message' | grep -q "catalog entry $kid removed" || fail "no event for the removal"
 ok "remove; the history records additions and removals"
+kill -TERM "$ver_pid"; wait "$ver_pid"; rc=$?; ver_pid=""
+[ "$rc" = 0 ] || fail "verifier exited with $rc on SIGTERM"
+! grep -q -E 'Sanitizer|runtime error' "$work/ver.err" || fail "sanitizer report in the verifier"
 echo PASS
