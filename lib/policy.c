@@ -721,8 +721,7 @@ static int parse_reference(json_t *ref, struct policy *p, struct diag *err)
 	    (e = parse_sigdb(ref, "kek", &p->kek, err)) < 0 ||
 	    (e = parse_sigdb(ref, "db", &p->db, err)) < 0 ||
 	    (e = parse_sigdb(ref, "dbx", &p->dbx, err)) < 0 ||
-	    (e = parse_pcr_values(ref, p, err)) < 0 ||
-	    (e = policy_catalog_parse(ref, p, err)) < 0)
+	    (e = parse_pcr_values(ref, p, err)) < 0 || (e = policy_catalog_parse(ref, p, err)) < 0)
 		return e;
 	return 0;
 }
