@@ -15,8 +15,7 @@
 #include "verify.h"
 
 /* One host: its would-be verdict into o (keys would_be, reasons). */
-static void judge(struct verifier *v, const struct store_host *h, const struct policy *p,
-                  const struct catalog_entry *cat, size_t ncat, json_t *o)
+static void judge(struct verifier *v, const struct store_host *h, const struct policy *p, json_t *o)
 {
 	struct store_evidence *e = NULL;
 	int rc = store_evidence_get(v->store, h->id, &e);
@@ -56,9 +55,12 @@ static void judge(struct verifier *v, const struct store_host *h, const struct p
 	             .ek_certified = h->ek_certified,
 	             .ek_trust = json_string_value(json_object_get(tpm, "ek_trust"))},
 	    .policy = p,
-	    .catalog = cat,
-	    .catalog_count = ncat,
 	};
+	struct catalog_entry *cat = NULL;
+	size_t ncat = 0;
+	catalog_appraise_load(v, b.eventlog, b.eventlog_len, &cat, &ncat);
+	in.catalog = cat;
+	in.catalog_count = ncat;
 	struct verify_result *r = NULL;
 	json_t *reasons = NULL;
 	if (rc == 0 && verify_stored(&in, &r) == 0 && verify_reasons_json(r, &reasons) == 0) {
@@ -70,6 +72,7 @@ static void judge(struct verifier *v, const struct store_host *h, const struct p
 		json_object_set_new(o, "why", json_string("its stored evidence cannot be read"));
 	}
 	verify_result_free(r);
+	free(cat);
 	json_decref(tpm);
 	json_decref(b.metadata);
 	store_evidence_free(e);
@@ -92,9 +95,6 @@ void api_policy_check(struct api_call *c)
 		https_reply_error(c->req, 422, "INVALID_POLICY", pe.message);
 		return;
 	}
-	struct catalog_entry *cat = NULL;
-	size_t ncat = 0;
-	catalog_appraise_load(v, &cat, &ncat);
 	json_t *hosts = json_array();
 	int64_t changing = 0;
 	struct store_page pg = {.limit = STORE_PAGE_MAX, .offset = 0};
@@ -108,7 +108,7 @@ void api_policy_check(struct api_call *c)
 			                      store_trust_name(h->trust), "policy", h->policy_name);
 			if (!o)
 				continue;
-			judge(v, h, p, cat, ncat, o);
+			judge(v, h, p, o);
 			const char *wb = json_string_value(json_object_get(o, "would_be"));
 			bool change = wb && strcmp(wb, "unknown") != 0 &&
 			              strcmp(wb, store_trust_name(h->trust)) != 0;
@@ -122,7 +122,6 @@ void api_policy_check(struct api_call *c)
 			break;
 		pg.offset += n;
 	}
-	free(cat);
 	policy_free(p);
 	if (rc < 0) {
 		json_decref(hosts);

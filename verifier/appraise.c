@@ -224,7 +224,7 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	}
 	struct catalog_entry *cat = NULL; /* names boot apps; serves catalog rules */
 	size_t ncat = 0;
-	catalog_appraise_load(v, &cat, &ncat);
+	catalog_appraise_load(v, b->eventlog, b->eventlog_len, &cat, &ncat);
 	struct verify_input in = {
 	    .catalog = cat,
 	    .catalog_count = ncat,

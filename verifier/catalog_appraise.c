@@ -5,15 +5,68 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
+#include "eventlog.h"
+#include "hex.h"
 #include "log.h"
 #include "store_catalog.h"
 
-void catalog_appraise_load(struct verifier *v, struct catalog_entry **ret, size_t *ret_n)
+/* Append the entries with digest hex to *all (n so far). */
+static int add_matches(struct verifier *v, const char *hex, struct catalog_entry **all, size_t *n)
+{
+	struct catalog_entry *e = NULL;
+	size_t k = 0;
+	int rc = store_catalog_find(v->store, hex, &e, &k);
+	if (rc < 0)
+		return rc;
+	if (k > 0 && k <= STORE_CATALOG_MAX - *n) {
+		struct catalog_entry *m = realloc(*all, (*n + k) * sizeof **all);
+		if (!m) {
+			free(e);
+			return ATTEST_E_NOMEM;
+		}
+		memcpy(m + *n, e, k * sizeof *e);
+		*all = m;
+		*n += k;
+	}
+	free(e);
+	return 0;
+}
+
+void catalog_appraise_load(struct verifier *v, const uint8_t *eventlog, size_t len,
+                           struct catalog_entry **ret, size_t *ret_n)
 {
 	*ret = NULL;
 	*ret_n = 0;
-	if (store_catalog_list(v->store, NULL, NULL, ret, ret_n) < 0) {
-		log_error("the software catalog cannot be read: %s", store_errmsg(v->store));
+	struct eventlog *log = NULL;
+	if (!eventlog || eventlog_parse(eventlog, len, &log, NULL) < 0)
+		return; /* verify says what is wrong with the log */
+	char seen[CATALOG_APPRAISE_DIGESTS][65];
+	size_t nseen = 0;
+	int rc = 0;
+	for (size_t i = 0; i < log->event_count && rc == 0; i++) {
+		const struct eventlog_event *ev = &log->events[i];
+		if (ev->type != EV_EFI_BOOT_SERVICES_APPLICATION && ev->type != EV_IPL)
+			continue;
+		for (uint32_t d = 0; d < ev->digest_count; d++) {
+			if (ev->digests[d].alg != EVENTLOG_ALG_SHA256 || ev->digests[d].size != 32)
+				continue;
+			char hex[65];
+			hex_encode(ev->digests[d].bytes, 32, hex);
+			bool dup = false;
+			for (size_t k = 0; k < nseen && !dup; k++)
+				dup = !strcmp(seen[k], hex);
+			if (dup || nseen >= CATALOG_APPRAISE_DIGESTS)
+				continue;
+			memcpy(seen[nseen++], hex, sizeof hex);
+			rc = add_matches(v, hex, ret, ret_n);
+		}
+	}
+	eventlog_free(log);
+	if (rc < 0) {
+		log_error("the software catalog cannot be read: %s",
+		          rc == ATTEST_E_NOMEM ? "out of memory" : store_errmsg(v->store));
+		free(*ret);
 		*ret = NULL;
 		*ret_n = 0;
 	}

@@ -13,10 +13,15 @@
 #include "catalog.h"
 #include "verifier.h"
 
-/* The whole catalog (at most STORE_CATALOG_MAX entries) into *ret (caller
- * frees; NULL and 0 when empty or unreadable: a catalog that cannot be read
- * approves nothing, and the failure is logged). */
-void catalog_appraise_load(struct verifier *v, struct catalog_entry **ret, size_t *ret_n);
+/* The catalog entries whose digests the event log (len bytes, may be
+ * NULL) shows for its boot applications (PCR 4) and files (EV_IPL), at
+ * most CATALOG_APPRAISE_DIGESTS digests, into *ret (caller frees; NULL and
+ * 0 when none or unreadable: a catalog that cannot be read approves
+ * nothing, and the failure is logged). One indexed query per digest, so a
+ * large catalog costs an attestation nothing more. */
+#define CATALOG_APPRAISE_DIGESTS 64u
+void catalog_appraise_load(struct verifier *v, const uint8_t *eventlog, size_t len,
+                           struct catalog_entry **ret, size_t *ret_n);
 
 /* Compare the components of the host's previous software view (stored
  * JSON text, may be NULL) with the new one (software object of
