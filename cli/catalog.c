@@ -94,6 +94,11 @@ static int scan_all(const char *cmd, int argc, char **argv,
 			status = CLIENT_EXIT_FAIL;
 			continue;
 		}
+		if (res->bad_signatures > 0)
+			client_err(
+			    "%s: warning: %zu image(s) carry a signature over another digest; "
+			    "recorded as unsigned",
+			    pos[i], res->bad_signatures);
 		if (res->count == 0) {
 			client_err("%s: no EFI image in it", pos[i]);
 			status = CLIENT_EXIT_FAIL;

@@ -63,6 +63,8 @@ static int add_image(struct scan_result *res, const struct catalog_entry *base, 
 	snprintf(e->path, sizeof e->path, "%s", path);
 	snprintf(e->kind, sizeof e->kind, "%s", catalog_kind_guess(path));
 	catalog_entry_set_pe(e, &pe);
+	if (pe.has_signature && !pe.signed_digest_ok)
+		res->bad_signatures++;
 	res->count++;
 	return 0;
 }

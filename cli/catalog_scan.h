@@ -40,7 +40,8 @@ struct scan_opts {
 struct scan_result {
 	size_t count;
 	struct catalog_entry entries[SCAN_MAX_ENTRIES];
-	size_t skipped; /* files that start with MZ but are not EFI PE images */
+	size_t skipped;        /* files that start with MZ but are not EFI PE images */
+	size_t bad_signatures; /* signed, but not over this image: recorded unsigned */
 };
 
 /* Scan path. 0 and *res filled; or a negative ATTEST_E_* with a sentence in

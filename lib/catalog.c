@@ -51,10 +51,13 @@ void catalog_entry_set_pe(struct catalog_entry *e, const struct pe_info *pe)
 {
 	hex_encode(pe->authenticode_sha256, 32, e->authenticode_sha256);
 	hex_encode(pe->file_sha256, 32, e->file_sha256);
+	/* A signature whose signed digest is not this image's does not sign
+	 * it (the firmware would refuse it): recorded as unsigned. */
+	bool signed_ok = pe->has_signature && pe->signed_digest_ok;
 	snprintf(e->signer_subject, sizeof e->signer_subject, "%s",
-	         pe->has_signature ? pe->signer_subject : "");
+	         signed_ok ? pe->signer_subject : "");
 	snprintf(e->signer_issuer, sizeof e->signer_issuer, "%s",
-	         pe->has_signature ? pe->signer_issuer : "");
+	         signed_ok ? pe->signer_issuer : "");
 }
 
 /* Copy o[key] (a string) into out; required or not. */

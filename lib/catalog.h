@@ -53,7 +53,9 @@ const char *catalog_kind_guess(const char *path);
 /* Whether kind is one of the words above. */
 bool catalog_kind_valid(const char *kind);
 
-/* Fill the digests and signer of e from a parsed PE image. */
+/* Fill the digests and signer of e from a parsed PE image. The signer is
+ * set only when the signature's signed digest (SpcIndirectDataContent) is
+ * the image's Authenticode SHA-256; otherwise e is recorded unsigned. */
 void catalog_entry_set_pe(struct catalog_entry *e, const struct pe_info *pe);
 
 /* Read an entry from its JSON form: {"kind", "package", "version", "path",

@@ -107,6 +107,17 @@ ok "member with .. refused: $(cat "$work/err")"
 "$ctl" catalog inspect "$work/notefi.deb" >/dev/null 2>"$work/err" && fail "a package without EFI images gave entries"
 grep -q "no EFI image" "$work/err" || fail "notefi: $(cat "$work/err")"
 ok "package without EFI images: $(cat "$work/err")"
+# a signed kernel with one byte changed: its signature no longer covers it
+k=$(bash sim/vm-image.sh unpacked "${pkgs[2]}")/boot/vmlinuz-${kernels[0]}
+cp "$k" "$work/vmlinuz-edited"
+printf '\x5a' | dd of="$work/vmlinuz-edited" bs=1 seek=4096 conv=notrunc status=none
+"$ctl" --json catalog inspect "$work/vmlinuz-edited" --package x --version 1 >"$work/ed.json" 2>"$work/err" ||
+  fail "inspect edited kernel"
+jq -e '.[0].signer == null' "$work/ed.json" >/dev/null || fail "edited kernel still has a signer: $(cat "$work/ed.json")"
+grep -q "signature over another digest" "$work/err" || fail "no warning: $(cat "$work/err")"
+[ "$(jq -r '.[0].authenticode_sha256' "$work/ed.json")" = "$(pesign -h -i "$work/vmlinuz-edited" | sed -n 's/^hash: //p')" ] ||
+  fail "edited kernel: digest differs from pesign"
+ok "edited signed kernel: recorded unsigned with a warning, digest = pesign"
 "$ctl" catalog inspect "$work" >/dev/null 2>"$work/err"; [ $? -eq 2 ] || fail "a directory without --package is a usage error"
 ok "directory without --package/--version: usage error"
 echo "PASS"

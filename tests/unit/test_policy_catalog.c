@@ -216,6 +216,29 @@ static void test_entry_json(void **state)
 	                    "Secure Boot Signer 2022 - linux");
 }
 
+/* The signer is recorded only when the signature covers the image. */
+static void test_set_pe(void **state)
+{
+	struct pe_info pe;
+	memset(&pe, 0, sizeof pe);
+	memset(pe.authenticode_sha256, 0xab, 32);
+	pe.has_signature = true;
+	snprintf(pe.signer_subject, sizeof pe.signer_subject, "CN=Someone");
+	snprintf(pe.signer_issuer, sizeof pe.signer_issuer, "CN=CA");
+	struct catalog_entry e;
+	memset(&e, 0, sizeof e);
+	pe.signed_digest_ok = true;
+	catalog_entry_set_pe(&e, &pe);
+	assert_string_equal(e.signer_subject, "CN=Someone");
+	assert_string_equal(e.signer_issuer, "CN=CA");
+	assert_string_equal(e.authenticode_sha256,
+	                    "abababababababababababababababababababababababababababababababab");
+	pe.signed_digest_ok = false;
+	catalog_entry_set_pe(&e, &pe);
+	assert_string_equal(e.signer_subject, "");
+	assert_string_equal(e.signer_issuer, "");
+}
+
 static void test_kind_guess(void **state)
 {
 	assert_string_equal(catalog_kind_guess("/usr/lib/shim/shimx64.efi.signed"), "shim");
@@ -240,7 +263,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse_and_json), cmocka_unit_test(test_parse_errors),
 	    cmocka_unit_test(test_judge),          cmocka_unit_test(test_entry_json),
-	    cmocka_unit_test(test_kind_guess),
+	    cmocka_unit_test(test_kind_guess),     cmocka_unit_test(test_set_pe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
