@@ -27,6 +27,17 @@ tok=$(cat "$work/vd/admin.token")
 export ATTEST_SERVER="$url" ATTEST_SERVER_THUMBPRINT="$vthumb" ATTEST_TOKEN_FILE="$work/vd/admin.token"
 ctl="$bin/attestctl"
 
+"$ctl" catalog --help | grep -q "usage: attestctl catalog" || fail "catalog --help"
+"$ctl" policy check --help | grep -q "usage: attestctl policy check NAME" || fail "policy check --help"
+"$ctl" --help | grep -q "^  catalog " || fail "attestctl --help does not list catalog"
+for args in "catalog" "catalog frob" "catalog show" "catalog show notanid" "catalog remove abc" \
+  "catalog remove 1 2" "catalog import" "catalog list extra" "policy check"; do
+  # shellcheck disable=SC2086
+  "$ctl" $args >/dev/null 2>"$work/err" </dev/null; rc=$?
+  [ $rc = 2 ] && [ -s "$work/err" ] || fail "attestctl $args: exit $rc, want 2 with a message"
+done
+ok "--help of catalog and policy check; usage errors exit 2 with a message"
+
 "$ctl" catalog import "${debs[@]}" >"$work/imp.out" 2>"$work/imp.err" || fail "import: $(cat "$work/imp.err")"
 [ "$(grep -c ': added ' "$work/imp.out")" = 6 ] || fail "import: $(cat "$work/imp.out")"
 ok "import of 3 packages: 6 entries ($(grep -c kernel "$work/imp.out") kernel)"
