@@ -74,6 +74,20 @@ done
 jq -e 'map(select(.kind == "kernel")) | length == 1' "$work/deb.json" >/dev/null || fail "kernel kind"
 ok "the .deb files give the same entries, named by their Package/Version fields, vendor Debian"
 
+# 2b. a directory of boot binaries (an unpacked ESP, say): walked without following links
+mkdir -p "$work/esp/EFI/BOOT" "$work/esp/EFI/debian"
+x=$(bash sim/vm-image.sh unpacked shim-signed)
+cp "$x/usr/lib/shim/shimx64.efi.signed" "$work/esp/EFI/BOOT/BOOTX64.EFI"
+echo "not a binary" >"$work/esp/EFI/debian/grub.cfg"
+ln -s "$x/usr/lib/shim/shimx64.efi.signed" "$work/esp/EFI/debian/link.efi"
+"$ctl" --json catalog inspect "$work/esp" --package shim-signed --version 1.0 --vendor Debian >"$work/dir.json" ||
+  fail "inspect a directory"
+[ "$(jq -r '[.[] | "\(.path) \(.kind) \(.version) \(.vendor)"] | join(",")' "$work/dir.json")" = "/EFI/BOOT/BOOTX64.EFI efi_application 1.0 Debian" ] ||
+  fail "directory: $(cat "$work/dir.json")"
+grep -q "$(jq -r '.[0].authenticode_sha256' "$work/dir.json")" <(pesign -h -i "$work/esp/EFI/BOOT/BOOTX64.EFI") ||
+  fail "directory: digest differs from pesign"
+ok "a directory: one entry per EFI binary, path inside it, symbolic links not followed"
+
 # 3. hostile and broken input: refused with a sentence
 head -c 100000 "${debs[0]}" >"$work/short.deb"
 "$ctl" catalog inspect "$work/short.deb" >/dev/null 2>"$work/err" && fail "a truncated .deb was read"
