@@ -14,5 +14,8 @@ int cmd_alarm(int argc, char **argv);
 int cmd_event(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_catalog(int argc, char **argv);
+/* attestctl policy check (policy_check.c) */
+int cmd_policy_check(int argc, char **argv);
 
 #endif

@@ -256,6 +256,26 @@ static bool agent_reported(const json_t *sw, const char *key)
 	return false;
 }
 
+/* The measured boot applications as the software catalog names them
+ * (measured digests; names from the catalog, never from the log). */
+static void print_components(const json_t *sw)
+{
+	const json_t *a = json_object_get(sw, "components");
+	if (json_array_size(a) == 0)
+		return;
+	printf("Boot components (measured digests, named by the software catalog):\n");
+	size_t i;
+	json_t *k;
+	json_array_foreach(a, i, k)
+	{
+		const char *rule = client_str(k, "rule");
+		client_line(
+		    stdout, "  %s%s%s%s%s", str_or(k, "text", "?"),
+		    json_is_true(json_object_get(k, "verified")) ? "" : " (PCR not verified)",
+		    rule ? " [approved by rule \"" : "", rule ? rule : "", rule ? "\"]" : "");
+	}
+}
+
 /* The software view: what the evidence proves, what the agent reports,
  * and what the event log claims without proof, each said as such. */
 static void print_software(const json_t *sw)
@@ -294,6 +314,7 @@ static void print_software(const json_t *sw)
 			field(fields[i].label, "(unknown)");
 		}
 	}
+	print_components(sw);
 }
 
 static void print_host(const json_t *h)

@@ -22,6 +22,7 @@ static const struct command commands[] = {
     {"event", cmd_event, "list the event history"},
     {"token", cmd_token, "create, list, remove operator API tokens"},
     {"status", cmd_status, "the verifier's state and host counts"},
+    {"catalog", cmd_catalog, "software catalog: inspect, import, list, show, remove"},
 };
 
 static void usage(FILE *f)

@@ -28,6 +28,9 @@ static void usage(FILE *f)
 	        "      Use the policy for HOST (attested again at once), or make it the\n"
 	        "      default for hosts without their own.\n"
 	        "  remove NAME    delete a policy that is neither the default nor assigned\n"
+	        "  check NAME [--all]\n"
+	        "      What-if: which hosts would change colour under NAME, and why, judged\n"
+	        "      on each host's last stored evidence; nothing is changed.\n"
 	        "\n"
 	        "Global options: see 'attestctl host --help'. Changes need an admin token.\n"
 	        "Exit status: 0 done, 1 refused by the verifier or not reachable, 2 usage.\n");
@@ -293,8 +296,13 @@ static int policy_remove(int argc, char **argv)
 int cmd_policy(int argc, char **argv)
 {
 	static const struct client_subcommand subs[] = {
-	    {"create", policy_create}, {"show", policy_show},     {"list", policy_list},
-	    {"assign", policy_assign}, {"remove", policy_remove}, {NULL, NULL},
+	    {"create", policy_create},
+	    {"show", policy_show},
+	    {"list", policy_list},
+	    {"assign", policy_assign},
+	    {"remove", policy_remove},
+	    {"check", cmd_policy_check},
+	    {NULL, NULL},
 	};
 	return client_dispatch("policy", usage, subs, argc, argv);
 }

@@ -53,6 +53,7 @@ void policy_free(struct policy *p)
 	for (size_t i = 0; i < p->pcr_value_count; i++)
 		free(p->pcr_values[i].v);
 	free(p->pcr_values);
+	policy_catalog_free(p);
 	free(p);
 }
 
@@ -699,6 +700,7 @@ static int parse_reference(json_t *ref, struct policy *p, struct diag *err)
 	                                   "db",
 	                                   "dbx",
 	                                   "pcrs",
+	                                   "catalog_rules",
 	                                   NULL};
 	if (!json_is_object(ref)) {
 		diag_set(err, "policy: reference must be an object");
@@ -719,7 +721,7 @@ static int parse_reference(json_t *ref, struct policy *p, struct diag *err)
 	    (e = parse_sigdb(ref, "kek", &p->kek, err)) < 0 ||
 	    (e = parse_sigdb(ref, "db", &p->db, err)) < 0 ||
 	    (e = parse_sigdb(ref, "dbx", &p->dbx, err)) < 0 ||
-	    (e = parse_pcr_values(ref, p, err)) < 0)
+	    (e = parse_pcr_values(ref, p, err)) < 0 || (e = policy_catalog_parse(ref, p, err)) < 0)
 		return e;
 	return 0;
 }
@@ -929,7 +931,8 @@ static int reference_json(const struct policy *p, json_t *root)
 		}
 	}
 	if ((e = sigdb_json(ref, "pk", &p->pk)) < 0 || (e = sigdb_json(ref, "kek", &p->kek)) < 0 ||
-	    (e = sigdb_json(ref, "db", &p->db)) < 0 || (e = sigdb_json(ref, "dbx", &p->dbx)) < 0)
+	    (e = sigdb_json(ref, "db", &p->db)) < 0 || (e = sigdb_json(ref, "dbx", &p->dbx)) < 0 ||
+	    (e = policy_catalog_json(p, ref)) < 0)
 		return e;
 	if (p->pcr_value_count) {
 		json_t *pcrs = json_object();

@@ -24,6 +24,7 @@
 #include "diag.h"
 #include "eventlog.h"
 #include "eventlog_facts.h"
+#include "policy_catalog.h"
 #include "quote.h"
 
 #define POLICY_VERSION     1u
@@ -114,6 +115,10 @@ struct policy {
 	struct policy_sigdb pk, kek, db, dbx;
 	size_t pcr_value_count;
 	struct policy_pcr_values *pcr_values;
+	/* reference.catalog_rules (policy_catalog.h) */
+	bool has_catalog_rules;
+	size_t catalog_rule_count;
+	struct policy_catalog_rule *catalog_rules;
 };
 
 /* Why parsing failed: struct diag (diag.h), a sentence naming the key path

@@ -697,33 +697,82 @@ static bool boot_app_approved(const struct policy *p, const char *path, const ui
 	return false;
 }
 
+/* A boot application the policy's catalog rules judge: NULL if they
+ * approve it (or the policy has none), else the sentence's tail. */
+static const char *catalog_refusal(struct run *c, const uint8_t *d, char *why, size_t cap)
+{
+	const struct policy *p = c->in->policy;
+	struct policy_catalog_judgement j;
+	policy_catalog_judge(p, c->in->catalog, c->in->catalog_count, d, &j);
+	char hex[65];
+	hex_encode(d, 32, hex);
+	switch (j.verdict) {
+	case POLICY_CATALOG_APPROVED: return NULL;
+	case POLICY_CATALOG_NOT_IN_CATALOG:
+		snprintf(why, cap, "not in the catalog (digest %.64s)", hex);
+		break;
+	case POLICY_CATALOG_TOO_OLD:
+		snprintf(
+		    why, cap,
+		    "%.32s %.100s %.60s, older than the minimum %.60s of catalog rule \"%.60s\" "
+		    "(rollback)",
+		    j.entry->kind, j.entry->package, j.entry->version, j.rule->min_version,
+		    j.rule->name);
+		break;
+	case POLICY_CATALOG_NO_RULE:
+		snprintf(why, cap, "%.32s %.100s %.60s in the catalog, approved by no catalog rule",
+		         j.entry->kind, j.entry->package, j.entry->version);
+		break;
+	}
+	return why;
+}
+
 static void check_boot_apps(struct run *c)
 {
 	const struct policy *p = c->in->policy;
 	const struct eventlog_facts *f = c->facts;
-	if (!p->has_boot_apps)
+	if (!p->has_boot_apps && !p->has_catalog_rules)
 		return;
 	for (size_t i = 0; i < f->boot_app_count; i++) {
 		const struct eventlog_boot_app *a = &f->boot_apps[i];
 		const uint8_t *d = sha256_digest(c, a->event);
 		bool ok = d && event_ok(c, a->event);
-		if (ok && boot_app_approved(p, a->path, d))
+		char why[VERIFY_TEXT_MAX - 64];
+		const char *refused = NULL;
+		if (ok && p->has_boot_apps && boot_app_approved(p, a->path, d))
+			continue;
+		if (ok && p->has_catalog_rules &&
+		    !(refused = catalog_refusal(c, d, why, sizeof why)))
 			continue;
 		struct verify_reason *rs =
 		    not_approved(c, "boot application %.200s (event %u) is %s",
 		                 a->path && a->path[0] ? a->path : "(no path)", a->event,
-		                 ok ? "not approved" : "not verifiable");
+		                 !ok       ? "not verifiable"
+		                 : refused ? refused
+		                           : "not approved");
 		at_event(c, rs, a->event);
 		rs->bank = TPM2_ALG_SHA256;
 		if (d)
 			hexto(rs->actual, d, POLICY_DIGEST_SIZE);
 		size_t len = 0;
+		for (size_t k = 0; k < p->catalog_rule_count && len + 1 < sizeof rs->allowed; k++) {
+			const struct policy_catalog_rule *r = &p->catalog_rules[k];
+			int n = snprintf(
+			    rs->allowed + len, sizeof rs->allowed - len,
+			    "%scatalog rule \"%s\" (%s%s%s%s%s)", len ? ", " : "", r->name,
+			    r->package ? r->package : "any package", r->min_version ? " >= " : "",
+			    r->min_version ? r->min_version : "", r->signer ? ", signed by " : "",
+			    r->signer ? r->signer : "");
+			if (n < 0 || (size_t)n >= sizeof rs->allowed - len)
+				break;
+			len += (size_t)n;
+		}
 		for (size_t k = 0; k < p->boot_app_count && len + 1 < sizeof rs->allowed; k++) {
 			char h[17];
 			hex_encode(p->boot_apps[k].digest, 8, h);
 			int n =
 			    snprintf(rs->allowed + len, sizeof rs->allowed - len, "%s%s %s...",
-			             k ? ", " : "",
+			             len ? ", " : "",
 			             p->boot_apps[k].path ? p->boot_apps[k].path : "(any path)", h);
 			if (n < 0 || (size_t)n >= sizeof rs->allowed - len)
 				break;
@@ -857,8 +906,8 @@ static void check_pcr_values(struct run *c)
 static bool needs_facts(const struct policy *p)
 {
 	return p->has_firmware_versions || p->has_firmware_blobs || p->has_boot_apps ||
-	       p->has_kernel_cmdlines || p->has_kernel_images || p->pk.set || p->kek.set ||
-	       p->db.set || p->dbx.set;
+	       p->has_catalog_rules || p->has_kernel_cmdlines || p->has_kernel_images ||
+	       p->pk.set || p->kek.set || p->db.set || p->dbx.set;
 }
 
 static void step_configuration(struct run *c)
@@ -969,6 +1018,54 @@ static int fact(struct run *c, const char *field, char **slot, const char *value
 	return no ? unverified(c, field, value, i, no) : set_text(slot, value);
 }
 
+/* The boot applications, named by the catalog where it knows their
+ * digests (and by the policy's catalog rule that approves them). */
+static int components(struct run *c)
+{
+	struct verify_software *sw = &c->r->software;
+	const struct eventlog_facts *f = c->facts;
+	const struct policy *p = c->in->policy;
+	for (size_t i = 0; i < f->boot_app_count && sw->component_count < VERIFY_MAX_COMPONENTS;
+	     i++) {
+		const struct eventlog_boot_app *a = &f->boot_apps[i];
+		const uint8_t *d = sha256_digest(c, a->event);
+		if (!d)
+			continue;
+		struct verify_component *k = &sw->components[sw->component_count++];
+		memset(k, 0, sizeof *k);
+		k->event = a->event;
+		k->pcr =
+		    (size_t)a->event < c->log->event_count ? (int)c->log->events[a->event].pcr : -1;
+		hex_encode(d, 32, k->digest);
+		if (a->path)
+			textto(k->log_path, sizeof k->log_path, a->path);
+		k->verified = pcr_trusted(c, a->event);
+		const struct catalog_entry *e =
+		    policy_catalog_find(c->in->catalog, c->in->catalog_count, d);
+		if (p->has_catalog_rules) {
+			struct policy_catalog_judgement j;
+			policy_catalog_judge(p, c->in->catalog, c->in->catalog_count, d, &j);
+			if (j.entry)
+				e = j.entry;
+			if (j.verdict == POLICY_CATALOG_APPROVED)
+				snprintf(k->rule, sizeof k->rule, "%s", j.rule->name);
+		}
+		if (!e) {
+			snprintf(k->text, sizeof k->text, "%.200s: not in the catalog",
+			         k->log_path[0] ? k->log_path : k->digest);
+			continue;
+		}
+		k->in_catalog = true;
+		snprintf(k->kind, sizeof k->kind, "%s", e->kind);
+		snprintf(k->package, sizeof k->package, "%s", e->package);
+		snprintf(k->version, sizeof k->version, "%s", e->version);
+		char what[VERIFY_TEXT_MAX - 40];
+		catalog_entry_describe(e, what, sizeof what);
+		snprintf(k->text, sizeof k->text, "%s: %s", e->kind, what);
+	}
+	return 0;
+}
+
 static int step_software(struct run *c)
 {
 	struct verify_software *sw = &c->r->software;
@@ -1022,6 +1119,8 @@ static int step_software(struct run *c)
 		e = fact(c, "kernel_image", &sw->kernel_image, f->kernel_image,
 		         f->kernel_image_event);
 	if (e < 0)
+		return e;
+	if ((e = components(c)) < 0)
 		return e;
 	/* Boot loader: the boot applications' file paths. The firmware
 	 * measures each image (the digest that the policy's boot_applications
@@ -1092,7 +1191,39 @@ static int run_pipeline(struct run *c)
 	return step_software(c);
 }
 
-int verify_attestation(const struct verify_input *in, struct verify_result **ret)
+/* Stored evidence (verify_stored): its quote was verified when it was
+ * stored, so steps 1-5 count as passed; the stored PCR values are the
+ * quoted ones, the selection is what they cover. */
+static int run_stored(struct run *c)
+{
+	const struct bundle *b = c->in->bundle;
+	c->authentic = c->fresh = c->pcrs_bound = true;
+	TPML_PCR_SELECTION *sel = &c->qi.selection;
+	for (uint32_t i = 0; i < b->pcrs.bank_count && i < QUOTE_MAX_BANKS; i++) {
+		const struct quote_pcr_bank *bk = &b->pcrs.banks[i];
+		if (sel->count >= TPM2_NUM_PCR_BANKS || !bk->present)
+			continue;
+		TPMS_PCR_SELECTION *s = &sel->pcrSelections[sel->count++];
+		s->hash = bk->alg;
+		s->sizeofSelect = 3;
+		for (unsigned k = 0; k < 3; k++)
+			s->pcrSelect[k] = (uint8_t)(bk->present >> (8 * k));
+		if (bk->alg == TPM2_ALG_SHA256)
+			c->quoted256 = bk->present & 0xffffffu;
+	}
+	int e;
+	if ((e = step_eventlog_parse(c)) < 0)
+		return e;
+	if (c->log && (e = step_replay(c)) < 0)
+		return e;
+	if (c->log && (e = step_content(c)) < 0)
+		return e;
+	step_requirements(c);
+	step_configuration(c);
+	return step_software(c);
+}
+
+static int verify_run(const struct verify_input *in, bool stored, struct verify_result **ret)
 {
 	if (!in || !ret)
 		return ATTEST_E_ARG;
@@ -1105,10 +1236,10 @@ int verify_attestation(const struct verify_input *in, struct verify_result **ret
 	c.in = in;
 	c.r = r;
 	int e;
-	if (!in->bundle || !in->policy || !in->nonce)
+	if (!in->bundle || !in->policy || (!stored && !in->nonce))
 		e = ATTEST_E_ARG;
 	else
-		e = run_pipeline(&c);
+		e = stored ? run_stored(&c) : run_pipeline(&c);
 	if (e < 0)
 		add(&c, REASON_VERIFIER_ERROR, "the verifier could not complete its checks (%s)",
 		    attest_strerror(e));
@@ -1129,6 +1260,16 @@ int verify_attestation(const struct verify_input *in, struct verify_result **ret
 		r->verdict = VERIFY_RED;
 	*ret = r;
 	return 0;
+}
+
+int verify_attestation(const struct verify_input *in, struct verify_result **ret)
+{
+	return verify_run(in, false, ret);
+}
+
+int verify_stored(const struct verify_input *in, struct verify_result **ret)
+{
+	return verify_run(in, true, ret);
 }
 
 void verify_result_free(struct verify_result *r)
@@ -1288,6 +1429,32 @@ static int software_claims_json(const struct verify_software *s, json_t *sw)
 	return 0;
 }
 
+/* "components": the boot applications as the catalog names them. */
+static int components_json(const struct verify_software *s, json_t *sw)
+{
+	json_t *a = json_array();
+	if (!a || jset(sw, "components", a) < 0)
+		return ATTEST_E_NOMEM;
+	for (size_t i = 0; i < s->component_count; i++) {
+		const struct verify_component *k = &s->components[i];
+		json_t *o = json_object();
+		if (!o || json_array_append_new(a, o) < 0 ||
+		    jset(o, "event", json_integer(k->event)) < 0 ||
+		    jset(o, "pcr", json_integer(k->pcr)) < 0 ||
+		    jset(o, "digest", json_string(k->digest)) < 0 ||
+		    jset(o, "log_path", opt_string(k->log_path[0] ? k->log_path : NULL)) < 0 ||
+		    jset(o, "verified", json_boolean(k->verified)) < 0 ||
+		    jset(o, "in_catalog", json_boolean(k->in_catalog)) < 0 ||
+		    jset(o, "kind", opt_string(k->kind[0] ? k->kind : NULL)) < 0 ||
+		    jset(o, "package", opt_string(k->package[0] ? k->package : NULL)) < 0 ||
+		    jset(o, "version", opt_string(k->version[0] ? k->version : NULL)) < 0 ||
+		    jset(o, "rule", opt_string(k->rule[0] ? k->rule : NULL)) < 0 ||
+		    jset(o, "text", json_string(k->text)) < 0)
+			return ATTEST_E_NOMEM;
+	}
+	return 0;
+}
+
 int verify_result_json(const struct verify_result *r, json_t **ret)
 {
 	if (!r || !ret)
@@ -1316,7 +1483,7 @@ int verify_result_json(const struct verify_result *r, json_t **ret)
 	    (e = jset(sw, "os", opt_string(s->os))) < 0 ||
 	    (e = jset(sw, "tpm_firmware", opt_string(s->tpm_firmware))) < 0 ||
 	    (e = jset(sw, "agent_version", opt_string(s->agent_version))) < 0 ||
-	    (e = software_claims_json(s, sw)) < 0)
+	    (e = software_claims_json(s, sw)) < 0 || (e = components_json(s, sw)) < 0)
 		goto out;
 	const struct verify_clock *k = &r->clock;
 	if ((e = jset(clk, "known", json_boolean(k->known))) < 0)

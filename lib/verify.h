@@ -41,6 +41,7 @@
 #include <tss2/tss2_tpm2_types.h>
 
 #include "bundle.h"
+#include "catalog.h"
 #include "policy.h"
 
 #define VERIFY_MAX_REASONS 64u  /* further reasons are counted in reasons_dropped */
@@ -83,6 +84,11 @@ struct verify_input {
 	struct verify_previous previous;
 	struct verify_host host;
 	const struct policy *policy; /* required */
+	/* The software catalog (lib/catalog.h), or the part of it whose digests
+	 * the log may show: names the boot applications in the software view
+	 * and serves the policy's catalog rules. NULL/0: no catalog. */
+	const struct catalog_entry *catalog;
+	size_t catalog_count;
 };
 
 struct verify_reason {
@@ -108,7 +114,26 @@ struct verify_unverified {
 	char why[VERIFY_TEXT_MAX];
 };
 
-#define VERIFY_SOFTWARE_FIELDS 4u /* facts read from the event log */
+#define VERIFY_SOFTWARE_FIELDS 4u  /* facts read from the event log */
+#define VERIFY_MAX_COMPONENTS  16u /* boot applications named in the software view */
+
+/* A measured boot application, named by the software catalog when its
+ * digest is there. The digest is the measured one; the name is what the
+ * catalog says about that digest, never the log's file path. */
+struct verify_component {
+	int64_t event;
+	int pcr;
+	char digest[65];             /* SHA-256 bank, hex */
+	char log_path[256];          /* the path the log gives beside it ("" none) */
+	bool verified;               /* its PCR is quoted and replays */
+	bool in_catalog;             /* the catalog knows the digest */
+	char kind[CATALOG_KIND_MAX]; /* from the catalog ("" if not in it) */
+	char package[CATALOG_PACKAGE_MAX];
+	char version[DEBVER_MAX + 1];
+	char rule[128];             /* the policy's catalog rule that approves it ("" none) */
+	char text[VERIFY_TEXT_MAX]; /* "kernel: linux-image-... 6.1.x-y, Debian, signed by ..."
+	                             * or "<path or digest>: not in the catalog" */
+};
 
 /* Software deduced from the evidence; NULL when unknown. Owned.
  * firmware, boot_loader, kernel_image and kernel_cmdline are set only when
@@ -129,6 +154,8 @@ struct verify_software {
 	char *agent_version;
 	size_t not_verified_count;
 	struct verify_unverified not_verified[VERIFY_SOFTWARE_FIELDS];
+	size_t component_count;
+	struct verify_component components[VERIFY_MAX_COMPONENTS];
 };
 
 struct verify_clock {
@@ -157,6 +184,14 @@ struct verify_result {
  * then treat the host as not attested. */
 int verify_attestation(const struct verify_input *in, struct verify_result **ret);
 
+/* What-if: evidence stored after an earlier verification (its quote,
+ * nonce and PCR binding passed then) judged against in->policy, as
+ * `attestctl policy check` does. in->bundle needs pcrs, eventlog and
+ * metadata only (quote, signature and nonce are not read); steps 6-10 and
+ * the software view run as in verify_attestation(); the selection is the
+ * PCRs the stored values cover. Same returns as verify_attestation(). */
+int verify_stored(const struct verify_input *in, struct verify_result **ret);
+
 /* NULL is fine. */
 void verify_result_free(struct verify_result *r);
 
@@ -170,8 +205,10 @@ bool verify_result_has(const struct verify_result *r, const char *code);
  * "evidence": {...}}], "reasons_dropped"?, "software": {...}, "clock": {...}}.
  * software holds the fields of struct verify_software (null when unknown),
  * "reported_by_agent": the names of the fields that are the agent's report,
- * and "not_verified": {FIELD: {"value", "event"?, "pcr"?, "why"}} for what
- * the log claims without proof (docs/api.md, "Host object").
+ * "not_verified": {FIELD: {"value", "event"?, "pcr"?, "why"}} for what
+ * the log claims without proof, and "components": [{"event", "pcr",
+ * "digest", "log_path", "verified", "in_catalog", "kind", "package",
+ * "version", "rule", "text"}] (docs/api.md, "Host object").
  * On success *ret is a new reference the caller json_decref()s.
  * ATTEST_E_NOMEM, ATTEST_E_ARG. */
 int verify_result_json(const struct verify_result *r, json_t **ret);

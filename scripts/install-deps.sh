@@ -20,6 +20,9 @@ PKGS=(
   # build tooling and its checker; man-db reads the generated manual pages;
   # systemd brings systemd-analyze and systemd-sysusers (the packages' users)
   debhelper dpkg-dev fakeroot lintian man-db systemd
+  # the software catalog's tests check PE Authenticode digests against
+  # independent tools (pesign prints the digest, sbverify lists signatures)
+  pesign sbsigntool
 )
 # Node.js for the browser tests: use the machine's own if it has one (it may
 # come from another packager whose nodejs conflicts with Debian's npm).

@@ -46,6 +46,10 @@ static void usage(FILE *f)
 	        "  extend DIR PCR HEX\n"
 	        "        tamper: extend 32 bytes HEX into PCR in the SHA-256 bank, and\n"
 	        "        H(HEX bytes) in every other active bank\n"
+	        "  compose-log IN OUT EVENT=FILE...\n"
+	        "        a copy of the event log IN whose event EVENT carries FILE's digests in\n"
+	        "        every bank: the PE Authenticode digest for a boot application, the file\n"
+	        "        digest otherwise (a host booting real binaries; docs/simulator.md)\n"
 	        "  stop DIR\n"
 	        "        stop this host's swtpm (only the process recorded in DIR whose command\n"
 	        "        line names DIR/state)\n"
@@ -460,6 +464,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (!strcmp(cmd, "compose-log"))
+		return sim_compose_log(argc - 1, argv + 1);
 	if (argc < 3) {
 		fprintf(stderr, "attest-sim: %s needs a host directory\n", cmd);
 		usage(stderr);

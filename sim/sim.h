@@ -70,6 +70,8 @@ int sim_ctrl_init(unsigned ctrl_port);
 /* sim_boot.c: TPM2_Startup (at the log's startup locality where the
  * emulator allows) and every logged digest extended. Messages on stderr. */
 int sim_boot(const char *dir, unsigned port);
+/* sim_compose.c: attest-sim compose-log IN OUT EVENT=FILE... */
+int sim_compose_log(int argc, char **argv);
 int sim_tcti(char *out, size_t cap, unsigned port);
 
 #endif

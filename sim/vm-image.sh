@@ -14,6 +14,8 @@
 #   vm-image.sh data DIR             DIR/data.img: the guest's persistent disk
 #   vm-image.sh unpacked PKG         the directory PKG is unpacked in (fetched
 #                                    if needed): tests read the files from it
+#   vm-image.sh deb PKG              the cached .deb of PKG (fetched if needed)
+#   vm-image.sh cached               kernel versions whose .deb is cached
 #
 # Cache: ${ATTEST_VM_CACHE:-/var/cache/attest-vm} (falls back to
 # ~/.cache/attest-vm when that is not writable); reused across runs.
@@ -184,8 +186,15 @@ data() {
 case "${1:-}" in
 kernels) kernels ;;
 unpacked) [ $# -eq 2 ] || die "usage: unpacked PKG"; fetch "$2" ;;
+deb)
+  [ $# -eq 2 ] || die "usage: deb PKG"
+  fetch "$2" >/dev/null
+  ls "$cache/debs/${2}_"*.deb | head -1 ;;
+cached)
+  ls "$cache/debs" 2>/dev/null |
+    sed -n 's/^linux-image-\(6\.1\.0-[0-9]*-amd64\)_.*\.deb$/\1/p' | sort -t- -k2,2nr ;;
 kernels-to) [ $# -eq 2 ] || die "usage: kernels-to FILE"; kernels >"$2" ;;
 esp) [ $# -eq 5 ] || die "usage: esp DIR VERSION AGENT on|off"; esp "$2" "$3" "$4" "$5" ;;
 data) [ $# -eq 2 ] || die "usage: data DIR"; data "$2" ;;
-*) die "usage: vm-image.sh kernels | unpacked PKG | esp DIR VERSION AGENT on|off | data DIR" ;;
+*) die "usage: vm-image.sh kernels | cached | unpacked PKG | deb PKG | esp DIR VERSION AGENT on|off | data DIR" ;;
 esac

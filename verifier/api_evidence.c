@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "bundle.h"
+#include "api_policy_check.h"
 #include "err.h"
 #include "eventlog.h"
 #include "eventlog_facts.h"
@@ -55,7 +56,7 @@ static json_t *jhex(const uint8_t *b, size_t n)
 }
 
 /* Back from the form appraise.c stores (by us, still checked). */
-static int pcrs_from_json(json_t *j, struct quote_pcrs *out)
+int evidence_pcrs_from_json(json_t *j, struct quote_pcrs *out)
 {
 	const char *bank, *idx;
 	json_t *vals, *x;
@@ -235,7 +236,7 @@ static void evidence_show(struct verifier *v, struct https_request *req, const s
 	}
 	struct quote_pcrs q;
 	json_t *pj = api_parse_stored(e->pcrs_json);
-	if (pcrs_from_json(pj, &q) < 0)
+	if (evidence_pcrs_from_json(pj, &q) < 0)
 		memset(&q, 0, sizeof q);
 	json_decref(pj);
 
@@ -388,7 +389,7 @@ void api_evidence_dry_run(struct verifier *v, struct https_request *req, json_t 
 	}
 	struct quote_pcrs q;
 	json_t *pj = api_parse_stored(e->pcrs_json);
-	rc = pcrs_from_json(pj, &q);
+	rc = evidence_pcrs_from_json(pj, &q);
 	json_decref(pj);
 	if (rc == 0)
 		rc = parse_log(e, &p);

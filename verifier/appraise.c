@@ -10,6 +10,7 @@
 #include <openssl/rand.h>
 
 #include "bundle.h"
+#include "catalog_appraise.h"
 #include "err.h"
 #include "eventlog.h"
 #include "eventlog_facts.h"
@@ -221,7 +222,12 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 		if (id != 0 && nb < QUOTE_MAX_BANKS)
 			banks[nb++] = id;
 	}
+	struct catalog_entry *cat = NULL; /* names boot apps; serves catalog rules */
+	size_t ncat = 0;
+	catalog_appraise_load(v, b->eventlog, b->eventlog_len, &cat, &ncat);
 	struct verify_input in = {
+	    .catalog = cat,
+	    .catalog_count = ncat,
 	    .bundle = b,
 	    .ak_public = ak->public_area,
 	    .ak_public_len = ak->public_len,
@@ -241,6 +247,7 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	};
 	struct verify_result *r = NULL;
 	int rc = verify_attestation(&in, &r);
+	free(cat);
 	json_decref(tpm);
 	if (rc < 0) {
 		job_red(j, REASON_VERIFIER_ERROR, "the verification could not run", NULL, NULL);
@@ -265,6 +272,9 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	(void)verify_result_json(r, &full);
 	char *rj = reasons ? json_dumps(reasons, JSON_COMPACT) : NULL;
 	char *sw = full ? json_dumps(json_object_get(full, "software"), JSON_COMPACT) : NULL;
+	if (full)
+		catalog_appraise_changes(v, j->host_id, h->software_json,
+		                         json_object_get(full, "software"));
 	enum store_trust t = r->verdict == VERIFY_GREEN ? STORE_TRUST_GREEN : STORE_TRUST_RED;
 	if (r->restarted) {
 		/* Red with a restart: enroll afresh next time. */

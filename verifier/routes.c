@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "err.h"
+#include "api_catalog.h"
+#include "api_policy_check.h"
 #include "api_routes.h"
 
 /* Who may call a route: any valid token, or an admin token. */
@@ -56,6 +58,7 @@ static const struct api_route {
     {"PUT", "/api/v1/policies/{name}", API_ADMIN, VERIFIER_POLICY_BODY_MAX, api_policy_put},
     {"DELETE", "/api/v1/policies/{name}", API_ADMIN, 0, api_policy_remove},
     {"POST", "/api/v1/policies/{name}/assign", API_ADMIN, VERIFIER_API_BODY_MAX, api_policy_assign},
+    {"GET", "/api/v1/policies/{name}/check", API_VIEWER, 0, api_policy_check},
     {"GET", "/api/v1/cas", API_VIEWER, 0, api_cas_list},
     {"POST", "/api/v1/cas", API_ADMIN, VERIFIER_API_BODY_MAX, api_ca_add},
     {"GET", "/api/v1/cas/{fingerprint}", API_VIEWER, 0, api_ca_show},
@@ -69,6 +72,10 @@ static const struct api_route {
     {"DELETE", "/api/v1/tokens/{name}", API_ADMIN, 0, api_token_remove},
     {"GET", "/api/v1/status", API_VIEWER, 0, api_status},
     {"GET", "/api/v1/reasons", API_VIEWER, 0, api_reasons},
+    {"GET", "/api/v1/catalog", API_VIEWER, 0, api_catalog_list},
+    {"POST", "/api/v1/catalog", API_ADMIN, API_CATALOG_BODY_MAX, api_catalog_add},
+    {"GET", "/api/v1/catalog/{id}", API_VIEWER, 0, api_catalog_show},
+    {"DELETE", "/api/v1/catalog/{id}", API_ADMIN, 0, api_catalog_remove},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -115,6 +122,7 @@ static const struct api_base {
     {"/api/v1/cas", "CA certificate", find_ca}, {"/api/v1/alarms", "alarm", find_alarm_id},
     {"/api/v1/events", "resource", NULL},       {"/api/v1/tokens", "token", NULL},
     {"/api/v1/status", "resource", NULL},       {"/api/v1/reasons", "resource", NULL},
+    {"/api/v1/catalog", "catalog entry", NULL},
 };
 #define NBASES (sizeof bases / sizeof bases[0])
 

@@ -34,6 +34,7 @@ static const struct copy_table copy_tables[] = {
     {"results", "id", true, true, 1},    {"alarms", "id", true, true, 1},
     {"events", "id", true, true, 1},     {"tpm_cas", "id", true, true, 1},
     {"api_tokens", "id", true, true, 1}, {"evidence", "host_id", true, false, 2},
+    {"catalog", "id", true, true, 5},
 };
 
 const char *store_copy_table(size_t i)

@@ -185,6 +185,29 @@ static const char schema_v4[] = "ALTER TABLE hosts ADD COLUMN ek_operator_cert {
 static const char schema_v5[] =
     "CREATE INDEX hosts_trust_conn ON hosts (trust_state, conn_state, name);\n"
     "CREATE INDEX hosts_conn ON hosts (conn_state, name);\n";
+/* The software catalog (store_catalog.c; lib/catalog.h): boot components
+ * read from vendor packages by `attestctl catalog import`. One row per
+ * binary of one package version; the same binary (digest) may appear in
+ * several packages or versions. Digests are lowercase hex; signer_* are ""
+ * for an unsigned binary. */
+static const char schema_v6[] =
+    "CREATE TABLE catalog (\n"
+    "  id {ID},\n"
+    "  kind TEXT NOT NULL,\n"
+    "  package TEXT NOT NULL,\n"
+    "  version TEXT NOT NULL,                     -- Debian version syntax\n"
+    "  arch TEXT NOT NULL,\n"
+    "  vendor TEXT NOT NULL,\n"
+    "  path TEXT NOT NULL,                        -- inside the package\n"
+    "  authenticode_sha256 TEXT NOT NULL,         -- what UEFI and shim measure\n"
+    "  file_sha256 TEXT NOT NULL,                 -- what grub measures\n"
+    "  signer_subject TEXT NOT NULL,\n"
+    "  signer_issuer TEXT NOT NULL,\n"
+    "  added_at BIGINT NOT NULL,\n"
+    "  UNIQUE (package, version, path, authenticode_sha256)\n"
+    ");\n"
+    "CREATE INDEX catalog_authenticode ON catalog (authenticode_sha256);\n"
+    "CREATE INDEX catalog_file ON catalog (file_sha256);\n";
 
 const struct store_migration store_migrations[] = {
     {1, "initial schema", schema_v1},
@@ -192,6 +215,7 @@ const struct store_migration store_migrations[] = {
     {3, "attestation start and instance in the history", schema_v3},
     {4, "operator-supplied EK certificate or EK key hash", schema_v4},
     {5, "indexes for the fleet view's filters and counts", schema_v5},
+    {6, "software catalog", schema_v6},
 };
 
 const size_t store_migrations_count = sizeof(store_migrations) / sizeof(store_migrations[0]);

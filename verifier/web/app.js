@@ -311,7 +311,7 @@
       else a.removeAttribute('aria-current');
     }
     const views = {fleet: viewFleet, host: viewHost, alarms: viewAlarms, events: viewEvents,
-      policies: viewPolicies, policy: viewPolicy};
+      policies: viewPolicies, policy: viewPolicy, catalog: viewCatalog};
     const v = views[name] || viewFleet;
     $('#view').replaceChildren();
     state.refresh = null;
@@ -728,6 +728,7 @@
         swFact(sw, 'kernel_image', 'Kernel image'), swFact(sw, 'kernel_cmdline', 'Kernel command line', true),
         swFact(sw, 'kernel', 'Kernel'), swFact(sw, 'os', 'Operating system'),
         ['TPM firmware (quote)', sw.tpm_firmware], swFact(sw, 'agent_version', 'Agent')]),
+      componentList(sw),
       h('p.hint', {text: 'Shown as facts: what an event in a quoted PCR proves (its replay matched, its digest is the hash of the text). "Reported by the agent": the agent\'s own words, bound to the quote but not measured. "Not verified": what the event log says without proof.'})]
         : h('p.muted', {text: 'Not known yet.'}));
 
@@ -750,6 +751,18 @@
       hostAlarms(alarms),
       historyPanel(host, events));
     window.scrollTo(0, scrollY);
+  }
+
+  // The measured boot applications as the software catalog names them.
+  function componentList(sw) {
+    const cs = sw.components || [];
+    if (!cs.length) return null;
+    return h('div', {id: 'components'}, h('h3', {text: 'Boot components (named by the software catalog)'}),
+      h('ul.components', null, cs.map((c) => h('li', {'data-in-catalog': String(!!c.in_catalog), 'data-kind': c.kind || ''},
+        c.in_catalog ? h('span', {text: c.text}) : h('span.not-verified', null,
+          h('span.yn.unknown', null, icon('unknown'), h('span', {text: 'Not in the catalog'})), ' ', mono(c.digest, '.small.wrap')),
+        c.rule ? h('span.muted', {text: ' · approved by rule ' + c.rule}) : null,
+        c.verified ? null : h('span.muted', {text: ' · PCR not verified'})))));
   }
 
   // One software row: a proven value; the agent's report, said so; or what
@@ -1119,7 +1132,48 @@
           users.length ? h('ul.hostlist', null, users.map((x) => h('li', {'data-host': x.name, 'data-trust': x.trust},
             h('a', {href: '#/host/' + enc(x.name), text: x.name}), ' ', trustBadge(x.trust))))
             : h('p.muted', {text: 'No host uses it.'})),
+        whatIfPanel(p.name),
         h('section.panel', null, h('h2', {text: 'Document'}), h('pre.policy', {text: JSON.stringify(p.body, null, 2)})));
+    };
+  }
+
+  // What-if: which hosts would change colour under this policy (nothing changes).
+  function whatIfPanel(name) {
+    const out = h('div', {id: 'whatif-result'});
+    const run = async () => {
+      const r = await api('GET', '/policies/' + enc(name) + '/check');
+      const rows = r.hosts.filter((x) => x.changes || x.would_be === 'unknown');
+      out.replaceChildren(h('p', {text: r.would_change ? r.would_change + ' host(s) would change colour.' : 'No host would change colour.'}),
+        rows.length ? h('ul.hostlist', null, rows.map((x) => h('li', {'data-host': x.host, 'data-would-be': x.would_be},
+          h('a', {href: '#/host/' + enc(x.host), text: x.host}), ' ', trustBadge(x.current), ' → ', trustBadge(x.would_be),
+          x.why ? h('span.muted', {text: ' ' + x.why}) : null,
+          (x.reasons || []).length ? h('ul', null, x.reasons.map((rr) => h('li', null, mono(rr.code, '.small'), ' ', rr.message))) : null)))
+          : null);
+    };
+    return h('section.panel', {id: 'whatif'}, h('h2', {text: 'What if'}),
+      h('p.muted', {text: 'Judge every host\'s last stored evidence against this policy; nothing is changed.'}),
+      h('button', {type: 'button', id: 'whatif-run', onclick: () => run().catch((e) => out.replaceChildren(h('p.error', {text: e.message}))), text: 'Check every host'}), out);
+  }
+
+  // ---------------------------------------------------------------- catalog
+
+  async function viewCatalog() {
+    document.title = 'Software catalog · attest';
+    const box = h('div');
+    $('#view').append(h('div.page-head', null, h('h1', {text: 'Software catalog'}),
+      h('p.muted', {text: 'Boot components read from vendor packages (attestctl catalog import): the digests firmware and boot loaders measure, and who signed them. Policies approve components by package, version and signer.'})), box);
+    state.refresh = async () => {
+      const r = await api('GET', '/catalog');
+      clearViewError();
+      if (!changed('catalog', r.entries.map((e) => e.id))) return;
+      redraw(() => box.replaceChildren(h('div.table-wrap', null, h('table.compact', {id: 'catalog-table'},
+        h('caption.sr-only', {text: 'Software catalog'}),
+        h('thead', null, h('tr', null, ['Kind', 'Package', 'Version', 'Path', 'Authenticode SHA-256', 'Signer'].map((x) => h('th', {scope: 'col', text: x})))),
+        h('tbody', null, r.entries.length ? r.entries.map((e) => h('tr', {'data-entry': String(e.id), 'data-kind': e.kind},
+          h('td', {text: e.kind}), h('th', {scope: 'row', text: e.package}), h('td', {text: e.version}),
+          h('td', null, mono(e.path, '.small.wrap')), h('td', null, mono(e.authenticode_sha256, '.small.wrap')),
+          h('td', {text: e.signer ? e.signer.subject : 'unsigned'})))
+          : h('tr', null, h('td.empty', {colspan: 6, text: 'The catalog is empty. Import packages with attestctl catalog import FILE.deb.'})))))));
     };
   }
 
