@@ -544,6 +544,7 @@ static int start_service(struct verifier *v)
 		log_error("HTTPS client: %s", errbuf);
 		return -1;
 	}
+	https_client_set_keepalive(v->cli, VERIFIER_AGENT_IDLE_MAX, 0);
 	if (api_register(v) < 0 || api_admin_register(v) < 0 || web_register(v) < 0) {
 		log_error("cannot register the API routes");
 		return -1;

@@ -34,7 +34,10 @@
 #define VERIFIER_NONCE_SIZE          32
 #define VERIFIER_BACKOFF_MAX         3600 /* seconds between tries of an unreachable host */
 #define VERIFIER_HIST_BUCKETS        12
-#define VERIFIER_DEFAULT_CA_DIR      "/usr/local/share/attest/tpm-cas"
+/* Kept-alive mutual-TLS connections to agents (docs/transport.md): at most
+ * this many parked, each for at most HTTPS_DEFAULT_IDLE_MS. */
+#define VERIFIER_AGENT_IDLE_MAX 4096
+#define VERIFIER_DEFAULT_CA_DIR "/usr/local/share/attest/tpm-cas"
 
 struct verifier_config {
 	const char *listen;
@@ -55,6 +58,7 @@ struct verifier_metrics {
 	uint64_t hist[VERIFIER_HIST_BUCKETS + 1]; /* last one: +Inf */
 	double hist_sum;
 	uint64_t hist_count;
+	uint64_t eventlog_memo_hit, eventlog_memo_miss; /* appraise.c */
 };
 
 struct job;
