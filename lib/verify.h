@@ -43,6 +43,8 @@
 #include "bundle.h"
 #include "policy.h"
 
+struct verify_memo;
+
 #define VERIFY_MAX_REASONS 64u  /* further reasons are counted in reasons_dropped */
 #define VERIFY_TEXT_MAX    512u /* message, description, allowed */
 #define VERIFY_VALUE_MAX   160u /* expected / actual (hex digests or short text) */
@@ -83,6 +85,12 @@ struct verify_input {
 	struct verify_previous previous;
 	struct verify_host host;
 	const struct policy *policy; /* required */
+	/* Optional (verify_memo.h): the host's memo, read and refreshed by
+	 * the call; NULL runs the whole pipeline every time. policy_digest
+	 * (32 bytes) must change whenever policy does; without it only the
+	 * log's replay and the AK key are memoized, not the conclusions. */
+	struct verify_memo *memo;
+	const uint8_t *policy_digest;
 };
 
 struct verify_reason {
@@ -142,6 +150,7 @@ struct verify_clock {
 
 struct verify_result {
 	enum verify_verdict verdict;
+	bool memo_hit;  /* the log was not parsed: the host's memo matched (verify_memo.h) */
 	bool restarted; /* re-enroll before trusting again */
 	size_t reason_count;
 	size_t reasons_dropped;
