@@ -154,7 +154,12 @@ struct verify_result {
 	bool restarted; /* re-enroll before trusting again */
 	size_t reason_count;
 	size_t reasons_dropped;
-	struct verify_reason reasons[VERIFY_MAX_REASONS];
+	/* reason_count of them (at most VERIFY_MAX_REASONS), allocated as they
+	 * come: a green result (none) costs no reason storage. A reason that
+	 * cannot be stored for lack of memory is counted in reasons_dropped,
+	 * which keeps the verdict red. */
+	struct verify_reason *reasons;
+	size_t reason_cap;
 	struct verify_software software;
 	struct verify_clock clock;
 };
