@@ -575,6 +575,7 @@ static void close_service(struct verifier *v)
 {
 	scheduler_free(v);
 	castore_free(v);
+	appraise_cache_free(v);
 	if (v->sigint)
 		event_free(v->sigint);
 	if (v->sigterm)

@@ -37,6 +37,8 @@
 /* Kept-alive mutual-TLS connections to agents (docs/transport.md): at most
  * this many parked, each for at most HTTPS_DEFAULT_IDLE_MS. */
 #define VERIFIER_AGENT_IDLE_MAX 4096
+/* Hosts whose event-log memo (lib/verify_memo.h, a few KB each) is kept. */
+#define VERIFIER_MEMO_MAX       20000
 #define VERIFIER_DEFAULT_CA_DIR "/usr/local/share/attest/tpm-cas"
 
 struct verifier_config {
@@ -83,7 +85,8 @@ struct verifier {
 	struct waiter *waiters;
 	struct learn *learns; /* policies to learn from a host's next evidence */
 	struct verifier_metrics m;
-	struct castore *castore; /* the certified TPM list, cached (castore.c) */
+	struct castore *castore;       /* the certified TPM list, cached (castore.c) */
+	struct appraise_cache *acache; /* parsed policies, event-log memos (appraise_cache.c) */
 	int64_t last_expire;
 };
 
@@ -116,6 +119,24 @@ int castore_import_dir(struct verifier *v, bool first);
  * changed (store_ca_marker), by this instance or another. */
 int castore_get(struct verifier *v, const struct ekcert_store **ret);
 void castore_free(struct verifier *v);
+
+/* --- appraise_cache.c: what attestation keeps between two runs --- */
+
+struct appraise_cache;
+struct verify_memo;
+struct policy;
+struct policy_error;
+/* The host's policy, parsed only when its stored text changed (the text is
+ * read from the store every time). Borrowed: valid until the next call.
+ * *ret_digest: 32 bytes naming that text (for verify_input.policy_digest).
+ * Errors as host_policy_load. */
+int appraise_policy(struct verifier *v, int64_t host_id, const struct policy **ret,
+                    const uint8_t **ret_digest, struct policy_error *err);
+/* The host's event-log memo (created on first use; NULL without memory). */
+struct verify_memo *appraise_memo(struct verifier *v, int64_t host_id);
+/* Drop the host's memo (re-enrolled: a new AK, a new boot). */
+void appraise_forget(struct verifier *v, int64_t host_id);
+void appraise_cache_free(struct verifier *v);
 
 /* --- metrics.c --- */
 
