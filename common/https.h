@@ -188,6 +188,13 @@ unsigned https_client_pending(const struct https_client *cli);
  * full, the least recently parked connection is closed. */
 void https_client_set_keepalive(struct https_client *cli, unsigned max_idle, unsigned idle_ms);
 
+/* Resume TLS sessions (TLS 1.3 tickets, or 1.2 session ids) of pin-mode
+ * connections: up to max_sessions kept, one per (host, port, pin), the least
+ * recently issued dropped first; 0 (the default): none. A resumed handshake
+ * skips the certificate exchange; the session's server certificate is still
+ * compared with the pin before the request is sent (HTTPS_E_PIN otherwise). */
+void https_client_set_resumption(struct https_client *cli, unsigned max_sessions);
+
 /* Counters since the client was created. */
 struct https_client_stats {
 	uint64_t requests;    /* requests sent (a second send counts again) */
@@ -196,6 +203,7 @@ struct https_client_stats {
 	uint64_t retried;     /* idempotent requests sent again after a reused
 	                       * connection closed before any answer */
 	uint64_t peer_closed; /* parked connections the server closed */
+	uint64_t resumed;     /* new connections whose TLS session was resumed */
 	unsigned idle;        /* connections parked now */
 };
 void https_client_get_stats(const struct https_client *cli, struct https_client_stats *ret);

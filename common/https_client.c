@@ -59,6 +59,18 @@ struct idle {
 	char seen[TLSID_THUMBPRINT_SIZE]; /* the peer's thumbprint, checked at the handshake */
 };
 
+/* A TLS session to resume, per (host, port, pin); pin mode only. */
+struct sess {
+	struct sess *chain;       /* hash bucket */
+	struct sess *prev, *next; /* LRU, most recent first */
+	SSL_SESSION *s;
+	uint16_t port;
+	char host[HTTPS_MAX_HOST + 1];
+	char pin[TLSID_THUMBPRINT_SIZE];
+};
+
+#define SESS_BUCKETS 1024u
+
 struct https_client {
 	struct event_base *base;
 	struct evdns_base *dns; /* made on first use of a host name */
@@ -68,6 +80,9 @@ struct https_client {
 	unsigned pending;
 	struct idle *idle; /* parked connections, most recently parked first */
 	unsigned idle_count, idle_max, idle_ms;
+	struct sess *sess_buckets[SESS_BUCKETS];
+	struct sess *sess_head, *sess_tail;
+	unsigned sess_count, sess_max;
 	struct https_client_stats st;
 };
 
@@ -96,6 +111,8 @@ struct call {
 	int keep;         /* the answer allows keeping the connection */
 	int retry_safe;   /* idempotent: may be sent again (see https.h) */
 	int retried;
+	int resumed_checked;      /* the resumed session's peer was checked */
+	SSL_SESSION *offer;       /* a session to resume (a reference), or NULL */
 	struct timespec deadline; /* CLOCK_MONOTONIC end of the whole request */
 	uint16_t port;
 	enum evhttp_cmd_type cmd;
@@ -215,13 +232,139 @@ static long bio_cb(BIO *b, int oper, const char *argp, size_t len, int argi, lon
 	return ret;
 }
 
+/* ---------------------------------------------------------------- */
+/* TLS sessions to resume                                            */
+
+static size_t sess_bucket(const char *host, uint16_t port)
+{
+	uint32_t h = 2166136261u ^ port;
+	for (const char *p = host; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return h % SESS_BUCKETS;
+}
+
+static struct sess *sess_find(struct https_client *cli, const char *host, uint16_t port,
+                              const char *pin)
+{
+	for (struct sess *e = cli->sess_buckets[sess_bucket(host, port)]; e; e = e->chain)
+		if (e->port == port && strcmp(e->host, host) == 0 && strcmp(e->pin, pin) == 0)
+			return e;
+	return NULL;
+}
+
+static void sess_drop(struct https_client *cli, struct sess *e)
+{
+	struct sess **pp = &cli->sess_buckets[sess_bucket(e->host, e->port)];
+	while (*pp && *pp != e)
+		pp = &(*pp)->chain;
+	if (*pp)
+		*pp = e->chain;
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		cli->sess_head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		cli->sess_tail = e->prev;
+	SSL_SESSION_free(e->s);
+	free(e);
+	cli->sess_count--;
+}
+
+/* OpenSSL hands over a session the server issued (TLS 1.3: a ticket after
+ * the handshake). A copy is kept for the call's (host, port, pin) if its
+ * server certificate is the pinned one: the original stays the
+ * connection's, and OpenSSL marks it not resumable when the connection
+ * ends without a TLS shutdown. Returns 0: OpenSSL keeps its reference. */
+static int sess_new_cb(SSL *ssl, SSL_SESSION *s)
+{
+	struct call *c = SSL_get_app_data(ssl);
+	if (!c || c->verify != HTTPS_VERIFY_PIN || !c->have_seen || c->pin_mismatch ||
+	    c->cli->sess_max == 0 || !SSL_SESSION_is_resumable(s) ||
+	    !tlsid_thumbprint_equal(c->seen, c->pin))
+		return 0;
+	SSL_SESSION *copy = SSL_SESSION_dup(s);
+	if (!copy)
+		return 0;
+	struct https_client *cli = c->cli;
+	struct sess *e = sess_find(cli, c->host, c->port, c->pin);
+	if (e) {
+		SSL_SESSION_free(e->s);
+		e->s = copy;
+		if (e != cli->sess_head) { /* most recent first */
+			e->prev->next = e->next;
+			if (e->next)
+				e->next->prev = e->prev;
+			else
+				cli->sess_tail = e->prev;
+			e->prev = NULL;
+			e->next = cli->sess_head;
+			cli->sess_head->prev = e;
+			cli->sess_head = e;
+		}
+		return 0;
+	}
+	if (cli->sess_count >= cli->sess_max && cli->sess_tail)
+		sess_drop(cli, cli->sess_tail);
+	e = calloc(1, sizeof *e);
+	if (!e) {
+		SSL_SESSION_free(copy);
+		return 0;
+	}
+	e->s = copy;
+	e->port = c->port;
+	memcpy(e->host, c->host, sizeof e->host);
+	memcpy(e->pin, c->pin, sizeof e->pin);
+	size_t b = sess_bucket(e->host, e->port);
+	e->chain = cli->sess_buckets[b];
+	cli->sess_buckets[b] = e;
+	cli->sess_count++;
+	e->next = cli->sess_head;
+	if (cli->sess_head)
+		cli->sess_head->prev = e;
+	cli->sess_head = e;
+	if (!cli->sess_tail)
+		cli->sess_tail = e;
+	return 0;
+}
+
+/* A resumed handshake runs no certificate verification: the server proved
+ * it holds the session's secret, which only the server that passed the pin
+ * check got. Still, the session's server certificate is compared with the
+ * pin here, before any request byte is written; on a mismatch the socket
+ * is shut and the request fails as HTTPS_E_PIN. */
+static void check_resumed(const SSL *ssl, struct call *c)
+{
+	if (c->resumed_checked || !SSL_session_reused((SSL *)ssl))
+		return;
+	c->resumed_checked = 1;
+	c->cli->st.resumed++;
+	X509 *peer = SSL_get0_peer_certificate(ssl);
+	if (peer && tlsid_thumbprint_of(peer, c->seen) == 0) {
+		c->have_seen = 1;
+		if (c->verify != HTTPS_VERIFY_PIN || tlsid_thumbprint_equal(c->seen, c->pin))
+			return;
+	}
+	c->pin_mismatch = 1;
+	int fd = SSL_get_fd(ssl);
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+}
+
 /* libevent makes the socket BIO when it connects; hook it when the
  * handshake starts, before any I/O on it. */
 static void info_cb(const SSL *ssl, int where, int ret)
 {
 	struct call *c = SSL_get_app_data(ssl);
+	if (c && (where & SSL_CB_HANDSHAKE_DONE))
+		check_resumed(ssl, c);
 	if (!c || !(where & SSL_CB_HANDSHAKE_START))
 		return;
+	/* libevent clears the TLS object when it connects the socket, which
+	 * drops a session set before: offer it now, before the ClientHello. */
+	if (c->offer && !SSL_is_init_finished(ssl) && SSL_get_session(ssl) == NULL)
+		(void)SSL_set_session((SSL *)ssl, c->offer);
 	https_tls_nodelay(ssl);
 	BIO *b = SSL_get_wbio(ssl);
 	if (b && !BIO_get_callback_ex(b)) {
@@ -270,6 +413,7 @@ static void call_free(struct call *c)
 	free(c->body);
 	free(c->path);
 	free(c->reqbody);
+	SSL_SESSION_free(c->offer);
 	free(c);
 }
 
@@ -478,6 +622,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	https_done_fn done = c->done;
 	void *darg = c->arg;
 	call_unlink(c);
+	if ((c->error == HTTPS_E_PIN || c->error == HTTPS_E_TLS) && c->verify == HTTPS_VERIFY_PIN) {
+		struct sess *e = sess_find(c->cli, c->host, c->port, c->pin);
+		if (e)
+			sess_drop(c->cli, e); /* never offer it again */
+	}
 	/* Park or free the connection first, so that a callback that starts
 	 * a new request to the same peer can take it (or does not count it);
 	 * the result still points into c. */
@@ -605,6 +754,7 @@ static int idle_take(struct call *c)
 		c->have_seen = 1;
 		c->tls_received = 1;
 		c->reused = 1;
+		c->resumed_checked = 1;
 		event_free(e->timer);
 		free(e);
 		SSL_set_app_data(c->ssl, c);
@@ -638,6 +788,11 @@ int https_client_new(struct event_base *base, const struct tlsid *identity, cons
 		free(cli);
 		return ATTEST_E_CRYPTO;
 	}
+	/* Sessions are kept per (host, port, pin) by sess_new_cb, not in
+	 * OpenSSL's cache (keyed by server name, which two pins can share). */
+	SSL_CTX_set_session_cache_mode(cli->ctx,
+	                               SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(cli->ctx, sess_new_cb);
 	if (ca_file) {
 		if (SSL_CTX_load_verify_locations(cli->ctx, ca_file, NULL) != 1) {
 			ERR_clear_error();
@@ -665,6 +820,8 @@ void https_client_free(struct https_client *cli)
 	}
 	while (cli->idle)
 		idle_free(cli->idle);
+	while (cli->sess_head)
+		sess_drop(cli, cli->sess_head);
 	if (cli->dns)
 		evdns_base_free(cli->dns, 1);
 	SSL_CTX_free(cli->ctx);
@@ -686,6 +843,13 @@ void https_client_set_keepalive(struct https_client *cli, unsigned max_idle, uns
 			last = last->next;
 		idle_free(last);
 	}
+}
+
+void https_client_set_resumption(struct https_client *cli, unsigned max_sessions)
+{
+	cli->sess_max = max_sessions;
+	while (cli->sess_count > cli->sess_max && cli->sess_tail)
+		sess_drop(cli, cli->sess_tail);
 }
 
 void https_client_get_stats(const struct https_client *cli, struct https_client_stats *ret)
@@ -747,6 +911,13 @@ static int conn_new(struct call *c)
 	SSL_set_info_callback(c->ssl, info_cb);
 	if (!c->host_is_ip && !SSL_set_tlsext_host_name(c->ssl, c->host))
 		goto fail;
+	if (c->verify == HTTPS_VERIFY_PIN && cli->sess_max) {
+		struct sess *e = sess_find(cli, c->host, c->port, c->pin);
+		if (e && !SSL_SESSION_is_resumable(e->s))
+			sess_drop(cli, e);
+		else if (e && SSL_SESSION_up_ref(e->s))
+			c->offer = e->s; /* set when the handshake starts (info_cb) */
+	}
 	if (c->verify == HTTPS_VERIFY_CA) {
 		int ok = c->host_is_ip
 		             ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->host)

@@ -751,10 +751,12 @@ static void route_metrics(struct https_request *req, void *arg)
 	            "# TYPE attest_agent_requests_total counter\n"
 	            "attest_agent_requests_total %llu\n"
 	            "# HELP attest_agent_connections_total Connections to agents, by kind: new "
-	            "(a TLS handshake), reused (a kept-alive one), retried (an idempotent "
+	            "(a TLS handshake), resumed (of those: a resumed TLS session), reused (a "
+	            "kept-alive one), retried (an idempotent "
 	            "request sent again), peer_closed (a kept-alive one the agent closed).\n"
 	            "# TYPE attest_agent_connections_total counter\n"
 	            "attest_agent_connections_total{kind=\"new\"} %llu\n"
+	            "attest_agent_connections_total{kind=\"resumed\"} %llu\n"
 	            "attest_agent_connections_total{kind=\"reused\"} %llu\n"
 	            "attest_agent_connections_total{kind=\"retried\"} %llu\n"
 	            "attest_agent_connections_total{kind=\"peer_closed\"} %llu\n"
@@ -767,8 +769,8 @@ static void route_metrics(struct https_request *req, void *arg)
 	            "attest_eventlog_memo_total{result=\"hit\"} %llu\n"
 	            "attest_eventlog_memo_total{result=\"miss\"} %llu\n",
 	            (unsigned long long)cs.requests, (unsigned long long)cs.connections,
-	            (unsigned long long)cs.reused, (unsigned long long)cs.retried,
-	            (unsigned long long)cs.peer_closed, cs.idle,
+	            (unsigned long long)cs.resumed, (unsigned long long)cs.reused,
+	            (unsigned long long)cs.retried, (unsigned long long)cs.peer_closed, cs.idle,
 	            (unsigned long long)m->eventlog_memo_hit,
 	            (unsigned long long)m->eventlog_memo_miss);
 	if (b.nomem || b.buf == NULL) {

@@ -545,6 +545,7 @@ static int start_service(struct verifier *v)
 		return -1;
 	}
 	https_client_set_keepalive(v->cli, VERIFIER_AGENT_IDLE_MAX, 0);
+	https_client_set_resumption(v->cli, VERIFIER_AGENT_SESSIONS_MAX);
 	if (api_register(v) < 0 || api_admin_register(v) < 0 || web_register(v) < 0) {
 		log_error("cannot register the API routes");
 		return -1;

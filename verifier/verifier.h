@@ -37,6 +37,10 @@
 /* Kept-alive mutual-TLS connections to agents (docs/transport.md): at most
  * this many parked, each for at most HTTPS_DEFAULT_IDLE_MS. */
 #define VERIFIER_AGENT_IDLE_MAX 4096
+/* TLS sessions kept to resume the next connection to an agent (about 2 KB
+ * each): a handshake without the certificate exchange when the kept-alive
+ * connection is gone (attestation intervals longer than its idle time). */
+#define VERIFIER_AGENT_SESSIONS_MAX 20000
 /* Hosts whose event-log memo (lib/verify_memo.h, a few KB each) is kept. */
 #define VERIFIER_MEMO_MAX       20000
 #define VERIFIER_DEFAULT_CA_DIR "/usr/local/share/attest/tpm-cas"

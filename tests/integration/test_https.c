@@ -339,6 +339,118 @@ static void test_thumbprint_parse(void **state)
 	assert_false(tlsid_thumbprint_equal(tp, client_id->thumbprint));
 }
 
+/* Kept-alive client connections: reused per (host, port, pin), never for
+ * another pin, dropped when the server closes them, freed with the client. */
+static void test_keepalive(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct srvctx sc = {0};
+	/* the server closes an idle connection after 600 ms */
+	struct https_server *srv =
+	    start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 600, 0);
+	assert_non_null(srv);
+	struct https_client *cli = NULL;
+	assert_int_equal(https_client_new(base, client_id, NULL, &cli, NULL, 0), 0);
+	https_client_set_keepalive(cli, 4, 5000);
+	struct https_call call = {
+	    .host = "127.0.0.1",
+	    .port = https_server_port(srv),
+	    .path = "/v1/ping",
+	    .verify = HTTPS_VERIFY_PIN,
+	    .pin = server_id->thumbprint,
+	    .retry_safe = true,
+	};
+	struct res r;
+	for (int i = 0; i < 3; i++) {
+		do_call(base, cli, &call, &r);
+		assert_int_equal(r.error, HTTPS_OK);
+		assert_int_equal(r.status, 200);
+		assert_string_equal(r.thumb, server_id->thumbprint);
+	}
+	struct https_client_stats st;
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.requests, 3);
+	assert_int_equal(st.connections, 1);
+	assert_int_equal(st.reused, 2);
+	assert_int_equal(st.idle, 1);
+	assert_int_equal(https_server_connections(srv), 1);
+
+	/* Another pin for the same address never takes the parked connection:
+	 * a new handshake, where the pin is refused. */
+	call.pin = other_id->thumbprint;
+	do_call(base, cli, &call, &r);
+	assert_int_equal(r.error, HTTPS_E_PIN);
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.connections, 2);
+	assert_int_equal(st.reused, 2);
+
+	/* The server closes the idle connection: the next request still gets
+	 * its answer, on a new connection. */
+	call.pin = server_id->thumbprint;
+	int never = 0;
+	run_until(base, &never, 1200);
+	assert_int_equal(https_server_connections(srv), 0);
+	do_call(base, cli, &call, &r);
+	assert_int_equal(r.error, HTTPS_OK);
+	assert_int_equal(r.status, 200);
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.connections, 3);
+	assert_true(st.peer_closed + st.retried >= 1);
+
+	/* Without keep-alive: a connection per request, "Connection: close". */
+	https_client_set_keepalive(cli, 0, 0);
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.idle, 0);
+	do_call(base, cli, &call, &r);
+	assert_int_equal(r.error, HTTPS_OK);
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.connections, 4);
+	assert_int_equal(st.idle, 0);
+
+	/* Resumed sessions: no certificate exchange, the same peers seen on
+	 * both sides (the server still gets our certificate's thumbprint). */
+	https_client_set_resumption(cli, 8);
+	call.method = "POST";
+	call.path = "/v1/echo";
+	call.body = "{}";
+	call.body_len = 2;
+	for (int i = 0; i < 3; i++) {
+		do_call(base, cli, &call, &r);
+		assert_int_equal(r.error, HTTPS_OK);
+		assert_int_equal(r.status, 200);
+		assert_string_equal(r.thumb, server_id->thumbprint);
+		json_t *j = json_loads(r.body, 0, NULL);
+		assert_non_null(j);
+		assert_string_equal(json_string_value(json_object_get(j, "peer")),
+		                    client_id->thumbprint);
+		json_decref(j);
+	}
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.connections, 7);
+	assert_int_equal(st.resumed, 2);
+	/* another pin: the session is not offered, the pin refuses the server */
+	call.pin = other_id->thumbprint;
+	do_call(base, cli, &call, &r);
+	assert_int_equal(r.error, HTTPS_E_PIN);
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.resumed, 2);
+	call.pin = server_id->thumbprint;
+	call.method = NULL;
+	call.path = "/v1/ping";
+	call.body = NULL;
+	call.body_len = 0;
+
+	/* Freed with a parked connection. */
+	https_client_set_keepalive(cli, 4, 0);
+	do_call(base, cli, &call, &r);
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.idle, 1);
+	https_client_free(cli);
+	https_server_free(srv);
+	event_base_free(base);
+	(void)state;
+}
+
 static void test_mtls_roundtrip(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -1057,6 +1169,7 @@ int main(void)
 	    cmocka_unit_test(test_many_concurrent),
 	    cmocka_unit_test(test_client_errors),
 	    cmocka_unit_test(test_sync_wrapper),
+	    cmocka_unit_test(test_keepalive),
 	};
 	return cmocka_run_group_tests_name("https", tests, setup, teardown);
 }
