@@ -911,6 +911,8 @@ static int conn_new(struct call *c)
 	SSL_set_info_callback(c->ssl, info_cb);
 	if (!c->host_is_ip && !SSL_set_tlsext_host_name(c->ssl, c->host))
 		goto fail;
+	SSL_SESSION_free(c->offer);
+	c->offer = NULL;
 	if (c->verify == HTTPS_VERIFY_PIN && cli->sess_max) {
 		struct sess *e = sess_find(cli, c->host, c->port, c->pin);
 		if (e && !SSL_SESSION_is_resumable(e->s))
