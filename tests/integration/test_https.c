@@ -451,6 +451,116 @@ static void test_keepalive(void **state)
 	(void)state;
 }
 
+/* A TLS server in a thread that answers the first request on each of its
+ * connections, then reads the next request and closes without answering:
+ * what a client sees when the server closes a kept-alive connection just
+ * as a request arrives. Serves `conns` connections. */
+struct dropsrv {
+	int lfd;
+	uint16_t port;
+	int conns;
+	int requests; /* requests read, answered or not */
+};
+
+static int read_request(SSL *ssl)
+{
+	char buf[4096];
+	size_t len = 0;
+	while (len < sizeof buf - 1) {
+		int r = SSL_read(ssl, buf + len, (int)(sizeof buf - 1 - len));
+		if (r <= 0)
+			return -1;
+		len += (size_t)r;
+		buf[len] = 0;
+		if (strstr(buf, "\r\n\r\n"))
+			return 0; /* our test requests carry no body */
+	}
+	return -1;
+}
+
+static void *dropsrv_run(void *arg)
+{
+	struct dropsrv *d = arg;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	SSL_CTX_use_certificate(ctx, server_id->cert);
+	SSL_CTX_use_PrivateKey(ctx, server_id->key);
+	SSL_CTX_set_num_tickets(ctx, 0);
+	for (int k = 0; k < d->conns; k++) {
+		int fd = accept(d->lfd, NULL, NULL);
+		if (fd < 0)
+			break;
+		SSL *ssl = SSL_new(ctx);
+		SSL_set_fd(ssl, fd);
+		if (SSL_accept(ssl) == 1 && read_request(ssl) == 0) {
+			d->requests++;
+			static const char ans[] = "HTTP/1.1 200 OK\r\nContent-Type: "
+			                          "application/json\r\nContent-Length: 2\r\n\r\n{}";
+			SSL_write(ssl, ans, sizeof ans - 1);
+			if (read_request(ssl) == 0)
+				d->requests++;
+		}
+		SSL_free(ssl); /* no close_notify: the socket just closes */
+		close(fd);
+	}
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* A request sent on a reused connection that closes before any answer is
+ * sent once more on a new connection if it is retry_safe, and fails if not. */
+static void test_keepalive_retry(void **state)
+{
+	struct dropsrv d = {.conns = 2};
+	d.lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	socklen_t sl = sizeof sa;
+	assert_int_equal(bind(d.lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(d.lfd, 8), 0);
+	assert_int_equal(getsockname(d.lfd, (struct sockaddr *)&sa, &sl), 0);
+	d.port = ntohs(sa.sin_port);
+	pthread_t th;
+	pthread_create(&th, NULL, dropsrv_run, &d);
+
+	struct event_base *base = event_base_new();
+	struct https_client *cli = NULL;
+	assert_int_equal(https_client_new(base, client_id, NULL, &cli, NULL, 0), 0);
+	https_client_set_keepalive(cli, 4, 5000);
+	struct https_call call = {
+	    .host = "127.0.0.1",
+	    .port = d.port,
+	    .path = "/v1/ping",
+	    .verify = HTTPS_VERIFY_PIN,
+	    .pin = server_id->thumbprint,
+	    .timeout_ms = 5000,
+	    .retry_safe = true,
+	};
+	struct res r;
+	do_call(base, cli, &call, &r); /* connection 1, answered, parked */
+	assert_int_equal(r.error, HTTPS_OK);
+	do_call(base, cli, &call, &r); /* on connection 1: dropped; again on 2 */
+	assert_int_equal(r.error, HTTPS_OK);
+	assert_int_equal(r.status, 200);
+	struct https_client_stats st;
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.connections, 2);
+	assert_int_equal(st.reused, 1);
+	assert_int_equal(st.retried, 1);
+	call.retry_safe = false; /* on connection 2: dropped, not sent again */
+	do_call(base, cli, &call, &r);
+	/* the end of the stream without close_notify: OpenSSL's "unexpected eof" */
+	assert_true(r.error == HTTPS_E_PROTOCOL || r.error == HTTPS_E_TLS);
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.connections, 2);
+	assert_int_equal(st.retried, 1);
+	pthread_join(th, NULL);
+	assert_int_equal(d.requests, 4);
+	close(d.lfd);
+	https_client_free(cli);
+	event_base_free(base);
+	(void)state;
+}
+
 static void test_mtls_roundtrip(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -1170,6 +1280,7 @@ int main(void)
 	    cmocka_unit_test(test_client_errors),
 	    cmocka_unit_test(test_sync_wrapper),
 	    cmocka_unit_test(test_keepalive),
+	    cmocka_unit_test(test_keepalive_retry),
 	};
 	return cmocka_run_group_tests_name("https", tests, setup, teardown);
 }
