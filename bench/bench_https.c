@@ -134,12 +134,18 @@ static void on_done(const struct https_result *r, void *arg)
 		launch(f);
 }
 
+enum reuse { FRESH, RESUMED, POOLED };
+
 static double handshakes(uint16_t port, const struct tlsid *id, const char *pin, int n, int window,
-                         int *failed)
+                         int *failed, enum reuse how)
 {
 	struct flight f = {.total = n, .window = window};
 	f.base = event_base_new();
 	https_client_new(f.base, id, NULL, &f.cli, NULL, 0);
+	if (how == RESUMED)
+		https_client_set_resumption(f.cli, 16);
+	if (how == POOLED)
+		https_client_set_keepalive(f.cli, 64, 0);
 	f.call = (struct https_call){.host = "127.0.0.1",
 	                             .port = port,
 	                             .path = "/v1/ping",
@@ -184,10 +190,12 @@ int main(int argc, char **argv)
 	pthread_t th;
 	pthread_create(&th, NULL, serve, &s);
 
-	int f1 = 0, f2 = 0;
+	int f1 = 0, f2 = 0, f3 = 0, f4 = 0;
 	double ka = keepalive(port, cid, n);
-	double seq = handshakes(port, cid, sid->thumbprint, n / 4, 1, &f1);
-	double par = handshakes(port, cid, sid->thumbprint, n / 2, 32, &f2);
+	double seq = handshakes(port, cid, sid->thumbprint, n / 4, 1, &f1, FRESH);
+	double par = handshakes(port, cid, sid->thumbprint, n / 2, 32, &f2, FRESH);
+	double res = handshakes(port, cid, sid->thumbprint, n / 4, 1, &f3, RESUMED);
+	double pool = handshakes(port, cid, sid->thumbprint, n, 1, &f4, POOLED);
 	printf("HTTPS on loopback, mutual TLS with P-256 certificates (server and client on 2 "
 	       "threads)\n");
 	printf("  one TLS connection, keep-alive, sequential : %8.0f requests/s (%d requests)\n",
@@ -198,6 +206,12 @@ int main(int argc, char **argv)
 	printf("  new TLS handshake per request, 32 in flight: %8.0f requests/s (%d requests, %d "
 	       "failed)\n",
 	       par, n / 2, f2);
+	printf("  resumed TLS session per request, sequential: %8.0f requests/s (%d requests, %d "
+	       "failed; https_client_set_resumption)\n",
+	       res, n / 4, f3);
+	printf("  attest client's kept-alive pool, sequential: %8.0f requests/s (%d requests, %d "
+	       "failed; https_client_set_keepalive, as the verifier)\n",
+	       pool, n, f4);
 	if (seq > 0)
 		printf("  keep-alive / handshake (sequential)       : %8.1fx\n", ka / seq);
 

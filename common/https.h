@@ -35,7 +35,11 @@ struct event_base;
 #define HTTPS_DEFAULT_MAX_CONNECTIONS     1024u
 #define HTTPS_DEFAULT_MAX_RESPONSE        (16u << 20) /* response body, client */
 #define HTTPS_DEFAULT_REQUEST_TIMEOUT_MS  30000u
-#define HTTPS_MAX_ROUTES                  128
+/* Kept-alive client connections: how long one may stay parked. Below the
+ * agent's idle timeout (10 s by default) and the server's request deadline
+ * (20 s), so the client normally closes first. */
+#define HTTPS_DEFAULT_IDLE_MS 5000u
+#define HTTPS_MAX_ROUTES      128
 
 /* ------------------------------------------------------------------ */
 /* Server                                                             */
@@ -174,6 +178,36 @@ void https_client_free(struct https_client *cli);
 /* Requests in flight. */
 unsigned https_client_pending(const struct https_client *cli);
 
+/* Keep up to max_idle connections open after their answer (0, the default:
+ * every request has its own connection and sends "Connection: close"), each
+ * for at most idle_ms (0: HTTPS_DEFAULT_IDLE_MS). A request takes a parked
+ * connection with the same verify mode, host and port, and in pin mode only
+ * one whose server thumbprint, checked at its handshake, equals the
+ * request's pin; otherwise it opens a new one (a new handshake, where the
+ * pin is checked). Fetch requests never keep or take one. When the pool is
+ * full, the least recently parked connection is closed. */
+void https_client_set_keepalive(struct https_client *cli, unsigned max_idle, unsigned idle_ms);
+
+/* Resume TLS sessions (TLS 1.3 tickets, or 1.2 session ids) of pin-mode
+ * connections: up to max_sessions kept, one per (host, port, pin), the least
+ * recently issued dropped first; 0 (the default): none. A resumed handshake
+ * skips the certificate exchange; the session's server certificate is still
+ * compared with the pin before the request is sent (HTTPS_E_PIN otherwise). */
+void https_client_set_resumption(struct https_client *cli, unsigned max_sessions);
+
+/* Counters since the client was created. */
+struct https_client_stats {
+	uint64_t requests;    /* requests sent (a second send counts again) */
+	uint64_t connections; /* new connections (TLS handshakes started) */
+	uint64_t reused;      /* requests sent on a parked connection */
+	uint64_t retried;     /* idempotent requests sent again after a reused
+	                       * connection closed before any answer */
+	uint64_t peer_closed; /* parked connections the server closed */
+	uint64_t resumed;     /* new connections whose TLS session was resumed */
+	unsigned idle;        /* connections parked now */
+};
+void https_client_get_stats(const struct https_client *cli, struct https_client_stats *ret);
+
 enum https_verify {
 	/* The server certificate's thumbprint must equal call.pin. Chains and
 	 * names are not checked: the pin is the whole trust decision. */
@@ -215,6 +249,12 @@ struct https_call {
 	const char *pin; /* HTTPS_VERIFY_PIN: thumbprint (any form tlsid_thumbprint_parse takes) */
 	unsigned timeout_ms; /* whole request; 0 = HTTPS_DEFAULT_REQUEST_TIMEOUT_MS */
 	size_t max_response; /* body cap; 0 = HTTPS_DEFAULT_MAX_RESPONSE */
+	/* The request is idempotent: if it went out on a reused (kept-alive)
+	 * connection that ended before any byte of the answer came back (the
+	 * server closed it as we wrote), it is sent once more on a new
+	 * connection within the same deadline. Never set it for a request
+	 * whose repetition could change the outcome; ignored with a bearer. */
+	bool retry_safe;
 };
 
 struct https_result {

@@ -1,6 +1,15 @@
-/* HTTPS client: one evhttp connection per request over bufferevent_openssl,
- * with thumbprint pinning, CA verification or thumbprint fetching, a
- * deadline per request and classified errors. Contract in https.h.
+/* HTTPS client: evhttp connections over bufferevent_openssl, with
+ * thumbprint pinning, CA verification or thumbprint fetching, a deadline per
+ * request and classified errors. Contract in https.h.
+ *
+ * Kept-alive connections (https_client_set_keepalive): a connection whose
+ * answer came back complete and without "Connection: close" is parked in an
+ * idle pool keyed by (verify mode, host, port, pinned thumbprint), for at
+ * most idle_ms, and the next request with the same key takes it instead of
+ * a new TLS handshake. A parked connection that the peer closes is dropped
+ * (evhttp's close callback). A request sent on a reused connection that
+ * fails before any byte of the answer came back is sent once more on a new
+ * connection, but only if the caller marked it retry_safe (idempotent).
  *
  * Life of a request (struct call): https_client_request() starts it and arms
  * its timer with the deadline. evhttp's callbacks only record the outcome
@@ -17,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -35,6 +45,32 @@
 #define HTTPS_CLIENT_MAX_HEADERS (64u * 1024u)
 #define HTTPS_MAX_HOST           253
 
+/* A parked, kept-alive connection (the pool is a list, most recent first). */
+struct idle {
+	struct https_client *cli;
+	struct idle *prev, *next;
+	struct evhttp_connection *evcon;
+	struct bufferevent *bev; /* owned by evcon */
+	SSL *ssl;                /* owned by bev */
+	struct event *timer;     /* idle timeout, or activated when the peer closed */
+	enum https_verify verify;
+	uint16_t port;
+	char host[HTTPS_MAX_HOST + 1];
+	char seen[TLSID_THUMBPRINT_SIZE]; /* the peer's thumbprint, checked at the handshake */
+};
+
+/* A TLS session to resume, per (host, port, pin); pin mode only. */
+struct sess {
+	struct sess *chain;       /* hash bucket */
+	struct sess *prev, *next; /* LRU, most recent first */
+	SSL_SESSION *s;
+	uint16_t port;
+	char host[HTTPS_MAX_HOST + 1];
+	char pin[TLSID_THUMBPRINT_SIZE];
+};
+
+#define SESS_BUCKETS 1024u
+
 struct https_client {
 	struct event_base *base;
 	struct evdns_base *dns; /* made on first use of a host name */
@@ -42,6 +78,12 @@ struct https_client {
 	int have_ca;
 	struct call *calls;
 	unsigned pending;
+	struct idle *idle; /* parked connections, most recently parked first */
+	unsigned idle_count, idle_max, idle_ms;
+	struct sess *sess_buckets[SESS_BUCKETS];
+	struct sess *sess_head, *sess_tail;
+	unsigned sess_count, sess_max;
+	struct https_client_stats st;
 };
 
 struct call {
@@ -64,8 +106,23 @@ struct call {
 	int verify_error; /* X509_V_ERR_* in CA mode, 0 if none */
 	int tls_received; /* a TLS record came back from the server */
 	int finished;     /* outcome recorded; timer activated to complete */
-	int evreq_error;  /* enum evhttp_request_error + 1, 0 if none */
-	int sock_errno;   /* errno seen at failure */
+	int reused;       /* sent on a kept-alive connection from the pool */
+	int answer_seen;  /* application data came back on the reused connection */
+	int keep;         /* the answer allows keeping the connection */
+	int retry_safe;   /* idempotent: may be sent again (see https.h) */
+	int retried;
+	int resumed_checked;      /* the resumed session's peer was checked */
+	SSL_SESSION *offer;       /* a session to resume (a reference), or NULL */
+	struct timespec deadline; /* CLOCK_MONOTONIC end of the whole request */
+	uint16_t port;
+	enum evhttp_cmd_type cmd;
+	char *path;
+	uint8_t *reqbody; /* copies for a second send; bearer requests never retry */
+	size_t reqbody_len;
+	char reqtype[128];
+	size_t max_response;
+	int evreq_error; /* enum evhttp_request_error + 1, 0 if none */
+	int sock_errno;  /* errno seen at failure */
 	unsigned long ssl_error;
 	/* outcome */
 	int error;
@@ -138,13 +195,26 @@ static int verify_cb(int preverify_ok, X509_STORE_CTX *x)
 	return 0;
 }
 
-/* Notes that the server spoke TLS (tells "refused" from "TLS failed"). */
+/* Notes that the server spoke TLS (tells "refused" from "TLS failed"), and
+ * on a reused connection whether any of the answer came back: application
+ * data (TLS 1.3 hides the real type inside the record; an encrypted
+ * close_notify is an alert there, so it does not count as an answer). */
 static void msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
                    SSL *ssl, void *arg)
 {
 	struct call *c = SSL_get_app_data(ssl);
-	if (c && !write_p && content_type != SSL3_RT_HEADER)
+	if (!c || write_p)
+		return;
+	if (content_type != SSL3_RT_HEADER)
 		c->tls_received = 1;
+	const uint8_t *b = buf;
+	if (!c->reused || len < 1)
+		return;
+	if (content_type == SSL3_RT_INNER_CONTENT_TYPE && b[0] == SSL3_RT_APPLICATION_DATA)
+		c->answer_seen = 1;
+	else if (content_type == SSL3_RT_HEADER && b[0] == SSL3_RT_APPLICATION_DATA &&
+	         SSL_version(ssl) != TLS1_3_VERSION)
+		c->answer_seen = 1;
 }
 
 /* The socket error that ended a connection (ECONNREFUSED, ...) is seen by
@@ -162,13 +232,139 @@ static long bio_cb(BIO *b, int oper, const char *argp, size_t len, int argi, lon
 	return ret;
 }
 
+/* ---------------------------------------------------------------- */
+/* TLS sessions to resume                                            */
+
+static size_t sess_bucket(const char *host, uint16_t port)
+{
+	uint32_t h = 2166136261u ^ port;
+	for (const char *p = host; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return h % SESS_BUCKETS;
+}
+
+static struct sess *sess_find(struct https_client *cli, const char *host, uint16_t port,
+                              const char *pin)
+{
+	for (struct sess *e = cli->sess_buckets[sess_bucket(host, port)]; e; e = e->chain)
+		if (e->port == port && strcmp(e->host, host) == 0 && strcmp(e->pin, pin) == 0)
+			return e;
+	return NULL;
+}
+
+static void sess_drop(struct https_client *cli, struct sess *e)
+{
+	struct sess **pp = &cli->sess_buckets[sess_bucket(e->host, e->port)];
+	while (*pp && *pp != e)
+		pp = &(*pp)->chain;
+	if (*pp)
+		*pp = e->chain;
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		cli->sess_head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		cli->sess_tail = e->prev;
+	SSL_SESSION_free(e->s);
+	free(e);
+	cli->sess_count--;
+}
+
+/* OpenSSL hands over a session the server issued (TLS 1.3: a ticket after
+ * the handshake). A copy is kept for the call's (host, port, pin) if its
+ * server certificate is the pinned one: the original stays the
+ * connection's, and OpenSSL marks it not resumable when the connection
+ * ends without a TLS shutdown. Returns 0: OpenSSL keeps its reference. */
+static int sess_new_cb(SSL *ssl, SSL_SESSION *s)
+{
+	struct call *c = SSL_get_app_data(ssl);
+	if (!c || c->verify != HTTPS_VERIFY_PIN || !c->have_seen || c->pin_mismatch ||
+	    c->cli->sess_max == 0 || !SSL_SESSION_is_resumable(s) ||
+	    !tlsid_thumbprint_equal(c->seen, c->pin))
+		return 0;
+	SSL_SESSION *copy = SSL_SESSION_dup(s);
+	if (!copy)
+		return 0;
+	struct https_client *cli = c->cli;
+	struct sess *e = sess_find(cli, c->host, c->port, c->pin);
+	if (e) {
+		SSL_SESSION_free(e->s);
+		e->s = copy;
+		if (e != cli->sess_head) { /* most recent first */
+			e->prev->next = e->next;
+			if (e->next)
+				e->next->prev = e->prev;
+			else
+				cli->sess_tail = e->prev;
+			e->prev = NULL;
+			e->next = cli->sess_head;
+			cli->sess_head->prev = e;
+			cli->sess_head = e;
+		}
+		return 0;
+	}
+	if (cli->sess_count >= cli->sess_max && cli->sess_tail)
+		sess_drop(cli, cli->sess_tail);
+	e = calloc(1, sizeof *e);
+	if (!e) {
+		SSL_SESSION_free(copy);
+		return 0;
+	}
+	e->s = copy;
+	e->port = c->port;
+	memcpy(e->host, c->host, sizeof e->host);
+	memcpy(e->pin, c->pin, sizeof e->pin);
+	size_t b = sess_bucket(e->host, e->port);
+	e->chain = cli->sess_buckets[b];
+	cli->sess_buckets[b] = e;
+	cli->sess_count++;
+	e->next = cli->sess_head;
+	if (cli->sess_head)
+		cli->sess_head->prev = e;
+	cli->sess_head = e;
+	if (!cli->sess_tail)
+		cli->sess_tail = e;
+	return 0;
+}
+
+/* A resumed handshake runs no certificate verification: the server proved
+ * it holds the session's secret, which only the server that passed the pin
+ * check got. Still, the session's server certificate is compared with the
+ * pin here, before any request byte is written; on a mismatch the socket
+ * is shut and the request fails as HTTPS_E_PIN. */
+static void check_resumed(const SSL *ssl, struct call *c)
+{
+	if (c->resumed_checked || !SSL_session_reused((SSL *)ssl))
+		return;
+	c->resumed_checked = 1;
+	c->cli->st.resumed++;
+	X509 *peer = SSL_get0_peer_certificate(ssl);
+	if (peer && tlsid_thumbprint_of(peer, c->seen) == 0) {
+		c->have_seen = 1;
+		if (c->verify != HTTPS_VERIFY_PIN || tlsid_thumbprint_equal(c->seen, c->pin))
+			return;
+	}
+	c->pin_mismatch = 1;
+	int fd = SSL_get_fd(ssl);
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+}
+
 /* libevent makes the socket BIO when it connects; hook it when the
  * handshake starts, before any I/O on it. */
 static void info_cb(const SSL *ssl, int where, int ret)
 {
 	struct call *c = SSL_get_app_data(ssl);
+	if (c && (where & SSL_CB_HANDSHAKE_DONE))
+		check_resumed(ssl, c);
 	if (!c || !(where & SSL_CB_HANDSHAKE_START))
 		return;
+	/* libevent clears the TLS object when it connects the socket, which
+	 * drops a session set before: offer it now, before the ClientHello. */
+	if (c->offer && !SSL_is_init_finished(ssl) && SSL_get_session(ssl) == NULL)
+		(void)SSL_set_session((SSL *)ssl, c->offer);
 	https_tls_nodelay(ssl);
 	BIO *b = SSL_get_wbio(ssl);
 	if (b && !BIO_get_callback_ex(b)) {
@@ -215,6 +411,9 @@ static void call_free(struct call *c)
 	if (c->timer)
 		event_free(c->timer);
 	free(c->body);
+	free(c->path);
+	free(c->reqbody);
+	SSL_SESSION_free(c->offer);
 	free(c);
 }
 
@@ -334,13 +533,71 @@ static void on_response(struct evhttp_request *req, void *arg)
 		snprintf(c->content_type, sizeof c->content_type, "%s", ct);
 	c->status = code;
 	c->error = HTTPS_OK;
+	/* Our requests are HTTP/1.1 without "Connection: close": the
+	 * connection stays open unless the answer says otherwise. */
+	const char *conn = evhttp_find_header(evhttp_request_get_input_headers(req), "Connection");
+	c->keep = !conn || !strcasestr(conn, "close");
 	finish(c);
+}
+
+static int conn_new(struct call *c);
+static int call_send(struct call *c);
+static void idle_park(struct call *c);
+
+/* A request sent on a reused connection failed before any byte of its
+ * answer came back: the peer most likely closed the idle connection as we
+ * wrote. If the caller said the request is idempotent and time is left,
+ * send it once more on a new connection. 0: sent again (the timer rearmed). */
+static int call_retry(struct call *c)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t left = (int64_t)(c->deadline.tv_sec - now.tv_sec) * 1000 +
+	               (c->deadline.tv_nsec - now.tv_nsec) / 1000000;
+	if (!c->reused || c->answer_seen || !c->retry_safe || c->retried || left < 50 ||
+	    c->error == HTTPS_E_TIMEOUT || c->error == HTTPS_E_PIN || c->error == HTTPS_E_INTERNAL)
+		return -1;
+	unhook(c);
+	if (c->evcon)
+		evhttp_connection_free(c->evcon);
+	c->evcon = NULL;
+	c->bev = NULL;
+	c->ssl = NULL;
+	ERR_clear_error();
+	c->reused = c->answer_seen = c->keep = 0;
+	c->tls_received = c->finished = c->evreq_error = c->sock_errno = 0;
+	c->pin_mismatch = c->verify_error = c->have_seen = 0;
+	c->ssl_error = 0;
+	c->error = HTTPS_OK;
+	c->message[0] = '\0';
+	c->retried = 1;
+	c->cli->st.retried++;
+	if (conn_new(c) < 0) {
+		c->error = HTTPS_E_INTERNAL;
+		setmsg(c, "cannot start a new connection");
+		c->finished = 1;
+		return -1;
+	}
+	struct timeval tv = {.tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000};
+	evhttp_connection_set_timeout_tv(c->evcon, &tv);
+	event_add(c->timer, &tv);
+	if (call_send(c) < 0 && !c->finished) {
+		classify_failure(c);
+		if (!c->error) {
+			c->error = HTTPS_E_CONNECT;
+			setmsg(c, "cannot start the connection");
+		}
+		finish(c);
+	}
+	return 0;
 }
 
 /* Deadline reached, or activated by finish(): complete the call. */
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct call *c = arg;
+	if (c->finished && c->error != HTTPS_OK && call_retry(c) == 0)
+		return;
 	if (!c->finished) {
 		c->finished = 1;
 		if (c->verify == HTTPS_VERIFY_FETCH && c->have_seen) {
@@ -365,9 +622,17 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	https_done_fn done = c->done;
 	void *darg = c->arg;
 	call_unlink(c);
-	/* Free the connection first so a callback that starts a new request
-	 * does not count this one; the result still points into c. */
+	if ((c->error == HTTPS_E_PIN || c->error == HTTPS_E_TLS) && c->verify == HTTPS_VERIFY_PIN) {
+		struct sess *e = sess_find(c->cli, c->host, c->port, c->pin);
+		if (e)
+			sess_drop(c->cli, e); /* never offer it again */
+	}
+	/* Park or free the connection first, so that a callback that starts
+	 * a new request to the same peer can take it (or does not count it);
+	 * the result still points into c. */
 	unhook(c);
+	if (c->evcon && c->error == HTTPS_OK && c->keep && c->verify != HTTPS_VERIFY_FETCH)
+		idle_park(c);
 	if (c->evcon)
 		evhttp_connection_free(c->evcon);
 	c->evcon = NULL;
@@ -376,6 +641,131 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	ERR_clear_error();
 	done(&res, darg);
 	call_free(c);
+}
+
+/* ---------------------------------------------------------------- */
+/* The idle pool                                                     */
+
+static void idle_unlink(struct idle *e)
+{
+	struct https_client *cli = e->cli;
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		cli->idle = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	e->prev = e->next = NULL;
+	cli->idle_count--;
+}
+
+/* Close a parked connection (never from inside evhttp's callbacks). */
+static void idle_free(struct idle *e)
+{
+	idle_unlink(e);
+	evhttp_connection_set_closecb(e->evcon, NULL, NULL);
+	evhttp_connection_free(e->evcon);
+	event_free(e->timer);
+	free(e);
+}
+
+/* Idle timeout reached, or activated by idle_closed. */
+static void idle_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	idle_free(arg);
+}
+
+/* evhttp saw the peer close the parked connection (inside its stack):
+ * mark it so that nobody takes it, and free it from the timer. */
+static void idle_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct idle *e = arg;
+	evhttp_connection_set_closecb(evcon, NULL, NULL);
+	e->port = 0; /* matches no request (ports are never 0) */
+	e->cli->st.peer_closed++;
+	event_active(e->timer, EV_TIMEOUT, 0);
+}
+
+/* Move c's connection into the pool if it is still open and there is room
+ * (the least recently parked one makes room). c->evcon is NULL afterwards
+ * if it was taken. */
+static void idle_park(struct call *c)
+{
+	struct https_client *cli = c->cli;
+	if (cli->idle_max == 0 || !c->have_seen || bufferevent_getfd(c->bev) < 0 ||
+	    SSL_get_shutdown(c->ssl) != 0)
+		return;
+	if (cli->idle_count >= cli->idle_max) {
+		struct idle *last = cli->idle;
+		while (last && last->next)
+			last = last->next;
+		if (last)
+			idle_free(last);
+	}
+	struct idle *e = calloc(1, sizeof *e);
+	if (!e)
+		return;
+	e->timer = evtimer_new(cli->base, idle_on_timer, e);
+	if (!e->timer) {
+		free(e);
+		return;
+	}
+	e->cli = cli;
+	e->evcon = c->evcon;
+	e->bev = c->bev;
+	e->ssl = c->ssl;
+	e->verify = c->verify;
+	e->port = c->port;
+	memcpy(e->host, c->host, sizeof e->host);
+	memcpy(e->seen, c->seen, sizeof e->seen);
+	evhttp_connection_set_closecb(e->evcon, idle_closed, e);
+	struct timeval tv = {.tv_sec = cli->idle_ms / 1000,
+	                     .tv_usec = (cli->idle_ms % 1000) * 1000};
+	event_add(e->timer, &tv);
+	e->next = cli->idle;
+	if (cli->idle)
+		cli->idle->prev = e;
+	cli->idle = e;
+	cli->idle_count++;
+	c->evcon = NULL;
+	c->bev = NULL;
+	c->ssl = NULL;
+}
+
+/* Take a parked connection for c: same verify mode, host and port, and in
+ * pin mode a peer whose thumbprint (checked when that connection's
+ * handshake ran) equals c's pin. 1 if taken. */
+static int idle_take(struct call *c)
+{
+	struct https_client *cli = c->cli;
+	for (struct idle *e = cli->idle; e; e = e->next) {
+		if (e->port != c->port || e->verify != c->verify || strcmp(e->host, c->host) != 0)
+			continue;
+		if (c->verify == HTTPS_VERIFY_PIN && !tlsid_thumbprint_equal(e->seen, c->pin))
+			continue;
+		if (bufferevent_getfd(e->bev) < 0 || SSL_get_shutdown(e->ssl) != 0)
+			continue;
+		idle_unlink(e);
+		evhttp_connection_set_closecb(e->evcon, NULL, NULL);
+		c->evcon = e->evcon;
+		c->bev = e->bev;
+		c->ssl = e->ssl;
+		memcpy(c->seen, e->seen, sizeof c->seen);
+		c->have_seen = 1;
+		c->tls_received = 1;
+		c->reused = 1;
+		c->resumed_checked = 1;
+		event_free(e->timer);
+		free(e);
+		SSL_set_app_data(c->ssl, c);
+		BIO *b = SSL_get_wbio(c->ssl);
+		if (b) {
+			BIO_set_callback_arg(b, (char *)c);
+			BIO_set_callback_ex(b, bio_cb);
+		}
+		return 1;
+	}
+	return 0;
 }
 
 /* ---------------------------------------------------------------- */
@@ -398,6 +788,11 @@ int https_client_new(struct event_base *base, const struct tlsid *identity, cons
 		free(cli);
 		return ATTEST_E_CRYPTO;
 	}
+	/* Sessions are kept per (host, port, pin) by sess_new_cb, not in
+	 * OpenSSL's cache (keyed by server name, which two pins can share). */
+	SSL_CTX_set_session_cache_mode(cli->ctx,
+	                               SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(cli->ctx, sess_new_cb);
 	if (ca_file) {
 		if (SSL_CTX_load_verify_locations(cli->ctx, ca_file, NULL) != 1) {
 			ERR_clear_error();
@@ -423,6 +818,10 @@ void https_client_free(struct https_client *cli)
 		call_unlink(c);
 		call_free(c);
 	}
+	while (cli->idle)
+		idle_free(cli->idle);
+	while (cli->sess_head)
+		sess_drop(cli, cli->sess_head);
 	if (cli->dns)
 		evdns_base_free(cli->dns, 1);
 	SSL_CTX_free(cli->ctx);
@@ -432,6 +831,31 @@ void https_client_free(struct https_client *cli)
 unsigned https_client_pending(const struct https_client *cli)
 {
 	return cli->pending;
+}
+
+void https_client_set_keepalive(struct https_client *cli, unsigned max_idle, unsigned idle_ms)
+{
+	cli->idle_max = max_idle;
+	cli->idle_ms = idle_ms ? idle_ms : HTTPS_DEFAULT_IDLE_MS;
+	while (cli->idle_count > cli->idle_max) {
+		struct idle *last = cli->idle;
+		while (last->next)
+			last = last->next;
+		idle_free(last);
+	}
+}
+
+void https_client_set_resumption(struct https_client *cli, unsigned max_sessions)
+{
+	cli->sess_max = max_sessions;
+	while (cli->sess_count > cli->sess_max && cli->sess_tail)
+		sess_drop(cli, cli->sess_tail);
+}
+
+void https_client_get_stats(const struct https_client *cli, struct https_client_stats *ret)
+{
+	*ret = cli->st;
+	ret->idle = cli->idle_count;
 }
 
 static int host_ok(const char *h)
@@ -473,6 +897,130 @@ static int value_ok(const char *v)
 	return 1;
 }
 
+/* A new connection for c: TLS object with c's verification, bufferevent,
+ * evhttp connection (not connected yet). 0 or ATTEST_E_*. */
+static int conn_new(struct call *c)
+{
+	struct https_client *cli = c->cli;
+	c->ssl = SSL_new(cli->ctx);
+	if (!c->ssl)
+		goto fail;
+	SSL_set_app_data(c->ssl, c);
+	SSL_set_verify(c->ssl, SSL_VERIFY_PEER, verify_cb);
+	SSL_set_msg_callback(c->ssl, msg_cb);
+	SSL_set_info_callback(c->ssl, info_cb);
+	if (!c->host_is_ip && !SSL_set_tlsext_host_name(c->ssl, c->host))
+		goto fail;
+	SSL_SESSION_free(c->offer);
+	c->offer = NULL;
+	if (c->verify == HTTPS_VERIFY_PIN && cli->sess_max) {
+		struct sess *e = sess_find(cli, c->host, c->port, c->pin);
+		if (e && !SSL_SESSION_is_resumable(e->s))
+			sess_drop(cli, e);
+		else if (e && SSL_SESSION_up_ref(e->s))
+			c->offer = e->s; /* set when the handshake starts (info_cb) */
+	}
+	if (c->verify == HTTPS_VERIFY_CA) {
+		int ok = c->host_is_ip
+		             ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->host)
+		             : SSL_set1_host(c->ssl, c->host);
+		if (ok != 1)
+			goto fail;
+	}
+	c->bev = bufferevent_openssl_socket_new(cli->base, -1, c->ssl, BUFFEREVENT_SSL_CONNECTING,
+	                                        BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (!c->bev)
+		goto fail;
+	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	struct evdns_base *dns = NULL;
+	if (!c->host_is_ip) {
+		if (!cli->dns)
+			cli->dns = evdns_base_new(cli->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+			                                         EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+		if (!cli->dns)
+			return ATTEST_E_NOMEM; /* bev freed by call_free */
+		dns = cli->dns;
+	}
+	c->evcon = evhttp_connection_base_bufferevent_new(cli->base, dns, c->bev, c->host, c->port);
+	if (!c->evcon)
+		return ATTEST_E_NOMEM; /* bev freed by call_free */
+	evhttp_connection_set_retries(c->evcon, 0);
+	cli->st.connections++;
+	return 0;
+fail:
+	if (c->ssl && !c->bev) {
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	ERR_clear_error();
+	return ATTEST_E_CRYPTO;
+}
+
+/* Build c's request and hand it to its connection (c->evcon). bearer is
+ * only given on the first send. Returns 0; a negative value when evhttp
+ * would not start it (then the caller completes c with an error). */
+static int call_send_with(struct call *c, const char *bearer)
+{
+	struct timeval tv = {.tv_sec = c->timeout_ms / 1000,
+	                     .tv_usec = (c->timeout_ms % 1000) * 1000};
+	if (!c->retried)
+		evhttp_connection_set_timeout_tv(c->evcon, &tv);
+	evhttp_connection_set_max_body_size(
+	    c->evcon, (ev_ssize_t)(c->max_response ? c->max_response : HTTPS_DEFAULT_MAX_RESPONSE));
+	evhttp_connection_set_max_headers_size(c->evcon, HTTPS_CLIENT_MAX_HEADERS);
+	struct evhttp_request *req = evhttp_request_new(on_response, c);
+	if (!req)
+		return ATTEST_E_NOMEM;
+	evhttp_request_set_error_cb(req, on_error);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	char hostport[HTTPS_MAX_HOST + 16];
+	if (strchr(c->host, ':'))
+		snprintf(hostport, sizeof hostport, "[%s]:%u", c->host, (unsigned)c->port);
+	else
+		snprintf(hostport, sizeof hostport, "%s:%u", c->host, (unsigned)c->port);
+	evhttp_add_header(h, "Host", hostport);
+	evhttp_add_header(h, "User-Agent", "attest/" ATTEST_VERSION);
+	evhttp_add_header(h, "Accept", "application/json");
+	if (c->cli->idle_max == 0 || c->verify == HTTPS_VERIFY_FETCH)
+		evhttp_add_header(h, "Connection", "close");
+	if (bearer) {
+		char auth[1024];
+		if ((size_t)snprintf(auth, sizeof auth, "Bearer %s", bearer) >= sizeof auth) {
+			OPENSSL_cleanse(auth, sizeof auth);
+			evhttp_request_free(req);
+			return ATTEST_E_ARG;
+		}
+		evhttp_add_header(h, "Authorization", auth);
+		OPENSSL_cleanse(auth, sizeof auth);
+	}
+	if (c->reqbody) {
+		evhttp_add_header(h, "Content-Type", c->reqtype);
+		if (evbuffer_add(evhttp_request_get_output_buffer(req), c->reqbody,
+		                 c->reqbody_len) < 0) {
+			evhttp_request_free(req);
+			return ATTEST_E_NOMEM;
+		}
+	}
+	c->cli->st.requests++;
+	if (c->reused)
+		c->cli->st.reused++;
+	/* From here on evhttp owns req. libevent 2.1 fails here only on
+	 * allocation or socket setup errors; on some of those it frees req, on
+	 * others not, and we cannot tell which: req is left alone (a rare leak
+	 * beats a double free). Connection errors proper come through
+	 * on_response. */
+	if (evhttp_make_request(c->evcon, req, c->cmd, c->path) < 0) {
+		c->sock_errno = errno;
+		return ATTEST_E_IO;
+	}
+	return 0;
+}
+
+static int call_send(struct call *c)
+{
+	return call_send_with(c, NULL);
+}
+
 int https_client_request(struct https_client *cli, const struct https_call *call,
                          https_done_fn done, void *arg)
 {
@@ -502,7 +1050,18 @@ int https_client_request(struct https_client *cli, const struct https_call *call
 	c->done = done;
 	c->arg = arg;
 	c->verify = call->verify;
+	c->port = call->port;
+	c->cmd = cmd;
+	c->max_response = call->max_response;
+	c->retry_safe = call->retry_safe && !call->bearer;
 	c->timeout_ms = call->timeout_ms ? call->timeout_ms : HTTPS_DEFAULT_REQUEST_TIMEOUT_MS;
+	clock_gettime(CLOCK_MONOTONIC, &c->deadline);
+	c->deadline.tv_sec += c->timeout_ms / 1000;
+	c->deadline.tv_nsec += (long)(c->timeout_ms % 1000) * 1000000L;
+	if (c->deadline.tv_nsec >= 1000000000L) {
+		c->deadline.tv_sec++;
+		c->deadline.tv_nsec -= 1000000000L;
+	}
 	snprintf(c->host, sizeof c->host, "%s", call->host);
 	unsigned char ipbuf[16];
 	c->host_is_ip =
@@ -512,101 +1071,42 @@ int https_client_request(struct https_client *cli, const struct https_call *call
 		return ATTEST_E_ARG;
 	}
 	int rc = ATTEST_E_NOMEM;
-	struct evhttp_request *req = NULL;
-
+	c->path = strdup(path);
+	if (!c->path)
+		goto fail;
+	if (call->body) {
+		c->reqbody = malloc(call->body_len ? call->body_len : 1);
+		if (!c->reqbody)
+			goto fail;
+		if (call->body_len)
+			memcpy(c->reqbody, call->body, call->body_len);
+		c->reqbody_len = call->body_len;
+		snprintf(c->reqtype, sizeof c->reqtype, "%s",
+		         call->content_type ? call->content_type : "application/json");
+	}
 	c->timer = evtimer_new(cli->base, on_timer, c);
 	if (!c->timer)
 		goto fail;
-	c->ssl = SSL_new(cli->ctx);
-	if (!c->ssl)
+	if (!(c->verify != HTTPS_VERIFY_FETCH && idle_take(c)) && (rc = conn_new(c)) < 0)
 		goto fail;
-	SSL_set_app_data(c->ssl, c);
-	SSL_set_verify(c->ssl, SSL_VERIFY_PEER, verify_cb);
-	SSL_set_msg_callback(c->ssl, msg_cb);
-	SSL_set_info_callback(c->ssl, info_cb);
-	if (!c->host_is_ip && !SSL_set_tlsext_host_name(c->ssl, c->host))
-		goto fail_ssl;
-	if (c->verify == HTTPS_VERIFY_CA) {
-		int ok = c->host_is_ip
-		             ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->host)
-		             : SSL_set1_host(c->ssl, c->host);
-		if (ok != 1)
-			goto fail_ssl;
-	}
-	c->bev = bufferevent_openssl_socket_new(cli->base, -1, c->ssl, BUFFEREVENT_SSL_CONNECTING,
-	                                        BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (!c->bev)
-		goto fail_ssl;
-	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-
-	struct evdns_base *dns = NULL;
-	if (!c->host_is_ip) {
-		if (!cli->dns)
-			cli->dns = evdns_base_new(cli->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-			                                         EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-		if (!cli->dns)
-			goto fail;
-		dns = cli->dns;
-	}
-	c->evcon =
-	    evhttp_connection_base_bufferevent_new(cli->base, dns, c->bev, c->host, call->port);
-	if (!c->evcon)
-		goto fail; /* bev freed by call_free */
-	struct timeval tv = {.tv_sec = c->timeout_ms / 1000,
-	                     .tv_usec = (c->timeout_ms % 1000) * 1000};
-	evhttp_connection_set_timeout_tv(c->evcon, &tv);
-	evhttp_connection_set_retries(c->evcon, 0);
-	evhttp_connection_set_max_body_size(
-	    c->evcon,
-	    (ev_ssize_t)(call->max_response ? call->max_response : HTTPS_DEFAULT_MAX_RESPONSE));
-	evhttp_connection_set_max_headers_size(c->evcon, HTTPS_CLIENT_MAX_HEADERS);
-
-	req = evhttp_request_new(on_response, c);
-	if (!req)
-		goto fail;
-	evhttp_request_set_error_cb(req, on_error);
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	char hostport[HTTPS_MAX_HOST + 16];
-	if (strchr(c->host, ':'))
-		snprintf(hostport, sizeof hostport, "[%s]:%u", c->host, (unsigned)call->port);
-	else
-		snprintf(hostport, sizeof hostport, "%s:%u", c->host, (unsigned)call->port);
-	evhttp_add_header(h, "Host", hostport);
-	evhttp_add_header(h, "User-Agent", "attest/" ATTEST_VERSION);
-	evhttp_add_header(h, "Accept", "application/json");
-	evhttp_add_header(h, "Connection", "close");
-	if (call->bearer) {
-		char auth[1024];
-		if ((size_t)snprintf(auth, sizeof auth, "Bearer %s", call->bearer) >= sizeof auth) {
-			rc = ATTEST_E_ARG;
-			goto fail;
-		}
-		evhttp_add_header(h, "Authorization", auth);
-		OPENSSL_cleanse(auth, sizeof auth);
-	}
-	if (call->body) {
-		evhttp_add_header(h, "Content-Type",
-		                  call->content_type ? call->content_type : "application/json");
-		if (evbuffer_add(evhttp_request_get_output_buffer(req), call->body,
-		                 call->body_len) < 0)
-			goto fail;
-	}
 
 	c->next = cli->calls;
 	if (cli->calls)
 		cli->calls->prev = c;
 	cli->calls = c;
 	cli->pending++;
-	struct timeval dl = tv;
+	struct timeval dl = {.tv_sec = c->timeout_ms / 1000,
+	                     .tv_usec = (c->timeout_ms % 1000) * 1000};
 	event_add(c->timer, &dl);
-	/* From here on evhttp owns req. A failure to start is reported through
-	 * the callback like any other (finish() defers it to the timer). */
-	if (evhttp_make_request(c->evcon, req, cmd, path) < 0 && !c->finished) {
-		/* libevent 2.1 fails here only on allocation or socket setup
-		 * errors; on some of those it frees req, on others not, and we
-		 * cannot tell which: req is left alone (a rare leak beats a
-		 * double free). Connection errors proper come through on_response. */
-		c->sock_errno = errno;
+	/* A failure to start is reported through the callback like any other
+	 * (finish() defers it to the timer). */
+	rc = call_send_with(c, call->bearer);
+	if (rc == ATTEST_E_ARG) {
+		call_unlink(c);
+		call_free(c);
+		return rc;
+	}
+	if (rc < 0 && !c->finished) {
 		classify_failure(c);
 		if (!c->error) {
 			c->error = HTTPS_E_CONNECT;
@@ -616,16 +1116,7 @@ int https_client_request(struct https_client *cli, const struct https_call *call
 	}
 	return 0;
 
-fail_ssl:
-	if (!c->bev) {
-		SSL_free(c->ssl);
-		c->ssl = NULL;
-	}
-	rc = ATTEST_E_CRYPTO;
 fail:
-	ERR_clear_error();
-	if (req)
-		evhttp_request_free(req);
 	call_free(c);
 	return rc;
 }

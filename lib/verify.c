@@ -18,6 +18,7 @@
 #include "hex.h"
 #include "reason.h"
 #include "tpm.h"
+#include "verify_memo.h"
 
 /* Everything one run of the pipeline knows so far. */
 struct run {
@@ -34,6 +35,12 @@ struct run {
 	struct eventlog *log;
 	struct eventlog_checks *checks;
 	struct eventlog_facts *facts;
+	/* the host's memo (verify_memo.h), when the caller gave one */
+	bool have_log_digest;
+	uint8_t log_digest[VERIFY_MEMO_DIGEST];
+	bool replay_clean; /* step 7 added no reason and every bank replayed */
+	uint32_t staged_count;
+	struct verify_memo_bank staged[QUOTE_MAX_BANKS]; /* replayed values to memoize */
 };
 
 /* ---- reasons ---- */
@@ -45,7 +52,17 @@ static struct verify_reason *add(struct run *c, const char *code, const char *fm
 {
 	struct verify_result *r = c->r;
 	struct verify_reason *rs = &c->scratch;
-	if (r->reason_count < VERIFY_MAX_REASONS)
+	if (r->reason_count == r->reason_cap && r->reason_cap < VERIFY_MAX_REASONS) {
+		size_t cap = r->reason_cap ? 2 * r->reason_cap : 4;
+		if (cap > VERIFY_MAX_REASONS)
+			cap = VERIFY_MAX_REASONS;
+		struct verify_reason *n = realloc(r->reasons, cap * sizeof *n);
+		if (n) {
+			r->reasons = n;
+			r->reason_cap = cap;
+		}
+	}
+	if (r->reason_count < r->reason_cap)
 		rs = &r->reasons[r->reason_count++];
 	else
 		r->reasons_dropped++;
@@ -183,6 +200,34 @@ static bool quote_reason_unbinds_pcrs(enum quote_status s)
 	       s == QUOTE_PCR_VALUE_MISSING || s == QUOTE_PCR_NOT_QUOTED;
 }
 
+/* The enrolled AK as an OpenSSL key from the memo, converted and kept
+ * there when the memo holds another one (or none). *ret NULL: no memo. */
+static int memo_ak_key(struct run *c, EVP_PKEY **ret)
+{
+	struct verify_memo *m = c->in->memo;
+	*ret = NULL;
+	if (!m || !c->in->ak_public || c->in->ak)
+		return 0;
+	uint8_t d[VERIFY_MEMO_DIGEST];
+	if (!EVP_Digest(c->in->ak_public, c->in->ak_public_len, d, NULL, EVP_sha256(), NULL))
+		return ATTEST_E_CRYPTO;
+	if (m->have_ak && CRYPTO_memcmp(d, m->ak_digest, sizeof d) == 0) {
+		*ret = m->ak_key;
+		return 0;
+	}
+	EVP_PKEY_free(m->ak_key);
+	m->ak_key = NULL;
+	m->have_ak = false;
+	if (tpm_public_to_pkey(&c->ak, &m->ak_key) < 0) {
+		m->ak_key = NULL;
+		return 0; /* quote_verify converts it and reports what is wrong */
+	}
+	memcpy(m->ak_digest, d, sizeof d);
+	m->have_ak = true;
+	*ret = m->ak_key;
+	return 0;
+}
+
 /* Signature by the enrolled AK, magic/type, extraData, PCR digest: quote.c
  * checks them in that order; its reasons are copied over unchanged. */
 static int step_quote(struct run *c)
@@ -196,10 +241,14 @@ static int step_quote(struct run *c)
 		return e; /* our own nonce is unusable: nothing can be checked */
 	TPML_PCR_SELECTION want;
 	policy_tpm_selection(c->in->policy, &want);
-	struct quote_reasons *qr = calloc(1, sizeof *qr);
+	struct quote_reasons *qr = malloc(sizeof *qr); /* ~17 KB: not zeroed for nothing */
 	if (!qr)
 		return ATTEST_E_NOMEM;
-	e = quote_verify(&c->ak, NULL, b->quote, b->quote_len, b->signature, b->signature_len, qd,
+	qr->count = qr->dropped = 0;
+	EVP_PKEY *key = NULL;
+	if ((e = memo_ak_key(c, &key)) < 0)
+		goto out;
+	e = quote_verify(&c->ak, key, b->quote, b->quote_len, b->signature, b->signature_len, qd,
 	                 sizeof qd, &b->pcrs, &want, &c->qi, qr);
 	if (e < 0)
 		goto out;
@@ -393,6 +442,7 @@ static int step_replay(struct run *c)
 	if (!rep)
 		return ATTEST_E_NOMEM;
 	int e = 0;
+	c->replay_clean = true;
 	const TPML_PCR_SELECTION *sel = &c->qi.selection;
 	for (uint32_t i = 0; i < sel->count && i < TPM2_NUM_PCR_BANKS && e == 0; i++) {
 		const TPMS_PCR_SELECTION *s = &sel->pcrSelections[i];
@@ -404,6 +454,7 @@ static int step_replay(struct run *c)
 			break;
 		const struct eventlog_pcr_bank *r = eventlog_pcrs_bank(rep, s->hash);
 		if (!r || !r->size) {
+			c->replay_clean = false;
 			struct verify_reason *rs =
 			    add(c, quote_status_code(QUOTE_EVENTLOG_BANK_MISSING),
 			        "the event log has no %s digests, but the quote covers that bank",
@@ -411,12 +462,29 @@ static int step_replay(struct run *c)
 			rs->bank = s->hash;
 			continue;
 		}
+		if (c->in->memo && c->staged_count < QUOTE_MAX_BANKS &&
+		    r->size <= QUOTE_MAX_DIGEST) {
+			struct verify_memo_bank *mb = &c->staged[c->staged_count];
+			mb->pcr = malloc((size_t)QUOTE_NUM_PCRS * r->size);
+			if (!mb->pcr) {
+				e = ATTEST_E_NOMEM;
+				break;
+			}
+			mb->alg = s->hash;
+			mb->size = r->size;
+			for (unsigned k = 0; k < QUOTE_NUM_PCRS; k++)
+				memcpy(mb->pcr + (size_t)k * r->size, r->pcr[k], r->size);
+			c->staged_count++;
+		} else {
+			c->replay_clean = false;
+		}
 		for (unsigned idx = 0; idx < QUOTE_NUM_PCRS && e == 0; idx++) {
 			unsigned byte = idx / 8;
 			if (byte >= s->sizeofSelect || !(s->pcrSelect[byte] & (1u << (idx % 8))) ||
 			    !(q->present & (1u << idx)))
 				continue;
 			if (CRYPTO_memcmp(q->value[idx], r->pcr[idx], q->size) != 0) {
+				c->replay_clean = false;
 				e = explain_mismatch(c, s->hash, idx, q->value[idx], r->pcr[idx],
 				                     q->size);
 				continue;
@@ -1066,10 +1134,10 @@ static int components(struct run *c)
 	return 0;
 }
 
-static int step_software(struct run *c)
+/* What the agent reports and the quote says (never memoized). */
+static int step_software_quote(struct run *c)
 {
 	struct verify_software *sw = &c->r->software;
-	const struct eventlog_facts *f = c->facts;
 	int e = 0;
 	if (c->fresh) {
 		if ((e = set_text(&sw->kernel, meta(c, "kernel"))) < 0 ||
@@ -1083,6 +1151,15 @@ static int step_software(struct run *c)
 		if ((e = set_text(&sw->tpm_firmware, v)) < 0)
 			return e;
 	}
+	return 0;
+}
+
+/* What the event log shows (memoized with steps 8-10). */
+static int step_software_log(struct run *c)
+{
+	struct verify_software *sw = &c->r->software;
+	const struct eventlog_facts *f = c->facts;
+	int e = 0;
 	if (!f)
 		return 0;
 	/* Firmware: the first S-CRTM version that is proven; else what the
@@ -1152,6 +1229,259 @@ static int step_software(struct run *c)
 	return e;
 }
 
+/* ---- the host's memo (verify_memo.h) ---- */
+
+static void hash_bytes(EVP_MD_CTX *h, const void *p, size_t n)
+{
+	(void)EVP_DigestUpdate(h, p, n);
+}
+
+static void hash_u64(EVP_MD_CTX *h, uint64_t v)
+{
+	uint8_t b[8];
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+	hash_bytes(h, b, sizeof b);
+}
+
+static void hash_text(EVP_MD_CTX *h, const char *s)
+{
+	if (!s) {
+		hash_u64(h, UINT64_MAX); /* NULL differs from "" */
+		return;
+	}
+	size_t n = strlen(s);
+	hash_u64(h, n);
+	hash_bytes(h, s, n);
+}
+
+/* The key of the memoized conclusions: every input steps 8-10 and the
+ * log's software facts read besides the log itself (whose digest is the
+ * memo's other key). Called with the state those steps start from. */
+static int tail_key(const struct run *c, uint8_t out[VERIFY_MEMO_DIGEST])
+{
+	const struct verify_input *in = c->in;
+	const struct bundle *b = in->bundle;
+	EVP_MD_CTX *h = EVP_MD_CTX_new();
+	if (!h || !EVP_DigestInit_ex2(h, EVP_sha256(), NULL)) {
+		EVP_MD_CTX_free(h);
+		return ATTEST_E_CRYPTO;
+	}
+	hash_text(h, "attest verify memo 1");
+	hash_bytes(h, c->log_digest, sizeof c->log_digest);
+	hash_bytes(h, in->policy_digest, VERIFY_MEMO_DIGEST);
+	hash_u64(h, c->quoted256);
+	hash_u64(h, c->trusted256);
+	hash_u64(h,
+	         (uint64_t)c->authentic | (uint64_t)c->fresh << 1 | (uint64_t)c->pcrs_bound << 2);
+	hash_u64(h, c->r->reason_count);
+	hash_u64(h, c->r->reasons_dropped);
+	const TPML_PCR_SELECTION *sel = &c->qi.selection;
+	hash_u64(h, sel->count);
+	for (uint32_t i = 0; i < sel->count && i < TPM2_NUM_PCR_BANKS; i++) {
+		const TPMS_PCR_SELECTION *ps = &sel->pcrSelections[i];
+		uint8_t n = ps->sizeofSelect <= sizeof ps->pcrSelect ? ps->sizeofSelect : 0;
+		hash_u64(h, ps->hash);
+		hash_u64(h, n);
+		hash_bytes(h, ps->pcrSelect, n);
+	}
+	hash_u64(h, b->pcrs.bank_count);
+	for (uint32_t i = 0; i < b->pcrs.bank_count && i < QUOTE_MAX_BANKS; i++) {
+		const struct quote_pcr_bank *q = &b->pcrs.banks[i];
+		size_t sz = q->size <= QUOTE_MAX_DIGEST ? q->size : 0;
+		hash_u64(h, q->alg);
+		hash_u64(h, sz);
+		hash_u64(h, q->present);
+		for (unsigned k = 0; k < QUOTE_NUM_PCRS; k++)
+			if (q->present & (1u << k))
+				hash_bytes(h, q->value[k], sz);
+	}
+	const struct verify_host *hs = &in->host;
+	/* The catalog entries given (they name the components and serve the
+	 * policy's catalog rules): an import or removal changes the key. */
+	hash_u64(h, in->catalog ? in->catalog_count : 0);
+	for (size_t i = 0; in->catalog && i < in->catalog_count; i++) {
+		const struct catalog_entry *ce = &in->catalog[i];
+		hash_u64(h, (uint64_t)ce->id);
+		hash_text(h, ce->kind);
+		hash_text(h, ce->package);
+		hash_text(h, ce->version);
+		hash_text(h, ce->vendor);
+		hash_text(h, ce->path);
+		hash_text(h, ce->authenticode_sha256);
+		hash_text(h, ce->file_sha256);
+		hash_text(h, ce->signer_subject);
+		hash_text(h, ce->signer_issuer);
+	}
+	hash_text(h, hs->tpm_interface);
+	hash_u64(h, hs->banks ? hs->bank_count : 0);
+	for (size_t i = 0; hs->banks && i < hs->bank_count; i++)
+		hash_u64(h, hs->banks[i]);
+	hash_text(h, hs->agent_version);
+	hash_u64(h, hs->ek_certified);
+	hash_text(h, hs->ek_trust);
+	hash_text(h, meta(c, "agent_version"));
+	unsigned int n = 0;
+	int ok = EVP_DigestFinal_ex(h, out, &n);
+	EVP_MD_CTX_free(h);
+	return ok && n == VERIFY_MEMO_DIGEST ? 0 : ATTEST_E_CRYPTO;
+}
+
+static int copy_text(char **dst, const char *src)
+{
+	*dst = NULL;
+	if (!src)
+		return 0;
+	*dst = strdup(src);
+	return *dst ? 0 : ATTEST_E_NOMEM;
+}
+
+static int copy_unverified(struct verify_unverified *dst, const struct verify_unverified *src)
+{
+	*dst = *src;
+	return copy_text(&dst->value, src->value);
+}
+
+/* Steps 6-10 and the log's software facts from the memo. 1: done from it;
+ * 0: the whole pipeline must run (another log, a PCR that does not match
+ * the memoized replay, other inputs); negative: an error. */
+static int memo_try(struct run *c)
+{
+	struct verify_memo *m = c->in->memo;
+	const struct bundle *b = c->in->bundle;
+	if (!m || !b->eventlog)
+		return 0;
+	if (!EVP_Digest(b->eventlog, b->eventlog_len, c->log_digest, NULL, EVP_sha256(), NULL))
+		return ATTEST_E_CRYPTO;
+	c->have_log_digest = true;
+	if (!m->have_log || CRYPTO_memcmp(c->log_digest, m->log_digest, VERIFY_MEMO_DIGEST) != 0)
+		return 0;
+	/* Step 7 on every quote: the quoted values against the memoized replay. */
+	uint32_t trusted = 0;
+	const TPML_PCR_SELECTION *sel = &c->qi.selection;
+	for (uint32_t i = 0; i < sel->count && i < TPM2_NUM_PCR_BANKS; i++) {
+		const TPMS_PCR_SELECTION *s = &sel->pcrSelections[i];
+		const struct quote_pcr_bank *q = quote_pcrs_bank(&b->pcrs, s->hash);
+		if (!q)
+			continue;
+		const struct verify_memo_bank *mb = NULL;
+		for (uint32_t k = 0; k < m->bank_count && k < QUOTE_MAX_BANKS && !mb; k++)
+			if (m->banks[k].alg == s->hash)
+				mb = &m->banks[k];
+		if (!mb || mb->size != q->size)
+			return 0;
+		for (unsigned idx = 0; idx < QUOTE_NUM_PCRS; idx++) {
+			unsigned byte = idx / 8;
+			if (byte >= s->sizeofSelect || !(s->pcrSelect[byte] & (1u << (idx % 8))) ||
+			    !(q->present & (1u << idx)))
+				continue;
+			if (CRYPTO_memcmp(q->value[idx], mb->pcr + (size_t)idx * mb->size, q->size))
+				return 0; /* the whole pipeline explains the mismatch */
+			if (s->hash == TPM2_ALG_SHA256 && c->pcrs_bound)
+				trusted |= 1u << idx;
+		}
+	}
+	if (!c->in->policy_digest || !m->have_tail)
+		return 0;
+	uint32_t saved = c->trusted256;
+	c->trusted256 = trusted;
+	uint8_t key[VERIFY_MEMO_DIGEST];
+	int e = tail_key(c, key);
+	if (e < 0 || CRYPTO_memcmp(key, m->tail_key, sizeof key) != 0) {
+		c->trusted256 = saved;
+		return e < 0 ? e : 0;
+	}
+	for (size_t i = 0; i < m->reason_count; i++) {
+		struct verify_reason *rs = add(c, m->reasons[i].code, "%s", m->reasons[i].message);
+		*rs = m->reasons[i];
+	}
+	c->r->reasons_dropped += m->reasons_dropped;
+	struct verify_software *sw = &c->r->software;
+	if ((e = copy_text(&sw->firmware, m->firmware)) < 0 ||
+	    (e = copy_text(&sw->boot_loader, m->boot_loader)) < 0 ||
+	    (e = copy_text(&sw->kernel_image, m->kernel_image)) < 0 ||
+	    (e = copy_text(&sw->kernel_cmdline, m->kernel_cmdline)) < 0)
+		return e;
+	for (size_t i = 0; i < m->not_verified_count && i < VERIFY_SOFTWARE_FIELDS; i++) {
+		if ((e = copy_unverified(&sw->not_verified[i], &m->not_verified[i])) < 0)
+			return e;
+		sw->not_verified_count++;
+	}
+	size_t nc =
+	    m->component_count < VERIFY_MAX_COMPONENTS ? m->component_count : VERIFY_MAX_COMPONENTS;
+	if (nc)
+		memcpy(sw->components, m->components, nc * sizeof *sw->components);
+	sw->component_count = nc;
+	c->r->memo_hit = true;
+	return 1;
+}
+
+/* After the whole pipeline: memoize the log's replay and, when the caller
+ * gave a policy digest and there are few, the conclusions of steps 8-10
+ * (reasons from index first on, and the software fields from the log). */
+static int memo_save(struct run *c, const uint8_t key[VERIFY_MEMO_DIGEST], size_t first,
+                     size_t dropped_before)
+{
+	struct verify_memo *m = c->in->memo;
+	if (!m || !c->have_log_digest || !c->log || !c->replay_clean)
+		return 0;
+	verify_memo_clear_tail(m);
+	for (uint32_t i = 0; i < m->bank_count && i < QUOTE_MAX_BANKS; i++)
+		free(m->banks[i].pcr);
+	memcpy(m->banks, c->staged, sizeof m->banks);
+	m->bank_count = c->staged_count;
+	memset(c->staged, 0, sizeof c->staged);
+	c->staged_count = 0;
+	memcpy(m->log_digest, c->log_digest, sizeof m->log_digest);
+	m->have_log = true;
+	struct verify_result *r = c->r;
+	size_t n = r->reason_count - first;
+	if (!key || n > VERIFY_MEMO_MAX_REASONS)
+		return 0;
+	const struct verify_software *sw = &r->software;
+	int e = 0;
+	if (n) {
+		m->reasons = malloc(n * sizeof *m->reasons);
+		if (!m->reasons)
+			return ATTEST_E_NOMEM;
+		memcpy(m->reasons, &r->reasons[first], n * sizeof *m->reasons);
+		m->reason_count = n;
+	}
+	m->reasons_dropped = r->reasons_dropped - dropped_before;
+	if ((e = copy_text(&m->firmware, sw->firmware)) < 0 ||
+	    (e = copy_text(&m->boot_loader, sw->boot_loader)) < 0 ||
+	    (e = copy_text(&m->kernel_image, sw->kernel_image)) < 0 ||
+	    (e = copy_text(&m->kernel_cmdline, sw->kernel_cmdline)) < 0)
+		goto fail;
+	if (sw->not_verified_count) {
+		m->not_verified = calloc(sw->not_verified_count, sizeof *m->not_verified);
+		if (!m->not_verified) {
+			e = ATTEST_E_NOMEM;
+			goto fail;
+		}
+		for (size_t i = 0; i < sw->not_verified_count; i++) {
+			if ((e = copy_unverified(&m->not_verified[i], &sw->not_verified[i])) < 0)
+				goto fail;
+			m->not_verified_count++;
+		}
+	}
+	if (sw->component_count) {
+		m->components = malloc(sw->component_count * sizeof *m->components);
+		if (!m->components) {
+			e = ATTEST_E_NOMEM;
+			goto fail;
+		}
+		memcpy(m->components, sw->components, sw->component_count * sizeof *m->components);
+		m->component_count = sw->component_count;
+	}
+	memcpy(m->tail_key, key, VERIFY_MEMO_DIGEST);
+	m->have_tail = true;
+	return 0;
+fail:
+	verify_memo_clear_tail(m);
+	return e;
+}
+
 /* ---- the pipeline ---- */
 
 static int decode_ak(struct run *c)
@@ -1178,17 +1508,28 @@ static int run_pipeline(struct run *c)
 	if ((e = step_quote(c)) < 0) /* 1-4 */
 		return e;
 	if (!c->authentic)
-		return 0;                     /* nothing else in this evidence can be believed */
-	step_restart(c);                      /* 5 */
+		return 0;           /* nothing else in this evidence can be believed */
+	step_restart(c);            /* 5 */
+	if ((e = memo_try(c)) != 0) /* 6-10 from the host's memo */
+		return e < 0 ? e : step_software_quote(c);
 	if ((e = step_eventlog_parse(c)) < 0) /* 6 */
 		return e;
 	if (c->log && (e = step_replay(c)) < 0) /* 7 */
 		return e;
+	/* The conclusions' key, from the state steps 8-10 start with. */
+	uint8_t key[VERIFY_MEMO_DIGEST];
+	bool keyed = c->in->memo && c->in->policy_digest && c->log && c->have_log_digest &&
+	             c->replay_clean && tail_key(c, key) == 0;
+	size_t first = c->r->reason_count, dropped = c->r->reasons_dropped;
 	if (c->log && (e = step_content(c)) < 0) /* 8 */
 		return e;
 	step_requirements(c);  /* 9 */
 	step_configuration(c); /* 10 */
-	return step_software(c);
+	if ((e = step_software_log(c)) < 0 || (e = step_software_quote(c)) < 0)
+		return e;
+	/* A memo that cannot be written is only a slower next time. */
+	(void)memo_save(c, keyed ? key : NULL, first, dropped);
+	return 0;
 }
 
 /* Stored evidence (verify_stored): its quote was verified when it was
@@ -1220,7 +1561,9 @@ static int run_stored(struct run *c)
 		return e;
 	step_requirements(c);
 	step_configuration(c);
-	return step_software(c);
+	if ((e = step_software_log(c)) < 0)
+		return e;
+	return step_software_quote(c);
 }
 
 static int verify_run(const struct verify_input *in, bool stored, struct verify_result **ret)
@@ -1246,6 +1589,8 @@ static int verify_run(const struct verify_input *in, bool stored, struct verify_
 	eventlog_facts_free(c.facts);
 	eventlog_checks_free(c.checks);
 	eventlog_free(c.log);
+	for (uint32_t i = 0; i < c.staged_count; i++)
+		free(c.staged[i].pcr);
 
 	bool only_restart = r->restarted && r->reasons_dropped == 0;
 	for (size_t i = 0; i < r->reason_count && only_restart; i++)
@@ -1286,6 +1631,7 @@ void verify_result_free(struct verify_result *r)
 	free(r->software.agent_version);
 	for (size_t i = 0; i < r->software.not_verified_count; i++)
 		free(r->software.not_verified[i].value);
+	free(r->reasons);
 	free(r);
 }
 

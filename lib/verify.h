@@ -44,6 +44,8 @@
 #include "catalog.h"
 #include "policy.h"
 
+struct verify_memo;
+
 #define VERIFY_MAX_REASONS 64u  /* further reasons are counted in reasons_dropped */
 #define VERIFY_TEXT_MAX    512u /* message, description, allowed */
 #define VERIFY_VALUE_MAX   160u /* expected / actual (hex digests or short text) */
@@ -89,6 +91,12 @@ struct verify_input {
 	 * and serves the policy's catalog rules. NULL/0: no catalog. */
 	const struct catalog_entry *catalog;
 	size_t catalog_count;
+	/* Optional (verify_memo.h): the host's memo, read and refreshed by
+	 * the call; NULL runs the whole pipeline every time. policy_digest
+	 * (32 bytes) must change whenever policy does; without it only the
+	 * log's replay and the AK key are memoized, not the conclusions. */
+	struct verify_memo *memo;
+	const uint8_t *policy_digest;
 };
 
 struct verify_reason {
@@ -169,10 +177,16 @@ struct verify_clock {
 
 struct verify_result {
 	enum verify_verdict verdict;
+	bool memo_hit;  /* the log was not parsed: the host's memo matched (verify_memo.h) */
 	bool restarted; /* re-enroll before trusting again */
 	size_t reason_count;
 	size_t reasons_dropped;
-	struct verify_reason reasons[VERIFY_MAX_REASONS];
+	/* reason_count of them (at most VERIFY_MAX_REASONS), allocated as they
+	 * come: a green result (none) costs no reason storage. A reason that
+	 * cannot be stored for lack of memory is counted in reasons_dropped,
+	 * which keeps the verdict red. */
+	struct verify_reason *reasons;
+	size_t reason_cap;
 	struct verify_software software;
 	struct verify_clock clock;
 };

@@ -708,6 +708,35 @@ static void route_metrics(struct https_request *req, void *arg)
 	            "attest_open_alarms %zu\n",
 	            (unsigned long long)cum, m->hist_sum, (unsigned long long)m->hist_count,
 	            v->in_flight, open_alarms);
+	struct https_client_stats cs;
+	https_client_get_stats(v->cli, &cs);
+	textbuf_add(&b,
+	            "# HELP attest_agent_requests_total Requests sent to agents.\n"
+	            "# TYPE attest_agent_requests_total counter\n"
+	            "attest_agent_requests_total %llu\n"
+	            "# HELP attest_agent_connections_total Connections to agents, by kind: new "
+	            "(a TLS handshake), resumed (of those: a resumed TLS session), reused (a "
+	            "kept-alive one), retried (an idempotent "
+	            "request sent again), peer_closed (a kept-alive one the agent closed).\n"
+	            "# TYPE attest_agent_connections_total counter\n"
+	            "attest_agent_connections_total{kind=\"new\"} %llu\n"
+	            "attest_agent_connections_total{kind=\"resumed\"} %llu\n"
+	            "attest_agent_connections_total{kind=\"reused\"} %llu\n"
+	            "attest_agent_connections_total{kind=\"retried\"} %llu\n"
+	            "attest_agent_connections_total{kind=\"peer_closed\"} %llu\n"
+	            "# HELP attest_agent_connections_idle Kept-alive connections parked now.\n"
+	            "# TYPE attest_agent_connections_idle gauge\n"
+	            "attest_agent_connections_idle %u\n"
+	            "# HELP attest_eventlog_memo_total Event logs of quotes, by whether the "
+	            "host's memoized result was reused (hit) or the log was parsed (miss).\n"
+	            "# TYPE attest_eventlog_memo_total counter\n"
+	            "attest_eventlog_memo_total{result=\"hit\"} %llu\n"
+	            "attest_eventlog_memo_total{result=\"miss\"} %llu\n",
+	            (unsigned long long)cs.requests, (unsigned long long)cs.connections,
+	            (unsigned long long)cs.resumed, (unsigned long long)cs.reused,
+	            (unsigned long long)cs.retried, (unsigned long long)cs.peer_closed, cs.idle,
+	            (unsigned long long)m->eventlog_memo_hit,
+	            (unsigned long long)m->eventlog_memo_miss);
 	if (b.nomem || b.buf == NULL) {
 		textbuf_free(&b);
 		https_reply_error(req, 500, "INTERNAL", "out of memory");

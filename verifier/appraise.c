@@ -23,6 +23,7 @@
 #include "reason.h"
 #include "verifier.h"
 #include "verify.h"
+#include "verify_memo.h"
 
 /* {"sha256": {"0": "hex", ...}, ...}: the bundle's own form. */
 static json_t *pcrs_to_json(const struct quote_pcrs *p)
@@ -102,9 +103,10 @@ static void selection_text(const struct policy *p, char *buf, size_t cap)
 void quote_start(struct job *j)
 {
 	struct verifier *v = j->v;
-	struct policy *p = NULL;
+	const struct policy *p = NULL;
+	const uint8_t *pdigest = NULL;
 	struct policy_error pe;
-	int prc = host_policy_load(v->store, j->host_id, &p, &pe);
+	int prc = appraise_policy(v, j->host_id, &p, &pdigest, &pe);
 	if (job_store_failure(prc)) {
 		job_store_error(j, "loading the host's policy");
 		return;
@@ -119,7 +121,6 @@ void quote_start(struct job *j)
 	char sel[256];
 	selection_text(p, sel, sizeof sel);
 	j->quote_sha256_only = !strncmp(sel, "sha256:", 7) && !strchr(sel, '+');
-	policy_free(p);
 	int64_t now = verifier_now();
 	int64_t validity = (int64_t)(v->cfg.timeout_ms / 1000) * 2 + 30;
 	int rc = ATTEST_E_EXISTS;
@@ -208,7 +209,8 @@ static uint16_t bank_id(const char *s)
 }
 
 static void verify_and_store(struct job *j, struct bundle *b, const struct store_host *h,
-                             const struct store_ak *ak, struct policy *p)
+                             const struct store_ak *ak, const struct policy *p,
+                             const uint8_t *pdigest)
 {
 	struct verifier *v = j->v;
 	json_t *tpm = verifier_json_stored(h->tpm_json);
@@ -244,6 +246,9 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	             .ek_certified = h->ek_certified,
 	             .ek_trust = json_string_value(json_object_get(tpm, "ek_trust"))},
 	    .policy = p,
+	    /* an unchanged log costs one hash (lib/verify_memo.h) */
+	    .memo = appraise_memo(v, j->host_id),
+	    .policy_digest = pdigest,
 	};
 	struct verify_result *r = NULL;
 	int rc = verify_attestation(&in, &r);
@@ -253,6 +258,10 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 		job_red(j, REASON_VERIFIER_ERROR, "the verification could not run", NULL, NULL);
 		return;
 	}
+	if (r->memo_hit)
+		v->m.eventlog_memo_hit++;
+	else
+		v->m.eventlog_memo_miss++;
 	if (r->verdict == VERIFY_RESTARTED && j->enrollments < 2) {
 		verify_result_free(r);
 		enroll_again(j);
@@ -349,11 +358,12 @@ void appraise_on_quote(const struct https_result *res, void *arg)
 	}
 	struct store_host *h = NULL;
 	struct store_ak *ak = NULL;
-	struct policy *p = NULL;
+	const struct policy *p = NULL;
+	const uint8_t *pdigest = NULL;
 	struct policy_error pe = {0};
 	if ((rc = store_host_get(v->store, j->host_id, &h)) < 0 ||
 	    (rc = store_ak_current(v->store, j->host_id, &ak)) < 0 ||
-	    (rc = host_policy_load(v->store, j->host_id, &p, &pe)) < 0) {
+	    (rc = appraise_policy(v, j->host_id, &p, &pdigest, &pe)) < 0) {
 		char msg[320];
 		snprintf(msg, sizeof msg, "the host, its AK or its policy cannot be loaded%s%s",
 		         pe.message[0] ? ": " : "", pe.message);
@@ -362,9 +372,8 @@ void appraise_on_quote(const struct https_result *res, void *arg)
 		else
 			job_red(j, REASON_VERIFIER_ERROR, msg, NULL, NULL);
 	} else {
-		verify_and_store(j, b, h, ak, p);
+		verify_and_store(j, b, h, ak, p, pdigest);
 	}
-	policy_free(p);
 	store_ak_free(ak);
 	store_host_free(h);
 	bundle_free(b);

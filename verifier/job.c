@@ -256,6 +256,9 @@ void job_request(struct job *j, const char *method, const char *path, json_t *bo
 	    .pin = j->pin,
 	    .timeout_ms = j->v->cfg.timeout_ms,
 	    .max_response = max_response,
+	    /* A quote over a fresh nonce and the identity are safe to send
+	     * again; a new AK or an activation is not. */
+	    .retry_safe = strcmp(path, "/v1/quote") == 0 || strcmp(method, "GET") == 0,
 	};
 	if (https_client_request(j->v->cli, &call, on_answer, j) < 0) {
 		struct https_result r = {.error = HTTPS_E_INTERNAL,

@@ -544,6 +544,8 @@ static int start_service(struct verifier *v)
 		log_error("HTTPS client: %s", errbuf);
 		return -1;
 	}
+	https_client_set_keepalive(v->cli, VERIFIER_AGENT_IDLE_MAX, 0);
+	https_client_set_resumption(v->cli, VERIFIER_AGENT_SESSIONS_MAX);
 	if (api_register(v) < 0 || api_admin_register(v) < 0 || web_register(v) < 0) {
 		log_error("cannot register the API routes");
 		return -1;
@@ -574,6 +576,7 @@ static void close_service(struct verifier *v)
 {
 	scheduler_free(v);
 	castore_free(v);
+	appraise_cache_free(v);
 	if (v->sigint)
 		event_free(v->sigint);
 	if (v->sigterm)

@@ -34,7 +34,16 @@
 #define VERIFIER_NONCE_SIZE          32
 #define VERIFIER_BACKOFF_MAX         3600 /* seconds between tries of an unreachable host */
 #define VERIFIER_HIST_BUCKETS        12
-#define VERIFIER_DEFAULT_CA_DIR      "/usr/local/share/attest/tpm-cas"
+/* Kept-alive mutual-TLS connections to agents (docs/transport.md): at most
+ * this many parked, each for at most HTTPS_DEFAULT_IDLE_MS. */
+#define VERIFIER_AGENT_IDLE_MAX 4096
+/* TLS sessions kept to resume the next connection to an agent (about 2 KB
+ * each): a handshake without the certificate exchange when the kept-alive
+ * connection is gone (attestation intervals longer than its idle time). */
+#define VERIFIER_AGENT_SESSIONS_MAX 20000
+/* Hosts whose event-log memo (lib/verify_memo.h, a few KB each) is kept. */
+#define VERIFIER_MEMO_MAX       20000
+#define VERIFIER_DEFAULT_CA_DIR "/usr/local/share/attest/tpm-cas"
 
 struct verifier_config {
 	const char *listen;
@@ -55,6 +64,7 @@ struct verifier_metrics {
 	uint64_t hist[VERIFIER_HIST_BUCKETS + 1]; /* last one: +Inf */
 	double hist_sum;
 	uint64_t hist_count;
+	uint64_t eventlog_memo_hit, eventlog_memo_miss; /* appraise.c */
 };
 
 struct job;
@@ -79,7 +89,8 @@ struct verifier {
 	struct waiter *waiters;
 	struct learn *learns; /* policies to learn from a host's next evidence */
 	struct verifier_metrics m;
-	struct castore *castore; /* the certified TPM list, cached (castore.c) */
+	struct castore *castore;       /* the certified TPM list, cached (castore.c) */
+	struct appraise_cache *acache; /* parsed policies, event-log memos (appraise_cache.c) */
 	int64_t last_expire;
 };
 
@@ -112,6 +123,24 @@ int castore_import_dir(struct verifier *v, bool first);
  * changed (store_ca_marker), by this instance or another. */
 int castore_get(struct verifier *v, const struct ekcert_store **ret);
 void castore_free(struct verifier *v);
+
+/* --- appraise_cache.c: what attestation keeps between two runs --- */
+
+struct appraise_cache;
+struct verify_memo;
+struct policy;
+struct policy_error;
+/* The host's policy, parsed only when its stored text changed (the text is
+ * read from the store every time). Borrowed: valid until the next call.
+ * *ret_digest: 32 bytes naming that text (for verify_input.policy_digest).
+ * Errors as host_policy_load. */
+int appraise_policy(struct verifier *v, int64_t host_id, const struct policy **ret,
+                    const uint8_t **ret_digest, struct policy_error *err);
+/* The host's event-log memo (created on first use; NULL without memory). */
+struct verify_memo *appraise_memo(struct verifier *v, int64_t host_id);
+/* Drop the host's memo (re-enrolled: a new AK, a new boot). */
+void appraise_forget(struct verifier *v, int64_t host_id);
+void appraise_cache_free(struct verifier *v);
 
 /* --- metrics.c --- */
 

@@ -339,6 +339,228 @@ static void test_thumbprint_parse(void **state)
 	assert_false(tlsid_thumbprint_equal(tp, client_id->thumbprint));
 }
 
+/* Kept-alive client connections: reused per (host, port, pin), never for
+ * another pin, dropped when the server closes them, freed with the client. */
+static void test_keepalive(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct srvctx sc = {0};
+	/* the server closes an idle connection after 600 ms */
+	struct https_server *srv =
+	    start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 600, 0);
+	assert_non_null(srv);
+	struct https_client *cli = NULL;
+	assert_int_equal(https_client_new(base, client_id, NULL, &cli, NULL, 0), 0);
+	https_client_set_keepalive(cli, 4, 5000);
+	struct https_call call = {
+	    .host = "127.0.0.1",
+	    .port = https_server_port(srv),
+	    .path = "/v1/ping",
+	    .verify = HTTPS_VERIFY_PIN,
+	    .pin = server_id->thumbprint,
+	    .retry_safe = true,
+	};
+	struct res r;
+	for (int i = 0; i < 3; i++) {
+		do_call(base, cli, &call, &r);
+		assert_int_equal(r.error, HTTPS_OK);
+		assert_int_equal(r.status, 200);
+		assert_string_equal(r.thumb, server_id->thumbprint);
+	}
+	struct https_client_stats st;
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.requests, 3);
+	assert_int_equal(st.connections, 1);
+	assert_int_equal(st.reused, 2);
+	assert_int_equal(st.idle, 1);
+	assert_int_equal(https_server_connections(srv), 1);
+
+	/* Another pin for the same address never takes the parked connection:
+	 * a new handshake, where the pin is refused. */
+	call.pin = other_id->thumbprint;
+	do_call(base, cli, &call, &r);
+	assert_int_equal(r.error, HTTPS_E_PIN);
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.connections, 2);
+	assert_int_equal(st.reused, 2);
+
+	/* The server closes the idle connection: the next request still gets
+	 * its answer, on a new connection. */
+	call.pin = server_id->thumbprint;
+	int never = 0;
+	run_until(base, &never, 1200);
+	assert_int_equal(https_server_connections(srv), 0);
+	do_call(base, cli, &call, &r);
+	assert_int_equal(r.error, HTTPS_OK);
+	assert_int_equal(r.status, 200);
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.connections, 3);
+	assert_true(st.peer_closed + st.retried >= 1);
+
+	/* Without keep-alive: a connection per request, "Connection: close". */
+	https_client_set_keepalive(cli, 0, 0);
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.idle, 0);
+	do_call(base, cli, &call, &r);
+	assert_int_equal(r.error, HTTPS_OK);
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.connections, 4);
+	assert_int_equal(st.idle, 0);
+
+	/* Resumed sessions: no certificate exchange, the same peers seen on
+	 * both sides (the server still gets our certificate's thumbprint). */
+	https_client_set_resumption(cli, 8);
+	call.method = "POST";
+	call.path = "/v1/echo";
+	call.body = "{}";
+	call.body_len = 2;
+	for (int i = 0; i < 3; i++) {
+		do_call(base, cli, &call, &r);
+		assert_int_equal(r.error, HTTPS_OK);
+		assert_int_equal(r.status, 200);
+		assert_string_equal(r.thumb, server_id->thumbprint);
+		json_t *j = json_loads(r.body, 0, NULL);
+		assert_non_null(j);
+		assert_string_equal(json_string_value(json_object_get(j, "peer")),
+		                    client_id->thumbprint);
+		json_decref(j);
+	}
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.connections, 7);
+	assert_int_equal(st.resumed, 2);
+	/* another pin: the session is not offered, the pin refuses the server */
+	call.pin = other_id->thumbprint;
+	do_call(base, cli, &call, &r);
+	assert_int_equal(r.error, HTTPS_E_PIN);
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.resumed, 2);
+	call.pin = server_id->thumbprint;
+	call.method = NULL;
+	call.path = "/v1/ping";
+	call.body = NULL;
+	call.body_len = 0;
+
+	/* Freed with a parked connection. */
+	https_client_set_keepalive(cli, 4, 0);
+	do_call(base, cli, &call, &r);
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.idle, 1);
+	https_client_free(cli);
+	https_server_free(srv);
+	event_base_free(base);
+	(void)state;
+}
+
+/* A TLS server in a thread that answers the first request on each of its
+ * connections, then reads the next request and closes without answering:
+ * what a client sees when the server closes a kept-alive connection just
+ * as a request arrives. Serves `conns` connections. */
+struct dropsrv {
+	int lfd;
+	uint16_t port;
+	int conns;
+	int requests; /* requests read, answered or not */
+};
+
+static int read_request(SSL *ssl)
+{
+	char buf[4096];
+	size_t len = 0;
+	while (len < sizeof buf - 1) {
+		int r = SSL_read(ssl, buf + len, (int)(sizeof buf - 1 - len));
+		if (r <= 0)
+			return -1;
+		len += (size_t)r;
+		buf[len] = 0;
+		if (strstr(buf, "\r\n\r\n"))
+			return 0; /* our test requests carry no body */
+	}
+	return -1;
+}
+
+static void *dropsrv_run(void *arg)
+{
+	struct dropsrv *d = arg;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	SSL_CTX_use_certificate(ctx, server_id->cert);
+	SSL_CTX_use_PrivateKey(ctx, server_id->key);
+	SSL_CTX_set_num_tickets(ctx, 0);
+	for (int k = 0; k < d->conns; k++) {
+		int fd = accept(d->lfd, NULL, NULL);
+		if (fd < 0)
+			break;
+		SSL *ssl = SSL_new(ctx);
+		SSL_set_fd(ssl, fd);
+		if (SSL_accept(ssl) == 1 && read_request(ssl) == 0) {
+			d->requests++;
+			static const char ans[] = "HTTP/1.1 200 OK\r\nContent-Type: "
+			                          "application/json\r\nContent-Length: 2\r\n\r\n{}";
+			SSL_write(ssl, ans, sizeof ans - 1);
+			if (read_request(ssl) == 0)
+				d->requests++;
+		}
+		SSL_free(ssl); /* no close_notify: the socket just closes */
+		close(fd);
+	}
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* A request sent on a reused connection that closes before any answer is
+ * sent once more on a new connection if it is retry_safe, and fails if not. */
+static void test_keepalive_retry(void **state)
+{
+	struct dropsrv d = {.conns = 2};
+	d.lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	socklen_t sl = sizeof sa;
+	assert_int_equal(bind(d.lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(d.lfd, 8), 0);
+	assert_int_equal(getsockname(d.lfd, (struct sockaddr *)&sa, &sl), 0);
+	d.port = ntohs(sa.sin_port);
+	pthread_t th;
+	pthread_create(&th, NULL, dropsrv_run, &d);
+
+	struct event_base *base = event_base_new();
+	struct https_client *cli = NULL;
+	assert_int_equal(https_client_new(base, client_id, NULL, &cli, NULL, 0), 0);
+	https_client_set_keepalive(cli, 4, 5000);
+	struct https_call call = {
+	    .host = "127.0.0.1",
+	    .port = d.port,
+	    .path = "/v1/ping",
+	    .verify = HTTPS_VERIFY_PIN,
+	    .pin = server_id->thumbprint,
+	    .timeout_ms = 5000,
+	    .retry_safe = true,
+	};
+	struct res r;
+	do_call(base, cli, &call, &r); /* connection 1, answered, parked */
+	assert_int_equal(r.error, HTTPS_OK);
+	do_call(base, cli, &call, &r); /* on connection 1: dropped; again on 2 */
+	assert_int_equal(r.error, HTTPS_OK);
+	assert_int_equal(r.status, 200);
+	struct https_client_stats st;
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.connections, 2);
+	assert_int_equal(st.reused, 1);
+	assert_int_equal(st.retried, 1);
+	call.retry_safe = false; /* on connection 2: dropped, not sent again */
+	do_call(base, cli, &call, &r);
+	/* the end of the stream without close_notify: OpenSSL's "unexpected eof" */
+	assert_true(r.error == HTTPS_E_PROTOCOL || r.error == HTTPS_E_TLS);
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.connections, 2);
+	assert_int_equal(st.retried, 1);
+	pthread_join(th, NULL);
+	assert_int_equal(d.requests, 4);
+	close(d.lfd);
+	https_client_free(cli);
+	event_base_free(base);
+	(void)state;
+}
+
 static void test_mtls_roundtrip(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -1057,6 +1279,8 @@ int main(void)
 	    cmocka_unit_test(test_many_concurrent),
 	    cmocka_unit_test(test_client_errors),
 	    cmocka_unit_test(test_sync_wrapper),
+	    cmocka_unit_test(test_keepalive),
+	    cmocka_unit_test(test_keepalive_retry),
 	};
 	return cmocka_run_group_tests_name("https", tests, setup, teardown);
 }

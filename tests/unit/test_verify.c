@@ -24,6 +24,7 @@
 #include "testutil.h"
 #include "tpm_build.h"
 #include "verify.h"
+#include "verify_memo.h"
 
 #define QEMU_LOG TESTDATA_DIR "/eventlogs/qemu-ovmf-ubuntu-secureboot.bin"
 #define NOSB_LOG TESTDATA_DIR "/eventlogs/gce-ubuntu2104-no-secureboot.bin"
@@ -1081,6 +1082,200 @@ static void test_reason_table(void **state)
 			assert_string_not_equal(t[i].code, t[k].code);
 }
 
+/* ---- the host's memo (verify_memo.h) ---- */
+
+static const uint8_t POLICY_A[32] = {0xa};
+static const uint8_t POLICY_B[32] = {0xb};
+
+static struct verify_result *run_memo(const struct fx *f, struct verify_memo *m,
+                                      const uint8_t *policy_digest)
+{
+	struct bundle *b = make_bundle(f);
+	struct verify_input in;
+	memset(&in, 0, sizeof in);
+	in.bundle = b;
+	in.ak_public = b->ak_public; /* the memo keeps the AK key too */
+	in.ak_public_len = b->ak_public_len;
+	in.nonce = f->nonce;
+	in.nonce_len = sizeof f->nonce;
+	in.previous = f->prev;
+	in.host = f->host;
+	in.policy = f->policy;
+	in.memo = m;
+	in.policy_digest = policy_digest;
+	struct verify_result *r = NULL;
+	assert_int_equal(verify_attestation(&in, &r), 0);
+	bundle_free(b);
+	return r;
+}
+
+static void same_text(const char *a, const char *b)
+{
+	if (!a || !b)
+		assert_true(a == b);
+	else
+		assert_string_equal(a, b);
+}
+
+/* A memoized result is the one the whole pipeline gives. */
+static void same_result(const struct verify_result *a, const struct verify_result *b)
+{
+	assert_int_equal(a->verdict, b->verdict);
+	assert_int_equal(a->reason_count, b->reason_count);
+	assert_int_equal(a->reasons_dropped, b->reasons_dropped);
+	for (size_t i = 0; i < a->reason_count; i++) {
+		assert_string_equal(a->reasons[i].code, b->reasons[i].code);
+		assert_string_equal(a->reasons[i].message, b->reasons[i].message);
+		assert_int_equal(a->reasons[i].event, b->reasons[i].event);
+	}
+	same_text(a->software.firmware, b->software.firmware);
+	same_text(a->software.boot_loader, b->software.boot_loader);
+	same_text(a->software.kernel_image, b->software.kernel_image);
+	same_text(a->software.kernel_cmdline, b->software.kernel_cmdline);
+	same_text(a->software.kernel, b->software.kernel);
+	same_text(a->software.tpm_firmware, b->software.tpm_firmware);
+	assert_int_equal(a->software.not_verified_count, b->software.not_verified_count);
+	for (size_t i = 0; i < a->software.not_verified_count; i++) {
+		assert_string_equal(a->software.not_verified[i].field,
+		                    b->software.not_verified[i].field);
+		same_text(a->software.not_verified[i].value, b->software.not_verified[i].value);
+		assert_string_equal(a->software.not_verified[i].why,
+		                    b->software.not_verified[i].why);
+	}
+}
+
+static void test_memo_hit_same_result(void **state)
+{
+	(void)state;
+	static const char *const logs[] = {QEMU_LOG, NOSB_LOG};
+	for (size_t k = 0; k < 2; k++) {
+		struct fx *f = fx_new(logs[k]);
+		if (!f)
+			skip();
+		struct verify_memo *m = NULL;
+		assert_int_equal(verify_memo_new(&m), 0);
+		struct verify_result *whole = run(f);
+		struct verify_result *first = run_memo(f, m, POLICY_A);
+		assert_false(first->memo_hit);
+		struct verify_result *again = run_memo(f, m, POLICY_A);
+		assert_true(again->memo_hit);
+		same_result(whole, first);
+		same_result(whole, again);
+		assert_int_equal(again->verdict, k == 0 ? VERIFY_GREEN : VERIFY_RED);
+		/* a few KB per host */
+		assert_true(verify_memo_bytes(m) < 8192);
+		verify_result_free(whole);
+		verify_result_free(first);
+		verify_result_free(again);
+		/* cleared: the whole pipeline again */
+		verify_memo_clear(m);
+		struct verify_result *r = run_memo(f, m, POLICY_A);
+		assert_false(r->memo_hit);
+		verify_result_free(r);
+		verify_memo_free(m);
+		fx_free(f);
+	}
+}
+
+/* A log that changes between two quotes of the same boot (digests kept,
+ * so it still replays) is parsed again: the content check fails. */
+static void test_memo_log_changed(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	struct verify_memo *m = NULL;
+	assert_int_equal(verify_memo_new(&m), 0);
+	struct verify_result *r = run_memo(f, m, POLICY_A);
+	verify_result_free(r);
+	r = run_memo(f, m, POLICY_A);
+	assert_true(r->memo_hit);
+	assert_int_equal(r->verdict, VERIFY_GREEN);
+	verify_result_free(r);
+	f->log[data_offset(f, 18)] ^= 0x20;
+	r = run_memo(f, m, POLICY_A);
+	assert_false(r->memo_hit);
+	expect_only(r, REASON_EVENT_CONTENT_MISMATCH);
+	verify_result_free(r);
+	r = run_memo(f, m, POLICY_A); /* the lie, memoized, is still red */
+	assert_true(r->memo_hit);
+	expect_only(r, REASON_EVENT_CONTENT_MISMATCH);
+	verify_result_free(r);
+	f->log[data_offset(f, 18)] ^= 0x20;
+	r = run_memo(f, m, POLICY_A);
+	assert_false(r->memo_hit);
+	assert_int_equal(r->verdict, VERIFY_GREEN);
+	verify_result_free(r);
+	verify_memo_free(m);
+	fx_free(f);
+}
+
+/* Same log, but the TPM holds something the log does not show: the
+ * quoted values are compared with the memoized replay on every quote. */
+static void test_memo_pcr_changed(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	struct verify_memo *m = NULL;
+	assert_int_equal(verify_memo_new(&m), 0);
+	struct verify_result *r = run_memo(f, m, POLICY_A);
+	verify_result_free(r);
+	uint8_t extra[32];
+	memset(extra, 0x66, sizeof extra);
+	tpm_boot(f, -1, 4, extra);
+	r = run_memo(f, m, POLICY_A);
+	assert_false(r->memo_hit);
+	assert_int_equal(r->verdict, VERIFY_RED);
+	assert_true(verify_result_has(r, "EVENTLOG_REPLAY_MISMATCH"));
+	verify_result_free(r);
+	r = run_memo(f, m, POLICY_A); /* never memoized as fine */
+	assert_false(r->memo_hit);
+	assert_int_equal(r->verdict, VERIFY_RED);
+	verify_result_free(r);
+	verify_memo_free(m);
+	fx_free(f);
+}
+
+/* Another policy, other host facts, no policy digest: the conclusions are
+ * not reused. */
+static void test_memo_inputs_changed(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(NOSB_LOG);
+	if (!f)
+		skip();
+	struct verify_memo *m = NULL;
+	assert_int_equal(verify_memo_new(&m), 0);
+	struct verify_result *r = run_memo(f, m, POLICY_A);
+	expect_only(r, REASON_SECURE_BOOT_DISABLED);
+	verify_result_free(r);
+	f->policy->secure_boot = false;
+	r = run_memo(f, m, POLICY_B);
+	assert_false(r->memo_hit);
+	assert_int_equal(r->verdict, VERIFY_GREEN);
+	verify_result_free(r);
+	r = run_memo(f, m, POLICY_B);
+	assert_true(r->memo_hit);
+	assert_int_equal(r->verdict, VERIFY_GREEN);
+	verify_result_free(r);
+	f->host.ek_certified = false;
+	f->policy->certified_tpm = true;
+	f->host.ek_trust = NULL;
+	r = run_memo(f, m, POLICY_B); /* policy digest is the caller's duty; host facts are keyed */
+	assert_false(r->memo_hit);
+	assert_true(verify_result_has(r, REASON_TPM_NOT_CERTIFIED));
+	verify_result_free(r);
+	r = run_memo(f, m, NULL);
+	assert_false(r->memo_hit);
+	assert_true(verify_result_has(r, REASON_TPM_NOT_CERTIFIED));
+	verify_result_free(r);
+	verify_memo_free(m);
+	fx_free(f);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -1125,6 +1320,10 @@ int main(void)
 	    cmocka_unit_test(test_internal_errors_never_green),
 	    cmocka_unit_test(test_json),
 	    cmocka_unit_test(test_reason_table),
+	    cmocka_unit_test(test_memo_hit_same_result),
+	    cmocka_unit_test(test_memo_log_changed),
+	    cmocka_unit_test(test_memo_pcr_changed),
+	    cmocka_unit_test(test_memo_inputs_changed),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

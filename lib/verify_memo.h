@@ -1,0 +1,89 @@
+/* A host's memo of the event-log half of verify_attestation() (verify.h).
+ *
+ * A boot's event log does not change between two quotes of that boot, yet
+ * parsing it, replaying it and checking the content of its events is most
+ * of the work of an attestation. With a memo in verify_input, the pipeline
+ * keeps, per host:
+ *  - the SHA-256 of the last event log that parsed, and its replayed PCR
+ *    values for the banks the quote covered;
+ *  - what steps 8-10 and the log's software facts concluded from it (their
+ *    reasons, at most VERIFY_MEMO_MAX_REASONS, and the software fields),
+ *    under a key that digests every other input those steps read: the
+ *    policy (verify_input.policy_digest), the host's reported TPM facts, the
+ *    quote's selection, the reported PCR values, which PCRs the quote
+ *    covers and which of them replay, and the reasons counted before;
+ *  - the enrolled AK as an OpenSSL key, under the digest of its public area.
+ * The next quote with the same log costs one hash of the log: the quoted
+ * PCR values are still compared with the memoized replay on every quote
+ * (a difference runs the whole pipeline, which explains it), and the
+ * memoized conclusions are used only when their key matches exactly.
+ * Anything else (another log, policy, selection, PCR value, host facts)
+ * runs the whole pipeline and refreshes the memo.
+ *
+ * Memory: the struct, one allocation per memoized bank (24 PCRs of its
+ * digest size), the memoized reasons and software texts, and the AK key:
+ * about 2-4 KB for a green host (verify_memo_bytes()).
+ *
+ * Pure: no I/O, no globals. Not thread-safe: one memo is used by one
+ * verify_attestation() call at a time. */
+#ifndef ATTEST_VERIFY_MEMO_H
+#define ATTEST_VERIFY_MEMO_H
+
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quote.h"
+#include "verify.h"
+
+#define VERIFY_MEMO_MAX_REASONS 4u /* more: the conclusions are not memoized */
+#define VERIFY_MEMO_DIGEST      32u
+
+/* The fields are the pipeline's (verify.c); callers only create, clear and
+ * free a memo and read verify_memo_bytes(). */
+struct verify_memo_bank {
+	uint16_t alg;
+	uint16_t size;
+	uint8_t *pcr; /* QUOTE_NUM_PCRS * size bytes, replayed values */
+};
+
+struct verify_memo {
+	/* the log */
+	bool have_log;
+	uint8_t log_digest[VERIFY_MEMO_DIGEST];
+	uint32_t bank_count;
+	struct verify_memo_bank banks[QUOTE_MAX_BANKS];
+	/* what steps 8-10 and the software facts concluded, under tail_key */
+	bool have_tail;
+	uint8_t tail_key[VERIFY_MEMO_DIGEST];
+	size_t reason_count;
+	size_t reasons_dropped;
+	struct verify_reason *reasons; /* reason_count of them */
+	char *firmware, *boot_loader, *kernel_image, *kernel_cmdline;
+	size_t not_verified_count;
+	struct verify_unverified *not_verified; /* not_verified_count of them */
+	size_t component_count;
+	struct verify_component *components; /* component_count of them */
+	/* the enrolled AK */
+	bool have_ak;
+	uint8_t ak_digest[VERIFY_MEMO_DIGEST];
+	EVP_PKEY *ak_key;
+};
+
+/* A new, empty memo (free with verify_memo_free). ATTEST_E_NOMEM. */
+int verify_memo_new(struct verify_memo **ret);
+
+/* Forget everything (the next attestation runs the whole pipeline). */
+void verify_memo_clear(struct verify_memo *m);
+
+/* Forget only the memoized conclusions (e.g. the policy changed). */
+void verify_memo_clear_tail(struct verify_memo *m);
+
+/* NULL is fine. */
+void verify_memo_free(struct verify_memo *m);
+
+/* Bytes the memo holds (struct and allocations; the AK key estimated). */
+size_t verify_memo_bytes(const struct verify_memo *m);
+
+#endif
