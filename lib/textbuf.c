@@ -21,7 +21,8 @@ void textbuf_growable(struct textbuf *t, size_t max)
 	t->max = max;
 }
 
-static void fixed_vadd(struct textbuf *t, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void fixed_vadd(struct textbuf *t, const char *fmt,
+                                                             va_list ap)
 {
 	if (t->cut || t->cap == 0)
 		return;
@@ -42,7 +43,8 @@ static void fixed_vadd(struct textbuf *t, const char *fmt, va_list ap)
 	t->len += (size_t)n;
 }
 
-static void grow_vadd(struct textbuf *t, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void grow_vadd(struct textbuf *t, const char *fmt,
+                                                            va_list ap)
 {
 	if (t->nomem)
 		return;
