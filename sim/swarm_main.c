@@ -232,7 +232,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 struct opts {
 	const char *dir, *eventlog, *first, *prefix, *tamper, *uncertified, *reg_url, *token_file;
 	unsigned hosts, port, interval, parallel;
-	bool accept;
+	bool accept, prepare;
 };
 
 static int parse_args(int argc, char **argv, struct opts *o, struct swarm *sw)
@@ -249,7 +249,8 @@ static int parse_args(int argc, char **argv, struct opts *o, struct swarm *sw)
 		O_TOKEN,
 		O_INTERVAL,
 		O_PARALLEL,
-		O_PORT
+		O_PORT,
+		O_PREPARE
 	};
 	static const struct option lo[] = {
 	    {"accept-software-keys", no_argument, NULL, O_ACCEPT},
@@ -267,6 +268,7 @@ static int parse_args(int argc, char **argv, struct opts *o, struct swarm *sw)
 	    {"token-file", required_argument, NULL, O_TOKEN},
 	    {"interval", required_argument, NULL, O_INTERVAL},
 	    {"register-parallel", required_argument, NULL, O_PARALLEL},
+	    {"prepare", no_argument, NULL, O_PREPARE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -274,6 +276,7 @@ static int parse_args(int argc, char **argv, struct opts *o, struct swarm *sw)
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case O_ACCEPT: o->accept = true; break;
+		case O_PREPARE: o->prepare = true; break;
 		case 'd': o->dir = optarg; break;
 		case 'e': o->eventlog = optarg; break;
 		case O_FIRST: o->first = optarg; break;
@@ -332,7 +335,8 @@ static int parse_args(int argc, char **argv, struct opts *o, struct swarm *sw)
 		fputs("attest-swarm: refusing to start without --accept-software-keys\n", stderr);
 		return 2;
 	}
-	if (!o->dir || !o->hosts || !o->eventlog || (!sw->ntrusted && !sw->trust_first)) {
+	if (!o->dir || !o->hosts || !o->eventlog ||
+	    (!o->prepare && !sw->ntrusted && !sw->trust_first)) {
 		fputs("attest-swarm: --dir, --hosts, --eventlog and --trust-verifier (or "
 		      "--trust-first-verifier) are required; see --help\n",
 		      stderr);
@@ -384,6 +388,11 @@ static int start(struct swarm *sw, struct opts *o, char *token)
 		return rc;
 	}
 	uint64_t t1 = swarm_now_ns();
+	if (o->prepare) {
+		log_notice("%u hosts' keys ready in %.1f s; the test EK CA is %s/ca-cert.pem",
+		           sw->n, (double)(t1 - t0) / 1e9, sw->dir);
+		return 1; /* done, do not serve */
+	}
 	for (unsigned i = 0; i < sw->n; i++)
 		if ((rc = swarm_host_listen(&sw->hosts[i])) != 0)
 			return rc;
@@ -438,7 +447,10 @@ int main(int argc, char **argv)
 	rc = sw.base ? start(&sw, &o, token) : ATTEST_E_NOMEM;
 	if (rc == 0)
 		event_base_dispatch(sw.base);
-	print_stats(&sw);
+	if (rc == 1)
+		rc = 0; /* --prepare */
+	else
+		print_stats(&sw);
 	for (int i = 0; i < 3; i++)
 		if (sigs[i])
 			event_free(sigs[i]);
