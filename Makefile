@@ -5,6 +5,8 @@
 #                   style check (scripts/style.sh)
 #   make bench      print performance figures
 #   make bench-fleet  the whole service with N simulated hosts (minutes; not in check)
+#   make bench-fleet-swarm HOSTS=N [INTERVAL=S]  the verifier with N emulated hosts
+#                   (attest-swarm; default 10,000 hosts, 60 s; minutes; not in check)
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
 #   make install    install the programs, the agent's systemd unit and the
 #                   (empty) certified TPM list directory under PREFIX
@@ -15,7 +17,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all build build-asan deps check demo bench bench-fleet fuzz clean format install
+.PHONY: all build build-asan deps check demo bench bench-fleet bench-fleet-swarm fuzz clean format install
 
 all: build
 
@@ -45,6 +47,9 @@ bench: build
 
 bench-fleet: build
 	@bash scripts/bench-fleet.sh $(BUILD)
+
+bench-fleet-swarm: build
+	@HOSTS=$(or $(HOSTS),10000) INTERVAL=$(or $(INTERVAL),60) bash scripts/bench-fleet-swarm.sh $(BUILD)
 
 fuzz: deps
 	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTEST_FUZZ=ON >/dev/null
