@@ -302,7 +302,7 @@ int swarm_hosts_keys(struct swarm *sw)
 	int rc = 0;
 	unsigned have = hosts_read(sw, path, ek_certs);
 	if (have > 0)
-		log_info("%u host identities loaded from %s", have, path);
+		log_notice("%u host identities loaded from %s", have, path);
 	for (unsigned i = have; i < sw->n && !rc; i++)
 		rc = host_create(sw, &sw->hosts[i], &ek_certs[i]);
 	if (!rc && have < sw->n) {
@@ -326,7 +326,7 @@ int swarm_hosts_keys(struct swarm *sw)
 			OPENSSL_cleanse(data, (size_t)n);
 		BIO_free(b);
 		if (!rc)
-			log_info("%u host identities created (%s)", sw->n - have, path);
+			log_notice("%u host identities created (%s)", sw->n - have, path);
 	}
 	for (unsigned i = 0; i < sw->n && !rc; i++) {
 		struct swarm_host *h = &sw->hosts[i];
