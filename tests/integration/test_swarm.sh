@@ -130,8 +130,12 @@ ok "another client certificate: 403 VERIFIER_NOT_TRUSTED"
 
 # --- restart: same identities, hosts re-enrolled, green again
 th1=$(cut -f3 "$work/s/hosts.tsv" | sort | sha256sum)
-kill -TERM $sw_pid && wait $sw_pid
+kill -TERM $sw_pid
+wait $sw_pid
+rc=$?
 sw_pid=""
+[ $rc = 0 ] || fail "attest-swarm exited $rc on SIGTERM: $(tail -5 "$work/sw.err")"
+! grep -q 'Sanitizer' "$work/sw.err" || fail "sanitizer report: $(grep -A5 Sanitizer "$work/sw.err" | head -20)"
 start_swarm
 th2=$(cut -f3 "$work/s/hosts.tsv" | sort | sha256sum)
 [ "$th1" = "$th2" ] || fail "thumbprints changed across a restart"
