@@ -99,7 +99,7 @@ start_verifier() {
 # start_swarm NAME URL: the swarm serves every host and adds them to URL.
 start_swarm() {
   "$bin/attest-swarm" --accept-software-keys --dir "$work/swarm" --hosts "$HOSTS" --eventlog "$log" \
-    --trust-verifier "$vthumb" --register "$2" --token-file "$work/vd/admin.token" \
+    --trust-verifier "$vthumb" --register "$2" --token-file "$work/vd/admin.token" --register-parallel 32 \
     >"$work/$1.swarm.out" 2>"$work/$1.swarm.err" &
   sp=$!
   pids+=($sp)
