@@ -6,6 +6,8 @@
 #   make bench      print performance figures
 #   make bench-fleet  the whole service with N simulated hosts (minutes; not in check)
 #   make bench-dashboard  the dashboard's fleet view at DASH_HOSTS hosts (default 10000)
+#   make bench-fleet-swarm HOSTS=N [INTERVAL=S]  the verifier with N emulated hosts
+#                   (attest-swarm; default 10,000 hosts, 60 s; minutes; not in check)
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
 #   make install    install the programs, manual pages, bash completion, the
 #                   systemd units, /etc/attest/*.conf (kept if present) and the
@@ -19,7 +21,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all build build-asan deps check demo bench bench-fleet bench-dashboard fuzz clean format install deb
+.PHONY: all build build-asan deps check demo bench bench-fleet bench-fleet-swarm bench-dashboard fuzz clean format install deb
 
 all: build
 
@@ -52,6 +54,9 @@ bench-fleet: build
 
 bench-dashboard: build
 	@ATTEST_BIN=$(BUILD)/bin bash tests/integration/test_dashboard.sh --bench $(or $(DASH_HOSTS),10000)
+
+bench-fleet-swarm: build
+	@HOSTS=$(or $(HOSTS),10000) INTERVAL=$(or $(INTERVAL),60) bash scripts/bench-fleet-swarm.sh $(BUILD)
 
 fuzz: deps
 	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTEST_FUZZ=ON >/dev/null

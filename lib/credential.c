@@ -105,8 +105,7 @@ out:
 	return rc;
 }
 
-/* The EK's symmetric definition: AES-128/256 in CFB mode. */
-static const EVP_CIPHER *ek_cipher(const TPMT_PUBLIC *ek, unsigned *ret_bits)
+const EVP_CIPHER *credential_ek_cipher(const TPMT_PUBLIC *ek, unsigned *ret_bits)
 {
 	const TPMT_SYM_DEF_OBJECT *s = ek->type == TPM2_ALG_RSA
 	                                   ? &ek->parameters.rsaDetail.symmetric
@@ -225,7 +224,7 @@ int credential_make(const TPMT_PUBLIC *ek, const uint8_t *name, size_t name_len,
 	const EVP_MD *md = tpm_alg_md(ek->nameAlg);
 	size_t dsize = tpm_alg_digest_size(ek->nameAlg);
 	unsigned sym_bits = 0;
-	const EVP_CIPHER *cipher = ek_cipher(ek, &sym_bits);
+	const EVP_CIPHER *cipher = credential_ek_cipher(ek, &sym_bits);
 	if (!md || !cipher || ek->nameAlg == TPM2_ALG_SHA1)
 		return ATTEST_E_UNSUPPORTED;
 

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <openssl/evp.h>
 #include <tss2/tss2_tpm2_types.h>
 
 #define CREDENTIAL_MAX 64u /* bytes of credential (TPM2B_DIGEST) */
@@ -53,5 +54,10 @@ int credential_kdfa(TPM2_ALG_ID alg, const uint8_t *key, size_t key_len, const c
 int credential_kdfe(TPM2_ALG_ID alg, const uint8_t *z, size_t z_len, const char *label,
                     const uint8_t *party_u, size_t u_len, const uint8_t *party_v, size_t v_len,
                     unsigned bits, uint8_t *out);
+
+/* The EK's symmetric definition as an OpenSSL cipher: AES-128 or AES-256
+ * in CFB mode (bits in *ret_bits), or NULL for anything else. Shared with
+ * the TPM's half (credential_activate.h). */
+const EVP_CIPHER *credential_ek_cipher(const TPMT_PUBLIC *ek, unsigned *ret_bits);
 
 #endif

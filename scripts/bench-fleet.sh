@@ -8,7 +8,10 @@
 # verifier CPU seconds per attestation, CPU of agents + emulators, and RSS;
 # and the single-core verification rate (bench_quote, bench_eventlog) so the
 # gap between the core and the service is a ratio. Prints figures, asserts
-# nothing. Not part of make check (takes several minutes).
+# nothing. Not part of make check (takes several minutes). This is the
+# honest end-to-end figure (real TPM emulators and agents); for thousands of
+# hosts on one machine, make bench-fleet-swarm (scripts/bench-fleet-swarm.sh)
+# loads the verifier with emulated hosts and prints the same summary lines.
 #
 #   scripts/bench-fleet.sh [BUILD]     env: SIZES="50 100 200" INTERVAL=2
 #                                           MEASURE=30 (s) PG=1 (0: skip)

@@ -1,0 +1,125 @@
+/* attest-swarm internals: thousands of emulated hosts in one process, each
+ * serving the Agent API v1 (docs/protocol.md) over mutual TLS with software
+ * keys. A bench and test tool only, never installed: see docs/simulator.md.
+ *
+ * Files: swarm_main.c (options, start, event loop), swarm_keys.c (the test
+ * EK CAs and each host's EK, TLS identity and certificates, cached in
+ * DIR/hosts.pem), swarm_api.c (the four Agent API routes), swarm_quote.c
+ * (TPMS_ATTEST and its signature), swarm_register.c (adding the hosts to a
+ * verifier through its API). */
+#ifndef ATTEST_SWARM_H
+#define ATTEST_SWARM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "eventlog.h"
+#include "https.h"
+#include "tlsid.h"
+#include "tpm.h"
+
+#define SWARM_MAX_HOSTS   100000u
+#define SWARM_MAX_TRUSTED 8u
+#define SWARM_NAME_SIZE   32u
+#define SWARM_ADDR_SIZE   64u
+/* Marshalled TPM2B_PUBLIC of a P-256 key: well under this. */
+#define SWARM_PUBLIC_MAX 256u
+
+/* One emulated AK: a software P-256 key and its TPM2B_PUBLIC and Name. */
+struct swarm_ak {
+	EVP_PKEY *key; /* NULL: none */
+	uint8_t pub[SWARM_PUBLIC_MAX];
+	size_t pub_len;
+	uint8_t name[TPM_NAME_MAX];
+	size_t name_len;
+};
+
+struct swarm;
+
+struct swarm_host {
+	struct swarm *sw;
+	unsigned index; /* 1-based */
+	char name[SWARM_NAME_SIZE];
+	char listen[SWARM_ADDR_SIZE];     /* "127.64.0.1:0" before bind, then the port */
+	EVP_PKEY *ek_key;                 /* the EK's private key (ECC P-256) */
+	uint8_t ek_pub[SWARM_PUBLIC_MAX]; /* marshalled TPM2B_PUBLIC */
+	size_t ek_pub_len;
+	uint8_t *ek_cert; /* DER, malloc'd */
+	size_t ek_cert_len;
+	struct tlsid tls; /* the host's TLS key and self-signed certificate */
+	struct https_server *srv;
+	struct swarm_ak ak, pending;
+	uint32_t reset_count, restart_count;
+	char boot_id[40];
+	bool tampered;    /* sends a log whose content disagrees with its digests */
+	bool uncertified; /* its EK certificate is issued by the untrusted CA */
+};
+
+struct swarm {
+	struct event_base *base;
+	const char *dir;
+	struct swarm_host *hosts;
+	unsigned n;
+	char trusted[SWARM_MAX_TRUSTED][TLSID_THUMBPRINT_SIZE];
+	unsigned ntrusted;
+	bool trust_first; /* pin the first verifier that asks for an identity */
+	/* The event log every host booted, its base64, and the replayed PCRs. */
+	uint8_t *log;
+	size_t log_len;
+	char *log_b64, *log_b64_tampered;
+	struct eventlog_pcrs pcrs;
+	char banks_json[64]; /* unused if empty */
+	/* Test EK CAs: the one the verifier is told to trust, and another. */
+	EVP_PKEY *ca_key, *rogue_key;
+	X509 *ca_cert, *rogue_cert;
+	uint64_t start_ms;
+	/* Counters, printed on SIGUSR1 and at exit. */
+	uint64_t identities, aks, activations, activation_failures, quotes, refused;
+	uint64_t sign_ns, sign_count; /* software signing time of quotes */
+};
+
+/* swarm_keys.c */
+/* Load DIR/ca.pem + ca-key.pem and DIR/rogue-ca.pem + rogue-ca-key.pem,
+ * creating them (ECC P-256, self-signed) if missing. */
+int swarm_cas_load(struct swarm *sw);
+/* Give every host its EK key and certificate and its TLS identity: loaded
+ * from DIR/hosts.pem for the hosts it holds, created for the others (and
+ * the file rewritten). Uncertified hosts get an EK certificate from the
+ * rogue CA, made at every start. */
+int swarm_hosts_keys(struct swarm *sw);
+/* A new software P-256 key. NULL on failure. */
+EVP_PKEY *swarm_p256(void);
+/* The TPMT_PUBLIC of a P-256 key with the given attributes and scheme,
+ * marshalled as a TPM2B_PUBLIC into out. */
+int swarm_p256_public(EVP_PKEY *key, const TPMT_PUBLIC *tmpl, uint8_t *out, size_t cap,
+                      size_t *ret_len, TPMT_PUBLIC *ret_public);
+void swarm_hosts_free(struct swarm *sw);
+
+/* swarm_api.c: serve the Agent API for host h on its address. */
+int swarm_host_listen(struct swarm_host *h);
+
+/* swarm_quote.c: a quote by h's current AK over sel (PCR values from the
+ * replayed log) with qualifying data qd: marshalled TPMS_ATTEST and
+ * TPMT_SIGNATURE (malloc'd), the values quoted as JSON. */
+struct pcrsel;
+int swarm_quote(struct swarm_host *h, const struct pcrsel *sel, const uint8_t qd[32],
+                uint8_t **ret_attest, size_t *ret_attest_len, uint8_t **ret_sig,
+                size_t *ret_sig_len, json_t **ret_pcrs);
+
+/* swarm_register.c: start adding every host to the verifier at url
+ * (https://HOST:PORT) with POST /api/v1/hosts on sw->base, parallel
+ * requests in flight, the admin token as bearer, the verifier's TLS
+ * certificate pinned on pin, "interval_s" if not 0. A host whose name is
+ * taken counts as added. When done, prints "registered N failed M" on
+ * stdout. 0 if started, ATTEST_E_ARG for a bad url. */
+int swarm_register(struct swarm *sw, const char *url, const char *token, const char *pin,
+                   unsigned interval_s, unsigned parallel);
+
+/* swarm_main.c */
+uint64_t swarm_now_ns(void);
+
+#endif

@@ -1,0 +1,310 @@
+/* The Agent API v1 (docs/protocol.md) of one emulated host: the same
+ * routes, bodies, codes and checks as attest-agent (request bodies go
+ * through the agent's own parser, agent/request.c), answered at once on the
+ * event loop from software keys instead of a TPM. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "b64enc.h"
+#include "credential_activate.h"
+#include "err.h"
+#include "evidence.h"
+#include "hex.h"
+#include "log.h"
+#include "request.h"
+#include "swarm.h"
+#include "tpmdev_templates.h"
+
+#define SWARM_MAX_BODY (64u * 1024u) /* the agent's cap */
+
+static double ms_since(uint64_t t0)
+{
+	return (double)(swarm_now_ns() - t0) / 1e6;
+}
+
+static int put_b64(json_t *o, const char *key, const uint8_t *b, size_t n)
+{
+	char *s = b64enc(b, n);
+	int rc = s && json_object_set_new(o, key, json_string(s)) == 0 ? 0 : ATTEST_E_NOMEM;
+	free(s);
+	return rc;
+}
+
+/* The agent's trust rule: a pinned verifier thumbprint, or (labs) the first
+ * caller of GET /v1/identity. false: answered 403. */
+static bool trusted(struct swarm_host *h, struct https_request *req, bool identity)
+{
+	struct swarm *sw = h->sw;
+	const char *tp = https_request_peer_thumbprint(req);
+	for (unsigned i = 0; tp && i < sw->ntrusted; i++)
+		if (tlsid_thumbprint_equal(tp, sw->trusted[i]))
+			return true;
+	if (tp && identity && sw->trust_first && sw->ntrusted == 0) {
+		snprintf(sw->trusted[0], sizeof sw->trusted[0], "%s", tp);
+		sw->ntrusted = 1;
+		log_notice("trusting the first verifier: %s", tp);
+		return true;
+	}
+	sw->refused++;
+	https_reply_error(req, 403, "VERIFIER_NOT_TRUSTED",
+	                  "this host does not trust the client certificate");
+	return false;
+}
+
+static void metadata(struct swarm_host *h, json_t **ret)
+{
+	*ret =
+	    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "hostname", h->name, "os_release",
+	              "attest-swarm emulated host", "kernel", "6.1.0-swarm", "boot_id", h->boot_id,
+	              "agent_version", ATTEST_VERSION, "tls_fingerprint", h->tls.thumbprint);
+}
+
+static void on_identity(struct https_request *req, void *arg)
+{
+	struct swarm_host *h = arg;
+	if (!trusted(h, req, true))
+		return;
+	h->sw->identities++;
+	json_t *banks = json_array();
+	for (uint32_t b = 0; banks && b < h->sw->pcrs.bank_count; b++) {
+		uint16_t alg = h->sw->pcrs.banks[b].alg;
+		const char *n = alg == TPM2_ALG_SHA1     ? "sha1"
+		                : alg == TPM2_ALG_SHA256 ? "sha256"
+		                : alg == TPM2_ALG_SHA384 ? "sha384"
+		                                         : NULL;
+		if (n && h->sw->pcrs.banks[b].touched)
+			json_array_append_new(banks, json_string(n));
+	}
+	json_t *cert = json_pack("{s:s}", "nv_index", "0x01c0000a");
+	json_t *certs = json_array();
+	json_t *tpm =
+	    json_pack("{s:b,s:s,s:s,s:s,s:s,s:o,s:s,s:[]}", "present", 1, "manufacturer", "SWRM",
+	              "vendor", "attest-swarm", "firmware", "2026.1206", "interface", "unknown",
+	              "banks", banks, "ek_kind", "ecc_p256", "ek_chain");
+	json_t *ans = json_pack("{s:s,s:s,s:s}", "agent_version", ATTEST_VERSION, "boot_id",
+	                        h->boot_id, "tls_fingerprint", h->tls.thumbprint);
+	if (!cert || !certs || !tpm || !ans || put_b64(cert, "der", h->ek_cert, h->ek_cert_len) ||
+	    json_array_append(certs, cert) || json_object_set(tpm, "ek_certificates", certs) ||
+	    put_b64(tpm, "ek_public", h->ek_pub, h->ek_pub_len) ||
+	    json_object_set(ans, "tpm", tpm)) {
+		https_reply_error(req, 500, "INTERNAL", "out of memory");
+		json_decref(ans);
+	} else {
+		https_reply_json(req, 200, ans);
+	}
+	json_decref(cert);
+	json_decref(certs);
+	json_decref(tpm);
+}
+
+static void ak_clear(struct swarm_ak *a)
+{
+	EVP_PKEY_free(a->key);
+	OPENSSL_cleanse(a, sizeof *a);
+}
+
+/* POST /v1/ak: a fresh AK, kept as the pending one. Always ECC P-256 with
+ * ECDSA/SHA-256 (the agent's ECC template): an RSA-2048 key takes tens of
+ * milliseconds to make, too slow for thousands of enrollments. */
+static void on_ak(struct https_request *req, void *arg)
+{
+	struct swarm_host *h = arg;
+	if (!trusted(h, req, false))
+		return;
+	const uint8_t *body;
+	size_t len;
+	char msg[AGENT_REQ_MSG_SIZE];
+	struct agent_req r;
+	https_request_body(req, &body, &len);
+	if (agent_request_ak(body, len, &r, msg) != 0) {
+		https_reply_error(req, 400, "BAD_REQUEST", msg);
+		return;
+	}
+	struct swarm_ak ak;
+	memset(&ak, 0, sizeof ak);
+	TPM2B_PUBLIC t;
+	TPMT_PUBLIC pub;
+	ak_template(TPMDEV_AK_ECC, &t);
+	ak.key = swarm_p256();
+	if (!ak.key ||
+	    swarm_p256_public(ak.key, &t.publicArea, ak.pub, sizeof ak.pub, &ak.pub_len, &pub) ||
+	    tpm_public_name(&pub, ak.name, &ak.name_len) < 0) {
+		ak_clear(&ak);
+		https_reply_error(req, 503, "TPM_UNAVAILABLE", "cannot create the AK");
+		return;
+	}
+	ak_clear(&h->pending);
+	h->pending = ak;
+	h->sw->aks++;
+	char hex[2 * TPM_NAME_MAX + 1];
+	hex_encode(ak.name, ak.name_len, hex);
+	json_t *ans = json_pack("{s:s}", "ak_name", hex);
+	if (!ans || put_b64(ans, "ak_public", ak.pub, ak.pub_len)) {
+		json_decref(ans);
+		https_reply_error(req, 500, "INTERNAL", "out of memory");
+		return;
+	}
+	https_reply_json(req, 200, ans);
+}
+
+/* POST /v1/activate: ActivateCredential with the EK's private key and the
+ * pending AK's Name; on success the pending AK becomes the current one. */
+static void on_activate(struct https_request *req, void *arg)
+{
+	struct swarm_host *h = arg;
+	if (!trusted(h, req, false))
+		return;
+	const uint8_t *body;
+	size_t len;
+	char msg[AGENT_REQ_MSG_SIZE];
+	struct agent_req r;
+	https_request_body(req, &body, &len);
+	if (agent_request_activate(body, len, &r, msg) != 0) {
+		https_reply_error(req, 400, "BAD_REQUEST", msg);
+		return;
+	}
+	if (!h->pending.key || h->pending.name_len != r.ak_name_len ||
+	    CRYPTO_memcmp(h->pending.name, r.ak_name, r.ak_name_len) != 0) {
+		agent_request_clear(&r);
+		https_reply_error(req, 409, "AK_NOT_PENDING",
+		                  h->pending.key
+		                      ? "ak_name is not the name of the pending AK"
+		                      : "no AK is pending activation (POST /v1/ak first)");
+		return;
+	}
+	TPMT_PUBLIC ek;
+	uint8_t secret[CREDENTIAL_MAX];
+	size_t sl = 0;
+	int rc = tpm_public_decode(h->ek_pub, h->ek_pub_len, &ek, NULL);
+	if (!rc)
+		rc = credential_activate(&ek, h->ek_key, h->pending.name, h->pending.name_len,
+		                         r.cred, r.cred_len, r.secret, r.secret_len, secret, &sl);
+	agent_request_clear(&r);
+	if (rc) {
+		h->sw->activation_failures++;
+		https_reply_error(req, 422, "ACTIVATION_FAILED",
+		                  rc == ATTEST_E_VERIFY
+		                      ? "the TPM refused the credential: integrity check failed"
+		                      : "the TPM refused the credential: malformed blob or secret");
+		return;
+	}
+	ak_clear(&h->ak);
+	h->ak = h->pending;
+	memset(&h->pending, 0, sizeof h->pending);
+	h->sw->activations++;
+	json_t *ans = json_object();
+	if (!ans || put_b64(ans, "secret", secret, sl)) {
+		json_decref(ans);
+		https_reply_error(req, 500, "INTERNAL", "out of memory");
+	} else {
+		https_reply_json(req, 200, ans);
+	}
+	OPENSSL_cleanse(secret, sizeof secret);
+}
+
+/* POST /v1/quote: the evidence bundle, as agent/evidence_bundle.c builds
+ * it, plus ak_name, clock and timing. */
+static void on_quote(struct https_request *req, void *arg)
+{
+	struct swarm_host *h = arg;
+	uint64_t t0 = swarm_now_ns();
+	if (!trusted(h, req, false))
+		return;
+	if (!h->ak.key) {
+		https_reply_error(req, 409, "NO_AK",
+		                  "the agent has no activated AK: enroll it first");
+		return;
+	}
+	const uint8_t *body;
+	size_t len;
+	char msg[AGENT_REQ_MSG_SIZE];
+	struct agent_req r;
+	https_request_body(req, &body, &len);
+	if (agent_request_quote(body, len, &r, msg) != 0) {
+		https_reply_error(req, 400, "BAD_REQUEST", msg);
+		return;
+	}
+	json_t *meta = NULL, *pcrs = NULL, *ans = NULL;
+	char *canon = NULL;
+	uint8_t qd[EVIDENCE_QUALIFYING_SIZE];
+	uint8_t *attest = NULL, *sig = NULL;
+	size_t al = 0, sl = 0;
+	metadata(h, &meta);
+	if (!meta || evidence_metadata_canonical(meta, &canon) != 0 ||
+	    evidence_qualifying_data(r.nonce, r.nonce_len, (const uint8_t *)canon, strlen(canon),
+	                             qd) != 0) {
+		https_reply_error(req, 500, "INTERNAL", "out of memory");
+		goto out;
+	}
+	uint64_t ts = swarm_now_ns();
+	int rc = swarm_quote(h, &r.sel, qd, &attest, &al, &sig, &sl, &pcrs);
+	double tpm_ms = ms_since(ts);
+	if (rc == ATTEST_E_NOTFOUND) {
+		https_reply_error(req, 422, "PCR_BANK_INACTIVE",
+		                  "a bank of the selection is not active on this TPM");
+		goto out;
+	}
+	if (rc) {
+		https_reply_error(req, 503, "TPM_UNAVAILABLE", "the quote could not be made");
+		goto out;
+	}
+	char nhex[2 * AGENT_REQ_NONCE_MAX + 1], name[2 * TPM_NAME_MAX + 1];
+	hex_encode(r.nonce, r.nonce_len, nhex);
+	hex_encode(h->ak.name, h->ak.name_len, name);
+	const char *log = h->tampered ? h->sw->log_b64_tampered : h->sw->log_b64;
+	ans = json_pack("{s:O,s:s,s:O,s:s,s:s,s:{s:I,s:I}}", "pcrs", pcrs, "nonce", nhex,
+	                "metadata", meta, "eventlog", log, "ak_name", name, "clock", "reset_count",
+	                (json_int_t)h->reset_count, "restart_count", (json_int_t)h->restart_count);
+	if (!ans || put_b64(ans, "ak_public", h->ak.pub, h->ak.pub_len) ||
+	    put_b64(ans, "quote", attest, al) || put_b64(ans, "signature", sig, sl) ||
+	    json_object_set_new(
+	        ans, "timing",
+	        json_pack("{s:f,s:f}", "tpm_ms", tpm_ms, "total_ms", ms_since(t0))) != 0) {
+		https_reply_error(req, 500, "INTERNAL", "out of memory");
+		goto out;
+	}
+	h->sw->quotes++;
+	https_reply_json(req, 200, ans);
+	ans = NULL;
+out:
+	json_decref(ans);
+	json_decref(meta);
+	json_decref(pcrs);
+	free(canon);
+	free(attest);
+	free(sig);
+	agent_request_clear(&r);
+}
+
+int swarm_host_listen(struct swarm_host *h)
+{
+	char err[256] = "";
+	struct https_server_config cfg = {
+	    .listen = h->listen,
+	    .identity = &h->tls,
+	    .client_cert = HTTPS_CLIENT_CERT_REQUIRED,
+	    .max_body = SWARM_MAX_BODY,
+	    /* Few connections per host: the verifier's, kept alive or not. */
+	    .max_connections = 16,
+	    .max_per_peer = 16,
+	};
+	int rc = https_server_new(h->sw->base, &cfg, &h->srv, err, sizeof err);
+	if (rc) {
+		log_error("%s: cannot listen on %s: %s", h->name, h->listen, err);
+		return rc;
+	}
+	if (https_server_route(h->srv, "GET", "/v1/identity", on_identity, h) ||
+	    https_server_route(h->srv, "POST", "/v1/ak", on_ak, h) ||
+	    https_server_route(h->srv, "POST", "/v1/activate", on_activate, h) ||
+	    https_server_route(h->srv, "POST", "/v1/quote", on_quote, h))
+		return ATTEST_E_NOMEM;
+	char *colon = strrchr(h->listen, ':');
+	if (colon)
+		snprintf(colon + 1, (size_t)(h->listen + sizeof h->listen - colon - 1), "%u",
+		         (unsigned)https_server_port(h->srv));
+	return 0;
+}

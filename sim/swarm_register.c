@@ -1,0 +1,150 @@
+/* Adding the swarm's hosts to a verifier: POST /api/v1/hosts per host with
+ * its address, name and pinned thumbprint (docs/api.md), a few requests in
+ * flight at a time on a private event loop, before the hosts are served. */
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+#include "swarm.h"
+
+struct reg {
+	struct swarm *sw;
+	uint64_t t0;
+	char url[256];
+	struct https_client *cli;
+	struct event_base *base;
+	char host[256];
+	uint16_t port;
+	const char *token, *pin;
+	unsigned interval_s, parallel;
+	unsigned next, in_flight, ok, exists, failed;
+};
+
+static void reg_next(struct reg *r);
+
+/* The client cannot be freed inside its own callback: a moment later. */
+static void reg_free(evutil_socket_t fd, short what, void *arg)
+{
+	struct reg *r = arg;
+	https_client_free(r->cli);
+	free(r);
+}
+
+static void reg_finish(struct reg *r)
+{
+	log_notice("registered %u hosts with %s in %.1f s (%u already there, %u failed)", r->ok,
+	           r->url, (double)(swarm_now_ns() - r->t0) / 1e9, r->exists, r->failed);
+	printf("registered %u failed %u\n", r->ok + r->exists, r->failed);
+	fflush(stdout);
+	struct timeval now = {0, 0};
+	if (event_base_once(r->base, -1, EV_TIMEOUT, reg_free, r, &now) != 0)
+		log_warning("the registration client is not freed");
+}
+
+static void reg_done(const struct https_result *res, void *arg)
+{
+	struct reg *r = arg;
+	r->in_flight--;
+	if (res->error == HTTPS_OK && res->status == 201) {
+		r->ok++;
+	} else if (res->error == HTTPS_OK && res->status == 409 && res->body &&
+	           strstr((const char *)res->body, "\"EXISTS\"")) {
+		r->exists++;
+	} else {
+		if (r->failed < 5)
+			log_error("adding a host: %s HTTP %d %.300s", res->message, res->status,
+			          res->body ? (const char *)res->body : "");
+		r->failed++;
+	}
+	reg_next(r);
+	if (r->in_flight == 0)
+		reg_finish(r);
+}
+
+static void reg_send(struct reg *r, struct swarm_host *h)
+{
+	json_t *o = json_pack("{s:s,s:s,s:s}", "address", h->listen, "name", h->name, "thumbprint",
+	                      h->tls.thumbprint);
+	if (o && r->interval_s)
+		json_object_set_new(o, "interval_s", json_integer(r->interval_s));
+	char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	struct https_call call = {
+	    .host = r->host,
+	    .port = r->port,
+	    .method = "POST",
+	    .path = "/api/v1/hosts",
+	    .body = body,
+	    .body_len = body ? strlen(body) : 0,
+	    .bearer = r->token,
+	    .verify = HTTPS_VERIFY_PIN,
+	    .pin = r->pin,
+	    .timeout_ms = 60000,
+	};
+	if (!body || https_client_request(r->cli, &call, reg_done, r) != 0) {
+		r->failed++;
+	} else {
+		r->in_flight++;
+	}
+	free(body);
+}
+
+static void reg_next(struct reg *r)
+{
+	while (r->in_flight < r->parallel && r->next < r->sw->n)
+		reg_send(r, &r->sw->hosts[r->next++]);
+}
+
+/* "https://HOST:PORT" (IPv4 or name; no path) into r. */
+static int parse_url(const char *url, struct reg *r)
+{
+	static const char scheme[] = "https://";
+	if (strncmp(url, scheme, sizeof scheme - 1) != 0)
+		return ATTEST_E_FORMAT;
+	const char *hp = url + sizeof scheme - 1;
+	const char *colon = strrchr(hp, ':');
+	if (!colon || (size_t)(colon - hp) >= sizeof r->host || colon == hp)
+		return ATTEST_E_FORMAT;
+	char *end = NULL;
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	if (!end || (*end && strcmp(end, "/") != 0) || port == 0 || port > 65535)
+		return ATTEST_E_FORMAT;
+	memcpy(r->host, hp, (size_t)(colon - hp));
+	r->host[colon - hp] = '\0';
+	r->port = (uint16_t)port;
+	return 0;
+}
+
+int swarm_register(struct swarm *sw, const char *url, const char *token, const char *pin,
+                   unsigned interval_s, unsigned parallel)
+{
+	struct reg *r = calloc(1, sizeof *r);
+	if (!r)
+		return ATTEST_E_NOMEM;
+	r->sw = sw;
+	r->base = sw->base;
+	r->token = token;
+	r->pin = pin;
+	r->interval_s = interval_s;
+	r->parallel = parallel ? parallel : 1;
+	snprintf(r->url, sizeof r->url, "%s", url);
+	if (parse_url(url, r) != 0) {
+		log_error("--register %s: expected https://HOST:PORT", url);
+		free(r);
+		return ATTEST_E_ARG;
+	}
+	char err[256] = "";
+	if (https_client_new(r->base, NULL, NULL, &r->cli, err, sizeof err) != 0) {
+		log_error("cannot start the API client: %s", err);
+		free(r);
+		return ATTEST_E_NOMEM;
+	}
+	r->t0 = swarm_now_ns();
+	reg_next(r);
+	if (r->in_flight == 0)
+		reg_finish(r);
+	return 0;
+}

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# attest-swarm (emulated hosts with software keys, docs/simulator.md) against
+# the real verifier:
+#   refuses    without --accept-software-keys it prints its warning and
+#              refuses to start; with it, it prints the warning anyway
+#   green      20 emulated hosts added through the swarm's --register are
+#              enrolled (identity, EK certificate from the swarm's test CA,
+#              AK, credential activation with the EK's private key) and
+#              attested green, and attested again on schedule
+#   tampered   a host whose log says Secure Boot is off while its digests say
+#              on is red EVENT_CONTENT_MISMATCH
+#   uncertified a host whose EK certificate comes from a CA the verifier does
+#              not trust is red TPM_NOT_CERTIFIED (EK_CERT_UNKNOWN_ISSUER)
+#   untrusted  a client other than the pinned verifier gets 403
+#              VERIFIER_NOT_TRUSTED
+#   restart    a restarted swarm shows the same thumbprints and EKs (keys
+#              cached in DIR/hosts.pem); the verifier re-enrolls its hosts
+#              (new AKs) and they are green again
+set -uo pipefail
+bin=${ATTEST_BIN:-build/bin}
+logs=../shared/testdata/eventlogs
+skip() { echo "SKIP: $*"; exit 77; }
+for t in jq curl; do command -v $t >/dev/null || skip "$t not installed"; done
+[ -d "$logs" ] || skip "$logs not found (shared test data)"
+for b in attest-swarm attest-verifier; do
+  [ -x "$bin/$b" ] || skip "$bin/$b not built (attest-swarm: -DATTEST_SWARM=ON)"
+done
+work=$(mktemp -d /tmp/attest-test-swarm.XXXXXX)
+. "$(dirname "$0")/lib.sh"
+sw_pid=""
+cleanup() {
+  [ -n "$sw_pid" ] && kill -TERM "$sw_pid" 2>/dev/null && wait "$sw_pid" 2>/dev/null
+  lib_cleanup
+  rm -rf "$work"
+}
+trap cleanup EXIT
+N=20
+TAMPERED=7
+UNCERT=13
+log=$logs/qemu-ovmf-ubuntu-secureboot.bin
+# A loopback range of its own, so parallel runs never share an address:port;
+# one fixed port, so that a restarted swarm is where the verifier knows it.
+first="127.$((RANDOM % 200 + 20)).$((RANDOM % 250 + 1)).1"
+port=$((RANDOM % 20000 + 10000))
+
+# --- refuses
+"$bin/attest-swarm" --dir "$work/s" --hosts 2 --eventlog "$log" --trust-first-verifier \
+  >"$work/refuse.out" 2>"$work/refuse.err"
+rc=$?
+[ $rc = 2 ] || fail "without --accept-software-keys: exit $rc, wanted 2"
+grep -q 'WARNING: this is an EMULATOR' "$work/refuse.err" || fail "no warning: $(cat "$work/refuse.err")"
+grep -q 'refusing to start without --accept-software-keys' "$work/refuse.err" || fail "no refusal line"
+[ ! -e "$work/s" ] || fail "it created $work/s before refusing"
+"$bin/attest-swarm" --help | grep -q -- '--accept-software-keys' || fail "--help does not name the flag"
+"$bin/attest-swarm" --accept-software-keys --prepare --dir "$work/s" --hosts $N --eventlog "$log" \
+  2>"$work/prepare.err" || fail "--prepare: $(tail -3 "$work/prepare.err")"
+grep -q 'WARNING: this is an EMULATOR' "$work/prepare.err" || fail "no warning with the flag"
+[ -s "$work/s/ca-cert.pem" ] && [ -s "$work/s/hosts.pem" ] || fail "--prepare made no CA or keys"
+[ "$(stat -c %a "$work/s/hosts.pem")" = 600 ] || fail "hosts.pem (private keys) is not mode 600"
+ok "refuses without --accept-software-keys, warns with it"
+
+# --- green: the verifier trusts the swarm's test CA only
+mkdir -p "$work/cas" && cp "$work/s/ca-cert.pem" "$work/cas/"
+start_verifier --attest-interval 3
+tok=$(tr -d '\n' <"$work/vd/admin.token")
+start_swarm() { # extra args
+  : >"$work/sw.out"
+  "$bin/attest-swarm" --accept-software-keys --dir "$work/s" --hosts $N --eventlog "$log" \
+    --first-address "$first" --port $port --trust-verifier "$vthumb" --tamper-log $TAMPERED \
+    --uncertified $UNCERT --register "$url" --token-file "$work/vd/admin.token" "$@" \
+    >"$work/sw.out" 2>>"$work/sw.err" &
+  sw_pid=$!
+  for _ in $(seq 300); do
+    grep -q '^registered' "$work/sw.out" && break
+    kill -0 $sw_pid 2>/dev/null || fail "attest-swarm exited: $(tail -3 "$work/sw.err")"
+    sleep 0.1
+  done
+  grep -q "^registered $N failed 0$" "$work/sw.out" || fail "registration: $(cat "$work/sw.out") $(tail -3 "$work/sw.err")"
+}
+start_swarm
+# wait_states GREEN RED: every host has a verdict, as many green and red
+wait_states() {
+  local st
+  for _ in $(seq 120); do
+    call "$tok" GET /api/v1/status 200
+    st=$body
+    [ "$(jq -r .hosts.green <<<"$st")" = "$1" ] && [ "$(jq -r .hosts.red <<<"$st")" = "$2" ] && return 0
+    sleep 0.5
+  done
+  fail "wanted $1 green and $2 red: $st"
+}
+wait_states $((N - 2)) 2
+ok "$((N - 2)) emulated hosts green, 2 red"
+
+host_reasons() { # NAME -> codes of its reasons, one line
+  call "$tok" GET "/api/v1/hosts/$1" 200
+  jq -r '[.reasons[]?.code] | join(" ")' <<<"$body"
+}
+r=$(host_reasons "$(printf 'swarm-%05d' $TAMPERED)")
+[[ $r == *EVENT_CONTENT_MISMATCH* ]] || fail "tampered host reasons: $r"
+ok "tampered log: red ($r)"
+r=$(host_reasons "$(printf 'swarm-%05d' $UNCERT)")
+[[ $r == TPM_NOT_CERTIFIED*EK_CERT_UNKNOWN_ISSUER* ]] || fail "uncertified host reasons: $r"
+ok "uncertified EK: red ($r)"
+
+# attested again on schedule (every 3 s): the green hosts' counts grow
+call "$tok" GET /api/v1/hosts/swarm-00001 200
+n1=$(jq '[.results[]?] | length' <<<"$body")
+sleep 7
+call "$tok" GET /api/v1/hosts/swarm-00001 200
+n2=$(jq '[.results[]?] | length' <<<"$body")
+[ "$(field .trust)" = green ] && [ "$n2" -gt "$n1" ] || fail "not re-attested green: $n1 -> $n2, $(field .trust)"
+kill -USR1 $sw_pid
+for _ in $(seq 20); do grep -q '^stats' "$work/sw.out" && break; sleep 0.1; done
+grep -Eq "^stats hosts $N identities [0-9]+ aks [0-9]+ activations $((N - 1)) activation_failures 0 quotes [1-9]" "$work/sw.out" ||
+  fail "swarm stats: $(grep '^stats' "$work/sw.out")"
+ok "re-attested on schedule ($n1 -> $n2 results); $(grep '^stats' "$work/sw.out" | tail -1)"
+
+# --- untrusted: another client certificate gets 403
+addr=$(awk -F'\t' 'NR == 1 {print $2}' "$work/s/hosts.tsv")
+st=$(curl -sk -o "$work/403.json" -w '%{http_code}' "https://$addr/v1/identity")
+[ "$st" != 200 ] || fail "identity answered to a client without a certificate"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=x -days 1 \
+  -keyout "$work/x.key" -out "$work/x.crt" 2>/dev/null || fail "openssl req"
+st=$(curl -sk --cert "$work/x.crt" --key "$work/x.key" -o "$work/403.json" -w '%{http_code}' \
+  "https://$addr/v1/identity")
+[ "$st" = 403 ] && [ "$(jq -r .error.code "$work/403.json")" = VERIFIER_NOT_TRUSTED ] ||
+  fail "another client: HTTP $st $(cat "$work/403.json")"
+ok "another client certificate: 403 VERIFIER_NOT_TRUSTED"
+
+# --- restart: same identities, hosts re-enrolled, green again
+th1=$(cut -f3 "$work/s/hosts.tsv" | sort | sha256sum)
+kill -TERM $sw_pid
+wait $sw_pid
+rc=$?
+sw_pid=""
+[ $rc = 0 ] || fail "attest-swarm exited $rc on SIGTERM: $(tail -5 "$work/sw.err")"
+! grep -q 'Sanitizer' "$work/sw.err" || fail "sanitizer report: $(grep -A5 Sanitizer "$work/sw.err" | head -20)"
+start_swarm
+th2=$(cut -f3 "$work/s/hosts.tsv" | sort | sha256sum)
+[ "$th1" = "$th2" ] || fail "thumbprints changed across a restart"
+grep -q "$N host identities loaded" "$work/sw.err" || fail "keys not loaded from hosts.pem"
+for _ in $(seq 120); do
+  kill -USR1 $sw_pid
+  sleep 0.5
+  grep -Eq "^stats hosts $N identities [0-9]+ aks [0-9]+ activations $((N - 1)) " "$work/sw.out" && break
+done
+grep -Eq "^stats hosts $N identities [0-9]+ aks [0-9]+ activations $((N - 1)) " "$work/sw.out" ||
+  fail "hosts not re-enrolled after the restart: $(grep '^stats' "$work/sw.out" | tail -1)"
+wait_states $((N - 2)) 2
+ok "restarted swarm: same thumbprints, $((N - 1)) hosts re-enrolled, $((N - 2)) green again"
