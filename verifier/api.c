@@ -116,6 +116,16 @@ void api_store_error(struct verifier *v, struct https_request *req, int rc, cons
 		https_reply_error(req, answers[i].status, answers[i].code, m);
 		return;
 	}
+	if (rc == ATTEST_E_IO && store_busy(v->store)) {
+		/* Another writer held the lock past --db-lock-wait-ms: the event
+		 * loop does not wait longer (docs/storage.md). */
+		log_warning("database busy: %s: %s", what, store_errmsg(v->store));
+		https_reply_header(req, "Retry-After", "1");
+		https_reply_error(req, 503, "DATABASE_BUSY",
+		                  "the database is locked by another writer; nothing was changed, "
+		                  "try again");
+		return;
+	}
 	log_error("database: %s: %s", what, store_errmsg(v->store));
 	https_reply_error(req, 500, "INTERNAL", "database failure; nothing was changed");
 }

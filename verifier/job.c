@@ -17,13 +17,6 @@
 #include "reason.h"
 #include "verifier.h"
 
-static double elapsed_s(const struct timespec *t0)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 /* A reasons array with one or two entries. */
 static char *reasons1(const char *code, const char *msg, const char *code2, const char *msg2)
 {
@@ -62,51 +55,35 @@ static int64_t jittered(const struct verifier *v, int64_t interval)
 	return interval - span + (int64_t)(r % (uint32_t)(2 * span + 1));
 }
 
-/* Write a verdict reached while talking to the agent (so it is connected). */
+/* Write a verdict reached while talking to the agent (so it is connected):
+ * with the connection state and the lease release, as one work of the
+ * storage writer's next group commit (job_end_with). */
 void job_verdict(struct job *j, enum store_trust trust, const char *reasons_json,
                  const char *software_json, bool attested)
 {
 	struct verifier *v = j->v;
-	int64_t now = verifier_now();
 	struct store_host *h = NULL;
-	int64_t interval = v->cfg.interval_s;
-	bool stored = true;
-	if (store_host_get(v->store, j->host_id, &h) == 0) {
-		interval = h->interval_s;
-		/* Disconnected or removed meanwhile: the operator's word wins. */
-		if (h->enabled) {
-			(void)store_host_set_connection(v->store, j->host_id, STORE_CONN_CONNECTED,
-			                                "verifier", "the agent answers", now, NULL);
-			double secs = elapsed_s(&j->t0);
-			struct store_verdict vd = {
-			    .host_id = j->host_id,
-			    .trust = trust,
-			    .reasons_json = reasons_json,
-			    .attested = attested,
-			    .duration_ms = (int64_t)(secs * 1000),
-			    .started_ms = j->started_ms,
-			    .evidence_expires =
-			        trust == STORE_TRUST_GREEN ? now + v->cfg.evidence_validity_s : 0,
-			    .software_json = software_json,
-			};
-			struct store_transition tr = {0};
-			int rc = store_host_set_trust(v->store, &vd, v->cfg.instance, "verifier",
-			                              now, &tr);
-			if (rc < 0) {
-				log_error("%s: verdict not stored: %s", j->name,
-				          store_errmsg(v->store));
-				stored = false;
-			} else if (tr.changed)
-				log_info("%s: %s -> %s", j->name, store_trust_name(tr.previous),
-				         store_trust_name(trust));
-			metrics_verdict(v, trust, secs);
-		}
-		store_host_free(h);
-	} else {
-		stored = false;
+	/* A read: the loop's connection never waits for a writer (WAL). */
+	if (store_host_get(v->store, j->host_id, &h) < 0) {
+		log_error("%s: verdict not stored: %s", j->name, store_errmsg(v->store));
+		job_end(j, verifier_now() + STORE_RETRY_S, -1);
+		return;
 	}
-	/* A verdict the database did not take is no verdict: try again soon. */
-	job_end(j, stored ? now + jittered(v, interval) : now + STORE_RETRY_S, stored ? 0 : -1);
+	/* Disconnected or removed meanwhile: the operator's word wins. */
+	struct job_outcome o = {
+	    .set_conn = h->enabled,
+	    .conn = STORE_CONN_CONNECTED,
+	    .conn_msg = "the agent answers",
+	    .verdict = h->enabled,
+	    .trust = trust,
+	    .reasons_json = reasons_json,
+	    .software_json = software_json,
+	    .attested = attested,
+	    .next_in = jittered(v, h->interval_s),
+	    .failures = 0,
+	};
+	store_host_free(h);
+	job_end_with(j, &o);
 }
 
 /* Whether a store call failed for the database's sake (locked, full,
@@ -146,16 +123,13 @@ void job_red(struct job *j, const char *code, const char *msg, const char *code2
 static void job_not_responding(struct job *j, const char *msg)
 {
 	struct verifier *v = j->v;
-	int64_t now = verifier_now();
 	struct store_host *h = NULL;
 	int64_t failures = 1, interval = v->cfg.interval_s;
+	bool enabled = false;
 	if (store_host_get(v->store, j->host_id, &h) == 0) {
 		failures = h->failures + 1;
 		interval = h->interval_s;
-		if (h->enabled)
-			(void)store_host_set_connection(v->store, j->host_id,
-			                                STORE_CONN_NOT_RESPONDING, "verifier", msg,
-			                                now, NULL);
+		enabled = h->enabled;
 		store_host_free(h);
 	}
 	v->m.attest_error++;
@@ -168,7 +142,14 @@ static void job_not_responding(struct job *j, const char *msg)
 	if (delay > VERIFIER_BACKOFF_MAX)
 		delay = VERIFIER_BACKOFF_MAX;
 	log_warning("%s: %s (retry in %lld s)", j->name, msg, (long long)delay);
-	job_end(j, now + jittered(v, delay), failures);
+	struct job_outcome o = {
+	    .set_conn = enabled,
+	    .conn = STORE_CONN_NOT_RESPONDING,
+	    .conn_msg = msg,
+	    .next_in = jittered(v, delay),
+	    .failures = failures,
+	};
+	job_end_with(j, &o);
 }
 
 /* The agent could not be reached. */

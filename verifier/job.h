@@ -49,6 +49,8 @@ struct job {
 	int64_t started_ms;  /* wall clock at the start, unix ms (history) */
 	int64_t lease_until; /* our lease on the host ends then unless renewed */
 	bool lost;           /* the lease could not be renewed: write nothing more */
+	bool renewing;       /* a lease renewal is with the storage writer */
+	bool ending;         /* its end is with the storage writer: no more steps */
 	enum job_step step;
 	int enrollments; /* done in this job (restart: once more) */
 	bool check_only; /* host had no TPM at connect: only look whether one appeared */
@@ -94,9 +96,27 @@ void job_agent_error(const struct https_result *res, char *buf, size_t cap, char
 
 /* --- scheduler.c --- */
 
-/* The job is over: release the host with its next due time (failures: the
- * host's count of failed tries, -1 to leave it), answer the waiters, free
- * the job, start more work. */
+/* What a job's end writes, as one work of a group commit on the storage
+ * writer thread, in this order: the connection state, the verdict (fenced by
+ * our lease), the lease release with the next due time. Times are taken on
+ * the writer when it writes. Strings are copied. */
+struct job_outcome {
+	bool set_conn;
+	enum store_conn conn;
+	const char *conn_msg;
+	bool verdict;
+	enum store_trust trust;
+	const char *reasons_json, *software_json;
+	bool attested;
+	int64_t next_in;  /* next due, seconds after the write */
+	int64_t failures; /* the host's count of failed tries, -1 to leave it */
+};
+
+/* The job is over: write its outcome (off the loop); once that committed,
+ * answer the waiters, free the job, start more work. Nothing is reported
+ * (waiters, metrics, logs of the transition) before the commit. */
+void job_end_with(struct job *j, const struct job_outcome *o);
+/* job_end_with() for a release alone, due at next_due (unix seconds). */
 void job_end(struct job *j, int64_t next_due, int64_t failures);
 /* Keep the job's lease (renewed once half of it is gone); false once lost. */
 bool job_hold(struct job *j);
