@@ -34,6 +34,7 @@ void job_free(struct job *j)
 	if (j == NULL)
 		return;
 	free(j->reqbody);
+	free(j->quote_sel);
 	free(j->ak_public);
 	OPENSSL_cleanse(j->secret, sizeof j->secret);
 	OPENSSL_cleanse(j->nonce, sizeof j->nonce);
@@ -101,11 +102,224 @@ bool job_store_failure(int rc)
  * after STORE_RETRY_S. */
 void job_store_error(struct job *j, const char *what)
 {
+	job_store_failed(j, what, store_errmsg(j->v->store));
+}
+
+void job_store_failed(struct job *j, const char *what, const char *msg)
+{
 	struct verifier *v = j->v;
 	log_error("%s: database error while %s: %s; no verdict written, retry in %d s", j->name,
-	          what, store_errmsg(v->store), STORE_RETRY_S);
+	          what, msg, STORE_RETRY_S);
 	v->m.attest_error++;
 	job_end(j, verifier_now() + STORE_RETRY_S, -1);
+}
+
+/* A nonce on its way to the database (issue or consume). */
+struct nonce_w {
+	struct job *j;
+	int64_t host_id;
+	uint8_t nonce[VERIFIER_NONCE_SIZE];
+	int64_t validity_s;
+	void (*issued)(struct job *j);
+	job_consumed_fn *consumed;
+	void *arg;
+};
+
+static void nonce_w_free(struct nonce_w *n)
+{
+	OPENSSL_cleanse(n->nonce, sizeof n->nonce);
+	free(n);
+}
+
+static struct nonce_w *nonce_w_new(struct job *j)
+{
+	struct nonce_w *n = calloc(1, sizeof *n);
+	if (n == NULL)
+		return NULL;
+	n->j = j;
+	n->host_id = j->host_id;
+	memcpy(n->nonce, j->nonce, sizeof n->nonce);
+	return n;
+}
+
+static int nonce_add_work(struct store *s, void *arg)
+{
+	struct nonce_w *n = arg;
+	int64_t now = verifier_now();
+	return store_nonce_add(s, n->host_id, n->nonce, sizeof n->nonce, now, now + n->validity_s);
+}
+
+static void nonce_added(void *arg, int rc, const char *msg)
+{
+	struct nonce_w *n = arg;
+	struct job *j = n->j;
+	void (*next)(struct job *) = n->issued;
+	nonce_w_free(n);
+	if (rc < 0)
+		job_store_failed(j, "issuing a nonce", msg);
+	else
+		next(j);
+}
+
+void job_nonce_issue(struct job *j, int64_t validity_s, void (*next)(struct job *j))
+{
+	struct nonce_w *n = nonce_w_new(j);
+	if (n == NULL) {
+		job_store_failed(j, "issuing a nonce", "out of memory");
+		return;
+	}
+	n->validity_s = validity_s;
+	n->issued = next;
+	verifier_store_later(j->v, nonce_add_work, nonce_added, n);
+}
+
+static int nonce_consume_work(struct store *s, void *arg)
+{
+	struct nonce_w *n = arg;
+	return store_nonce_consume(s, n->host_id, n->nonce, sizeof n->nonce, verifier_now());
+}
+
+static void nonce_consumed(void *arg, int rc, const char *msg)
+{
+	struct nonce_w *n = arg;
+	job_consumed_fn *next = n->consumed;
+	struct job *j = n->j;
+	void *next_arg = n->arg;
+	nonce_w_free(n);
+	if (next != NULL)
+		next(j, next_arg, rc, msg);
+}
+
+void job_nonce_consume(struct job *j, job_consumed_fn *next, void *arg)
+{
+	struct nonce_w *n = nonce_w_new(j);
+	if (n == NULL) {
+		if (next != NULL)
+			next(j, arg, ATTEST_E_NOMEM, "out of memory");
+		return;
+	}
+	n->consumed = next;
+	n->arg = arg;
+	verifier_store_later(j->v, nonce_consume_work, nonce_consumed, n);
+}
+
+/* A write nobody waits for: its failure is logged. */
+struct later_w {
+	int64_t host_id;
+	char name[STORE_NAME_MAX + 1];
+	const char *what;
+	int kind; /* LATER_BOOT, LATER_RESTARTED, LATER_EVIDENCE */
+	int64_t reset_count, restart_count;
+	char *boot_id;
+	struct store_evidence ev; /* owns its buffers */
+};
+
+enum { LATER_BOOT, LATER_RESTARTED, LATER_EVIDENCE };
+
+static void later_w_free(struct later_w *w)
+{
+	free(w->boot_id);
+	free(w->ev.eventlog);
+	free(w->ev.pcrs_json);
+	free(w->ev.metadata_json);
+	free(w);
+}
+
+static int later_work(struct store *s, void *arg)
+{
+	struct later_w *w = arg;
+	int64_t now = verifier_now();
+	switch (w->kind) {
+	case LATER_BOOT:
+		return store_host_set_boot(s, w->host_id, w->reset_count, w->restart_count,
+		                           w->boot_id, now);
+	case LATER_RESTARTED: {
+		int rc = store_ak_retire_all(s, w->host_id, now, NULL);
+		if (rc == 0)
+			rc = store_host_set_boot(s, w->host_id, -1, -1, NULL, now);
+		return rc;
+	}
+	default: return store_evidence_put(s, &w->ev);
+	}
+}
+
+static void later_done(void *arg, int rc, const char *msg)
+{
+	struct later_w *w = arg;
+	/* A host removed meanwhile has nothing left to update. */
+	if (rc < 0 && rc != ATTEST_E_NOTFOUND &&
+	    !(w->kind == LATER_EVIDENCE && rc == ATTEST_E_STATE))
+		log_error("%s: %s not stored: %s", w->name, w->what, msg);
+	later_w_free(w);
+}
+
+static struct later_w *later_new(struct job *j, int kind, const char *what)
+{
+	struct later_w *w = calloc(1, sizeof *w);
+	if (w == NULL) {
+		log_error("%s: %s not stored: out of memory", j->name, what);
+		return NULL;
+	}
+	w->host_id = j->host_id;
+	snprintf(w->name, sizeof w->name, "%s", j->name);
+	w->kind = kind;
+	w->what = what;
+	return w;
+}
+
+void job_store_boot(struct job *j, int64_t reset_count, int64_t restart_count, const char *boot_id)
+{
+	struct later_w *w = later_new(j, LATER_BOOT, "restart counters");
+	if (w == NULL)
+		return;
+	w->reset_count = reset_count;
+	w->restart_count = restart_count;
+	if (boot_id != NULL && (w->boot_id = strdup(boot_id)) == NULL) {
+		log_error("%s: restart counters not stored: out of memory", j->name);
+		later_w_free(w);
+		return;
+	}
+	verifier_store_later(j->v, later_work, later_done, w);
+}
+
+void job_store_restarted(struct job *j)
+{
+	struct later_w *w = later_new(j, LATER_RESTARTED, "the restart (AKs retired)");
+	if (w != NULL)
+		verifier_store_later(j->v, later_work, later_done, w);
+}
+
+static char *dup_text(const char *s, bool *oom)
+{
+	if (s == NULL)
+		return NULL;
+	char *d = strdup(s);
+	*oom |= d == NULL;
+	return d;
+}
+
+void job_store_evidence(struct job *j, const struct store_evidence *e)
+{
+	struct later_w *w = later_new(j, LATER_EVIDENCE, "last evidence");
+	if (w == NULL)
+		return;
+	bool oom = false;
+	w->ev = *e;
+	w->ev.pcrs_json = dup_text(e->pcrs_json, &oom);
+	w->ev.metadata_json = dup_text(e->metadata_json, &oom);
+	w->ev.eventlog = NULL;
+	if (e->eventlog != NULL && e->eventlog_len > 0) {
+		w->ev.eventlog = malloc(e->eventlog_len);
+		if (w->ev.eventlog != NULL)
+			memcpy(w->ev.eventlog, e->eventlog, e->eventlog_len);
+		oom |= w->ev.eventlog == NULL;
+	}
+	if (oom) {
+		log_error("%s: last evidence not stored: out of memory", j->name);
+		later_w_free(w);
+		return;
+	}
+	verifier_store_later(j->v, later_work, later_done, w);
 }
 
 void job_red(struct job *j, const char *code, const char *msg, const char *code2, const char *msg2)

@@ -65,6 +65,7 @@ struct job {
 	/* attestation */
 	uint8_t nonce[VERIFIER_NONCE_SIZE];
 	bool quote_sha256_only; /* the quote asked for sha256 PCRs and no other bank */
+	char *quote_sel;        /* the PCR selection asked for ("sha256:0-7") */
 };
 
 /* --- job.c --- */
@@ -85,6 +86,27 @@ void job_red(struct job *j, const char *code, const char *msg, const char *code2
 bool job_store_failure(int rc);
 /* The verifier's own storage failed: no verdict, retry soon. */
 void job_store_error(struct job *j, const char *what);
+/* The same with the database's message (a write that failed off the loop). */
+void job_store_failed(struct job *j, const char *what, const char *msg);
+
+/* A job's writes on its way, run by the storage writer thread (never on the
+ * loop) in the order given; the job's end is queued after them, so they are
+ * committed no later than its verdict. */
+/* Store j->nonce for the host, valid for validity_s, then next(j) on the
+ * loop; if the database fails, the job ends as a store error. */
+void job_nonce_issue(struct job *j, int64_t validity_s, void (*next)(struct job *j));
+/* Consume j->nonce (single use); then next(j, arg, rc, msg) on the loop with
+ * store_nonce_consume's result (ATTEST_E_STATE / ATTEST_E_NOTFOUND: used or
+ * expired; ATTEST_E_IO: the database failed, msg says how). next NULL: just
+ * burn it. */
+typedef void job_consumed_fn(struct job *j, void *arg, int rc, const char *msg);
+void job_nonce_consume(struct job *j, job_consumed_fn *next, void *arg);
+/* Without waiting (failures logged): the restart counters and boot id last
+ * seen; a restart (every AK retired, counters forgotten); the last evidence
+ * (copied). */
+void job_store_boot(struct job *j, int64_t reset_count, int64_t restart_count, const char *boot_id);
+void job_store_restarted(struct job *j);
+void job_store_evidence(struct job *j, const struct store_evidence *e);
 /* Transport failures and thumbprint mismatches end the job; true: go on. */
 bool job_answer_ok(struct job *j, const struct https_result *res);
 /* A 503 TPM_TIMEOUT answer ends the job as not responding; true if it was. */
