@@ -359,6 +359,21 @@ void store_batch_undo(struct store *s)
 		(void)s->drv->script(s->conn, "ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op");
 }
 
+int store_write_begin(struct store *s)
+{
+	return store_batch_begin(s);
+}
+
+int store_write_commit(struct store *s)
+{
+	return store_batch_commit(s);
+}
+
+void store_write_rollback(struct store *s)
+{
+	store_batch_rollback(s);
+}
+
 int store_set_lock_wait(struct store *s, unsigned ms)
 {
 	return s->drv->set_lock_wait(s->conn, ms);

@@ -99,6 +99,16 @@ int store_set_lock_wait(struct store *s, unsigned ms);
  * succeed; nothing of the call was written). */
 bool store_busy(const struct store *s);
 
+/* Several store calls as one write transaction: between store_write_begin
+ * and store_write_commit, each call's own transaction becomes a savepoint
+ * (it keeps its all-or-nothing guarantee), and the whole is committed at
+ * once or not at all. On a failure, call store_write_rollback: nothing of
+ * the calls is written. (SQLite takes the write lock at the begin, waiting
+ * at most the lock wait.) */
+int store_write_begin(struct store *s);
+int store_write_commit(struct store *s);
+void store_write_rollback(struct store *s);
+
 /* Schema version in the database (the newest applied migration). */
 int store_schema_version(struct store *s, int *ret);
 

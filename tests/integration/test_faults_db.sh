@@ -9,7 +9,8 @@
 #               everything green again once the lock is released; during
 #               the lock every API read is answered within 1 s and an
 #               operator write gets 503 DATABASE_BUSY + Retry-After within
-#               1 s (the event loop never waits for the lock, issue 14)
+#               1 s (the event loop never waits for the lock, issue 14); a
+#               refused disconnect changes nothing
 #   disk_full   the data directory is a small tmpfs filled to the last byte:
 #               writes fail (SQLITE_FULL), the verifier reports it and keeps
 #               running without a false verdict or a corrupt file; space
@@ -79,6 +80,11 @@ api_latency_during_lock() {
   grep -qi '^Retry-After: *1' "$hdr" || fail "503 without Retry-After: $(cat "$hdr")"
   awk -v m="$t" 'BEGIN { exit !(m < 1.0) }' || fail "POST during the lock answered after ${t} s"
   echo "API write during the lock: 503 DATABASE_BUSY in ${t} s"
+  # Several changes in one call (disconnect: enabled, connection, trust):
+  # refused whole, nothing half-changed (checked once the lock is gone).
+  out=$(curl -sk -m 5 -X POST -H "Authorization: Bearer $admin" -w '\n%{http_code}' \
+    "$url/api/v1/hosts/b/disconnect")
+  [ "$(tail -n1 <<<"$out")" = 503 ] || fail "POST /hosts/b/disconnect during the lock: $out"
 }
 
 db_locked() {
@@ -114,6 +120,7 @@ db_locked() {
   [ "$(grep -c 'locked' "$work/ver.err")" -gt "$errs0" ] || fail "the verifier did not report the locked database"
   wait_until 20 all_green_after "$t1" || fail "not green after the lock was released: $(db 'SELECT name, trust_state, reasons FROM hosts')"
   [ "$(alarms_total)" = "$al0" ] || fail "the locked database raised an alarm: $(db 'SELECT summary FROM alarms')"
+  [ "$(db "SELECT enabled FROM hosts WHERE name = 'b'")" = 1 ] || fail "the refused disconnect changed host b"
   [ "$(reds_since "$t0")" = 0 ] || fail "a verdict other than green was written: $(db "SELECT reasons FROM results WHERE trust_state <> 'green' AND at >= $t0")"
   db_consistent
   kill -TERM "$ver_pid"; wait "$ver_pid"; local rc=$?; ver_pid=""
