@@ -72,3 +72,13 @@ else
 fi
 
 bash scripts/bench-agent-tpm.sh "$build"
+
+echo
+echo "== storage: verdicts direct, through the writer thread one per commit and grouped; the event loop's view of a 3 s lock (bench_store, SQLite)"
+if [ -x "$bin/bench_store" ]; then
+  store_dir=$(mktemp -d /tmp/attest-bench-store.XXXXXX)
+  "$bin/bench_store" "sqlite:$store_dir/bench.db" 2000
+  rm -rf "$store_dir"
+else
+  echo "bench_store not built"
+fi
