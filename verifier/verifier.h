@@ -6,7 +6,9 @@
  *
  * Everything that must survive a restart lives in the store; what is here is
  * process-local (connections, timers, counters, jobs in flight). One thread
- * runs the libevent loop; nothing blocks except short store transactions. */
+ * runs the libevent loop; the jobs' writes go to the storage writer thread
+ * (store_writer.h), and the loop's own store calls (reads, operator writes)
+ * wait at most --db-lock-wait-ms for a lock. */
 #ifndef ATTEST_VERIFIER_H
 #define ATTEST_VERIFIER_H
 
