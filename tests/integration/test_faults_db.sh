@@ -50,11 +50,12 @@ all_green_after() {
   [ "$(db "SELECT count(*) FROM hosts WHERE trust_state = 'green'")" = 2 ]
 }
 
-# While the lock is held: 12 GETs over about 3 s, each answered 200 within
-# 1 s (p50 and the slowest printed), and POST /hosts/b/attest answered 503
+# While the lock is held: the first GET (timed by db_locked) and 12 more over
+# about 3 s, each answered 200 within 1 s (p50 and the slowest printed), and
+# POST /hosts/b/attest answered 503
 # DATABASE_BUSY with Retry-After within 1 s (nothing written).
 api_latency_during_lock() {
-  local times=() i t code out hdr
+  local times=("$first_get") i t code out hdr
   for i in $(seq 12); do
     local path=/api/v1/hosts
     [ $((i % 2)) = 0 ] && path=/api/v1/hosts/a
@@ -67,7 +68,7 @@ api_latency_during_lock() {
   done
   local sorted p50 max
   sorted=$(printf '%s\n' "${times[@]}" | sort -g)
-  p50=$(sed -n 6p <<<"$sorted"); max=$(tail -n1 <<<"$sorted")
+  p50=$(sed -n 7p <<<"$sorted"); max=$(tail -n1 <<<"$sorted")
   echo "API latency during the lock: ${#times[@]} GETs, p50 ${p50} s, max ${max} s"
   awk -v m="$max" 'BEGIN { exit !(m < 1.0) }' || fail "a GET took ${max} s during the lock (limit 1 s)"
   hdr="$work/busy.hdr"
@@ -109,8 +110,12 @@ db_locked() {
   wait_until 5 grep -q '^1$' "$work/lock.out" || fail "the lock was not taken: $(cat "$work/lock.out")"
   kill -CONT "$sp"; stopped=""
   # Reads go on (WAL) while writers wait; the API answers within the busy timeout.
-  out=$(curl -sk -m 15 -H "Authorization: Bearer $admin" -w '\n%{http_code}' "$url/api/v1/hosts") 
-  [ "$(tail -n1 <<<"$out")" = 200 ] || fail "GET /hosts while the database is locked: $out"
+  # (Timed: it arrives while the verifier handles a's quote, whose nonce
+  # cannot be consumed during the lock.)
+  out=$(curl -sk -m 15 -H "Authorization: Bearer $admin" -w '\n%{http_code} %{time_total}' "$url/api/v1/hosts")
+  first_get=$(tail -n1 <<<"$out")
+  [ "${first_get%% *}" = 200 ] || fail "GET /hosts while the database is locked: $out"
+  first_get=${first_get#* }
   # The event loop never waits for the lock (issue 14): reads are answered
   # at once, and an operator write is refused within --db-lock-wait-ms with
   # 503 DATABASE_BUSY and Retry-After, all well within 1 s.
