@@ -126,6 +126,14 @@ db_locked() {
   wait_until 20 all_green_after "$t1" || fail "not green after the lock was released: $(db 'SELECT name, trust_state, reasons FROM hosts')"
   [ "$(alarms_total)" = "$al0" ] || fail "the locked database raised an alarm: $(db 'SELECT summary FROM alarms')"
   [ "$(db "SELECT enabled FROM hosts WHERE name = 'b'")" = 1 ] || fail "the refused disconnect changed host b"
+  # The writer's group that waited out its 10 s lock wait failed whole;
+  # /metrics counts it, and the groups committed since.
+  call "$admin" GET /metrics 200
+  local wfail groups
+  wfail=$(sed -n 's/^attest_store_writes_total{result="failed"} //p' <<<"$body")
+  groups=$(sed -n 's/^attest_store_groups_total //p' <<<"$body")
+  [ "${wfail:-0}" -ge 1 ] || fail "no failed write counted during the lock: $(grep attest_store <<<"$body")"
+  [ "${groups:-0}" -ge 2 ] || fail "no group commits counted: $(grep attest_store <<<"$body")"
   [ "$(reds_since "$t0")" = 0 ] || fail "a verdict other than green was written: $(db "SELECT reasons FROM results WHERE trust_state <> 'green' AND at >= $t0")"
   db_consistent
   kill -TERM "$ver_pid"; wait "$ver_pid"; local rc=$?; ver_pid=""
