@@ -98,7 +98,7 @@ static void selection_text(const struct policy *p, char *buf, size_t cap)
 		snprintf(buf, cap, "sha256:0-9");
 }
 
-/* The nonce is stored: ask for the quote. */
+/* Ask for the quote over j->nonce. */
 static void quote_send(struct job *j)
 {
 	char hexnonce[2 * VERIFIER_NONCE_SIZE + 1];
@@ -142,8 +142,12 @@ void quote_start(struct job *j)
 		job_store_failed(j, "issuing a nonce", "out of memory");
 		return;
 	}
-	/* Stored by the writer thread; the quote is asked for once it is. */
-	job_nonce_issue(j, validity, quote_send);
+	/* Stored by the writer thread, ahead of its consumption. */
+	if (job_nonce_issue(j, validity) < 0) {
+		job_store_failed(j, "issuing a nonce", "out of memory");
+		return;
+	}
+	quote_send(j);
 }
 
 /* Answer the learn requests waiting for this job with a policy learned

@@ -108,10 +108,23 @@ void job_store_error(struct job *j, const char *what)
 void job_store_failed(struct job *j, const char *what, const char *msg)
 {
 	struct verifier *v = j->v;
+	if (j->ending)
+		return; /* a late answer for a job already over (shutdown) */
 	log_error("%s: database error while %s: %s; no verdict written, retry in %d s", j->name,
 	          what, msg, STORE_RETRY_S);
 	v->m.attest_error++;
 	job_end(j, verifier_now() + STORE_RETRY_S, -1);
+}
+
+void job_ref(struct job *j)
+{
+	j->refs++;
+}
+
+void job_unref(struct job *j)
+{
+	if (--j->refs == 0 && j->finished)
+		job_free(j);
 }
 
 /* A nonce on its way to the database (issue or consume). */
@@ -120,7 +133,6 @@ struct nonce_w {
 	int64_t host_id;
 	uint8_t nonce[VERIFIER_NONCE_SIZE];
 	int64_t validity_s;
-	void (*issued)(struct job *j);
 	job_consumed_fn *consumed;
 	void *arg;
 };
@@ -149,28 +161,31 @@ static int nonce_add_work(struct store *s, void *arg)
 	return store_nonce_add(s, n->host_id, n->nonce, sizeof n->nonce, now, now + n->validity_s);
 }
 
+/* Runs before the completion of any consume of the same nonce (one queue,
+ * completions in order): a nonce that was not stored makes the consume a
+ * store failure, never a stale nonce (red). */
 static void nonce_added(void *arg, int rc, const char *msg)
 {
 	struct nonce_w *n = arg;
 	struct job *j = n->j;
-	void (*next)(struct job *) = n->issued;
+	if (rc < 0 && memcmp(j->nonce, n->nonce, sizeof n->nonce) == 0) {
+		j->nonce_lost = true;
+		snprintf(j->nonce_msg, sizeof j->nonce_msg, "the nonce was not stored: %s", msg);
+	}
 	nonce_w_free(n);
-	if (rc < 0)
-		job_store_failed(j, "issuing a nonce", msg);
-	else
-		next(j);
+	job_unref(j);
 }
 
-void job_nonce_issue(struct job *j, int64_t validity_s, void (*next)(struct job *j))
+int job_nonce_issue(struct job *j, int64_t validity_s)
 {
 	struct nonce_w *n = nonce_w_new(j);
-	if (n == NULL) {
-		job_store_failed(j, "issuing a nonce", "out of memory");
-		return;
-	}
+	if (n == NULL)
+		return ATTEST_E_NOMEM;
 	n->validity_s = validity_s;
-	n->issued = next;
+	j->nonce_lost = false;
+	job_ref(j);
 	verifier_store_later(j->v, nonce_add_work, nonce_added, n);
+	return 0;
 }
 
 static int nonce_consume_work(struct store *s, void *arg)
@@ -186,8 +201,17 @@ static void nonce_consumed(void *arg, int rc, const char *msg)
 	struct job *j = n->j;
 	void *next_arg = n->arg;
 	nonce_w_free(n);
-	if (next != NULL)
-		next(j, next_arg, rc, msg);
+	if (next == NULL)
+		return;
+	if (j->nonce_lost) {
+		rc = ATTEST_E_IO;
+		msg = j->nonce_msg;
+	} else if (j->ending) {
+		rc = ATTEST_E_IO; /* the job is over (shutdown): next only cleans up */
+		msg = "the job has ended";
+	}
+	next(j, next_arg, rc, msg);
+	job_unref(j);
 }
 
 void job_nonce_consume(struct job *j, job_consumed_fn *next, void *arg)
@@ -200,6 +224,8 @@ void job_nonce_consume(struct job *j, job_consumed_fn *next, void *arg)
 	}
 	n->consumed = next;
 	n->arg = arg;
+	if (next != NULL)
+		job_ref(j);
 	verifier_store_later(j->v, nonce_consume_work, nonce_consumed, n);
 }
 

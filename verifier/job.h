@@ -51,6 +51,10 @@ struct job {
 	bool lost;           /* the lease could not be renewed: write nothing more */
 	bool renewing;       /* a lease renewal is with the storage writer */
 	bool ending;         /* its end is with the storage writer: no more steps */
+	bool finished;       /* over (unlinked); freed once refs is 0 */
+	unsigned refs;       /* writer completions still to come that use the job */
+	bool nonce_lost;     /* the writer could not store j->nonce (nonce_msg says why) */
+	char nonce_msg[300];
 	enum job_step step;
 	int enrollments; /* done in this job (restart: once more) */
 	bool check_only; /* host had no TPM at connect: only look whether one appeared */
@@ -92,9 +96,11 @@ void job_store_failed(struct job *j, const char *what, const char *msg);
 /* A job's writes on its way, run by the storage writer thread (never on the
  * loop) in the order given; the job's end is queued after them, so they are
  * committed no later than its verdict. */
-/* Store j->nonce for the host, valid for validity_s, then next(j) on the
- * loop; if the database fails, the job ends as a store error. */
-void job_nonce_issue(struct job *j, int64_t validity_s, void (*next)(struct job *j));
+/* Store j->nonce for the host, valid for validity_s. The quote may be asked
+ * for at once: the writer runs the nonce's consumption after its issue (one
+ * queue), and if the issue failed, job_nonce_consume reports a store
+ * failure (ATTEST_E_IO), never a stale nonce. ATTEST_E_NOMEM: not queued. */
+int job_nonce_issue(struct job *j, int64_t validity_s);
 /* Consume j->nonce (single use); then next(j, arg, rc, msg) on the loop with
  * store_nonce_consume's result (ATTEST_E_STATE / ATTEST_E_NOTFOUND: used or
  * expired; ATTEST_E_IO: the database failed, msg says how). next NULL: just
@@ -107,6 +113,9 @@ void job_nonce_consume(struct job *j, job_consumed_fn *next, void *arg);
 void job_store_boot(struct job *j, int64_t reset_count, int64_t restart_count, const char *boot_id);
 void job_store_restarted(struct job *j);
 void job_store_evidence(struct job *j, const struct store_evidence *e);
+/* A writer completion to come will use j: keep it until job_unref. */
+void job_ref(struct job *j);
+void job_unref(struct job *j);
 /* Transport failures and thumbprint mismatches end the job; true: go on. */
 bool job_answer_ok(struct job *j, const struct https_result *res);
 /* A 503 TPM_TIMEOUT answer ends the job as not responding; true if it was. */

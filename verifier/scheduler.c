@@ -160,7 +160,9 @@ static void job_finish(struct job *j)
 	 * be first at every second and take the due hosts from the others. */
 	bool was_full = v->in_flight >= v->cfg.concurrency;
 	v->in_flight--;
-	job_free(j);
+	j->finished = true;
+	if (j->refs == 0)
+		job_free(j); /* else the last completion that uses it frees it */
 	if (late) {
 		/* The release may have set a later due time than the waiter's. */
 		int64_t now = verifier_now();
@@ -214,7 +216,8 @@ void job_end_with(struct job *j, const struct job_outcome *o)
 {
 	struct verifier *v = j->v;
 	if (j->ending) {
-		log_error("%s: job ended twice (ignored)", j->name);
+		if (!j->finished)
+			log_error("%s: job ended twice (ignored)", j->name);
 		return;
 	}
 	j->ending = true;
@@ -257,7 +260,9 @@ void job_end(struct job *j, int64_t next_due, int64_t failures)
 
 /* A lease renewal on its way to the database. */
 struct renew {
-	struct job *j;
+	struct job *j;      /* used on the loop only */
+	struct verifier *v; /* its configuration is read on the writer */
+	int64_t host_id;
 	int64_t at; /* when the writer renewed it */
 	int rc;
 	char msg[200];
@@ -266,9 +271,9 @@ struct renew {
 static int renew_work(struct store *s, void *arg)
 {
 	struct renew *r = arg;
-	const struct verifier_config *cfg = &r->j->v->cfg;
+	const struct verifier_config *cfg = &r->v->cfg;
 	r->at = verifier_now();
-	r->rc = store_lease_renew(s, r->j->host_id, cfg->instance, r->at, cfg->lease_s);
+	r->rc = store_lease_renew(s, r->host_id, cfg->instance, r->at, cfg->lease_s);
 	if (r->rc < 0)
 		snprintf(r->msg, sizeof r->msg, "%s", store_errmsg(s));
 	return 0;
@@ -281,6 +286,11 @@ static void renew_done(void *arg, int rc, const char *msg)
 	struct renew *r = arg;
 	struct job *j = r->j;
 	j->renewing = false;
+	if (j->finished) {
+		free(r);
+		job_unref(j);
+		return;
+	}
 	if (rc == 0 && r->rc == 0) {
 		j->lease_until = r->at + j->v->cfg.lease_s;
 	} else if (rc == 0 && r->rc == ATTEST_E_STATE && !j->lost) {
@@ -294,6 +304,7 @@ static void renew_done(void *arg, int rc, const char *msg)
 		log_warning("%s: lease not renewed: %s", j->name, rc < 0 ? msg : r->msg);
 	}
 	free(r);
+	job_unref(j);
 }
 
 /* Keep the lease on the job's host: renew it (on the writer thread) once
@@ -320,7 +331,10 @@ bool job_hold(struct job *j)
 	if (r == NULL)
 		return true; /* tried again at the next answer or round */
 	r->j = j;
+	r->v = v;
+	r->host_id = j->host_id;
 	j->renewing = true;
+	job_ref(j);
 	verifier_store_later(v, renew_work, renew_done, r);
 	return true;
 }
