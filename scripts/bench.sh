@@ -87,3 +87,12 @@ bash scripts/bench-agent-tpm.sh "$build"
 # The fleet view at 10,000 hosts: API page latency, first paint (about 10 s).
 echo
 ATTEST_BIN="$bin" ATTEST_BUILD="$build" bash tests/integration/test_dashboard.sh --bench 10000
+echo
+echo "== storage: verdicts direct, through the writer thread one per commit and grouped; the event loop's view of a 3 s lock (bench_store, SQLite)"
+if [ -x "$bin/bench_store" ]; then
+  store_dir=$(mktemp -d /tmp/attest-bench-store.XXXXXX)
+  "$bin/bench_store" "sqlite:$store_dir/bench.db" 2000
+  rm -rf "$store_dir"
+else
+  echo "bench_store not built"
+fi

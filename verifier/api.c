@@ -116,6 +116,16 @@ void api_store_error(struct verifier *v, struct https_request *req, int rc, cons
 		https_reply_error(req, answers[i].status, answers[i].code, m);
 		return;
 	}
+	if (rc == ATTEST_E_IO && store_busy(v->store)) {
+		/* Another writer held the lock past --db-lock-wait-ms: the event
+		 * loop does not wait longer (docs/storage.md). */
+		log_warning("database busy: %s: %s", what, store_errmsg(v->store));
+		https_reply_header(req, "Retry-After", "1");
+		https_reply_error(req, 503, "DATABASE_BUSY",
+		                  "the database is locked by another writer; nothing was changed, "
+		                  "try again");
+		return;
+	}
 	log_error("database: %s: %s", what, store_errmsg(v->store));
 	https_reply_error(req, 500, "INTERNAL", "database failure; nothing was changed");
 }
@@ -313,9 +323,16 @@ static void add_finish(struct add_ctx *a, const char *thumbprint)
 	                            .thumbprint = thumbprint,
 	                            .policy_id = policy_id,
 	                            .interval_s = a->interval_s};
-	int rc = store_host_add(v->store, &hn, now, &id);
+	/* One transaction: a refused write (locked) leaves nothing half-added. */
+	int rc = store_write_begin(v->store);
+	if (rc == 0)
+		rc = store_host_add(v->store, &hn, now, &id);
 	if (rc == 0 && a->ek[0])
 		rc = store_host_set_ek_key(v->store, id, a->ek, now);
+	if (rc == 0)
+		rc = store_write_commit(v->store);
+	else
+		store_write_rollback(v->store);
 	if (rc < 0) {
 		api_store_error(v, req, rc, "host");
 		return;
@@ -562,7 +579,9 @@ void api_host_disconnect(struct api_call *c)
 	struct https_request *req = c->req;
 	const struct store_host *h = c->host;
 	int64_t now = verifier_now();
-	int rc = store_host_set_enabled(v->store, h->id, false, now);
+	int rc = store_write_begin(v->store); /* all or nothing */
+	if (rc == 0)
+		rc = store_host_set_enabled(v->store, h->id, false, now);
 	if (rc == 0)
 		rc = store_host_set_connection(v->store, h->id, STORE_CONN_DISCONNECTED,
 		                               c->ctx.actor, "disconnected by the operator", now,
@@ -572,6 +591,10 @@ void api_host_disconnect(struct api_call *c)
 		    v, h->id, REASON_HOST_DISCONNECTED,
 		    "the operator disconnected the host; it is not attested until reconnected",
 		    c->ctx.actor, now);
+	if (rc == 0)
+		rc = store_write_commit(v->store);
+	else
+		store_write_rollback(v->store);
 	if (rc < 0) {
 		api_store_error(v, req, rc, "host");
 		return;
@@ -587,7 +610,9 @@ void api_host_reconnect(struct api_call *c)
 	const struct store_host *h = c->host;
 	int64_t now = verifier_now();
 	struct store_identity none = {0};
-	int rc = store_host_set_enabled(v->store, h->id, true, now);
+	int rc = store_write_begin(v->store); /* all or nothing */
+	if (rc == 0)
+		rc = store_host_set_enabled(v->store, h->id, true, now);
 	if (rc == 0)
 		rc = store_ak_retire_all(v->store, h->id, now, NULL);
 	if (rc == 0)
@@ -602,6 +627,10 @@ void api_host_reconnect(struct api_call *c)
 		                     c->ctx.actor, now);
 	if (rc == 0)
 		rc = store_host_set_next_due(v->store, h->id, now, now);
+	if (rc == 0)
+		rc = store_write_commit(v->store);
+	else
+		store_write_rollback(v->store);
 	if (rc < 0) {
 		api_store_error(v, req, rc, "host");
 		return;

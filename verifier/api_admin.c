@@ -737,6 +737,22 @@ static void route_metrics(struct https_request *req, void *arg)
 	            (unsigned long long)cs.retried, (unsigned long long)cs.peer_closed, cs.idle,
 	            (unsigned long long)m->eventlog_memo_hit,
 	            (unsigned long long)m->eventlog_memo_miss);
+	struct store_writer_stats ws = {0};
+	if (v->writer != NULL)
+		store_writer_stats(v->writer, &ws);
+	textbuf_add(&b,
+	            "# HELP attest_store_writes_total Writes run by the storage writer thread.\n"
+	            "# TYPE attest_store_writes_total counter\n"
+	            "attest_store_writes_total{result=\"ok\"} %llu\n"
+	            "attest_store_writes_total{result=\"failed\"} %llu\n"
+	            "# HELP attest_store_groups_total Group commits (transactions) of the writer.\n"
+	            "# TYPE attest_store_groups_total counter\n"
+	            "attest_store_groups_total %llu\n"
+	            "# HELP attest_store_queued Writes waiting for the storage writer thread.\n"
+	            "# TYPE attest_store_queued gauge\n"
+	            "attest_store_queued %zu\n",
+	            (unsigned long long)(ws.works - ws.failed), (unsigned long long)ws.failed,
+	            (unsigned long long)ws.groups, ws.queued);
 	if (b.nomem || b.buf == NULL) {
 		textbuf_free(&b);
 		https_reply_error(req, 500, "INTERNAL", "out of memory");

@@ -52,15 +52,14 @@ static json_t *pcrs_to_json(const struct quote_pcrs *p)
 
 /* Keep b as host_id's last evidence for the dashboard (api_evidence.c reads
  * it); verified = it passed every check but the approved configuration. */
-static void evidence_keep(struct verifier *v, int64_t host_id, const struct bundle *b,
-                          bool verified)
+static void evidence_keep(struct job *j, const struct bundle *b, bool verified)
 {
 	json_t *pj = pcrs_to_json(&b->pcrs);
 	char *pcrs = pj ? json_dumps(pj, JSON_COMPACT) : NULL;
 	char *meta = json_is_object(b->metadata) ? json_dumps(b->metadata, JSON_COMPACT) : NULL;
 	json_decref(pj);
 	struct store_evidence e = {
-	    .host_id = host_id,
+	    .host_id = j->host_id,
 	    .at = verifier_now(),
 	    .eventlog = b->eventlog,
 	    .eventlog_len = b->eventlog ? b->eventlog_len : 0,
@@ -69,9 +68,10 @@ static void evidence_keep(struct verifier *v, int64_t host_id, const struct bund
 	    .verified = verified,
 	};
 	/* Losing it only costs the dashboard's detail view: log and go on. */
-	if (pcrs == NULL || store_evidence_put(v->store, &e) < 0)
-		log_error("host %lld: last evidence not stored: %s", (long long)host_id,
-		          pcrs ? store_errmsg(v->store) : "out of memory");
+	if (pcrs == NULL)
+		log_error("%s: last evidence not stored: out of memory", j->name);
+	else
+		job_store_evidence(j, &e);
 	free(pcrs);
 	free(meta);
 }
@@ -100,6 +100,16 @@ static void selection_text(const struct policy *p, char *buf, size_t cap)
 		snprintf(buf, cap, "sha256:0-9");
 }
 
+/* Ask for the quote over j->nonce. */
+static void quote_send(struct job *j)
+{
+	char hexnonce[2 * VERIFIER_NONCE_SIZE + 1];
+	hex_encode(j->nonce, sizeof j->nonce, hexnonce);
+	json_t *body = json_pack("{s:s,s:s}", "nonce", hexnonce, "pcrs", j->quote_sel);
+	j->step = STEP_QUOTE;
+	job_request(j, "POST", "/v1/quote", body, QUOTE_ANSWER_MAX);
+}
+
 void quote_start(struct job *j)
 {
 	struct verifier *v = j->v;
@@ -121,24 +131,25 @@ void quote_start(struct job *j)
 	char sel[256];
 	selection_text(p, sel, sizeof sel);
 	j->quote_sha256_only = !strncmp(sel, "sha256:", 7) && !strchr(sel, '+');
-	int64_t now = verifier_now();
 	int64_t validity = (int64_t)(v->cfg.timeout_ms / 1000) * 2 + 30;
-	int rc = ATTEST_E_EXISTS;
-	for (int tries = 0; tries < 3 && rc == ATTEST_E_EXISTS; tries++) {
-		if (RAND_bytes(j->nonce, sizeof j->nonce) != 1)
-			break;
-		rc = store_nonce_add(v->store, j->host_id, j->nonce, sizeof j->nonce, now,
-		                     now + validity);
-	}
-	if (rc < 0) {
-		job_store_error(j, "issuing a nonce");
+	/* 32 random bytes: a collision with a stored nonce (refused by its
+	 * unique key) would end the job as a store error. */
+	if (RAND_bytes(j->nonce, sizeof j->nonce) != 1) {
+		job_store_failed(j, "issuing a nonce", "no random bytes");
 		return;
 	}
-	char hexnonce[2 * VERIFIER_NONCE_SIZE + 1];
-	hex_encode(j->nonce, sizeof j->nonce, hexnonce);
-	json_t *body = json_pack("{s:s,s:s}", "nonce", hexnonce, "pcrs", sel);
-	j->step = STEP_QUOTE;
-	job_request(j, "POST", "/v1/quote", body, QUOTE_ANSWER_MAX);
+	free(j->quote_sel);
+	j->quote_sel = strdup(sel);
+	if (j->quote_sel == NULL) {
+		job_store_failed(j, "issuing a nonce", "out of memory");
+		return;
+	}
+	/* Stored by the writer thread, ahead of its consumption. */
+	if (job_nonce_issue(j, validity) < 0) {
+		job_store_failed(j, "issuing a nonce", "out of memory");
+		return;
+	}
+	quote_send(j);
 }
 
 /* Answer the learn requests waiting for this job with a policy learned
@@ -275,7 +286,7 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 			learnable = false;
 	if (learnable && v->learns != NULL)
 		learn_from(j, b, p);
-	evidence_keep(v, j->host_id, b, learnable); /* for the dashboard */
+	evidence_keep(j, b, learnable); /* for the dashboard */
 	json_t *reasons = NULL, *full = NULL;
 	(void)verify_reasons_json(r, &reasons);
 	(void)verify_result_json(r, &full);
@@ -287,12 +298,10 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	enum store_trust t = r->verdict == VERIFY_GREEN ? STORE_TRUST_GREEN : STORE_TRUST_RED;
 	if (r->restarted) {
 		/* Red with a restart: enroll afresh next time. */
-		(void)store_ak_retire_all(v->store, j->host_id, verifier_now(), NULL);
-		(void)store_host_set_boot(v->store, j->host_id, -1, -1, NULL, verifier_now());
+		job_store_restarted(j);
 	} else if (r->clock.known) {
-		(void)store_host_set_boot(
-		    v->store, j->host_id, r->clock.reset_count, r->clock.restart_count,
-		    r->clock.boot_id[0] ? r->clock.boot_id : NULL, verifier_now());
+		job_store_boot(j, r->clock.reset_count, r->clock.restart_count,
+		               r->clock.boot_id[0] ? r->clock.boot_id : NULL);
 	}
 	if (t == STORE_TRUST_RED && r->reason_count > 0)
 		log_info("%s: red: %s: %s", j->name, r->reasons[0].code, r->reasons[0].message);
@@ -304,6 +313,8 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	free(sw);
 }
 
+static job_consumed_fn appraise_consumed;
+
 void appraise_on_quote(const struct https_result *res, void *arg)
 {
 	struct job *j = arg;
@@ -313,8 +324,7 @@ void appraise_on_quote(const struct https_result *res, void *arg)
 	char m[700], code[64];
 	if (res->status != 200) {
 		job_agent_error(res, m, sizeof m, code, sizeof code);
-		(void)store_nonce_consume(v->store, j->host_id, j->nonce, sizeof j->nonce,
-		                          verifier_now());
+		job_nonce_consume(j, NULL, NULL);
 		if (job_tpm_timeout(j, res, code, m))
 			return;
 		if (res->status == 409 && strcmp(code, "NO_AK") == 0 && j->enrollments == 0) {
@@ -341,13 +351,19 @@ void appraise_on_quote(const struct https_result *res, void *arg)
 		job_red(j, REASON_EVIDENCE_MALFORMED, m, NULL, NULL);
 		return;
 	}
-	/* Single use, across every instance sharing the database. */
-	int rc =
-	    store_nonce_consume(v->store, j->host_id, j->nonce, sizeof j->nonce, verifier_now());
+	/* Single use, across every instance sharing the database: consumed by
+	 * the writer thread, then appraised. */
+	job_nonce_consume(j, appraise_consumed, b);
+}
+
+static void appraise_consumed(struct job *j, void *arg, int rc, const char *cmsg)
+{
+	struct bundle *b = arg;
+	struct verifier *v = j->v;
 	if (rc < 0 && rc != ATTEST_E_STATE && rc != ATTEST_E_NOTFOUND) {
 		/* Not decided: the database could not say whether it is fresh. */
 		bundle_free(b);
-		job_store_error(j, "consuming the nonce");
+		job_store_failed(j, "consuming the nonce", cmsg);
 		return;
 	}
 	if (rc < 0) {

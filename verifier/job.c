@@ -17,13 +17,6 @@
 #include "reason.h"
 #include "verifier.h"
 
-static double elapsed_s(const struct timespec *t0)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 /* A reasons array with one or two entries. */
 static char *reasons1(const char *code, const char *msg, const char *code2, const char *msg2)
 {
@@ -41,6 +34,7 @@ void job_free(struct job *j)
 	if (j == NULL)
 		return;
 	free(j->reqbody);
+	free(j->quote_sel);
 	free(j->ak_public);
 	OPENSSL_cleanse(j->secret, sizeof j->secret);
 	OPENSSL_cleanse(j->nonce, sizeof j->nonce);
@@ -62,51 +56,35 @@ static int64_t jittered(const struct verifier *v, int64_t interval)
 	return interval - span + (int64_t)(r % (uint32_t)(2 * span + 1));
 }
 
-/* Write a verdict reached while talking to the agent (so it is connected). */
+/* Write a verdict reached while talking to the agent (so it is connected):
+ * with the connection state and the lease release, as one work of the
+ * storage writer's next group commit (job_end_with). */
 void job_verdict(struct job *j, enum store_trust trust, const char *reasons_json,
                  const char *software_json, bool attested)
 {
 	struct verifier *v = j->v;
-	int64_t now = verifier_now();
 	struct store_host *h = NULL;
-	int64_t interval = v->cfg.interval_s;
-	bool stored = true;
-	if (store_host_get(v->store, j->host_id, &h) == 0) {
-		interval = h->interval_s;
-		/* Disconnected or removed meanwhile: the operator's word wins. */
-		if (h->enabled) {
-			(void)store_host_set_connection(v->store, j->host_id, STORE_CONN_CONNECTED,
-			                                "verifier", "the agent answers", now, NULL);
-			double secs = elapsed_s(&j->t0);
-			struct store_verdict vd = {
-			    .host_id = j->host_id,
-			    .trust = trust,
-			    .reasons_json = reasons_json,
-			    .attested = attested,
-			    .duration_ms = (int64_t)(secs * 1000),
-			    .started_ms = j->started_ms,
-			    .evidence_expires =
-			        trust == STORE_TRUST_GREEN ? now + v->cfg.evidence_validity_s : 0,
-			    .software_json = software_json,
-			};
-			struct store_transition tr = {0};
-			int rc = store_host_set_trust(v->store, &vd, v->cfg.instance, "verifier",
-			                              now, &tr);
-			if (rc < 0) {
-				log_error("%s: verdict not stored: %s", j->name,
-				          store_errmsg(v->store));
-				stored = false;
-			} else if (tr.changed)
-				log_info("%s: %s -> %s", j->name, store_trust_name(tr.previous),
-				         store_trust_name(trust));
-			metrics_verdict(v, trust, secs);
-		}
-		store_host_free(h);
-	} else {
-		stored = false;
+	/* A read: the loop's connection never waits for a writer (WAL). */
+	if (store_host_get(v->store, j->host_id, &h) < 0) {
+		log_error("%s: verdict not stored: %s", j->name, store_errmsg(v->store));
+		job_end(j, verifier_now() + STORE_RETRY_S, -1);
+		return;
 	}
-	/* A verdict the database did not take is no verdict: try again soon. */
-	job_end(j, stored ? now + jittered(v, interval) : now + STORE_RETRY_S, stored ? 0 : -1);
+	/* Disconnected or removed meanwhile: the operator's word wins. */
+	struct job_outcome o = {
+	    .set_conn = h->enabled,
+	    .conn = STORE_CONN_CONNECTED,
+	    .conn_msg = "the agent answers",
+	    .verdict = h->enabled,
+	    .trust = trust,
+	    .reasons_json = reasons_json,
+	    .software_json = software_json,
+	    .attested = attested,
+	    .next_in = jittered(v, h->interval_s),
+	    .failures = 0,
+	};
+	store_host_free(h);
+	job_end_with(j, &o);
 }
 
 /* Whether a store call failed for the database's sake (locked, full,
@@ -124,11 +102,250 @@ bool job_store_failure(int rc)
  * after STORE_RETRY_S. */
 void job_store_error(struct job *j, const char *what)
 {
+	job_store_failed(j, what, store_errmsg(j->v->store));
+}
+
+void job_store_failed(struct job *j, const char *what, const char *msg)
+{
 	struct verifier *v = j->v;
+	if (j->ending)
+		return; /* a late answer for a job already over (shutdown) */
 	log_error("%s: database error while %s: %s; no verdict written, retry in %d s", j->name,
-	          what, store_errmsg(v->store), STORE_RETRY_S);
+	          what, msg, STORE_RETRY_S);
 	v->m.attest_error++;
 	job_end(j, verifier_now() + STORE_RETRY_S, -1);
+}
+
+void job_ref(struct job *j)
+{
+	j->refs++;
+}
+
+void job_unref(struct job *j)
+{
+	if (--j->refs == 0 && j->finished)
+		job_free(j);
+}
+
+/* A nonce on its way to the database (issue or consume). */
+struct nonce_w {
+	struct job *j;
+	int64_t host_id;
+	uint8_t nonce[VERIFIER_NONCE_SIZE];
+	int64_t validity_s;
+	job_consumed_fn *consumed;
+	void *arg;
+};
+
+static void nonce_w_free(struct nonce_w *n)
+{
+	OPENSSL_cleanse(n->nonce, sizeof n->nonce);
+	free(n);
+}
+
+static struct nonce_w *nonce_w_new(struct job *j)
+{
+	struct nonce_w *n = calloc(1, sizeof *n);
+	if (n == NULL)
+		return NULL;
+	n->j = j;
+	n->host_id = j->host_id;
+	memcpy(n->nonce, j->nonce, sizeof n->nonce);
+	return n;
+}
+
+static int nonce_add_work(struct store *s, void *arg)
+{
+	struct nonce_w *n = arg;
+	int64_t now = verifier_now();
+	return store_nonce_add(s, n->host_id, n->nonce, sizeof n->nonce, now, now + n->validity_s);
+}
+
+/* Runs before the completion of any consume of the same nonce (one queue,
+ * completions in order): a nonce that was not stored makes the consume a
+ * store failure, never a stale nonce (red). */
+static void nonce_added(void *arg, int rc, const char *msg)
+{
+	struct nonce_w *n = arg;
+	struct job *j = n->j;
+	if (rc < 0 && memcmp(j->nonce, n->nonce, sizeof n->nonce) == 0) {
+		j->nonce_lost = true;
+		snprintf(j->nonce_msg, sizeof j->nonce_msg, "the nonce was not stored: %s", msg);
+	}
+	nonce_w_free(n);
+	job_unref(j);
+}
+
+int job_nonce_issue(struct job *j, int64_t validity_s)
+{
+	struct nonce_w *n = nonce_w_new(j);
+	if (n == NULL)
+		return ATTEST_E_NOMEM;
+	n->validity_s = validity_s;
+	j->nonce_lost = false;
+	job_ref(j);
+	verifier_store_later(j->v, nonce_add_work, nonce_added, n);
+	return 0;
+}
+
+static int nonce_consume_work(struct store *s, void *arg)
+{
+	struct nonce_w *n = arg;
+	return store_nonce_consume(s, n->host_id, n->nonce, sizeof n->nonce, verifier_now());
+}
+
+static void nonce_consumed(void *arg, int rc, const char *msg)
+{
+	struct nonce_w *n = arg;
+	job_consumed_fn *next = n->consumed;
+	struct job *j = n->j;
+	void *next_arg = n->arg;
+	nonce_w_free(n);
+	if (next == NULL)
+		return;
+	if (j->nonce_lost) {
+		rc = ATTEST_E_IO;
+		msg = j->nonce_msg;
+	} else if (j->ending) {
+		rc = ATTEST_E_IO; /* the job is over (shutdown): next only cleans up */
+		msg = "the job has ended";
+	}
+	next(j, next_arg, rc, msg);
+	job_unref(j);
+}
+
+void job_nonce_consume(struct job *j, job_consumed_fn *next, void *arg)
+{
+	struct nonce_w *n = nonce_w_new(j);
+	if (n == NULL) {
+		if (next != NULL)
+			next(j, arg, ATTEST_E_NOMEM, "out of memory");
+		return;
+	}
+	n->consumed = next;
+	n->arg = arg;
+	if (next != NULL)
+		job_ref(j);
+	verifier_store_later(j->v, nonce_consume_work, nonce_consumed, n);
+}
+
+/* A write nobody waits for: its failure is logged. */
+struct later_w {
+	int64_t host_id;
+	char name[STORE_NAME_MAX + 1];
+	const char *what;
+	int kind; /* LATER_BOOT, LATER_RESTARTED, LATER_EVIDENCE */
+	int64_t reset_count, restart_count;
+	char *boot_id;
+	struct store_evidence ev; /* owns its buffers */
+};
+
+enum { LATER_BOOT, LATER_RESTARTED, LATER_EVIDENCE };
+
+static void later_w_free(struct later_w *w)
+{
+	free(w->boot_id);
+	free(w->ev.eventlog);
+	free(w->ev.pcrs_json);
+	free(w->ev.metadata_json);
+	free(w);
+}
+
+static int later_work(struct store *s, void *arg)
+{
+	struct later_w *w = arg;
+	int64_t now = verifier_now();
+	switch (w->kind) {
+	case LATER_BOOT:
+		return store_host_set_boot(s, w->host_id, w->reset_count, w->restart_count,
+		                           w->boot_id, now);
+	case LATER_RESTARTED: {
+		int rc = store_ak_retire_all(s, w->host_id, now, NULL);
+		if (rc == 0)
+			rc = store_host_set_boot(s, w->host_id, -1, -1, NULL, now);
+		return rc;
+	}
+	default: return store_evidence_put(s, &w->ev);
+	}
+}
+
+static void later_done(void *arg, int rc, const char *msg)
+{
+	struct later_w *w = arg;
+	/* A host removed meanwhile has nothing left to update. */
+	if (rc < 0 && rc != ATTEST_E_NOTFOUND &&
+	    !(w->kind == LATER_EVIDENCE && rc == ATTEST_E_STATE))
+		log_error("%s: %s not stored: %s", w->name, w->what, msg);
+	later_w_free(w);
+}
+
+static struct later_w *later_new(struct job *j, int kind, const char *what)
+{
+	struct later_w *w = calloc(1, sizeof *w);
+	if (w == NULL) {
+		log_error("%s: %s not stored: out of memory", j->name, what);
+		return NULL;
+	}
+	w->host_id = j->host_id;
+	snprintf(w->name, sizeof w->name, "%s", j->name);
+	w->kind = kind;
+	w->what = what;
+	return w;
+}
+
+void job_store_boot(struct job *j, int64_t reset_count, int64_t restart_count, const char *boot_id)
+{
+	struct later_w *w = later_new(j, LATER_BOOT, "restart counters");
+	if (w == NULL)
+		return;
+	w->reset_count = reset_count;
+	w->restart_count = restart_count;
+	if (boot_id != NULL && (w->boot_id = strdup(boot_id)) == NULL) {
+		log_error("%s: restart counters not stored: out of memory", j->name);
+		later_w_free(w);
+		return;
+	}
+	verifier_store_later(j->v, later_work, later_done, w);
+}
+
+void job_store_restarted(struct job *j)
+{
+	struct later_w *w = later_new(j, LATER_RESTARTED, "the restart (AKs retired)");
+	if (w != NULL)
+		verifier_store_later(j->v, later_work, later_done, w);
+}
+
+static char *dup_text(const char *s, bool *oom)
+{
+	if (s == NULL)
+		return NULL;
+	char *d = strdup(s);
+	*oom |= d == NULL;
+	return d;
+}
+
+void job_store_evidence(struct job *j, const struct store_evidence *e)
+{
+	struct later_w *w = later_new(j, LATER_EVIDENCE, "last evidence");
+	if (w == NULL)
+		return;
+	bool oom = false;
+	w->ev = *e;
+	w->ev.pcrs_json = dup_text(e->pcrs_json, &oom);
+	w->ev.metadata_json = dup_text(e->metadata_json, &oom);
+	w->ev.eventlog = NULL;
+	if (e->eventlog != NULL && e->eventlog_len > 0) {
+		w->ev.eventlog = malloc(e->eventlog_len);
+		if (w->ev.eventlog != NULL)
+			memcpy(w->ev.eventlog, e->eventlog, e->eventlog_len);
+		oom |= w->ev.eventlog == NULL;
+	}
+	if (oom) {
+		log_error("%s: last evidence not stored: out of memory", j->name);
+		later_w_free(w);
+		return;
+	}
+	verifier_store_later(j->v, later_work, later_done, w);
 }
 
 void job_red(struct job *j, const char *code, const char *msg, const char *code2, const char *msg2)
@@ -146,16 +363,13 @@ void job_red(struct job *j, const char *code, const char *msg, const char *code2
 static void job_not_responding(struct job *j, const char *msg)
 {
 	struct verifier *v = j->v;
-	int64_t now = verifier_now();
 	struct store_host *h = NULL;
 	int64_t failures = 1, interval = v->cfg.interval_s;
+	bool enabled = false;
 	if (store_host_get(v->store, j->host_id, &h) == 0) {
 		failures = h->failures + 1;
 		interval = h->interval_s;
-		if (h->enabled)
-			(void)store_host_set_connection(v->store, j->host_id,
-			                                STORE_CONN_NOT_RESPONDING, "verifier", msg,
-			                                now, NULL);
+		enabled = h->enabled;
 		store_host_free(h);
 	}
 	v->m.attest_error++;
@@ -168,7 +382,14 @@ static void job_not_responding(struct job *j, const char *msg)
 	if (delay > VERIFIER_BACKOFF_MAX)
 		delay = VERIFIER_BACKOFF_MAX;
 	log_warning("%s: %s (retry in %lld s)", j->name, msg, (long long)delay);
-	job_end(j, now + jittered(v, delay), failures);
+	struct job_outcome o = {
+	    .set_conn = enabled,
+	    .conn = STORE_CONN_NOT_RESPONDING,
+	    .conn_msg = msg,
+	    .next_in = jittered(v, delay),
+	    .failures = failures,
+	};
+	job_end_with(j, &o);
 }
 
 /* The agent could not be reached. */

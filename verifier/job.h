@@ -49,6 +49,12 @@ struct job {
 	int64_t started_ms;  /* wall clock at the start, unix ms (history) */
 	int64_t lease_until; /* our lease on the host ends then unless renewed */
 	bool lost;           /* the lease could not be renewed: write nothing more */
+	bool renewing;       /* a lease renewal is with the storage writer */
+	bool ending;         /* its end is with the storage writer: no more steps */
+	bool finished;       /* over (unlinked); freed once refs is 0 */
+	unsigned refs;       /* writer completions still to come that use the job */
+	bool nonce_lost;     /* the writer could not store j->nonce (nonce_msg says why) */
+	char nonce_msg[300];
 	enum job_step step;
 	int enrollments; /* done in this job (restart: once more) */
 	bool check_only; /* host had no TPM at connect: only look whether one appeared */
@@ -63,6 +69,7 @@ struct job {
 	/* attestation */
 	uint8_t nonce[VERIFIER_NONCE_SIZE];
 	bool quote_sha256_only; /* the quote asked for sha256 PCRs and no other bank */
+	char *quote_sel;        /* the PCR selection asked for ("sha256:0-7") */
 };
 
 /* --- job.c --- */
@@ -83,6 +90,32 @@ void job_red(struct job *j, const char *code, const char *msg, const char *code2
 bool job_store_failure(int rc);
 /* The verifier's own storage failed: no verdict, retry soon. */
 void job_store_error(struct job *j, const char *what);
+/* The same with the database's message (a write that failed off the loop). */
+void job_store_failed(struct job *j, const char *what, const char *msg);
+
+/* A job's writes on its way, run by the storage writer thread (never on the
+ * loop) in the order given; the job's end is queued after them, so they are
+ * committed no later than its verdict. */
+/* Store j->nonce for the host, valid for validity_s. The quote may be asked
+ * for at once: the writer runs the nonce's consumption after its issue (one
+ * queue), and if the issue failed, job_nonce_consume reports a store
+ * failure (ATTEST_E_IO), never a stale nonce. ATTEST_E_NOMEM: not queued. */
+int job_nonce_issue(struct job *j, int64_t validity_s);
+/* Consume j->nonce (single use); then next(j, arg, rc, msg) on the loop with
+ * store_nonce_consume's result (ATTEST_E_STATE / ATTEST_E_NOTFOUND: used or
+ * expired; ATTEST_E_IO: the database failed, msg says how). next NULL: just
+ * burn it. */
+typedef void job_consumed_fn(struct job *j, void *arg, int rc, const char *msg);
+void job_nonce_consume(struct job *j, job_consumed_fn *next, void *arg);
+/* Without waiting (failures logged): the restart counters and boot id last
+ * seen; a restart (every AK retired, counters forgotten); the last evidence
+ * (copied). */
+void job_store_boot(struct job *j, int64_t reset_count, int64_t restart_count, const char *boot_id);
+void job_store_restarted(struct job *j);
+void job_store_evidence(struct job *j, const struct store_evidence *e);
+/* A writer completion to come will use j: keep it until job_unref. */
+void job_ref(struct job *j);
+void job_unref(struct job *j);
 /* Transport failures and thumbprint mismatches end the job; true: go on. */
 bool job_answer_ok(struct job *j, const struct https_result *res);
 /* A 503 TPM_TIMEOUT answer ends the job as not responding; true if it was. */
@@ -94,9 +127,27 @@ void job_agent_error(const struct https_result *res, char *buf, size_t cap, char
 
 /* --- scheduler.c --- */
 
-/* The job is over: release the host with its next due time (failures: the
- * host's count of failed tries, -1 to leave it), answer the waiters, free
- * the job, start more work. */
+/* What a job's end writes, as one work of a group commit on the storage
+ * writer thread, in this order: the connection state, the verdict (fenced by
+ * our lease), the lease release with the next due time. Times are taken on
+ * the writer when it writes. Strings are copied. */
+struct job_outcome {
+	bool set_conn;
+	enum store_conn conn;
+	const char *conn_msg;
+	bool verdict;
+	enum store_trust trust;
+	const char *reasons_json, *software_json;
+	bool attested;
+	int64_t next_in;  /* next due, seconds after the write */
+	int64_t failures; /* the host's count of failed tries, -1 to leave it */
+};
+
+/* The job is over: write its outcome (off the loop); once that committed,
+ * answer the waiters, free the job, start more work. Nothing is reported
+ * (waiters, metrics, logs of the transition) before the commit. */
+void job_end_with(struct job *j, const struct job_outcome *o);
+/* job_end_with() for a release alone, due at next_due (unix seconds). */
 void job_end(struct job *j, int64_t next_due, int64_t failures);
 /* Keep the job's lease (renewed once half of it is gone); false once lost. */
 bool job_hold(struct job *j);

@@ -41,7 +41,7 @@ static void usage(FILE *f)
 	    "                       [--attest-interval SECONDS] [--ca-dir DIR]\n"
 	    "                       [--concurrency N] [--timeout-ms N]\n"
 	    "                       [--evidence-validity SECONDS] [--instance NAME]\n"
-	    "                       [--lease-seconds N]\n"
+	    "                       [--lease-seconds N] [--db-lock-wait-ms N]\n"
 	    "       attest-verifier migrate-db --from URL --to URL\n"
 	    "       attest-verifier thumbprint --data-dir DIR\n"
 	    "       attest-verifier --routes\n"
@@ -61,6 +61,11 @@ static void usage(FILE *f)
 	    "  --instance NAME            lease owner name (default HOSTNAME:PORT)\n"
 	    "  --lease-seconds N          hosts of a dead instance move to the others within\n"
 	    "                             two of these (default 30)\n"
+	    "  --db-lock-wait-ms N        longest wait of the event loop's own database calls\n"
+	    "                             (API reads and writes) for another writer's lock;\n"
+	    "                             then 503 DATABASE_BUSY (default 250). Verdicts,\n"
+	    "                             leases and nonces are written by a thread of\n"
+	    "                             their own, which waits up to 10 s\n"
 	    "  migrate-db                 copy a whole database into an empty one\n"
 	    "                             (SQLite -> PostgreSQL), verifiers stopped\n"
 	    "  thumbprint                 print \"thumbprint SHA256:...\" of the TLS identity in\n"
@@ -351,6 +356,13 @@ out:
 	return rc;
 }
 
+/* The storage writer has completions for the loop. */
+static void on_writer(evutil_socket_t fd, short what, void *arg)
+{
+	struct verifier *v = arg;
+	(void)store_writer_deliver(v->writer);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct verifier *v = arg;
@@ -416,6 +428,7 @@ static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 	    {"evidence-validity", required_argument, NULL, 'e'},
 	    {"instance", required_argument, NULL, 'I'},
 	    {"lease-seconds", required_argument, NULL, 'L'},
+	    {"db-lock-wait-ms", required_argument, NULL, 'W'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"routes", no_argument, NULL, 'R'},
@@ -426,6 +439,7 @@ static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 	cfg->concurrency = VERIFIER_DEFAULT_CONCURRENCY;
 	cfg->timeout_ms = VERIFIER_DEFAULT_TIMEOUT_MS;
 	cfg->lease_s = VERIFIER_DEFAULT_LEASE_S;
+	cfg->db_lock_ms = VERIFIER_DEFAULT_DB_LOCK_MS;
 	long long x;
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -466,6 +480,11 @@ static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 			    0)
 				return 2;
 			cfg->lease_s = x;
+			break;
+		case 'W':
+			if (parse_num("--db-lock-wait-ms", optarg, 1, 60000, &x) < 0)
+				return 2;
+			cfg->db_lock_ms = (unsigned)x;
 			break;
 		case 'h': usage(stdout); return 0;
 		case 'R': api_routes_print(stdout); return 0;
@@ -518,6 +537,17 @@ static int open_service(struct verifier *v, char *tokpath, size_t tokcap)
 		return -1;
 	if (ensure_admin_token(v, first, tokpath, tokcap) < 0)
 		return -1;
+	/* From here on the loop's connection never waits long for a lock; the
+	 * writer thread, with a connection of its own, does (docs/storage.md). */
+	if (store_writer_open(cfg->db_url, VERIFIER_WRITER_LOCK_MS, &v->writer, &serr) < 0) {
+		log_error("storage writer: %s", serr ? serr : "cannot start");
+		free(serr);
+		return -1;
+	}
+	if (store_set_lock_wait(v->store, cfg->db_lock_ms) < 0) {
+		log_error("database: cannot set the lock wait: %s", store_errmsg(v->store));
+		return -1;
+	}
 	return 0;
 }
 
@@ -561,6 +591,10 @@ static int start_service(struct verifier *v)
 		         (unsigned)https_server_port(v->srv));
 	}
 	release_own_leases(v);
+	v->writer_ev =
+	    event_new(v->base, store_writer_fd(v->writer), EV_READ | EV_PERSIST, on_writer, v);
+	if (v->writer_ev == NULL || event_add(v->writer_ev, NULL) < 0)
+		return -1;
 	if (scheduler_start(v) < 0)
 		return -1;
 	v->sigint = evsignal_new(v->base, SIGINT, on_signal, v);
@@ -574,6 +608,14 @@ static int start_service(struct verifier *v)
 /* Undo open_service and start_service (any part may be missing). */
 static void close_service(struct verifier *v)
 {
+	/* The writer finishes (commits) what it was given and the completions
+	 * run (jobs end, waiters are answered) before the jobs are freed. */
+	v->stopping = true;
+	scheduler_stop(v);
+	store_writer_close(v->writer);
+	v->writer = NULL;
+	if (v->writer_ev)
+		event_free(v->writer_ev);
 	scheduler_free(v);
 	castore_free(v);
 	appraise_cache_free(v);

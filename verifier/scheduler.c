@@ -9,6 +9,7 @@
  * when the leases end (or at once by the same instance name, see main.c). */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <openssl/rand.h>
@@ -53,29 +54,87 @@ static void waiter_end(struct verifier *v, struct waiter *w, int64_t host_id,
 	fn(v, host_id, end, arg);
 }
 
-/* The job is over: release the host with its next due time, answer the
- * waiters, start more work. */
-void job_end(struct job *j, int64_t next_due, int64_t failures)
+/* A job's end on its way to the database (job_end_with). */
+struct endw {
+	struct verifier *v;
+	struct job *j;
+	int64_t host_id;
+	char *conn_msg, *reasons, *software;
+	struct job_outcome o;
+	bool again;  /* a waiter asked after the job started: due now */
+	double secs; /* the attestation's time, start to verdict */
+	int64_t started_ms;
+	/* written by the work */
+	int vrc, rrc; /* verdict, release: 0 or ATTEST_E_* */
+	struct store_transition tr;
+	char vmsg[200], rmsg[200];
+};
+
+static double elapsed_s(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void endw_free(struct endw *e)
+{
+	free(e->conn_msg);
+	free(e->reasons);
+	free(e->software);
+	free(e);
+}
+
+/* On the writer thread: the connection, the verdict, the release. A verdict
+ * the database did not take is no verdict: the host is tried again soon. */
+static int endw_work(struct store *s, void *arg)
+{
+	struct endw *e = arg;
+	const struct verifier_config *cfg = &e->v->cfg;
+	int64_t now = verifier_now();
+	if (e->o.set_conn)
+		(void)store_host_set_connection(s, e->host_id, e->o.conn, "verifier", e->conn_msg,
+		                                now, NULL);
+	int64_t next = now + e->o.next_in, failures = e->o.failures;
+	if (e->o.verdict) {
+		struct store_verdict vd = {
+		    .host_id = e->host_id,
+		    .trust = e->o.trust,
+		    .reasons_json = e->reasons,
+		    .attested = e->o.attested,
+		    .duration_ms = (int64_t)(e->secs * 1000),
+		    .started_ms = e->started_ms,
+		    .evidence_expires =
+		        e->o.trust == STORE_TRUST_GREEN ? now + cfg->evidence_validity_s : 0,
+		    .software_json = e->software,
+		};
+		e->vrc = store_host_set_trust(s, &vd, cfg->instance, "verifier", now, &e->tr);
+		if (e->vrc < 0) {
+			snprintf(e->vmsg, sizeof e->vmsg, "%s", store_errmsg(s));
+			next = now + STORE_RETRY_S;
+			failures = -1;
+		}
+	}
+	e->rrc =
+	    store_lease_release(s, e->host_id, cfg->instance, e->again ? now : next, failures, now);
+	if (e->rrc < 0)
+		snprintf(e->rmsg, sizeof e->rmsg, "%s", store_errmsg(s));
+	return 0;
+}
+
+/* Wake the waiters, answer the learn requests the job did not serve, free
+ * the job, start more work. */
+static void job_finish(struct job *j)
 {
 	struct verifier *v = j->v;
-	int64_t now = verifier_now();
-	bool again = false;
-	for (struct waiter *w = v->waiters; w; w = w->next)
-		if (w->host_id == j->host_id && w->after_seq >= j->seq)
-			again = true; /* asked after this job started: attest again now */
-	/* If the database cannot take the release (it is down), the lease runs
-	 * out by itself: the host is attested again within --lease-seconds. */
-	if (store_lease_release(v->store, j->host_id, v->cfg.instance, again ? now : next_due,
-	                        failures, now) < 0 &&
-	    !j->lost)
-		log_warning("%s: lease not released (%s); the host waits for it to expire (%lld s)",
-		            j->name, store_errmsg(v->store), (long long)v->cfg.lease_s);
+	bool late = false;
 	struct waiter *w = v->waiters;
 	while (w) {
 		struct waiter *nx = w->next;
-		if (w->host_id == j->host_id && j->seq > w->after_seq) {
+		if (w->host_id == j->host_id && j->seq > w->after_seq)
 			waiter_end(v, w, j->host_id, SCHEDULER_WAIT_DONE);
-		}
+		else if (w->host_id == j->host_id)
+			late = true; /* asked while the end was being written */
 		w = nx;
 	}
 	for (struct learn **lp = &v->learns; *lp;) {
@@ -89,6 +148,7 @@ void job_end(struct job *j, int64_t next_due, int64_t failures)
 		} else
 			lp = &l->next;
 	}
+	int64_t host_id = j->host_id;
 	for (struct job **p = &v->jobs; *p; p = &(*p)->next)
 		if (*p == j) {
 			*p = j->next;
@@ -100,37 +160,183 @@ void job_end(struct job *j, int64_t next_due, int64_t failures)
 	 * be first at every second and take the due hosts from the others. */
 	bool was_full = v->in_flight >= v->cfg.concurrency;
 	v->in_flight--;
-	job_free(j);
-	if (was_full || again)
+	j->finished = true;
+	if (j->refs == 0)
+		job_free(j); /* else the last completion that uses it frees it */
+	if (late) {
+		/* The release may have set a later due time than the waiter's. */
+		int64_t now = verifier_now();
+		(void)store_host_set_next_due(v->store, host_id, now, now);
+	}
+	if (was_full || late)
 		scheduler_kick(v);
 }
 
-/* Keep the lease on the job's host: renew it once less than half of it is
- * left. False once it is lost (expired, or another instance holds the
- * host): the job must then write nothing, since the host may be another
- * instance's now (the store refuses a stale owner's verdict as well). */
+/* On the loop, once the end's group committed (or failed). */
+static void endw_done(void *arg, int rc, const char *msg)
+{
+	struct endw *e = arg;
+	struct verifier *v = e->v;
+	struct job *j = e->j;
+	if (rc < 0) {
+		if (e->o.verdict)
+			log_error("%s: verdict not stored: %s", j->name, msg);
+		if (!j->lost)
+			log_warning("%s: lease not released (%s); the host waits for it to expire "
+			            "(%lld s)",
+			            j->name, msg, (long long)v->cfg.lease_s);
+	} else {
+		if (e->o.verdict && e->vrc < 0)
+			log_error("%s: verdict not stored: %s", j->name, e->vmsg);
+		else if (e->o.verdict && e->tr.changed)
+			log_info("%s: %s -> %s", j->name, store_trust_name(e->tr.previous),
+			         store_trust_name(e->o.trust));
+		if (e->rrc < 0 && !j->lost)
+			log_warning("%s: lease not released (%s); the host waits for it to expire "
+			            "(%lld s)",
+			            j->name, e->rmsg, (long long)v->cfg.lease_s);
+	}
+	if (e->o.verdict)
+		metrics_verdict(v, e->o.trust, e->secs);
+	endw_free(e);
+	job_finish(j);
+}
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+	if (s == NULL)
+		return NULL;
+	char *d = strdup(s);
+	if (d == NULL)
+		*oom = true;
+	return d;
+}
+
+void job_end_with(struct job *j, const struct job_outcome *o)
+{
+	struct verifier *v = j->v;
+	if (j->ending) {
+		if (!j->finished)
+			log_error("%s: job ended twice (ignored)", j->name);
+		return;
+	}
+	j->ending = true;
+	struct endw *e = calloc(1, sizeof *e);
+	bool oom = e == NULL;
+	if (e != NULL) {
+		e->v = v;
+		e->j = j;
+		e->host_id = j->host_id;
+		e->o = *o;
+		e->conn_msg = dup_or_null(o->conn_msg, &oom);
+		e->reasons = dup_or_null(o->reasons_json, &oom);
+		e->software = dup_or_null(o->software_json, &oom);
+		e->secs = elapsed_s(&j->t0);
+		e->started_ms = j->started_ms;
+		for (struct waiter *w = v->waiters; w; w = w->next)
+			if (w->host_id == j->host_id && w->after_seq >= j->seq)
+				e->again =
+				    true; /* asked after this job started: attest again now */
+	}
+	if (oom) {
+		/* Nothing written; the lease runs out by itself. */
+		log_error("%s: out of memory ending the job; the host waits for its lease to "
+		          "expire",
+		          j->name);
+		if (e != NULL)
+			endw_free(e);
+		job_finish(j);
+		return;
+	}
+	verifier_store_later(v, endw_work, endw_done, e);
+}
+
+void job_end(struct job *j, int64_t next_due, int64_t failures)
+{
+	int64_t in = next_due - verifier_now();
+	struct job_outcome o = {.next_in = in > 0 ? in : 0, .failures = failures};
+	job_end_with(j, &o);
+}
+
+/* A lease renewal on its way to the database. */
+struct renew {
+	struct job *j;      /* used on the loop only */
+	struct verifier *v; /* its configuration is read on the writer */
+	int64_t host_id;
+	int64_t at; /* when the writer renewed it */
+	int rc;
+	char msg[200];
+};
+
+static int renew_work(struct store *s, void *arg)
+{
+	struct renew *r = arg;
+	const struct verifier_config *cfg = &r->v->cfg;
+	r->at = verifier_now();
+	r->rc = store_lease_renew(s, r->host_id, cfg->instance, r->at, cfg->lease_s);
+	if (r->rc < 0)
+		snprintf(r->msg, sizeof r->msg, "%s", store_errmsg(s));
+	return 0;
+}
+
+/* The job outlives this: its end is queued after the renewal, and
+ * completions run in order. */
+static void renew_done(void *arg, int rc, const char *msg)
+{
+	struct renew *r = arg;
+	struct job *j = r->j;
+	j->renewing = false;
+	if (j->finished) {
+		free(r);
+		job_unref(j);
+		return;
+	}
+	if (rc == 0 && r->rc == 0) {
+		j->lease_until = r->at + j->v->cfg.lease_s;
+	} else if (rc == 0 && r->rc == ATTEST_E_STATE && !j->lost) {
+		j->lost = true;
+		log_warning("%s: lease lost (expired): abandoning this attestation, another "
+		            "instance may have the host",
+		            j->name);
+	} else if (!j->lost) {
+		/* A database error leaves the lease as it was: keep working while it
+		 * lasts (job_hold); past it, another instance may have the host. */
+		log_warning("%s: lease not renewed: %s", j->name, rc < 0 ? msg : r->msg);
+	}
+	free(r);
+	job_unref(j);
+}
+
+/* Keep the lease on the job's host: renew it (on the writer thread) once
+ * less than half of it is left. False once it is lost (expired here, or the
+ * database says another instance holds the host): the job must then write
+ * nothing, since the host may be another instance's now (the store refuses
+ * a stale owner's verdict as well). Never waits for the database. */
 bool job_hold(struct job *j)
 {
 	struct verifier *v = j->v;
 	if (j->lost)
 		return false;
 	int64_t now = verifier_now(), lease = v->cfg.lease_s;
-	if (now + lease / 2 < j->lease_until)
-		return true;
-	int rc = store_lease_renew(v->store, j->host_id, v->cfg.instance, now, lease);
-	if (rc == 0) {
-		j->lease_until = now + lease;
-		return true;
+	if (now >= j->lease_until) {
+		j->lost = true;
+		log_warning("%s: lease lost (expired before it could be renewed): abandoning this "
+		            "attestation, another instance may have the host",
+		            j->name);
+		return false;
 	}
-	/* A database error leaves the lease as it was: keep working while it
-	 * lasts; past it, another instance may have the host. */
-	if (rc != ATTEST_E_STATE && now < j->lease_until)
+	if (now + lease / 2 < j->lease_until || j->renewing || j->ending)
 		return true;
-	j->lost = true;
-	log_warning("%s: lease lost (%s): abandoning this attestation, another instance may "
-	            "have the host",
-	            j->name, rc == ATTEST_E_STATE ? "expired" : store_errmsg(v->store));
-	return false;
+	struct renew *r = calloc(1, sizeof *r);
+	if (r == NULL)
+		return true; /* tried again at the next answer or round */
+	r->j = j;
+	r->v = v;
+	r->host_id = j->host_id;
+	j->renewing = true;
+	job_ref(j);
+	verifier_store_later(v, renew_work, renew_done, r);
+	return true;
 }
 
 void scheduler_learn(struct verifier *v, int64_t host_id, const char *name, const char *actor,
@@ -153,39 +359,97 @@ void scheduler_learn(struct verifier *v, int64_t host_id, const char *name, cons
 	scheduler_kick(v);
 }
 
+/* A lease claim on its way to the database. */
+struct claim {
+	struct verifier *v;
+	size_t room;
+	int64_t at; /* when the writer claimed: the leases run from then */
+	struct store_host_list *hl;
+};
+
+static int claim_work(struct store *s, void *arg)
+{
+	struct claim *c = arg;
+	const struct verifier_config *cfg = &c->v->cfg;
+	c->at = verifier_now();
+	return store_claim_due_hosts(s, cfg->instance, c->at, cfg->lease_s, c->room, &c->hl);
+}
+
+/* The claim committed (or not): start a job for each host leased. */
+static void claim_done(void *arg, int rc, const char *msg)
+{
+	struct claim *c = arg;
+	struct verifier *v = c->v;
+	v->claiming = false;
+	if (rc < 0)
+		log_error("claiming hosts: %s", msg);
+	for (size_t i = 0; rc == 0 && !v->stopping && c->hl && i < c->hl->n; i++) {
+		if (scheduler_busy(v, c->hl->v[i].id))
+			continue;
+		job_start(v, &c->hl->v[i], c->at);
+	}
+	store_host_list_free(c->hl);
+	free(c);
+}
+
+/* Evidence expiry and the purge of old nonces, on the writer thread. */
+struct chores {
+	struct verifier *v;
+	int64_t expired;
+};
+
+static int chores_work(struct store *s, void *arg)
+{
+	struct chores *c = arg;
+	int64_t now = verifier_now();
+	int rc = store_expire_evidence(s, now, &c->expired);
+	(void)store_nonce_purge(s, now - 3600, NULL);
+	return rc;
+}
+
+static void chores_done(void *arg, int rc, const char *msg)
+{
+	struct chores *c = arg;
+	c->v->housekeeping = false;
+	if (rc < 0)
+		log_error("expiring evidence: %s", msg);
+	else if (c->expired > 0)
+		log_info("evidence expired for %lld host(s)", (long long)c->expired);
+	free(c);
+}
+
 static void schedule_round(struct verifier *v)
 {
+	if (v->stopping)
+		return;
 	int64_t now = verifier_now();
 	/* Renew the leases of long jobs before they run out. */
 	for (struct job *j = v->jobs; j; j = j->next)
 		(void)job_hold(j);
-	if (now - v->last_expire >= EXPIRE_EVERY_S) {
-		v->last_expire = now;
-		int64_t n = 0;
-		(void)store_expire_evidence(v->store, now, &n);
-		if (n > 0)
-			log_info("evidence expired for %lld host(s)", (long long)n);
-		(void)store_nonce_purge(v->store, now - 3600, NULL);
+	if (now - v->last_expire >= EXPIRE_EVERY_S && !v->housekeeping) {
+		struct chores *c = calloc(1, sizeof *c);
+		if (c != NULL) {
+			v->last_expire = now;
+			v->housekeeping = true;
+			c->v = v;
+			verifier_store_later(v, chores_work, chores_done, c);
+		}
 	}
-	if (v->in_flight >= v->cfg.concurrency)
+	if (v->in_flight >= v->cfg.concurrency || v->claiming)
 		return;
 	size_t room = v->cfg.concurrency - v->in_flight;
 	if (room > STORE_CLAIM_MAX)
 		room = STORE_CLAIM_MAX;
 	/* A lease lasts --lease-seconds; jobs that run longer (enrollment, a
-	 * re-enrollment after a restart, slow agents) renew it (job_hold). */
-	int64_t lease = v->cfg.lease_s;
-	struct store_host_list *hl = NULL;
-	if (store_claim_due_hosts(v->store, v->cfg.instance, now, lease, room, &hl) < 0) {
-		log_error("claiming hosts: %s", store_errmsg(v->store));
+	 * re-enrollment after a restart, slow agents) renew it (job_hold). Only
+	 * this claim starts jobs, so the room only grows until it is back. */
+	struct claim *c = calloc(1, sizeof *c);
+	if (c == NULL)
 		return;
-	}
-	for (size_t i = 0; i < hl->n; i++) {
-		if (scheduler_busy(v, hl->v[i].id))
-			continue;
-		job_start(v, &hl->v[i], now);
-	}
-	store_host_list_free(hl);
+	c->v = v;
+	c->room = room;
+	v->claiming = true;
+	verifier_store_later(v, claim_work, claim_done, c);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "err.h"
 #include "verifier.h"
 
 int64_t verifier_now(void)
@@ -36,4 +37,12 @@ json_t *verifier_json_stored(const char *text)
 		return json_null();
 	json_t *j = json_loads(text, JSON_DECODE_ANY, NULL);
 	return j ? j : json_null();
+}
+
+void verifier_store_later(struct verifier *v, store_work_fn *work, store_done_fn *done, void *arg)
+{
+	int rc = v->writer ? store_writer_submit(v->writer, work, done, arg) : ATTEST_E_STATE;
+	if (rc < 0 && done)
+		done(arg, rc,
+		     rc == ATTEST_E_NOMEM ? "out of memory" : "the storage writer is stopped");
 }

@@ -161,18 +161,47 @@ const char *store_backend_name(const struct store *s)
 	return s->drv->name;
 }
 
+/* Inside a group commit on a driver whose errors abort the transaction, a
+ * statement outside any store transaction gets a savepoint of its own, so
+ * that its failure (a unique key, a lost lease) leaves the group usable. */
+static bool lone_in_batch(const struct store *s)
+{
+	return s->batch && s->depth == 0 && s->drv->error_aborts_tx;
+}
+
+static int run_stmt(struct store *s, const char *sql, const struct store_value *p, size_t n,
+                    size_t max, struct store_rows **ret, int64_t *ret_changes)
+{
+	s->msg_own = false;
+	if (!lone_in_batch(s))
+		return s->drv->query(s->conn, sql, p, n, max, ret, ret_changes);
+	int rc = s->drv->script(s->conn, "SAVEPOINT st");
+	if (rc)
+		return rc;
+	rc = s->drv->query(s->conn, sql, p, n, max, ret, ret_changes);
+	if (rc == 0) {
+		rc = s->drv->script(s->conn, "RELEASE SAVEPOINT st");
+		if (rc && ret) {
+			store_rows_free(*ret);
+			*ret = NULL;
+		}
+		return rc;
+	}
+	if (s->drv->in_tx(s->conn))
+		(void)s->drv->script(s->conn, "ROLLBACK TO SAVEPOINT st; RELEASE SAVEPOINT st");
+	return rc;
+}
+
 int store_exec(struct store *s, const char *sql, const struct store_value *p, size_t n,
                int64_t *ret_changes)
 {
-	s->msg_own = false;
-	return s->drv->query(s->conn, sql, p, n, 0, NULL, ret_changes);
+	return run_stmt(s, sql, p, n, 0, NULL, ret_changes);
 }
 
 int store_query(struct store *s, const char *sql, const struct store_value *p, size_t n, size_t max,
                 struct store_rows **ret)
 {
-	s->msg_own = false;
-	return s->drv->query(s->conn, sql, p, n, max, ret, NULL);
+	return run_stmt(s, sql, p, n, max, ret, NULL);
 }
 
 int store_query_int(struct store *s, const char *sql, const struct store_value *p, size_t n,
@@ -242,11 +271,26 @@ void store_items_free(void *v, size_t n, size_t size, void (*clear)(void *item))
 int store_tx_begin(struct store *s, bool write)
 {
 	s->msg_own = false;
+	if (s->batch) {
+		int rc = s->drv->script(s->conn, "SAVEPOINT tx");
+		if (rc == 0)
+			s->depth++;
+		return rc;
+	}
 	return s->drv->begin(s->conn, write);
 }
 
 int store_tx_commit(struct store *s)
 {
+	if (s->batch) {
+		int rc = s->drv->script(s->conn, "RELEASE SAVEPOINT tx");
+		if (rc) {
+			store_tx_rollback(s);
+			return rc;
+		}
+		s->depth--;
+		return 0;
+	}
 	int rc = s->drv->commit(s->conn);
 	if (rc)
 		s->drv->rollback(s->conn);
@@ -255,7 +299,89 @@ int store_tx_commit(struct store *s)
 
 void store_tx_rollback(struct store *s)
 {
+	if (s->batch) {
+		if (s->depth > 0)
+			s->depth--;
+		/* Keep the function's error message, not the rollback's. */
+		if (s->drv->in_tx(s->conn))
+			(void)s->drv->script(s->conn,
+			                     "ROLLBACK TO SAVEPOINT tx; RELEASE SAVEPOINT tx");
+		return;
+	}
 	s->drv->rollback(s->conn);
+}
+
+int store_batch_begin(struct store *s)
+{
+	s->msg_own = false;
+	int rc = s->drv->begin(s->conn, true);
+	if (rc == 0) {
+		s->batch = true;
+		s->depth = 0;
+	}
+	return rc;
+}
+
+int store_batch_commit(struct store *s)
+{
+	s->batch = false;
+	int rc = s->drv->commit(s->conn);
+	if (rc)
+		s->drv->rollback(s->conn);
+	return rc;
+}
+
+void store_batch_rollback(struct store *s)
+{
+	s->batch = false;
+	s->drv->rollback(s->conn);
+}
+
+bool store_batch_alive(struct store *s)
+{
+	return s->batch && s->drv->in_tx(s->conn);
+}
+
+int store_batch_mark(struct store *s)
+{
+	s->msg_own = false;
+	return s->drv->script(s->conn, "SAVEPOINT op");
+}
+
+int store_batch_keep(struct store *s)
+{
+	return s->drv->script(s->conn, "RELEASE SAVEPOINT op");
+}
+
+void store_batch_undo(struct store *s)
+{
+	if (s->drv->in_tx(s->conn))
+		(void)s->drv->script(s->conn, "ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op");
+}
+
+int store_write_begin(struct store *s)
+{
+	return store_batch_begin(s);
+}
+
+int store_write_commit(struct store *s)
+{
+	return store_batch_commit(s);
+}
+
+void store_write_rollback(struct store *s)
+{
+	store_batch_rollback(s);
+}
+
+int store_set_lock_wait(struct store *s, unsigned ms)
+{
+	return s->drv->set_lock_wait(s->conn, ms);
+}
+
+bool store_busy(const struct store *s)
+{
+	return s != NULL && !s->msg_own && s->drv->busy(s->conn);
 }
 
 const char *store_sql_join(char *buf, size_t size, const char *a, const char *b, const char *c)

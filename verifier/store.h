@@ -86,6 +86,29 @@ const char *store_backend_name(const struct store *s);
 /* The database's message for the last failed call on s (never NULL). */
 const char *store_errmsg(const struct store *s);
 
+/* How long a call on s waits for another connection's lock before it fails
+ * with ATTEST_E_IO and store_busy() true (SQLite: busy_timeout, 10 s when
+ * opened; PostgreSQL: the session's lock_timeout, the server's default when
+ * opened). The verifier's event loop keeps its connection short (never
+ * stalled by a lock) and leaves long waits to the writer thread
+ * (store_writer.h). */
+int store_set_lock_wait(struct store *s, unsigned ms);
+
+/* Whether the last failed call on s failed because the database was locked
+ * by another connection for longer than the lock wait (retrying later can
+ * succeed; nothing of the call was written). */
+bool store_busy(const struct store *s);
+
+/* Several store calls as one write transaction: between store_write_begin
+ * and store_write_commit, each call's own transaction becomes a savepoint
+ * (it keeps its all-or-nothing guarantee), and the whole is committed at
+ * once or not at all. On a failure, call store_write_rollback: nothing of
+ * the calls is written. (SQLite takes the write lock at the begin, waiting
+ * at most the lock wait.) */
+int store_write_begin(struct store *s);
+int store_write_commit(struct store *s);
+void store_write_rollback(struct store *s);
+
 /* Schema version in the database (the newest applied migration). */
 int store_schema_version(struct store *s, int *ret);
 

@@ -60,6 +60,10 @@ struct store_driver {
 	 * instances starting together migrate one after the other ("" if the
 	 * write transaction already guarantees it). */
 	const char *migration_lock;
+	/* A failed statement aborts the whole open transaction (PostgreSQL),
+	 * rather than only itself (SQLite): inside a group commit the store puts
+	 * a lone statement under a savepoint of its own. */
+	bool error_aborts_tx;
 
 	/* Connect to target (the URL without "sqlite:" for SQLite, the whole URL
 	 * for PostgreSQL). On failure *ret_err may be set to a malloc'd message. */
@@ -83,6 +87,16 @@ struct store_driver {
 	             size_t max_rows, struct store_rows **ret_rows, int64_t *ret_changes);
 	/* Last error text of the connection (never NULL). */
 	const char *(*errmsg)(void *conn);
+	/* Whether the last failure was a lock wait that ran out (SQLite busy or
+	 * locked; PostgreSQL lock_not_available or a cancelled statement). */
+	bool (*busy)(void *conn);
+	/* How long a statement of this connection waits for another
+	 * connection's lock before failing (busy); set at open, kept across
+	 * reconnections. */
+	int (*set_lock_wait)(void *conn, unsigned ms);
+	/* Whether a transaction is open on the connection (a failure may have
+	 * rolled it back behind the caller's back). */
+	bool (*in_tx)(void *conn);
 };
 
 extern const struct store_driver store_sqlite_driver;

@@ -11,8 +11,10 @@
 struct store {
 	const struct store_driver *drv;
 	void *conn;
-	char msg[256]; /* store-level message (input checks), else the driver's */
-	bool msg_own;  /* msg holds the last error (not the driver) */
+	char msg[256];  /* store-level message (input checks), else the driver's */
+	bool msg_own;   /* msg holds the last error (not the driver) */
+	bool batch;     /* inside a group commit (store_writer.c): transactions nest */
+	unsigned depth; /* open store_tx_begin savepoints inside the group */
 };
 
 /* Parameter constructors. V_TIME/V_COUNT map the API's "not set" (0 / -1)
@@ -61,6 +63,21 @@ void store_items_free(void *v, size_t n, size_t size, void (*clear)(void *item))
 int store_tx_begin(struct store *s, bool write);
 int store_tx_commit(struct store *s);
 void store_tx_rollback(struct store *s);
+
+/* Group commits (store_writer.c): one write transaction holding many
+ * callers' work. While it is open, store_tx_begin/commit/rollback become a
+ * savepoint, its release and a rollback to it, so each store function keeps
+ * its all-or-nothing guarantee inside the group. store_batch_mark/undo/keep
+ * put one caller's whole work under a savepoint of its own ("op"). */
+int store_batch_begin(struct store *s);
+int store_batch_commit(struct store *s);
+void store_batch_rollback(struct store *s);
+/* Whether the group's transaction is still open (a failure such as a full
+ * disk can roll it back whole). */
+bool store_batch_alive(struct store *s);
+int store_batch_mark(struct store *s);
+int store_batch_keep(struct store *s);
+void store_batch_undo(struct store *s);
 
 /* Cell access; row r, column c. NULL reads as 0 / NULL. */
 int64_t store_cell_int(const struct store_rows *rows, size_t r, size_t c);

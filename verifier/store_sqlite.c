@@ -43,6 +43,7 @@ struct sqlite_conn {
 	} cache[STORE_SQLITE_CACHE];
 	size_t next_evict;
 	char msg[256];
+	bool busy; /* the last failure was a lock wait that ran out */
 };
 
 static void set_msg(struct sqlite_conn *c, const char *what)
@@ -55,6 +56,8 @@ static void set_msg(struct sqlite_conn *c, const char *what)
 static int map_error(struct sqlite_conn *c, const char *what)
 {
 	set_msg(c, what);
+	int prim = sqlite3_extended_errcode(c->db) & 0xff;
+	c->busy = prim == SQLITE_BUSY || prim == SQLITE_LOCKED;
 	switch (sqlite3_extended_errcode(c->db)) {
 	case SQLITE_CONSTRAINT_UNIQUE:
 	case SQLITE_CONSTRAINT_PRIMARYKEY: return ATTEST_E_EXISTS;
@@ -394,6 +397,24 @@ static const char *sqlite_errmsg(void *conn)
 	return c->msg;
 }
 
+static bool sqlite_busy(void *conn)
+{
+	struct sqlite_conn *c = conn;
+	return c->busy;
+}
+
+static int sqlite_set_lock_wait(void *conn, unsigned ms)
+{
+	struct sqlite_conn *c = conn;
+	return sqlite3_busy_timeout(c->db, (int)ms) == SQLITE_OK ? 0 : ATTEST_E_IO;
+}
+
+static bool sqlite_in_tx(void *conn)
+{
+	struct sqlite_conn *c = conn;
+	return !sqlite3_get_autocommit(c->db);
+}
+
 const struct store_driver store_sqlite_driver = {
     .name = "sqlite",
     .id_type = "INTEGER PRIMARY KEY AUTOINCREMENT",
@@ -409,4 +430,7 @@ const struct store_driver store_sqlite_driver = {
     .script = sqlite_script,
     .query = sqlite_query,
     .errmsg = sqlite_errmsg,
+    .busy = sqlite_busy,
+    .set_lock_wait = sqlite_set_lock_wait,
+    .in_tx = sqlite_in_tx,
 };

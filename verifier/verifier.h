@@ -6,7 +6,9 @@
  *
  * Everything that must survive a restart lives in the store; what is here is
  * process-local (connections, timers, counters, jobs in flight). One thread
- * runs the libevent loop; nothing blocks except short store transactions. */
+ * runs the libevent loop; the jobs' writes go to the storage writer thread
+ * (store_writer.h), and the loop's own store calls (reads, operator writes)
+ * wait at most --db-lock-wait-ms for a lock. */
 #ifndef ATTEST_VERIFIER_H
 #define ATTEST_VERIFIER_H
 
@@ -20,12 +22,15 @@
 
 #include "https.h"
 #include "store.h"
+#include "store_writer.h"
 #include "tlsid.h"
 
 #define VERIFIER_DEFAULT_INTERVAL    60
 #define VERIFIER_DEFAULT_CONCURRENCY 64
 #define VERIFIER_DEFAULT_TIMEOUT_MS  10000
-#define VERIFIER_DEFAULT_LEASE_S     30 /* a dead instance's hosts move within two of these */
+#define VERIFIER_DEFAULT_LEASE_S     30    /* a dead instance's hosts move within two of these */
+#define VERIFIER_DEFAULT_DB_LOCK_MS  250   /* --db-lock-wait-ms: the loop's connection */
+#define VERIFIER_WRITER_LOCK_MS      10000 /* the writer thread's connection */
 #define VERIFIER_MIN_LEASE_S         2
 #define VERIFIER_MAX_CONCURRENCY     10000
 #define VERIFIER_API_BODY_MAX        (64u * 1024u)   /* most request bodies */
@@ -55,7 +60,8 @@ struct verifier_config {
 	unsigned concurrency;
 	unsigned timeout_ms;
 	int64_t evidence_validity_s;
-	int64_t lease_s; /* --lease-seconds: how long a claimed host stays ours unrenewed */
+	int64_t lease_s;     /* --lease-seconds: how long a claimed host stays ours unrenewed */
+	unsigned db_lock_ms; /* --db-lock-wait-ms: the loop's connection's longest lock wait */
 };
 
 struct verifier_metrics {
@@ -92,6 +98,11 @@ struct verifier {
 	struct castore *castore;       /* the certified TPM list, cached (castore.c) */
 	struct appraise_cache *acache; /* parsed policies, event-log memos (appraise_cache.c) */
 	int64_t last_expire;
+	struct store_writer *writer; /* writes off the loop, group commits (store_writer.h) */
+	struct event *writer_ev;     /* its completions are waiting */
+	bool claiming;               /* a lease claim is with the writer */
+	bool housekeeping;           /* an evidence expiry / nonce purge is with the writer */
+	bool stopping;               /* shutting down: claim nothing more */
 };
 
 /* --- service.c --- */
@@ -106,6 +117,11 @@ void verifier_vevent(struct verifier *v, int64_t host_id, const char *kind, cons
                      const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 /* Parse stored JSON text (NULL or unparsable -> json null). */
 json_t *verifier_json_stored(const char *text);
+/* Hand a write to the storage writer thread (store_writer.h): work runs
+ * there in a group commit, done runs on the loop once it committed or
+ * failed. If it cannot be queued, done runs at once with the error: make
+ * the call the last use of arg. */
+void verifier_store_later(struct verifier *v, store_work_fn *work, store_done_fn *done, void *arg);
 
 /* --- castore.c: the certified TPM list --- */
 

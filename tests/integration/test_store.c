@@ -19,8 +19,10 @@
 #include "err.h"
 #include "store.h"
 #include "store_copy.h"
+#include "store_writer.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -1033,6 +1035,227 @@ static void test_kill9_loses_nothing_committed(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* The storage writer thread: group commits (store_writer.h) */
+
+struct tw {
+	struct store *reader; /* the caller's own connection */
+	int64_t host, other;
+	int kind, rc, order;
+	bool committed_first; /* the work's write was visible when done ran */
+};
+
+static int tw_order;
+
+enum { TW_SLEEP, TW_RED, TW_UNDONE, TW_NONCES, TW_RED2 };
+
+static int tw_work(struct store *s, void *arg)
+{
+	struct tw *t = arg;
+	struct store_verdict v = {.host_id = t->host, .attested = true};
+	uint8_t used[32] = {1}, fresh[32] = {2};
+	switch (t->kind) {
+	case TW_SLEEP: usleep(200 * 1000); return 0; /* the others queue meanwhile */
+	case TW_RED:
+	case TW_RED2:
+		v.trust = STORE_TRUST_RED;
+		return store_host_set_trust(s, &v, NULL, NULL, T0, NULL);
+	case TW_UNDONE:
+		/* Written, then the work fails: rolled back alone. */
+		v.trust = STORE_TRUST_GREEN;
+		if (store_host_set_trust(s, &v, NULL, NULL, T0, NULL) != 0)
+			return ATTEST_E_IO;
+		return ATTEST_E_STATE;
+	default:
+		/* A failed statement (unique key) leaves the group usable, even
+		 * where an error aborts the transaction (PostgreSQL). */
+		if (store_nonce_add(s, t->host, used, sizeof used, T0, T0 + 30) != ATTEST_E_EXISTS)
+			return ATTEST_E_IO;
+		return store_nonce_add(s, t->host, fresh, sizeof fresh, T0, T0 + 30);
+	}
+}
+
+static void tw_done(void *arg, int rc, const char *msg)
+{
+	struct tw *t = arg;
+	t->rc = rc;
+	t->order = tw_order++;
+	struct store_host *h = NULL;
+	if (t->kind == TW_RED && store_host_get(t->reader, t->host, &h) == 0)
+		t->committed_first = h->trust == STORE_TRUST_RED;
+	store_host_free(h);
+}
+
+static void deliver_until(struct store_writer *w, const int *count, int n)
+{
+	struct pollfd p = {.fd = store_writer_fd(w), .events = POLLIN};
+	for (int i = 0; *count < n && i < 200; i++) {
+		(void)poll(&p, 1, 100);
+		(void)store_writer_deliver(w);
+	}
+	assert_int_equal(*count, n);
+}
+
+static void test_writer_groups(void **state)
+{
+	struct ctx *c = *state;
+	struct store *s = open_ok(c);
+	int64_t h1 = add_host(s, "g1", T0), h2 = add_host(s, "g2", T0);
+	uint8_t used[32] = {1};
+	assert_int_equal(store_nonce_add(s, h1, used, sizeof used, T0, T0 + 30), 0);
+	struct store_writer *w = NULL;
+	char *err = NULL;
+	assert_int_equal(store_writer_open(c->url, 0, &w, &err), 0);
+	struct tw t[5] = {
+	    {.reader = s, .host = h1, .kind = TW_SLEEP},
+	    {.reader = s, .host = h1, .kind = TW_RED},
+	    {.reader = s, .host = h2, .kind = TW_UNDONE},
+	    {.reader = s, .host = h1, .kind = TW_NONCES},
+	    {.reader = s, .host = h2, .kind = TW_RED2},
+	};
+	tw_order = 0;
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(store_writer_submit(w, tw_work, tw_done, &t[i]), 0);
+	deliver_until(w, &tw_order, 5);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(t[i].order, i); /* completions in submission order */
+	assert_int_equal(t[0].rc, 0);
+	assert_int_equal(t[1].rc, 0);
+	assert_true(t[1].committed_first); /* done runs after the commit */
+	assert_int_equal(t[2].rc, ATTEST_E_STATE);
+	assert_int_equal(t[3].rc, 0);
+	assert_int_equal(t[4].rc, 0);
+	struct store_writer_stats st;
+	store_writer_stats(w, &st);
+	assert_int_equal(st.works, 5);
+	assert_int_equal(st.failed, 1);
+	assert_true(st.largest >= 4); /* queued while the first slept: one group */
+	/* h2: the failed work's green left nothing (one result: the red). */
+	struct store_host *h = NULL;
+	assert_int_equal(store_host_get(s, h2, &h), 0);
+	assert_int_equal(h->trust, STORE_TRUST_RED);
+	store_host_free(h);
+	char q[160];
+	snprintf(q, sizeof q, "SELECT COUNT(*) FROM results WHERE host_id = %lld", (long long)h2);
+	assert_int_equal(sql_int(c, q), 1);
+	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM alarms"), 2);
+	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM nonces"), 2);
+	/* Closed: further work is refused. */
+	store_writer_close(w);
+	store_close(s);
+}
+
+static int kw_count;
+
+struct kw {
+	int64_t i;
+	int fd;
+};
+
+static int kw_work(struct store *s, void *arg)
+{
+	struct kw *k = arg;
+	char name[32];
+	snprintf(name, sizeof(name), "w-%06lld", (long long)k->i);
+	struct store_host_new h = {.name = name, .address = "a:1", .interval_s = 1};
+	int64_t id;
+	int rc = store_host_add(s, &h, T0, &id);
+	if (rc == 0) {
+		struct store_verdict v = {
+		    .host_id = id, .trust = STORE_TRUST_RED, .attested = true};
+		rc = store_host_set_trust(s, &v, NULL, NULL, T0, NULL);
+	}
+	return rc;
+}
+
+static void kw_done(void *arg, int rc, const char *msg)
+{
+	struct kw *k = arg;
+	if (rc != 0)
+		_exit(5);
+	put64(k->fd, k->i); /* reported: its group committed */
+	kw_count++;
+	free(k);
+}
+
+/* A process writing through the writer, killed with SIGKILL: every work
+ * whose completion ran (reported) is in the database, whole. */
+static void test_writer_kill9(void **state)
+{
+	struct ctx *c = *state;
+	struct store *s = open_ok(c);
+	store_close(s);
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		struct store_writer *w = NULL;
+		if (store_writer_open(c->url, 0, &w, NULL) != 0)
+			_exit(2);
+		for (int64_t i = 0;; i += 16) {
+			for (int64_t k = i; k < i + 16; k++) {
+				struct kw *x = calloc(1, sizeof *x);
+				if (x == NULL)
+					_exit(3);
+				x->i = k;
+				x->fd = fds[1];
+				if (store_writer_submit(w, kw_work, kw_done, x) != 0)
+					_exit(4);
+			}
+			struct pollfd p = {.fd = store_writer_fd(w), .events = POLLIN};
+			while (kw_count < i + 16) {
+				(void)poll(&p, 1, 100);
+				(void)store_writer_deliver(w);
+			}
+		}
+	}
+	close(fds[1]);
+	int64_t last = -1, v, reported = 0;
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	do {
+		if (read(fds[0], &v, sizeof(v)) != (ssize_t)sizeof(v))
+			break;
+		last = v > last ? v : last;
+		reported++;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (reported < 400 && now.tv_sec - start.tv_sec < 5);
+	kill(pid, SIGKILL);
+	while (read(fds[0], &v, sizeof(v)) == (ssize_t)sizeof(v)) {
+		last = v > last ? v : last;
+		reported++;
+	}
+	close(fds[0]);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	assert_true(reported >= 16);
+	if (!c->pg) {
+		char ok[32];
+		sql_text(c, "PRAGMA integrity_check", ok, sizeof(ok));
+		assert_string_equal(ok, "ok");
+	}
+	s = open_ok(c);
+	/* Works are reported in order, a group at a time: 0..last all there,
+	 * each with its verdict (nothing half written: a host without its red
+	 * verdict would be unknown). */
+	assert_int_equal(reported, last + 1);
+	for (int64_t i = 0; i <= last; i++) {
+		char name[32];
+		struct store_host *h = NULL;
+		snprintf(name, sizeof(name), "w-%06lld", (long long)i);
+		assert_int_equal(store_host_get_by_name(s, name, &h), 0);
+		assert_int_equal(h->trust, STORE_TRUST_RED);
+		store_host_free(h);
+	}
+	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM hosts WHERE trust_state <> 'red'"), 0);
+	fprintf(stderr, "writer killed after %lld reported works: all present, none half written\n",
+	        (long long)reported);
+	store_close(s);
+}
+
+/* ------------------------------------------------------------------ */
 /* Several instances starting at once on an empty database */
 
 static void noop_worker(struct store *s, int idx, void *arg, int fd)
@@ -1355,6 +1578,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_policies_and_connection, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kill9_loses_nothing_committed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_writer_groups, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_writer_kill9, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_first_open, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_connection_loss, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_copy_sqlite, setup, teardown),

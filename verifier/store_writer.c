@@ -1,0 +1,274 @@
+/* The storage writer thread and its group commits (store_writer.h). */
+#include "store_writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "store_internal.h"
+
+struct op {
+	struct op *next;
+	store_work_fn *work;
+	store_done_fn *done;
+	void *arg;
+	int rc;
+	char msg[256];
+};
+
+struct opq {
+	struct op *head, *tail;
+	size_t n;
+};
+
+struct store_writer {
+	struct store *s;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct opq todo; /* submitted, not yet run */
+	struct opq done; /* run, completion not yet delivered */
+	bool closing;
+	int pipe_rd, pipe_wr; /* a byte in it: completions are waiting */
+	struct store_writer_stats st;
+};
+
+static void q_push(struct opq *q, struct op *o)
+{
+	o->next = NULL;
+	if (q->tail)
+		q->tail->next = o;
+	else
+		q->head = o;
+	q->tail = o;
+	q->n++;
+}
+
+/* Move the whole of q out. */
+static struct opq q_take(struct opq *q)
+{
+	struct opq all = *q;
+	q->head = q->tail = NULL;
+	q->n = 0;
+	return all;
+}
+
+static void op_fail(struct op *o, int rc, const char *msg)
+{
+	o->rc = rc;
+	snprintf(o->msg, sizeof o->msg, "%s", msg);
+}
+
+/* One group: BEGIN, each work under its savepoint, COMMIT. */
+static void run_group(struct store_writer *w, struct op *first, size_t n)
+{
+	struct store *s = w->s;
+	int rc = store_batch_begin(s);
+	if (rc) {
+		for (struct op *o = first; n-- > 0; o = o->next)
+			op_fail(o, rc, store_errmsg(s));
+		return;
+	}
+	char broken[256] = "";
+	size_t i = 0;
+	for (struct op *o = first; i < n; o = o->next, i++) {
+		if (broken[0] == '\0' && !store_batch_alive(s))
+			snprintf(broken, sizeof broken,
+			         "the group's transaction was rolled back by the database: %s",
+			         store_errmsg(s));
+		if (broken[0] == '\0' && store_batch_mark(s) < 0)
+			snprintf(broken, sizeof broken, "%s", store_errmsg(s));
+		if (broken[0] != '\0') {
+			op_fail(o, ATTEST_E_IO, broken);
+			continue;
+		}
+		o->rc = o->work(s, o->arg);
+		if (o->rc < 0) {
+			snprintf(o->msg, sizeof o->msg, "%s", store_errmsg(s));
+			store_batch_undo(s);
+		} else if (store_batch_keep(s) < 0) {
+			op_fail(o, ATTEST_E_IO, store_errmsg(s));
+			store_batch_undo(s);
+		}
+	}
+	if (broken[0] == '\0' && !store_batch_alive(s))
+		snprintf(broken, sizeof broken,
+		         "the group's transaction was rolled back by the database: %s",
+		         store_errmsg(s));
+	if (broken[0] != '\0') {
+		store_batch_rollback(s);
+		rc = ATTEST_E_IO;
+	} else if ((rc = store_batch_commit(s)) < 0)
+		snprintf(broken, sizeof broken, "commit: %s", store_errmsg(s));
+	if (rc == 0)
+		return;
+	/* Nothing of the group is in the database: every work failed. */
+	i = 0;
+	for (struct op *o = first; i < n; o = o->next, i++)
+		if (o->rc >= 0)
+			op_fail(o, rc, broken);
+}
+
+static void *writer_main(void *arg)
+{
+	struct store_writer *w = arg;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (w->todo.head == NULL && !w->closing)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->todo.head == NULL)
+			break;
+		/* Up to STORE_WRITER_BATCH_MAX from the front of the queue. */
+		struct op *first = w->todo.head, *last = first;
+		size_t n = 1;
+		while (n < STORE_WRITER_BATCH_MAX && last->next) {
+			last = last->next;
+			n++;
+		}
+		w->todo.head = last->next;
+		if (w->todo.head == NULL)
+			w->todo.tail = NULL;
+		w->todo.n -= n;
+		last->next = NULL;
+		pthread_mutex_unlock(&w->mu);
+
+		run_group(w, first, n);
+
+		pthread_mutex_lock(&w->mu);
+		w->st.works += n;
+		w->st.groups++;
+		if (n > w->st.largest)
+			w->st.largest = n;
+		bool was_empty = w->done.head == NULL;
+		for (struct op *o = first, *nx; o; o = nx) {
+			nx = o->next;
+			if (o->rc < 0)
+				w->st.failed++;
+			q_push(&w->done, o);
+		}
+		if (was_empty) {
+			ssize_t r;
+			do
+				r = write(w->pipe_wr, "x", 1);
+			while (r < 0 && errno == EINTR);
+			/* EAGAIN: the pipe is full of wake-ups already. */
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+int store_writer_open(const char *url, unsigned lock_ms, struct store_writer **ret, char **ret_err)
+{
+	struct store_writer *w = calloc(1, sizeof *w);
+	if (w == NULL)
+		return ATTEST_E_NOMEM;
+	w->pipe_rd = w->pipe_wr = -1;
+	int rc = store_open(url, &w->s, ret_err);
+	if (rc)
+		goto fail;
+	if (lock_ms > 0 && (rc = store_set_lock_wait(w->s, lock_ms)) < 0)
+		goto fail;
+	int fds[2];
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+		rc = ATTEST_E_IO;
+		goto fail;
+	}
+	w->pipe_rd = fds[0];
+	w->pipe_wr = fds[1];
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cv);
+		rc = ATTEST_E_NOMEM;
+		goto fail;
+	}
+	w->started = true;
+	*ret = w;
+	return 0;
+fail:
+	if (w->pipe_rd >= 0) {
+		close(w->pipe_rd);
+		close(w->pipe_wr);
+	}
+	store_close(w->s);
+	free(w);
+	return rc;
+}
+
+int store_writer_fd(const struct store_writer *w)
+{
+	return w->pipe_rd;
+}
+
+int store_writer_submit(struct store_writer *w, store_work_fn *work, store_done_fn *done, void *arg)
+{
+	struct op *o = calloc(1, sizeof *o);
+	if (o == NULL)
+		return ATTEST_E_NOMEM;
+	o->work = work;
+	o->done = done;
+	o->arg = arg;
+	pthread_mutex_lock(&w->mu);
+	if (w->closing) {
+		pthread_mutex_unlock(&w->mu);
+		free(o);
+		return ATTEST_E_STATE;
+	}
+	q_push(&w->todo, o);
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
+size_t store_writer_deliver(struct store_writer *w)
+{
+	char buf[64];
+	while (read(w->pipe_rd, buf, sizeof buf) > 0)
+		;
+	pthread_mutex_lock(&w->mu);
+	struct opq q = q_take(&w->done);
+	pthread_mutex_unlock(&w->mu);
+	size_t n = 0;
+	for (struct op *o = q.head, *nx; o; o = nx, n++) {
+		nx = o->next;
+		if (o->done)
+			o->done(o->arg, o->rc, o->rc < 0 ? o->msg : "");
+		free(o);
+	}
+	return n;
+}
+
+void store_writer_stats(struct store_writer *w, struct store_writer_stats *ret)
+{
+	pthread_mutex_lock(&w->mu);
+	*ret = w->st;
+	ret->queued = w->todo.n;
+	pthread_mutex_unlock(&w->mu);
+}
+
+void store_writer_close(struct store_writer *w)
+{
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->closing = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	(void)store_writer_deliver(w);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	close(w->pipe_rd);
+	close(w->pipe_wr);
+	store_close(w->s);
+	free(w);
+}

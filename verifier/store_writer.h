@@ -1,0 +1,76 @@
+/* The storage writer: a thread with its own database connection that runs
+ * the writes handed to it, in order, and commits them in groups
+ * (docs/storage.md, "The writer thread").
+ *
+ * A caller (the verifier's event loop) submits work: a function run on the
+ * writer thread against the writer's connection, and a completion run back
+ * on the caller's thread once the work's group has COMMITTED (or failed).
+ * So nothing that follows the completion (a verdict answered to an
+ * operator, a waiter woken) can be seen before it is durable, and the
+ * caller's thread never waits for a lock, a fsync or a round trip.
+ *
+ * Groups: the thread takes every queued work (up to STORE_WRITER_BATCH_MAX),
+ * opens one write transaction, runs each work under a savepoint of its own
+ * (a work that returns < 0 is rolled back alone: nothing of it half
+ * written), and commits once: one fsync (SQLite, synchronous=FULL) or one
+ * WAL flush (PostgreSQL) for the whole group. If the COMMIT fails, every
+ * work of the group is reported failed with the commit's error, and none of
+ * it is in the database. The store functions called inside a work keep
+ * their own all-or-nothing guarantees (their transactions become savepoints
+ * in the group).
+ *
+ * The completions wait in a list; the writer makes store_writer_fd()
+ * readable when there are some, and store_writer_deliver() runs them, in
+ * submission order, on the caller's thread. */
+#ifndef ATTEST_STORE_WRITER_H
+#define ATTEST_STORE_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define STORE_WRITER_BATCH_MAX 512 /* works per group commit */
+
+struct store_writer;
+
+/* Runs on the writer thread with the writer's connection; may touch only
+ * its arg (and thread-safe functions). < 0: everything it wrote is rolled
+ * back and rc goes to the completion. */
+typedef int store_work_fn(struct store *s, void *arg);
+/* Runs on the thread calling store_writer_deliver(): rc is the work's
+ * result, or the group's failure (BEGIN or COMMIT); msg says why (never
+ * NULL; "" on success). Must free what arg owns. */
+typedef void store_done_fn(void *arg, int rc, const char *msg);
+
+/* Open the writer's own connection to url (schema already migrated by the
+ * caller's store_open) and start the thread. lock_ms: how long the writer
+ * waits for another connection's lock (0: the store's default). */
+int store_writer_open(const char *url, unsigned lock_ms, struct store_writer **ret, char **ret_err);
+
+/* Readable when completions are waiting (watch it with the event loop). */
+int store_writer_fd(const struct store_writer *w);
+
+/* Queue work (done may be NULL). ATTEST_E_STATE once closing began,
+ * ATTEST_E_NOMEM: then neither function will run. */
+int store_writer_submit(struct store_writer *w, store_work_fn *work, store_done_fn *done,
+                        void *arg);
+
+/* Run the waiting completions; returns how many ran. */
+size_t store_writer_deliver(struct store_writer *w);
+
+struct store_writer_stats {
+	uint64_t works;   /* works run */
+	uint64_t groups;  /* transactions committed or failed */
+	uint64_t failed;  /* works reported failed */
+	uint64_t largest; /* most works in one group */
+	size_t queued;    /* waiting for the thread now */
+};
+void store_writer_stats(struct store_writer *w, struct store_writer_stats *ret);
+
+/* Finish every queued work (committing it), stop the thread, run the last
+ * completions (works they submit are refused), close the connection, free.
+ * NULL is fine. */
+void store_writer_close(struct store_writer *w);
+
+#endif
