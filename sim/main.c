@@ -288,9 +288,10 @@ static int cmd_boot(int argc, char **argv, bool reboot)
 		return 1;
 	}
 	if (reboot) {
-		/* Power cycle: TPM_Init through the control channel; the TPM then
-		 * needs TPM2_Startup(CLEAR), which increments resetCount. */
-		if (sim_ctrl_init(run.port + 1) != 0) {
+		/* An orderly power cycle: TPM2_Shutdown(CLEAR) as the OS sends it,
+		 * then TPM_Init through the control channel; the TPM then needs
+		 * TPM2_Startup(CLEAR), which increments resetCount. */
+		if (sim_tpm_shutdown(run.port) != 0 || sim_ctrl_init(run.port + 1) != 0) {
 			fprintf(stderr, "attest-sim reboot: swtpm control channel failed\n");
 			return 1;
 		}

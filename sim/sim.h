@@ -67,6 +67,9 @@ int sim_swtpm_stop(const char *dir, const struct sim_run *r);
 /* swtpm control channel: CMD_INIT (power cycle, TPM_Init). */
 int sim_ctrl_init(unsigned ctrl_port);
 
+/* TPM2_Shutdown(CLEAR) on the swtpm at port, before a reboot. */
+int sim_tpm_shutdown(unsigned port);
+
 /* sim_boot.c: TPM2_Startup (at the log's startup locality where the
  * emulator allows) and every logged digest extended. Messages on stderr. */
 int sim_boot(const char *dir, unsigned port);

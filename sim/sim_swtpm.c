@@ -17,6 +17,7 @@
 #include "err.h"
 #include "sim.h"
 #include "log.h"
+#include "tpmdev.h"
 
 extern char **environ;
 
@@ -199,6 +200,25 @@ static bool io_all(int fd, void *buf, size_t n, bool wr)
 		n -= (size_t)k;
 	}
 	return true;
+}
+
+/* A reboot as an operating system does it: TPM2_Shutdown(CLEAR) first, so
+ * the TPM_Init and TPM2_Startup that follow are orderly and the TPM's
+ * dictionary-attack counter stays where it was. */
+int sim_tpm_shutdown(unsigned port)
+{
+	char tcti[128], emsg[TPMDEV_ERRMSG_SIZE];
+	struct tpmdev *t = NULL;
+	sim_tcti(tcti, sizeof tcti, port);
+	if (tpmdev_open(tcti, &t, emsg) != 0) {
+		log_error("%s", emsg);
+		return ATTEST_E_IO;
+	}
+	int rc = tpmdev_shutdown(t);
+	if (rc)
+		log_error("%s", tpmdev_last_error(t));
+	tpmdev_close(t);
+	return rc;
 }
 
 int sim_ctrl_init(unsigned ctrl_port)

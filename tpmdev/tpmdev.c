@@ -1636,6 +1636,16 @@ int tpmdev_startup(struct tpmdev *t, uint8_t locality)
 	return rc;
 }
 
+int tpmdev_shutdown(struct tpmdev *t)
+{
+	TSS2_RC r;
+	unsigned attempt = 0;
+	do {
+		r = Esys_Shutdown(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_SU_CLEAR);
+	} while (r != TSS2_RC_SUCCESS && retry_again(r, &attempt));
+	return r == TSS2_RC_SUCCESS ? 0 : fail_rc(t, "TPM2_Shutdown(CLEAR)", r);
+}
+
 int tpmdev_pcr_extend(struct tpmdev *t, uint32_t pcr, size_t n, const uint16_t *algs,
                       const uint8_t *const *digests)
 {

@@ -271,6 +271,11 @@ int tpmdev_flush_all(struct tpmdev *t, uint32_t *ret_flushed);
  * locality 0. ATTEST_E_UNSUPPORTED if locality != 0 and the TCTI cannot. */
 int tpmdev_startup(struct tpmdev *t, uint8_t locality);
 
+/* TPM2_Shutdown(CLEAR): what an operating system sends before it reboots, so
+ * the next TPM2_Startup is orderly (a disorderly one counts as a dictionary
+ * attack failure, and a few in a row lock the TPM out). */
+int tpmdev_shutdown(struct tpmdev *t);
+
 /* TPM2_PCR_Extend of PCR pcr with one digest per bank (TPML_DIGEST_VALUES):
  * algs[i]/digests[i] of the size of that algorithm, n <= TPMDEV_MAX_BANKS*2. */
 int tpmdev_pcr_extend(struct tpmdev *t, uint32_t pcr, size_t n, const uint16_t *algs,

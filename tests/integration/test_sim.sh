@@ -4,7 +4,8 @@
 #    the log replays to (attestctl eventlog replay) and the source stated
 #    (.pcrs.json), StartupLocality 3 logs included;
 #  - its EK certificates chain to the test CA we gave it;
-#  - reboot power-cycles (resetCount + 1) and boots the log again;
+#  - reboot power-cycles (resetCount + 1) and boots the log again, after an
+#    orderly TPM2_Shutdown (the lockout counter does not move);
 #  - extend (tamper) changes exactly that PCR, in every bank;
 #  - stop stops only that host's swtpm; nothing is left loaded in the TPM.
 set -uo pipefail
@@ -80,6 +81,19 @@ after=$("$bin/attest-sim" status "$h" | jq .reset_count)
 [ "$after" -eq $((before + 1)) ] || fail "resetCount $before -> $after after reboot"
 [ "$(pcrs_of "$tcti" sha256:0-9,14)" = "$pcrs_before" ] || fail "PCRs differ after reboot"
 ok "reboot: resetCount $before -> $after, PCRs booted again"
+# A reboot is orderly (TPM2_Shutdown first, as an OS does): a DA-protected
+# NV index used before each of three reboots leaves the lockout counter at 0
+# (disorderly ones count as dictionary-attack failures and lock the TPM).
+tpm2_nvdefine -T "$tcti" 0x1500016 -C o -s 8 -p pw -a "authread|authwrite" >/dev/null ||
+  fail "nvdefine"
+for i in 1 2 3; do
+  echo -n 12345678 | tpm2_nvwrite -T "$tcti" 0x1500016 -P pw -i - >/dev/null || fail "nvwrite $i"
+  "$bin/attest-sim" reboot "$h" >/dev/null || fail "reboot $i"
+done
+lc=$(tpm2_getcap -T "$tcti" properties-variable | sed -n 's/^TPM2_PT_LOCKOUT_COUNTER: *//p')
+[ "$lc" = 0x0 ] || fail "lockout counter $lc after three reboots (disorderly shutdowns)"
+tpm2_nvundefine -T "$tcti" 0x1500016 -C o >/dev/null || fail "nvundefine"
+ok "three reboots after a DA-protected use: lockout counter 0 (orderly shutdowns)"
 
 # Tamper: PCR 4 changes in both banks, PCR 0-3 do not.
 p03=$(pcrs_of "$tcti" sha256:0-3+sha1:0-3)
