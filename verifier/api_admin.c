@@ -737,6 +737,15 @@ static void route_metrics(struct https_request *req, void *arg)
 	            (unsigned long long)cs.retried, (unsigned long long)cs.peer_closed, cs.idle,
 	            (unsigned long long)m->eventlog_memo_hit,
 	            (unsigned long long)m->eventlog_memo_miss);
+	textbuf_add(&b,
+	            "# HELP attest_eventlog_unchanged_total Quotes whose event log the agent left "
+	            "out as unchanged (used: the memo stood for it; asked_again: it could not, "
+	            "and the quote was asked for again with the log).\n"
+	            "# TYPE attest_eventlog_unchanged_total counter\n"
+	            "attest_eventlog_unchanged_total{result=\"used\"} %llu\n"
+	            "attest_eventlog_unchanged_total{result=\"asked_again\"} %llu\n",
+	            (unsigned long long)m->eventlog_unchanged,
+	            (unsigned long long)m->eventlog_asked_again);
 	if (b.nomem || b.buf == NULL) {
 		textbuf_free(&b);
 		https_reply_error(req, 500, "INTERNAL", "out of memory");

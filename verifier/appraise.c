@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "bundle.h"
@@ -53,7 +54,7 @@ static json_t *pcrs_to_json(const struct quote_pcrs *p)
 /* Keep b as host_id's last evidence for the dashboard (api_evidence.c reads
  * it); verified = it passed every check but the approved configuration. */
 static void evidence_keep(struct verifier *v, int64_t host_id, const struct bundle *b,
-                          bool verified)
+                          const uint8_t *log_digest, bool verified)
 {
 	json_t *pj = pcrs_to_json(&b->pcrs);
 	char *pcrs = pj ? json_dumps(pj, JSON_COMPACT) : NULL;
@@ -68,10 +69,28 @@ static void evidence_keep(struct verifier *v, int64_t host_id, const struct bund
 	    .metadata_json = meta,
 	    .verified = verified,
 	};
+	/* The log stored with the last evidence is this one: rewrite the rest
+	 * only (a log of tens of KB per attestation is most of what is written). */
+	int64_t prev_at = 0;
+	int rc = pcrs == NULL ? ATTEST_E_NOMEM : ATTEST_E_NOTFOUND;
+	if (pcrs && log_digest && appraise_kept_log(v, host_id, log_digest, &prev_at))
+		rc = store_evidence_touch(v->store, &e, prev_at);
+	if (rc == ATTEST_E_NOTFOUND && b->eventlog_unchanged) {
+		/* Not ours any more and no log in hand: the stored one stays. */
+		appraise_kept_log_set(v, host_id, NULL, 0);
+		rc = 0;
+	} else if (rc == ATTEST_E_NOTFOUND) {
+		rc = store_evidence_put(v->store, &e);
+		appraise_kept_log_set(v, host_id, rc == 0 ? log_digest : NULL, e.at);
+	} else if (rc == 0) {
+		appraise_kept_log_set(v, host_id, log_digest, e.at);
+	}
 	/* Losing it only costs the dashboard's detail view: log and go on. */
-	if (pcrs == NULL || store_evidence_put(v->store, &e) < 0)
+	if (rc < 0) {
+		appraise_kept_log_set(v, host_id, NULL, 0);
 		log_error("host %lld: last evidence not stored: %s", (long long)host_id,
 		          pcrs ? store_errmsg(v->store) : "out of memory");
+	}
 	free(pcrs);
 	free(meta);
 }
@@ -137,6 +156,17 @@ void quote_start(struct job *j)
 	char hexnonce[2 * VERIFIER_NONCE_SIZE + 1];
 	hex_encode(j->nonce, sizeof j->nonce, hexnonce);
 	json_t *body = json_pack("{s:s,s:s}", "nonce", hexnonce, "pcrs", sel);
+	/* The log this verifier holds memoized: the agent may leave it out. */
+	const uint8_t *held = j->log_wanted ? NULL : appraise_log_held(v, j->host_id);
+	j->log_named = false;
+	if (body && held) {
+		char hexlog[65];
+		hex_encode(held, 32, hexlog);
+		if (json_object_set_new(body, "eventlog_sha256", json_string(hexlog)) == 0) {
+			memcpy(j->log_sha256, held, sizeof j->log_sha256);
+			j->log_named = true;
+		}
+	}
 	j->step = STEP_QUOTE;
 	job_request(j, "POST", "/v1/quote", body, QUOTE_ANSWER_MAX);
 }
@@ -203,6 +233,15 @@ static void learn_from(struct job *j, const struct bundle *b, const struct polic
 	}
 }
 
+/* A learn request waits for this job's evidence. */
+static bool learn_waiting(const struct job *j)
+{
+	for (const struct learn *l = j->v->learns; l; l = l->next)
+		if (l->host_id == j->host_id && j->seq > l->after_seq)
+			return true;
+	return false;
+}
+
 static uint16_t bank_id(const char *s)
 {
 	return s ? bundle_bank_alg(s) : 0;
@@ -224,9 +263,19 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 		if (id != 0 && nb < QUOTE_MAX_BANKS)
 			banks[nb++] = id;
 	}
+	/* The log's SHA-256, hashed once here: it keys the memo and the boot
+	 * digests; for a log the agent left out, the digest we named. */
+	uint8_t dbuf[32];
+	const uint8_t *ld = NULL;
+	if (b->eventlog_unchanged)
+		ld = j->log_sha256;
+	else if (b->eventlog &&
+	         EVP_Digest(b->eventlog, b->eventlog_len, dbuf, NULL, EVP_sha256(), NULL))
+		ld = dbuf;
+	struct verify_memo *memo = appraise_memo(v, j->host_id);
 	struct catalog_entry *cat = NULL; /* names boot apps; serves catalog rules */
 	size_t ncat = 0;
-	catalog_appraise_load(v, b->eventlog, b->eventlog_len, &cat, &ncat);
+	catalog_appraise_load(v, j->host_id, ld, b->eventlog, b->eventlog_len, &cat, &ncat);
 	struct verify_input in = {
 	    .catalog = cat,
 	    .catalog_count = ncat,
@@ -247,8 +296,9 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	             .ek_trust = json_string_value(json_object_get(tpm, "ek_trust"))},
 	    .policy = p,
 	    /* an unchanged log costs one hash (lib/verify_memo.h) */
-	    .memo = appraise_memo(v, j->host_id),
+	    .memo = memo,
 	    .policy_digest = pdigest,
+	    .eventlog_digest = ld,
 	};
 	struct verify_result *r = NULL;
 	int rc = verify_attestation(&in, &r);
@@ -258,10 +308,23 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 		job_red(j, REASON_VERIFIER_ERROR, "the verification could not run", NULL, NULL);
 		return;
 	}
+	if (r->need_eventlog && !j->log_wanted) {
+		/* The agent left out a log the memo cannot stand for here (the
+		 * policy, catalog or a PCR changed): quote again, asking for it. */
+		log_info("%s: event log unchanged but not memoized for this quote: asking for it",
+		         j->name);
+		verify_result_free(r);
+		v->m.eventlog_asked_again++;
+		j->log_wanted = true;
+		quote_start(j);
+		return;
+	}
 	if (r->memo_hit)
 		v->m.eventlog_memo_hit++;
 	else
 		v->m.eventlog_memo_miss++;
+	if (b->eventlog_unchanged)
+		v->m.eventlog_unchanged++;
 	if (r->verdict == VERIFY_RESTARTED && j->enrollments < 2) {
 		verify_result_free(r);
 		enroll_again(j);
@@ -273,9 +336,16 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	for (size_t k = 0; k < r->reason_count && learnable; k++)
 		if (strcmp(r->reasons[k].code, REASON_CONFIGURATION_NOT_APPROVED) != 0)
 			learnable = false;
+	if (learnable && b->eventlog_unchanged && !j->log_wanted && learn_waiting(j)) {
+		/* Learning reads the log itself: quote again, asking for it. */
+		verify_result_free(r);
+		j->log_wanted = true;
+		quote_start(j);
+		return;
+	}
 	if (learnable && v->learns != NULL)
 		learn_from(j, b, p);
-	evidence_keep(v, j->host_id, b, learnable); /* for the dashboard */
+	evidence_keep(v, j->host_id, b, ld, learnable); /* for the dashboard */
 	json_t *reasons = NULL, *full = NULL;
 	(void)verify_reasons_json(r, &reasons);
 	(void)verify_result_json(r, &full);
@@ -339,6 +409,14 @@ void appraise_on_quote(const struct https_result *res, void *arg)
 	if (bundle_parse(res->body, res->body_len, &b, &be) < 0) {
 		snprintf(m, sizeof m, "the agent's evidence is malformed: %s", be.message);
 		job_red(j, REASON_EVIDENCE_MALFORMED, m, NULL, NULL);
+		return;
+	}
+	if (b->eventlog_unchanged && !j->log_named) {
+		bundle_free(b);
+		job_red(j, REASON_EVIDENCE_MALFORMED,
+		        "the agent's evidence is malformed: it says the event log is unchanged, "
+		        "but this verifier named no event log",
+		        NULL, NULL);
 		return;
 	}
 	/* Single use, across every instance sharing the database. */

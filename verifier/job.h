@@ -63,6 +63,9 @@ struct job {
 	/* attestation */
 	uint8_t nonce[VERIFIER_NONCE_SIZE];
 	bool quote_sha256_only; /* the quote asked for sha256 PCRs and no other bank */
+	bool log_named;         /* the quote request named log_sha256 (appraise.c) */
+	bool log_wanted;        /* ask for the whole log: the memo could not stand for it */
+	uint8_t log_sha256[32];
 };
 
 /* --- job.c --- */
