@@ -137,6 +137,8 @@ void quote_start(struct job *j)
 		job_red(j, REASON_VERIFIER_ERROR, msg, NULL, NULL);
 		return;
 	}
+	memcpy(j->policy_digest, pdigest, sizeof j->policy_digest);
+	j->have_policy = true;
 	char sel[256];
 	selection_text(p, sel, sizeof sel);
 	j->quote_sha256_only = !strncmp(sel, "sha256:", 7) && !strchr(sel, '+');
@@ -351,7 +353,8 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	(void)verify_result_json(r, &full);
 	char *rj = reasons ? json_dumps(reasons, JSON_COMPACT) : NULL;
 	char *sw = full ? json_dumps(json_object_get(full, "software"), JSON_COMPACT) : NULL;
-	if (full)
+	/* Unchanged software (the usual case) has no change to record. */
+	if (full && !(sw && h->software_json && strcmp(sw, h->software_json) == 0))
 		catalog_appraise_changes(v, j->host_id, h->software_json,
 		                         json_object_get(full, "software"));
 	enum store_trust t = r->verdict == VERIFY_GREEN ? STORE_TRUST_GREEN : STORE_TRUST_RED;
@@ -439,9 +442,13 @@ void appraise_on_quote(const struct https_result *res, void *arg)
 	const struct policy *p = NULL;
 	const uint8_t *pdigest = NULL;
 	struct policy_error pe = {0};
+	/* The policy the quote was asked under (read from the store at
+	 * quote_start, a moment ago), while it is still parsed in the cache. */
+	if (j->have_policy)
+		p = appraise_policy_seen(v, j->policy_digest, &pdigest);
 	if ((rc = store_host_get(v->store, j->host_id, &h)) < 0 ||
 	    (rc = store_ak_current(v->store, j->host_id, &ak)) < 0 ||
-	    (rc = appraise_policy(v, j->host_id, &p, &pdigest, &pe)) < 0) {
+	    (!p && (rc = appraise_policy(v, j->host_id, &p, &pdigest, &pe)) < 0)) {
 		char msg[320];
 		snprintf(msg, sizeof msg, "the host, its AK or its policy cannot be loaded%s%s",
 		         pe.message[0] ? ": " : "", pe.message);

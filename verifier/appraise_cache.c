@@ -127,6 +127,21 @@ int appraise_policy(struct verifier *v, int64_t host_id, const struct policy **r
 	return 0;
 }
 
+const struct policy *appraise_policy_seen(struct verifier *v, const uint8_t digest[32],
+                                          const uint8_t **ret_digest)
+{
+	struct appraise_cache *c = v->acache;
+	for (size_t i = 0; c && i < POLICY_SLOTS; i++) {
+		struct policy_slot *x = &c->policies[i];
+		if (x->used && memcmp(x->digest, digest, sizeof x->digest) == 0) {
+			x->last = ++c->uses;
+			*ret_digest = x->digest;
+			return x->p;
+		}
+	}
+	return NULL;
+}
+
 static size_t bucket(int64_t host_id)
 {
 	return (size_t)((uint64_t)host_id * 0x9E3779B97F4A7C15ull >> 52) % MEMO_BUCKETS;

@@ -139,6 +139,9 @@ struct policy_error;
 int appraise_policy(struct verifier *v, int64_t host_id, const struct policy **ret,
                     const uint8_t **ret_digest, struct policy_error *err);
 /* The host's event-log memo (created on first use; NULL without memory). */
+/* The parsed policy of digest, if still cached (no store access), else NULL. */
+const struct policy *appraise_policy_seen(struct verifier *v, const uint8_t digest[32],
+                                          const uint8_t **ret_digest);
 struct verify_memo *appraise_memo(struct verifier *v, int64_t host_id);
 /* Drop the host's memo (re-enrolled: a new AK, a new boot). */
 void appraise_forget(struct verifier *v, int64_t host_id);
