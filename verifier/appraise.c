@@ -249,6 +249,16 @@ static uint16_t bank_id(const char *s)
 	return s ? bundle_bank_alg(s) : 0;
 }
 
+/* The host's stored boot counters and boot id are what this quote says
+ * (read in this attestation): nothing to write. */
+static bool boot_unchanged(const struct store_host *h, const struct verify_clock *c)
+{
+	const char *now = c->boot_id[0] ? c->boot_id : NULL;
+	return h->reset_count == (int64_t)c->reset_count &&
+	       h->restart_count == (int64_t)c->restart_count &&
+	       (now && h->boot_id ? strcmp(now, h->boot_id) == 0 : now == h->boot_id);
+}
+
 static void verify_and_store(struct job *j, struct bundle *b, const struct store_host *h,
                              const struct store_ak *ak, const struct policy *p,
                              const uint8_t *pdigest)
@@ -362,7 +372,7 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 		/* Red with a restart: enroll afresh next time. */
 		(void)store_ak_retire_all(v->store, j->host_id, verifier_now(), NULL);
 		(void)store_host_set_boot(v->store, j->host_id, -1, -1, NULL, verifier_now());
-	} else if (r->clock.known) {
+	} else if (r->clock.known && !boot_unchanged(h, &r->clock)) {
 		(void)store_host_set_boot(
 		    v->store, j->host_id, r->clock.reset_count, r->clock.restart_count,
 		    r->clock.boot_id[0] ? r->clock.boot_id : NULL, verifier_now());
