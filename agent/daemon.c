@@ -411,6 +411,8 @@ static void on_quote(struct https_request *req, void *arg)
 		memcpy(j->nonce, r.nonce, r.nonce_len);
 		j->nonce_len = r.nonce_len;
 		j->sel = r.sel;
+		j->have_log_sha256 = r.have_log_sha256;
+		memcpy(j->log_sha256, r.log_sha256, sizeof j->log_sha256);
 		submit(d, j);
 	}
 	agent_request_clear(&r);
@@ -442,8 +444,9 @@ static void on_job_done(struct agentd_job *j, void *arg)
 		snprintf(j->message, sizeof j->message, "out of memory");
 	}
 	if (j->status == 200) {
-		log_info("%s from %s: 200 in %.1f ms (TPM %.1f ms)", job_name(j->kind),
-		         https_request_peer_addr(req), total_ms, tpm_ms);
+		log_info("%s from %s: 200 in %.1f ms (TPM %.1f ms)%s", job_name(j->kind),
+		         https_request_peer_addr(req), total_ms, tpm_ms,
+		         j->log_unchanged ? ", event log unchanged, not sent" : "");
 		https_reply_json(req, 200, j->answer);
 		j->answer = NULL;
 	} else {

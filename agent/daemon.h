@@ -65,12 +65,15 @@ struct agentd_job {
 	uint8_t nonce[64]; /* QUOTE */
 	size_t nonce_len;
 	struct pcrsel sel;
+	bool have_log_sha256; /* QUOTE: the verifier holds this log memoized */
+	uint8_t log_sha256[32];
 	/* outputs: status 200 and answer, or an error status, code and message */
 	int status;
 	const char *code;
 	char message[AGENTD_MSG_SIZE];
 	json_t *answer;
-	uint64_t tpm_ns; /* time spent talking to the TPM */
+	bool log_unchanged; /* QUOTE: the log was left out (eventlog_unchanged) */
+	uint64_t tpm_ns;    /* time spent talking to the TPM */
 	struct agentd_job *next;
 };
 

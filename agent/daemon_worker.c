@@ -29,6 +29,7 @@
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "agent.h"
 #include "b64enc.h"
@@ -737,9 +738,19 @@ static void job_quote(struct agentd_worker *w, struct agentd_job *j)
 	j->tpm_ns += agent_now_ns() - t0;
 	if (rc)
 		goto out;
+	/* The verifier holds this very log memoized: leave it out and say so. */
+	uint8_t d[32];
+	j->log_unchanged = log && j->have_log_sha256 &&
+	                   EVP_Digest(log, log_len, d, NULL, EVP_sha256(), NULL) &&
+	                   CRYPTO_memcmp(d, j->log_sha256, sizeof d) == 0;
 	uint64_t quote_ns = 0;
-	rc = agent_evidence_bundle(t, &j->sel, j->nonce, j->nonce_len, meta, log, log_len,
+	rc = agent_evidence_bundle(t, &j->sel, j->nonce, j->nonce_len, meta,
+	                           j->log_unchanged ? NULL : log, j->log_unchanged ? 0 : log_len,
 	                           &j->answer, &quote_ns);
+	if (rc == 0 && j->log_unchanged &&
+	    (json_object_del(j->answer, "eventlog") != 0 ||
+	     json_object_set_new(j->answer, "eventlog_unchanged", json_true()) != 0))
+		rc = ATTEST_E_NOMEM;
 	j->tpm_ns += quote_ns;
 	if (rc && tpmdev_timed_out(t)) {
 		tpm_fail(w, j, t, 503, "TPM_UNAVAILABLE", NULL);

@@ -188,6 +188,19 @@ int agent_request_quote(const uint8_t *body, size_t len, struct agent_req *ret,
 			           "0-23)",
 			           pcrs);
 	}
+	const char *logd = NULL;
+	if (!rc)
+		rc = member_string(o, "eventlog_sha256", &logd, msg);
+	if (!rc && logd) {
+		size_t n = 0;
+		if (strlen(logd) != 64 ||
+		    hex_decode(logd, r.log_sha256, sizeof r.log_sha256, &n) != 0 ||
+		    n != sizeof r.log_sha256)
+			rc = refuse(msg, "\"eventlog_sha256\" must be a SHA-256 digest in hex (64 "
+			                 "digits)");
+		else
+			r.have_log_sha256 = true;
+	}
 	json_decref(o);
 	if (rc)
 		return rc;

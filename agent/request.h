@@ -6,6 +6,7 @@
 #ifndef ATTEST_AGENT_REQUEST_H
 #define ATTEST_AGENT_REQUEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,8 @@ struct agent_req {
 	uint8_t nonce[AGENT_REQ_NONCE_MAX]; /* POST /v1/quote */
 	size_t nonce_len;
 	struct pcrsel sel;
+	bool have_log_sha256;   /* POST /v1/quote: "eventlog_sha256" was given */
+	uint8_t log_sha256[32]; /* the log the verifier holds memoized */
 };
 
 /* Parse the body of POST /v1/ak ({} or {"type": "rsa"|"ecc"}; an empty body
@@ -52,7 +55,8 @@ int agent_request_activate(const uint8_t *body, size_t len, struct agent_req *re
                            char msg[static AGENT_REQ_MSG_SIZE]);
 
 /* POST /v1/quote: {"nonce": hex of 16-64 bytes, "pcrs": selection (default
- * AGENT_REQ_DEFAULT_PCRS)}. Same contract as agent_request_ak. */
+ * AGENT_REQ_DEFAULT_PCRS), "eventlog_sha256": 64 hex digits (optional)}. Same contract as
+ * agent_request_ak. */
 int agent_request_quote(const uint8_t *body, size_t len, struct agent_req *ret,
                         char msg[static AGENT_REQ_MSG_SIZE]);
 

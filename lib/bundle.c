@@ -169,6 +169,16 @@ int bundle_parse(const uint8_t *buf, size_t len, struct bundle **ret, struct dia
 	                  &b->eventlog_len, err)) < 0)
 		goto out;
 	rc = ATTEST_E_FORMAT;
+	json_t *unchanged = json_object_get(root, "eventlog_unchanged");
+	if (unchanged && !json_is_boolean(unchanged)) {
+		diag_set(err, "bundle: \"eventlog_unchanged\" must be true or false");
+		goto out;
+	}
+	b->eventlog_unchanged = json_is_true(unchanged);
+	if (b->eventlog_unchanged && b->eventlog) {
+		diag_set(err, "bundle: \"eventlog_unchanged\" is true but an \"eventlog\" is sent");
+		goto out;
+	}
 	if ((rc = get_pcrs(root, &b->pcrs, err)) < 0)
 		goto out;
 	rc = ATTEST_E_FORMAT;

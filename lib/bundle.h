@@ -4,7 +4,8 @@
  *   { "ak_public": base64 TPM2B_PUBLIC, "quote": base64 TPMS_ATTEST,
  *     "signature": base64 TPMT_SIGNATURE,
  *     "pcrs": { "sha256": { "0": hex, ... }, ... }, "nonce": hex,
- *     "metadata": { ... }, "eventlog": base64 (optional) }
+ *     "metadata": { ... }, "eventlog": base64 (optional),
+ *     "eventlog_unchanged": true (optional, only without "eventlog") }
  *
  * Parsing checks shape, sizes and encodings (strict base64, hex, PCR indexes
  * "0".."23" without leading zeros, known banks) and fails with a sentence;
@@ -41,6 +42,10 @@ struct bundle {
 	char *metadata_canonical; /* evidence_metadata_canonical() of it */
 	uint8_t *eventlog;        /* NULL if the bundle has none */
 	size_t eventlog_len;
+	/* The agent left the log out because its current log has the digest
+	 * the verifier named in its request (docs/protocol.md); eventlog is
+	 * NULL then. A claim, not a fact: verify.h says how it is used. */
+	bool eventlog_unchanged;
 };
 
 /* Why parsing failed: struct diag (diag.h). */

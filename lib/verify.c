@@ -1349,9 +1349,13 @@ static int memo_try(struct run *c)
 {
 	struct verify_memo *m = c->in->memo;
 	const struct bundle *b = c->in->bundle;
-	if (!m || !b->eventlog)
+	if (!m || (!b->eventlog && !b->eventlog_unchanged))
 		return 0;
-	if (!EVP_Digest(b->eventlog, b->eventlog_len, c->log_digest, NULL, EVP_sha256(), NULL))
+	if (c->in->eventlog_digest)
+		memcpy(c->log_digest, c->in->eventlog_digest, sizeof c->log_digest);
+	else if (b->eventlog_unchanged)
+		return 0; /* no digest named: nothing to look up */
+	else if (!EVP_Digest(b->eventlog, b->eventlog_len, c->log_digest, NULL, EVP_sha256(), NULL))
 		return ATTEST_E_CRYPTO;
 	c->have_log_digest = true;
 	if (!m->have_log || CRYPTO_memcmp(c->log_digest, m->log_digest, VERIFY_MEMO_DIGEST) != 0)
@@ -1512,6 +1516,14 @@ static int run_pipeline(struct run *c)
 	step_restart(c);            /* 5 */
 	if ((e = memo_try(c)) != 0) /* 6-10 from the host's memo */
 		return e < 0 ? e : step_software_quote(c);
+	if (c->in->bundle->eventlog_unchanged) {
+		/* Nothing to replay: red unless the caller asks again with the log. */
+		c->r->need_eventlog = true;
+		add(c, quote_status_code(QUOTE_EVENTLOG_MISSING), "%s",
+		    "the agent sent no event log, saying it is unchanged, and the memo of "
+		    "this host's log does not explain this quote");
+		return 0;
+	}
 	if ((e = step_eventlog_parse(c)) < 0) /* 6 */
 		return e;
 	if (c->log && (e = step_replay(c)) < 0) /* 7 */

@@ -97,6 +97,15 @@ struct verify_input {
 	 * log's replay and the AK key are memoized, not the conclusions. */
 	struct verify_memo *memo;
 	const uint8_t *policy_digest;
+	/* Optional, 32 bytes: the SHA-256 of bundle->eventlog when the caller
+	 * computed it already (it is then not hashed again), or, when the
+	 * bundle says eventlog_unchanged, the digest the caller named in its
+	 * quote request. An unchanged log is taken from the memo only when the
+	 * memo holds a log of that digest, its replay equals every quoted PCR
+	 * and its conclusions' key matches; otherwise the result is red with
+	 * need_eventlog set, and the caller asks again without naming a digest
+	 * (docs/security.md). */
+	const uint8_t *eventlog_digest;
 };
 
 struct verify_reason {
@@ -177,8 +186,9 @@ struct verify_clock {
 
 struct verify_result {
 	enum verify_verdict verdict;
-	bool memo_hit;  /* the log was not parsed: the host's memo matched (verify_memo.h) */
-	bool restarted; /* re-enroll before trusting again */
+	bool memo_hit;      /* the log was not parsed: the host's memo matched (verify_memo.h) */
+	bool need_eventlog; /* an unchanged log the memo cannot stand for: ask with the log */
+	bool restarted;     /* re-enroll before trusting again */
 	size_t reason_count;
 	size_t reasons_dropped;
 	/* reason_count of them (at most VERIFY_MAX_REASONS), allocated as they

@@ -753,6 +753,15 @@ static void route_metrics(struct https_request *req, void *arg)
 	            "attest_store_queued %zu\n",
 	            (unsigned long long)(ws.works - ws.failed), (unsigned long long)ws.failed,
 	            (unsigned long long)ws.groups, ws.queued);
+	textbuf_add(&b,
+	            "# HELP attest_eventlog_unchanged_total Quotes whose event log the agent left "
+	            "out as unchanged (used: the memo stood for it; asked_again: it could not, "
+	            "and the quote was asked for again with the log).\n"
+	            "# TYPE attest_eventlog_unchanged_total counter\n"
+	            "attest_eventlog_unchanged_total{result=\"used\"} %llu\n"
+	            "attest_eventlog_unchanged_total{result=\"asked_again\"} %llu\n",
+	            (unsigned long long)m->eventlog_unchanged,
+	            (unsigned long long)m->eventlog_asked_again);
 	if (b.nomem || b.buf == NULL) {
 		textbuf_free(&b);
 		https_reply_error(req, 500, "INTERNAL", "out of memory");

@@ -58,7 +58,7 @@ static void judge(struct verifier *v, const struct store_host *h, const struct p
 	};
 	struct catalog_entry *cat = NULL;
 	size_t ncat = 0;
-	catalog_appraise_load(v, b.eventlog, b.eventlog_len, &cat, &ncat);
+	catalog_appraise_load(v, 0, NULL, b.eventlog, b.eventlog_len, &cat, &ncat);
 	in.catalog = cat;
 	in.catalog_count = ncat;
 	struct verify_result *r = NULL;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "bundle.h"
@@ -50,10 +51,16 @@ static json_t *pcrs_to_json(const struct quote_pcrs *p)
 	return o;
 }
 
-/* Keep b as host_id's last evidence for the dashboard (api_evidence.c reads
- * it); verified = it passed every check but the approved configuration. */
-static void evidence_keep(struct job *j, const struct bundle *b, bool verified)
+/* Keep b as the host's last evidence for the dashboard (api_evidence.c reads
+ * it); verified = it passed every check but the approved configuration.
+ * log_digest: the SHA-256 of the log it was judged by (NULL: none). The
+ * writer thread rewrites only the other columns when the stored log is
+ * this one (a log of tens of KB per attestation is most of what is
+ * written); job.c keeps appraise_kept_log up to date when that write ends. */
+static void evidence_keep(struct job *j, const struct bundle *b, const uint8_t *log_digest,
+                          bool verified)
 {
+	struct verifier *v = j->v;
 	json_t *pj = pcrs_to_json(&b->pcrs);
 	char *pcrs = pj ? json_dumps(pj, JSON_COMPACT) : NULL;
 	char *meta = json_is_object(b->metadata) ? json_dumps(b->metadata, JSON_COMPACT) : NULL;
@@ -67,11 +74,16 @@ static void evidence_keep(struct job *j, const struct bundle *b, bool verified)
 	    .metadata_json = meta,
 	    .verified = verified,
 	};
+	struct job_evidence_log kl = {.digest = log_digest, .unchanged = b->eventlog_unchanged};
+	if (log_digest)
+		(void)appraise_kept_log(v, j->host_id, log_digest, &kl.prev_at);
 	/* Losing it only costs the dashboard's detail view: log and go on. */
-	if (pcrs == NULL)
+	if (pcrs == NULL) {
+		appraise_kept_log_set(v, j->host_id, NULL, 0);
 		log_error("%s: last evidence not stored: out of memory", j->name);
-	else
-		job_store_evidence(j, &e);
+	} else {
+		job_store_evidence(j, &e, &kl);
+	}
 	free(pcrs);
 	free(meta);
 }
@@ -106,6 +118,17 @@ static void quote_send(struct job *j)
 	char hexnonce[2 * VERIFIER_NONCE_SIZE + 1];
 	hex_encode(j->nonce, sizeof j->nonce, hexnonce);
 	json_t *body = json_pack("{s:s,s:s}", "nonce", hexnonce, "pcrs", j->quote_sel);
+	/* The log this verifier holds memoized: the agent may leave it out. */
+	const uint8_t *held = j->log_wanted ? NULL : appraise_log_held(j->v, j->host_id);
+	j->log_named = false;
+	if (body && held) {
+		char hexlog[65];
+		hex_encode(held, 32, hexlog);
+		if (json_object_set_new(body, "eventlog_sha256", json_string(hexlog)) == 0) {
+			memcpy(j->log_sha256, held, sizeof j->log_sha256);
+			j->log_named = true;
+		}
+	}
 	j->step = STEP_QUOTE;
 	job_request(j, "POST", "/v1/quote", body, QUOTE_ANSWER_MAX);
 }
@@ -128,6 +151,8 @@ void quote_start(struct job *j)
 		job_red(j, REASON_VERIFIER_ERROR, msg, NULL, NULL);
 		return;
 	}
+	memcpy(j->policy_digest, pdigest, sizeof j->policy_digest);
+	j->have_policy = true;
 	char sel[256];
 	selection_text(p, sel, sizeof sel);
 	j->quote_sha256_only = !strncmp(sel, "sha256:", 7) && !strchr(sel, '+');
@@ -214,9 +239,28 @@ static void learn_from(struct job *j, const struct bundle *b, const struct polic
 	}
 }
 
+/* A learn request waits for this job's evidence. */
+static bool learn_waiting(const struct job *j)
+{
+	for (const struct learn *l = j->v->learns; l; l = l->next)
+		if (l->host_id == j->host_id && j->seq > l->after_seq)
+			return true;
+	return false;
+}
+
 static uint16_t bank_id(const char *s)
 {
 	return s ? bundle_bank_alg(s) : 0;
+}
+
+/* The host's stored boot counters and boot id are what this quote says
+ * (read in this attestation): nothing to write. */
+static bool boot_unchanged(const struct store_host *h, const struct verify_clock *c)
+{
+	const char *now = c->boot_id[0] ? c->boot_id : NULL;
+	return h->reset_count == (int64_t)c->reset_count &&
+	       h->restart_count == (int64_t)c->restart_count &&
+	       (now && h->boot_id ? strcmp(now, h->boot_id) == 0 : now == h->boot_id);
 }
 
 static void verify_and_store(struct job *j, struct bundle *b, const struct store_host *h,
@@ -235,9 +279,19 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 		if (id != 0 && nb < QUOTE_MAX_BANKS)
 			banks[nb++] = id;
 	}
+	/* The log's SHA-256, hashed once here: it keys the memo and the boot
+	 * digests; for a log the agent left out, the digest we named. */
+	uint8_t dbuf[32];
+	const uint8_t *ld = NULL;
+	if (b->eventlog_unchanged)
+		ld = j->log_sha256;
+	else if (b->eventlog &&
+	         EVP_Digest(b->eventlog, b->eventlog_len, dbuf, NULL, EVP_sha256(), NULL))
+		ld = dbuf;
+	struct verify_memo *memo = appraise_memo(v, j->host_id);
 	struct catalog_entry *cat = NULL; /* names boot apps; serves catalog rules */
 	size_t ncat = 0;
-	catalog_appraise_load(v, b->eventlog, b->eventlog_len, &cat, &ncat);
+	catalog_appraise_load(v, j->host_id, ld, b->eventlog, b->eventlog_len, &cat, &ncat);
 	struct verify_input in = {
 	    .catalog = cat,
 	    .catalog_count = ncat,
@@ -258,8 +312,9 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	             .ek_trust = json_string_value(json_object_get(tpm, "ek_trust"))},
 	    .policy = p,
 	    /* an unchanged log costs one hash (lib/verify_memo.h) */
-	    .memo = appraise_memo(v, j->host_id),
+	    .memo = memo,
 	    .policy_digest = pdigest,
+	    .eventlog_digest = ld,
 	};
 	struct verify_result *r = NULL;
 	int rc = verify_attestation(&in, &r);
@@ -269,10 +324,23 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 		job_red(j, REASON_VERIFIER_ERROR, "the verification could not run", NULL, NULL);
 		return;
 	}
+	if (r->need_eventlog && !j->log_wanted) {
+		/* The agent left out a log the memo cannot stand for here (the
+		 * policy, catalog or a PCR changed): quote again, asking for it. */
+		log_info("%s: event log unchanged but not memoized for this quote: asking for it",
+		         j->name);
+		verify_result_free(r);
+		v->m.eventlog_asked_again++;
+		j->log_wanted = true;
+		quote_start(j);
+		return;
+	}
 	if (r->memo_hit)
 		v->m.eventlog_memo_hit++;
 	else
 		v->m.eventlog_memo_miss++;
+	if (b->eventlog_unchanged)
+		v->m.eventlog_unchanged++;
 	if (r->verdict == VERIFY_RESTARTED && j->enrollments < 2) {
 		verify_result_free(r);
 		enroll_again(j);
@@ -284,22 +352,30 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	for (size_t k = 0; k < r->reason_count && learnable; k++)
 		if (strcmp(r->reasons[k].code, REASON_CONFIGURATION_NOT_APPROVED) != 0)
 			learnable = false;
+	if (learnable && b->eventlog_unchanged && !j->log_wanted && learn_waiting(j)) {
+		/* Learning reads the log itself: quote again, asking for it. */
+		verify_result_free(r);
+		j->log_wanted = true;
+		quote_start(j);
+		return;
+	}
 	if (learnable && v->learns != NULL)
 		learn_from(j, b, p);
-	evidence_keep(j, b, learnable); /* for the dashboard */
+	evidence_keep(j, b, ld, learnable); /* for the dashboard */
 	json_t *reasons = NULL, *full = NULL;
 	(void)verify_reasons_json(r, &reasons);
 	(void)verify_result_json(r, &full);
 	char *rj = reasons ? json_dumps(reasons, JSON_COMPACT) : NULL;
 	char *sw = full ? json_dumps(json_object_get(full, "software"), JSON_COMPACT) : NULL;
-	if (full)
+	/* Unchanged software (the usual case) has no change to record. */
+	if (full && !(sw && h->software_json && strcmp(sw, h->software_json) == 0))
 		catalog_appraise_changes(v, j->host_id, h->software_json,
 		                         json_object_get(full, "software"));
 	enum store_trust t = r->verdict == VERIFY_GREEN ? STORE_TRUST_GREEN : STORE_TRUST_RED;
 	if (r->restarted) {
 		/* Red with a restart: enroll afresh next time. */
 		job_store_restarted(j);
-	} else if (r->clock.known) {
+	} else if (r->clock.known && !boot_unchanged(h, &r->clock)) {
 		job_store_boot(j, r->clock.reset_count, r->clock.restart_count,
 		               r->clock.boot_id[0] ? r->clock.boot_id : NULL);
 	}
@@ -351,6 +427,14 @@ void appraise_on_quote(const struct https_result *res, void *arg)
 		job_red(j, REASON_EVIDENCE_MALFORMED, m, NULL, NULL);
 		return;
 	}
+	if (b->eventlog_unchanged && !j->log_named) {
+		bundle_free(b);
+		job_red(j, REASON_EVIDENCE_MALFORMED,
+		        "the agent's evidence is malformed: it says the event log is unchanged, "
+		        "but this verifier named no event log",
+		        NULL, NULL);
+		return;
+	}
 	/* Single use, across every instance sharing the database: consumed by
 	 * the writer thread, then appraised. */
 	job_nonce_consume(j, appraise_consumed, b);
@@ -377,9 +461,13 @@ static void appraise_consumed(struct job *j, void *arg, int rc, const char *cmsg
 	const struct policy *p = NULL;
 	const uint8_t *pdigest = NULL;
 	struct policy_error pe = {0};
+	/* The policy the quote was asked under (read from the store at
+	 * quote_start, a moment ago), while it is still parsed in the cache. */
+	if (j->have_policy)
+		p = appraise_policy_seen(v, j->policy_digest, &pdigest);
 	if ((rc = store_host_get(v->store, j->host_id, &h)) < 0 ||
 	    (rc = store_ak_current(v->store, j->host_id, &ak)) < 0 ||
-	    (rc = appraise_policy(v, j->host_id, &p, &pdigest, &pe)) < 0) {
+	    (!p && (rc = appraise_policy(v, j->host_id, &p, &pdigest, &pe)) < 0)) {
 		char msg[320];
 		snprintf(msg, sizeof msg, "the host, its AK or its policy cannot be loaded%s%s",
 		         pe.message[0] ? ": " : "", pe.message);

@@ -4,7 +4,14 @@
  *    through this instance or another one sharing the database is seen at
  *    the very next attestation), but parsed only when it changed;
  *  - one verify_memo per host (lib/verify_memo.h), in a table bounded by
- *    VERIFIER_MEMO_MAX hosts, the least recently used one dropped first. */
+ *    VERIFIER_MEMO_MAX hosts, the least recently used one dropped first;
+ *    beside it the host's boot digests (what catalog_appraise.c looks up),
+ *    keyed by the SHA-256 of the log they came from, and the digest of the
+ *    log last written to the host's stored evidence;
+ *  - the software catalog's entries by digest, shared by every host, valid
+ *    for one marker of the catalog table (count and highest id, ids never
+ *    reused): an import or removal, through this instance or another one
+ *    sharing the database, empties it at the next attestation. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +37,24 @@ struct memo_entry {
 	struct memo_entry *chain;       /* bucket */
 	struct memo_entry *prev, *next; /* LRU: most recent first */
 	struct verify_memo *m;
+	/* the log's boot digests (catalog_appraise.c), under boot_log */
+	bool have_boot;
+	uint8_t boot_log[32];
+	uint8_t boot_count;
+	uint8_t (*boot)[32];
+	/* the log last written to the stored evidence */
+	bool have_kept;
+	uint8_t kept_log[32];
+	int64_t kept_at;
+};
+
+#define CATALOG_SLOTS 1024u /* distinct boot digests across the fleet */
+
+struct catalog_slot {
+	bool used;
+	uint8_t digest[32];
+	uint32_t count;
+	struct catalog_entry *e; /* count of them; NULL when none */
 };
 
 struct appraise_cache {
@@ -38,6 +63,10 @@ struct appraise_cache {
 	struct memo_entry *buckets[MEMO_BUCKETS];
 	struct memo_entry *head, *tail;
 	size_t count;
+	bool have_marker;
+	int64_t cat_count, cat_max_id;
+	size_t cat_used;
+	struct catalog_slot cat[CATALOG_SLOTS];
 };
 
 static struct appraise_cache *cache_of(struct verifier *v)
@@ -98,6 +127,21 @@ int appraise_policy(struct verifier *v, int64_t host_id, const struct policy **r
 	return 0;
 }
 
+const struct policy *appraise_policy_seen(struct verifier *v, const uint8_t digest[32],
+                                          const uint8_t **ret_digest)
+{
+	struct appraise_cache *c = v->acache;
+	for (size_t i = 0; c && i < POLICY_SLOTS; i++) {
+		struct policy_slot *x = &c->policies[i];
+		if (x->used && memcmp(x->digest, digest, sizeof x->digest) == 0) {
+			x->last = ++c->uses;
+			*ret_digest = x->digest;
+			return x->p;
+		}
+	}
+	return NULL;
+}
+
 static size_t bucket(int64_t host_id)
 {
 	return (size_t)((uint64_t)host_id * 0x9E3779B97F4A7C15ull >> 52) % MEMO_BUCKETS;
@@ -135,8 +179,17 @@ static void entry_drop(struct appraise_cache *c, struct memo_entry *e)
 		*pp = e->chain;
 	lru_unlink(c, e);
 	verify_memo_free(e->m);
+	free(e->boot);
 	free(e);
 	c->count--;
+}
+
+static struct memo_entry *entry_find(struct appraise_cache *c, int64_t host_id)
+{
+	for (struct memo_entry *e = c ? c->buckets[bucket(host_id)] : NULL; e; e = e->chain)
+		if (e->host_id == host_id)
+			return e;
+	return NULL;
 }
 
 struct verify_memo *appraise_memo(struct verifier *v, int64_t host_id)
@@ -178,6 +231,129 @@ void appraise_forget(struct verifier *v, int64_t host_id)
 		}
 }
 
+const uint8_t *appraise_log_held(struct verifier *v, int64_t host_id)
+{
+	struct memo_entry *e = entry_find(v->acache, host_id);
+	/* Only a memo that can stand for the log on its own: its replay and
+	 * its conclusions (an unchanged log is otherwise asked for again). */
+	return e && e->m->have_log && e->m->have_tail ? e->m->log_digest : NULL;
+}
+
+bool appraise_boot_digests(struct verifier *v, int64_t host_id, const uint8_t log[32],
+                           const uint8_t (**ret)[32], size_t *ret_n)
+{
+	struct memo_entry *e = entry_find(v->acache, host_id);
+	if (!e || !e->have_boot || memcmp(e->boot_log, log, 32) != 0)
+		return false;
+	*ret = (const uint8_t(*)[32])e->boot;
+	*ret_n = e->boot_count;
+	return true;
+}
+
+void appraise_boot_digests_set(struct verifier *v, int64_t host_id, const uint8_t log[32],
+                               const uint8_t (*d)[32], size_t n)
+{
+	struct memo_entry *e = entry_find(v->acache, host_id);
+	if (!e || n > UINT8_MAX)
+		return; /* no memo for the host: looked up from the log next time */
+	uint8_t(*copy)[32] = n ? malloc(n * sizeof *copy) : NULL;
+	if (n && !copy)
+		return;
+	if (n)
+		memcpy(copy, d, n * sizeof *copy);
+	free(e->boot);
+	e->boot = copy;
+	e->boot_count = (uint8_t)n;
+	memcpy(e->boot_log, log, 32);
+	e->have_boot = true;
+}
+
+bool appraise_kept_log(struct verifier *v, int64_t host_id, const uint8_t log[32], int64_t *ret_at)
+{
+	struct memo_entry *e = entry_find(v->acache, host_id);
+	if (!e || !e->have_kept || memcmp(e->kept_log, log, 32) != 0)
+		return false;
+	*ret_at = e->kept_at;
+	return true;
+}
+
+void appraise_kept_log_set(struct verifier *v, int64_t host_id, const uint8_t *log, int64_t at)
+{
+	struct memo_entry *e = entry_find(v->acache, host_id);
+	if (!e)
+		return;
+	e->have_kept = log != NULL;
+	if (log)
+		memcpy(e->kept_log, log, 32);
+	e->kept_at = at;
+}
+
+static void catalog_clear(struct appraise_cache *c)
+{
+	for (size_t i = 0; i < CATALOG_SLOTS; i++) {
+		free(c->cat[i].e);
+		memset(&c->cat[i], 0, sizeof c->cat[i]);
+	}
+	c->cat_used = 0;
+}
+
+int appraise_catalog_marker(struct verifier *v, int64_t count, int64_t max_id)
+{
+	struct appraise_cache *c = cache_of(v);
+	if (c == NULL)
+		return ATTEST_E_NOMEM;
+	if (!c->have_marker || c->cat_count != count || c->cat_max_id != max_id) {
+		catalog_clear(c);
+		c->cat_count = count;
+		c->cat_max_id = max_id;
+		c->have_marker = true;
+	}
+	return 0;
+}
+
+static size_t cat_index(const uint8_t d[32])
+{
+	size_t x;
+	memcpy(&x, d, sizeof x); /* a SHA-256: its bytes are spread already */
+	return x % CATALOG_SLOTS;
+}
+
+bool appraise_catalog_get(struct verifier *v, const uint8_t d[32], const struct catalog_entry **ret,
+                          size_t *ret_n)
+{
+	struct appraise_cache *c = v->acache;
+	if (c == NULL)
+		return false;
+	for (size_t k = 0, i = cat_index(d); k < CATALOG_SLOTS && c->cat[i].used;
+	     k++, i = (i + 1) % CATALOG_SLOTS)
+		if (memcmp(c->cat[i].digest, d, 32) == 0) {
+			*ret = c->cat[i].e;
+			*ret_n = c->cat[i].count;
+			return true;
+		}
+	return false;
+}
+
+void appraise_catalog_put(struct verifier *v, const uint8_t d[32], struct catalog_entry *e,
+                          size_t n)
+{
+	struct appraise_cache *c = cache_of(v);
+	if (c == NULL || n > UINT32_MAX) {
+		free(e);
+		return;
+	}
+	if (c->cat_used >= CATALOG_SLOTS / 2)
+		catalog_clear(c); /* a fleet with that many boot binaries: start again */
+	size_t i = cat_index(d);
+	while (c->cat[i].used)
+		i = (i + 1) % CATALOG_SLOTS;
+	c->cat[i].used = true;
+	memcpy(c->cat[i].digest, d, 32);
+	c->cat[i].e = e;
+	c->cat[i].count = (uint32_t)n;
+	c->cat_used++;
+}
+
 void appraise_cache_free(struct verifier *v)
 {
 	struct appraise_cache *c = v->acache;
@@ -185,6 +361,7 @@ void appraise_cache_free(struct verifier *v)
 		return;
 	while (c->head)
 		entry_drop(c, c->head);
+	catalog_clear(c);
 	for (size_t i = 0; i < POLICY_SLOTS; i++)
 		policy_free(c->policies[i].p);
 	free(c);

@@ -11,58 +11,92 @@
 #include "log.h"
 #include "store_catalog.h"
 
-/* Append the entries with digest hex to *all (n so far). */
-static int add_matches(struct verifier *v, const char *hex, struct catalog_entry **all, size_t *n)
+/* The distinct SHA-256 digests of the log's boot applications (PCR 4)
+ * and files (EV_IPL), at most CATALOG_APPRAISE_DIGESTS. */
+static int boot_digests(const uint8_t *eventlog, size_t len,
+                        uint8_t out[CATALOG_APPRAISE_DIGESTS][32], size_t *ret_n)
 {
-	struct catalog_entry *e = NULL;
-	size_t k = 0;
-	int rc = store_catalog_find(v->store, hex, &e, &k);
-	if (rc < 0)
-		return rc;
-	if (k > 0 && k <= STORE_CATALOG_MAX - *n) {
-		struct catalog_entry *m = realloc(*all, (*n + k) * sizeof **all);
-		if (!m) {
-			free(e);
-			return ATTEST_E_NOMEM;
-		}
-		memcpy(m + *n, e, k * sizeof *e);
-		*all = m;
-		*n += k;
-	}
-	free(e);
-	return 0;
-}
-
-void catalog_appraise_load(struct verifier *v, const uint8_t *eventlog, size_t len,
-                           struct catalog_entry **ret, size_t *ret_n)
-{
-	*ret = NULL;
 	*ret_n = 0;
 	struct eventlog *log = NULL;
 	if (!eventlog || eventlog_parse(eventlog, len, &log, NULL) < 0)
-		return; /* verify says what is wrong with the log */
-	char seen[CATALOG_APPRAISE_DIGESTS][65];
-	size_t nseen = 0;
-	int rc = 0;
-	for (size_t i = 0; i < log->event_count && rc == 0; i++) {
+		return ATTEST_E_FORMAT; /* verify says what is wrong with the log */
+	size_t n = 0;
+	for (size_t i = 0; i < log->event_count; i++) {
 		const struct eventlog_event *ev = &log->events[i];
 		if (ev->type != EV_EFI_BOOT_SERVICES_APPLICATION && ev->type != EV_IPL)
 			continue;
 		for (uint32_t d = 0; d < ev->digest_count; d++) {
 			if (ev->digests[d].alg != EVENTLOG_ALG_SHA256 || ev->digests[d].size != 32)
 				continue;
-			char hex[65];
-			hex_encode(ev->digests[d].bytes, 32, hex);
 			bool dup = false;
-			for (size_t k = 0; k < nseen && !dup; k++)
-				dup = !strcmp(seen[k], hex);
-			if (dup || nseen >= CATALOG_APPRAISE_DIGESTS)
-				continue;
-			memcpy(seen[nseen++], hex, sizeof hex);
-			rc = add_matches(v, hex, ret, ret_n);
+			for (size_t k = 0; k < n && !dup; k++)
+				dup = !memcmp(out[k], ev->digests[d].bytes, 32);
+			if (!dup && n < CATALOG_APPRAISE_DIGESTS)
+				memcpy(out[n++], ev->digests[d].bytes, 32);
 		}
 	}
 	eventlog_free(log);
+	*ret_n = n;
+	return 0;
+}
+
+/* Append the catalog entries of digest d to *all (n so far): from the
+ * shared cache, else one indexed query whose answer the cache keeps. */
+static int add_matches(struct verifier *v, const uint8_t d[32], struct catalog_entry **all,
+                       size_t *n)
+{
+	const struct catalog_entry *e = NULL;
+	size_t k = 0;
+	if (!appraise_catalog_get(v, d, &e, &k)) {
+		char hex[65];
+		hex_encode(d, 32, hex);
+		struct catalog_entry *found = NULL;
+		int rc = store_catalog_find(v->store, hex, &found, &k);
+		if (rc < 0)
+			return rc;
+		if (k == 0) {
+			free(found);
+			found = NULL;
+		}
+		appraise_catalog_put(v, d, found, k);
+		if (!appraise_catalog_get(v, d, &e, &k))
+			return ATTEST_E_NOMEM;
+	}
+	if (k > 0 && k <= STORE_CATALOG_MAX - *n) {
+		struct catalog_entry *m = realloc(*all, (*n + k) * sizeof **all);
+		if (!m)
+			return ATTEST_E_NOMEM;
+		memcpy(m + *n, e, k * sizeof *e);
+		*all = m;
+		*n += k;
+	}
+	return 0;
+}
+
+void catalog_appraise_load(struct verifier *v, int64_t host_id, const uint8_t *log_digest,
+                           const uint8_t *eventlog, size_t len, struct catalog_entry **ret,
+                           size_t *ret_n)
+{
+	*ret = NULL;
+	*ret_n = 0;
+	const uint8_t(*digests)[32] = NULL;
+	uint8_t parsed[CATALOG_APPRAISE_DIGESTS][32];
+	size_t nd = 0;
+	if (!log_digest || !appraise_boot_digests(v, host_id, log_digest, &digests, &nd)) {
+		if (boot_digests(eventlog, len, parsed, &nd) < 0)
+			return;
+		digests = (const uint8_t(*)[32])parsed;
+		if (log_digest)
+			appraise_boot_digests_set(v, host_id, log_digest, digests, nd);
+	}
+	if (nd == 0)
+		return;
+	int64_t count = 0, max_id = 0;
+	int rc = store_catalog_marker(v->store, &count, &max_id);
+	if (rc == 0)
+		rc = appraise_catalog_marker(v, count, max_id);
+	for (size_t i = 0; i < nd && rc == 0; i++)
+		rc = add_matches(v, digests[i], ret, ret_n);
 	if (rc < 0) {
 		log_error("the software catalog cannot be read: %s",
 		          rc == ATTEST_E_NOMEM ? "out of memory" : store_errmsg(v->store));

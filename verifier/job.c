@@ -238,6 +238,12 @@ struct later_w {
 	int64_t reset_count, restart_count;
 	char *boot_id;
 	struct store_evidence ev; /* owns its buffers */
+	/* LATER_EVIDENCE: the log's digest and the row that holds it */
+	struct verifier *v;
+	bool have_digest, unchanged;
+	uint8_t digest[32];
+	int64_t prev_at;
+	enum { KEPT_NONE, KEPT_PUT, KEPT_TOUCHED } kept; /* set by the writer */
 };
 
 enum { LATER_BOOT, LATER_RESTARTED, LATER_EVIDENCE };
@@ -249,6 +255,27 @@ static void later_w_free(struct later_w *w)
 	free(w->ev.pcrs_json);
 	free(w->ev.metadata_json);
 	free(w);
+}
+
+/* The stored row already holds this log: rewrite the other columns only.
+ * Not ours any more (another instance wrote since) and no log in hand:
+ * the stored one stays. Otherwise the whole row. */
+static int evidence_work(struct store *s, struct later_w *w)
+{
+	int rc = ATTEST_E_NOTFOUND;
+	w->kept = KEPT_NONE;
+	if (w->prev_at > 0)
+		rc = store_evidence_touch(s, &w->ev, w->prev_at);
+	if (rc == 0)
+		w->kept = KEPT_TOUCHED;
+	if (rc != ATTEST_E_NOTFOUND)
+		return rc;
+	if (w->unchanged)
+		return 0;
+	rc = store_evidence_put(s, &w->ev);
+	if (rc == 0)
+		w->kept = KEPT_PUT;
+	return rc;
 }
 
 static int later_work(struct store *s, void *arg)
@@ -265,13 +292,19 @@ static int later_work(struct store *s, void *arg)
 			rc = store_host_set_boot(s, w->host_id, -1, -1, NULL, now);
 		return rc;
 	}
-	default: return store_evidence_put(s, &w->ev);
+	default: return evidence_work(s, w);
 	}
 }
 
 static void later_done(void *arg, int rc, const char *msg)
 {
 	struct later_w *w = arg;
+	if (w->kind == LATER_EVIDENCE) {
+		/* Which log the stored row holds now, for the next evidence_keep. */
+		bool held = rc == 0 && w->kept != KEPT_NONE && w->have_digest;
+		appraise_kept_log_set(w->v, w->host_id, held ? w->digest : NULL,
+		                      held ? w->ev.at : 0);
+	}
 	/* A host removed meanwhile has nothing left to update. */
 	if (rc < 0 && rc != ATTEST_E_NOTFOUND &&
 	    !(w->kind == LATER_EVIDENCE && rc == ATTEST_E_STATE))
@@ -324,11 +357,20 @@ static char *dup_text(const char *s, bool *oom)
 	return d;
 }
 
-void job_store_evidence(struct job *j, const struct store_evidence *e)
+void job_store_evidence(struct job *j, const struct store_evidence *e,
+                        const struct job_evidence_log *kl)
 {
 	struct later_w *w = later_new(j, LATER_EVIDENCE, "last evidence");
-	if (w == NULL)
+	if (w == NULL) {
+		appraise_kept_log_set(j->v, j->host_id, NULL, 0);
 		return;
+	}
+	w->v = j->v;
+	w->have_digest = kl->digest != NULL;
+	if (kl->digest)
+		memcpy(w->digest, kl->digest, sizeof w->digest);
+	w->prev_at = kl->prev_at;
+	w->unchanged = kl->unchanged;
 	bool oom = false;
 	w->ev = *e;
 	w->ev.pcrs_json = dup_text(e->pcrs_json, &oom);
@@ -342,6 +384,7 @@ void job_store_evidence(struct job *j, const struct store_evidence *e)
 	}
 	if (oom) {
 		log_error("%s: last evidence not stored: out of memory", j->name);
+		appraise_kept_log_set(j->v, j->host_id, NULL, 0);
 		later_w_free(w);
 		return;
 	}

@@ -70,6 +70,11 @@ struct job {
 	uint8_t nonce[VERIFIER_NONCE_SIZE];
 	bool quote_sha256_only; /* the quote asked for sha256 PCRs and no other bank */
 	char *quote_sel;        /* the PCR selection asked for ("sha256:0-7") */
+	bool log_named;         /* the quote request named log_sha256 (appraise.c) */
+	bool log_wanted;        /* ask for the whole log: the memo could not stand for it */
+	uint8_t log_sha256[32];
+	bool have_policy;          /* the quote was asked for under this policy */
+	uint8_t policy_digest[32]; /* (appraise_policy's digest of its text) */
 };
 
 /* --- job.c --- */
@@ -112,7 +117,20 @@ void job_nonce_consume(struct job *j, job_consumed_fn *next, void *arg);
  * (copied). */
 void job_store_boot(struct job *j, int64_t reset_count, int64_t restart_count, const char *boot_id);
 void job_store_restarted(struct job *j);
-void job_store_evidence(struct job *j, const struct store_evidence *e);
+/* What evidence_keep knows of the log for the evidence write: its digest
+ * (NULL: none), the time of the stored evidence row that already holds this
+ * log (prev_at, 0: none known: the whole row is written), and whether the
+ * agent left the log out as unchanged (then no row is written without one). */
+struct job_evidence_log {
+	const uint8_t *digest;
+	int64_t prev_at;
+	bool unchanged;
+};
+
+/* The host's last evidence, by the writer thread; nobody waits for it. When
+ * it ends, appraise_kept_log_set records which log the stored row holds. */
+void job_store_evidence(struct job *j, const struct store_evidence *e,
+                        const struct job_evidence_log *kl);
 /* A writer completion to come will use j: keep it until job_unref. */
 void job_ref(struct job *j);
 void job_unref(struct job *j);

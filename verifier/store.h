@@ -635,6 +635,12 @@ void store_evidence_free(struct store_evidence *e);
  * than e->at). ATTEST_E_STATE if the host does not exist (removed). */
 int store_evidence_put(struct store *s, const struct store_evidence *e);
 
+/* Like store_evidence_put but the stored event log is left as it is: for
+ * a quote whose log is the one this instance stored at prev_at. If the row
+ * is no longer the one written at prev_at (another instance wrote since),
+ * nothing changes and ATTEST_E_NOTFOUND says to put the whole evidence. */
+int store_evidence_touch(struct store *s, const struct store_evidence *e, int64_t prev_at);
+
 /* The host's last evidence. ATTEST_E_NOTFOUND if none was stored. */
 int store_evidence_get(struct store *s, int64_t host_id, struct store_evidence **ret);
 

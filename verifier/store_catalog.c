@@ -121,3 +121,20 @@ int store_catalog_remove(struct store *s, int64_t id)
 		rc = store_fail(s, ATTEST_E_NOTFOUND, "no such catalog entry");
 	return rc;
 }
+
+int store_catalog_marker(struct store *s, int64_t *ret_count, int64_t *ret_max_id)
+{
+	struct store_rows *rows = NULL;
+	int rc =
+	    store_query(s, "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM catalog", NULL, 0, 1, &rows);
+	if (rc)
+		return rc;
+	if (rows->nrows != 1) {
+		store_rows_free(rows);
+		return ATTEST_E_IO;
+	}
+	*ret_count = store_cell_int(rows, 0, 0);
+	*ret_max_id = store_cell_int(rows, 0, 1);
+	store_rows_free(rows);
+	return 0;
+}

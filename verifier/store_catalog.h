@@ -32,4 +32,9 @@ int store_catalog_find(struct store *s, const char *hex, struct catalog_entry **
 /* Remove one entry; ATTEST_E_NOTFOUND. */
 int store_catalog_remove(struct store *s, int64_t id);
 
+/* The catalog's marker: its entry count and highest id, read in one
+ * statement. Ids are never reused and entries never edited, so any import
+ * or removal changes it. */
+int store_catalog_marker(struct store *s, int64_t *ret_count, int64_t *ret_max_id);
+
 #endif

@@ -47,6 +47,25 @@ int store_evidence_put(struct store *s, const struct store_evidence *e)
 	                  NULL);
 }
 
+int store_evidence_touch(struct store *s, const struct store_evidence *e, int64_t prev_at)
+{
+	int64_t changed = 0;
+	int rc;
+	if (!e || e->host_id <= 0)
+		return ATTEST_E_ARG;
+	if ((rc = store_check_json(s, "pcrs", e->pcrs_json, JSON_OBJECT, false)) ||
+	    (rc = store_check_json(s, "metadata", e->metadata_json, JSON_OBJECT, true)))
+		return rc;
+	rc = store_exec(s,
+	                "UPDATE evidence SET at = $2, pcrs = $3, metadata = $4, verified = $5 "
+	                "WHERE host_id = $1 AND at = $6 AND at <= $2",
+	                PARAMS(V_INT(e->host_id), V_INT(e->at), V_TEXT(e->pcrs_json),
+	                       e->metadata_json ? V_TEXT(e->metadata_json) : V_NULL,
+	                       V_INT(e->verified ? 1 : 0), V_INT(prev_at)),
+	                &changed);
+	return rc ? rc : changed ? 0 : ATTEST_E_NOTFOUND;
+}
+
 static void decode_evidence(struct store_rows *rows, size_t r, void *item)
 {
 	struct store_evidence *e = item;

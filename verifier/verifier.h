@@ -71,6 +71,8 @@ struct verifier_metrics {
 	double hist_sum;
 	uint64_t hist_count;
 	uint64_t eventlog_memo_hit, eventlog_memo_miss; /* appraise.c */
+	uint64_t eventlog_unchanged;                    /* quotes whose log the agent left out */
+	uint64_t eventlog_asked_again;                  /* ... that the memo could not stand for */
 };
 
 struct job;
@@ -153,9 +155,34 @@ struct policy_error;
 int appraise_policy(struct verifier *v, int64_t host_id, const struct policy **ret,
                     const uint8_t **ret_digest, struct policy_error *err);
 /* The host's event-log memo (created on first use; NULL without memory). */
+/* The parsed policy of digest, if still cached (no store access), else NULL. */
+const struct policy *appraise_policy_seen(struct verifier *v, const uint8_t digest[32],
+                                          const uint8_t **ret_digest);
 struct verify_memo *appraise_memo(struct verifier *v, int64_t host_id);
 /* Drop the host's memo (re-enrolled: a new AK, a new boot). */
 void appraise_forget(struct verifier *v, int64_t host_id);
+/* The SHA-256 of the log host_id's memo stands for (named in the quote
+ * request so the agent may leave the log out), or NULL. */
+const uint8_t *appraise_log_held(struct verifier *v, int64_t host_id);
+/* The boot digests of host_id's log (catalog_appraise.c) if they were kept
+ * for the log with SHA-256 log; set keeps them (only for a host with a memo). */
+bool appraise_boot_digests(struct verifier *v, int64_t host_id, const uint8_t log[32],
+                           const uint8_t (**ret)[32], size_t *ret_n);
+void appraise_boot_digests_set(struct verifier *v, int64_t host_id, const uint8_t log[32],
+                               const uint8_t (*d)[32], size_t n);
+/* Whether this instance last wrote the host's stored evidence with the log
+ * of SHA-256 log, and when (*ret_at); set records it (NULL: unknown). */
+bool appraise_kept_log(struct verifier *v, int64_t host_id, const uint8_t log[32], int64_t *ret_at);
+void appraise_kept_log_set(struct verifier *v, int64_t host_id, const uint8_t *log, int64_t at);
+struct catalog_entry;
+/* The catalog's entries by digest: marker empties them when the catalog
+ * table changed; get finds the entries of a digest looked up before (none
+ * is an answer too); put takes e (n of them, may be NULL). */
+int appraise_catalog_marker(struct verifier *v, int64_t count, int64_t max_id);
+bool appraise_catalog_get(struct verifier *v, const uint8_t d[32], const struct catalog_entry **ret,
+                          size_t *ret_n);
+void appraise_catalog_put(struct verifier *v, const uint8_t d[32], struct catalog_entry *e,
+                          size_t n);
 void appraise_cache_free(struct verifier *v);
 
 /* --- metrics.c --- */

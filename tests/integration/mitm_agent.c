@@ -22,7 +22,13 @@
  *   edit-pcr-digest        /v1/quote: flip a bit of TPMS_ATTEST's pcrDigest
  *   flip-signature-bit     /v1/quote: flip a bit of TPMT_SIGNATURE
  *   lie-log                /v1/quote: SecureBoot variable data 0 -> 1 in the
- *                          event log, event digests untouched
+ *                          event log, event digests untouched (the request's
+ *                          eventlog_sha256 is dropped, so the log is sent)
+ *   old-agent              /v1/quote: drop the request's eventlog_sha256 (an
+ *                          agent that predates it: always the whole log)
+ *   claim-unchanged        /v1/quote: drop the request's eventlog_sha256, and
+ *                          answer "eventlog_unchanged": true without the log
+ *                          whatever the log is (a lying agent)
  *
  * Usage:
  *   mitm_agent --data-dir DIR --init           create the identity, print its thumbprint
@@ -225,6 +231,12 @@ static char *rewrite(struct pending *p, const uint8_t *body, size_t len)
 			rc = edit_b64(ans, "signature", flip_last);
 		else if (is(p, "lie-log"))
 			rc = edit_b64(ans, "eventlog", lie_secureboot);
+		else if (is(p, "claim-unchanged"))
+			rc =
+			    json_object_del(ans, "eventlog") != 0 ||
+			            json_object_set_new(ans, "eventlog_unchanged", json_true()) != 0
+			        ? -1
+			        : 0;
 	}
 	char *out = rc == 0 ? json_dumps(ans, JSON_COMPACT) : NULL;
 	json_decref(ans);
@@ -306,6 +318,20 @@ static void handle(struct https_request *req, void *arg)
 		memcpy(p->body, b, bl);
 	}
 	int q = strcmp(p->path, "/v1/quote") == 0, ak = strcmp(p->path, "/v1/ak") == 0;
+	if (q && bl && (is(p, "lie-log") || is(p, "old-agent") || is(p, "claim-unchanged"))) {
+		/* Ask the agent for the whole log, whatever the verifier holds. */
+		json_t *o = json_loadb((const char *)p->body, bl, 0, NULL);
+		char *t = o && json_object_del(o, "eventlog_sha256") == 0
+		              ? json_dumps(o, JSON_COMPACT)
+		              : NULL;
+		json_decref(o);
+		if (t) {
+			free(p->body);
+			p->body = t;
+			bl = strlen(t);
+			log_line(p, "eventlog_sha256-dropped");
+		}
+	}
 	/* Answers from the captures, without asking any agent. */
 	const char *canned = NULL;
 	if (q && is(p, "replay-quote"))

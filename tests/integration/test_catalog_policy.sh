@@ -137,6 +137,18 @@ ok "rollback to $old_k under minimum $new_ver: red: $(field '.reasons[] | select
 call "$admin" POST /api/v1/policies/catalog/assign '{"host":"h"}' 200
 attest h; expect_green
 ok "host h on $new_k under the stricter rule: green"
+# The verifier caches catalog lookups under the catalog's marker: a removal
+# and a re-import are seen at the next attestation (the log is unchanged).
+call "$admin" GET "/api/v1/catalog?package=linux-image-$new_k" 200
+kentry=$(field '[.entries[] | select(.kind == "kernel")][0]')
+kid=$(jq -r .id <<<"$kentry")
+[ -n "$kid" ] && [ "$kid" != null ] || fail "no catalog entry for linux-image-$new_k: $body"
+call "$admin" DELETE "/api/v1/catalog/$kid" 200
+attest h; expect_red CONFIGURATION_NOT_APPROVED
+field '.reasons[].message' | grep -q "is not in the catalog" || fail "removal not seen: $(field -c .reasons)"
+call "$admin" POST /api/v1/catalog "$(jq -c 'del(.id, .added_at)' <<<"$kentry")" 201
+attest h; expect_green
+ok "catalog entry of $new_k removed: h red at the next attestation; imported again: green"
 # --- the dashboard: catalog page, named components, what-if ----------------------
 chromium=${CHROMIUM:-/usr/bin/chromium}
 if ! command -v node >/dev/null || [ ! -x "$chromium" ] ||

@@ -18,6 +18,7 @@
 
 #include "err.h"
 #include "store.h"
+#include "store_catalog.h"
 #include "store_copy.h"
 #include "store_writer.h"
 
@@ -1535,6 +1536,65 @@ static void flip_default(struct store *s, int idx, void *arg, int fd)
 	put64(fd, ok);
 }
 
+/* The evidence row keeps its log when touched; a touch after another
+ * writer's put changes nothing. The catalog marker moves with every import
+ * and removal. */
+static void test_evidence_touch_and_catalog_marker(void **state)
+{
+	struct ctx *c = *state;
+	struct store *s = open_ok(c);
+	int64_t hid = add_host(s, "ev-1", T0);
+	uint8_t log[64];
+	memset(log, 0x5a, sizeof log);
+	struct store_evidence e = {.host_id = hid,
+	                           .at = T0 + 1,
+	                           .eventlog = log,
+	                           .eventlog_len = sizeof log,
+	                           .pcrs_json = "{\"sha256\":{}}",
+	                           .verified = true};
+	assert_int_equal(store_evidence_put(s, &e), 0);
+	struct store_evidence t = {.host_id = hid,
+	                           .at = T0 + 2,
+	                           .pcrs_json = "{\"sha256\":{\"0\":\"00\"}}",
+	                           .metadata_json = "{\"a\":\"b\"}",
+	                           .verified = false};
+	assert_int_equal(store_evidence_touch(s, &t, T0 + 1), 0);
+	struct store_evidence *got = NULL;
+	assert_int_equal(store_evidence_get(s, hid, &got), 0);
+	assert_int_equal(got->at, T0 + 2);
+	assert_int_equal(got->eventlog_len, sizeof log);
+	assert_memory_equal(got->eventlog, log, sizeof log);
+	assert_string_equal(got->pcrs_json, t.pcrs_json);
+	assert_false(got->verified);
+	store_evidence_free(got);
+	/* written by someone else since T0 + 1: not ours to touch */
+	t.at = T0 + 3;
+	assert_int_equal(store_evidence_touch(s, &t, T0 + 1), ATTEST_E_NOTFOUND);
+	int64_t n0 = -1, m0 = -1, n1 = -1, m1 = -1, n2 = -1, m2 = -1;
+	assert_int_equal(store_catalog_marker(s, &n0, &m0), 0);
+	assert_int_equal(n0, 0);
+	assert_int_equal(m0, 0);
+	struct catalog_entry ce;
+	memset(&ce, 0, sizeof ce);
+	snprintf(ce.kind, sizeof ce.kind, "kernel");
+	snprintf(ce.package, sizeof ce.package, "linux-image");
+	snprintf(ce.version, sizeof ce.version, "1.0");
+	snprintf(ce.path, sizeof ce.path, "/boot/vmlinuz");
+	memset(ce.authenticode_sha256, 'a', 64);
+	memset(ce.file_sha256, 'b', 64);
+	int64_t id = 0;
+	assert_int_equal(store_catalog_add(s, &ce, T0, &id), 0);
+	assert_int_equal(store_catalog_marker(s, &n1, &m1), 0);
+	assert_int_equal(n1, 1);
+	assert_int_equal(m1, id);
+	assert_int_equal(store_catalog_remove(s, id), 0);
+	assert_int_equal(store_catalog_add(s, &ce, T0, &id), 0);
+	assert_int_equal(store_catalog_marker(s, &n2, &m2), 0);
+	assert_int_equal(n2, 1);
+	assert_true(m2 > m1); /* ids are never reused: the marker moved */
+	store_close(s);
+}
+
 static void test_default_policy_race(void **state)
 {
 	struct ctx *c = *state;
@@ -1584,6 +1644,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_connection_loss, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_copy_sqlite, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_default_policy_race, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_evidence_touch_and_catalog_marker, setup,
+	                                    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

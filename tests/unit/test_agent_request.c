@@ -260,6 +260,17 @@ static void test_quote_accepts(void **state)
 	assert_int_equal(parse(agent_request_quote,
 	                       "{\"nonce\":\"" NONCE16 "\",\"pcrs\":null,\"extra\":1}", &r, msg),
 	                 ATTEST_E_FORMAT); /* null is not a string */
+	/* the memoized log's digest */
+	assert_int_equal(parse(agent_request_quote, "{\"nonce\":\"" NONCE16 "\"}", &r, msg), 0);
+	assert_false(r.have_log_sha256);
+	assert_int_equal(parse(agent_request_quote,
+	                       "{\"nonce\":\"" NONCE16 "\",\"eventlog_sha256\":\"" NONCE16 NONCE16
+	                       "\"}",
+	                       &r, msg),
+	                 0);
+	assert_true(r.have_log_sha256);
+	assert_memory_equal(r.log_sha256, r.nonce, 16);
+	assert_memory_equal(r.log_sha256 + 16, r.nonce, 16);
 }
 
 #define NONCE_FMT "\"nonce\" must be 16 to 64 bytes in hex (32 to 128 digits); got %zu characters%s"
@@ -293,6 +304,21 @@ static void test_quote_refusals(void **state)
 	snprintf(expect, sizeof expect, NONCE_FMT, (size_t)130, "");
 	check_refused(agent_request_quote, text, ATTEST_E_FORMAT, expect);
 
+	static const char *const bad_logd[] = {
+	    "\"" NONCE16 "\"",
+	    "\"" NONCE16 NONCE16 "00\"",
+	    "\"" NONCE16 NONCE16 "\"x",
+	    "42",
+	    "\"" NONCE16 "00112233445566778899aabbccddeexy\"",
+	};
+	for (size_t i = 0; i < sizeof bad_logd / sizeof bad_logd[0]; i++) {
+		char t[256];
+		snprintf(t, sizeof t, "{\"nonce\":\"" NONCE16 "\",\"eventlog_sha256\":%s}",
+		         bad_logd[i]);
+		struct agent_req r;
+		char m[AGENT_REQ_MSG_SIZE];
+		assert_int_equal(parse(agent_request_quote, t, &r, m), ATTEST_E_FORMAT);
+	}
 	static const char *const bad_pcrs[] = {
 	    "",           "sha256",    "sha256:",  "sha256:24", "md5:0", "sha256:0+sha256:1",
 	    "sha256:7-3", "sha256:0,", "SHA256:0",

@@ -232,6 +232,8 @@ static void test_parse_errors(void **state)
 	    {"nonce", "\"zz\"", "\"nonce\""},
 	    {"metadata", "[]", "\"metadata\" must be an object"},
 	    {"eventlog", "\"@@@@\"", "\"eventlog\" is not strict base64"},
+	    {"eventlog_unchanged", "1", "\"eventlog_unchanged\" must be true or false"},
+	    {"eventlog_unchanged", "\"yes\"", "\"eventlog_unchanged\" must be true or false"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		json_t *o = json_deep_copy(good);
@@ -246,6 +248,32 @@ static void test_parse_errors(void **state)
 		if (!strstr(err.message, cases[i].msg))
 			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.message, cases[i].msg);
 		free(s);
+		json_decref(o);
+	}
+	/* "eventlog_unchanged": only without "eventlog" */
+	{
+		json_t *o = json_deep_copy(good);
+		json_object_set_new(o, "eventlog", json_string("AAAA"));
+		json_object_set_new(o, "eventlog_unchanged", json_true());
+		char *t = json_dumps(o, JSON_COMPACT);
+		memset(&err, 0, sizeof err);
+		assert_int_equal(parse_str(t, &err), ATTEST_E_FORMAT);
+		assert_non_null(strstr(err.message, "but an \"eventlog\" is sent"));
+		free(t);
+		json_object_del(o, "eventlog");
+		t = json_dumps(o, JSON_COMPACT);
+		struct bundle *ub = NULL;
+		assert_int_equal(bundle_parse((const uint8_t *)t, strlen(t), &ub, &err), 0);
+		assert_true(ub->eventlog_unchanged);
+		assert_null(ub->eventlog);
+		bundle_free(ub);
+		free(t);
+		json_object_set_new(o, "eventlog_unchanged", json_false());
+		t = json_dumps(o, JSON_COMPACT);
+		assert_int_equal(bundle_parse((const uint8_t *)t, strlen(t), &ub, &err), 0);
+		assert_false(ub->eventlog_unchanged);
+		bundle_free(ub);
+		free(t);
 		json_decref(o);
 	}
 	/* the unchanged bundle parses; unknown members are ignored */

@@ -1211,6 +1211,85 @@ static void test_memo_log_changed(void **state)
 	fx_free(f);
 }
 
+/* The agent left the log out as unchanged (bundle.eventlog_unchanged): the
+ * memo stands for it only with the digest named and the quoted PCRs equal
+ * to its replay; otherwise red with need_eventlog. */
+static struct verify_result *run_unchanged(const struct fx *f, struct verify_memo *m,
+                                           const uint8_t *digest)
+{
+	struct bundle *b = make_bundle(f);
+	free(b->eventlog);
+	b->eventlog = NULL;
+	b->eventlog_len = 0;
+	b->eventlog_unchanged = true;
+	struct verify_input in;
+	memset(&in, 0, sizeof in);
+	in.bundle = b;
+	in.ak_public = b->ak_public;
+	in.ak_public_len = b->ak_public_len;
+	in.nonce = f->nonce;
+	in.nonce_len = sizeof f->nonce;
+	in.previous = f->prev;
+	in.host = f->host;
+	in.policy = f->policy;
+	in.memo = m;
+	in.policy_digest = POLICY_A;
+	in.eventlog_digest = digest;
+	struct verify_result *r = NULL;
+	assert_int_equal(verify_attestation(&in, &r), 0);
+	bundle_free(b);
+	return r;
+}
+
+static void test_memo_unchanged_log(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	struct verify_memo *m = NULL;
+	assert_int_equal(verify_memo_new(&m), 0);
+	/* no memo yet: red, the log is asked for */
+	struct verify_result *r = run_unchanged(f, m, m->log_digest);
+	assert_int_equal(r->verdict, VERIFY_RED);
+	assert_true(r->need_eventlog);
+	assert_true(verify_result_has(r, "EVENTLOG_MISSING"));
+	verify_result_free(r);
+	struct verify_result *whole = run_memo(f, m, POLICY_A);
+	assert_int_equal(whole->verdict, VERIFY_GREEN);
+	uint8_t d[32];
+	memcpy(d, m->log_digest, sizeof d);
+	r = run_unchanged(f, m, d);
+	assert_true(r->memo_hit);
+	assert_false(r->need_eventlog);
+	same_result(whole, r);
+	verify_result_free(r);
+	/* another digest named: not this memo */
+	uint8_t other[32];
+	memcpy(other, d, sizeof other);
+	other[0] ^= 1;
+	r = run_unchanged(f, m, other);
+	assert_true(r->need_eventlog);
+	assert_int_equal(r->verdict, VERIFY_RED);
+	verify_result_free(r);
+	/* no digest: nothing to look up */
+	r = run_unchanged(f, m, NULL);
+	assert_true(r->need_eventlog);
+	verify_result_free(r);
+	/* a PCR the log does not explain: never green from the memo */
+	uint8_t extra[32];
+	memset(extra, 0x66, sizeof extra);
+	tpm_boot(f, -1, 4, extra);
+	r = run_unchanged(f, m, d);
+	assert_false(r->memo_hit);
+	assert_true(r->need_eventlog);
+	assert_int_equal(r->verdict, VERIFY_RED);
+	verify_result_free(r);
+	verify_result_free(whole);
+	verify_memo_free(m);
+	fx_free(f);
+}
+
 /* Same log, but the TPM holds something the log does not show: the
  * quoted values are compared with the memoized replay on every quote. */
 static void test_memo_pcr_changed(void **state)
@@ -1322,6 +1401,7 @@ int main(void)
 	    cmocka_unit_test(test_reason_table),
 	    cmocka_unit_test(test_memo_hit_same_result),
 	    cmocka_unit_test(test_memo_log_changed),
+	    cmocka_unit_test(test_memo_unchanged_log),
 	    cmocka_unit_test(test_memo_pcr_changed),
 	    cmocka_unit_test(test_memo_inputs_changed),
 	};
