@@ -71,6 +71,9 @@ struct swarm {
 	uint8_t *log;
 	size_t log_len;
 	char *log_b64, *log_b64_tampered;
+	/* their SHA-256: a quote request naming the host's log gets it left out,
+	 * as the agent does (docs/protocol.md) */
+	uint8_t log_sha256[32], log_sha256_tampered[32];
 	struct eventlog_pcrs pcrs;
 	char banks_json[64]; /* unused if empty */
 	/* Test EK CAs: the one the verifier is told to trust, and another. */

@@ -256,10 +256,16 @@ static void on_quote(struct https_request *req, void *arg)
 	hex_encode(r.nonce, r.nonce_len, nhex);
 	hex_encode(h->ak.name, h->ak.name_len, name);
 	const char *log = h->tampered ? h->sw->log_b64_tampered : h->sw->log_b64;
-	ans = json_pack("{s:O,s:s,s:O,s:s,s:s,s:{s:I,s:I}}", "pcrs", pcrs, "nonce", nhex,
-	                "metadata", meta, "eventlog", log, "ak_name", name, "clock", "reset_count",
-	                (json_int_t)h->reset_count, "restart_count", (json_int_t)h->restart_count);
-	if (!ans || put_b64(ans, "ak_public", h->ak.pub, h->ak.pub_len) ||
+	const uint8_t *logd = h->tampered ? h->sw->log_sha256_tampered : h->sw->log_sha256;
+	/* The verifier holds this very log memoized: leave it out and say so. */
+	bool unchanged = r.have_log_sha256 && CRYPTO_memcmp(r.log_sha256, logd, 32) == 0;
+	ans = json_pack("{s:O,s:s,s:O,s:s,s:{s:I,s:I}}", "pcrs", pcrs, "nonce", nhex, "metadata",
+	                meta, "ak_name", name, "clock", "reset_count", (json_int_t)h->reset_count,
+	                "restart_count", (json_int_t)h->restart_count);
+	if (!ans ||
+	    json_object_set_new(ans, unchanged ? "eventlog_unchanged" : "eventlog",
+	                        unchanged ? json_true() : json_string(log)) != 0 ||
+	    put_b64(ans, "ak_public", h->ak.pub, h->ak.pub_len) ||
 	    put_b64(ans, "quote", attest, al) || put_b64(ans, "signature", sig, sl) ||
 	    json_object_set_new(
 	        ans, "timing",

@@ -1,5 +1,6 @@
 /* attest-swarm: N emulated hosts serving the Agent API v1 from one process,
  * for load benchmarks and tests of the verifier. See docs/simulator.md. */
+#include <openssl/evp.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
@@ -177,7 +178,8 @@ static int load_eventlog(struct swarm *sw, const char *path)
 			at = (size_t)(ev->events[i].data - ev->raw) + ev->events[i].data_len - 1;
 	eventlog_free(ev);
 	sw->log_b64 = b64enc(sw->log, sw->log_len);
-	if (!sw->log_b64)
+	if (!sw->log_b64 ||
+	    !EVP_Digest(sw->log, sw->log_len, sw->log_sha256, NULL, EVP_sha256(), NULL))
 		return ATTEST_E_NOMEM;
 	if (!at) {
 		log_error("%s: no EFI variable event to tamper with", path);
@@ -185,7 +187,10 @@ static int load_eventlog(struct swarm *sw, const char *path)
 	}
 	sw->log[at] ^= 0x01;
 	sw->log_b64_tampered = b64enc(sw->log, sw->log_len);
+	int d = EVP_Digest(sw->log, sw->log_len, sw->log_sha256_tampered, NULL, EVP_sha256(), NULL);
 	sw->log[at] ^= 0x01;
+	if (!d)
+		return ATTEST_E_CRYPTO;
 	return sw->log_b64_tampered ? 0 : ATTEST_E_NOMEM;
 }
 

@@ -115,6 +115,12 @@ for _ in $(seq 20); do grep -q '^stats' "$work/sw.out" && break; sleep 0.1; done
 grep -Eq "^stats hosts $N identities [0-9]+ aks [0-9]+ activations $((N - 1)) activation_failures 0 quotes [1-9]" "$work/sw.out" ||
   fail "swarm stats: $(grep '^stats' "$work/sw.out")"
 ok "re-attested on schedule ($n1 -> $n2 results); $(grep '^stats' "$work/sw.out" | tail -1)"
+# Re-attestations of an unchanged boot carry no log (the swarm speaks the
+# agent's protocol): the verifier counts quotes judged from its memo.
+call "$tok" GET /metrics 200
+used=$(sed -n 's/^attest_eventlog_unchanged_total{result="used"} //p' <<<"$body")
+[ "${used:-0}" -gt 0 ] || fail "no quote came without its unchanged log: $(grep eventlog_unchanged <<<"$body")"
+ok "$used quotes judged without the unchanged log being sent"
 
 # --- untrusted: another client certificate gets 403
 addr=$(awk -F'\t' 'NR == 1 {print $2}' "$work/s/hosts.tsv")
