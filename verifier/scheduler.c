@@ -155,9 +155,10 @@ static void job_finish(struct job *j)
 			break;
 		}
 	/* Claim more at once only when this job's end frees a slot that was
-	 * missing (or the host is wanted again now). Otherwise the next random
-	 * round claims: an instance that kicked a round at every job end would
-	 * be first at every second and take the due hosts from the others. */
+	 * missing, the host is wanted again now, or due hosts are waiting (the
+	 * last claim was full). Otherwise the next random round claims: an
+	 * instance that kicked a round at every job end would be first at every
+	 * second and take the due hosts from the others. */
 	bool was_full = v->in_flight >= v->cfg.concurrency;
 	v->in_flight--;
 	j->finished = true;
@@ -168,7 +169,7 @@ static void job_finish(struct job *j)
 		int64_t now = verifier_now();
 		(void)store_host_set_next_due(v->store, host_id, now, now);
 	}
-	if (was_full || late)
+	if (was_full || late || v->backlog)
 		scheduler_kick(v);
 }
 
@@ -381,6 +382,11 @@ static void claim_done(void *arg, int rc, const char *msg)
 	struct claim *c = arg;
 	struct verifier *v = c->v;
 	v->claiming = false;
+	/* A claim that filled its room may have left due hosts behind: each
+	 * job end claims again (below, job_end) until a claim comes back short,
+	 * so a busy fleet is limited by --concurrency over an attestation's
+	 * time, not by one claim per round. */
+	v->backlog = rc == 0 && c->hl && c->room > 0 && c->hl->n >= c->room;
 	if (rc < 0)
 		log_error("claiming hosts: %s", msg);
 	for (size_t i = 0; rc == 0 && !v->stopping && c->hl && i < c->hl->n; i++) {

@@ -103,6 +103,7 @@ struct verifier {
 	struct store_writer *writer; /* writes off the loop, group commits (store_writer.h) */
 	struct event *writer_ev;     /* its completions are waiting */
 	bool claiming;               /* a lease claim is with the writer */
+	bool backlog;                /* the last claim filled its room: more hosts may be due now */
 	bool housekeeping;           /* an evidence expiry / nonce purge is with the writer */
 	bool stopping;               /* shutting down: claim nothing more */
 };
