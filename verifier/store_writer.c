@@ -33,8 +33,8 @@ struct store_writer {
 	bool started;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct opq todo; /* submitted, not yet run */
-	struct opq done; /* run, completion not yet delivered */
+	struct opq waiting; /* submitted, not yet run */
+	struct opq done;    /* run, completion not yet delivered */
 	bool closing;
 	int pipe_rd, pipe_wr; /* a byte in it: completions are waiting */
 	struct store_writer_stats st;
@@ -121,21 +121,21 @@ static void *writer_main(void *arg)
 	struct store_writer *w = arg;
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		while (w->todo.head == NULL && !w->closing)
+		while (w->waiting.head == NULL && !w->closing)
 			pthread_cond_wait(&w->cv, &w->mu);
-		if (w->todo.head == NULL)
+		if (w->waiting.head == NULL)
 			break;
 		/* Up to STORE_WRITER_BATCH_MAX from the front of the queue. */
-		struct op *first = w->todo.head, *last = first;
+		struct op *first = w->waiting.head, *last = first;
 		size_t n = 1;
 		while (n < STORE_WRITER_BATCH_MAX && last->next) {
 			last = last->next;
 			n++;
 		}
-		w->todo.head = last->next;
-		if (w->todo.head == NULL)
-			w->todo.tail = NULL;
-		w->todo.n -= n;
+		w->waiting.head = last->next;
+		if (w->waiting.head == NULL)
+			w->waiting.tail = NULL;
+		w->waiting.n -= n;
 		last->next = NULL;
 		pthread_mutex_unlock(&w->mu);
 
@@ -223,7 +223,7 @@ int store_writer_submit(struct store_writer *w, store_work_fn *work, store_done_
 		free(o);
 		return ATTEST_E_STATE;
 	}
-	q_push(&w->todo, o);
+	q_push(&w->waiting, o);
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	return 0;
@@ -251,7 +251,7 @@ void store_writer_stats(struct store_writer *w, struct store_writer_stats *ret)
 {
 	pthread_mutex_lock(&w->mu);
 	*ret = w->st;
-	ret->queued = w->todo.n;
+	ret->queued = w->waiting.n;
 	pthread_mutex_unlock(&w->mu);
 }
 
