@@ -49,7 +49,10 @@ if(NOT ATTEST_FUZZ)
   # VM hosts (test_vm_*.sh: QEMU without KVM, 20-40 s per boot) run in the
   # normal build only: the agent inside the guest is the code the sanitizer
   # build already tests against swtpm, and a second pass would double the
-  # suite's longest tests. One at a time (RUN_SERIAL): TCG takes a whole core.
+  # suite's longest tests. One at a time (RESOURCE_LOCK vm): TCG takes a whole
+  # core, and the other core runs the rest of the suite beside it. A high COST
+  # starts them first even in a fresh build (ctest has no timings yet), so the
+  # longest test is not left alone at the end.
   file(GLOB VM_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/test_vm_*.sh)
   if(ATTEST_SANITIZE AND VM_TESTS)
     list(REMOVE_ITEM INTEG_TESTS ${VM_TESTS})
@@ -65,8 +68,8 @@ if(NOT ATTEST_FUZZ)
   foreach(src ${VM_TESTS})
     get_filename_component(name ${src} NAME_WE)
     if(TEST integration/${name})
-      set_tests_properties(integration/${name} PROPERTIES LABELS "integration;vm" RUN_SERIAL TRUE
-        TIMEOUT 900)
+      set_tests_properties(integration/${name} PROPERTIES LABELS "integration;vm" RESOURCE_LOCK vm
+        COST 1000 TIMEOUT 900)
     endif()
   endforeach()
   # The Debian packages (test_deb.sh: builds them, dpkg -i on this machine as
