@@ -300,13 +300,10 @@ int store_outbox_enqueue(struct store *s, const char *kind, const char *json_doc
 	rc = store_query_int(s, "SELECT COUNT(*) FROM notify_targets", NULL, 0, &n);
 	if (rc || n == 0)
 		return rc;
-	if ((rc = store_tx_begin(s, true)))
-		return rc;
-	if ((rc = outbox_insert(s, kind, json_doc, NULL, now))) {
-		store_tx_rollback(s);
-		return rc;
-	}
-	return store_tx_commit(s);
+	/* One INSERT ... SELECT: atomic alone, and part of the caller's
+	 * transaction when there is one (no transaction of its own: the
+	 * loop's connection cannot nest them outside a group commit). */
+	return outbox_insert(s, kind, json_doc, NULL, now);
 }
 
 int store_outbox_enqueue_test(struct store *s, const char *target, const char *actor, int64_t now)
