@@ -254,7 +254,7 @@ static void send_unix(struct delivery *x)
 		finish(x);
 		return;
 	}
-	snprintf(why, sizeof why, "%s: %s", x->url.path, w < 0 ? strerror(e) : "short write");
+	snprintf(why, sizeof why, "%.120s: %s", x->url.path, w < 0 ? strerror(e) : "short write");
 	fail(x, false, why);
 }
 

@@ -254,7 +254,7 @@ int notify_syslog_message(const char *body, const char *hostname, int octet_coun
 	const char *kind = jstr(j, "kind") ? jstr(j, "kind") : "event";
 	const char *event = jstr(j, "event"), *trust = jstr(j, "trust");
 	struct sbuf b = {.p = buf + 16, .cap = NOTIFY_SYSLOG_MAX};
-	char head[32], ts[32];
+	char head[48], ts[32];
 	time_t at = (time_t)json_integer_value(json_object_get(j, "at"));
 	struct tm tm;
 	if (at > 0 && gmtime_r(&at, &tm) && strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm))
