@@ -489,6 +489,10 @@ int notify_start(struct verifier *v)
 		return ATTEST_E_NOMEM;
 	}
 	v->notifier = n;
+	/* What an earlier run under this --instance name held when it died. */
+	if (store_outbox_release(v->store, v->cfg.instance) < 0)
+		log_error("releasing this instance's notification leases: %s",
+		          store_errmsg(v->store));
 	return 0;
 }
 

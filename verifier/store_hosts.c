@@ -864,6 +864,25 @@ rollback:
 	return rc;
 }
 
+/* The trust changes of store_expire_evidence, to the notification
+ * outbox (nothing to do without a target). */
+static int expire_notify(struct store *s, int64_t now, const char *reasons)
+{
+	struct store_rows *rows = NULL;
+	int64_t targets = 0;
+	int rc = store_query_int(s, "SELECT COUNT(*) FROM notify_targets", NULL, 0, &targets);
+	if (rc || targets == 0)
+		return rc;
+	rc = store_query(s,
+	                 "SELECT id FROM hosts WHERE trust_state = 'green' AND evidence_expires <= $1",
+	                 PARAMS(V_INT(now)), SIZE_MAX, &rows);
+	for (size_t i = 0; rc == 0 && i < rows->nrows; i++)
+		rc = store_outbox_host(s, "trust", store_cell_int(rows, i, 0), "trust changed", "green",
+		                       "unknown", reasons, now);
+	store_rows_free(rows);
+	return rc;
+}
+
 int store_expire_evidence(struct store *s, int64_t now, int64_t *ret_n)
 {
 	static const char reasons[] =
@@ -882,6 +901,8 @@ int store_expire_evidence(struct store *s, int64_t now, int64_t *ret_n)
 	                               "AND evidence_expires <= $1",
 	                               s->drv->lock_suffix, NULL),
 	                PARAMS(V_INT(now)), NULL);
+	if (rc == 0)
+		rc = expire_notify(s, now, reasons);
 	if (rc == 0)
 		rc = store_exec(
 		    s,

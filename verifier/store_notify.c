@@ -202,7 +202,7 @@ int store_notify_get(struct store *s, const char *name, struct store_notify_targ
 	rc = store_query_items(s,
 	                       "SELECT id, kind, idem_key, last_error, created_at, dead_at, "
 	                       "attempts FROM notify_outbox WHERE target_id = $1 AND dead_at IS "
-	                       "NOT NULL ORDER BY id DESC LIMIT $2",
+	                       "NOT NULL ORDER BY dead_at DESC, id DESC LIMIT $2",
 	                       PARAMS(V_INT(t->id), V_INT(STORE_NOTIFY_DEAD_SHOWN)),
 	                       STORE_NOTIFY_DEAD_SHOWN, sizeof(struct store_notify_dead),
 	                       decode_dead, &v, &n);
@@ -397,7 +397,7 @@ int store_outbox_claim(struct store *s, const char *owner, int64_t now, int64_t 
 {
 	char sql[1024];
 	struct store_delivery_list *l = NULL;
-	void *v = NULL;
+	struct store_rows *ids = NULL;
 	int rc;
 	if ((rc = store_check_name(s, "lease owner", owner)))
 		return rc;
@@ -405,37 +405,42 @@ int store_outbox_claim(struct store *s, const char *owner, int64_t now, int64_t 
 		return store_fail(s, ATTEST_E_ARG, "lease seconds and max must be positive");
 	/* As store_claim_due_hosts: one UPDATE picks and leases the rows;
 	 * PostgreSQL's SKIP LOCKED keeps concurrent claimers apart, SQLite's
-	 * write transaction is exclusive. The lease's end, unique to this
-	 * claim, then names the rows to read back with their targets. */
+	 * write transaction is exclusive. The ids it returns are then read
+	 * back with their targets in the same transaction. */
 	store_sql_join(sql, sizeof(sql),
 	               "UPDATE notify_outbox SET lease_owner = $1, lease_expires = $2 "
 	               "WHERE notify_outbox.id IN (SELECT id FROM notify_outbox "
 	               "WHERE dead_at IS NULL AND next_at <= $3 "
 	               "AND (lease_expires IS NULL OR lease_expires <= $3) ORDER BY id LIMIT $4",
-	               s->drv->skip_locked, ")");
+	               s->drv->skip_locked, ") RETURNING id");
 	if (!(l = calloc(1, sizeof(*l))))
 		return ATTEST_E_NOMEM;
 	if ((rc = store_tx_begin(s, true))) {
 		free(l);
 		return rc;
 	}
-	rc = store_exec(s, sql, PARAMS(V_TEXT(owner), V_INT(now + lease_s), V_INT(now), V_INT(max)),
-	                NULL);
-	if (rc == 0)
-		rc = store_query_items(
+	rc = store_query(
+	    s, sql, PARAMS(V_TEXT(owner), V_INT(now + lease_s), V_INT(now), V_INT(max)), max, &ids);
+	if (rc == 0 && ids->nrows > 0 && !(l->v = calloc(ids->nrows, sizeof(*l->v))))
+		rc = ATTEST_E_NOMEM;
+	for (size_t i = 0; rc == 0 && i < ids->nrows; i++) {
+		struct store_rows *row = NULL;
+		rc = store_query(
 		    s,
 		    "SELECT o.id, o.kind, o.idem_key, o.body, o.attempts, t.id, t.name, t.url, "
 		    "t.secret, t.ca_pem, t.thumbprint, t.max_attempts FROM notify_outbox o "
-		    "JOIN notify_targets t ON t.id = o.target_id WHERE o.lease_owner = $1 "
-		    "AND o.lease_expires = $2 AND o.dead_at IS NULL ORDER BY o.id",
-		    PARAMS(V_TEXT(owner), V_INT(now + lease_s)), max, sizeof(*l->v),
-		    decode_delivery, &v, &l->n);
+		    "JOIN notify_targets t ON t.id = o.target_id WHERE o.id = $1",
+		    PARAMS(V_INT(store_cell_int(ids, i, 0))), 1, &row);
+		if (rc == 0 && row->nrows == 1)
+			decode_delivery(row, 0, &l->v[l->n++]);
+		store_rows_free(row);
+	}
+	store_rows_free(ids);
 	if (rc) {
 		store_tx_rollback(s);
-		free(l);
+		store_delivery_list_free(l);
 		return rc;
 	}
-	l->v = v;
 	if ((rc = store_tx_commit(s))) {
 		store_delivery_list_free(l);
 		return rc;
@@ -568,4 +573,15 @@ int store_outbox_host(struct store *s, const char *kind, int64_t host_id, const 
 	rc = store_outbox_enqueue(s, kind, doc, now);
 	free(doc);
 	return rc;
+}
+
+int store_outbox_release(struct store *s, const char *owner)
+{
+	int rc = store_check_name(s, "lease owner", owner);
+	if (rc)
+		return rc;
+	return store_exec(s,
+	                  "UPDATE notify_outbox SET lease_owner = NULL, lease_expires = NULL "
+	                  "WHERE lease_owner = $1",
+	                  PARAMS(V_TEXT(owner)), NULL);
 }

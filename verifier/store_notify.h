@@ -128,6 +128,10 @@ int store_outbox_claim(struct store *s, const char *owner, int64_t now, int64_t 
  * NULL) says which. */
 int store_outbox_result(struct store *s, int64_t id, const char *owner, bool delivered,
                         bool permanent, const char *error, int64_t now, bool *ret_dead);
+/* Release the rows still leased to owner (an earlier run of this instance
+ * that died while delivering): they are claimed again at once rather than
+ * when the lease runs out. */
+int store_outbox_release(struct store *s, const char *owner);
 /* Rows waiting (not dead) and dead letters, every target. */
 int store_outbox_depth(struct store *s, int64_t *ret_pending, int64_t *ret_dead);
 
