@@ -873,12 +873,12 @@ static int expire_notify(struct store *s, int64_t now, const char *reasons)
 	int rc = store_query_int(s, "SELECT COUNT(*) FROM notify_targets", NULL, 0, &targets);
 	if (rc || targets == 0)
 		return rc;
-	rc = store_query(s,
-	                 "SELECT id FROM hosts WHERE trust_state = 'green' AND evidence_expires <= $1",
-	                 PARAMS(V_INT(now)), SIZE_MAX, &rows);
+	rc = store_query(
+	    s, "SELECT id FROM hosts WHERE trust_state = 'green' AND evidence_expires <= $1",
+	    PARAMS(V_INT(now)), SIZE_MAX, &rows);
 	for (size_t i = 0; rc == 0 && i < rows->nrows; i++)
-		rc = store_outbox_host(s, "trust", store_cell_int(rows, i, 0), "trust changed", "green",
-		                       "unknown", reasons, now);
+		rc = store_outbox_host(s, "trust", store_cell_int(rows, i, 0), "trust changed",
+		                       "green", "unknown", reasons, now);
 	store_rows_free(rows);
 	return rc;
 }
