@@ -133,14 +133,16 @@ wait_until 10 bash -c "[ -n \"\$(psql -X -q -t -A -d '$PG_URL' -c \"SELECT lease
   fail "nobody claimed the delivery"
 owner=$(sql "SELECT lease_owner FROM notify_outbox WHERE lease_owner IS NOT NULL")
 other=v1; [ "$owner" = v1 ] && other=v2
+t0=$(date +%s%N)
 kill -9 "${vpid[$owner]}"; wait "${vpid[$owner]}" 2>/dev/null
 vpid[$owner]=""
 kill "$rcv_pid"; wait "$rcv_pid" 2>/dev/null
 start_receiver "$port"
 wait_until 40 bash -c "jq -s -e 'any(.[]; .doc.host==\"late\")' '$work/received' >/dev/null" ||
   fail "the delivery held by the killed $owner was not taken over by $other"
+lat=$(( ($(date +%s%N) - t0) / 1000000 ))
 call $other GET /metrics 200
 grep -q '^attest_notifications_total{result="delivered"} [1-9]' <<<"$body" ||
   fail "$other did not count the delivery"
-ok "$owner killed holding the delivery: $other delivered it after the lease ($LEASE s)"
+ok "$owner killed holding the delivery: $other delivered it $lat ms after the kill (lease $LEASE s)"
 echo "PASS"
