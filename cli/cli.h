@@ -15,6 +15,7 @@ int cmd_event(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_catalog(int argc, char **argv);
+int cmd_notify(int argc, char **argv);
 /* attestctl policy check (policy_check.c) */
 int cmd_policy_check(int argc, char **argv);
 

@@ -6,8 +6,8 @@
 #include "cli.h"
 #include "client.h"
 
-static const char *const kinds[] = {"trust",  "connection", "alarm", "ak",     "host",
-                                    "policy", "ca",         "token", "enroll", NULL};
+static const char *const kinds[] = {"trust", "connection", "alarm",  "ak",     "host", "policy",
+                                    "ca",    "token",      "enroll", "notify", NULL};
 
 static void usage(FILE *f)
 {
@@ -18,7 +18,8 @@ static void usage(FILE *f)
 	           "AK enrollment and operator action, with who did it (the token's name or\n"
 	           "'verifier').\n"
 	           "  --host NAME  only this host's events\n"
-	           "  --kind KIND  trust, connection, alarm, ak, host, policy, ca, token, enroll\n"
+	           "  --kind KIND  trust, connection, alarm, ak, host, policy, ca, token, enroll,\n"
+	           "               notify\n"
 	           "  --limit N    at most N events (1 to 1000, default 100)\n"
 	           "  --before ID  page on: events older than event ID (the last line tells the\n"
 	           "               ID to pass when there are more)\n"

@@ -23,6 +23,8 @@ static const struct command commands[] = {
     {"token", cmd_token, "create, list, remove operator API tokens"},
     {"status", cmd_status, "the verifier's state and host counts"},
     {"catalog", cmd_catalog, "software catalog: inspect, import, list, show, remove"},
+    {"notify", cmd_notify,
+     "notification targets (webhooks, syslog): add, list, show, test, remove"},
 };
 
 static void usage(FILE *f)

@@ -170,6 +170,12 @@ struct https_client;
 int https_client_new(struct event_base *base, const struct tlsid *identity, const char *ca_file,
                      struct https_client **ret, char *errbuf, size_t errlen);
 
+/* Trust the CA certificates of pem (PEM text, several allowed) for
+ * HTTPS_VERIFY_CA requests, in addition to a ca_file; pem NULL: the
+ * system's default CA store (OpenSSL's default paths). ATTEST_E_FORMAT if
+ * pem holds no certificate, ATTEST_E_CRYPTO. */
+int https_client_add_ca_pem(struct https_client *cli, const char *pem);
+
 /* Cancel every request in flight (their callbacks are NOT called) and free
  * the client (NULL accepted). Never call it from inside a completion
  * callback of the same client. */
@@ -255,7 +261,12 @@ struct https_call {
 	 * connection within the same deadline. Never set it for a request
 	 * whose repetition could change the outcome; ignored with a bearer. */
 	bool retry_safe;
+	/* Extra request headers: name, value, name, value, ..., NULL (may be
+	 * NULL). Names and values are checked like the others (no CR/LF);
+	 * at most HTTPS_MAX_EXTRA_HEADERS pairs, copied by the call. */
+	const char *const *headers;
 };
+#define HTTPS_MAX_EXTRA_HEADERS 8
 
 struct https_result {
 	int error;           /* HTTPS_OK or an https_error */

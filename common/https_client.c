@@ -36,6 +36,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -120,6 +121,7 @@ struct call {
 	uint8_t *reqbody; /* copies for a second send; bearer requests never retry */
 	size_t reqbody_len;
 	char reqtype[128];
+	char **xheaders; /* extra headers: name, value, ..., NULL */
 	size_t max_response;
 	int evreq_error; /* enum evhttp_request_error + 1, 0 if none */
 	int sock_errno;  /* errno seen at failure */
@@ -413,6 +415,11 @@ static void call_free(struct call *c)
 	free(c->body);
 	free(c->path);
 	free(c->reqbody);
+	for (size_t i = 0; c->xheaders && c->xheaders[i]; i++) {
+		OPENSSL_cleanse(c->xheaders[i], strlen(c->xheaders[i]));
+		free(c->xheaders[i]);
+	}
+	free(c->xheaders);
 	SSL_SESSION_free(c->offer);
 	free(c);
 }
@@ -809,6 +816,37 @@ int https_client_new(struct event_base *base, const struct tlsid *identity, cons
 	return 0;
 }
 
+int https_client_add_ca_pem(struct https_client *cli, const char *pem)
+{
+	if (!cli)
+		return ATTEST_E_ARG;
+	if (!pem) {
+		if (SSL_CTX_set_default_verify_paths(cli->ctx) != 1) {
+			ERR_clear_error();
+			return ATTEST_E_CRYPTO;
+		}
+		cli->have_ca = 1;
+		return 0;
+	}
+	BIO *bio = BIO_new_mem_buf(pem, -1);
+	X509_STORE *st = SSL_CTX_get_cert_store(cli->ctx);
+	X509 *x;
+	int n = 0;
+	if (!bio)
+		return ATTEST_E_NOMEM;
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		if (X509_STORE_add_cert(st, x) == 1)
+			n++;
+		X509_free(x);
+	}
+	ERR_clear_error();
+	BIO_free(bio);
+	if (n == 0)
+		return ATTEST_E_FORMAT;
+	cli->have_ca = 1;
+	return 0;
+}
+
 void https_client_free(struct https_client *cli)
 {
 	if (!cli)
@@ -993,6 +1031,8 @@ static int call_send_with(struct call *c, const char *bearer)
 		evhttp_add_header(h, "Authorization", auth);
 		OPENSSL_cleanse(auth, sizeof auth);
 	}
+	for (size_t i = 0; c->xheaders && c->xheaders[i]; i += 2)
+		evhttp_add_header(h, c->xheaders[i], c->xheaders[i + 1]);
 	if (c->reqbody) {
 		evhttp_add_header(h, "Content-Type", c->reqtype);
 		if (evbuffer_add(evhttp_request_get_output_buffer(req), c->reqbody,
@@ -1035,6 +1075,12 @@ int https_client_request(struct https_client *cli, const struct https_call *call
 		return ATTEST_E_ARG;
 	if (call->verify == HTTPS_VERIFY_CA && !cli->have_ca)
 		return ATTEST_E_ARG;
+	size_t nx = 0;
+	for (; call->headers && call->headers[nx]; nx += 2)
+		if (nx >= 2 * HTTPS_MAX_EXTRA_HEADERS || !call->headers[nx + 1] ||
+		    !value_ok(call->headers[nx]) || !value_ok(call->headers[nx + 1]) ||
+		    strchr(call->headers[nx], ':'))
+			return ATTEST_E_ARG;
 	if (call->verify != HTTPS_VERIFY_PIN && call->verify != HTTPS_VERIFY_CA &&
 	    call->verify != HTTPS_VERIFY_FETCH)
 		return ATTEST_E_ARG;
@@ -1074,6 +1120,13 @@ int https_client_request(struct https_client *cli, const struct https_call *call
 	c->path = strdup(path);
 	if (!c->path)
 		goto fail;
+	if (nx) {
+		if (!(c->xheaders = calloc(nx + 1, sizeof(char *))))
+			goto fail;
+		for (size_t i = 0; i < nx; i++)
+			if (!(c->xheaders[i] = strdup(call->headers[i])))
+				goto fail;
+	}
 	if (call->body) {
 		c->reqbody = malloc(call->body_len ? call->body_len : 1);
 		if (!c->reqbody)

@@ -16,6 +16,7 @@
 #include "policy.h"
 #include "textbuf.h"
 #include "api_routes.h"
+#include "api_notify.h"
 
 /* ------------------------------------------------------------------ */
 /* policies */
@@ -762,6 +763,7 @@ static void route_metrics(struct https_request *req, void *arg)
 	            "attest_eventlog_unchanged_total{result=\"asked_again\"} %llu\n",
 	            (unsigned long long)m->eventlog_unchanged,
 	            (unsigned long long)m->eventlog_asked_again);
+	api_notify_metrics(v, &b);
 	if (b.nomem || b.buf == NULL) {
 		textbuf_free(&b);
 		https_reply_error(req, 500, "INTERNAL", "out of memory");

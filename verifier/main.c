@@ -26,6 +26,7 @@
 #include "fileio.h"
 #include "hex.h"
 #include "log.h"
+#include "notify.h"
 #include "policy.h"
 #include "store_copy.h"
 #include "verifier.h"
@@ -595,7 +596,7 @@ static int start_service(struct verifier *v)
 	    event_new(v->base, store_writer_fd(v->writer), EV_READ | EV_PERSIST, on_writer, v);
 	if (v->writer_ev == NULL || event_add(v->writer_ev, NULL) < 0)
 		return -1;
-	if (scheduler_start(v) < 0)
+	if (scheduler_start(v) < 0 || notify_start(v) < 0)
 		return -1;
 	v->sigint = evsignal_new(v->base, SIGINT, on_signal, v);
 	v->sigterm = evsignal_new(v->base, SIGTERM, on_signal, v);
@@ -612,11 +613,13 @@ static void close_service(struct verifier *v)
 	 * run (jobs end, waiters are answered) before the jobs are freed. */
 	v->stopping = true;
 	scheduler_stop(v);
+	notify_stop(v);
 	store_writer_close(v->writer);
 	v->writer = NULL;
 	if (v->writer_ev)
 		event_free(v->writer_ev);
 	scheduler_free(v);
+	notify_free(v);
 	castore_free(v);
 	appraise_cache_free(v);
 	if (v->sigint)

@@ -12,6 +12,7 @@
 
 #include "err.h"
 #include "api_catalog.h"
+#include "api_notify.h"
 #include "api_policy_check.h"
 #include "api_routes.h"
 
@@ -76,6 +77,11 @@ static const struct api_route {
     {"POST", "/api/v1/catalog", API_ADMIN, API_CATALOG_BODY_MAX, api_catalog_add},
     {"GET", "/api/v1/catalog/{id}", API_VIEWER, 0, api_catalog_show},
     {"DELETE", "/api/v1/catalog/{id}", API_ADMIN, 0, api_catalog_remove},
+    {"GET", "/api/v1/notify", API_VIEWER, 0, api_notify_list},
+    {"POST", "/api/v1/notify", API_ADMIN, API_NOTIFY_BODY_MAX, api_notify_add},
+    {"GET", "/api/v1/notify/{name}", API_VIEWER, 0, api_notify_show},
+    {"DELETE", "/api/v1/notify/{name}", API_ADMIN, 0, api_notify_remove},
+    {"POST", "/api/v1/notify/{name}/test", API_ADMIN, 0, api_notify_test},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -122,7 +128,7 @@ static const struct api_base {
     {"/api/v1/cas", "CA certificate", find_ca}, {"/api/v1/alarms", "alarm", find_alarm_id},
     {"/api/v1/events", "resource", NULL},       {"/api/v1/tokens", "token", NULL},
     {"/api/v1/status", "resource", NULL},       {"/api/v1/reasons", "resource", NULL},
-    {"/api/v1/catalog", "catalog entry", NULL},
+    {"/api/v1/catalog", "catalog entry", NULL}, {"/api/v1/notify", "notification target", NULL},
 };
 #define NBASES (sizeof bases / sizeof bases[0])
 

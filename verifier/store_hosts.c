@@ -2,6 +2,7 @@
  * leases, AKs, nonces, result history, alarms. The SQL here is shared by
  * every backend (store_driver.h lists the rules it follows). */
 #include "store_internal.h"
+#include "store_notify.h"
 
 #include "err.h"
 #include "hex.h"
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ------------------------------------------------------------------ */
 /* Host rows */
@@ -167,6 +169,8 @@ int store_host_add(struct store *s, const struct store_host_new *h, int64_t now,
 	    PARAMS(V_TEXT(h->name), V_TEXT(h->address), V_TEXT(h->thumbprint),
 	           h->policy_id ? V_INT(h->policy_id) : V_NULL, V_INT(h->interval_s), V_INT(now)),
 	    &id);
+	if (rc == 0)
+		rc = store_outbox_host(s, "host", id, "host added", NULL, NULL, NULL, now);
 	if (rc)
 		goto rollback;
 	if ((rc = store_tx_commit(s)))
@@ -479,7 +483,18 @@ static int one_row(struct store *s, const char *sql, const struct store_value *p
 
 int store_host_remove(struct store *s, int64_t id)
 {
-	return one_row(s, "DELETE FROM hosts WHERE id = $1", PARAMS(V_INT(id)));
+	int rc = store_tx_begin(s, true);
+	if (rc)
+		return rc;
+	/* The notification is queued before the row (and its name) goes. */
+	rc = store_outbox_host(s, "host", id, "host removed", NULL, NULL, NULL, time(NULL));
+	if (rc == 0)
+		rc = one_row(s, "DELETE FROM hosts WHERE id = $1", PARAMS(V_INT(id)));
+	if (rc) {
+		store_tx_rollback(s);
+		return rc;
+	}
+	return store_tx_commit(s);
 }
 
 int store_host_set_address(struct store *s, int64_t id, const char *address, int64_t now)
@@ -779,6 +794,9 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 		rc = details
 		         ? store_event_insert(s, v->host_id, "trust", who, m, details, now, NULL)
 		         : ATTEST_E_NOMEM;
+		if (rc == 0)
+			rc = store_outbox_host(s, "trust", v->host_id, "trust changed", from, to,
+			                       reasons, now);
 		if (rc)
 			goto rollback;
 	}
@@ -806,6 +824,9 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 			char m[STORE_TEXT_MAX];
 			snprintf(m, sizeof(m), "alarm raised: %s", summary);
 			rc = store_event_insert(s, v->host_id, "alarm", who, m, NULL, now, NULL);
+			if (rc == 0)
+				rc = store_outbox_host(s, "alarm", v->host_id, "alarm raised", NULL,
+				                       to, reasons, now);
 			if (rc)
 				goto rollback;
 		}
@@ -820,6 +841,9 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 		if (t.cleared) {
 			rc = store_event_insert(s, v->host_id, "alarm", who,
 			                        "alarm cleared: trust is green", NULL, now, NULL);
+			if (rc == 0)
+				rc = store_outbox_host(s, "alarm", v->host_id, "alarm cleared",
+				                       NULL, to, NULL, now);
 			if (rc)
 				goto rollback;
 		}
@@ -837,6 +861,25 @@ rollback:
 	free(details);
 	free(summary);
 	store_tx_rollback(s);
+	return rc;
+}
+
+/* The trust changes of store_expire_evidence, to the notification
+ * outbox (nothing to do without a target). */
+static int expire_notify(struct store *s, int64_t now, const char *reasons)
+{
+	struct store_rows *rows = NULL;
+	int64_t targets = 0;
+	int rc = store_query_int(s, "SELECT COUNT(*) FROM notify_targets", NULL, 0, &targets);
+	if (rc || targets == 0)
+		return rc;
+	rc = store_query(
+	    s, "SELECT id FROM hosts WHERE trust_state = 'green' AND evidence_expires <= $1",
+	    PARAMS(V_INT(now)), SIZE_MAX, &rows);
+	for (size_t i = 0; rc == 0 && i < rows->nrows; i++)
+		rc = store_outbox_host(s, "trust", store_cell_int(rows, i, 0), "trust changed",
+		                       "green", "unknown", reasons, now);
+	store_rows_free(rows);
 	return rc;
 }
 
@@ -858,6 +901,8 @@ int store_expire_evidence(struct store *s, int64_t now, int64_t *ret_n)
 	                               "AND evidence_expires <= $1",
 	                               s->drv->lock_suffix, NULL),
 	                PARAMS(V_INT(now)), NULL);
+	if (rc == 0)
+		rc = expire_notify(s, now, reasons);
 	if (rc == 0)
 		rc = store_exec(
 		    s,

@@ -209,6 +209,50 @@ static const char schema_v6[] =
     "CREATE INDEX catalog_authenticode ON catalog (authenticode_sha256);\n"
     "CREATE INDEX catalog_file ON catalog (file_sha256);\n";
 
+/* Notifications (store_notify.c; docs/operations.md, "Notifications"):
+ * where to send events, and the outbox of deliveries, written in the same
+ * transaction as the event that causes them so that nothing is lost when a
+ * verifier dies. A target is a webhook (url https://...) or a syslog
+ * collector (unix:/PATH, tcp://IP:PORT, tls://IP:PORT). secret is the HMAC
+ * key of a webhook (never returned by the API); ca_pem or thumbprint say
+ * how its TLS certificate is verified. An outbox row is claimed with a
+ * lease (lease_owner, lease_expires) like a host; a delivered row is
+ * deleted; a row whose retry budget ran out keeps dead_at: a dead letter. */
+static const char schema_v7[] =
+    "CREATE TABLE notify_targets (\n"
+    "  id {ID},\n"
+    "  name TEXT NOT NULL UNIQUE,\n"
+    "  url TEXT NOT NULL,\n"
+    "  events TEXT NOT NULL,                      -- \"alarm,trust,host,coverage\"\n"
+    "  secret {BLOB},                             -- HMAC-SHA256 key, NULL: unsigned\n"
+    "  ca_pem TEXT,                               -- CA certificates (PEM)\n"
+    "  thumbprint TEXT,                           -- pinned receiver certificate\n"
+    "  max_attempts BIGINT NOT NULL CHECK (max_attempts > 0),\n"
+    "  delivered BIGINT NOT NULL DEFAULT 0,\n"
+    "  failed BIGINT NOT NULL DEFAULT 0,          -- failed attempts\n"
+    "  last_error TEXT,\n"
+    "  last_error_at BIGINT,\n"
+    "  last_delivered_at BIGINT,\n"
+    "  created_at BIGINT NOT NULL\n"
+    ");\n"
+    "CREATE TABLE notify_outbox (\n"
+    "  id {ID},\n"
+    "  target_id BIGINT NOT NULL REFERENCES notify_targets (id) ON DELETE CASCADE,\n"
+    "  kind TEXT NOT NULL\n"
+    "    CHECK (kind IN ('alarm', 'trust', 'host', 'coverage', 'test')),\n"
+    "  idem_key TEXT NOT NULL,                    -- the receiver deduplicates by it\n"
+    "  body TEXT NOT NULL,                        -- the JSON document sent\n"
+    "  created_at BIGINT NOT NULL,\n"
+    "  attempts BIGINT NOT NULL DEFAULT 0,\n"
+    "  next_at BIGINT NOT NULL,                   -- next attempt\n"
+    "  dead_at BIGINT,                            -- set: a dead letter\n"
+    "  last_error TEXT,\n"
+    "  lease_owner TEXT,\n"
+    "  lease_expires BIGINT\n"
+    ");\n"
+    "CREATE INDEX notify_outbox_due ON notify_outbox (next_at) WHERE dead_at IS NULL;\n"
+    "CREATE INDEX notify_outbox_target ON notify_outbox (target_id, id);\n";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", schema_v1},
     {2, "last evidence per host", schema_v2},
@@ -216,6 +260,7 @@ const struct store_migration store_migrations[] = {
     {4, "operator-supplied EK certificate or EK key hash", schema_v4},
     {5, "indexes for the fleet view's filters and counts", schema_v5},
     {6, "software catalog", schema_v6},
+    {7, "notification targets and outbox", schema_v7},
 };
 
 const size_t store_migrations_count = sizeof(store_migrations) / sizeof(store_migrations[0]);

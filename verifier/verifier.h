@@ -80,6 +80,7 @@ struct learn;
 struct ekcert_store;
 struct castore;
 struct waiter;
+struct notifier;
 
 struct verifier {
 	struct verifier_config cfg;
@@ -106,6 +107,7 @@ struct verifier {
 	bool backlog;                /* the last claim filled its room: more hosts may be due now */
 	bool housekeeping;           /* an evidence expiry / nonce purge is with the writer */
 	bool stopping;               /* shutting down: claim nothing more */
+	struct notifier *notifier;   /* the outbox's deliverer (notify.c) */
 };
 
 /* --- service.c --- */

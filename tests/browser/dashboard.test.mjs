@@ -192,6 +192,7 @@ test('a viewer sees everything, cannot acknowledge, and sees the 403 if it tries
   await v.goto(URL_ + '/#/alarms');
   const row = v.locator('#alarm-table tr[data-alarm-host="nosb"]');
   await row.waitFor();
+  assert.match(await v.locator('#notify-table').innerText(), /No notification targets/);
   const ack = row.getByRole('button', {name: /Acknowledge alarm/});
   assert.ok(await ack.isDisabled(), 'the viewer can press Acknowledge');
   // A client that ignores the hint still meets the API's refusal, shown as such.

@@ -281,6 +281,11 @@
       const el = $('#nav-alarms');
       el.textContent = n ? String(n) : '';
       el.title = n ? n + ' open alarm(s) not acknowledged' : '';
+      const nt = await api('GET', '/notify');
+      const dead = nt.targets.reduce((s, t) => s + t.dead, 0);
+      const d = $('#nav-dead');
+      d.textContent = dead ? dead + ' dead' : '';
+      d.title = dead ? dead + ' notification(s) not delivered (dead letters)' : '';
     } catch (e) { /* shown by the view */ }
   }
 
@@ -915,6 +920,19 @@
         : h('tr', null, h('td.empty', {colspan: withHost ? 6 : 5, text: 'No alarms.'})))));
   }
 
+  // Notification targets with their deliveries and dead letters
+  // (attestctl notify show NAME lists the dead letters themselves).
+  function notifyTable(list) {
+    return h('div.table-wrap', null, h('table.compact', {id: 'notify-table'},
+      h('caption.sr-only', {text: 'Notification targets'}),
+      h('thead', null, h('tr', null, ['Target', 'Type', 'Delivered', 'Waiting', 'Dead letters', 'Last error']
+        .map((x) => h('th', {scope: 'col', text: x})))),
+      h('tbody', null, list.length ? list.map((t) => h('tr', {'data-target': t.name, 'data-dead': String(t.dead)},
+        h('td', {text: t.name}), h('td', {text: t.type}), h('td', {text: String(t.delivered)}),
+        h('td', {text: String(t.pending)}), h('td', {text: String(t.dead)}), h('td', {text: t.last_error || '—'})))
+        : h('tr', null, h('td.empty', {colspan: 6, text: 'No notification targets (attestctl notify add).'})))));
+  }
+
   function hostAlarms(alarms) {
     return h('section.panel', {id: 'host-alarms', tabindex: '-1', 'aria-labelledby': 'ha-h'},
       h('h2', {id: 'ha-h', text: 'Alarms'}), alarmTable(alarms, false, 'host-alarm-table'));
@@ -1030,23 +1048,27 @@
     const sel = select('alarm-filter', [['open', 'Open'], ['unacked', 'Not acknowledged'], ['all', 'All (with history)']],
       filter, (v) => { filter = v; page = 1; refreshNow(); });
     const tl = h('div', {id: 'alarm-events'});
+    const notifyBox = h('div', {id: 'notify-box'});
     $('#view').append(h('div.page-head', null, h('h1', {text: 'Alarms'}),
       h('p.muted', {text: 'An alarm is raised when a host enters red and cleared when it returns to green.'})),
     h('form.filters', {onsubmit: (e) => e.preventDefault()}, field('Show', sel)), box, pagerBox,
-    h('section.panel', null, h('h2', {text: 'Alarm history'}), tl));
+    h('section.panel', null, h('h2', {text: 'Alarm history'}), tl),
+    h('section.panel', null, h('h2', {text: 'Notifications'}), notifyBox));
     const go = (p) => { page = Math.max(1, p); refreshNow(); };
     state.refresh = async () => {
       const q = (filter === 'open' ? '?open=1&' : filter === 'unacked' ? '?unacked=1&' : '?') +
         'limit=' + ALARM_PAGE + '&offset=' + (page - 1) * ALARM_PAGE;
-      const [a, ev] = await Promise.all([api('GET', '/alarms' + q), api('GET', '/events?kind=alarm&limit=30')]);
+      const [a, ev, nt] = await Promise.all([api('GET', '/alarms' + q), api('GET', '/events?kind=alarm&limit=30'),
+        api('GET', '/notify')]);
       if (!a.alarms.length && page > 1) { page--; return refreshNow(); }
       clearViewError();
-      if (!changed('alarms', [filter, page, a, ev])) return;
+      if (!changed('alarms', [filter, page, a, ev, nt])) return;
       const more = a.alarms.length === ALARM_PAGE;
       redraw(() => {
         box.replaceChildren(alarmTable(a.alarms, true, 'alarm-table'));
         pagerBox.replaceChildren(page > 1 || more ? pager('alarm-pager', page, more ? null : page, go, 'Alarms, pages') : '');
         tl.replaceChildren(ev.events.length ? timeline(ev.events) : h('p.muted', {text: 'Nothing yet.'}));
+        notifyBox.replaceChildren(notifyTable(nt.targets));
       });
     };
   }
