@@ -76,6 +76,8 @@ static const struct api_route {
     {"POST", "/api/v1/catalog", API_ADMIN, API_CATALOG_BODY_MAX, api_catalog_add},
     {"GET", "/api/v1/catalog/{id}", API_VIEWER, 0, api_catalog_show},
     {"DELETE", "/api/v1/catalog/{id}", API_ADMIN, 0, api_catalog_remove},
+    {"GET", "/api/v1/audit", API_VIEWER, 0, api_audit_list},
+    {"GET", "/api/v1/eventlogs/{sha256}", API_VIEWER, 0, api_eventlog_get},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -122,7 +124,8 @@ static const struct api_base {
     {"/api/v1/cas", "CA certificate", find_ca}, {"/api/v1/alarms", "alarm", find_alarm_id},
     {"/api/v1/events", "resource", NULL},       {"/api/v1/tokens", "token", NULL},
     {"/api/v1/status", "resource", NULL},       {"/api/v1/reasons", "resource", NULL},
-    {"/api/v1/catalog", "catalog entry", NULL},
+    {"/api/v1/catalog", "catalog entry", NULL}, {"/api/v1/audit", "resource", NULL},
+    {"/api/v1/eventlogs", "event log", NULL},
 };
 #define NBASES (sizeof bases / sizeof bases[0])
 

@@ -209,6 +209,37 @@ static const char schema_v6[] =
     "CREATE INDEX catalog_authenticode ON catalog (authenticode_sha256);\n"
     "CREATE INDEX catalog_file ON catalog (file_sha256);\n";
 
+/* The audit chain (store_audit.c; lib/audit.h; docs/security.md): every
+ * verdict, alarm and operator action as a record carrying the SHA-256 of the
+ * one before it, appended in the transaction of the change it records.
+ * audit_head is one row (id 1, created by the first append) holding the last
+ * seq and hash: appends lock it, so the chain stays linear with several
+ * verifiers. Records outlive their host (no foreign key). audit_eventlogs
+ * keeps each distinct event log a verdict was judged by, once, by SHA-256
+ * (lowercase hex); nothing deletes a log an audit record names. */
+static const char schema_v7[] =
+    "CREATE TABLE audit_log (\n"
+    "  seq BIGINT PRIMARY KEY,                    -- 1, 2, 3 ... without gaps\n"
+    "  at BIGINT NOT NULL,\n"
+    "  kind TEXT NOT NULL,                        -- verdict, trust, alarm, host, policy ...\n"
+    "  actor TEXT NOT NULL,\n"
+    "  host_id BIGINT NOT NULL,                   -- 0: none\n"
+    "  host_name TEXT NOT NULL,                   -- '' : none\n"
+    "  body TEXT NOT NULL,                        -- JSON object, hashed as stored\n"
+    "  prev_hash TEXT NOT NULL,                   -- lowercase hex\n"
+    "  hash TEXT NOT NULL\n"
+    ");\n"
+    "CREATE TABLE audit_head (\n"
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),\n"
+    "  seq BIGINT NOT NULL,\n"
+    "  hash TEXT NOT NULL\n"
+    ");\n"
+    "CREATE TABLE audit_eventlogs (\n"
+    "  sha256 TEXT PRIMARY KEY,\n"
+    "  eventlog {BLOB} NOT NULL,\n"
+    "  first_at BIGINT NOT NULL\n"
+    ");\n";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", schema_v1},
     {2, "last evidence per host", schema_v2},
@@ -216,6 +247,7 @@ const struct store_migration store_migrations[] = {
     {4, "operator-supplied EK certificate or EK key hash", schema_v4},
     {5, "indexes for the fleet view's filters and counts", schema_v5},
     {6, "software catalog", schema_v6},
+    {7, "audit chain", schema_v7},
 };
 
 const size_t store_migrations_count = sizeof(store_migrations) / sizeof(store_migrations[0]);
