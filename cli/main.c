@@ -23,6 +23,7 @@ static const struct command commands[] = {
     {"token", cmd_token, "create, list, remove operator API tokens"},
     {"status", cmd_status, "the verifier's state and host counts"},
     {"catalog", cmd_catalog, "software catalog: inspect, import, list, show, remove"},
+    {"audit", cmd_audit, "the audit chain: verify it end to end, export it"},
 };
 
 static void usage(FILE *f)
