@@ -219,9 +219,9 @@ static int audit_verify(int argc, char **argv)
 		c.problem.fault = AUDIT_FAULT_MISSING;
 		c.problem.seq = c.chain.next_seq;
 		snprintf(c.problem.message, sizeof c.problem.message,
-		         "record %" PRId64 ": records %" PRId64 " to %" PRId64
-		         " are missing at the end of the chain (its head row says %" PRId64 ")",
-		         c.chain.next_seq, c.chain.next_seq, head_seq, head_seq);
+		         "record %" PRId64 ": missing, and the records after it up to %" PRId64
+		         ", at the end of the chain (its head row says %" PRId64 ")",
+		         c.chain.next_seq, head_seq, head_seq);
 	} else if (!c.broken && c.chain.count > 0 && c.chain.next_seq - 1 == head_seq &&
 	           strcmp(head_hash, last) != 0) {
 		c.broken = true;

@@ -86,11 +86,15 @@ static int broken(struct audit_problem *p, enum audit_fault f, int64_t seq, cons
 int audit_chain_next(struct audit_chain *c, const struct audit_record *r, struct audit_problem *p)
 {
 	char a[AUDIT_HASH_HEX], b[AUDIT_HASH_HEX];
+	if (r->seq > c->next_seq && r->seq - 1 == c->next_seq)
+		return broken(p, AUDIT_FAULT_MISSING, c->next_seq,
+		              "missing (the chain jumps from %" PRId64 " to %" PRId64 ")",
+		              c->next_seq - 1, r->seq);
 	if (r->seq > c->next_seq)
-		return broken(p, AUDIT_FAULT_MISSING, r->seq,
-		              "records %" PRId64 " to %" PRId64
-		              " are missing (the chain jumps from %" PRId64 " to %" PRId64 ")",
-		              c->next_seq, r->seq - 1, c->next_seq - 1, r->seq);
+		return broken(p, AUDIT_FAULT_MISSING, c->next_seq,
+		              "missing, and the records after it up to %" PRId64
+		              " (the chain jumps from %" PRId64 " to %" PRId64 ")",
+		              r->seq - 1, c->next_seq - 1, r->seq);
 	if (r->seq < c->next_seq)
 		return broken(p, AUDIT_FAULT_SEQ, r->seq,
 		              "out of sequence: expected record %" PRId64 " here", c->next_seq);

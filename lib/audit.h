@@ -74,7 +74,8 @@ enum audit_fault {
 
 struct audit_problem {
 	enum audit_fault fault;
-	int64_t seq;       /* the record found broken (its stored seq) */
+	int64_t seq;       /* the record found broken (its stored seq); for a missing
+	                    record, the first seq missing */
 	char message[320]; /* "record 17: ..." */
 };
 

@@ -210,11 +210,17 @@ static void test_deleted_record_found(void **state)
 	memcpy(v + 2, chain + 3, (N - 3) * sizeof *v);
 	assert_int_equal(check(v, N - 1, &p), 2);
 	assert_int_equal(p.fault, AUDIT_FAULT_MISSING);
-	assert_int_equal(p.seq, 4);
-	assert_non_null(strstr(p.message, "records 3 to 3 are missing"));
+	assert_int_equal(p.seq, 3); /* the one missing */
+	assert_string_equal(p.message, "record 3: missing (the chain jumps from 2 to 4)");
+	/* Two gone. */
+	memcpy(v + 2, chain + 4, (N - 4) * sizeof *v);
+	assert_int_equal(check(v, N - 2, &p), 2);
+	assert_int_equal(p.seq, 3);
+	assert_non_null(strstr(p.message, "up to 4 (the chain jumps from 2 to 5)"));
 	/* The first record gone. */
 	assert_int_equal(check(chain + 1, N - 1, &p), 0);
 	assert_int_equal(p.fault, AUDIT_FAULT_MISSING);
+	assert_int_equal(p.seq, 1);
 }
 
 static void test_inserted_record_found(void **state)
