@@ -77,7 +77,7 @@ static const struct api_route {
     {"GET", "/api/v1/catalog/{id}", API_VIEWER, 0, api_catalog_show},
     {"DELETE", "/api/v1/catalog/{id}", API_ADMIN, 0, api_catalog_remove},
     {"GET", "/api/v1/audit", API_VIEWER, 0, api_audit_list},
-    {"GET", "/api/v1/eventlogs/{sha256}", API_VIEWER, 0, api_eventlog_get},
+    {"GET", "/api/v1/eventlogs/{id}", API_VIEWER, 0, api_eventlog_get}, /* id: SHA-256 */
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
