@@ -148,6 +148,13 @@ ctl verify --json --audit "$work/audit.jsonl" --record "$first"; expect 0 "offli
 jq -e --argjson s "$first" '.verified == true and .record == $s and .trust == "green"
   and .chain_whole == true and (.eventlog_sha256 | length == 64)' "$work/out" >/dev/null ||
   fail "verify --audit --json: $(cat "$work/out")"
+ctl audit export --since "$second" --page 2 --out "$work/since.jsonl"; expect 0 "export --since"
+jq -e -s --argjson s "$second" '.[0].first_seq == $s and ([.[] | select(.record)][0].record.seq == $s)
+  and ([.[] | select(.eventlog)] | length >= 1)' "$work/since.jsonl" >/dev/null ||
+  fail "export --since: $(head -c 300 "$work/since.jsonl")"
+ctl verify --audit "$work/since.jsonl" --record "$second"; expect 0 "re-check from a --since export"
+ctl verify --audit "$work/since.jsonl" --record "$first"; expect 1 "record before --since"
+out_has "AUDIT_CHAIN_BROKEN"
 # Tampered: the record's body edited (its trust), or the event log's bytes.
 python3 - "$work/audit.jsonl" "$work/t1.jsonl" "$work/t2.jsonl" "$first" <<'EOF'
 import json, sys
