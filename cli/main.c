@@ -25,6 +25,7 @@ static const struct command commands[] = {
     {"catalog", cmd_catalog, "software catalog: inspect, import, list, show, remove"},
     {"notify", cmd_notify,
      "notification targets (webhooks, syslog): add, list, show, test, remove"},
+    {"audit", cmd_audit, "the audit chain: verify it end to end, export it"},
 };
 
 static void usage(FILE *f)

@@ -1,4 +1,5 @@
-/* attestctl verify BUNDLE [--nonce HEX] [--json] */
+/* attestctl verify BUNDLE [--nonce HEX] [--json]
+ * attestctl verify --audit FILE --record SEQ [--json] (audit.c) */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: attestctl verify BUNDLE [--nonce HEX] [--json]\n"
+	        "       attestctl verify --audit FILE --record SEQ [--json]\n"
 	        "\n"
 	        "Verifies an evidence bundle (from 'attest-agent evidence'; '-' reads stdin):\n"
 	        "the AK's attributes, the quote's signature by the bundle's AK, magic and type,\n"
@@ -25,6 +27,11 @@ static void usage(FILE *f)
 	        "reported values, and the event log replayed against every quoted PCR.\n"
 	        "  --nonce HEX  the nonce you asked for: the bundle must answer it (freshness)\n"
 	        "  --json       print {\"verified\", \"reasons\", \"pcrs\", \"clock\", ...}\n"
+	        "With --audit, re-checks the verdict record SEQ of an 'attestctl audit export'\n"
+	        "file offline: the chain from the file's first record to SEQ (hashes, seqs,\n"
+	        "links), then the evidence the verdict was judged from, as above (signature\n"
+	        "by the enrolled AK, nonce binding, PCR digest, event log replay, the log\n"
+	        "matching its SHA-256).\n"
 	        "Exit status: 0 verified, 1 not verified or unreadable, 2 usage error.\n"
 	        "Every failure is printed with its reason code and the evidence that failed.\n");
 }
@@ -128,7 +135,7 @@ static void print_text(const struct bundle_result *res)
 
 int cmd_verify(int argc, char **argv)
 {
-	const char *path = NULL, *nonce_hex = NULL;
+	const char *path = NULL, *nonce_hex = NULL, *audit = NULL, *record = NULL;
 	bool json = false;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -142,6 +149,13 @@ int cmd_verify(int argc, char **argv)
 				return 2;
 			}
 			nonce_hex = argv[i];
+		} else if (!strcmp(argv[i], "--audit") || !strcmp(argv[i], "--record")) {
+			if (i + 1 >= argc) {
+				usage(stderr);
+				return 2;
+			}
+			*(argv[i][2] == 'a' ? &audit : &record) = argv[i + 1];
+			i++;
 		} else if (!path && (argv[i][0] != '-' || !strcmp(argv[i], "-"))) {
 			path = argv[i];
 		} else {
@@ -149,6 +163,15 @@ int cmd_verify(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
+	}
+	if (audit || record) {
+		if (!audit || !record || path || nonce_hex) {
+			fprintf(stderr,
+			        "attestctl verify: --audit FILE and --record SEQ go together, "
+			        "without a BUNDLE or --nonce\n");
+			return 2;
+		}
+		return audit_recheck(audit, record, json);
 	}
 	if (!path) {
 		usage(stderr);

@@ -53,4 +53,8 @@ void api_token_add(struct api_call *c);
 void api_token_remove(struct api_call *c);
 void api_status(struct api_call *c);
 
+/* api_audit.c */
+void api_audit_list(struct api_call *c);
+void api_eventlog_get(struct api_call *c);
+
 #endif

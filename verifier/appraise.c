@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "b64enc.h"
 #include "bundle.h"
 #include "catalog_appraise.h"
 #include "err.h"
@@ -86,6 +87,56 @@ static void evidence_keep(struct job *j, const struct bundle *b, const uint8_t *
 	}
 	free(pcrs);
 	free(meta);
+}
+
+/* What this verdict is judged from, for its audit record (store.h,
+ * store_audit_evidence): the bundle's members (ak_public: the enrolled AK)
+ * but the log, which goes by its
+ * SHA-256, and the policy's digest. The log's bytes, when the agent sent
+ * them, move from b to the job (stored once per digest). Out of memory: the
+ * record says no evidence. */
+static void audit_evidence(struct job *j, struct bundle *b, const struct store_ak *enrolled,
+                           const uint8_t *log_digest, const uint8_t *pdigest)
+{
+	char nonce[2 * EVIDENCE_NONCE_MAX + 1], ld[65], pd[65];
+	/* The AK the quote was checked against: the enrolled one. */
+	char *ak = b64enc(enrolled->public_area, enrolled->public_len);
+	char *q = b64enc(b->quote, b->quote_len);
+	char *sig = b64enc(b->signature, b->signature_len);
+	hex_encode(b->nonce, b->nonce_len, nonce);
+	json_t *meta = json_is_object(b->metadata) ? json_incref(b->metadata) : json_object();
+	json_t *o = ak && q && sig ? json_pack("{s:s,s:s,s:s,s:s,s:o,s:o}", "ak_public", ak,
+	                                       "quote", q, "signature", sig, "nonce", nonce, "pcrs",
+	                                       pcrs_to_json(&b->pcrs), "metadata", meta)
+	                           : NULL;
+	if (!(ak && q && sig))
+		json_decref(meta);
+	free(ak);
+	free(q);
+	free(sig);
+	if (o && log_digest) {
+		hex_encode(log_digest, 32, ld);
+		json_object_set_new(o, "eventlog_sha256", json_string(ld));
+	}
+	if (o && pdigest) {
+		hex_encode(pdigest, 32, pd);
+		json_object_set_new(o, "policy_digest", json_string(pd));
+	}
+	free(j->audit_ev);
+	free(j->audit_log);
+	j->audit_ev = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	j->audit_log = NULL;
+	j->audit_log_len = 0;
+	j->audit_log_sha[0] = '\0';
+	json_decref(o);
+	if (j->audit_ev && log_digest) {
+		memcpy(j->audit_log_sha, ld, sizeof ld);
+		if (b->eventlog) {
+			j->audit_log = b->eventlog;
+			j->audit_log_len = b->eventlog_len;
+			b->eventlog = NULL;
+		}
+	}
 }
 
 /* "sha256:0,1,2" for the policy's selection. */
@@ -362,6 +413,7 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	if (learnable && v->learns != NULL)
 		learn_from(j, b, p);
 	evidence_keep(j, b, ld, learnable); /* for the dashboard */
+	audit_evidence(j, b, ak, ld, pdigest); /* for the audit chain */
 	json_t *reasons = NULL, *full = NULL;
 	(void)verify_reasons_json(r, &reasons);
 	(void)verify_result_json(r, &full);

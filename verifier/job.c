@@ -36,6 +36,8 @@ void job_free(struct job *j)
 	free(j->reqbody);
 	free(j->quote_sel);
 	free(j->ak_public);
+	free(j->audit_ev);
+	free(j->audit_log);
 	OPENSSL_cleanse(j->secret, sizeof j->secret);
 	OPENSSL_cleanse(j->nonce, sizeof j->nonce);
 	free(j);

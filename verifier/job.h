@@ -75,6 +75,12 @@ struct job {
 	uint8_t log_sha256[32];
 	bool have_policy;          /* the quote was asked for under this policy */
 	uint8_t policy_digest[32]; /* (appraise_policy's digest of its text) */
+	/* what the verdict was judged from, for its audit record (appraise.c;
+	 * handed to the job's end, which owns them then) */
+	char *audit_ev;     /* JSON object (store_audit_evidence.json) */
+	uint8_t *audit_log; /* the log's bytes when the agent sent them */
+	size_t audit_log_len;
+	char audit_log_sha[65]; /* "" : no log */
 };
 
 /* --- job.c --- */

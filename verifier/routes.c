@@ -82,6 +82,8 @@ static const struct api_route {
     {"GET", "/api/v1/notify/{name}", API_VIEWER, 0, api_notify_show},
     {"DELETE", "/api/v1/notify/{name}", API_ADMIN, 0, api_notify_remove},
     {"POST", "/api/v1/notify/{name}/test", API_ADMIN, 0, api_notify_test},
+    {"GET", "/api/v1/audit", API_VIEWER, 0, api_audit_list},
+    {"GET", "/api/v1/eventlogs/{id}", API_VIEWER, 0, api_eventlog_get}, /* id: SHA-256 */
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 
@@ -129,6 +131,8 @@ static const struct api_base {
     {"/api/v1/events", "resource", NULL},       {"/api/v1/tokens", "token", NULL},
     {"/api/v1/status", "resource", NULL},       {"/api/v1/reasons", "resource", NULL},
     {"/api/v1/catalog", "catalog entry", NULL}, {"/api/v1/notify", "notification target", NULL},
+    {"/api/v1/catalog", "catalog entry", NULL}, {"/api/v1/audit", "resource", NULL},
+    {"/api/v1/eventlogs", "event log", NULL},
 };
 #define NBASES (sizeof bases / sizeof bases[0])
 

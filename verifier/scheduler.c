@@ -60,6 +60,9 @@ struct endw {
 	struct job *j;
 	int64_t host_id;
 	char *conn_msg, *reasons, *software;
+	char *audit_ev, audit_log_sha[65]; /* the verdict's evidence (job.h) */
+	uint8_t *audit_log;
+	size_t audit_log_len;
 	struct job_outcome o;
 	bool again;  /* a waiter asked after the job started: due now */
 	double secs; /* the attestation's time, start to verdict */
@@ -82,6 +85,8 @@ static void endw_free(struct endw *e)
 	free(e->conn_msg);
 	free(e->reasons);
 	free(e->software);
+	free(e->audit_ev);
+	free(e->audit_log);
 	free(e);
 }
 
@@ -108,6 +113,14 @@ static int endw_work(struct store *s, void *arg)
 		        e->o.trust == STORE_TRUST_GREEN ? now + cfg->evidence_validity_s : 0,
 		    .software_json = e->software,
 		};
+		struct store_audit_evidence ae = {
+		    .json = e->audit_ev,
+		    .eventlog_sha256 = e->audit_log_sha[0] ? e->audit_log_sha : NULL,
+		    .eventlog = e->audit_log,
+		    .eventlog_len = e->audit_log_len,
+		};
+		if (e->audit_ev)
+			vd.evidence = &ae;
 		e->vrc = store_host_set_trust(s, &vd, cfg->instance, "verifier", now, &e->tr);
 		if (e->vrc < 0) {
 			snprintf(e->vmsg, sizeof e->vmsg, "%s", store_errmsg(s));
@@ -234,6 +247,13 @@ void job_end_with(struct job *j, const struct job_outcome *o)
 		e->software = dup_or_null(o->software_json, &oom);
 		e->secs = elapsed_s(&j->t0);
 		e->started_ms = j->started_ms;
+		/* The verdict's evidence moves to the end's work. */
+		e->audit_ev = j->audit_ev;
+		e->audit_log = j->audit_log;
+		e->audit_log_len = j->audit_log_len;
+		memcpy(e->audit_log_sha, j->audit_log_sha, sizeof e->audit_log_sha);
+		j->audit_ev = NULL;
+		j->audit_log = NULL;
 		for (struct waiter *w = v->waiters; w; w = w->next)
 			if (w->host_id == j->host_id && w->after_seq >= j->seq)
 				e->again =

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "err.h"
+#include "log.h"
 #include "verifier.h"
 
 int64_t verifier_now(void)
@@ -19,7 +20,11 @@ void verifier_vevent(struct verifier *v, int64_t host_id, const char *kind, cons
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	struct store_event_new e = {
 	    .host_id = host_id, .kind = kind, .actor = actor, .message = msg};
-	(void)store_event_add(v->store, &e, verifier_now(), NULL);
+	/* The action itself is done; say so when its event (and audit record)
+	 * could not be written, e.g. the database was busy past the lock wait. */
+	if (store_event_add(v->store, &e, verifier_now(), NULL) < 0)
+		log_error("event not recorded (history and audit chain): %s: %s: %s", kind, msg,
+		          store_errmsg(v->store));
 }
 
 void verifier_event(struct verifier *v, int64_t host_id, const char *kind, const char *actor,

@@ -295,6 +295,8 @@ struct store_verdict {
 	int64_t started_ms;        /* when it started, unix milliseconds (0 = not known) */
 	int64_t evidence_expires;  /* 0 = keep */
 	const char *software_json; /* JSON object; NULL = keep */
+	/* what it was judged from, for the audit record (NULL: none) */
+	const struct store_audit_evidence *evidence;
 };
 
 struct store_transition {
@@ -643,5 +645,66 @@ int store_evidence_touch(struct store *s, const struct store_evidence *e, int64_
 
 /* The host's last evidence. ATTEST_E_NOTFOUND if none was stored. */
 int store_evidence_get(struct store *s, int64_t host_id, struct store_evidence **ret);
+
+/* ------------------------------------------------------------------ */
+/* The audit chain (store_audit.c, schema migration 7; lib/audit.h defines a
+ * record's canonical bytes and hash; docs/security.md what it proves) */
+
+#define STORE_AUDIT_PAGE_MAX 5000 /* records per store_audit_list call */
+
+/* What a verdict was judged from, for its audit record (may be absent: a
+ * verdict reached before any evidence, e.g. an agent error). */
+struct store_audit_evidence {
+	/* JSON object: the evidence bundle's members (ak_public, quote,
+	 * signature, nonce, pcrs, metadata) without the log, plus
+	 * eventlog_sha256 and policy_digest (hex) */
+	const char *json;
+	const char *eventlog_sha256; /* lowercase hex; NULL: no log */
+	const uint8_t *eventlog;     /* the log's bytes when at hand, else NULL:
+	                                kept once per digest in audit_eventlogs */
+	size_t eventlog_len;
+};
+
+/* Append one record to the audit chain: seq = last + 1, at = now, the host's
+ * current name (host_id 0: none), body = json_body (a JSON object, compact;
+ * hashed exactly as given) and hash = SHA-256(previous hash || canonical
+ * bytes) (lib/audit.h). Call it inside the transaction of the change it
+ * records, so both commit or neither does; outside a transaction it runs in
+ * one of its own. Appends are serialized by a lock on the chain's head row
+ * (PostgreSQL: SELECT ... FOR UPDATE; SQLite: the write lock), and a rolled
+ * back transaction or savepoint takes its record and the head with it, so
+ * the chain has no gap. Costs three statements (lock the head, insert,
+ * move the head). ATTEST_E_ARG on a kind/actor that cannot be a record field
+ * (lib/audit.h: control characters, above 1024 bytes), ATTEST_E_FORMAT on a
+ * body that is not a JSON object. */
+int store_audit_append(struct store *s, const char *kind, const char *actor, int64_t host_id,
+                       const char *json_body, int64_t now);
+
+/* One record as stored (hashes as lowercase hex). */
+struct store_audit {
+	int64_t seq, at;
+	char *kind, *actor;
+	int64_t host_id;
+	char *host_name; /* "" when none */
+	char *body;
+	char *prev_hash, *hash;
+};
+struct store_audit_list {
+	struct store_audit *v;
+	size_t n;
+};
+void store_audit_list_free(struct store_audit_list *l);
+
+/* Records with seq > after, in seq order, at most limit (1 ..
+ * STORE_AUDIT_PAGE_MAX, else ATTEST_E_LIMIT). */
+int store_audit_list(struct store *s, int64_t after, int64_t limit, struct store_audit_list **ret);
+
+/* The chain's head: the last seq and its hash (0 and 64 zeros: empty).
+ * hash holds 65 bytes. */
+int store_audit_head(struct store *s, int64_t *ret_seq, char ret_hash[static 65]);
+
+/* An event log an audit record names, by its SHA-256 (hex). Caller frees
+ * *ret. ATTEST_E_NOTFOUND if not kept. */
+int store_audit_eventlog(struct store *s, const char *sha256_hex, uint8_t **ret, size_t *ret_len);
 
 #endif

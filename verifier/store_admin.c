@@ -29,6 +29,9 @@ int store_event_insert(struct store *s, int64_t host_id, const char *kind, const
 	    &id);
 	if (rc == ATTEST_E_STATE) /* foreign key: no such host */
 		rc = ATTEST_E_NOTFOUND;
+	/* Every event is also a record of the audit chain, in this transaction. */
+	if (rc == 0)
+		rc = store_audit_event(s, id, host_id, kind, actor, message, details_json, now);
 	if (rc == 0 && ret_id)
 		*ret_id = id;
 	return rc;
@@ -44,8 +47,16 @@ int store_event_add(struct store *s, const struct store_event_new *e, int64_t no
 	    (rc = store_check_text(s, "message", e->message, STORE_TEXT_MAX, false)) ||
 	    (rc = store_check_json(s, "details", e->details_json, JSON_OBJECT, true)))
 		return rc;
-	return store_event_insert(s, e->host_id, e->kind, e->actor, e->message, e->details_json,
-	                          now, ret_id);
+	/* The event and its audit record commit together. */
+	if ((rc = store_tx_begin(s, true)))
+		return rc;
+	rc = store_event_insert(s, e->host_id, e->kind, e->actor, e->message, e->details_json, now,
+	                        ret_id);
+	if (rc) {
+		store_tx_rollback(s);
+		return rc;
+	}
+	return store_tx_commit(s);
 }
 
 static void event_clear(void *item)

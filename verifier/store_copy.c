@@ -35,7 +35,8 @@ static const struct copy_table copy_tables[] = {
     {"events", "id", true, true, 1},        {"tpm_cas", "id", true, true, 1},
     {"api_tokens", "id", true, true, 1},    {"evidence", "host_id", true, false, 2},
     {"catalog", "id", true, true, 5},       {"notify_targets", "id", true, true, 7},
-    {"notify_outbox", "id", true, true, 7},
+    {"notify_outbox", "id", true, true, 7}, {"audit_log", "seq", true, false, 8},
+    {"audit_head", "id", true, false, 8},   {"audit_eventlogs", "sha256", false, false, 8},
 };
 
 const char *store_copy_table(size_t i)

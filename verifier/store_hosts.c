@@ -785,6 +785,10 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 		if (rc)
 			goto rollback;
 	}
+	/* The verdict's audit record, with what it was judged from. */
+	rc = store_audit_verdict(s, v, store_trust_name(t.previous), to, lease_owner, who, now);
+	if (rc)
+		goto rollback;
 
 	if (t.changed) {
 		char m[96];
@@ -890,17 +894,24 @@ int store_expire_evidence(struct store *s, int64_t now, int64_t *ret_n)
 	    "\"message\":\"no valid attestation within the evidence validity\"}]";
 	char sql[256];
 	int64_t n = 0;
+	struct store_rows *ids = NULL;
 	int rc = store_tx_begin(s, true);
 	if (rc)
 		return rc;
 	/* Lock the rows first (PostgreSQL) so that an instance running this at
 	 * the same time waits, then finds nothing left to change. */
-	rc = store_exec(s,
-	                store_sql_join(sql, sizeof(sql),
-	                               "SELECT id FROM hosts WHERE trust_state = 'green' "
-	                               "AND evidence_expires <= $1",
-	                               s->drv->lock_suffix, NULL),
-	                PARAMS(V_INT(now)), NULL);
+	rc = store_query(s,
+	                 store_sql_join(sql, sizeof(sql),
+	                                "SELECT id FROM hosts WHERE trust_state = 'green' "
+	                                "AND evidence_expires <= $1",
+	                                s->drv->lock_suffix, NULL),
+	                 PARAMS(V_INT(now)), SIZE_MAX, &ids);
+	for (size_t i = 0; rc == 0 && i < ids->nrows; i++) /* the audit chain's records */
+		rc = store_audit_append(s, "trust", "verifier", store_cell_int(ids, i, 0),
+		                        "{\"from\":\"green\",\"message\":\"trust green -> unknown: "
+		                        "evidence expired\",\"to\":\"unknown\"}",
+		                        now);
+	store_rows_free(ids);
 	if (rc == 0)
 		rc = expire_notify(s, now, reasons);
 	if (rc == 0)

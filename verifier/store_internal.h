@@ -104,6 +104,15 @@ int store_fail(struct store *s, int rc, const char *msg);
 int store_event_insert(struct store *s, int64_t host_id, const char *kind, const char *actor,
                        const char *message, const char *details_json, int64_t now, int64_t *ret_id);
 
+/* The audit records of an event (kind and actor the event's) and of a
+ * verdict (kind "verdict"), appended inside the caller's transaction
+ * (store_audit.c). previous/to: trust names. */
+int store_audit_event(struct store *s, int64_t event_id, int64_t host_id, const char *kind,
+                      const char *actor, const char *message, const char *details_json,
+                      int64_t now);
+int store_audit_verdict(struct store *s, const struct store_verdict *v, const char *previous,
+                        const char *to, const char *instance, const char *actor, int64_t now);
+
 /* Build "a" "b" into buf (for the dialect's lock suffixes; never values). */
 const char *store_sql_join(char *buf, size_t size, const char *a, const char *b, const char *c);
 

@@ -252,6 +252,36 @@ static const char schema_v7[] =
     ");\n"
     "CREATE INDEX notify_outbox_due ON notify_outbox (next_at) WHERE dead_at IS NULL;\n"
     "CREATE INDEX notify_outbox_target ON notify_outbox (target_id, id);\n";
+/* The audit chain (store_audit.c; lib/audit.h; docs/security.md): every
+ * verdict, alarm and operator action as a record carrying the SHA-256 of the
+ * one before it, appended in the transaction of the change it records.
+ * audit_head is one row (id 1, created by the first append) holding the last
+ * seq and hash: appends lock it, so the chain stays linear with several
+ * verifiers. Records outlive their host (no foreign key). audit_eventlogs
+ * keeps each distinct event log a verdict was judged by, once, by SHA-256
+ * (lowercase hex); nothing deletes a log an audit record names. */
+static const char schema_v8[] =
+    "CREATE TABLE audit_log (\n"
+    "  seq BIGINT PRIMARY KEY,                    -- 1, 2, 3 ... without gaps\n"
+    "  at BIGINT NOT NULL,\n"
+    "  kind TEXT NOT NULL,                        -- verdict, trust, alarm, host, policy ...\n"
+    "  actor TEXT NOT NULL,\n"
+    "  host_id BIGINT NOT NULL,                   -- 0: none\n"
+    "  host_name TEXT NOT NULL,                   -- '' : none\n"
+    "  body TEXT NOT NULL,                        -- JSON object, hashed as stored\n"
+    "  prev_hash TEXT NOT NULL,                   -- lowercase hex\n"
+    "  hash TEXT NOT NULL\n"
+    ");\n"
+    "CREATE TABLE audit_head (\n"
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),\n"
+    "  seq BIGINT NOT NULL,\n"
+    "  hash TEXT NOT NULL\n"
+    ");\n"
+    "CREATE TABLE audit_eventlogs (\n"
+    "  sha256 TEXT PRIMARY KEY,\n"
+    "  eventlog {BLOB} NOT NULL,\n"
+    "  first_at BIGINT NOT NULL\n"
+    ");\n";
 
 const struct store_migration store_migrations[] = {
     {1, "initial schema", schema_v1},
@@ -261,6 +291,7 @@ const struct store_migration store_migrations[] = {
     {5, "indexes for the fleet view's filters and counts", schema_v5},
     {6, "software catalog", schema_v6},
     {7, "notification targets and outbox", schema_v7},
+    {8, "audit chain", schema_v8},
 };
 
 const size_t store_migrations_count = sizeof(store_migrations) / sizeof(store_migrations[0]);

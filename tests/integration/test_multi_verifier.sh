@@ -14,6 +14,8 @@
 #               within two lease periods; no two attestations of a host overlap
 #               in time; alarms raised once
 #   restart     the killed instance comes back and takes a share again
+#   audit       the chain all three appended to is whole (attestctl audit
+#               verify), with verdict records from several instances
 set -uo pipefail
 bin=${ATTEST_BIN:-build/bin}
 logs=../shared/testdata/eventlogs
@@ -269,6 +271,18 @@ call v2 "$admin" GET "/api/v1/hosts?trust=green" 200
 [ "$(field '.hosts|length')" = "$want_green" ] || fail "v2 after restart: $body"
 [ "$(sql "SELECT count(*) FROM alarms")" = 1 ] || fail "alarms after restart"
 ok "restart: v2 took $n2 of $total attestations since it came back"
+
+# --- audit: the three instances appended to one chain while attesting
+# (issue 16); checked whole through one of them while they go on appending.
+if [ -x "$bin/attestctl" ]; then
+  "$bin/attestctl" --server "${vurl[v3]}" --server-thumbprint "$vthumb" \
+    --token-file "$work/v1/admin.token" audit verify >"$work/audit.out" 2>&1 ||
+    fail "audit verify: $(cat "$work/audit.out")"
+  ninst=$(sql "SELECT count(DISTINCT body::json->>'instance') FROM audit_log WHERE kind = 'verdict'")
+  [ "$ninst" -ge 2 ] || fail "verdict records from $ninst instance(s)"
+  [ "$(sql "SELECT max(seq) = count(*) FROM audit_log")" = t ] || fail "audit seqs have gaps"
+  ok "audit: $(sed -n 's/^audit chain whole: \([0-9]*\) records.*/\1/p' "$work/audit.out") records appended by $ninst instances, chain whole"
+fi
 
 for n in v1 v2 v3; do
   kill -TERM "${vpid[$n]}"; wait "${vpid[$n]}"; rc=$?; vpid[$n]=""
