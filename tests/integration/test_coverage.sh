@@ -55,11 +55,14 @@ ctl() {
   ATTEST_SERVER="$url" ATTEST_SERVER_THUMBPRINT="$vthumb" \
     "$bin/attestctl" --token-file "$work/vd/admin.token" "$@" </dev/null
 }
-fleet_alarm() { # fleet_alarm KIND open|cleared: the alarm of KIND in that state exists
-  local q='[.alarms[] | select(.kind == $k and .host == null)] | '
-  if [ "$2" = open ]; then q+='map(select(.cleared_at == null)) | length == 1'
-  else q+='map(select(.cleared_at != null)) | length >= 1'; fi
-  api "$admin" GET "/api/v1/alarms?limit=50" | sed '$d' | jq -e --arg k "$1" "$q" >/dev/null
+open_fleet() { # open_fleet KIND: the ids of the open fleet alarms of KIND
+  api "$admin" GET "/api/v1/alarms?open=1&limit=50" | sed '$d' |
+    jq -r --arg k "$1" '.alarms[] | select(.kind == $k and .host == null) | .id'
+}
+fleet_alarm() { # fleet_alarm KIND open|closed: one open alarm of KIND, or none
+  local ids
+  ids=$(open_fleet "$1")
+  if [ "$2" = open ]; then [ "$(wc -w <<<"$ids")" = 1 ]; else [ -z "$ids" ]; fi
 }
 coverage_is() { [ "$(metric 'attest_coverage_ratio{scope="fleet"}')" = "$1" ]; }
 healthz_is() { [ "$(healthz_code)" = "$1" ]; }
@@ -104,6 +107,10 @@ wait_until 25 healthz_is 200 || fail "/healthz not 200 after the lock: $(cat "$w
 ok "db_locked: /healthz 503 naming the storage writer, 200 once the lock is gone"
 
 # --- coverage: c's agent dies; its last verdict goes stale after 6 s.
+# (The lock above may have made every verdict stale for a moment and raised
+# and cleared a coverage alarm already: wait for it to be cleared.)
+wait_until 20 coverage_is 1 || fail "coverage not 1 after the lock"
+wait_until 20 fleet_alarm coverage closed || fail "a coverage alarm stays open after the lock"
 agent_kill c
 t0=$(date +%s)
 wait_until 30 coverage_is 0.666667 ||
@@ -129,7 +136,9 @@ ctl alarm ack "$id" >/dev/null || fail "attestctl alarm ack $id"
 agent_restart c
 force_attest c
 wait_until 30 coverage_is 1 || fail "coverage not back to 1"
-wait_until 20 fleet_alarm coverage cleared || fail "coverage alarm not cleared: $(api "$admin" GET /api/v1/alarms)"
+wait_until 20 fleet_alarm coverage closed || fail "coverage alarm not cleared: $(api "$admin" GET /api/v1/alarms)"
+call "$admin" GET "/api/v1/alarms/$id" 200
+[ "$(field .cleared_at)" != null ] || fail "alarm $id not cleared: $body"
 call "$admin" GET "/api/v1/alarms?open=1" 200
 [ "$(field '[.alarms[] | select(.kind == "coverage")] | length')" = 0 ] || fail "coverage alarm still open: $body"
 ok "coverage: 2/3 under 90 % -> one COVERAGE_LOW fleet alarm (API, attestctl, event, metric), acked; back -> cleared"
@@ -137,6 +146,7 @@ ok "coverage: 2/3 under 90 % -> one COVERAGE_LOW fleet alarm (API, attestctl, ev
 # --- dead_man: every agent dies; no verdict for longer than 10 s.
 for n in a b c; do agent_kill $n; done
 t0=$(date +%s)
+wait_until 20 fleet_alarm dead_man closed || fail "a dead-man alarm is open before the agents died"
 wait_until 40 fleet_alarm dead_man open || fail "no dead-man alarm: $(api "$admin" GET /api/v1/alarms)"
 echo "dead-man alarm raised $(( $(date +%s) - t0 )) s after the last agent died"
 healthz_is 503 || fail "/healthz not 503 without verdicts: $(cat "$work/healthz.json")"
@@ -149,7 +159,7 @@ grep -q '^fleet alarms .*NO_RECENT_VERDICTS' <<<"$out" || fail "attestctl status
 grep -q '^health       unhealthy' <<<"$out" || fail "attestctl status health: $out"
 for n in a b c; do agent_restart $n; done
 force_attest a b c
-wait_until 20 fleet_alarm dead_man cleared || fail "dead-man alarm not cleared"
+wait_until 20 fleet_alarm dead_man closed || fail "dead-man alarm not cleared"
 wait_until 20 healthz_is 200 || fail "/healthz not 200 after verdicts came back: $(cat "$work/healthz.json")"
 ok "dead_man: NO_RECENT_VERDICTS alarm and /healthz 503 saying so; verdicts back -> cleared, 200"
 
