@@ -14,8 +14,9 @@ double coverage_ratio(int64_t covered, int64_t enabled)
 	return (double)covered / (double)enabled;
 }
 
-/* covered * 100 against percent * enabled, in 128 bits so that no count
- * overflows. */
+/* covered * 100 against percent * enabled: exact in 64 bits for any
+ * realistic count, in floating point past INT64_MAX / 100 (where a rounding
+ * at the boundary no longer matters). */
 static int cmp_share(int64_t covered, int64_t enabled, unsigned percent)
 {
 	if (covered < 0)
@@ -24,8 +25,12 @@ static int cmp_share(int64_t covered, int64_t enabled, unsigned percent)
 		covered = enabled;
 	if (percent > 100)
 		percent = 100;
-	__int128 a = (__int128)covered * 100, b = (__int128)percent * enabled;
-	return a < b ? -1 : a > b;
+	if (enabled <= INT64_MAX / 100) {
+		int64_t a = covered * 100, b = (int64_t)percent * enabled;
+		return a < b ? -1 : a > b;
+	}
+	double a = (double)covered / (double)enabled * 100.0;
+	return a < (double)percent ? -1 : a > (double)percent;
 }
 
 bool coverage_below(int64_t covered, int64_t enabled, unsigned percent)
