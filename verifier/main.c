@@ -48,7 +48,7 @@ static void usage(FILE *f)
 	    "       attest-verifier thumbprint --data-dir DIR\n"
 	    "       attest-verifier --routes\n"
 	    "\n"
-	    "  --listen ADDR:PORT         operator API and /metrics (default " DEFAULT_LISTEN
+	    "  --listen ADDR:PORT         operator API, /metrics, /healthz (default " DEFAULT_LISTEN
 	    "; port 0: any)\n"
 	    "  --db URL                   sqlite:PATH (default sqlite:DIR/verifier.db) or "
 	    "postgresql://...\n"
