@@ -182,6 +182,19 @@ static void evaluate(struct verifier *v)
 			          pct, (long long)cov->covered, (long long)cov->enabled);
 			return;
 		}
+	} else if (mask & (1u << STORE_FLEET_COVERAGE)) {
+		/* Raised by an instance with --coverage-alarm (or by this one
+		 * before a restart without it): no threshold here, but a fully
+		 * covered fleet is above any, so clear it then. */
+		if (coverage_alarm_next(&c->hold[STORE_FLEET_COVERAGE], true, false,
+		                        cov->covered >= cov->enabled, now,
+		                        cfg->alarm_hold_s) == COVERAGE_CLEAR) {
+			fleet_set(
+			    v, STORE_FLEET_COVERAGE, false, REASON_COVERAGE_LOW,
+			    "coverage alarm cleared: every one of %lld enabled hosts is covered",
+			    (long long)cov->enabled);
+			return;
+		}
 	}
 	if (cfg->dead_man_s > 0) {
 		bool open = mask & (1u << STORE_FLEET_DEAD_MAN);
