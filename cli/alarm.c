@@ -126,8 +126,15 @@ static int alarm_ack(int argc, char **argv)
 	if (client_g.json) {
 		client_print_json(j);
 	} else {
-		printf("Alarm %lu on host ", id);
-		client_puts(stdout, client_str(j, "host"));
+		const char *host = client_str(j, "host"), *kind = client_str(j, "kind");
+		if (host != NULL) {
+			printf("Alarm %lu on host ", id);
+			client_puts(stdout, host);
+		} else { /* a fleet alarm */
+			printf("Fleet alarm %lu (", id);
+			client_puts(stdout, kind ? kind : "?");
+			printf(")");
+		}
 		printf(" acknowledged by ");
 		client_puts(stdout, client_str(j, "acked_by"));
 		printf(".\n");

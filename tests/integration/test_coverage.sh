@@ -132,7 +132,8 @@ grep -q COVERAGE_LOW <<<"$body" && grep -q NO_RECENT_VERDICTS <<<"$body" || fail
 healthz_is 200 || fail "/healthz not 200 with one host down (the verifier works): $(cat "$work/healthz.json")"
 # Acknowledged like any alarm.
 id=$(api "$admin" GET '/api/v1/alarms?open=1' | sed '$d' | jq -r '.alarms[] | select(.kind == "coverage") | .id')
-ctl alarm ack "$id" >/dev/null || fail "attestctl alarm ack $id"
+out=$(ctl alarm ack "$id") || fail "attestctl alarm ack $id: $out"
+[ "$out" = "Fleet alarm $id (coverage) acknowledged by admin." ] || fail "attestctl alarm ack: $out"
 agent_restart c
 force_attest c
 wait_until 30 coverage_is 1 || fail "coverage not back to 1"
