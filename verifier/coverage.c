@@ -27,7 +27,7 @@ struct vcoverage {
 	struct store_coverage *cov; /* last successful read, or NULL */
 	int64_t read_at;            /* when it was read */
 	unsigned db_fails;          /* consecutive failed reads */
-	char db_err[160];           /* the last failed read's message */
+	char db_err[240];           /* the last failed read's message */
 	unsigned open_mask;         /* open fleet alarms at the last read */
 	struct coverage_hold hold[STORE_FLEET_ALARMS];
 	bool setting; /* a fleet alarm change is with the writer */
@@ -264,7 +264,7 @@ static void health_problems(struct verifier *v, int64_t now, json_t *a)
 {
 	struct vcoverage *c = cv(v);
 	const struct verifier_config *cfg = &v->cfg;
-	char m[300];
+	char m[400];
 	if (c == NULL) {
 		json_array_append_new(a, json_pack("{s:s,s:s}", "check", "starting", "message",
 		                                   "the verifier is starting"));

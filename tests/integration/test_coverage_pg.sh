@@ -7,6 +7,8 @@
 #               per-instance coverage in both instances' status
 #   dead_man    every agent killed: one NO_RECENT_VERDICTS alarm, one event;
 #               both instances' /healthz 503 saying so
+#   database    PostgreSQL stopped: /healthz 503 naming the database; back:
+#               that problem gone
 set -uo pipefail
 bin=${ATTEST_BIN:-build/bin}
 logs=../shared/testdata/eventlogs
@@ -98,4 +100,14 @@ for u in "$url1" "$url2"; do
   jq -e '.reason | test("NO_RECENT_VERDICTS")' "$work/hz.json" >/dev/null || fail "$u/healthz: $(cat "$work/hz.json")"
 done
 ok "dead_man: one NO_RECENT_VERDICTS alarm and one event; both instances' /healthz 503"
+
+# --- database: PostgreSQL stops under the running verifiers.
+db_problem() { healthz_503 "$1" && jq -e '.problems | map(.check) | index("database") != null' "$work/hz.json" >/dev/null; }
+no_db_problem() { curl -sk -m 5 -o "$work/hz.json" "$1/healthz"; jq -e '.problems | map(.check) | index("database") == null' "$work/hz.json" >/dev/null; }
+pg_as_owner "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || fail "cannot stop PostgreSQL"
+wait_until 15 db_problem "$url1" || fail "v1/healthz does not name the database: $(cat "$work/hz.json")"
+echo "database down: $(jq -r '.problems[] | select(.check == "database") | .message' "$work/hz.json")"
+pg_start_server || fail "cannot start PostgreSQL again"
+wait_until 20 no_db_problem "$url1" || fail "v1/healthz still names the database: $(cat "$work/hz.json")"
+ok "database: /healthz 503 naming the database while PostgreSQL is down, not once it is back"
 echo "test_coverage_pg: $(( $(date +%s) - t_start )) s"
