@@ -428,11 +428,10 @@ static json_t *alarm_json(const struct store_alarm *a)
 	/* A fleet alarm (kind "coverage", "dead_man") has no host: null. */
 	return json_pack("{s:I,s:o,s:s,s:o,s:s,s:o,s:o,s:o,s:o}", "id", (json_int_t)a->id, "host",
 	                 a->host_name ? json_string(a->host_name) : json_null(), "kind",
-	                 a->kind ? a->kind : "host", "raised_at", api_time(a->raised_at),
-	                 "summary", a->summary ? a->summary : "", "reasons",
-	                 api_parse_stored(a->reasons_json), "cleared_at", api_time(a->cleared_at),
-	                 "acked_at", api_time(a->acked_at), "acked_by",
-	                 a->acked_by ? json_string(a->acked_by) : json_null());
+	                 a->kind ? a->kind : "host", "raised_at", api_time(a->raised_at), "summary",
+	                 a->summary ? a->summary : "", "reasons", api_parse_stored(a->reasons_json),
+	                 "cleared_at", api_time(a->cleared_at), "acked_at", api_time(a->acked_at),
+	                 "acked_by", a->acked_by ? json_string(a->acked_by) : json_null());
 }
 
 static bool host_filter(struct verifier *v, struct https_request *req, int64_t *ret)
@@ -639,8 +638,7 @@ void api_status(struct api_call *call)
 	                           "instance", v->cfg.instance, "thumbprint", v->id->thumbprint,
 	                           "db_backend", store_backend_name(v->store), "hosts", hosts,
 	                           "in_flight", (json_int_t)v->in_flight, "role",
-	                           store_role_name(call->ctx.role), "coverage",
-	                           coverage_json(v)));
+	                           store_role_name(call->ctx.role), "coverage", coverage_json(v)));
 }
 
 /* The metrics page is small (a few kB); the cap only bounds a runaway. */

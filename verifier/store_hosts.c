@@ -733,13 +733,14 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 	if (rc)
 		goto rollback;
 	if (v->attested) {
-		rc = store_exec(s,
-		                "UPDATE hosts SET last_attested = $2, "
-		                "evidence_expires = COALESCE($3, evidence_expires), "
-		                "software = COALESCE($4, software), last_instance = $5 WHERE id = $1",
-		                PARAMS(V_INT(v->host_id), V_INT(now), V_TIME(v->evidence_expires),
-		                       V_TEXT(v->software_json), V_TEXT(lease_owner)),
-		                NULL);
+		rc = store_exec(
+		    s,
+		    "UPDATE hosts SET last_attested = $2, "
+		    "evidence_expires = COALESCE($3, evidence_expires), "
+		    "software = COALESCE($4, software), last_instance = $5 WHERE id = $1",
+		    PARAMS(V_INT(v->host_id), V_INT(now), V_TIME(v->evidence_expires),
+		           V_TEXT(v->software_json), V_TEXT(lease_owner)),
+		    NULL);
 		if (rc)
 			goto rollback;
 		rc = store_exec(

@@ -49,6 +49,8 @@
 /* Hosts whose event-log memo (lib/verify_memo.h, a few KB each) is kept. */
 #define VERIFIER_MEMO_MAX       20000
 #define VERIFIER_DEFAULT_CA_DIR "/usr/local/share/attest/tpm-cas"
+
+/* The fleet watched as a whole (coverage.c) */
 #define VERIFIER_DEFAULT_DEAD_MAN_S   600 /* --dead-man */
 #define VERIFIER_DEFAULT_ALARM_HOLD_S 60  /* --alarm-hold */
 #define VERIFIER_DEFAULT_STALL_S      60  /* --stall-seconds */
