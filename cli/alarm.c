@@ -11,7 +11,11 @@ static void usage(FILE *f)
 	fprintf(f, "usage: attestctl alarm COMMAND [ARGS...] [--json]\n"
 	           "\n"
 	           "An alarm is raised when a host's trust enters red and cleared when it\n"
-	           "returns to green; cleared alarms stay as history.\n"
+	           "returns to green; cleared alarms stay as history. Fleet alarms are\n"
+	           "about no one host (HOST shows \"(fleet: KIND)\"): COVERAGE_LOW (kind\n"
+	           "coverage, attest-verifier --coverage-alarm) and NO_RECENT_VERDICTS (kind\n"
+	           "dead_man, --dead-man); the verifier clears them when the fleet recovers.\n"
+	           "\n"
 	           "  list [--all] [--unacked] [--host NAME] [--limit N]\n"
 	           "      Open alarms, newest first (--all: cleared ones too; --unacked: only\n"
 	           "      those nobody acknowledged).\n"
@@ -46,9 +50,16 @@ static void print_alarms(const json_t *alarms)
 			         client_str(a, "acked_by") ? client_str(a, "acked_by") : "?");
 		else
 			snprintf(acked, sizeof acked, "no");
-		const char *cells[] = {
-		    id,    client_str(a, "host"),   client_time(r, raised), state,
-		    acked, client_str(a, "summary")};
+		/* A fleet alarm has no host: its kind stands there. */
+		char fleet[48];
+		const char *host = client_str(a, "host");
+		if (host == NULL) {
+			const char *k = client_str(a, "kind");
+			snprintf(fleet, sizeof fleet, "(fleet: %.30s)", k ? k : "?");
+			host = fleet;
+		}
+		const char *cells[] = {id,    host,  client_time(r, raised),
+		                       state, acked, client_str(a, "summary")};
 		client_table_add(t, cells);
 	}
 	if (t)
@@ -115,8 +126,15 @@ static int alarm_ack(int argc, char **argv)
 	if (client_g.json) {
 		client_print_json(j);
 	} else {
-		printf("Alarm %lu on host ", id);
-		client_puts(stdout, client_str(j, "host"));
+		const char *host = client_str(j, "host"), *kind = client_str(j, "kind");
+		if (host != NULL) {
+			printf("Alarm %lu on host ", id);
+			client_puts(stdout, host);
+		} else { /* a fleet alarm */
+			printf("Fleet alarm %lu (", id);
+			client_puts(stdout, kind ? kind : "?");
+			printf(")");
+		}
 		printf(" acknowledged by ");
 		client_puts(stdout, client_str(j, "acked_by"));
 		printf(".\n");

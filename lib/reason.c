@@ -127,6 +127,17 @@ static const struct reason_info table[] = {
      "A TPM appeared after the host was connected; TPM presence is read at connect time.",
      "A TPM appeared after the host was connected. TPM presence is read at connect time: "
      "disconnect and reconnect the host to use it."},
+    /* fleet alarms (not about one host) */
+    {"COVERAGE_LOW",
+     "Fewer enabled hosts than the alarm threshold have a verdict younger than its validity: "
+     "part of the fleet is not being watched.",
+     "Look for hosts that are not responding (agents down, network) and for a verifier instance "
+     "that stopped (coverage per instance in attestctl status and /metrics)."},
+    {"NO_RECENT_VERDICTS",
+     "No verdict at all was written for any host for longer than the dead-man period: the "
+     "verifiers are down or wedged, or cannot reach any host.",
+     "Check that a verifier runs and answers /healthz, that its database takes writes, and that "
+     "the agents are reachable from it."},
     /* EK certificate detail (ekcert_status_code), beside TPM_NOT_CERTIFIED */
     {"EK_CERT_MALFORMED", "The EK certificate does not parse.", NULL},
     {"EK_CERT_UNKNOWN_ISSUER", "The EK certificate's issuer is not in the certified TPM list.",

@@ -44,6 +44,9 @@
 #define REASON_EVIDENCE_EXPIRED             "EVIDENCE_EXPIRED"
 #define REASON_TPM_NOT_PRESENT              "TPM_NOT_PRESENT"
 #define REASON_TPM_ADDED_RECONNECT_REQUIRED "TPM_ADDED_RECONNECT_REQUIRED"
+/* fleet alarms (verifier/coverage.c) */
+#define REASON_COVERAGE_LOW       "COVERAGE_LOW"
+#define REASON_NO_RECENT_VERDICTS "NO_RECENT_VERDICTS"
 
 /* One known code, its default sentence (what it means), and, for the codes
  * where an operator can do something about it, advice (what to do; NULL

@@ -426,12 +426,13 @@ void api_ca_remove(struct api_call *c)
 
 static json_t *alarm_json(const struct store_alarm *a)
 {
-	return json_pack("{s:I,s:s,s:o,s:s,s:o,s:o,s:o,s:o}", "id", (json_int_t)a->id, "host",
-	                 a->host_name ? a->host_name : "", "raised_at", api_time(a->raised_at),
-	                 "summary", a->summary ? a->summary : "", "reasons",
-	                 api_parse_stored(a->reasons_json), "cleared_at", api_time(a->cleared_at),
-	                 "acked_at", api_time(a->acked_at), "acked_by",
-	                 a->acked_by ? json_string(a->acked_by) : json_null());
+	/* A fleet alarm (kind "coverage", "dead_man") has no host: null. */
+	return json_pack("{s:I,s:o,s:s,s:o,s:s,s:o,s:o,s:o,s:o}", "id", (json_int_t)a->id, "host",
+	                 a->host_name ? json_string(a->host_name) : json_null(), "kind",
+	                 a->kind ? a->kind : "host", "raised_at", api_time(a->raised_at), "summary",
+	                 a->summary ? a->summary : "", "reasons", api_parse_stored(a->reasons_json),
+	                 "cleared_at", api_time(a->cleared_at), "acked_at", api_time(a->acked_at),
+	                 "acked_by", a->acked_by ? json_string(a->acked_by) : json_null());
 }
 
 static bool host_filter(struct verifier *v, struct https_request *req, int64_t *ret)
@@ -634,11 +635,11 @@ void api_status(struct api_call *call)
 	}
 	json_t *hosts = api_tally_json(&c);
 	https_reply_json(req, 200,
-	                 json_pack("{s:s,s:s,s:s,s:s,s:o,s:I,s:s}", "version", ATTEST_VERSION,
+	                 json_pack("{s:s,s:s,s:s,s:s,s:o,s:I,s:s,s:o}", "version", ATTEST_VERSION,
 	                           "instance", v->cfg.instance, "thumbprint", v->id->thumbprint,
 	                           "db_backend", store_backend_name(v->store), "hosts", hosts,
 	                           "in_flight", (json_int_t)v->in_flight, "role",
-	                           store_role_name(call->ctx.role)));
+	                           store_role_name(call->ctx.role), "coverage", coverage_json(v)));
 }
 
 /* The metrics page is small (a few kB); the cap only bounds a runaway. */
@@ -764,6 +765,7 @@ static void route_metrics(struct https_request *req, void *arg)
 	            (unsigned long long)m->eventlog_unchanged,
 	            (unsigned long long)m->eventlog_asked_again);
 	api_notify_metrics(v, &b);
+	coverage_metrics(v, &b);
 	if (b.nomem || b.buf == NULL) {
 		textbuf_free(&b);
 		https_reply_error(req, 500, "INTERNAL", "out of memory");

@@ -43,11 +43,13 @@ static void usage(FILE *f)
 	    "                       [--concurrency N] [--timeout-ms N]\n"
 	    "                       [--evidence-validity SECONDS] [--instance NAME]\n"
 	    "                       [--lease-seconds N] [--db-lock-wait-ms N]\n"
+	    "                       [--coverage-alarm PERCENT] [--dead-man SECONDS]\n"
+	    "                       [--alarm-hold SECONDS] [--stall-seconds SECONDS]\n"
 	    "       attest-verifier migrate-db --from URL --to URL\n"
 	    "       attest-verifier thumbprint --data-dir DIR\n"
 	    "       attest-verifier --routes\n"
 	    "\n"
-	    "  --listen ADDR:PORT         operator API and /metrics (default " DEFAULT_LISTEN
+	    "  --listen ADDR:PORT         operator API, /metrics, /healthz (default " DEFAULT_LISTEN
 	    "; port 0: any)\n"
 	    "  --db URL                   sqlite:PATH (default sqlite:DIR/verifier.db) or "
 	    "postgresql://...\n"
@@ -67,6 +69,19 @@ static void usage(FILE *f)
 	    "                             then 503 DATABASE_BUSY (default 250). Verdicts,\n"
 	    "                             leases and nonces are written by a thread of\n"
 	    "                             their own, which waits up to 10 s\n"
+	    "  --coverage-alarm PERCENT   raise the fleet alarm COVERAGE_LOW when fewer than\n"
+	    "                             PERCENT %% of the enabled hosts have a verdict younger\n"
+	    "                             than max(evidence validity, 3 x their interval);\n"
+	    "                             cleared at PERCENT + 5 (default: no coverage alarm)\n"
+	    "  --dead-man SECONDS         raise the fleet alarm NO_RECENT_VERDICTS, and answer\n"
+	    "                             503 on /healthz, when no enabled host got a verdict\n"
+	    "                             for this long (default 600; 0: off)\n"
+	    "  --alarm-hold SECONDS       the coverage must stay under (over) its threshold\n"
+	    "                             this long before the alarm is raised (cleared)\n"
+	    "                             (default 60)\n"
+	    "  --stall-seconds SECONDS    /healthz answers 503 when the storage writer has\n"
+	    "                             committed nothing while work waited, or the\n"
+	    "                             scheduler ran no round, for this long (default 60)\n"
 	    "  migrate-db                 copy a whole database into an empty one\n"
 	    "                             (SQLite -> PostgreSQL), verifiers stopped\n"
 	    "  thumbprint                 print \"thumbprint SHA256:...\" of the TLS identity in\n"
@@ -430,6 +445,10 @@ static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 	    {"instance", required_argument, NULL, 'I'},
 	    {"lease-seconds", required_argument, NULL, 'L'},
 	    {"db-lock-wait-ms", required_argument, NULL, 'W'},
+	    {"coverage-alarm", required_argument, NULL, 'C'},
+	    {"dead-man", required_argument, NULL, 'M'},
+	    {"alarm-hold", required_argument, NULL, 'H'},
+	    {"stall-seconds", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"routes", no_argument, NULL, 'R'},
@@ -441,6 +460,9 @@ static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 	cfg->timeout_ms = VERIFIER_DEFAULT_TIMEOUT_MS;
 	cfg->lease_s = VERIFIER_DEFAULT_LEASE_S;
 	cfg->db_lock_ms = VERIFIER_DEFAULT_DB_LOCK_MS;
+	cfg->dead_man_s = VERIFIER_DEFAULT_DEAD_MAN_S;
+	cfg->alarm_hold_s = VERIFIER_DEFAULT_ALARM_HOLD_S;
+	cfg->stall_s = VERIFIER_DEFAULT_STALL_S;
 	long long x;
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -486,6 +508,26 @@ static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 			if (parse_num("--db-lock-wait-ms", optarg, 1, 60000, &x) < 0)
 				return 2;
 			cfg->db_lock_ms = (unsigned)x;
+			break;
+		case 'C':
+			if (parse_num("--coverage-alarm", optarg, 1, 100, &x) < 0)
+				return 2;
+			cfg->coverage_alarm_pct = (unsigned)x;
+			break;
+		case 'M':
+			if (parse_num("--dead-man", optarg, 0, 86400 * 7, &x) < 0)
+				return 2;
+			cfg->dead_man_s = x;
+			break;
+		case 'H':
+			if (parse_num("--alarm-hold", optarg, 0, 86400, &x) < 0)
+				return 2;
+			cfg->alarm_hold_s = x;
+			break;
+		case 'S':
+			if (parse_num("--stall-seconds", optarg, 1, 86400, &x) < 0)
+				return 2;
+			cfg->stall_s = x;
 			break;
 		case 'h': usage(stdout); return 0;
 		case 'R': api_routes_print(stdout); return 0;
@@ -577,7 +619,8 @@ static int start_service(struct verifier *v)
 	}
 	https_client_set_keepalive(v->cli, VERIFIER_AGENT_IDLE_MAX, 0);
 	https_client_set_resumption(v->cli, VERIFIER_AGENT_SESSIONS_MAX);
-	if (api_register(v) < 0 || api_admin_register(v) < 0 || web_register(v) < 0) {
+	if (api_register(v) < 0 || api_admin_register(v) < 0 || web_register(v) < 0 ||
+	    coverage_register(v) < 0) {
 		log_error("cannot register the API routes");
 		return -1;
 	}
@@ -596,7 +639,7 @@ static int start_service(struct verifier *v)
 	    event_new(v->base, store_writer_fd(v->writer), EV_READ | EV_PERSIST, on_writer, v);
 	if (v->writer_ev == NULL || event_add(v->writer_ev, NULL) < 0)
 		return -1;
-	if (scheduler_start(v) < 0 || notify_start(v) < 0)
+	if (scheduler_start(v) < 0 || notify_start(v) < 0 || coverage_start(v) < 0)
 		return -1;
 	v->sigint = evsignal_new(v->base, SIGINT, on_signal, v);
 	v->sigterm = evsignal_new(v->base, SIGTERM, on_signal, v);
@@ -620,6 +663,7 @@ static void close_service(struct verifier *v)
 		event_free(v->writer_ev);
 	scheduler_free(v);
 	notify_free(v);
+	coverage_free(v);
 	castore_free(v);
 	appraise_cache_free(v);
 	if (v->sigint)

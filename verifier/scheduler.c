@@ -449,6 +449,7 @@ static void schedule_round(struct verifier *v)
 	if (v->stopping)
 		return;
 	int64_t now = verifier_now();
+	v->last_round = now; /* /healthz: the scheduler runs */
 	/* Renew the leases of long jobs before they run out. */
 	for (struct job *j = v->jobs; j; j = j->next)
 		(void)job_hold(j);

@@ -425,8 +425,9 @@ int store_result_list(struct store *s, int64_t host_id, const struct store_page 
 /* Alarms (raised and cleared by store_host_set_trust) */
 
 struct store_alarm {
-	int64_t id, host_id;
-	char *host_name;
+	int64_t id, host_id; /* host_id 0: a fleet alarm (kind not "host") */
+	char *host_name;     /* NULL for a fleet alarm */
+	char *kind;          /* "host", or a fleet kind: "coverage", "dead_man" */
 	int64_t raised_at;
 	char *summary;      /* reason codes, e.g. "SECURE_BOOT_DISABLED, TPM_NOT_CERTIFIED" */
 	char *reasons_json; /* the reasons when raised */
@@ -456,6 +457,54 @@ int store_alarm_get(struct store *s, int64_t id, struct store_alarm **ret);
 /* Acknowledge an alarm (and log an "alarm" event). ATTEST_E_NOTFOUND if
  * absent, ATTEST_E_STATE if already acknowledged. */
 int store_alarm_ack(struct store *s, int64_t id, const char *by, int64_t now);
+
+/* ------------------------------------------------------------------ */
+/* The fleet watched as a whole (store_fleet.c; verifier/coverage.c) */
+
+/* Hosts whose last verdict was written by one verifier instance. */
+struct store_coverage_group {
+	char *instance;  /* NULL: hosts never attested (or before schema 7) */
+	int64_t enabled; /* enabled hosts */
+	int64_t covered; /* ... whose last verdict is younger than its validity */
+	int64_t newest;  /* newest verdict among them (0: none) */
+};
+
+#define STORE_COVERAGE_GROUPS_MAX 256 /* instances listed; the fleet counts all */
+
+struct store_coverage {
+	size_t n; /* groups listed (at most STORE_COVERAGE_GROUPS_MAX) */
+	struct store_coverage_group *v;
+	int64_t enabled, covered, newest; /* the whole fleet */
+};
+
+void store_coverage_free(struct store_coverage *c);
+
+/* Coverage at time now, in one aggregate read of the hosts table: a host
+ * is covered when enabled and its last verdict (last_attested: green or
+ * red) is younger than max(validity_s, 3 x its own interval), grouped by
+ * the instance that wrote that verdict. Caller frees *ret. */
+int store_coverage_read(struct store *s, int64_t now, int64_t validity_s,
+                        struct store_coverage **ret);
+
+enum store_fleet_alarm { STORE_FLEET_COVERAGE, STORE_FLEET_DEAD_MAN };
+#define STORE_FLEET_ALARMS 2
+
+/* "coverage", "dead_man" (the alarms.kind word), or NULL. */
+const char *store_fleet_alarm_name(enum store_fleet_alarm kind);
+
+/* Raise (open true) or clear (false) the fleet alarm of kind, in one
+ * transaction with its "alarm" event. Idempotent across instances: at most
+ * one open alarm of each kind exists (alarms_one_fleet_open), so raising an
+ * open one or clearing a cleared one changes nothing and writes no event.
+ * reasons_json is the JSON array of reasons of a raise (its codes become the
+ * summary); message the event's sentence. *ret_changed (may be NULL): this
+ * call raised or cleared it. */
+int store_fleet_alarm_set(struct store *s, enum store_fleet_alarm kind, bool open,
+                          const char *reasons_json, const char *message, int64_t now,
+                          bool *ret_changed);
+
+/* The open fleet alarms: bit (1u << kind) set for each. */
+int store_fleet_alarms_open(struct store *s, unsigned *ret_mask);
 
 /* ------------------------------------------------------------------ */
 /* Event history: every state change (written by the store in the same

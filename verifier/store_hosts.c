@@ -748,13 +748,14 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 	if (rc)
 		goto rollback;
 	if (v->attested) {
-		rc = store_exec(s,
-		                "UPDATE hosts SET last_attested = $2, "
-		                "evidence_expires = COALESCE($3, evidence_expires), "
-		                "software = COALESCE($4, software) WHERE id = $1",
-		                PARAMS(V_INT(v->host_id), V_INT(now), V_TIME(v->evidence_expires),
-		                       V_TEXT(v->software_json)),
-		                NULL);
+		rc = store_exec(
+		    s,
+		    "UPDATE hosts SET last_attested = $2, "
+		    "evidence_expires = COALESCE($3, evidence_expires), "
+		    "software = COALESCE($4, software), last_instance = $5 WHERE id = $1",
+		    PARAMS(V_INT(v->host_id), V_INT(now), V_TIME(v->evidence_expires),
+		           V_TEXT(v->software_json), V_TEXT(lease_owner)),
+		    NULL);
 		if (rc)
 			goto rollback;
 		rc = store_exec(
@@ -1266,9 +1267,10 @@ int store_result_list(struct store *s, int64_t host_id, const struct store_page 
 /* ------------------------------------------------------------------ */
 /* Alarms */
 
+/* LEFT JOIN: a fleet alarm has no host (host_id NULL, schema 7). */
 #define ALARM_COLS                                                                                 \
 	"a.id, a.host_id, h.name, a.raised_at, a.summary, a.reasons, a.cleared_at, a.acked_at, "   \
-	"a.acked_by FROM alarms a JOIN hosts h ON h.id = a.host_id"
+	"a.acked_by, a.kind FROM alarms a LEFT JOIN hosts h ON h.id = a.host_id"
 
 static void alarm_clear(void *item)
 {
@@ -1277,6 +1279,7 @@ static void alarm_clear(void *item)
 	free(a->summary);
 	free(a->reasons_json);
 	free(a->acked_by);
+	free(a->kind);
 }
 
 void store_alarm_free(struct store_alarm *a)
@@ -1306,6 +1309,7 @@ static void decode_alarm(struct store_rows *rows, size_t r, void *item)
 	a->cleared_at = store_cell_int(rows, r, 6);
 	a->acked_at = store_cell_int(rows, r, 7);
 	a->acked_by = store_cell_take(rows, r, 8, NULL);
+	a->kind = store_cell_take(rows, r, 9, NULL);
 }
 
 int store_alarm_list(struct store *s, const struct store_alarm_filter *filter,

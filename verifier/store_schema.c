@@ -252,6 +252,7 @@ static const char schema_v7[] =
     ");\n"
     "CREATE INDEX notify_outbox_due ON notify_outbox (next_at) WHERE dead_at IS NULL;\n"
     "CREATE INDEX notify_outbox_target ON notify_outbox (target_id, id);\n";
+
 /* The audit chain (store_audit.c; lib/audit.h; docs/security.md): every
  * verdict, alarm and operator action as a record carrying the SHA-256 of the
  * one before it, appended in the transaction of the change it records.
@@ -283,6 +284,30 @@ static const char schema_v8[] =
     "  first_at BIGINT NOT NULL\n"
     ");\n";
 
+/* The fleet watched as a whole (verifier/coverage.c, docs/operations.md):
+ * - alarms about the whole fleet rather than one host (kind 'coverage': too
+ *   few hosts with a fresh verdict; 'dead_man': no verdict at all for too
+ *   long), with host_id NULL. host_id loses its NOT NULL the only way both
+ *   databases share (a new nullable column replaces it; the column moves to
+ *   the end of the row, where store_copy.c reads it on both sides alike).
+ *   At most one open alarm of each fleet kind, whichever instance raises it;
+ * - hosts.last_instance: the instance that wrote the host's last verdict,
+ *   for per-instance coverage without reading the history. */
+static const char schema_v9[] =
+    "ALTER TABLE alarms ADD COLUMN host_ref BIGINT REFERENCES hosts (id) ON DELETE CASCADE;\n"
+    "UPDATE alarms SET host_ref = host_id;\n"
+    "DROP INDEX alarms_one_open;\n"
+    "DROP INDEX alarms_host;\n"
+    "ALTER TABLE alarms DROP COLUMN host_id;\n"
+    "ALTER TABLE alarms RENAME COLUMN host_ref TO host_id;\n"
+    "ALTER TABLE alarms ADD COLUMN kind TEXT NOT NULL DEFAULT 'host'\n"
+    "  CHECK (kind IN ('host', 'coverage', 'dead_man'));\n"
+    "CREATE UNIQUE INDEX alarms_one_open ON alarms (host_id) WHERE cleared_at IS NULL;\n"
+    "CREATE INDEX alarms_host ON alarms (host_id, id);\n"
+    "CREATE UNIQUE INDEX alarms_one_fleet_open ON alarms (kind)\n"
+    "  WHERE cleared_at IS NULL AND host_id IS NULL;\n"
+    "ALTER TABLE hosts ADD COLUMN last_instance TEXT;\n";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", schema_v1},
     {2, "last evidence per host", schema_v2},
@@ -292,6 +317,7 @@ const struct store_migration store_migrations[] = {
     {6, "software catalog", schema_v6},
     {7, "notification targets and outbox", schema_v7},
     {8, "audit chain", schema_v8},
+    {9, "fleet alarms (coverage, dead man) and the last verdict's instance", schema_v9},
 };
 
 const size_t store_migrations_count = sizeof(store_migrations) / sizeof(store_migrations[0]);

@@ -50,6 +50,11 @@
 #define VERIFIER_MEMO_MAX       20000
 #define VERIFIER_DEFAULT_CA_DIR "/usr/local/share/attest/tpm-cas"
 
+/* The fleet watched as a whole (coverage.c) */
+#define VERIFIER_DEFAULT_DEAD_MAN_S   600 /* --dead-man */
+#define VERIFIER_DEFAULT_ALARM_HOLD_S 60  /* --alarm-hold */
+#define VERIFIER_DEFAULT_STALL_S      60  /* --stall-seconds */
+
 struct verifier_config {
 	const char *listen;
 	const char *db_url;
@@ -62,6 +67,10 @@ struct verifier_config {
 	int64_t evidence_validity_s;
 	int64_t lease_s;     /* --lease-seconds: how long a claimed host stays ours unrenewed */
 	unsigned db_lock_ms; /* --db-lock-wait-ms: the loop's connection's longest lock wait */
+	unsigned coverage_alarm_pct; /* --coverage-alarm: 0 = no coverage alarm */
+	int64_t dead_man_s;          /* --dead-man: 0 = no dead-man alarm */
+	int64_t alarm_hold_s;        /* --alarm-hold: a coverage alarm changes after this long */
+	int64_t stall_s;             /* --stall-seconds: /healthz's writer and scheduler limit */
 };
 
 struct verifier_metrics {
@@ -108,6 +117,8 @@ struct verifier {
 	bool housekeeping;           /* an evidence expiry / nonce purge is with the writer */
 	bool stopping;               /* shutting down: claim nothing more */
 	struct notifier *notifier;   /* the outbox's deliverer (notify.c) */
+	int64_t last_round;          /* when the scheduler last ran a round (/healthz) */
+	struct vcoverage *coverage;  /* coverage, fleet alarms, health (coverage.c) */
 };
 
 /* --- service.c --- */
@@ -194,6 +205,21 @@ void appraise_cache_free(struct verifier *v);
 void metrics_verdict(struct verifier *v, enum store_trust t, double secs);
 /* The duration histogram's bucket bounds (VERIFIER_HIST_BUCKETS of them). */
 const double *metrics_hist_bounds(void);
+
+/* --- coverage.c: the fleet watched as a whole --- */
+
+struct textbuf;
+/* Start the periodic coverage read and fleet alarm evaluation (reads once
+ * now). 0 or ATTEST_E_NOMEM. */
+int coverage_start(struct verifier *v);
+void coverage_free(struct verifier *v);
+/* Route GET /healthz (no token): 200 or 503 with the reasons. */
+int coverage_register(struct verifier *v);
+/* The cached coverage as the status route's "coverage" object (new
+ * reference; json null before the first read). */
+json_t *coverage_json(struct verifier *v);
+/* The coverage gauges for /metrics. */
+void coverage_metrics(struct verifier *v, struct textbuf *b);
 
 /* --- scheduler.c (the jobs themselves: job.h) --- */
 

@@ -101,6 +101,13 @@ test('admin signs in; the fleet shows one green and one red host', async () => {
   assert.equal(await admin.locator('[data-count="green"] .n').innerText(), '1');
   assert.equal(await admin.locator('[data-count="red"] .n').innerText(), '1');
   assert.match(await admin.locator('#who-role').innerText(), /Admin/);
+  // The header shows the fleet's coverage: both hosts have a fresh verdict
+  // (red counts: the host is watched), so 100 %, no fleet alarm.
+  const cov = admin.locator('header #coverage');
+  await cov.waitFor();
+  assert.match(await cov.innerText(), /^Coverage 100%$/);
+  assert.equal(await cov.getAttribute('data-coverage'), '1');
+  assert.match(await cov.getAttribute('title'), /2 of 2 enabled hosts have a verdict younger than its validity/);
   // The token is kept for this tab only.
   const stored = await admin.evaluate(() => [sessionStorage.getItem('attest.token'), localStorage.length]);
   assert.deepEqual(stored, [ADMIN, 0]);

@@ -35,6 +35,8 @@ static void test_every_spelled_code_is_in_the_table(void **state)
 	    REASON_EVIDENCE_EXPIRED,
 	    REASON_TPM_NOT_PRESENT,
 	    REASON_TPM_ADDED_RECONNECT_REQUIRED,
+	    REASON_COVERAGE_LOW,
+	    REASON_NO_RECENT_VERDICTS,
 	};
 	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
 		if (reason_sentence(codes[i]) == NULL)

@@ -226,6 +226,7 @@
     const r = $('#who-role');
     r.textContent = st.role === 'admin' ? 'Admin' : 'Viewer (read only)';
     r.className = 'role role-' + st.role;
+    showCoverage(st);
     route();
   }
 
@@ -274,7 +275,29 @@
     else { refreshNow(); startPolling(); }
   });
 
+  // The header's coverage: the share of enabled hosts with a verdict younger
+  // than its validity (GET /status, cached by the verifier), in words, and
+  // marked when a fleet alarm is open or this verifier is unhealthy.
+  function showCoverage(st) {
+    const el = $('#coverage');
+    const c = st && st.coverage;
+    if (!el || !c) { if (el) el.hidden = true; return; }
+    const pct = Math.floor(c.ratio * 1000) / 10;
+    const alarms = [];
+    if (c.alarms && c.alarms.coverage) alarms.push('COVERAGE_LOW');
+    if (c.alarms && c.alarms.dead_man) alarms.push('NO_RECENT_VERDICTS');
+    const sick = c.health && !c.health.ok;
+    el.textContent = 'Coverage ' + pct + '%' + (alarms.length ? ' — ' + alarms.join(', ') : '') +
+      (sick ? ' — verifier unhealthy' : '');
+    el.title = c.covered + ' of ' + c.enabled + ' enabled hosts have a verdict younger than its validity' +
+      (sick ? '. ' + c.health.problems.map((p) => p.message).join('; ') : '');
+    el.dataset.coverage = String(c.ratio);
+    el.className = 'coverage' + (alarms.length || sick ? ' warn' : '');
+    el.hidden = false;
+  }
+
   async function updateAlarmCount() {
+    try { showCoverage(await api('GET', '/status')); } catch (e) { /* shown by the view */ }
     try {
       const a = await api('GET', '/alarms?open=1&unacked=1&limit=1000');
       const n = a.alarms.length;
@@ -897,10 +920,13 @@
 
   function alarmRow(a, withHost) {
     const ackd = !!a.acked_at;
-    return h('tr', {'data-alarm': a.id, 'data-acked': ackd ? 'true' : 'false', 'data-alarm-host': a.host,
-      class: a.cleared_at ? 'cleared' : 'open'},
+    // A fleet alarm (coverage, dead man) is about no one host.
+    const who = a.host == null ? 'the fleet (' + (a.kind || '?') + ')' : a.host;
+    return h('tr', {'data-alarm': a.id, 'data-acked': ackd ? 'true' : 'false', 'data-alarm-host': a.host || '',
+      'data-alarm-kind': a.kind || 'host', class: a.cleared_at ? 'cleared' : 'open'},
       h('th', {scope: 'row', text: '#' + a.id}),
-      withHost ? h('td', null, h('a', {href: '#/host/' + enc(a.host), text: a.host})) : null,
+      withHost ? h('td', null, a.host == null ? h('span', {text: 'Fleet: ' + (a.kind || '?')})
+        : h('a', {href: '#/host/' + enc(a.host), text: a.host})) : null,
       h('td', null, timeEl(a.raised_at)),
       h('td.why', null, h('span', {text: (a.reasons && a.reasons[0] && a.reasons[0].message) || a.summary}),
         h('div.muted.small', {text: a.summary})),
@@ -908,7 +934,7 @@
         : h('span.badge.trust-red', null, icon('bell'), h('span', {text: 'Open'}))),
       h('td.ack', null, ackd ? h('span', {text: 'Acknowledged by ' + a.acked_by + ', ' + ago(a.acked_at)})
         : adminButton('Acknowledge', (e) => act(e.currentTarget, () => api('POST', '/alarms/' + a.id + '/ack'),
-          'Alarm #' + a.id + ' acknowledged'), {'aria-label': 'Acknowledge alarm ' + a.id + ' of ' + a.host, cls: '.small'})));
+          'Alarm #' + a.id + ' acknowledged'), {'aria-label': 'Acknowledge alarm ' + a.id + ' of ' + who, cls: '.small'})));
   }
 
   function alarmTable(list, withHost, id) {
@@ -1050,7 +1076,8 @@
     const tl = h('div', {id: 'alarm-events'});
     const notifyBox = h('div', {id: 'notify-box'});
     $('#view').append(h('div.page-head', null, h('h1', {text: 'Alarms'}),
-      h('p.muted', {text: 'An alarm is raised when a host enters red and cleared when it returns to green.'})),
+      h('p.muted', {text: 'An alarm is raised when a host enters red and cleared when it returns to green. ' +
+        'Fleet alarms watch the whole fleet: too few hosts with a fresh verdict (COVERAGE_LOW), or no verdict at all for too long (NO_RECENT_VERDICTS).'})),
     h('form.filters', {onsubmit: (e) => e.preventDefault()}, field('Show', sel)), box, pagerBox,
     h('section.panel', null, h('h2', {text: 'Alarm history'}), tl),
     h('section.panel', null, h('h2', {text: 'Notifications'}), notifyBox));
