@@ -29,7 +29,9 @@ fault_prereqs
 
 work=$(mktemp -d /tmp/attest-test-coverage.XXXXXX)
 lock_pid=""
+rcv_pid=""
 cleanup() {
+  [ -n "$rcv_pid" ] && kill "$rcv_pid" 2>/dev/null && wait "$rcv_pid" 2>/dev/null
   exec 9>&- 2>/dev/null
   [ -n "$lock_pid" ] && kill "$lock_pid" 2>/dev/null && wait "$lock_pid" 2>/dev/null
   lib_cleanup
@@ -111,6 +113,13 @@ ok "db_locked: /healthz 503 naming the storage writer, 200 once the lock is gone
 # and cleared a coverage alarm already: wait for it to be cleared.)
 wait_until 20 coverage_is 1 || fail "coverage not 1 after the lock"
 wait_until 20 fleet_alarm coverage closed || fail "a coverage alarm stays open after the lock"
+# The coverage alarm is notified (kind coverage): a syslog receiver on a unix
+# socket (notify_receiver.py parses each RFC 5424 message into a JSON line).
+: >"$work/cov.log"
+python3 "$here/notify_receiver.py" syslog-unix "$work/cov.sock" "$work/cov.log" 2>"$work/rcv.err" &
+rcv_pid=$!
+wait_until 10 test -S "$work/cov.sock" || fail "receiver did not start: $(cat "$work/rcv.err")"
+out=$(ctl notify add noc --syslog "unix:$work/cov.sock" --events coverage) || fail "notify add: $out"
 agent_kill c
 t0=$(date +%s)
 wait_until 30 coverage_is 0.666667 ||
@@ -129,6 +138,8 @@ field '.events[].message' | grep -q 'under the alarm threshold' || fail "no rais
 call "$admin" GET /api/v1/reasons 200
 grep -q COVERAGE_LOW <<<"$body" && grep -q NO_RECENT_VERDICTS <<<"$body" || fail "reason codes not served"
 [ "$(metric 'attest_fleet_alarm{kind="coverage"}')" = 1 ] || fail "attest_fleet_alarm not 1"
+wait_until 20 bash -c "jq -s -e 'any(.[]; .sd.kind==\"coverage\" and .sd.event==\"alarm raised\" and (.sd.reasons|test(\"COVERAGE_LOW\")))' '$work/cov.log' >/dev/null" ||
+  fail "no coverage notification for the raise: $(cat "$work/cov.log")"
 healthz_is 200 || fail "/healthz not 200 with one host down (the verifier works): $(cat "$work/healthz.json")"
 # Acknowledged like any alarm.
 id=$(api "$admin" GET '/api/v1/alarms?open=1' | sed '$d' | jq -r '.alarms[] | select(.kind == "coverage") | .id')
@@ -142,7 +153,12 @@ call "$admin" GET "/api/v1/alarms/$id" 200
 [ "$(field .cleared_at)" != null ] || fail "alarm $id not cleared: $body"
 call "$admin" GET "/api/v1/alarms?open=1" 200
 [ "$(field '[.alarms[] | select(.kind == "coverage")] | length')" = 0 ] || fail "coverage alarm still open: $body"
-ok "coverage: 2/3 under 90 % -> one COVERAGE_LOW fleet alarm (API, attestctl, event, metric), acked; back -> cleared"
+wait_until 20 bash -c "jq -s -e 'any(.[]; .sd.kind==\"coverage\" and .sd.event==\"alarm cleared\")' '$work/cov.log' >/dev/null" ||
+  fail "no coverage notification for the clear: $(cat "$work/cov.log")"
+jq -s -e 'all(.[]; .sd.kind=="coverage" and .error == null)' "$work/cov.log" >/dev/null ||
+  fail "a notification of another kind, or unparsed: $(cat "$work/cov.log")"
+kill "$rcv_pid" 2>/dev/null && wait "$rcv_pid" 2>/dev/null
+ok "coverage: 2/3 under 90 % -> one COVERAGE_LOW fleet alarm (API, attestctl, event, metric, syslog notification), acked; back -> cleared (notified)"
 
 # --- dead_man: every agent dies; no verdict for longer than 10 s.
 for n in a b c; do agent_kill $n; done
