@@ -209,6 +209,17 @@ static const char schema_v6[] =
     "CREATE INDEX catalog_authenticode ON catalog (authenticode_sha256);\n"
     "CREATE INDEX catalog_file ON catalog (file_sha256);\n";
 
+/* Push mode (docs/protocol.md, "Push carrier"): how the verifier reaches
+ * the host's agent, 'pull' (it calls the agent at address) or 'push' (the
+ * agent keeps a long poll open to a verifier; address is ""), and for a
+ * push host which verifier instance holds its channel now (NULL: none) and
+ * when that instance last said it still does (the scheduler's claim takes a
+ * push host only on that instance while push_seen is recent). */
+static const char schema_v7[] = "ALTER TABLE hosts ADD COLUMN mode TEXT NOT NULL DEFAULT 'pull'\n"
+                                "  CHECK (mode IN ('pull', 'push'));\n"
+                                "ALTER TABLE hosts ADD COLUMN push_instance TEXT;\n"
+                                "ALTER TABLE hosts ADD COLUMN push_seen BIGINT;\n";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", schema_v1},
     {2, "last evidence per host", schema_v2},
@@ -216,6 +227,7 @@ const struct store_migration store_migrations[] = {
     {4, "operator-supplied EK certificate or EK key hash", schema_v4},
     {5, "indexes for the fleet view's filters and counts", schema_v5},
     {6, "software catalog", schema_v6},
+    {7, "push mode: host mode and the instance holding its channel", schema_v7},
 };
 
 const size_t store_migrations_count = sizeof(store_migrations) / sizeof(store_migrations[0]);

@@ -52,6 +52,7 @@
 
 struct verifier_config {
 	const char *listen;
+	const char *push_listen; /* --push-listen, or NULL */
 	const char *db_url;
 	const char *data_dir;
 	const char *ca_dir;
@@ -80,6 +81,7 @@ struct learn;
 struct ekcert_store;
 struct castore;
 struct waiter;
+struct push;
 
 struct verifier {
 	struct verifier_config cfg;
@@ -106,6 +108,7 @@ struct verifier {
 	bool backlog;                /* the last claim filled its room: more hosts may be due now */
 	bool housekeeping;           /* an evidence expiry / nonce purge is with the writer */
 	bool stopping;               /* shutting down: claim nothing more */
+	struct push *push;           /* --push-listen: agents' push channels (push.c), or NULL */
 };
 
 /* --- service.c --- */
@@ -221,6 +224,29 @@ void scheduler_learn(struct verifier *v, int64_t host_id, const char *name, cons
                      struct https_request *req);
 /* Drop waiters and jobs (shutdown). */
 void scheduler_free(struct verifier *v);
+
+/* --- push.c: the push carrier (docs/protocol.md, "Push carrier") --- */
+
+/* Listen for pushing agents on listen (mutual TLS). 0 or a negative
+ * ATTEST_E_* (logged); push_stop undoes a partial start. */
+int push_start(struct verifier *v, const char *listen);
+/* The bound port (0 without --push-listen). */
+uint16_t push_port(const struct verifier *v);
+/* Channels open now. */
+size_t push_channels(const struct verifier *v);
+/* Whether host_id's agent holds a live channel to this instance. */
+bool push_connected(const struct verifier *v, int64_t host_id);
+/* Carry call (method, path, body, timeout_ms, retry_safe; host and pin are
+ * not used) to push host host_id's agent over its channel. Same contract as
+ * https_client_request: done runs exactly once, later, with a result whose
+ * error is HTTPS_E_CONNECT when the agent holds no channel here and
+ * HTTPS_E_TIMEOUT when it does not answer in time. ATTEST_E_NOMEM /
+ * ATTEST_E_CRYPTO: done is not called. */
+int push_request(struct verifier *v, int64_t host_id, const struct https_call *call,
+                 https_done_fn done, void *arg);
+/* Close every channel and the listener; calls in flight are dropped
+ * without their callbacks (shutdown). */
+void push_stop(struct verifier *v);
 
 /* --- api.c --- */
 
