@@ -333,10 +333,12 @@ static void on_poll(const struct https_result *res, void *arg)
 		next_target(a, 0);
 		return;
 	}
-	if (!a->connected)
-		log_info("push: connected to %s", t->url);
-	a->connected = true;
 	clear_answer(a);
+	bool served = res->status == 200 || res->status == 204 || res->status == 409;
+	if (served && !a->connected)
+		log_info("push: connected to %s", t->url);
+	if (served)
+		a->connected = true;
 	if (res->status == 204 || res->status == 409) {
 		a->backoff_s = 0;
 		poll_now(a);
