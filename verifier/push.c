@@ -129,7 +129,9 @@ static void call_fail(struct push_call *k, int error, const char *msg)
 {
 	if (k->chan)
 		k->chan->call = NULL;
-	struct https_result r = {.error = error, .message = msg, .body = (const uint8_t *)""};
+	char m[sizeof k->msg];
+	snprintf(m, sizeof m, "%s", msg); /* msg may be k->msg, freed below */
+	struct https_result r = {.error = error, .message = m, .body = (const uint8_t *)""};
 	https_done_fn done = k->done;
 	void *arg = k->arg;
 	call_free(k);

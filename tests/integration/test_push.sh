@@ -15,7 +15,8 @@
 #                    an event, no host changed
 #   other_nonce      a relay answers one host's quote request with a quote
 #                    over the nonce issued to another host -> red
-#                    NONCE_MISMATCH; the other host stays green
+#                    NONCE_MISMATCH; the other host stays green; an answer
+#                    naming no waiting request -> 409, nothing changed
 set -uo pipefail
 bin=${ATTEST_BIN:-build/bin}
 logs=../shared/testdata/eventlogs
@@ -34,7 +35,7 @@ relay_pid=""
 cleanup() {
   [ -n "$relay_pid" ] && kill -TERM "$relay_pid" 2>/dev/null && wait "$relay_pid" 2>/dev/null
   lib_cleanup
-  rm -rf "$work"
+  [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 ctl() {
@@ -90,6 +91,11 @@ no_listen() {
   n=$(ss -Hltnp 2>/dev/null | grep -c "pid=$good_pid," || true)
   [ "$n" = 0 ] || fail "the pushing agent listens: $(ss -ltnp | grep "pid=$good_pid,")"
   # And the verifier's side of it: one established connection from the agent.
+  local i
+  for i in $(seq 20); do
+    ss -Htnp 2>/dev/null | grep -q "pid=$good_pid," && break
+    sleep 0.2
+  done
   ss -Htnp 2>/dev/null | grep -q "pid=$good_pid," || fail "no outbound connection from the agent"
   ok "the pushing agent has no listening socket, one outbound connection"
 }
@@ -196,6 +202,16 @@ other_nonce() {
   call "$admin" GET /api/v1/hosts/ra 200
   [ "$(field .trust)" = green ] || fail "ra is $(field .trust)"
   ok "a quote over the nonce issued to another host -> red NONCE_MISMATCH; that host stays green"
+  # An answer naming a request that is not waiting on this host's channel.
+  local st
+  st=$(curl -sk --cert "$ra_dir/agent/agent.crt" --key "$ra_dir/agent/agent.key" -o "$work/stale.out" \
+    -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data '{"secret":"x"}' \
+    "$purl/push/v1/poll?id=$(printf '0%.0s' $(seq 32))&status=200")
+  [ "$st" = 409 ] && grep -q PUSH_UNKNOWN_REQUEST "$work/stale.out" ||
+    fail "a stale answer got HTTP $st: $(cat "$work/stale.out")"
+  call "$admin" GET /api/v1/hosts/ra 200
+  [ "$(field .trust)" = green ] || fail "ra is $(field .trust) after a stale answer"
+  ok "an answer for a request not waiting on that channel -> 409 PUSH_UNKNOWN_REQUEST, nothing changed"
 }
 
 add
