@@ -131,9 +131,9 @@ restart() {
   kill -TERM "$good_pid"; wait "$good_pid" 2>/dev/null
   local before
   call "$admin" GET /api/v1/hosts/good 200
-  before=$(field .last_attested)
+  before=$(field '.results[0].started_ms')
   push_agent good "$purl"
-  wait_host good ".last_attested > $before and .trust == \"green\"" 40
+  wait_host good "(.results[0].started_ms > $before) and .trust == \"green\"" 40
   ok "agent restarted -> reconnected and attested green again at once"
 }
 
