@@ -16,6 +16,7 @@
  * Idle cost per agent: one TLS connection in evhttp plus this struct. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
@@ -29,7 +30,7 @@
 
 #define PUSH_HOLD_S      25    /* a poll is held at most this long, then 204 */
 #define PUSH_GRACE_S     15    /* a channel without a poll for HOLD+GRACE is gone */
-#define PUSH_SWEEP_S     5     /* how often dead channels are looked for */
+#define PUSH_SWEEP_S     5     /* dead channels looked for (and push_seen renewed), at most */
 #define PUSH_RECHECK_S   60    /* a channel's host is read from the store again after */
 #define PUSH_BUCKETS     4096u /* hash buckets (by host id and by thumbprint) */
 #define PUSH_REFUSED_LOG 32    /* refused thumbprints remembered (one event a minute each) */
@@ -318,8 +319,6 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 	/* The channels we hold are still ours: another instance claims their
 	 * hosts only once this stops for STORE_PUSH_STALE_LEASES leases. */
 	int64_t beat = p->v->cfg.lease_s / 2 > 0 ? p->v->cfg.lease_s / 2 : 1;
-	if (beat > PUSH_SWEEP_S)
-		beat = PUSH_SWEEP_S;
 	if (p->nchans > 0 && now - p->last_beat >= beat) {
 		p->last_beat = now;
 		push_later(p, 0, 2);
@@ -559,6 +558,26 @@ int push_request(struct verifier *v, int64_t host_id, const struct https_call *c
 
 /* ---- start and stop --------------------------------------------------------------- */
 
+/* Thousands of agents each hold a descriptor: raise the soft limit (systemd
+ * and most shells start services at 1024) toward the hard one, as far as the
+ * connections we accept need. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t want = PUSH_MAX_CONNECTIONS + 4096u;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rlim_t before = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+	if (rl.rlim_cur > before && setrlimit(RLIMIT_NOFILE, &rl) == 0)
+		log_info("push: open files limit raised from %llu to %llu",
+		         (unsigned long long)before, (unsigned long long)rl.rlim_cur);
+	if (rl.rlim_cur < want)
+		log_warning("push: at most about %llu agents can stay connected (open files limit; "
+		            "LimitNOFILE= in the unit raises it)",
+		            (unsigned long long)(rl.rlim_cur > 256 ? rl.rlim_cur - 256 : 0));
+}
+
 int push_start(struct verifier *v, const char *listen)
 {
 	char err[512];
@@ -567,6 +586,7 @@ int push_start(struct verifier *v, const char *listen)
 		return ATTEST_E_NOMEM;
 	p->v = v;
 	v->push = p;
+	raise_fd_limit();
 	struct https_server_config sc = {
 	    .listen = listen,
 	    .identity = v->id,
@@ -584,7 +604,9 @@ int push_start(struct verifier *v, const char *listen)
 	if ((rc = https_server_route(p->srv, "POST", "/push/v1/poll", on_poll, p)) < 0)
 		return rc;
 	p->sweep = event_new(v->base, -1, EV_PERSIST, on_sweep, p);
-	struct timeval tv = {PUSH_SWEEP_S, 0};
+	/* Often enough that push_seen is refreshed at least every half lease. */
+	int64_t every = v->cfg.lease_s / 2 > 0 ? v->cfg.lease_s / 2 : 1;
+	struct timeval tv = {every < PUSH_SWEEP_S ? every : PUSH_SWEEP_S, 0};
 	if (p->sweep == NULL || event_add(p->sweep, &tv) < 0)
 		return ATTEST_E_NOMEM;
 	return 0;
