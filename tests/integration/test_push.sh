@@ -97,7 +97,9 @@ no_listen() {
     sleep 0.2
   done
   ss -Htnp 2>/dev/null | grep -q "pid=$good_pid," || fail "no outbound connection from the agent"
-  ok "the pushing agent has no listening socket, one outbound connection"
+  call "$admin" GET /metrics 200
+  grep -q '^attest_push_channels [1-9]' <<<"$body" || fail "/metrics: $(grep push <<<"$body")"
+  ok "the pushing agent has no listening socket, one outbound connection; /metrics counts it"
 }
 
 sb_off() {
