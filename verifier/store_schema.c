@@ -214,11 +214,13 @@ static const char schema_v6[] =
  * agent keeps a long poll open to a verifier; address is ""), and for a
  * push host which verifier instance holds its channel now (NULL: none) and
  * when that instance last said it still does (the scheduler's claim takes a
- * push host only on that instance while push_seen is recent). */
+ * push host only on that instance while push_seen is recent). A connecting
+ * agent is looked up by its certificate's thumbprint: indexed. */
 static const char schema_v7[] = "ALTER TABLE hosts ADD COLUMN mode TEXT NOT NULL DEFAULT 'pull'\n"
                                 "  CHECK (mode IN ('pull', 'push'));\n"
                                 "ALTER TABLE hosts ADD COLUMN push_instance TEXT;\n"
-                                "ALTER TABLE hosts ADD COLUMN push_seen BIGINT;\n";
+                                "ALTER TABLE hosts ADD COLUMN push_seen BIGINT;\n"
+    "CREATE INDEX hosts_thumbprint ON hosts (thumbprint);\n";
 
 const struct store_migration store_migrations[] = {
     {1, "initial schema", schema_v1},
