@@ -9,6 +9,7 @@
 #   sb_off           Secure Boot off -> red SECURE_BOOT_DISABLED
 #   uncertified      EK CA not in the list -> red TPM_NOT_CERTIFIED
 #   latency          host attest?wait=1 on a connected push host < 1 s
+#   lifecycle        alarm, disconnect, reconnect (new AK), remove: as in pull
 #   restart          agent restarted -> reconnects, attested again, green
 #   tamper           attest-sim extend -> red EVENTLOG_REPLAY_MISMATCH
 #   unpinned         an agent whose certificate no push host pins -> 403,
@@ -129,6 +130,24 @@ latency() {
   ok "host attest on a connected push host: $best ms (best of 3)"
 }
 
+# The other commands work the same for a push host: an open alarm for the red
+# one; disconnect, attest refused while disconnected, reconnect (enrolled again
+# with a new AK, over the channel the agent kept open); remove.
+lifecycle() {
+  call "$admin" GET "/api/v1/alarms?host=nosb&open=1" 200
+  [ "$(field '.alarms|length')" = 1 ] || fail "no open alarm for nosb: $body"
+  call "$admin" POST /api/v1/hosts/good/disconnect 200
+  [ "$(field .connection)" = disconnected ] || fail "disconnect: $(field .connection)"
+  call "$admin" POST /api/v1/hosts/good/attest 409
+  call "$admin" POST "/api/v1/hosts/good/reconnect?wait=1" 200
+  [ "$(field .trust)" = green ] && [ "$(field .connection)" = connected ] ||
+    fail "reconnect: $(field .trust) $(field .connection) $(field -c .reasons)"
+  [ "$(field .ak_name)" != "$good_ak" ] || fail "reconnect kept the old AK"
+  call "$admin" DELETE /api/v1/hosts/uncert 200
+  call "$admin" GET /api/v1/hosts/uncert 404
+  ok "push host: alarm raised; disconnect -> disconnected, attest 409; reconnect -> new AK, green; remove"
+}
+
 restart() {
   kill -TERM "$good_pid"; wait "$good_pid" 2>/dev/null
   local before
@@ -222,6 +241,7 @@ no_listen
 sb_off
 uncertified
 latency
+lifecycle
 restart
 tamper
 unpinned
