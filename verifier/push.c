@@ -28,14 +28,15 @@
 #include "log.h"
 #include "verifier.h"
 
-#define PUSH_HOLD_S      25    /* a poll is held at most this long, then 204 */
-#define PUSH_GRACE_S     15    /* a channel without a poll for HOLD+GRACE is gone */
-#define PUSH_SWEEP_S     5     /* dead channels looked for (and push_seen renewed), at most */
-#define PUSH_RECHECK_S   60    /* a channel's host is read from the store again after */
-#define PUSH_BUCKETS     4096u /* hash buckets (by host id and by thumbprint) */
-#define PUSH_REFUSED_LOG 32    /* refused thumbprints remembered (one event a minute each) */
-#define PUSH_ID_HEX      32    /* request ids: 16 random bytes in hex */
-#define PUSH_MAX_BODY    (BUNDLE_MAX_SIZE + 64u * 1024u) /* a quote answer with its log */
+#define PUSH_HOLD_S        25    /* a poll is held at most this long, then 204 */
+#define PUSH_GRACE_S       15    /* a channel without a poll for HOLD+GRACE is gone */
+#define PUSH_SWEEP_S       5     /* dead channels looked for (and push_seen renewed), at most */
+#define PUSH_RECHECK_S     60    /* a channel's host is read from the store again after */
+#define PUSH_HELLO_EVERY_S 10    /* a hello makes the host due at once at most this often */
+#define PUSH_BUCKETS       4096u /* hash buckets (by host id and by thumbprint) */
+#define PUSH_REFUSED_LOG   32    /* refused thumbprints remembered (one event a minute each) */
+#define PUSH_ID_HEX        32    /* request ids: 16 random bytes in hex */
+#define PUSH_MAX_BODY      (BUNDLE_MAX_SIZE + 64u * 1024u) /* a quote answer with its log */
 /* Pushing agents may all sit behind one NAT address: the budget is shared by
  * connection count, not by address. */
 #define PUSH_MAX_CONNECTIONS 20000u
@@ -63,6 +64,7 @@ struct push_chan {
 	struct push_call *call; /* the job's request, or NULL */
 	int64_t last_poll;      /* wall clock of the last poll */
 	int64_t checked;        /* when the host was last read from the store */
+	int64_t attached;       /* when a hello last made the host due at once */
 	bool enabled;
 };
 
@@ -188,7 +190,8 @@ static void on_hold_timer(evutil_socket_t fd, short what, void *arg)
 struct push_w {
 	struct push *p;
 	int64_t host_id;
-	int kind; /* 0 attach, 1 detach, 2 heartbeat */
+	int kind;    /* 0 attach, 1 detach, 2 heartbeat */
+	int64_t due; /* attach: the host is due then at the latest (0: now) */
 	char instance[STORE_NAME_MAX + 1];
 };
 
@@ -197,7 +200,9 @@ static int push_work(struct store *s, void *arg)
 	struct push_w *w = arg;
 	int64_t now = verifier_now();
 	switch (w->kind) {
-	case 0: return store_push_attach(s, w->host_id, w->instance, now);
+	case 0:
+		return store_push_attach(s, w->host_id, w->instance, now,
+		                         w->due > now ? w->due : now);
 	case 1: return store_push_detach(s, w->host_id, w->instance);
 	default: return store_push_heartbeat(s, w->instance, now);
 	}
@@ -213,7 +218,7 @@ static void push_done(void *arg, int rc, const char *msg)
 	free(w);
 }
 
-static void push_later(struct push *p, int64_t host_id, int kind)
+static void push_later(struct push *p, int64_t host_id, int kind, int64_t due)
 {
 	struct push_w *w = calloc(1, sizeof *w);
 	if (w == NULL) {
@@ -223,6 +228,7 @@ static void push_later(struct push *p, int64_t host_id, int kind)
 	w->p = p;
 	w->host_id = host_id;
 	w->kind = kind;
+	w->due = due;
 	memcpy(w->instance, p->v->cfg.instance, sizeof w->instance);
 	verifier_store_later(p->v, push_work, push_done, w);
 }
@@ -256,7 +262,7 @@ static void chan_drop(struct push *p, struct push_chan *c, bool fail_call, bool 
 	struct push_call *k = c->call;
 	c->call = NULL;
 	if (detach)
-		push_later(p, c->host_id, 1);
+		push_later(p, c->host_id, 1, 0);
 	int64_t id = c->host_id;
 	free(c);
 	if (k == NULL)
@@ -321,7 +327,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 	int64_t beat = p->v->cfg.lease_s / 2 > 0 ? p->v->cfg.lease_s / 2 : 1;
 	if (p->nchans > 0 && now - p->last_beat >= beat) {
 		p->last_beat = now;
-		push_later(p, 0, 2);
+		push_later(p, 0, 2, 0);
 	}
 }
 
@@ -459,8 +465,13 @@ static void on_poll(struct https_request *req, void *arg)
 	c->last_poll = verifier_now();
 	/* A new channel, or an agent that (re)started ("hello"): this instance
 	 * holds it now, and the host is attested at once. */
-	if (created || https_request_query(req, "hello") != NULL)
-		push_later(p, c->host_id, 0);
+	if (created || https_request_query(req, "hello") != NULL) {
+		/* Not sooner than PUSH_HELLO_EVERY_S after the last one: an agent
+		 * cannot make us attest its host in a loop. */
+		int64_t due = created ? 0 : c->attached + PUSH_HELLO_EVERY_S;
+		c->attached = due > c->last_poll ? due : c->last_poll;
+		push_later(p, c->host_id, 0, due);
+	}
 	const char *id = https_request_query(req, "id");
 	if (id != NULL) {
 		/* Channels end only in the sweep and in chan_for, never from a

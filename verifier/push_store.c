@@ -29,16 +29,17 @@ int store_push_host_by_thumbprint(struct store *s, const char *tp, int64_t *ret_
 	return 0;
 }
 
-int store_push_attach(struct store *s, int64_t host_id, const char *instance, int64_t now)
+int store_push_attach(struct store *s, int64_t host_id, const char *instance, int64_t now,
+                      int64_t due)
 {
 	int rc = store_check_name(s, "instance", instance);
 	if (rc)
 		return rc;
 	return store_exec(s,
 	                  "UPDATE hosts SET push_instance = $2, push_seen = $3, failures = 0, "
-	                  "next_due = CASE WHEN next_due > $3 THEN $3 ELSE next_due END "
+	                  "next_due = CASE WHEN next_due > $4 THEN $4 ELSE next_due END "
 	                  "WHERE id = $1 AND mode = 'push'",
-	                  PARAMS(V_INT(host_id), V_TEXT(instance), V_INT(now)), NULL);
+	                  PARAMS(V_INT(host_id), V_TEXT(instance), V_INT(now), V_INT(due)), NULL);
 }
 
 int store_push_detach(struct store *s, int64_t host_id, const char *instance)

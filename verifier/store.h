@@ -335,9 +335,11 @@ int store_expire_evidence(struct store *s, int64_t now, int64_t *ret_n);
  * whether it is enabled. ATTEST_E_NOTFOUND if no push host pins it. */
 int store_push_host_by_thumbprint(struct store *s, const char *tp, int64_t *ret_id,
                                   bool *ret_enabled);
-/* instance now holds host_id's channel (seen now): the host is due at once
- * (a new channel is attested without waiting for its interval). */
-int store_push_attach(struct store *s, int64_t host_id, const char *instance, int64_t now);
+/* instance now holds host_id's channel (seen now): the host is due at due
+ * at the latest (a new channel is attested without waiting for its
+ * interval). */
+int store_push_attach(struct store *s, int64_t host_id, const char *instance, int64_t now,
+                      int64_t due);
 /* instance no longer holds host_id's channel (no-op if another does). */
 int store_push_detach(struct store *s, int64_t host_id, const char *instance);
 /* instance still holds its channels: push_seen = now on each of them. */

@@ -155,7 +155,7 @@ restart() {
   before=$(field '.results[0].started_ms')
   push_agent good "$purl"
   wait_host good "(.results[0].started_ms > $before) and .trust == \"green\"" 40
-  ok "agent restarted -> reconnected and attested green again at once"
+  ok "agent restarted -> reconnected (hello) and attested green again"
 }
 
 tamper() {
