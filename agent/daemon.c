@@ -66,7 +66,8 @@ static void usage(FILE *f)
 	    "                    [--eventlog FILE] [--data-dir DIR] [--tpm-timeout S]\n"
 	    "       attest-agent [--data-dir DIR] --trust-verifier SHA256:HEX...\n"
 	    "\n"
-	    "Serve the Agent API v1 (docs/protocol.md) over HTTPS with mutual TLS.\n"
+	    "Serve the Agent API v1 (docs/protocol.md) over HTTPS with mutual TLS; with\n"
+	    "--push, open no port and carry it over a connection to the verifier instead.\n"
 	    "Only the verifiers whose certificate thumbprints are in DIR/verifiers are\n"
 	    "answered; an agent with none refuses every caller. The verifier prints its\n"
 	    "thumbprint at start (also: attest-verifier thumbprint --data-dir DIR).\n"
@@ -94,9 +95,9 @@ static void usage(FILE *f)
 	    "                         accept (repeat for several verifiers; those in\n"
 	    "                         DIR/verifiers are accepted too)\n"
 	    "\n"
-	    "On start it prints \"thumbprint SHA256:...\" and \"listening ADDR:PORT\" (push\n"
-	    "mode: \"push URL\" per address) on stdout\n"
-	    "and logs to stderr. SIGTERM or SIGINT stop it.\n",
+	    "On start it prints \"thumbprint SHA256:...\" and \"listening ADDR:PORT\" on stdout\n"
+	    "(push mode: \"push URL\" for each address instead of \"listening\") and logs\n"
+	    "to stderr. SIGTERM or SIGINT stop it.\n",
 	    AGENTD_DEFAULT_TIMEOUT_S, AGENTD_DEFAULT_TPM_TIMEOUT_S);
 }
 
@@ -607,6 +608,11 @@ int cmd_daemon(int argc, char **argv)
 		        push, AGENT_PUSH_MAX_TARGETS);
 		goto out;
 	}
+	if (push && d->tofu) {
+		fprintf(stderr, "attest-agent: --trust-first-verifier does not apply to --push: "
+		                "give the verifier's --verifier-thumbprint\n");
+		goto out;
+	}
 	if (npins && !push) {
 		fprintf(stderr, "attest-agent: --verifier-thumbprint goes with --push\n");
 		goto out;
@@ -652,6 +658,7 @@ int cmd_daemon(int argc, char **argv)
 			fprintf(stderr,
 			        "attest-agent: --push needs --verifier-thumbprint SHA256:... "
 			        "(attest-verifier prints its thumbprint at start)\n");
+			status = 2;
 			goto out;
 		}
 	}
