@@ -354,6 +354,8 @@ static void refuse(struct push *p, struct https_request *req, const char *tp)
 		               "on any push host",
 		               tp, https_request_peer_addr(req));
 	}
+	/* Nothing more to say to it: its connection does not keep a slot. */
+	https_reply_header(req, "Connection", "close");
 	https_reply_error(req, 403, "PUSH_NOT_PINNED",
 	                  "this agent's certificate is not pinned on any push host of this "
 	                  "verifier (attestctl host add --push --thumbprint ...)");
