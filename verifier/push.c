@@ -410,6 +410,8 @@ static bool take_answer(struct push_chan *c, struct https_request *req, const ch
 	const char *st = https_request_query(req, "status");
 	long status = 0;
 	bool ok = strlen(id) == PUSH_ID_HEX && st != NULL && strlen(st) == 3;
+	for (size_t i = 0; ok && i < PUSH_ID_HEX; i++) /* ids are ours: lowercase hex */
+		ok = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f');
 	for (size_t i = 0; ok && i < 3; i++)
 		ok = st[i] >= '0' && st[i] <= '9';
 	if (ok)
@@ -508,13 +510,6 @@ static void on_poll(struct https_request *req, void *arg)
 }
 
 /* ---- the job's side ------------------------------------------------------------ */
-
-bool push_connected(const struct verifier *v, int64_t host_id)
-{
-	struct push *p = v->push;
-	struct push_chan *c = p ? chan_by_host(p, host_id) : NULL;
-	return c != NULL && chan_live(c, verifier_now());
-}
 
 int push_request(struct verifier *v, int64_t host_id, const struct https_call *call,
                  https_done_fn done, void *arg)

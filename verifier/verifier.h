@@ -234,8 +234,6 @@ int push_start(struct verifier *v, const char *listen);
 uint16_t push_port(const struct verifier *v);
 /* Channels open now. */
 size_t push_channels(const struct verifier *v);
-/* Whether host_id's agent holds a live channel to this instance. */
-bool push_connected(const struct verifier *v, int64_t host_id);
 /* Carry call (method, path, body, timeout_ms, retry_safe; host and pin are
  * not used) to push host host_id's agent over its channel. Same contract as
  * https_client_request: done runs exactly once, later, with a result whose
