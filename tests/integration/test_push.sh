@@ -92,12 +92,13 @@ no_listen() {
   n=$(ss -Hltnp 2>/dev/null | grep -c "pid=$good_pid," || true)
   [ "$n" = 0 ] || fail "the pushing agent listens: $(ss -ltnp | grep "pid=$good_pid,")"
   # And the verifier's side of it: one established connection from the agent.
-  local i
-  for i in $(seq 20); do
-    ss -Htnp 2>/dev/null | grep -q "pid=$good_pid," && break
+  local i seen=0
+  for i in $(seq 50); do
+    ss -Htnp 2>/dev/null | grep -q "pid=$good_pid," && { seen=1; break; }
     sleep 0.2
   done
-  ss -Htnp 2>/dev/null | grep -q "pid=$good_pid," || fail "no outbound connection from the agent"
+  [ $seen = 1 ] ||
+    fail "no outbound connection from agent pid $good_pid: $(ss -Htanp | grep attest-agent); $(tail -3 "$work/good.err")"
   call "$admin" GET /metrics 200
   grep -q '^attest_push_channels [1-9]' <<<"$body" || fail "/metrics: $(grep push <<<"$body")"
   ok "the pushing agent has no listening socket, one outbound connection; /metrics counts it"
