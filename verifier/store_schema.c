@@ -220,7 +220,7 @@ static const char schema_v7[] = "ALTER TABLE hosts ADD COLUMN mode TEXT NOT NULL
                                 "  CHECK (mode IN ('pull', 'push'));\n"
                                 "ALTER TABLE hosts ADD COLUMN push_instance TEXT;\n"
                                 "ALTER TABLE hosts ADD COLUMN push_seen BIGINT;\n"
-    "CREATE INDEX hosts_thumbprint ON hosts (thumbprint);\n";
+                                "CREATE INDEX hosts_thumbprint ON hosts (thumbprint);\n";
 
 const struct store_migration store_migrations[] = {
     {1, "initial schema", schema_v1},
