@@ -7,6 +7,7 @@
 #   make bench-fleet  the whole service with N simulated hosts (minutes; not in check)
 #   make bench-dashboard  the dashboard's fleet view at DASH_HOSTS hosts (default 10000)
 #   make bench-fleet-swarm HOSTS=N [INTERVAL=S]  the verifier with N emulated hosts
+#   make bench-push [AGENTS="1000 5000"]  verifier memory per connected pushing agent
 #                   (attest-swarm; default 10,000 hosts, 60 s; minutes; not in check)
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
 #   make install    install the programs, manual pages, bash completion, the
@@ -21,7 +22,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all build build-asan deps check demo bench bench-fleet bench-fleet-swarm bench-dashboard fuzz clean format install deb
+.PHONY: all build build-asan deps check demo bench bench-fleet bench-fleet-swarm bench-push bench-dashboard fuzz clean format install deb
 
 all: build
 
@@ -51,6 +52,9 @@ bench: build
 
 bench-fleet: build
 	@bash scripts/bench-fleet.sh $(BUILD)
+
+bench-push: build
+	@AGENTS="$(or $(AGENTS),1000 5000)" bash scripts/bench-push.sh $(BUILD)
 
 bench-dashboard: build
 	@ATTEST_BIN=$(BUILD)/bin bash tests/integration/test_dashboard.sh --bench $(or $(DASH_HOSTS),10000)

@@ -26,6 +26,7 @@
 #include "fileio.h"
 #include "hex.h"
 #include "https.h"
+#include "push.h"
 #include "request.h"
 #include "tlsid.h"
 #include "log.h"
@@ -60,9 +61,13 @@ static void usage(FILE *f)
 	    "                    [--data-dir DIR] [--trust-verifier SHA256:HEX]... [--timeout S]\n"
 	    "                    [--trust-first-verifier]\n"
 	    "                    [--tpm-timeout S]\n"
+	    "       attest-agent --push https://VERIFIER:PORT[,https://OTHER:PORT...]\n"
+	    "                    --verifier-thumbprint SHA256:HEX... [--tcti TCTI]\n"
+	    "                    [--eventlog FILE] [--data-dir DIR] [--tpm-timeout S]\n"
 	    "       attest-agent [--data-dir DIR] --trust-verifier SHA256:HEX...\n"
 	    "\n"
-	    "Serve the Agent API v1 (docs/protocol.md) over HTTPS with mutual TLS.\n"
+	    "Serve the Agent API v1 (docs/protocol.md) over HTTPS with mutual TLS; with\n"
+	    "--push, open no port and carry it over a connection to the verifier instead.\n"
 	    "Only the verifiers whose certificate thumbprints are in DIR/verifiers are\n"
 	    "answered; an agent with none refuses every caller. The verifier prints its\n"
 	    "thumbprint at start (also: attest-verifier thumbprint --data-dir DIR).\n"
@@ -82,9 +87,17 @@ static void usage(FILE *f)
 	    "  --timeout S            drop a connection idle for S seconds (default %u)\n"
 	    "  --tpm-timeout S        wait at most S seconds for each TPM command, then answer\n"
 	    "                         503 TPM_TIMEOUT and reopen the TPM (default %u)\n"
+	    "  --push URL[,URL...]    push mode: open no port; connect out to the verifier's\n"
+	    "                         --push-listen address (https://HOST:PORT) and carry out\n"
+	    "                         the requests it sends over a long poll; on failure the\n"
+	    "                         next address, with backoff (docs/protocol.md)\n"
+	    "  --verifier-thumbprint TP  push mode: a verifier certificate thumbprint to\n"
+	    "                         accept (repeat for several verifiers; those in\n"
+	    "                         DIR/verifiers are accepted too)\n"
 	    "\n"
 	    "On start it prints \"thumbprint SHA256:...\" and \"listening ADDR:PORT\" on stdout\n"
-	    "and logs to stderr. SIGTERM or SIGINT stop it.\n",
+	    "(push mode: \"push URL\" for each address instead of \"listening\") and logs\n"
+	    "to stderr. SIGTERM or SIGINT stop it.\n",
 	    AGENTD_DEFAULT_TIMEOUT_S, AGENTD_DEFAULT_TPM_TIMEOUT_S);
 }
 
@@ -496,11 +509,16 @@ int cmd_daemon(int argc, char **argv)
 	                                     {"timeout", required_argument, NULL, 'T'},
 	                                     {"trust-first-verifier", no_argument, NULL, 'F'},
 	                                     {"tpm-timeout", required_argument, NULL, 'M'},
+	                                     {"push", required_argument, NULL, 'P'},
+	                                     {"verifier-thumbprint", required_argument, NULL, 'X'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
-	const char *listen = NULL;
+	const char *listen = NULL, *push = NULL;
 	const char *trust[AGENTD_MAX_VERIFIERS];
 	size_t ntrust = 0;
+	static char pins[2 * AGENTD_MAX_VERIFIERS][TLSID_THUMBPRINT_SIZE];
+	size_t npins = 0;
+	struct push_target_list urls;
 	unsigned long timeout_s = AGENTD_DEFAULT_TIMEOUT_S;
 	struct agentd *d = calloc(1, sizeof *d);
 	if (!d) {
@@ -527,6 +545,19 @@ int cmd_daemon(int argc, char **argv)
 			trust[ntrust++] = optarg;
 			break;
 		case 'F': d->tofu = true; break;
+		case 'P': push = optarg; break;
+		case 'X':
+			if (npins == AGENTD_MAX_VERIFIERS ||
+			    tlsid_thumbprint_parse(optarg, pins[npins]) != 0) {
+				fprintf(
+				    stderr,
+				    "attest-agent: --verifier-thumbprint \"%s\": expected SHA256: "
+				    "followed by 64 hex digits (at most %u)\n",
+				    optarg, AGENTD_MAX_VERIFIERS);
+				goto out;
+			}
+			npins++;
+			break;
 		case 'T': {
 			char *end = NULL;
 			errno = 0;
@@ -566,7 +597,27 @@ int cmd_daemon(int argc, char **argv)
 		fprintf(stderr, "attest-agent: unexpected argument \"%s\"\n", argv[optind]);
 		goto out;
 	}
-	if (!listen && ntrust == 0) {
+	if (push && listen) {
+		fprintf(stderr, "attest-agent: --push and --listen exclude each other\n");
+		goto out;
+	}
+	if (push && agent_push_parse_urls(push, &urls) != 0) {
+		fprintf(stderr,
+		        "attest-agent: --push \"%s\": expected https://HOST:PORT[,https://...] (at "
+		        "most %d)\n",
+		        push, AGENT_PUSH_MAX_TARGETS);
+		goto out;
+	}
+	if (push && d->tofu) {
+		fprintf(stderr, "attest-agent: --trust-first-verifier does not apply to --push: "
+		                "give the verifier's --verifier-thumbprint\n");
+		goto out;
+	}
+	if (npins && !push) {
+		fprintf(stderr, "attest-agent: --verifier-thumbprint goes with --push\n");
+		goto out;
+	}
+	if (!listen && !push && ntrust == 0) {
 		fprintf(stderr, "attest-agent: --listen ADDR:PORT is required\n");
 		usage(stderr);
 		goto out;
@@ -596,9 +647,20 @@ int cmd_daemon(int argc, char **argv)
 		if (!known)
 			log_info("verifier %s trusted from now on", tps[i]);
 	}
-	if (!listen) {
+	if (!listen && !push) {
 		status = 0;
 		goto out;
+	}
+	if (push) { /* the verifiers we accept: the flags, then DIR/verifiers */
+		for (size_t i = 0; i < d->nverifiers; i++)
+			memcpy(pins[npins++], d->verifiers[i], TLSID_THUMBPRINT_SIZE);
+		if (npins == 0) {
+			fprintf(stderr,
+			        "attest-agent: --push needs --verifier-thumbprint SHA256:... "
+			        "(attest-verifier prints its thumbprint at start)\n");
+			status = 2;
+			goto out;
+		}
 	}
 
 	char err[512];
@@ -612,6 +674,11 @@ int cmd_daemon(int argc, char **argv)
 	if (id->created)
 		log_info("created a new TLS identity in %s/%s.{key,crt}", d->cfg.data_dir,
 		         TLSID_NAME);
+	if (push) {
+		status = agent_push_run(&d->cfg, id, &urls, pins, npins);
+		tlsid_free(id);
+		goto out;
+	}
 
 	struct event *sigterm = NULL, *sigint = NULL;
 	d->base = event_base_new();

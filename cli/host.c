@@ -29,6 +29,13 @@ static void usage(FILE *f)
 	           "      prints on that host) when the TPM holds no EK certificate: the host's\n"
 	           "      tpm.ek_trust is then operator_key, which the default policy does not\n"
 	           "      accept (docs/operations.md).\n"
+	           "  add --push --name NAME --thumbprint SHA256:HEX [--policy NAME]\n"
+	           "                [--interval SECONDS] [--ek SHA256:HEX]\n"
+	           "      Add a host whose agent connects to the verifier (attest-agent --push;\n"
+	           "      the host needs no listening port). It has no address; the agent is\n"
+	           "      known only by its certificate thumbprint, which must be given. The\n"
+	           "      host is not_responding until its agent connects; the command does not\n"
+	           "      wait.\n"
 	           "  list [--trust green|red|unknown] [--connection STATE] [--limit N]\n"
 	           "       [--sort KEY] [--desc]\n"
 	           "      One line per host: trust (green, red, unknown), connection state\n"
@@ -326,7 +333,8 @@ static void print_host(const json_t *h)
 	fputc('\n', stdout);
 	field("trust", str_or(h, "trust", "?"));
 	field("connection", str_or(h, "connection", "?"));
-	field("address", str_or(h, "address", "?"));
+	field("mode", str_or(h, "mode", "pull"));
+	field("address", str_or(h, "address", "(none: the agent connects, push)"));
 	field("agent thumbprint", str_or(h, "thumbprint", "(not pinned)"));
 	field("policy", str_or(h, "policy", "(the default policy)"));
 	v = 0;
@@ -460,18 +468,32 @@ static bool confirm_thumbprint(const char *addr, const char *tp)
 static int host_add(int argc, char **argv)
 {
 	const char *name = NULL, *tp = NULL, *policy = NULL, *interval = NULL, *ek = NULL, *pos[1];
-	bool accept = false, nowait = false;
-	const struct client_opt opts[] = {
-	    {"--name", &name, NULL},      {"--ek", &ek, NULL},
-	    {"--thumbprint", &tp, NULL},  {"--accept-thumbprint", NULL, &accept},
-	    {"--policy", &policy, NULL},  {"--interval", &interval, NULL},
-	    {"--no-wait", NULL, &nowait}, {NULL, NULL, NULL}};
+	bool accept = false, nowait = false, push = false;
+	const struct client_opt opts[] = {{"--name", &name, NULL},
+	                                  {"--ek", &ek, NULL},
+	                                  {"--thumbprint", &tp, NULL},
+	                                  {"--accept-thumbprint", NULL, &accept},
+	                                  {"--policy", &policy, NULL},
+	                                  {"--interval", &interval, NULL},
+	                                  {"--no-wait", NULL, &nowait},
+	                                  {"--push", NULL, &push},
+	                                  {NULL, NULL, NULL}};
 	int npos;
-	int rc = client_parse("host add", usage, argc, argv, opts, pos, 1, 1, &npos);
+	int rc = client_parse("host add", usage, argc, argv, opts, pos, 0, 1, &npos);
 	if (rc != CLIENT_CONTINUE)
 		return rc;
-	const char *addr = pos[0];
-	if (!addr_ok(addr)) {
+	const char *addr = npos > 0 ? pos[0] : NULL;
+	if (push && (addr || !name || !tp || accept)) {
+		client_err("host add --push takes no address and needs --name and --thumbprint");
+		return CLIENT_EXIT_USAGE;
+	}
+	if (push)
+		nowait = true; /* nothing to wait for until its agent connects */
+	if (!push && addr == NULL) {
+		client_err("host add needs ADDR:PORT (or --push)");
+		return CLIENT_EXIT_USAGE;
+	}
+	if (!push && !addr_ok(addr)) {
 		client_err("\"%s\" is not HOST:PORT (IPv6 as [ADDR]:PORT)", addr);
 		return CLIENT_EXIT_USAGE;
 	}
@@ -500,7 +522,8 @@ static int host_add(int argc, char **argv)
 			return CLIENT_EXIT_USAGE;
 		}
 	}
-	json_t *body = json_pack("{s:s}", "address", addr);
+	json_t *body =
+	    push ? json_pack("{s:s}", "mode", "push") : json_pack("{s:s}", "address", addr);
 	if (name)
 		json_object_set_new(body, "name", json_string(name));
 	if (ek)
@@ -649,7 +672,7 @@ static int host_list(int argc, char **argv)
 		int64_t la = 0;
 		client_int(h, "last_attested", &la);
 		reason_codes(h, codes, sizeof codes);
-		const char *cells[] = {str_or(h, "name", "?"),  str_or(h, "address", "?"),
+		const char *cells[] = {str_or(h, "name", "?"),  str_or(h, "address", "(push)"),
 		                       str_or(h, "trust", "?"), str_or(h, "connection", "?"),
 		                       client_ago(la, ago),     codes};
 		client_table_add(t, cells);

@@ -199,6 +199,16 @@ json_t *api_host_json(const struct store_host *h)
 	    "boot", boot ? boot : json_null(), "created_at", api_time(h->created_at), "updated_at",
 	    api_time(h->updated_at), "lease_owner",
 	    h->lease_owner ? json_string(h->lease_owner) : json_null());
+	/* Push hosts (docs/protocol.md, "Push carrier"): no address; which
+	 * verifier instance holds the agent's channel. */
+	if (j != NULL) {
+		json_object_set_new(j, "mode", json_string(h->push ? "push" : "pull"));
+		json_object_set_new(j, "push_instance",
+		                    h->push && h->push_instance ? json_string(h->push_instance)
+		                                                : json_null());
+		if (h->push)
+			json_object_set_new(j, "address", json_null());
+	}
 	return j;
 }
 
@@ -267,7 +277,7 @@ struct add_ctx {
 	char actor[STORE_NAME_MAX + 1];
 	char *name, *address, *policy;
 	int64_t interval_s;
-	bool accept, wait;
+	bool accept, wait, push;
 	char ek[72]; /* operator-approved EK key hash, or "" */
 };
 
@@ -322,7 +332,8 @@ static void add_finish(struct add_ctx *a, const char *thumbprint)
 	                            .address = a->address,
 	                            .thumbprint = thumbprint,
 	                            .policy_id = policy_id,
-	                            .interval_s = a->interval_s};
+	                            .interval_s = a->interval_s,
+	                            .push = a->push};
 	/* One transaction: a refused write (locked) leaves nothing half-added. */
 	int rc = store_write_begin(v->store);
 	if (rc == 0)
@@ -340,8 +351,17 @@ static void add_finish(struct add_ctx *a, const char *thumbprint)
 	(void)host_set_unknown(v, id, REASON_NOT_YET_ATTESTED,
 	                       "the host was added; enrollment and attestation are pending",
 	                       a->actor, now);
-	api_event(v, id, "host", a->actor, "host %s added at %s, agent thumbprint %s pinned",
-	          a->name, a->address, thumbprint);
+	if (a->push) /* docs/protocol.md, "Push carrier" */
+		(void)store_host_set_connection(v->store, id, STORE_CONN_NOT_RESPONDING, a->actor,
+		                                "waiting for the agent to connect (push)", now,
+		                                NULL);
+	if (a->push)
+		api_event(v, id, "host", a->actor,
+		          "host %s added (push), agent thumbprint %s pinned", a->name, thumbprint);
+	else
+		api_event(v, id, "host", a->actor,
+		          "host %s added at %s, agent thumbprint %s pinned", a->name, a->address,
+		          thumbprint);
 	scheduler_kick(v);
 	if (a->wait)
 		wait_host(v, id, req, 201);
@@ -405,6 +425,7 @@ void api_hosts_add(struct api_call *c)
 	a->policy = in.policy ? strdup(in.policy) : NULL;
 	a->interval_s = in.interval_s;
 	a->accept = in.accept_thumbprint;
+	a->push = in.push;
 	a->wait = flag_query(req, "wait");
 	if (in.have_ek)
 		memcpy(a->ek, in.ek, sizeof a->ek);
@@ -677,7 +698,8 @@ void api_host_remove(struct api_call *c)
 		api_store_error(v, req, rc, "host");
 		return;
 	}
-	api_event(v, 0, "host", c->ctx.actor, "host %s (%s) removed", h->name, h->address);
+	api_event(v, 0, "host", c->ctx.actor, "host %s (%s) removed", h->name,
+	          h->push ? "push" : h->address);
 	https_reply_json(req, 200, json_pack("{s:s}", "removed", h->name));
 }
 

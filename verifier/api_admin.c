@@ -739,6 +739,12 @@ static void route_metrics(struct https_request *req, void *arg)
 	            (unsigned long long)cs.retried, (unsigned long long)cs.peer_closed, cs.idle,
 	            (unsigned long long)m->eventlog_memo_hit,
 	            (unsigned long long)m->eventlog_memo_miss);
+	textbuf_add(&b,
+	            "# HELP attest_push_channels Pushing agents connected to this instance "
+	            "(docs/protocol.md, \"Push carrier\").\n"
+	            "# TYPE attest_push_channels gauge\n"
+	            "attest_push_channels %zu\n",
+	            push_channels(v));
 	struct store_writer_stats ws = {0};
 	if (v->writer != NULL)
 		store_writer_stats(v->writer, &ws);

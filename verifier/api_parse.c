@@ -194,8 +194,8 @@ int api_parse_host_add(json_t *b, int64_t default_interval, struct api_host_add 
                        struct api_refusal *why)
 {
 	static const char *const keys[] = {
-	    "address", "name",       "thumbprint", "accept_thumbprint",
-	    "policy",  "interval_s", "ek",         NULL};
+	    "address", "name", "thumbprint", "accept_thumbprint", "policy", "interval_s",
+	    "ek",      "mode", NULL};
 	int rc = api_parse_known_fields(b, keys, why);
 	if (rc)
 		return rc;
@@ -205,14 +205,41 @@ int api_parse_host_add(json_t *b, int64_t default_interval, struct api_host_add 
 	       *jpol = json_object_get(b, "policy"), *jint = json_object_get(b, "interval_s");
 	struct api_host_add a;
 	memset(&a, 0, sizeof a);
-	if (jaddr == NULL)
+	json_t *jmode = json_object_get(b, "mode");
+	if (jmode != NULL && !json_is_null(jmode)) {
+		const char *m = json_is_string(jmode) ? json_string_value(jmode) : "";
+		if (strcmp(m, "push") == 0)
+			a.push = true;
+		else if (strcmp(m, "pull") != 0)
+			return refuse(why, 400, "INVALID_FIELD",
+			              "mode must be \"pull\" or \"push\"");
+	}
+	/* Push (docs/protocol.md, "Push carrier"): the agent connects to us, so
+	 * there is no address and nothing to fetch: the operator gives the
+	 * name and the agent's thumbprint. */
+	if (a.push && jaddr != NULL && !json_is_null(jaddr))
+		return refuse(why, 400, "INVALID_FIELD",
+		              "a push host has no address: its agent connects to the verifier");
+	if (a.push && (jname == NULL || json_is_null(jname)))
+		return refuse(why, 400, "MISSING_FIELD", "a push host needs a name");
+	if (a.push && (jtp == NULL || json_is_null(jtp)))
+		return refuse(why, 400, "MISSING_FIELD",
+		              "a push host needs the agent's thumbprint (attest-agent prints it)");
+	if (a.push && json_is_true(jacc))
+		return refuse(why, 400, "INVALID_FIELD",
+		              "accept_thumbprint needs an address to fetch from; give thumbprint");
+	if (a.push)
+		a.address = "";
+	else if (jaddr == NULL)
 		return refuse(why, 400, "MISSING_FIELD", "address is required (host:port)");
-	if (!json_is_string(jaddr) || json_string_length(jaddr) > API_PARSE_TEXT_MAX ||
-	    strlen(json_string_value(jaddr)) != json_string_length(jaddr) ||
-	    verifier_split_address(json_string_value(jaddr), a.host, sizeof a.host, &a.port) < 0)
+	else if (!json_is_string(jaddr) || json_string_length(jaddr) > API_PARSE_TEXT_MAX ||
+	         strlen(json_string_value(jaddr)) != json_string_length(jaddr) ||
+	         verifier_split_address(json_string_value(jaddr), a.host, sizeof a.host, &a.port) <
+	             0)
 		return refuse(why, 400, "INVALID_FIELD",
 		              "address must be host:port (IPv6 as [addr]:port)");
-	a.address = a.name = json_string_value(jaddr);
+	if (!a.push)
+		a.address = a.name = json_string_value(jaddr);
 	char nb[160];
 	const char *np;
 	if (jname != NULL && !json_is_null(jname)) {

@@ -60,6 +60,7 @@ struct api_host_add {
 	const char *policy; /* NULL: the default */
 	int64_t interval_s; /* default_interval when absent */
 	bool have_ek;       /* "ek": the operator approves this EK key hash */
+	bool push;          /* "mode": "push": address "", name and thumbprint given */
 	char ek[72];        /* "SHA256:" + 64 lowercase hex (ekcert_key_sha256) */
 };
 int api_parse_host_add(json_t *b, int64_t default_interval, struct api_host_add *ret,

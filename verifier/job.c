@@ -441,9 +441,13 @@ static void job_not_responding(struct job *j, const char *msg)
 static void job_unreachable(struct job *j, const struct https_result *res)
 {
 	char msg[600];
-	snprintf(msg, sizeof msg, "the agent at %s:%u does not answer: %s", j->host,
-	         (unsigned)j->port,
-	         res->message && res->message[0] ? res->message : https_error_name(res->error));
+	const char *why =
+	    res->message && res->message[0] ? res->message : https_error_name(res->error);
+	if (j->push)
+		snprintf(msg, sizeof msg, "the agent (push) does not answer: %s", why);
+	else
+		snprintf(msg, sizeof msg, "the agent at %s:%u does not answer: %s", j->host,
+		         (unsigned)j->port, why);
 	job_not_responding(j, msg);
 }
 
@@ -526,7 +530,10 @@ void job_request(struct job *j, const char *method, const char *path, json_t *bo
 	     * again; a new AK or an activation is not. */
 	    .retry_safe = strcmp(path, "/v1/quote") == 0 || strcmp(method, "GET") == 0,
 	};
-	if (https_client_request(j->v->cli, &call, on_answer, j) < 0) {
+	/* The one seam between pull and push: only the carrier differs. */
+	int rc = j->push ? push_request(j->v, j->host_id, &call, on_answer, j)
+	                 : https_client_request(j->v->cli, &call, on_answer, j);
+	if (rc < 0) {
 		struct https_result r = {.error = HTTPS_E_INTERNAL,
 		                         .message = "cannot start the request"};
 		job_unreachable(j, &r);
@@ -550,7 +557,10 @@ void job_start(struct verifier *v, const struct store_host *h, int64_t claimed_a
 	j->next = v->jobs;
 	v->jobs = j;
 	v->in_flight++;
-	if (verifier_split_address(h->address, j->host, sizeof j->host, &j->port) < 0) {
+	j->push = h->push;
+	if (j->push)
+		snprintf(j->host, sizeof j->host, "push");
+	else if (verifier_split_address(h->address, j->host, sizeof j->host, &j->port) < 0) {
 		job_red(j, REASON_AGENT_ERROR, "the host's address is not host:port", NULL, NULL);
 		return;
 	}

@@ -45,6 +45,7 @@ struct job {
 	char host[256];
 	uint16_t port;
 	char pin[TLSID_THUMBPRINT_SIZE];
+	bool push; /* the agent's requests go down its push channel (push.c) */
 	struct timespec t0;
 	int64_t started_ms;  /* wall clock at the start, unix ms (history) */
 	int64_t lease_until; /* our lease on the host ends then unless renewed */

@@ -45,6 +45,7 @@ static void usage(FILE *f)
 	    "                       [--lease-seconds N] [--db-lock-wait-ms N]\n"
 	    "                       [--coverage-alarm PERCENT] [--dead-man SECONDS]\n"
 	    "                       [--alarm-hold SECONDS] [--stall-seconds SECONDS]\n"
+	    "                       [--push-listen ADDR:PORT]\n"
 	    "       attest-verifier migrate-db --from URL --to URL\n"
 	    "       attest-verifier thumbprint --data-dir DIR\n"
 	    "       attest-verifier --routes\n"
@@ -82,6 +83,10 @@ static void usage(FILE *f)
 	    "  --stall-seconds SECONDS    /healthz answers 503 when the storage writer has\n"
 	    "                             committed nothing while work waited, or the\n"
 	    "                             scheduler ran no round, for this long (default 60)\n"
+	    "  --push-listen ADDR:PORT    also accept pushing agents (attest-agent --push) on\n"
+	    "                             this address: mutual TLS, each agent's certificate\n"
+	    "                             must be pinned on a host added with\n"
+	    "                             attestctl host add --push (docs/protocol.md)\n"
 	    "  migrate-db                 copy a whole database into an empty one\n"
 	    "                             (SQLite -> PostgreSQL), verifiers stopped\n"
 	    "  thumbprint                 print \"thumbprint SHA256:...\" of the TLS identity in\n"
@@ -449,6 +454,7 @@ static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 	    {"dead-man", required_argument, NULL, 'M'},
 	    {"alarm-hold", required_argument, NULL, 'H'},
 	    {"stall-seconds", required_argument, NULL, 'S'},
+	    {"push-listen", required_argument, NULL, 'P'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"routes", no_argument, NULL, 'R'},
@@ -468,6 +474,7 @@ static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l': cfg->listen = optarg; break;
+		case 'P': cfg->push_listen = optarg; break;
 		case 'd': cfg->db_url = optarg; break;
 		case 'D': cfg->data_dir = optarg; break;
 		case 'c': cfg->ca_dir = optarg; break;
@@ -634,6 +641,8 @@ static int start_service(struct verifier *v)
 		snprintf(cfg->instance, sizeof cfg->instance, "%s:%u", hn,
 		         (unsigned)https_server_port(v->srv));
 	}
+	if (cfg->push_listen != NULL && push_start(v, cfg->push_listen) < 0)
+		return -1;
 	release_own_leases(v);
 	v->writer_ev =
 	    event_new(v->base, store_writer_fd(v->writer), EV_READ | EV_PERSIST, on_writer, v);
@@ -661,6 +670,7 @@ static void close_service(struct verifier *v)
 	v->writer = NULL;
 	if (v->writer_ev)
 		event_free(v->writer_ev);
+	push_stop(v);
 	scheduler_free(v);
 	notify_free(v);
 	coverage_free(v);
@@ -712,6 +722,12 @@ int main(int argc, char **argv)
 	const char *colon = strrchr(cfg->listen, ':');
 	int hl = colon ? (int)(colon - cfg->listen) : (int)strlen(cfg->listen);
 	printf("listen https://%.*s:%u\n", hl, cfg->listen, (unsigned)https_server_port(v.srv));
+	if (cfg->push_listen != NULL) {
+		const char *pc = strrchr(cfg->push_listen, ':');
+		int pl = pc ? (int)(pc - cfg->push_listen) : (int)strlen(cfg->push_listen);
+		printf("push-listen https://%.*s:%u\n", pl, cfg->push_listen,
+		       (unsigned)push_port(&v));
+	}
 	printf("thumbprint %s\n", v.id->thumbprint);
 	printf("admin-token %s\n", tokpath);
 	fflush(stdout);

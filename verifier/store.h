@@ -151,6 +151,8 @@ struct store_host {
 	char *lease_owner; /* verifier instance holding the host, or NULL */
 	int64_t lease_expires;
 	int64_t created_at, updated_at;
+	bool push;           /* mode 'push': the agent connects to us (verifier/push.c) */
+	char *push_instance; /* push: the instance holding its channel, or NULL */
 };
 
 struct store_host_list {
@@ -167,6 +169,7 @@ struct store_host_new {
 	const char *thumbprint; /* may be NULL (pinned on first contact) */
 	int64_t policy_id;      /* 0: the default policy */
 	int64_t interval_s;     /* > 0 */
+	bool push;              /* push mode: address is "", thumbprint required */
 };
 
 /* Add a host (trust unknown, connection disconnected, enabled, due now).
@@ -328,6 +331,23 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 int store_expire_evidence(struct store *s, int64_t now, int64_t *ret_n);
 
 /* ------------------------------------------------------------------ */
+/* Push channels (push_store.c, docs/protocol.md "Push carrier") */
+
+/* The push host whose pinned thumbprint is tp (canonical): its id and
+ * whether it is enabled. ATTEST_E_NOTFOUND if no push host pins it. */
+int store_push_host_by_thumbprint(struct store *s, const char *tp, int64_t *ret_id,
+                                  bool *ret_enabled);
+/* instance now holds host_id's channel (seen now): the host is due at due
+ * at the latest (a new channel is attested without waiting for its
+ * interval). */
+int store_push_attach(struct store *s, int64_t host_id, const char *instance, int64_t now,
+                      int64_t due);
+/* instance no longer holds host_id's channel (no-op if another does). */
+int store_push_detach(struct store *s, int64_t host_id, const char *instance);
+/* instance still holds its channels: push_seen = now on each of them. */
+int store_push_heartbeat(struct store *s, const char *instance, int64_t now);
+
+/* ------------------------------------------------------------------ */
 /* Leases and scheduling (several verifier instances, docs/storage.md) */
 
 /* Lease up to max (<= STORE_CLAIM_MAX) hosts that are enabled, due
@@ -335,6 +355,14 @@ int store_expire_evidence(struct store *s, int64_t now, int64_t *ret_n);
  * now + lease_seconds, earliest due first. Exclusive: two instances never get
  * the same host while its lease is live (SQLite: one writer; PostgreSQL:
  * FOR UPDATE SKIP LOCKED). *ret holds the leased hosts (possibly none). */
+/* A push host is taken only by the instance holding its agent's channel
+ * (push_instance), or by any instance when none holds it or the holder has
+ * not renewed push_seen for STORE_PUSH_STALE_LEASES lease periods (it died):
+ * that instance then finds no channel and writes not_responding. */
+#define STORE_PUSH_STALE_LEASES 2
+#define STORE_PUSH_CLAIM                                                                           \
+	"AND (mode = 'pull' OR push_instance IS NULL OR push_instance = $1 "                       \
+	"OR push_seen IS NULL OR push_seen < $5) "
 int store_claim_due_hosts(struct store *s, const char *owner, int64_t now, int64_t lease_seconds,
                           size_t max, struct store_host_list **ret);
 

@@ -27,7 +27,8 @@
 	"(SELECT a.name FROM aks a WHERE a.host_id = hosts.id AND a.retired_at IS NULL), "         \
 	"hosts.reset_count, hosts.restart_count, hosts.boot_id, hosts.interval_s, "                \
 	"hosts.next_due, hosts.failures, hosts.lease_owner, hosts.lease_expires, "                 \
-	"hosts.created_at, hosts.updated_at"
+	"hosts.created_at, hosts.updated_at, (CASE WHEN hosts.mode = 'push' THEN 1 ELSE 0 END), "  \
+	"hosts.push_instance"
 
 static void host_clear(void *item)
 {
@@ -43,6 +44,7 @@ static void host_clear(void *item)
 	free(h->ak_name);
 	free(h->boot_id);
 	free(h->lease_owner);
+	free(h->push_instance);
 }
 
 void store_host_free(struct store_host *h)
@@ -104,6 +106,8 @@ static void decode_host(struct store_rows *rows, size_t r, void *item)
 	    .lease_expires = store_cell_int(rows, r, 25),
 	    .created_at = store_cell_int(rows, r, 26),
 	    .updated_at = store_cell_int(rows, r, 27),
+	    .push = store_cell_int(rows, r, 28) != 0,
+	    .push_instance = store_cell_take(rows, r, 29, NULL),
 	};
 }
 
@@ -165,9 +169,11 @@ int store_host_add(struct store *s, const struct store_host_new *h, int64_t now,
 	rc = store_query_int(
 	    s,
 	    "INSERT INTO hosts (name, address, thumbprint, policy_id, interval_s, next_due, "
-	    "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $6) RETURNING id",
+	    "created_at, updated_at, mode) VALUES ($1, $2, $3, $4, $5, $6, $6, $6, $7) "
+	    "RETURNING id",
 	    PARAMS(V_TEXT(h->name), V_TEXT(h->address), V_TEXT(h->thumbprint),
-	           h->policy_id ? V_INT(h->policy_id) : V_NULL, V_INT(h->interval_s), V_INT(now)),
+	           h->policy_id ? V_INT(h->policy_id) : V_NULL, V_INT(h->interval_s), V_INT(now),
+	           V_TEXT(h->push ? "push" : "pull")),
 	    &id);
 	if (rc == 0)
 		rc = store_outbox_host(s, "host", id, "host added", NULL, NULL, NULL, now);
@@ -962,13 +968,14 @@ int store_claim_due_hosts(struct store *s, const char *owner, int64_t now, int64
 	               "UPDATE hosts SET lease_owner = $1, lease_expires = $2 "
 	               "WHERE hosts.id IN (SELECT id FROM hosts "
 	               "WHERE enabled = 1 AND next_due <= $3 "
-	               "AND (lease_owner IS NULL OR lease_expires <= $3) "
+	               "AND (lease_owner IS NULL OR lease_expires <= $3) " STORE_PUSH_CLAIM
 	               "ORDER BY next_due, id LIMIT $4",
 	               s->drv->skip_locked, ") RETURNING " HOST_COLS);
 	if ((rc = store_tx_begin(s, true)))
 		return rc;
 	rc = store_query(s, sql,
-	                 PARAMS(V_TEXT(owner), V_INT(now + lease_seconds), V_INT(now), V_INT(max)),
+	                 PARAMS(V_TEXT(owner), V_INT(now + lease_seconds), V_INT(now), V_INT(max),
+	                        V_INT(now - STORE_PUSH_STALE_LEASES * lease_seconds)),
 	                 max, &rows);
 	if (rc) {
 		store_tx_rollback(s);
@@ -1267,7 +1274,7 @@ int store_result_list(struct store *s, int64_t host_id, const struct store_page 
 /* ------------------------------------------------------------------ */
 /* Alarms */
 
-/* LEFT JOIN: a fleet alarm has no host (host_id NULL, schema 7). */
+/* LEFT JOIN: a fleet alarm has no host (host_id NULL, schema 9). */
 #define ALARM_COLS                                                                                 \
 	"a.id, a.host_id, h.name, a.raised_at, a.summary, a.reasons, a.cleared_at, a.acked_at, "   \
 	"a.acked_by, a.kind FROM alarms a LEFT JOIN hosts h ON h.id = a.host_id"

@@ -308,6 +308,19 @@ static const char schema_v9[] =
     "  WHERE cleared_at IS NULL AND host_id IS NULL;\n"
     "ALTER TABLE hosts ADD COLUMN last_instance TEXT;\n";
 
+/* Push mode (docs/protocol.md, "Push carrier"): how the verifier reaches
+ * the host's agent, 'pull' (it calls the agent at address) or 'push' (the
+ * agent keeps a long poll open to a verifier; address is ""), and for a
+ * push host which verifier instance holds its channel now (NULL: none) and
+ * when that instance last said it still does (the scheduler's claim takes a
+ * push host only on that instance while push_seen is recent). A connecting
+ * agent is looked up by its certificate's thumbprint: indexed. */
+static const char schema_v10[] = "ALTER TABLE hosts ADD COLUMN mode TEXT NOT NULL DEFAULT 'pull'\n"
+                                 "  CHECK (mode IN ('pull', 'push'));\n"
+                                 "ALTER TABLE hosts ADD COLUMN push_instance TEXT;\n"
+                                 "ALTER TABLE hosts ADD COLUMN push_seen BIGINT;\n"
+                                 "CREATE INDEX hosts_thumbprint ON hosts (thumbprint);\n";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", schema_v1},
     {2, "last evidence per host", schema_v2},
@@ -318,6 +331,7 @@ const struct store_migration store_migrations[] = {
     {7, "notification targets and outbox", schema_v7},
     {8, "audit chain", schema_v8},
     {9, "fleet alarms (coverage, dead man) and the last verdict's instance", schema_v9},
+    {10, "push mode: host mode and the instance holding its channel", schema_v10},
 };
 
 const size_t store_migrations_count = sizeof(store_migrations) / sizeof(store_migrations[0]);

@@ -57,6 +57,7 @@
 
 struct verifier_config {
 	const char *listen;
+	const char *push_listen; /* --push-listen, or NULL */
 	const char *db_url;
 	const char *data_dir;
 	const char *ca_dir;
@@ -90,6 +91,7 @@ struct ekcert_store;
 struct castore;
 struct waiter;
 struct notifier;
+struct push;
 
 struct verifier {
 	struct verifier_config cfg;
@@ -119,6 +121,7 @@ struct verifier {
 	struct notifier *notifier;   /* the outbox's deliverer (notify.c) */
 	int64_t last_round;          /* when the scheduler last ran a round (/healthz) */
 	struct vcoverage *coverage;  /* coverage, fleet alarms, health (coverage.c) */
+	struct push *push;           /* --push-listen: agents' push channels (push.c), or NULL */
 };
 
 /* --- service.c --- */
@@ -249,6 +252,27 @@ void scheduler_learn(struct verifier *v, int64_t host_id, const char *name, cons
                      struct https_request *req);
 /* Drop waiters and jobs (shutdown). */
 void scheduler_free(struct verifier *v);
+
+/* --- push.c: the push carrier (docs/protocol.md, "Push carrier") --- */
+
+/* Listen for pushing agents on listen (mutual TLS). 0 or a negative
+ * ATTEST_E_* (logged); push_stop undoes a partial start. */
+int push_start(struct verifier *v, const char *listen);
+/* The bound port (0 without --push-listen). */
+uint16_t push_port(const struct verifier *v);
+/* Channels open now. */
+size_t push_channels(const struct verifier *v);
+/* Carry call (method, path, body, timeout_ms, retry_safe; host and pin are
+ * not used) to push host host_id's agent over its channel. Same contract as
+ * https_client_request: done runs exactly once, later, with a result whose
+ * error is HTTPS_E_CONNECT when the agent holds no channel here and
+ * HTTPS_E_TIMEOUT when it does not answer in time. ATTEST_E_NOMEM /
+ * ATTEST_E_CRYPTO: done is not called. */
+int push_request(struct verifier *v, int64_t host_id, const struct https_call *call,
+                 https_done_fn done, void *arg);
+/* Close every channel and the listener; calls in flight are dropped
+ * without their callbacks (shutdown). */
+void push_stop(struct verifier *v);
 
 /* --- api.c --- */
 

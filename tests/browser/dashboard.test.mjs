@@ -98,6 +98,8 @@ test('admin signs in; the fleet shows one green and one red host', async () => {
   // Words, not colour alone.
   assert.match(await admin.locator('tr[data-host="nosb"]').innerText(), /Not trusted/);
   assert.match(await admin.locator('tr[data-host="good"]').innerText(), /Trusted/);
+  // Each host's mode (issue 17): these agents listen, the verifier calls them.
+  assert.match(await admin.locator('tr[data-host="good"] [data-mode="pull"]').innerText(), /pull/);
   assert.equal(await admin.locator('[data-count="green"] .n').innerText(), '1');
   assert.equal(await admin.locator('[data-count="red"] .n').innerText(), '1');
   assert.match(await admin.locator('#who-role').innerText(), /Admin/);

@@ -354,6 +354,41 @@ static void test_host_add_refusals(void **state)
 	                       interval);
 }
 
+/* Push hosts (docs/protocol.md, "Push carrier"): no address, name and
+ * thumbprint required. */
+static void test_host_add_push(void **state)
+{
+	(void)state;
+	struct api_refusal why;
+	struct api_host_add a;
+	json_t *j =
+	    obj("{\"mode\":\"push\",\"name\":\"web-01\",\"thumbprint\":\"SHA256:" TP_HEX "\"}");
+	assert_int_equal(api_parse_host_add(j, 300, &a, &why), 0);
+	assert_true(a.push);
+	assert_string_equal(a.address, "");
+	assert_string_equal(a.name, "web-01");
+	assert_true(a.have_thumbprint);
+	json_decref(j);
+	j = obj("{\"mode\":\"pull\",\"address\":\"h:1\"}");
+	assert_int_equal(api_parse_host_add(j, 300, &a, &why), 0);
+	assert_false(a.push);
+	json_decref(j);
+	check_host_add_refused("{\"mode\":\"push\",\"name\":\"w\"}", "MISSING_FIELD",
+	                       "a push host needs the agent's thumbprint (attest-agent prints it)");
+	check_host_add_refused("{\"mode\":\"push\",\"thumbprint\":\"SHA256:" TP_HEX "\"}",
+	                       "MISSING_FIELD", "a push host needs a name");
+	check_host_add_refused("{\"mode\":\"push\",\"name\":\"w\",\"address\":\"h:1\","
+	                       "\"thumbprint\":\"SHA256:" TP_HEX "\"}",
+	                       "INVALID_FIELD",
+	                       "a push host has no address: its agent connects to the verifier");
+	check_host_add_refused("{\"mode\":\"push\",\"name\":\"w\",\"accept_thumbprint\":true,"
+	                       "\"thumbprint\":\"SHA256:" TP_HEX "\"}",
+	                       "INVALID_FIELD",
+	                       "accept_thumbprint needs an address to fetch from; give thumbprint");
+	check_host_add_refused("{\"mode\":\"poll\",\"address\":\"h:1\"}", "INVALID_FIELD",
+	                       "mode must be \"pull\" or \"push\"");
+}
+
 static void test_host_add_address_cap(void **state)
 {
 	/* an address longer than API_PARSE_TEXT_MAX is refused before it is split */
@@ -656,6 +691,7 @@ int main(void)
 	    cmocka_unit_test(test_host_add_full),
 	    cmocka_unit_test(test_host_add_refusals),
 	    cmocka_unit_test(test_host_add_address_cap),
+	    cmocka_unit_test(test_host_add_push),
 	    cmocka_unit_test(test_policy_create),
 	    cmocka_unit_test(test_policy_assign),
 	    cmocka_unit_test(test_ca_add_pem),

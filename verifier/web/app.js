@@ -544,7 +544,8 @@
         return h('tr', {'data-host': x.name, 'data-trust': x.trust, 'data-connection': x.connection,
           class: 'row-' + x.trust},
           h('th', {scope: 'row'}, h('a', {href: '#/host/' + enc(x.name), text: x.name}),
-            h('div.muted.small', {text: x.address})),
+            h('div.muted.small', {'data-mode': x.mode || 'pull',
+              text: x.mode === 'push' ? 'push (agent connects)' : x.address + ' · pull'})),
           h('td', null, trustBadge(x.trust)),
           h('td', null, connBadge(x.connection)),
           h('td', null, timeEl(x.last_attested)),
@@ -763,7 +764,10 @@
     root.replaceChildren(
       h('div.page-head', null,
         h('h1', null, host.name, ' ', trustBadge(host.trust)),
-        h('p.muted', null, host.address, ' · ', connBadge(host.connection),
+        h('p.muted', null, host.mode === 'push'
+          ? h('span', {'data-mode': 'push', text: 'push mode (the agent connects)'})
+          : h('span', {'data-mode': 'pull', text: host.address + ' (pull mode)'}),
+          ' · ', connBadge(host.connection),
           host.thumbprint ? [' · agent ', mono(host.thumbprint, '.small.wrap')] : null)),
       actions,
       h('nav.toc', {'aria-label': 'On this page'}, h('ul', null,
