@@ -30,13 +30,44 @@ json_t *api_parse_stored(const char *text)
 	return verifier_json_stored(text);
 }
 
-void api_event(struct verifier *v, int64_t host_id, const char *kind, const char *actor,
-               const char *fmt, ...)
+int api_change_begin(struct verifier *v)
+{
+	return store_write_begin(v->store);
+}
+
+static int change_vevent(struct verifier *v, int64_t host_id, const char *kind, const char *actor,
+                         const char *fmt, va_list ap)
+{
+	char msg[1024];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	struct store_event_new e = {
+	    .host_id = host_id, .kind = kind, .actor = actor, .message = msg};
+	return store_event_add(v->store, &e, verifier_now(), NULL);
+}
+
+int api_change_event(struct verifier *v, int64_t host_id, const char *kind, const char *actor,
+                     const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	verifier_vevent(v, host_id, kind, actor, fmt, ap);
+	int rc = change_vevent(v, host_id, kind, actor, fmt, ap);
 	va_end(ap);
+	return rc;
+}
+
+int api_change_end(struct verifier *v, int rc, int64_t host_id, const char *kind, const char *actor,
+                   const char *fmt, ...)
+{
+	if (rc == 0 && fmt != NULL) {
+		va_list ap;
+		va_start(ap, fmt);
+		rc = change_vevent(v, host_id, kind, actor, fmt, ap);
+		va_end(ap);
+	}
+	if (rc == 0)
+		return store_write_commit(v->store);
+	store_write_rollback(v->store);
+	return rc;
 }
 
 bool api_auth(struct verifier *v, struct https_request *req, bool change, bool admin_only,
@@ -334,34 +365,33 @@ static void add_finish(struct add_ctx *a, const char *thumbprint)
 	                            .policy_id = policy_id,
 	                            .interval_s = a->interval_s,
 	                            .push = a->push};
-	/* One transaction: a refused write (locked) leaves nothing half-added. */
-	int rc = store_write_begin(v->store);
+	/* One transaction: a refused write (locked) leaves nothing half-added,
+	 * and the host is never there without its event and audit record. */
+	int rc = api_change_begin(v);
 	if (rc == 0)
 		rc = store_host_add(v->store, &hn, now, &id);
 	if (rc == 0 && a->ek[0])
 		rc = store_host_set_ek_key(v->store, id, a->ek, now);
 	if (rc == 0)
-		rc = store_write_commit(v->store);
+		rc = host_set_unknown(v, id, REASON_NOT_YET_ATTESTED,
+		                      "the host was added; enrollment and attestation are pending",
+		                      a->actor, now);
+	if (rc == 0 && a->push) /* docs/protocol.md, "Push carrier" */
+		rc =
+		    store_host_set_connection(v->store, id, STORE_CONN_NOT_RESPONDING, a->actor,
+		                              "waiting for the agent to connect (push)", now, NULL);
+	if (a->push)
+		rc = api_change_end(v, rc, id, "host", a->actor,
+		                    "host %s added (push), agent thumbprint %s pinned", a->name,
+		                    thumbprint);
 	else
-		store_write_rollback(v->store);
+		rc = api_change_end(v, rc, id, "host", a->actor,
+		                    "host %s added at %s, agent thumbprint %s pinned", a->name,
+		                    a->address, thumbprint);
 	if (rc < 0) {
 		api_store_error(v, req, rc, "host");
 		return;
 	}
-	(void)host_set_unknown(v, id, REASON_NOT_YET_ATTESTED,
-	                       "the host was added; enrollment and attestation are pending",
-	                       a->actor, now);
-	if (a->push) /* docs/protocol.md, "Push carrier" */
-		(void)store_host_set_connection(v->store, id, STORE_CONN_NOT_RESPONDING, a->actor,
-		                                "waiting for the agent to connect (push)", now,
-		                                NULL);
-	if (a->push)
-		api_event(v, id, "host", a->actor,
-		          "host %s added (push), agent thumbprint %s pinned", a->name, thumbprint);
-	else
-		api_event(v, id, "host", a->actor,
-		          "host %s added at %s, agent thumbprint %s pinned", a->name, a->address,
-		          thumbprint);
 	scheduler_kick(v);
 	if (a->wait)
 		wait_host(v, id, req, 201);
@@ -600,7 +630,7 @@ void api_host_disconnect(struct api_call *c)
 	struct https_request *req = c->req;
 	const struct store_host *h = c->host;
 	int64_t now = verifier_now();
-	int rc = store_write_begin(v->store); /* all or nothing */
+	int rc = api_change_begin(v); /* all or nothing, the event with it */
 	if (rc == 0)
 		rc = store_host_set_enabled(v->store, h->id, false, now);
 	if (rc == 0)
@@ -612,15 +642,11 @@ void api_host_disconnect(struct api_call *c)
 		    v, h->id, REASON_HOST_DISCONNECTED,
 		    "the operator disconnected the host; it is not attested until reconnected",
 		    c->ctx.actor, now);
-	if (rc == 0)
-		rc = store_write_commit(v->store);
-	else
-		store_write_rollback(v->store);
+	rc = api_change_end(v, rc, h->id, "host", c->ctx.actor, "host %s disconnected", h->name);
 	if (rc < 0) {
 		api_store_error(v, req, rc, "host");
 		return;
 	}
-	api_event(v, h->id, "host", c->ctx.actor, "host %s disconnected", h->name);
 	api_reply_host(v, req, 200, h->id);
 }
 
@@ -631,7 +657,7 @@ void api_host_reconnect(struct api_call *c)
 	const struct store_host *h = c->host;
 	int64_t now = verifier_now();
 	struct store_identity none = {0};
-	int rc = store_write_begin(v->store); /* all or nothing */
+	int rc = api_change_begin(v); /* all or nothing, the event with it */
 	if (rc == 0)
 		rc = store_host_set_enabled(v->store, h->id, true, now);
 	if (rc == 0)
@@ -648,16 +674,12 @@ void api_host_reconnect(struct api_call *c)
 		                     c->ctx.actor, now);
 	if (rc == 0)
 		rc = store_host_set_next_due(v->store, h->id, now, now);
-	if (rc == 0)
-		rc = store_write_commit(v->store);
-	else
-		store_write_rollback(v->store);
+	rc = api_change_end(v, rc, h->id, "host", c->ctx.actor,
+	                    "host %s reconnected: TPM identity re-read, AK re-enrolled", h->name);
 	if (rc < 0) {
 		api_store_error(v, req, rc, "host");
 		return;
 	}
-	api_event(v, h->id, "host", c->ctx.actor,
-	          "host %s reconnected: TPM identity re-read, AK re-enrolled", h->name);
 	scheduler_kick(v);
 	if (flag_query(req, "wait"))
 		wait_host(v, h->id, req, 200);
@@ -676,7 +698,11 @@ void api_host_attest(struct api_call *c)
 		return;
 	}
 	int64_t now = verifier_now();
-	int rc = store_host_set_next_due(v->store, h->id, now, now);
+	int rc = api_change_begin(v);
+	if (rc == 0)
+		rc = store_host_set_next_due(v->store, h->id, now, now);
+	rc = api_change_end(v, rc, h->id, "host", c->ctx.actor, "attestation of host %s requested",
+	                    h->name);
 	if (rc < 0) {
 		api_store_error(v, req, rc, "host");
 		return;
@@ -693,13 +719,15 @@ void api_host_remove(struct api_call *c)
 	struct verifier *v = c->v;
 	struct https_request *req = c->req;
 	const struct store_host *h = c->host;
-	int rc = store_host_remove(v->store, h->id);
+	int rc = api_change_begin(v);
+	if (rc == 0)
+		rc = store_host_remove(v->store, h->id);
+	rc = api_change_end(v, rc, 0, "host", c->ctx.actor, "host %s (%s) removed", h->name,
+	                    h->push ? "push" : h->address);
 	if (rc < 0) {
 		api_store_error(v, req, rc, "host");
 		return;
 	}
-	api_event(v, 0, "host", c->ctx.actor, "host %s (%s) removed", h->name,
-	          h->push ? "push" : h->address);
 	https_reply_json(req, 200, json_pack("{s:s}", "removed", h->name));
 }
 

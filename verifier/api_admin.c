@@ -99,19 +99,21 @@ void api_policy_put(struct api_call *c)
 	int64_t now = verifier_now();
 	int rc;
 	int status = 201;
-	if (store_policy_get_by_name(v->store, name, &old) == 0) {
-		rc = store_policy_update(v->store, old->id, canon, now);
-		status = 200;
-		store_policy_free(old);
-	} else {
-		rc = store_policy_add(v->store, name, canon, false, now, NULL);
+	if ((rc = api_change_begin(v)) == 0) {
+		if (store_policy_get_by_name(v->store, name, &old) == 0) {
+			rc = store_policy_update(v->store, old->id, canon, now);
+			status = 200;
+			store_policy_free(old);
+		} else {
+			rc = store_policy_add(v->store, name, canon, false, now, NULL);
+		}
+		rc = api_change_end(v, rc, 0, "policy", c->ctx.actor, "policy %s %s", name,
+		                    status == 201 ? "created" : "replaced");
 	}
 	if (rc < 0) {
 		api_store_error(v, req, rc, "policy");
 		goto out;
 	}
-	api_event(v, 0, "policy", c->ctx.actor, "policy %s %s", name,
-	          status == 201 ? "created" : "replaced");
 	policy_reply(v, req, status, name, NULL);
 out:
 	free(canon);
@@ -162,12 +164,14 @@ void api_policy_create(struct api_call *c)
 	}
 	if (!policy_check(req, body, &canon))
 		goto out;
-	int rc = store_policy_add(v->store, name, canon, false, verifier_now(), NULL);
+	int rc = api_change_begin(v);
+	if (rc == 0)
+		rc = store_policy_add(v->store, name, canon, false, verifier_now(), NULL);
+	rc = api_change_end(v, rc, 0, "policy", c->ctx.actor, "policy %s created", name);
 	if (rc < 0) {
 		api_store_error(v, req, rc, "policy");
 		goto out;
 	}
-	api_event(v, 0, "policy", c->ctx.actor, "policy %s created", name);
 	policy_reply(v, req, 201, name, NULL);
 out:
 	free(canon);
@@ -202,16 +206,17 @@ void api_policy_assign(struct api_call *c)
 		}
 		int64_t hid = h->id;
 		store_host_free(h);
-		rc = store_host_set_policy(v->store, hid, pid, now);
-		if (rc == 0)
-			rc = store_host_set_next_due(v->store, hid, now, now);
-		if (rc == 0)
-			api_event(v, hid, "policy", c->ctx.actor, "policy %s assigned to host %s",
-			          name, host);
-	} else {
+		if ((rc = api_change_begin(v)) == 0) {
+			rc = store_host_set_policy(v->store, hid, pid, now);
+			if (rc == 0)
+				rc = store_host_set_next_due(v->store, hid, now, now);
+			rc = api_change_end(v, rc, hid, "policy", c->ctx.actor,
+			                    "policy %s assigned to host %s", name, host);
+		}
+	} else if ((rc = api_change_begin(v)) == 0) {
 		rc = store_policy_set_default(v->store, pid, now);
-		if (rc == 0)
-			api_event(v, 0, "policy", c->ctx.actor, "policy %s is the default", name);
+		rc = api_change_end(v, rc, 0, "policy", c->ctx.actor, "policy %s is the default",
+		                    name);
 	}
 	if (rc < 0) {
 		api_store_error(v, req, rc, "policy");
@@ -251,7 +256,11 @@ void api_policy_remove(struct api_call *c)
 	struct store_policy *p = NULL;
 	int rc = store_policy_get_by_name(v->store, c->key, &p);
 	if (rc == 0) {
-		rc = store_policy_remove(v->store, p->id);
+		if ((rc = api_change_begin(v)) == 0) {
+			rc = store_policy_remove(v->store, p->id);
+			rc = api_change_end(v, rc, 0, "policy", c->ctx.actor, "policy %s removed",
+			                    c->key);
+		}
 		store_policy_free(p);
 	}
 	if (rc == ATTEST_E_STATE) {
@@ -263,7 +272,6 @@ void api_policy_remove(struct api_call *c)
 		api_store_error(v, req, rc, "policy");
 		return;
 	}
-	api_event(v, 0, "policy", c->ctx.actor, "policy %s removed", c->key);
 	https_reply_json(req, 200, json_pack("{s:s}", "removed", c->key));
 }
 
@@ -343,7 +351,25 @@ void api_ca_add(struct api_call *call)
 	}
 	json_t *added = json_array();
 	size_t n_ok = 0, n_dup = 0;
-	int rc = castore_import(v->store, buf, len, source, added, &n_ok, &n_dup);
+	/* The CAs and one event per CA added commit together. */
+	int rc = api_change_begin(v);
+	if (rc == 0)
+		rc = castore_import(v->store, buf, len, source, added, &n_ok, &n_dup);
+	size_t i;
+	json_t *x;
+	json_array_foreach(added, i, x)
+	{
+		struct store_ca *c = NULL;
+		char key[32];
+		snprintf(key, sizeof key, "%lld",
+		         (long long)json_integer_value(json_object_get(x, "id")));
+		if (rc == 0 && (rc = api_ca_find(v, key, &c)) == 0)
+			rc = api_change_event(v, 0, "ca", ctx->actor,
+			                      "CA added to the certified TPM list: %s",
+			                      c->subject ? c->subject : c->fingerprint);
+		store_ca_free(c);
+	}
+	rc = api_change_end(v, rc, 0, NULL, NULL, NULL);
 	if (rc == ATTEST_E_FORMAT) {
 		json_decref(added);
 		https_reply_error(req, 400, "INVALID_FIELD", "no X.509 certificate in the body");
@@ -361,8 +387,6 @@ void api_ca_add(struct api_call *call)
 	}
 	/* The answer names each added CA with its fingerprint. */
 	json_t *outl = json_array();
-	size_t i;
-	json_t *x;
 	json_array_foreach(added, i, x)
 	{
 		json_int_t id = json_integer_value(json_object_get(x, "id"));
@@ -371,8 +395,6 @@ void api_ca_add(struct api_call *call)
 		struct store_ca *c = NULL;
 		if (api_ca_find(v, key, &c) == 0) {
 			json_array_append_new(outl, ca_json(c, false));
-			api_event(v, 0, "ca", ctx->actor, "CA added to the certified TPM list: %s",
-			          c->subject ? c->subject : c->fingerprint);
 			store_ca_free(c);
 		}
 	}
@@ -411,13 +433,16 @@ void api_ca_show(struct api_call *c)
 
 void api_ca_remove(struct api_call *c)
 {
-	int rc = store_ca_remove(c->v->store, c->ca->id);
+	int rc = api_change_begin(c->v);
+	if (rc == 0)
+		rc = store_ca_remove(c->v->store, c->ca->id);
+	rc = api_change_end(c->v, rc, 0, "ca", c->ctx.actor,
+	                    "CA removed from the certified TPM list: %s",
+	                    c->ca->subject ? c->ca->subject : c->ca->fingerprint);
 	if (rc < 0) {
 		api_store_error(c->v, c->req, rc, "CA certificate");
 		return;
 	}
-	api_event(c->v, 0, "ca", c->ctx.actor, "CA removed from the certified TPM list: %s",
-	          c->ca->subject ? c->ca->subject : c->ca->fingerprint);
 	https_reply_json(c->req, 200, json_pack("{s:s}", "removed", c->ca->fingerprint));
 }
 
@@ -587,14 +612,16 @@ void api_token_add(struct api_call *c)
 	hex_encode(raw, sizeof raw, tok);
 	OPENSSL_cleanse(raw, sizeof raw);
 	int rc = store_token_hash(tok, strlen(tok), hash);
-	if (rc == 0)
+	if (rc == 0 && (rc = api_change_begin(v)) == 0) {
 		rc = store_token_add(v->store, tn, role, hash, verifier_now(), NULL);
+		rc = api_change_end(v, rc, 0, "token", c->ctx.actor, "%s token %s created", rn, tn);
+	}
+	OPENSSL_cleanse(hash, sizeof hash);
 	if (rc < 0) {
 		OPENSSL_cleanse(tok, sizeof tok);
 		api_store_error(v, req, rc, "token");
 		return;
 	}
-	api_event(v, 0, "token", c->ctx.actor, "%s token %s created", rn, tn);
 	https_reply_json(req, 201,
 	                 json_pack("{s:s,s:s,s:s}", "name", tn, "role", rn, "token", tok));
 	OPENSSL_cleanse(tok, sizeof tok);
@@ -611,13 +638,17 @@ void api_token_remove(struct api_call *c)
 			if (strcmp(tl->v[i].name, c->key) == 0)
 				id = tl->v[i].id;
 		store_token_list_free(tl);
-		rc = id ? store_token_remove(c->v->store, id) : ATTEST_E_NOTFOUND;
+		rc = id ? api_change_begin(c->v) : ATTEST_E_NOTFOUND;
+		if (rc == 0) {
+			rc = store_token_remove(c->v->store, id);
+			rc = api_change_end(c->v, rc, 0, "token", c->ctx.actor, "token %s removed",
+			                    c->key);
+		}
 	}
 	if (rc < 0) {
 		api_store_error(c->v, c->req, rc, "token");
 		return;
 	}
-	api_event(c->v, 0, "token", c->ctx.actor, "token %s removed", c->key);
 	https_reply_json(c->req, 200, json_pack("{s:s}", "removed", c->key));
 }
 

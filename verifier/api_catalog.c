@@ -44,7 +44,15 @@ void api_catalog_add(struct api_call *c)
 		return;
 	}
 	int64_t now = verifier_now(), id = 0;
-	int rc = store_catalog_add(c->v->store, &e, now, &id);
+	char what[600] = "";
+	int rc = api_change_begin(c->v);
+	if (rc == 0)
+		rc = store_catalog_add(c->v->store, &e, now, &id);
+	if (rc == 0)
+		catalog_entry_describe(&e, what, sizeof what);
+	rc = api_change_end(c->v, rc, 0, "catalog", c->ctx.actor,
+	                    "catalog entry %lld added: %s: %s %s", (long long)id, e.kind, what,
+	                    e.path);
 	if (rc == ATTEST_E_EXISTS) {
 		https_reply_error(c->req, 409, "EXISTS",
 		                  "this binary of this package version is in the catalog");
@@ -56,10 +64,6 @@ void api_catalog_add(struct api_call *c)
 	}
 	e.id = id;
 	e.added_at = now;
-	char what[600];
-	catalog_entry_describe(&e, what, sizeof what);
-	api_event(c->v, 0, "catalog", c->ctx.actor, "catalog entry %lld added: %s: %s %s",
-	          (long long)id, e.kind, what, e.path);
 	https_reply_json(c->req, 201, catalog_entry_to_json(&e));
 }
 
@@ -114,8 +118,12 @@ void api_catalog_remove(struct api_call *c)
 	int64_t id = key_id(c->key);
 	struct catalog_entry e;
 	int rc = id > 0 ? store_catalog_get(c->v->store, id, &e) : ATTEST_E_NOTFOUND;
-	if (rc == 0)
+	if (rc == 0 && (rc = api_change_begin(c->v)) == 0) {
 		rc = store_catalog_remove(c->v->store, id);
+		rc = api_change_end(c->v, rc, 0, "catalog", c->ctx.actor,
+		                    "catalog entry %lld removed: %s %s %s", (long long)id,
+		                    e.package, e.version, e.path);
+	}
 	if (rc == ATTEST_E_NOTFOUND) {
 		https_reply_error(c->req, 404, "NOT_FOUND", "no such catalog entry");
 		return;
@@ -124,7 +132,5 @@ void api_catalog_remove(struct api_call *c)
 		api_store_error(c->v, c->req, rc, "catalog entry");
 		return;
 	}
-	api_event(c->v, 0, "catalog", c->ctx.actor, "catalog entry %lld removed: %s %s %s",
-	          (long long)id, e.package, e.version, e.path);
 	https_reply_json(c->req, 200, json_pack("{s:I}", "removed", (json_int_t)id));
 }

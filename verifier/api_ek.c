@@ -47,15 +47,17 @@ void api_host_ek_cert_put(struct verifier *v, struct https_request *req, const s
 		https_reply_error(req, 400, "INVALID_FIELD", msg);
 		return;
 	}
-	rc = store_host_set_ek_cert(v->store, h->id, der, len, now);
+	rc = api_change_begin(v);
+	if (rc == 0)
+		rc = store_host_set_ek_cert(v->store, h->id, der, len, now);
+	rc = api_change_end(v, rc, h->id, "host", ctx->actor,
+	                    "EK certificate supplied for %s: \"%s\" issued by \"%s\"", h->name,
+	                    info.subject, info.issuer);
 	free(der);
 	if (rc < 0) {
 		api_store_error(v, req, rc, "host");
 		return;
 	}
-	api_event(v, h->id, "host", ctx->actor,
-	          "EK certificate supplied for %s: \"%s\" issued by \"%s\"", h->name, info.subject,
-	          info.issuer);
 	ek_cert_changed(v, req, h, now);
 }
 
@@ -63,11 +65,14 @@ void api_host_ek_cert_delete(struct verifier *v, struct https_request *req,
                              const struct store_host *h, const struct api_ctx *ctx)
 {
 	int64_t now = verifier_now();
-	int rc = store_host_set_ek_cert(v->store, h->id, NULL, 0, now);
+	int rc = api_change_begin(v);
+	if (rc == 0)
+		rc = store_host_set_ek_cert(v->store, h->id, NULL, 0, now);
+	rc = api_change_end(v, rc, h->id, "host", ctx->actor, "EK certificate of %s removed",
+	                    h->name);
 	if (rc < 0) {
 		api_store_error(v, req, rc, "host");
 		return;
 	}
-	api_event(v, h->id, "host", ctx->actor, "EK certificate of %s removed", h->name);
 	ek_cert_changed(v, req, h, now);
 }

@@ -180,13 +180,16 @@ void api_notify_add(struct api_call *c)
 	    .thumbprint = thumb ? tp : NULL,
 	    .max_attempts = at ? (int64_t)json_integer_value(at) : 0,
 	};
-	int rc = store_notify_add(c->v->store, &t, verifier_now(), NULL);
+	int rc = api_change_begin(c->v);
+	if (rc == 0)
+		rc = store_notify_add(c->v->store, &t, verifier_now(), NULL);
+	rc = api_change_end(c->v, rc, 0, "notify", c->ctx.actor,
+	                    "notification target %s added (%s)", name, url);
 	wipe(b, "secret");
 	if (rc < 0) {
 		api_store_error(c->v, req, rc, "notification target");
 		return;
 	}
-	api_event(c->v, 0, "notify", c->ctx.actor, "notification target %s added (%s)", name, url);
 	reply_target(c, name, 201);
 	return;
 refuse:
@@ -196,12 +199,15 @@ refuse:
 
 void api_notify_remove(struct api_call *c)
 {
-	int rc = store_notify_remove(c->v->store, c->key);
+	int rc = api_change_begin(c->v);
+	if (rc == 0)
+		rc = store_notify_remove(c->v->store, c->key);
+	rc = api_change_end(c->v, rc, 0, "notify", c->ctx.actor, "notification target %s removed",
+	                    c->key);
 	if (rc < 0) {
 		api_store_error(c->v, c->req, rc, "notification target");
 		return;
 	}
-	api_event(c->v, 0, "notify", c->ctx.actor, "notification target %s removed", c->key);
 	https_reply_json(c->req, 200, json_pack("{s:s}", "removed", c->key));
 }
 

@@ -332,9 +332,20 @@ bool api_query_int(struct https_request *req, const char *name, int64_t *val);
 json_t *api_time(int64_t t);
 /* Parse stored JSON text (NULL -> json null). */
 json_t *api_parse_stored(const char *text);
-/* Log an admin event (failures ignored: the action itself succeeded). */
-void api_event(struct verifier *v, int64_t host_id, const char *kind, const char *actor,
-               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* An operator's change and its event (with the event's audit record) in one
+ * transaction, so that no change is ever stored without its record:
+ *   int rc = api_change_begin(v);
+ *   if (rc == 0) rc = store_...(...);            (the change, any number)
+ *   rc = api_change_end(v, rc, host_id, kind, actor, "fmt", ...);
+ * api_change_end writes the event when rc is 0 and commits, or rolls
+ * everything back; it returns the final code (the change's error, the
+ * event's, or the commit's), for api_store_error. fmt NULL: no event there,
+ * the change wrote its own with api_change_event (one per item changed). */
+int api_change_begin(struct verifier *v);
+int api_change_event(struct verifier *v, int64_t host_id, const char *kind, const char *actor,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int api_change_end(struct verifier *v, int rc, int64_t host_id, const char *kind, const char *actor,
+                   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* verifier_split_address() and api_name_ok() are in api_parse.h. */
 #include "api_parse.h"
 

@@ -105,8 +105,13 @@ test('admin signs in; the fleet shows one green and one red host', async () => {
   assert.match(await admin.locator('#who-role').innerText(), /Admin/);
   // The header shows the fleet's coverage: both hosts have a fresh verdict
   // (red counts: the host is watched), so 100 %, no fleet alarm.
+  // The verifier reads the coverage every few seconds and the header polls
+  // it: wait until the reading counts both hosts (a reading taken before
+  // they were added says "0 of 0").
   const cov = admin.locator('header #coverage');
   await cov.waitFor();
+  for (let i = 0; i < 60 && !/2 of 2 enabled/.test(await cov.getAttribute('title') || ''); i++)
+    await admin.waitForTimeout(500);
   assert.match(await cov.innerText(), /^Coverage 100%$/);
   assert.equal(await cov.getAttribute('data-coverage'), '1');
   assert.match(await cov.getAttribute('title'), /2 of 2 enabled hosts have a verdict younger than its validity/);
