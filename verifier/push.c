@@ -540,13 +540,23 @@ int push_request(struct verifier *v, int64_t host_id, const struct https_call *c
 	}
 	struct push_chan *c = p ? chan_by_host(p, host_id) : NULL;
 	struct timeval tv = {0, 0};
-	if (c == NULL || !chan_live(c, verifier_now()) || c->call != NULL) {
+	/* The job carries the thumbprint pinned on the host now. A channel
+	 * opened under an earlier pin (the operator re-pinned the host since)
+	 * is not this host's agent any more: as in pull mode, the pin is
+	 * checked on every request, not only when the channel was opened. */
+	char pin[TLSID_THUMBPRINT_SIZE];
+	bool repinned =
+	    c != NULL && call->pin != NULL &&
+	    (tlsid_thumbprint_parse(call->pin, pin) < 0 || !tlsid_thumbprint_equal(pin, c->tp));
+	if (c == NULL || !chan_live(c, verifier_now()) || c->call != NULL || repinned) {
 		/* Fails on the next loop turn: never from inside this call. */
-		k->error = HTTPS_E_CONNECT;
+		k->error = repinned ? HTTPS_E_PIN : HTTPS_E_CONNECT;
 		snprintf(k->msg, sizeof k->msg, "%s",
 		         c == NULL || !chan_live(c, verifier_now())
 		             ? "the agent has no push channel open to this verifier"
-		             : "the push channel is busy with another request");
+		         : repinned ? "the agent on the push channel does not present the "
+		                      "certificate pinned on the host"
+		                    : "the push channel is busy with another request");
 		evtimer_add(k->timer, &tv);
 		return 0;
 	}
