@@ -169,11 +169,8 @@ void quote_start(struct job *j)
 		job_store_failed(j, "issuing a nonce", "out of memory");
 		return;
 	}
-	/* Stored by the writer thread, ahead of its consumption. */
-	if (job_nonce_issue(j, validity) < 0) {
-		job_store_failed(j, "issuing a nonce", "out of memory");
-		return;
-	}
+	/* Kept on the job; written as used with the verdict. */
+	(void)job_nonce_issue(j, validity);
 	quote_send(j);
 }
 
@@ -367,8 +364,10 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	(void)verify_result_json(r, &full);
 	char *rj = reasons ? json_dumps(reasons, JSON_COMPACT) : NULL;
 	char *sw = full ? json_dumps(json_object_get(full, "software"), JSON_COMPACT) : NULL;
-	/* Unchanged software (the usual case) has no change to record. */
-	if (full && !(sw && h->software_json && strcmp(sw, h->software_json) == 0))
+	/* Unchanged software (the usual case) has no change to record, and
+	 * is not written again. */
+	bool sw_same = sw && h->software_json && strcmp(sw, h->software_json) == 0;
+	if (full && !sw_same)
 		catalog_appraise_changes(v, j->host_id, h->software_json,
 		                         json_object_get(full, "software"));
 	enum store_trust t = r->verdict == VERIFY_GREEN ? STORE_TRUST_GREEN : STORE_TRUST_RED;
@@ -384,7 +383,7 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	verify_result_free(r);
 	json_decref(reasons);
 	json_decref(full);
-	job_verdict(j, t, rj ? rj : "[]", sw, true);
+	job_verdict(j, t, rj ? rj : "[]", sw_same ? NULL : sw, true);
 	free(rj);
 	free(sw);
 }
@@ -435,8 +434,8 @@ void appraise_on_quote(const struct https_result *res, void *arg)
 		        NULL, NULL);
 		return;
 	}
-	/* Single use, across every instance sharing the database: consumed by
-	 * the writer thread, then appraised. */
+	/* Single use: consumed on the job, then appraised; recorded as used
+	 * with the verdict (docs/security.md, "Nonces"). */
 	job_nonce_consume(j, appraise_consumed, b);
 }
 

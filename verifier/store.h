@@ -295,6 +295,16 @@ struct store_verdict {
 	int64_t started_ms;        /* when it started, unix milliseconds (0 = not known) */
 	int64_t evidence_expires;  /* 0 = keep */
 	const char *software_json; /* JSON object; NULL = keep */
+	/* Optional, written by the same UPDATE of the host's row (a job's end,
+	 * docs/storage.md "Writes per attestation"): the connection state, as
+	 * store_host_set_connection would (its event when it changes), and the
+	 * release of lease_owner's lease, as store_lease_release would. */
+	bool set_conn;
+	enum store_conn conn;
+	const char *conn_msg; /* the connection event's message; may be NULL */
+	bool release;
+	int64_t next_due; /* release: when the host is due again */
+	int64_t failures; /* release: the count of failed tries, -1 = keep */
 };
 
 struct store_transition {
@@ -391,6 +401,13 @@ int store_nonce_add(struct store *s, int64_t host_id, const uint8_t *nonce, size
  * this host (or was purged). */
 int store_nonce_consume(struct store *s, int64_t host_id, const uint8_t *nonce, size_t len,
                         int64_t now);
+
+/* Record a nonce as issued at issued_at and used now, in one row: the
+ * verifier keeps a quote's nonce on its job until the answer and writes it
+ * with the verdict (docs/security.md, "Nonces"). ATTEST_E_EXISTS if the
+ * value was ever recorded (that verdict must not be stored). */
+int store_nonce_used(struct store *s, int64_t host_id, const uint8_t *nonce, size_t len,
+                     int64_t issued_at, int64_t expires_at, int64_t now);
 
 /* Delete nonces that expired before `before` (safe: a purged nonce is
  * refused as unknown). *ret_n (may be NULL) is the count deleted. */
