@@ -16,6 +16,7 @@
 #
 #   scripts/bench-fleet-swarm.sh [BUILD]   env: HOSTS=10000 INTERVAL=60
 #                                               MEASURE=INTERVAL (s) PG=1 (0: skip)
+#                                               DBSYNC=full|normal (--db-sync)
 #                                               PERF=FILE (perf record -g of the
 #                                               SQLite verifier while measuring)
 set -uo pipefail
@@ -77,7 +78,7 @@ percentiles() { # sorted durations (ms) -> "p50 p99 count"
 }
 
 echo "== fleet benchmark with emulated hosts: $(nproc) CPU(s), $(awk '/MemTotal/ {printf "%.0f MB", $2/1024}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg), ulimit -n $(ulimit -n)"
-echo "   $HOSTS hosts (attest-swarm, one process); attestation interval ${INTERVAL} s; measured over ${MEASURE} s after every host is green"
+echo "   $HOSTS hosts (attest-swarm, one process); attestation interval ${INTERVAL} s; measured over ${MEASURE} s after every host is green; --db-sync ${DBSYNC:-default}"
 
 echo
 echo "== single-core verification rate (library, no I/O)"
@@ -99,7 +100,7 @@ vthumb=$("$bin/attest-verifier" thumbprint --data-dir "$work/vd" | sed -n 's/^th
 start_verifier() {
   local n=$1 db=$2 dd=${3:-$work/vd}
   "$bin/attest-verifier" --listen 127.0.0.1:0 --data-dir "$dd" --db "$db" --ca-dir "$work/cas" \
-    --attest-interval "$INTERVAL" --evidence-validity 3600 --instance "$n" \
+    --attest-interval "$INTERVAL" --evidence-validity 3600 --instance "$n" ${DBSYNC:+--db-sync "$DBSYNC"} \
     >"$work/$n.out" 2>"$work/$n.err" &
   vp=$!
   pids+=($vp)

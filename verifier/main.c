@@ -42,6 +42,7 @@ static void usage(FILE *f)
 	    "                       [--concurrency N] [--timeout-ms N]\n"
 	    "                       [--evidence-validity SECONDS] [--instance NAME]\n"
 	    "                       [--lease-seconds N] [--db-lock-wait-ms N]\n"
+	    "                       [--db-sync full|normal]\n"
 	    "       attest-verifier migrate-db --from URL --to URL\n"
 	    "       attest-verifier thumbprint --data-dir DIR\n"
 	    "       attest-verifier --routes\n"
@@ -66,6 +67,12 @@ static void usage(FILE *f)
 	    "                             then 503 DATABASE_BUSY (default 250). Verdicts,\n"
 	    "                             leases and nonces are written by a thread of\n"
 	    "                             their own, which waits up to 10 s\n"
+	    "  --db-sync full|normal      full (default): every commit of verdicts, leases\n"
+	    "                             and evidence is on disk before it counts. normal:\n"
+	    "                             only those carrying a change (trust or connection\n"
+	    "                             transition, alarm, expiry, restart); the others\n"
+	    "                             survive a killed verifier, not a power loss\n"
+	    "                             (docs/storage.md)\n"
 	    "  migrate-db                 copy a whole database into an empty one\n"
 	    "                             (SQLite -> PostgreSQL), verifiers stopped\n"
 	    "  thumbprint                 print \"thumbprint SHA256:...\" of the TLS identity in\n"
@@ -429,6 +436,7 @@ static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 	    {"instance", required_argument, NULL, 'I'},
 	    {"lease-seconds", required_argument, NULL, 'L'},
 	    {"db-lock-wait-ms", required_argument, NULL, 'W'},
+	    {"db-sync", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"routes", no_argument, NULL, 'R'},
@@ -440,6 +448,7 @@ static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 	cfg->timeout_ms = VERIFIER_DEFAULT_TIMEOUT_MS;
 	cfg->lease_s = VERIFIER_DEFAULT_LEASE_S;
 	cfg->db_lock_ms = VERIFIER_DEFAULT_DB_LOCK_MS;
+	cfg->db_sync_full = true;
 	long long x;
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -485,6 +494,14 @@ static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 			if (parse_num("--db-lock-wait-ms", optarg, 1, 60000, &x) < 0)
 				return 2;
 			cfg->db_lock_ms = (unsigned)x;
+			break;
+		case 'S':
+			if (strcmp(optarg, "full") != 0 && strcmp(optarg, "normal") != 0) {
+				fprintf(stderr,
+				        "attest-verifier: --db-sync must be full or normal\n");
+				return 2;
+			}
+			cfg->db_sync_full = strcmp(optarg, "full") == 0;
 			break;
 		case 'h': usage(stdout); return 0;
 		case 'R': api_routes_print(stdout); return 0;
@@ -544,6 +561,7 @@ static int open_service(struct verifier *v, char *tokpath, size_t tokcap)
 		free(serr);
 		return -1;
 	}
+	store_writer_set_sync(v->writer, cfg->db_sync_full);
 	if (store_set_lock_wait(v->store, cfg->db_lock_ms) < 0) {
 		log_error("database: cannot set the lock wait: %s", store_errmsg(v->store));
 		return -1;

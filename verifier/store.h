@@ -326,6 +326,18 @@ struct store_transition {
 int store_host_set_trust(struct store *s, const struct store_verdict *v, const char *lease_owner,
                          const char *actor, int64_t now, struct store_transition *ret);
 
+/* ------------------------------------------------------------------ */
+/* Durability of commits (docs/storage.md, "Durability") */
+
+/* full (the default of every connection): each commit is on disk before it
+ * returns. Not full: a commit survives the process being killed, and an OS
+ * crash or power loss may lose the last ones, except a transaction that
+ * carries a change of state (a trust or connection transition, an alarm
+ * raised or cleared, evidence expired, AKs retired): the store functions
+ * writing those make it durable on their own (store_durable). Call outside
+ * a transaction. */
+int store_set_sync(struct store *s, bool full);
+
 /* Reason code stored when evidence expires (lib/reason.h). */
 #define STORE_REASON_EVIDENCE_EXPIRED REASON_EVIDENCE_EXPIRED
 

@@ -642,6 +642,8 @@ int store_host_set_connection(struct store *s, int64_t id, enum store_conn c, co
 	bool changed = !prev || strcmp(prev, name) != 0;
 	if (changed && (rc = conn_event(s, id, prev, name, actor, message, now)))
 		goto rollback;
+	if (changed)
+		store_durable(s);
 	free(prev);
 	if ((rc = store_tx_commit(s)))
 		return rc;
@@ -855,6 +857,9 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 				goto rollback;
 		}
 	}
+	/* A transition survives power loss even with store_set_sync(s, false). */
+	if (t.changed || t.cleared || conn_changed)
+		store_durable(s);
 	store_rows_free(rows);
 	free(details);
 	free(summary);
@@ -904,6 +909,8 @@ int store_expire_evidence(struct store *s, int64_t now, int64_t *ret_n)
 		    "UPDATE hosts SET trust_state = 'unknown', reasons = $2, updated_at = $1 "
 		    "WHERE trust_state = 'green' AND evidence_expires <= $1",
 		    PARAMS(V_INT(now), V_TEXT(reasons)), &n);
+	if (rc == 0 && n > 0)
+		store_durable(s);
 	if (rc) {
 		store_tx_rollback(s);
 		return rc;
@@ -1120,6 +1127,7 @@ int store_ak_check(struct store *s, int64_t host_id, const uint8_t *name, size_t
 int store_ak_retire_all(struct store *s, int64_t host_id, int64_t now, int64_t *ret_n)
 {
 	int64_t n = 0;
+	store_durable(s); /* a restart: the AKs must stay retired */
 	int rc = store_exec(
 	    s, "UPDATE aks SET retired_at = $2 WHERE host_id = $1 AND retired_at IS NULL",
 	    PARAMS(V_INT(host_id), V_INT(now)), &n);

@@ -62,6 +62,7 @@ struct verifier_config {
 	int64_t evidence_validity_s;
 	int64_t lease_s;     /* --lease-seconds: how long a claimed host stays ours unrenewed */
 	unsigned db_lock_ms; /* --db-lock-wait-ms: the loop's connection's longest lock wait */
+	bool db_sync_full;   /* --db-sync full: every writer commit fsync'ed */
 };
 
 struct verifier_metrics {
