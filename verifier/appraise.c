@@ -475,7 +475,9 @@ static void appraise_consumed(struct job *j, void *arg, int rc, const char *cmsg
 		else
 			job_red(j, REASON_VERIFIER_ERROR, msg, NULL, NULL);
 	} else {
+		j->host_now = h; /* the verdict needs no fresher read */
 		verify_and_store(j, b, h, ak, p, pdigest);
+		j->host_now = NULL;
 	}
 	store_ak_free(ak);
 	store_host_free(h);

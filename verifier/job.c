@@ -64,23 +64,26 @@ void job_verdict(struct job *j, enum store_trust trust, const char *reasons_json
 {
 	struct verifier *v = j->v;
 	struct store_host *h = NULL;
+	const struct store_host *hr = j->host_now; /* read a moment ago, same step */
 	/* A read: the loop's connection never waits for a writer (WAL). */
-	if (store_host_get(v->store, j->host_id, &h) < 0) {
+	if (hr == NULL && store_host_get(v->store, j->host_id, &h) < 0) {
 		log_error("%s: verdict not stored: %s", j->name, store_errmsg(v->store));
 		job_end(j, verifier_now() + STORE_RETRY_S, -1);
 		return;
 	}
+	if (hr == NULL)
+		hr = h;
 	/* Disconnected or removed meanwhile: the operator's word wins. */
 	struct job_outcome o = {
-	    .set_conn = h->enabled,
+	    .set_conn = hr->enabled,
 	    .conn = STORE_CONN_CONNECTED,
 	    .conn_msg = "the agent answers",
-	    .verdict = h->enabled,
+	    .verdict = hr->enabled,
 	    .trust = trust,
 	    .reasons_json = reasons_json,
 	    .software_json = software_json,
 	    .attested = attested,
-	    .next_in = jittered(v, h->interval_s),
+	    .next_in = jittered(v, hr->interval_s),
 	    .failures = 0,
 	    .nonce = j->nonce_used ? j->nonce : NULL,
 	    .nonce_issued = j->nonce_issued,

@@ -74,6 +74,9 @@ struct job {
 	bool log_named;                      /* the quote request named log_sha256 (appraise.c) */
 	bool log_wanted; /* ask for the whole log: the memo could not stand for it */
 	uint8_t log_sha256[32];
+	/* the host row read by this attestation step, while it runs (job_verdict
+	 * needs nothing newer); NULL otherwise */
+	const struct store_host *host_now;
 	bool have_policy;          /* the quote was asked for under this policy */
 	uint8_t policy_digest[32]; /* (appraise_policy's digest of its text) */
 };
