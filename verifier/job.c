@@ -437,9 +437,16 @@ static void on_answer(const struct https_result *res, void *arg)
 void job_request(struct job *j, const char *method, const char *path, json_t *body,
                  size_t max_response)
 {
-	free(j->reqbody);
-	j->reqbody = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
+	job_request_text(j, method, path, text, max_response);
+}
+
+void job_request_text(struct job *j, const char *method, const char *path, char *body,
+                      size_t max_response)
+{
+	free(j->reqbody);
+	j->reqbody = body;
 	struct https_call call = {
 	    .host = j->host,
 	    .port = j->port,

@@ -90,6 +90,10 @@ void job_free(struct job *j);
  * goes to the step in j->step. */
 void job_request(struct job *j, const char *method, const char *path, json_t *body,
                  size_t max_response);
+/* The same with the body already encoded (malloc'd text, consumed; NULL:
+ * none). */
+void job_request_text(struct job *j, const char *method, const char *path, char *body,
+                      size_t max_response);
 /* A verdict reached while talking to the agent (so it is connected). */
 void job_verdict(struct job *j, enum store_trust trust, const char *reasons_json,
                  const char *software_json, bool attested);
