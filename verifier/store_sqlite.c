@@ -35,7 +35,6 @@
 
 #define STORE_SQLITE_BUSY_MS 10000
 #define STORE_SQLITE_CACHE   64
-#define STORE_SQLITE_MMAP    "268435456" /* bytes of the file mapped for reading */
 
 struct sqlite_conn {
 	sqlite3 *db;
@@ -172,12 +171,6 @@ static int sqlite_open(const char *path, void **ret_conn, char **ret_err)
 	static const char *const setup[] = {
 	    "PRAGMA foreign_keys = ON",
 	    "PRAGMA synchronous = FULL",
-	    /* Pages of the database file are read through a mapping instead of
-	     * a pread each: a connection's page cache is dropped whenever
-	     * another connection commits (the writer thread, every group), so
-	     * the loop's reads would fetch every page again by system call.
-	     * (Pages still in the WAL are read as before.) */
-	    "PRAGMA mmap_size = " STORE_SQLITE_MMAP,
 	};
 	if (!path || !*path)
 		return ATTEST_E_ARG;
