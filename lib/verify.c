@@ -1411,11 +1411,7 @@ static int memo_try(struct run *c)
 			return e;
 		sw->not_verified_count++;
 	}
-	size_t nc =
-	    m->component_count < VERIFY_MAX_COMPONENTS ? m->component_count : VERIFY_MAX_COMPONENTS;
-	if (nc)
-		memcpy(sw->components, m->components, nc * sizeof *sw->components);
-	sw->component_count = nc;
+	sw->component_count = verify_memo_get_components(m, sw->components, VERIFY_MAX_COMPONENTS);
 	c->r->memo_hit = true;
 	return 1;
 }
@@ -1469,15 +1465,8 @@ static int memo_save(struct run *c, const uint8_t key[VERIFY_MEMO_DIGEST], size_
 			m->not_verified_count++;
 		}
 	}
-	if (sw->component_count) {
-		m->components = malloc(sw->component_count * sizeof *m->components);
-		if (!m->components) {
-			e = ATTEST_E_NOMEM;
-			goto fail;
-		}
-		memcpy(m->components, sw->components, sw->component_count * sizeof *m->components);
-		m->component_count = sw->component_count;
-	}
+	if ((e = verify_memo_put_components(m, sw->components, sw->component_count)) < 0)
+		goto fail;
 	memcpy(m->tail_key, key, VERIFY_MEMO_DIGEST);
 	m->have_tail = true;
 	return 0;

@@ -21,8 +21,9 @@
  * runs the whole pipeline and refreshes the memo.
  *
  * Memory: the struct, one allocation per memoized bank (24 PCRs of its
- * digest size), the memoized reasons and software texts, and the AK key:
- * about 2-4 KB for a green host (verify_memo_bytes()).
+ * digest size), the memoized reasons and software texts, the components
+ * packed, and the AK key: about 2-3 KB for a green host
+ * (verify_memo_bytes()).
  *
  * Pure: no I/O, no globals. Not thread-safe: one memo is used by one
  * verify_attestation() call at a time. */
@@ -64,7 +65,10 @@ struct verify_memo {
 	size_t not_verified_count;
 	struct verify_unverified *not_verified; /* not_verified_count of them */
 	size_t component_count;
-	struct verify_component *components; /* component_count of them */
+	/* the components packed (verify_memo_put_components): a few hundred
+	 * bytes each instead of a struct verify_component's 1.3 KB */
+	uint8_t *components;
+	size_t components_len;
 	/* the enrolled AK */
 	bool have_ak;
 	uint8_t ak_digest[VERIFY_MEMO_DIGEST];
@@ -82,6 +86,13 @@ void verify_memo_clear_tail(struct verify_memo *m);
 
 /* NULL is fine. */
 void verify_memo_free(struct verify_memo *m);
+
+/* Keep n components (replacing those kept): their numbers and their texts
+ * up to each NUL. ATTEST_E_NOMEM (nothing kept). */
+int verify_memo_put_components(struct verify_memo *m, const struct verify_component *k, size_t n);
+/* The kept components, at most cap of them, into out; returns how many. */
+size_t verify_memo_get_components(const struct verify_memo *m, struct verify_component *out,
+                                  size_t cap);
 
 /* Bytes the memo holds (struct and allocations; the AK key estimated). */
 size_t verify_memo_bytes(const struct verify_memo *m);

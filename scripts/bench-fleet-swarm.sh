@@ -16,6 +16,9 @@
 #
 #   scripts/bench-fleet-swarm.sh [BUILD]   env: HOSTS=10000 INTERVAL=60
 #                                               MEASURE=INTERVAL (s) PG=1 (0: skip)
+#                                               DBSYNC=full|normal (--db-sync)
+#                                               PERF=FILE (perf record -g of the
+#                                               SQLite verifier while measuring)
 set -uo pipefail
 build=${1:-build}
 bin="$build/bin"
@@ -59,14 +62,24 @@ cpu_ticks() { # PID... -> utime+stime summed, in clock ticks
   done
   echo $s
 }
+thread_ticks() { # PID -> "main other": the event loop's CPU and the other threads' (storage writer)
+  local t f a m=0 o=0
+  for t in /proc/"$1"/task/*; do
+    f=$(cat "$t/stat" 2>/dev/null) || continue
+    read -ra a <<<"${f##*) }"
+    if [ "${t##*/}" = "$1" ]; then m=$((m + a[11] + a[12])); else o=$((o + a[11] + a[12])); fi
+  done
+  echo "$m $o"
+}
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 percentiles() { # sorted durations (ms) -> "p50 p99 count"
   awk '{ a[n++] = $1 } END { if (!n) { print "- - 0"; exit }
         print a[int(0.50 * (n - 1))], a[int(0.99 * (n - 1))], n }'
 }
 
 echo "== fleet benchmark with emulated hosts: $(nproc) CPU(s), $(awk '/MemTotal/ {printf "%.0f MB", $2/1024}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg), ulimit -n $(ulimit -n)"
-echo "   $HOSTS hosts (attest-swarm, one process); attestation interval ${INTERVAL} s; measured over ${MEASURE} s after every host is green"
+echo "   $HOSTS hosts (attest-swarm, one process); attestation interval ${INTERVAL} s; measured over ${MEASURE} s after every host is green; --db-sync ${DBSYNC:-default}"
 
 echo
 echo "== single-core verification rate (library, no I/O)"
@@ -88,7 +101,7 @@ vthumb=$("$bin/attest-verifier" thumbprint --data-dir "$work/vd" | sed -n 's/^th
 start_verifier() {
   local n=$1 db=$2 dd=${3:-$work/vd}
   "$bin/attest-verifier" --listen 127.0.0.1:0 --data-dir "$dd" --db "$db" --ca-dir "$work/cas" \
-    --attest-interval "$INTERVAL" --evidence-validity 3600 --instance "$n" \
+    --attest-interval "$INTERVAL" --evidence-validity 3600 --instance "$n" ${DBSYNC:+--db-sync "$DBSYNC"} \
     >"$work/$n.out" 2>"$work/$n.err" &
   vp=$!
   pids+=($vp)
@@ -142,30 +155,39 @@ measure() {
   shift 5
   local urls=("$@") vps=("${run_vps[@]}")
   local a0 a1 c0 c1 w0 w1 t0 t1 p50 p99 cnt rss=0 p base=0 sg
+  local l0 o0 l1 o1
   a0=$(attested "${urls[@]}"); c0=$(cpu_ticks "${vps[@]}"); w0=$(cpu_ticks "$s")
+  read -r l0 o0 < <(thread_ticks "${vps[0]}")
   t0=$(now_ms)
-  sleep "$MEASURE"
+  if [ -n "${PERF:-}" ] && [ "$kind" = sqlite ] && command -v perf >/dev/null; then
+    perf record -q -g -o "$PERF" -p "${vps[0]}" -- sleep "$MEASURE" >/dev/null 2>&1 || sleep "$MEASURE"
+  else
+    sleep "$MEASURE"
+  fi
   t1=$(now_ms)
   a1=$(attested "${urls[@]}"); c1=$(cpu_ticks "${vps[@]}"); w1=$(cpu_ticks "$s")
+  read -r l1 o1 < <(thread_ticks "${vps[0]}")
   local q="SELECT duration_ms FROM results WHERE started_ms >= $t0 AND started_ms + duration_ms <= $t1 ORDER BY duration_ms"
   if [ "$kind" = sqlite ]; then
     read -r p50 p99 cnt < <(sqlite3 "file:$db?mode=ro" "$q" | percentiles)
   else
     read -r p50 p99 cnt < <(psql -X -q -t -A -d "$db" -c "$q" | percentiles)
   fi
-  for p in "${vps[@]}"; do rss=$((rss + $(rss_kb "$p"))); done
+  local anon=0
+  for p in "${vps[@]}"; do rss=$((rss + $(rss_kb "$p"))); anon=$((anon + $(anon_kb "$p"))); done
   for p in "${run_base[@]}"; do base=$((base + p)); done
   sg=$(sign_ms "$s" "$sout")
   local att=$((a1 - a0))
   awk -v l="$label" -v n="$HOSTS" -v a="$att" -v m="$MEASURE" -v c=$((c1 - c0)) -v w=$((w1 - w0)) \
     -v hz="$hz" -v p50="$p50" -v p99="$p99" -v cnt="$cnt" -v rss="$rss" -v base="$base" \
-    -v sg="${sg:-0}" -v i="$INTERVAL" -v nv="${#vps[@]}" -v sum="$work/summary" '
+    -v anon="$anon" -v sg="${sg:-0}" -v i="$INTERVAL" -v lt=$((l1 - l0)) -v ot=$((o1 - o0)) -v nv="${#vps[@]}" -v sum="$work/summary" '
     BEGIN {
       rate = a / m; cpa = a ? c / hz / a * 1000 : 0; wpa = a ? w / hz / a * 1000 : 0
       kbh = (rss - base) / n
       printf "  %-26s %6d hosts  %7.1f att/s (asked: %6.1f/s)  p50 %s ms  p99 %s ms (%d results)\n", l, n, rate, n / i, p50, p99, cnt
       printf "  %-26s verifier CPU %.3f ms/attestation (%.0f%% of a core); swarm CPU %.3f ms/attestation, signing %.3f ms/quote\n", "", cpa, c / hz / m * 100, wpa, sg
-      printf "  %-26s verifier RSS %.0f MB (%d process%s; %.0f MB before the hosts): %.1f KB/host\n", "", rss / 1024, nv, (nv > 1 ? "es" : ""), base / 1024, kbh
+      if (nv == 1 && a) printf "  %-26s of which the event loop %.3f ms/attestation, the storage writer %.3f\n", "", lt / hz / a * 1000, ot / hz / a * 1000
+      printf "  %-26s verifier RSS %.0f MB (%d process%s; %.0f MB before the hosts): %.1f KB/host (anonymous memory %.0f MB)\n", "", rss / 1024, nv, (nv > 1 ? "es" : ""), base / 1024, kbh, anon / 1024
       printf "  %-26s against the goals (<= 1.00 meets it): CPU %.2f (%.3f / 0.2 ms)  p99 %.2f (%s / %.3f ms)  memory %.2f (%.1f / 10 KB)\n", "", cpa / 0.2, cpa, (p99 + 0) / (sg + 20), p99, sg + 20, kbh / 10, kbh
       printf "%s|%d|%.1f|%.3f|%s|%s\n", l, n, rate, cpa, p50, p99 >> sum
       printf "%s goals: cpu %.2f p99 %.2f mem %.2f (signing %.3f ms, %.1f KB/host)\n", l, cpa / 0.2, (p99 + 0) / (sg + 20), kbh / 10, sg, kbh >> (sum ".goals")

@@ -163,25 +163,46 @@ static void selection_text(const struct policy *p, char *buf, size_t cap)
 		snprintf(buf, cap, "sha256:0-9");
 }
 
-/* Ask for the quote over j->nonce. */
+/* Whether s needs no escaping inside a JSON string (a selection is made of
+ * bank names, digits and ":,+-"; checked anyway). */
+static bool json_plain(const char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x20 || *s == '"' || *s == '\\' || (unsigned char)*s >= 0x80)
+			return false;
+	return true;
+}
+
+/* Ask for the quote over j->nonce. The body is written directly, not
+ * built as a JSON tree and encoded: it is the same three fields every
+ * time. */
 static void quote_send(struct job *j)
 {
-	char hexnonce[2 * VERIFIER_NONCE_SIZE + 1];
+	char hexnonce[2 * VERIFIER_NONCE_SIZE + 1], hexlog[65] = "";
 	hex_encode(j->nonce, sizeof j->nonce, hexnonce);
-	json_t *body = json_pack("{s:s,s:s}", "nonce", hexnonce, "pcrs", j->quote_sel);
 	/* The log this verifier holds memoized: the agent may leave it out. */
 	const uint8_t *held = j->log_wanted ? NULL : appraise_log_held(j->v, j->host_id);
 	j->log_named = false;
-	if (body && held) {
-		char hexlog[65];
+	if (held)
 		hex_encode(held, 32, hexlog);
-		if (json_object_set_new(body, "eventlog_sha256", json_string(hexlog)) == 0) {
-			memcpy(j->log_sha256, held, sizeof j->log_sha256);
-			j->log_named = true;
-		}
+	char *body = NULL;
+	if (json_plain(j->quote_sel) &&
+	    asprintf(&body, "{\"nonce\":\"%s\",\"pcrs\":\"%s\"%s%s%s}", hexnonce, j->quote_sel,
+	             held ? ",\"eventlog_sha256\":\"" : "", hexlog, held ? "\"" : "") < 0)
+		body = NULL;
+	if (body == NULL) {
+		json_t *o = json_pack("{s:s,s:s}", "nonce", hexnonce, "pcrs", j->quote_sel);
+		if (o && held)
+			(void)json_object_set_new(o, "eventlog_sha256", json_string(hexlog));
+		body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
+	}
+	if (body && held) {
+		memcpy(j->log_sha256, held, sizeof j->log_sha256);
+		j->log_named = true;
 	}
 	j->step = STEP_QUOTE;
-	job_request(j, "POST", "/v1/quote", body, QUOTE_ANSWER_MAX);
+	job_request_text(j, "POST", "/v1/quote", body, QUOTE_ANSWER_MAX);
 }
 
 void quote_start(struct job *j)
@@ -220,11 +241,8 @@ void quote_start(struct job *j)
 		job_store_failed(j, "issuing a nonce", "out of memory");
 		return;
 	}
-	/* Stored by the writer thread, ahead of its consumption. */
-	if (job_nonce_issue(j, validity) < 0) {
-		job_store_failed(j, "issuing a nonce", "out of memory");
-		return;
-	}
+	/* Kept on the job; written as used with the verdict. */
+	(void)job_nonce_issue(j, validity);
 	quote_send(j);
 }
 
@@ -412,15 +430,17 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	}
 	if (learnable && v->learns != NULL)
 		learn_from(j, b, p);
-	evidence_keep(j, b, ld, learnable); /* for the dashboard */
+	evidence_keep(j, b, ld, learnable);    /* for the dashboard */
 	audit_evidence(j, b, ak, ld, pdigest); /* for the audit chain */
-	json_t *reasons = NULL, *full = NULL;
-	(void)verify_reasons_json(r, &reasons);
-	(void)verify_result_json(r, &full);
+	json_t *full = NULL;
+	(void)verify_result_json(r, &full); /* its "reasons" are the verdict's */
+	json_t *reasons = json_object_get(full, "reasons");
 	char *rj = reasons ? json_dumps(reasons, JSON_COMPACT) : NULL;
 	char *sw = full ? json_dumps(json_object_get(full, "software"), JSON_COMPACT) : NULL;
-	/* Unchanged software (the usual case) has no change to record. */
-	if (full && !(sw && h->software_json && strcmp(sw, h->software_json) == 0))
+	/* Unchanged software (the usual case) has no change to record, and
+	 * is not written again. */
+	bool sw_same = sw && h->software_json && strcmp(sw, h->software_json) == 0;
+	if (full && !sw_same)
 		catalog_appraise_changes(v, j->host_id, h->software_json,
 		                         json_object_get(full, "software"));
 	enum store_trust t = r->verdict == VERIFY_GREEN ? STORE_TRUST_GREEN : STORE_TRUST_RED;
@@ -434,9 +454,8 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	if (t == STORE_TRUST_RED && r->reason_count > 0)
 		log_info("%s: red: %s: %s", j->name, r->reasons[0].code, r->reasons[0].message);
 	verify_result_free(r);
-	json_decref(reasons);
 	json_decref(full);
-	job_verdict(j, t, rj ? rj : "[]", sw, true);
+	job_verdict(j, t, rj ? rj : "[]", sw_same ? NULL : sw, true);
 	free(rj);
 	free(sw);
 }
@@ -487,8 +506,8 @@ void appraise_on_quote(const struct https_result *res, void *arg)
 		        NULL, NULL);
 		return;
 	}
-	/* Single use, across every instance sharing the database: consumed by
-	 * the writer thread, then appraised. */
+	/* Single use: consumed on the job, then appraised; recorded as used
+	 * with the verdict (docs/security.md, "Nonces"). */
 	job_nonce_consume(j, appraise_consumed, b);
 }
 
@@ -528,7 +547,9 @@ static void appraise_consumed(struct job *j, void *arg, int rc, const char *cmsg
 		else
 			job_red(j, REASON_VERIFIER_ERROR, msg, NULL, NULL);
 	} else {
+		j->host_now = h; /* the verdict needs no fresher read */
 		verify_and_store(j, b, h, ak, p, pdigest);
+		j->host_now = NULL;
 	}
 	store_ak_free(ak);
 	store_host_free(h);

@@ -54,8 +54,6 @@ struct job {
 	bool ending;         /* its end is with the storage writer: no more steps */
 	bool finished;       /* over (unlinked); freed once refs is 0 */
 	unsigned refs;       /* writer completions still to come that use the job */
-	bool nonce_lost;     /* the writer could not store j->nonce (nonce_msg says why) */
-	char nonce_msg[300];
 	enum job_step step;
 	int enrollments; /* done in this job (restart: once more) */
 	bool check_only; /* host had no TPM at connect: only look whether one appeared */
@@ -69,11 +67,17 @@ struct job {
 	uint8_t secret[CREDENTIAL_SIZE];
 	/* attestation */
 	uint8_t nonce[VERIFIER_NONCE_SIZE];
-	bool quote_sha256_only; /* the quote asked for sha256 PCRs and no other bank */
-	char *quote_sel;        /* the PCR selection asked for ("sha256:0-7") */
-	bool log_named;         /* the quote request named log_sha256 (appraise.c) */
-	bool log_wanted;        /* ask for the whole log: the memo could not stand for it */
+	int64_t nonce_issued, nonce_expires; /* unix seconds */
+	bool nonce_live;                     /* issued, not yet consumed */
+	bool nonce_used;                     /* consumed: written with the verdict */
+	bool quote_sha256_only;              /* the quote asked for sha256 PCRs and no other bank */
+	char *quote_sel;                     /* the PCR selection asked for ("sha256:0-7") */
+	bool log_named;                      /* the quote request named log_sha256 (appraise.c) */
+	bool log_wanted; /* ask for the whole log: the memo could not stand for it */
 	uint8_t log_sha256[32];
+	/* the host row read by this attestation step, while it runs (job_verdict
+	 * needs nothing newer); NULL otherwise */
+	const struct store_host *host_now;
 	bool have_policy;          /* the quote was asked for under this policy */
 	uint8_t policy_digest[32]; /* (appraise_policy's digest of its text) */
 	/* what the verdict was judged from, for its audit record (appraise.c;
@@ -93,6 +97,10 @@ void job_free(struct job *j);
  * goes to the step in j->step. */
 void job_request(struct job *j, const char *method, const char *path, json_t *body,
                  size_t max_response);
+/* The same with the body already encoded (malloc'd text, consumed; NULL:
+ * none). */
+void job_request_text(struct job *j, const char *method, const char *path, char *body,
+                      size_t max_response);
 /* A verdict reached while talking to the agent (so it is connected). */
 void job_verdict(struct job *j, enum store_trust trust, const char *reasons_json,
                  const char *software_json, bool attested);
@@ -108,15 +116,13 @@ void job_store_failed(struct job *j, const char *what, const char *msg);
 /* A job's writes on its way, run by the storage writer thread (never on the
  * loop) in the order given; the job's end is queued after them, so they are
  * committed no later than its verdict. */
-/* Store j->nonce for the host, valid for validity_s. The quote may be asked
- * for at once: the writer runs the nonce's consumption after its issue (one
- * queue), and if the issue failed, job_nonce_consume reports a store
- * failure (ATTEST_E_IO), never a stale nonce. ATTEST_E_NOMEM: not queued. */
+/* j->nonce (drawn by the caller) is valid for validity_s from now; it stays
+ * on the job (docs/security.md, "Nonces"). Returns 0. */
 int job_nonce_issue(struct job *j, int64_t validity_s);
-/* Consume j->nonce (single use); then next(j, arg, rc, msg) on the loop with
- * store_nonce_consume's result (ATTEST_E_STATE / ATTEST_E_NOTFOUND: used or
- * expired; ATTEST_E_IO: the database failed, msg says how). next NULL: just
- * burn it. */
+/* Consume j->nonce (single use): next(j, arg, rc, msg) at once, rc 0 if it
+ * was issued, not yet consumed and unexpired, else ATTEST_E_STATE. A
+ * consumed nonce is recorded as used with the job's verdict (job_verdict).
+ * next NULL: just burn it. */
 typedef void job_consumed_fn(struct job *j, void *arg, int rc, const char *msg);
 void job_nonce_consume(struct job *j, job_consumed_fn *next, void *arg);
 /* Without waiting (failures logged): the restart counters and boot id last
@@ -153,9 +159,11 @@ void job_agent_error(const struct https_result *res, char *buf, size_t cap, char
 /* --- scheduler.c --- */
 
 /* What a job's end writes, as one work of a group commit on the storage
- * writer thread, in this order: the connection state, the verdict (fenced by
- * our lease), the lease release with the next due time. Times are taken on
- * the writer when it writes. Strings are copied. */
+ * writer thread: the used nonce, then the verdict (fenced by our lease)
+ * with the connection state and the lease release (next due time) in the
+ * same UPDATE of the host's row; without a verdict, the connection state
+ * and the release. Times are taken on the writer when it writes. Strings
+ * are copied. */
 struct job_outcome {
 	bool set_conn;
 	enum store_conn conn;
@@ -166,6 +174,9 @@ struct job_outcome {
 	bool attested;
 	int64_t next_in;  /* next due, seconds after the write */
 	int64_t failures; /* the host's count of failed tries, -1 to leave it */
+	/* the nonce the verdict was reached on, recorded as used (NULL: none) */
+	const uint8_t *nonce;
+	int64_t nonce_issued, nonce_expires;
 };
 
 /* The job is over: write its outcome (off the loop); once that committed,

@@ -46,6 +46,7 @@ static void usage(FILE *f)
 	    "                       [--coverage-alarm PERCENT] [--dead-man SECONDS]\n"
 	    "                       [--alarm-hold SECONDS] [--stall-seconds SECONDS]\n"
 	    "                       [--push-listen ADDR:PORT]\n"
+	    "                       [--db-sync full|normal]\n"
 	    "       attest-verifier migrate-db --from URL --to URL\n"
 	    "       attest-verifier thumbprint --data-dir DIR\n"
 	    "       attest-verifier --routes\n"
@@ -87,6 +88,12 @@ static void usage(FILE *f)
 	    "                             this address: mutual TLS, each agent's certificate\n"
 	    "                             must be pinned on a host added with\n"
 	    "                             attestctl host add --push (docs/protocol.md)\n"
+	    "  --db-sync full|normal      full (default): every commit of verdicts, leases\n"
+	    "                             and evidence is on disk before it counts. normal:\n"
+	    "                             only those carrying a change (trust or connection\n"
+	    "                             transition, alarm, expiry, restart); the others\n"
+	    "                             survive a killed verifier, not a power loss\n"
+	    "                             (docs/storage.md)\n"
 	    "  migrate-db                 copy a whole database into an empty one\n"
 	    "                             (SQLite -> PostgreSQL), verifiers stopped\n"
 	    "  thumbprint                 print \"thumbprint SHA256:...\" of the TLS identity in\n"
@@ -455,6 +462,7 @@ static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 	    {"alarm-hold", required_argument, NULL, 'H'},
 	    {"stall-seconds", required_argument, NULL, 'S'},
 	    {"push-listen", required_argument, NULL, 'P'},
+	    {"db-sync", required_argument, NULL, 'Y'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"routes", no_argument, NULL, 'R'},
@@ -469,6 +477,7 @@ static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 	cfg->dead_man_s = VERIFIER_DEFAULT_DEAD_MAN_S;
 	cfg->alarm_hold_s = VERIFIER_DEFAULT_ALARM_HOLD_S;
 	cfg->stall_s = VERIFIER_DEFAULT_STALL_S;
+	cfg->db_sync_full = true;
 	long long x;
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -536,6 +545,14 @@ static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 				return 2;
 			cfg->stall_s = x;
 			break;
+		case 'Y':
+			if (strcmp(optarg, "full") != 0 && strcmp(optarg, "normal") != 0) {
+				fprintf(stderr,
+				        "attest-verifier: --db-sync must be full or normal\n");
+				return 2;
+			}
+			cfg->db_sync_full = strcmp(optarg, "full") == 0;
+			break;
 		case 'h': usage(stdout); return 0;
 		case 'R': api_routes_print(stdout); return 0;
 		case 'V': printf("attest-verifier %s\n", ATTEST_VERSION); return 0;
@@ -594,6 +611,7 @@ static int open_service(struct verifier *v, char *tokpath, size_t tokcap)
 		free(serr);
 		return -1;
 	}
+	store_writer_set_sync(v->writer, cfg->db_sync_full);
 	if (store_set_lock_wait(v->store, cfg->db_lock_ms) < 0) {
 		log_error("database: cannot set the lock wait: %s", store_errmsg(v->store));
 		return -1;

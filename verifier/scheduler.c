@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "err.h"
@@ -64,8 +65,9 @@ struct endw {
 	uint8_t *audit_log;
 	size_t audit_log_len;
 	struct job_outcome o;
-	bool again;  /* a waiter asked after the job started: due now */
-	double secs; /* the attestation's time, start to verdict */
+	uint8_t nonce[VERIFIER_NONCE_SIZE]; /* o.nonce points here */
+	bool again;                         /* a waiter asked after the job started: due now */
+	double secs;                        /* the attestation's time, start to verdict */
 	int64_t started_ms;
 	/* written by the work */
 	int vrc, rrc; /* verdict, release: 0 or ATTEST_E_* */
@@ -82,6 +84,7 @@ static double elapsed_s(const struct timespec *t0)
 
 static void endw_free(struct endw *e)
 {
+	OPENSSL_cleanse(e->nonce, sizeof e->nonce);
 	free(e->conn_msg);
 	free(e->reasons);
 	free(e->software);
@@ -90,18 +93,24 @@ static void endw_free(struct endw *e)
 	free(e);
 }
 
-/* On the writer thread: the connection, the verdict, the release. A verdict
- * the database did not take is no verdict: the host is tried again soon. */
+/* On the writer thread: the used nonce, the verdict with the connection and
+ * the release in one row write; or, without a verdict (or when it failed),
+ * the connection and the release. A verdict the database did not take is
+ * no verdict: the host is tried again soon. */
 static int endw_work(struct store *s, void *arg)
 {
 	struct endw *e = arg;
 	const struct verifier_config *cfg = &e->v->cfg;
 	int64_t now = verifier_now();
-	if (e->o.set_conn)
-		(void)store_host_set_connection(s, e->host_id, e->o.conn, "verifier", e->conn_msg,
-		                                now, NULL);
 	int64_t next = now + e->o.next_in, failures = e->o.failures;
-	if (e->o.verdict) {
+	if (e->o.verdict && e->o.nonce != NULL) {
+		/* No verdict on a nonce the database refuses (ever recorded). */
+		e->vrc = store_nonce_used(s, e->host_id, e->o.nonce, sizeof e->nonce,
+		                          e->o.nonce_issued, e->o.nonce_expires, now);
+		if (e->vrc < 0)
+			snprintf(e->vmsg, sizeof e->vmsg, "the used nonce: %s", store_errmsg(s));
+	}
+	if (e->o.verdict && e->vrc == 0) {
 		struct store_verdict vd = {
 		    .host_id = e->host_id,
 		    .trust = e->o.trust,
@@ -112,6 +121,12 @@ static int endw_work(struct store *s, void *arg)
 		    .evidence_expires =
 		        e->o.trust == STORE_TRUST_GREEN ? now + cfg->evidence_validity_s : 0,
 		    .software_json = e->software,
+		    .set_conn = e->o.set_conn,
+		    .conn = e->o.conn,
+		    .conn_msg = e->conn_msg,
+		    .release = true,
+		    .next_due = e->again ? now : next,
+		    .failures = failures,
 		};
 		struct store_audit_evidence ae = {
 		    .json = e->audit_ev,
@@ -122,12 +137,17 @@ static int endw_work(struct store *s, void *arg)
 		if (e->audit_ev)
 			vd.evidence = &ae;
 		e->vrc = store_host_set_trust(s, &vd, cfg->instance, "verifier", now, &e->tr);
-		if (e->vrc < 0) {
-			snprintf(e->vmsg, sizeof e->vmsg, "%s", store_errmsg(s));
-			next = now + STORE_RETRY_S;
-			failures = -1;
-		}
+		if (e->vrc == 0)
+			return 0; /* released too */
+		snprintf(e->vmsg, sizeof e->vmsg, "%s", store_errmsg(s));
 	}
+	if (e->o.verdict && e->vrc < 0) {
+		next = now + STORE_RETRY_S;
+		failures = -1;
+	}
+	if (e->o.set_conn)
+		(void)store_host_set_connection(s, e->host_id, e->o.conn, "verifier", e->conn_msg,
+		                                now, NULL);
 	e->rrc =
 	    store_lease_release(s, e->host_id, cfg->instance, e->again ? now : next, failures, now);
 	if (e->rrc < 0)
@@ -242,6 +262,10 @@ void job_end_with(struct job *j, const struct job_outcome *o)
 		e->j = j;
 		e->host_id = j->host_id;
 		e->o = *o;
+		if (o->nonce != NULL) {
+			memcpy(e->nonce, o->nonce, sizeof e->nonce);
+			e->o.nonce = e->nonce;
+		}
 		e->conn_msg = dup_or_null(o->conn_msg, &oom);
 		e->reasons = dup_or_null(o->reasons_json, &oom);
 		e->software = dup_or_null(o->software_json, &oom);

@@ -379,6 +379,20 @@ int store_set_lock_wait(struct store *s, unsigned ms)
 	return s->drv->set_lock_wait(s->conn, ms);
 }
 
+int store_set_sync(struct store *s, bool full)
+{
+	int rc = s->drv->set_sync(s->conn, full);
+	if (rc == 0)
+		s->lazy = !full;
+	return rc;
+}
+
+void store_durable(struct store *s)
+{
+	if (s->lazy)
+		(void)s->drv->durable(s->conn); /* failing, the COMMIT is lazy */
+}
+
 bool store_busy(const struct store *s)
 {
 	return s != NULL && !s->msg_own && s->drv->busy(s->conn);

@@ -300,6 +300,16 @@ struct store_verdict {
 	const char *software_json; /* JSON object; NULL = keep */
 	/* what it was judged from, for the audit record (NULL: none) */
 	const struct store_audit_evidence *evidence;
+	/* Optional, written by the same UPDATE of the host's row (a job's end,
+	 * docs/storage.md "Writes per attestation"): the connection state, as
+	 * store_host_set_connection would (its event when it changes), and the
+	 * release of lease_owner's lease, as store_lease_release would. */
+	bool set_conn;
+	enum store_conn conn;
+	const char *conn_msg; /* the connection event's message; may be NULL */
+	bool release;
+	int64_t next_due; /* release: when the host is due again */
+	int64_t failures; /* release: the count of failed tries, -1 = keep */
 };
 
 struct store_transition {
@@ -320,6 +330,18 @@ struct store_transition {
  * records lease_owner as the instance. *ret may be NULL. */
 int store_host_set_trust(struct store *s, const struct store_verdict *v, const char *lease_owner,
                          const char *actor, int64_t now, struct store_transition *ret);
+
+/* ------------------------------------------------------------------ */
+/* Durability of commits (docs/storage.md, "Durability") */
+
+/* full (the default of every connection): each commit is on disk before it
+ * returns. Not full: a commit survives the process being killed, and an OS
+ * crash or power loss may lose the last ones, except a transaction that
+ * carries a change of state (a trust or connection transition, an alarm
+ * raised or cleared, evidence expired, AKs retired): the store functions
+ * writing those make it durable on their own (store_durable). Call outside
+ * a transaction. */
+int store_set_sync(struct store *s, bool full);
 
 /* Reason code stored when evidence expires (lib/reason.h). */
 #define STORE_REASON_EVIDENCE_EXPIRED REASON_EVIDENCE_EXPIRED
@@ -421,6 +443,13 @@ int store_nonce_add(struct store *s, int64_t host_id, const uint8_t *nonce, size
  * this host (or was purged). */
 int store_nonce_consume(struct store *s, int64_t host_id, const uint8_t *nonce, size_t len,
                         int64_t now);
+
+/* Record a nonce as issued at issued_at and used now, in one row: the
+ * verifier keeps a quote's nonce on its job until the answer and writes it
+ * with the verdict (docs/security.md, "Nonces"). ATTEST_E_EXISTS if the
+ * value was ever recorded (that verdict must not be stored). */
+int store_nonce_used(struct store *s, int64_t host_id, const uint8_t *nonce, size_t len,
+                     int64_t issued_at, int64_t expires_at, int64_t now);
 
 /* Delete nonces that expired before `before` (safe: a purged nonce is
  * refused as unknown). *ret_n (may be NULL) is the count deleted. */

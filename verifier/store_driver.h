@@ -97,6 +97,16 @@ struct store_driver {
 	/* Whether a transaction is open on the connection (a failure may have
 	 * rolled it back behind the caller's back). */
 	bool (*in_tx)(void *conn);
+	/* How durable this connection's commits are (outside a transaction):
+	 * full, each commit is on disk before it returns (SQLite
+	 * synchronous=FULL, PostgreSQL synchronous_commit=on); otherwise a
+	 * killed process loses nothing but an OS crash or power loss may lose
+	 * the last commits (NORMAL in WAL mode; synchronous_commit=off). Kept
+	 * across reconnections. */
+	int (*set_sync)(void *conn, bool full);
+	/* The open transaction must be on disk when its COMMIT returns, whatever
+	 * set_sync said (a change of state that must survive power loss). */
+	int (*durable)(void *conn);
 };
 
 extern const struct store_driver store_sqlite_driver;

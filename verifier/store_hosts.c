@@ -618,10 +618,25 @@ static int lock_host_text(struct store *s, int64_t id, const char *col_sql, char
 	return rc;
 }
 
+/* The "connection" event of a change from prev (NULL: unknown) to name. */
+static int conn_event(struct store *s, int64_t id, const char *prev, const char *name,
+                      const char *actor, const char *message, int64_t now)
+{
+	char m[STORE_TEXT_MAX + 64];
+	char *details = from_to_json(prev ? prev : "", name);
+	snprintf(m, sizeof(m), "connection %s -> %s%s%s", prev ? prev : "?", name,
+	         message ? ": " : "", message ? message : "");
+	int rc = details ? store_event_insert(s, id, "connection", actor ? actor : "verifier", m,
+	                                      details, now, NULL)
+	                 : ATTEST_E_NOMEM;
+	free(details);
+	return rc;
+}
+
 int store_host_set_connection(struct store *s, int64_t id, enum store_conn c, const char *actor,
                               const char *message, int64_t now, bool *ret_changed)
 {
-	char *prev = NULL, *details = NULL;
+	char *prev = NULL;
 	const char *name = store_conn_name(c);
 	int rc;
 	if ((unsigned)c > STORE_CONN_NOT_RESPONDING)
@@ -646,19 +661,11 @@ int store_host_set_connection(struct store *s, int64_t id, enum store_conn c, co
 	if (rc)
 		goto rollback;
 	bool changed = !prev || strcmp(prev, name) != 0;
-	if (changed) {
-		char m[STORE_TEXT_MAX + 64];
-		details = from_to_json(prev ? prev : "", name);
-		snprintf(m, sizeof(m), "connection %s -> %s%s%s", prev ? prev : "?", name,
-		         message ? ": " : "", message ? message : "");
-		rc = details ? store_event_insert(s, id, "connection", actor ? actor : "verifier",
-		                                  m, details, now, NULL)
-		             : ATTEST_E_NOMEM;
-		if (rc)
-			goto rollback;
-	}
+	if (changed && (rc = conn_event(s, id, prev, name, actor, message, now)))
+		goto rollback;
+	if (changed)
+		store_durable(s);
 	free(prev);
-	free(details);
 	if ((rc = store_tx_commit(s)))
 		return rc;
 	if (ret_changed)
@@ -666,7 +673,6 @@ int store_host_set_connection(struct store *s, int64_t id, enum store_conn c, co
 	return 0;
 rollback:
 	free(prev);
-	free(details);
 	store_tx_rollback(s);
 	return rc;
 }
@@ -718,7 +724,14 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 	    (rc = store_check_name(s, "actor", who)) ||
 	    (rc = store_check_text(s, "lease owner", lease_owner, STORE_NAME_MAX, true)))
 		return rc;
+	if (v->set_conn &&
+	    ((unsigned)v->conn > STORE_CONN_NOT_RESPONDING ||
+	     (rc = store_check_text(s, "message", v->conn_msg, STORE_TEXT_MAX, true))))
+		return rc ? rc : ATTEST_E_ARG;
+	if (v->release && !lease_owner)
+		return store_fail(s, ATTEST_E_ARG, "a lease release needs its owner");
 	const char *to = store_trust_name(v->trust);
+	const char *conn = v->set_conn ? store_conn_name(v->conn) : NULL;
 
 	if ((rc = store_tx_begin(s, true)))
 		return rc;
@@ -726,10 +739,10 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 	 * the writes below are one step for every instance. */
 	rc = store_query(
 	    s,
-	    store_sql_join(
-	        sql, sizeof(sql),
-	        "SELECT trust_state, lease_owner, lease_expires FROM hosts WHERE id = $1",
-	        s->drv->lock_suffix, NULL),
+	    store_sql_join(sql, sizeof(sql),
+	                   "SELECT trust_state, lease_owner, lease_expires, conn_state FROM hosts "
+	                   "WHERE id = $1",
+	                   s->drv->lock_suffix, NULL),
 	    PARAMS(V_INT(v->host_id)), 1, &rows);
 	if (rc)
 		goto rollback;
@@ -748,22 +761,55 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 	}
 	t.changed = t.previous != v->trust;
 
-	rc = store_exec(
-	    s, "UPDATE hosts SET trust_state = $2, reasons = $3, updated_at = $4 WHERE id = $1",
-	    PARAMS(V_INT(v->host_id), V_TEXT(to), V_TEXT(reasons), V_INT(now)), NULL);
+	/* One UPDATE of the row for everything the verdict changes. */
+	const char *prev_conn = (const char *)rows->cells[3].p;
+	struct store_value pv[10];
+	size_t np = 0, len = 0;
+	char up[512];
+	pv[np++] = V_INT(v->host_id);
+	pv[np++] = V_INT(now);
+	pv[np++] = V_TEXT(to);
+	pv[np++] = V_TEXT(reasons);
+	(void)sql_add(up, sizeof up, &len,
+	              "UPDATE hosts SET updated_at = $2, trust_state = $3, "
+	              "reasons = $4");
+	if (v->attested) {
+		/* last_instance: who wrote the verdict, for per-instance coverage */
+		pv[np++] = V_TEXT(lease_owner);
+		(void)sql_add(up, sizeof up, &len, ", last_attested = $2, last_instance = $%zu",
+		              np);
+	}
+	if (v->evidence_expires) {
+		pv[np++] = V_INT(v->evidence_expires);
+		(void)sql_add(up, sizeof up, &len, ", evidence_expires = $%zu", np);
+	}
+	if (v->software_json) {
+		pv[np++] = V_TEXT(v->software_json);
+		(void)sql_add(up, sizeof up, &len, ", software = $%zu", np);
+	}
+	if (conn) {
+		pv[np++] = V_TEXT(conn);
+		(void)sql_add(up, sizeof up, &len, ", conn_state = $%zu%s", np,
+		              v->conn == STORE_CONN_CONNECTED ? ", last_seen = $2" : "");
+	}
+	if (v->release) {
+		pv[np++] = V_INT(v->next_due);
+		(void)sql_add(up, sizeof up, &len,
+		              ", lease_owner = NULL, lease_expires = NULL, next_due = $%zu", np);
+		if (v->failures >= 0) {
+			pv[np++] = V_INT(v->failures);
+			(void)sql_add(up, sizeof up, &len, ", failures = $%zu", np);
+		}
+	}
+	(void)sql_add(up, sizeof up, &len, " WHERE id = $1");
+	rc = store_exec(s, up, pv, np, NULL);
 	if (rc)
 		goto rollback;
+	bool conn_changed = conn && (!prev_conn || strcmp(prev_conn, conn) != 0);
+	if (conn_changed &&
+	    (rc = conn_event(s, v->host_id, prev_conn, conn, who, v->conn_msg, now)))
+		goto rollback;
 	if (v->attested) {
-		rc = store_exec(
-		    s,
-		    "UPDATE hosts SET last_attested = $2, "
-		    "evidence_expires = COALESCE($3, evidence_expires), "
-		    "software = COALESCE($4, software), last_instance = $5 WHERE id = $1",
-		    PARAMS(V_INT(v->host_id), V_INT(now), V_TIME(v->evidence_expires),
-		           V_TEXT(v->software_json), V_TEXT(lease_owner)),
-		    NULL);
-		if (rc)
-			goto rollback;
 		rc = store_exec(
 		    s,
 		    "INSERT INTO results (host_id, at, trust_state, reasons, duration_ms, "
@@ -779,16 +825,6 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 		                "(SELECT id FROM results WHERE host_id = $1 "
 		                "ORDER BY id DESC LIMIT 1 OFFSET $2)",
 		                PARAMS(V_INT(v->host_id), V_INT(STORE_RESULTS_PER_HOST)), NULL);
-		if (rc)
-			goto rollback;
-	} else if (v->evidence_expires || v->software_json) {
-		rc = store_exec(
-		    s,
-		    "UPDATE hosts SET evidence_expires = COALESCE($2, evidence_expires), "
-		    "software = COALESCE($3, software) WHERE id = $1",
-		    PARAMS(V_INT(v->host_id), V_TIME(v->evidence_expires),
-		           V_TEXT(v->software_json)),
-		    NULL);
 		if (rc)
 			goto rollback;
 	}
@@ -859,6 +895,9 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 				goto rollback;
 		}
 	}
+	/* A transition survives power loss even with store_set_sync(s, false). */
+	if (t.changed || t.cleared || conn_changed)
+		store_durable(s);
 	store_rows_free(rows);
 	free(details);
 	free(summary);
@@ -936,6 +975,8 @@ int store_expire_evidence(struct store *s, int64_t now, int64_t *ret_n)
 		    "UPDATE hosts SET trust_state = 'unknown', reasons = $2, updated_at = $1 "
 		    "WHERE trust_state = 'green' AND evidence_expires <= $1",
 		    PARAMS(V_INT(now), V_TEXT(reasons)), &n);
+	if (rc == 0 && n > 0)
+		store_durable(s);
 	if (rc) {
 		store_tx_rollback(s);
 		return rc;
@@ -1153,6 +1194,7 @@ int store_ak_check(struct store *s, int64_t host_id, const uint8_t *name, size_t
 int store_ak_retire_all(struct store *s, int64_t host_id, int64_t now, int64_t *ret_n)
 {
 	int64_t n = 0;
+	store_durable(s); /* a restart: the AKs must stay retired */
 	int rc = store_exec(
 	    s, "UPDATE aks SET retired_at = $2 WHERE host_id = $1 AND retired_at IS NULL",
 	    PARAMS(V_INT(host_id), V_INT(now)), &n);
@@ -1202,6 +1244,31 @@ int store_nonce_consume(struct store *s, int64_t host_id, const uint8_t *nonce, 
 	if (rc)
 		return rc;
 	return store_fail(s, ATTEST_E_STATE, "nonce already used or expired");
+}
+
+int store_nonce_used(struct store *s, int64_t host_id, const uint8_t *nonce, size_t len,
+                     int64_t issued_at, int64_t expires_at, int64_t now)
+{
+	int rc = store_check_blob(s, "nonce", nonce, len, STORE_NONCE_MAX, false);
+	if (rc)
+		return rc;
+	if (expires_at <= issued_at)
+		return store_fail(s, ATTEST_E_ARG, "nonce must expire after its issue");
+	/* Its own transaction (a savepoint inside a group commit): a refused
+	 * row leaves the rest of the group usable on PostgreSQL too. */
+	if ((rc = store_tx_begin(s, true)))
+		return rc;
+	rc = store_exec(s,
+	                "INSERT INTO nonces (value, host_id, created_at, expires_at, used_at) "
+	                "VALUES ($1, $2, $3, $4, $5)",
+	                PARAMS(V_BLOB(nonce, len), V_INT(host_id), V_INT(issued_at),
+	                       V_INT(expires_at), V_INT(now)),
+	                NULL);
+	if (rc) {
+		store_tx_rollback(s);
+		return rc == ATTEST_E_STATE ? ATTEST_E_NOTFOUND : rc; /* FK: no such host */
+	}
+	return store_tx_commit(s);
 }
 
 int store_nonce_purge(struct store *s, int64_t before, int64_t *ret_n)

@@ -14,6 +14,7 @@ struct store {
 	char msg[256];  /* store-level message (input checks), else the driver's */
 	bool msg_own;   /* msg holds the last error (not the driver) */
 	bool batch;     /* inside a group commit (store_writer.c): transactions nest */
+	bool lazy;      /* store_set_sync(s, false): commits are not fsync'ed */
 	unsigned depth; /* open store_tx_begin savepoints inside the group */
 };
 
@@ -31,6 +32,11 @@ struct store {
 #define PARAMS(...)                                                                                \
 	(const struct store_value[]){__VA_ARGS__},                                                 \
 	    (sizeof((const struct store_value[]){__VA_ARGS__}) / sizeof(struct store_value))
+
+/* The open transaction carries a change of state that must survive power
+ * loss: commit it durably even on a connection set to store_set_sync(s,
+ * false). Call inside the transaction. */
+void store_durable(struct store *s);
 
 /* Run a statement; *ret_changes (may be NULL) = rows changed. */
 int store_exec(struct store *s, const char *sql, const struct store_value *p, size_t n,

@@ -67,6 +67,7 @@ struct pg_conn {
 	bool tx_write;     /* the open transaction's kind, to begin it again */
 	unsigned tx_stmts; /* statements run since BEGIN */
 	unsigned lock_ms;  /* lock_timeout of the session (0: the server's) */
+	bool lazy;         /* synchronous_commit = off for the session */
 	bool busy;         /* the last failure was a lock wait that ran out */
 	size_t ncache;
 	struct pg_stmt cache[STORE_PG_CACHE];
@@ -194,7 +195,10 @@ static int ensure_connected(struct pg_conn *c)
 		set_msg(c, "postgresql: reconnect", PQerrorMessage(c->db));
 		return ATTEST_E_IO;
 	}
-	return apply_lock_wait(c); /* a new session: its settings again */
+	int rc = apply_lock_wait(c); /* a new session: its settings again */
+	if (rc == 0 && c->lazy)
+		rc = exec_cmd(c, "SET synchronous_commit = off");
+	return rc;
 }
 
 static void pg_close(void *conn)
@@ -562,6 +566,25 @@ static int pg_set_lock_wait(void *conn, unsigned ms)
 	return apply_lock_wait(c);
 }
 
+static int pg_set_sync(void *conn, bool full)
+{
+	struct pg_conn *c = conn;
+	c->lazy = !full;
+	if (PQstatus(c->db) != CONNECTION_OK)
+		return 0; /* applied when it reconnects */
+	return exec_cmd(c, full ? "SET synchronous_commit = on" : "SET synchronous_commit = off");
+}
+
+/* For the open transaction only (a statement of it: never replayed). */
+static int pg_durable(void *conn)
+{
+	struct pg_conn *c = conn;
+	if (!c->lazy || !c->in_tx)
+		return 0;
+	c->tx_stmts++;
+	return exec_cmd(c, "SET LOCAL synchronous_commit = on");
+}
+
 static bool pg_in_tx(void *conn)
 {
 	struct pg_conn *c = conn;
@@ -588,4 +611,6 @@ const struct store_driver store_pg_driver = {
     .busy = pg_busy,
     .set_lock_wait = pg_set_lock_wait,
     .in_tx = pg_in_tx,
+    .set_sync = pg_set_sync,
+    .durable = pg_durable,
 };

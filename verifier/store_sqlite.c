@@ -4,12 +4,13 @@
  * file with other connections:
  * - journal_mode=WAL: readers never block the writer and a crash at any
  *   point leaves the last committed transaction intact;
- * - synchronous=FULL: each commit is fsync'ed to the WAL before it returns,
- *   so a committed nonce consumption, alarm or AK enrollment also survives
- *   power loss or an OS crash, not only a killed process (NORMAL would be
- *   enough for kill -9 but can roll back the last commits on power loss,
- *   which could make a used nonce usable again). Cost: one fsync per
- *   commit, measured in docs/storage.md;
+ * - synchronous=FULL by default: each commit is fsync'ed to the WAL before
+ *   it returns, so it also survives power loss or an OS crash, not only a
+ *   killed process. store_set_sync(s, false) sets NORMAL (enough for
+ *   kill -9; power loss may roll back the last commits), except for a
+ *   transaction marked durable (store_durable): the WAL is fsync'ed right
+ *   after its COMMIT, which is what FULL does for every commit
+ *   (docs/storage.md, "Durability"). Cost of FULL: one fsync per commit;
  * - busy_timeout: a writer waits up to STORE_SQLITE_BUSY_MS for another
  *   connection's write transaction instead of failing at once;
  * - foreign_keys=ON: SQLite leaves them off by default;
@@ -43,7 +44,9 @@ struct sqlite_conn {
 	} cache[STORE_SQLITE_CACHE];
 	size_t next_evict;
 	char msg[256];
-	bool busy; /* the last failure was a lock wait that ran out */
+	bool busy;     /* the last failure was a lock wait that ran out */
+	bool lazy;     /* synchronous=NORMAL */
+	bool sync_due; /* fsync the WAL once the open transaction commits */
 };
 
 static void set_msg(struct sqlite_conn *c, const char *what)
@@ -210,6 +213,40 @@ fail:
 	return rc ? rc : ATTEST_E_IO;
 }
 
+/* What FULL does after a commit: the WAL (holding the committed frames) to
+ * disk. */
+static int wal_sync(struct sqlite_conn *c)
+{
+	sqlite3_file *f = NULL;
+	c->sync_due = false;
+	if (sqlite3_file_control(c->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f) != SQLITE_OK ||
+	    f == NULL || f->pMethods == NULL) {
+		snprintf(c->msg, sizeof c->msg, "sync: the write-ahead log is not open");
+		return ATTEST_E_IO;
+	}
+	if (f->pMethods->xSync(f, SQLITE_SYNC_NORMAL) != SQLITE_OK) {
+		snprintf(c->msg, sizeof c->msg, "sync: fsync of the write-ahead log failed");
+		return ATTEST_E_IO;
+	}
+	return 0;
+}
+
+static int sqlite_set_sync(void *conn, bool full)
+{
+	struct sqlite_conn *c = conn;
+	int rc = exec_simple(c, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+	if (rc == 0)
+		c->lazy = !full;
+	return rc;
+}
+
+static int sqlite_durable(void *conn)
+{
+	struct sqlite_conn *c = conn;
+	c->sync_due = c->lazy;
+	return 0;
+}
+
 static int sqlite_begin(void *conn, bool write)
 {
 	return exec_simple(conn, write ? "BEGIN IMMEDIATE" : "BEGIN");
@@ -217,12 +254,17 @@ static int sqlite_begin(void *conn, bool write)
 
 static int sqlite_commit(void *conn)
 {
-	return exec_simple(conn, "COMMIT");
+	struct sqlite_conn *c = conn;
+	int rc = exec_simple(c, "COMMIT");
+	if (rc == 0 && c->sync_due)
+		rc = wal_sync(c); /* committed, but not known to be on disk */
+	return rc;
 }
 
 static void sqlite_rollback(void *conn)
 {
 	struct sqlite_conn *c = conn;
+	c->sync_due = false;
 	/* Some errors (e.g. SQLITE_FULL) already rolled back: only roll back
 	 * what is still open. */
 	if (!sqlite3_get_autocommit(c->db))
@@ -380,6 +422,8 @@ static int sqlite_query(void *conn, const char *sql, const struct store_value *p
 	}
 	if (ret_changes)
 		*ret_changes = sqlite3_stmt_readonly(st) ? 0 : (int64_t)sqlite3_changes64(c->db);
+	if (c->sync_due && sqlite3_get_autocommit(c->db))
+		rc = wal_sync(c); /* a statement outside a transaction */
 	if (ret_rows) {
 		*ret_rows = rows;
 		rows = NULL;
@@ -433,4 +477,6 @@ const struct store_driver store_sqlite_driver = {
     .busy = sqlite_busy,
     .set_lock_wait = sqlite_set_lock_wait,
     .in_tx = sqlite_in_tx,
+    .set_sync = sqlite_set_sync,
+    .durable = sqlite_durable,
 };

@@ -36,6 +36,7 @@ struct store_writer {
 	struct opq waiting; /* submitted, not yet run */
 	struct opq done;    /* run, completion not yet delivered */
 	bool closing;
+	int sync_want;        /* -1, or store_set_sync(full) to apply before the next group */
 	int pipe_rd, pipe_wr; /* a byte in it: completions are waiting */
 	struct store_writer_stats st;
 };
@@ -137,8 +138,13 @@ static void *writer_main(void *arg)
 			w->waiting.tail = NULL;
 		w->waiting.n -= n;
 		last->next = NULL;
+		int sync_want = w->sync_want;
+		w->sync_want = -1;
 		pthread_mutex_unlock(&w->mu);
 
+		/* Outside a transaction; failing, the commits stay as they were. */
+		if (sync_want >= 0)
+			(void)store_set_sync(w->s, sync_want == 1);
 		run_group(w, first, n);
 
 		pthread_mutex_lock(&w->mu);
@@ -171,6 +177,7 @@ int store_writer_open(const char *url, unsigned lock_ms, struct store_writer **r
 	if (w == NULL)
 		return ATTEST_E_NOMEM;
 	w->pipe_rd = w->pipe_wr = -1;
+	w->sync_want = -1;
 	int rc = store_open(url, &w->s, ret_err);
 	if (rc)
 		goto fail;
@@ -202,6 +209,13 @@ fail:
 	store_close(w->s);
 	free(w);
 	return rc;
+}
+
+void store_writer_set_sync(struct store_writer *w, bool full)
+{
+	pthread_mutex_lock(&w->mu);
+	w->sync_want = full ? 1 : 0;
+	pthread_mutex_unlock(&w->mu);
 }
 
 int store_writer_fd(const struct store_writer *w)

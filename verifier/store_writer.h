@@ -13,7 +13,8 @@
  * opens one write transaction, runs each work under a savepoint of its own
  * (a work that returns < 0 is rolled back alone: nothing of it half
  * written), and commits once: one fsync (SQLite, synchronous=FULL) or one
- * WAL flush (PostgreSQL) for the whole group. If the COMMIT fails, every
+ * WAL flush (PostgreSQL) for the whole group, or none for a group without
+ * a change of state after store_writer_set_sync(w, false). If the COMMIT fails, every
  * work of the group is reported failed with the commit's error, and none of
  * it is in the database. The store functions called inside a work keep
  * their own all-or-nothing guarantees (their transactions become savepoints
@@ -25,6 +26,7 @@
 #ifndef ATTEST_STORE_WRITER_H
 #define ATTEST_STORE_WRITER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +49,11 @@ typedef void store_done_fn(void *arg, int rc, const char *msg);
  * caller's store_open) and start the thread. lock_ms: how long the writer
  * waits for another connection's lock (0: the store's default). */
 int store_writer_open(const char *url, unsigned lock_ms, struct store_writer **ret, char **ret_err);
+
+/* store_set_sync(full) on the writer's connection, before its next group
+ * (full by default): not full, a group is fsync'ed only when a work in it
+ * wrote a change of state (store_durable; docs/storage.md, "Durability"). */
+void store_writer_set_sync(struct store_writer *w, bool full);
 
 /* Readable when completions are waiting (watch it with the event loop). */
 int store_writer_fd(const struct store_writer *w);

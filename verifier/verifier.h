@@ -72,6 +72,7 @@ struct verifier_config {
 	int64_t dead_man_s;          /* --dead-man: 0 = no dead-man alarm */
 	int64_t alarm_hold_s;        /* --alarm-hold: a coverage alarm changes after this long */
 	int64_t stall_s;             /* --stall-seconds: /healthz's writer and scheduler limit */
+	bool db_sync_full;           /* --db-sync full: every writer commit fsync'ed */
 };
 
 struct verifier_metrics {

@@ -1180,9 +1180,10 @@ static void kw_done(void *arg, int rc, const char *msg)
 
 /* A process writing through the writer, killed with SIGKILL: every work
  * whose completion ran (reported) is in the database, whole. */
-static void test_writer_kill9(void **state)
+/* full: the writer's default durability; else store_writer_set_sync(w,
+ * false) (--db-sync normal), which must lose nothing on kill -9 either. */
+static void writer_kill9(struct ctx *c, bool full)
 {
-	struct ctx *c = *state;
 	struct store *s = open_ok(c);
 	store_close(s);
 	int fds[2];
@@ -1194,6 +1195,8 @@ static void test_writer_kill9(void **state)
 		struct store_writer *w = NULL;
 		if (store_writer_open(c->url, 0, &w, NULL) != 0)
 			_exit(2);
+		if (!full)
+			store_writer_set_sync(w, false);
 		for (int64_t i = 0;; i += 16) {
 			for (int64_t k = i; k < i + 16; k++) {
 				struct kw *x = calloc(1, sizeof *x);
@@ -1251,9 +1254,20 @@ static void test_writer_kill9(void **state)
 		store_host_free(h);
 	}
 	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM hosts WHERE trust_state <> 'red'"), 0);
-	fprintf(stderr, "writer killed after %lld reported works: all present, none half written\n",
-	        (long long)reported);
+	fprintf(stderr,
+	        "writer (%s) killed after %lld reported works: all present, none half written\n",
+	        full ? "full" : "normal", (long long)reported);
 	store_close(s);
+}
+
+static void test_writer_kill9(void **state)
+{
+	writer_kill9(*state, true);
+}
+
+static void test_writer_kill9_normal(void **state)
+{
+	writer_kill9(*state, false);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1640,6 +1654,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_kill9_loses_nothing_committed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_writer_groups, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_writer_kill9, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_writer_kill9_normal, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_first_open, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_connection_loss, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_copy_sqlite, setup, teardown),
