@@ -13,6 +13,7 @@
 
 #include "err.h"
 #include "store.h"
+#include "store_fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,24 +24,10 @@
 #define FAR   4102444800 /* next due in 2100: nobody claims it again */
 #define VALID 30         /* --evidence-validity */
 
-struct ctx {
-	char dir[64], path[128], url[160];
-	struct store *s;
-};
-
 static int setup(void **state)
 {
-	struct ctx *c = calloc(1, sizeof(*c));
+	struct store_fixture *c = store_fixture_new("cov");
 	if (!c)
-		return -1;
-	snprintf(c->dir, sizeof c->dir, "/tmp/attest-store-cov-XXXXXX");
-	if (!mkdtemp(c->dir)) {
-		free(c);
-		return -1;
-	}
-	snprintf(c->path, sizeof c->path, "%s/verifier.db", c->dir);
-	snprintf(c->url, sizeof c->url, "sqlite:%s", c->path);
-	if (store_open(c->url, &c->s, NULL) != 0)
 		return -1;
 	*state = c;
 	return 0;
@@ -48,16 +35,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	struct ctx *c = *state;
-	store_close(c->s);
-	const char *suffix[] = {"", "-wal", "-shm", "-journal"};
-	for (size_t i = 0; i < 4; i++) {
-		char p[200];
-		snprintf(p, sizeof p, "%s%s", c->path, suffix[i]);
-		unlink(p);
-	}
-	rmdir(c->dir);
-	free(c);
+	store_fixture_free(*state);
 	return 0;
 }
 
@@ -98,7 +76,7 @@ static const struct store_coverage_group *group(const struct store_coverage *c, 
 
 static void test_coverage_counts(void **state)
 {
-	struct ctx *c = *state;
+	struct store_fixture *c = *state;
 	struct store_coverage *cov = NULL;
 	/* Empty fleet: nothing enabled, nothing covered, no group. */
 	assert_int_equal(store_coverage_read(c->s, NOW, VALID, &cov), 0);
@@ -164,7 +142,7 @@ static const char dm[] = "[{\"code\":\"NO_RECENT_VERDICTS\",\"message\":\"silenc
 
 static void test_fleet_alarms_once(void **state)
 {
-	struct ctx *c = *state;
+	struct store_fixture *c = *state;
 	struct store *other = NULL; /* a second instance on the same database */
 	assert_int_equal(store_open(c->url, &other, NULL), 0);
 	bool changed = false;
@@ -249,7 +227,7 @@ static void test_fleet_alarms_once(void **state)
 
 static void test_fleet_alarm_refused(void **state)
 {
-	struct ctx *c = *state;
+	struct store_fixture *c = *state;
 	bool changed = true;
 	/* No reason code, bad JSON, unknown kind: nothing written. */
 	assert_int_equal(

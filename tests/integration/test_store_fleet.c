@@ -12,6 +12,7 @@
 
 #include "err.h"
 #include "store.h"
+#include "store_fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +20,6 @@
 #include <unistd.h>
 
 #define T0 1700000000
-
-struct ctx {
-	char dir[64], path[128], url[160];
-	struct store *s;
-};
 
 /* Host i of 1..12: trust by i % 3 (0 red, 1 unknown, 2 green), connection
  * by i % 4 (0 not_responding, 1 disconnected, else connected), attested at
@@ -55,17 +51,8 @@ static void add_fleet(struct store *s)
 
 static int setup(void **state)
 {
-	struct ctx *c = calloc(1, sizeof(*c));
+	struct store_fixture *c = store_fixture_new("fleet");
 	if (!c)
-		return -1;
-	snprintf(c->dir, sizeof c->dir, "/tmp/attest-store-fleet-XXXXXX");
-	if (!mkdtemp(c->dir)) {
-		free(c);
-		return -1;
-	}
-	snprintf(c->path, sizeof c->path, "%s/verifier.db", c->dir);
-	snprintf(c->url, sizeof c->url, "sqlite:%s", c->path);
-	if (store_open(c->url, &c->s, NULL) != 0)
 		return -1;
 	add_fleet(c->s);
 	*state = c;
@@ -74,16 +61,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	struct ctx *c = *state;
-	store_close(c->s);
-	const char *suffix[] = {"", "-wal", "-shm", "-journal"};
-	for (size_t i = 0; i < 4; i++) {
-		char p[200];
-		snprintf(p, sizeof p, "%s%s", c->path, suffix[i]);
-		unlink(p);
-	}
-	rmdir(c->dir);
-	free(c);
+	store_fixture_free(*state);
 	return 0;
 }
 
@@ -103,7 +81,7 @@ static void page(struct store *s, const struct store_host_query *q, uint32_t lim
 
 static void test_filters_and_total(void **state)
 {
-	struct ctx *c = *state;
+	struct store_fixture *c = *state;
 	char names[512];
 	int64_t total = -1;
 	page(c->s, NULL, 0, 0, names, sizeof names, &total);
@@ -149,7 +127,7 @@ static void test_filters_and_total(void **state)
 
 static void test_sorts(void **state)
 {
-	struct ctx *c = *state;
+	struct store_fixture *c = *state;
 	char names[512];
 	int64_t total;
 	struct store_host_query q = {.sort = STORE_SORT_TRUST};
@@ -200,7 +178,7 @@ static void test_sorts(void **state)
 
 static void test_policy(void **state)
 {
-	struct ctx *c = *state;
+	struct store_fixture *c = *state;
 	char names[512];
 	int64_t total, p1 = 0, pd = 0;
 	assert_int_equal(store_policy_add(c->s, "p1", "{}", false, T0, &p1), 0);
@@ -234,7 +212,7 @@ static void test_policy(void **state)
 
 static void test_refused(void **state)
 {
-	struct ctx *c = *state;
+	struct store_fixture *c = *state;
 	struct store_page pg = {0};
 	struct store_host_list *l = NULL;
 	int64_t total = -7;
@@ -264,7 +242,7 @@ static void test_refused(void **state)
 
 static void test_tally(void **state)
 {
-	struct ctx *c = *state;
+	struct store_fixture *c = *state;
 	struct store_host_tally t;
 	assert_int_equal(store_host_tally(c->s, &t), 0);
 	assert_int_equal(t.total, 12);

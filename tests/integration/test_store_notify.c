@@ -13,6 +13,7 @@
 
 #include "err.h"
 #include "store.h"
+#include "store_fixture.h"
 #include "store_internal.h"
 #include "store_notify.h"
 
@@ -24,24 +25,10 @@
 
 #define T0 1700000000
 
-struct ctx {
-	char dir[64], path[128], url[160];
-	struct store *s;
-};
-
 static int setup(void **state)
 {
-	struct ctx *c = calloc(1, sizeof(*c));
+	struct store_fixture *c = store_fixture_new("notify");
 	if (!c)
-		return -1;
-	snprintf(c->dir, sizeof c->dir, "/tmp/attest-store-notify-XXXXXX");
-	if (!mkdtemp(c->dir)) {
-		free(c);
-		return -1;
-	}
-	snprintf(c->path, sizeof c->path, "%s/verifier.db", c->dir);
-	snprintf(c->url, sizeof c->url, "sqlite:%s", c->path);
-	if (store_open(c->url, &c->s, NULL) != 0)
 		return -1;
 	*state = c;
 	return 0;
@@ -49,16 +36,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	struct ctx *c = *state;
-	store_close(c->s);
-	const char *suffix[] = {"", "-wal", "-shm", "-journal"};
-	for (size_t i = 0; i < 4; i++) {
-		char p[200];
-		snprintf(p, sizeof p, "%s%s", c->path, suffix[i]);
-		unlink(p);
-	}
-	rmdir(c->dir);
-	free(c);
+	store_fixture_free(*state);
 	return 0;
 }
 
@@ -82,7 +60,7 @@ static int64_t count(struct store *s, const char *sql)
 
 static void test_targets(void **state)
 {
-	struct ctx *c = *state;
+	struct store_fixture *c = *state;
 	struct store_notify_new t = {.name = "a", .url = "https://x/", .events = "alarm,bogus"};
 	assert_int_equal(store_notify_add(c->s, &t, T0, NULL), ATTEST_E_ARG);
 	t.events = "alarm,alarm";
@@ -109,7 +87,7 @@ static void test_targets(void **state)
 
 static void test_enqueue(void **state)
 {
-	struct ctx *c = *state;
+	struct store_fixture *c = *state;
 	/* No target: nothing written, no error. */
 	assert_int_equal(store_outbox_enqueue(c->s, "alarm", "{}", T0), 0);
 	add_target(c->s, "all", NULL, 0);
@@ -150,7 +128,7 @@ static void test_enqueue(void **state)
 
 static void test_events_enqueue(void **state)
 {
-	struct ctx *c = *state;
+	struct store_fixture *c = *state;
 	add_target(c->s, "t", NULL, 0);
 	struct store_host_new h = {.name = "web-1", .address = "10.0.0.1:4433", .interval_s = 60};
 	int64_t id = 0;
@@ -188,7 +166,7 @@ static void test_events_enqueue(void **state)
 
 static void test_claim_and_outcomes(void **state)
 {
-	struct ctx *c = *state;
+	struct store_fixture *c = *state;
 	add_target(c->s, "t", "alarm", 3);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(store_outbox_enqueue(c->s, "alarm", "{}", T0), 0);
