@@ -38,11 +38,17 @@ static void usage(FILE *f)
 	           "      before, the last record the chain's head. Prints the head hash: keep\n"
 	           "      it outside the database, and give it back later with --expect-head\n"
 	           "      HASH (that record must still be in the chain). Progress on stderr.\n"
+	           "      A chain pruned by 'audit prune' starts after the pruned records; it\n"
+	           "      is whole only if its prune record names exactly them.\n"
 	           "  export [--out FILE] [--since SEQ] [--page N]\n"
 	           "      Write the chain (from record SEQ on; default 1) as JSON lines with\n"
 	           "      the event logs its verdicts were judged by, to FILE (default stdout),\n"
 	           "      for 'attestctl verify --audit FILE --record SEQ' to re-check a past\n"
 	           "      verdict offline.\n"
+	           "  prune --through SEQ\n"
+	           "      Retention (admin): delete the records up to SEQ, after exporting them,\n"
+	           "      and append a record saying so, with the hash the first record kept\n"
+	           "      links to. Event logs are kept.\n"
 	           "\n"
 	           "Any valid token reads the chain (viewer or admin).\n"
 	           "Global options: see 'attestctl host --help'.\n"
@@ -103,6 +109,14 @@ static int record_from_json(const json_t *o, struct audit_record *r, char *err, 
 
 struct check {
 	struct audit_chain chain;
+	bool started;
+	/* A chain whose first record is not record 1 (pruned): the records
+	 * before it are accounted for only by a prune record in the chain
+	 * naming exactly them (through = first - 1, through_hash = the first
+	 * record's link). */
+	int64_t first;
+	uint8_t anchor[AUDIT_HASH_SIZE];
+	int64_t prune_seq; /* the prune record found, or 0 */
 	struct audit_problem problem;
 	bool broken;
 	bool have_expect;
@@ -123,6 +137,14 @@ static bool check_one(struct check *c, const json_t *o)
 		snprintf(c->problem.message, sizeof c->problem.message, "%s", err);
 		return false;
 	}
+	if (!c->started) {
+		c->started = true;
+		c->first = r.seq;
+		if (r.seq > 1) {
+			memcpy(c->anchor, r.prev_hash, AUDIT_HASH_SIZE);
+			audit_chain_init(&c->chain, r.seq, r.prev_hash);
+		}
+	}
 	int rc = audit_chain_next(&c->chain, &r, &c->problem);
 	if (rc != 0) {
 		c->broken = true;
@@ -133,6 +155,20 @@ static bool check_one(struct check *c, const json_t *o)
 			         "record %" PRId64 ": cannot hash: %s", r.seq, attest_strerror(rc));
 		}
 		return false;
+	}
+	if (c->first > 1 && strcmp(r.kind, "audit") == 0) {
+		json_t *b = json_loadb(r.body, r.body_len, 0, NULL);
+		const char *ev = json_string_value(json_object_get(b, "event"));
+		const char *th = json_string_value(json_object_get(b, "through_hash"));
+		json_t *t = json_object_get(b, "through");
+		uint8_t h[AUDIT_HASH_SIZE];
+		size_t n = 0;
+		if (ev && strcmp(ev, "pruned") == 0 && json_is_integer(t) &&
+		    json_integer_value(t) == c->first - 1 && th && strlen(th) == 64 &&
+		    hex_decode(th, h, sizeof h, &n) == 0 && n == sizeof h &&
+		    CRYPTO_memcmp(h, c->anchor, sizeof h) == 0)
+			c->prune_seq = r.seq;
+		json_decref(b);
 	}
 	if (c->have_expect && !c->expect_found &&
 	    CRYPTO_memcmp(r.hash, c->expect, AUDIT_HASH_SIZE) == 0) {
@@ -214,7 +250,16 @@ static int audit_verify(int argc, char **argv)
 	 * a head row edited alone no longer names the last record's hash. */
 	char last[AUDIT_HASH_HEX];
 	hex_encode(c.chain.last, AUDIT_HASH_SIZE, last);
-	if (!c.broken && c.chain.next_seq - 1 < head_seq) {
+	if (!c.broken && c.first > 1 && c.prune_seq == 0) {
+		/* The start is missing and nothing in the chain says it was pruned. */
+		c.broken = true;
+		c.problem.fault = AUDIT_FAULT_MISSING;
+		c.problem.seq = c.first - 1;
+		snprintf(c.problem.message, sizeof c.problem.message,
+		         "records 1 to %" PRId64 " are missing and no prune record in the chain "
+		         "accounts for them",
+		         c.first - 1);
+	} else if (!c.broken && c.chain.next_seq - 1 < head_seq) {
 		c.broken = true;
 		c.problem.fault = AUDIT_FAULT_MISSING;
 		c.problem.seq = c.chain.next_seq;
@@ -244,6 +289,11 @@ static int audit_verify(int argc, char **argv)
 			                              c.problem.message));
 		if (c.have_expect)
 			json_object_set_new(o, "expect_head_found", json_boolean(c.expect_found));
+		if (c.first > 1)
+			json_object_set_new(o, "pruned",
+			                    json_pack("{s:I,s:I}", "through",
+			                              (json_int_t)(c.first - 1), "record",
+			                              (json_int_t)c.prune_seq));
 		client_print_json(o);
 		json_decref(o);
 	} else if (c.broken) {
@@ -253,6 +303,10 @@ static int audit_verify(int argc, char **argv)
 	} else {
 		printf("audit chain whole: %" PRId64 " records, head %" PRId64 " %s\n",
 		       c.chain.count, c.chain.next_seq - 1, last);
+		if (c.first > 1)
+			printf("records 1 to %" PRId64 " were pruned (record %" PRId64
+			       " says so)\n",
+			       c.first - 1, c.prune_seq);
 		if (c.have_expect && c.expect_found)
 			printf("the expected head is record %" PRId64 " of this chain\n",
 			       c.expect_seq);
@@ -422,11 +476,47 @@ static int audit_export(int argc, char **argv)
 	return CLIENT_EXIT_OK;
 }
 
+/* ------------------------------------------------------------------ */
+/* audit prune */
+
+static int audit_prune(int argc, char **argv)
+{
+	const char *through = NULL, *pos[1];
+	const struct client_opt opts[] = {{"--through", &through, NULL}, {NULL, NULL, NULL}};
+	int npos;
+	int rc = client_parse("audit prune", usage, argc, argv, opts, pos, 0, 0, &npos);
+	if (rc != CLIENT_CONTINUE)
+		return rc;
+	unsigned long seq = 0;
+	if (!through || client_parse_uint(through, 1, 0x7fffffffffffffffUL, &seq) < 0) {
+		client_err("audit prune needs --through SEQ, a record number from 1");
+		return CLIENT_EXIT_USAGE;
+	}
+	json_t *body = json_pack("{s:I}", "through", (json_int_t)seq);
+	json_t *j = NULL;
+	rc = client_request("POST", "/audit/prune", body, 0, &j);
+	json_decref(body);
+	if (rc != 0)
+		return rc;
+	if (client_g.json) {
+		client_print_json(j);
+	} else {
+		int64_t n = 0;
+		client_int(j, "pruned", &n);
+		printf("Pruned %lld records, through record %lu; the first record kept links to "
+		       "%s.\n",
+		       (long long)n, seq, client_str(j, "through_hash"));
+	}
+	json_decref(j);
+	return CLIENT_EXIT_OK;
+}
+
 int cmd_audit(int argc, char **argv)
 {
 	static const struct client_subcommand subs[] = {
 	    {"verify", audit_verify},
 	    {"export", audit_export},
+	    {"prune", audit_prune},
 	    {NULL, NULL},
 	};
 	return client_dispatch("audit", usage, subs, argc, argv);

@@ -6,8 +6,9 @@
 #include "cli.h"
 #include "client.h"
 
-static const char *const kinds[] = {"trust", "connection", "alarm",  "ak",     "host", "policy",
-                                    "ca",    "token",      "enroll", "notify", NULL};
+static const char *const kinds[] = {"trust",   "connection", "alarm", "ak",     "host",
+                                    "policy",  "ca",         "token", "enroll", "notify",
+                                    "catalog", "software",   "push",  "audit",  NULL};
 
 static void usage(FILE *f)
 {
@@ -19,7 +20,7 @@ static void usage(FILE *f)
 	           "'verifier').\n"
 	           "  --host NAME  only this host's events\n"
 	           "  --kind KIND  trust, connection, alarm, ak, host, policy, ca, token, enroll,\n"
-	           "               notify\n"
+	           "               notify, catalog, software, push, audit\n"
 	           "  --limit N    at most N events (1 to 1000, default 100)\n"
 	           "  --before ID  page on: events older than event ID (the last line tells the\n"
 	           "               ID to pass when there are more)\n"

@@ -1,7 +1,7 @@
 /* Operator API (docs/api.md): the audit chain, read a page at a time, and
  * the event logs its verdict records name. Reading needs any valid token:
  * the chain holds what the history and the evidence views already show a
- * viewer. Nothing here writes. */
+ * viewer. Pruning (retention, admin) is the one write. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,4 +87,55 @@ void api_eventlog_get(struct api_call *c)
 		return;
 	}
 	https_reply_json(c->req, 200, j);
+}
+
+/* POST /api/v1/audit/prune {"through": SEQ} (admin): delete the records up
+ * to SEQ after the operator exported them, leaving a record that says so
+ * (store_audit_prune). The change, its record and its event commit
+ * together. */
+void api_audit_prune(struct api_call *c)
+{
+	struct verifier *v = c->v;
+	struct https_request *req = c->req;
+	json_t *t = json_object_get(c->body, "through");
+	if (!json_is_integer(t) || json_integer_value(t) < 1 || json_object_size(c->body) != 1) {
+		https_reply_error(req, 400, "INVALID_FIELD",
+		                  "give {\"through\": SEQ}: the last record to prune, from 1");
+		return;
+	}
+	int64_t through = (int64_t)json_integer_value(t), head = 0, first = 0, deleted = 0;
+	char head_hash[65], hash[65];
+	struct store_audit_list *l = NULL;
+	int rc = store_audit_head(v->store, &head, head_hash);
+	if (rc == 0)
+		rc = store_audit_list(v->store, 0, 1, &l);
+	if (rc == 0 && l->n == 1)
+		first = l->v[0].seq;
+	store_audit_list_free(l);
+	if (rc < 0) {
+		api_store_error(v, req, rc, "audit records");
+		return;
+	}
+	char m[200];
+	if (through > head || first == 0 || through < first) {
+		snprintf(m, sizeof m,
+		         "the chain holds records %lld to %lld: prune through one of them",
+		         (long long)first, (long long)head);
+		https_reply_error(req, 409, "NOT_IN_CHAIN", m);
+		return;
+	}
+	rc = api_change_begin(v);
+	if (rc == 0)
+		rc = store_audit_prune(v->store, through, c->ctx.actor, verifier_now(), &deleted,
+		                       hash);
+	rc = api_change_end(v, rc, 0, "audit", c->ctx.actor,
+	                    "audit chain pruned: records %lld to %lld removed", (long long)first,
+	                    (long long)through);
+	if (rc < 0) {
+		api_store_error(v, req, rc, "audit records");
+		return;
+	}
+	https_reply_json(req, 200,
+	                 json_pack("{s:I,s:I,s:s}", "pruned", (json_int_t)deleted, "through",
+	                           (json_int_t)through, "through_hash", hash));
 }

@@ -56,5 +56,6 @@ void api_status(struct api_call *c);
 /* api_audit.c */
 void api_audit_list(struct api_call *c);
 void api_eventlog_get(struct api_call *c);
+void api_audit_prune(struct api_call *c);
 
 #endif

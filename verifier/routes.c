@@ -83,6 +83,7 @@ static const struct api_route {
     {"DELETE", "/api/v1/notify/{name}", API_ADMIN, 0, api_notify_remove},
     {"POST", "/api/v1/notify/{name}/test", API_ADMIN, 0, api_notify_test},
     {"GET", "/api/v1/audit", API_VIEWER, 0, api_audit_list},
+    {"POST", "/api/v1/audit/prune", API_ADMIN, 1024, api_audit_prune},
     {"GET", "/api/v1/eventlogs/{id}", API_VIEWER, 0, api_eventlog_get}, /* id: SHA-256 */
 };
 #define NROUTES (sizeof routes / sizeof routes[0])

@@ -753,7 +753,7 @@ int store_evidence_touch(struct store *s, const struct store_evidence *e, int64_
 int store_evidence_get(struct store *s, int64_t host_id, struct store_evidence **ret);
 
 /* ------------------------------------------------------------------ */
-/* The audit chain (store_audit.c, schema migration 7; lib/audit.h defines a
+/* The audit chain (store_audit.c, schema migration 8; lib/audit.h defines a
  * record's canonical bytes and hash; docs/security.md what it proves) */
 
 #define STORE_AUDIT_PAGE_MAX 5000 /* records per store_audit_list call */
@@ -808,6 +808,18 @@ int store_audit_list(struct store *s, int64_t after, int64_t limit, struct store
 /* The chain's head: the last seq and its hash (0 and 64 zeros: empty).
  * hash holds 65 bytes. */
 int store_audit_head(struct store *s, int64_t *ret_seq, char ret_hash[static 65]);
+
+/* Prune the chain's records up to and including seq `through` (retention,
+ * after an export): they are deleted and one record of kind "audit" is
+ * appended, {"event": "pruned", "records": N, "through": SEQ,
+ * "through_hash": HEX}, whose through_hash is the hash the first record kept
+ * links to; `audit verify` then starts there and accepts the missing start
+ * only because this record, inside the chain, accounts for it. Must run in
+ * the caller's write transaction. ATTEST_E_ARG: through < 1 or beyond the
+ * head; ATTEST_E_NOTFOUND: record `through` is gone already (pruned).
+ * Event logs are kept (one per distinct log). */
+int store_audit_prune(struct store *s, int64_t through, const char *actor, int64_t now,
+                      int64_t *ret_deleted, char ret_hash[static 65]);
 
 /* An event log an audit record names, by its SHA-256 (hex). Caller frees
  * *ret. ATTEST_E_NOTFOUND if not kept. */

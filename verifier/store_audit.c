@@ -285,3 +285,56 @@ int store_audit_eventlog(struct store *s, const char *sha256_hex, uint8_t **ret,
 	*ret_len = n;
 	return 0;
 }
+
+int store_audit_prune(struct store *s, int64_t through, const char *actor, int64_t now,
+                      int64_t *ret_deleted, char ret_hash[static 65])
+{
+	int64_t head = 0, deleted = 0;
+	uint8_t last[AUDIT_HASH_SIZE];
+	char *name = NULL;
+	if (!audit_field_ok(actor))
+		return store_fail(s, ATTEST_E_ARG, "audit prune: invalid actor");
+	if (!s->drv->in_tx(s->conn))
+		return store_fail(s, ATTEST_E_STATE, "audit prune runs in a write transaction");
+	/* The head locked first: no append slips in between. */
+	int rc = head_lock(s, 0, &head, last, &name);
+	free(name);
+	if (rc)
+		return rc;
+	char m[128];
+	if (through < 1 || through > head) {
+		snprintf(m, sizeof m, "the chain has no record %lld (its head is %lld)",
+		         (long long)through, (long long)head);
+		return store_fail(s, ATTEST_E_ARG, m);
+	}
+	struct store_rows *rows = NULL;
+	rc = store_query(s, "SELECT hash FROM audit_log WHERE seq = $1", PARAMS(V_INT(through)), 1,
+	                 &rows);
+	if (rc)
+		return rc;
+	const char *h = rows->nrows == 1 ? (const char *)rows->cells[0].p : NULL;
+	if (h == NULL || strlen(h) != 2 * AUDIT_HASH_SIZE) {
+		store_rows_free(rows);
+		snprintf(m, sizeof m, "record %lld is not in the chain (pruned already)",
+		         (long long)through);
+		return store_fail(s, ATTEST_E_NOTFOUND, m);
+	}
+	snprintf(ret_hash, 65, "%s", h);
+	store_rows_free(rows);
+	rc = store_exec(s, "DELETE FROM audit_log WHERE seq <= $1", PARAMS(V_INT(through)),
+	                &deleted);
+	if (rc)
+		return rc;
+	json_t *b =
+	    json_pack("{s:s,s:I,s:I,s:s}", "event", "pruned", "records", (json_int_t)deleted,
+	              "through", (json_int_t)through, "through_hash", ret_hash);
+	char *body = dump(b);
+	json_decref(b);
+	if (!body)
+		return store_fail(s, ATTEST_E_NOMEM, "out of memory");
+	rc = append_raw(s, "audit", actor, 0, body, now);
+	free(body);
+	if (rc == 0 && ret_deleted)
+		*ret_deleted = deleted;
+	return rc;
+}

@@ -226,3 +226,38 @@ sql "INSERT INTO audit_log VALUES ($mid, 1700000000, 'host', 'admin', 0, '', '{\
 ctl audit verify; expect 1 "inserted row"
 out_has "audit chain BROKEN at record $((mid + 1)) (link)"
 ok "a record inserted at $mid with a valid hash: record $((mid + 1)) no longer links"
+# The forged record taken out again, the later ones renumbered back.
+sql "DELETE FROM audit_log WHERE seq = $mid; UPDATE audit_log SET seq = -seq WHERE seq > $mid; UPDATE audit_log SET seq = -seq - 1 WHERE seq < 0"
+ctl audit verify; expect 0 "forged record removed"
+
+# ---------------------------------------------------------------- pruned
+# Retention: export, then prune the start of the chain. The chain is whole
+# from the first record kept because its prune record names exactly the
+# records removed; the same start deleted without one is not.
+ctl audit export --out "$work/before-prune.jsonl"; expect 0 "export before pruning"
+cut=$((n / 2))
+ctl --token-file "$work/ro.tok" audit prune --through "$cut"; expect 1 "prune with a viewer token"
+ctl audit prune --through "$((n + 1000))"; expect 1 "prune beyond the head"
+grep -q "NOT_IN_CHAIN" "$work/err" || fail "prune beyond the head: $(cat "$work/err")"
+ctl --json audit prune --through "$cut"; expect 0 "audit prune"
+jq -e --argjson c "$cut" '.pruned == $c and .through == $c and (.through_hash | length == 64)' \
+  "$work/out" >/dev/null || fail "prune answer: $(cat "$work/out")"
+[ "$(sql "SELECT MIN(seq) FROM audit_log")" = $((cut + 1)) ] || fail "records up to $cut not pruned"
+[ "$(sql "SELECT COUNT(*) FROM audit_log WHERE kind = 'audit' AND body LIKE '%\"pruned\"%'")" = 1 ] ||
+  fail "no prune record"
+ctl audit verify; expect 0 "audit verify after pruning"
+out_has "records 1 to $cut were pruned"
+ctl --json audit verify; expect 0 "audit verify --json after pruning"
+jq -e --argjson c "$cut" '.whole == true and .pruned.through == $c' "$work/out" >/dev/null ||
+  fail "verify --json after pruning: $(cat "$work/out")"
+ctl audit prune --through "$cut"; expect 1 "the same records pruned twice"
+# The first records kept deleted by hand: the prune record no longer names
+# the start, so the chain is not whole.
+sql "CREATE TABLE bak AS SELECT * FROM audit_log WHERE seq <= $((cut + 2)); DELETE FROM audit_log WHERE seq <= $((cut + 2))"
+ctl audit verify; expect 1 "start deleted without a prune record"
+out_has "audit chain BROKEN at record $((cut + 2)) (missing)"
+sql "INSERT INTO audit_log SELECT * FROM bak; DROP TABLE bak"
+ctl audit verify; expect 0 "start put back"
+# A past verdict from the export taken before the prune still re-checks.
+ctl verify --audit "$work/before-prune.jsonl" --record "$second"; expect 0 "offline after pruning"
+ok "pruned through $cut: whole from $((cut + 1)) with its prune record; the start deleted by hand named"
