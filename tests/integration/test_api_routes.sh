@@ -24,7 +24,7 @@ trap cleanup EXIT
 
 table=$("$bin/attest-verifier" --routes) || fail "--routes failed"
 [ "$(wc -l <<<"$table")" -ge 29 ] || fail "short table: $table"
-"$bin/attest-verifier" --help | grep -q -- '--routes' || fail "--help does not name --routes"
+grep -q -- '--routes' <<<"$("$bin/attest-verifier" --help)" || fail "--help does not name --routes"
 
 # documented: "METHOD /path/NAME" in docs/api.md is "METHOD /path/{name}" in the table
 # (ID: {id}, FINGERPRINT: {fingerprint})

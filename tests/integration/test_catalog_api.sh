@@ -27,9 +27,9 @@ tok=$(cat "$work/vd/admin.token")
 export ATTEST_SERVER="$url" ATTEST_SERVER_THUMBPRINT="$vthumb" ATTEST_TOKEN_FILE="$work/vd/admin.token"
 ctl="$bin/attestctl"
 
-"$ctl" catalog --help | grep -q "usage: attestctl catalog" || fail "catalog --help"
-"$ctl" policy check --help | grep -q "usage: attestctl policy check NAME" || fail "policy check --help"
-"$ctl" --help | grep -q "^  catalog " || fail "attestctl --help does not list catalog"
+grep -q "usage: attestctl catalog" <<<"$("$ctl" catalog --help)" || fail "catalog --help"
+grep -q "usage: attestctl policy check NAME" <<<"$("$ctl" policy check --help)" || fail "policy check --help"
+grep -q "^  catalog " <<<"$("$ctl" --help)" || fail "attestctl --help does not list catalog"
 for args in "catalog" "catalog frob" "catalog show" "catalog show notanid" "catalog remove abc" \
   "catalog remove 1 2" "catalog import" "catalog list extra" "policy check"; do
   # shellcheck disable=SC2086

@@ -51,7 +51,7 @@ rc=$?
 grep -q 'WARNING: this is an EMULATOR' "$work/refuse.err" || fail "no warning: $(cat "$work/refuse.err")"
 grep -q 'refusing to start without --accept-software-keys' "$work/refuse.err" || fail "no refusal line"
 [ ! -e "$work/s" ] || fail "it created $work/s before refusing"
-"$bin/attest-swarm" --help | grep -q -- '--accept-software-keys' || fail "--help does not name the flag"
+grep -q -- '--accept-software-keys' <<<"$("$bin/attest-swarm" --help)" || fail "--help does not name the flag"
 "$bin/attest-swarm" --accept-software-keys --prepare --dir "$work/s" --hosts $N --eventlog "$log" \
   2>"$work/prepare.err" || fail "--prepare: $(tail -3 "$work/prepare.err")"
 grep -q 'WARNING: this is an EMULATOR' "$work/prepare.err" || fail "no warning with the flag"
