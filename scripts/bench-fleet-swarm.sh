@@ -19,6 +19,9 @@
 #                                               DBSYNC=full|normal (--db-sync)
 #                                               PERF=FILE (perf record -g of the
 #                                               SQLite verifier while measuring)
+#                                               PUSH=1 (push mode: the hosts open no
+#                                               port and long-poll the verifier; with
+#                                               PG, all of them the first verifier)
 set -uo pipefail
 build=${1:-build}
 bin="$build/bin"
@@ -26,6 +29,7 @@ HOSTS=${HOSTS:-10000}
 INTERVAL=${INTERVAL:-60}
 MEASURE=${MEASURE:-$INTERVAL}
 PG=${PG:-1}
+PUSH=${PUSH:-0}
 log=../shared/testdata/eventlogs/qemu-ovmf-ubuntu-secureboot.bin
 here=$(cd "$(dirname "$0")" && pwd)
 for b in attest-swarm attest-verifier; do
@@ -79,7 +83,7 @@ percentiles() { # sorted durations (ms) -> "p50 p99 count"
 }
 
 echo "== fleet benchmark with emulated hosts: $(nproc) CPU(s), $(awk '/MemTotal/ {printf "%.0f MB", $2/1024}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg), ulimit -n $(ulimit -n)"
-echo "   $HOSTS hosts (attest-swarm, one process); attestation interval ${INTERVAL} s; measured over ${MEASURE} s after every host is green; --db-sync ${DBSYNC:-default}"
+echo "   $HOSTS hosts (attest-swarm, one process); attestation interval ${INTERVAL} s; measured over ${MEASURE} s after every host is green; --db-sync ${DBSYNC:-default}$([ "$PUSH" = 1 ] && echo "; push mode")"
 
 echo
 echo "== single-core verification rate (library, no I/O)"
@@ -100,20 +104,28 @@ vthumb=$("$bin/attest-verifier" thumbprint --data-dir "$work/vd" | sed -n 's/^th
 # start_verifier NAME DBURL [DATADIR]: pid in vp, URL in vu.
 start_verifier() {
   local n=$1 db=$2 dd=${3:-$work/vd}
+  local push=()
+  [ "$PUSH" = 1 ] && push=(--push-listen 127.0.0.1:0)
   "$bin/attest-verifier" --listen 127.0.0.1:0 --data-dir "$dd" --db "$db" --ca-dir "$work/cas" \
     --attest-interval "$INTERVAL" --evidence-validity 3600 --instance "$n" ${DBSYNC:+--db-sync "$DBSYNC"} \
-    >"$work/$n.out" 2>"$work/$n.err" &
+    "${push[@]}" >"$work/$n.out" 2>"$work/$n.err" &
   vp=$!
   pids+=($vp)
   for _ in $(seq 200); do grep -q '^admin-token' "$work/$n.out" && break; sleep 0.05; done
   vu=$(sed -n 's/^listen \(https:.*\)$/\1/p' "$work/$n.out")
   [ -n "$vu" ] || { echo "verifier $n did not start: $(tail -3 "$work/$n.err")"; exit 1; }
+  vpush=$(sed -n 's/^push-listen \(https:.*\)$/\1/p' "$work/$n.out")
+  [ "$PUSH" = 1 ] && [ -z "$vpush" ] && { echo "verifier $n: no push listener"; exit 1; }
+  return 0
 }
-# start_swarm NAME URL: the swarm serves every host and adds them to URL.
+# start_swarm NAME URL [PUSHURL]: the swarm serves every host and adds them
+# to URL; with PUSHURL (PUSH=1) the hosts are push hosts that long-poll it.
 start_swarm() {
+  local push=()
+  [ -n "${3:-}" ] && push=(--push "$3")
   "$bin/attest-swarm" --accept-software-keys --dir "$work/swarm" --hosts "$HOSTS" --eventlog "$log" \
     --trust-verifier "$vthumb" --register "$2" --token-file "$work/vd/admin.token" --register-parallel 32 \
-    >"$work/$1.swarm.out" 2>"$work/$1.swarm.err" &
+    "${push[@]}" >"$work/$1.swarm.out" 2>"$work/$1.swarm.err" &
   sp=$!
   pids+=($sp)
   local t0
@@ -202,7 +214,7 @@ tok=$(tr -d '\n' <"$work/vd/admin.token")
 sleep 1
 run_vps=("$vp"); run_base=("$(rss_kb "$vp")")
 su=$vu
-start_swarm sqlite "$su"
+start_swarm sqlite "$su" "${vpush:-}"
 wait_green "$su"
 measure "1 verifier, SQLite (swarm)" "$sp" "$work/sqlite.swarm.out" sqlite "$work/fleet.db" "$su"
 stop_pid "$sp"; stop_pid "$vp"
@@ -215,14 +227,14 @@ if [ "$PG" = 1 ]; then
   if pg_start; then
     pg_on=1
     start_verifier pg-a "$PG_URL"
-    pa=$vp; ua=$vu
+    pa=$vp; ua=$vu; pusha=${vpush:-}
     tok=$(tr -d '\n' <"$work/vd/admin.token") # a new database, a new admin token
     rm -rf "$work/vd2" && cp -a "$work/vd" "$work/vd2"
     start_verifier pg-b "$PG_URL" "$work/vd2"
     pb=$vp; ub=$vu
     sleep 1
     run_vps=("$pa" "$pb"); run_base=("$(rss_kb "$pa")" "$(rss_kb "$pb")")
-    start_swarm pg "$ua"
+    start_swarm pg "$ua" "$pusha"
     wait_green "$ua"
     measure "2 verifiers, PostgreSQL (swarm)" "$sp" "$work/pg.swarm.out" pg "$PG_URL" "$ua" "$ub"
     stop_pid "$sp"; stop_pid "$pa"; stop_pid "$pb"

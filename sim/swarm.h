@@ -6,7 +6,8 @@
  * EK CAs and each host's EK, TLS identity and certificates, cached in
  * DIR/hosts.pem), swarm_api.c (the four Agent API routes), swarm_quote.c
  * (TPMS_ATTEST and its signature), swarm_register.c (adding the hosts to a
- * verifier through its API). */
+ * verifier through its API), swarm_push.c (push mode: each host long-polls
+ * the verifier instead of listening, as attest-agent --push does). */
 #ifndef ATTEST_SWARM_H
 #define ATTEST_SWARM_H
 
@@ -55,8 +56,14 @@ struct swarm_host {
 	struct swarm_ak ak, pending;
 	uint32_t reset_count, restart_count;
 	char boot_id[40];
-	bool tampered;    /* sends a log whose content disagrees with its digests */
-	bool uncertified; /* its EK certificate is issued by the untrusted CA */
+	struct https_client *cli; /* push: the host's own client (its TLS identity) */
+	struct event *retry;      /* push: the next poll after a failure */
+	char answer_id[33];       /* push: the request answered with the next poll */
+	int answer_status;
+	char *answer_body; /* JSON text, or NULL: nothing to answer */
+	bool hello;        /* push: the next poll says hello (first, or after a failure) */
+	bool tampered;     /* sends a log whose content disagrees with its digests */
+	bool uncertified;  /* its EK certificate is issued by the untrusted CA */
 };
 
 struct swarm {
@@ -79,6 +86,13 @@ struct swarm {
 	/* Test EK CAs: the one the verifier is told to trust, and another. */
 	EVP_PKEY *ca_key, *rogue_key;
 	X509 *ca_cert, *rogue_cert;
+	/* Push mode (--push): the verifier's push listener and its pinned
+	 * certificate; the hosts listen on nothing. */
+	bool push;
+	char push_host[SWARM_ADDR_SIZE];
+	uint16_t push_port;
+	char push_pin[TLSID_THUMBPRINT_SIZE];
+	uint64_t polls, poll_failures;
 	uint64_t start_ms;
 	/* Counters, printed on SIGUSR1 and at exit. */
 	uint64_t identities, aks, activations, activation_failures, quotes, refused;
@@ -104,6 +118,22 @@ void swarm_hosts_free(struct swarm *sw);
 
 /* swarm_api.c: serve the Agent API for host h on its address. */
 int swarm_host_listen(struct swarm_host *h);
+/* One Agent API call, whichever carrier brings it: pull (req set: answered
+ * on it) or push (req NULL: body/len in, status and answer out, the answer
+ * owned by the caller). */
+struct swarm_req {
+	struct https_request *req;
+	const uint8_t *body;
+	size_t len;
+	int status;
+	json_t *answer;
+};
+void swarm_serve(struct swarm_host *h, const char *method, const char *path, struct swarm_req *q);
+
+/* swarm_push.c: start host h's long poll to sw->push_host:push_port (its own
+ * client certificate, the verifier's pinned). 0 or an ATTEST_E_* code. */
+int swarm_host_push(struct swarm_host *h);
+void swarm_host_push_free(struct swarm_host *h);
 
 /* swarm_quote.c: a quote by h's current AK over sel (PCR values from the
  * replayed log) with qualifying data qd: marshalled TPMS_ATTEST and
@@ -121,6 +151,10 @@ int swarm_quote(struct swarm_host *h, const struct pcrsel *sel, const uint8_t qd
  * stdout. 0 if started, ATTEST_E_ARG for a bad url. */
 int swarm_register(struct swarm *sw, const char *url, const char *token, const char *pin,
                    unsigned interval_s, unsigned parallel);
+
+/* "https://HOST:PORT" (no path) into host (cap bytes) and port.
+ * ATTEST_E_FORMAT otherwise. */
+int swarm_parse_url(const char *url, char *host, size_t cap, uint16_t *ret_port);
 
 /* swarm_main.c */
 uint64_t swarm_now_ns(void);

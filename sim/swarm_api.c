@@ -63,11 +63,28 @@ static void metadata(struct swarm_host *h, json_t **ret)
 	              "agent_version", ATTEST_VERSION, "tls_fingerprint", h->tls.thumbprint);
 }
 
-static void on_identity(struct https_request *req, void *arg)
+/* The answer of one Agent API call, whichever carrier brought it: over the
+ * host's own listener (pull: req) or down the verifier's push channel
+ * (push: the answer is kept here and posted with the next poll). */
+static void reply_json(struct swarm_req *q, int status, json_t *j)
 {
-	struct swarm_host *h = arg;
-	if (!trusted(h, req, true))
+	if (q->req) {
+		https_reply_json(q->req, status, j);
 		return;
+	}
+	json_decref(q->answer);
+	q->status = status;
+	q->answer = j;
+}
+
+static void reply_error(struct swarm_req *q, int status, const char *code, const char *message)
+{
+	reply_json(q, status,
+	           json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message));
+}
+
+static void do_identity(struct swarm_host *h, struct swarm_req *q)
+{
 	h->sw->identities++;
 	json_t *banks = json_array();
 	for (uint32_t b = 0; banks && b < h->sw->pcrs.bank_count; b++) {
@@ -91,10 +108,10 @@ static void on_identity(struct https_request *req, void *arg)
 	    json_array_append(certs, cert) || json_object_set(tpm, "ek_certificates", certs) ||
 	    put_b64(tpm, "ek_public", h->ek_pub, h->ek_pub_len) ||
 	    json_object_set(ans, "tpm", tpm)) {
-		https_reply_error(req, 500, "INTERNAL", "out of memory");
+		reply_error(q, 500, "INTERNAL", "out of memory");
 		json_decref(ans);
 	} else {
-		https_reply_json(req, 200, ans);
+		reply_json(q, 200, ans);
 	}
 	json_decref(cert);
 	json_decref(certs);
@@ -110,18 +127,14 @@ static void ak_clear(struct swarm_ak *a)
 /* POST /v1/ak: a fresh AK, kept as the pending one. Always ECC P-256 with
  * ECDSA/SHA-256 (the agent's ECC template): an RSA-2048 key takes tens of
  * milliseconds to make, too slow for thousands of enrollments. */
-static void on_ak(struct https_request *req, void *arg)
+static void do_ak(struct swarm_host *h, struct swarm_req *q)
 {
-	struct swarm_host *h = arg;
-	if (!trusted(h, req, false))
-		return;
-	const uint8_t *body;
-	size_t len;
+	const uint8_t *body = q->body;
+	size_t len = q->len;
 	char msg[AGENT_REQ_MSG_SIZE];
 	struct agent_req r;
-	https_request_body(req, &body, &len);
 	if (agent_request_ak(body, len, &r, msg) != 0) {
-		https_reply_error(req, 400, "BAD_REQUEST", msg);
+		reply_error(q, 400, "BAD_REQUEST", msg);
 		return;
 	}
 	struct swarm_ak ak;
@@ -134,7 +147,7 @@ static void on_ak(struct https_request *req, void *arg)
 	    swarm_p256_public(ak.key, &t.publicArea, ak.pub, sizeof ak.pub, &ak.pub_len, &pub) ||
 	    tpm_public_name(&pub, ak.name, &ak.name_len) < 0) {
 		ak_clear(&ak);
-		https_reply_error(req, 503, "TPM_UNAVAILABLE", "cannot create the AK");
+		reply_error(q, 503, "TPM_UNAVAILABLE", "cannot create the AK");
 		return;
 	}
 	ak_clear(&h->pending);
@@ -145,35 +158,30 @@ static void on_ak(struct https_request *req, void *arg)
 	json_t *ans = json_pack("{s:s}", "ak_name", hex);
 	if (!ans || put_b64(ans, "ak_public", ak.pub, ak.pub_len)) {
 		json_decref(ans);
-		https_reply_error(req, 500, "INTERNAL", "out of memory");
+		reply_error(q, 500, "INTERNAL", "out of memory");
 		return;
 	}
-	https_reply_json(req, 200, ans);
+	reply_json(q, 200, ans);
 }
 
 /* POST /v1/activate: ActivateCredential with the EK's private key and the
  * pending AK's Name; on success the pending AK becomes the current one. */
-static void on_activate(struct https_request *req, void *arg)
+static void do_activate(struct swarm_host *h, struct swarm_req *q)
 {
-	struct swarm_host *h = arg;
-	if (!trusted(h, req, false))
-		return;
-	const uint8_t *body;
-	size_t len;
+	const uint8_t *body = q->body;
+	size_t len = q->len;
 	char msg[AGENT_REQ_MSG_SIZE];
 	struct agent_req r;
-	https_request_body(req, &body, &len);
 	if (agent_request_activate(body, len, &r, msg) != 0) {
-		https_reply_error(req, 400, "BAD_REQUEST", msg);
+		reply_error(q, 400, "BAD_REQUEST", msg);
 		return;
 	}
 	if (!h->pending.key || h->pending.name_len != r.ak_name_len ||
 	    CRYPTO_memcmp(h->pending.name, r.ak_name, r.ak_name_len) != 0) {
 		agent_request_clear(&r);
-		https_reply_error(req, 409, "AK_NOT_PENDING",
-		                  h->pending.key
-		                      ? "ak_name is not the name of the pending AK"
-		                      : "no AK is pending activation (POST /v1/ak first)");
+		reply_error(q, 409, "AK_NOT_PENDING",
+		            h->pending.key ? "ak_name is not the name of the pending AK"
+		                           : "no AK is pending activation (POST /v1/ak first)");
 		return;
 	}
 	TPMT_PUBLIC ek;
@@ -186,10 +194,10 @@ static void on_activate(struct https_request *req, void *arg)
 	agent_request_clear(&r);
 	if (rc) {
 		h->sw->activation_failures++;
-		https_reply_error(req, 422, "ACTIVATION_FAILED",
-		                  rc == ATTEST_E_VERIFY
-		                      ? "the TPM refused the credential: integrity check failed"
-		                      : "the TPM refused the credential: malformed blob or secret");
+		reply_error(q, 422, "ACTIVATION_FAILED",
+		            rc == ATTEST_E_VERIFY
+		                ? "the TPM refused the credential: integrity check failed"
+		                : "the TPM refused the credential: malformed blob or secret");
 		return;
 	}
 	ak_clear(&h->ak);
@@ -199,33 +207,28 @@ static void on_activate(struct https_request *req, void *arg)
 	json_t *ans = json_object();
 	if (!ans || put_b64(ans, "secret", secret, sl)) {
 		json_decref(ans);
-		https_reply_error(req, 500, "INTERNAL", "out of memory");
+		reply_error(q, 500, "INTERNAL", "out of memory");
 	} else {
-		https_reply_json(req, 200, ans);
+		reply_json(q, 200, ans);
 	}
 	OPENSSL_cleanse(secret, sizeof secret);
 }
 
 /* POST /v1/quote: the evidence bundle, as agent/evidence_bundle.c builds
  * it, plus ak_name, clock and timing. */
-static void on_quote(struct https_request *req, void *arg)
+static void do_quote(struct swarm_host *h, struct swarm_req *q)
 {
-	struct swarm_host *h = arg;
 	uint64_t t0 = swarm_now_ns();
-	if (!trusted(h, req, false))
-		return;
 	if (!h->ak.key) {
-		https_reply_error(req, 409, "NO_AK",
-		                  "the agent has no activated AK: enroll it first");
+		reply_error(q, 409, "NO_AK", "the agent has no activated AK: enroll it first");
 		return;
 	}
-	const uint8_t *body;
-	size_t len;
+	const uint8_t *body = q->body;
+	size_t len = q->len;
 	char msg[AGENT_REQ_MSG_SIZE];
 	struct agent_req r;
-	https_request_body(req, &body, &len);
 	if (agent_request_quote(body, len, &r, msg) != 0) {
-		https_reply_error(req, 400, "BAD_REQUEST", msg);
+		reply_error(q, 400, "BAD_REQUEST", msg);
 		return;
 	}
 	json_t *meta = NULL, *pcrs = NULL, *ans = NULL;
@@ -237,19 +240,19 @@ static void on_quote(struct https_request *req, void *arg)
 	if (!meta || evidence_metadata_canonical(meta, &canon) != 0 ||
 	    evidence_qualifying_data(r.nonce, r.nonce_len, (const uint8_t *)canon, strlen(canon),
 	                             qd) != 0) {
-		https_reply_error(req, 500, "INTERNAL", "out of memory");
+		reply_error(q, 500, "INTERNAL", "out of memory");
 		goto out;
 	}
 	uint64_t ts = swarm_now_ns();
 	int rc = swarm_quote(h, &r.sel, qd, &attest, &al, &sig, &sl, &pcrs);
 	double tpm_ms = ms_since(ts);
 	if (rc == ATTEST_E_NOTFOUND) {
-		https_reply_error(req, 422, "PCR_BANK_INACTIVE",
-		                  "a bank of the selection is not active on this TPM");
+		reply_error(q, 422, "PCR_BANK_INACTIVE",
+		            "a bank of the selection is not active on this TPM");
 		goto out;
 	}
 	if (rc) {
-		https_reply_error(req, 503, "TPM_UNAVAILABLE", "the quote could not be made");
+		reply_error(q, 503, "TPM_UNAVAILABLE", "the quote could not be made");
 		goto out;
 	}
 	char nhex[2 * AGENT_REQ_NONCE_MAX + 1], name[2 * TPM_NAME_MAX + 1];
@@ -270,11 +273,11 @@ static void on_quote(struct https_request *req, void *arg)
 	    json_object_set_new(
 	        ans, "timing",
 	        json_pack("{s:f,s:f}", "tpm_ms", tpm_ms, "total_ms", ms_since(t0))) != 0) {
-		https_reply_error(req, 500, "INTERNAL", "out of memory");
+		reply_error(q, 500, "INTERNAL", "out of memory");
 		goto out;
 	}
 	h->sw->quotes++;
-	https_reply_json(req, 200, ans);
+	reply_json(q, 200, ans);
 	ans = NULL;
 out:
 	json_decref(ans);
@@ -284,6 +287,40 @@ out:
 	free(attest);
 	free(sig);
 	agent_request_clear(&r);
+}
+
+/* Pull: the host's own listener, the verifier's certificate checked by
+ * the agent's trust rule first. */
+#define PULL_ROUTE(fn, identity)                                                                   \
+	static void on_##fn(struct https_request *req, void *arg)                                  \
+	{                                                                                          \
+		struct swarm_host *h = arg;                                                        \
+		struct swarm_req q = {.req = req};                                                 \
+		if (!trusted(h, req, identity))                                                    \
+			return;                                                                    \
+		https_request_body(req, &q.body, &q.len);                                          \
+		do_##fn(h, &q);                                                                    \
+	}
+PULL_ROUTE(identity, true)
+PULL_ROUTE(ak, false)
+PULL_ROUTE(activate, false)
+PULL_ROUTE(quote, false)
+
+void swarm_serve(struct swarm_host *h, const char *method, const char *path, struct swarm_req *q)
+{
+	static const struct {
+		const char *method, *path;
+		void (*fn)(struct swarm_host *, struct swarm_req *);
+	} routes[] = {{"GET", "/v1/identity", do_identity},
+	              {"POST", "/v1/ak", do_ak},
+	              {"POST", "/v1/activate", do_activate},
+	              {"POST", "/v1/quote", do_quote}};
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+		if (strcmp(method, routes[i].method) == 0 && strcmp(path, routes[i].path) == 0) {
+			routes[i].fn(h, q);
+			return;
+		}
+	reply_error(q, 404, "NOT_FOUND", "no such route");
 }
 
 int swarm_host_listen(struct swarm_host *h)

@@ -364,6 +364,7 @@ void swarm_hosts_free(struct swarm *sw)
 {
 	for (unsigned i = 0; sw->hosts && i < sw->n; i++) {
 		struct swarm_host *h = &sw->hosts[i];
+		swarm_host_push_free(h);
 		https_server_free(h->srv);
 		EVP_PKEY_free(h->ek_key);
 		EVP_PKEY_free(h->tls.key);

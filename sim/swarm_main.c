@@ -67,6 +67,11 @@ static void usage(FILE *f)
 	    "  --interval S            interval_s given to each host added (default: the\n"
 	    "                          verifier's)\n"
 	    "  --register-parallel K   requests in flight while registering (default 16)\n"
+	    "  --push URL              push mode: the hosts open no port; once registered\n"
+	    "                          (as push hosts) each long-polls the verifier's push\n"
+	    "                          listener https://HOST:PORT (attest-verifier\n"
+	    "                          --push-listen), its certificate pinned on the first\n"
+	    "                          --trust-verifier, as attest-agent --push does\n"
 	    "  --help                  this text\n"
 	    "\n"
 	    "Prints 'listening N hosts' once every host listens (DIR/hosts.tsv then lists\n"
@@ -220,6 +225,9 @@ static void print_stats(struct swarm *sw)
 	       (unsigned long long)sw->activations, (unsigned long long)sw->activation_failures,
 	       (unsigned long long)sw->quotes, (unsigned long long)sw->refused,
 	       sw->sign_count ? (double)sw->sign_ns / (double)sw->sign_count / 1e6 : 0.0);
+	if (sw->push)
+		printf("push polls %llu poll_failures %llu\n", (unsigned long long)sw->polls,
+		       (unsigned long long)sw->poll_failures);
 	fflush(stdout);
 }
 
@@ -255,7 +263,8 @@ static int parse_args(int argc, char **argv, struct opts *o, struct swarm *sw)
 		O_INTERVAL,
 		O_PARALLEL,
 		O_PORT,
-		O_PREPARE
+		O_PREPARE,
+		O_PUSH
 	};
 	static const struct option lo[] = {
 	    {"accept-software-keys", no_argument, NULL, O_ACCEPT},
@@ -274,6 +283,7 @@ static int parse_args(int argc, char **argv, struct opts *o, struct swarm *sw)
 	    {"interval", required_argument, NULL, O_INTERVAL},
 	    {"register-parallel", required_argument, NULL, O_PARALLEL},
 	    {"prepare", no_argument, NULL, O_PREPARE},
+	    {"push", required_argument, NULL, O_PUSH},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -282,6 +292,16 @@ static int parse_args(int argc, char **argv, struct opts *o, struct swarm *sw)
 		switch (c) {
 		case O_ACCEPT: o->accept = true; break;
 		case O_PREPARE: o->prepare = true; break;
+		case O_PUSH:
+			if (swarm_parse_url(optarg, sw->push_host, sizeof sw->push_host,
+			                    &sw->push_port) != 0) {
+				fprintf(stderr,
+				        "attest-swarm: --push %s: expected https://HOST:PORT\n",
+				        optarg);
+				return 2;
+			}
+			sw->push = true;
+			break;
 		case 'd': o->dir = optarg; break;
 		case 'e': o->eventlog = optarg; break;
 		case O_FIRST: o->first = optarg; break;
@@ -347,6 +367,12 @@ static int parse_args(int argc, char **argv, struct opts *o, struct swarm *sw)
 		      stderr);
 		return 2;
 	}
+	if (sw->push && (!o->reg_url || !sw->ntrusted)) {
+		fputs("attest-swarm: --push needs --register (the hosts poll once added) and "
+		      "--trust-verifier (the verifier's certificate, pinned)\n",
+		      stderr);
+		return 2;
+	}
 	if (o->reg_url && (!o->token_file || !sw->ntrusted)) {
 		fputs("attest-swarm: --register needs --token-file and --trust-verifier (the "
 		      "verifier's thumbprint pins its API too)\n",
@@ -398,7 +424,9 @@ static int start(struct swarm *sw, struct opts *o, char *token)
 		           sw->n, (double)(t1 - t0) / 1e9, sw->dir);
 		return 1; /* done, do not serve */
 	}
-	for (unsigned i = 0; i < sw->n; i++)
+	if (sw->push)
+		snprintf(sw->push_pin, sizeof sw->push_pin, "%s", sw->trusted[0]);
+	for (unsigned i = 0; !sw->push && i < sw->n; i++)
 		if ((rc = swarm_host_listen(&sw->hosts[i])) != 0)
 			return rc;
 	if ((rc = write_hosts_tsv(sw)) != 0) {

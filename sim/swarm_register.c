@@ -39,6 +39,11 @@ static void reg_finish(struct reg *r)
 	           r->url, (double)(swarm_now_ns() - r->t0) / 1e9, r->exists, r->failed);
 	printf("registered %u failed %u\n", r->ok + r->exists, r->failed);
 	fflush(stdout);
+	/* Push mode: the hosts start polling once the verifier knows them (an
+	 * unknown certificate is refused, and would only be tried again). */
+	for (unsigned i = 0; r->sw->push && i < r->sw->n; i++)
+		if (swarm_host_push(&r->sw->hosts[i]) != 0)
+			log_error("%s: cannot start polling", r->sw->hosts[i].name);
 	struct timeval now = {0, 0};
 	if (event_base_once(r->base, -1, EV_TIMEOUT, reg_free, r, &now) != 0)
 		log_warning("the registration client is not freed");
@@ -66,8 +71,10 @@ static void reg_done(const struct https_result *res, void *arg)
 
 static void reg_send(struct reg *r, struct swarm_host *h)
 {
-	json_t *o = json_pack("{s:s,s:s,s:s}", "address", h->listen, "name", h->name, "thumbprint",
-	                      h->tls.thumbprint);
+	json_t *o = r->sw->push ? json_pack("{s:s,s:s,s:s}", "mode", "push", "name", h->name,
+	                                    "thumbprint", h->tls.thumbprint)
+	                        : json_pack("{s:s,s:s,s:s}", "address", h->listen, "name", h->name,
+	                                    "thumbprint", h->tls.thumbprint);
 	if (o && r->interval_s)
 		json_object_set_new(o, "interval_s", json_integer(r->interval_s));
 	char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -98,23 +105,22 @@ static void reg_next(struct reg *r)
 		reg_send(r, &r->sw->hosts[r->next++]);
 }
 
-/* "https://HOST:PORT" (IPv4 or name; no path) into r. */
-static int parse_url(const char *url, struct reg *r)
+int swarm_parse_url(const char *url, char *host, size_t cap, uint16_t *ret_port)
 {
 	static const char scheme[] = "https://";
 	if (strncmp(url, scheme, sizeof scheme - 1) != 0)
 		return ATTEST_E_FORMAT;
 	const char *hp = url + sizeof scheme - 1;
 	const char *colon = strrchr(hp, ':');
-	if (!colon || (size_t)(colon - hp) >= sizeof r->host || colon == hp)
+	if (!colon || (size_t)(colon - hp) >= cap || colon == hp)
 		return ATTEST_E_FORMAT;
 	char *end = NULL;
 	unsigned long port = strtoul(colon + 1, &end, 10);
 	if (!end || (*end && strcmp(end, "/") != 0) || port == 0 || port > 65535)
 		return ATTEST_E_FORMAT;
-	memcpy(r->host, hp, (size_t)(colon - hp));
-	r->host[colon - hp] = '\0';
-	r->port = (uint16_t)port;
+	memcpy(host, hp, (size_t)(colon - hp));
+	host[colon - hp] = '\0';
+	*ret_port = (uint16_t)port;
 	return 0;
 }
 
@@ -131,7 +137,7 @@ int swarm_register(struct swarm *sw, const char *url, const char *token, const c
 	r->interval_s = interval_s;
 	r->parallel = parallel ? parallel : 1;
 	snprintf(r->url, sizeof r->url, "%s", url);
-	if (parse_url(url, r) != 0) {
+	if (swarm_parse_url(url, r->host, sizeof r->host, &r->port) != 0) {
 		log_error("--register %s: expected https://HOST:PORT", url);
 		free(r);
 		return ATTEST_E_ARG;

@@ -16,6 +16,9 @@
 #   restart    a restarted swarm shows the same thumbprints and EKs (keys
 #              cached in DIR/hosts.pem); the verifier re-enrolls its hosts
 #              (new AKs) and they are green again
+#   push       6 other hosts in push mode (--push: no port, long polls to the
+#              verifier's --push-listen) are added as push hosts and attested
+#              through their polls: 5 green, the tampered one red
 set -uo pipefail
 bin=${ATTEST_BIN:-build/bin}
 logs=../shared/testdata/eventlogs
@@ -155,3 +158,43 @@ grep -Eq "^stats hosts $N identities [0-9]+ aks [0-9]+ activations $((N - 1)) " 
   fail "hosts not re-enrolled after the restart: $(grep '^stats' "$work/sw.out" | tail -1)"
 wait_states $((N - 2)) 2
 ok "restarted swarm: same thumbprints, $((N - 1)) hosts re-enrolled, $((N - 2)) green again"
+
+# --- push: hosts that open no port long-poll the verifier (attest-swarm
+# --push, as attest-agent --push): the same calls over the push carrier.
+kill -TERM $sw_pid && wait $sw_pid
+sw_pid=""
+kill -TERM "$ver_pid" && wait "$ver_pid"
+P=6
+# Other hosts (their own keys), EKs from the same test CA the verifier trusts.
+mkdir -p "$work/p" && cp "$work/s/ca.pem" "$work/p/"
+start_verifier --attest-interval 3 --push-listen 127.0.0.1:0
+push_url=$(sed -n 's/^push-listen \(https:.*\)$/\1/p' "$work/ver.out")
+[ -n "$push_url" ] || fail "the verifier printed no push-listen line"
+: >"$work/psw.out"
+"$bin/attest-swarm" --accept-software-keys --dir "$work/p" --hosts $P --eventlog "$log" \
+  --name-prefix pswarm --trust-verifier "$vthumb" --tamper-log 3 --register "$url" \
+  --token-file "$work/vd/admin.token" --push "$push_url" >"$work/psw.out" 2>>"$work/psw.err" &
+sw_pid=$!
+for _ in $(seq 300); do
+  grep -q '^registered' "$work/psw.out" && break
+  kill -0 $sw_pid 2>/dev/null || fail "attest-swarm --push exited: $(tail -3 "$work/psw.err")"
+  sleep 0.1
+done
+grep -q "^registered $P failed 0$" "$work/psw.out" || fail "push registration: $(cat "$work/psw.out")"
+for i in $(seq $P); do
+  want=green
+  [ "$i" = 3 ] && want=red
+  h=$(printf 'pswarm-%05d' "$i")
+  for _ in $(seq 120); do
+    call "$tok" GET "/api/v1/hosts/$h" 200
+    [ "$(field .trust)" = $want ] && break
+    sleep 0.5
+  done
+  [ "$(field .trust)" = $want ] && [ "$(field .mode)" = push ] ||
+    fail "$h: $(jq -c '{trust, mode, connection, reasons}' <<<"$body"), wanted $want (push)"
+done
+ss -ltnp 2>/dev/null | grep -q "pid=$sw_pid," && fail "attest-swarm --push listens: $(ss -ltnp | grep "pid=$sw_pid,")"
+kill -USR1 $sw_pid
+for _ in $(seq 20); do grep -q '^push polls' "$work/psw.out" && break; sleep 0.1; done
+grep -Eq '^push polls [1-9]' "$work/psw.out" || fail "push stats: $(grep -E '^(stats|push)' "$work/psw.out")"
+ok "push: $((P - 1)) hosts green and 1 red through their long polls, none listening; $(grep '^push' "$work/psw.out" | tail -1)"

@@ -1,0 +1,143 @@
+/* Push mode of the swarm (--push): each emulated host opens no port and
+ * long-polls the verifier's push listener over mutual TLS with its own
+ * certificate, as attest-agent --push does (docs/protocol.md, "Push
+ * carrier"): POST /push/v1/poll, the answer is the next request to carry
+ * out ({"id", "method", "path", "body"}) or 204; the request's answer goes
+ * with the next poll (?id=ID&status=NNN). The calls themselves are the
+ * pull routes' (swarm_serve), so both carriers answer alike. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "err.h"
+#include "log.h"
+#include "swarm.h"
+
+#define PUSH_POLL_TIMEOUT_MS (40u * 1000u) /* the verifier holds a poll up to 25 s */
+#define PUSH_RETRY_S         2u
+#define PUSH_REQ_MAX         (256u * 1024u)
+
+static void poll_start(struct swarm_host *h);
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	poll_start(arg);
+}
+
+static void retry_later(struct swarm_host *h)
+{
+	struct timeval tv = {.tv_sec = PUSH_RETRY_S,
+	                     .tv_usec = (suseconds_t)(h->index % 1000) * 1000};
+	h->sw->poll_failures++;
+	h->hello = true;
+	if (h->retry == NULL)
+		h->retry = evtimer_new(h->sw->base, on_retry, h);
+	if (h->retry == NULL || evtimer_add(h->retry, &tv) != 0)
+		log_error("%s: cannot schedule the next poll", h->name);
+}
+
+/* Carry out the verifier's request {"id", "method", "path", "body"} and keep
+ * the answer for the next poll. false: the request is malformed. */
+static bool carry_out(struct swarm_host *h, const uint8_t *text, size_t len)
+{
+	json_t *j = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, NULL);
+	const char *id = json_string_value(json_object_get(j, "id"));
+	const char *method = json_string_value(json_object_get(j, "method"));
+	const char *path = json_string_value(json_object_get(j, "path"));
+	json_t *body = json_object_get(j, "body");
+	if (!id || strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32 || !method || !path) {
+		json_decref(j);
+		return false;
+	}
+	char *bt = body && !json_is_null(body) ? json_dumps(body, JSON_COMPACT) : NULL;
+	struct swarm_req q = {.body = (const uint8_t *)(bt ? bt : ""), .len = bt ? strlen(bt) : 0};
+	swarm_serve(h, method, path, &q);
+	free(bt);
+	snprintf(h->answer_id, sizeof h->answer_id, "%s", id);
+	h->answer_status = q.status;
+	free(h->answer_body);
+	h->answer_body = q.answer ? json_dumps(q.answer, JSON_COMPACT) : NULL;
+	json_decref(q.answer);
+	json_decref(j);
+	return h->answer_body != NULL;
+}
+
+static void on_poll(const struct https_result *res, void *arg)
+{
+	struct swarm_host *h = arg;
+	/* The answer just posted was taken (or is lost with the connection:
+	 * the verifier's call then times out, as with a real agent). */
+	free(h->answer_body);
+	h->answer_body = NULL;
+	if (res->error != HTTPS_OK || (res->status != 200 && res->status != 204)) {
+		if (res->status == 403)
+			log_error("%s: the verifier refused this host's certificate (not pinned "
+			          "on a push host)",
+			          h->name);
+		retry_later(h);
+		return;
+	}
+	h->hello = false;
+	if (res->status == 200 && !carry_out(h, res->body, res->body_len)) {
+		log_error("%s: a malformed request from the verifier", h->name);
+		retry_later(h);
+		return;
+	}
+	poll_start(h);
+}
+
+static void poll_start(struct swarm_host *h)
+{
+	struct swarm *sw = h->sw;
+	char path[128];
+	if (h->answer_body)
+		snprintf(path, sizeof path, "/push/v1/poll?id=%s&status=%d", h->answer_id,
+		         h->answer_status);
+	else
+		snprintf(path, sizeof path, "/push/v1/poll%s", h->hello ? "?hello=1" : "");
+	struct https_call call = {
+	    .host = sw->push_host,
+	    .port = sw->push_port,
+	    .method = "POST",
+	    .path = path,
+	    .body = h->answer_body,
+	    .body_len = h->answer_body ? strlen(h->answer_body) : 0,
+	    .verify = HTTPS_VERIFY_PIN,
+	    .pin = sw->push_pin,
+	    .timeout_ms = PUSH_POLL_TIMEOUT_MS,
+	    .max_response = PUSH_REQ_MAX,
+	};
+	sw->polls++;
+	if (https_client_request(h->cli, &call, on_poll, h) != 0)
+		retry_later(h);
+}
+
+int swarm_host_push(struct swarm_host *h)
+{
+	char err[256] = "";
+	int rc = https_client_new(h->sw->base, &h->tls, NULL, &h->cli, err, sizeof err);
+	if (rc) {
+		log_error("%s: %s", h->name, err);
+		return rc;
+	}
+	/* One connection, kept between polls: the channel. */
+	https_client_set_keepalive(h->cli, 1, PUSH_POLL_TIMEOUT_MS);
+	h->hello = true;
+	poll_start(h);
+	return 0;
+}
+
+void swarm_host_push_free(struct swarm_host *h)
+{
+	if (h->retry)
+		event_free(h->retry);
+	h->retry = NULL;
+	https_client_free(h->cli);
+	h->cli = NULL;
+	free(h->answer_body);
+	h->answer_body = NULL;
+}
