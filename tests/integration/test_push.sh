@@ -94,7 +94,9 @@ no_listen() {
   # And the verifier's side of it: one established connection from the agent.
   local i seen=0
   for i in $(seq 50); do
-    ss -Htnp 2>/dev/null | grep -q "pid=$good_pid," && { seen=1; break; }
+    # ss's output read whole: grep -q exiting at its match would SIGPIPE ss,
+    # and pipefail would count the match as a miss.
+    grep -q "pid=$good_pid," <<<"$(ss -Htnp 2>/dev/null)" && { seen=1; break; }
     sleep 0.2
   done
   [ $seen = 1 ] ||

@@ -193,7 +193,7 @@ for i in $(seq $P); do
   [ "$(field .trust)" = $want ] && [ "$(field .mode)" = push ] ||
     fail "$h: $(jq -c '{trust, mode, connection, reasons}' <<<"$body"), wanted $want (push)"
 done
-ss -ltnp 2>/dev/null | grep -q "pid=$sw_pid," && fail "attest-swarm --push listens: $(ss -ltnp | grep "pid=$sw_pid,")"
+grep -q "pid=$sw_pid," <<<"$(ss -ltnp 2>/dev/null)" && fail "attest-swarm --push listens: $(ss -ltnp | grep "pid=$sw_pid,")"
 kill -USR1 $sw_pid
 for _ in $(seq 20); do grep -q '^push polls' "$work/psw.out" && break; sleep 0.1; done
 grep -Eq '^push polls [1-9]' "$work/psw.out" || fail "push stats: $(grep -E '^(stats|push)' "$work/psw.out")"

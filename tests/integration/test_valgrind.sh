@@ -22,7 +22,7 @@ cache="${ATTEST_BUILD:-$bin/..}/CMakeCache.txt"
 if grep -qE '^ATTEST_SANITIZE:BOOL=(ON|TRUE|1)' "$cache" 2>/dev/null; then
   skip "sanitizer build ($cache): valgrind needs the plain build"
 fi
-if nm -D "$bin/attest-verifier" 2>/dev/null | grep -q __asan_init; then
+if grep -q __asan_init <<<"$(nm -D "$bin/attest-verifier" 2>/dev/null)"; then
   skip "$bin/attest-verifier is built with ASan"
 fi
 
