@@ -325,17 +325,10 @@ static int catalog_remove(int argc, char **argv)
 		client_err("\"%s\" is not an entry id", pos[0]);
 		return CLIENT_EXIT_USAGE;
 	}
-	char path[64];
+	char path[64], ids[24];
 	snprintf(path, sizeof path, "/catalog/%lu", id);
-	json_t *j = NULL;
-	if ((rc = client_request("DELETE", path, NULL, 0, &j)) != 0)
-		return rc;
-	if (client_g.json)
-		client_print_json(j);
-	else
-		printf("catalog entry %lu removed\n", id);
-	json_decref(j);
-	return 0;
+	snprintf(ids, sizeof ids, "%lu", id);
+	return client_remove(path, "catalog entry ", ids, " removed\n");
 }
 
 int cmd_catalog(int argc, char **argv)

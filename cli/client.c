@@ -596,6 +596,23 @@ void client_print_json(const json_t *j)
 	fputc('\n', stdout);
 }
 
+int client_remove(const char *path, const char *before, const char *name, const char *after)
+{
+	json_t *j = NULL;
+	int rc = client_request("DELETE", path, NULL, 0, &j);
+	if (rc != 0)
+		return rc;
+	if (client_g.json) {
+		client_print_json(j);
+	} else {
+		fputs(before, stdout);
+		client_puts(stdout, name);
+		fputs(after, stdout);
+	}
+	json_decref(j);
+	return 0;
+}
+
 /* s through termtext_escape (controls, bidi formatting and invalid UTF-8
  * made visible). Returns a malloc'd string or NULL. */
 static char *clean_dup(const char *s)

@@ -138,6 +138,11 @@ int client_call(const char *method, const char *path, json_t *body, unsigned tim
 int client_request(const char *method, const char *path, json_t *body, unsigned timeout_ms,
                    json_t **ret);
 
+/* DELETE path; then the answer as JSON with --json, else the line
+ * "<before><name><after>" with name through client_puts. The exit status of
+ * a command: 0, or client_request's. */
+int client_remove(const char *path, const char *before, const char *name, const char *after);
+
 /* Print the error of a non-2xx reply (as client_request does). */
 void client_print_http_error(const struct client_reply *r);
 

@@ -352,18 +352,7 @@ static int notify_remove(int argc, char **argv)
 	int rc = name_path("notify remove", argc, argv, "", path, sizeof path, &name);
 	if (rc != CLIENT_CONTINUE)
 		return rc;
-	json_t *j = NULL;
-	if ((rc = client_request("DELETE", path, NULL, 0, &j)) != 0)
-		return rc;
-	if (client_g.json)
-		client_print_json(j);
-	else {
-		printf("Notification target ");
-		client_puts(stdout, name);
-		printf(" removed.\n");
-	}
-	json_decref(j);
-	return 0;
+	return client_remove(path, "Notification target ", name, " removed.\n");
 }
 
 int cmd_notify(int argc, char **argv)

@@ -279,18 +279,7 @@ static int policy_remove(int argc, char **argv)
 	char path[CLIENT_PATH_MAX];
 	if ((rc = policy_path(pos[0], "", path, sizeof path)) != 0)
 		return rc;
-	json_t *j = NULL;
-	if ((rc = client_request("DELETE", path, NULL, 0, &j)) != 0)
-		return rc;
-	if (client_g.json) {
-		client_print_json(j);
-	} else {
-		printf("Removed policy ");
-		client_puts(stdout, pos[0]);
-		printf(".\n");
-	}
-	json_decref(j);
-	return 0;
+	return client_remove(path, "Removed policy ", pos[0], ".\n");
 }
 
 int cmd_policy(int argc, char **argv)

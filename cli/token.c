@@ -154,18 +154,7 @@ static int token_remove(int argc, char **argv)
 		return CLIENT_EXIT_USAGE;
 	}
 	snprintf(path, sizeof path, "/tokens/%s", esc);
-	json_t *j = NULL;
-	if ((rc = client_request("DELETE", path, NULL, 0, &j)) != 0)
-		return rc;
-	if (client_g.json) {
-		client_print_json(j);
-	} else {
-		printf("Revoked token ");
-		client_puts(stdout, pos[0]);
-		printf(".\n");
-	}
-	json_decref(j);
-	return 0;
+	return client_remove(path, "Revoked token ", pos[0], ".\n");
 }
 
 int cmd_token(int argc, char **argv)

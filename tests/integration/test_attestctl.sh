@@ -145,7 +145,7 @@ jq -e '.name == "ops" and .role == "admin" and (.token|test("^[0-9a-f]{64}$"))' 
   fail "token create --json: $(cat "$work/out")"
 ctl token list; expect 0 "token list"; out_has "ro"; out_has "viewer"
 grep -q "$(cat "$work/ro.tok")" "$work/out" && fail "token list shows a token"
-ctl token remove ops; expect 0 "token remove"
+ctl token remove ops; expect 0 "token remove"; out_has "Revoked token ops."
 ctl token remove ops; expect 1 "token remove again"; err_has "404 NOT_FOUND"
 ok "tokens: create (file 0600, --json), duplicate, list without secrets, remove"
 
@@ -216,7 +216,8 @@ printf '{"version": 1, "description": "\\u001b[2J\\u009b31m evil", "requirements
 ctl policy create esc --file "$work/esc.json"; expect 0 "policy with escapes"
 ctl policy show esc; expect 0 "policy show esc"; out_has '"\u001B[2J\u009B31m evil"'
 if LC_ALL=C grep -q $'\e\|\xc2\x9b' "$work/out"; then fail "control characters printed"; fi
-ctl policy remove esc; expect 0 "policy remove"
+ctl --json policy remove esc; expect 0 "policy remove"
+jq -e 'type == "object"' "$work/out" >/dev/null || fail "policy remove --json: $(cat "$work/out")"
 ok "policies: create from file (dup, replace, typo, broken JSON), show, list"
 
 if [ "$hosts" = 1 ]; then

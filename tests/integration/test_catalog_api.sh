@@ -90,7 +90,8 @@ call "$vtok" GET /api/v1/catalog 200
 call "$vtok" DELETE "/api/v1/catalog/$kid" 403
 ok "viewer token: may list, may not remove"
 
-"$ctl" catalog remove "$kid" >/dev/null || fail "remove"
+rm_out=$("$ctl" catalog remove "$kid") || fail "remove"
+[ "$rm_out" = "catalog entry $kid removed" ] || fail "catalog remove said: $rm_out"
 "$ctl" --json catalog list >"$work/list.json" || fail "list after remove"
 jq -e '.entries | length == 5' "$work/list.json" >/dev/null || fail "remove did not remove"
 call "$tok" GET "/api/v1/events?limit=50" 200
