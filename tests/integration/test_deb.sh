@@ -75,7 +75,8 @@ cleanup() {
   if [ "$installed" = 1 ]; then
     dpkg_retry -P "${pkgs[@]}" >/dev/null 2>&1
     # what this run created (the checks above found none of it before)
-    rm -rf /etc/attest /var/lib/attest-agent /var/lib/attest-verifier /run/attest-agent
+    rm -rf /etc/attest /var/lib/attest-agent /var/lib/attest-verifier /run/attest-agent \
+      /etc/systemd/system/attest-agent.service.d
   fi
   rm -rf "$work"
 }
@@ -185,7 +186,13 @@ ok "bash completion: commands, subcommands, option values"
 # RuntimeDirectory= created for the unit's user, ExecStartPre= commands run
 # (prefix '+' as root, '-' failure ignored), then ExecStart= in the
 # background with User=, Group=, SupplementaryGroups=, UMask=; sets unit_pid.
-uget() { python3 tests/integration/unit_argv.py "/lib/systemd/system/$1.service" get "$2"; }
+# unit_files UNIT: the unit and its drop-ins, as unit_argv.py takes them.
+unit_files() {
+  local f="/lib/systemd/system/$1.service" d
+  for d in "/etc/systemd/system/$1.service.d"/*.conf; do [ -f "$d" ] && f+=":$d"; done
+  echo "$f"
+}
+uget() { python3 tests/integration/unit_argv.py "$(unit_files "$1")" get "$2"; }
 # as_unit UNIT PREFIX ARGV...: exec ARGV as the unit would run it (call it in
 # a subshell or in the background: it replaces the shell).
 as_unit() {
@@ -195,7 +202,7 @@ as_unit() {
   groups=$(uget "$u" SupplementaryGroups | tr ' ' ',')
   local -a env
   # systemd's environment: a few basics and the EnvironmentFile= variables
-  python3 tests/integration/unit_argv.py "/lib/systemd/system/$u.service" env >"$work/env" ||
+  python3 tests/integration/unit_argv.py "$(unit_files "$u")" env >"$work/env" ||
     exit 1
   mapfile -d '' -t env <"$work/env"
   umask "$(uget "$u" UMask)"
@@ -209,7 +216,7 @@ as_unit() {
 }
 # unit_cmd UNIT KEY INDEX: the command into the array cmd; false if none.
 unit_cmd() {
-  python3 tests/integration/unit_argv.py "/lib/systemd/system/$1.service" exec "$2" "$3" \
+  python3 tests/integration/unit_argv.py "$(unit_files "$1")" exec "$2" "$3" \
     >"$work/cmd" || return 1
   mapfile -d '' -t cmd <"$work/cmd"
 }
@@ -246,7 +253,7 @@ wait_line() { # FILE REGEX PID
 }
 
 # The verifier: its own port (any free one), its own directory.
-sed -i 's|^LISTEN=.*|LISTEN=127.0.0.1:0|; s|^OPTIONS=.*|OPTIONS=--instance deb-test --timeout-ms 5000|' \
+sed -i 's|^LISTEN=.*|LISTEN=127.0.0.1:0|; s|^OPTIONS=.*|OPTIONS=--instance deb-test --timeout-ms 5000 --push-listen 127.0.0.1:0|' \
   /etc/attest/verifier.conf
 unit_hook=()
 start_unit attest-verifier "$work/ver.out"
@@ -254,6 +261,8 @@ ver_pid=$unit_pid
 wait_line "$work/ver.out" '^admin-token ' "$ver_pid" || fail "the installed verifier did not start"
 url=$(sed -n 's/^listen \(https:.*\)$/\1/p' "$work/ver.out")
 vthumb=$(sed -n 's/^thumbprint \(SHA256:[0-9a-f]*\)$/\1/p' "$work/ver.out")
+purl=$(sed -n 's/^push-listen \(https:.*\)$/\1/p' "$work/ver.out")
+[ -n "$purl" ] || fail "verifier printed no push-listen"
 [ -n "$url" ] && [ -n "$vthumb" ] || fail "verifier printed no listen/thumbprint"
 [ "$(stat -c %U /var/lib/attest-verifier/verifier.db)" = attest-verifier ] ||
   fail "verifier.db is not attest-verifier's"
@@ -297,6 +306,35 @@ ctl --json host list || fail "attestctl host list"
 jq -e '.hosts[] | select(.name == "deb-host") | .trust == "green"' "$work/ctl.out" >/dev/null ||
   fail "host list: $(cat "$work/ctl.out")"
 ok "installed attestctl: the simulated host enrolled and attested green"
+
+# Push mode through the shipped drop-in: the same host, its agent now opening
+# no port and long-polling the verifier's push listener.
+dropin=/usr/share/doc/attest-agent/examples/attest-agent-push.conf
+[ -f "$dropin" ] || fail "the push-mode drop-in is not shipped ($dropin)"
+kill -TERM "$agent_pid" 2>/dev/null
+wait "$agent_pid" 2>/dev/null
+ctl host remove deb-host || fail "attestctl host remove: $(cat "$work/ctl.err")"
+install -D -m 0644 "$dropin" /etc/systemd/system/attest-agent.service.d/push.conf
+sed -i "s|^PUSH=.*|PUSH=$purl|; s|^VERIFIER_THUMBPRINT=.*|VERIFIER_THUMBPRINT=$vthumb|" \
+  /etc/attest/agent.conf
+systemd-analyze verify /lib/systemd/system/attest-agent.service >"$work/verify.err" 2>&1 ||
+  fail "systemd-analyze verify with the push drop-in: $(cat "$work/verify.err")"
+unit_hook=(sim_log)
+start_unit attest-agent "$work/agent-push.out"
+agent_pid=$unit_pid
+ctl host add --push --name deb-push --thumbprint "$athumb" ||
+  fail "attestctl host add --push: $(cat "$work/ctl.out" "$work/ctl.err")"
+trust=
+for _ in $(seq 120); do
+  ctl --json host show deb-push && trust=$(jq -r .trust "$work/ctl.out")
+  [ "$trust" = green ] && break
+  kill -0 "$agent_pid" 2>/dev/null || fail "push agent exited: $(tail -3 "$work/attest-agent.err")"
+  sleep 0.5
+done
+[ "$trust" = green ] || fail "push host not green: $trust ($(tail -3 "$work/attest-agent.err"))"
+grep -q "pid=$agent_pid," <<<"$(ss -Htlnp)" && fail "the push-mode agent listens on a port"
+rm -rf /etc/systemd/system/attest-agent.service.d
+ok "installed agent in push mode through the shipped drop-in (PUSH, VERIFIER_THUMBPRINT): green, no port open"
 
 # Stop, as systemd would: SIGTERM, then the runtime directory goes.
 for p in "$agent_pid" "$ver_pid"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done

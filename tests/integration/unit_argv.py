@@ -3,6 +3,9 @@
 machine where systemd is not PID 1 (a container): the test then runs the
 unit's commands itself, as the unit's user, with the unit's configuration.
 
+UNIT is the unit file, optionally followed by its drop-ins, separated by ':'
+(read in that order; an empty "KEY=" resets KEY, as "ExecStart=" does).
+
   unit_argv.py UNIT get KEY          the values of KEY in [Service], one a line
   unit_argv.py UNIT env               the EnvironmentFile= variables, KEY=VALUE
                                      NUL-separated (systemd gives them to every
@@ -20,7 +23,14 @@ import shlex
 import sys
 
 
-def service_section(path):
+def service_section(paths):
+    entries = []
+    for path in paths.split(":"):
+        entries += service_entries(path)
+    return entries
+
+
+def service_entries(path):
     text = open(path, encoding="utf-8").read().replace("\\\n", " ")
     entries, section = [], None
     for line in text.splitlines():
@@ -78,7 +88,10 @@ def expand(cmd, env):
 def main():
     unit, verb, key = (sys.argv[1:4] + [""])[:3]
     entries = service_section(unit)
-    values = [v for k, v in entries if k == key]
+    values = []
+    for k, v in entries:
+        if k == key:
+            values = values + [v] if v else []
     if verb == "get":
         for v in values:
             print(v)
