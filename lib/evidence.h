@@ -10,6 +10,7 @@
 #define ATTEST_EVIDENCE_H
 
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,13 @@
  * [EVIDENCE_NONCE_MIN, EVIDENCE_NONCE_MAX]; ATTEST_E_CRYPTO if hashing fails. */
 int evidence_qualifying_data(const uint8_t *nonce, size_t nonce_len, const uint8_t *metadata,
                              size_t metadata_len, uint8_t out[static EVIDENCE_QUALIFYING_SIZE]);
+
+/* The same with SHA-256 given (an EVP_MD the caller fetched once: an
+ * implicit fetch per hash costs more than hashing a nonce). sha256 must be
+ * SHA-256; NULL: EVP_sha256(). */
+int evidence_qualifying_data_md(const EVP_MD *sha256, const uint8_t *nonce, size_t nonce_len,
+                                const uint8_t *metadata, size_t metadata_len,
+                                uint8_t out[static EVIDENCE_QUALIFYING_SIZE]);
 
 /* Canonical bytes of a metadata object. On success *ret is a malloc'd
  * NUL-terminated string (caller frees). ATTEST_E_FORMAT if meta is not an

@@ -7,6 +7,7 @@
 #include <openssl/rsa.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
@@ -183,10 +184,11 @@ void quote_check_ak(const TPMT_PUBLIC *ak, struct quote_reasons *rs)
 		    tpm_alg_name(scheme), tpm_alg_name(hash));
 }
 
-int quote_pcr_digest(const TPML_PCR_SELECTION *sel, const struct quote_pcrs *pcrs, TPM2_ALG_ID alg,
-                     uint8_t out[static QUOTE_MAX_DIGEST], size_t *ret_len)
+/* The PCR digest with md (alg's EVP_MD, fetched or not); see quote_pcr_digest. */
+static int pcr_digest(const EVP_MD *md, const TPML_PCR_SELECTION *sel,
+                      const struct quote_pcrs *pcrs, uint8_t out[static QUOTE_MAX_DIGEST],
+                      size_t *ret_len)
 {
-	const EVP_MD *md = tpm_alg_md(alg);
 	if (!sel || !pcrs || !md)
 		return ATTEST_E_ARG;
 	if (sel->count > TPM2_NUM_PCR_BANKS)
@@ -207,23 +209,35 @@ int quote_pcr_digest(const TPML_PCR_SELECTION *sel, const struct quote_pcrs *pcr
 					return ATTEST_E_NOTFOUND;
 			}
 	}
+	/* The values gathered in a buffer and hashed a buffer at a time: one
+	 * EVP_DigestUpdate per PCR costs more than hashing its 32 bytes. */
 	int rc = ATTEST_E_CRYPTO;
 	unsigned int n = 0;
+	uint8_t buf[QUOTE_NUM_PCRS * QUOTE_MAX_DIGEST];
+	size_t len = 0;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (!ctx || !EVP_DigestInit_ex(ctx, md, NULL))
+	if (!ctx || !EVP_DigestInit_ex2(ctx, md, NULL))
 		goto out;
 	for (uint32_t i = 0; i < sel->count; i++) {
 		const TPMS_PCR_SELECTION *s = &sel->pcrSelections[i];
 		const struct quote_pcr_bank *b = quote_pcrs_bank(pcrs, s->hash);
 		for (unsigned byte = 0; byte < s->sizeofSelect && byte < TPM2_PCR_SELECT_MAX;
 		     byte++)
-			for (unsigned bit = 0; bit < 8; bit++)
-				if (s->pcrSelect[byte] & (1u << bit))
-					if (!EVP_DigestUpdate(ctx, b->value[byte * 8 + bit],
-					                      b->size))
+			for (unsigned bit = 0; bit < 8; bit++) {
+				if (!(s->pcrSelect[byte] & (1u << bit)))
+					continue;
+				size_t sz =
+				    b->size <= QUOTE_MAX_DIGEST ? b->size : QUOTE_MAX_DIGEST;
+				if (sizeof buf - len < sz) {
+					if (!EVP_DigestUpdate(ctx, buf, len))
 						goto out;
+					len = 0;
+				}
+				memcpy(buf + len, b->value[byte * 8 + bit], sz);
+				len += sz;
+			}
 	}
-	if (!EVP_DigestFinal_ex(ctx, out, &n))
+	if (!EVP_DigestUpdate(ctx, buf, len) || !EVP_DigestFinal_ex(ctx, out, &n))
 		goto out;
 	*ret_len = n;
 	rc = 0;
@@ -232,19 +246,117 @@ out:
 	return rc;
 }
 
-/* Verify sig over msg with key. 1 valid, 0 invalid, negative on error. */
-static int verify_sig(const TPMT_PUBLIC *ak, EVP_PKEY *key, const TPMT_SIGNATURE *sig,
-                      const uint8_t *msg, size_t msg_len)
+int quote_pcr_digest(const TPML_PCR_SELECTION *sel, const struct quote_pcrs *pcrs, TPM2_ALG_ID alg,
+                     uint8_t out[static QUOTE_MAX_DIGEST], size_t *ret_len)
+{
+	return pcr_digest(tpm_alg_md(alg), sel, pcrs, out, ret_len);
+}
+
+/* ---- the AK, prepared once (quote_ak_new) or for one call (quote_verify) ---- */
+
+struct quote_ak {
+	TPMI_ALG_PUBLIC type;
+	TPM2_ALG_ID scheme, hash; /* the AK's declared signing scheme (key_scheme) */
+	EVP_PKEY *key;
+	EVP_MD *sha256;      /* fetched once; NULL for one call (EVP_sha256() then) */
+	TPM2_ALG_ID ctx_alg; /* the signature scheme pctx is set up for */
+	EVP_PKEY_CTX *pctx;  /* EVP_PKEY_verify_init'ed, padding and digest set */
+};
+
+static const EVP_MD *ak_md(const struct quote_ak *k)
+{
+	return k->sha256 ? k->sha256 : EVP_sha256();
+}
+
+int quote_ak_new(const TPMT_PUBLIC *ak, struct quote_ak **ret)
+{
+	if (!ak || !ret)
+		return ATTEST_E_ARG;
+	struct quote_ak *k = calloc(1, sizeof *k);
+	if (!k)
+		return ATTEST_E_NOMEM;
+	int e = tpm_public_to_pkey(ak, &k->key);
+	if (e < 0) {
+		free(k);
+		return e;
+	}
+	k->type = ak->type;
+	key_scheme(ak, &k->scheme, &k->hash);
+	k->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (!k->sha256) {
+		quote_ak_free(k);
+		return ATTEST_E_CRYPTO;
+	}
+	*ret = k;
+	return 0;
+}
+
+void quote_ak_free(struct quote_ak *k)
+{
+	if (!k)
+		return;
+	EVP_PKEY_CTX_free(k->pctx);
+	EVP_PKEY_free(k->key);
+	EVP_MD_free(k->sha256);
+	free(k);
+}
+
+size_t quote_ak_bytes(const struct quote_ak *k)
+{
+	/* Measured with glibc's mallinfo2 on OpenSSL 3.0: an RSA-2048 or P-256
+	 * key in use holds 1.8-2.1 KB (its Montgomery or group data included),
+	 * the verification context 0.45-0.65 KB. */
+	return k ? sizeof *k + 2048 + (k->pctx ? 512 : 0) : 0;
+}
+
+const EVP_MD *quote_ak_sha256(const struct quote_ak *k)
+{
+	return k ? ak_md(k) : NULL;
+}
+
+/* k->pctx set up to verify sig_alg signatures over a SHA-256 digest. */
+static int ak_ctx(struct quote_ak *k, TPM2_ALG_ID sig_alg)
+{
+	if (k->pctx && k->ctx_alg == sig_alg)
+		return 0;
+	EVP_PKEY_CTX_free(k->pctx);
+	k->pctx = NULL;
+	EVP_PKEY_CTX *p = EVP_PKEY_CTX_new_from_pkey(NULL, k->key, NULL);
+	if (!p || EVP_PKEY_verify_init(p) != 1)
+		goto fail;
+	if (sig_alg == TPM2_ALG_RSASSA || sig_alg == TPM2_ALG_RSAPSS) {
+		bool pss = sig_alg == TPM2_ALG_RSAPSS;
+		if (EVP_PKEY_CTX_set_rsa_padding(p, pss ? RSA_PKCS1_PSS_PADDING
+		                                        : RSA_PKCS1_PADDING) != 1)
+			goto fail;
+		if (EVP_PKEY_CTX_set_signature_md(p, ak_md(k)) != 1)
+			goto fail;
+		/* TPMs use salt = digest size, FIPS-mode ones the maximum: accept both. */
+		if (pss && EVP_PKEY_CTX_set_rsa_pss_saltlen(p, RSA_PSS_SALTLEN_AUTO) != 1)
+			goto fail;
+	} else if (EVP_PKEY_CTX_set_signature_md(p, ak_md(k)) != 1) {
+		goto fail;
+	}
+	k->pctx = p;
+	k->ctx_alg = sig_alg;
+	return 0;
+fail:
+	EVP_PKEY_CTX_free(p);
+	ERR_clear_error();
+	return ATTEST_E_CRYPTO;
+}
+
+/* Verify sig over msg with the AK. 1 valid, 0 invalid, negative on error. */
+static int verify_sig(struct quote_ak *k, const TPMT_SIGNATURE *sig, const uint8_t *msg,
+                      size_t msg_len)
 {
 	const uint8_t *der = NULL;
 	size_t der_len = 0;
 	uint8_t *ecder = NULL;
-	int pad = 0;
 	if (sig->sigAlg == TPM2_ALG_RSASSA || sig->sigAlg == TPM2_ALG_RSAPSS) {
 		const TPMS_SIGNATURE_RSA *r = &sig->signature.rsassa; /* same layout for rsapss */
 		der = r->sig.buffer;
 		der_len = r->sig.size;
-		pad = sig->sigAlg == TPM2_ALG_RSASSA ? RSA_PKCS1_PADDING : RSA_PKCS1_PSS_PADDING;
 	} else {
 		const TPMS_SIGNATURE_ECC *e = &sig->signature.ecdsa;
 		ECDSA_SIG *es = ECDSA_SIG_new();
@@ -263,30 +375,27 @@ static int verify_sig(const TPMT_PUBLIC *ak, EVP_PKEY *key, const TPMT_SIGNATURE
 		der = ecder;
 		der_len = (size_t)n;
 	}
+	uint8_t d[EVP_MAX_MD_SIZE];
+	unsigned int dn = 0;
 	int rc = ATTEST_E_CRYPTO;
-	EVP_PKEY_CTX *pctx = NULL;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (!ctx || EVP_DigestVerifyInit(ctx, &pctx, EVP_sha256(), NULL, key) != 1)
+	if (!EVP_Digest(msg, msg_len, d, &dn, ak_md(k), NULL) || (rc = ak_ctx(k, sig->sigAlg)) < 0)
 		goto out;
-	if (ak->type == TPM2_ALG_RSA) {
-		if (EVP_PKEY_CTX_set_rsa_padding(pctx, pad) != 1)
-			goto out;
-		/* TPMs use salt = digest size, FIPS-mode ones the maximum: accept both. */
-		if (pad == RSA_PKCS1_PSS_PADDING &&
-		    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_AUTO) != 1)
-			goto out;
+	rc = EVP_PKEY_verify(k->pctx, der, der_len, d, dn) == 1 ? 1 : 0;
+	if (rc == 0) {
+		/* A bad signature leaves errors queued; and a context that saw
+		 * one is not trusted with the next quote: set up afresh. */
+		ERR_clear_error();
+		EVP_PKEY_CTX_free(k->pctx);
+		k->pctx = NULL;
 	}
-	rc = EVP_DigestVerify(ctx, der, der_len, msg, msg_len) == 1 ? 1 : 0;
-	ERR_clear_error(); /* a bad signature leaves errors queued */
 out:
-	EVP_MD_CTX_free(ctx);
 	OPENSSL_free(ecder);
 	return rc;
 }
 
-static void check_signature(const TPMT_PUBLIC *ak, EVP_PKEY *key, const uint8_t *attest,
-                            size_t attest_len, const uint8_t *sigbuf, size_t sig_len,
-                            struct quote_reasons *rs, int *fatal)
+static void check_signature(struct quote_ak *k, const uint8_t *attest, size_t attest_len,
+                            const uint8_t *sigbuf, size_t sig_len, struct quote_reasons *rs,
+                            int *fatal)
 {
 	TPMT_SIGNATURE sig;
 	struct diag terr;
@@ -295,13 +404,13 @@ static void check_signature(const TPMT_PUBLIC *ak, EVP_PKEY *key, const uint8_t 
 		                  terr.message);
 		return;
 	}
-	bool kind_ok = (ak->type == TPM2_ALG_RSA &&
+	bool kind_ok = (k->type == TPM2_ALG_RSA &&
 	                (sig.sigAlg == TPM2_ALG_RSASSA || sig.sigAlg == TPM2_ALG_RSAPSS)) ||
-	               (ak->type == TPM2_ALG_ECC && sig.sigAlg == TPM2_ALG_ECDSA);
+	               (k->type == TPM2_ALG_ECC && sig.sigAlg == TPM2_ALG_ECDSA);
 	if (!kind_ok) {
 		quote_reasons_add(rs, QUOTE_SIGNATURE_SCHEME_MISMATCH, -1, 0, NULL, 0, NULL, 0,
 		                  "the quote is signed with %s, which a %s AK cannot produce",
-		                  tpm_alg_name(sig.sigAlg), tpm_alg_name(ak->type));
+		                  tpm_alg_name(sig.sigAlg), tpm_alg_name(k->type));
 		return;
 	}
 	TPM2_ALG_ID hash = sig.signature.any.hashAlg;
@@ -311,16 +420,14 @@ static void check_signature(const TPMT_PUBLIC *ak, EVP_PKEY *key, const uint8_t 
 		                  tpm_alg_name(hash));
 		return;
 	}
-	TPM2_ALG_ID kscheme, khash;
-	key_scheme(ak, &kscheme, &khash);
-	if (kscheme != TPM2_ALG_NULL && (kscheme != sig.sigAlg || khash != hash)) {
+	if (k->scheme != TPM2_ALG_NULL && (k->scheme != sig.sigAlg || k->hash != hash)) {
 		quote_reasons_add(rs, QUOTE_SIGNATURE_SCHEME_MISMATCH, -1, 0, NULL, 0, NULL, 0,
 		                  "the quote is signed with %s/%s but the AK's scheme is %s/%s",
 		                  tpm_alg_name(sig.sigAlg), tpm_alg_name(hash),
-		                  tpm_alg_name(kscheme), tpm_alg_name(khash));
+		                  tpm_alg_name(k->scheme), tpm_alg_name(k->hash));
 		return;
 	}
-	int v = verify_sig(ak, key, &sig, attest, attest_len);
+	int v = verify_sig(k, &sig, attest, attest_len);
 	if (v < 0) {
 		*fatal = v;
 		return;
@@ -351,8 +458,9 @@ static bool selection_covers(const TPML_PCR_SELECTION *have, const TPML_PCR_SELE
 	return true;
 }
 
-static void check_pcrs(const TPMS_QUOTE_INFO *q, const struct quote_pcrs *pcrs,
-                       const TPML_PCR_SELECTION *want, struct quote_reasons *rs, int *fatal)
+static void check_pcrs(const EVP_MD *sha256, const TPMS_QUOTE_INFO *q,
+                       const struct quote_pcrs *pcrs, const TPML_PCR_SELECTION *want,
+                       struct quote_reasons *rs, int *fatal)
 {
 	const TPML_PCR_SELECTION *sel = &q->pcrSelect;
 	bool usable = true;
@@ -413,7 +521,7 @@ static void check_pcrs(const TPMS_QUOTE_INFO *q, const struct quote_pcrs *pcrs,
 	uint8_t d[QUOTE_MAX_DIGEST];
 	size_t dlen = 0;
 	/* The TPM hashes the PCRs with the signing scheme's hash: SHA-256. */
-	int e = quote_pcr_digest(sel, pcrs, TPM2_ALG_SHA256, d, &dlen);
+	int e = pcr_digest(sha256, sel, pcrs, d, &dlen);
 	if (e < 0) {
 		*fatal = e;
 		return;
@@ -426,39 +534,28 @@ static void check_pcrs(const TPMS_QUOTE_INFO *q, const struct quote_pcrs *pcrs,
 		    "(expected = quoted, actual = computed from the values)");
 }
 
-int quote_verify(const TPMT_PUBLIC *ak, EVP_PKEY *ak_key, const uint8_t *attest, size_t attest_len,
-                 const uint8_t *sig, size_t sig_len, const uint8_t *qualifying,
-                 size_t qualifying_len, const struct quote_pcrs *pcrs,
-                 const TPML_PCR_SELECTION *want, struct quote_info *info, struct quote_reasons *rs)
+/* The checks after the AK is usable: shared by quote_verify and
+ * quote_verify_ak. */
+static int verify_with(struct quote_ak *k, const uint8_t *attest, size_t attest_len,
+                       const uint8_t *sig, size_t sig_len, const uint8_t *qualifying,
+                       size_t qualifying_len, const struct quote_pcrs *pcrs,
+                       const TPML_PCR_SELECTION *want, struct quote_info *info,
+                       struct quote_reasons *rs)
 {
-	if (!ak || !rs || !pcrs || (!attest && attest_len) || (!sig && sig_len) ||
-	    (!qualifying && qualifying_len))
-		return ATTEST_E_ARG;
 	int fatal = 0;
-	EVP_PKEY *own = NULL;
-	if (!ak_key) {
-		int e = tpm_public_to_pkey(ak, &own);
-		if (e < 0) {
-			quote_reasons_add(rs, QUOTE_AK_UNSUPPORTED, -1, 0, NULL, 0, NULL, 0,
-			                  "the AK's public key cannot be used (%s)",
-			                  attest_strerror(e));
-			return 0;
-		}
-		ak_key = own;
-	}
 	if (info)
 		memset(info, 0, sizeof *info);
 
-	check_signature(ak, ak_key, attest, attest_len, sig, sig_len, rs, &fatal);
+	check_signature(k, attest, attest_len, sig, sig_len, rs, &fatal);
 	if (fatal)
-		goto out;
+		return fatal;
 
 	/* magic and type first, from the raw bytes, so that they are reported
 	 * as such even when the rest does not decode. */
 	if (attest_len < 6) {
 		quote_reasons_add(rs, QUOTE_MALFORMED, -1, 0, NULL, 0, NULL, 0,
 		                  "the quote is %zu bytes, too short for TPMS_ATTEST", attest_len);
-		goto out;
+		return 0;
 	}
 	uint32_t magic = (uint32_t)attest[0] << 24 | (uint32_t)attest[1] << 16 |
 	                 (uint32_t)attest[2] << 8 | attest[3];
@@ -472,13 +569,13 @@ int quote_verify(const TPMT_PUBLIC *ak, EVP_PKEY *ak_key, const uint8_t *attest,
 		uint8_t want_type[2] = {0x80, 0x18};
 		quote_reasons_add(rs, QUOTE_BAD_TYPE, -1, 0, want_type, 2, attest + 4, 2,
 		                  "the attestation type is 0x%04x, not TPM_ST_ATTEST_QUOTE", type);
-		goto out; /* the rest would be another structure */
+		return 0; /* the rest would be another structure */
 	}
 	TPMS_ATTEST a;
 	struct diag terr;
 	if (tpm_attest_decode(attest, attest_len, &a, &terr) < 0) {
 		quote_reasons_add(rs, QUOTE_MALFORMED, -1, 0, NULL, 0, NULL, 0, "%s", terr.message);
-		goto out;
+		return 0;
 	}
 	if (info) {
 		info->decoded = true;
@@ -502,8 +599,57 @@ int quote_verify(const TPMT_PUBLIC *ak, EVP_PKEY *ak_key, const uint8_t *attest,
 		    a.extraData.size,
 		    "the quote's extraData is not the expected qualifying data (nonce "
 		    "and metadata)");
-	check_pcrs(&a.attested.quote, pcrs, want, rs, &fatal);
-out:
-	EVP_PKEY_free(own);
+	check_pcrs(ak_md(k), &a.attested.quote, pcrs, want, rs, &fatal);
 	return fatal;
+}
+
+static bool args_ok(const uint8_t *attest, size_t attest_len, const uint8_t *sig, size_t sig_len,
+                    const uint8_t *qualifying, size_t qualifying_len, const struct quote_pcrs *pcrs,
+                    const struct quote_reasons *rs)
+{
+	return rs && pcrs && (attest || !attest_len) && (sig || !sig_len) &&
+	       (qualifying || !qualifying_len);
+}
+
+int quote_verify(const TPMT_PUBLIC *ak, EVP_PKEY *ak_key, const uint8_t *attest, size_t attest_len,
+                 const uint8_t *sig, size_t sig_len, const uint8_t *qualifying,
+                 size_t qualifying_len, const struct quote_pcrs *pcrs,
+                 const TPML_PCR_SELECTION *want, struct quote_info *info, struct quote_reasons *rs)
+{
+	if (!ak || !args_ok(attest, attest_len, sig, sig_len, qualifying, qualifying_len, pcrs, rs))
+		return ATTEST_E_ARG;
+	/* An AK for this one call: the caller's key, or converted here. */
+	struct quote_ak k;
+	memset(&k, 0, sizeof k);
+	k.type = ak->type;
+	key_scheme(ak, &k.scheme, &k.hash);
+	EVP_PKEY *own = NULL;
+	if (!ak_key) {
+		int e = tpm_public_to_pkey(ak, &own);
+		if (e < 0) {
+			quote_reasons_add(rs, QUOTE_AK_UNSUPPORTED, -1, 0, NULL, 0, NULL, 0,
+			                  "the AK's public key cannot be used (%s)",
+			                  attest_strerror(e));
+			return 0;
+		}
+		ak_key = own;
+	}
+	k.key = ak_key;
+	int e = verify_with(&k, attest, attest_len, sig, sig_len, qualifying, qualifying_len, pcrs,
+	                    want, info, rs);
+	EVP_PKEY_CTX_free(k.pctx);
+	EVP_PKEY_free(own);
+	return e;
+}
+
+int quote_verify_ak(struct quote_ak *ak, const uint8_t *attest, size_t attest_len,
+                    const uint8_t *sig, size_t sig_len, const uint8_t *qualifying,
+                    size_t qualifying_len, const struct quote_pcrs *pcrs,
+                    const TPML_PCR_SELECTION *want, struct quote_info *info,
+                    struct quote_reasons *rs)
+{
+	if (!ak || !args_ok(attest, attest_len, sig, sig_len, qualifying, qualifying_len, pcrs, rs))
+		return ATTEST_E_ARG;
+	return verify_with(ak, attest, attest_len, sig, sig_len, qualifying, qualifying_len, pcrs,
+	                   want, info, rs);
 }

@@ -151,6 +151,39 @@ int quote_verify(const TPMT_PUBLIC *ak, EVP_PKEY *ak_key, const uint8_t *attest,
                  size_t qualifying_len, const struct quote_pcrs *pcrs,
                  const TPML_PCR_SELECTION *want, struct quote_info *info, struct quote_reasons *rs);
 
+/* An enrolled AK made ready to verify quote after quote: its public key
+ * converted to an OpenSSL key once, SHA-256 fetched once, and an OpenSSL
+ * verification context set up once for the signature scheme the quotes
+ * use, so that a quote costs the signature's arithmetic and not its setup.
+ * Holds no secret. Not thread-safe: one quote_ak serves one
+ * quote_verify_ak() at a time (a host's memo keeps one, verify_memo.h). */
+struct quote_ak;
+
+/* Prepare ak (which the caller keeps). On success *ret is new (free with
+ * quote_ak_free). ATTEST_E_UNSUPPORTED or ATTEST_E_FORMAT when the key
+ * cannot be used (quote_verify reports that as AK_UNSUPPORTED),
+ * ATTEST_E_NOMEM, ATTEST_E_ARG; *ret untouched on failure. */
+int quote_ak_new(const TPMT_PUBLIC *ak, struct quote_ak **ret);
+
+/* NULL is fine. */
+void quote_ak_free(struct quote_ak *k);
+
+/* Bytes a quote_ak holds, estimated (OpenSSL's key and context inside). */
+size_t quote_ak_bytes(const struct quote_ak *k);
+
+/* The SHA-256 the AK fetched (an EVP_MD the caller may use for as long as
+ * it holds k; never NULL for a prepared AK). */
+const EVP_MD *quote_ak_sha256(const struct quote_ak *k);
+
+/* quote_verify() with a prepared AK: the same checks in the same order,
+ * the same reasons, the same returns. The signature is verified on every
+ * call; only the key's conversion and the context's setup are reused. */
+int quote_verify_ak(struct quote_ak *ak, const uint8_t *attest, size_t attest_len,
+                    const uint8_t *sig, size_t sig_len, const uint8_t *qualifying,
+                    size_t qualifying_len, const struct quote_pcrs *pcrs,
+                    const TPML_PCR_SELECTION *want, struct quote_info *info,
+                    struct quote_reasons *rs);
+
 /* Hash of the reported PCR values selected by sel, in the TPM's order, with
  * hash algorithm alg, into out (*ret_len = digest size). ATTEST_E_NOTFOUND if
  * a selected value is missing, ATTEST_E_UNSUPPORTED for an unknown bank or a

@@ -25,7 +25,9 @@ struct run {
 	const struct verify_input *in;
 	struct verify_result *r;
 	struct verify_reason scratch; /* target of reasons past the cap */
-	TPMT_PUBLIC ak;
+	const EVP_MD *sha256;         /* the memo's, fetched once; else EVP_sha256() */
+	TPMT_PUBLIC ak;               /* decoded, unless qak is the memo's */
+	struct quote_ak *qak;         /* the enrolled AK prepared, from the memo */
 	struct quote_info qi;
 	bool authentic;      /* the quote decoded and the enrolled AK signed it */
 	bool fresh;          /* ... and it answers our nonce and this metadata */
@@ -200,34 +202,6 @@ static bool quote_reason_unbinds_pcrs(enum quote_status s)
 	       s == QUOTE_PCR_VALUE_MISSING || s == QUOTE_PCR_NOT_QUOTED;
 }
 
-/* The enrolled AK as an OpenSSL key from the memo, converted and kept
- * there when the memo holds another one (or none). *ret NULL: no memo. */
-static int memo_ak_key(struct run *c, EVP_PKEY **ret)
-{
-	struct verify_memo *m = c->in->memo;
-	*ret = NULL;
-	if (!m || !c->in->ak_public || c->in->ak)
-		return 0;
-	uint8_t d[VERIFY_MEMO_DIGEST];
-	if (!EVP_Digest(c->in->ak_public, c->in->ak_public_len, d, NULL, EVP_sha256(), NULL))
-		return ATTEST_E_CRYPTO;
-	if (m->have_ak && CRYPTO_memcmp(d, m->ak_digest, sizeof d) == 0) {
-		*ret = m->ak_key;
-		return 0;
-	}
-	EVP_PKEY_free(m->ak_key);
-	m->ak_key = NULL;
-	m->have_ak = false;
-	if (tpm_public_to_pkey(&c->ak, &m->ak_key) < 0) {
-		m->ak_key = NULL;
-		return 0; /* quote_verify converts it and reports what is wrong */
-	}
-	memcpy(m->ak_digest, d, sizeof d);
-	m->have_ak = true;
-	*ret = m->ak_key;
-	return 0;
-}
-
 /* Signature by the enrolled AK, magic/type, extraData, PCR digest: quote.c
  * checks them in that order; its reasons are copied over unchanged. */
 static int step_quote(struct run *c)
@@ -235,8 +209,8 @@ static int step_quote(struct run *c)
 	const struct bundle *b = c->in->bundle;
 	const char *m = b->metadata_canonical ? b->metadata_canonical : "";
 	uint8_t qd[EVIDENCE_QUALIFYING_SIZE];
-	int e = evidence_qualifying_data(c->in->nonce, c->in->nonce_len, (const uint8_t *)m,
-	                                 strlen(m), qd);
+	int e = evidence_qualifying_data_md(c->sha256, c->in->nonce, c->in->nonce_len,
+	                                    (const uint8_t *)m, strlen(m), qd);
 	if (e < 0)
 		return e; /* our own nonce is unusable: nothing can be checked */
 	TPML_PCR_SELECTION want;
@@ -245,11 +219,12 @@ static int step_quote(struct run *c)
 	if (!qr)
 		return ATTEST_E_NOMEM;
 	qr->count = qr->dropped = 0;
-	EVP_PKEY *key = NULL;
-	if ((e = memo_ak_key(c, &key)) < 0)
-		goto out;
-	e = quote_verify(&c->ak, key, b->quote, b->quote_len, b->signature, b->signature_len, qd,
-	                 sizeof qd, &b->pcrs, &want, &c->qi, qr);
+	if (c->qak)
+		e = quote_verify_ak(c->qak, b->quote, b->quote_len, b->signature, b->signature_len,
+		                    qd, sizeof qd, &b->pcrs, &want, &c->qi, qr);
+	else
+		e = quote_verify(&c->ak, NULL, b->quote, b->quote_len, b->signature,
+		                 b->signature_len, qd, sizeof qd, &b->pcrs, &want, &c->qi, qr);
 	if (e < 0)
 		goto out;
 	c->authentic = c->qi.decoded;
@@ -1231,28 +1206,48 @@ static int step_software_log(struct run *c)
 
 /* ---- the host's memo (verify_memo.h) ---- */
 
-static void hash_bytes(EVP_MD_CTX *h, const void *p, size_t n)
+/* The memo key is many short fields: they are gathered in a buffer and
+ * hashed a buffer at a time (each EVP_DigestUpdate has its own overhead). */
+struct keyhash {
+	EVP_MD_CTX *h;
+	bool failed;
+	size_t n;
+	uint8_t buf[1024];
+};
+
+static void hash_bytes(struct keyhash *k, const void *p, size_t n)
 {
-	(void)EVP_DigestUpdate(h, p, n);
+	const uint8_t *s = p;
+	while (n) {
+		if (k->n == sizeof k->buf) {
+			k->failed |= !EVP_DigestUpdate(k->h, k->buf, k->n);
+			k->n = 0;
+		}
+		size_t t = sizeof k->buf - k->n < n ? sizeof k->buf - k->n : n;
+		memcpy(k->buf + k->n, s, t);
+		k->n += t;
+		s += t;
+		n -= t;
+	}
 }
 
-static void hash_u64(EVP_MD_CTX *h, uint64_t v)
+static void hash_u64(struct keyhash *k, uint64_t v)
 {
 	uint8_t b[8];
 	for (int i = 0; i < 8; i++)
 		b[i] = (uint8_t)(v >> (8 * i));
-	hash_bytes(h, b, sizeof b);
+	hash_bytes(k, b, sizeof b);
 }
 
-static void hash_text(EVP_MD_CTX *h, const char *s)
+static void hash_text(struct keyhash *k, const char *s)
 {
 	if (!s) {
-		hash_u64(h, UINT64_MAX); /* NULL differs from "" */
+		hash_u64(k, UINT64_MAX); /* NULL differs from "" */
 		return;
 	}
 	size_t n = strlen(s);
-	hash_u64(h, n);
-	hash_bytes(h, s, n);
+	hash_u64(k, n);
+	hash_bytes(k, s, n);
 }
 
 /* The key of the memoized conclusions: every input steps 8-10 and the
@@ -1262,9 +1257,9 @@ static int tail_key(const struct run *c, uint8_t out[VERIFY_MEMO_DIGEST])
 {
 	const struct verify_input *in = c->in;
 	const struct bundle *b = in->bundle;
-	EVP_MD_CTX *h = EVP_MD_CTX_new();
-	if (!h || !EVP_DigestInit_ex2(h, EVP_sha256(), NULL)) {
-		EVP_MD_CTX_free(h);
+	struct keyhash kh = {.h = EVP_MD_CTX_new()}, *h = &kh;
+	if (!kh.h || !EVP_DigestInit_ex2(kh.h, c->sha256, NULL)) {
+		EVP_MD_CTX_free(kh.h);
 		return ATTEST_E_CRYPTO;
 	}
 	hash_text(h, "attest verify memo 1");
@@ -1322,8 +1317,9 @@ static int tail_key(const struct run *c, uint8_t out[VERIFY_MEMO_DIGEST])
 	hash_text(h, hs->ek_trust);
 	hash_text(h, meta(c, "agent_version"));
 	unsigned int n = 0;
-	int ok = EVP_DigestFinal_ex(h, out, &n);
-	EVP_MD_CTX_free(h);
+	int ok =
+	    !kh.failed && EVP_DigestUpdate(kh.h, kh.buf, kh.n) && EVP_DigestFinal_ex(kh.h, out, &n);
+	EVP_MD_CTX_free(kh.h);
 	return ok && n == VERIFY_MEMO_DIGEST ? 0 : ATTEST_E_CRYPTO;
 }
 
@@ -1355,7 +1351,7 @@ static int memo_try(struct run *c)
 		memcpy(c->log_digest, c->in->eventlog_digest, sizeof c->log_digest);
 	else if (b->eventlog_unchanged)
 		return 0; /* no digest named: nothing to look up */
-	else if (!EVP_Digest(b->eventlog, b->eventlog_len, c->log_digest, NULL, EVP_sha256(), NULL))
+	else if (!EVP_Digest(b->eventlog, b->eventlog_len, c->log_digest, NULL, c->sha256, NULL))
 		return ATTEST_E_CRYPTO;
 	c->have_log_digest = true;
 	if (!m->have_log || CRYPTO_memcmp(c->log_digest, m->log_digest, VERIFY_MEMO_DIGEST) != 0)
@@ -1477,20 +1473,49 @@ fail:
 
 /* ---- the pipeline ---- */
 
+/* The enrolled AK: the memo's prepared one when the caller's public area
+ * is the one it was prepared from (its digest), else decoded here and
+ * prepared into the memo. A prepared AK saves decoding the public area,
+ * converting the key and setting up OpenSSL's context on every quote; the
+ * signature itself is verified every time. */
 static int decode_ak(struct run *c)
 {
-	if (c->in->ak) {
-		c->ak = *c->in->ak;
+	const struct verify_input *in = c->in;
+	if (in->ak) {
+		c->ak = *in->ak;
 		return 0;
 	}
+	struct verify_memo *m = in->memo;
+	uint8_t d[VERIFY_MEMO_DIGEST];
+	bool keyed = m && in->ak_public;
+	if (keyed) {
+		if (!EVP_Digest(in->ak_public, in->ak_public_len, d, NULL, c->sha256, NULL))
+			return ATTEST_E_CRYPTO;
+		if (m->have_ak && CRYPTO_memcmp(d, m->ak_digest, sizeof d) == 0) {
+			c->qak = m->ak;
+			return 0;
+		}
+	}
 	struct diag terr;
-	if (c->in->ak_public &&
-	    tpm_public_decode(c->in->ak_public, c->in->ak_public_len, &c->ak, &terr) == 0)
-		return 0;
-	add(c, REASON_AK_NOT_ENROLLED, "%s",
-	    c->in->ak_public ? "the enrolled AK does not decode"
-	                     : "no attestation key is enrolled for this host");
-	return 1; /* nothing can be checked, but that is a result, not an error */
+	if (!in->ak_public ||
+	    tpm_public_decode(in->ak_public, in->ak_public_len, &c->ak, &terr) != 0) {
+		add(c, REASON_AK_NOT_ENROLLED, "%s",
+		    in->ak_public ? "the enrolled AK does not decode"
+		                  : "no attestation key is enrolled for this host");
+		return 1; /* nothing can be checked, but that is a result, not an error */
+	}
+	if (keyed) {
+		quote_ak_free(m->ak);
+		m->ak = NULL;
+		m->have_ak = false;
+		/* Not preparable: quote_verify converts it and reports what is wrong. */
+		if (quote_ak_new(&c->ak, &m->ak) == 0) {
+			memcpy(m->ak_digest, d, sizeof d);
+			m->have_ak = true;
+			c->qak = m->ak;
+		}
+	}
+	return 0;
 }
 
 static int run_pipeline(struct run *c)
@@ -1579,6 +1604,7 @@ static int verify_run(const struct verify_input *in, bool stored, struct verify_
 	memset(&c, 0, sizeof c);
 	c.in = in;
 	c.r = r;
+	c.sha256 = in->memo && in->memo->sha256 ? in->memo->sha256 : EVP_sha256();
 	int e;
 	if (!in->bundle || !in->policy || (!stored && !in->nonce))
 		e = ATTEST_E_ARG;

@@ -13,6 +13,7 @@ int verify_memo_new(struct verify_memo **ret)
 	struct verify_memo *m = calloc(1, sizeof *m);
 	if (!m)
 		return ATTEST_E_NOMEM;
+	m->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL); /* NULL: fetched on each use */
 	*ret = m;
 	return 0;
 }
@@ -52,8 +53,8 @@ void verify_memo_clear(struct verify_memo *m)
 	m->bank_count = 0;
 	m->have_log = false;
 	memset(m->log_digest, 0, sizeof m->log_digest);
-	EVP_PKEY_free(m->ak_key);
-	m->ak_key = NULL;
+	quote_ak_free(m->ak);
+	m->ak = NULL;
 	m->have_ak = false;
 	memset(m->ak_digest, 0, sizeof m->ak_digest);
 }
@@ -63,6 +64,7 @@ void verify_memo_free(struct verify_memo *m)
 	if (!m)
 		return;
 	verify_memo_clear(m);
+	EVP_MD_free(m->sha256);
 	free(m);
 }
 
@@ -84,8 +86,7 @@ size_t verify_memo_bytes(const struct verify_memo *m)
 	for (size_t i = 0; i < m->not_verified_count; i++)
 		n += sizeof *m->not_verified + text_bytes(m->not_verified[i].value);
 	n += m->components_len;
-	if (m->ak_key)
-		n += 1024; /* an RSA-2048 or P-256 public key, roughly */
+	n += quote_ak_bytes(m->ak);
 	return n;
 }
 

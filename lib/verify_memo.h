@@ -12,8 +12,14 @@
  *    policy (verify_input.policy_digest), the host's reported TPM facts, the
  *    quote's selection, the reported PCR values, which PCRs the quote
  *    covers and which of them replay, and the reasons counted before;
- *  - the enrolled AK as an OpenSSL key, under the digest of its public area.
- * The next quote with the same log costs one hash of the log: the quoted
+ *  - the enrolled AK made ready to verify quotes (quote.h, struct quote_ak:
+ *    the OpenSSL key and a verification context set up once), under the
+ *    digest of its public area; and SHA-256 fetched once, for the hashes
+ *    every quote needs (an implicit fetch costs more than a short hash).
+ * The next quote with the same log costs one hash of the log, or none when
+ * the caller names the digest of a log the agent left out as unchanged
+ * (verify_input.eventlog_digest): the signature, the nonce binding and the
+ * PCR digest are still checked on every quote, and the quoted
  * PCR values are still compared with the memoized replay on every quote
  * (a difference runs the whole pipeline, which explains it), and the
  * memoized conclusions are used only when their key matches exactly.
@@ -69,10 +75,13 @@ struct verify_memo {
 	 * bytes each instead of a struct verify_component's 1.3 KB */
 	uint8_t *components;
 	size_t components_len;
-	/* the enrolled AK */
+	/* the enrolled AK, prepared (quote_ak_new) */
 	bool have_ak;
 	uint8_t ak_digest[VERIFY_MEMO_DIGEST];
-	EVP_PKEY *ak_key;
+	struct quote_ak *ak;
+	/* SHA-256, fetched by verify_memo_new (NULL if that failed: then
+	 * EVP_sha256(), fetched on each use) */
+	EVP_MD *sha256;
 };
 
 /* A new, empty memo (free with verify_memo_free). ATTEST_E_NOMEM. */

@@ -53,18 +53,18 @@ else
 fi
 
 echo
-echo "== the verification core on one core: full attestations with the host's event-log memo (bench_attest)"
+echo "== the verification core on one core: full attestations with the host's memo, steady state and with the log sent (bench_attest, CPU time)"
 core_log="$logs_dir/qemu-ovmf-ubuntu-secureboot.bin"
 if [ ! -x "$bin/bench_attest" ]; then
   echo "bench_attest not built"
 elif [ ! -f "$core_log" ]; then
   echo "bench_attest: $core_log absent (shared test data)"
 else
-  "$bin/bench_attest" "$core_log" || echo "(below the target of 20000/s on this run)"
+  "$bin/bench_attest" "$core_log" || echo "(the steady state is below the target of 20000/s on this run)"
 fi
 
 echo
-echo "== quote verification on one core (bench_quote)"
+echo "== quote verification on one core (bench_quote, CPU time)"
 if [ -x "$bin/bench_quote" ]; then
   "$bin/bench_quote"
 else

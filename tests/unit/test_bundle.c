@@ -317,12 +317,45 @@ static void test_bad_ak_in_bundle(void **state)
 	bundle_free(b);
 }
 
+/* qualifyingData = SHA-256(nonce || SHA-256(metadata)), with SHA-256
+ * fetched by the caller or not: the same bytes; nonce bounds kept. */
+static void test_qualifying_data_md(void **state)
+{
+	(void)state;
+	uint8_t nonce[EVIDENCE_NONCE_MAX], a[32], b[32], want[32], mh[32];
+	memset(nonce, 0x5a, sizeof nonce);
+	const char *meta = "{\"agent_version\":\"1.0.0\"}";
+	EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	assert_non_null(md);
+	assert_int_equal(EVP_Digest(meta, strlen(meta), mh, NULL, EVP_sha256(), NULL), 1);
+	uint8_t cat[EVIDENCE_NONCE_MAX + 32];
+	memcpy(cat, nonce, 32);
+	memcpy(cat + 32, mh, 32);
+	assert_int_equal(EVP_Digest(cat, 64, want, NULL, EVP_sha256(), NULL), 1);
+	assert_int_equal(
+	    evidence_qualifying_data(nonce, 32, (const uint8_t *)meta, strlen(meta), a), 0);
+	assert_int_equal(
+	    evidence_qualifying_data_md(md, nonce, 32, (const uint8_t *)meta, strlen(meta), b), 0);
+	assert_memory_equal(a, want, 32);
+	assert_memory_equal(b, want, 32);
+	assert_int_equal(evidence_qualifying_data_md(NULL, nonce, 32, NULL, 0, a), 0);
+	assert_int_equal(evidence_qualifying_data_md(md, nonce, 32, NULL, 0, b), 0);
+	assert_memory_equal(a, b, 32);
+	assert_int_equal(evidence_qualifying_data_md(md, nonce, EVIDENCE_NONCE_MIN - 1, NULL, 0, b),
+	                 ATTEST_E_ARG);
+	assert_int_equal(evidence_qualifying_data_md(md, nonce, EVIDENCE_NONCE_MAX + 1, NULL, 0, b),
+	                 ATTEST_E_ARG);
+	assert_int_equal(evidence_qualifying_data_md(md, NULL, 32, NULL, 0, b), ATTEST_E_ARG);
+	EVP_MD_free(md);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_whole_verification),
 	    cmocka_unit_test(test_parse_errors),
 	    cmocka_unit_test(test_bad_ak_in_bundle),
+	    cmocka_unit_test(test_qualifying_data_md),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

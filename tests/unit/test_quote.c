@@ -75,11 +75,47 @@ static void fx_free(struct fx *f)
 	free(f);
 }
 
+static void same_reasons(const struct quote_reasons *a, const struct quote_reasons *b)
+{
+	assert_int_equal(a->count, b->count);
+	assert_int_equal(a->dropped, b->dropped);
+	for (size_t i = 0; i < a->count; i++) {
+		assert_int_equal(a->list[i].status, b->list[i].status);
+		assert_int_equal(a->list[i].pcr, b->list[i].pcr);
+		assert_string_equal(a->list[i].message, b->list[i].message);
+		assert_string_equal(a->list[i].expected, b->list[i].expected);
+		assert_string_equal(a->list[i].actual, b->list[i].actual);
+	}
+}
+
+/* quote_verify(), and the same quote through a prepared AK twice (the
+ * second time with its cached context): every case of this file checks
+ * that both paths give the same reasons. */
 static int run(struct fx *f, struct quote_reasons *rs, struct quote_info *info)
 {
 	memset(rs, 0, sizeof *rs);
-	return quote_verify(&f->ak, NULL, f->attest, f->attest_len, f->sig, f->sig_len, f->qd,
-	                    sizeof f->qd, &f->pcrs, NULL, info, rs);
+	int e = quote_verify(&f->ak, NULL, f->attest, f->attest_len, f->sig, f->sig_len, f->qd,
+	                     sizeof f->qd, &f->pcrs, NULL, info, rs);
+	struct quote_ak *k = NULL;
+	if (quote_ak_new(&f->ak, &k) < 0) {
+		assert_true(quote_reasons_has(rs, QUOTE_AK_UNSUPPORTED));
+		return e;
+	}
+	struct quote_reasons *again = malloc(sizeof *again);
+	struct quote_info qi;
+	assert_non_null(again);
+	for (int i = 0; i < 2; i++) {
+		memset(again, 0, sizeof *again);
+		assert_int_equal(quote_verify_ak(k, f->attest, f->attest_len, f->sig, f->sig_len,
+		                                 f->qd, sizeof f->qd, &f->pcrs, NULL, &qi, again),
+		                 e);
+		same_reasons(rs, again);
+		if (info)
+			assert_memory_equal(info, &qi, sizeof qi);
+	}
+	free(again);
+	quote_ak_free(k);
+	return e;
 }
 
 static void expect_only(struct fx *f, enum quote_status st)
@@ -460,6 +496,153 @@ static void test_real_swtpm_quotes(void **state)
 	free(pv);
 }
 
+/* One prepared AK, quote after quote: good and bad signatures in turn,
+ * and an AK without a declared scheme whose quotes switch between RSASSA
+ * and RSAPSS. Each is judged on its own: a bad one never taints the next,
+ * a good one never lets a bad one through. */
+static void test_prepared_ak_reuse(void **state)
+{
+	(void)state;
+	struct fx *fs[] = {
+	    fx_new(tb_rsa_key(), TPM2_ALG_RSASSA, TPM2_ALG_NULL),
+	    fx_new(tb_ec_key("P-256"), TPM2_ALG_ECDSA, TPM2_ALG_ECDSA),
+	    fx_new(tb_ec_key("P-384"), TPM2_ALG_ECDSA, TPM2_ALG_NULL),
+	};
+	for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) {
+		struct fx *f = fs[i];
+		struct quote_ak *k = NULL;
+		assert_int_equal(quote_ak_new(&f->ak, &k), 0);
+		assert_non_null(quote_ak_sha256(k));
+		assert_true(quote_ak_bytes(k) > 0);
+		uint8_t good[1024], bad[1024], pss[1024];
+		size_t good_len = f->sig_len, pss_len = 0;
+		memcpy(good, f->sig, good_len);
+		memcpy(bad, f->sig, good_len);
+		bad[good_len - 1] ^= 0x01;
+		if (f->ak.type == TPM2_ALG_RSA)
+			pss_len = tb_sign(f->key, TPM2_ALG_RSAPSS, TPM2_ALG_SHA256, f->attest,
+			                  f->attest_len, pss, sizeof pss);
+		struct quote_reasons rs;
+		for (int round = 0; round < 3; round++) {
+			const uint8_t *sig[] = {good, bad, good, pss, bad, pss, good};
+			size_t len[] = {good_len, good_len, good_len, pss_len,
+			                good_len, pss_len,  good_len};
+			bool ok[] = {true, false, true, true, false, true, true};
+			for (size_t j = 0; j < sizeof sig / sizeof sig[0]; j++) {
+				if (!len[j])
+					continue; /* no RSAPSS for an ECC key */
+				memset(&rs, 0, sizeof rs);
+				assert_int_equal(
+				    quote_verify_ak(k, f->attest, f->attest_len, sig[j], len[j],
+				                    f->qd, sizeof f->qd, &f->pcrs, NULL, NULL, &rs),
+				    0);
+				if (ok[j]) {
+					assert_int_equal(rs.count, 0);
+				} else {
+					assert_int_equal(rs.count, 1);
+					assert_int_equal(rs.list[0].status,
+					                 QUOTE_SIGNATURE_INVALID);
+				}
+			}
+		}
+		/* the signed bytes changed, the signature not: invalid */
+		f->attest[f->attest_len - 40] ^= 0x80;
+		memset(&rs, 0, sizeof rs);
+		assert_int_equal(quote_verify_ak(k, f->attest, f->attest_len, good, good_len, f->qd,
+		                                 sizeof f->qd, &f->pcrs, NULL, NULL, &rs),
+		                 0);
+		assert_true(quote_reasons_has(&rs, QUOTE_SIGNATURE_INVALID));
+		quote_ak_free(k);
+		fx_free(f);
+	}
+}
+
+static void test_prepared_ak_errors(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(tb_rsa_key(), TPM2_ALG_RSASSA, TPM2_ALG_RSASSA);
+	struct quote_ak *k = (struct quote_ak *)&k; /* untouched on failure */
+	struct quote_ak *const sentinel = k;
+	assert_int_equal(quote_ak_new(NULL, &k), ATTEST_E_ARG);
+	assert_int_equal(quote_ak_new(&f->ak, NULL), ATTEST_E_ARG);
+	TPMT_PUBLIC bad = f->ak;
+	bad.unique.rsa.size = 0; /* no modulus */
+	assert_true(quote_ak_new(&bad, &k) < 0);
+	bad = f->ak;
+	bad.type = TPM2_ALG_KEYEDHASH;
+	assert_true(quote_ak_new(&bad, &k) < 0);
+	assert_ptr_equal(k, sentinel);
+	quote_ak_free(NULL);
+	assert_int_equal(quote_ak_bytes(NULL), 0);
+	assert_null(quote_ak_sha256(NULL));
+	k = NULL;
+	assert_int_equal(quote_ak_new(&f->ak, &k), 0);
+	struct quote_reasons rs;
+	memset(&rs, 0, sizeof rs);
+	assert_int_equal(quote_verify_ak(NULL, f->attest, f->attest_len, f->sig, f->sig_len, f->qd,
+	                                 32, &f->pcrs, NULL, NULL, &rs),
+	                 ATTEST_E_ARG);
+	assert_int_equal(
+	    quote_verify_ak(k, NULL, 5, f->sig, f->sig_len, f->qd, 32, &f->pcrs, NULL, NULL, &rs),
+	    ATTEST_E_ARG);
+	assert_int_equal(quote_verify_ak(k, f->attest, f->attest_len, f->sig, f->sig_len, f->qd, 32,
+	                                 NULL, NULL, NULL, &rs),
+	                 ATTEST_E_ARG);
+	assert_int_equal(quote_verify_ak(k, f->attest, f->attest_len, f->sig, f->sig_len, f->qd, 32,
+	                                 &f->pcrs, NULL, NULL, NULL),
+	                 ATTEST_E_ARG);
+	/* a signature that does not decode, then a good one */
+	assert_int_equal(quote_verify_ak(k, f->attest, f->attest_len, f->sig, 3, f->qd, 32,
+	                                 &f->pcrs, NULL, NULL, &rs),
+	                 0);
+	assert_int_equal(rs.count, 1);
+	assert_int_equal(rs.list[0].status, QUOTE_SIGNATURE_MALFORMED);
+	memset(&rs, 0, sizeof rs);
+	assert_int_equal(quote_verify_ak(k, f->attest, f->attest_len, f->sig, f->sig_len, f->qd, 32,
+	                                 &f->pcrs, NULL, NULL, &rs),
+	                 0);
+	assert_int_equal(rs.count, 0);
+	quote_ak_free(k);
+	fx_free(f);
+}
+
+/* The PCR digest over more values than its gathering buffer holds (three
+ * full banks): the same as hashing the values one by one. */
+static void test_pcr_digest_long(void **state)
+{
+	(void)state;
+	static const TPM2_ALG_ID algs[] = {TPM2_ALG_SHA256, TPM2_ALG_SHA384, TPM2_ALG_SHA512};
+	struct quote_pcrs pcrs;
+	memset(&pcrs, 0, sizeof pcrs);
+	TPML_PCR_SELECTION sel;
+	memset(&sel, 0, sizeof sel);
+	sel.count = 3;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	assert_non_null(ctx);
+	assert_int_equal(EVP_DigestInit_ex2(ctx, EVP_sha256(), NULL), 1);
+	for (unsigned b = 0; b < 3; b++) {
+		size_t n = tpm_alg_digest_size(algs[b]);
+		sel.pcrSelections[b].hash = algs[b];
+		sel.pcrSelections[b].sizeofSelect = 3;
+		memset(sel.pcrSelections[b].pcrSelect, 0xff, 3);
+		for (unsigned i = 0; i < 24; i++) {
+			uint8_t v[64];
+			for (size_t k = 0; k < n; k++)
+				v[k] = (uint8_t)(b * 31 + i * 7 + k);
+			assert_int_equal(quote_pcrs_set(&pcrs, algs[b], i, v, n), 0);
+			assert_int_equal(EVP_DigestUpdate(ctx, v, n), 1);
+		}
+	}
+	uint8_t want[32], got[QUOTE_MAX_DIGEST];
+	unsigned int wl = 0;
+	size_t gl = 0;
+	assert_int_equal(EVP_DigestFinal_ex(ctx, want, &wl), 1);
+	EVP_MD_CTX_free(ctx);
+	assert_int_equal(quote_pcr_digest(&sel, &pcrs, TPM2_ALG_SHA256, got, &gl), 0);
+	assert_int_equal(gl, 32);
+	assert_memory_equal(got, want, 32);
+}
+
 static void test_reasons_cap(void **state)
 {
 	struct quote_reasons *rs = calloc(1, sizeof *rs);
@@ -484,6 +667,8 @@ int main(void)
 	    cmocka_unit_test(test_selection_checks),    cmocka_unit_test(test_two_banks_order),
 	    cmocka_unit_test(test_malformed),           cmocka_unit_test(test_ak_checks),
 	    cmocka_unit_test(test_real_swtpm_quotes),   cmocka_unit_test(test_reasons_cap),
+	    cmocka_unit_test(test_prepared_ak_reuse),   cmocka_unit_test(test_prepared_ak_errors),
+	    cmocka_unit_test(test_pcr_digest_long),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1373,6 +1373,60 @@ static void test_memo_inputs_changed(void **state)
 	fx_free(f);
 }
 
+/* The memo keeps the enrolled AK prepared (quote_ak): the signature is
+ * still verified on every quote, with the AK the caller names, even when
+ * the log's memo would stand for everything else. */
+static void test_memo_ak(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(QEMU_LOG);
+	if (!f)
+		skip();
+	struct verify_memo *m = NULL;
+	assert_int_equal(verify_memo_new(&m), 0);
+	struct verify_result *r = run_memo(f, m, POLICY_A);
+	assert_int_equal(r->verdict, VERIFY_GREEN);
+	verify_result_free(r);
+	r = run_memo(f, m, POLICY_A);
+	assert_true(r->memo_hit);
+	assert_int_equal(r->verdict, VERIFY_GREEN);
+	verify_result_free(r);
+	/* signed by another key, the enrolled AK unchanged: red, memo or not */
+	f->signer = g_other_key;
+	for (int i = 0; i < 2; i++) {
+		r = run_memo(f, m, POLICY_A);
+		expect_only(r, "QUOTE_SIGNATURE_INVALID");
+		assert_false(r->memo_hit);
+		verify_result_free(r);
+	}
+	/* and the good quote after it is green again, from the memo */
+	f->signer = g_ak_key;
+	r = run_memo(f, m, POLICY_A);
+	assert_int_equal(r->verdict, VERIFY_GREEN);
+	assert_true(r->memo_hit);
+	verify_result_free(r);
+	/* re-enrolled with a new AK: the memo's AK is not the one named now */
+	tb_public(g_other_key, TB_AK_ATTRS, TPM2_ALG_ECDSA, &f->ak);
+	r = run_memo(f, m, POLICY_A); /* still signed by the old AK */
+	expect_only(r, "QUOTE_SIGNATURE_INVALID");
+	verify_result_free(r);
+	f->signer = g_other_key;
+	r = run_memo(f, m, POLICY_A);
+	assert_int_equal(r->verdict, VERIFY_GREEN);
+	assert_true(r->memo_hit); /* the log's memo stands; the AK was prepared anew */
+	verify_result_free(r);
+	/* an AK that cannot be prepared is reported as before, not memoized */
+	f->ak.unique.ecc.x.buffer[0] ^= 0x01; /* decodes, but is not a point of P-256 */
+	r = run_memo(f, m, POLICY_A);
+	assert_int_equal(r->verdict, VERIFY_RED);
+	assert_true(verify_result_has(r, "AK_UNSUPPORTED"));
+	verify_result_free(r);
+	assert_false(m->have_ak);
+	assert_true(verify_memo_bytes(m) < 8192);
+	verify_memo_free(m);
+	fx_free(f);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -1394,6 +1448,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_green),
 	    cmocka_unit_test(test_signature_invalid),
+	    cmocka_unit_test(test_memo_ak),
 	    cmocka_unit_test(test_ak_not_enrolled),
 	    cmocka_unit_test(test_nonce_mismatch),
 	    cmocka_unit_test(test_pcr_digest_mismatch),
