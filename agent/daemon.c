@@ -84,7 +84,9 @@ static void usage(FILE *f)
 	    "  --trust-first-verifier LABS ONLY: with no verifier trusted yet, trust\n"
 	    "                         whichever client first calls GET /v1/identity\n"
 	    "                         (trust on first use; logged as a warning)\n"
-	    "  --timeout S            drop a connection idle for S seconds (default %u)\n"
+	    "  --timeout S            drop a connection idle for S seconds before its first\n"
+	    "                         answer (default %u); after one, a verifier's connection\n"
+	    "                         is kept up to 150 s for its next request\n"
 	    "  --tpm-timeout S        wait at most S seconds for each TPM command, then answer\n"
 	    "                         503 TPM_TIMEOUT and reopen the TPM (default %u)\n"
 	    "  --push URL[,URL...]    push mode: open no port; connect out to the verifier's\n"
@@ -699,6 +701,7 @@ int cmd_daemon(int argc, char **argv)
 	    .client_cert = HTTPS_CLIENT_CERT_REQUIRED,
 	    .max_body = AGENTD_MAX_BODY,
 	    .timeout_ms = (unsigned)timeout_s * 1000u,
+	    .keepalive_ms = AGENTD_KEEPALIVE_S * 1000u,
 	    .max_connections = AGENTD_MAX_CONNECTIONS,
 	    .max_per_peer = AGENTD_MAX_PER_PEER,
 	};

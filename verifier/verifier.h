@@ -40,8 +40,10 @@
 #define VERIFIER_BACKOFF_MAX         3600 /* seconds between tries of an unreachable host */
 #define VERIFIER_HIST_BUCKETS        12
 /* Kept-alive mutual-TLS connections to agents (docs/transport.md): at most
- * this many parked, each for at most HTTPS_DEFAULT_IDLE_MS. */
-#define VERIFIER_AGENT_IDLE_MAX 4096
+ * this many parked (one per host between its attestations; fewer when the
+ * open-files limit is lower, verifier_agent_pool_max), each for at most
+ * verifier_agent_idle_ms and 2 s less than the agent's Keep-Alive timeout. */
+#define VERIFIER_AGENT_IDLE_MAX 20000
 /* TLS sessions kept to resume the next connection to an agent (about 2 KB
  * each): a handshake without the certificate exchange when the kept-alive
  * connection is gone (attestation intervals longer than its idle time). */
@@ -68,6 +70,7 @@ struct verifier_config {
 	int64_t evidence_validity_s;
 	int64_t lease_s;     /* --lease-seconds: how long a claimed host stays ours unrenewed */
 	unsigned db_lock_ms; /* --db-lock-wait-ms: the loop's connection's longest lock wait */
+	int64_t agent_keepalive_s;   /* --agent-keepalive, -1: from the interval */
 	unsigned coverage_alarm_pct; /* --coverage-alarm: 0 = no coverage alarm */
 	int64_t dead_man_s;          /* --dead-man: 0 = no dead-man alarm */
 	int64_t alarm_hold_s;        /* --alarm-hold: a coverage alarm changes after this long */
@@ -129,6 +132,11 @@ struct verifier {
 
 /* Wall clock, unix seconds. */
 int64_t verifier_now(void);
+/* The most agent connections to keep between attestations (the open-files
+ * limit raised toward the hard one first), and for how long, at an
+ * attestation interval and --agent-keepalive (service.c). */
+unsigned verifier_agent_pool_max(void);
+unsigned verifier_agent_idle_ms(const struct verifier_config *cfg);
 /* Add an event to the audit log (failures ignored: the action itself
  * succeeded). */
 void verifier_event(struct verifier *v, int64_t host_id, const char *kind, const char *actor,
