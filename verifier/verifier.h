@@ -39,6 +39,19 @@
 #define VERIFIER_NONCE_SIZE          32
 #define VERIFIER_BACKOFF_MAX         3600 /* seconds between tries of an unreachable host */
 #define VERIFIER_HIST_BUCKETS        12
+/* An attestation's phases, timed (metrics.c): the claim's trip through the
+ * storage writer; the job's start until its quote request is sent; the
+ * agent's answer; the verification until the verdict is queued; the
+ * verdict's group commit until it is reported. */
+enum verifier_phase {
+	PHASE_CLAIM,
+	PHASE_START,
+	PHASE_AGENT,
+	PHASE_VERIFY,
+	PHASE_COMMIT,
+	VERIFIER_PHASES
+};
+#define VERIFIER_PHASE_BUCKETS 10
 /* Kept-alive mutual-TLS connections to agents (docs/transport.md): at most
  * this many parked (one per host between its attestations; fewer when the
  * open-files limit is lower, verifier_agent_pool_max), each for at most
@@ -87,6 +100,11 @@ struct verifier_metrics {
 	uint64_t eventlog_memo_hit, eventlog_memo_miss; /* appraise.c */
 	uint64_t eventlog_unchanged;                    /* quotes whose log the agent left out */
 	uint64_t eventlog_asked_again;                  /* ... that the memo could not stand for */
+	/* Where an attestation's time goes (metrics.c, VERIFIER_PHASES): per
+	 * phase, a histogram over VERIFIER_PHASE_BUCKETS bounds (+Inf last)
+	 * and the sum, in seconds. */
+	uint64_t phase_hist[VERIFIER_PHASES][VERIFIER_PHASE_BUCKETS + 1];
+	double phase_sum[VERIFIER_PHASES];
 };
 
 struct job;
@@ -217,6 +235,15 @@ void appraise_cache_free(struct verifier *v);
 void metrics_verdict(struct verifier *v, enum store_trust t, double secs);
 /* The duration histogram's bucket bounds (VERIFIER_HIST_BUCKETS of them). */
 const double *metrics_hist_bounds(void);
+/* Count one phase of an attestation, from t0 to t1 (CLOCK_MONOTONIC). */
+void metrics_phase(struct verifier *v, enum verifier_phase ph, const struct timespec *t0,
+                   const struct timespec *t1);
+/* The phase histogram's bounds (VERIFIER_PHASE_BUCKETS), its phases' names. */
+const double *metrics_phase_bounds(void);
+const char *metrics_phase_name(enum verifier_phase ph);
+struct textbuf;
+/* Append the phase histograms to a /metrics page. */
+void metrics_phases_render(const struct verifier *v, struct textbuf *b);
 
 /* --- coverage.c: the fleet watched as a whole --- */
 
