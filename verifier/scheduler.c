@@ -194,7 +194,7 @@ static void job_finish(struct job *j)
 	 * last claim was full). Otherwise the next random round claims: an
 	 * instance that kicked a round at every job end would be first at every
 	 * second and take the due hosts from the others. */
-	bool was_full = v->in_flight + v->paced >= v->cfg.concurrency;
+	bool was_full = v->in_flight >= v->cfg.concurrency;
 	v->in_flight--;
 	j->finished = true;
 	if (j->refs == 0)
@@ -420,11 +420,8 @@ void scheduler_learn(struct verifier *v, int64_t host_id, const char *name, cons
 	scheduler_kick(v);
 }
 
-/* A lease claim on its way to the database, then (claimed hosts not all
- * started yet) in the queue of paced starts. */
+/* A lease claim on its way to the database. */
 struct claim {
-	struct claim *next; /* the pace queue */
-	size_t started;     /* hosts of hl started (or skipped) so far */
 	struct verifier *v;
 	size_t room;
 	int64_t at;             /* when the writer claimed: the leases run from then */
@@ -440,59 +437,7 @@ static int claim_work(struct store *s, void *arg)
 	return store_claim_due_hosts(s, cfg->instance, c->at, cfg->lease_s, c->room, &c->hl);
 }
 
-/* Paced starts. Hosts fall due on whole seconds, so a round claims them in
- * a lump; started at once, their requests and answers queue behind each
- * other on the one loop and each attestation takes as long as the whole
- * lump (issue 14: p99 many times the agent's own time). Started PACE_MS
- * apart instead, one is usually over before the next begins; a long queue
- * starts more per tick so that it drains within PACE_DRAIN_MS whatever its
- * length (throughput is never traded for it). The hosts' leases run from
- * the claim, so a wait in the queue is covered by them. */
-#define PACE_MS       10
-#define PACE_BATCH    6 /* jobs per tick at least: the writer still groups their ends */
-#define PACE_DRAIN_MS 400
-
-static void pace_arm(struct verifier *v, unsigned ms)
-{
-	struct timeval tv = {.tv_sec = 0, .tv_usec = (suseconds_t)ms * 1000};
-	if (v->pace != NULL && !evtimer_pending(v->pace, NULL))
-		evtimer_add(v->pace, &tv);
-}
-
-static void claim_free(struct claim *c)
-{
-	store_host_list_free(c->hl);
-	free(c);
-}
-
-static void on_pace(evutil_socket_t fd, short what, void *arg)
-{
-	struct verifier *v = arg;
-	size_t k = (v->paced * PACE_MS + PACE_DRAIN_MS - 1) / PACE_DRAIN_MS;
-	if (k < PACE_BATCH)
-		k = PACE_BATCH;
-	while (k > 0 && v->pace_head != NULL) {
-		struct claim *c = v->pace_head;
-		const struct store_host *h = &c->hl->v[c->started++];
-		v->paced--;
-		if (c->started == c->hl->n) {
-			v->pace_head = c->next;
-			if (v->pace_head == NULL)
-				v->pace_tail = NULL;
-		}
-		/* started by on-demand attestation meanwhile? (then skipped) */
-		if (!v->stopping && !scheduler_busy(v, h->id)) {
-			job_start(v, h, c->at, &c->queued);
-			k--;
-		}
-		if (c->started == c->hl->n)
-			claim_free(c);
-	}
-	if (v->pace_head != NULL)
-		pace_arm(v, PACE_MS);
-}
-
-/* The claim committed (or not): queue a job start for each host leased. */
+/* The claim committed (or not): start a job for each host leased. */
 static void claim_done(void *arg, int rc, const char *msg)
 {
 	struct claim *c = arg;
@@ -505,18 +450,13 @@ static void claim_done(void *arg, int rc, const char *msg)
 	v->backlog = rc == 0 && c->hl && c->room > 0 && c->hl->n >= c->room;
 	if (rc < 0)
 		log_error("claiming hosts: %s", msg);
-	if (rc < 0 || v->stopping || c->hl == NULL || c->hl->n == 0 || v->pace == NULL) {
-		claim_free(c);
-		return;
+	for (size_t i = 0; rc == 0 && !v->stopping && c->hl && i < c->hl->n; i++) {
+		if (scheduler_busy(v, c->hl->v[i].id))
+			continue;
+		job_start(v, &c->hl->v[i], c->at, &c->queued);
 	}
-	c->next = NULL;
-	if (v->pace_tail != NULL)
-		v->pace_tail->next = c;
-	else
-		v->pace_head = c;
-	v->pace_tail = c;
-	v->paced += c->hl->n;
-	pace_arm(v, 0);
+	store_host_list_free(c->hl);
+	free(c);
 }
 
 /* Evidence expiry and the purge of old nonces, on the writer thread. */
@@ -563,10 +503,9 @@ static void schedule_round(struct verifier *v)
 			verifier_store_later(v, chores_work, chores_done, c);
 		}
 	}
-	/* Hosts claimed and waiting for their paced start count as in flight. */
-	if (v->in_flight + v->paced >= v->cfg.concurrency || v->claiming)
+	if (v->in_flight >= v->cfg.concurrency || v->claiming)
 		return;
-	size_t room = v->cfg.concurrency - v->in_flight - v->paced;
+	size_t room = v->cfg.concurrency - v->in_flight;
 	if (room > STORE_CLAIM_MAX)
 		room = STORE_CLAIM_MAX;
 	/* A lease lasts --lease-seconds; jobs that run longer (enrollment, a
@@ -612,8 +551,7 @@ int scheduler_start(struct verifier *v)
 {
 	v->tick = event_new(v->base, -1, 0, on_timer, v);
 	v->kick = event_new(v->base, -1, 0, on_tick, v);
-	v->pace = evtimer_new(v->base, on_pace, v);
-	if (v->tick == NULL || v->kick == NULL || v->pace == NULL)
+	if (v->tick == NULL || v->kick == NULL)
 		return ATTEST_E_NOMEM;
 	tick_arm(v);
 	event_active(v->kick, 0, 0);
@@ -687,19 +625,9 @@ void scheduler_free(struct verifier *v)
 		v->jobs = j->next;
 		job_free(j);
 	}
-	/* Claimed, never started: their leases run out like those of jobs. */
-	while (v->pace_head) {
-		struct claim *c = v->pace_head;
-		v->pace_head = c->next;
-		claim_free(c);
-	}
-	v->pace_tail = NULL;
-	v->paced = 0;
 	if (v->tick)
 		event_free(v->tick);
 	if (v->kick)
 		event_free(v->kick);
-	if (v->pace)
-		event_free(v->pace);
-	v->tick = v->kick = v->pace = NULL;
+	v->tick = v->kick = NULL;
 }

@@ -108,7 +108,6 @@ struct verifier_metrics {
 };
 
 struct job;
-struct claim;
 struct learn;
 struct ekcert_store;
 struct castore;
@@ -123,11 +122,8 @@ struct verifier {
 	struct tlsid *id;
 	struct https_server *srv;
 	struct https_client *cli;
-	struct event *tick;                  /* scheduler timer */
-	struct event *kick;                  /* run the scheduler now (on-demand attestation) */
-	struct event *pace;                  /* the next paced job start (scheduler.c) */
-	struct claim *pace_head, *pace_tail; /* claims whose hosts wait to start */
-	size_t paced;                        /* hosts waiting in them */
+	struct event *tick; /* scheduler timer */
+	struct event *kick; /* run the scheduler now (on-demand attestation) */
 	struct event *sigint, *sigterm;
 	unsigned in_flight;
 	uint64_t job_seq; /* jobs started so far */
