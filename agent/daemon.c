@@ -265,6 +265,7 @@ static bool authorized(struct agentd *d, struct https_request *req, bool pin_fir
 {
 	const char *tp = https_request_peer_thumbprint(req);
 	if (!tp) { /* cannot happen with mutual TLS required; be explicit */
+		https_reply_header(req, "Connection", "close");
 		https_reply_error(req, 403, "VERIFIER_NOT_TRUSTED", "no client certificate");
 		return false;
 	}
@@ -303,6 +304,9 @@ static bool authorized(struct agentd *d, struct https_request *req, bool pin_fir
 		         "client certificate %s is not trusted: this agent trusts no verifier "
 		         "yet; give it the verifier's thumbprint (attest-agent --trust-verifier)",
 		         tp);
+	/* Not kept alive (AGENTD_KEEPALIVE_S is for verifiers): an untrusted
+	 * client's connection ends with its refusal. */
+	https_reply_header(req, "Connection", "close");
 	https_reply_error(req, 403, "VERIFIER_NOT_TRUSTED", msg);
 	return false;
 }
