@@ -218,6 +218,15 @@ void appraise_boot_digests_set(struct verifier *v, int64_t host_id, const uint8_
  * of SHA-256 log, and when (*ret_at); set records it (NULL: unknown). */
 bool appraise_kept_log(struct verifier *v, int64_t host_id, const uint8_t log[32], int64_t *ret_at);
 void appraise_kept_log_set(struct verifier *v, int64_t host_id, const uint8_t *log, int64_t at);
+/* The public area of host_id's AK kept in its memo entry, if that AK's Name
+ * (lowercase hex, as the host row names its current AK) is name_hex: the
+ * Name is a digest of the public area and AK Names are never reused, so a
+ * match is the current AK without reading it again. Borrowed: valid until
+ * the host's entry changes. set keeps one (only for a host with a memo). */
+bool appraise_ak(struct verifier *v, int64_t host_id, const char *name_hex, uint8_t **ret_public,
+                 size_t *ret_len);
+void appraise_ak_set(struct verifier *v, int64_t host_id, const char *name_hex,
+                     const uint8_t *public_area, size_t len);
 struct catalog_entry;
 /* The catalog's entries by digest: marker empties them when the catalog
  * table changed; get finds the entries of a digest looked up before (none
