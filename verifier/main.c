@@ -97,7 +97,7 @@ static void usage(FILE *f)
 	    "  --agent-keepalive SECONDS  keep a pulled agent's connection this long after\n"
 	    "                             an answer, for its next attestation without a new\n"
 	    "                             TLS handshake, at most 2 s less than the agent's\n"
-	    "                             Keep-Alive timeout (default 1.1 x interval + 5;\n"
+	    "                             Keep-Alive timeout (default 1.5 x interval + 10;\n"
 	    "                             0: 5 s, as for one job's requests)\n"
 	    "  migrate-db                 copy a whole database into an empty one\n"
 	    "                             (SQLite -> PostgreSQL), verifiers stopped\n"

@@ -84,8 +84,9 @@ unsigned verifier_agent_idle_ms(const struct verifier_config *cfg)
 	if (cfg->agent_keepalive_s > 0)
 		return (unsigned)cfg->agent_keepalive_s * 1000u;
 	/* Longer than the longest jittered interval (+10 %), with room for a
-	 * slow round; the agent's own Keep-Alive timeout caps it. */
-	int64_t ms = cfg->interval_s * 1100 + 5000;
+	 * verifier that falls behind (under load, 1.1 x + 5 s lost a third of
+	 * the connections); the agent's own Keep-Alive timeout caps it. */
+	int64_t ms = cfg->interval_s * 1500 + 10000;
 	if (ms < 5000)
 		ms = 5000;
 	if (ms > 600000)
