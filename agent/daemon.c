@@ -84,7 +84,9 @@ static void usage(FILE *f)
 	    "  --trust-first-verifier LABS ONLY: with no verifier trusted yet, trust\n"
 	    "                         whichever client first calls GET /v1/identity\n"
 	    "                         (trust on first use; logged as a warning)\n"
-	    "  --timeout S            drop a connection idle for S seconds (default %u)\n"
+	    "  --timeout S            drop a connection idle for S seconds before its first\n"
+	    "                         answer (default %u); after one, a verifier's connection\n"
+	    "                         is kept up to 150 s for its next request\n"
 	    "  --tpm-timeout S        wait at most S seconds for each TPM command, then answer\n"
 	    "                         503 TPM_TIMEOUT and reopen the TPM (default %u)\n"
 	    "  --push URL[,URL...]    push mode: open no port; connect out to the verifier's\n"
@@ -263,6 +265,7 @@ static bool authorized(struct agentd *d, struct https_request *req, bool pin_fir
 {
 	const char *tp = https_request_peer_thumbprint(req);
 	if (!tp) { /* cannot happen with mutual TLS required; be explicit */
+		https_reply_header(req, "Connection", "close");
 		https_reply_error(req, 403, "VERIFIER_NOT_TRUSTED", "no client certificate");
 		return false;
 	}
@@ -301,6 +304,9 @@ static bool authorized(struct agentd *d, struct https_request *req, bool pin_fir
 		         "client certificate %s is not trusted: this agent trusts no verifier "
 		         "yet; give it the verifier's thumbprint (attest-agent --trust-verifier)",
 		         tp);
+	/* Not kept alive (AGENTD_KEEPALIVE_S is for verifiers): an untrusted
+	 * client's connection ends with its refusal. */
+	https_reply_header(req, "Connection", "close");
 	https_reply_error(req, 403, "VERIFIER_NOT_TRUSTED", msg);
 	return false;
 }
@@ -699,6 +705,7 @@ int cmd_daemon(int argc, char **argv)
 	    .client_cert = HTTPS_CLIENT_CERT_REQUIRED,
 	    .max_body = AGENTD_MAX_BODY,
 	    .timeout_ms = (unsigned)timeout_s * 1000u,
+	    .keepalive_ms = AGENTD_KEEPALIVE_S * 1000u,
 	    .max_connections = AGENTD_MAX_CONNECTIONS,
 	    .max_per_peer = AGENTD_MAX_PER_PEER,
 	};

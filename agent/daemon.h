@@ -20,6 +20,10 @@
 #define AGENTD_MAX_CONNECTIONS   64u
 #define AGENTD_MAX_PER_PEER      16u /* connections from one address: others keep room */
 #define AGENTD_DEFAULT_TIMEOUT_S 10u /* idle connection timeout */
+/* A verifier's connection is kept this long after an answer, so that its
+ * next attestation (60 s apart by default, +10 % jitter) needs no new TLS
+ * handshake; announced as "Keep-Alive: timeout=150" (docs/protocol.md). */
+#define AGENTD_KEEPALIVE_S 150u
 /* Per TPM command. Discrete chips take up to tens of seconds for an RSA key
  * (TPM2_CreatePrimary, TPM2_Create) on a bad day; the kernel allows 300 s
  * for its longest commands. 120 s passes every healthy chip with room and

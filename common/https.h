@@ -67,6 +67,14 @@ struct https_server_config {
 	 * deadline the connection is closed whatever it sends. While a handler
 	 * works on a request the deadline does not run. */
 	unsigned request_deadline_ms;
+	/* How long a connection may wait for its next request after a reply
+	 * (kept alive between a verifier's attestations), that request's own
+	 * time included: from the first reply on, it is both the connection's
+	 * idle timeout and its request deadline. 0: timeout_ms and
+	 * request_deadline_ms as for the first request. Announced in each
+	 * reply as "Keep-Alive: timeout=N" (seconds, from 1000 ms up), which a
+	 * client of https_client_set_keepalive follows. */
+	unsigned keepalive_ms;
 	/* Most connections open at once from one client address; a connection
 	 * above it is closed as soon as its TLS handshake starts, so that one
 	 * peer cannot take every one of max_connections. */
@@ -186,7 +194,9 @@ unsigned https_client_pending(const struct https_client *cli);
 
 /* Keep up to max_idle connections open after their answer (0, the default:
  * every request has its own connection and sends "Connection: close"), each
- * for at most idle_ms (0: HTTPS_DEFAULT_IDLE_MS). A request takes a parked
+ * for at most idle_ms (0: HTTPS_DEFAULT_IDLE_MS), and never past the
+ * server's word: 2 s less than a "Keep-Alive: timeout=N" of its answer, at
+ * most HTTPS_DEFAULT_IDLE_MS when it said nothing. A request takes a parked
  * connection with the same verify mode, host and port, and in pin mode only
  * one whose server thumbprint, checked at its handshake, equals the
  * request's pin; otherwise it opens a new one (a new handshake, where the

@@ -46,10 +46,13 @@
 #define HTTPS_CLIENT_MAX_HEADERS (64u * 1024u)
 #define HTTPS_MAX_HOST           253
 
-/* A parked, kept-alive connection (the pool is a list, most recent first). */
+/* A parked, kept-alive connection (the pool is a list, most recent first,
+ * and a hash on (host, port) so that taking one does not walk the pool). */
 struct idle {
 	struct https_client *cli;
 	struct idle *prev, *next;
+	struct idle *chain; /* hash bucket */
+	int closed;         /* the peer closed it: freed from the timer */
 	struct evhttp_connection *evcon;
 	struct bufferevent *bev; /* owned by evcon */
 	SSL *ssl;                /* owned by bev */
@@ -71,6 +74,11 @@ struct sess {
 };
 
 #define SESS_BUCKETS 1024u
+#define IDLE_BUCKETS 4096u
+/* A parked connection is given back this long before the server said it
+ * would close it (Keep-Alive: timeout=N), so that a request does not meet
+ * the server's close on the way. */
+#define IDLE_MARGIN_MS 2000u
 
 struct https_client {
 	struct event_base *base;
@@ -80,6 +88,8 @@ struct https_client {
 	struct call *calls;
 	unsigned pending;
 	struct idle *idle; /* parked connections, most recently parked first */
+	struct idle *idle_tail;
+	struct idle *idle_buckets[IDLE_BUCKETS];
 	unsigned idle_count, idle_max, idle_ms;
 	struct sess *sess_buckets[SESS_BUCKETS];
 	struct sess *sess_head, *sess_tail;
@@ -110,6 +120,7 @@ struct call {
 	int reused;       /* sent on a kept-alive connection from the pool */
 	int answer_seen;  /* application data came back on the reused connection */
 	int keep;         /* the answer allows keeping the connection */
+	unsigned keep_ms; /* the server keeps it idle this long (Keep-Alive), 0: not said */
 	int retry_safe;   /* idempotent: may be sent again (see https.h) */
 	int retried;
 	int resumed_checked;      /* the resumed session's peer was checked */
@@ -509,6 +520,22 @@ static void on_error(enum evhttp_request_error err, void *arg)
 		c->sock_errno = EVUTIL_SOCKET_ERROR();
 }
 
+/* The "timeout=N" (seconds) of a Keep-Alive header, in ms; 0 if absent or
+ * malformed (then the client's own idle time alone applies). */
+static unsigned keepalive_ms(const char *v)
+{
+	const char *t = v ? strcasestr(v, "timeout=") : NULL;
+	if (!t)
+		return 0;
+	unsigned long n = 0;
+	int digits = 0;
+	for (t += 8; *t >= '0' && *t <= '9' && digits < 6; t++, digits++)
+		n = n * 10 + (unsigned long)(*t - '0');
+	if (digits == 0 || digits == 6)
+		return 0;
+	return (unsigned)n * 1000u;
+}
+
 static void on_response(struct evhttp_request *req, void *arg)
 {
 	struct call *c = arg;
@@ -544,6 +571,8 @@ static void on_response(struct evhttp_request *req, void *arg)
 	 * connection stays open unless the answer says otherwise. */
 	const char *conn = evhttp_find_header(evhttp_request_get_input_headers(req), "Connection");
 	c->keep = !conn || !strcasestr(conn, "close");
+	c->keep_ms =
+	    keepalive_ms(evhttp_find_header(evhttp_request_get_input_headers(req), "Keep-Alive"));
 	finish(c);
 }
 
@@ -653,15 +682,31 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 /* ---------------------------------------------------------------- */
 /* The idle pool                                                     */
 
+static size_t idle_bucket(const char *host, uint16_t port)
+{
+	uint32_t h = 2166136261u ^ port;
+	for (const char *p = host; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return h % IDLE_BUCKETS;
+}
+
 static void idle_unlink(struct idle *e)
 {
 	struct https_client *cli = e->cli;
+	struct idle **pp = &cli->idle_buckets[idle_bucket(e->host, e->port)];
+	while (*pp && *pp != e)
+		pp = &(*pp)->chain;
+	if (*pp)
+		*pp = e->chain;
+	e->chain = NULL;
 	if (e->prev)
 		e->prev->next = e->next;
 	else
 		cli->idle = e->next;
 	if (e->next)
 		e->next->prev = e->prev;
+	else
+		cli->idle_tail = e->prev;
 	e->prev = e->next = NULL;
 	cli->idle_count--;
 }
@@ -688,7 +733,7 @@ static void idle_closed(struct evhttp_connection *evcon, void *arg)
 {
 	struct idle *e = arg;
 	evhttp_connection_set_closecb(evcon, NULL, NULL);
-	e->port = 0; /* matches no request (ports are never 0) */
+	e->closed = 1; /* nobody takes it */
 	e->cli->st.peer_closed++;
 	event_active(e->timer, EV_TIMEOUT, 0);
 }
@@ -702,13 +747,18 @@ static void idle_park(struct call *c)
 	if (cli->idle_max == 0 || !c->have_seen || bufferevent_getfd(c->bev) < 0 ||
 	    SSL_get_shutdown(c->ssl) != 0)
 		return;
-	if (cli->idle_count >= cli->idle_max) {
-		struct idle *last = cli->idle;
-		while (last && last->next)
-			last = last->next;
-		if (last)
-			idle_free(last);
-	}
+	/* As long as we wish, but never past the server's own word on it; a
+	 * server that said nothing may close soon (HTTPS_DEFAULT_IDLE_MS is
+	 * below the usual idle timeouts). */
+	unsigned ms = cli->idle_ms;
+	if (c->keep_ms == 0 && ms > HTTPS_DEFAULT_IDLE_MS)
+		ms = HTTPS_DEFAULT_IDLE_MS;
+	if (c->keep_ms && c->keep_ms <= IDLE_MARGIN_MS)
+		return;
+	if (c->keep_ms && ms > c->keep_ms - IDLE_MARGIN_MS)
+		ms = c->keep_ms - IDLE_MARGIN_MS;
+	if (cli->idle_count >= cli->idle_max && cli->idle_tail)
+		idle_free(cli->idle_tail);
 	struct idle *e = calloc(1, sizeof *e);
 	if (!e)
 		return;
@@ -726,13 +776,21 @@ static void idle_park(struct call *c)
 	memcpy(e->host, c->host, sizeof e->host);
 	memcpy(e->seen, c->seen, sizeof e->seen);
 	evhttp_connection_set_closecb(e->evcon, idle_closed, e);
-	struct timeval tv = {.tv_sec = cli->idle_ms / 1000,
-	                     .tv_usec = (cli->idle_ms % 1000) * 1000};
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 	event_add(e->timer, &tv);
+	/* The request's timeout would close the parked connection before our
+	 * timer (the next request sets its own). */
+	struct timeval ptv = {.tv_sec = ms / 1000 + 5, .tv_usec = 0};
+	evhttp_connection_set_timeout_tv(e->evcon, &ptv);
 	e->next = cli->idle;
 	if (cli->idle)
 		cli->idle->prev = e;
+	else
+		cli->idle_tail = e;
 	cli->idle = e;
+	size_t b = idle_bucket(e->host, e->port);
+	e->chain = cli->idle_buckets[b];
+	cli->idle_buckets[b] = e;
 	cli->idle_count++;
 	c->evcon = NULL;
 	c->bev = NULL;
@@ -745,8 +803,9 @@ static void idle_park(struct call *c)
 static int idle_take(struct call *c)
 {
 	struct https_client *cli = c->cli;
-	for (struct idle *e = cli->idle; e; e = e->next) {
-		if (e->port != c->port || e->verify != c->verify || strcmp(e->host, c->host) != 0)
+	for (struct idle *e = cli->idle_buckets[idle_bucket(c->host, c->port)]; e; e = e->chain) {
+		if (e->closed || e->port != c->port || e->verify != c->verify ||
+		    strcmp(e->host, c->host) != 0)
 			continue;
 		if (c->verify == HTTPS_VERIFY_PIN && !tlsid_thumbprint_equal(e->seen, c->pin))
 			continue;
@@ -875,12 +934,8 @@ void https_client_set_keepalive(struct https_client *cli, unsigned max_idle, uns
 {
 	cli->idle_max = max_idle;
 	cli->idle_ms = idle_ms ? idle_ms : HTTPS_DEFAULT_IDLE_MS;
-	while (cli->idle_count > cli->idle_max) {
-		struct idle *last = cli->idle;
-		while (last->next)
-			last = last->next;
-		idle_free(last);
-	}
+	while (cli->idle_count > cli->idle_max && cli->idle_tail)
+		idle_free(cli->idle_tail);
 }
 
 void https_client_set_resumption(struct https_client *cli, unsigned max_sessions)

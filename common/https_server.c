@@ -70,6 +70,8 @@ struct https_server {
 	unsigned long long seq;
 	struct https_peer *peers; /* addresses holding live connections */
 	struct timeval deadline;
+	struct timeval keepalive; /* after a reply: the next request's time (>= deadline) */
+	char keepalive_hdr[32];   /* "timeout=N" of the Keep-Alive header, "" if none */
 	int paused;
 	size_t max_body;
 	struct https_conn *conns;
@@ -234,7 +236,7 @@ static void deadline_arm(struct https_conn *c)
 	if (c)
 		c->busy = 0;
 	if (c && c->srv && c->deadline && c->counted)
-		evtimer_add(c->deadline, &c->srv->deadline);
+		evtimer_add(c->deadline, &c->srv->keepalive);
 }
 
 static void deadline_stop(struct https_conn *c)
@@ -434,6 +436,8 @@ void https_reply_bytes(struct https_request *req, int status, const char *conten
 	add_default(h, "X-Frame-Options", "DENY");
 	add_default(h, "Referrer-Policy", "no-referrer");
 	add_default(h, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+	if (req->srv && req->srv->keepalive_hdr[0])
+		add_default(h, "Keep-Alive", req->srv->keepalive_hdr);
 	struct evbuffer *out = evbuffer_new();
 	if (out && len)
 		evbuffer_add(out, body, len);
@@ -442,6 +446,11 @@ void https_reply_bytes(struct https_request *req, int status, const char *conten
 	/* The next request on this connection (keep-alive) gets its own deadline,
 	 * which also bounds a client that does not read this answer. */
 	deadline_arm(conn_of(req->req));
+	/* Kept alive: evhttp's idle timeout (the connection's from now on)
+	 * would close it before the wait allowed; the deadline bounds it. */
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req->req);
+	if (evcon && req->srv && req->srv->keepalive_hdr[0])
+		evhttp_connection_set_timeout_tv(evcon, &req->srv->keepalive);
 	/* evhttp frees req after sending (or at once if the client is gone). */
 	evhttp_send_reply(req->req, status, NULL, out);
 	evbuffer_free(out);
@@ -807,6 +816,12 @@ int https_server_new(struct event_base *base, const struct https_server_config *
 	    cfg->request_deadline_ms ? cfg->request_deadline_ms : HTTPS_DEFAULT_REQUEST_DEADLINE_MS;
 	srv->deadline.tv_sec = dl / 1000;
 	srv->deadline.tv_usec = (suseconds_t)(dl % 1000) * 1000;
+	unsigned ka = cfg->keepalive_ms > dl ? cfg->keepalive_ms : dl;
+	srv->keepalive.tv_sec = ka / 1000;
+	srv->keepalive.tv_usec = (suseconds_t)(ka % 1000) * 1000;
+	if (cfg->keepalive_ms >= 1000)
+		snprintf(srv->keepalive_hdr, sizeof srv->keepalive_hdr, "timeout=%u",
+		         cfg->keepalive_ms / 1000);
 
 	srv->ctx = https_tls_ctx_new(1, cfg->identity);
 	if (!srv->ctx) {

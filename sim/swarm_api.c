@@ -331,7 +331,9 @@ int swarm_host_listen(struct swarm_host *h)
 	    .identity = &h->tls,
 	    .client_cert = HTTPS_CLIENT_CERT_REQUIRED,
 	    .max_body = SWARM_MAX_BODY,
-	    /* Few connections per host: the verifier's, kept alive or not. */
+	    /* Few connections per host: the verifier's, kept alive or not
+	     * (as long as attest-agent keeps it, AGENTD_KEEPALIVE_S). */
+	    .keepalive_ms = 150000,
 	    .max_connections = 16,
 	    .max_per_peer = 16,
 	};

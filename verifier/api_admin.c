@@ -741,6 +741,7 @@ static void route_metrics(struct https_request *req, void *arg)
 	            "attest_open_alarms %zu\n",
 	            (unsigned long long)cum, m->hist_sum, (unsigned long long)m->hist_count,
 	            v->in_flight, open_alarms);
+	metrics_phases_render(v, &b);
 	struct https_client_stats cs;
 	https_client_get_stats(v->cli, &cs);
 	textbuf_add(&b,

@@ -511,6 +511,27 @@ void appraise_on_quote(const struct https_result *res, void *arg)
 	job_nonce_consume(j, appraise_consumed, b);
 }
 
+/* The host's current AK: the one its memo entry keeps when the host row
+ * (read a moment ago) names it, else read from the store and kept there.
+ * *ret points at held or at *ret_read (the caller frees that one). */
+static int current_ak(struct verifier *v, const struct store_host *h, struct store_ak **ret_read,
+                      struct store_ak *held, const struct store_ak **ret)
+{
+	if (appraise_ak(v, h->id, h->ak_name, &held->public_area, &held->public_len)) {
+		held->host_id = h->id;
+		held->name_hex = h->ak_name;
+		*ret = held;
+		return 0;
+	}
+	int rc = store_ak_current(v->store, h->id, ret_read);
+	if (rc < 0)
+		return rc;
+	appraise_ak_set(v, h->id, (*ret_read)->name_hex, (*ret_read)->public_area,
+	                (*ret_read)->public_len);
+	*ret = *ret_read;
+	return 0;
+}
+
 static void appraise_consumed(struct job *j, void *arg, int rc, const char *cmsg)
 {
 	struct bundle *b = arg;
@@ -528,7 +549,8 @@ static void appraise_consumed(struct job *j, void *arg, int rc, const char *cmsg
 		return;
 	}
 	struct store_host *h = NULL;
-	struct store_ak *ak = NULL;
+	struct store_ak *ak = NULL, held = {0};
+	const struct store_ak *akp = NULL;
 	const struct policy *p = NULL;
 	const uint8_t *pdigest = NULL;
 	struct policy_error pe = {0};
@@ -537,7 +559,7 @@ static void appraise_consumed(struct job *j, void *arg, int rc, const char *cmsg
 	if (j->have_policy)
 		p = appraise_policy_seen(v, j->policy_digest, &pdigest);
 	if ((rc = store_host_get(v->store, j->host_id, &h)) < 0 ||
-	    (rc = store_ak_current(v->store, j->host_id, &ak)) < 0 ||
+	    (rc = current_ak(v, h, &ak, &held, &akp)) < 0 ||
 	    (!p && (rc = appraise_policy(v, j->host_id, &p, &pdigest, &pe)) < 0)) {
 		char msg[320];
 		snprintf(msg, sizeof msg, "the host, its AK or its policy cannot be loaded%s%s",
@@ -548,7 +570,7 @@ static void appraise_consumed(struct job *j, void *arg, int rc, const char *cmsg
 			job_red(j, REASON_VERIFIER_ERROR, msg, NULL, NULL);
 	} else {
 		j->host_now = h; /* the verdict needs no fresher read */
-		verify_and_store(j, b, h, ak, p, pdigest);
+		verify_and_store(j, b, h, akp, p, pdigest);
 		j->host_now = NULL;
 	}
 	store_ak_free(ak);

@@ -46,6 +46,10 @@ struct memo_entry {
 	bool have_kept;
 	uint8_t kept_log[32];
 	int64_t kept_at;
+	/* the current AK as last read (appraise_ak) */
+	char *ak_name;
+	uint8_t *ak_public;
+	size_t ak_public_len;
 };
 
 #define CATALOG_SLOTS 1024u /* distinct boot digests across the fleet */
@@ -180,6 +184,8 @@ static void entry_drop(struct appraise_cache *c, struct memo_entry *e)
 	lru_unlink(c, e);
 	verify_memo_free(e->m);
 	free(e->boot);
+	free(e->ak_name);
+	free(e->ak_public);
 	free(e);
 	c->count--;
 }
@@ -286,6 +292,43 @@ void appraise_kept_log_set(struct verifier *v, int64_t host_id, const uint8_t *l
 	if (log)
 		memcpy(e->kept_log, log, 32);
 	e->kept_at = at;
+}
+
+bool appraise_ak(struct verifier *v, int64_t host_id, const char *name_hex, uint8_t **ret_public,
+                 size_t *ret_len)
+{
+	struct memo_entry *e = entry_find(v->acache, host_id);
+	if (!e || !e->ak_name || !name_hex || strcmp(e->ak_name, name_hex) != 0)
+		return false;
+	*ret_public = e->ak_public;
+	*ret_len = e->ak_public_len;
+	return true;
+}
+
+void appraise_ak_set(struct verifier *v, int64_t host_id, const char *name_hex,
+                     const uint8_t *public_area, size_t len)
+{
+	struct memo_entry *e = entry_find(v->acache, host_id);
+	if (!e)
+		return;
+	free(e->ak_name);
+	free(e->ak_public);
+	e->ak_name = NULL;
+	e->ak_public = NULL;
+	e->ak_public_len = 0;
+	if (!name_hex || !public_area || len == 0)
+		return;
+	char *n = strdup(name_hex);
+	uint8_t *p = malloc(len);
+	if (!n || !p) {
+		free(n);
+		free(p);
+		return; /* read again next time */
+	}
+	memcpy(p, public_area, len);
+	e->ak_name = n;
+	e->ak_public = p;
+	e->ak_public_len = len;
 }
 
 static void catalog_clear(struct appraise_cache *c)

@@ -427,6 +427,8 @@ static void on_answer(const struct https_result *res, void *arg)
 	struct job *j = arg;
 	free(j->reqbody);
 	j->reqbody = NULL;
+	if (j->step == STEP_QUOTE)
+		clock_gettime(CLOCK_MONOTONIC, &j->t_answer);
 	if (!job_hold(j)) {
 		j->v->m.attest_error++;
 		job_end(j, verifier_now(), -1);
@@ -468,6 +470,8 @@ void job_request_text(struct job *j, const char *method, const char *path, char 
 	     * again; a new AK or an activation is not. */
 	    .retry_safe = strcmp(path, "/v1/quote") == 0 || strcmp(method, "GET") == 0,
 	};
+	if (j->step == STEP_QUOTE)
+		clock_gettime(CLOCK_MONOTONIC, &j->t_sent);
 	/* The one seam between pull and push: only the carrier differs. */
 	int rc = j->push ? push_request(j->v, j->host_id, &call, on_answer, j)
 	                 : https_client_request(j->v->cli, &call, on_answer, j);
@@ -478,7 +482,8 @@ void job_request_text(struct job *j, const char *method, const char *path, char 
 	}
 }
 
-void job_start(struct verifier *v, const struct store_host *h, int64_t claimed_at)
+void job_start(struct verifier *v, const struct store_host *h, int64_t claimed_at,
+               const struct timespec *claim_queued)
 {
 	struct job *j = calloc(1, sizeof *j);
 	if (j == NULL)
@@ -488,6 +493,8 @@ void job_start(struct verifier *v, const struct store_host *h, int64_t claimed_a
 	j->host_id = h->id;
 	snprintf(j->name, sizeof j->name, "%s", h->name);
 	clock_gettime(CLOCK_MONOTONIC, &j->t0);
+	if (claim_queued != NULL)
+		j->t_claim = *claim_queued;
 	struct timespec wall;
 	clock_gettime(CLOCK_REALTIME, &wall);
 	j->started_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;

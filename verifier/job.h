@@ -47,6 +47,9 @@ struct job {
 	char pin[TLSID_THUMBPRINT_SIZE];
 	bool push; /* the agent's requests go down its push channel (push.c) */
 	struct timespec t0;
+	/* phases (CLOCK_MONOTONIC, 0: not reached): the claim was queued, the
+	 * quote request sent, its answer in, the verdict queued */
+	struct timespec t_claim, t_sent, t_answer, t_verdict;
 	int64_t started_ms;  /* wall clock at the start, unix ms (history) */
 	int64_t lease_until; /* our lease on the host ends then unless renewed */
 	bool lost;           /* the lease could not be renewed: write nothing more */
@@ -91,7 +94,8 @@ struct job {
 /* --- job.c --- */
 
 /* Start a job for host h, claimed at claimed_at (linked into v->jobs). */
-void job_start(struct verifier *v, const struct store_host *h, int64_t claimed_at);
+void job_start(struct verifier *v, const struct store_host *h, int64_t claimed_at,
+               const struct timespec *claim_queued);
 void job_free(struct job *j);
 /* Send a request to the job's agent (body consumed, may be NULL); the answer
  * goes to the step in j->step. */

@@ -46,7 +46,7 @@ static void usage(FILE *f)
 	    "                       [--coverage-alarm PERCENT] [--dead-man SECONDS]\n"
 	    "                       [--alarm-hold SECONDS] [--stall-seconds SECONDS]\n"
 	    "                       [--push-listen ADDR:PORT]\n"
-	    "                       [--db-sync full|normal]\n"
+	    "                       [--db-sync full|normal] [--agent-keepalive SECONDS]\n"
 	    "       attest-verifier migrate-db --from URL --to URL\n"
 	    "       attest-verifier thumbprint --data-dir DIR\n"
 	    "       attest-verifier --routes\n"
@@ -94,6 +94,11 @@ static void usage(FILE *f)
 	    "                             transition, alarm, expiry, restart); the others\n"
 	    "                             survive a killed verifier, not a power loss\n"
 	    "                             (docs/storage.md)\n"
+	    "  --agent-keepalive SECONDS  keep a pulled agent's connection this long after\n"
+	    "                             an answer, for its next attestation without a new\n"
+	    "                             TLS handshake, at most 2 s less than the agent's\n"
+	    "                             Keep-Alive timeout (default 1.5 x interval + 10;\n"
+	    "                             0: 5 s, as for one job's requests)\n"
 	    "  migrate-db                 copy a whole database into an empty one\n"
 	    "                             (SQLite -> PostgreSQL), verifiers stopped\n"
 	    "  thumbprint                 print \"thumbprint SHA256:...\" of the TLS identity in\n"
@@ -463,6 +468,7 @@ static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 	    {"stall-seconds", required_argument, NULL, 'S'},
 	    {"push-listen", required_argument, NULL, 'P'},
 	    {"db-sync", required_argument, NULL, 'Y'},
+	    {"agent-keepalive", required_argument, NULL, 'K'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"routes", no_argument, NULL, 'R'},
@@ -478,6 +484,7 @@ static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 	cfg->alarm_hold_s = VERIFIER_DEFAULT_ALARM_HOLD_S;
 	cfg->stall_s = VERIFIER_DEFAULT_STALL_S;
 	cfg->db_sync_full = true;
+	cfg->agent_keepalive_s = -1;
 	long long x;
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -487,6 +494,11 @@ static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 		case 'd': cfg->db_url = optarg; break;
 		case 'D': cfg->data_dir = optarg; break;
 		case 'c': cfg->ca_dir = optarg; break;
+		case 'K':
+			if (parse_num("--agent-keepalive", optarg, 0, 3600, &x) < 0)
+				return 2;
+			cfg->agent_keepalive_s = x;
+			break;
 		case 'i':
 			if (parse_num("--attest-interval", optarg, 1, 86400 * 7, &x) < 0)
 				return 2;
@@ -642,7 +654,7 @@ static int start_service(struct verifier *v)
 		log_error("HTTPS client: %s", errbuf);
 		return -1;
 	}
-	https_client_set_keepalive(v->cli, VERIFIER_AGENT_IDLE_MAX, 0);
+	https_client_set_keepalive(v->cli, verifier_agent_pool_max(), verifier_agent_idle_ms(cfg));
 	https_client_set_resumption(v->cli, VERIFIER_AGENT_SESSIONS_MAX);
 	if (api_register(v) < 0 || api_admin_register(v) < 0 || web_register(v) < 0 ||
 	    coverage_register(v) < 0) {

@@ -1,5 +1,8 @@
 /* The process's attestation counters and the attestation-duration
  * histogram that /metrics serves (api_admin.c renders them). */
+#include <time.h>
+
+#include "textbuf.h"
 #include "verifier.h"
 
 /* Upper bounds of the duration histogram's buckets, seconds (+Inf last). */
@@ -26,4 +29,64 @@ void metrics_verdict(struct verifier *v, enum store_trust t, double secs)
 const double *metrics_hist_bounds(void)
 {
 	return hist_bounds;
+}
+
+static const double phase_bounds[VERIFIER_PHASE_BUCKETS] = {0.0005, 0.001, 0.002, 0.005, 0.01,
+                                                            0.02,   0.05,  0.1,   0.2,   0.5};
+static const char *const phase_names[VERIFIER_PHASES] = {
+    [PHASE_CLAIM] = "claim",   [PHASE_START] = "start",   [PHASE_AGENT] = "agent",
+    [PHASE_VERIFY] = "verify", [PHASE_COMMIT] = "commit",
+};
+
+void metrics_phase(struct verifier *v, enum verifier_phase ph, const struct timespec *t0,
+                   const struct timespec *t1)
+{
+	if (ph >= VERIFIER_PHASES || t0->tv_sec == 0)
+		return; /* not timed (a step that did not run) */
+	double secs = (double)(t1->tv_sec - t0->tv_sec) + (double)(t1->tv_nsec - t0->tv_nsec) / 1e9;
+	if (secs < 0)
+		secs = 0;
+	size_t b = 0;
+	while (b < VERIFIER_PHASE_BUCKETS && secs > phase_bounds[b])
+		b++;
+	v->m.phase_hist[ph][b]++;
+	v->m.phase_sum[ph] += secs;
+}
+
+const double *metrics_phase_bounds(void)
+{
+	return phase_bounds;
+}
+
+const char *metrics_phase_name(enum verifier_phase ph)
+{
+	return ph < VERIFIER_PHASES ? phase_names[ph] : "?";
+}
+
+void metrics_phases_render(const struct verifier *v, struct textbuf *b)
+{
+	textbuf_add(b, "# HELP attest_attestation_phase_seconds Where an attestation's time goes "
+	               "(attestations without enrollment): claim (the lease claim's trip through "
+	               "the storage writer), start (job start to quote request sent), agent "
+	               "(request to answer), verify (answer to verdict queued), commit (verdict "
+	               "queued to committed and reported).\n"
+	               "# TYPE attest_attestation_phase_seconds histogram\n");
+	for (int ph = 0; ph < VERIFIER_PHASES; ph++) {
+		uint64_t cum = 0;
+		for (size_t i = 0; i < VERIFIER_PHASE_BUCKETS; i++) {
+			cum += v->m.phase_hist[ph][i];
+			textbuf_add(b,
+			            "attest_attestation_phase_seconds_bucket{phase=\"%s\",le=\"%"
+			            "g\"} %llu\n",
+			            phase_names[ph], phase_bounds[i], (unsigned long long)cum);
+		}
+		cum += v->m.phase_hist[ph][VERIFIER_PHASE_BUCKETS];
+		textbuf_add(
+		    b,
+		    "attest_attestation_phase_seconds_bucket{phase=\"%s\",le=\"+Inf\"} %llu\n"
+		    "attest_attestation_phase_seconds_sum{phase=\"%s\"} %.6f\n"
+		    "attest_attestation_phase_seconds_count{phase=\"%s\"} %llu\n",
+		    phase_names[ph], (unsigned long long)cum, phase_names[ph], v->m.phase_sum[ph],
+		    phase_names[ph], (unsigned long long)cum);
+	}
 }

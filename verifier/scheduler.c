@@ -68,6 +68,8 @@ struct endw {
 	uint8_t nonce[VERIFIER_NONCE_SIZE]; /* o.nonce points here */
 	bool again;                         /* a waiter asked after the job started: due now */
 	double secs;                        /* the attestation's time, start to verdict */
+	bool timed;                         /* an attestation's phases are counted */
+	struct timespec t_verdict;          /* queued for the writer */
 	int64_t started_ms;
 	/* written by the work */
 	int vrc, rrc; /* verdict, release: 0 or ATTEST_E_* */
@@ -232,6 +234,11 @@ static void endw_done(void *arg, int rc, const char *msg)
 	}
 	if (e->o.verdict)
 		metrics_verdict(v, e->o.trust, e->secs);
+	if (e->timed) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		metrics_phase(v, PHASE_COMMIT, &e->t_verdict, &now);
+	}
 	endw_free(e);
 	job_finish(j);
 }
@@ -270,6 +277,15 @@ void job_end_with(struct job *j, const struct job_outcome *o)
 		e->reasons = dup_or_null(o->reasons_json, &oom);
 		e->software = dup_or_null(o->software_json, &oom);
 		e->secs = elapsed_s(&j->t0);
+		/* An attestation without enrollment: where its time went. */
+		e->timed = o->verdict && j->enrollments == 0 && j->t_answer.tv_sec != 0;
+		clock_gettime(CLOCK_MONOTONIC, &e->t_verdict);
+		if (e->timed) {
+			metrics_phase(v, PHASE_CLAIM, &j->t_claim, &j->t0);
+			metrics_phase(v, PHASE_START, &j->t0, &j->t_sent);
+			metrics_phase(v, PHASE_AGENT, &j->t_sent, &j->t_answer);
+			metrics_phase(v, PHASE_VERIFY, &j->t_answer, &e->t_verdict);
+		}
 		e->started_ms = j->started_ms;
 		/* The verdict's evidence moves to the end's work. */
 		e->audit_ev = j->audit_ev;
@@ -408,7 +424,8 @@ void scheduler_learn(struct verifier *v, int64_t host_id, const char *name, cons
 struct claim {
 	struct verifier *v;
 	size_t room;
-	int64_t at; /* when the writer claimed: the leases run from then */
+	int64_t at;             /* when the writer claimed: the leases run from then */
+	struct timespec queued; /* when the claim was handed to the writer */
 	struct store_host_list *hl;
 };
 
@@ -436,7 +453,7 @@ static void claim_done(void *arg, int rc, const char *msg)
 	for (size_t i = 0; rc == 0 && !v->stopping && c->hl && i < c->hl->n; i++) {
 		if (scheduler_busy(v, c->hl->v[i].id))
 			continue;
-		job_start(v, &c->hl->v[i], c->at);
+		job_start(v, &c->hl->v[i], c->at, &c->queued);
 	}
 	store_host_list_free(c->hl);
 	free(c);
@@ -499,6 +516,7 @@ static void schedule_round(struct verifier *v)
 		return;
 	c->v = v;
 	c->room = room;
+	clock_gettime(CLOCK_MONOTONIC, &c->queued);
 	v->claiming = true;
 	verifier_store_later(v, claim_work, claim_done, c);
 }

@@ -2,6 +2,7 @@
  * on each other: the clock, the audit event log, stored JSON read back. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "err.h"
@@ -50,4 +51,45 @@ void verifier_store_later(struct verifier *v, store_work_fn *work, store_done_fn
 	if (rc < 0 && done)
 		done(arg, rc,
 		     rc == ATTEST_E_NOMEM ? "out of memory" : "the storage writer is stopped");
+}
+
+/* Pulled agents' connections are kept from one attestation to the next
+ * (docs/transport.md): one descriptor per host, so the soft open-files
+ * limit (1024 under most service managers) is raised toward the hard one,
+ * and the pool stays below what is left after the API's share. */
+unsigned verifier_agent_pool_max(void)
+{
+	const rlim_t reserve = 1024; /* the API, the database, push channels' room */
+	const rlim_t want = VERIFIER_AGENT_IDLE_MAX + reserve;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 0;
+	if (rl.rlim_cur < want) {
+		rlim_t before = rl.rlim_cur;
+		rl.rlim_cur =
+		    rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		if (rl.rlim_cur <= before || setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			rl.rlim_cur = before;
+	}
+	if (rl.rlim_cur <= 2 * reserve)
+		return (unsigned)(rl.rlim_cur / 2);
+	rlim_t n = rl.rlim_cur - reserve;
+	return n > VERIFIER_AGENT_IDLE_MAX ? VERIFIER_AGENT_IDLE_MAX : (unsigned)n;
+}
+
+unsigned verifier_agent_idle_ms(const struct verifier_config *cfg)
+{
+	if (cfg->agent_keepalive_s == 0)
+		return 5000;
+	if (cfg->agent_keepalive_s > 0)
+		return (unsigned)cfg->agent_keepalive_s * 1000u;
+	/* Longer than the longest jittered interval (+10 %), with room for a
+	 * verifier that falls behind (under load, 1.1 x + 5 s lost a third of
+	 * the connections); the agent's own Keep-Alive timeout caps it. */
+	int64_t ms = cfg->interval_s * 1500 + 10000;
+	if (ms < 5000)
+		ms = 5000;
+	if (ms > 600000)
+		ms = 600000;
+	return (unsigned)ms;
 }

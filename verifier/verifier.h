@@ -39,9 +39,24 @@
 #define VERIFIER_NONCE_SIZE          32
 #define VERIFIER_BACKOFF_MAX         3600 /* seconds between tries of an unreachable host */
 #define VERIFIER_HIST_BUCKETS        12
+/* An attestation's phases, timed (metrics.c): the claim's trip through the
+ * storage writer; the job's start until its quote request is sent; the
+ * agent's answer; the verification until the verdict is queued; the
+ * verdict's group commit until it is reported. */
+enum verifier_phase {
+	PHASE_CLAIM,
+	PHASE_START,
+	PHASE_AGENT,
+	PHASE_VERIFY,
+	PHASE_COMMIT,
+	VERIFIER_PHASES
+};
+#define VERIFIER_PHASE_BUCKETS 10
 /* Kept-alive mutual-TLS connections to agents (docs/transport.md): at most
- * this many parked, each for at most HTTPS_DEFAULT_IDLE_MS. */
-#define VERIFIER_AGENT_IDLE_MAX 4096
+ * this many parked (one per host between its attestations; fewer when the
+ * open-files limit is lower, verifier_agent_pool_max), each for at most
+ * verifier_agent_idle_ms and 2 s less than the agent's Keep-Alive timeout. */
+#define VERIFIER_AGENT_IDLE_MAX 20000
 /* TLS sessions kept to resume the next connection to an agent (about 2 KB
  * each): a handshake without the certificate exchange when the kept-alive
  * connection is gone (attestation intervals longer than its idle time). */
@@ -68,6 +83,7 @@ struct verifier_config {
 	int64_t evidence_validity_s;
 	int64_t lease_s;     /* --lease-seconds: how long a claimed host stays ours unrenewed */
 	unsigned db_lock_ms; /* --db-lock-wait-ms: the loop's connection's longest lock wait */
+	int64_t agent_keepalive_s;   /* --agent-keepalive, -1: from the interval */
 	unsigned coverage_alarm_pct; /* --coverage-alarm: 0 = no coverage alarm */
 	int64_t dead_man_s;          /* --dead-man: 0 = no dead-man alarm */
 	int64_t alarm_hold_s;        /* --alarm-hold: a coverage alarm changes after this long */
@@ -84,6 +100,11 @@ struct verifier_metrics {
 	uint64_t eventlog_memo_hit, eventlog_memo_miss; /* appraise.c */
 	uint64_t eventlog_unchanged;                    /* quotes whose log the agent left out */
 	uint64_t eventlog_asked_again;                  /* ... that the memo could not stand for */
+	/* Where an attestation's time goes (metrics.c, VERIFIER_PHASES): per
+	 * phase, a histogram over VERIFIER_PHASE_BUCKETS bounds (+Inf last)
+	 * and the sum, in seconds. */
+	uint64_t phase_hist[VERIFIER_PHASES][VERIFIER_PHASE_BUCKETS + 1];
+	double phase_sum[VERIFIER_PHASES];
 };
 
 struct job;
@@ -129,6 +150,11 @@ struct verifier {
 
 /* Wall clock, unix seconds. */
 int64_t verifier_now(void);
+/* The most agent connections to keep between attestations (the open-files
+ * limit raised toward the hard one first), and for how long, at an
+ * attestation interval and --agent-keepalive (service.c). */
+unsigned verifier_agent_pool_max(void);
+unsigned verifier_agent_idle_ms(const struct verifier_config *cfg);
 /* Add an event to the audit log (failures ignored: the action itself
  * succeeded). */
 void verifier_event(struct verifier *v, int64_t host_id, const char *kind, const char *actor,
@@ -192,6 +218,15 @@ void appraise_boot_digests_set(struct verifier *v, int64_t host_id, const uint8_
  * of SHA-256 log, and when (*ret_at); set records it (NULL: unknown). */
 bool appraise_kept_log(struct verifier *v, int64_t host_id, const uint8_t log[32], int64_t *ret_at);
 void appraise_kept_log_set(struct verifier *v, int64_t host_id, const uint8_t *log, int64_t at);
+/* The public area of host_id's AK kept in its memo entry, if that AK's Name
+ * (lowercase hex, as the host row names its current AK) is name_hex: the
+ * Name is a digest of the public area and AK Names are never reused, so a
+ * match is the current AK without reading it again. Borrowed: valid until
+ * the host's entry changes. set keeps one (only for a host with a memo). */
+bool appraise_ak(struct verifier *v, int64_t host_id, const char *name_hex, uint8_t **ret_public,
+                 size_t *ret_len);
+void appraise_ak_set(struct verifier *v, int64_t host_id, const char *name_hex,
+                     const uint8_t *public_area, size_t len);
 struct catalog_entry;
 /* The catalog's entries by digest: marker empties them when the catalog
  * table changed; get finds the entries of a digest looked up before (none
@@ -209,6 +244,15 @@ void appraise_cache_free(struct verifier *v);
 void metrics_verdict(struct verifier *v, enum store_trust t, double secs);
 /* The duration histogram's bucket bounds (VERIFIER_HIST_BUCKETS of them). */
 const double *metrics_hist_bounds(void);
+/* Count one phase of an attestation, from t0 to t1 (CLOCK_MONOTONIC). */
+void metrics_phase(struct verifier *v, enum verifier_phase ph, const struct timespec *t0,
+                   const struct timespec *t1);
+/* The phase histogram's bounds (VERIFIER_PHASE_BUCKETS), its phases' names. */
+const double *metrics_phase_bounds(void);
+const char *metrics_phase_name(enum verifier_phase ph);
+struct textbuf;
+/* Append the phase histograms to a /metrics page. */
+void metrics_phases_render(const struct verifier *v, struct textbuf *b);
 
 /* --- coverage.c: the fleet watched as a whole --- */
 

@@ -146,6 +146,14 @@ call v2 GET /v1/identity
 expect_error 403 VERIFIER_NOT_TRUSTED "not a trusted verifier"
 call v2 POST /v1/quote "$(body "{\"nonce\":\"$(openssl rand -hex 32)\"}"; echo "$work/req.json")"
 expect_error 403 VERIFIER_NOT_TRUSTED "not a trusted verifier"
+# A trusted verifier's connection is kept (Keep-Alive: timeout=150); an
+# untrusted client's ends with its refusal.
+hdr=$(curl -sk --max-time 20 --cert "$work/v1.crt" --key "$work/v1.key" -D - -o /dev/null \
+  "https://127.0.0.1:$port/v1/identity")
+grep -qi '^keep-alive: timeout=150' <<<"$hdr" || fail "no Keep-Alive: timeout=150 for v1: $hdr"
+hdr=$(curl -sk --max-time 20 --cert "$work/v2.crt" --key "$work/v2.key" -D - -o /dev/null \
+  "https://127.0.0.1:$port/v1/identity")
+grep -qi '^connection: close' <<<"$hdr" || fail "refused v2's connection not closed: $hdr"
 curl -sk --max-time 10 -o /dev/null "https://127.0.0.1:$port/v1/identity" &&
   fail "a client without a certificate was served"
 # A pin file that no longer reads well: the pins read before are kept.
@@ -368,7 +376,7 @@ call v2 POST /v1/quote "$(body "{\"nonce\":\"$nonce\"}"; echo "$work/req.json")"
 [ "$code" = 200 ] || fail "quote after restart: $code $(cat "$work/resp")"
 [ "$(jq -r .ak_public "$work/resp")" = "$akpub" ] || fail "the AK changed across a restart"
 cp "$work/resp" "$work/q2.json"
-"$bin/attestctl" verify "$work/q2.json" --nonce "$nonce" >/dev/null 2>&1 || fail "quote after restart does not verify"
+"$bin/attestctl" verify "$work/q2.json" --nonce "$nonce" >"$work/v2.out" 2>&1 || fail "quote after restart does not verify: $(tail -5 "$work/v2.out")"
 call v1 GET /v1/identity
 [ "$code" = 200 ] || fail "v1 no longer trusted after restart"
 ok "restart: same thumbprint, same AK, quote verifies; --trust-verifier let v2 in, v1 still pinned"

@@ -84,6 +84,8 @@ static void h_ping(struct https_request *req, void *arg)
 	https_reply_json(req, 200, json_pack("{s:b}", "ok", 1));
 }
 
+static unsigned next_keepalive_ms; /* keepalive_ms of the next start_server */
+
 static struct https_server *start_server(struct event_base *base, struct srvctx *sc,
                                          const char *listen, enum https_client_cert mode,
                                          size_t max_body, unsigned timeout_ms, unsigned max_conn)
@@ -95,7 +97,9 @@ static struct https_server *start_server(struct event_base *base, struct srvctx 
 	    .max_body = max_body,
 	    .timeout_ms = timeout_ms,
 	    .max_connections = max_conn,
+	    .keepalive_ms = next_keepalive_ms,
 	};
+	next_keepalive_ms = 0;
 	struct https_server *srv = NULL;
 	char err[256];
 	int rc = https_server_new(base, &cfg, &srv, err, sizeof err);
@@ -445,6 +449,76 @@ static void test_keepalive(void **state)
 	do_call(base, cli, &call, &r);
 	https_client_get_stats(cli, &st);
 	assert_int_equal(st.idle, 1);
+	https_client_free(cli);
+	https_server_free(srv);
+	event_base_free(base);
+	(void)state;
+}
+
+/* A server's keepalive_ms: after an answer, the connection outlives the
+ * idle timeout of the first request and says so (Keep-Alive: timeout=N);
+ * the client parks it as long as it wishes but 2 s less than that. */
+static void test_keepalive_server(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct srvctx sc = {0};
+	/* idle timeout 600 ms; kept alive 3 s after an answer */
+	next_keepalive_ms = 3000;
+	struct https_server *srv =
+	    start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 600, 0);
+	assert_non_null(srv);
+	struct https_client *cli = NULL;
+	assert_int_equal(https_client_new(base, client_id, NULL, &cli, NULL, 0), 0);
+	https_client_set_keepalive(cli, 4, 60000);
+	struct https_call call = {
+	    .host = "127.0.0.1",
+	    .port = https_server_port(srv),
+	    .path = "/v1/ping",
+	    .verify = HTTPS_VERIFY_PIN,
+	    .pin = server_id->thumbprint,
+	    .retry_safe = true,
+	    .timeout_ms = 700, /* not the parked connection's timeout */
+	};
+	struct res r;
+	do_call(base, cli, &call, &r);
+	assert_int_equal(r.error, HTTPS_OK);
+	/* past the idle timeout and the request's, within the keep-alive
+	 * time: reused */
+	int never = 0;
+	run_until(base, &never, 900);
+	assert_int_equal(https_server_connections(srv), 1);
+	do_call(base, cli, &call, &r);
+	assert_int_equal(r.error, HTTPS_OK);
+	struct https_client_stats st;
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.connections, 1);
+	assert_int_equal(st.reused, 1);
+	/* the client gives it back 2 s before the server's 3 s: after 1.5 s
+	 * it closed it itself (the server did not have to) */
+	run_until(base, &never, 1500);
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.idle, 0);
+	assert_int_equal(st.peer_closed, 0);
+	do_call(base, cli, &call, &r);
+	assert_int_equal(r.error, HTTPS_OK);
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.connections, 2);
+	https_client_free(cli);
+	https_server_free(srv);
+
+	/* A server that says nothing: parked at most HTTPS_DEFAULT_IDLE_MS
+	 * whatever the client wished (here the server outlives it). */
+	srv = start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 60000, 0);
+	assert_non_null(srv);
+	assert_int_equal(https_client_new(base, client_id, NULL, &cli, NULL, 0), 0);
+	https_client_set_keepalive(cli, 4, 60000);
+	call.port = https_server_port(srv);
+	do_call(base, cli, &call, &r);
+	assert_int_equal(r.error, HTTPS_OK);
+	run_until(base, &never, HTTPS_DEFAULT_IDLE_MS + 500);
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.idle, 0);
+	assert_int_equal(st.peer_closed, 0);
 	https_client_free(cli);
 	https_server_free(srv);
 	event_base_free(base);
@@ -1280,6 +1354,7 @@ int main(void)
 	    cmocka_unit_test(test_client_errors),
 	    cmocka_unit_test(test_sync_wrapper),
 	    cmocka_unit_test(test_keepalive),
+	    cmocka_unit_test(test_keepalive_server),
 	    cmocka_unit_test(test_keepalive_retry),
 	};
 	return cmocka_run_group_tests_name("https", tests, setup, teardown);

@@ -5,9 +5,12 @@
 #   reuse        attestations in a row share one TLS connection (the
 #                agent's connections counter and the verifier's metrics
 #                say so), and the unchanged event log is memoized
-#   resumed      after the kept-alive connection's idle time, the next
-#                connection resumes the TLS session (no certificate
-#                exchange) and the host stays green
+#   kept         the agent says Keep-Alive: timeout=150 and the verifier
+#                keeps the connection past the old 5 s for the next
+#                attestation (--agent-keepalive default)
+#   resumed      with --agent-keepalive 0, after the kept-alive
+#                connection's 5 s, the next connection resumes the TLS
+#                session (no certificate exchange) and the host stays green
 #   log_changed  a log edited between two quotes of the same boot (digests
 #                kept) is parsed again: red EVENT_CONTENT_MISMATCH, then
 #                green again with the honest log
@@ -49,11 +52,29 @@ reuse() {
   ok "reuse: 4 attestations, $((n1 - n0)) new connection(s), $((r1 - r0)) reused, $((h1 - h0)) memo hits"
 }
 
+kept() {
+  local n0 r0
+  attest a; expect_green
+  n0=$(metric 'attest_agent_connections_total{kind="new"}')
+  r0=$(metric 'attest_agent_connections_total{kind="reused"}')
+  sleep 6 # past the 5 s of an agent that says nothing
+  [ "$(metric attest_agent_connections_idle)" -ge 1 ] || fail "no connection parked after 6 s"
+  attest a; expect_green
+  [ "$(metric 'attest_agent_connections_total{kind="new"}')" = "$n0" ] ||
+    fail "a new connection after 6 s, though the agent keeps it 150 s"
+  [ "$(metric 'attest_agent_connections_total{kind="reused"}')" -gt "$r0" ] ||
+    fail "the parked connection was not reused"
+  ok "kept: the connection outlived 6 s idle (agent Keep-Alive 150 s) and was reused; green"
+}
+
 resumed() {
+  verifier_down
+  verifier_up --agent-keepalive 0
+  attest a; expect_green # a new connection: its TLS session is kept
   local s0 n0
   s0=$(metric 'attest_agent_connections_total{kind="resumed"}')
   n0=$(metric 'attest_agent_connections_total{kind="new"}')
-  sleep 6 # past the 5 s a connection stays parked
+  sleep 6 # past the 5 s a connection stays parked (--agent-keepalive 0)
   [ "$(metric attest_agent_connections_idle)" = 0 ] || fail "a connection is still parked after 6 s"
   attest a; expect_green
   [ "$(metric 'attest_agent_connections_total{kind="new"}')" -gt "$n0" ] || fail "no new connection"
@@ -94,6 +115,7 @@ pin_changed() {
 }
 
 reuse
+kept
 resumed
 log_changed
 pin_changed
