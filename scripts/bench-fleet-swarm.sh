@@ -242,7 +242,7 @@ if [ -n "$htp" ]; then
   kill -KILL "$vp"; wait "$vp" 2>/dev/null; wait "$htp" 2>/dev/null
   ht=$(ls "$work"/heaptrack.attest-verifier.*.zst 2>/dev/null | head -1)
   if [ -n "$ht" ] && heaptrack_print -f "$ht" --print-peaks 0 --print-allocators 0 --print-temporary 0 \
-      --print-leaks 0 --print-histogram 0 -F "$work/heap.folded" --flamegraph-cost-type leaked >/dev/null 2>&1; then
+      --print-leaks 0 -F "$work/heap.folded" --flamegraph-cost-type leaked >/dev/null 2>&1; then
     echo "  verifier heap by part (heaptrack):"
     python3 "$here/../bench/heap_breakdown.py" "$HOSTS" "$work/heap.folded"
   else
