@@ -8,13 +8,18 @@ certificate, the way attest-agent --push does (POST /push/v1/poll, held by
 the verifier up to 25 s, answered 204, polled again). Prints the verifier's
 resident memory before and after, and the difference per connection.
 
-usage: push_idle.py API_URL TOKEN_FILE PUSH_URL VERIFIER_PID N WORKDIR"""
+usage: push_idle.py API_URL TOKEN_FILE PUSH_URL VERIFIER_PID N WORKDIR
+
+With PUSH_IDLE_AT_PEAK set, that shell command runs while the polls are
+still held, after the measurement (make bench-push HEAPTRACK=1 stops the
+verifier there to read its live heap)."""
 import asyncio
 import datetime
 import http.client
 import json
 import os
 import ssl
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -130,6 +135,8 @@ async def run(certs, key):
     await asyncio.sleep(3)  # let the verifier settle (its writes of the attaches)
     after = rss_kb(vpid)
     h = held
+    if os.environ.get("PUSH_IDLE_AT_PEAK"):
+        await asyncio.to_thread(subprocess.run, os.environ["PUSH_IDLE_AT_PEAK"], shell=True)
     stop.set()
     for t in tasks:
         t.cancel()

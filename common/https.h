@@ -133,6 +133,10 @@ const char *https_request_peer_addr(const struct https_request *req);
 /* The request body (already limited to max_body). *ret points into the
  * request (valid until the reply) and is NUL-terminated; may be empty. */
 void https_request_body(const struct https_request *req, const uint8_t **ret, size_t *ret_len);
+/* Free the request body once the handler is done with it, so that a
+ * request it holds for long (a push long poll) keeps no copy of it; the
+ * body reads as empty afterwards. */
+void https_request_drop_body(struct https_request *req);
 /* The body parsed as JSON (jansson, duplicate keys rejected). On success
  * *ret is a new reference (caller decrefs). ATTEST_E_FORMAT if it is not
  * JSON (if errbuf is given, jansson's message). */

@@ -771,6 +771,7 @@ static void idle_park(struct call *c)
 	e->evcon = c->evcon;
 	e->bev = c->bev;
 	e->ssl = c->ssl;
+	https_tls_release_buffers(e->ssl);
 	e->verify = c->verify;
 	e->port = c->port;
 	memcpy(e->host, c->host, sizeof e->host);

@@ -24,6 +24,14 @@ void https_ignore_sigpipe(void);
  * delayed ACK costs 40 ms per request. Called at handshake start. */
 void https_tls_nodelay(const SSL *ssl);
 
+/* Free the TLS record buffers of a connection that goes idle (parked
+ * between requests). SSL_MODE_RELEASE_BUFFERS frees them after each record,
+ * but OpenSSL 3.0 keeps its 16 KB read buffer on a TLS 1.3 client once it
+ * has read the server's session ticket after the handshake: on a verifier
+ * holding a connection per agent, the largest part of an idle one. A
+ * buffer with unread data is kept. NULL accepted. */
+void https_tls_release_buffers(SSL *ssl);
+
 /* Text of the first OpenSSL error code (reason string) into buf. */
 void https_tls_errstr(unsigned long code, char *buf, size_t len);
 

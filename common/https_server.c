@@ -523,8 +523,15 @@ const char *https_request_peer_addr(const struct https_request *req)
 
 void https_request_body(const struct https_request *req, const uint8_t **ret, size_t *ret_len)
 {
-	*ret = req->body;
+	*ret = req->body ? req->body : (const uint8_t *)"";
 	*ret_len = req->body_len;
+}
+
+void https_request_drop_body(struct https_request *req)
+{
+	free(req->body);
+	req->body = NULL;
+	req->body_len = 0;
 }
 
 int https_request_json(const struct https_request *req, json_t **ret, char *errbuf, size_t errlen)

@@ -26,6 +26,11 @@ SSL_CTX *https_tls_ctx_new(int server, const struct tlsid *identity)
 	                             (server ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0));
 	/* Idle connections (thousands on a verifier) keep no I/O buffers. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* One TLS 1.3 ticket per handshake, not OpenSSL's two: a client keeps
+	 * one session per peer, so the second was decrypted, copied and
+	 * dropped by every new connection. */
+	if (server)
+		(void)SSL_CTX_set_num_tickets(ctx, 1);
 	if (identity) {
 		if (SSL_CTX_use_certificate(ctx, identity->cert) != 1 ||
 		    SSL_CTX_use_PrivateKey(ctx, identity->key) != 1 ||
@@ -37,6 +42,30 @@ fail:
 	SSL_CTX_free(ctx);
 	ERR_clear_error();
 	return NULL;
+}
+
+/* SSL_free_buffers() may free a buffer still in use before OpenSSL 3.0.14,
+ * 3.1.6, 3.2.2 and 3.3.1 (CVE-2024-4741): only called on later versions. */
+static int free_buffers_safe(void)
+{
+	unsigned long v = OpenSSL_version_num();
+	unsigned long major = v >> 28, minor = (v >> 20) & 0xff, patch = (v >> 4) & 0xff;
+	if (major != 3)
+		return major > 3;
+	switch (minor) {
+	case 0: return patch >= 14;
+	case 1: return patch >= 6;
+	case 2: return patch >= 2;
+	case 3: return patch >= 1;
+	default: return 1;
+	}
+}
+
+void https_tls_release_buffers(SSL *ssl)
+{
+	if (ssl != NULL && free_buffers_safe())
+		(void)SSL_free_buffers(ssl); /* 0 (kept) when a record is pending */
+	ERR_clear_error();
 }
 
 void https_tls_errstr(unsigned long code, char *buf, size_t len)

@@ -22,6 +22,10 @@
 #                                               PUSH=1 (push mode: the hosts open no
 #                                               port and long-poll the verifier; with
 #                                               PG, all of them the first verifier)
+#                                               HEAPTRACK=1 (the SQLite verifier under
+#                                               heaptrack, stopped with SIGKILL after
+#                                               measuring: its live heap per host, by
+#                                               part; figures of that run are slower)
 set -uo pipefail
 build=${1:-build}
 bin="$build/bin"
@@ -185,14 +189,18 @@ measure() {
   else
     read -r p50 p99 cnt < <(psql -X -q -t -A -d "$db" -c "$q" | percentiles)
   fi
-  local anon=0
+  local anon=0 held
   for p in "${vps[@]}"; do rss=$((rss + $(rss_kb "$p"))); anon=$((anon + $(anon_kb "$p"))); done
+  # What the hosts hold open on the verifiers now (docs/operations.md, "Memory").
+  held=$(for u in "${urls[@]}"; do api "$u/metrics"; done |
+    awk '/^attest_agent_connections_idle / {i += $2} /^attest_push_channels / {c += $2}
+         /^attest_in_flight / {f += $2} END {printf "%d kept-alive agent connections, %d pushing agents polling, %d jobs in flight", i, c, f}')
   for p in "${run_base[@]}"; do base=$((base + p)); done
   sg=$(sign_ms "$s" "$sout")
   local att=$((a1 - a0))
   awk -v l="$label" -v n="$HOSTS" -v a="$att" -v m="$MEASURE" -v c=$((c1 - c0)) -v w=$((w1 - w0)) \
     -v hz="$hz" -v p50="$p50" -v p99="$p99" -v cnt="$cnt" -v rss="$rss" -v base="$base" \
-    -v anon="$anon" -v sg="${sg:-0}" -v i="$INTERVAL" -v lt=$((l1 - l0)) -v ot=$((o1 - o0)) -v nv="${#vps[@]}" -v sum="$work/summary" '
+    -v anon="$anon" -v held="$held" -v sg="${sg:-0}" -v i="$INTERVAL" -v lt=$((l1 - l0)) -v ot=$((o1 - o0)) -v nv="${#vps[@]}" -v sum="$work/summary" '
     BEGIN {
       rate = a / m; cpa = a ? c / hz / a * 1000 : 0; wpa = a ? w / hz / a * 1000 : 0
       kbh = (rss - base) / n
@@ -200,6 +208,7 @@ measure() {
       printf "  %-26s verifier CPU %.3f ms/attestation (%.0f%% of a core); swarm CPU %.3f ms/attestation, signing %.3f ms/quote\n", "", cpa, c / hz / m * 100, wpa, sg
       if (nv == 1 && a) printf "  %-26s of which the event loop %.3f ms/attestation, the storage writer %.3f\n", "", lt / hz / a * 1000, ot / hz / a * 1000
       printf "  %-26s verifier RSS %.0f MB (%d process%s; %.0f MB before the hosts): %.1f KB/host (anonymous memory %.0f MB)\n", "", rss / 1024, nv, (nv > 1 ? "es" : ""), base / 1024, kbh, anon / 1024
+      printf "  %-26s held: %s\n", "", held
       printf "  %-26s against the goals (<= 1.00 meets it): CPU %.2f (%.3f / 0.2 ms)  p99 %.2f (%s / %.3f ms)  memory %.2f (%.1f / 10 KB)\n", "", cpa / 0.2, cpa, (p99 + 0) / (sg + 20), p99, sg + 20, kbh / 10, kbh
       printf "%s|%d|%.1f|%.3f|%s|%s\n", l, n, rate, cpa, p50, p99 >> sum
       printf "%s goals: cpu %.2f p99 %.2f mem %.2f (signing %.3f ms, %.1f KB/host)\n", l, cpa / 0.2, (p99 + 0) / (sg + 20), kbh / 10, sg, kbh >> (sum ".goals")
@@ -214,9 +223,32 @@ tok=$(tr -d '\n' <"$work/vd/admin.token")
 sleep 1
 run_vps=("$vp"); run_base=("$(rss_kb "$vp")")
 su=$vu
+htp=""
+if [ "${HEAPTRACK:-0}" = 1 ]; then
+  if command -v heaptrack >/dev/null; then
+    # heaptrack -p writes heaptrack.attest-verifier.PID.zst in the current directory.
+    (cd "$work" && exec heaptrack -p "$vp" >"$work/heaptrack.log" 2>&1) &
+    htp=$!
+    sleep 5 # gdb injects the tracker
+  else
+    echo "  (HEAPTRACK=1: heaptrack not installed, no breakdown)"
+  fi
+fi
 start_swarm sqlite "$su" "${vpush:-}"
 wait_green "$su"
 measure "1 verifier, SQLite (swarm)" "$sp" "$work/sqlite.swarm.out" sqlite "$work/fleet.db" "$su"
+if [ -n "$htp" ]; then
+  # Stopped in steady state: what heaptrack reports as leaked is what was live.
+  kill -KILL "$vp"; wait "$vp" 2>/dev/null; wait "$htp" 2>/dev/null
+  ht=$(ls "$work"/heaptrack.attest-verifier.*.zst 2>/dev/null | head -1)
+  if [ -n "$ht" ] && heaptrack_print -f "$ht" --print-peaks 0 --print-allocators 0 --print-temporary 0 \
+      --print-leaks 0 -F "$work/heap.folded" --flamegraph-cost-type leaked >/dev/null 2>&1; then
+    echo "  verifier heap by part (heaptrack):"
+    python3 "$here/../bench/heap_breakdown.py" "$HOSTS" "$work/heap.folded"
+  else
+    echo "  (heaptrack gave no data: $(tail -2 "$work/heaptrack.log"))"
+  fi
+fi
 stop_pid "$sp"; stop_pid "$vp"
 
 # --- two verifiers sharing PostgreSQL

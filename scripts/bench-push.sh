@@ -6,7 +6,11 @@
 # --push does, and prints the verifier's RSS before and after and the
 # difference per connection. Prints figures, asserts nothing; not in check.
 #
-#   scripts/bench-push.sh [BUILD]     env: AGENTS="1000 5000"
+# With HEAPTRACK=1 (heaptrack installed) the verifier runs under heaptrack and
+# is stopped with SIGKILL while the polls are held: its live heap per
+# connected agent, by part (bench/heap_breakdown.py).
+#
+#   scripts/bench-push.sh [BUILD]     env: AGENTS="1000 5000" HEAPTRACK=0
 set -uo pipefail
 build=${1:-build}
 bin="$build/bin"
@@ -32,6 +36,26 @@ for n in $AGENTS; do
   url=$(sed -n 's/^listen \(https:.*\)$/\1/p' "$work/ver.out")
   purl=$(sed -n 's/^push-listen \(https:.*\)$/\1/p' "$work/ver.out")
   [ -n "$purl" ] || { echo "bench-push: the verifier did not start: $(tail -3 "$work/ver.err")"; exit 1; }
+  htp=""
+  if [ "${HEAPTRACK:-0}" = 1 ] && command -v heaptrack >/dev/null; then
+    rm -f "$work"/heaptrack.*.zst
+    (cd "$work" && exec heaptrack -p "$vpid" >"$work/heaptrack.log" 2>&1) &
+    htp=$!
+    sleep 5 # gdb injects the tracker
+    export PUSH_IDLE_AT_PEAK="kill -KILL $vpid"
+  fi
   python3 "$here/../bench/push_idle.py" "$url" "$work/vd/admin.token" "$purl" "$vpid" "$n" "$work/py"
-  kill -TERM "$vpid"; wait "$vpid" 2>/dev/null; vpid=""
+  unset PUSH_IDLE_AT_PEAK
+  kill -TERM "$vpid" 2>/dev/null; wait "$vpid" 2>/dev/null; vpid=""
+  if [ -n "$htp" ]; then
+    wait "$htp" 2>/dev/null
+    ht=$(ls "$work"/heaptrack.attest-verifier.*.zst 2>/dev/null | head -1)
+    if [ -n "$ht" ] && heaptrack_print -f "$ht" --print-peaks 0 --print-allocators 0 --print-temporary 0 \
+        --print-leaks 0 -F "$work/heap.folded" --flamegraph-cost-type leaked >/dev/null 2>&1; then
+      echo "push bench: the verifier's live heap per connected agent, by part (heaptrack):"
+      python3 "$here/../bench/heap_breakdown.py" "$n" "$work/heap.folded"
+    else
+      echo "push bench: heaptrack gave no data: $(tail -2 "$work/heaptrack.log")"
+    fi
+  fi
 done

@@ -12,7 +12,7 @@ PKGS=(
   # TPM peers: emulator and reference tools
   swtpm swtpm-tools tpm2-tools openssl
   # services and tools the tests start
-  postgresql sqlite3 chromium valgrind jq curl python3 python3-cryptography
+  postgresql sqlite3 chromium valgrind heaptrack jq curl python3 python3-cryptography
   # VM hosts (attest-sim create --vm, tests/integration/test_vm_*.sh): QEMU
   # and OVMF, and what builds the guest's disks from Debian's packages
   qemu-system-x86 ovmf dosfstools mtools cpio busybox-static binutils bc

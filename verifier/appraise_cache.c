@@ -7,7 +7,9 @@
  *    VERIFIER_MEMO_MAX hosts, the least recently used one dropped first;
  *    beside it the host's boot digests (what catalog_appraise.c looks up),
  *    keyed by the SHA-256 of the log they came from, and the digest of the
- *    log last written to the host's stored evidence;
+ *    log last written to the host's stored evidence; hosts that booted the
+ *    same components share one copy of those digests (a fleet boots a
+ *    few software sets: the memo's largest part otherwise);
  *  - the software catalog's entries by digest, shared by every host, valid
  *    for one marker of the catalog table (count and highest id, ids never
  *    reused): an import or removal, through this instance or another one
@@ -32,6 +34,17 @@ struct policy_slot {
 	uint64_t last; /* use counter: the smallest is replaced first */
 };
 
+/* One set of boot digests, shared by every host whose log measured it. */
+struct boot_set {
+	struct boot_set *chain;
+	size_t refs;
+	uint32_t hash;
+	uint8_t count;
+	uint8_t d[][32];
+};
+
+#define BOOT_BUCKETS 256u
+
 struct memo_entry {
 	int64_t host_id;
 	struct memo_entry *chain;       /* bucket */
@@ -40,8 +53,7 @@ struct memo_entry {
 	/* the log's boot digests (catalog_appraise.c), under boot_log */
 	bool have_boot;
 	uint8_t boot_log[32];
-	uint8_t boot_count;
-	uint8_t (*boot)[32];
+	struct boot_set *boot; /* NULL: none */
 	/* the log last written to the stored evidence */
 	bool have_kept;
 	uint8_t kept_log[32];
@@ -67,6 +79,7 @@ struct appraise_cache {
 	struct memo_entry *buckets[MEMO_BUCKETS];
 	struct memo_entry *head, *tail;
 	size_t count;
+	struct boot_set *boot_sets[BOOT_BUCKETS];
 	bool have_marker;
 	int64_t cat_count, cat_max_id;
 	size_t cat_used;
@@ -174,6 +187,51 @@ static void lru_front(struct appraise_cache *c, struct memo_entry *e)
 		c->tail = e;
 }
 
+static uint32_t boot_hash(const uint8_t (*d)[32], size_t n)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)n;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < 8; j++) /* SHA-256s: a few bytes each tell them apart */
+			h = (h ^ d[i][j]) * 16777619u;
+	return h;
+}
+
+/* The shared set equal to d (a new reference), made if missing; NULL when
+ * out of memory. */
+static struct boot_set *boot_get(struct appraise_cache *c, const uint8_t (*d)[32], size_t n)
+{
+	uint32_t h = boot_hash(d, n);
+	struct boot_set **head = &c->boot_sets[h % BOOT_BUCKETS];
+	for (struct boot_set *b = *head; b; b = b->chain)
+		if (b->hash == h && b->count == n && memcmp(b->d, d, n * 32) == 0) {
+			b->refs++;
+			return b;
+		}
+	struct boot_set *b = malloc(sizeof *b + n * 32);
+	if (b == NULL)
+		return NULL;
+	b->refs = 1;
+	b->hash = h;
+	b->count = (uint8_t)n;
+	if (n)
+		memcpy(b->d, d, n * 32);
+	b->chain = *head;
+	*head = b;
+	return b;
+}
+
+static void boot_put(struct appraise_cache *c, struct boot_set *b)
+{
+	if (b == NULL || --b->refs > 0)
+		return;
+	struct boot_set **pp = &c->boot_sets[b->hash % BOOT_BUCKETS];
+	while (*pp && *pp != b)
+		pp = &(*pp)->chain;
+	if (*pp)
+		*pp = b->chain;
+	free(b);
+}
+
 static void entry_drop(struct appraise_cache *c, struct memo_entry *e)
 {
 	struct memo_entry **pp = &c->buckets[bucket(e->host_id)];
@@ -183,7 +241,7 @@ static void entry_drop(struct appraise_cache *c, struct memo_entry *e)
 		*pp = e->chain;
 	lru_unlink(c, e);
 	verify_memo_free(e->m);
-	free(e->boot);
+	boot_put(c, e->boot);
 	free(e->ak_name);
 	free(e->ak_public);
 	free(e);
@@ -251,8 +309,8 @@ bool appraise_boot_digests(struct verifier *v, int64_t host_id, const uint8_t lo
 	struct memo_entry *e = entry_find(v->acache, host_id);
 	if (!e || !e->have_boot || memcmp(e->boot_log, log, 32) != 0)
 		return false;
-	*ret = (const uint8_t(*)[32])e->boot;
-	*ret_n = e->boot_count;
+	*ret = (const uint8_t(*)[32])e->boot->d;
+	*ret_n = e->boot->count;
 	return true;
 }
 
@@ -262,14 +320,11 @@ void appraise_boot_digests_set(struct verifier *v, int64_t host_id, const uint8_
 	struct memo_entry *e = entry_find(v->acache, host_id);
 	if (!e || n > UINT8_MAX)
 		return; /* no memo for the host: looked up from the log next time */
-	uint8_t(*copy)[32] = n ? malloc(n * sizeof *copy) : NULL;
-	if (n && !copy)
+	struct boot_set *b = boot_get(v->acache, d, n);
+	if (b == NULL)
 		return;
-	if (n)
-		memcpy(copy, d, n * sizeof *copy);
-	free(e->boot);
-	e->boot = copy;
-	e->boot_count = (uint8_t)n;
+	boot_put(v->acache, e->boot);
+	e->boot = b;
 	memcpy(e->boot_log, log, 32);
 	e->have_boot = true;
 }

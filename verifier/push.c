@@ -504,6 +504,7 @@ static void on_poll(struct https_request *req, void *arg)
 		call_send(c, req);
 		return;
 	}
+	https_request_drop_body(req); /* the answer it carried is taken */
 	c->held = req;
 	struct timeval tv = {PUSH_HOLD_S, 0};
 	evtimer_add(c->hold_timer, &tv);
