@@ -18,7 +18,9 @@
 #                                               MEASURE=INTERVAL (s) PG=1 (0: skip)
 #                                               DBSYNC=full|normal (--db-sync)
 #                                               PERF=FILE (perf record -g of the
-#                                               SQLite verifier while measuring)
+#                                               SQLite verifier while measuring;
+#                                               PERF_CG=dwarf for call graphs
+#                                               through the libraries)
 #                                               PUSH=1 (push mode: the hosts open no
 #                                               port and long-poll the verifier; with
 #                                               PG, all of them the first verifier)
@@ -176,7 +178,7 @@ measure() {
   read -r l0 o0 < <(thread_ticks "${vps[0]}")
   t0=$(now_ms)
   if [ -n "${PERF:-}" ] && [ "$kind" = sqlite ] && command -v perf >/dev/null; then
-    perf record -q -g -o "$PERF" -p "${vps[0]}" -- sleep "$MEASURE" >/dev/null 2>&1 || sleep "$MEASURE"
+    perf record -q "--call-graph=${PERF_CG:-fp}" -o "$PERF" -p "${vps[0]}" -- sleep "$MEASURE" >/dev/null 2>&1 || sleep "$MEASURE"
   else
     sleep "$MEASURE"
   fi

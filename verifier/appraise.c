@@ -23,33 +23,70 @@
 #include "policy.h"
 #include "quote.h"
 #include "reason.h"
+#include "textbuf.h"
 #include "verifier.h"
 #include "verify.h"
 #include "verify_memo.h"
 
-/* {"sha256": {"0": "hex", ...}, ...}: the bundle's own form. */
-static json_t *pcrs_to_json(const struct quote_pcrs *p)
+/* PCR indices in the order of their decimal keys ("0" "1" "10" ... "9"),
+ * so the text below has its keys sorted as JSON_SORT_KEYS would. */
+static const uint8_t pcr_key_order[QUOTE_NUM_PCRS] = {0, 1,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+                                                      2, 20, 21, 22, 23, 3,  4,  5,  6,  7,  8,  9};
+
+static int bank_name_cmp(const void *a, const void *b)
 {
-	json_t *o = json_object();
-	for (uint32_t b = 0; o && b < p->bank_count && b < QUOTE_MAX_BANKS; b++) {
-		const struct quote_pcr_bank *bk = &p->banks[b];
-		const char *name = bundle_bank_name(bk->alg);
-		if (name == NULL)
-			continue;
-		json_t *vals = json_object();
-		for (unsigned i = 0; vals && i < QUOTE_NUM_PCRS; i++) {
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* {"sha256":{"0":"hex",...},...}: the bundle's own form, compact, keys
+ * sorted at every level, written directly (an attestation writes it for
+ * the kept evidence and for its audit record: building and dumping a tree
+ * of some 50 JSON values each time was a visible part of the loop's
+ * work). Bank names and hex digits need no escaping. NULL: out of memory. */
+static char *pcrs_text(const struct quote_pcrs *p)
+{
+	const char *names[QUOTE_MAX_BANKS];
+	const struct quote_pcr_bank *banks[QUOTE_MAX_BANKS];
+	size_t n = 0;
+	for (uint32_t b = 0; b < p->bank_count && b < QUOTE_MAX_BANKS; b++) {
+		const char *name = bundle_bank_name(p->banks[b].alg);
+		if (name != NULL)
+			names[n++] = name;
+	}
+	qsort(names, n, sizeof names[0], bank_name_cmp);
+	for (size_t k = 0; k < n; k++)
+		for (uint32_t b = 0; b < p->bank_count && b < QUOTE_MAX_BANKS; b++)
+			if (bundle_bank_name(p->banks[b].alg) == names[k])
+				banks[k] = &p->banks[b];
+	struct textbuf t;
+	textbuf_growable(&t, 64 * 1024);
+	textbuf_add(&t, "{");
+	for (size_t k = 0; k < n; k++) {
+		if (k > 0 && strcmp(names[k], names[k - 1]) == 0)
+			continue; /* one member per bank name, as a JSON object has */
+		const struct quote_pcr_bank *bk = banks[k];
+		textbuf_add(&t, "%s\"%s\":{", k ? "," : "", names[k]);
+		bool first = true;
+		for (unsigned o = 0; o < QUOTE_NUM_PCRS; o++) {
+			unsigned i = pcr_key_order[o];
 			if (!(bk->present & (1u << i)))
 				continue;
-			char k[4], hex[2 * QUOTE_MAX_DIGEST + 1];
+			char hex[2 * QUOTE_MAX_DIGEST + 1];
 			bool fits = bk->size <= QUOTE_MAX_DIGEST;
 			if (fits)
 				hex_encode(bk->value[i], bk->size, hex);
-			snprintf(k, sizeof k, "%u", i);
-			json_object_set_new(vals, k, fits ? json_string(hex) : json_null());
+			textbuf_add(&t, "%s\"%u\":%s%s%s", first ? "" : ",", i, fits ? "\"" : "",
+			            fits ? hex : "null", fits ? "\"" : "");
+			first = false;
 		}
-		json_object_set_new(o, name, vals ? vals : json_object());
+		textbuf_add(&t, "}");
 	}
-	return o;
+	textbuf_add(&t, "}");
+	if (t.nomem) {
+		textbuf_free(&t);
+		return NULL;
+	}
+	return textbuf_take(&t);
 }
 
 /* Keep b as the host's last evidence for the dashboard (api_evidence.c reads
@@ -59,13 +96,9 @@ static json_t *pcrs_to_json(const struct quote_pcrs *p)
  * this one (a log of tens of KB per attestation is most of what is
  * written); job.c keeps appraise_kept_log up to date when that write ends. */
 static void evidence_keep(struct job *j, const struct bundle *b, const uint8_t *log_digest,
-                          bool verified)
+                          bool verified, char *pcrs, char *meta)
 {
 	struct verifier *v = j->v;
-	json_t *pj = pcrs_to_json(&b->pcrs);
-	char *pcrs = pj ? json_dumps(pj, JSON_COMPACT) : NULL;
-	char *meta = json_is_object(b->metadata) ? json_dumps(b->metadata, JSON_COMPACT) : NULL;
-	json_decref(pj);
 	struct store_evidence e = {
 	    .host_id = j->host_id,
 	    .at = verifier_now(),
@@ -85,8 +118,6 @@ static void evidence_keep(struct job *j, const struct bundle *b, const uint8_t *
 	} else {
 		job_store_evidence(j, &e, &kl);
 	}
-	free(pcrs);
-	free(meta);
 }
 
 /* What this verdict is judged from, for its audit record (store.h,
@@ -96,7 +127,8 @@ static void evidence_keep(struct job *j, const struct bundle *b, const uint8_t *
  * them, move from b to the job (stored once per digest). Out of memory: the
  * record says no evidence. */
 static void audit_evidence(struct job *j, struct bundle *b, const struct store_ak *enrolled,
-                           const uint8_t *log_digest, const uint8_t *pdigest)
+                           const uint8_t *log_digest, const uint8_t *pdigest, const char *pcrs,
+                           const char *meta)
 {
 	char nonce[2 * EVIDENCE_NONCE_MAX + 1], ld[65], pd[65];
 	/* The AK the quote was checked against: the enrolled one. */
@@ -104,31 +136,36 @@ static void audit_evidence(struct job *j, struct bundle *b, const struct store_a
 	char *q = b64enc(b->quote, b->quote_len);
 	char *sig = b64enc(b->signature, b->signature_len);
 	hex_encode(b->nonce, b->nonce_len, nonce);
-	json_t *meta = json_is_object(b->metadata) ? json_incref(b->metadata) : json_object();
-	json_t *o = ak && q && sig ? json_pack("{s:s,s:s,s:s,s:s,s:o,s:o}", "ak_public", ak,
-	                                       "quote", q, "signature", sig, "nonce", nonce, "pcrs",
-	                                       pcrs_to_json(&b->pcrs), "metadata", meta)
-	                           : NULL;
-	if (!(ak && q && sig))
-		json_decref(meta);
+	if (log_digest)
+		hex_encode(log_digest, 32, ld);
+	if (pdigest)
+		hex_encode(pdigest, 32, pd);
+	/* Compact, keys sorted (docs/security.md, "Bodies"); base64, hex and
+	 * the two JSON texts (themselves compact and sorted) need no escaping. */
+	char *o = NULL;
+	if (ak && q && sig && pcrs) {
+		struct textbuf t;
+		textbuf_growable(&t, STORE_JSON_MAX);
+		textbuf_add(&t, "{\"ak_public\":\"%s\"", ak);
+		if (log_digest)
+			textbuf_add(&t, ",\"eventlog_sha256\":\"%s\"", ld);
+		textbuf_add(&t, ",\"metadata\":%s,\"nonce\":\"%s\",\"pcrs\":%s", meta ? meta : "{}",
+		            nonce, pcrs);
+		if (pdigest)
+			textbuf_add(&t, ",\"policy_digest\":\"%s\"", pd);
+		textbuf_add(&t, ",\"quote\":\"%s\",\"signature\":\"%s\"}", q, sig);
+		o = t.nomem ? NULL : textbuf_take(&t);
+		textbuf_free(&t);
+	}
 	free(ak);
 	free(q);
 	free(sig);
-	if (o && log_digest) {
-		hex_encode(log_digest, 32, ld);
-		json_object_set_new(o, "eventlog_sha256", json_string(ld));
-	}
-	if (o && pdigest) {
-		hex_encode(pdigest, 32, pd);
-		json_object_set_new(o, "policy_digest", json_string(pd));
-	}
 	free(j->audit_ev);
 	free(j->audit_log);
-	j->audit_ev = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	j->audit_ev = o;
 	j->audit_log = NULL;
 	j->audit_log_len = 0;
 	j->audit_log_sha[0] = '\0';
-	json_decref(o);
 	if (j->audit_ev && log_digest) {
 		memcpy(j->audit_log_sha, ld, sizeof ld);
 		if (b->eventlog) {
@@ -430,8 +467,14 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	}
 	if (learnable && v->learns != NULL)
 		learn_from(j, b, p);
-	evidence_keep(j, b, ld, learnable);    /* for the dashboard */
-	audit_evidence(j, b, ak, ld, pdigest); /* for the audit chain */
+	char *pcrs = pcrs_text(&b->pcrs);
+	char *meta = json_is_object(b->metadata)
+	                 ? json_dumps(b->metadata, JSON_COMPACT | JSON_SORT_KEYS)
+	                 : NULL;
+	evidence_keep(j, b, ld, learnable, pcrs, meta);    /* for the dashboard */
+	audit_evidence(j, b, ak, ld, pdigest, pcrs, meta); /* for the audit chain */
+	free(pcrs);
+	free(meta);
 	json_t *full = NULL;
 	(void)verify_result_json(r, &full); /* its "reasons" are the verdict's */
 	json_t *reasons = json_object_get(full, "reasons");
