@@ -369,21 +369,79 @@ static bool boot_unchanged(const struct store_host *h, const struct verify_clock
 	       (now && h->boot_id ? strcmp(now, h->boot_id) == 0 : now == h->boot_id);
 }
 
+/* The host facts a verification reads from the TPM facts the host reported
+ * at enrollment (hosts.tpm_json), in one block with their strings. */
+struct host_facts {
+	uint16_t banks[QUOTE_MAX_BANKS];
+	size_t bank_count;
+	const char *interface, *agent_version, *ek_trust; /* NULL: absent */
+	char text[];
+};
+
+static struct host_facts *facts_parse(const char *tpm_json)
+{
+	json_t *tpm = verifier_json_stored(tpm_json);
+	const char *str[3] = {json_string_value(json_object_get(tpm, "interface")),
+	                      json_string_value(json_object_get(tpm, "agent_version")),
+	                      json_string_value(json_object_get(tpm, "ek_trust"))};
+	size_t len[3], total = 0;
+	for (int k = 0; k < 3; k++)
+		total += (len[k] = str[k] ? strlen(str[k]) + 1 : 0);
+	struct host_facts *f = calloc(1, sizeof *f + total);
+	if (f) {
+		size_t i;
+		json_t *x;
+		json_array_foreach(json_object_get(tpm, "banks"), i, x)
+		{
+			uint16_t id = bank_id(json_string_value(x));
+			if (id != 0 && f->bank_count < QUOTE_MAX_BANKS)
+				f->banks[f->bank_count++] = id;
+		}
+		const char **dst[3] = {&f->interface, &f->agent_version, &f->ek_trust};
+		char *at = f->text;
+		for (int k = 0; k < 3; k++) {
+			if (!str[k])
+				continue;
+			memcpy(at, str[k], len[k]);
+			*dst[k] = at;
+			at += len[k];
+		}
+	}
+	json_decref(tpm);
+	return f;
+}
+
+/* h's facts: parsed once per distinct text and kept beside its memo (the
+ * text changes only at enrollment); *ret_own is what the caller frees
+ * (NULL when the memo keeps them). NULL: out of memory. */
+static const struct host_facts *host_facts(struct verifier *v, const struct store_host *h,
+                                           struct host_facts **ret_own)
+{
+	*ret_own = NULL;
+	const char *text = h->tpm_json ? h->tpm_json : "";
+	uint8_t d[32];
+	bool hashed = EVP_Digest(text, strlen(text), d, NULL, EVP_sha256(), NULL) == 1;
+	struct host_facts *f = hashed ? appraise_facts(v, h->id, d) : NULL;
+	if (f)
+		return f;
+	if ((f = facts_parse(h->tpm_json)) == NULL)
+		return NULL;
+	if (!hashed || !appraise_facts_set(v, h->id, d, f))
+		*ret_own = f;
+	return f;
+}
+
 static void verify_and_store(struct job *j, struct bundle *b, const struct store_host *h,
                              const struct store_ak *ak, const struct policy *p,
                              const uint8_t *pdigest)
 {
 	struct verifier *v = j->v;
-	json_t *tpm = verifier_json_stored(h->tpm_json);
-	uint16_t banks[QUOTE_MAX_BANKS];
-	size_t nb = 0;
-	size_t i;
-	json_t *x;
-	json_array_foreach(json_object_get(tpm, "banks"), i, x)
-	{
-		uint16_t id = bank_id(json_string_value(x));
-		if (id != 0 && nb < QUOTE_MAX_BANKS)
-			banks[nb++] = id;
+	struct host_facts *own = NULL;
+	const struct host_facts *facts = host_facts(v, h, &own);
+	if (facts == NULL) {
+		job_red(j, REASON_VERIFIER_ERROR, "the verification could not run: out of memory",
+		        NULL, NULL);
+		return;
 	}
 	/* The log's SHA-256, hashed once here: it keys the memo and the boot
 	 * digests; for a log the agent left out, the digest we named. */
@@ -410,12 +468,12 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	                 .reset_count = (uint32_t)(h->reset_count < 0 ? 0 : h->reset_count),
 	                 .restart_count = (uint32_t)(h->restart_count < 0 ? 0 : h->restart_count),
 	                 .boot_id = h->boot_id},
-	    .host = {.tpm_interface = json_string_value(json_object_get(tpm, "interface")),
-	             .banks = banks,
-	             .bank_count = nb,
-	             .agent_version = json_string_value(json_object_get(tpm, "agent_version")),
+	    .host = {.tpm_interface = facts->interface,
+	             .banks = facts->banks,
+	             .bank_count = facts->bank_count,
+	             .agent_version = facts->agent_version,
 	             .ek_certified = h->ek_certified,
-	             .ek_trust = json_string_value(json_object_get(tpm, "ek_trust"))},
+	             .ek_trust = facts->ek_trust},
 	    .policy = p,
 	    /* an unchanged log costs one hash (lib/verify_memo.h) */
 	    .memo = memo,
@@ -425,7 +483,7 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	struct verify_result *r = NULL;
 	int rc = verify_attestation(&in, &r);
 	free(cat);
-	json_decref(tpm);
+	free(own);
 	if (rc < 0) {
 		job_red(j, REASON_VERIFIER_ERROR, "the verification could not run", NULL, NULL);
 		return;

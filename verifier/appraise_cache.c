@@ -58,6 +58,10 @@ struct memo_entry {
 	bool have_kept;
 	uint8_t kept_log[32];
 	int64_t kept_at;
+	/* the host's TPM facts as last parsed (appraise_facts), under the
+	 * SHA-256 of the stored text they came from */
+	uint8_t facts_digest[32];
+	void *facts;
 	/* the current AK as last read (appraise_ak) */
 	char *ak_name;
 	uint8_t *ak_public;
@@ -242,6 +246,7 @@ static void entry_drop(struct appraise_cache *c, struct memo_entry *e)
 	lru_unlink(c, e);
 	verify_memo_free(e->m);
 	boot_put(c, e->boot);
+	free(e->facts);
 	free(e->ak_name);
 	free(e->ak_public);
 	free(e);
@@ -347,6 +352,23 @@ void appraise_kept_log_set(struct verifier *v, int64_t host_id, const uint8_t *l
 	if (log)
 		memcpy(e->kept_log, log, 32);
 	e->kept_at = at;
+}
+
+void *appraise_facts(struct verifier *v, int64_t host_id, const uint8_t digest[32])
+{
+	struct memo_entry *e = entry_find(v->acache, host_id);
+	return e && e->facts && memcmp(e->facts_digest, digest, 32) == 0 ? e->facts : NULL;
+}
+
+bool appraise_facts_set(struct verifier *v, int64_t host_id, const uint8_t digest[32], void *facts)
+{
+	struct memo_entry *e = entry_find(v->acache, host_id);
+	if (!e)
+		return false;
+	free(e->facts);
+	memcpy(e->facts_digest, digest, 32);
+	e->facts = facts;
+	return true;
 }
 
 bool appraise_ak(struct verifier *v, int64_t host_id, const char *name_hex, uint8_t **ret_public,

@@ -218,6 +218,13 @@ void appraise_boot_digests_set(struct verifier *v, int64_t host_id, const uint8_
  * of SHA-256 log, and when (*ret_at); set records it (NULL: unknown). */
 bool appraise_kept_log(struct verifier *v, int64_t host_id, const uint8_t log[32], int64_t *ret_at);
 void appraise_kept_log_set(struct verifier *v, int64_t host_id, const uint8_t *log, int64_t at);
+/* What appraise.c parsed from host_id's stored TPM facts (hosts.tpm_json),
+ * kept in its memo entry under the SHA-256 of that text: get returns it
+ * (borrowed, valid until the entry changes) when digest is the same; set
+ * hands over a malloc'd block (freed with the entry) and returns true, or
+ * returns false when the host has no memo entry (the caller keeps it). */
+void *appraise_facts(struct verifier *v, int64_t host_id, const uint8_t digest[32]);
+bool appraise_facts_set(struct verifier *v, int64_t host_id, const uint8_t digest[32], void *facts);
 /* The public area of host_id's AK kept in its memo entry, if that AK's Name
  * (lowercase hex, as the host row names its current AK) is name_hex: the
  * Name is a digest of the public area and AK Names are never reused, so a
