@@ -387,7 +387,7 @@ int store_push_heartbeat(struct store *s, const char *instance, int64_t now);
 #define STORE_PUSH_STALE_LEASES 2
 #define STORE_PUSH_CLAIM                                                                           \
 	"AND (mode = 'pull' OR push_instance IS NULL OR push_instance = $1 "                       \
-	"OR push_seen IS NULL OR (push_seen < $5 AND NOT EXISTS (SELECT 1 FROM push_beats "       \
+	"OR push_seen IS NULL OR (push_seen < $5 AND NOT EXISTS (SELECT 1 FROM push_beats "        \
 	"WHERE push_beats.instance = hosts.push_instance AND push_beats.seen >= $5))) "
 int store_claim_due_hosts(struct store *s, const char *owner, int64_t now, int64_t lease_seconds,
                           size_t max, struct store_host_list **ret);
