@@ -644,7 +644,8 @@ int store_policy_get(struct store *s, int64_t id, struct store_policy **ret);
 int store_policy_get_by_name(struct store *s, const char *name, struct store_policy **ret);
 /* ATTEST_E_NOTFOUND if no policy exists yet. */
 int store_policy_get_default(struct store *s, struct store_policy **ret);
-/* The host's assigned policy, or the default. */
+/* The host's assigned policy, or the default (nhosts not counted: 0).
+ * ATTEST_E_NOTFOUND if the host does not exist or there is no policy. */
 int store_policy_for_host(struct store *s, int64_t host_id, struct store_policy **ret);
 int store_policy_list(struct store *s, const struct store_page *page,
                       struct store_policy_list **ret);

@@ -988,6 +988,7 @@ static void test_policies_and_connection(void **state)
 	assert_int_equal(store_policy_for_host(s, h, &p), 0);
 	assert_int_equal(p->id, a);
 	store_policy_free(p);
+	assert_int_equal(store_policy_for_host(s, h + 1000, &p), ATTEST_E_NOTFOUND);
 	assert_int_equal(store_policy_remove(s, a), ATTEST_E_STATE); /* assigned */
 	assert_int_equal(store_policy_update(s, a, "{\"v\":2}", T0 + 2), 0);
 	assert_int_equal(store_policy_update(s, a, "[]", T0 + 2), ATTEST_E_FORMAT);
