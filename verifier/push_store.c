@@ -1,6 +1,7 @@
 /* The push channel's rows in the hosts table (docs/protocol.md, "Push
  * carrier"): which push host an agent's certificate is, and which verifier
- * instance holds its channel. The claim query's side is STORE_PUSH_CLAIM
+ * instance holds its channel, and the holders' heartbeats (push_beats, one
+ * row per instance). The claim query's side is STORE_PUSH_CLAIM
  * (store.h, used by store_claim_due_hosts). */
 #include "store_internal.h"
 
@@ -58,6 +59,10 @@ int store_push_heartbeat(struct store *s, const char *instance, int64_t now)
 	int rc = store_check_name(s, "instance", instance);
 	if (rc)
 		return rc;
-	return store_exec(s, "UPDATE hosts SET push_seen = $2 WHERE push_instance = $1",
+	/* One row per instance, not one write per held channel: at 10,000
+	 * hosts the per-host refresh cost as many row writes as the verdicts. */
+	return store_exec(s,
+	                  "INSERT INTO push_beats (instance, seen) VALUES ($1, $2) "
+	                  "ON CONFLICT (instance) DO UPDATE SET seen = excluded.seen",
 	                  PARAMS(V_TEXT(instance), V_INT(now)), NULL);
 }

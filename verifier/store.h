@@ -366,7 +366,8 @@ int store_push_attach(struct store *s, int64_t host_id, const char *instance, in
                       int64_t due);
 /* instance no longer holds host_id's channel (no-op if another does). */
 int store_push_detach(struct store *s, int64_t host_id, const char *instance);
-/* instance still holds its channels: push_seen = now on each of them. */
+/* instance still holds its channels: its one push_beats row says now (the
+ * hosts it holds count as seen then; STORE_PUSH_CLAIM). */
 int store_push_heartbeat(struct store *s, const char *instance, int64_t now);
 
 /* ------------------------------------------------------------------ */
@@ -379,12 +380,15 @@ int store_push_heartbeat(struct store *s, const char *instance, int64_t now);
  * FOR UPDATE SKIP LOCKED). *ret holds the leased hosts (possibly none). */
 /* A push host is taken only by the instance holding its agent's channel
  * (push_instance), or by any instance when none holds it or the holder has
- * not renewed push_seen for STORE_PUSH_STALE_LEASES lease periods (it died):
- * that instance then finds no channel and writes not_responding. */
+ * been silent for STORE_PUSH_STALE_LEASES lease periods (it died): neither
+ * the channel's attach (push_seen) nor the holder's heartbeat (push_beats)
+ * is that recent. That instance then finds no channel and writes
+ * not_responding. */
 #define STORE_PUSH_STALE_LEASES 2
 #define STORE_PUSH_CLAIM                                                                           \
 	"AND (mode = 'pull' OR push_instance IS NULL OR push_instance = $1 "                       \
-	"OR push_seen IS NULL OR push_seen < $5) "
+	"OR push_seen IS NULL OR (push_seen < $5 AND NOT EXISTS (SELECT 1 FROM push_beats "        \
+	"WHERE push_beats.instance = hosts.push_instance AND push_beats.seen >= $5))) "
 int store_claim_due_hosts(struct store *s, const char *owner, int64_t now, int64_t lease_seconds,
                           size_t max, struct store_host_list **ret);
 
@@ -640,7 +644,8 @@ int store_policy_get(struct store *s, int64_t id, struct store_policy **ret);
 int store_policy_get_by_name(struct store *s, const char *name, struct store_policy **ret);
 /* ATTEST_E_NOTFOUND if no policy exists yet. */
 int store_policy_get_default(struct store *s, struct store_policy **ret);
-/* The host's assigned policy, or the default. */
+/* The host's assigned policy, or the default (nhosts not counted: 0).
+ * ATTEST_E_NOTFOUND if the host does not exist or there is no policy. */
 int store_policy_for_host(struct store *s, int64_t host_id, struct store_policy **ret);
 int store_policy_list(struct store *s, const struct store_page *page,
                       struct store_policy_list **ret);

@@ -29,14 +29,23 @@ struct copy_table {
 
 /* Dependency order: every table after the tables it references. */
 static const struct copy_table copy_tables[] = {
-    {"policies", "id", true, true, 1},      {"hosts", "id", true, true, 1},
-    {"aks", "id", true, true, 1},           {"nonces", "value", false, false, 1},
-    {"results", "id", true, true, 1},       {"alarms", "id", true, true, 1},
-    {"events", "id", true, true, 1},        {"tpm_cas", "id", true, true, 1},
-    {"api_tokens", "id", true, true, 1},    {"evidence", "host_id", true, false, 2},
-    {"catalog", "id", true, true, 5},       {"notify_targets", "id", true, true, 7},
-    {"notify_outbox", "id", true, true, 7}, {"audit_log", "seq", true, false, 8},
-    {"audit_head", "id", true, false, 8},   {"audit_eventlogs", "sha256", false, false, 8},
+    {"policies", "id", true, true, 1},
+    {"hosts", "id", true, true, 1},
+    {"aks", "id", true, true, 1},
+    {"nonces", "value", false, false, 1},
+    {"results", "id", true, true, 1},
+    {"alarms", "id", true, true, 1},
+    {"events", "id", true, true, 1},
+    {"tpm_cas", "id", true, true, 1},
+    {"api_tokens", "id", true, true, 1},
+    {"evidence", "host_id", true, false, 2},
+    {"catalog", "id", true, true, 5},
+    {"notify_targets", "id", true, true, 7},
+    {"notify_outbox", "id", true, true, 7},
+    {"audit_log", "seq", true, false, 8},
+    {"audit_head", "id", true, false, 8},
+    {"audit_eventlogs", "sha256", false, false, 8},
+    {"push_beats", "instance", false, false, 11},
 };
 
 const char *store_copy_table(size_t i)

@@ -740,8 +740,8 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 	rc = store_query(
 	    s,
 	    store_sql_join(sql, sizeof(sql),
-	                   "SELECT trust_state, lease_owner, lease_expires, conn_state FROM hosts "
-	                   "WHERE id = $1",
+	                   "SELECT trust_state, lease_owner, lease_expires, conn_state, results_n "
+	                   "FROM hosts WHERE id = $1",
 	                   s->drv->lock_suffix, NULL),
 	    PARAMS(V_INT(v->host_id)), 1, &rows);
 	if (rc)
@@ -763,21 +763,32 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 
 	/* One UPDATE of the row for everything the verdict changes. */
 	const char *prev_conn = (const char *)rows->cells[3].p;
-	struct store_value pv[10];
+	struct store_value pv[12];
 	size_t np = 0, len = 0;
 	char up[512];
+	bool conn_changed = conn && (!prev_conn || strcmp(prev_conn, conn) != 0);
 	pv[np++] = V_INT(v->host_id);
 	pv[np++] = V_INT(now);
-	pv[np++] = V_TEXT(to);
 	pv[np++] = V_TEXT(reasons);
-	(void)sql_add(up, sizeof up, &len,
-	              "UPDATE hosts SET updated_at = $2, trust_state = $3, "
-	              "reasons = $4");
+	(void)sql_add(up, sizeof up, &len, "UPDATE hosts SET updated_at = $2, reasons = $3");
+	/* trust_state and conn_state only when they change: SQLite rewrites
+	 * the entries of every index on a column the SET names, changed or
+	 * not (hosts_trust_conn, hosts_conn: two page writes per verdict). */
+	if (t.changed) {
+		pv[np++] = V_TEXT(to);
+		(void)sql_add(up, sizeof up, &len, ", trust_state = $%zu", np);
+	}
+	/* The history holds results_n rows: full, its oldest go first. */
+	int64_t results_n = store_cell_int(rows, 0, 4), trim = 0;
+	if (results_n >= STORE_RESULTS_PER_HOST)
+		trim = results_n - STORE_RESULTS_PER_HOST + 1;
 	if (v->attested) {
 		/* last_instance: who wrote the verdict, for per-instance coverage */
 		pv[np++] = V_TEXT(lease_owner);
-		(void)sql_add(up, sizeof up, &len, ", last_attested = $2, last_instance = $%zu",
-		              np);
+		pv[np++] = V_INT(results_n - trim + 1);
+		(void)sql_add(up, sizeof up, &len,
+		              ", last_attested = $2, last_instance = $%zu, results_n = $%zu",
+		              np - 1, np);
 	}
 	if (v->evidence_expires) {
 		pv[np++] = V_INT(v->evidence_expires);
@@ -787,11 +798,12 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 		pv[np++] = V_TEXT(v->software_json);
 		(void)sql_add(up, sizeof up, &len, ", software = $%zu", np);
 	}
-	if (conn) {
+	if (conn_changed) {
 		pv[np++] = V_TEXT(conn);
-		(void)sql_add(up, sizeof up, &len, ", conn_state = $%zu%s", np,
-		              v->conn == STORE_CONN_CONNECTED ? ", last_seen = $2" : "");
+		(void)sql_add(up, sizeof up, &len, ", conn_state = $%zu", np);
 	}
+	if (conn && v->conn == STORE_CONN_CONNECTED)
+		(void)sql_add(up, sizeof up, &len, ", last_seen = $2");
 	if (v->release) {
 		pv[np++] = V_INT(v->next_due);
 		(void)sql_add(up, sizeof up, &len,
@@ -805,10 +817,19 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 	rc = store_exec(s, up, pv, np, NULL);
 	if (rc)
 		goto rollback;
-	bool conn_changed = conn && (!prev_conn || strcmp(prev_conn, conn) != 0);
 	if (conn_changed &&
 	    (rc = conn_event(s, v->host_id, prev_conn, conn, who, v->conn_msg, now)))
 		goto rollback;
+	if (v->attested && trim > 0) {
+		/* Keep the newest STORE_RESULTS_PER_HOST results of the host, this
+		 * one included. */
+		rc = store_exec(s,
+		                "DELETE FROM results WHERE id IN (SELECT id FROM results "
+		                "WHERE host_id = $1 ORDER BY id LIMIT $2)",
+		                PARAMS(V_INT(v->host_id), V_INT(trim)), NULL);
+		if (rc)
+			goto rollback;
+	}
 	if (v->attested) {
 		rc = store_exec(
 		    s,
@@ -817,14 +838,6 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 		    PARAMS(V_INT(v->host_id), V_INT(now), V_TEXT(to), V_TEXT(reasons),
 		           V_INT(v->duration_ms), V_TIME(v->started_ms), V_TEXT(lease_owner)),
 		    NULL);
-		if (rc)
-			goto rollback;
-		/* Keep the newest STORE_RESULTS_PER_HOST results of the host. */
-		rc = store_exec(s,
-		                "DELETE FROM results WHERE host_id = $1 AND id <= "
-		                "(SELECT id FROM results WHERE host_id = $1 "
-		                "ORDER BY id DESC LIMIT 1 OFFSET $2)",
-		                PARAMS(V_INT(v->host_id), V_INT(STORE_RESULTS_PER_HOST)), NULL);
 		if (rc)
 			goto rollback;
 	}
@@ -878,7 +891,9 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 				goto rollback;
 		}
 	}
-	if (v->trust == STORE_TRUST_GREEN) {
+	/* A host green before this verdict has no open alarm: the verdict that
+	 * made it green cleared it, and only entering red opens one. */
+	if (v->trust == STORE_TRUST_GREEN && t.previous != STORE_TRUST_GREEN) {
 		rc = store_exec(
 		    s,
 		    "UPDATE alarms SET cleared_at = $2 WHERE host_id = $1 AND cleared_at IS NULL",

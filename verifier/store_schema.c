@@ -321,6 +321,26 @@ static const char schema_v10[] = "ALTER TABLE hosts ADD COLUMN mode TEXT NOT NUL
                                  "ALTER TABLE hosts ADD COLUMN push_seen BIGINT;\n"
                                  "CREATE INDEX hosts_thumbprint ON hosts (thumbprint);\n";
 
+/* The push heartbeat once per instance instead of once per held channel
+ * (verifier/push_store.c): an instance alive and holding channels renews
+ * its one row here every half lease, where it used to rewrite push_seen on
+ * every host row it held (10,000 row writes per beat at 10,000 hosts). A
+ * push host's holder counts as seen at the later of hosts.push_seen (its
+ * attach) and its instance's row (STORE_PUSH_CLAIM).
+ * hosts.results_n: how many rows of results the host has, kept by the
+ * verdict's one hosts UPDATE, so that the verdict trims the history to
+ * STORE_RESULTS_PER_HOST only when it is full, by deleting the oldest rows
+ * through the (host_id, id) index, instead of walking 500 index entries
+ * (OFFSET) at every verdict. */
+static const char schema_v11[] =
+    "CREATE TABLE push_beats (\n"
+    "  instance TEXT PRIMARY KEY,\n"
+    "  seen BIGINT NOT NULL\n"
+    ");\n"
+    "ALTER TABLE hosts ADD COLUMN results_n BIGINT NOT NULL DEFAULT 0;\n"
+    "UPDATE hosts SET results_n = (SELECT COUNT(*) FROM results WHERE results.host_id = "
+    "hosts.id);\n";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", schema_v1},
     {2, "last evidence per host", schema_v2},
@@ -332,6 +352,7 @@ const struct store_migration store_migrations[] = {
     {8, "audit chain", schema_v8},
     {9, "fleet alarms (coverage, dead man) and the last verdict's instance", schema_v9},
     {10, "push mode: host mode and the instance holding its channel", schema_v10},
+    {11, "push heartbeat per instance; results counted per host", schema_v11},
 };
 
 const size_t store_migrations_count = sizeof(store_migrations) / sizeof(store_migrations[0]);

@@ -34,13 +34,17 @@
 #include <unistd.h>
 
 #define STORE_SQLITE_BUSY_MS 10000
-#define STORE_SQLITE_CACHE   64
+#define STORE_SQLITE_CACHE   128
+#define STORE_SQLITE_PARAMS  32 /* $1..$n mapped at prepare; more: looked up by name */
 
 struct sqlite_conn {
 	sqlite3 *db;
 	struct {
 		char *sql;
+		uint32_t hash; /* of sql: most lookups compare no text but the hit's */
 		sqlite3_stmt *stmt;
+		int nparams;
+		unsigned char idx[STORE_SQLITE_PARAMS]; /* $i+1's bind index, 0: by name */
 	} cache[STORE_SQLITE_CACHE];
 	size_t next_evict;
 	char msg[256];
@@ -72,8 +76,25 @@ static int map_error(struct sqlite_conn *c, const char *what)
 	}
 }
 
+static int get_stmt(struct sqlite_conn *c, const char *sql, sqlite3_stmt **ret, size_t *ret_slot);
+
+/* One statement without parameters or rows (BEGIN, COMMIT, SAVEPOINT ...):
+ * from the statement cache, not parsed again at every call as
+ * sqlite3_exec does (a group commit runs four of them per work). Text with
+ * several statements goes to sqlite3_exec. */
 static int exec_simple(struct sqlite_conn *c, const char *sql)
 {
+	sqlite3_stmt *st = NULL;
+	size_t slot = 0;
+	if (strchr(sql, ';') == NULL && get_stmt(c, sql, &st, &slot) == 0) {
+		int rc = sqlite3_step(st);
+		if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+			rc = map_error(c, sql);
+		else
+			rc = 0;
+		sqlite3_reset(st);
+		return rc;
+	}
 	if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return map_error(c, sql);
 	return 0;
@@ -274,17 +295,31 @@ static void sqlite_rollback(void *conn)
 static int sqlite_script(void *conn, const char *sql)
 {
 	struct sqlite_conn *c = conn;
+	if (strchr(sql, ';') == NULL)
+		return exec_simple(c, sql);
 	if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return map_error(c, "schema");
 	return 0;
 }
 
-/* A prepared statement for sql from the cache, or newly prepared. */
-static int get_stmt(struct sqlite_conn *c, const char *sql, sqlite3_stmt **ret)
+/* FNV-1a of the SQL text. */
+static uint32_t sql_hash(const char *sql)
 {
+	uint32_t h = 2166136261u;
+	for (const unsigned char *p = (const unsigned char *)sql; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return h;
+}
+
+/* A prepared statement for sql from the cache, or newly prepared; *ret_slot:
+ * its cache slot. */
+static int get_stmt(struct sqlite_conn *c, const char *sql, sqlite3_stmt **ret, size_t *ret_slot)
+{
+	uint32_t h = sql_hash(sql);
 	for (size_t i = 0; i < STORE_SQLITE_CACHE; i++) {
-		if (c->cache[i].sql && strcmp(c->cache[i].sql, sql) == 0) {
+		if (c->cache[i].sql && c->cache[i].hash == h && strcmp(c->cache[i].sql, sql) == 0) {
 			*ret = c->cache[i].stmt;
+			*ret_slot = i;
 			return 0;
 		}
 	}
@@ -301,25 +336,39 @@ static int get_stmt(struct sqlite_conn *c, const char *sql, sqlite3_stmt **ret)
 	sqlite3_finalize(c->cache[slot].stmt);
 	free(c->cache[slot].sql);
 	c->cache[slot].sql = copy;
+	c->cache[slot].hash = h;
 	c->cache[slot].stmt = st;
+	/* $1..$n by name once here, not at every bind. */
+	c->cache[slot].nparams = sqlite3_bind_parameter_count(st);
+	for (int i = 0; i < STORE_SQLITE_PARAMS; i++) {
+		char name[24];
+		snprintf(name, sizeof(name), "$%d", i + 1);
+		int idx = i < c->cache[slot].nparams ? sqlite3_bind_parameter_index(st, name) : 0;
+		c->cache[slot].idx[i] = idx > 0 && idx <= 255 ? (unsigned char)idx : 0;
+	}
 	*ret = st;
+	*ret_slot = slot;
 	return 0;
 }
 
 /* Bind $1..$n by name: a statement may use a parameter several times or in
  * any order, as PostgreSQL allows. */
-static int bind_params(struct sqlite_conn *c, sqlite3_stmt *st, const struct store_value *params,
+static int bind_params(struct sqlite_conn *c, size_t slot, const struct store_value *params,
                        size_t n)
 {
-	if ((size_t)sqlite3_bind_parameter_count(st) != n) {
+	sqlite3_stmt *st = c->cache[slot].stmt;
+	if ((size_t)c->cache[slot].nparams != n) {
 		snprintf(c->msg, sizeof(c->msg), "statement expects %d parameters, got %zu",
-		         sqlite3_bind_parameter_count(st), n);
+		         c->cache[slot].nparams, n);
 		return ATTEST_E_ARG;
 	}
 	for (size_t i = 0; i < n; i++) {
-		char name[24];
-		snprintf(name, sizeof(name), "$%zu", i + 1);
-		int idx = sqlite3_bind_parameter_index(st, name);
+		char name[24] = "";
+		int idx = i < STORE_SQLITE_PARAMS ? c->cache[slot].idx[i] : 0;
+		if (idx == 0) {
+			snprintf(name, sizeof(name), "$%zu", i + 1);
+			idx = sqlite3_bind_parameter_index(st, name);
+		}
 		if (idx == 0) {
 			snprintf(c->msg, sizeof(c->msg), "statement has no parameter %s", name);
 			return ATTEST_E_ARG;
@@ -382,10 +431,11 @@ static int sqlite_query(void *conn, const char *sql, const struct store_value *p
 	struct sqlite_conn *c = conn;
 	sqlite3_stmt *st = NULL;
 	struct store_rows *rows = NULL;
-	int rc = get_stmt(c, sql, &st);
+	size_t slot = 0;
+	int rc = get_stmt(c, sql, &st, &slot);
 	if (rc)
 		return rc;
-	rc = bind_params(c, st, params, n);
+	rc = bind_params(c, slot, params, n);
 	if (rc)
 		goto out;
 	rows = calloc(1, sizeof(*rows));

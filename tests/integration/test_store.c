@@ -698,6 +698,78 @@ static void test_alarm_raised_once(void **state)
 	store_close(s);
 }
 
+/* A push host's holder counts as seen at the later of its attach and its
+ * instance's one heartbeat row: another instance claims the host only once
+ * both are STORE_PUSH_STALE_LEASES leases old, and a heartbeat rewrites no
+ * host row. */
+static void test_push_heartbeat(void **state)
+{
+	struct ctx *c = *state;
+	struct store *s = open_ok(c);
+	struct store_host_new h = {.name = "pushed",
+	                           .address = "",
+	                           .thumbprint = "SHA256:00bb",
+	                           .interval_s = 60,
+	                           .push = true};
+	int64_t id = 0;
+	struct store_host_list *l = NULL;
+	assert_int_equal(store_host_add(s, &h, T0, &id), 0);
+	assert_int_equal(store_push_attach(s, id, "a", T0, T0), 0);
+	assert_int_equal(store_push_heartbeat(s, "a", T0 + 50), 0);
+	assert_int_equal(store_push_heartbeat(s, "a", T0 + 50), 0); /* renewed in place */
+	assert_int_equal(sql_int(c, "SELECT push_seen FROM hosts WHERE name = 'pushed'"), T0);
+	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM push_beats"), 1);
+	/* Lease 30 s: at T0 + 70 the attach is stale but the beat is not. */
+	assert_int_equal(store_claim_due_hosts(s, "b", T0 + 70, 30, 10, &l), 0);
+	assert_int_equal(l->n, 0);
+	store_host_list_free(l);
+	/* At T0 + 111 the beat is 61 s old: the holder is gone, b claims. */
+	assert_int_equal(store_claim_due_hosts(s, "b", T0 + 111, 30, 10, &l), 0);
+	assert_int_equal(l->n, 1);
+	assert_int_equal(l->v[0].id, id);
+	store_host_list_free(l);
+	store_close(s);
+}
+
+/* The history is trimmed to its newest STORE_RESULTS_PER_HOST rows through
+ * the per-host count, including for rows written before the count existed
+ * (migration 11 counts them). */
+static void test_results_count(void **state)
+{
+	struct ctx *c = *state;
+	struct store *s = open_ok(c);
+	int64_t h = add_host(s, "counted", T0);
+	int64_t other = add_host(s, "other", T0);
+	for (int i = 0; i < 20; i++) {
+		struct store_verdict v = {
+		    .host_id = i % 2 ? h : other, .trust = STORE_TRUST_GREEN, .attested = true};
+		assert_int_equal(store_host_set_trust(s, &v, NULL, NULL, T0 + i, NULL), 0);
+	}
+	assert_int_equal(sql_int(c, "SELECT results_n FROM hosts WHERE name = 'counted'"), 10);
+	/* A count that is off (as after a copy by hand) only moves the trim:
+	 * the newest rows stay. */
+	sql_exec(c, "UPDATE hosts SET results_n = 505 WHERE name = 'counted'");
+	struct store_verdict v = {.host_id = h,
+	                          .trust = STORE_TRUST_RED,
+	                          .attested = true,
+	                          .reasons_json = "[]",
+	                          .duration_ms = 77};
+	assert_int_equal(store_host_set_trust(s, &v, NULL, NULL, T0 + 100, NULL), 0);
+	assert_int_equal(sql_int(c, "SELECT results_n FROM hosts WHERE name = 'counted'"), 500);
+	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM results WHERE host_id = (SELECT id "
+	                            "FROM hosts WHERE name = 'counted')"),
+	                 5); /* the 6 oldest of 10 went, the new one came */
+	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM results WHERE host_id = (SELECT id "
+	                            "FROM hosts WHERE name = 'other')"),
+	                 10);
+	struct store_result_list *rl = NULL;
+	struct store_page pg = {.limit = 1};
+	assert_int_equal(store_result_list(s, h, &pg, &rl), 0);
+	assert_int_equal(rl->v[0].duration_ms, 77);
+	store_result_list_free(rl);
+	store_close(s);
+}
+
 static void test_results_capped(void **state)
 {
 	struct ctx *c = *state;
@@ -916,6 +988,7 @@ static void test_policies_and_connection(void **state)
 	assert_int_equal(store_policy_for_host(s, h, &p), 0);
 	assert_int_equal(p->id, a);
 	store_policy_free(p);
+	assert_int_equal(store_policy_for_host(s, h + 1000, &p), ATTEST_E_NOTFOUND);
 	assert_int_equal(store_policy_remove(s, a), ATTEST_E_STATE); /* assigned */
 	assert_int_equal(store_policy_update(s, a, "{\"v\":2}", T0 + 2), 0);
 	assert_int_equal(store_policy_update(s, a, "[]", T0 + 2), ATTEST_E_FORMAT);
@@ -1655,6 +1728,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_writer_groups, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_writer_kill9, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_writer_kill9_normal, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_push_heartbeat, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_results_count, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_first_open, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_connection_loss, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_copy_sqlite, setup, teardown),
