@@ -33,6 +33,8 @@
 static const uint8_t pcr_key_order[QUOTE_NUM_PCRS] = {0, 1,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
                                                       2, 20, 21, 22, 23, 3,  4,  5,  6,  7,  8,  9};
 
+#define BANK_NAME_MAX 16 /* the longest name of lib/alg.c's banks, with room */
+
 static int bank_name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -58,35 +60,55 @@ static char *pcrs_text(const struct quote_pcrs *p)
 		for (uint32_t b = 0; b < p->bank_count && b < QUOTE_MAX_BANKS; b++)
 			if (bundle_bank_name(p->banks[b].alg) == names[k])
 				banks[k] = &p->banks[b];
-	struct textbuf t;
-	textbuf_growable(&t, 64 * 1024);
-	textbuf_add(&t, "{");
+	/* At most: per bank its name and braces, per PCR its key, quotes, hex
+	 * digits and comma. */
+	size_t cap = 3 + QUOTE_MAX_BANKS *
+	                     (BANK_NAME_MAX + 6 + QUOTE_NUM_PCRS * (2 * QUOTE_MAX_DIGEST + 10));
+	char *out = malloc(cap), *at = out;
+	if (out == NULL)
+		return NULL;
+	*at++ = '{';
 	for (size_t k = 0; k < n; k++) {
 		if (k > 0 && strcmp(names[k], names[k - 1]) == 0)
 			continue; /* one member per bank name, as a JSON object has */
 		const struct quote_pcr_bank *bk = banks[k];
-		textbuf_add(&t, "%s\"%s\":{", k ? "," : "", names[k]);
+		size_t nl = strnlen(names[k], BANK_NAME_MAX);
+		if (k > 0)
+			*at++ = ',';
+		*at++ = '"';
+		memcpy(at, names[k], nl);
+		at += nl;
+		memcpy(at, "\":{", 3);
+		at += 3;
 		bool first = true;
 		for (unsigned o = 0; o < QUOTE_NUM_PCRS; o++) {
 			unsigned i = pcr_key_order[o];
 			if (!(bk->present & (1u << i)))
 				continue;
-			char hex[2 * QUOTE_MAX_DIGEST + 1];
-			bool fits = bk->size <= QUOTE_MAX_DIGEST;
-			if (fits)
-				hex_encode(bk->value[i], bk->size, hex);
-			textbuf_add(&t, "%s\"%u\":%s%s%s", first ? "" : ",", i, fits ? "\"" : "",
-			            fits ? hex : "null", fits ? "\"" : "");
+			if (!first)
+				*at++ = ',';
 			first = false;
+			*at++ = '"';
+			if (i >= 10)
+				*at++ = (char)('0' + i / 10);
+			*at++ = (char)('0' + i % 10);
+			*at++ = '"';
+			*at++ = ':';
+			if (bk->size <= QUOTE_MAX_DIGEST) {
+				*at++ = '"';
+				hex_encode(bk->value[i], bk->size, at); /* writes its NUL too */
+				at += 2 * (size_t)bk->size;
+				*at++ = '"';
+			} else {
+				memcpy(at, "null", 4);
+				at += 4;
+			}
 		}
-		textbuf_add(&t, "}");
+		*at++ = '}';
 	}
-	textbuf_add(&t, "}");
-	if (t.nomem) {
-		textbuf_free(&t);
-		return NULL;
-	}
-	return textbuf_take(&t);
+	*at++ = '}';
+	*at = '\0';
+	return out;
 }
 
 /* Keep b as the host's last evidence for the dashboard (api_evidence.c reads
