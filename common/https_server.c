@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,13 @@ struct https_server {
 	struct timeval keepalive; /* after a reply: the next request's time (>= deadline) */
 	char keepalive_hdr[32];   /* "timeout=N" of the Keep-Alive header, "" if none */
 	int paused;
+	/* accept() failing for want of descriptors or memory: the listener
+	 * rests ACCEPT_REST_MS (instead of libevent retrying at once, which
+	 * spins the loop at full CPU while the socket stays readable) */
+	struct event *accept_rest;
+	int accept_resting;
+	unsigned long accept_failures;
+	struct https_server *by_http_next; /* server_by_http's chain */
 	size_t max_body;
 	struct https_conn *conns;
 	struct https_request *live; /* requests awaiting their reply */
@@ -190,7 +198,8 @@ static void conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long
 		conn_release(srv, c);
 		conn_unlink(srv, c);
 		srv->nconn--;
-		if (srv->paused && srv->nconn < srv->hard_max && srv->listener) {
+		if (srv->paused && srv->nconn < srv->hard_max && srv->listener &&
+		    !srv->accept_resting) {
 			evconnlistener_enable(srv->listener);
 			srv->paused = 0;
 		}
@@ -362,6 +371,76 @@ static struct bufferevent *server_bevcb(struct event_base *base, void *arg)
 		srv->paused = 1;
 	}
 	return bev;
+}
+
+#define ACCEPT_REST_MS 100
+
+/* libevent hands the listener's error callback the evhttp it was bound to,
+ * not our server: the servers by their evhttp (the loop's thread only). */
+#define BY_HTTP_BUCKETS 1024u
+static struct https_server *by_http[BY_HTTP_BUCKETS];
+
+static size_t by_http_slot(const struct evhttp *http)
+{
+	return (size_t)(((uintptr_t)http >> 4) % BY_HTTP_BUCKETS);
+}
+
+static void by_http_add(struct https_server *srv)
+{
+	size_t k = by_http_slot(srv->http);
+	srv->by_http_next = by_http[k];
+	by_http[k] = srv;
+}
+
+static void by_http_remove(struct https_server *srv)
+{
+	for (struct https_server **p = &by_http[by_http_slot(srv->http)]; *p;
+	     p = &(*p)->by_http_next)
+		if (*p == srv) {
+			*p = srv->by_http_next;
+			return;
+		}
+}
+
+static struct https_server *server_by_http(const struct evhttp *http)
+{
+	for (struct https_server *s = by_http[by_http_slot(http)]; s; s = s->by_http_next)
+		if (s->http == http)
+			return s;
+	return NULL;
+}
+
+static void on_accept_rested(evutil_socket_t fd, short what, void *arg)
+{
+	struct https_server *srv = arg;
+	(void)fd;
+	(void)what;
+	srv->accept_resting = 0;
+	if (srv->listener && !srv->paused)
+		evconnlistener_enable(srv->listener);
+}
+
+/* accept() failed. Out of descriptors (EMFILE, ENFILE) or memory, the
+ * pending connection stays queued and the socket readable: rest a moment
+ * so the connections being served can finish and free theirs. Other
+ * errors (the peer reset before accept) need nothing. */
+static void on_accept_error(struct evconnlistener *lst, void *arg)
+{
+	int e = EVUTIL_SOCKET_ERROR();
+	struct https_server *srv = server_by_http(arg);
+	if (!srv || (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM))
+		return;
+	if (srv->accept_failures++ % 100 == 0)
+		fprintf(stderr,
+		        "https: port %u: cannot accept a connection: %s (%lu times); "
+		        "resting %d ms\n",
+		        srv->port, strerror(e), srv->accept_failures, ACCEPT_REST_MS);
+	if (!srv->accept_rest || srv->accept_resting)
+		return;
+	static const struct timeval rest = {0, ACCEPT_REST_MS * 1000};
+	evconnlistener_disable(lst);
+	srv->accept_resting = 1;
+	evtimer_add(srv->accept_rest, &rest);
 }
 
 /* mTLS: any certificate is accepted here (its key was proven by the
@@ -894,6 +973,9 @@ int https_server_new(struct event_base *base, const struct https_server_config *
 		goto fail;
 	}
 	srv->listener = lst;
+	srv->accept_rest = evtimer_new(base, on_accept_rested, srv);
+	by_http_add(srv);
+	evconnlistener_set_error_cb(lst, on_accept_error);
 	*ret = srv;
 	return 0;
 fail:
@@ -920,7 +1002,11 @@ void https_server_free(struct https_server *srv)
 		c->prev = c->next = NULL;
 	}
 	srv->conns = NULL;
+	if (srv->listener)
+		by_http_remove(srv);
 	srv->listener = NULL;
+	if (srv->accept_rest)
+		event_free(srv->accept_rest);
 	if (srv->http)
 		evhttp_free(srv->http);
 	SSL_CTX_free(srv->ctx);

@@ -24,6 +24,16 @@ struct reg {
 };
 
 static void reg_next(struct reg *r);
+static void reg_send(struct reg *r, struct swarm_host *h, unsigned tries);
+
+/* One host's POST in flight; tries counts its earlier 503s. */
+struct reg_call {
+	struct reg *r;
+	struct swarm_host *h;
+	unsigned tries;
+};
+
+#define REG_BUSY_TRIES 8 /* 503 (a database lock wait ran out): send again, up to this */
 
 /* The client cannot be freed inside its own callback: a moment later. */
 static void reg_free(evutil_socket_t fd, short what, void *arg)
@@ -49,9 +59,35 @@ static void reg_finish(struct reg *r)
 		log_warning("the registration client is not freed");
 }
 
+/* A 503's host sent again, after its back-off. */
+static void reg_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct reg_call *c = arg;
+	struct reg *r = c->r;
+	(void)fd;
+	(void)what;
+	r->in_flight--;
+	reg_send(r, c->h, c->tries);
+	free(c);
+	if (r->in_flight == 0)
+		reg_finish(r);
+}
+
 static void reg_done(const struct https_result *res, void *arg)
 {
-	struct reg *r = arg;
+	struct reg_call *c = arg;
+	struct reg *r = c->r;
+	/* The verifier answers 503 when its lock wait ran out (DATABASE_BUSY:
+	 * "nothing was changed, try again"): an operator's script retries it,
+	 * and so does the swarm, backing off 0.25 s more each time. */
+	if (res->error == HTTPS_OK && res->status == 503 && c->tries + 1 < REG_BUSY_TRIES) {
+		c->tries++;
+		struct timeval tv = {(time_t)(c->tries / 4), (suseconds_t)(c->tries % 4) * 250000};
+		if (event_base_once(r->base, -1, EV_TIMEOUT, reg_retry, c, &tv) == 0)
+			return; /* still in flight */
+		c->tries = REG_BUSY_TRIES;
+	}
+	free(c);
 	r->in_flight--;
 	if (res->error == HTTPS_OK && res->status == 201) {
 		r->ok++;
@@ -69,7 +105,7 @@ static void reg_done(const struct https_result *res, void *arg)
 		reg_finish(r);
 }
 
-static void reg_send(struct reg *r, struct swarm_host *h)
+static void reg_send(struct reg *r, struct swarm_host *h, unsigned tries)
 {
 	json_t *o = r->sw->push ? json_pack("{s:s,s:s,s:s}", "mode", "push", "name", h->name,
 	                                    "thumbprint", h->tls.thumbprint)
@@ -91,7 +127,14 @@ static void reg_send(struct reg *r, struct swarm_host *h)
 	    .pin = r->pin,
 	    .timeout_ms = 60000,
 	};
-	if (!body || https_client_request(r->cli, &call, reg_done, r) != 0) {
+	struct reg_call *c = body ? calloc(1, sizeof *c) : NULL;
+	if (c) {
+		c->r = r;
+		c->h = h;
+		c->tries = tries;
+	}
+	if (!c || https_client_request(r->cli, &call, reg_done, c) != 0) {
+		free(c);
 		r->failed++;
 	} else {
 		r->in_flight++;
@@ -102,7 +145,7 @@ static void reg_send(struct reg *r, struct swarm_host *h)
 static void reg_next(struct reg *r)
 {
 	while (r->in_flight < r->parallel && r->next < r->sw->n)
-		reg_send(r, &r->sw->hosts[r->next++]);
+		reg_send(r, &r->sw->hosts[r->next++], 0);
 }
 
 int swarm_parse_url(const char *url, char *host, size_t cap, uint16_t *ret_port)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -983,6 +984,56 @@ static void test_slow_clients_dropped(void **state)
 	event_base_free(base);
 }
 
+static double cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+	       ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* accept() failing for want of descriptors: the server rests its listener
+ * instead of spinning on the readable socket, and takes the queued
+ * connection once descriptors are free again. */
+static void test_accept_out_of_descriptors(void **state)
+{
+	(void)state;
+	struct event_base *base = event_base_new();
+	struct srvctx sc = {0};
+	struct https_server *srv =
+	    start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 1000, 0);
+	assert_non_null(srv);
+	/* A TCP connection waiting in the backlog (the kernel completes it). */
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(https_server_port(srv))};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	/* No descriptor above the ones open now. */
+	struct rlimit old;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	int lowest = dup(0);
+	assert_true(lowest >= 0);
+	close(lowest);
+	struct rlimit tight = {(rlim_t)lowest, old.rlim_max};
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &tight), 0);
+	int never = 0;
+	double c0 = cpu_s(), t0 = now_s();
+	run_until(base, &never, 600);
+	double cpu = cpu_s() - c0, wall = now_s() - t0;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	print_message("out of descriptors for %.2f s: %.3f s of CPU\n", wall, cpu);
+	assert_int_equal(https_server_connections(srv), 0);
+	assert_true(cpu < 0.5 * wall); /* spinning would take all of it */
+	/* Descriptors again: the queued connection is taken after the rest. */
+	run_until(base, &never, 400);
+	assert_int_equal(https_server_connections(srv), 1);
+	close(fd);
+	run_until(base, &never, 200);
+	https_server_free(srv);
+	event_base_free(base);
+}
+
 static void test_max_connections(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -1348,6 +1399,7 @@ int main(void)
 	    cmocka_unit_test(test_body_cap),
 	    cmocka_unit_test(test_slow_clients_dropped),
 	    cmocka_unit_test(test_max_connections),
+	    cmocka_unit_test(test_accept_out_of_descriptors),
 	    cmocka_unit_test(test_content_length_repeated),
 	    cmocka_unit_test(test_budget_fair_share),
 	    cmocka_unit_test(test_many_concurrent),
