@@ -319,6 +319,25 @@ int store_batch_begin(struct store *s)
 		s->batch = true;
 		s->depth = 0;
 	}
+	/* PostgreSQL: the audit chain's head first. Nearly every group (the
+	 * writer's, an operator's change) appends to the chain, which holds the
+	 * head until the commit; taken before any row, it keeps one lock order
+	 * between instances (the head, then rows), so two verifiers' groups
+	 * queue instead of deadlocking (one holding the head and wanting a host
+	 * row the other's lease claim holds, the other the reverse: seen at
+	 * 10,000 hosts). SQLite's BEGIN IMMEDIATE serialises writers already. */
+	if (rc == 0 && s->drv->lock_suffix[0]) {
+		struct store_rows *rows = NULL;
+		char sql[128];
+		store_sql_join(sql, sizeof sql, "SELECT seq FROM audit_head WHERE id = 1",
+		               s->drv->lock_suffix, NULL);
+		rc = store_query(s, sql, NULL, 0, 1, &rows);
+		store_rows_free(rows);
+		if (rc) {
+			s->batch = false;
+			s->drv->rollback(s->conn);
+		}
+	}
 	return rc;
 }
 
