@@ -4,7 +4,7 @@
 // (CAT_* variables).
 import {test, before, after} from 'node:test';
 import assert from 'node:assert/strict';
-import {mkdtempSync} from 'node:fs';
+import {mkdtempSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {chromium} from 'playwright-core';
@@ -23,8 +23,9 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '
 
 let ctx, page;
 const errors = [];
+const PROFILE = mkdtempSync(path.join(tmpdir(), 'attest-chromium-'));
 before(async () => {
-  ctx = await chromium.launchPersistentContext(mkdtempSync(path.join(tmpdir(), 'attest-chromium-')), {
+  ctx = await chromium.launchPersistentContext(PROFILE, {
     executablePath: EXE, args: ARGS, headless: true, ignoreHTTPSErrors: true,
     viewport: {width: 1280, height: 900}, locale: 'en-GB', timezoneId: 'UTC',
   });
@@ -35,7 +36,10 @@ before(async () => {
   await page.getByRole('button', {name: 'Sign in'}).click();
   await page.locator('#top').waitFor({state: 'visible'});
 });
-after(async () => { if (ctx) await ctx.close(); });
+after(async () => {
+  if (ctx) await ctx.close();
+  rmSync(PROFILE, {recursive: true, force: true}); // the profile this test made
+});
 
 test('the catalog page lists the imported packages with their signers', async () => {
   await page.getByRole('link', {name: 'Software catalog'}).click();

@@ -4,7 +4,7 @@
 import {test, before, after} from 'node:test';
 import assert from 'node:assert/strict';
 import {execFileSync} from 'node:child_process';
-import {mkdtempSync} from 'node:fs';
+import {mkdtempSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {chromium} from 'playwright-core';
@@ -38,7 +38,10 @@ before(async () => {
     viewport: {width: 1280, height: 800}, locale: 'en-GB', timezoneId: 'UTC',
   });
 });
-after(async () => { if (ctx) await ctx.close(); });
+after(async () => {
+  if (ctx) await ctx.close();
+  if (!process.env.DASH_PROFILE) rmSync(PROFILE, {recursive: true, force: true}); // ours to remove
+});
 
 async function apiCall(method, p, token, data) {
   const r = await ctx.request.fetch(URL_ + '/api/v1' + p, {
