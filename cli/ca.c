@@ -120,19 +120,10 @@ static int ca_add(int argc, char **argv)
 
 static int ca_list(int argc, char **argv)
 {
-	const char *pos[1];
-	int npos;
-	int rc = client_parse("ca list", usage, argc, argv, NULL, pos, 0, 0, &npos);
+	json_t *j;
+	int rc = client_list("ca list", usage, argc, argv, "/cas?limit=1000", &j);
 	if (rc != CLIENT_CONTINUE)
 		return rc;
-	json_t *j = NULL;
-	if ((rc = client_request("GET", "/cas?limit=1000", NULL, 0, &j)) != 0)
-		return rc;
-	if (client_g.json) {
-		client_print_json(j);
-		json_decref(j);
-		return 0;
-	}
 	static const char *const heads[] = {"ID", "SUBJECT", "SOURCE", "ADDED", "FINGERPRINT"};
 	struct client_table *t = client_table_new(5, heads);
 	json_t *cas = json_object_get(j, "cas");

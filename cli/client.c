@@ -613,6 +613,27 @@ int client_remove(const char *path, const char *before, const char *name, const 
 	return 0;
 }
 
+int client_list(const char *cmd, void (*usage)(FILE *f), int argc, char **argv, const char *path,
+                json_t **ret)
+{
+	const char *pos[1];
+	int npos;
+	*ret = NULL;
+	int rc = client_parse(cmd, usage, argc, argv, NULL, pos, 0, 0, &npos);
+	if (rc != CLIENT_CONTINUE)
+		return rc;
+	json_t *j = NULL;
+	if ((rc = client_request("GET", path, NULL, 0, &j)) != 0)
+		return rc;
+	if (client_g.json) {
+		client_print_json(j);
+		json_decref(j);
+		return CLIENT_EXIT_OK;
+	}
+	*ret = j;
+	return CLIENT_CONTINUE;
+}
+
 /* s through termtext_escape (controls, bidi formatting and invalid UTF-8
  * made visible). Returns a malloc'd string or NULL. */
 static char *clean_dup(const char *s)

@@ -143,6 +143,14 @@ int client_request(const char *method, const char *path, json_t *body, unsigned 
  * a command: 0, or client_request's. */
 int client_remove(const char *path, const char *before, const char *name, const char *after);
 
+/* A listing command without options or arguments (attestctl policy list):
+ * parse argv as client_parse does, then GET path. With --json the answer is
+ * printed and CLIENT_EXIT_OK returned; otherwise CLIENT_CONTINUE is
+ * returned with the answer in *ret (caller decrefs) for the caller's table.
+ * Any other return is the command's exit status. */
+int client_list(const char *cmd, void (*usage)(FILE *f), int argc, char **argv, const char *path,
+                json_t **ret);
+
 /* Print the error of a non-2xx reply (as client_request does). */
 void client_print_http_error(const struct client_reply *r);
 

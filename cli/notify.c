@@ -178,18 +178,12 @@ static const char *events_text(const json_t *t, char *buf, size_t cap)
 
 static int notify_list(int argc, char **argv)
 {
-	const char *pos[1];
-	int npos;
-	int rc = client_parse("notify list", usage, argc, argv, NULL, pos, 0, 0, &npos);
+	json_t *j;
+	int rc = client_list("notify list", usage, argc, argv, "/notify", &j);
 	if (rc != CLIENT_CONTINUE)
 		return rc;
-	json_t *j = NULL;
-	if ((rc = client_request("GET", "/notify", NULL, 0, &j)) != 0)
-		return rc;
 	json_t *ts = json_object_get(j, "targets");
-	if (client_g.json)
-		client_print_json(j);
-	else if (json_array_size(ts) == 0)
+	if (json_array_size(ts) == 0)
 		printf("No notification targets.\n");
 	else {
 		static const char *const heads[] = {"NAME",      "TYPE",    "URL",  "EVENTS",

@@ -187,19 +187,10 @@ static int policy_show(int argc, char **argv)
 
 static int policy_list(int argc, char **argv)
 {
-	const char *pos[1];
-	int npos;
-	int rc = client_parse("policy list", usage, argc, argv, NULL, pos, 0, 0, &npos);
+	json_t *j;
+	int rc = client_list("policy list", usage, argc, argv, "/policies", &j);
 	if (rc != CLIENT_CONTINUE)
 		return rc;
-	json_t *j = NULL;
-	if ((rc = client_request("GET", "/policies", NULL, 0, &j)) != 0)
-		return rc;
-	if (client_g.json) {
-		client_print_json(j);
-		json_decref(j);
-		return 0;
-	}
 	static const char *const heads[] = {"NAME", "DEFAULT", "HOSTS", "UPDATED"};
 	struct client_table *t = client_table_new(4, heads);
 	size_t i;

@@ -106,19 +106,10 @@ static int token_create(int argc, char **argv)
 
 static int token_list(int argc, char **argv)
 {
-	const char *pos[1];
-	int npos;
-	int rc = client_parse("token list", usage, argc, argv, NULL, pos, 0, 0, &npos);
+	json_t *j;
+	int rc = client_list("token list", usage, argc, argv, "/tokens?limit=1000", &j);
 	if (rc != CLIENT_CONTINUE)
 		return rc;
-	json_t *j = NULL;
-	if ((rc = client_request("GET", "/tokens?limit=1000", NULL, 0, &j)) != 0)
-		return rc;
-	if (client_g.json) {
-		client_print_json(j);
-		json_decref(j);
-		return 0;
-	}
 	static const char *const heads[] = {"NAME", "ROLE", "CREATED"};
 	struct client_table *t = client_table_new(3, heads);
 	size_t i;
