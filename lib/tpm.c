@@ -20,6 +20,22 @@ static int mu_err(TSS2_RC rc)
 	return ATTEST_E_FORMAT;
 }
 
+/* The outcome of unmarshalling one whole structure (what) from len bytes:
+ * 0 when it decoded and took every byte, else the error with its sentence. */
+static int mu_whole(TSS2_RC rc, size_t off, size_t len, const char *what, struct diag *err)
+{
+	if (rc != TSS2_RC_SUCCESS) {
+		diag_set(err, "%s does not decode (%s)", what,
+		         rc == TSS2_MU_RC_INSUFFICIENT_BUFFER ? "truncated" : "bad value or size");
+		return mu_err(rc);
+	}
+	if (off != len) {
+		diag_set(err, "%s: %zu trailing bytes after the structure", what, len - off);
+		return ATTEST_E_TRAILING;
+	}
+	return 0;
+}
+
 const EVP_MD *tpm_alg_md(TPM2_ALG_ID alg)
 {
 	const struct alg_hash *h = alg_bank_by_id(alg);
@@ -206,15 +222,9 @@ int tpm_attest_decode(const uint8_t *buf, size_t len, TPMS_ATTEST *ret, struct d
 	memset(&a, 0, sizeof a);
 	size_t off = 0;
 	TSS2_RC rc = Tss2_MU_TPMS_ATTEST_Unmarshal(buf, len, &off, &a);
-	if (rc != TSS2_RC_SUCCESS) {
-		diag_set(err, "TPMS_ATTEST does not decode (%s)",
-		         rc == TSS2_MU_RC_INSUFFICIENT_BUFFER ? "truncated" : "bad value or size");
-		return mu_err(rc);
-	}
-	if (off != len) {
-		diag_set(err, "TPMS_ATTEST: %zu trailing bytes after the structure", len - off);
-		return ATTEST_E_TRAILING;
-	}
+	int e = mu_whole(rc, off, len, "TPMS_ATTEST", err);
+	if (e < 0)
+		return e;
 	*ret = a;
 	return 0;
 }
@@ -233,15 +243,9 @@ int tpm_signature_decode(const uint8_t *buf, size_t len, TPMT_SIGNATURE *ret, st
 	memset(&s, 0, sizeof s);
 	size_t off = 0;
 	TSS2_RC rc = Tss2_MU_TPMT_SIGNATURE_Unmarshal(buf, len, &off, &s);
-	if (rc != TSS2_RC_SUCCESS) {
-		diag_set(err, "TPMT_SIGNATURE does not decode (%s)",
-		         rc == TSS2_MU_RC_INSUFFICIENT_BUFFER ? "truncated" : "bad value or size");
-		return mu_err(rc);
-	}
-	if (off != len) {
-		diag_set(err, "TPMT_SIGNATURE: %zu trailing bytes after the structure", len - off);
-		return ATTEST_E_TRAILING;
-	}
+	int e = mu_whole(rc, off, len, "TPMT_SIGNATURE", err);
+	if (e < 0)
+		return e;
 	*ret = s;
 	return 0;
 }
