@@ -209,7 +209,8 @@ static void job_finish(struct job *j)
 	 * would lease one host per writer transaction. Claim once the queue of
 	 * paced starts runs dry or a quarter of the slots is free. */
 	unsigned busy = v->in_flight + v->pending, batch = v->cfg.concurrency / 4;
-	bool worth = v->pending == 0 || v->cfg.concurrency - busy >= (batch ? batch : 1);
+	bool worth = v->pending == 0 || (busy < v->cfg.concurrency &&
+	                                 v->cfg.concurrency - busy >= (batch ? batch : 1));
 	if (late || ((was_full || v->backlog) && worth))
 		scheduler_kick(v);
 }
