@@ -23,6 +23,7 @@
 #include "policy.h"
 #include "quote.h"
 #include "reason.h"
+#include "store_loop.h"
 #include "textbuf.h"
 #include "verifier.h"
 #include "verify.h"
@@ -118,7 +119,7 @@ static char *pcrs_text(const struct quote_pcrs *p)
  * this one (a log of tens of KB per attestation is most of what is
  * written); job.c keeps appraise_kept_log up to date when that write ends. */
 static void evidence_keep(struct job *j, const struct bundle *b, const uint8_t *log_digest,
-                          bool verified, char *pcrs, char *meta)
+                          bool verified, char *pcrs, const char *meta)
 {
 	struct verifier *v = j->v;
 	struct store_evidence e = {
@@ -127,7 +128,7 @@ static void evidence_keep(struct job *j, const struct bundle *b, const uint8_t *
 	    .eventlog = b->eventlog,
 	    .eventlog_len = b->eventlog ? b->eventlog_len : 0,
 	    .pcrs_json = pcrs,
-	    .metadata_json = meta,
+	    .metadata_json = (char *)meta, /* copied (job_store_evidence), never written */
 	    .verified = verified,
 	};
 	struct job_evidence_log kl = {.digest = log_digest, .unchanged = b->eventlog_unchanged};
@@ -270,7 +271,7 @@ void quote_start(struct job *j)
 	const struct policy *p = NULL;
 	const uint8_t *pdigest = NULL;
 	struct policy_error pe;
-	int prc = appraise_policy(v, j->host_id, &p, &pdigest, &pe);
+	int prc = appraise_policy(v, j->host_id, j->policy_id, &p, &pdigest, &pe);
 	if (job_store_failure(prc)) {
 		job_store_error(j, "loading the host's policy");
 		return;
@@ -548,13 +549,12 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	if (learnable && v->learns != NULL)
 		learn_from(j, b, p);
 	char *pcrs = pcrs_text(&b->pcrs);
-	char *meta = json_is_object(b->metadata)
-	                 ? json_dumps(b->metadata, JSON_COMPACT | JSON_SORT_KEYS)
-	                 : NULL;
+	/* The metadata as the quote binds it: compact, keys sorted (the
+	 * bundle's parse wrote it once already). */
+	const char *meta = b->metadata_canonical;
 	evidence_keep(j, b, ld, learnable, pcrs, meta);    /* for the dashboard */
 	audit_evidence(j, b, ak, ld, pdigest, pcrs, meta); /* for the audit chain */
 	free(pcrs);
-	free(meta);
 	json_t *full = NULL;
 	(void)verify_result_json(r, &full); /* its "reasons" are the verdict's */
 	json_t *reasons = json_object_get(full, "reasons");
@@ -681,9 +681,11 @@ static void appraise_consumed(struct job *j, void *arg, int rc, const char *cmsg
 	 * quote_start, a moment ago), while it is still parsed in the cache. */
 	if (j->have_policy)
 		p = appraise_policy_seen(v, j->policy_digest, &pdigest);
-	if ((rc = store_host_get(v->store, j->host_id, &h)) < 0 ||
+	/* The attestation's one read of the host's row: what the verdict is
+	 * judged against (boot counters, facts, AK, software) as it is now. */
+	if ((rc = store_loop_host(v->store, j->host_id, &h)) < 0 ||
 	    (rc = current_ak(v, h, &ak, &held, &akp)) < 0 ||
-	    (!p && (rc = appraise_policy(v, j->host_id, &p, &pdigest, &pe)) < 0)) {
+	    (!p && (rc = appraise_policy(v, j->host_id, h->policy_id, &p, &pdigest, &pe)) < 0)) {
 		char msg[320];
 		snprintf(msg, sizeof msg, "the host, its AK or its policy cannot be loaded%s%s",
 		         pe.message[0] ? ": " : "", pe.message);

@@ -1,8 +1,12 @@
 /* What appraise.c keeps between two attestations (verifier.h):
- *  - parsed policies, keyed by the SHA-256 of their stored text: the text
- *    is still read from the store on every attestation (so a change made
- *    through this instance or another one sharing the database is seen at
- *    the very next attestation), but parsed only when it changed;
+ *  - parsed policies, keyed by the SHA-256 of their stored text, and which
+ *    text each policy id (0: the default) has: valid for one value of the
+ *    policies' change counter (store_loop.h), which every change to a
+ *    policy bumps in its own transaction, through this instance or another
+ *    one sharing the database, and which each scheduler round reads
+ *    (appraise_markers): a change is seen within a round, and a policy's
+ *    text is read once per change, not at every attestation. Without a
+ *    counter read (a round's read failed), the text is read every time;
  *  - one verify_memo per host (lib/verify_memo.h), in a table bounded by
  *    VERIFIER_MEMO_MAX hosts, the least recently used one dropped first;
  *    beside it the host's boot digests (what catalog_appraise.c looks up),
@@ -12,8 +16,9 @@
  *    few software sets: the memo's largest part otherwise);
  *  - the software catalog's entries by digest, shared by every host, valid
  *    for one marker of the catalog table (count and highest id, ids never
- *    reused): an import or removal, through this instance or another one
- *    sharing the database, empties it at the next attestation. */
+ *    reused), read by each scheduler round: an import or removal, through
+ *    this instance or another one sharing the database, empties it within
+ *    a round. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,10 +26,18 @@
 
 #include "err.h"
 #include "host_policy.h"
+#include "store_loop.h"
 #include "verifier.h"
 #include "verify_memo.h"
 
 #define POLICY_SLOTS 16u
+#define POLICY_IDS   64u /* policy ids whose text is known (open addressing) */
+
+struct policy_id_slot {
+	bool used;
+	int64_t id; /* 0: the default policy */
+	uint8_t digest[32];
+};
 #define MEMO_BUCKETS 4096u
 
 struct policy_slot {
@@ -80,6 +93,13 @@ struct catalog_slot {
 struct appraise_cache {
 	struct policy_slot policies[POLICY_SLOTS];
 	uint64_t uses;
+	/* the text of each policy id, valid for policies_gen */
+	bool have_gen;
+	int64_t policies_gen;
+	size_t ids_used;
+	struct policy_id_slot ids[POLICY_IDS];
+	bool round_marker;  /* the catalog marker below came from a round */
+	int64_t markers_at; /* when that round read them (unix seconds) */
 	struct memo_entry *buckets[MEMO_BUCKETS];
 	struct memo_entry *head, *tail;
 	size_t count;
@@ -101,48 +121,167 @@ static struct appraise_cache *cache_of(struct verifier *v)
  * digest stands for it. */
 static const uint8_t DEFAULT_DIGEST[32] = {'d', 'e', 'f', 'a', 'u', 'l', 't'};
 
-int appraise_policy(struct verifier *v, int64_t host_id, const struct policy **ret,
-                    const uint8_t **ret_digest, struct policy_error *err)
+static size_t id_index(int64_t id)
 {
-	err->message[0] = '\0';
+	return (size_t)((uint64_t)id * 0x9E3779B97F4A7C15ull >> 40) % POLICY_IDS;
+}
+
+static struct policy_id_slot *id_find(struct appraise_cache *c, int64_t id)
+{
+	for (size_t k = 0, i = id_index(id); k < POLICY_IDS && c->ids[i].used;
+	     k++, i = (i + 1) % POLICY_IDS)
+		if (c->ids[i].id == id)
+			return &c->ids[i];
+	return NULL;
+}
+
+static void id_put(struct appraise_cache *c, int64_t id, const uint8_t d[32])
+{
+	struct policy_id_slot *x = id_find(c, id);
+	if (x == NULL) {
+		if (c->ids_used >= POLICY_IDS / 2) {
+			memset(c->ids, 0, sizeof c->ids); /* that many policies: start again */
+			c->ids_used = 0;
+		}
+		size_t i = id_index(id);
+		while (c->ids[i].used)
+			i = (i + 1) % POLICY_IDS;
+		x = &c->ids[i];
+		x->used = true;
+		x->id = id;
+		c->ids_used++;
+	}
+	memcpy(x->digest, d, 32);
+}
+
+void appraise_markers(struct verifier *v, const struct store_loop_markers *m)
+{
 	struct appraise_cache *c = cache_of(v);
 	if (c == NULL)
-		return ATTEST_E_NOMEM;
-	struct store_policy *sp = NULL;
-	uint8_t d[32];
-	int rc = store_policy_for_host(v->store, host_id, &sp);
-	if (rc == ATTEST_E_NOTFOUND)
-		memcpy(d, DEFAULT_DIGEST, sizeof d);
-	else if (rc < 0)
-		return rc;
-	else if (!EVP_Digest(sp->body_json, strlen(sp->body_json), d, NULL, EVP_sha256(), NULL)) {
-		store_policy_free(sp);
-		return ATTEST_E_CRYPTO;
+		return;
+	if (m == NULL || !c->have_gen || c->policies_gen != m->policies) {
+		memset(c->ids, 0, sizeof c->ids);
+		c->ids_used = 0;
 	}
+	c->have_gen = m != NULL;
+	c->policies_gen = m ? m->policies : 0;
+	c->markers_at = verifier_now();
+	c->round_marker = false;
+	if (m != NULL && appraise_catalog_marker(v, m->catalog_count, m->catalog_max_id) == 0)
+		c->round_marker = true;
+}
+
+/* Rounds read the markers about once a second, when they claim; a
+ * verifier whose every slot is taken claims nothing: past this, its
+ * markers are not trusted and what they stand for is read each time. */
+#define MARKERS_VALID_S 5
+
+static bool markers_fresh(const struct appraise_cache *c)
+{
+	return verifier_now() - c->markers_at <= MARKERS_VALID_S;
+}
+
+bool appraise_catalog_fresh(struct verifier *v)
+{
+	return v->acache != NULL && v->acache->round_marker && markers_fresh(v->acache);
+}
+
+/* The slot of the policy whose text has digest d, parsed from body (NULL:
+ * the built-in default) if it is not cached. */
+static int policy_slot_for(struct appraise_cache *c, const uint8_t d[32], const char *body,
+                           struct policy_slot **ret, struct policy_error *err)
+{
 	struct policy_slot *s = NULL, *victim = &c->policies[0];
 	for (size_t i = 0; i < POLICY_SLOTS && s == NULL; i++) {
 		struct policy_slot *x = &c->policies[i];
-		if (x->used && memcmp(x->digest, d, sizeof d) == 0)
+		if (x->used && memcmp(x->digest, d, 32) == 0)
 			s = x;
 		else if (!x->used || (victim->used && x->last < victim->last))
 			victim = x;
 	}
 	if (s == NULL) {
 		struct policy *p = NULL;
-		rc = sp ? policy_parse(sp->body_json, strlen(sp->body_json), &p, err)
-		        : policy_default(&p);
-		if (rc < 0) {
-			store_policy_free(sp);
+		int rc = body ? policy_parse(body, strlen(body), &p, err) : policy_default(&p);
+		if (rc < 0)
 			return rc;
-		}
 		policy_free(victim->p);
 		victim->p = p;
-		memcpy(victim->digest, d, sizeof d);
+		memcpy(victim->digest, d, 32);
 		victim->used = true;
 		s = victim;
 	}
-	store_policy_free(sp);
 	s->last = ++c->uses;
+	*ret = s;
+	return 0;
+}
+
+/* The text of policy_id (0: the default) from the store, its digest. body
+ * NULL: none stored, the built-in default. */
+static int policy_text(struct verifier *v, int64_t host_id, int64_t policy_id, char **ret_body,
+                       uint8_t d[32])
+{
+	char *body = NULL;
+	int rc;
+	if (policy_id < 0) {
+		/* No counter to trust: the host's policy as the store says now. */
+		struct store_policy *sp = NULL;
+		rc = store_policy_for_host(v->store, host_id, &sp);
+		if (rc == 0) {
+			body = sp->body_json;
+			sp->body_json = NULL;
+			store_policy_free(sp);
+			if (body == NULL)
+				rc = ATTEST_E_NOMEM;
+		}
+	} else {
+		rc = store_loop_policy(v->store, policy_id, &body);
+		if (rc == ATTEST_E_NOTFOUND && policy_id > 0)
+			return policy_text(v, host_id, -1, ret_body, d); /* reassigned */
+	}
+	if (rc == ATTEST_E_NOTFOUND) {
+		memcpy(d, DEFAULT_DIGEST, 32);
+		*ret_body = NULL;
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	if (!EVP_Digest(body, strlen(body), d, NULL, EVP_sha256(), NULL)) {
+		free(body);
+		return ATTEST_E_CRYPTO;
+	}
+	*ret_body = body;
+	return 0;
+}
+
+int appraise_policy(struct verifier *v, int64_t host_id, int64_t policy_id,
+                    const struct policy **ret, const uint8_t **ret_digest, struct policy_error *err)
+{
+	err->message[0] = '\0';
+	struct appraise_cache *c = cache_of(v);
+	if (c == NULL)
+		return ATTEST_E_NOMEM;
+	struct policy_slot *s = NULL;
+	bool counted = c->have_gen && policy_id >= 0 && markers_fresh(c);
+	struct policy_id_slot *known = counted ? id_find(c, policy_id) : NULL;
+	if (known != NULL) {
+		const uint8_t *d = NULL;
+		if (appraise_policy_seen(v, known->digest, &d) != NULL)
+			for (size_t i = 0; i < POLICY_SLOTS && s == NULL; i++)
+				if (c->policies[i].used && c->policies[i].digest == d)
+					s = &c->policies[i];
+	}
+	if (s == NULL) {
+		char *body = NULL;
+		uint8_t d[32];
+		int rc = policy_text(v, host_id, counted ? policy_id : -1, &body, d);
+		if (rc == 0)
+			rc = policy_slot_for(c, d, body, &s, err);
+		free(body);
+		if (rc < 0)
+			return rc;
+		if (counted)
+			id_put(c, policy_id, d);
+	}
 	*ret = s->p;
 	*ret_digest = s->digest;
 	return 0;

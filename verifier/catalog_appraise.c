@@ -92,8 +92,10 @@ void catalog_appraise_load(struct verifier *v, int64_t host_id, const uint8_t *l
 	if (nd == 0)
 		return;
 	int64_t count = 0, max_id = 0;
-	int rc = store_catalog_marker(v->store, &count, &max_id);
-	if (rc == 0)
+	int rc = 0;
+	if (!appraise_catalog_fresh(v)) /* else this round's read stands */
+		rc = store_catalog_marker(v->store, &count, &max_id);
+	if (rc == 0 && !appraise_catalog_fresh(v))
 		rc = appraise_catalog_marker(v, count, max_id);
 	for (size_t i = 0; i < nd && rc == 0; i++)
 		rc = add_matches(v, digests[i], ret, ret_n);

@@ -15,6 +15,7 @@
 #include "job.h"
 #include "log.h"
 #include "reason.h"
+#include "store_loop.h"
 #include "verifier.h"
 
 /* A reasons array with one or two entries. */
@@ -68,7 +69,7 @@ void job_verdict(struct job *j, enum store_trust trust, const char *reasons_json
 	struct store_host *h = NULL;
 	const struct store_host *hr = j->host_now; /* read a moment ago, same step */
 	/* A read: the loop's connection never waits for a writer (WAL). */
-	if (hr == NULL && store_host_get(v->store, j->host_id, &h) < 0) {
+	if (hr == NULL && store_loop_host(v->store, j->host_id, &h) < 0) {
 		log_error("%s: verdict not stored: %s", j->name, store_errmsg(v->store));
 		job_end(j, verifier_now() + STORE_RETRY_S, -1);
 		return;
@@ -342,7 +343,7 @@ static void job_not_responding(struct job *j, const char *msg)
 	struct store_host *h = NULL;
 	int64_t failures = 1, interval = v->cfg.interval_s;
 	bool enabled = false;
-	if (store_host_get(v->store, j->host_id, &h) == 0) {
+	if (store_loop_host(v->store, j->host_id, &h) == 0) {
 		failures = h->failures + 1;
 		interval = h->interval_s;
 		enabled = h->enabled;
@@ -503,6 +504,7 @@ void job_start(struct verifier *v, const struct store_host *h, int64_t claimed_a
 	v->jobs = j;
 	v->in_flight++;
 	j->push = h->push;
+	j->policy_id = h->policy_id;
 	if (j->push)
 		snprintf(j->host, sizeof j->host, "push");
 	else if (verifier_split_address(h->address, j->host, sizeof j->host, &j->port) < 0) {

@@ -45,7 +45,8 @@ struct job {
 	char host[256];
 	uint16_t port;
 	char pin[TLSID_THUMBPRINT_SIZE];
-	bool push; /* the agent's requests go down its push channel (push.c) */
+	bool push;         /* the agent's requests go down its push channel (push.c) */
+	int64_t policy_id; /* the host's policy as claimed (0: the default) */
 	struct timespec t0;
 	/* phases (CLOCK_MONOTONIC, 0: not reached): the claim was queued, the
 	 * quote request sent, its answer in, the verdict queued */

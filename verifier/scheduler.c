@@ -18,6 +18,7 @@
 #include "err.h"
 #include "job.h"
 #include "log.h"
+#include "store_loop.h"
 #include "verifier.h"
 
 #define TICK_MS        1000 /* mean time between scheduler rounds; each is 50-150 % of it */
@@ -191,10 +192,10 @@ static void job_finish(struct job *j)
 		}
 	/* Claim more at once only when this job's end frees a slot that was
 	 * missing, the host is wanted again now, or due hosts are waiting (the
-	 * last claim was full). Otherwise the next random round claims: an
-	 * instance that kicked a round at every job end would be first at every
-	 * second and take the due hosts from the others. */
-	bool was_full = v->in_flight >= v->cfg.concurrency;
+	 * last claim was full), and then in batches (below). Otherwise the next random round
+	 * claims: an instance that kicked a round at every job end would be first at every second
+	 * and take the due hosts from the others. */
+	bool was_full = v->in_flight + v->pending >= v->cfg.concurrency;
 	v->in_flight--;
 	j->finished = true;
 	if (j->refs == 0)
@@ -204,7 +205,13 @@ static void job_finish(struct job *j)
 		int64_t now = verifier_now();
 		(void)store_host_set_next_due(v->store, host_id, now, now);
 	}
-	if (was_full || late || v->backlog)
+	/* With starts paced, job ends come one at a time: a claim at each
+	 * would lease one host per writer transaction. Claim once the queue of
+	 * paced starts runs dry or a quarter of the slots is free. */
+	unsigned busy = v->in_flight + v->pending, batch = v->cfg.concurrency / 4;
+	bool worth = v->pending == 0 || (busy < v->cfg.concurrency &&
+	                                 v->cfg.concurrency - busy >= (batch ? batch : 1));
+	if (late || ((was_full || v->backlog) && worth))
 		scheduler_kick(v);
 }
 
@@ -427,6 +434,8 @@ struct claim {
 	int64_t at;             /* when the writer claimed: the leases run from then */
 	struct timespec queued; /* when the claim was handed to the writer */
 	struct store_host_list *hl;
+	int mrc; /* the markers' read (appraise_markers): 0 or ATTEST_E_* */
+	struct store_loop_markers markers;
 };
 
 static int claim_work(struct store *s, void *arg)
@@ -434,10 +443,132 @@ static int claim_work(struct store *s, void *arg)
 	struct claim *c = arg;
 	const struct verifier_config *cfg = &c->v->cfg;
 	c->at = verifier_now();
-	return store_claim_due_hosts(s, cfg->instance, c->at, cfg->lease_s, c->room, &c->hl);
+	int rc = store_claim_due_hosts(s, cfg->instance, c->at, cfg->lease_s, c->room, &c->hl);
+	/* Once a round, off the loop: whether the cached policies and catalog
+	 * still hold (appraise_cache.c). */
+	c->mrc = store_loop_markers(s, &c->markers);
+	/* A failed read may have spoilt the group's transaction: undo the
+	 * claim with it (the hosts are claimed again at the next round). */
+	return rc < 0 ? rc : c->mrc;
 }
 
-/* The claim committed (or not): start a job for each host leased. */
+/* Pacing. A claim brings every host due in this round (up to the room
+ * left), and starting their jobs together makes their answers arrive
+ * together: each then waits on the loop for the verification of those
+ * before it, which is most of an attestation's latency when a fleet is
+ * large. So the claimed hosts wait here, their leases held and their slots
+ * of --concurrency taken, and start PACE_BATCH at a time, a gap apart of
+ * PACE_BATCH times the loop's own CPU time per attestation, measured over
+ * the last rounds (pace_measure). Started at the rate the loop can serve
+ * them, a batch's answers come in about when the previous batch is done;
+ * the first batch of a claim starts at once, and the gap never limits the
+ * rate below what the loop could do. Why batches and not one at a time:
+ * every start then costs the loop, the agent and the storage writer a
+ * wakeup of its own (a group commit of one verdict), which measured nearly
+ * doubled their CPU per attestation; four together cost what the unpaced
+ * bursts did, and their answers wait for at most three others. */
+#define PACE_MIN_NS   50000ull   /* 0.05 ms */
+#define PACE_MAX_NS   5000000ull /* 5 ms */
+#define PACE_FIRST_NS 500000ull  /* before anything was measured */
+#define PACE_MIN_JOBS 20         /* jobs between two measures */
+#define PACE_STALE_S  10         /* fewer jobs in that long: measure afresh */
+#define PACE_BATCH    4          /* jobs started together, then a gap of as many */
+
+struct pending_start {
+	struct pending_start *next;
+	struct store_host *h;
+	int64_t claimed_at;
+	struct timespec queued;
+};
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec t;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) < 0)
+		return 0;
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+/* Once a round: the loop thread's CPU time per job started since the last
+ * measure, folded into the gap. */
+static void pace_measure(struct verifier *v, int64_t now)
+{
+	uint64_t cpu = thread_cpu_ns(), jobs = v->job_seq;
+	if (v->pace_ns == 0)
+		v->pace_ns = PACE_FIRST_NS;
+	if (v->pace_cpu_ns == 0 || cpu < v->pace_cpu_ns || now - v->pace_at > PACE_STALE_S) {
+		v->pace_cpu_ns = cpu;
+		v->pace_jobs = jobs;
+		v->pace_at = now;
+		return;
+	}
+	if (jobs - v->pace_jobs < PACE_MIN_JOBS)
+		return;
+	uint64_t per = (cpu - v->pace_cpu_ns) / (jobs - v->pace_jobs);
+	v->pace_ns = (3 * v->pace_ns + per) / 4;
+	if (v->pace_ns < PACE_MIN_NS)
+		v->pace_ns = PACE_MIN_NS;
+	if (v->pace_ns > PACE_MAX_NS)
+		v->pace_ns = PACE_MAX_NS;
+	v->pace_cpu_ns = cpu;
+	v->pace_jobs = jobs;
+	v->pace_at = now;
+}
+
+static void pace_arm(struct verifier *v, uint64_t ns)
+{
+	if (v->pace == NULL || v->pend_head == NULL || event_pending(v->pace, EV_TIMEOUT, NULL))
+		return;
+	struct timeval tv = {.tv_sec = (time_t)(ns / 1000000000ull),
+	                     .tv_usec = (suseconds_t)(ns % 1000000000ull / 1000)};
+	event_add(v->pace, &tv);
+}
+
+static bool pending_has(const struct verifier *v, int64_t host_id)
+{
+	for (const struct pending_start *p = v->pend_head; p; p = p->next)
+		if (p->h->id == host_id)
+			return true;
+	return false;
+}
+
+static struct pending_start *pending_pop(struct verifier *v)
+{
+	struct pending_start *p = v->pend_head;
+	if (p == NULL)
+		return NULL;
+	v->pend_head = p->next;
+	if (v->pend_head == NULL)
+		v->pend_tail = NULL;
+	v->pending--;
+	return p;
+}
+
+static void pending_free(struct pending_start *p)
+{
+	store_host_free(p->h);
+	free(p);
+}
+
+static void on_pace(evutil_socket_t fd, short what, void *arg)
+{
+	struct verifier *v = arg;
+	unsigned n = 0;
+	for (struct pending_start *p; n < PACE_BATCH && (p = pending_pop(v)) != NULL; n++) {
+		/* Stopping: the leases run out (or are released at the next start). */
+		if (!v->stopping && !scheduler_busy(v, p->h->id))
+			job_start(v, p->h, p->claimed_at, &p->queued);
+		pending_free(p);
+	}
+	if (v->stopping) {
+		for (struct pending_start *p; (p = pending_pop(v)) != NULL;)
+			pending_free(p);
+		return;
+	}
+	pace_arm(v, v->pace_ns * n);
+}
+
+/* The claim committed (or not): queue a start for each host leased. */
 static void claim_done(void *arg, int rc, const char *msg)
 {
 	struct claim *c = arg;
@@ -450,13 +581,36 @@ static void claim_done(void *arg, int rc, const char *msg)
 	v->backlog = rc == 0 && c->hl && c->room > 0 && c->hl->n >= c->room;
 	if (rc < 0)
 		log_error("claiming hosts: %s", msg);
+	appraise_markers(v, rc == 0 && c->mrc == 0 ? &c->markers : NULL);
+	bool idle = v->pend_head == NULL;
 	for (size_t i = 0; rc == 0 && !v->stopping && c->hl && i < c->hl->n; i++) {
-		if (scheduler_busy(v, c->hl->v[i].id))
+		struct store_host *h = &c->hl->v[i];
+		if (scheduler_busy(v, h->id))
 			continue;
-		job_start(v, &c->hl->v[i], c->at, &c->queued);
+		struct pending_start *p = calloc(1, sizeof *p);
+		struct store_host *own = p ? malloc(sizeof *own) : NULL;
+		if (own == NULL) {
+			free(p);
+			job_start(v, h, c->at, &c->queued); /* no room to wait: at once */
+			continue;
+		}
+		/* The row moves to the queue; the list frees what is left. */
+		*own = *h;
+		memset(h, 0, sizeof *h);
+		p->h = own;
+		p->claimed_at = c->at;
+		p->queued = c->queued;
+		if (v->pend_tail)
+			v->pend_tail->next = p;
+		else
+			v->pend_head = p;
+		v->pend_tail = p;
+		v->pending++;
 	}
 	store_host_list_free(c->hl);
 	free(c);
+	/* The first at once when none was waiting; the others a gap apart. */
+	pace_arm(v, idle ? 0 : v->pace_ns);
 }
 
 /* Evidence expiry and the purge of old nonces, on the writer thread. */
@@ -503,9 +657,10 @@ static void schedule_round(struct verifier *v)
 			verifier_store_later(v, chores_work, chores_done, c);
 		}
 	}
-	if (v->in_flight >= v->cfg.concurrency || v->claiming)
+	pace_measure(v, now);
+	if (v->in_flight + v->pending >= v->cfg.concurrency || v->claiming)
 		return;
-	size_t room = v->cfg.concurrency - v->in_flight;
+	size_t room = v->cfg.concurrency - v->in_flight - v->pending;
 	if (room > STORE_CLAIM_MAX)
 		room = STORE_CLAIM_MAX;
 	/* A lease lasts --lease-seconds; jobs that run longer (enrollment, a
@@ -551,7 +706,8 @@ int scheduler_start(struct verifier *v)
 {
 	v->tick = event_new(v->base, -1, 0, on_timer, v);
 	v->kick = event_new(v->base, -1, 0, on_tick, v);
-	if (v->tick == NULL || v->kick == NULL)
+	v->pace = evtimer_new(v->base, on_pace, v);
+	if (v->tick == NULL || v->kick == NULL || v->pace == NULL)
 		return ATTEST_E_NOMEM;
 	tick_arm(v);
 	event_active(v->kick, 0, 0);
@@ -569,7 +725,7 @@ bool scheduler_busy(const struct verifier *v, int64_t host_id)
 	for (const struct job *j = v->jobs; j; j = j->next)
 		if (j->host_id == host_id)
 			return true;
-	return false;
+	return pending_has(v, host_id);
 }
 
 static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
@@ -607,6 +763,8 @@ void scheduler_stop(struct verifier *v)
 {
 	if (v->tick)
 		event_del(v->tick);
+	if (v->pace)
+		event_del(v->pace);
 }
 
 void scheduler_free(struct verifier *v)
@@ -629,5 +787,9 @@ void scheduler_free(struct verifier *v)
 		event_free(v->tick);
 	if (v->kick)
 		event_free(v->kick);
-	v->tick = v->kick = NULL;
+	if (v->pace)
+		event_free(v->pace);
+	v->tick = v->kick = v->pace = NULL;
+	for (struct pending_start *p; (p = pending_pop(v)) != NULL;)
+		pending_free(p); /* their leases run out */
 }

@@ -1,6 +1,7 @@
 /* Store records the operator manages: the event history, policies (approved
  * configurations), the certified TPM list and API tokens. */
 #include "store_internal.h"
+#include "store_loop.h"
 
 #include "err.h"
 #include "hex.h"
@@ -224,6 +225,8 @@ int store_policy_add(struct store *s, const char *name, const char *body_json, b
 	    PARAMS(V_TEXT(name), V_TEXT(body_json), V_INT(make_default), V_INT(now)), &id);
 	if (rc == ATTEST_E_EXISTS)
 		store_fail(s, rc, "a policy with that name already exists");
+	if (rc == 0)
+		rc = store_loop_policies_changed(s);
 	if (rc)
 		goto rollback;
 	if ((rc = store_tx_commit(s)))
@@ -296,11 +299,19 @@ int store_policy_update(struct store *s, int64_t id, const char *body_json, int6
 	int rc = store_check_json(s, "policy", body_json, JSON_OBJECT, false);
 	if (rc)
 		return rc;
+	if ((rc = store_tx_begin(s, true)))
+		return rc;
 	rc = store_exec(s, "UPDATE policies SET body = $2, updated_at = $3 WHERE id = $1",
 	                PARAMS(V_INT(id), V_TEXT(body_json), V_INT(now)), &changed);
 	if (rc == 0 && changed == 0)
 		rc = ATTEST_E_NOTFOUND;
-	return rc;
+	if (rc == 0)
+		rc = store_loop_policies_changed(s);
+	if (rc) {
+		store_tx_rollback(s);
+		return rc;
+	}
+	return store_tx_commit(s);
 }
 
 int store_policy_set_default(struct store *s, int64_t id, int64_t now)
@@ -322,6 +333,8 @@ int store_policy_set_default(struct store *s, int64_t id, int64_t now)
 		rc = store_exec(s,
 		                "UPDATE policies SET is_default = 1, updated_at = $2 WHERE id = $1",
 		                PARAMS(V_INT(id), V_INT(now)), NULL);
+	if (rc == 0)
+		rc = store_loop_policies_changed(s);
 	if (rc) {
 		store_tx_rollback(s);
 		return rc;
@@ -346,6 +359,8 @@ int store_policy_remove(struct store *s, int64_t id)
 		if (rc == ATTEST_E_STATE) /* foreign key from hosts */
 			store_fail(s, rc, "hosts are assigned to this policy");
 	}
+	if (rc == 0)
+		rc = store_loop_policies_changed(s);
 	if (rc) {
 		store_tx_rollback(s);
 		return rc;

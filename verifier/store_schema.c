@@ -341,6 +341,18 @@ static const char schema_v11[] =
     "UPDATE hosts SET results_n = (SELECT COUNT(*) FROM results WHERE results.host_id = "
     "hosts.id);\n";
 
+/* Change counters (verifier/store_loop.c): a row per kind of data that
+ * verifiers cache, its n bumped in the transaction of every change to it
+ * ('policies': every insert, update and removal of a policy). A verifier
+ * reads them once per scheduler round, so it parses a policy once per
+ * change instead of reading its text at every attestation, and sees a
+ * change made through another instance sharing the database within a
+ * round. No row yet: 0 (the first bump inserts it). */
+static const char schema_v12[] = "CREATE TABLE generations (\n"
+                                 "  name TEXT PRIMARY KEY,\n"
+                                 "  n BIGINT NOT NULL\n"
+                                 ");\n";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", schema_v1},
     {2, "last evidence per host", schema_v2},
@@ -353,6 +365,7 @@ const struct store_migration store_migrations[] = {
     {9, "fleet alarms (coverage, dead man) and the last verdict's instance", schema_v9},
     {10, "push mode: host mode and the instance holding its channel", schema_v10},
     {11, "push heartbeat per instance; results counted per host", schema_v11},
+    {12, "change counters of cached data (policies)", schema_v12},
 };
 
 const size_t store_migrations_count = sizeof(store_migrations) / sizeof(store_migrations[0]);

@@ -139,11 +139,19 @@ struct verifier {
 	bool claiming;               /* a lease claim is with the writer */
 	bool backlog;                /* the last claim filled its room: more hosts may be due now */
 	bool housekeeping;           /* an evidence expiry / nonce purge is with the writer */
-	bool stopping;               /* shutting down: claim nothing more */
-	struct notifier *notifier;   /* the outbox's deliverer (notify.c) */
-	int64_t last_round;          /* when the scheduler last ran a round (/healthz) */
-	struct vcoverage *coverage;  /* coverage, fleet alarms, health (coverage.c) */
-	struct push *push;           /* --push-listen: agents' push channels (push.c), or NULL */
+	/* Claimed hosts whose jobs start one at a time (scheduler.c, "Pacing") */
+	struct pending_start *pend_head, *pend_tail;
+	unsigned pending;           /* how many: they hold slots of --concurrency */
+	struct event *pace;         /* starts the next one */
+	uint64_t pace_ns;           /* the gap between two starts now */
+	uint64_t pace_cpu_ns;       /* the loop thread's CPU time at the last round */
+	uint64_t pace_jobs;         /* job_seq at the last measure */
+	int64_t pace_at;            /* when that was */
+	bool stopping;              /* shutting down: claim nothing more */
+	struct notifier *notifier;  /* the outbox's deliverer (notify.c) */
+	int64_t last_round;         /* when the scheduler last ran a round (/healthz) */
+	struct vcoverage *coverage; /* coverage, fleet alarms, health (coverage.c) */
+	struct push *push;          /* --push-listen: agents' push channels (push.c), or NULL */
 };
 
 /* --- service.c --- */
@@ -192,12 +200,21 @@ struct appraise_cache;
 struct verify_memo;
 struct policy;
 struct policy_error;
-/* The host's policy, parsed only when its stored text changed (the text is
- * read from the store every time). Borrowed: valid until the next call.
- * *ret_digest: 32 bytes naming that text (for verify_input.policy_digest).
- * Errors as host_policy_load. */
-int appraise_policy(struct verifier *v, int64_t host_id, const struct policy **ret,
-                    const uint8_t **ret_digest, struct policy_error *err);
+struct store_loop_markers;
+/* The policy of host host_id, whose row names policy_id (0: the default;
+ * -1: not known, ask the store by host), parsed only when its stored text
+ * changed, and read from the store only when the policies' change counter
+ * moved since it was read (appraise_markers). Borrowed: valid until the
+ * next call. *ret_digest: 32 bytes naming that text (for
+ * verify_input.policy_digest). Errors as host_policy_load. */
+int appraise_policy(struct verifier *v, int64_t host_id, int64_t policy_id,
+                    const struct policy **ret, const uint8_t **ret_digest,
+                    struct policy_error *err);
+/* A scheduler round's read of the markers (NULL: the read failed: trust no
+ * cached policy id or catalog marker until the next one). */
+void appraise_markers(struct verifier *v, const struct store_loop_markers *m);
+/* The catalog marker came from a recent round: no need to read it. */
+bool appraise_catalog_fresh(struct verifier *v);
 /* The host's event-log memo (created on first use; NULL without memory). */
 /* The parsed policy of digest, if still cached (no store access), else NULL. */
 const struct policy *appraise_policy_seen(struct verifier *v, const uint8_t digest[32],
