@@ -494,7 +494,7 @@ static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 	cfg->alarm_hold_s = VERIFIER_DEFAULT_ALARM_HOLD_S;
 	cfg->stall_s = VERIFIER_DEFAULT_STALL_S;
 	cfg->db_sync_full = true;
-	cfg->commit_window_ms = VERIFIER_DEFAULT_COMMIT_WINDOW_MS;
+	cfg->commit_window_ms = VERIFIER_COMMIT_WINDOW_MS;
 	cfg->agent_keepalive_s = -1;
 	long long x;
 	int c;

@@ -25,21 +25,21 @@
 #include "store_writer.h"
 #include "tlsid.h"
 
-#define VERIFIER_DEFAULT_INTERVAL         60
-#define VERIFIER_DEFAULT_CONCURRENCY      64
-#define VERIFIER_DEFAULT_TIMEOUT_MS       10000
-#define VERIFIER_DEFAULT_LEASE_S          30  /* a dead instance's hosts move within two of these */
-#define VERIFIER_DEFAULT_DB_LOCK_MS       250 /* --db-lock-wait-ms: the loop's connection */
-#define VERIFIER_WRITER_LOCK_MS           10000 /* the writer thread's connection */
-#define VERIFIER_DEFAULT_COMMIT_WINDOW_MS 50    /* --commit-window-ms: routine writes' window */
-#define VERIFIER_MIN_LEASE_S              2
-#define VERIFIER_MAX_CONCURRENCY          10000
-#define VERIFIER_API_BODY_MAX             (64u * 1024u)   /* most request bodies */
-#define VERIFIER_POLICY_BODY_MAX          (1024u * 1024u) /* policy documents */
-#define VERIFIER_JSON_DEPTH_MAX           32
-#define VERIFIER_NONCE_SIZE               32
-#define VERIFIER_BACKOFF_MAX              3600 /* seconds between tries of an unreachable host */
-#define VERIFIER_HIST_BUCKETS             12
+#define VERIFIER_DEFAULT_INTERVAL    60
+#define VERIFIER_DEFAULT_CONCURRENCY 64
+#define VERIFIER_DEFAULT_TIMEOUT_MS  10000
+#define VERIFIER_DEFAULT_LEASE_S     30    /* a dead instance's hosts move within two of these */
+#define VERIFIER_DEFAULT_DB_LOCK_MS  250   /* --db-lock-wait-ms: the loop's connection */
+#define VERIFIER_WRITER_LOCK_MS      10000 /* the writer thread's connection */
+#define VERIFIER_COMMIT_WINDOW_MS    50    /* --commit-window-ms: routine writes' window */
+#define VERIFIER_MIN_LEASE_S         2
+#define VERIFIER_MAX_CONCURRENCY     10000
+#define VERIFIER_API_BODY_MAX        (64u * 1024u)   /* most request bodies */
+#define VERIFIER_POLICY_BODY_MAX     (1024u * 1024u) /* policy documents */
+#define VERIFIER_JSON_DEPTH_MAX      32
+#define VERIFIER_NONCE_SIZE          32
+#define VERIFIER_BACKOFF_MAX         3600 /* seconds between tries of an unreachable host */
+#define VERIFIER_HIST_BUCKETS        12
 /* An attestation's phases, timed (metrics.c): the claim's trip through the
  * storage writer; the job's start until its quote request is sent; the
  * agent's answer; the verification until the verdict is queued; the
