@@ -46,6 +46,7 @@ static const struct copy_table copy_tables[] = {
     {"audit_head", "id", true, false, 8},
     {"audit_eventlogs", "sha256", false, false, 8},
     {"push_beats", "instance", false, false, 11},
+    {"evidence_logs", "host_id", true, false, 12},
 };
 
 const char *store_copy_table(size_t i)
