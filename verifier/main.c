@@ -101,8 +101,9 @@ static void usage(FILE *f)
 	    "  --commit-window-ms N       routine writes (verdicts, lease releases, last\n"
 	    "                             evidence) wait up to N ms to share one commit\n"
 	    "                             (default 50; 0: commit as soon as the writer is\n"
-	    "                             free; at most 1000). Nothing is reported before it\n"
-	    "                             is committed; operator-facing writes never wait\n"
+	    "                             free; at most 1000, and a quarter of the lease).\n"
+	    "                             Nothing is reported before it is committed;\n"
+	    "                             operator-facing writes never wait\n"
 	    "  --agent-keepalive SECONDS  keep a pulled agent's connection this long after\n"
 	    "                             an answer, for its next attestation without a new\n"
 	    "                             TLS handshake, at most 2 s less than the agent's\n"
@@ -594,6 +595,11 @@ static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 	}
 	if (cfg->evidence_validity_s == 0)
 		cfg->evidence_validity_s = 3 * cfg->interval_s;
+	/* A job keeps its lease through its end's window, and renews only
+	 * while less than half of it is left: the window stays well inside
+	 * that half, so a short lease cannot run out while a verdict waits. */
+	if (cfg->commit_window_ms > cfg->lease_s * 250)
+		cfg->commit_window_ms = (unsigned)(cfg->lease_s * 250);
 	return -1;
 }
 
