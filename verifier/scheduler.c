@@ -260,6 +260,31 @@ static char *dup_or_null(const char *s, bool *oom)
 	return d;
 }
 
+/* Whether a job's end is waited on: an API caller (?wait=1, a learn
+ * request) for its host, or a new host's first verdict (an enrollment). */
+static bool end_urgent(const struct verifier *v, const struct job *j)
+{
+	if (j->enrollments > 0)
+		return true;
+	for (const struct waiter *w = v->waiters; w; w = w->next)
+		if (w->host_id == j->host_id)
+			return true;
+	for (const struct learn *l = v->learns; l; l = l->next)
+		if (l->host_id == j->host_id)
+			return true;
+	return false;
+}
+
+/* About what an end writes (the commit window's size cap). */
+static size_t endw_bytes(const struct endw *e)
+{
+	size_t n = 512 + e->audit_log_len;
+	const char *t[] = {e->conn_msg, e->reasons, e->software, e->audit_ev};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+		n += t[i] ? strlen(t[i]) : 0;
+	return n;
+}
+
 void job_end_with(struct job *j, const struct job_outcome *o)
 {
 	struct verifier *v = j->v;
@@ -316,7 +341,12 @@ void job_end_with(struct job *j, const struct job_outcome *o)
 		job_finish(j);
 		return;
 	}
-	verifier_store_later(v, endw_work, endw_done, e);
+	/* A routine end (nobody waits for it) may wait for the commit window;
+	 * one an operator or a caller waits on is committed at once. */
+	if (end_urgent(v, j))
+		verifier_store_later(v, endw_work, endw_done, e);
+	else
+		verifier_store_routine(v, endw_work, endw_done, e, endw_bytes(e));
 }
 
 void job_end(struct job *j, int64_t next_due, int64_t failures)
@@ -673,7 +703,13 @@ static void schedule_round(struct verifier *v)
 	c->room = room;
 	clock_gettime(CLOCK_MONOTONIC, &c->queued);
 	v->claiming = true;
-	verifier_store_later(v, claim_work, claim_done, c);
+	/* Routine unless an API caller waits for an attestation: then its
+	 * group commits at once (else the claim shares the commit window of
+	 * the job ends that freed the room, instead of cutting it short). */
+	if (v->waiters || v->learns)
+		verifier_store_later(v, claim_work, claim_done, c);
+	else
+		verifier_store_routine(v, claim_work, claim_done, c, 0);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)

@@ -53,6 +53,16 @@ void verifier_store_later(struct verifier *v, store_work_fn *work, store_done_fn
 		     rc == ATTEST_E_NOMEM ? "out of memory" : "the storage writer is stopped");
 }
 
+void verifier_store_routine(struct verifier *v, store_work_fn *work, store_done_fn *done, void *arg,
+                            size_t bytes)
+{
+	int rc = v->writer ? store_writer_submit_window(v->writer, work, done, arg, bytes)
+	                   : ATTEST_E_STATE;
+	if (rc < 0 && done)
+		done(arg, rc,
+		     rc == ATTEST_E_NOMEM ? "out of memory" : "the storage writer is stopped");
+}
+
 /* Pulled agents' connections are kept from one attestation to the next
  * (docs/transport.md): one descriptor per host, so the soft open-files
  * limit (1024 under most service managers) is raised toward the hard one,

@@ -47,6 +47,7 @@ static const struct copy_table copy_tables[] = {
     {"audit_eventlogs", "sha256", false, false, 8},
     {"push_beats", "instance", false, false, 11},
     {"generations", "name", false, false, 12},
+    {"evidence_logs", "host_id", true, false, 13},
 };
 
 const char *store_copy_table(size_t i)

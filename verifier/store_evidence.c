@@ -1,4 +1,7 @@
-/* The store: each host's last attestation evidence (schema migration 2).
+/* The store: each host's last attestation evidence (schema migration 2;
+ * its event log in evidence_logs since migration 12, written only when the
+ * log changes: the evidence row's other columns are rewritten at every
+ * attestation, and SQLite rewrites a row whole, overflow pages included).
  *
  * One row per host, replaced by every completed attestation: what the
  * dashboard's Security view shows (event log browser, PCR table, facts) and
@@ -23,6 +26,7 @@ void store_evidence_free(struct store_evidence *e)
 
 int store_evidence_put(struct store *s, const struct store_evidence *e)
 {
+	int64_t changed = 0;
 	int rc;
 	if (!e || e->host_id <= 0)
 		return ATTEST_E_ARG;
@@ -31,20 +35,35 @@ int store_evidence_put(struct store *s, const struct store_evidence *e)
 	    (rc = store_check_json(s, "pcrs", e->pcrs_json, JSON_OBJECT, false)) ||
 	    (rc = store_check_json(s, "metadata", e->metadata_json, JSON_OBJECT, true)))
 		return rc;
-	/* A slower instance must not replace newer evidence with older. */
-	return store_exec(s,
-	                  "INSERT INTO evidence (host_id, at, eventlog, pcrs, metadata, verified) "
-	                  "VALUES ($1, $2, $3, $4, $5, $6) "
-	                  "ON CONFLICT (host_id) DO UPDATE SET at = excluded.at, "
-	                  "eventlog = excluded.eventlog, pcrs = excluded.pcrs, "
-	                  "metadata = excluded.metadata, verified = excluded.verified "
-	                  "WHERE evidence.at <= excluded.at",
-	                  PARAMS(V_INT(e->host_id), V_INT(e->at),
-	                         e->eventlog ? V_BLOB(e->eventlog, e->eventlog_len) : V_NULL,
-	                         V_TEXT(e->pcrs_json),
-	                         e->metadata_json ? V_TEXT(e->metadata_json) : V_NULL,
-	                         V_INT(e->verified ? 1 : 0)),
-	                  NULL);
+	if ((rc = store_tx_begin(s, true)))
+		return rc;
+	/* A slower instance must not replace newer evidence with older; the
+	 * log (schema migration 12: a table of its own) goes with its row. */
+	rc = store_exec(s,
+	                "INSERT INTO evidence (host_id, at, eventlog, pcrs, metadata, verified) "
+	                "VALUES ($1, $2, NULL, $3, $4, $5) "
+	                "ON CONFLICT (host_id) DO UPDATE SET at = excluded.at, "
+	                "eventlog = NULL, pcrs = excluded.pcrs, "
+	                "metadata = excluded.metadata, verified = excluded.verified "
+	                "WHERE evidence.at <= excluded.at",
+	                PARAMS(V_INT(e->host_id), V_INT(e->at), V_TEXT(e->pcrs_json),
+	                       e->metadata_json ? V_TEXT(e->metadata_json) : V_NULL,
+	                       V_INT(e->verified ? 1 : 0)),
+	                &changed);
+	if (rc == 0 && changed > 0 && e->eventlog)
+		rc = store_exec(s,
+		                "INSERT INTO evidence_logs (host_id, eventlog) VALUES ($1, $2) "
+		                "ON CONFLICT (host_id) DO UPDATE SET eventlog = excluded.eventlog",
+		                PARAMS(V_INT(e->host_id), V_BLOB(e->eventlog, e->eventlog_len)),
+		                NULL);
+	else if (rc == 0 && changed > 0)
+		rc = store_exec(s, "DELETE FROM evidence_logs WHERE host_id = $1",
+		                PARAMS(V_INT(e->host_id)), NULL);
+	if (rc) {
+		store_tx_rollback(s);
+		return rc;
+	}
+	return store_tx_commit(s);
 }
 
 int store_evidence_touch(struct store *s, const struct store_evidence *e, int64_t prev_at)
@@ -81,8 +100,9 @@ int store_evidence_get(struct store *s, int64_t host_id, struct store_evidence *
 {
 	void *v = NULL;
 	int rc = store_query_one(s,
-	                         "SELECT host_id, at, eventlog, pcrs, metadata, verified FROM "
-	                         "evidence WHERE host_id = $1",
+	                         "SELECT e.host_id, e.at, l.eventlog, e.pcrs, e.metadata, "
+	                         "e.verified FROM evidence e LEFT JOIN evidence_logs l "
+	                         "ON l.host_id = e.host_id WHERE e.host_id = $1",
 	                         PARAMS(V_INT(host_id)), sizeof(**ret), decode_evidence, &v);
 	if (rc)
 		return rc;

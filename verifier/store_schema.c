@@ -353,6 +353,21 @@ static const char schema_v12[] = "CREATE TABLE generations (\n"
                                  "  n BIGINT NOT NULL\n"
                                  ");\n";
 
+/* Each host's last event log in a table of its own (store_evidence.c):
+ * an attestation whose log did not change rewrites the evidence row's
+ * other columns (store_evidence_touch), and SQLite rewrites a whole row,
+ * overflow pages included, at every UPDATE: with the log in the row, tens
+ * of KB per attestation went to the WAL for nothing. The log's row is
+ * written only when the log changes. */
+static const char schema_v13[] =
+    "CREATE TABLE evidence_logs (\n"
+    "  host_id BIGINT PRIMARY KEY REFERENCES hosts (id) ON DELETE CASCADE,\n"
+    "  eventlog {BLOB} NOT NULL                   -- as the agent sent it\n"
+    ");\n"
+    "INSERT INTO evidence_logs (host_id, eventlog)\n"
+    "  SELECT host_id, eventlog FROM evidence WHERE eventlog IS NOT NULL;\n"
+    "UPDATE evidence SET eventlog = NULL WHERE eventlog IS NOT NULL;\n";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", schema_v1},
     {2, "last evidence per host", schema_v2},
@@ -366,6 +381,8 @@ const struct store_migration store_migrations[] = {
     {10, "push mode: host mode and the instance holding its channel", schema_v10},
     {11, "push heartbeat per instance; results counted per host", schema_v11},
     {12, "change counters of cached data (policies)", schema_v12},
+
+    {13, "each host's last event log apart from its evidence row", schema_v13},
 };
 
 const size_t store_migrations_count = sizeof(store_migrations) / sizeof(store_migrations[0]);

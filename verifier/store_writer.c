@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -18,6 +19,9 @@ struct op {
 	store_work_fn *work;
 	store_done_fn *done;
 	void *arg;
+	int64_t at_ns; /* submitted (CLOCK_MONOTONIC) */
+	size_t bytes;  /* windowed: the submitter's size hint */
+	bool urgent;
 	int rc;
 	char msg[256];
 };
@@ -25,6 +29,8 @@ struct op {
 struct opq {
 	struct op *head, *tail;
 	size_t n;
+	size_t urgent; /* urgent works in it */
+	size_t bytes;  /* the windowed works' size hints */
 };
 
 struct store_writer {
@@ -37,9 +43,19 @@ struct store_writer {
 	struct opq done;    /* run, completion not yet delivered */
 	bool closing;
 	int sync_want;        /* -1, or store_set_sync(full) to apply before the next group */
+	int64_t window_ns;    /* how long windowed work may wait for company (0: not at all) */
+	size_t window_bytes;  /* a group is due once its windowed works' sizes reach this */
+	bool flush;           /* store_writer_flush(): the current window ends now */
 	int pipe_rd, pipe_wr; /* a byte in it: completions are waiting */
 	struct store_writer_stats st;
 };
+
+static int64_t mono_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
 
 static void q_push(struct opq *q, struct op *o)
 {
@@ -50,14 +66,15 @@ static void q_push(struct opq *q, struct op *o)
 		q->head = o;
 	q->tail = o;
 	q->n++;
+	q->urgent += o->urgent;
+	q->bytes += o->bytes;
 }
 
 /* Move the whole of q out. */
 static struct opq q_take(struct opq *q)
 {
 	struct opq all = *q;
-	q->head = q->tail = NULL;
-	q->n = 0;
+	*q = (struct opq){0};
 	return all;
 }
 
@@ -117,6 +134,35 @@ static void run_group(struct store_writer *w, struct op *first, size_t n)
 			op_fail(o, rc, broken);
 }
 
+/* Whether the queued work must be committed now rather than wait for
+ * more to share its commit. */
+static bool group_due(const struct store_writer *w)
+{
+	return w->closing || w->flush || w->window_ns == 0 || w->waiting.urgent > 0 ||
+	       w->waiting.n >= STORE_WRITER_BATCH_MAX || w->waiting.bytes >= w->window_bytes;
+}
+
+/* With only windowed work queued, wait (mu held) until the oldest of it
+ * has waited the window, or the group is due for another reason
+ * (group_due: urgent work, the size caps, a flush, closing). */
+static void window_wait(struct store_writer *w)
+{
+	const struct op *head = w->waiting.head;
+	int64_t deadline = head->at_ns + w->window_ns;
+	while (!group_due(w)) {
+		if (mono_ns() >= deadline)
+			break;
+		struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000),
+		                      .tv_nsec = (long)(deadline % 1000000000)};
+		if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) == ETIMEDOUT)
+			break;
+	}
+	/* Windowed work committed before its time was up. */
+	if (!head->urgent && w->window_ns > 0 && !w->closing && mono_ns() < deadline)
+		w->st.cut++;
+	w->flush = false;
+}
+
 static void *writer_main(void *arg)
 {
 	struct store_writer *w = arg;
@@ -126,17 +172,22 @@ static void *writer_main(void *arg)
 			pthread_cond_wait(&w->cv, &w->mu);
 		if (w->waiting.head == NULL)
 			break;
+		window_wait(w);
 		/* Up to STORE_WRITER_BATCH_MAX from the front of the queue. */
 		struct op *first = w->waiting.head, *last = first;
-		size_t n = 1;
+		size_t n = 1, urgent = first->urgent, bytes = first->bytes;
 		while (n < STORE_WRITER_BATCH_MAX && last->next) {
 			last = last->next;
+			urgent += last->urgent;
+			bytes += last->bytes;
 			n++;
 		}
 		w->waiting.head = last->next;
 		if (w->waiting.head == NULL)
 			w->waiting.tail = NULL;
 		w->waiting.n -= n;
+		w->waiting.urgent -= urgent;
+		w->waiting.bytes -= bytes;
 		last->next = NULL;
 		int sync_want = w->sync_want;
 		w->sync_want = -1;
@@ -190,8 +241,14 @@ int store_writer_open(const char *url, unsigned lock_ms, struct store_writer **r
 	}
 	w->pipe_rd = fds[0];
 	w->pipe_wr = fds[1];
+	w->window_bytes = STORE_WRITER_WINDOW_BYTES;
 	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
+	/* The window's deadlines are on the monotonic clock. */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
 		pthread_mutex_destroy(&w->mu);
 		pthread_cond_destroy(&w->cv);
@@ -223,7 +280,8 @@ int store_writer_fd(const struct store_writer *w)
 	return w->pipe_rd;
 }
 
-int store_writer_submit(struct store_writer *w, store_work_fn *work, store_done_fn *done, void *arg)
+static int submit(struct store_writer *w, store_work_fn *work, store_done_fn *done, void *arg,
+                  bool urgent, size_t bytes)
 {
 	struct op *o = calloc(1, sizeof *o);
 	if (o == NULL)
@@ -231,6 +289,9 @@ int store_writer_submit(struct store_writer *w, store_work_fn *work, store_done_
 	o->work = work;
 	o->done = done;
 	o->arg = arg;
+	o->urgent = urgent;
+	o->bytes = urgent ? 0 : bytes;
+	o->at_ns = mono_ns();
 	pthread_mutex_lock(&w->mu);
 	if (w->closing) {
 		pthread_mutex_unlock(&w->mu);
@@ -238,9 +299,44 @@ int store_writer_submit(struct store_writer *w, store_work_fn *work, store_done_
 		return ATTEST_E_STATE;
 	}
 	q_push(&w->waiting, o);
-	pthread_cond_signal(&w->cv);
+	/* The thread sleeps without a deadline only on an empty queue; in a
+	 * window it needs waking only when the group became due. */
+	if (w->waiting.n == 1 || group_due(w))
+		pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	return 0;
+}
+
+int store_writer_submit(struct store_writer *w, store_work_fn *work, store_done_fn *done, void *arg)
+{
+	return submit(w, work, done, arg, true, 0);
+}
+
+int store_writer_submit_window(struct store_writer *w, store_work_fn *work, store_done_fn *done,
+                               void *arg, size_t bytes)
+{
+	return submit(w, work, done, arg, false, bytes);
+}
+
+void store_writer_set_window(struct store_writer *w, unsigned ms, size_t bytes)
+{
+	pthread_mutex_lock(&w->mu);
+	if (ms > STORE_WRITER_WINDOW_MAX_MS)
+		ms = STORE_WRITER_WINDOW_MAX_MS;
+	w->window_ns = (int64_t)ms * 1000000;
+	w->window_bytes = bytes > 0 ? bytes : STORE_WRITER_WINDOW_BYTES;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+void store_writer_flush(struct store_writer *w)
+{
+	pthread_mutex_lock(&w->mu);
+	if (w->waiting.head != NULL) {
+		w->flush = true;
+		pthread_cond_signal(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
 }
 
 size_t store_writer_deliver(struct store_writer *w)

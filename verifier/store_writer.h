@@ -20,6 +20,19 @@
  * their own all-or-nothing guarantees (their transactions become savepoints
  * in the group).
  *
+ * The window (store_writer_set_window; none by default): work submitted as
+ * windowed (store_writer_submit_window, the routine kind: a verdict, a
+ * lease release, last evidence) may wait up to the window's length for
+ * more to share its commit; work submitted with store_writer_submit is
+ * urgent and ends the window at once, committing whatever is queued before
+ * it in the same group. A group is also due once it holds
+ * STORE_WRITER_BATCH_MAX works or the windowed works' size hints reach the
+ * window's byte cap, on store_writer_flush() and when closing. Waiting
+ * holds no lock and no transaction: the group's BEGIN comes after the
+ * window. Nothing changes for the completions: each still runs only after
+ * its group committed, so a windowed work is acknowledged later, never
+ * before it is durable.
+ *
  * The completions wait in a list; the writer makes store_writer_fd()
  * readable when there are some, and store_writer_deliver() runs them, in
  * submission order, on the caller's thread. */
@@ -32,7 +45,9 @@
 
 #include "store.h"
 
-#define STORE_WRITER_BATCH_MAX 512 /* works per group commit */
+#define STORE_WRITER_BATCH_MAX     512                /* works per group commit */
+#define STORE_WRITER_WINDOW_BYTES  (4u * 1024 * 1024) /* windowed bytes that end a window */
+#define STORE_WRITER_WINDOW_MAX_MS 1000               /* the longest window */
 
 struct store_writer;
 
@@ -63,6 +78,22 @@ int store_writer_fd(const struct store_writer *w);
 int store_writer_submit(struct store_writer *w, store_work_fn *work, store_done_fn *done,
                         void *arg);
 
+/* Queue routine work that may wait for the window (store_writer_set_window)
+ * before its group commits; bytes: about how much it will write (the
+ * window ends once the queued windowed work's sizes reach the cap). Errors
+ * as store_writer_submit. */
+int store_writer_submit_window(struct store_writer *w, store_work_fn *work, store_done_fn *done,
+                               void *arg, size_t bytes);
+
+/* Let windowed work wait up to ms (at most STORE_WRITER_WINDOW_MAX_MS; 0:
+ * none, every work is committed as soon as the thread is free) for company,
+ * and end a window once its windowed works' size hints reach bytes (0:
+ * STORE_WRITER_WINDOW_BYTES). Applies from the next group. */
+void store_writer_set_window(struct store_writer *w, unsigned ms, size_t bytes);
+
+/* Commit what is queued now without waiting for the rest of its window. */
+void store_writer_flush(struct store_writer *w);
+
 /* Run the waiting completions; returns how many ran. */
 size_t store_writer_deliver(struct store_writer *w);
 
@@ -71,6 +102,7 @@ struct store_writer_stats {
 	uint64_t groups;  /* transactions committed or failed */
 	uint64_t failed;  /* works reported failed */
 	uint64_t largest; /* most works in one group */
+	uint64_t cut;     /* windows ended early: urgent work, a size cap, a flush */
 	size_t queued;    /* waiting for the thread now */
 };
 void store_writer_stats(struct store_writer *w, struct store_writer_stats *ret);

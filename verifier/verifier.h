@@ -31,6 +31,7 @@
 #define VERIFIER_DEFAULT_LEASE_S     30    /* a dead instance's hosts move within two of these */
 #define VERIFIER_DEFAULT_DB_LOCK_MS  250   /* --db-lock-wait-ms: the loop's connection */
 #define VERIFIER_WRITER_LOCK_MS      10000 /* the writer thread's connection */
+#define VERIFIER_COMMIT_WINDOW_MS    50    /* --commit-window-ms: routine writes' window */
 #define VERIFIER_MIN_LEASE_S         2
 #define VERIFIER_MAX_CONCURRENCY     10000
 #define VERIFIER_API_BODY_MAX        (64u * 1024u)   /* most request bodies */
@@ -89,6 +90,7 @@ struct verifier_config {
 	int64_t alarm_hold_s;        /* --alarm-hold: a coverage alarm changes after this long */
 	int64_t stall_s;             /* --stall-seconds: /healthz's writer and scheduler limit */
 	bool db_sync_full;           /* --db-sync full: every writer commit fsync'ed */
+	unsigned commit_window_ms;   /* --commit-window-ms: routine writes share commits */
 };
 
 struct verifier_metrics {
@@ -176,6 +178,11 @@ json_t *verifier_json_stored(const char *text);
  * failed. If it cannot be queued, done runs at once with the error: make
  * the call the last use of arg. */
 void verifier_store_later(struct verifier *v, store_work_fn *work, store_done_fn *done, void *arg);
+/* The same for routine work nobody waits on (a verdict, a lease release,
+ * last evidence): it may wait up to --commit-window-ms for more to share its
+ * group commit (store_writer_submit_window; bytes: about what it writes). */
+void verifier_store_routine(struct verifier *v, store_work_fn *work, store_done_fn *done, void *arg,
+                            size_t bytes);
 
 /* --- castore.c: the certified TPM list --- */
 

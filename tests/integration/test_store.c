@@ -1255,7 +1255,9 @@ static void kw_done(void *arg, int rc, const char *msg)
  * whose completion ran (reported) is in the database, whole. */
 /* full: the writer's default durability; else store_writer_set_sync(w,
  * false) (--db-sync normal), which must lose nothing on kill -9 either. */
-static void writer_kill9(struct ctx *c, bool full)
+/* window_ms > 0: the works are windowed (store_writer_submit_window), as
+ * the verifier's routine verdicts are. */
+static void writer_kill9(struct ctx *c, bool full, unsigned window_ms)
 {
 	struct store *s = open_ok(c);
 	store_close(s);
@@ -1270,6 +1272,7 @@ static void writer_kill9(struct ctx *c, bool full)
 			_exit(2);
 		if (!full)
 			store_writer_set_sync(w, false);
+		store_writer_set_window(w, window_ms, 0);
 		for (int64_t i = 0;; i += 16) {
 			for (int64_t k = i; k < i + 16; k++) {
 				struct kw *x = calloc(1, sizeof *x);
@@ -1277,7 +1280,9 @@ static void writer_kill9(struct ctx *c, bool full)
 					_exit(3);
 				x->i = k;
 				x->fd = fds[1];
-				if (store_writer_submit(w, kw_work, kw_done, x) != 0)
+				if ((window_ms
+				         ? store_writer_submit_window(w, kw_work, kw_done, x, 100)
+				         : store_writer_submit(w, kw_work, kw_done, x)) != 0)
 					_exit(4);
 			}
 			struct pollfd p = {.fd = store_writer_fd(w), .events = POLLIN};
@@ -1328,19 +1333,159 @@ static void writer_kill9(struct ctx *c, bool full)
 	}
 	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM hosts WHERE trust_state <> 'red'"), 0);
 	fprintf(stderr,
-	        "writer (%s) killed after %lld reported works: all present, none half written\n",
-	        full ? "full" : "normal", (long long)reported);
+	        "writer (%s, window %u ms) killed after %lld reported works: all present, none "
+	        "half written\n",
+	        full ? "full" : "normal", window_ms, (long long)reported);
 	store_close(s);
 }
 
 static void test_writer_kill9(void **state)
 {
-	writer_kill9(*state, true);
+	writer_kill9(*state, true, 0);
 }
 
 static void test_writer_kill9_normal(void **state)
 {
-	writer_kill9(*state, false);
+	writer_kill9(*state, false, 0);
+}
+
+static void test_writer_kill9_window(void **state)
+{
+	writer_kill9(*state, true, 20);
+}
+
+/* The commit window: windowed works wait for company and commit in one
+ * group; urgent work, the size cap, a flush and closing end the window at
+ * once; nothing is reported before its group committed. */
+struct ww {
+	int idx;
+	int rc;
+	int64_t done_ns;
+	bool visible; /* its host was in the database when done ran */
+	struct store *reader;
+};
+
+static int ww_count;
+
+static int64_t mono_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static int ww_work(struct store *s, void *arg)
+{
+	struct ww *x = arg;
+	char name[32];
+	snprintf(name, sizeof name, "ww-%03d", x->idx);
+	struct store_host_new h = {.name = name, .address = "a:1", .interval_s = 60};
+	int64_t id;
+	return store_host_add(s, &h, T0, &id);
+}
+
+static void ww_done(void *arg, int rc, const char *msg)
+{
+	(void)msg;
+	struct ww *x = arg;
+	char name[32];
+	snprintf(name, sizeof name, "ww-%03d", x->idx);
+	struct store_host *h = NULL;
+	x->rc = rc;
+	x->done_ns = mono_ns();
+	x->visible = store_host_get_by_name(x->reader, name, &h) == 0;
+	store_host_free(h);
+	ww_count++;
+}
+
+static void ww_submit(struct store_writer *w, struct ww *x, int idx, struct store *reader,
+                      bool urgent, size_t bytes)
+{
+	*x = (struct ww){.idx = idx, .reader = reader};
+	assert_int_equal(urgent ? store_writer_submit(w, ww_work, ww_done, x)
+	                        : store_writer_submit_window(w, ww_work, ww_done, x, bytes),
+	                 0);
+}
+
+static void test_writer_window(void **state)
+{
+	struct ctx *c = *state;
+	struct store *s = open_ok(c);
+	struct store_writer *w = NULL;
+	char *err = NULL;
+	assert_int_equal(store_writer_open(c->url, 0, &w, &err), 0);
+	struct ww x[40];
+	struct store_writer_stats st;
+	ww_count = 0;
+
+	/* Ten windowed works: one group, committed once the window is up (it
+	 * cannot commit earlier; when later does not matter). */
+	store_writer_set_window(w, 1000, 0); /* long: a slow machine still queues all ten */
+	int64_t t0 = mono_ns();
+	for (int i = 0; i < 10; i++)
+		ww_submit(w, &x[i], i, s, false, 100);
+	deliver_until(w, &ww_count, 10);
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(x[i].rc, 0);
+		assert_true(x[i].visible); /* reported only once committed */
+		assert_true(x[i].done_ns - t0 >= 1000 * 1000000LL);
+	}
+	store_writer_stats(w, &st);
+	assert_int_equal(st.works, 10);
+	assert_int_equal(st.groups, 1);
+	assert_int_equal(st.cut, 0);
+
+	/* Urgent work ends the window at once, with the windowed work queued
+	 * before it in its group. */
+	store_writer_set_window(w, 1000, 0);
+	for (int i = 10; i < 15; i++)
+		ww_submit(w, &x[i], i, s, false, 100);
+	usleep(50 * 1000);
+	ww_submit(w, &x[15], 15, s, true, 0);
+	deliver_until(w, &ww_count, 16);
+	store_writer_stats(w, &st);
+	assert_int_equal(st.groups, 2);
+	assert_int_equal(st.cut, 1);
+	for (int i = 10; i < 16; i++)
+		assert_true(x[i].rc == 0 && x[i].visible);
+
+	/* The size cap: the third work's 400 bytes reach 1000. */
+	store_writer_set_window(w, 1000, 1000);
+	for (int i = 16; i < 19; i++)
+		ww_submit(w, &x[i], i, s, false, 400);
+	deliver_until(w, &ww_count, 19);
+	store_writer_stats(w, &st);
+	assert_int_equal(st.groups, 3);
+	assert_int_equal(st.cut, 2);
+
+	/* A flush. */
+	store_writer_set_window(w, 1000, 0);
+	for (int i = 19; i < 21; i++)
+		ww_submit(w, &x[i], i, s, false, 10);
+	store_writer_flush(w);
+	deliver_until(w, &ww_count, 21);
+	store_writer_stats(w, &st);
+	assert_int_equal(st.groups, 4);
+	assert_int_equal(st.cut, 3);
+
+	/* Window 0: today's behaviour, no wait at all (nothing cut). */
+	store_writer_set_window(w, 0, 0);
+	ww_submit(w, &x[21], 21, s, false, 10);
+	deliver_until(w, &ww_count, 22);
+	store_writer_stats(w, &st);
+	assert_int_equal(st.groups, 5);
+	assert_int_equal(st.cut, 3);
+
+	/* Closing commits what waits in a window and reports it. */
+	store_writer_set_window(w, 1000, 0);
+	for (int i = 22; i < 25; i++)
+		ww_submit(w, &x[i], i, s, false, 10);
+	store_writer_close(w);
+	assert_int_equal(ww_count, 25);
+	for (int i = 22; i < 25; i++)
+		assert_true(x[i].rc == 0 && x[i].visible);
+	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM hosts WHERE name LIKE 'ww-%'"), 25);
+	store_close(s);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1728,6 +1873,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_writer_groups, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_writer_kill9, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_writer_kill9_normal, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_writer_kill9_window, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_writer_window, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_push_heartbeat, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_results_count, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_first_open, setup, teardown),
