@@ -217,7 +217,7 @@ measure() {
   for p in "${run_base[@]}"; do base=$((base + p)); done
   sg=$(sign_ms "$s" "$sout")
   metrics_delta "$label" "$work/m0" "$work/m1"
-  [ "${#urls[@]}" -gt 1 ] && printf '  %-26s attestations per instance: %s\n' "" "$(paste -d' ' <(echo "$per1") <(echo "$per0") | awk '{printf "%s%d", NR > 1 ? " / " : "", $1 - $2}')"
+  [ "${#urls[@]}" -gt 1 ] && printf '  %-26s attestations per instance: %s\n' "" "$(paste -d' ' <(echo "$per1") <(echo "$per0") | awk '{printf "%s%d", (NR > 1 ? " / " : ""), $1 - $2}')"
   local att=$((a1 - a0))
   awk -v l="$label" -v n="$HOSTS" -v a="$att" -v m="$MEASURE" -v c=$((c1 - c0)) -v w=$((w1 - w0)) \
     -v hz="$hz" -v p50="$p50" -v p99="$p99" -v cnt="$cnt" -v rss="$rss" -v base="$base" \
