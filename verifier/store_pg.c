@@ -30,10 +30,11 @@
  *   EXISTS schema_version) is run in its own transaction under the migration
  *   advisory lock, since concurrent CREATE TABLE IF NOT EXISTS can fail on
  *   PostgreSQL's catalogue unique indexes.
- * - Savepoints inside a transaction (the group commit's SAVEPOINT and
- *   RELEASE SAVEPOINT around each work and each nested transaction) are not
- *   sent on their own: they wait in c->pending and go in one libpq pipeline
- *   with the next statement or the COMMIT, one round trip for all. They
+ * - BEGIN, and savepoints inside a transaction (the group commit's
+ *   SAVEPOINT and RELEASE SAVEPOINT around each work and each nested
+ *   transaction), are not sent on their own: they wait in c->pending and go
+ *   in one libpq pipeline with the next statement or the COMMIT, one round
+ *   trip for all. A transaction with no statement sends nothing. They
  *   cannot fail on their own in an open transaction; if one does, its error
  *   is the statement's (which the server then skips).
  * - Server notices (e.g. "relation already exists, skipping") are dropped:
@@ -78,6 +79,7 @@ struct pg_conn {
 	bool lazy;         /* synchronous_commit = off for the session */
 	bool busy;         /* the last failure was a lock wait that ran out */
 	bool broken;       /* a pipeline could not be sent whole: reconnect */
+	bool begin_sent;   /* the open transaction's BEGIN left c->pending */
 	size_t npending;   /* savepoint commands not sent yet (see top) */
 	char pending[STORE_PG_PENDING][STORE_PG_PENDING_LEN];
 	size_t ncache;
@@ -199,6 +201,7 @@ static int pipe_run(struct pg_conn *c, const struct pg_stmt *st, const char *las
 	size_t np = c->npending, sent = 0;
 	int rc = 0;
 	c->npending = 0;
+	c->begin_sent = true;
 	*ret_res = NULL;
 	if (!PQenterPipelineMode(c->db)) {
 		set_msg(c, "postgresql: pipeline", PQerrorMessage(c->db));
@@ -361,13 +364,14 @@ static int pg_begin(void *conn, bool write)
 	int rc = ensure_connected(c);
 	if (rc)
 		return rc;
-	if (PQtransactionStatus(c->db) != PQTRANS_IDLE) {
+	if (c->in_tx || PQtransactionStatus(c->db) != PQTRANS_IDLE) {
 		set_msg(c, "BEGIN", "a transaction is already open");
 		return ATTEST_E_STATE;
 	}
-	rc = exec_cmd(c, begin_sql(write));
-	if (rc)
-		return rc;
+	/* Sent with the first statement (see top). */
+	snprintf(c->pending[0], STORE_PG_PENDING_LEN, "%s", begin_sql(write));
+	c->npending = 1;
+	c->begin_sent = false;
 	c->in_tx = true;
 	c->tx_write = write;
 	c->tx_stmts = 0;
@@ -378,7 +382,7 @@ static void pg_rollback(void *conn)
 {
 	struct pg_conn *c = conn;
 	c->in_tx = false;
-	c->npending = 0; /* savepoints of the transaction rolled back */
+	c->npending = 0; /* its BEGIN or savepoints: never sent */
 	if (!c->broken && PQstatus(c->db) == CONNECTION_OK &&
 	    PQtransactionStatus(c->db) != PQTRANS_IDLE) {
 		PGresult *res = PQexec(c->db, "ROLLBACK");
@@ -392,6 +396,11 @@ static int pg_commit(void *conn)
 	if (!c->in_tx) {
 		set_msg(c, "COMMIT", "no transaction is open");
 		return ATTEST_E_STATE;
+	}
+	if (!c->begin_sent) { /* no statement: nothing was sent */
+		c->npending = 0;
+		c->in_tx = false;
+		return 0;
 	}
 	/* COMMIT of a failed transaction "succeeds" as a ROLLBACK: refuse it. */
 	if (PQtransactionStatus(c->db) != PQTRANS_INTRANS) {
@@ -712,6 +721,8 @@ static bool pg_in_tx(void *conn)
 {
 	struct pg_conn *c = conn;
 	PGTransactionStatusType t = PQtransactionStatus(c->db);
+	if (c->in_tx && !c->begin_sent) /* its BEGIN waits for a statement */
+		return !c->broken && PQstatus(c->db) == CONNECTION_OK;
 	return !c->broken && PQstatus(c->db) == CONNECTION_OK &&
 	       (t == PQTRANS_INTRANS || t == PQTRANS_INERROR);
 }
