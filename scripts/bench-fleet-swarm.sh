@@ -16,6 +16,7 @@
 #
 #   scripts/bench-fleet-swarm.sh [BUILD]   env: HOSTS=10000 INTERVAL=60
 #                                               MEASURE=INTERVAL (s) PG=1 (0: skip)
+#                                               SQLITE=1 (0: only the PostgreSQL pair)
 #                                               DBSYNC=full|normal (--db-sync)
 #                                               PERF=FILE (perf record -g of the
 #                                               SQLite verifier while measuring;
@@ -35,6 +36,7 @@ HOSTS=${HOSTS:-10000}
 INTERVAL=${INTERVAL:-60}
 MEASURE=${MEASURE:-$INTERVAL}
 PG=${PG:-1}
+SQLITE=${SQLITE:-1}
 PUSH=${PUSH:-0}
 log=../shared/testdata/eventlogs/qemu-ovmf-ubuntu-secureboot.bin
 here=$(cd "$(dirname "$0")" && pwd)
@@ -185,7 +187,10 @@ measure() {
   local a0 a1 c0 c1 w0 w1 t0 t1 p50 p99 cnt rss=0 p base=0 sg
   local l0 o0 l1 o1
   a0=$(attested "${urls[@]}"); c0=$(cpu_ticks "${vps[@]}"); w0=$(cpu_ticks "$s")
-  read -r l0 o0 < <(thread_ticks "${vps[0]}")
+  read -r l0 o0 < <(for p in "${vps[@]}"; do thread_ticks "$p"; done | awk '{m += $1; o += $2} END {print m + 0, o + 0}')
+  for u in "${urls[@]}"; do api "$u/metrics"; done >"$work/m0"
+  local per0 per1
+  per0=$(for u in "${urls[@]}"; do attested "$u"; done)
   t0=$(now_ms)
   if [ -n "${PERF:-}" ] && [ "$kind" = sqlite ] && command -v perf >/dev/null; then
     perf record -q "--call-graph=${PERF_CG:-fp}" -o "$PERF" -p "${vps[0]}" -- sleep "$MEASURE" >/dev/null 2>&1 || sleep "$MEASURE"
@@ -194,7 +199,9 @@ measure() {
   fi
   t1=$(now_ms)
   a1=$(attested "${urls[@]}"); c1=$(cpu_ticks "${vps[@]}"); w1=$(cpu_ticks "$s")
-  read -r l1 o1 < <(thread_ticks "${vps[0]}")
+  read -r l1 o1 < <(for p in "${vps[@]}"; do thread_ticks "$p"; done | awk '{m += $1; o += $2} END {print m + 0, o + 0}')
+  for u in "${urls[@]}"; do api "$u/metrics"; done >"$work/m1"
+  per1=$(for u in "${urls[@]}"; do attested "$u"; done)
   local q="SELECT duration_ms FROM results WHERE started_ms >= $t0 AND started_ms + duration_ms <= $t1 ORDER BY duration_ms"
   if [ "$kind" = sqlite ]; then
     read -r p50 p99 cnt < <(sqlite3 "file:$db?mode=ro" "$q" | percentiles)
@@ -209,6 +216,8 @@ measure() {
          /^attest_in_flight / {f += $2} END {printf "%d kept-alive agent connections, %d pushing agents polling, %d jobs in flight", i, c, f}')
   for p in "${run_base[@]}"; do base=$((base + p)); done
   sg=$(sign_ms "$s" "$sout")
+  metrics_delta "$label" "$work/m0" "$work/m1"
+  [ "${#urls[@]}" -gt 1 ] && printf '  %-26s attestations per instance: %s\n' "" "$(paste -d' ' <(echo "$per1") <(echo "$per0") | awk '{printf "%s%d", (NR > 1 ? " / " : ""), $1 - $2}')"
   local att=$((a1 - a0))
   awk -v l="$label" -v n="$HOSTS" -v a="$att" -v m="$MEASURE" -v c=$((c1 - c0)) -v w=$((w1 - w0)) \
     -v hz="$hz" -v p50="$p50" -v p99="$p99" -v cnt="$cnt" -v rss="$rss" -v base="$base" \
@@ -218,7 +227,7 @@ measure() {
       kbh = (rss - base) / n
       printf "  %-26s %6d hosts  %7.1f att/s (asked: %6.1f/s)  p50 %s ms  p99 %s ms (%d results)\n", l, n, rate, n / i, p50, p99, cnt
       printf "  %-26s verifier CPU %.3f ms/attestation (%.0f%% of a core); swarm CPU %.3f ms/attestation, signing %.3f ms/quote\n", "", cpa, c / hz / m * 100, wpa, sg
-      if (nv == 1 && a) printf "  %-26s of which the event loop %.3f ms/attestation, the storage writer %.3f\n", "", lt / hz / a * 1000, ot / hz / a * 1000
+      if (a) printf "  %-26s of which the event loop %.3f ms/attestation, the storage writer %.3f\n", "", lt / hz / a * 1000, ot / hz / a * 1000
       printf "  %-26s verifier RSS %.0f MB (%d process%s; %.0f MB before the hosts): %.1f KB/host (anonymous memory %.0f MB)\n", "", rss / 1024, nv, (nv > 1 ? "es" : ""), base / 1024, kbh, anon / 1024
       printf "  %-26s held: %s\n", "", held
       printf "  %-26s against the goals (<= 1.00 meets it): CPU %.2f (%.3f / 0.2 ms)  p99 %.2f (%s / %.3f ms)  memory %.2f (%.1f / 10 KB)\n", "", cpa / 0.2, cpa, (p99 + 0) / (sg + 20), p99, sg + 20, kbh / 10, kbh
@@ -227,7 +236,34 @@ measure() {
     }'
 }
 
+# metrics_delta LABEL BEFORE AFTER: agent connections per attestation and
+# where an attestation's time went (phase means and bucket p99s), summed over
+# the instances, from two /metrics snapshots around the measurement.
+metrics_delta() {
+  awk -v l="$1" 'FNR == 1 { f++ }
+    { k = $1; v = $2 + 0; if (f == 1) d[k] -= v; else d[k] += v; keys[k] = 1 }
+    END {
+      a = 0; for (k in keys) if (k ~ /^attest_attestations_total\{/) a += d[k]
+      if (!a) exit
+      printf "  %-26s agent connections per attestation: new %.3f, reused %.3f, resumed %.3f\n", "", d["attest_agent_connections_total{kind=\"new\"}"] / a, d["attest_agent_connections_total{kind=\"reused\"}"] / a, d["attest_agent_connections_total{kind=\"resumed\"}"] / a
+      n = split("claim start agent verify commit", ph, " ")
+      line = ""
+      for (i = 1; i <= n; i++) {
+        c = d["attest_attestation_phase_seconds_count{phase=\"" ph[i] "\"}"]
+        s = d["attest_attestation_phase_seconds_sum{phase=\"" ph[i] "\"}"]
+        p = "+Inf"; best = 1e9
+        for (k in keys) if (index(k, "_bucket{phase=\"" ph[i] "\",le=\"") && d[k] >= 0.99 * c) {
+          le = k; sub(/.*le="/, "", le); sub(/".*/, "", le)
+          if (le != "+Inf" && le + 0 < best) { best = le + 0; p = le * 1000 }
+        }
+        line = line sprintf(" %s %.1f/%s", ph[i], c ? s / c * 1000 : 0, p)
+      }
+      printf "  %-26s phases, mean/p99 ms (p99: bucket bound):%s\n", "", line
+    }' "$2" "$3"
+}
+
 # --- one verifier on SQLite
+if [ "$SQLITE" = 1 ]; then
 echo
 echo "== one verifier, SQLite, interval ${INTERVAL} s"
 start_verifier sqlite "sqlite:$work/fleet.db"
@@ -262,6 +298,7 @@ if [ -n "$htp" ]; then
   fi
 fi
 stop_pid "$sp"; stop_pid "$vp"
+fi
 
 # --- two verifiers sharing PostgreSQL
 if [ "$PG" = 1 ]; then

@@ -391,6 +391,11 @@ int store_push_heartbeat(struct store *s, const char *instance, int64_t now);
 	"WHERE push_beats.instance = hosts.push_instance AND push_beats.seen >= $5))) "
 int store_claim_due_hosts(struct store *s, const char *owner, int64_t now, int64_t lease_seconds,
                           size_t max, struct store_host_list **ret);
+/* Lease affinity: a due host whose last verdict another instance wrote is
+ * left to that instance for this many seconds past its due time (half a
+ * lease, at least 1 s), unless this instance holds less than its share of
+ * the hosts (docs/storage.md, "Leases"). */
+int64_t store_claim_grace(int64_t lease_seconds);
 
 /* Extend owner's lease on a host to now + lease_seconds. ATTEST_E_STATE if
  * owner no longer holds a live lease (another instance may have the host). */

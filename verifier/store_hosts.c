@@ -1015,44 +1015,156 @@ int store_expire_evidence(struct store *s, int64_t now, int64_t *ret_n)
 /* ------------------------------------------------------------------ */
 /* Leases */
 
+/* Lease affinity (docs/storage.md, "Leases"): an instance takes the due
+ * hosts it attested last (hosts.last_instance), hosts nobody attested yet,
+ * push hosts (their channel decides), hosts whose last attempt failed (maybe
+ * another instance reaches the agent), and any host once it is
+ * store_claim_grace() seconds past due: its instance is dead or behind. So
+ * a kept-alive agent connection is reused by the next attestation instead of
+ * a new handshake on whichever instance claimed first. $1 owner, $3 now,
+ * $6 the grace's end (now - grace). */
+#define CLAIM_AFFINITY                                                                             \
+	"AND (mode = 'push' OR last_instance IS NULL OR last_instance = $1 OR failures > 0 "       \
+	"OR next_due <= $6) "
+#define CLAIM_DUE                                                                                  \
+	"UPDATE hosts SET lease_owner = $1, lease_expires = $2 "                                   \
+	"WHERE hosts.id IN (SELECT id FROM hosts "                                                 \
+	"WHERE enabled = 1 AND next_due <= $3 "                                                    \
+	"AND (lease_owner IS NULL OR lease_expires <= $3) " STORE_PUSH_CLAIM
+
+int64_t store_claim_grace(int64_t lease_seconds)
+{
+	return lease_seconds / 2 > 1 ? lease_seconds / 2 : 1;
+}
+
+/* How many hosts this instance may take from the busiest one before their
+ * grace (a share below the fair one: it just started, or came back), read
+ * at most every STORE_SHARE_EVERY seconds in one aggregate of the hosts that
+ * were attested without failure. The fair share counts the instances that
+ * wrote those hosts' last verdicts, and this one. Sets s->share_steal and
+ * s->share_donor; 0 when balanced. */
+static int claim_share(struct store *s, const char *owner, int64_t now)
+{
+	struct store_rows *rows = NULL;
+	if (s->share_at != 0 && now >= s->share_at && now - s->share_at < STORE_SHARE_EVERY)
+		return 0;
+	int rc = store_query(s,
+	                     "SELECT last_instance, COUNT(*) FROM hosts WHERE enabled = 1 "
+	                     "AND failures = 0 AND last_instance IS NOT NULL "
+	                     "GROUP BY last_instance ORDER BY COUNT(*) DESC, last_instance "
+	                     "LIMIT 1000",
+	                     NULL, 0, 1000, &rows);
+	if (rc)
+		return rc;
+	int64_t total = 0, mine = 0, n = 1;
+	for (size_t i = 0; i < rows->nrows; i++) {
+		const char *who = (const char *)rows->cells[i * rows->ncols].p;
+		int64_t c = store_cell_int(rows, i, 1);
+		total += c;
+		if (who && strcmp(who, owner) == 0)
+			mine = c;
+		else
+			n++;
+	}
+	s->share_at = now;
+	s->share_steal = 0;
+	s->share_donor[0] = '\0';
+	const char *top = rows->nrows ? (const char *)rows->cells[0].p : NULL;
+	int64_t top_n = rows->nrows ? store_cell_int(rows, 0, 1) : 0;
+	int64_t fair = (total + n - 1) / n;
+	/* A slack of 1 in 50 (at least 1): no host moves back and forth for a
+	 * share that is off by a few. */
+	int64_t slack = fair / 50 > 1 ? fair / 50 : 1;
+	if (top && strcmp(top, owner) != 0 && mine + slack < fair && top_n > fair) {
+		s->share_steal = fair - mine < top_n - fair ? fair - mine : top_n - fair;
+		snprintf(s->share_donor, sizeof s->share_donor, "%s", top);
+	}
+	store_rows_free(rows);
+	return 0;
+}
+
+static int host_list_join(struct store_host_list *a, struct store_host_list *b)
+{
+	if (b->n == 0)
+		return 0;
+	struct store_host *v = realloc(a->v, (a->n + b->n) * sizeof(*v));
+	if (!v)
+		return ATTEST_E_NOMEM;
+	memcpy(v + a->n, b->v, b->n * sizeof(*v));
+	a->v = v;
+	a->n += b->n;
+	free(b->v); /* the items moved to a */
+	b->v = NULL;
+	b->n = 0;
+	return 0;
+}
+
 int store_claim_due_hosts(struct store *s, const char *owner, int64_t now, int64_t lease_seconds,
                           size_t max, struct store_host_list **ret)
 {
-	/* One statement: pick the due, unleased hosts (earliest first) and
-	 * lease them. PostgreSQL appends FOR UPDATE SKIP LOCKED to the inner
-	 * SELECT so concurrent claimers skip each other's rows; SQLite's
-	 * BEGIN IMMEDIATE makes the whole statement exclusive. */
+	/* One statement: pick the due, unleased hosts (earliest first) this
+	 * instance has affinity with (CLAIM_AFFINITY) and lease them.
+	 * PostgreSQL appends FOR UPDATE SKIP LOCKED to the inner SELECT so
+	 * concurrent claimers skip each other's rows; SQLite's BEGIN
+	 * IMMEDIATE makes the whole statement exclusive. A second one, only
+	 * while this instance holds less than its share, takes some of the
+	 * busiest instance's due hosts before their grace. */
 	char sql[2048];
 	struct store_rows *rows = NULL;
+	struct store_host_list *l = NULL, *more = NULL;
 	int rc;
 	if ((rc = store_check_name(s, "lease owner", owner)))
 		return rc;
 	if (lease_seconds <= 0 || max == 0 || max > STORE_CLAIM_MAX)
 		return store_fail(s, ATTEST_E_ARG, "lease seconds and max must be positive");
-	store_sql_join(sql, sizeof(sql),
-	               "UPDATE hosts SET lease_owner = $1, lease_expires = $2 "
-	               "WHERE hosts.id IN (SELECT id FROM hosts "
-	               "WHERE enabled = 1 AND next_due <= $3 "
-	               "AND (lease_owner IS NULL OR lease_expires <= $3) " STORE_PUSH_CLAIM
-	               "ORDER BY next_due, id LIMIT $4",
-	               s->drv->skip_locked, ") RETURNING " HOST_COLS);
+	int64_t stale = now - STORE_PUSH_STALE_LEASES * lease_seconds;
+	int64_t grace_end = now - store_claim_grace(lease_seconds);
 	if ((rc = store_tx_begin(s, true)))
 		return rc;
+	store_sql_join(sql, sizeof(sql), CLAIM_DUE CLAIM_AFFINITY "ORDER BY next_due, id LIMIT $4",
+	               s->drv->skip_locked, ") RETURNING " HOST_COLS);
 	rc = store_query(s, sql,
 	                 PARAMS(V_TEXT(owner), V_INT(now + lease_seconds), V_INT(now), V_INT(max),
-	                        V_INT(now - STORE_PUSH_STALE_LEASES * lease_seconds)),
+	                        V_INT(stale), V_INT(grace_end)),
 	                 max, &rows);
+	if (rc == 0) {
+		rc = hosts_from_rows(rows, &l);
+		store_rows_free(rows);
+		rows = NULL;
+	}
+	if (rc == 0)
+		rc = claim_share(s, owner, now);
+	if (rc == 0 && s->share_steal > 0 && l->n < max) {
+		int64_t take =
+		    (int64_t)(max - l->n) < s->share_steal ? (int64_t)(max - l->n) : s->share_steal;
+		store_sql_join(sql, sizeof(sql),
+		               CLAIM_DUE "AND last_instance = $6 AND failures = 0 "
+		                         "ORDER BY next_due, id LIMIT $4",
+		               s->drv->skip_locked, ") RETURNING " HOST_COLS);
+		rc = store_query(s, sql,
+		                 PARAMS(V_TEXT(owner), V_INT(now + lease_seconds), V_INT(now),
+		                        V_INT(take), V_INT(stale), V_TEXT(s->share_donor)),
+		                 (size_t)take, &rows);
+		if (rc == 0)
+			rc = hosts_from_rows(rows, &more);
+		store_rows_free(rows);
+		if (rc == 0) {
+			s->share_steal -= (int64_t)more->n;
+			rc = host_list_join(l, more);
+		}
+		store_host_list_free(more);
+	}
 	if (rc) {
 		store_tx_rollback(s);
+		store_host_list_free(l);
 		return rc;
 	}
 	if ((rc = store_tx_commit(s))) {
-		store_rows_free(rows);
+		store_host_list_free(l);
 		return rc;
 	}
-	rc = hosts_from_rows(rows, ret);
-	store_rows_free(rows);
-	return rc;
+	*ret = l;
+	return 0;
 }
 
 /* After an UPDATE guarded by the lease matched nothing: NOTFOUND if the

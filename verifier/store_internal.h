@@ -16,7 +16,12 @@ struct store {
 	bool batch;     /* inside a group commit (store_writer.c): transactions nest */
 	bool lazy;      /* store_set_sync(s, false): commits are not fsync'ed */
 	unsigned depth; /* open store_tx_begin savepoints inside the group */
+	/* Lease claims' share (store_claim_due_hosts): when it was last read,
+	 * how many hosts this instance may still take from share_donor. */
+	int64_t share_at, share_steal;
+	char share_donor[STORE_NAME_MAX + 1];
 };
+#define STORE_SHARE_EVERY 5 /* seconds between two reads of the claims' share */
 
 /* Parameter constructors. V_TIME/V_COUNT map the API's "not set" (0 / -1)
  * to NULL. */

@@ -30,6 +30,13 @@
  *   EXISTS schema_version) is run in its own transaction under the migration
  *   advisory lock, since concurrent CREATE TABLE IF NOT EXISTS can fail on
  *   PostgreSQL's catalogue unique indexes.
+ * - BEGIN, and savepoints inside a transaction (the group commit's
+ *   SAVEPOINT and RELEASE SAVEPOINT around each work and each nested
+ *   transaction), are not sent on their own: they wait in c->pending and go
+ *   in one libpq pipeline with the next statement or the COMMIT, one round
+ *   trip for all. A transaction with no statement sends nothing. They
+ *   cannot fail on their own in an open transaction; if one does, its error
+ *   is the statement's (which the server then skips).
  * - Server notices (e.g. "relation already exists, skipping") are dropped:
  *   the store never logs. */
 #include "store_driver.h"
@@ -46,6 +53,8 @@
 #define STORE_PG_ATTEMPTS        4    /* tries of a statement hit by 40001/40P01 */
 #define STORE_PG_PARAMS_MAX      64   /* parameters of one statement */
 #define STORE_PG_CONNECT_TIMEOUT "10" /* seconds, unless the URL says otherwise */
+#define STORE_PG_PENDING         8    /* savepoint commands waiting for a statement */
+#define STORE_PG_PENDING_LEN     64   /* the longest one (with its NUL) */
 /* Key of the advisory lock serialising schema migrations ("attest" in hex). */
 #define STORE_PG_MIGRATION_KEY "617474657374"
 
@@ -69,6 +78,10 @@ struct pg_conn {
 	unsigned lock_ms;  /* lock_timeout of the session (0: the server's) */
 	bool lazy;         /* synchronous_commit = off for the session */
 	bool busy;         /* the last failure was a lock wait that ran out */
+	bool broken;       /* a pipeline could not be sent whole: reconnect */
+	bool begin_sent;   /* the open transaction's BEGIN left c->pending */
+	size_t npending;   /* savepoint commands not sent yet (see top) */
+	char pending[STORE_PG_PENDING][STORE_PG_PENDING_LEN];
 	size_t ncache;
 	struct pg_stmt cache[STORE_PG_CACHE];
 	char msg[512];
@@ -159,11 +172,106 @@ static int map_result(struct pg_conn *c, const PGresult *res, const char *what)
 	return ATTEST_E_IO;
 }
 
+/* A savepoint command that may wait for the next statement (see top). */
+static bool deferrable(const char *sql)
+{
+	return (strncmp(sql, "SAVEPOINT ", 10) == 0 ||
+	        strncmp(sql, "RELEASE SAVEPOINT ", 18) == 0) &&
+	       strchr(sql, ';') == NULL && strlen(sql) < STORE_PG_PENDING_LEN;
+}
+
+/* Collect the one result of a query sent in pipeline mode (NULL when the
+ * connection broke). */
+static PGresult *pipe_result(struct pg_conn *c)
+{
+	PGresult *res = PQgetResult(c->db), *more;
+	while (res && (more = PQgetResult(c->db)) != NULL) /* NULL ends each query's */
+		PQclear(more);
+	return res;
+}
+
+/* Send the pending savepoint commands, then last (a prepared statement when
+ * st is set, else with its text; NULL: none), in one pipeline, and read
+ * their answers. *ret_res gets last's result (even a failed one). An error
+ * of a pending command is the one returned (last then only says "aborted"). */
+static int pipe_run(struct pg_conn *c, const struct pg_stmt *st, const char *last, int n,
+                    const Oid *types, const char *const *values, const int *lengths,
+                    const int *formats, PGresult **ret_res)
+{
+	size_t np = c->npending, sent = 0;
+	int rc = 0;
+	c->npending = 0;
+	c->begin_sent = true;
+	*ret_res = NULL;
+	if (!PQenterPipelineMode(c->db)) {
+		set_msg(c, "postgresql: pipeline", PQerrorMessage(c->db));
+		return ATTEST_E_IO;
+	}
+	bool ok = true;
+	for (size_t i = 0; ok && i < np; i++, sent++)
+		ok = PQsendQueryParams(c->db, c->pending[i], 0, NULL, NULL, NULL, NULL, 0) == 1;
+	if (ok && last) {
+		ok =
+		    st ? PQsendQueryPrepared(c->db, st->name, n, values, lengths, formats, 0) == 1
+		       : PQsendQueryParams(c->db, last, n, types, values, lengths, formats, 0) == 1;
+		sent += ok;
+	}
+	if (!ok || PQpipelineSync(c->db) != 1) {
+		/* Part of it may be on its way without a sync point to answer
+		 * it: the session is no use any more (the transaction fails;
+		 * the next call outside one reconnects). */
+		set_msg(c, "postgresql: pipeline", PQerrorMessage(c->db));
+		c->broken = true;
+		return ATTEST_E_IO;
+	}
+	for (size_t i = 0; i < sent; i++) {
+		PGresult *res = pipe_result(c);
+		ExecStatusType status = PQresultStatus(res);
+		bool good = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+		if (i < np) {
+			if (!good && rc == 0)
+				rc = map_result(c, res, c->pending[i]);
+			PQclear(res);
+		} else {
+			if (!good && rc == 0)
+				rc = map_result(c, res, "query");
+			*ret_res = res;
+		}
+	}
+	PGresult *sync = PQgetResult(c->db); /* PGRES_PIPELINE_SYNC */
+	if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC) {
+		if (rc == 0) {
+			set_msg(c, "postgresql: pipeline", "no sync point in the answer");
+			rc = ATTEST_E_IO;
+		}
+		c->broken = true;
+	}
+	PQclear(sync);
+	/* Fails only when answers are left (a broken connection): the next
+	 * call's PQreset leaves pipeline mode with it. */
+	(void)PQexitPipelineMode(c->db);
+	return rc;
+}
+
+/* Send the pending savepoint commands now (before a command that goes on
+ * its own). */
+static int flush_pending(struct pg_conn *c)
+{
+	if (c->npending == 0)
+		return 0;
+	PGresult *res = NULL;
+	int rc = pipe_run(c, NULL, NULL, 0, NULL, NULL, NULL, NULL, &res);
+	PQclear(res);
+	return rc;
+}
+
 /* Run a command without parameters or rows (BEGIN, COMMIT, ...). */
 static int exec_cmd(struct pg_conn *c, const char *sql)
 {
+	int rc = flush_pending(c);
+	if (rc)
+		return rc;
 	PGresult *res = PQexec(c->db, sql);
-	int rc = 0;
 	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
 		rc = map_result(c, res, sql);
 	PQclear(res);
@@ -183,13 +291,15 @@ static int apply_lock_wait(struct pg_conn *c)
 /* Outside a transaction, a connection that broke is opened again. */
 static int ensure_connected(struct pg_conn *c)
 {
-	if (PQstatus(c->db) == CONNECTION_OK)
+	if (PQstatus(c->db) == CONNECTION_OK && !c->broken)
 		return 0;
 	if (c->in_tx) {
 		set_msg(c, "postgresql", "connection lost inside a transaction");
 		return ATTEST_E_IO;
 	}
 	cache_clear(c); /* the server forgot the prepared statements */
+	c->broken = false;
+	c->npending = 0;
 	PQreset(c->db);
 	if (PQstatus(c->db) != CONNECTION_OK) {
 		set_msg(c, "postgresql: reconnect", PQerrorMessage(c->db));
@@ -254,13 +364,14 @@ static int pg_begin(void *conn, bool write)
 	int rc = ensure_connected(c);
 	if (rc)
 		return rc;
-	if (PQtransactionStatus(c->db) != PQTRANS_IDLE) {
+	if (c->in_tx || PQtransactionStatus(c->db) != PQTRANS_IDLE) {
 		set_msg(c, "BEGIN", "a transaction is already open");
 		return ATTEST_E_STATE;
 	}
-	rc = exec_cmd(c, begin_sql(write));
-	if (rc)
-		return rc;
+	/* Sent with the first statement (see top). */
+	snprintf(c->pending[0], STORE_PG_PENDING_LEN, "%s", begin_sql(write));
+	c->npending = 1;
+	c->begin_sent = false;
 	c->in_tx = true;
 	c->tx_write = write;
 	c->tx_stmts = 0;
@@ -271,7 +382,9 @@ static void pg_rollback(void *conn)
 {
 	struct pg_conn *c = conn;
 	c->in_tx = false;
-	if (PQstatus(c->db) == CONNECTION_OK && PQtransactionStatus(c->db) != PQTRANS_IDLE) {
+	c->npending = 0; /* its BEGIN or savepoints: never sent */
+	if (!c->broken && PQstatus(c->db) == CONNECTION_OK &&
+	    PQtransactionStatus(c->db) != PQTRANS_IDLE) {
 		PGresult *res = PQexec(c->db, "ROLLBACK");
 		PQclear(res);
 	}
@@ -284,14 +397,25 @@ static int pg_commit(void *conn)
 		set_msg(c, "COMMIT", "no transaction is open");
 		return ATTEST_E_STATE;
 	}
+	if (!c->begin_sent) { /* no statement: nothing was sent */
+		c->npending = 0;
+		c->in_tx = false;
+		return 0;
+	}
 	/* COMMIT of a failed transaction "succeeds" as a ROLLBACK: refuse it. */
 	if (PQtransactionStatus(c->db) != PQTRANS_INTRANS) {
 		set_msg(c, "COMMIT", "the transaction failed earlier and was not committed");
 		return ATTEST_E_IO;
 	}
-	PGresult *res = PQexec(c->db, "COMMIT");
+	PGresult *res = NULL;
 	int rc = 0;
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	if (c->npending) /* the last RELEASE SAVEPOINT goes with the COMMIT */
+		rc = pipe_run(c, NULL, "COMMIT", 0, NULL, NULL, NULL, NULL, &res);
+	else
+		res = PQexec(c->db, "COMMIT");
+	if (rc)
+		; /* the pending command's or the COMMIT's error, said */
+	else if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		rc = map_result(c, res, "COMMIT");
 	else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
 		set_msg(c, "COMMIT", "the server rolled the transaction back");
@@ -313,6 +437,10 @@ static int pg_script(void *conn, const char *sql)
 		/* A statement of the transaction (a savepoint of a group commit):
 		 * a later deadlock must not replay the transaction from BEGIN. */
 		c->tx_stmts++;
+		if (deferrable(sql) && c->npending < STORE_PG_PENDING) {
+			snprintf(c->pending[c->npending++], STORE_PG_PENDING_LEN, "%s", sql);
+			return 0;
+		}
 		return exec_cmd(c, sql);
 	}
 	/* Alone: atomically, one instance at a time (see top). */
@@ -449,9 +577,13 @@ static int run_once(struct pg_conn *c, const char *sql, int n, const Oid *types,
                     PGresult **ret_res)
 {
 	const struct pg_stmt *st = NULL;
+	/* (A protocol-level prepare is not transactional: it may go before
+	 * the pending savepoints.) */
 	int rc = get_stmt(c, sql, n, types, &st);
 	if (rc)
 		return rc;
+	if (c->npending) /* the savepoints and the statement: one round trip */
+		return pipe_run(c, st, sql, n, types, values, lengths, formats, ret_res);
 	if (st)
 		*ret_res = PQexecPrepared(c->db, st->name, n, values, lengths, formats, 0);
 	else
@@ -589,7 +721,10 @@ static bool pg_in_tx(void *conn)
 {
 	struct pg_conn *c = conn;
 	PGTransactionStatusType t = PQtransactionStatus(c->db);
-	return PQstatus(c->db) == CONNECTION_OK && (t == PQTRANS_INTRANS || t == PQTRANS_INERROR);
+	if (c->in_tx && !c->begin_sent) /* its BEGIN waits for a statement */
+		return !c->broken && PQstatus(c->db) == CONNECTION_OK;
+	return !c->broken && PQstatus(c->db) == CONNECTION_OK &&
+	       (t == PQTRANS_INTRANS || t == PQTRANS_INERROR);
 }
 
 const struct store_driver store_pg_driver = {

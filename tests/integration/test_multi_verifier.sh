@@ -10,6 +10,10 @@
 #               a token created through one works on the others
 #   share       every instance attests some hosts (per-instance /metrics and the
 #               history's instance column)
+#   affinity    while every instance runs, a host stays with the instance that
+#               attested it last (its kept-alive agent connection is reused):
+#               at most a quarter of consecutive attestations of a host change
+#               instance (about two thirds without affinity, three instances)
 #   kill9       kill -9 one instance: every host is attested by the others
 #               within two lease periods; no two attestations of a host overlap
 #               in time; alarms raised once
@@ -202,6 +206,17 @@ for _ in $(seq 40); do
 done
 [ "$(wc -w <<<"$shares")" = 3 ] || fail "not every instance attested within 20 s:$shares"
 ok "share: attestations per instance:$shares"
+
+# --- affinity: consecutive attestations of a host by the same instance
+taff=$(now_ms)
+sleep $((4 * INTERVAL + 1))
+read -r moved pairs < <(sql "SELECT count(*) FILTER (WHERE prev <> instance), count(prev)
+  FROM (SELECT instance, lag(instance) OVER (PARTITION BY host_id ORDER BY id) AS prev
+        FROM results WHERE started_ms > $taff) x" | tr '|' ' ')
+[ "${pairs:-0}" -ge $((2 * NHOSTS)) ] || fail "affinity: only ${pairs:-0} consecutive attestations in $((4 * INTERVAL + 1)) s"
+[ $((4 * moved)) -le "$pairs" ] ||
+  fail "affinity: $moved of $pairs consecutive attestations of a host changed instance"
+ok "affinity: $moved of $pairs consecutive attestations of a host changed instance"
 
 # --- kill9: v2 dies holding leases; the others attest every host within two
 # lease periods. The agents are paused (SIGSTOP) for a moment so that every

@@ -957,6 +957,109 @@ static void test_leases(void **state)
 	store_close(s);
 }
 
+/* Attest the hosts in l as owner: a verdict that releases the lease,
+ * due again at next_due. */
+static void attest_all(struct store *s, struct store_host_list *l, const char *owner, int64_t now,
+                       int64_t next_due)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		struct store_verdict v = {.host_id = l->v[i].id,
+		                          .trust = STORE_TRUST_GREEN,
+		                          .attested = true,
+		                          .release = true,
+		                          .next_due = next_due,
+		                          .failures = 0};
+		assert_int_equal(store_host_set_trust(s, &v, owner, NULL, now, NULL), 0);
+	}
+	store_host_list_free(l);
+}
+
+static size_t claim_n(struct store *s, const char *owner, int64_t now, struct store_host_list **l)
+{
+	*l = NULL;
+	assert_int_equal(store_claim_due_hosts(s, owner, now, 30, 100, l), 0);
+	for (size_t i = 0; i < (*l)->n; i++)
+		assert_string_equal((*l)->v[i].lease_owner, owner);
+	return (*l)->n;
+}
+
+/* Lease affinity: a due host stays with the instance that attested it last
+ * while that instance claims it within the grace (half a lease past due),
+ * moves to another once the grace is over (its instance died), and an
+ * instance below its share takes hosts from the busiest one at once. Each
+ * instance is a connection of its own (the share is read per connection). */
+static void test_lease_affinity(void **state)
+{
+	struct ctx *c = *state;
+	struct store *a = open_ok(c), *b = open_ok(c), *n = open_ok(c);
+	struct store_host_list *l = NULL;
+	int64_t ids[10];
+	assert_int_equal(store_claim_grace(30), 15);
+	assert_int_equal(store_claim_grace(3), 1);
+	assert_int_equal(store_claim_grace(1), 1);
+	for (int i = 0; i < 10; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "aff-%d", i);
+		ids[i] = add_host(a, name, T0);
+	}
+	/* Nobody attested them yet: whoever claims first. */
+	assert_int_equal(store_claim_due_hosts(a, "A", T0, 30, 6, &l), 0);
+	assert_int_equal(l->n, 6);
+	attest_all(a, l, "A", T0 + 1, T0 + 10);
+	assert_int_equal(claim_n(b, "B", T0 + 1, &l), 4);
+	attest_all(b, l, "B", T0 + 2, T0 + 10);
+	/* Due again: B claims first but gets only its own four, A its six,
+	 * round after round. */
+	for (int64_t t = T0 + 10; t < T0 + 40; t += 10) {
+		assert_int_equal(claim_n(b, "B", t + 1, &l), 4);
+		for (size_t i = 0; i < l->n; i++)
+			assert_true(l->v[i].id >= ids[6]);
+		attest_all(b, l, "B", t + 2, t + 10);
+		assert_int_equal(claim_n(a, "A", t + 2, &l), 6);
+		for (size_t i = 0; i < l->n; i++)
+			assert_true(l->v[i].id < ids[6]);
+		attest_all(a, l, "A", t + 3, t + 10);
+	}
+	/* A stops at T0 + 40. B attests its own; A's six wait out the grace
+	 * (due T0 + 40, taken from T0 + 55), then B takes them. */
+	assert_int_equal(claim_n(b, "B", T0 + 41, &l), 4);
+	attest_all(b, l, "B", T0 + 41, T0 + 70);
+	assert_int_equal(claim_n(b, "B", T0 + 54, &l), 0);
+	store_host_list_free(l);
+	assert_int_equal(claim_n(b, "B", T0 + 55, &l), 6);
+	attest_all(b, l, "B", T0 + 56, T0 + 70);
+	/* A host whose last attempt failed is anyone's at once. */
+	assert_int_equal(claim_n(b, "B", T0 + 70, &l), 10);
+	for (size_t i = 0; i < l->n; i++)
+		assert_int_equal(store_lease_release(b, l->v[i].id, "B", T0 + 80,
+		                                     l->v[i].id == ids[0] ? 1 : 0, T0 + 71),
+		                 0);
+	store_host_list_free(l);
+	/* A new instance N holds none of the ten B attested: it takes the one
+	 * that failed at once and, nine counting for the share (one that
+	 * failed does not), its fair share of five less what B would keep
+	 * below it: four of B's due hosts before their grace. The share is
+	 * read at most every STORE_SHARE_EVERY s, so no more until then. */
+	assert_int_equal(claim_n(n, "N", T0 + 80, &l), 5);
+	size_t failed = 0;
+	for (size_t i = 0; i < l->n; i++)
+		failed += l->v[i].id == ids[0];
+	assert_int_equal(failed, 1);
+	attest_all(n, l, "N", T0 + 81, T0 + 90);
+	assert_int_equal(claim_n(b, "B", T0 + 81, &l), 5);
+	attest_all(b, l, "B", T0 + 82, T0 + 90);
+	/* Five each: each keeps its own from now on. */
+	for (int64_t t = T0 + 90; t < T0 + 120; t += 10) {
+		assert_int_equal(claim_n(n, "N", t, &l), 5);
+		attest_all(n, l, "N", t + 1, t + 10);
+		assert_int_equal(claim_n(b, "B", t + 1, &l), 5);
+		attest_all(b, l, "B", t + 2, t + 10);
+	}
+	store_close(n);
+	store_close(b);
+	store_close(a);
+}
+
 /* ------------------------------------------------------------------ */
 
 static void test_policies_and_connection(void **state)
@@ -1868,6 +1971,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_results_capped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ak_retire, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lease_affinity, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_policies_and_connection, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kill9_loses_nothing_committed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_writer_groups, setup, teardown),
