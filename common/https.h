@@ -23,6 +23,7 @@
 #include "tlsid.h"
 
 struct event_base;
+struct sockaddr;
 
 /* ------------------------------------------------------------------ */
 /* Defaults (used where a config field is 0) and hard caps.           */
@@ -54,7 +55,8 @@ struct https_server_config {
 	/* "127.0.0.1:8443", "[::1]:0", "0.0.0.0:8443", "[::]:8443". Port 0 picks
 	 * a free port: read it back with https_server_port(). */
 	const char *listen;
-	const struct tlsid *identity; /* server certificate + key (not owned) */
+	/* server certificate + key (not owned); may be NULL with select_identity */
+	const struct tlsid *identity;
 	enum https_client_cert client_cert;
 	size_t max_body;          /* request body cap: larger -> 413, handler never called */
 	size_t max_headers;       /* request line + headers cap */
@@ -79,6 +81,22 @@ struct https_server_config {
 	 * above it is closed as soon as its TLS handshake starts, so that one
 	 * peer cannot take every one of max_connections. */
 	unsigned max_per_peer;
+	/* Several TLS identities on one listener (attest-swarm's emulated
+	 * hosts, each with its own address on one port): called at each
+	 * ClientHello with the local address the connection arrived on
+	 * (getsockname of the accepted socket). It returns the identity to
+	 * present (NULL: the handshake fails) and sets *ret_tag, which the
+	 * handlers read with https_request_tag. Sessions are bound to the
+	 * identity chosen: a ticket issued under one is not resumed under
+	 * another. NULL: identity for every connection. */
+	const struct tlsid *(*select_identity)(const struct sockaddr *local, void *arg,
+	                                       void **ret_tag);
+	void *select_arg;
+	/* Accept only connections that come through this network interface
+	 * (SO_BINDTODEVICE, e.g. "lo" for a wildcard address that must serve
+	 * loopback only); needs CAP_NET_RAW: ATTEST_E_IO (errno EPERM)
+	 * otherwise. NULL: any. */
+	const char *bind_device;
 };
 
 struct https_server;
@@ -145,6 +163,9 @@ int https_request_json(const struct https_request *req, json_t **ret, char *errb
  * no such header or the token has characters outside RFC 6750's token68.
  * Compare it in constant time. */
 const char *https_request_bearer(const struct https_request *req);
+/* The tag select_identity gave the request's connection (NULL without
+ * select_identity). */
+void *https_request_tag(const struct https_request *req);
 /* The event_base the server runs on (to schedule asynchronous work). */
 struct event_base *https_request_base(const struct https_request *req);
 

@@ -48,14 +48,17 @@ for t in jq curl sqlite3; do command -v $t >/dev/null || { echo "bench-fleet-swa
 want_fd=$((HOSTS + 4096))
 [ "$(ulimit -n)" -ge "$want_fd" ] || ulimit -n "$want_fd" 2>/dev/null ||
   ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-# attest-swarm needs three per host (its listener, the verifier's kept
-# connection, one in flight): below that it refuses connections and the
-# figures are the swarm's, not the verifier's.
-swarm_fd=$((3 * HOSTS + 256))
+# attest-swarm serves every host from one listener: it needs about one
+# descriptor per host (the verifier's kept connection), and takes room for
+# one more now and then (its cap: HOSTS + HOSTS/8 + 64 connections, a
+# quarter above that while refused ones close). Below that it refuses
+# connections and the figures are the swarm's, not the verifier's.
+swarm_conns=$((HOSTS + HOSTS / 8 + 64))
+swarm_fd=$((swarm_conns + swarm_conns / 4 + 256))
 hard_fd=$(ulimit -Hn)
 if [ "$hard_fd" != unlimited ] && [ "$hard_fd" -lt "$swarm_fd" ]; then
   echo "bench-fleet-swarm: warning: the open-files hard limit is $hard_fd; $HOSTS hosts want $swarm_fd"
-  echo "  in attest-swarm: raise it (ulimit -Hn, as root) or use HOSTS=$(((hard_fd - 256) / 3)) with"
+  echo "  in attest-swarm: raise it (ulimit -Hn, as root) or use HOSTS=$(((hard_fd - 336) * 32 / 45)) with"
   echo "  INTERVAL scaled alike (same attestations/s); these figures will be distorted"
 fi
 
