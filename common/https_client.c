@@ -63,15 +63,23 @@ struct idle {
 	char seen[TLSID_THUMBPRINT_SIZE]; /* the peer's thumbprint, checked at the handshake */
 };
 
-/* A TLS session to resume, per (host, port, pin); pin mode only. */
+/* A TLS session to resume, per (host, port, pin); pin mode only. Kept
+ * serialized (i2d_SSL_SESSION: about 1.3 KB with a P-256 server
+ * certificate and the server's ticket) rather than as an SSL_SESSION, whose
+ * parsed certificate alone takes about 4 KB: a verifier keeps one per
+ * agent. Parsed again (d2i) only for the handshake that offers it. */
 struct sess {
 	struct sess *chain;       /* hash bucket */
 	struct sess *prev, *next; /* LRU, most recent first */
-	SSL_SESSION *s;
+	uint8_t *der;             /* the session, malloc'd */
 	uint16_t port;
-	char host[HTTPS_MAX_HOST + 1];
-	char pin[TLSID_THUMBPRINT_SIZE];
+	uint16_t der_len;
+	uint8_t pin[32]; /* the pinned thumbprint's SHA-256 value */
+	char host[];     /* NUL-terminated */
 };
+/* A session larger than this is not kept (one with a certificate chain of
+ * unusual size): the next connection makes a full handshake. */
+#define SESS_MAX_DER 8192u
 
 #define SESS_BUCKETS 1024u
 #define IDLE_BUCKETS 4096u
@@ -256,11 +264,38 @@ static size_t sess_bucket(const char *host, uint16_t port)
 	return h % SESS_BUCKETS;
 }
 
+/* The 32 bytes of a "SHA256:" + 64 hex digits thumbprint (normalized by
+ * tlsid_thumbprint_parse). -1 if it is not one. */
+static int pin_bytes(const char *pin, uint8_t out[32])
+{
+	if (strncmp(pin, "SHA256:", 7) != 0 || strlen(pin + 7) != 64)
+		return -1;
+	for (size_t i = 0; i < 32; i++) {
+		int v = 0;
+		for (size_t k = 0; k < 2; k++) {
+			char ch = pin[7 + 2 * i + k];
+			int d = ch >= '0' && ch <= '9'   ? ch - '0'
+			        : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+			        : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+			                                 : -1;
+			if (d < 0)
+				return -1;
+			v = v * 16 + d;
+		}
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
 static struct sess *sess_find(struct https_client *cli, const char *host, uint16_t port,
                               const char *pin)
 {
+	uint8_t raw[32];
+	if (pin_bytes(pin, raw) < 0)
+		return NULL;
 	for (struct sess *e = cli->sess_buckets[sess_bucket(host, port)]; e; e = e->chain)
-		if (e->port == port && strcmp(e->host, host) == 0 && strcmp(e->pin, pin) == 0)
+		if (e->port == port && strcmp(e->host, host) == 0 &&
+		    memcmp(e->pin, raw, sizeof raw) == 0)
 			return e;
 	return NULL;
 }
@@ -280,31 +315,45 @@ static void sess_drop(struct https_client *cli, struct sess *e)
 		e->next->prev = e->prev;
 	else
 		cli->sess_tail = e->prev;
-	SSL_SESSION_free(e->s);
+	OPENSSL_cleanse(e->der, e->der_len); /* the resumption secret */
+	free(e->der);
 	free(e);
 	cli->sess_count--;
 }
 
 /* OpenSSL hands over a session the server issued (TLS 1.3: a ticket after
- * the handshake). A copy is kept for the call's (host, port, pin) if its
- * server certificate is the pinned one: the original stays the
+ * the handshake). It is kept, serialized, for the call's (host, port, pin)
+ * if its server certificate is the pinned one: the original stays the
  * connection's, and OpenSSL marks it not resumable when the connection
  * ends without a TLS shutdown. Returns 0: OpenSSL keeps its reference. */
 static int sess_new_cb(SSL *ssl, SSL_SESSION *s)
 {
 	struct call *c = SSL_get_app_data(ssl);
+	uint8_t raw[32];
 	if (!c || c->verify != HTTPS_VERIFY_PIN || !c->have_seen || c->pin_mismatch ||
 	    c->cli->sess_max == 0 || !SSL_SESSION_is_resumable(s) ||
-	    !tlsid_thumbprint_equal(c->seen, c->pin))
+	    !tlsid_thumbprint_equal(c->seen, c->pin) || pin_bytes(c->pin, raw) < 0)
 		return 0;
-	SSL_SESSION *copy = SSL_SESSION_dup(s);
-	if (!copy)
+	int n = i2d_SSL_SESSION(s, NULL);
+	if (n <= 0 || (unsigned)n > SESS_MAX_DER) {
+		ERR_clear_error();
 		return 0;
+	}
+	uint8_t *der = malloc((size_t)n), *w = der;
+	if (!der || i2d_SSL_SESSION(s, &w) != n) {
+		if (der)
+			OPENSSL_cleanse(der, (size_t)n);
+		free(der);
+		ERR_clear_error();
+		return 0;
+	}
 	struct https_client *cli = c->cli;
 	struct sess *e = sess_find(cli, c->host, c->port, c->pin);
 	if (e) {
-		SSL_SESSION_free(e->s);
-		e->s = copy;
+		OPENSSL_cleanse(e->der, e->der_len);
+		free(e->der);
+		e->der = der;
+		e->der_len = (uint16_t)n;
 		if (e != cli->sess_head) { /* most recent first */
 			e->prev->next = e->next;
 			if (e->next)
@@ -320,15 +369,18 @@ static int sess_new_cb(SSL *ssl, SSL_SESSION *s)
 	}
 	if (cli->sess_count >= cli->sess_max && cli->sess_tail)
 		sess_drop(cli, cli->sess_tail);
-	e = calloc(1, sizeof *e);
+	size_t hl = strlen(c->host);
+	e = calloc(1, sizeof *e + hl + 1);
 	if (!e) {
-		SSL_SESSION_free(copy);
+		OPENSSL_cleanse(der, (size_t)n);
+		free(der);
 		return 0;
 	}
-	e->s = copy;
+	e->der = der;
+	e->der_len = (uint16_t)n;
 	e->port = c->port;
-	memcpy(e->host, c->host, sizeof e->host);
-	memcpy(e->pin, c->pin, sizeof e->pin);
+	memcpy(e->host, c->host, hl + 1);
+	memcpy(e->pin, raw, sizeof raw);
 	size_t b = sess_bucket(e->host, e->port);
 	e->chain = cli->sess_buckets[b];
 	cli->sess_buckets[b] = e;
@@ -1009,10 +1061,15 @@ static int conn_new(struct call *c)
 	c->offer = NULL;
 	if (c->verify == HTTPS_VERIFY_PIN && cli->sess_max) {
 		struct sess *e = sess_find(cli, c->host, c->port, c->pin);
-		if (e && !SSL_SESSION_is_resumable(e->s))
+		const unsigned char *r = e ? e->der : NULL;
+		SSL_SESSION *s = e ? d2i_SSL_SESSION(NULL, &r, e->der_len) : NULL;
+		if (s && SSL_SESSION_is_resumable(s))
+			c->offer = s; /* set when the handshake starts (info_cb) */
+		else if (e) {
+			SSL_SESSION_free(s);
 			sess_drop(cli, e);
-		else if (e && SSL_SESSION_up_ref(e->s))
-			c->offer = e->s; /* set when the handshake starts (info_cb) */
+			ERR_clear_error();
+		}
 	}
 	if (c->verify == HTTPS_VERIFY_CA) {
 		int ok = c->host_is_ip
