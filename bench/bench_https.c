@@ -149,6 +149,7 @@ static clockid_t server_clock;
  * thread: the verifier's side) and the server's (the agent's side). */
 static double cli_ms, srv_ms;
 static unsigned long long last_resumed;
+static size_t last_session_bytes;
 
 static double handshakes(uint16_t port, const struct tlsid *id, const char *pin, int n, int window,
                          int *failed, enum reuse how)
@@ -175,6 +176,8 @@ static double handshakes(uint16_t port, const struct tlsid *id, const char *pin,
 	struct https_client_stats st;
 	https_client_get_stats(f.cli, &st);
 	last_resumed = st.resumed;
+	if (st.sessions)
+		last_session_bytes = st.session_bytes / st.sessions;
 	https_client_free(f.cli);
 	event_base_free(f.base);
 	*failed = f.failed;
@@ -217,8 +220,8 @@ int main(int argc, char **argv)
 		int fr = 0;
 		double r = handshakes(port, cid, sid->thumbprint, n, 1, &fr, RESUMED);
 		printf("resumed: %.0f requests/s, CPU ms per request client %.3f server %.3f, %llu "
-		       "resumed\n",
-		       r, cli_ms, srv_ms, last_resumed);
+		       "resumed, session kept in %zu bytes\n",
+		       r, cli_ms, srv_ms, last_resumed, last_session_bytes);
 		n = 0;
 	}
 	double cpu[3][2];

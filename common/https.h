@@ -246,6 +246,8 @@ struct https_client_stats {
 	uint64_t peer_closed; /* parked connections the server closed */
 	uint64_t resumed;     /* new connections whose TLS session was resumed */
 	unsigned idle;        /* connections parked now */
+	unsigned sessions;    /* TLS sessions kept to resume now */
+	size_t session_bytes; /* their size, serialized (without the certificates) */
 };
 void https_client_get_stats(const struct https_client *cli, struct https_client_stats *ret);
 
