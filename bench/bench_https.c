@@ -210,6 +210,16 @@ int main(int argc, char **argv)
 	}
 	https_server_route(srv, "GET", "/v1/ping", h_ping, NULL);
 	uint16_t port = https_server_port(srv);
+	/* The same with the sessions kept by the server (an agent's setting):
+	 * small tickets, no client certificate parsed on resumption. */
+	struct https_server *srv2 = NULL;
+	cfg.session_cache = 64;
+	if (https_server_new(s.base, &cfg, &srv2, err, sizeof err) < 0) {
+		fprintf(stderr, "bench_https: %s\n", err);
+		return 1;
+	}
+	https_server_route(srv2, "GET", "/v1/ping", h_ping, NULL);
+	uint16_t port2 = https_server_port(srv2);
 	pthread_t th;
 	pthread_create(&th, NULL, serve, &s);
 	pthread_getcpuclockid(th, &server_clock);
@@ -222,6 +232,10 @@ int main(int argc, char **argv)
 		printf("resumed: %.0f requests/s, CPU ms per request client %.3f server %.3f, %llu "
 		       "resumed, session kept in %zu bytes\n",
 		       r, cli_ms, srv_ms, last_resumed, last_session_bytes);
+		r = handshakes(port2, cid, sid->thumbprint, n, 1, &fr, RESUMED);
+		printf("resumed, server-side session cache: %.0f requests/s, CPU ms per request "
+		       "client %.3f server %.3f, %llu resumed, session kept in %zu bytes\n",
+		       r, cli_ms, srv_ms, last_resumed, last_session_bytes);
 		n = 0;
 	}
 	double cpu[3][2];
@@ -231,6 +245,12 @@ int main(int argc, char **argv)
 	double res = handshakes(port, cid, sid->thumbprint, n / 4, 1, &f3, RESUMED);
 	cpu[1][0] = cli_ms, cpu[1][1] = srv_ms;
 	unsigned long long resumed = last_resumed;
+	size_t sess_bytes = last_session_bytes;
+	int f5 = 0;
+	double res2 = handshakes(port2, cid, sid->thumbprint, n / 4, 1, &f5, RESUMED);
+	double cpu2[2] = {cli_ms, srv_ms};
+	size_t sess_bytes2 = last_session_bytes;
+	unsigned long long resumed2 = last_resumed;
 	double pool = handshakes(port, cid, sid->thumbprint, n, 1, &f4, POOLED);
 	cpu[2][0] = cli_ms, cpu[2][1] = srv_ms;
 	printf("HTTPS on loopback, mutual TLS with P-256 certificates (server and client on 2 "
@@ -246,6 +266,9 @@ int main(int argc, char **argv)
 	printf("  resumed TLS session per request, sequential: %8.0f requests/s (%d requests, %d "
 	       "failed, %llu resumed; https_client_set_resumption)\n",
 	       res, n / 4, f3, resumed);
+	printf("  resumed, sessions kept by the server     : %8.0f requests/s (%d requests, %d "
+	       "failed, %llu resumed; https_server_config.session_cache, as the agent)\n",
+	       res2, n / 4, f5, resumed2);
 	printf("  attest client's kept-alive pool, sequential: %8.0f requests/s (%d requests, %d "
 	       "failed; https_client_set_keepalive, as the verifier)\n",
 	       pool, n, f4);
@@ -253,12 +276,16 @@ int main(int argc, char **argv)
 	    "  CPU ms per request, client (verifier) / server (agent): new handshake %.3f / %.3f, "
 	    "resumed %.3f / %.3f, kept-alive %.3f / %.3f\n",
 	    cpu[0][0], cpu[0][1], cpu[1][0], cpu[1][1], cpu[2][0], cpu[2][1]);
+	printf("  resumed with sessions kept by the server: %.3f / %.3f; a session kept by the "
+	       "client: %zu bytes (stateless ticket), %zu (server-side session)\n",
+	       cpu2[0], cpu2[1], sess_bytes, sess_bytes2);
 	if (seq > 0)
 		printf("  keep-alive / handshake (sequential)       : %8.1fx\n", ka / seq);
 
 	s.stop = 1;
 	pthread_join(th, NULL);
 	https_server_free(srv);
+	https_server_free(srv2);
 	event_base_free(s.base);
 	tlsid_free(sid);
 	tlsid_free(cid);

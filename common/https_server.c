@@ -49,6 +49,7 @@ struct https_conn {
 	int busy;                 /* a handler has its request: not evicted */
 	unsigned long long seq;   /* accept order: the oldest is evicted first */
 	void *tag;                /* select_identity's, for the handlers */
+	int keep_session;         /* session_cache: keep its session in the cache */
 	char peer[INET6_ADDRSTRLEN];
 };
 
@@ -89,6 +90,7 @@ struct https_server {
 	size_t nroutes;
 	const struct tlsid *(*select_identity)(const struct sockaddr *, void *, void **);
 	void *select_arg;
+	int session_cache;
 };
 
 struct https_request {
@@ -195,6 +197,14 @@ static void conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long
 	struct https_conn *c = ptr;
 	if (!c)
 		return;
+	/* OpenSSL drops a connection's session from the server's cache when
+	 * the connection ends without our close_notify (libevent frees it
+	 * without SSL_shutdown), which would make every stateful ticket
+	 * useless. Marking it shut down keeps the session: a concern for TLS
+	 * 1.2 truncation, not for these connections, whose HTTP messages are
+	 * framed by their length. */
+	if (c->keep_session && parent)
+		SSL_set_shutdown(parent, SSL_get_shutdown(parent) | SSL_SENT_SHUTDOWN);
 	if (c->deadline)
 		event_free(c->deadline);
 	struct https_server *srv = c->srv;
@@ -352,6 +362,7 @@ static struct bufferevent *server_bevcb(struct event_base *base, void *arg)
 	}
 	c->srv = srv;
 	c->seq = ++srv->seq;
+	c->keep_session = srv->session_cache;
 	c->next = srv->conns;
 	if (srv->conns)
 		srv->conns->prev = c;
@@ -962,6 +973,12 @@ int https_server_new(struct event_base *base, const struct https_server_config *
 	}
 	static const unsigned char sid[] = "attest";
 	SSL_CTX_set_session_id_context(srv->ctx, sid, sizeof sid - 1);
+	if (cfg->session_cache) {
+		srv->session_cache = 1;
+		SSL_CTX_set_options(srv->ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_session_cache_mode(srv->ctx, SSL_SESS_CACHE_SERVER);
+		SSL_CTX_sess_set_cache_size(srv->ctx, cfg->session_cache);
+	}
 	switch (cfg->client_cert) {
 	case HTTPS_CLIENT_CERT_NONE: SSL_CTX_set_verify(srv->ctx, SSL_VERIFY_NONE, NULL); break;
 	case HTTPS_CLIENT_CERT_OPTIONAL:

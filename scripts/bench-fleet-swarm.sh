@@ -17,6 +17,9 @@
 #   scripts/bench-fleet-swarm.sh [BUILD]   env: HOSTS=10000 INTERVAL=60
 #                                               MEASURE=INTERVAL (s) PG=1 (0: skip)
 #                                               DBSYNC=full|normal (--db-sync)
+#                                               AGENT_KEEPALIVE=S (--agent-keepalive;
+#                                               0: no kept connections, a resumed
+#                                               TLS session per attestation)
 #                                               PERF=FILE (perf record -g of the
 #                                               SQLite verifier while measuring;
 #                                               PERF_CG=dwarf for call graphs
@@ -27,7 +30,9 @@
 #                                               HEAPTRACK=1 (the SQLite verifier under
 #                                               heaptrack, stopped with SIGKILL after
 #                                               measuring: its live heap per host, by
-#                                               part; figures of that run are slower)
+#                                               part; figures of that run are slower;
+#                                               HEAPTRACK_FOLDED=FILE keeps its folded
+#                                               stacks)
 set -uo pipefail
 build=${1:-build}
 bin="$build/bin"
@@ -102,7 +107,7 @@ percentiles() { # sorted durations (ms) -> "p50 p99 count"
 }
 
 echo "== fleet benchmark with emulated hosts: $(nproc) CPU(s), $(awk '/MemTotal/ {printf "%.0f MB", $2/1024}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg), ulimit -n $(ulimit -n)"
-echo "   $HOSTS hosts (attest-swarm, one process); attestation interval ${INTERVAL} s; measured over ${MEASURE} s after every host is green; --db-sync ${DBSYNC:-default}$([ "$PUSH" = 1 ] && echo "; push mode")"
+echo "   $HOSTS hosts (attest-swarm, one process); attestation interval ${INTERVAL} s; measured over ${MEASURE} s after every host is green; --db-sync ${DBSYNC:-default}$([ "$PUSH" = 1 ] && echo "; push mode")${AGENT_KEEPALIVE:+; --agent-keepalive $AGENT_KEEPALIVE}"
 
 echo
 echo "== single-core verification rate (library, no I/O)"
@@ -127,6 +132,7 @@ start_verifier() {
   [ "$PUSH" = 1 ] && push=(--push-listen 127.0.0.1:0)
   "$bin/attest-verifier" --listen 127.0.0.1:0 --data-dir "$dd" --db "$db" --ca-dir "$work/cas" \
     --attest-interval "$INTERVAL" --evidence-validity 3600 --instance "$n" ${DBSYNC:+--db-sync "$DBSYNC"} \
+    ${AGENT_KEEPALIVE:+--agent-keepalive "$AGENT_KEEPALIVE"} \
     "${push[@]}" >"$work/$n.out" 2>"$work/$n.err" &
   vp=$!
   pids+=($vp)
@@ -260,6 +266,7 @@ if [ -n "$htp" ]; then
       --print-leaks 0 -F "$work/heap.folded" --flamegraph-cost-type leaked >/dev/null 2>&1; then
     echo "  verifier heap by part (heaptrack):"
     python3 "$here/../bench/heap_breakdown.py" "$HOSTS" "$work/heap.folded"
+    [ -n "${HEAPTRACK_FOLDED:-}" ] && cp "$work/heap.folded" "$HEAPTRACK_FOLDED"
   else
     echo "  (heaptrack gave no data: $(tail -2 "$work/heaptrack.log"))"
   fi

@@ -379,6 +379,9 @@ int swarm_listen(struct swarm *sw, unsigned port)
 	     * are 127.x.y.z; a connection to any other is refused at its
 	     * ClientHello anyway). */
 	    .bind_device = "lo",
+	    /* as attest-agent: the verifier's sessions kept here (one per
+	     * host, each under its host's session id context) */
+	    .session_cache = max,
 	};
 	int rc = https_server_new(sw->base, &cfg, &sw->srv, err, sizeof err);
 	if (rc == ATTEST_E_IO && errno == EPERM) {

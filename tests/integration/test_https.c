@@ -1448,6 +1448,7 @@ static void test_select_identity(void **state)
 	    .select_identity = pick_identity,
 	    .client_cert = HTTPS_CLIENT_CERT_REQUIRED,
 	    .bind_device = "lo",
+	    .session_cache = 16, /* as attest-swarm and attest-agent */
 	};
 	struct https_server *srv = NULL;
 	char err[256];
@@ -1483,6 +1484,10 @@ static void test_select_identity(void **state)
 	struct https_client_stats st;
 	https_client_get_stats(cli, &st);
 	assert_int_equal(st.resumed, 2);
+	/* The sessions the server keeps: the client keeps only their names,
+	 * without the server's certificate (well under 400 bytes each). */
+	assert_int_equal(st.sessions, 2);
+	assert_true(st.session_bytes > 0 && st.session_bytes < 2 * 400);
 	/* An address with no identity: no handshake. */
 	call.host = "127.0.0.3";
 	call.pin = server_id->thumbprint;
