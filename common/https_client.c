@@ -60,8 +60,8 @@ struct idle {
 	struct event *timer;     /* idle timeout, or activated when the peer closed */
 	enum https_verify verify;
 	uint16_t port;
-	char host[HTTPS_MAX_HOST + 1];
 	char seen[TLSID_THUMBPRINT_SIZE]; /* the peer's thumbprint, checked at the handshake */
+	char host[]; /* NUL-terminated: a verifier parks one per agent, so no fixed 254 bytes */
 };
 
 /* A TLS session to resume, per (host, port, pin); pin mode only. Kept
@@ -917,7 +917,8 @@ static void idle_park(struct call *c)
 		ms = c->keep_ms - IDLE_MARGIN_MS;
 	if (cli->idle_count >= cli->idle_max && cli->idle_tail)
 		idle_free(cli->idle_tail);
-	struct idle *e = calloc(1, sizeof *e);
+	size_t hl = strlen(c->host);
+	struct idle *e = calloc(1, sizeof *e + hl + 1);
 	if (!e)
 		return;
 	e->timer = evtimer_new(cli->base, idle_on_timer, e);
@@ -932,7 +933,7 @@ static void idle_park(struct call *c)
 	https_tls_release_buffers(e->ssl);
 	e->verify = c->verify;
 	e->port = c->port;
-	memcpy(e->host, c->host, sizeof e->host);
+	memcpy(e->host, c->host, hl + 1);
 	memcpy(e->seen, c->seen, sizeof e->seen);
 	evhttp_connection_set_closecb(e->evcon, idle_closed, e);
 	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
