@@ -975,7 +975,11 @@ int https_server_new(struct event_base *base, const struct https_server_config *
 	SSL_CTX_set_session_id_context(srv->ctx, sid, sizeof sid - 1);
 	if (cfg->session_cache) {
 		srv->session_cache = 1;
-		SSL_CTX_set_options(srv->ctx, SSL_OP_NO_TICKET);
+		/* A client that closes without close_notify (the verifier ending
+		 * a kept connection: libevent sends none) is an end of file, not
+		 * an error: OpenSSL would otherwise send itself a fatal alert,
+		 * which drops the session from the cache. */
+		SSL_CTX_set_options(srv->ctx, SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF);
 		SSL_CTX_set_session_cache_mode(srv->ctx, SSL_SESS_CACHE_SERVER);
 		SSL_CTX_sess_set_cache_size(srv->ctx, cfg->session_cache);
 	}

@@ -170,6 +170,14 @@ attested() {
   done
   echo $s
 }
+conn_kinds() { # URL... -> "new resumed reused": the verifiers' connections to agents so far
+  local u
+  for u in "$@"; do api "$u/metrics"; done |
+    awk '/^attest_agent_connections_total\{kind="new"\}/ {n += $2}
+         /^attest_agent_connections_total\{kind="resumed"\}/ {r += $2}
+         /^attest_agent_connections_total\{kind="reused"\}/ {u += $2}
+         END {printf "%d %d %d\n", n, r, u}'
+}
 wait_green() { # URL
   local t0 g=0 st limit=$((600 + HOSTS / 10))
   t0=$(now_ms)
@@ -193,6 +201,8 @@ measure() {
   local urls=("$@") vps=("${run_vps[@]}")
   local a0 a1 c0 c1 w0 w1 t0 t1 p50 p99 cnt rss=0 p base=0 sg
   local l0 o0 l1 o1
+  local k0 k1
+  k0=$(conn_kinds "${urls[@]}")
   a0=$(attested "${urls[@]}"); c0=$(cpu_ticks "${vps[@]}"); w0=$(cpu_ticks "$s")
   read -r l0 o0 < <(thread_ticks "${vps[0]}")
   t0=$(now_ms)
@@ -203,6 +213,7 @@ measure() {
   fi
   t1=$(now_ms)
   a1=$(attested "${urls[@]}"); c1=$(cpu_ticks "${vps[@]}"); w1=$(cpu_ticks "$s")
+  k1=$(conn_kinds "${urls[@]}")
   read -r l1 o1 < <(thread_ticks "${vps[0]}")
   local q="SELECT duration_ms FROM results WHERE started_ms >= $t0 AND started_ms + duration_ms <= $t1 ORDER BY duration_ms"
   if [ "$kind" = sqlite ]; then
@@ -221,7 +232,7 @@ measure() {
   local att=$((a1 - a0))
   awk -v l="$label" -v n="$HOSTS" -v a="$att" -v m="$MEASURE" -v c=$((c1 - c0)) -v w=$((w1 - w0)) \
     -v hz="$hz" -v p50="$p50" -v p99="$p99" -v cnt="$cnt" -v rss="$rss" -v base="$base" \
-    -v anon="$anon" -v held="$held" -v sg="${sg:-0}" -v i="$INTERVAL" -v lt=$((l1 - l0)) -v ot=$((o1 - o0)) -v nv="${#vps[@]}" -v sum="$work/summary" '
+    -v anon="$anon" -v held="$held" -v k0="$k0" -v k1="$k1" -v sg="${sg:-0}" -v i="$INTERVAL" -v lt=$((l1 - l0)) -v ot=$((o1 - o0)) -v nv="${#vps[@]}" -v sum="$work/summary" '
     BEGIN {
       rate = a / m; cpa = a ? c / hz / a * 1000 : 0; wpa = a ? w / hz / a * 1000 : 0
       kbh = (rss - base) / n
@@ -230,6 +241,8 @@ measure() {
       if (nv == 1 && a) printf "  %-26s of which the event loop %.3f ms/attestation, the storage writer %.3f\n", "", lt / hz / a * 1000, ot / hz / a * 1000
       printf "  %-26s verifier RSS %.0f MB (%d process%s; %.0f MB before the hosts): %.1f KB/host (anonymous memory %.0f MB)\n", "", rss / 1024, nv, (nv > 1 ? "es" : ""), base / 1024, kbh, anon / 1024
       printf "  %-26s held: %s\n", "", held
+      split(k0, x, " "); split(k1, y, " ")
+      if (a) printf "  %-26s connections per attestation: new %.2f (of which TLS resumed %.2f), kept ones reused %.2f\n", "", (y[1] - x[1]) / a, (y[2] - x[2]) / a, (y[3] - x[3]) / a
       printf "  %-26s against the goals (<= 1.00 meets it): CPU %.2f (%.3f / 0.2 ms)  p99 %.2f (%s / %.3f ms)  memory %.2f (%.1f / 10 KB)\n", "", cpa / 0.2, cpa, (p99 + 0) / (sg + 20), p99, sg + 20, kbh / 10, kbh
       printf "%s|%d|%.1f|%.3f|%s|%s\n", l, n, rate, cpa, p50, p99 >> sum
       printf "%s goals: cpu %.2f p99 %.2f mem %.2f (signing %.3f ms, %.1f KB/host)\n", l, cpa / 0.2, (p99 + 0) / (sg + 20), kbh / 10, sg, kbh >> (sum ".goals")

@@ -1488,6 +1488,25 @@ static void test_select_identity(void **state)
 	 * without the server's certificate (well under 400 bytes each). */
 	assert_int_equal(st.sessions, 2);
 	assert_true(st.session_bytes > 0 && st.session_bytes < 2 * 400);
+	/* The client ends a kept connection first, without close_notify (as
+	 * the verifier does after --agent-keepalive): the server keeps the
+	 * session all the same, and the next connection resumes it. */
+	https_client_set_keepalive(cli, 4, 100);
+	call.host = "127.0.0.1";
+	call.pin = server_id->thumbprint;
+	do_call(base, cli, &call, &r);
+	assert_int_equal(r.error, HTTPS_OK);
+	int never = 0;
+	run_until(base, &never, 600); /* the client's idle timer closes it */
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.idle, 0);
+	run_until(base, &never, 200); /* the server reads the end of file */
+	https_client_set_keepalive(cli, 0, 0);
+	do_call(base, cli, &call, &r);
+	assert_int_equal(r.error, HTTPS_OK);
+	assert_non_null(strstr(r.body, "\"tag\":\"a\""));
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.resumed, 4);
 	/* An address with no identity: no handshake. */
 	call.host = "127.0.0.3";
 	call.pin = server_id->thumbprint;
