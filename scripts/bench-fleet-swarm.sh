@@ -170,13 +170,14 @@ attested() {
   done
   echo $s
 }
-conn_kinds() { # URL... -> "new resumed reused": the verifiers' connections to agents so far
+conn_kinds() { # URL... -> "new resumed reused peer_closed": the verifiers' connections to agents so far
   local u
   for u in "$@"; do api "$u/metrics"; done |
     awk '/^attest_agent_connections_total\{kind="new"\}/ {n += $2}
          /^attest_agent_connections_total\{kind="resumed"\}/ {r += $2}
          /^attest_agent_connections_total\{kind="reused"\}/ {u += $2}
-         END {printf "%d %d %d\n", n, r, u}'
+         /^attest_agent_connections_total\{kind="peer_closed"\}/ {c += $2}
+         END {printf "%d %d %d %d\n", n, r, u, c}'
 }
 wait_green() { # URL
   local t0 g=0 st limit=$((600 + HOSTS / 10))
@@ -242,7 +243,7 @@ measure() {
       printf "  %-26s verifier RSS %.0f MB (%d process%s; %.0f MB before the hosts): %.1f KB/host (anonymous memory %.0f MB)\n", "", rss / 1024, nv, (nv > 1 ? "es" : ""), base / 1024, kbh, anon / 1024
       printf "  %-26s held: %s\n", "", held
       split(k0, x, " "); split(k1, y, " ")
-      if (a) printf "  %-26s connections per attestation: new %.2f (of which TLS resumed %.2f), kept ones reused %.2f\n", "", (y[1] - x[1]) / a, (y[2] - x[2]) / a, (y[3] - x[3]) / a
+      if (a) printf "  %-26s connections per attestation: new %.2f (of which TLS resumed %.2f), kept ones reused %.2f (kept ones the agents closed %.2f)\n", "", (y[1] - x[1]) / a, (y[2] - x[2]) / a, (y[3] - x[3]) / a, (y[4] - x[4]) / a
       printf "  %-26s against the goals (<= 1.00 meets it): CPU %.2f (%.3f / 0.2 ms)  p99 %.2f (%s / %.3f ms)  memory %.2f (%.1f / 10 KB)\n", "", cpa / 0.2, cpa, (p99 + 0) / (sg + 20), p99, sg + 20, kbh / 10, kbh
       printf "%s|%d|%.1f|%.3f|%s|%s\n", l, n, rate, cpa, p50, p99 >> sum
       printf "%s goals: cpu %.2f p99 %.2f mem %.2f (signing %.3f ms, %.1f KB/host)\n", l, cpa / 0.2, (p99 + 0) / (sg + 20), kbh / 10, sg, kbh >> (sum ".goals")
