@@ -708,6 +708,8 @@ int cmd_daemon(int argc, char **argv)
 	    .keepalive_ms = AGENTD_KEEPALIVE_S * 1000u,
 	    .max_connections = AGENTD_MAX_CONNECTIONS,
 	    .max_per_peer = AGENTD_MAX_PER_PEER,
+	    /* its verifiers' sessions kept here: their tickets are small */
+	    .session_cache = AGENTD_SESSION_CACHE,
 	};
 	rc = https_server_new(d->base, &sc, &d->srv, err, sizeof err);
 	if (rc) {

@@ -18,8 +18,9 @@
 #define AGENTD_MAX_BODY          (64u * 1024u) /* request body cap (docs/protocol.md) */
 #define AGENTD_MAX_QUEUED        16u           /* TPM jobs waiting; beyond: 503 BUSY */
 #define AGENTD_MAX_CONNECTIONS   64u
-#define AGENTD_MAX_PER_PEER      16u /* connections from one address: others keep room */
-#define AGENTD_DEFAULT_TIMEOUT_S 10u /* idle connection timeout */
+#define AGENTD_MAX_PER_PEER      16u  /* connections from one address: others keep room */
+#define AGENTD_SESSION_CACHE     256u /* TLS sessions of its verifiers kept to resume */
+#define AGENTD_DEFAULT_TIMEOUT_S 10u  /* idle connection timeout */
 /* A verifier's connection is kept this long after an answer, so that its
  * next attestation (60 s apart by default, +10 % jitter) needs no new TLS
  * handshake; announced as "Keep-Alive: timeout=150" (docs/protocol.md). */

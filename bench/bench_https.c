@@ -136,6 +136,21 @@ static void on_done(const struct https_result *r, void *arg)
 
 enum reuse { FRESH, RESUMED, POOLED };
 
+static double thread_cpu_s(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static clockid_t server_clock;
+
+/* CPU ms per request of the last handshakes() run: the client's (this
+ * thread: the verifier's side) and the server's (the agent's side). */
+static double cli_ms, srv_ms;
+static unsigned long long last_resumed;
+static size_t last_session_bytes;
+
 static double handshakes(uint16_t port, const struct tlsid *id, const char *pin, int n, int window,
                          int *failed, enum reuse how)
 {
@@ -151,10 +166,18 @@ static double handshakes(uint16_t port, const struct tlsid *id, const char *pin,
 	                             .path = "/v1/ping",
 	                             .verify = HTTPS_VERIFY_PIN,
 	                             .pin = pin};
-	double t0 = now_s();
+	double t0 = now_s(), c0 = thread_cpu_s(CLOCK_THREAD_CPUTIME_ID),
+	       s0 = thread_cpu_s(server_clock);
 	launch(&f);
 	event_base_dispatch(f.base);
 	double dt = now_s() - t0;
+	cli_ms = (thread_cpu_s(CLOCK_THREAD_CPUTIME_ID) - c0) * 1e3 / (f.done ? f.done : 1);
+	srv_ms = (thread_cpu_s(server_clock) - s0) * 1e3 / (f.done ? f.done : 1);
+	struct https_client_stats st;
+	https_client_get_stats(f.cli, &st);
+	last_resumed = st.resumed;
+	if (st.sessions)
+		last_session_bytes = st.session_bytes / st.sessions;
 	https_client_free(f.cli);
 	event_base_free(f.base);
 	*failed = f.failed;
@@ -187,15 +210,49 @@ int main(int argc, char **argv)
 	}
 	https_server_route(srv, "GET", "/v1/ping", h_ping, NULL);
 	uint16_t port = https_server_port(srv);
+	/* The same with the sessions kept by the server (an agent's setting):
+	 * small tickets, no client certificate parsed on resumption. */
+	struct https_server *srv2 = NULL;
+	cfg.session_cache = 64;
+	if (https_server_new(s.base, &cfg, &srv2, err, sizeof err) < 0) {
+		fprintf(stderr, "bench_https: %s\n", err);
+		return 1;
+	}
+	https_server_route(srv2, "GET", "/v1/ping", h_ping, NULL);
+	uint16_t port2 = https_server_port(srv2);
 	pthread_t th;
 	pthread_create(&th, NULL, serve, &s);
+	pthread_getcpuclockid(th, &server_clock);
 
 	int f1 = 0, f2 = 0, f3 = 0, f4 = 0;
 	double ka = keepalive(port, cid, n);
+	if (getenv("BENCH_HTTPS_RESUMED_ONLY")) { /* for a profile of resumed handshakes */
+		int fr = 0;
+		double r = handshakes(port, cid, sid->thumbprint, n, 1, &fr, RESUMED);
+		printf("resumed: %.0f requests/s, CPU ms per request client %.3f server %.3f, %llu "
+		       "resumed, session kept in %zu bytes\n",
+		       r, cli_ms, srv_ms, last_resumed, last_session_bytes);
+		r = handshakes(port2, cid, sid->thumbprint, n, 1, &fr, RESUMED);
+		printf("resumed, server-side session cache: %.0f requests/s, CPU ms per request "
+		       "client %.3f server %.3f, %llu resumed, session kept in %zu bytes\n",
+		       r, cli_ms, srv_ms, last_resumed, last_session_bytes);
+		n = 0;
+	}
+	double cpu[3][2];
 	double seq = handshakes(port, cid, sid->thumbprint, n / 4, 1, &f1, FRESH);
+	cpu[0][0] = cli_ms, cpu[0][1] = srv_ms;
 	double par = handshakes(port, cid, sid->thumbprint, n / 2, 32, &f2, FRESH);
 	double res = handshakes(port, cid, sid->thumbprint, n / 4, 1, &f3, RESUMED);
+	cpu[1][0] = cli_ms, cpu[1][1] = srv_ms;
+	unsigned long long resumed = last_resumed;
+	size_t sess_bytes = last_session_bytes;
+	int f5 = 0;
+	double res2 = handshakes(port2, cid, sid->thumbprint, n / 4, 1, &f5, RESUMED);
+	double cpu2[2] = {cli_ms, srv_ms};
+	size_t sess_bytes2 = last_session_bytes;
+	unsigned long long resumed2 = last_resumed;
 	double pool = handshakes(port, cid, sid->thumbprint, n, 1, &f4, POOLED);
+	cpu[2][0] = cli_ms, cpu[2][1] = srv_ms;
 	printf("HTTPS on loopback, mutual TLS with P-256 certificates (server and client on 2 "
 	       "threads)\n");
 	printf("  one TLS connection, keep-alive, sequential : %8.0f requests/s (%d requests)\n",
@@ -207,17 +264,28 @@ int main(int argc, char **argv)
 	       "failed)\n",
 	       par, n / 2, f2);
 	printf("  resumed TLS session per request, sequential: %8.0f requests/s (%d requests, %d "
-	       "failed; https_client_set_resumption)\n",
-	       res, n / 4, f3);
+	       "failed, %llu resumed; https_client_set_resumption)\n",
+	       res, n / 4, f3, resumed);
+	printf("  resumed, sessions kept by the server     : %8.0f requests/s (%d requests, %d "
+	       "failed, %llu resumed; https_server_config.session_cache, as the agent)\n",
+	       res2, n / 4, f5, resumed2);
 	printf("  attest client's kept-alive pool, sequential: %8.0f requests/s (%d requests, %d "
 	       "failed; https_client_set_keepalive, as the verifier)\n",
 	       pool, n, f4);
+	printf(
+	    "  CPU ms per request, client (verifier) / server (agent): new handshake %.3f / %.3f, "
+	    "resumed %.3f / %.3f, kept-alive %.3f / %.3f\n",
+	    cpu[0][0], cpu[0][1], cpu[1][0], cpu[1][1], cpu[2][0], cpu[2][1]);
+	printf("  resumed with sessions kept by the server: %.3f / %.3f; a session kept by the "
+	       "client: %zu bytes (stateless ticket), %zu (server-side session)\n",
+	       cpu2[0], cpu2[1], sess_bytes, sess_bytes2);
 	if (seq > 0)
 		printf("  keep-alive / handshake (sequential)       : %8.1fx\n", ka / seq);
 
 	s.stop = 1;
 	pthread_join(th, NULL);
 	https_server_free(srv);
+	https_server_free(srv2);
 	event_base_free(s.base);
 	tlsid_free(sid);
 	tlsid_free(cid);

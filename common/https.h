@@ -23,6 +23,7 @@
 #include "tlsid.h"
 
 struct event_base;
+struct sockaddr;
 
 /* ------------------------------------------------------------------ */
 /* Defaults (used where a config field is 0) and hard caps.           */
@@ -54,7 +55,8 @@ struct https_server_config {
 	/* "127.0.0.1:8443", "[::1]:0", "0.0.0.0:8443", "[::]:8443". Port 0 picks
 	 * a free port: read it back with https_server_port(). */
 	const char *listen;
-	const struct tlsid *identity; /* server certificate + key (not owned) */
+	/* server certificate + key (not owned); may be NULL with select_identity */
+	const struct tlsid *identity;
 	enum https_client_cert client_cert;
 	size_t max_body;          /* request body cap: larger -> 413, handler never called */
 	size_t max_headers;       /* request line + headers cap */
@@ -79,6 +81,33 @@ struct https_server_config {
 	 * above it is closed as soon as its TLS handshake starts, so that one
 	 * peer cannot take every one of max_connections. */
 	unsigned max_per_peer;
+	/* Several TLS identities on one listener (attest-swarm's emulated
+	 * hosts, each with its own address on one port): called at each
+	 * ClientHello with the local address the connection arrived on
+	 * (getsockname of the accepted socket). It returns the identity to
+	 * present (NULL: the handshake fails) and sets *ret_tag, which the
+	 * handlers read with https_request_tag. Sessions are bound to the
+	 * identity chosen: a ticket issued under one is not resumed under
+	 * another. NULL: identity for every connection. */
+	const struct tlsid *(*select_identity)(const struct sockaddr *local, void *arg,
+	                                       void **ret_tag);
+	void *select_arg;
+	/* Accept only connections that come through this network interface
+	 * (SO_BINDTODEVICE, e.g. "lo" for a wildcard address that must serve
+	 * loopback only); needs CAP_NET_RAW: ATTEST_E_IO (errno EPERM)
+	 * otherwise. NULL: any. */
+	const char *bind_device;
+	/* Resumption state kept by the server instead of in its tickets:
+	 * up to this many sessions in the server's cache (the oldest
+	 * dropped first), each ticket only naming one (TLS 1.3 stateful
+	 * tickets, SSL_OP_NO_TICKET). A client then keeps about 0.2 KB per
+	 * session instead of about 0.8 KB (a ticket carries the whole
+	 * session, its client certificate included), and a resumed
+	 * handshake does not parse the client certificate again (about
+	 * 0.2 ms on OpenSSL 3.0). For a server with few clients that resume
+	 * (an agent: its verifiers); each cached session costs the server a
+	 * few KB. 0: stateless tickets, nothing kept. */
+	unsigned session_cache;
 };
 
 struct https_server;
@@ -145,6 +174,9 @@ int https_request_json(const struct https_request *req, json_t **ret, char *errb
  * no such header or the token has characters outside RFC 6750's token68.
  * Compare it in constant time. */
 const char *https_request_bearer(const struct https_request *req);
+/* The tag select_identity gave the request's connection (NULL without
+ * select_identity). */
+void *https_request_tag(const struct https_request *req);
 /* The event_base the server runs on (to schedule asynchronous work). */
 struct event_base *https_request_base(const struct https_request *req);
 
@@ -225,6 +257,8 @@ struct https_client_stats {
 	uint64_t peer_closed; /* parked connections the server closed */
 	uint64_t resumed;     /* new connections whose TLS session was resumed */
 	unsigned idle;        /* connections parked now */
+	unsigned sessions;    /* TLS sessions kept to resume now */
+	size_t session_bytes; /* their size, serialized (without the certificates) */
 };
 void https_client_get_stats(const struct https_client *cli, struct https_client_stats *ret);
 

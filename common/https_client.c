@@ -18,6 +18,7 @@
  * So evhttp never sees its connection vanish under its feet, and the user is
  * never called re-entrantly from https_client_request(). */
 #include "https.h"
+#include "hex.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -59,19 +60,32 @@ struct idle {
 	struct event *timer;     /* idle timeout, or activated when the peer closed */
 	enum https_verify verify;
 	uint16_t port;
-	char host[HTTPS_MAX_HOST + 1];
 	char seen[TLSID_THUMBPRINT_SIZE]; /* the peer's thumbprint, checked at the handshake */
+	char host[]; /* NUL-terminated: a verifier parks one per agent, so no fixed 254 bytes */
 };
 
-/* A TLS session to resume, per (host, port, pin); pin mode only. */
+/* A TLS session to resume, per (host, port, pin); pin mode only. Kept
+ * serialized (i2d_SSL_SESSION) and without its server certificate (about
+ * 0.8 KB with the server's ticket) rather than as an SSL_SESSION, whose
+ * parsed certificate alone takes about 4 KB: a verifier keeps one per
+ * agent. Parsed again (d2i, a few microseconds without the certificate,
+ * whose parse would cost about 0.2 ms on OpenSSL 3.0) only for the
+ * handshake that offers it. The certificate's place is taken by its
+ * thumbprint: the session is kept only when that was the pin, and the
+ * pin is compared with it again when the session is resumed
+ * (check_resumed). */
 struct sess {
 	struct sess *chain;       /* hash bucket */
 	struct sess *prev, *next; /* LRU, most recent first */
-	SSL_SESSION *s;
+	uint8_t *der;             /* the session, malloc'd */
 	uint16_t port;
-	char host[HTTPS_MAX_HOST + 1];
-	char pin[TLSID_THUMBPRINT_SIZE];
+	uint16_t der_len;
+	uint8_t pin[32]; /* the pinned thumbprint's SHA-256 value */
+	char host[];     /* NUL-terminated */
 };
+/* A session larger than this is not kept (one with a certificate chain of
+ * unusual size): the next connection makes a full handshake. */
+#define SESS_MAX_DER 8192u
 
 #define SESS_BUCKETS 1024u
 #define IDLE_BUCKETS 4096u
@@ -94,6 +108,7 @@ struct https_client {
 	struct sess *sess_buckets[SESS_BUCKETS];
 	struct sess *sess_head, *sess_tail;
 	unsigned sess_count, sess_max;
+	size_t sess_bytes; /* their DER */
 	struct https_client_stats st;
 };
 
@@ -123,8 +138,10 @@ struct call {
 	unsigned keep_ms; /* the server keeps it idle this long (Keep-Alive), 0: not said */
 	int retry_safe;   /* idempotent: may be sent again (see https.h) */
 	int retried;
-	int resumed_checked;      /* the resumed session's peer was checked */
-	SSL_SESSION *offer;       /* a session to resume (a reference), or NULL */
+	int resumed_checked; /* the resumed session's peer was checked */
+	SSL_SESSION *offer;  /* a session to resume (a reference), or NULL */
+	/* the thumbprint of the server certificate offer was issued with */
+	char offer_seen[TLSID_THUMBPRINT_SIZE];
 	struct timespec deadline; /* CLOCK_MONOTONIC end of the whole request */
 	uint16_t port;
 	enum evhttp_cmd_type cmd;
@@ -256,11 +273,38 @@ static size_t sess_bucket(const char *host, uint16_t port)
 	return h % SESS_BUCKETS;
 }
 
+/* The 32 bytes of a "SHA256:" + 64 hex digits thumbprint (normalized by
+ * tlsid_thumbprint_parse). -1 if it is not one. */
+static int pin_bytes(const char *pin, uint8_t out[32])
+{
+	if (strncmp(pin, "SHA256:", 7) != 0 || strlen(pin + 7) != 64)
+		return -1;
+	for (size_t i = 0; i < 32; i++) {
+		int v = 0;
+		for (size_t k = 0; k < 2; k++) {
+			char ch = pin[7 + 2 * i + k];
+			int d = ch >= '0' && ch <= '9'   ? ch - '0'
+			        : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+			        : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+			                                 : -1;
+			if (d < 0)
+				return -1;
+			v = v * 16 + d;
+		}
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
 static struct sess *sess_find(struct https_client *cli, const char *host, uint16_t port,
                               const char *pin)
 {
+	uint8_t raw[32];
+	if (pin_bytes(pin, raw) < 0)
+		return NULL;
 	for (struct sess *e = cli->sess_buckets[sess_bucket(host, port)]; e; e = e->chain)
-		if (e->port == port && strcmp(e->host, host) == 0 && strcmp(e->pin, pin) == 0)
+		if (e->port == port && strcmp(e->host, host) == 0 &&
+		    memcmp(e->pin, raw, sizeof raw) == 0)
 			return e;
 	return NULL;
 }
@@ -280,31 +324,137 @@ static void sess_drop(struct https_client *cli, struct sess *e)
 		e->next->prev = e->prev;
 	else
 		cli->sess_tail = e->prev;
-	SSL_SESSION_free(e->s);
+	OPENSSL_cleanse(e->der, e->der_len); /* the resumption secret */
+	free(e->der);
+	cli->sess_bytes -= e->der_len;
 	free(e);
 	cli->sess_count--;
 }
 
+/* One DER element at in[0..len): its tag (single-byte tags only, as every
+ * field of an SSL_SESSION has) and where its content starts and ends.
+ * -1 if it does not fit in len or uses a form we do not expect. */
+static int der_next(const uint8_t *in, size_t len, uint8_t *ret_tag, size_t *ret_hdr,
+                    size_t *ret_total)
+{
+	if (len < 2 || (in[0] & 0x1f) == 0x1f)
+		return -1;
+	size_t n, h;
+	if (in[1] < 0x80) {
+		n = in[1];
+		h = 2;
+	} else if (in[1] == 0x81 && len >= 3) {
+		n = in[2];
+		h = 3;
+	} else if (in[1] == 0x82 && len >= 4) {
+		n = (size_t)in[2] << 8 | in[3];
+		h = 4;
+	} else {
+		return -1;
+	}
+	if (n > len - h)
+		return -1;
+	*ret_tag = in[0];
+	*ret_hdr = h;
+	*ret_total = h + n;
+	return 0;
+}
+
+/* The session der[0..len) re-encoded without its peer certificate (the
+ * [3] field of OpenSSL's SSL_SESSION_ASN1), into a new malloc'd buffer;
+ * checked by parsing it back. NULL if it is not the shape we expect or
+ * out of memory: then the session is not kept. */
+static uint8_t *sess_strip_peer(const uint8_t *der, size_t len, size_t *ret_len)
+{
+	uint8_t tag;
+	size_t hdr, total;
+	if (der_next(der, len, &tag, &hdr, &total) < 0 || tag != 0x30 || total != len)
+		return NULL;
+	uint8_t *out = malloc(len + 4); /* the body is copied at out + 4 first */
+	if (!out)
+		return NULL;
+	size_t body = 0;
+	int dropped = 0;
+	for (size_t at = hdr; at < len;) {
+		size_t eh, et;
+		if (der_next(der + at, len - at, &tag, &eh, &et) < 0)
+			goto fail;
+		if (tag == 0xa3 && !dropped)
+			dropped = 1;
+		else {
+			memcpy(out + 4 + body, der + at, et); /* room for the longest header */
+			body += et;
+		}
+		at += et;
+	}
+	if (body > 0xffff)
+		goto fail;
+	/* The header, then the body moved right behind it. */
+	size_t h = body < 0x80 ? 2 : body <= 0xff ? 3 : 4;
+	out[0] = 0x30;
+	if (h == 2)
+		out[1] = (uint8_t)body;
+	else if (h == 3)
+		out[1] = 0x81, out[2] = (uint8_t)body;
+	else
+		out[1] = 0x82, out[2] = (uint8_t)(body >> 8), out[3] = (uint8_t)body;
+	memmove(out + h, out + 4, body);
+	const unsigned char *r = out;
+	SSL_SESSION *back = d2i_SSL_SESSION(NULL, &r, (long)(h + body));
+	int ok = back && r == out + h + body && SSL_SESSION_get0_peer(back) == NULL &&
+	         SSL_SESSION_is_resumable(back);
+	SSL_SESSION_free(back);
+	if (!ok)
+		goto fail;
+	*ret_len = h + body;
+	return out;
+fail:
+	OPENSSL_cleanse(out, len + 4);
+	free(out);
+	ERR_clear_error();
+	return NULL;
+}
+
 /* OpenSSL hands over a session the server issued (TLS 1.3: a ticket after
- * the handshake). A copy is kept for the call's (host, port, pin) if its
- * server certificate is the pinned one: the original stays the
+ * the handshake). It is kept, serialized, for the call's (host, port, pin)
+ * if its server certificate is the pinned one: the original stays the
  * connection's, and OpenSSL marks it not resumable when the connection
  * ends without a TLS shutdown. Returns 0: OpenSSL keeps its reference. */
 static int sess_new_cb(SSL *ssl, SSL_SESSION *s)
 {
 	struct call *c = SSL_get_app_data(ssl);
+	uint8_t raw[32];
 	if (!c || c->verify != HTTPS_VERIFY_PIN || !c->have_seen || c->pin_mismatch ||
 	    c->cli->sess_max == 0 || !SSL_SESSION_is_resumable(s) ||
-	    !tlsid_thumbprint_equal(c->seen, c->pin))
+	    !tlsid_thumbprint_equal(c->seen, c->pin) || pin_bytes(c->pin, raw) < 0)
 		return 0;
-	SSL_SESSION *copy = SSL_SESSION_dup(s);
-	if (!copy)
+	int full_len = i2d_SSL_SESSION(s, NULL);
+	if (full_len <= 0 || (unsigned)full_len > SESS_MAX_DER) {
+		ERR_clear_error();
+		return 0;
+	}
+	uint8_t *full = malloc((size_t)full_len), *w = full;
+	if (!full || i2d_SSL_SESSION(s, &w) != full_len) {
+		if (full)
+			OPENSSL_cleanse(full, (size_t)full_len);
+		free(full);
+		ERR_clear_error();
+		return 0;
+	}
+	size_t n = 0;
+	uint8_t *der = sess_strip_peer(full, (size_t)full_len, &n);
+	OPENSSL_cleanse(full, (size_t)full_len);
+	free(full);
+	if (!der)
 		return 0;
 	struct https_client *cli = c->cli;
 	struct sess *e = sess_find(cli, c->host, c->port, c->pin);
 	if (e) {
-		SSL_SESSION_free(e->s);
-		e->s = copy;
+		OPENSSL_cleanse(e->der, e->der_len);
+		free(e->der);
+		cli->sess_bytes += n - e->der_len;
+		e->der = der;
+		e->der_len = (uint16_t)n;
 		if (e != cli->sess_head) { /* most recent first */
 			e->prev->next = e->next;
 			if (e->next)
@@ -320,15 +470,19 @@ static int sess_new_cb(SSL *ssl, SSL_SESSION *s)
 	}
 	if (cli->sess_count >= cli->sess_max && cli->sess_tail)
 		sess_drop(cli, cli->sess_tail);
-	e = calloc(1, sizeof *e);
+	size_t hl = strlen(c->host);
+	e = calloc(1, sizeof *e + hl + 1);
 	if (!e) {
-		SSL_SESSION_free(copy);
+		OPENSSL_cleanse(der, n);
+		free(der);
 		return 0;
 	}
-	e->s = copy;
+	e->der = der;
+	e->der_len = (uint16_t)n;
+	cli->sess_bytes += n;
 	e->port = c->port;
-	memcpy(e->host, c->host, sizeof e->host);
-	memcpy(e->pin, c->pin, sizeof e->pin);
+	memcpy(e->host, c->host, hl + 1);
+	memcpy(e->pin, raw, sizeof raw);
 	size_t b = sess_bucket(e->host, e->port);
 	e->chain = cli->sess_buckets[b];
 	cli->sess_buckets[b] = e;
@@ -344,9 +498,10 @@ static int sess_new_cb(SSL *ssl, SSL_SESSION *s)
 
 /* A resumed handshake runs no certificate verification: the server proved
  * it holds the session's secret, which only the server that passed the pin
- * check got. Still, the session's server certificate is compared with the
- * pin here, before any request byte is written; on a mismatch the socket
- * is shut and the request fails as HTTPS_E_PIN. */
+ * check got. Still, the thumbprint of the server certificate the session
+ * was issued with (kept beside it, the certificate itself is not) is
+ * compared with the pin here, before any request byte is written; on a
+ * mismatch the socket is shut and the request fails as HTTPS_E_PIN. */
 static void check_resumed(const SSL *ssl, struct call *c)
 {
 	if (c->resumed_checked || !SSL_session_reused((SSL *)ssl))
@@ -354,7 +509,10 @@ static void check_resumed(const SSL *ssl, struct call *c)
 	c->resumed_checked = 1;
 	c->cli->st.resumed++;
 	X509 *peer = SSL_get0_peer_certificate(ssl);
-	if (peer && tlsid_thumbprint_of(peer, c->seen) == 0) {
+	int known = peer ? tlsid_thumbprint_of(peer, c->seen) == 0 : c->offer && c->offer_seen[0];
+	if (!peer && known)
+		memcpy(c->seen, c->offer_seen, sizeof c->seen);
+	if (known) {
 		c->have_seen = 1;
 		if (c->verify != HTTPS_VERIFY_PIN || tlsid_thumbprint_equal(c->seen, c->pin))
 			return;
@@ -759,7 +917,8 @@ static void idle_park(struct call *c)
 		ms = c->keep_ms - IDLE_MARGIN_MS;
 	if (cli->idle_count >= cli->idle_max && cli->idle_tail)
 		idle_free(cli->idle_tail);
-	struct idle *e = calloc(1, sizeof *e);
+	size_t hl = strlen(c->host);
+	struct idle *e = calloc(1, sizeof *e + hl + 1);
 	if (!e)
 		return;
 	e->timer = evtimer_new(cli->base, idle_on_timer, e);
@@ -774,7 +933,7 @@ static void idle_park(struct call *c)
 	https_tls_release_buffers(e->ssl);
 	e->verify = c->verify;
 	e->port = c->port;
-	memcpy(e->host, c->host, sizeof e->host);
+	memcpy(e->host, c->host, hl + 1);
 	memcpy(e->seen, c->seen, sizeof e->seen);
 	evhttp_connection_set_closecb(e->evcon, idle_closed, e);
 	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
@@ -950,6 +1109,8 @@ void https_client_get_stats(const struct https_client *cli, struct https_client_
 {
 	*ret = cli->st;
 	ret->idle = cli->idle_count;
+	ret->sessions = cli->sess_count;
+	ret->session_bytes = cli->sess_bytes;
 }
 
 static int host_ok(const char *h)
@@ -1007,12 +1168,21 @@ static int conn_new(struct call *c)
 		goto fail;
 	SSL_SESSION_free(c->offer);
 	c->offer = NULL;
+	c->offer_seen[0] = '\0';
 	if (c->verify == HTTPS_VERIFY_PIN && cli->sess_max) {
 		struct sess *e = sess_find(cli, c->host, c->port, c->pin);
-		if (e && !SSL_SESSION_is_resumable(e->s))
+		const unsigned char *r = e ? e->der : NULL;
+		SSL_SESSION *s = e ? d2i_SSL_SESSION(NULL, &r, e->der_len) : NULL;
+		if (s && SSL_SESSION_is_resumable(s)) {
+			c->offer = s; /* set when the handshake starts (info_cb) */
+			memcpy(c->offer_seen, "SHA256:", 7);
+			hex_encode(e->pin, sizeof e->pin, c->offer_seen + 7);
+			c->offer_seen[7 + 2 * sizeof e->pin] = '\0';
+		} else if (e) {
+			SSL_SESSION_free(s);
 			sess_drop(cli, e);
-		else if (e && SSL_SESSION_up_ref(e->s))
-			c->offer = e->s; /* set when the handshake starts (info_cb) */
+			ERR_clear_error();
+		}
 	}
 	if (c->verify == HTTPS_VERIFY_CA) {
 		int ok = c->host_is_ip

@@ -48,6 +48,8 @@ struct https_conn {
 	struct https_peer *share; /* that share while live */
 	int busy;                 /* a handler has its request: not evicted */
 	unsigned long long seq;   /* accept order: the oldest is evicted first */
+	void *tag;                /* select_identity's, for the handlers */
+	int keep_session;         /* session_cache: keep its session in the cache */
 	char peer[INET6_ADDRSTRLEN];
 };
 
@@ -86,6 +88,9 @@ struct https_server {
 	struct https_request *live; /* requests awaiting their reply */
 	struct https_route routes[HTTPS_MAX_ROUTES];
 	size_t nroutes;
+	const struct tlsid *(*select_identity)(const struct sockaddr *, void *, void **);
+	void *select_arg;
+	int session_cache;
 };
 
 struct https_request {
@@ -101,6 +106,7 @@ struct https_request {
 	size_t body_len;
 	char thumb[TLSID_THUMBPRINT_SIZE];
 	int have_thumb;
+	void *tag;
 	char peer[64];
 };
 
@@ -191,6 +197,14 @@ static void conn_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long
 	struct https_conn *c = ptr;
 	if (!c)
 		return;
+	/* OpenSSL drops a connection's session from the server's cache when
+	 * the connection ends without our close_notify (libevent frees it
+	 * without SSL_shutdown), which would make every stateful ticket
+	 * useless. Marking it shut down keeps the session: a concern for TLS
+	 * 1.2 truncation, not for these connections, whose HTTP messages are
+	 * framed by their length. */
+	if (c->keep_session && parent)
+		SSL_set_shutdown(parent, SSL_get_shutdown(parent) | SSL_SENT_SHUTDOWN);
 	if (c->deadline)
 		event_free(c->deadline);
 	struct https_server *srv = c->srv;
@@ -348,6 +362,7 @@ static struct bufferevent *server_bevcb(struct event_base *base, void *arg)
 	}
 	c->srv = srv;
 	c->seq = ++srv->seq;
+	c->keep_session = srv->session_cache;
 	c->next = srv->conns;
 	if (srv->conns)
 		srv->conns->prev = c;
@@ -454,6 +469,34 @@ static void server_info_cb(const SSL *ssl, int where, int ret)
 static int accept_any_cert(int preverify_ok, X509_STORE_CTX *x509)
 {
 	return 1;
+}
+
+/* select_identity: the certificate and key of the address the connection
+ * arrived on, set on this connection before the server's first flight.
+ * The session id context becomes the identity's thumbprint, so that a
+ * ticket issued under one identity is never resumed under another (OpenSSL
+ * compares it before accepting a session). */
+static int select_identity_cb(SSL *ssl, int *al, void *arg)
+{
+	struct https_server *srv = arg;
+	struct https_conn *c = conn_idx >= 0 ? SSL_get_ex_data(ssl, conn_idx) : NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	int fd = SSL_get_fd(ssl);
+	const struct tlsid *id = NULL;
+	void *tag = NULL;
+	if (c && fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		id = srv->select_identity((const struct sockaddr *)&ss, srv->select_arg, &tag);
+	/* "SHA256:" and the first 32 hex digits: 128 bits of the thumbprint. */
+	if (!id || strlen(id->thumbprint) < 7 + SSL_MAX_SID_CTX_LENGTH ||
+	    SSL_use_certificate(ssl, id->cert) != 1 || SSL_use_PrivateKey(ssl, id->key) != 1 ||
+	    SSL_set_session_id_context(ssl, (const unsigned char *)id->thumbprint + 7,
+	                               SSL_MAX_SID_CTX_LENGTH) != 1) {
+		*al = SSL_AD_HANDSHAKE_FAILURE;
+		return SSL_CLIENT_HELLO_ERROR;
+	}
+	c->tag = tag;
+	return SSL_CLIENT_HELLO_SUCCESS;
 }
 
 /* ---------------------------------------------------------------- */
@@ -648,6 +691,11 @@ const char *https_request_bearer(const struct https_request *req)
 	return v[j] == '\0' ? v : NULL;
 }
 
+void *https_request_tag(const struct https_request *req)
+{
+	return req->tag;
+}
+
 struct event_base *https_request_base(const struct https_request *req)
 {
 	return req->srv->base;
@@ -726,6 +774,8 @@ static void dispatch(struct evhttp_request *ev, void *arg)
 		X509 *peer = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
 		if (peer && tlsid_thumbprint_of(peer, r->thumb) == 0)
 			r->have_thumb = 1;
+		struct https_conn *c = conn_of(ev);
+		r->tag = c ? c->tag : NULL;
 	}
 
 	if (content_length_repeated(ev)) {
@@ -871,7 +921,7 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, int *sslen)
 int https_server_new(struct event_base *base, const struct https_server_config *cfg,
                      struct https_server **ret, char *errbuf, size_t errlen)
 {
-	if (!base || !cfg || !cfg->listen || !cfg->identity || !ret) {
+	if (!base || !cfg || !cfg->listen || (!cfg->identity && !cfg->select_identity) || !ret) {
 		seterr(errbuf, errlen, "missing listen address or identity");
 		return ATTEST_E_ARG;
 	}
@@ -916,8 +966,23 @@ int https_server_new(struct event_base *base, const struct https_server_config *
 		goto fail;
 	}
 	SSL_CTX_set_info_callback(srv->ctx, server_info_cb);
+	if (cfg->select_identity) {
+		srv->select_identity = cfg->select_identity;
+		srv->select_arg = cfg->select_arg;
+		SSL_CTX_set_client_hello_cb(srv->ctx, select_identity_cb, srv);
+	}
 	static const unsigned char sid[] = "attest";
 	SSL_CTX_set_session_id_context(srv->ctx, sid, sizeof sid - 1);
+	if (cfg->session_cache) {
+		srv->session_cache = 1;
+		/* A client that closes without close_notify (the verifier ending
+		 * a kept connection: libevent sends none) is an end of file, not
+		 * an error: OpenSSL would otherwise send itself a fatal alert,
+		 * which drops the session from the cache. */
+		SSL_CTX_set_options(srv->ctx, SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF);
+		SSL_CTX_set_session_cache_mode(srv->ctx, SSL_SESS_CACHE_SERVER);
+		SSL_CTX_sess_set_cache_size(srv->ctx, cfg->session_cache);
+	}
 	switch (cfg->client_cert) {
 	case HTTPS_CLIENT_CERT_NONE: SSL_CTX_set_verify(srv->ctx, SSL_VERIFY_NONE, NULL); break;
 	case HTTPS_CLIENT_CERT_OPTIONAL:
@@ -955,6 +1020,17 @@ int https_server_new(struct event_base *base, const struct https_server_config *
 	if (!lst) {
 		int e = errno;
 		seterr(errbuf, errlen, "cannot listen on %s: %s", cfg->listen, strerror(e));
+		errno = e;
+		rc = ATTEST_E_IO;
+		goto fail;
+	}
+	if (cfg->bind_device &&
+	    setsockopt(evconnlistener_get_fd(lst), SOL_SOCKET, SO_BINDTODEVICE, cfg->bind_device,
+	               (socklen_t)strlen(cfg->bind_device)) != 0) {
+		int e = errno;
+		seterr(errbuf, errlen, "cannot bind %s to the interface %s: %s", cfg->listen,
+		       cfg->bind_device, strerror(e));
+		evconnlistener_free(lst);
 		errno = e;
 		rc = ATTEST_E_IO;
 		goto fail;

@@ -18,6 +18,9 @@
 #                                               MEASURE=INTERVAL (s) PG=1 (0: skip)
 #                                               SQLITE=1 (0: only the PostgreSQL pair)
 #                                               DBSYNC=full|normal (--db-sync)
+#                                               AGENT_KEEPALIVE=S (--agent-keepalive;
+#                                               0: no kept connections, a resumed
+#                                               TLS session per attestation)
 #                                               PERF=FILE (perf record -g of the
 #                                               SQLite verifier while measuring;
 #                                               PERF_CG=dwarf for call graphs
@@ -28,7 +31,9 @@
 #                                               HEAPTRACK=1 (the SQLite verifier under
 #                                               heaptrack, stopped with SIGKILL after
 #                                               measuring: its live heap per host, by
-#                                               part; figures of that run are slower)
+#                                               part; figures of that run are slower;
+#                                               HEAPTRACK_FOLDED=FILE keeps its folded
+#                                               stacks)
 set -uo pipefail
 build=${1:-build}
 bin="$build/bin"
@@ -50,14 +55,17 @@ for t in jq curl sqlite3; do command -v $t >/dev/null || { echo "bench-fleet-swa
 want_fd=$((HOSTS + 4096))
 [ "$(ulimit -n)" -ge "$want_fd" ] || ulimit -n "$want_fd" 2>/dev/null ||
   ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-# attest-swarm needs three per host (its listener, the verifier's kept
-# connection, one in flight): below that it refuses connections and the
-# figures are the swarm's, not the verifier's.
-swarm_fd=$((3 * HOSTS + 256))
+# attest-swarm serves every host from one listener: it needs about one
+# descriptor per host (the verifier's kept connection), and takes room for
+# one more now and then (its cap: HOSTS + HOSTS/8 + 64 connections, a
+# quarter above that while refused ones close). Below that it refuses
+# connections and the figures are the swarm's, not the verifier's.
+swarm_conns=$((HOSTS + HOSTS / 8 + 64))
+swarm_fd=$((swarm_conns + swarm_conns / 4 + 256))
 hard_fd=$(ulimit -Hn)
 if [ "$hard_fd" != unlimited ] && [ "$hard_fd" -lt "$swarm_fd" ]; then
   echo "bench-fleet-swarm: warning: the open-files hard limit is $hard_fd; $HOSTS hosts want $swarm_fd"
-  echo "  in attest-swarm: raise it (ulimit -Hn, as root) or use HOSTS=$(((hard_fd - 256) / 3)) with"
+  echo "  in attest-swarm: raise it (ulimit -Hn, as root) or use HOSTS=$(((hard_fd - 336) * 32 / 45)) with"
   echo "  INTERVAL scaled alike (same attestations/s); these figures will be distorted"
 fi
 
@@ -101,7 +109,7 @@ percentiles() { # sorted durations (ms) -> "p50 p99 count"
 }
 
 echo "== fleet benchmark with emulated hosts: $(nproc) CPU(s), $(awk '/MemTotal/ {printf "%.0f MB", $2/1024}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg), ulimit -n $(ulimit -n)"
-echo "   $HOSTS hosts (attest-swarm, one process); attestation interval ${INTERVAL} s; measured over ${MEASURE} s after every host is green; --db-sync ${DBSYNC:-default}$([ "$PUSH" = 1 ] && echo "; push mode")"
+echo "   $HOSTS hosts (attest-swarm, one process); attestation interval ${INTERVAL} s; measured over ${MEASURE} s after every host is green; --db-sync ${DBSYNC:-default}$([ "$PUSH" = 1 ] && echo "; push mode")${AGENT_KEEPALIVE:+; --agent-keepalive $AGENT_KEEPALIVE}"
 
 echo
 echo "== single-core verification rate (library, no I/O)"
@@ -126,6 +134,7 @@ start_verifier() {
   [ "$PUSH" = 1 ] && push=(--push-listen 127.0.0.1:0)
   "$bin/attest-verifier" --listen 127.0.0.1:0 --data-dir "$dd" --db "$db" --ca-dir "$work/cas" \
     --attest-interval "$INTERVAL" --evidence-validity 3600 --instance "$n" ${DBSYNC:+--db-sync "$DBSYNC"} \
+    ${AGENT_KEEPALIVE:+--agent-keepalive "$AGENT_KEEPALIVE"} \
     "${push[@]}" >"$work/$n.out" 2>"$work/$n.err" &
   vp=$!
   pids+=($vp)
@@ -163,6 +172,15 @@ attested() {
   done
   echo $s
 }
+conn_kinds() { # URL... -> "new resumed reused peer_closed": the verifiers' connections to agents so far
+  local u
+  for u in "$@"; do api "$u/metrics"; done |
+    awk '/^attest_agent_connections_total\{kind="new"\}/ {n += $2}
+         /^attest_agent_connections_total\{kind="resumed"\}/ {r += $2}
+         /^attest_agent_connections_total\{kind="reused"\}/ {u += $2}
+         /^attest_agent_connections_total\{kind="peer_closed"\}/ {c += $2}
+         END {printf "%d %d %d %d\n", n, r, u, c}'
+}
 wait_green() { # URL
   local t0 g=0 st limit=$((600 + HOSTS / 10))
   t0=$(now_ms)
@@ -186,6 +204,8 @@ measure() {
   local urls=("$@") vps=("${run_vps[@]}")
   local a0 a1 c0 c1 w0 w1 t0 t1 p50 p99 cnt rss=0 p base=0 sg
   local l0 o0 l1 o1
+  local k0 k1
+  k0=$(conn_kinds "${urls[@]}")
   a0=$(attested "${urls[@]}"); c0=$(cpu_ticks "${vps[@]}"); w0=$(cpu_ticks "$s")
   read -r l0 o0 < <(for p in "${vps[@]}"; do thread_ticks "$p"; done | awk '{m += $1; o += $2} END {print m + 0, o + 0}')
   for u in "${urls[@]}"; do api "$u/metrics"; done >"$work/m0"
@@ -202,6 +222,7 @@ measure() {
   read -r l1 o1 < <(for p in "${vps[@]}"; do thread_ticks "$p"; done | awk '{m += $1; o += $2} END {print m + 0, o + 0}')
   for u in "${urls[@]}"; do api "$u/metrics"; done >"$work/m1"
   per1=$(for u in "${urls[@]}"; do attested "$u"; done)
+  k1=$(conn_kinds "${urls[@]}")
   local q="SELECT duration_ms FROM results WHERE started_ms >= $t0 AND started_ms + duration_ms <= $t1 ORDER BY duration_ms"
   if [ "$kind" = sqlite ]; then
     read -r p50 p99 cnt < <(sqlite3 "file:$db?mode=ro" "$q" | percentiles)
@@ -221,7 +242,7 @@ measure() {
   local att=$((a1 - a0))
   awk -v l="$label" -v n="$HOSTS" -v a="$att" -v m="$MEASURE" -v c=$((c1 - c0)) -v w=$((w1 - w0)) \
     -v hz="$hz" -v p50="$p50" -v p99="$p99" -v cnt="$cnt" -v rss="$rss" -v base="$base" \
-    -v anon="$anon" -v held="$held" -v sg="${sg:-0}" -v i="$INTERVAL" -v lt=$((l1 - l0)) -v ot=$((o1 - o0)) -v nv="${#vps[@]}" -v sum="$work/summary" '
+    -v anon="$anon" -v held="$held" -v k0="$k0" -v k1="$k1" -v sg="${sg:-0}" -v i="$INTERVAL" -v lt=$((l1 - l0)) -v ot=$((o1 - o0)) -v nv="${#vps[@]}" -v sum="$work/summary" '
     BEGIN {
       rate = a / m; cpa = a ? c / hz / a * 1000 : 0; wpa = a ? w / hz / a * 1000 : 0
       kbh = (rss - base) / n
@@ -230,14 +251,15 @@ measure() {
       if (a) printf "  %-26s of which the event loop %.3f ms/attestation, the storage writer %.3f\n", "", lt / hz / a * 1000, ot / hz / a * 1000
       printf "  %-26s verifier RSS %.0f MB (%d process%s; %.0f MB before the hosts): %.1f KB/host (anonymous memory %.0f MB)\n", "", rss / 1024, nv, (nv > 1 ? "es" : ""), base / 1024, kbh, anon / 1024
       printf "  %-26s held: %s\n", "", held
+      split(k0, x, " "); split(k1, y, " ")
+      if (a) printf "  %-26s connections per attestation: new %.2f (of which TLS resumed %.2f), kept ones reused %.2f (kept ones the agents closed %.2f)\n", "", (y[1] - x[1]) / a, (y[2] - x[2]) / a, (y[3] - x[3]) / a, (y[4] - x[4]) / a
       printf "  %-26s against the goals (<= 1.00 meets it): CPU %.2f (%.3f / 0.2 ms)  p99 %.2f (%s / %.3f ms)  memory %.2f (%.1f / 10 KB)\n", "", cpa / 0.2, cpa, (p99 + 0) / (sg + 20), p99, sg + 20, kbh / 10, kbh
       printf "%s|%d|%.1f|%.3f|%s|%s\n", l, n, rate, cpa, p50, p99 >> sum
       printf "%s goals: cpu %.2f p99 %.2f mem %.2f (signing %.3f ms, %.1f KB/host)\n", l, cpa / 0.2, (p99 + 0) / (sg + 20), kbh / 10, sg, kbh >> (sum ".goals")
     }'
 }
 
-# metrics_delta LABEL BEFORE AFTER: agent connections per attestation and
-# where an attestation's time went (phase means and bucket p99s), summed over
+# metrics_delta LABEL BEFORE AFTER: where an attestation's time went (phase means and bucket p99s), summed over
 # the instances, from two /metrics snapshots around the measurement.
 metrics_delta() {
   awk -v l="$1" 'FNR == 1 { f++ }
@@ -245,7 +267,6 @@ metrics_delta() {
     END {
       a = 0; for (k in keys) if (k ~ /^attest_attestations_total\{/) a += d[k]
       if (!a) exit
-      printf "  %-26s agent connections per attestation: new %.3f, reused %.3f, resumed %.3f\n", "", d["attest_agent_connections_total{kind=\"new\"}"] / a, d["attest_agent_connections_total{kind=\"reused\"}"] / a, d["attest_agent_connections_total{kind=\"resumed\"}"] / a
       n = split("claim start agent verify commit", ph, " ")
       line = ""
       for (i = 1; i <= n; i++) {
@@ -293,6 +314,7 @@ if [ -n "$htp" ]; then
       --print-leaks 0 -F "$work/heap.folded" --flamegraph-cost-type leaked >/dev/null 2>&1; then
     echo "  verifier heap by part (heaptrack):"
     python3 "$here/../bench/heap_breakdown.py" "$HOSTS" "$work/heap.folded"
+    [ -n "${HEAPTRACK_FOLDED:-}" ] && cp "$work/heap.folded" "$HEAPTRACK_FOLDED"
   else
     echo "  (heaptrack gave no data: $(tail -2 "$work/heaptrack.log"))"
   fi

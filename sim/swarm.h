@@ -46,13 +46,13 @@ struct swarm_host {
 	unsigned index; /* 1-based */
 	char name[SWARM_NAME_SIZE];
 	char listen[SWARM_ADDR_SIZE];     /* "127.64.0.1:0" before bind, then the port */
+	uint32_t addr;                    /* its IPv4 address, host order */
 	EVP_PKEY *ek_key;                 /* the EK's private key (ECC P-256) */
 	uint8_t ek_pub[SWARM_PUBLIC_MAX]; /* marshalled TPM2B_PUBLIC */
 	size_t ek_pub_len;
 	uint8_t *ek_cert; /* DER, malloc'd */
 	size_t ek_cert_len;
 	struct tlsid tls; /* the host's TLS key and self-signed certificate */
-	struct https_server *srv;
 	struct swarm_ak ak, pending;
 	uint32_t reset_count, restart_count;
 	char boot_id[40];
@@ -69,8 +69,12 @@ struct swarm_host {
 struct swarm {
 	struct event_base *base;
 	const char *dir;
-	struct swarm_host *hosts;
+	struct swarm_host *hosts; /* by address, ascending */
 	unsigned n;
+	/* Pull mode: the one listener of every host (a wildcard address on
+	 * one port), which tells them apart by the local address a connection
+	 * arrived on and presents that host's TLS identity. */
+	struct https_server *srv;
 	char trusted[SWARM_MAX_TRUSTED][TLSID_THUMBPRINT_SIZE];
 	unsigned ntrusted;
 	bool trust_first; /* pin the first verifier that asks for an identity */
@@ -116,8 +120,9 @@ int swarm_p256_public(EVP_PKEY *key, const TPMT_PUBLIC *tmpl, uint8_t *out, size
                       size_t *ret_len, TPMT_PUBLIC *ret_public);
 void swarm_hosts_free(struct swarm *sw);
 
-/* swarm_api.c: serve the Agent API for host h on its address. */
-int swarm_host_listen(struct swarm_host *h);
+/* swarm_api.c: serve the Agent API of every host from one listener on
+ * port (0: a free one), each host on its own address. */
+int swarm_listen(struct swarm *sw, unsigned port);
 /* One Agent API call, whichever carrier brings it: pull (req set: answered
  * on it) or push (req NULL: body/len in, status and answer out, the answer
  * owned by the caller). */

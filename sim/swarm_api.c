@@ -2,9 +2,13 @@
  * routes, bodies, codes and checks as attest-agent (request bodies go
  * through the agent's own parser, agent/request.c), answered at once on the
  * event loop from software keys instead of a TPM. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -289,13 +293,19 @@ out:
 	agent_request_clear(&r);
 }
 
-/* Pull: the host's own listener, the verifier's certificate checked by
- * the agent's trust rule first. */
+/* Pull: the listener, which found the host by the address the connection
+ * arrived on (its tag), the verifier's certificate checked by the agent's
+ * trust rule first. */
 #define PULL_ROUTE(fn, identity)                                                                   \
 	static void on_##fn(struct https_request *req, void *arg)                                  \
 	{                                                                                          \
-		struct swarm_host *h = arg;                                                        \
+		struct swarm_host *h = https_request_tag(req);                                     \
 		struct swarm_req q = {.req = req};                                                 \
+		(void)arg;                                                                         \
+		if (!h) {                                                                          \
+			https_reply_error(req, 500, "INTERNAL", "no host at this address");        \
+			return;                                                                    \
+		}                                                                                  \
 		if (!trusted(h, req, identity))                                                    \
 			return;                                                                    \
 		https_request_body(req, &q.body, &q.len);                                          \
@@ -323,33 +333,79 @@ void swarm_serve(struct swarm_host *h, const char *method, const char *path, str
 	reply_error(q, 404, "NOT_FOUND", "no such route");
 }
 
-int swarm_host_listen(struct swarm_host *h)
+/* The host whose address a connection arrived on: hosts are sorted by
+ * address (assigned in ascending order), so a binary search. */
+static const struct tlsid *host_of_address(const struct sockaddr *local, void *arg, void **ret_tag)
 {
-	char err[256] = "";
+	struct swarm *sw = arg;
+	if (local->sa_family != AF_INET)
+		return NULL;
+	uint32_t a = ntohl(((const struct sockaddr_in *)local)->sin_addr.s_addr);
+	size_t lo = 0, hi = sw->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		struct swarm_host *h = &sw->hosts[mid];
+		if (h->addr == a) {
+			*ret_tag = h;
+			return &h->tls;
+		}
+		if (h->addr < a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+int swarm_listen(struct swarm *sw, unsigned port)
+{
+	char err[256] = "", listen[32];
+	snprintf(listen, sizeof listen, "0.0.0.0:%u", port);
+	/* Every host's connections on one socket: the verifier's (one kept
+	 * alive per host, as attest-agent keeps it, AGENTD_KEEPALIVE_S, and one
+	 * more now and then), all from the verifier's one address. About one
+	 * descriptor per host, where a listener per host took three. */
+	unsigned max = sw->n + sw->n / 8 + 64;
 	struct https_server_config cfg = {
-	    .listen = h->listen,
-	    .identity = &h->tls,
+	    .listen = listen,
+	    .select_identity = host_of_address,
+	    .select_arg = sw,
 	    .client_cert = HTTPS_CLIENT_CERT_REQUIRED,
 	    .max_body = SWARM_MAX_BODY,
-	    /* Few connections per host: the verifier's, kept alive or not
-	     * (as long as attest-agent keeps it, AGENTD_KEEPALIVE_S). */
 	    .keepalive_ms = 150000,
-	    .max_connections = 16,
-	    .max_per_peer = 16,
+	    .max_connections = max,
+	    .max_per_peer = max,
+	    /* The wildcard address, but loopback only (the hosts' addresses
+	     * are 127.x.y.z; a connection to any other is refused at its
+	     * ClientHello anyway). */
+	    .bind_device = "lo",
+	    /* as attest-agent: the verifier's sessions kept here (one per
+	     * host, each under its host's session id context) */
+	    .session_cache = max,
 	};
-	int rc = https_server_new(h->sw->base, &cfg, &h->srv, err, sizeof err);
+	int rc = https_server_new(sw->base, &cfg, &sw->srv, err, sizeof err);
+	if (rc == ATTEST_E_IO && errno == EPERM) {
+		log_notice("%s: cannot bind to the loopback interface (no CAP_NET_RAW): serving "
+		           "the wildcard address, hosts' addresses only",
+		           listen);
+		cfg.bind_device = NULL;
+		rc = https_server_new(sw->base, &cfg, &sw->srv, err, sizeof err);
+	}
 	if (rc) {
-		log_error("%s: cannot listen on %s: %s", h->name, h->listen, err);
+		log_error("cannot listen on %s: %s", listen, err);
 		return rc;
 	}
-	if (https_server_route(h->srv, "GET", "/v1/identity", on_identity, h) ||
-	    https_server_route(h->srv, "POST", "/v1/ak", on_ak, h) ||
-	    https_server_route(h->srv, "POST", "/v1/activate", on_activate, h) ||
-	    https_server_route(h->srv, "POST", "/v1/quote", on_quote, h))
+	if (https_server_route(sw->srv, "GET", "/v1/identity", on_identity, sw) ||
+	    https_server_route(sw->srv, "POST", "/v1/ak", on_ak, sw) ||
+	    https_server_route(sw->srv, "POST", "/v1/activate", on_activate, sw) ||
+	    https_server_route(sw->srv, "POST", "/v1/quote", on_quote, sw))
 		return ATTEST_E_NOMEM;
-	char *colon = strrchr(h->listen, ':');
-	if (colon)
-		snprintf(colon + 1, (size_t)(h->listen + sizeof h->listen - colon - 1), "%u",
-		         (unsigned)https_server_port(h->srv));
+	for (unsigned i = 0; i < sw->n; i++) {
+		struct swarm_host *h = &sw->hosts[i];
+		char *colon = strrchr(h->listen, ':');
+		if (colon)
+			snprintf(colon + 1, (size_t)(h->listen + sizeof h->listen - colon - 1),
+			         "%u", (unsigned)https_server_port(sw->srv));
+	}
 	return 0;
 }

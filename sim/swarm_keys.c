@@ -362,10 +362,11 @@ static void ak_clear(struct swarm_ak *a)
 
 void swarm_hosts_free(struct swarm *sw)
 {
+	https_server_free(sw->srv);
+	sw->srv = NULL;
 	for (unsigned i = 0; sw->hosts && i < sw->n; i++) {
 		struct swarm_host *h = &sw->hosts[i];
 		swarm_host_push_free(h);
-		https_server_free(h->srv);
 		EVP_PKEY_free(h->ek_key);
 		EVP_PKEY_free(h->tls.key);
 		X509_free(h->tls.cert);

@@ -52,8 +52,11 @@ static void usage(FILE *f)
 	    "  --eventlog FILE         the UEFI event log every host booted\n"
 	    "  --first-address A       host 1's IPv4 address; host i listens on A + i - 1,\n"
 	    "                          skipping .0 and .255 (default %s)\n"
-	    "  --port P                the port every host listens on (default 0: each\n"
-	    "                          host gets a free port on its address)\n"
+	    "  --port P                the port every host listens on (default 0: a free\n"
+	    "                          one). All hosts are served by one listener on the\n"
+	    "                          loopback interface's wildcard address and port P,\n"
+	    "                          told apart by the address a connection arrived on\n"
+	    "                          (about one open file per host)\n"
 	    "  --name-prefix P         hosts are named P-00001, ... (default swarm)\n"
 	    "  --trust-verifier TP     a verifier certificate thumbprint to accept (repeat)\n"
 	    "  --trust-first-verifier  pin the first client that asks for an identity\n"
@@ -136,6 +139,7 @@ static int assign_addresses(struct swarm *sw, const char *first, unsigned port)
 		struct swarm_host *h = &sw->hosts[i];
 		h->sw = sw;
 		h->index = i + 1;
+		h->addr = v;
 		snprintf(h->listen, sizeof h->listen, "%u.%u.%u.%u:%u", v >> 24, (v >> 16) & 0xff,
 		         (v >> 8) & 0xff, v & 0xff, port);
 		v++;
@@ -143,11 +147,14 @@ static int assign_addresses(struct swarm *sw, const char *first, unsigned port)
 	return 0;
 }
 
-/* Enough descriptors for one listener and a few connections per host. */
+/* Enough descriptors for the one listener and the verifier's connections
+ * (one kept alive per host, and one more now and then: swarm_listen's cap,
+ * with its room for connections being refused). */
 static void raise_nofile(unsigned hosts)
 {
 	struct rlimit rl;
-	rlim_t need = (rlim_t)hosts * 3 + 256;
+	rlim_t conns = (rlim_t)hosts + hosts / 8 + 64;
+	rlim_t need = conns + conns / 4 + 256;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
 		return;
 	struct rlimit want = {need, rl.rlim_max > need ? rl.rlim_max : need};
@@ -426,9 +433,8 @@ static int start(struct swarm *sw, struct opts *o, char *token)
 	}
 	if (sw->push)
 		snprintf(sw->push_pin, sizeof sw->push_pin, "%s", sw->trusted[0]);
-	for (unsigned i = 0; !sw->push && i < sw->n; i++)
-		if ((rc = swarm_host_listen(&sw->hosts[i])) != 0)
-			return rc;
+	if (!sw->push && (rc = swarm_listen(sw, o->port)) != 0)
+		return rc;
 	if ((rc = write_hosts_tsv(sw)) != 0) {
 		log_error("cannot write %s/hosts.tsv", sw->dir);
 		return rc;

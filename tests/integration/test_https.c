@@ -1341,6 +1341,193 @@ static void test_content_length_repeated(void **state)
 /* The connection budget: with the table full, a newcomer address evicts
  * the oldest connection of the address holding the most; an address that
  * already holds as much as every other is refused instead. */
+/* ------------------------------------------------------------------ */
+/* Several identities on one listener (select_identity)                */
+
+/* 127.0.0.1 is server_id's address, 127.0.0.2 other_id's; no other. */
+static const struct tlsid *pick_identity(const struct sockaddr *local, void *arg, void **ret_tag)
+{
+	if (local->sa_family != AF_INET)
+		return NULL;
+	uint32_t a = ntohl(((const struct sockaddr_in *)local)->sin_addr.s_addr);
+	if (a == 0x7f000001u) {
+		*ret_tag = "a";
+		return server_id;
+	}
+	if (a == 0x7f000002u) {
+		*ret_tag = "b";
+		return other_id;
+	}
+	return NULL;
+}
+
+static void h_tag(struct https_request *req, void *arg)
+{
+	const char *tag = https_request_tag(req);
+	https_reply_json(req, 200, json_pack("{s:s?}", "tag", tag));
+}
+
+/* A raw client: a session from the host at 127.0.0.1, offered to the host
+ * at 127.0.0.2 (what a confused client could do). */
+struct cross {
+	uint16_t port;
+	int first_ok, second_ok, second_reused;
+	char second_peer[TLSID_THUMBPRINT_SIZE];
+	int done;
+};
+
+static SSL *raw_get(SSL_CTX *ctx, const char *addr, uint16_t port, SSL_SESSION *offer, int *fdp)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	inet_pton(AF_INET, addr, &sa.sin_addr);
+	*fdp = fd;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+		return NULL;
+	SSL *ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	if (offer)
+		SSL_set_session(ssl, offer);
+	static const char req[] = "GET /v1/tag HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	char buf[2048];
+	if (SSL_connect(ssl) != 1 || SSL_write(ssl, req, (int)sizeof req - 1) <= 0) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	/* The ticket comes before the answer; read the answer, not the close
+	 * (an end without close_notify makes the session not resumable). */
+	size_t got = 0;
+	int n;
+	buf[0] = 0;
+	while (!strchr(buf, '}') && got < sizeof buf - 1 &&
+	       (n = SSL_read(ssl, buf + got, (int)(sizeof buf - 1 - got))) > 0) {
+		got += (size_t)n;
+		buf[got] = 0;
+	}
+	return ssl;
+}
+
+static void *cross_thread(void *arg)
+{
+	struct cross *x = arg;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_use_certificate(ctx, client_id->cert);
+	SSL_CTX_use_PrivateKey(ctx, client_id->key);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT);
+	int fd1 = -1, fd2 = -1;
+	SSL *a = raw_get(ctx, "127.0.0.1", x->port, NULL, &fd1);
+	SSL_SESSION *sess = a ? SSL_get1_session(a) : NULL;
+	x->first_ok = a && sess && SSL_SESSION_is_resumable(sess);
+	SSL *b = x->first_ok ? raw_get(ctx, "127.0.0.2", x->port, sess, &fd2) : NULL;
+	if (b) {
+		x->second_ok = 1;
+		x->second_reused = SSL_session_reused(b);
+		X509 *peer = SSL_get0_peer_certificate(b);
+		if (peer)
+			tlsid_thumbprint_of(peer, x->second_peer);
+	}
+	SSL_SESSION_free(sess);
+	SSL_free(a);
+	SSL_free(b);
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	if (fd1 >= 0)
+		close(fd1);
+	if (fd2 >= 0)
+		close(fd2);
+	x->done = 1;
+	return NULL;
+}
+
+static void test_select_identity(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct https_server_config cfg = {
+	    .listen = "0.0.0.0:0",
+	    .select_identity = pick_identity,
+	    .client_cert = HTTPS_CLIENT_CERT_REQUIRED,
+	    .bind_device = "lo",
+	    .session_cache = 16, /* as attest-swarm and attest-agent */
+	};
+	struct https_server *srv = NULL;
+	char err[256];
+	int rc = https_server_new(base, &cfg, &srv, err, sizeof err);
+	if (rc == ATTEST_E_IO) { /* SO_BINDTODEVICE needs CAP_NET_RAW */
+		cfg.bind_device = NULL;
+		rc = https_server_new(base, &cfg, &srv, err, sizeof err);
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(https_server_route(srv, "GET", "/v1/tag", h_tag, NULL), 0);
+	struct https_client *cli = NULL;
+	assert_int_equal(https_client_new(base, client_id, NULL, &cli, NULL, 0), 0);
+	https_client_set_resumption(cli, 8);
+	struct https_call call = {
+	    .port = https_server_port(srv), .path = "/v1/tag", .verify = HTTPS_VERIFY_PIN};
+	struct res r;
+	/* Each address presents its own certificate and reaches its handler's
+	 * tag; twice, the second time over resumed sessions. */
+	for (int round = 0; round < 2; round++) {
+		call.host = "127.0.0.1";
+		call.pin = server_id->thumbprint;
+		do_call(base, cli, &call, &r);
+		assert_int_equal(r.error, HTTPS_OK);
+		assert_string_equal(r.thumb, server_id->thumbprint);
+		assert_non_null(strstr(r.body, "\"tag\":\"a\""));
+		call.host = "127.0.0.2";
+		call.pin = other_id->thumbprint;
+		do_call(base, cli, &call, &r);
+		assert_int_equal(r.error, HTTPS_OK);
+		assert_string_equal(r.thumb, other_id->thumbprint);
+		assert_non_null(strstr(r.body, "\"tag\":\"b\""));
+	}
+	struct https_client_stats st;
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.resumed, 2);
+	/* The sessions the server keeps: the client keeps only their names,
+	 * without the server's certificate (well under 400 bytes each). */
+	assert_int_equal(st.sessions, 2);
+	assert_true(st.session_bytes > 0 && st.session_bytes < 2 * 400);
+	/* The client ends a kept connection first, without close_notify (as
+	 * the verifier does after --agent-keepalive): the server keeps the
+	 * session all the same, and the next connection resumes it. */
+	https_client_set_keepalive(cli, 4, 100);
+	call.host = "127.0.0.1";
+	call.pin = server_id->thumbprint;
+	do_call(base, cli, &call, &r);
+	assert_int_equal(r.error, HTTPS_OK);
+	int never = 0;
+	run_until(base, &never, 600); /* the client's idle timer closes it */
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.idle, 0);
+	run_until(base, &never, 200); /* the server reads the end of file */
+	https_client_set_keepalive(cli, 0, 0);
+	do_call(base, cli, &call, &r);
+	assert_int_equal(r.error, HTTPS_OK);
+	assert_non_null(strstr(r.body, "\"tag\":\"a\""));
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.resumed, 4);
+	/* An address with no identity: no handshake. */
+	call.host = "127.0.0.3";
+	call.pin = server_id->thumbprint;
+	do_call(base, cli, &call, &r);
+	assert_int_equal(r.error, HTTPS_E_TLS);
+	/* A session the host at .1 issued, offered at .2: not resumed, .2
+	 * makes a full handshake with its own certificate. */
+	struct cross x = {.port = https_server_port(srv)};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, cross_thread, &x), 0);
+	run_until(base, &x.done, 10000);
+	pthread_join(th, NULL);
+	assert_true(x.first_ok);
+	assert_true(x.second_ok);
+	assert_int_equal(x.second_reused, 0);
+	assert_string_equal(x.second_peer, other_id->thumbprint);
+	https_client_free(cli);
+	https_server_free(srv);
+	event_base_free(base);
+}
+
 static void test_budget_fair_share(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -1402,6 +1589,7 @@ int main(void)
 	    cmocka_unit_test(test_accept_out_of_descriptors),
 	    cmocka_unit_test(test_content_length_repeated),
 	    cmocka_unit_test(test_budget_fair_share),
+	    cmocka_unit_test(test_select_identity),
 	    cmocka_unit_test(test_many_concurrent),
 	    cmocka_unit_test(test_client_errors),
 	    cmocka_unit_test(test_sync_wrapper),

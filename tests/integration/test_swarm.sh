@@ -13,6 +13,10 @@
 #              not trust is red TPM_NOT_CERTIFIED (EK_CERT_UNKNOWN_ISSUER)
 #   untrusted  a client other than the pinned verifier gets 403
 #              VERIFIER_NOT_TRUSTED
+#   one listener every host is served by the swarm's one listening socket
+#              (one port), and a connection presents the TLS identity of
+#              the host whose address it reached; an address that is no
+#              host's gets no handshake
 #   restart    a restarted swarm shows the same thumbprints and EKs (keys
 #              cached in DIR/hosts.pem); the verifier re-enrolls its hosts
 #              (new AKs) and they are green again
@@ -136,6 +140,29 @@ st=$(curl -sk --cert "$work/x.crt" --key "$work/x.key" -o "$work/403.json" -w '%
 [ "$st" = 403 ] && [ "$(jq -r .error.code "$work/403.json")" = VERIFIER_NOT_TRUSTED ] ||
   fail "another client: HTTP $st $(cat "$work/403.json")"
 ok "another client certificate: 403 VERIFIER_NOT_TRUSTED"
+
+# --- one listener: every host on its own address, one port, one listening
+# socket; each connection presents the identity of the address it reached
+[ "$(cut -f2 "$work/s/hosts.tsv" | sed 's/.*://' | sort -u | wc -l)" = 1 ] ||
+  fail "hosts on several ports: $(cut -f2 "$work/s/hosts.tsv" | head -3)"
+[ "$(cut -f2 "$work/s/hosts.tsv" | sort -u | wc -l)" = $N ] || fail "hosts share addresses"
+if command -v ss >/dev/null; then
+  nl=$(ss -ltnpH 2>/dev/null | grep -c "pid=$sw_pid,")
+  [ "$nl" = 1 ] || fail "attest-swarm has $nl listening sockets, wanted 1: $(ss -ltnp | grep "pid=$sw_pid,")"
+fi
+for i in 1 2 $TAMPERED $N; do
+  read -r a tp < <(awk -F'\t' -v i="$i" 'NR == i {print $2, $3}' "$work/s/hosts.tsv")
+  got=$(openssl s_client -connect "$a" -cert "$work/x.crt" -key "$work/x.key" </dev/null 2>/dev/null |
+    openssl x509 -outform DER 2>/dev/null | sha256sum | cut -d' ' -f1)
+  [ -n "$got" ] && [ "SHA256:$got" = "$tp" ] ||
+    fail "host $i at $a presented SHA256:$got, hosts.tsv says $tp"
+done
+# an address of the loopback range that is no host's: no identity, no handshake
+nohost="${first%.*}.$((N + 100))"
+openssl s_client -connect "$nohost:$port" -cert "$work/x.crt" -key "$work/x.key" </dev/null \
+  >"$work/nohost.out" 2>&1 && fail "a handshake at $nohost:$port, which is no host's"
+fds=$(ls /proc/$sw_pid/fd | wc -l)
+ok "one listener on port $port serves $N hosts, each with its own identity ($fds open files)"
 
 # --- restart: same identities, hosts re-enrolled, green again
 th1=$(cut -f3 "$work/s/hosts.tsv" | sort | sha256sum)
