@@ -177,7 +177,7 @@ static void under_lock(const char *url, struct store *s, const int64_t *ids, lon
 	struct vwork vw = {.host_id = ids[0], .i = 1};
 	(void)store_writer_submit(w, verdict_work, verdict_done, &vw);
 	double wt = now_s();
-	int wrc = store_host_set_next_due(s, ids[1], T0 + 5, T0 + 5);
+	int wrc = store_host_set_next_due(s, ids[1], T0 + 5, NULL, T0 + 5);
 	wt = now_s() - wt;
 	bool busy = wrc < 0 && store_busy(s);
 	size_t cap = 100000, nr = 0;

@@ -673,7 +673,7 @@ void api_host_reconnect(struct api_call *c)
 		                     "a new AK enrolled",
 		                     c->ctx.actor, now);
 	if (rc == 0)
-		rc = store_host_set_next_due(v->store, h->id, now, now);
+		rc = store_host_set_next_due(v->store, h->id, now, v->cfg.instance, now);
 	rc = api_change_end(v, rc, h->id, "host", c->ctx.actor,
 	                    "host %s reconnected: TPM identity re-read, AK re-enrolled", h->name);
 	if (rc < 0) {
@@ -700,7 +700,7 @@ void api_host_attest(struct api_call *c)
 	int64_t now = verifier_now();
 	int rc = api_change_begin(v);
 	if (rc == 0)
-		rc = store_host_set_next_due(v->store, h->id, now, now);
+		rc = store_host_set_next_due(v->store, h->id, now, v->cfg.instance, now);
 	rc = api_change_end(v, rc, h->id, "host", c->ctx.actor, "attestation of host %s requested",
 	                    h->name);
 	if (rc < 0) {

@@ -209,7 +209,8 @@ void api_policy_assign(struct api_call *c)
 		if ((rc = api_change_begin(v)) == 0) {
 			rc = store_host_set_policy(v->store, hid, pid, now);
 			if (rc == 0)
-				rc = store_host_set_next_due(v->store, hid, now, now);
+				rc = store_host_set_next_due(v->store, hid, now, v->cfg.instance,
+				                             now);
 			rc = api_change_end(v, rc, hid, "policy", c->ctx.actor,
 			                    "policy %s assigned to host %s", name, host);
 		}

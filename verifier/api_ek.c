@@ -19,7 +19,7 @@
 static void ek_cert_changed(struct verifier *v, struct https_request *req,
                             const struct store_host *h, int64_t now)
 {
-	if (h->enabled && store_host_set_next_due(v->store, h->id, now, now) == 0)
+	if (h->enabled && store_host_set_next_due(v->store, h->id, now, v->cfg.instance, now) == 0)
 		scheduler_kick(v);
 	api_reply_host(v, req, 200, h->id);
 }

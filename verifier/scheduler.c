@@ -203,7 +203,7 @@ static void job_finish(struct job *j)
 	if (late) {
 		/* The release may have set a later due time than the waiter's. */
 		int64_t now = verifier_now();
-		(void)store_host_set_next_due(v->store, host_id, now, now);
+		(void)store_host_set_next_due(v->store, host_id, now, v->cfg.instance, now);
 	}
 	/* With starts paced, job ends come one at a time: a claim at each
 	 * would lease one host per writer transaction. Claim once the queue of
@@ -453,7 +453,7 @@ void scheduler_learn(struct verifier *v, int64_t host_id, const char *name, cons
 	l->next = v->learns;
 	v->learns = l;
 	int64_t now = verifier_now();
-	(void)store_host_set_next_due(v->store, host_id, now, now);
+	(void)store_host_set_next_due(v->store, host_id, now, v->cfg.instance, now);
 	scheduler_kick(v);
 }
 

@@ -251,8 +251,12 @@ int store_host_set_thumbprint(struct store *s, int64_t id, const char *thumbprin
 int store_host_set_policy(struct store *s, int64_t id, int64_t policy_id, int64_t now);
 int store_host_set_enabled(struct store *s, int64_t id, bool enabled, int64_t now);
 int store_host_set_interval(struct store *s, int64_t id, int64_t interval_s, int64_t now);
-/* Make the host due at `next_due` (now = attest as soon as possible). */
-int store_host_set_next_due(struct store *s, int64_t id, int64_t next_due, int64_t now);
+/* Make the host due at `next_due` (now = attest as soon as possible). With
+ * wanted_by (an instance name, or NULL), that instance may claim the host
+ * at once whichever instance attested it last (lease affinity): the one an
+ * operator or a waiting caller asked. The claim clears the mark. */
+int store_host_set_next_due(struct store *s, int64_t id, int64_t next_due, const char *wanted_by,
+                            int64_t now);
 
 /* Record the connection state. When it differs from the stored one, an event
  * (kind "connection", actor, message) is written in the same transaction and

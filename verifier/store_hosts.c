@@ -553,10 +553,18 @@ int store_host_set_interval(struct store *s, int64_t id, int64_t interval_s, int
 	               PARAMS(V_INT(id), V_INT(interval_s), V_INT(now)));
 }
 
-int store_host_set_next_due(struct store *s, int64_t id, int64_t next_due, int64_t now)
+int store_host_set_next_due(struct store *s, int64_t id, int64_t next_due, const char *wanted_by,
+                            int64_t now)
 {
-	return one_row(s, "UPDATE hosts SET next_due = $2, updated_at = $3 WHERE id = $1",
-	               PARAMS(V_INT(id), V_INT(next_due), V_INT(now)));
+	int rc;
+	if (wanted_by == NULL)
+		return one_row(s, "UPDATE hosts SET next_due = $2, updated_at = $3 WHERE id = $1",
+		               PARAMS(V_INT(id), V_INT(next_due), V_INT(now)));
+	if ((rc = store_check_name(s, "instance", wanted_by)))
+		return rc;
+	return one_row(
+	    s, "UPDATE hosts SET next_due = $2, updated_at = $3, wanted_by = $4 WHERE id = $1",
+	    PARAMS(V_INT(id), V_INT(next_due), V_INT(now), V_TEXT(wanted_by)));
 }
 
 int store_host_set_identity(struct store *s, int64_t id, const struct store_identity *ident,
@@ -1025,9 +1033,9 @@ int store_expire_evidence(struct store *s, int64_t now, int64_t *ret_n)
  * $6 the grace's end (now - grace). */
 #define CLAIM_AFFINITY                                                                             \
 	"AND (mode = 'push' OR last_instance IS NULL OR last_instance = $1 OR failures > 0 "       \
-	"OR next_due <= $6) "
+	"OR wanted_by = $1 OR next_due <= $6) "
 #define CLAIM_DUE                                                                                  \
-	"UPDATE hosts SET lease_owner = $1, lease_expires = $2 "                                   \
+	"UPDATE hosts SET lease_owner = $1, lease_expires = $2, wanted_by = NULL "                 \
 	"WHERE hosts.id IN (SELECT id FROM hosts "                                                 \
 	"WHERE enabled = 1 AND next_due <= $3 "                                                    \
 	"AND (lease_owner IS NULL OR lease_expires <= $3) " STORE_PUSH_CLAIM

@@ -368,6 +368,13 @@ static const char schema_v13[] =
     "  SELECT host_id, eventlog FROM evidence WHERE eventlog IS NOT NULL;\n"
     "UPDATE evidence SET eventlog = NULL WHERE eventlog IS NOT NULL;\n";
 
+/* hosts.wanted_by: the instance an operator or a waiting API caller asked
+ * to attest the host now (store_host_set_next_due). Lease affinity leaves a
+ * due host to the instance that attested it last; a host wanted by another
+ * instance is that instance's to claim at once, so the caller who asked it
+ * gets the verdict from it, and the claim clears the mark. */
+static const char schema_v14[] = "ALTER TABLE hosts ADD COLUMN wanted_by TEXT;\n";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", schema_v1},
     {2, "last evidence per host", schema_v2},
@@ -383,6 +390,7 @@ const struct store_migration store_migrations[] = {
     {12, "change counters of cached data (policies)", schema_v12},
 
     {13, "each host's last event log apart from its evidence row", schema_v13},
+    {14, "the instance asked to attest a host now", schema_v14},
 };
 
 const size_t store_migrations_count = sizeof(store_migrations) / sizeof(store_migrations[0]);

@@ -948,7 +948,7 @@ static void test_leases(void **state)
 	for (size_t i = 0; i < l->n; i++)
 		assert_true(l->v[i].id != ids[0] && l->v[i].id != off);
 	store_host_list_free(l);
-	assert_int_equal(store_host_set_next_due(s, ids[0], T0 + 190, T0 + 190), 0);
+	assert_int_equal(store_host_set_next_due(s, ids[0], T0 + 190, NULL, T0 + 190), 0);
 	assert_int_equal(store_claim_due_hosts(s, "x", T0 + 190, 30, 10, &l), 0);
 	assert_int_equal(l->n, 1);
 	assert_int_equal(l->v[0].id, ids[0]);
@@ -1055,6 +1055,31 @@ static void test_lease_affinity(void **state)
 		assert_int_equal(claim_n(b, "B", t + 1, &l), 5);
 		attest_all(b, l, "B", t + 2, t + 10);
 	}
+	/* A host an operator asked B to attest now (wanted_by B) is B's at
+	 * once although N attested it last; the claim clears the mark, so the
+	 * next time it is due it is N's again. */
+	assert_int_equal(claim_n(n, "N", T0 + 120, &l), 5);
+	int64_t wanted = l->v[0].id;
+	for (size_t i = 0; i < l->n; i++)
+		assert_int_equal(store_lease_release(n, l->v[i].id, "N", T0 + 130, 0, T0 + 120), 0);
+	store_host_list_free(l);
+	assert_int_equal(store_host_set_next_due(b, wanted, T0 + 120, "B", T0 + 120), 0);
+	assert_int_equal(store_host_set_next_due(b, wanted, T0 + 120, "bad\nname", T0 + 120),
+	                 ATTEST_E_ARG);
+	assert_int_equal(claim_n(b, "B", T0 + 121, &l), 6);
+	size_t got = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		got += l->v[i].id == wanted;
+		assert_int_equal(store_lease_release(b, l->v[i].id, "B", T0 + 130, 0, T0 + 121), 0);
+	}
+	store_host_list_free(l);
+	assert_int_equal(got, 1);
+	assert_int_equal(claim_n(b, "B", T0 + 130, &l), 5);
+	for (size_t i = 0; i < l->n; i++)
+		assert_true(l->v[i].id != wanted);
+	store_host_list_free(l);
+	assert_int_equal(claim_n(n, "N", T0 + 130, &l), 5);
+	store_host_list_free(l);
 	store_close(n);
 	store_close(b);
 	store_close(a);
