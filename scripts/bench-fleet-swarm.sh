@@ -16,6 +16,8 @@
 #
 #   scripts/bench-fleet-swarm.sh [BUILD]   env: HOSTS=10000 INTERVAL=60
 #                                               MEASURE=INTERVAL (s) PG=1 (0: skip)
+#                                               SETTLE=INTERVAL (s: wait after every
+#                                               host is green, before measuring)
 #                                               SQLITE=1 (0: only the PostgreSQL pair)
 #                                               DBSYNC=full|normal (--db-sync)
 #                                               AGENT_KEEPALIVE=S (--agent-keepalive;
@@ -40,6 +42,7 @@ bin="$build/bin"
 HOSTS=${HOSTS:-10000}
 INTERVAL=${INTERVAL:-60}
 MEASURE=${MEASURE:-$INTERVAL}
+SETTLE=${SETTLE:-$INTERVAL}
 PG=${PG:-1}
 SQLITE=${SQLITE:-1}
 PUSH=${PUSH:-0}
@@ -191,6 +194,12 @@ wait_green() { # URL
     sleep 2
   done
   echo "  $g/$HOSTS hosts green (enrolled and attested) in $(( ($(now_ms) - t0) / 1000 )) s: $(jq -c .hosts <<<"$st")"
+  # The steady state: every host attested once more after its enrollment
+  # (an enrollment's connection is not the one kept for the next quote).
+  if [ "$SETTLE" -gt 0 ]; then
+    echo "  settling for ${SETTLE} s (SETTLE) before measuring"
+    sleep "$SETTLE"
+  fi
 }
 sign_ms() { # the swarm's mean software signing time of a quote
   kill -USR1 "$1"
