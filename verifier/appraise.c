@@ -555,17 +555,21 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	evidence_keep(j, b, ld, learnable, pcrs, meta);    /* for the dashboard */
 	audit_evidence(j, b, ak, ld, pdigest, pcrs, meta); /* for the audit chain */
 	free(pcrs);
-	json_t *full = NULL;
-	(void)verify_result_json(r, &full); /* its "reasons" are the verdict's */
-	json_t *reasons = json_object_get(full, "reasons");
-	char *rj = reasons ? json_dumps(reasons, JSON_COMPACT) : NULL;
-	char *sw = full ? json_dumps(json_object_get(full, "software"), JSON_COMPACT) : NULL;
+	/* The verdict's texts, as verify_result_json() would dump its
+	 * "reasons" and "software", written without the tree. */
+	char *rj = NULL, *sw = NULL;
+	(void)verify_reasons_text(r, &rj);
+	(void)verify_software_text(r, &sw);
 	/* Unchanged software (the usual case) has no change to record, and
-	 * is not written again. */
+	 * is not written again; a change is read back as a tree for its
+	 * catalog events. */
 	bool sw_same = sw && h->software_json && strcmp(sw, h->software_json) == 0;
-	if (full && !sw_same)
-		catalog_appraise_changes(v, j->host_id, h->software_json,
-		                         json_object_get(full, "software"));
+	if (sw && !sw_same) {
+		json_t *tree = json_loads(sw, 0, NULL);
+		if (tree)
+			catalog_appraise_changes(v, j->host_id, h->software_json, tree);
+		json_decref(tree);
+	}
 	enum store_trust t = r->verdict == VERIFY_GREEN ? STORE_TRUST_GREEN : STORE_TRUST_RED;
 	if (r->restarted) {
 		/* Red with a restart: enroll afresh next time. */
@@ -577,7 +581,6 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	if (t == STORE_TRUST_RED && r->reason_count > 0)
 		log_info("%s: red: %s: %s", j->name, r->reasons[0].code, r->reasons[0].message);
 	verify_result_free(r);
-	json_decref(full);
 	job_verdict(j, t, rj ? rj : "[]", sw_same ? NULL : sw, true);
 	free(rj);
 	free(sw);
