@@ -58,7 +58,8 @@ int bundle_parse(const uint8_t *buf, size_t len, struct bundle **ret, struct dia
 
 /* The two readers bundle_parse() is made of, for the differential test and
  * the fuzz target. bundle_plain_parse(): the usual answer (strings of
- * printable ASCII without escapes, integers of at most 18 digits, objects of
+ * printable ASCII without escapes, numbers without exponent and at most 18
+ * digits before the point, objects of
  * at most 64 members) read without a JSON tree; returns 1 with *ret set
  * exactly as bundle_parse_json() would set it, or 0 (nothing kept, *ret
  * untouched) for anything else, which it never judges: bundle_parse() then

@@ -1,7 +1,7 @@
 /* The agent's usual answer read without a JSON tree.
  *
  * An answer is almost always "plain": every string printable ASCII without
- * escapes, every number a short integer, every object at most
+ * escapes, every number short and without exponent, every object at most
  * PLAIN_KEYS_MAX members. For such text the decoded strings are the bytes
  * between the quotes, two keys are duplicates exactly when their bytes are
  * equal, and no number can overflow, so a small scanner can check it as
@@ -26,7 +26,7 @@
 #include "tpm.h"
 
 #define PLAIN_KEYS_MAX   64u /* members of one object (duplicates checked pairwise) */
-#define PLAIN_DIGITS_MAX 18u /* digits of an integer: always within int64 */
+#define PLAIN_DIGITS_MAX 18u /* digits before the point: always within int64 */
 
 /* A validated member: the key's bytes and the value's span [at, end). */
 struct span {
@@ -69,8 +69,9 @@ static bool digit(uint8_t c)
 	return c >= '0' && c <= '9';
 }
 
-/* -?(0|[1-9][0-9]*), at most PLAIN_DIGITS_MAX digits, no fraction or
- * exponent. */
+/* -?(0|[1-9][0-9]*)(\.[0-9]+)?: at most PLAIN_DIGITS_MAX digits before
+ * the point, no exponent, so neither an integer nor a real (the agent's
+ * "timing") can overflow where jansson would refuse it. */
 static bool number(struct scan *s)
 {
 	size_t i = s->off, start;
@@ -84,8 +85,16 @@ static bool number(struct scan *s)
 	else
 		while (i < s->len && digit(s->p[i]))
 			i++;
-	if (i - start > PLAIN_DIGITS_MAX ||
-	    (i < s->len && (digit(s->p[i]) || s->p[i] == '.' || s->p[i] == 'e' || s->p[i] == 'E')))
+	if (i - start > PLAIN_DIGITS_MAX || (i < s->len && digit(s->p[i])))
+		return false;
+	if (i < s->len && s->p[i] == '.') {
+		size_t frac = ++i;
+		while (i < s->len && digit(s->p[i]))
+			i++;
+		if (i == frac)
+			return false;
+	}
+	if (i < s->len && (s->p[i] == '.' || s->p[i] == 'e' || s->p[i] == 'E'))
 		return false;
 	s->off = i;
 	return true;

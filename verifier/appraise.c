@@ -10,7 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "b64enc.h"
+#include "base64.h"
 #include "bundle.h"
 #include "catalog_appraise.h"
 #include "err.h"
@@ -60,10 +60,9 @@ static char *pcrs_text(const struct quote_pcrs *p)
 		for (uint32_t b = 0; b < p->bank_count && b < QUOTE_MAX_BANKS; b++)
 			if (bundle_bank_name(p->banks[b].alg) == names[k])
 				banks[k] = &p->banks[b];
-	/* At most: per bank its name and braces, per PCR its key, quotes, hex
-	 * digits and comma. */
-	size_t cap = 3 + QUOTE_MAX_BANKS *
-	                     (BANK_NAME_MAX + 6 + QUOTE_NUM_PCRS * (2 * QUOTE_MAX_DIGEST + 10));
+	/* At most: per bank present its name and braces, per PCR its key,
+	 * quotes, hex digits and comma. */
+	size_t cap = 3 + n * (BANK_NAME_MAX + 6 + QUOTE_NUM_PCRS * (2 * QUOTE_MAX_DIGEST + 10));
 	char *out = malloc(cap), *at = out;
 	if (out == NULL)
 		return NULL;
@@ -159,55 +158,60 @@ static void audit_evidence(struct job *j, struct bundle *b, const struct store_a
                            const char *meta)
 {
 	char nonce[2 * EVIDENCE_NONCE_MAX + 1], ld[65], pd[65];
-	/* The AK the quote was checked against: the enrolled one. */
-	char *ak = b64enc(enrolled->public_area, enrolled->public_len);
-	char *q = b64enc(b->quote, b->quote_len);
-	char *sig = b64enc(b->signature, b->signature_len);
 	hex_encode(b->nonce, b->nonce_len, nonce);
 	if (log_digest)
 		hex_encode(log_digest, 32, ld);
 	if (pdigest)
 		hex_encode(pdigest, 32, pd);
 	/* Compact, keys sorted (docs/security.md, "Bodies"); base64, hex and
-	 * the two JSON texts (themselves compact and sorted) need no escaping. */
+	 * the two JSON texts (themselves compact and sorted) need no escaping.
+	 * The pieces in order, texts or bytes to base64, written into one
+	 * buffer of their summed size (no format parsing, no regrowth, no
+	 * base64 copies: this runs once per attestation on the loop). */
+	struct piece {
+		const char *text;
+		const uint8_t *bin; /* base64 of bin_len bytes when text is NULL */
+		size_t bin_len;
+	} piece[] = {
+	    {"{\"ak_public\":\"", NULL, 0},
+	    /* the AK the quote was checked against: the enrolled one */
+	    {NULL, enrolled->public_area, enrolled->public_len},
+	    {log_digest ? "\",\"eventlog_sha256\":\"" : "", NULL, 0},
+	    {log_digest ? ld : "", NULL, 0},
+	    {"\",\"metadata\":", NULL, 0},
+	    {meta ? meta : "{}", NULL, 0},
+	    {",\"nonce\":\"", NULL, 0},
+	    {nonce, NULL, 0},
+	    {"\",\"pcrs\":", NULL, 0},
+	    {pcrs ? pcrs : "", NULL, 0},
+	    {pdigest ? ",\"policy_digest\":\"" : "", NULL, 0},
+	    {pdigest ? pd : "", NULL, 0},
+	    {pdigest ? "\"" : "", NULL, 0},
+	    {",\"quote\":\"", NULL, 0},
+	    {NULL, b->quote, b->quote_len},
+	    {"\",\"signature\":\"", NULL, 0},
+	    {NULL, b->signature, b->signature_len},
+	    {"\"}", NULL, 0},
+	};
+	enum { NPIECE = sizeof piece / sizeof piece[0] };
+	size_t len[NPIECE], total = 1;
+	/* Every piece is bounded (the bundle's and the AK's caps), so the sum
+	 * cannot wrap; a text past the column's cap is no evidence. */
+	for (size_t k = 0; k < NPIECE; k++)
+		total += (len[k] = piece[k].text ? strlen(piece[k].text)
+		                                 : BASE64_ENCODED_SIZE(piece[k].bin_len) - 1);
 	char *o = NULL;
-	if (ak && q && sig && pcrs) {
-		/* The pieces in order, written into one buffer of their summed
-		 * size (no format parsing, no regrowth: one per attestation). */
-		const char *piece[] = {"{\"ak_public\":\"",
-		                       ak,
-		                       log_digest ? "\",\"eventlog_sha256\":\"" : "",
-		                       log_digest ? ld : "",
-		                       "\",\"metadata\":",
-		                       meta ? meta : "{}",
-		                       ",\"nonce\":\"",
-		                       nonce,
-		                       "\",\"pcrs\":",
-		                       pcrs,
-		                       pdigest ? ",\"policy_digest\":\"" : "",
-		                       pdigest ? pd : "",
-		                       pdigest ? "\"" : "",
-		                       ",\"quote\":\"",
-		                       q,
-		                       "\",\"signature\":\"",
-		                       sig,
-		                       "\"}"};
-		enum { NPIECE = sizeof piece / sizeof piece[0] };
-		size_t len[NPIECE], total = 1;
-		for (size_t k = 0; k < NPIECE; k++)
-			total += (len[k] = strlen(piece[k]));
-		/* Every piece is bounded (caps of the bundle), so the sum cannot
-		 * wrap; a text past the column's cap is no evidence. */
-		if (total <= STORE_JSON_MAX && (o = malloc(total)) != NULL) {
-			char *at = o;
-			for (size_t k = 0; k < NPIECE; k++)
-				at = put(at, piece[k], len[k]);
-			*at = '\0';
+	if (pcrs && total <= STORE_JSON_MAX && (o = malloc(total)) != NULL) {
+		char *at = o;
+		for (size_t k = 0; k < NPIECE; k++) {
+			if (piece[k].text)
+				memcpy(at, piece[k].text, len[k]);
+			else /* writes its NUL too, which the next piece covers */
+				base64_encode(piece[k].bin, piece[k].bin_len, at);
+			at += len[k];
 		}
+		*at = '\0';
 	}
-	free(ak);
-	free(q);
-	free(sig);
 	free(j->audit_ev);
 	free(j->audit_log);
 	j->audit_ev = o;

@@ -390,6 +390,8 @@ static void test_plain_reader(void **state)
 	                             "{\"a\":01}",
 	                             "{\"a\":1.5}",
 	                             "{\"a\":1e3}",
+	                             "{\"a\":0.25}",
+	                             "{\"a\":-1.}",
 	                             "{\"a\":123456789012345678}",
 	                             "{\"a\":1234567890123456789}",
 	                             "{\"a\":99999999999999999999}",
@@ -411,6 +413,18 @@ static void test_plain_reader(void **state)
 		(void)differential((const uint8_t *)edge[i], strlen(edge[i]));
 	/* splice each edge case in as the metadata and as an unknown member */
 	static const char *vals[] = {"-0",
+	                             "0.5",
+	                             "-0.0",
+	                             "1.",
+	                             ".5",
+	                             "1.5e3",
+	                             "1.5E-3",
+	                             "-",
+	                             "1.2.3",
+	                             "0.1234567890123456789012345",
+	                             "123456789012345678.5",
+	                             "1234567890123456789.5",
+	                             "{\"tpm_ms\":0.123456,\"total_ms\":12.5}",
 	                             "01",
 	                             "1.5",
 	                             "1e3",
@@ -425,6 +439,15 @@ static void test_plain_reader(void **state)
 	                             "\"\"",
 	                             "{}",
 	                             "[]"};
+	{
+		/* as agents answer now: with "timing" (numbers with fractions) */
+		char *t = malloc(seed_len[0] + 64);
+		int n = snprintf(t, seed_len[0] + 64,
+		                 "{\"timing\":{\"tpm_ms\":31.25,\"total_ms\":0.5},%.*s",
+		                 (int)(seed_len[0] - 1), (const char *)seed[0] + 1);
+		assert_int_equal(differential((const uint8_t *)t, (size_t)n), 2);
+		free(t);
+	}
 	const char *m = strstr((const char *)seed[0], "\"metadata\": {");
 	assert_non_null(m);
 	size_t mpos = (size_t)(m - (const char *)seed[0]) + strlen("\"metadata\": {");
