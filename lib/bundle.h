@@ -56,6 +56,18 @@ struct bundle {
  * err (optional) filled in; *ret untouched on failure. */
 int bundle_parse(const uint8_t *buf, size_t len, struct bundle **ret, struct diag *err);
 
+/* The two readers bundle_parse() is made of, for the differential test and
+ * the fuzz target. bundle_plain_parse(): the usual answer (strings of
+ * printable ASCII without escapes, numbers without exponent and at most 18
+ * digits before the point, objects of
+ * at most 64 members) read without a JSON tree; returns 1 with *ret set
+ * exactly as bundle_parse_json() would set it, or 0 (nothing kept, *ret
+ * untouched) for anything else, which it never judges: bundle_parse() then
+ * takes bundle_parse_json(), the jansson reader, whose result and error
+ * sentence are the contract above. */
+int bundle_plain_parse(const uint8_t *buf, size_t len, struct bundle **ret);
+int bundle_parse_json(const uint8_t *buf, size_t len, struct bundle **ret, struct diag *err);
+
 /* Frees a bundle; NULL is fine. */
 void bundle_free(struct bundle *b);
 

@@ -240,4 +240,14 @@ int verify_result_json(const struct verify_result *r, json_t **ret);
 /* Only the reasons array of verify_result_json (what storage keeps). */
 int verify_reasons_json(const struct verify_result *r, json_t **ret);
 
+/* The "reasons" and "software" members of verify_result_json() as text,
+ * byte for byte what json_dumps(JSON_COMPACT) writes of them (the verdict's
+ * stored texts), written directly without the tree (lib/verify_text.c).
+ * Text that is not valid UTF-8 has its non-ASCII bytes written as '?', as
+ * verify_result_json() does for the texts it takes from evidence. On
+ * success *ret is a malloc'd NUL-terminated text the caller frees;
+ * ATTEST_E_ARG, ATTEST_E_NOMEM (*ret untouched). */
+int verify_reasons_text(const struct verify_result *r, char **ret);
+int verify_software_text(const struct verify_result *r, char **ret);
+
 #endif

@@ -10,7 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "b64enc.h"
+#include "base64.h"
 #include "bundle.h"
 #include "catalog_appraise.h"
 #include "err.h"
@@ -24,7 +24,6 @@
 #include "quote.h"
 #include "reason.h"
 #include "store_loop.h"
-#include "textbuf.h"
 #include "verifier.h"
 #include "verify.h"
 #include "verify_memo.h"
@@ -61,10 +60,9 @@ static char *pcrs_text(const struct quote_pcrs *p)
 		for (uint32_t b = 0; b < p->bank_count && b < QUOTE_MAX_BANKS; b++)
 			if (bundle_bank_name(p->banks[b].alg) == names[k])
 				banks[k] = &p->banks[b];
-	/* At most: per bank its name and braces, per PCR its key, quotes, hex
-	 * digits and comma. */
-	size_t cap = 3 + QUOTE_MAX_BANKS *
-	                     (BANK_NAME_MAX + 6 + QUOTE_NUM_PCRS * (2 * QUOTE_MAX_DIGEST + 10));
+	/* At most: per bank present its name and braces, per PCR its key,
+	 * quotes, hex digits and comma. */
+	size_t cap = 3 + n * (BANK_NAME_MAX + 6 + QUOTE_NUM_PCRS * (2 * QUOTE_MAX_DIGEST + 10));
 	char *out = malloc(cap), *at = out;
 	if (out == NULL)
 		return NULL;
@@ -143,6 +141,12 @@ static void evidence_keep(struct job *j, const struct bundle *b, const uint8_t *
 	}
 }
 
+static char *put(char *at, const char *s, size_t n)
+{
+	memcpy(at, s, n);
+	return at + n;
+}
+
 /* What this verdict is judged from, for its audit record (store.h,
  * store_audit_evidence): the bundle's members (ak_public: the enrolled AK)
  * but the log, which goes by its
@@ -154,35 +158,60 @@ static void audit_evidence(struct job *j, struct bundle *b, const struct store_a
                            const char *meta)
 {
 	char nonce[2 * EVIDENCE_NONCE_MAX + 1], ld[65], pd[65];
-	/* The AK the quote was checked against: the enrolled one. */
-	char *ak = b64enc(enrolled->public_area, enrolled->public_len);
-	char *q = b64enc(b->quote, b->quote_len);
-	char *sig = b64enc(b->signature, b->signature_len);
 	hex_encode(b->nonce, b->nonce_len, nonce);
 	if (log_digest)
 		hex_encode(log_digest, 32, ld);
 	if (pdigest)
 		hex_encode(pdigest, 32, pd);
 	/* Compact, keys sorted (docs/security.md, "Bodies"); base64, hex and
-	 * the two JSON texts (themselves compact and sorted) need no escaping. */
+	 * the two JSON texts (themselves compact and sorted) need no escaping.
+	 * The pieces in order, texts or bytes to base64, written into one
+	 * buffer of their summed size (no format parsing, no regrowth, no
+	 * base64 copies: this runs once per attestation on the loop). */
+	struct piece {
+		const char *text;
+		const uint8_t *bin; /* base64 of bin_len bytes when text is NULL */
+		size_t bin_len;
+	} piece[] = {
+	    {"{\"ak_public\":\"", NULL, 0},
+	    /* the AK the quote was checked against: the enrolled one */
+	    {NULL, enrolled->public_area, enrolled->public_len},
+	    {log_digest ? "\",\"eventlog_sha256\":\"" : "", NULL, 0},
+	    {log_digest ? ld : "", NULL, 0},
+	    {"\",\"metadata\":", NULL, 0},
+	    {meta ? meta : "{}", NULL, 0},
+	    {",\"nonce\":\"", NULL, 0},
+	    {nonce, NULL, 0},
+	    {"\",\"pcrs\":", NULL, 0},
+	    {pcrs ? pcrs : "", NULL, 0},
+	    {pdigest ? ",\"policy_digest\":\"" : "", NULL, 0},
+	    {pdigest ? pd : "", NULL, 0},
+	    {pdigest ? "\"" : "", NULL, 0},
+	    {",\"quote\":\"", NULL, 0},
+	    {NULL, b->quote, b->quote_len},
+	    {"\",\"signature\":\"", NULL, 0},
+	    {NULL, b->signature, b->signature_len},
+	    {"\"}", NULL, 0},
+	};
+	enum { NPIECE = sizeof piece / sizeof piece[0] };
+	size_t len[NPIECE], total = 1;
+	/* Every piece is bounded (the bundle's and the AK's caps), so the sum
+	 * cannot wrap; a text past the column's cap is no evidence. */
+	for (size_t k = 0; k < NPIECE; k++)
+		total += (len[k] = piece[k].text ? strlen(piece[k].text)
+		                                 : BASE64_ENCODED_SIZE(piece[k].bin_len) - 1);
 	char *o = NULL;
-	if (ak && q && sig && pcrs) {
-		struct textbuf t;
-		textbuf_growable(&t, STORE_JSON_MAX);
-		textbuf_add(&t, "{\"ak_public\":\"%s\"", ak);
-		if (log_digest)
-			textbuf_add(&t, ",\"eventlog_sha256\":\"%s\"", ld);
-		textbuf_add(&t, ",\"metadata\":%s,\"nonce\":\"%s\",\"pcrs\":%s", meta ? meta : "{}",
-		            nonce, pcrs);
-		if (pdigest)
-			textbuf_add(&t, ",\"policy_digest\":\"%s\"", pd);
-		textbuf_add(&t, ",\"quote\":\"%s\",\"signature\":\"%s\"}", q, sig);
-		o = t.nomem ? NULL : textbuf_take(&t);
-		textbuf_free(&t);
+	if (pcrs && total <= STORE_JSON_MAX && (o = malloc(total)) != NULL) {
+		char *at = o;
+		for (size_t k = 0; k < NPIECE; k++) {
+			if (piece[k].text)
+				memcpy(at, piece[k].text, len[k]);
+			else /* writes its NUL too, which the next piece covers */
+				base64_encode(piece[k].bin, piece[k].bin_len, at);
+			at += len[k];
+		}
+		*at = '\0';
 	}
-	free(ak);
-	free(q);
-	free(sig);
 	free(j->audit_ev);
 	free(j->audit_log);
 	j->audit_ev = o;
@@ -246,10 +275,25 @@ static void quote_send(struct job *j)
 	if (held)
 		hex_encode(held, 32, hexlog);
 	char *body = NULL;
-	if (json_plain(j->quote_sel) &&
-	    asprintf(&body, "{\"nonce\":\"%s\",\"pcrs\":\"%s\"%s%s%s}", hexnonce, j->quote_sel,
-	             held ? ",\"eventlog_sha256\":\"" : "", hexlog, held ? "\"" : "") < 0)
-		body = NULL;
+	if (json_plain(j->quote_sel)) {
+		/* {"nonce":"HEX","pcrs":"SEL"[,"eventlog_sha256":"HEX"]} */
+		static const char k1[] = "{\"nonce\":\"", k2[] = "\",\"pcrs\":\"",
+		                  k3[] = "\",\"eventlog_sha256\":\"";
+		size_t sl = strlen(j->quote_sel), nl = sizeof hexnonce - 1;
+		size_t cap = sizeof k1 + nl + sizeof k2 + sl + sizeof k3 + 64 + 3;
+		char *at = body = malloc(cap);
+		if (body != NULL) {
+			at = put(at, k1, sizeof k1 - 1);
+			at = put(at, hexnonce, nl);
+			at = put(at, k2, sizeof k2 - 1);
+			at = put(at, j->quote_sel, sl);
+			if (held) {
+				at = put(at, k3, sizeof k3 - 1);
+				at = put(at, hexlog, 64);
+			}
+			memcpy(at, "\"}", 3);
+		}
+	}
 	if (body == NULL) {
 		json_t *o = json_pack("{s:s,s:s}", "nonce", hexnonce, "pcrs", j->quote_sel);
 		if (o && held)
@@ -555,17 +599,21 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	evidence_keep(j, b, ld, learnable, pcrs, meta);    /* for the dashboard */
 	audit_evidence(j, b, ak, ld, pdigest, pcrs, meta); /* for the audit chain */
 	free(pcrs);
-	json_t *full = NULL;
-	(void)verify_result_json(r, &full); /* its "reasons" are the verdict's */
-	json_t *reasons = json_object_get(full, "reasons");
-	char *rj = reasons ? json_dumps(reasons, JSON_COMPACT) : NULL;
-	char *sw = full ? json_dumps(json_object_get(full, "software"), JSON_COMPACT) : NULL;
+	/* The verdict's texts, as verify_result_json() would dump its
+	 * "reasons" and "software", written without the tree. */
+	char *rj = NULL, *sw = NULL;
+	(void)verify_reasons_text(r, &rj);
+	(void)verify_software_text(r, &sw);
 	/* Unchanged software (the usual case) has no change to record, and
-	 * is not written again. */
+	 * is not written again; a change is read back as a tree for its
+	 * catalog events. */
 	bool sw_same = sw && h->software_json && strcmp(sw, h->software_json) == 0;
-	if (full && !sw_same)
-		catalog_appraise_changes(v, j->host_id, h->software_json,
-		                         json_object_get(full, "software"));
+	if (sw && !sw_same) {
+		json_t *tree = json_loads(sw, 0, NULL);
+		if (tree)
+			catalog_appraise_changes(v, j->host_id, h->software_json, tree);
+		json_decref(tree);
+	}
 	enum store_trust t = r->verdict == VERIFY_GREEN ? STORE_TRUST_GREEN : STORE_TRUST_RED;
 	if (r->restarted) {
 		/* Red with a restart: enroll afresh next time. */
@@ -577,7 +625,6 @@ static void verify_and_store(struct job *j, struct bundle *b, const struct store
 	if (t == STORE_TRUST_RED && r->reason_count > 0)
 		log_info("%s: red: %s: %s", j->name, r->reasons[0].code, r->reasons[0].message);
 	verify_result_free(r);
-	json_decref(full);
 	job_verdict(j, t, rj ? rj : "[]", sw_same ? NULL : sw, true);
 	free(rj);
 	free(sw);

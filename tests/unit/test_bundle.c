@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -300,6 +301,213 @@ static void test_parse_errors(void **state)
 	EVP_PKEY_free(key);
 }
 
+/* Both readers leave the same bundle. */
+static void same_bundle(const struct bundle *a, const struct bundle *b)
+{
+	assert_int_equal(a->ak_public_len, b->ak_public_len);
+	assert_memory_equal(a->ak_public, b->ak_public, a->ak_public_len);
+	assert_int_equal(a->quote_len, b->quote_len);
+	assert_memory_equal(a->quote, b->quote, a->quote_len);
+	assert_int_equal(a->signature_len, b->signature_len);
+	assert_memory_equal(a->signature, b->signature, a->signature_len);
+	assert_memory_equal(&a->pcrs, &b->pcrs, sizeof a->pcrs);
+	assert_int_equal(a->nonce_len, b->nonce_len);
+	assert_memory_equal(a->nonce, b->nonce, a->nonce_len);
+	assert_string_equal(a->metadata_canonical, b->metadata_canonical);
+	assert_true(json_equal(a->metadata, b->metadata));
+	assert_int_equal(a->eventlog_unchanged, b->eventlog_unchanged);
+	assert_int_equal(a->eventlog == NULL, b->eventlog == NULL);
+	assert_int_equal(a->eventlog_len, b->eventlog_len);
+	if (a->eventlog)
+		assert_memory_equal(a->eventlog, b->eventlog, a->eventlog_len);
+}
+
+/* One input through bundle_parse, its plain reader and the jansson reader:
+ * the plain reader takes only what jansson takes, to the same bundle, and
+ * bundle_parse answers as jansson does (code and sentence). Returns 2 if
+ * the plain reader took it, 1 if only jansson did, 0 if neither. */
+static int differential(const uint8_t *buf, size_t len)
+{
+	struct bundle *p = NULL, *j = NULL, *b = NULL;
+	struct diag ej, eb;
+	memset(&ej, 0, sizeof ej);
+	memset(&eb, 0, sizeof eb);
+	int rp = bundle_plain_parse(buf, len, &p);
+	int rj = bundle_parse_json(buf, len, &j, &ej);
+	int rb = bundle_parse(buf, len, &b, &eb);
+	assert_true(rp == 0 || rp == 1);
+	if (rp == 1) {
+		if (rj != 0)
+			fail_msg("the plain reader took what jansson refuses (%s): %.*s",
+			         ej.message, (int)(len > 300 ? 300 : len), (const char *)buf);
+		same_bundle(p, j);
+	} else {
+		assert_null(p);
+	}
+	assert_int_equal(rb, rj);
+	if (rj == 0)
+		same_bundle(b, j);
+	else
+		assert_string_equal(eb.message, ej.message);
+	bundle_free(p);
+	bundle_free(j);
+	bundle_free(b);
+	return rp == 1 ? 2 : rj == 0;
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	uint8_t *buf = malloc(64 * 1024);
+	*len = fread(buf, 1, 64 * 1024, f);
+	fclose(f);
+	return buf;
+}
+
+/* The plain reader against jansson on the corpus answers, hand-made edge
+ * cases and random mutations of both (fixed seed). */
+static void test_plain_reader(void **state)
+{
+	(void)state;
+	static const char *files[] = {
+	    "fuzz/corpus/bundle/swtpm-ecc.json", "fuzz/corpus/bundle/swtpm-rsa.json",
+	    "fuzz/corpus/bundle/unchanged-log.json", "fuzz/corpus/bundle/minimal.json"};
+	enum { NF = sizeof files / sizeof files[0] };
+	uint8_t *seed[NF];
+	size_t seed_len[NF];
+	for (size_t i = 0; i < NF; i++) {
+		seed[i] = slurp(files[i], &seed_len[i]);
+		/* the usual answers are the plain reader's */
+		assert_int_equal(differential(seed[i], seed_len[i]), 2);
+	}
+	static const char *edge[] = {"",
+	                             " ",
+	                             "{}",
+	                             "[]",
+	                             "{\"a\":1}",
+	                             "{\"a\":-0}",
+	                             "{\"a\":01}",
+	                             "{\"a\":1.5}",
+	                             "{\"a\":1e3}",
+	                             "{\"a\":0.25}",
+	                             "{\"a\":-1.}",
+	                             "{\"a\":123456789012345678}",
+	                             "{\"a\":1234567890123456789}",
+	                             "{\"a\":99999999999999999999}",
+	                             "{\"a\":tru}",
+	                             "{\"a\":truex}",
+	                             "{\"a\":nul}",
+	                             "{\"a\":[1,2,]}",
+	                             "{\"a\":{},}",
+	                             "{\"a\" 1}",
+	                             "{\"a\":\"\\u0041\"}",
+	                             "{\"a\":1}x",
+	                             "{\"a\":1} ",
+	                             "\xef\xbb\xbf{}",
+	                             "{\"a\":[[[[[[[1]]]]]]]}",
+	                             "{\"a\":[[[[[[[[1]]]]]]]]}",
+	                             "{\"a\":\"\x7f\"}",
+	                             "{\"a\":1,\"a\":2}"};
+	for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
+		(void)differential((const uint8_t *)edge[i], strlen(edge[i]));
+	/* splice each edge case in as the metadata and as an unknown member */
+	static const char *vals[] = {"-0",
+	                             "0.5",
+	                             "-0.0",
+	                             "1.",
+	                             ".5",
+	                             "1.5e3",
+	                             "1.5E-3",
+	                             "-",
+	                             "1.2.3",
+	                             "0.1234567890123456789012345",
+	                             "123456789012345678.5",
+	                             "1234567890123456789.5",
+	                             "{\"tpm_ms\":0.123456,\"total_ms\":12.5}",
+	                             "01",
+	                             "1.5",
+	                             "1e3",
+	                             "123456789012345678",
+	                             "99999999999999999999",
+	                             "\"\\u00e9\"",
+	                             "\"\xc3\xa9\"",
+	                             "{\"x\":1,\"x\":1}",
+	                             "{\"x\":{\"y\":[null,true,false]}}",
+	                             "[[[[[[1]]]]]]",
+	                             "[[[[[[[1]]]]]]]",
+	                             "\"\"",
+	                             "{}",
+	                             "[]"};
+	{
+		/* as agents answer now: with "timing" (numbers with fractions) */
+		char *t = malloc(seed_len[0] + 64);
+		int n = snprintf(t, seed_len[0] + 64,
+		                 "{\"timing\":{\"tpm_ms\":31.25,\"total_ms\":0.5},%.*s",
+		                 (int)(seed_len[0] - 1), (const char *)seed[0] + 1);
+		assert_int_equal(differential((const uint8_t *)t, (size_t)n), 2);
+		free(t);
+	}
+	const char *m = strstr((const char *)seed[0], "\"metadata\": {");
+	assert_non_null(m);
+	size_t mpos = (size_t)(m - (const char *)seed[0]) + strlen("\"metadata\": {");
+	for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+		char *t = malloc(seed_len[0] + 256);
+		int n = snprintf(t, seed_len[0] + 256, "%.*s\"k\":%s,%.*s", (int)mpos,
+		                 (const char *)seed[0], vals[i], (int)(seed_len[0] - mpos),
+		                 (const char *)seed[0] + mpos);
+		(void)differential((const uint8_t *)t, (size_t)n);
+		n = snprintf(t, seed_len[0] + 256, "{\"future\":%s,%.*s", vals[i],
+		             (int)(seed_len[0] - 1), (const char *)seed[0] + 1);
+		(void)differential((const uint8_t *)t, (size_t)n);
+		free(t);
+	}
+	/* random mutations: bytes changed, inserted, deleted, slices repeated */
+	static const char interesting[] = "\"\\{}[],:0123-.eE tfnu\x80\xc3\xa9\x01\n";
+	srand(14);
+	size_t took = 0, parsed = 0, rounds = 20000;
+	uint8_t *buf = malloc(3 * 64 * 1024);
+	for (size_t r = 0; r < rounds; r++) {
+		size_t k = (size_t)rand() % NF, len = seed_len[k];
+		memcpy(buf, seed[k], len);
+		for (int edits = 1 + rand() % 3; edits > 0 && len > 0; edits--) {
+			size_t at = (size_t)rand() % len;
+			uint8_t c = rand() % 2
+			                ? (uint8_t)interesting[rand() % (sizeof interesting - 1)]
+			                : (uint8_t)rand();
+			switch (rand() % 4) {
+			case 0: buf[at] = c; break;
+			case 1:
+				memmove(buf + at + 1, buf + at, len - at);
+				buf[at] = c;
+				len++;
+				break;
+			case 2:
+				memmove(buf + at, buf + at + 1, len - at - 1);
+				len--;
+				break;
+			default: {
+				size_t n = (size_t)rand() % 40;
+				if (n > len - at)
+					n = len - at;
+				memmove(buf + at + n, buf + at, len - at);
+				len += n;
+			}
+			}
+		}
+		int d = differential(buf, len);
+		took += d == 2;
+		parsed += d > 0;
+	}
+	/* most mutations that still parse are the plain reader's: not vacuous */
+	print_message("plain reader: took %zu of %zu mutations that parse (%zu rounds)\n", took,
+	              parsed, rounds);
+	assert_true(took > 0 && took * 2 > parsed);
+	free(buf);
+	for (size_t i = 0; i < NF; i++)
+		free(seed[i]);
+}
+
 static void test_bad_ak_in_bundle(void **state)
 {
 	/* an AK the decoder refuses is a reason, not a crash */
@@ -352,10 +560,9 @@ static void test_qualifying_data_md(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_whole_verification),
-	    cmocka_unit_test(test_parse_errors),
-	    cmocka_unit_test(test_bad_ak_in_bundle),
-	    cmocka_unit_test(test_qualifying_data_md),
+	    cmocka_unit_test(test_whole_verification), cmocka_unit_test(test_parse_errors),
+	    cmocka_unit_test(test_bad_ak_in_bundle),   cmocka_unit_test(test_qualifying_data_md),
+	    cmocka_unit_test(test_plain_reader),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -179,6 +179,30 @@ static struct bundle *make_bundle(const struct fx *f)
 	return b;
 }
 
+/* verify_reasons_text/verify_software_text write exactly what
+ * json_dumps(JSON_COMPACT) makes of verify_result_json()'s members (the
+ * verifier stores the texts and compares them with the stored ones). Only
+ * where the tree could be built: the texts also stand in for strings the
+ * tree refuses. */
+static void texts_match(const struct verify_result *r)
+{
+	json_t *j = NULL;
+	if (verify_result_json(r, &j) < 0)
+		return;
+	char *want_r = json_dumps(json_object_get(j, "reasons"), JSON_COMPACT);
+	char *want_s = json_dumps(json_object_get(j, "software"), JSON_COMPACT);
+	char *got_r = NULL, *got_s = NULL;
+	assert_int_equal(verify_reasons_text(r, &got_r), 0);
+	assert_int_equal(verify_software_text(r, &got_s), 0);
+	assert_string_equal(got_r, want_r);
+	assert_string_equal(got_s, want_s);
+	free(want_r);
+	free(want_s);
+	free(got_r);
+	free(got_s);
+	json_decref(j);
+}
+
 static struct verify_result *run_bundle(const struct fx *f, const struct bundle *b)
 {
 	struct verify_input in;
@@ -193,6 +217,7 @@ static struct verify_result *run_bundle(const struct fx *f, const struct bundle 
 	struct verify_result *r = NULL;
 	assert_int_equal(verify_attestation(&in, &r), 0);
 	assert_non_null(r);
+	texts_match(r);
 	return r;
 }
 
@@ -1046,6 +1071,103 @@ static void test_json(void **state)
 	fx_free(f);
 }
 
+/* The direct texts on hand-made results: every escape jansson writes,
+ * valid and invalid UTF-8, a field given twice, empty and missing members,
+ * then random bytes in every string (fixed seed). */
+static void test_result_texts(void **state)
+{
+	(void)state;
+	static struct verify_reason rs[3];
+	static struct verify_result r;
+	memset(rs, 0, sizeof rs);
+	memset(&r, 0, sizeof r);
+	r.reasons = rs;
+	r.reason_count = 3;
+	r.verdict = VERIFY_RED;
+	for (int k = 0; k < 3; k++) {
+		rs[k].code = "EVENTLOG_REPLAY_MISMATCH";
+		rs[k].pcr = -1;
+		rs[k].event = -1;
+	}
+	snprintf(rs[0].message, sizeof rs[0].message, "q\"b\\s/\b\f\n\r\t\x01\x1f\x7f end");
+	rs[1].pcr = 7;
+	rs[1].bank = TPM2_ALG_SHA256;
+	rs[1].event = 123456789012LL;
+	rs[1].event_type = "EV_IPL";
+	snprintf(rs[1].message, sizeof rs[1].message, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+	snprintf(rs[1].description, sizeof rs[1].description, "cut \xe2\x82");
+	snprintf(rs[1].expected, sizeof rs[1].expected, "\xed\xa0\x80 surrogate");
+	snprintf(rs[1].actual, sizeof rs[1].actual, "\xc0\xaf overlong");
+	snprintf(rs[1].allowed, sizeof rs[1].allowed, "\xf4\x90\x80\x80 too high");
+	rs[2].bank = 0x7777; /* no name: no "bank" */
+	struct verify_software *sw = &r.software;
+	sw->kernel = "6.1.0-13-amd64";
+	sw->os = "Debian \"12\"";
+	sw->boot_loader = "\\EFI\\debian\\shimx64.efi -> grubx64.efi";
+	char v1[] = "console=ttyS0", v2[] = "quiet \xff", v3[] = "fw";
+	sw->not_verified_count = 3;
+	sw->not_verified[0] = (struct verify_unverified){"kernel_cmdline", v1, 101, 8, ""};
+	sw->not_verified[1] = (struct verify_unverified){"firmware", v3, -1, -1, "no"};
+	sw->not_verified[2] = (struct verify_unverified){"kernel_cmdline", v2, -1, 9, "again"};
+	sw->component_count = 2;
+	sw->components[0].event = 4;
+	sw->components[0].pcr = 4;
+	snprintf(sw->components[0].digest, sizeof sw->components[0].digest, "%064d", 0);
+	snprintf(sw->components[0].text, sizeof sw->components[0].text, "shim: not in the catalog");
+	sw->components[1].verified = true;
+	sw->components[1].in_catalog = true;
+	snprintf(sw->components[1].log_path, sizeof sw->components[1].log_path, "\\EFI\\x");
+	snprintf(sw->components[1].kind, sizeof sw->components[1].kind, "kernel");
+	snprintf(sw->components[1].package, sizeof sw->components[1].package, "linux-image");
+	snprintf(sw->components[1].version, sizeof sw->components[1].version, "6.1.55-1");
+	snprintf(sw->components[1].rule, sizeof sw->components[1].rule, "debian-kernels");
+	texts_match(&r);
+	/* the invalid texts became '?' where the tree could not take them */
+	char *t = NULL;
+	assert_int_equal(verify_reasons_text(&r, &t), 0);
+	assert_non_null(strstr(t, "\"cut ??\""));
+	assert_non_null(strstr(t, "caf\xc3\xa9"));
+	assert_non_null(strstr(t, "\\u0001\\u001F\x7f"));
+	free(t);
+	assert_int_equal(verify_software_text(&r, &t), 0);
+	assert_non_null(strstr(t, "\"not_verified\":{\"kernel_cmdline\":{\"value\":\"quiet ?\""));
+	free(t);
+	assert_int_equal(verify_reasons_text(NULL, &t), ATTEST_E_ARG);
+	assert_int_equal(verify_software_text(&r, NULL), ATTEST_E_ARG);
+	/* random bytes (no NUL) in every string member */
+	srand(14);
+	char *texts[] = {rs[0].message,
+	                 rs[1].description,
+	                 rs[2].expected,
+	                 rs[0].actual,
+	                 rs[2].allowed,
+	                 sw->components[0].text,
+	                 sw->components[1].log_path,
+	                 sw->components[1].package,
+	                 v1,
+	                 v2};
+	size_t caps[] = {sizeof rs[0].message,
+	                 sizeof rs[1].description,
+	                 sizeof rs[2].expected,
+	                 sizeof rs[0].actual,
+	                 sizeof rs[2].allowed,
+	                 sizeof sw->components[0].text,
+	                 sizeof sw->components[1].log_path,
+	                 sizeof sw->components[1].package,
+	                 sizeof v1,
+	                 sizeof v2};
+	for (int round = 0; round < 2000; round++) {
+		size_t k = (size_t)rand() % (sizeof texts / sizeof texts[0]);
+		size_t n = (size_t)rand() % caps[k];
+		for (size_t i = 0; i < n; i++) {
+			int c = rand() % 4 == 0 ? 0x80 + rand() % 0x80 : 1 + rand() % 0x7f;
+			texts[k][i] = (char)c;
+		}
+		texts[k][n] = '\0';
+		texts_match(&r);
+	}
+}
+
 static void test_reason_table(void **state)
 {
 	(void)state;
@@ -1472,6 +1594,7 @@ int main(void)
 	    cmocka_unit_test(test_internal_errors_never_green),
 	    cmocka_unit_test(test_json),
 	    cmocka_unit_test(test_reason_table),
+	    cmocka_unit_test(test_result_texts),
 	    cmocka_unit_test(test_memo_hit_same_result),
 	    cmocka_unit_test(test_memo_log_changed),
 	    cmocka_unit_test(test_memo_unchanged_log),
