@@ -377,8 +377,9 @@ static int renew_work(struct store *s, void *arg)
 	return 0;
 }
 
-/* The job outlives this: its end is queued after the renewal, and
- * completions run in order. */
+/* The job outlives this: it holds a reference for the renewal, whose
+ * completion may come after the job's end (on PostgreSQL the renewal runs on
+ * the writer's apart lane, not ordered with the groups). */
 static void renew_done(void *arg, int rc, const char *msg)
 {
 	struct renew *r = arg;
@@ -433,7 +434,7 @@ bool job_hold(struct job *j)
 	r->host_id = j->host_id;
 	j->renewing = true;
 	job_ref(j);
-	verifier_store_later(v, renew_work, renew_done, r);
+	verifier_store_apart(v, renew_work, renew_done, r, true);
 	return true;
 }
 
@@ -703,13 +704,14 @@ static void schedule_round(struct verifier *v)
 	c->room = room;
 	clock_gettime(CLOCK_MONOTONIC, &c->queued);
 	v->claiming = true;
-	/* Routine unless an API caller waits for an attestation: then its
-	 * group commits at once (else the claim shares the commit window of
-	 * the job ends that freed the room, instead of cutting it short). */
-	if (v->waiters || v->learns)
-		verifier_store_later(v, claim_work, claim_done, c);
-	else
-		verifier_store_routine(v, claim_work, claim_done, c, 0);
+	/* PostgreSQL: at once, in a transaction of its own beside the groups
+	 * (the apart lane), so it waits neither for the commit window nor for
+	 * the groups queued on the audit chain's head, this instance's or
+	 * another's. SQLite: routine unless an API caller waits for an
+	 * attestation, then its group commits at once (else the claim shares
+	 * the commit window of the job ends that freed the room, instead of
+	 * cutting it short). */
+	verifier_store_apart(v, claim_work, claim_done, c, v->waiters || v->learns);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)

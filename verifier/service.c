@@ -63,6 +63,22 @@ void verifier_store_routine(struct verifier *v, store_work_fn *work, store_done_
 		     rc == ATTEST_E_NOMEM ? "out of memory" : "the storage writer is stopped");
 }
 
+void verifier_store_apart(struct verifier *v, store_work_fn *work, store_done_fn *done, void *arg,
+                          bool urgent)
+{
+	if (v->writer == NULL || !store_writer_has_apart(v->writer)) {
+		if (urgent)
+			verifier_store_later(v, work, done, arg);
+		else
+			verifier_store_routine(v, work, done, arg, 0);
+		return;
+	}
+	int rc = store_writer_submit_apart(v->writer, work, done, arg);
+	if (rc < 0 && done)
+		done(arg, rc,
+		     rc == ATTEST_E_NOMEM ? "out of memory" : "the storage writer is stopped");
+}
+
 /* Pulled agents' connections are kept from one attestation to the next
  * (docs/transport.md): one descriptor per host, so the soft open-files
  * limit (1024 under most service managers) is raised toward the hard one,

@@ -311,7 +311,12 @@ void store_tx_rollback(struct store *s)
 	s->drv->rollback(s->conn);
 }
 
-int store_batch_begin(struct store *s)
+bool store_batch_takes_head(const struct store *s)
+{
+	return s->drv->lock_suffix[0] != '\0';
+}
+
+int store_batch_begin_apart(struct store *s)
 {
 	s->msg_own = false;
 	int rc = s->drv->begin(s->conn, true);
@@ -319,6 +324,12 @@ int store_batch_begin(struct store *s)
 		s->batch = true;
 		s->depth = 0;
 	}
+	return rc;
+}
+
+int store_batch_begin(struct store *s)
+{
+	int rc = store_batch_begin_apart(s);
 	/* PostgreSQL: the audit chain's head first. Nearly every group (the
 	 * writer's, an operator's change) appends to the chain, which holds the
 	 * head until the commit; taken before any row, it keeps one lock order
@@ -326,7 +337,7 @@ int store_batch_begin(struct store *s)
 	 * queue instead of deadlocking (one holding the head and wanting a host
 	 * row the other's lease claim holds, the other the reverse: seen at
 	 * 10,000 hosts). SQLite's BEGIN IMMEDIATE serialises writers already. */
-	if (rc == 0 && s->drv->lock_suffix[0]) {
+	if (rc == 0 && store_batch_takes_head(s)) {
 		struct store_rows *rows = NULL;
 		char sql[128];
 		store_sql_join(sql, sizeof sql, "SELECT seq FROM audit_head WHERE id = 1",

@@ -81,6 +81,13 @@ void store_tx_rollback(struct store *s);
  * its all-or-nothing guarantee inside the group. store_batch_mark/undo/keep
  * put one caller's whole work under a savepoint of its own ("op"). */
 int store_batch_begin(struct store *s);
+/* A group that appends nothing to the audit chain and takes no row lock it
+ * would wait for while holding others (the writer's apart works: lease
+ * claims, renewals): the same transaction without the chain's head, so it
+ * neither waits for other groups nor can deadlock with them. */
+int store_batch_begin_apart(struct store *s);
+/* Whether store_batch_begin locks the audit chain's head (PostgreSQL). */
+bool store_batch_takes_head(const struct store *s);
 int store_batch_commit(struct store *s);
 void store_batch_rollback(struct store *s);
 /* Whether the group's transaction is still open (a failure such as a full

@@ -33,14 +33,26 @@ struct opq {
 	size_t bytes;  /* the windowed works' size hints */
 };
 
+/* The apart lane (store_writer_submit_apart): a second thread and
+ * connection that runs each apart work at once in a transaction of its own,
+ * without the audit chain's head, beside the groups. */
+struct apart {
+	struct store *s;
+	pthread_t thread;
+	pthread_cond_t cv;
+	struct opq waiting;
+	int sync_want; /* as store_writer.sync_want, for this connection */
+};
+
 struct store_writer {
 	struct store *s;
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct opq waiting; /* submitted, not yet run */
-	struct opq done;    /* run, completion not yet delivered */
+	struct opq waiting;  /* submitted, not yet run */
+	struct apart *apart; /* NULL: apart works go with the groups */
+	struct opq done;     /* run, completion not yet delivered */
 	bool closing;
 	int sync_want;        /* -1, or store_set_sync(full) to apply before the next group */
 	int64_t window_ns;    /* how long windowed work may wait for company (0: not at all) */
@@ -84,11 +96,11 @@ static void op_fail(struct op *o, int rc, const char *msg)
 	snprintf(o->msg, sizeof o->msg, "%s", msg);
 }
 
-/* One group: BEGIN, each work under its savepoint, COMMIT. */
-static void run_group(struct store_writer *w, struct op *first, size_t n)
+/* One group: BEGIN, each work under its savepoint, COMMIT. apart: begun
+ * without the audit chain's head (store_batch_begin_apart). */
+static void run_group(struct store *s, bool apart, struct op *first, size_t n)
 {
-	struct store *s = w->s;
-	int rc = store_batch_begin(s);
+	int rc = apart ? store_batch_begin_apart(s) : store_batch_begin(s);
 	if (rc) {
 		for (struct op *o = first; n-- > 0; o = o->next)
 			op_fail(o, rc, store_errmsg(s));
@@ -163,6 +175,26 @@ static void window_wait(struct store_writer *w)
 	w->flush = false;
 }
 
+/* Move works that ran (a list) to the completions and wake the caller's
+ * thread if it had none waiting; mu held. */
+static void ran(struct store_writer *w, struct op *first)
+{
+	bool was_empty = w->done.head == NULL;
+	for (struct op *o = first, *nx; o; o = nx) {
+		nx = o->next;
+		if (o->rc < 0)
+			w->st.failed++;
+		q_push(&w->done, o);
+	}
+	if (was_empty) {
+		ssize_t r;
+		do
+			r = write(w->pipe_wr, "x", 1);
+		while (r < 0 && errno == EINTR);
+		/* EAGAIN: the pipe is full of wake-ups already. */
+	}
+}
+
 static void *writer_main(void *arg)
 {
 	struct store_writer *w = arg;
@@ -196,30 +228,87 @@ static void *writer_main(void *arg)
 		/* Outside a transaction; failing, the commits stay as they were. */
 		if (sync_want >= 0)
 			(void)store_set_sync(w->s, sync_want == 1);
-		run_group(w, first, n);
+		run_group(w->s, false, first, n);
 
 		pthread_mutex_lock(&w->mu);
 		w->st.works += n;
 		w->st.groups++;
 		if (n > w->st.largest)
 			w->st.largest = n;
-		bool was_empty = w->done.head == NULL;
-		for (struct op *o = first, *nx; o; o = nx) {
-			nx = o->next;
-			if (o->rc < 0)
-				w->st.failed++;
-			q_push(&w->done, o);
-		}
-		if (was_empty) {
-			ssize_t r;
-			do
-				r = write(w->pipe_wr, "x", 1);
-			while (r < 0 && errno == EINTR);
-			/* EAGAIN: the pipe is full of wake-ups already. */
-		}
+		ran(w, first);
 	}
 	pthread_mutex_unlock(&w->mu);
 	return NULL;
+}
+
+/* The apart lane's thread: each work alone, at once, in submission order. */
+static void *apart_main(void *arg)
+{
+	struct store_writer *w = arg;
+	struct apart *a = w->apart;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (a->waiting.head == NULL && !w->closing)
+			pthread_cond_wait(&a->cv, &w->mu);
+		struct op *o = a->waiting.head;
+		if (o == NULL)
+			break;
+		a->waiting.head = o->next;
+		if (a->waiting.head == NULL)
+			a->waiting.tail = NULL;
+		a->waiting.n--;
+		o->next = NULL;
+		int sync_want = a->sync_want;
+		a->sync_want = -1;
+		pthread_mutex_unlock(&w->mu);
+
+		if (sync_want >= 0)
+			(void)store_set_sync(a->s, sync_want == 1);
+		/* One work per transaction: a renewal waiting for a row another
+		 * group holds then holds nothing anyone waits for (a claim's rows
+		 * beside it could close a cycle with that group). */
+		run_group(a->s, true, o, 1);
+
+		pthread_mutex_lock(&w->mu);
+		w->st.works++;
+		w->st.apart++;
+		ran(w, o);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+static int apart_open(struct store_writer *w, const char *url, unsigned lock_ms, char **ret_err)
+{
+	struct apart *a = calloc(1, sizeof *a);
+	if (a == NULL)
+		return ATTEST_E_NOMEM;
+	a->sync_want = -1;
+	int rc = store_open(url, &a->s, ret_err);
+	if (rc == 0 && lock_ms > 0)
+		rc = store_set_lock_wait(a->s, lock_ms);
+	if (rc < 0) {
+		store_close(a->s);
+		free(a);
+		return rc;
+	}
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&a->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_lock(&w->mu);
+	w->apart = a;
+	if (pthread_create(&a->thread, NULL, apart_main, w) != 0) {
+		w->apart = NULL;
+		pthread_mutex_unlock(&w->mu);
+		pthread_cond_destroy(&a->cv);
+		store_close(a->s);
+		free(a);
+		return ATTEST_E_NOMEM;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return 0;
 }
 
 int store_writer_open(const char *url, unsigned lock_ms, struct store_writer **ret, char **ret_err)
@@ -256,6 +345,12 @@ int store_writer_open(const char *url, unsigned lock_ms, struct store_writer **r
 		goto fail;
 	}
 	w->started = true;
+	/* PostgreSQL: lease claims and renewals need not queue behind the
+	 * groups, which wait for the audit chain's head (store_batch_begin). */
+	if (store_batch_takes_head(w->s) && (rc = apart_open(w, url, lock_ms, ret_err)) < 0) {
+		store_writer_close(w);
+		return rc;
+	}
 	*ret = w;
 	return 0;
 fail:
@@ -272,6 +367,8 @@ void store_writer_set_sync(struct store_writer *w, bool full)
 {
 	pthread_mutex_lock(&w->mu);
 	w->sync_want = full ? 1 : 0;
+	if (w->apart)
+		w->apart->sync_want = full ? 1 : 0;
 	pthread_mutex_unlock(&w->mu);
 }
 
@@ -310,6 +407,36 @@ static int submit(struct store_writer *w, store_work_fn *work, store_done_fn *do
 int store_writer_submit(struct store_writer *w, store_work_fn *work, store_done_fn *done, void *arg)
 {
 	return submit(w, work, done, arg, true, 0);
+}
+
+int store_writer_submit_apart(struct store_writer *w, store_work_fn *work, store_done_fn *done,
+                              void *arg)
+{
+	if (w->apart == NULL) /* set before the writer is handed out, never changed */
+		return submit(w, work, done, arg, true, 0);
+	struct op *o = calloc(1, sizeof *o);
+	if (o == NULL)
+		return ATTEST_E_NOMEM;
+	o->work = work;
+	o->done = done;
+	o->arg = arg;
+	o->urgent = true;
+	o->at_ns = mono_ns();
+	pthread_mutex_lock(&w->mu);
+	if (w->closing) {
+		pthread_mutex_unlock(&w->mu);
+		free(o);
+		return ATTEST_E_STATE;
+	}
+	q_push(&w->apart->waiting, o);
+	pthread_cond_signal(&w->apart->cv);
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
+bool store_writer_has_apart(const struct store_writer *w)
+{
+	return w->apart != NULL;
 }
 
 int store_writer_submit_window(struct store_writer *w, store_work_fn *work, store_done_fn *done,
@@ -361,7 +488,7 @@ void store_writer_stats(struct store_writer *w, struct store_writer_stats *ret)
 {
 	pthread_mutex_lock(&w->mu);
 	*ret = w->st;
-	ret->queued = w->waiting.n;
+	ret->queued = w->waiting.n + (w->apart ? w->apart->waiting.n : 0);
 	pthread_mutex_unlock(&w->mu);
 }
 
@@ -372,9 +499,18 @@ void store_writer_close(struct store_writer *w)
 	pthread_mutex_lock(&w->mu);
 	w->closing = true;
 	pthread_cond_signal(&w->cv);
+	if (w->apart)
+		pthread_cond_signal(&w->apart->cv);
 	pthread_mutex_unlock(&w->mu);
 	pthread_join(w->thread, NULL);
+	if (w->apart)
+		pthread_join(w->apart->thread, NULL);
 	(void)store_writer_deliver(w);
+	if (w->apart) {
+		pthread_cond_destroy(&w->apart->cv);
+		store_close(w->apart->s);
+		free(w->apart);
+	}
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);
 	close(w->pipe_rd);

@@ -33,9 +33,21 @@
  * its group committed, so a windowed work is acknowledged later, never
  * before it is durable.
  *
+ * The apart lane (PostgreSQL): a group on PostgreSQL first locks the audit
+ * chain's head (store_batch_begin) and holds it until its COMMIT, so work
+ * queued behind it waits for the group, and for every other instance's
+ * group before it. Work that appends nothing to the chain and never waits
+ * for a row lock while holding others (lease claims: FOR UPDATE SKIP
+ * LOCKED; renewals: one row) is submitted with store_writer_submit_apart:
+ * a second thread with its own connection runs each such work at once, in
+ * a transaction of its own begun without the head (store_batch_begin_apart),
+ * beside the groups. On SQLite, whose one write lock serialises writers
+ * anyway, there is no such lane: apart work is urgent work in the groups.
+ * Completions of apart work and of groups are not ordered with each other.
+ *
  * The completions wait in a list; the writer makes store_writer_fd()
  * readable when there are some, and store_writer_deliver() runs them, in
- * submission order, on the caller's thread. */
+ * submission order (each lane's: see the apart lane), on the caller's thread. */
 #ifndef ATTEST_STORE_WRITER_H
 #define ATTEST_STORE_WRITER_H
 
@@ -78,6 +90,15 @@ int store_writer_fd(const struct store_writer *w);
 int store_writer_submit(struct store_writer *w, store_work_fn *work, store_done_fn *done,
                         void *arg);
 
+/* Queue work that appends nothing to the audit chain and waits for no row
+ * lock while holding one (a lease claim, a renewal): run at once on the
+ * apart lane where there is one (store_writer_has_apart), else as
+ * store_writer_submit. Errors as store_writer_submit. */
+int store_writer_submit_apart(struct store_writer *w, store_work_fn *work, store_done_fn *done,
+                              void *arg);
+/* Whether the writer has an apart lane (PostgreSQL). */
+bool store_writer_has_apart(const struct store_writer *w);
+
 /* Queue routine work that may wait for the window (store_writer_set_window)
  * before its group commits; bytes: about how much it will write (the
  * window ends once the queued windowed work's sizes reach the cap). Errors
@@ -103,6 +124,7 @@ struct store_writer_stats {
 	uint64_t failed;  /* works reported failed */
 	uint64_t largest; /* most works in one group */
 	uint64_t cut;     /* windows ended early: urgent work, a size cap, a flush */
+	uint64_t apart;   /* works run on the apart lane (counted in works, not groups) */
 	size_t queued;    /* waiting for the thread now */
 };
 void store_writer_stats(struct store_writer *w, struct store_writer_stats *ret);

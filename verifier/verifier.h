@@ -183,6 +183,11 @@ void verifier_store_later(struct verifier *v, store_work_fn *work, store_done_fn
  * group commit (store_writer_submit_window; bytes: about what it writes). */
 void verifier_store_routine(struct verifier *v, store_work_fn *work, store_done_fn *done, void *arg,
                             size_t bytes);
+/* A lease claim or renewal: on PostgreSQL run at once on the writer's apart
+ * lane (store_writer_submit_apart), outside the groups that wait for the
+ * audit chain's head; on SQLite in the groups, urgent or routine as asked. */
+void verifier_store_apart(struct verifier *v, store_work_fn *work, store_done_fn *done, void *arg,
+                          bool urgent);
 
 /* --- castore.c: the certified TPM list --- */
 

@@ -1616,6 +1616,102 @@ static void test_writer_window(void **state)
 	store_close(s);
 }
 
+/* The apart lane: on PostgreSQL a lease claim and a renewal complete while
+ * another connection holds the audit chain's head in an open transaction
+ * (as another instance's group does until its COMMIT), and a group queued
+ * meanwhile waits for the head; on SQLite there is no lane, and apart work
+ * is urgent work in the groups, as before. */
+struct aw {
+	int64_t host;
+	bool renew;
+	int rc;
+	struct store_host_list *hl;
+};
+
+static int aw_count;
+
+static int aw_work(struct store *s, void *arg)
+{
+	struct aw *a = arg;
+	if (a->renew)
+		return store_lease_renew(s, a->host, "apart", T0 + 10, 30);
+	return store_claim_due_hosts(s, "apart", T0 + 5, 30, 10, &a->hl);
+}
+
+static void aw_done(void *arg, int rc, const char *msg)
+{
+	(void)msg;
+	struct aw *a = arg;
+	a->rc = rc;
+	aw_count++;
+}
+
+static void test_writer_apart(void **state)
+{
+	struct ctx *c = *state;
+	struct store *s = open_ok(c);
+	int64_t h1 = add_host(s, "ap1", T0);
+	(void)add_host(s, "ap2", T0);
+	struct store_writer *w = NULL;
+	char *err = NULL;
+	assert_int_equal(store_writer_open(c->url, 60000, &w, &err), 0);
+	assert_int_equal(store_writer_has_apart(w), c->pg);
+	struct store_writer_stats st;
+	struct aw claim = {0}, renew = {.host = h1, .renew = true};
+	aw_count = 0;
+	ww_count = 0;
+	if (!c->pg) {
+		/* SQLite: a group of its own, at once, as store_writer_submit. */
+		store_writer_set_window(w, 1000, 0);
+		assert_int_equal(store_writer_submit_apart(w, aw_work, aw_done, &claim), 0);
+		deliver_until(w, &aw_count, 1);
+		assert_int_equal(claim.rc, 0);
+		assert_int_equal(claim.hl->n, 2);
+		store_writer_stats(w, &st);
+		assert_int_equal(st.groups, 1);
+		assert_int_equal(st.apart, 0);
+		store_host_list_free(claim.hl);
+		store_writer_close(w);
+		store_close(s);
+		return;
+	}
+	/* Another connection holds the head, as a group of another instance
+	 * (an event's record creates the head row). */
+	struct store_event_new ev = {.kind = "host", .actor = "test", .message = "m"};
+	assert_int_equal(store_event_add(s, &ev, T0, NULL), 0);
+	struct store *holder = open_ok(c);
+	assert_int_equal(store_write_begin(holder), 0);
+	struct ww g;
+	ww_submit(w, &g, 0, s, true, 0); /* a group: waits for the head */
+	assert_int_equal(store_writer_submit_apart(w, aw_work, aw_done, &claim), 0);
+	deliver_until(w, &aw_count, 1);
+	assert_int_equal(claim.rc, 0);
+	assert_int_equal(claim.hl->n, 2);
+	assert_int_equal(ww_count, 0); /* the group still waits */
+	assert_int_equal(store_writer_submit_apart(w, aw_work, aw_done, &renew), 0);
+	deliver_until(w, &aw_count, 2);
+	assert_int_equal(renew.rc, 0);
+	assert_int_equal(ww_count, 0);
+	struct store_host *h = NULL;
+	assert_int_equal(store_host_get(s, h1, &h), 0); /* committed, seen by others */
+	assert_string_equal(h->lease_owner, "apart");
+	assert_int_equal(h->lease_expires, T0 + 40);
+	store_host_free(h);
+	/* The head goes: the group commits. */
+	store_write_rollback(holder);
+	deliver_until(w, &ww_count, 1);
+	assert_int_equal(g.rc, 0);
+	assert_true(g.visible);
+	store_writer_stats(w, &st);
+	assert_int_equal(st.apart, 2);
+	assert_int_equal(st.works, 3);
+	assert_int_equal(st.groups, 1);
+	store_host_list_free(claim.hl);
+	store_writer_close(w);
+	store_close(holder);
+	store_close(s);
+}
+
 /* ------------------------------------------------------------------ */
 /* Several instances starting at once on an empty database */
 
@@ -2004,6 +2100,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_writer_kill9_normal, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_writer_kill9_window, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_writer_window, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_writer_apart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_push_heartbeat, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_results_count, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_first_open, setup, teardown),
