@@ -622,8 +622,15 @@ int client_list(const char *cmd, void (*usage)(FILE *f), int argc, char **argv, 
 	int rc = client_parse(cmd, usage, argc, argv, NULL, pos, 0, 0, &npos);
 	if (rc != CLIENT_CONTINUE)
 		return rc;
+	return client_get_view(path, ret);
+}
+
+int client_get_view(const char *path, json_t **ret)
+{
 	json_t *j = NULL;
-	if ((rc = client_request("GET", path, NULL, 0, &j)) != 0)
+	*ret = NULL;
+	int rc = client_request("GET", path, NULL, 0, &j);
+	if (rc != 0)
 		return rc;
 	if (client_g.json) {
 		client_print_json(j);

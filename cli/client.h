@@ -151,6 +151,12 @@ int client_remove(const char *path, const char *before, const char *name, const 
 int client_list(const char *cmd, void (*usage)(FILE *f), int argc, char **argv, const char *path,
                 json_t **ret);
 
+/* GET path for a command that shows one answer: with --json the answer is
+ * printed and CLIENT_EXIT_OK returned; otherwise CLIENT_CONTINUE with the
+ * answer in *ret (caller decrefs) for the caller's own rendering. Any other
+ * return is the command's exit status (client_request's message printed). */
+int client_get_view(const char *path, json_t **ret);
+
 /* Print the error of a non-2xx reply (as client_request does). */
 void client_print_http_error(const struct client_reply *r);
 

@@ -69,13 +69,8 @@ static int event_list(int argc, char **argv)
 	snprintf(path, sizeof path, "/events?limit=%lu%s%s%s%s%s", lim, host ? "&host=" : "", esc,
 	         kind ? "&kind=" : "", kind ? kind : "", bpart);
 	json_t *j = NULL;
-	if ((rc = client_request("GET", path, NULL, 0, &j)) != 0)
+	if ((rc = client_get_view(path, &j)) != CLIENT_CONTINUE)
 		return rc;
-	if (client_g.json) {
-		client_print_json(j);
-		json_decref(j);
-		return 0;
-	}
 	json_t *events = json_object_get(j, "events");
 	static const char *const heads[] = {"ID", "WHEN", "HOST", "KIND", "ACTOR", "MESSAGE"};
 	struct client_table *t = client_table_new(6, heads);

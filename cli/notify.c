@@ -252,13 +252,8 @@ static int notify_show(int argc, char **argv)
 	if (rc != CLIENT_CONTINUE)
 		return rc;
 	json_t *j = NULL;
-	if ((rc = client_request("GET", path, NULL, 0, &j)) != 0)
+	if ((rc = client_get_view(path, &j)) != CLIENT_CONTINUE)
 		return rc;
-	if (client_g.json) {
-		client_print_json(j);
-		json_decref(j);
-		return 0;
-	}
 	int64_t v = 0, at = 0;
 	client_line(stdout, "name:         %s", client_str(j, "name"));
 	client_line(stdout, "type:         %s", client_str(j, "type"));

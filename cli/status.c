@@ -87,13 +87,8 @@ int cmd_status(int argc, char **argv)
 	if (rc != CLIENT_CONTINUE)
 		return rc;
 	json_t *j = NULL;
-	if ((rc = client_request("GET", "/status", NULL, 0, &j)) != 0)
+	if ((rc = client_get_view("/status", &j)) != CLIENT_CONTINUE)
 		return rc;
-	if (client_g.json) {
-		client_print_json(j);
-		json_decref(j);
-		return 0;
-	}
 	static const char *const keys[] = {"version", "instance", "thumbprint", "db_backend"};
 	static const char *const labels[] = {"version", "instance", "thumbprint", "database"};
 	for (size_t i = 0; i < 4; i++) {
