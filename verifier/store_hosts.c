@@ -1029,11 +1029,15 @@ int store_expire_evidence(struct store *s, int64_t now, int64_t *ret_n)
  * another instance reaches the agent), and any host once it is
  * store_claim_grace() seconds past due: its instance is dead or behind. So
  * a kept-alive agent connection is reused by the next attestation instead of
- * a new handshake on whichever instance claimed first. $1 owner, $3 now,
- * $6 the grace's end (now - grace). */
+ * a new handshake on whichever instance claimed first. A pulled host an
+ * operator asked one instance to attest now (hosts.wanted_by) is that
+ * instance's alone until the grace, failed or not: else another instance
+ * could take it (and clear the mark) while the asking one's caller waits.
+ * $1 owner, $3 now, $6 the grace's end (now - grace). */
 #define CLAIM_AFFINITY                                                                             \
 	"AND (mode = 'push' OR last_instance IS NULL OR last_instance = $1 OR failures > 0 "       \
-	"OR wanted_by = $1 OR next_due <= $6) "
+	"OR wanted_by = $1 OR next_due <= $6) "                                                    \
+	"AND (mode = 'push' OR wanted_by IS NULL OR wanted_by = $1 OR next_due <= $6) "
 #define CLAIM_DUE                                                                                  \
 	"UPDATE hosts SET lease_owner = $1, lease_expires = $2, wanted_by = NULL "                 \
 	"WHERE hosts.id IN (SELECT id FROM hosts "                                                 \
@@ -1146,8 +1150,9 @@ int store_claim_due_hosts(struct store *s, const char *owner, int64_t now, int64
 		int64_t take =
 		    (int64_t)(max - l->n) < s->share_steal ? (int64_t)(max - l->n) : s->share_steal;
 		store_sql_join(sql, sizeof(sql),
-		               CLAIM_DUE "AND last_instance = $6 AND failures = 0 "
-		                         "ORDER BY next_due, id LIMIT $4",
+		               CLAIM_DUE
+		               "AND last_instance = $6 AND failures = 0 AND wanted_by IS NULL "
+		               "ORDER BY next_due, id LIMIT $4",
 		               s->drv->skip_locked, ") RETURNING " HOST_COLS);
 		rc = store_query(s, sql,
 		                 PARAMS(V_TEXT(owner), V_INT(now + lease_seconds), V_INT(now),

@@ -1061,9 +1061,18 @@ static void test_lease_affinity(void **state)
 	assert_int_equal(claim_n(n, "N", T0 + 120, &l), 5);
 	int64_t wanted = l->v[0].id;
 	for (size_t i = 0; i < l->n; i++)
-		assert_int_equal(store_lease_release(n, l->v[i].id, "N", T0 + 130, 0, T0 + 120), 0);
+		assert_int_equal(store_lease_release(n, l->v[i].id, "N", T0 + 130,
+		                                     l->v[i].id == wanted ? 1 : 0, T0 + 120),
+		                 0);
 	store_host_list_free(l);
+	/* Failed last time: anyone's at once, but not while B is asked for it. */
 	assert_int_equal(store_host_set_next_due(b, wanted, T0 + 120, "B", T0 + 120), 0);
+	assert_int_equal(store_claim_due_hosts(n, "N", T0 + 121, 30, 100, &l), 0);
+	for (size_t i = 0; i < l->n; i++) {
+		assert_true(l->v[i].id != wanted);
+		assert_int_equal(store_lease_release(n, l->v[i].id, "N", T0 + 120, 0, T0 + 121), 0);
+	}
+	store_host_list_free(l);
 	assert_int_equal(store_host_set_next_due(b, wanted, T0 + 120, "bad\nname", T0 + 120),
 	                 ATTEST_E_ARG);
 	assert_int_equal(claim_n(b, "B", T0 + 121, &l), 6);
