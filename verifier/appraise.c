@@ -718,7 +718,8 @@ static void appraise_consumed(struct job *j, void *arg, int rc, const char *cmsg
 		        "the nonce of this quote was already used or has expired", NULL, NULL);
 		return;
 	}
-	struct store_host *h = NULL;
+	struct store_host *own = NULL;
+	const struct store_host *h = NULL;
 	struct store_ak *ak = NULL, held = {0};
 	const struct store_ak *akp = NULL;
 	const struct policy *p = NULL;
@@ -728,10 +729,10 @@ static void appraise_consumed(struct job *j, void *arg, int rc, const char *cmsg
 	 * quote_start, a moment ago), while it is still parsed in the cache. */
 	if (j->have_policy)
 		p = appraise_policy_seen(v, j->policy_digest, &pdigest);
-	/* The attestation's one read of the host's row: what the verdict is
-	 * judged against (boot counters, facts, AK, software) as it is now. */
-	if ((rc = store_loop_host(v->store, j->host_id, &h)) < 0 ||
-	    (rc = current_ak(v, h, &ak, &held, &akp)) < 0 ||
+	/* The host's row the verdict is judged against (boot counters, facts,
+	 * AK, software): the claim's, read by the writer when it leased the
+	 * host for this attestation, unless the job enrolled (job_host). */
+	if ((rc = job_host(j, &h, &own)) < 0 || (rc = current_ak(v, h, &ak, &held, &akp)) < 0 ||
 	    (!p && (rc = appraise_policy(v, j->host_id, h->policy_id, &p, &pdigest, &pe)) < 0)) {
 		char msg[320];
 		snprintf(msg, sizeof msg, "the host, its AK or its policy cannot be loaded%s%s",
@@ -746,6 +747,6 @@ static void appraise_consumed(struct job *j, void *arg, int rc, const char *cmsg
 		j->host_now = NULL;
 	}
 	store_ak_free(ak);
-	store_host_free(h);
+	store_host_free(own);
 	bundle_free(b);
 }

@@ -39,6 +39,7 @@ void job_free(struct job *j)
 	free(j->ak_public);
 	free(j->audit_ev);
 	free(j->audit_log);
+	store_host_free(j->claimed);
 	OPENSSL_cleanse(j->secret, sizeof j->secret);
 	OPENSSL_cleanse(j->nonce, sizeof j->nonce);
 	free(j);
@@ -62,20 +63,34 @@ static int64_t jittered(const struct verifier *v, int64_t interval)
 /* Write a verdict reached while talking to the agent (so it is connected):
  * with the connection state and the lease release, as one work of the
  * storage writer's next group commit (job_end_with). */
+int job_host(struct job *j, const struct store_host **ret, struct store_host **ret_own)
+{
+	*ret_own = NULL;
+	/* An enrollment writes the row (identity, EK, AK, boot counters) on the
+	 * loop's connection: read it again after one. Otherwise the claim read
+	 * it moments ago in the transaction that leased the host, and only an
+	 * operator's change since then would differ, which a read here would
+	 * miss just the same a moment later (docs/architecture.md, "State"). */
+	if (j->claimed != NULL && j->enrollments == 0) {
+		*ret = j->claimed;
+		return 0;
+	}
+	int rc = store_loop_host(j->v->store, j->host_id, ret_own);
+	*ret = *ret_own;
+	return rc;
+}
+
 void job_verdict(struct job *j, enum store_trust trust, const char *reasons_json,
                  const char *software_json, bool attested)
 {
 	struct verifier *v = j->v;
 	struct store_host *h = NULL;
-	const struct store_host *hr = j->host_now; /* read a moment ago, same step */
-	/* A read: the loop's connection never waits for a writer (WAL). */
-	if (hr == NULL && store_loop_host(v->store, j->host_id, &h) < 0) {
+	const struct store_host *hr = j->host_now; /* judged by a moment ago, same step */
+	if (hr == NULL && job_host(j, &hr, &h) < 0) {
 		log_error("%s: verdict not stored: %s", j->name, store_errmsg(v->store));
 		job_end(j, verifier_now() + STORE_RETRY_S, -1);
 		return;
 	}
-	if (hr == NULL)
-		hr = h;
 	/* Disconnected or removed meanwhile: the operator's word wins. */
 	struct job_outcome o = {
 	    .set_conn = hr->enabled,
@@ -344,15 +359,16 @@ void job_red(struct job *j, const char *code, const char *msg, const char *code2
 static void job_not_responding(struct job *j, const char *msg)
 {
 	struct verifier *v = j->v;
-	struct store_host *h = NULL;
+	struct store_host *own = NULL;
+	const struct store_host *h = NULL;
 	int64_t failures = 1, interval = v->cfg.interval_s;
 	bool enabled = false;
-	if (store_loop_host(v->store, j->host_id, &h) == 0) {
+	if (job_host(j, &h, &own) == 0) {
 		failures = h->failures + 1;
 		interval = h->interval_s;
 		enabled = h->enabled;
-		store_host_free(h);
 	}
+	store_host_free(own);
 	v->m.attest_error++;
 	/* Backoff: 5 s, 10 s, 20 s ... capped by the interval and an hour. */
 	int64_t delay = 5;
@@ -487,12 +503,13 @@ void job_request_text(struct job *j, const char *method, const char *path, char 
 	}
 }
 
-void job_start(struct verifier *v, const struct store_host *h, int64_t claimed_at,
+void job_start(struct verifier *v, struct store_host *h, int64_t claimed_at,
                const struct timespec *claim_queued)
 {
 	struct job *j = calloc(1, sizeof *j);
 	if (j == NULL)
 		goto fail;
+	j->claimed = h;
 	j->v = v;
 	j->seq = ++v->job_seq;
 	j->host_id = h->id;
@@ -540,4 +557,5 @@ void job_start(struct verifier *v, const struct store_host *h, int64_t claimed_a
 fail:
 	(void)store_lease_release(v->store, h->id, v->cfg.instance, verifier_now() + 5, -1,
 	                          verifier_now());
+	store_host_free(h);
 }
