@@ -45,10 +45,24 @@ void job_free(struct job *j)
 	free(j);
 }
 
+/* A spread for due times, not a secret: xorshift64* from a seed drawn once
+ * (a RAND_bytes call per attestation, for four bytes, cost as much as the
+ * nonce's). Only the loop thread draws. */
+static uint32_t jitter_draw(void)
+{
+	static uint64_t x;
+	while (x == 0)
+		if (RAND_bytes((unsigned char *)&x, sizeof x) != 1)
+			x = (uint64_t)verifier_now() | 1;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	return (uint32_t)((x * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
 static int64_t jittered(const struct verifier *v, int64_t interval)
 {
-	uint32_t r = 0;
-	(void)RAND_bytes((unsigned char *)&r, sizeof r);
+	uint32_t r = jitter_draw();
 	/* +/- 10 %, and at least a second from 2 s up: due times are whole
 	 * seconds, so without it hosts attested together stay in step forever
 	 * and arrive at the instances sharing a database in one lump. */
