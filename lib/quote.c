@@ -346,34 +346,83 @@ fail:
 	return ATTEST_E_CRYPTO;
 }
 
+/* A DER length at out: bytes written (at most 3; n < 65536). */
+static size_t der_length(uint8_t *out, size_t n)
+{
+	if (n < 0x80) {
+		out[0] = (uint8_t)n;
+		return 1;
+	}
+	if (n < 0x100) {
+		out[0] = 0x81;
+		out[1] = (uint8_t)n;
+		return 2;
+	}
+	out[0] = 0x82;
+	out[1] = (uint8_t)(n >> 8);
+	out[2] = (uint8_t)n;
+	return 3;
+}
+
+/* One DER INTEGER of the unsigned big-endian v[0..n) at out (room for
+ * n + 5 bytes): leading zero bytes dropped, one put back when the first
+ * left has its high bit set, the value 0 as one zero byte, as
+ * i2d_ECDSA_SIG writes it. Bytes written. */
+static size_t der_uint(uint8_t *out, const uint8_t *v, size_t n)
+{
+	while (n > 0 && v[0] == 0) {
+		v++;
+		n--;
+	}
+	static const uint8_t zero = 0;
+	if (n == 0) {
+		v = &zero;
+		n = 1;
+	}
+	bool pad = (v[0] & 0x80) != 0;
+	size_t at = 0;
+	out[at++] = 0x02;
+	at += der_length(out + at, n + (pad ? 1 : 0));
+	if (pad)
+		out[at++] = 0;
+	memcpy(out + at, v, n);
+	return at + n;
+}
+
+#define ECC_PARAM_MAX sizeof(((TPM2B_ECC_PARAMETER *)0)->buffer)
+#define ECDSA_DER_MAX (4 + 2 * (5 + ECC_PARAM_MAX))
+
+/* The ECDSA signature (r, s) as the DER SEQUENCE EVP_PKEY_verify reads,
+ * written directly into buf (ECDSA_DER_MAX bytes): building an ECDSA_SIG
+ * of two BIGNUMs to encode it cost a handful of allocations per quote. */
+static size_t ecdsa_der(const TPMS_SIGNATURE_ECC *e, uint8_t *buf)
+{
+	uint8_t body[2 * (5 + ECC_PARAM_MAX)];
+	size_t rn = e->signatureR.size <= ECC_PARAM_MAX ? e->signatureR.size : ECC_PARAM_MAX;
+	size_t sn = e->signatureS.size <= ECC_PARAM_MAX ? e->signatureS.size : ECC_PARAM_MAX;
+	size_t n = der_uint(body, e->signatureR.buffer, rn);
+	n += der_uint(body + n, e->signatureS.buffer, sn);
+	size_t at = 0;
+	buf[at++] = 0x30;
+	at += der_length(buf + at, n);
+	memcpy(buf + at, body, n);
+	return at + n;
+}
+
 /* Verify sig over msg with the AK. 1 valid, 0 invalid, negative on error. */
 static int verify_sig(struct quote_ak *k, const TPMT_SIGNATURE *sig, const uint8_t *msg,
                       size_t msg_len)
 {
 	const uint8_t *der = NULL;
 	size_t der_len = 0;
-	uint8_t *ecder = NULL;
+	uint8_t ecder[ECDSA_DER_MAX];
 	if (sig->sigAlg == TPM2_ALG_RSASSA || sig->sigAlg == TPM2_ALG_RSAPSS) {
 		const TPMS_SIGNATURE_RSA *r = &sig->signature.rsassa; /* same layout for rsapss */
 		der = r->sig.buffer;
 		der_len = r->sig.size;
 	} else {
-		const TPMS_SIGNATURE_ECC *e = &sig->signature.ecdsa;
-		ECDSA_SIG *es = ECDSA_SIG_new();
-		BIGNUM *r = BN_bin2bn(e->signatureR.buffer, e->signatureR.size, NULL);
-		BIGNUM *s = BN_bin2bn(e->signatureS.buffer, e->signatureS.size, NULL);
-		if (!es || !r || !s || !ECDSA_SIG_set0(es, r, s)) {
-			ECDSA_SIG_free(es);
-			BN_free(r);
-			BN_free(s);
-			return ATTEST_E_NOMEM;
-		}
-		int n = i2d_ECDSA_SIG(es, &ecder);
-		ECDSA_SIG_free(es);
-		if (n <= 0)
-			return ATTEST_E_NOMEM;
+		der_len = ecdsa_der(&sig->signature.ecdsa, ecder);
 		der = ecder;
-		der_len = (size_t)n;
 	}
 	uint8_t d[EVP_MAX_MD_SIZE];
 	unsigned int dn = 0;
@@ -389,7 +438,6 @@ static int verify_sig(struct quote_ak *k, const TPMT_SIGNATURE *sig, const uint8
 		k->pctx = NULL;
 	}
 out:
-	OPENSSL_free(ecder);
 	return rc;
 }
 

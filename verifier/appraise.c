@@ -228,27 +228,44 @@ static void audit_evidence(struct job *j, struct bundle *b, const struct store_a
 	}
 }
 
-/* "sha256:0,1,2" for the policy's selection. */
+/* "sha256:0,1,2" for the policy's selection, written without a format
+ * (one snprintf per PCR was most of the start's own time). */
 static void selection_text(const struct policy *p, char *buf, size_t cap)
 {
 	size_t off = 0;
+	bool fits = true;
 	buf[0] = '\0';
-	for (size_t b = 0; b < p->selection_count; b++) {
+	for (size_t b = 0; b < p->selection_count && fits; b++) {
 		const char *bank = bundle_bank_name(p->selection[b].alg);
 		if (bank == NULL || p->selection[b].mask == 0)
 			continue;
-		off += (size_t)snprintf(buf + off, cap - off, "%s%s:", off ? "+" : "", bank);
-		bool first = true;
-		for (unsigned i = 0; i < QUOTE_NUM_PCRS && off < cap; i++)
-			if (p->selection[b].mask & (1u << i)) {
-				off += (size_t)snprintf(buf + off, cap - off, "%s%u",
-				                        first ? "" : ",", i);
-				first = false;
-			}
-		if (off >= cap)
+		size_t bl = strlen(bank), need = (off ? 1 : 0) + bl + 1;
+		unsigned count = 0;
+		for (unsigned i = 0; i < QUOTE_NUM_PCRS; i++)
+			if (p->selection[b].mask & (1u << i))
+				need += (count++ ? 1 : 0) + (i >= 10 ? 2 : 1);
+		if (off + need + 1 > cap) { /* with its NUL */
+			fits = false;
 			break;
+		}
+		if (off)
+			buf[off++] = '+';
+		memcpy(buf + off, bank, bl);
+		off += bl;
+		buf[off++] = ':';
+		bool first = true;
+		for (unsigned i = 0; i < QUOTE_NUM_PCRS; i++)
+			if (p->selection[b].mask & (1u << i)) {
+				if (!first)
+					buf[off++] = ',';
+				first = false;
+				if (i >= 10)
+					buf[off++] = (char)('0' + i / 10);
+				buf[off++] = (char)('0' + i % 10);
+			}
+		buf[off] = '\0';
 	}
-	if (buf[0] == '\0' || off >= cap)
+	if (buf[0] == '\0' || !fits)
 		snprintf(buf, cap, "sha256:0-9");
 }
 
@@ -718,7 +735,8 @@ static void appraise_consumed(struct job *j, void *arg, int rc, const char *cmsg
 		        "the nonce of this quote was already used or has expired", NULL, NULL);
 		return;
 	}
-	struct store_host *h = NULL;
+	struct store_host *own = NULL;
+	const struct store_host *h = NULL;
 	struct store_ak *ak = NULL, held = {0};
 	const struct store_ak *akp = NULL;
 	const struct policy *p = NULL;
@@ -728,10 +746,10 @@ static void appraise_consumed(struct job *j, void *arg, int rc, const char *cmsg
 	 * quote_start, a moment ago), while it is still parsed in the cache. */
 	if (j->have_policy)
 		p = appraise_policy_seen(v, j->policy_digest, &pdigest);
-	/* The attestation's one read of the host's row: what the verdict is
-	 * judged against (boot counters, facts, AK, software) as it is now. */
-	if ((rc = store_loop_host(v->store, j->host_id, &h)) < 0 ||
-	    (rc = current_ak(v, h, &ak, &held, &akp)) < 0 ||
+	/* The host's row the verdict is judged against (boot counters, facts,
+	 * AK, software): the claim's, read by the writer when it leased the
+	 * host for this attestation, unless the job enrolled (job_host). */
+	if ((rc = job_host(j, &h, &own)) < 0 || (rc = current_ak(v, h, &ak, &held, &akp)) < 0 ||
 	    (!p && (rc = appraise_policy(v, j->host_id, h->policy_id, &p, &pdigest, &pe)) < 0)) {
 		char msg[320];
 		snprintf(msg, sizeof msg, "the host, its AK or its policy cannot be loaded%s%s",
@@ -746,6 +764,6 @@ static void appraise_consumed(struct job *j, void *arg, int rc, const char *cmsg
 		j->host_now = NULL;
 	}
 	store_ak_free(ak);
-	store_host_free(h);
+	store_host_free(own);
 	bundle_free(b);
 }

@@ -39,15 +39,30 @@ void job_free(struct job *j)
 	free(j->ak_public);
 	free(j->audit_ev);
 	free(j->audit_log);
+	store_host_free(j->claimed);
 	OPENSSL_cleanse(j->secret, sizeof j->secret);
 	OPENSSL_cleanse(j->nonce, sizeof j->nonce);
 	free(j);
 }
 
+/* A spread for due times, not a secret: xorshift64* from a seed drawn once
+ * (a RAND_bytes call per attestation, for four bytes, cost as much as the
+ * nonce's). Only the loop thread draws. */
+static uint32_t jitter_draw(void)
+{
+	static uint64_t x;
+	while (x == 0)
+		if (RAND_bytes((unsigned char *)&x, sizeof x) != 1)
+			x = (uint64_t)verifier_now() | 1;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	return (uint32_t)((x * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
 static int64_t jittered(const struct verifier *v, int64_t interval)
 {
-	uint32_t r = 0;
-	(void)RAND_bytes((unsigned char *)&r, sizeof r);
+	uint32_t r = jitter_draw();
 	/* +/- 10 %, and at least a second from 2 s up: due times are whole
 	 * seconds, so without it hosts attested together stay in step forever
 	 * and arrive at the instances sharing a database in one lump. */
@@ -62,20 +77,34 @@ static int64_t jittered(const struct verifier *v, int64_t interval)
 /* Write a verdict reached while talking to the agent (so it is connected):
  * with the connection state and the lease release, as one work of the
  * storage writer's next group commit (job_end_with). */
+int job_host(struct job *j, const struct store_host **ret, struct store_host **ret_own)
+{
+	*ret_own = NULL;
+	/* An enrollment writes the row (identity, EK, AK, boot counters) on the
+	 * loop's connection: read it again after one. Otherwise the claim read
+	 * it moments ago in the transaction that leased the host, and only an
+	 * operator's change since then would differ, which a read here would
+	 * miss just the same a moment later (docs/architecture.md, "State"). */
+	if (j->claimed != NULL && j->enrollments == 0) {
+		*ret = j->claimed;
+		return 0;
+	}
+	int rc = store_loop_host(j->v->store, j->host_id, ret_own);
+	*ret = *ret_own;
+	return rc;
+}
+
 void job_verdict(struct job *j, enum store_trust trust, const char *reasons_json,
                  const char *software_json, bool attested)
 {
 	struct verifier *v = j->v;
 	struct store_host *h = NULL;
-	const struct store_host *hr = j->host_now; /* read a moment ago, same step */
-	/* A read: the loop's connection never waits for a writer (WAL). */
-	if (hr == NULL && store_loop_host(v->store, j->host_id, &h) < 0) {
+	const struct store_host *hr = j->host_now; /* judged by a moment ago, same step */
+	if (hr == NULL && job_host(j, &hr, &h) < 0) {
 		log_error("%s: verdict not stored: %s", j->name, store_errmsg(v->store));
 		job_end(j, verifier_now() + STORE_RETRY_S, -1);
 		return;
 	}
-	if (hr == NULL)
-		hr = h;
 	/* Disconnected or removed meanwhile: the operator's word wins. */
 	struct job_outcome o = {
 	    .set_conn = hr->enabled,
@@ -344,15 +373,16 @@ void job_red(struct job *j, const char *code, const char *msg, const char *code2
 static void job_not_responding(struct job *j, const char *msg)
 {
 	struct verifier *v = j->v;
-	struct store_host *h = NULL;
+	struct store_host *own = NULL;
+	const struct store_host *h = NULL;
 	int64_t failures = 1, interval = v->cfg.interval_s;
 	bool enabled = false;
-	if (store_loop_host(v->store, j->host_id, &h) == 0) {
+	if (job_host(j, &h, &own) == 0) {
 		failures = h->failures + 1;
 		interval = h->interval_s;
 		enabled = h->enabled;
-		store_host_free(h);
 	}
+	store_host_free(own);
 	v->m.attest_error++;
 	/* Backoff: 5 s, 10 s, 20 s ... capped by the interval and an hour. */
 	int64_t delay = 5;
@@ -487,12 +517,13 @@ void job_request_text(struct job *j, const char *method, const char *path, char 
 	}
 }
 
-void job_start(struct verifier *v, const struct store_host *h, int64_t claimed_at,
+void job_start(struct verifier *v, struct store_host *h, int64_t claimed_at,
                const struct timespec *claim_queued)
 {
 	struct job *j = calloc(1, sizeof *j);
 	if (j == NULL)
 		goto fail;
+	j->claimed = h;
 	j->v = v;
 	j->seq = ++v->job_seq;
 	j->host_id = h->id;
@@ -540,4 +571,5 @@ void job_start(struct verifier *v, const struct store_host *h, int64_t claimed_a
 fail:
 	(void)store_lease_release(v->store, h->id, v->cfg.instance, verifier_now() + 5, -1,
 	                          verifier_now());
+	store_host_free(h);
 }

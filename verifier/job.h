@@ -79,6 +79,10 @@ struct job {
 	bool log_named;                      /* the quote request named log_sha256 (appraise.c) */
 	bool log_wanted; /* ask for the whole log: the memo could not stand for it */
 	uint8_t log_sha256[32];
+	/* the host's row as the claim read it, in the writer's transaction that
+	 * leased the host (store_claim_due_hosts): what a job that enrolled
+	 * nothing judges and ends by (job_host), no read of its own on the loop */
+	struct store_host *claimed;
 	/* the host row read by this attestation step, while it runs (job_verdict
 	 * needs nothing newer); NULL otherwise */
 	const struct store_host *host_now;
@@ -94,9 +98,14 @@ struct job {
 
 /* --- job.c --- */
 
-/* Start a job for host h, claimed at claimed_at (linked into v->jobs). */
-void job_start(struct verifier *v, const struct store_host *h, int64_t claimed_at,
+/* Start a job for host h (malloc'd, as store_host_free frees it; it moves
+ * to the job), claimed at claimed_at (linked into v->jobs). */
+void job_start(struct verifier *v, struct store_host *h, int64_t claimed_at,
                const struct timespec *claim_queued);
+/* The host's row as this job should judge it: the claim's while the job
+ * has written nothing to it (no enrollment), else read now (*ret_own: what
+ * the caller frees, NULL when it is the claim's). */
+int job_host(struct job *j, const struct store_host **ret, struct store_host **ret_own);
 void job_free(struct job *j);
 /* Send a request to the job's agent (body consumed, may be NULL); the answer
  * goes to the step in j->step. */

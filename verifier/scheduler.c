@@ -587,8 +587,10 @@ static void on_pace(evutil_socket_t fd, short what, void *arg)
 	unsigned n = 0;
 	for (struct pending_start *p; n < PACE_BATCH && (p = pending_pop(v)) != NULL; n++) {
 		/* Stopping: the leases run out (or are released at the next start). */
-		if (!v->stopping && !scheduler_busy(v, p->h->id))
-			job_start(v, p->h, p->claimed_at, &p->queued);
+		if (!v->stopping && !scheduler_busy(v, p->h->id)) {
+			job_start(v, p->h, p->claimed_at, &p->queued); /* the row moves to it */
+			p->h = NULL;
+		}
 		pending_free(p);
 	}
 	if (v->stopping) {
@@ -619,15 +621,20 @@ static void claim_done(void *arg, int rc, const char *msg)
 		if (scheduler_busy(v, h->id))
 			continue;
 		struct pending_start *p = calloc(1, sizeof *p);
-		struct store_host *own = p ? malloc(sizeof *own) : NULL;
+		struct store_host *own = malloc(sizeof *own);
 		if (own == NULL) {
+			/* The lease runs out and the host is claimed again. */
 			free(p);
-			job_start(v, h, c->at, &c->queued); /* no room to wait: at once */
 			continue;
 		}
-		/* The row moves to the queue; the list frees what is left. */
+		/* The row moves to the queue (then to its job); the list frees
+		 * what is left. */
 		*own = *h;
 		memset(h, 0, sizeof *h);
+		if (p == NULL) {
+			job_start(v, own, c->at, &c->queued); /* no room to wait: at once */
+			continue;
+		}
 		p->h = own;
 		p->claimed_at = c->at;
 		p->queued = c->queued;

@@ -462,6 +462,20 @@ static void test_plain_reader(void **state)
 		(void)differential((const uint8_t *)t, (size_t)n);
 		free(t);
 	}
+	/* metadata of strings only: its tree and canonical text are made from
+	 * the spans, keys sorted by byte value (a prefix first, capitals before
+	 * small letters, the empty key first) as jansson sorts them */
+	static const char *strmeta[] = {
+	    "\"host\":\"x\",\"A\":\"y\",\"\":\"z\",", "\"hostnamf\":\"\",\"hostnam\":\"a b/c\",",
+	    "\"zz\":\"~\",\"Z\":\"'\",\"a\":\"1\",\"ab\":\"2\",\"aa\":\"3\","};
+	for (size_t i = 0; i < sizeof strmeta / sizeof strmeta[0]; i++) {
+		char *t = malloc(seed_len[0] + 256);
+		int n =
+		    snprintf(t, seed_len[0] + 256, "%.*s%s%.*s", (int)mpos, (const char *)seed[0],
+		             strmeta[i], (int)(seed_len[0] - mpos), (const char *)seed[0] + mpos);
+		assert_int_equal(differential((const uint8_t *)t, (size_t)n), 2);
+		free(t);
+	}
 	/* random mutations: bytes changed, inserted, deleted, slices repeated */
 	static const char interesting[] = "\"\\{}[],:0123-.eE tfnu\x80\xc3\xa9\x01\n";
 	srand(14);

@@ -240,6 +240,61 @@ static void test_signature_bit_flips(void **state)
 	fx_free(f);
 }
 
+/* The ECDSA signature's (r, s) reach OpenSSL as DER written by hand
+ * (quote.c): many signatures over P-256 and P-384 (so r and s with the
+ * high bit set, and with leading zero bytes, padded to the curve's size by
+ * tb_sign) verify; the same values with more zero bytes in front still do
+ * (the TPM's buffer is a number, not a fixed width); an r or s of zero,
+ * empty, or changed in its last byte does not. */
+static void test_ecdsa_der(void **state)
+{
+	const char *curves[] = {"P-256", "P-384"};
+	for (size_t c = 0; c < 2; c++) {
+		struct fx *f = fx_new(tb_ec_key(curves[c]), TPM2_ALG_ECDSA, TPM2_ALG_ECDSA);
+		for (int i = 0; i < 150; i++) {
+			f->qd[0] = (uint8_t)i;
+			f->qd[1] = (uint8_t)c;
+			fx_quote(f, NULL);
+			struct quote_reasons rs;
+			assert_int_equal(run(f, &rs, NULL), 0);
+			assert_int_equal(rs.count, 0);
+		}
+		TPMT_SIGNATURE sg, m;
+		size_t off = 0;
+		assert_int_equal(Tss2_MU_TPMT_SIGNATURE_Unmarshal(f->sig, f->sig_len, &off, &sg),
+		                 TSS2_RC_SUCCESS);
+		for (int k = 0; k < 6; k++) {
+			m = sg;
+			TPM2B_ECC_PARAMETER *v =
+			    k % 2 ? &m.signature.ecdsa.signatureS : &m.signature.ecdsa.signatureR;
+			bool good = k < 2;
+			if (k < 2) { /* three more leading zero bytes */
+				memmove(v->buffer + 3, v->buffer, v->size);
+				memset(v->buffer, 0, 3);
+				v->size = (uint16_t)(v->size + 3);
+			} else if (k < 4) { /* zero */
+				memset(v->buffer, 0, v->size);
+			} else if (k == 4) { /* empty */
+				v->size = 0;
+			} else {
+				v->buffer[v->size - 1] ^= 0x01;
+			}
+			off = 0;
+			assert_int_equal(
+			    Tss2_MU_TPMT_SIGNATURE_Marshal(&m, f->sig, sizeof f->sig, &off),
+			    TSS2_RC_SUCCESS);
+			f->sig_len = off;
+			struct quote_reasons rs;
+			assert_int_equal(run(f, &rs, NULL), 0);
+			if (good)
+				assert_int_equal(rs.count, 0);
+			else
+				assert_true(quote_reasons_has(&rs, QUOTE_SIGNATURE_INVALID));
+		}
+		fx_free(f);
+	}
+}
+
 static void test_wrong_key(void **state)
 {
 	struct fx *f = fx_new(tb_rsa_key(), TPM2_ALG_RSASSA, TPM2_ALG_RSASSA);
@@ -668,7 +723,7 @@ int main(void)
 	    cmocka_unit_test(test_malformed),           cmocka_unit_test(test_ak_checks),
 	    cmocka_unit_test(test_real_swtpm_quotes),   cmocka_unit_test(test_reasons_cap),
 	    cmocka_unit_test(test_prepared_ak_reuse),   cmocka_unit_test(test_prepared_ak_errors),
-	    cmocka_unit_test(test_pcr_digest_long),
+	    cmocka_unit_test(test_pcr_digest_long),     cmocka_unit_test(test_ecdsa_der),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
