@@ -1440,6 +1440,62 @@ static void *cross_thread(void *arg)
 	return NULL;
 }
 
+/* TLS 1.3 suites: a client that puts ChaCha20-Poly1305 first (ours does:
+ * its record state is smaller, and a verifier keeps a connection per
+ * agent) gets it; any other client gets the server's own order, AES-GCM
+ * first (browsers with AES in hardware). */
+struct suites {
+	uint16_t port;
+	char plain[64], chacha[64];
+	int done;
+};
+
+static void suite_of(const char *list, uint16_t port, char *out, size_t len)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_use_certificate(ctx, client_id->cert);
+	SSL_CTX_use_PrivateKey(ctx, client_id->key);
+	if (list)
+		SSL_CTX_set_ciphersuites(ctx, list);
+	int fd = -1;
+	SSL *ssl = raw_get(ctx, "127.0.0.1", port, NULL, &fd);
+	snprintf(out, len, "%s", ssl ? SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)) : "failed");
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	if (fd >= 0)
+		close(fd);
+}
+
+static void *suites_thread(void *arg)
+{
+	struct suites *x = arg;
+	suite_of(NULL, x->port, x->plain, sizeof x->plain);
+	suite_of("TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384", x->port, x->chacha,
+	         sizeof x->chacha);
+	x->done = 1;
+	return NULL;
+}
+
+static void test_tls13_suites(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct srvctx sc = {0};
+	struct https_server *srv =
+	    start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 0, 0);
+	assert_non_null(srv);
+	struct suites x = {.port = https_server_port(srv)};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, suites_thread, &x), 0);
+	run_until(base, &x.done, 10000);
+	pthread_join(t, NULL);
+	assert_string_equal(x.plain, "TLS_AES_256_GCM_SHA384");
+	assert_string_equal(x.chacha, "TLS_CHACHA20_POLY1305_SHA256");
+	https_server_free(srv);
+	event_base_free(base);
+}
+
 static void test_select_identity(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -1590,6 +1646,7 @@ int main(void)
 	    cmocka_unit_test(test_content_length_repeated),
 	    cmocka_unit_test(test_budget_fair_share),
 	    cmocka_unit_test(test_select_identity),
+	    cmocka_unit_test(test_tls13_suites),
 	    cmocka_unit_test(test_many_concurrent),
 	    cmocka_unit_test(test_client_errors),
 	    cmocka_unit_test(test_sync_wrapper),
