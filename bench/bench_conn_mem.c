@@ -10,7 +10,8 @@
  *  - libevent's live bytes (event_set_mem_functions);
  *  - the rest (the client's own bookkeeping, the kept TLS session).
  *
- *   bench_conn_mem [N=1000] [SITES=12]
+ *   bench_conn_mem [N=1000] [SITES=12]   env: CONN_MEM_SERVER_KEY=ed25519 (the
+ *                                        server's identity has an Ed25519 key)
  *
  * Prints figures; asserts nothing. Not run by make bench (a few seconds). */
 #include <malloc.h>
@@ -280,7 +281,10 @@ int main(int argc, char **argv)
 	const char *sans[] = {"127.0.0.1", NULL};
 	struct tlsid *sid = NULL, *cid = NULL;
 	char err[256];
-	if (tlsid_load_or_create(dir, "server", sans, &sid, err, sizeof err) < 0 ||
+	/* CONN_MEM_SERVER_KEY=ed25519: the agents' identities have Ed25519 keys */
+	const char *kt = getenv("CONN_MEM_SERVER_KEY");
+	enum tlsid_key kind = kt && strcmp(kt, "ed25519") == 0 ? TLSID_KEY_ED25519 : TLSID_KEY_P256;
+	if (tlsid_load_or_create_ex(dir, "server", sans, kind, &sid, err, sizeof err) < 0 ||
 	    tlsid_load_or_create(dir, "client", NULL, &cid, err, sizeof err) < 0) {
 		fprintf(stderr, "bench_conn_mem: %s\n", err);
 		return 1;

@@ -1440,6 +1440,87 @@ static void *cross_thread(void *arg)
 	return NULL;
 }
 
+/* An Ed25519 identity (an agent's): created, loaded back as it is (also
+ * when asked for P-256: an identity is never replaced), and served over
+ * mutual TLS 1.3 and 1.2 to a client that pins it. */
+struct tls12 {
+	uint16_t port;
+	char version[16];
+	int done;
+};
+
+static void *tls12_thread(void *arg)
+{
+	struct tls12 *x = arg;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_use_certificate(ctx, client_id->cert);
+	SSL_CTX_use_PrivateKey(ctx, client_id->key);
+	int fd = -1;
+	SSL *ssl = raw_get(ctx, "127.0.0.1", x->port, NULL, &fd);
+	snprintf(x->version, sizeof x->version, "%s", ssl ? SSL_get_version(ssl) : "failed");
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	if (fd >= 0)
+		close(fd);
+	x->done = 1;
+	return NULL;
+}
+
+static void test_identity_ed25519(void **state)
+{
+	char dir[512], err[512];
+	snprintf(dir, sizeof dir, "%s/ided", tmpdir);
+	struct tlsid *a = NULL, *b = NULL;
+	assert_int_equal(
+	    tlsid_load_or_create_ex(dir, "agent", NULL, TLSID_KEY_ED25519, &a, err, sizeof err), 0);
+	assert_int_equal(a->created, 1);
+	assert_int_equal(EVP_PKEY_get_id(a->key), EVP_PKEY_ED25519);
+	assert_int_equal(X509_get_signature_nid(a->cert), NID_ED25519);
+	assert_int_equal(X509_verify(a->cert, a->key), 1);
+	assert_int_equal(tlsid_load_or_create(dir, "agent", NULL, &b, err, sizeof err), 0);
+	assert_int_equal(b->created, 0);
+	assert_string_equal(a->thumbprint, b->thumbprint);
+	tlsid_free(b);
+	assert_int_equal(
+	    tlsid_load_or_create_ex(dir, "agent", NULL, (enum tlsid_key)7, &b, err, sizeof err),
+	    ATTEST_E_ARG);
+
+	struct event_base *base = event_base_new();
+	struct https_server_config cfg = {
+	    .listen = "127.0.0.1:0",
+	    .identity = a,
+	    .client_cert = HTTPS_CLIENT_CERT_REQUIRED,
+	};
+	struct https_server *srv = NULL;
+	assert_int_equal(https_server_new(base, &cfg, &srv, err, sizeof err), 0);
+	assert_int_equal(https_server_route(srv, "GET", "/v1/tag", h_tag, NULL), 0);
+	struct https_client *cli = NULL;
+	assert_int_equal(https_client_new(base, client_id, NULL, &cli, NULL, 0), 0);
+	struct https_call call = {.host = "127.0.0.1",
+	                          .port = https_server_port(srv),
+	                          .path = "/v1/tag",
+	                          .verify = HTTPS_VERIFY_PIN,
+	                          .pin = a->thumbprint};
+	struct res r;
+	do_call(base, cli, &call, &r);
+	assert_int_equal(r.error, HTTPS_OK);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.thumb, a->thumbprint);
+	struct tls12 x = {.port = https_server_port(srv)};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, tls12_thread, &x), 0);
+	run_until(base, &x.done, 10000);
+	pthread_join(t, NULL);
+	assert_string_equal(x.version, "TLSv1.2");
+	https_client_free(cli);
+	https_server_free(srv);
+	event_base_free(base);
+	tlsid_free(a);
+}
+
 /* TLS 1.3 suites: a client that puts ChaCha20-Poly1305 first (ours does:
  * its record state is smaller, and a verifier keeps a connection per
  * agent) gets it; any other client gets the server's own order, AES-GCM
@@ -1634,6 +1715,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_identity),
+	    cmocka_unit_test(test_identity_ed25519),
 	    cmocka_unit_test(test_thumbprint_parse),
 	    cmocka_unit_test(test_mtls_roundtrip),
 	    cmocka_unit_test(test_ipv6_loopback),
