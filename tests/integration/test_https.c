@@ -456,6 +456,74 @@ static void test_keepalive(void **state)
 	(void)state;
 }
 
+/* Kept connections and resumption together (the verifier's setting): a
+ * parked connection stands for its peer's TLS session, so no serialized
+ * copy is kept beside it; the copy is made again from the connection when
+ * the client closes it, and the next connection resumes with it. */
+static void test_keepalive_session(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct https_server_config cfg = {
+	    .listen = "127.0.0.1:0",
+	    .identity = server_id,
+	    .client_cert = HTTPS_CLIENT_CERT_REQUIRED,
+	    .session_cache = 16, /* as attest-agent */
+	};
+	struct https_server *srv = NULL;
+	char err[256];
+	assert_int_equal(https_server_new(base, &cfg, &srv, err, sizeof err), 0);
+	struct srvctx sc = {0};
+	assert_int_equal(https_server_route(srv, "GET", "/v1/ping", h_ping, &sc), 0);
+	struct https_client *cli = NULL;
+	assert_int_equal(https_client_new(base, client_id, NULL, &cli, NULL, 0), 0);
+	https_client_set_keepalive(cli, 4, 5000);
+	https_client_set_resumption(cli, 8);
+	struct https_call call = {.host = "127.0.0.1",
+	                          .port = https_server_port(srv),
+	                          .path = "/v1/ping",
+	                          .verify = HTTPS_VERIFY_PIN,
+	                          .pin = server_id->thumbprint};
+	struct res r;
+	struct https_client_stats st;
+	for (int round = 0; round < 2; round++) {
+		do_call(base, cli, &call, &r);
+		assert_int_equal(r.error, HTTPS_OK);
+		assert_int_equal(r.status, 200);
+		assert_string_equal(r.thumb, server_id->thumbprint);
+		https_client_get_stats(cli, &st);
+		assert_int_equal(st.connections, round + 1);
+		assert_int_equal(st.resumed, round); /* the second one resumed */
+		assert_int_equal(st.idle, 1);
+		assert_int_equal(st.sessions, 0); /* the parked connection stands for it */
+		/* reused while parked: no handshake, still no copy */
+		do_call(base, cli, &call, &r);
+		assert_int_equal(r.error, HTTPS_OK);
+		https_client_get_stats(cli, &st);
+		assert_int_equal(st.connections, round + 1);
+		assert_int_equal(st.sessions, 0);
+		/* the client closes it: its session is kept to resume */
+		https_client_set_keepalive(cli, 0, 0);
+		https_client_get_stats(cli, &st);
+		assert_int_equal(st.idle, 0);
+		assert_int_equal(st.sessions, 1);
+		assert_true(st.session_bytes > 0 && st.session_bytes < 400);
+		https_client_set_keepalive(cli, 4, 5000);
+	}
+	/* the kept session is the pinned server's: another pin is not offered
+	 * it, and is refused */
+	https_client_set_keepalive(cli, 0, 0);
+	call.pin = other_id->thumbprint;
+	do_call(base, cli, &call, &r);
+	assert_int_equal(r.error, HTTPS_E_PIN);
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.resumed, 1);
+	assert_int_equal(st.sessions, 1);
+	https_client_free(cli);
+	https_server_free(srv);
+	event_base_free(base);
+	(void)state;
+}
+
 /* A server's keepalive_ms: after an answer, the connection outlives the
  * idle timeout of the first request and says so (Keep-Alive: timeout=N);
  * the client parks it as long as it wishes but 2 s less than that. */
@@ -1734,6 +1802,7 @@ int main(void)
 	    cmocka_unit_test(test_sync_wrapper),
 	    cmocka_unit_test(test_keepalive),
 	    cmocka_unit_test(test_keepalive_server),
+	    cmocka_unit_test(test_keepalive_session),
 	    cmocka_unit_test(test_keepalive_retry),
 	};
 	return cmocka_run_group_tests_name("https", tests, setup, teardown);
