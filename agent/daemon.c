@@ -671,7 +671,10 @@ int cmd_daemon(int argc, char **argv)
 
 	char err[512];
 	struct tlsid *id = NULL;
-	int rc = tlsid_load_or_create(d->cfg.data_dir, TLSID_NAME, NULL, &id, err, sizeof err);
+	/* Only verifiers connect to an agent: an Ed25519 identity costs each
+	 * of them less per kept connection (tlsid.h); one made before stays. */
+	int rc = tlsid_load_or_create_ex(d->cfg.data_dir, TLSID_NAME, NULL, TLSID_KEY_ED25519, &id,
+	                                 err, sizeof err);
 	if (rc) {
 		log_error("TLS identity: %s", err);
 		goto out;

@@ -404,10 +404,16 @@ static uint8_t *sess_strip_peer(const uint8_t *der, size_t len, size_t *ret_len)
 	int ok = back && r == out + h + body && SSL_SESSION_get0_peer(back) == NULL &&
 	         SSL_SESSION_is_resumable(back);
 	SSL_SESSION_free(back);
-	if (!ok)
+	/* Kept in a block of its own size: the work buffer had room for the
+	 * certificate too (about 570 bytes against 176 with an agent). */
+	uint8_t *fit = ok ? malloc(h + body) : NULL;
+	if (!fit)
 		goto fail;
+	memcpy(fit, out, h + body);
+	OPENSSL_cleanse(out, len + 4);
+	free(out);
 	*ret_len = h + body;
-	return out;
+	return fit;
 fail:
 	OPENSSL_cleanse(out, len + 4);
 	free(out);
@@ -415,23 +421,21 @@ fail:
 	return NULL;
 }
 
-/* OpenSSL hands over a session the server issued (TLS 1.3: a ticket after
- * the handshake). It is kept, serialized, for the call's (host, port, pin)
- * if its server certificate is the pinned one: the original stays the
- * connection's, and OpenSSL marks it not resumable when the connection
- * ends without a TLS shutdown. Returns 0: OpenSSL keeps its reference. */
-static int sess_new_cb(SSL *ssl, SSL_SESSION *s)
+/* Keep s, serialized, as the session to resume for (host, port, pin):
+ * replacing the one kept there, else the least recently issued makes room.
+ * pin is the server certificate's thumbprint s was issued with (checked
+ * against the pin by the caller). Nothing is kept when it does not fit or
+ * does not serialize. */
+static void sess_keep(struct https_client *cli, SSL_SESSION *s, const char *host, uint16_t port,
+                      const char *pin)
 {
-	struct call *c = SSL_get_app_data(ssl);
 	uint8_t raw[32];
-	if (!c || c->verify != HTTPS_VERIFY_PIN || !c->have_seen || c->pin_mismatch ||
-	    c->cli->sess_max == 0 || !SSL_SESSION_is_resumable(s) ||
-	    !tlsid_thumbprint_equal(c->seen, c->pin) || pin_bytes(c->pin, raw) < 0)
-		return 0;
+	if (cli->sess_max == 0 || !SSL_SESSION_is_resumable(s) || pin_bytes(pin, raw) < 0)
+		return;
 	int full_len = i2d_SSL_SESSION(s, NULL);
 	if (full_len <= 0 || (unsigned)full_len > SESS_MAX_DER) {
 		ERR_clear_error();
-		return 0;
+		return;
 	}
 	uint8_t *full = malloc((size_t)full_len), *w = full;
 	if (!full || i2d_SSL_SESSION(s, &w) != full_len) {
@@ -439,16 +443,15 @@ static int sess_new_cb(SSL *ssl, SSL_SESSION *s)
 			OPENSSL_cleanse(full, (size_t)full_len);
 		free(full);
 		ERR_clear_error();
-		return 0;
+		return;
 	}
 	size_t n = 0;
 	uint8_t *der = sess_strip_peer(full, (size_t)full_len, &n);
 	OPENSSL_cleanse(full, (size_t)full_len);
 	free(full);
 	if (!der)
-		return 0;
-	struct https_client *cli = c->cli;
-	struct sess *e = sess_find(cli, c->host, c->port, c->pin);
+		return;
+	struct sess *e = sess_find(cli, host, port, pin);
 	if (e) {
 		OPENSSL_cleanse(e->der, e->der_len);
 		free(e->der);
@@ -466,22 +469,22 @@ static int sess_new_cb(SSL *ssl, SSL_SESSION *s)
 			cli->sess_head->prev = e;
 			cli->sess_head = e;
 		}
-		return 0;
+		return;
 	}
 	if (cli->sess_count >= cli->sess_max && cli->sess_tail)
 		sess_drop(cli, cli->sess_tail);
-	size_t hl = strlen(c->host);
+	size_t hl = strlen(host);
 	e = calloc(1, sizeof *e + hl + 1);
 	if (!e) {
 		OPENSSL_cleanse(der, n);
 		free(der);
-		return 0;
+		return;
 	}
 	e->der = der;
 	e->der_len = (uint16_t)n;
 	cli->sess_bytes += n;
-	e->port = c->port;
-	memcpy(e->host, c->host, hl + 1);
+	e->port = port;
+	memcpy(e->host, host, hl + 1);
 	memcpy(e->pin, raw, sizeof raw);
 	size_t b = sess_bucket(e->host, e->port);
 	e->chain = cli->sess_buckets[b];
@@ -493,6 +496,20 @@ static int sess_new_cb(SSL *ssl, SSL_SESSION *s)
 	cli->sess_head = e;
 	if (!cli->sess_tail)
 		cli->sess_tail = e;
+}
+
+/* OpenSSL hands over a session the server issued (TLS 1.3: a ticket after
+ * the handshake). It is kept, serialized, for the call's (host, port, pin)
+ * if its server certificate is the pinned one: the original stays the
+ * connection's, and OpenSSL marks it not resumable when the connection
+ * ends without a TLS shutdown. Returns 0: OpenSSL keeps its reference. */
+static int sess_new_cb(SSL *ssl, SSL_SESSION *s)
+{
+	struct call *c = SSL_get_app_data(ssl);
+	if (!c || c->verify != HTTPS_VERIFY_PIN || !c->have_seen || c->pin_mismatch ||
+	    !tlsid_thumbprint_equal(c->seen, c->pin))
+		return 0;
+	sess_keep(c->cli, s, c->host, c->port, c->pin);
 	return 0;
 }
 
@@ -738,6 +755,21 @@ static int conn_new(struct call *c);
 static int call_send(struct call *c);
 static void idle_park(struct call *c);
 
+/* A connection taken from the pool closes without being parked again:
+ * keep its TLS session to resume (idle_park dropped the copy), if OpenSSL
+ * still holds it resumable. Not after a pin or TLS failure. */
+static void call_keep_session(struct call *c)
+{
+	if (!c->reused || !c->ssl || c->verify != HTTPS_VERIFY_PIN || c->pin_mismatch ||
+	    !c->have_seen || c->error == HTTPS_E_PIN || c->error == HTTPS_E_TLS ||
+	    !tlsid_thumbprint_equal(c->seen, c->pin))
+		return;
+	SSL_SESSION *s = SSL_get_session(c->ssl);
+	if (s)
+		sess_keep(c->cli, s, c->host, c->port, c->pin);
+	ERR_clear_error();
+}
+
 /* A request sent on a reused connection failed before any byte of its
  * answer came back: the peer most likely closed the idle connection as we
  * wrote. If the caller said the request is idempotent and time is left,
@@ -751,6 +783,7 @@ static int call_retry(struct call *c)
 	if (!c->reused || c->answer_seen || !c->retry_safe || c->retried || left < 50 ||
 	    c->error == HTTPS_E_TIMEOUT || c->error == HTTPS_E_PIN || c->error == HTTPS_E_INTERNAL)
 		return -1;
+	call_keep_session(c);
 	unhook(c);
 	if (c->evcon)
 		evhttp_connection_free(c->evcon);
@@ -828,6 +861,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	if (c->evcon && c->error == HTTPS_OK && c->keep && c->verify != HTTPS_VERIFY_FETCH)
 		idle_park(c);
 	if (c->evcon)
+		call_keep_session(c);
+	if (c->evcon)
 		evhttp_connection_free(c->evcon);
 	c->evcon = NULL;
 	c->bev = NULL;
@@ -869,9 +904,19 @@ static void idle_unlink(struct idle *e)
 	cli->idle_count--;
 }
 
-/* Close a parked connection (never from inside evhttp's callbacks). */
-static void idle_free(struct idle *e)
+/* Close a parked connection (never from inside evhttp's callbacks). With
+ * keep_session, its TLS session is kept to resume the next connection to
+ * that peer (idle_park dropped the copy while the connection stood for
+ * it), if OpenSSL still holds it resumable: not after a fatal error, such
+ * as the peer's end of file without a close_notify. */
+static void idle_free(struct idle *e, int keep_session)
 {
+	if (keep_session && e->verify == HTTPS_VERIFY_PIN && e->ssl) {
+		SSL_SESSION *s = SSL_get_session(e->ssl);
+		if (s)
+			sess_keep(e->cli, s, e->host, e->port, e->seen);
+		ERR_clear_error();
+	}
 	idle_unlink(e);
 	evhttp_connection_set_closecb(e->evcon, NULL, NULL);
 	evhttp_connection_free(e->evcon);
@@ -882,7 +927,7 @@ static void idle_free(struct idle *e)
 /* Idle timeout reached, or activated by idle_closed. */
 static void idle_on_timer(evutil_socket_t fd, short what, void *arg)
 {
-	idle_free(arg);
+	idle_free(arg, 1);
 }
 
 /* evhttp saw the peer close the parked connection (inside its stack):
@@ -916,7 +961,7 @@ static void idle_park(struct call *c)
 	if (c->keep_ms && ms > c->keep_ms - IDLE_MARGIN_MS)
 		ms = c->keep_ms - IDLE_MARGIN_MS;
 	if (cli->idle_count >= cli->idle_max && cli->idle_tail)
-		idle_free(cli->idle_tail);
+		idle_free(cli->idle_tail, 1);
 	size_t hl = strlen(c->host);
 	struct idle *e = calloc(1, sizeof *e + hl + 1);
 	if (!e)
@@ -955,6 +1000,13 @@ static void idle_park(struct call *c)
 	c->evcon = NULL;
 	c->bev = NULL;
 	c->ssl = NULL;
+	/* While it is parked the connection stands for its peer's session:
+	 * the serialized copy goes (a verifier parks one per agent), and is
+	 * made again from the connection when it closes (idle_free). */
+	struct sess *se =
+	    e->verify == HTTPS_VERIFY_PIN ? sess_find(cli, e->host, e->port, e->seen) : NULL;
+	if (se)
+		sess_drop(cli, se);
 }
 
 /* Take a parked connection for c: same verify mode, host and port, and in
@@ -1076,7 +1128,7 @@ void https_client_free(struct https_client *cli)
 		call_free(c);
 	}
 	while (cli->idle)
-		idle_free(cli->idle);
+		idle_free(cli->idle, 0);
 	while (cli->sess_head)
 		sess_drop(cli, cli->sess_head);
 	if (cli->dns)
@@ -1095,7 +1147,7 @@ void https_client_set_keepalive(struct https_client *cli, unsigned max_idle, uns
 	cli->idle_max = max_idle;
 	cli->idle_ms = idle_ms ? idle_ms : HTTPS_DEFAULT_IDLE_MS;
 	while (cli->idle_count > cli->idle_max && cli->idle_tail)
-		idle_free(cli->idle_tail);
+		idle_free(cli->idle_tail, 1);
 }
 
 void https_client_set_resumption(struct https_client *cli, unsigned max_sessions)

@@ -363,7 +363,8 @@ static int make_cert(EVP_PKEY *key, const char *name, const char *const *sans, X
 	    (rc = add_sans(x, sans)) < 0)
 		goto out;
 	rc = ATTEST_E_CRYPTO;
-	if (X509_sign(x, key, EVP_sha256()) <= 0)
+	/* Ed25519 signs the message itself: no separate digest. */
+	if (X509_sign(x, key, EVP_PKEY_get_id(key) == EVP_PKEY_ED25519 ? NULL : EVP_sha256()) <= 0)
 		goto out;
 	*ret = x;
 	x = NULL;
@@ -409,10 +410,17 @@ static int write_key(const char *path, EVP_PKEY *key)
 int tlsid_load_or_create(const char *dir, const char *name, const char *const *sans,
                          struct tlsid **ret, char *errbuf, size_t errlen)
 {
+	return tlsid_load_or_create_ex(dir, name, sans, TLSID_KEY_P256, ret, errbuf, errlen);
+}
+
+int tlsid_load_or_create_ex(const char *dir, const char *name, const char *const *sans,
+                            enum tlsid_key kind, struct tlsid **ret, char *errbuf, size_t errlen)
+{
 	char keypath[TLSID_MAX_PATH], crtpath[TLSID_MAX_PATH];
 	if (errbuf && errlen)
 		errbuf[0] = '\0';
-	if (!dir || !name || !ret || !name_ok(name)) {
+	if (!dir || !name || !ret || !name_ok(name) ||
+	    (kind != TLSID_KEY_P256 && kind != TLSID_KEY_ED25519)) {
 		seterr(errbuf, errlen, "invalid identity name (1-64 of A-Z a-z 0-9 . _ -)");
 		return ATTEST_E_ARG;
 	}
@@ -441,10 +449,12 @@ int tlsid_load_or_create(const char *dir, const char *name, const char *const *s
 		}
 		if (errbuf && errlen)
 			errbuf[0] = '\0';
-		id->key = EVP_EC_gen("P-256");
+		id->key = kind == TLSID_KEY_ED25519 ? EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")
+		                                    : EVP_EC_gen("P-256");
 		if (!id->key) {
 			ERR_clear_error();
-			seterr(errbuf, errlen, "cannot generate a P-256 key");
+			seterr(errbuf, errlen, "cannot generate a%s key",
+			       kind == TLSID_KEY_ED25519 ? "n Ed25519" : " P-256");
 			rc = ATTEST_E_CRYPTO;
 			goto fail;
 		}

@@ -1,6 +1,6 @@
-/* TLS identity of a program: an EC P-256 key and a self-signed certificate
- * kept in the program's data directory, and the certificate thumbprint that
- * operators see, compare and pin.
+/* TLS identity of a program: an EC P-256 (or Ed25519) key and a self-signed
+ * certificate kept in the program's data directory, and the certificate
+ * thumbprint that operators see, compare and pin.
  *
  * Files (see docs/transport.md):
  *   DIR/NAME.key  PKCS#8 PEM private key, mode 0600, never readable by group
@@ -56,6 +56,23 @@ struct tlsid {
  * naming the file in errbuf (errlen bytes, always NUL-terminated). */
 int tlsid_load_or_create(const char *dir, const char *name, const char *const *sans,
                          struct tlsid **ret, char *errbuf, size_t errlen);
+
+/* The key a new identity gets. P-256 is what browsers accept (the
+ * verifier's API and dashboard). Ed25519 for identities only our own
+ * programs connect to (an agent's, which only verifiers reach): a
+ * verifier keeps one connection per agent, and an agent's parsed
+ * Ed25519 certificate holds about 1.8 KB less than a P-256 one there
+ * (no EC group of its own), and parses faster. An existing identity is
+ * loaded as it is, whatever its key. */
+enum tlsid_key {
+	TLSID_KEY_P256 = 0,
+	TLSID_KEY_ED25519,
+};
+
+/* tlsid_load_or_create with the kind of key to create (ATTEST_E_ARG for
+ * another value). */
+int tlsid_load_or_create_ex(const char *dir, const char *name, const char *const *sans,
+                            enum tlsid_key kind, struct tlsid **ret, char *errbuf, size_t errlen);
 
 /* Free an identity (NULL accepted). The key is freed by OpenSSL, which
  * clears private key material. */

@@ -18,10 +18,26 @@ int verify_memo_new(struct verify_memo **ret)
 	return 0;
 }
 
-void verify_memo_clear_tail(struct verify_memo *m)
+/* A pool's copy of one replay and its conclusions (verify_memo_share):
+ * body holds the log and tail fields of a memo (no AK), owned here. */
+struct verify_memo_shared {
+	struct verify_memo_shared *chain; /* pool bucket */
+	struct verify_memo_pool *pool;    /* NULL once the pool was freed */
+	size_t refs;                      /* memos reading it */
+	size_t bytes;                     /* its allocations */
+	struct verify_memo body;
+};
+
+#define POOL_BUCKETS 256u
+
+struct verify_memo_pool {
+	struct verify_memo_shared *buckets[POOL_BUCKETS];
+	size_t count, bytes;
+};
+
+/* Free m's own conclusions (not shared) and forget them. */
+static void free_tail(struct verify_memo *m)
 {
-	if (!m)
-		return;
 	free(m->reasons);
 	free(m->firmware);
 	free(m->boot_loader);
@@ -42,17 +58,95 @@ void verify_memo_clear_tail(struct verify_memo *m)
 	m->firmware = m->boot_loader = m->kernel_image = m->kernel_cmdline = NULL;
 }
 
-void verify_memo_clear(struct verify_memo *m)
+/* Free m's own replay (not shared) and forget it. */
+static void free_log(struct verify_memo *m)
 {
-	if (!m)
-		return;
-	verify_memo_clear_tail(m);
 	for (uint32_t i = 0; i < m->bank_count && i < QUOTE_MAX_BANKS; i++)
 		free(m->banks[i].pcr);
 	memset(m->banks, 0, sizeof m->banks);
 	m->bank_count = 0;
 	m->have_log = false;
 	memset(m->log_digest, 0, sizeof m->log_digest);
+}
+
+/* The log and tail fields of src into dst, pointers and all (no copy). */
+static void take_fields(struct verify_memo *dst, const struct verify_memo *src)
+{
+	dst->have_log = src->have_log;
+	memcpy(dst->log_digest, src->log_digest, sizeof dst->log_digest);
+	dst->bank_count = src->bank_count;
+	memcpy(dst->banks, src->banks, sizeof dst->banks);
+	dst->have_tail = src->have_tail;
+	memcpy(dst->tail_key, src->tail_key, sizeof dst->tail_key);
+	dst->reason_count = src->reason_count;
+	dst->reasons_dropped = src->reasons_dropped;
+	dst->reasons = src->reasons;
+	dst->firmware = src->firmware;
+	dst->boot_loader = src->boot_loader;
+	dst->kernel_image = src->kernel_image;
+	dst->kernel_cmdline = src->kernel_cmdline;
+	dst->not_verified_count = src->not_verified_count;
+	dst->not_verified = src->not_verified;
+	dst->component_count = src->component_count;
+	dst->components = src->components;
+	dst->components_len = src->components_len;
+}
+
+/* Forget m's log and tail fields without freeing them (they are a pool
+ * entry's). */
+static void forget_fields(struct verify_memo *m)
+{
+	static const struct verify_memo empty;
+	take_fields(m, &empty);
+}
+
+static size_t pool_bucket(const uint8_t key[VERIFY_MEMO_DIGEST])
+{
+	uint32_t h;
+	memcpy(&h, key, sizeof h); /* a SHA-256: its bytes are spread already */
+	return h % POOL_BUCKETS;
+}
+
+/* A memo stops reading its pool entry; the last one frees it. */
+static void shared_put(struct verify_memo_shared *s)
+{
+	if (--s->refs > 0)
+		return;
+	struct verify_memo_pool *p = s->pool;
+	if (p) {
+		struct verify_memo_shared **pp = &p->buckets[pool_bucket(s->body.tail_key)];
+		while (*pp && *pp != s)
+			pp = &(*pp)->chain;
+		if (*pp)
+			*pp = s->chain;
+		p->count--;
+		p->bytes -= s->bytes;
+	}
+	free_tail(&s->body);
+	free_log(&s->body);
+	free(s);
+}
+
+void verify_memo_clear_tail(struct verify_memo *m)
+{
+	if (!m)
+		return;
+	if (m->shared) {
+		struct verify_memo_shared *s = m->shared;
+		m->shared = NULL;
+		forget_fields(m); /* the replay was the pool's too */
+		shared_put(s);
+		return;
+	}
+	free_tail(m);
+}
+
+void verify_memo_clear(struct verify_memo *m)
+{
+	if (!m)
+		return;
+	verify_memo_clear_tail(m);
+	free_log(m);
 	quote_ak_free(m->ak);
 	m->ak = NULL;
 	m->have_ak = false;
@@ -73,11 +167,10 @@ static size_t text_bytes(const char *s)
 	return s ? strlen(s) + 1 : 0;
 }
 
-size_t verify_memo_bytes(const struct verify_memo *m)
+/* The allocations of m's log and tail fields. */
+static size_t fields_bytes(const struct verify_memo *m)
 {
-	if (!m)
-		return 0;
-	size_t n = sizeof *m;
+	size_t n = 0;
 	for (uint32_t i = 0; i < m->bank_count && i < QUOTE_MAX_BANKS; i++)
 		n += (size_t)QUOTE_NUM_PCRS * m->banks[i].size;
 	n += m->reason_count * sizeof *m->reasons;
@@ -86,8 +179,112 @@ size_t verify_memo_bytes(const struct verify_memo *m)
 	for (size_t i = 0; i < m->not_verified_count; i++)
 		n += sizeof *m->not_verified + text_bytes(m->not_verified[i].value);
 	n += m->components_len;
-	n += quote_ak_bytes(m->ak);
 	return n;
+}
+
+size_t verify_memo_bytes(const struct verify_memo *m)
+{
+	if (!m)
+		return 0;
+	return sizeof *m + (m->shared ? 0 : fields_bytes(m)) + quote_ak_bytes(m->ak);
+}
+
+int verify_memo_pool_new(struct verify_memo_pool **ret)
+{
+	if (!ret)
+		return ATTEST_E_ARG;
+	*ret = calloc(1, sizeof **ret);
+	return *ret ? 0 : ATTEST_E_NOMEM;
+}
+
+void verify_memo_pool_free(struct verify_memo_pool *p)
+{
+	if (!p)
+		return;
+	for (size_t b = 0; b < POOL_BUCKETS; b++)
+		for (struct verify_memo_shared *s = p->buckets[b]; s; s = s->chain)
+			s->pool = NULL; /* freed with the last memo reading it */
+	free(p);
+}
+
+size_t verify_memo_pool_count(const struct verify_memo_pool *p)
+{
+	return p ? p->count : 0;
+}
+
+size_t verify_memo_pool_bytes(const struct verify_memo_pool *p)
+{
+	return p ? p->bytes : 0;
+}
+
+static bool text_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* The same replay and conclusions, byte for byte (both with a tail). */
+static bool same_fields(const struct verify_memo *a, const struct verify_memo *b)
+{
+	if (a->have_log != b->have_log || a->have_tail != b->have_tail ||
+	    memcmp(a->log_digest, b->log_digest, sizeof a->log_digest) != 0 ||
+	    memcmp(a->tail_key, b->tail_key, sizeof a->tail_key) != 0 ||
+	    a->bank_count != b->bank_count || a->bank_count > QUOTE_MAX_BANKS ||
+	    a->reason_count != b->reason_count || a->reasons_dropped != b->reasons_dropped ||
+	    a->not_verified_count != b->not_verified_count ||
+	    a->component_count != b->component_count || a->components_len != b->components_len)
+		return false;
+	for (uint32_t i = 0; i < a->bank_count; i++) {
+		const struct verify_memo_bank *x = &a->banks[i], *y = &b->banks[i];
+		if (x->alg != y->alg || x->size != y->size || !x->pcr != !y->pcr ||
+		    (x->pcr && memcmp(x->pcr, y->pcr, (size_t)QUOTE_NUM_PCRS * x->size) != 0))
+			return false;
+	}
+	if (a->reason_count &&
+	    (!a->reasons || !b->reasons ||
+	     memcmp(a->reasons, b->reasons, a->reason_count * sizeof *a->reasons) != 0))
+		return false;
+	if (!text_eq(a->firmware, b->firmware) || !text_eq(a->boot_loader, b->boot_loader) ||
+	    !text_eq(a->kernel_image, b->kernel_image) ||
+	    !text_eq(a->kernel_cmdline, b->kernel_cmdline))
+		return false;
+	for (size_t i = 0; i < a->not_verified_count; i++) {
+		const struct verify_unverified *x = &a->not_verified[i], *y = &b->not_verified[i];
+		if (!text_eq(x->field, y->field) || !text_eq(x->value, y->value) ||
+		    x->event != y->event || x->pcr != y->pcr || strcmp(x->why, y->why) != 0)
+			return false;
+	}
+	return a->components_len == 0 ||
+	       (a->components && b->components &&
+	        memcmp(a->components, b->components, a->components_len) == 0);
+}
+
+void verify_memo_share(struct verify_memo_pool *p, struct verify_memo *m)
+{
+	if (!p || !m || m->shared || !m->have_log || !m->have_tail)
+		return;
+	struct verify_memo_shared **head = &p->buckets[pool_bucket(m->tail_key)];
+	for (struct verify_memo_shared *s = *head; s; s = s->chain) {
+		if (!same_fields(&s->body, m))
+			continue;
+		free_tail(m);
+		free_log(m);
+		take_fields(m, &s->body);
+		s->refs++;
+		m->shared = s;
+		return;
+	}
+	struct verify_memo_shared *s = calloc(1, sizeof *s);
+	if (!s)
+		return;
+	take_fields(&s->body, m); /* the pool's now; m reads the same */
+	s->refs = 1;
+	s->pool = p;
+	s->bytes = sizeof *s + fields_bytes(&s->body);
+	s->chain = *head;
+	*head = s;
+	p->count++;
+	p->bytes += s->bytes;
+	m->shared = s;
 }
 
 #define COMPONENT_TEXTS 7

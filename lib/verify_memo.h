@@ -29,7 +29,9 @@
  * Memory: the struct, one allocation per memoized bank (24 PCRs of its
  * digest size), the memoized reasons and software texts, the components
  * packed, and the AK key: about 2-3 KB for a green host
- * (verify_memo_bytes()).
+ * (verify_memo_bytes()). Hosts that booted the same image share one copy
+ * of the replay and the conclusions (verify_memo_share, below): then a
+ * host's own part is the struct and its AK.
  *
  * Pure: no I/O, no globals. Not thread-safe: one memo is used by one
  * verify_attestation() call at a time. */
@@ -82,7 +84,16 @@ struct verify_memo {
 	/* SHA-256, fetched by verify_memo_new (NULL if that failed: then
 	 * EVP_sha256(), fetched on each use) */
 	EVP_MD *sha256;
+	/* Not NULL: the log's replay and the conclusions above (banks,
+	 * reasons, texts, components) are this pool entry's, read-only and
+	 * shared with other hosts' memos (verify_memo_share). */
+	struct verify_memo_shared *shared;
 };
+
+/* Replays and conclusions shared between the memos of hosts whose logs
+ * and other inputs are the same (a fleet boots a few images): one pool
+ * per verifier, used by one thread, as the memos are. */
+struct verify_memo_pool;
 
 /* A new, empty memo (free with verify_memo_free). ATTEST_E_NOMEM. */
 int verify_memo_new(struct verify_memo **ret);
@@ -90,7 +101,9 @@ int verify_memo_new(struct verify_memo **ret);
 /* Forget everything (the next attestation runs the whole pipeline). */
 void verify_memo_clear(struct verify_memo *m);
 
-/* Forget only the memoized conclusions (e.g. the policy changed). */
+/* Forget only the memoized conclusions (e.g. the policy changed). A
+ * memo whose log and conclusions are shared (verify_memo_share) forgets
+ * both: its replay was the pool's too. */
 void verify_memo_clear_tail(struct verify_memo *m);
 
 /* NULL is fine. */
@@ -103,7 +116,28 @@ int verify_memo_put_components(struct verify_memo *m, const struct verify_compon
 size_t verify_memo_get_components(const struct verify_memo *m, struct verify_component *out,
                                   size_t cap);
 
-/* Bytes the memo holds (struct and allocations; the AK key estimated). */
+/* Bytes the memo holds (struct and allocations; the AK key estimated).
+ * A shared replay and conclusions count for the pool, not here. */
 size_t verify_memo_bytes(const struct verify_memo *m);
+
+/* A new, empty pool (ATTEST_E_NOMEM). Free it after its memos, or before:
+ * what memos still share is then freed with the last of them. NULL is
+ * fine for free. */
+int verify_memo_pool_new(struct verify_memo_pool **ret);
+void verify_memo_pool_free(struct verify_memo_pool *p);
+
+/* Make m's replay and conclusions the pool's: when the pool holds a copy
+ * equal to m's (same log digest and conclusions' key, and byte for byte
+ * the same replayed values, reasons, texts and components), m's own are
+ * freed and it reads that copy; otherwise m's are handed to the pool for
+ * the next such host. Nothing happens when m has no conclusions, or
+ * shares already. Called between two verify_attestation() calls with m
+ * (verify.c refreshes a memo by clearing its tail first, which drops its
+ * share). A pool that cannot grow leaves m as it was. */
+void verify_memo_share(struct verify_memo_pool *p, struct verify_memo *m);
+
+/* Distinct replays and conclusions in the pool, and the bytes they hold. */
+size_t verify_memo_pool_count(const struct verify_memo_pool *p);
+size_t verify_memo_pool_bytes(const struct verify_memo_pool *p);
 
 #endif

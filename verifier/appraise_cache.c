@@ -13,7 +13,10 @@
  *    keyed by the SHA-256 of the log they came from, and the digest of the
  *    log last written to the host's stored evidence; hosts that booted the
  *    same components share one copy of those digests (a fleet boots a
- *    few software sets: the memo's largest part otherwise);
+ *    few software sets: the memo's largest part otherwise), and hosts
+ *    whose memos hold the same replay and conclusions share one copy of
+ *    those (verify_memo_share, once its evidence is stored: a host's
+ *    own memo is then its struct and its AK);
  *  - the software catalog's entries by digest, shared by every host, valid
  *    for one marker of the catalog table (count and highest id, ids never
  *    reused), read by each scheduler round: an import or removal, through
@@ -104,6 +107,7 @@ struct appraise_cache {
 	struct memo_entry *head, *tail;
 	size_t count;
 	struct boot_set *boot_sets[BOOT_BUCKETS];
+	struct verify_memo_pool *pool; /* replays and conclusions shared by hosts */
 	bool have_marker;
 	int64_t cat_count, cat_max_id;
 	size_t cat_used;
@@ -400,6 +404,14 @@ static struct memo_entry *entry_find(struct appraise_cache *c, int64_t host_id)
 	return NULL;
 }
 
+/* The host's memo shared with hosts that memoized the same (a pool made
+ * when there is none yet). */
+static void memo_share(struct appraise_cache *c, struct memo_entry *e)
+{
+	if (c->pool != NULL || verify_memo_pool_new(&c->pool) == 0)
+		verify_memo_share(c->pool, e->m);
+}
+
 struct verify_memo *appraise_memo(struct verifier *v, int64_t host_id)
 {
 	struct appraise_cache *c = cache_of(v);
@@ -410,6 +422,7 @@ struct verify_memo *appraise_memo(struct verifier *v, int64_t host_id)
 		if (e->host_id == host_id) {
 			lru_unlink(c, e);
 			lru_front(c, e);
+			memo_share(c, e); /* if the last attestation's was not yet */
 			return e->m;
 		}
 	if (c->count >= VERIFIER_MEMO_MAX && c->tail)
@@ -487,6 +500,10 @@ void appraise_kept_log_set(struct verifier *v, int64_t host_id, const uint8_t *l
 	struct memo_entry *e = entry_find(v->acache, host_id);
 	if (!e)
 		return;
+	/* The attestation is over: what it memoized is shared now, while the
+	 * copy it frees is recent (its blocks are taken again soon, rather
+	 * than left as holes between long-lived objects). */
+	memo_share(v->acache, e);
 	e->have_kept = log != NULL;
 	if (log)
 		memcpy(e->kept_log, log, 32);
@@ -620,6 +637,7 @@ void appraise_cache_free(struct verifier *v)
 		return;
 	while (c->head)
 		entry_drop(c, c->head);
+	verify_memo_pool_free(c->pool);
 	catalog_clear(c);
 	for (size_t i = 0; i < POLICY_SLOTS; i++)
 		policy_free(c->policies[i].p);

@@ -456,6 +456,74 @@ static void test_keepalive(void **state)
 	(void)state;
 }
 
+/* Kept connections and resumption together (the verifier's setting): a
+ * parked connection stands for its peer's TLS session, so no serialized
+ * copy is kept beside it; the copy is made again from the connection when
+ * the client closes it, and the next connection resumes with it. */
+static void test_keepalive_session(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct https_server_config cfg = {
+	    .listen = "127.0.0.1:0",
+	    .identity = server_id,
+	    .client_cert = HTTPS_CLIENT_CERT_REQUIRED,
+	    .session_cache = 16, /* as attest-agent */
+	};
+	struct https_server *srv = NULL;
+	char err[256];
+	assert_int_equal(https_server_new(base, &cfg, &srv, err, sizeof err), 0);
+	struct srvctx sc = {0};
+	assert_int_equal(https_server_route(srv, "GET", "/v1/ping", h_ping, &sc), 0);
+	struct https_client *cli = NULL;
+	assert_int_equal(https_client_new(base, client_id, NULL, &cli, NULL, 0), 0);
+	https_client_set_keepalive(cli, 4, 5000);
+	https_client_set_resumption(cli, 8);
+	struct https_call call = {.host = "127.0.0.1",
+	                          .port = https_server_port(srv),
+	                          .path = "/v1/ping",
+	                          .verify = HTTPS_VERIFY_PIN,
+	                          .pin = server_id->thumbprint};
+	struct res r;
+	struct https_client_stats st;
+	for (int round = 0; round < 2; round++) {
+		do_call(base, cli, &call, &r);
+		assert_int_equal(r.error, HTTPS_OK);
+		assert_int_equal(r.status, 200);
+		assert_string_equal(r.thumb, server_id->thumbprint);
+		https_client_get_stats(cli, &st);
+		assert_int_equal(st.connections, round + 1);
+		assert_int_equal(st.resumed, round); /* the second one resumed */
+		assert_int_equal(st.idle, 1);
+		assert_int_equal(st.sessions, 0); /* the parked connection stands for it */
+		/* reused while parked: no handshake, still no copy */
+		do_call(base, cli, &call, &r);
+		assert_int_equal(r.error, HTTPS_OK);
+		https_client_get_stats(cli, &st);
+		assert_int_equal(st.connections, round + 1);
+		assert_int_equal(st.sessions, 0);
+		/* the client closes it: its session is kept to resume */
+		https_client_set_keepalive(cli, 0, 0);
+		https_client_get_stats(cli, &st);
+		assert_int_equal(st.idle, 0);
+		assert_int_equal(st.sessions, 1);
+		assert_true(st.session_bytes > 0 && st.session_bytes < 400);
+		https_client_set_keepalive(cli, 4, 5000);
+	}
+	/* the kept session is the pinned server's: another pin is not offered
+	 * it, and is refused */
+	https_client_set_keepalive(cli, 0, 0);
+	call.pin = other_id->thumbprint;
+	do_call(base, cli, &call, &r);
+	assert_int_equal(r.error, HTTPS_E_PIN);
+	https_client_get_stats(cli, &st);
+	assert_int_equal(st.resumed, 1);
+	assert_int_equal(st.sessions, 1);
+	https_client_free(cli);
+	https_server_free(srv);
+	event_base_free(base);
+	(void)state;
+}
+
 /* A server's keepalive_ms: after an answer, the connection outlives the
  * idle timeout of the first request and says so (Keep-Alive: timeout=N);
  * the client parks it as long as it wishes but 2 s less than that. */
@@ -1440,6 +1508,143 @@ static void *cross_thread(void *arg)
 	return NULL;
 }
 
+/* An Ed25519 identity (an agent's): created, loaded back as it is (also
+ * when asked for P-256: an identity is never replaced), and served over
+ * mutual TLS 1.3 and 1.2 to a client that pins it. */
+struct tls12 {
+	uint16_t port;
+	char version[16];
+	int done;
+};
+
+static void *tls12_thread(void *arg)
+{
+	struct tls12 *x = arg;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_use_certificate(ctx, client_id->cert);
+	SSL_CTX_use_PrivateKey(ctx, client_id->key);
+	int fd = -1;
+	SSL *ssl = raw_get(ctx, "127.0.0.1", x->port, NULL, &fd);
+	snprintf(x->version, sizeof x->version, "%s", ssl ? SSL_get_version(ssl) : "failed");
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	if (fd >= 0)
+		close(fd);
+	x->done = 1;
+	return NULL;
+}
+
+static void test_identity_ed25519(void **state)
+{
+	char dir[512], err[512];
+	snprintf(dir, sizeof dir, "%s/ided", tmpdir);
+	struct tlsid *a = NULL, *b = NULL;
+	assert_int_equal(
+	    tlsid_load_or_create_ex(dir, "agent", NULL, TLSID_KEY_ED25519, &a, err, sizeof err), 0);
+	assert_int_equal(a->created, 1);
+	assert_int_equal(EVP_PKEY_get_id(a->key), EVP_PKEY_ED25519);
+	assert_int_equal(X509_get_signature_nid(a->cert), NID_ED25519);
+	assert_int_equal(X509_verify(a->cert, a->key), 1);
+	assert_int_equal(tlsid_load_or_create(dir, "agent", NULL, &b, err, sizeof err), 0);
+	assert_int_equal(b->created, 0);
+	assert_string_equal(a->thumbprint, b->thumbprint);
+	tlsid_free(b);
+	assert_int_equal(
+	    tlsid_load_or_create_ex(dir, "agent", NULL, (enum tlsid_key)7, &b, err, sizeof err),
+	    ATTEST_E_ARG);
+
+	struct event_base *base = event_base_new();
+	struct https_server_config cfg = {
+	    .listen = "127.0.0.1:0",
+	    .identity = a,
+	    .client_cert = HTTPS_CLIENT_CERT_REQUIRED,
+	};
+	struct https_server *srv = NULL;
+	assert_int_equal(https_server_new(base, &cfg, &srv, err, sizeof err), 0);
+	assert_int_equal(https_server_route(srv, "GET", "/v1/tag", h_tag, NULL), 0);
+	struct https_client *cli = NULL;
+	assert_int_equal(https_client_new(base, client_id, NULL, &cli, NULL, 0), 0);
+	struct https_call call = {.host = "127.0.0.1",
+	                          .port = https_server_port(srv),
+	                          .path = "/v1/tag",
+	                          .verify = HTTPS_VERIFY_PIN,
+	                          .pin = a->thumbprint};
+	struct res r;
+	do_call(base, cli, &call, &r);
+	assert_int_equal(r.error, HTTPS_OK);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.thumb, a->thumbprint);
+	struct tls12 x = {.port = https_server_port(srv)};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, tls12_thread, &x), 0);
+	run_until(base, &x.done, 10000);
+	pthread_join(t, NULL);
+	assert_string_equal(x.version, "TLSv1.2");
+	https_client_free(cli);
+	https_server_free(srv);
+	event_base_free(base);
+	tlsid_free(a);
+}
+
+/* TLS 1.3 suites: a client that puts ChaCha20-Poly1305 first (ours does:
+ * its record state is smaller, and a verifier keeps a connection per
+ * agent) gets it; any other client gets the server's own order, AES-GCM
+ * first (browsers with AES in hardware). */
+struct suites {
+	uint16_t port;
+	char plain[64], chacha[64];
+	int done;
+};
+
+static void suite_of(const char *list, uint16_t port, char *out, size_t len)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_use_certificate(ctx, client_id->cert);
+	SSL_CTX_use_PrivateKey(ctx, client_id->key);
+	if (list)
+		SSL_CTX_set_ciphersuites(ctx, list);
+	int fd = -1;
+	SSL *ssl = raw_get(ctx, "127.0.0.1", port, NULL, &fd);
+	snprintf(out, len, "%s", ssl ? SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)) : "failed");
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	if (fd >= 0)
+		close(fd);
+}
+
+static void *suites_thread(void *arg)
+{
+	struct suites *x = arg;
+	suite_of(NULL, x->port, x->plain, sizeof x->plain);
+	suite_of("TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384", x->port, x->chacha,
+	         sizeof x->chacha);
+	x->done = 1;
+	return NULL;
+}
+
+static void test_tls13_suites(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct srvctx sc = {0};
+	struct https_server *srv =
+	    start_server(base, &sc, "127.0.0.1:0", HTTPS_CLIENT_CERT_REQUIRED, 0, 0, 0);
+	assert_non_null(srv);
+	struct suites x = {.port = https_server_port(srv)};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, suites_thread, &x), 0);
+	run_until(base, &x.done, 10000);
+	pthread_join(t, NULL);
+	assert_string_equal(x.plain, "TLS_AES_256_GCM_SHA384");
+	assert_string_equal(x.chacha, "TLS_CHACHA20_POLY1305_SHA256");
+	https_server_free(srv);
+	event_base_free(base);
+}
+
 static void test_select_identity(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -1578,6 +1783,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_identity),
+	    cmocka_unit_test(test_identity_ed25519),
 	    cmocka_unit_test(test_thumbprint_parse),
 	    cmocka_unit_test(test_mtls_roundtrip),
 	    cmocka_unit_test(test_ipv6_loopback),
@@ -1590,11 +1796,13 @@ int main(void)
 	    cmocka_unit_test(test_content_length_repeated),
 	    cmocka_unit_test(test_budget_fair_share),
 	    cmocka_unit_test(test_select_identity),
+	    cmocka_unit_test(test_tls13_suites),
 	    cmocka_unit_test(test_many_concurrent),
 	    cmocka_unit_test(test_client_errors),
 	    cmocka_unit_test(test_sync_wrapper),
 	    cmocka_unit_test(test_keepalive),
 	    cmocka_unit_test(test_keepalive_server),
+	    cmocka_unit_test(test_keepalive_session),
 	    cmocka_unit_test(test_keepalive_retry),
 	};
 	return cmocka_run_group_tests_name("https", tests, setup, teardown);

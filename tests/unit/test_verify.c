@@ -1549,6 +1549,84 @@ static void test_memo_ak(void **state)
 	fx_free(f);
 }
 
+/* Hosts that booted the same log share one copy of the memo's replay and
+ * conclusions (verify_memo_share); each still checks its own quote with
+ * its own AK, and a host whose inputs change leaves the others' copy. */
+static void test_memo_shared(void **state)
+{
+	(void)state;
+	struct fx *a = fx_new(QEMU_LOG), *b = fx_new(QEMU_LOG);
+	if (!a || !b) {
+		fx_free(a);
+		fx_free(b);
+		skip();
+	}
+	b->signer = g_other_key; /* another host, another AK */
+	tb_public(g_other_key, TB_AK_ATTRS, TPM2_ALG_ECDSA, &b->ak);
+	struct verify_memo_pool *pool = NULL;
+	assert_int_equal(verify_memo_pool_new(&pool), 0);
+	struct verify_memo *ma = NULL, *mb = NULL;
+	assert_int_equal(verify_memo_new(&ma), 0);
+	assert_int_equal(verify_memo_new(&mb), 0);
+	struct verify_result *whole = run(a);
+	struct verify_result *r = run_memo(a, ma, POLICY_A);
+	verify_result_free(r);
+	r = run_memo(b, mb, POLICY_A);
+	assert_int_equal(r->verdict, VERIFY_GREEN);
+	verify_result_free(r);
+	size_t own = verify_memo_bytes(mb);
+	verify_memo_share(pool, ma);
+	verify_memo_share(pool, mb);
+	verify_memo_share(pool, mb); /* once is enough */
+	assert_non_null(ma->shared);
+	assert_ptr_equal(ma->shared, mb->shared);
+	assert_ptr_equal(ma->reasons, mb->reasons);
+	assert_ptr_equal(ma->banks[0].pcr, mb->banks[0].pcr);
+	assert_int_equal(verify_memo_pool_count(pool), 1);
+	assert_true(verify_memo_pool_bytes(pool) > 0);
+	assert_true(verify_memo_bytes(mb) + 1024 < own);
+	/* each from the shared copy, with its own AK */
+	for (int i = 0; i < 2; i++) {
+		r = run_memo(i ? b : a, i ? mb : ma, POLICY_A);
+		assert_true(r->memo_hit);
+		same_result(whole, r);
+		verify_result_free(r);
+	}
+	/* b's quote signed by a's key: red, though the shared copy stands */
+	b->signer = g_ak_key;
+	r = run_memo(b, mb, POLICY_A);
+	expect_only(r, "QUOTE_SIGNATURE_INVALID");
+	verify_result_free(r);
+	b->signer = g_other_key;
+	/* a under another policy: the whole pipeline, a's memo its own again;
+	 * b still reads the pool's copy */
+	r = run_memo(a, ma, POLICY_B);
+	assert_false(r->memo_hit);
+	verify_result_free(r);
+	assert_null(ma->shared);
+	assert_non_null(mb->shared);
+	r = run_memo(b, mb, POLICY_A);
+	assert_true(r->memo_hit);
+	same_result(whole, r);
+	verify_result_free(r);
+	/* a's new conclusions differ (another key): a copy of their own */
+	verify_memo_share(pool, ma);
+	assert_int_equal(verify_memo_pool_count(pool), 2);
+	assert_ptr_not_equal(ma->shared, mb->shared);
+	/* the last memo reading a copy frees it; a pool freed first leaves
+	 * its copies to their memos */
+	verify_memo_free(mb);
+	assert_int_equal(verify_memo_pool_count(pool), 1);
+	verify_memo_pool_free(pool);
+	r = run_memo(a, ma, POLICY_B);
+	assert_true(r->memo_hit);
+	verify_result_free(r);
+	verify_memo_free(ma);
+	verify_result_free(whole);
+	fx_free(a);
+	fx_free(b);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -1571,6 +1649,7 @@ int main(void)
 	    cmocka_unit_test(test_green),
 	    cmocka_unit_test(test_signature_invalid),
 	    cmocka_unit_test(test_memo_ak),
+	    cmocka_unit_test(test_memo_shared),
 	    cmocka_unit_test(test_ak_not_enrolled),
 	    cmocka_unit_test(test_nonce_mismatch),
 	    cmocka_unit_test(test_pcr_digest_mismatch),
