@@ -7,7 +7,8 @@
 # attestations/s, p50/p99 of an attestation (request to verdict, from the
 # verifier's history), verifier CPU per attestation, the bytes the
 # verifier wrote to storage per attestation (/proc/PID/io write_bytes: the
-# database's WAL frames and checkpoints), verifier memory per host, the
+# database's WAL frames and checkpoints; with every write and read call,
+# sockets included: wchar/syscw, rchar/syscr), verifier memory per host, the
 # swarm's own signing time, and each against its goal from issue 14 as a
 # ratio (<= 1.00 meets it):
 #   verifier CPU <= 0.2 ms/attestation; p99 <= swarm signing + 20 ms;
@@ -106,10 +107,11 @@ thread_ticks() { # PID -> "main other": the event loop's CPU and the other threa
   done
   echo "$m $o"
 }
-io_sum() { # PID... -> "write_bytes wchar syscw" summed (/proc/PID/io; 0 0 0 when unreadable)
+io_sum() { # PID... -> "write_bytes wchar syscw rchar syscr" summed (/proc/PID/io; zeros when unreadable)
   local p
   for p in "$@"; do cat "/proc/$p/io" 2>/dev/null; done |
-    awk '/^write_bytes:/ {b += $2} /^wchar:/ {c += $2} /^syscw:/ {w += $2} END {printf "%d %d %d\n", b, c, w}'
+    awk '/^write_bytes:/ {b += $2} /^wchar:/ {c += $2} /^syscw:/ {w += $2} /^rchar:/ {r += $2} /^syscr:/ {q += $2}
+         END {printf "%d %d %d %d %d\n", b, c, w, r, q}'
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
@@ -268,7 +270,7 @@ measure() {
       printf "  %-26s verifier CPU %.3f ms/attestation (%.0f%% of a core); swarm CPU %.3f ms/attestation, signing %.3f ms/quote\n", "", cpa, c / hz / m * 100, wpa, sg
       if (a) printf "  %-26s of which the event loop %.3f ms/attestation, the storage writer %.3f\n", "", lt / hz / a * 1000, ot / hz / a * 1000
       split(io0, u, " "); split(io1, v, " ")
-      if (a) printf "  %-26s verifier writes per attestation: %.1f KB to storage (write_bytes: WAL and checkpoints, about %.1f 4 KB pages); all writes, sockets included: %.1f KB, %.1f calls (wchar, syscw)\n", "", (v[1] - u[1]) / a / 1024, (v[1] - u[1]) / a / 4096, (v[2] - u[2]) / a / 1024, (v[3] - u[3]) / a
+      if (a) printf "  %-26s verifier writes per attestation: %.1f KB to storage (write_bytes: WAL and checkpoints, about %.1f 4 KB pages); all writes, sockets included: %.1f KB, %.1f calls (wchar, syscw); all reads: %.1f KB, %.1f calls (rchar, syscr: pages SQLite did not cache, from the OS cache)\n", "", (v[1] - u[1]) / a / 1024, (v[1] - u[1]) / a / 4096, (v[2] - u[2]) / a / 1024, (v[3] - u[3]) / a, (v[4] - u[4]) / a / 1024, (v[5] - u[5]) / a
       printf "  %-26s verifier RSS %.0f MB (%d process%s; %.0f MB before the hosts): %.1f KB/host (anonymous memory %.0f MB)\n", "", rss / 1024, nv, (nv > 1 ? "es" : ""), base / 1024, kbh, anon / 1024
       printf "  %-26s held: %s\n", "", held
       split(k0, x, " "); split(k1, y, " ")
