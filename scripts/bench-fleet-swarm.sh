@@ -111,7 +111,7 @@ io_sum() { # PID... -> "write_bytes wchar syscw rchar syscr" summed (/proc/PID/i
   local p
   for p in "$@"; do cat "/proc/$p/io" 2>/dev/null; done |
     awk '/^write_bytes:/ {b += $2} /^wchar:/ {c += $2} /^syscw:/ {w += $2} /^rchar:/ {r += $2} /^syscr:/ {q += $2}
-         END {printf "%d %d %d %d %d\n", b, c, w, r, q}'
+         END {printf "%.0f %.0f %.0f %.0f %.0f\n", b, c, w, r, q}'
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
