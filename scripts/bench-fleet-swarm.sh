@@ -5,9 +5,12 @@
 # attested every INTERVAL seconds by one verifier on SQLite, then by two
 # verifiers sharing one PostgreSQL database. Per run it prints: sustained
 # attestations/s, p50/p99 of an attestation (request to verdict, from the
-# verifier's history), verifier CPU per attestation, verifier memory per
-# host, the swarm's own signing time, and each against its goal from issue
-# 14 as a ratio (<= 1.00 meets it):
+# verifier's history), verifier CPU per attestation, the bytes the
+# verifier wrote to storage per attestation (/proc/PID/io write_bytes: the
+# database's WAL frames and checkpoints; with every write and read call,
+# sockets included: wchar/syscw, rchar/syscr), verifier memory per host, the
+# swarm's own signing time, and each against its goal from issue 14 as a
+# ratio (<= 1.00 meets it):
 #   verifier CPU <= 0.2 ms/attestation; p99 <= swarm signing + 20 ms;
 #   verifier memory <= 10 KB/host.
 # Ends with the summary lines of make bench-fleet
@@ -103,6 +106,12 @@ thread_ticks() { # PID -> "main other": the event loop's CPU and the other threa
     if [ "${t##*/}" = "$1" ]; then m=$((m + a[11] + a[12])); else o=$((o + a[11] + a[12])); fi
   done
   echo "$m $o"
+}
+io_sum() { # PID... -> "write_bytes wchar syscw rchar syscr" summed (/proc/PID/io; zeros when unreadable)
+  local p
+  for p in "$@"; do cat "/proc/$p/io" 2>/dev/null; done |
+    awk '/^write_bytes:/ {b += $2} /^wchar:/ {c += $2} /^syscw:/ {w += $2} /^rchar:/ {r += $2} /^syscr:/ {q += $2}
+         END {printf "%.0f %.0f %.0f %.0f %.0f\n", b, c, w, r, q}'
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
@@ -213,8 +222,9 @@ measure() {
   local urls=("$@") vps=("${run_vps[@]}")
   local a0 a1 c0 c1 w0 w1 t0 t1 p50 p99 cnt rss=0 p base=0 sg
   local l0 o0 l1 o1
-  local k0 k1
+  local k0 k1 io0 io1
   k0=$(conn_kinds "${urls[@]}")
+  io0=$(io_sum "${vps[@]}")
   a0=$(attested "${urls[@]}"); c0=$(cpu_ticks "${vps[@]}"); w0=$(cpu_ticks "$s")
   read -r l0 o0 < <(for p in "${vps[@]}"; do thread_ticks "$p"; done | awk '{m += $1; o += $2} END {print m + 0, o + 0}')
   for u in "${urls[@]}"; do api "$u/metrics"; done >"$work/m0"
@@ -227,6 +237,7 @@ measure() {
     sleep "$MEASURE"
   fi
   t1=$(now_ms)
+  io1=$(io_sum "${vps[@]}")
   a1=$(attested "${urls[@]}"); c1=$(cpu_ticks "${vps[@]}"); w1=$(cpu_ticks "$s")
   read -r l1 o1 < <(for p in "${vps[@]}"; do thread_ticks "$p"; done | awk '{m += $1; o += $2} END {print m + 0, o + 0}')
   for u in "${urls[@]}"; do api "$u/metrics"; done >"$work/m1"
@@ -251,13 +262,15 @@ measure() {
   local att=$((a1 - a0))
   awk -v l="$label" -v n="$HOSTS" -v a="$att" -v m="$MEASURE" -v c=$((c1 - c0)) -v w=$((w1 - w0)) \
     -v hz="$hz" -v p50="$p50" -v p99="$p99" -v cnt="$cnt" -v rss="$rss" -v base="$base" \
-    -v anon="$anon" -v held="$held" -v k0="$k0" -v k1="$k1" -v sg="${sg:-0}" -v i="$INTERVAL" -v lt=$((l1 - l0)) -v ot=$((o1 - o0)) -v nv="${#vps[@]}" -v sum="$work/summary" '
+    -v anon="$anon" -v held="$held" -v k0="$k0" -v k1="$k1" -v sg="${sg:-0}" -v i="$INTERVAL" -v lt=$((l1 - l0)) -v ot=$((o1 - o0)) -v nv="${#vps[@]}" -v io0="$io0" -v io1="$io1" -v sum="$work/summary" '
     BEGIN {
       rate = a / m; cpa = a ? c / hz / a * 1000 : 0; wpa = a ? w / hz / a * 1000 : 0
       kbh = (rss - base) / n
       printf "  %-26s %6d hosts  %7.1f att/s (asked: %6.1f/s)  p50 %s ms  p99 %s ms (%d results)\n", l, n, rate, n / i, p50, p99, cnt
       printf "  %-26s verifier CPU %.3f ms/attestation (%.0f%% of a core); swarm CPU %.3f ms/attestation, signing %.3f ms/quote\n", "", cpa, c / hz / m * 100, wpa, sg
       if (a) printf "  %-26s of which the event loop %.3f ms/attestation, the storage writer %.3f\n", "", lt / hz / a * 1000, ot / hz / a * 1000
+      split(io0, u, " "); split(io1, v, " ")
+      if (a) printf "  %-26s verifier writes per attestation: %.1f KB to storage (write_bytes: WAL and checkpoints, about %.1f 4 KB pages); all writes, sockets included: %.1f KB, %.1f calls (wchar, syscw); all reads: %.1f KB, %.1f calls (rchar, syscr: pages SQLite did not cache, from the OS cache)\n", "", (v[1] - u[1]) / a / 1024, (v[1] - u[1]) / a / 4096, (v[2] - u[2]) / a / 1024, (v[3] - u[3]) / a, (v[4] - u[4]) / a / 1024, (v[5] - u[5]) / a
       printf "  %-26s verifier RSS %.0f MB (%d process%s; %.0f MB before the hosts): %.1f KB/host (anonymous memory %.0f MB)\n", "", rss / 1024, nv, (nv > 1 ? "es" : ""), base / 1024, kbh, anon / 1024
       printf "  %-26s held: %s\n", "", held
       split(k0, x, " "); split(k1, y, " ")

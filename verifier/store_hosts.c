@@ -748,8 +748,8 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 	rc = store_query(
 	    s,
 	    store_sql_join(sql, sizeof(sql),
-	                   "SELECT trust_state, lease_owner, lease_expires, conn_state, results_n "
-	                   "FROM hosts WHERE id = $1",
+	                   "SELECT trust_state, lease_owner, lease_expires, conn_state, results_n, "
+	                   "last_instance, failures FROM hosts WHERE id = $1",
 	                   s->drv->lock_suffix, NULL),
 	    PARAMS(V_INT(v->host_id)), 1, &rows);
 	if (rc)
@@ -791,12 +791,17 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 	if (results_n >= STORE_RESULTS_PER_HOST)
 		trim = results_n - STORE_RESULTS_PER_HOST + 1;
 	if (v->attested) {
-		/* last_instance: who wrote the verdict, for per-instance coverage */
-		pv[np++] = V_TEXT(lease_owner);
 		pv[np++] = V_INT(results_n - trim + 1);
-		(void)sql_add(up, sizeof up, &len,
-		              ", last_attested = $2, last_instance = $%zu, results_n = $%zu",
-		              np - 1, np);
+		(void)sql_add(up, sizeof up, &len, ", last_attested = $2, results_n = $%zu", np);
+		/* last_instance: who wrote the verdict, for per-instance coverage;
+		 * named only when it changes, like failures below (hosts_share,
+		 * migration 15, indexes both). */
+		const char *prev_inst = (const char *)rows->cells[5].p;
+		if ((prev_inst == NULL) != (lease_owner == NULL) ||
+		    (prev_inst && strcmp(prev_inst, lease_owner) != 0)) {
+			pv[np++] = V_TEXT(lease_owner);
+			(void)sql_add(up, sizeof up, &len, ", last_instance = $%zu", np);
+		}
 	}
 	if (v->evidence_expires) {
 		pv[np++] = V_INT(v->evidence_expires);
@@ -816,7 +821,7 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 		pv[np++] = V_INT(v->next_due);
 		(void)sql_add(up, sizeof up, &len,
 		              ", lease_owner = NULL, lease_expires = NULL, next_due = $%zu", np);
-		if (v->failures >= 0) {
+		if (v->failures >= 0 && v->failures != store_cell_int(rows, 0, 6)) {
 			pv[np++] = V_INT(v->failures);
 			(void)sql_add(up, sizeof up, &len, ", failures = $%zu", np);
 		}

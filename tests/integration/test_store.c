@@ -983,6 +983,86 @@ static size_t claim_n(struct store *s, const char *owner, int64_t now, struct st
 	return (*l)->n;
 }
 
+/* SQLite's plan for a query: every row's detail, joined with "; ". */
+static void sql_plan(const struct ctx *c, const char *sql, char *out, size_t cap)
+{
+	char q[1024];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	size_t len = 0;
+	out[0] = '\0';
+	snprintf(q, sizeof q, "EXPLAIN QUERY PLAN %s", sql);
+	assert_int_equal(sqlite3_open_v2(c->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW && len < cap)
+		len += (size_t)snprintf(out + len, cap - len, "%s; ", sqlite3_column_text(st, 3));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* The verdict names last_instance and failures only when they change
+ * (hosts_share, migration 15, indexes them): the row still holds what the
+ * last verdict said. The evidence expiry and the claims' share read their
+ * indexes, not every host row (SQLite's plan). */
+static void test_verdict_indexed_columns(void **state)
+{
+	struct ctx *c = *state;
+	struct store *s = open_ok(c);
+	struct store_host_list *l = NULL;
+	int64_t id = add_host(s, "idx-1", T0);
+	char q[256], plan[1024];
+	const struct {
+		const char *owner;
+		int64_t failures;
+	} steps[] = {{"A", 0}, {"A", 2}, {"B", 2}, {"B", 0}, {"A", 0}};
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+		int64_t now = T0 + 100 * (int64_t)i;
+		assert_int_equal(store_claim_due_hosts(s, steps[i].owner, now, 30, 10, &l), 0);
+		assert_int_equal(l->n, 1);
+		store_host_list_free(l);
+		struct store_verdict v = {.host_id = id,
+		                          .trust = STORE_TRUST_GREEN,
+		                          .attested = true,
+		                          .evidence_expires = now + 60,
+		                          .release = true,
+		                          .next_due = now + 1,
+		                          .failures = steps[i].failures};
+		assert_int_equal(store_host_set_trust(s, &v, steps[i].owner, NULL, now, NULL), 0);
+		snprintf(q, sizeof q, "SELECT last_instance FROM hosts WHERE id = %lld",
+		         (long long)id);
+		sql_text(c, q, plan, sizeof plan);
+		assert_string_equal(plan, steps[i].owner);
+		snprintf(q, sizeof q, "SELECT failures FROM hosts WHERE id = %lld", (long long)id);
+		assert_int_equal(sql_int(c, q), steps[i].failures);
+		snprintf(q, sizeof q, "SELECT evidence_expires FROM hosts WHERE id = %lld",
+		         (long long)id);
+		assert_int_equal(sql_int(c, q), now + 60);
+	}
+	/* The last verdict's evidence expires at T0 + 460. */
+	int64_t n = -1;
+	assert_int_equal(store_expire_evidence(s, T0 + 459, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_expire_evidence(s, T0 + 460, &n), 0);
+	assert_int_equal(n, 1);
+	store_close(s);
+	if (c->pg)
+		return;
+	sql_plan(c, "SELECT id FROM hosts WHERE trust_state = 'green' AND evidence_expires <= 5",
+	         plan, sizeof plan);
+	assert_non_null(strstr(plan, "hosts_trust_expires"));
+	sql_plan(c,
+	         "SELECT last_instance, COUNT(*) FROM hosts WHERE enabled = 1 AND failures = 0 "
+	         "AND last_instance IS NOT NULL GROUP BY last_instance",
+	         plan, sizeof plan);
+	assert_non_null(strstr(plan, "COVERING INDEX hosts_share"));
+	/* ... and the claim still reads the due hosts only. */
+	sql_plan(c,
+	         "SELECT id FROM hosts WHERE enabled = 1 AND next_due <= 5 "
+	         "AND (lease_owner IS NULL OR lease_expires <= 5) ORDER BY next_due, id LIMIT 50",
+	         plan, sizeof plan);
+	assert_non_null(strstr(plan, "INDEX hosts_due"));
+}
+
 /* Lease affinity: a due host stays with the instance that attested it last
  * while that instance claims it within the grace (half a lease past due),
  * moves to another once the grace is over (its instance died), and an
@@ -2102,6 +2182,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ak_retire, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lease_affinity, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_verdict_indexed_columns, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_policies_and_connection, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kill9_loses_nothing_committed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_writer_groups, setup, teardown),
