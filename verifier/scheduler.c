@@ -148,7 +148,10 @@ static int endw_work(struct store *s, void *arg)
 		next = now + STORE_RETRY_S;
 		failures = -1;
 	}
-	if (e->o.set_conn)
+	/* A verdict refused as not ours (the lease is another instance's, or
+	 * the operator disconnected the host meanwhile): so is its connection
+	 * state. */
+	if (e->o.set_conn && !(e->o.verdict && e->vrc == ATTEST_E_STATE))
 		(void)store_host_set_connection(s, e->host_id, e->o.conn, "verifier", e->conn_msg,
 		                                now, NULL);
 	e->rrc =

@@ -749,7 +749,7 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 	    s,
 	    store_sql_join(sql, sizeof(sql),
 	                   "SELECT trust_state, lease_owner, lease_expires, conn_state, results_n, "
-	                   "last_instance, failures FROM hosts WHERE id = $1",
+	                   "last_instance, failures, enabled FROM hosts WHERE id = $1",
 	                   s->drv->lock_suffix, NULL),
 	    PARAMS(V_INT(v->host_id)), 1, &rows);
 	if (rc)
@@ -764,6 +764,14 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 		if (!held || strcmp(held, lease_owner) != 0 || store_cell_int(rows, 0, 2) <= now) {
 			rc = store_fail(s, ATTEST_E_STATE,
 			                "the host's lease is not held by this owner");
+			goto rollback;
+		}
+		/* An operator who disconnected the host while its attestation
+		 * was in flight has the last word: the job's verdict (and the
+		 * connection state it saw) would undo the disconnect. */
+		if (store_cell_int(rows, 0, 7) == 0) {
+			rc = store_fail(s, ATTEST_E_STATE,
+			                "the host was disconnected while it was attested");
 			goto rollback;
 		}
 	}

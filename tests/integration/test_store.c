@@ -912,6 +912,25 @@ static void test_leases(void **state)
 	assert_int_equal(store_lease_renew(s, ids[0], "late", T0 + 131, 30), 0);
 	assert_int_equal(store_lease_release(s, ids[0], old_owner, T0 + 200, 0, T0 + 131),
 	                 ATTEST_E_STATE);
+	/* Disconnected by the operator while its attestation was in flight:
+	 * the lease holder's verdict is refused and changes nothing. */
+	assert_int_equal(store_host_set_enabled(s, ids[0], false, T0 + 131), 0);
+	struct store_verdict red = {.host_id = ids[0],
+	                            .trust = STORE_TRUST_RED,
+	                            .attested = true,
+	                            .set_conn = true,
+	                            .conn = STORE_CONN_NOT_RESPONDING,
+	                            .release = true,
+	                            .next_due = T0 + 140};
+	assert_int_equal(store_host_set_trust(s, &red, "late", NULL, T0 + 131, NULL),
+	                 ATTEST_E_STATE);
+	assert_non_null(strstr(store_errmsg(s), "disconnected while it was attested"));
+	assert_int_equal(store_host_get(s, ids[0], &h), 0);
+	assert_int_equal(h->trust, STORE_TRUST_GREEN);
+	assert_int_not_equal(h->connection, STORE_CONN_NOT_RESPONDING);
+	assert_string_equal(h->lease_owner, "late");
+	store_host_free(h);
+	assert_int_equal(store_host_set_enabled(s, ids[0], true, T0 + 131), 0);
 	assert_int_equal(store_lease_release(s, ids[0], "late", T0 + 191, 2, T0 + 132), 0);
 	assert_int_equal(store_lease_release(s, 9999, "late", T0, 0, T0), ATTEST_E_NOTFOUND);
 	assert_int_equal(store_host_get(s, ids[0], &h), 0);
