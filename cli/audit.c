@@ -24,6 +24,7 @@
 #define AUDIT_PAGE_CLI    2000u               /* records per request */
 #define AUDIT_EXPORT_LINE (32u * 1024 * 1024) /* one line of an export file */
 #define AUDIT_EXPORT_FMT  "attest-audit-export/1"
+#define AUDIT_PRUNE_BATCH 50000ul /* records per prune request */
 
 static void usage(FILE *f)
 {
@@ -45,10 +46,12 @@ static void usage(FILE *f)
 	           "      the event logs its verdicts were judged by, to FILE (default stdout),\n"
 	           "      for 'attestctl verify --audit FILE --record SEQ' to re-check a past\n"
 	           "      verdict offline.\n"
-	           "  prune --through SEQ\n"
+	           "  prune --through SEQ [--batch N]\n"
 	           "      Retention (admin): delete the records up to SEQ, after exporting them,\n"
 	           "      and append a record saying so, with the hash the first record kept\n"
-	           "      links to. Event logs are kept.\n"
+	           "      links to. Event logs are kept. Deletes N records (default 50000) per\n"
+	           "      request, oldest first, each batch with its own prune record, so the\n"
+	           "      verifier's writer is never held for long; progress on stderr.\n"
 	           "\n"
 	           "Any valid token reads the chain (viewer or admin).\n"
 	           "Global options: see 'attestctl host --help'.\n"
@@ -479,33 +482,92 @@ static int audit_export(int argc, char **argv)
 /* ------------------------------------------------------------------ */
 /* audit prune */
 
+/* The chain's first record's seq (0: the chain is empty), into *ret. */
+static int first_seq(int64_t *ret)
+{
+	json_t *j = NULL;
+	int rc = client_request("GET", "/audit?after=0&limit=1", NULL, 0, &j);
+	if (rc != 0)
+		return rc;
+	json_t *recs = json_object_get(j, "records");
+	int64_t seq = 0;
+	if (!json_is_array(recs) ||
+	    (json_array_size(recs) > 0 && !client_int(json_array_get(recs, 0), "seq", &seq))) {
+		json_decref(j);
+		client_err("the verifier's audit answer has no records list");
+		return CLIENT_EXIT_FAIL;
+	}
+	json_decref(j);
+	*ret = seq;
+	return 0;
+}
+
 static int audit_prune(int argc, char **argv)
 {
-	const char *through = NULL, *pos[1];
-	const struct client_opt opts[] = {{"--through", &through, NULL}, {NULL, NULL, NULL}};
+	const char *through = NULL, *batch = NULL, *pos[1];
+	const struct client_opt opts[] = {
+	    {"--through", &through, NULL}, {"--batch", &batch, NULL}, {NULL, NULL, NULL}};
 	int npos;
 	int rc = client_parse("audit prune", usage, argc, argv, opts, pos, 0, 0, &npos);
 	if (rc != CLIENT_CONTINUE)
 		return rc;
-	unsigned long seq = 0;
+	unsigned long seq = 0, per = AUDIT_PRUNE_BATCH;
 	if (!through || client_parse_uint(through, 1, 0x7fffffffffffffffUL, &seq) < 0) {
 		client_err("audit prune needs --through SEQ, a record number from 1");
 		return CLIENT_EXIT_USAGE;
 	}
-	json_t *body = json_pack("{s:I}", "through", (json_int_t)seq);
+	if (batch && client_parse_uint(batch, 1, 0x7fffffffffffffffUL, &per) < 0) {
+		client_err("--batch wants a number of records from 1, not \"%s\"", batch);
+		return CLIENT_EXIT_USAGE;
+	}
+	/* A batch at a time, oldest first: each is one transaction of the
+	 * verifier's (which holds the chain's head while it deletes) and
+	 * appends its own prune record; the last one accounts for the chain's
+	 * new start, which is what 'audit verify' checks. */
+	bool tty = isatty(STDERR_FILENO);
+	int64_t total = 0, batches = 0, first = 0;
 	json_t *j = NULL;
-	rc = client_request("POST", "/audit/prune", body, 0, &j);
-	json_decref(body);
-	if (rc != 0)
-		return rc;
-	if (client_g.json) {
-		client_print_json(j);
-	} else {
+	for (;;) {
+		if ((rc = first_seq(&first)) != 0)
+			break;
+		/* Past the start (or an empty chain): the verifier's own answer
+		 * says why, as for a single request. */
+		unsigned long to = seq;
+		if (first > 0 && (unsigned long)first <= seq && seq - (unsigned long)first >= per)
+			to = (unsigned long)first + per - 1;
+		json_t *body = json_pack("{s:I}", "through", (json_int_t)to);
+		json_decref(j);
+		j = NULL;
+		rc = client_request("POST", "/audit/prune", body, 0, &j);
+		json_decref(body);
+		if (rc != 0)
+			break;
 		int64_t n = 0;
 		client_int(j, "pruned", &n);
+		total += n;
+		batches++;
+		if (to == seq)
+			break;
+		fprintf(stderr, "%spruned %lld records, through record %lu of %lu%s",
+		        tty ? "\r" : "", (long long)total, to, seq, tty ? "" : "\n");
+	}
+	if (tty && batches > 1)
+		fprintf(stderr, "\n");
+	if (rc != 0) {
+		if (total > 0)
+			client_err("stopped after pruning %lld records in %lld batches",
+			           (long long)total, (long long)batches);
+		json_decref(j);
+		return rc;
+	}
+	if (client_g.json) {
+		json_object_set_new(j, "pruned", json_integer(total));
+		json_object_set_new(j, "batches", json_integer(batches));
+		client_print_json(j);
+	} else {
 		printf("Pruned %lld records, through record %lu; the first record kept links to "
 		       "%s.\n",
-		       (long long)n, seq, client_str(j, "through_hash"));
+		       (long long)total, seq, client_str(j, "through_hash"));
 	}
 	json_decref(j);
 	return CLIENT_EXIT_OK;

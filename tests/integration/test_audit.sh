@@ -261,3 +261,18 @@ ctl audit verify; expect 0 "start put back"
 # A past verdict from the export taken before the prune still re-checks.
 ctl verify --audit "$work/before-prune.jsonl" --record "$second"; expect 0 "offline after pruning"
 ok "pruned through $cut: whole from $((cut + 1)) with its prune record; the start deleted by hand named"
+# Pruned in batches: each request deletes at most --batch records and
+# appends its own prune record; the last one names the chain's new start.
+cut2=$((cut + 6))
+ctl --json audit prune --through "$cut2" --batch 2; expect 0 "audit prune in batches"
+jq -e --argjson c "$cut2" '.pruned == 6 and .batches == 3 and .through == $c' "$work/out" >/dev/null ||
+  fail "batched prune answer: $(cat "$work/out")"
+grep -q "through record $((cut + 2)) of $cut2" "$work/err" || fail "batched prune: no progress: $(cat "$work/err")"
+[ "$(sql "SELECT MIN(seq) FROM audit_log")" = $((cut2 + 1)) ] || fail "records up to $cut2 not pruned"
+[ "$(sql "SELECT COUNT(*) FROM audit_log WHERE kind = 'audit' AND body LIKE '%\"pruned\"%'")" = 4 ] ||
+  fail "not one prune record per batch"
+ctl --json audit verify; expect 0 "audit verify after a batched prune"
+jq -e --argjson c "$cut2" '.whole == true and .pruned.through == $c' "$work/out" >/dev/null ||
+  fail "verify --json after a batched prune: $(cat "$work/out")"
+ctl audit prune --through "$cut2" --batch 0; expect 2 "a batch of 0"
+ok "pruned through $cut2 in 3 batches of 2: 3 prune records, whole from $((cut2 + 1))"
