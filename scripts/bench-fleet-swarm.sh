@@ -262,7 +262,7 @@ measure() {
   local att=$((a1 - a0))
   awk -v l="$label" -v n="$HOSTS" -v a="$att" -v m="$MEASURE" -v c=$((c1 - c0)) -v w=$((w1 - w0)) \
     -v hz="$hz" -v p50="$p50" -v p99="$p99" -v cnt="$cnt" -v rss="$rss" -v base="$base" \
-    -v anon="$anon" -v held="$held" -v k0="$k0" -v k1="$k1" -v sg="${sg:-0}" -v i="$INTERVAL" -v lt=$((l1 - l0)) -v ot=$((o1 - o0)) -v nv="${#vps[@]}" -v io0="$io0" -v io1="$io1" -v sum="$work/summary" '
+    -v anon="$anon" -v held="$held" -v k0="$k0" -v k1="$k1" -v sg="${sg:-0}" -v i="$INTERVAL" -v lt=$((l1 - l0)) -v ot=$((o1 - o0)) -v nv="${#vps[@]}" -v io0="$io0" -v io1="$io1" -v kind="$kind" -v sum="$work/summary" '
     BEGIN {
       rate = a / m; cpa = a ? c / hz / a * 1000 : 0; wpa = a ? w / hz / a * 1000 : 0
       kbh = (rss - base) / n
@@ -270,7 +270,8 @@ measure() {
       printf "  %-26s verifier CPU %.3f ms/attestation (%.0f%% of a core); swarm CPU %.3f ms/attestation, signing %.3f ms/quote\n", "", cpa, c / hz / m * 100, wpa, sg
       if (a) printf "  %-26s of which the event loop %.3f ms/attestation, the storage writer %.3f\n", "", lt / hz / a * 1000, ot / hz / a * 1000
       split(io0, u, " "); split(io1, v, " ")
-      if (a) printf "  %-26s verifier writes per attestation: %.1f KB to storage (write_bytes: WAL and checkpoints, about %.1f 4 KB pages); all writes, sockets included: %.1f KB, %.1f calls (wchar, syscw); all reads: %.1f KB, %.1f calls (rchar, syscr: pages SQLite did not cache, from the OS cache)\n", "", (v[1] - u[1]) / a / 1024, (v[1] - u[1]) / a / 4096, (v[2] - u[2]) / a / 1024, (v[3] - u[3]) / a, (v[4] - u[4]) / a / 1024, (v[5] - u[5]) / a
+      if (a && kind == "sqlite") printf "  %-26s verifier writes per attestation: %.1f KB to storage (write_bytes: WAL and checkpoints, about %.1f 4 KB pages); all writes, sockets included: %.1f KB, %.1f calls (wchar, syscw); all reads: %.1f KB, %.1f calls (rchar, syscr: pages SQLite did not cache, from the OS cache)\n", "", (v[1] - u[1]) / a / 1024, (v[1] - u[1]) / a / 4096, (v[2] - u[2]) / a / 1024, (v[3] - u[3]) / a, (v[4] - u[4]) / a / 1024, (v[5] - u[5]) / a
+      else if (a) printf "  %-26s verifier I/O per attestation: %.1f KB written, %.1f calls, %.1f KB read, %.1f calls, sockets included (wchar, syscw, rchar, syscr; the database server writes the data: its I/O is not counted here)\n", "", (v[2] - u[2]) / a / 1024, (v[3] - u[3]) / a, (v[4] - u[4]) / a / 1024, (v[5] - u[5]) / a
       printf "  %-26s verifier RSS %.0f MB (%d process%s; %.0f MB before the hosts): %.1f KB/host (anonymous memory %.0f MB)\n", "", rss / 1024, nv, (nv > 1 ? "es" : ""), base / 1024, kbh, anon / 1024
       printf "  %-26s held: %s\n", "", held
       split(k0, x, " "); split(k1, y, " ")
