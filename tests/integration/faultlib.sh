@@ -141,6 +141,17 @@ db_consistent() {
   [ "$r" = 0 ] || fail "a nonce value appears twice"
   r=$(sqlite3 -batch "$f" "SELECT count(*) FROM nonces WHERE used_at IS NOT NULL AND used_at > expires_at;")
   [ "$r" = 0 ] || fail "$r nonces used after they expired"
+  # A nonce is 8 bytes of the clock in microseconds (when it was drawn:
+  # near its created_at) and 24 random ones, never seen twice.
+  r=$(sqlite3 -batch "$f" "SELECT count(*) - count(DISTINCT substr(value, 9)) FROM nonces;")
+  [ "$r" = 0 ] || fail "a nonce's random part appears twice"
+  local pre at
+  while IFS='|' read -r pre at; do
+    [ -n "$pre" ] || continue
+    local us=$((16#$pre)) d
+    d=$((us / 1000000 - at))
+    [ "${d#-}" -le 120 ] || fail "nonce prefix $pre is not its issue time ($at)"
+  done < <(sqlite3 -batch "$f" "SELECT hex(substr(value, 1, 8)), created_at FROM nonces;")
   # Alarms: at most one open per host; an open alarm only on a red host
   # (green clears them in the verdict's transaction).
   # (Fleet alarms, host_id NULL, have their own index: one open per kind.)
