@@ -64,6 +64,7 @@ static void usage(FILE *f)
 	    "       attest-agent --push https://VERIFIER:PORT[,https://OTHER:PORT...]\n"
 	    "                    --verifier-thumbprint SHA256:HEX... [--tcti TCTI]\n"
 	    "                    [--eventlog FILE] [--data-dir DIR] [--tpm-timeout S]\n"
+	    "                    [--push-wait S]\n"
 	    "       attest-agent [--data-dir DIR] --trust-verifier SHA256:HEX...\n"
 	    "\n"
 	    "Serve the Agent API v1 (docs/protocol.md) over HTTPS with mutual TLS; with\n"
@@ -96,11 +97,16 @@ static void usage(FILE *f)
 	    "  --verifier-thumbprint TP  push mode: a verifier certificate thumbprint to\n"
 	    "                         accept (repeat for several verifiers; those in\n"
 	    "                         DIR/verifiers are accepted too)\n"
+	    "  --push-wait S          push mode: the verifier may hold a poll S seconds before\n"
+	    "                         answering that it has nothing (1 to %u, default %u;\n"
+	    "                         lower it if a proxy or NAT on the way closes quieter\n"
+	    "                         connections)\n"
 	    "\n"
 	    "On start it prints \"thumbprint SHA256:...\" and \"listening ADDR:PORT\" on stdout\n"
 	    "(push mode: \"push URL\" for each address instead of \"listening\") and logs\n"
 	    "to stderr. SIGTERM or SIGINT stop it.\n",
-	    AGENTD_DEFAULT_TIMEOUT_S, AGENTD_DEFAULT_TPM_TIMEOUT_S);
+	    AGENTD_DEFAULT_TIMEOUT_S, AGENTD_DEFAULT_TPM_TIMEOUT_S, AGENTD_PUSH_WAIT_MAX_S,
+	    AGENTD_DEFAULT_PUSH_WAIT_S);
 }
 
 /* ---- verifier pins --------------------------------------------------------- */
@@ -517,6 +523,7 @@ int cmd_daemon(int argc, char **argv)
 	                                     {"tpm-timeout", required_argument, NULL, 'M'},
 	                                     {"push", required_argument, NULL, 'P'},
 	                                     {"verifier-thumbprint", required_argument, NULL, 'X'},
+	                                     {"push-wait", required_argument, NULL, 'W'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
 	const char *listen = NULL, *push = NULL;
@@ -535,6 +542,8 @@ int cmd_daemon(int argc, char **argv)
 	d->cfg.eventlog = DEFAULT_EVENTLOG;
 	d->cfg.data_dir = DEFAULT_DATA_DIR;
 	d->cfg.tpm_timeout_ms = AGENTD_DEFAULT_TPM_TIMEOUT_S * 1000u;
+	d->cfg.push_wait_s = AGENTD_DEFAULT_PUSH_WAIT_S;
+	bool push_wait = false;
 	int status = 2, c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -592,6 +601,22 @@ int cmd_daemon(int argc, char **argv)
 			d->cfg.tpm_timeout_ms = (unsigned)v * 1000u;
 			break;
 		}
+		case 'W': {
+			char *end = NULL;
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (errno || !end || *end || end == optarg || v == 0 ||
+			    v > AGENTD_PUSH_WAIT_MAX_S) {
+				fprintf(
+				    stderr,
+				    "attest-agent: --push-wait \"%s\": expected 1 to %u seconds\n",
+				    optarg, AGENTD_PUSH_WAIT_MAX_S);
+				goto out;
+			}
+			d->cfg.push_wait_s = (unsigned)v;
+			push_wait = true;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			status = 0;
@@ -612,6 +637,10 @@ int cmd_daemon(int argc, char **argv)
 		        "attest-agent: --push \"%s\": expected https://HOST:PORT[,https://...] (at "
 		        "most %d)\n",
 		        push, AGENT_PUSH_MAX_TARGETS);
+		goto out;
+	}
+	if (push_wait && !push) {
+		fprintf(stderr, "attest-agent: --push-wait goes with --push\n");
 		goto out;
 	}
 	if (push && d->tofu) {

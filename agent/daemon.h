@@ -30,12 +30,18 @@
  * for its longest commands. 120 s passes every healthy chip with room and
  * still ends a hang within two minutes (docs/agent-tpm.md). */
 #define AGENTD_DEFAULT_TPM_TIMEOUT_S 120u
-#define AGENTD_MAX_VERIFIERS         64u /* thumbprints in DATA_DIR/verifiers */
-#define AGENTD_VERIFIERS_FILE_MAX    (16u * 1024u)
-#define AGENTD_AK_FILE_MAX           (16u * 1024u)
-#define AGENTD_NAME_MAX              68u /* TPM2B_NAME contents: 2-byte alg + SHA-512 */
-#define AGENTD_MSG_SIZE              384u
-#define AGENTD_PATH_MAX              4096u
+/* Push mode: how long the verifier may hold a poll (?wait=S) before it
+ * answers 204. Longer than the 60 s attestation interval with its jitter,
+ * so an idle agent's poll is answered by its next request, not by a 204
+ * and a new poll; lower it where a proxy or NAT cuts quieter connections. */
+#define AGENTD_DEFAULT_PUSH_WAIT_S 110u
+#define AGENTD_PUSH_WAIT_MAX_S     300u /* the verifier holds no longer */
+#define AGENTD_MAX_VERIFIERS       64u  /* thumbprints in DATA_DIR/verifiers */
+#define AGENTD_VERIFIERS_FILE_MAX  (16u * 1024u)
+#define AGENTD_AK_FILE_MAX         (16u * 1024u)
+#define AGENTD_NAME_MAX            68u /* TPM2B_NAME contents: 2-byte alg + SHA-512 */
+#define AGENTD_MSG_SIZE            384u
+#define AGENTD_PATH_MAX            4096u
 
 /* Settings shared by both sides; read-only once the daemon runs. */
 struct agentd_config {
@@ -43,6 +49,7 @@ struct agentd_config {
 	const char *eventlog;
 	const char *data_dir;
 	unsigned tpm_timeout_ms;                /* --tpm-timeout, per TPM command */
+	unsigned push_wait_s;                   /* --push-wait: a poll's ?wait= */
 	char thumbprint[TLSID_THUMBPRINT_SIZE]; /* the agent's own certificate */
 };
 

@@ -24,11 +24,13 @@
 #include "push.h"
 #include "request.h"
 
-#define PUSH_POLL_TIMEOUT_MS (40u * 1000u) /* the verifier holds a poll up to 25 s */
-#define PUSH_BACKOFF_MAX_S   30u
-#define PUSH_REFUSED_S       5u /* at least, after a 403: our certificate is not pinned there */
-#define PUSH_ID_HEX          32u
-#define PUSH_REQ_MAX         (256u * 1024u) /* a request from the verifier */
+/* A poll's own timeout: the hold it asks for (?wait=, --push-wait) and this
+ * much for the answer to travel; a verifier that predates ?wait= holds 25 s. */
+#define PUSH_POLL_SLACK_MS (15u * 1000u)
+#define PUSH_BACKOFF_MAX_S 30u
+#define PUSH_REFUSED_S     5u /* at least, after a 403: our certificate is not pinned there */
+#define PUSH_ID_HEX        32u
+#define PUSH_REQ_MAX       (256u * 1024u) /* a request from the verifier */
 
 struct push_target {
 	char host[256];
@@ -358,12 +360,13 @@ static void poll_now(struct agent_push *a)
 	struct push_target *t = &a->targets[a->cur];
 	/* hello: the first poll since we started or lost the verifier (we may
 	 * have restarted with the host: the verifier attests at once). */
+	unsigned wait = a->cfg->push_wait_s;
 	if (a->have_answer)
-		snprintf(a->path, sizeof a->path, "/push/v1/poll?id=%s&status=%d", a->answer_id,
-		         a->answer_status);
+		snprintf(a->path, sizeof a->path, "/push/v1/poll?id=%s&status=%d&wait=%u",
+		         a->answer_id, a->answer_status, wait);
 	else
-		snprintf(a->path, sizeof a->path, "/push/v1/poll%s",
-		         a->connected ? "" : "?hello=1");
+		snprintf(a->path, sizeof a->path, "/push/v1/poll?wait=%u%s", wait,
+		         a->connected ? "" : "&hello=1");
 	struct https_call call = {
 	    .host = t->host,
 	    .port = t->port,
@@ -374,7 +377,7 @@ static void poll_now(struct agent_push *a)
 	    .content_type = "application/json",
 	    .verify = HTTPS_VERIFY_PIN,
 	    .pin = a->pins[t->pin >= 0 ? t->pin : 0],
-	    .timeout_ms = PUSH_POLL_TIMEOUT_MS,
+	    .timeout_ms = wait * 1000u + PUSH_POLL_SLACK_MS,
 	    .max_response = PUSH_REQ_MAX,
 	    .retry_safe = true, /* a poll, or an answer the verifier takes once only */
 	};
@@ -421,7 +424,7 @@ int agent_push_run(const struct agentd_config *cfg, const struct tlsid *id,
 		goto out;
 	}
 	/* The poll and the answers reuse one connection to the verifier. */
-	https_client_set_keepalive(a->cli, 1, PUSH_POLL_TIMEOUT_MS);
+	https_client_set_keepalive(a->cli, 1, cfg->push_wait_s * 1000u + PUSH_POLL_SLACK_MS);
 	if (agentd_worker_start(cfg, a->base, on_job_done, a, &a->worker) != 0) {
 		log_error("cannot start the TPM worker");
 		goto out;

@@ -15,7 +15,10 @@
 #include "log.h"
 #include "swarm.h"
 
-#define PUSH_POLL_TIMEOUT_MS (40u * 1000u) /* the verifier holds a poll up to 25 s */
+/* The hold each poll asks for (?wait=S), attest-agent's default --push-wait,
+ * and its timeout: that hold and 15 s for the answer to travel. */
+#define PUSH_WAIT_S          110u
+#define PUSH_POLL_TIMEOUT_MS ((PUSH_WAIT_S + 15u) * 1000u)
 #define PUSH_RETRY_S         2u
 #define PUSH_REQ_MAX         (256u * 1024u)
 
@@ -95,10 +98,11 @@ static void poll_start(struct swarm_host *h)
 	struct swarm *sw = h->sw;
 	char path[128];
 	if (h->answer_body)
-		snprintf(path, sizeof path, "/push/v1/poll?id=%s&status=%d", h->answer_id,
-		         h->answer_status);
+		snprintf(path, sizeof path, "/push/v1/poll?id=%s&status=%d&wait=%u", h->answer_id,
+		         h->answer_status, PUSH_WAIT_S);
 	else
-		snprintf(path, sizeof path, "/push/v1/poll%s", h->hello ? "?hello=1" : "");
+		snprintf(path, sizeof path, "/push/v1/poll?wait=%u%s", PUSH_WAIT_S,
+		         h->hello ? "&hello=1" : "");
 	struct https_call call = {
 	    .host = sw->push_host,
 	    .port = sw->push_port,

@@ -9,7 +9,8 @@
  * certificate's thumbprint, which must be the one pinned on a host added
  * with mode push (anything else: 403 and an event, nothing changed). A
  * channel holds at most one poll (the agent's open request, answered with
- * the next request or 204 after PUSH_HOLD_S) and at most one call (the
+ * the next request or 204 after the hold: the poll's ?wait=S, 1 to
+ * PUSH_HOLD_MAX_S, or PUSH_HOLD_S without one) and at most one call (the
  * job's request, carried with a random id; the agent's answer must name
  * that id, on the same host's channel, or it is refused).
  *
@@ -28,8 +29,9 @@
 #include "log.h"
 #include "verifier.h"
 
-#define PUSH_HOLD_S        25    /* a poll is held at most this long, then 204 */
-#define PUSH_GRACE_S       15    /* a channel without a poll for HOLD+GRACE is gone */
+#define PUSH_HOLD_S        25    /* a poll without ?wait= is held at most this long, then 204 */
+#define PUSH_HOLD_MAX_S    300   /* the longest hold a poll may ask for (?wait=S) */
+#define PUSH_GRACE_S       15    /* a channel without a poll for its hold + GRACE is gone */
 #define PUSH_SWEEP_S       5     /* dead channels looked for (and push_seen renewed), at most */
 #define PUSH_RECHECK_S     60    /* a channel's host is read from the store again after */
 #define PUSH_HELLO_EVERY_S 10    /* a hello makes the host due at once at most this often */
@@ -65,6 +67,7 @@ struct push_chan {
 	int64_t last_poll;      /* wall clock of the last poll */
 	int64_t checked;        /* when the host was last read from the store */
 	int64_t attached;       /* when a hello last made the host due at once */
+	unsigned hold_s;        /* how long the last poll may be held (its ?wait=) */
 	bool enabled;
 };
 
@@ -288,6 +291,7 @@ static struct push_chan *chan_new(struct push *p, int64_t host_id, const char *t
 		return NULL;
 	}
 	c->host_id = host_id;
+	c->hold_s = PUSH_HOLD_S;
 	memcpy(c->tp, tp, sizeof c->tp);
 	size_t hb = host_bucket(host_id), tb = tp_bucket(tp);
 	c->next_host = p->by_host[hb];
@@ -301,7 +305,7 @@ static struct push_chan *chan_new(struct push *p, int64_t host_id, const char *t
 static bool chan_live(const struct push_chan *c, int64_t now)
 {
 	return c->held != NULL || c->call != NULL ||
-	       now - c->last_poll <= PUSH_HOLD_S + PUSH_GRACE_S;
+	       now - c->last_poll <= (int64_t)c->hold_s + PUSH_GRACE_S;
 }
 
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
@@ -450,6 +454,29 @@ static bool take_answer(struct push_chan *c, struct https_request *req, const ch
 	return true;
 }
 
+/* The poll's ?wait=S: how long the agent lets us hold it (its own timeout
+ * is longer). Without one, PUSH_HOLD_S, what agents before it allowed.
+ * false: not 1 to PUSH_HOLD_MAX_S in plain digits. */
+static bool poll_wait(const struct https_request *req, unsigned *ret)
+{
+	const char *w = https_request_query(req, "wait");
+	if (w == NULL) {
+		*ret = PUSH_HOLD_S;
+		return true;
+	}
+	unsigned v = 0;
+	size_t n = 0;
+	for (; w[n] != '\0'; n++) {
+		if (n >= 3 || w[n] < '0' || w[n] > '9')
+			return false;
+		v = v * 10 + (unsigned)(w[n] - '0');
+	}
+	if (n == 0 || v < 1 || v > PUSH_HOLD_MAX_S)
+		return false;
+	*ret = v;
+	return true;
+}
+
 static void on_poll(struct https_request *req, void *arg)
 {
 	struct push *p = arg;
@@ -462,11 +489,18 @@ static void on_poll(struct https_request *req, void *arg)
 		https_reply_error(req, 404, "not_found", "no such resource");
 		return;
 	}
+	unsigned hold_s = 0;
+	if (!poll_wait(req, &hold_s)) {
+		https_reply_error(req, 400, "BAD_REQUEST",
+		                  "wait must be a whole number of seconds from 1 to 300");
+		return;
+	}
 	bool created = false;
 	struct push_chan *c = chan_for(p, req, tp, &created);
 	if (c == NULL)
 		return;
 	c->last_poll = verifier_now();
+	c->hold_s = hold_s;
 	/* A new channel, or an agent that (re)started ("hello"): this instance
 	 * holds it now, and the host is attested at once. */
 	if (created || https_request_query(req, "hello") != NULL) {
@@ -506,7 +540,7 @@ static void on_poll(struct https_request *req, void *arg)
 	}
 	https_request_drop_body(req); /* the answer it carried is taken */
 	c->held = req;
-	struct timeval tv = {PUSH_HOLD_S, 0};
+	struct timeval tv = {(time_t)c->hold_s, 0};
 	evtimer_add(c->hold_timer, &tv);
 }
 
@@ -611,7 +645,7 @@ int push_start(struct verifier *v, const char *listen)
 	    .identity = v->id,
 	    .client_cert = HTTPS_CLIENT_CERT_REQUIRED,
 	    .max_body = PUSH_MAX_BODY,
-	    .timeout_ms = (PUSH_HOLD_S + PUSH_GRACE_S) * 1000u,
+	    .timeout_ms = (PUSH_HOLD_MAX_S + PUSH_GRACE_S) * 1000u,
 	    .max_connections = PUSH_MAX_CONNECTIONS,
 	    .max_per_peer = PUSH_MAX_CONNECTIONS,
 	};

@@ -18,6 +18,9 @@
 #                    over the nonce issued to another host -> red
 #                    NONCE_MISMATCH; the other host stays green; an answer
 #                    naming no waiting request -> 409, nothing changed
+#   hold             a poll's ?wait=S: held S s, then 204; wait outside 1 to
+#                    300 s -> 400 and nothing changed; attest-agent's
+#                    --push-wait refuses the same values
 set -uo pipefail
 bin=${ATTEST_BIN:-build/bin}
 logs=../shared/testdata/eventlogs
@@ -238,6 +241,48 @@ other_nonce() {
   ok "an answer for a request not waiting on that channel -> 409 PUSH_UNKNOWN_REQUEST, nothing changed"
 }
 
+# A push host whose agent is a curl with its own certificate; disconnected,
+# so no request of the verifier's comes down its polls.
+hold() {
+  mkdir -p "$work/hw"
+  openssl req -x509 -newkey ed25519 -nodes -subj /CN=hw -days 1 -keyout "$work/hw/k.pem" \
+    -out "$work/hw/c.pem" 2>/dev/null || fail "openssl req"
+  local tp
+  tp="SHA256:$(openssl x509 -in "$work/hw/c.pem" -outform DER | sha256sum | cut -c1-64)"
+  call "$admin" POST /api/v1/hosts "{\"mode\":\"push\",\"name\":\"hw\",\"thumbprint\":\"$tp\"}" 201
+  call "$admin" POST /api/v1/hosts/hw/disconnect 200
+  call "$admin" GET /api/v1/hosts/hw 200
+  local before st t0 t1
+  before=$(jq -c '{trust,connection}' <<<"$body")
+  poll() { # QUERY: HTTP status
+    curl -sk --max-time 40 --cert "$work/hw/c.pem" --key "$work/hw/k.pem" -o "$work/hw.out" \
+      -w '%{http_code}' -X POST "$purl/push/v1/poll$1"
+  }
+  for q in '?wait=0' '?wait=301' '?wait=2x' '?wait=' '?wait=-1' '?wait=0002'; do
+    st=$(poll "$q")
+    [ "$st" = 400 ] && grep -q BAD_REQUEST "$work/hw.out" || fail "poll$q got HTTP $st: $(cat "$work/hw.out")"
+  done
+  t0=$(date +%s%N)
+  st=$(poll '?wait=2')
+  t1=$(date +%s%N)
+  [ "$st" = 204 ] || fail "poll?wait=2 got HTTP $st: $(cat "$work/hw.out")"
+  [ $(((t1 - t0) / 1000000)) -ge 1800 ] && [ $(((t1 - t0) / 1000000)) -lt 8000 ] ||
+    fail "poll?wait=2 was held $(((t1 - t0) / 1000000)) ms"
+  call "$admin" GET /api/v1/hosts/hw 200
+  [ "$(jq -c '{trust,connection}' <<<"$body")" = "$before" ] || fail "hw changed: $body"
+  ok "a poll's ?wait=2 is held 2 s then 204; wait outside 1..300 s -> 400, nothing changed"
+  local v
+  for v in 0 301 x; do
+    "$bin/attest-agent" --push "$purl" --verifier-thumbprint "$vthumb" --push-wait "$v" \
+      --data-dir "$work/hw/agent" >/dev/null 2>"$work/hw.err" </dev/null
+    [ $? = 2 ] && grep -q -- '--push-wait' "$work/hw.err" || fail "--push-wait $v: $(cat "$work/hw.err")"
+  done
+  "$bin/attest-agent" --listen 127.0.0.1:0 --push-wait 5 --data-dir "$work/hw/agent" \
+    >/dev/null 2>"$work/hw.err" </dev/null
+  [ $? = 2 ] && grep -q 'goes with --push' "$work/hw.err" || fail "--push-wait without --push: $(cat "$work/hw.err")"
+  ok "attest-agent --push-wait refuses 0, 301, x and goes only with --push"
+}
+
 add
 green
 no_listen
@@ -249,4 +294,5 @@ restart
 tamper
 unpinned
 other_nonce
+hold
 echo "PASS"
