@@ -138,7 +138,8 @@ int swarm_rsa_pool_new(uint64_t keys, struct swarm_rsa_pool **ret);
 void swarm_rsa_pool_free(struct swarm_rsa_pool *pool);
 unsigned swarm_rsa_pool_primes(const struct swarm_rsa_pool *pool);
 /* The next AK: a new modulus (a prime is added, on this thread, when the
- * pairs are used up), its pairwise consistency checked. NULL on failure;
+ * pairs are used up) that signs what its public part verifies (the first
+ * of a pool also passes OpenSSL's full key check). NULL on failure;
  * the caller frees it. */
 EVP_PKEY *swarm_rsa_ak(struct swarm_rsa_pool *pool);
 
