@@ -33,6 +33,9 @@
 #                                               PUSH=1 (push mode: the hosts open no
 #                                               port and long-poll the verifier; with
 #                                               PG, all of them the first verifier)
+#                                               AK=rsa|ecc (the AK the verifier
+#                                               asks for, --ak-type; default rsa,
+#                                               as agents make by default)
 #                                               HEAPTRACK=1 (the SQLite verifier under
 #                                               heaptrack, stopped with SIGKILL after
 #                                               measuring: its live heap per host, by
@@ -49,6 +52,8 @@ SETTLE=${SETTLE:-$INTERVAL}
 PG=${PG:-1}
 SQLITE=${SQLITE:-1}
 PUSH=${PUSH:-0}
+AK=${AK:-rsa}
+case "$AK" in rsa | ecc) ;; *) echo "bench-fleet-swarm: AK=rsa or AK=ecc, not '$AK'"; exit 2 ;; esac
 log=../shared/testdata/eventlogs/qemu-ovmf-ubuntu-secureboot.bin
 here=$(cd "$(dirname "$0")" && pwd)
 for b in attest-swarm attest-verifier; do
@@ -125,9 +130,10 @@ echo "   $HOSTS hosts (attest-swarm, one process); attestation interval ${INTERV
 
 echo
 echo "== single-core verification rate (library, no I/O)"
-q=$("$bin/bench_quote" 1 2>/dev/null | awk '/RSA-2048/ {for (i = 1; i <= NF; i++) if ($i == "quote_verify:") {sub("/s", "", $(i+1)); print $(i+1)}}')
+akname=$([ "$AK" = ecc ] && echo "ECC P-256" || echo "RSA-2048")
+q=$("$bin/bench_quote" 1 2>/dev/null | awk -v k="$akname" 'index($0, "quote verify " k) {for (i = 1; i <= NF; i++) if ($i == "quote_verify:") {sub("/s", "", $(i+1)); print $(i+1)}}')
 e=$("$bin/bench_eventlog" "$log" 2>/dev/null | awk '/SHA-256 bank\):/ {for (i = 1; i <= NF; i++) if ($i == "logs/s") print $(i-1)}')
-echo "quote verify (RSA-2048 AK): ${q:-?}/s; event log parse+replay+checks: ${e:-?}/s (the swarm's AKs are ECC P-256)"
+echo "quote verify ($akname AK): ${q:-?}/s; event log parse+replay+checks: ${e:-?}/s (AK=$AK: the verifier asks for $akname AKs, --ak-type $AK)"
 
 echo
 echo "== emulated hosts: keys"
@@ -146,7 +152,7 @@ start_verifier() {
   [ "$PUSH" = 1 ] && push=(--push-listen 127.0.0.1:0)
   "$bin/attest-verifier" --listen 127.0.0.1:0 --data-dir "$dd" --db "$db" --ca-dir "$work/cas" \
     --attest-interval "$INTERVAL" --evidence-validity 3600 --instance "$n" ${DBSYNC:+--db-sync "$DBSYNC"} \
-    ${AGENT_KEEPALIVE:+--agent-keepalive "$AGENT_KEEPALIVE"} \
+    ${AGENT_KEEPALIVE:+--agent-keepalive "$AGENT_KEEPALIVE"} --ak-type "$AK" \
     "${push[@]}" >"$work/$n.out" 2>"$work/$n.err" &
   vp=$!
   pids+=($vp)
@@ -164,7 +170,7 @@ start_swarm() {
   [ -n "${3:-}" ] && push=(--push "$3")
   "$bin/attest-swarm" --accept-software-keys --dir "$work/swarm" --hosts "$HOSTS" --eventlog "$log" \
     --trust-verifier "$vthumb" --register "$2" --token-file "$work/vd/admin.token" --register-parallel 32 \
-    "${push[@]}" >"$work/$1.swarm.out" 2>"$work/$1.swarm.err" &
+    $([ "$AK" = ecc ] && echo --rsa-aks 0) "${push[@]}" >"$work/$1.swarm.out" 2>"$work/$1.swarm.err" &
   sp=$!
   pids+=($sp)
   local t0
@@ -173,6 +179,7 @@ start_swarm() {
     kill -0 $sp 2>/dev/null || { echo "attest-swarm exited: $(tail -3 "$work/$1.swarm.err")"; exit 1; }
     sleep 0.5
   done
+  [ "$AK" = rsa ] && echo "  $(sed -n 's/.*\(RSA AK primes ready in .*\)/\1/p' "$work/$1.swarm.err")"
   echo "  swarm up and $(sed -n 's/^registered \([0-9]*\) failed \([0-9]*\)$/\1 hosts added (\2 failed)/p' "$work/$1.swarm.out") in $(( ($(now_ms) - t0) / 1000 )) s"
 }
 stop_pid() { kill -TERM "$1" 2>/dev/null && wait "$1" 2>/dev/null; }

@@ -5,7 +5,8 @@
  * Files: swarm_main.c (options, start, event loop), swarm_keys.c (the test
  * EK CAs and each host's EK, TLS identity and certificates, cached in
  * DIR/hosts.pem), swarm_api.c (the four Agent API routes), swarm_quote.c
- * (TPMS_ATTEST and its signature), swarm_register.c (adding the hosts to a
+ * (TPMS_ATTEST and its signature), swarm_rsa.c (RSA-2048 AKs from a pool of
+ * primes: test keys that share factors), swarm_register.c (adding the hosts to a
  * verifier through its API), swarm_push.c (push mode: each host long-polls
  * the verifier instead of listening, as attest-agent --push does). */
 #ifndef ATTEST_SWARM_H
@@ -27,10 +28,11 @@
 #define SWARM_MAX_TRUSTED 8u
 #define SWARM_NAME_SIZE   32u
 #define SWARM_ADDR_SIZE   64u
-/* Marshalled TPM2B_PUBLIC of a P-256 key: well under this. */
-#define SWARM_PUBLIC_MAX 256u
+/* Marshalled TPM2B_PUBLIC of a P-256 or RSA-2048 key: well under this. */
+#define SWARM_PUBLIC_MAX 512u
 
-/* One emulated AK: a software P-256 key and its TPM2B_PUBLIC and Name. */
+/* One emulated AK: a software key (RSA-2048 or P-256, as POST /v1/ak asked)
+ * and its TPM2B_PUBLIC and Name. */
 struct swarm_ak {
 	EVP_PKEY *key; /* NULL: none */
 	uint8_t pub[SWARM_PUBLIC_MAX];
@@ -101,6 +103,8 @@ struct swarm {
 	/* Counters, printed on SIGUSR1 and at exit. */
 	uint64_t identities, aks, activations, activation_failures, quotes, refused;
 	uint64_t sign_ns, sign_count; /* software signing time of quotes */
+	uint64_t aks_rsa;             /* of aks: RSA-2048 (the others P-256) */
+	struct swarm_rsa_pool *rsa;   /* the primes RSA AKs are made of */
 };
 
 /* swarm_keys.c */
@@ -114,11 +118,30 @@ int swarm_cas_load(struct swarm *sw);
 int swarm_hosts_keys(struct swarm *sw);
 /* A new software P-256 key. NULL on failure. */
 EVP_PKEY *swarm_p256(void);
-/* The TPMT_PUBLIC of a P-256 key with the given attributes and scheme,
- * marshalled as a TPM2B_PUBLIC into out. */
-int swarm_p256_public(EVP_PKEY *key, const TPMT_PUBLIC *tmpl, uint8_t *out, size_t cap,
-                      size_t *ret_len, TPMT_PUBLIC *ret_public);
+/* The TPMT_PUBLIC of key (P-256, or RSA-2048 with e = 65537) with the
+ * template's type, attributes and scheme, its unique field the key's public
+ * point or modulus, marshalled as a TPM2B_PUBLIC into out. ATTEST_E_ARG if
+ * the key is not of the template's type. */
+int swarm_key_public(EVP_PKEY *key, const TPMT_PUBLIC *tmpl, uint8_t *out, size_t cap,
+                     size_t *ret_len, TPMT_PUBLIC *ret_public);
 void swarm_hosts_free(struct swarm *sw);
+
+/* swarm_rsa.c: RSA-2048 AKs made in microseconds from a pool of 1024-bit
+ * primes, each from a pair of primes no other AK used. TEST KEYS ONLY:
+ * their moduli share factors (one gcd factors two of them). */
+struct swarm_rsa_pool;
+/* The smallest number of primes whose pairs give keys distinct moduli. */
+unsigned swarm_rsa_primes_for(uint64_t keys);
+/* A pool with primes for keys AKs (0: none yet), made on every core with
+ * progress logged. 0 or an ATTEST_E_* code. */
+int swarm_rsa_pool_new(uint64_t keys, struct swarm_rsa_pool **ret);
+void swarm_rsa_pool_free(struct swarm_rsa_pool *pool);
+unsigned swarm_rsa_pool_primes(const struct swarm_rsa_pool *pool);
+/* The next AK: a new modulus (a prime is added, on this thread, when the
+ * pairs are used up) that signs what its public part verifies (the first
+ * of a pool also passes OpenSSL's full key check). NULL on failure;
+ * the caller frees it. */
+EVP_PKEY *swarm_rsa_ak(struct swarm_rsa_pool *pool);
 
 /* swarm_api.c: serve the Agent API of every host from one listener on
  * port (0: a free one), each host on its own address. */

@@ -128,9 +128,11 @@ static void ak_clear(struct swarm_ak *a)
 	OPENSSL_cleanse(a, sizeof *a);
 }
 
-/* POST /v1/ak: a fresh AK, kept as the pending one. Always ECC P-256 with
- * ECDSA/SHA-256 (the agent's ECC template): an RSA-2048 key takes tens of
- * milliseconds to make, too slow for thousands of enrollments. */
+/* POST /v1/ak: a fresh AK of the type asked (the agent's parser: none or
+ * "rsa", RSA-2048 RSASSA/SHA-256; "ecc", P-256 ECDSA/SHA-256), on the
+ * agent's own template (tpmdev's ak_template), kept as the pending one.
+ * RSA AKs come from the swarm's prime pool (swarm_rsa.c: microseconds each,
+ * test keys only), P-256 ones are made here. */
 static void do_ak(struct swarm_host *h, struct swarm_req *q)
 {
 	const uint8_t *body = q->body;
@@ -145,15 +147,18 @@ static void do_ak(struct swarm_host *h, struct swarm_req *q)
 	memset(&ak, 0, sizeof ak);
 	TPM2B_PUBLIC t;
 	TPMT_PUBLIC pub;
-	ak_template(TPMDEV_AK_ECC, &t);
-	ak.key = swarm_p256();
+	bool rsa = r.ak_alg == AGENT_REQ_AK_RSA;
+	ak_template(rsa ? TPMDEV_AK_RSA : TPMDEV_AK_ECC, &t);
+	ak.key = rsa ? swarm_rsa_ak(h->sw->rsa) : swarm_p256();
 	if (!ak.key ||
-	    swarm_p256_public(ak.key, &t.publicArea, ak.pub, sizeof ak.pub, &ak.pub_len, &pub) ||
+	    swarm_key_public(ak.key, &t.publicArea, ak.pub, sizeof ak.pub, &ak.pub_len, &pub) ||
 	    tpm_public_name(&pub, ak.name, &ak.name_len) < 0) {
 		ak_clear(&ak);
 		reply_error(q, 503, "TPM_UNAVAILABLE", "cannot create the AK");
 		return;
 	}
+	if (rsa)
+		h->sw->aks_rsa++;
 	ak_clear(&h->pending);
 	h->pending = ak;
 	h->sw->aks++;

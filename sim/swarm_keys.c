@@ -2,7 +2,8 @@
  * and an untrusted one for hosts that must fail as uncertified), and per
  * host an EK (ECC P-256, the profile's L-2 template), its certificate, and
  * a TLS identity. Everything is a software key: this is why attest-swarm
- * exists only in bench and test builds.
+ * exists only in bench and test builds. (AKs: swarm_api.c, P-256 made here
+ * or RSA-2048 from swarm_rsa.c.)
  *
  * P-256 keys take microseconds to make, so 10,000 hosts start in seconds;
  * they are still kept in DIR/hosts.pem (one file, written once, mode 0600)
@@ -43,17 +44,36 @@ static int bn_param(EVP_PKEY *k, const char *param, uint8_t *out, size_t n)
 	return ok ? 0 : ATTEST_E_CRYPTO;
 }
 
-int swarm_p256_public(EVP_PKEY *key, const TPMT_PUBLIC *tmpl, uint8_t *out, size_t cap,
-                      size_t *ret_len, TPMT_PUBLIC *ret_public)
+int swarm_key_public(EVP_PKEY *key, const TPMT_PUBLIC *tmpl, uint8_t *out, size_t cap,
+                     size_t *ret_len, TPMT_PUBLIC *ret_public)
 {
 	TPM2B_PUBLIC p;
 	memset(&p, 0, sizeof p);
 	p.publicArea = *tmpl;
 	TPMT_PUBLIC *a = &p.publicArea;
-	a->unique.ecc.x.size = a->unique.ecc.y.size = 32;
-	if (bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X, a->unique.ecc.x.buffer, 32) ||
-	    bn_param(key, OSSL_PKEY_PARAM_EC_PUB_Y, a->unique.ecc.y.buffer, 32))
-		return ATTEST_E_CRYPTO;
+	if (a->type == TPM2_ALG_ECC && EVP_PKEY_is_a(key, "EC")) {
+		a->unique.ecc.x.size = a->unique.ecc.y.size = 32;
+		if (bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X, a->unique.ecc.x.buffer, 32) ||
+		    bn_param(key, OSSL_PKEY_PARAM_EC_PUB_Y, a->unique.ecc.y.buffer, 32))
+			return ATTEST_E_CRYPTO;
+	} else if (a->type == TPM2_ALG_RSA && EVP_PKEY_is_a(key, "RSA") &&
+	           EVP_PKEY_get_bits(key) == a->parameters.rsaDetail.keyBits) {
+		/* exponent 0 in the template: the TPM's default, 65537 */
+		BIGNUM *e = NULL;
+		int ok = EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) &&
+		         BN_is_word(e, a->parameters.rsaDetail.exponent
+		                           ? a->parameters.rsaDetail.exponent
+		                           : 65537u);
+		BN_free(e);
+		size_t n = a->parameters.rsaDetail.keyBits / 8u;
+		if (!ok || n > sizeof a->unique.rsa.buffer)
+			return ATTEST_E_ARG;
+		a->unique.rsa.size = (UINT16)n;
+		if (bn_param(key, OSSL_PKEY_PARAM_RSA_N, a->unique.rsa.buffer, n))
+			return ATTEST_E_CRYPTO;
+	} else {
+		return ATTEST_E_ARG;
+	}
 	size_t off = 0;
 	if (Tss2_MU_TPM2B_PUBLIC_Marshal(&p, out, cap, &off) != TSS2_RC_SUCCESS)
 		return ATTEST_E_LIMIT;
@@ -213,8 +233,8 @@ static int ek_public(struct swarm_host *h)
 	TPM2B_PUBLIC t;
 	if (!ek_template(TPMDEV_EK_ECC_P256, false, &t))
 		return ATTEST_E_ARG;
-	return swarm_p256_public(h->ek_key, &t.publicArea, h->ek_pub, sizeof h->ek_pub,
-	                         &h->ek_pub_len, NULL);
+	return swarm_key_public(h->ek_key, &t.publicArea, h->ek_pub, sizeof h->ek_pub,
+	                        &h->ek_pub_len, NULL);
 }
 
 static int cert_der(X509 *c, uint8_t **ret, size_t *ret_len)
@@ -378,6 +398,8 @@ void swarm_hosts_free(struct swarm *sw)
 	}
 	free(sw->hosts);
 	sw->hosts = NULL;
+	swarm_rsa_pool_free(sw->rsa);
+	sw->rsa = NULL;
 	EVP_PKEY_free(sw->ca_key);
 	EVP_PKEY_free(sw->rogue_key);
 	X509_free(sw->ca_cert);

@@ -41,9 +41,10 @@ static void usage(FILE *f)
 	    "\n"
 	    "Serve the Agent API v1 (docs/protocol.md) over mutual TLS for N emulated hosts\n"
 	    "from this one process: each host has its own address, TLS certificate, EK (ECC\n"
-	    "P-256, certified by DIR's test CA) and AKs, answers real TPMS_ATTEST quotes of\n"
-	    "the PCR values FILE replays to, signed in software, and activates credentials\n"
-	    "with its EK's private key. For benchmarks and tests only (bench/test builds).\n"
+	    "P-256, certified by DIR's test CA) and AKs (RSA-2048 or ECC P-256, as the\n"
+	    "verifier asks, like attest-agent), answers real TPMS_ATTEST quotes of the PCR\n"
+	    "values FILE replays to, signed in software, and activates credentials with its\n"
+	    "EK's private key. For benchmarks and tests only (bench/test builds).\n"
 	    "\n"
 	    "  --accept-software-keys  required: says you know these are not TPMs\n"
 	    "  --dir DIR               keys and files: ca-cert.pem (give it to the verifier's\n"
@@ -70,6 +71,11 @@ static void usage(FILE *f)
 	    "  --interval S            interval_s given to each host added (default: the\n"
 	    "                          verifier's)\n"
 	    "  --register-parallel K   requests in flight while registering (default 16)\n"
+	    "  --rsa-aks K             RSA-2048 AKs to prepare for (default 2 x N): K\n"
+	    "                          distinct moduli from a pool of 1024-bit primes made\n"
+	    "                          at start on every core; more primes are made when\n"
+	    "                          they run out. TEST KEYS: the moduli share factors.\n"
+	    "                          0: none made at start (ECC AKs only, or slow RSA)\n"
 	    "  --push URL              push mode: the hosts open no port; once registered\n"
 	    "                          (as push hosts) each long-polls the verifier's push\n"
 	    "                          listener https://HOST:PORT (attest-verifier\n"
@@ -227,10 +233,11 @@ static int write_hosts_tsv(struct swarm *sw)
 static void print_stats(struct swarm *sw)
 {
 	printf("stats hosts %u identities %llu aks %llu activations %llu activation_failures %llu "
-	       "quotes %llu refused %llu sign_ms %.4f\n",
+	       "quotes %llu refused %llu aks_rsa %llu rsa_primes %u sign_ms %.4f\n",
 	       sw->n, (unsigned long long)sw->identities, (unsigned long long)sw->aks,
 	       (unsigned long long)sw->activations, (unsigned long long)sw->activation_failures,
 	       (unsigned long long)sw->quotes, (unsigned long long)sw->refused,
+	       (unsigned long long)sw->aks_rsa, swarm_rsa_pool_primes(sw->rsa),
 	       sw->sign_count ? (double)sw->sign_ns / (double)sw->sign_count / 1e6 : 0.0);
 	if (sw->push)
 		printf("push polls %llu poll_failures %llu\n", (unsigned long long)sw->polls,
@@ -252,6 +259,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 struct opts {
 	const char *dir, *eventlog, *first, *prefix, *tamper, *uncertified, *reg_url, *token_file;
 	unsigned hosts, port, interval, parallel;
+	long long rsa_aks; /* -1: 2 x hosts */
 	bool accept, prepare;
 };
 
@@ -271,7 +279,8 @@ static int parse_args(int argc, char **argv, struct opts *o, struct swarm *sw)
 		O_PARALLEL,
 		O_PORT,
 		O_PREPARE,
-		O_PUSH
+		O_PUSH,
+		O_RSA_AKS
 	};
 	static const struct option lo[] = {
 	    {"accept-software-keys", no_argument, NULL, O_ACCEPT},
@@ -291,6 +300,7 @@ static int parse_args(int argc, char **argv, struct opts *o, struct swarm *sw)
 	    {"register-parallel", required_argument, NULL, O_PARALLEL},
 	    {"prepare", no_argument, NULL, O_PREPARE},
 	    {"push", required_argument, NULL, O_PUSH},
+	    {"rsa-aks", required_argument, NULL, O_RSA_AKS},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -336,6 +346,16 @@ static int parse_args(int argc, char **argv, struct opts *o, struct swarm *sw)
 				return 2;
 			}
 			break;
+		case O_RSA_AKS: {
+			unsigned k;
+			if (parse_uint(optarg, 10u * SWARM_MAX_HOSTS, &k)) {
+				fprintf(stderr, "attest-swarm: --rsa-aks: 0..%u\n",
+				        10u * SWARM_MAX_HOSTS);
+				return 2;
+			}
+			o->rsa_aks = k;
+			break;
+		}
 		case O_PARALLEL:
 			if (parse_uint(optarg, 256, &o->parallel) || o->parallel == 0) {
 				fprintf(stderr, "attest-swarm: --register-parallel: 1..256\n");
@@ -431,6 +451,14 @@ static int start(struct swarm *sw, struct opts *o, char *token)
 		           sw->n, (double)(t1 - t0) / 1e9, sw->dir);
 		return 1; /* done, do not serve */
 	}
+	/* Primes for the RSA AKs: not kept in DIR, since a restarted swarm's
+	 * AKs must be new ones (a verifier never accepts an AK twice). */
+	uint64_t rsa_aks = o->rsa_aks >= 0 ? (uint64_t)o->rsa_aks : 2u * (uint64_t)sw->n;
+	if ((rc = swarm_rsa_pool_new(rsa_aks, &sw->rsa)) != 0) {
+		log_error("cannot make the RSA AK primes: %s", attest_strerror(rc));
+		return rc;
+	}
+	t1 = swarm_now_ns();
 	if (sw->push)
 		snprintf(sw->push_pin, sizeof sw->push_pin, "%s", sw->trusted[0]);
 	if (!sw->push && (rc = swarm_listen(sw, o->port)) != 0)
@@ -439,8 +467,8 @@ static int start(struct swarm *sw, struct opts *o, char *token)
 		log_error("cannot write %s/hosts.tsv", sw->dir);
 		return rc;
 	}
-	log_notice("%u hosts: keys in %.1f s, listening in %.1f s", sw->n, (double)(t1 - t0) / 1e9,
-	           (double)(swarm_now_ns() - t1) / 1e9);
+	log_notice("%u hosts: keys and AK primes in %.1f s, listening in %.1f s", sw->n,
+	           (double)(t1 - t0) / 1e9, (double)(swarm_now_ns() - t1) / 1e9);
 	printf("listening %u hosts\n", sw->n);
 	fflush(stdout);
 	if (o->reg_url)
@@ -456,6 +484,7 @@ int main(int argc, char **argv)
 	struct opts o;
 	memset(&sw, 0, sizeof sw);
 	memset(&o, 0, sizeof o);
+	o.rsa_aks = -1;
 	int rc = parse_args(argc, argv, &o, &sw);
 	if (rc)
 		return rc == 1 ? 0 : rc;

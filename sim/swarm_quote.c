@@ -1,12 +1,14 @@
 /* A TPM2_Quote in software: the TPMS_ATTEST a TPM would produce for the
- * replayed PCR values (marshalled with tpm2-tss mu), signed ECDSA/SHA-256
- * with the host's AK, as a TPMT_SIGNATURE. */
+ * replayed PCR values (marshalled with tpm2-tss mu), signed with the host's
+ * AK in its scheme (RSASSA-PKCS1-v1_5 or ECDSA, both SHA-256), as a
+ * TPMT_SIGNATURE. */
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/ecdsa.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 #include <tss2/tss2_mu.h>
 
 #include "err.h"
@@ -38,19 +40,33 @@ static void pcr_value(const struct eventlog_pcr_bank *b, unsigned pcr, uint8_t *
 
 static int sign(EVP_PKEY *key, const uint8_t *msg, size_t len, TPMT_SIGNATURE *ret)
 {
-	uint8_t der[80];
+	bool rsa = EVP_PKEY_is_a(key, "RSA");
+	uint8_t der[TPM2_MAX_RSA_KEY_BYTES];
 	size_t dl = sizeof der;
 	int rc = ATTEST_E_CRYPTO;
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pc = NULL;
 	ECDSA_SIG *s = NULL;
-	if (!c || EVP_DigestSignInit(c, NULL, EVP_sha256(), NULL, key) != 1 ||
+	if (!c || EVP_DigestSignInit(c, &pc, EVP_sha256(), NULL, key) != 1 ||
+	    (rsa && EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PADDING) != 1) ||
 	    EVP_DigestSign(c, der, &dl, msg, len) != 1)
 		goto out;
+	memset(ret, 0, sizeof *ret);
+	if (rsa) {
+		/* TPM2_Quote with an RSASSA key: PKCS#1 v1.5 over SHA-256 */
+		ret->sigAlg = TPM2_ALG_RSASSA;
+		ret->signature.rsassa.hash = TPM2_ALG_SHA256;
+		if (dl > sizeof ret->signature.rsassa.sig.buffer)
+			goto out;
+		memcpy(ret->signature.rsassa.sig.buffer, der, dl);
+		ret->signature.rsassa.sig.size = (UINT16)dl;
+		rc = 0;
+		goto out;
+	}
 	const unsigned char *p = der;
 	s = d2i_ECDSA_SIG(NULL, &p, (long)dl);
 	if (!s)
 		goto out;
-	memset(ret, 0, sizeof *ret);
 	ret->sigAlg = TPM2_ALG_ECDSA;
 	ret->signature.ecdsa.hash = TPM2_ALG_SHA256;
 	TPMS_SIGNATURE_ECC *e = &ret->signature.ecdsa;

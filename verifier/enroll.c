@@ -413,7 +413,9 @@ static void identity_trust(struct job *j, struct agent_identity *id, int64_t now
 		return;
 	}
 	j->step = STEP_AK;
-	json_t *body = json_object();
+	/* --ak-type: {} is the agent's default, RSA-2048 (every agent version
+	 * takes "type", docs/protocol.md) */
+	json_t *body = j->v->cfg.ak_ecc ? json_pack("{s:s}", "type", "ecc") : json_object();
 	job_request(j, "POST", "/v1/ak", body, 64 * 1024);
 }
 

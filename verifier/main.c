@@ -50,7 +50,7 @@ static void usage(FILE *f)
 	    "                       [--alarm-hold SECONDS] [--stall-seconds SECONDS]\n"
 	    "                       [--push-listen ADDR:PORT]\n"
 	    "                       [--db-sync full|normal] [--agent-keepalive SECONDS]\n"
-	    "                       [--commit-window-ms N]\n"
+	    "                       [--commit-window-ms N] [--ak-type rsa|ecc]\n"
 	    "       attest-verifier migrate-db --from URL --to URL\n"
 	    "       attest-verifier thumbprint --data-dir DIR\n"
 	    "       attest-verifier --routes\n"
@@ -109,6 +109,10 @@ static void usage(FILE *f)
 	    "                             TLS handshake, at most 2 s less than the agent's\n"
 	    "                             Keep-Alive timeout (default 1.5 x interval + 10;\n"
 	    "                             0: 5 s, as for one job's requests)\n"
+	    "  --ak-type rsa|ecc          the AK agents are asked to make at enrollment:\n"
+	    "                             rsa (default), RSA-2048 RSASSA/SHA-256; ecc, NIST\n"
+	    "                             P-256 ECDSA/SHA-256. Hosts keep their AK until they\n"
+	    "                             enroll again\n"
 	    "  migrate-db                 copy a whole database into an empty one\n"
 	    "                             (SQLite -> PostgreSQL), verifiers stopped\n"
 	    "  thumbprint                 print \"thumbprint SHA256:...\" of the TLS identity in\n"
@@ -480,6 +484,7 @@ static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 	    {"db-sync", required_argument, NULL, 'Y'},
 	    {"agent-keepalive", required_argument, NULL, 'K'},
 	    {"commit-window-ms", required_argument, NULL, 'G'},
+	    {"ak-type", required_argument, NULL, 'A'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"routes", no_argument, NULL, 'R'},
@@ -576,6 +581,16 @@ static int parse_options(int argc, char **argv, struct verifier_config *cfg)
 				return 2;
 			}
 			cfg->db_sync_full = strcmp(optarg, "full") == 0;
+			break;
+		case 'A':
+			if (strcmp(optarg, "rsa") != 0 && strcmp(optarg, "ecc") != 0) {
+				fprintf(stderr,
+				        "attest-verifier: --ak-type must be rsa or ecc, not "
+				        "\"%.32s\"\n",
+				        optarg);
+				return 2;
+			}
+			cfg->ak_ecc = strcmp(optarg, "ecc") == 0;
 			break;
 		case 'G':
 			if (parse_num("--commit-window-ms", optarg, 0, STORE_WRITER_WINDOW_MAX_MS,

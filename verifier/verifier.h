@@ -91,6 +91,7 @@ struct verifier_config {
 	int64_t stall_s;             /* --stall-seconds: /healthz's writer and scheduler limit */
 	bool db_sync_full;           /* --db-sync full: every writer commit fsync'ed */
 	unsigned commit_window_ms;   /* --commit-window-ms: routine writes share commits */
+	bool ak_ecc;                 /* --ak-type ecc: ask agents for P-256 AKs, not RSA-2048 */
 };
 
 struct verifier_metrics {

@@ -6,7 +6,13 @@
 #   green      20 emulated hosts added through the swarm's --register are
 #              enrolled (identity, EK certificate from the swarm's test CA,
 #              AK, credential activation with the EK's private key) and
-#              attested green, and attested again on schedule
+#              attested green, and attested again on schedule; their AKs are
+#              RSA-2048 (the verifier's default --ak-type rsa asks for the
+#              agent's default, and the swarm answers as the agent does), the
+#              quotes RSASSA-signed (the verifier checked them), each AK a
+#              key of its own from the swarm's prime pool
+#   ak-type    attest-verifier --ak-type takes rsa or ecc, anything else is
+#              exit 2 naming the value
 #   tampered   a host whose log says Secure Boot is off while its digests say
 #              on is red EVENT_CONTENT_MISMATCH
 #   uncertified a host whose EK certificate comes from a CA the verifier does
@@ -19,10 +25,12 @@
 #              host's gets no handshake
 #   restart    a restarted swarm shows the same thumbprints and EKs (keys
 #              cached in DIR/hosts.pem); the verifier re-enrolls its hosts
-#              (new AKs) and they are green again
+#              (new AKs) and they are green again; with --rsa-aks 1 the pool
+#              has one pair and grows a prime at a time as AKs are asked
 #   push       6 other hosts in push mode (--push: no port, long polls to the
 #              verifier's --push-listen) are added as push hosts and attested
-#              through their polls: 5 green, the tampered one red
+#              through their polls: 5 green, the tampered one red; that
+#              verifier has --ak-type ecc and their AKs are ECC P-256
 set -uo pipefail
 bin=${ATTEST_BIN:-build/bin}
 logs=../shared/testdata/eventlogs
@@ -122,6 +130,33 @@ for _ in $(seq 20); do grep -q '^stats' "$work/sw.out" && break; sleep 0.1; done
 grep -Eq "^stats hosts $N identities [0-9]+ aks [0-9]+ activations $((N - 1)) activation_failures 0 quotes [1-9]" "$work/sw.out" ||
   fail "swarm stats: $(grep '^stats' "$work/sw.out")"
 ok "re-attested on schedule ($n1 -> $n2 results); $(grep '^stats' "$work/sw.out" | tail -1)"
+# AKs: what the verifier asked (nothing: RSA-2048), made by the swarm and
+# stored by the verifier. On SQLite the stored TPM2B_PUBLIC's type too
+# (bytes 3-4: 0x0001 RSA, 0x0023 ECC).
+st=$(grep '^stats' "$work/sw.out" | tail -1)
+aks=$(sed -n 's/.* aks \([0-9]*\) .*/\1/p' <<<"$st")
+rsa=$(sed -n 's/.* aks_rsa \([0-9]*\) .*/\1/p' <<<"$st")
+[ "${aks:-0}" -ge $((N - 1)) ] && [ "$rsa" = "$aks" ] || fail "default AKs not all RSA: $st"
+ak_types() { # HOST-NAME-PATTERN -> "TYPE COUNT" lines of the stored AKs
+  sqlite3 "$work/vd/verifier.db" "SELECT hex(substr(a.public_area, 3, 2)), count(*),
+    count(DISTINCT a.name) FROM aks a JOIN hosts h ON h.id = a.host_id
+    WHERE h.name LIKE '$1' GROUP BY 1"
+}
+if [ -z "${ATTEST_TEST_DB:-}" ] && command -v sqlite3 >/dev/null; then
+  t=$(ak_types 'swarm-%')
+  [[ $t == "0001|"* ]] && [ "$(wc -l <<<"$t")" = 1 ] || fail "stored AKs are not all RSA: $t"
+fi
+ok "default --ak-type: $rsa RSA-2048 AKs of $aks, quotes verified"
+
+# --- ak-type: a bad value is refused before anything starts
+"$bin/attest-verifier" --data-dir "$work/vbad" --ak-type dsa >"$work/bad.out" 2>"$work/bad.err"
+rc=$?
+[ $rc = 2 ] || fail "--ak-type dsa: exit $rc, wanted 2"
+grep -q -- '--ak-type must be rsa or ecc, not "dsa"' "$work/bad.err" || fail "--ak-type dsa: $(cat "$work/bad.err")"
+[ ! -e "$work/vbad" ] || fail "--ak-type dsa created the data directory"
+grep -q -- '--ak-type rsa|ecc' <<<"$("$bin/attest-verifier" --help)" || fail "--help does not name --ak-type"
+ok "--ak-type dsa: exit 2 ($(cat "$work/bad.err"))"
+
 # Re-attestations of an unchanged boot carry no log (the swarm speaks the
 # agent's protocol): the verifier counts quotes judged from its memo.
 call "$tok" GET /metrics 200
@@ -172,7 +207,7 @@ rc=$?
 sw_pid=""
 [ $rc = 0 ] || fail "attest-swarm exited $rc on SIGTERM: $(tail -5 "$work/sw.err")"
 ! grep -q 'Sanitizer' "$work/sw.err" || fail "sanitizer report: $(grep -A5 Sanitizer "$work/sw.err" | head -20)"
-start_swarm
+start_swarm --rsa-aks 1
 th2=$(cut -f3 "$work/s/hosts.tsv" | sort | sha256sum)
 [ "$th1" = "$th2" ] || fail "thumbprints changed across a restart"
 grep -q "$N host identities loaded" "$work/sw.err" || fail "keys not loaded from hosts.pem"
@@ -184,7 +219,16 @@ done
 grep -Eq "^stats hosts $N identities [0-9]+ aks [0-9]+ activations $((N - 1)) " "$work/sw.out" ||
   fail "hosts not re-enrolled after the restart: $(grep '^stats' "$work/sw.out" | tail -1)"
 wait_states $((N - 2)) 2
-ok "restarted swarm: same thumbprints, $((N - 1)) hosts re-enrolled, $((N - 2)) green again"
+st=$(grep '^stats' "$work/sw.out" | tail -1)
+primes=$(sed -n 's/.* rsa_primes \([0-9]*\) .*/\1/p' <<<"$st")
+# K primes give K(K-1)/2 AKs: 19 need 7
+[ "${primes:-0}" -ge 7 ] || fail "the prime pool did not grow: $st"
+if [ -z "${ATTEST_TEST_DB:-}" ] && command -v sqlite3 >/dev/null; then
+  t=$(ak_types 'swarm-%')
+  IFS='|' read -r ty cnt dis <<<"$t"
+  [ "$ty" = 0001 ] && [ "$cnt" -ge $((2 * (N - 1))) ] && [ "$cnt" = "$dis" ] || fail "AKs after the restart: $t"
+fi
+ok "restarted swarm: same thumbprints, $((N - 1)) hosts re-enrolled on new RSA AKs ($primes primes), $((N - 2)) green again"
 
 # --- push: hosts that open no port long-poll the verifier (attest-swarm
 # --push, as attest-agent --push): the same calls over the push carrier.
@@ -194,13 +238,13 @@ kill -TERM "$ver_pid" && wait "$ver_pid"
 P=6
 # Other hosts (their own keys), EKs from the same test CA the verifier trusts.
 mkdir -p "$work/p" && cp "$work/s/ca.pem" "$work/p/"
-start_verifier --attest-interval 3 --push-listen 127.0.0.1:0
+start_verifier --attest-interval 3 --push-listen 127.0.0.1:0 --ak-type ecc
 push_url=$(sed -n 's/^push-listen \(https:.*\)$/\1/p' "$work/ver.out")
 [ -n "$push_url" ] || fail "the verifier printed no push-listen line"
 : >"$work/psw.out"
 "$bin/attest-swarm" --accept-software-keys --dir "$work/p" --hosts $P --eventlog "$log" \
   --name-prefix pswarm --trust-verifier "$vthumb" --tamper-log 3 --register "$url" \
-  --token-file "$work/vd/admin.token" --push "$push_url" >"$work/psw.out" 2>>"$work/psw.err" &
+  --token-file "$work/vd/admin.token" --push "$push_url" --rsa-aks 0 >"$work/psw.out" 2>>"$work/psw.err" &
 sw_pid=$!
 for _ in $(seq 300); do
   grep -q '^registered' "$work/psw.out" && break
@@ -224,4 +268,10 @@ grep -q "pid=$sw_pid," <<<"$(ss -ltnp 2>/dev/null)" && fail "attest-swarm --push
 kill -USR1 $sw_pid
 for _ in $(seq 20); do grep -q '^push polls' "$work/psw.out" && break; sleep 0.1; done
 grep -Eq '^push polls [1-9]' "$work/psw.out" || fail "push stats: $(grep -E '^(stats|push)' "$work/psw.out")"
+st=$(grep '^stats' "$work/psw.out" | tail -1)
+grep -Eq " aks [1-9][0-9]* .* aks_rsa 0 rsa_primes 0 " <<<"$st" || fail "--ak-type ecc: the swarm made RSA AKs: $st"
+if [ -z "${ATTEST_TEST_DB:-}" ] && command -v sqlite3 >/dev/null; then
+  t=$(ak_types 'pswarm-%')
+  [[ $t == "0023|"* ]] && [ "$(wc -l <<<"$t")" = 1 ] || fail "stored AKs with --ak-type ecc: $t"
+fi
 ok "push: $((P - 1)) hosts green and 1 red through their long polls, none listening; $(grep '^push' "$work/psw.out" | tail -1)"
