@@ -1035,6 +1035,7 @@ static int idle_take(struct call *c)
 		c->resumed_checked = 1;
 		event_free(e->timer);
 		free(e);
+		https_tls_hold_buffers(c->ssl); /* released when parked again */
 		SSL_set_app_data(c->ssl, c);
 		BIO *b = SSL_get_wbio(c->ssl);
 		if (b) {
@@ -1212,6 +1213,7 @@ static int conn_new(struct call *c)
 	c->ssl = SSL_new(cli->ctx);
 	if (!c->ssl)
 		goto fail;
+	https_tls_hold_buffers(c->ssl); /* released when parked (idle_park) */
 	SSL_set_app_data(c->ssl, c);
 	SSL_set_verify(c->ssl, SSL_VERIFY_PEER, verify_cb);
 	SSL_set_msg_callback(c->ssl, msg_cb);
@@ -1327,10 +1329,21 @@ static int call_send_with(struct call *c, const char *bearer)
 	 * others not, and we cannot tell which: req is left alone (a rare leak
 	 * beats a double free). Connection errors proper come through
 	 * on_response. */
+	struct evbuffer *out = c->bev ? bufferevent_get_output(c->bev) : NULL;
+	size_t before = out ? evbuffer_get_length(out) : 1;
 	if (evhttp_make_request(c->evcon, req, c->cmd, c->path) < 0) {
 		c->sock_errno = errno;
 		return ATTEST_E_IO;
 	}
+	/* On a connection already open (a kept one), evhttp has just put the
+	 * head and the body into the output as two pieces, which the TLS
+	 * layer would write as two records in two write(2) calls: join them
+	 * into one while nothing is written yet (the write runs from the
+	 * loop), when the request fits one record. */
+	size_t len = out ? evbuffer_get_length(out) : 0;
+	if (before == 0 && len > 0 && len <= SSL3_RT_MAX_PLAIN_LENGTH &&
+	    evbuffer_peek(out, -1, NULL, NULL, 0) > 1)
+		(void)evbuffer_pullup(out, -1); /* on failure it stays two pieces */
 	return 0;
 }
 

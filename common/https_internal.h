@@ -24,12 +24,26 @@ void https_ignore_sigpipe(void);
  * delayed ACK costs 40 ms per request. Called at handshake start. */
 void https_tls_nodelay(const SSL *ssl);
 
+/* Keep a connection's TLS record buffers (about 17 KB each way) while a
+ * request is in flight on it. SSL_MODE_RELEASE_BUFFERS frees the write
+ * buffer after every record written and the read buffer after every
+ * record read, and also after every read that finds the socket empty
+ * (each SSL_read ending in "want read"): two or three 17 KB malloc/free
+ * pairs per request, the largest blocks the event loop allocates, which
+ * glibc serves only after sorting its free lists. The caller gives them
+ * back with https_tls_release_buffers when the connection goes idle, so
+ * an idle connection still holds none. Only where that release is safe
+ * (see https_tls.c); elsewhere a no-op. NULL accepted. */
+void https_tls_hold_buffers(SSL *ssl);
+
 /* Free the TLS record buffers of a connection that goes idle (parked
- * between requests). SSL_MODE_RELEASE_BUFFERS frees them after each record,
- * but OpenSSL 3.0 keeps its 16 KB read buffer on a TLS 1.3 client once it
- * has read the server's session ticket after the handshake: on a verifier
- * holding a connection per agent, the largest part of an idle one. A
- * buffer with unread data is kept. NULL accepted. */
+ * between requests) and free them after each record from then on
+ * (SSL_MODE_RELEASE_BUFFERS again, after https_tls_hold_buffers). That
+ * mode alone is not enough: OpenSSL 3.0 keeps its 16 KB read buffer on a
+ * TLS 1.3 client once it has read the server's session ticket after the
+ * handshake: on a verifier holding a connection per agent, the largest
+ * part of an idle one. A buffer with unread data is kept (and freed by
+ * the mode after the read that empties it). NULL accepted. */
 void https_tls_release_buffers(SSL *ssl);
 
 /* Text of the first OpenSSL error code (reason string) into buf. */

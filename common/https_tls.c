@@ -71,9 +71,18 @@ static int free_buffers_safe(void)
 	}
 }
 
-void https_tls_release_buffers(SSL *ssl)
+void https_tls_hold_buffers(SSL *ssl)
 {
 	if (ssl != NULL && free_buffers_safe())
+		SSL_clear_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+}
+
+void https_tls_release_buffers(SSL *ssl)
+{
+	if (ssl == NULL)
+		return;
+	SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+	if (free_buffers_safe())
 		(void)SSL_free_buffers(ssl); /* 0 (kept) when a record is pending */
 	ERR_clear_error();
 }
