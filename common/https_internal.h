@@ -46,6 +46,18 @@ void https_tls_hold_buffers(SSL *ssl);
  * the mode after the read that empties it). NULL accepted. */
 void https_tls_release_buffers(SSL *ssl);
 
+/* evhttp puts a message's head and body into the connection's output as
+ * two pieces, which bufferevent_openssl writes as two TLS records in two
+ * write(2) calls, and the peer reads as four read(2) calls (a record's
+ * header, then its body) and decrypts as two records. Called right after
+ * evhttp_make_request or evhttp_send_reply with the output's length
+ * before it (the write runs later, from the loop): when the output was
+ * empty before and the message fits one record, the pieces are joined
+ * into one. Otherwise, or if that allocation fails, nothing changes.
+ * NULL accepted. */
+struct bufferevent;
+void https_join_output(struct bufferevent *bev, size_t before);
+
 /* Text of the first OpenSSL error code (reason string) into buf. */
 void https_tls_errstr(unsigned long code, char *buf, size_t len);
 
