@@ -1,7 +1,8 @@
 /* What a request on a kept-alive connection costs the HTTPS client
- * (common/https_client.c), seen from outside: against a raw OpenSSL
- * server in a thread, the request goes out as one TLS record (not its
- * head and body as two, each a write(2) of its own), and the client's
+ * (common/https_client.c) and server (common/https_server.c), seen from
+ * outside. Against a raw OpenSSL server in a thread, the request goes out
+ * as one TLS record (not its head and body as two, each a write(2) of its
+ * own); a raw OpenSSL client gets each reply as one record too; the client's
  * TLS record buffers (OpenSSL allocations of 16 KB and more, counted
  * through CRYPTO_set_mem_functions on the client's thread) are made once
  * per request, not again at every record and every empty read, and are
@@ -293,6 +294,110 @@ static void test_kept_request(void **state)
 	(void)state;
 }
 
+/* The other way: a reply of our server on a kept connection comes as one
+ * TLS record, head and body, to a raw OpenSSL client (in a thread). */
+struct rawcli {
+	uint16_t port;
+	int records[3]; /* application-data records of each reply */
+	int cur;
+	int replies, done;
+};
+
+static void cli_msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
+                       SSL *ssl, void *arg)
+{
+	struct rawcli *x = arg;
+	const uint8_t *b = buf;
+	if (!write_p && content_type == SSL3_RT_INNER_CONTENT_TYPE && len >= 1 &&
+	    b[0] == SSL3_RT_APPLICATION_DATA)
+		x->cur++;
+}
+
+static void *rawcli_thread(void *arg)
+{
+	struct rawcli *x = arg;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(x->port)};
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_use_certificate(ctx, client_id->cert);
+	SSL_CTX_use_PrivateKey(ctx, client_id->key);
+	SSL *ssl = SSL_new(ctx);
+	SSL_set_msg_callback(ssl, cli_msg_cb);
+	SSL_set_msg_callback_arg(ssl, x);
+	static const char req[] = "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+	                          "Content-Type: application/json\r\n\r\n{}";
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && SSL_set_fd(ssl, fd) == 1 &&
+	    SSL_connect(ssl) == 1) {
+		for (int i = 0; i < 3; i++) {
+			if (SSL_write(ssl, req, (int)sizeof req - 1) <= 0)
+				break;
+			/* the session ticket comes before the first answer: not counted */
+			x->cur = 0;
+			char buf[4096] = "";
+			size_t got = 0;
+			const char *end = NULL, *cl = NULL;
+			while (got < sizeof buf - 1) {
+				int n = SSL_read(ssl, buf + got, (int)(sizeof buf - 1 - got));
+				if (n <= 0)
+					break;
+				got += (size_t)n;
+				buf[got] = 0;
+				if ((end = strstr(buf, "\r\n\r\n")) && (cl = strstr(buf, "Content-Length: ")) &&
+				    got - (size_t)(end + 4 - buf) >= strtoul(cl + 16, NULL, 10))
+					break;
+			}
+			if (!end || !strstr(buf, "HTTP/1.1 200"))
+				break;
+			x->records[i] = x->cur;
+			x->replies++;
+		}
+	}
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	close(fd);
+	x->done = 1;
+	return NULL;
+}
+
+static void h_echo(struct https_request *req, void *arg)
+{
+	const uint8_t *body;
+	size_t len;
+	https_request_body(req, &body, &len);
+	https_reply_json(req, 200, json_pack("{s:I,s:s}", "len", (json_int_t)len, "pad",
+	                                     "a reply body of some size, as an agent's is"));
+}
+
+static void test_reply_one_record(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct https_server_config cfg = {
+	    .listen = "127.0.0.1:0",
+	    .identity = server_id,
+	    .client_cert = HTTPS_CLIENT_CERT_REQUIRED,
+	    .keepalive_ms = 10000,
+	};
+	struct https_server *srv = NULL;
+	char err[256];
+	assert_int_equal(https_server_new(base, &cfg, &srv, err, sizeof err), 0);
+	assert_int_equal(https_server_route(srv, "POST", "/v1/echo", h_echo, NULL), 0);
+	struct rawcli x = {.port = https_server_port(srv)};
+	pthread_t th;
+	pthread_create(&th, NULL, rawcli_thread, &x);
+	run_until(base, &x.done, 5000);
+	pthread_join(th, NULL);
+	print_message("records per reply: %d %d %d\n", x.records[0], x.records[1], x.records[2]);
+	assert_int_equal(x.replies, 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(x.records[i], 1);
+	https_server_free(srv);
+	event_base_free(base);
+	(void)state;
+}
+
 static int setup(void **state)
 {
 	if (!mkdtemp(tmpdir))
@@ -326,6 +431,7 @@ int main(void)
 	}
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_kept_request),
+	    cmocka_unit_test(test_reply_one_record),
 	};
 	return cmocka_run_group_tests_name("https_records", tests, setup, teardown);
 }
