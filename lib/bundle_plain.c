@@ -54,10 +54,10 @@ static bool plain8(uint64_t w)
 {
 	const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
 	uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-	uint64_t below = (w - ones * 0x20) & ~w & high;       /* a byte < 0x20 */
-	uint64_t above = (((w & ~high) + ones) | w) & high;   /* a byte >= 0x7f */
-	uint64_t quote = (q - ones) & ~q & high;              /* a '"' */
-	uint64_t bslash = (b - ones) & ~b & high;             /* a backslash */
+	uint64_t below = (w - ones * 0x20) & ~w & high;     /* a byte < 0x20 */
+	uint64_t above = (((w & ~high) + ones) | w) & high; /* a byte >= 0x7f */
+	uint64_t quote = (q - ones) & ~q & high;            /* a '"' */
+	uint64_t bslash = (b - ones) & ~b & high;           /* a backslash */
 	return (below | above | quote | bslash) == 0;
 }
 

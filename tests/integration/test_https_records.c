@@ -101,8 +101,11 @@ static int free_buffers_safe(void)
 	unsigned long major = v >> 28, minor = (v >> 20) & 0xff, patch = (v >> 4) & 0xff;
 	if (major != 3)
 		return major > 3;
-	return minor == 0 ? patch >= 14 : minor == 1 ? patch >= 6 : minor == 2 ? patch >= 2
-	                                  : minor == 3 ? patch >= 1 : 1;
+	return minor == 0   ? patch >= 14
+	       : minor == 1 ? patch >= 6
+	       : minor == 2 ? patch >= 2
+	       : minor == 3 ? patch >= 1
+	                    : 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -344,7 +347,8 @@ static void *rawcli_thread(void *arg)
 					break;
 				got += (size_t)n;
 				buf[got] = 0;
-				if ((end = strstr(buf, "\r\n\r\n")) && (cl = strstr(buf, "Content-Length: ")) &&
+				if ((end = strstr(buf, "\r\n\r\n")) &&
+				    (cl = strstr(buf, "Content-Length: ")) &&
 				    got - (size_t)(end + 4 - buf) >= strtoul(cl + 16, NULL, 10))
 					break;
 			}
@@ -367,8 +371,9 @@ static void h_echo(struct https_request *req, void *arg)
 	const uint8_t *body;
 	size_t len;
 	https_request_body(req, &body, &len);
-	https_reply_json(req, 200, json_pack("{s:I,s:s}", "len", (json_int_t)len, "pad",
-	                                     "a reply body of some size, as an agent's is"));
+	https_reply_json(req, 200,
+	                 json_pack("{s:I,s:s}", "len", (json_int_t)len, "pad",
+	                           "a reply body of some size, as an agent's is"));
 }
 
 static void test_reply_one_record(void **state)

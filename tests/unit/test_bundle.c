@@ -545,13 +545,13 @@ static void test_plain_long_strings(void **state)
 				char v[32];
 				memset(v, 'A' + (char)(vlen % 26), vlen);
 				v[at] = (char)(bad ? notplain[k] : plain[k - sizeof notplain]);
-				int n = snprintf(t, len0 + 256, "%.*s\"long\":\"%.*s\",%.*s", (int)mpos,
-				                 (const char *)seed, (int)vlen, v, (int)(len0 - mpos),
-				                 (const char *)seed + mpos);
+				int n = snprintf(t, len0 + 256, "%.*s\"long\":\"%.*s\",%.*s",
+				                 (int)mpos, (const char *)seed, (int)vlen, v,
+				                 (int)(len0 - mpos), (const char *)seed + mpos);
 				int d = differential((const uint8_t *)t, (size_t)n);
 				if (bad && d == 2)
-					fail_msg("byte 0x%02x at %zu of %zu taken as plain", v[at] & 0xff,
-					         at, vlen);
+					fail_msg("byte 0x%02x at %zu of %zu taken as plain",
+					         v[at] & 0xff, at, vlen);
 				if (!bad && d != 2)
 					fail_msg("byte 0x%02x at %zu of %zu not taken as plain",
 					         v[at] & 0xff, at, vlen);
@@ -616,8 +616,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_whole_verification), cmocka_unit_test(test_parse_errors),
 	    cmocka_unit_test(test_bad_ak_in_bundle),   cmocka_unit_test(test_qualifying_data_md),
-	    cmocka_unit_test(test_plain_reader),
-	    cmocka_unit_test(test_plain_long_strings),
+	    cmocka_unit_test(test_plain_reader),       cmocka_unit_test(test_plain_long_strings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
