@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,11 +44,8 @@ static int counting;
 static unsigned big_made;
 static void *big_live[MAX_BLOCKS];
 
-static void big_note(void *p, size_t n)
+static void big_keep(void *p)
 {
-	if (!p || !counting || n < BIG || !pthread_equal(pthread_self(), main_thread))
-		return;
-	big_made++;
 	for (size_t i = 0; i < MAX_BLOCKS; i++)
 		if (!big_live[i]) {
 			big_live[i] = p;
@@ -55,11 +53,23 @@ static void big_note(void *p, size_t n)
 		}
 }
 
-static void big_forget(void *p)
+static void big_note(void *p, size_t n)
+{
+	if (!p || !counting || n < BIG || !pthread_equal(pthread_self(), main_thread))
+		return;
+	big_made++;
+	big_keep(p);
+}
+
+/* Whether p was a counted block (it is not any more). */
+static bool big_forget(void *p)
 {
 	for (size_t i = 0; p && i < MAX_BLOCKS; i++)
-		if (big_live[i] == p)
+		if (big_live[i] == p) {
 			big_live[i] = NULL;
+			return true;
+		}
+	return false;
 }
 
 static unsigned big_outstanding(void)
@@ -79,9 +89,10 @@ static void *m_malloc(size_t n, const char *file, int line)
 
 static void *m_realloc(void *old, size_t n, const char *file, int line)
 {
+	bool was = big_forget(old); /* before realloc: old may be freed by it */
 	void *p = realloc(old, n);
-	if (p || n == 0)
-		big_forget(old);
+	if (!p && n != 0 && was)
+		big_keep(old); /* still there */
 	big_note(p, n);
 	return p;
 }
