@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -122,7 +123,6 @@ struct call {
 	https_done_fn done;
 	void *arg;
 	enum https_verify verify;
-	char host[HTTPS_MAX_HOST + 1];
 	int host_is_ip;
 	unsigned timeout_ms;
 	char pin[TLSID_THUMBPRINT_SIZE];
@@ -160,14 +160,27 @@ struct call {
 	uint8_t *body;
 	size_t body_len;
 	char content_type[128];
-	char message[512];
+	/* Made by setmsg (a failure's sentence, MESSAGE_MAX), NULL otherwise:
+	 * with host at the end, a call stays under 1 KB, a size glibc hands
+	 * out from its per-thread cache instead of its sorted free lists. */
+	char *message;
+	char host[]; /* NUL-terminated, at most HTTPS_MAX_HOST */
 };
+#define MESSAGE_MAX 512
+
+/* A failure's sentence: c's own, or the one for running out of memory. */
+static const char *call_message(const struct call *c)
+{
+	return c->message ? c->message : "out of memory";
+}
 
 __attribute__((format(printf, 2, 3))) static void setmsg(struct call *c, const char *fmt, ...)
 {
+	if (!c->message && !(c->message = malloc(MESSAGE_MAX)))
+		return; /* call_message() says "out of memory" */
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(c->message, sizeof c->message, fmt, ap);
+	vsnprintf(c->message, MESSAGE_MAX, fmt, ap);
 	va_end(ap);
 }
 
@@ -599,6 +612,7 @@ static void call_free(struct call *c)
 	if (c->timer)
 		event_free(c->timer);
 	free(c->body);
+	free(c->message);
 	free(c->path);
 	free(c->reqbody);
 	for (size_t i = 0; c->xheaders && c->xheaders[i]; i++) {
@@ -615,7 +629,8 @@ static void classify_failure(struct call *c)
 {
 	if (c->verify == HTTPS_VERIFY_FETCH && c->have_seen) {
 		c->error = HTTPS_OK;
-		c->message[0] = '\0';
+		free(c->message);
+		c->message = NULL;
 		return;
 	}
 	if (c->pin_mismatch) {
@@ -737,17 +752,29 @@ static void on_response(struct evhttp_request *req, void *arg)
 		evbuffer_remove(in, c->body, n);
 	c->body[n] = 0;
 	c->body_len = n;
-	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+	/* The three headers we read, in one pass over the answer's (the first
+	 * of each name counts, as with evhttp_find_header). */
+	const char *ct = NULL, *conn = NULL, *ka = NULL;
+	const struct evkeyvalq *hs = evhttp_request_get_input_headers(req);
+	for (const struct evkeyval *h = hs->tqh_first; h; h = h->next.tqe_next) {
+		const char *k = h->key;
+		if ((k[0] | 0x20) == 'c') {
+			if (!ct && strcasecmp(k, "Content-Type") == 0)
+				ct = h->value;
+			else if (!conn && strcasecmp(k, "Connection") == 0)
+				conn = h->value;
+		} else if ((k[0] | 0x20) == 'k' && !ka && strcasecmp(k, "Keep-Alive") == 0) {
+			ka = h->value;
+		}
+	}
 	if (ct)
 		snprintf(c->content_type, sizeof c->content_type, "%s", ct);
 	c->status = code;
 	c->error = HTTPS_OK;
 	/* Our requests are HTTP/1.1 without "Connection: close": the
 	 * connection stays open unless the answer says otherwise. */
-	const char *conn = evhttp_find_header(evhttp_request_get_input_headers(req), "Connection");
 	c->keep = !conn || !strcasestr(conn, "close");
-	c->keep_ms =
-	    keepalive_ms(evhttp_find_header(evhttp_request_get_input_headers(req), "Keep-Alive"));
+	c->keep_ms = keepalive_ms(ka);
 	finish(c);
 }
 
@@ -796,7 +823,8 @@ static int call_retry(struct call *c)
 	c->pin_mismatch = c->verify_error = c->have_seen = 0;
 	c->ssl_error = 0;
 	c->error = HTTPS_OK;
-	c->message[0] = '\0';
+	free(c->message);
+	c->message = NULL;
 	c->retried = 1;
 	c->cli->st.retried++;
 	if (conn_new(c) < 0) {
@@ -839,7 +867,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	static const uint8_t empty[1];
 	struct https_result res = {
 	    .error = c->error,
-	    .message = c->error ? c->message : "",
+	    .message = c->error ? call_message(c) : "",
 	    .status = c->error ? 0 : c->status,
 	    .body = c->body && !c->error ? c->body : empty,
 	    .body_len = c->body && !c->error ? c->body_len : 0,
@@ -1035,6 +1063,7 @@ static int idle_take(struct call *c)
 		c->resumed_checked = 1;
 		event_free(e->timer);
 		free(e);
+		https_tls_hold_buffers(c->ssl); /* released when parked again */
 		SSL_set_app_data(c->ssl, c);
 		BIO *b = SSL_get_wbio(c->ssl);
 		if (b) {
@@ -1212,6 +1241,7 @@ static int conn_new(struct call *c)
 	c->ssl = SSL_new(cli->ctx);
 	if (!c->ssl)
 		goto fail;
+	https_tls_hold_buffers(c->ssl); /* released when parked (idle_park) */
 	SSL_set_app_data(c->ssl, c);
 	SSL_set_verify(c->ssl, SSL_VERIFY_PEER, verify_cb);
 	SSL_set_msg_callback(c->ssl, msg_cb);
@@ -1327,10 +1357,15 @@ static int call_send_with(struct call *c, const char *bearer)
 	 * others not, and we cannot tell which: req is left alone (a rare leak
 	 * beats a double free). Connection errors proper come through
 	 * on_response. */
+	struct evbuffer *out = c->bev ? bufferevent_get_output(c->bev) : NULL;
+	size_t before = out ? evbuffer_get_length(out) : 1;
 	if (evhttp_make_request(c->evcon, req, c->cmd, c->path) < 0) {
 		c->sock_errno = errno;
 		return ATTEST_E_IO;
 	}
+	/* On a connection already open (a kept one) the request is in the
+	 * output now: one TLS record rather than two. */
+	https_join_output(c->bev, before);
 	return 0;
 }
 
@@ -1363,7 +1398,8 @@ int https_client_request(struct https_client *cli, const struct https_call *call
 	    call->verify != HTTPS_VERIFY_FETCH)
 		return ATTEST_E_ARG;
 
-	struct call *c = calloc(1, sizeof *c);
+	size_t hl = strlen(call->host); /* host_ok: at most HTTPS_MAX_HOST */
+	struct call *c = calloc(1, sizeof *c + hl + 1);
 	if (!c)
 		return ATTEST_E_NOMEM;
 	if (call->verify == HTTPS_VERIFY_PIN && tlsid_thumbprint_parse(call->pin, c->pin) < 0) {
@@ -1386,7 +1422,7 @@ int https_client_request(struct https_client *cli, const struct https_call *call
 		c->deadline.tv_sec++;
 		c->deadline.tv_nsec -= 1000000000L;
 	}
-	snprintf(c->host, sizeof c->host, "%s", call->host);
+	memcpy(c->host, call->host, hl + 1);
 	unsigned char ipbuf[16];
 	c->host_is_ip =
 	    inet_pton(AF_INET, c->host, ipbuf) == 1 || inet_pton(AF_INET6, c->host, ipbuf) == 1;

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <openssl/err.h>
 
 /* TLS 1.2 suites: forward secrecy and AEAD only. TLS 1.3 suites are
@@ -71,11 +73,29 @@ static int free_buffers_safe(void)
 	}
 }
 
-void https_tls_release_buffers(SSL *ssl)
+void https_tls_hold_buffers(SSL *ssl)
 {
 	if (ssl != NULL && free_buffers_safe())
+		SSL_clear_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+}
+
+void https_tls_release_buffers(SSL *ssl)
+{
+	if (ssl == NULL)
+		return;
+	SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+	if (free_buffers_safe())
 		(void)SSL_free_buffers(ssl); /* 0 (kept) when a record is pending */
 	ERR_clear_error();
+}
+
+void https_join_output(struct bufferevent *bev, size_t before)
+{
+	struct evbuffer *out = bev ? bufferevent_get_output(bev) : NULL;
+	size_t len = out ? evbuffer_get_length(out) : 0;
+	if (before == 0 && len > 0 && len <= SSL3_RT_MAX_PLAIN_LENGTH &&
+	    evbuffer_peek(out, -1, NULL, NULL, 0) > 1)
+		(void)evbuffer_pullup(out, -1); /* NULL: left in pieces */
 }
 
 void https_tls_errstr(unsigned long code, char *buf, size_t len)

@@ -522,6 +522,46 @@ static void test_plain_reader(void **state)
 		free(seed[i]);
 }
 
+/* The plain reader skips through long strings eight bytes at a time: a
+ * byte that is not plain (a control byte, DEL, a non-ASCII byte, a
+ * backslash) at any position of a long string, also at each position of
+ * an eight-byte word and in the tail after the last whole word, sends the
+ * answer to jansson; printable bytes at the edges of the range stay plain. */
+static void test_plain_long_strings(void **state)
+{
+	(void)state;
+	size_t len0;
+	uint8_t *seed = slurp("fuzz/corpus/bundle/swtpm-ecc.json", &len0);
+	const char *m = strstr((const char *)seed, "\"metadata\": {");
+	assert_non_null(m);
+	size_t mpos = (size_t)(m - (const char *)seed) + strlen("\"metadata\": {");
+	static const uint8_t notplain[] = {0x01, 0x1f, 0x7f, 0x80, 0xc3, 0xff, '\\'};
+	static const uint8_t plain[] = {0x20, 0x7e, '!', '#', '[', ']'};
+	char *t = malloc(len0 + 256);
+	for (size_t vlen = 1; vlen <= 27; vlen++) {
+		for (size_t at = 0; at < vlen; at++) {
+			for (size_t k = 0; k < sizeof notplain + sizeof plain; k++) {
+				bool bad = k < sizeof notplain;
+				char v[32];
+				memset(v, 'A' + (char)(vlen % 26), vlen);
+				v[at] = (char)(bad ? notplain[k] : plain[k - sizeof notplain]);
+				int n = snprintf(t, len0 + 256, "%.*s\"long\":\"%.*s\",%.*s",
+				                 (int)mpos, (const char *)seed, (int)vlen, v,
+				                 (int)(len0 - mpos), (const char *)seed + mpos);
+				int d = differential((const uint8_t *)t, (size_t)n);
+				if (bad && d == 2)
+					fail_msg("byte 0x%02x at %zu of %zu taken as plain",
+					         v[at] & 0xff, at, vlen);
+				if (!bad && d != 2)
+					fail_msg("byte 0x%02x at %zu of %zu not taken as plain",
+					         v[at] & 0xff, at, vlen);
+			}
+		}
+	}
+	free(t);
+	free(seed);
+}
+
 static void test_bad_ak_in_bundle(void **state)
 {
 	/* an AK the decoder refuses is a reason, not a crash */
@@ -576,7 +616,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_whole_verification), cmocka_unit_test(test_parse_errors),
 	    cmocka_unit_test(test_bad_ak_in_bundle),   cmocka_unit_test(test_qualifying_data_md),
-	    cmocka_unit_test(test_plain_reader),
+	    cmocka_unit_test(test_plain_reader),       cmocka_unit_test(test_plain_long_strings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
