@@ -749,7 +749,7 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 	    s,
 	    store_sql_join(sql, sizeof(sql),
 	                   "SELECT trust_state, lease_owner, lease_expires, conn_state, results_n, "
-	                   "last_instance, failures, enabled FROM hosts WHERE id = $1",
+	                   "last_instance, failures, enabled, name FROM hosts WHERE id = $1",
 	                   s->drv->lock_suffix, NULL),
 	    PARAMS(V_INT(v->host_id)), 1, &rows);
 	if (rc)
@@ -863,7 +863,8 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 			goto rollback;
 	}
 	/* The verdict's audit record, with what it was judged from. */
-	rc = store_audit_verdict(s, v, store_trust_name(t.previous), to, lease_owner, who, now);
+	rc = store_audit_verdict(s, v, (const char *)rows->cells[8].p, store_trust_name(t.previous),
+	                         to, lease_owner, who, now);
 	if (rc)
 		goto rollback;
 
