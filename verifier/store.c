@@ -372,9 +372,11 @@ int store_batch_begin(struct store *s)
 
 int store_batch_commit(struct store *s)
 {
-	/* The audit chain's head as the group's appends left it. */
-	int rc = store_audit_head_flush(s);
+	/* The audit chain's head as the group's appends left it; out of the
+	 * group first, so that the statement takes no savepoint of its own
+	 * (if it fails, the whole group is rolled back anyway). */
 	s->batch = false;
+	int rc = store_audit_head_flush(s);
 	s->head.known = false;
 	if (rc == 0)
 		rc = s->drv->commit(s->conn);
