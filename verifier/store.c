@@ -273,7 +273,8 @@ int store_tx_begin(struct store *s, bool write)
 {
 	s->msg_own = false;
 	if (s->batch) {
-		struct store_head *keep = s->depth < STORE_HEAD_DEPTH ? &s->head_tx[s->depth] : NULL;
+		struct store_head *keep =
+		    s->depth < STORE_HEAD_DEPTH ? &s->head_tx[s->depth] : NULL;
 		int rc = store_audit_head_save(s, keep);
 		if (rc == 0)
 			rc = s->drv->script(s->conn, "SAVEPOINT tx");

@@ -25,13 +25,13 @@ struct store_head {
 struct store {
 	const struct store_driver *drv;
 	void *conn;
-	char msg[256];  /* store-level message (input checks), else the driver's */
-	bool msg_own;   /* msg holds the last error (not the driver) */
-	bool batch;     /* inside a group commit (store_writer.c): transactions nest */
-	bool lazy;      /* store_set_sync(s, false): commits are not fsync'ed */
-	unsigned depth; /* open store_tx_begin savepoints inside the group */
-	struct store_head head;                      /* in a group only */
-	struct store_head head_op;                   /* at store_batch_mark */
+	char msg[256];             /* store-level message (input checks), else the driver's */
+	bool msg_own;              /* msg holds the last error (not the driver) */
+	bool batch;                /* inside a group commit (store_writer.c): transactions nest */
+	bool lazy;                 /* store_set_sync(s, false): commits are not fsync'ed */
+	unsigned depth;            /* open store_tx_begin savepoints inside the group */
+	struct store_head head;    /* in a group only */
+	struct store_head head_op; /* at store_batch_mark */
 	struct store_head head_tx[STORE_HEAD_DEPTH]; /* at each store_tx_begin */
 	/* Lease claims' share (store_claim_due_hosts): when it was last read,
 	 * how many hosts this instance may still take from share_donor. */

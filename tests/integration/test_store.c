@@ -761,8 +761,7 @@ static void test_results_count(void **state)
 	                            "FROM hosts WHERE name = 'counted')"),
 	                 10); /* slot 505 mod 500 = 5 (the 6th oldest) rewritten */
 	char q[160];
-	snprintf(q, sizeof q,
-	         "SELECT COUNT(*) FROM results WHERE host_id = %lld AND at >= %d",
+	snprintf(q, sizeof q, "SELECT COUNT(*) FROM results WHERE host_id = %lld AND at >= %d",
 	         (long long)h, T0 + 13);
 	assert_int_equal(sql_int(c, q), 5); /* the 4 newest of before stay, and the new one */
 	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM results WHERE host_id = (SELECT id "
@@ -800,8 +799,8 @@ static void test_results_capped(void **state)
 		for (size_t k = 0; k < rl->n; k++) {
 			assert_int_equal(rl->v[k].duration_ms,
 			                 STORE_RESULTS_PER_HOST + 9 - off - (int64_t)k);
-			assert_int_equal(rl->v[k].at, T0 + STORE_RESULTS_PER_HOST + 9 - off -
-			                                  (int64_t)k);
+			assert_int_equal(rl->v[k].at,
+			                 T0 + STORE_RESULTS_PER_HOST + 9 - off - (int64_t)k);
 		}
 		store_result_list_free(rl);
 	}
@@ -833,7 +832,8 @@ static void test_results_ring_migration(void **state)
 	         "FROM n ORDER BY i",
 	         (long long)b, (long long)a, T0);
 	sql_exec(c, q);
-	snprintf(q, sizeof q, "UPDATE hosts SET results_n = CASE WHEN id = %lld THEN 3 ELSE 700 END",
+	snprintf(q, sizeof q,
+	         "UPDATE hosts SET results_n = CASE WHEN id = %lld THEN 3 ELSE 700 END",
 	         (long long)b);
 	sql_exec(c, q);
 	s = open_ok(c);
@@ -866,7 +866,8 @@ static void test_results_ring_migration(void **state)
 	assert_int_equal(store_host_set_trust(s, &v, NULL, NULL, T0 + 1000, NULL), 0);
 	snprintf(q, sizeof q, "SELECT COUNT(*) FROM results WHERE host_id = %lld", (long long)a);
 	assert_int_equal(sql_int(c, q), 500);
-	snprintf(q, sizeof q, "SELECT COUNT(*) FROM results WHERE host_id = %lld AND duration_ms = 3",
+	snprintf(q, sizeof q,
+	         "SELECT COUNT(*) FROM results WHERE host_id = %lld AND duration_ms = 3",
 	         (long long)a);
 	assert_int_equal(sql_int(c, q), 0); /* the oldest went */
 	snprintf(q, sizeof q, "SELECT COUNT(*) FROM results WHERE host_id = %lld", (long long)b);
