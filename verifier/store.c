@@ -5,6 +5,7 @@
 #include "store_internal.h"
 
 #include "err.h"
+#include "hex.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,7 +273,11 @@ int store_tx_begin(struct store *s, bool write)
 {
 	s->msg_own = false;
 	if (s->batch) {
-		int rc = s->drv->script(s->conn, "SAVEPOINT tx");
+		struct store_head *keep =
+		    s->depth < STORE_HEAD_DEPTH ? &s->head_tx[s->depth] : NULL;
+		int rc = store_audit_head_save(s, keep);
+		if (rc == 0)
+			rc = s->drv->script(s->conn, "SAVEPOINT tx");
 		if (rc == 0)
 			s->depth++;
 		return rc;
@@ -300,12 +305,17 @@ int store_tx_commit(struct store *s)
 void store_tx_rollback(struct store *s)
 {
 	if (s->batch) {
-		if (s->depth > 0)
+		bool open = s->depth > 0;
+		if (open)
 			s->depth--;
 		/* Keep the function's error message, not the rollback's. */
 		if (s->drv->in_tx(s->conn))
 			(void)s->drv->script(s->conn,
 			                     "ROLLBACK TO SAVEPOINT tx; RELEASE SAVEPOINT tx");
+		/* Its audit records are gone: so is the head they moved. */
+		if (open)
+			store_audit_head_restore(
+			    s, s->depth < STORE_HEAD_DEPTH ? &s->head_tx[s->depth] : NULL);
 		return;
 	}
 	s->drv->rollback(s->conn);
@@ -323,6 +333,7 @@ int store_batch_begin_apart(struct store *s)
 	if (rc == 0) {
 		s->batch = true;
 		s->depth = 0;
+		s->head.known = false;
 	}
 	return rc;
 }
@@ -340,9 +351,17 @@ int store_batch_begin(struct store *s)
 	if (rc == 0 && store_batch_takes_head(s)) {
 		struct store_rows *rows = NULL;
 		char sql[128];
-		store_sql_join(sql, sizeof sql, "SELECT seq FROM audit_head WHERE id = 1",
+		store_sql_join(sql, sizeof sql, "SELECT seq, hash FROM audit_head WHERE id = 1",
 		               s->drv->lock_suffix, NULL);
 		rc = store_query(s, sql, NULL, 0, 1, &rows);
+		/* Held until the commit: the group's appends start from it. */
+		size_t n = 0;
+		const char *h = rc == 0 && rows->nrows == 1 ? (const char *)rows->cells[1].p : NULL;
+		if (h && hex_decode(h, s->head.hash, sizeof s->head.hash, &n) == 0 &&
+		    n == sizeof s->head.hash) {
+			s->head.known = true;
+			s->head.seq = s->head.stored_seq = store_cell_int(rows, 0, 0);
+		}
 		store_rows_free(rows);
 		if (rc) {
 			s->batch = false;
@@ -354,8 +373,14 @@ int store_batch_begin(struct store *s)
 
 int store_batch_commit(struct store *s)
 {
+	/* The audit chain's head as the group's appends left it; out of the
+	 * group first, so that the statement takes no savepoint of its own
+	 * (if it fails, the whole group is rolled back anyway). */
 	s->batch = false;
-	int rc = s->drv->commit(s->conn);
+	int rc = store_audit_head_flush(s);
+	s->head.known = false;
+	if (rc == 0)
+		rc = s->drv->commit(s->conn);
 	if (rc)
 		s->drv->rollback(s->conn);
 	return rc;
@@ -364,6 +389,7 @@ int store_batch_commit(struct store *s)
 void store_batch_rollback(struct store *s)
 {
 	s->batch = false;
+	s->head.known = false;
 	s->drv->rollback(s->conn);
 }
 
@@ -375,6 +401,7 @@ bool store_batch_alive(struct store *s)
 int store_batch_mark(struct store *s)
 {
 	s->msg_own = false;
+	(void)store_audit_head_save(s, &s->head_op);
 	return s->drv->script(s->conn, "SAVEPOINT op");
 }
 
@@ -387,6 +414,7 @@ void store_batch_undo(struct store *s)
 {
 	if (s->drv->in_tx(s->conn))
 		(void)s->drv->script(s->conn, "ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op");
+	store_audit_head_restore(s, &s->head_op);
 }
 
 int store_write_begin(struct store *s)

@@ -3,7 +3,11 @@
  * An append reads the head row with it locked (SELECT ... FOR UPDATE on
  * PostgreSQL; SQLite's write transaction is exclusive already), computes
  * the record's hash in C (lib/audit.c), inserts the record and moves the
- * head: three statements in the caller's transaction. Two verifiers
+ * head: three statements in the caller's transaction. Inside a group
+ * commit (store_writer.c) the head is read once per group and moved in
+ * memory (struct store_head), its row written once before the commit: one
+ * INSERT per record; a savepoint rolled back puts the head it had back
+ * (store.c). Two verifiers
  * appending at once take turns on the head row, so seqs never repeat and
  * every record links to the one committed before it; a transaction or
  * savepoint rolled back takes its records and its head move with it. */
@@ -12,7 +16,6 @@
 #include "audit.h"
 #include "err.h"
 #include "hex.h"
-#include "textbuf.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -64,15 +67,98 @@ static int head_lock(struct store *s, int64_t host_id, int64_t *ret_seq,
 	return store_fail(s, ATTEST_E_IO, "the audit chain's head row cannot be created");
 }
 
+/* The head for an append: in a group commit the copy it holds (read with
+ * the row locked at its first use, or by store_batch_begin), else read and
+ * locked now. *ret_name: host host_id's name (NULL: no such host), read
+ * here unless the caller knows it (host_name). */
+static int head_get(struct store *s, int64_t host_id, const char *host_name, int64_t *ret_seq,
+                    uint8_t prev[static AUDIT_HASH_SIZE], char **ret_name)
+{
+	*ret_name = NULL;
+	if (s->batch && s->head.known) {
+		*ret_seq = s->head.seq;
+		memcpy(prev, s->head.hash, AUDIT_HASH_SIZE);
+		if (host_name) {
+			*ret_name = strdup(host_name);
+			return *ret_name ? 0 : ATTEST_E_NOMEM;
+		}
+		if (host_id == 0)
+			return 0;
+		struct store_rows *rows = NULL;
+		int rc = store_query(s, "SELECT name FROM hosts WHERE id = $1",
+		                     PARAMS(V_INT(host_id)), 1, &rows);
+		if (rc)
+			return rc;
+		if (rows->nrows == 1)
+			*ret_name = store_cell_take(rows, 0, 0, NULL);
+		store_rows_free(rows);
+		return 0;
+	}
+	int rc = head_lock(s, host_id, ret_seq, prev, ret_name);
+	if (rc == 0 && s->batch) {
+		s->head.known = true;
+		s->head.seq = s->head.stored_seq = *ret_seq;
+		memcpy(s->head.hash, prev, AUDIT_HASH_SIZE);
+	}
+	return rc;
+}
+
+/* Move the head to the record just inserted: in a group commit in memory
+ * (store_audit_head_flush writes it before the commit), else its row. */
+static int head_move(struct store *s, int64_t seq, const uint8_t hash[static AUDIT_HASH_SIZE],
+                     const char *hash_hex)
+{
+	if (s->batch) {
+		s->head.seq = seq;
+		memcpy(s->head.hash, hash, AUDIT_HASH_SIZE);
+		return 0;
+	}
+	return store_exec(s, "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+	                  PARAMS(V_INT(seq), V_TEXT(hash_hex)), NULL);
+}
+
+int store_audit_head_flush(struct store *s)
+{
+	int rc = 0;
+	if (s->head.known && s->head.seq != s->head.stored_seq) {
+		char hh[AUDIT_HASH_HEX];
+		hex_encode(s->head.hash, AUDIT_HASH_SIZE, hh);
+		rc = store_exec(s, "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+		                PARAMS(V_INT(s->head.seq), V_TEXT(hh)), NULL);
+		if (rc == 0)
+			s->head.stored_seq = s->head.seq;
+	}
+	return rc;
+}
+
+int store_audit_head_save(struct store *s, struct store_head *to)
+{
+	if (to) {
+		*to = s->head;
+		return 0;
+	}
+	/* No room to keep it: the row holds it from here on, so a rollback to
+	 * this savepoint leaves the row right and the head is read again. */
+	return store_audit_head_flush(s);
+}
+
+void store_audit_head_restore(struct store *s, const struct store_head *from)
+{
+	if (from)
+		s->head = *from;
+	else
+		s->head.known = false;
+}
+
 /* Append with the body already known to be a compact JSON object. Must run
- * inside a write transaction. */
+ * inside a write transaction. host_name: as head_get. */
 static int append_raw(struct store *s, const char *kind, const char *actor, int64_t host_id,
-                      const char *body, int64_t now)
+                      const char *host_name, const char *body, int64_t now)
 {
 	int64_t seq = 0;
 	char *name = NULL;
 	struct audit_record r = {0};
-	int rc = head_lock(s, host_id, &seq, r.prev_hash, &name);
+	int rc = head_get(s, host_id, host_name, &seq, r.prev_hash, &name);
 	if (rc)
 		return rc;
 	r.seq = seq + 1;
@@ -99,8 +185,7 @@ static int append_raw(struct store *s, const char *kind, const char *actor, int6
 		    NULL);
 	}
 	if (rc == 0)
-		rc = store_exec(s, "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
-		                PARAMS(V_INT(r.seq), V_TEXT(hh)), NULL);
+		rc = head_move(s, r.seq, r.hash, hh);
 	free(name);
 	return rc;
 }
@@ -120,10 +205,10 @@ int store_audit_append(struct store *s, const char *kind, const char *actor, int
 	if ((rc = store_check_json(s, "audit record body", json_body, JSON_OBJECT, false)))
 		return rc;
 	if (s->drv->in_tx(s->conn))
-		return append_raw(s, kind, actor, host_id, json_body, now);
+		return append_raw(s, kind, actor, host_id, NULL, json_body, now);
 	if ((rc = store_tx_begin(s, true)))
 		return rc;
-	if ((rc = append_raw(s, kind, actor, host_id, json_body, now))) {
+	if ((rc = append_raw(s, kind, actor, host_id, NULL, json_body, now))) {
 		store_tx_rollback(s);
 		return rc;
 	}
@@ -144,7 +229,7 @@ int store_audit_event(struct store *s, int64_t event_id, int64_t host_id, const 
 	json_decref(b);
 	if (!body)
 		return ATTEST_E_NOMEM;
-	int rc = append_raw(s, kind, actor, host_id, body, now);
+	int rc = append_raw(s, kind, actor, host_id, NULL, body, now);
 	free(body);
 	return rc;
 }
@@ -158,8 +243,9 @@ static char *json_text(const char *s)
 	return t;
 }
 
-int store_audit_verdict(struct store *s, const struct store_verdict *v, const char *previous,
-                        const char *to, const char *instance, const char *actor, int64_t now)
+int store_audit_verdict(struct store *s, const struct store_verdict *v, const char *host_name,
+                        const char *previous, const char *to, const char *instance,
+                        const char *actor, int64_t now)
 {
 	const struct store_audit_evidence *ev = v->evidence;
 	int rc;
@@ -175,25 +261,49 @@ int store_audit_verdict(struct store *s, const struct store_verdict *v, const ch
 			return rc;
 	}
 	/* The body by hand, keys in sorted order: the reasons and evidence are
-	 * JSON text the caller produced, not parsed again here. */
+	 * JSON text the caller produced, not parsed again here. Copied, not
+	 * printed: vsnprintf of the 2 KB evidence was a twentieth of the
+	 * writer's time. As a growable textbuf would: a piece that would take
+	 * the body past STORE_JSON_MAX is left out, later ones still go in. */
 	char *inst = instance ? json_text(instance) : NULL;
-	struct textbuf t;
-	textbuf_growable(&t, STORE_JSON_MAX);
-	textbuf_add(&t, "{\"attested\":%s,\"duration_ms\":%" PRId64, v->attested ? "true" : "false",
-	            v->duration_ms);
-	if (ev && ev->json)
-		textbuf_add(&t, ",\"evidence\":%s", ev->json);
-	if (inst)
-		textbuf_add(&t, ",\"instance\":%s", inst);
-	textbuf_add(&t, ",\"previous\":\"%s\",\"reasons\":%s,\"trust\":\"%s\"}", previous,
-	            v->reasons_json ? v->reasons_json : "[]", to);
-	free(inst);
-	if (t.nomem || t.buf == NULL || (instance && !inst)) {
-		textbuf_free(&t);
+	if (instance && !inst)
+		return ATTEST_E_NOMEM;
+	char head[64];
+	snprintf(head, sizeof head, "{\"attested\":%s,\"duration_ms\":%" PRId64,
+	         v->attested ? "true" : "false", v->duration_ms);
+	const char *pieces[][7] = {
+	    {head},
+	    {ev && ev->json ? ",\"evidence\":" : NULL, ev ? ev->json : NULL},
+	    {inst ? ",\"instance\":" : NULL, inst},
+	    {",\"previous\":\"", previous, "\",\"reasons\":",
+	     v->reasons_json ? v->reasons_json : "[]", ",\"trust\":\"", to, "\"}"},
+	};
+	enum { NPIECES = sizeof pieces / sizeof pieces[0] };
+	size_t plen[NPIECES], len = 0;
+	for (size_t k = 0; k < NPIECES; k++) {
+		plen[k] = 0;
+		for (size_t i = 0; i < 7 && pieces[k][i]; i++)
+			plen[k] += strlen(pieces[k][i]);
+		if (len + plen[k] + 1 > STORE_JSON_MAX)
+			plen[k] = 0; /* left out */
+		len += plen[k];
+	}
+	char *body = malloc(len + 1);
+	if (!body) {
+		free(inst);
 		return ATTEST_E_NOMEM;
 	}
-	rc = append_raw(s, "verdict", actor, v->host_id, t.buf, now);
-	textbuf_free(&t);
+	char *at = body;
+	for (size_t k = 0; k < NPIECES; k++)
+		for (size_t i = 0; plen[k] && i < 7 && pieces[k][i]; i++) {
+			size_t n = strlen(pieces[k][i]);
+			memcpy(at, pieces[k][i], n);
+			at += n;
+		}
+	*at = '\0';
+	free(inst);
+	rc = append_raw(s, "verdict", actor, v->host_id, host_name, body, now);
+	free(body);
 	return rc;
 }
 
@@ -254,6 +364,11 @@ int store_audit_list(struct store *s, int64_t after, int64_t limit, struct store
 
 int store_audit_head(struct store *s, int64_t *ret_seq, char ret_hash[static 65])
 {
+	if (s->batch && s->head.known) { /* ahead of its row until the commit */
+		*ret_seq = s->head.seq;
+		hex_encode(s->head.hash, AUDIT_HASH_SIZE, ret_hash);
+		return 0;
+	}
 	struct store_rows *rows = NULL;
 	int rc = store_query(s, "SELECT seq, hash FROM audit_head WHERE id = 1", NULL, 0, 1, &rows);
 	if (rc)
@@ -297,7 +412,7 @@ int store_audit_prune(struct store *s, int64_t through, const char *actor, int64
 	if (!s->drv->in_tx(s->conn))
 		return store_fail(s, ATTEST_E_STATE, "audit prune runs in a write transaction");
 	/* The head locked first: no append slips in between. */
-	int rc = head_lock(s, 0, &head, last, &name);
+	int rc = head_get(s, 0, NULL, &head, last, &name);
 	free(name);
 	if (rc)
 		return rc;
@@ -332,7 +447,7 @@ int store_audit_prune(struct store *s, int64_t through, const char *actor, int64
 	json_decref(b);
 	if (!body)
 		return store_fail(s, ATTEST_E_NOMEM, "out of memory");
-	rc = append_raw(s, "audit", actor, 0, body, now);
+	rc = append_raw(s, "audit", actor, 0, NULL, body, now);
 	free(body);
 	if (rc == 0 && ret_deleted)
 		*ret_deleted = deleted;

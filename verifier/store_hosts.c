@@ -749,7 +749,7 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 	    s,
 	    store_sql_join(sql, sizeof(sql),
 	                   "SELECT trust_state, lease_owner, lease_expires, conn_state, results_n, "
-	                   "last_instance, failures, enabled FROM hosts WHERE id = $1",
+	                   "last_instance, failures, enabled, name FROM hosts WHERE id = $1",
 	                   s->drv->lock_suffix, NULL),
 	    PARAMS(V_INT(v->host_id)), 1, &rows);
 	if (rc)
@@ -794,12 +794,14 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 		pv[np++] = V_TEXT(to);
 		(void)sql_add(up, sizeof up, &len, ", trust_state = $%zu", np);
 	}
-	/* The history holds results_n rows: full, its oldest go first. */
-	int64_t results_n = store_cell_int(rows, 0, 4), trim = 0;
-	if (results_n >= STORE_RESULTS_PER_HOST)
-		trim = results_n - STORE_RESULTS_PER_HOST + 1;
+	/* The history is a ring of STORE_RESULTS_PER_HOST slots (migration
+	 * 16): results_n counts the results ever written, the next goes to
+	 * slot results_n mod the ring's size, over the oldest once full. */
+	int64_t results_n = store_cell_int(rows, 0, 4);
+	if (results_n < 0)
+		results_n = 0;
 	if (v->attested) {
-		pv[np++] = V_INT(results_n - trim + 1);
+		pv[np++] = V_INT(results_n + 1);
 		(void)sql_add(up, sizeof up, &len, ", last_attested = $2, results_n = $%zu", np);
 		/* last_instance: who wrote the verdict, for per-instance coverage;
 		 * named only when it changes, like failures below (hosts_share,
@@ -841,29 +843,29 @@ int store_host_set_trust(struct store *s, const struct store_verdict *v, const c
 	if (conn_changed &&
 	    (rc = conn_event(s, v->host_id, prev_conn, conn, who, v->conn_msg, now)))
 		goto rollback;
-	if (v->attested && trim > 0) {
-		/* Keep the newest STORE_RESULTS_PER_HOST results of the host, this
-		 * one included. */
-		rc = store_exec(s,
-		                "DELETE FROM results WHERE id IN (SELECT id FROM results "
-		                "WHERE host_id = $1 ORDER BY id LIMIT $2)",
-		                PARAMS(V_INT(v->host_id), V_INT(trim)), NULL);
-		if (rc)
-			goto rollback;
-	}
 	if (v->attested) {
+		/* One row write: a new row while the ring fills, then the oldest
+		 * row rewritten in place (its slot, so its (host_id, slot) index
+		 * entry, stays), where it took a DELETE of the oldest row and an
+		 * INSERT, each with its index entry. seq orders the history. */
 		rc = store_exec(
 		    s,
 		    "INSERT INTO results (host_id, at, trust_state, reasons, duration_ms, "
-		    "started_ms, instance) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+		    "started_ms, instance, slot, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+		    "ON CONFLICT (host_id, slot) DO UPDATE SET at = excluded.at, "
+		    "trust_state = excluded.trust_state, reasons = excluded.reasons, "
+		    "duration_ms = excluded.duration_ms, started_ms = excluded.started_ms, "
+		    "instance = excluded.instance, seq = excluded.seq",
 		    PARAMS(V_INT(v->host_id), V_INT(now), V_TEXT(to), V_TEXT(reasons),
-		           V_INT(v->duration_ms), V_TIME(v->started_ms), V_TEXT(lease_owner)),
+		           V_INT(v->duration_ms), V_TIME(v->started_ms), V_TEXT(lease_owner),
+		           V_INT(results_n % STORE_RESULTS_PER_HOST), V_INT(results_n + 1)),
 		    NULL);
 		if (rc)
 			goto rollback;
 	}
 	/* The verdict's audit record, with what it was judged from. */
-	rc = store_audit_verdict(s, v, store_trust_name(t.previous), to, lease_owner, who, now);
+	rc = store_audit_verdict(s, v, (const char *)rows->cells[8].p, store_trust_name(t.previous),
+	                         to, lease_owner, who, now);
 	if (rc)
 		goto rollback;
 
@@ -1485,7 +1487,7 @@ int store_result_list(struct store *s, int64_t host_id, const struct store_page 
 	rc = store_query_items(s,
 	                       "SELECT id, host_id, at, trust_state, reasons, duration_ms, "
 	                       "started_ms, instance FROM results "
-	                       "WHERE host_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
+	                       "WHERE host_id = $1 ORDER BY seq DESC LIMIT $2 OFFSET $3",
 	                       PARAMS(V_INT(host_id), V_INT(limit), V_INT(offset)), (size_t)limit,
 	                       sizeof(*l->v), decode_result, &v, &l->n);
 	if (rc) {

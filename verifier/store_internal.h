@@ -8,14 +8,31 @@
 
 #include <jansson.h>
 
+/* The audit chain's head as this group commit's transaction sees it
+ * (store_audit.c): read once, moved in memory by each append, written back
+ * once before the commit (store_batch_commit). Valid only inside the group:
+ * its transaction holds the head (SQLite's write transaction is exclusive;
+ * PostgreSQL's store_batch_begin locks the row), and a savepoint rolled
+ * back puts back the copy taken when it was set (its records are gone). */
+struct store_head {
+	bool known;         /* seq/hash read in this transaction */
+	int64_t seq;        /* the last record's seq (0: none yet) */
+	int64_t stored_seq; /* what the head row holds now */
+	uint8_t hash[32];   /* the last record's hash (AUDIT_HASH_SIZE) */
+};
+#define STORE_HEAD_DEPTH 8 /* store_tx_begin savepoints whose head is kept */
+
 struct store {
 	const struct store_driver *drv;
 	void *conn;
-	char msg[256];  /* store-level message (input checks), else the driver's */
-	bool msg_own;   /* msg holds the last error (not the driver) */
-	bool batch;     /* inside a group commit (store_writer.c): transactions nest */
-	bool lazy;      /* store_set_sync(s, false): commits are not fsync'ed */
-	unsigned depth; /* open store_tx_begin savepoints inside the group */
+	char msg[256];             /* store-level message (input checks), else the driver's */
+	bool msg_own;              /* msg holds the last error (not the driver) */
+	bool batch;                /* inside a group commit (store_writer.c): transactions nest */
+	bool lazy;                 /* store_set_sync(s, false): commits are not fsync'ed */
+	unsigned depth;            /* open store_tx_begin savepoints inside the group */
+	struct store_head head;    /* in a group only */
+	struct store_head head_op; /* at store_batch_mark */
+	struct store_head head_tx[STORE_HEAD_DEPTH]; /* at each store_tx_begin */
 	/* Lease claims' share (store_claim_due_hosts): when it was last read,
 	 * how many hosts this instance may still take from share_donor. */
 	int64_t share_at, share_steal;
@@ -124,12 +141,23 @@ int store_event_insert(struct store *s, int64_t host_id, const char *kind, const
 
 /* The audit records of an event (kind and actor the event's) and of a
  * verdict (kind "verdict"), appended inside the caller's transaction
- * (store_audit.c). previous/to: trust names. */
+ * (store_audit.c). previous/to: trust names. host_name: the host's name
+ * as the caller read it with its row locked, or NULL to read it here. */
 int store_audit_event(struct store *s, int64_t event_id, int64_t host_id, const char *kind,
                       const char *actor, const char *message, const char *details_json,
                       int64_t now);
-int store_audit_verdict(struct store *s, const struct store_verdict *v, const char *previous,
-                        const char *to, const char *instance, const char *actor, int64_t now);
+int store_audit_verdict(struct store *s, const struct store_verdict *v, const char *host_name,
+                        const char *previous, const char *to, const char *instance,
+                        const char *actor, int64_t now);
+
+/* The group's audit chain head (store_audit.c): written back to its row
+ * when an append moved it (store_batch_commit, before COMMIT); forgotten. */
+int store_audit_head_flush(struct store *s);
+/* Take the head of a savepoint being set / put it back at its rollback. A
+ * savepoint deeper than STORE_HEAD_DEPTH: the head is written back at its
+ * begin and read again after its rollback. */
+int store_audit_head_save(struct store *s, struct store_head *to);
+void store_audit_head_restore(struct store *s, const struct store_head *from);
 
 /* Build "a" "b" into buf (for the dialect's lock suffixes; never values). */
 const char *store_sql_join(char *buf, size_t size, const char *a, const char *b, const char *c);

@@ -394,6 +394,29 @@ static const char schema_v15[] =
     "CREATE INDEX hosts_share ON hosts (last_instance, enabled, failures)\n"
     "  WHERE enabled = 1 AND failures = 0;\n";
 
+/* The results history as a ring per host (store_host_set_trust): each host
+ * has STORE_RESULTS_PER_HOST (500) slots, results.slot, and once they are
+ * full a verdict rewrites its oldest row in place (one upsert on the unique
+ * (host_id, slot) index, whose entry does not move) where it deleted the
+ * oldest row and inserted one, two table and two index changes, the index
+ * entry on a page of its own per host. results.seq numbers a host's results
+ * (the history reads newest first by it: ids no longer follow time once a
+ * row is reused); hosts.results_n now counts the results ever written (the
+ * next slot is results_n mod 500). Existing rows: the newest 500 of each
+ * host are kept (the verdicts kept no more), numbered in id order. */
+static const char schema_v16[] =
+    "ALTER TABLE results ADD COLUMN slot BIGINT NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE results ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;\n"
+    "UPDATE results SET slot = r.age FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY host_id "
+    "ORDER BY id DESC) - 1 AS age FROM results) AS r WHERE results.id = r.id;\n"
+    "DELETE FROM results WHERE slot >= 500;\n"
+    "UPDATE results SET seq = r.n, slot = r.n - 1 FROM (SELECT id, ROW_NUMBER() OVER "
+    "(PARTITION BY host_id ORDER BY id) AS n FROM results) AS r WHERE results.id = r.id;\n"
+    "UPDATE hosts SET results_n = (SELECT COUNT(*) FROM results WHERE results.host_id = "
+    "hosts.id);\n"
+    "DROP INDEX results_host;\n"
+    "CREATE UNIQUE INDEX results_slot ON results (host_id, slot);\n";
+
 const struct store_migration store_migrations[] = {
     {1, "initial schema", schema_v1},
     {2, "last evidence per host", schema_v2},
@@ -411,6 +434,7 @@ const struct store_migration store_migrations[] = {
     {13, "each host's last event log apart from its evidence row", schema_v13},
     {14, "the instance asked to attest a host now", schema_v14},
     {15, "indexes for the evidence expiry and the claims' share", schema_v15},
+    {16, "the results history as a ring of slots per host", schema_v16},
 };
 
 const size_t store_migrations_count = sizeof(store_migrations) / sizeof(store_migrations[0]);

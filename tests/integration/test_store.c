@@ -731,9 +731,9 @@ static void test_push_heartbeat(void **state)
 	store_close(s);
 }
 
-/* The history is trimmed to its newest STORE_RESULTS_PER_HOST rows through
- * the per-host count, including for rows written before the count existed
- * (migration 11 counts them). */
+/* The history keeps its newest STORE_RESULTS_PER_HOST rows through the
+ * per-host count of results written (the next one's slot in the host's ring,
+ * migration 16). */
 static void test_results_count(void **state)
 {
 	struct ctx *c = *state;
@@ -746,8 +746,9 @@ static void test_results_count(void **state)
 		assert_int_equal(store_host_set_trust(s, &v, NULL, NULL, T0 + i, NULL), 0);
 	}
 	assert_int_equal(sql_int(c, "SELECT results_n FROM hosts WHERE name = 'counted'"), 10);
-	/* A count that is off (as after a copy by hand) only moves the trim:
-	 * the newest rows stay. */
+	/* A count that is off (as after a copy by hand) only picks the slot the
+	 * next result takes: the ring keeps its size, the newest rows stay, and
+	 * the new result reads first. */
 	sql_exec(c, "UPDATE hosts SET results_n = 505 WHERE name = 'counted'");
 	struct store_verdict v = {.host_id = h,
 	                          .trust = STORE_TRUST_RED,
@@ -755,10 +756,14 @@ static void test_results_count(void **state)
 	                          .reasons_json = "[]",
 	                          .duration_ms = 77};
 	assert_int_equal(store_host_set_trust(s, &v, NULL, NULL, T0 + 100, NULL), 0);
-	assert_int_equal(sql_int(c, "SELECT results_n FROM hosts WHERE name = 'counted'"), 500);
+	assert_int_equal(sql_int(c, "SELECT results_n FROM hosts WHERE name = 'counted'"), 506);
 	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM results WHERE host_id = (SELECT id "
 	                            "FROM hosts WHERE name = 'counted')"),
-	                 5); /* the 6 oldest of 10 went, the new one came */
+	                 10); /* slot 505 mod 500 = 5 (the 6th oldest) rewritten */
+	char q[160];
+	snprintf(q, sizeof q, "SELECT COUNT(*) FROM results WHERE host_id = %lld AND at >= %d",
+	         (long long)h, T0 + 13);
+	assert_int_equal(sql_int(c, q), 5); /* the 4 newest of before stay, and the new one */
 	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM results WHERE host_id = (SELECT id "
 	                            "FROM hosts WHERE name = 'other')"),
 	                 10);
@@ -781,10 +786,100 @@ static void test_results_capped(void **state)
 		assert_int_equal(store_host_set_trust(s, &v, NULL, NULL, T0 + i, NULL), 0);
 	}
 	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM results"), STORE_RESULTS_PER_HOST);
+	/* The full ring's rows were rewritten in place: no row was added
+	 * past the first STORE_RESULTS_PER_HOST. */
+	assert_int_equal(sql_int(c, "SELECT MAX(id) - MIN(id) + 1 FROM results"),
+	                 STORE_RESULTS_PER_HOST);
+	/* Newest first, every one of the last STORE_RESULTS_PER_HOST, in order. */
 	struct store_result_list *rl = NULL;
-	struct store_page pg = {.limit = 1};
-	assert_int_equal(store_result_list(s, h, &pg, &rl), 0);
-	assert_int_equal(rl->v[0].duration_ms, STORE_RESULTS_PER_HOST + 9);
+	for (int off = 0; off < STORE_RESULTS_PER_HOST; off += 100) {
+		struct store_page pg = {.limit = 100, .offset = (uint64_t)off};
+		assert_int_equal(store_result_list(s, h, &pg, &rl), 0);
+		assert_int_equal(rl->n, 100);
+		for (size_t k = 0; k < rl->n; k++) {
+			assert_int_equal(rl->v[k].duration_ms,
+			                 STORE_RESULTS_PER_HOST + 9 - off - (int64_t)k);
+			assert_int_equal(rl->v[k].at,
+			                 T0 + STORE_RESULTS_PER_HOST + 9 - off - (int64_t)k);
+		}
+		store_result_list_free(rl);
+	}
+	store_close(s);
+}
+
+/* Migration 16 on a history written before it: each host keeps its newest
+ * STORE_RESULTS_PER_HOST rows in id order, its count becomes what it has,
+ * and the next verdicts go on from there (the oldest slot rewritten). */
+static void test_results_ring_migration(void **state)
+{
+	struct ctx *c = *state;
+	struct store *s = open_ok(c);
+	int64_t a = add_host(s, "ring-a", T0), b = add_host(s, "ring-b", T0);
+	store_close(s);
+	char q[1024];
+	/* Back to schema 15, then a history as the verdicts before wrote it:
+	 * a with 510 rows (more than the cap, as a copy by hand could leave)
+	 * and an off count, b with 3 interleaved. */
+	sql_exec(c, "DROP INDEX results_slot");
+	sql_exec(c, "ALTER TABLE results DROP COLUMN seq");
+	sql_exec(c, "ALTER TABLE results DROP COLUMN slot");
+	sql_exec(c, "CREATE INDEX results_host ON results (host_id, id)");
+	sql_exec(c, "DELETE FROM schema_version WHERE version = 16");
+	snprintf(q, sizeof q,
+	         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 510) "
+	         "INSERT INTO results (host_id, at, trust_state, reasons, duration_ms) "
+	         "SELECT CASE WHEN i %% 200 = 0 THEN %lld ELSE %lld END, %d + i, 'green', '[]', i "
+	         "FROM n ORDER BY i",
+	         (long long)b, (long long)a, T0);
+	sql_exec(c, q);
+	snprintf(q, sizeof q,
+	         "UPDATE hosts SET results_n = CASE WHEN id = %lld THEN 3 ELSE 700 END",
+	         (long long)b);
+	sql_exec(c, q);
+	s = open_ok(c);
+	snprintf(q, sizeof q, "SELECT results_n FROM hosts WHERE id = %lld", (long long)a);
+	assert_int_equal(sql_int(c, q), 500);
+	snprintf(q, sizeof q, "SELECT COUNT(*) FROM results WHERE host_id = %lld", (long long)a);
+	assert_int_equal(sql_int(c, q), 500);
+	snprintf(q, sizeof q, "SELECT results_n FROM hosts WHERE id = %lld", (long long)b);
+	assert_int_equal(sql_int(c, q), 2); /* i = 200, 400 */
+	/* a's newest 500 of 508, newest first: i = 510 .. 3 without 200, 400. */
+	struct store_result_list *rl = NULL;
+	struct store_page pg = {.limit = 500};
+	assert_int_equal(store_result_list(s, a, &pg, &rl), 0);
+	assert_int_equal(rl->n, 500);
+	int64_t want = 510;
+	for (size_t k = 0; k < rl->n; k++, want--) {
+		if (want % 200 == 0)
+			want--;
+		assert_int_equal(rl->v[k].duration_ms, want);
+	}
+	store_result_list_free(rl);
+	/* The next verdict of a rewrites a's oldest row; b's takes slot 2. */
+	struct store_verdict v = {.host_id = a,
+	                          .trust = STORE_TRUST_GREEN,
+	                          .attested = true,
+	                          .reasons_json = "[]",
+	                          .duration_ms = 9999};
+	assert_int_equal(store_host_set_trust(s, &v, NULL, NULL, T0 + 1000, NULL), 0);
+	v.host_id = b;
+	assert_int_equal(store_host_set_trust(s, &v, NULL, NULL, T0 + 1000, NULL), 0);
+	snprintf(q, sizeof q, "SELECT COUNT(*) FROM results WHERE host_id = %lld", (long long)a);
+	assert_int_equal(sql_int(c, q), 500);
+	snprintf(q, sizeof q,
+	         "SELECT COUNT(*) FROM results WHERE host_id = %lld AND duration_ms = 3",
+	         (long long)a);
+	assert_int_equal(sql_int(c, q), 0); /* the oldest went */
+	snprintf(q, sizeof q, "SELECT COUNT(*) FROM results WHERE host_id = %lld", (long long)b);
+	assert_int_equal(sql_int(c, q), 3);
+	pg.limit = 2;
+	assert_int_equal(store_result_list(s, a, &pg, &rl), 0);
+	assert_int_equal(rl->v[0].duration_ms, 9999);
+	assert_int_equal(rl->v[1].duration_ms, 510);
+	store_result_list_free(rl);
+	assert_int_equal(store_result_list(s, b, &pg, &rl), 0);
+	assert_int_equal(rl->v[0].duration_ms, 9999);
+	assert_int_equal(rl->v[1].duration_ms, 400);
 	store_result_list_free(rl);
 	store_close(s);
 }
@@ -2198,6 +2293,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_nonce_single_use, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_alarm_raised_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_results_capped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_results_ring_migration, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ak_retire, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lease_affinity, setup, teardown),

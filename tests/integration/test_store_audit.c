@@ -14,6 +14,7 @@
 #include "err.h"
 #include "hex.h"
 #include "store.h"
+#include "store_internal.h" /* the group commit calls, driven by hand */
 #include "store_writer.h"
 
 #include <poll.h>
@@ -278,6 +279,65 @@ static void test_group_rollback_leaves_no_gap(void **state)
 	store_close(s);
 }
 
+/* One group driven by hand: the head the group holds in memory is put back
+ * by each savepoint rolled back (a work undone whole, a nested store
+ * transaction rolled back inside a work that stays), written once at the
+ * commit, and forgotten with a group rolled back whole. */
+static int append(struct store *s, const char *kind)
+{
+	return store_audit_append(s, kind, "verifier", 0, "{}", T0);
+}
+
+static void test_group_head_follows_savepoints(void **state)
+{
+	struct ctx *c = *state;
+	struct store *s = open_ok(c);
+	int64_t h = add_host(s, "s1"); /* one record: the head row exists */
+	assert_int_equal(store_batch_begin(s), 0);
+	/* A work kept. */
+	assert_int_equal(store_batch_mark(s), 0);
+	assert_int_equal(append(s, "kept"), 0);
+	assert_int_equal(store_batch_keep(s), 0);
+	/* A work undone after two appends. */
+	assert_int_equal(store_batch_mark(s), 0);
+	assert_int_equal(append(s, "undone"), 0);
+	assert_int_equal(verdict(s, h, STORE_TRUST_RED, NULL), 0);
+	store_batch_undo(s);
+	/* A work kept whose second store transaction is rolled back, the
+	 * third nested two deep. */
+	assert_int_equal(store_batch_mark(s), 0);
+	assert_int_equal(store_tx_begin(s, true), 0);
+	assert_int_equal(append(s, "kept"), 0);
+	assert_int_equal(store_tx_commit(s), 0);
+	assert_int_equal(store_tx_begin(s, true), 0);
+	assert_int_equal(append(s, "undone"), 0);
+	store_tx_rollback(s);
+	assert_int_equal(store_tx_begin(s, true), 0);
+	assert_int_equal(store_tx_begin(s, true), 0);
+	assert_int_equal(append(s, "undone"), 0);
+	store_tx_rollback(s);
+	assert_int_equal(append(s, "kept"), 0);
+	assert_int_equal(store_tx_commit(s), 0);
+	assert_int_equal(verdict(s, h, STORE_TRUST_GREEN, NULL), 0);
+	assert_int_equal(store_batch_keep(s), 0);
+	assert_int_equal(store_batch_commit(s), 0);
+	assert_int_equal(count_kind(s, "undone"), 0);
+	assert_int_equal(count_kind(s, "kept"), 3);
+	assert_int_equal(count_kind(s, "verdict"), 1);
+	int64_t n = chain_whole(s); /* the head row is the last record */
+	/* A group rolled back whole moves nothing; the next one goes on. */
+	assert_int_equal(store_batch_begin(s), 0);
+	assert_int_equal(append(s, "undone"), 0);
+	store_batch_rollback(s);
+	assert_int_equal(chain_whole(s), n);
+	assert_int_equal(store_batch_begin(s), 0);
+	assert_int_equal(append(s, "kept"), 0);
+	assert_int_equal(store_batch_commit(s), 0);
+	assert_int_equal(chain_whole(s), n + 1);
+	assert_int_equal(count_kind(s, "undone"), 0);
+	store_close(s);
+}
+
 /* NPROC processes, each with its own connection and host, append verdicts
  * and records at once; one chain, whole, every record there. */
 static void test_concurrent_appends(void **state)
@@ -347,6 +407,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_records_of_events_and_verdicts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_group_rollback_leaves_no_gap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_group_head_follows_savepoints, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_appends, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
