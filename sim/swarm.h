@@ -106,7 +106,8 @@ struct swarm {
 	uint64_t start_ms;
 	/* Counters, printed on SIGUSR1 and at exit. */
 	uint64_t identities, aks, activations, activation_failures, quotes, refused;
-	uint64_t sign_ns, sign_count; /* software signing time of quotes */
+	uint64_t sign_ns, sign_count; /* software signing time of quotes (CPU) */
+	uint64_t sign_wall_ns;        /* the same signatures' wall time */
 	uint64_t aks_rsa;             /* of aks: RSA-2048 (the others P-256) */
 	struct swarm_rsa_pool *rsa;   /* the primes RSA AKs are made of */
 	struct swarm_signer *signer;  /* NULL: quotes signed on the loop */
@@ -193,8 +194,9 @@ struct swarm_sign_job {
 	size_t attest_len;
 	uint8_t sig[sizeof(TPMT_SIGNATURE)]; /* out: marshalled TPMT_SIGNATURE */
 	size_t sig_len;
-	int rc;           /* out: swarm_quote_sign's */
-	uint64_t sign_ns; /* out: the signature's own time */
+	int rc;                /* out: swarm_quote_sign's */
+	uint64_t sign_ns;      /* out: the signature's own time (its thread's CPU time) */
+	uint64_t sign_wall_ns; /* out: and its wall time */
 	/* On the loop, once: the signature is made (cancelled false), or the
 	 * swarm stops first (cancelled true: free the job, answer nothing). */
 	void (*done)(struct swarm_sign_job *j, bool cancelled);
