@@ -36,6 +36,9 @@
 #                                               AK=rsa|ecc (the AK the verifier
 #                                               asks for, --ak-type; default rsa,
 #                                               as agents make by default)
+#                                               SIGN_THREADS=N (attest-swarm
+#                                               --sign-threads: its quote-signing
+#                                               threads; 0: on its event loop)
 #                                               HEAPTRACK=1 (the SQLite verifier under
 #                                               heaptrack, stopped with SIGKILL after
 #                                               measuring: its live heap per host, by
@@ -53,6 +56,7 @@ PG=${PG:-1}
 SQLITE=${SQLITE:-1}
 PUSH=${PUSH:-0}
 AK=${AK:-rsa}
+SIGN_THREADS=${SIGN_THREADS:-}
 case "$AK" in rsa | ecc) ;; *) echo "bench-fleet-swarm: AK=rsa or AK=ecc, not '$AK'"; exit 2 ;; esac
 log=../shared/testdata/eventlogs/qemu-ovmf-ubuntu-secureboot.bin
 here=$(cd "$(dirname "$0")" && pwd)
@@ -170,7 +174,8 @@ start_swarm() {
   [ -n "${3:-}" ] && push=(--push "$3")
   "$bin/attest-swarm" --accept-software-keys --dir "$work/swarm" --hosts "$HOSTS" --eventlog "$log" \
     --trust-verifier "$vthumb" --register "$2" --token-file "$work/vd/admin.token" --register-parallel 32 \
-    $([ "$AK" = ecc ] && echo --rsa-aks 0) "${push[@]}" >"$work/$1.swarm.out" 2>"$work/$1.swarm.err" &
+    $([ "$AK" = ecc ] && echo --rsa-aks 0) ${SIGN_THREADS:+--sign-threads "$SIGN_THREADS"} \
+    "${push[@]}" >"$work/$1.swarm.out" 2>"$work/$1.swarm.err" &
   sp=$!
   pids+=($sp)
   local t0

@@ -8,7 +8,8 @@
  * (TPMS_ATTEST and its signature), swarm_rsa.c (RSA-2048 AKs from a pool of
  * primes: test keys that share factors), swarm_register.c (adding the hosts to a
  * verifier through its API), swarm_push.c (push mode: each host long-polls
- * the verifier instead of listening, as attest-agent --push does). */
+ * the verifier instead of listening, as attest-agent --push does),
+ * swarm_sign.c (quote signatures on worker threads, answered on the loop). */
 #ifndef ATTEST_SWARM_H
 #define ATTEST_SWARM_H
 
@@ -24,10 +25,11 @@
 #include "tlsid.h"
 #include "tpm.h"
 
-#define SWARM_MAX_HOSTS   100000u
-#define SWARM_MAX_TRUSTED 8u
-#define SWARM_NAME_SIZE   32u
-#define SWARM_ADDR_SIZE   64u
+#define SWARM_MAX_HOSTS        100000u
+#define SWARM_MAX_TRUSTED      8u
+#define SWARM_MAX_SIGN_THREADS 256u
+#define SWARM_NAME_SIZE        32u
+#define SWARM_ADDR_SIZE        64u
 /* Marshalled TPM2B_PUBLIC of a P-256 or RSA-2048 key: well under this. */
 #define SWARM_PUBLIC_MAX 512u
 
@@ -63,6 +65,8 @@ struct swarm_host {
 	char answer_id[33];       /* push: the request answered with the next poll */
 	int answer_status;
 	char *answer_body; /* JSON text, or NULL: nothing to answer */
+	bool carrying;     /* push: in swarm_serve (an answer then waits for on_poll's poll) */
+	bool answered;     /* push: the request carried out has its answer */
 	bool hello;        /* push: the next poll says hello (first, or after a failure) */
 	bool tampered;     /* sends a log whose content disagrees with its digests */
 	bool uncertified;  /* its EK certificate is issued by the untrusted CA */
@@ -102,9 +106,11 @@ struct swarm {
 	uint64_t start_ms;
 	/* Counters, printed on SIGUSR1 and at exit. */
 	uint64_t identities, aks, activations, activation_failures, quotes, refused;
-	uint64_t sign_ns, sign_count; /* software signing time of quotes */
+	uint64_t sign_ns, sign_count; /* software signing time of quotes (CPU) */
+	uint64_t sign_wall_ns;        /* the same signatures' wall time */
 	uint64_t aks_rsa;             /* of aks: RSA-2048 (the others P-256) */
 	struct swarm_rsa_pool *rsa;   /* the primes RSA AKs are made of */
+	struct swarm_signer *signer;  /* NULL: quotes signed on the loop */
 };
 
 /* swarm_keys.c */
@@ -147,14 +153,13 @@ EVP_PKEY *swarm_rsa_ak(struct swarm_rsa_pool *pool);
  * port (0: a free one), each host on its own address. */
 int swarm_listen(struct swarm *sw, unsigned port);
 /* One Agent API call, whichever carrier brings it: pull (req set: answered
- * on it) or push (req NULL: body/len in, status and answer out, the answer
- * owned by the caller). */
+ * on it) or push (req NULL: the answer goes to swarm_push_answer). It may be
+ * answered after swarm_serve returns (a quote signed on a worker thread),
+ * so the answer must not need body or the caller's stack. */
 struct swarm_req {
 	struct https_request *req;
 	const uint8_t *body;
 	size_t len;
-	int status;
-	json_t *answer;
 };
 void swarm_serve(struct swarm_host *h, const char *method, const char *path, struct swarm_req *q);
 
@@ -162,14 +167,51 @@ void swarm_serve(struct swarm_host *h, const char *method, const char *path, str
  * client certificate, the verifier's pinned). 0 or an ATTEST_E_* code. */
 int swarm_host_push(struct swarm_host *h);
 void swarm_host_push_free(struct swarm_host *h);
+/* The answer (status, JSON: the reference taken) of the request h carries
+ * out, posted with its next poll; if it comes after swarm_serve returned,
+ * that poll starts now. */
+void swarm_push_answer(struct swarm_host *h, int status, json_t *answer);
 
-/* swarm_quote.c: a quote by h's current AK over sel (PCR values from the
- * replayed log) with qualifying data qd: marshalled TPMS_ATTEST and
- * TPMT_SIGNATURE (malloc'd), the values quoted as JSON. */
+/* swarm_quote.c: the TPMS_ATTEST of a quote by h's current AK over sel
+ * (PCR values from the replayed log) with qualifying data qd, marshalled into
+ * out (cap bytes), and the values quoted as JSON. ATTEST_E_NOTFOUND for a
+ * bank this "TPM" does not have. */
 struct pcrsel;
-int swarm_quote(struct swarm_host *h, const struct pcrsel *sel, const uint8_t qd[32],
-                uint8_t **ret_attest, size_t *ret_attest_len, uint8_t **ret_sig,
-                size_t *ret_sig_len, json_t **ret_pcrs);
+int swarm_quote_attest(struct swarm_host *h, const struct pcrsel *sel, const uint8_t qd[32],
+                       uint8_t *out, size_t cap, size_t *ret_len, json_t **ret_pcrs);
+/* msg signed with key in its scheme (RSASSA or ECDSA, SHA-256), as a
+ * marshalled TPMT_SIGNATURE into out. Safe on any thread: it uses only its
+ * own contexts. 0 or ATTEST_E_CRYPTO / ATTEST_E_FORMAT. */
+int swarm_quote_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t *out, size_t cap,
+                     size_t *ret_len);
+
+/* swarm_sign.c: quote signatures on worker threads. A job is the caller's
+ * (who frees it in done): key, attest and done set, the rest filled in. */
+struct swarm_sign_job {
+	struct swarm_sign_job *next;
+	EVP_PKEY *key; /* a reference the job owns (freed before done) */
+	uint8_t attest[sizeof(TPMS_ATTEST)];
+	size_t attest_len;
+	uint8_t sig[sizeof(TPMT_SIGNATURE)]; /* out: marshalled TPMT_SIGNATURE */
+	size_t sig_len;
+	int rc;                /* out: swarm_quote_sign's */
+	uint64_t sign_ns;      /* out: the signature's own time (its thread's CPU time) */
+	uint64_t sign_wall_ns; /* out: and its wall time */
+	/* On the loop, once: the signature is made (cancelled false), or the
+	 * swarm stops first (cancelled true: free the job, answer nothing). */
+	void (*done)(struct swarm_sign_job *j, bool cancelled);
+};
+struct swarm_signer;
+/* threads workers (0: none, *ret NULL: jobs are signed at once, on the
+ * loop), woken jobs answered on sw->base. 0 or an ATTEST_E_* code. */
+int swarm_signer_new(struct swarm *sw, unsigned threads, struct swarm_signer **ret);
+/* Sign j on sw->signer's workers (done called later, on the loop) or, with
+ * none, now (done called before this returns). Counts sign_ns and quotes
+ * signed in sw. */
+void swarm_sign_submit(struct swarm *sw, struct swarm_sign_job *j);
+/* Stop and join the workers; jobs not yet answered get done(j, true).
+ * NULL accepted. */
+void swarm_signer_free(struct swarm_signer *s);
 
 /* swarm_register.c: start adding every host to the verifier at url
  * (https://HOST:PORT) with POST /api/v1/hosts on sw->base, parallel

@@ -1,7 +1,8 @@
 /* The Agent API v1 (docs/protocol.md) of one emulated host: the same
  * routes, bodies, codes and checks as attest-agent (request bodies go
- * through the agent's own parser, agent/request.c), answered at once on the
- * event loop from software keys instead of a TPM. */
+ * through the agent's own parser, agent/request.c), answered on the event
+ * loop from software keys instead of a TPM: at once, or a quote once its
+ * signature (made on a worker thread, swarm_sign.c) is done. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,21 +70,19 @@ static void metadata(struct swarm_host *h, json_t **ret)
 
 /* The answer of one Agent API call, whichever carrier brought it: over the
  * host's own listener (pull: req) or down the verifier's push channel
- * (push: the answer is kept here and posted with the next poll). */
-static void reply_json(struct swarm_req *q, int status, json_t *j)
+ * (push: posted with the next poll). */
+static void reply_json(struct swarm_host *h, struct swarm_req *q, int status, json_t *j)
 {
-	if (q->req) {
+	if (q->req)
 		https_reply_json(q->req, status, j);
-		return;
-	}
-	json_decref(q->answer);
-	q->status = status;
-	q->answer = j;
+	else
+		swarm_push_answer(h, status, j);
 }
 
-static void reply_error(struct swarm_req *q, int status, const char *code, const char *message)
+static void reply_error(struct swarm_host *h, struct swarm_req *q, int status, const char *code,
+                        const char *message)
 {
-	reply_json(q, status,
+	reply_json(h, q, status,
 	           json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message));
 }
 
@@ -112,10 +111,10 @@ static void do_identity(struct swarm_host *h, struct swarm_req *q)
 	    json_array_append(certs, cert) || json_object_set(tpm, "ek_certificates", certs) ||
 	    put_b64(tpm, "ek_public", h->ek_pub, h->ek_pub_len) ||
 	    json_object_set(ans, "tpm", tpm)) {
-		reply_error(q, 500, "INTERNAL", "out of memory");
+		reply_error(h, q, 500, "INTERNAL", "out of memory");
 		json_decref(ans);
 	} else {
-		reply_json(q, 200, ans);
+		reply_json(h, q, 200, ans);
 	}
 	json_decref(cert);
 	json_decref(certs);
@@ -140,7 +139,7 @@ static void do_ak(struct swarm_host *h, struct swarm_req *q)
 	char msg[AGENT_REQ_MSG_SIZE];
 	struct agent_req r;
 	if (agent_request_ak(body, len, &r, msg) != 0) {
-		reply_error(q, 400, "BAD_REQUEST", msg);
+		reply_error(h, q, 400, "BAD_REQUEST", msg);
 		return;
 	}
 	struct swarm_ak ak;
@@ -154,7 +153,7 @@ static void do_ak(struct swarm_host *h, struct swarm_req *q)
 	    swarm_key_public(ak.key, &t.publicArea, ak.pub, sizeof ak.pub, &ak.pub_len, &pub) ||
 	    tpm_public_name(&pub, ak.name, &ak.name_len) < 0) {
 		ak_clear(&ak);
-		reply_error(q, 503, "TPM_UNAVAILABLE", "cannot create the AK");
+		reply_error(h, q, 503, "TPM_UNAVAILABLE", "cannot create the AK");
 		return;
 	}
 	if (rsa)
@@ -167,10 +166,10 @@ static void do_ak(struct swarm_host *h, struct swarm_req *q)
 	json_t *ans = json_pack("{s:s}", "ak_name", hex);
 	if (!ans || put_b64(ans, "ak_public", ak.pub, ak.pub_len)) {
 		json_decref(ans);
-		reply_error(q, 500, "INTERNAL", "out of memory");
+		reply_error(h, q, 500, "INTERNAL", "out of memory");
 		return;
 	}
-	reply_json(q, 200, ans);
+	reply_json(h, q, 200, ans);
 }
 
 /* POST /v1/activate: ActivateCredential with the EK's private key and the
@@ -182,13 +181,13 @@ static void do_activate(struct swarm_host *h, struct swarm_req *q)
 	char msg[AGENT_REQ_MSG_SIZE];
 	struct agent_req r;
 	if (agent_request_activate(body, len, &r, msg) != 0) {
-		reply_error(q, 400, "BAD_REQUEST", msg);
+		reply_error(h, q, 400, "BAD_REQUEST", msg);
 		return;
 	}
 	if (!h->pending.key || h->pending.name_len != r.ak_name_len ||
 	    CRYPTO_memcmp(h->pending.name, r.ak_name, r.ak_name_len) != 0) {
 		agent_request_clear(&r);
-		reply_error(q, 409, "AK_NOT_PENDING",
+		reply_error(h, q, 409, "AK_NOT_PENDING",
 		            h->pending.key ? "ak_name is not the name of the pending AK"
 		                           : "no AK is pending activation (POST /v1/ak first)");
 		return;
@@ -203,7 +202,7 @@ static void do_activate(struct swarm_host *h, struct swarm_req *q)
 	agent_request_clear(&r);
 	if (rc) {
 		h->sw->activation_failures++;
-		reply_error(q, 422, "ACTIVATION_FAILED",
+		reply_error(h, q, 422, "ACTIVATION_FAILED",
 		            rc == ATTEST_E_VERIFY
 		                ? "the TPM refused the credential: integrity check failed"
 		                : "the TPM refused the credential: malformed blob or secret");
@@ -216,20 +215,56 @@ static void do_activate(struct swarm_host *h, struct swarm_req *q)
 	json_t *ans = json_object();
 	if (!ans || put_b64(ans, "secret", secret, sl)) {
 		json_decref(ans);
-		reply_error(q, 500, "INTERNAL", "out of memory");
+		reply_error(h, q, 500, "INTERNAL", "out of memory");
 	} else {
-		reply_json(q, 200, ans);
+		reply_json(h, q, 200, ans);
 	}
 	OPENSSL_cleanse(secret, sizeof secret);
 }
 
+/* A quote in flight: its answer but for the quote, signature and timing,
+ * while the signature is made (swarm_sign.c). */
+struct quote_job {
+	struct swarm_sign_job sj; /* first: the job is freed through it */
+	struct swarm_host *h;
+	struct swarm_req q; /* body and len unused by then */
+	json_t *ans;
+	uint64_t t0, ts;
+};
+
+static void quote_done(struct swarm_sign_job *sj, bool cancelled)
+{
+	struct quote_job *j = (struct quote_job *)sj;
+	struct swarm_host *h = j->h;
+	struct swarm_req *q = &j->q;
+	double tpm_ms = ms_since(j->ts);
+	if (cancelled) {
+		/* the swarm stops: the request goes with its server or poll */
+	} else if (sj->rc) {
+		reply_error(h, q, 503, "TPM_UNAVAILABLE", "the quote could not be made");
+	} else if (put_b64(j->ans, "quote", sj->attest, sj->attest_len) ||
+	           put_b64(j->ans, "signature", sj->sig, sj->sig_len) ||
+	           json_object_set_new(j->ans, "timing",
+	                               json_pack("{s:f,s:f}", "tpm_ms", tpm_ms, "total_ms",
+	                                         ms_since(j->t0))) != 0) {
+		reply_error(h, q, 500, "INTERNAL", "out of memory");
+	} else {
+		h->sw->quotes++;
+		reply_json(h, q, 200, j->ans);
+		j->ans = NULL;
+	}
+	json_decref(j->ans);
+	free(j);
+}
+
 /* POST /v1/quote: the evidence bundle, as agent/evidence_bundle.c builds
- * it, plus ak_name, clock and timing. */
+ * it, plus ak_name, clock and timing. Answered once the signature is made
+ * (on a worker thread unless --sign-threads 0). */
 static void do_quote(struct swarm_host *h, struct swarm_req *q)
 {
 	uint64_t t0 = swarm_now_ns();
 	if (!h->ak.key) {
-		reply_error(q, 409, "NO_AK", "the agent has no activated AK: enroll it first");
+		reply_error(h, q, 409, "NO_AK", "the agent has no activated AK: enroll it first");
 		return;
 	}
 	const uint8_t *body = q->body;
@@ -237,31 +272,30 @@ static void do_quote(struct swarm_host *h, struct swarm_req *q)
 	char msg[AGENT_REQ_MSG_SIZE];
 	struct agent_req r;
 	if (agent_request_quote(body, len, &r, msg) != 0) {
-		reply_error(q, 400, "BAD_REQUEST", msg);
+		reply_error(h, q, 400, "BAD_REQUEST", msg);
 		return;
 	}
-	json_t *meta = NULL, *pcrs = NULL, *ans = NULL;
+	json_t *meta = NULL, *pcrs = NULL;
 	char *canon = NULL;
 	uint8_t qd[EVIDENCE_QUALIFYING_SIZE];
-	uint8_t *attest = NULL, *sig = NULL;
-	size_t al = 0, sl = 0;
+	struct quote_job *j = calloc(1, sizeof *j);
 	metadata(h, &meta);
-	if (!meta || evidence_metadata_canonical(meta, &canon) != 0 ||
+	if (!j || !meta || evidence_metadata_canonical(meta, &canon) != 0 ||
 	    evidence_qualifying_data(r.nonce, r.nonce_len, (const uint8_t *)canon, strlen(canon),
 	                             qd) != 0) {
-		reply_error(q, 500, "INTERNAL", "out of memory");
+		reply_error(h, q, 500, "INTERNAL", "out of memory");
 		goto out;
 	}
 	uint64_t ts = swarm_now_ns();
-	int rc = swarm_quote(h, &r.sel, qd, &attest, &al, &sig, &sl, &pcrs);
-	double tpm_ms = ms_since(ts);
+	int rc = swarm_quote_attest(h, &r.sel, qd, j->sj.attest, sizeof j->sj.attest,
+	                            &j->sj.attest_len, &pcrs);
 	if (rc == ATTEST_E_NOTFOUND) {
-		reply_error(q, 422, "PCR_BANK_INACTIVE",
+		reply_error(h, q, 422, "PCR_BANK_INACTIVE",
 		            "a bank of the selection is not active on this TPM");
 		goto out;
 	}
 	if (rc) {
-		reply_error(q, 503, "TPM_UNAVAILABLE", "the quote could not be made");
+		reply_error(h, q, 503, "TPM_UNAVAILABLE", "the quote could not be made");
 		goto out;
 	}
 	char nhex[2 * AGENT_REQ_NONCE_MAX + 1], name[2 * TPM_NAME_MAX + 1];
@@ -271,30 +305,35 @@ static void do_quote(struct swarm_host *h, struct swarm_req *q)
 	const uint8_t *logd = h->tampered ? h->sw->log_sha256_tampered : h->sw->log_sha256;
 	/* The verifier holds this very log memoized: leave it out and say so. */
 	bool unchanged = r.have_log_sha256 && CRYPTO_memcmp(r.log_sha256, logd, 32) == 0;
-	ans = json_pack("{s:O,s:s,s:O,s:s,s:{s:I,s:I}}", "pcrs", pcrs, "nonce", nhex, "metadata",
-	                meta, "ak_name", name, "clock", "reset_count", (json_int_t)h->reset_count,
-	                "restart_count", (json_int_t)h->restart_count);
-	if (!ans ||
-	    json_object_set_new(ans, unchanged ? "eventlog_unchanged" : "eventlog",
+	/* Everything of the AK now: an activation may replace it while the
+	 * signature is made (which has a reference of its own to this one). */
+	j->ans =
+	    json_pack("{s:O,s:s,s:O,s:s,s:{s:I,s:I}}", "pcrs", pcrs, "nonce", nhex, "metadata",
+	              meta, "ak_name", name, "clock", "reset_count", (json_int_t)h->reset_count,
+	              "restart_count", (json_int_t)h->restart_count);
+	if (!j->ans ||
+	    json_object_set_new(j->ans, unchanged ? "eventlog_unchanged" : "eventlog",
 	                        unchanged ? json_true() : json_string(log)) != 0 ||
-	    put_b64(ans, "ak_public", h->ak.pub, h->ak.pub_len) ||
-	    put_b64(ans, "quote", attest, al) || put_b64(ans, "signature", sig, sl) ||
-	    json_object_set_new(
-	        ans, "timing",
-	        json_pack("{s:f,s:f}", "tpm_ms", tpm_ms, "total_ms", ms_since(t0))) != 0) {
-		reply_error(q, 500, "INTERNAL", "out of memory");
+	    put_b64(j->ans, "ak_public", h->ak.pub, h->ak.pub_len) ||
+	    EVP_PKEY_up_ref(h->ak.key) != 1) {
+		reply_error(h, q, 500, "INTERNAL", "out of memory");
 		goto out;
 	}
-	h->sw->quotes++;
-	reply_json(q, 200, ans);
-	ans = NULL;
+	j->sj.key = h->ak.key;
+	j->sj.done = quote_done;
+	j->h = h;
+	j->q.req = q->req;
+	j->t0 = t0;
+	j->ts = ts;
+	swarm_sign_submit(h->sw, &j->sj);
+	j = NULL; /* quote_done's */
 out:
-	json_decref(ans);
+	if (j)
+		json_decref(j->ans);
+	free(j);
 	json_decref(meta);
 	json_decref(pcrs);
 	free(canon);
-	free(attest);
-	free(sig);
 	agent_request_clear(&r);
 }
 
@@ -335,7 +374,7 @@ void swarm_serve(struct swarm_host *h, const char *method, const char *path, str
 			routes[i].fn(h, q);
 			return;
 		}
-	reply_error(q, 404, "NOT_FOUND", "no such route");
+	reply_error(h, q, 404, "NOT_FOUND", "no such route");
 }
 
 /* The host whose address a connection arrived on: hosts are sorted by

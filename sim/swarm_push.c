@@ -3,8 +3,9 @@
  * certificate, as attest-agent --push does (docs/protocol.md, "Push
  * carrier"): POST /push/v1/poll, the answer is the next request to carry
  * out ({"id", "method", "path", "body"}) or 204; the request's answer goes
- * with the next poll (?id=ID&status=NNN). The calls themselves are the
- * pull routes' (swarm_serve), so both carriers answer alike. */
+ * with the next poll (?id=ID&status=NNN), started once the answer is there
+ * (a quote's after its signature, swarm_sign.c). The calls themselves are
+ * the pull routes' (swarm_serve), so both carriers answer alike. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +44,32 @@ static void retry_later(struct swarm_host *h)
 		log_error("%s: cannot schedule the next poll", h->name);
 }
 
-/* Carry out the verifier's request {"id", "method", "path", "body"} and keep
- * the answer for the next poll. false: the request is malformed. */
+/* The poll after a request's answer, which it posts. */
+static void next_poll(struct swarm_host *h)
+{
+	if (!h->answer_body) {
+		log_error("%s: cannot encode an answer", h->name);
+		retry_later(h);
+		return;
+	}
+	poll_start(h);
+}
+
+void swarm_push_answer(struct swarm_host *h, int status, json_t *answer)
+{
+	h->answer_status = status;
+	free(h->answer_body);
+	h->answer_body = answer ? json_dumps(answer, JSON_COMPACT) : NULL;
+	json_decref(answer);
+	h->answered = true;
+	/* Answered later (a quote signed on a worker): nothing polls now. */
+	if (!h->carrying)
+		next_poll(h);
+}
+
+/* Carry out the verifier's request {"id", "method", "path", "body"}; its
+ * answer goes with the next poll, started now or when the answer comes
+ * (swarm_push_answer). false: the request is malformed. */
 static bool carry_out(struct swarm_host *h, const uint8_t *text, size_t len)
 {
 	json_t *j = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, NULL);
@@ -58,15 +83,16 @@ static bool carry_out(struct swarm_host *h, const uint8_t *text, size_t len)
 	}
 	char *bt = body && !json_is_null(body) ? json_dumps(body, JSON_COMPACT) : NULL;
 	struct swarm_req q = {.body = (const uint8_t *)(bt ? bt : ""), .len = bt ? strlen(bt) : 0};
-	swarm_serve(h, method, path, &q);
-	free(bt);
 	snprintf(h->answer_id, sizeof h->answer_id, "%s", id);
-	h->answer_status = q.status;
-	free(h->answer_body);
-	h->answer_body = q.answer ? json_dumps(q.answer, JSON_COMPACT) : NULL;
-	json_decref(q.answer);
+	h->answered = false;
+	h->carrying = true;
+	swarm_serve(h, method, path, &q);
+	h->carrying = false;
+	free(bt);
 	json_decref(j);
-	return h->answer_body != NULL;
+	if (h->answered)
+		next_poll(h);
+	return true;
 }
 
 static void on_poll(const struct https_result *res, void *arg)
@@ -85,12 +111,14 @@ static void on_poll(const struct https_result *res, void *arg)
 		return;
 	}
 	h->hello = false;
-	if (res->status == 200 && !carry_out(h, res->body, res->body_len)) {
-		log_error("%s: a malformed request from the verifier", h->name);
-		retry_later(h);
+	if (res->status == 204) {
+		poll_start(h);
 		return;
 	}
-	poll_start(h);
+	if (!carry_out(h, res->body, res->body_len)) {
+		log_error("%s: a malformed request from the verifier", h->name);
+		retry_later(h);
+	}
 }
 
 static void poll_start(struct swarm_host *h)

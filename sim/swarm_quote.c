@@ -82,9 +82,22 @@ out:
 	return rc;
 }
 
-int swarm_quote(struct swarm_host *h, const struct pcrsel *sel, const uint8_t qd[32],
-                uint8_t **ret_attest, size_t *ret_attest_len, uint8_t **ret_sig,
-                size_t *ret_sig_len, json_t **ret_pcrs)
+int swarm_quote_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t *out, size_t cap,
+                     size_t *ret_len)
+{
+	TPMT_SIGNATURE sig;
+	size_t sl = 0;
+	int rc = sign(key, msg, len, &sig);
+	if (rc)
+		return rc;
+	if (Tss2_MU_TPMT_SIGNATURE_Marshal(&sig, out, cap, &sl) != TSS2_RC_SUCCESS)
+		return ATTEST_E_FORMAT;
+	*ret_len = sl;
+	return 0;
+}
+
+int swarm_quote_attest(struct swarm_host *h, const struct pcrsel *sel, const uint8_t qd[32],
+                       uint8_t *out, size_t cap, size_t *ret_len, json_t **ret_pcrs)
 {
 	struct swarm *sw = h->sw;
 	TPMS_ATTEST a;
@@ -139,36 +152,14 @@ int swarm_quote(struct swarm_host *h, const struct pcrsel *sel, const uint8_t qd
 	if (!EVP_DigestFinal_ex(dc, a.attested.quote.pcrDigest.buffer, &dl))
 		goto fail;
 	a.attested.quote.pcrDigest.size = (UINT16)dl;
-
-	uint8_t *ab = malloc(sizeof(TPMS_ATTEST)), *sb = malloc(sizeof(TPMT_SIGNATURE));
-	size_t al = 0, sl = 0;
-	TPMT_SIGNATURE sig;
-	rc = ATTEST_E_NOMEM;
-	if (!ab || !sb)
-		goto fail_bufs;
+	size_t al = 0;
 	rc = ATTEST_E_FORMAT;
-	if (Tss2_MU_TPMS_ATTEST_Marshal(&a, ab, sizeof(TPMS_ATTEST), &al) != TSS2_RC_SUCCESS)
-		goto fail_bufs;
-	uint64_t t0 = swarm_now_ns();
-	rc = sign(h->ak.key, ab, al, &sig);
-	sw->sign_ns += swarm_now_ns() - t0;
-	sw->sign_count++;
-	if (rc)
-		goto fail_bufs;
-	rc = ATTEST_E_FORMAT;
-	if (Tss2_MU_TPMT_SIGNATURE_Marshal(&sig, sb, sizeof(TPMT_SIGNATURE), &sl) !=
-	    TSS2_RC_SUCCESS)
-		goto fail_bufs;
+	if (Tss2_MU_TPMS_ATTEST_Marshal(&a, out, cap, &al) != TSS2_RC_SUCCESS)
+		goto fail;
 	EVP_MD_CTX_free(dc);
-	*ret_attest = ab;
-	*ret_attest_len = al;
-	*ret_sig = sb;
-	*ret_sig_len = sl;
+	*ret_len = al;
 	*ret_pcrs = pcrs;
 	return 0;
-fail_bufs:
-	free(ab);
-	free(sb);
 fail:
 	EVP_MD_CTX_free(dc);
 	json_decref(pcrs);

@@ -27,6 +27,14 @@
 #              cached in DIR/hosts.pem); the verifier re-enrolls its hosts
 #              (new AKs) and they are green again; with --rsa-aks 1 the pool
 #              has one pair and grows a prime at a time as AKs are asked
+#   signing    quotes are signed on worker threads (--sign-threads, default
+#              one per CPU, at least 2: threads of the process) and answered
+#              from the event loop once signed: a quote asked directly gets
+#              its quote and signature; connections closed while their
+#              signature is in flight leave the swarm serving (and, in the
+#              ASan build, nothing leaked or used after free at exit); a bad
+#              --sign-threads is exit 2; after the restart (--sign-threads 0)
+#              quotes are signed on the loop and the hosts are green again
 #   push       6 other hosts in push mode (--push: no port, long polls to the
 #              verifier's --push-listen) are added as push hosts and attested
 #              through their polls: 5 green, the tampered one red; that
@@ -176,6 +184,37 @@ st=$(curl -sk --cert "$work/x.crt" --key "$work/x.key" -o "$work/403.json" -w '%
   fail "another client: HTTP $st $(cat "$work/403.json")"
 ok "another client certificate: 403 VERIFIER_NOT_TRUSTED"
 
+# --- signing: on worker threads, answered from the loop once signed
+"$bin/attest-swarm" --accept-software-keys --dir "$work/s" --hosts 2 --eventlog "$log" \
+  --trust-first-verifier --sign-threads x >"$work/st.out" 2>"$work/st.err"
+rc=$?
+[ $rc = 2 ] && grep -q -- '--sign-threads: 0\.\.' "$work/st.err" || fail "--sign-threads x: exit $rc $(cat "$work/st.err")"
+grep -q -- '--sign-threads N' <<<"$("$bin/attest-swarm" --help)" || fail "--help does not name --sign-threads"
+threads=$(ls /proc/$sw_pid/task | wc -l)
+[ "$threads" -ge 3 ] || fail "attest-swarm runs $threads threads: no signing threads"
+signing_threads=$threads
+vcert=(--cert "$work/vd/verifier.crt" --key "$work/vd/verifier.key")
+qbody='{"nonce":"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"}'
+curl -sk "${vcert[@]}" -o "$work/q.json" -H 'Content-Type: application/json' -d "$qbody" \
+  "https://$addr/v1/quote" || fail "POST /v1/quote: curl exit $?"
+[ "$(jq -r '.nonce' "$work/q.json")" = "${qbody:10:64}" ] && [ "$(jq -r '.quote | length > 0' "$work/q.json")" = true ] &&
+  [ "$(jq -r '.signature | length > 0' "$work/q.json")" = true ] || fail "quote answer: $(head -c 300 "$work/q.json")"
+# Closed at once after the request: the answer finds no connection.
+req=$(printf 'POST /v1/quote HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
+  ${#qbody} "$qbody")
+clients=()
+for _ in $(seq 20); do
+  printf '%s' "$req" | openssl s_client -quiet -no_ign_eof -connect "$addr" -cert "$work/vd/verifier.crt" \
+    -key "$work/vd/verifier.key" >/dev/null 2>&1 &
+  clients+=($!)
+done
+wait "${clients[@]}"
+kill -0 $sw_pid 2>/dev/null || fail "attest-swarm died after connections closed mid-quote: $(tail -5 "$work/sw.err")"
+st=$(curl -sk "${vcert[@]}" -o "$work/q2.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+  -d "$qbody" "https://$addr/v1/quote")
+[ "$st" = 200 ] || fail "after abandoned quotes: HTTP $st $(head -c 300 "$work/q2.json")"
+ok "quotes signed on worker threads ($threads threads), answered once signed, also to closed connections"
+
 # --- one listener: every host on its own address, one port, one listening
 # socket; each connection presents the identity of the address it reached
 [ "$(cut -f2 "$work/s/hosts.tsv" | sed 's/.*://' | sort -u | wc -l)" = 1 ] ||
@@ -207,7 +246,9 @@ rc=$?
 sw_pid=""
 [ $rc = 0 ] || fail "attest-swarm exited $rc on SIGTERM: $(tail -5 "$work/sw.err")"
 ! grep -q 'Sanitizer' "$work/sw.err" || fail "sanitizer report: $(grep -A5 Sanitizer "$work/sw.err" | head -20)"
-start_swarm --rsa-aks 1
+start_swarm --rsa-aks 1 --sign-threads 0
+threads=$(ls /proc/$sw_pid/task | wc -l)
+[ "$threads" -le $((signing_threads - 2)) ] || fail "--sign-threads 0: attest-swarm runs $threads threads"
 th2=$(cut -f3 "$work/s/hosts.tsv" | sort | sha256sum)
 [ "$th1" = "$th2" ] || fail "thumbprints changed across a restart"
 grep -q "$N host identities loaded" "$work/sw.err" || fail "keys not loaded from hosts.pem"
@@ -228,7 +269,7 @@ if [ -z "${ATTEST_TEST_DB:-}" ] && command -v sqlite3 >/dev/null; then
   IFS='|' read -r ty cnt dis <<<"$t"
   [ "$ty" = 0001 ] && [ "$cnt" -ge $((2 * (N - 1))) ] && [ "$cnt" = "$dis" ] || fail "AKs after the restart: $t"
 fi
-ok "restarted swarm: same thumbprints, $((N - 1)) hosts re-enrolled on new RSA AKs ($primes primes), $((N - 2)) green again"
+ok "restarted swarm: same thumbprints, $((N - 1)) hosts re-enrolled on new RSA AKs ($primes primes), $((N - 2)) green again, signed on the loop (--sign-threads 0)"
 
 # --- push: hosts that open no port long-poll the verifier (attest-swarm
 # --push, as attest-agent --push): the same calls over the push carrier.
