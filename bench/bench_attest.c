@@ -18,7 +18,7 @@
  *            reused because every input they read is unchanged.
  *  log sent  the same with the log in the evidence, hashed on every quote
  *            (a verifier that asks for the log each time).
- *  P-256 AK  steady with an ECC P-256 AK (what attest-swarm's hosts have).
+ *  P-256 AK  steady with an ECC P-256 AK (what attest-swarm's hosts make when asked for ECC).
  *  no memo   the whole pipeline: log parsed, replayed and checked each time.
  *
  * Usage: bench_attest EVENTLOG [SECONDS in all, default 8]
