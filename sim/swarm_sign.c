@@ -27,7 +27,8 @@ struct swarm_signer {
 	struct swarm *sw;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct swarm_sign_job *todo, *todo_tail; /* FIFO, under mu */
+	struct swarm_sign_job *queue,
+	    *queue_tail; /* jobs not yet taken by a worker, oldest first; under mu */
 	struct swarm_sign_job *done, *done_tail; /* FIFO, under mu */
 	bool stop;                               /* under mu */
 	int efd;                                 /* a worker's "done" wakes the loop */
@@ -73,14 +74,14 @@ static void *worker(void *arg)
 	struct swarm_signer *s = arg;
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		while (!s->stop && !s->todo)
+		while (!s->stop && !s->queue)
 			pthread_cond_wait(&s->cv, &s->mu);
 		if (s->stop)
 			break;
-		struct swarm_sign_job *j = s->todo;
-		s->todo = j->next;
-		if (!s->todo)
-			s->todo_tail = NULL;
+		struct swarm_sign_job *j = s->queue;
+		s->queue = j->next;
+		if (!s->queue)
+			s->queue_tail = NULL;
 		pthread_mutex_unlock(&s->mu);
 		run(j);
 		pthread_mutex_lock(&s->mu);
@@ -163,11 +164,11 @@ void swarm_sign_submit(struct swarm *sw, struct swarm_sign_job *j)
 		return;
 	}
 	pthread_mutex_lock(&s->mu);
-	if (s->todo_tail)
-		s->todo_tail->next = j;
+	if (s->queue_tail)
+		s->queue_tail->next = j;
 	else
-		s->todo = j;
-	s->todo_tail = j;
+		s->queue = j;
+	s->queue_tail = j;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 }
@@ -194,7 +195,7 @@ void swarm_signer_free(struct swarm_signer *s)
 	for (unsigned i = 0; i < s->nthreads; i++)
 		pthread_join(s->threads[i], NULL);
 	/* No worker runs now: what is left was never answered. */
-	drop(s->todo);
+	drop(s->queue);
 	drop(s->done);
 	if (s->ev)
 		event_free(s->ev);
