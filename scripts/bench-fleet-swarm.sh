@@ -23,6 +23,7 @@
 #                                               host is green, before measuring)
 #                                               SQLITE=1 (0: only the PostgreSQL pair)
 #                                               DBSYNC=full|normal (--db-sync)
+#                                               COMMIT_WINDOW=MS (--commit-window-ms)
 #                                               AGENT_KEEPALIVE=S (--agent-keepalive;
 #                                               0: no kept connections, a resumed
 #                                               TLS session per attestation)
@@ -157,6 +158,7 @@ start_verifier() {
   "$bin/attest-verifier" --listen 127.0.0.1:0 --data-dir "$dd" --db "$db" --ca-dir "$work/cas" \
     --attest-interval "$INTERVAL" --evidence-validity 3600 --instance "$n" ${DBSYNC:+--db-sync "$DBSYNC"} \
     ${AGENT_KEEPALIVE:+--agent-keepalive "$AGENT_KEEPALIVE"} --ak-type "$AK" \
+    ${COMMIT_WINDOW:+--commit-window-ms "$COMMIT_WINDOW"} \
     "${push[@]}" >"$work/$n.out" 2>"$work/$n.err" &
   vp=$!
   pids+=($vp)
@@ -225,7 +227,10 @@ wait_green() { # URL
 sign_ms() { # the swarm's mean software signing time of a quote
   kill -USR1 "$1"
   sleep 0.5
-  sed -n 's/^stats .* sign_ms \([0-9.]*\)$/\1/p' "$2" | tail -1
+  sed -n 's/^stats .* sign_ms \([0-9.]*\) .*$/\1/p' "$2" | tail -1
+}
+answer_ms() { # the swarm's answer time p50 and p99 since its previous stats line
+  sed -n 's/^stats .* answer_p50_ms \([-0-9]*\) answer_p99_ms \([-0-9]*\)$/\1 \2/p' "$1" | tail -1
 }
 # measure LABEL SWARMPID SWARMOUT DBKIND DB URL... : the run's figures.
 measure() {
@@ -242,6 +247,7 @@ measure() {
   for u in "${urls[@]}"; do api "$u/metrics"; done >"$work/m0"
   local per0 per1
   per0=$(for u in "${urls[@]}"; do attested "$u"; done)
+  kill -USR1 "$s" # the swarm's answer times count from here
   t0=$(now_ms)
   if [ -n "${PERF:-}" ] && [ "$kind" = sqlite ] && command -v perf >/dev/null; then
     perf record -q "--call-graph=${PERF_CG:-fp}" -o "$PERF" -p "${vps[0]}" -- sleep "$MEASURE" >/dev/null 2>&1 || sleep "$MEASURE"
@@ -269,17 +275,20 @@ measure() {
          /^attest_in_flight / {f += $2} END {printf "%d kept-alive agent connections, %d pushing agents polling, %d jobs in flight", i, c, f}')
   for p in "${run_base[@]}"; do base=$((base + p)); done
   sg=$(sign_ms "$s" "$sout")
+  local ap50 ap99
+  read -r ap50 ap99 < <(answer_ms "$sout")
   metrics_delta "$label" "$work/m0" "$work/m1"
   [ "${#urls[@]}" -gt 1 ] && printf '  %-26s attestations per instance: %s\n' "" "$(paste -d' ' <(echo "$per1") <(echo "$per0") | awk '{printf "%s%d", (NR > 1 ? " / " : ""), $1 - $2}')"
   local att=$((a1 - a0))
   awk -v l="$label" -v n="$HOSTS" -v a="$att" -v m="$MEASURE" -v c=$((c1 - c0)) -v w=$((w1 - w0)) \
     -v hz="$hz" -v p50="$p50" -v p99="$p99" -v cnt="$cnt" -v rss="$rss" -v base="$base" \
-    -v anon="$anon" -v held="$held" -v k0="$k0" -v k1="$k1" -v sg="${sg:-0}" -v i="$INTERVAL" -v lt=$((l1 - l0)) -v ot=$((o1 - o0)) -v nv="${#vps[@]}" -v io0="$io0" -v io1="$io1" -v kind="$kind" -v sum="$work/summary" '
+    -v anon="$anon" -v held="$held" -v k0="$k0" -v k1="$k1" -v sg="${sg:-0}" -v ap50="${ap50:--1}" -v ap99="${ap99:--1}" -v i="$INTERVAL" -v lt=$((l1 - l0)) -v ot=$((o1 - o0)) -v nv="${#vps[@]}" -v io0="$io0" -v io1="$io1" -v kind="$kind" -v sum="$work/summary" '
     BEGIN {
       rate = a / m; cpa = a ? c / hz / a * 1000 : 0; wpa = a ? w / hz / a * 1000 : 0
       kbh = (rss - base) / n
       printf "  %-26s %6d hosts  %7.1f att/s (asked: %6.1f/s)  p50 %s ms  p99 %s ms (%d results)\n", l, n, rate, n / i, p50, p99, cnt
       printf "  %-26s verifier CPU %.3f ms/attestation (%.0f%% of a core); swarm CPU %.3f ms/attestation, signing %.3f ms/quote\n", "", cpa, c / hz / m * 100, wpa, sg
+      if (ap99 >= 0) printf "  %-26s the swarm'"'"'s answer time per quote (request read to answer sent: composing, waiting for a signing thread, signing): p50 %d ms, p99 %d ms\n", "", ap50, ap99
       if (a) printf "  %-26s of which the event loop %.3f ms/attestation, the storage writer %.3f\n", "", lt / hz / a * 1000, ot / hz / a * 1000
       split(io0, u, " "); split(io1, v, " ")
       if (a && kind == "sqlite") printf "  %-26s verifier writes per attestation: %.1f KB to storage (write_bytes: WAL and checkpoints, about %.1f 4 KB pages); all writes, sockets included: %.1f KB, %.1f calls (wchar, syscw); all reads: %.1f KB, %.1f calls (rchar, syscr: pages SQLite did not cache, from the OS cache)\n", "", (v[1] - u[1]) / a / 1024, (v[1] - u[1]) / a / 4096, (v[2] - u[2]) / a / 1024, (v[3] - u[3]) / a, (v[4] - u[4]) / a / 1024, (v[5] - u[5]) / a

@@ -72,6 +72,8 @@ struct swarm_host {
 	bool uncertified;  /* its EK certificate is issued by the untrusted CA */
 };
 
+#define SWARM_ANSWER_BUCKETS 1001
+
 struct swarm {
 	struct event_base *base;
 	const char *dir;
@@ -109,6 +111,11 @@ struct swarm {
 	uint64_t sign_ns, sign_count; /* software signing time of quotes (CPU) */
 	uint64_t sign_wall_ns;        /* the same signatures' wall time */
 	uint64_t aks_rsa;             /* of aks: RSA-2048 (the others P-256) */
+	/* How long each quote answered since the previous stats line was the
+	 * swarm's: from its request read to its answer handed to the server
+	 * (composing, waiting for a signing thread, signing, back on the
+	 * loop), by whole milliseconds; the last bucket holds the rest. */
+	uint32_t answer_ms[SWARM_ANSWER_BUCKETS];
 	struct swarm_rsa_pool *rsa;   /* the primes RSA AKs are made of */
 	struct swarm_signer *signer;  /* NULL: quotes signed on the loop */
 };

@@ -252,6 +252,8 @@ static void quote_done(struct swarm_sign_job *sj, bool cancelled)
 		h->sw->quotes++;
 		reply_json(h, q, 200, j->ans);
 		j->ans = NULL;
+		uint64_t ms = (swarm_now_ns() - j->t0) / 1000000u;
+		h->sw->answer_ms[ms < SWARM_ANSWER_BUCKETS ? ms : SWARM_ANSWER_BUCKETS - 1]++;
 	}
 	json_decref(j->ans);
 	free(j);

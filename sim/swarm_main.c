@@ -92,8 +92,10 @@ static void usage(FILE *f)
 	    "NAME, ADDRESS:PORT and THUMBPRINT per line), and on SIGUSR1 and at exit a\n"
 	    "'stats' line: identities, AKs, activations, quotes, refused calls and the mean\n"
 	    "software signing time of a quote (the signature itself: sign_ms the CPU time\n"
-	    "of the thread that made it, sign_wall_ms its wall time). SIGTERM or SIGINT\n"
-	    "stops it.\n",
+	    "of the thread that made it, sign_wall_ms its wall time), and the quotes'\n"
+	    "answer times since the previous stats line, p50 and p99 (answer_p50_ms,\n"
+	    "answer_p99_ms: from the request read to the answer sent, in whole ms rounded\n"
+	    "up, over 1000 counted as 1001; -1 with none). SIGTERM or SIGINT stops it.\n",
 	    SWARM_MAX_HOSTS, DEFAULT_FIRST_ADDRESS);
 }
 
@@ -237,17 +239,39 @@ static int write_hosts_tsv(struct swarm *sw)
 	return rc;
 }
 
+/* The answer time below which a share (per mille) of the quotes counted
+ * since the last call fell, in ms: a bucket's upper bound (-1: none
+ * counted). */
+static long answer_quantile(const struct swarm *sw, unsigned permille)
+{
+	uint64_t n = 0, seen = 0;
+	for (unsigned i = 0; i < SWARM_ANSWER_BUCKETS; i++)
+		n += sw->answer_ms[i];
+	if (n == 0)
+		return -1;
+	uint64_t want = (n * permille + 999) / 1000;
+	for (unsigned i = 0; i < SWARM_ANSWER_BUCKETS; i++) {
+		seen += sw->answer_ms[i];
+		if (seen >= want)
+			return (long)i + 1;
+	}
+	return SWARM_ANSWER_BUCKETS;
+}
+
 static void print_stats(struct swarm *sw)
 {
+	long a50 = answer_quantile(sw, 500), a99 = answer_quantile(sw, 990);
+	memset(sw->answer_ms, 0, sizeof sw->answer_ms);
 	printf(
 	    "stats hosts %u identities %llu aks %llu activations %llu activation_failures %llu "
-	    "quotes %llu refused %llu aks_rsa %llu rsa_primes %u sign_wall_ms %.4f sign_ms %.4f\n",
+	    "quotes %llu refused %llu aks_rsa %llu rsa_primes %u sign_wall_ms %.4f sign_ms %.4f "
+	    "answer_p50_ms %ld answer_p99_ms %ld\n",
 	    sw->n, (unsigned long long)sw->identities, (unsigned long long)sw->aks,
 	    (unsigned long long)sw->activations, (unsigned long long)sw->activation_failures,
 	    (unsigned long long)sw->quotes, (unsigned long long)sw->refused,
 	    (unsigned long long)sw->aks_rsa, swarm_rsa_pool_primes(sw->rsa),
 	    sw->sign_count ? (double)sw->sign_wall_ns / (double)sw->sign_count / 1e6 : 0.0,
-	    sw->sign_count ? (double)sw->sign_ns / (double)sw->sign_count / 1e6 : 0.0);
+	    sw->sign_count ? (double)sw->sign_ns / (double)sw->sign_count / 1e6 : 0.0, a50, a99);
 	if (sw->push)
 		printf("push polls %llu poll_failures %llu\n", (unsigned long long)sw->polls,
 		       (unsigned long long)sw->poll_failures);

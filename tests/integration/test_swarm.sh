@@ -137,6 +137,15 @@ kill -USR1 $sw_pid
 for _ in $(seq 20); do grep -q '^stats' "$work/sw.out" && break; sleep 0.1; done
 grep -Eq "^stats hosts $N identities [0-9]+ aks [0-9]+ activations $((N - 1)) activation_failures 0 quotes [1-9]" "$work/sw.out" ||
   fail "swarm stats: $(grep '^stats' "$work/sw.out")"
+# the quotes' answer times since the start: p50 <= p99, neither 0 ms or over 1 s on an idle swarm
+read -r a50 a99 < <(sed -n 's/^stats .* answer_p50_ms \([-0-9]*\) answer_p99_ms \([-0-9]*\)$/\1 \2/p' "$work/sw.out" | tail -1)
+[ -n "$a50" ] && [ "$a50" -ge 1 ] && [ "$a50" -le "$a99" ] && [ "$a99" -le 1000 ] ||
+  fail "swarm answer times: $(grep '^stats' "$work/sw.out" | tail -1)"
+# and they count afresh from each stats line: none since the last
+kill -USR1 $sw_pid
+for _ in $(seq 20); do [ "$(grep -c '^stats' "$work/sw.out")" -ge 2 ] && break; sleep 0.1; done
+grep '^stats' "$work/sw.out" | tail -1 | grep -Eq " answer_p50_ms (-1|[0-9]+) answer_p99_ms (-1|[0-9]+)$" ||
+  fail "second stats line: $(grep '^stats' "$work/sw.out" | tail -1)"
 ok "re-attested on schedule ($n1 -> $n2 results); $(grep '^stats' "$work/sw.out" | tail -1)"
 # AKs: what the verifier asked (nothing: RSA-2048), made by the swarm and
 # stored by the verifier. On SQLite the stored TPM2B_PUBLIC's type too
