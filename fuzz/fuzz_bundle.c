@@ -22,7 +22,7 @@ static void same_or_abort(const struct bundle *a, const struct bundle *b)
 	    memcmp(a->nonce, b->nonce, a->nonce_len) != 0 ||
 	    strcmp(a->metadata_canonical, b->metadata_canonical) != 0 ||
 	    !json_equal(a->metadata, b->metadata) ||
-	    a->eventlog_unchanged != b->eventlog_unchanged ||
+	    a->eventlog_unchanged != b->eventlog_unchanged || a->host_us != b->host_us ||
 	    (a->eventlog == NULL) != (b->eventlog == NULL) || a->eventlog_len != b->eventlog_len ||
 	    (a->eventlog && memcmp(a->eventlog, b->eventlog, a->eventlog_len) != 0))
 		abort();

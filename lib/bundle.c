@@ -130,6 +130,13 @@ void bundle_free(struct bundle *b)
 	free(b);
 }
 
+int64_t bundle_host_us(double ms)
+{
+	if (!(ms >= 0 && ms <= BUNDLE_HOST_MS_MAX))
+		return -1;
+	return (int64_t)(ms * 1000.0 + 0.5);
+}
+
 int bundle_parse_json(const uint8_t *buf, size_t len, struct bundle **ret, struct diag *err)
 {
 	if (!buf && len)
@@ -182,6 +189,9 @@ int bundle_parse_json(const uint8_t *buf, size_t len, struct bundle **ret, struc
 	if ((rc = get_pcrs(root, &b->pcrs, err)) < 0)
 		goto out;
 	rc = ATTEST_E_FORMAT;
+	json_t *timing = json_object_get(root, "timing");
+	json_t *total = json_is_object(timing) ? json_object_get(timing, "total_ms") : NULL;
+	b->host_us = json_is_number(total) ? bundle_host_us(json_number_value(total)) : -1;
 	json_t *nonce = json_object_get(root, "nonce");
 	if (!json_is_string(nonce) ||
 	    hex_decode(json_string_value(nonce), b->nonce, sizeof b->nonce, &b->nonce_len) < 0 ||

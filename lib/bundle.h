@@ -46,7 +46,20 @@ struct bundle {
 	 * the verifier named in its request (docs/protocol.md); eventlog is
 	 * NULL then. A claim, not a fact: verify.h says how it is used. */
 	bool eventlog_unchanged;
+	/* The agent's own account of the quote's time, "timing"."total_ms"
+	 * (docs/protocol.md), in microseconds, rounded; -1 when it is absent
+	 * or not a number from 0 to BUNDLE_HOST_MS_MAX. A claim the host makes
+	 * about itself: never judged, never a reason to refuse a bundle; the
+	 * verifier's metrics use it to tell the host's share of an
+	 * attestation's time from its own. */
+	int64_t host_us;
 };
+
+#define BUNDLE_HOST_MS_MAX 3600000 /* an hour: larger reported times are unknown */
+
+/* "total_ms" as the readers keep it (host_us): ms in microseconds, or -1
+ * outside 0..BUNDLE_HOST_MS_MAX (NaN included). */
+int64_t bundle_host_us(double ms);
 
 /* Why parsing failed: struct diag (diag.h). */
 

@@ -356,6 +356,32 @@ fail:
 	return false;
 }
 
+/* "timing"."total_ms" into *us (bundle_host_us; -1 when "timing" is no
+ * object or has no such number). A number is read by strtod, as jansson
+ * reads one, from a copy of its text; false for a text too long to copy
+ * (deferred to jansson). */
+static bool host_time(const uint8_t *p, const struct span *timing, int64_t *us)
+{
+	struct span m[PLAIN_KEYS_MAX];
+	size_t n = 0;
+	*us = -1;
+	if (!timing || p[timing->at] != '{')
+		return true;
+	if (!members(p, timing->at, timing->end, m, &n))
+		return false;
+	const struct span *t = member(p, m, n, "total_ms");
+	if (!t || (p[t->at] != '-' && !digit(p[t->at])))
+		return true;
+	char num[48];
+	size_t len = t->end - t->at;
+	if (len >= sizeof num)
+		return false;
+	memcpy(num, p + t->at, len);
+	num[len] = '\0';
+	*us = bundle_host_us(strtod(num, NULL));
+	return true;
+}
+
 int bundle_plain_parse(const uint8_t *buf, size_t len, struct bundle **ret)
 {
 	struct span top[PLAIN_KEYS_MAX];
@@ -393,7 +419,8 @@ int bundle_plain_parse(const uint8_t *buf, size_t len, struct bundle **ret)
 	    !pcrs(buf, member(buf, top, n, "pcrs"), &b->pcrs) || !nonce ||
 	    !text(buf, nonce, hx, sizeof hx) ||
 	    hex_decode(hx, b->nonce, sizeof b->nonce, &b->nonce_len) < 0 ||
-	    b->nonce_len < EVIDENCE_NONCE_MIN || !meta || buf[meta->at] != '{')
+	    b->nonce_len < EVIDENCE_NONCE_MIN || !meta || buf[meta->at] != '{' ||
+	    !host_time(buf, member(buf, top, n, "timing"), &b->host_us))
 		goto defer;
 	/* The metadata's members are read by name (verify.c): a tree of its
 	 * own span, which is a whole JSON object already checked; when every

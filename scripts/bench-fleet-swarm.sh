@@ -311,7 +311,7 @@ metrics_delta() {
     END {
       a = 0; for (k in keys) if (k ~ /^attest_attestations_total\{/) a += d[k]
       if (!a) exit
-      n = split("claim start agent verify commit", ph, " ")
+      n = split("claim start agent verify commit host own", ph, " ")
       line = ""
       for (i = 1; i <= n; i++) {
         c = d["attest_attestation_phase_seconds_count{phase=\"" ph[i] "\"}"]

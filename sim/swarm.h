@@ -116,8 +116,8 @@ struct swarm {
 	 * (composing, waiting for a signing thread, signing, back on the
 	 * loop), by whole milliseconds; the last bucket holds the rest. */
 	uint32_t answer_ms[SWARM_ANSWER_BUCKETS];
-	struct swarm_rsa_pool *rsa;   /* the primes RSA AKs are made of */
-	struct swarm_signer *signer;  /* NULL: quotes signed on the loop */
+	struct swarm_rsa_pool *rsa;  /* the primes RSA AKs are made of */
+	struct swarm_signer *signer; /* NULL: quotes signed on the loop */
 };
 
 /* swarm_keys.c */

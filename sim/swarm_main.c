@@ -262,16 +262,15 @@ static void print_stats(struct swarm *sw)
 {
 	long a50 = answer_quantile(sw, 500), a99 = answer_quantile(sw, 990);
 	memset(sw->answer_ms, 0, sizeof sw->answer_ms);
-	printf(
-	    "stats hosts %u identities %llu aks %llu activations %llu activation_failures %llu "
-	    "quotes %llu refused %llu aks_rsa %llu rsa_primes %u sign_wall_ms %.4f sign_ms %.4f "
-	    "answer_p50_ms %ld answer_p99_ms %ld\n",
-	    sw->n, (unsigned long long)sw->identities, (unsigned long long)sw->aks,
-	    (unsigned long long)sw->activations, (unsigned long long)sw->activation_failures,
-	    (unsigned long long)sw->quotes, (unsigned long long)sw->refused,
-	    (unsigned long long)sw->aks_rsa, swarm_rsa_pool_primes(sw->rsa),
-	    sw->sign_count ? (double)sw->sign_wall_ns / (double)sw->sign_count / 1e6 : 0.0,
-	    sw->sign_count ? (double)sw->sign_ns / (double)sw->sign_count / 1e6 : 0.0, a50, a99);
+	printf("stats hosts %u identities %llu aks %llu activations %llu activation_failures %llu "
+	       "quotes %llu refused %llu aks_rsa %llu rsa_primes %u sign_wall_ms %.4f sign_ms %.4f "
+	       "answer_p50_ms %ld answer_p99_ms %ld\n",
+	       sw->n, (unsigned long long)sw->identities, (unsigned long long)sw->aks,
+	       (unsigned long long)sw->activations, (unsigned long long)sw->activation_failures,
+	       (unsigned long long)sw->quotes, (unsigned long long)sw->refused,
+	       (unsigned long long)sw->aks_rsa, swarm_rsa_pool_primes(sw->rsa),
+	       sw->sign_count ? (double)sw->sign_wall_ns / (double)sw->sign_count / 1e6 : 0.0,
+	       sw->sign_count ? (double)sw->sign_ns / (double)sw->sign_count / 1e6 : 0.0, a50, a99);
 	if (sw->push)
 		printf("push polls %llu poll_failures %llu\n", (unsigned long long)sw->polls,
 		       (unsigned long long)sw->poll_failures);

@@ -706,6 +706,7 @@ void appraise_on_quote(const struct https_result *res, void *arg)
 		job_red(j, REASON_EVIDENCE_MALFORMED, m, NULL, NULL);
 		return;
 	}
+	j->host_us = b->host_us;
 	if (b->eventlog_unchanged && !j->log_named) {
 		bundle_free(b);
 		job_red(j, REASON_EVIDENCE_MALFORMED,

@@ -529,6 +529,7 @@ void job_start(struct verifier *v, struct store_host *h, int64_t claimed_at,
 	j->host_id = h->id;
 	snprintf(j->name, sizeof j->name, "%s", h->name);
 	clock_gettime(CLOCK_MONOTONIC, &j->t0);
+	j->host_us = -1;
 	if (claim_queued != NULL)
 		j->t_claim = *claim_queued;
 	struct timespec wall;

@@ -51,7 +51,8 @@ struct job {
 	/* phases (CLOCK_MONOTONIC, 0: not reached): the claim was queued, the
 	 * quote request sent, its answer in, the verdict queued */
 	struct timespec t_claim, t_sent, t_answer, t_verdict;
-	int64_t started_ms;  /* wall clock at the start, unix ms (history) */
+	int64_t host_us;    /* the agent's own time for its quote answer (bundle.h), -1: not said */
+	int64_t started_ms; /* wall clock at the start, unix ms (history) */
 	int64_t lease_until; /* our lease on the host ends then unless renewed */
 	bool lost;           /* the lease could not be renewed: write nothing more */
 	bool renewing;       /* a lease renewal is with the storage writer */

@@ -35,16 +35,24 @@ static const double phase_bounds[VERIFIER_PHASE_BUCKETS] = {0.0005, 0.001, 0.002
                                                             0.02,   0.05,  0.1,   0.2,   0.5};
 static const char *const phase_names[VERIFIER_PHASES] = {
     [PHASE_CLAIM] = "claim",   [PHASE_START] = "start",   [PHASE_AGENT] = "agent",
-    [PHASE_VERIFY] = "verify", [PHASE_COMMIT] = "commit",
+    [PHASE_VERIFY] = "verify", [PHASE_COMMIT] = "commit", [PHASE_HOST] = "host",
+    [PHASE_OWN] = "own",
 };
 
 void metrics_phase(struct verifier *v, enum verifier_phase ph, const struct timespec *t0,
                    const struct timespec *t1)
 {
-	if (ph >= VERIFIER_PHASES || t0->tv_sec == 0)
+	if (t0->tv_sec == 0)
 		return; /* not timed (a step that did not run) */
-	double secs = (double)(t1->tv_sec - t0->tv_sec) + (double)(t1->tv_nsec - t0->tv_nsec) / 1e9;
-	if (secs < 0)
+	metrics_phase_secs(
+	    v, ph, (double)(t1->tv_sec - t0->tv_sec) + (double)(t1->tv_nsec - t0->tv_nsec) / 1e9);
+}
+
+void metrics_phase_secs(struct verifier *v, enum verifier_phase ph, double secs)
+{
+	if (ph >= VERIFIER_PHASES)
+		return;
+	if (!(secs > 0))
 		secs = 0;
 	size_t b = 0;
 	while (b < VERIFIER_PHASE_BUCKETS && secs > phase_bounds[b])
@@ -69,7 +77,9 @@ void metrics_phases_render(const struct verifier *v, struct textbuf *b)
 	               "(attestations without enrollment): claim (the lease claim's trip through "
 	               "the storage writer), start (job start to quote request sent), agent "
 	               "(request to answer), verify (answer to verdict queued), commit (verdict "
-	               "queued to committed and reported).\n"
+	               "queued to committed and reported); and, when the agent's answer says how "
+	               "long it took, host (that time, within agent) and own (start to verdict "
+	               "less host: the verifier's and the network's share).\n"
 	               "# TYPE attest_attestation_phase_seconds histogram\n");
 	for (int ph = 0; ph < VERIFIER_PHASES; ph++) {
 		uint64_t cum = 0;

@@ -320,6 +320,17 @@ void job_end_with(struct job *j, const struct job_outcome *o)
 			metrics_phase(v, PHASE_START, &j->t0, &j->t_sent);
 			metrics_phase(v, PHASE_AGENT, &j->t_sent, &j->t_answer);
 			metrics_phase(v, PHASE_VERIFY, &j->t_answer, &e->t_verdict);
+			if (j->host_us >= 0) {
+				/* the host's word, but never more than the verifier saw pass */
+				double agent =
+				    (double)(j->t_answer.tv_sec - j->t_sent.tv_sec) +
+				    (double)(j->t_answer.tv_nsec - j->t_sent.tv_nsec) / 1e9;
+				double host = (double)j->host_us / 1e6;
+				if (host > agent)
+					host = agent;
+				metrics_phase_secs(v, PHASE_HOST, host);
+				metrics_phase_secs(v, PHASE_OWN, e->secs - host);
+			}
 		}
 		e->started_ms = j->started_ms;
 		/* The verdict's evidence moves to the end's work. */

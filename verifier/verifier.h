@@ -50,6 +50,12 @@ enum verifier_phase {
 	PHASE_AGENT,
 	PHASE_VERIFY,
 	PHASE_COMMIT,
+	/* Not a step of its own: of the agent phase, the time the agent said
+	 * was its own (the quote answer's "timing"."total_ms", at most the
+	 * agent phase), and the attestation's time less that: the verifier's
+	 * and the network's share. Counted when the answer says. */
+	PHASE_HOST,
+	PHASE_OWN,
 	VERIFIER_PHASES
 };
 #define VERIFIER_PHASE_BUCKETS 10
@@ -284,6 +290,8 @@ const double *metrics_hist_bounds(void);
 /* Count one phase of an attestation, from t0 to t1 (CLOCK_MONOTONIC). */
 void metrics_phase(struct verifier *v, enum verifier_phase ph, const struct timespec *t0,
                    const struct timespec *t1);
+/* The same, for a length of time already known (seconds, < 0 as 0). */
+void metrics_phase_secs(struct verifier *v, enum verifier_phase ph, double secs);
 /* The phase histogram's bounds (VERIFIER_PHASE_BUCKETS), its phases' names. */
 const double *metrics_phase_bounds(void);
 const char *metrics_phase_name(enum verifier_phase ph);

@@ -14,6 +14,10 @@
 #   log_changed  a log edited between two quotes of the same boot (digests
 #                kept) is parsed again: red EVENT_CONTENT_MISMATCH, then
 #                green again with the honest log
+#   host_time    the agent's own time for each quote (its answer's
+#                "timing") is counted apart from the verifier's: the
+#                phases host and own grow by one per attestation, host
+#                within agent, own the rest
 #   pin_changed  the agent comes back on the same port with another
 #                certificate: the parked connection is gone with the old
 #                agent, the new connection's handshake checks the pin ->
@@ -101,6 +105,34 @@ log_changed() {
   ok "log_changed: a log edited between two quotes of one boot -> parsed again, red EVENT_CONTENT_MISMATCH"
 }
 
+host_time() {
+  local k c0=() s0=() c1=() s1=() ph
+  for ph in start agent verify host own; do
+    c0+=("$(metric "attest_attestation_phase_seconds_count{phase=\"$ph\"}")")
+    s0+=("$(metric "attest_attestation_phase_seconds_sum{phase=\"$ph\"}")")
+  done
+  for _ in 1 2 3; do attest a; expect_green; done
+  for ph in start agent verify host own; do
+    c1+=("$(metric "attest_attestation_phase_seconds_count{phase=\"$ph\"}")")
+    s1+=("$(metric "attest_attestation_phase_seconds_sum{phase=\"$ph\"}")")
+  done
+  local d=() t=()
+  for k in 0 1 2 3 4; do
+    d+=($((c1[k] - c0[k])))
+    t+=("$(awk -v a="${s1[k]}" -v b="${s0[k]}" 'BEGIN { printf "%.6f", a - b }')")
+  done
+  [ "${d[1]}" -ge 3 ] || fail "agent phase counted ${d[1]} times for 3 attestations"
+  [ "${d[3]}" = "${d[1]}" ] && [ "${d[4]}" = "${d[1]}" ] ||
+    fail "host/own counted ${d[3]}/${d[4]} times, agent ${d[1]}"
+  # the agent's time covers its TPM quote: more than nothing, never more than
+  # the agent phase; own is the rest of start + agent + verify
+  awk -v st="${t[0]}" -v ag="${t[1]}" -v ve="${t[2]}" -v ho="${t[3]}" -v ow="${t[4]}" \
+    'BEGIN { exit !(ho > 0 && ho <= ag && ow > 0 && ow + ho <= st + ag + ve + 0.000001 &&
+                    ow + ho >= (st + ag + ve) * 0.5) }' ||
+    fail "phase sums: start ${t[0]} agent ${t[1]} verify ${t[2]} host ${t[3]} own ${t[4]}"
+  ok "host_time: ${d[3]} attestations, the agent's own ${t[3]} s of the agent phase's ${t[1]} s, the rest ${t[4]} s"
+}
+
 pin_changed() {
   attest a; expect_green # a connection is parked
   local old=$a_thumb
@@ -118,6 +150,7 @@ reuse
 kept
 resumed
 log_changed
+host_time
 pin_changed
 verifier_down
 echo PASS

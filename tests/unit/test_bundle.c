@@ -316,6 +316,7 @@ static void same_bundle(const struct bundle *a, const struct bundle *b)
 	assert_string_equal(a->metadata_canonical, b->metadata_canonical);
 	assert_true(json_equal(a->metadata, b->metadata));
 	assert_int_equal(a->eventlog_unchanged, b->eventlog_unchanged);
+	assert_int_equal(a->host_us, b->host_us);
 	assert_int_equal(a->eventlog == NULL, b->eventlog == NULL);
 	assert_int_equal(a->eventlog_len, b->eventlog_len);
 	if (a->eventlog)
@@ -460,6 +461,13 @@ static void test_plain_reader(void **state)
 		n = snprintf(t, seed_len[0] + 256, "{\"future\":%s,%.*s", vals[i],
 		             (int)(seed_len[0] - 1), (const char *)seed[0] + 1);
 		(void)differential((const uint8_t *)t, (size_t)n);
+		/* and as the host's reported time, and as "timing" itself */
+		n = snprintf(t, seed_len[0] + 256, "{\"timing\":{\"total_ms\":%s},%.*s", vals[i],
+		             (int)(seed_len[0] - 1), (const char *)seed[0] + 1);
+		(void)differential((const uint8_t *)t, (size_t)n);
+		n = snprintf(t, seed_len[0] + 256, "{\"timing\":%s,%.*s", vals[i],
+		             (int)(seed_len[0] - 1), (const char *)seed[0] + 1);
+		(void)differential((const uint8_t *)t, (size_t)n);
 		free(t);
 	}
 	/* metadata of strings only: its tree and canonical text are made from
@@ -520,6 +528,54 @@ static void test_plain_reader(void **state)
 	free(buf);
 	for (size_t i = 0; i < NF; i++)
 		free(seed[i]);
+}
+
+/* "timing"."total_ms", the host's own account of its time: kept in
+ * microseconds by both readers when it is a number from 0 to an hour,
+ * -1 otherwise, and never a reason to refuse the bundle. */
+static void test_host_time(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *timing; /* NULL: no "timing" member */
+		int64_t us;
+	} cases[] = {
+	    {NULL, -1},
+	    {"{\"tpm_ms\":31.25,\"total_ms\":0.5}", 500},
+	    {"{\"total_ms\":12.3456}", 12346},
+	    {"{\"total_ms\":7}", 7000},
+	    {"{\"total_ms\":0}", 0},
+	    {"{\"total_ms\":-0}", 0},
+	    {"{\"total_ms\":3600000}", 3600000000},
+	    {"{\"total_ms\":3600000.5}", -1},
+	    {"{\"total_ms\":-1}", -1},
+	    {"{\"total_ms\":1e3}", 1000000}, /* jansson's reader: the same figure */
+	    {"{\"total_ms\":\"5\"}", -1},
+	    {"{\"total_ms\":null}", -1},
+	    {"{\"tpm_ms\":5}", -1},
+	    {"{}", -1},
+	    {"[5]", -1},
+	    {"5", -1},
+	    {"\"fast\"", -1},
+	};
+	size_t len;
+	uint8_t *seed = slurp("fuzz/corpus/bundle/swtpm-rsa.json", &len);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *t = malloc(len + 128);
+		int n = cases[i].timing
+		            ? snprintf(t, len + 128, "{\"timing\":%s,%.*s", cases[i].timing,
+		                       (int)(len - 1), (const char *)seed + 1)
+		            : snprintf(t, len + 128, "%.*s", (int)len, (const char *)seed);
+		assert_true(differential((const uint8_t *)t, (size_t)n) > 0);
+		struct bundle *b = NULL;
+		assert_int_equal(bundle_parse((const uint8_t *)t, (size_t)n, &b, NULL), 0);
+		if (b->host_us != cases[i].us)
+			fail_msg("timing %s: host_us %lld, expected %lld", cases[i].timing,
+			         (long long)b->host_us, (long long)cases[i].us);
+		bundle_free(b);
+		free(t);
+	}
+	free(seed);
 }
 
 /* The plain reader skips through long strings eight bytes at a time: a
@@ -617,6 +673,7 @@ int main(void)
 	    cmocka_unit_test(test_whole_verification), cmocka_unit_test(test_parse_errors),
 	    cmocka_unit_test(test_bad_ak_in_bundle),   cmocka_unit_test(test_qualifying_data_md),
 	    cmocka_unit_test(test_plain_reader),       cmocka_unit_test(test_plain_long_strings),
+	    cmocka_unit_test(test_host_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
