@@ -33,6 +33,20 @@ static inline bool store_db_env_is_pg(void)
 	return env && strncmp(env, "postgres", 8) == 0;
 }
 
+/* True, having said why on stdout, when ATTEST_STORE_URL names a PostgreSQL
+ * database and this build has no libpq: main then exits 77 (skipped). */
+static inline bool store_db_unsupported(void)
+{
+#ifdef ATTEST_HAVE_LIBPQ
+	return false;
+#else
+	if (!store_db_env_is_pg())
+		return false;
+	printf("SKIP: ATTEST_STORE_URL is PostgreSQL and this build has no libpq\n");
+	return true;
+#endif
+}
+
 #ifdef ATTEST_HAVE_LIBPQ
 /* Drop and make again the public schema of c->url; fails the test if it
  * cannot. */
@@ -53,19 +67,20 @@ static inline void store_db_empty_pg(const struct store_db *c)
 }
 #endif
 
-/* A database for one test: the directory /tmp/attest-TAG-XXXXXX with a
- * SQLite URL to verifier.db in it, or ATTEST_STORE_URL's PostgreSQL database
- * emptied (the directory is made all the same). NULL if the directory cannot
- * be made; fails the test if the PostgreSQL database cannot be emptied. */
-static inline struct store_db *store_db_new(const char *tag)
+/* A cmocka setup's body: a database for one test in *state, the directory
+ * /tmp/attest-TAG-XXXXXX with a SQLite URL to verifier.db in it, or
+ * ATTEST_STORE_URL's PostgreSQL database emptied (the directory is made all
+ * the same). -1 if the directory cannot be made; fails the test if the
+ * PostgreSQL database cannot be emptied. */
+static inline int store_db_setup(void **state, const char *tag)
 {
 	struct store_db *c = calloc(1, sizeof *c);
 	if (!c)
-		return NULL;
+		return -1;
 	snprintf(c->dir, sizeof c->dir, "/tmp/attest-%s-XXXXXX", tag);
 	if (!mkdtemp(c->dir)) {
 		free(c);
-		return NULL;
+		return -1;
 	}
 	snprintf(c->path, sizeof c->path, "%s/verifier.db", c->dir);
 	snprintf(c->url, sizeof c->url, "sqlite:%s", c->path);
@@ -76,14 +91,17 @@ static inline struct store_db *store_db_new(const char *tag)
 		store_db_empty_pg(c);
 #endif
 	}
-	return c;
+	*state = c;
+	return 0;
 }
 
-/* Remove the SQLite file, its WAL and journal, and the directory. */
-static inline void store_db_free(struct store_db *c)
+/* A cmocka teardown's body: remove the SQLite file, its WAL and journal,
+ * and the directory of store_db_setup's *state. */
+static inline int store_db_teardown(void **state)
 {
+	struct store_db *c = *state;
 	if (!c)
-		return;
+		return 0;
 	const char *suffix[] = {"", "-wal", "-shm", "-journal"};
 	for (size_t i = 0; i < 4; i++) {
 		char p[160];
@@ -92,6 +110,7 @@ static inline void store_db_free(struct store_db *c)
 	}
 	rmdir(c->dir);
 	free(c);
+	return 0;
 }
 
 /* A new connection to the test's database; fails the test (with the

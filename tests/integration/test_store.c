@@ -80,17 +80,12 @@ static void pg_run(const struct store_db *c, const char *sql, char *out, size_t 
 /* Each test starts from an empty database (store_db.h). */
 static int setup(void **state)
 {
-	struct store_db *c = store_db_new("store");
-	if (!c)
-		return -1;
-	*state = c;
-	return 0;
+	return store_db_setup(state, "store");
 }
 
 static int teardown(void **state)
 {
-	store_db_free(*state);
-	return 0;
+	return store_db_teardown(state);
 }
 
 static int64_t add_host(struct store *s, const char *name, int64_t now)
@@ -2237,12 +2232,8 @@ static void test_default_policy_race(void **state)
 
 int main(void)
 {
-#ifndef ATTEST_HAVE_LIBPQ
-	if (store_db_env_is_pg()) {
-		printf("SKIP: ATTEST_STORE_URL is PostgreSQL and this build has no libpq\n");
-		return 77;
-	}
-#endif
+	if (store_db_unsupported())
+		return 77; /* skipped */
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_migrate_from_empty, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_urls, setup, teardown),

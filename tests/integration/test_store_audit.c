@@ -31,17 +31,12 @@
 
 static int setup(void **state)
 {
-	struct store_db *c = store_db_new("audit");
-	if (!c)
-		return -1;
-	*state = c;
-	return 0;
+	return store_db_setup(state, "audit");
 }
 
 static int teardown(void **state)
 {
-	store_db_free(*state);
-	return 0;
+	return store_db_teardown(state);
 }
 
 static int64_t add_host(struct store *s, const char *name)
@@ -347,12 +342,8 @@ static void test_concurrent_appends(void **state)
 
 int main(void)
 {
-#ifndef ATTEST_HAVE_LIBPQ
-	if (store_db_env_is_pg()) {
-		printf("SKIP: ATTEST_STORE_URL is PostgreSQL and this build has no libpq\n");
-		return 77;
-	}
-#endif
+	if (store_db_unsupported())
+		return 77; /* skipped */
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_records_of_events_and_verdicts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_group_rollback_leaves_no_gap, setup, teardown),
