@@ -277,14 +277,23 @@ static int get_array(json_t *obj, const char *key, const char *where, json_t **r
 	return 0;
 }
 
-static int get_strings(json_t *obj, const char *key, const char *where, bool *has,
-                       struct policy_strings *ret, struct diag *err)
+/* The array at obj.key when the key is there: 1 with it in *ret, 0 when the
+ * key is absent (*ret untouched), or get_array's error. */
+static int optional_array(json_t *obj, const char *key, const char *where, json_t **ret,
+                          struct diag *err)
 {
 	if (!json_object_get(obj, key))
 		return 0;
+	int e = get_array(obj, key, where, ret, err);
+	return e < 0 ? e : 1;
+}
+
+static int get_strings(json_t *obj, const char *key, const char *where, bool *has,
+                       struct policy_strings *ret, struct diag *err)
+{
 	json_t *a;
-	int e = get_array(obj, key, where, &a, err);
-	if (e < 0)
+	int e = optional_array(obj, key, where, &a, err);
+	if (e <= 0)
 		return e;
 	ret->v = calloc(json_array_size(a) + 1, sizeof *ret->v);
 	if (!ret->v)
@@ -321,11 +330,9 @@ static int digest_of(json_t *v, const char *path, size_t size, uint8_t *out, str
 static int get_digests(json_t *obj, const char *key, const char *where, bool *has,
                        struct policy_digests *ret, struct diag *err)
 {
-	if (!json_object_get(obj, key))
-		return 0;
 	json_t *a;
-	int e = get_array(obj, key, where, &a, err);
-	if (e < 0)
+	int e = optional_array(obj, key, where, &a, err);
+	if (e <= 0)
 		return e;
 	ret->v = calloc(json_array_size(a) + 1, sizeof *ret->v);
 	if (!ret->v)
@@ -362,11 +369,9 @@ static int count_of(json_t *obj, const char *key, const char *where, int64_t *re
 
 static int get_banks(json_t *req, struct policy *p, struct diag *err)
 {
-	if (!json_object_get(req, "banks"))
-		return 0;
 	json_t *a;
-	int e = get_array(req, "banks", "requirements", &a, err);
-	if (e < 0)
+	int e = optional_array(req, "banks", "requirements", &a, err);
+	if (e <= 0)
 		return e;
 	p->bank_count = 0;
 	size_t i;
@@ -399,11 +404,9 @@ static int get_banks(json_t *req, struct policy *p, struct diag *err)
 
 static int get_interfaces(json_t *req, struct policy *p, struct diag *err)
 {
-	if (!json_object_get(req, "tpm_interfaces"))
-		return 0;
 	json_t *a;
-	int e = get_array(req, "tpm_interfaces", "requirements", &a, err);
-	if (e < 0)
+	int e = optional_array(req, "tpm_interfaces", "requirements", &a, err);
+	if (e <= 0)
 		return e;
 	size_t i;
 	json_t *v;
@@ -440,11 +443,9 @@ unsigned policy_ek_trust_bit(const char *word)
 
 static int get_ek_trust(json_t *req, struct policy *p, struct diag *err)
 {
-	if (!json_object_get(req, "ek_trust"))
-		return 0;
 	json_t *a;
-	int e = get_array(req, "ek_trust", "requirements", &a, err);
-	if (e < 0)
+	int e = optional_array(req, "ek_trust", "requirements", &a, err);
+	if (e <= 0)
 		return e;
 	size_t i;
 	json_t *v;
@@ -574,11 +575,9 @@ static int parse_sigdb(json_t *ref, const char *key, struct policy_sigdb *s, str
 static int parse_boot_apps(json_t *ref, struct policy *p, struct diag *err)
 {
 	static const char *const keys[] = {"path", "digest", NULL};
-	if (!json_object_get(ref, "boot_apps"))
-		return 0;
 	json_t *a;
-	int e = get_array(ref, "boot_apps", "reference", &a, err);
-	if (e < 0)
+	int e = optional_array(ref, "boot_apps", "reference", &a, err);
+	if (e <= 0)
 		return e;
 	p->boot_apps = calloc(json_array_size(a) + 1, sizeof *p->boot_apps);
 	if (!p->boot_apps)

@@ -27,6 +27,7 @@
 
 #include "err.h"
 #include "https.h"
+#include "loopback.h"
 #include "tlsid.h"
 
 static char tmpdir[] = "/tmp/attest-https-XXXXXX";
@@ -654,14 +655,7 @@ static void *dropsrv_run(void *arg)
 static void test_keepalive_retry(void **state)
 {
 	struct dropsrv d = {.conns = 2};
-	d.lfd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	socklen_t sl = sizeof sa;
-	assert_int_equal(bind(d.lfd, (struct sockaddr *)&sa, sizeof sa), 0);
-	assert_int_equal(listen(d.lfd, 8), 0);
-	assert_int_equal(getsockname(d.lfd, (struct sockaddr *)&sa, &sl), 0);
-	d.port = ntohs(sa.sin_port);
+	d.lfd = loopback_listener(&d.port);
 	pthread_t th;
 	pthread_create(&th, NULL, dropsrv_run, &d);
 
@@ -1228,13 +1222,7 @@ static void test_client_errors(void **state)
 	assert_string_equal(r.msg, "connection refused");
 
 	/* A listener that never answers the TLS handshake: timeout. */
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	sa.sin_port = 0;
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-	assert_int_equal(listen(fd, 8), 0);
-	sl = sizeof sa;
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-	call.port = ntohs(sa.sin_port);
+	fd = loopback_listener(&call.port);
 	call.timeout_ms = 500;
 	double t0 = now_s();
 	do_call(base, cli, &call, &r);
@@ -1256,10 +1244,7 @@ static void test_client_errors(void **state)
 	https_response_clear(&resp);
 
 	/* Freeing the client with requests in flight calls nothing, leaks nothing. */
-	call.port = ntohs(sa.sin_port);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-	assert_int_equal(listen(fd, 8), 0);
+	fd = loopback_listener(&call.port); /* silent again, on a port of its own */
 	memset(&r, 0, sizeof r);
 	assert_int_equal(https_client_request(cli, &call, on_done, &r), 0);
 	int never = 0;

@@ -29,6 +29,7 @@
 #include <openssl/ssl.h>
 
 #include "https.h"
+#include "loopback.h"
 #include "tlsid.h"
 
 static char tmpdir[] = "/tmp/attest-https-records-XXXXXX";
@@ -243,14 +244,7 @@ static void on_done(const struct https_result *r, void *arg)
 static void test_kept_request(void **state)
 {
 	struct srv s = {0};
-	s.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	socklen_t sl = sizeof sa;
-	assert_int_equal(bind(s.lfd, (struct sockaddr *)&sa, sizeof sa), 0);
-	assert_int_equal(listen(s.lfd, 4), 0);
-	assert_int_equal(getsockname(s.lfd, (struct sockaddr *)&sa, &sl), 0);
-	s.port = ntohs(sa.sin_port);
+	s.lfd = loopback_listener(&s.port);
 	pthread_t th;
 	pthread_create(&th, NULL, srv_thread, &s);
 

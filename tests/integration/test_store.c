@@ -20,6 +20,7 @@
 #include "store.h"
 #include "store_catalog.h"
 #include "store_copy.h"
+#include "store_db.h"
 #include "store_writer.h"
 
 #include <errno.h>
@@ -40,13 +41,6 @@
 #define T0    1700000000 /* "now" in these tests */
 #define NPROC 4          /* concurrent connections in the race tests */
 
-struct ctx {
-	char dir[64];
-	char path[128];
-	char url[STORE_URL_MAX + 1];
-	bool pg; /* url is ATTEST_STORE_URL, a PostgreSQL database */
-};
-
 #ifdef ATTEST_HAVE_LIBPQ
 static void pg_quiet(void *arg, const char *message)
 {
@@ -55,7 +49,7 @@ static void pg_quiet(void *arg, const char *message)
 }
 
 /* The test's own connection (not the store's driver) to check the rows. */
-static PGconn *pg_connect(const struct ctx *c)
+static PGconn *pg_connect(const struct store_db *c)
 {
 	PGconn *db = PQconnectdb(c->url);
 	if (PQstatus(db) != CONNECTION_OK)
@@ -65,7 +59,7 @@ static PGconn *pg_connect(const struct ctx *c)
 	return db;
 }
 
-static void pg_run(const struct ctx *c, const char *sql, char *out, size_t cap)
+static void pg_run(const struct store_db *c, const char *sql, char *out, size_t cap)
 {
 	PGconn *db = pg_connect(c);
 	PGresult *res = PQexec(db, sql);
@@ -83,56 +77,15 @@ static void pg_run(const struct ctx *c, const char *sql, char *out, size_t cap)
 }
 #endif
 
+/* Each test starts from an empty database (store_db.h). */
 static int setup(void **state)
 {
-	struct ctx *c = calloc(1, sizeof(*c));
-	if (!c)
-		return -1;
-	snprintf(c->dir, sizeof(c->dir), "/tmp/attest-store-XXXXXX");
-	if (!mkdtemp(c->dir)) {
-		free(c);
-		return -1;
-	}
-	snprintf(c->path, sizeof(c->path), "%s/verifier.db", c->dir);
-	snprintf(c->url, sizeof(c->url), "sqlite:%s", c->path);
-	const char *env = getenv("ATTEST_STORE_URL");
-	if (env && strncmp(env, "postgres", 8) == 0) {
-#ifdef ATTEST_HAVE_LIBPQ
-		snprintf(c->url, sizeof(c->url), "%s", env);
-		c->pg = true;
-		/* Each test starts from an empty database. */
-		pg_run(c, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public", NULL, 0);
-#endif
-	}
-	*state = c;
-	return 0;
+	return store_db_setup(state, "store");
 }
 
 static int teardown(void **state)
 {
-	struct ctx *c = *state;
-	const char *suffix[] = {"", "-wal", "-shm", "-journal"};
-	for (size_t i = 0; i < 4; i++) {
-		char p[160];
-		snprintf(p, sizeof(p), "%s%s", c->path, suffix[i]);
-		unlink(p);
-	}
-	rmdir(c->dir);
-	free(c);
-	return 0;
-}
-
-static struct store *open_ok(const struct ctx *c)
-{
-	struct store *s = NULL;
-	char *err = NULL;
-	int rc = store_open(c->url, &s, &err);
-	if (rc)
-		fprintf(stderr, "store_open: %s (%s)\n", attest_strerror(rc), err ? err : "");
-	free(err);
-	assert_int_equal(rc, 0);
-	assert_non_null(s);
-	return s;
+	return store_db_teardown(state);
 }
 
 static int64_t add_host(struct store *s, const char *name, int64_t now)
@@ -153,7 +106,7 @@ static int64_t add_host(struct store *s, const char *name, int64_t now)
 
 /* Run one SQL query directly (test's own connection) returning one text or
  * integer value as text. */
-static void sql_text(const struct ctx *c, const char *sql, char *out, size_t cap)
+static void sql_text(const struct store_db *c, const char *sql, char *out, size_t cap)
 {
 #ifdef ATTEST_HAVE_LIBPQ
 	if (c->pg) {
@@ -172,14 +125,14 @@ static void sql_text(const struct ctx *c, const char *sql, char *out, size_t cap
 	sqlite3_close(db);
 }
 
-static int64_t sql_int(const struct ctx *c, const char *sql)
+static int64_t sql_int(const struct store_db *c, const char *sql)
 {
 	char buf[64];
 	sql_text(c, sql, buf, sizeof(buf));
 	return strtoll(buf, NULL, 10);
 }
 
-static void sql_exec(const struct ctx *c, const char *sql)
+static void sql_exec(const struct store_db *c, const char *sql)
 {
 #ifdef ATTEST_HAVE_LIBPQ
 	if (c->pg) {
@@ -208,7 +161,8 @@ static void put64(int fd, int64_t v)
 }
 
 /* Start n workers; returns every int64 they wrote (caller frees). */
-static int64_t *run_workers(const struct ctx *c, int n, worker_fn fn, void *arg, size_t *ret_count)
+static int64_t *run_workers(const struct store_db *c, int n, worker_fn fn, void *arg,
+                            size_t *ret_count)
 {
 	int barrier[2], results[2];
 	pid_t pids[NPROC];
@@ -265,8 +219,8 @@ static int64_t *run_workers(const struct ctx *c, int n, worker_fn fn, void *arg,
 
 static void test_migrate_from_empty(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	int v = 0;
 	assert_int_equal(store_schema_version(s, &v), 0);
 	assert_int_equal(v, store_schema_latest());
@@ -293,7 +247,7 @@ static void test_migrate_from_empty(void **state)
 		assert_string_equal(mode, "wal");
 	}
 	/* One row per migration, even after reopening. */
-	s = open_ok(c);
+	s = store_db_open(c);
 	store_close(s);
 	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM schema_version"), store_schema_latest());
 
@@ -325,8 +279,8 @@ static void test_bad_urls(void **state)
 
 static void test_reopen_keeps_everything(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	int64_t pid = 0, hid, tid = 0, cid = 0;
 	const uint8_t ak[34] = {0x00, 0x0b, 1, 2, 3};
 	const uint8_t akpub[] = {0xde, 0xad, 0xbe, 0xef};
@@ -366,7 +320,7 @@ static void test_reopen_keeps_everything(void **state)
 	assert_int_equal(store_token_add(s, "admin", STORE_ROLE_ADMIN, hash, T0, &tid), 0);
 	store_close(s);
 
-	s = open_ok(c);
+	s = store_db_open(c);
 	struct store_host *h = NULL;
 	assert_int_equal(store_host_get_by_name(s, "web-1", &h), 0);
 	assert_int_equal(h->id, hid);
@@ -441,8 +395,8 @@ static void test_reopen_keeps_everything(void **state)
 
 static void test_unique_violations(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	int64_t hid = add_host(s, "db-1", T0), n = 0, pid = 0;
 	struct store_host_new dup = {.name = "db-1", .address = "10.0.0.9:1", .interval_s = 5};
 	int64_t id = -1;
@@ -532,8 +486,8 @@ static void consume_all(struct store *s, int idx, void *arg, int fd)
 
 static void test_nonce_single_use(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	int64_t hid = add_host(s, "n-1", T0), other = add_host(s, "n-2", T0);
 	uint8_t n[32];
 
@@ -597,8 +551,8 @@ static void go_red(struct store *s, int idx, void *arg, int fd)
 
 static void test_alarm_raised_once(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	int64_t ids[NHOSTS];
 	for (int i = 0; i < NHOSTS; i++) {
 		char name[32];
@@ -704,8 +658,8 @@ static void test_alarm_raised_once(void **state)
  * host row. */
 static void test_push_heartbeat(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	struct store_host_new h = {.name = "pushed",
 	                           .address = "",
 	                           .thumbprint = "SHA256:00bb",
@@ -736,8 +690,8 @@ static void test_push_heartbeat(void **state)
  * migration 16). */
 static void test_results_count(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	int64_t h = add_host(s, "counted", T0);
 	int64_t other = add_host(s, "other", T0);
 	for (int i = 0; i < 20; i++) {
@@ -777,8 +731,8 @@ static void test_results_count(void **state)
 
 static void test_results_capped(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	int64_t h = add_host(s, "busy", T0);
 	for (int i = 0; i < STORE_RESULTS_PER_HOST + 10; i++) {
 		struct store_verdict v = {
@@ -812,8 +766,8 @@ static void test_results_capped(void **state)
  * and the next verdicts go on from there (the oldest slot rewritten). */
 static void test_results_ring_migration(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	int64_t a = add_host(s, "ring-a", T0), b = add_host(s, "ring-b", T0);
 	store_close(s);
 	char q[1024];
@@ -836,7 +790,7 @@ static void test_results_ring_migration(void **state)
 	         "UPDATE hosts SET results_n = CASE WHEN id = %lld THEN 3 ELSE 700 END",
 	         (long long)b);
 	sql_exec(c, q);
-	s = open_ok(c);
+	s = store_db_open(c);
 	snprintf(q, sizeof q, "SELECT results_n FROM hosts WHERE id = %lld", (long long)a);
 	assert_int_equal(sql_int(c, q), 500);
 	snprintf(q, sizeof q, "SELECT COUNT(*) FROM results WHERE host_id = %lld", (long long)a);
@@ -889,8 +843,8 @@ static void test_results_ring_migration(void **state)
 
 static void test_ak_retire(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	int64_t h = add_host(s, "ak-host", T0), h2 = add_host(s, "other", T0);
 	uint8_t a[34] = {0x00, 0x0b, 0xaa}, b[34] = {0x00, 0x0b, 0xbb}, x[34] = {0x00, 0x0b, 0xcc};
 	const uint8_t pub[] = {1, 2, 3, 4};
@@ -953,8 +907,8 @@ static void claim_some(struct store *s, int idx, void *arg, int fd)
 
 static void test_leases(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	int64_t ids[NLEASE];
 	for (int i = 0; i < NLEASE; i++) {
 		char name[32];
@@ -1098,7 +1052,7 @@ static size_t claim_n(struct store *s, const char *owner, int64_t now, struct st
 }
 
 /* SQLite's plan for a query: every row's detail, joined with "; ". */
-static void sql_plan(const struct ctx *c, const char *sql, char *out, size_t cap)
+static void sql_plan(const struct store_db *c, const char *sql, char *out, size_t cap)
 {
 	char q[1024];
 	sqlite3 *db = NULL;
@@ -1120,8 +1074,8 @@ static void sql_plan(const struct ctx *c, const char *sql, char *out, size_t cap
  * indexes, not every host row (SQLite's plan). */
 static void test_verdict_indexed_columns(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	struct store_host_list *l = NULL;
 	int64_t id = add_host(s, "idx-1", T0);
 	char q[256], plan[1024];
@@ -1184,8 +1138,8 @@ static void test_verdict_indexed_columns(void **state)
  * instance is a connection of its own (the share is read per connection). */
 static void test_lease_affinity(void **state)
 {
-	struct ctx *c = *state;
-	struct store *a = open_ok(c), *b = open_ok(c), *n = open_ok(c);
+	struct store_db *c = *state;
+	struct store *a = store_db_open(c), *b = store_db_open(c), *n = store_db_open(c);
 	struct store_host_list *l = NULL;
 	int64_t ids[10];
 	assert_int_equal(store_claim_grace(30), 15);
@@ -1292,8 +1246,8 @@ static void test_lease_affinity(void **state)
 
 static void test_policies_and_connection(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	struct store_policy *p = NULL;
 	int64_t a = 0, b = 0;
 	assert_int_equal(store_policy_get_default(s, &p), ATTEST_E_NOTFOUND);
@@ -1368,8 +1322,8 @@ static void test_policies_and_connection(void **state)
 
 static void test_kill9_loses_nothing_committed(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	store_close(s);
 	int fds[2];
 	assert_int_equal(pipe(fds), 0);
@@ -1418,7 +1372,7 @@ static void test_kill9_loses_nothing_committed(void **state)
 		sql_text(c, "PRAGMA integrity_check", ok, sizeof(ok));
 		assert_string_equal(ok, "ok");
 	}
-	s = open_ok(c);
+	s = store_db_open(c);
 	int64_t n = 0;
 	assert_int_equal(store_host_count(s, &n), 0);
 	/* Every acknowledged iteration is there; at most one more host (added,
@@ -1502,8 +1456,8 @@ static void deliver_until(struct store_writer *w, const int *count, int n)
 
 static void test_writer_groups(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	int64_t h1 = add_host(s, "g1", T0), h2 = add_host(s, "g2", T0);
 	uint8_t used[32] = {1};
 	assert_int_equal(store_nonce_add(s, h1, used, sizeof used, T0, T0 + 30), 0);
@@ -1588,9 +1542,9 @@ static void kw_done(void *arg, int rc, const char *msg)
  * false) (--db-sync normal), which must lose nothing on kill -9 either. */
 /* window_ms > 0: the works are windowed (store_writer_submit_window), as
  * the verifier's routine verdicts are. */
-static void writer_kill9(struct ctx *c, bool full, unsigned window_ms)
+static void writer_kill9(struct store_db *c, bool full, unsigned window_ms)
 {
-	struct store *s = open_ok(c);
+	struct store *s = store_db_open(c);
 	store_close(s);
 	int fds[2];
 	assert_int_equal(pipe(fds), 0);
@@ -1649,7 +1603,7 @@ static void writer_kill9(struct ctx *c, bool full, unsigned window_ms)
 		sql_text(c, "PRAGMA integrity_check", ok, sizeof(ok));
 		assert_string_equal(ok, "ok");
 	}
-	s = open_ok(c);
+	s = store_db_open(c);
 	/* Works are reported in order, a group at a time: 0..last all there,
 	 * each with its verdict (nothing half written: a host without its red
 	 * verdict would be unknown). */
@@ -1740,8 +1694,8 @@ static void ww_submit(struct store_writer *w, struct ww *x, int idx, struct stor
 
 static void test_writer_window(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	struct store_writer *w = NULL;
 	char *err = NULL;
 	assert_int_equal(store_writer_open(c->url, 0, &w, &err), 0);
@@ -1851,8 +1805,8 @@ static void aw_done(void *arg, int rc, const char *msg)
 
 static void test_writer_apart(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	int64_t h1 = add_host(s, "ap1", T0);
 	(void)add_host(s, "ap2", T0);
 	struct store_writer *w = NULL;
@@ -1882,7 +1836,7 @@ static void test_writer_apart(void **state)
 	 * (an event's record creates the head row). */
 	struct store_event_new ev = {.kind = "host", .actor = "test", .message = "m"};
 	assert_int_equal(store_event_add(s, &ev, T0, NULL), 0);
-	struct store *holder = open_ok(c);
+	struct store *holder = store_db_open(c);
 	assert_int_equal(store_write_begin(holder), 0);
 	struct ww g;
 	ww_submit(w, &g, 0, s, true, 0); /* a group: waits for the head */
@@ -1929,7 +1883,7 @@ static void noop_worker(struct store *s, int idx, void *arg, int fd)
 
 static void test_concurrent_first_open(void **state)
 {
-	struct ctx *c = *state;
+	struct store_db *c = *state;
 	size_t count = 0;
 	/* Every worker opens (and so migrates) the empty database at once. */
 	int64_t *got = run_workers(c, NPROC, noop_worker, NULL, &count);
@@ -1945,12 +1899,12 @@ static void test_concurrent_first_open(void **state)
 
 static void test_connection_loss(void **state)
 {
-	struct ctx *c = *state;
+	struct store_db *c = *state;
 	if (!c->pg) {
 		skip();
 		return;
 	}
-	struct store *s = open_ok(c);
+	struct store *s = store_db_open(c);
 	int64_t h = add_host(s, "survivor", T0), n = 0;
 	assert_int_equal(store_host_count(s, &n), 0);
 	/* The server ends every other session of this database, as a restart
@@ -2005,9 +1959,9 @@ static void copy_ok(struct store *from, struct store *to, int64_t *ret_rows)
 }
 
 /* Rows of every table: src and dst hold the same numbers. */
-static void same_counts(const char *a_path, const struct ctx *b)
+static void same_counts(const char *a_path, const struct store_db *b)
 {
-	struct ctx a = {0};
+	struct store_db a = {0};
 	snprintf(a.path, sizeof(a.path), "%s", a_path);
 	for (size_t i = 0; store_copy_table(i); i++) {
 		char sql[128];
@@ -2018,13 +1972,13 @@ static void same_counts(const char *a_path, const struct ctx *b)
 
 static void test_copy_sqlite(void **state)
 {
-	struct ctx *c = *state;
+	struct store_db *c = *state;
 	char src_path[120], back_path[120], src_url[200], back_url[200];
 	snprintf(src_path, sizeof(src_path), "%s/old.db", c->dir);
 	snprintf(back_path, sizeof(back_path), "%s/back.db", c->dir);
 	snprintf(src_url, sizeof(src_url), "sqlite:%s", src_path);
 	snprintf(back_url, sizeof(back_url), "sqlite:%s", back_path);
-	struct ctx src_ctx = {0};
+	struct store_db src_ctx = {0};
 	snprintf(src_ctx.path, sizeof(src_ctx.path), "%s", src_path);
 
 	/* Every table of the schema is copied. */
@@ -2092,7 +2046,7 @@ static void test_copy_sqlite(void **state)
 
 	/* Copy into the store under test, which must be empty. */
 	src = open_url(src_url);
-	struct store *dst = open_ok(c);
+	struct store *dst = store_db_open(c);
 	int64_t rows = 0;
 	copy_ok(src, dst, &rows);
 	assert_true(rows > 30);
@@ -2105,7 +2059,7 @@ static void test_copy_sqlite(void **state)
 	same_counts(src_path, c);
 
 	/* Read back through the store. */
-	dst = open_ok(c);
+	dst = store_db_open(c);
 	struct store_host *h = NULL;
 	assert_int_equal(store_host_get_by_name(dst, "m-1", &h), 0);
 	assert_int_equal(h->id, ids[1]);
@@ -2200,8 +2154,8 @@ static void flip_default(struct store *s, int idx, void *arg, int fd)
  * and removal. */
 static void test_evidence_touch_and_catalog_marker(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	int64_t hid = add_host(s, "ev-1", T0);
 	uint8_t log[64];
 	memset(log, 0x5a, sizeof log);
@@ -2256,8 +2210,8 @@ static void test_evidence_touch_and_catalog_marker(void **state)
 
 static void test_default_policy_race(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	int64_t pids[NPROC];
 	for (int i = 0; i < NPROC; i++) {
 		char name[32];
@@ -2278,13 +2232,8 @@ static void test_default_policy_race(void **state)
 
 int main(void)
 {
-#ifndef ATTEST_HAVE_LIBPQ
-	const char *env = getenv("ATTEST_STORE_URL");
-	if (env && strncmp(env, "postgres", 8) == 0) {
-		printf("SKIP: ATTEST_STORE_URL is PostgreSQL and this build has no libpq\n");
-		return 77;
-	}
-#endif
+	if (store_db_unsupported())
+		return 77; /* skipped */
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_migrate_from_empty, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_urls, setup, teardown),

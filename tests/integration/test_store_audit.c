@@ -14,6 +14,7 @@
 #include "err.h"
 #include "hex.h"
 #include "store.h"
+#include "store_db.h"
 #include "store_internal.h" /* the group commit calls, driven by hand */
 #include "store_writer.h"
 
@@ -23,74 +24,19 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#ifdef ATTEST_HAVE_LIBPQ
-#include <libpq-fe.h>
-#endif
 
 #define T0    1700000000
 #define NPROC 4
 #define NEACH 40
 
-struct ctx {
-	char dir[64];
-	char path[128];
-	char url[STORE_URL_MAX + 1];
-};
-
 static int setup(void **state)
 {
-	struct ctx *c = calloc(1, sizeof(*c));
-	if (!c)
-		return -1;
-	snprintf(c->dir, sizeof(c->dir), "/tmp/attest-audit-XXXXXX");
-	if (!mkdtemp(c->dir)) {
-		free(c);
-		return -1;
-	}
-	snprintf(c->path, sizeof(c->path), "%s/verifier.db", c->dir);
-	snprintf(c->url, sizeof(c->url), "sqlite:%s", c->path);
-	const char *env = getenv("ATTEST_STORE_URL");
-	if (env && strncmp(env, "postgres", 8) == 0) {
-#ifdef ATTEST_HAVE_LIBPQ
-		snprintf(c->url, sizeof(c->url), "%s", env);
-		PGconn *db = PQconnectdb(c->url);
-		assert_int_equal(PQstatus(db), CONNECTION_OK);
-		PQclear(PQexec(db, "SET client_min_messages = warning"));
-		PGresult *r =
-		    PQexec(db, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
-		assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
-		PQclear(r);
-		PQfinish(db);
-#endif
-	}
-	*state = c;
-	return 0;
+	return store_db_setup(state, "audit");
 }
 
 static int teardown(void **state)
 {
-	struct ctx *c = *state;
-	const char *suffix[] = {"", "-wal", "-shm", "-journal"};
-	for (size_t i = 0; i < 4; i++) {
-		char p[160];
-		snprintf(p, sizeof(p), "%s%s", c->path, suffix[i]);
-		unlink(p);
-	}
-	rmdir(c->dir);
-	free(c);
-	return 0;
-}
-
-static struct store *open_ok(const struct ctx *c)
-{
-	struct store *s = NULL;
-	char *err = NULL;
-	int rc = store_open(c->url, &s, &err);
-	if (rc)
-		fprintf(stderr, "store_open: %s (%s)\n", attest_strerror(rc), err ? err : "");
-	free(err);
-	assert_int_equal(rc, 0);
-	return s;
+	return store_db_teardown(state);
 }
 
 static int64_t add_host(struct store *s, const char *name)
@@ -178,8 +124,8 @@ static int verdict(struct store *s, int64_t host, enum store_trust t, const char
 
 static void test_records_of_events_and_verdicts(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	assert_int_equal(chain_whole(s), 0); /* empty: no head row yet */
 	int64_t h = add_host(s, "a1");
 	struct store_event_new e = {.host_id = h,
@@ -256,8 +202,8 @@ static void w_done(void *arg, int rc, const char *msg)
 
 static void test_group_rollback_leaves_no_gap(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	int64_t h = add_host(s, "g1");
 	struct store_writer *w = NULL;
 	char *err = NULL;
@@ -290,8 +236,8 @@ static int append(struct store *s, const char *kind)
 
 static void test_group_head_follows_savepoints(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	int64_t h = add_host(s, "s1"); /* one record: the head row exists */
 	assert_int_equal(store_batch_begin(s), 0);
 	/* A work kept. */
@@ -342,8 +288,8 @@ static void test_group_head_follows_savepoints(void **state)
  * and records at once; one chain, whole, every record there. */
 static void test_concurrent_appends(void **state)
 {
-	struct ctx *c = *state;
-	struct store *s = open_ok(c);
+	struct store_db *c = *state;
+	struct store *s = store_db_open(c);
 	int64_t hosts[NPROC];
 	for (int i = 0; i < NPROC; i++) {
 		char n[16];
@@ -396,14 +342,8 @@ static void test_concurrent_appends(void **state)
 
 int main(void)
 {
-	const char *env = getenv("ATTEST_STORE_URL");
-#ifndef ATTEST_HAVE_LIBPQ
-	if (env && strncmp(env, "postgres", 8) == 0) {
-		printf("SKIP: ATTEST_STORE_URL is PostgreSQL and this build has no libpq\n");
-		return 77;
-	}
-#endif
-	(void)env;
+	if (store_db_unsupported())
+		return 77; /* skipped */
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_records_of_events_and_verdicts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_group_rollback_leaves_no_gap, setup, teardown),

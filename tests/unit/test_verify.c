@@ -250,6 +250,24 @@ static const struct verify_reason *expect_only(const struct verify_result *r, co
 	return &r->reasons[0];
 }
 
+/* Verify f's evidence: exactly one reason, with this code (expect_only). */
+static void run_expect_only(const struct fx *f, const char *code)
+{
+	struct verify_result *r = run(f);
+	expect_only(r, code);
+	verify_result_free(r);
+}
+
+/* Verify f's evidence: green (the reasons shown if not). */
+static void run_expect_green(const struct fx *f)
+{
+	struct verify_result *r = run(f);
+	if (r->verdict != VERIFY_GREEN)
+		dump(r);
+	assert_int_equal(r->verdict, VERIFY_GREEN);
+	verify_result_free(r);
+}
+
 static const struct verify_unverified *find_unverified(const struct verify_result *r,
                                                        const char *field)
 {
@@ -515,9 +533,7 @@ static void test_secure_boot_disabled(void **state)
 
 	/* a policy that does not require it: green */
 	f->policy->secure_boot = false;
-	r = run(f);
-	assert_int_equal(r->verdict, VERIFY_GREEN);
-	verify_result_free(r);
+	run_expect_green(f);
 	fx_free(f);
 }
 
@@ -667,12 +683,10 @@ static void test_not_uefi(void **state)
 		tb_agile(&b, &bk, pcr, EV_SEPARATOR, zero4, 4);
 	struct fx *f = fx_new_log(b.p, b.len);
 	f->policy->secure_boot = false;
-	struct verify_result *r = run(f);
-	expect_only(r, REASON_NOT_UEFI);
-	verify_result_free(r);
+	run_expect_only(f, REASON_NOT_UEFI);
 	/* with the default policy Secure Boot is missing as well, first */
 	f->policy->secure_boot = true;
-	r = run(f);
+	struct verify_result *r = run(f);
 	assert_int_equal(r->reason_count, 2);
 	assert_string_equal(r->reasons[0].code, REASON_SECURE_BOOT_DISABLED);
 	assert_string_equal(r->reasons[1].code, REASON_NOT_UEFI);
@@ -693,13 +707,9 @@ static void test_tpm_interface(void **state)
 	assert_string_equal(rs->allowed, "tis");
 	verify_result_free(r);
 	f->host.tpm_interface = NULL; /* unknown is not allowed either */
-	r = run(f);
-	expect_only(r, REASON_TPM_INTERFACE_NOT_ALLOWED);
-	verify_result_free(r);
+	run_expect_only(f, REASON_TPM_INTERFACE_NOT_ALLOWED);
 	f->host.tpm_interface = "tis";
-	r = run(f);
-	assert_int_equal(r->verdict, VERIFY_GREEN);
-	verify_result_free(r);
+	run_expect_green(f);
 	fx_free(f);
 }
 
@@ -716,14 +726,10 @@ static void test_agent_version(void **state)
 	assert_string_equal(rs->actual, "6.5");
 	verify_result_free(r);
 	f->host.agent_version = "6.10";
-	r = run(f);
-	assert_int_equal(r->verdict, VERIFY_GREEN);
-	verify_result_free(r);
+	run_expect_green(f);
 	/* no identity version: the signed metadata's ("1.0.0") is used */
 	f->host.agent_version = NULL;
-	r = run(f);
-	expect_only(r, REASON_AGENT_VERSION_TOO_OLD);
-	verify_result_free(r);
+	run_expect_only(f, REASON_AGENT_VERSION_TOO_OLD);
 	fx_free(f);
 }
 
@@ -734,13 +740,9 @@ static void test_tpm_not_certified(void **state)
 	if (!f)
 		skip();
 	f->host.ek_certified = false;
-	struct verify_result *r = run(f);
-	expect_only(r, REASON_TPM_NOT_CERTIFIED);
-	verify_result_free(r);
+	run_expect_only(f, REASON_TPM_NOT_CERTIFIED);
 	f->policy->certified_tpm = false;
-	r = run(f);
-	assert_int_equal(r->verdict, VERIFY_GREEN);
-	verify_result_free(r);
+	run_expect_green(f);
 	fx_free(f);
 }
 
@@ -760,29 +762,19 @@ static void test_ek_trust(void **state)
 	assert_non_null(strstr(r->reasons[0].message, "operator_key"));
 	verify_result_free(r);
 	f->policy->certified_tpm = false;
-	r = run(f);
-	assert_int_equal(r->verdict, VERIFY_GREEN);
-	verify_result_free(r);
+	run_expect_green(f);
 	f->policy->ek_trust = POLICY_EK_CERTIFIED;
-	r = run(f);
-	expect_only(r, REASON_EK_TRUST_NOT_ALLOWED);
-	verify_result_free(r);
+	run_expect_only(f, REASON_EK_TRUST_NOT_ALLOWED);
 	f->policy->ek_trust = POLICY_EK_CERTIFIED | POLICY_EK_OPERATOR_KEY;
-	r = run(f);
-	assert_int_equal(r->verdict, VERIFY_GREEN);
-	verify_result_free(r);
+	run_expect_green(f);
 	/* no ek_trust recorded (hosts enrolled before it existed): certified
 	 * if the certificate verified */
 	f->host.ek_trust = NULL;
 	f->host.ek_certified = true;
 	f->policy->ek_trust = POLICY_EK_CERTIFIED;
-	r = run(f);
-	assert_int_equal(r->verdict, VERIFY_GREEN);
-	verify_result_free(r);
+	run_expect_green(f);
 	f->host.ek_trust = "operator_certificate";
-	r = run(f);
-	expect_only(r, REASON_EK_TRUST_NOT_ALLOWED);
-	verify_result_free(r);
+	run_expect_only(f, REASON_EK_TRUST_NOT_ALLOWED);
 	fx_free(f);
 }
 
