@@ -31,8 +31,8 @@ const double *metrics_hist_bounds(void)
 	return hist_bounds;
 }
 
-static const double phase_bounds[VERIFIER_PHASE_BUCKETS] = {0.0005, 0.001, 0.002, 0.005, 0.01,
-                                                            0.02,   0.05,  0.1,   0.2,   0.5};
+static const double phase_bounds[VERIFIER_PHASE_BUCKETS] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
+                                                            0.03,   0.05,  0.1,   0.2,   0.5};
 static const char *const phase_names[VERIFIER_PHASES] = {
     [PHASE_CLAIM] = "claim",   [PHASE_START] = "start",   [PHASE_AGENT] = "agent",
     [PHASE_VERIFY] = "verify", [PHASE_COMMIT] = "commit", [PHASE_HOST] = "host",

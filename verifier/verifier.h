@@ -58,7 +58,7 @@ enum verifier_phase {
 	PHASE_OWN,
 	VERIFIER_PHASES
 };
-#define VERIFIER_PHASE_BUCKETS 10
+#define VERIFIER_PHASE_BUCKETS 11
 /* Kept-alive mutual-TLS connections to agents (docs/transport.md): at most
  * this many parked (one per host between its attestations; fewer when the
  * open-files limit is lower, verifier_agent_pool_max), each for at most
