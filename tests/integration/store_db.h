@@ -18,6 +18,7 @@
 
 #include "err.h"
 #include "store.h"
+#include "store_fixture.h"
 
 struct store_db {
 	char dir[64];
@@ -102,13 +103,7 @@ static inline int store_db_teardown(void **state)
 	struct store_db *c = *state;
 	if (!c)
 		return 0;
-	const char *suffix[] = {"", "-wal", "-shm", "-journal"};
-	for (size_t i = 0; i < 4; i++) {
-		char p[160];
-		snprintf(p, sizeof p, "%s%s", c->path, suffix[i]);
-		unlink(p);
-	}
-	rmdir(c->dir);
+	store_files_remove(c->path, c->dir);
 	free(c);
 	return 0;
 }

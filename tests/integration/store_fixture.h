@@ -36,19 +36,26 @@ static inline struct store_fixture *store_fixture_new(const char *tag)
 	return c;
 }
 
+/* Remove the SQLite database at path, its WAL, shared memory and journal
+ * files, and then its directory dir (store_db.h uses it too). */
+static inline void store_files_remove(const char *path, const char *dir)
+{
+	const char *suffix[] = {"", "-wal", "-shm", "-journal"};
+	for (size_t i = 0; i < 4; i++) {
+		char p[200];
+		snprintf(p, sizeof p, "%s%s", path, suffix[i]);
+		unlink(p);
+	}
+	rmdir(dir);
+}
+
 /* Close the store and remove the database, its WAL and the directory. */
 static inline void store_fixture_free(struct store_fixture *c)
 {
 	if (!c)
 		return;
 	store_close(c->s);
-	const char *suffix[] = {"", "-wal", "-shm", "-journal"};
-	for (size_t i = 0; i < 4; i++) {
-		char p[200];
-		snprintf(p, sizeof p, "%s%s", c->path, suffix[i]);
-		unlink(p);
-	}
-	rmdir(c->dir);
+	store_files_remove(c->path, c->dir);
 	free(c);
 }
 
