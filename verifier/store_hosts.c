@@ -1046,13 +1046,17 @@ int store_expire_evidence(struct store *s, int64_t now, int64_t *ret_n)
  * a kept-alive agent connection is reused by the next attestation instead of
  * a new handshake on whichever instance claimed first. A pulled host an
  * operator asked one instance to attest now (hosts.wanted_by) is that
- * instance's alone until the grace, failed or not: else another instance
- * could take it (and clear the mark) while the asking one's caller waits.
- * $1 owner, $3 now, $6 the grace's end (now - grace). */
+ * instance's alone until a whole lease past due, failed or not: else another
+ * instance could take it (and clear the mark) while the asking one's caller
+ * waits. Not half a lease as for the others: when the instance attesting the
+ * host at the moment of the ask releases it, the host falls due again at its
+ * next interval, and the asking instance must claim it in that window; its
+ * rounds come up to 1.5 s apart, and half a short lease can be 1 s.
+ * $1 owner, $3 now, $6 the grace's end (now - grace), $7 a lease ago. */
 #define CLAIM_AFFINITY                                                                             \
 	"AND (mode = 'push' OR last_instance IS NULL OR last_instance = $1 OR failures > 0 "       \
 	"OR wanted_by = $1 OR next_due <= $6) "                                                    \
-	"AND (mode = 'push' OR wanted_by IS NULL OR wanted_by = $1 OR next_due <= $6) "
+	"AND (mode = 'push' OR wanted_by IS NULL OR wanted_by = $1 OR next_due <= $7) "
 #define CLAIM_DUE                                                                                  \
 	"UPDATE hosts SET lease_owner = $1, lease_expires = $2, wanted_by = NULL "                 \
 	"WHERE hosts.id IN (SELECT id FROM hosts "                                                 \
@@ -1152,7 +1156,7 @@ int store_claim_due_hosts(struct store *s, const char *owner, int64_t now, int64
 	               s->drv->skip_locked, ") RETURNING " HOST_COLS);
 	rc = store_query(s, sql,
 	                 PARAMS(V_TEXT(owner), V_INT(now + lease_seconds), V_INT(now), V_INT(max),
-	                        V_INT(stale), V_INT(grace_end)),
+	                        V_INT(stale), V_INT(grace_end), V_INT(now - lease_seconds)),
 	                 max, &rows);
 	if (rc == 0) {
 		rc = hosts_from_rows(rows, &l);

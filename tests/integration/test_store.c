@@ -1236,6 +1236,25 @@ static void test_lease_affinity(void **state)
 		assert_true(l->v[i].id != wanted);
 	store_host_list_free(l);
 	assert_int_equal(claim_n(n, "N", T0 + 130, &l), 5);
+	/* B is asked for a host while N attests it: N's release makes it due
+	 * at N's next interval, and it stays B's past the grace (half a lease,
+	 * 15 s) until a whole lease past due (30 s: B is dead or stuck). */
+	wanted = l->v[0].id;
+	assert_int_equal(store_host_set_next_due(b, wanted, T0 + 130, "B", T0 + 130), 0);
+	for (size_t i = 0; i < l->n; i++)
+		assert_int_equal(store_lease_release(n, l->v[i].id, "N", T0 + 140, 0, T0 + 131), 0);
+	store_host_list_free(l);
+	assert_int_equal(store_claim_due_hosts(n, "N", T0 + 140 + 16, 30, 100, &l), 0);
+	for (size_t i = 0; i < l->n; i++) {
+		assert_true(l->v[i].id != wanted);
+		assert_int_equal(store_lease_release(n, l->v[i].id, "N", T0 + 200, 0, T0 + 156), 0);
+	}
+	store_host_list_free(l);
+	assert_int_equal(store_claim_due_hosts(n, "N", T0 + 140 + 30, 30, 100, &l), 0);
+	got = 0;
+	for (size_t i = 0; i < l->n; i++)
+		got += l->v[i].id == wanted;
+	assert_int_equal(got, 1);
 	store_host_list_free(l);
 	store_close(n);
 	store_close(b);
