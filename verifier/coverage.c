@@ -1,12 +1,15 @@
 /* The fleet watched as a whole (docs/operations.md "Watching the fleet as
  * a whole"): coverage, the fleet alarms (coverage, dead man) and /healthz.
  *
- * Every few seconds the loop reads the coverage in one aggregate query and
- * the open fleet alarms (the loop's connection: a short lock wait, and reads
- * never wait for a writer); /metrics, the status route and /healthz answer
- * from that cached snapshot, without touching the database. An alarm that
- * must change is handed to the writer thread (store_fleet_alarm_set): any
- * instance may raise or clear it, the database keeps one open of each
+ * Every few seconds the coverage is read in one aggregate query with the
+ * open fleet alarms, off the event loop: the query reads every enabled host
+ * (a few ms at 10,000 hosts, a round trip and the server's time on
+ * PostgreSQL), so it runs as a work of the storage writer (on PostgreSQL its
+ * apart lane, at once; on SQLite with the next group) and the loop takes the
+ * result in the work's completion. /metrics, the status route and /healthz
+ * answer from that cached snapshot, without touching the database. An alarm
+ * that must change is handed to the writer thread too (store_fleet_alarm_set):
+ * any instance may raise or clear it, the database keeps one open of each
  * kind. The arithmetic (ratios, hold, hysteresis) is lib/coverage.c. */
 #include "coverage.h"
 #include "reason.h"
@@ -31,6 +34,7 @@ struct vcoverage {
 	unsigned open_mask;         /* open fleet alarms at the last read */
 	struct coverage_hold hold[STORE_FLEET_ALARMS];
 	bool setting; /* a fleet alarm change is with the writer */
+	bool reading; /* a read is with the writer (one at a time) */
 	/* The writer's progress: works run ok and failed at the last look, and
 	 * when it last committed or had nothing to do. */
 	uint64_t w_ok, w_failed;
@@ -130,34 +134,98 @@ static void writer_look(struct verifier *v, struct vcoverage *c, int64_t now)
 	c->w_failed = ws.failed;
 }
 
-static void evaluate(struct verifier *v)
-{
-	struct vcoverage *c = cv(v);
-	const struct verifier_config *cfg = &v->cfg;
-	int64_t now = verifier_now();
-	writer_look(v, c, now);
+/* One read: the coverage at now and the open fleet alarms. */
+struct cov_read {
+	struct verifier *v;
+	int64_t now;
+	struct store_coverage *cov;
+	unsigned mask;
+};
 
-	struct store_coverage *cov = NULL;
-	unsigned mask = 0;
-	int rc = store_coverage_read(v->store, now, cfg->evidence_validity_s, &cov);
+static int cov_read_run(struct store *s, struct cov_read *r)
+{
+	int rc = store_coverage_read(s, r->now, r->v->cfg.evidence_validity_s, &r->cov);
 	if (rc == 0)
-		rc = store_fleet_alarms_open(v->store, &mask);
+		rc = store_fleet_alarms_open(s, &r->mask);
+	return rc;
+}
+
+static int cov_read_work(struct store *s, void *arg)
+{
+	return cov_read_run(s, arg);
+}
+
+static void decide(struct verifier *v, struct vcoverage *c, const struct store_coverage *cov,
+                   unsigned mask);
+
+/* A read ended (rc < 0: msg says why): keep what it saw, then decide
+ * whether a fleet alarm must change. Takes r->cov. */
+static void cov_read_end(struct vcoverage *c, struct cov_read *r, int rc, const char *msg)
+{
+	struct verifier *v = r->v;
 	if (rc < 0) {
-		store_coverage_free(cov);
+		store_coverage_free(r->cov);
+		r->cov = NULL;
 		if (c->db_fails++ == 1) /* one line per outage, not per read */
-			log_error("coverage: cannot read the database: %s", store_errmsg(v->store));
-		snprintf(c->db_err, sizeof c->db_err, "%s", store_errmsg(v->store));
+			log_error("coverage: cannot read the database: %s", msg);
+		snprintf(c->db_err, sizeof c->db_err, "%s", msg);
 		return;
 	}
 	if (c->db_fails >= 2)
 		log_info("coverage: the database answers again");
 	c->db_fails = 0;
 	store_coverage_free(c->cov);
-	c->cov = cov;
-	c->read_at = now;
-	c->open_mask = mask;
+	c->cov = r->cov;
+	r->cov = NULL;
+	c->read_at = r->now;
+	c->open_mask = r->mask;
 	if (c->setting || v->stopping)
 		return;
+	decide(v, c, c->cov, c->open_mask);
+}
+
+static void cov_read_done(void *arg, int rc, const char *msg)
+{
+	struct cov_read *r = arg;
+	struct vcoverage *c = cv(r->v);
+	if (c) {
+		c->reading = false;
+		cov_read_end(c, r, rc, msg);
+	}
+	store_coverage_free(r->cov);
+	free(r);
+}
+
+/* Read now on the loop's connection (sync) or hand the read to the writer. */
+static void evaluate(struct verifier *v, bool sync)
+{
+	struct vcoverage *c = cv(v);
+	int64_t now = verifier_now();
+	writer_look(v, c, now);
+	if (c->reading)
+		return; /* the last one is still with the writer (a slow database) */
+	struct cov_read *r = calloc(1, sizeof *r);
+	if (r == NULL)
+		return;
+	r->v = v;
+	r->now = now;
+	if (sync || v->writer == NULL) {
+		int rc = cov_read_run(v->store, r);
+		cov_read_end(c, r, rc, rc < 0 ? store_errmsg(v->store) : "");
+		store_coverage_free(r->cov);
+		free(r);
+		return;
+	}
+	c->reading = true;
+	verifier_store_apart(v, cov_read_work, cov_read_done, r, false);
+}
+
+/* Raise or clear the fleet alarms the read calls for. */
+static void decide(struct verifier *v, struct vcoverage *c, const struct store_coverage *cov,
+                   unsigned mask)
+{
+	const struct verifier_config *cfg = &v->cfg;
+	int64_t now = verifier_now();
 
 	if (cfg->coverage_alarm_pct > 0) {
 		bool open = mask & (1u << STORE_FLEET_COVERAGE);
@@ -217,7 +285,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	evaluate(arg);
+	evaluate(arg, false);
 }
 
 int coverage_start(struct verifier *v)
@@ -239,7 +307,7 @@ int coverage_start(struct verifier *v)
 	struct timeval tv = {.tv_sec = (time_t)c->every_s};
 	if (c->timer == NULL || event_add(c->timer, &tv) < 0)
 		return ATTEST_E_NOMEM;
-	evaluate(v);
+	evaluate(v, true); /* before the loop serves anything: a snapshot from the start */
 	return 0;
 }
 
