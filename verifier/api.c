@@ -672,6 +672,11 @@ void api_host_reconnect(struct api_call *c)
 		                     "the host was reconnected; its TPM identity is read again and "
 		                     "a new AK enrolled",
 		                     c->ctx.actor, now);
+	/* An attestation in flight (here or on another instance) was judged
+	 * against the identity just cleared: its lease goes, so its verdict is
+	 * refused, and the host is this instance's to enroll again. */
+	if (rc == 0)
+		rc = store_lease_drop(v->store, h->id, now);
 	if (rc == 0)
 		rc = store_host_set_next_due(v->store, h->id, now, v->cfg.instance, now);
 	rc = api_change_end(v, rc, h->id, "host", c->ctx.actor,

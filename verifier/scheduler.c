@@ -408,8 +408,8 @@ static void renew_done(void *arg, int rc, const char *msg)
 		j->lease_until = r->at + j->v->cfg.lease_s;
 	} else if (rc == 0 && r->rc == ATTEST_E_STATE && !j->lost) {
 		j->lost = true;
-		log_warning("%s: lease lost (expired): abandoning this attestation, another "
-		            "instance may have the host",
+		log_warning("%s: lease lost (expired, or the host was reconnected): abandoning "
+		            "this attestation, another instance may have the host",
 		            j->name);
 	} else if (!j->lost) {
 		/* A database error leaves the lease as it was: keep working while it

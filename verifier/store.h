@@ -406,6 +406,13 @@ int64_t store_claim_grace(int64_t lease_seconds);
 int store_lease_renew(struct store *s, int64_t host_id, const char *owner, int64_t now,
                       int64_t lease_seconds);
 
+/* Take the lease from whoever holds it (an operator reset the host's
+ * identity: what an attestation in flight concluded from the old one must
+ * not be written). The holder's renewal, release and verdict are refused
+ * from then on (ATTEST_E_STATE), as after an expiry. ATTEST_E_NOTFOUND if
+ * there is no such host. */
+int store_lease_drop(struct store *s, int64_t host_id, int64_t now);
+
 /* Give the host back: clear the lease, set next_due and the consecutive
  * failure count (-1 = keep). ATTEST_E_STATE if owner does not hold it. */
 int store_lease_release(struct store *s, int64_t host_id, const char *owner, int64_t next_due,

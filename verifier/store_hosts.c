@@ -1250,6 +1250,14 @@ int store_lease_release(struct store *s, int64_t host_id, const char *owner, int
 	return rc;
 }
 
+int store_lease_drop(struct store *s, int64_t host_id, int64_t now)
+{
+	return one_row(s,
+	               "UPDATE hosts SET lease_owner = NULL, lease_expires = NULL, updated_at = $2 "
+	               "WHERE id = $1",
+	               PARAMS(V_INT(host_id), V_INT(now)));
+}
+
 /* ------------------------------------------------------------------ */
 /* AKs */
 

@@ -14,6 +14,9 @@
 #               attested it last (its kept-alive agent connection is reused):
 #               at most a quarter of consecutive attestations of a host change
 #               instance (about two thirds without affinity, three instances)
+#   reconnect   a host reconnected through one instance while another attests
+#               it: the other's verdict (judged against the cleared identity)
+#               is refused; the next verdict is the asking instance's
 #   kill9       kill -9 one instance: every host is attested by the others
 #               within two lease periods; no two attestations of a host overlap
 #               in time; alarms raised once
@@ -217,6 +220,51 @@ read -r moved pairs < <(sql "SELECT count(*) FILTER (WHERE prev <> instance), co
 [ $((4 * moved)) -le "$pairs" ] ||
   fail "affinity: $moved of $pairs consecutive attestations of a host changed instance"
 ok "affinity: $moved of $pairs consecutive attestations of a host changed instance"
+
+# --- reconnect: h1 reconnected through one instance while another attests it
+# (h1's agent paused with the request in flight). That attestation was
+# judged against the identity the reconnect cleared: its verdict is refused
+# (the reconnect took its lease), and the first verdict after the reconnect
+# is the asking instance's new enrollment.
+h1id=$(sql "SELECT id FROM hosts WHERE name = 'h1'")
+holder=""
+for try in 1 2 3 4 5 6 7 8; do
+  kill -STOP "${agent_pids[0]}"
+  for _ in $(seq 30); do
+    holder=$(sql "SELECT lease_owner FROM hosts WHERE id = $h1id AND lease_owner IS NOT NULL")
+    [ -n "$holder" ] && break
+    sleep 0.1
+  done
+  # Still held half a second later: that attestation waits for the paused
+  # agent (one that had its answer before the pause would be written by now).
+  if [ -n "$holder" ]; then
+    sleep 0.5
+    [ "$(sql "SELECT lease_owner FROM hosts WHERE id = $h1id")" = "$holder" ] && break
+    holder=""
+  fi
+  kill -CONT "${agent_pids[0]}"
+  sleep 0.5
+done
+[ -n "$holder" ] || { kill -CONT "${agent_pids[0]}"; fail "reconnect: no instance took h1 while its agent was paused"; }
+asker=v1
+[ "$holder" = v1 ] && asker=v2
+trec=$(now_ms)
+call $asker "$admin" POST /api/v1/hosts/h1/reconnect 202
+kill -CONT "${agent_pids[0]}"
+for _ in $(seq 40); do
+  n=$(sql "SELECT count(*) FROM results WHERE host_id = $h1id AND trust_state = 'green'
+           AND started_ms + duration_ms > $trec")
+  [ "$n" -gt 0 ] && break
+  sleep 0.5
+done
+[ "$n" -gt 0 ] || fail "reconnect: h1 not green again within 20 s of its reconnect through $asker"
+first=$(sql "SELECT instance || ' ' || started_ms FROM results WHERE host_id = $h1id
+             AND started_ms + duration_ms > $trec ORDER BY seq LIMIT 1")
+[ "${first%% *}" = "$asker" ] && [ "${first##* }" -ge "$trec" ] ||
+  fail "reconnect: the first verdict after it is '$first' (instance, started ms; reconnect at $trec), not a new one by $asker"
+grep -q "^.*h1: \(verdict not stored: the host's lease is not held\|lease lost\)" "$work/$holder.err" ||
+  fail "reconnect: $holder did not say its h1 attestation was dropped: $(grep 'h1:' "$work/$holder.err" | tail -5)"
+ok "reconnect: h1 reconnected through $asker while $holder attested it: $holder's verdict refused, the next one $asker's"
 
 # --- kill9: v2 dies holding leases; the others attest every host within two
 # lease periods. The agents are paused (SIGSTOP) for a moment so that every
