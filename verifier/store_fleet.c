@@ -28,10 +28,12 @@ void store_coverage_free(struct store_coverage *c)
 	free(c);
 }
 
-/* One row per instance that wrote a last verdict. A full read of the enabled
- * hosts (no index helps an aggregate over all of them, and one on
- * last_attested would cost every attestation a write), a few ms at 10,000
- * hosts; the caller runs it every few seconds, not per request. */
+/* One row per instance that wrote a last verdict. A read of every enabled
+ * host, from the index that covers it (hosts_coverage, migration 17: a
+ * verdict moves its entry from the start of its range to the end, a queue,
+ * so a group commit rewrites a page or two of it), not from the rows, one
+ * 4 KB page each; the caller runs it every few seconds, off the event loop
+ * (coverage.c). */
 #define COVERAGE_SELECT                                                                            \
 	"SELECT last_instance, COUNT(*), "                                                         \
 	"SUM(CASE WHEN last_attested IS NOT NULL AND last_attested + "                             \

@@ -779,6 +779,8 @@ static void test_results_ring_migration(void **state)
 	sql_exec(c, "ALTER TABLE results DROP COLUMN slot");
 	sql_exec(c, "CREATE INDEX results_host ON results (host_id, id)");
 	sql_exec(c, "DELETE FROM schema_version WHERE version = 16");
+	sql_exec(c, "DROP INDEX hosts_coverage"); /* and 17 after it */
+	sql_exec(c, "DELETE FROM schema_version WHERE version = 17");
 	snprintf(q, sizeof q,
 	         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 510) "
 	         "INSERT INTO results (host_id, at, trust_state, reasons, duration_ms) "
@@ -1070,8 +1072,8 @@ static void sql_plan(const struct store_db *c, const char *sql, char *out, size_
 
 /* The verdict names last_instance and failures only when they change
  * (hosts_share, migration 15, indexes them): the row still holds what the
- * last verdict said. The evidence expiry and the claims' share read their
- * indexes, not every host row (SQLite's plan). */
+ * last verdict said. The evidence expiry, the claims' share and the fleet's
+ * coverage read their indexes, not every host row (SQLite's plan). */
 static void test_verdict_indexed_columns(void **state)
 {
 	struct store_db *c = *state;
@@ -1123,12 +1125,75 @@ static void test_verdict_indexed_columns(void **state)
 	         "AND last_instance IS NOT NULL GROUP BY last_instance",
 	         plan, sizeof plan);
 	assert_non_null(strstr(plan, "COVERING INDEX hosts_share"));
+	/* The fleet's coverage (store_coverage_read) reads its index only. */
+	sql_plan(c,
+	         "SELECT last_instance, COUNT(*), SUM(CASE WHEN last_attested IS NOT NULL AND "
+	         "last_attested + (CASE WHEN 3 * interval_s > 60 THEN 3 * interval_s ELSE 60 END) "
+	         "> 5 THEN 1 ELSE 0 END), MAX(last_attested) FROM hosts WHERE enabled = 1 "
+	         "GROUP BY last_instance ORDER BY COUNT(*) DESC, last_instance LIMIT 9",
+	         plan, sizeof plan);
+	assert_non_null(strstr(plan, "COVERING INDEX hosts_coverage"));
 	/* ... and the claim still reads the due hosts only. */
 	sql_plan(c,
 	         "SELECT id FROM hosts WHERE enabled = 1 AND next_due <= 5 "
 	         "AND (lease_owner IS NULL OR lease_expires <= 5) ORDER BY next_due, id LIMIT 50",
 	         plan, sizeof plan);
 	assert_non_null(strstr(plan, "INDEX hosts_due"));
+}
+
+/* An operator reset the host's identity while instance A attested it
+ * (store_lease_drop, the reconnect route): what A concluded from the old
+ * identity is not written, its lease is gone, and B may claim the host at
+ * once. */
+static void test_lease_drop(void **state)
+{
+	struct store_db *c = *state;
+	struct store *a = store_db_open(c), *b = store_db_open(c);
+	struct store_host_list *l = NULL;
+	struct store_host *h = NULL;
+	int64_t id = add_host(a, "dropped", T0);
+	assert_int_equal(store_claim_due_hosts(a, "A", T0, 30, 5, &l), 0);
+	assert_int_equal(l->n, 1);
+	store_host_list_free(l);
+	/* Held by A: B gets nothing. */
+	assert_int_equal(store_claim_due_hosts(b, "B", T0 + 1, 30, 5, &l), 0);
+	assert_int_equal(l->n, 0);
+	store_host_list_free(l);
+
+	assert_int_equal(store_lease_drop(b, id, T0 + 2), 0);
+	assert_int_equal(store_host_set_next_due(b, id, T0 + 2, "B", T0 + 2), 0);
+	struct store_verdict v = {.host_id = id,
+	                          .trust = STORE_TRUST_GREEN,
+	                          .attested = true,
+	                          .set_conn = true,
+	                          .conn = STORE_CONN_CONNECTED,
+	                          .release = true,
+	                          .next_due = T0 + 60,
+	                          .failures = 0};
+	assert_int_equal(store_host_set_trust(a, &v, "A", NULL, T0 + 3, NULL), ATTEST_E_STATE);
+	assert_non_null(strstr(store_errmsg(a), "lease is not held"));
+	assert_int_equal(store_lease_renew(a, id, "A", T0 + 3, 30), ATTEST_E_STATE);
+	assert_int_equal(store_lease_release(a, id, "A", T0 + 60, 0, T0 + 3), ATTEST_E_STATE);
+	assert_int_equal(store_host_get(b, id, &h), 0);
+	assert_int_equal(h->trust, STORE_TRUST_UNKNOWN);
+	assert_null(h->lease_owner);
+	assert_int_equal(h->next_due, T0 + 2);
+	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM results"), 0);
+	store_host_free(h);
+
+	/* B, which asked, claims it at once (A may not take it back). */
+	assert_int_equal(store_claim_due_hosts(a, "A", T0 + 3, 30, 5, &l), 0);
+	assert_int_equal(l->n, 0);
+	store_host_list_free(l);
+	assert_int_equal(store_claim_due_hosts(b, "B", T0 + 3, 30, 5, &l), 0);
+	assert_int_equal(l->n, 1);
+	assert_string_equal(l->v[0].lease_owner, "B");
+	store_host_list_free(l);
+	assert_int_equal(store_host_set_trust(b, &v, "B", NULL, T0 + 4, NULL), 0);
+	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM results WHERE instance = 'B'"), 1);
+	assert_int_equal(store_lease_drop(b, 9999, T0 + 4), ATTEST_E_NOTFOUND);
+	store_close(a);
+	store_close(b);
 }
 
 /* Lease affinity: a due host stays with the instance that attested it last
@@ -2265,6 +2330,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ak_retire, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_leases, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lease_affinity, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lease_drop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_verdict_indexed_columns, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_policies_and_connection, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kill9_loses_nothing_committed, setup, teardown),
