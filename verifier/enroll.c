@@ -200,8 +200,20 @@ void enroll_on_activate(const struct https_result *res, void *arg)
 		return;
 	}
 	int64_t now = verifier_now();
-	int rc = store_ak_enroll(v->store, j->host_id, j->ak_name, j->ak_name_len, j->ak_public,
-	                         j->ak_public_len, now, NULL);
+	int rc = store_ak_enroll(v->store, j->host_id, v->cfg.instance, j->ak_name, j->ak_name_len,
+	                         j->ak_public, j->ak_public_len, now, NULL);
+	if (rc == ATTEST_E_STATE) {
+		/* The host is no longer ours (a reconnect through another instance
+		 * took the lease, or it expired): its holder enrolls. */
+		j->lost = true;
+		log_warning(
+		    "%s: lease lost (expired, or the host was reconnected): AK not enrolled, "
+		    "abandoning this attestation",
+		    j->name);
+		v->m.attest_error++;
+		job_end(j, now, -1);
+		return;
+	}
 	if (job_store_failure(rc)) {
 		job_store_error(j, "storing the AK");
 		return;

@@ -434,9 +434,12 @@ void store_ak_free(struct store_ak *ak);
 /* Store an AK whose credential activation succeeded, retiring (for good)
  * every earlier AK of the host, and log an "ak" event, in one transaction.
  * ATTEST_E_EXISTS if that AK Name was ever stored (an AK is never
- * re-enrolled), ATTEST_E_NOTFOUND if the host does not exist. */
-int store_ak_enroll(struct store *s, int64_t host_id, const uint8_t *name, size_t name_len,
-                    const uint8_t *public_area, size_t public_len, int64_t now, int64_t *ret_id);
+ * re-enrolled), ATTEST_E_NOTFOUND if the host does not exist. With
+ * lease_owner non-NULL, nothing is stored unless that owner holds a live
+ * lease on the host (ATTEST_E_STATE), as for a verdict. */
+int store_ak_enroll(struct store *s, int64_t host_id, const char *lease_owner, const uint8_t *name,
+                    size_t name_len, const uint8_t *public_area, size_t public_len, int64_t now,
+                    int64_t *ret_id);
 
 /* The host's current AK. ATTEST_E_NOTFOUND if none (never enrolled, or retired). */
 int store_ak_current(struct store *s, int64_t host_id, struct store_ak **ret);

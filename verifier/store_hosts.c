@@ -1280,8 +1280,9 @@ static int name_to_hex(struct store *s, const uint8_t *name, size_t len,
 	return 0;
 }
 
-int store_ak_enroll(struct store *s, int64_t host_id, const uint8_t *name, size_t name_len,
-                    const uint8_t *public_area, size_t public_len, int64_t now, int64_t *ret_id)
+int store_ak_enroll(struct store *s, int64_t host_id, const char *lease_owner, const uint8_t *name,
+                    size_t name_len, const uint8_t *public_area, size_t public_len, int64_t now,
+                    int64_t *ret_id)
 {
 	char hex[2 * STORE_AK_NAME_MAX + 1], m[2 * STORE_AK_NAME_MAX + 32];
 	char *prev = NULL;
@@ -1297,6 +1298,21 @@ int store_ak_enroll(struct store *s, int64_t host_id, const uint8_t *name, size_
 	free(prev);
 	if (rc)
 		goto rollback;
+	/* An instance that lost the host (its lease expired, or a reconnect took
+	 * it) enrolls nothing: the AK the host's holder enrolls stays current. */
+	if (lease_owner) {
+		int64_t held = 0;
+		rc =
+		    store_query_int(s,
+		                    "SELECT COUNT(*) FROM hosts WHERE id = $1 AND lease_owner = $2 "
+		                    "AND lease_expires > $3",
+		                    PARAMS(V_INT(host_id), V_TEXT(lease_owner), V_INT(now)), &held);
+		if (rc == 0 && held == 0)
+			rc = store_fail(s, ATTEST_E_STATE,
+			                "the host's lease is not held by this owner");
+		if (rc)
+			goto rollback;
+	}
 	rc = store_exec(s,
 	                "UPDATE aks SET retired_at = $2 WHERE host_id = $1 AND retired_at IS NULL",
 	                PARAMS(V_INT(host_id), V_INT(now)), NULL);

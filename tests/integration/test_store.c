@@ -299,8 +299,8 @@ static void test_reopen_keeps_everything(void **state)
 	                               .ek_certified = true};
 	assert_int_equal(store_host_set_identity(s, hid, &ident, T0), 0);
 	assert_int_equal(store_host_set_boot(s, hid, 3, 1, "boot-abc", T0), 0);
-	assert_int_equal(store_ak_enroll(s, hid, ak, sizeof(ak), akpub, sizeof(akpub), T0, NULL),
-	                 0);
+	assert_int_equal(
+	    store_ak_enroll(s, hid, NULL, ak, sizeof(ak), akpub, sizeof(akpub), T0, NULL), 0);
 	assert_int_equal(store_nonce_add(s, hid, nonce, sizeof(nonce), T0, T0 + 30), 0);
 	struct store_verdict v = {.host_id = hid,
 	                          .trust = STORE_TRUST_RED,
@@ -854,20 +854,21 @@ static void test_ak_retire(void **state)
 	struct store_ak *ak = NULL;
 
 	assert_int_equal(store_ak_current(s, h, &ak), ATTEST_E_NOTFOUND);
-	assert_int_equal(store_ak_enroll(s, h, a, sizeof(a), pub, sizeof(pub), T0, &ida), 0);
+	assert_int_equal(store_ak_enroll(s, h, NULL, a, sizeof(a), pub, sizeof(pub), T0, &ida), 0);
 	assert_int_equal(store_ak_check(s, h, a, sizeof(a)), 0);
 	assert_int_equal(store_ak_check(s, h2, a, sizeof(a)), ATTEST_E_NOTFOUND);
 	/* Restart: new AK; the old one is refused from now on. */
-	assert_int_equal(store_ak_enroll(s, h, b, sizeof(b), pub, sizeof(pub), T0 + 5, &idb), 0);
+	assert_int_equal(store_ak_enroll(s, h, NULL, b, sizeof(b), pub, sizeof(pub), T0 + 5, &idb),
+	                 0);
 	assert_int_equal(store_ak_check(s, h, a, sizeof(a)), ATTEST_E_STATE);
 	assert_int_equal(store_ak_check(s, h, b, sizeof(b)), 0);
 	assert_int_equal(store_ak_check(s, h, x, sizeof(x)), ATTEST_E_NOTFOUND);
 	/* An old AK can never come back, even for another host. */
-	assert_int_equal(store_ak_enroll(s, h, a, sizeof(a), pub, sizeof(pub), T0 + 6, NULL),
+	assert_int_equal(store_ak_enroll(s, h, NULL, a, sizeof(a), pub, sizeof(pub), T0 + 6, NULL),
 	                 ATTEST_E_EXISTS);
-	assert_int_equal(store_ak_enroll(s, h2, a, sizeof(a), pub, sizeof(pub), T0 + 6, NULL),
+	assert_int_equal(store_ak_enroll(s, h2, NULL, a, sizeof(a), pub, sizeof(pub), T0 + 6, NULL),
 	                 ATTEST_E_EXISTS);
-	assert_int_equal(store_ak_enroll(s, 9999, x, sizeof(x), pub, sizeof(pub), T0, NULL),
+	assert_int_equal(store_ak_enroll(s, 9999, NULL, x, sizeof(x), pub, sizeof(pub), T0, NULL),
 	                 ATTEST_E_NOTFOUND);
 	assert_int_equal(store_ak_current(s, h, &ak), 0);
 	assert_int_equal(ak->id, idb);
@@ -1143,8 +1144,8 @@ static void test_verdict_indexed_columns(void **state)
 
 /* An operator reset the host's identity while instance A attested it
  * (store_lease_drop, the reconnect route): what A concluded from the old
- * identity is not written, its lease is gone, and B may claim the host at
- * once. */
+ * identity is not written, nor an AK it was enrolling, its lease is gone,
+ * and B may claim the host at once. */
 static void test_lease_drop(void **state)
 {
 	struct store_db *c = *state;
@@ -1174,6 +1175,14 @@ static void test_lease_drop(void **state)
 	assert_non_null(strstr(store_errmsg(a), "lease is not held"));
 	assert_int_equal(store_lease_renew(a, id, "A", T0 + 3, 30), ATTEST_E_STATE);
 	assert_int_equal(store_lease_release(a, id, "A", T0 + 60, 0, T0 + 3), ATTEST_E_STATE);
+	/* Nor does A enroll an AK (it was enrolling the host when it lost it). */
+	uint8_t ak_a[34] = {0x00, 0x0b, 0xa1}, ak_b[34] = {0x00, 0x0b, 0xb1};
+	const uint8_t pub[] = {1, 2, 3, 4};
+	struct store_ak *ak = NULL;
+	assert_int_equal(
+	    store_ak_enroll(a, id, "A", ak_a, sizeof(ak_a), pub, sizeof(pub), T0 + 3, NULL),
+	    ATTEST_E_STATE);
+	assert_int_equal(store_ak_current(a, id, &ak), ATTEST_E_NOTFOUND);
 	assert_int_equal(store_host_get(b, id, &h), 0);
 	assert_int_equal(h->trust, STORE_TRUST_UNKNOWN);
 	assert_null(h->lease_owner);
@@ -1189,6 +1198,11 @@ static void test_lease_drop(void **state)
 	assert_int_equal(l->n, 1);
 	assert_string_equal(l->v[0].lease_owner, "B");
 	store_host_list_free(l);
+	assert_int_equal(
+	    store_ak_enroll(b, id, "B", ak_b, sizeof(ak_b), pub, sizeof(pub), T0 + 4, NULL), 0);
+	assert_int_equal(store_ak_current(a, id, &ak), 0);
+	assert_int_equal(store_ak_check(a, id, ak_b, sizeof(ak_b)), 0);
+	store_ak_free(ak);
 	assert_int_equal(store_host_set_trust(b, &v, "B", NULL, T0 + 4, NULL), 0);
 	assert_int_equal(sql_int(c, "SELECT COUNT(*) FROM results WHERE instance = 'B'"), 1);
 	assert_int_equal(store_lease_drop(b, 9999, T0 + 4), ATTEST_E_NOTFOUND);
@@ -2100,7 +2114,8 @@ static void test_copy_sqlite(void **state)
 		ids[i] = add_host(src, name, T0 + i);
 		uint8_t ak[34] = {0x00, 0x0b, (uint8_t)i, 0x00, 0xff};
 		assert_int_equal(
-		    store_ak_enroll(src, ids[i], ak, sizeof(ak), pub, sizeof(pub), T0, NULL), 0);
+		    store_ak_enroll(src, ids[i], NULL, ak, sizeof(ak), pub, sizeof(pub), T0, NULL),
+		    0);
 		uint8_t nonce[32];
 		nonce_of(i, nonce);
 		assert_int_equal(store_nonce_add(src, ids[i], nonce, sizeof(nonce), T0, T0 + 60),
@@ -2114,7 +2129,8 @@ static void test_copy_sqlite(void **state)
 	}
 	uint8_t ak2[34] = {0x00, 0x0b, 0x99};
 	assert_int_equal(
-	    store_ak_enroll(src, ids[0], ak2, sizeof(ak2), pub, sizeof(pub), T0 + 20, NULL), 0);
+	    store_ak_enroll(src, ids[0], NULL, ak2, sizeof(ak2), pub, sizeof(pub), T0 + 20, NULL),
+	    0);
 	assert_int_equal(store_host_set_policy(src, ids[1], pa, T0), 0);
 	struct store_identity ident = {.tpm_json = "{\"manufacturer\":\"NTC\"}",
 	                               .ek_public = pub,
