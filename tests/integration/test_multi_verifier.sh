@@ -213,10 +213,17 @@ ok "share: attestations per instance:$shares"
 # --- affinity: consecutive attestations of a host by the same instance
 taff=$(now_ms)
 sleep $((4 * INTERVAL + 1))
-read -r moved pairs < <(sql "SELECT count(*) FILTER (WHERE prev <> instance), count(prev)
-  FROM (SELECT instance, lag(instance) OVER (PARTITION BY host_id ORDER BY id) AS prev
-        FROM results WHERE started_ms > $taff) x" | tr '|' ' ')
-[ "${pairs:-0}" -ge $((2 * NHOSTS)) ] || fail "affinity: only ${pairs:-0} consecutive attestations in $((4 * INTERVAL + 1)) s"
+# Judged on at least two pairs per host: under load (CI runs tests side by
+# side) the rounds come slower, so wait for them, up to 30 s more.
+for _ in $(seq 31); do
+  read -r moved pairs < <(sql "SELECT count(*) FILTER (WHERE prev <> instance), count(prev)
+    FROM (SELECT instance, lag(instance) OVER (PARTITION BY host_id ORDER BY id) AS prev
+          FROM results WHERE started_ms > $taff) x" | tr '|' ' ')
+  [ "${pairs:-0}" -ge $((2 * NHOSTS)) ] && break
+  sleep 1
+done
+[ "${pairs:-0}" -ge $((2 * NHOSTS)) ] ||
+  fail "affinity: only ${pairs:-0} consecutive attestations in $(( ($(now_ms) - taff) / 1000 )) s"
 [ $((4 * moved)) -le "$pairs" ] ||
   fail "affinity: $moved of $pairs consecutive attestations of a host changed instance"
 ok "affinity: $moved of $pairs consecutive attestations of a host changed instance"
