@@ -2,9 +2,9 @@
  * a whole"): coverage, the fleet alarms (coverage, dead man) and /healthz.
  *
  * Every few seconds the coverage is read in one aggregate query with the
- * open fleet alarms, off the event loop: the query reads every enabled host
- * (a few ms at 10,000 hosts, a round trip and the server's time on
- * PostgreSQL), so it runs as a work of the storage writer (on PostgreSQL its
+ * open fleet alarms, off the event loop: the query reads an entry of every
+ * enabled host (and on PostgreSQL costs a round trip and the server's
+ * time), so it runs as a work of the storage writer (on PostgreSQL its
  * apart lane, at once; on SQLite with the next group) and the loop takes the
  * result in the work's completion. /metrics, the status route and /healthz
  * answer from that cached snapshot, without touching the database. An alarm

@@ -30,8 +30,8 @@ void store_coverage_free(struct store_coverage *c)
 
 /* One row per instance that wrote a last verdict. A read of every enabled
  * host, from the index that covers it (hosts_coverage, migration 17: a
- * verdict moves its entry from the start of its range to the end, a queue,
- * so a group commit rewrites a page or two of it), not from the rows, one
+ * verdict moves its entry toward the end of its range, so a group commit
+ * rewrites a few pages of it), not from the rows, one
  * 4 KB page each; the caller runs it every few seconds, off the event loop
  * (coverage.c). */
 #define COVERAGE_SELECT                                                                            \

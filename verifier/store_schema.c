@@ -417,17 +417,17 @@ static const char schema_v16[] =
     "DROP INDEX results_host;\n"
     "CREATE UNIQUE INDEX results_slot ON results (host_id, slot);\n";
 
-/* The fleet's coverage (store_coverage_read, every 5 s on each instance)
+/* The fleet's coverage (store_coverage_read, every 1-5 s on each instance)
  * counted the enabled hosts per last_instance, covered or not, from every
  * host's row: at 10,000 hosts some 10,000 page reads per look (a row per
- * 4 KB page), 15 % of the SQLite verifier's CPU per attestation. This
- * partial index covers its query. Its entries move at every verdict
- * (last_attested), but as a queue: hosts are attested in the order they
- * were last, so a verdict takes its entry from the range's start and puts
- * it at the range's end, a page or two per group commit for all the
- * group's verdicts. Like hosts_share it does not start with enabled, and
- * holds it all the same: SQLite reads a partial index alone only when it
- * has every column the query names, its WHERE's too. */
+ * 4 KB page). This partial index covers its query. Its entries move at
+ * every verdict (last_attested), much as a queue: hosts are attested about
+ * in the order they were last, so a verdict takes its entry from near the
+ * range's start and puts it at the end, a few pages per group commit for
+ * all the group's verdicts (measured: 0.9-1.4 KB more written per
+ * attestation, 47 KB fewer read). Like hosts_share it does not start with
+ * enabled, and holds it all the same: SQLite reads a partial index alone
+ * only when it has every column the query names, its WHERE's too. */
 static const char schema_v17[] =
     "CREATE INDEX hosts_coverage ON hosts (last_instance, interval_s, last_attested, enabled)\n"
     "  WHERE enabled = 1;\n";
